@@ -1,0 +1,130 @@
+//! The command line runc's callers use (podman/conmon, containerd's runc shim,
+//! Docker, CRI-O): the same commands, flags and defaults. Options may come
+//! before or after the container id.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "skiff-oci",
+    about = "A runc-compatible OCI runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// State directory (one subdirectory per container)
+    #[arg(long, global = true, default_value = "/run/skiff")]
+    pub root: PathBuf,
+    /// Log file for errors and warnings (default: stderr only)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json (containerd's shim reads json)
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Debug output in the log
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (cgroupsPath as slice:prefix:name)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// With `spec`: write a spec for a non-root user; elsewhere accepted for
+    /// compatibility (true|false|auto)
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "auto")]
+    pub rootless: Option<String>,
+    /// Accepted for compatibility (path to criu)
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    pub id: String,
+    /// Bundle directory (holds config.json)
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write init's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Move the rootfs onto / and chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not give the container a session keyring of its own
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N more file descriptors (from 3) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a container, parked before its program runs
+    Create(CreateArgs),
+    /// Run the program of a created container
+    Start { id: String },
+    /// Create, start and wait for a container
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once started instead of waiting
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal (default SIGTERM) to a container
+    Kill {
+        id: String,
+        signal: Option<String>,
+        /// Signal every process of the container
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete a container's resources
+    Delete {
+        id: String,
+        /// Kill it first if it is running
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers
+    #[command(alias = "ls")]
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Ids only
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Print what this runtime supports (runtime-spec features.md)
+    Features,
+}

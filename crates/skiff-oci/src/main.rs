@@ -1,0 +1,104 @@
+//! skiff-oci: argument parsing and output; the work is in the skiff library.
+
+mod cli;
+mod logging;
+mod output;
+
+use std::error::Error;
+
+use clap::Parser;
+use nix::unistd::Pid;
+use skiff::container::{self, CreateOptions};
+use skiff::state::StateRoot;
+
+use cli::{Cli, Command, CreateArgs};
+
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    logging::init(cli.log.clone(), cli.log_format);
+    match dispatch(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::write("error", &e.to_string());
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    let root = StateRoot::new(&cli.root);
+    let Some(command) = &cli.command else {
+        if cli.version {
+            output::version();
+            return Ok(0);
+        }
+        return Err("no command given: see skiff-oci --help".into());
+    };
+    match command {
+        Command::Create(args) => {
+            container::create(&root, &create_options(cli, args))?;
+        }
+        Command::Start { id } => container::start(&root, id)?,
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => return run(cli, &root, create, *detach, *keep),
+        Command::State { id } => output::state(&root, id)?,
+        Command::Kill { id, signal, all } => {
+            let sig = skiff::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
+            container::kill(&root, id, sig, *all)?;
+        }
+        Command::Delete { id, force } => container::delete(&root, id, *force)?,
+        Command::List { format, quiet } => output::list(&root, *format, *quiet)?,
+        Command::Spec { bundle } => {
+            let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
+            output::spec(bundle, rootless)?
+        }
+        Command::Features => output::features(),
+    }
+    Ok(0)
+}
+
+fn create_options<'a>(cli: &Cli, args: &'a CreateArgs) -> CreateOptions<'a> {
+    CreateOptions {
+        id: &args.id,
+        bundle: &args.bundle,
+        pid_file: args.pid_file.as_deref(),
+        console_socket: args.console_socket.as_deref(),
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+        preserve_fds: args.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
+    }
+}
+
+/// create + start, then (unless detached) wait with signals forwarded and
+/// delete; the exit code is the container's.
+fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    if !detach {
+        container::block_forwarded_signals();
+    }
+    let record = container::create(root, &create_options(cli, args))?;
+    if let Err(e) = container::start(root, &args.id) {
+        let _ = container::delete(root, &args.id, true);
+        return Err(e.into());
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = container::wait_forwarding(Pid::from_raw(record.pid));
+    if !keep {
+        container::delete(root, &args.id, true)?;
+    }
+    Ok(code)
+}

@@ -1,0 +1,136 @@
+//! What skiff-oci prints: runc's shapes, which callers parse.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use skiff::oci_spec::runtime::Spec;
+use skiff::state::{StateRoot, Status};
+
+use crate::cli::ListFormat;
+use crate::Result;
+
+pub fn version() {
+    println!("skiff-oci version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: 1.2.0");
+}
+
+pub fn state(root: &StateRoot, id: &str) -> Result<()> {
+    let record = root.load(id)?;
+    let view = record.view(record.status(root));
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(())
+}
+
+pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {
+    let mut records = Vec::new();
+    for id in root.list()? {
+        if let Ok(r) = root.load(&id) {
+            let status = r.status(root);
+            records.push((r, status));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (r, _) in &records {
+            writeln!(out, "{}", r.id)?;
+        }
+        return Ok(());
+    }
+    if format == ListFormat::Json {
+        let views: Vec<_> = records.iter().map(|(r, s)| r.view(*s)).collect();
+        writeln!(out, "{}", serde_json::to_string(&views)?)?;
+        return Ok(());
+    }
+    // runc's tabwriter layout: columns padded by 3 spaces.
+    let rows: Vec<[String; 6]> =
+        std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
+            .chain(records.iter().map(|(r, s)| {
+                let pid = if *s == Status::Stopped { 0 } else { r.pid };
+                [
+                    r.id.clone(),
+                    pid.to_string(),
+                    s.as_str().to_string(),
+                    r.bundle.display().to_string(),
+                    r.created.clone(),
+                    "root".to_string(),
+                ]
+            }))
+            .collect();
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}", width = widths[i] + 3));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(format!("{}: exists; remove it first", path.display()).into());
+    }
+    let mut spec = if rootless {
+        Spec::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    } else {
+        Spec::default()
+    };
+    spec.set_hostname(Some("skiff".into()));
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(true));
+        p.set_args(Some(vec!["sh".into()]));
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+pub fn features() {
+    let last = skiff::process::capabilities::last_cap();
+    let mut caps: Vec<(u8, String)> = caps::all()
+        .into_iter()
+        .filter(|c| c.index() <= last)
+        .map(|c| (c.index(), c.to_string()))
+        .collect();
+    caps.sort();
+    let caps: Vec<String> = caps.into_iter().map(|(_, n)| n).collect();
+    let v = json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": [
+            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
+            "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime",
+            "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared",
+            "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
+            "tmpcopyup", "unbindable"
+        ],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {"org.skiff.version": env!("CARGO_PKG_VERSION")}
+    });
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}

@@ -1,0 +1,192 @@
+//! Which cgroup layout the host has, read from /proc/self/mountinfo.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::CgroupError;
+
+/// One mounted v1 hierarchy.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    /// Controllers bound to it ("cpu", "cpuacct", ...) and named hierarchies
+    /// ("name=systemd").
+    pub controllers: Vec<String>,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    /// The directory name runc and systemd use for it (cpu,cpuacct; systemd).
+    pub fn dir_name(&self) -> String {
+        self.mount
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.controllers.join(","))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Layout {
+    /// One unified v2 tree.
+    V2 { root: PathBuf },
+    /// v1 hierarchies, plus (hybrid) a cgroup2 mount without controllers.
+    V1 {
+        hierarchies: Vec<Hierarchy>,
+        unified: Option<PathBuf>,
+    },
+}
+
+/// Mount options that are not controller names.
+const NOT_CONTROLLERS: &[&str] = &[
+    "rw",
+    "ro",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "relatime",
+    "noatime",
+    "clone_children",
+    "noprefix",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+];
+
+impl Layout {
+    pub fn detect() -> Result<Layout, CgroupError> {
+        let text = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| CgroupError::Detect(format!("reading /proc/self/mountinfo: {e}")))?;
+        Ok(Self::parse(&text))
+    }
+
+    fn parse(mountinfo: &str) -> Layout {
+        let mut hierarchies = Vec::new();
+        let mut v2 = None;
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let mount = match left.split(' ').nth(4) {
+                Some(m) => PathBuf::from(unescape(m)),
+                None => continue,
+            };
+            let mut r = right.split(' ');
+            let (fstype, _source, opts) = (r.next(), r.next(), r.next().unwrap_or(""));
+            match fstype {
+                Some("cgroup2") => {
+                    if v2.is_none() || mount == Path::new("/sys/fs/cgroup") {
+                        v2 = Some(mount);
+                    }
+                }
+                Some("cgroup") => {
+                    let controllers = opts
+                        .split(',')
+                        .filter(|o| {
+                            !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent=")
+                        })
+                        .map(str::to_string)
+                        .collect();
+                    hierarchies.push(Hierarchy { mount, controllers });
+                }
+                _ => {}
+            }
+        }
+        if hierarchies.is_empty() {
+            Layout::V2 {
+                root: v2.unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
+            }
+        } else {
+            Layout::V1 {
+                hierarchies,
+                unified: v2,
+            }
+        }
+    }
+
+    /// This process's own group in a hierarchy (None: the v2 tree), from
+    /// /proc/self/cgroup; relative cgroupsPath values are resolved below it.
+    pub fn current(&self, hierarchy: Option<&Hierarchy>) -> String {
+        let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_id, ctrls, path) = (parts.next(), parts.next(), parts.next());
+            let (Some(ctrls), Some(path)) = (ctrls, path) else {
+                continue;
+            };
+            let matches = match hierarchy {
+                None => ctrls.is_empty(),
+                Some(h) => !ctrls.is_empty() && ctrls.split(',').all(|c| h.has(c)),
+            };
+            if matches {
+                return path.to_string();
+            }
+        }
+        "/".to_string()
+    }
+
+    pub fn is_v2(&self) -> bool {
+        matches!(self, Layout::V2 { .. })
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+33 30 0:29 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn hybrid_is_v1_with_unified() {
+        match Layout::parse(HYBRID) {
+            Layout::V1 {
+                hierarchies,
+                unified,
+            } => {
+                assert_eq!(hierarchies.len(), 3);
+                assert!(hierarchies[0].has("cpu"));
+                assert!(hierarchies[2].has("name=systemd"));
+                assert_eq!(unified.unwrap(), PathBuf::from("/sys/fs/cgroup/unified"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pure_v2() {
+        let l = Layout::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert!(l.is_v2());
+    }
+
+    #[test]
+    fn octal_escapes() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+    }
+}

@@ -1,0 +1,388 @@
+//! Cgroups: one interface over the three host layouts (v1, v2 unified, hybrid).
+//!
+//! `create` makes the container's group(s) and applies linux.resources before init
+//! exists; `join` moves init in before it runs anything of the user's; `remove`
+//! takes the groups away on delete. What is created is kept in a [`CgroupRecord`]
+//! inside state.json, so later invocations act on the same directories.
+
+mod layout;
+mod resources;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use serde::{Deserialize, Serialize};
+
+pub use layout::{Hierarchy, Layout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup layout: {0}")]
+    Detect(String),
+    #[error("linux.cgroupsPath {path:?}: {reason}")]
+    Path { path: String, reason: String },
+    #[error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver")]
+    NoSystemd,
+    #[error("cgroup {path}: creating: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error(
+        "linux.resources.{resource}: the {controller} controller is not available on this host"
+    )]
+    ControllerMissing {
+        resource: &'static str,
+        controller: &'static str,
+    },
+    #[error("linux.resources.{resource}: writing {value:?} to {path}: {source}")]
+    Write {
+        resource: &'static str,
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
+    #[error("cgroup {path}: adding pid {pid}: {source}")]
+    Join {
+        path: PathBuf,
+        pid: i32,
+        source: io::Error,
+    },
+    #[error("cgroup {path}: removing: {source}")]
+    Remove { path: PathBuf, source: io::Error },
+    #[error("cgroup {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// The groups of one container, as kept in state.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CgroupRecord {
+    /// Every directory the container's processes are placed in, one per
+    /// hierarchy (one on a v2 host).
+    pub dirs: Vec<PathBuf>,
+    /// The directory whose cgroup.procs lists the container's processes.
+    pub procs_dir: PathBuf,
+    /// Where pause/resume act: a v1 freezer group, or the v2 group.
+    pub freezer: Option<Freezer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Freezer {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+/// Everything `create` needs to know besides the layout.
+pub struct CgroupRequest<'a> {
+    pub id: &'a str,
+    pub cgroups_path: Option<&'a Path>,
+    pub systemd: bool,
+    pub resources: Option<&'a LinuxResources>,
+    pub devices: &'a [LinuxDevice],
+}
+
+/// Creates the container's groups and applies its resources. On error, whatever
+/// was created is removed again.
+pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
+    let rel = relative_path(req)?;
+    let mut created: Vec<PathBuf> = Vec::new();
+    let result = create_in(layout, &rel, req, &mut created);
+    if result.is_err() {
+        for dir in created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+    result
+}
+
+fn create_in(
+    layout: &Layout,
+    rel: &str,
+    req: &CgroupRequest<'_>,
+    created: &mut Vec<PathBuf>,
+) -> Result<CgroupRecord, CgroupError> {
+    match layout {
+        Layout::V2 { root } => {
+            let dir = join_rel(root, &layout.current(None), rel);
+            make_dirs(&dir, created)?;
+            resources::v2_enable_controllers(root, &dir)?;
+            if let Some(res) = req.resources {
+                resources::apply_v2(&dir, res)?;
+            }
+            Ok(CgroupRecord {
+                dirs: vec![dir.clone()],
+                procs_dir: dir.clone(),
+                freezer: Some(Freezer::V2(dir)),
+            })
+        }
+        Layout::V1 {
+            hierarchies,
+            unified,
+        } => {
+            let mut dirs = Vec::new();
+            let mut freezer = None;
+            let mut procs_dir = None;
+            for h in hierarchies {
+                let dir = join_rel(&h.mount, &layout.current(Some(h)), rel);
+                make_dirs(&dir, created)?;
+                if h.has("cpuset") {
+                    resources::v1_init_cpuset(&h.mount, &dir)?;
+                }
+                if h.has("freezer") {
+                    freezer = Some(Freezer::V1(dir.clone()));
+                }
+                if h.has("pids") || (procs_dir.is_none() && h.has("memory")) {
+                    procs_dir = Some(dir.clone());
+                }
+                dirs.push(dir);
+            }
+            if let Some(res) = req.resources {
+                resources::apply_v1(hierarchies, &dirs, res, req.devices)?;
+            }
+            if let Some(root) = unified {
+                let dir = join_rel(root, &layout.current(None), rel);
+                make_dirs(&dir, created)?;
+                dirs.push(dir);
+            }
+            let procs_dir = procs_dir
+                .or_else(|| dirs.first().cloned())
+                .ok_or_else(|| CgroupError::Detect("no cgroup hierarchy is mounted".into()))?;
+            Ok(CgroupRecord {
+                dirs,
+                procs_dir,
+                freezer,
+            })
+        }
+    }
+}
+
+/// The container's path below each hierarchy root, as runc resolves it:
+/// absolute paths from the root, relative ones below the runtime's own group,
+/// and `/<id>` when the config names none.
+fn relative_path(req: &CgroupRequest<'_>) -> Result<String, CgroupError> {
+    let raw = req
+        .cgroups_path
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = if req.systemd {
+        if !Path::new("/run/systemd/system").exists() {
+            return Err(CgroupError::NoSystemd);
+        }
+        systemd_to_fs(&raw, req.id)?
+    } else if raw.is_empty() {
+        format!("/{}", req.id)
+    } else {
+        raw.clone()
+    };
+    if path.split('/').any(|c| c == "..") {
+        return Err(CgroupError::Path {
+            path: raw,
+            reason: "must not contain '..'".into(),
+        });
+    }
+    Ok(path)
+}
+
+/// Maps systemd's "slice:prefix:name" to the cgroupfs path systemd gives it.
+fn systemd_to_fs(raw: &str, id: &str) -> Result<String, CgroupError> {
+    let parts: Vec<&str> = if raw.is_empty() {
+        vec!["system.slice", "skiff", id]
+    } else {
+        raw.split(':').collect()
+    };
+    let [slice, prefix, name] = parts[..] else {
+        return Err(CgroupError::Path {
+            path: raw.into(),
+            reason: "with --systemd-cgroup it must be slice:prefix:name".into(),
+        });
+    };
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    // "a-b.slice" lives at /a.slice/a-b.slice.
+    let stem = slice.strip_suffix(".slice").unwrap_or(slice);
+    let mut path = String::new();
+    let mut acc = String::new();
+    for part in stem.split('-') {
+        if !acc.is_empty() {
+            acc.push('-');
+        }
+        acc.push_str(part);
+        path.push('/');
+        path.push_str(&acc);
+        path.push_str(".slice");
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok(format!("{path}/{unit}"))
+}
+
+fn join_rel(mount: &Path, current: &str, rel: &str) -> PathBuf {
+    let base = if rel.starts_with('/') {
+        mount.to_path_buf()
+    } else {
+        mount.join(current.trim_start_matches('/'))
+    };
+    base.join(rel.trim_start_matches('/'))
+}
+
+fn make_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(&d) {
+            Ok(()) => created.push(d),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => return Err(CgroupError::Create { path: d, source }),
+        }
+    }
+    Ok(())
+}
+
+impl CgroupRecord {
+    /// Moves `pid` into every group of the container.
+    pub fn join(&self, pid: Pid) -> Result<(), CgroupError> {
+        let value = pid.as_raw().to_string();
+        for dir in &self.dirs {
+            let path = dir.join("cgroup.procs");
+            fs::write(&path, &value).map_err(|source| CgroupError::Join {
+                path: dir.clone(),
+                pid: pid.as_raw(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Pids of every process in the container.
+    pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
+        let path = self.procs_dir.join("cgroup.procs");
+        let text = fs::read_to_string(&path).map_err(|source| CgroupError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .map(Pid::from_raw)
+            .collect())
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        match &self.freezer {
+            Some(Freezer::V1(dir)) => fs::read_to_string(dir.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false),
+            Some(Freezer::V2(dir)) => fs::read_to_string(dir.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Freezes (pause) or thaws (resume) every process of the container.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        self.set_frozen(true)
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        let (path, value) = match &self.freezer {
+            Some(Freezer::V1(dir)) => (
+                dir.join("freezer.state"),
+                if frozen { "FROZEN" } else { "THAWED" },
+            ),
+            Some(Freezer::V2(dir)) => (dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }),
+            None => {
+                return Err(CgroupError::ControllerMissing {
+                    resource: "freezer",
+                    controller: "freezer",
+                })
+            }
+        };
+        fs::write(&path, value).map_err(|source| CgroupError::Io { path, source })
+    }
+
+    /// Removes the groups. Processes that were just killed may take a moment to
+    /// leave their group, so EBUSY is retried for a short while.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for dir in &self.dirs {
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(source) => {
+                        return Err(CgroupError::Remove {
+                            path: dir.clone(),
+                            source,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_paths_expand_slices() {
+        assert_eq!(
+            systemd_to_fs("machine-a.slice:libpod:abc", "x").unwrap(),
+            "/machine.slice/machine-a.slice/libpod-abc.scope"
+        );
+        assert!(systemd_to_fs("bad", "x").is_err());
+    }
+
+    #[test]
+    fn default_path_is_the_id() {
+        let req = CgroupRequest {
+            id: "c1",
+            cgroups_path: None,
+            systemd: false,
+            resources: None,
+            devices: &[],
+        };
+        assert_eq!(relative_path(&req).unwrap(), "/c1");
+    }
+
+    #[test]
+    fn dotdot_is_refused() {
+        let p = PathBuf::from("/a/../../etc");
+        let req = CgroupRequest {
+            id: "c1",
+            cgroups_path: Some(&p),
+            systemd: false,
+            resources: None,
+            devices: &[],
+        };
+        assert!(relative_path(&req).is_err());
+    }
+}

@@ -1,0 +1,352 @@
+//! linux.resources written to cgroup files: memory, cpu, cpuset, pids and (v1)
+//! devices. The complete resource set is issue 3's; these are the limits every
+//! client sets.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+use super::{CgroupError, Hierarchy};
+
+fn write(resource: &'static str, dir: &Path, file: &str, value: String) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    fs::write(&path, &value).map_err(|source| CgroupError::Write {
+        resource,
+        path,
+        value,
+        source,
+    })
+}
+
+fn dir_for<'a>(
+    hierarchies: &[Hierarchy],
+    dirs: &'a [PathBuf],
+    controller: &'static str,
+    resource: &'static str,
+) -> Result<&'a Path, CgroupError> {
+    hierarchies
+        .iter()
+        .position(|h| h.has(controller))
+        .map(|i| dirs[i].as_path())
+        .ok_or(CgroupError::ControllerMissing {
+            resource,
+            controller,
+        })
+}
+
+/// A new v1 cpuset group starts with empty cpus and mems, and no task can join it
+/// until both are set: copy them down from the parent, level by level.
+pub fn v1_init_cpuset(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let Ok(rel) = dir.strip_prefix(mount) else {
+        return Ok(());
+    };
+    let mut cur = mount.to_path_buf();
+    for comp in rel.components() {
+        let parent = cur.clone();
+        cur.push(comp);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let existing = fs::read_to_string(cur.join(file)).unwrap_or_default();
+            if existing.trim().is_empty() {
+                let value = fs::read_to_string(parent.join(file)).unwrap_or_default();
+                write("cpu", &cur, file, value.trim().to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn apply_v1(
+    hierarchies: &[Hierarchy],
+    dirs: &[PathBuf],
+    res: &LinuxResources,
+    devices: &[LinuxDevice],
+) -> Result<(), CgroupError> {
+    if let Some(mem) = res.memory() {
+        let any = mem.limit().is_some()
+            || mem.reservation().is_some()
+            || mem.swap().is_some()
+            || mem.swappiness().is_some()
+            || mem.disable_oom_killer().is_some();
+        if any {
+            let dir = dir_for(hierarchies, dirs, "memory", "memory")?;
+            if let Some(limit) = mem.limit() {
+                write(
+                    "memory.limit",
+                    dir,
+                    "memory.limit_in_bytes",
+                    limit.to_string(),
+                )?;
+            }
+            if let Some(swap) = mem.swap() {
+                // memsw exists only with swap accounting enabled in the kernel.
+                if dir.join("memory.memsw.limit_in_bytes").exists() {
+                    write(
+                        "memory.swap",
+                        dir,
+                        "memory.memsw.limit_in_bytes",
+                        swap.to_string(),
+                    )?;
+                }
+            }
+            if let Some(r) = mem.reservation() {
+                write(
+                    "memory.reservation",
+                    dir,
+                    "memory.soft_limit_in_bytes",
+                    r.to_string(),
+                )?;
+            }
+            if let Some(s) = mem.swappiness() {
+                write("memory.swappiness", dir, "memory.swappiness", s.to_string())?;
+            }
+            if mem.disable_oom_killer() == Some(true) {
+                write(
+                    "memory.disableOOMKiller",
+                    dir,
+                    "memory.oom_control",
+                    "1".into(),
+                )?;
+            }
+        }
+    }
+    if let Some(cpu) = res.cpu() {
+        if cpu.shares().is_some() || cpu.quota().is_some() || cpu.period().is_some() {
+            let dir = dir_for(hierarchies, dirs, "cpu", "cpu")?;
+            if let Some(shares) = cpu.shares() {
+                write("cpu.shares", dir, "cpu.shares", shares.to_string())?;
+            }
+            // The period first: the kernel checks the quota against it.
+            if let Some(period) = cpu.period() {
+                write("cpu.period", dir, "cpu.cfs_period_us", period.to_string())?;
+            }
+            if let Some(quota) = cpu.quota() {
+                write("cpu.quota", dir, "cpu.cfs_quota_us", quota.to_string())?;
+            }
+        }
+        if cpu.cpus().is_some() || cpu.mems().is_some() {
+            let dir = dir_for(hierarchies, dirs, "cpuset", "cpu.cpus")?;
+            if let Some(cpus) = cpu.cpus() {
+                write("cpu.cpus", dir, "cpuset.cpus", cpus.clone())?;
+            }
+            if let Some(mems) = cpu.mems() {
+                write("cpu.mems", dir, "cpuset.mems", mems.clone())?;
+            }
+        }
+    }
+    if let Some(pids) = res.pids() {
+        let dir = dir_for(hierarchies, dirs, "pids", "pids.limit")?;
+        write("pids.limit", dir, "pids.max", pids_value(pids.limit()))?;
+    }
+    if let Some(rules) = res.devices() {
+        if !rules.is_empty() {
+            let dir = dir_for(hierarchies, dirs, "devices", "devices")?;
+            for rule in rules.iter().cloned().chain(implicit_device_rules(devices)) {
+                let file = if rule.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write("devices", dir, file, device_rule(&rule))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pids_value(limit: i64) -> String {
+    if limit <= 0 {
+        "max".into()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// runc allows the standard devices and the config's linux.devices on top of the
+/// configured rules; containers (and podman's default rules) rely on that.
+fn implicit_device_rules(devices: &[LinuxDevice]) -> impl Iterator<Item = LinuxDeviceCgroup> + '_ {
+    const STANDARD: &[(i64, Option<i64>)] = &[
+        (1, Some(3)), // null
+        (1, Some(5)), // zero
+        (1, Some(7)), // full
+        (1, Some(8)), // random
+        (1, Some(9)), // urandom
+        (5, Some(0)), // tty
+        (5, Some(1)), // console
+        (5, Some(2)), // ptmx
+        (136, None),  // pts/*
+    ];
+    let standard = STANDARD
+        .iter()
+        .map(|&(major, minor)| rule(LinuxDeviceType::C, major, minor));
+    let configured = devices
+        .iter()
+        .map(|d| rule(d.typ(), d.major(), Some(d.minor())));
+    standard.chain(configured)
+}
+
+fn rule(typ: LinuxDeviceType, major: i64, minor: Option<i64>) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(true);
+    r.set_typ(Some(typ));
+    r.set_major(Some(major));
+    r.set_minor(minor);
+    r.set_access(Some("rwm".into()));
+    r
+}
+
+fn device_rule(r: &LinuxDeviceCgroup) -> String {
+    let typ = match r.typ() {
+        Some(LinuxDeviceType::B) => 'b',
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
+        _ => 'a',
+    };
+    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
+    let access = r.access().clone().unwrap_or_else(|| "rwm".into());
+    format!("{typ} {}:{} {access}", num(r.major()), num(r.minor()))
+}
+
+/// Enables, in every ancestor of `dir` (which exists by now), the controllers the
+/// tree offers, so the container's group gets their interface files.
+pub fn v2_enable_controllers(root: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut cur = root.to_path_buf();
+    enable_here(&cur)?;
+    let comps: Vec<_> = rel.components().collect();
+    for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+        cur.push(comp);
+        enable_here(&cur)?;
+    }
+    Ok(())
+}
+
+fn enable_here(dir: &Path) -> Result<(), CgroupError> {
+    let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let wanted: Vec<String> = available
+        .split_whitespace()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    // Enabling can fail for a controller with processes in the parent (the
+    // no-internal-process rule): that is the host's choice, not an error here.
+    let _ = fs::write(dir.join("cgroup.subtree_control"), wanted.join(" "));
+    Ok(())
+}
+
+fn need_v2(
+    dir: &Path,
+    file: &str,
+    resource: &'static str,
+    controller: &'static str,
+) -> Result<(), CgroupError> {
+    if dir.join(file).exists() {
+        Ok(())
+    } else {
+        Err(CgroupError::ControllerMissing {
+            resource,
+            controller,
+        })
+    }
+}
+
+/// cpu.shares (v1, 2..262144) to cpu.weight (v2, 1..10000), the conversion runc,
+/// crun and systemd share.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+    if let Some(mem) = res.memory() {
+        if let Some(limit) = mem.limit() {
+            need_v2(dir, "memory.max", "memory.limit", "memory")?;
+            write("memory.limit", dir, "memory.max", max_or(limit))?;
+            if let Some(swap) = mem.swap() {
+                // v1 counts memory+swap; v2 counts swap alone.
+                let value = if swap < 0 {
+                    "max".into()
+                } else {
+                    (swap - limit.max(0)).max(0).to_string()
+                };
+                if dir.join("memory.swap.max").exists() {
+                    write("memory.swap", dir, "memory.swap.max", value)?;
+                }
+            }
+        }
+        if let Some(r) = mem.reservation() {
+            need_v2(dir, "memory.low", "memory.reservation", "memory")?;
+            write("memory.reservation", dir, "memory.low", max_or(r))?;
+        }
+    }
+    if let Some(cpu) = res.cpu() {
+        if let Some(shares) = cpu.shares() {
+            need_v2(dir, "cpu.weight", "cpu.shares", "cpu")?;
+            write(
+                "cpu.shares",
+                dir,
+                "cpu.weight",
+                shares_to_weight(shares).to_string(),
+            )?;
+        }
+        if cpu.quota().is_some() || cpu.period().is_some() {
+            need_v2(dir, "cpu.max", "cpu.quota", "cpu")?;
+            let quota = match cpu.quota() {
+                Some(q) if q > 0 => q.to_string(),
+                _ => "max".into(),
+            };
+            let period = cpu.period().unwrap_or(100_000);
+            write("cpu.quota", dir, "cpu.max", format!("{quota} {period}"))?;
+        }
+        if let Some(cpus) = cpu.cpus() {
+            need_v2(dir, "cpuset.cpus", "cpu.cpus", "cpuset")?;
+            write("cpu.cpus", dir, "cpuset.cpus", cpus.clone())?;
+        }
+        if let Some(mems) = cpu.mems() {
+            need_v2(dir, "cpuset.mems", "cpu.mems", "cpuset")?;
+            write("cpu.mems", dir, "cpuset.mems", mems.clone())?;
+        }
+    }
+    if let Some(pids) = res.pids() {
+        need_v2(dir, "pids.max", "pids.limit", "pids")?;
+        write("pids.limit", dir, "pids.max", pids_value(pids.limit()))?;
+    }
+    Ok(())
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_convert_like_runc() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+    }
+
+    #[test]
+    fn device_rules_format() {
+        let r = rule(LinuxDeviceType::C, 136, None);
+        assert_eq!(device_rule(&r), "c 136:* rwm");
+        let mut deny = LinuxDeviceCgroup::default();
+        deny.set_allow(false);
+        deny.set_access(Some("rwm".into()));
+        assert_eq!(device_rule(&deny), "a *:* rwm");
+    }
+}

@@ -1,0 +1,258 @@
+//! Loading a bundle: config.json parsed with oci-spec, then checked so that a bad
+//! field is reported by its JSON path before anything is created.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("bundle {path}: {source}")]
+    BundleDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config.json: cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config.json: {field}: {message}")]
+    Parse { field: String, message: String },
+    #[error("config.json: {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A bundle directory with its parsed and checked config.json.
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// Absolute path of the root filesystem on the host.
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle, ConfigError> {
+        let dir = fs::canonicalize(dir).map_err(|source| ConfigError::BundleDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("config.json");
+        let bytes = fs::read(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let spec = parse(&bytes)?;
+        let rootfs = validate(&spec, &dir)?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
+}
+
+/// Parses config.json, naming the JSON path of the first field that does not fit.
+pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if field == "." {
+            "(document)".to_string()
+        } else {
+            field
+        };
+        ConfigError::Parse {
+            field,
+            message: inner.to_string(),
+        }
+    })
+}
+
+/// Checks what the runtime-spec requires and what skiff needs, returning the
+/// absolute rootfs path.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
+    // Any 1.x: the runtime-spec keeps compatibility within a major version.
+    let version = spec.version();
+    if !version.starts_with("1.") {
+        return Err(invalid(
+            "ociVersion",
+            format!("unsupported version {version:?}: skiff runs 1.x bundles"),
+        ));
+    }
+
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "required"))?;
+    let rootfs = bundle.join(root.path());
+    match fs::metadata(&rootfs) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(invalid(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ))
+        }
+        Err(err) => return Err(invalid("root.path", format!("{}: {err}", rootfs.display()))),
+    }
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "required"))?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name a program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid("process.cwd", "must be an absolute path"));
+    }
+    if let Some(env) = process.env() {
+        if let Some((i, _)) = env.iter().enumerate().find(|(_, e)| !e.contains('=')) {
+            return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
+        }
+    }
+
+    if let Some(mounts) = spec.mounts() {
+        for (i, m) in mounts.iter().enumerate() {
+            if m.destination().as_os_str().is_empty() {
+                return Err(invalid(format!("mounts[{i}].destination"), "required"));
+            }
+        }
+    }
+
+    if let Some(hooks) = spec.hooks() {
+        let lists: [(&str, &Option<Vec<Hook>>); 6] = [
+            ("prestart", hooks.prestart()),
+            ("createRuntime", hooks.create_runtime()),
+            ("createContainer", hooks.create_container()),
+            ("startContainer", hooks.start_container()),
+            ("poststart", hooks.poststart()),
+            ("poststop", hooks.poststop()),
+        ];
+        for (name, list) in lists {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                if !hook.path().is_absolute() {
+                    return Err(invalid(
+                        format!("hooks.{name}[{i}].path"),
+                        "must be an absolute path",
+                    ));
+                }
+                if matches!(hook.timeout(), Some(t) if t <= 0) {
+                    return Err(invalid(
+                        format!("hooks.{name}[{i}].timeout"),
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
+    }
+
+    let linux = spec.linux().as_ref();
+    let namespaces = linux.and_then(|l| l.namespaces().as_ref());
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.into_iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(
+                format!("linux.namespaces[{i}].type"),
+                format!("{} is listed twice", ns_name(ns.typ())),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err(invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    "must be an absolute path",
+                ));
+            }
+        }
+    }
+    let new_user = namespaces
+        .into_iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    if new_user {
+        let l = linux.expect("namespaces come from linux");
+        if l.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+            return Err(invalid(
+                "linux.uidMappings",
+                "required with a new user namespace",
+            ));
+        }
+        if l.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+            return Err(invalid(
+                "linux.gidMappings",
+                "required with a new user namespace",
+            ));
+        }
+    }
+    let private_uts = namespaces
+        .into_iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !private_uts {
+        return Err(invalid(
+            "hostname",
+            "needs a uts namespace in linux.namespaces",
+        ));
+    }
+    if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_ref()) {
+        if crate::rootfs::propagation_flag(prop).is_none() {
+            return Err(invalid(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {prop:?}"),
+            ));
+        }
+    }
+    Ok(rootfs)
+}
+
+/// The runtime-spec name of a namespace type.
+pub fn ns_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_the_field() {
+        let json =
+            br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
+        let err = parse(json).unwrap_err().to_string();
+        assert!(err.contains("linux.namespaces[1].type"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let err = parse(b"{not json").unwrap_err().to_string();
+        assert!(err.starts_with("config.json:"), "{err}");
+    }
+
+    #[test]
+    fn version_must_be_1x() {
+        let dir = std::env::temp_dir();
+        let mut spec = Spec::default();
+        spec.set_version("2.0.0".into());
+        let err = validate(&spec, &dir).unwrap_err().to_string();
+        assert!(err.contains("ociVersion"), "{err}");
+    }
+}

@@ -1,0 +1,244 @@
+//! `create`, the parent's side: everything that happens in the runtime's own
+//! namespaces, in order. The child's side is `init.rs`; `sync.rs` draws the
+//! handshake between them.
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{mkfifo, Pid};
+
+use super::init::{self, InitContext};
+use super::ContainerError;
+use crate::cgroups::{self, CgroupRecord, CgroupRequest, Layout};
+use crate::config::Bundle;
+use crate::namespaces::{self, Plan};
+use crate::state::{self, now_rfc3339, proc_stat, Record, StateRoot, Status, EXEC_FIFO};
+use crate::sync::{self, SyncSocket};
+use crate::{hooks, sys};
+
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// Undoes a half-done create: kills init, removes the groups and the state
+/// directory. Disarmed once the container is fully created.
+struct Cleanup<'a> {
+    root: &'a StateRoot,
+    id: &'a str,
+    cgroup: Option<CgroupRecord>,
+    child: Option<Pid>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.remove();
+        }
+        let _ = self.root.remove(self.id);
+    }
+}
+
+pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, ContainerError> {
+    // 1. The bundle, checked before anything exists on disk.
+    state::check_id(opts.id)?;
+    let bundle = Bundle::load(opts.bundle)?;
+    let spec = &bundle.spec;
+    let plan = Plan::from_spec(spec)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .expect("validated: process is present");
+    let terminal = process.terminal() == Some(true);
+    if terminal && opts.console_socket.is_none() {
+        return Err(ContainerError::ConsoleSocketRequired);
+    }
+
+    // 2. The state directory claims the id; from here on, failures clean up.
+    let dir = root.create_dir(opts.id)?;
+    let mut cleanup = Cleanup {
+        root,
+        id: opts.id,
+        cgroup: None,
+        child: None,
+        armed: true,
+    };
+
+    // 3. The exec fifo: init blocks opening it for writing until `start` reads.
+    let fifo_path = dir.join(EXEC_FIFO);
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| ContainerError::io("creating exec.fifo")(e.into()))?;
+    fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
+        .map_err(ContainerError::io("chmod exec.fifo"))?;
+    let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+
+    // 4. The console socket, connected here where its path is visible.
+    let console = match opts.console_socket {
+        Some(path) if terminal => {
+            Some(
+                UnixStream::connect(path).map_err(|source| ContainerError::ConsoleSocket {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            )
+        }
+        _ => None,
+    };
+
+    // 5. Cgroups: created and limited before init exists.
+    let linux = spec.linux().as_ref();
+    let layout = Layout::detect()?;
+    let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let cgroup = cgroups::create(
+        &layout,
+        &CgroupRequest {
+            id: opts.id,
+            cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
+            systemd: opts.systemd_cgroup,
+            resources: linux.and_then(|l| l.resources().as_ref()),
+            devices,
+        },
+    )?;
+    cleanup.cgroup = Some(cgroup.clone());
+
+    // 6. Namespaces named by path that init inherits, joined now.
+    let (parent_sock, child_sock) =
+        sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
+    namespaces::join_in_parent(&plan)?;
+
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let hooks_point = [
+        hooks.prestart(),
+        hooks.create_runtime(),
+        hooks.create_container(),
+    ]
+    .iter()
+    .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
+
+    // 7. The clone: init is born in its new namespaces.
+    let child = match sys::clone_fork(plan.clone_flags.bits() as u64)
+        .map_err(ContainerError::io("clone3"))?
+    {
+        sys::Forked::Child => {
+            drop(parent_sock);
+            init::run_and_exit(InitContext {
+                spec,
+                rootfs: &bundle.rootfs,
+                bundle: &bundle.dir,
+                plan: &plan,
+                cgroup: Some(&cgroup),
+                layout: Some(&layout),
+                sync: child_sock,
+                fifo_fd: fifo.as_raw_fd(),
+                console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds,
+                hooks_point,
+                id: opts.id,
+            })
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    cleanup.child = Some(child);
+    drop(child_sock);
+    drop(console);
+
+    let start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(0);
+    let mut record = Record {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: child.as_raw(),
+        start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup.clone()),
+        private_pid_ns: plan.new_pid,
+        hooks: spec.hooks().clone(),
+    };
+
+    // 8. Id maps and the cgroup join, then init may go on.
+    if plan.new_user {
+        namespaces::write_id_maps(&plan, child)?;
+    }
+    cgroup.join(child)?;
+    send(&parent_sock, sync::GO)?;
+
+    // 9. Hooks in the runtime's namespaces, at the point init asks for them.
+    if hooks_point {
+        parent_sock
+            .expect(sync::HOOKS_POINT)
+            .map_err(ContainerError::Init)?;
+        let state = record.hook_state(Status::Creating);
+        hooks::run(
+            "prestart",
+            hooks.prestart().as_deref().unwrap_or(&[]),
+            &state,
+        )?;
+        hooks::run(
+            "createRuntime",
+            hooks.create_runtime().as_deref().unwrap_or(&[]),
+            &state,
+        )?;
+        send(&parent_sock, sync::HOOKS_DONE)?;
+    }
+
+    // 10. Init is parked on the fifo: record the container.
+    parent_sock
+        .expect(sync::READY)
+        .map_err(ContainerError::Init)?;
+    record.start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(start_time);
+    root.save(&record)?;
+    if let Some(path) = opts.pid_file {
+        write_pid_file(path, child)?;
+    }
+    cleanup.armed = false;
+    Ok(record)
+}
+
+fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {
+    sock.send(tag, "")
+        .map_err(ContainerError::io("sync socket"))
+}
+
+/// Writes the pid file atomically: podman and containerd read it as soon as
+/// create returns.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<(), ContainerError> {
+    let tmp = {
+        let mut name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".tmp");
+        path.with_file_name(name)
+    };
+    let path_buf: PathBuf = path.to_path_buf();
+    state::write_atomic(&tmp, &path_buf, pid.as_raw().to_string().as_bytes())
+        .map_err(ContainerError::io("writing --pid-file"))
+}

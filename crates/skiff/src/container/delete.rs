@@ -1,0 +1,81 @@
+//! `delete`: stop what is left (with force, or a created container), run the
+//! poststop hooks, remove the cgroups and the state directory.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use super::ContainerError;
+use crate::state::{Record, StateError, StateRoot, Status};
+use crate::{hooks, sys};
+
+pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerError> {
+    let record = match root.load(id) {
+        Ok(r) => r,
+        // A create that died before writing state.json leaves only the directory;
+        // like runc, --force clears it and a missing container is not an error.
+        Err(StateError::NotFound(_)) if force => {
+            root.remove(id)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = record.status(root);
+    match status {
+        Status::Stopped => {}
+        Status::Created => stop(&record)?,
+        Status::Running | Status::Paused | Status::Creating if force => stop(&record)?,
+        _ => {
+            return Err(ContainerError::wrong_status(
+                id,
+                status,
+                "delete (use --force)",
+            ))
+        }
+    }
+    if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        if let Err(e) = hooks::run("poststop", list, &record.hook_state(Status::Stopped)) {
+            crate::log::warn(&e.to_string());
+        }
+    }
+    if let Some(cg) = &record.cgroup {
+        cg.remove()?;
+    }
+    root.remove(id)?;
+    Ok(())
+}
+
+/// SIGKILLs the container and waits for init to be gone.
+fn stop(record: &Record) -> Result<(), ContainerError> {
+    let pid = Pid::from_raw(record.pid);
+    // A frozen group cannot die: thaw it first.
+    if let Some(cg) = &record.cgroup {
+        if cg.is_frozen() {
+            let _ = cg.thaw();
+        }
+    }
+    let pidfd = sys::pidfd_open(pid).ok();
+    let _ = signal::kill(pid, Signal::SIGKILL);
+    if !record.private_pid_ns {
+        if let Some(cg) = &record.cgroup {
+            for p in cg.pids().unwrap_or_default() {
+                let _ = signal::kill(p, Signal::SIGKILL);
+            }
+        }
+    }
+    // The pidfd turns readable when init exits, reaped or not.
+    if let Some(fd) = pidfd {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+    }
+    // Its zombie may stay until its parent reaps it; the cgroup empties when the
+    // other processes are gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record.init_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}

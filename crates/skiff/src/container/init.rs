@@ -1,0 +1,270 @@
+//! Init, the child's side of `create`: from the clone to execve, in order.
+//! It runs in the container's new namespaces and reports the first error over
+//! the sync socket before exiting; after `Ready` it can only exit.
+
+use std::convert::Infallible;
+use std::fs;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::Spec;
+
+use super::ContainerError;
+use crate::cgroups::{CgroupRecord, Layout};
+use crate::namespaces::{self, Plan};
+use crate::process::{self, capabilities::CapSets, ProcessError};
+use crate::rootfs::{self, RootfsContext};
+use crate::sync::{self, SyncSocket};
+use crate::{hooks, sys};
+
+pub struct InitContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub plan: &'a Plan,
+    pub cgroup: Option<&'a CgroupRecord>,
+    pub layout: Option<&'a Layout>,
+    pub sync: SyncSocket,
+    pub fifo_fd: RawFd,
+    pub console_fd: Option<RawFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub hooks_point: bool,
+    pub id: &'a str,
+}
+
+/// Runs init; never returns.
+pub fn run_and_exit(ctx: InitContext<'_>) -> ! {
+    let err = match run(&ctx) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // After Ready nobody listens on the socket: then stderr is all there is.
+    if ctx.sync.send(sync::ERROR, &err.to_string()).is_err() {
+        eprintln!("skiff init: {err}");
+    }
+    std::process::exit(1)
+}
+
+fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
+    let spec = ctx.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .expect("validated: process is present");
+    let linux = spec.linux().as_ref();
+
+    // 1. Wait until the parent has written the id maps and placed us in the cgroup.
+    ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+
+    // 2. Namespaces: join by path, become root of a new user namespace, create
+    //    the late ones (cgroup now sees our group as its root).
+    namespaces::join_in_child(ctx.plan)?;
+    if ctx.plan.new_user {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| {
+            ProcessError::User {
+                step: "becoming root in the user namespace",
+                source: e.into(),
+            }
+        })?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| {
+            ProcessError::User {
+                step: "becoming root in the user namespace",
+                source: e.into(),
+            }
+        })?;
+    }
+    namespaces::unshare_late(ctx.plan)?;
+    if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+        write_time_offsets(offsets)?;
+    }
+
+    // 3. The root filesystem, up to pivot_root.
+    if ctx.plan.new_mount {
+        rootfs::prepare(&RootfsContext {
+            spec,
+            rootfs: ctx.rootfs,
+            in_user_ns: ctx.plan.new_user,
+            new_cgroup_ns: ctx.plan.new_cgroup,
+            cgroup: ctx.cgroup,
+            layout: ctx.layout,
+        })?;
+    }
+
+    // 4. Hooks: the runtime's (in the parent), then createContainer (here, in the
+    //    container's mount namespace, before pivot_root).
+    if ctx.hooks_point {
+        ctx.sync
+            .send(sync::HOOKS_POINT, "")
+            .map_err(ContainerError::io("sync socket"))?;
+        ctx.sync
+            .expect(sync::HOOKS_DONE)
+            .map_err(ContainerError::Init)?;
+        if let Some(list) = spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.create_container().as_ref())
+        {
+            hooks::run("createContainer", list, &hook_state(ctx, "created"))?;
+        }
+    }
+
+    // 5. Switch root, then mask and lock paths from inside.
+    if ctx.plan.new_mount {
+        rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
+        rootfs::finish(spec)?;
+    }
+
+    // 6. Names and kernel parameters of the container's namespaces.
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sethostname(h).map_err(|e| ContainerError::io("hostname: sethostname")(e.into()))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::set_domainname(d).map_err(ContainerError::io("domainname: setdomainname"))?;
+    }
+    for (key, value) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        fs::write(&path, value).map_err(|source| ContainerError::Io {
+            step: "linux.sysctl",
+            source: std::io::Error::new(source.kind(), format!("{key}: {source}")),
+        })?;
+    }
+
+    // 7. The terminal, if any, becomes stdio and controlling tty.
+    if let Some(fd) = ctx.console_fd {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        process::console::setup(fd, size)?;
+    } else {
+        // A session of its own, as runc gives init, so that job control signals
+        // from the caller's terminal do not reach the container.
+        let _ = nix::unistd::setsid();
+    }
+
+    // 8. Process attributes that need privileges we are about to drop.
+    let cwd = process.cwd();
+    fs::create_dir_all(cwd).ok();
+    nix::unistd::chdir(cwd.as_path()).map_err(|e| ProcessError::Cwd {
+        path: cwd.clone(),
+        source: e.into(),
+    })?;
+    if let Some(adj) = process.oom_score_adj() {
+        fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(ProcessError::OomScoreAdj)?;
+    }
+    if let Some(limits) = process.rlimits() {
+        process::rlimits::apply(limits)?;
+    }
+    if !ctx.no_new_keyring {
+        // ENOSYS/EACCES (keyrings off, or a restrictive host policy) is not fatal.
+        let _ = sys::join_session_keyring(&format!("_ses.{}", ctx.id));
+    }
+
+    // 9. The program, found now so that a missing one fails `create`.
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    let program = process::exec::resolve(&args[0], &env)?;
+
+    // 10. Identity: bounding set, user switch, remaining capability sets,
+    //     no_new_privs.
+    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
+    caps.apply_bounding()?;
+    process::user::switch(process.user(), !ctx.plan.new_user || setgroups_allowed())?;
+    caps.apply_sets()?;
+    if process.no_new_privileges() == Some(true) {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
+    }
+
+    // 11. No fd of the runtime may reach the container (CVE-2024-21626).
+    sys::cloexec_from(3 + ctx.preserve_fds)
+        .map_err(ContainerError::io("marking fds close-on-exec"))?;
+
+    // 12. Ready: the parent records the container; we park on the exec fifo.
+    ctx.sync
+        .send(sync::READY, "")
+        .map_err(ContainerError::io("sync socket"))?;
+    let fifo = open(
+        format!("/proc/self/fd/{}", ctx.fifo_fd).as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    nix::unistd::write(unsafe_borrow(fifo), b"0")
+        .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
+    let _ = nix::unistd::close(fifo);
+
+    // 13. Started: startContainer hooks, then the program.
+    if let Some(list) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        hooks::run("startContainer", list, &hook_state(ctx, "running"))?;
+    }
+    sys::reset_signals();
+    Err(process::exec::execve(&program, args, &env).into())
+}
+
+fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: `fd` was just opened by this function and is closed only after
+    // the single write this borrow is used for.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+fn hook_state(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
+    format!(
+        r#"{{"ociVersion":{},"id":{},"status":"{status}","pid":{},"bundle":{}}}"#,
+        serde_json::Value::from(ctx.spec.version().as_str()),
+        serde_json::Value::from(ctx.id),
+        nix::unistd::getpid(),
+        serde_json::Value::from(ctx.bundle.display().to_string()),
+    )
+    .into_bytes()
+}
+
+/// Whether setgroups(2) is allowed in our user namespace (the parent writes the
+/// gid map as root, so it normally is).
+fn setgroups_allowed() -> bool {
+    fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true)
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
+}
+
+fn write_time_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<(), ContainerError> {
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    fs::write("/proc/self/timens_offsets", text).map_err(ContainerError::io("linux.timeOffsets"))
+}

@@ -1,0 +1,76 @@
+//! The container lifecycle: create, start, kill, delete, and waiting for a
+//! foreground container. Each operation is one module, readable top to bottom.
+
+mod create;
+mod delete;
+mod init;
+mod kill;
+mod start;
+mod wait;
+
+pub use create::{create, CreateOptions};
+pub use delete::delete;
+pub use kill::kill;
+pub use start::start;
+pub use wait::{block_forwarded_signals, wait_forwarding};
+
+use crate::cgroups::CgroupError;
+use crate::config::ConfigError;
+use crate::hooks::HookError;
+use crate::namespaces::NamespaceError;
+use crate::process::ProcessError;
+use crate::rootfs::RootfsError;
+use crate::state::{StateError, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    /// An error init reported over the sync socket.
+    #[error("{0}")]
+    Init(String),
+    #[error("{step}: {source}")]
+    Io {
+        step: &'static str,
+        source: std::io::Error,
+    },
+    #[error("container {id} is {status}: cannot {action} it")]
+    WrongStatus {
+        id: String,
+        status: &'static str,
+        action: &'static str,
+    },
+    #[error("--console-socket is required when process.terminal is true")]
+    ConsoleSocketRequired,
+    #[error("--console-socket {path}: {source}")]
+    ConsoleSocket {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ContainerError {
+    pub(crate) fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> ContainerError {
+        move |source| ContainerError::Io { step, source }
+    }
+
+    pub(crate) fn wrong_status(id: &str, status: Status, action: &'static str) -> ContainerError {
+        ContainerError::WrongStatus {
+            id: id.to_string(),
+            status: status.as_str(),
+            action,
+        }
+    }
+}

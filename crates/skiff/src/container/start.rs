@@ -1,0 +1,62 @@
+//! `start`: release init from the exec fifo, then the poststart hooks.
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+
+use super::ContainerError;
+use crate::hooks;
+use crate::state::{StateRoot, Status, EXEC_FIFO};
+
+pub fn start(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
+    let record = root.load(id)?;
+    let status = record.status(root);
+    if status != Status::Created {
+        return Err(ContainerError::wrong_status(id, status, "start"));
+    }
+    let fifo_path = root.container_dir(id)?.join(EXEC_FIFO);
+    // Non-blocking open: a blocking one would hang forever if init died just now.
+    let fd = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::Error::EINTR) => {
+                if !record.init_alive() {
+                    return Err(ContainerError::wrong_status(id, Status::Stopped, "start"));
+                }
+            }
+            Ok(_) => {
+                let mut byte = [0u8; 1];
+                match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+                    Ok(1) => break,
+                    Ok(_) | Err(nix::Error::EAGAIN) => {
+                        if !record.init_alive() {
+                            return Err(ContainerError::wrong_status(id, Status::Stopped, "start"));
+                        }
+                    }
+                    Err(e) => return Err(ContainerError::io("reading exec.fifo")(e.into())),
+                }
+            }
+            Err(e) => return Err(ContainerError::io("waiting on exec.fifo")(e.into())),
+        }
+    }
+    let _ = fs::remove_file(&fifo_path);
+
+    // poststart failures are warnings: the container is already running.
+    if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        if let Err(e) = hooks::run("poststart", list, &record.hook_state(Status::Running)) {
+            crate::log::warn(&e.to_string());
+        }
+    }
+    Ok(())
+}

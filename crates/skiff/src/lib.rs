@@ -1,0 +1,20 @@
+//! skiff: the library under skiff-oci, the containerd shim and the engine.
+//!
+//! Modules follow the runtime-spec's sections; dependencies point one way:
+//! `container` (the lifecycle) uses `config`, `state`, `namespaces`, `rootfs`,
+//! `process`, `cgroups` and `hooks`, which use `sys`, the thin syscall layer.
+
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod hooks;
+pub mod log;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod state;
+pub mod sync;
+pub mod sys;
+
+pub use oci_spec;

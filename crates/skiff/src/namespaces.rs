@@ -1,0 +1,221 @@
+//! linux.namespaces: which are created new (in the clone itself, so init is born
+//! inside them), which are joined by path, and the user namespace's id maps.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::config::ns_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("linux.namespaces: joining {kind} namespace {path}: {source}")]
+    Join {
+        kind: &'static str,
+        path: PathBuf,
+        source: nix::Error,
+    },
+    #[error("linux.namespaces: creating namespaces ({flags:?}): {source}")]
+    Unshare {
+        flags: CloneFlags,
+        source: nix::Error,
+    },
+    #[error("linux.{which}: writing {path}: {source}")]
+    IdMap {
+        which: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("linux.namespaces: a user namespace joined by path together with a new pid namespace is not supported")]
+    UserPathWithNewPid,
+}
+
+fn flag(typ: LinuxNamespaceType) -> CloneFlags {
+    match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        // Not in nix's CloneFlags on every version; the kernel value.
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+    }
+}
+
+/// The namespace plan for one container, computed once in the parent.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// New namespaces, created by the clone itself.
+    pub clone_flags: CloneFlags,
+    /// New namespaces the child unshares later: cgroup (after it has joined its
+    /// group, so the group becomes its root) and time (offsets must be written
+    /// before a process enters it; init enters it at execve).
+    pub late_unshare: CloneFlags,
+    /// Namespaces joined by the parent before the clone (the child inherits them).
+    pub parent_joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// Namespaces the child joins itself: user and mount.
+    pub child_joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    pub new_user: bool,
+    pub new_mount: bool,
+    pub new_pid: bool,
+    pub new_cgroup: bool,
+    pub uid_mappings: Vec<LinuxIdMapping>,
+    pub gid_mappings: Vec<LinuxIdMapping>,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan, NamespaceError> {
+        let mut plan = Plan {
+            clone_flags: CloneFlags::empty(),
+            late_unshare: CloneFlags::empty(),
+            parent_joins: Vec::new(),
+            child_joins: Vec::new(),
+            new_user: false,
+            new_mount: false,
+            new_pid: false,
+            new_cgroup: false,
+            uid_mappings: Vec::new(),
+            gid_mappings: Vec::new(),
+        };
+        let Some(linux) = spec.linux() else {
+            return Ok(plan);
+        };
+        let mut user_path = false;
+        for ns in linux.namespaces().iter().flatten() {
+            let typ = ns.typ();
+            match (ns.path(), typ) {
+                (Some(path), LinuxNamespaceType::User | LinuxNamespaceType::Mount) => {
+                    user_path |= typ == LinuxNamespaceType::User;
+                    plan.child_joins.push((typ, path.clone()));
+                }
+                (Some(path), _) => plan.parent_joins.push((typ, path.clone())),
+                (None, LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time) => {
+                    plan.late_unshare |= flag(typ)
+                }
+                (None, _) => plan.clone_flags |= flag(typ),
+            }
+            if ns.path().is_none() {
+                match typ {
+                    LinuxNamespaceType::User => plan.new_user = true,
+                    LinuxNamespaceType::Mount => plan.new_mount = true,
+                    LinuxNamespaceType::Pid => plan.new_pid = true,
+                    LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    _ => {}
+                }
+            }
+        }
+        // The user namespace must be joined before the others are created, so that
+        // it owns them: with a user namespace path, the child joins it first and
+        // unshares the rest itself. A pid namespace cannot be made that way for
+        // init itself.
+        if user_path {
+            if plan.new_pid {
+                return Err(NamespaceError::UserPathWithNewPid);
+            }
+            plan.late_unshare |= plan.clone_flags;
+            plan.clone_flags = CloneFlags::empty();
+        }
+        plan.child_joins
+            .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        plan.uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
+        plan.gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
+        Ok(plan)
+    }
+}
+
+fn open_ns(path: &Path) -> nix::Result<OwnedFd> {
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+fn join(typ: LinuxNamespaceType, path: &Path) -> Result<(), NamespaceError> {
+    let err = |source| NamespaceError::Join {
+        kind: ns_name(typ),
+        path: path.to_path_buf(),
+        source,
+    };
+    let fd = open_ns(path).map_err(err)?;
+    setns(fd, flag(typ)).map_err(err)
+}
+
+/// Parent side, before the clone: join the namespaces named by path that the
+/// child can inherit (network, ipc, uts, pid, cgroup, time).
+pub fn join_in_parent(plan: &Plan) -> Result<(), NamespaceError> {
+    for (typ, path) in &plan.parent_joins {
+        join(*typ, path)?;
+    }
+    Ok(())
+}
+
+/// Child side: join user and mount namespaces named by path.
+pub fn join_in_child(plan: &Plan) -> Result<(), NamespaceError> {
+    for (typ, path) in &plan.child_joins {
+        join(*typ, path)?;
+    }
+    Ok(())
+}
+
+/// Child side: create the namespaces that could not be part of the clone.
+pub fn unshare_late(plan: &Plan) -> Result<(), NamespaceError> {
+    if plan.late_unshare.is_empty() {
+        return Ok(());
+    }
+    unshare(plan.late_unshare).map_err(|source| NamespaceError::Unshare {
+        flags: plan.late_unshare,
+        source,
+    })
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Parent side, after the clone: write the child's uid and gid maps.
+pub fn write_id_maps(plan: &Plan, child: Pid) -> Result<(), NamespaceError> {
+    for (which, file, maps) in [
+        ("uidMappings", "uid_map", &plan.uid_mappings),
+        ("gidMappings", "gid_map", &plan.gid_mappings),
+    ] {
+        let path = PathBuf::from(format!("/proc/{child}/{file}"));
+        fs::write(&path, map_text(maps)).map_err(|source| NamespaceError::IdMap {
+            which,
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_splits_new_and_joined() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[
+                {"type":"pid"},{"type":"network","path":"/proc/1/ns/net"},
+                {"type":"mount"},{"type":"cgroup"}]}}"#,
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec).unwrap();
+        assert!(plan
+            .clone_flags
+            .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+        assert!(!plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));
+        assert_eq!(plan.late_unshare, CloneFlags::CLONE_NEWCGROUP);
+        assert_eq!(plan.parent_joins.len(), 1);
+        assert!(plan.new_pid && plan.new_mount && !plan.new_user);
+    }
+}

@@ -1,0 +1,68 @@
+//! process.terminal: a pty made inside the container (from its own devpts), whose
+//! master goes to the caller over --console-socket (SCM_RIGHTS) and whose slave
+//! becomes init's stdio and controlling terminal.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{open, OFlag};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::{dup2, setsid};
+
+use super::ProcessError;
+use crate::sys;
+
+fn err(step: &'static str) -> impl FnOnce(nix::Error) -> ProcessError {
+    move |e| ProcessError::Terminal {
+        step,
+        source: e.into(),
+    }
+}
+
+/// Creates the pty, sends its master over `socket`, and makes the slave stdio.
+pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ProcessError> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(err("opening /dev/ptmx"))?;
+    grantpt(&master).map_err(err("grantpt"))?;
+    unlockpt(&master).map_err(err("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(err("ptsname"))?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err("opening the pty slave"))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some((rows, cols)) = size {
+        sys::set_window_size(slave.as_fd(), rows, cols).map_err(|source| {
+            ProcessError::Terminal {
+                step: "setting the window size",
+                source,
+            }
+        })?;
+    }
+    let fds = [master.as_raw_fd()];
+    let name_bytes = name.as_bytes();
+    sendmsg::<()>(
+        socket,
+        &[IoSlice::new(name_bytes)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(err("sending the master over --console-socket"))?;
+    drop(master);
+    let _ = nix::unistd::close(socket);
+    setsid().map_err(err("setsid"))?;
+    sys::set_controlling_tty(slave.as_fd()).map_err(|source| ProcessError::Terminal {
+        step: "TIOCSCTTY",
+        source,
+    })?;
+    for target in 0..3 {
+        dup2(slave.as_raw_fd(), target).map_err(err("dup2 onto stdio"))?;
+    }
+    Ok(())
+}

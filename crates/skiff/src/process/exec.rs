@@ -1,0 +1,57 @@
+//! Finding the program to run and running it.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::ProcessError;
+
+/// Resolves args[0] the way execvp would, with the container's PATH, inside the
+/// container's root (call after pivot_root). Done before `create` returns so a
+/// missing program is reported by `create`, as runc does.
+pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
+    let not_found = |reason: &str| ProcessError::Executable {
+        name: arg0.to_string(),
+        reason: reason.to_string(),
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return check(&p)
+            .then_some(p)
+            .ok_or_else(|| not_found("no such executable file"));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
+        .find(|p| check(p))
+        .ok_or_else(|| not_found("executable file not found in $PATH"))
+}
+
+fn check(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+fn cstring(s: &[u8]) -> CString {
+    // Interior NULs cannot be passed to execve; config.json strings never have
+    // them unless escaped on purpose, and then the string is cut there.
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    CString::new(&s[..end]).unwrap_or_default()
+}
+
+/// execve: only returns on failure.
+pub fn execve(path: &Path, args: &[String], env: &[String]) -> ProcessError {
+    let path_c = cstring(path.as_os_str().as_bytes());
+    let argv: Vec<CString> = args.iter().map(|a| cstring(a.as_bytes())).collect();
+    let envp: Vec<CString> = env.iter().map(|e| cstring(e.as_bytes())).collect();
+    let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
+    ProcessError::Executable {
+        name: path.display().to_string(),
+        reason: e.desc().to_string(),
+    }
+}

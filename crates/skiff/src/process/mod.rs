@@ -1,0 +1,41 @@
+//! The process section of config.json: what init becomes just before execve.
+
+pub mod capabilities;
+pub mod console;
+pub mod exec;
+pub mod rlimits;
+pub mod user;
+
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("process.capabilities: {step}: {source}")]
+    Capabilities {
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("process.capabilities.{set}: {name} is not known to this kernel")]
+    UnknownCapability { set: &'static str, name: String },
+    #[error("process.rlimits: {name}: {source}")]
+    Rlimit { name: String, source: io::Error },
+    #[error("process.user: {step}: {source}")]
+    User {
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("process.oomScoreAdj: {0}")]
+    OomScoreAdj(io::Error),
+    #[error("process.noNewPrivileges: {0}")]
+    NoNewPrivileges(io::Error),
+    #[error("process.cwd {path}: {source}")]
+    Cwd { path: PathBuf, source: io::Error },
+    #[error("process.args: exec: {name:?}: {reason}")]
+    Executable { name: String, reason: String },
+    #[error("process.terminal: {step}: {source}")]
+    Terminal {
+        step: &'static str,
+        source: io::Error,
+    },
+}

@@ -1,0 +1,46 @@
+//! process.user: supplementary groups, gid, uid (keeping capabilities across the
+//! switch), and the umask.
+
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::User;
+
+use super::ProcessError;
+use crate::sys;
+
+fn err(step: &'static str) -> impl FnOnce(nix::Error) -> ProcessError {
+    move |e| ProcessError::User {
+        step,
+        source: e.into(),
+    }
+}
+
+/// Switches to the configured user. `setgroups_allowed` is false in a user
+/// namespace whose gid map was written with setgroups denied.
+pub fn switch(user: &User, setgroups_allowed: bool) -> Result<(), ProcessError> {
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(|source| ProcessError::User {
+        step: "keeping capabilities",
+        source,
+    })?;
+    if setgroups_allowed {
+        let gids: Vec<Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        setgroups(&gids).map_err(err("setgroups (additionalGids)"))?;
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).map_err(err("setresgid (gid)"))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(err("setresuid (uid)"))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(|source| ProcessError::User {
+        step: "clearing keep-capabilities",
+        source,
+    })?;
+    if let Some(mask) = user.umask() {
+        umask(Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}

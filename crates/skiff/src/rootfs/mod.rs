@@ -1,0 +1,203 @@
+//! The container's root filesystem, in the order the kernel needs it:
+//! `prepare` (propagation, the rootfs bind, every mount, /dev) runs before the
+//! createContainer hooks; `pivot` switches root; `finish` masks and locks paths
+//! from inside the new root.
+
+mod devices;
+mod mounts;
+mod paths;
+pub mod resolve;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, chroot, fchdir, pivot_root};
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::{CgroupRecord, Layout};
+
+pub use mounts::MountOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("linux.rootfsPropagation: setting propagation of /: {0}")]
+    Propagation(nix::Error),
+    #[error("root.path: bind-mounting {path} onto itself: {source}")]
+    BindRoot { path: PathBuf, source: nix::Error },
+    #[error("mounts[{index}] ({destination}): {step}: {source}")]
+    Mount {
+        index: usize,
+        destination: PathBuf,
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("linux.devices ({path}): {step}: {source}")]
+    Device {
+        path: PathBuf,
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("pivot_root into {path}: {source}")]
+    PivotRoot { path: PathBuf, source: nix::Error },
+    #[error("detaching the old root after pivot_root: {0}")]
+    UmountOldRoot(nix::Error),
+    #[error("--no-pivot: moving {path} to /: {source}")]
+    MoveRoot { path: PathBuf, source: nix::Error },
+    #[error("linux.maskedPaths ({path}): {source}")]
+    Mask { path: String, source: io::Error },
+    #[error("linux.readonlyPaths ({path}): {source}")]
+    ReadonlyPath { path: String, source: io::Error },
+    #[error("root.readonly: remounting / read-only: {0}")]
+    ReadonlyRoot(nix::Error),
+    #[error("opening the rootfs {path}: {source}")]
+    OpenRoot { path: PathBuf, source: nix::Error },
+}
+
+/// Maps linux.rootfsPropagation to mount flags.
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// What the rootfs steps need besides the spec.
+pub struct RootfsContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    /// Inside a new user namespace: device nodes cannot be made, so host devices
+    /// are bind-mounted instead.
+    pub in_user_ns: bool,
+    pub new_cgroup_ns: bool,
+    pub cgroup: Option<&'a CgroupRecord>,
+    pub layout: Option<&'a Layout>,
+}
+
+/// Everything up to (not including) pivot_root.
+pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
+    let linux = ctx.spec.linux().as_ref();
+    // Host mounts must not propagate into the container, nor the container's out.
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(RootfsError::Propagation)?;
+
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|source| RootfsError::BindRoot {
+        path: ctx.rootfs.to_path_buf(),
+        source,
+    })?;
+
+    let root = open(
+        ctx.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| RootfsError::OpenRoot {
+        path: ctx.rootfs.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let root = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
+
+    let spec_mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    for (index, m) in spec_mounts.iter().enumerate() {
+        mounts::mount_entry(&root, index, m, ctx)?;
+    }
+    if devices::needs_dev_setup(spec_mounts) {
+        devices::setup_dev(&root, ctx)?;
+    }
+    Ok(())
+}
+
+/// Switches root to the rootfs: pivot_root(".", ".") stacks the old root on top of
+/// the new one, and detaching it leaves only the container's tree (chroot alone
+/// can be escaped). With `no_pivot`, the rootfs is moved onto / and chrooted into,
+/// for hosts whose root cannot be pivoted (an initramfs).
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    let pivot_err = |source| RootfsError::PivotRoot {
+        path: rootfs.to_path_buf(),
+        source,
+    };
+    if no_pivot {
+        chdir(rootfs).map_err(pivot_err)?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|source| {
+            RootfsError::MoveRoot {
+                path: rootfs.to_path_buf(),
+                source,
+            }
+        })?;
+        chroot(".").map_err(pivot_err)?;
+        return chdir("/").map_err(pivot_err);
+    }
+    let old_root = open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(pivot_err)?;
+    let new_root = open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(pivot_err)?;
+    fchdir(new_root).map_err(pivot_err)?;
+    pivot_root(".", ".").map_err(pivot_err)?;
+    fchdir(old_root).map_err(pivot_err)?;
+    // The unmount of the old root must not propagate to the host.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(RootfsError::UmountOldRoot)?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(RootfsError::UmountOldRoot)?;
+    let _ = nix::unistd::close(old_root);
+    let _ = nix::unistd::close(new_root.as_raw_fd());
+    chdir("/").map_err(pivot_err)
+}
+
+/// After pivot_root: masked paths, read-only paths, read-only root.
+pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref();
+    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        paths::mask(masked)?;
+    }
+    if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        paths::make_readonly(ro)?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let locked = paths::locked_flags(Path::new("/"));
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
+            None::<&str>,
+        )
+        .map_err(RootfsError::ReadonlyRoot)?;
+    }
+    Ok(())
+}

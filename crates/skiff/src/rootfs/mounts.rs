@@ -1,0 +1,349 @@
+//! One `mounts[]` entry: options parsed into flags and data, the destination
+//! resolved inside the rootfs, then mount, remount and propagation in that order.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+
+use super::paths::locked_flags;
+use super::resolve::{ensure_in_root, fd_path, open_in_root, Kind};
+use super::{RootfsContext, RootfsError};
+use crate::cgroups::Layout;
+
+/// A mount's options split the way mount(2) wants them.
+#[derive(Debug, PartialEq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    /// Filesystem-specific options (mode=755, size=65536k, ...).
+    pub data: Vec<String>,
+}
+
+impl MountOptions {
+    pub fn parse(options: &[String]) -> MountOptions {
+        let mut o = MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+        };
+        for opt in options {
+            let (set, clear) = match opt.as_str() {
+                "defaults" => (MsFlags::empty(), MsFlags::empty()),
+                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+                "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+                "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+                "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+                // Accepted and ignored, as runc does when it has nothing to copy up.
+                "tmpcopyup" | "idmap" | "ridmap" => (MsFlags::empty(), MsFlags::empty()),
+                other => {
+                    if let Some(p) = super::propagation_flag(other) {
+                        o.propagation.push(p);
+                    } else {
+                        o.data.push(other.to_string());
+                    }
+                    continue;
+                }
+            };
+            o.flags = (o.flags | set) & !clear;
+        }
+        o
+    }
+
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+}
+
+fn err<'a>(
+    index: usize,
+    m: &'a Mount,
+    step: &'static str,
+) -> impl FnOnce(io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Mount {
+        index,
+        destination: m.destination().clone(),
+        step,
+        source,
+    }
+}
+
+fn sys(e: nix::Error) -> io::Error {
+    io::Error::from(e)
+}
+
+pub fn mount_entry(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    ctx: &RootfsContext<'_>,
+) -> Result<(), RootfsError> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(root, index, m, &opts, ctx);
+    }
+
+    if opts.is_bind() {
+        let source = m.source().clone().unwrap_or_default();
+        let kind = match fs::metadata(&source) {
+            Ok(meta) if meta.is_dir() => Kind::Dir,
+            Ok(_) => Kind::File,
+            Err(e) => return Err(err(index, m, "bind source")(e)),
+        };
+        let target = ensure_in_root(root.as_fd(), dest, kind).map_err(err(
+            index,
+            m,
+            "creating the destination",
+        ))?;
+        mount(
+            Some(&source),
+            &fd_path(&target),
+            None::<&str>,
+            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None::<&str>,
+        )
+        .map_err(|e| err(index, m, "bind mount")(sys(e)))?;
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // The bind is a new mount at the destination: reopen to act on it.
+            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+            remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
+        }
+    } else {
+        let target = ensure_in_root(root.as_fd(), dest, Kind::Dir).map_err(err(
+            index,
+            m,
+            "creating the destination",
+        ))?;
+        let data = opts.data.join(",");
+        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        let result = mount(
+            Some(&source),
+            &fd_path(&target),
+            Some(typ),
+            opts.flags,
+            if data.is_empty() {
+                None
+            } else {
+                Some(data.as_str())
+            },
+        );
+        match result {
+            Ok(()) => {}
+            // sysfs cannot be mounted in a user namespace that does not own the
+            // network namespace: bind the host's, read-only, as runc does.
+            Err(nix::Error::EPERM) if typ == "sysfs" => {
+                mount(
+                    Some("/sys"),
+                    &fd_path(&target),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| err(index, m, "bind /sys")(sys(e)))?;
+                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+                remount_bind(&fd_path(&top), opts.flags | MsFlags::MS_RDONLY)
+                    .map_err(|e| err(index, m, "remount /sys")(sys(e)))?;
+            }
+            Err(e) => return Err(err(index, m, "mount")(sys(e))),
+        }
+    }
+    apply_propagation(root, index, m, &opts)
+}
+
+fn apply_propagation(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    if opts.propagation.is_empty() {
+        return Ok(());
+    }
+    let top = open_in_root(root.as_fd(), m.destination()).map_err(err(index, m, "reopening"))?;
+    for p in &opts.propagation {
+        mount(None::<&str>, &fd_path(&top), None::<&str>, *p, None::<&str>)
+            .map_err(|e| err(index, m, "propagation")(sys(e)))?;
+    }
+    Ok(())
+}
+
+/// Remounts a bind mount with `flags`, keeping the flags the kernel locks on
+/// mounts inherited from a more privileged namespace (nosuid, nodev, noexec).
+fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    let wanted = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    match mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        base | wanted,
+        None::<&str>,
+    ) {
+        Err(nix::Error::EPERM) => mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            base | wanted | locked_flags(target),
+            None::<&str>,
+        ),
+        other => other,
+    }
+}
+
+/// A `cgroup` mount: on a v2 host a cgroup2 mount (with a private cgroup
+/// namespace, whose root is the container's group) or a bind of the container's
+/// group; on v1 and hybrid hosts a tmpfs holding a bind of the container's group
+/// in each hierarchy, which is what runc gives containers there.
+fn mount_cgroup(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+    ctx: &RootfsContext<'_>,
+) -> Result<(), RootfsError> {
+    let dest = m.destination();
+    let target = ensure_in_root(root.as_fd(), dest, Kind::Dir).map_err(err(
+        index,
+        m,
+        "creating the destination",
+    ))?;
+    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let (Some(layout), Some(record)) = (ctx.layout, ctx.cgroup) else {
+        return Ok(());
+    };
+    match layout {
+        Layout::V2 { .. } => {
+            if ctx.new_cgroup_ns {
+                mount(
+                    Some("cgroup2"),
+                    &fd_path(&target),
+                    Some("cgroup2"),
+                    flags,
+                    None::<&str>,
+                )
+                .map_err(|e| err(index, m, "mount cgroup2")(sys(e)))?;
+            } else if let Some(dir) = record.dirs.first() {
+                mount(
+                    Some(dir),
+                    &fd_path(&target),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| err(index, m, "bind cgroup")(sys(e)))?;
+                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+                remount_bind(&fd_path(&top), flags)
+                    .map_err(|e| err(index, m, "remount cgroup")(sys(e)))?;
+            }
+        }
+        Layout::V1 {
+            hierarchies,
+            unified,
+        } => {
+            mount(
+                Some("tmpfs"),
+                &fd_path(&target),
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=755"),
+            )
+            .map_err(|e| err(index, m, "mount cgroup tmpfs")(sys(e)))?;
+            let mut names: Vec<String> = hierarchies.iter().map(|h| h.dir_name()).collect();
+            if unified.is_some() {
+                names.push("unified".into());
+            }
+            for (name, dir) in names.iter().zip(&record.dirs) {
+                let sub = dest.join(name);
+                let t = ensure_in_root(root.as_fd(), &sub, Kind::Dir).map_err(err(
+                    index,
+                    m,
+                    "cgroup subdir",
+                ))?;
+                mount(
+                    Some(dir),
+                    &fd_path(&t),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| err(index, m, "bind cgroup hierarchy")(sys(e)))?;
+                let top = open_in_root(root.as_fd(), &sub).map_err(err(index, m, "reopening"))?;
+                remount_bind(&fd_path(&top), flags)
+                    .map_err(|e| err(index, m, "remount cgroup hierarchy")(sys(e)))?;
+            }
+            if flags.contains(MsFlags::MS_RDONLY) {
+                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+                mount(
+                    None::<&str>,
+                    &fd_path(&top),
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT
+                        | flags
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOEXEC,
+                    Some("mode=755"),
+                )
+                .map_err(|e| err(index, m, "remount cgroup tmpfs")(sys(e)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn options_split_into_flags_data_and_propagation() {
+        let o = MountOptions::parse(&s(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+            "rprivate",
+        ]));
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, s(&["mode=755", "size=65536k"]));
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = MountOptions::parse(&s(&["rbind", "ro", "rw"]));
+        assert!(o.is_bind());
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+    }
+}

@@ -1,0 +1,143 @@
+//! linux.maskedPaths and linux.readonlyPaths, applied from inside the new root.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
+use nix::sys::statvfs::{statvfs, FsFlags};
+
+use super::resolve::{fd_path, open_in_root};
+use super::RootfsError;
+
+fn root_fd() -> io::Result<OwnedFd> {
+    let fd = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// The container's /dev/null, checked to really be the null device: a container
+/// image that puts something else there must not get it mounted over
+/// /proc/kcore and friends (CVE-2025-31133).
+fn dev_null(root: &OwnedFd) -> io::Result<OwnedFd> {
+    let fd = open_in_root(root.as_fd(), Path::new("/dev/null"))?;
+    let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
+        return Err(io::Error::other(
+            "/dev/null in the container is not the null device",
+        ));
+    }
+    Ok(fd)
+}
+
+pub fn mask(paths: &[String]) -> Result<(), RootfsError> {
+    let root = root_fd().map_err(|source| RootfsError::Mask {
+        path: "/".into(),
+        source,
+    })?;
+    let mut null = None;
+    for path in paths {
+        let err = |source| RootfsError::Mask {
+            path: path.clone(),
+            source,
+        };
+        let target = match open_in_root(root.as_fd(), Path::new(path)) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(e)),
+        };
+        let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&target)).map_err(|e| err(e.into()))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+        let result = if is_dir {
+            mount(
+                Some("tmpfs"),
+                &fd_path(&target),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+        } else {
+            if null.is_none() {
+                null = Some(dev_null(&root).map_err(err)?);
+            }
+            let src = fd_path(null.as_ref().expect("set above"));
+            mount(
+                Some(&src),
+                &fd_path(&target),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        result.map_err(|e| err(e.into()))?;
+    }
+    Ok(())
+}
+
+pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
+    let root = root_fd().map_err(|source| RootfsError::ReadonlyPath {
+        path: "/".into(),
+        source,
+    })?;
+    for path in paths {
+        let err = |source| RootfsError::ReadonlyPath {
+            path: path.clone(),
+            source,
+        };
+        let target = match open_in_root(root.as_fd(), Path::new(path)) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(e)),
+        };
+        let p = fd_path(&target);
+        mount(
+            Some(&p),
+            &p,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| err(e.into()))?;
+        let top = open_in_root(root.as_fd(), Path::new(path)).map_err(err)?;
+        let tp = fd_path(&top);
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | locked_flags(&tp);
+        mount(None::<&str>, &tp, None::<&str>, flags, None::<&str>).map_err(|e| err(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Flags of the mount at `path` that a remount in a user namespace must keep.
+pub fn locked_flags(path: &Path) -> MsFlags {
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}

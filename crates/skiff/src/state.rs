@@ -1,0 +1,362 @@
+//! Container state on disk (`ROOT/ID/state.json`) and the status derived from the
+//! kernel, so that separate invocations of the runtime cooperate and a crashed
+//! runtime loses nothing.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::CgroupRecord;
+
+/// The file init blocks on until `start` (see `container::start`).
+pub const EXEC_FIFO: &str = "exec.fifo";
+const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "container id {0:?} is invalid: use letters, digits, '_', '-', '.' and no leading '.'"
+    )]
+    InvalidId(String),
+    #[error("container {0} already exists")]
+    AlreadyExists(String),
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("state directory {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("state file {path} is damaged: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// runtime-spec statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What skiff keeps about a container between invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of init (field 22 of /proc/PID/stat), so that a recycled pid is
+    /// never mistaken for the container.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 with nanoseconds, as runc prints it.
+    pub created: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup: Option<CgroupRecord>,
+    /// Whether init has its own pid namespace: if not, killing init does not kill
+    /// the rest of the container.
+    pub private_pid_ns: bool,
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+}
+
+/// The state root (`--root`): one directory per container.
+pub struct StateRoot {
+    pub dir: PathBuf,
+}
+
+impl StateRoot {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StateRoot { dir: dir.into() }
+    }
+
+    pub fn container_dir(&self, id: &str) -> Result<PathBuf, StateError> {
+        check_id(id)?;
+        Ok(self.dir.join(id))
+    }
+
+    /// Creates the container's directory; fails if the id is taken.
+    pub fn create_dir(&self, id: &str) -> Result<PathBuf, StateError> {
+        let dir = self.container_dir(id)?;
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        match fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StateError::AlreadyExists(id.to_string()))
+            }
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<Record, StateError> {
+        let dir = self.container_dir(id)?;
+        let path = dir.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Writes state.json atomically (temp file + rename), so a reader never sees a
+    /// half-written file. No fsync: the state root lives on tmpfs (/run) and the
+    /// containers it describes do not survive a reboot either.
+    pub fn save(&self, record: &Record) -> Result<(), StateError> {
+        let dir = self.container_dir(&record.id)?;
+        let tmp = dir.join(".state.json.tmp");
+        let json = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
+            path: tmp.clone(),
+            source,
+        })?;
+        write_atomic(&tmp, &dir.join(STATE_FILE), &json).map_err(io_err(&dir))
+    }
+
+    /// Removes the container's directory and everything in it.
+    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        let dir = self.container_dir(id)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
+    /// Ids of every container under the root, sorted.
+    pub fn list(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(STATE_FILE).exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Writes `data` to `tmp` and renames it over `dest`.
+pub fn write_atomic(tmp: &Path, dest: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = fs::File::create(tmp)?;
+    f.write_all(data)?;
+    drop(f);
+    fs::rename(tmp, dest)
+}
+
+/// Container ids become directory names: no separators, no dot-files.
+pub fn check_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_string()))
+    }
+}
+
+/// Process state letter and start time from /proc/PID/stat, or None if gone.
+pub fn proc_stat(pid: Pid) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // rest starts at field 3 (state); start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl Record {
+    /// Whether init is still the process we started (alive and not a zombie).
+    pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        matches!(proc_stat(Pid::from_raw(self.pid)),
+            Some((state, start)) if start == self.start_time && state != 'Z' && state != 'X')
+    }
+
+    /// The status as the kernel and the state directory show it now.
+    pub fn status(&self, root: &StateRoot) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if let Some(cg) = &self.cgroup {
+            if cg.is_frozen() {
+                return Status::Paused;
+            }
+        }
+        let fifo = root.dir.join(&self.id).join(EXEC_FIFO);
+        if fifo.exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+}
+
+/// The state JSON that `state` and `list --format json` print: runc's field order
+/// and names, which podman, containerd and CRI-O parse.
+#[derive(Serialize)]
+pub struct StateView<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+    pub owner: &'a str,
+}
+
+impl Record {
+    pub fn view(&self, status: Status) -> StateView<'_> {
+        StateView {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            // runc reports pid 0 once the container has stopped.
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: &self.annotations,
+            owner: "",
+        }
+    }
+
+    /// The runtime-spec state object handed to hooks on stdin.
+    pub fn hook_state(&self, status: Status) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct HookState<'a> {
+            #[serde(rename = "ociVersion")]
+            oci_version: &'a str,
+            id: &'a str,
+            status: &'static str,
+            pid: i32,
+            bundle: &'a Path,
+            #[serde(skip_serializing_if = "HashMap::is_empty")]
+            annotations: &'a HashMap<String, String>,
+        }
+        serde_json::to_vec(&HookState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            status: status.as_str(),
+            pid: self.pid,
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Now as RFC 3339 UTC with nanoseconds (Go's time.RFC3339Nano, what runc writes).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+fn format_rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        let s = format!(".{nanos:09}");
+        s.trim_end_matches('0').to_string()
+    };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{frac}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_rfc3339(1_709_251_199, 500_000_000),
+            "2024-02-29T23:59:59.5Z"
+        );
+    }
+
+    #[test]
+    fn ids_that_would_escape_the_root_are_refused() {
+        for bad in ["", "..", "../x", "a/b", ".hidden", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        check_id("abc-123_x.y").unwrap();
+    }
+
+    #[test]
+    fn own_process_stat_parses() {
+        let (state, start) = proc_stat(nix::unistd::getpid()).unwrap();
+        assert_eq!(state, 'R');
+        assert!(start > 0);
+    }
+}

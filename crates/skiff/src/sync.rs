@@ -1,0 +1,86 @@
+//! The channel between `create` (parent) and init (child): a SOCK_SEQPACKET
+//! socketpair, so each message arrives whole and the parent sees EOF if init
+//! dies. The handshake, in order:
+//!
+//! ```text
+//!   parent                               init
+//!   clone ───────────────────────────────> (waits)
+//!   id maps, cgroup join ── Go ──────────> namespaces, mounts
+//!   (only when the config has hooks)
+//!   prestart/createRuntime <── HooksPoint ─
+//!                          ── HooksDone ──> createContainer hooks
+//!                                          pivot_root, process setup
+//!   state.json, pid file <── Ready ──────── blocks opening exec.fifo
+//!   any step can instead answer <── Error(message) ── and exit
+//! ```
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+
+pub const GO: u8 = b'G';
+pub const HOOKS_POINT: u8 = b'H';
+pub const HOOKS_DONE: u8 = b'D';
+pub const READY: u8 = b'R';
+pub const ERROR: u8 = b'E';
+
+pub struct SyncSocket(OwnedFd);
+
+/// A message: its tag and, for errors, the text.
+pub struct Message {
+    pub tag: u8,
+    pub text: String,
+}
+
+pub fn pair() -> io::Result<(SyncSocket, SyncSocket)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((SyncSocket(a), SyncSocket(b)))
+}
+
+impl SyncSocket {
+    pub fn send(&self, tag: u8, text: &str) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(1 + text.len());
+        buf.push(tag);
+        buf.extend_from_slice(text.as_bytes());
+        send(self.0.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)?;
+        Ok(())
+    }
+
+    /// The next message, or None when the other side has closed (or died).
+    pub fn recv(&self) -> io::Result<Option<Message>> {
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    return Ok(Some(Message {
+                        tag: buf[0],
+                        text: String::from_utf8_lossy(&buf[1..n]).into_owned(),
+                    }))
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits for `tag`; an error message or EOF becomes Err(text).
+    pub fn expect(&self, tag: u8) -> Result<(), String> {
+        match self.recv() {
+            Ok(Some(m)) if m.tag == tag => Ok(()),
+            Ok(Some(m)) if m.tag == ERROR => Err(m.text),
+            Ok(Some(m)) => Err(format!(
+                "unexpected message {:?} from the other side",
+                m.tag as char
+            )),
+            Ok(None) => Err("the other side exited during setup".into()),
+            Err(e) => Err(format!("sync socket: {e}")),
+        }
+    }
+}
