@@ -1,0 +1,194 @@
+//! Helpers shared by the integration tests: a per-test state root and bundles
+//! built from busybox, and cleanup that runs also when a test fails.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+pub const SKIFF: &str = env!("CARGO_BIN_EXE_skiff-oci");
+
+/// One test's world: its own state root and scratch directory, removed (with
+/// every container in it) on drop.
+pub struct TestEnv {
+    pub name: String,
+    pub base: PathBuf,
+    pub root: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new(name: &str) -> TestEnv {
+        let base = PathBuf::from(format!("/tmp/skiff-tests/{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let root = base.join("state");
+        TestEnv {
+            name: name.to_string(),
+            base,
+            root,
+        }
+    }
+
+    /// A container id unique to this test (the "skt-" prefix is what the
+    /// suite's leak check looks for).
+    pub fn id(&self, suffix: &str) -> String {
+        format!("skt-{}-{suffix}", self.name)
+    }
+
+    /// A bundle whose config is `skiff-oci spec` with no terminal and `args`.
+    pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
+        let dir = self.base.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/mkrootfs.sh"))
+            .arg(dir.join("rootfs"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkrootfs.sh failed");
+        let out = Command::new(SKIFF).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        let b = Bundle { dir, config };
+        b.write();
+        b
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(SKIFF);
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs skiff-oci with stdout and stderr in files: a created container's
+    /// init keeps the caller's stdio open, so pipes would never see EOF.
+    pub fn oci(&self, args: &[&str]) -> Output {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (out_path, err_path) = (self.base.join(format!("out-{n}")), self.base.join(format!("err-{n}")));
+        let status = self
+            .cmd(args)
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: fs::read(&out_path).unwrap_or_default(),
+            stderr: fs::read(&err_path).unwrap_or_default(),
+        }
+    }
+
+    /// Runs skiff-oci and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.oci(args);
+        assert!(
+            out.status.success(),
+            "skiff-oci {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs skiff-oci, asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.oci(args);
+        assert!(!out.status.success(), "skiff-oci {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `run` in the foreground: (exit code, stdout, stderr).
+    pub fn run(&self, bundle: &Bundle, id: &str) -> (i32, String, String) {
+        let out = self.oci(&["run", "--bundle", bundle.dir.to_str().unwrap(), id]);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `args` in a fresh bundle changed by `edit`, asserts exit 0, returns stdout.
+    pub fn run_sh(&self, id: &str, script: &str, edit: impl FnOnce(&mut Value)) -> String {
+        let mut b = self.bundle(id, &["sh", "-c", script]);
+        edit(&mut b.config);
+        b.write();
+        let (code, out, err) = self.run(&b, &self.id(id));
+        assert_eq!(code, 0, "container failed: {out}{err}");
+        out
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn container_dirs(&self) -> Vec<String> {
+        fs::read_dir(&self.root)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for id in self.container_dirs() {
+            let _ = self.cmd(&["delete", "--force", &id]).output();
+        }
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn write(&self) {
+        fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+/// The directory of the container's group in a v1 hierarchy (memory, pids, ...)
+/// or, with "unified", the cgroup2 tree.
+pub fn cgroup_dir(controller: &str, rel: &str) -> PathBuf {
+    let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        PathBuf::from("/sys/fs/cgroup")
+    } else {
+        Path::new("/sys/fs/cgroup").join(controller)
+    };
+    base.join(rel.trim_start_matches('/'))
+}
+
+pub fn read(path: impl AsRef<Path>) -> String {
+    fs::read_to_string(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+pub fn pid_alive(pid: i64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !read(format!("/proc/{pid}/stat")).split(") ").nth(1).unwrap_or("").starts_with('Z')
+}
+
+/// Mount points whose path mentions `needle`, from the host's mountinfo.
+pub fn host_mounts(needle: &str) -> Vec<String> {
+    read("/proc/self/mountinfo")
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,285 @@
+//! The lifecycle commands as runc's callers drive them: create, start, state,
+//! kill, delete, run, list, and the hooks around them.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn wait_status(env: &TestEnv, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = |id: &str| {
+        let out = env.oci(&["state", id]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .map(|v| v["status"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    while status(id) != want {
+        assert!(Instant::now() < deadline, "{id} never became {want}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn create_start_kill_delete_as_containerd_calls_them() {
+    let env = TestEnv::new("cycle");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    let log = env.base.join("log.json");
+    let pid_file = env.base.join("pid");
+    // containerd's runc shim: global options first, id last.
+    env.ok(&[
+        "--log", log.to_str().unwrap(), "--log-format", "json",
+        "create", "--bundle", b.path(), "--pid-file", pid_file.to_str().unwrap(), &id,
+    ]);
+    let state = env.state(&id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], json!(id));
+    assert_eq!(state["bundle"], json!(b.path()));
+    let pid = state["pid"].as_i64().unwrap();
+    assert_eq!(read(&pid_file).trim(), pid.to_string());
+    assert!(pid_alive(pid));
+    // Parked before exec: init is still skiff-oci, not sleep.
+    assert!(!read(format!("/proc/{pid}/cmdline")).starts_with("sleep"));
+
+    env.ok(&["start", &id]);
+    assert_eq!(env.status(&id), "running");
+    assert!(read(format!("/proc/{pid}/cmdline")).starts_with("sleep"));
+    // start on a running container is refused and names the status.
+    let err = env.fails(&["start", &id]);
+    assert!(err.contains("running"), "{err}");
+    // delete without --force refuses a running container.
+    let err = env.fails(&["delete", &id]);
+    assert!(err.contains("running"), "{err}");
+
+    env.ok(&["kill", &id, "KILL"]);
+    wait_status(&env, &id, "stopped");
+    assert_eq!(env.state(&id)["pid"], 0);
+    env.ok(&["delete", &id]);
+    assert!(env.container_dirs().is_empty());
+    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    let err = env.fails(&["state", &id]);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn run_returns_the_container_exit_code_and_output() {
+    let env = TestEnv::new("run");
+    let b = env.bundle("b", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    let id = env.id("c");
+    let (code, out, err) = env.run(&b, &id);
+    assert_eq!(code, 7);
+    assert_eq!(out, "out\n");
+    assert!(err.contains("err"));
+    // Deleted on exit.
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn run_reports_death_by_signal_as_128_plus_signal() {
+    let env = TestEnv::new("runsig");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    let child = env.cmd(&["run", "--bundle", b.path(), &id]).spawn().unwrap();
+    wait_status(&env, &id, "running");
+    env.ok(&["kill", &id, "KILL"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let env = TestEnv::new("runfwd");
+    let b = env.bundle("b", &["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done"]);
+    let id = env.id("c");
+    let child = env
+        .cmd(&["run", "--bundle", b.path(), &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_status(&env, &id, "running");
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got-term"));
+}
+
+#[test]
+fn run_detach_and_keep() {
+    let env = TestEnv::new("detach");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("d");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+
+    let b2 = env.bundle("b2", &["true"]);
+    let id2 = env.id("k");
+    env.ok(&["run", "--keep", "--bundle", b2.path(), &id2]);
+    assert_eq!(env.status(&id2), "stopped");
+    env.ok(&["delete", &id2]);
+}
+
+#[test]
+fn options_may_follow_the_id_and_state_survives_separate_invocations() {
+    let env = TestEnv::new("order");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    // podman's order: options, then id; here also id first, options after.
+    env.ok(&["create", &id, "--bundle", b.path()]);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["id"], json!(id));
+    assert_eq!(list[0]["status"], "created");
+    let table = env.ok(&["list"]);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains(&id));
+    assert_eq!(env.ok(&["list", "-q"]).trim(), id);
+    env.ok(&["start", &id]);
+    // podman kills with a number.
+    env.ok(&["kill", &id, "9"]);
+    wait_status(&env, &id, "stopped");
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn kill_takes_names_with_and_without_sig_and_all() {
+    let env = TestEnv::new("kill");
+    let mut b = env.bundle("b", &["sh", "-c", "trap 'echo usr1 > /tmp/got' USR1; sleep 1000 & while true; do sleep 0.05; done"]);
+    b.config["root"]["readonly"] = json!(false);
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    env.ok(&["kill", &id, "USR1"]);
+    let got = b.rootfs().join("tmp/got");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.exists() {
+        assert!(Instant::now() < deadline, "USR1 not delivered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    assert!(procs.lines().count() >= 2, "{procs}");
+    env.ok(&["kill", "--all", &id, "SIGKILL"]);
+    wait_status(&env, &id, "stopped");
+    env.ok(&["delete", &id]);
+}
+
+#[test]
+fn deleting_a_created_container_kills_its_init() {
+    let env = TestEnv::new("delcreated");
+    let b = env.bundle("b", &["true"]);
+    let id = env.id("c");
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    env.ok(&["delete", &id]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pid_alive(pid) {
+        assert!(Instant::now() < deadline, "init survived delete");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+}
+
+#[test]
+fn delete_force_of_a_missing_container_succeeds() {
+    let env = TestEnv::new("delmissing");
+    env.ok(&["delete", "--force", "skt-nothing-here"]);
+    let err = env.fails(&["delete", "skt-nothing-here"]);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    let env = TestEnv::new("hooks");
+    let mut b = env.bundle("b", &["sh", "-c", "echo main >> /hooks.log"]);
+    b.config["root"]["readonly"] = json!(false);
+    let log = b.rootfs().join("hooks.log");
+    let hook = |name: &str, path: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; case \"$s\" in *'\"id\"'*) echo {name} >> {path};; esac")]})
+    };
+    let host_log = log.to_str().unwrap().to_string();
+    b.config["hooks"] = json!({
+        "prestart": [hook("prestart", &host_log)],
+        "createRuntime": [hook("createRuntime", &host_log)],
+        "createContainer": [hook("createContainer", &host_log)],
+        // startContainer runs inside the container: its paths are the container's.
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /hooks.log"]}],
+        "poststart": [hook("poststart", &host_log)],
+        "poststop": [hook("poststop", &host_log)],
+    });
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<String> = read(&log).lines().map(str::to_string).collect();
+    let pos = |n: &str| lines.iter().position(|l| l == n).unwrap_or_else(|| panic!("{n} missing: {lines:?}"));
+    assert!(pos("prestart") < pos("createContainer"));
+    assert!(pos("createRuntime") < pos("createContainer"));
+    assert!(pos("createContainer") < pos("startContainer"));
+    assert!(pos("startContainer") < pos("main"));
+    assert!(lines.contains(&"poststart".to_string()));
+    assert!(pos("main") < pos("poststop"));
+}
+
+#[test]
+fn failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
+    let env = TestEnv::new("hookfail");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]});
+    b.write();
+    let id = env.id("c");
+    let err = env.fails(&["create", "--bundle", b.path(), &id]);
+    assert!(err.contains("hooks.createRuntime[0]") && err.contains("nope"), "{err}");
+    assert!(env.container_dirs().is_empty());
+    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
+    b.write();
+    let start = Instant::now();
+    let err = env.fails(&["create", "--bundle", b.path(), &id]);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(8));
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn stopped_state_is_seen_after_init_exits() {
+    let env = TestEnv::new("stopped");
+    let b = env.bundle("b", &["true"]);
+    let id = env.id("c");
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    env.ok(&["start", &id]);
+    wait_status(&env, &id, "stopped");
+    let err = env.fails(&["kill", &id, "TERM"]);
+    assert!(err.contains("stopped"), "{err}");
+    let err = env.fails(&["start", &id]);
+    assert!(err.contains("stopped"), "{err}");
+    env.ok(&["delete", &id]);
+}
+
+#[test]
+fn spec_and_features() {
+    let env = TestEnv::new("spec");
+    let dir = env.base.join("s");
+    fs::create_dir_all(&dir).unwrap();
+    env.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
+    let spec: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert!(spec["ociVersion"].as_str().unwrap().starts_with("1."));
+    assert!(spec["linux"]["namespaces"].as_array().unwrap().len() >= 5);
+    // A second spec refuses to overwrite.
+    let err = env.fails(&["spec", "--bundle", dir.to_str().unwrap()]);
+    assert!(err.contains("exists"), "{err}");
+    let rl = env.base.join("r");
+    fs::create_dir_all(&rl).unwrap();
+    env.ok(&["spec", "--rootless", "--bundle", rl.to_str().unwrap()]);
+    let spec: serde_json::Value = serde_json::from_slice(&fs::read(rl.join("config.json")).unwrap()).unwrap();
+    assert!(spec["linux"]["uidMappings"].is_array());
+
+    let f: serde_json::Value = serde_json::from_str(&env.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
+    assert!(f["linux"]["capabilities"].as_array().unwrap().contains(&json!("CAP_SYS_ADMIN")));
+}
