@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs, from Debian, what skiff's demo, tests and benchmark use: busybox for
+# rootfs fixtures, and the real peers and clients (runc, crun, containerd, podman).
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+need=""
+for p in busybox-static runc crun containerd podman iproute2 procps; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+    apt-get update -qq
+    apt-get install -y -qq $need >/dev/null
+fi

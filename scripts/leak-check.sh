@@ -1,0 +1,21 @@
+#!/bin/sh
+# After the test suite: no test container process, mount, cgroup or state dir
+# may be left behind. Test containers are named skt-*, under /tmp/skiff-tests.
+set -u
+fail=0
+if pgrep -af 'skiff-tests' >/tmp/skiff-leaks 2>/dev/null; then
+    echo "leak: processes:"; cat /tmp/skiff-leaks; fail=1
+fi
+if grep -E 'skiff-tests|/skt-' /proc/self/mountinfo; then
+    echo "leak: mounts above"; fail=1
+fi
+found=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'skt-*' 2>/dev/null)
+if [ -n "$found" ]; then
+    echo "leak: cgroups:"; echo "$found"; fail=1
+fi
+if [ -d /tmp/skiff-tests ] && [ -n "$(ls -A /tmp/skiff-tests)" ]; then
+    echo "leak: state or bundle dirs:"; ls -A /tmp/skiff-tests; fail=1
+fi
+rmdir /tmp/skiff-tests 2>/dev/null || true
+[ $fail -eq 0 ] && echo "leak check: nothing left behind"
+exit $fail
