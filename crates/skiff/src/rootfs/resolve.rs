@@ -4,13 +4,15 @@
 //! outside it (the CVE-2021-30465 and CVE-2025-31133 classes). Mounts then target
 //! the opened file through /proc/self/fd, not a path that could be swapped.
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{mkdirat, Mode};
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -38,7 +40,9 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Opens `path` inside `root`, creating missing directories on the way and the
-/// last component as `kind` when it is missing.
+/// last component as `kind` when it is missing. Symlinks met on the way (also
+/// dangling ones, whose targets get created) are resolved here, one component
+/// at a time with O_NOFOLLOW, clamped to `root` like RESOLVE_IN_ROOT.
 pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Result<OwnedFd> {
     let rel = relative(path);
     match openat2(root.as_raw_fd(), &rel, how(OFlag::empty())) {
@@ -46,51 +50,82 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e.into()),
     }
-    let comps: Vec<_> = rel.components().collect();
-    let mut prefix = PathBuf::new();
-    for (i, comp) in comps.iter().enumerate() {
-        let parent = prefix.clone();
-        prefix.push(comp);
-        match openat2(root.as_raw_fd(), &prefix, how(OFlag::empty())) {
-            Ok(fd) => {
-                drop(owned(fd));
-                continue;
+    const MAX_LINKS: usize = 40;
+    let mut stack: Vec<OwnedFd> = vec![root.try_clone_to_owned()?];
+    let mut queue: VecDeque<OsString> = components(&rel);
+    let mut links = 0;
+    while let Some(comp) = queue.pop_front() {
+        if comp == ".." {
+            if stack.len() > 1 {
+                stack.pop();
             }
-            Err(Errno::ENOENT) => {}
+            continue;
+        }
+        let last = queue.is_empty();
+        let cur = stack.last().expect("root stays on the stack").as_raw_fd();
+        let name = Path::new(&comp);
+        let fd = match openat(Some(cur), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => owned(fd),
+            Err(Errno::ENOENT) => {
+                create(cur, name, if last { kind } else { Kind::Dir })?;
+                owned(openat(Some(cur), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?)
+            }
             Err(e) => return Err(e.into()),
-        }
-        let dir = if parent.as_os_str().is_empty() {
-            root.try_clone_to_owned()?
-        } else {
-            owned(openat2(root.as_raw_fd(), &parent, how(OFlag::O_DIRECTORY))?)
         };
-        let name = Path::new(comp.as_os_str());
-        let last = i + 1 == comps.len();
-        if last && kind == Kind::File {
-            match openat(
-                Some(dir.as_raw_fd()),
-                name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o644),
-            ) {
-                Ok(fd) => drop(owned(fd)),
-                Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
+        let st = fstat(fd.as_raw_fd())?;
+        let ftype = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if ftype == SFlag::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Errno::ELOOP.into());
             }
-        } else {
-            match mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
+            let target = readlinkat(Some(cur), name)?;
+            let target = Path::new(&target);
+            if target.is_absolute() {
+                stack.truncate(1);
             }
+            for c in components(target).into_iter().rev() {
+                queue.push_front(c);
+            }
+            continue;
         }
+        if last {
+            return Ok(fd);
+        }
+        if ftype != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR.into());
+        }
+        stack.push(fd);
     }
-    openat2(root.as_raw_fd(), &rel, how(OFlag::empty()))
-        .map(owned)
-        .map_err(io::Error::from)
+    Ok(stack.pop().expect("root stays on the stack"))
+}
+
+fn create(dir: i32, name: &Path, kind: Kind) -> io::Result<()> {
+    let result = match kind {
+        Kind::File => openat(
+            Some(dir),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(|fd| drop(owned(fd))),
+        Kind::Dir => mkdirat(Some(dir), name, Mode::from_bits_truncate(0o755)),
+    };
+    match result {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The components of a path as a queue: "/" and "." dropped, ".." kept.
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The path a mount call can use to reach what `fd` refers to.
@@ -131,6 +166,19 @@ mod tests {
         drop(fd);
         assert!(base.join("root/etc/passwd-target").exists());
         assert!(!Path::new("/etc/passwd-target").exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn dangling_absolute_symlink_is_created_inside_root() {
+        let base = std::env::temp_dir().join(format!("skiff-resolve2-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(base.join("root")).unwrap();
+        symlink("/nonexistent-host-dir/../../sub", base.join("root/link")).unwrap();
+        let root = fs::File::open(base.join("root")).unwrap();
+        ensure_in_root(root.as_fd(), Path::new("/link/a"), Kind::Dir).unwrap();
+        assert!(base.join("root/sub/a").is_dir());
+        assert!(!Path::new("/nonexistent-host-dir").exists());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -1,0 +1,145 @@
+//! Root filesystem: mounts in order with their options, /dev, masked and
+//! read-only paths, read-only root, pivot_root and --no-pivot, and mount
+//! destinations that try to leave the rootfs through a symlink.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn mounts_apply_their_options() {
+    let env = TestEnv::new("mounts");
+    let host_dir = env.base.join("shared");
+    fs::create_dir_all(&host_dir).unwrap();
+    fs::write(host_dir.join("f"), "from-host").unwrap();
+    let out = env.run_sh(
+        "m",
+        "grep -E ' /data | /scratch ' /proc/self/mountinfo; cat /data/f; touch /data/x 2>&1 || echo ro-ok; \
+         touch /scratch/y && echo tmpfs-rw-ok; stat -c %a /scratch",
+        |c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.push(json!({"destination": "/data", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "nosuid"]}));
+            mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nodev", "noexec", "mode=1770", "size=1m"]}));
+        },
+    );
+    let data = out.lines().find(|l| l.contains(" /data ")).expect(&out);
+    assert!(data.contains(" ro,") && data.contains("nosuid"), "{data}");
+    let scratch = out.lines().find(|l| l.contains(" /scratch ")).expect(&out);
+    assert!(scratch.contains("nodev") && scratch.contains("noexec") && scratch.contains("size=1024k"), "{scratch}");
+    assert!(out.contains("from-host"));
+    assert!(out.contains("ro-ok"));
+    assert!(out.contains("tmpfs-rw-ok"));
+    assert!(out.trim_end().ends_with("1770"), "{out}");
+    assert!(!host_dir.join("x").exists());
+}
+
+#[test]
+fn symlinked_destination_stays_inside_the_rootfs() {
+    let env = TestEnv::new("escape");
+    let target = env.base.join("host-target");
+    fs::create_dir_all(&target).unwrap();
+    let mut b = env.bundle("b", &["sh", "-c", "mount | grep -c evil-mount; ls /escape"]);
+    // An image with a symlink to a host path, used as a mount destination.
+    symlink(&target, b.rootfs().join("escape")).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/escape/evil-mount", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+    }));
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    // The mount landed inside the rootfs (at rootfs/<target path>), never on the host.
+    assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+    assert!(b.rootfs().join(target.strip_prefix("/").unwrap()).join("evil-mount").is_dir());
+    assert!(host_mounts("evil-mount").is_empty());
+}
+
+#[test]
+fn dev_has_standard_devices_links_and_configured_devices() {
+    let env = TestEnv::new("dev");
+    let out = env.run_sh(
+        "d",
+        "stat -c '%n %t:%T %a %F' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/skiff-null; \
+         readlink /dev/fd; readlink /dev/stdin; readlink /dev/ptmx; echo x > /dev/null && echo null-ok; ls /dev/pts/ptmx",
+        |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/skiff-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 0, "gid": 0}]);
+        },
+    );
+    for want in ["/dev/null 1:3 666", "/dev/zero 1:5", "/dev/full 1:7", "/dev/urandom 1:9", "/dev/tty 5:0", "/dev/skiff-null 1:3 640"] {
+        assert!(out.contains(want), "{want} missing in {out}");
+    }
+    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx"), "{out}");
+    assert!(out.contains("null-ok"));
+}
+
+#[test]
+fn masked_and_readonly_paths_and_readonly_root() {
+    let env = TestEnv::new("masked");
+    let out = env.run_sh(
+        "m",
+        "stat -c '%t:%T' /proc/keys; ls /proc/acpi 2>/dev/null | wc -l; grep ' /proc/acpi ' /proc/self/mountinfo; \
+         echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sys-ro; touch /newfile 2>/dev/null || echo root-ro",
+        |c| {
+            c["root"]["readonly"] = json!(true);
+        },
+    );
+    assert!(out.starts_with("1:3\n"), "/proc/keys not masked with /dev/null: {out}");
+    let acpi = out.lines().find(|l| l.contains(" /proc/acpi ")).expect(&out);
+    assert!(acpi.contains(" ro") && acpi.contains("tmpfs"), "{acpi}");
+    assert!(out.contains("sys-ro"));
+    assert!(out.contains("root-ro"));
+}
+
+#[test]
+fn pivot_root_hides_the_host_and_no_pivot_works() {
+    let env = TestEnv::new("pivot");
+    let script = "ls / | tr '\\n' ' '; echo; awk '{print $5}' /proc/self/mountinfo";
+    for no_pivot in [false, true] {
+        let name = if no_pivot { "np" } else { "p" };
+        let b = env.bundle(name, &["sh", "-c", script]);
+        let id = env.id(name);
+        let mut args = vec!["run", "--bundle", b.path()];
+        if no_pivot {
+            args.push("--no-pivot");
+        }
+        args.push(&id);
+        let out = env.oci(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        // The container sees its own root, not the host's (no /work, no /home).
+        assert!(stdout.contains("usr") && !stdout.contains("work") && !stdout.contains("home"), "{stdout}");
+        // Only the container's own mounts: none of the host's is left over.
+        for mp in stdout.lines().skip(1) {
+            assert!(
+                mp == "/" || ["/proc", "/dev", "/sys"].iter().any(|p| mp.starts_with(p)),
+                "host mount {mp} visible in the container"
+            );
+        }
+    }
+}
+
+#[test]
+fn rootfs_propagation_and_hostname() {
+    let env = TestEnv::new("prop");
+    let out = env.run_sh("h", "hostname; awk '$5 == \"/\"' /proc/self/mountinfo", |c| {
+        c["hostname"] = json!("skiff-box");
+        c["linux"]["rootfsPropagation"] = json!("private");
+    });
+    assert!(out.starts_with("skiff-box\n"), "{out}");
+    let root = out.lines().nth(1).unwrap();
+    assert!(!root.contains("shared:") && !root.contains("master:"), "{root}");
+}
+
+#[test]
+fn no_mount_leaks_to_the_host() {
+    let env = TestEnv::new("nomountleak");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    assert!(host_mounts(b.path()).is_empty(), "container mounts visible on the host");
+    env.ok(&["delete", "--force", &id]);
+    assert!(host_mounts(b.path()).is_empty());
+}
