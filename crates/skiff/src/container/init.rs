@@ -152,7 +152,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
 
     // 8. Process attributes that need privileges we are about to drop.
     let cwd = process.cwd();
-    fs::create_dir_all(cwd).ok();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| ProcessError::Cwd {
         path: cwd.clone(),
         source: e.into(),

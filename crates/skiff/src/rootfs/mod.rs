@@ -53,6 +53,8 @@ pub enum RootfsError {
     ReadonlyPath { path: String, source: io::Error },
     #[error("root.readonly: remounting / read-only: {0}")]
     ReadonlyRoot(nix::Error),
+    #[error("process.cwd {path}: creating it in the rootfs: {source}")]
+    Cwd { path: PathBuf, source: io::Error },
     #[error("opening the rootfs {path}: {source}")]
     OpenRoot { path: PathBuf, source: nix::Error },
 }
@@ -125,6 +127,14 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     }
     if devices::needs_dev_setup(spec_mounts) {
         devices::setup_dev(&root, ctx)?;
+    }
+    // The working directory, made now: the root may turn read-only later.
+    if let Some(process) = ctx.spec.process() {
+        resolve::ensure_in_root(std::os::fd::AsFd::as_fd(&root), process.cwd(), resolve::Kind::Dir)
+            .map_err(|source| RootfsError::Cwd {
+                path: process.cwd().clone(),
+                source,
+            })?;
     }
     Ok(())
 }

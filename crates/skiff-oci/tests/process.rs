@@ -1,0 +1,147 @@
+//! The process section: args, env, cwd, user and groups, umask, capabilities,
+//! rlimits, noNewPrivileges, oomScoreAdj, and a terminal over --console-socket.
+
+mod common;
+
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use common::*;
+use serde_json::json;
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} not in {status}"))
+        .trim()
+}
+
+#[test]
+fn env_cwd_and_args() {
+    let env = TestEnv::new("env");
+    let out = env.run_sh("e", "echo $FOO; pwd; echo $HOME; echo \"$0\"", |c| {
+        c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+        c["process"]["cwd"] = json!("/work/dir");
+    });
+    assert_eq!(out, "bar baz\n/work/dir\n/root\nsh\n");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let env = TestEnv::new("user");
+    let out = env.run_sh("u", "id -u; id -g; id -G; umask; grep -E '^(Uid|Gid|Groups):' /proc/self/status", |c| {
+        c["process"]["user"] = json!({"uid": 1234, "gid": 2345, "additionalGids": [3456, 4567], "umask": 63});
+    });
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1234"));
+    assert_eq!(lines.next(), Some("2345"));
+    let groups = lines.next().unwrap();
+    assert!(groups.contains("3456") && groups.contains("4567"), "{groups}");
+    assert_eq!(lines.next(), Some("0077"));
+    assert!(out.contains("Uid:\t1234\t1234\t1234\t1234"), "{out}");
+}
+
+#[test]
+fn capabilities_are_exactly_the_configured_sets() {
+    let env = TestEnv::new("caps");
+    let out = env.run_sh("c", "cat /proc/self/status", |c| {
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"],
+        });
+    });
+    // CHOWN = bit 0, KILL = bit 5, NET_BIND_SERVICE = bit 10.
+    assert_eq!(status_field(&out, "CapBnd"), "0000000000000421");
+    assert_eq!(status_field(&out, "CapPrm"), "0000000000000421");
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000020");
+}
+
+#[test]
+fn non_root_user_keeps_ambient_capabilities_only() {
+    let env = TestEnv::new("capuser");
+    let out = env.run_sh("c", "cat /proc/self/status", |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_NET_BIND_SERVICE"], "effective": ["CAP_NET_BIND_SERVICE"],
+            "permitted": ["CAP_NET_BIND_SERVICE"], "inheritable": ["CAP_NET_BIND_SERVICE"],
+            "ambient": ["CAP_NET_BIND_SERVICE"],
+        });
+    });
+    assert_eq!(status_field(&out, "CapEff"), "0000000000000400");
+    assert_eq!(status_field(&out, "Uid"), "1000\t1000\t1000\t1000");
+}
+
+#[test]
+fn rlimits_no_new_privs_and_oom_score_adj() {
+    let env = TestEnv::new("rlimits");
+    let out = env.run_sh("r", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status", |c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+        c["process"]["noNewPrivileges"] = json!(true);
+        c["process"]["oomScoreAdj"] = json!(500);
+    });
+    assert_eq!(out, "123\n456\n500\nNoNewPrivs:\t1\n");
+}
+
+#[test]
+fn terminal_master_arrives_over_the_console_socket() {
+    let env = TestEnv::new("tty");
+    let mut b = env.bundle("b", &["sh", "-c", "tty; stty size; echo on-the-tty"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["consoleSize"] = json!({"height": 33, "width": 99});
+    b.write();
+    let sock_path = env.base.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let id = env.id("c");
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no fd received");
+        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    });
+    env.ok(&["create", "--bundle", b.path(), "--console-socket", sock_path.to_str().unwrap(), &id]);
+    let master = receiver.join().unwrap();
+    env.ok(&["start", &id]);
+    let mut file = std::fs::File::from(master);
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    // Read until the program is done (EIO once the slave side is closed).
+    while let Ok(n) = file.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if out.contains("on-the-tty") {
+            break;
+        }
+    }
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("33 99"), "{out}");
+    assert!(out.contains("on-the-tty"), "{out}");
+    let err = env.fails(&["create", "--bundle", b.path(), &env.id("nosock")]);
+    assert!(err.contains("--console-socket"), "{err}");
+}
+
+#[test]
+fn no_runtime_fd_reaches_the_container() {
+    let env = TestEnv::new("fds");
+    let out = env.run_sh("f", "ls /proc/self/fd | tr '\\n' ' '", |_| {});
+    // 0 1 2, and 3 is ls's own directory fd.
+    assert_eq!(out.trim(), "0 1 2 3", "{out}");
+}
