@@ -192,3 +192,11 @@ pub fn host_mounts(needle: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Adds a namespace to a config unless it is there already.
+pub fn add_ns(config: &mut Value, kind: &str) {
+    let list = config["linux"]["namespaces"].as_array_mut().unwrap();
+    if !list.iter().any(|n| n["type"] == kind) {
+        list.push(json!({ "type": kind }));
+    }
+}

@@ -1,0 +1,91 @@
+//! linux.namespaces: new ones, joined ones, user namespace id maps, time offsets.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::json;
+
+fn ns_link(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn new_namespaces_differ_from_the_host() {
+    let env = TestEnv::new("nsnew");
+    let out = env.run_sh(
+        "n",
+        "echo $$; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup | head -1",
+        |c| {
+            add_ns(c, "cgroup");
+        },
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1"), "init is PID 1: {out}");
+    for kind in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
+        let inside = lines.next().unwrap();
+        assert!(inside.starts_with(kind), "{inside}");
+        assert_ne!(inside, ns_link("self", kind), "{kind} namespace is the host's");
+    }
+    // In its own cgroup namespace the container's group is the root.
+    assert!(lines.next().unwrap().ends_with(":/"), "{out}");
+}
+
+struct NetNs(String);
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn joins_a_network_namespace_by_path() {
+    let env = TestEnv::new("nsjoin");
+    let ns = NetNs(format!("skt-ns-{}", std::process::id()));
+    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap().success());
+    let path = format!("/var/run/netns/{}", ns.0);
+    let want = format!("net:[{}]", std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap());
+    let out = env.run_sh("j", "readlink /proc/self/ns/net", |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(path);
+            }
+        }
+    });
+    assert_eq!(out.trim(), want);
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let env = TestEnv::new("userns");
+    let mut b = env.bundle("b", &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; echo ok > /tmp/w 2>&1 || true; sleep 1000"]);
+    add_ns(&mut b.config, "user");
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
+    // Seen from the host, the container's root is uid 100000.
+    let status = read(format!("/proc/{pid}/status"));
+    assert!(status.contains("Uid:\t100000\t100000\t100000\t100000"), "{status}");
+    assert!(read(format!("/proc/{pid}/uid_map")).split_whitespace().eq(["0", "100000", "65536"]));
+    assert_ne!(ns_link(&pid, "user"), ns_link("self", "user"));
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let env = TestEnv::new("timens");
+    let out = env.run_sh("t", "cut -d. -f1 /proc/uptime", |c| {
+        add_ns(c, "time");
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+    });
+    let up: u64 = out.trim().parse().unwrap();
+    assert!(up >= 1_000_000, "uptime {up}");
+}
