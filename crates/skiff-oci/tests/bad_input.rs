@@ -1,0 +1,146 @@
+//! Bad input: a one-line error naming the field or argument, exit code 1, and
+//! nothing left behind (no state dir, cgroup, mount or process).
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use serde_json::json;
+
+/// Asserts that `create` fails mentioning every one of `want`, and left nothing.
+fn create_fails(env: &TestEnv, b: &Bundle, id: &str, want: &[&str]) {
+    let out = env.oci(&["create", "--bundle", b.path(), id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for w in want {
+        assert!(err.contains(w), "{w:?} not in {err:?}");
+    }
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(env.container_dirs().is_empty(), "state dir left for {id}");
+    for ctrl in ["memory", "pids", "cpu", "unified"] {
+        assert!(!cgroup_dir(ctrl, &format!("/{id}")).exists(), "{ctrl} cgroup left for {id}");
+    }
+    assert!(host_mounts(b.path()).is_empty(), "mount left for {id}");
+    let ps = std::process::Command::new("pgrep").args(["-f", id]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "process left for {id}");
+}
+
+#[test]
+fn malformed_json() {
+    let env = TestEnv::new("badjson");
+    let b = env.bundle("b", &["true"]);
+    fs::write(b.dir.join("config.json"), "{\"ociVersion\": \"1.0.2\", ").unwrap();
+    create_fails(&env, &b, &env.id("c"), &["config.json"]);
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let env = TestEnv::new("badtype");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["process"]["args"] = json!("true");
+    b.write();
+    create_fails(&env, &b, &env.id("c"), &["process.args"]);
+}
+
+#[test]
+fn unknown_namespace_names_the_field() {
+    let env = TestEnv::new("badns");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
+    b.write();
+    create_fails(&env, &b, &env.id("c"), &["linux.namespaces[", "].type", "bogus"]);
+}
+
+#[test]
+fn missing_rootfs() {
+    let env = TestEnv::new("norootfs");
+    let b = env.bundle("b", &["true"]);
+    fs::remove_dir_all(b.rootfs()).unwrap();
+    create_fails(&env, &b, &env.id("c"), &["root.path"]);
+}
+
+#[test]
+fn unsupported_version_and_any_1x_accepted() {
+    let env = TestEnv::new("version");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["ociVersion"] = json!("2.0.0");
+    b.write();
+    create_fails(&env, &b, &env.id("c"), &["ociVersion"]);
+    b.config["ociVersion"] = json!("1.3.7-future");
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn missing_program_fails_create() {
+    let env = TestEnv::new("noprog");
+    let b = env.bundle("b", &["/no/such/program"]);
+    create_fails(&env, &b, &env.id("c"), &["process.args", "/no/such/program"]);
+}
+
+#[test]
+fn cgroup_write_failure_names_the_resource() {
+    let env = TestEnv::new("badcg");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["resources"] = json!({"cpu": {"period": 1}});
+    b.write();
+    create_fails(&env, &b, &env.id("c"), &["linux.resources.cpu.period"]);
+}
+
+#[test]
+fn mount_failure_leaves_nothing() {
+    let env = TestEnv::new("badmount");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}));
+    b.write();
+    create_fails(&env, &b, &env.id("c"), &["mounts[", "/x"]);
+}
+
+#[test]
+fn duplicate_id_is_refused_and_the_first_is_untouched() {
+    let env = TestEnv::new("dupid");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    let err = env.fails(&["create", "--bundle", b.path(), &id]);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(env.status(&id), "created");
+    env.ok(&["delete", &id]);
+}
+
+#[test]
+fn bad_ids_signals_and_missing_containers() {
+    let env = TestEnv::new("badargs");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let err = env.fails(&["create", "--bundle", b.path(), "../escape"]);
+    assert!(err.contains("container id"), "{err}");
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let err = env.fails(&["kill", &id, "SIGNOPE"]);
+    assert!(err.contains("SIGNOPE"), "{err}");
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+    for cmd in ["state", "start", "kill", "delete"] {
+        let err = env.fails(&[cmd, "skt-missing"]);
+        assert!(err.contains("skt-missing") && err.contains("does not exist"), "{cmd}: {err}");
+    }
+    let out = env.oci(&["create", "--bogus-flag", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus-flag"));
+}
+
+#[test]
+fn json_log_carries_the_error_for_containerd() {
+    let env = TestEnv::new("jsonlog");
+    let b = env.bundle("b", &["/no/such/program"]);
+    let log = env.base.join("log.json");
+    let out = env.oci(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", b.path(), &env.id("c")]);
+    assert!(!out.status.success());
+    let line = read(&log);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().unwrap().contains("/no/such/program"));
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+}
