@@ -19,10 +19,16 @@ fn create_fails(env: &TestEnv, b: &Bundle, id: &str, want: &[&str]) {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(env.container_dirs().is_empty(), "state dir left for {id}");
     for ctrl in ["memory", "pids", "cpu", "unified"] {
-        assert!(!cgroup_dir(ctrl, &format!("/{id}")).exists(), "{ctrl} cgroup left for {id}");
+        assert!(
+            !cgroup_dir(ctrl, &format!("/{id}")).exists(),
+            "{ctrl} cgroup left for {id}"
+        );
     }
     assert!(host_mounts(b.path()).is_empty(), "mount left for {id}");
-    let ps = std::process::Command::new("pgrep").args(["-f", id]).output().unwrap();
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", id])
+        .output()
+        .unwrap();
     assert!(ps.stdout.is_empty(), "process left for {id}");
 }
 
@@ -47,9 +53,17 @@ fn wrong_type_names_the_field() {
 fn unknown_namespace_names_the_field() {
     let env = TestEnv::new("badns");
     let mut b = env.bundle("b", &["true"]);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
     b.write();
-    create_fails(&env, &b, &env.id("c"), &["linux.namespaces[", "].type", "bogus"]);
+    create_fails(
+        &env,
+        &b,
+        &env.id("c"),
+        &["linux.namespaces[", "].type", "bogus"],
+    );
 }
 
 #[test]
@@ -77,7 +91,12 @@ fn unsupported_version_and_any_1x_accepted() {
 fn missing_program_fails_create() {
     let env = TestEnv::new("noprog");
     let b = env.bundle("b", &["/no/such/program"]);
-    create_fails(&env, &b, &env.id("c"), &["process.args", "/no/such/program"]);
+    create_fails(
+        &env,
+        &b,
+        &env.id("c"),
+        &["process.args", "/no/such/program"],
+    );
 }
 
 #[test]
@@ -93,7 +112,9 @@ fn cgroup_write_failure_names_the_resource() {
 fn mount_failure_leaves_nothing() {
     let env = TestEnv::new("badmount");
     let mut b = env.bundle("b", &["true"]);
-    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}));
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}),
+    );
     b.write();
     create_fails(&env, &b, &env.id("c"), &["mounts[", "/x"]);
 }
@@ -124,7 +145,10 @@ fn bad_ids_signals_and_missing_containers() {
     env.ok(&["delete", "--force", &id]);
     for cmd in ["state", "start", "kill", "delete"] {
         let err = env.fails(&[cmd, "skt-missing"]);
-        assert!(err.contains("skt-missing") && err.contains("does not exist"), "{cmd}: {err}");
+        assert!(
+            err.contains("skt-missing") && err.contains("does not exist"),
+            "{cmd}: {err}"
+        );
     }
     let out = env.oci(&["create", "--bogus-flag", "x"]);
     assert_eq!(out.status.code(), Some(1));
@@ -136,7 +160,16 @@ fn json_log_carries_the_error_for_containerd() {
     let env = TestEnv::new("jsonlog");
     let b = env.bundle("b", &["/no/such/program"]);
     let log = env.base.join("log.json");
-    let out = env.oci(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", b.path(), &env.id("c")]);
+    let out = env.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path(),
+        &env.id("c"),
+    ]);
     assert!(!out.status.success());
     let line = read(&log);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();

@@ -36,14 +36,32 @@ fn memory_cpu_pids_limits_land_in_the_group_and_it_goes_on_delete() {
         assert_eq!(read(dir.join("cpu.max")).trim(), "20000 100000");
         assert_eq!(read(dir.join("pids.max")).trim(), "20");
     } else {
-        assert_eq!(read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(), "67108864");
-        assert_eq!(read(cgroup_dir("memory", &rel).join("memory.soft_limit_in_bytes")).trim(), "33554432");
-        assert_eq!(read(cgroup_dir("cpu", &rel).join("cpu.shares")).trim(), "512");
-        assert_eq!(read(cgroup_dir("cpu", &rel).join("cpu.cfs_quota_us")).trim(), "20000");
-        assert_eq!(read(cgroup_dir("cpu", &rel).join("cpu.cfs_period_us")).trim(), "100000");
+        assert_eq!(
+            read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+            "67108864"
+        );
+        assert_eq!(
+            read(cgroup_dir("memory", &rel).join("memory.soft_limit_in_bytes")).trim(),
+            "33554432"
+        );
+        assert_eq!(
+            read(cgroup_dir("cpu", &rel).join("cpu.shares")).trim(),
+            "512"
+        );
+        assert_eq!(
+            read(cgroup_dir("cpu", &rel).join("cpu.cfs_quota_us")).trim(),
+            "20000"
+        );
+        assert_eq!(
+            read(cgroup_dir("cpu", &rel).join("cpu.cfs_period_us")).trim(),
+            "100000"
+        );
         assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "20");
         let devices = read(cgroup_dir("devices", &rel).join("devices.list"));
-        assert!(!devices.contains("a *:* rwm") && devices.contains("c 1:3 rwm"), "{devices}");
+        assert!(
+            !devices.contains("a *:* rwm") && devices.contains("c 1:3 rwm"),
+            "{devices}"
+        );
         // init is in the group of every hierarchy, the unified one too.
         for ctrl in ["memory", "cpu", "pids", "devices", "freezer", "unified"] {
             let dir = cgroup_dir(ctrl, &rel);
@@ -54,7 +72,9 @@ fn memory_cpu_pids_limits_land_in_the_group_and_it_goes_on_delete() {
         }
     }
     env.ok(&["delete", &id]);
-    for ctrl in ["memory", "cpu", "pids", "devices", "freezer", "cpuset", "unified", "systemd"] {
+    for ctrl in [
+        "memory", "cpu", "pids", "devices", "freezer", "cpuset", "unified", "systemd",
+    ] {
         assert!(!cgroup_dir(ctrl, &rel).exists(), "{ctrl} group left behind");
     }
 }
@@ -63,7 +83,10 @@ fn memory_cpu_pids_limits_land_in_the_group_and_it_goes_on_delete() {
 fn memory_limit_kills_a_hog() {
     let env = TestEnv::new("cgoom");
     let mut b = env.bundle("b", &["sh", "-c", "tail /dev/zero"]);
-    resources(&mut b.config, json!({"memory": {"limit": 33554432, "swap": 33554432}}));
+    resources(
+        &mut b.config,
+        json!({"memory": {"limit": 33554432, "swap": 33554432}}),
+    );
     b.write();
     let (code, out, err) = env.run(&b, &env.id("c"));
     assert_eq!(code, 137, "{out}{err}");

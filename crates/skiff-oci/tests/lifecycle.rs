@@ -32,8 +32,16 @@ fn create_start_kill_delete_as_containerd_calls_them() {
     let pid_file = env.base.join("pid");
     // containerd's runc shim: global options first, id last.
     env.ok(&[
-        "--log", log.to_str().unwrap(), "--log-format", "json",
-        "create", "--bundle", b.path(), "--pid-file", pid_file.to_str().unwrap(), &id,
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
     ]);
     let state = env.state(&id);
     assert_eq!(state["status"], "created");
@@ -83,7 +91,10 @@ fn run_reports_death_by_signal_as_128_plus_signal() {
     let env = TestEnv::new("runsig");
     let b = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("c");
-    let child = env.cmd(&["run", "--bundle", b.path(), &id]).spawn().unwrap();
+    let child = env
+        .cmd(&["run", "--bundle", b.path(), &id])
+        .spawn()
+        .unwrap();
     wait_status(&env, &id, "running");
     env.ok(&["kill", &id, "KILL"]);
     let out = child.wait_with_output().unwrap();
@@ -94,7 +105,14 @@ fn run_reports_death_by_signal_as_128_plus_signal() {
 #[test]
 fn run_forwards_signals_to_the_container() {
     let env = TestEnv::new("runfwd");
-    let b = env.bundle("b", &["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done"]);
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+    );
     let id = env.id("c");
     let child = env
         .cmd(&["run", "--bundle", b.path(), &id])
@@ -103,7 +121,11 @@ fn run_forwards_signals_to_the_container() {
         .unwrap();
     wait_status(&env, &id, "running");
     std::thread::sleep(Duration::from_millis(200));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("got-term"));
@@ -132,7 +154,8 @@ fn options_may_follow_the_id_and_state_survives_separate_invocations() {
     let id = env.id("c");
     // podman's order: options, then id; here also id first, options after.
     env.ok(&["create", &id, "--bundle", b.path()]);
-    let list: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
     assert_eq!(list[0]["id"], json!(id));
     assert_eq!(list[0]["status"], "created");
     let table = env.ok(&["list"]);
@@ -149,7 +172,14 @@ fn options_may_follow_the_id_and_state_survives_separate_invocations() {
 #[test]
 fn kill_takes_names_with_and_without_sig_and_all() {
     let env = TestEnv::new("kill");
-    let mut b = env.bundle("b", &["sh", "-c", "trap 'echo usr1 > /tmp/got' USR1; sleep 1000 & while true; do sleep 0.05; done"]);
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo usr1 > /tmp/got' USR1; sleep 1000 & while true; do sleep 0.05; done",
+        ],
+    );
     b.config["root"]["readonly"] = json!(false);
     b.write();
     let id = env.id("c");
@@ -198,9 +228,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let mut b = env.bundle("b", &["sh", "-c", "echo main >> /hooks.log"]);
     b.config["root"]["readonly"] = json!(false);
     let log = b.rootfs().join("hooks.log");
-    let hook = |name: &str, path: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; case \"$s\" in *'\"id\"'*) echo {name} >> {path};; esac")]})
-    };
+    let hook = |name: &str, path: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; case \"$s\" in *'\"id\"'*) echo {name} >> {path};; esac")]});
     let host_log = log.to_str().unwrap().to_string();
     b.config["hooks"] = json!({
         "prestart": [hook("prestart", &host_log)],
@@ -215,7 +243,12 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let (code, out, err) = env.run(&b, &env.id("c"));
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<String> = read(&log).lines().map(str::to_string).collect();
-    let pos = |n: &str| lines.iter().position(|l| l == n).unwrap_or_else(|| panic!("{n} missing: {lines:?}"));
+    let pos = |n: &str| {
+        lines
+            .iter()
+            .position(|l| l == n)
+            .unwrap_or_else(|| panic!("{n} missing: {lines:?}"))
+    };
     assert!(pos("prestart") < pos("createContainer"));
     assert!(pos("createRuntime") < pos("createContainer"));
     assert!(pos("createContainer") < pos("startContainer"));
@@ -232,11 +265,15 @@ fn failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
     b.write();
     let id = env.id("c");
     let err = env.fails(&["create", "--bundle", b.path(), &id]);
-    assert!(err.contains("hooks.createRuntime[0]") && err.contains("nope"), "{err}");
+    assert!(
+        err.contains("hooks.createRuntime[0]") && err.contains("nope"),
+        "{err}"
+    );
     assert!(env.container_dirs().is_empty());
     assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
 
-    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
+    b.config["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
     b.write();
     let start = Instant::now();
     let err = env.fails(&["create", "--bundle", b.path(), &id]);
@@ -266,7 +303,8 @@ fn spec_and_features() {
     let dir = env.base.join("s");
     fs::create_dir_all(&dir).unwrap();
     env.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
-    let spec: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert!(spec["ociVersion"].as_str().unwrap().starts_with("1."));
     assert!(spec["linux"]["namespaces"].as_array().unwrap().len() >= 5);
     // A second spec refuses to overwrite.
@@ -275,11 +313,18 @@ fn spec_and_features() {
     let rl = env.base.join("r");
     fs::create_dir_all(&rl).unwrap();
     env.ok(&["spec", "--rootless", "--bundle", rl.to_str().unwrap()]);
-    let spec: serde_json::Value = serde_json::from_slice(&fs::read(rl.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(rl.join("config.json")).unwrap()).unwrap();
     assert!(spec["linux"]["uidMappings"].is_array());
 
     let f: serde_json::Value = serde_json::from_str(&env.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
-    assert!(f["linux"]["capabilities"].as_array().unwrap().contains(&json!("CAP_SYS_ADMIN")));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("time")));
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("CAP_SYS_ADMIN")));
 }

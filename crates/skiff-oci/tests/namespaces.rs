@@ -29,7 +29,11 @@ fn new_namespaces_differ_from_the_host() {
     for kind in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
         let inside = lines.next().unwrap();
         assert!(inside.starts_with(kind), "{inside}");
-        assert_ne!(inside, ns_link("self", kind), "{kind} namespace is the host's");
+        assert_ne!(
+            inside,
+            ns_link("self", kind),
+            "{kind} namespace is the host's"
+        );
     }
     // In its own cgroup namespace the container's group is the root.
     assert!(lines.next().unwrap().ends_with(":/"), "{out}");
@@ -47,9 +51,18 @@ impl Drop for NetNs {
 fn joins_a_network_namespace_by_path() {
     let env = TestEnv::new("nsjoin");
     let ns = NetNs(format!("skt-ns-{}", std::process::id()));
-    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap().success());
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .unwrap()
+        .success());
     let path = format!("/var/run/netns/{}", ns.0);
-    let want = format!("net:[{}]", std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap());
+    let want = format!(
+        "net:[{}]",
+        std::fs::metadata(&path)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap()
+    );
     let out = env.run_sh("j", "readlink /proc/self/ns/net", |c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "network" {
@@ -73,8 +86,13 @@ fn user_namespace_maps_ids() {
     let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
     // Seen from the host, the container's root is uid 100000.
     let status = read(format!("/proc/{pid}/status"));
-    assert!(status.contains("Uid:\t100000\t100000\t100000\t100000"), "{status}");
-    assert!(read(format!("/proc/{pid}/uid_map")).split_whitespace().eq(["0", "100000", "65536"]));
+    assert!(
+        status.contains("Uid:\t100000\t100000\t100000\t100000"),
+        "{status}"
+    );
+    assert!(read(format!("/proc/{pid}/uid_map"))
+        .split_whitespace()
+        .eq(["0", "100000", "65536"]));
     assert_ne!(ns_link(&pid, "user"), ns_link("self", "user"));
     env.ok(&["delete", "--force", &id]);
 }

@@ -31,14 +31,22 @@ fn env_cwd_and_args() {
 #[test]
 fn user_groups_and_umask() {
     let env = TestEnv::new("user");
-    let out = env.run_sh("u", "id -u; id -g; id -G; umask; grep -E '^(Uid|Gid|Groups):' /proc/self/status", |c| {
-        c["process"]["user"] = json!({"uid": 1234, "gid": 2345, "additionalGids": [3456, 4567], "umask": 63});
-    });
+    let out = env.run_sh(
+        "u",
+        "id -u; id -g; id -G; umask; grep -E '^(Uid|Gid|Groups):' /proc/self/status",
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1234, "gid": 2345, "additionalGids": [3456, 4567], "umask": 63});
+        },
+    );
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("1234"));
     assert_eq!(lines.next(), Some("2345"));
     let groups = lines.next().unwrap();
-    assert!(groups.contains("3456") && groups.contains("4567"), "{groups}");
+    assert!(
+        groups.contains("3456") && groups.contains("4567"),
+        "{groups}"
+    );
     assert_eq!(lines.next(), Some("0077"));
     assert!(out.contains("Uid:\t1234\t1234\t1234\t1234"), "{out}");
 }
@@ -80,11 +88,15 @@ fn non_root_user_keeps_ambient_capabilities_only() {
 #[test]
 fn rlimits_no_new_privs_and_oom_score_adj() {
     let env = TestEnv::new("rlimits");
-    let out = env.run_sh("r", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status", |c| {
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
-        c["process"]["noNewPrivileges"] = json!(true);
-        c["process"]["oomScoreAdj"] = json!(500);
-    });
+    let out = env.run_sh(
+        "r",
+        "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
+        |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+            c["process"]["noNewPrivileges"] = json!(true);
+            c["process"]["oomScoreAdj"] = json!(500);
+        },
+    );
     assert_eq!(out, "123\n456\n500\nNoNewPrivs:\t1\n");
 }
 
@@ -103,7 +115,13 @@ fn terminal_master_arrives_over_the_console_socket() {
         let mut buf = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = msg
             .cmsgs()
             .unwrap()
@@ -115,7 +133,14 @@ fn terminal_master_arrives_over_the_console_socket() {
         // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
         unsafe { OwnedFd::from_raw_fd(fd) }
     });
-    env.ok(&["create", "--bundle", b.path(), "--console-socket", sock_path.to_str().unwrap(), &id]);
+    env.ok(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        &id,
+    ]);
     let master = receiver.join().unwrap();
     env.ok(&["start", &id]);
     let mut file = std::fs::File::from(master);

@@ -29,7 +29,10 @@ fn mounts_apply_their_options() {
     let data = out.lines().find(|l| l.contains(" /data ")).expect(&out);
     assert!(data.contains(" ro,") && data.contains("nosuid"), "{data}");
     let scratch = out.lines().find(|l| l.contains(" /scratch ")).expect(&out);
-    assert!(scratch.contains("nodev") && scratch.contains("noexec") && scratch.contains("size=1024k"), "{scratch}");
+    assert!(
+        scratch.contains("nodev") && scratch.contains("noexec") && scratch.contains("size=1024k"),
+        "{scratch}"
+    );
     assert!(out.contains("from-host"));
     assert!(out.contains("ro-ok"));
     assert!(out.contains("tmpfs-rw-ok"));
@@ -53,7 +56,11 @@ fn symlinked_destination_stays_inside_the_rootfs() {
     assert_eq!(code, 0, "{out}{err}");
     // The mount landed inside the rootfs (at rootfs/<target path>), never on the host.
     assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
-    assert!(b.rootfs().join(target.strip_prefix("/").unwrap()).join("evil-mount").is_dir());
+    assert!(b
+        .rootfs()
+        .join(target.strip_prefix("/").unwrap())
+        .join("evil-mount")
+        .is_dir());
     assert!(host_mounts("evil-mount").is_empty());
 }
 
@@ -68,10 +75,20 @@ fn dev_has_standard_devices_links_and_configured_devices() {
             c["linux"]["devices"] = json!([{"path": "/dev/skiff-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 0, "gid": 0}]);
         },
     );
-    for want in ["/dev/null 1:3 666", "/dev/zero 1:5", "/dev/full 1:7", "/dev/urandom 1:9", "/dev/tty 5:0", "/dev/skiff-null 1:3 640"] {
+    for want in [
+        "/dev/null 1:3 666",
+        "/dev/zero 1:5",
+        "/dev/full 1:7",
+        "/dev/urandom 1:9",
+        "/dev/tty 5:0",
+        "/dev/skiff-null 1:3 640",
+    ] {
         assert!(out.contains(want), "{want} missing in {out}");
     }
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx"), "{out}");
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx"),
+        "{out}"
+    );
     assert!(out.contains("null-ok"));
 }
 
@@ -86,8 +103,14 @@ fn masked_and_readonly_paths_and_readonly_root() {
             c["root"]["readonly"] = json!(true);
         },
     );
-    assert!(out.starts_with("1:3\n"), "/proc/keys not masked with /dev/null: {out}");
-    let acpi = out.lines().find(|l| l.contains(" /proc/acpi ")).expect(&out);
+    assert!(
+        out.starts_with("1:3\n"),
+        "/proc/keys not masked with /dev/null: {out}"
+    );
+    let acpi = out
+        .lines()
+        .find(|l| l.contains(" /proc/acpi "))
+        .expect(&out);
     assert!(acpi.contains(" ro") && acpi.contains("tmpfs"), "{acpi}");
     assert!(out.contains("sys-ro"));
     assert!(out.contains("root-ro"));
@@ -108,9 +131,16 @@ fn pivot_root_hides_the_host_and_no_pivot_works() {
         args.push(&id);
         let out = env.oci(&args);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // The container sees its own root, not the host's (no /work, no /home).
-        assert!(stdout.contains("usr") && !stdout.contains("work") && !stdout.contains("home"), "{stdout}");
+        assert!(
+            stdout.contains("usr") && !stdout.contains("work") && !stdout.contains("home"),
+            "{stdout}"
+        );
         // Only the container's own mounts: none of the host's is left over.
         for mp in stdout.lines().skip(1) {
             assert!(
@@ -124,13 +154,20 @@ fn pivot_root_hides_the_host_and_no_pivot_works() {
 #[test]
 fn rootfs_propagation_and_hostname() {
     let env = TestEnv::new("prop");
-    let out = env.run_sh("h", "hostname; awk '$5 == \"/\"' /proc/self/mountinfo", |c| {
-        c["hostname"] = json!("skiff-box");
-        c["linux"]["rootfsPropagation"] = json!("private");
-    });
+    let out = env.run_sh(
+        "h",
+        "hostname; awk '$5 == \"/\"' /proc/self/mountinfo",
+        |c| {
+            c["hostname"] = json!("skiff-box");
+            c["linux"]["rootfsPropagation"] = json!("private");
+        },
+    );
     assert!(out.starts_with("skiff-box\n"), "{out}");
     let root = out.lines().nth(1).unwrap();
-    assert!(!root.contains("shared:") && !root.contains("master:"), "{root}");
+    assert!(
+        !root.contains("shared:") && !root.contains("master:"),
+        "{root}"
+    );
 }
 
 #[test]
@@ -139,7 +176,10 @@ fn no_mount_leaks_to_the_host() {
     let b = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("c");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
-    assert!(host_mounts(b.path()).is_empty(), "container mounts visible on the host");
+    assert!(
+        host_mounts(b.path()).is_empty(),
+        "container mounts visible on the host"
+    );
     env.ok(&["delete", "--force", &id]);
     assert!(host_mounts(b.path()).is_empty());
 }

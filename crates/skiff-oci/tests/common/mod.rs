@@ -41,14 +41,26 @@ impl TestEnv {
     pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
         let dir = self.base.join(name);
         fs::create_dir_all(&dir).unwrap();
-        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/mkrootfs.sh"))
-            .arg(dir.join("rootfs"))
-            .status()
-            .unwrap();
+        let status = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/mkrootfs.sh"
+        ))
+        .arg(dir.join("rootfs"))
+        .status()
+        .unwrap();
         assert!(status.success(), "mkrootfs.sh failed");
-        let out = Command::new(SKIFF).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(SKIFF)
+            .args(["spec", "--bundle"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(args);
         let b = Bundle { dir, config };
@@ -68,7 +80,10 @@ impl TestEnv {
     pub fn oci(&self, args: &[&str]) -> Output {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (out_path, err_path) = (self.base.join(format!("out-{n}")), self.base.join(format!("err-{n}")));
+        let (out_path, err_path) = (
+            self.base.join(format!("out-{n}")),
+            self.base.join(format!("err-{n}")),
+        );
         let status = self
             .cmd(args)
             .stdout(fs::File::create(&out_path).unwrap())
@@ -97,7 +112,10 @@ impl TestEnv {
     /// Runs skiff-oci, asserts failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.oci(args);
-        assert!(!out.status.success(), "skiff-oci {args:?} should have failed");
+        assert!(
+            !out.status.success(),
+            "skiff-oci {args:?} should have failed"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -131,7 +149,11 @@ impl TestEnv {
 
     pub fn container_dirs(&self) -> Vec<String> {
         fs::read_dir(&self.root)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -152,7 +174,11 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn write(&self) {
-        fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     pub fn path(&self) -> &str {
@@ -181,7 +207,11 @@ pub fn read(path: impl AsRef<Path>) -> String {
 
 pub fn pid_alive(pid: i64) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !read(format!("/proc/{pid}/stat")).split(") ").nth(1).unwrap_or("").starts_with('Z')
+        && !read(format!("/proc/{pid}/stat"))
+            .split(") ")
+            .nth(1)
+            .unwrap_or("")
+            .starts_with('Z')
 }
 
 /// Mount points whose path mentions `needle`, from the host's mountinfo.

@@ -130,11 +130,15 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     }
     // The working directory, made now: the root may turn read-only later.
     if let Some(process) = ctx.spec.process() {
-        resolve::ensure_in_root(std::os::fd::AsFd::as_fd(&root), process.cwd(), resolve::Kind::Dir)
-            .map_err(|source| RootfsError::Cwd {
-                path: process.cwd().clone(),
-                source,
-            })?;
+        resolve::ensure_in_root(
+            std::os::fd::AsFd::as_fd(&root),
+            process.cwd(),
+            resolve::Kind::Dir,
+        )
+        .map_err(|source| RootfsError::Cwd {
+            path: process.cwd().clone(),
+            source,
+        })?;
     }
     Ok(())
 }

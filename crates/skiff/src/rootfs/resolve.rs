@@ -64,11 +64,21 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
         let last = queue.is_empty();
         let cur = stack.last().expect("root stays on the stack").as_raw_fd();
         let name = Path::new(&comp);
-        let fd = match openat(Some(cur), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+        let fd = match openat(
+            Some(cur),
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => owned(fd),
             Err(Errno::ENOENT) => {
                 create(cur, name, if last { kind } else { Kind::Dir })?;
-                owned(openat(Some(cur), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?)
+                owned(openat(
+                    Some(cur),
+                    name,
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )?)
             }
             Err(e) => return Err(e.into()),
         };
