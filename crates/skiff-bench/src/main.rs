@@ -1,1 +1,208 @@
-fn main() {}
+//! Lifecycle benchmark: N sequential `run` lifecycles of /bin/true on one busybox
+//! bundle with skiff-oci, crun and runc alternated, printing per-runtime medians,
+//! peak RSS and ratios. Wall times are measured, never asserted.
+//!
+//! usage: skiff-bench [--iterations N] [--skiff PATH]
+//!
+//! crun refuses hybrid cgroup hosts (v1 controllers plus a cgroup2 mount). So that
+//! all three runtimes see the same host, the benchmark runs them in a private
+//! mount namespace in which the cgroup2 mount of a hybrid host is detached: a
+//! plain cgroup v1 layout for everyone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+struct Sample {
+    ms: f64,
+    maxrss_kib: i64,
+}
+
+fn main() {
+    let mut iterations = 50usize;
+    let mut skiff = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/release/skiff-oci"
+    ));
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--iterations" | "-n" => {
+                iterations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(iterations)
+            }
+            "--skiff" => skiff = args.next().map(PathBuf::from).unwrap_or(skiff),
+            _ => {
+                eprintln!("usage: skiff-bench [--iterations N] [--skiff PATH]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let hidden = hide_cgroup2_of_hybrid_host();
+    let work = PathBuf::from(format!("/tmp/skiff-bench-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&work);
+    let bundle = work.join("bundle");
+    fs::create_dir_all(&bundle).expect("creating the bundle dir");
+    let mkrootfs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/mkrootfs.sh");
+    assert!(
+        Command::new(mkrootfs)
+            .arg(bundle.join("rootfs"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false),
+        "mkrootfs.sh failed"
+    );
+    let spec = Command::new(&skiff)
+        .args(["spec", "--bundle"])
+        .arg(&bundle)
+        .status();
+    assert!(
+        spec.map(|s| s.success()).unwrap_or(false),
+        "{} spec failed",
+        skiff.display()
+    );
+    let config = fs::read_to_string(bundle.join("config.json")).expect("config.json");
+    let config = config
+        .replace("\"terminal\": true", "\"terminal\": false")
+        .replace("\"sh\"\n", "\"/bin/true\"\n");
+    fs::write(bundle.join("config.json"), config).expect("writing config.json");
+
+    let mut runtimes: Vec<(String, PathBuf)> = vec![("skiff-oci".into(), skiff.clone())];
+    for name in ["crun", "runc"] {
+        if let Some(p) = which(name) {
+            runtimes.push((name.into(), p));
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for i in 0..iterations + 2 {
+        // Alternate the order so no runtime always runs first in a round.
+        for k in 0..runtimes.len() {
+            let r = (i + k) % runtimes.len();
+            let (name, path) = &runtimes[r];
+            let root = work.join(format!("{name}-root"));
+            let id = format!("bench-{name}-{i}");
+            match lifecycle(path, &root, &bundle, &id) {
+                Ok(s) if i >= 2 => samples[r].push(s), // the first two rounds warm caches
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    samples[r].clear();
+                }
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&work);
+
+    println!(
+        "skiff-bench: {iterations} sequential `run` lifecycles of /bin/true per runtime{}",
+        if hidden {
+            " (cgroup2 mount of this hybrid host hidden from all runtimes)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>14}",
+        "runtime", "median ms", "p90 ms", "peak RSS KiB"
+    );
+    let mut medians = Vec::new();
+    for ((name, _), s) in runtimes.iter().zip(&mut samples) {
+        if s.is_empty() {
+            println!("{name:<10} failed");
+            medians.push(None);
+            continue;
+        }
+        s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+        let med = s[s.len() / 2].ms;
+        let p90 = s[(s.len() * 9 / 10).min(s.len() - 1)].ms;
+        let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
+        println!("{name:<10} {med:>10.2} {p90:>10.2} {rss:>14}");
+        medians.push(Some((med, rss)));
+    }
+    if let Some((sk, sk_rss)) = medians[0] {
+        for ((name, _), m) in runtimes.iter().zip(&medians).skip(1) {
+            if let Some((med, rss)) = m {
+                println!(
+                    "ratio skiff-oci/{name}: time {:.2}, peak RSS {:.2}",
+                    sk / med,
+                    sk_rss as f64 / *rss as f64
+                );
+            }
+        }
+    }
+}
+
+/// One `run` lifecycle; wall time and the peak RSS of the runtime's processes.
+fn lifecycle(runtime: &Path, root: &Path, bundle: &Path, id: &str) -> Result<Sample, String> {
+    let start = Instant::now();
+    let child = Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id() as i32;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; status and usage are valid for writing.
+    let ret = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if ret != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        return Err(format!("run failed (status {status}): {}", err.trim()));
+    }
+    Ok(Sample {
+        ms,
+        maxrss_kib: usage.ru_maxrss,
+    })
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// On a hybrid host, detaches /sys/fs/cgroup/unified in a private mount
+/// namespace of this process (inherited by the runtimes it starts).
+fn hide_cgroup2_of_hybrid_host() -> bool {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let hybrid = mountinfo.contains(" - cgroup ")
+        && mountinfo
+            .lines()
+            .any(|l| l.contains(" /sys/fs/cgroup/unified ") && l.contains(" - cgroup2 "));
+    if !hybrid {
+        return false;
+    }
+    // SAFETY: unshare and mount take flags and C strings that live for the call;
+    // this process is single-threaded here.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return false;
+        }
+        let root = c"/";
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        );
+        let unified = c"/sys/fs/cgroup/unified";
+        libc::umount2(unified.as_ptr(), libc::MNT_DETACH) == 0
+    }
+}

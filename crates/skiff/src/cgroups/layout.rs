@@ -76,10 +76,8 @@ impl Layout {
             let mut r = right.split(' ');
             let (fstype, _source, opts) = (r.next(), r.next(), r.next().unwrap_or(""));
             match fstype {
-                Some("cgroup2") => {
-                    if v2.is_none() || mount == Path::new("/sys/fs/cgroup") {
-                        v2 = Some(mount);
-                    }
+                Some("cgroup2") if v2.is_none() || mount == Path::new("/sys/fs/cgroup") => {
+                    v2 = Some(mount);
                 }
                 Some("cgroup") => {
                     let controllers = opts
