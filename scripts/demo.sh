@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release -p skiff-oci
-install -m 0755 target/release/skiff-oci /usr/local/bin/skiff-oci
+install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff-oci /usr/local/bin/skiff-oci
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
 scripts/mkrootfs.sh "$bundle/rootfs"

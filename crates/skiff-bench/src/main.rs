@@ -23,7 +23,7 @@ fn main() {
     let mut iterations = 50usize;
     let mut skiff = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../target/release/skiff-oci"
+        "/../../target/x86_64-unknown-linux-gnu/release/skiff-oci"
     ));
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -170,3 +170,38 @@ fn no_runtime_fd_reaches_the_container() {
     // 0 1 2, and 3 is ls's own directory fd.
     assert_eq!(out.trim(), "0 1 2 3", "{out}");
 }
+
+#[test]
+fn sysctl_and_preserved_fds() {
+    let env = TestEnv::new("sysctl");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/net/ipv4/ip_forward; echo via-fd3 >&3",
+        ],
+    );
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    b.write();
+    let out_file = env.base.join("fd3.txt");
+    // The caller's fd 3 is passed on with --preserve-fds 1.
+    let script = format!(
+        "exec 3>{}; exec {SKIFF} --root {} run --preserve-fds 1 --bundle {} {}",
+        out_file.display(),
+        env.root.display(),
+        b.path(),
+        env.id("c")
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert_eq!(read(&out_file), "via-fd3\n");
+}

@@ -113,13 +113,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         }
     }
 
-    // 5. Switch root, then mask and lock paths from inside.
+    // 5. Switch root.
     if ctx.plan.new_mount {
         rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
-        rootfs::finish(spec)?;
     }
 
-    // 6. Names and kernel parameters of the container's namespaces.
+    // 6. Names and kernel parameters of the container's namespaces, written
+    //    before /proc/sys turns read-only.
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(|e| ContainerError::io("hostname: sethostname")(e.into()))?;
     }
@@ -138,7 +138,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         })?;
     }
 
-    // 7. The terminal, if any, becomes stdio and controlling tty.
+    // 7. Masked and read-only paths, read-only root: from inside the new root.
+    if ctx.plan.new_mount {
+        rootfs::finish(spec)?;
+    }
+
+    // 8. The terminal, if any, becomes stdio and controlling tty.
     if let Some(fd) = ctx.console_fd {
         let size = process
             .console_size()
@@ -150,7 +155,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         let _ = nix::unistd::setsid();
     }
 
-    // 8. Process attributes that need privileges we are about to drop.
+    // 9. Process attributes that need privileges we are about to drop.
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| ProcessError::Cwd {
         path: cwd.clone(),
@@ -168,7 +173,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         let _ = sys::join_session_keyring(&format!("_ses.{}", ctx.id));
     }
 
-    // 9. The program, found now so that a missing one fails `create`.
+    // 10. The program, found now so that a missing one fails `create`.
     let args = process.args().as_deref().unwrap_or(&[]);
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -176,7 +181,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     }
     let program = process::exec::resolve(&args[0], &env)?;
 
-    // 10. Identity: bounding set, user switch, remaining capability sets,
+    // 11. Identity: bounding set, user switch, remaining capability sets,
     //     no_new_privs.
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     caps.apply_bounding()?;
@@ -186,11 +191,11 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
     }
 
-    // 11. No fd of the runtime may reach the container (CVE-2024-21626).
+    // 12. No fd of the runtime may reach the container (CVE-2024-21626).
     sys::cloexec_from(3 + ctx.preserve_fds)
         .map_err(ContainerError::io("marking fds close-on-exec"))?;
 
-    // 12. Ready: the parent records the container; we park on the exec fifo.
+    // 13. Ready: the parent records the container; we park on the exec fifo.
     ctx.sync
         .send(sync::READY, "")
         .map_err(ContainerError::io("sync socket"))?;
@@ -204,7 +209,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
     let _ = nix::unistd::close(fifo);
 
-    // 13. Started: startContainer hooks, then the program.
+    // 14. Started: startContainer hooks, then the program.
     if let Some(list) = spec
         .hooks()
         .as_ref()
