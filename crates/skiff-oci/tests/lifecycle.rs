@@ -120,7 +120,7 @@ fn run_forwards_signals_to_the_container() {
         .spawn()
         .unwrap();
     wait_status(&env, &id, "running");
-    std::thread::sleep(Duration::from_millis(200));
+    wait_signal_handled(env.state(&id)["pid"].as_i64().unwrap(), libc::SIGTERM);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -184,6 +184,7 @@ fn kill_takes_names_with_and_without_sig_and_all() {
     b.write();
     let id = env.id("c");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    wait_signal_handled(env.state(&id)["pid"].as_i64().unwrap(), libc::SIGUSR1);
     env.ok(&["kill", &id, "USR1"]);
     let got = b.rootfs().join("tmp/got");
     let deadline = Instant::now() + Duration::from_secs(5);

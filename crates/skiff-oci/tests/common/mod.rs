@@ -230,3 +230,23 @@ pub fn add_ns(config: &mut Value, kind: &str) {
         list.push(json!({ "type": kind }));
     }
 }
+
+/// Waits until `pid` has a handler for signal `sig` (its SigCgt mask), so that
+/// a signal sent to a container's init is not dropped: PID 1 of a namespace
+/// ignores signals it has no handler for.
+pub fn wait_signal_handled(pid: i64, sig: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if mask & (1 << (sig - 1)) != 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "pid {pid} never handled signal {sig}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
