@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs, from Debian, what skiff's demo, tests and benchmark use: busybox for
+# Installs, from Debian, what skiff's build, demo, tests and benchmark use:
+# libseccomp (static library) for the seccomp filter, busybox for
 # rootfs fixtures, and the real peers and clients (runc, crun, containerd, podman).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in busybox-static runc crun containerd podman iproute2 procps; do
+for p in libseccomp-dev busybox-static runc crun containerd podman iproute2 procps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -2,7 +2,7 @@
 //!
 //! Modules follow the runtime-spec's sections; dependencies point one way:
 //! `container` (the lifecycle) uses `config`, `state`, `namespaces`, `rootfs`,
-//! `process`, `cgroups` and `hooks`, which use `sys`, the thin syscall layer.
+//! `process`, `seccomp`, `cgroups` and `hooks`, which use `sys`, the thin syscall layer.
 
 pub mod cgroups;
 pub mod config;
@@ -12,6 +12,7 @@ pub mod log;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod state;
 pub mod sync;

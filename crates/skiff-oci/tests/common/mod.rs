@@ -246,7 +246,10 @@ pub fn wait_signal_handled(pid: i64, sig: i32) {
         if mask & (1 << (sig - 1)) != 0 {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "pid {pid} never handled signal {sig}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never handled signal {sig}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

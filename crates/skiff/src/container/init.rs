@@ -18,7 +18,7 @@ use crate::namespaces::{self, Plan};
 use crate::process::{self, capabilities::CapSets, ProcessError};
 use crate::rootfs::{self, RootfsContext};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, sys};
+use crate::{hooks, seccomp, sys};
 
 pub struct InitContext<'a> {
     pub spec: &'a Spec,
@@ -82,6 +82,14 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         write_time_offsets(offsets)?;
     }
+
+    // The seccomp filter is compiled (and its notify agent connected) while the
+    // host's paths are still visible; it is loaded last.
+    let seccomp_cfg = linux.and_then(|l| l.seccomp().as_ref());
+    let seccomp = match seccomp_cfg {
+        Some(cfg) => Some((seccomp::compile(cfg)?, seccomp::connect_listener(cfg)?)),
+        None => None,
+    };
 
     // 3. The root filesystem, up to pivot_root.
     if ctx.plan.new_mount {
@@ -182,13 +190,26 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     let program = process::exec::resolve(&args[0], &env)?;
 
     // 11. Identity: bounding set, user switch, remaining capability sets,
-    //     no_new_privs.
+    //     no_new_privs, seccomp.
+    //     Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+    //     before the capabilities go (runc's order); with it, load it last.
+    let nnp = process.no_new_privileges() == Some(true);
+    let load_seccomp = || -> Result<(), ContainerError> {
+        if let (Some((filter, listener)), Some(cfg)) = (&seccomp, seccomp_cfg) {
+            seccomp::load(filter, cfg, listener.as_ref(), &listener_state(ctx))?;
+        }
+        Ok(())
+    };
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
+    if !nnp {
+        load_seccomp()?;
+    }
     caps.apply_bounding()?;
     process::user::switch(process.user(), !ctx.plan.new_user || setgroups_allowed())?;
     caps.apply_sets()?;
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
+        load_seccomp()?;
     }
 
     // 12. No fd of the runtime may reach the container (CVE-2024-21626).
@@ -219,6 +240,18 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     }
     sys::reset_signals();
     Err(process::exec::execve(&program, args, &env).into())
+}
+
+/// The container's state as the seccomp notify agent receives it.
+fn listener_state(ctx: &InitContext<'_>) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": ctx.spec.version(),
+        "id": ctx.id,
+        "status": "creating",
+        "pid": std::process::id(),
+        "bundle": ctx.bundle,
+        "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
+    })
 }
 
 fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {

@@ -20,6 +20,7 @@ use crate::hooks::HookError;
 use crate::namespaces::NamespaceError;
 use crate::process::ProcessError;
 use crate::rootfs::RootfsError;
+use crate::seccomp::SeccompError;
 use crate::state::{StateError, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub enum ContainerError {
     Process(#[from] ProcessError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     /// An error init reported over the sync socket.
     #[error("{0}")]
     Init(String),

@@ -1,0 +1,142 @@
+//! linux.seccomp: actions (ERRNO with errnoRet, KILL_PROCESS, NOTIFY), argument
+//! conditions, and a bad profile refused by create.
+
+mod common;
+
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn errno_with_errno_ret_and_argument_conditions() {
+    let env = TestEnv::new("seccomperrno");
+    let out = env.run_sh(
+        "e",
+        "mkdir /tmp/x 2>&1; kill -0 $$ && echo sig0-allowed; kill -USR1 $$ 2>&1 || echo usr1-denied",
+        |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18},
+                    {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}]},
+                    {"names": ["no_such_syscall_in_any_kernel"], "action": "SCMP_ACT_ERRNO"}
+                ]
+            });
+        },
+    );
+    assert!(
+        out.contains("Invalid cross-device link"),
+        "errnoRet 18 (EXDEV) not returned: {out}"
+    );
+    assert!(out.contains("sig0-allowed"), "{out}");
+    assert!(out.contains("usr1-denied"), "{out}");
+}
+
+#[test]
+fn kill_process_action_kills_with_sigsys() {
+    let env = TestEnv::new("seccompkill");
+    let mut b = env.bundle("b", &["uname"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]
+    });
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 128 + libc::SIGSYS, "{out}{err}");
+}
+
+#[test]
+fn default_errno_action_applies_to_unlisted_syscalls() {
+    let env = TestEnv::new("seccompdefault");
+    let mut b = env.bundle("b", &["sh", "-c", "true"]);
+    // Nothing allowed: even execve fails, so the container cannot start.
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1});
+    b.write();
+    let (code, _, _) = env.run(&b, &env.id("c"));
+    assert_ne!(code, 0);
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn bad_profile_is_refused_by_create() {
+    let env = TestEnv::new("seccompbad");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+    });
+    b.write();
+    let err = env.fails(&["create", "--bundle", b.path(), &env.id("c")]);
+    assert!(
+        err.contains("linux.seccomp.syscalls[0].args[0].index"),
+        "{err}"
+    );
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn notify_sends_the_listener_fd_and_state_to_the_agent() {
+    let env = TestEnv::new("seccompnotify");
+    let sock = env.base.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut b = env.bundle("b", &["sh", "-c", "mkdir /tmp/n 2>&1; echo done"]);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "skiff-test-meta",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.write();
+    let id = env.id("c");
+    // The agent: take the fd and the state, answer one mkdir with EACCES.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no listener fd received");
+        let len = msg.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let req = libseccomp::ScmpNotifReq::receive(fd).unwrap();
+        libseccomp::ScmpNotifResp::new_error(
+            req.id,
+            -libc::EACCES,
+            libseccomp::ScmpNotifRespFlags::empty(),
+        )
+        .respond(fd)
+        .unwrap();
+        state
+    });
+    let (code, out, err) = env.run(&b, &id);
+    let state = agent.join().unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Permission denied") && out.contains("done"),
+        "{out}"
+    );
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "skiff-test-meta");
+    assert_eq!(state["state"]["id"], json!(id));
+    assert!(state["pid"].as_u64().unwrap() > 0);
+}
