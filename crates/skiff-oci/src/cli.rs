@@ -94,6 +94,8 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run a new process inside a running container
+    Exec(ExecArgs),
     /// Print a container's state as JSON
     State { id: String },
     /// Send a signal (default SIGTERM) to a container
@@ -127,4 +129,57 @@ pub enum Command {
     },
     /// Print what this runtime supports (runtime-spec features.md)
     Features,
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The command and its arguments (unless --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A runtime-spec process JSON file describing the process
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pty (its master goes to --console-socket)
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process has started
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Extra environment, KEY=VALUE (repeatable)
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Supplementary groups (repeatable)
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the process's sets (repeatable)
+    #[arg(short, long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Accepted for compatibility (no AppArmor support)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Accepted for compatibility (no SELinux support)
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Accepted for compatibility: the process joins the container's cgroup
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// Allow exec into a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
 }

@@ -1,6 +1,7 @@
 //! skiff-oci: argument parsing and output; the work is in the skiff library.
 
 mod cli;
+mod exec;
 mod logging;
 mod output;
 
@@ -53,6 +54,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             detach,
             keep,
         } => return run(cli, &root, create, *detach, *keep),
+        Command::Exec(args) => return exec::run(&root, args),
         Command::State { id } => output::state(&root, id)?,
         Command::Kill { id, signal, all } => {
             let sig = skiff::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;

@@ -3,10 +3,6 @@
 
 mod common;
 
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
-
 use common::*;
 use serde_json::json;
 
@@ -108,31 +104,8 @@ fn terminal_master_arrives_over_the_console_socket() {
     b.config["process"]["consoleSize"] = json!({"height": 33, "width": 99});
     b.write();
     let sock_path = env.base.join("console.sock");
-    let listener = UnixListener::bind(&sock_path).unwrap();
+    let receiver = console_receiver(&sock_path);
     let id = env.id("c");
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no fd received");
-        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    });
     env.ok(&[
         "create",
         "--bundle",
@@ -143,19 +116,7 @@ fn terminal_master_arrives_over_the_console_socket() {
     ]);
     let master = receiver.join().unwrap();
     env.ok(&["start", &id]);
-    let mut file = std::fs::File::from(master);
-    let mut out = String::new();
-    let mut buf = [0u8; 1024];
-    // Read until the program is done (EIO once the slave side is closed).
-    while let Ok(n) = file.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if out.contains("on-the-tty") {
-            break;
-        }
-    }
+    let out = read_pty_until(master, "on-the-tty");
     assert!(out.contains("/dev/pts/"), "{out}");
     assert!(out.contains("33 99"), "{out}");
     assert!(out.contains("on-the-tty"), "{out}");

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::{Hooks, LinuxSeccomp, Process};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::CgroupRecord;
@@ -88,6 +88,11 @@ pub struct Record {
     pub private_pid_ns: bool,
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// The container's process and seccomp profile: `exec` starts from them.
+    #[serde(default)]
+    pub process: Option<Process>,
+    #[serde(default)]
+    pub seccomp: Option<LinuxSeccomp>,
 }
 
 /// The state root (`--root`): one directory per container.

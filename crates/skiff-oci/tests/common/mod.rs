@@ -253,3 +253,51 @@ pub fn wait_signal_handled(pid: i64, sig: i32) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Listens on `path` as a --console-socket peer; the handle yields the pty
+/// master received over SCM_RIGHTS.
+pub fn console_receiver(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no fd received");
+        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+    })
+}
+
+/// Reads a pty master until `marker` shows up or the slave side closes.
+pub fn read_pty_until(master: std::os::fd::OwnedFd, marker: &str) -> String {
+    use std::io::Read;
+    let mut file = fs::File::from(master);
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = file.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if out.contains(marker) {
+            break;
+        }
+    }
+    out
+}

@@ -181,6 +181,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, Cont
         cgroup: Some(cgroup.clone()),
         private_pid_ns: plan.new_pid,
         hooks: spec.hooks().clone(),
+        process: spec.process().clone(),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
 
     // 8. Id maps and the cgroup join, then init may go on.
@@ -229,7 +231,7 @@ fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {
 
 /// Writes the pid file atomically: podman and containerd read it as soon as
 /// create returns.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<(), ContainerError> {
+pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), ContainerError> {
     let tmp = {
         let mut name = path
             .file_name()

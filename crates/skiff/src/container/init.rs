@@ -12,10 +12,10 @@ use nix::sys::stat::Mode;
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Spec;
 
-use super::ContainerError;
+use super::{identity, ContainerError};
 use crate::cgroups::{CgroupRecord, Layout};
 use crate::namespaces::{self, Plan};
-use crate::process::{self, capabilities::CapSets, ProcessError};
+use crate::process::{self, ProcessError};
 use crate::rootfs::{self, RootfsContext};
 use crate::sync::{self, SyncSocket};
 use crate::{hooks, seccomp, sys};
@@ -57,6 +57,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .as_ref()
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
+
+    // 0. Not dumpable: no process of the container may open our /proc/PID/exe,
+    //    the host's skiff-oci (CVE-2019-5736). execve makes the program dumpable.
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
 
     // 1. Wait until the parent has written the id maps and placed us in the cgroup.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
@@ -182,41 +186,22 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     }
 
     // 10. The program, found now so that a missing one fails `create`.
-    let args = process.args().as_deref().unwrap_or(&[]);
-    let mut env = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", home_of(process.user().uid())));
-    }
-    let program = process::exec::resolve(&args[0], &env)?;
+    let (program, env) = identity::program(process)?;
 
-    // 11. Identity: bounding set, user switch, remaining capability sets,
-    //     no_new_privs, seccomp.
-    //     Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
-    //     before the capabilities go (runc's order); with it, load it last.
-    let nnp = process.no_new_privileges() == Some(true);
-    let load_seccomp = || -> Result<(), ContainerError> {
-        if let (Some((filter, listener)), Some(cfg)) = (&seccomp, seccomp_cfg) {
-            seccomp::load(filter, cfg, listener.as_ref(), &listener_state(ctx))?;
-        }
-        Ok(())
-    };
-    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
-    if !nnp {
-        load_seccomp()?;
-    }
-    caps.apply_bounding()?;
-    process::user::switch(process.user(), !ctx.plan.new_user || setgroups_allowed())?;
-    caps.apply_sets()?;
-    if nnp {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
-        load_seccomp()?;
-    }
+    // 11. Identity: capabilities, user, no_new_privs, seccomp; then no fd of
+    //     the runtime may reach the container (CVE-2024-21626).
+    let filter = seccomp
+        .as_ref()
+        .zip(seccomp_cfg)
+        .map(|((f, l), cfg)| identity::Filter {
+            filter: f,
+            cfg,
+            listener: l.as_ref(),
+            state: listener_state(ctx),
+        });
+    identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
-    // 12. No fd of the runtime may reach the container (CVE-2024-21626).
-    sys::cloexec_from(3 + ctx.preserve_fds)
-        .map_err(ContainerError::io("marking fds close-on-exec"))?;
-
-    // 13. Ready: the parent records the container; we park on the exec fifo.
+    // 12. Ready: the parent records the container; we park on the exec fifo.
     ctx.sync
         .send(sync::READY, "")
         .map_err(ContainerError::io("sync socket"))?;
@@ -230,7 +215,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
     let _ = nix::unistd::close(fifo);
 
-    // 14. Started: startContainer hooks, then the program.
+    // 13. Started: startContainer hooks, then the program.
     if let Some(list) = spec
         .hooks()
         .as_ref()
@@ -239,6 +224,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         hooks::run("startContainer", list, &hook_state(ctx, "running"))?;
     }
     sys::reset_signals();
+    let args = process.args().as_deref().unwrap_or(&[]);
     Err(process::exec::execve(&program, args, &env).into())
 }
 
@@ -269,27 +255,6 @@ fn hook_state(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
         serde_json::Value::from(ctx.bundle.display().to_string()),
     )
     .into_bytes()
-}
-
-/// Whether setgroups(2) is allowed in our user namespace (the parent writes the
-/// gid map as root, so it normally is).
-fn setgroups_allowed() -> bool {
-    fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "allow")
-        .unwrap_or(true)
-}
-
-/// The home directory of `uid` from the container's /etc/passwd, or "/".
-fn home_of(uid: u32) -> String {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-        })
-        .next()
-        .unwrap_or_else(|| "/".into())
 }
 
 fn write_time_offsets(

@@ -3,6 +3,8 @@
 
 mod create;
 mod delete;
+mod exec;
+mod identity;
 mod init;
 mod kill;
 mod start;
@@ -10,6 +12,7 @@ mod wait;
 
 pub use create::{create, CreateOptions};
 pub use delete::delete;
+pub use exec::{base_process, exec, ExecOptions};
 pub use kill::kill;
 pub use start::start;
 pub use wait::{block_forwarded_signals, wait_forwarding};

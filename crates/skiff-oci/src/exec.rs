@@ -1,0 +1,111 @@
+//! `exec`: turns runc's exec flags (or --process) into a runtime-spec process
+//! and runs it through the library; the exit code is the process's.
+
+use std::collections::HashSet;
+use std::fs;
+
+use nix::unistd::Pid;
+use skiff::container::{self, ExecOptions};
+use skiff::oci_spec::runtime::{Capability, Process};
+use skiff::state::StateRoot;
+
+use crate::cli::ExecArgs;
+use crate::Result;
+
+pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+    let process = match &args.process {
+        Some(path) => {
+            let bytes = fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
+            serde_json::from_slice::<Process>(&bytes)
+                .map_err(|e| format!("--process {}: {e}", path.display()))?
+        }
+        None => from_flags(root, args)?,
+    };
+    if !args.detach {
+        container::block_forwarded_signals();
+    }
+    let pid = container::exec(
+        root,
+        &ExecOptions {
+            id: &args.id,
+            process,
+            console_socket: args.console_socket.as_deref(),
+            pid_file: args.pid_file.as_deref(),
+            preserve_fds: args.preserve_fds,
+            ignore_paused: args.ignore_paused,
+        },
+    )?;
+    if args.detach {
+        return Ok(0);
+    }
+    Ok(container::wait_forwarding(Pid::from_raw(pid.as_raw())))
+}
+
+/// The container's process with runc's exec flags applied on top.
+fn from_flags(root: &StateRoot, a: &ExecArgs) -> Result<Process> {
+    if a.command.is_empty() {
+        return Err("exec: a command is required (or --process)".into());
+    }
+    let mut p = container::base_process(root, &a.id)?;
+    p.set_args(Some(a.command.clone()));
+    p.set_terminal(Some(a.tty));
+    p.set_console_size(None);
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &a.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (u.as_str(), None),
+        };
+        let uid: u32 = uid
+            .parse()
+            .map_err(|_| format!("--user {u:?}: uid must be a number"))?;
+        p.user_mut().set_uid(uid);
+        if let Some(g) = gid {
+            let gid: u32 = g
+                .parse()
+                .map_err(|_| format!("--user {u:?}: gid must be a number"))?;
+            p.user_mut().set_gid(gid);
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let mut add = HashSet::new();
+        for name in &a.cap {
+            let c: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+                .map_err(|_| format!("--cap {name:?}: not a capability"))?;
+            add.insert(c);
+        }
+        let merge = |set: &Option<HashSet<Capability>>| -> Option<HashSet<Capability>> {
+            Some(
+                set.clone()
+                    .unwrap_or_default()
+                    .union(&add)
+                    .copied()
+                    .collect(),
+            )
+        };
+        caps.set_bounding(merge(caps.bounding()));
+        caps.set_effective(merge(caps.effective()));
+        caps.set_permitted(merge(caps.permitted()));
+        caps.set_inheritable(merge(caps.inheritable()));
+        caps.set_ambient(merge(caps.ambient()));
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}

@@ -1,0 +1,189 @@
+//! exec: a new process in every namespace and the cgroup of a running
+//! container, with the container's capabilities and seccomp filter unless
+//! overridden, and its exit code.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use serde_json::json;
+
+fn running(env: &TestEnv, edit: impl FnOnce(&mut serde_json::Value)) -> (String, i64) {
+    let mut b = env.bundle("b", &["sleep", "1000"]);
+    edit(&mut b.config);
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    (id, pid)
+}
+
+#[test]
+fn exec_joins_namespaces_and_cgroup_and_returns_the_exit_code() {
+    let env = TestEnv::new("exec");
+    let (id, init) = running(&env, |_| {});
+    let out = env.oci(&["exec", &id, "sh", "-c", "echo $$; sleep 0.3; exit 9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Not PID 1, but a small pid of the container's pid namespace.
+    let pid_in: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(pid_in > 1 && pid_in < 100, "{pid_in}");
+
+    // Detached with a pid file: compare its namespaces and cgroup with init's.
+    let pid_file = env.base.join("exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "1000",
+    ]);
+    let pid = read(&pid_file).trim().to_string();
+    for ns in ["pid", "mnt", "net", "ipc", "uts", "cgroup"] {
+        let a = fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        let b = fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
+        assert_eq!(a, b, "{ns}");
+    }
+    let procs = read(cgroup_dir("memory", &format!("/{id}")).join("cgroup.procs"));
+    assert!(procs.lines().any(|l| l == pid), "{procs}");
+    let status = read(format!("/proc/{pid}/status"));
+    let init_status = read(format!("/proc/{init}/status"));
+    let field = |s: &str, k: &str| s.lines().find(|l| l.starts_with(k)).unwrap().to_string();
+    assert_eq!(field(&status, "CapBnd"), field(&init_status, "CapBnd"));
+    assert_eq!(field(&status, "CapEff"), field(&init_status, "CapEff"));
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_flags_user_env_cwd_groups_and_no_new_privs() {
+    let env = TestEnv::new("execflags");
+    let (id, _) = running(&env, |_| {});
+    let out = env.ok(&[
+        "exec",
+        "--user",
+        "1000:1001",
+        "--additional-gids",
+        "2000",
+        "-e",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "--no-new-privs",
+        &id,
+        "sh",
+        "-c",
+        "id -u; id -g; id -G; echo $FOO; pwd; grep NoNewPrivs /proc/self/status",
+    ]);
+    assert_eq!(out, "1000\n1001\n1001 2000\nbar\n/tmp\nNoNewPrivs:\t1\n");
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_with_a_process_json() {
+    let env = TestEnv::new("execjson");
+    let (id, _) = running(&env, |_| {});
+    let process = env.base.join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&json!({
+            "args": ["sh", "-c", "echo from-json $X; exit 3"], "env": ["PATH=/bin", "X=y"],
+            "cwd": "/", "user": {"uid": 0, "gid": 0}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = env.oci(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-json y\n");
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_gets_the_container_seccomp_filter() {
+    let env = TestEnv::new("execseccomp");
+    let (id, _) = running(&env, |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
+        });
+        c["root"]["readonly"] = json!(false);
+    });
+    let out = env.oci(&["exec", &id, "mkdir", "/tmp/x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid cross-device link"));
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_with_a_tty_over_the_console_socket() {
+    let env = TestEnv::new("exectty");
+    let (id, _) = running(&env, |_| {});
+    let sock = env.base.join("console.sock");
+    let receiver = console_receiver(&sock);
+    let mut child = env
+        .cmd(&[
+            "exec",
+            "-t",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+            "sh",
+            "-c",
+            "tty; echo exec-on-tty",
+        ])
+        .spawn()
+        .unwrap();
+    let master = receiver.join().unwrap();
+    let out = read_pty_until(master, "exec-on-tty");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        out.contains("/dev/pts/") && out.contains("exec-on-tty"),
+        "{out}"
+    );
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_into_a_stopped_or_paused_container_is_refused() {
+    let env = TestEnv::new("execstate");
+    let (id, _) = running(&env, |_| {});
+    // Paused (frozen by the freezer): refused unless --ignore-paused.
+    let freezer = cgroup_dir("freezer", &format!("/{id}")).join("freezer.state");
+    if freezer.exists() {
+        fs::write(&freezer, "FROZEN").unwrap();
+        assert_eq!(env.status(&id), "paused");
+        let err = env.fails(&["exec", &id, "true"]);
+        assert!(err.contains("paused"), "{err}");
+        fs::write(&freezer, "THAWED").unwrap();
+    }
+    env.ok(&["kill", &id, "KILL"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while env.status(&id) != "stopped" {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let err = env.fails(&["exec", &id, "true"]);
+    assert!(err.contains("stopped"), "{err}");
+    let err = env.fails(&["exec", &id, "/no/such"]);
+    assert!(err.contains("stopped"), "{err}");
+    env.ok(&["delete", &id]);
+}
+
+#[test]
+fn exec_of_a_missing_program_fails_cleanly() {
+    let env = TestEnv::new("execmissing");
+    let (id, _) = running(&env, |_| {});
+    let out = env.oci(&["exec", &id, "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/program"));
+    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    assert_eq!(procs.lines().count(), 1, "only init is left: {procs}");
+    env.ok(&["delete", "--force", &id]);
+}

@@ -1,0 +1,239 @@
+//! `exec`: a new process inside a running container. The caller joins the
+//! container's pid and time namespaces (they apply to its children) and forks;
+//! the child joins the rest, is placed in the container's cgroup by the
+//! caller, becomes the configured process and execs. Its exit code is exec's.
+//!
+//! ```text
+//!   caller                                child
+//!   setns pid, time; fork ─────────────────> (waits)
+//!   cgroup join ── Go ─────────────────────> setns user, ipc, uts, net, cgroup, mnt
+//!                                           cwd, tty, rlimits, identity, seccomp
+//!   EOF (exec succeeded) <────────────────── execve   (or Error(message))
+//! ```
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+
+use super::{identity, ContainerError};
+use crate::process::{self, ProcessError};
+use crate::state::{StateRoot, Status};
+use crate::sync::{self, SyncSocket};
+use crate::{seccomp, sys};
+
+pub struct ExecOptions<'a> {
+    pub id: &'a str,
+    /// The process to run (built by the caller from --process or the flags on top
+    /// of [`base_process`]).
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// The container's own process config, which exec's flags modify.
+pub fn base_process(root: &StateRoot, id: &str) -> Result<Process, ContainerError> {
+    Ok(root.load(id)?.process.unwrap_or_default())
+}
+
+/// Namespaces in the order the child joins them: user first (it owns the
+/// others), mount last (paths after it are the container's).
+const CHILD_NS: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The container's namespace `kind`, opened, if it differs from ours.
+fn container_ns(init: Pid, kind: &str) -> Result<Option<OwnedFd>, ContainerError> {
+    let theirs = format!("/proc/{init}/ns/{kind}");
+    let same = fs::read_link(&theirs).ok() == fs::read_link(format!("/proc/self/ns/{kind}")).ok();
+    if same {
+        return Ok(None);
+    }
+    let fd = open(
+        theirs.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening the container's namespaces")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Starts the process; returns its pid (on the host) once execve has succeeded.
+pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerError> {
+    // 1. The container must be running.
+    let record = root.load(opts.id)?;
+    let status = record.status(root);
+    let allowed = status == Status::Running || (status == Status::Paused && opts.ignore_paused);
+    if !allowed {
+        return Err(ContainerError::wrong_status(opts.id, status, "exec into"));
+    }
+    let p = &opts.process;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(ProcessError::Executable {
+            name: String::new(),
+            reason: "no command given".into(),
+        }
+        .into());
+    }
+    let terminal = p.terminal() == Some(true);
+    if terminal && opts.console_socket.is_none() {
+        return Err(ContainerError::ConsoleSocketRequired);
+    }
+    let init = Pid::from_raw(record.pid);
+
+    // 2. Everything the child needs from the host side, opened now.
+    let ns: Vec<(CloneFlags, OwnedFd)> = CHILD_NS
+        .iter()
+        .map(|(kind, flag)| Ok(container_ns(init, kind)?.map(|fd| (*flag, fd))))
+        .collect::<Result<Vec<_>, ContainerError>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let console = match opts.console_socket {
+        Some(path) if terminal => {
+            Some(
+                UnixStream::connect(path).map_err(|source| ContainerError::ConsoleSocket {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            )
+        }
+        _ => None,
+    };
+    let filter = match &record.seccomp {
+        Some(cfg) => Some((seccomp::compile(cfg)?, seccomp::connect_listener(cfg)?)),
+        None => None,
+    };
+
+    // 3. pid and time namespaces apply to our children: join them, then fork.
+    for (kind, flag) in [
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("time", CloneFlags::from_bits_retain(0x80)),
+    ] {
+        if let Some(fd) = container_ns(init, kind)? {
+            setns(fd, flag).map_err(|e| {
+                ContainerError::io("joining the container's pid/time namespace")(e.into())
+            })?;
+        }
+    }
+    let (parent_sock, child_sock) =
+        sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
+    let child = match sys::clone_fork(0).map_err(ContainerError::io("fork"))? {
+        sys::Forked::Child => {
+            drop(parent_sock);
+            let err = match child_side(
+                opts,
+                &ns,
+                console.as_ref().map(|c| c.as_raw_fd()),
+                &filter,
+                &child_sock,
+                &record,
+            ) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            if child_sock.send(sync::ERROR, &err.to_string()).is_err() {
+                eprintln!("skiff exec: {err}");
+            }
+            std::process::exit(1)
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(child_sock);
+    drop(console);
+
+    // 4. Into the container's cgroup, then the child may go on.
+    let started = (|| {
+        if let Some(cg) = &record.cgroup {
+            cg.join(child)?;
+        }
+        parent_sock
+            .send(sync::GO, "")
+            .map_err(ContainerError::io("sync socket"))?;
+        match parent_sock
+            .recv()
+            .map_err(ContainerError::io("sync socket"))?
+        {
+            None => Ok(()),
+            Some(m) => Err(ContainerError::Init(m.text)),
+        }
+    })();
+    if let Err(e) = started {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(e);
+    }
+    if let Some(path) = opts.pid_file {
+        super::create::write_pid_file(path, child)?;
+    }
+    Ok(child)
+}
+
+fn child_side(
+    opts: &ExecOptions<'_>,
+    ns: &[(CloneFlags, OwnedFd)],
+    console: Option<RawFd>,
+    filter: &Option<(libseccomp::ScmpFilterContext, Option<UnixStream>)>,
+    sock: &SyncSocket,
+    record: &crate::state::Record,
+) -> Result<std::convert::Infallible, ContainerError> {
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    sock.expect(sync::GO).map_err(ContainerError::Init)?;
+    for (flag, fd) in ns {
+        setns(fd, *flag)
+            .map_err(|e| ContainerError::io("joining the container's namespaces")(e.into()))?;
+    }
+    let p = &opts.process;
+    nix::unistd::chdir(p.cwd().as_path()).map_err(|e| ProcessError::Cwd {
+        path: p.cwd().clone(),
+        source: e.into(),
+    })?;
+    match console {
+        Some(fd) => {
+            let size = p
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            process::console::setup(fd, size)?;
+        }
+        None => {
+            let _ = nix::unistd::setsid();
+        }
+    }
+    if let Some(limits) = p.rlimits() {
+        process::rlimits::apply(limits)?;
+    }
+    let (program, env) = identity::program(p)?;
+    let in_user_ns = ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    let state = serde_json::json!({
+        "ociVersion": record.oci_version, "id": record.id, "status": "running",
+        "pid": record.pid, "bundle": record.bundle,
+    });
+    let f = filter
+        .as_ref()
+        .zip(record.seccomp.as_ref())
+        .map(|((f, l), cfg)| identity::Filter {
+            filter: f,
+            cfg,
+            listener: l.as_ref(),
+            state,
+        });
+    identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
+    sys::reset_signals();
+    Err(process::exec::execve(&program, p.args().as_deref().unwrap_or(&[]), &env).into())
+}

@@ -1,0 +1,89 @@
+//! The last steps before execve, shared by init and exec: find the program,
+//! then become the configured process (capabilities, user, no_new_privs,
+//! seccomp) and close the runtime's fds.
+
+use std::fs;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use libseccomp::ScmpFilterContext;
+use oci_spec::runtime::{LinuxSeccomp, Process};
+
+use super::ContainerError;
+use crate::process::{self, capabilities::CapSets, ProcessError};
+use crate::{seccomp, sys};
+
+/// A compiled seccomp filter and what loading it needs.
+pub struct Filter<'a> {
+    pub filter: &'a ScmpFilterContext,
+    pub cfg: &'a LinuxSeccomp,
+    pub listener: Option<&'a UnixStream>,
+    pub state: serde_json::Value,
+}
+
+/// The resolved program and its environment (HOME added from /etc/passwd when
+/// missing, as runc does). Call inside the container's root.
+pub fn program(p: &Process) -> Result<(PathBuf, Vec<String>), ContainerError> {
+    let args = p.args().as_deref().unwrap_or(&[]);
+    let arg0 = args.first().ok_or_else(|| ProcessError::Executable {
+        name: String::new(),
+        reason: "process.args is empty".into(),
+    })?;
+    let mut env = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(p.user().uid())));
+    }
+    let program = process::exec::resolve(arg0, &env)?;
+    Ok((program, env))
+}
+
+/// Becomes the configured process. Without no_new_privs, loading a seccomp
+/// filter needs CAP_SYS_ADMIN: it is loaded before the capabilities go (runc's
+/// order); with no_new_privs it is loaded last.
+pub fn assume(
+    p: &Process,
+    filter: Option<Filter<'_>>,
+    may_setgroups: bool,
+    preserve_fds: u32,
+) -> Result<(), ContainerError> {
+    let nnp = p.no_new_privileges() == Some(true);
+    let load = |f: &Option<Filter<'_>>| -> Result<(), ContainerError> {
+        if let Some(f) = f {
+            seccomp::load(f.filter, f.cfg, f.listener, &f.state)?;
+        }
+        Ok(())
+    };
+    let caps = CapSets::from_spec(p.capabilities().as_ref())?;
+    if !nnp {
+        load(&filter)?;
+    }
+    caps.apply_bounding()?;
+    process::user::switch(p.user(), may_setgroups || setgroups_allowed())?;
+    caps.apply_sets()?;
+    if nnp {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
+        load(&filter)?;
+    }
+    sys::cloexec_from(3 + preserve_fds).map_err(ContainerError::io("marking fds close-on-exec"))
+}
+
+/// Whether setgroups(2) is allowed in our user namespace (the parent writes the
+/// gid map as root, so it normally is).
+fn setgroups_allowed() -> bool {
+    fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true)
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
+}
