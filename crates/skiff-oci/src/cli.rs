@@ -95,7 +95,7 @@ pub enum Command {
         keep: bool,
     },
     /// Run a new process inside a running container
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Print a container's state as JSON
     State { id: String },
     /// Send a signal (default SIGTERM) to a container
