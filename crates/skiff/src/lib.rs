@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod log;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -209,7 +209,7 @@ fn child_side(
             let size = p
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            process::console::setup(fd, size)?;
+            process::console::setup(fd, size, false)?;
         }
         None => {
             let _ = nix::unistd::setsid();

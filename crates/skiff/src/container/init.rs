@@ -3,7 +3,6 @@
 //! the sync socket before exiting; after `Ready` it can only exit.
 
 use std::convert::Infallible;
-use std::fs;
 use std::os::fd::RawFd;
 use std::path::Path;
 
@@ -18,7 +17,7 @@ use crate::namespaces::{self, Plan};
 use crate::process::{self, ProcessError};
 use crate::rootfs::{self, RootfsContext};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, seccomp, sys};
+use crate::{hooks, procfs, seccomp, sys};
 
 pub struct InitContext<'a> {
     pub spec: &'a Spec,
@@ -144,7 +143,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .flatten()
     {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        fs::write(&path, value).map_err(|source| ContainerError::Io {
+        procfs::write(&path, value).map_err(|source| ContainerError::Io {
             step: "linux.sysctl",
             source: std::io::Error::new(source.kind(), format!("{key}: {source}")),
         })?;
@@ -160,7 +159,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        process::console::setup(fd, size)?;
+        process::console::setup(fd, size, ctx.plan.new_mount)?;
     } else {
         // A session of its own, as runc gives init, so that job control signals
         // from the caller's terminal do not reach the container.
@@ -174,7 +173,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         source: e.into(),
     })?;
     if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string())
+        procfs::write(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
             .map_err(ProcessError::OomScoreAdj)?;
     }
     if let Some(limits) = process.rlimits() {
@@ -268,5 +267,6 @@ fn write_time_offsets(
             off.nanosecs().unwrap_or(0)
         ));
     }
-    fs::write("/proc/self/timens_offsets", text).map_err(ContainerError::io("linux.timeOffsets"))
+    procfs::write(Path::new("/proc/self/timens_offsets"), &text)
+        .map_err(ContainerError::io("linux.timeOffsets"))
 }

@@ -22,7 +22,8 @@ fn err(step: &'static str) -> impl FnOnce(nix::Error) -> ProcessError {
 }
 
 /// Creates the pty, sends its master over `socket`, and makes the slave stdio.
-pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ProcessError> {
+/// With `console`, the slave is also bound onto /dev/console, as runc does.
+pub fn setup(socket: RawFd, size: Option<(u16, u16)>, console: bool) -> Result<(), ProcessError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(err("opening /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
@@ -42,6 +43,12 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ProcessError
                 step: "setting the window size",
                 source,
             }
+        })?;
+    }
+    if console {
+        bind_dev_console(&name).map_err(|source| ProcessError::Terminal {
+            step: "binding the pty onto /dev/console",
+            source,
         })?;
     }
     let fds = [master.as_raw_fd()];
@@ -64,5 +71,42 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ProcessError
     for target in 0..3 {
         dup2(slave.as_raw_fd(), target).map_err(err("dup2 onto stdio"))?;
     }
+    Ok(())
+}
+
+/// Binds the pty slave onto a fresh /dev/console: whatever was there (a symlink
+/// the image planted, say) is removed first and the new file is created without
+/// following links, so the bind cannot land elsewhere (CVE-2025-52565 class).
+fn bind_dev_console(slave: &str) -> std::io::Result<()> {
+    use nix::fcntl::openat;
+    use nix::mount::{mount, MsFlags};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    let dev = open(
+        "/dev",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let dev = unsafe { OwnedFd::from_raw_fd(dev) };
+    match unlinkat(Some(dev.as_raw_fd()), "console", UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let file = openat(
+        Some(dev.as_raw_fd()),
+        "console",
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    // SAFETY: `openat` returned a new fd that nothing else owns.
+    let file = unsafe { OwnedFd::from_raw_fd(file) };
+    let target = format!("/proc/self/fd/{}", file.as_raw_fd());
+    mount(
+        Some(slave),
+        target.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
     Ok(())
 }

@@ -1,0 +1,161 @@
+//! Regression tests for the known container-escape classes.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use common::*;
+use serde_json::json;
+
+/// CVE-2019-5736 class: while init is still skiff-oci (parked in `created`), a
+/// process in the container's pid namespace must not reach the host binary
+/// through /proc/1/exe.
+#[test]
+fn runtime_binary_is_not_reachable_through_proc_exe() {
+    let env = TestEnv::new("exe");
+    let a = env.bundle("a", &["true"]);
+    let id_a = env.id("a");
+    env.ok(&["create", "--bundle", a.path(), &id_a]);
+    let init = env.state(&id_a)["pid"].as_i64().unwrap();
+    assert!(fs::read_link(format!("/proc/{init}/exe"))
+        .unwrap()
+        .to_string_lossy()
+        .contains("skiff-oci"));
+    let mut b = env.bundle("b", &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo READ || echo denied; ls -l /proc/1/exe 2>&1 | grep -c skiff; true"]);
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{init}/ns/pid"));
+        }
+    }
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("b"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "denied\n0\n", "the host runtime binary was reachable");
+    env.ok(&["delete", &id_a]);
+}
+
+/// CVE-2024-21626 class: a cwd through /proc/self/fd/N must not give the
+/// container a host directory.
+#[test]
+fn cwd_through_a_leaked_fd_is_impossible() {
+    let env = TestEnv::new("cwdfd");
+    for n in 3..9 {
+        let mut b = env.bundle(
+            &format!("b{n}"),
+            &["sh", "-c", "readlink /proc/self/cwd; ls .. | head -3"],
+        );
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        b.write();
+        let (code, out, _) = env.run(&b, &env.id(&format!("c{n}")));
+        if code == 0 {
+            // If it ran at all, its cwd is inside the container.
+            assert!(
+                !out.contains("skiff-tests")
+                    && !out.contains("/sys/fs/cgroup")
+                    && !out.contains("/run/"),
+                "fd {n}: {out}"
+            );
+        }
+        assert!(env.container_dirs().is_empty());
+    }
+}
+
+/// CVE-2025-31133 class: masking needs the real /dev/null; a container whose
+/// /dev/null is something else (here a bind-mounted /dev holding a regular
+/// file) is refused instead of getting that file mounted over /proc paths.
+#[test]
+fn masking_refuses_a_fake_dev_null() {
+    let env = TestEnv::new("fakenull");
+    let fake_dev = env.base.join("fakedev");
+    fs::create_dir_all(&fake_dev).unwrap();
+    fs::write(fake_dev.join("null"), "not a device").unwrap();
+    let mut b = env.bundle("b", &["true"]);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts.push(
+        json!({"destination": "/dev", "type": "bind", "source": fake_dev, "options": ["rbind"]}),
+    );
+    b.write();
+    let err = env.fails(&["create", "--bundle", b.path(), &env.id("c")]);
+    assert!(
+        err.contains("maskedPaths") && err.contains("not the null device"),
+        "{err}"
+    );
+    assert!(env.container_dirs().is_empty());
+    assert_eq!(read(fake_dev.join("null")), "not a device");
+}
+
+/// CVE-2025-52881 class: a sysctl write redirected by a mount over /proc/sys
+/// is refused, and the file that was mounted there stays untouched.
+#[test]
+fn sysctl_write_cannot_be_redirected() {
+    let env = TestEnv::new("sysctlredirect");
+    let victim = env.base.join("victim");
+    fs::write(&victim, "original").unwrap();
+    let mut b = env.bundle("b", &["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/proc/sys/kernel/domainname", "type": "bind", "source": victim, "options": ["bind"]
+    }));
+    b.config["linux"]["sysctl"] = json!({"kernel.domainname": "pwned"});
+    b.write();
+    let err = env.fails(&["create", "--bundle", b.path(), &env.id("c")]);
+    assert!(err.contains("not on procfs"), "{err}");
+    assert_eq!(read(&victim), "original");
+    assert!(env.container_dirs().is_empty());
+}
+
+/// CVE-2025-52565 class: with a terminal, /dev/console is the container's pty,
+/// even if the image put a symlink there.
+#[test]
+fn dev_console_is_the_pty() {
+    let env = TestEnv::new("console");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%t %F' /dev/console; echo console-done",
+        ],
+    );
+    b.config["process"]["terminal"] = json!(true);
+    b.write();
+    let sock = env.base.join("console.sock");
+    let receiver = console_receiver(&sock);
+    let id = env.id("c");
+    env.ok(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    let master = receiver.join().unwrap();
+    env.ok(&["start", &id]);
+    let out = read_pty_until(master, "console-done");
+    // Major 136 (0x88): a /dev/pts device.
+    assert!(out.contains("88 character special file"), "{out}");
+}
+
+/// The host's /dev/null is never chowned or chmodded, also for a container
+/// running as another user in a user namespace with /dev/null as stdin.
+#[test]
+fn host_dev_null_is_never_chowned() {
+    let env = TestEnv::new("devnull");
+    let before = fs::metadata("/dev/null").unwrap();
+    let mut b = env.bundle("b", &["sh", "-c", "cat; id -u"]);
+    add_ns(&mut b.config, "user");
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "1000\n");
+    let after = fs::metadata("/dev/null").unwrap();
+    assert_eq!(
+        (before.uid(), before.gid(), before.mode()),
+        (after.uid(), after.gid(), after.mode())
+    );
+}
