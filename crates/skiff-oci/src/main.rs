@@ -46,7 +46,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     };
     match command {
         Command::Create(args) => {
-            container::create(&root, &create_options(cli, args))?;
+            container::create(&root, &create_options(cli, args, false))?;
         }
         Command::Start { id } => container::start(&root, id)?,
         Command::Run {
@@ -71,7 +71,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     Ok(0)
 }
 
-fn create_options<'a>(cli: &Cli, args: &'a CreateArgs) -> CreateOptions<'a> {
+fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> CreateOptions<'a> {
     CreateOptions {
         id: &args.id,
         bundle: &args.bundle,
@@ -81,6 +81,7 @@ fn create_options<'a>(cli: &Cli, args: &'a CreateArgs) -> CreateOptions<'a> {
         no_new_keyring: args.no_new_keyring,
         preserve_fds: args.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
+        relay_terminal,
     }
 }
 
@@ -90,7 +91,9 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     if !detach {
         container::block_forwarded_signals();
     }
-    let record = container::create(root, &create_options(cli, args))?;
+    // In the foreground without a console socket, `run` relays the terminal itself.
+    let relay = !detach && args.console_socket.is_none();
+    let created = container::create(root, &create_options(cli, args, relay))?;
     if let Err(e) = container::start(root, &args.id) {
         let _ = container::delete(root, &args.id, true);
         return Err(e.into());
@@ -98,7 +101,11 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     if detach {
         return Ok(0);
     }
-    let code = container::wait_forwarding(Pid::from_raw(record.pid));
+    let pid = Pid::from_raw(created.record.pid);
+    let code = match created.console_master {
+        Some(master) => container::relay_and_wait(pid, master),
+        None => container::wait_forwarding(pid),
+    };
     if !keep {
         container::delete(root, &args.id, true)?;
     }

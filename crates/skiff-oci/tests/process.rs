@@ -166,3 +166,26 @@ fn sysctl_and_preserved_fds() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
     assert_eq!(read(&out_file), "via-fd3\n");
 }
+
+#[test]
+fn run_with_a_terminal_in_the_foreground_relays_it() {
+    let env = TestEnv::new("runtty");
+    let mut b = env.bundle("b", &["sh", "-c", "tty; read x; echo got-$x; exit 4"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.write();
+    let mut child = env
+        .cmd(&["run", "--bundle", b.path(), &env.id("c")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("got-hello"),
+        "{text}"
+    );
+}

@@ -21,7 +21,7 @@ use crate::config::Bundle;
 use crate::namespaces::{self, Plan};
 use crate::state::{self, now_rfc3339, proc_stat, Record, StateRoot, Status, EXEC_FIFO};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, sys};
+use crate::{hooks, process, sys};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -32,6 +32,15 @@ pub struct CreateOptions<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
+    /// With process.terminal and no console socket: keep the pty master here
+    /// (for `run -t` in the foreground, which relays it itself).
+    pub relay_terminal: bool,
+}
+
+/// A created container, and the pty master when `relay_terminal` asked for it.
+pub struct Created {
+    pub record: Record,
+    pub console_master: Option<OwnedFd>,
 }
 
 /// Undoes a half-done create: kills init, removes the groups and the state
@@ -60,7 +69,7 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, ContainerError> {
+pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, ContainerError> {
     // 1. The bundle, checked before anything exists on disk.
     state::check_id(opts.id)?;
     let bundle = Bundle::load(opts.bundle)?;
@@ -71,7 +80,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, Cont
         .as_ref()
         .expect("validated: process is present");
     let terminal = process.terminal() == Some(true);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && !opts.relay_terminal {
         return Err(ContainerError::ConsoleSocketRequired);
     }
 
@@ -96,9 +105,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, Cont
     // SAFETY: `open` returned a new fd that nothing else owns.
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
 
-    // 4. The console socket, connected here where its path is visible.
+    // 4. The console socket, connected here where its path is visible (or, to
+    //    relay the terminal ourselves, a socketpair whose other end we keep).
+    let mut relay_end = None;
     let console = match opts.console_socket {
-        Some(path) if terminal => {
+        _ if !terminal => None,
+        Some(path) => {
             Some(
                 UnixStream::connect(path).map_err(|source| ContainerError::ConsoleSocket {
                     path: path.to_path_buf(),
@@ -106,7 +118,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, Cont
                 })?,
             )
         }
-        _ => None,
+        None => {
+            let (ours, theirs) = UnixStream::pair()
+                .map_err(ContainerError::io("creating the console socketpair"))?;
+            relay_end = Some(ours);
+            Some(theirs)
+        }
     };
 
     // 5. Cgroups: created and limited before init exists.
@@ -220,8 +237,18 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Record, Cont
     if let Some(path) = opts.pid_file {
         write_pid_file(path, child)?;
     }
+    let console_master = match &relay_end {
+        Some(sock) => Some(
+            process::console::receive_master(sock)
+                .map_err(ContainerError::io("receiving the pty master"))?,
+        ),
+        None => None,
+    };
     cleanup.armed = false;
-    Ok(record)
+    Ok(Created {
+        record,
+        console_master,
+    })
 }
 
 fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {

@@ -10,12 +10,12 @@ mod kill;
 mod start;
 mod wait;
 
-pub use create::{create, CreateOptions};
+pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use exec::{base_process, exec, ExecOptions};
 pub use kill::kill;
 pub use start::start;
-pub use wait::{block_forwarded_signals, wait_forwarding};
+pub use wait::{block_forwarded_signals, relay_and_wait, wait_forwarding};
 
 use crate::cgroups::CgroupError;
 use crate::config::ConfigError;
