@@ -94,6 +94,7 @@ fn main() {
             }
         }
     }
+    let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
     let _ = fs::remove_dir_all(&work);
 
     println!(
@@ -122,6 +123,31 @@ fn main() {
         println!("{name:<10} {med:>10.2} {p90:>10.2} {rss:>14}");
         medians.push(Some((med, rss)));
     }
+    println!("exec of /bin/true into a running container:");
+    let mut exec_medians = Vec::new();
+    for ((name, _), s) in runtimes.iter().zip(exec_samples) {
+        let mut s = s;
+        if s.is_empty() {
+            println!("{name:<10} failed");
+            exec_medians.push(None);
+            continue;
+        }
+        s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+        let med = s[s.len() / 2].ms;
+        let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
+        println!(
+            "{name:<10} {med:>10.2} {:>10.2} {rss:>14}",
+            s[(s.len() * 9 / 10).min(s.len() - 1)].ms
+        );
+        exec_medians.push(Some(med));
+    }
+    if let Some(sk) = exec_medians[0] {
+        for ((name, _), m) in runtimes.iter().zip(&exec_medians).skip(1) {
+            if let Some(med) = m {
+                println!("ratio skiff-oci/{name}: exec time {:.2}", sk / med);
+            }
+        }
+    }
     if let Some((sk, sk_rss)) = medians[0] {
         for ((name, _), m) in runtimes.iter().zip(&medians).skip(1) {
             if let Some((med, rss)) = m {
@@ -135,15 +161,85 @@ fn main() {
     }
 }
 
+/// `exec` of /bin/true into a running container (what health probes and
+/// `kubectl exec` pay): one container per runtime, execs alternated.
+fn bench_exec(
+    runtimes: &[(String, PathBuf)],
+    work: &Path,
+    bundle: &Path,
+    iterations: usize,
+) -> Vec<Vec<Sample>> {
+    let exec_bundle = work.join("exec-bundle");
+    let _ = fs::create_dir_all(&exec_bundle);
+    let config = fs::read_to_string(bundle.join("config.json")).unwrap_or_default();
+    let rootfs = bundle.join("rootfs").display().to_string();
+    let config = config
+        .replace("\"/bin/true\"", "\"sleep\", \"100000\"")
+        .replace("\"path\": \"rootfs\"", &format!("\"path\": \"{rootfs}\""));
+    let _ = fs::write(exec_bundle.join("config.json"), config);
+    let mut samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
+    let mut started = Vec::new();
+    for (name, path) in runtimes {
+        let root = work.join(format!("{name}-root"));
+        let id = format!("bench-exec-{name}");
+        let ok = Command::new(path)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "-d", "--bundle"])
+            .arg(&exec_bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        started.push(ok.then_some((root, id)));
+    }
+    for i in 0..iterations + 2 {
+        for k in 0..runtimes.len() {
+            let r = (i + k) % runtimes.len();
+            let Some((root, id)) = &started[r] else {
+                continue;
+            };
+            let args = ["exec".to_string(), id.clone(), "/bin/true".to_string()];
+            if let Ok(s) = timed(&runtimes[r].1, root, &args) {
+                if i >= 2 {
+                    samples[r].push(s);
+                }
+            }
+        }
+    }
+    for ((_, path), s) in runtimes.iter().zip(&started) {
+        if let Some((root, id)) = s {
+            let _ = Command::new(path)
+                .arg("--root")
+                .arg(root)
+                .args(["delete", "--force", id])
+                .status();
+        }
+    }
+    samples
+}
+
 /// One `run` lifecycle; wall time and the peak RSS of the runtime's processes.
 fn lifecycle(runtime: &Path, root: &Path, bundle: &Path, id: &str) -> Result<Sample, String> {
+    let args = [
+        "run".to_string(),
+        "--bundle".to_string(),
+        bundle.display().to_string(),
+        id.to_string(),
+    ];
+    timed(runtime, root, &args)
+}
+
+/// Runs `runtime --root ROOT ARGS...`: wall time and the peak RSS of its processes.
+fn timed(runtime: &Path, root: &Path, args: &[String]) -> Result<Sample, String> {
     let start = Instant::now();
     let child = Command::new(runtime)
         .arg("--root")
         .arg(root)
-        .args(["run", "--bundle"])
-        .arg(bundle)
-        .arg(id)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
