@@ -13,9 +13,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// State directory (one subdirectory per container)
-    #[arg(long, global = true, default_value = "/run/skiff")]
-    pub root: PathBuf,
+    /// State directory, one subdirectory per container [default: /run/skiff;
+    /// for a non-root user $XDG_RUNTIME_DIR/skiff]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file for errors and warnings (default: stderr only)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,

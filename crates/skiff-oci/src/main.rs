@@ -36,7 +36,7 @@ fn main() {
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {
-    let root = StateRoot::new(&cli.root);
+    let root = StateRoot::new(state_root(cli));
     let Some(command) = &cli.command else {
         if cli.version {
             output::version();
@@ -69,6 +69,22 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Features => output::features(),
     }
     Ok(0)
+}
+
+/// --root, or runc's defaults: /run/skiff for root, and for other users
+/// $XDG_RUNTIME_DIR/skiff (or /tmp/skiff-UID), a directory they own.
+fn state_root(cli: &Cli) -> std::path::PathBuf {
+    if let Some(root) = &cli.root {
+        return root.clone();
+    }
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return "/run/skiff".into();
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::Path::new(&dir).join("skiff"),
+        _ => format!("/tmp/skiff-{uid}").into(),
+    }
 }
 
 fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> CreateOptions<'a> {

@@ -181,8 +181,18 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-/// Parent side, after the clone: write the child's uid and gid maps.
+/// Parent side, after the clone: write the child's uid and gid maps. An
+/// unprivileged caller (rootless) may map only its own ids, and only after
+/// denying setgroups in the namespace.
 pub fn write_id_maps(plan: &Plan, child: Pid) -> Result<(), NamespaceError> {
+    if !nix::unistd::geteuid().is_root() {
+        let path = PathBuf::from(format!("/proc/{child}/setgroups"));
+        fs::write(&path, "deny").map_err(|source| NamespaceError::IdMap {
+            which: "gidMappings",
+            path,
+            source,
+        })?;
+    }
     for (which, file, maps) in [
         ("uidMappings", "uid_map", &plan.uid_mappings),
         ("gidMappings", "gid_map", &plan.gid_mappings),

@@ -84,6 +84,20 @@ pub struct CgroupRequest<'a> {
     pub devices: &'a [LinuxDevice],
 }
 
+/// Whether `res` asks for any limit (an empty resources object, or one with only
+/// device rules, asks for none that a rootless container could miss).
+pub fn has_limits(res: &LinuxResources) -> bool {
+    res.memory().is_some()
+        || res.cpu().is_some()
+        || res.pids().is_some()
+        || res.block_io().is_some()
+        || res
+            .hugepage_limits()
+            .as_ref()
+            .is_some_and(|h| !h.is_empty())
+        || res.unified().as_ref().is_some_and(|u| !u.is_empty())
+}
+
 /// Creates the container's groups and applies its resources. On error, whatever
 /// was created is removed again.
 pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {

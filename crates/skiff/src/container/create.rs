@@ -130,17 +130,29 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let linux = spec.linux().as_ref();
     let layout = Layout::detect()?;
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    let cgroup = cgroups::create(
-        &layout,
-        &CgroupRequest {
-            id: opts.id,
-            cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
-            systemd: opts.systemd_cgroup,
-            resources: linux.and_then(|l| l.resources().as_ref()),
-            devices,
-        },
-    )?;
-    cleanup.cgroup = Some(cgroup.clone());
+    let request = CgroupRequest {
+        id: opts.id,
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
+        systemd: opts.systemd_cgroup,
+        resources: linux.and_then(|l| l.resources().as_ref()),
+        devices,
+    };
+    let cgroup = match cgroups::create(&layout, &request) {
+        Ok(cg) => Some(cg),
+        // Rootless, without a delegated cgroup: run without one, as runc does,
+        // unless the config asks for limits that then cannot be enforced.
+        Err(cgroups::CgroupError::Create { source, path })
+            if !nix::unistd::geteuid().is_root()
+                && source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            if request.resources.is_some_and(cgroups::has_limits) {
+                return Err(cgroups::CgroupError::Create { path, source }.into());
+            }
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    cleanup.cgroup = cgroup.clone();
 
     // 6. Namespaces named by path that init inherits, joined now.
     let (parent_sock, child_sock) =
@@ -167,7 +179,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 rootfs: &bundle.rootfs,
                 bundle: &bundle.dir,
                 plan: &plan,
-                cgroup: Some(&cgroup),
+                cgroup: cgroup.as_ref(),
                 layout: Some(&layout),
                 sync: child_sock,
                 fifo_fd: fifo.as_raw_fd(),
@@ -195,7 +207,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(cgroup.clone()),
+        cgroup: cgroup.clone(),
         private_pid_ns: plan.new_pid,
         hooks: spec.hooks().clone(),
         process: spec.process().clone(),
@@ -206,7 +218,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
     }
-    cgroup.join(child)?;
+    if let Some(cg) = &cgroup {
+        cg.join(child)?;
+    }
     send(&parent_sock, sync::GO)?;
 
     // 9. Hooks in the runtime's namespaces, at the point init asks for them.

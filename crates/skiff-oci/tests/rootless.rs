@@ -1,0 +1,165 @@
+//! Rootless: skiff-oci run by an unprivileged user (nobody), with a user
+//! namespace mapping only that user, `spec --rootless`, and no cgroups.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::chown;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use serde_json::json;
+
+const NOBODY: u32 = 65534;
+
+/// Runs skiff-oci as nobody; output goes through files, since a detached
+/// container keeps the caller's stdio open.
+fn as_nobody(env: &TestEnv, args: &[&str]) -> Output {
+    let (out_path, err_path) = (env.base.join("nobody.out"), env.base.join("nobody.err"));
+    let status = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(SKIFF)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    Output {
+        status,
+        stdout: fs::read(&out_path).unwrap_or_default(),
+        stderr: fs::read(&err_path).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn an_unprivileged_user_runs_a_container() {
+    let env = TestEnv::new("rootless");
+    let b = env.bundle("b", &["true"]);
+    // The rootless spec, written by the user it is for.
+    let dir = env.base.join("rl");
+    fs::create_dir_all(&dir).unwrap();
+    chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    fs::create_dir_all(&env.root).unwrap();
+    chown(&env.root, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(SKIFF)
+        .args(["spec", "--rootless", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["linux"]["uidMappings"],
+        json!([{"containerID": 0, "hostID": NOBODY, "size": 1}])
+    );
+    config["root"]["path"] = json!(b.rootfs());
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; echo $$; sleep 1000"
+    ]);
+    fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+
+    let id = env.id("c");
+    let out = as_nobody(&env, &["run", "-d", "--bundle", dir.to_str().unwrap(), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&as_nobody(&env, &["state", &id]).stdout).unwrap();
+    assert_eq!(state["status"], "running");
+    let pid = state["pid"].as_i64().unwrap();
+    // On the host the container runs as nobody, with no cgroup of its own.
+    let status = read(format!("/proc/{pid}/status"));
+    assert!(
+        status.contains("Uid:\t65534\t65534\t65534\t65534"),
+        "{status}"
+    );
+    assert!(read(format!("/proc/{pid}/uid_map"))
+        .split_whitespace()
+        .eq(["0", "65534", "1"]));
+    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+    let out = as_nobody(&env, &["delete", "--force", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.container_dirs().is_empty());
+
+    // Inside, the user is root of its namespace and PID 1.
+    let id2 = env.id("fg");
+    config["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map; echo $$"]);
+    fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let out = as_nobody(&env, &["run", "--bundle", dir.to_str().unwrap(), &id2]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert!(
+        lines[1].split_whitespace().eq(["0", "65534", "1"]),
+        "{text}"
+    );
+    assert_eq!(lines[2], "1");
+}
+
+#[test]
+fn rootless_limits_without_a_writable_cgroup_are_refused() {
+    let env = TestEnv::new("rootlesslimits");
+    let mut b = env.bundle("b", &["true"]);
+    add_ns(&mut b.config, "user");
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": NOBODY, "size": 1}]);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+    b.write();
+    fs::create_dir_all(&env.root).unwrap();
+    chown(&env.root, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = as_nobody(&env, &["create", "--bundle", b.path(), &env.id("c")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cgroup") && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(env.container_dirs().is_empty());
+}
