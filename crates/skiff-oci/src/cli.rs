@@ -97,6 +97,31 @@ pub enum Command {
     },
     /// Run a new process inside a running container
     Exec(Box<ExecArgs>),
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Change a live container's cgroup limits
+    Update(Box<UpdateArgs>),
+    /// List a container's processes
+    Ps {
+        id: String,
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Options for ps(1) (after --), default -ef
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print resource usage and OOM events as JSON lines
+    Events {
+        id: String,
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events (Go duration: 5s, 500ms, 1m)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
     /// Print a container's state as JSON
     State { id: String },
     /// Send a signal (default SIGTERM) to a container
@@ -183,4 +208,37 @@ pub struct ExecArgs {
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// A runtime-spec linux.resources JSON file ("-" for stdin)
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit, bytes or with k/m/g suffix (-1: unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Accepted for compatibility (kernel memory limits are deprecated)
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
 }

@@ -1,6 +1,7 @@
 //! skiff-oci: argument parsing and output; the work is in the skiff library.
 
 mod cli;
+mod control;
 mod exec;
 mod logging;
 mod output;
@@ -55,6 +56,19 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             keep,
         } => return run(cli, &root, create, *detach, *keep),
         Command::Exec(args) => return exec::run(&root, args),
+        Command::Pause { id } => container::pause(&root, id)?,
+        Command::Resume { id } => container::resume(&root, id)?,
+        Command::Update(args) => control::update(&root, args)?,
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => control::ps(&root, id, *format, ps_args)?,
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => control::events(&root, id, *stats, interval)?,
         Command::State { id } => output::state(&root, id)?,
         Command::Kill { id, signal, all } => {
             let sig = skiff::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;

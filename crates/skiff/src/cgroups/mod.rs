@@ -7,6 +7,7 @@
 
 mod layout;
 mod resources;
+mod stats;
 
 use std::fs;
 use std::io;
@@ -306,6 +307,27 @@ impl CgroupRecord {
                 .map(|s| s.trim() == "1")
                 .unwrap_or(false),
             None => false,
+        }
+    }
+
+    /// Applies new limits to a live container's groups (`update`).
+    pub fn update(&self, layout: &Layout, res: &LinuxResources) -> Result<(), CgroupError> {
+        match layout {
+            Layout::V2 { .. } => match self.dirs.first() {
+                Some(dir) => resources::apply_v2(dir, res),
+                None => Ok(()),
+            },
+            Layout::V1 { hierarchies, .. } => {
+                let mut hs = Vec::new();
+                let mut dirs = Vec::new();
+                for h in hierarchies {
+                    if let Some(d) = self.dirs.iter().find(|d| d.starts_with(&h.mount)) {
+                        hs.push(h.clone());
+                        dirs.push(d.clone());
+                    }
+                }
+                resources::apply_v1(&hs, &dirs, res, &[])
+            }
         }
     }
 

@@ -134,6 +134,21 @@ pub fn apply_v1(
             }
         }
     }
+    if let Some(weight) = res.block_io().as_ref().and_then(|b| b.weight()) {
+        let dir = dir_for(hierarchies, dirs, "blkio", "blockIO.weight")?;
+        let file = if dir.join("blkio.weight").exists() {
+            "blkio.weight"
+        } else {
+            "blkio.bfq.weight"
+        };
+        if !dir.join(file).exists() {
+            return Err(CgroupError::ControllerMissing {
+                resource: "blockIO.weight",
+                controller: "blkio (with a weight-aware I/O scheduler)",
+            });
+        }
+        write("blockIO.weight", dir, file, weight.to_string())?;
+    }
     if let Some(pids) = res.pids() {
         let dir = dir_for(hierarchies, dirs, "pids", "pids.limit")?;
         write("pids.limit", dir, "pids.max", pids_value(pids.limit()))?;
@@ -313,6 +328,17 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
             need_v2(dir, "cpuset.mems", "cpu.mems", "cpuset")?;
             write("cpu.mems", dir, "cpuset.mems", mems.clone())?;
         }
+    }
+    if let Some(weight) = res.block_io().as_ref().and_then(|b| b.weight()) {
+        let file = if dir.join("io.weight").exists() {
+            "io.weight"
+        } else {
+            "io.bfq.weight"
+        };
+        need_v2(dir, file, "blockIO.weight", "io")?;
+        // blkio weight (10..1000) to io.weight (1..10000), as runc converts it.
+        let w = 1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990;
+        write("blockIO.weight", dir, file, w.to_string())?;
     }
     if let Some(pids) = res.pids() {
         need_v2(dir, "pids.max", "pids.limit", "pids")?;

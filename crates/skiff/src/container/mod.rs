@@ -1,6 +1,7 @@
 //! The container lifecycle: create, start, kill, delete, and waiting for a
 //! foreground container. Each operation is one module, readable top to bottom.
 
+mod control;
 mod create;
 mod delete;
 mod exec;
@@ -10,6 +11,7 @@ mod kill;
 mod start;
 mod wait;
 
+pub use control::{pause, pids, resume, stats, update};
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use exec::{base_process, exec, ExecOptions};

@@ -1,0 +1,212 @@
+//! pause/resume, update, ps and events on a live container (cgroup v1 here).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn running(env: &TestEnv, args: &[&str], edit: impl FnOnce(&mut Value)) -> (String, i64) {
+    let mut b = env.bundle("b", args);
+    edit(&mut b.config);
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    (id, pid)
+}
+
+fn proc_state(pid: i64) -> char {
+    read(format!("/proc/{pid}/stat"))
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .chars()
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let env = TestEnv::new("pause");
+    let (id, pid) = running(&env, &["sh", "-c", "while true; do :; done"], |_| {});
+    env.ok(&["pause", &id]);
+    assert_eq!(env.status(&id), "paused");
+    let freezer = cgroup_dir("freezer", &format!("/{id}")).join("freezer.state");
+    if freezer.exists() {
+        assert_eq!(read(&freezer).trim(), "FROZEN");
+    }
+    // A frozen busy loop stops using CPU.
+    let ticks = || -> u64 {
+        let stat = read(format!("/proc/{pid}/stat"));
+        let f: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = ticks();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ticks(), before, "a paused process ran");
+    assert!(
+        "DS".contains(proc_state(pid)),
+        "a frozen task is not running"
+    );
+    let err = env.fails(&["pause", &id]);
+    assert!(err.contains("paused"), "{err}");
+    env.ok(&["resume", &id]);
+    assert_eq!(env.status(&id), "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(ticks() > before, "a resumed process did not run");
+    let err = env.fails(&["resume", &id]);
+    assert!(err.contains("running"), "{err}");
+    // delete --force works on a paused container too.
+    env.ok(&["pause", &id]);
+    env.ok(&["delete", "--force", &id]);
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
+fn update_changes_limits_live() {
+    let env = TestEnv::new("update");
+    let (id, _) = running(&env, &["sleep", "1000"], |c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
+    });
+    let rel = format!("/{id}");
+    env.ok(&[
+        "update",
+        "--memory",
+        "128m",
+        "--cpu-quota",
+        "25000",
+        "--cpu-period",
+        "100000",
+        "--cpu-shares",
+        "256",
+        "--pids-limit",
+        "30",
+        &id,
+    ]);
+    assert_eq!(
+        read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+        "134217728"
+    );
+    assert_eq!(
+        read(cgroup_dir("cpu", &rel).join("cpu.cfs_quota_us")).trim(),
+        "25000"
+    );
+    assert_eq!(
+        read(cgroup_dir("cpu", &rel).join("cpu.shares")).trim(),
+        "256"
+    );
+    assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "30");
+    // Lowering below the current limit works too, and -r takes a resources file.
+    let file = env.base.join("res.json");
+    std::fs::write(
+        &file,
+        r#"{"memory": {"limit": 33554432}, "pids": {"limit": 0}}"#,
+    )
+    .unwrap();
+    env.ok(&["update", "-r", file.to_str().unwrap(), &id]);
+    assert_eq!(
+        read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+        "33554432"
+    );
+    assert_eq!(
+        read(cgroup_dir("pids", &rel).join("pids.max")).trim(),
+        "max"
+    );
+    let err = env.fails(&["update", "--memory", "lots", &id]);
+    assert!(err.contains("--memory"), "{err}");
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let env = TestEnv::new("ps");
+    let (id, pid) = running(&env, &["sh", "-c", "sleep 1000 & sleep 1001"], |_| {});
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids = loop {
+        let pids: Vec<i64> =
+            serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).unwrap();
+        if pids.len() >= 2 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(pids.contains(&pid) && pids.len() == 2, "{pids:?}");
+    let table = env.ok(&["ps", &id]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains("PID"));
+    assert_eq!(lines.clone().count(), 2, "{table}");
+    assert!(
+        table.contains("sleep 1000") && table.contains("sleep 1001"),
+        "{table}"
+    );
+    let custom = env.ok(&["ps", &id, "--", "-o", "pid,comm"]);
+    assert!(
+        custom.starts_with("    PID COMMAND") || custom.contains("PID COMMAND"),
+        "{custom}"
+    );
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn events_stats_and_oom() {
+    let env = TestEnv::new("events");
+    let (id, _) = running(
+        &env,
+        &["sh", "-c", "sleep 0.5; tail /dev/zero; sleep 1000"],
+        |c| {
+            c["linux"]["resources"] =
+                json!({"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 20}});
+        },
+    );
+    let stats: Value = serde_json::from_str(env.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert_eq!(stats["id"], json!(id));
+    assert!(
+        stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert_eq!(stats["data"]["memory"]["usage"]["limit"], 33554432);
+    assert!(stats["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+    assert_eq!(stats["data"]["pids"]["limit"], 20);
+    assert!(stats["data"]["cpu"]["usage"]["total"].as_u64().is_some());
+
+    // The stream: an oom event when `tail` hits the limit.
+    let mut child = env
+        .cmd(&["events", "--interval", "10s", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            let oom = v["type"] == "oom";
+            seen.push(v);
+            if oom {
+                break;
+            }
+        }
+        seen
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = reader.join().unwrap();
+    assert!(seen.iter().any(|e| e["type"] == "stats"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e["type"] == "oom" && e["id"] == json!(id)),
+        "{seen:?}"
+    );
+    env.ok(&["delete", "--force", &id]);
+}
