@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs, from Debian, what skiff's build, demo, tests and benchmark use:
 # libseccomp (static library) for the seccomp filter, busybox for
-# rootfs fixtures, and the real peers and clients (runc, crun, containerd, podman).
+# rootfs fixtures, the real peers and clients (runc, crun, containerd, podman),
+# and qemu + cpio for the cgroup v2 test VM.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in libseccomp-dev busybox-static runc crun containerd podman iproute2 procps; do
+for p in libseccomp-dev busybox-static runc crun containerd podman iproute2 procps \
+    qemu-system-x86 cpio binutils; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then

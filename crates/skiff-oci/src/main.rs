@@ -18,6 +18,7 @@ use cli::{Cli, Command, CreateArgs};
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() {
+    skiff::sys::default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -91,6 +91,16 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
         Spec::default()
     };
     spec.set_hostname(Some("skiff".into()));
+    // runc's default: no device access beyond the standard devices, which the
+    // runtime allows on its own.
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(res) = linux.resources_mut() {
+            let mut deny = skiff::oci_spec::runtime::LinuxDeviceCgroup::default();
+            deny.set_allow(false);
+            deny.set_access(Some("rwm".into()));
+            res.set_devices(Some(vec![deny]));
+        }
+    }
     if let Some(p) = spec.process_mut() {
         p.set_terminal(Some(true));
         p.set_args(Some(vec!["sh".into()]));

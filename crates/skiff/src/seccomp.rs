@@ -207,7 +207,7 @@ pub fn load(
         sock.as_raw_fd(),
         &[IoSlice::new(bytes.as_bytes())],
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| SeccompError::Listener {

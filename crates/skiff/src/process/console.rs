@@ -57,7 +57,7 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>, console: bool) -> Result<(
         socket,
         &[IoSlice::new(name_bytes)],
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(err("sending the master over --console-socket"))?;

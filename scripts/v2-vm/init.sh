@@ -1,0 +1,80 @@
+#!/bin/sh
+# PID 1 of the cgroup v2 test VM: mounts a pure cgroup v2 tree, runs skiff-oci
+# against it, prints one PASS/FAIL line per check and a summary, powers off.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+pass=0; fail=0
+check() {
+    name=$1; shift
+    if "$@"; then echo "PASS $name"; pass=$((pass+1)); else echo "FAIL $name"; fail=$((fail+1)); fi
+}
+eq() { [ "$1" = "$2" ] || { echo "  expected [$2], got [$1]"; return 1; }; }
+# The VM runs from its initramfs, where pivot_root is impossible: --no-pivot.
+R="skiff-oci --root /run/skiff"
+B=/bundle
+echo "controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+# A bundle from `spec`, no terminal, with the given program and resources.
+bundle() { # $1 = args JSON, $2 = resources JSON
+    rm -f $B/config.json
+    $R spec --bundle $B
+    sed -i 's/"terminal": true/"terminal": false/' $B/config.json
+    awk -v args="$1" -v res="$2" '
+        /"args": \[/ { print "    \"args\": " args ","; skip=1; next }
+        skip && /\]/ { skip=0; next }
+        skip { next }
+        /^    "resources": \{/ { print "    \"resources\": " res ","; skipres=1; next }
+        skipres && /^    \},?$/ { skipres=0; next }
+        skipres { next }
+        { print }' $B/config.json > $B/c.json && mv $B/c.json $B/config.json
+}
+
+bundle '["sleep", "1000"]' '{"memory": {"limit": 67108864}, "cpu": {"shares": 1024, "quota": 20000, "period": 100000}, "pids": {"limit": 20}}'
+check create $R create --no-pivot --bundle $B c1
+G=/sys/fs/cgroup/c1
+check memory.max eq "$(cat $G/memory.max)" 67108864
+check cpu.max eq "$(cat $G/cpu.max)" "20000 100000"
+check cpu.weight eq "$(cat $G/cpu.weight)" 39
+check pids.max eq "$(cat $G/pids.max)" 20
+check init-in-group grep -qx "$($R state c1 | grep '"pid"' | tr -dc 0-9)" $G/cgroup.procs
+check start $R start c1
+check pause $R pause c1
+check cgroup.freeze eq "$(cat $G/cgroup.freeze)" 1
+check state-paused sh -c "$R state c1 | grep -q '\"paused\"'"
+check resume $R resume c1
+check thawed eq "$(cat $G/cgroup.freeze)" 0
+check update $R update --memory 128m --pids-limit 30 --cpu-quota 50000 c1
+check updated-memory eq "$(cat $G/memory.max)" 134217728
+check updated-pids eq "$(cat $G/pids.max)" 30
+check updated-cpu eq "$(cat $G/cpu.max)" "50000 100000"
+check stats sh -c "$R events --stats c1 | grep -q '\"memory\"'"
+check exec-in-group sh -c "$R exec c1 cat /proc/self/cgroup | grep -qx '0::/'"
+check ps sh -c "$R ps --format json c1 | grep -q '\['"
+check delete $R delete --force c1
+check group-removed test ! -e $G
+
+bundle '["sh", "-c", "tail /dev/zero"]' '{"memory": {"limit": 33554432}}'
+$R run --no-pivot --bundle $B oom1; code=$?
+check oom-kill-137 eq "$code" 137
+check oom-group-removed test ! -e /sys/fs/cgroup/oom1
+
+bundle '["sh", "-c", "i=0; while [ $i -lt 30 ]; do (sleep 5 &) 2>/dev/null; i=$((i+1)); done; cat /sys/fs/cgroup/pids.current"]' '{"pids": {"limit": 10}}'
+out=$($R run --no-pivot --bundle $B pids1)
+check pids-limit-holds test "$out" -le 10
+check pids-forked test "$out" -ge 5
+
+bundle '["sh", "-c", "ls /sys/fs/cgroup | grep -c cgroup.controllers"]' '{}'
+check cgroup2-mounted-inside eq "$($R run --no-pivot --bundle $B mnt1)" 1
+
+bundle '["true"]' '{"hugepageLimits": [], "memory": {"reservation": 1048576}}'
+check reservation-memory.low sh -c "$R create --no-pivot --bundle $B low1 && cat /sys/fs/cgroup/low1/memory.low | grep -qx 1048576 && $R delete low1"
+
+leftover=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d | wc -l)
+check nothing-left eq "$leftover" 0
+echo "SKIFF-V2-RESULT: $pass passed, $fail failed"
+poweroff -f
