@@ -74,6 +74,30 @@ check cgroup2-mounted-inside eq "$($R run --no-pivot --bundle $B mnt1)" 1
 bundle '["true"]' '{"hugepageLimits": [], "memory": {"reservation": 1048576}}'
 check reservation-memory.low sh -c "$R create --no-pivot --bundle $B low1 && cat /sys/fs/cgroup/low1/memory.low | grep -qx 1048576 && $R delete low1"
 
+bundle '["sleep", "1000"]' '{"cpu": {"idle": 1}, "unified": {"memory.high": "50000000"}, "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}'
+check create-extended $R create --no-pivot --bundle $B ext1
+check cpu.idle eq "$(cat /sys/fs/cgroup/ext1/cpu.idle)" 1
+check unified-memory.high eq "$(cat /sys/fs/cgroup/ext1/memory.high)" 49999872
+check hugetlb.2MB.max eq "$(cat /sys/fs/cgroup/ext1/hugetlb.2MB.max)" 4194304
+check stats-hugetlb sh -c "$R events --stats ext1 | grep -q hugetlb"
+$R delete ext1
+
+bundle '["sleep", "1000"]' '{"cpu": {"quota": 20000, "burst": 1000}}'
+check create-burst $R create --no-pivot --bundle $B burst1
+check cpu.max.burst eq "$(cat /sys/fs/cgroup/burst1/cpu.max.burst)" 1000
+$R delete burst1
+
+bundle '["sleep", "1000"]' '{"network": {"classID": 1}}'
+check network-refused-on-v2 sh -c "! $R create --no-pivot --bundle $B net1"
+check network-left-nothing test ! -e /sys/fs/cgroup/net1
+
+# Device rules through the eBPF program: the standard devices work, others
+# cannot even be created (CAP_MKNOD is granted, so only the cgroup says no).
+bundle '["sh", "-c", "mknod /dev/shm/null2 c 1 3 && echo allowed; mknod /dev/shm/port c 1 4 2>/dev/null && echo created || echo denied; head -c1 /dev/zero | wc -c"]' '{"devices": [{"allow": false, "access": "rwm"}]}'
+sed -i 's/"CAP_KILL"/"CAP_KILL", "CAP_MKNOD"/g' $B/config.json
+out=$($R run --no-pivot --bundle $B dev1 | tr '\n' ' ')
+check ebpf-device-rules eq "$out" "allowed denied 1 "
+
 leftover=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d | wc -l)
 check nothing-left eq "$leftover" 0
 echo "SKIFF-V2-RESULT: $pass passed, $fail failed"

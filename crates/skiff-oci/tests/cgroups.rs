@@ -130,3 +130,132 @@ fn device_rules_are_enforced() {
     );
     assert_eq!(out, "allowed\ndenied\n1\n");
 }
+
+fn is_v2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Creates a container with `res`, returns its id (the caller deletes it).
+fn created_with(env: &TestEnv, name: &str, res: serde_json::Value) -> Result<String, String> {
+    let mut b = env.bundle(name, &["sleep", "1000"]);
+    b.config["linux"]["resources"] = res;
+    b.write();
+    let id = env.id("c");
+    let out = env.oci(&["create", "--bundle", b.path(), &id]);
+    if out.status.success() {
+        Ok(id)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
+    if is_v2_host() {
+        return; // the v2 equivalents run in the VM (cgroup_v2_vm)
+    }
+    let env = TestEnv::new("cgv1more");
+    let id = created_with(
+        &env,
+        "b",
+        json!({
+            "memory": {"limit": 67108864, "swappiness": 10, "disableOOMKiller": true, "useHierarchy": true},
+            "cpu": {"cpus": "0", "mems": "0", "burst": 1000, "idle": 0, "realtimePeriod": 1000000, "realtimeRuntime": 1000},
+            "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+        }),
+    )
+    .unwrap();
+    let rel = format!("/{id}");
+    let f = |ctrl: &str, file: &str| read(cgroup_dir(ctrl, &rel).join(file)).trim().to_string();
+    assert_eq!(f("memory", "memory.swappiness"), "10");
+    assert!(f("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    assert_eq!(f("memory", "memory.use_hierarchy"), "1");
+    assert_eq!(f("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(f("cpuset", "cpuset.mems"), "0");
+    assert_eq!(f("cpu", "cpu.cfs_burst_us"), "1000");
+    assert_eq!(f("cpu", "cpu.rt_period_us"), "1000000");
+    assert_eq!(f("cpu", "cpu.rt_runtime_us"), "1000");
+    assert!(f("blkio", "blkio.throttle.read_bps_device").contains("254:0 1048576"));
+    assert!(f("blkio", "blkio.throttle.write_iops_device").contains("254:0 100"));
+    let weight_file = if cgroup_dir("blkio", &rel).join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    assert!(f("blkio", weight_file).contains("500"), "{weight_file}");
+    // hugetlb lives only in this hybrid host's cgroup2 tree.
+    if Path::new("/sys/fs/cgroup/unified").exists()
+        && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+    {
+        assert_eq!(f("unified", "hugetlb.2MB.max"), "4194304");
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(env.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert!(
+        stats["data"]["blkio"]["ioServiceBytesRecursive"].is_array(),
+        "{stats}"
+    );
+    assert!(stats["data"]["hugetlb"]["2MB"]["max"].is_u64(), "{stats}");
+    env.ok(&["delete", &id]);
+}
+
+#[test]
+fn missing_controllers_are_named() {
+    if is_v2_host() {
+        return;
+    }
+    let env = TestEnv::new("cgmissing");
+    for (i, (res, want)) in [
+        (json!({"network": {"classID": 1048577}}), "net_cls"),
+        (json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}}), "rdma"),
+        (json!({"unified": {"memory.high": "1000000"}}), "unified"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = created_with(&env, &format!("b{i}"), res).unwrap_err();
+        assert!(
+            err.contains(want) && err.contains("linux.resources"),
+            "{want}: {err}"
+        );
+        assert!(env.container_dirs().is_empty());
+        assert!(!cgroup_dir("memory", &format!("/{}", env.id("c"))).exists());
+    }
+}
+
+#[test]
+fn cpu_quota_limits_a_busy_loop() {
+    let env = TestEnv::new("cgquota");
+    let mut b = env.bundle("b", &["sh", "-c", "while true; do :; done"]);
+    b.config["linux"]["resources"] = json!({"cpu": {"quota": 20000, "period": 100000}});
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let usage = || -> u64 {
+        let s: serde_json::Value =
+            serde_json::from_str(env.ok(&["events", "--stats", &id]).trim()).unwrap();
+        s["data"]["cpu"]["usage"]["total"].as_u64().unwrap()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (t0, u0) = (std::time::Instant::now(), usage());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (used, wall) = ((usage() - u0) as f64, t0.elapsed().as_nanos() as f64);
+    let share = used / wall;
+    assert!(
+        (0.1..0.3).contains(&share),
+        "a 20% quota gave {:.0}%",
+        share * 100.0
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(env.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert!(
+        s["data"]["cpu"]["throttling"]["throttledPeriods"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{s}"
+    );
+    env.ok(&["delete", "--force", &id]);
+}

@@ -72,7 +72,11 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range only changes flags on this process's fd table.
     let ret = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -115,7 +119,11 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
     // __user_cap_header_struct and two __user_cap_data_struct (version 3).
     let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -126,7 +134,11 @@ pub fn prctl(option: i32, arg2: u64, arg3: u64) -> io::Result<()> {
     // SAFETY: every option this is called with takes integer arguments only.
     let ret = unsafe { libc::prctl(option, arg2, arg3, 0u64, 0u64) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -140,7 +152,11 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     let ret =
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -150,7 +166,11 @@ pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an int argument; fd is a valid open terminal.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -182,7 +202,11 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     // SAFETY: TIOCSWINSZ reads a struct winsize that lives for the call.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }
@@ -224,7 +248,112 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes for the call.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
+    }
+    Ok(())
+}
+
+/// One eBPF instruction (struct bpf_insn).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BpfInsn {
+    pub code: u8,
+    /// dst_reg in the low nibble, src_reg in the high one.
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup
+/// open at `cgroup` (BPF_F_ALLOW_MULTI, so the ancestors' programs still apply).
+pub fn attach_device_program(cgroup: BorrowedFd<'_>, insns: &[BpfInsn]) -> io::Result<()> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    // The leading fields of union bpf_attr for BPF_PROG_LOAD; the kernel
+    // accepts a shorter attr as long as what follows would be zero.
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+    }
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
+    let license = c"Apache-2.0";
+    // The verifier's log, so that a rejected program says why.
+    let mut log = vec![0u8; 4096];
+    let load = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        kern_version: 0,
+        prog_flags: 0,
+    };
+    // SAFETY: `load` points at `insns` and `license`, which outlive the call;
+    // the size passed is that of the struct.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &load as *const ProgLoad,
+            std::mem::size_of::<ProgLoad>(),
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[..end]);
+        let last = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(io::Error::new(
+            err.kind(),
+            format!("loading the program: {err}: {last}"),
+        ));
+    }
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    let prog = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attach = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+    };
+    // SAFETY: `attach` is a valid bpf_attr prefix for BPF_PROG_ATTACH.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>(),
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attaching the program: {err}"),
+        ));
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! takes the groups away on delete. What is created is kept in a [`CgroupRecord`]
 //! inside state.json, so later invocations act on the same directories.
 
+mod devices_bpf;
+mod extended;
 mod layout;
 mod resources;
 mod stats;
@@ -125,7 +127,7 @@ fn create_in(
             make_dirs(&dir, created)?;
             resources::v2_enable_controllers(root, &dir)?;
             if let Some(res) = req.resources {
-                resources::apply_v2(&dir, res)?;
+                resources::apply_v2(&dir, res, Some(req.devices))?;
             }
             Ok(CgroupRecord {
                 dirs: vec![dir.clone()],
@@ -154,14 +156,25 @@ fn create_in(
                 }
                 dirs.push(dir);
             }
-            if let Some(res) = req.resources {
-                resources::apply_v1(hierarchies, &dirs, res, req.devices)?;
-            }
+            let mut unified_dir = None;
             if let Some(root) = unified {
                 let dir = join_rel(root, &layout.current(None), rel);
                 make_dirs(&dir, created)?;
-                dirs.push(dir);
+                // Only when asked: enabling a controller changes the host's tree.
+                let wants_v2 = req.resources.is_some_and(|r| {
+                    r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+                        || r.unified().as_ref().is_some_and(|u| !u.is_empty())
+                });
+                if wants_v2 {
+                    resources::v2_enable_controllers(root, &dir)?;
+                }
+                unified_dir = Some(dir);
             }
+            if let Some(res) = req.resources {
+                resources::apply_v1(hierarchies, &dirs, res, req.devices)?;
+                extended::apply_v1(hierarchies, &dirs, unified_dir.as_deref(), res)?;
+            }
+            dirs.extend(unified_dir);
             let procs_dir = procs_dir
                 .or_else(|| dirs.first().cloned())
                 .ok_or_else(|| CgroupError::Detect("no cgroup hierarchy is mounted".into()))?;
@@ -314,10 +327,15 @@ impl CgroupRecord {
     pub fn update(&self, layout: &Layout, res: &LinuxResources) -> Result<(), CgroupError> {
         match layout {
             Layout::V2 { .. } => match self.dirs.first() {
-                Some(dir) => resources::apply_v2(dir, res),
+                // Device rules are not changed by update on v2: a second program
+                // would only narrow what the first allows.
+                Some(dir) => resources::apply_v2(dir, res, None),
                 None => Ok(()),
             },
-            Layout::V1 { hierarchies, .. } => {
+            Layout::V1 {
+                hierarchies,
+                unified,
+            } => {
                 let mut hs = Vec::new();
                 let mut dirs = Vec::new();
                 for h in hierarchies {
@@ -326,7 +344,11 @@ impl CgroupRecord {
                         dirs.push(d.clone());
                     }
                 }
-                resources::apply_v1(&hs, &dirs, res, &[])
+                let unified_dir = unified
+                    .as_ref()
+                    .and_then(|u| self.dirs.iter().find(|d| d.starts_with(u)));
+                resources::apply_v1(&hs, &dirs, res, &[])?;
+                extended::apply_v1(&hs, &dirs, unified_dir.map(|d| d.as_path()), res)
             }
         }
     }

@@ -9,7 +9,12 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxRe
 
 use super::{CgroupError, Hierarchy};
 
-fn write(resource: &'static str, dir: &Path, file: &str, value: String) -> Result<(), CgroupError> {
+pub(super) fn write(
+    resource: &'static str,
+    dir: &Path,
+    file: &str,
+    value: String,
+) -> Result<(), CgroupError> {
     let path = dir.join(file);
     fs::write(&path, &value).map_err(|source| CgroupError::Write {
         resource,
@@ -19,7 +24,7 @@ fn write(resource: &'static str, dir: &Path, file: &str, value: String) -> Resul
     })
 }
 
-fn dir_for<'a>(
+pub(super) fn dir_for<'a>(
     hierarchies: &[Hierarchy],
     dirs: &'a [PathBuf],
     controller: &'static str,
@@ -179,7 +184,9 @@ fn pids_value(limit: i64) -> String {
 
 /// runc allows the standard devices and the config's linux.devices on top of the
 /// configured rules; containers (and podman's default rules) rely on that.
-fn implicit_device_rules(devices: &[LinuxDevice]) -> impl Iterator<Item = LinuxDeviceCgroup> + '_ {
+pub(super) fn implicit_device_rules(
+    devices: &[LinuxDevice],
+) -> impl Iterator<Item = LinuxDeviceCgroup> + '_ {
     const STANDARD: &[(i64, Option<i64>)] = &[
         (1, Some(3)), // null
         (1, Some(5)), // zero
@@ -254,7 +261,7 @@ fn enable_here(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn need_v2(
+pub(super) fn need_v2(
     dir: &Path,
     file: &str,
     resource: &'static str,
@@ -279,7 +286,24 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
-pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+/// `devices`: the config's linux.devices when device rules are to be installed
+/// (an eBPF program on v2), None to leave them alone.
+pub fn apply_v2(
+    dir: &Path,
+    res: &LinuxResources,
+    devices: Option<&[LinuxDevice]>,
+) -> Result<(), CgroupError> {
+    if let (Some(rules), Some(devices)) = (res.devices(), devices) {
+        if !rules.is_empty() {
+            let all: Vec<LinuxDeviceCgroup> = rules
+                .iter()
+                .cloned()
+                .chain(implicit_device_rules(devices))
+                .collect();
+            super::devices_bpf::attach(dir, &all)?;
+        }
+    }
+    super::extended::apply_v2(dir, res)?;
     if let Some(mem) = res.memory() {
         if let Some(limit) = mem.limit() {
             need_v2(dir, "memory.max", "memory.limit", "memory")?;

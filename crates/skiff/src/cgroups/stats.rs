@@ -65,6 +65,106 @@ impl CgroupRecord {
         }
     }
 
+    /// runc's blkio stats: bytes and operations per device and direction.
+    fn blkio_stats(&self, layout: &Layout) -> Value {
+        let Some(dir) = self.controller_dir(layout, if layout.is_v2() { "io" } else { "blkio" })
+        else {
+            return json!({});
+        };
+        let entry = |dev: &str, op: &str, value: u64| {
+            let (major, minor) = dev.split_once(':').unwrap_or(("0", "0"));
+            json!({"major": major.parse::<u64>().unwrap_or(0), "minor": minor.parse::<u64>().unwrap_or(0), "op": op, "value": value})
+        };
+        let (mut bytes, mut ios) = (Vec::new(), Vec::new());
+        if layout.is_v2() {
+            for line in fs::read_to_string(dir.join("io.stat"))
+                .unwrap_or_default()
+                .lines()
+            {
+                let mut parts = line.split_whitespace();
+                let dev = parts.next().unwrap_or_default();
+                for kv in parts {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        continue;
+                    };
+                    let v = v.parse().unwrap_or(0);
+                    match k {
+                        "rbytes" => bytes.push(entry(dev, "Read", v)),
+                        "wbytes" => bytes.push(entry(dev, "Write", v)),
+                        "rios" => ios.push(entry(dev, "Read", v)),
+                        "wios" => ios.push(entry(dev, "Write", v)),
+                        _ => {}
+                    }
+                }
+            }
+        } else {
+            for (file, list) in [
+                ("blkio.throttle.io_service_bytes_recursive", &mut bytes),
+                ("blkio.throttle.io_serviced_recursive", &mut ios),
+            ] {
+                for line in fs::read_to_string(dir.join(file))
+                    .unwrap_or_default()
+                    .lines()
+                {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    if f.len() == 3 {
+                        list.push(entry(f[0], f[1], f[2].parse().unwrap_or(0)));
+                    }
+                }
+            }
+        }
+        json!({"ioServiceBytesRecursive": bytes, "ioServicedRecursive": ios})
+    }
+
+    /// Per page size: usage, limit and failure count.
+    fn hugetlb_stats(&self, layout: &Layout) -> Value {
+        let dir = self
+            .controller_dir(layout, "hugetlb")
+            .or_else(|| match layout {
+                Layout::V1 {
+                    unified: Some(u), ..
+                } => self
+                    .dirs
+                    .iter()
+                    .find(|d| d.starts_with(u))
+                    .map(|d| d.as_path()),
+                _ => None,
+            });
+        let Some(dir) = dir else { return json!({}) };
+        let mut out = Map::new();
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(size) = name.strip_prefix("hugetlb.").and_then(|n| {
+                n.strip_suffix(".max")
+                    .or_else(|| n.strip_suffix(".limit_in_bytes"))
+            }) else {
+                continue;
+            };
+            if size.contains(".rsvd") {
+                continue;
+            }
+            let v2 = name.ends_with(".max");
+            let (usage, max, failcnt) = if v2 {
+                (
+                    read_u64(dir, &format!("hugetlb.{size}.current")),
+                    read_limit(dir, &name),
+                    get(&read_kv(dir, &format!("hugetlb.{size}.events")), "max"),
+                )
+            } else {
+                (
+                    read_u64(dir, &format!("hugetlb.{size}.usage_in_bytes")),
+                    read_u64(dir, &format!("hugetlb.{size}.max_usage_in_bytes")),
+                    read_u64(dir, &format!("hugetlb.{size}.failcnt")),
+                )
+            };
+            out.insert(
+                size.to_string(),
+                json!({"usage": usage, "max": max, "failcnt": failcnt}),
+            );
+        }
+        Value::Object(out)
+    }
+
     pub fn stats(&self, layout: &Layout) -> Value {
         let mut out = Map::new();
         let v2 = layout.is_v2();
@@ -109,8 +209,8 @@ impl CgroupRecord {
         if let Some(dir) = self.controller_dir(layout, "pids") {
             out.insert("pids".into(), json!({"current": read_u64(dir, "pids.current"), "limit": read_limit(dir, "pids.max")}));
         }
-        out.insert("blkio".into(), json!({}));
-        out.insert("hugetlb".into(), json!({}));
+        out.insert("blkio".into(), self.blkio_stats(layout));
+        out.insert("hugetlb".into(), self.hugetlb_stats(layout));
         Value::Object(out)
     }
 }
