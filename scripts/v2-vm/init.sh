@@ -63,6 +63,17 @@ $R run --no-pivot --bundle $B oom1; code=$?
 check oom-kill-137 eq "$code" 137
 check oom-group-removed test ! -e /sys/fs/cgroup/oom1
 
+# The events stream reports the OOM kill of a process inside a live container.
+bundle '["sh", "-c", "sleep 1; tail /dev/zero; sleep 1000"]' '{"memory": {"limit": 33554432}}'
+$R run -d --no-pivot --bundle $B oom2
+$R events --interval 1s oom2 > /tmp/events.txt &
+ev=$!
+i=0; while [ $i -lt 100 ] && ! grep -q '"oom"' /tmp/events.txt; do sleep 0.1; i=$((i+1)); done
+kill $ev
+check oom-event grep -q '"type":"oom"' /tmp/events.txt
+check stats-event grep -q '"type":"stats"' /tmp/events.txt
+$R delete --force oom2
+
 bundle '["sh", "-c", "i=0; while [ $i -lt 30 ]; do (sleep 5 &) 2>/dev/null; i=$((i+1)); done; cat /sys/fs/cgroup/pids.current"]' '{"pids": {"limit": 10}}'
 out=$($R run --no-pivot --bundle $B pids1)
 check pids-limit-holds test "$out" -le 10

@@ -70,6 +70,20 @@ fn main() {
         .replace("\"sh\"\n", "\"/bin/true\"\n");
     fs::write(bundle.join("config.json"), config).expect("writing config.json");
 
+    // The same bundle with memory, cpu and pids limits: what cgroup setup costs.
+    let limited = work.join("limited");
+    fs::create_dir_all(&limited).expect("creating the limited bundle dir");
+    let rootfs = bundle.join("rootfs").display().to_string();
+    let limited_config = fs::read_to_string(bundle.join("config.json"))
+        .expect("config.json")
+        .replace("\"path\": \"rootfs\"", &format!("\"path\": \"{rootfs}\""))
+        .replacen(
+            "\"resources\": {",
+            "\"resources\": {\"memory\": {\"limit\": 268435456}, \"cpu\": {\"shares\": 512, \"quota\": 50000, \"period\": 100000}, \"pids\": {\"limit\": 100},",
+            1,
+        );
+    fs::write(limited.join("config.json"), limited_config).expect("writing the limited config");
+
     let mut runtimes: Vec<(String, PathBuf)> = vec![("skiff-oci".into(), skiff.clone())];
     for name in ["crun", "runc"] {
         if let Some(p) = which(name) {
@@ -90,6 +104,19 @@ fn main() {
                 Err(e) => {
                     eprintln!("{name}: {e}");
                     samples[r].clear();
+                }
+            }
+        }
+    }
+    let mut limited_samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for i in 0..iterations + 2 {
+        for k in 0..runtimes.len() {
+            let r = (i + k) % runtimes.len();
+            let (name, path) = &runtimes[r];
+            let root = work.join(format!("{name}-root"));
+            if let Ok(s) = lifecycle(path, &root, &limited, &format!("bench-lim-{name}-{i}")) {
+                if i >= 2 {
+                    limited_samples[r].push(s);
                 }
             }
         }
@@ -122,6 +149,27 @@ fn main() {
         let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
         println!("{name:<10} {med:>10.2} {p90:>10.2} {rss:>14}");
         medians.push(Some((med, rss)));
+    }
+    println!("`run` of /bin/true with memory, cpu and pids limits:");
+    let mut limited_medians = Vec::new();
+    for ((name, _), mut s) in runtimes.iter().zip(limited_samples) {
+        if s.is_empty() {
+            println!("{name:<10} failed");
+            limited_medians.push(None);
+            continue;
+        }
+        s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+        let med = s[s.len() / 2].ms;
+        let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
+        println!("{name:<10} {med:>10.2} {:>10.2} {rss:>14}", s[(s.len() * 9 / 10).min(s.len() - 1)].ms);
+        limited_medians.push(Some(med));
+    }
+    if let Some(sk) = limited_medians[0] {
+        for ((name, _), m) in runtimes.iter().zip(&limited_medians).skip(1) {
+            if let Some(med) = m {
+                println!("ratio skiff-oci/{name}: time with limits {:.2}", sk / med);
+            }
+        }
     }
     println!("exec of /bin/true into a running container:");
     let mut exec_medians = Vec::new();
