@@ -161,7 +161,10 @@ fn main() {
         s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
         let med = s[s.len() / 2].ms;
         let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
-        println!("{name:<10} {med:>10.2} {:>10.2} {rss:>14}", s[(s.len() * 9 / 10).min(s.len() - 1)].ms);
+        println!(
+            "{name:<10} {med:>10.2} {:>10.2} {rss:>14}",
+            s[(s.len() * 9 / 10).min(s.len() - 1)].ms
+        );
         limited_medians.push(Some(med));
     }
     if let Some(sk) = limited_medians[0] {

@@ -95,7 +95,7 @@ pub fn ps(root: &StateRoot, id: &str, format: ListFormat, ps_args: &[String]) ->
         .map(|p| p.as_raw())
         .collect();
     if format == ListFormat::Json {
-        println!("{}", serde_json::to_string(&pids)?);
+        crate::out(&serde_json::to_string(&pids)?)?;
         return Ok(());
     }
     let args: Vec<String> = if ps_args.is_empty() {

@@ -25,7 +25,8 @@ pub fn init(path: Option<PathBuf>, format: LogFormat) {
 
 /// Writes one entry to the log file (if any) and to stderr.
 pub fn write(level: &str, msg: &str) {
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "skiff-oci: {}{msg}",
         if level == "error" { "" } else { "warning: " }
     );

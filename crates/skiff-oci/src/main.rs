@@ -18,7 +18,6 @@ use cli::{Cli, Command, CreateArgs};
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() {
-    skiff::sys::default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -30,6 +29,8 @@ fn main() {
     logging::init(cli.log.clone(), cli.log_format);
     match dispatch(&cli) {
         Ok(code) => std::process::exit(code),
+        // The reader of our output went away (`skiff-oci ps | head`): not an error.
+        Err(e) if is_broken_pipe(e.as_ref()) => std::process::exit(0),
         Err(e) => {
             logging::write("error", &e.to_string());
             std::process::exit(1);
@@ -37,11 +38,23 @@ fn main() {
     }
 }
 
+fn is_broken_pipe(e: &(dyn Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes a line to stdout; a closed stdout is an error, not a panic.
+pub fn out(text: &str) -> Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
 fn dispatch(cli: &Cli) -> Result<i32> {
     let root = StateRoot::new(state_root(cli));
     let Some(command) = &cli.command else {
         if cli.version {
-            output::version();
+            output::version()?;
             return Ok(0);
         }
         return Err("no command given: see skiff-oci --help".into());
@@ -81,7 +94,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             output::spec(bundle, rootless)?
         }
-        Command::Features => output::features(),
+        Command::Features => output::features()?,
     }
     Ok(0)
 }

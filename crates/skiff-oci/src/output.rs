@@ -10,15 +10,17 @@ use skiff::state::{StateRoot, Status};
 use crate::cli::ListFormat;
 use crate::Result;
 
-pub fn version() {
-    println!("skiff-oci version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: 1.2.0");
+pub fn version() -> Result<()> {
+    crate::out(&format!(
+        "skiff-oci version {}\nspec: 1.2.0",
+        env!("CARGO_PKG_VERSION")
+    ))
 }
 
 pub fn state(root: &StateRoot, id: &str) -> Result<()> {
     let record = root.load(id)?;
     let view = record.view(record.status(root));
-    println!("{}", serde_json::to_string_pretty(&view)?);
+    crate::out(&serde_json::to_string_pretty(&view)?)?;
     Ok(())
 }
 
@@ -110,7 +112,7 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn features() {
+pub fn features() -> Result<()> {
     let last = skiff::process::capabilities::last_cap();
     let mut caps: Vec<(u8, String)> = caps::all()
         .into_iter()
@@ -151,5 +153,5 @@ pub fn features() {
         },
         "annotations": {"org.skiff.version": env!("CARGO_PKG_VERSION")}
     });
-    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    crate::out(&serde_json::to_string_pretty(&v)?)
 }

@@ -177,3 +177,21 @@ fn json_log_carries_the_error_for_containerd() {
     assert!(v["msg"].as_str().unwrap().contains("/no/such/program"));
     assert!(v["time"].as_str().unwrap().ends_with('Z'));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // `features | head -c1`: the reader leaves early; skiff-oci ends quietly.
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("set -o pipefail; {SKIFF} features | head -c1 >/dev/null"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

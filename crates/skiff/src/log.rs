@@ -14,6 +14,9 @@ pub fn set_sink(sink: fn(&str)) {
 pub fn warn(msg: &str) {
     match SINK.get() {
         Some(sink) => sink(msg),
-        None => eprintln!("skiff: warning: {msg}"),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skiff: warning: {msg}");
+        }
     }
 }

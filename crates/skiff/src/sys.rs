@@ -233,16 +233,6 @@ pub fn reset_signals() {
     );
 }
 
-/// Restores the default SIGPIPE action, which Rust's runtime sets to ignore:
-/// a CLI whose reader went away (`skiff-oci ps | head`) should end quietly,
-/// not fail to print. Socket writes use MSG_NOSIGNAL and see EPIPE instead.
-pub fn default_sigpipe() {
-    // SAFETY: installing SIG_DFL touches no memory of ours.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
 /// setdomainname(2).
 pub fn set_domainname(name: &str) -> io::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes for the call.

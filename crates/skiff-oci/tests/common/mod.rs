@@ -284,7 +284,9 @@ pub fn console_receiver(path: &Path) -> std::thread::JoinHandle<std::os::fd::Own
     })
 }
 
-/// Reads a pty master until `marker` shows up or the slave side closes.
+/// Reads a pty master until the slave side closes (EIO), that is until the
+/// program on it has exited: closing the master earlier would hang it up
+/// (SIGHUP) while it may still be exiting. `marker` must have been seen.
 pub fn read_pty_until(master: std::os::fd::OwnedFd, marker: &str) -> String {
     use std::io::Read;
     let mut file = fs::File::from(master);
@@ -295,9 +297,10 @@ pub fn read_pty_until(master: std::os::fd::OwnedFd, marker: &str) -> String {
             break;
         }
         out.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if out.contains(marker) {
-            break;
-        }
     }
+    assert!(
+        out.contains(marker),
+        "{marker:?} never appeared on the pty: {out}"
+    );
     out
 }

@@ -148,9 +148,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            if child_sock.send(sync::ERROR, &err.to_string()).is_err() {
-                eprintln!("skiff exec: {err}");
-            }
+            // A caller that is gone has already failed and said why.
+            let _ = child_sock.send(sync::ERROR, &err.to_string());
             std::process::exit(1)
         }
         sys::Forked::Parent(pid) => pid,

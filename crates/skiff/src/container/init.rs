@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::os::fd::RawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
@@ -36,15 +37,20 @@ pub struct InitContext<'a> {
     pub id: &'a str,
 }
 
+/// Whether init has told the parent it is ready (after that, errors go to stderr).
+static READY_SENT: AtomicBool = AtomicBool::new(false);
+
 /// Runs init; never returns.
 pub fn run_and_exit(ctx: InitContext<'_>) -> ! {
     let err = match run(&ctx) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // After Ready nobody listens on the socket: then stderr is all there is.
-    if ctx.sync.send(sync::ERROR, &err.to_string()).is_err() {
-        eprintln!("skiff init: {err}");
+    // Before Ready, a parent that is gone has failed and said why itself. After
+    // Ready nobody listens on the socket: then stderr is all there is.
+    if ctx.sync.send(sync::ERROR, &err.to_string()).is_err() && READY_SENT.load(Ordering::Relaxed) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skiff init: {err}");
     }
     std::process::exit(1)
 }
@@ -204,6 +210,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     ctx.sync
         .send(sync::READY, "")
         .map_err(ContainerError::io("sync socket"))?;
+    READY_SENT.store(true, Ordering::Relaxed);
     let fifo = open(
         format!("/proc/self/fd/{}", ctx.fifo_fd).as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
