@@ -126,10 +126,10 @@ pub fn features() -> Result<()> {
         "ociVersionMax": "1.2.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
-            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
+            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "mand",
             "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime",
             "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared",
-            "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
+            "ridmap", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
             "tmpcopyup", "unbindable"
         ],
         "linux": {
@@ -149,7 +149,7 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {"org.skiff.version": env!("CARGO_PKG_VERSION")}
     });

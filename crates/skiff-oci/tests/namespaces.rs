@@ -107,3 +107,58 @@ fn time_namespace_offsets() {
     let up: u64 = out.trim().parse().unwrap();
     assert!(up >= 1_000_000, "uptime {up}");
 }
+
+/// Idmapped bind mounts: a host directory owned by uid/gid 1000 shows up as
+/// root's, without chowning anything on the host; writes land as 1000. As in
+/// runc, the mappings are those of the idmapping user namespace: an id on disk
+/// in [containerID, containerID+size) is seen as the matching hostID.
+#[test]
+fn idmapped_mounts_map_file_owners() {
+    use std::os::unix::fs::{chown, MetadataExt};
+    let env = TestEnv::new("idmap");
+    let shared = env.base.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("f"), "data").unwrap();
+    chown(&shared, Some(1000), Some(1000)).unwrap();
+    chown(shared.join("f"), Some(1000), Some(1000)).unwrap();
+
+    // No user namespace: on-disk 1000 is seen as 0.
+    let out = env.run_sh(
+        "plain",
+        "stat -c '%u:%g' /data/f; touch /data/new && stat -c '%u:%g' /data/new",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/data", "type": "bind", "source": shared, "options": ["bind"],
+                "uidMappings": [{"containerID": 1000, "hostID": 0, "size": 1}],
+                "gidMappings": [{"containerID": 1000, "hostID": 0, "size": 1}],
+            }));
+        },
+    );
+    assert_eq!(out, "0:0\n0:0\n");
+    let meta = std::fs::metadata(shared.join("new")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (1000, 1000),
+        "a write through the mount lands as 1000"
+    );
+    assert_eq!(
+        std::fs::metadata(shared.join("f")).unwrap().uid(),
+        1000,
+        "nothing was chowned"
+    );
+
+    // In a user namespace (0 -> 100000): the mount maps 1000 to 100000, which
+    // is the container's root.
+    // (/var exists in the image: the container's root may not create /data.)
+    let out = env.run_sh("userns", "stat -c '%u:%g' /var/f", |c| {
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/var", "type": "bind", "source": shared, "options": ["bind"],
+            "uidMappings": [{"containerID": 1000, "hostID": 100000, "size": 1}],
+            "gidMappings": [{"containerID": 1000, "hostID": 100000, "size": 1}],
+        }));
+    });
+    assert_eq!(out, "0:0\n");
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hook, LinuxIdMapping, LinuxNamespaceType, Spec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +39,50 @@ pub struct Bundle {
     pub spec: Spec,
     /// Absolute path of the root filesystem on the host.
     pub rootfs: PathBuf,
+    /// mounts[i].uidMappings/gidMappings (runtime-spec 1.1, idmapped mounts),
+    /// which the oci-spec types do not carry; empty when no mount has any.
+    pub mount_idmaps: Vec<MountIdmap>,
+}
+
+/// The id mappings of one mount.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountIdmap {
+    #[serde(default)]
+    pub uid_mappings: Vec<LinuxIdMapping>,
+    #[serde(default)]
+    pub gid_mappings: Vec<LinuxIdMapping>,
+}
+
+impl MountIdmap {
+    pub fn is_empty(&self) -> bool {
+        self.uid_mappings.is_empty() && self.gid_mappings.is_empty()
+    }
+}
+
+/// Reads mounts[].uidMappings/gidMappings; only when the document mentions id
+/// mappings at all, so the common config is parsed once.
+fn parse_mount_idmaps(bytes: &[u8]) -> Result<Vec<MountIdmap>, ConfigError> {
+    // Cheap test first: without the word, no mount can have mappings.
+    if !bytes.windows(8).any(|w| w == b"Mappings") {
+        return Ok(Vec::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Mounts {
+        #[serde(default)]
+        mounts: Vec<MountIdmap>,
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let m: Mounts =
+        serde_path_to_error::deserialize(&mut de).map_err(|err| ConfigError::Parse {
+            field: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        })?;
+    Ok(if m.mounts.iter().all(MountIdmap::is_empty) {
+        Vec::new()
+    } else {
+        m.mounts
+    })
 }
 
 impl Bundle {
@@ -54,7 +98,13 @@ impl Bundle {
         })?;
         let spec = parse(&bytes)?;
         let rootfs = validate(&spec, &dir)?;
-        Ok(Bundle { dir, spec, rootfs })
+        let mount_idmaps = parse_mount_idmaps(&bytes)?;
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            mount_idmaps,
+        })
     }
 }
 

@@ -21,7 +21,7 @@ use crate::config::Bundle;
 use crate::namespaces::{self, Plan};
 use crate::state::{self, now_rfc3339, proc_stat, Record, StateRoot, Status, EXEC_FIFO};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, process, sys};
+use crate::{hooks, process, rootfs, sys};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -159,6 +159,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     namespaces::join_in_parent(&plan)?;
 
+    // Idmapped mounts need the host's privileges: made here, attached by init.
+    let idmapped = rootfs::idmap::prepare(spec, &bundle.mount_idmaps)?;
+
     let hooks = spec.hooks().clone().unwrap_or_default();
     let hooks_point = [
         hooks.prestart(),
@@ -189,6 +192,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 preserve_fds: opts.preserve_fds,
                 hooks_point,
                 id: opts.id,
+                idmapped: &idmapped,
             })
         }
         sys::Forked::Parent(pid) => pid,

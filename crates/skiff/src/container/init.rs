@@ -35,6 +35,7 @@ pub struct InitContext<'a> {
     pub preserve_fds: u32,
     pub hooks_point: bool,
     pub id: &'a str,
+    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Whether init has told the parent it is ready (after that, errors go to stderr).
@@ -109,6 +110,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             new_cgroup_ns: ctx.plan.new_cgroup,
             cgroup: ctx.cgroup,
             layout: ctx.layout,
+            idmapped: ctx.idmapped,
         })?;
     }
 

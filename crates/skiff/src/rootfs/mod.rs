@@ -4,6 +4,7 @@
 //! from inside the new root.
 
 mod devices;
+pub mod idmap;
 mod mounts;
 mod paths;
 pub mod resolve;
@@ -84,6 +85,8 @@ pub struct RootfsContext<'a> {
     pub new_cgroup_ns: bool,
     pub cgroup: Option<&'a CgroupRecord>,
     pub layout: Option<&'a Layout>,
+    /// Detached idmapped mounts made by the parent, by mount index.
+    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Everything up to (not including) pivot_root.

@@ -109,6 +109,28 @@ pub fn mount_entry(
         return mount_cgroup(root, index, m, &opts, ctx);
     }
 
+    if let Some(Some(tree)) = ctx.idmapped.get(index) {
+        let kind = match fs::metadata(m.source().clone().unwrap_or_default()) {
+            Ok(meta) if !meta.is_dir() => Kind::File,
+            _ => Kind::Dir,
+        };
+        let target = ensure_in_root(root.as_fd(), dest, kind).map_err(err(
+            index,
+            m,
+            "creating the destination",
+        ))?;
+        crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err(
+            index,
+            m,
+            "attaching the idmapped mount",
+        ))?;
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+            remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
+        }
+        return apply_propagation(root, index, m, &opts);
+    }
     if opts.is_bind() {
         let source = m.source().clone().unwrap_or_default();
         let kind = match fs::metadata(&source) {
