@@ -109,6 +109,25 @@ sed -i 's/"CAP_KILL"/"CAP_KILL", "CAP_MKNOD"/g' $B/config.json
 out=$($R run --no-pivot --bundle $B dev1 | tr '\n' ' ')
 check ebpf-device-rules eq "$out" "allowed denied 1 "
 
+# Block I/O: throttles and per-device weights on a loop device.
+insmod /lib/modules/loop.ko 2>/dev/null
+dd if=/dev/zero of=/tmp/disk bs=1M count=8 2>/dev/null
+if losetup /dev/loop0 /tmp/disk 2>/dev/null; then
+    dev=$(cat /sys/block/loop0/dev)
+    major=${dev%:*}; minor=${dev#*:}
+    # Per-device io.weight needs the iocost controller on for the device.
+    echo "$dev enable=1" > /sys/fs/cgroup/io.cost.qos
+    bundle '["sleep", "1000"]' "{\"blockIO\": {\"throttleReadBpsDevice\": [{\"major\": $major, \"minor\": $minor, \"rate\": 1048576}], \"throttleWriteIOPSDevice\": [{\"major\": $major, \"minor\": $minor, \"rate\": 100}], \"weightDevice\": [{\"major\": $major, \"minor\": $minor, \"weight\": 500}]}}"
+    check create-io $R create --no-pivot --bundle $B io1
+    check io.max sh -c "grep -q '^$dev rbps=1048576 wbps=max riops=max wiops=100' /sys/fs/cgroup/io1/io.max"
+    check io.weight-device sh -c "grep -q '^$dev ' /sys/fs/cgroup/io1/io.weight"
+    check stats-blkio sh -c "$R events --stats io1 | grep -q ioServiceBytesRecursive"
+    $R delete io1
+    losetup -d /dev/loop0
+else
+    check loop-device false
+fi
+
 leftover=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d | wc -l)
 check nothing-left eq "$leftover" 0
 echo "SKIFF-V2-RESULT: $pass passed, $fail failed"

@@ -27,6 +27,9 @@ cp "$(readlink -f "$(command -v busybox)")" "$root/bin/busybox"
 for l in "$root"/bin/*; do [ -L "$l" ] && ln -sf busybox "$l"; done
 strip -o "$root/bin/skiff-oci" "$skiff" 2>/dev/null || cp "$skiff" "$root/bin/skiff-oci"
 "$repo/scripts/mkrootfs.sh" "$root/bundle/rootfs"
+# The loop driver (a module in this kernel), for the block I/O checks.
+mkdir -p "$root/lib/modules"
+find "$work/kernel/lib/modules" -name loop.ko -exec cp {} "$root/lib/modules/" \;
 cp "$here/init.sh" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"

@@ -201,6 +201,20 @@ pub fn apply_v1(
 }
 
 pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+    // v1-only memory knobs: clients set them without knowing the host, so
+    // they are dropped with a warning rather than failing the container.
+    if let Some(mem) = res.memory() {
+        if mem.swappiness().is_some_and(|s| s != u64::MAX) {
+            crate::log::warn(
+                "linux.resources.memory.swappiness: not available on cgroup v2, ignored",
+            );
+        }
+        if mem.disable_oom_killer() == Some(true) {
+            crate::log::warn(
+                "linux.resources.memory.disableOOMKiller: not available on cgroup v2, ignored",
+            );
+        }
+    }
     if let Some(cpu) = res.cpu() {
         if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
             return Err(CgroupError::ControllerMissing {
