@@ -136,8 +136,17 @@ fn main() {
         "{:<10} {:>10} {:>10} {:>14}",
         "runtime", "median ms", "p90 ms", "peak RSS KiB"
     );
+    report(&runtimes, samples, "time");
+    println!("`run` of /bin/true with memory, cpu and pids limits:");
+    report(&runtimes, limited_samples, "time with limits");
+    println!("exec of /bin/true into a running container:");
+    report(&runtimes, exec_samples, "exec time");
+}
+
+/// Prints median, p90 and peak RSS per runtime, then skiff-oci's ratios.
+fn report(runtimes: &[(String, PathBuf)], samples: Vec<Vec<Sample>>, what: &str) {
     let mut medians = Vec::new();
-    for ((name, _), s) in runtimes.iter().zip(&mut samples) {
+    for ((name, _), mut s) in runtimes.iter().zip(samples) {
         if s.is_empty() {
             println!("{name:<10} failed");
             medians.push(None);
@@ -150,60 +159,11 @@ fn main() {
         println!("{name:<10} {med:>10.2} {p90:>10.2} {rss:>14}");
         medians.push(Some((med, rss)));
     }
-    println!("`run` of /bin/true with memory, cpu and pids limits:");
-    let mut limited_medians = Vec::new();
-    for ((name, _), mut s) in runtimes.iter().zip(limited_samples) {
-        if s.is_empty() {
-            println!("{name:<10} failed");
-            limited_medians.push(None);
-            continue;
-        }
-        s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
-        let med = s[s.len() / 2].ms;
-        let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
-        println!(
-            "{name:<10} {med:>10.2} {:>10.2} {rss:>14}",
-            s[(s.len() * 9 / 10).min(s.len() - 1)].ms
-        );
-        limited_medians.push(Some(med));
-    }
-    if let Some(sk) = limited_medians[0] {
-        for ((name, _), m) in runtimes.iter().zip(&limited_medians).skip(1) {
-            if let Some(med) = m {
-                println!("ratio skiff-oci/{name}: time with limits {:.2}", sk / med);
-            }
-        }
-    }
-    println!("exec of /bin/true into a running container:");
-    let mut exec_medians = Vec::new();
-    for ((name, _), s) in runtimes.iter().zip(exec_samples) {
-        let mut s = s;
-        if s.is_empty() {
-            println!("{name:<10} failed");
-            exec_medians.push(None);
-            continue;
-        }
-        s.sort_by(|a, b| a.ms.total_cmp(&b.ms));
-        let med = s[s.len() / 2].ms;
-        let rss = s.iter().map(|x| x.maxrss_kib).max().unwrap_or(0);
-        println!(
-            "{name:<10} {med:>10.2} {:>10.2} {rss:>14}",
-            s[(s.len() * 9 / 10).min(s.len() - 1)].ms
-        );
-        exec_medians.push(Some(med));
-    }
-    if let Some(sk) = exec_medians[0] {
-        for ((name, _), m) in runtimes.iter().zip(&exec_medians).skip(1) {
-            if let Some(med) = m {
-                println!("ratio skiff-oci/{name}: exec time {:.2}", sk / med);
-            }
-        }
-    }
     if let Some((sk, sk_rss)) = medians[0] {
         for ((name, _), m) in runtimes.iter().zip(&medians).skip(1) {
             if let Some((med, rss)) = m {
                 println!(
-                    "ratio skiff-oci/{name}: time {:.2}, peak RSS {:.2}",
+                    "ratio skiff-oci/{name}: {what} {:.2}, peak RSS {:.2}",
                     sk / med,
                     sk_rss as f64 / *rss as f64
                 );

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::IoSliceMut;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 
@@ -98,26 +97,9 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
     // The agent: take the fd and the state, answer one mkdir with EACCES.
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 8192];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no listener fd received");
-        let len = msg.bytes;
-        let state: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let (listener_fd, bytes) = recv_fd(&conn);
+        let fd = listener_fd.as_raw_fd();
+        let state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let req = libseccomp::ScmpNotifReq::receive(fd).unwrap();
         libseccomp::ScmpNotifResp::new_error(
             req.id,

@@ -254,33 +254,41 @@ pub fn wait_signal_handled(pid: i64, sig: i32) {
     }
 }
 
+/// Receives one message with one fd (SCM_RIGHTS): the fd and the bytes.
+pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (std::os::fd::OwnedFd, Vec<u8>) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = vec![0u8; 8192];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("no fd received");
+    let len = msg.bytes;
+    // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    buf.truncate(len);
+    (fd, buf)
+}
+
 /// Listens on `path` as a --console-socket peer; the handle yields the pty
 /// master received over SCM_RIGHTS.
 pub fn console_receiver(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd};
     let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
     std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 256];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no fd received");
-        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
-        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+        recv_fd(&conn).0
     })
 }
 

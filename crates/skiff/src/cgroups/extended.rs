@@ -6,7 +6,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxResources, LinuxThrottleDevice};
 
-use super::resources::{dir_for, need_v2, write};
+use super::resources::{dir_for, need_file, write};
 use super::{CgroupError, Hierarchy};
 
 /// v1 hierarchies, plus the unified directory of a hybrid host (controllers
@@ -223,18 +223,18 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
             });
         }
         if let Some(idle) = cpu.idle() {
-            need_v2(dir, "cpu.idle", "cpu.idle", "cpu")?;
+            need_file(dir, "cpu.idle", "cpu.idle", "cpu")?;
             write("cpu.idle", dir, "cpu.idle", idle.to_string())?;
         }
         if let Some(burst) = cpu.burst() {
-            need_v2(dir, "cpu.max.burst", "cpu.burst", "cpu")?;
+            need_file(dir, "cpu.max.burst", "cpu.burst", "cpu")?;
             write("cpu.burst", dir, "cpu.max.burst", burst.to_string())?;
         }
     }
     if let Some(bio) = res.block_io() {
         for w in bio.weight_device().iter().flatten() {
             if let Some(weight) = w.weight() {
-                need_v2(dir, "io.weight", "blockIO.weightDevice", "io")?;
+                need_file(dir, "io.weight", "blockIO.weightDevice", "io")?;
                 let v = 1 + u64::from(weight).saturating_sub(10) * 9999 / 990;
                 write(
                     "blockIO.weightDevice",
@@ -268,7 +268,7 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
         ];
         for (key, resource, list) in throttles {
             for t in list.iter().flatten() {
-                need_v2(dir, "io.max", resource, "io")?;
+                need_file(dir, "io.max", resource, "io")?;
                 write(
                     resource,
                     dir,
@@ -295,7 +295,7 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
     }
     if let Some(rdma) = res.rdma() {
         for (dev, limits) in rdma {
-            need_v2(dir, "rdma.max", "rdma", "rdma")?;
+            need_file(dir, "rdma.max", "rdma", "rdma")?;
             write("rdma", dir, "rdma.max", rdma_line(dev, limits))?;
         }
     }
@@ -303,22 +303,6 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
         write_unified(dir, u)?;
     }
     Ok(())
-}
-
-fn need_file(
-    dir: &Path,
-    file: &str,
-    resource: &'static str,
-    controller: &'static str,
-) -> Result<(), CgroupError> {
-    if dir.join(file).exists() {
-        Ok(())
-    } else {
-        Err(CgroupError::ControllerMissing {
-            resource,
-            controller,
-        })
-    }
 }
 
 fn rdma_line(dev: &str, l: &oci_spec::runtime::LinuxRdma) -> String {

@@ -261,7 +261,8 @@ fn enable_here(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-pub(super) fn need_v2(
+/// The interface file `file` must exist in `dir`, else its controller is missing.
+pub(super) fn need_file(
     dir: &Path,
     file: &str,
     resource: &'static str,
@@ -306,7 +307,7 @@ pub fn apply_v2(
     super::extended::apply_v2(dir, res)?;
     if let Some(mem) = res.memory() {
         if let Some(limit) = mem.limit() {
-            need_v2(dir, "memory.max", "memory.limit", "memory")?;
+            need_file(dir, "memory.max", "memory.limit", "memory")?;
             write("memory.limit", dir, "memory.max", max_or(limit))?;
             if let Some(swap) = mem.swap() {
                 // v1 counts memory+swap; v2 counts swap alone.
@@ -321,13 +322,13 @@ pub fn apply_v2(
             }
         }
         if let Some(r) = mem.reservation() {
-            need_v2(dir, "memory.low", "memory.reservation", "memory")?;
+            need_file(dir, "memory.low", "memory.reservation", "memory")?;
             write("memory.reservation", dir, "memory.low", max_or(r))?;
         }
     }
     if let Some(cpu) = res.cpu() {
         if let Some(shares) = cpu.shares() {
-            need_v2(dir, "cpu.weight", "cpu.shares", "cpu")?;
+            need_file(dir, "cpu.weight", "cpu.shares", "cpu")?;
             write(
                 "cpu.shares",
                 dir,
@@ -336,7 +337,7 @@ pub fn apply_v2(
             )?;
         }
         if cpu.quota().is_some() || cpu.period().is_some() {
-            need_v2(dir, "cpu.max", "cpu.quota", "cpu")?;
+            need_file(dir, "cpu.max", "cpu.quota", "cpu")?;
             let quota = match cpu.quota() {
                 Some(q) if q > 0 => q.to_string(),
                 _ => "max".into(),
@@ -345,11 +346,11 @@ pub fn apply_v2(
             write("cpu.quota", dir, "cpu.max", format!("{quota} {period}"))?;
         }
         if let Some(cpus) = cpu.cpus() {
-            need_v2(dir, "cpuset.cpus", "cpu.cpus", "cpuset")?;
+            need_file(dir, "cpuset.cpus", "cpu.cpus", "cpuset")?;
             write("cpu.cpus", dir, "cpuset.cpus", cpus.clone())?;
         }
         if let Some(mems) = cpu.mems() {
-            need_v2(dir, "cpuset.mems", "cpu.mems", "cpuset")?;
+            need_file(dir, "cpuset.mems", "cpu.mems", "cpuset")?;
             write("cpu.mems", dir, "cpuset.mems", mems.clone())?;
         }
     }
@@ -359,13 +360,13 @@ pub fn apply_v2(
         } else {
             "io.bfq.weight"
         };
-        need_v2(dir, file, "blockIO.weight", "io")?;
+        need_file(dir, file, "blockIO.weight", "io")?;
         // blkio weight (10..1000) to io.weight (1..10000), as runc converts it.
         let w = 1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990;
         write("blockIO.weight", dir, file, w.to_string())?;
     }
     if let Some(pids) = res.pids() {
-        need_v2(dir, "pids.max", "pids.limit", "pids")?;
+        need_file(dir, "pids.max", "pids.limit", "pids")?;
         write("pids.limit", dir, "pids.max", pids_value(pids.limit()))?;
     }
     Ok(())
