@@ -64,12 +64,15 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
 
-    // 0. Not dumpable: no process of the container may open our /proc/PID/exe,
-    //    the host's skiff-oci (CVE-2019-5736). execve makes the program dumpable.
-    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
-
     // 1. Wait until the parent has written the id maps and placed us in the cgroup.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+
+    // Not dumpable from here on: no process of the container may open our
+    // /proc/PID/exe, the host's skiff-oci (CVE-2019-5736); execve makes the
+    // program dumpable again. Not before the id maps are written: a
+    // non-dumpable process's /proc files belong to root, and a rootless
+    // parent could no longer write them.
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
 
     // 2. Namespaces: join by path, become root of a new user namespace, create
     //    the late ones (cgroup now sees our group as its root).
