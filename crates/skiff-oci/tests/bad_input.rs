@@ -195,3 +195,39 @@ fn a_closed_stdout_is_not_a_crash() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn systemd_cgroup_without_systemd_is_a_clear_error() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        return; // a host with systemd accepts it
+    }
+    let env = TestEnv::new("systemdcg");
+    let b = env.bundle("b", &["true"]);
+    let id = env.id("c");
+    let err = env.fails(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    assert!(
+        err.contains("--systemd-cgroup") && err.contains("systemd is not running"),
+        "{err}"
+    );
+    assert!(env.container_dirs().is_empty());
+    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+}
+
+#[test]
+fn text_log_format_is_logfmt() {
+    let env = TestEnv::new("textlog");
+    let log = env.base.join("log.txt");
+    let out = env.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--debug",
+        "state",
+        "skt-none",
+    ]);
+    assert!(!out.status.success());
+    let line = read(&log);
+    assert!(
+        line.starts_with("time=\"") && line.contains("level=error") && line.contains("skt-none"),
+        "{line}"
+    );
+}
