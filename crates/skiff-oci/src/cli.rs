@@ -36,6 +36,10 @@ pub struct Cli {
     /// Accepted for compatibility (path to criu)
     #[arg(long, global = true)]
     pub criu: Option<PathBuf>,
+    /// Time each phase (parse, cgroup, clone, mounts, pivot, ...) and print it
+    /// as JSON lines on stderr; also SKIFF_TRACE=1
+    #[arg(long, global = true)]
+    pub trace: bool,
     /// Print the version
     #[arg(short = 'v', long = "version")]
     pub version: bool,

@@ -27,6 +27,9 @@ fn main() {
         }
     };
     logging::init(cli.log.clone(), cli.log_format);
+    if cli.trace || std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
+        skiff::trace::enable();
+    }
     match dispatch(&cli) {
         Ok(code) => std::process::exit(code),
         // The reader of our output went away (`skiff-oci ps | head`): not an error.

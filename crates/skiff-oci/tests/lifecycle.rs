@@ -329,3 +329,42 @@ fn spec_and_features() {
         .unwrap()
         .contains(&json!("CAP_SYS_ADMIN")));
 }
+
+#[test]
+fn trace_prints_each_phase_as_json() {
+    let env = TestEnv::new("trace");
+    let b = env.bundle("b", &["true"]);
+    let out = env.oci(&["--trace", "run", "--bundle", b.path(), &env.id("c")]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let phases: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|v| (v["trace"].as_str().unwrap(), v["by"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("parse+validate", "runtime"),
+        ("cgroup", "runtime"),
+        ("clone", "runtime"),
+        ("mounts+devices", "init"),
+        ("pivot", "init"),
+        ("identity+seccomp", "init"),
+        ("start", "runtime"),
+        ("delete", "runtime"),
+    ] {
+        assert!(phases.contains(&want), "{want:?} missing: {phases:?}");
+    }
+    assert!(lines
+        .iter()
+        .all(|v| v["ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
+    // Off by default: nothing on stderr.
+    let b2 = env.bundle("b2", &["true"]);
+    let out = env.oci(&["run", "--bundle", b2.path(), &env.id("quiet")]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -18,5 +18,6 @@ pub mod signal;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod trace;
 
 pub use oci_spec;

@@ -21,7 +21,7 @@ use crate::config::Bundle;
 use crate::namespaces::{self, Plan};
 use crate::state::{self, now_rfc3339, proc_stat, Record, StateRoot, Status, EXEC_FIFO};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, process, rootfs, sys};
+use crate::{hooks, process, rootfs, sys, trace};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -72,7 +72,9 @@ impl Drop for Cleanup<'_> {
 pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, ContainerError> {
     // 1. The bundle, checked before anything exists on disk.
     state::check_id(opts.id)?;
+    let t = trace::phase("parse+validate");
     let bundle = Bundle::load(opts.bundle)?;
+    drop(t);
     let spec = &bundle.spec;
     let plan = Plan::from_spec(spec)?;
     let process = spec
@@ -85,6 +87,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     }
 
     // 2. The state directory claims the id; from here on, failures clean up.
+    let t = trace::phase("state-dir+fifo");
     let dir = root.create_dir(opts.id)?;
     let mut cleanup = Cleanup {
         root,
@@ -104,6 +107,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+
+    drop(t);
 
     // 4. The console socket, connected here where its path is visible (or, to
     //    relay the terminal ourselves, a socketpair whose other end we keep).
@@ -127,6 +132,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     };
 
     // 5. Cgroups: created and limited before init exists.
+    let t = trace::phase("cgroup");
     let linux = spec.linux().as_ref();
     let layout = Layout::detect()?;
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -153,6 +159,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         Err(e) => return Err(e.into()),
     };
     cleanup.cgroup = cgroup.clone();
+    drop(t);
 
     // 6. Namespaces named by path that init inherits, joined now.
     let (parent_sock, child_sock) =
@@ -172,6 +179,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
 
     // 7. The clone: init is born in its new namespaces.
+    let t = trace::phase("clone");
     let child = match sys::clone_fork(plan.clone_flags.bits() as u64)
         .map_err(ContainerError::io("clone3"))?
     {
@@ -198,6 +206,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         sys::Forked::Parent(pid) => pid,
     };
     cleanup.child = Some(child);
+    drop(t);
     drop(child_sock);
     drop(console);
 
@@ -222,9 +231,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
     }
+    let t = trace::phase("idmaps+cgroup-join");
     if let Some(cg) = &cgroup {
         cg.join(child)?;
     }
+    drop(t);
+    let t = trace::phase("init-setup (parent waits)");
     send(&parent_sock, sync::GO)?;
 
     // 9. Hooks in the runtime's namespaces, at the point init asks for them.
@@ -250,6 +262,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     parent_sock
         .expect(sync::READY)
         .map_err(ContainerError::Init)?;
+    drop(t);
+    let _t = trace::phase("state-write");
     record.start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(start_time);
     root.save(&record)?;
     if let Some(path) = opts.pid_file {

@@ -13,6 +13,7 @@ use crate::state::{Record, StateError, StateRoot, Status};
 use crate::{hooks, sys};
 
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerError> {
+    let _t = crate::trace::phase("delete");
     let record = match root.load(id) {
         Ok(r) => r,
         // A create that died before writing state.json leaves only the directory;

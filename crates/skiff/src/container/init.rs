@@ -18,7 +18,7 @@ use crate::namespaces::{self, Plan};
 use crate::process::{self, ProcessError};
 use crate::rootfs::{self, RootfsContext};
 use crate::sync::{self, SyncSocket};
-use crate::{hooks, procfs, seccomp, sys};
+use crate::{hooks, procfs, seccomp, sys, trace};
 
 pub struct InitContext<'a> {
     pub spec: &'a Spec,
@@ -74,6 +74,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // parent could no longer write them.
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
 
+    let t = trace::init_phase("namespaces");
     // 2. Namespaces: join by path, become root of a new user namespace, create
     //    the late ones (cgroup now sees our group as its root).
     namespaces::join_in_child(ctx.plan)?;
@@ -104,7 +105,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         None => None,
     };
 
+    drop(t);
     // 3. The root filesystem, up to pivot_root.
+    let t = trace::init_phase("mounts+devices");
     if ctx.plan.new_mount {
         rootfs::prepare(&RootfsContext {
             spec,
@@ -117,6 +120,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         })?;
     }
 
+    drop(t);
     // 4. Hooks: the runtime's (in the parent), then createContainer (here, in the
     //    container's mount namespace, before pivot_root).
     if ctx.hooks_point {
@@ -136,10 +140,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     }
 
     // 5. Switch root.
+    let t = trace::init_phase("pivot");
     if ctx.plan.new_mount {
         rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
     }
 
+    drop(t);
     // 6. Names and kernel parameters of the container's namespaces, written
     //    before /proc/sys turns read-only.
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -161,10 +167,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     }
 
     // 7. Masked and read-only paths, read-only root: from inside the new root.
+    let t = trace::init_phase("masked+readonly");
     if ctx.plan.new_mount {
         rootfs::finish(spec)?;
     }
 
+    drop(t);
     // 8. The terminal, if any, becomes stdio and controlling tty.
     if let Some(fd) = ctx.console_fd {
         let size = process
@@ -198,6 +206,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 10. The program, found now so that a missing one fails `create`.
     let (program, env) = identity::program(process)?;
 
+    let t = trace::init_phase("identity+seccomp");
     // 11. Identity: capabilities, user, no_new_privs, seccomp; then no fd of
     //     the runtime may reach the container (CVE-2024-21626).
     let filter = seccomp
@@ -211,6 +220,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         });
     identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
+    drop(t);
     // 12. Ready: the parent records the container; we park on the exec fifo.
     ctx.sync
         .send(sync::READY, "")

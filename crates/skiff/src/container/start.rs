@@ -12,6 +12,7 @@ use crate::hooks;
 use crate::state::{StateRoot, Status, EXEC_FIFO};
 
 pub fn start(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
+    let _t = crate::trace::phase("start");
     let record = root.load(id)?;
     let status = record.status(root);
     if status != Status::Created {
