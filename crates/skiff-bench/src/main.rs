@@ -122,6 +122,7 @@ fn main() {
         }
     }
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
+    let parallel = bench_parallel(&runtimes, &work, 50);
     let _ = fs::remove_dir_all(&work);
 
     println!(
@@ -141,6 +142,61 @@ fn main() {
     report(&runtimes, limited_samples, "time with limits");
     println!("exec of /bin/true into a running container:");
     report(&runtimes, exec_samples, "exec time");
+    println!("50 containers created and started in parallel (`run -d`), wall time:");
+    for ((name, _), (ms, failed)) in runtimes.iter().zip(&parallel) {
+        println!("{name:<10} {ms:>10.2} ms, {failed} failed");
+    }
+    for ((name, _), (ms, _)) in runtimes.iter().zip(&parallel).skip(1) {
+        println!(
+            "ratio skiff-oci/{name}: parallel wall time {:.2}",
+            parallel[0].0 / ms
+        );
+    }
+}
+
+/// `count` containers (`sleep`, detached) started at once per runtime: wall
+/// time until every `run -d` has returned, and how many failed.
+fn bench_parallel(runtimes: &[(String, PathBuf)], work: &Path, count: usize) -> Vec<(f64, usize)> {
+    let bundle = work.join("exec-bundle"); // a long-running program, see bench_exec
+    let mut out = Vec::new();
+    for (name, path) in runtimes {
+        let root = work.join(format!("{name}-par-root"));
+        let start = Instant::now();
+        let children: Vec<_> = (0..count)
+            .filter_map(|i| {
+                Command::new(path)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["run", "-d", "--bundle"])
+                    .arg(&bundle)
+                    .arg(format!("par-{name}-{i}"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .collect();
+        let spawned = children.len();
+        let ok = children
+            .into_iter()
+            .filter_map(|mut c| c.wait().ok())
+            .filter(|s| s.success())
+            .count();
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        for i in 0..count {
+            let _ = Command::new(path)
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force"])
+                .arg(format!("par-{name}-{i}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        out.push((ms, count - spawned.min(ok)));
+    }
+    out
 }
 
 /// Prints median, p90 and peak RSS per runtime, then skiff-oci's ratios.
