@@ -58,6 +58,10 @@ check ps sh -c "$R ps --format json c1 | grep -q '\['"
 check delete $R delete --force c1
 check group-removed test ! -e $G
 
+# Init is cloned straight into its group (CLONE_INTO_CGROUP), no migration.
+bundle '["true"]' '{}'
+check clone-into-cgroup sh -c "$R --trace run --no-pivot --bundle $B into1 2>&1 | grep -q cloned-into-cgroup2"
+
 bundle '["sh", "-c", "tail /dev/zero"]' '{"memory": {"limit": 33554432}}'
 $R run --no-pivot --bundle $B oom1; code=$?
 check oom-kill-137 eq "$code" 137

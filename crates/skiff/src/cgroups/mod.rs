@@ -283,10 +283,32 @@ fn make_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> 
 }
 
 impl CgroupRecord {
+    /// The container's group in the cgroup2 tree (pure v2, or a hybrid host's
+    /// unified mount): where a child can be cloned straight into.
+    pub fn v2_dir(&self, layout: &Layout) -> Option<&Path> {
+        match layout {
+            Layout::V2 { .. } => self.dirs.first().map(|d| d.as_path()),
+            Layout::V1 {
+                unified: Some(u), ..
+            } => self
+                .dirs
+                .iter()
+                .find(|d| d.starts_with(u))
+                .map(|d| d.as_path()),
+            Layout::V1 { unified: None, .. } => None,
+        }
+    }
+
     /// Moves `pid` into every group of the container.
     pub fn join(&self, pid: Pid) -> Result<(), CgroupError> {
+        self.join_except(pid, None)
+    }
+
+    /// Moves `pid` into every group of the container but `skip` (the group it
+    /// was cloned into).
+    pub fn join_except(&self, pid: Pid, skip: Option<&Path>) -> Result<(), CgroupError> {
         let value = pid.as_raw().to_string();
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().filter(|d| Some(d.as_path()) != skip) {
             let path = dir.join("cgroup.procs");
             fs::write(&path, &value).map_err(|source| CgroupError::Join {
                 path: dir.clone(),

@@ -3,7 +3,7 @@
 //! handshake between them.
 
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -180,9 +180,21 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 7. The clone: init is born in its new namespaces.
     let t = trace::phase("clone");
-    let child = match sys::clone_fork(plan.clone_flags.bits() as u64)
-        .map_err(ContainerError::io("clone3"))?
-    {
+    // Born in its cgroup2 group where there is one: no migration later.
+    let v2_dir = cgroup.as_ref().and_then(|cg| cg.v2_dir(&layout));
+    let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
+    let flags = plan.clone_flags.bits() as u64;
+    let mut born_in = v2_fd.as_ref().map(|_| v2_dir.expect("opened above"));
+    let forked = match v2_fd.as_ref() {
+        // EBUSY/EINVAL/EOPNOTSUPP (a group that cannot take processes this way,
+        // an older kernel): fall back to joining after the clone.
+        Some(fd) => sys::clone_fork_into(flags, Some(fd.as_fd())).or_else(|_| {
+            born_in = None;
+            sys::clone_fork(flags)
+        }),
+        None => sys::clone_fork(flags),
+    };
+    let child = match forked.map_err(ContainerError::io("clone3"))? {
         sys::Forked::Child => {
             drop(parent_sock);
             init::run_and_exit(InitContext {
@@ -207,6 +219,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     };
     cleanup.child = Some(child);
     drop(t);
+    if born_in.is_some() {
+        // Marks, in a trace, that init needed no migration into cgroup2.
+        drop(trace::phase("cloned-into-cgroup2"));
+    }
     drop(child_sock);
     drop(console);
 
@@ -233,7 +249,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     }
     let t = trace::phase("idmaps+cgroup-join");
     if let Some(cg) = &cgroup {
-        cg.join(child)?;
+        cg.join_except(child, born_in)?;
     }
     drop(t);
     let t = trace::phase("init-setup (parent waits)");

@@ -12,7 +12,7 @@
 //! ```
 
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -134,7 +134,19 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     }
     let (parent_sock, child_sock) =
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
-    let child = match sys::clone_fork(0).map_err(ContainerError::io("fork"))? {
+    // Born in the container's cgroup2 group where there is one (no migration).
+    let layout = crate::cgroups::Layout::detect()?;
+    let v2_dir = record.cgroup.as_ref().and_then(|cg| cg.v2_dir(&layout));
+    let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
+    let mut born_in = v2_fd.as_ref().and(v2_dir);
+    let forked = match v2_fd.as_ref() {
+        Some(fd) => sys::clone_fork_into(0, Some(fd.as_fd())).or_else(|_| {
+            born_in = None;
+            sys::clone_fork(0)
+        }),
+        None => sys::clone_fork(0),
+    };
+    let child = match forked.map_err(ContainerError::io("fork"))? {
         sys::Forked::Child => {
             drop(parent_sock);
             let err = match child_side(
@@ -160,7 +172,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     // 4. Into the container's cgroup, then the child may go on.
     let started = (|| {
         if let Some(cg) = &record.cgroup {
-            cg.join(child)?;
+            cg.join_except(child, born_in)?;
         }
         parent_sock
             .send(sync::GO, "")
