@@ -63,14 +63,22 @@ fn joins_a_network_namespace_by_path() {
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
             .unwrap()
     );
+    let hook_out = env.base.join("hook-netns");
     let out = env.run_sh("j", "readlink /proc/self/ns/net", |c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "network" {
                 n["path"] = json!(path);
             }
         }
+        // The runtime's hooks run in the runtime's namespaces, not the joined one.
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/net > {}", hook_out.display())]}]});
     });
     assert_eq!(out.trim(), want);
+    assert_eq!(
+        read(&hook_out).trim(),
+        ns_link("self", "net"),
+        "a hook ran in the container's network namespace"
+    );
 }
 
 #[test]

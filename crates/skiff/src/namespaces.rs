@@ -147,13 +147,53 @@ fn join(typ: LinuxNamespaceType, path: &Path) -> Result<(), NamespaceError> {
     setns(fd, flag(typ)).map_err(err)
 }
 
-/// Parent side, before the clone: join the namespaces named by path that the
-/// child can inherit (network, ipc, uts, pid, cgroup, time).
-pub fn join_in_parent(plan: &Plan) -> Result<(), NamespaceError> {
+/// The runtime's own namespaces, to return to after the clone.
+pub struct Saved(Vec<(LinuxNamespaceType, OwnedFd)>);
+
+/// Parent side, just before the clone: join the namespaces named by path that
+/// the child can inherit (network, ipc, uts, pid, cgroup, time). The runtime's
+/// own are kept, so that it returns to them right after the clone ([`Saved::restore`])
+/// and its hooks run in the runtime's namespaces, as the spec asks.
+pub fn join_in_parent(plan: &Plan) -> Result<Saved, NamespaceError> {
+    let mut saved = Vec::new();
     for (typ, path) in &plan.parent_joins {
+        let own = PathBuf::from(format!("/proc/self/ns/{}", proc_name(*typ)));
+        let fd = open_ns(&own).map_err(|source| NamespaceError::Join {
+            kind: ns_name(*typ),
+            path: own.clone(),
+            source,
+        })?;
+        saved.push((*typ, fd));
         join(*typ, path)?;
     }
-    Ok(())
+    Ok(Saved(saved))
+}
+
+impl Saved {
+    pub fn restore(self) -> Result<(), NamespaceError> {
+        for (typ, fd) in self.0 {
+            setns(fd, flag(typ)).map_err(|source| NamespaceError::Join {
+                kind: ns_name(typ),
+                path: PathBuf::from("(the runtime's own)"),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The file name under /proc/PID/ns/ (pid and time: the namespace children get).
+fn proc_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid_for_children",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time_for_children",
+    }
 }
 
 /// Child side: join user and mount namespaces named by path.

@@ -164,7 +164,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // 6. Namespaces named by path that init inherits, joined now.
     let (parent_sock, child_sock) =
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
-    namespaces::join_in_parent(&plan)?;
+    let own_namespaces = namespaces::join_in_parent(&plan)?;
 
     // Idmapped mounts need the host's privileges: made here, attached by init.
     let idmapped = rootfs::idmap::prepare(spec, &bundle.mount_idmaps)?;
@@ -194,7 +194,19 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         }),
         None => sys::clone_fork(flags),
     };
-    let child = match forked.map_err(ContainerError::io("clone3"))? {
+    let child = match forked.map_err(ContainerError::io("clone3")) {
+        // The child keeps the joined namespaces; the runtime goes back to its own.
+        Ok(sys::Forked::Parent(pid)) => {
+            own_namespaces.restore()?;
+            sys::Forked::Parent(pid)
+        }
+        Ok(child) => child,
+        Err(e) => {
+            own_namespaces.restore()?;
+            return Err(e);
+        }
+    };
+    let child = match child {
         sys::Forked::Child => {
             drop(parent_sock);
             init::run_and_exit(InitContext {
