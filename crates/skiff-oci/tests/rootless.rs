@@ -12,34 +12,24 @@ use serde_json::json;
 
 const NOBODY: u32 = 65534;
 
-/// Runs skiff-oci as nobody; output goes through files, since a detached
-/// container keeps the caller's stdio open.
+/// Runs skiff-oci as nobody, with this test's state root.
 fn as_nobody(env: &TestEnv, args: &[&str]) -> Output {
-    let (out_path, err_path) = (env.base.join("nobody.out"), env.base.join("nobody.err"));
-    let status = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(SKIFF)
-        .arg("--root")
-        .arg(&env.root)
-        .args(args)
-        .env_remove("XDG_RUNTIME_DIR")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out_path).unwrap())
-        .stderr(fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: fs::read(&out_path).unwrap_or_default(),
-        stderr: fs::read(&err_path).unwrap_or_default(),
-    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(SKIFF)
+    .arg("--root")
+    .arg(&env.root)
+    .args(args)
+    .env_remove("XDG_RUNTIME_DIR")
+    .stdin(Stdio::null());
+    output_via_files(&mut cmd, &env.base)
 }
 
 #[test]
@@ -52,20 +42,10 @@ fn an_unprivileged_user_runs_a_container() {
     chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
     fs::create_dir_all(&env.root).unwrap();
     chown(&env.root, Some(NOBODY), Some(NOBODY)).unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(SKIFF)
-        .args(["spec", "--rootless", "--bundle"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = as_nobody(
+        &env,
+        &["spec", "--rootless", "--bundle", dir.to_str().unwrap()],
+    );
     assert!(
         out.status.success(),
         "{}",

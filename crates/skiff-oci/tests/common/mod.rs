@@ -78,23 +78,7 @@ impl TestEnv {
     /// Runs skiff-oci with stdout and stderr in files: a created container's
     /// init keeps the caller's stdio open, so pipes would never see EOF.
     pub fn oci(&self, args: &[&str]) -> Output {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (out_path, err_path) = (
-            self.base.join(format!("out-{n}")),
-            self.base.join(format!("err-{n}")),
-        );
-        let status = self
-            .cmd(args)
-            .stdout(fs::File::create(&out_path).unwrap())
-            .stderr(fs::File::create(&err_path).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: fs::read(&out_path).unwrap_or_default(),
-            stderr: fs::read(&err_path).unwrap_or_default(),
-        }
+        output_via_files(&mut self.cmd(args), &self.base)
     }
 
     /// Runs skiff-oci and asserts success; returns stdout.
@@ -311,4 +295,22 @@ pub fn read_pty_until(master: std::os::fd::OwnedFd, marker: &str) -> String {
         "{marker:?} never appeared on the pty: {out}"
     );
     out
+}
+
+/// Runs `cmd` with stdout and stderr in files under `dir`: a created
+/// container's init keeps the caller's stdio open, so pipes would never see EOF.
+pub fn output_via_files(cmd: &mut Command, dir: &Path) -> Output {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("out-{n}")), dir.join(format!("err-{n}")));
+    let status = cmd
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    Output {
+        status,
+        stdout: fs::read(&out_path).unwrap_or_default(),
+        stderr: fs::read(&err_path).unwrap_or_default(),
+    }
 }

@@ -118,18 +118,10 @@ impl CgroupRecord {
 
     /// Per page size: usage, limit and failure count.
     fn hugetlb_stats(&self, layout: &Layout) -> Value {
+        // A hybrid host may offer hugetlb only in its cgroup2 tree.
         let dir = self
             .controller_dir(layout, "hugetlb")
-            .or_else(|| match layout {
-                Layout::V1 {
-                    unified: Some(u), ..
-                } => self
-                    .dirs
-                    .iter()
-                    .find(|d| d.starts_with(u))
-                    .map(|d| d.as_path()),
-                _ => None,
-            });
+            .or_else(|| self.v2_dir(layout));
         let Some(dir) = dir else { return json!({}) };
         let mut out = Map::new();
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
