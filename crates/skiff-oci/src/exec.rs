@@ -30,6 +30,7 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             id: &args.id,
             process,
             console_socket: args.console_socket.as_deref(),
+            console_stream: None,
             pid_file: args.pid_file.as_deref(),
             preserve_fds: args.preserve_fds,
             ignore_paused: args.ignore_paused,

@@ -124,6 +124,7 @@ fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> 
         bundle: &args.bundle,
         pid_file: args.pid_file.as_deref(),
         console_socket: args.console_socket.as_deref(),
+        console_stream: None,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: args.preserve_fds,

@@ -28,6 +28,9 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// An already-connected console socket, in place of `console_socket`'s
+    /// path (the containerd shim keeps the other end of a socketpair).
+    pub console_stream: Option<&'a UnixStream>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -82,7 +85,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         .as_ref()
         .expect("validated: process is present");
     let terminal = process.terminal() == Some(true);
-    if terminal && opts.console_socket.is_none() && !opts.relay_terminal {
+    let has_console = opts.console_socket.is_some() || opts.console_stream.is_some();
+    if terminal && !has_console && !opts.relay_terminal {
         return Err(ContainerError::ConsoleSocketRequired);
     }
 
@@ -113,9 +117,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // 4. The console socket, connected here where its path is visible (or, to
     //    relay the terminal ourselves, a socketpair whose other end we keep).
     let mut relay_end = None;
-    let console = match opts.console_socket {
-        _ if !terminal => None,
-        Some(path) => {
+    let console = match (terminal, opts.console_stream, opts.console_socket) {
+        (false, _, _) => None,
+        (true, Some(stream), _) => Some(
+            stream
+                .try_clone()
+                .map_err(ContainerError::io("duplicating the console socket"))?,
+        ),
+        (true, None, Some(path)) => {
             Some(
                 UnixStream::connect(path).map_err(|source| ContainerError::ConsoleSocket {
                     path: path.to_path_buf(),
@@ -123,7 +132,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 })?,
             )
         }
-        None => {
+        (true, None, None) => {
             let (ours, theirs) = UnixStream::pair()
                 .map_err(ContainerError::io("creating the console socketpair"))?;
             relay_end = Some(ours);

@@ -36,6 +36,8 @@ pub struct ExecOptions<'a> {
     /// of [`base_process`]).
     pub process: Process,
     pub console_socket: Option<&'a Path>,
+    /// An already-connected console socket, in place of `console_socket`'s path.
+    pub console_stream: Option<&'a UnixStream>,
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
@@ -92,7 +94,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
         .into());
     }
     let terminal = p.terminal() == Some(true);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.console_stream.is_none() {
         return Err(ContainerError::ConsoleSocketRequired);
     }
     let init = Pid::from_raw(record.pid);
@@ -105,8 +107,14 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
         .into_iter()
         .flatten()
         .collect();
-    let console = match opts.console_socket {
-        Some(path) if terminal => {
+    let console = match (terminal, opts.console_stream, opts.console_socket) {
+        (false, _, _) | (true, None, None) => None,
+        (true, Some(stream), _) => Some(
+            stream
+                .try_clone()
+                .map_err(ContainerError::io("duplicating the console socket"))?,
+        ),
+        (true, None, Some(path)) => {
             Some(
                 UnixStream::connect(path).map_err(|source| ContainerError::ConsoleSocket {
                     path: path.to_path_buf(),
@@ -114,7 +122,6 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
                 })?,
             )
         }
-        _ => None,
     };
     let filter = match &record.seccomp {
         Some(cfg) => Some((seccomp::compile(cfg)?, seccomp::connect_listener(cfg)?)),

@@ -1,0 +1,136 @@
+//! Task events back to containerd: `containerd.services.events.ttrpc.v1.Events/
+//! Forward` on TTRPC_ADDRESS, one at a time from one thread, so they arrive in
+//! the order the service queued them (create before start before exit).
+//!
+//! The event's Any carries the bare type name (`containerd.events.TaskExit`),
+//! which is how containerd's typeurl registry knows its own events.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
+};
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim_protos::protobuf::{MessageField, MessageFull};
+use containerd_shim_protos::shim::event::Envelope;
+use containerd_shim_protos::shim::events::ForwardRequest;
+use containerd_shim_protos::ttrpc::context;
+use containerd_shim_protos::{Client, EventsClient};
+
+pub struct Publisher {
+    queue: Mutex<Sender<(String, Any)>>,
+}
+
+/// Wraps an event in an Any named the way containerd registers it.
+fn pack<M: MessageFull>(m: &M) -> Any {
+    Any {
+        type_url: M::descriptor().full_name().to_string(),
+        value: m.write_to_bytes().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+pub fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+        ..Default::default()
+    }
+}
+
+/// The events the service publishes, with their topics.
+pub enum Event {
+    Create(TaskCreate),
+    Start(TaskStart),
+    Exit(TaskExit),
+    Oom(TaskOOM),
+    ExecAdded(TaskExecAdded),
+    ExecStarted(TaskExecStarted),
+    Paused(TaskPaused),
+    Resumed(TaskResumed),
+    Delete(TaskDelete),
+}
+
+impl Event {
+    fn topic_and_any(&self) -> (&'static str, Any) {
+        use containerd_shim_protos::topics::*;
+        match self {
+            Event::Create(e) => (TASK_CREATE_EVENT_TOPIC, pack(e)),
+            Event::Start(e) => (TASK_START_EVENT_TOPIC, pack(e)),
+            Event::Exit(e) => (TASK_EXIT_EVENT_TOPIC, pack(e)),
+            Event::Oom(e) => (TASK_OOM_EVENT_TOPIC, pack(e)),
+            Event::ExecAdded(e) => (TASK_EXEC_ADDED_EVENT_TOPIC, pack(e)),
+            Event::ExecStarted(e) => (TASK_EXEC_STARTED_EVENT_TOPIC, pack(e)),
+            Event::Paused(e) => (TASK_PAUSED_EVENT_TOPIC, pack(e)),
+            Event::Resumed(e) => (TASK_RESUMED_EVENT_TOPIC, pack(e)),
+            Event::Delete(e) => (TASK_DELETE_EVENT_TOPIC, pack(e)),
+        }
+    }
+}
+
+impl Publisher {
+    /// Starts the forwarding thread. Without TTRPC_ADDRESS (a shim started
+    /// by hand) events are dropped.
+    pub fn start(namespace: String, ttrpc_address: Option<String>) -> Publisher {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || forward_all(rx, namespace, ttrpc_address));
+        Publisher {
+            queue: Mutex::new(tx),
+        }
+    }
+
+    pub fn publish(&self, event: Event) {
+        let (topic, any) = event.topic_and_any();
+        let _ = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((topic.to_string(), any));
+    }
+}
+
+fn forward_all(rx: Receiver<(String, Any)>, namespace: String, address: Option<String>) {
+    let mut client: Option<EventsClient> = None;
+    for (topic, event) in rx {
+        let Some(address) = &address else { continue };
+        let req = ForwardRequest {
+            envelope: MessageField::some(Envelope {
+                timestamp: MessageField::some(timestamp(SystemTime::now())),
+                namespace: namespace.clone(),
+                topic,
+                event: MessageField::some(event),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // containerd may be restarting: retry with backoff for about a minute,
+        // reconnecting each time, before giving this event up.
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..12 {
+            if client.is_none() {
+                let addr = if address.contains("://") {
+                    address.clone()
+                } else {
+                    format!("unix://{address}")
+                };
+                client = Client::connect(&addr).ok().map(EventsClient::new);
+            }
+            let sent = client
+                .as_ref()
+                .map(|c| c.forward(context::with_timeout(5_000_000_000), &req));
+            match sent {
+                Some(Ok(_)) => break,
+                _ => {
+                    client = None;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}

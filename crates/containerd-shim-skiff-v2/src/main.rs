@@ -1,0 +1,57 @@
+//! containerd-shim-skiff-v2: containerd's shim v2 for skiff.
+//!
+//! containerd runs this binary three ways (see `args.rs`):
+//! - `start`, in a task's bundle: start (or, for a pod, reuse) the long-lived
+//!   shim server and print its ttrpc address (`start.rs`);
+//! - `delete`, when the server cannot be reached: clean the task up and print a
+//!   DeleteResponse (`cleanup.rs`);
+//! - `serve` (ours, not containerd's): the server itself, which `start` spawns
+//!   with the listening socket as stdin (`server.rs`, the Task API in
+//!   `service.rs`).
+
+mod args;
+mod cleanup;
+mod error;
+mod events;
+mod forked;
+mod metrics;
+mod mounts;
+mod process;
+mod reaper;
+mod server;
+mod service;
+mod start;
+mod stdio;
+
+use std::io::Write;
+
+fn main() {
+    let args = match args::Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("containerd-shim-skiff-v2: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = match args.action.as_str() {
+        "start" => start::run(&args),
+        "delete" => cleanup::run(&args),
+        "serve" => server::run(&args),
+        "version" => {
+            println!(
+                "containerd-shim-skiff-v2:\n  Version: {}\n  Revision: skiff",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+        other => Err(error::ShimError::Usage(format!(
+            "unknown action {other:?} (expected start, delete or serve)"
+        ))),
+    };
+    if let Err(e) = result {
+        // containerd reads `start`'s stdout and stderr together as the address:
+        // errors go to stderr only when something failed, with a clear line.
+        let _ = writeln!(std::io::stderr(), "containerd-shim-skiff-v2: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,96 @@
+//! Reaping: the shim is a child subreaper, so a container's init and exec'd
+//! processes (born to a forked copy of the shim that exits, see `forked.rs`)
+//! are re-parented to it, and one thread collects every child's exit status.
+//!
+//! The forked copies themselves are children too; their exits are not news
+//! and are dropped here. Everything else goes to the service, which matches
+//! the pid to a task process (or keeps it until the pid is registered: a
+//! process can die before its `Start` returns).
+
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+/// How a process ended: the status containerd reports (the exit code, or
+/// 128 + the signal number), and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub status: u32,
+    pub at: SystemTime,
+}
+
+#[derive(Default)]
+pub struct Children {
+    /// Bumped on every fork, so the reaping thread knows children may exist.
+    forks: u64,
+    /// Forked copies of the shim: reaped without telling anyone.
+    helpers: HashSet<i32>,
+}
+
+#[derive(Default)]
+pub struct Reaper {
+    children: Mutex<Children>,
+    forked: Condvar,
+}
+
+/// Held around a fork, so the new pid is recorded before it can be reaped.
+pub struct ForkGuard<'a> {
+    reaper: &'a Reaper,
+    children: MutexGuard<'a, Children>,
+}
+
+impl ForkGuard<'_> {
+    pub fn forked(mut self, helper: Pid) {
+        self.children.helpers.insert(helper.as_raw());
+        self.children.forks += 1;
+        drop(self.children);
+        self.reaper.forked.notify_all();
+    }
+}
+
+impl Reaper {
+    pub fn lock_for_fork(&self) -> ForkGuard<'_> {
+        ForkGuard {
+            reaper: self,
+            children: self.children.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// Reaps forever, handing each task process's exit to `on_exit`.
+    pub fn run(&self, on_exit: impl Fn(i32, Exit)) -> ! {
+        loop {
+            let seen = self.lock().forks;
+            let (pid, status) = match waitpid(None::<Pid>, None) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, code as u32),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, 128 + sig as u32),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(_) => {
+                    // No children now: sleep until a fork makes one.
+                    let guard = self.lock();
+                    let _ = self
+                        .forked
+                        .wait_timeout_while(guard, Duration::from_secs(5), |c| c.forks == seen);
+                    continue;
+                }
+            };
+            if self.lock().helpers.remove(&pid.as_raw()) {
+                continue;
+            }
+            on_exit(
+                pid.as_raw(),
+                Exit {
+                    status,
+                    at: SystemTime::now(),
+                },
+            );
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Children> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

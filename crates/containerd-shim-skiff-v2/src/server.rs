@@ -1,0 +1,107 @@
+//! `serve`: the long-lived shim process `start` spawns, in the bundle
+//! directory, with the listening ttrpc socket as its stdin.
+//!
+//! Threads: ttrpc's listener and workers (the Task service), the reaper, the
+//! event forwarder, an OOM watcher, and stdio copiers where a process needs
+//! them. The main thread waits for Shutdown.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use containerd_shim_protos::ttrpc::Server;
+use nix::sys::socket::{getsockname, UnixAddr};
+use nix::unistd::{dup, dup2};
+use skiff::state::StateRoot;
+
+use crate::args::Args;
+use crate::error::ShimError;
+use crate::events::Publisher;
+use crate::reaper::Reaper;
+use crate::service::Service;
+
+/// Where the shim keeps the library's container state, per namespace (runc's
+/// shim keeps runc's under /run/containerd/runc/<namespace> the same way).
+pub fn state_root(namespace: &str) -> StateRoot {
+    StateRoot::new(format!("/run/containerd/skiff/{namespace}"))
+}
+
+pub fn run(args: &Args) -> Result<(), ShimError> {
+    // The listening socket came as stdin: move it aside, stdin becomes /dev/null.
+    let listener =
+        dup(0).map_err(|e| ShimError::io("taking the listening socket from stdin")(e.into()))?;
+    let null = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .map_err(ShimError::io("opening /dev/null"))?;
+    let _ = dup2(null.as_raw_fd(), 0);
+    open_log();
+    skiff::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
+        .map_err(ShimError::io("becoming a child subreaper"))?;
+
+    let reaper = Arc::new(Reaper::default());
+    let (shutdown_tx, shutdown_rx) = mpsc::channel();
+    let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
+    let service = Arc::new(Service::new(
+        args.namespace.clone(),
+        state_root(&args.namespace),
+        events,
+        reaper.clone(),
+        shutdown_tx,
+    ));
+    {
+        let service = service.clone();
+        std::thread::spawn(move || reaper.run(|pid, exit| service.process_exited(pid, exit)));
+    }
+    {
+        let service = service.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(500));
+            service.watch_oom();
+        });
+    }
+
+    // containerd 1.6 and 1.7 call containerd.task.v2.Task; 2.x calls v3 when
+    // told so at start, else v2 too. The messages are the same: serve both names.
+    let methods = containerd_shim_protos::create_task(service);
+    let mut all = std::collections::HashMap::new();
+    for (path, handler) in methods {
+        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
+        all.insert(v2, handler);
+    }
+    let socket_path = getsockname::<UnixAddr>(listener)
+        .ok()
+        .and_then(|a| a.path().map(|p| p.to_path_buf()));
+    let mut server = Server::new()
+        .add_listener(listener)?
+        .register_service(all);
+    server.start()?;
+
+    let _ = shutdown_rx.recv();
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(path);
+    }
+    // Let the Shutdown reply reach containerd before the process is gone.
+    std::thread::sleep(Duration::from_millis(20));
+    std::process::exit(0)
+}
+
+/// The shim's own log goes to the `log` fifo containerd reads in the bundle
+/// (stderr, so the library's warnings land there too). Non-blocking: while
+/// containerd is away (restarting), lines are dropped rather than the shim
+/// blocked.
+fn open_log() {
+    let log = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("log")
+        .or_else(|_| OpenOptions::new().write(true).open("/dev/null"));
+    if let Ok(f) = log {
+        let fd = f.into_raw_fd();
+        let _ = dup2(fd, 2);
+        // SAFETY: `fd` came from into_raw_fd above and is now duplicated on 2.
+        unsafe { libc::close(fd) };
+    }
+}
