@@ -13,6 +13,17 @@ found=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'skt-*' 2>/dev/null)
 if [ -n "$found" ]; then
     echo "leak: cgroups:"; echo "$found"; fail=1
 fi
+# The shim's per-task state, its server processes and sockets.
+found=$(find /run/containerd/skiff -mindepth 1 -maxdepth 2 2>/dev/null)
+if [ -n "$found" ]; then
+    echo "leak: shim state:"; echo "$found"; fail=1
+fi
+if pgrep -af 'containerd-shim-skiff-v2' >/tmp/skiff-leaks 2>/dev/null; then
+    echo "leak: shim processes:"; cat /tmp/skiff-leaks; fail=1
+fi
+if ls /run/containerd/s/skiff-* >/dev/null 2>&1; then
+    echo "leak: shim sockets:"; ls /run/containerd/s/skiff-*; fail=1
+fi
 if [ -d /tmp/skiff-tests ] && [ -n "$(ls -A /tmp/skiff-tests)" ]; then
     echo "leak: state or bundle dirs:"; ls -A /tmp/skiff-tests; fail=1
 fi

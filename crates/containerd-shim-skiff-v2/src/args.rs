@@ -131,7 +131,9 @@ mod tests {
         assert!(e.contains("-namespace needs a value"), "{e}");
         let e = parse("-namespace a -id b").unwrap_err().to_string();
         assert!(e.contains("no action"), "{e}");
-        let e = parse("-namespace a -id b start extra").unwrap_err().to_string();
+        let e = parse("-namespace a -id b start extra")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("extra"), "{e}");
     }
 }

@@ -15,7 +15,10 @@ pub enum ShimError {
         source: std::io::Error,
     },
     /// A refusal or failure with the ttrpc code containerd should see.
-    Status { code: Code, message: String },
+    Status {
+        code: Code,
+        message: String,
+    },
     Ttrpc(ttrpc::Error),
 }
 

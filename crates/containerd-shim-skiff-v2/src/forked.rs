@@ -89,9 +89,8 @@ fn answer(sock: &OwnedFd) -> Result<Value, ShimError> {
             "the forked runtime exited without an answer",
         ));
     }
-    let mut reply: Value = serde_json::from_slice(&buf[..n]).map_err(|e| {
-        ShimError::status(Code::INTERNAL, format!("the runtime's answer: {e}"))
-    })?;
+    let mut reply: Value = serde_json::from_slice(&buf[..n])
+        .map_err(|e| ShimError::status(Code::INTERNAL, format!("the runtime's answer: {e}")))?;
     if let Some(message) = reply.get("err").and_then(Value::as_str) {
         let code = reply["code"]
             .as_i64()

@@ -18,9 +18,15 @@ fn n(v: &Value, path: &[&str]) -> u64 {
 
 pub fn to_any(stats: &Value, unified: bool) -> Any {
     let (type_url, value) = if unified {
-        ("io.containerd.cgroups.v2.Metrics", v2_metrics(stats).write_to_bytes())
+        (
+            "io.containerd.cgroups.v2.Metrics",
+            v2_metrics(stats).write_to_bytes(),
+        )
     } else {
-        ("io.containerd.cgroups.v1.Metrics", v1_metrics(stats).write_to_bytes())
+        (
+            "io.containerd.cgroups.v1.Metrics",
+            v1_metrics(stats).write_to_bytes(),
+        )
     };
     Any {
         type_url: type_url.into(),

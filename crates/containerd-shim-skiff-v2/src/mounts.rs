@@ -39,7 +39,14 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), ShimError> {
         t => Some(t),
     };
     let data = opts.data.join(",");
-    let step = || format!("mounting the rootfs ({} {} on {})", m.type_, m.source, target.display());
+    let step = || {
+        format!(
+            "mounting the rootfs ({} {} on {})",
+            m.type_,
+            m.source,
+            target.display()
+        )
+    };
     mount(
         Some(m.source.as_str()),
         target,

@@ -44,9 +44,11 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     let reaper = Arc::new(Reaper::default());
     let (shutdown_tx, shutdown_rx) = mpsc::channel();
     let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
+    let root = state_root(&args.namespace);
+    let root_dir = root.dir.clone();
     let service = Arc::new(Service::new(
         args.namespace.clone(),
-        state_root(&args.namespace),
+        root,
         events,
         reaper.clone(),
         shutdown_tx,
@@ -74,15 +76,16 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     let socket_path = getsockname::<UnixAddr>(listener)
         .ok()
         .and_then(|a| a.path().map(|p| p.to_path_buf()));
-    let mut server = Server::new()
-        .add_listener(listener)?
-        .register_service(all);
+    let mut server = Server::new().add_listener(listener)?.register_service(all);
     server.start()?;
 
     let _ = shutdown_rx.recv();
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
+    // The namespace's state directory goes with its last task (if no other
+    // shim still has tasks in it: remove_dir refuses a non-empty one).
+    let _ = std::fs::remove_dir(root_dir);
     // Let the Shutdown reply reach containerd before the process is gone.
     std::thread::sleep(Duration::from_millis(20));
     std::process::exit(0)

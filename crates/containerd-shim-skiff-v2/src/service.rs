@@ -210,8 +210,8 @@ impl Service {
         let pid = answer.as_i64().unwrap_or(0) as i32;
         let mut io = prepared.attached;
         if let Some((ours, _)) = &prepared.console {
-            let master = console::receive_master(ours)
-                .map_err(ShimError::io("receiving the pty master"))?;
+            let master =
+                console::receive_master(ours).map_err(ShimError::io("receiving the pty master"))?;
             io.attach_terminal(master, paths)?;
         }
         Ok((pid, io))
@@ -235,10 +235,17 @@ impl Service {
             (p.spec.clone(), p.stdio.clone())
         };
         let started = match &spec {
-            None => forked::call(&self.reaper, Inherit { stdio: None, keep: &[] }, || {
-                container::start(&self.root, id)?;
-                Ok(Value::Null)
-            })
+            None => forked::call(
+                &self.reaper,
+                Inherit {
+                    stdio: None,
+                    keep: &[],
+                },
+                || {
+                    container::start(&self.root, id)?;
+                    Ok(Value::Null)
+                },
+            )
             .map(|_| None),
             Some(spec) => self.exec_process(id, spec, &paths).map(Some),
         };
@@ -320,8 +327,8 @@ impl Service {
         let pid = answer.as_i64().unwrap_or(0) as i32;
         let mut io = prepared.attached;
         if let Some((ours, _)) = &prepared.console {
-            let master = console::receive_master(ours)
-                .map_err(ShimError::io("receiving the pty master"))?;
+            let master =
+                console::receive_master(ours).map_err(ShimError::io("receiving the pty master"))?;
             io.attach_terminal(master, paths)?;
         }
         Ok((pid, io))
@@ -470,7 +477,10 @@ impl Service {
         if !exec_id.is_empty() {
             let mut table = self.lock();
             let task = table.tasks.get_mut(id).ok_or_else(|| no_task(id))?;
-            let p = task.execs.get(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+            let p = task
+                .execs
+                .get(exec_id)
+                .ok_or_else(|| no_process(id, exec_id))?;
             if p.phase == Phase::Running || p.starting {
                 return Err(ShimError::status(
                     Code::FAILED_PRECONDITION,
@@ -492,10 +502,17 @@ impl Service {
         }
         // Created or stopped: the library kills a parked init, runs poststop
         // hooks and removes the cgroups and the state.
-        forked::call(&self.reaper, Inherit { stdio: None, keep: &[] }, || {
-            container::delete(&self.root, id, true)?;
-            Ok(Value::Null)
-        })?;
+        forked::call(
+            &self.reaper,
+            Inherit {
+                stdio: None,
+                keep: &[],
+            },
+            || {
+                container::delete(&self.root, id, true)?;
+                Ok(Value::Null)
+            },
+        )?;
         let mut table = self.lock();
         let task = table.tasks.remove(id).ok_or_else(|| no_task(id))?;
         if let Some(target) = &task.mounted_rootfs {
@@ -518,7 +535,9 @@ impl Service {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
         let table = self.lock();
         let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
-        let p = task.process(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+        let p = task
+            .process(exec_id)
+            .ok_or_else(|| no_process(id, exec_id))?;
         let status = match p.phase {
             Phase::Created => Status::CREATED,
             Phase::Running if task.paused && exec_id.is_empty() => Status::PAUSED,
@@ -555,7 +574,9 @@ impl Service {
         let pid = {
             let table = self.lock();
             let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
-            let p = task.process(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+            let p = task
+                .process(exec_id)
+                .ok_or_else(|| no_process(id, exec_id))?;
             if p.exit.is_some() {
                 return Err(ShimError::not_found(format!(
                     "process {} of task {id}: process already finished",
@@ -618,7 +639,9 @@ impl Service {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
         let table = self.lock();
         let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
-        let p = task.process(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+        let p = task
+            .process(exec_id)
+            .ok_or_else(|| no_process(id, exec_id))?;
         if req.stdin {
             p.io.close_stdin();
         }
@@ -629,7 +652,9 @@ impl Service {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
         let table = self.lock();
         let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
-        let p = task.process(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+        let p = task
+            .process(exec_id)
+            .ok_or_else(|| no_process(id, exec_id))?;
         let master = p.io.master_fd().ok_or_else(|| {
             ShimError::status(
                 Code::FAILED_PRECONDITION,
@@ -657,7 +682,9 @@ impl Service {
         let mut table = self.lock();
         loop {
             let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
-            let p = task.process(exec_id).ok_or_else(|| no_process(id, exec_id))?;
+            let p = task
+                .process(exec_id)
+                .ok_or_else(|| no_process(id, exec_id))?;
             if let Some(exit) = p.exit {
                 return Ok(WaitResponse {
                     exit_status: exit.status,
@@ -665,10 +692,7 @@ impl Service {
                     ..Default::default()
                 });
             }
-            table = self
-                .changed
-                .wait(table)
-                .unwrap_or_else(|p| p.into_inner());
+            table = self.changed.wait(table).unwrap_or_else(|p| p.into_inner());
         }
     }
 

@@ -26,7 +26,10 @@ use crate::error::ShimError;
 const SOCKET_DIR: &str = "/run/containerd/s";
 
 /// Annotations that put a container into another's shim, in order.
-const GROUP_ANNOTATIONS: &[&str] = &["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+const GROUP_ANNOTATIONS: &[&str] = &[
+    "io.containerd.runc.v2.group",
+    "io.kubernetes.cri.sandbox-id",
+];
 
 pub fn run(args: &Args) -> Result<(), ShimError> {
     let bundle = std::env::current_dir().map_err(ShimError::io("finding the bundle (cwd)"))?;
@@ -41,8 +44,8 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     // A socket file nobody answers on is left from a dead shim.
     let _ = fs::remove_file(&path);
     fs::create_dir_all(SOCKET_DIR).map_err(ShimError::io(format!("creating {SOCKET_DIR}")))?;
-    let listener = UnixListener::bind(&path)
-        .map_err(ShimError::io(format!("binding {}", path.display())))?;
+    let listener =
+        UnixListener::bind(&path).map_err(ShimError::io(format!("binding {}", path.display())))?;
     let exe = std::env::current_exe().map_err(ShimError::io("finding our own binary"))?;
     let spawned = Command::new(exe)
         .args(args.to_argv("serve"))
@@ -113,9 +116,18 @@ mod tests {
     #[test]
     fn socket_path_is_stable_and_distinct() {
         let a = socket_path("/run/containerd/containerd.sock", "k8s.io", "pod1");
-        assert_eq!(a, socket_path("/run/containerd/containerd.sock", "k8s.io", "pod1"));
-        assert_ne!(a, socket_path("/run/containerd/containerd.sock", "k8s.io", "pod2"));
-        assert_ne!(a, socket_path("/run/containerd/containerd.sock", "default", "pod1"));
+        assert_eq!(
+            a,
+            socket_path("/run/containerd/containerd.sock", "k8s.io", "pod1")
+        );
+        assert_ne!(
+            a,
+            socket_path("/run/containerd/containerd.sock", "k8s.io", "pod2")
+        );
+        assert_ne!(
+            a,
+            socket_path("/run/containerd/containerd.sock", "default", "pod1")
+        );
         assert!(a.as_os_str().len() < 100);
     }
 

@@ -77,7 +77,8 @@ pub fn prepare(paths: &Paths, id: &str, namespace: &str) -> Result<Prepared, Shi
     let stdin = if paths.stdin.is_empty() {
         dev_null()?
     } else {
-        let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ShimError::io("creating the stdin pipe")(e.into()))?;
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)
+            .map_err(|e| ShimError::io("creating the stdin pipe")(e.into()))?;
         *attached.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
         copy_stdin_from(&paths.stdin, attached.stdin.clone());
         r
@@ -87,7 +88,8 @@ pub fn prepare(paths: &Paths, id: &str, namespace: &str) -> Result<Prepared, Shi
     } else {
         let out = open_output(&paths.stdout)?;
         let err = if paths.stderr == paths.stdout && !paths.stdout.is_empty() {
-            out.try_clone().map_err(ShimError::io("duplicating stdout"))?
+            out.try_clone()
+                .map_err(ShimError::io("duplicating stdout"))?
         } else {
             open_output(&paths.stderr)?
         };
@@ -116,7 +118,10 @@ fn open_output(uri: &str) -> Result<OwnedFd, ShimError> {
             .append(true)
             .mode(0o640)
             .open(path)
-            .map_err(ShimError::io(format!("opening the log file {}", path.display())))?;
+            .map_err(ShimError::io(format!(
+                "opening the log file {}",
+                path.display()
+            )))?;
         return Ok(f.into());
     }
     let f = OpenOptions::new()
@@ -166,7 +171,9 @@ fn binary_logger(uri: &str, id: &str, namespace: &str) -> Result<(OwnedFd, Owned
             args.push(v.to_string());
         }
     }
-    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| ShimError::io("creating the logger's pipes")(e.into()));
+    let pipe = || {
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| ShimError::io("creating the logger's pipes")(e.into()))
+    };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (ready_r, ready_w) = pipe()?;

@@ -1,0 +1,261 @@
+//! A private containerd for each test (own socket, root, state and
+//! namespace), with this build's shim first on its PATH, and cleanup that
+//! runs also when the test fails.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-skiff-v2");
+pub const RUNTIME: &str = "io.containerd.skiff.v2";
+
+pub fn shim_dir() -> PathBuf {
+    Path::new(SHIM).parent().unwrap().to_path_buf()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn read(path: impl AsRef<Path>) -> String {
+    fs::read_to_string(path.as_ref()).unwrap_or_default()
+}
+
+/// Polls `cond` for up to 10 s.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn pid_alive(pid: i64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// The shim server processes for this containerd (matched by its address).
+pub fn shims_for(sock: &Path) -> Vec<i64> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("containerd-shim-skiff-v2")
+            && cmd.contains(&format!("-address {} ", sock.display()))
+            && cmd.trim_end().ends_with("serve")
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub struct Containerd {
+    pub base: PathBuf,
+    pub sock: PathBuf,
+    pub namespace: String,
+    pub rootfs: PathBuf,
+    config: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Containerd {
+    pub fn start(name: &str) -> Containerd {
+        let base = PathBuf::from(format!(
+            "/tmp/skiff-tests/shim-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let rootfs = base.join("rootfs");
+        let status = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/mkrootfs.sh"
+        ))
+        .arg(&rootfs)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(status.success(), "mkrootfs.sh failed");
+        let b = base.display();
+        let config = base.join("containerd.toml");
+        fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{b}/c-root\"\nstate = \"{b}/c-state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{b}/containerd.sock\"\n\
+                 [ttrpc]\n  address = \"{b}/containerd.sock.ttrpc\"\n"
+            ),
+        )
+        .unwrap();
+        let mut c = Containerd {
+            sock: base.join("containerd.sock"),
+            namespace: format!("skt-shim-{name}"),
+            rootfs,
+            config,
+            daemon: None,
+            base,
+        };
+        c.start_daemon();
+        c
+    }
+
+    pub fn start_daemon(&mut self) {
+        let path = format!(
+            "{}:{}",
+            shim_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.base.join("containerd.log"))
+            .unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&self.config)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is installed (scripts/deps.sh)");
+        self.daemon = Some(daemon);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.ctr(&["version"]).status.code() != Some(0) {
+            assert!(Instant::now() < deadline, "containerd did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops containerd (SIGTERM, as an operator's restart would).
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &d.id().to_string()])
+                .status();
+            let _ = d.wait();
+        }
+    }
+
+    pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address")
+            .arg(&self.sock)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_cmd(args).output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(out.status.success(), "ctr {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ctr run` with the skiff runtime and the test's rootfs; `flags` go
+    /// before the id, `cmd` after it.
+    pub fn run(&self, flags: &[&str], id: &str, cmd: &[&str]) -> Output {
+        let rootfs = self.rootfs.display().to_string();
+        // --rootfs is a switch: the directory is the first positional argument.
+        let mut args = vec!["run", "--runtime", RUNTIME];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--rootfs", &rootfs, id]);
+        args.extend_from_slice(cmd);
+        self.ctr(&args)
+    }
+
+    /// The task's line in `ctr task ls`: (pid, status).
+    pub fn task(&self, id: &str) -> Option<(i64, String)> {
+        let out = self.ok(&["task", "ls"]);
+        out.lines().find(|l| l.starts_with(id)).map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].parse().unwrap_or(0), f[2].to_string())
+        })
+    }
+
+    pub fn wait_status(&self, id: &str, status: &str) {
+        eventually(&format!("task {id} {status}"), || {
+            self.task(id).is_some_and(|(_, s)| s == status)
+        });
+    }
+
+    /// Kills, deletes and forgets a task and its container.
+    pub fn remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+        let _ = self.ctr(&["task", "delete", "--force", id]);
+        let _ = self.ctr(&["container", "delete", id]);
+    }
+
+    pub fn cgroup(&self, controller: &str, id: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/sys/fs/cgroup/{controller}/{}/{id}",
+            self.namespace
+        ))
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let ids =
+                String::from_utf8_lossy(&self.ctr(&["container", "ls", "-q"]).stdout).into_owned();
+            for id in ids.lines() {
+                self.remove(id.trim());
+            }
+        }
+        self.stop_daemon();
+        // With no task left the shims exit on their own; make sure.
+        for pid in shims_for(&self.sock) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        for dir in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_dir(dir.path().join(&self.namespace));
+        }
+        let _ = fs::remove_dir(format!("/run/containerd/skiff/{}", self.namespace));
+        // Snapshot and bundle mounts under the private root.
+        let mounts = read("/proc/self/mountinfo");
+        let base = self.base.display().to_string();
+        let mut targets: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&base))
+            .collect();
+        targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        for t in targets {
+            let _ = Command::new("umount").args(["-l", t]).status();
+        }
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}

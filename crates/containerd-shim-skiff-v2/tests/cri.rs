@@ -1,0 +1,45 @@
+//! The Kubernetes path: containerd's CRI plugin with a `skiff` runtime
+//! handler (runtime_type io.containerd.skiff.v2), an offline pause image, CNI
+//! bridge networking from Debian's containernetworking-plugins, and a CRI
+//! client speaking the k8s CRI API over gRPC (tests/cri/cri_client.py).
+//! The pod's sandbox and two containers share one shim; the containers
+//! reach each other on localhost. tests/cri/run.sh owns containerd, the
+//! network and the cleanup.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn cri_runs_a_pod_of_two_containers_on_skiff() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cri/run.sh");
+    let path = format!(
+        "{}:{}",
+        shim_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(script)
+        .args(["--runtime-handler", "skiff"])
+        .env("PATH", path)
+        .env(
+            "CRI_RUN_DIR",
+            format!("/tmp/skiff-tests/cri-{}", std::process::id()),
+        )
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("RESULT: PASS"), "{report}");
+    for check in [
+        "PASS: RunPodSandbox (handler='skiff')",
+        "PASS: one shim serves the whole pod",
+        "PASS: client reaches server via 127.0.0.1:8080",
+        "PASS: ExecSync exit code propagated",
+        "PASS: UpdateContainerResources memory limit applied",
+        "PASS: RemovePodSandbox",
+    ] {
+        assert!(report.contains(check), "missing {check:?}:\n{report}");
+    }
+}

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""CRI (runtime.v1) end-to-end scenario against a containerd CRI socket.
+
+  cri_client.py --socket /path/containerd.sock [--runtime-handler NAME] \
+                [--image skiff.test/busybox:1] [--log-root DIR]
+  cri_client.py --socket ... --cleanup     # stop+remove every pod sandbox
+
+Stubs are generated from cri.proto into ./gen on first run (grpcio-tools).
+Exit status: 0 = all checks passed, 1 = a check failed, 2 = setup error.
+"""
+import argparse
+import importlib
+import os
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO = os.path.join(HERE, "cri.proto")
+GEN = os.environ.get("CRI_GEN_DIR") or os.path.join(HERE, "gen")
+
+
+def load_stubs():
+    pb = os.path.join(GEN, "cri_pb2.py")
+    if not os.path.exists(pb) or os.path.getmtime(pb) < os.path.getmtime(PROTO):
+        from grpc_tools import protoc
+        import grpc_tools
+        os.makedirs(GEN, exist_ok=True)
+        inc = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+        rc = protoc.main(["protoc", "-I" + HERE, "-I" + inc,
+                          "--python_out=" + GEN, "--grpc_python_out=" + GEN, PROTO])
+        if rc != 0:
+            sys.exit("protoc failed (rc=%d)" % rc)
+    sys.path.insert(0, GEN)
+    return importlib.import_module("cri_pb2"), importlib.import_module("cri_pb2_grpc")
+
+
+pb, pbg = load_stubs()
+import grpc  # noqa: E402
+
+FAILS = []
+
+
+def check(name, cond, detail=""):
+    print("%s: %s%s" % ("PASS" if cond else "FAIL", name, (" -- " + detail) if detail else ""),
+          flush=True)
+    if not cond:
+        FAILS.append(name)
+    return cond
+
+
+class Fatal(Exception):
+    pass
+
+
+def must(name, cond, detail=""):
+    if not check(name, cond, detail):
+        raise Fatal(name)
+
+
+def rpc(name, fn, req, timeout=60):
+    try:
+        return fn(req, timeout=timeout)
+    except grpc.RpcError as e:
+        check(name, False, "%s: %s" % (e.code().name, e.details()))
+        raise Fatal(name)
+
+
+def cleanup_all(rt):
+    """Stop and remove every pod sandbox known to this CRI endpoint."""
+    ok = True
+    for sb in rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30).items:
+        for call, req in ((rt.StopPodSandbox, pb.StopPodSandboxRequest(pod_sandbox_id=sb.id)),
+                          (rt.RemovePodSandbox, pb.RemovePodSandboxRequest(pod_sandbox_id=sb.id))):
+            try:
+                call(req, timeout=60)
+            except grpc.RpcError as e:
+                ok = False
+                print("cleanup: %s %s: %s" % (call._method, sb.id[:12], e.details()))
+        print("cleanup: removed sandbox %s (%s)" % (sb.id[:12], sb.metadata.name))
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--socket", required=True, help="containerd socket path (unix)")
+    ap.add_argument("--runtime-handler", default="", help="CRI runtime handler ('' = default)")
+    ap.add_argument("--image", default="skiff.test/busybox:1")
+    ap.add_argument("--log-root", default=os.path.join(HERE, "run", "pod-logs"))
+    ap.add_argument("--cgroup-parent", default="/skiff-cri-harness")
+    ap.add_argument("--cleanup", action="store_true", help="only stop/remove all sandboxes")
+    ap.add_argument("--shim-pattern", default="",
+                    help="pgrep -f pattern that must match exactly one shim while the pod runs")
+    a = ap.parse_args()
+
+    target = a.socket if a.socket.startswith("unix:") else "unix://" + a.socket
+    ch = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(ch).result(timeout=20)
+    except grpc.FutureTimeoutError:
+        print("FAIL: connect %s" % target)
+        return 2
+    rt = pbg.RuntimeServiceStub(ch)
+    im = pbg.ImageServiceStub(ch)
+
+    if a.cleanup:
+        return 0 if cleanup_all(rt) else 1
+
+    v = rpc("Version", rt.Version, pb.VersionRequest(version="v1"))
+    check("Version", v.runtime_api_version == "v1",
+          "%s %s api=%s" % (v.runtime_name, v.runtime_version, v.runtime_api_version))
+
+    ist = rpc("ImageStatus", im.ImageStatus, pb.ImageStatusRequest(image=pb.ImageSpec(image=a.image)))
+    must("ImageStatus %s present" % a.image, ist.HasField("image") and ist.image.id != "",
+         ist.image.id[:19] if ist.HasField("image") else "not found")
+
+    uid = uuid.uuid4().hex
+    name, ns = "cri-harness", "default"
+    logdir = os.path.join(a.log_root, "%s_%s_%s" % (ns, name, uid))
+    os.makedirs(logdir, exist_ok=True)
+    hostname = "skiff-pod"
+    pod_ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    sandbox_cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=ns, attempt=0),
+        hostname=hostname,
+        log_directory=logdir,
+        labels={"app": "cri-harness"},
+        linux=pb.LinuxPodSandboxConfig(
+            cgroup_parent=a.cgroup_parent,
+            security_context=pb.LinuxSandboxSecurityContext(namespace_options=pod_ns)),
+    )
+    sb_id = None
+    try:
+        r = rpc("RunPodSandbox", rt.RunPodSandbox,
+                pb.RunPodSandboxRequest(config=sandbox_cfg, runtime_handler=a.runtime_handler),
+                timeout=120)
+        sb_id = r.pod_sandbox_id
+        check("RunPodSandbox (handler=%r)" % a.runtime_handler, bool(sb_id), sb_id[:12])
+
+        st = rpc("PodSandboxStatus", rt.PodSandboxStatus,
+                 pb.PodSandboxStatusRequest(pod_sandbox_id=sb_id)).status
+        check("PodSandboxStatus SANDBOX_READY", st.state == pb.SANDBOX_READY,
+              "state=%s ip=%s handler=%r" % (pb.PodSandboxState.Name(st.state), st.network.ip,
+                                             st.runtime_handler))
+        check("PodSandboxStatus has pod IP", st.network.ip != "", st.network.ip)
+        check("PodSandboxStatus runtime_handler", st.runtime_handler == a.runtime_handler)
+
+        nonce = uuid.uuid4().hex[:8]
+        expect = "hello-from-server-" + nonce
+
+        def create(cname, cmd):
+            cfg = pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name=cname, attempt=0),
+                image=pb.ImageSpec(image=a.image),
+                command=cmd,
+                envs=[pb.KeyValue(key="NONCE", value=nonce)],
+                log_path="%s/0.log" % cname,
+                linux=pb.LinuxContainerConfig(
+                    security_context=pb.LinuxContainerSecurityContext(namespace_options=pod_ns)),
+            )
+            cid = rpc("CreateContainer " + cname, rt.CreateContainer,
+                      pb.CreateContainerRequest(pod_sandbox_id=sb_id, config=cfg,
+                                                sandbox_config=sandbox_cfg)).container_id
+            check("CreateContainer " + cname, bool(cid), cid[:12])
+            rpc("StartContainer " + cname, rt.StartContainer,
+                pb.StartContainerRequest(container_id=cid))
+            check("StartContainer " + cname, True)
+            return cid
+
+        # server: serve a file containing a nonce that only exists in the server's rootfs
+        server = create("server", ["sh", "-c",
+                                   "mkdir -p /srv && echo hello-from-server-$NONCE > /srv/index.html"
+                                   " && exec httpd -f -p 8080 -h /srv"])
+        client = create("client", ["sleep", "3600"])
+
+        def execsync(cid, cmd, timeout=10):
+            return rpc("ExecSync %s" % cmd, rt.ExecSync,
+                       pb.ExecSyncRequest(container_id=cid, cmd=cmd, timeout=timeout),
+                       timeout=timeout + 30)
+
+        for cname, cid in (("server", server), ("client", client)):
+            cs = rpc("ContainerStatus", rt.ContainerStatus,
+                     pb.ContainerStatusRequest(container_id=cid)).status
+            check("ContainerStatus %s CONTAINER_RUNNING" % cname, cs.state == pb.CONTAINER_RUNNING,
+                  "state=%s %s" % (pb.ContainerState.Name(cs.state), cs.message))
+
+        lc = rpc("ListContainers", rt.ListContainers, pb.ListContainersRequest(
+            filter=pb.ContainerFilter(pod_sandbox_id=sb_id))).containers
+        check("ListContainers shows 2 containers", sorted(c.metadata.name for c in lc)
+              == ["client", "server"], ",".join(c.metadata.name for c in lc))
+
+        if a.shim_pattern:
+            # One shim per pod: the sandbox and both containers share it.
+            import subprocess
+            n = subprocess.run(["pgrep", "-fc", a.shim_pattern], capture_output=True, text=True)
+            check("one shim serves the whole pod", n.stdout.strip() == "1",
+                  "shims matching: %s" % n.stdout.strip())
+
+        # client -> server over 127.0.0.1 (shared pod network namespace).
+        # NB: no "wget -T": Debian busybox-static 1.35 segfaults with -T; ExecSync timeout bounds it.
+        got, last, deadline = None, None, time.time() + 20
+        while time.time() < deadline:
+            last = execsync(client, ["wget", "-q", "-O-", "http://127.0.0.1:8080/index.html"])
+            if last.exit_code == 0:
+                got = last.stdout.decode(errors="replace").strip()
+                break
+            time.sleep(0.5)
+        if not check("client reaches server via 127.0.0.1:8080", got == expect,
+                     "got=%r expected=%r" % (got, expect)):
+            print("  last wget: exit=%d stderr=%r" % (last.exit_code, last.stderr))
+            logf = os.path.join(logdir, "server", "0.log")
+            if os.path.exists(logf):
+                print("  server log:", open(logf).read()[-800:])
+            ps = execsync(server, ["ps"])
+            print("  server ps:", ps.stdout.decode(errors="replace"))
+
+        ns_s = execsync(server, ["readlink", "/proc/self/ns/net"]).stdout.decode().strip()
+        ns_c = execsync(client, ["readlink", "/proc/self/ns/net"]).stdout.decode().strip()
+        host_ns = os.readlink("/proc/self/ns/net")
+        check("server+client share pod netns (not host's)", ns_s == ns_c and ns_s and ns_s != host_ns,
+              "server=%s client=%s host=%s" % (ns_s, ns_c, host_ns))
+        hn = execsync(client, ["hostname"]).stdout.decode().strip()
+        check("pod hostname", hn == hostname, repr(hn))
+
+        r = execsync(client, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+        check("ExecSync exit code propagated", r.exit_code == 3, "exit_code=%d" % r.exit_code)
+        check("ExecSync stdout/stderr split", r.stdout == b"out\n" and r.stderr == b"err\n",
+              "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+
+        # UpdateContainerResources reaches the shim's Update: the new limit is
+        # what the container reads from its own memory cgroup.
+        rpc("UpdateContainerResources client", rt.UpdateContainerResources,
+            pb.UpdateContainerResourcesRequest(container_id=client, linux=pb.LinuxContainerResources(
+                memory_limit_in_bytes=64 * 1024 * 1024)))
+        r = execsync(client, ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                              "2>/dev/null || cat /sys/fs/cgroup/memory.max"])
+        check("UpdateContainerResources memory limit applied", r.stdout.strip() == b"67108864",
+              "limit=%r" % r.stdout)
+
+        rpc("StopContainer client", rt.StopContainer,
+            pb.StopContainerRequest(container_id=client, timeout=2), timeout=60)
+        cs = rpc("ContainerStatus", rt.ContainerStatus,
+                 pb.ContainerStatusRequest(container_id=client)).status
+        check("StopContainer -> CONTAINER_EXITED", cs.state == pb.CONTAINER_EXITED,
+              "state=%s exit_code=%d reason=%s" % (pb.ContainerState.Name(cs.state),
+                                                    cs.exit_code, cs.reason))
+        rpc("RemoveContainer client", rt.RemoveContainer,
+            pb.RemoveContainerRequest(container_id=client))
+        check("RemoveContainer client", True)
+
+        logf = os.path.join(logdir, "server", "0.log")
+        check("container log file created", os.path.exists(logf), logf)
+    except Fatal:
+        pass
+    finally:
+        if sb_id:
+            ok = True
+            try:
+                rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
+            except grpc.RpcError as e:
+                ok = check("StopPodSandbox", False, e.details())
+            else:
+                check("StopPodSandbox", True)
+            try:
+                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
+            except grpc.RpcError as e:
+                ok = check("RemovePodSandbox", False, e.details())
+            else:
+                check("RemovePodSandbox", True)
+            if ok:
+                left = rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30).items
+                check("no sandboxes left", not any(s.id == sb_id for s in left))
+    if FAILS:
+        print("RESULT: FAIL (%d failed: %s)" % (len(FAILS), "; ".join(FAILS)))
+        return 1
+    print("RESULT: PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+//! containerd (Debian's 1.6.20, started by each test) running tasks through
+//! `ctr run --runtime io.containerd.skiff.v2`: the whole shim v2 path.
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+#[test]
+fn foreground_task_gets_its_output_and_exit_code() {
+    let c = Containerd::start("fg");
+    let out = c.run(
+        &["--rm"],
+        "skt-fg",
+        &[
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; echo $$; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-stdout\n1\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to-stderr"));
+    // --rm deleted the task: its shim shut down and took its socket along.
+    eventually("the shim exits", || shims_for(&c.sock).is_empty());
+    assert!(c.task("skt-fg").is_none());
+    assert!(!c.cgroup("memory", "skt-fg").exists());
+}
+
+#[test]
+fn detached_task_exec_tty_pause_metrics_kill_delete() {
+    let c = Containerd::start("d");
+    let id = "skt-d";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (pid, status) = c.task(id).expect("task listed");
+    assert_eq!(status, "RUNNING");
+    assert!(read(format!("/proc/{pid}/cgroup")).contains(&format!("/{}/{id}", c.namespace)));
+    let shims = shims_for(&c.sock);
+    assert_eq!(shims.len(), 1, "one shim for the task");
+
+    // exec: output and exit code.
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        id,
+        "sh",
+        "-c",
+        "echo in-exec; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-exec\n");
+
+    // exec with a terminal (ctr wants one of its own: give it a pty).
+    let line = format!(
+        "ctr --address {} --namespace {} task exec -t --exec-id e2 {id} sh -c 'tty; exit 5'",
+        c.sock.display(),
+        c.namespace
+    );
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
+        "{}",
+        text(&out)
+    );
+
+    // pause / resume, seen in the freezer.
+    let freezer = c.cgroup("freezer", id).join("freezer.state");
+    c.ok(&["task", "pause", id]);
+    assert_eq!(c.task(id).unwrap().1, "PAUSED");
+    assert_eq!(read(&freezer).trim(), "FROZEN");
+    c.ok(&["task", "resume", id]);
+    assert_eq!(c.task(id).unwrap().1, "RUNNING");
+    assert_eq!(read(&freezer).trim(), "THAWED");
+
+    // metrics (cgroup v1 Metrics decoded by ctr) and the process list.
+    let metrics = c.ok(&["task", "metrics", id]);
+    let current = metrics
+        .lines()
+        .find(|l| l.starts_with("pids.current"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(current, "1", "{metrics}");
+    assert!(metrics.contains("memory.usage_in_bytes"), "{metrics}");
+    let ps = c.ok(&["task", "ps", id]);
+    assert!(ps.lines().any(|l| l.starts_with(&pid.to_string())), "{ps}");
+
+    // Checkpoint is refused, not hung.
+    let out = c.ctr(&["task", "checkpoint", id]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not implemented"), "{}", text(&out));
+
+    // kill (the sleeper is pid 1 of its namespace: only KILL ends it), delete.
+    c.ok(&["task", "kill", "-s", "KILL", id]);
+    c.wait_status(id, "STOPPED");
+    c.ok(&["task", "delete", id]);
+    c.ok(&["container", "delete", id]);
+    assert!(!pid_alive(pid));
+    assert!(!c.cgroup("memory", id).exists());
+    eventually("the shim exits", || shims_for(&c.sock).is_empty());
+    assert!(!std::path::Path::new(&format!("/run/containerd/skiff/{}/{id}", c.namespace)).exists());
+}
+
+#[test]
+fn task_survives_a_containerd_restart() {
+    let mut c = Containerd::start("restart");
+    let id = "skt-restart";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (pid, _) = c.task(id).unwrap();
+    let shim = shims_for(&c.sock);
+
+    c.stop_daemon();
+    assert!(pid_alive(pid), "the container died with containerd");
+    assert_eq!(shims_for(&c.sock), shim, "the shim died with containerd");
+    c.start_daemon();
+
+    // containerd found the shim again (bundle/address) and still manages the task.
+    assert_eq!(c.task(id), Some((pid, "RUNNING".to_string())));
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        id,
+        "sh",
+        "-c",
+        "echo still-here",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "still-here\n");
+    c.ok(&["task", "kill", "-s", "KILL", id]);
+    c.wait_status(id, "STOPPED");
+    c.ok(&["task", "delete", id]);
+    c.ok(&["container", "delete", id]);
+    assert!(!pid_alive(pid));
+    eventually("the shim exits", || shims_for(&c.sock).is_empty());
+}
+
+/// The topics of `ctr events` lines that mention `needle`, in order.
+fn topics(events: &str, needle: &str) -> Vec<String> {
+    events
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn events_reach_containerd_in_order() {
+    let c = Containerd::start("events");
+    let log = c.base.join("events.log");
+    let mut watcher = c
+        .ctr_cmd(&["events"])
+        .stdout(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // A task that dies at once: start is still told before exit.
+    let out = c.run(&["--rm"], "skt-ev-quick", &["true"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let id = "skt-ev-long";
+    assert!(c.run(&["-d"], id, &["sleep", "1000"]).status.success());
+    c.ok(&["task", "exec", "--exec-id", "ex", id, "true"]);
+    c.ok(&["task", "pause", id]);
+    c.ok(&["task", "resume", id]);
+    c.remove(id);
+
+    // The OOM killer inside a memory-limited task.
+    let out = c.run(
+        &["--rm", "--memory-limit", "33554432"],
+        "skt-ev-oom",
+        &["sh", "-c", "tail /dev/zero"],
+    );
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out));
+
+    eventually("the events are seen", || {
+        topics(&read(&log), "skt-ev-oom").contains(&"/tasks/delete".to_string())
+    });
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let events = read(&log);
+    assert_eq!(
+        topics(&events, "skt-ev-quick"),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "{events}"
+    );
+    let long = topics(&events, id);
+    for expected in [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ] {
+        assert!(
+            long.contains(&expected.to_string()),
+            "{expected} missing: {long:?}"
+        );
+    }
+    let pos = |t: &str| long.iter().position(|x| x == t).unwrap();
+    assert!(pos("/tasks/exec-added") < pos("/tasks/exec-started"));
+    assert!(pos("/tasks/paused") < pos("/tasks/resumed"));
+    let oom = topics(&events, "skt-ev-oom");
+    let at = |t: &str| oom.iter().position(|x| x == t);
+    assert!(at("/tasks/oom").is_some(), "{oom:?}");
+    assert!(at("/tasks/oom") < at("/tasks/exit"), "{oom:?}");
+}
+
+#[test]
+fn output_goes_to_file_and_binary_log_uris() {
+    let c = Containerd::start("loguri");
+    let file = c.base.join("logs/out.log");
+    let uri = format!("file://{}", file.display());
+    let out = c.run(
+        &["--rm", "--log-uri", &uri],
+        "skt-logfile",
+        &["sh", "-c", "echo to-file; echo err-too >&2"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let logged = read(&file);
+    assert!(
+        logged.contains("to-file") && logged.contains("err-too"),
+        "{logged:?}"
+    );
+
+    // containerd's logging-binary protocol: stdout on fd 3, stderr on fd 4,
+    // ready when fd 5 is closed; the task's id in the environment.
+    let logger = c.base.join("logger.sh");
+    let sink = c.base.join("binary.log");
+    fs::write(
+        &logger,
+        format!(
+            "#!/bin/sh\necho \"id=$CONTAINER_ID ns=$CONTAINER_NAMESPACE\" > {0}\nexec 5>&-\ncat <&3 >> {0}\n",
+            sink.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&logger)
+        .status()
+        .unwrap();
+    let uri = format!("binary://{}", logger.display());
+    let out = c.run(
+        &["--rm", "--log-uri", &uri],
+        "skt-logbin",
+        &["sh", "-c", "echo to-binary"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the logger wrote", || read(&sink).contains("to-binary"));
+    let logged = read(&sink);
+    assert!(
+        logged.starts_with(&format!("id=skt-logbin ns={}", c.namespace)),
+        "{logged:?}"
+    );
+}
+
+#[test]
+fn start_that_fails_leaves_no_server_behind() {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/skiff-tests/shim-startfail-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    // `address` cannot be written: a non-empty directory is in its way.
+    fs::create_dir_all(dir.join("address/x")).unwrap();
+    fs::write(dir.join("config.json"), "{}").unwrap();
+    let addr = dir.join("fake.sock").display().to_string();
+    let out = Command::new(SHIM)
+        .args([
+            "-namespace",
+            "skt-startfail",
+            "-address",
+            &addr,
+            "-publish-binary",
+            "/bin/false",
+            "-id",
+            "skt-sf",
+            "start",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("address"), "{}", text(&out));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        shims_for(std::path::Path::new(&addr)).is_empty(),
+        "a server was left running"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn delete_action_cleans_up_and_answers_in_protobuf() {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/skiff-tests/shim-delete-{}",
+        std::process::id()
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(SHIM)
+        .args([
+            "-namespace",
+            "skt-del",
+            "-address",
+            "/none",
+            "-id",
+            "skt-gone",
+            "-bundle",
+        ])
+        .arg(&dir)
+        .arg("delete")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", text(&out));
+    // DeleteResponse field 2 (exit_status) = 137: tag 0x10, varint 0x89 0x01.
+    assert!(
+        out.stdout.windows(3).any(|w| w == [0x10, 0x89, 0x01]),
+        "{:x?}",
+        out.stdout
+    );
+}
+
+#[test]
+fn bad_command_lines_name_the_problem() {
+    let out = Command::new(SHIM)
+        .args(["-namespace", "x", "start"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("-id"),
+        "{}",
+        text(&out)
+    );
+    let out = Command::new(SHIM)
+        .args(["-namespace", "x", "-id", "y", "fly"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fly"),
+        "{}",
+        text(&out)
+    );
+}
