@@ -1,15 +1,39 @@
 #!/bin/sh
-# Builds skiff-oci, installs it to /usr/local/bin and runs a real container from
-# a busybox rootfs made offline.
+# Builds skiff-oci and containerd-shim-skiff-v2, installs them to
+# /usr/local/bin, and runs a real container from a busybox rootfs made offline:
+# once with skiff-oci directly, once through containerd (a private instance,
+# stopped afterwards) with skiff's shim.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo build --release -p skiff-oci
-install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff-oci /usr/local/bin/skiff-oci
+cargo build --release -p skiff-oci -p containerd-shim-skiff-v2
+for bin in skiff-oci containerd-shim-skiff-v2; do
+    install -m 0755 "target/x86_64-unknown-linux-gnu/release/$bin" "/usr/local/bin/$bin"
+done
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
-trap 'rm -rf "$bundle"' EXIT
+ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
+cpid=""
+trap '[ -n "$cpid" ] && kill "$cpid" && wait "$cpid"; rm -rf "$bundle" "$ctrd"; rmdir /sys/fs/cgroup/*/default 2>/dev/null' EXIT
 scripts/mkrootfs.sh "$bundle/rootfs"
 skiff-oci spec --bundle "$bundle"
 # No terminal (the demo may run without one) and a program that shows where it runs.
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname), pid $$; id; cat \/proc\/self\/cgroup | head -3"/' "$bundle/config.json"
 skiff-oci run --bundle "$bundle" "demo-$$"
+
+# The same rootfs through containerd: `ctr run --runtime io.containerd.skiff.v2`.
+cat > "$ctrd/config.toml" <<CONFIG
+version = 2
+root = "$ctrd/root"
+state = "$ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ctrd/containerd.sock"
+[ttrpc]
+  address = "$ctrd/containerd.sock.ttrpc"
+CONFIG
+containerd --config "$ctrd/config.toml" >"$ctrd/containerd.log" 2>&1 &
+cpid=$!
+until ctr --address "$ctrd/containerd.sock" version >/dev/null 2>&1; do sleep 0.1; done
+ctr --address "$ctrd/containerd.sock" run --rm --runtime io.containerd.skiff.v2 \
+    --rootfs "$bundle/rootfs" "demo-$$" \
+    sh -c 'echo hello through containerd and containerd-shim-skiff-v2, pid $$'

@@ -15,7 +15,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::{MessageField, MessageFull};
+use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::ttrpc::context;
@@ -25,10 +25,12 @@ pub struct Publisher {
     queue: Mutex<Sender<(String, Any)>>,
 }
 
-/// Wraps an event in an Any named the way containerd registers it.
-fn pack<M: MessageFull>(m: &M) -> Any {
+/// Wraps an event in an Any named the way containerd registers it. The name
+/// is spelled out rather than read from the message's descriptor, so the
+/// shim never builds protobuf's reflection tables.
+fn pack<M: Message>(name: &str, m: &M) -> Any {
     Any {
-        type_url: M::descriptor().full_name().to_string(),
+        type_url: format!("containerd.events.{name}"),
         value: m.write_to_bytes().unwrap_or_default(),
         ..Default::default()
     }
@@ -60,15 +62,15 @@ impl Event {
     fn topic_and_any(&self) -> (&'static str, Any) {
         use containerd_shim_protos::topics::*;
         match self {
-            Event::Create(e) => (TASK_CREATE_EVENT_TOPIC, pack(e)),
-            Event::Start(e) => (TASK_START_EVENT_TOPIC, pack(e)),
-            Event::Exit(e) => (TASK_EXIT_EVENT_TOPIC, pack(e)),
-            Event::Oom(e) => (TASK_OOM_EVENT_TOPIC, pack(e)),
-            Event::ExecAdded(e) => (TASK_EXEC_ADDED_EVENT_TOPIC, pack(e)),
-            Event::ExecStarted(e) => (TASK_EXEC_STARTED_EVENT_TOPIC, pack(e)),
-            Event::Paused(e) => (TASK_PAUSED_EVENT_TOPIC, pack(e)),
-            Event::Resumed(e) => (TASK_RESUMED_EVENT_TOPIC, pack(e)),
-            Event::Delete(e) => (TASK_DELETE_EVENT_TOPIC, pack(e)),
+            Event::Create(e) => (TASK_CREATE_EVENT_TOPIC, pack("TaskCreate", e)),
+            Event::Start(e) => (TASK_START_EVENT_TOPIC, pack("TaskStart", e)),
+            Event::Exit(e) => (TASK_EXIT_EVENT_TOPIC, pack("TaskExit", e)),
+            Event::Oom(e) => (TASK_OOM_EVENT_TOPIC, pack("TaskOOM", e)),
+            Event::ExecAdded(e) => (TASK_EXEC_ADDED_EVENT_TOPIC, pack("TaskExecAdded", e)),
+            Event::ExecStarted(e) => (TASK_EXEC_STARTED_EVENT_TOPIC, pack("TaskExecStarted", e)),
+            Event::Paused(e) => (TASK_PAUSED_EVENT_TOPIC, pack("TaskPaused", e)),
+            Event::Resumed(e) => (TASK_RESUMED_EVENT_TOPIC, pack("TaskResumed", e)),
+            Event::Delete(e) => (TASK_DELETE_EVENT_TOPIC, pack("TaskDelete", e)),
         }
     }
 }

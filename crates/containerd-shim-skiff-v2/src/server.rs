@@ -2,8 +2,8 @@
 //! directory, with the listening ttrpc socket as its stdin.
 //!
 //! Threads: ttrpc's listener and workers (the Task service), the reaper, the
-//! event forwarder, an OOM watcher, and stdio copiers where a process needs
-//! them. The main thread waits for Shutdown.
+//! event forwarder, and stdio copiers where a process needs them. The main
+//! thread waits for Shutdown and watches for OOM kills meanwhile.
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -38,6 +38,10 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         .map_err(ShimError::io("opening /dev/null"))?;
     let _ = dup2(null.as_raw_fd(), 0);
     open_log();
+    // One malloc arena: per-thread arenas cost the shim memory for nothing
+    // (its threads mostly sleep).
+    // SAFETY: mallopt only sets an allocator tunable.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     skiff::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
         .map_err(ShimError::io("becoming a child subreaper"))?;
 
@@ -57,29 +61,38 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         let service = service.clone();
         std::thread::spawn(move || reaper.run(|pid, exit| service.process_exited(pid, exit)));
     }
-    {
-        let service = service.clone();
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(500));
-            service.watch_oom();
-        });
-    }
 
     // containerd 1.6 and 1.7 call containerd.task.v2.Task; 2.x calls v3 when
     // told so at start, else v2 too. The messages are the same: serve both names.
-    let methods = containerd_shim_protos::create_task(service);
-    let mut all = std::collections::HashMap::new();
-    for (path, handler) in methods {
+    let mut methods = containerd_shim_protos::create_task(service.clone());
+    for (path, handler) in containerd_shim_protos::create_task(service.clone()) {
         let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
-        all.insert(v2, handler);
+        methods.insert(v2, handler);
     }
     let socket_path = getsockname::<UnixAddr>(listener)
         .ok()
         .and_then(|a| a.path().map(|p| p.to_path_buf()));
-    let mut server = Server::new().add_listener(listener)?.register_service(all);
-    server.start()?;
+    // Few idle workers: a blocked Wait makes the pool grow as needed.
+    let mut server = Server::new()
+        .add_listener(listener)?
+        .register_service(methods)
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3);
+    if let Err(e) = server.start() {
+        if let Some(path) = &socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e.into());
+    }
 
-    let _ = shutdown_rx.recv();
+    // The main thread waits for Shutdown, and meanwhile looks for OOM kills
+    // of processes other than init (init's are checked when it exits).
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        shutdown_rx.recv_timeout(Duration::from_millis(500))
+    {
+        service.watch_oom();
+    }
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }

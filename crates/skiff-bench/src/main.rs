@@ -9,6 +9,8 @@
 //! mount namespace in which the cgroup2 mount of a hybrid host is detached: a
 //! plain cgroup v1 layout for everyone.
 
+mod containerd;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -123,6 +125,8 @@ fn main() {
     }
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
     let parallel = bench_parallel(&runtimes, &work, 50);
+    let shim_dir = skiff.parent().map(Path::to_path_buf).unwrap_or_default();
+    let via_containerd = containerd::bench(&work, &bundle.join("rootfs"), &shim_dir, iterations);
     let _ = fs::remove_dir_all(&work);
 
     println!(
@@ -151,6 +155,23 @@ fn main() {
             "ratio skiff-oci/{name}: parallel wall time {:.2}",
             parallel[0].0 / ms
         );
+    }
+    println!("containerd: `ctr run --rm /bin/true` end to end, and the shim's RSS serving one container:");
+    println!("{:<16} {:>10} {:>14}", "path", "median ms", "shim RSS KiB");
+    for p in &via_containerd {
+        let ms = p
+            .median_ms
+            .map(|m| format!("{m:.2}"))
+            .unwrap_or("failed".into());
+        let rss = p.shim_rss_kib.map(|r| r.to_string()).unwrap_or("-".into());
+        println!("{:<16} {ms:>10} {rss:>14}", p.name);
+    }
+    if let Some(ours) = via_containerd.first().and_then(|p| p.median_ms) {
+        for p in via_containerd.iter().skip(1) {
+            if let Some(theirs) = p.median_ms {
+                println!("ratio skiff shim/{}: ctr run {:.2}", p.name, ours / theirs);
+            }
+        }
     }
 }
 
@@ -332,7 +353,7 @@ fn timed(runtime: &Path, root: &Path, args: &[String]) -> Result<Sample, String>
     })
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var("PATH")
         .ok()?
         .split(':')
