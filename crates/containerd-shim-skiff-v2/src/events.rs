@@ -22,7 +22,9 @@ use containerd_shim_protos::ttrpc::context;
 use containerd_shim_protos::{Client, EventsClient};
 
 pub struct Publisher {
-    queue: Mutex<Sender<(String, Any)>>,
+    queue: Mutex<Option<Sender<(String, Any)>>>,
+    /// Signalled when the forwarding thread has sent everything and ended.
+    drained: Mutex<Receiver<()>>,
 }
 
 /// Wraps an event in an Any named the way containerd registers it. The name
@@ -80,19 +82,39 @@ impl Publisher {
     /// by hand) events are dropped.
     pub fn start(namespace: String, ttrpc_address: Option<String>) -> Publisher {
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || forward_all(rx, namespace, ttrpc_address));
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            forward_all(rx, namespace, ttrpc_address);
+            let _ = done_tx.send(());
+        });
         Publisher {
-            queue: Mutex::new(tx),
+            queue: Mutex::new(Some(tx)),
+            drained: Mutex::new(done_rx),
         }
+    }
+
+    /// Before the shim exits: lets the queued events reach containerd (the
+    /// TaskDelete of the last task comes right before Shutdown), for at most
+    /// `limit`.
+    pub fn flush(&self, limit: Duration) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let _ = self
+            .drained
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(limit);
     }
 
     pub fn publish(&self, event: Event) {
         let (topic, any) = event.topic_and_any();
-        let _ = self
+        if let Some(q) = self
             .queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send((topic.to_string(), any));
+            .as_ref()
+        {
+            let _ = q.send((topic.to_string(), any));
+        }
     }
 }
 

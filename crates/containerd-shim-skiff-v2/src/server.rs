@@ -96,6 +96,7 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
+    service.flush_events();
     // The namespace's state directory goes with its last task (if no other
     // shim still has tasks in it: remove_dir refuses a non-empty one).
     let _ = std::fs::remove_dir(root_dir);

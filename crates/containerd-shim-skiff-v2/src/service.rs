@@ -401,6 +401,11 @@ impl Service {
         self.changed.notify_all();
     }
 
+    /// Before the server exits: the last events go out first.
+    pub fn flush_events(&self) {
+        self.events.flush(std::time::Duration::from_secs(2));
+    }
+
     /// Called by the reaper for every exit that is not a forked helper's.
     pub fn process_exited(&self, pid: i32, exit: Exit) {
         let mut table = self.lock();
