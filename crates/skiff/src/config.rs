@@ -292,6 +292,16 @@ mod tests {
     }
 
     #[test]
+    fn exec_cpu_affinity_is_checked() {
+        // oci-spec checks it with a regex (regex-lite stands in: vendor/regex).
+        let ok = br#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"execCPUAffinity":{"initial":"0-1,3","final":"2"}}}"#;
+        assert!(parse(ok).is_ok(), "{:?}", parse(ok).err());
+        let bad = br#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"execCPUAffinity":{"initial":"0-a"}}}"#;
+        let err = parse(bad).unwrap_err().to_string();
+        assert!(err.contains("process.execCPUAffinity.initial"), "{err}");
+    }
+
+    #[test]
     fn syntax_error_is_reported() {
         let err = parse(b"{not json").unwrap_err().to_string();
         assert!(err.starts_with("config.json:"), "{err}");
