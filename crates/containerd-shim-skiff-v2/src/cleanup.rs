@@ -4,10 +4,12 @@
 //! other containers live on.
 //!
 //! Kill what is left of the container, remove its cgroups and state (the
-//! library's forced delete), unmount the rootfs, and print a protobuf
+//! library's forced delete), unmount the rootfs, remove the server's socket
+//! if nothing answers on it any more, and print a protobuf
 //! DeleteResponse on stdout (exit status 137, as runc's shim reports).
 
 use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::time::SystemTime;
 
 use containerd_shim_protos::api::DeleteResponse;
@@ -19,6 +21,7 @@ use crate::error::ShimError;
 use crate::events::timestamp;
 use crate::mounts;
 use crate::server::state_root;
+use crate::start;
 
 pub fn run(args: &Args) -> Result<(), ShimError> {
     let bundle = match &args.bundle {
@@ -32,6 +35,13 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         eprintln!("cleaning up task {}: {e}", args.id);
     }
     mounts::unmount_rootfs(&bundle.join("rootfs"));
+    // A server killed outright left its socket; nobody answering means it is
+    // stale (a pod's live server answers and keeps it).
+    let group = start::group_id(&bundle).unwrap_or_else(|| args.id.clone());
+    let socket = start::socket_path(&args.address, &args.namespace, &group);
+    if UnixStream::connect(&socket).is_err() {
+        let _ = std::fs::remove_file(&socket);
+    }
     let resp = DeleteResponse {
         pid: pid.max(0) as u32,
         exit_status: 137,

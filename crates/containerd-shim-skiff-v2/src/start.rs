@@ -89,7 +89,7 @@ fn write_address(bundle: &Path, address: &str) -> Result<(), ShimError> {
 }
 
 /// The pod a container belongs to, from config.json's annotations.
-fn group_id(bundle: &Path) -> Option<String> {
+pub fn group_id(bundle: &Path) -> Option<String> {
     let config: serde_json::Value =
         serde_json::from_slice(&fs::read(bundle.join("config.json")).ok()?).ok()?;
     GROUP_ANNOTATIONS

@@ -147,6 +147,39 @@ fn task_survives_a_containerd_restart() {
     eventually("the shim exits", || shims_for(&c.sock).is_empty());
 }
 
+#[test]
+fn a_killed_shim_is_cleaned_up_by_the_delete_action() {
+    let c = Containerd::start("shimkill");
+    let id = "skt-shimkill";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (pid, _) = c.task(id).unwrap();
+    let shim = shims_for(&c.sock);
+    assert_eq!(shim.len(), 1);
+    let _ = Command::new("kill")
+        .args(["-KILL", &shim[0].to_string()])
+        .status();
+    // containerd sees the connection drop and runs `containerd-shim-skiff-v2
+    // ... delete`: the container is killed and its cgroup and state removed.
+    eventually("the orphaned container is killed", || !pid_alive(pid));
+    eventually("its cgroup is removed", || !c.cgroup("memory", id).exists());
+    let state = format!("/run/containerd/skiff/{}/{id}", c.namespace);
+    eventually("its state is removed", || {
+        !std::path::Path::new(&state).exists()
+    });
+    let sockets = || {
+        fs::read_dir("/run/containerd/s")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("skiff-"))
+            .filter(|e| std::os::unix::net::UnixStream::connect(e.path()).is_err())
+            .count()
+    };
+    eventually("the dead server's socket is removed", || sockets() == 0);
+    c.ok(&["container", "delete", id]);
+}
+
 /// The topics of `ctr events` lines that mention `needle`, in order.
 fn topics(events: &str, needle: &str) -> Vec<String> {
     events
