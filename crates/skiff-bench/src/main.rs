@@ -10,6 +10,7 @@
 //! plain cgroup v1 layout for everyone.
 
 mod containerd;
+mod phases;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,18 @@ fn main() {
         );
     fs::write(limited.join("config.json"), limited_config).expect("writing the limited config");
 
+    // And again with a docker-like default seccomp profile on top of the limits.
+    let hardened = work.join("hardened");
+    fs::create_dir_all(&hardened).expect("creating the hardened bundle dir");
+    let hardened_config = fs::read_to_string(limited.join("config.json"))
+        .expect("limited config.json")
+        .replacen(
+            "\"linux\": {",
+            &format!("\"linux\": {{\"seccomp\": {},", docker_like_seccomp()),
+            1,
+        );
+    fs::write(hardened.join("config.json"), hardened_config).expect("writing the hardened config");
+
     let mut runtimes: Vec<(String, PathBuf)> = vec![("skiff-oci".into(), skiff.clone())];
     for name in ["crun", "runc"] {
         if let Some(p) = which(name) {
@@ -123,7 +136,21 @@ fn main() {
             }
         }
     }
+    let mut hardened_samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for i in 0..iterations + 2 {
+        for k in 0..runtimes.len() {
+            let r = (i + k) % runtimes.len();
+            let (name, path) = &runtimes[r];
+            let root = work.join(format!("{name}-root"));
+            match lifecycle(path, &root, &hardened, &format!("bench-hard-{name}-{i}")) {
+                Ok(s) if i >= 2 => hardened_samples[r].push(s),
+                Ok(_) => {}
+                Err(e) => eprintln!("{name} (seccomp + limits): {e}"),
+            }
+        }
+    }
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
+    let phase_samples = phases::bench(&runtimes, &work, &bundle, iterations);
     let parallel = bench_parallel(&runtimes, &work, 50);
     let shim_dir = skiff.parent().map(Path::to_path_buf).unwrap_or_default();
     let via_containerd = containerd::bench(&work, &bundle.join("rootfs"), &shim_dir, iterations);
@@ -141,9 +168,19 @@ fn main() {
         "{:<10} {:>10} {:>10} {:>14}",
         "runtime", "median ms", "p90 ms", "peak RSS KiB"
     );
+    for ((name, _), s) in runtimes.iter().zip(&samples) {
+        let total: f64 = s.iter().map(|x| x.ms).sum();
+        println!(
+            "{name:<10} {} sequential runs: {total:.0} ms in all",
+            s.len()
+        );
+    }
     report(&runtimes, samples, "time");
     println!("`run` of /bin/true with memory, cpu and pids limits:");
     report(&runtimes, limited_samples, "time with limits");
+    println!("`run` of /bin/true with a docker-like seccomp profile and the limits:");
+    report(&runtimes, hardened_samples, "time with seccomp and limits");
+    phases::report(&runtimes, &phase_samples);
     println!("exec of /bin/true into a running container:");
     report(&runtimes, exec_samples, "exec time");
     println!("50 containers created and started in parallel (`run -d`), wall time:");
@@ -322,7 +359,7 @@ fn lifecycle(runtime: &Path, root: &Path, bundle: &Path, id: &str) -> Result<Sam
 }
 
 /// Runs `runtime --root ROOT ARGS...`: wall time and the peak RSS of its processes.
-fn timed(runtime: &Path, root: &Path, args: &[String]) -> Result<Sample, String> {
+pub(crate) fn timed(runtime: &Path, root: &Path, args: &[String]) -> Result<Sample, String> {
     let start = Instant::now();
     let child = Command::new(runtime)
         .arg("--root")
@@ -389,4 +426,83 @@ fn hide_cgroup2_of_hybrid_host() -> bool {
         let unified = c"/sys/fs/cgroup/unified";
         libc::umount2(unified.as_ptr(), libc::MNT_DETACH) == 0
     }
+}
+
+/// Syscalls Docker's default seccomp profile refuses (the rest of what this
+/// kernel's headers name is allowed; anything else gets EPERM).
+const DOCKER_DENIED: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "clone3",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "quotactl_fd",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "_sysctl",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+];
+
+/// A default-deny profile in the shape of Docker's: one long allow list
+/// (~300 names) for libseccomp to compile on every start.
+fn docker_like_seccomp() -> String {
+    let header =
+        fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").unwrap_or_default();
+    let names: Vec<String> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| !DOCKER_DENIED.contains(n))
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    format!(
+        "{{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 1, \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"], \"syscalls\": [{{\"names\": [{}], \"action\": \"SCMP_ACT_ALLOW\"}}]}}",
+        names.join(", ")
+    )
 }

@@ -29,6 +29,9 @@ fn main() {
     logging::init(cli.log.clone(), cli.log_format);
     if cli.trace || std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
         skiff::trace::enable();
+        // Marks when main was reached: the time before it is the exec and
+        // the binary's own start-up.
+        drop(skiff::trace::phase("main"));
     }
     match dispatch(&cli) {
         Ok(code) => std::process::exit(code),
@@ -150,10 +153,12 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
         return Ok(0);
     }
     let pid = Pid::from_raw(created.record.pid);
+    let t = skiff::trace::phase("wait");
     let code = match created.console_master {
         Some(master) => container::relay_and_wait(pid, master),
         None => container::wait_forwarding(pid),
     };
+    drop(t);
     if !keep {
         container::delete(root, &args.id, true)?;
     }

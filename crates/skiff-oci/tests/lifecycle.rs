@@ -359,6 +359,21 @@ fn trace_prints_each_phase_as_json() {
     assert!(lines
         .iter()
         .all(|v| v["ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
+    // `end` is one clock for every process: init's phases end inside the
+    // window in which the runtime waits for init.
+    let end = |name: &str| {
+        let v = lines.iter().find(|v| v["trace"] == name).unwrap();
+        (
+            v["end"].as_f64().unwrap() - v["ms"].as_f64().unwrap(),
+            v["end"].as_f64().unwrap(),
+        )
+    };
+    let (wait_from, wait_to) = end("init-setup (parent waits)");
+    let (_, pivot_end) = end("pivot");
+    assert!(
+        wait_from <= pivot_end && pivot_end <= wait_to,
+        "pivot ended at {pivot_end}, outside [{wait_from}, {wait_to}]"
+    );
     // Off by default: nothing on stderr.
     let b2 = env.bundle("b2", &["true"]);
     let out = env.oci(&["run", "--bundle", b2.path(), &env.id("quiet")]);
