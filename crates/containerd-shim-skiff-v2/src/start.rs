@@ -101,11 +101,7 @@ pub fn group_id(bundle: &Path) -> Option<String> {
 
 /// A stable socket path per (containerd, namespace, group): FNV-1a, 64 bits.
 pub fn socket_path(address: &str, namespace: &str, group: &str) -> PathBuf {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{address}/{namespace}/{group}").bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
+    let h = skiff::fnv::hash64(format!("{address}/{namespace}/{group}").as_bytes());
     PathBuf::from(format!("{SOCKET_DIR}/skiff-{h:016x}"))
 }
 

@@ -15,7 +15,7 @@ mod phases;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 struct Sample {
     ms: f64,
@@ -105,50 +105,20 @@ fn main() {
             runtimes.push((name.into(), p));
         }
     }
-    let mut samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
-    for i in 0..iterations + 2 {
-        // Alternate the order so no runtime always runs first in a round.
-        for k in 0..runtimes.len() {
-            let r = (i + k) % runtimes.len();
-            let (name, path) = &runtimes[r];
-            let root = work.join(format!("{name}-root"));
-            let id = format!("bench-{name}-{i}");
-            match lifecycle(path, &root, &bundle, &id) {
-                Ok(s) if i >= 2 => samples[r].push(s), // the first two rounds warm caches
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("{name}: {e}");
-                    samples[r].clear();
-                }
-            }
-        }
-    }
-    let mut limited_samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
-    for i in 0..iterations + 2 {
-        for k in 0..runtimes.len() {
-            let r = (i + k) % runtimes.len();
-            let (name, path) = &runtimes[r];
-            let root = work.join(format!("{name}-root"));
-            if let Ok(s) = lifecycle(path, &root, &limited, &format!("bench-lim-{name}-{i}")) {
-                if i >= 2 {
-                    limited_samples[r].push(s);
-                }
-            }
-        }
-    }
-    let mut hardened_samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
-    for i in 0..iterations + 2 {
-        for k in 0..runtimes.len() {
-            let r = (i + k) % runtimes.len();
-            let (name, path) = &runtimes[r];
-            let root = work.join(format!("{name}-root"));
-            match lifecycle(path, &root, &hardened, &format!("bench-hard-{name}-{i}")) {
-                Ok(s) if i >= 2 => hardened_samples[r].push(s),
-                Ok(_) => {}
-                Err(e) => eprintln!("{name} (seccomp + limits): {e}"),
-            }
-        }
-    }
+    let samples = lifecycles(&runtimes, &work, &bundle, iterations, "plain", None);
+    let limited_samples = lifecycles(&runtimes, &work, &limited, iterations, "lim", None);
+    let hardened_samples = lifecycles(&runtimes, &work, &hardened, iterations, "hard", None);
+    // A node between pod starts is mostly idle: the same runs, 50 ms apart,
+    // show what a start costs when nothing before it has warmed the kernel
+    // (e.g. an RCU grace period that back-to-back runs share).
+    let sparse_samples = lifecycles(
+        &runtimes,
+        &work,
+        &bundle,
+        iterations.min(20),
+        "sparse",
+        Some(Duration::from_millis(50)),
+    );
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
     let phase_samples = phases::bench(&runtimes, &work, &bundle, iterations);
     let parallel = bench_parallel(&runtimes, &work, 50);
@@ -176,6 +146,11 @@ fn main() {
         );
     }
     report(&runtimes, samples, "time");
+    println!(
+        "`run` of /bin/true, one every 50 ms ({} per runtime):",
+        sparse_samples[0].len()
+    );
+    report(&runtimes, sparse_samples, "time, sparse");
     println!("`run` of /bin/true with memory, cpu and pids limits:");
     report(&runtimes, limited_samples, "time with limits");
     println!("`run` of /bin/true with a docker-like seccomp profile and the limits:");
@@ -342,6 +317,36 @@ fn bench_exec(
                 .arg(root)
                 .args(["delete", "--force", id])
                 .status();
+        }
+    }
+    samples
+}
+
+/// `iterations` `run` lifecycles of `bundle` per runtime (after two warm-up
+/// rounds), the runtimes alternated so that none always runs first in a
+/// round, with `gap` of idle time before each run.
+fn lifecycles(
+    runtimes: &[(String, PathBuf)],
+    work: &Path,
+    bundle: &Path,
+    iterations: usize,
+    tag: &str,
+    gap: Option<Duration>,
+) -> Vec<Vec<Sample>> {
+    let mut samples: Vec<Vec<Sample>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for i in 0..iterations + 2 {
+        for k in 0..runtimes.len() {
+            let r = (i + k) % runtimes.len();
+            let (name, path) = &runtimes[r];
+            let root = work.join(format!("{name}-root"));
+            if let Some(gap) = gap {
+                std::thread::sleep(gap);
+            }
+            match lifecycle(path, &root, bundle, &format!("bench-{tag}-{name}-{i}")) {
+                Ok(s) if i >= 2 => samples[r].push(s),
+                Ok(_) => {}
+                Err(e) => eprintln!("{name} ({tag}): {e}"),
+            }
         }
     }
     samples

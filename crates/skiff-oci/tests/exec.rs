@@ -53,6 +53,11 @@ fn exec_joins_namespaces_and_cgroup_and_returns_the_exit_code() {
     }
     let procs = read(cgroup_dir("memory", &format!("/{id}")).join("cgroup.procs"));
     assert!(procs.lines().any(|l| l == pid), "{procs}");
+    // In init's group of every hierarchy (the child joins them by itself).
+    assert_eq!(
+        read(format!("/proc/{pid}/cgroup")),
+        read(format!("/proc/{init}/cgroup"))
+    );
     let status = read(format!("/proc/{pid}/status"));
     let init_status = read(format!("/proc/{init}/status"));
     let field = |s: &str, k: &str| s.lines().find(|l| l.starts_with(k)).unwrap().to_string();

@@ -102,6 +102,25 @@ fn user_namespace_maps_ids() {
         .split_whitespace()
         .eq(["0", "100000", "65536"]));
     assert_ne!(ns_link(&pid, "user"), ns_link("self", "user"));
+    // Root of a new user namespace cannot write the host's cgroup files: the
+    // runtime placed init in its groups, and exec's caller its child.
+    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    assert!(procs.lines().any(|l| l == pid), "{procs}");
+    let pid_file = env.base.join("exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "1000",
+    ]);
+    let exec_pid = read(&pid_file).trim().to_string();
+    assert_eq!(
+        read(format!("/proc/{exec_pid}/cgroup")),
+        read(format!("/proc/{pid}/cgroup"))
+    );
     env.ok(&["delete", "--force", &id]);
 }
 

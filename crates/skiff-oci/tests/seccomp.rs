@@ -122,3 +122,38 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
     assert_eq!(state["state"]["id"], json!(id));
     assert!(state["pid"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn compiled_profile_is_cached_and_reused_as_is() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new("seccompcache");
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    let with_profile = |c: &mut serde_json::Value| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["seccomp"] = profile.clone();
+    };
+    let first = env.run_sh("a", "mkdir /tmp/x 2>&1; echo done", with_profile);
+    assert!(first.contains("not implemented"), "{first}");
+    let cache = env.root.join(".seccomp");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let inode = std::fs::metadata(&files[0]).unwrap().ino();
+    // The second start loads the cached program (the file is not rewritten)
+    // and the filter still holds.
+    let second = env.run_sh("b", "mkdir /tmp/x 2>&1; echo done", with_profile);
+    assert!(second.contains("not implemented"), "{second}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().ino(), inode);
+    // A different profile is a different entry, never the cached one.
+    let other = env.run_sh("c", "mkdir /tmp/x && echo allowed", |c| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    });
+    assert!(other.contains("allowed"), "{other}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+}

@@ -5,7 +5,8 @@
 //! ```text
 //!   parent                               init
 //!   clone ───────────────────────────────> (waits)
-//!   id maps, cgroup join ── Go ──────────> namespaces, mounts
+//!   id maps (with a user ns:
+//!   cgroup join) ────────── Go ──────────> cgroup join (without), namespaces, mounts
 //!   (only when the config has hooks)
 //!   prestart/createRuntime <── HooksPoint ─
 //!                          ── HooksDone ──> createContainer hooks

@@ -82,6 +82,43 @@ pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// seccomp(SECCOMP_SET_MODE_FILTER): installs a classic BPF program (as
+/// libseccomp would, but from bytes compiled earlier). With
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags` it returns the notify fd.
+pub fn seccomp_set_filter(
+    insns: &[libc::sock_filter],
+    flags: libc::c_ulong,
+) -> io::Result<Option<OwnedFd>> {
+    let len = u16::try_from(insns.len()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "filter longer than 65535 instructions",
+        )
+    })?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `len` instructions that outlive the call; the
+    // kernel copies the program and does not keep the pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+}
+
 /// Marks every fd from `first` up as close-on-exec, so that no host fd leaks into
 /// the container's process (the CVE-2024-21626 class).
 pub fn cloexec_from(first: u32) -> io::Result<()> {

@@ -136,6 +136,8 @@ impl TestEnv {
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    // .seccomp: compiled profiles, a cache shared by containers.
+                    .filter(|n| n != ".seccomp")
                     .collect()
             })
             .unwrap_or_default()

@@ -319,6 +319,31 @@ impl CgroupRecord {
         Ok(())
     }
 
+    /// Moves the calling process into every group of the container but
+    /// `skip` (the group it was cloned into). The caller must be
+    /// single-threaded. On v1 it writes "0" to each group's `tasks` file:
+    /// moving only the calling thread spares the kernel the write lock on
+    /// cgroup_threadgroup_rwsem that writing a pid to `cgroup.procs` takes,
+    /// and whose first taking after a quiet spell waits for an RCU grace
+    /// period (measured here: 13 ms median for the nine hierarchies of this
+    /// host after a 30 ms pause, against 0.6 ms for "0" to `tasks`).
+    pub fn join_self(&self, layout: &Layout, skip: Option<&Path>) -> Result<(), CgroupError> {
+        let v2 = self.v2_dir(layout);
+        for dir in self.dirs.iter().filter(|d| Some(d.as_path()) != skip) {
+            let file = if Some(dir.as_path()) == v2 {
+                "cgroup.procs"
+            } else {
+                "tasks"
+            };
+            fs::write(dir.join(file), "0").map_err(|source| CgroupError::Join {
+                path: dir.clone(),
+                pid: std::process::id() as i32,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Pids of every process in the container.
     pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
         let path = self.procs_dir.join("cgroup.procs");

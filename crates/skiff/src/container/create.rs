@@ -175,6 +175,16 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     let own_namespaces = namespaces::join_in_parent(&plan)?;
 
+    // The seccomp program: compiled here, or read back from the cache of an
+    // earlier start with the same profile.
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(cfg) => {
+            let _t = trace::phase("seccomp");
+            Some(crate::seccomp::program(cfg, Some(&root.dir))?)
+        }
+        None => None,
+    };
+
     // Idmapped mounts need the host's privileges: made here, attached by init.
     let idmapped = rootfs::idmap::prepare(spec, &bundle.mount_idmaps)?;
 
@@ -225,6 +235,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 plan: &plan,
                 cgroup: cgroup.as_ref(),
                 layout: Some(&layout),
+                joins_cgroup: !plan.new_user,
+                born_in,
                 sync: child_sock,
                 fifo_fd: fifo.as_raw_fd(),
                 console_fd: console.as_ref().map(|c| c.as_raw_fd()),
@@ -234,6 +246,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 hooks_point,
                 id: opts.id,
                 idmapped: &idmapped,
+                seccomp: seccomp.as_ref(),
             })
         }
         sys::Forked::Parent(pid) => pid,
@@ -264,15 +277,17 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
 
-    // 8. Id maps and the cgroup join, then init may go on.
+    // 8. Id maps and the cgroup join, then init may go on. Init joins its
+    //    groups itself (cheaper, see CgroupRecord::join_self) unless it is
+    //    in a new user namespace, whose root has no say over the host's
+    //    cgroup files.
     if plan.new_user {
+        let _t = trace::phase("idmaps+cgroup-join");
         namespaces::write_id_maps(&plan, child)?;
+        if let Some(cg) = &cgroup {
+            cg.join_except(child, born_in)?;
+        }
     }
-    let t = trace::phase("idmaps+cgroup-join");
-    if let Some(cg) = &cgroup {
-        cg.join_except(child, born_in)?;
-    }
-    drop(t);
     let t = trace::phase("init-setup (parent waits)");
     send(&parent_sock, sync::GO)?;
 

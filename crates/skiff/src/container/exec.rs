@@ -1,12 +1,15 @@
 //! `exec`: a new process inside a running container. The caller joins the
 //! container's pid and time namespaces (they apply to its children) and forks;
-//! the child joins the rest, is placed in the container's cgroup by the
-//! caller, becomes the configured process and execs. Its exit code is exec's.
+//! the child joins the rest and the container's cgroup (by itself, or placed
+//! there by the caller when it enters a user namespace), becomes the
+//! configured process and execs. Its exit code is exec's.
 //!
 //! ```text
 //!   caller                                child
 //!   setns pid, time; fork ─────────────────> (waits)
-//!   cgroup join ── Go ─────────────────────> setns user, ipc, uts, net, cgroup, mnt
+//!   (with a user ns: cgroup join)
+//!              ── Go ─────────────────────> (without: cgroup join by itself)
+//!                                           setns user, ipc, uts, net, cgroup, mnt
 //!                                           cwd, tty, rlimits, identity, seccomp
 //!   EOF (exec succeeded) <────────────────── execve   (or Error(message))
 //! ```
@@ -25,6 +28,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::{identity, ContainerError};
+use crate::cgroups::{CgroupRecord, Layout};
 use crate::process::{self, ProcessError};
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, SyncSocket};
@@ -124,7 +128,10 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
         }
     };
     let filter = match &record.seccomp {
-        Some(cfg) => Some((seccomp::compile(cfg)?, seccomp::connect_listener(cfg)?)),
+        Some(cfg) => Some((
+            seccomp::program(cfg, Some(&root.dir))?,
+            seccomp::connect_listener(cfg)?,
+        )),
         None => None,
     };
 
@@ -153,12 +160,19 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
         }),
         None => sys::clone_fork(0),
     };
+    let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     let child = match forked.map_err(ContainerError::io("fork"))? {
         sys::Forked::Child => {
             drop(parent_sock);
+            let join = record
+                .cgroup
+                .as_ref()
+                .filter(|_| self_join)
+                .map(|cg| (cg, &layout, born_in));
             let err = match child_side(
                 opts,
                 &ns,
+                join,
                 console.as_ref().map(|c| c.as_raw_fd()),
                 &filter,
                 &child_sock,
@@ -176,9 +190,11 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     drop(child_sock);
     drop(console);
 
-    // 4. Into the container's cgroup, then the child may go on.
+    // 4. Into the container's cgroup, then the child may go on. Without a
+    //    user namespace to enter, the child joins by itself (cheaper, see
+    //    CgroupRecord::join_self).
     let started = (|| {
-        if let Some(cg) = &record.cgroup {
+        if let Some(cg) = record.cgroup.as_ref().filter(|_| !self_join) {
             cg.join_except(child, born_in)?;
         }
         parent_sock
@@ -203,16 +219,24 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     Ok(child)
 }
 
+/// The container's groups for the child to join itself, with the layout
+/// and the group it was cloned into.
+type SelfJoin<'a> = (&'a CgroupRecord, &'a Layout, Option<&'a Path>);
+
 fn child_side(
     opts: &ExecOptions<'_>,
     ns: &[(CloneFlags, OwnedFd)],
+    join: Option<SelfJoin<'_>>,
     console: Option<RawFd>,
-    filter: &Option<(libseccomp::ScmpFilterContext, Option<UnixStream>)>,
+    filter: &Option<(seccomp::Program, Option<UnixStream>)>,
     sock: &SyncSocket,
     record: &crate::state::Record,
 ) -> Result<std::convert::Infallible, ContainerError> {
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
     sock.expect(sync::GO).map_err(ContainerError::Init)?;
+    if let Some((cg, layout, born_in)) = join {
+        cg.join_self(layout, born_in)?;
+    }
     for (flag, fd) in ns {
         setns(fd, *flag)
             .map_err(|e| ContainerError::io("joining the container's namespaces")(e.into()))?;

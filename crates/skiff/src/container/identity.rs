@@ -6,7 +6,6 @@ use std::fs;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::{LinuxSeccomp, Process};
 
 use super::ContainerError;
@@ -15,7 +14,7 @@ use crate::{seccomp, sys};
 
 /// A compiled seccomp filter and what loading it needs.
 pub struct Filter<'a> {
-    pub filter: &'a ScmpFilterContext,
+    pub filter: &'a seccomp::Program,
     pub cfg: &'a LinuxSeccomp,
     pub listener: Option<&'a UnixStream>,
     pub state: serde_json::Value,

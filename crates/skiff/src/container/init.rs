@@ -27,6 +27,10 @@ pub struct InitContext<'a> {
     pub plan: &'a Plan,
     pub cgroup: Option<&'a CgroupRecord>,
     pub layout: Option<&'a Layout>,
+    /// Whether init moves itself into `cgroup` (else the parent did).
+    pub joins_cgroup: bool,
+    /// The cgroup2 group init was cloned into, which it need not join.
+    pub born_in: Option<&'a Path>,
     pub sync: SyncSocket,
     pub fifo_fd: RawFd,
     pub console_fd: Option<RawFd>,
@@ -36,6 +40,8 @@ pub struct InitContext<'a> {
     pub hooks_point: bool,
     pub id: &'a str,
     pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<&'a seccomp::Program>,
 }
 
 /// Whether init has told the parent it is ready (after that, errors go to stderr).
@@ -64,8 +70,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
 
-    // 1. Wait until the parent has written the id maps and placed us in the cgroup.
+    // 1. Wait until the parent has written the id maps (and, in a new user
+    //    namespace, placed us in the cgroup), then join it ourselves.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+    if let (true, Some(cg), Some(layout)) = (ctx.joins_cgroup, ctx.cgroup, ctx.layout) {
+        let _t = trace::init_phase("cgroup-join");
+        cg.join_self(layout, ctx.born_in)?;
+    }
 
     // Not dumpable from here on: no process of the container may open our
     // /proc/PID/exe, the host's skiff-oci (CVE-2019-5736); execve makes the
@@ -97,11 +108,11 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         write_time_offsets(offsets)?;
     }
 
-    // The seccomp filter is compiled (and its notify agent connected) while the
-    // host's paths are still visible; it is loaded last.
+    // The seccomp notify agent is connected while the host's paths are still
+    // visible; the filter (compiled by the parent) is loaded last.
     let seccomp_cfg = linux.and_then(|l| l.seccomp().as_ref());
-    let seccomp = match seccomp_cfg {
-        Some(cfg) => Some((seccomp::compile(cfg)?, seccomp::connect_listener(cfg)?)),
+    let seccomp = match ctx.seccomp.zip(seccomp_cfg) {
+        Some((program, cfg)) => Some((program, seccomp::connect_listener(cfg)?)),
         None => None,
     };
 
