@@ -52,6 +52,14 @@ fn create_start_kill_delete_as_containerd_calls_them() {
     assert!(pid_alive(pid));
     // Parked before exec: init is still skiff-oci, not sleep.
     assert!(!read(format!("/proc/{pid}/cmdline")).starts_with("sleep"));
+    // ... with the runtime's code pages dropped while it waits (they would
+    // be several MB of this debug binary).
+    let rss_file: u64 = read(format!("/proc/{pid}/status"))
+        .lines()
+        .find_map(|l| l.strip_prefix("RssFile:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(rss_file <= 1024, "parked init maps {rss_file} KiB of files");
 
     env.ok(&["start", &id]);
     assert_eq!(env.status(&id), "running");

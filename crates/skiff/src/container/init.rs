@@ -7,8 +7,6 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::Mode;
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Spec;
 
@@ -237,15 +235,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .send(sync::READY, "")
         .map_err(ContainerError::io("sync socket"))?;
     READY_SENT.store(true, Ordering::Relaxed);
-    let fifo = open(
-        format!("/proc/self/fd/{}", ctx.fifo_fd).as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
-    nix::unistd::write(unsafe_borrow(fifo), b"0")
+    let fifo_path = std::ffi::CString::new(format!("/proc/self/fd/{}", ctx.fifo_fd))
+        .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
+    let fifo = sys::park_on_fifo(&fifo_path).map_err(ContainerError::io("opening exec.fifo"))?;
+    nix::unistd::write(&fifo, b"0")
         .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
-    let _ = nix::unistd::close(fifo);
+    drop(fifo);
 
     // 13. Started: startContainer hooks, then the program.
     if let Some(list) = spec
@@ -270,12 +265,6 @@ fn listener_state(ctx: &InitContext<'_>) -> serde_json::Value {
         "bundle": ctx.bundle,
         "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
     })
-}
-
-fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: `fd` was just opened by this function and is closed only after
-    // the single write this borrow is used for.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
 fn hook_state(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
