@@ -12,7 +12,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 /// How a process ended: the status containerd reports (the exit code, or
@@ -44,6 +44,8 @@ pub struct ForkGuard<'a> {
 }
 
 impl ForkGuard<'_> {
+    /// Records `helper`, a child whose exit is nobody's news (a forked copy
+    /// of the shim, a logging binary).
     pub fn forked(mut self, helper: Pid) {
         self.children.helpers.insert(helper.as_raw());
         self.children.forks += 1;
@@ -61,13 +63,31 @@ impl Reaper {
     }
 
     /// Reaps forever, handing each task process's exit to `on_exit`.
+    ///
+    /// An exit is first seen without being collected (WNOWAIT), then
+    /// collected under the lock: a child spawned with the lock held (the
+    /// logging binary, by std's `Command`, which collects a child whose exec
+    /// failed itself) is never collected from under its spawner.
     pub fn run(&self, on_exit: impl Fn(i32, Exit)) -> ! {
         loop {
             let seen = self.lock().forks;
-            let (pid, status) = match waitpid(None::<Pid>, None) {
+            let peeked = waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
+            let collected = match peeked {
+                Ok(s) => match s.pid() {
+                    Some(pid) => {
+                        let _children = self.lock();
+                        waitpid(pid, Some(WaitPidFlag::WNOHANG))
+                    }
+                    None => continue,
+                },
+                Err(e) => Err(e),
+            };
+            let (pid, status) = match collected {
                 Ok(WaitStatus::Exited(pid, code)) => (pid, code as u32),
                 Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, 128 + sig as u32),
+                // Collected by its spawner meanwhile, or a stop/continue.
                 Ok(_) | Err(Errno::EINTR) => continue,
+                Err(Errno::ECHILD) if peeked.is_ok() => continue,
                 Err(_) => {
                     // No children now: sleep until a fork makes one.
                     let guard = self.lock();

@@ -26,7 +26,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
-use nix::sys::signal::{kill, Signal};
+
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use skiff::cgroups::Layout;
@@ -163,7 +163,7 @@ impl Service {
             pid: pid as u32,
             ..Default::default()
         }));
-        if let Some(exit) = table.early_exits.remove(&pid) {
+        if let Some(exit) = take_early_exit(&mut table.early_exits, pid) {
             self.finish(&mut table, id, "", exit);
         }
         Ok(CreateTaskResponse {
@@ -179,7 +179,7 @@ impl Service {
         bundle: &Path,
         paths: &Paths,
     ) -> Result<(i32, stdio::Attached)> {
-        let prepared = stdio::prepare(paths, id, &self.namespace)?;
+        let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
         let theirs = prepared.console.as_ref().map(|(_, t)| t);
         let keep: Vec<i32> = theirs.iter().map(|t| t.as_raw_fd()).collect();
         let answer = forked::call(
@@ -210,9 +210,21 @@ impl Service {
         let pid = answer.as_i64().unwrap_or(0) as i32;
         let mut io = prepared.attached;
         if let Some((ours, _)) = &prepared.console {
-            let master =
-                console::receive_master(ours).map_err(ShimError::io("receiving the pty master"))?;
-            io.attach_terminal(master, paths)?;
+            let attached = console::receive_master(ours)
+                .map_err(ShimError::io("receiving the pty master"))
+                .and_then(|master| io.attach_terminal(master, paths));
+            if let Err(e) = attached {
+                // Not in the table yet, so nobody else would remove it.
+                let nothing = Inherit {
+                    stdio: None,
+                    keep: &[],
+                };
+                let _ = forked::call(&self.reaper, nothing, || {
+                    container::delete(&self.root, id, true)?;
+                    Ok(Value::Null)
+                });
+                return Err(e);
+            }
         }
         Ok((pid, io))
     }
@@ -283,7 +295,7 @@ impl Service {
             }
         };
         let pid = p.pid;
-        if let Some(exit) = held.or_else(|| early_exits.remove(&pid)) {
+        if let Some(exit) = held.or_else(|| take_early_exit(early_exits, pid)) {
             self.finish(&mut table, id, exec_id, exit);
         }
         result.map(|pid| StartResponse {
@@ -299,7 +311,7 @@ impl Service {
         spec: &Process,
         paths: &Paths,
     ) -> Result<(i32, stdio::Attached)> {
-        let prepared = stdio::prepare(paths, id, &self.namespace)?;
+        let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
         let theirs = prepared.console.as_ref().map(|(_, t)| t);
         let keep: Vec<i32> = theirs.iter().map(|t| t.as_raw_fd()).collect();
         let answer = forked::call(
@@ -327,9 +339,15 @@ impl Service {
         let pid = answer.as_i64().unwrap_or(0) as i32;
         let mut io = prepared.attached;
         if let Some((ours, _)) = &prepared.console {
-            let master =
-                console::receive_master(ours).map_err(ShimError::io("receiving the pty master"))?;
-            io.attach_terminal(master, paths)?;
+            let attached = console::receive_master(ours)
+                .map_err(ShimError::io("receiving the pty master"))
+                .and_then(|master| io.attach_terminal(master, paths));
+            if let Err(e) = attached {
+                // Untracked, the process would run on with nobody to wait for it.
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                return Err(e);
+            }
         }
         Ok((pid, io))
     }
@@ -407,6 +425,8 @@ impl Service {
     }
 
     /// Called by the reaper for every exit that is not a forked helper's.
+    /// An exit of a pid no task has (yet) is kept in `early_exits`, for a
+    /// process that dies before its Create or Start has recorded its pid.
     pub fn process_exited(&self, pid: i32, exit: Exit) {
         let mut table = self.lock();
         let found = table
@@ -570,7 +590,7 @@ impl Service {
 
     fn kill(&self, req: KillRequest) -> Result<Empty> {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
-        let sig = Signal::try_from(req.signal as i32).map_err(|_| {
+        let sig = skiff::signal::SignalNumber::new(req.signal as i32).ok_or_else(|| {
             ShimError::status(
                 Code::INVALID_ARGUMENT,
                 format!("signal {} is not a signal", req.signal),
@@ -599,8 +619,8 @@ impl Service {
         if exec_id.is_empty() && req.all {
             container::kill(&self.root, id, sig, true)?;
         } else {
-            kill(Pid::from_raw(pid), sig)
-                .map_err(|e| ShimError::io(format!("kill {pid}"))(e.into()))?;
+            skiff::sys::kill(Pid::from_raw(pid), sig)
+                .map_err(ShimError::io(format!("kill {pid}")))?;
         }
         Ok(Empty::new())
     }
@@ -806,4 +826,13 @@ impl containerd_shim_protos::Task for Service {
     fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
         Ok(Service::shutdown(self)?)
     }
+}
+
+/// The exit kept for `pid` when it died before it was recorded, unless the
+/// entry is stale: our reaper collected that exit, so a pid that is alive
+/// now belongs to a new process (pid reuse) and the entry is not its exit.
+fn take_early_exit(early_exits: &mut HashMap<i32, Exit>, pid: i32) -> Option<Exit> {
+    let exit = early_exits.remove(&pid)?;
+    let gone = nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
+    gone.then_some(exit)
 }

@@ -22,9 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
-use nix::unistd::pipe2;
+use nix::unistd::{pipe2, Pid};
 
 use crate::error::ShimError;
+use crate::reaper::Reaper;
 
 /// The stdio containerd asked for, as it will read it back in State.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +65,12 @@ fn dev_null() -> Result<OwnedFd, ShimError> {
     Ok(f.into())
 }
 
-pub fn prepare(paths: &Paths, id: &str, namespace: &str) -> Result<Prepared, ShimError> {
+pub fn prepare(
+    paths: &Paths,
+    id: &str,
+    namespace: &str,
+    reaper: &Reaper,
+) -> Result<Prepared, ShimError> {
     let attached = Attached::default();
     if paths.terminal {
         let console = UnixStream::pair().map_err(ShimError::io("creating the console socket"))?;
@@ -84,7 +90,7 @@ pub fn prepare(paths: &Paths, id: &str, namespace: &str) -> Result<Prepared, Shi
         r
     };
     let (stdout, stderr) = if let Some(rest) = paths.stdout.strip_prefix("binary://") {
-        binary_logger(rest, id, namespace)?
+        binary_logger(rest, id, namespace, reaper)?
     } else {
         let out = open_output(&paths.stdout)?;
         let err = if paths.stderr == paths.stdout && !paths.stdout.is_empty() {
@@ -161,7 +167,12 @@ fn copy_stdin_from(path: &str, sink: Arc<Mutex<Option<File>>>) {
 /// The logger gets the output pipes as fds 3 (stdout) and 4 (stderr) and a
 /// pipe on fd 5 that it closes once it is ready; query parameters become its
 /// arguments, CONTAINER_ID and CONTAINER_NAMESPACE its environment.
-fn binary_logger(uri: &str, id: &str, namespace: &str) -> Result<(OwnedFd, OwnedFd), ShimError> {
+fn binary_logger(
+    uri: &str,
+    id: &str,
+    namespace: &str,
+    reaper: &Reaper,
+) -> Result<(OwnedFd, OwnedFd), ShimError> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     let mut args = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -205,9 +216,13 @@ fn binary_logger(uri: &str, id: &str, namespace: &str) -> Result<(OwnedFd, Owned
             Ok(())
         });
     }
+    // Under the reaper's lock: if the exec fails, `spawn` collects the child
+    // itself, and the reaper must not get there first (see Reaper::run).
+    let guard = reaper.lock_for_fork();
     let child = cmd
         .spawn()
         .map_err(ShimError::io(format!("starting the logging binary {path}")))?;
+    guard.forked(Pid::from_raw(child.id() as i32));
     drop(child);
     drop((out_r, err_r, ready_w));
     // Ready when the logger closes fd 5 (EOF here), or gives up after 10 s.

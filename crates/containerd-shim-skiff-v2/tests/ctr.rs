@@ -309,6 +309,16 @@ fn output_goes_to_file_and_binary_log_uris() {
         logged.starts_with(&format!("id=skt-logbin ns={}", c.namespace)),
         "{logged:?}"
     );
+
+    // A logging binary that cannot run fails the task with an error that
+    // names it (the shim collects the failed child, never its reaper).
+    let broken = c.base.join("not-executable.sh");
+    fs::write(&broken, "#!/bin/sh
+").unwrap();
+    let uri = format!("binary://{}", broken.display());
+    let out = c.run(&["--rm", "--log-uri", &uri], "skt-logbad", &["true"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("logging binary"), "{}", text(&out));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 mod containerd;
 mod phases;
+mod trace;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,13 @@ fn main() {
         "sparse",
         Some(Duration::from_millis(50)),
     );
+    let traced = trace::bench(
+        &skiff,
+        &work.join("skiff-oci-root"),
+        &bundle,
+        &work,
+        iterations.min(30),
+    );
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
     let phase_samples = phases::bench(&runtimes, &work, &bundle, iterations);
     let parallel = bench_parallel(&runtimes, &work, 50);
@@ -151,6 +159,7 @@ fn main() {
         sparse_samples[0].len()
     );
     report(&runtimes, sparse_samples, "time, sparse");
+    trace::report(&traced);
     println!("`run` of /bin/true with memory, cpu and pids limits:");
     report(&runtimes, limited_samples, "time with limits");
     println!("`run` of /bin/true with a docker-like seccomp profile and the limits:");

@@ -39,6 +39,7 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
+    let _t = skiff::trace::phase("wait");
     Ok(container::wait_forwarding(Pid::from_raw(pid.as_raw())))
 }
 

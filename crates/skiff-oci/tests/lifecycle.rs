@@ -185,21 +185,32 @@ fn kill_takes_names_with_and_without_sig_and_all() {
         &[
             "sh",
             "-c",
-            "trap 'echo usr1 > /tmp/got' USR1; sleep 1000 & while true; do sleep 0.05; done",
+            "trap 'echo usr1 > /tmp/got' USR1; trap 'echo rt > /tmp/rt' 37; \
+             sleep 1000 & while true; do sleep 0.05; done",
         ],
     );
     b.config["root"]["readonly"] = json!(false);
     b.write();
     let id = env.id("c");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
-    wait_signal_handled(env.state(&id)["pid"].as_i64().unwrap(), libc::SIGUSR1);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    wait_signal_handled(pid, libc::SIGUSR1);
     env.ok(&["kill", &id, "USR1"]);
-    let got = b.rootfs().join("tmp/got");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !got.exists() {
-        assert!(Instant::now() < deadline, "USR1 not delivered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let wait_file = |name: &str| {
+        let got = b.rootfs().join("tmp").join(name);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !got.exists() {
+            assert!(Instant::now() < deadline, "{name}: signal not delivered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_file("got");
+    // Real-time signals by name, as Docker stops systemd images (37 is
+    // SIGRTMIN+3 with glibc).
+    assert_eq!(libc::SIGRTMIN() + 3, 37);
+    wait_signal_handled(pid, 37);
+    env.ok(&["kill", &id, "SIGRTMIN+3"]);
+    wait_file("rt");
     let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
     assert!(procs.lines().count() >= 2, "{procs}");
     env.ok(&["kill", "--all", &id, "SIGKILL"]);

@@ -1,4 +1,6 @@
-//! Signal names as `kill` takes them: "KILL", "SIGKILL", "sigkill" or "9".
+//! Signal names as `kill` takes them: "KILL", "SIGKILL", "sigkill", "9", and
+//! the real-time ones runc accepts ("RTMIN+3", "SIGRTMAX-1", "37"): Docker
+//! stops systemd images with SIGRTMIN+3.
 
 use nix::sys::signal::Signal;
 
@@ -6,18 +8,56 @@ use nix::sys::signal::Signal;
 #[error("signal {0:?}: not a signal name or number")]
 pub struct BadSignal(pub String);
 
-pub fn parse(s: &str) -> Result<Signal, BadSignal> {
+/// A signal number: a standard signal or a real-time one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalNumber(i32);
+
+impl SignalNumber {
+    /// `n` if it names a signal (1..=SIGRTMAX).
+    pub fn new(n: i32) -> Option<Self> {
+        (1..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(SignalNumber(n))
+    }
+
+    pub fn as_raw(self) -> i32 {
+        self.0
+    }
+}
+
+impl From<Signal> for SignalNumber {
+    fn from(s: Signal) -> Self {
+        SignalNumber(s as i32)
+    }
+}
+
+pub fn parse(s: &str) -> Result<SignalNumber, BadSignal> {
     let bad = || BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
+        return SignalNumber::new(n).ok_or_else(bad);
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = |base: i32, rest: &str, sign: i32| -> Option<SignalNumber> {
+        let off = match rest {
+            "" => 0,
+            r => r.parse::<i32>().ok()?,
+        };
+        let n = base + sign * off;
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(SignalNumber(n))
     };
-    name.parse::<Signal>().map_err(|_| bad())
+    if let Some(rest) = bare.strip_prefix("RTMIN") {
+        return rt(libc::SIGRTMIN(), rest.strip_prefix('+').unwrap_or(rest), 1).ok_or_else(bad);
+    }
+    if let Some(rest) = bare.strip_prefix("RTMAX") {
+        return rt(libc::SIGRTMAX(), rest.strip_prefix('-').unwrap_or(rest), -1).ok_or_else(bad);
+    }
+    format!("SIG{bare}")
+        .parse::<Signal>()
+        .map(SignalNumber::from)
+        .map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -26,11 +66,19 @@ mod tests {
 
     #[test]
     fn names_and_numbers() {
-        assert_eq!(parse("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse("SIGTERM").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse("hup").unwrap(), Signal::SIGHUP);
-        assert_eq!(parse("9").unwrap(), Signal::SIGKILL);
+        let n = |s| parse(s).unwrap().as_raw();
+        assert_eq!(n("KILL"), libc::SIGKILL);
+        assert_eq!(n("SIGTERM"), libc::SIGTERM);
+        assert_eq!(n("hup"), libc::SIGHUP);
+        assert_eq!(n("9"), libc::SIGKILL);
+        assert_eq!(n("SIGRTMIN+3"), libc::SIGRTMIN() + 3);
+        assert_eq!(n("RTMIN"), libc::SIGRTMIN());
+        assert_eq!(n("rtmax-1"), libc::SIGRTMAX() - 1);
+        assert_eq!(n("37"), 37);
         assert!(parse("NOPE").is_err());
         assert!(parse("99").is_err());
+        assert!(parse("0").is_err());
+        assert!(parse("RTMIN+99").is_err());
+        assert!(parse("RTMIN+x").is_err());
     }
 }

@@ -53,9 +53,10 @@ pub fn clone_fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result
         args.cgroup = fd.as_raw_fd() as u64;
     }
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(2): the
-    // child gets a copy of this address space and returns here with 0. The caller is
-    // single-threaded (skiff-oci never starts threads), so no lock is held by a thread
-    // that does not exist in the child.
+    // child gets a copy of this address space and returns here with 0 (with
+    // CLONE_VFORK the caller just sleeps until the child execs or exits). The
+    // caller is single-threaded (skiff-oci never starts threads), so no lock
+    // is held by a thread that does not exist in the child.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -68,6 +69,16 @@ pub fn clone_fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// kill(2) with any signal number, real-time ones included (nix's `Signal`
+/// has no real-time signals).
+pub fn kill(pid: Pid, sig: crate::signal::SignalNumber) -> io::Result<()> {
+    // SAFETY: kill takes a pid and a signal number and touches no memory.
+    if unsafe { libc::kill(pid.as_raw(), sig.as_raw()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// pidfd_open(2): a file descriptor that becomes readable when the process exits,

@@ -69,6 +69,11 @@ pub struct CgroupRecord {
     pub procs_dir: PathBuf,
     /// Where pause/resume act: a v1 freezer group, or the v2 group.
     pub freezer: Option<Freezer>,
+    /// The group in the cgroup2 tree (pure v2, or a hybrid host's unified
+    /// mount), where exec clones its child straight into. Recorded so that
+    /// exec need not read the mount table; older records lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,7 +137,8 @@ fn create_in(
             Ok(CgroupRecord {
                 dirs: vec![dir.clone()],
                 procs_dir: dir.clone(),
-                freezer: Some(Freezer::V2(dir)),
+                freezer: Some(Freezer::V2(dir.clone())),
+                v2: Some(dir),
             })
         }
         Layout::V1 {
@@ -174,7 +180,7 @@ fn create_in(
                 resources::apply_v1(hierarchies, &dirs, res, req.devices)?;
                 extended::apply_v1(hierarchies, &dirs, unified_dir.as_deref(), res)?;
             }
-            dirs.extend(unified_dir);
+            dirs.extend(unified_dir.clone());
             let procs_dir = procs_dir
                 .or_else(|| dirs.first().cloned())
                 .ok_or_else(|| CgroupError::Detect("no cgroup hierarchy is mounted".into()))?;
@@ -182,6 +188,7 @@ fn create_in(
                 dirs,
                 procs_dir,
                 freezer,
+                v2: unified_dir,
             })
         }
     }
@@ -286,6 +293,9 @@ impl CgroupRecord {
     /// The container's group in the cgroup2 tree (pure v2, or a hybrid host's
     /// unified mount): where a child can be cloned straight into.
     pub fn v2_dir(&self, layout: &Layout) -> Option<&Path> {
+        if self.v2.is_some() {
+            return self.v2.as_deref();
+        }
         match layout {
             Layout::V2 { .. } => self.dirs.first().map(|d| d.as_path()),
             Layout::V1 {
@@ -327,15 +337,22 @@ impl CgroupRecord {
     /// and whose first taking after a quiet spell waits for an RCU grace
     /// period (measured here: 13 ms median for the nine hierarchies of this
     /// host after a 30 ms pause, against 0.6 ms for "0" to `tasks`).
-    pub fn join_self(&self, layout: &Layout, skip: Option<&Path>) -> Result<(), CgroupError> {
-        let v2 = self.v2_dir(layout);
+    pub fn join_self(&self, skip: Option<&Path>) -> Result<(), CgroupError> {
         for dir in self.dirs.iter().filter(|d| Some(d.as_path()) != skip) {
-            let file = if Some(dir.as_path()) == v2 {
+            // A cgroup2 group has no `tasks`: there "0" goes to cgroup.procs
+            // (which takes the lock, but init is rarely not cloned into it).
+            let first = if Some(dir.as_path()) == self.v2.as_deref() {
                 "cgroup.procs"
             } else {
                 "tasks"
             };
-            fs::write(dir.join(file), "0").map_err(|source| CgroupError::Join {
+            let written = match fs::write(dir.join(first), "0") {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && first == "tasks" => {
+                    fs::write(dir.join("cgroup.procs"), "0")
+                }
+                other => other,
+            };
+            written.map_err(|source| CgroupError::Join {
                 path: dir.clone(),
                 pid: std::process::id() as i32,
                 source,

@@ -6,9 +6,9 @@
 //!
 //! ```text
 //!   caller                                child
-//!   setns pid, time; fork ─────────────────> (waits)
-//!   (with a user ns: cgroup join)
-//!              ── Go ─────────────────────> (without: cgroup join by itself)
+//!   setns pid, time; fork ─────────────────> with a user ns: waits for Go
+//!   with a user ns: cgroup join ── Go ────>
+//!   without: sleeps (CLONE_VFORK)            without: joins the cgroup itself
 //!                                           setns user, ipc, uts, net, cgroup, mnt
 //!                                           cwd, tty, rlimits, identity, seccomp
 //!   EOF (exec succeeded) <────────────────── execve   (or Error(message))
@@ -28,11 +28,11 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::{identity, ContainerError};
-use crate::cgroups::{CgroupRecord, Layout};
+use crate::cgroups::CgroupRecord;
 use crate::process::{self, ProcessError};
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, SyncSocket};
-use crate::{seccomp, sys};
+use crate::{seccomp, sys, trace};
 
 pub struct ExecOptions<'a> {
     pub id: &'a str,
@@ -83,6 +83,7 @@ fn container_ns(init: Pid, kind: &str) -> Result<Option<OwnedFd>, ContainerError
 /// Starts the process; returns its pid (on the host) once execve has succeeded.
 pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerError> {
     // 1. The container must be running.
+    let t = trace::phase("exec-prepare");
     let record = root.load(opts.id)?;
     let status = record.status(root);
     let allowed = status == Status::Running || (status == Status::Paused && opts.ignore_paused);
@@ -149,30 +150,43 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     let (parent_sock, child_sock) =
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     // Born in the container's cgroup2 group where there is one (no migration).
-    let layout = crate::cgroups::Layout::detect()?;
-    let v2_dir = record.cgroup.as_ref().and_then(|cg| cg.v2_dir(&layout));
+    let v2_dir = match record.cgroup.as_ref() {
+        Some(cg) if cg.v2.is_some() => cg.v2.as_deref(),
+        // A record from before `v2` was kept: read the mount table.
+        Some(cg) => cg.v2_dir(&crate::cgroups::Layout::detect()?),
+        None => None,
+    };
     let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
     let mut born_in = v2_fd.as_ref().and(v2_dir);
-    let forked = match v2_fd.as_ref() {
-        Some(fd) => sys::clone_fork_into(0, Some(fd.as_fd())).or_else(|_| {
-            born_in = None;
-            sys::clone_fork(0)
-        }),
-        None => sys::clone_fork(0),
-    };
+    drop(t);
+    let t = trace::phase("exec-fork");
+    // Without a user namespace to enter the child needs nothing more from
+    // us: it joins the cgroup itself, and we sleep (CLONE_VFORK) until it has
+    // exec'd or failed, instead of handing it a Go and waking twice.
     let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    let flags = if self_join {
+        libc::CLONE_VFORK as u64
+    } else {
+        0
+    };
+    let forked = match v2_fd.as_ref() {
+        Some(fd) => sys::clone_fork_into(flags, Some(fd.as_fd())).or_else(|_| {
+            born_in = None;
+            sys::clone_fork(flags)
+        }),
+        None => sys::clone_fork(flags),
+    };
     let child = match forked.map_err(ContainerError::io("fork"))? {
         sys::Forked::Child => {
             drop(parent_sock);
-            let join = record
-                .cgroup
-                .as_ref()
-                .filter(|_| self_join)
-                .map(|cg| (cg, &layout, born_in));
+            let placement = match self_join {
+                true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
+                false => Placement::ByCaller,
+            };
             let err = match child_side(
                 opts,
                 &ns,
-                join,
+                placement,
                 console.as_ref().map(|c| c.as_raw_fd()),
                 &filter,
                 &child_sock,
@@ -189,17 +203,21 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     };
     drop(child_sock);
     drop(console);
+    drop(t);
+    let _t = trace::phase("exec-child-setup (caller waits)");
 
     // 4. Into the container's cgroup, then the child may go on. Without a
     //    user namespace to enter, the child joins by itself (cheaper, see
     //    CgroupRecord::join_self).
     let started = (|| {
-        if let Some(cg) = record.cgroup.as_ref().filter(|_| !self_join) {
-            cg.join_except(child, born_in)?;
+        if !self_join {
+            if let Some(cg) = &record.cgroup {
+                cg.join_except(child, born_in)?;
+            }
+            parent_sock
+                .send(sync::GO, "")
+                .map_err(ContainerError::io("sync socket"))?;
         }
-        parent_sock
-            .send(sync::GO, "")
-            .map_err(ContainerError::io("sync socket"))?;
         match parent_sock
             .recv()
             .map_err(ContainerError::io("sync socket"))?
@@ -219,23 +237,29 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
     Ok(child)
 }
 
-/// The container's groups for the child to join itself, with the layout
-/// and the group it was cloned into.
-type SelfJoin<'a> = (&'a CgroupRecord, &'a Layout, Option<&'a Path>);
+/// How exec's child gets into the container's cgroup.
+enum Placement<'a> {
+    /// The caller places it, then sends Go (it enters a user namespace,
+    /// whose root has no say over the host's cgroup files).
+    ByCaller,
+    /// It joins the groups itself (if any), but the one it was cloned into.
+    Itself(Option<(&'a CgroupRecord, Option<&'a Path>)>),
+}
 
 fn child_side(
     opts: &ExecOptions<'_>,
     ns: &[(CloneFlags, OwnedFd)],
-    join: Option<SelfJoin<'_>>,
+    placement: Placement<'_>,
     console: Option<RawFd>,
     filter: &Option<(seccomp::Program, Option<UnixStream>)>,
     sock: &SyncSocket,
     record: &crate::state::Record,
 ) -> Result<std::convert::Infallible, ContainerError> {
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
-    sock.expect(sync::GO).map_err(ContainerError::Init)?;
-    if let Some((cg, layout, born_in)) = join {
-        cg.join_self(layout, born_in)?;
+    match placement {
+        Placement::ByCaller => sock.expect(sync::GO).map_err(ContainerError::Init)?,
+        Placement::Itself(Some((cg, born_in))) => cg.join_self(born_in)?,
+        Placement::Itself(None) => {}
     }
     for (flag, fd) in ns {
         setns(fd, *flag)

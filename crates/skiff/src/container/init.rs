@@ -71,9 +71,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 1. Wait until the parent has written the id maps (and, in a new user
     //    namespace, placed us in the cgroup), then join it ourselves.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
-    if let (true, Some(cg), Some(layout)) = (ctx.joins_cgroup, ctx.cgroup, ctx.layout) {
+    if let (true, Some(cg)) = (ctx.joins_cgroup, ctx.cgroup) {
         let _t = trace::init_phase("cgroup-join");
-        cg.join_self(layout, ctx.born_in)?;
+        cg.join_self(ctx.born_in)?;
     }
 
     // Not dumpable from here on: no process of the container may open our

@@ -1,12 +1,18 @@
 //! `kill`: a signal to init, or with `all` to every process of the container.
 
-use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use super::ContainerError;
+use crate::signal::SignalNumber;
 use crate::state::{StateRoot, Status};
+use crate::sys;
 
-pub fn kill(root: &StateRoot, id: &str, sig: Signal, all: bool) -> Result<(), ContainerError> {
+pub fn kill(
+    root: &StateRoot,
+    id: &str,
+    sig: SignalNumber,
+    all: bool,
+) -> Result<(), ContainerError> {
     let record = root.load(id)?;
     let status = record.status(root);
     if status == Status::Stopped {
@@ -15,10 +21,10 @@ pub fn kill(root: &StateRoot, id: &str, sig: Signal, all: bool) -> Result<(), Co
     if all {
         if let Some(cg) = &record.cgroup {
             for pid in cg.pids()? {
-                let _ = signal::kill(pid, sig);
+                let _ = sys::kill(pid, sig);
             }
             return Ok(());
         }
     }
-    signal::kill(Pid::from_raw(record.pid), sig).map_err(|e| ContainerError::io("kill")(e.into()))
+    sys::kill(Pid::from_raw(record.pid), sig).map_err(ContainerError::io("kill"))
 }
