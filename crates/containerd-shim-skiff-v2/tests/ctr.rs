@@ -313,8 +313,7 @@ fn output_goes_to_file_and_binary_log_uris() {
     // A logging binary that cannot run fails the task with an error that
     // names it (the shim collects the failed child, never its reaper).
     let broken = c.base.join("not-executable.sh");
-    fs::write(&broken, "#!/bin/sh
-").unwrap();
+    fs::write(&broken, "#!/bin/sh\n").unwrap();
     let uri = format!("binary://{}", broken.display());
     let out = c.run(&["--rm", "--log-uri", &uri], "skt-logbad", &["true"]);
     assert!(!out.status.success(), "{}", text(&out));

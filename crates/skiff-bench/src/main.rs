@@ -146,11 +146,20 @@ fn main() {
         "{:<10} {:>10} {:>10} {:>14}",
         "runtime", "median ms", "p90 ms", "peak RSS KiB"
     );
-    for ((name, _), s) in runtimes.iter().zip(&samples) {
-        let total: f64 = s.iter().map(|x| x.ms).sum();
+    let totals: Vec<f64> = samples
+        .iter()
+        .map(|s| s.iter().map(|x| x.ms).sum())
+        .collect();
+    for (((name, _), s), total) in runtimes.iter().zip(&samples).zip(&totals) {
         println!(
             "{name:<10} {} sequential runs: {total:.0} ms in all",
             s.len()
+        );
+    }
+    for ((name, _), total) in runtimes.iter().zip(&totals).skip(1) {
+        println!(
+            "ratio skiff-oci/{name}: sequential runs in all {:.2}",
+            totals[0] / total
         );
     }
     report(&runtimes, samples, "time");
