@@ -440,7 +440,40 @@ impl CgroupRecord {
                 })
             }
         };
-        fs::write(&path, value).map_err(|source| CgroupError::Io { path, source })
+        fs::write(&path, value).map_err(|source| CgroupError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !frozen {
+            return Ok(());
+        }
+        // Freezing completes asynchronously (a v1 group reads FREEZING until
+        // every task has stopped; v2 says so in cgroup.events): `pause`
+        // returns once it has, as runc's does, so that `state` says paused.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let done = match &self.freezer {
+                Some(Freezer::V2(dir)) => fs::read_to_string(dir.join("cgroup.events"))
+                    .map(|e| e.lines().any(|l| l.trim() == "frozen 1"))
+                    .unwrap_or(false),
+                _ => self.is_frozen(),
+            };
+            if done {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(CgroupError::Io {
+                    path,
+                    source: io::Error::new(io::ErrorKind::TimedOut, "still freezing after 5 s"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            // v1: a task that was busy in the kernel may have been missed;
+            // writing FROZEN again retries it (what runc does too).
+            if matches!(self.freezer, Some(Freezer::V1(_))) {
+                let _ = fs::write(&path, value);
+            }
+        }
     }
 
     /// Removes the groups. Processes that were just killed may take a moment to
