@@ -72,16 +72,26 @@ impl Reaper {
         loop {
             let seen = self.lock().forks;
             let peeked = waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
-            let collected = match peeked {
+            // Collected and sorted under one lock: a helper forked in between
+            // could otherwise reuse the pid and swallow this exit.
+            let (collected, helper) = match peeked {
                 Ok(s) => match s.pid() {
                     Some(pid) => {
-                        let _children = self.lock();
-                        waitpid(pid, Some(WaitPidFlag::WNOHANG))
+                        let mut children = self.lock();
+                        let collected = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+                        let helper = matches!(
+                            collected,
+                            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+                        ) && children.helpers.remove(&pid.as_raw());
+                        (collected, helper)
                     }
                     None => continue,
                 },
-                Err(e) => Err(e),
+                Err(e) => (Err(e), false),
             };
+            if helper {
+                continue;
+            }
             let (pid, status) = match collected {
                 Ok(WaitStatus::Exited(pid, code)) => (pid, code as u32),
                 Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, 128 + sig as u32),
@@ -97,9 +107,6 @@ impl Reaper {
                     continue;
                 }
             };
-            if self.lock().helpers.remove(&pid.as_raw()) {
-                continue;
-            }
             on_exit(
                 pid.as_raw(),
                 Exit {

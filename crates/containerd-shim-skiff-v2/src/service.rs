@@ -219,10 +219,19 @@ impl Service {
                     stdio: None,
                     keep: &[],
                 };
-                let _ = forked::call(&self.reaper, nothing, || {
+                let deleted = forked::call(&self.reaper, nothing, || {
                     container::delete(&self.root, id, true)?;
                     Ok(Value::Null)
                 });
+                if let Err(d) = deleted {
+                    skiff::log::warn(&format!("removing {id} after a failed create: {d}"));
+                    if pid > 0 {
+                        let _ = nix::sys::signal::kill(
+                            Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
                 return Err(e);
             }
         }
@@ -344,8 +353,12 @@ impl Service {
                 .and_then(|master| io.attach_terminal(master, paths));
             if let Err(e) = attached {
                 // Untracked, the process would run on with nobody to wait for it.
-                let _ =
-                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                if pid > 0 {
+                    let _ = nix::sys::signal::kill(
+                        Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 return Err(e);
             }
         }

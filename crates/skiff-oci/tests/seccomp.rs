@@ -157,3 +157,17 @@ fn compiled_profile_is_cached_and_reused_as_is() {
     assert!(other.contains("allowed"), "{other}");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
 }
+
+#[test]
+fn a_profile_that_kills_on_madvise_still_starts() {
+    // Init returns its idle pages (madvise, brk) before it parks on the exec
+    // fifo: a profile that forbids those gets that done before it is loaded.
+    let env = TestEnv::new("seccompmadvise");
+    let out = env.run_sh("m", "echo started", |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["madvise"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        });
+    });
+    assert!(out.contains("started"), "{out}");
+}

@@ -38,21 +38,32 @@ pub fn parse(s: &str) -> Result<SignalNumber, BadSignal> {
     }
     let upper = s.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let rt = |base: i32, rest: &str, sign: i32| -> Option<SignalNumber> {
-        let off = match rest {
+    // RTMIN, RTMIN+n, RTMAX, RTMAX-n: the sign is part of the name.
+    let rt = |base: i32, rest: &str, sign: char| -> Option<SignalNumber> {
+        let off: i32 = match rest {
             "" => 0,
-            r => r.parse::<i32>().ok()?,
+            r => {
+                let digits = r.strip_prefix(sign)?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                digits.parse().ok()?
+            }
         };
-        let n = base + sign * off;
+        let n = if sign == '+' {
+            base.checked_add(off)?
+        } else {
+            base.checked_sub(off)?
+        };
         (libc::SIGRTMIN()..=libc::SIGRTMAX())
             .contains(&n)
             .then_some(SignalNumber(n))
     };
     if let Some(rest) = bare.strip_prefix("RTMIN") {
-        return rt(libc::SIGRTMIN(), rest.strip_prefix('+').unwrap_or(rest), 1).ok_or_else(bad);
+        return rt(libc::SIGRTMIN(), rest, '+').ok_or_else(bad);
     }
     if let Some(rest) = bare.strip_prefix("RTMAX") {
-        return rt(libc::SIGRTMAX(), rest.strip_prefix('-').unwrap_or(rest), -1).ok_or_else(bad);
+        return rt(libc::SIGRTMAX(), rest, '-').ok_or_else(bad);
     }
     format!("SIG{bare}")
         .parse::<Signal>()
@@ -80,5 +91,9 @@ mod tests {
         assert!(parse("0").is_err());
         assert!(parse("RTMIN+99").is_err());
         assert!(parse("RTMIN+x").is_err());
+        assert!(parse("RTMAX+1").is_err());
+        assert!(parse("RTMIN-1").is_err());
+        assert!(parse("RTMIN+99999999999").is_err());
+        assert!(parse("RTMIN++1").is_err());
     }
 }

@@ -197,6 +197,16 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     .iter()
     .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
 
+    // Init joins its groups itself (cheaper, see CgroupRecord::join_self),
+    // unless it is in a new user namespace, whose root has no say over the
+    // host's cgroup files, or in a cgroup namespace joined by path, from which
+    // an nsdelegate cgroup2 tree refuses moves outside it.
+    let init_joins_cgroup = !plan.new_user
+        && !plan
+            .parent_joins
+            .iter()
+            .any(|(kind, _)| *kind == oci_spec::runtime::LinuxNamespaceType::Cgroup);
+
     // 7. The clone: init is born in its new namespaces.
     let t = trace::phase("clone");
     // Born in its cgroup2 group where there is one: no migration later.
@@ -235,7 +245,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 plan: &plan,
                 cgroup: cgroup.as_ref(),
                 layout: Some(&layout),
-                joins_cgroup: !plan.new_user,
+                joins_cgroup: init_joins_cgroup,
                 born_in,
                 sync: child_sock,
                 fifo_fd: fifo.as_raw_fd(),
@@ -277,13 +287,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
 
-    // 8. Id maps and the cgroup join, then init may go on. Init joins its
-    //    groups itself (cheaper, see CgroupRecord::join_self) unless it is
-    //    in a new user namespace, whose root has no say over the host's
-    //    cgroup files.
+    // 8. Id maps and (when init does not join itself) the cgroup join, then
+    //    init may go on.
     if plan.new_user {
-        let _t = trace::phase("idmaps+cgroup-join");
         namespaces::write_id_maps(&plan, child)?;
+    }
+    if !init_joins_cgroup {
+        let _t = trace::phase("cgroup-join");
         if let Some(cg) = &cgroup {
             cg.join_except(child, born_in)?;
         }

@@ -3,7 +3,7 @@
 //! the sync socket before exiting; after `Ready` it can only exit.
 
 use std::convert::Infallible;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -227,6 +227,14 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             listener: l.as_ref(),
             state: listener_state(ctx),
         });
+    // The runtime's pages are dropped right before the fifo wait, or, when
+    // the seccomp filter might refuse madvise or brk, before it loads.
+    let release_late = seccomp_cfg.is_none_or(|cfg| {
+        seccomp::plainly_allows(cfg, "madvise") && seccomp::plainly_allows(cfg, "brk")
+    });
+    if !release_late {
+        sys::release_idle_pages();
+    }
     identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
     drop(t);
@@ -237,7 +245,17 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     READY_SENT.store(true, Ordering::Relaxed);
     let fifo_path = std::ffi::CString::new(format!("/proc/self/fd/{}", ctx.fifo_fd))
         .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
-    let fifo = sys::park_on_fifo(&fifo_path).map_err(ContainerError::io("opening exec.fifo"))?;
+    if release_late {
+        sys::release_idle_pages();
+    }
+    let fifo = nix::fcntl::open(
+        fifo_path.as_c_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let fifo = unsafe { std::os::fd::OwnedFd::from_raw_fd(fifo) };
     nix::unistd::write(&fifo, b"0")
         .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
     drop(fifo);

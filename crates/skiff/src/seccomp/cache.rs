@@ -12,11 +12,16 @@
 //! best effort: a cache that cannot be written only costs speed.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
 
 const MAGIC: &[u8] = b"skiff-seccomp-cache 1\n";
+/// Bumped whenever `compile` would turn the same profile into a different
+/// program (action mapping, skipped rules, optimisation level).
+const COMPILE_REVISION: u32 = 1;
 /// More profiles than this in one state root, and the cache starts over.
 const MAX_ENTRIES: usize = 64;
 
@@ -32,7 +37,8 @@ pub fn key(cfg: &LinuxSeccomp) -> Vec<u8> {
         .unwrap_or_default();
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut key = format!(
-        "libseccomp {v} api {}\nkernel {}\n",
+        "skiff {} compile {COMPILE_REVISION}\nlibseccomp {v} api {}\nkernel {}\n",
+        env!("CARGO_PKG_VERSION"),
         libseccomp::get_api(),
         kernel.trim()
     )
@@ -46,26 +52,39 @@ fn file(dir: &Path, key: &[u8]) -> PathBuf {
     dir.join(format!("{:016x}", crate::fnv::hash64(key)))
 }
 
-/// The program compiled earlier for exactly `key`, if any.
+/// The program compiled earlier for exactly `key`, if any. Only a file of
+/// ours that nobody else may write is trusted.
 pub fn lookup(dir: &Path, key: &[u8]) -> Option<Vec<u8>> {
-    let bytes = fs::read(file(dir, key)).ok()?;
+    let mut f = fs::File::open(file(dir, key)).ok()?;
+    let meta = f.metadata().ok()?;
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
     let rest = bytes.strip_prefix(MAGIC)?;
     let (len, rest) = rest.split_first_chunk::<8>()?;
     let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
     if rest.len() < len || &rest[..len] != key {
         return None;
     }
-    Some(rest[len..].to_vec())
+    // Whole BPF instructions, at least one.
+    let program = &rest[len..];
+    if program.is_empty() || program.len() % 8 != 0 {
+        return None;
+    }
+    Some(program.to_vec())
 }
 
 /// Keeps `program` for `key`.
 pub fn store(dir: &Path, key: &[u8], program: &[u8]) {
-    if fs::create_dir_all(dir).is_err() {
+    let mkdir = || fs::DirBuilder::new().mode(0o700).create(dir);
+    if mkdir().is_err() && !dir.is_dir() {
         return;
     }
     if fs::read_dir(dir).is_ok_and(|d| d.count() >= MAX_ENTRIES) {
         let _ = fs::remove_dir_all(dir);
-        if fs::create_dir_all(dir).is_err() {
+        if mkdir().is_err() {
             return;
         }
     }
@@ -75,7 +94,14 @@ pub fn store(dir: &Path, key: &[u8], program: &[u8]) {
     data.extend(program);
     let dest = file(dir, key);
     let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-    if crate::state::write_atomic(&tmp, &dest, &data).is_err() {
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&data))
+        .and_then(|()| fs::rename(&tmp, &dest));
+    if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
 }
@@ -96,8 +122,10 @@ mod tests {
             key(&profile("SCMP_ACT_LOG")),
         );
         assert_ne!(a, b);
-        store(&dir, &a, b"program-a");
-        assert_eq!(lookup(&dir, &a).as_deref(), Some(&b"program-a"[..]));
+        store(&dir, &a, b"program-a-16bytes");
+        assert_eq!(lookup(&dir, &a), None, "not whole instructions");
+        store(&dir, &a, b"program-a16bytes");
+        assert_eq!(lookup(&dir, &a).as_deref(), Some(&b"program-a16bytes"[..]));
         assert_eq!(lookup(&dir, &b), None);
         // A file under a's name that holds another key (a collision) is not a's.
         let mut data = MAGIC.to_vec();
@@ -109,6 +137,14 @@ mod tests {
         // Damaged files are misses, not errors.
         fs::write(file(&dir, &a), b"skiff-seccomp-cache 1\n\xff").unwrap();
         assert_eq!(lookup(&dir, &a), None);
+        // So is a program of broken instructions, and a file others may write.
+        store(&dir, &b, b"0123456789");
+        assert_eq!(lookup(&dir, &b), None);
+        store(&dir, &b, b"01234567");
+        assert_eq!(lookup(&dir, &b).as_deref(), Some(&b"01234567"[..]));
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(file(&dir, &b), fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(lookup(&dir, &b), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

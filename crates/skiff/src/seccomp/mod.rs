@@ -83,6 +83,22 @@ fn operator(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
     }
 }
 
+/// Whether the profile lets every call of `name` through: a rule allows it
+/// outright (or the default does) and no rule gives it another action.
+pub fn plainly_allows(cfg: &LinuxSeccomp, name: &str) -> bool {
+    let rules = || {
+        cfg.syscalls()
+            .iter()
+            .flatten()
+            .filter(|r| r.names().iter().any(|n| n == name))
+    };
+    let allow = LinuxSeccompAction::ScmpActAllow;
+    if rules().any(|r| r.action() != allow) {
+        return false;
+    }
+    cfg.default_action() == allow || rules().any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+}
+
 /// Whether the profile has any SCMP_ACT_NOTIFY rule.
 pub fn wants_listener(cfg: &LinuxSeccomp) -> bool {
     cfg.default_action() == LinuxSeccompAction::ScmpActNotify
