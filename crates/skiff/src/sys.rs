@@ -134,7 +134,7 @@ pub fn seccomp_set_filter(
 /// tables and returns free heap to the kernel. The pages stay in the page
 /// cache, shared, and fault back in when touched. For init, parked on the
 /// exec fifo for as long as the caller likes, they were most of its resident
-/// set (measured 1.8 MB -> 0.45 MB). Call it right before the wait: what
+/// set (measured 1.8 MB -> 0.5 MB). Call it right before the wait: what
 /// runs after it faults its pages back in.
 pub fn release_idle_pages() {
     // SAFETY: malloc_trim only gives free memory of this process's heap back.
