@@ -68,8 +68,8 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
 
-    // 1. Wait until the parent has written the id maps (and, in a new user
-    //    namespace, placed us in the cgroup), then join it ourselves.
+    // 1. Wait until the parent has written the id maps (and, where we could
+    //    not, placed us in the cgroup: see create.rs), else join it ourselves.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
     if let (true, Some(cg)) = (ctx.joins_cgroup, ctx.cgroup) {
         let _t = trace::init_phase("cgroup-join");
