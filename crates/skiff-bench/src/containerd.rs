@@ -97,17 +97,6 @@ fn shim_of(id: &str) -> Option<u64> {
     })
 }
 
-fn vm_rss(pid: u64) -> Option<u64> {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 pub fn bench(work: &Path, rootfs: &Path, shim_dir: &Path, iterations: usize) -> Vec<Path3> {
     let mut paths = vec![Path3 {
         name: "skiff shim",
@@ -164,7 +153,7 @@ pub fn bench(work: &Path, rootfs: &Path, shim_dir: &Path, iterations: usize) -> 
         let id = format!("bench-ctr-rss-{r}");
         if run(&p.flags, &["-d"], &id, &["/bin/sleep", "1000"]) {
             std::thread::sleep(Duration::from_millis(300));
-            p.shim_rss_kib = shim_of(&id).and_then(vm_rss);
+            p.shim_rss_kib = shim_of(&id).and_then(|pid| crate::vm_rss(pid as i32));
         }
         ctr(&d, &["task", "kill", "-s", "KILL", &id]);
         std::thread::sleep(Duration::from_millis(200));

@@ -413,6 +413,18 @@ pub(crate) fn timed(runtime: &Path, root: &Path, args: &[String]) -> Result<Samp
     })
 }
 
+/// VmRSS of `pid` in KiB.
+pub(crate) fn vm_rss(pid: i32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var("PATH")
         .ok()?

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::timed;
+use crate::{timed, vm_rss};
 
 #[derive(Default)]
 pub struct Phases {
@@ -17,17 +17,6 @@ pub struct Phases {
     pub start: Vec<f64>,
     pub delete: Vec<f64>,
     pub parked_rss_kib: Vec<u64>,
-}
-
-fn vm_rss(pid: i32) -> Option<u64> {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn s(v: &str) -> String {

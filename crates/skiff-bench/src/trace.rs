@@ -68,12 +68,6 @@ pub fn bench(skiff: &Path, root: &Path, bundle: &Path, work: &Path, iterations: 
     phases
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 pub fn report(phases: &Phases) {
     println!(
         "where a skiff-oci `run` spends its time (--trace, medians; `at` is ms after the spawn):"
@@ -82,7 +76,10 @@ pub fn report(phases: &Phases) {
     let mut rows: Vec<(f64, f64, &str)> = phases
         .0
         .iter()
-        .map(|(k, (at, ms))| (median(at), median(ms), k.as_str()))
+        .map(|(k, (at, ms))| {
+            let m = |v: &[f64]| crate::phases::median(v).unwrap_or(0.0);
+            (m(at), m(ms), k.as_str())
+        })
         .collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (at, ms, name) in rows {

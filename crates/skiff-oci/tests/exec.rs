@@ -35,17 +35,7 @@ fn exec_joins_namespaces_and_cgroup_and_returns_the_exit_code() {
     assert!(pid_in > 1 && pid_in < 100, "{pid_in}");
 
     // Detached with a pid file: compare its namespaces and cgroup with init's.
-    let pid_file = env.base.join("exec.pid");
-    env.ok(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-        "sleep",
-        "1000",
-    ]);
-    let pid = read(&pid_file).trim().to_string();
+    let pid = env.exec_detached(&id, &["sleep", "1000"]);
     for ns in ["pid", "mnt", "net", "ipc", "uts", "cgroup"] {
         let a = fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
         let b = fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();

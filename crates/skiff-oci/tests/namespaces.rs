@@ -106,17 +106,7 @@ fn user_namespace_maps_ids() {
     // runtime placed init in its groups, and exec's caller its child.
     let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
     assert!(procs.lines().any(|l| l == pid), "{procs}");
-    let pid_file = env.base.join("exec.pid");
-    env.ok(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-        "sleep",
-        "1000",
-    ]);
-    let exec_pid = read(&pid_file).trim().to_string();
+    let exec_pid = env.exec_detached(&id, &["sleep", "1000"]);
     assert_eq!(
         read(format!("/proc/{exec_pid}/cgroup")),
         read(format!("/proc/{pid}/cgroup"))

@@ -82,6 +82,15 @@ impl TestEnv {
     }
 
     /// Runs skiff-oci and asserts success; returns stdout.
+    /// `exec -d --pid-file` of `cmd` into `id`; the exec'd process's host pid.
+    pub fn exec_detached(&self, id: &str, cmd: &[&str]) -> String {
+        let pid_file = self.base.join(format!("exec-{id}.pid"));
+        let mut args = vec!["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), id];
+        args.extend_from_slice(cmd);
+        self.ok(&args);
+        read(&pid_file).trim().to_string()
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.oci(args);
         assert!(

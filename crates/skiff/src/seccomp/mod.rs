@@ -35,6 +35,11 @@ pub enum SeccompError {
         step: &'static str,
         source: libseccomp::error::SeccompError,
     },
+    #[error("linux.seccomp: {step}: {source}")]
+    Export {
+        step: &'static str,
+        source: std::io::Error,
+    },
     #[error("linux.seccomp: loading the filter: {source}")]
     Load { source: std::io::Error },
     #[error("linux.seccomp.listenerPath {path}: {step}: {source}")]
@@ -164,12 +169,7 @@ pub fn program(cfg: &LinuxSeccomp, state_root: Option<&Path>) -> Result<Program,
 /// The BPF libseccomp generates for `ctx`, through a memfd (its export API
 /// writes to a file descriptor).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
-    let io = |step: &'static str| {
-        move |e: std::io::Error| SeccompError::Invalid {
-            field: "(export)".into(),
-            reason: format!("{step}: {e}"),
-        }
-    };
+    let io = |step: &'static str| move |source| SeccompError::Export { step, source };
     let fd = nix::sys::memfd::memfd_create(
         c"skiff-seccomp",
         nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
