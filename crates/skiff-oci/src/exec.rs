@@ -7,25 +7,27 @@ use std::fs;
 use nix::unistd::Pid;
 use skiff::container::{self, ExecOptions};
 use skiff::oci_spec::runtime::{Capability, Process};
-use skiff::state::StateRoot;
+use skiff::state::{Record, StateRoot};
 
 use crate::cli::ExecArgs;
 use crate::Result;
 
 pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+    let record = root.load(&args.id)?;
     let process = match &args.process {
         Some(path) => {
             let bytes = fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
             serde_json::from_slice::<Process>(&bytes)
                 .map_err(|e| format!("--process {}: {e}", path.display()))?
         }
-        None => from_flags(root, args)?,
+        None => from_flags(&record, args)?,
     };
     if !args.detach {
         container::block_forwarded_signals();
     }
-    let pid = container::exec(
+    let pid = container::exec_in(
         root,
+        &record,
         &ExecOptions {
             id: &args.id,
             process,
@@ -44,11 +46,11 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
 }
 
 /// The container's process with runc's exec flags applied on top.
-fn from_flags(root: &StateRoot, a: &ExecArgs) -> Result<Process> {
+fn from_flags(record: &Record, a: &ExecArgs) -> Result<Process> {
     if a.command.is_empty() {
         return Err("exec: a command is required (or --process)".into());
     }
-    let mut p = container::base_process(root, &a.id)?;
+    let mut p = record.process.clone().unwrap_or_default();
     p.set_args(Some(a.command.clone()));
     p.set_terminal(Some(a.tty));
     p.set_console_size(None);

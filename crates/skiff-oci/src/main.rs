@@ -145,7 +145,7 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     // In the foreground without a console socket, `run` relays the terminal itself.
     let relay = !detach && args.console_socket.is_none();
     let created = container::create(root, &create_options(cli, args, relay))?;
-    if let Err(e) = container::start(root, &args.id) {
+    if let Err(e) = container::start_created(root, &created.record) {
         let _ = container::delete(root, &args.id, true);
         return Err(e.into());
     }
@@ -160,7 +160,7 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     };
     drop(t);
     if !keep {
-        container::delete(root, &args.id, true)?;
+        container::delete_stopped(root, &created.record)?;
     }
     Ok(code)
 }

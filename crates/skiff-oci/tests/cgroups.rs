@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::Path;
 
 use common::*;
@@ -258,4 +259,46 @@ fn cpu_quota_limits_a_busy_loop() {
         "{s}"
     );
     env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn v1_hierarchies_inside_show_the_containers_group_read_only() {
+    if is_v2_host() {
+        return; // the cgroup2 mount inside runs in the VM (cgroup_v2_vm)
+    }
+    let env = TestEnv::new("cgmountin");
+    let script = "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+                  grep -c ' - cgroup ' /proc/self/mountinfo; \
+                  touch /sys/fs/cgroup/pids/x 2>&1; ls /sys/fs/cgroup";
+    // With its own cgroup namespace (init mounts each hierarchy) and
+    // without one (binds of the container's groups).
+    for own_ns in [true, false] {
+        let mut b = env.bundle(if own_ns { "ns" } else { "nons" }, &["sh", "-c", script]);
+        resources(
+            &mut b.config,
+            json!({"pids": {"limit": 21}, "memory": {"limit": 67108864}}),
+        );
+        if !own_ns {
+            let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
+        }
+        b.write();
+        let (code, out, err) = env.run(&b, &env.id(if own_ns { "a" } else { "b" }));
+        assert_eq!(code, 0, "{out}{err}");
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("21"), "own ns {own_ns}: {out}");
+        assert_eq!(lines.next(), Some("67108864"), "own ns {own_ns}: {out}");
+        let hierarchies: usize = lines.next().unwrap().trim().parse().unwrap();
+        let host = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(" - cgroup "))
+            .count();
+        assert_eq!(hierarchies, host, "own ns {own_ns}: {out}");
+        assert!(
+            out.contains("Read-only file system"),
+            "own ns {own_ns}: {out}"
+        );
+        assert!(out.contains("memory") && out.contains("pids"), "{out}");
+    }
 }

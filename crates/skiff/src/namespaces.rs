@@ -209,10 +209,12 @@ pub fn unshare_late(plan: &Plan) -> Result<(), NamespaceError> {
     if plan.late_unshare.is_empty() {
         return Ok(());
     }
-    unshare(plan.late_unshare).map_err(|source| NamespaceError::Unshare {
-        flags: plan.late_unshare,
-        source,
-    })
+    unshare_flags(plan.late_unshare)
+}
+
+/// Child side: create the new namespaces `flags` names.
+pub fn unshare_flags(flags: CloneFlags) -> Result<(), NamespaceError> {
+    unshare(flags).map_err(|source| NamespaceError::Unshare { flags, source })
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {

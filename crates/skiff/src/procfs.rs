@@ -1,15 +1,25 @@
-//! Writes into /proc that cannot be redirected: the file is opened without
-//! following symlinks and must be on a procfs, so a mount or link planted by the
-//! image or the config over /proc/sys/... cannot turn a sysctl or an
-//! oom_score_adj write into a write somewhere else (the CVE-2025-52881 class).
+//! Reads of /proc files in one go, and writes into /proc that cannot be
+//! redirected: the file is opened without following symlinks and must be on a
+//! procfs, so a mount or link planted by the image or the config over
+//! /proc/sys/... cannot turn a sysctl or an oom_score_adj write into a write
+//! somewhere else (the CVE-2025-52881 class).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+
+/// Reads a file of /proc (or of another pseudo filesystem) whole. Such files
+/// report size 0, on which `fs::read_to_string` starts with a 32-byte read
+/// and doubles from there, a syscall per step; this reads into 8 KiB at once.
+pub fn read(path: impl AsRef<Path>) -> io::Result<String> {
+    let mut buf = Vec::with_capacity(8192);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
 
 pub fn write(path: &Path, value: &str) -> io::Result<()> {
     let fd = open(

@@ -201,7 +201,7 @@ pub fn check_id(id: &str) -> Result<(), StateError> {
 
 /// Process state letter and start time from /proc/PID/stat, or None if gone.
 pub fn proc_stat(pid: Pid) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

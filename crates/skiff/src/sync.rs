@@ -5,8 +5,9 @@
 //! ```text
 //!   parent                               init
 //!   clone ───────────────────────────────> (waits)
-//!   id maps (with a user ns:
-//!   cgroup join) ────────── Go ──────────> cgroup join (without), namespaces, mounts
+//!   id maps ─────────────── Go ──────────> network namespace
+//!   cgroups made, (with a user ns:
+//!   cgroup join) ───── CgroupsReady ─────> cgroup join (without), namespaces, mounts
 //!   (only when the config has hooks)
 //!   prestart/createRuntime <── HooksPoint ─
 //!                          ── HooksDone ──> createContainer hooks
@@ -14,6 +15,10 @@
 //!   state.json, pid file <── Ready ──────── blocks opening exec.fifo
 //!   any step can instead answer <── Error(message) ── and exit
 //! ```
+//!
+//! A rootless parent makes the cgroups before the clone and sends only Go,
+//! after the id maps and any cgroup join; init then creates every namespace
+//! but cgroup and time in the clone.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -21,6 +26,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 pub const GO: u8 = b'G';
+pub const CGROUPS_READY: u8 = b'C';
 pub const HOOKS_POINT: u8 = b'H';
 pub const HOOKS_DONE: u8 = b'D';
 pub const READY: u8 = b'R';

@@ -50,13 +50,14 @@ impl Drop for Phase {
         if let Some(start) = self.start {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             let end = monotonic_ms();
-            let _ = writeln!(
-                std::io::stderr(),
-                r#"{{"trace":"{}","ms":{ms:.3},"end":{end:.3},"pid":{},"by":"{}"}}"#,
+            // One write per line: init and the runtime share stderr.
+            let line = format!(
+                "{{\"trace\":\"{}\",\"ms\":{ms:.3},\"end\":{end:.3},\"pid\":{},\"by\":\"{}\"}}\n",
                 self.name,
                 std::process::id(),
                 self.by
             );
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Which cgroup layout the host has, read from /proc/self/mountinfo.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::CgroupError;
@@ -57,7 +56,7 @@ const NOT_CONTROLLERS: &[&str] = &[
 
 impl Layout {
     pub fn detect() -> Result<Layout, CgroupError> {
-        let text = fs::read_to_string("/proc/self/mountinfo")
+        let text = crate::procfs::read("/proc/self/mountinfo")
             .map_err(|e| CgroupError::Detect(format!("reading /proc/self/mountinfo: {e}")))?;
         Ok(Self::parse(&text))
     }
@@ -105,10 +104,10 @@ impl Layout {
     }
 
     /// This process's own group in a hierarchy (None: the v2 tree), from
-    /// /proc/self/cgroup; relative cgroupsPath values are resolved below it.
-    pub fn current(&self, hierarchy: Option<&Hierarchy>) -> String {
-        let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        for line in text.lines() {
+    /// `own` (the text of /proc/self/cgroup); relative cgroupsPath values are
+    /// resolved below it.
+    pub fn current(own: &str, hierarchy: Option<&Hierarchy>) -> String {
+        for line in own.lines() {
             let mut parts = line.splitn(3, ':');
             let (_id, ctrls, path) = (parts.next(), parts.next(), parts.next());
             let (Some(ctrls), Some(path)) = (ctrls, path) else {

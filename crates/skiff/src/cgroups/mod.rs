@@ -109,31 +109,33 @@ pub fn has_limits(res: &LinuxResources) -> bool {
 /// Creates the container's groups and applies its resources. On error, whatever
 /// was created is removed again.
 pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
-    let rel = relative_path(req)?;
-    let mut created: Vec<PathBuf> = Vec::new();
-    let result = create_in(layout, &rel, req, &mut created);
-    if result.is_err() {
-        for dir in created.iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
-    }
-    result
+    let record = plan(layout, req)?;
+    make(layout, req, &record)?;
+    Ok(record)
 }
 
-fn create_in(
-    layout: &Layout,
-    rel: &str,
-    req: &CgroupRequest<'_>,
-    created: &mut Vec<PathBuf>,
-) -> Result<CgroupRecord, CgroupError> {
+/// The container's groups, worked out without touching the tree: which
+/// directory in which hierarchy, and which of them count processes and
+/// freeze. `make` then creates them; `create` is both.
+pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
+    let rel = relative_path(req)?;
+    // Only a relative path needs our own groups (absolute is the default).
+    let own = if rel.starts_with('/') {
+        String::new()
+    } else {
+        crate::procfs::read("/proc/self/cgroup").unwrap_or_default()
+    };
+    let join_rel = |mount: &Path, h: Option<&Hierarchy>| {
+        let base = if rel.starts_with('/') {
+            mount.to_path_buf()
+        } else {
+            mount.join(Layout::current(&own, h).trim_start_matches('/'))
+        };
+        base.join(rel.trim_start_matches('/'))
+    };
     match layout {
         Layout::V2 { root } => {
-            let dir = join_rel(root, &layout.current(None), rel);
-            make_dirs(&dir, created)?;
-            resources::v2_enable_controllers(root, &dir)?;
-            if let Some(res) = req.resources {
-                resources::apply_v2(&dir, res, Some(req.devices))?;
-            }
+            let dir = join_rel(root, None);
             Ok(CgroupRecord {
                 dirs: vec![dir.clone()],
                 procs_dir: dir.clone(),
@@ -149,11 +151,7 @@ fn create_in(
             let mut freezer = None;
             let mut procs_dir = None;
             for h in hierarchies {
-                let dir = join_rel(&h.mount, &layout.current(Some(h)), rel);
-                make_dirs(&dir, created)?;
-                if h.has("cpuset") {
-                    resources::v1_init_cpuset(&h.mount, &dir)?;
-                }
+                let dir = join_rel(&h.mount, Some(h));
                 if h.has("freezer") {
                     freezer = Some(Freezer::V1(dir.clone()));
                 }
@@ -162,24 +160,7 @@ fn create_in(
                 }
                 dirs.push(dir);
             }
-            let mut unified_dir = None;
-            if let Some(root) = unified {
-                let dir = join_rel(root, &layout.current(None), rel);
-                make_dirs(&dir, created)?;
-                // Only when asked: enabling a controller changes the host's tree.
-                let wants_v2 = req.resources.is_some_and(|r| {
-                    r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
-                        || r.unified().as_ref().is_some_and(|u| !u.is_empty())
-                });
-                if wants_v2 {
-                    resources::v2_enable_controllers(root, &dir)?;
-                }
-                unified_dir = Some(dir);
-            }
-            if let Some(res) = req.resources {
-                resources::apply_v1(hierarchies, &dirs, res, req.devices)?;
-                extended::apply_v1(hierarchies, &dirs, unified_dir.as_deref(), res)?;
-            }
+            let unified_dir = unified.as_ref().map(|root| join_rel(root, None));
             dirs.extend(unified_dir.clone());
             let procs_dir = procs_dir
                 .or_else(|| dirs.first().cloned())
@@ -192,6 +173,72 @@ fn create_in(
             })
         }
     }
+}
+
+/// Creates the groups `record` (from [`plan`]) names, those that do not
+/// exist yet, and applies the resources. On error, whatever it created is
+/// removed again.
+pub fn make(
+    layout: &Layout,
+    req: &CgroupRequest<'_>,
+    record: &CgroupRecord,
+) -> Result<(), CgroupError> {
+    let mut created: Vec<PathBuf> = Vec::new();
+    let result = make_in(layout, req, record, &mut created);
+    if result.is_err() {
+        for dir in created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+    result
+}
+
+fn make_in(
+    layout: &Layout,
+    req: &CgroupRequest<'_>,
+    record: &CgroupRecord,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), CgroupError> {
+    match layout {
+        Layout::V2 { root } => {
+            let dir = &record.dirs[0];
+            make_dirs(dir, created)?;
+            resources::v2_enable_controllers(root, dir)?;
+            if let Some(res) = req.resources {
+                resources::apply_v2(dir, res, Some(req.devices))?;
+            }
+        }
+        Layout::V1 {
+            hierarchies,
+            unified,
+        } => {
+            // `plan` put one directory per hierarchy first, in order, then the
+            // unified one.
+            let dirs = &record.dirs[..hierarchies.len()];
+            for (h, dir) in hierarchies.iter().zip(dirs) {
+                make_dirs(dir, created)?;
+                if h.has("cpuset") {
+                    resources::v1_init_cpuset(&h.mount, dir)?;
+                }
+            }
+            if let (Some(root), Some(dir)) = (unified, &record.v2) {
+                make_dirs(dir, created)?;
+                // Only when asked: enabling a controller changes the host's tree.
+                let wants_v2 = req.resources.is_some_and(|r| {
+                    r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+                        || r.unified().as_ref().is_some_and(|u| !u.is_empty())
+                });
+                if wants_v2 {
+                    resources::v2_enable_controllers(root, dir)?;
+                }
+            }
+            if let Some(res) = req.resources {
+                resources::apply_v1(hierarchies, dirs, res, req.devices)?;
+                extended::apply_v1(hierarchies, dirs, record.v2.as_deref(), res)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The container's path below each hierarchy root, as runc resolves it:
@@ -260,15 +307,6 @@ fn systemd_to_fs(raw: &str, id: &str) -> Result<String, CgroupError> {
     Ok(format!("{path}/{unit}"))
 }
 
-fn join_rel(mount: &Path, current: &str, rel: &str) -> PathBuf {
-    let base = if rel.starts_with('/') {
-        mount.to_path_buf()
-    } else {
-        mount.join(current.trim_start_matches('/'))
-    };
-    base.join(rel.trim_start_matches('/'))
-}
-
 fn make_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
     let mut missing = Vec::new();
     let mut cur = dir;
@@ -307,6 +345,24 @@ impl CgroupRecord {
                 .map(|d| d.as_path()),
             Layout::V1 { unified: None, .. } => None,
         }
+    }
+
+    /// Makes only the group in the cgroup2 tree, if there is one, so that
+    /// init can be cloned straight into it before [`make`] does the rest
+    /// (which then finds it there). Returns the directories it created, for
+    /// the caller to remove should the rest fail; on its own error it
+    /// removes them itself.
+    pub fn make_v2_dir(&self) -> Result<Vec<PathBuf>, CgroupError> {
+        let mut created = Vec::new();
+        if let Some(dir) = &self.v2 {
+            if let Err(e) = make_dirs(dir, &mut created) {
+                for d in created.iter().rev() {
+                    let _ = fs::remove_dir(d);
+                }
+                return Err(e);
+            }
+        }
+        Ok(created)
     }
 
     /// Moves `pid` into every group of the container.

@@ -52,6 +52,9 @@ struct Cleanup<'a> {
     root: &'a StateRoot,
     id: &'a str,
     cgroup: Option<CgroupRecord>,
+    /// Groups made ahead of the rest (the cgroup2 one init is cloned into),
+    /// while `cgroup` is not set yet.
+    made: Vec<PathBuf>,
     child: Option<Pid>,
     armed: bool,
 }
@@ -67,6 +70,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.remove();
+        }
+        for dir in self.made.iter().rev() {
+            let _ = fs::remove_dir(dir);
         }
         let _ = self.root.remove(self.id);
     }
@@ -97,6 +103,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         root,
         id: opts.id,
         cgroup: None,
+        made: Vec::new(),
         child: None,
         armed: true,
     };
@@ -140,8 +147,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         }
     };
 
-    // 5. Cgroups: created and limited before init exists.
-    let t = trace::phase("cgroup");
+    // 5. Cgroups. As root, only their paths are worked out now, and the
+    //    cgroup2 group made, which init is cloned straight into; the rest are
+    //    made and limited right after the clone, while init creates its
+    //    network namespace (the costliest one): two cores do the two at once,
+    //    and init waits for CGROUPS_READY before it joins or mounts anything.
+    //    Rootless, they are made first, so that a missing delegation can still
+    //    mean "no cgroup".
     let linux = spec.linux().as_ref();
     let layout = Layout::detect()?;
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -152,23 +164,32 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         resources: linux.and_then(|l| l.resources().as_ref()),
         devices,
     };
-    let cgroup = match cgroups::create(&layout, &request) {
-        Ok(cg) => Some(cg),
-        // Rootless, without a delegated cgroup: run without one, as runc does,
-        // unless the config asks for limits that then cannot be enforced.
-        Err(cgroups::CgroupError::Create { source, path })
-            if !nix::unistd::geteuid().is_root()
-                && source.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
-            if request.resources.is_some_and(cgroups::has_limits) {
-                return Err(cgroups::CgroupError::Create { path, source }.into());
+    let late_cgroups = nix::unistd::geteuid().is_root();
+    let cgroup = if late_cgroups {
+        let record = cgroups::plan(&layout, &request)?;
+        cleanup.made = record.make_v2_dir()?;
+        Some(record)
+    } else {
+        let _t = trace::phase("cgroup");
+        match cgroups::create(&layout, &request) {
+            Ok(cg) => Some(cg),
+            // Rootless, without a delegated cgroup: run without one, as runc
+            // does, unless the config asks for limits that then cannot be
+            // enforced.
+            Err(cgroups::CgroupError::Create { source, path })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                if request.resources.is_some_and(cgroups::has_limits) {
+                    return Err(cgroups::CgroupError::Create { path, source }.into());
+                }
+                None
             }
-            None
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
-    cleanup.cgroup = cgroup.clone();
-    drop(t);
+    if !late_cgroups {
+        cleanup.cgroup = cgroup.clone();
+    }
 
     // 6. Namespaces named by path that init inherits, joined now.
     let (parent_sock, child_sock) =
@@ -207,12 +228,18 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             .iter()
             .any(|(kind, _)| *kind == oci_spec::runtime::LinuxNamespaceType::Cgroup);
 
-    // 7. The clone: init is born in its new namespaces.
+    // 7. The clone: init is born in its new namespaces, but for the network
+    //    one when it creates that itself (see 5).
     let t = trace::phase("clone");
+    let early_unshare = if late_cgroups {
+        plan.clone_flags & nix::sched::CloneFlags::CLONE_NEWNET
+    } else {
+        nix::sched::CloneFlags::empty()
+    };
     // Born in its cgroup2 group where there is one: no migration later.
     let v2_dir = cgroup.as_ref().and_then(|cg| cg.v2_dir(&layout));
     let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
-    let flags = plan.clone_flags.bits() as u64;
+    let flags = (plan.clone_flags - early_unshare).bits() as u64;
     let mut born_in = v2_fd.as_ref().map(|_| v2_dir.expect("opened above"));
     let forked = match v2_fd.as_ref() {
         // EBUSY/EINVAL/EOPNOTSUPP (a group that cannot take processes this way,
@@ -246,6 +273,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 cgroup: cgroup.as_ref(),
                 layout: Some(&layout),
                 joins_cgroup: init_joins_cgroup,
+                late_cgroups,
+                early_unshare,
                 born_in,
                 sync: child_sock,
                 fifo_fd: fifo.as_raw_fd(),
@@ -270,12 +299,40 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     drop(child_sock);
     drop(console);
 
-    let start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(0);
+    // 8. Id maps, and the cgroups made now (see 5) and (when init does not
+    //    join itself) joined; then init may go on.
+    if plan.new_user {
+        namespaces::write_id_maps(&plan, child)?;
+    }
+    if let (true, Some(record)) = (late_cgroups, &cgroup) {
+        send(&parent_sock, sync::GO)?;
+        let _t = trace::phase("cgroup");
+        cgroups::make(&layout, &request, record)?;
+        cleanup.cgroup = Some(record.clone());
+        cleanup.made.clear();
+    }
+    if !init_joins_cgroup {
+        let _t = trace::phase("cgroup-join");
+        if let Some(cg) = &cgroup {
+            cg.join_except(child, born_in)?;
+        }
+    }
+    send(
+        &parent_sock,
+        if late_cgroups {
+            sync::CGROUPS_READY
+        } else {
+            sync::GO
+        },
+    )?;
+    let t = trace::phase("init-setup (parent waits)");
+
     let mut record = Record {
         oci_version: spec.version().clone(),
         id: opts.id.to_string(),
         pid: child.as_raw(),
-        start_time,
+        // Read once init is ready, below.
+        start_time: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
@@ -286,20 +343,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         process: spec.process().clone(),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
-
-    // 8. Id maps and (when init does not join itself) the cgroup join, then
-    //    init may go on.
-    if plan.new_user {
-        namespaces::write_id_maps(&plan, child)?;
-    }
-    if !init_joins_cgroup {
-        let _t = trace::phase("cgroup-join");
-        if let Some(cg) = &cgroup {
-            cg.join_except(child, born_in)?;
-        }
-    }
-    let t = trace::phase("init-setup (parent waits)");
-    send(&parent_sock, sync::GO)?;
 
     // 9. Hooks in the runtime's namespaces, at the point init asks for them.
     if hooks_point {
@@ -326,7 +369,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         .map_err(ContainerError::Init)?;
     drop(t);
     let _t = trace::phase("state-write");
-    record.start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(start_time);
+    record.start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(0);
     root.save(&record)?;
     if let Some(path) = opts.pid_file {
         write_pid_file(path, child)?;
@@ -345,9 +388,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     })
 }
 
+/// Sends `tag` to init; when init is gone, the error it left says why.
 fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {
-    sock.send(tag, "")
-        .map_err(ContainerError::io("sync socket"))
+    sock.send(tag, "").map_err(|e| match sock.recv() {
+        Ok(Some(m)) if m.tag == sync::ERROR => ContainerError::Init(m.text),
+        _ => ContainerError::io("sync socket")(e),
+    })
 }
 
 /// Writes the pid file atomically: podman and containerd read it as soon as

@@ -25,10 +25,27 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerEr
         Err(e) => return Err(e.into()),
     };
     let status = record.status(root);
+    remove(root, &record, status, force)
+}
+
+/// `delete --force` of a container whose init this process has just waited
+/// for (`run`): its record is at hand and it is stopped.
+pub fn delete_stopped(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
+    let _t = crate::trace::phase("delete");
+    remove(root, record, Status::Stopped, true)
+}
+
+fn remove(
+    root: &StateRoot,
+    record: &Record,
+    status: Status,
+    force: bool,
+) -> Result<(), ContainerError> {
+    let id = record.id.as_str();
     match status {
         Status::Stopped => {}
-        Status::Created => stop(&record)?,
-        Status::Running | Status::Paused | Status::Creating if force => stop(&record)?,
+        Status::Created => stop(record)?,
+        Status::Running | Status::Paused | Status::Creating if force => stop(record)?,
         _ => {
             return Err(ContainerError::wrong_status(
                 id,

@@ -30,14 +30,14 @@ use oci_spec::runtime::Process;
 use super::{identity, ContainerError};
 use crate::cgroups::CgroupRecord;
 use crate::process::{self, ProcessError};
-use crate::state::{StateRoot, Status};
+use crate::state::{Record, StateRoot, Status};
 use crate::sync::{self, SyncSocket};
 use crate::{seccomp, sys, trace};
 
 pub struct ExecOptions<'a> {
     pub id: &'a str,
-    /// The process to run (built by the caller from --process or the flags on top
-    /// of [`base_process`]).
+    /// The process to run (built by the caller from --process, or from the
+    /// flags on top of the container's own process in its [`Record`]).
     pub process: Process,
     pub console_socket: Option<&'a Path>,
     /// An already-connected console socket, in place of `console_socket`'s path.
@@ -45,11 +45,6 @@ pub struct ExecOptions<'a> {
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
-}
-
-/// The container's own process config, which exec's flags modify.
-pub fn base_process(root: &StateRoot, id: &str) -> Result<Process, ContainerError> {
-    Ok(root.load(id)?.process.unwrap_or_default())
 }
 
 /// Namespaces in the order the child joins them: user first (it owns the
@@ -82,9 +77,19 @@ fn container_ns(init: Pid, kind: &str) -> Result<Option<OwnedFd>, ContainerError
 
 /// Starts the process; returns its pid (on the host) once execve has succeeded.
 pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerError> {
+    let record = root.load(opts.id)?;
+    exec_in(root, &record, opts)
+}
+
+/// [`exec`] into the container `record` describes, loaded by the caller
+/// (`skiff-oci exec` builds the process from it first: one read, not two).
+pub fn exec_in(
+    root: &StateRoot,
+    record: &Record,
+    opts: &ExecOptions<'_>,
+) -> Result<Pid, ContainerError> {
     // 1. The container must be running.
     let t = trace::phase("exec-prepare");
-    let record = root.load(opts.id)?;
     let status = record.status(root);
     let allowed = status == Status::Running || (status == Status::Paused && opts.ignore_paused);
     if !allowed {
@@ -190,7 +195,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerEr
                 console.as_ref().map(|c| c.as_raw_fd()),
                 &filter,
                 &child_sock,
-                &record,
+                record,
             ) {
                 Ok(never) => match never {},
                 Err(e) => e,

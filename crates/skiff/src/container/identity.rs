@@ -69,7 +69,7 @@ pub fn assume(
 /// Whether setgroups(2) is allowed in our user namespace (the parent writes the
 /// gid map as root, so it normally is).
 fn setgroups_allowed() -> bool {
-    fs::read_to_string("/proc/self/setgroups")
+    crate::procfs::read("/proc/self/setgroups")
         .map(|s| s.trim() == "allow")
         .unwrap_or(true)
 }

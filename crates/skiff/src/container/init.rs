@@ -27,6 +27,12 @@ pub struct InitContext<'a> {
     pub layout: Option<&'a Layout>,
     /// Whether init moves itself into `cgroup` (else the parent did).
     pub joins_cgroup: bool,
+    /// Whether the parent makes the cgroups after the clone and says when
+    /// with CGROUPS_READY (see create.rs).
+    pub late_cgroups: bool,
+    /// New namespaces init creates itself while the parent makes the
+    /// cgroups (the network one), instead of in the clone.
+    pub early_unshare: nix::sched::CloneFlags,
     /// The cgroup2 group init was cloned into, which it need not join.
     pub born_in: Option<&'a Path>,
     pub sync: SyncSocket,
@@ -68,9 +74,20 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
 
-    // 1. Wait until the parent has written the id maps (and, where we could
-    //    not, placed us in the cgroup: see create.rs), else join it ourselves.
+    // 1. Wait until the parent has written the id maps; create the network
+    //    namespace while it makes the cgroups; wait until it has (and, where
+    //    we could not, placed us in them: see create.rs), else join them
+    //    ourselves.
     ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+    if !ctx.early_unshare.is_empty() {
+        let _t = trace::init_phase("network");
+        namespaces::unshare_flags(ctx.early_unshare)?;
+    }
+    if ctx.late_cgroups {
+        ctx.sync
+            .expect(sync::CGROUPS_READY)
+            .map_err(ContainerError::Init)?;
+    }
     if let (true, Some(cg)) = (ctx.joins_cgroup, ctx.cgroup) {
         let _t = trace::init_phase("cgroup-join");
         cg.join_self(ctx.born_in)?;

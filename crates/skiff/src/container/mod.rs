@@ -13,10 +13,10 @@ mod wait;
 
 pub use control::{pause, pids, resume, stats, update};
 pub use create::{create, CreateOptions, Created};
-pub use delete::delete;
-pub use exec::{base_process, exec, ExecOptions};
+pub use delete::{delete, delete_stopped};
+pub use exec::{exec, exec_in, ExecOptions};
 pub use kill::kill;
-pub use start::start;
+pub use start::{start, start_created};
 pub use wait::{block_forwarded_signals, relay_and_wait, wait_forwarding};
 
 use crate::cgroups::CgroupError;

@@ -9,7 +9,7 @@ use nix::sys::stat::Mode;
 
 use super::ContainerError;
 use crate::hooks;
-use crate::state::{StateRoot, Status, EXEC_FIFO};
+use crate::state::{Record, StateRoot, Status, EXEC_FIFO};
 
 pub fn start(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
     let _t = crate::trace::phase("start");
@@ -18,6 +18,20 @@ pub fn start(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
     if status != Status::Created {
         return Err(ContainerError::wrong_status(id, status, "start"));
     }
+    release(root, &record)
+}
+
+/// `start` of a container this process has just created (`run`): its record
+/// is at hand, and it is in the created state unless init has died, which
+/// the wait below notices.
+pub fn start_created(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
+    let _t = crate::trace::phase("start");
+    release(root, record)
+}
+
+/// Lets init go on past the exec fifo, then runs the poststart hooks.
+fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
+    let id = record.id.as_str();
     let fifo_path = root.container_dir(id)?.join(EXEC_FIFO);
     // Non-blocking open: a blocking one would hang forever if init died just now.
     let fd = open(

@@ -38,7 +38,7 @@ fn mask(set: &'static str, caps: &Option<Capabilities>, last_cap: u8) -> Result<
 
 /// The highest capability number the running kernel knows.
 pub fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    crate::procfs::read("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)

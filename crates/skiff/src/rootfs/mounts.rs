@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -297,31 +297,60 @@ fn mount_cgroup(
                 Some("mode=755"),
             )
             .map_err(|e| err(index, m, "mount cgroup tmpfs")(sys(e)))?;
-            let mut names: Vec<String> = hierarchies.iter().map(|h| h.dir_name()).collect();
+            // The tmpfs is new and ours: its subdirectories are made relative
+            // to it, with no walk from the root.
+            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+            // In its own cgroup namespace (not in a user namespace, where a v1
+            // mount may be refused), init mounts each hierarchy itself: the
+            // namespace's root is the container's group, and one mount
+            // replaces a bind and its read-only remount, as runc does.
+            let direct = ctx.new_cgroup_ns && !ctx.in_user_ns;
+            let mut entries: Vec<(String, Option<String>)> = hierarchies
+                .iter()
+                .map(|h| (h.dir_name(), Some(h.controllers.join(","))))
+                .collect();
             if unified.is_some() {
-                names.push("unified".into());
+                entries.push(("unified".into(), None));
             }
-            for (name, dir) in names.iter().zip(&record.dirs) {
-                let sub = dest.join(name);
-                let t = ensure_in_root(root.as_fd(), &sub, Kind::Dir).map_err(err(
-                    index,
-                    m,
-                    "cgroup subdir",
-                ))?;
-                mount(
-                    Some(dir),
-                    &fd_path(&t),
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .map_err(|e| err(index, m, "bind cgroup hierarchy")(sys(e)))?;
-                let top = open_in_root(root.as_fd(), &sub).map_err(err(index, m, "reopening"))?;
-                remount_bind(&fd_path(&top), flags)
-                    .map_err(|e| err(index, m, "remount cgroup hierarchy")(sys(e)))?;
+            for ((name, controllers), dir) in entries.iter().zip(&record.dirs) {
+                let sub = subdir(&top, name).map_err(err(index, m, "cgroup subdir"))?;
+                let mounted = if direct {
+                    let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                    match controllers {
+                        Some(c) => mount(
+                            Some("cgroup"),
+                            &fd_path(&sub),
+                            Some("cgroup"),
+                            flags | base,
+                            Some(c.as_str()),
+                        ),
+                        None => mount(
+                            Some("cgroup2"),
+                            &fd_path(&sub),
+                            Some("cgroup2"),
+                            flags | base,
+                            None::<&str>,
+                        ),
+                    }
+                    .map_err(|e| err(index, m, "mount cgroup hierarchy")(sys(e)))
+                } else {
+                    mount(
+                        Some(dir),
+                        &fd_path(&sub),
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| err(index, m, "bind cgroup hierarchy")(sys(e)))
+                    .and_then(|()| {
+                        let top = subdir(&top, name).map_err(err(index, m, "reopening"))?;
+                        remount_bind(&fd_path(&top), flags)
+                            .map_err(|e| err(index, m, "remount cgroup hierarchy")(sys(e)))
+                    })
+                };
+                mounted?;
             }
             if flags.contains(MsFlags::MS_RDONLY) {
-                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
                 mount(
                     None::<&str>,
                     &fd_path(&top),
@@ -338,6 +367,25 @@ fn mount_cgroup(
         }
     }
     Ok(())
+}
+
+/// Opens (as a path) directory `name` of the tmpfs `top`, making it first
+/// when it is missing.
+fn subdir(top: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    match mkdirat(Some(top.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::Error::EEXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let fd = openat(
+        Some(top.as_raw_fd()),
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `openat` returned a new fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

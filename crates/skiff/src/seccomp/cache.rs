@@ -35,7 +35,7 @@ pub fn key(cfg: &LinuxSeccomp) -> Vec<u8> {
     let v = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let kernel = crate::procfs::read("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut key = format!(
         "skiff {} compile {COMPILE_REVISION}\nlibseccomp {v} api {}\nkernel {}\n",
         env!("CARGO_PKG_VERSION"),
