@@ -202,6 +202,7 @@ impl Service {
                         preserve_fds: 0,
                         systemd_cgroup: false,
                         relay_terminal: false,
+                        start_now: false,
                     },
                 )?;
                 Ok(json!(created.record.pid))

@@ -133,22 +133,23 @@ fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> 
         preserve_fds: args.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
         relay_terminal,
+        start_now: false,
     }
 }
 
-/// create + start, then (unless detached) wait with signals forwarded and
-/// delete; the exit code is the container's.
+/// create and start in one (init does not park on an exec fifo), then
+/// (unless detached) wait with signals forwarded and delete; the exit code
+/// is the container's.
 fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     if !detach {
         container::block_forwarded_signals();
     }
     // In the foreground without a console socket, `run` relays the terminal itself.
     let relay = !detach && args.console_socket.is_none();
-    let created = container::create(root, &create_options(cli, args, relay))?;
-    if let Err(e) = container::start_created(root, &created.record) {
-        let _ = container::delete(root, &args.id, true);
-        return Err(e.into());
-    }
+    let mut opts = create_options(cli, args, relay);
+    // Init goes straight on to the program: no exec fifo, no separate start.
+    opts.start_now = true;
+    let created = container::create(root, &opts)?;
     if detach {
         return Ok(0);
     }

@@ -146,7 +146,29 @@ fn run_detach_and_keep() {
     let id = env.id("d");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
     assert_eq!(env.status(&id), "running");
+    // `run` starts at once: init never parks on an exec fifo...
+    assert!(env.root.join(&id).join("state.json").exists());
+    assert!(!env.root.join(&id).join("exec.fifo").exists());
+    // ...and goes on to the program by itself (it may still be on its way).
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let comm = loop {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        if comm.trim() == "sleep" || Instant::now() > deadline {
+            break comm;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(comm.trim(), "sleep");
     env.ok(&["delete", "--force", &id]);
+    // ...while `create` does, until `start`.
+    let id3 = env.id("p");
+    env.ok(&["create", "--bundle", b.path(), &id3]);
+    assert_eq!(env.status(&id3), "created");
+    assert!(env.root.join(&id3).join("exec.fifo").exists());
+    env.ok(&["start", &id3]);
+    assert_eq!(env.status(&id3), "running");
+    env.ok(&["delete", "--force", &id3]);
 
     let b2 = env.bundle("b2", &["true"]);
     let id2 = env.id("k");
@@ -370,7 +392,8 @@ fn trace_prints_each_phase_as_json() {
         ("mounts+devices", "init"),
         ("pivot", "init"),
         ("identity+seccomp", "init"),
-        ("start", "runtime"),
+        ("network", "init"),
+        ("wait", "runtime"),
         ("delete", "runtime"),
     ] {
         assert!(phases.contains(&want), "{want:?} missing: {phases:?}");

@@ -4,15 +4,15 @@
 //!
 //! ```text
 //!   parent                               init
-//!   clone ───────────────────────────────> (waits)
-//!   id maps ─────────────── Go ──────────> network namespace
+//!   clone ───────────────────────────────> (waits, with a user ns)
+//!   id maps (with a user ns) ─── Go ─────> network namespace
 //!   cgroups made, (with a user ns:
 //!   cgroup join) ───── CgroupsReady ─────> cgroup join (without), namespaces, mounts
 //!   (only when the config has hooks)
 //!   prestart/createRuntime <── HooksPoint ─
 //!                          ── HooksDone ──> createContainer hooks
 //!                                          pivot_root, process setup
-//!   state.json, pid file <── Ready ──────── blocks opening exec.fifo
+//!   state.json, pid file <── Ready ──────── blocks opening exec.fifo (`run`: execs)
 //!   any step can instead answer <── Error(message) ── and exit
 //! ```
 //!

@@ -38,6 +38,10 @@ pub struct CreateOptions<'a> {
     /// With process.terminal and no console socket: keep the pty master here
     /// (for `run -t` in the foreground, which relays it itself).
     pub relay_terminal: bool,
+    /// `run`: init goes on to the program as soon as it is set up, instead
+    /// of parking on an exec fifo until a separate `start` (poststart hooks
+    /// then run here, once the container is recorded).
+    pub start_now: bool,
 }
 
 /// A created container, and the pty master when `relay_terminal` asked for it.
@@ -108,16 +112,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         armed: true,
     };
 
-    // 3. The exec fifo: init blocks opening it for writing until `start` reads.
-    let fifo_path = dir.join(EXEC_FIFO);
-    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
-        .map_err(|e| ContainerError::io("creating exec.fifo")(e.into()))?;
-    fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
-        .map_err(ContainerError::io("chmod exec.fifo"))?;
-    let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
-    // SAFETY: `open` returned a new fd that nothing else owns.
-    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+    // 3. The exec fifo: init blocks opening it for writing until `start`
+    //    reads. Not for `run`, whose init does not wait (its absence is what
+    //    makes the state say running).
+    let fifo = if opts.start_now {
+        None
+    } else {
+        Some(exec_fifo(&dir)?)
+    };
 
     drop(t);
 
@@ -277,7 +279,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 early_unshare,
                 born_in,
                 sync: child_sock,
-                fifo_fd: fifo.as_raw_fd(),
+                fifo_fd: fifo.as_ref().map(|f| f.as_raw_fd()),
                 console_fd: console.as_ref().map(|c| c.as_raw_fd()),
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
@@ -305,7 +307,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         namespaces::write_id_maps(&plan, child)?;
     }
     if let (true, Some(record)) = (late_cgroups, &cgroup) {
-        send(&parent_sock, sync::GO)?;
+        // Init waits for Go only for its id maps; without, it is already
+        // creating its network namespace.
+        if plan.new_user {
+            send(&parent_sock, sync::GO)?;
+        }
         let _t = trace::phase("cgroup");
         cgroups::make(&layout, &request, record)?;
         cleanup.cgroup = Some(record.clone());
@@ -363,7 +369,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         send(&parent_sock, sync::HOOKS_DONE)?;
     }
 
-    // 10. Init is parked on the fifo: record the container.
+    // 10. Init is parked on the fifo (or, for `run`, on its way to the
+    //     program): record the container.
     parent_sock
         .expect(sync::READY)
         .map_err(ContainerError::Init)?;
@@ -382,10 +389,27 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         None => None,
     };
     cleanup.armed = false;
+    if opts.start_now {
+        super::start::poststart(&record);
+    }
     Ok(Created {
         record,
         console_master,
     })
+}
+
+/// Makes the exec fifo in the container's state directory; returns it opened
+/// as a path, for init to open for writing.
+fn exec_fifo(dir: &Path) -> Result<OwnedFd, ContainerError> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| ContainerError::io("creating exec.fifo")(e.into()))?;
+    fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
+        .map_err(ContainerError::io("chmod exec.fifo"))?;
+    let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fifo) })
 }
 
 /// Sends `tag` to init; when init is gone, the error it left says why.

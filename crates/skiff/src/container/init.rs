@@ -36,7 +36,8 @@ pub struct InitContext<'a> {
     /// The cgroup2 group init was cloned into, which it need not join.
     pub born_in: Option<&'a Path>,
     pub sync: SyncSocket,
-    pub fifo_fd: RawFd,
+    /// The exec fifo to park on until `start`; None: go straight on (`run`).
+    pub fifo_fd: Option<RawFd>,
     pub console_fd: Option<RawFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -74,11 +75,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .expect("validated: process is present");
     let linux = spec.linux().as_ref();
 
-    // 1. Wait until the parent has written the id maps; create the network
-    //    namespace while it makes the cgroups; wait until it has (and, where
-    //    we could not, placed us in them: see create.rs), else join them
-    //    ourselves.
-    ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+    // 1. Wait until the parent has written the id maps (Go; without a user
+    //    namespace, a root parent sends none); create the network namespace
+    //    while it makes the cgroups; wait until it has (and, where we could
+    //    not, placed us in them: see create.rs), else join them ourselves.
+    if !ctx.late_cgroups || ctx.plan.new_user {
+        ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+    }
     if !ctx.early_unshare.is_empty() {
         let _t = trace::init_phase("network");
         namespaces::unshare_flags(ctx.early_unshare)?;
@@ -249,33 +252,21 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     let release_late = seccomp_cfg.is_none_or(|cfg| {
         seccomp::plainly_allows(cfg, "madvise") && seccomp::plainly_allows(cfg, "brk")
     });
-    if !release_late {
+    if !release_late && ctx.fifo_fd.is_some() {
         sys::release_idle_pages();
     }
     identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
     drop(t);
-    // 12. Ready: the parent records the container; we park on the exec fifo.
+    // 12. Ready: the parent records the container; we park on the exec fifo
+    //     (unless started at once: then the idle pages go with execve).
     ctx.sync
         .send(sync::READY, "")
         .map_err(ContainerError::io("sync socket"))?;
     READY_SENT.store(true, Ordering::Relaxed);
-    let fifo_path = std::ffi::CString::new(format!("/proc/self/fd/{}", ctx.fifo_fd))
-        .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
-    if release_late {
-        sys::release_idle_pages();
+    if let Some(fifo_fd) = ctx.fifo_fd {
+        park(fifo_fd, release_late)?;
     }
-    let fifo = nix::fcntl::open(
-        fifo_path.as_c_str(),
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
-    // SAFETY: `open` returned a new fd that nothing else owns.
-    let fifo = unsafe { std::os::fd::OwnedFd::from_raw_fd(fifo) };
-    nix::unistd::write(&fifo, b"0")
-        .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
-    drop(fifo);
 
     // 13. Started: startContainer hooks, then the program.
     if let Some(list) = spec
@@ -288,6 +279,27 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     sys::reset_signals();
     let args = process.args().as_deref().unwrap_or(&[]);
     Err(process::exec::execve(&program, args, &env).into())
+}
+
+/// Waits on the exec fifo until `start` opens it for reading, having dropped
+/// what a parked init need not keep in memory.
+fn park(fifo_fd: RawFd, release_pages: bool) -> Result<(), ContainerError> {
+    let fifo_path = std::ffi::CString::new(format!("/proc/self/fd/{fifo_fd}"))
+        .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
+    if release_pages {
+        sys::release_idle_pages();
+    }
+    let fifo = nix::fcntl::open(
+        fifo_path.as_c_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let fifo = unsafe { std::os::fd::OwnedFd::from_raw_fd(fifo) };
+    nix::unistd::write(&fifo, b"0")
+        .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
+    Ok(())
 }
 
 /// The container's state as the seccomp notify agent receives it.

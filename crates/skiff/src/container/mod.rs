@@ -16,7 +16,7 @@ pub use create::{create, CreateOptions, Created};
 pub use delete::{delete, delete_stopped};
 pub use exec::{exec, exec_in, ExecOptions};
 pub use kill::kill;
-pub use start::{start, start_created};
+pub use start::start;
 pub use wait::{block_forwarded_signals, relay_and_wait, wait_forwarding};
 
 use crate::cgroups::CgroupError;

@@ -21,14 +21,6 @@ pub fn start(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
     release(root, &record)
 }
 
-/// `start` of a container this process has just created (`run`): its record
-/// is at hand, and it is in the created state unless init has died, which
-/// the wait below notices.
-pub fn start_created(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
-    let _t = crate::trace::phase("start");
-    release(root, record)
-}
-
 /// Lets init go on past the exec fifo, then runs the poststart hooks.
 fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
     let id = record.id.as_str();
@@ -66,12 +58,16 @@ fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
         }
     }
     let _ = fs::remove_file(&fifo_path);
+    poststart(record);
+    Ok(())
+}
 
-    // poststart failures are warnings: the container is already running.
+/// The poststart hooks; their failures are warnings, since the container is
+/// already running.
+pub(super) fn poststart(record: &Record) {
     if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         if let Err(e) = hooks::run("poststart", list, &record.hook_state(Status::Running)) {
             crate::log::warn(&e.to_string());
         }
     }
-    Ok(())
 }
