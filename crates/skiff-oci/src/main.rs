@@ -8,7 +8,6 @@ mod output;
 
 use std::error::Error;
 
-use clap::Parser;
 use nix::unistd::Pid;
 use skiff::container::{self, CreateOptions};
 use skiff::state::StateRoot;
@@ -18,7 +17,7 @@ use cli::{Cli, Command, CreateArgs};
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
