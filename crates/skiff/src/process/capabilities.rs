@@ -36,12 +36,16 @@ fn mask(set: &'static str, caps: &Option<Capabilities>, last_cap: u8) -> Result<
     Ok(m)
 }
 
-/// The highest capability number the running kernel knows.
+/// The highest capability number the running kernel knows (read once per
+/// process: setting up an identity asks three times).
 pub fn last_cap() -> u8 {
-    crate::procfs::read("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        crate::procfs::read("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 impl CapSets {
