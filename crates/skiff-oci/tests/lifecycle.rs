@@ -374,7 +374,12 @@ fn spec_and_features() {
 #[test]
 fn trace_prints_each_phase_as_json() {
     let env = TestEnv::new("trace");
-    let b = env.bundle("b", &["true"]);
+    let mut b = env.bundle("b", &["true"]);
+    b.config["hooks"] = json!({
+        "prestart": [{"path": "/bin/true"}],
+        "startContainer": [{"path": "/bin/true"}],
+    });
+    b.write();
     let out = env.oci(&["--trace", "run", "--bundle", b.path(), &env.id("c")]);
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
@@ -393,6 +398,8 @@ fn trace_prints_each_phase_as_json() {
         ("pivot", "init"),
         ("identity+seccomp", "init"),
         ("network", "init"),
+        ("hooks prestart", "runtime"),
+        ("hooks startContainer", "init"),
         ("wait", "runtime"),
         ("delete", "runtime"),
     ] {

@@ -25,6 +25,7 @@ pub enum HookError {
 
 /// Runs `hooks` in order; the first failure stops the list.
 pub fn run(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    let _t = (!hooks.is_empty()).then(|| crate::trace::hooks_phase(kind));
     for (index, hook) in hooks.iter().enumerate() {
         run_one(hook, state).map_err(|reason| HookError::Failed {
             kind,

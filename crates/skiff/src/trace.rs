@@ -22,6 +22,8 @@ pub fn enabled() -> bool {
 
 /// A phase being timed; the line is written when it is dropped.
 pub struct Phase {
+    /// Written before `name` ("hooks " for the hooks of a kind).
+    prefix: &'static str,
     name: &'static str,
     by: &'static str,
     start: Option<Instant>,
@@ -30,6 +32,7 @@ pub struct Phase {
 /// Times the runtime's own phase `name` until the returned value is dropped.
 pub fn phase(name: &'static str) -> Phase {
     Phase {
+        prefix: "",
         name,
         by: "runtime",
         start: enabled().then(Instant::now),
@@ -39,8 +42,24 @@ pub fn phase(name: &'static str) -> Phase {
 /// Times a phase of init (the container's first process).
 pub fn init_phase(name: &'static str) -> Phase {
     Phase {
+        prefix: "",
         name,
         by: "init",
+        start: enabled().then(Instant::now),
+    }
+}
+
+/// Times the hooks of `kind` ("prestart", ...), which run in the runtime
+/// but for createContainer and startContainer, which init runs.
+pub fn hooks_phase(kind: &'static str) -> Phase {
+    let by = match kind {
+        "createContainer" | "startContainer" => "init",
+        _ => "runtime",
+    };
+    Phase {
+        prefix: "hooks ",
+        name: kind,
+        by,
         start: enabled().then(Instant::now),
     }
 }
@@ -52,7 +71,8 @@ impl Drop for Phase {
             let end = monotonic_ms();
             // One write per line: init and the runtime share stderr.
             let line = format!(
-                "{{\"trace\":\"{}\",\"ms\":{ms:.3},\"end\":{end:.3},\"pid\":{},\"by\":\"{}\"}}\n",
+                "{{\"trace\":\"{}{}\",\"ms\":{ms:.3},\"end\":{end:.3},\"pid\":{},\"by\":\"{}\"}}\n",
+                self.prefix,
                 self.name,
                 std::process::id(),
                 self.by

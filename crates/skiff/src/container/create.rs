@@ -101,7 +101,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     }
 
     // 2. The state directory claims the id; from here on, failures clean up.
-    let t = trace::phase("state-dir+fifo");
+    let t = trace::phase("state-dir");
     let dir = root.create_dir(opts.id)?;
     let mut cleanup = Cleanup {
         root,
@@ -115,13 +115,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // 3. The exec fifo: init blocks opening it for writing until `start`
     //    reads. Not for `run`, whose init does not wait (its absence is what
     //    makes the state say running).
+    drop(t);
     let fifo = if opts.start_now {
         None
     } else {
+        let _t = trace::phase("exec-fifo");
         Some(exec_fifo(&dir)?)
     };
-
-    drop(t);
 
     // 4. The console socket, connected here where its path is visible (or, to
     //    relay the terminal ourselves, a socketpair whose other end we keep).
