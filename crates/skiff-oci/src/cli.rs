@@ -37,8 +37,8 @@ pub fn parse() -> Result<Cli, clap::Error> {
 }
 
 /// Whether an argument after the first positional one (the subcommand) is
-/// `--NAME` or `--NAME=...` of a top-level option. Errs towards yes: that
-/// only costs the copies.
+/// `--NAME` or `--NAME=...` of a top-level option, or asks for help. Errs
+/// towards yes: that only costs the copies.
 fn global_after_subcommand(cmd: &clap::Command, argv: &[OsString]) -> bool {
     let longs: Vec<&str> = cmd
         .get_arguments()
@@ -64,9 +64,13 @@ fn global_after_subcommand(cmd: &clap::Command, argv: &[OsString]) -> bool {
         }
     }
     argv.iter().skip(i + 1).any(|arg| {
-        arg.to_string_lossy()
-            .strip_prefix("--")
-            .is_some_and(|l| longs.contains(&l.split('=').next().unwrap_or(l)))
+        let arg = arg.to_string_lossy();
+        // A subcommand's help lists them too.
+        arg == "-h"
+            || arg == "--help"
+            || arg
+                .strip_prefix("--")
+                .is_some_and(|l| longs.contains(&l.split('=').next().unwrap_or(l)))
     })
 }
 
@@ -358,5 +362,6 @@ mod tests {
         // A value that looks like the subcommand: the scan only widens.
         assert!(after(&["--root", "run", "state", "--log", "l", "c"]));
         assert!(!after(&["--", "state", "--root"]));
+        assert!(after(&["state", "--help"]));
     }
 }

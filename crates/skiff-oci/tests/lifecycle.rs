@@ -300,6 +300,36 @@ fn hooks_run_in_order_with_state_on_stdin() {
 }
 
 #[test]
+fn run_reports_what_failed_in_init_after_it_was_ready() {
+    // `run` keeps its end of the sync socket for a while after Ready; init's
+    // error must still reach the caller (on stderr), and the container go.
+    // An executable that execve refuses (ENOEXEC) fails right after Ready,
+    // while `run` is still writing state.json.
+    let env = TestEnv::new("lateerr");
+    let b = env.bundle("b", &["/notelf"]);
+    let bad = b.rootfs().join("notelf");
+    fs::write(&bad, [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+    fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for i in 0..5 {
+        let (code, out, err) = env.run(&b, &env.id(&format!("c{i}")));
+        assert_ne!(code, 0, "{out}{err}");
+        assert!(err.contains("notelf"), "run {i}: {err:?}");
+        assert!(env.container_dirs().is_empty());
+    }
+    // A failing startContainer hook, later, is reported too.
+    let mut b = env.bundle("h", &["true"]);
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]});
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("h"));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("hooks.startContainer[0]") && err.contains("nope"),
+        "{err}"
+    );
+    assert!(env.container_dirs().is_empty());
+}
+
+#[test]
 fn failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
     let env = TestEnv::new("hookfail");
     let mut b = env.bundle("b", &["true"]);

@@ -532,31 +532,34 @@ impl CgroupRecord {
         }
     }
 
-    /// Removes the groups. Processes that were just killed may take a moment to
-    /// leave their group, so EBUSY is retried for a short while.
+    /// Removes the groups (see [`remove_dirs`]).
     pub fn remove(&self) -> Result<(), CgroupError> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for dir in &self.dirs {
-            loop {
-                match fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(source) => {
-                        return Err(CgroupError::Remove {
-                            path: dir.clone(),
-                            source,
-                        })
-                    }
+        remove_dirs(&self.dirs)
+    }
+}
+
+/// Removes cgroup directories, retrying EBUSY for up to 5 s: processes that
+/// were just killed may take a moment to leave their group.
+pub fn remove_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in dirs {
+        loop {
+            match fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(source) => {
+                    return Err(CgroupError::Remove {
+                        path: dir.clone(),
+                        source,
+                    })
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -75,9 +75,7 @@ impl Drop for Cleanup<'_> {
         if let Some(cg) = &self.cgroup {
             let _ = cg.remove();
         }
-        for dir in self.made.iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
+        let _ = cgroups::remove_dirs(self.made.iter().rev());
         let _ = self.root.remove(self.id);
     }
 }
@@ -157,6 +155,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     //    Rootless, they are made first, so that a missing delegation can still
     //    mean "no cgroup".
     let linux = spec.linux().as_ref();
+    let t = trace::phase("cgroup-layout");
     let layout = Layout::detect()?;
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     let request = CgroupRequest {
@@ -167,7 +166,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         devices,
     };
     let late_cgroups = nix::unistd::geteuid().is_root();
+    drop(t);
     let cgroup = if late_cgroups {
+        let _t = trace::phase("cgroup-plan");
         let record = cgroups::plan(&layout, &request)?;
         cleanup.made = record.make_v2_dir()?;
         Some(record)
@@ -374,6 +375,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     parent_sock
         .expect(sync::READY)
         .map_err(ContainerError::Init)?;
+    drop(parent_sock);
     drop(t);
     let _t = trace::phase("state-write");
     record.start_time = proc_stat(child).map(|(_, t)| t).unwrap_or(0);

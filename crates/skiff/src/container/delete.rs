@@ -29,10 +29,17 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerEr
 }
 
 /// `delete --force` of a container whose init this process has just waited
-/// for (`run`): its record is at hand and it is stopped.
+/// for (`run`): it is stopped. Unless somebody deleted it meanwhile (or a
+/// new container took the id), in which case there is nothing of ours left.
 pub fn delete_stopped(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
     let _t = crate::trace::phase("delete");
-    remove(root, record, Status::Stopped, true)
+    match root.load(&record.id) {
+        Ok(r) if r.pid == record.pid && r.start_time == record.start_time => {
+            remove(root, &r, Status::Stopped, true)
+        }
+        Ok(_) | Err(StateError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn remove(

@@ -58,11 +58,14 @@ pub fn run_and_exit(ctx: InitContext<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // Before Ready, a parent that is gone has failed and said why itself. After
-    // Ready nobody listens on the socket: then stderr is all there is.
-    if ctx.sync.send(sync::ERROR, &err.to_string()).is_err() && READY_SENT.load(Ordering::Relaxed) {
+    // Before Ready the parent reads the socket (one that is gone has failed
+    // and said why itself). After Ready nobody does, not even a `run` that
+    // still holds it: then stderr is all there is.
+    if READY_SENT.load(Ordering::Relaxed) {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "skiff init: {err}");
+    } else {
+        let _ = ctx.sync.send(sync::ERROR, &err.to_string());
     }
     std::process::exit(1)
 }
@@ -141,7 +144,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         rootfs::prepare(&RootfsContext {
             spec,
             rootfs: ctx.rootfs,
-            in_user_ns: ctx.plan.new_user,
+            in_user_ns: ctx.plan.new_user
+                || ctx
+                    .plan
+                    .child_joins
+                    .iter()
+                    .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
             new_cgroup_ns: ctx.plan.new_cgroup,
             cgroup: ctx.cgroup,
             layout: ctx.layout,
