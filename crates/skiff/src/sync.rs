@@ -77,6 +77,20 @@ impl SyncSocket {
         }
     }
 
+    /// The next message if one is queued, without waiting: Ok(None) when
+    /// there is none (or the other side has closed).
+    pub fn try_recv(&self) -> io::Result<Option<Message>> {
+        let mut buf = vec![0u8; 8192];
+        match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(0) | Err(nix::Error::EAGAIN) => Ok(None),
+            Ok(n) => Ok(Some(Message {
+                tag: buf[0],
+                text: String::from_utf8_lossy(&buf[1..n]).into_owned(),
+            })),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Waits for `tag`; an error message or EOF becomes Err(text).
     pub fn expect(&self, tag: u8) -> Result<(), String> {
         match self.recv() {

@@ -223,10 +223,15 @@ pub fn exec_in(
                 .send(sync::GO, "")
                 .map_err(ContainerError::io("sync socket"))?;
         }
-        match parent_sock
-            .recv()
-            .map_err(ContainerError::io("sync socket"))?
-        {
+        // With CLONE_VFORK we run again once the child has exec'd or exited,
+        // and a child that failed said why before it exited: what is queued
+        // now is all there will be. Otherwise its exec closes the socket.
+        let answer = if self_join {
+            parent_sock.try_recv()
+        } else {
+            parent_sock.recv()
+        };
+        match answer.map_err(ContainerError::io("sync socket"))? {
             None => Ok(()),
             Some(m) => Err(ContainerError::Init(m.text)),
         }
