@@ -421,10 +421,12 @@ fn trace_prints_each_phase_as_json() {
         .map(|v| (v["trace"].as_str().unwrap(), v["by"].as_str().unwrap()))
         .collect();
     for want in [
-        ("parse+validate", "runtime"),
+        ("parse", "runtime"),
+        ("validate", "runtime"),
         ("cgroup", "runtime"),
         ("clone", "runtime"),
-        ("mounts+devices", "init"),
+        ("mounts", "init"),
+        ("devices", "init"),
         ("pivot", "init"),
         ("identity+seccomp", "init"),
         ("network", "init"),

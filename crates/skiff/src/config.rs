@@ -96,7 +96,10 @@ impl Bundle {
             path: path.clone(),
             source,
         })?;
+        let t = crate::trace::phase("parse");
         let spec = parse(&bytes)?;
+        drop(t);
+        let _t = crate::trace::phase("validate");
         let rootfs = validate(&spec, &dir)?;
         let mount_idmaps = parse_mount_idmaps(&bytes)?;
         Ok(Bundle {

@@ -83,9 +83,7 @@ impl Drop for Cleanup<'_> {
 pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, ContainerError> {
     // 1. The bundle, checked before anything exists on disk.
     state::check_id(opts.id)?;
-    let t = trace::phase("parse+validate");
     let bundle = Bundle::load(opts.bundle)?;
-    drop(t);
     let spec = &bundle.spec;
     let plan = Plan::from_spec(spec)?;
     let process = spec

@@ -139,7 +139,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
 
     drop(t);
     // 3. The root filesystem, up to pivot_root.
-    let t = trace::init_phase("mounts+devices");
     if ctx.plan.new_mount {
         rootfs::prepare(&RootfsContext {
             spec,
@@ -157,7 +156,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         })?;
     }
 
-    drop(t);
     // 4. Hooks: the runtime's (in the parent), then createContainer (here, in the
     //    container's mount namespace, before pivot_root).
     if ctx.hooks_point {

@@ -125,10 +125,13 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     let root = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
 
     let spec_mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    let t = crate::trace::init_phase("mounts");
     for (index, m) in spec_mounts.iter().enumerate() {
         mounts::mount_entry(&root, index, m, ctx)?;
     }
+    drop(t);
     if devices::needs_dev_setup(spec_mounts) {
+        let _t = crate::trace::init_phase("devices");
         devices::setup_dev(&root, ctx)?;
     }
     // The working directory, made now: the root may turn read-only later.
