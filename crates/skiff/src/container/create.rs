@@ -108,10 +108,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         armed: true,
     };
 
+    drop(t);
+
     // 3. The exec fifo: init blocks opening it for writing until `start`
     //    reads. Not for `run`, whose init does not wait (its absence is what
     //    makes the state say running).
-    drop(t);
     let fifo = if opts.start_now {
         None
     } else {

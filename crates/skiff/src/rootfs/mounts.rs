@@ -316,22 +316,17 @@ fn mount_cgroup(
                 let sub = subdir(&top, name).map_err(err(index, m, "cgroup subdir"))?;
                 let mounted = if direct {
                     let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-                    match controllers {
-                        Some(c) => mount(
-                            Some("cgroup"),
-                            &fd_path(&sub),
-                            Some("cgroup"),
-                            flags | base,
-                            Some(c.as_str()),
-                        ),
-                        None => mount(
-                            Some("cgroup2"),
-                            &fd_path(&sub),
-                            Some("cgroup2"),
-                            flags | base,
-                            None::<&str>,
-                        ),
-                    }
+                    let (fstype, options) = match controllers {
+                        Some(c) => ("cgroup", Some(c.as_str())),
+                        None => ("cgroup2", None),
+                    };
+                    mount(
+                        Some(fstype),
+                        &fd_path(&sub),
+                        Some(fstype),
+                        flags | base,
+                        options,
+                    )
                     .map_err(|e| err(index, m, "mount cgroup hierarchy")(sys(e)))
                 } else {
                     mount(
