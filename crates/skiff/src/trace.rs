@@ -49,6 +49,16 @@ pub fn init_phase(name: &'static str) -> Phase {
     }
 }
 
+/// Times a phase of exec's child (the process being started in a container).
+pub fn exec_phase(name: &'static str) -> Phase {
+    Phase {
+        prefix: "",
+        name,
+        by: "exec",
+        start: enabled().then(Instant::now),
+    }
+}
+
 /// Times the hooks of `kind` ("prestart", ...), which run in the runtime
 /// but for createContainer and startContainer, which init runs.
 pub fn hooks_phase(kind: &'static str) -> Phase {

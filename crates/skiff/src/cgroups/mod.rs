@@ -74,6 +74,11 @@ pub struct CgroupRecord {
     /// exec need not read the mount table; older records lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2: Option<PathBuf>,
+    /// Set in every record that keeps `v2`: then None there means the host
+    /// has no cgroup2 tree (pure v1), not an older record, and exec need
+    /// not read the mount table to find out.
+    #[serde(default)]
+    pub v2_known: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +146,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 procs_dir: dir.clone(),
                 freezer: Some(Freezer::V2(dir.clone())),
                 v2: Some(dir),
+                v2_known: true,
             })
         }
         Layout::V1 {
@@ -170,6 +176,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 procs_dir,
                 freezer,
                 v2: unified_dir,
+                v2_known: true,
             })
         }
     }
@@ -331,7 +338,7 @@ impl CgroupRecord {
     /// The container's group in the cgroup2 tree (pure v2, or a hybrid host's
     /// unified mount): where a child can be cloned straight into.
     pub fn v2_dir(&self, layout: &Layout) -> Option<&Path> {
-        if self.v2.is_some() {
+        if self.v2.is_some() || self.v2_known {
             return self.v2.as_deref();
         }
         match layout {
@@ -585,6 +592,47 @@ mod tests {
             devices: &[],
         };
         assert_eq!(relative_path(&req).unwrap(), "/c1");
+    }
+
+    #[test]
+    fn a_recorded_cgroup2_group_is_trusted_and_older_records_look_it_up() {
+        let layout = Layout::V1 {
+            hierarchies: vec![Hierarchy {
+                mount: "/sys/fs/cgroup/pids".into(),
+                controllers: vec!["pids".into()],
+            }],
+            unified: Some("/sys/fs/cgroup/unified".into()),
+        };
+        let req = CgroupRequest {
+            id: "c1",
+            cgroups_path: None,
+            systemd: false,
+            resources: None,
+            devices: &[],
+        };
+        let rec = plan(&layout, &req).unwrap();
+        assert_eq!(
+            rec.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/c1"))
+        );
+        // A pure v1 host: no cgroup2 group, and the record says so.
+        let v1_only = CgroupRecord {
+            v2: None,
+            ..rec.clone()
+        };
+        assert!(v1_only.v2_known);
+        assert_eq!(v1_only.v2_dir(&layout), None);
+        // A record from before `v2` was kept: found from the layout.
+        let mut json = serde_json::to_value(&rec).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("v2");
+        obj.remove("v2Known");
+        let old: CgroupRecord = serde_json::from_value(json).unwrap();
+        assert!(!old.v2_known);
+        assert_eq!(
+            old.v2_dir(&layout),
+            Some(Path::new("/sys/fs/cgroup/unified/c1"))
+        );
     }
 
     #[test]

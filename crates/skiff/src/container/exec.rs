@@ -156,7 +156,7 @@ pub fn exec_in(
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     // Born in the container's cgroup2 group where there is one (no migration).
     let v2_dir = match record.cgroup.as_ref() {
-        Some(cg) if cg.v2.is_some() => cg.v2.as_deref(),
+        Some(cg) if cg.v2.is_some() || cg.v2_known => cg.v2.as_deref(),
         // A record from before `v2` was kept: read the mount table.
         Some(cg) => cg.v2_dir(&crate::cgroups::Layout::detect()?),
         None => None,
@@ -266,15 +266,20 @@ fn child_side(
     record: &crate::state::Record,
 ) -> Result<std::convert::Infallible, ContainerError> {
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    let t = trace::exec_phase("cgroup-join");
     match placement {
         Placement::ByCaller => sock.expect(sync::GO).map_err(ContainerError::Init)?,
         Placement::Itself(Some((cg, born_in))) => cg.join_self(born_in)?,
         Placement::Itself(None) => {}
     }
+    drop(t);
+    let t = trace::exec_phase("namespaces");
     for (flag, fd) in ns {
         setns(fd, *flag)
             .map_err(|e| ContainerError::io("joining the container's namespaces")(e.into()))?;
     }
+    drop(t);
+    let t = trace::exec_phase("process");
     let p = &opts.process;
     nix::unistd::chdir(p.cwd().as_path()).map_err(|e| ProcessError::Cwd {
         path: p.cwd().clone(),
@@ -311,5 +316,6 @@ fn child_side(
         });
     identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
     sys::reset_signals();
+    drop(t);
     Err(process::exec::execve(&program, p.args().as_deref().unwrap_or(&[]), &env).into())
 }
