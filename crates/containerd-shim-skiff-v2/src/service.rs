@@ -639,7 +639,17 @@ impl Service {
         Ok(Empty::new())
     }
 
+    /// Fails with NotFound unless `id` is one of this shim's tasks: others
+    /// in the same state root belong to other shims.
+    fn own(&self, id: &str) -> Result<()> {
+        match self.lock().tasks.contains_key(id) {
+            true => Ok(()),
+            false => Err(no_task(id)),
+        }
+    }
+
     fn pids(&self, req: PidsRequest) -> Result<PidsResponse> {
+        self.own(&req.id)?;
         let pids = container::pids(&self.root, &req.id)?;
         Ok(PidsResponse {
             processes: pids
@@ -706,6 +716,7 @@ impl Service {
     }
 
     fn update(&self, req: UpdateTaskRequest) -> Result<Empty> {
+        self.own(&req.id)?;
         let res: LinuxResources = match req.resources.as_ref() {
             Some(any) => serde_json::from_slice(&any.value).map_err(|e| {
                 ShimError::status(Code::INVALID_ARGUMENT, format!("update resources: {e}"))
@@ -736,6 +747,7 @@ impl Service {
     }
 
     fn stats(&self, req: StatsRequest) -> Result<StatsResponse> {
+        self.own(&req.id)?;
         let (stats, _) = container::stats(&self.root, &req.id)?;
         let unified = self.layout.as_ref().is_some_and(Layout::is_v2);
         Ok(StatsResponse {

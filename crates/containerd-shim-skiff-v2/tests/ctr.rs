@@ -411,3 +411,47 @@ fn bad_command_lines_name_the_problem() {
         text(&out)
     );
 }
+
+#[test]
+fn a_shim_answers_only_for_its_own_tasks() {
+    use containerd_shim_protos::api;
+    use containerd_shim_protos::ttrpc::context;
+
+    let c = Containerd::start("own");
+    for id in ["skt-own1", "skt-own2"] {
+        let out = c.run(&["-d"], id, &["sleep", "1000"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Straight to the first task's shim, as containerd talks to it.
+    let address = read(c.base.join(format!(
+        "c-state/io.containerd.runtime.v2.task/{}/skt-own1/address",
+        c.namespace
+    )));
+    let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
+    let task = containerd_shim_protos::TaskClient::new(client);
+    let ctx = || context::with_timeout(10_000_000_000);
+    let pids = |id: &str| {
+        let req = api::PidsRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        task.pids(ctx(), &req)
+    };
+    assert!(!pids("skt-own1").unwrap().processes.is_empty());
+    // The other task lives in the same state root, but another shim serves it.
+    let not_found = |r: String| assert!(r.contains("NOT_FOUND"), "{r}");
+    not_found(format!("{:?}", pids("skt-own2").unwrap_err()));
+    let stats = api::StatsRequest {
+        id: "skt-own2".into(),
+        ..Default::default()
+    };
+    not_found(format!("{:?}", task.stats(ctx(), &stats).unwrap_err()));
+    let update = api::UpdateTaskRequest {
+        id: "skt-own2".into(),
+        ..Default::default()
+    };
+    not_found(format!("{:?}", task.update(ctx(), &update).unwrap_err()));
+    for id in ["skt-own1", "skt-own2"] {
+        c.remove(id);
+    }
+}
