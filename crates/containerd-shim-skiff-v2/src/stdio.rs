@@ -17,6 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +46,37 @@ pub struct Attached {
     pub master: Option<OwnedFd>,
     /// Signalled when the terminal's output has been copied out.
     output_done: Option<Receiver<()>>,
+    /// The stdin fifo, while its copier may still wait for a writer.
+    stdin_fifo: Option<StdinFifo>,
+}
+
+/// A stdin fifo whose copier thread may wait in open(2) for a writer: held
+/// as an O_PATH descriptor, so that it can be reached after containerd has
+/// removed its name.
+struct StdinFifo {
+    anchor: Arc<OwnedFd>,
+    opened: Arc<AtomicBool>,
+}
+
+impl Drop for Attached {
+    /// A copier whose writer never came (a client gone, or `ctr run -d`)
+    /// would wait in open(2) for as long as the shim lives: a writer of our
+    /// own, opened and closed at once, lets it see EOF and end.
+    fn drop(&mut self) {
+        if let Some(fifo) = self.stdin_fifo.take() {
+            if !fifo.opened.load(Ordering::Acquire) {
+                let _ = OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(fd_path(&fifo.anchor));
+            }
+        }
+    }
+}
+
+/// The path that reopens `fd`'s file, named or not.
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 /// Stdio ready for a process that is about to be created.
@@ -71,7 +103,7 @@ pub fn prepare(
     namespace: &str,
     reaper: &Reaper,
 ) -> Result<Prepared, ShimError> {
-    let attached = Attached::default();
+    let mut attached = Attached::default();
     if paths.terminal {
         let console = UnixStream::pair().map_err(ShimError::io("creating the console socket"))?;
         return Ok(Prepared {
@@ -86,7 +118,7 @@ pub fn prepare(
         let (r, w) = pipe2(OFlag::O_CLOEXEC)
             .map_err(|e| ShimError::io("creating the stdin pipe")(e.into()))?;
         *attached.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(File::from(w));
-        copy_stdin_from(&paths.stdin, attached.stdin.clone());
+        attached.stdin_fifo = copy_stdin_from(&paths.stdin, attached.stdin.clone());
         r
     };
     let (stdout, stderr) = if let Some(rest) = paths.stdout.strip_prefix("binary://") {
@@ -140,13 +172,25 @@ fn open_output(uri: &str) -> Result<OwnedFd, ShimError> {
 
 /// Copies the stdin fifo into the process's stdin until EOF, then closes it.
 /// Opening the fifo blocks until its writer shows up, so this runs on its own
-/// thread.
-fn copy_stdin_from(path: &str, sink: Arc<Mutex<Option<File>>>) {
-    let path = path.to_string();
+/// thread. None: the fifo is not there (nothing to copy).
+fn copy_stdin_from(path: &str, sink: Arc<Mutex<Option<File>>>) -> Option<StdinFifo> {
+    let anchor = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .ok()?;
+    let anchor = Arc::new(OwnedFd::from(anchor));
+    let opened = Arc::new(AtomicBool::new(false));
+    let handle = StdinFifo {
+        anchor: anchor.clone(),
+        opened: opened.clone(),
+    };
     std::thread::spawn(move || {
-        let Ok(mut fifo) = File::open(&path) else {
+        let Ok(mut fifo) = File::open(fd_path(&anchor)) else {
             return;
         };
+        drop(anchor);
+        opened.store(true, Ordering::Release);
         let mut buf = [0u8; 8192];
         loop {
             let n = match fifo.read(&mut buf) {
@@ -161,6 +205,7 @@ fn copy_stdin_from(path: &str, sink: Arc<Mutex<Option<File>>>) {
         }
         sink.lock().unwrap_or_else(|p| p.into_inner()).take();
     });
+    Some(handle)
 }
 
 /// `binary:///path/to/logger?key=value`: containerd's logging-binary protocol.
@@ -248,7 +293,7 @@ impl Attached {
         };
         if !paths.stdin.is_empty() {
             *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(dup(&master)?);
-            copy_stdin_from(&paths.stdin, self.stdin.clone());
+            self.stdin_fifo = copy_stdin_from(&paths.stdin, self.stdin.clone());
         }
         let mut from = dup(&master)?;
         let mut to = File::from(open_output(&paths.stdout)?);

@@ -455,3 +455,78 @@ fn a_shim_answers_only_for_its_own_tasks() {
         c.remove(id);
     }
 }
+
+#[test]
+fn a_stdin_fifo_nobody_opens_does_not_keep_a_thread() {
+    use containerd_shim_protos::api;
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::ttrpc::context;
+
+    let c = Containerd::start("stdin");
+    let id = "skt-stdin";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let address = read(c.base.join(format!(
+        "c-state/io.containerd.runtime.v2.task/{}/{id}/address",
+        c.namespace
+    )));
+    let shim = shims_for(&c.sock)[0];
+    // The shim's threads waiting in a fifo's open(2) for a writer.
+    let waiting = || {
+        fs::read_dir(format!("/proc/{shim}/task"))
+            .unwrap()
+            .filter_map(|t| fs::read_to_string(t.ok()?.path().join("wchan")).ok())
+            .filter(|w| w.trim() == "wait_for_partner")
+            .count()
+    };
+    let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
+    let task = containerd_shim_protos::TaskClient::new(client);
+    let ctx = || context::with_timeout(10_000_000_000);
+    let before = waiting();
+    // An exec whose stdin fifo no client ever opens (a client that died),
+    // and whose name is gone by the time it is deleted.
+    let fifo = c.base.join("stdin-nobody");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let spec = serde_json::json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                                  "env": ["PATH=/bin"]});
+    let exec_id = "e-nobody";
+    let exec = api::ExecProcessRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        stdin: fifo.display().to_string(),
+        spec: Some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+            value: serde_json::to_vec(&spec).unwrap(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    task.exec(ctx(), &exec).unwrap();
+    let start = api::StartRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        ..Default::default()
+    };
+    task.start(ctx(), &start).unwrap();
+    let wait = api::WaitRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        ..Default::default()
+    };
+    assert_eq!(task.wait(ctx(), &wait).unwrap().exit_status, 0);
+    // Its copier still waits for a writer...
+    eventually("a copier waiting for its writer", || {
+        waiting() == before + 1
+    });
+    fs::remove_file(&fifo).unwrap();
+    let delete = api::DeleteRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        ..Default::default()
+    };
+    task.delete(ctx(), &delete).unwrap();
+    // ...until the process is deleted.
+    eventually("the copier to end", || waiting() == before);
+    c.remove(id);
+}
