@@ -56,6 +56,17 @@ const NOT_CONTROLLERS: &[&str] = &[
 
 impl Layout {
     pub fn detect() -> Result<Layout, CgroupError> {
+        // Most hosts have one cgroup2 tree at /sys/fs/cgroup: one statfs
+        // says so, where the mount table of a busy node can run to hundreds
+        // of kilobytes (systemd and crun decide the same way).
+        let unified = Path::new("/sys/fs/cgroup");
+        if nix::sys::statfs::statfs(unified)
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        {
+            return Ok(Layout::V2 {
+                root: unified.to_path_buf(),
+            });
+        }
         let text = crate::procfs::read("/proc/self/mountinfo")
             .map_err(|e| CgroupError::Detect(format!("reading /proc/self/mountinfo: {e}")))?;
         Ok(Self::parse(&text))
