@@ -423,12 +423,7 @@ fn a_shim_answers_only_for_its_own_tasks() {
         assert!(out.status.success(), "{}", text(&out));
     }
     // Straight to the first task's shim, as containerd talks to it.
-    let address = read(c.base.join(format!(
-        "c-state/io.containerd.runtime.v2.task/{}/skt-own1/address",
-        c.namespace
-    )));
-    let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
-    let task = containerd_shim_protos::TaskClient::new(client);
+    let task = c.task_client("skt-own1");
     let ctx = || context::with_timeout(10_000_000_000);
     let pids = |id: &str| {
         let req = api::PidsRequest {
@@ -466,10 +461,6 @@ fn a_stdin_fifo_nobody_opens_does_not_keep_a_thread() {
     let id = "skt-stdin";
     let out = c.run(&["-d"], id, &["sleep", "1000"]);
     assert!(out.status.success(), "{}", text(&out));
-    let address = read(c.base.join(format!(
-        "c-state/io.containerd.runtime.v2.task/{}/{id}/address",
-        c.namespace
-    )));
     let shim = shims_for(&c.sock)[0];
     // The shim's threads waiting in a fifo's open(2) for a writer.
     let waiting = || {
@@ -479,8 +470,7 @@ fn a_stdin_fifo_nobody_opens_does_not_keep_a_thread() {
             .filter(|w| w.trim() == "wait_for_partner")
             .count()
     };
-    let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
-    let task = containerd_shim_protos::TaskClient::new(client);
+    let task = c.task_client(id);
     let ctx = || context::with_timeout(10_000_000_000);
     let before = waiting();
     // An exec whose stdin fifo no client ever opens (a client that died),

@@ -212,6 +212,17 @@ impl Containerd {
         let _ = self.ctr(&["container", "delete", id]);
     }
 
+    /// A ttrpc client straight to the shim serving `id`, as containerd
+    /// talks to it (the address containerd keeps in the task's state).
+    pub fn task_client(&self, id: &str) -> containerd_shim_protos::TaskClient {
+        let address = read(self.base.join(format!(
+            "c-state/io.containerd.runtime.v2.task/{}/{id}/address",
+            self.namespace
+        )));
+        let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
+        containerd_shim_protos::TaskClient::new(client)
+    }
+
     pub fn cgroup(&self, controller: &str, id: &str) -> PathBuf {
         PathBuf::from(format!(
             "/sys/fs/cgroup/{controller}/{}/{id}",

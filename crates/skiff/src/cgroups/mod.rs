@@ -338,8 +338,8 @@ impl CgroupRecord {
     /// The container's group in the cgroup2 tree (pure v2, or a hybrid host's
     /// unified mount): where a child can be cloned straight into.
     pub fn v2_dir(&self, layout: &Layout) -> Option<&Path> {
-        if self.v2.is_some() || self.v2_known {
-            return self.v2.as_deref();
+        if let Some(recorded) = self.recorded_v2() {
+            return recorded;
         }
         match layout {
             Layout::V2 { .. } => self.dirs.first().map(|d| d.as_path()),
@@ -352,6 +352,12 @@ impl CgroupRecord {
                 .map(|d| d.as_path()),
             Layout::V1 { unified: None, .. } => None,
         }
+    }
+
+    /// The cgroup2 group as the record has it (Some(None): the host has
+    /// none), or None for an older record that does not say.
+    pub fn recorded_v2(&self) -> Option<Option<&Path>> {
+        (self.v2.is_some() || self.v2_known).then_some(self.v2.as_deref())
     }
 
     /// Makes only the group in the cgroup2 tree, if there is one, so that
@@ -582,16 +588,20 @@ mod tests {
         assert!(systemd_to_fs("bad", "x").is_err());
     }
 
-    #[test]
-    fn default_path_is_the_id() {
-        let req = CgroupRequest {
+    /// A request for container c1 with nothing else set.
+    fn request(cgroups_path: Option<&Path>) -> CgroupRequest<'_> {
+        CgroupRequest {
             id: "c1",
-            cgroups_path: None,
+            cgroups_path,
             systemd: false,
             resources: None,
             devices: &[],
-        };
-        assert_eq!(relative_path(&req).unwrap(), "/c1");
+        }
+    }
+
+    #[test]
+    fn default_path_is_the_id() {
+        assert_eq!(relative_path(&request(None)).unwrap(), "/c1");
     }
 
     #[test]
@@ -603,14 +613,7 @@ mod tests {
             }],
             unified: Some("/sys/fs/cgroup/unified".into()),
         };
-        let req = CgroupRequest {
-            id: "c1",
-            cgroups_path: None,
-            systemd: false,
-            resources: None,
-            devices: &[],
-        };
-        let rec = plan(&layout, &req).unwrap();
+        let rec = plan(&layout, &request(None)).unwrap();
         assert_eq!(
             rec.v2.as_deref(),
             Some(Path::new("/sys/fs/cgroup/unified/c1"))
@@ -638,13 +641,6 @@ mod tests {
     #[test]
     fn dotdot_is_refused() {
         let p = PathBuf::from("/a/../../etc");
-        let req = CgroupRequest {
-            id: "c1",
-            cgroups_path: Some(&p),
-            systemd: false,
-            resources: None,
-            devices: &[],
-        };
-        assert!(relative_path(&req).is_err());
+        assert!(relative_path(&request(Some(&p))).is_err());
     }
 }

@@ -156,9 +156,11 @@ pub fn exec_in(
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     // Born in the container's cgroup2 group where there is one (no migration).
     let v2_dir = match record.cgroup.as_ref() {
-        Some(cg) if cg.v2.is_some() || cg.v2_known => cg.v2.as_deref(),
-        // A record from before `v2` was kept: read the mount table.
-        Some(cg) => cg.v2_dir(&crate::cgroups::Layout::detect()?),
+        Some(cg) => match cg.recorded_v2() {
+            Some(recorded) => recorded,
+            // A record from before `v2` was kept: read the mount table.
+            None => cg.v2_dir(&crate::cgroups::Layout::detect()?),
+        },
         None => None,
     };
     let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
