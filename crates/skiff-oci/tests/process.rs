@@ -189,3 +189,39 @@ fn run_with_a_terminal_in_the_foreground_relays_it() {
         "{text}"
     );
 }
+
+/// Init is moved off the runtime's CPU while both work after the clone
+/// (placement.rs); the program must still get the CPU set the caller gave
+/// skiff-oci, whatever it is.
+#[test]
+fn the_program_gets_the_callers_cpu_set() {
+    let env = TestEnv::new("cpus");
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own = status_field(&own, "Cpus_allowed_list").to_string();
+    let b = env.bundle(
+        "c",
+        &["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
+    );
+    let rootfs_run = |wrap: &[&str], id: &str| {
+        let mut cmd = std::process::Command::new(wrap[0]);
+        cmd.args(&wrap[1..])
+            .arg(SKIFF)
+            .arg("--root")
+            .arg(&env.root)
+            .args(["run", "--bundle"])
+            .arg(&b.dir)
+            .arg(env.id(id))
+            .stdin(std::process::Stdio::null());
+        let out = output_via_files(&mut cmd, &env.base);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        status_field(&text, "Cpus_allowed_list").to_string()
+    };
+    assert_eq!(rootfs_run(&["env"], "all"), own);
+    let last = own.rsplit([',', '-']).next().unwrap().to_string();
+    assert_eq!(rootfs_run(&["taskset", "-c", &last], "one"), last);
+}

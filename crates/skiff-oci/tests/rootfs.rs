@@ -92,6 +92,46 @@ fn dev_has_standard_devices_links_and_configured_devices() {
     assert!(out.contains("null-ok"));
 }
 
+/// Nodes are made with the umask cleared and chowned only where the owner
+/// differs: the modes and owners must come out exact under any caller umask.
+#[test]
+fn device_modes_and_owners_are_exact_under_a_strict_umask() {
+    let env = TestEnv::new("devumask");
+    let mut b = env.bundle(
+        "u",
+        &[
+            "stat",
+            "-c",
+            "%n %a %u:%g",
+            "/dev/null",
+            "/dev/tty",
+            "/dev/skiff-owned",
+        ],
+    );
+    b.config["linux"]["devices"] = json!([{"path": "/dev/skiff-owned", "type": "c", "major": 1, "minor": 3, "fileMode": 0o660, "uid": 1234, "gid": 2345}]);
+    b.write();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "umask 077; exec \"$0\" \"$@\""])
+        .arg(SKIFF)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "--bundle"])
+        .arg(&b.dir)
+        .arg(env.id("u"))
+        .stdin(std::process::Stdio::null());
+    let out = output_via_files(&mut cmd, &env.base);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n"
+    );
+}
+
 #[test]
 fn masked_and_readonly_paths_and_readonly_root() {
     let env = TestEnv::new("masked");

@@ -5,8 +5,11 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fstat, lstat, Mode};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Hooks, LinuxSeccomp, Process};
 use serde::{Deserialize, Serialize};
@@ -110,16 +113,46 @@ impl StateRoot {
         Ok(self.dir.join(id))
     }
 
-    /// Creates the container's directory; fails if the id is taken.
-    pub fn create_dir(&self, id: &str) -> Result<PathBuf, StateError> {
+    /// Creates the container's directory; fails if the id is taken. Also
+    /// returns an O_PATH descriptor of it: while it is held, the directory's
+    /// inode cannot be freed, so [`StateRoot::same_dir`] can later tell this
+    /// directory from one made for the same id after it was removed.
+    pub fn create_dir(&self, id: &str) -> Result<(PathBuf, OwnedFd), StateError> {
         let dir = self.container_dir(id)?;
-        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
+        let mut made = fs::create_dir(&dir);
+        if made
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+            made = fs::create_dir(&dir);
+        }
+        match made {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(StateError::AlreadyExists(id.to_string()))
+                return Err(StateError::AlreadyExists(id.to_string()))
             }
-            Err(e) => Err(io_err(&dir)(e)),
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        let anchor = open(
+            &dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err(&dir)(e.into()))?;
+        // SAFETY: `open` returned a new fd that nothing else owns.
+        Ok((dir, unsafe { OwnedFd::from_raw_fd(anchor) }))
+    }
+
+    /// Whether ROOT/`id` is still the directory `anchor` (from
+    /// [`StateRoot::create_dir`]) was opened on.
+    pub fn same_dir(&self, id: &str, anchor: &OwnedFd) -> Result<bool, StateError> {
+        let dir = self.container_dir(id)?;
+        let held = fstat(anchor.as_raw_fd()).map_err(|e| io_err(&dir)(e.into()))?;
+        match lstat(&dir) {
+            Ok(now) => Ok(now.st_dev == held.st_dev && now.st_ino == held.st_ino),
+            Err(nix::errno::Errno::ENOENT) => Ok(false),
+            Err(e) => Err(io_err(&dir)(e.into())),
         }
     }
 
@@ -149,10 +182,17 @@ impl StateRoot {
         write_atomic(&tmp, &dir.join(STATE_FILE), &json).map_err(io_err(&dir))
     }
 
-    /// Removes the container's directory and everything in it.
+    /// Removes the container's directory and everything in it. It usually
+    /// holds state.json alone: that file and the directory go first, and only
+    /// what else is found (the exec fifo, a temporary file) needs a walk.
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
         let dir = self.container_dir(id)?;
-        match fs::remove_dir_all(&dir) {
+        let _ = fs::remove_file(dir.join(STATE_FILE));
+        let result = match fs::remove_dir(&dir) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => fs::remove_dir_all(&dir),
+            other => other,
+        };
+        match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&dir)(e)),

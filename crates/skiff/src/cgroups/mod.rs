@@ -225,7 +225,7 @@ fn make_in(
             for (h, dir) in hierarchies.iter().zip(dirs) {
                 make_dirs(dir, created)?;
                 if h.has("cpuset") {
-                    resources::v1_init_cpuset(&h.mount, dir)?;
+                    resources::v1_init_cpuset(&h.mount, dir, created)?;
                 }
             }
             if let (Some(root), Some(dir)) = (unified, &record.v2) {
@@ -314,7 +314,23 @@ fn systemd_to_fs(raw: &str, id: &str) -> Result<String, CgroupError> {
     Ok(format!("{path}/{unit}"))
 }
 
+/// mkdir -p that records what it made. The common case (the parent exists)
+/// is one mkdir; the walk up happens only on ENOENT.
 fn make_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            return Ok(());
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(CgroupError::Create {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    }
     let mut missing = Vec::new();
     let mut cur = dir;
     while !cur.exists() {

@@ -41,8 +41,10 @@ pub(super) fn dir_for<'a>(
 }
 
 /// A new v1 cpuset group starts with empty cpus and mems, and no task can join it
-/// until both are set: copy them down from the parent, level by level.
-pub fn v1_init_cpuset(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
+/// until both are set: copy them down from the parent, level by level. A level
+/// in `fresh` (just made by us) is not read first: it is empty, or (with
+/// cgroup.clone_children) already holds the parent's values.
+pub fn v1_init_cpuset(mount: &Path, dir: &Path, fresh: &[PathBuf]) -> Result<(), CgroupError> {
     let Ok(rel) = dir.strip_prefix(mount) else {
         return Ok(());
     };
@@ -50,12 +52,16 @@ pub fn v1_init_cpuset(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
     for comp in rel.components() {
         let parent = cur.clone();
         cur.push(comp);
+        let is_fresh = fresh.contains(&cur);
         for file in ["cpuset.cpus", "cpuset.mems"] {
-            let existing = fs::read_to_string(cur.join(file)).unwrap_or_default();
-            if existing.trim().is_empty() {
-                let value = fs::read_to_string(parent.join(file)).unwrap_or_default();
-                write("cpu", &cur, file, value.trim().to_string())?;
+            if !is_fresh {
+                let existing = crate::procfs::read(cur.join(file)).unwrap_or_default();
+                if !existing.trim().is_empty() {
+                    continue;
+                }
             }
+            let value = crate::procfs::read(parent.join(file)).unwrap_or_default();
+            write("cpu", &cur, file, value.trim().to_string())?;
         }
     }
     Ok(())
@@ -161,14 +167,46 @@ pub fn apply_v1(
     if let Some(rules) = res.devices() {
         if !rules.is_empty() {
             let dir = dir_for(hierarchies, dirs, "devices", "devices")?;
-            for rule in rules.iter().cloned().chain(implicit_device_rules(devices)) {
-                let file = if rule.allow() {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                };
-                write("devices", dir, file, device_rule(&rule))?;
-            }
+            write_device_rules(
+                dir,
+                rules.iter().cloned().chain(implicit_device_rules(devices)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One rule per write(2), as the kernel parses them; a run of rules for the
+/// same file (devices.allow or devices.deny) shares one open file.
+fn write_device_rules(
+    dir: &Path,
+    rules: impl Iterator<Item = LinuxDeviceCgroup>,
+) -> Result<(), CgroupError> {
+    use std::io::Write;
+    let mut open: Option<(&str, fs::File)> = None;
+    for rule in rules {
+        let name = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        let value = device_rule(&rule);
+        let path = dir.join(name);
+        let failed = |source| CgroupError::Write {
+            resource: "devices",
+            path: path.clone(),
+            value: value.clone(),
+            source,
+        };
+        if open.as_ref().is_none_or(|(n, _)| *n != name) {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(failed)?;
+            open = Some((name, file));
+        }
+        if let Some((_, file)) = open.as_mut() {
+            file.write_all(value.as_bytes()).map_err(failed)?;
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
 use super::init::{self, InitContext};
+use super::placement;
 use super::ContainerError;
 use crate::cgroups::{self, CgroupRecord, CgroupRequest, Layout};
 use crate::config::Bundle;
@@ -48,6 +49,8 @@ pub struct CreateOptions<'a> {
 pub struct Created {
     pub record: Record,
     pub console_master: Option<OwnedFd>,
+    /// The state directory, held open (see `StateRoot::same_dir`).
+    pub dir_anchor: OwnedFd,
 }
 
 /// Undoes a half-done create: kills init, removes the groups and the state
@@ -98,7 +101,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 2. The state directory claims the id; from here on, failures clean up.
     let t = trace::phase("state-dir");
-    let dir = root.create_dir(opts.id)?;
+    let (dir, dir_anchor) = root.create_dir(opts.id)?;
     let mut cleanup = Cleanup {
         root,
         id: opts.id,
@@ -232,6 +235,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 7. The clone: init is born in its new namespaces, but for the network
     //    one when it creates that itself (see 5).
+    let cpus = placement::before_clone();
     let t = trace::phase("clone");
     let early_unshare = if late_cgroups {
         plan.clone_flags & nix::sched::CloneFlags::CLONE_NEWNET
@@ -255,6 +259,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let child = match forked.map_err(ContainerError::io("clone3")) {
         // The child keeps the joined namespaces; the runtime goes back to its own.
         Ok(sys::Forked::Parent(pid)) => {
+            if let Some(set) = &cpus {
+                placement::move_child(set, pid);
+            }
             own_namespaces.restore()?;
             sys::Forked::Parent(pid)
         }
@@ -288,6 +295,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 id: opts.id,
                 idmapped: &idmapped,
                 seccomp: seccomp.as_ref(),
+                cpus: cpus.as_ref(),
             })
         }
         sys::Forked::Parent(pid) => pid,
@@ -396,6 +404,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     Ok(Created {
         record,
         console_master,
+        dir_anchor,
     })
 }
 

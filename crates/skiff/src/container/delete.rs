@@ -1,7 +1,7 @@
 //! `delete`: stop what is left (with force, or a created container), run the
 //! poststop hooks, remove the cgroups and the state directory.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -30,15 +30,19 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerEr
 
 /// `delete --force` of a container whose init this process has just waited
 /// for (`run`): it is stopped. Unless somebody deleted it meanwhile (or a
-/// new container took the id), in which case there is nothing of ours left.
-pub fn delete_stopped(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
+/// new container took the id), in which case there is nothing of ours left:
+/// `dir_anchor` (from `create`) tells whether ROOT/ID is still our directory,
+/// without reading state.json back.
+pub fn delete_stopped(
+    root: &StateRoot,
+    record: &Record,
+    dir_anchor: &OwnedFd,
+) -> Result<(), ContainerError> {
     let _t = crate::trace::phase("delete");
-    match root.load(&record.id) {
-        Ok(r) if r.pid == record.pid && r.start_time == record.start_time => {
-            remove(root, &r, Status::Stopped, true)
-        }
-        Ok(_) | Err(StateError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.into()),
+    if root.same_dir(&record.id, dir_anchor)? {
+        remove(root, record, Status::Stopped, true)
+    } else {
+        Ok(())
     }
 }
 

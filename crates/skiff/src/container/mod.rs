@@ -8,6 +8,7 @@ mod exec;
 mod identity;
 mod init;
 mod kill;
+mod placement;
 mod start;
 mod wait;
 

@@ -78,13 +78,50 @@ pub fn setup_dev(root: &OwnedFd, ctx: &RootfsContext<'_>) -> Result<(), RootfsEr
             gid: d.gid().unwrap_or(0),
         });
     }
-    for node in &nodes {
-        create_node(root, node, ctx.in_user_ns)?;
-    }
+    // mknod with the exact mode: the umask is cleared meanwhile, so no chmod
+    // follows each node (the container's umask is set again before exec).
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let mut parents = Parents::default();
+    let result = nodes
+        .iter()
+        .try_for_each(|node| create_node(root, &mut parents, node, ctx.in_user_ns));
+    nix::sys::stat::umask(umask);
+    result?;
     create_links(root)
 }
 
-fn create_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<(), RootfsError> {
+/// The directory the last node went into (most share /dev): opened once, and
+/// whether a node made there needs a chown to get the owner the config names.
+#[derive(Default)]
+struct Parents {
+    last: Option<(PathBuf, OwnedFd, u32)>,
+}
+
+impl Parents {
+    /// The parent's fd, and the gid a node made in it gets (the directory's
+    /// own when it is set-group-ID, ours otherwise).
+    fn get(&mut self, root: &OwnedFd, parent: &Path) -> io::Result<(&OwnedFd, u32)> {
+        if self.last.as_ref().is_none_or(|(p, _, _)| p != parent) {
+            let dir = ensure_in_root(root.as_fd(), parent, Kind::Dir)?;
+            let st = nix::sys::stat::fstat(dir.as_raw_fd())?;
+            let gid = if st.st_mode & libc::S_ISGID != 0 {
+                st.st_gid
+            } else {
+                nix::unistd::getegid().as_raw()
+            };
+            self.last = Some((parent.to_path_buf(), dir, gid));
+        }
+        let (_, fd, gid) = self.last.as_ref().expect("just set");
+        Ok((fd, *gid))
+    }
+}
+
+fn create_node(
+    root: &OwnedFd,
+    parents: &mut Parents,
+    node: &Node,
+    in_user_ns: bool,
+) -> Result<(), RootfsError> {
     let err = |step| {
         move |source| RootfsError::Device {
             path: node.path.clone(),
@@ -97,8 +134,9 @@ fn create_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<(), Root
         .path
         .file_name()
         .ok_or_else(|| err("path")(io::ErrorKind::InvalidInput.into()))?;
-    let dir =
-        ensure_in_root(root.as_fd(), parent, Kind::Dir).map_err(err("creating the parent"))?;
+    let (dir, new_gid) = parents
+        .get(root, parent)
+        .map_err(err("creating the parent"))?;
     if in_user_ns {
         // No mknod in a user namespace: bind the host's node onto an empty file.
         let target = ensure_in_root(root.as_fd(), &node.path, Kind::File)
@@ -112,20 +150,31 @@ fn create_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<(), Root
         )
         .map_err(|e| err("bind from host")(e.into()));
     }
-    let _ = nix::unistd::unlinkat(
-        Some(dir.as_raw_fd()),
-        name,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
-    let mode = Mode::from_bits_truncate(node.mode);
-    mknodat(
-        Some(dir.as_raw_fd()),
-        name,
-        node.kind,
-        mode,
-        makedev(node.major, node.minor),
-    )
-    .map_err(|e| err("mknod")(e.into()))?;
+    let mknod = || {
+        mknodat(
+            Some(dir.as_raw_fd()),
+            name,
+            node.kind,
+            Mode::from_bits_truncate(node.mode),
+            makedev(node.major, node.minor),
+        )
+    };
+    match mknod() {
+        Ok(()) => {}
+        // Whatever the image has there is replaced.
+        Err(nix::errno::Errno::EEXIST) => {
+            let _ = nix::unistd::unlinkat(
+                Some(dir.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+            mknod().map_err(|e| err("mknod")(e.into()))?;
+        }
+        Err(e) => return Err(err("mknod")(e.into())),
+    }
+    if node.uid == nix::unistd::geteuid().as_raw() && node.gid == new_gid {
+        return Ok(());
+    }
     fchownat(
         Some(dir.as_raw_fd()),
         name,
@@ -133,15 +182,7 @@ fn create_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<(), Root
         Some(Gid::from_raw(node.gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .map_err(|e| err("chown")(e.into()))?;
-    // mknod applies the umask; the spec's fileMode is exact.
-    nix::sys::stat::fchmodat(
-        Some(dir.as_raw_fd()),
-        name,
-        mode,
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .map_err(|e| err("chmod")(e.into()))
+    .map_err(|e| err("chown")(e.into()))
 }
 
 fn create_links(root: &OwnedFd) -> Result<(), RootfsError> {

@@ -50,6 +50,9 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e.into()),
     }
+    if let Some(fd) = create_last(root, &rel, kind)? {
+        return Ok(fd);
+    }
     const MAX_LINKS: usize = 40;
     let mut stack: Vec<OwnedFd> = vec![root.try_clone_to_owned()?];
     let mut queue: VecDeque<OsString> = components(&rel);
@@ -108,6 +111,51 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
         stack.push(fd);
     }
     Ok(stack.pop().expect("root stays on the stack"))
+}
+
+/// The common case of a missing path: its parent resolves (in the root) and
+/// only the last component is missing. Creates it there and opens it; `None`
+/// when that is not the case (a missing parent, a dangling symlink in the
+/// way), for the walk to handle.
+fn create_last(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> io::Result<Option<OwnedFd>> {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(None);
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = match openat2(root.as_raw_fd(), parent, how(OFlag::O_DIRECTORY)) {
+        Ok(fd) => owned(fd),
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let made = match kind {
+        Kind::File => openat(
+            Some(dir.as_raw_fd()),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(|fd| drop(owned(fd))),
+        Kind::Dir => mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)),
+    };
+    match made {
+        Ok(()) => {}
+        // Something is there after all (a dangling symlink, a race): the walk decides.
+        Err(Errno::EEXIST) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let fd = owned(openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?);
+    // Swapped for a symlink since we made it: the walk resolves that.
+    let ftype = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
+    Ok((ftype != SFlag::S_IFLNK).then_some(fd))
 }
 
 fn create(dir: i32, name: &Path, kind: Kind) -> io::Result<()> {
