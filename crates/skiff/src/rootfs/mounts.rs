@@ -313,22 +313,20 @@ fn mount_cgroup(
                 entries.push(("unified".into(), None));
             }
             for ((name, controllers), dir) in entries.iter().zip(&record.dirs) {
-                let sub = subdir(&top, name).map_err(err(index, m, "cgroup subdir"))?;
                 let mounted = if direct {
+                    // The tmpfs lives in init's private mount namespace and
+                    // holds only what we make: its path is as good as a fd.
+                    make_subdir(&top, name).map_err(err(index, m, "cgroup subdir"))?;
+                    let sub = fd_path(&top).join(name);
                     let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
                     let (fstype, options) = match controllers {
                         Some(c) => ("cgroup", Some(c.as_str())),
                         None => ("cgroup2", None),
                     };
-                    mount(
-                        Some(fstype),
-                        &fd_path(&sub),
-                        Some(fstype),
-                        flags | base,
-                        options,
-                    )
-                    .map_err(|e| err(index, m, "mount cgroup hierarchy")(sys(e)))
+                    mount(Some(fstype), &sub, Some(fstype), flags | base, options)
+                        .map_err(|e| err(index, m, "mount cgroup hierarchy")(sys(e)))
                 } else {
+                    let sub = subdir(&top, name).map_err(err(index, m, "cgroup subdir"))?;
                     mount(
                         Some(dir),
                         &fd_path(&sub),
@@ -364,15 +362,21 @@ fn mount_cgroup(
     Ok(())
 }
 
+/// Makes directory `name` of the tmpfs `top`, unless it is there.
+fn make_subdir(top: &OwnedFd, name: &str) -> io::Result<()> {
+    use nix::sys::stat::{mkdirat, Mode};
+    match mkdirat(Some(top.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Opens (as a path) directory `name` of the tmpfs `top`, making it first
 /// when it is missing.
 fn subdir(top: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
     use nix::fcntl::{openat, OFlag};
-    use nix::sys::stat::{mkdirat, Mode};
-    match mkdirat(Some(top.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) | Err(nix::Error::EEXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
+    use nix::sys::stat::Mode;
+    make_subdir(top, name)?;
     let fd = openat(
         Some(top.as_raw_fd()),
         name,
