@@ -158,6 +158,54 @@ fn compiled_profile_is_cached_and_reused_as_is() {
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
 }
 
+/// A cached program the kernel refuses (damaged on disk, whole instructions
+/// still) fails one start with the kernel's answer; the entry is dropped,
+/// and the next start compiles the profile again and runs. For exec too.
+#[test]
+fn a_cached_program_the_kernel_refuses_is_forgotten() {
+    let env = TestEnv::new("seccomprefused");
+    let mut b = env.bundle("r", &["sleep", "30"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    b.write();
+    let bundle = b.dir.to_str().unwrap();
+    let id = env.id("r");
+    // Fills the cache.
+    env.ok(&["run", "-d", "--bundle", bundle, &id]);
+    env.ok(&["delete", "-f", &id]);
+    let cache = env.root.join(".seccomp");
+    // Every entry's program becomes one instruction of an opcode that does not exist.
+    let damage = || {
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let magic = b"skiff-seccomp-cache 1\n".len();
+            let key_len = u64::from_le_bytes(data[magic..magic + 8].try_into().unwrap()) as usize;
+            let mut damaged = data[..magic + 8 + key_len].to_vec();
+            damaged.extend([0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+            std::fs::write(&path, damaged).unwrap();
+        }
+    };
+    damage();
+    let err = env.fails(&["run", "-d", "--bundle", bundle, &id]);
+    assert!(err.contains("loading the filter"), "{err}");
+    assert!(
+        env.container_dirs().is_empty(),
+        "{:?}",
+        env.container_dirs()
+    );
+    env.ok(&["run", "-d", "--bundle", bundle, &id]);
+    // exec reads the same cache.
+    damage();
+    let err = env.fails(&["exec", &id, "true"]);
+    assert!(err.contains("loading the filter"), "{err}");
+    let out = env.ok(&["exec", &id, "sh", "-c", "mkdir /tmp/y 2>&1; echo done"]);
+    assert!(out.contains("not implemented"), "{out}");
+    env.ok(&["delete", "-f", &id]);
+}
+
 #[test]
 fn a_profile_that_kills_on_madvise_still_starts() {
     // Init returns its idle pages (madvise, brk) before it parks on the exec

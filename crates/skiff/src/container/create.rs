@@ -379,9 +379,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 10. Init is parked on the fifo (or, for `run`, on its way to the
     //     program): record the container.
-    parent_sock
-        .expect(sync::READY)
-        .map_err(ContainerError::Init)?;
+    parent_sock.expect(sync::READY).map_err(|text| {
+        if let Some(program) = &seccomp {
+            program.forget_if_refused(&text);
+        }
+        ContainerError::Init(text)
+    })?;
     drop(parent_sock);
     drop(t);
     let _t = trace::phase("state-write");

@@ -235,7 +235,12 @@ pub fn exec_in(
         };
         match answer.map_err(ContainerError::io("sync socket"))? {
             None => Ok(()),
-            Some(m) => Err(ContainerError::Init(m.text)),
+            Some(m) => {
+                if let Some((program, _)) = &filter {
+                    program.forget_if_refused(&m.text);
+                }
+                Err(ContainerError::Init(m.text))
+            }
         }
     })();
     if let Err(e) = started {

@@ -76,6 +76,11 @@ pub fn lookup(dir: &Path, key: &[u8]) -> Option<Vec<u8>> {
     Some(program.to_vec())
 }
 
+/// Drops what is kept for `key`.
+pub fn forget(dir: &Path, key: &[u8]) {
+    let _ = fs::remove_file(file(dir, key));
+}
+
 /// Keeps `program` for `key`.
 pub fn store(dir: &Path, key: &[u8], program: &[u8]) {
     let mkdir = || fs::DirBuilder::new().mode(0o700).create(dir);

@@ -40,8 +40,11 @@ pub enum SeccompError {
         step: &'static str,
         source: std::io::Error,
     },
-    #[error("linux.seccomp: loading the filter: {source}")]
-    Load { source: std::io::Error },
+    #[error("linux.seccomp: {step}: {source}")]
+    Load {
+        step: &'static str,
+        source: std::io::Error,
+    },
     #[error("linux.seccomp.listenerPath {path}: {step}: {source}")]
     Listener {
         path: PathBuf,
@@ -119,6 +122,26 @@ pub fn wants_listener(cfg: &LinuxSeccomp) -> bool {
 pub struct Program {
     insns: Vec<libc::sock_filter>,
     flags: libc::c_ulong,
+    /// The cache entry it was read from, if it was.
+    cached: Option<(PathBuf, Vec<u8>)>,
+}
+
+/// The step named by the error of a filter the kernel refused to load.
+const LOAD_STEP: &str = "loading the filter";
+
+impl Program {
+    /// Called with what a process that was to load this program reported
+    /// (init, exec's child): when the kernel refused a program read back from
+    /// the cache, that entry goes, and the next start compiles the profile
+    /// again instead of failing the same way for good.
+    pub fn forget_if_refused(&self, reported: &str) {
+        let refused = reported
+            .strip_prefix("linux.seccomp: ")
+            .is_some_and(|r| r.starts_with(LOAD_STEP));
+        if let (true, Some((dir, key))) = (refused, &self.cached) {
+            cache::forget(dir, key);
+        }
+    }
 }
 
 /// The program for `cfg`: read back from the cache of `state_root` when an
@@ -130,6 +153,7 @@ pub fn program(cfg: &LinuxSeccomp, state_root: Option<&Path>) -> Result<Program,
     let cached = cache
         .as_ref()
         .and_then(|(dir, key)| cache::lookup(dir, key));
+    let from_cache = cached.is_some();
     let bytes = match cached {
         Some(bytes) => bytes,
         None => {
@@ -163,7 +187,11 @@ pub fn program(cfg: &LinuxSeccomp, state_root: Option<&Path>) -> Result<Program,
     if wants_listener(cfg) {
         flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }
-    Ok(Program { insns, flags })
+    Ok(Program {
+        insns,
+        flags,
+        cached: cache.filter(|_| from_cache),
+    })
 }
 
 /// The BPF libseccomp generates for `ctx`, through a memfd (its export API
@@ -288,8 +316,13 @@ pub fn load(
     listener: Option<&UnixStream>,
     state: &serde_json::Value,
 ) -> Result<(), SeccompError> {
-    let notify_fd = crate::sys::seccomp_set_filter(&program.insns, program.flags)
-        .map_err(|source| SeccompError::Load { source })?;
+    let notify_fd =
+        crate::sys::seccomp_set_filter(&program.insns, program.flags).map_err(|source| {
+            SeccompError::Load {
+                step: LOAD_STEP,
+                source,
+            }
+        })?;
     let (Some(sock), Some(notify_fd)) = (listener, notify_fd) else {
         return Ok(());
     };
