@@ -160,7 +160,7 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     };
     drop(t);
     if !keep {
-        container::delete_stopped(root, &created.record, &created.dir_anchor)?;
+        container::delete_stopped(root, &created.record, created.dir_anchor)?;
     }
     Ok(code)
 }

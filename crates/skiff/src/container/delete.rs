@@ -32,14 +32,18 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerEr
 /// for (`run`): it is stopped. Unless somebody deleted it meanwhile (or a
 /// new container took the id), in which case there is nothing of ours left:
 /// `dir_anchor` (from `create`) tells whether ROOT/ID is still our directory,
-/// without reading state.json back.
+/// without reading state.json back. It is closed before the directory is
+/// removed: removing a directory that is still open puts it on ext4's orphan
+/// list first, which costs another journal update.
 pub fn delete_stopped(
     root: &StateRoot,
     record: &Record,
-    dir_anchor: &OwnedFd,
+    dir_anchor: OwnedFd,
 ) -> Result<(), ContainerError> {
     let _t = crate::trace::phase("delete");
-    if root.same_dir(&record.id, dir_anchor)? {
+    let ours = root.same_dir(&record.id, &dir_anchor)?;
+    drop(dir_anchor);
+    if ours {
         remove(root, record, Status::Stopped, true)
     } else {
         Ok(())
