@@ -191,18 +191,23 @@ fn run_with_a_terminal_in_the_foreground_relays_it() {
 }
 
 /// Init is moved off the runtime's CPU while both work after the clone
-/// (placement.rs); the program must still get the CPU set the caller gave
-/// skiff-oci, whatever it is.
+/// (placement.rs); the program must still get the CPUs runc would give it:
+/// the caller's set, narrowed by the container's cpuset when it has one.
 #[test]
-fn the_program_gets_the_callers_cpu_set() {
+fn the_program_gets_the_callers_cpus_or_its_cpuset() {
     let env = TestEnv::new("cpus");
     let own = std::fs::read_to_string("/proc/self/status").unwrap();
     let own = status_field(&own, "Cpus_allowed_list").to_string();
-    let b = env.bundle(
-        "c",
-        &["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
-    );
-    let rootfs_run = |wrap: &[&str], id: &str| {
+    let last = own.rsplit([',', '-']).next().unwrap().to_string();
+    let run = |wrap: &[&str], id: &str, cpuset: Option<&str>| {
+        let mut b = env.bundle(
+            id,
+            &["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
+        );
+        if let Some(cpus) = cpuset {
+            b.config["linux"]["resources"]["cpu"] = json!({"cpus": cpus});
+            b.write();
+        }
         let mut cmd = std::process::Command::new(wrap[0]);
         cmd.args(&wrap[1..])
             .arg(SKIFF)
@@ -221,7 +226,10 @@ fn the_program_gets_the_callers_cpu_set() {
         );
         status_field(&text, "Cpus_allowed_list").to_string()
     };
-    assert_eq!(rootfs_run(&["env"], "all"), own);
-    let last = own.rsplit([',', '-']).next().unwrap().to_string();
-    assert_eq!(rootfs_run(&["taskset", "-c", &last], "one"), last);
+    assert_eq!(run(&["env"], "all", None), own);
+    // Pinned by the caller: passed on, as with runc.
+    assert_eq!(run(&["taskset", "-c", &last], "one", None), last);
+    // A cpuset of the container's own, whatever CPU init was moved to.
+    assert_eq!(run(&["env"], "set0", Some("0")), "0");
+    assert_eq!(run(&["env"], "setlast", Some(&last)), last);
 }

@@ -93,22 +93,26 @@ fn dev_has_standard_devices_links_and_configured_devices() {
 }
 
 /// Nodes are made with the umask cleared and chowned only where the owner
-/// differs: the modes and owners must come out exact under any caller umask.
+/// differs: modes and owners come out exact under any caller umask, also in
+/// a set-group-ID /dev (whose group new nodes would take), and the umask is
+/// the caller's again for the program.
 #[test]
 fn device_modes_and_owners_are_exact_under_a_strict_umask() {
     let env = TestEnv::new("devumask");
     let mut b = env.bundle(
         "u",
         &[
-            "stat",
+            "sh",
             "-c",
-            "%n %a %u:%g",
-            "/dev/null",
-            "/dev/tty",
-            "/dev/skiff-owned",
+            "stat -c '%n %a %u:%g' /dev/null /dev/tty /dev/skiff-owned; umask",
         ],
     );
     b.config["linux"]["devices"] = json!([{"path": "/dev/skiff-owned", "type": "c", "major": 1, "minor": 3, "fileMode": 0o660, "uid": 1234, "gid": 2345}]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"] = json!(["nosuid", "strictatime", "mode=2755", "gid=5", "size=65536k"]);
+        }
+    }
     b.write();
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", "umask 077; exec \"$0\" \"$@\""])
@@ -128,7 +132,7 @@ fn device_modes_and_owners_are_exact_under_a_strict_umask() {
     );
     assert_eq!(
         text,
-        "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n"
+        "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n0077\n"
     );
 }
 

@@ -134,12 +134,18 @@ impl StateRoot {
             }
             Err(e) => return Err(io_err(&dir)(e)),
         }
-        let anchor = open(
+        let anchor = match open(
             &dir,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
-        )
-        .map_err(|e| io_err(&dir)(e.into()))?;
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // Not claimed after all: the id stays free.
+                let _ = fs::remove_dir(&dir);
+                return Err(io_err(&dir)(e.into()));
+            }
+        };
         // SAFETY: `open` returned a new fd that nothing else owns.
         Ok((dir, unsafe { OwnedFd::from_raw_fd(anchor) }))
     }

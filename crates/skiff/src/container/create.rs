@@ -259,9 +259,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let child = match forked.map_err(ContainerError::io("clone3")) {
         // The child keeps the joined namespaces; the runtime goes back to its own.
         Ok(sys::Forked::Parent(pid)) => {
-            if let Some(set) = &cpus {
-                placement::move_child(set, pid);
-            }
             own_namespaces.restore()?;
             sys::Forked::Parent(pid)
         }
@@ -295,12 +292,16 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 id: opts.id,
                 idmapped: &idmapped,
                 seccomp: seccomp.as_ref(),
-                cpus: cpus.as_ref(),
             })
         }
         sys::Forked::Parent(pid) => pid,
     };
     cleanup.child = Some(child);
+    // Init is queued, waiting for a CPU: onto another one (placement.rs).
+    if let Some(set) = &cpus {
+        placement::move_child(set, child)
+            .map_err(|e| ContainerError::io("giving init every CPU again")(e.into()))?;
+    }
     drop(t);
     if born_in.is_some() {
         // Marks, in a trace, that init needed no migration into cgroup2.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Spec;
 
-use super::{identity, placement, ContainerError};
+use super::{identity, ContainerError};
 use crate::cgroups::{CgroupRecord, Layout};
 use crate::namespaces::{self, Plan};
 use crate::process::{self, ProcessError};
@@ -47,9 +47,6 @@ pub struct InitContext<'a> {
     pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
     /// linux.seccomp, compiled.
     pub seccomp: Option<&'a seccomp::Program>,
-    /// The runtime's CPU set, taken back once the runtime says go (see
-    /// placement.rs); None: init was not moved.
-    pub cpus: Option<&'a nix::sched::CpuSet>,
 }
 
 /// Whether init has told the parent it is ready (after that, errors go to stderr).
@@ -96,9 +93,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         ctx.sync
             .expect(sync::CGROUPS_READY)
             .map_err(ContainerError::Init)?;
-    }
-    if let Some(cpus) = ctx.cpus {
-        placement::restore(cpus).map_err(|e| ContainerError::io("sched_setaffinity")(e.into()))?;
     }
     if let (true, Some(cg)) = (ctx.joins_cgroup, ctx.cgroup) {
         let _t = trace::init_phase("cgroup-join");

@@ -79,7 +79,8 @@ pub fn setup_dev(root: &OwnedFd, ctx: &RootfsContext<'_>) -> Result<(), RootfsEr
         });
     }
     // mknod with the exact mode: the umask is cleared meanwhile, so no chmod
-    // follows each node (the container's umask is set again before exec).
+    // follows each node; then it is back to what it was (the caller's, which
+    // the program inherits unless process.user.umask says otherwise).
     let umask = nix::sys::stat::umask(Mode::empty());
     let mut parents = Parents::default();
     let result = nodes

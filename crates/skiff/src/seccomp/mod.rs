@@ -132,12 +132,15 @@ const LOAD_STEP: &str = "loading the filter";
 impl Program {
     /// Called with what a process that was to load this program reported
     /// (init, exec's child): when the kernel refused a program read back from
-    /// the cache, that entry goes, and the next start compiles the profile
-    /// again instead of failing the same way for good.
+    /// the cache as invalid (EINVAL; not, say, EACCES, which is no fault of
+    /// the program), that entry goes, and the next start compiles the
+    /// profile again instead of failing the same way for good.
     pub fn forget_if_refused(&self, reported: &str) {
+        let invalid = std::io::Error::from_raw_os_error(libc::EINVAL).to_string();
         let refused = reported
             .strip_prefix("linux.seccomp: ")
-            .is_some_and(|r| r.starts_with(LOAD_STEP));
+            .and_then(|r| r.strip_prefix(LOAD_STEP))
+            .is_some_and(|r| r.ends_with(&invalid));
         if let (true, Some((dir, key))) = (refused, &self.cached) {
             cache::forget(dir, key);
         }
@@ -352,4 +355,36 @@ pub fn load(
         source: e.into(),
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the kernel's EINVAL for the load step drops a cache entry; so the
+    /// wording this matches is the wording `SeccompError::Load` prints.
+    #[test]
+    fn only_an_invalid_program_is_forgotten() {
+        let dir = std::env::temp_dir().join(format!("skiff-seccomp-forget-{}", std::process::id()));
+        let key = b"key".to_vec();
+        let program = Program {
+            insns: Vec::new(),
+            flags: 0,
+            cached: Some((dir.clone(), key.clone())),
+        };
+        let report = |errno| {
+            SeccompError::Load {
+                step: LOAD_STEP,
+                source: std::io::Error::from_raw_os_error(errno),
+            }
+            .to_string()
+        };
+        cache::store(&dir, &key, b"01234567");
+        program.forget_if_refused(&report(libc::EACCES));
+        program.forget_if_refused("linux.seccomp: something else: Invalid argument (os error 22)");
+        assert!(cache::lookup(&dir, &key).is_some());
+        program.forget_if_refused(&report(libc::EINVAL));
+        assert!(cache::lookup(&dir, &key).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
