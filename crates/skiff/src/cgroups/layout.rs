@@ -79,12 +79,15 @@ impl Layout {
             let Some((left, right)) = line.split_once(" - ") else {
                 continue;
             };
+            let mut r = right.split(' ');
+            let (fstype, _source, opts) = (r.next(), r.next(), r.next().unwrap_or(""));
+            if !matches!(fstype, Some("cgroup" | "cgroup2")) {
+                continue;
+            }
             let mount = match left.split(' ').nth(4) {
                 Some(m) => PathBuf::from(unescape(m)),
                 None => continue,
             };
-            let mut r = right.split(' ');
-            let (fstype, _source, opts) = (r.next(), r.next(), r.next().unwrap_or(""));
             match fstype {
                 Some("cgroup2") if v2.is_none() || mount == Path::new("/sys/fs/cgroup") => {
                     v2 = Some(mount);
