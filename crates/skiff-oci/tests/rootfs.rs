@@ -94,8 +94,8 @@ fn dev_has_standard_devices_links_and_configured_devices() {
 
 /// Nodes are made with the umask cleared and chowned only where the owner
 /// differs: modes and owners come out exact under any caller umask, also in
-/// a set-group-ID /dev (whose group new nodes would take), and the umask is
-/// the caller's again for the program.
+/// a set-group-ID /dev (whose group new nodes would take). The program then
+/// starts with 0022 (no process.user.umask here), as runc's and crun's do.
 #[test]
 fn device_modes_and_owners_are_exact_under_a_strict_umask() {
     let env = TestEnv::new("devumask");
@@ -132,7 +132,7 @@ fn device_modes_and_owners_are_exact_under_a_strict_umask() {
     );
     assert_eq!(
         text,
-        "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n0077\n"
+        "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n0022\n"
     );
 }
 

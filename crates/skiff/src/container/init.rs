@@ -261,6 +261,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if !release_late && ctx.fifo_fd.is_some() {
         sys::release_idle_pages();
     }
+    // Without process.user.umask the program starts with 0022, whatever
+    // the caller's was, as runc's and crun's do (exec's keeps its caller's,
+    // as with them).
+    if process.user().umask().is_none() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    }
     identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
     drop(t);
