@@ -68,19 +68,49 @@ pub fn call(
             // handlers that belong to the server's state.
             unsafe { libc::_exit(0) }
         }
-        Ok(ForkResult::Parent { child }) => guard.forked(child),
-        Err(e) => return Err(ShimError::io("forking the runtime")(e.into())),
+        Ok(ForkResult::Parent { child }) => {
+            // The reaper is locked until `forked`: the copy cannot have been
+            // collected yet, so the pid is still its own.
+            let copy = skiff::sys::pidfd_open(child).ok();
+            guard.forked(child);
+            drop(theirs);
+            answer(&ours, copy.as_ref())
+        }
+        Err(e) => Err(ShimError::io("forking the runtime")(e.into())),
     }
-    drop(theirs);
-    answer(&ours)
 }
 
-fn answer(sock: &OwnedFd) -> Result<Value, ShimError> {
+/// Reads the copy's answer. The socket alone would not do: a container's
+/// init, cloned by the copy, holds the copy's end too until it execs, so a
+/// copy that died without answering (an abort) would leave us waiting for
+/// good. `copy` (a pidfd) turns readable when the copy exits.
+fn answer(sock: &OwnedFd, copy: Option<&OwnedFd>) -> Result<Value, ShimError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
     let mut buf = vec![0u8; 256 * 1024];
+    let read_err = |e: Errno| ShimError::io("reading the runtime's answer")(e.into());
     let n = loop {
-        match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        if let Some(pidfd) = copy {
+            fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
-            r => break r.map_err(|e| ShimError::io("reading the runtime's answer")(e.into()))?,
+            Err(e) => return Err(read_err(e)),
+            Ok(_) => {}
+        }
+        let answered = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let exited = fds
+            .get(1)
+            .is_some_and(|f| f.revents().is_some_and(|r| !r.is_empty()));
+        if !answered && !exited {
+            continue;
+        }
+        // An answer sent before the copy exited is queued by now.
+        match recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => break 0,
+            r => break r.map_err(read_err)?,
         }
     };
     if n == 0 {
@@ -122,4 +152,67 @@ fn prepare_copy(inherit: &Inherit<'_>, answer: RawFd) -> Result<(), ShimError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    /// Forks a "copy" that sends `reply` (if any) and exits; its pidfd.
+    fn copy(theirs: &OwnedFd, reply: Option<&[u8]>) -> (nix::unistd::Pid, OwnedFd) {
+        // SAFETY: the child only sends and _exits.
+        let pid = match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                if let Some(r) = reply {
+                    let _ = send(theirs.as_raw_fd(), r, MsgFlags::empty());
+                }
+                // SAFETY: ends the forked child at once.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => child,
+        };
+        (pid, skiff::sys::pidfd_open(pid).unwrap())
+    }
+
+    /// A copy that exits without answering while its end of the socket
+    /// lives on elsewhere (here, in this process; in the shim, in a parked
+    /// init): an error, not a wait for good.
+    #[test]
+    fn a_copy_that_died_silently_is_an_error_even_if_its_socket_lives_on() {
+        let (ours, theirs) = pair();
+        let (pid, pidfd) = copy(&theirs, None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(answer(&ours, Some(&pidfd)).map_err(|e| e.to_string()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let _ = nix::sys::wait::waitpid(pid, None);
+        drop(theirs);
+        let got = got.expect("still waiting 10 s after the copy exited");
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.contains("exited without an answer")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_sent_before_the_copy_exits_is_read() {
+        let (ours, theirs) = pair();
+        let (pid, pidfd) = copy(&theirs, Some(br#"{"ok": 7}"#));
+        let got = answer(&ours, Some(&pidfd));
+        let _ = nix::sys::wait::waitpid(pid, None);
+        drop(theirs);
+        assert_eq!(got.unwrap(), json!(7));
+    }
 }
