@@ -25,7 +25,7 @@ pub fn before_clone() -> Option<CpuSet> {
         .count();
     // SAFETY: sysconf only reads a system value.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    (ours >= 2 && i64::try_from(ours).is_ok_and(|n| n == online as i64)).then_some(set)
+    (ours >= 2 && i64::try_from(ours).is_ok_and(|n| n == online)).then_some(set)
 }
 
 /// Moves `child` (cloned after [`before_clone`]) off the CPU we run on, and
