@@ -6,7 +6,7 @@ set -euo pipefail
 H="$(cd "$(dirname "$0")" && pwd)"
 OUT="$1"; B="$OUT/build"
 rm -rf "$B"; mkdir -p "$B"
-uname -m | grep -q x86_64 || { echo "mkoci.py hardcodes amd64" >&2; exit 1; }
+[ "$(uname -m)" = x86_64 ] || { echo "mkoci.py hardcodes amd64" >&2; exit 1; }
 
 # (a) pause
 gcc -static -Os -s -o "$B/pause" "$H/pause.c"

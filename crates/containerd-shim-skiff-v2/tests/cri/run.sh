@@ -52,13 +52,13 @@ CTRD_PID=""; CLIENT_PID=""
 
 our_shims() {  # PIDs of shims started by *our* containerd (matched by -address)
   for p in $(pgrep -f 'containerd-shim' 2>/dev/null); do
-    tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q -- "-address $SOCK" && echo "$p"
+    grep -q -- "-address $SOCK" <<< "$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)" && echo "$p"
   done
 }
 
 our_containerd() {  # containerd started with our config (e.g. orphaned by a SIGKILLed run.sh)
   for p in $(pgrep -x containerd 2>/dev/null); do
-    tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q -- "--config $RUN/config.toml" && echo "$p"
+    grep -q -- "--config $RUN/config.toml" <<< "$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)" && echo "$p"
   done
 }
 
@@ -107,7 +107,7 @@ cleanup() {
   fi
   # 6. shim sockets that appeared during this run and nobody listens on any more
   for s in $(comm -13 <(echo "$SHIMSOCK_BEFORE") <(ls /run/containerd/s 2>/dev/null | sort)); do
-    ss -xlH 2>/dev/null | grep -q "/run/containerd/s/$s" || { log "removing stale shim socket $s"; rm -f "/run/containerd/s/$s"; }
+    grep -q "/run/containerd/s/$s" <<< "$(ss -xlH 2>/dev/null)" || { log "removing stale shim socket $s"; rm -f "/run/containerd/s/$s"; }
   done
   # 7. cgroups
   for d in /sys/fs/cgroup/*/"$CGPARENT" /sys/fs/cgroup/"$CGPARENT"; do
@@ -246,16 +246,21 @@ done
 
 CTR="ctr --address $SOCK"
 $CTR plugins ls | grep -E 'io.containerd.grpc.v1 +cri|overlayfs' | sed 's/^/[plugins] /'
-$CTR plugins ls | grep -qE 'io.containerd.grpc.v1 +cri +linux/amd64 +ok' || { log "CRI plugin not ok"; exit 2; }
-$CTR plugins ls | grep -qE 'io.containerd.snapshotter.v1 +overlayfs +linux/amd64 +ok' || { log "overlayfs not ok"; exit 2; }
+# Listings are read whole before grep -q looks at them: with pipefail, a grep
+# that stops at the first match can make the writer die of SIGPIPE, and the
+# pipeline then fails although the line was there.
+PLUGINS=$($CTR plugins ls)
+grep -qE 'io.containerd.grpc.v1 +cri +linux/amd64 +ok' <<< "$PLUGINS" || { log "CRI plugin not ok"; exit 2; }
+grep -qE 'io.containerd.snapshotter.v1 +overlayfs +linux/amd64 +ok' <<< "$PLUGINS" || { log "overlayfs not ok"; exit 2; }
 
 # ---------------------------------------------------------------- images
 for t in pause busybox; do
   $CTR -n k8s.io images import "$RUN/images/$t.tar" >/dev/null || { log "import $t failed"; exit 2; }
 done
-$CTR -n k8s.io images ls -q | sed 's/^/[images] /'
+IMAGES=$($CTR -n k8s.io images ls -q)
+sed 's/^/[images] /' <<< "$IMAGES"
 for i in skiff.test/pause:1 skiff.test/busybox:1; do
-  $CTR -n k8s.io images ls -q | grep -qx "$i" || { log "image $i missing after import"; exit 2; }
+  grep -qx "$i" <<< "$IMAGES" || { log "image $i missing after import"; exit 2; }
 done
 
 # ---------------------------------------------------------------- scenario
