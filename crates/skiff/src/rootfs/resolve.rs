@@ -67,26 +67,15 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
         let last = queue.is_empty();
         let cur = stack.last().expect("root stays on the stack").as_raw_fd();
         let name = Path::new(&comp);
-        let fd = match openat(
-            Some(cur),
-            name,
-            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => owned(fd),
+        let fd = match open_entry(cur, name) {
+            Ok(fd) => fd,
             Err(Errno::ENOENT) => {
                 create(cur, name, if last { kind } else { Kind::Dir })?;
-                owned(openat(
-                    Some(cur),
-                    name,
-                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )?)
+                open_entry(cur, name)?
             }
             Err(e) => return Err(e.into()),
         };
-        let st = fstat(fd.as_raw_fd())?;
-        let ftype = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        let ftype = file_type(&fd)?;
         if ftype == SFlag::S_IFLNK {
             links += 1;
             if links > MAX_LINKS {
@@ -118,7 +107,7 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
 /// when that is not the case (a missing parent, a dangling symlink in the
 /// way), for the walk to handle.
 fn create_last(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> io::Result<Option<OwnedFd>> {
-    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name().map(Path::new)) else {
         return Ok(None);
     };
     let parent = if parent.as_os_str().is_empty() {
@@ -131,35 +120,36 @@ fn create_last(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> io::Result<Optio
         Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let made = match kind {
-        Kind::File => openat(
-            Some(dir.as_raw_fd()),
-            name,
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::from_bits_truncate(0o644),
-        )
-        .map(|fd| drop(owned(fd))),
-        Kind::Dir => mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)),
-    };
+    let made = make(dir.as_raw_fd(), name, kind);
     match made {
         Ok(()) => {}
         // Something is there after all (a dangling symlink, a race): the walk decides.
         Err(Errno::EEXIST) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let fd = owned(openat(
-        Some(dir.as_raw_fd()),
+    let fd = open_entry(dir.as_raw_fd(), name)?;
+    // Swapped for a symlink since we made it: the walk resolves that.
+    Ok((file_type(&fd)? != SFlag::S_IFLNK).then_some(fd))
+}
+
+/// Opens `name` in `dir` as a path, a symlink as itself.
+fn open_entry(dir: i32, name: &Path) -> nix::Result<OwnedFd> {
+    openat(
+        Some(dir),
         name,
         OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )?);
-    // Swapped for a symlink since we made it: the walk resolves that.
-    let ftype = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
-    Ok((ftype != SFlag::S_IFLNK).then_some(fd))
+    )
+    .map(owned)
 }
 
-fn create(dir: i32, name: &Path, kind: Kind) -> io::Result<()> {
-    let result = match kind {
+fn file_type(fd: &OwnedFd) -> nix::Result<SFlag> {
+    Ok(SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT)
+}
+
+/// Makes `name` in `dir` as `kind`; EEXIST when something is there.
+fn make(dir: i32, name: &Path, kind: Kind) -> nix::Result<()> {
+    match kind {
         Kind::File => openat(
             Some(dir),
             name,
@@ -168,8 +158,12 @@ fn create(dir: i32, name: &Path, kind: Kind) -> io::Result<()> {
         )
         .map(|fd| drop(owned(fd))),
         Kind::Dir => mkdirat(Some(dir), name, Mode::from_bits_truncate(0o755)),
-    };
-    match result {
+    }
+}
+
+/// Like [`make`], content with what is already there.
+fn create(dir: i32, name: &Path, kind: Kind) -> io::Result<()> {
+    match make(dir, name, kind) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(e.into()),
     }
