@@ -208,22 +208,7 @@ fn the_program_gets_the_callers_cpus_or_its_cpuset() {
             b.config["linux"]["resources"]["cpu"] = json!({"cpus": cpus});
             b.write();
         }
-        let mut cmd = std::process::Command::new(wrap[0]);
-        cmd.args(&wrap[1..])
-            .arg(SKIFF)
-            .arg("--root")
-            .arg(&env.root)
-            .args(["run", "--bundle"])
-            .arg(&b.dir)
-            .arg(env.id(id))
-            .stdin(std::process::Stdio::null());
-        let out = output_via_files(&mut cmd, &env.base);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = env.run_under(wrap, &b, id);
         status_field(&text, "Cpus_allowed_list").to_string()
     };
     assert_eq!(run(&["env"], "all", None), own);

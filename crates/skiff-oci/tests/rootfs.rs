@@ -114,22 +114,7 @@ fn device_modes_and_owners_are_exact_under_a_strict_umask() {
         }
     }
     b.write();
-    let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "umask 077; exec \"$0\" \"$@\""])
-        .arg(SKIFF)
-        .arg("--root")
-        .arg(&env.root)
-        .args(["run", "--bundle"])
-        .arg(&b.dir)
-        .arg(env.id("u"))
-        .stdin(std::process::Stdio::null());
-    let out = output_via_files(&mut cmd, &env.base);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = env.run_under(&["sh", "-c", "umask 077; exec \"$0\" \"$@\""], &b, "u");
     assert_eq!(
         text,
         "/dev/null 666 0:0\n/dev/tty 666 0:0\n/dev/skiff-owned 660 1234:2345\n0022\n"

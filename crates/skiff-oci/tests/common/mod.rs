@@ -122,6 +122,29 @@ impl TestEnv {
         )
     }
 
+    /// `run` of `bundle` as `id` (`self.id(id)`) through `wrap` (a command
+    /// that ends by exec'ing its arguments: `env`, `taskset -c 1`, a shell
+    /// that sets a umask first); asserts exit 0, returns stdout.
+    pub fn run_under(&self, wrap: &[&str], bundle: &Bundle, id: &str) -> String {
+        let mut cmd = Command::new(wrap[0]);
+        cmd.args(&wrap[1..])
+            .arg(SKIFF)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["run", "--bundle"])
+            .arg(&bundle.dir)
+            .arg(self.id(id))
+            .stdin(Stdio::null());
+        let out = output_via_files(&mut cmd, &self.base);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{wrap:?} skiff-oci run failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     /// Runs `args` in a fresh bundle changed by `edit`, asserts exit 0, returns stdout.
     pub fn run_sh(&self, id: &str, script: &str, edit: impl FnOnce(&mut Value)) -> String {
         let mut b = self.bundle(id, &["sh", "-c", script]);
