@@ -74,7 +74,11 @@ pub fn call(
             let copy = skiff::sys::pidfd_open(child).ok();
             guard.forked(child);
             drop(theirs);
-            answer(&ours, copy.as_ref())
+            let reply = answer(&ours, copy.as_ref());
+            if let Some(pidfd) = &copy {
+                gone(pidfd);
+            }
+            reply
         }
         Err(e) => Err(ShimError::io("forking the runtime")(e.into())),
     }
@@ -129,6 +133,18 @@ fn answer(sock: &OwnedFd, copy: Option<&OwnedFd>) -> Result<Value, ShimError> {
         return Err(ShimError::status(code, message));
     }
     Ok(reply["ok"].take())
+}
+
+/// Waits until the copy has exited (it does right after answering). Until
+/// then it is the parent of the init it cloned: an init that dies in that
+/// window would be reported to the copy, and reach our reaper only when the
+/// copy's exit hands it over. Returning after the exit makes every process
+/// the call made a child of this server when the call returns.
+fn gone(pidfd: &OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    while let Err(Errno::EINTR) = poll(&mut fds, PollTimeout::NONE) {}
 }
 
 /// In the copy: stdio in place, every descriptor not asked for closed.
@@ -204,6 +220,27 @@ mod tests {
                 .is_err_and(|e| e.contains("exited without an answer")),
             "{got:?}"
         );
+    }
+
+    /// The copy answers, then takes a while to exit (here: 256 MiB of
+    /// touched memory to tear down). `call` returns only once it is gone.
+    #[test]
+    fn call_returns_after_the_copy_has_exited() {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        let reaper = Reaper::default();
+        let nothing = Inherit {
+            stdio: None,
+            keep: &[],
+        };
+        let got = call(&reaper, nothing, || {
+            let mut heavy = vec![0u8; 256 << 20];
+            heavy.iter_mut().step_by(4096).for_each(|b| *b = 1);
+            std::mem::forget(heavy);
+            Ok(json!(std::process::id()))
+        });
+        let pid = nix::unistd::Pid::from_raw(got.unwrap().as_i64().unwrap() as i32);
+        let status = waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap();
+        assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
     }
 
     #[test]

@@ -49,9 +49,24 @@ pub fn pid_alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
+/// The parent pid of `pid`, from /proc/PID/stat (field 4, after the
+/// parenthesised command name, which may itself hold spaces or parentheses).
+fn parent_of(pid: i64) -> Option<i64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The shim server processes for this containerd (matched by its address).
+/// A server forks short-lived copies of itself to create and exec (see the
+/// shim's `forked` module); they carry the same command line, so a process
+/// whose parent is also a match is a copy, not a second server.
 pub fn shims_for(sock: &Path) -> Vec<i64> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i64>() else {
             continue;
@@ -62,10 +77,16 @@ pub fn shims_for(sock: &Path) -> Vec<i64> {
             && cmd.contains(&format!("-address {} ", sock.display()))
             && cmd.trim_end().ends_with("serve")
         {
-            out.push(pid);
+            found.push(pid);
         }
     }
-    out
+    let copies: Vec<i64> = found
+        .iter()
+        .copied()
+        .filter(|&pid| parent_of(pid).is_some_and(|p| found.contains(&p)))
+        .collect();
+    found.retain(|pid| !copies.contains(pid));
+    found
 }
 
 pub struct Containerd {
@@ -215,12 +236,36 @@ impl Containerd {
     /// A ttrpc client straight to the shim serving `id`, as containerd
     /// talks to it (the address containerd keeps in the task's state).
     pub fn task_client(&self, id: &str) -> containerd_shim_protos::TaskClient {
-        let address = read(self.base.join(format!(
+        let client = containerd_shim_protos::Client::connect(&self.shim_address(id)).unwrap();
+        containerd_shim_protos::TaskClient::new(client)
+    }
+
+    /// The shim's address for `id` (`unix://...`), as containerd keeps it
+    /// in the task's state; empty once the task is gone.
+    pub fn shim_address(&self, id: &str) -> String {
+        read(self.base.join(format!(
             "c-state/io.containerd.runtime.v2.task/{}/{id}/address",
             self.namespace
-        )));
-        let client = containerd_shim_protos::Client::connect(address.trim()).unwrap();
-        containerd_shim_protos::TaskClient::new(client)
+        )))
+        .trim()
+        .to_string()
+    }
+
+    /// The socket files of this containerd's shims, from the tasks' addresses.
+    fn shim_sockets(&self) -> Vec<PathBuf> {
+        let dir = self.base.join(format!(
+            "c-state/io.containerd.runtime.v2.task/{}",
+            self.namespace
+        ));
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let address = read(e.path().join("address"));
+                address.trim().strip_prefix("unix://").map(PathBuf::from)
+            })
+            .collect()
     }
 
     pub fn cgroup(&self, controller: &str, id: &str) -> PathBuf {
@@ -233,6 +278,7 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        let sockets = self.shim_sockets();
         if self.daemon.is_some() {
             let ids =
                 String::from_utf8_lossy(&self.ctr(&["container", "ls", "-q"]).stdout).into_owned();
@@ -246,6 +292,12 @@ impl Drop for Containerd {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
+        }
+        // A shim killed here (or by the test) leaves its socket file.
+        for socket in sockets {
+            if std::os::unix::net::UnixStream::connect(&socket).is_err() {
+                let _ = fs::remove_file(socket);
+            }
         }
         for dir in fs::read_dir("/sys/fs/cgroup")
             .into_iter()
