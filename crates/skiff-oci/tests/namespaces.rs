@@ -81,6 +81,53 @@ fn joins_a_network_namespace_by_path() {
     );
 }
 
+/// `lo`'s flags and its IPv4 address, as the container's netlink sees them
+/// (a bind-mounted /sys could show another namespace's).
+const LOOPBACK: &str =
+    "ip -o link show lo | grep -o '<[A-Z_,]*>'; ip -4 addr show lo | grep -o 'inet [0-9./]*' || true";
+
+/// Whether the flags line printed by [`LOOPBACK`] has UP.
+fn is_up(flags: &str) -> bool {
+    flags.trim_matches(['<', '>']).split(',').any(|f| f == "UP")
+}
+
+#[test]
+fn a_new_network_namespace_gets_loopback_up_a_joined_one_is_left_alone() {
+    let env = TestEnv::new("nslo");
+    // New, as root and as root of a new user namespace (which owns it).
+    for (name, userns) in [("root", false), ("userns", true)] {
+        let out = env.run_sh(name, LOOPBACK, |c| {
+            if userns {
+                add_ns(c, "user");
+                c["linux"]["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }
+        });
+        let mut lines = out.lines();
+        assert!(is_up(lines.next().unwrap_or("")), "{name}: {out}");
+        assert_eq!(lines.next(), Some("inet 127.0.0.1/8"), "{name}: {out}");
+    }
+    // Joined by path: its maker decides; `ip netns add` leaves lo down.
+    let ns = NetNs(format!("skt-nslo-{}", std::process::id()));
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .unwrap()
+        .success());
+    let path = format!("/var/run/netns/{}", ns.0);
+    let out = env.run_sh("joined", LOOPBACK, |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(path);
+            }
+        }
+    });
+    let flags = out.lines().next().unwrap_or("");
+    assert!(flags.contains("LOOPBACK") && !is_up(flags), "{out}");
+}
+
 #[test]
 fn user_namespace_maps_ids() {
     let env = TestEnv::new("userns");

@@ -99,9 +99,18 @@ fn an_unprivileged_user_runs_a_container() {
     );
     assert!(env.container_dirs().is_empty());
 
-    // Inside, the user is root of its namespace and PID 1.
+    // Inside, the user is root of its namespace and PID 1; a network
+    // namespace, made with the user namespace (which owns it), has lo up.
     let id2 = env.id("fg");
-    config["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map; echo $$"]);
+    config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; echo $$; ip -o link show lo | grep -o '<[A-Z_,]*>'"
+    ]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "network"}));
     fs::write(
         dir.join("config.json"),
         serde_json::to_vec(&config).unwrap(),
@@ -121,6 +130,7 @@ fn an_unprivileged_user_runs_a_container() {
         "{text}"
     );
     assert_eq!(lines[2], "1");
+    assert!(lines[3].split([',', '<', '>']).any(|f| f == "UP"), "{text}");
 }
 
 #[test]

@@ -34,6 +34,11 @@ pub enum NamespaceError {
     },
     #[error("linux.namespaces: a user namespace joined by path together with a new pid namespace is not supported")]
     UserPathWithNewPid,
+    #[error("linux.namespaces: bringing up the loopback interface of the new network namespace ({step}): {source}")]
+    Loopback {
+        step: &'static str,
+        source: nix::Error,
+    },
 }
 
 fn flag(typ: LinuxNamespaceType) -> CloneFlags {
@@ -67,6 +72,8 @@ pub struct Plan {
     pub new_mount: bool,
     pub new_pid: bool,
     pub new_cgroup: bool,
+    /// A new network namespace: init brings its loopback interface up.
+    pub new_net: bool,
     pub uid_mappings: Vec<LinuxIdMapping>,
     pub gid_mappings: Vec<LinuxIdMapping>,
 }
@@ -82,6 +89,7 @@ impl Plan {
             new_mount: false,
             new_pid: false,
             new_cgroup: false,
+            new_net: false,
             uid_mappings: Vec::new(),
             gid_mappings: Vec::new(),
         };
@@ -108,6 +116,7 @@ impl Plan {
                     LinuxNamespaceType::Mount => plan.new_mount = true,
                     LinuxNamespaceType::Pid => plan.new_pid = true,
                     LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    LinuxNamespaceType::Network => plan.new_net = true,
                     _ => {}
                 }
             }
@@ -215,6 +224,41 @@ pub fn unshare_late(plan: &Plan) -> Result<(), NamespaceError> {
 /// Child side: create the new namespaces `flags` names.
 pub fn unshare_flags(flags: CloneFlags) -> Result<(), NamespaceError> {
     unshare(flags).map_err(|source| NamespaceError::Unshare { flags, source })
+}
+
+/// Sets `lo` up in the calling process's network namespace, which the kernel
+/// makes with it down. runc and crun do the same for a network namespace they
+/// create (not for one joined by path, which its maker has set up): a program
+/// that talks to 127.0.0.1 or ::1 needs it.
+pub fn loopback_up() -> Result<(), NamespaceError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let err = |step| move |source| NamespaceError::Loopback { step, source };
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err("socket"))?;
+    // SAFETY: ifreq is plain data, for which all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into the
+    // ifreq we own, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(err("SIOCGIFFLAGS")(nix::Error::last()));
+    }
+    // SAFETY: the kernel has just filled the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags from the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(err("SIOCSIFFLAGS")(nix::Error::last()));
+    }
+    Ok(())
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {

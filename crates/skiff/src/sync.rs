@@ -21,9 +21,12 @@
 //! but cgroup and time in the clone.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 
 pub const GO: u8 = b'G';
 pub const CGROUPS_READY: u8 = b'C';
@@ -31,6 +34,10 @@ pub const HOOKS_POINT: u8 = b'H';
 pub const HOOKS_DONE: u8 = b'D';
 pub const READY: u8 = b'R';
 pub const ERROR: u8 = b'E';
+
+/// The most descriptors one message carries: the join files of every cgroup
+/// hierarchy (a v1 host has about a dozen).
+const MAX_FDS: usize = 64;
 
 pub struct SyncSocket(OwnedFd);
 
@@ -57,6 +64,67 @@ impl SyncSocket {
         buf.extend_from_slice(text.as_bytes());
         send(self.0.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)?;
         Ok(())
+    }
+
+    /// Sends `tag` with `fds` attached (SCM_RIGHTS).
+    pub fn send_fds(&self, tag: u8, fds: &[RawFd]) -> io::Result<()> {
+        let iov = [io::IoSlice::new(std::slice::from_ref(&tag))];
+        let rights = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Waits for `tag` and the descriptors sent with it by
+    /// [`SyncSocket::send_fds`] (close-on-exec here); an error message or
+    /// EOF becomes Err(text), as with [`SyncSocket::expect`].
+    pub fn expect_fds(&self, tag: u8) -> Result<Vec<OwnedFd>, String> {
+        let mut buf = vec![0u8; 8192];
+        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let (n, fds, truncated) = loop {
+            let mut iov = [io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => {
+                    let mut fds = Vec::new();
+                    for c in msg.cmsgs().map_err(|e| format!("sync socket: {e}"))? {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            // SAFETY: the kernel just installed these fds for us.
+                            fds.extend(
+                                raw.into_iter()
+                                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                            );
+                        }
+                    }
+                    break (msg.bytes, fds, msg.flags.contains(MsgFlags::MSG_CTRUNC));
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(format!("sync socket: {e}")),
+            }
+        };
+        match buf.get(..n) {
+            None | Some([]) => Err("the other side exited during setup".into()),
+            Some([t, ..]) if *t == tag && truncated => Err(format!(
+                "sync socket: more than {MAX_FDS} descriptors sent with {:?}",
+                tag as char
+            )),
+            Some([t, ..]) if *t == tag => Ok(fds),
+            Some([t, text @ ..]) if *t == ERROR => Err(String::from_utf8_lossy(text).into_owned()),
+            Some([t, ..]) => Err(format!(
+                "unexpected message {:?} from the other side",
+                *t as char
+            )),
+        }
     }
 
     /// The next message, or None when the other side has closed (or died).

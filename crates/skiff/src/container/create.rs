@@ -3,7 +3,7 @@
 //! handshake between them.
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -332,14 +332,19 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             cg.join_except(child, born_in)?;
         }
     }
-    send(
-        &parent_sock,
-        if late_cgroups {
-            sync::CGROUPS_READY
-        } else {
-            sync::GO
-        },
-    )?;
+    match (late_cgroups, &cgroup) {
+        // Init joins through files opened here (see open_join_files).
+        (true, Some(record)) if init_joins_cgroup => {
+            let files = {
+                let _t = trace::phase("cgroup-join-files");
+                record.open_join_files(born_in)?
+            };
+            let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            send_with(&parent_sock, sync::CGROUPS_READY, &raw)?;
+        }
+        (true, _) => send(&parent_sock, sync::CGROUPS_READY)?,
+        (false, _) => send(&parent_sock, sync::GO)?,
+    }
     let t = trace::phase("init-setup (parent waits)");
 
     let mut record = Record {
@@ -428,7 +433,12 @@ fn exec_fifo(dir: &Path) -> Result<OwnedFd, ContainerError> {
 
 /// Sends `tag` to init; when init is gone, the error it left says why.
 fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {
-    sock.send(tag, "").map_err(|e| match sock.recv() {
+    send_with(sock, tag, &[])
+}
+
+/// [`send`] with descriptors attached.
+fn send_with(sock: &SyncSocket, tag: u8, fds: &[RawFd]) -> Result<(), ContainerError> {
+    sock.send_fds(tag, fds).map_err(|e| match sock.recv() {
         Ok(Some(m)) if m.tag == sync::ERROR => ContainerError::Init(m.text),
         _ => ContainerError::io("sync socket")(e),
     })

@@ -7,6 +7,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::sched::CloneFlags;
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Spec;
 
@@ -85,19 +86,32 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if !ctx.late_cgroups || ctx.plan.new_user {
         ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
     }
+    let early_net = ctx.early_unshare.contains(CloneFlags::CLONE_NEWNET);
     if !ctx.early_unshare.is_empty() {
         let _t = trace::init_phase("network");
         namespaces::unshare_flags(ctx.early_unshare)?;
+        if early_net {
+            namespaces::loopback_up()?;
+        }
     }
-    if ctx.late_cgroups {
-        ctx.sync
-            .expect(sync::CGROUPS_READY)
-            .map_err(ContainerError::Init)?;
-    }
+    // With late cgroups, the files to join through come with CgroupsReady.
+    let join_files = if ctx.late_cgroups {
+        Some(
+            ctx.sync
+                .expect_fds(sync::CGROUPS_READY)
+                .map_err(ContainerError::Init)?,
+        )
+    } else {
+        None
+    };
     if let (true, Some(cg)) = (ctx.joins_cgroup, ctx.cgroup) {
         let _t = trace::init_phase("cgroup-join");
-        cg.join_self(ctx.born_in)?;
+        match &join_files {
+            Some(files) => cg.join_through(ctx.born_in, files)?,
+            None => cg.join_self(ctx.born_in)?,
+        }
     }
+    drop(join_files);
 
     // Not dumpable from here on: no process of the container may open our
     // /proc/PID/exe, the host's skiff-oci (CVE-2019-5736); execve makes the
@@ -125,6 +139,11 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         })?;
     }
     namespaces::unshare_late(ctx.plan)?;
+    // Made in the clone or just now: with every namespace in place, and as
+    // root of a new user namespace, which owns it.
+    if ctx.plan.new_net && !early_net {
+        namespaces::loopback_up()?;
+    }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         write_time_offsets(offsets)?;
     }
