@@ -58,21 +58,50 @@ const CHILD_NS: &[(&str, CloneFlags)] = &[
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// The container's namespace `kind`, opened, if it differs from ours.
-fn container_ns(init: Pid, kind: &str) -> Result<Option<OwnedFd>, ContainerError> {
-    let theirs = format!("/proc/{init}/ns/{kind}");
-    let same = fs::read_link(&theirs).ok() == fs::read_link(format!("/proc/self/ns/{kind}")).ok();
-    if same {
-        return Ok(None);
+/// The namespaces of the container's init and our own, as two opened
+/// `ns` directories: each kind is then one step from an open directory,
+/// not a walk of /proc from the top.
+struct NsDirs {
+    theirs: OwnedFd,
+    ours: OwnedFd,
+}
+
+impl NsDirs {
+    fn open(init: Pid) -> Result<NsDirs, ContainerError> {
+        let dir = |path: &str| {
+            open(
+                path,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            // SAFETY: `open` returned a new fd that nothing else owns.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .map_err(|e| ContainerError::io("opening the container's namespaces")(e.into()))
+        };
+        Ok(NsDirs {
+            theirs: dir(&format!("/proc/{init}/ns"))?,
+            ours: dir("/proc/self/ns")?,
+        })
     }
-    let fd = open(
-        theirs.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| ContainerError::io("opening the container's namespaces")(e.into()))?;
-    // SAFETY: `open` returned a new fd that nothing else owns.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+
+    /// The container's namespace `kind`, opened, if it differs from ours.
+    fn differing(&self, kind: &str) -> Result<Option<OwnedFd>, ContainerError> {
+        use nix::fcntl::{openat, readlinkat};
+        let same = readlinkat(Some(self.theirs.as_raw_fd()), kind).ok()
+            == readlinkat(Some(self.ours.as_raw_fd()), kind).ok();
+        if same {
+            return Ok(None);
+        }
+        let fd = openat(
+            Some(self.theirs.as_raw_fd()),
+            kind,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ContainerError::io("opening the container's namespaces")(e.into()))?;
+        // SAFETY: `openat` returned a new fd that nothing else owns.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
 }
 
 /// Starts the process; returns its pid (on the host) once execve has succeeded.
@@ -110,9 +139,10 @@ pub fn exec_in(
     let init = Pid::from_raw(record.pid);
 
     // 2. Everything the child needs from the host side, opened now.
+    let ns_dirs = NsDirs::open(init)?;
     let ns: Vec<(CloneFlags, OwnedFd)> = CHILD_NS
         .iter()
-        .map(|(kind, flag)| Ok(container_ns(init, kind)?.map(|fd| (*flag, fd))))
+        .map(|(kind, flag)| Ok(ns_dirs.differing(kind)?.map(|fd| (*flag, fd))))
         .collect::<Result<Vec<_>, ContainerError>>()?
         .into_iter()
         .flatten()
@@ -146,7 +176,7 @@ pub fn exec_in(
         ("pid", CloneFlags::CLONE_NEWPID),
         ("time", CloneFlags::from_bits_retain(0x80)),
     ] {
-        if let Some(fd) = container_ns(init, kind)? {
+        if let Some(fd) = ns_dirs.differing(kind)? {
             setns(fd, flag).map_err(|e| {
                 ContainerError::io("joining the container's pid/time namespace")(e.into())
             })?;
