@@ -231,3 +231,35 @@ fn text_log_format_is_logfmt() {
         "{line}"
     );
 }
+
+/// A sysctl outside the container's namespaces is refused (runc and crun do
+/// too): written, it would change the host's kernel for everyone.
+#[test]
+fn sysctl_outside_the_containers_namespaces_is_refused() {
+    let env = TestEnv::new("sysctlhost");
+    let before = read("/proc/sys/vm/swappiness");
+    let flipped = if before.trim() == "10" { "11" } else { "10" };
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["sysctl"] = json!({ "vm.swappiness": flipped });
+    b.write();
+    create_fails(
+        &env,
+        &b,
+        &env.id("c"),
+        &["linux.sysctl.vm.swappiness", "host"],
+    );
+    assert_eq!(read("/proc/sys/vm/swappiness"), before);
+    // A network parameter without a network namespace of its own.
+    b.config["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "network");
+    b.write();
+    create_fails(
+        &env,
+        &b,
+        &env.id("c"),
+        &["linux.sysctl.net.ipv4.ip_forward", "network namespace"],
+    );
+}

@@ -257,6 +257,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
             "needs a uts namespace in linux.namespaces",
         ));
     }
+    if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
+        let namespaces = namespaces.map(Vec::as_slice).unwrap_or_default();
+        crate::sysctl::validate(sysctls, namespaces)?;
+    }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_ref()) {
         if crate::rootfs::propagation_flag(prop).is_none() {
             return Err(invalid(

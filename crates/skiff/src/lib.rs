@@ -19,6 +19,7 @@ pub mod signal;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod sysctl;
 pub mod trace;
 
 pub use oci_spec;

@@ -213,8 +213,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .into_iter()
         .flatten()
     {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        procfs::write(&path, value).map_err(|source| ContainerError::Io {
+        procfs::write(&crate::sysctl::path(key), value).map_err(|source| ContainerError::Io {
             step: "linux.sysctl",
             source: std::io::Error::new(source.kind(), format!("{key}: {source}")),
         })?;
