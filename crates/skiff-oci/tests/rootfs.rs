@@ -212,3 +212,104 @@ fn no_mount_leaks_to_the_host() {
     env.ok(&["delete", "--force", &id]);
     assert!(host_mounts(b.path()).is_empty());
 }
+
+/// Unmounts the host mount at `.0` when dropped, also when the test fails.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// `rro`, `rnosuid`, `rnodev`, `rnoexec` reach the mounts below an `rbind`
+/// too (mount_setattr with AT_RECURSIVE), where `ro` and friends stop at the
+/// top: a host tree with a submount stays read-only all the way down.
+#[test]
+fn recursive_options_reach_submounts() {
+    let env = TestEnv::new("rro");
+    let host_dir = env.base.join("tree");
+    let sub = host_dir.join("sub");
+    fs::create_dir_all(&sub).unwrap();
+    assert!(std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "skt-rro"])
+        .arg(&sub)
+        .status()
+        .unwrap()
+        .success());
+    let _sub = HostMount(sub.clone());
+    let out = env.run_sh(
+        "m",
+        "grep -E ' /data(/sub)? ' /proc/self/mountinfo | cut -d' ' -f5,6; \
+         touch /data/x 2>/dev/null || echo top-ro; touch /data/sub/y 2>/dev/null || echo sub-ro",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/data", "type": "bind", "source": host_dir,
+                "options": ["rbind", "rro", "rnosuid", "rnodev", "rnoexec"]
+            }));
+        },
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("/data")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for l in &lines {
+        let opts: Vec<&str> = l.split_whitespace().nth(1).unwrap().split(',').collect();
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&want), "{want} missing: {l}");
+        }
+    }
+    assert!(out.contains("top-ro") && out.contains("sub-ro"), "{out}");
+    assert!(!host_dir.join("x").exists() && !sub.join("y").exists());
+}
+
+/// `tmpcopyup` (Podman's default for --tmpfs): the tmpfs starts with the
+/// image directory's contents, owners, modes and symlinks; writes stay in
+/// the tmpfs. With `ro` it is filled first, then read-only.
+#[test]
+fn tmpcopyup_fills_the_tmpfs_from_the_image() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let env = TestEnv::new("copyup");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "grep -c ' /opt/seed .* tmpfs ' /proc/self/mountinfo; cat /opt/seed/file /opt/seed/d/inner; \
+             stat -c '%u %g %a' /opt/seed/file; readlink /opt/seed/link; echo new > /opt/seed/new && cat /opt/seed/new; \
+             grep ' /ro ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; cat /ro/file; touch /ro/x 2>/dev/null || echo ro-ok",
+        ],
+    );
+    let seed = b.rootfs().join("opt/seed");
+    fs::create_dir_all(seed.join("d")).unwrap();
+    fs::write(seed.join("file"), "seeded\n").unwrap();
+    fs::write(seed.join("d/inner"), "inner\n").unwrap();
+    chown(seed.join("file"), Some(1000), Some(1001)).unwrap();
+    fs::set_permissions(seed.join("file"), fs::Permissions::from_mode(0o604)).unwrap();
+    symlink("file", seed.join("link")).unwrap();
+    fs::create_dir_all(b.rootfs().join("ro")).unwrap();
+    fs::write(b.rootfs().join("ro/file"), "ro-seeded\n").unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/opt/seed", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}));
+    mounts.push(json!({"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "ro"]}));
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "1",
+            "seeded",
+            "inner",
+            "1000 1001 604",
+            "file",
+            "new",
+            "ro",
+            "ro-seeded",
+            "ro-ok"
+        ],
+        "{out}"
+    );
+    assert!(!seed.join("new").exists(), "the image was written");
+}

@@ -489,6 +489,20 @@ pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> io::Result<Ow
 /// mount_setattr(2) with MOUNT_ATTR_IDMAP: ids seen through the detached
 /// mount `tree` are mapped through the user namespace `userns`.
 pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    mount_setattr(tree, recursive, MOUNT_ATTR_IDMAP, 0, Some(userns))
+}
+
+/// mount_setattr(2) on the mount open at `mnt` (and, `recursive`, every
+/// mount below it): the MOUNT_ATTR_* bits in `set` are set, those in `clear`
+/// cleared; `userns` goes with MOUNT_ATTR_IDMAP.
+pub fn mount_setattr(
+    mnt: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -496,24 +510,23 @@ pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) 
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
     const AT_RECURSIVE: u32 = 0x8000;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
     };
     let mut flags = libc::AT_EMPTY_PATH as u32;
     if recursive {
         flags |= AT_RECURSIVE;
     }
     // SAFETY: `attr` is a valid struct mount_attr for the call; the empty path
-    // with AT_EMPTY_PATH names `tree` itself.
+    // with AT_EMPTY_PATH names `mnt` itself.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            mnt.as_raw_fd(),
             c"".as_ptr(),
             flags,
             &attr as *const MountAttr,

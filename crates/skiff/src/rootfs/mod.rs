@@ -3,6 +3,7 @@
 //! createContainer hooks; `pivot` switches root; `finish` masks and locks paths
 //! from inside the new root.
 
+mod copyup;
 mod devices;
 pub mod idmap;
 mod mounts;

@@ -21,6 +21,51 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Filesystem-specific options (mode=755, size=65536k, ...).
     pub data: Vec<String>,
+    /// Recursive options (`rro`, `rnosuid`, ...): MOUNT_ATTR_* bits set and
+    /// cleared on the mount and every mount below it (mount_setattr).
+    pub recursive_set: u64,
+    pub recursive_clear: u64,
+    /// `tmpcopyup`: a tmpfs starts with what the directory it covers held.
+    pub copy_up: bool,
+}
+
+/// The MOUNT_ATTR_* bits of mount_setattr(2).
+mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The atime mode: a field, not a flag (RELATIME is 0).
+    pub const ATIME: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// A recursive option: the bits it sets and clears (runc's names).
+fn recursive(opt: &str) -> Option<(u64, u64)> {
+    Some(match opt {
+        "rro" => (attr::RDONLY, 0),
+        "rrw" => (0, attr::RDONLY),
+        "rnosuid" => (attr::NOSUID, 0),
+        "rsuid" => (0, attr::NOSUID),
+        "rnodev" => (attr::NODEV, 0),
+        "rdev" => (0, attr::NODEV),
+        "rnoexec" => (attr::NOEXEC, 0),
+        "rexec" => (0, attr::NOEXEC),
+        "rnodiratime" => (attr::NODIRATIME, 0),
+        "rdiratime" => (0, attr::NODIRATIME),
+        "rrelatime" => (attr::RELATIME, attr::ATIME),
+        "rnoatime" => (attr::NOATIME, attr::ATIME),
+        "rstrictatime" => (attr::STRICTATIME, attr::ATIME),
+        // Back from noatime or strictatime to the default, relatime.
+        "ratime" | "rnorelatime" | "rnostrictatime" => (attr::RELATIME, attr::ATIME),
+        "rnosymfollow" => (attr::NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, attr::NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 impl MountOptions {
@@ -29,6 +74,9 @@ impl MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
+            recursive_set: 0,
+            recursive_clear: 0,
+            copy_up: false,
         };
         for opt in options {
             let (set, clear) = match opt.as_str() {
@@ -57,10 +105,17 @@ impl MountOptions {
                 "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
                 "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
                 "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-                // Accepted and ignored, as runc does when it has nothing to copy up.
-                "tmpcopyup" | "idmap" | "ridmap" => (MsFlags::empty(), MsFlags::empty()),
+                "tmpcopyup" => {
+                    o.copy_up = true;
+                    continue;
+                }
+                // Idmapped mounts are made beforehand (see idmap.rs).
+                "idmap" | "ridmap" => (MsFlags::empty(), MsFlags::empty()),
                 other => {
-                    if let Some(p) = super::propagation_flag(other) {
+                    if let Some((set, clear)) = recursive(other) {
+                        o.recursive_set = (o.recursive_set & !clear) | set;
+                        o.recursive_clear = (o.recursive_clear & !set) | clear;
+                    } else if let Some(p) = super::propagation_flag(other) {
                         o.propagation.push(p);
                     } else {
                         o.data.push(other.to_string());
@@ -129,6 +184,7 @@ pub fn mount_entry(
             let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
             remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
         }
+        apply_recursive(root, index, m, &opts)?;
         return apply_propagation(root, index, m, &opts);
     }
     if opts.is_bind() {
@@ -163,13 +219,29 @@ pub fn mount_entry(
             m,
             "creating the destination",
         ))?;
+        // tmpcopyup: what the tmpfs is to start with, opened before it is covered.
+        let below = match opts.copy_up && typ == "tmpfs" {
+            true => Some(
+                super::copyup::open_dir(target.as_raw_fd(), c".").map_err(err(
+                    index,
+                    m,
+                    "tmpcopyup: opening the directory",
+                ))?,
+            ),
+            false => None,
+        };
         let data = opts.data.join(",");
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        // Filled first, made read-only after.
+        let flags = match below {
+            Some(_) => opts.flags - MsFlags::MS_RDONLY,
+            None => opts.flags,
+        };
         let result = mount(
             Some(&source),
             &fd_path(&target),
             Some(typ),
-            opts.flags,
+            flags,
             if data.is_empty() {
                 None
             } else {
@@ -195,8 +267,42 @@ pub fn mount_entry(
             }
             Err(e) => return Err(err(index, m, "mount")(sys(e))),
         }
+        if let Some(below) = below {
+            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+            super::copyup::open_dir(top.as_raw_fd(), c".")
+                .and_then(|fresh| super::copyup::copy_tree(&below, &fresh))
+                .map_err(err(index, m, "tmpcopyup: copying the directory's contents"))?;
+            if opts.flags.contains(MsFlags::MS_RDONLY) {
+                remount_bind(&fd_path(&top), opts.flags)
+                    .map_err(|e| err(index, m, "remount read-only")(sys(e)))?;
+            }
+        }
     }
+    apply_recursive(root, index, m, &opts)?;
     apply_propagation(root, index, m, &opts)
+}
+
+/// The recursive options (`rro`, `rnosuid`, ...), on the new mount and all
+/// below it: without them an `rbind` of a tree with submounts would leave
+/// those writable (or suid, dev, exec).
+fn apply_recursive(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    if opts.recursive_set == 0 && opts.recursive_clear == 0 {
+        return Ok(());
+    }
+    let top = open_in_root(root.as_fd(), m.destination()).map_err(err(index, m, "reopening"))?;
+    crate::sys::mount_setattr(
+        top.as_fd(),
+        true,
+        opts.recursive_set,
+        opts.recursive_clear,
+        None,
+    )
+    .map_err(err(index, m, "recursive options (mount_setattr)"))
 }
 
 fn apply_propagation(
@@ -407,6 +513,19 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data, s(&["mode=755", "size=65536k"]));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn recursive_options_become_mount_attributes_not_data() {
+        let o = MountOptions::parse(&s(&["rbind", "rro", "rnosuid", "rnoatime", "tmpcopyup"]));
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        assert_eq!(o.recursive_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(o.recursive_clear, attr::ATIME);
+        assert!(o.copy_up);
+        // A later option undoes an earlier one.
+        let o = MountOptions::parse(&s(&["rro", "rrw", "rnoatime", "ratime"]));
+        assert_eq!(o.recursive_set, attr::RELATIME);
+        assert_eq!(o.recursive_clear, attr::RDONLY | attr::ATIME);
     }
 
     #[test]
