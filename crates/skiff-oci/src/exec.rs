@@ -104,11 +104,12 @@ fn from_flags(record: &Record, a: &ExecArgs) -> Result<Process> {
                     .collect(),
             )
         };
+        // Not inheritable, not ambient: runc's answer to CVE-2022-29162.
+        // There an added capability would outlive execve even into a
+        // non-root user's programs.
         caps.set_bounding(merge(caps.bounding()));
         caps.set_effective(merge(caps.effective()));
         caps.set_permitted(merge(caps.permitted()));
-        caps.set_inheritable(merge(caps.inheritable()));
-        caps.set_ambient(merge(caps.ambient()));
         p.set_capabilities(Some(caps));
     }
     Ok(p)

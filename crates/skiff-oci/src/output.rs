@@ -106,6 +106,13 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     if let Some(p) = spec.process_mut() {
         p.set_terminal(Some(true));
         p.set_args(Some(vec!["sh".into()]));
+        // No inheritable capabilities, as in runc's spec since
+        // CVE-2022-29162: they would let a program keep capabilities
+        // across execve through file capabilities.
+        if let Some(mut caps) = p.capabilities().clone() {
+            caps.set_inheritable(None);
+            p.set_capabilities(Some(caps));
+        }
     }
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
         .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -182,3 +182,40 @@ fn exec_of_a_missing_program_fails_cleanly() {
     assert_eq!(procs.lines().count(), 1, "only init is left: {procs}");
     env.ok(&["delete", "--force", &id]);
 }
+
+/// `exec --cap` adds to the bounding, effective and permitted sets only
+/// (runc after CVE-2022-29162): not to the inheritable or ambient ones,
+/// through which the capability would outlive execve, even into a non-root
+/// user's programs.
+#[test]
+fn exec_cap_is_not_inheritable_or_ambient() {
+    let env = TestEnv::new("execcap");
+    let (id, _) = running(&env, |c| {
+        c["process"]["capabilities"]["inheritable"] = json!([]);
+        c["process"]["capabilities"]["ambient"] = json!([]);
+    });
+    let caps = |user: &[&str]| {
+        let mut args = vec!["exec", "--cap", "CAP_SYS_ADMIN"];
+        args.extend_from_slice(user);
+        args.extend_from_slice(&[&id, "grep", "^Cap", "/proc/self/status"]);
+        let out = env.ok(&args);
+        let field = |k: &str| {
+            let l = out.lines().find(|l| l.starts_with(k)).expect(&out);
+            u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        (
+            field("CapInh"),
+            field("CapPrm"),
+            field("CapAmb"),
+            field("CapBnd"),
+        )
+    };
+    const SYS_ADMIN: u64 = 1 << 21;
+    let (inh, prm, amb, bnd) = caps(&[]);
+    assert_eq!((inh, amb), (0, 0));
+    assert!(prm & SYS_ADMIN != 0 && bnd & SYS_ADMIN != 0);
+    // A non-root user ends up with none: nothing carries it past setuid.
+    let (inh, prm, amb, _) = caps(&["--user", "1000"]);
+    assert_eq!((inh, prm, amb), (0, 0, 0));
+    env.ok(&["delete", "--force", &id]);
+}

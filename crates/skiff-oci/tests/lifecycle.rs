@@ -379,6 +379,12 @@ fn spec_and_features() {
         serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert!(spec["ociVersion"].as_str().unwrap().starts_with("1."));
     assert!(spec["linux"]["namespaces"].as_array().unwrap().len() >= 5);
+    // No inheritable capabilities (runc's spec since CVE-2022-29162).
+    let caps = &spec["process"]["capabilities"];
+    assert!(
+        caps["inheritable"].is_null() && caps["bounding"].is_array(),
+        "{caps}"
+    );
     // A second spec refuses to overwrite.
     let err = env.fails(&["spec", "--bundle", dir.to_str().unwrap()]);
     assert!(err.contains("exists"), "{err}");

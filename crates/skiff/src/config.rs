@@ -111,8 +111,52 @@ impl Bundle {
     }
 }
 
-/// Parses config.json, naming the JSON path of the first field that does not fit.
+/// Parses config.json, naming the JSON path of the first field that does not
+/// fit. Capability names this build does not know are left out with a
+/// warning, as runc does (a newer kernel's capability in an image's config
+/// should not stop it from running): only when the strict parse failed, so
+/// the usual path parses once.
 pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
+    match parse_strict(bytes) {
+        Err(ConfigError::Parse { field, message })
+            if field.starts_with("process.capabilities.") =>
+        {
+            without_unknown_capabilities(bytes)
+                .unwrap_or(Err(ConfigError::Parse { field, message }))
+        }
+        other => other,
+    }
+}
+
+/// config.json without the capability names oci-spec does not know, if
+/// there were any.
+fn without_unknown_capabilities(bytes: &[u8]) -> Option<Result<Spec, ConfigError>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let sets = doc.pointer_mut("/process/capabilities")?.as_object_mut()?;
+    let mut unknown = Vec::new();
+    for list in sets.values_mut().filter_map(|v| v.as_array_mut()) {
+        list.retain(|name| {
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                unknown.push(name.to_string());
+            }
+            known
+        });
+    }
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort();
+    unknown.dedup();
+    crate::log::warn(&format!(
+        "process.capabilities: ignoring unknown capabilities {}",
+        unknown.join(", ")
+    ));
+    Some(parse_strict(&serde_json::to_vec(&doc).ok()?))
+}
+
+fn parse_strict(bytes: &[u8]) -> Result<Spec, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = err.path().to_string();
@@ -306,6 +350,25 @@ mod tests {
         let bad = br#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"execCPUAffinity":{"initial":"0-a"}}}"#;
         let err = parse(bad).unwrap_err().to_string();
         assert!(err.contains("process.execCPUAffinity.initial"), "{err}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_left_out_others_kept() {
+        let json = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_KILL","CAP_FOO"],"effective":["CAP_BAR"]}}}"#;
+        let spec = parse(json).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.effective().as_ref().unwrap().is_empty());
+        // Anything else wrong there still fails, naming the field.
+        let bad = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{"bounding":"CAP_KILL"}}}"#;
+        let err = parse(bad).unwrap_err().to_string();
+        assert!(err.contains("process.capabilities.bounding"), "{err}");
     }
 
     #[test]

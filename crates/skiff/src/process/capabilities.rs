@@ -92,8 +92,12 @@ impl CapSets {
                 source,
             }
         })?;
+        // The kernel raises an ambient capability only if it is permitted
+        // and inheritable; others are left out, as runc does (its default
+        // spec lists ambient capabilities but no inheritable ones).
+        let raisable = self.ambient & self.permitted & self.inheritable;
         for cap in 0..=last_cap() {
-            if self.ambient & (1u64 << cap) != 0 {
+            if raisable & (1u64 << cap) != 0 {
                 sys::prctl(
                     libc::PR_CAP_AMBIENT,
                     libc::PR_CAP_AMBIENT_RAISE as u64,
