@@ -109,27 +109,42 @@ fn pids_limit_stops_a_fork_bomb() {
     assert!(current >= 5, "pids.current {current}: the loop did fork");
 }
 
+/// runc's device rules: mknod of any node is allowed (`c *:* m`,
+/// `b *:* m`), using one needs a rule; the standard devices are allowed; a
+/// device of linux.devices is made but usable only with a rule for it.
 #[test]
 fn device_rules_are_enforced() {
     let env = TestEnv::new("cgdev");
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return; // v2 device programs are issue 3's
     }
-    let out = env.run_sh(
-        "d",
-        "mknod /tmp/null2 c 1 3 && echo allowed; mknod /tmp/port c 1 4 2>/dev/null && echo created || echo denied; head -c1 /dev/zero | wc -c",
-        |c| {
+    let script = "mknod /tmp/null2 c 1 3 && head -c1 /tmp/null2 | wc -c; \
+                  mknod /tmp/port c 1 4 && echo created; (exec 3</tmp/port) 2>/dev/null && echo opened || echo denied; \
+                  (exec 3<>/dev/tun2) 2>/dev/null && echo tun-open || echo tun-denied; head -c1 /dev/zero | wc -c";
+    let run = |name: &str, rules: serde_json::Value| {
+        env.run_sh(name, script, |c| {
             c["root"]["readonly"] = json!(false);
-            c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+            c["linux"]["resources"] = json!({ "devices": rules });
+            c["linux"]["devices"] =
+                json!([{"path": "/dev/tun2", "type": "c", "major": 10, "minor": 200, "fileMode": 438}]);
             let caps = json!(["CAP_MKNOD", "CAP_SYS_RAWIO"]);
             for set in ["bounding", "effective", "permitted"] {
                 c["process"]["capabilities"][set] = caps.clone();
             }
             c["process"]["capabilities"]["inheritable"] = json!([]);
             c["process"]["capabilities"]["ambient"] = json!([]);
-        },
+        })
+    };
+    let deny = json!({"allow": false, "access": "rwm"});
+    assert_eq!(
+        run("d", json!([deny])),
+        "0\ncreated\ndenied\ntun-denied\n1\n"
     );
-    assert_eq!(out, "allowed\ndenied\n1\n");
+    let tun = json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rw"});
+    assert_eq!(
+        run("t", json!([deny, tun])),
+        "0\ncreated\ndenied\ntun-open\n1\n"
+    );
 }
 
 fn is_v2_host() -> bool {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use layout::{Hierarchy, Layout};
@@ -95,7 +95,6 @@ pub struct CgroupRequest<'a> {
     pub cgroups_path: Option<&'a Path>,
     pub systemd: bool,
     pub resources: Option<&'a LinuxResources>,
-    pub devices: &'a [LinuxDevice],
 }
 
 /// Whether `res` asks for any limit (an empty resources object, or one with only
@@ -213,7 +212,7 @@ fn make_in(
             make_dirs(dir, created)?;
             resources::v2_enable_controllers(root, dir)?;
             if let Some(res) = req.resources {
-                resources::apply_v2(dir, res, Some(req.devices))?;
+                resources::apply_v2(dir, res, true)?;
             }
         }
         Layout::V1 {
@@ -241,7 +240,7 @@ fn make_in(
                 }
             }
             if let Some(res) = req.resources {
-                resources::apply_v1(hierarchies, dirs, res, req.devices)?;
+                resources::apply_v1(hierarchies, dirs, res)?;
                 extended::apply_v1(hierarchies, dirs, record.v2.as_deref(), res)?;
             }
         }
@@ -526,7 +525,7 @@ impl CgroupRecord {
             Layout::V2 { .. } => match self.dirs.first() {
                 // Device rules are not changed by update on v2: a second program
                 // would only narrow what the first allows.
-                Some(dir) => resources::apply_v2(dir, res, None),
+                Some(dir) => resources::apply_v2(dir, res, false),
                 None => Ok(()),
             },
             Layout::V1 {
@@ -544,7 +543,7 @@ impl CgroupRecord {
                 let unified_dir = unified
                     .as_ref()
                     .and_then(|u| self.dirs.iter().find(|d| d.starts_with(u)));
-                resources::apply_v1(&hs, &dirs, res, &[])?;
+                resources::apply_v1(&hs, &dirs, res)?;
                 extended::apply_v1(&hs, &dirs, unified_dir.map(|d| d.as_path()), res)
             }
         }
@@ -659,7 +658,6 @@ mod tests {
             cgroups_path,
             systemd: false,
             resources: None,
-            devices: &[],
         }
     }
 

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use super::{CgroupError, Hierarchy};
 
@@ -71,7 +71,6 @@ pub fn apply_v1(
     hierarchies: &[Hierarchy],
     dirs: &[PathBuf],
     res: &LinuxResources,
-    devices: &[LinuxDevice],
 ) -> Result<(), CgroupError> {
     if let Some(mem) = res.memory() {
         let any = mem.limit().is_some()
@@ -167,10 +166,7 @@ pub fn apply_v1(
     if let Some(rules) = res.devices() {
         if !rules.is_empty() {
             let dir = dir_for(hierarchies, dirs, "devices", "devices")?;
-            write_device_rules(
-                dir,
-                rules.iter().cloned().chain(implicit_device_rules(devices)),
-            )?;
+            write_device_rules(dir, rules.iter().cloned().chain(implicit_device_rules()))?;
         }
     }
     Ok(())
@@ -220,11 +216,12 @@ fn pids_value(limit: i64) -> String {
     }
 }
 
-/// runc allows the standard devices and the config's linux.devices on top of the
-/// configured rules; containers (and podman's default rules) rely on that.
-pub(super) fn implicit_device_rules(
-    devices: &[LinuxDevice],
-) -> impl Iterator<Item = LinuxDeviceCgroup> + '_ {
+/// What runc allows on top of the configured rules: mknod of any device
+/// (using it still needs a rule), and the standard devices every container
+/// has. Not the config's linux.devices: a node made there is usable only if
+/// a rule allows it, as with runc and crun (clients that add a device add a
+/// rule for it too).
+pub(super) fn implicit_device_rules() -> impl Iterator<Item = LinuxDeviceCgroup> {
     const STANDARD: &[(i64, Option<i64>)] = &[
         (1, Some(3)), // null
         (1, Some(5)), // zero
@@ -236,13 +233,17 @@ pub(super) fn implicit_device_rules(
         (5, Some(2)), // ptmx
         (136, None),  // pts/*
     ];
-    let standard = STANDARD
-        .iter()
-        .map(|&(major, minor)| rule(LinuxDeviceType::C, major, minor));
-    let configured = devices
-        .iter()
-        .map(|d| rule(d.typ(), d.major(), Some(d.minor())));
-    standard.chain(configured)
+    let mknod = [LinuxDeviceType::C, LinuxDeviceType::B].map(|typ| {
+        let mut r = rule(typ, 0, None);
+        r.set_major(None);
+        r.set_access(Some("m".into()));
+        r
+    });
+    mknod.into_iter().chain(
+        STANDARD
+            .iter()
+            .map(|&(major, minor)| rule(LinuxDeviceType::C, major, minor)),
+    )
 }
 
 fn rule(typ: LinuxDeviceType, major: i64, minor: Option<i64>) -> LinuxDeviceCgroup {
@@ -325,19 +326,15 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
-/// `devices`: the config's linux.devices when device rules are to be installed
-/// (an eBPF program on v2), None to leave them alone.
-pub fn apply_v2(
-    dir: &Path,
-    res: &LinuxResources,
-    devices: Option<&[LinuxDevice]>,
-) -> Result<(), CgroupError> {
-    if let (Some(rules), Some(devices)) = (res.devices(), devices) {
+/// `device_rules`: whether device rules are to be installed (an eBPF
+/// program on v2), or left alone.
+pub fn apply_v2(dir: &Path, res: &LinuxResources, device_rules: bool) -> Result<(), CgroupError> {
+    if let (Some(rules), true) = (res.devices(), device_rules) {
         if !rules.is_empty() {
             let all: Vec<LinuxDeviceCgroup> = rules
                 .iter()
                 .cloned()
-                .chain(implicit_device_rules(devices))
+                .chain(implicit_device_rules())
                 .collect();
             super::devices_bpf::attach(dir, &all)?;
         }

@@ -159,13 +159,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let linux = spec.linux().as_ref();
     let t = trace::phase("cgroup-layout");
     let layout = Layout::detect()?;
-    let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     let request = CgroupRequest {
         id: opts.id,
         cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
         systemd: opts.systemd_cgroup,
         resources: linux.and_then(|l| l.resources().as_ref()),
-        devices,
     };
     let late_cgroups = nix::unistd::geteuid().is_root();
     drop(t);
