@@ -221,3 +221,35 @@ fn the_program_gets_the_callers_cpus_or_its_cpuset() {
     assert_eq!(run(&["env"], "set0", Some("0")), "0");
     assert_eq!(run(&["env"], "setlast", Some(&last)), last);
 }
+
+/// A non-root process.user owns its stdio, as with runc: a program that
+/// reopens /dev/stdout (or a log file linked there) is not refused, in
+/// `run` and in `exec`. /dev/null is left alone.
+#[test]
+fn a_non_root_user_owns_its_stdio() {
+    let env = TestEnv::new("stdio");
+    // Reopened last, appending: the shell's own fd 1 writes from offset 0.
+    let script = "stat -L -c %u /proc/self/fd/1 /proc/self/fd/0; echo reopened >> /dev/stdout";
+    let out = env.run_sh("r", script, |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    assert!(
+        out.starts_with("1000\n") && out.ends_with("reopened\n"),
+        "{out}"
+    );
+    let mut b = env.bundle("d", &["sleep", "1000"]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.write();
+    let id = env.id("d");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let out = env.oci(&["exec", "--user", "1000:1000", &id, "sh", "-c", script]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("reopened"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // stdin was /dev/null: still root's.
+    assert_eq!(text, "1000\n0\nreopened\n");
+    env.ok(&["delete", "--force", &id]);
+}

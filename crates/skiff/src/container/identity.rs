@@ -57,6 +57,7 @@ pub fn assume(
         load(&filter)?;
     }
     caps.apply_bounding()?;
+    hand_stdio_to(p.user().uid())?;
     process::user::switch(p.user(), may_setgroups || setgroups_allowed())?;
     caps.apply_sets()?;
     if nnp {
@@ -64,6 +65,35 @@ pub fn assume(
         load(&filter)?;
     }
     sys::cloexec_from(3 + preserve_fds).map_err(ContainerError::io("marking fds close-on-exec"))
+}
+
+/// Makes the process's user the owner of its stdio, as runc does: pipes,
+/// files and ptys made outside belong to the caller (root), and a non-root
+/// program that reopens them (`echo > /dev/stdout`, a log file symlinked
+/// there) would be refused. Skipped for /dev/null and for stdio the user
+/// owns already; only the owner changes, not the group. An owner that is not
+/// mapped in a user namespace (EINVAL, EPERM) leaves the file as it is.
+fn hand_stdio_to(uid: u32) -> Result<(), ContainerError> {
+    use nix::sys::stat::{fstat, SFlag};
+    for fd in 0..=2 {
+        let Ok(st) = fstat(fd) else {
+            continue; // closed
+        };
+        let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+        let dev_null = is_char && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || dev_null {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None) {
+            Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM) => {}
+            Err(e) => {
+                return Err(ContainerError::io("handing stdio to process.user")(
+                    e.into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether setgroups(2) is allowed in our user namespace (the parent writes the
