@@ -313,3 +313,23 @@ fn tmpcopyup_fills_the_tmpfs_from_the_image() {
     );
     assert!(!seed.join("new").exists(), "the image was written");
 }
+
+/// rootfsPropagation shared and rshared (CRI sets rshared for Bidirectional
+/// mounts): the container starts, its root is shared as asked, and nothing
+/// of it shows up on the host.
+#[test]
+fn shared_rootfs_propagation_starts() {
+    let env = TestEnv::new("rshared");
+    for prop in ["shared", "rshared"] {
+        let before = read("/proc/self/mountinfo").lines().count();
+        let out = env.run_sh(prop, "awk '$5 == \"/\"' /proc/self/mountinfo", |c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+        });
+        assert!(out.contains(" shared:"), "{prop}: {out}");
+        assert_eq!(
+            read("/proc/self/mountinfo").lines().count(),
+            before,
+            "{prop}"
+        );
+    }
+}

@@ -196,7 +196,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 5. Switch root.
     let t = trace::init_phase("pivot");
     if ctx.plan.new_mount {
-        rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
+        rootfs::pivot(ctx.rootfs, ctx.no_pivot, rootfs::propagation(spec))?;
     }
 
     drop(t);

@@ -92,13 +92,12 @@ pub struct RootfsContext<'a> {
 
 /// Everything up to (not including) pivot_root.
 pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
-    let linux = ctx.spec.linux().as_ref();
     // Host mounts must not propagate into the container, nor the container's out.
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flag)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    let prop = propagation(ctx.spec);
     mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(RootfsError::Propagation)?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        unshare_around(ctx.rootfs)?;
+    }
 
     // pivot_root needs the new root to be a mount point.
     mount(
@@ -150,11 +149,46 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// With a shared rootfsPropagation: pivot_root refuses to move mounts
+/// whose parent is shared, and the rootfs bind would join its source's peer
+/// group. So the mount the rootfs lies in, and this namespace's root mount,
+/// are made private (each alone, in our own copy of the tree; what is below
+/// keeps the requested propagation), as runc does. [`pivot`] gives the new
+/// root the requested propagation afterwards.
+fn unshare_around(rootfs: &Path) -> Result<(), RootfsError> {
+    let private = |at: &Path| {
+        mount(
+            None::<&str>,
+            at,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(RootfsError::Propagation)
+    };
+    private(Path::new("/"))?;
+    let mount_id = |p: &Path| {
+        crate::sys::mount_id(p).map_err(|e| {
+            RootfsError::Propagation(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        })
+    };
+    // The mount point: the highest ancestor still in the rootfs's mount.
+    let id = mount_id(rootfs)?;
+    let mut top = rootfs;
+    for dir in rootfs.ancestors().skip(1) {
+        if mount_id(dir)? != id {
+            break;
+        }
+        top = dir;
+    }
+    private(top)
+}
+
 /// Switches root to the rootfs: pivot_root(".", ".") stacks the old root on top of
 /// the new one, and detaching it leaves only the container's tree (chroot alone
 /// can be escaped). With `no_pivot`, the rootfs is moved onto / and chrooted into,
 /// for hosts whose root cannot be pivoted (an initramfs).
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+pub fn pivot(rootfs: &Path, no_pivot: bool, propagation: MsFlags) -> Result<(), RootfsError> {
     let pivot_err = |source| RootfsError::PivotRoot {
         path: rootfs.to_path_buf(),
         source,
@@ -197,7 +231,22 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     umount2(".", MntFlags::MNT_DETACH).map_err(RootfsError::UmountOldRoot)?;
     let _ = nix::unistd::close(old_root);
     let _ = nix::unistd::close(new_root.as_raw_fd());
-    chdir("/").map_err(pivot_err)
+    chdir("/").map_err(pivot_err)?;
+    // Made private for the pivot (see unshare_around): now as asked.
+    if propagation.contains(MsFlags::MS_SHARED) {
+        mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+            .map_err(RootfsError::Propagation)?;
+    }
+    Ok(())
+}
+
+/// linux.rootfsPropagation as mount(2) flags; rslave when unset.
+pub fn propagation(spec: &oci_spec::runtime::Spec) -> MsFlags {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
 }
 
 /// After pivot_root: masked paths, read-only paths, read-only root.
