@@ -200,6 +200,7 @@ impl Service {
                         no_pivot: false,
                         no_new_keyring: false,
                         preserve_fds: 0,
+                        listen_fds: 0,
                         systemd_cgroup: false,
                         relay_terminal: false,
                         start_now: false,

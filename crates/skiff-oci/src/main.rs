@@ -130,9 +130,20 @@ fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> 
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: args.preserve_fds,
+        listen_fds: listen_fds(),
         systemd_cgroup: cli.systemd_cgroup,
         relay_terminal,
         start_now: false,
+    }
+}
+
+/// Sockets passed by systemd socket activation (LISTEN_FDS, for this very
+/// process by LISTEN_PID), which runc passes on to the container.
+fn listen_fds() -> u32 {
+    let var = |k| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    match (var("LISTEN_FDS"), var("LISTEN_PID")) {
+        (Some(n), Some(pid)) if pid == std::process::id() => n,
+        _ => 0,
     }
 }
 

@@ -253,3 +253,43 @@ fn a_non_root_user_owns_its_stdio() {
     assert_eq!(text, "1000\n0\nreopened\n");
     env.ok(&["delete", "--force", &id]);
 }
+
+/// Systemd socket activation, as runc passes it on: with LISTEN_FDS set for
+/// skiff-oci itself (LISTEN_PID), fd 3 on reaches the program, which gets
+/// LISTEN_FDS and LISTEN_PID=1; set for another process, nothing passes.
+#[test]
+fn socket_activation_fds_are_passed_on() {
+    let env = TestEnv::new("listenfds");
+    let passed = env.base.join("passed");
+    std::fs::write(&passed, "from-systemd\n").unwrap();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "cat <&3 2>/dev/null || echo no-fd-3; echo ${LISTEN_FDS:-unset} ${LISTEN_PID:-unset}",
+        ],
+    );
+    let run = |pid: &str, id: &str| {
+        let script = format!(
+            "LISTEN_FDS=1 LISTEN_PID={pid} exec {} --root {} run --bundle {} {id} 3<{}",
+            SKIFF,
+            env.root.display(),
+            b.path(),
+            passed.display()
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(run("$$", &env.id("a")), "from-systemd\n1 1\n");
+    assert_eq!(run("1", &env.id("b")), "no-fd-3\nunset unset\n");
+}

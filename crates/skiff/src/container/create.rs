@@ -35,6 +35,10 @@ pub struct CreateOptions<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Systemd socket activation: the first `listen_fds` descriptors after
+    /// stdio are listening sockets passed on (before the `preserve_fds`
+    /// ones), and the program is told so with LISTEN_FDS and LISTEN_PID=1.
+    pub listen_fds: u32,
     pub systemd_cgroup: bool,
     /// With process.terminal and no console socket: keep the pty master here
     /// (for `run -t` in the foreground, which relays it itself).
@@ -86,7 +90,16 @@ impl Drop for Cleanup<'_> {
 pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, ContainerError> {
     // 1. The bundle, checked before anything exists on disk.
     state::check_id(opts.id)?;
-    let bundle = Bundle::load(opts.bundle)?;
+    let mut bundle = Bundle::load(opts.bundle)?;
+    if opts.listen_fds > 0 {
+        if let Some(p) = bundle.spec.process_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".into());
+            p.set_env(Some(env));
+        }
+    }
     let spec = &bundle.spec;
     let plan = Plan::from_spec(spec)?;
     let process = spec
@@ -285,7 +298,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 console_fd: console.as_ref().map(|c| c.as_raw_fd()),
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
-                preserve_fds: opts.preserve_fds,
+                preserve_fds: opts.listen_fds + opts.preserve_fds,
                 hooks_point,
                 id: opts.id,
                 idmapped: &idmapped,
