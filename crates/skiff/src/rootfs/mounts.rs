@@ -103,6 +103,9 @@ impl MountOptions {
                 "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
                 "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
                 "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+                // MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+                "nosymfollow" => (MsFlags::from_bits_retain(256), MsFlags::empty()),
+                "symfollow" => (MsFlags::empty(), MsFlags::from_bits_retain(256)),
                 "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
                 "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
                 "tmpcopyup" => {
@@ -123,7 +126,8 @@ impl MountOptions {
                     continue;
                 }
             };
-            o.flags = (o.flags | set) & !clear;
+            // On the bits: bitflags' `!` would drop MS_NOSYMFOLLOW, unknown to nix.
+            o.flags = MsFlags::from_bits_retain((o.flags.bits() | set.bits()) & !clear.bits());
         }
         o
     }
@@ -179,7 +183,7 @@ pub fn mount_entry(
             m,
             "attaching the idmapped mount",
         ))?;
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
             remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
@@ -207,7 +211,7 @@ pub fn mount_entry(
             None::<&str>,
         )
         .map_err(|e| err(index, m, "bind mount")(sys(e)))?;
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // The bind is a new mount at the destination: reopen to act on it.
             let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
@@ -326,7 +330,7 @@ fn apply_propagation(
 /// mounts inherited from a more privileged namespace (nosuid, nodev, noexec).
 fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    let wanted = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let wanted = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     match mount(
         None::<&str>,
         target,
@@ -362,7 +366,7 @@ fn mount_cgroup(
         m,
         "creating the destination",
     ))?;
-    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     let (Some(layout), Some(record)) = (ctx.layout, ctx.cgroup) else {
         return Ok(());
     };
@@ -523,6 +527,9 @@ mod tests {
         assert_eq!(o.recursive_clear, attr::ATIME);
         assert!(o.copy_up);
         // A later option undoes an earlier one.
+        let o = MountOptions::parse(&s(&["nosymfollow"]));
+        assert_eq!(o.flags.bits(), 256);
+        assert!(o.data.is_empty());
         let o = MountOptions::parse(&s(&["rro", "rrw", "rnoatime", "ratime"]));
         assert_eq!(o.recursive_set, attr::RELATIME);
         assert_eq!(o.recursive_clear, attr::RDONLY | attr::ATIME);
