@@ -90,7 +90,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         } => control::events(&root, id, *stats, interval)?,
         Command::State { id } => output::state(&root, id)?,
         Command::Kill { id, signal, all } => {
-            let sig = skiff::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
+            let sig = skiff::signal::parse_for_kill(signal.as_deref().unwrap_or(""))?;
             container::kill(&root, id, sig, *all)?;
         }
         Command::Delete { id, force } => container::delete(&root, id, *force)?,

@@ -210,3 +210,56 @@ fn events_stats_and_oom() {
     );
     env.ok(&["delete", "--force", &id]);
 }
+
+/// Polls `cond` for up to 5 s.
+fn within_5s(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// kill as containerd's shim uses it: `--all` also once init is gone (a
+/// container without a pid namespace of its own leaves what init started),
+/// after which delete works; a plain kill of a stopped container says
+/// "container not running" (runc's words, which the shim understands);
+/// signal 0 checks liveness; SIGKILL to a paused container kills it.
+#[test]
+fn kill_all_after_init_exit_liveness_and_paused() {
+    let env = TestEnv::new("killall");
+    let mut b = env.bundle(
+        "np",
+        &[
+            "sh",
+            "-c",
+            "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/orphan",
+        ],
+    );
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    b.write();
+    let id = env.id("np");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    within_5s("init exits", || env.status(&id) == "stopped");
+    let orphan: i64 = read(b.rootfs().join("tmp/orphan")).trim().parse().unwrap();
+    assert!(pid_alive(orphan), "the orphan already died");
+    let err = env.fails(&["kill", &id, "KILL"]);
+    assert!(err.contains("container not running"), "{err}");
+    env.ok(&["kill", "--all", &id, "KILL"]);
+    within_5s("the orphan dies", || !pid_alive(orphan));
+    env.ok(&["delete", &id]);
+    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+
+    let (id, pid) = running(&env, &["sleep", "1000"], |_| {});
+    env.ok(&["kill", &id, "0"]);
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["pause", &id]);
+    env.ok(&["kill", &id, "KILL"]);
+    within_5s("the paused container dies", || !pid_alive(pid));
+    assert_eq!(env.status(&id), "stopped");
+    env.ok(&["delete", &id]);
+}

@@ -31,6 +31,16 @@ impl From<Signal> for SignalNumber {
     }
 }
 
+/// `kill`'s signal argument, read as runc reads it: empty is SIGTERM, and 0
+/// (no signal, only the check that the process exists) is allowed.
+pub fn parse_for_kill(s: &str) -> Result<SignalNumber, BadSignal> {
+    match s {
+        "" => Ok(SignalNumber(libc::SIGTERM)),
+        "0" => Ok(SignalNumber(0)),
+        other => parse(other),
+    }
+}
+
 pub fn parse(s: &str) -> Result<SignalNumber, BadSignal> {
     let bad = || BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
@@ -74,6 +84,14 @@ pub fn parse(s: &str) -> Result<SignalNumber, BadSignal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kill_takes_empty_as_term_and_zero_as_a_check() {
+        assert_eq!(parse_for_kill("").unwrap().as_raw(), libc::SIGTERM);
+        assert_eq!(parse_for_kill("0").unwrap().as_raw(), 0);
+        assert_eq!(parse_for_kill("KILL").unwrap().as_raw(), libc::SIGKILL);
+        assert!(parse("0").is_err() && parse_for_kill("99").is_err());
+    }
 
     #[test]
     fn names_and_numbers() {

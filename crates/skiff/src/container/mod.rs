@@ -61,6 +61,10 @@ pub enum ContainerError {
         status: &'static str,
         action: &'static str,
     },
+    /// containerd's shim reads "container not running" in a failed kill as
+    /// "the process has already finished" (runc's wording).
+    #[error("container {id} is stopped: container not running")]
+    NotRunning { id: String },
     #[error("--console-socket is required when process.terminal is true")]
     ConsoleSocketRequired,
     #[error("--console-socket {path}: {source}")]
