@@ -102,7 +102,7 @@ fn update_changes_limits_live() {
     let file = env.base.join("res.json");
     std::fs::write(
         &file,
-        r#"{"memory": {"limit": 33554432}, "pids": {"limit": 0}}"#,
+        r#"{"memory": {"limit": 33554432}, "pids": {"limit": -1}}"#,
     )
     .unwrap();
     env.ok(&["update", "-r", file.to_str().unwrap(), &id]);
@@ -116,6 +116,61 @@ fn update_changes_limits_live() {
     );
     let err = env.fails(&["update", "--memory", "lots", &id]);
     assert!(err.contains("--memory"), "{err}");
+    env.ok(&["delete", "--force", &id]);
+}
+
+/// update as Docker and containerd send it: every field, zeros for those the
+/// user did not give (runc writes none of those); and on v1, a memory rise
+/// above memory+swap, a cut below it, and -1 for both, in the order the
+/// kernel accepts.
+#[test]
+fn update_takes_zeroes_as_unset_and_orders_memory_and_swap() {
+    let env = TestEnv::new("updzero");
+    let (id, _) = running(&env, &["sleep", "1000"], |c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 16777216, "swap": 16777216},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
+            "pids": {"limit": 40}
+        });
+    });
+    let rel = format!("/{id}");
+    let mem = |f: &str| read(cgroup_dir("memory", &rel).join(f)).trim().to_string();
+    let cpu = |f: &str| read(cgroup_dir("cpu", &rel).join(f)).trim().to_string();
+    let memsw = cgroup_dir("memory", &rel)
+        .join("memory.memsw.limit_in_bytes")
+        .exists();
+    let update = |body: serde_json::Value| {
+        let file = env.base.join("res.json");
+        std::fs::write(&file, body.to_string()).unwrap();
+        env.ok(&["update", "-r", file.to_str().unwrap(), &id]);
+    };
+    // Docker's shape for `docker update --memory 300m`.
+    update(json!({
+        "blockIO": {"weight": 0},
+        "cpu": {"shares": 0, "cpus": "", "mems": "", "period": 0, "quota": 0},
+        "memory": {"limit": 314572800, "reservation": 0, "kernel": 0, "swap": 629145600},
+        "pids": {"limit": 0}
+    }));
+    assert_eq!(mem("memory.limit_in_bytes"), "314572800");
+    if memsw {
+        assert_eq!(mem("memory.memsw.limit_in_bytes"), "629145600");
+    }
+    assert_eq!(cpu("cpu.shares"), "1024");
+    assert_eq!(cpu("cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "40");
+    // A cut of both below the current limit, then a rise of both.
+    update(json!({"memory": {"limit": 104857600, "swap": 104857600}}));
+    assert_eq!(mem("memory.limit_in_bytes"), "104857600");
+    update(json!({"memory": {"limit": 419430400, "swap": 419430400}}));
+    assert_eq!(mem("memory.limit_in_bytes"), "419430400");
+    // -1 alone: unlimited memory, and memory+swap with it.
+    env.ok(&["update", "--memory", "-1", &id]);
+    assert_eq!(mem("memory.limit_in_bytes"), "9223372036854771712");
+    if memsw {
+        assert_eq!(mem("memory.memsw.limit_in_bytes"), "9223372036854771712");
+    }
+    env.ok(&["update", "--memory", "0", &id]);
+    assert_eq!(mem("memory.limit_in_bytes"), "9223372036854771712");
     env.ok(&["delete", "--force", &id]);
 }
 

@@ -67,11 +67,48 @@ pub fn v1_init_cpuset(mount: &Path, dir: &Path, fresh: &[PathBuf]) -> Result<(),
     Ok(())
 }
 
+/// linux.resources as runc reads them: a zero limit (or an empty cpuset)
+/// means "not set". Docker's `update` sends every field, with zeros for
+/// those the user did not give, and runc writes none of those.
+fn without_zeroes(res: &LinuxResources) -> LinuxResources {
+    let mut res = res.clone();
+    let zero = |v: Option<i64>| v.filter(|&n| n != 0);
+    let zero_u = |v: Option<u64>| v.filter(|&n| n != 0);
+    if let Some(mut m) = *res.memory() {
+        m.set_limit(zero(m.limit()));
+        m.set_reservation(zero(m.reservation()));
+        m.set_swap(zero(m.swap()));
+        m.set_kernel(zero(m.kernel()));
+        m.set_kernel_tcp(zero(m.kernel_tcp()));
+        res.set_memory(Some(m));
+    }
+    if let Some(mut c) = res.cpu().clone() {
+        c.set_shares(zero_u(c.shares()));
+        c.set_quota(zero(c.quota()));
+        c.set_period(zero_u(c.period()));
+        c.set_realtime_runtime(zero(c.realtime_runtime()));
+        c.set_realtime_period(zero_u(c.realtime_period()));
+        c.set_cpus(c.cpus().clone().filter(|v| !v.is_empty()));
+        c.set_mems(c.mems().clone().filter(|v| !v.is_empty()));
+        res.set_cpu(Some(c));
+    }
+    if let Some(mut b) = res.block_io().clone() {
+        b.set_weight(b.weight().filter(|&w| w != 0));
+        b.set_leaf_weight(b.leaf_weight().filter(|&w| w != 0));
+        res.set_block_io(Some(b));
+    }
+    if res.pids().is_some_and(|p| p.limit() == 0) {
+        res.set_pids(None);
+    }
+    res
+}
+
 pub fn apply_v1(
     hierarchies: &[Hierarchy],
     dirs: &[PathBuf],
     res: &LinuxResources,
 ) -> Result<(), CgroupError> {
+    let res = &without_zeroes(res);
     if let Some(mem) = res.memory() {
         let any = mem.limit().is_some()
             || mem.reservation().is_some()
@@ -80,25 +117,7 @@ pub fn apply_v1(
             || mem.disable_oom_killer().is_some();
         if any {
             let dir = dir_for(hierarchies, dirs, "memory", "memory")?;
-            if let Some(limit) = mem.limit() {
-                write(
-                    "memory.limit",
-                    dir,
-                    "memory.limit_in_bytes",
-                    limit.to_string(),
-                )?;
-            }
-            if let Some(swap) = mem.swap() {
-                // memsw exists only with swap accounting enabled in the kernel.
-                if dir.join("memory.memsw.limit_in_bytes").exists() {
-                    write(
-                        "memory.swap",
-                        dir,
-                        "memory.memsw.limit_in_bytes",
-                        swap.to_string(),
-                    )?;
-                }
-            }
+            v1_memory_and_swap(dir, mem.limit(), mem.swap())?;
             if let Some(r) = mem.reservation() {
                 write(
                     "memory.reservation",
@@ -170,6 +189,51 @@ pub fn apply_v1(
         }
     }
     Ok(())
+}
+
+/// memory.limit_in_bytes and memory.memsw.limit_in_bytes (memory plus swap),
+/// which the kernel keeps in order (limit <= memsw) at every write: a rise
+/// writes memsw first, a cut the limit first, as runc does. An unlimited
+/// memory without a swap value makes memsw unlimited too (runc).
+fn v1_memory_and_swap(
+    dir: &Path,
+    limit: Option<i64>,
+    swap: Option<i64>,
+) -> Result<(), CgroupError> {
+    // memsw exists only with swap accounting enabled in the kernel.
+    let has_memsw = dir.join("memory.memsw.limit_in_bytes").exists();
+    let swap = match (limit, swap) {
+        (Some(-1), None) if has_memsw => Some(-1),
+        (_, s) if has_memsw => s,
+        _ => None,
+    };
+    let set_limit = |v: i64| write("memory.limit", dir, "memory.limit_in_bytes", v.to_string());
+    let set_swap = |v: i64| {
+        write(
+            "memory.swap",
+            dir,
+            "memory.memsw.limit_in_bytes",
+            v.to_string(),
+        )
+    };
+    match (limit, swap) {
+        (Some(l), Some(s)) => {
+            let current: u64 = crate::procfs::read(dir.join("memory.limit_in_bytes"))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(u64::MAX);
+            if s == -1 || u64::try_from(s).is_ok_and(|s| current < s) {
+                set_swap(s)?;
+                set_limit(l)
+            } else {
+                set_limit(l)?;
+                set_swap(s)
+            }
+        }
+        (Some(l), None) => set_limit(l),
+        (None, Some(s)) => set_swap(s),
+        (None, None) => Ok(()),
+    }
 }
 
 /// One rule per write(2), as the kernel parses them; a run of rules for the
@@ -329,6 +393,7 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 /// `device_rules`: whether device rules are to be installed (an eBPF
 /// program on v2), or left alone.
 pub fn apply_v2(dir: &Path, res: &LinuxResources, device_rules: bool) -> Result<(), CgroupError> {
+    let res = &without_zeroes(res);
     if let (Some(rules), true) = (res.devices(), device_rules) {
         if !rules.is_empty() {
             let all: Vec<LinuxDeviceCgroup> = rules
