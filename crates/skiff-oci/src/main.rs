@@ -38,7 +38,14 @@ fn main() {
         Err(e) if is_broken_pipe(e.as_ref()) => std::process::exit(0),
         Err(e) => {
             logging::write("error", &e.to_string());
-            std::process::exit(1);
+            // runc exits 255 when exec itself fails, which is then told
+            // apart from a program that exited 1.
+            let code = if matches!(cli.command, Some(cli::Command::Exec(_))) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }

@@ -87,6 +87,8 @@ fn unsupported_version_and_any_1x_accepted() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
+/// A missing or non-executable program fails create, in runc's words
+/// (Docker and Podman read them to exit 127 or 126).
 #[test]
 fn missing_program_fails_create() {
     let env = TestEnv::new("noprog");
@@ -95,7 +97,25 @@ fn missing_program_fails_create() {
         &env,
         &b,
         &env.id("c"),
-        &["process.args", "/no/such/program"],
+        &[
+            "process.args",
+            "/no/such/program",
+            "no such file or directory",
+        ],
+    );
+    let b = env.bundle("d", &["/etc/passwd"]);
+    create_fails(
+        &env,
+        &b,
+        &env.id("d"),
+        &["/etc/passwd", "permission denied"],
+    );
+    let b = env.bundle("e", &["nosuchprogram"]);
+    create_fails(
+        &env,
+        &b,
+        &env.id("e"),
+        &["executable file not found in $PATH"],
     );
 }
 

@@ -176,7 +176,8 @@ fn exec_of_a_missing_program_fails_cleanly() {
     let env = TestEnv::new("execmissing");
     let (id, _) = running(&env, |_| {});
     let out = env.oci(&["exec", &id, "/no/such/program"]);
-    assert_eq!(out.status.code(), Some(1));
+    // runc's code for an exec that did not happen.
+    assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/program"));
     let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
     assert_eq!(procs.lines().count(), 1, "only init is left: {procs}");
@@ -217,5 +218,29 @@ fn exec_cap_is_not_inheritable_or_ambient() {
     // A non-root user ends up with none: nothing carries it past setuid.
     let (inh, prm, amb, _) = caps(&["--user", "1000"]);
     assert_eq!((inh, prm, amb), (0, 0, 0));
+    env.ok(&["delete", "--force", &id]);
+}
+
+/// As runc: a failed exec exits 255 (a program that exits 1 is another
+/// thing), and exec works in a created container, which can also be paused
+/// and resumed.
+#[test]
+fn exec_failure_is_255_and_created_containers_take_exec_and_pause() {
+    let env = TestEnv::new("execcreated");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(env.oci(&["exec", &id, "/no/such"]).status.code(), Some(255));
+    assert_eq!(
+        env.oci(&["exec", &id, "sh", "-c", "exit 1"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(env.ok(&["exec", &id, "echo", "in-created"]), "in-created\n");
+    env.ok(&["pause", &id]);
+    assert_eq!(env.status(&id), "paused");
+    env.ok(&["resume", &id]);
+    assert_eq!(env.status(&id), "created");
+    env.ok(&["start", &id]);
+    assert_eq!(env.status(&id), "running");
     env.ok(&["delete", "--force", &id]);
 }

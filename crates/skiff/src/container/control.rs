@@ -28,10 +28,10 @@ fn live(
     Ok((record, status, cg))
 }
 
-/// Freezes every process of a running container.
+/// Freezes every process of a running (or, as runc allows, created) container.
 pub fn pause(root: &StateRoot, id: &str) -> Result<(), ContainerError> {
     let (_, status, cg) = live(root, id, "pause")?;
-    if status != Status::Running {
+    if status != Status::Running && status != Status::Created {
         return Err(ContainerError::wrong_status(id, status, "pause"));
     }
     Ok(cg.freeze()?)

@@ -117,10 +117,13 @@ pub fn exec_in(
     record: &Record,
     opts: &ExecOptions<'_>,
 ) -> Result<Pid, ContainerError> {
-    // 1. The container must be running.
+    // 1. The container must be running (or created).
     let t = trace::phase("exec-prepare");
     let status = record.status(root);
-    let allowed = status == Status::Running || (status == Status::Paused && opts.ignore_paused);
+    // Into a created container too, as runc allows: its init waits in
+    // every namespace and group already.
+    let allowed = matches!(status, Status::Running | Status::Created)
+        || (status == Status::Paused && opts.ignore_paused);
     if !allowed {
         return Err(ContainerError::wrong_status(opts.id, status, "exec into"));
     }

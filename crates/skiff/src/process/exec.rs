@@ -15,11 +15,21 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
         name: arg0.to_string(),
         reason: reason.to_string(),
     };
+    // In runc's words, which Docker and Podman read to pick exit codes 127
+    // (not found) and 126 (not executable).
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        return check(&p)
-            .then_some(p)
-            .ok_or_else(|| not_found("no such executable file"));
+        return match std::fs::metadata(&p) {
+            Err(e) => {
+                let errno = nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT));
+                Err(not_found(&format!(
+                    "stat {arg0}: {}",
+                    lowercase(errno.desc())
+                )))
+            }
+            Ok(_) if !check(&p) => Err(not_found("permission denied")),
+            Ok(_) => Ok(p),
+        };
     }
     let path = env
         .iter()
@@ -29,6 +39,14 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| check(p))
         .ok_or_else(|| not_found("executable file not found in $PATH"))
+}
+
+/// An errno text as Go prints it ("no such file or directory").
+fn lowercase(desc: &str) -> String {
+    let mut c = desc.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn check(p: &Path) -> bool {
