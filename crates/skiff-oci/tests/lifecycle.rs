@@ -470,3 +470,20 @@ fn trace_prints_each_phase_as_json() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The state is private as runc's: a new root is 0700, a container's
+/// directory 0711, state.json (which holds the environment) 0600.
+#[test]
+fn state_files_are_not_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("statemode");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    assert!(!env.root.exists());
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&env.root), 0o700);
+    assert_eq!(mode(&env.root.join(&id)), 0o711);
+    assert_eq!(mode(&env.root.join(&id).join("state.json")), 0o600);
+    env.ok(&["delete", "--force", &id]);
+}

@@ -118,14 +118,21 @@ impl StateRoot {
     /// inode cannot be freed, so [`StateRoot::same_dir`] can later tell this
     /// directory from one made for the same id after it was removed.
     pub fn create_dir(&self, id: &str) -> Result<(PathBuf, OwnedFd), StateError> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = self.container_dir(id)?;
-        let mut made = fs::create_dir(&dir);
+        // runc's modes: the root 0700, a container's directory 0711.
+        let mkdir = |path: &Path, mode| fs::DirBuilder::new().mode(mode).create(path);
+        let mut made = mkdir(&dir, 0o711);
         if made
             .as_ref()
             .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
         {
-            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-            made = fs::create_dir(&dir);
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(io_err(&self.dir))?;
+            made = mkdir(&dir, 0o711);
         }
         match made {
             Ok(()) => {}
@@ -185,7 +192,8 @@ impl StateRoot {
             path: tmp.clone(),
             source,
         })?;
-        write_atomic(&tmp, &dir.join(STATE_FILE), &json).map_err(io_err(&dir))
+        // 0600: the state holds the process's environment, often secrets.
+        write_atomic(&tmp, &dir.join(STATE_FILE), &json, 0o600).map_err(io_err(&dir))
     }
 
     /// Removes the container's directory and everything in it. It usually
@@ -223,8 +231,14 @@ impl StateRoot {
 }
 
 /// Writes `data` to `tmp` and renames it over `dest`.
-pub fn write_atomic(tmp: &Path, dest: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = fs::File::create(tmp)?;
+pub fn write_atomic(tmp: &Path, dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(tmp)?;
     f.write_all(data)?;
     drop(f);
     fs::rename(tmp, dest)

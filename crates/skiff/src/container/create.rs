@@ -467,6 +467,6 @@ pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), ContainerError
         path.with_file_name(name)
     };
     let path_buf: PathBuf = path.to_path_buf();
-    state::write_atomic(&tmp, &path_buf, pid.as_raw().to_string().as_bytes())
+    state::write_atomic(&tmp, &path_buf, pid.as_raw().to_string().as_bytes(), 0o644)
         .map_err(ContainerError::io("writing --pid-file"))
 }
