@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The top-level options (by id), which may also follow the subcommand.
 const GLOBALS: &[&str] = &[
@@ -25,7 +25,10 @@ const GLOBALS: &[&str] = &[
 /// twenty page faults on every invocation. So they are global only when
 /// something after the subcommand looks like one of them.
 pub fn parse() -> Result<Cli, clap::Error> {
-    let argv: Vec<OsString> = std::env::args_os().collect();
+    parse_from(std::env::args_os().collect())
+}
+
+fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     let mut cmd = Cli::command();
     if !global_after_subcommand(&cmd, &argv) {
         for id in GLOBALS {
@@ -164,8 +167,11 @@ pub enum Command {
         #[command(flatten)]
         create: CreateArgs,
         /// Return once started instead of waiting
-        #[arg(short, long)]
+        #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
         detach: bool,
+        /// Accepted for compatibility: skiff-oci is never a subreaper
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
         /// Keep the container's state after it exits
         #[arg(long)]
         keep: bool,
@@ -204,14 +210,14 @@ pub enum Command {
         id: String,
         signal: Option<String>,
         /// Signal every process of the container
-        #[arg(short, long)]
+        #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
         all: bool,
     },
     /// Delete a container's resources
     Delete {
         id: String,
         /// Kill it first if it is running
-        #[arg(short, long)]
+        #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
         force: bool,
     },
     /// List containers
@@ -220,7 +226,7 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
         /// Ids only
-        #[arg(short, long)]
+        #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
         quiet: bool,
     },
     /// Write a default config.json
@@ -302,8 +308,15 @@ pub struct UpdateArgs {
     /// Accepted for compatibility (kernel memory limits are deprecated)
     #[arg(long = "kernel-memory")]
     pub kernel_memory: Option<String>,
-    #[arg(long = "cpu-shares")]
+    /// (runc spells it --cpu-share)
+    #[arg(long = "cpu-shares", alias = "cpu-share")]
     pub cpu_shares: Option<u64>,
+    /// CPU real-time period, microseconds
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU real-time runtime, microseconds
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long = "cpu-period")]
@@ -341,6 +354,41 @@ mod tests {
         let mut listed = GLOBALS.to_vec();
         listed.sort();
         assert_eq!(declared, listed);
+    }
+
+    /// runc's boolean flags take `=true`/`=false` too, and its spellings.
+    #[test]
+    fn runc_spellings_of_flags_are_taken() {
+        let parsed = |a: &[&str]| parse_from(argv(a)).map_err(|e| e.to_string());
+        for (args, want) in [
+            (&["delete", "--force=true", "c"][..], true),
+            (&["delete", "c", "--force=false"][..], false),
+            (&["delete", "-f", "c"][..], true),
+            (&["delete", "c"][..], false),
+        ] {
+            match parsed(args).unwrap().command {
+                Some(Command::Delete { force, .. }) => assert_eq!(force, want, "{args:?}"),
+                _ => panic!("{args:?}"),
+            }
+        }
+        match parsed(&["kill", "--all=true", "c", "KILL"])
+            .unwrap()
+            .command
+        {
+            Some(Command::Kill { all, signal, .. }) => {
+                assert!(all);
+                assert_eq!(signal.as_deref(), Some("KILL"));
+            }
+            _ => panic!("kill"),
+        }
+        match parsed(&["update", "--cpu-share", "512", "c"])
+            .unwrap()
+            .command
+        {
+            Some(Command::Update(u)) => assert_eq!(u.cpu_shares, Some(512)),
+            _ => panic!("update"),
+        }
+        assert!(parsed(&["run", "--no-subreaper", "-d", "c"]).is_ok());
     }
 
     #[test]

@@ -57,10 +57,12 @@ pub fn update(root: &StateRoot, a: &UpdateArgs) -> Result<()> {
                 }
             }
             let mut cpu = Map::new();
-            let fields: [(&str, Value); 5] = [
+            let fields: [(&str, Value); 7] = [
                 ("shares", json!(a.cpu_shares)),
                 ("quota", json!(a.cpu_quota)),
                 ("period", json!(a.cpu_period)),
+                ("realtimePeriod", json!(a.cpu_rt_period)),
+                ("realtimeRuntime", json!(a.cpu_rt_runtime)),
                 ("cpus", json!(a.cpuset_cpus)),
                 ("mems", json!(a.cpuset_mems)),
             ];

@@ -80,6 +80,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             create,
             detach,
             keep,
+            no_subreaper: _,
         } => return run(cli, &root, create, *detach, *keep),
         Command::Exec(args) => return exec::run(&root, args),
         Command::Pause { id } => container::pause(&root, id)?,

@@ -10,10 +10,14 @@ use skiff::state::{StateRoot, Status};
 use crate::cli::ListFormat;
 use crate::Result;
 
+/// runc's layout, which Docker and containerd parse: name and version,
+/// then `commit:`, `spec:` and `libseccomp:` lines.
 pub fn version() -> Result<()> {
     crate::out(&format!(
-        "skiff-oci version {}\nspec: 1.2.0",
-        env!("CARGO_PKG_VERSION")
+        "skiff-oci version {}\ncommit: {}\nspec: 1.2.0\nlibseccomp: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("SKIFF_COMMIT"),
+        skiff::seccomp::libseccomp_version()
     ))
 }
 

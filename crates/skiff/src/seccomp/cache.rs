@@ -30,11 +30,16 @@ pub fn dir(state_root: &Path) -> PathBuf {
     state_root.join(".seccomp")
 }
 
+/// The version of the libseccomp linked in ("2.5.4").
+pub fn libseccomp_version() -> String {
+    libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default()
+}
+
 /// What a compiled program depends on, `cfg` included.
 pub fn key(cfg: &LinuxSeccomp) -> Vec<u8> {
-    let v = libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-        .unwrap_or_default();
+    let v = libseccomp_version();
     let kernel = crate::procfs::read("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut key = format!(
         "skiff {} compile {COMPILE_REVISION}\nlibseccomp {v} api {}\nkernel {}\n",

@@ -11,6 +11,7 @@
 //! bytes libseccomp exported, which `cache` keeps for the next start.
 
 mod cache;
+pub use cache::libseccomp_version;
 
 use std::io::{IoSlice, Read, Seek};
 use std::os::fd::{AsRawFd, RawFd};
