@@ -226,6 +226,21 @@ fn events_stats_and_oom() {
     assert!(stats["data"]["pids"]["current"].as_u64().unwrap() >= 1);
     assert_eq!(stats["data"]["pids"]["limit"], 20);
     assert!(stats["data"]["cpu"]["usage"]["total"].as_u64().is_some());
+    // Memory plus swap, as runc reports it, where the kernel accounts swap.
+    if cgroup_dir("memory", &format!("/{id}"))
+        .join("memory.memsw.limit_in_bytes")
+        .exists()
+    {
+        assert_eq!(
+            stats["data"]["memory"]["swap"]["limit"], 33554432,
+            "{stats}"
+        );
+    }
+    // No pids limit: none reported (runc leaves it out), not 2^64-1.
+    env.ok(&["update", "--pids-limit", "-1", &id]);
+    let stats: Value = serde_json::from_str(env.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert!(stats["data"]["pids"]["limit"].is_null(), "{stats}");
+    env.ok(&["update", "--pids-limit", "20", &id]);
 
     // The stream: an oom event when `tail` hits the limit.
     let mut child = env

@@ -190,16 +190,39 @@ impl CgroupRecord {
         // memory
         if let Some(dir) = self.controller_dir(layout, "memory") {
             let raw = read_kv(dir, "memory.stat");
-            let usage = if v2 {
-                json!({"usage": read_u64(dir, "memory.current"), "max": read_u64(dir, "memory.peak"), "limit": read_limit(dir, "memory.max"), "failcnt": get(&read_kv(dir, "memory.events"), "max")})
+            let mut memory = Map::new();
+            if v2 {
+                memory.insert("usage".into(), json!({"usage": read_u64(dir, "memory.current"), "max": read_u64(dir, "memory.peak"), "limit": read_limit(dir, "memory.max"), "failcnt": get(&read_kv(dir, "memory.events"), "max")}));
+                if dir.join("memory.swap.current").exists() {
+                    memory.insert("swap".into(), json!({"usage": read_u64(dir, "memory.swap.current"), "limit": read_limit(dir, "memory.swap.max")}));
+                }
             } else {
-                json!({"usage": read_u64(dir, "memory.usage_in_bytes"), "max": read_u64(dir, "memory.max_usage_in_bytes"), "limit": read_u64(dir, "memory.limit_in_bytes"), "failcnt": read_u64(dir, "memory.failcnt")})
-            };
-            out.insert("memory".into(), json!({"usage": usage, "raw": raw}));
+                // usage, swap (memory+swap, as runc reports it), kernel and
+                // kernel TCP memory: each where the kernel has the files.
+                for (key, prefix) in [
+                    ("usage", "memory"),
+                    ("swap", "memory.memsw"),
+                    ("kernel", "memory.kmem"),
+                    ("kernelTCP", "memory.kmem.tcp"),
+                ] {
+                    if dir.join(format!("{prefix}.usage_in_bytes")).exists() {
+                        let f = |n: &str| read_u64(dir, &format!("{prefix}.{n}"));
+                        memory.insert(key.into(), json!({"usage": f("usage_in_bytes"), "max": f("max_usage_in_bytes"), "limit": f("limit_in_bytes"), "failcnt": f("failcnt")}));
+                    }
+                }
+            }
+            memory.insert("raw".into(), Value::Object(raw));
+            out.insert("memory".into(), Value::Object(memory));
         }
         // pids
         if let Some(dir) = self.controller_dir(layout, "pids") {
-            out.insert("pids".into(), json!({"current": read_u64(dir, "pids.current"), "limit": read_limit(dir, "pids.max")}));
+            // Unlimited is left out, as runc does (its limit is 0 then).
+            let mut pids = json!({"current": read_u64(dir, "pids.current")});
+            let limit = read_limit(dir, "pids.max");
+            if limit != u64::MAX {
+                pids["limit"] = json!(limit);
+            }
+            out.insert("pids".into(), pids);
         }
         out.insert("blkio".into(), self.blkio_stats(layout));
         out.insert("hugetlb".into(), self.hugetlb_stats(layout));
