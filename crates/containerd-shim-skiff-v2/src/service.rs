@@ -418,6 +418,7 @@ impl Service {
         };
         if exec_id.is_empty() {
             self.check_oom(id, task);
+            self.kill_leftovers(id);
         }
         let Some(p) = task.process_mut(exec_id) else {
             return;
@@ -432,6 +433,22 @@ impl Service {
             ..Default::default()
         }));
         self.changed.notify_all();
+    }
+
+    /// When init of a container without a pid namespace of its own exits,
+    /// what it started lives on (a kernel kills the rest of a pid namespace
+    /// only with its init). containerd's runc shim kills them then; so do we,
+    /// everything left in the container's groups, with SIGKILL.
+    fn kill_leftovers(&self, id: &str) {
+        let shared_pid_ns = self.root.load(id).is_ok_and(|r| !r.private_pid_ns);
+        if shared_pid_ns {
+            let _ = container::kill(
+                &self.root,
+                id,
+                nix::sys::signal::Signal::SIGKILL.into(),
+                true,
+            );
+        }
     }
 
     /// Before the server exits: the last events go out first.

@@ -516,3 +516,33 @@ fn a_stdin_fifo_nobody_opens_does_not_keep_a_thread() {
     eventually("the copier to end", || waiting() == before);
     c.remove(id);
 }
+
+/// A task in the host's pid namespace (hostPID, --with-ns): when its init
+/// exits, what it started is killed, as containerd's runc shim does (with a
+/// pid namespace of its own the kernel does that).
+#[test]
+fn leftovers_of_a_task_without_its_own_pid_namespace_are_killed() {
+    let c = Containerd::start("hostpid");
+    let id = "skt-hostpid";
+    let marker = "4321987";
+    let script = format!("sleep {marker} </dev/null >/dev/null 2>&1 & echo started");
+    // The host's pid namespace, by way of ours (pid 1 may be out of reach).
+    let host_pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    let out = c.run(
+        &["-d", "--with-ns", &host_pid_ns],
+        id,
+        &["sh", "-c", &script],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_status(id, "STOPPED");
+    let orphans = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &format!("^sleep {marker}$")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    eventually("the orphan is killed", || orphans().is_empty());
+    c.ok(&["task", "delete", id]);
+    c.ok(&["container", "delete", id]);
+}

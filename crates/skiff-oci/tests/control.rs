@@ -323,6 +323,16 @@ fn kill_all_after_init_exit_liveness_and_paused() {
     within_5s("the orphan dies", || !pid_alive(orphan));
     env.ok(&["delete", &id]);
     assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    // Plain delete kills what is left too (runc's destroy does), so the
+    // groups can go.
+    let id = env.id("np2");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    within_5s("init exits", || env.status(&id) == "stopped");
+    let orphan: i64 = read(b.rootfs().join("tmp/orphan")).trim().parse().unwrap();
+    assert!(pid_alive(orphan), "the orphan already died");
+    env.ok(&["delete", &id]);
+    assert!(!pid_alive(orphan));
+    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
 
     let (id, pid) = running(&env, &["sleep", "1000"], |_| {});
     env.ok(&["kill", &id, "0"]);

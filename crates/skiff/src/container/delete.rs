@@ -58,6 +58,9 @@ fn remove(
 ) -> Result<(), ContainerError> {
     let id = record.id.as_str();
     match status {
+        // Without a pid namespace of its own, what init started outlives it,
+        // and holds the groups: runc's delete kills it too.
+        Status::Stopped if !record.private_pid_ns => kill_group(record),
         Status::Stopped => {}
         Status::Created => stop(record)?,
         Status::Running | Status::Paused | Status::Creating if force => stop(record)?,
@@ -81,6 +84,19 @@ fn remove(
     Ok(())
 }
 
+/// SIGKILLs every process in the container's groups (thawed first: a
+/// frozen process cannot die).
+fn kill_group(record: &Record) {
+    if let Some(cg) = &record.cgroup {
+        if cg.is_frozen() {
+            let _ = cg.thaw();
+        }
+        for p in cg.pids().unwrap_or_default() {
+            let _ = signal::kill(p, Signal::SIGKILL);
+        }
+    }
+}
+
 /// SIGKILLs the container and waits for init to be gone.
 fn stop(record: &Record) -> Result<(), ContainerError> {
     let pid = Pid::from_raw(record.pid);
@@ -93,11 +109,7 @@ fn stop(record: &Record) -> Result<(), ContainerError> {
     let pidfd = sys::pidfd_open(pid).ok();
     let _ = signal::kill(pid, Signal::SIGKILL);
     if !record.private_pid_ns {
-        if let Some(cg) = &record.cgroup {
-            for p in cg.pids().unwrap_or_default() {
-                let _ = signal::kill(p, Signal::SIGKILL);
-            }
-        }
+        kill_group(record);
     }
     // The pidfd turns readable when init exits, reaped or not.
     if let Some(fd) = pidfd {
