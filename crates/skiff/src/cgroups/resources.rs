@@ -200,12 +200,13 @@ fn v1_memory_and_swap(
     limit: Option<i64>,
     swap: Option<i64>,
 ) -> Result<(), CgroupError> {
-    // memsw exists only with swap accounting enabled in the kernel.
-    let has_memsw = dir.join("memory.memsw.limit_in_bytes").exists();
+    // memsw exists only with swap accounting enabled in the kernel (looked
+    // up only when there is a value for it).
+    let has_memsw = || dir.join("memory.memsw.limit_in_bytes").exists();
     let swap = match (limit, swap) {
-        (Some(-1), None) if has_memsw => Some(-1),
-        (_, s) if has_memsw => s,
-        _ => None,
+        (Some(-1), None) => has_memsw().then_some(-1),
+        (_, Some(s)) => has_memsw().then_some(s),
+        (_, None) => None,
     };
     let set_limit = |v: i64| write("memory.limit", dir, "memory.limit_in_bytes", v.to_string());
     let set_swap = |v: i64| {

@@ -72,7 +72,8 @@ pub fn assume(
 /// program that reopens them (`echo > /dev/stdout`, a log file symlinked
 /// there) would be refused. Skipped for /dev/null and for stdio the user
 /// owns already; only the owner changes, not the group. An owner that is not
-/// mapped in a user namespace (EINVAL, EPERM) leaves the file as it is.
+/// mapped in a user namespace (EINVAL, EPERM), or a file on a read-only
+/// filesystem, leaves the file as it is.
 fn hand_stdio_to(uid: u32) -> Result<(), ContainerError> {
     use nix::sys::stat::{fstat, SFlag};
     for fd in 0..=2 {
@@ -85,7 +86,7 @@ fn hand_stdio_to(uid: u32) -> Result<(), ContainerError> {
             continue;
         }
         match nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None) {
-            Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM) => {}
+            Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM | nix::Error::EROFS) => {}
             Err(e) => {
                 return Err(ContainerError::io("handing stdio to process.user")(
                     e.into(),
