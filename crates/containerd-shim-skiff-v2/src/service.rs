@@ -654,6 +654,20 @@ impl Service {
             skiff::sys::kill(Pid::from_raw(pid), sig)
                 .map_err(ShimError::io(format!("kill {pid}")))?;
         }
+        // A frozen process does not die of SIGKILL until thawed: a paused
+        // task that is killed is resumed, as runc does (else it stays
+        // PAUSED for good, and a waiting `ctr run` with it).
+        if exec_id.is_empty() && req.signal == libc::SIGKILL as u32 {
+            let mut table = self.lock();
+            if let Some(task) = table.tasks.get_mut(id).filter(|t| t.paused) {
+                container::resume(&self.root, id)?;
+                task.paused = false;
+                self.events.publish(Event::Resumed(TaskResumed {
+                    container_id: id.to_string(),
+                    ..Default::default()
+                }));
+            }
+        }
         Ok(Empty::new())
     }
 

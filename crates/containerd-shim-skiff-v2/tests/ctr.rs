@@ -546,3 +546,24 @@ fn leftovers_of_a_task_without_its_own_pid_namespace_are_killed() {
     c.ok(&["task", "delete", id]);
     c.ok(&["container", "delete", id]);
 }
+
+/// As with the runc shim: SIGKILL to a paused task stops it (the group is
+/// thawed; a frozen process cannot die), and a stopped task that is not yet
+/// deleted still answers for its metrics (containerd asks for every task's).
+#[test]
+fn a_paused_task_dies_of_sigkill_and_stopped_tasks_have_metrics() {
+    let c = Containerd::start("pausekill");
+    let id = "skt-pausekill";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (pid, _) = c.task(id).unwrap();
+    c.ok(&["task", "pause", id]);
+    c.wait_status(id, "PAUSED");
+    c.ok(&["task", "kill", "-s", "KILL", id]);
+    c.wait_status(id, "STOPPED");
+    assert!(!pid_alive(pid));
+    let metrics = c.ok(&["task", "metrics", id]);
+    assert!(metrics.contains("pids.current"), "{metrics}");
+    c.ok(&["task", "delete", id]);
+    c.ok(&["container", "delete", id]);
+}

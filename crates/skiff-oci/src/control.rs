@@ -182,6 +182,17 @@ fn parse_duration(s: &str) -> Result<Duration> {
 /// and an oom event whenever the OOM killer strikes, until the container stops.
 pub fn events(root: &StateRoot, id: &str, stats_once: bool, interval: &str) -> Result<()> {
     let interval = parse_duration(interval)?;
+    // The statistics of a stopped container can still be read (the shim
+    // answers containerd for those); events is about a live one.
+    let stopped = || {
+        root.load(id)
+            .map(|r| r.status(root) == skiff::state::Status::Stopped)
+            .unwrap_or(true)
+    };
+    if stopped() {
+        root.load(id)?;
+        return Err(format!("container {id} is stopped: container not running").into());
+    }
     let (stats, mut ooms) = container::stats(root, id)?;
     let mut out = std::io::stdout().lock();
     let event = |kind: &str, data: Option<Value>| {
@@ -200,8 +211,11 @@ pub fn events(root: &StateRoot, id: &str, stats_once: bool, interval: &str) -> R
     let mut next_stats = Instant::now();
     loop {
         let Ok((stats, now_ooms)) = container::stats(root, id) else {
-            return Ok(()); // the container has stopped
+            return Ok(()); // the container is gone
         };
+        if stopped() {
+            return Ok(());
+        }
         if now_ooms > ooms {
             writeln!(out, "{}", event("oom", None))?;
             ooms = now_ooms;

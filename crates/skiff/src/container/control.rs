@@ -62,9 +62,15 @@ pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<Pid>, ContainerError> {
     }
 }
 
-/// Usage statistics, and the OOM-kill count, of a live container.
+/// Usage statistics, and the OOM-kill count, of a container that has its
+/// groups: also a stopped one not yet deleted (containerd asks for every
+/// task's metrics, and the runc shim answers for those too).
 pub fn stats(root: &StateRoot, id: &str) -> Result<(serde_json::Value, u64), ContainerError> {
-    let (_, _, cg) = live(root, id, "read statistics of")?;
+    let record = root.load(id)?;
+    let cg = record.cgroup.ok_or(CgroupError::ControllerMissing {
+        resource: "cgroupsPath",
+        controller: "any (the container runs without a cgroup)",
+    })?;
     let layout = Layout::detect()?;
     Ok((cg.stats(&layout), cg.oom_kills(&layout)))
 }
