@@ -416,8 +416,13 @@ impl Service {
         let Some(task) = table.tasks.get_mut(id) else {
             return;
         };
-        if exec_id.is_empty() {
+        // An OOM kill is told before the exit it caused: for init, and for
+        // an exec'd process killed by SIGKILL (the OOM killer's signal),
+        // rather than at the watcher's next look.
+        if exec_id.is_empty() || exit.status == 128 + libc::SIGKILL as u32 {
             self.check_oom(id, task);
+        }
+        if exec_id.is_empty() {
             self.kill_leftovers(id);
         }
         let Some(p) = task.process_mut(exec_id) else {
@@ -503,13 +508,14 @@ impl Service {
             return;
         };
         let kills = cg.oom_kills(layout);
-        if kills > task.oom_kills {
-            task.oom_kills = kills;
+        // One TaskOOM per kill, as the runc shim sends them (bounded).
+        for _ in task.oom_kills..kills.min(task.oom_kills + 64) {
             self.events.publish(Event::Oom(TaskOOM {
                 container_id: id.to_string(),
                 ..Default::default()
             }));
         }
+        task.oom_kills = task.oom_kills.max(kills);
     }
 
     /// Polled by the OOM watcher: a process killed by the OOM killer that is

@@ -208,6 +208,30 @@ fn events_reach_containerd_in_order() {
     c.ok(&["task", "resume", id]);
     c.remove(id);
 
+    // The OOM killer on two exec'd processes of a memory-limited task: one
+    // TaskOOM each, each before the exit it caused (as the runc shim).
+    let hogs = "skt-ev-hogs";
+    let out = c.run(
+        &["-d", "--memory-limit", "33554432"],
+        hogs,
+        &["sleep", "1000"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for hog in ["hog1", "hog2"] {
+        let out = c.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            hog,
+            hogs,
+            "sh",
+            "-c",
+            "tail /dev/zero",
+        ]);
+        assert_eq!(out.status.code(), Some(137), "{}", text(&out));
+    }
+    c.remove(hogs);
+
     // The OOM killer inside a memory-limited task.
     let out = c.run(
         &["--rm", "--memory-limit", "33554432"],
@@ -256,6 +280,16 @@ fn events_reach_containerd_in_order() {
     let at = |t: &str| oom.iter().position(|x| x == t);
     assert!(at("/tasks/oom").is_some(), "{oom:?}");
     assert!(at("/tasks/oom") < at("/tasks/exit"), "{oom:?}");
+    let hogs = topics(&events, "skt-ev-hogs");
+    let ooms: Vec<usize> = (0..hogs.len())
+        .filter(|&i| hogs[i] == "/tasks/oom")
+        .collect();
+    let exits: Vec<usize> = (0..hogs.len())
+        .filter(|&i| hogs[i] == "/tasks/exit")
+        .collect();
+    assert_eq!(ooms.len(), 2, "{hogs:?}");
+    // The hogs' exits are the first two: each follows its OOM.
+    assert!(ooms[0] < exits[0] && ooms[1] < exits[1], "{hogs:?}");
 }
 
 #[test]
