@@ -41,6 +41,20 @@ fn new_namespaces_differ_from_the_host() {
 
 struct NetNs(String);
 
+impl NetNs {
+    /// A named network namespace made by `ip netns add` (lo down), removed
+    /// when dropped; its path.
+    fn add(name: String) -> (NetNs, String) {
+        assert!(Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success());
+        let path = format!("/var/run/netns/{name}");
+        (NetNs(name), path)
+    }
+}
+
 impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
@@ -50,13 +64,7 @@ impl Drop for NetNs {
 #[test]
 fn joins_a_network_namespace_by_path() {
     let env = TestEnv::new("nsjoin");
-    let ns = NetNs(format!("skt-ns-{}", std::process::id()));
-    assert!(Command::new("ip")
-        .args(["netns", "add", &ns.0])
-        .status()
-        .unwrap()
-        .success());
-    let path = format!("/var/run/netns/{}", ns.0);
+    let (_ns, path) = NetNs::add(format!("skt-ns-{}", std::process::id()));
     let want = format!(
         "net:[{}]",
         std::fs::metadata(&path)
@@ -110,13 +118,7 @@ fn a_new_network_namespace_gets_loopback_up_a_joined_one_is_left_alone() {
         assert_eq!(lines.next(), Some("inet 127.0.0.1/8"), "{name}: {out}");
     }
     // Joined by path: its maker decides; `ip netns add` leaves lo down.
-    let ns = NetNs(format!("skt-nslo-{}", std::process::id()));
-    assert!(Command::new("ip")
-        .args(["netns", "add", &ns.0])
-        .status()
-        .unwrap()
-        .success());
-    let path = format!("/var/run/netns/{}", ns.0);
+    let (_ns, path) = NetNs::add(format!("skt-nslo-{}", std::process::id()));
     let out = env.run_sh("joined", LOOPBACK, |c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "network" {

@@ -157,16 +157,7 @@ fn sysctl_and_preserved_fds() {
         b.path(),
         env.id("c")
     );
-    let out = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert_eq!(sh_ok(&script), "1\n");
     assert_eq!(read(&out_file), "via-fd3\n");
 }
 
@@ -278,17 +269,7 @@ fn socket_activation_fds_are_passed_on() {
             b.path(),
             passed.display()
         );
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        sh_ok(&script)
     };
     assert_eq!(run("$$", &env.id("a")), "from-systemd\n1 1\n");
     assert_eq!(run("1", &env.id("b")), "no-fd-3\nunset unset\n");

@@ -333,6 +333,22 @@ pub fn read_pty_until(master: std::os::fd::OwnedFd, marker: &str) -> String {
 
 /// Runs `cmd` with stdout and stderr in files under `dir`: a created
 /// container's init keeps the caller's stdio open, so pipes would never see EOF.
+/// Runs `script` with sh (stdin /dev/null), asserts it succeeded; its stdout.
+/// For what needs the shell: descriptors or variables set for skiff-oci.
+pub fn sh_ok(script: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn output_via_files(cmd: &mut Command, dir: &Path) -> Output {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -86,9 +86,14 @@ fn copy_entry(from: &OwnedFd, to: &OwnedFd, name: &CStr, st: &FileStat) -> io::R
             fchmod(output.as_raw_fd(), mode)?;
             set_times(dst, name, st)
         }
-        SFlag::S_IFLNK => {
-            let target = readlinkat(Some(src), name)?;
-            symlinkat(std::path::Path::new(&target), Some(dst), name)?;
+        // Links, fifos and device nodes as they are; a socket is no content.
+        SFlag::S_IFLNK | SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => {
+            if kind == SFlag::S_IFLNK {
+                let target = readlinkat(Some(src), name)?;
+                symlinkat(std::path::Path::new(&target), Some(dst), name)?;
+            } else {
+                mknodat(Some(dst), name, kind, mode, st.st_rdev)?;
+            }
             fchownat(
                 Some(dst),
                 name,
@@ -96,19 +101,10 @@ fn copy_entry(from: &OwnedFd, to: &OwnedFd, name: &CStr, st: &FileStat) -> io::R
                 owner.1,
                 AtFlags::AT_SYMLINK_NOFOLLOW,
             )?;
-            set_times(dst, name, st)
-        }
-        // Fifos and device nodes as they are; a socket is no content.
-        SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => {
-            mknodat(Some(dst), name, kind, mode, st.st_rdev)?;
-            fchownat(
-                Some(dst),
-                name,
-                owner.0,
-                owner.1,
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            fchmodat(Some(dst), name, mode, FchmodatFlags::FollowSymlink)?;
+            // A link has no mode of its own.
+            if kind != SFlag::S_IFLNK {
+                fchmodat(Some(dst), name, mode, FchmodatFlags::FollowSymlink)?;
+            }
             set_times(dst, name, st)
         }
         _ => Ok(()),
