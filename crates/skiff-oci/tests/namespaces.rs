@@ -174,6 +174,28 @@ fn time_namespace_offsets() {
     assert!(up >= 1_000_000, "uptime {up}");
 }
 
+/// exec into a container with its own time namespace: the caller joins it
+/// before the clone (it applies to children), and the child sees the offset.
+#[test]
+fn exec_into_a_time_namespace_sees_its_offsets() {
+    let env = TestEnv::new("timens-exec");
+    let mut b = env.bundle("b", &["sleep", "1000"]);
+    add_ns(&mut b.config, "time");
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let out = env.oci(&["exec", &id, "cut", "-d.", "-f1", "/proc/uptime"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(up >= 1_000_000, "uptime {up}");
+    env.ok(&["delete", "--force", &id]);
+}
+
 /// Idmapped bind mounts: a host directory owned by uid/gid 1000 shows up as
 /// root's, without chowning anything on the host; writes land as 1000. As in
 /// runc, the mappings are those of the idmapping user namespace: an id on disk

@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::unistd::Pid;
 
+pub mod vfork;
+
 /// Mirrors the kernel's `struct clone_args` (include/uapi/linux/sched.h) up to
 /// `cgroup` (version 2, 88 bytes, Linux 5.7).
 #[repr(C)]
@@ -356,11 +358,7 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes for the call.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -201,45 +201,77 @@ pub fn exec_in(
     drop(t);
     let t = trace::phase("exec-fork");
     // Without a user namespace to enter the child needs nothing more from
-    // us: it joins the cgroup itself, and we sleep (CLONE_VFORK) until it has
-    // exec'd or failed, instead of handing it a Go and waking twice.
+    // us: it joins the cgroup itself, and we sleep until it has exec'd or
+    // failed, instead of handing it a Go and waking twice. It then also
+    // shares our memory until it execs (sys::vfork: no copy of it), which
+    // the kernel refuses to a process entering a user namespace.
     let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
-    let flags = if self_join {
-        libc::CLONE_VFORK as u64
-    } else {
-        0
-    };
-    let forked = match v2_fd.as_ref() {
-        Some(fd) => sys::clone_fork_into(flags, Some(fd.as_fd())).or_else(|_| {
-            born_in = None;
-            sys::clone_fork(flags)
-        }),
-        None => sys::clone_fork(flags),
-    };
-    let child = match forked.map_err(ContainerError::io("fork"))? {
-        sys::Forked::Child => {
-            drop(parent_sock);
-            let placement = match self_join {
-                true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
-                false => Placement::ByCaller,
-            };
-            let err = match child_side(
-                opts,
-                &ns,
-                placement,
-                console.as_ref().map(|c| c.as_raw_fd()),
-                &filter,
-                &child_sock,
-                record,
-            ) {
+    let console_fd = console.as_ref().map(|c| c.as_raw_fd());
+    let child = if self_join {
+        let (ns, filter, sock) = (&ns, &filter, &child_sock);
+        // Where the child is born: None once cloning into the group failed.
+        let born = std::cell::Cell::new(born_in);
+        let born_ref = &born;
+        let child = move || -> std::convert::Infallible {
+            let placement =
+                Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_ref.get())));
+            let err = match child_side(opts, ns, placement, console_fd, filter, sock, record) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            // A caller that is gone has already failed and said why.
-            let _ = child_sock.send(sync::ERROR, &err.to_string());
-            std::process::exit(1)
+            let _ = sock.send(sync::ERROR, &err.to_string());
+            // SAFETY: ends the child at once, as sys::vfork requires (no
+            // atexit work, no flush of the caller's stdio buffers).
+            unsafe { libc::_exit(1) }
+        };
+        let spawned = match v2_fd.as_ref() {
+            Some(fd) => sys::vfork::spawn(Some(fd.as_fd()), child).or_else(|_| {
+                born.set(None);
+                sys::vfork::spawn(None, child)
+            }),
+            None => sys::vfork::spawn(None, child),
+        };
+        born_in = born.get();
+        spawned.map_err(ContainerError::io("clone3 (exec's child)"))?
+    } else {
+        // With CLONE_VFORK (joining itself), we sleep until it has exec'd.
+        let flags = if self_join {
+            libc::CLONE_VFORK as u64
+        } else {
+            0
+        };
+        let forked = match v2_fd.as_ref() {
+            Some(fd) => sys::clone_fork_into(flags, Some(fd.as_fd())).or_else(|_| {
+                born_in = None;
+                sys::clone_fork(flags)
+            }),
+            None => sys::clone_fork(flags),
+        };
+        match forked.map_err(ContainerError::io("fork"))? {
+            sys::Forked::Child => {
+                drop(parent_sock);
+                let placement = match self_join {
+                    true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
+                    false => Placement::ByCaller,
+                };
+                let err = match child_side(
+                    opts,
+                    &ns,
+                    placement,
+                    console_fd,
+                    &filter,
+                    &child_sock,
+                    record,
+                ) {
+                    Ok(never) => match never {},
+                    Err(e) => e,
+                };
+                // A caller that is gone has already failed and said why.
+                let _ = child_sock.send(sync::ERROR, &err.to_string());
+                std::process::exit(1)
+            }
+            sys::Forked::Parent(pid) => pid,
         }
-        sys::Forked::Parent(pid) => pid,
     };
     drop(child_sock);
     drop(console);
