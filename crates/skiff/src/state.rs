@@ -23,7 +23,7 @@ const STATE_FILE: &str = "state.json";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(
-        "container id {0:?} is invalid: use letters, digits, '_', '-', '.' and no leading '.'"
+        "container id {0:?} is invalid: use letters, digits, '_', '+', ',', '-', '.' and no leading '.'"
     )]
     InvalidId(String),
     #[error("container {0} already exists")]
@@ -251,7 +251,9 @@ pub fn check_id(id: &str) -> Result<(), StateError> {
         && !id.starts_with('.')
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.+".contains(&b));
+            // runc's pattern, `^[\w+-\.]+$`, whose `+-\.` is a range: '+', ',',
+            // '-' and '.' (so ids with ',' that work with runc work here).
+            .all(|b| b.is_ascii_alphanumeric() || b"_+,-.".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -416,6 +418,8 @@ mod tests {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
         check_id("abc-123_x.y").unwrap();
+        // What runc's pattern takes, ',' included.
+        check_id("a+b,c").unwrap();
     }
 
     #[test]
