@@ -1,6 +1,7 @@
 //! The real clients from Debian driving skiff-oci in place of runc: podman
-//! (`--runtime`) and containerd's runc shim (`ctr run --runc-binary`), each
-//! with its own state directories, cleaned up afterwards.
+//! (`--runtime`), containerd's runc shim (`ctr run --runc-binary`) and
+//! Docker (`dockerd --add-runtime`), each with its own state directories,
+//! cleaned up afterwards.
 
 mod common;
 
@@ -265,4 +266,336 @@ fn containerd_runc_shim_runs_containers_with_skiff() {
     let out = c.ctr(&["container", "delete", "skt-ctr-d"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!cgroup_dir("memory", "/default/skt-ctr-d").exists());
+}
+
+/// A private dockerd (Debian's docker.io) with skiff-oci added as the runtime
+/// `skiff`, in a network namespace of its own: its bridge, veths, iptables
+/// rules and port proxies go with it. Its image is the busybox rootfs,
+/// imported.
+struct Docker {
+    env: TestEnv,
+    daemon: Child,
+    sock: String,
+    had_run_docker: bool,
+}
+
+impl Docker {
+    fn start(name: &str) -> Docker {
+        let env = TestEnv::new(name);
+        let b = env.bundle("img", &["true"]);
+        let base = env.base.display().to_string();
+        let sock = format!("unix://{base}/docker.sock");
+        let had_run_docker = Path::new("/run/docker").exists();
+        let daemon = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec dockerd \"$@\"",
+                "sh",
+            ])
+            .args(["--data-root", &format!("{base}/data")])
+            .args(["--exec-root", &format!("{base}/exec")])
+            .args(["--pidfile", &format!("{base}/dockerd.pid")])
+            .args(["-H", &sock, "--storage-driver", "vfs"])
+            .args(["--add-runtime", &format!("skiff={SKIFF}")])
+            .stdout(fs::File::create(env.base.join("dockerd.log")).unwrap())
+            .stderr(Stdio::from(
+                fs::File::create(env.base.join("dockerd.err")).unwrap(),
+            ))
+            .spawn()
+            .expect("dockerd is installed (docker.io, scripts/deps.sh)");
+        let d = Docker {
+            env,
+            daemon,
+            sock,
+            had_run_docker,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while d.docker(&["version"]).status.code() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up: {}",
+                fs::read_to_string(d.env.base.join("dockerd.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let import = Command::new("sh")
+            .args([
+                "-c",
+                "tar -C \"$1\" -c . | /usr/bin/docker -H \"$2\" import - skt-busybox",
+                "sh",
+            ])
+            .arg(b.rootfs())
+            .arg(&d.sock)
+            .output()
+            .unwrap();
+        assert!(import.status.success(), "{}", text(&import));
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(["-H", &self.sock])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `docker ARGS`, which must succeed; its stdout, trimmed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        let ids = String::from_utf8_lossy(&self.docker(&["ps", "-aq"]).stdout).to_string();
+        for id in ids.split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        // A clean stop: dockerd stops its containerd and tears its networks down.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.daemon.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.daemon.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let base = self.env.base.display().to_string();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &format!("containerd.*{base}")])
+            .status();
+        // Whatever it still had mounted under its directories, deepest first.
+        let mut points: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|p| p.starts_with(&base))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = Command::new("umount").args(["-l", &p]).status();
+        }
+        remove_parent_cgroups("docker");
+        // dockerd's one global directory, if it made it and left it empty.
+        if !self.had_run_docker {
+            let _ = fs::remove_dir("/run/docker/plugins");
+            let _ = fs::remove_dir("/run/docker");
+        }
+    }
+}
+
+#[test]
+fn docker_runs_containers_with_skiff() {
+    let d = Docker::start("docker");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--runtime", "skiff", "--network", "none"];
+        all.extend_from_slice(args);
+        d.docker(&all)
+    };
+
+    // The exit code comes back through containerd's shim and skiff-oci.
+    assert_eq!(
+        run(&["skt-busybox", "sh", "-c", "exit 3"]).status.code(),
+        Some(3)
+    );
+
+    // docker run's options, each seen from inside.
+    let out = run(&[
+        "--read-only",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_BIND_SERVICE",
+        "--security-opt",
+        "no-new-privileges",
+        "--pids-limit",
+        "50",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--user",
+        "1000:1000",
+        "-w",
+        "/tmp",
+        "-e",
+        "FOO=bar",
+        "--ulimit",
+        "nofile=512:512",
+        "--hostname",
+        "hh",
+        "--shm-size",
+        "8m",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=100",
+        "skt-busybox",
+        "sh",
+        "-c",
+        "echo $FOO $(hostname) $(id -u) $(pwd); grep -E 'CapEff|NoNewPrivs' /proc/self/status; \
+         ulimit -n; touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs; \
+         df -k /dev/shm | tail -1 | awk '{print $2}'; \
+         cat /proc/sys/net/ipv4/ip_unprivileged_port_start /sys/fs/cgroup/pids/pids.max \
+             /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let want = "bar hh 1000 /tmp\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n512\nro\ntmpfs\n\
+                8192\n100\n50\n67108864\n50000\n";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+
+    // A detached container: exec, top, pause, update, stop with its trap, logs.
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "skiff",
+        "--network",
+        "none",
+        "--name",
+        "skt-docker-d",
+        "skt-busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    // skiff-oci runs it: its own `state` reads the container's state (runc's
+    // record would not parse), under the root containerd's shim gives it.
+    let found = Command::new("find")
+        .arg(d.env.base.join("exec"))
+        .args(["-path", &format!("*/moby/{id}/state.json")])
+        .output()
+        .unwrap();
+    let state = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    let root = state.parent().and_then(Path::parent).expect("a state root");
+    let out = Command::new(SKIFF)
+        .arg("--root")
+        .arg(root)
+        .args(["state", &id])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("\"status\": \"running\""),
+        "{}",
+        text(&out)
+    );
+    let out = d.docker(&["exec", "skt-docker-d", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(
+        d.ok(&["exec", "-u", "1000", "skt-docker-d", "id", "-u"]),
+        "1000"
+    );
+    assert!(d.ok(&["top", "skt-docker-d"]).contains("trap"));
+    let freezer = cgroup_dir("freezer", &format!("/docker/{id}")).join("freezer.state");
+    d.ok(&["pause", "skt-docker-d"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "skt-docker-d"]),
+        "paused"
+    );
+    assert_eq!(read(&freezer).trim(), "FROZEN");
+    d.ok(&["unpause", "skt-docker-d"]);
+    assert_eq!(read(&freezer).trim(), "THAWED");
+    d.ok(&[
+        "update",
+        "--memory",
+        "100m",
+        "--memory-swap",
+        "200m",
+        "--pids-limit",
+        "30",
+        "skt-docker-d",
+    ]);
+    let limits = d.ok(&[
+        "exec",
+        "skt-docker-d",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(limits, "104857600\n30");
+    d.ok(&["stop", "-t", "10", "skt-docker-d"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "skt-docker-d"]),
+        "7"
+    );
+    assert_eq!(d.ok(&["logs", "skt-docker-d"]), "started\ngot-term");
+    d.ok(&["rm", "skt-docker-d"]);
+    assert!(!freezer.exists(), "cgroup left after docker rm");
+
+    // The memory limit's OOM kill, as Docker reports it.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "skt-docker-oom",
+        "--runtime",
+        "skiff",
+        "--network",
+        "none",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "skt-busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out));
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.OOMKilled}}", "skt-docker-oom"]),
+        "true"
+    );
+    d.ok(&["rm", "skt-docker-oom"]);
+
+    // Docker's own networking: the bridge and veth its prestart hook sets up,
+    // and a published port, reached from dockerd's network namespace.
+    d.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "skiff",
+        "--name",
+        "skt-docker-web",
+        "-p",
+        "18080:80",
+        "--hostname",
+        "skt-web",
+        "skt-busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let pid = d.daemon.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let out = Command::new("nsenter")
+            .args([
+                "-n",
+                "-t",
+                &pid,
+                "busybox",
+                "wget",
+                "-qO-",
+                "http://127.0.0.1:18080/hostname",
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() || Instant::now() > deadline {
+            break text(&out);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(page.trim(), "skt-web");
+    d.ok(&["rm", "-f", "skt-docker-web"]);
 }

@@ -116,6 +116,38 @@ fn exec_gets_the_container_seccomp_filter() {
     env.ok(&["delete", "--force", &id]);
 }
 
+/// A child that dies after its seccomp filter is in place and before its
+/// execve (here: killed for the trace line it writes, `write` being what the
+/// profile kills, in the middle of writing to stderr) cannot say why, and may
+/// leave a lock of the caller's taken (it shares the caller's memory until
+/// it execs): exec fails at once, instead of reporting a process that never
+/// ran or tripping over that lock.
+#[test]
+fn exec_whose_child_dies_before_execve_fails() {
+    let env = TestEnv::new("execdies");
+    let (id, _) = running(&env, |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_KILL"}]
+        });
+    });
+    let mut cmd = env.cmd(&["exec", "-d", &id, "true"]);
+    cmd.env("SKIFF_TRACE", "1");
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ended before its execve without saying why"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn exec_with_a_tty_over_the_console_socket() {
     let env = TestEnv::new("exectty");

@@ -192,11 +192,7 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range only changes flags on this process's fd table.
     let ret = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -239,11 +235,7 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
     // __user_cap_header_struct and two __user_cap_data_struct (version 3).
     let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -254,11 +246,7 @@ pub fn prctl(option: i32, arg2: u64, arg3: u64) -> io::Result<()> {
     // SAFETY: every option this is called with takes integer arguments only.
     let ret = unsafe { libc::prctl(option, arg2, arg3, 0u64, 0u64) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -272,11 +260,7 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     let ret =
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -286,11 +270,7 @@ pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an int argument; fd is a valid open terminal.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -322,11 +302,7 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     // SAFETY: TIOCSWINSZ reads a struct winsize that lives for the call.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if ret < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("attaching the program: {err}"),
-        ));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

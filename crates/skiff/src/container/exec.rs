@@ -175,11 +175,13 @@ pub fn exec_in(
     };
 
     // 3. pid and time namespaces apply to our children: join them, then fork.
+    let mut time_joined = false;
     for (kind, flag) in [
         ("pid", CloneFlags::CLONE_NEWPID),
         ("time", CloneFlags::from_bits_retain(0x80)),
     ] {
         if let Some(fd) = ns_dirs.differing(kind)? {
+            time_joined |= kind == "time";
             setns(fd, flag).map_err(|e| {
                 ContainerError::io("joining the container's pid/time namespace")(e.into())
             })?;
@@ -202,35 +204,61 @@ pub fn exec_in(
     let t = trace::phase("exec-fork");
     // Without a user namespace to enter the child needs nothing more from
     // us: it joins the cgroup itself, and we sleep until it has exec'd or
-    // failed, instead of handing it a Go and waking twice. It then also
-    // shares our memory until it execs (sys::vfork: no copy of it), which
-    // the kernel refuses to a process entering a user namespace.
+    // failed, instead of handing it a Go and waking twice. (Entering one, it
+    // waits for us to place it in the cgroup, whose files its root there has
+    // no say over.) Sleeping anyway, we let it share our memory until it
+    // execs (sys::vfork: no copy of it), but into a time namespace, which
+    // kernels before 6.0 refuse to a process sharing memory.
     let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     let console_fd = console.as_ref().map(|c| c.as_raw_fd());
-    let child = if self_join {
-        let (ns, filter, sock) = (&ns, &filter, &child_sock);
+    // Where a child sharing our memory holds no lock of ours (sys::vfork).
+    let safe = sys::vfork::SafePoint::new();
+    let shares_memory = self_join && !time_joined;
+    let child = if shares_memory {
+        let inputs = &ChildInputs {
+            opts,
+            ns: &ns,
+            console: console_fd,
+            filter: &filter,
+            sock: &child_sock,
+            record,
+        };
+        let safe = &safe;
         // Where the child is born: None once cloning into the group failed.
         let born = std::cell::Cell::new(born_in);
         let born_ref = &born;
         let child = move || -> std::convert::Infallible {
             let placement =
                 Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_ref.get())));
-            let err = match child_side(opts, ns, placement, console_fd, filter, sock, record) {
+            let err = match child_side(inputs, placement, Some(safe)) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            let _ = sock.send(sync::ERROR, &err.to_string());
+            let _ = inputs.sock.send(sync::ERROR, &err.to_string());
+            safe.mark(true);
             // SAFETY: ends the child at once, as sys::vfork requires (no
             // atexit work, no flush of the caller's stdio buffers).
             unsafe { libc::_exit(1) }
         };
-        let spawned = match v2_fd.as_ref() {
-            Some(fd) => sys::vfork::spawn(Some(fd.as_fd()), child).or_else(|_| {
-                born.set(None);
-                sys::vfork::spawn(None, child)
-            }),
-            None => sys::vfork::spawn(None, child),
+        // SAFETY: the closure keeps sys::vfork's rules: child_side returns
+        // only with an error (execve replaced it otherwise), after which it
+        // sends it and _exits; it starts no thread, and captures references
+        // only. We are single-threaded (skiff-oci) or a forked copy (the shim).
+        let spawned = unsafe {
+            match v2_fd.as_ref() {
+                Some(fd) => sys::vfork::spawn(Some(fd.as_fd()), child).or_else(|_| {
+                    born.set(None);
+                    sys::vfork::spawn(None, child)
+                }),
+                None => sys::vfork::spawn(None, child),
+            }
         };
+        if spawned.is_ok() {
+            safe.check(
+                "skiff: exec's child ended before its execve without saying why \
+                 (killed?), perhaps holding a lock of this process: ending here\n",
+            );
+        }
         born_in = born.get();
         spawned.map_err(ContainerError::io("clone3 (exec's child)"))?
     } else {
@@ -254,15 +282,15 @@ pub fn exec_in(
                     true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
                     false => Placement::ByCaller,
                 };
-                let err = match child_side(
+                let inputs = ChildInputs {
                     opts,
-                    &ns,
-                    placement,
-                    console_fd,
-                    &filter,
-                    &child_sock,
+                    ns: &ns,
+                    console: console_fd,
+                    filter: &filter,
+                    sock: &child_sock,
                     record,
-                ) {
+                };
+                let err = match child_side(&inputs, placement, None) {
                     Ok(never) => match never {},
                     Err(e) => e,
                 };
@@ -328,15 +356,29 @@ enum Placement<'a> {
     Itself(Option<(&'a CgroupRecord, Option<&'a Path>)>),
 }
 
-fn child_side(
-    opts: &ExecOptions<'_>,
-    ns: &[(CloneFlags, OwnedFd)],
-    placement: Placement<'_>,
+/// What exec's child works from, made ready by the caller.
+struct ChildInputs<'a> {
+    opts: &'a ExecOptions<'a>,
+    ns: &'a [(CloneFlags, OwnedFd)],
     console: Option<RawFd>,
-    filter: &Option<(seccomp::Program, Option<UnixStream>)>,
-    sock: &SyncSocket,
-    record: &crate::state::Record,
+    filter: &'a Option<(seccomp::Program, Option<UnixStream>)>,
+    sock: &'a SyncSocket,
+    record: &'a Record,
+}
+
+fn child_side(
+    inputs: &ChildInputs<'_>,
+    placement: Placement<'_>,
+    safe: Option<&sys::vfork::SafePoint>,
 ) -> Result<std::convert::Infallible, ContainerError> {
+    let ChildInputs {
+        opts,
+        ns,
+        console,
+        filter,
+        sock,
+        record,
+    } = *inputs;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
     let t = trace::exec_phase("cgroup-join");
     match placement {
@@ -389,5 +431,12 @@ fn child_side(
     identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
     sys::reset_signals();
     drop(t);
-    Err(process::exec::execve(&program, p.args().as_deref().unwrap_or(&[]), &env).into())
+    if let Some(safe) = safe {
+        safe.mark(true);
+    }
+    let err = process::exec::execve(&program, p.args().as_deref().unwrap_or(&[]), &env);
+    if let Some(safe) = safe {
+        safe.mark(false);
+    }
+    Err(err.into())
 }

@@ -16,16 +16,55 @@
 //!   the clone, so the heap stays consistent (other threads, if any, go on
 //!   beside it as threads do); but the closure must own nothing it could
 //!   drop, as we would drop that again;
-//! - it cannot enter a user namespace (the kernel refuses a task that shares
-//!   its memory), and the dumpable flag it sets is ours too (mm-wide).
+//! - it must not panic (the panic count it raises would be ours) nor start
+//!   threads; the dumpable flag it sets is ours too (mm-wide);
+//! - it may be killed at any instant (a seccomp kill, SIGKILL to the
+//!   container's processes), perhaps holding one of our locks (malloc's,
+//!   stderr's): it marks a [`SafePoint`] wherever it holds none, and a
+//!   caller whose child ended elsewhere ends at once ([`SafePoint::check`]);
+//! - kernels before 6.0 refuse CLONE_VM into another time namespace
+//!   (EINVAL): the caller then makes a copy instead.
 
 use std::convert::Infallible;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::unistd::Pid;
 
 use super::{CloneArgs, CLONE_INTO_CGROUP};
+
+/// Whether the child is at a point where it holds no lock of ours: set right
+/// before its execve (cleared if that fails) and once it has sent its error.
+pub(crate) struct SafePoint(AtomicBool);
+
+impl SafePoint {
+    pub(crate) const fn new() -> SafePoint {
+        SafePoint(AtomicBool::new(false))
+    }
+
+    /// In the child: from here on it holds none of our locks (or, with
+    /// `false`, may take them again).
+    pub(crate) fn mark(&self, safe: bool) {
+        self.0.store(safe, Ordering::Release);
+    }
+
+    /// In the caller, first thing once `spawn` returned: a child that ended
+    /// away from a safe point may have died holding a lock of ours, and
+    /// nothing in our memory can be trusted; the process ends here, with
+    /// `what` on stderr (written directly: no lock taken) and status 255.
+    pub(crate) fn check(&self, what: &str) {
+        if self.0.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: write(2) of a buffer we own to stderr, then _exit(2):
+        // neither touches the memory the child may have left inconsistent.
+        unsafe {
+            libc::write(2, what.as_ptr().cast(), what.len());
+            libc::_exit(255)
+        }
+    }
+}
 
 /// Size of the child's stack (lazily backed: only what it touches costs).
 const STACK_SIZE: usize = 256 * 1024;
@@ -70,10 +109,15 @@ impl Drop for Stack {
     }
 }
 
-/// Runs `child` in a new process that shares our memory until it execs (see
-/// the module's rules); returns its pid once it has exec'd or exited. With
-/// `cgroup` (a cgroup2 directory) it is born in that group.
-pub fn spawn<F: FnOnce() -> Infallible>(
+/// Runs `child` in a new process that shares our memory until it execs;
+/// returns its pid once it has exec'd or exited. With `cgroup` (a cgroup2
+/// directory) it is born in that group.
+///
+/// # Safety
+/// `child` must keep the module's rules: end with execve or `_exit` only (no
+/// `exit`, no return, no panic), start no thread, and own nothing that
+/// dropping would free; the calling thread must hold no lock it shares.
+pub(crate) unsafe fn spawn<F: FnOnce() -> Infallible>(
     cgroup: Option<BorrowedFd<'_>>,
     child: F,
 ) -> io::Result<Pid> {
@@ -190,14 +234,18 @@ mod tests {
     use nix::sys::wait::{waitpid, WaitStatus};
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    // Elsewhere the child is a copy (see clone3_call), whose store is its own.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_child_writes_our_memory_and_has_ended_when_spawn_returns() {
         let seen = AtomicU32::new(0);
-        let pid = spawn(None, || {
-            seen.store(std::process::id(), Ordering::SeqCst);
-            // SAFETY: ends the child at once, as the module's rules ask.
-            unsafe { libc::_exit(7) }
-        })
+        // SAFETY: the child stores a number and _exits: no rule broken.
+        let pid = unsafe {
+            spawn(None, || {
+                seen.store(std::process::id(), Ordering::SeqCst);
+                libc::_exit(7)
+            })
+        }
         .unwrap();
         // Shared memory: the child's store is ours; CLONE_VFORK: it is done.
         assert_eq!(seen.load(Ordering::SeqCst), pid.as_raw() as u32);
