@@ -210,19 +210,18 @@ pub fn exec_in(
     // execs (sys::vfork: no copy of it), but into a time namespace, which
     // kernels before 6.0 refuse to a process sharing memory.
     let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
-    let console_fd = console.as_ref().map(|c| c.as_raw_fd());
     // Where a child sharing our memory holds no lock of ours (sys::vfork).
     let safe = sys::vfork::SafePoint::new();
     let shares_memory = self_join && !time_joined;
+    let inputs = &ChildInputs {
+        opts,
+        ns: &ns,
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        filter: &filter,
+        sock: &child_sock,
+        record,
+    };
     let child = if shares_memory {
-        let inputs = &ChildInputs {
-            opts,
-            ns: &ns,
-            console: console_fd,
-            filter: &filter,
-            sock: &child_sock,
-            record,
-        };
         let safe = &safe;
         // Where the child is born: None once cloning into the group failed.
         let born = std::cell::Cell::new(born_in);
@@ -282,15 +281,7 @@ pub fn exec_in(
                     true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
                     false => Placement::ByCaller,
                 };
-                let inputs = ChildInputs {
-                    opts,
-                    ns: &ns,
-                    console: console_fd,
-                    filter: &filter,
-                    sock: &child_sock,
-                    record,
-                };
-                let err = match child_side(&inputs, placement, None) {
+                let err = match child_side(inputs, placement, None) {
                     Ok(never) => match never {},
                     Err(e) => e,
                 };
