@@ -118,12 +118,17 @@ fn state_root(cli: &Cli) -> std::path::PathBuf {
     if let Some(root) = &cli.root {
         return root.clone();
     }
+    // runc's rule: $XDG_RUNTIME_DIR/skiff for a user, and for uid 0 of a
+    // user namespace (rootless podman runs us so) unless $USER is root;
+    // /run/skiff for the host's root, whatever XDG_RUNTIME_DIR says.
     let uid = nix::unistd::geteuid();
-    if uid.is_root() {
-        return "/run/skiff".into();
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => std::path::Path::new(&dir).join("skiff"),
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let honour_xdg = !uid.is_root()
+        || (skiff::namespaces::in_nested_user_ns()
+            && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    match xdg {
+        Some(dir) if honour_xdg => std::path::Path::new(&dir).join("skiff"),
+        _ if uid.is_root() => "/run/skiff".into(),
         _ => format!("/tmp/skiff-{uid}").into(),
     }
 }

@@ -1,7 +1,7 @@
 //! The real clients from Debian driving skiff-oci in place of runc: podman
-//! (`--runtime`), containerd's runc shim (`ctr run --runc-binary`) and
-//! Docker (`dockerd --add-runtime`), each with its own state directories,
-//! cleaned up afterwards.
+//! (`--runtime`, as root and rootless), containerd's runc shim (`ctr run
+//! --runc-binary`) and Docker (`dockerd --add-runtime`), each with its own
+//! state directories, cleaned up afterwards.
 
 mod common;
 
@@ -598,4 +598,157 @@ fn docker_runs_containers_with_skiff() {
     };
     assert_eq!(page.trim(), "skt-web");
     d.ok(&["rm", "-f", "skt-docker-web"]);
+}
+
+/// Rootless podman: a user made for the test (useradd gives it subordinate
+/// ids), whose podman runs skiff-oci as uid 0 of its own user namespace.
+struct RootlessPodman {
+    env: TestEnv,
+    user: String,
+    rootfs: PathBuf,
+}
+
+impl RootlessPodman {
+    fn new(name: &str) -> RootlessPodman {
+        let env = TestEnv::new(name);
+        let b = env.bundle("img", &["true"]);
+        let user = format!("skt-rl{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel").arg(&user).output();
+        let home = env.base.join("home");
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/sh", "-d"])
+            .arg(&home)
+            .arg(&user)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "useradd: {}", text(&out));
+        let p = RootlessPodman {
+            env,
+            user,
+            rootfs: b.rootfs(),
+        };
+        let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
+        assert!(
+            subuid
+                .lines()
+                .any(|l| l.starts_with(&format!("{}:", p.user))),
+            "useradd gave no subordinate ids: {subuid}"
+        );
+        fs::create_dir_all(home.join("run")).unwrap();
+        // The rootfs is the user's too: podman writes into it (/etc/mtab).
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{0}:{0}", p.user)])
+            .arg(&home)
+            .arg(&p.rootfs)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        fs::set_permissions(
+            home.join("run"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        p
+    }
+
+    fn home(&self) -> PathBuf {
+        self.env.base.join("home")
+    }
+
+    /// podman as the user, with its runtime dir and storage in its home.
+    fn cmd(&self, args: &[&str]) -> Output {
+        let home = self.home();
+        Command::new("runuser")
+            .args(["-u", &self.user, "--", "env"])
+            .arg(format!("XDG_RUNTIME_DIR={}", home.join("run").display()))
+            .arg(format!("HOME={}", home.display()))
+            .arg(format!("USER={}", self.user))
+            .args(["podman", "--storage-driver", "vfs", "--runtime", SKIFF])
+            .arg("--root")
+            .arg(home.join("storage"))
+            .arg("--runroot")
+            .arg(home.join("runroot"))
+            .args(args)
+            .current_dir(&home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RootlessPodman {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "--all", "--force", "--time", "0"]);
+        // Podman's pause process keeps its user namespace; nothing else of
+        // the user's may outlive the test.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.user])
+            .status();
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = Command::new("userdel").arg(&self.user).output();
+    }
+}
+
+#[test]
+fn rootless_podman_runs_containers_with_skiff() {
+    let p = RootlessPodman::new("prl");
+    let rootfs = p.rootfs.to_str().unwrap().to_string();
+    let uid = String::from_utf8_lossy(
+        &Command::new("id")
+            .args(["-u", &p.user])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let out = p.cmd(&[
+        "run", "--rm", "--network", "none", "--rootfs", &rootfs, "sh", "-c",
+        "id -u; head -1 /proc/self/uid_map | tr -s ' '; stat -c '%t:%T' /dev/null; echo x > /dev/null && echo ok",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // uid 0 inside is the user outside; /dev/null is the host's, bound (no
+    // mknod in a user namespace); skiff-oci kept its state where runc would,
+    // under the user's XDG_RUNTIME_DIR.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("0\n 0 {uid} 1\n1:3\nok\n")
+    );
+    assert!(
+        p.home().join("run/skiff").is_dir(),
+        "no $XDG_RUNTIME_DIR/skiff"
+    );
+
+    let out = p.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "exit 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+
+    let out = p.cmd(&[
+        "run",
+        "-d",
+        "--name",
+        "skt-rl-d",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "1000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.cmd(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(text(&out).contains("skt-rl-d Up"), "{}", text(&out));
+    let out = p.cmd(&["stop", "--time", "1", "skt-rl-d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.cmd(&["rm", "skt-rl-d"]);
+    assert!(out.status.success(), "{}", text(&out));
 }

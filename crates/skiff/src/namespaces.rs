@@ -226,6 +226,24 @@ pub fn unshare_flags(flags: CloneFlags) -> Result<(), NamespaceError> {
     unshare(flags).map_err(|source| NamespaceError::Unshare { flags, source })
 }
 
+/// Whether we run in a user namespace other than the host's (rootless
+/// podman runs its runtime as uid 0 of one): its root has no say over the
+/// host's cgroups. The host's user namespace has a fixed inode number
+/// (PROC_USER_INIT_INO): one readlink, no file to read.
+pub fn in_nested_user_ns() -> bool {
+    static NESTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *NESTED.get_or_init(|| match fs::read_link("/proc/self/ns/user") {
+        Ok(link) => link.as_os_str() != "user:[4026531837]",
+        // No /proc: nothing says so.
+        Err(_) => false,
+    })
+}
+
+/// Whether we are the host's root: uid 0 in the host's user namespace.
+pub fn host_root() -> bool {
+    nix::unistd::geteuid().is_root() && !in_nested_user_ns()
+}
+
 /// Sets `lo` up in the calling process's network namespace, which the kernel
 /// makes with it down. runc and crun do the same for a network namespace they
 /// create (not for one joined by path, which its maker has set up): a program

@@ -178,7 +178,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         systemd: opts.systemd_cgroup,
         resources: linux.and_then(|l| l.resources().as_ref()),
     };
-    let late_cgroups = nix::unistd::geteuid().is_root();
+    let late_cgroups = namespaces::host_root();
     drop(t);
     let cgroup = if late_cgroups {
         let _t = trace::phase("cgroup-plan");

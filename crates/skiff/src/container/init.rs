@@ -162,12 +162,14 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         rootfs::prepare(&RootfsContext {
             spec,
             rootfs: ctx.rootfs,
+            // A new one, one joined, or the one we run in (rootless podman's).
             in_user_ns: ctx.plan.new_user
                 || ctx
                     .plan
                     .child_joins
                     .iter()
-                    .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
+                    .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User)
+                || namespaces::in_nested_user_ns(),
             new_cgroup_ns: ctx.plan.new_cgroup,
             cgroup: ctx.cgroup,
             layout: ctx.layout,
