@@ -277,14 +277,15 @@ fn cpu_quota_limits_a_busy_loop() {
 }
 
 #[test]
-fn v1_hierarchies_inside_show_the_containers_group_read_only() {
+fn v1_hierarchies_inside_show_the_containers_group_read_only_on_a_writable_tmpfs() {
     if is_v2_host() {
         return; // the cgroup2 mount inside runs in the VM (cgroup_v2_vm)
     }
     let env = TestEnv::new("cgmountin");
     let script = "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; \
                   grep -c ' - cgroup ' /proc/self/mountinfo; \
-                  touch /sys/fs/cgroup/pids/x 2>&1; ls /sys/fs/cgroup";
+                  touch /sys/fs/cgroup/pids/x 2>&1; ls /sys/fs/cgroup; \
+                  mkdir /sys/fs/cgroup/extra && echo tmpfs-writable";
     // With its own cgroup namespace (init mounts each hierarchy) and
     // without one (binds of the container's groups).
     for own_ns in [true, false] {
@@ -315,5 +316,8 @@ fn v1_hierarchies_inside_show_the_containers_group_read_only() {
             "own ns {own_ns}: {out}"
         );
         assert!(out.contains("memory") && out.contains("pids"), "{out}");
+        // Read-only hierarchies on a writable tmpfs, as runc mounts them
+        // (systemd in a container relies on it).
+        assert!(out.contains("tmpfs-writable"), "own ns {own_ns}: {out}");
     }
 }

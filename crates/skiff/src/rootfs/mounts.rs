@@ -453,20 +453,9 @@ fn mount_cgroup(
                 };
                 mounted?;
             }
-            if flags.contains(MsFlags::MS_RDONLY) {
-                mount(
-                    None::<&str>,
-                    &fd_path(&top),
-                    None::<&str>,
-                    MsFlags::MS_REMOUNT
-                        | flags
-                        | MsFlags::MS_NOSUID
-                        | MsFlags::MS_NODEV
-                        | MsFlags::MS_NOEXEC,
-                    Some("mode=755"),
-                )
-                .map_err(|e| err(index, m, "remount cgroup tmpfs")(sys(e)))?;
-            }
+            // The tmpfs itself stays writable even when the mount asks for
+            // "ro" (the hierarchies are read-only), as with runc: podman's
+            // systemd containers are made for that.
         }
     }
     Ok(())
