@@ -719,6 +719,26 @@ fn rootless_podman_runs_containers_with_skiff() {
         "no $XDG_RUNTIME_DIR/skiff"
     );
 
+    // A user namespace of the container's own below podman's: its root (the
+    // user's subordinate uid 1) may not reach podman's run directory, whose
+    // /etc/hosts and /etc/hostname it gets bound in: skiff-oci opens those
+    // sources for init, as runc does.
+    let out = p.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:1000",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "id -u; head -1 /proc/self/uid_map | tr -s ' '; grep -c ' /etc/host' /proc/self/mountinfo",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n 0 1 1000\n2\n");
+
     let out = p.cmd(&[
         "run",
         "--rm",

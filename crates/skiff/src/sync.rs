@@ -5,9 +5,10 @@
 //! ```text
 //!   parent                               init
 //!   clone ───────────────────────────────> (waits, with a user ns)
-//!   id maps (with a user ns) ─── Go ─────> network namespace
+//!   id maps, bind sources opened
+//!   (with a user ns) ─── Go + fds ───────> network namespace
 //!   cgroups made, (with a user ns:
-//!   cgroup join) ───── CgroupsReady ─────> cgroup join (without), namespaces, mounts
+//!   cgroup join) ── CgroupsReady + fds ──> cgroup join (without), namespaces, mounts
 //!   (only when the config has hooks)
 //!   prestart/createRuntime <── HooksPoint ─
 //!                          ── HooksDone ──> createContainer hooks

@@ -323,14 +323,20 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 8. Id maps, and the cgroups made now (see 5) and (when init does not
     //    join itself) joined; then init may go on.
-    if plan.new_user {
+    //    With a new user namespace, Go brings the bind sources opened in
+    //    init's mount namespace (rootfs::open_bind_sources).
+    let bind_sources = if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
-    }
+        rootfs::open_bind_sources(child, spec, &idmapped)?
+    } else {
+        Vec::new()
+    };
+    let go_fds: Vec<RawFd> = bind_sources.iter().map(|f| f.as_raw_fd()).collect();
     if let (true, Some(record)) = (late_cgroups, &cgroup) {
         // Init waits for Go only for its id maps; without, it is already
         // creating its network namespace.
         if plan.new_user {
-            send(&parent_sock, sync::GO)?;
+            send_with(&parent_sock, sync::GO, &go_fds)?;
         }
         let _t = trace::phase("cgroup");
         cgroups::make(&layout, &request, record)?;
@@ -354,7 +360,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             send_with(&parent_sock, sync::CGROUPS_READY, &raw)?;
         }
         (true, _) => send(&parent_sock, sync::CGROUPS_READY)?,
-        (false, _) => send(&parent_sock, sync::GO)?,
+        (false, _) => send_with(&parent_sock, sync::GO, &go_fds)?,
     }
     let t = trace::phase("init-setup (parent waits)");
 

@@ -83,8 +83,21 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     //    namespace, a root parent sends none); create the network namespace
     //    while it makes the cgroups; wait until it has (and, where we could
     //    not, placed us in them: see create.rs), else join them ourselves.
+    // With a new user namespace, Go brings the sources of bind mounts, opened
+    // by the parent (rootfs::open_bind_sources): placed by mount index.
+    let mut bind_sources: Vec<Option<std::os::fd::OwnedFd>> = Vec::new();
     if !ctx.late_cgroups || ctx.plan.new_user {
-        ctx.sync.expect(sync::GO).map_err(ContainerError::Init)?;
+        let fds = ctx
+            .sync
+            .expect_fds(sync::GO)
+            .map_err(ContainerError::Init)?;
+        let indexes = rootfs::bind_source_indexes(spec, ctx.idmapped);
+        if !fds.is_empty() && fds.len() == indexes.len() {
+            bind_sources.resize_with(spec.mounts().as_ref().map_or(0, Vec::len), || None);
+            for (index, fd) in indexes.into_iter().zip(fds) {
+                bind_sources[index] = Some(fd);
+            }
+        }
     }
     let early_net = ctx.early_unshare.contains(CloneFlags::CLONE_NEWNET);
     if !ctx.early_unshare.is_empty() {
@@ -174,8 +187,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             cgroup: ctx.cgroup,
             layout: ctx.layout,
             idmapped: ctx.idmapped,
+            bind_sources: &bind_sources,
         })?;
     }
+    drop(bind_sources);
 
     // 4. Hooks: the runtime's (in the parent), then createContainer (here, in the
     //    container's mount namespace, before pivot_root).

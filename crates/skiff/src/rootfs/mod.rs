@@ -57,6 +57,11 @@ pub enum RootfsError {
     ReadonlyRoot(nix::Error),
     #[error("process.cwd {path}: creating it in the rootfs: {source}")]
     Cwd { path: PathBuf, source: io::Error },
+    #[error("bind sources: {step}: {source}")]
+    BindSources {
+        step: &'static str,
+        source: nix::Error,
+    },
     #[error("opening the rootfs {path}: {source}")]
     OpenRoot { path: PathBuf, source: nix::Error },
 }
@@ -88,6 +93,77 @@ pub struct RootfsContext<'a> {
     pub layout: Option<&'a Layout>,
     /// Detached idmapped mounts made by the parent, by mount index.
     pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
+    /// Bind sources the parent opened (by mount index), see [`open_bind_sources`].
+    pub bind_sources: &'a [Option<std::os::fd::OwnedFd>],
+}
+
+/// The mounts whose sources the runtime opens for init in a new user
+/// namespace ([`open_bind_sources`]): binds with an absolute source, but the
+/// idmapped ones (which come as detached trees), by mount index.
+pub fn bind_source_indexes(spec: &Spec, idmapped: &[Option<std::os::fd::OwnedFd>]) -> Vec<usize> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(index, m)| {
+            MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
+                && m.source().as_deref().is_some_and(Path::is_absolute)
+                && !idmapped.get(*index).is_some_and(Option::is_some)
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// With a new user namespace, the sources of bind mounts, opened (O_PATH)
+/// by the runtime with its caller's access, but in init's mount namespace
+/// (a bind takes its source from the binder's own namespace; so its mounts
+/// keep the locks a copy into a user namespace puts on them): init then
+/// binds them through /proc/self/fd, as root of a namespace that may not
+/// reach them by path (rootless podman's run directory is its user's
+/// alone). runc does the same. All or none: if one cannot be opened, init
+/// binds every source by path, and says why one fails.
+pub fn open_bind_sources(
+    init: nix::unistd::Pid,
+    spec: &Spec,
+    idmapped: &[Option<std::os::fd::OwnedFd>],
+) -> Result<Vec<std::os::fd::OwnedFd>, RootfsError> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let indexes = bind_source_indexes(spec, idmapped);
+    if indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let open_path = |path: &Path, flags: OFlag| {
+        open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
+            // SAFETY: `open` returned a new fd that nothing else owns.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let restore_err = |source| RootfsError::BindSources {
+        step: "returning to the runtime's mount namespace",
+        source,
+    };
+    // Where we are: the namespace, and the working directory setns resets.
+    let (Ok(own), Ok(cwd), Ok(theirs)) = (
+        open_path(Path::new("/proc/self/ns/mnt"), OFlag::O_RDONLY),
+        open_path(Path::new("."), OFlag::O_PATH | OFlag::O_DIRECTORY),
+        open_path(Path::new(&format!("/proc/{init}/ns/mnt")), OFlag::O_RDONLY),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // Not allowed (a rootless caller without CAP_SYS_CHROOT): by path, then.
+    if nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+        return Ok(Vec::new());
+    }
+    let opened: Option<Vec<OwnedFd>> = indexes
+        .iter()
+        .map(|&i| {
+            let source = mounts[i].source().as_deref()?;
+            open_path(source, OFlag::O_PATH).ok()
+        })
+        .collect();
+    nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNS).map_err(restore_err)?;
+    nix::unistd::fchdir(cwd.as_raw_fd()).map_err(restore_err)?;
+    Ok(opened.unwrap_or_default())
 }
 
 /// Everything up to (not including) pivot_root.

@@ -192,7 +192,10 @@ pub fn mount_entry(
         return apply_propagation(root, index, m, &opts);
     }
     if opts.is_bind() {
-        let source = m.source().clone().unwrap_or_default();
+        let source = match ctx.bind_sources.get(index) {
+            Some(Some(fd)) => fd_path(fd),
+            _ => m.source().clone().unwrap_or_default(),
+        };
         let kind = match fs::metadata(&source) {
             Ok(meta) if meta.is_dir() => Kind::Dir,
             Ok(_) => Kind::File,
