@@ -287,6 +287,8 @@ impl Docker {
         let sock = format!("unix://{base}/docker.sock");
         let had_run_docker = Path::new("/run/docker").exists();
         let daemon = Command::new("unshare")
+            // dockerd finds iptables and docker-proxy on PATH.
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .args([
                 "--net",
                 "--",
@@ -613,9 +615,9 @@ impl RootlessPodman {
         let env = TestEnv::new(name);
         let b = env.bundle("img", &["true"]);
         let user = format!("skt-rl{}", std::process::id() % 100_000);
-        let _ = Command::new("userdel").arg(&user).output();
+        let _ = Command::new("/usr/sbin/userdel").arg(&user).output();
         let home = env.base.join("home");
-        let out = Command::new("useradd")
+        let out = Command::new("/usr/sbin/useradd")
             .args(["-M", "-s", "/bin/sh", "-d"])
             .arg(&home)
             .arg(&user)
@@ -658,7 +660,7 @@ impl RootlessPodman {
     /// podman as the user, with its runtime dir and storage in its home.
     fn cmd(&self, args: &[&str]) -> Output {
         let home = self.home();
-        Command::new("runuser")
+        Command::new("/usr/sbin/runuser")
             .args(["-u", &self.user, "--", "env"])
             .arg(format!("XDG_RUNTIME_DIR={}", home.join("run").display()))
             .arg(format!("HOME={}", home.display()))
@@ -685,7 +687,7 @@ impl Drop for RootlessPodman {
             .args(["-KILL", "-u", &self.user])
             .status();
         std::thread::sleep(Duration::from_millis(100));
-        let _ = Command::new("userdel").arg(&self.user).output();
+        let _ = Command::new("/usr/sbin/userdel").arg(&self.user).output();
     }
 }
 
