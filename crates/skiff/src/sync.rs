@@ -38,7 +38,7 @@ pub const ERROR: u8 = b'E';
 
 /// The most descriptors one message carries: the join files of every cgroup
 /// hierarchy (a v1 host has about a dozen).
-const MAX_FDS: usize = 64;
+pub const MAX_FDS: usize = 64;
 
 pub struct SyncSocket(OwnedFd);
 
@@ -69,7 +69,21 @@ impl SyncSocket {
 
     /// Sends `tag` with `fds` attached (SCM_RIGHTS).
     pub fn send_fds(&self, tag: u8, fds: &[RawFd]) -> io::Result<()> {
-        let iov = [io::IoSlice::new(std::slice::from_ref(&tag))];
+        self.send_text_fds(tag, "", fds)
+    }
+
+    /// Sends `tag` and `text` with `fds` attached (SCM_RIGHTS); at most
+    /// [`MAX_FDS`] of them.
+    pub fn send_text_fds(&self, tag: u8, text: &str, fds: &[RawFd]) -> io::Result<()> {
+        if fds.len() > MAX_FDS {
+            return Err(io::Error::other(format!(
+                "more than {MAX_FDS} descriptors in one message"
+            )));
+        }
+        let iov = [
+            io::IoSlice::new(std::slice::from_ref(&tag)),
+            io::IoSlice::new(text.as_bytes()),
+        ];
         let rights = [ControlMessage::ScmRights(fds)];
         let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
         sendmsg::<()>(
@@ -86,6 +100,11 @@ impl SyncSocket {
     /// [`SyncSocket::send_fds`] (close-on-exec here); an error message or
     /// EOF becomes Err(text), as with [`SyncSocket::expect`].
     pub fn expect_fds(&self, tag: u8) -> Result<Vec<OwnedFd>, String> {
+        self.expect_text_fds(tag).map(|(_, fds)| fds)
+    }
+
+    /// [`SyncSocket::expect_fds`], with the text sent along.
+    pub fn expect_text_fds(&self, tag: u8) -> Result<(String, Vec<OwnedFd>), String> {
         let mut buf = vec![0u8; 8192];
         let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
         let (n, fds, truncated) = loop {
@@ -119,7 +138,9 @@ impl SyncSocket {
                 "sync socket: more than {MAX_FDS} descriptors sent with {:?}",
                 tag as char
             )),
-            Some([t, ..]) if *t == tag => Ok(fds),
+            Some([t, text @ ..]) if *t == tag => {
+                Ok((String::from_utf8_lossy(text).into_owned(), fds))
+            }
             Some([t, text @ ..]) if *t == ERROR => Err(String::from_utf8_lossy(text).into_owned()),
             Some([t, ..]) => Err(format!(
                 "unexpected message {:?} from the other side",

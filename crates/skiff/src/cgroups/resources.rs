@@ -402,7 +402,22 @@ pub fn apply_v2(dir: &Path, res: &LinuxResources, device_rules: bool) -> Result<
                 .cloned()
                 .chain(implicit_device_rules())
                 .collect();
-            super::devices_bpf::attach(dir, &all)?;
+            match super::devices_bpf::attach(dir, &all) {
+                Ok(()) => {}
+                // Without the host's privileges (rootless, or root of a user
+                // namespace, as rootless podman runs us) the kernel refuses
+                // device programs; runc goes on without one there, where no
+                // device node can be made anyway, and so do we.
+                Err(CgroupError::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::PermissionDenied
+                        && !crate::namespaces::host_root() =>
+                {
+                    crate::log::warn(&format!(
+                        "linux.resources.devices: no device program without the host's privileges ({source}); going on without one"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     super::extended::apply_v2(dir, res)?;

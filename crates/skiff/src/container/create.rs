@@ -327,16 +327,25 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     //    init's mount namespace (rootfs::open_bind_sources).
     let bind_sources = if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
-        rootfs::open_bind_sources(child, spec, &idmapped)?
+        match plan.new_mount {
+            true => rootfs::open_bind_sources(child, spec, &idmapped)?,
+            false => Vec::new(),
+        }
     } else {
         Vec::new()
     };
-    let go_fds: Vec<RawFd> = bind_sources.iter().map(|f| f.as_raw_fd()).collect();
+    // Go's text: the mount index of each descriptor, in order.
+    let go_text = bind_sources
+        .iter()
+        .map(|(index, _)| index.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let go_fds: Vec<RawFd> = bind_sources.iter().map(|(_, f)| f.as_raw_fd()).collect();
     if let (true, Some(record)) = (late_cgroups, &cgroup) {
         // Init waits for Go only for its id maps; without, it is already
         // creating its network namespace.
         if plan.new_user {
-            send_with(&parent_sock, sync::GO, &go_fds)?;
+            send_go(&parent_sock, &go_text, &go_fds)?;
         }
         let _t = trace::phase("cgroup");
         cgroups::make(&layout, &request, record)?;
@@ -360,7 +369,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             send_with(&parent_sock, sync::CGROUPS_READY, &raw)?;
         }
         (true, _) => send(&parent_sock, sync::CGROUPS_READY)?,
-        (false, _) => send_with(&parent_sock, sync::GO, &go_fds)?,
+        (false, _) => send_go(&parent_sock, &go_text, &go_fds)?,
     }
     let t = trace::phase("init-setup (parent waits)");
 
@@ -455,7 +464,18 @@ fn send(sock: &SyncSocket, tag: u8) -> Result<(), ContainerError> {
 
 /// [`send`] with descriptors attached.
 fn send_with(sock: &SyncSocket, tag: u8, fds: &[RawFd]) -> Result<(), ContainerError> {
-    sock.send_fds(tag, fds).map_err(|e| match sock.recv() {
+    sent(sock, sock.send_fds(tag, fds))
+}
+
+/// Go, with the bind sources and their mount indexes (see open_bind_sources).
+fn send_go(sock: &SyncSocket, text: &str, fds: &[RawFd]) -> Result<(), ContainerError> {
+    sent(sock, sock.send_text_fds(sync::GO, text, fds))
+}
+
+/// A send's failure; when init is gone, the error it left says why (queued
+/// already: init may as well be alive and waiting, so no blocking read).
+fn sent(sock: &SyncSocket, result: std::io::Result<()>) -> Result<(), ContainerError> {
+    result.map_err(|e| match sock.try_recv() {
         Ok(Some(m)) if m.tag == sync::ERROR => ContainerError::Init(m.text),
         _ => ContainerError::io("sync socket")(e),
     })

@@ -58,6 +58,9 @@ pub fn assume(
     }
     caps.apply_bounding()?;
     hand_stdio_to(p.user().uid())?;
+    // Root of a user namespace we run in (not one made for the container)
+    // may have setgroups denied there (`unshare -r`): ask the kernel then.
+    let may_setgroups = may_setgroups && !crate::namespaces::in_nested_user_ns();
     process::user::switch(p.user(), may_setgroups || setgroups_allowed())?;
     caps.apply_sets()?;
     if nnp {

@@ -84,18 +84,18 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     //    while it makes the cgroups; wait until it has (and, where we could
     //    not, placed us in them: see create.rs), else join them ourselves.
     // With a new user namespace, Go brings the sources of bind mounts, opened
-    // by the parent (rootfs::open_bind_sources): placed by mount index.
+    // by the parent (rootfs::open_bind_sources), and their mount indexes.
     let mut bind_sources: Vec<Option<std::os::fd::OwnedFd>> = Vec::new();
     if !ctx.late_cgroups || ctx.plan.new_user {
-        let fds = ctx
+        let (text, fds) = ctx
             .sync
-            .expect_fds(sync::GO)
+            .expect_text_fds(sync::GO)
             .map_err(ContainerError::Init)?;
-        let indexes = rootfs::bind_source_indexes(spec, ctx.idmapped);
-        if !fds.is_empty() && fds.len() == indexes.len() {
-            bind_sources.resize_with(spec.mounts().as_ref().map_or(0, Vec::len), || None);
-            for (index, fd) in indexes.into_iter().zip(fds) {
-                bind_sources[index] = Some(fd);
+        bind_sources.resize_with(spec.mounts().as_ref().map_or(0, Vec::len), || None);
+        let indexes = text.split(',').filter_map(|i| i.parse::<usize>().ok());
+        for (index, fd) in indexes.zip(fds) {
+            if let Some(slot) = bind_sources.get_mut(index) {
+                *slot = Some(fd);
             }
         }
     }

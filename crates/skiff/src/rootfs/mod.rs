@@ -117,16 +117,17 @@ pub fn bind_source_indexes(spec: &Spec, idmapped: &[Option<std::os::fd::OwnedFd>
 /// With a new user namespace, the sources of bind mounts, opened (O_PATH)
 /// by the runtime with its caller's access, but in init's mount namespace
 /// (a bind takes its source from the binder's own namespace; so its mounts
-/// keep the locks a copy into a user namespace puts on them): init then
-/// binds them through /proc/self/fd, as root of a namespace that may not
-/// reach them by path (rootless podman's run directory is its user's
-/// alone). runc does the same. All or none: if one cannot be opened, init
-/// binds every source by path, and says why one fails.
+/// keep the locks a copy into a user namespace puts on them), with the
+/// index of the mount each is for. Init binds one through /proc/self/fd
+/// only when it cannot reach the source by path itself (rootless podman's
+/// run directory is its user's alone, and init is root of a namespace
+/// below), as runc does. A source that cannot be opened here is warned
+/// about and left to init's own try by path; at most [`crate::sync::MAX_FDS`].
 pub fn open_bind_sources(
     init: nix::unistd::Pid,
     spec: &Spec,
     idmapped: &[Option<std::os::fd::OwnedFd>],
-) -> Result<Vec<std::os::fd::OwnedFd>, RootfsError> {
+) -> Result<Vec<(usize, std::os::fd::OwnedFd)>, RootfsError> {
     use std::os::fd::{FromRawFd, OwnedFd};
     let indexes = bind_source_indexes(spec, idmapped);
     if indexes.is_empty() {
@@ -138,32 +139,54 @@ pub fn open_bind_sources(
             // SAFETY: `open` returned a new fd that nothing else owns.
             .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
     };
-    let restore_err = |source| RootfsError::BindSources {
-        step: "returning to the runtime's mount namespace",
-        source,
+    let warn = |what: &str, e: nix::Error| {
+        crate::log::warn(&format!(
+            "bind sources: {what}: {e}; init binds them by path"
+        ))
     };
-    // Where we are: the namespace, and the working directory setns resets.
-    let (Ok(own), Ok(cwd), Ok(theirs)) = (
+    // Where we are: the namespace, and the root and working directory that
+    // setns resets to the namespace's.
+    let here = (
         open_path(Path::new("/proc/self/ns/mnt"), OFlag::O_RDONLY),
+        open_path(Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY),
         open_path(Path::new("."), OFlag::O_PATH | OFlag::O_DIRECTORY),
         open_path(Path::new(&format!("/proc/{init}/ns/mnt")), OFlag::O_RDONLY),
-    ) else {
-        return Ok(Vec::new());
+    );
+    let (own, root, cwd, theirs) = match here {
+        (Ok(own), Ok(root), Ok(cwd), Ok(theirs)) => (own, root, cwd, theirs),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+            warn("opening the namespaces", e);
+            return Ok(Vec::new());
+        }
     };
     // Not allowed (a rootless caller without CAP_SYS_CHROOT): by path, then.
-    if nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+    if let Err(e) = nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS) {
+        warn("entering init's mount namespace", e);
         return Ok(Vec::new());
     }
-    let opened: Option<Vec<OwnedFd>> = indexes
-        .iter()
-        .map(|&i| {
-            let source = mounts[i].source().as_deref()?;
-            open_path(source, OFlag::O_PATH).ok()
-        })
-        .collect();
-    nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNS).map_err(restore_err)?;
-    nix::unistd::fchdir(cwd.as_raw_fd()).map_err(restore_err)?;
-    Ok(opened.unwrap_or_default())
+    let mut opened = Vec::new();
+    for &index in indexes.iter().take(crate::sync::MAX_FDS) {
+        let Some(source) = mounts[index].source().as_deref() else {
+            continue;
+        };
+        match open_path(source, OFlag::O_PATH) {
+            Ok(fd) => opened.push((index, fd)),
+            Err(e) => warn(&format!("mounts[{index}] ({})", source.display()), e),
+        }
+    }
+    let back =
+        |step, r: nix::Result<()>| r.map_err(|source| RootfsError::BindSources { step, source });
+    back(
+        "returning to the runtime's mount namespace",
+        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNS),
+    )?;
+    back("restoring the runtime's root", fchdir(root.as_raw_fd()))?;
+    back("restoring the runtime's root", chroot("."))?;
+    back(
+        "restoring the runtime's working directory",
+        fchdir(cwd.as_raw_fd()),
+    )?;
+    Ok(opened)
 }
 
 /// Everything up to (not including) pivot_root.

@@ -192,15 +192,20 @@ pub fn mount_entry(
         return apply_propagation(root, index, m, &opts);
     }
     if opts.is_bind() {
-        let source = match ctx.bind_sources.get(index) {
-            Some(Some(fd)) => fd_path(fd),
-            _ => m.source().clone().unwrap_or_default(),
+        // By path, as init sees it now (earlier mounts included, automounts
+        // triggered); through the runtime's descriptor only where init may
+        // not reach it (see open_bind_sources).
+        let by_path = m.source().clone().unwrap_or_default();
+        let (source, meta) = match (fs::metadata(&by_path), ctx.bind_sources.get(index)) {
+            (Ok(meta), _) => (by_path, meta),
+            (Err(e), Some(Some(fd))) if e.kind() == io::ErrorKind::PermissionDenied => {
+                let through = fd_path(fd);
+                let meta = fs::metadata(&through).map_err(err(index, m, "bind source"))?;
+                (through, meta)
+            }
+            (Err(e), _) => return Err(err(index, m, "bind source")(e)),
         };
-        let kind = match fs::metadata(&source) {
-            Ok(meta) if meta.is_dir() => Kind::Dir,
-            Ok(_) => Kind::File,
-            Err(e) => return Err(err(index, m, "bind source")(e)),
-        };
+        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
         let target = ensure_in_root(root.as_fd(), dest, kind).map_err(err(
             index,
             m,
