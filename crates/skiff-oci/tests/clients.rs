@@ -31,6 +31,45 @@ fn remove_parent_cgroups(name: &str) {
     let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
 }
 
+/// With podman (`cmd`, as root or a user): a container's exit code comes
+/// back, and a detached one is up as `name`; its id.
+fn exit_code_and_detached(
+    cmd: &dyn Fn(&[&str]) -> Output,
+    rootfs: &str,
+    name: &str,
+    extra: &[&str],
+) -> String {
+    let out = cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs,
+        "sh",
+        "-c",
+        "exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+    args.extend_from_slice(extra);
+    args.extend(["--rootfs", rootfs, "sleep", "1000"]);
+    let out = cmd(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let cid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = cmd(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(text(&out).contains(&format!("{name} Up")), "{}", text(&out));
+    cid
+}
+
+/// Stops (podman kills through skiff-oci) and removes container `name`.
+fn stop_and_remove(cmd: &dyn Fn(&[&str]) -> Output, name: &str) {
+    let out = cmd(&["stop", "--time", "1", name]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cmd(&["rm", name]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 struct Podman {
     env: TestEnv,
     rootfs: PathBuf,
@@ -97,44 +136,12 @@ fn podman_runs_containers_with_skiff() {
     assert!(t.starts_with("hello-podman\n1\n"), "{t}");
     assert!(t.contains("libpod"), "podman's cgroup path is used: {t}");
 
-    let out = p.cmd(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--rootfs",
-        &rootfs,
-        "sh",
-        "-c",
-        "exit 5",
-    ]);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-
     // Detached, then stopped (podman kills through skiff-oci) and removed.
-    let out = p.cmd(&[
-        "run",
-        "-d",
-        "--name",
-        "skt-podman-d",
-        "--network",
-        "none",
-        "--memory",
-        "64m",
-        "--rootfs",
-        &rootfs,
-        "sleep",
-        "1000",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let cid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let cmd = |args: &[&str]| p.cmd(args);
+    let cid = exit_code_and_detached(&cmd, &rootfs, "skt-podman-d", &["--memory", "64m"]);
     let mem = cgroup_dir("memory", &format!("/libpod_parent/libpod-{cid}"));
     assert_eq!(read(mem.join("memory.limit_in_bytes")).trim(), "67108864");
-    let out = p.cmd(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    assert!(text(&out).contains("skt-podman-d Up"), "{}", text(&out));
-    let out = p.cmd(&["stop", "--time", "1", "skt-podman-d"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = p.cmd(&["rm", "skt-podman-d"]);
-    assert!(out.status.success(), "{}", text(&out));
+    stop_and_remove(&cmd, "skt-podman-d");
     assert!(!mem.exists(), "cgroup left after podman rm");
 }
 
@@ -741,36 +748,7 @@ fn rootless_podman_runs_containers_with_skiff() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n 0 1 1000\n2\n");
 
-    let out = p.cmd(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--rootfs",
-        &rootfs,
-        "sh",
-        "-c",
-        "exit 6",
-    ]);
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-
-    let out = p.cmd(&[
-        "run",
-        "-d",
-        "--name",
-        "skt-rl-d",
-        "--network",
-        "none",
-        "--rootfs",
-        &rootfs,
-        "sleep",
-        "1000",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = p.cmd(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    assert!(text(&out).contains("skt-rl-d Up"), "{}", text(&out));
-    let out = p.cmd(&["stop", "--time", "1", "skt-rl-d"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = p.cmd(&["rm", "skt-rl-d"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let cmd = |args: &[&str]| p.cmd(args);
+    exit_code_and_detached(&cmd, &rootfs, "skt-rl-d", &[]);
+    stop_and_remove(&cmd, "skt-rl-d");
 }
