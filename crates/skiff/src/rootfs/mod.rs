@@ -100,7 +100,7 @@ pub struct RootfsContext<'a> {
 /// The mounts whose sources the runtime opens for init in a new user
 /// namespace ([`open_bind_sources`]): binds with an absolute source, but the
 /// idmapped ones (which come as detached trees), by mount index.
-pub fn bind_source_indexes(spec: &Spec, idmapped: &[Option<std::os::fd::OwnedFd>]) -> Vec<usize> {
+fn bind_source_indexes(spec: &Spec, idmapped: &[Option<std::os::fd::OwnedFd>]) -> Vec<usize> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     mounts
         .iter()
@@ -159,10 +159,15 @@ pub fn open_bind_sources(
             return Ok(Vec::new());
         }
     };
-    // Not allowed (a rootless caller without CAP_SYS_CHROOT): by path, then.
-    if let Err(e) = nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS) {
-        warn("entering init's mount namespace", e);
-        return Ok(Vec::new());
+    // Not allowed (a rootless caller without CAP_SYS_CHROOT, the usual
+    // case there, so without a word): by path, then.
+    match nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS) {
+        Ok(()) => {}
+        Err(nix::Error::EPERM) => return Ok(Vec::new()),
+        Err(e) => {
+            warn("entering init's mount namespace", e);
+            return Ok(Vec::new());
+        }
     }
     let mut opened = Vec::new();
     for &index in indexes.iter().take(crate::sync::MAX_FDS) {
