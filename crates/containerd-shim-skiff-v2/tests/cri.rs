@@ -37,6 +37,8 @@ fn cri_runs_a_pod_of_two_containers_on_skiff() {
         "PASS: one shim serves the whole pod",
         "PASS: client reaches server via 127.0.0.1:8080",
         "PASS: ExecSync exit code propagated",
+        "PASS: shared pid namespace: pid 1 is the sandbox's pause",
+        "PASS: shared pid namespace: the client sees the server's httpd",
         "PASS: UpdateContainerResources memory limit applied",
         "PASS: RemovePodSandbox",
     ] {

@@ -119,7 +119,8 @@ def main():
     logdir = os.path.join(a.log_root, "%s_%s_%s" % (ns, name, uid))
     os.makedirs(logdir, exist_ok=True)
     hostname = "skiff-pod"
-    pod_ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    # shareProcessNamespace: the containers join the sandbox's pid namespace.
+    pod_ns = pb.NamespaceOption(network=pb.POD, pid=pb.POD, ipc=pb.POD)
     sandbox_cfg = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=ns, attempt=0),
         hostname=hostname,
@@ -214,6 +215,13 @@ def main():
             ps = execsync(server, ["ps"])
             print("  server ps:", ps.stdout.decode(errors="replace"))
 
+        # One pid namespace for the pod (pid=POD): the sandbox's pause is its
+        # pid 1, and the client sees the server's httpd.
+        init_c = execsync(client, ["cat", "/proc/1/cmdline"]).stdout.replace(b"\0", b" ")
+        check("shared pid namespace: pid 1 is the sandbox's pause", b"pause" in init_c,
+              "pid 1: %r" % init_c)
+        ps_c = execsync(client, ["ps"]).stdout.decode(errors="replace")
+        check("shared pid namespace: the client sees the server's httpd", "httpd" in ps_c, ps_c)
         ns_s = execsync(server, ["readlink", "/proc/self/ns/net"]).stdout.decode().strip()
         ns_c = execsync(client, ["readlink", "/proc/self/ns/net"]).stdout.decode().strip()
         host_ns = os.readlink("/proc/self/ns/net")
