@@ -235,6 +235,26 @@ def main():
         check("ExecSync stdout/stderr split", r.stdout == b"out\n" and r.stderr == b"err\n",
               "stdout=%r stderr=%r" % (r.stdout, r.stderr))
 
+        # A probe that outlives its timeout (kubelet's exec probes): containerd
+        # gives up after 1 s and kills the process through the shim.
+        t0 = time.time()
+        try:
+            rt.ExecSync(pb.ExecSyncRequest(container_id=client, cmd=["sleep", "37"], timeout=1),
+                        timeout=30)
+            timed_out = False
+        except grpc.RpcError as e:
+            timed_out = True
+            print("  ExecSync timeout: %s: %s" % (e.code().name, e.details()))
+        check("ExecSync past its timeout gives up", timed_out and time.time() - t0 < 15,
+              "%.1fs" % (time.time() - t0))
+        deadline = time.time() + 10
+        while True:
+            left = execsync(client, ["ps"]).stdout.decode(errors="replace")
+            if "sleep 37" not in left or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check("ExecSync past its timeout: its process is gone", "sleep 37" not in left, left)
+
         # UpdateContainerResources reaches the shim's Update: the new limit is
         # what the container reads from its own memory cgroup.
         rpc("UpdateContainerResources client", rt.UpdateContainerResources,
