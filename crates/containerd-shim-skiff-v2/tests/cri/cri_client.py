@@ -10,6 +10,7 @@ Exit status: 0 = all checks passed, 1 = a check failed, 2 = setup error.
 """
 import argparse
 import importlib
+import json
 import os
 import sys
 import time
@@ -234,6 +235,49 @@ def main():
         check("ExecSync exit code propagated", r.exit_code == 3, "exit_code=%d" % r.exit_code)
         check("ExecSync stdout/stderr split", r.stdout == b"out\n" and r.stderr == b"err\n",
               "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+
+        # The "restricted" Pod Security Standard's container: a non-root user,
+        # no capabilities, no new privileges, read-only root, the runtime's
+        # default seccomp profile (containerd's, docker-like).
+        rcfg = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="restricted", attempt=0),
+            image=pb.ImageSpec(image=a.image),
+            command=["sleep", "3600"],
+            log_path="restricted/0.log",
+            linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+                namespace_options=pod_ns, run_as_user=pb.Int64Value(value=1000),
+                readonly_rootfs=True, no_new_privs=True,
+                capabilities=pb.Capability(drop_capabilities=["ALL"]),
+                seccomp_profile_path="runtime/default")),
+        )
+        restricted = rpc("CreateContainer restricted", rt.CreateContainer,
+                         pb.CreateContainerRequest(pod_sandbox_id=sb_id, config=rcfg,
+                                                   sandbox_config=sandbox_cfg)).container_id
+        rpc("StartContainer restricted", rt.StartContainer,
+            pb.StartContainerRequest(container_id=restricted))
+        status = execsync(restricted, ["sh", "-c",
+                                       "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' "
+                                       "/proc/self/status | tr -d '\\t'; touch /x 2>/dev/null || echo ro"])
+        want = b"1000\nCapEff:0000000000000000\nNoNewPrivs:1\nSeccomp:2\nro\n"
+        check("restricted container: uid, no caps, no new privs, seccomp, read-only root",
+              status.stdout == want, "%r %r" % (status.stdout, status.stderr))
+        # Its first process too, seen from the host (the pod's pid 1 is pause).
+        info = rpc("ContainerStatus restricted (verbose)", rt.ContainerStatus,
+                   pb.ContainerStatusRequest(container_id=restricted, verbose=True)).info
+        pid = json.loads(info.get("info", "{}")).get("pid", 0)
+        fields = {}
+        if pid:
+            for line in open("/proc/%d/status" % pid):
+                k, _, v = line.partition(":")
+                fields[k] = v.strip()
+        check("restricted container's init: uid 1000, no caps, seccomp filter",
+              fields.get("Uid", "").split()[:1] == ["1000"] and fields.get("CapEff") == "0" * 16
+              and fields.get("Seccomp") == "2" and fields.get("NoNewPrivs") == "1",
+              "pid %s: %r" % (pid, {k: fields.get(k) for k in ("Uid", "CapEff", "Seccomp")}))
+        rpc("StopContainer restricted", rt.StopContainer,
+            pb.StopContainerRequest(container_id=restricted, timeout=1))
+        rpc("RemoveContainer restricted", rt.RemoveContainer,
+            pb.RemoveContainerRequest(container_id=restricted))
 
         # A probe that outlives its timeout (kubelet's exec probes): containerd
         # gives up after 1 s and kills the process through the shim.
