@@ -279,6 +279,36 @@ def main():
         rpc("RemoveContainer restricted", rt.RemoveContainer,
             pb.RemoveContainerRequest(container_id=restricted))
 
+        # A container past its memory limit: the kernel kills it, and the
+        # kubelet learns why from ContainerStatus (reason OOMKilled, 137),
+        # which containerd sets from the shim's TaskOOM event.
+        ocfg = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="oom", attempt=0),
+            image=pb.ImageSpec(image=a.image),
+            command=["sh", "-c", "x=a; while true; do x=$x$x; done"],
+            log_path="oom/0.log",
+            linux=pb.LinuxContainerConfig(
+                resources=pb.LinuxContainerResources(memory_limit_in_bytes=16 * 1024 * 1024),
+                security_context=pb.LinuxContainerSecurityContext(namespace_options=pod_ns)),
+        )
+        oom = rpc("CreateContainer oom", rt.CreateContainer,
+                  pb.CreateContainerRequest(pod_sandbox_id=sb_id, config=ocfg,
+                                            sandbox_config=sandbox_cfg)).container_id
+        rpc("StartContainer oom", rt.StartContainer, pb.StartContainerRequest(container_id=oom))
+        deadline = time.time() + 30
+        while True:
+            ost = rpc("ContainerStatus oom", rt.ContainerStatus,
+                      pb.ContainerStatusRequest(container_id=oom)).status
+            if ost.state == pb.CONTAINER_EXITED or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check("a container past its memory limit: OOMKilled, 137",
+              ost.state == pb.CONTAINER_EXITED and ost.reason == "OOMKilled"
+              and ost.exit_code == 137,
+              "state=%s reason=%r exit=%d" % (pb.ContainerState.Name(ost.state), ost.reason,
+                                             ost.exit_code))
+        rpc("RemoveContainer oom", rt.RemoveContainer, pb.RemoveContainerRequest(container_id=oom))
+
         # A probe that outlives its timeout (kubelet's exec probes): containerd
         # gives up after 1 s and kills the process through the shim.
         t0 = time.time()
