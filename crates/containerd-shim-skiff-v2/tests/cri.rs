@@ -42,6 +42,7 @@ fn cri_runs_a_pod_of_two_containers_on_skiff() {
         "PASS: restricted container: uid, no caps, no new privs, seccomp, read-only root",
         "PASS: restricted container's init: uid 1000, no caps, seccomp filter",
         "PASS: a container past its memory limit: OOMKilled, 137",
+        "PASS: ContainerStats: cpu and memory (working set, usage, rss)",
         "PASS: ExecSync past its timeout gives up",
         "PASS: ExecSync past its timeout: its process is gone",
         "PASS: UpdateContainerResources memory limit applied",

@@ -309,6 +309,20 @@ def main():
                                              ost.exit_code))
         rpc("RemoveContainer oom", rt.RemoveContainer, pb.RemoveContainerRequest(container_id=oom))
 
+        # What `kubectl top` shows: the kubelet reads it through ContainerStats,
+        # which containerd builds from the shim's metrics.
+        cst = rpc("ContainerStats server", rt.ContainerStats,
+                  pb.ContainerStatsRequest(container_id=server)).stats
+        check("ContainerStats: cpu and memory (working set, usage, rss)",
+              cst.cpu.usage_core_nano_seconds.value > 0
+              and cst.memory.working_set_bytes.value > 0
+              and cst.memory.usage_bytes.value >= cst.memory.working_set_bytes.value
+              and cst.memory.rss_bytes.value > 0,
+              "cpu=%d ws=%d usage=%d rss=%d" % (cst.cpu.usage_core_nano_seconds.value,
+                                                cst.memory.working_set_bytes.value,
+                                                cst.memory.usage_bytes.value,
+                                                cst.memory.rss_bytes.value))
+
         # A probe that outlives its timeout (kubelet's exec probes): containerd
         # gives up after 1 s and kills the process through the shim.
         t0 = time.time()
