@@ -163,6 +163,43 @@ fn user_namespace_maps_ids() {
     env.ok(&["delete", "--force", &id]);
 }
 
+/// process.oomScoreAdj with a user namespace (Docker's `--userns-remap`
+/// sends one with every container): init, root of the namespace and no
+/// longer dumpable, may not open its own /proc files, so the runtime writes
+/// it, as runc does before entering the namespace. (A value below the
+/// lowest a privileged writer set takes CAP_SYS_RESOURCE, which this
+/// machine's bounding set lacks: 100 below the caller's 200 is not that.)
+#[test]
+fn oom_score_adj_in_a_user_namespace() {
+    let env = TestEnv::new("usernsoom");
+    let mut b = env.bundle("b", &["cat", "/proc/self/oom_score_adj"]);
+    add_ns(&mut b.config, "user");
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["process"]["oomScoreAdj"] = json!(100);
+    b.write();
+    // The caller's own value is higher: 100 is a lowering.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "echo 200 > /proc/self/oom_score_adj && exec \"$@\"",
+            "sh",
+            SKIFF,
+        ])
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "--bundle", b.path(), &env.id("c")])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100");
+}
+
 #[test]
 fn time_namespace_offsets() {
     let env = TestEnv::new("timens");

@@ -314,6 +314,17 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             .map_err(|e| ContainerError::io("giving init every CPU again")(e.into()))?;
     }
     drop(t);
+    // process.oomScoreAdj, written here for init (and so for its program), as
+    // runc writes it before entering the user namespace: init, root of one
+    // and no longer dumpable, may neither open its own /proc files nor lower
+    // the value (that takes CAP_SYS_RESOURCE on the host).
+    if let Some(adj) = process.oom_score_adj() {
+        crate::procfs::write(
+            Path::new(&format!("/proc/{child}/oom_score_adj")),
+            &adj.to_string(),
+        )
+        .map_err(process::ProcessError::OomScoreAdj)?;
+    }
     if born_in.is_some() {
         // Marks, in a trace, that init needed no migration into cgroup2.
         drop(trace::phase("cloned-into-cgroup2"));

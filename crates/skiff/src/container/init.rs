@@ -261,10 +261,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         path: cwd.clone(),
         source: e.into(),
     })?;
-    if let Some(adj) = process.oom_score_adj() {
-        procfs::write(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
-            .map_err(ProcessError::OomScoreAdj)?;
-    }
     if let Some(limits) = process.rlimits() {
         process::rlimits::apply(limits)?;
     }
