@@ -752,3 +752,73 @@ fn rootless_podman_runs_containers_with_skiff() {
     exit_code_and_detached(&cmd, &rootfs, "skt-rl-d", &[]);
     stop_and_remove(&cmd, "skt-rl-d");
 }
+
+/// Buildah (`--runtime`, OCI isolation): RUN steps of a Containerfile run as
+/// skiff-oci `run`s, and what they wrote is in the image it commits.
+#[test]
+fn buildah_builds_with_skiff() {
+    let env = TestEnv::new("buildah");
+    let b = env.bundle("img", &["true"]);
+    let base = env.base.display().to_string();
+    let buildah = |args: &[&str]| {
+        Command::new("buildah")
+            .args(["--root", &format!("{base}/storage")])
+            .args(["--runroot", &format!("{base}/run")])
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("buildah is installed (scripts/deps.sh)")
+    };
+    let ok = |args: &[&str]| {
+        let out = buildah(args);
+        assert!(out.status.success(), "buildah {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // A base image from the busybox rootfs, committed from scratch.
+    let c = ok(&["from", "scratch"]);
+    let m = ok(&["mount", &c]);
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", b.rootfs().display()))
+        .arg(&m)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    ok(&["commit", "-q", &c, "skt-base"]);
+    ok(&["rm", &c]);
+    fs::write(
+        env.base.join("Containerfile"),
+        "FROM localhost/skt-base\nRUN echo step1 > /s1 && mkdir -p /app\nWORKDIR /app\n\
+         RUN pwd > /s2; cat /s1 >> /s2; id -u >> /s2\n",
+    )
+    .unwrap();
+    ok(&[
+        "bud",
+        "-q",
+        "--runtime",
+        SKIFF,
+        "--isolation",
+        "oci",
+        "--network",
+        "none",
+        "-t",
+        "skt-built",
+        &base,
+    ]);
+    let c = ok(&["from", "localhost/skt-built"]);
+    let out = ok(&[
+        "run",
+        "--runtime",
+        SKIFF,
+        "--isolation",
+        "oci",
+        &c,
+        "--",
+        "cat",
+        "/s2",
+    ]);
+    assert_eq!(out, "/app\nstep1\n0");
+    ok(&["rm", "-a"]);
+    ok(&["rmi", "-a", "-f"]);
+}
