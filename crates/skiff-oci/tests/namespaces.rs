@@ -179,25 +179,13 @@ fn oom_score_adj_in_a_user_namespace() {
     b.config["process"]["oomScoreAdj"] = json!(100);
     b.write();
     // The caller's own value is higher: 100 is a lowering.
-    let out = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "echo 200 > /proc/self/oom_score_adj && exec \"$@\"",
-            "sh",
-            SKIFF,
-        ])
-        .arg("--root")
-        .arg(&env.root)
-        .args(["run", "--bundle", b.path(), &env.id("c")])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100");
+    let out = sh_ok(&format!(
+        "echo 200 > /proc/self/oom_score_adj && exec {SKIFF} --root {} run --bundle {} {}",
+        env.root.display(),
+        b.path(),
+        env.id("c")
+    ));
+    assert_eq!(out.trim(), "100");
 }
 
 #[test]
