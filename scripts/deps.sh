@@ -18,3 +18,13 @@ if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq $need >/dev/null
 fi
+# Booted with systemd, docker.io's package starts a system dockerd (a bridge,
+# iptables rules); the tests start their own. Only one installed just now is
+# stopped and disabled, never a Docker that was there before.
+case " $need " in
+*" docker.io "*)
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

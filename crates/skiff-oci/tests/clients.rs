@@ -293,6 +293,14 @@ impl Docker {
         let base = env.base.display().to_string();
         let sock = format!("unix://{base}/docker.sock");
         let had_run_docker = Path::new("/run/docker").exists();
+        // Its own configuration, not the host's, and its identity key here,
+        // not in /etc/docker.
+        let config = env.base.join("daemon.json");
+        fs::write(
+            &config,
+            format!("{{\"deprecated-key-path\": \"{base}/key.json\"}}"),
+        )
+        .unwrap();
         let daemon = Command::new("unshare")
             // dockerd finds iptables and docker-proxy on PATH.
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -307,6 +315,8 @@ impl Docker {
             .args(["--data-root", &format!("{base}/data")])
             .args(["--exec-root", &format!("{base}/exec")])
             .args(["--pidfile", &format!("{base}/dockerd.pid")])
+            .arg("--config-file")
+            .arg(&config)
             .args(["-H", &sock, "--storage-driver", "vfs"])
             .args(["--add-runtime", &format!("skiff={SKIFF}")])
             .stdout(fs::File::create(env.base.join("dockerd.log")).unwrap())
@@ -615,6 +625,12 @@ struct RootlessPodman {
     env: TestEnv,
     user: String,
     rootfs: PathBuf,
+    /// skiff-oci, copied where the user can run it (the checkout may be
+    /// under a home the user cannot enter).
+    skiff: PathBuf,
+    /// /etc/subuid and /etc/subgid, when the test made them (useradd gives
+    /// subordinate ids only where they exist).
+    made_subid_files: bool,
 }
 
 impl RootlessPodman {
@@ -623,6 +639,20 @@ impl RootlessPodman {
         let b = env.bundle("img", &["true"]);
         let user = format!("skt-rl{}", std::process::id() % 100_000);
         let _ = Command::new("/usr/sbin/userdel").arg(&user).output();
+        let made_subid_files = !Path::new("/etc/subuid").exists();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if !Path::new(f).exists() {
+                fs::write(f, "").unwrap();
+            }
+        }
+        // Whatever the umask: the user walks through these to its home.
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [Path::new("/tmp/skiff-tests"), env.base.as_path()] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let skiff = env.base.join("skiff-oci");
+        fs::copy(SKIFF, &skiff).unwrap();
+        fs::set_permissions(&skiff, fs::Permissions::from_mode(0o755)).unwrap();
         let home = env.base.join("home");
         let out = Command::new("/usr/sbin/useradd")
             .args(["-M", "-s", "/bin/sh", "-d"])
@@ -634,6 +664,8 @@ impl RootlessPodman {
         let p = RootlessPodman {
             env,
             user,
+            skiff,
+            made_subid_files,
             rootfs: b.rootfs(),
         };
         let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
@@ -672,7 +704,8 @@ impl RootlessPodman {
             .arg(format!("XDG_RUNTIME_DIR={}", home.join("run").display()))
             .arg(format!("HOME={}", home.display()))
             .arg(format!("USER={}", self.user))
-            .args(["podman", "--storage-driver", "vfs", "--runtime", SKIFF])
+            .args(["podman", "--storage-driver", "vfs", "--runtime"])
+            .arg(&self.skiff)
             .arg("--root")
             .arg(home.join("storage"))
             .arg("--runroot")
@@ -690,11 +723,25 @@ impl Drop for RootlessPodman {
         let _ = self.cmd(&["rm", "--all", "--force", "--time", "0"]);
         // Podman's pause process keeps its user namespace; nothing else of
         // the user's may outlive the test.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.user])
-            .status();
-        std::thread::sleep(Duration::from_millis(100));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &self.user])
+                .status();
+            let left = Command::new("pgrep").args(["-u", &self.user]).output();
+            if left.is_ok_and(|o| !o.status.success()) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = Command::new("/usr/sbin/userdel").arg(&self.user).output();
+        if self.made_subid_files {
+            for f in ["/etc/subuid", "/etc/subgid"] {
+                if fs::read_to_string(f).is_ok_and(|t| t.trim().is_empty()) {
+                    let _ = fs::remove_file(f);
+                }
+            }
+        }
     }
 }
 
@@ -807,12 +854,15 @@ fn buildah_builds_with_skiff() {
         &base,
     ]);
     let c = ok(&["from", "localhost/skt-built"]);
+    // No network: buildah would set up its default one on the host.
     let out = ok(&[
         "run",
         "--runtime",
         SKIFF,
         "--isolation",
         "oci",
+        "--network",
+        "none",
         &c,
         "--",
         "cat",

@@ -240,8 +240,11 @@ pub fn in_nested_user_ns() -> bool {
 }
 
 /// Whether we are the host's root: uid 0 in the host's user namespace.
+/// Asks both always, so that a child (init) inherits the answer about our
+/// namespace instead of working it out later in its own.
 pub fn host_root() -> bool {
-    nix::unistd::geteuid().is_root() && !in_nested_user_ns()
+    let nested = in_nested_user_ns();
+    nix::unistd::geteuid().is_root() && !nested
 }
 
 /// Sets `lo` up in the calling process's network namespace, which the kernel

@@ -251,6 +251,13 @@ pub fn prctl(option: i32, arg2: u64, arg3: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// prctl(2) of an option that returns its value (PR_GET_DUMPABLE, say).
+pub fn prctl_get(option: i32) -> Option<i32> {
+    // SAFETY: a query option with no pointer arguments.
+    let ret = unsafe { libc::prctl(option, 0u64, 0u64, 0u64, 0u64) };
+    (ret >= 0).then_some(ret)
+}
+
 /// Joins a new anonymous session keyring, so that the container does not share the
 /// host's (runc does the same unless --no-new-keyring).
 pub fn join_session_keyring(name: &str) -> io::Result<()> {

@@ -212,7 +212,13 @@ pub fn exec_in(
     let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     // Where a child sharing our memory holds no lock of ours (sys::vfork).
     let safe = sys::vfork::SafePoint::new();
-    let shares_memory = self_join && !time_joined;
+    // (Only where sys::vfork can share it: elsewhere its child is a copy,
+    // whose safe points we would never see.)
+    let shares_memory = self_join && !time_joined && cfg!(target_arch = "x86_64");
+    // Asked now, from our own /proc, not first by the child in the container's.
+    let _ = crate::namespaces::in_nested_user_ns();
+    // The child's PR_SET_DUMPABLE applies to our memory too: put it back after.
+    let dumpable = shares_memory && sys::prctl_get(libc::PR_GET_DUMPABLE) == Some(1);
     let inputs = &ChildInputs {
         opts,
         ns: &ns,
@@ -257,6 +263,9 @@ pub fn exec_in(
                 "skiff: exec's child ended before its execve without saying why \
                  (killed?), perhaps holding a lock of this process: ending here\n",
             );
+        }
+        if dumpable {
+            let _ = sys::prctl(libc::PR_SET_DUMPABLE, 1, 0);
         }
         born_in = born.get();
         spawned.map_err(ContainerError::io("clone3 (exec's child)"))?

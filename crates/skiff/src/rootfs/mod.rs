@@ -169,6 +169,13 @@ pub fn open_bind_sources(
             return Ok(Vec::new());
         }
     }
+    if indexes.len() > crate::sync::MAX_FDS {
+        crate::log::warn(&format!(
+            "bind sources: {} bind mounts, {} handed to init; init binds the rest by path",
+            indexes.len(),
+            crate::sync::MAX_FDS
+        ));
+    }
     let mut opened = Vec::new();
     for &index in indexes.iter().take(crate::sync::MAX_FDS) {
         let Some(source) = mounts[index].source().as_deref() else {
@@ -179,19 +186,24 @@ pub fn open_bind_sources(
             Err(e) => warn(&format!("mounts[{index}] ({})", source.display()), e),
         }
     }
-    let back =
-        |step, r: nix::Result<()>| r.map_err(|source| RootfsError::BindSources { step, source });
-    back(
-        "returning to the runtime's mount namespace",
-        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNS),
-    )?;
-    back("restoring the runtime's root", fchdir(root.as_raw_fd()))?;
-    back("restoring the runtime's root", chroot("."))?;
-    back(
-        "restoring the runtime's working directory",
-        fchdir(cwd.as_raw_fd()),
-    )?;
-    Ok(opened)
+    // Every step is tried, whatever failed before it; the first failure is
+    // the error (create then fails, and cleans up).
+    let steps = [
+        (
+            "returning to the runtime's mount namespace",
+            nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNS),
+        ),
+        ("restoring the runtime's root", fchdir(root.as_raw_fd())),
+        ("restoring the runtime's root", chroot(".")),
+        (
+            "restoring the runtime's working directory",
+            fchdir(cwd.as_raw_fd()),
+        ),
+    ];
+    match steps.into_iter().find(|(_, r)| r.is_err()) {
+        Some((step, Err(source))) => Err(RootfsError::BindSources { step, source }),
+        _ => Ok(opened),
+    }
 }
 
 /// Everything up to (not including) pivot_root.
