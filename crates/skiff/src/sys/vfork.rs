@@ -198,7 +198,10 @@ unsafe fn clone3_call(
     ret
 }
 
-/// Elsewhere: a copy of our memory (no CLONE_VM), with the same contract.
+/// Elsewhere: a copy of our memory (no CLONE_VM), still waited for until it
+/// execs, so that the crate builds there. A copy's safe points stay in its
+/// own memory, so [`SafePoint::check`] cannot see them: exec uses `spawn`
+/// on x86_64 only.
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn clone3_call(
     args: &mut CloneArgs,
