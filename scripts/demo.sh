@@ -1,15 +1,16 @@
 #!/bin/sh
-# Builds skiff-oci and containerd-shim-skiff-v2, installs them to
+# Builds skiff-oci (static, on musl) and containerd-shim-skiff-v2, installs them to
 # /usr/local/bin, and runs a real container from a busybox rootfs made offline:
 # once with skiff-oci directly, once through containerd (a private instance,
 # stopped afterwards) with skiff's shim.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo build --release -p skiff-oci -p containerd-shim-skiff-v2
-for bin in skiff-oci containerd-shim-skiff-v2; do
-    install -m 0755 "target/x86_64-unknown-linux-gnu/release/$bin" "/usr/local/bin/$bin"
-done
+scripts/build-static.sh
+cargo build --release -p containerd-shim-skiff-v2
+install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
+install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
+    /usr/local/bin/containerd-shim-skiff-v2
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
 cpid=""

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs, from Debian, what skiff's build, demo, tests and benchmark use:
-# libseccomp (static library) for the seccomp filter, busybox for rootfs
+# libseccomp (static library) for the seccomp filter; Debian's Rust with its
+# standard library's source, musl and LLVM's libunwind for the static musl
+# build of skiff-oci (scripts/build-static.sh); busybox for rootfs
 # fixtures, the real peers and clients (runc, crun, containerd, podman and
 # uidmap for rootless podman, docker.io, buildah), qemu + cpio for the
 # cgroup v2 test VM, and for the shim's Kubernetes (CRI) test: CNI plugins,
@@ -9,7 +11,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in libseccomp-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
+for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
     qemu-system-x86 cpio binutils containernetworking-plugins gcc libc6-dev \
     python3-grpcio python3-grpc-tools; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"

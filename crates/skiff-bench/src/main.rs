@@ -3,6 +3,7 @@
 //! peak RSS and ratios. Wall times are measured, never asserted.
 //!
 //! usage: skiff-bench [--iterations N] [--skiff PATH]
+//! (PATH defaults to the static musl build of scripts/build-static.sh.)
 //!
 //! crun refuses hybrid cgroup hosts (v1 controllers plus a cgroup2 mount). So that
 //! all three runtimes see the same host, the benchmark runs them in a private
@@ -27,7 +28,7 @@ fn main() {
     let mut iterations = 50usize;
     let mut skiff = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../target/x86_64-unknown-linux-gnu/release/skiff-oci"
+        "/../../target/musl/x86_64-unknown-linux-musl/release/skiff-oci"
     ));
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -130,7 +131,12 @@ fn main() {
     let exec_samples = bench_exec(&runtimes, &work, &bundle, iterations);
     let phase_samples = phases::bench(&runtimes, &work, &bundle, iterations);
     let parallel = bench_parallel(&runtimes, &work, 50);
-    let shim_dir = skiff.parent().map(Path::to_path_buf).unwrap_or_default();
+    // The shim is built with the benchmark (glibc, cargo's usual target), not
+    // beside the static musl skiff-oci.
+    let shim_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
     let via_containerd = containerd::bench(&work, &bundle.join("rootfs"), &shim_dir, iterations);
     let _ = fs::remove_dir_all(&work);
 

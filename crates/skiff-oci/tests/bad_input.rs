@@ -204,7 +204,10 @@ fn a_closed_stdout_is_not_a_crash() {
     let out = std::process::Command::new("bash")
         .args([
             "-c",
-            &format!("set -o pipefail; {SKIFF} features | head -c1 >/dev/null"),
+            &format!(
+                "set -o pipefail; {} features | head -c1 >/dev/null",
+                skiff()
+            ),
         ])
         .output()
         .unwrap();

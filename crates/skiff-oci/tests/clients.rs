@@ -99,7 +99,7 @@ impl Podman {
             .arg(self.env.base.join("storage"))
             .arg("--runroot")
             .arg(self.env.base.join("run"))
-            .args(["--storage-driver", "vfs", "--runtime", SKIFF])
+            .args(["--storage-driver", "vfs", "--runtime", skiff()])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -228,7 +228,7 @@ fn containerd_runc_shim_runs_containers_with_skiff() {
     let out = c.ctr(&[
         "run",
         "--runc-binary",
-        SKIFF,
+        skiff(),
         "--rm",
         "--rootfs",
         &rootfs,
@@ -244,7 +244,7 @@ fn containerd_runc_shim_runs_containers_with_skiff() {
         "run",
         "-d",
         "--runc-binary",
-        SKIFF,
+        skiff(),
         "--rootfs",
         &rootfs,
         "skt-ctr-d",
@@ -318,7 +318,7 @@ impl Docker {
             .arg("--config-file")
             .arg(&config)
             .args(["-H", &sock, "--storage-driver", "vfs"])
-            .args(["--add-runtime", &format!("skiff={SKIFF}")])
+            .args(["--add-runtime", &format!("skiff={}", skiff())])
             .stdout(fs::File::create(env.base.join("dockerd.log")).unwrap())
             .stderr(Stdio::from(
                 fs::File::create(env.base.join("dockerd.err")).unwrap(),
@@ -495,7 +495,7 @@ fn docker_runs_containers_with_skiff() {
         .unwrap();
     let state = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
     let root = state.parent().and_then(Path::parent).expect("a state root");
-    let out = Command::new(SKIFF)
+    let out = Command::new(skiff())
         .arg("--root")
         .arg(root)
         .args(["state", &id])
@@ -650,9 +650,9 @@ impl RootlessPodman {
         for dir in [Path::new("/tmp/skiff-tests"), env.base.as_path()] {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let skiff = env.base.join("skiff-oci");
-        fs::copy(SKIFF, &skiff).unwrap();
-        fs::set_permissions(&skiff, fs::Permissions::from_mode(0o755)).unwrap();
+        let skiff_copy = env.base.join("skiff-oci");
+        fs::copy(skiff(), &skiff_copy).unwrap();
+        fs::set_permissions(&skiff_copy, fs::Permissions::from_mode(0o755)).unwrap();
         let home = env.base.join("home");
         let out = Command::new("/usr/sbin/useradd")
             .args(["-M", "-s", "/bin/sh", "-d"])
@@ -664,7 +664,7 @@ impl RootlessPodman {
         let p = RootlessPodman {
             env,
             user,
-            skiff,
+            skiff: skiff_copy,
             made_subid_files,
             rootfs: b.rootfs(),
         };
@@ -844,7 +844,7 @@ fn buildah_builds_with_skiff() {
         "bud",
         "-q",
         "--runtime",
-        SKIFF,
+        skiff(),
         "--isolation",
         "oci",
         "--network",
@@ -858,7 +858,7 @@ fn buildah_builds_with_skiff() {
     let out = ok(&[
         "run",
         "--runtime",
-        SKIFF,
+        skiff(),
         "--isolation",
         "oci",
         "--network",

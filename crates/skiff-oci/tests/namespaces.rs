@@ -180,7 +180,8 @@ fn oom_score_adj_in_a_user_namespace() {
     b.write();
     // The caller's own value is higher: 100 is a lowering.
     let out = sh_ok(&format!(
-        "echo 200 > /proc/self/oom_score_adj && exec {SKIFF} --root {} run --bundle {} {}",
+        "echo 200 > /proc/self/oom_score_adj && exec {} --root {} run --bundle {} {}",
+        skiff(),
         env.root.display(),
         b.path(),
         env.id("c")

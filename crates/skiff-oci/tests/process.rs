@@ -151,8 +151,9 @@ fn sysctl_and_preserved_fds() {
     let out_file = env.base.join("fd3.txt");
     // The caller's fd 3 is passed on with --preserve-fds 1.
     let script = format!(
-        "exec 3>{}; exec {SKIFF} --root {} run --preserve-fds 1 --bundle {} {}",
+        "exec 3>{}; exec {} --root {} run --preserve-fds 1 --bundle {} {}",
         out_file.display(),
+        skiff(),
         env.root.display(),
         b.path(),
         env.id("c")
@@ -264,7 +265,7 @@ fn socket_activation_fds_are_passed_on() {
     let run = |pid: &str, id: &str| {
         let script = format!(
             "LISTEN_FDS=1 LISTEN_PID={pid} exec {} --root {} run --bundle {} {id} 3<{}",
-            SKIFF,
+            skiff(),
             env.root.display(),
             b.path(),
             passed.display()

@@ -23,7 +23,7 @@ fn as_nobody(env: &TestEnv, args: &[&str]) -> Output {
         "--clear-groups",
         "--",
     ])
-    .arg(SKIFF)
+    .arg(skiff())
     .arg("--root")
     .arg(&env.root)
     .args(args)

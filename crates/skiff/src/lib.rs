@@ -10,6 +10,8 @@ pub mod container;
 pub mod fnv;
 pub mod hooks;
 pub mod log;
+#[cfg(target_env = "musl")]
+mod musl;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;

@@ -269,14 +269,14 @@ pub fn loopback_up() -> Result<(), NamespaceError> {
     }
     // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into the
     // ifreq we own, which outlives the call.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
         return Err(err("SIOCGIFFLAGS")(nix::Error::last()));
     }
     // SAFETY: the kernel has just filled the flags member of the union.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads the name and flags from the ifreq we own.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) } < 0 {
         return Err(err("SIOCSIFFLAGS")(nix::Error::last()));
     }
     Ok(())

@@ -140,27 +140,47 @@ pub fn seccomp_set_filter(
 /// runs after it faults its pages back in.
 pub fn release_idle_pages() {
     // SAFETY: malloc_trim only gives free memory of this process's heap back.
-    unsafe { libc::malloc_trim(0) };
-    // SAFETY: getauxval only reads this process's auxiliary vector.
-    let (phdr, phnum) = unsafe {
-        (
-            libc::getauxval(libc::AT_PHDR),
-            libc::getauxval(libc::AT_PHNUM),
-        )
-    };
-    // SAFETY: AT_PHDR points at AT_PHNUM program headers, mapped for the life
-    // of the process (the kernel's ELF loader put them there).
-    let headers = match phdr {
-        0 => &[][..],
-        _ => unsafe { std::slice::from_raw_parts(phdr as *const libc::Elf64_Phdr, phnum as usize) },
+    // (musl's allocator returns freed memory by itself and has no such call.)
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
     };
     // SAFETY: sysconf only reads a constant of the system.
     let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         p if p > 0 => p as u64,
         _ => 4096,
     };
-    if let Some(own) = headers.iter().find(|h| h.p_type == libc::PT_PHDR) {
-        let base = phdr - own.p_vaddr;
+    // The program's own load address and program headers: the first object
+    // dl_iterate_phdr reports. (A static PIE linked without an interpreter,
+    // as the musl build is, has no PT_PHDR to work the address out from.)
+    let mut program: Option<(u64, &[libc::Elf64_Phdr])> = None;
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info, and `data` is the
+        // Option below, which outlives the call.
+        let (info, out) = unsafe {
+            (
+                &*info,
+                &mut *(data as *mut Option<(u64, &[libc::Elf64_Phdr])>),
+            )
+        };
+        let headers = match info.dlpi_phdr.is_null() {
+            true => &[][..],
+            // SAFETY: dlpi_phdr points at dlpi_phnum program headers,
+            // mapped for the life of the process.
+            false => unsafe {
+                std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize)
+            },
+        };
+        *out = Some((info.dlpi_addr, headers));
+        1 // the program comes first: stop there
+    }
+    // SAFETY: the callback only reads what it is given and writes `program`.
+    unsafe { libc::dl_iterate_phdr(Some(first), &mut program as *mut _ as *mut libc::c_void) };
+    if let Some((base, headers)) = program {
         let read_only = headers
             .iter()
             .filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W == 0);
@@ -189,8 +209,16 @@ pub fn release_idle_pages() {
 /// Marks every fd from `first` up as close-on-exec, so that no host fd leaks into
 /// the container's process (the CVE-2024-21626 class).
 pub fn cloexec_from(first: u32) -> io::Result<()> {
-    // SAFETY: close_range only changes flags on this process's fd table.
-    let ret = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    // SAFETY: close_range only changes flags on this process's fd table. Made
+    // as a raw syscall: musl has no wrapper for it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -238,6 +266,25 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Ends this process at once with `code`: no atexit work, no stdio flush (a
+/// cloned child must not run the parent's). A seccomp filter may refuse
+/// exit_group and exit alike, and musl's `_exit` then retries them forever;
+/// a fault ends the process instead, as no filter or signal mask can stop it.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: exit_group takes a number and, when allowed, does not return.
+    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    loop {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: ud2 raises SIGILL, which the kernel delivers even when
+        // blocked, with the default action: the process ends.
+        unsafe {
+            std::arch::asm!("ud2")
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        std::process::abort();
+    }
 }
 
 /// prctl(2) with integer arguments only (bounding set, ambient set, keep-caps,
@@ -550,14 +597,16 @@ pub fn mount_id(path: &std::path::Path) -> io::Result<u64> {
     // SAFETY: statx is plain data, for which all zeroes is a valid value.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a NUL-terminated path and `st` a statx buffer we own,
-    // both valid for the call.
+    // both valid for the call. A raw syscall: musl before 1.2.5 has no
+    // wrapper.
     let ret = unsafe {
-        libc::statx(
+        libc::syscall(
+            libc::SYS_statx,
             libc::AT_FDCWD,
             c.as_ptr(),
             libc::AT_SYMLINK_NOFOLLOW,
             libc::STATX_MNT_ID,
-            &mut st,
+            &mut st as *mut libc::statx,
         )
     };
     if ret < 0 {

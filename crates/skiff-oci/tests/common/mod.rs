@@ -8,7 +8,15 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-pub const SKIFF: &str = env!("CARGO_BIN_EXE_skiff-oci");
+/// The skiff-oci under test: `$SKIFF_OCI` when set (scripts/test.sh sets it
+/// to the static musl build, the one installed and benchmarked), else the one
+/// cargo built for this test run.
+pub fn skiff() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var("SKIFF_OCI").unwrap_or_else(|_| env!("CARGO_BIN_EXE_skiff-oci").to_string())
+    })
+}
 
 /// One test's world: its own state root and scratch directory, removed (with
 /// every container in it) on drop.
@@ -49,7 +57,7 @@ impl TestEnv {
         .status()
         .unwrap();
         assert!(status.success(), "mkrootfs.sh failed");
-        let out = Command::new(SKIFF)
+        let out = Command::new(skiff())
             .args(["spec", "--bundle"])
             .arg(&dir)
             .output()
@@ -69,7 +77,7 @@ impl TestEnv {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(SKIFF);
+        let mut c = Command::new(skiff());
         c.arg("--root").arg(&self.root).args(args);
         c.stdin(Stdio::null());
         c
@@ -128,7 +136,7 @@ impl TestEnv {
     pub fn run_under(&self, wrap: &[&str], bundle: &Bundle, id: &str) -> String {
         let mut cmd = Command::new(wrap[0]);
         cmd.args(&wrap[1..])
-            .arg(SKIFF)
+            .arg(skiff())
             .arg("--root")
             .arg(&self.root)
             .args(["run", "--bundle"])

@@ -241,9 +241,9 @@ pub fn exec_in(
             };
             let _ = inputs.sock.send(sync::ERROR, &err.to_string());
             safe.mark(true);
-            // SAFETY: ends the child at once, as sys::vfork requires (no
-            // atexit work, no flush of the caller's stdio buffers).
-            unsafe { libc::_exit(1) }
+            // Ends the child at once, as sys::vfork requires (no atexit
+            // work, no flush of the caller's stdio buffers).
+            sys::exit_now(1)
         };
         // SAFETY: the closure keeps sys::vfork's rules: child_side returns
         // only with an error (execve replaced it otherwise), after which it
@@ -296,7 +296,7 @@ pub fn exec_in(
                 };
                 // A caller that is gone has already failed and said why.
                 let _ = child_sock.send(sync::ERROR, &err.to_string());
-                std::process::exit(1)
+                sys::exit_now(1)
             }
             sys::Forked::Parent(pid) => pid,
         }

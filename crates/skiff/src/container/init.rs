@@ -68,7 +68,7 @@ pub fn run_and_exit(ctx: InitContext<'_>) -> ! {
     } else {
         let _ = ctx.sync.send(sync::ERROR, &err.to_string());
     }
-    std::process::exit(1)
+    sys::exit_now(1)
 }
 
 fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {

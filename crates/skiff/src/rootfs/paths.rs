@@ -7,7 +7,6 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
-use nix::sys::statvfs::{statvfs, FsFlags};
 
 use super::resolve::{fd_path, open_in_root};
 use super::RootfsError;
@@ -121,23 +120,42 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
 
 /// Flags of the mount at `path` that a remount in a user namespace must keep.
 pub fn locked_flags(path: &Path) -> MsFlags {
-    let Ok(st) = statvfs(path) else {
+    let Some(f) = statvfs_flags(path) else {
         return MsFlags::empty();
     };
-    let f = st.flags();
     let mut out = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+    // statvfs(3)'s ST_* bits, the kernel's MNT_* ones. Read raw: nix does not
+    // name ST_RELATIME for musl and would drop that bit.
+    for (st, ms) in [
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
     ] {
-        if f.contains(fs) {
+        if f & st != 0 {
             out |= ms;
         }
     }
     out
+}
+
+/// statvfs(3)'s flag for relatime mounts (the kernel's ST_RELATIME), which the
+/// libc crate names for glibc only.
+const ST_RELATIME: u64 = 0x1000;
+
+/// The `f_flag` word of statvfs(`path`).
+fn statvfs_flags(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is space for one statvfs,
+    // which the kernel fills when the call succeeds.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    Some(unsafe { st.assume_init() }.f_flag)
 }
