@@ -153,7 +153,7 @@ pub fn release_idle_pages() {
     // The program's own load address and program headers: the first object
     // dl_iterate_phdr reports. (A static PIE linked without an interpreter,
     // as the musl build is, has no PT_PHDR to work the address out from.)
-    let mut program: Option<(u64, &[libc::Elf64_Phdr])> = None;
+    let mut program: Option<(u64, &'static [libc::Elf64_Phdr])> = None;
     unsafe extern "C" fn first(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
@@ -164,13 +164,14 @@ pub fn release_idle_pages() {
         let (info, out) = unsafe {
             (
                 &*info,
-                &mut *(data as *mut Option<(u64, &[libc::Elf64_Phdr])>),
+                &mut *(data as *mut Option<(u64, &'static [libc::Elf64_Phdr])>),
             )
         };
         let headers = match info.dlpi_phdr.is_null() {
             true => &[][..],
-            // SAFETY: dlpi_phdr points at dlpi_phnum program headers,
-            // mapped for the life of the process.
+            // SAFETY: for the program itself dlpi_phdr is AT_PHDR: its
+            // dlpi_phnum program headers lie in its own image, mapped for
+            // the life of the process ('static).
             false => unsafe {
                 std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize)
             },
@@ -272,17 +273,34 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
 /// cloned child must not run the parent's). A seccomp filter may refuse
 /// exit_group and exit alike, and musl's `_exit` then retries them forever;
 /// a fault ends the process instead, as no filter or signal mask can stop it.
+/// Writes nothing but errno, and that only if a call is refused (the rules of
+/// [`vfork`] allow it).
 pub fn exit_now(code: i32) -> ! {
-    // SAFETY: exit_group takes a number and, when allowed, does not return.
-    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    // SAFETY: exit_group and exit take a number and, when allowed, do not
+    // return (this process is single-threaded: exit ends it too).
+    unsafe {
+        libc::syscall(libc::SYS_exit_group, code);
+        libc::syscall(libc::SYS_exit, code);
+    }
+    fault()
+}
+
+/// Ends this process by an illegal instruction. The kernel forces the signal
+/// (SIGILL) even when it is blocked or ignored, resets its handler to the
+/// default, and lifts a pid namespace init's immunity: the process ends.
+pub fn fault() -> ! {
     loop {
+        // SAFETY: the instruction touches no memory; it only traps.
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: ud2 raises SIGILL, which the kernel delivers even when
-        // blocked, with the default action: the process ends.
         unsafe {
-            std::arch::asm!("ud2")
+            std::arch::asm!("ud2", options(nomem, nostack))
         };
-        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: as above.
+        #[cfg(target_arch = "aarch64")]
+        unsafe {
+            std::arch::asm!("udf #0", options(nomem, nostack))
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         std::process::abort();
     }
 }
@@ -365,14 +383,26 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
 /// the container's program does not inherit the runtime's (Rust ignores
 /// SIGPIPE; `run` blocks the signals it forwards).
 pub fn reset_signals() {
+    // The kernel's struct sigaction (handler, flags, restorer, mask): all
+    // zeroes is SIG_DFL. A raw call, for every number: libc wrappers refuse
+    // the ones they keep for themselves (32-34 in musl, 32-33 in glibc), and
+    // one the caller set to SIG_IGN would stay ignored across execve.
+    let default = [0u64; 4];
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL touches no memory of ours; invalid numbers
-        // (the gap below SIGRTMIN) just fail with EINVAL.
+        // SAFETY: rt_sigaction reads the 32-byte kernel sigaction we own and
+        // writes nothing (no old action asked for); 8 is the kernel's
+        // sigset size.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                8usize,
+            );
         }
     }
     let empty = nix::sys::signal::SigSet::empty();

@@ -247,7 +247,7 @@ pub fn exec_in(
         };
         // SAFETY: the closure keeps sys::vfork's rules: child_side returns
         // only with an error (execve replaced it otherwise), after which it
-        // sends it and _exits; it starts no thread, and captures references
+        // sends it and ends (sys::exit_now); it starts no thread, and captures references
         // only. We are single-threaded (skiff-oci) or a forked copy (the shim).
         let spawned = unsafe {
             match v2_fd.as_ref() {

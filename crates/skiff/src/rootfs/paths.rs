@@ -144,10 +144,10 @@ pub fn locked_flags(path: &Path) -> MsFlags {
 
 /// statvfs(3)'s flag for relatime mounts (the kernel's ST_RELATIME), which the
 /// libc crate names for glibc only.
-const ST_RELATIME: u64 = 0x1000;
+const ST_RELATIME: libc::c_ulong = 0x1000;
 
 /// The `f_flag` word of statvfs(`path`).
-fn statvfs_flags(path: &Path) -> Option<u64> {
+fn statvfs_flags(path: &Path) -> Option<libc::c_ulong> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();

@@ -8,7 +8,8 @@
 //!   two never run at once (CLONE_VFORK);
 //! - the child runs on a stack of its own (mapped here, a guard page below),
 //!   never on our frames;
-//! - it ends with execve or `_exit`, never by returning nor through `exit`
+//! - it ends with execve, `_exit` or `sys::exit_now`, never by returning
+//!   nor through `exit`
 //!   (which would run our atexit work and flush our stdio buffers);
 //! - what it changes in memory (the heap, errno, the closure's captures)
 //!   is ours afterwards. It runs as the thread that cloned it (same
@@ -114,7 +115,8 @@ impl Drop for Stack {
 /// directory) it is born in that group.
 ///
 /// # Safety
-/// `child` must keep the module's rules: end with execve or `_exit` only (no
+/// `child` must keep the module's rules: end with execve, `_exit` or
+/// `sys::exit_now` only (no
 /// `exit`, no return, no panic), start no thread, and own nothing that
 /// dropping would free; the calling thread must hold no lock it shares.
 pub(crate) unsafe fn spawn<F: FnOnce() -> Infallible>(
