@@ -1,5 +1,6 @@
 //! skiff-oci: argument parsing and output; the work is in the skiff library.
 
+mod arena;
 mod cli;
 mod control;
 mod exec;
@@ -15,6 +16,9 @@ use skiff::state::StateRoot;
 use cli::{Cli, Command, CreateArgs};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+#[global_allocator]
+static ALLOC: arena::Arena = arena::Arena::new();
 
 fn main() {
     let cli = match cli::parse() {
