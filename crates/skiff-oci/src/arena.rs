@@ -4,8 +4,12 @@
 //! faulted fresh pages in after each). Here the first few MiB are a bump
 //! pointer in one mapping, made at the first allocation and touched only as
 //! used; a free gives memory back only when it is the latest allocation. What
-//! does not fit, and everything once the arena is spent (a long `events` or a
-//! foreground `run` relaying for hours), comes from the system allocator.
+//! does not fit, and everything once the arena is spent or sealed, comes from
+//! the system allocator: a command that loops for as long as the caller
+//! likes (`events`) seals it first, since what it frees out of order would
+//! otherwise stay taken until all of the arena had been touched. (The
+//! terminal relay of a foreground `run` or `exec` frees in order.)
+//! Both builds use it; it matters on musl.
 //!
 //! A clone of this process (init, exec's children) gets a copy of the arena
 //! with the rest of its memory; exec's child that shares our memory bumps the
@@ -72,6 +76,12 @@ impl Arena {
         }
     }
 
+    /// From here on, every allocation comes from the system allocator; blocks
+    /// already in the arena stay valid (and are not reused).
+    pub fn seal(&self) {
+        self.next.store(SIZE, Ordering::Release);
+    }
+
     /// Offset of `ptr` in the arena, if it is one of ours.
     fn offset(&self, ptr: *mut u8) -> Option<usize> {
         let base = self.base.load(Ordering::Acquire);
@@ -82,16 +92,16 @@ impl Arena {
 
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base()?;
-        let mut cur = self.next.load(Ordering::Relaxed);
+        let mut cur = self.next.load(Ordering::Acquire);
         loop {
-            let start = (base + cur).next_multiple_of(layout.align()) - base;
+            let start = (base + cur).checked_next_multiple_of(layout.align())? - base;
             let end = start.checked_add(layout.size())?;
             if end > SIZE {
                 return None;
             }
             match self
                 .next
-                .compare_exchange_weak(cur, end, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(cur, end, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some((base + start) as *mut u8),
                 Err(now) => cur = now,
@@ -114,13 +124,14 @@ unsafe impl GlobalAlloc for Arena {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match self.offset(ptr) {
-            // The latest allocation is popped; others stay until exit.
+            // The latest allocation is popped (Release: whoever reuses the
+            // place sees our last writes to it); others stay until exit.
             Some(off) => {
                 let _ = self.next.compare_exchange(
                     off + layout.size(),
                     off,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
                 );
             }
             // SAFETY: not ours, so System's, with the layout it was given.
@@ -140,11 +151,15 @@ unsafe impl GlobalAlloc for Arena {
                 .compare_exchange(
                     off + layout.size(),
                     off + new_size,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
                 )
                 .is_ok()
         {
+            return ptr;
+        }
+        // Any other block shrinks where it is (its tail is just not reused).
+        if new_size <= layout.size() {
             return ptr;
         }
         // SAFETY: GlobalAlloc::realloc's contract makes this layout valid.
@@ -152,8 +167,12 @@ unsafe impl GlobalAlloc for Arena {
         // SAFETY: a valid layout, as above.
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
-            // SAFETY: both blocks are live, distinct, and at least this long.
-            unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            // SAFETY: both blocks are live, distinct, and at least this long;
+            // the old one is then given back (popped if still the latest).
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
         }
         new
     }
@@ -163,34 +182,59 @@ unsafe impl GlobalAlloc for Arena {
 mod tests {
     use super::*;
 
+    fn l(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    // SAFETY (for the unsafe blocks below): every block is used only while
+    // live, with the layout it was allocated with, as GlobalAlloc requires.
     #[test]
     fn blocks_are_distinct_aligned_and_grow_in_place() {
         let a = Arena::new();
         unsafe {
-            let l = Layout::from_size_align(24, 8).unwrap();
-            let p = a.alloc(l);
-            let q = a.alloc(Layout::from_size_align(100, 64).unwrap());
+            let p = a.alloc(l(24, 8));
+            let q = a.alloc(l(100, 64));
             assert_eq!(q as usize % 64, 0);
             assert!(q as usize >= p as usize + 24);
-            // q is the latest: it grows where it is, and p (not the latest)
-            // moves, its bytes with it.
-            assert_eq!(
-                a.realloc(q, Layout::from_size_align(100, 64).unwrap(), 4000),
-                q
-            );
+            // q is the latest: it grows where it is; p is not: it moves, its
+            // bytes with it.
+            assert_eq!(a.realloc(q, l(100, 64), 4000), q);
             p.write_bytes(7, 24);
-            let p2 = a.realloc(p, l, 48);
+            let p2 = a.realloc(p, l(24, 8), 48);
             assert_ne!(p2, p);
             assert_eq!(*p2.add(23), 7);
+            // Shrinking stays in place, latest or not.
+            assert_eq!(a.realloc(q, l(4000, 64), 10), q);
             // Beyond the arena: System's, and given back to it.
-            let big = Layout::from_size_align(SIZE + 1, 8).unwrap();
+            let big = l(SIZE + 1, 8);
             let s = a.alloc(big);
             assert!(!s.is_null() && a.offset(s).is_none());
             a.dealloc(s, big);
             // The latest is popped: the next allocation reuses its place.
-            let l2 = Layout::from_size_align(48, 8).unwrap();
-            a.dealloc(p2, l2);
-            assert_eq!(a.alloc(l2), p2);
+            a.dealloc(p2, l(48, 8));
+            assert_eq!(a.alloc(l(48, 8)), p2);
+        }
+    }
+
+    #[test]
+    fn page_alignment_and_sealing() {
+        let a = Arena::new();
+        unsafe {
+            let small = a.alloc(l(1, 1));
+            let paged = a.alloc(l(10, 8192));
+            assert_eq!(paged as usize % 8192, 0);
+            // Freeing the padded block pops back to its start only.
+            a.dealloc(paged, l(10, 8192));
+            let again = a.alloc(l(1, 1));
+            assert!(again as usize > small as usize);
+            a.seal();
+            let after = a.alloc(l(16, 8));
+            assert!(a.offset(after).is_none(), "sealed: System's");
+            a.dealloc(after, l(16, 8));
+            // Old blocks stay valid; one that grows moves to System.
+            let moved = a.realloc(again, l(1, 1), 64);
+            assert!(a.offset(moved).is_none());
+            a.dealloc(moved, l(64, 1));
         }
     }
 }

@@ -208,6 +208,9 @@ pub fn events(root: &StateRoot, id: &str, stats_once: bool, interval: &str) -> R
         writeln!(out, "{}", event("stats", Some(stats)))?;
         return Ok(());
     }
+    // This loop runs as long as the caller likes: from the system allocator
+    // (see arena.rs).
+    crate::ALLOC.seal();
     let mut next_stats = Instant::now();
     loop {
         let Ok((stats, now_ooms)) = container::stats(root, id) else {

@@ -5,15 +5,14 @@
 //! stats, exec into the group, an OOM kill (137), a pids limit holding, the
 //! cgroup2 mount inside the container, and nothing left behind.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn cgroup_v2_in_a_vm() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/v2-vm/run.sh");
-    let out = Command::new(script)
-        .arg(env!("CARGO_BIN_EXE_skiff-oci"))
-        .output()
-        .unwrap();
+    let out = Command::new(script).arg(common::skiff()).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

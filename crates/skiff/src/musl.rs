@@ -32,18 +32,11 @@ pub extern "C" fn __fprintf_chk(
 /// SIGABRT it sends itself) and anything a seccomp filter keeps alive.
 #[no_mangle]
 pub extern "C" fn abort() -> ! {
-    let default = [0u64; 4]; // the kernel's struct sigaction: SIG_DFL
+    sys::set_default_action(libc::SIGABRT);
     let unblock: u64 = 1 << (libc::SIGABRT - 1);
     // SAFETY: raw syscalls on this thread's own signal state, reading only
-    // the two values above; tgkill targets this thread.
+    // the mask above; tgkill targets this thread.
     unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            libc::SIGABRT,
-            default.as_ptr(),
-            std::ptr::null_mut::<libc::c_void>(),
-            8usize,
-        );
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_UNBLOCK,

@@ -29,6 +29,10 @@ use nix::sys::socket::{
     MsgFlags, SockFlag, SockType,
 };
 
+/// What a receive says when the other side closed its end without a word:
+/// it ended (or, for init, could not even report why).
+pub const PEER_GONE: &str = "the other side exited during setup";
+
 pub const GO: u8 = b'G';
 pub const CGROUPS_READY: u8 = b'C';
 pub const HOOKS_POINT: u8 = b'H';
@@ -133,7 +137,7 @@ impl SyncSocket {
             }
         };
         match buf.get(..n) {
-            None | Some([]) => Err("the other side exited during setup".into()),
+            None | Some([]) => Err(PEER_GONE.into()),
             Some([t, ..]) if *t == tag && truncated => Err(format!(
                 "sync socket: more than {MAX_FDS} descriptors sent with {:?}",
                 tag as char
@@ -182,6 +186,8 @@ impl SyncSocket {
     }
 
     /// Waits for `tag`; an error message or EOF becomes Err(text).
+    /// Waits for a `tag` message; an ERROR message's text, or [`PEER_GONE`],
+    /// is the error.
     pub fn expect(&self, tag: u8) -> Result<(), String> {
         match self.recv() {
             Ok(Some(m)) if m.tag == tag => Ok(()),
@@ -190,7 +196,7 @@ impl SyncSocket {
                 "unexpected message {:?} from the other side",
                 m.tag as char
             )),
-            Ok(None) => Err("the other side exited during setup".into()),
+            Ok(None) => Err(PEER_GONE.into()),
             Err(e) => Err(format!("sync socket: {e}")),
         }
     }

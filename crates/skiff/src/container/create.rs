@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{open, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{mkfifo, Pid};
 
 use super::init::{self, InitContext};
@@ -422,12 +422,18 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 10. Init is parked on the fifo (or, for `run`, on its way to the
     //     program): record the container.
-    parent_sock.expect(sync::READY).map_err(|text| {
+    if let Err(text) = parent_sock.expect(sync::READY) {
         if let Some(program) = &seccomp {
             program.forget_if_refused(&text);
         }
-        ContainerError::Init(text)
-    })?;
+        if text != sync::PEER_GONE {
+            return Err(ContainerError::Init(text));
+        }
+        // Init ended without a word: say how. (Reaped here, so that the
+        // cleanup does not signal a pid that may be reused by then.)
+        cleanup.child = None;
+        return Err(ContainerError::Init(silent_end(child)));
+    }
     drop(parent_sock);
     drop(t);
     let _t = trace::phase("state-write");
@@ -452,6 +458,24 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         console_master,
         dir_anchor,
     })
+}
+
+/// Why init ended before Ready without sending an error, from its exit
+/// status (init is killed first if it is somehow still there). A seccomp
+/// profile can keep it from reporting anything: SIGSYS when it kills, or a
+/// fault when it refuses even exit (see sys::exit_now).
+fn silent_end(child: Pid) -> String {
+    let _ = kill(child, Signal::SIGKILL);
+    let how = match waitpid(child, None) {
+        Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
+        Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {}", sig.as_str()),
+        Ok(other) => format!("ended ({other:?})"),
+        Err(e) => format!("could not be waited for ({e})"),
+    };
+    format!(
+        "init {how} during setup without saying why (perhaps its seccomp profile \
+         refuses the calls it reports or exits with)"
+    )
 }
 
 /// Makes the exec fifo in the container's state directory; returns it opened
