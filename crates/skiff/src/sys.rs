@@ -134,8 +134,8 @@ pub fn seccomp_set_filter(
 
 /// Drops this program's read-only pages (code, constants) from the page
 /// tables and, with glibc, returns free heap to the kernel (musl's allocator
-/// does that by itself; skiff-oci's arena keeps what it has). The pages stay in the page
-/// cache, shared, and fault back in when touched. For init, parked on the
+/// does that by itself; skiff-oci's arena keeps what it has). The pages stay
+/// in the page cache, shared, and fault back in when touched. For init, parked on the
 /// exec fifo for as long as the caller likes, they were most of its resident
 /// set (measured 1.8 MB -> 0.5 MB). Call it right before the wait: what
 /// runs after it faults its pages back in.
