@@ -684,11 +684,7 @@ impl RootlessPodman {
             .status()
             .unwrap();
         assert!(chown.success());
-        fs::set_permissions(
-            home.join("run"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
+        fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
         p
     }
 

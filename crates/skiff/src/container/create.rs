@@ -403,9 +403,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 9. Hooks in the runtime's namespaces, at the point init asks for them.
     if hooks_point {
-        parent_sock
-            .expect(sync::HOOKS_POINT)
-            .map_err(ContainerError::Init)?;
+        if let Err(text) = parent_sock.expect(sync::HOOKS_POINT) {
+            return Err(init_failed(text, child, &mut cleanup));
+        }
         let state = record.hook_state(Status::Creating);
         hooks::run(
             "prestart",
@@ -426,13 +426,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         if let Some(program) = &seccomp {
             program.forget_if_refused(&text);
         }
-        if text != sync::PEER_GONE {
-            return Err(ContainerError::Init(text));
-        }
-        // Init ended without a word: say how. (Reaped here, so that the
-        // cleanup does not signal a pid that may be reused by then.)
-        cleanup.child = None;
-        return Err(ContainerError::Init(silent_end(child)));
+        return Err(init_failed(text, child, &mut cleanup));
     }
     drop(parent_sock);
     drop(t);
@@ -460,7 +454,18 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     })
 }
 
-/// Why init ended before Ready without sending an error, from its exit
+/// What init's failure to reach a sync point says: its error, or, when it
+/// ended without a word, how it ended (reaped here, so that the cleanup does
+/// not signal a pid that may be reused by then).
+fn init_failed(text: String, child: Pid, cleanup: &mut Cleanup<'_>) -> ContainerError {
+    if text != sync::PEER_GONE {
+        return ContainerError::Init(text);
+    }
+    cleanup.child = None;
+    ContainerError::Init(silent_end(child))
+}
+
+/// Why init ended during setup without sending an error, from its exit
 /// status (init is killed first if it is somehow still there). A seccomp
 /// profile can keep it from reporting anything: SIGSYS when it kills, or a
 /// fault when it refuses even exit (see sys::exit_now).
