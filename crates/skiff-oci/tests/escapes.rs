@@ -159,3 +159,142 @@ fn host_dev_null_is_never_chowned() {
         (after.uid(), after.gid(), after.mode())
     );
 }
+
+/// A read-only bind stays read-only when the image aims its destination,
+/// through a symlink, at a path that the mounted host tree redirects (here
+/// its `var/run -> /run`, as on every Debian host): the flags go to the mount
+/// made, not to a path walked again after it. Before, the remount landed on
+/// the container's root and the host directory stayed writable.
+#[test]
+fn read_only_bind_stays_read_only_through_symlinks_in_the_mounted_tree() {
+    let env = TestEnv::new("robind");
+    let host = env.base.join("hostdir");
+    fs::create_dir_all(host.join("var")).unwrap();
+    std::os::unix::fs::symlink("/run", host.join("var/run")).unwrap();
+    for (n, options) in [
+        vec!["rbind", "ro"],
+        vec!["bind", "rro"],
+        vec!["rbind", "ro", "rprivate"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut b = env.bundle(
+            &format!("b{n}"),
+            &[
+                "sh",
+                "-c",
+                "touch /X/pwned 2>&1; touch /rootfs-ok && echo root-rw",
+            ],
+        );
+        let rootfs = b.rootfs();
+        fs::create_dir_all(rootfs.join("X/var/run")).unwrap();
+        fs::create_dir_all(rootfs.join("run")).unwrap();
+        std::os::unix::fs::symlink("X/var/run/../..", rootfs.join("host")).unwrap();
+        b.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/host", "type": "bind", "source": host, "options": options}),
+        );
+        b.config["root"]["readonly"] = json!(false);
+        b.write();
+        let (code, out, err) = env.run(&b, &env.id(&format!("c{n}")));
+        assert_eq!(code, 0, "{options:?}: {out}{err}");
+        assert!(
+            !host.join("pwned").exists(),
+            "{options:?}: the container wrote into the read-only host directory"
+        );
+        assert!(out.contains("Read-only file system"), "{options:?}: {out}");
+        assert!(
+            out.contains("root-rw"),
+            "{options:?}: the remount hit /: {out}"
+        );
+    }
+}
+
+/// The runtime reads the container's /etc/passwd (for HOME) with a bound: a
+/// passwd that is /dev/zero or a fifo is refused at once, by create and by
+/// exec, instead of eating memory (exec's, charged to the caller) or hanging.
+#[test]
+fn a_hostile_etc_passwd_is_refused_not_read_forever() {
+    let env = TestEnv::new("passwd");
+    for (n, plant) in ["ln -sf /dev/zero", "mkfifo"].iter().enumerate() {
+        let b = env.bundle(&format!("b{n}"), &["true"]);
+        let passwd = b.rootfs().join("etc/passwd");
+        fs::remove_file(&passwd).unwrap();
+        sh_ok(&format!("{plant} {}", passwd.display()));
+        let (code, _, err) = env.bounded(
+            &["run", "--bundle", b.path(), &env.id(&format!("c{n}"))],
+            &[],
+        );
+        assert_ne!(code, 0, "{plant}: {err}");
+        assert!(err.contains("/etc/passwd"), "{plant}: {err}");
+        assert!(env.container_dirs().is_empty(), "{plant}: state left");
+    }
+    // exec (which takes the container's environment, without HOME here)
+    // into a container whose passwd turned hostile after it started.
+    let b = env.bundle("e", &["sleep", "60"]);
+    let id = env.id("e");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let passwd = b.rootfs().join("etc/passwd");
+    fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &passwd).unwrap();
+    let (code, _, err) = env.bounded(&["exec", &id, "true"], &[]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("/etc/passwd"), "{err}");
+    let (code, _, err) = env.bounded(&["exec", "--env", "HOME=/", &id, "true"], &[]);
+    assert_eq!(code, 0, "with HOME given the file is not read: {err}");
+    env.ok(&["delete", "--force", &id]);
+}
+
+/// A --pid-file in a directory others can write: a symlink planted at the
+/// temporary name (`PIDFILE.tmp`, the name used before) is not written
+/// through, and the pid file is written all the same, for create and exec.
+#[test]
+fn pid_file_temporaries_never_follow_a_planted_symlink() {
+    let env = TestEnv::new("pidtmp");
+    let victim = env.base.join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let shared = env.base.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::set_permissions(
+        &shared,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let pid_file = shared.join("ctr.pid");
+    std::os::unix::fs::symlink(&victim, shared.join("ctr.pid.tmp")).unwrap();
+    let b = env.bundle("b", &["sleep", "60"]);
+    let id = env.id("c");
+    env.ok(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    assert_eq!(read(&victim), "precious");
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(read(&pid_file), pid.to_string());
+    env.ok(&["start", &id]);
+    let exec_pid = shared.join("exec.pid");
+    std::os::unix::fs::symlink(&victim, shared.join("exec.pid.tmp")).unwrap();
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        exec_pid.to_str().unwrap(),
+        &id,
+        "sleep",
+        "1",
+    ]);
+    assert_eq!(read(&victim), "precious");
+    assert!(read(&exec_pid).parse::<i64>().is_ok());
+    let leftovers: Vec<_> = fs::read_dir(&shared)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+    env.ok(&["delete", "--force", &id]);
+}

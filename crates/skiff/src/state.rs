@@ -187,13 +187,13 @@ impl StateRoot {
     /// containers it describes do not survive a reboot either.
     pub fn save(&self, record: &Record) -> Result<(), StateError> {
         let dir = self.container_dir(&record.id)?;
-        let tmp = dir.join(".state.json.tmp");
+        let path = dir.join(STATE_FILE);
         let json = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
-            path: tmp.clone(),
+            path: path.clone(),
             source,
         })?;
         // 0600: the state holds the process's environment, often secrets.
-        write_atomic(&tmp, &dir.join(STATE_FILE), &json, 0o600).map_err(io_err(&dir))
+        write_atomic(&path, &json, 0o600).map_err(io_err(&dir))
     }
 
     /// Removes the container's directory and everything in it. It usually
@@ -230,18 +230,43 @@ impl StateRoot {
     }
 }
 
-/// Writes `data` to `tmp` and renames it over `dest`.
-pub fn write_atomic(tmp: &Path, dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+/// Writes `data` to a new temporary file beside `dest` and renames it over
+/// `dest`, so a reader never sees half a file. The temporary is made with
+/// O_EXCL (which never follows a symlink) under a name of this process's
+/// own: the directory may be anyone's (a --pid-file's), and a symlink or
+/// file planted at a guessable name is neither written through nor an
+/// obstacle.
+pub fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(tmp)?;
-    f.write_all(data)?;
-    drop(f);
-    fs::rename(tmp, dest)
+    let name = dest
+        .file_name()
+        .ok_or_else(|| io::Error::other(format!("{}: not a file name", dest.display())))?;
+    for attempt in 0..16 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}-{attempt}.tmp", std::process::id()));
+        let tmp = dest.with_file_name(tmp_name);
+        let mut f = match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        let written = f.write_all(data).and_then(|()| fs::rename(&tmp, dest));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        return written;
+    }
+    Err(io::Error::other(format!(
+        "{}: no free name for a temporary file beside it",
+        dest.display()
+    )))
 }
 
 /// Container ids become directory names: no separators, no dot-files.

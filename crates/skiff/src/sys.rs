@@ -630,17 +630,28 @@ pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result
 pub fn mount_id(path: &std::path::Path) -> io::Result<u64> {
     let c = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    statx_mount(libc::AT_FDCWD, &c, libc::AT_SYMLINK_NOFOLLOW).map(|(id, _)| id)
+}
+
+/// Where the file open at `fd` sits: the id of its mount, and whether it is
+/// that mount's root.
+pub fn mount_of(fd: BorrowedFd<'_>) -> io::Result<(u64, bool)> {
+    statx_mount(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+}
+
+/// statx(2) for STATX_MNT_ID and the mount-root attribute.
+fn statx_mount(dirfd: RawFd, path: &std::ffi::CStr, flags: i32) -> io::Result<(u64, bool)> {
     // SAFETY: statx is plain data, for which all zeroes is a valid value.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `st` a statx buffer we own,
+    // SAFETY: `path` is a NUL-terminated path and `st` a statx buffer we own,
     // both valid for the call. A raw syscall: musl before 1.2.5 has no
     // wrapper.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_statx,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
+            dirfd,
+            path.as_ptr(),
+            flags,
             libc::STATX_MNT_ID,
             &mut st as *mut libc::statx,
         )
@@ -648,5 +659,7 @@ pub fn mount_id(path: &std::path::Path) -> io::Result<u64> {
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.stx_mnt_id)
+    const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
+    let root = st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0;
+    Ok((st.stx_mnt_id, root))
 }

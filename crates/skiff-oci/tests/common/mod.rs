@@ -89,6 +89,25 @@ impl TestEnv {
         output_via_files(&mut self.cmd(args), &self.base)
     }
 
+    /// Runs skiff-oci with `args` and `envs`, given at most 60 s (a hang
+    /// fails the test instead of hanging it): (exit code, stdout, stderr).
+    pub fn bounded(&self, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", skiff(), "--root"])
+            .arg(&self.root)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null());
+        let out = output_via_files(&mut cmd, &self.base);
+        let code = out.status.code().unwrap_or(-1);
+        assert_ne!(code, 137, "skiff-oci {args:?} hung");
+        (
+            code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs skiff-oci and asserts success; returns stdout.
     /// `exec -d --pid-file` of `cmd` into `id`; the exec'd process's host pid.
     pub fn exec_detached(&self, id: &str, cmd: &[&str]) -> String {

@@ -411,11 +411,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             "prestart",
             hooks.prestart().as_deref().unwrap_or(&[]),
             &state,
+            None,
         )?;
         hooks::run(
             "createRuntime",
             hooks.create_runtime().as_deref().unwrap_or(&[]),
             &state,
+            None,
         )?;
         send(&parent_sock, sync::HOOKS_DONE)?;
     }
@@ -524,15 +526,6 @@ fn sent(sock: &SyncSocket, result: std::io::Result<()>) -> Result<(), ContainerE
 /// Writes the pid file atomically: podman and containerd read it as soon as
 /// create returns.
 pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), ContainerError> {
-    let tmp = {
-        let mut name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".tmp");
-        path.with_file_name(name)
-    };
-    let path_buf: PathBuf = path.to_path_buf();
-    state::write_atomic(&tmp, &path_buf, pid.as_raw().to_string().as_bytes(), 0o644)
+    state::write_atomic(path, pid.as_raw().to_string().as_bytes(), 0o644)
         .map_err(ContainerError::io("writing --pid-file"))
 }

@@ -73,9 +73,7 @@ fn remove(
         }
     }
     if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
-        if let Err(e) = hooks::run("poststop", list, &record.hook_state(Status::Stopped)) {
-            crate::log::warn(&e.to_string());
-        }
+        hooks::run_all_warning("poststop", list, &record.hook_state(Status::Stopped));
     }
     if let Some(cg) = &record.cgroup {
         cg.remove()?;

@@ -30,7 +30,7 @@ pub fn program(p: &Process) -> Result<(PathBuf, Vec<String>), ContainerError> {
     })?;
     let mut env = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", home_of(p.user().uid())));
+        env.push(format!("HOME={}", home_of(p.user().uid())?));
     }
     let program = process::exec::resolve(arg0, &env)?;
     Ok((program, env))
@@ -108,15 +108,68 @@ fn setgroups_allowed() -> bool {
         .unwrap_or(true)
 }
 
-/// The home directory of `uid` from the container's /etc/passwd, or "/".
-fn home_of(uid: u32) -> String {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-        })
-        .next()
-        .unwrap_or_else(|| "/".into())
+/// The most of /etc/passwd read for HOME: far past any real one.
+const PASSWD_MAX: u64 = 16 << 20;
+/// The longest line taken (runc's scanner stops at 64 KiB too).
+const PASSWD_LINE_MAX: usize = 64 << 10;
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/" when
+/// there is none. The file is the image's, so it is opened inside the root
+/// without magic links (no /proc/N/root detour to the host's), without
+/// blocking (a fifo), read only when it is a regular file, a line at a time
+/// and never more than [`PASSWD_MAX`] bytes: a /etc/passwd that is
+/// /dev/zero or endless must not hang or exhaust the runtime, whose memory
+/// exec's child shares until execve (its allocations are the caller's).
+fn home_of(uid: u32) -> Result<String, ProcessError> {
+    use std::io::{BufRead, Read};
+    let err = |reason: String| ProcessError::User {
+        step: "reading /etc/passwd for HOME",
+        source: std::io::Error::other(reason),
+    };
+    let file = match open_in_container("/etc/passwd") {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("/".into()),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("/etc/passwd is not a regular file".into()));
+    }
+    let mut reader = std::io::BufReader::new(file.take(PASSWD_MAX));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(PASSWD_LINE_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| err(e.to_string()))?;
+        if n == 0 {
+            return Ok("/".into());
+        }
+        if n > PASSWD_LINE_MAX {
+            return Err(err(format!(
+                "/etc/passwd has a line longer than {PASSWD_LINE_MAX} bytes"
+            )));
+        }
+        let text = String::from_utf8_lossy(&line);
+        let f: Vec<&str> = text.trim_end_matches('\n').split(':').collect();
+        if f.len() >= 6 && f[2].parse() == Ok(uid) {
+            return Ok(f[5].to_string());
+        }
+    }
+}
+
+/// Opens `path` of the container (our root is its root by now) for reading:
+/// resolved inside the root, no magic links, non-blocking.
+fn open_in_container(path: &str) -> std::io::Result<fs::File> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let root = fs::File::open("/")?;
+    let rel = path.trim_start_matches('/');
+    let fd = openat2(root.as_raw_fd(), std::path::Path::new(rel), how)?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { fs::File::from_raw_fd(fd) })
 }

@@ -206,7 +206,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             .as_ref()
             .and_then(|h| h.create_container().as_ref())
         {
-            hooks::run("createContainer", list, &hook_state(ctx, "created"))?;
+            hooks::run(
+                "createContainer",
+                list,
+                &hook_state(ctx, "created"),
+                Some(ctx.rootfs),
+            )?;
         }
     }
 
@@ -317,7 +322,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        hooks::run("startContainer", list, &hook_state(ctx, "running"))?;
+        hooks::run("startContainer", list, &hook_state(ctx, "running"), None)?;
     }
     sys::reset_signals();
     let args = process.args().as_deref().unwrap_or(&[]);

@@ -66,8 +66,6 @@ fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
 /// already running.
 pub(super) fn poststart(record: &Record) {
     if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
-        if let Err(e) = hooks::run("poststart", list, &record.hook_state(Status::Running)) {
-            crate::log::warn(&e.to_string());
-        }
+        hooks::run_all_warning("poststart", list, &record.hook_state(Status::Running));
     }
 }

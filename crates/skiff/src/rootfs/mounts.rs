@@ -10,7 +10,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::paths::locked_flags;
-use super::resolve::{ensure_in_root, fd_path, open_in_root, Kind};
+use super::resolve::{ensure_in_root, fd_path, reopen_mounted, Kind};
 use super::{RootfsContext, RootfsError};
 use crate::cgroups::Layout;
 
@@ -154,6 +154,27 @@ fn sys(e: nix::Error) -> io::Error {
     io::Error::from(e)
 }
 
+/// A mount just made: the fd of what it covers, and, opened when a later step
+/// first needs it, the mount itself (never by its destination path again:
+/// see [`reopen_mounted`]).
+struct Placed {
+    target: OwnedFd,
+    top: Option<OwnedFd>,
+}
+
+impl Placed {
+    fn over(target: OwnedFd) -> Placed {
+        Placed { target, top: None }
+    }
+
+    fn top(&mut self, root: &OwnedFd) -> io::Result<&OwnedFd> {
+        if self.top.is_none() {
+            self.top = Some(reopen_mounted(root.as_fd(), &self.target)?);
+        }
+        Ok(self.top.as_ref().expect("set above"))
+    }
+}
+
 pub fn mount_entry(
     root: &OwnedFd,
     index: usize,
@@ -162,136 +183,169 @@ pub fn mount_entry(
 ) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
-    let dest = m.destination();
-
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, index, m, &opts, ctx);
     }
-
-    if let Some(Some(tree)) = ctx.idmapped.get(index) {
-        let kind = match fs::metadata(m.source().clone().unwrap_or_default()) {
-            Ok(meta) if !meta.is_dir() => Kind::File,
-            _ => Kind::Dir,
-        };
-        let target = ensure_in_root(root.as_fd(), dest, kind).map_err(err(
-            index,
-            m,
-            "creating the destination",
-        ))?;
-        crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err(
-            index,
-            m,
-            "attaching the idmapped mount",
-        ))?;
-        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
-            remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
-        }
-        apply_recursive(root, index, m, &opts)?;
-        return apply_propagation(root, index, m, &opts);
-    }
-    if opts.is_bind() {
-        // By path, as init sees it now (earlier mounts included, automounts
-        // triggered); through the runtime's descriptor only where init may
-        // not reach it (see open_bind_sources).
-        let by_path = m.source().clone().unwrap_or_default();
-        let (source, meta) = match (fs::metadata(&by_path), ctx.bind_sources.get(index)) {
-            (Ok(meta), _) => (by_path, meta),
-            (Err(e), Some(Some(fd))) if e.kind() == io::ErrorKind::PermissionDenied => {
-                let through = fd_path(fd);
-                let meta = fs::metadata(&through).map_err(err(index, m, "bind source"))?;
-                (through, meta)
-            }
-            (Err(e), _) => return Err(err(index, m, "bind source")(e)),
-        };
-        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-        let target = ensure_in_root(root.as_fd(), dest, kind).map_err(err(
-            index,
-            m,
-            "creating the destination",
-        ))?;
-        mount(
-            Some(&source),
-            &fd_path(&target),
-            None::<&str>,
-            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-            None::<&str>,
-        )
-        .map_err(|e| err(index, m, "bind mount")(sys(e)))?;
-        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            // The bind is a new mount at the destination: reopen to act on it.
-            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
-            remount_bind(&fd_path(&top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
-        }
+    let mut placed = if let Some(Some(tree)) = ctx.idmapped.get(index) {
+        attach_idmapped(root, index, m, tree)?
+    } else if opts.is_bind() {
+        bind(root, index, m, &opts, ctx)?
     } else {
-        let target = ensure_in_root(root.as_fd(), dest, Kind::Dir).map_err(err(
-            index,
-            m,
-            "creating the destination",
-        ))?;
-        // tmpcopyup: what the tmpfs is to start with, opened before it is covered.
-        let below = match opts.copy_up && typ == "tmpfs" {
-            true => Some(
-                super::copyup::open_dir(target.as_raw_fd(), c".").map_err(err(
-                    index,
-                    m,
-                    "tmpcopyup: opening the directory",
-                ))?,
-            ),
-            false => None,
-        };
-        let data = opts.data.join(",");
-        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        // Filled first, made read-only after.
-        let flags = match below {
-            Some(_) => opts.flags - MsFlags::MS_RDONLY,
-            None => opts.flags,
-        };
-        let result = mount(
-            Some(&source),
-            &fd_path(&target),
-            Some(typ),
-            flags,
-            if data.is_empty() {
-                None
-            } else {
-                Some(data.as_str())
-            },
-        );
-        match result {
-            Ok(()) => {}
-            // sysfs cannot be mounted in a user namespace that does not own the
-            // network namespace: bind the host's, read-only, as runc does.
-            Err(nix::Error::EPERM) if typ == "sysfs" => {
-                mount(
-                    Some("/sys"),
-                    &fd_path(&target),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| err(index, m, "bind /sys")(sys(e)))?;
-                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
-                remount_bind(&fd_path(&top), opts.flags | MsFlags::MS_RDONLY)
-                    .map_err(|e| err(index, m, "remount /sys")(sys(e)))?;
-            }
-            Err(e) => return Err(err(index, m, "mount")(sys(e))),
-        }
-        if let Some(below) = below {
-            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
-            super::copyup::open_dir(top.as_raw_fd(), c".")
-                .and_then(|fresh| super::copyup::copy_tree(&below, &fresh))
-                .map_err(err(index, m, "tmpcopyup: copying the directory's contents"))?;
-            if opts.flags.contains(MsFlags::MS_RDONLY) {
-                remount_bind(&fd_path(&top), opts.flags)
-                    .map_err(|e| err(index, m, "remount read-only")(sys(e)))?;
-            }
+        mount_filesystem(root, index, m, &opts, typ)?
+    };
+    if opts.is_bind() {
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            let top = placed.top(root).map_err(err(index, m, "reopening"))?;
+            remount_bind(&fd_path(top), extra).map_err(|e| err(index, m, "remount")(sys(e)))?;
         }
     }
-    apply_recursive(root, index, m, &opts)?;
-    apply_propagation(root, index, m, &opts)
+    apply_recursive(root, &mut placed, index, m, &opts)?;
+    apply_propagation(root, &mut placed, index, m, &opts)
+}
+
+/// An idmapped mount, made detached by the parent (see idmap.rs), attached
+/// at the destination; its fd is the mount from then on.
+fn attach_idmapped(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    tree: &OwnedFd,
+) -> Result<Placed, RootfsError> {
+    let kind = match fs::metadata(m.source().clone().unwrap_or_default()) {
+        Ok(meta) if !meta.is_dir() => Kind::File,
+        _ => Kind::Dir,
+    };
+    let target = ensure_in_root(root.as_fd(), m.destination(), kind).map_err(err(
+        index,
+        m,
+        "creating the destination",
+    ))?;
+    crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err(
+        index,
+        m,
+        "attaching the idmapped mount",
+    ))?;
+    let top = tree
+        .try_clone()
+        .map_err(err(index, m, "attaching the idmapped mount"))?;
+    Ok(Placed {
+        target,
+        top: Some(top),
+    })
+}
+
+/// A bind mount. The source is taken by path, as init sees it now (earlier
+/// mounts included, automounts triggered); through the runtime's descriptor
+/// only where init may not reach it (see open_bind_sources).
+fn bind(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+    ctx: &RootfsContext<'_>,
+) -> Result<Placed, RootfsError> {
+    let by_path = m.source().clone().unwrap_or_default();
+    let (source, meta) = match (fs::metadata(&by_path), ctx.bind_sources.get(index)) {
+        (Ok(meta), _) => (by_path, meta),
+        (Err(e), Some(Some(fd))) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let through = fd_path(fd);
+            let meta = fs::metadata(&through).map_err(err(index, m, "bind source"))?;
+            (through, meta)
+        }
+        (Err(e), _) => return Err(err(index, m, "bind source")(e)),
+    };
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let target = ensure_in_root(root.as_fd(), m.destination(), kind).map_err(err(
+        index,
+        m,
+        "creating the destination",
+    ))?;
+    mount(
+        Some(&source),
+        &fd_path(&target),
+        None::<&str>,
+        opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+        None::<&str>,
+    )
+    .map_err(|e| err(index, m, "bind mount")(sys(e)))?;
+    Ok(Placed::over(target))
+}
+
+/// A new filesystem (tmpfs, proc, sysfs, mqueue, devpts, ...), `tmpcopyup`
+/// filled from what it covers before it turns read-only.
+fn mount_filesystem(
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+    typ: &str,
+) -> Result<Placed, RootfsError> {
+    let target = ensure_in_root(root.as_fd(), m.destination(), Kind::Dir).map_err(err(
+        index,
+        m,
+        "creating the destination",
+    ))?;
+    // tmpcopyup: what the tmpfs is to start with, opened before it is covered.
+    let below = match opts.copy_up && typ == "tmpfs" {
+        true => Some(
+            super::copyup::open_dir(target.as_raw_fd(), c".").map_err(err(
+                index,
+                m,
+                "tmpcopyup: opening the directory",
+            ))?,
+        ),
+        false => None,
+    };
+    let data = opts.data.join(",");
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    // Filled first, made read-only after.
+    let flags = match below {
+        Some(_) => opts.flags - MsFlags::MS_RDONLY,
+        None => opts.flags,
+    };
+    let result = mount(
+        Some(&source),
+        &fd_path(&target),
+        Some(typ),
+        flags,
+        if data.is_empty() {
+            None
+        } else {
+            Some(data.as_str())
+        },
+    );
+    let mut placed = Placed::over(target);
+    match result {
+        Ok(()) => {}
+        // sysfs cannot be mounted in a user namespace that does not own the
+        // network namespace: bind the host's, read-only, as runc does.
+        Err(nix::Error::EPERM) if typ == "sysfs" => {
+            mount(
+                Some("/sys"),
+                &fd_path(&placed.target),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| err(index, m, "bind /sys")(sys(e)))?;
+            let top = placed.top(root).map_err(err(index, m, "reopening"))?;
+            remount_bind(&fd_path(top), opts.flags | MsFlags::MS_RDONLY)
+                .map_err(|e| err(index, m, "remount /sys")(sys(e)))?;
+        }
+        Err(e) => return Err(err(index, m, "mount")(sys(e))),
+    }
+    if let Some(below) = below {
+        let top = placed.top(root).map_err(err(index, m, "reopening"))?;
+        super::copyup::open_dir(top.as_raw_fd(), c".")
+            .and_then(|fresh| super::copyup::copy_tree(&below, &fresh))
+            .map_err(err(index, m, "tmpcopyup: copying the directory's contents"))?;
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            remount_bind(&fd_path(top), opts.flags)
+                .map_err(|e| err(index, m, "remount read-only")(sys(e)))?;
+        }
+    }
+    Ok(placed)
 }
 
 /// The recursive options (`rro`, `rnosuid`, ...), on the new mount and all
@@ -299,6 +353,7 @@ pub fn mount_entry(
 /// those writable (or suid, dev, exec).
 fn apply_recursive(
     root: &OwnedFd,
+    placed: &mut Placed,
     index: usize,
     m: &Mount,
     opts: &MountOptions,
@@ -306,7 +361,7 @@ fn apply_recursive(
     if opts.recursive_set == 0 && opts.recursive_clear == 0 {
         return Ok(());
     }
-    let top = open_in_root(root.as_fd(), m.destination()).map_err(err(index, m, "reopening"))?;
+    let top = placed.top(root).map_err(err(index, m, "reopening"))?;
     crate::sys::mount_setattr(
         top.as_fd(),
         true,
@@ -319,6 +374,7 @@ fn apply_recursive(
 
 fn apply_propagation(
     root: &OwnedFd,
+    placed: &mut Placed,
     index: usize,
     m: &Mount,
     opts: &MountOptions,
@@ -326,9 +382,9 @@ fn apply_propagation(
     if opts.propagation.is_empty() {
         return Ok(());
     }
-    let top = open_in_root(root.as_fd(), m.destination()).map_err(err(index, m, "reopening"))?;
+    let top = placed.top(root).map_err(err(index, m, "reopening"))?;
     for p in &opts.propagation {
-        mount(None::<&str>, &fd_path(&top), None::<&str>, *p, None::<&str>)
+        mount(None::<&str>, &fd_path(top), None::<&str>, *p, None::<&str>)
             .map_err(|e| err(index, m, "propagation")(sys(e)))?;
     }
     Ok(())
@@ -398,7 +454,8 @@ fn mount_cgroup(
                     None::<&str>,
                 )
                 .map_err(|e| err(index, m, "bind cgroup")(sys(e)))?;
-                let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+                let top =
+                    reopen_mounted(root.as_fd(), &target).map_err(err(index, m, "reopening"))?;
                 remount_bind(&fd_path(&top), flags)
                     .map_err(|e| err(index, m, "remount cgroup")(sys(e)))?;
             }
@@ -417,7 +474,7 @@ fn mount_cgroup(
             .map_err(|e| err(index, m, "mount cgroup tmpfs")(sys(e)))?;
             // The tmpfs is new and ours: its subdirectories are made relative
             // to it, with no walk from the root.
-            let top = open_in_root(root.as_fd(), dest).map_err(err(index, m, "reopening"))?;
+            let top = reopen_mounted(root.as_fd(), &target).map_err(err(index, m, "reopening"))?;
             // In its own cgroup namespace (not in a user namespace, where a v1
             // mount may be refused), init mounts each hierarchy itself: the
             // namespace's root is the container's group, and one mount

@@ -8,7 +8,7 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
 
-use super::resolve::{fd_path, open_in_root};
+use super::resolve::{fd_path, open_in_root, reopen_mounted};
 use super::RootfsError;
 
 fn root_fd() -> io::Result<OwnedFd> {
@@ -104,7 +104,7 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
             None::<&str>,
         )
         .map_err(|e| err(e.into()))?;
-        let top = open_in_root(root.as_fd(), Path::new(path)).map_err(err)?;
+        let top = reopen_mounted(root.as_fd(), &target).map_err(err)?;
         let tp = fd_path(&top);
         let flags = MsFlags::MS_BIND
             | MsFlags::MS_REMOUNT

@@ -180,6 +180,48 @@ fn components(path: &Path) -> VecDeque<OsString> {
         .collect()
 }
 
+/// The mount just placed on `target` (the O_PATH fd of what it covers),
+/// opened without resolving the destination's path again: that second walk
+/// would go through the mounted content, whose symlinks the image (or the
+/// mounted host tree) can aim anywhere in the root, and a remount or
+/// propagation change would land there instead (a read-only bind left
+/// writable). What is walked is the kernel's name for `target`, which holds
+/// no symlinks, with RESOLVE_NO_SYMLINKS; the result must be the root of a
+/// mount other than the one `target` is on, or it is refused.
+pub fn reopen_mounted(root: BorrowedFd<'_>, target: &OwnedFd) -> io::Result<OwnedFd> {
+    let root_path = std::fs::read_link(format!("/proc/self/fd/{}", root.as_raw_fd()))?;
+    let target_path = std::fs::read_link(fd_path(target))?;
+    let rel = target_path.strip_prefix(&root_path).map_err(|_| {
+        io::Error::other(format!(
+            "the mount point {} is not under the root {}",
+            target_path.display(),
+            root_path.display()
+        ))
+    })?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_IN_ROOT
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    let fd = openat2(root.as_raw_fd(), rel, how).map(owned)?;
+    let (under, _) = crate::sys::mount_of(std::os::fd::AsFd::as_fd(target))?;
+    let (id, is_root) = crate::sys::mount_of(std::os::fd::AsFd::as_fd(&fd))?;
+    if id == under || !is_root {
+        return Err(io::Error::other(format!(
+            "{} is not the mount just made there",
+            target_path.display()
+        )));
+    }
+    Ok(fd)
+}
+
 /// The path a mount call can use to reach what `fd` refers to.
 pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
