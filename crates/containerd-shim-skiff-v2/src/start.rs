@@ -47,7 +47,9 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     let listener =
         UnixListener::bind(&path).map_err(ShimError::io(format!("binding {}", path.display())))?;
     let exe = std::env::current_exe().map_err(ShimError::io("finding our own binary"))?;
-    let spawned = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    skiff::process::with_clean_signals(&mut cmd);
+    let spawned = cmd
         .args(args.to_argv("serve"))
         .current_dir(&bundle)
         .stdin(Stdio::from(OwnedFd::from(listener)))

@@ -105,10 +105,9 @@ pub fn ps(root: &StateRoot, id: &str, format: ListFormat, ps_args: &[String]) ->
     } else {
         ps_args.to_vec()
     };
-    let out = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .map_err(|e| format!("ps: {e}"))?;
+    let mut ps = std::process::Command::new("ps");
+    skiff::process::with_clean_signals(&mut ps);
+    let out = ps.args(&args).output().map_err(|e| format!("ps: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "ps {}: {}",

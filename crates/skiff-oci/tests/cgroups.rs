@@ -321,3 +321,92 @@ fn v1_hierarchies_inside_show_the_containers_group_read_only_on_a_writable_tmpfs
         assert!(out.contains("tmpfs-writable"), "own ns {own_ns}: {out}");
     }
 }
+
+/// The container's group directories on this host (one per v1 hierarchy
+/// that has it, or the one v2 group).
+fn group_dirs(rel: &str) -> Vec<std::path::PathBuf> {
+    if is_v2_host() {
+        return vec![cgroup_dir("", rel)];
+    }
+    fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(rel.trim_start_matches('/')))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Removes the test's groups below the container's, also when it fails
+/// (before the container's own delete, which they would hold up).
+struct SubGroups(Vec<std::path::PathBuf>);
+
+impl Drop for SubGroups {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            for group in [dir.join("sub/deeper"), dir.join("sub")] {
+                for pid in fs::read_to_string(group.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+                for _ in 0..100 {
+                    if fs::remove_dir(&group).is_ok() || !group.exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+/// Groups the container made below its own: `ps` and `kill --all` reach the
+/// processes in them, `kill --all` leaves a running container running (it
+/// freezes it only while signalling), and `delete --force` removes them,
+/// deepest first (before: EBUSY, and the groups and the state leaked).
+#[test]
+fn groups_made_below_the_container_are_seen_signalled_and_removed() {
+    let env = TestEnv::new("cgsub");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let helper = env.exec_detached(&id, &["sleep", "1000"]);
+    let dirs = group_dirs(&format!("/{id}"));
+    assert!(!dirs.is_empty());
+    let _cleanup = SubGroups(dirs.clone());
+    for dir in &dirs {
+        let deeper = dir.join("sub/deeper");
+        fs::create_dir_all(&deeper).unwrap();
+        // A v1 cpuset group takes tasks only once it has cpus and mems.
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(value) = fs::read_to_string(dir.join(file)) {
+                fs::write(dir.join("sub").join(file), &value).unwrap();
+                fs::write(deeper.join(file), &value).unwrap();
+            }
+        }
+        fs::write(deeper.join("cgroup.procs"), &helper).unwrap();
+    }
+    let ps: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(
+        ps.contains(&helper.parse().unwrap()),
+        "{ps:?} lacks {helper}"
+    );
+    env.ok(&["kill", "--all", &id, "TERM"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pid_alive(helper.parse().unwrap()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill --all missed {helper}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+    assert!(env.container_dirs().is_empty());
+}

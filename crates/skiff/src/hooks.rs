@@ -134,21 +134,8 @@ fn command(hook: &Hook, cwd: Option<&Path>) -> Command {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    with_clean_signals(&mut cmd);
+    crate::process::with_clean_signals(&mut cmd);
     cmd
-}
-
-/// Makes `cmd`'s child start with default signal dispositions and an empty
-/// signal mask, whatever the runtime had.
-pub fn with_clean_signals(cmd: &mut Command) {
-    // SAFETY: reset_signals makes only async-signal-safe calls (rt_sigaction,
-    // sigprocmask) and touches no memory of the parent's.
-    unsafe {
-        cmd.pre_exec(|| {
-            sys::reset_signals();
-            Ok(())
-        });
-    }
 }
 
 #[derive(Default)]

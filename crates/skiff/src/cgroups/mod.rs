@@ -493,18 +493,18 @@ impl CgroupRecord {
         Ok(())
     }
 
-    /// Pids of every process in the container.
+    /// Pids of every process in the container: in its group and in every
+    /// group below it (the container may make its own), as runc's `ps` and
+    /// `kill --all` see them.
     pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
-        let path = self.procs_dir.join("cgroup.procs");
-        let text = fs::read_to_string(&path).map_err(|source| CgroupError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .map(Pid::from_raw)
-            .collect())
+        let mut pids = Vec::new();
+        collect_pids(&self.procs_dir, &mut pids, 0)?;
+        Ok(pids)
+    }
+
+    /// Whether the container's processes can be frozen (`pause`).
+    pub fn has_freezer(&self) -> bool {
+        self.freezer.is_some()
     }
 
     pub fn is_frozen(&self) -> bool {
@@ -614,28 +614,79 @@ impl CgroupRecord {
     }
 }
 
-/// Removes cgroup directories, retrying EBUSY for up to 5 s: processes that
-/// were just killed may take a moment to leave their group.
-pub fn remove_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>) -> Result<(), CgroupError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for dir in dirs {
-        loop {
-            match fs::remove_dir(dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(source) => {
-                    return Err(CgroupError::Remove {
-                        path: dir.clone(),
-                        source,
-                    })
-                }
-            }
+/// The pids in `dir`'s cgroup.procs and in those of the groups below it. A
+/// group below that goes away meanwhile is skipped; `dir` itself (depth 0)
+/// must be readable.
+fn collect_pids(dir: &Path, pids: &mut Vec<Pid>, depth: usize) -> Result<(), CgroupError> {
+    let path = dir.join("cgroup.procs");
+    match fs::read_to_string(&path) {
+        Ok(text) => pids.extend(
+            text.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .map(Pid::from_raw),
+        ),
+        Err(e) if depth > 0 && e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CgroupError::Io { path, source }),
+    }
+    if depth < MAX_GROUP_DEPTH {
+        for sub in subgroups(dir) {
+            collect_pids(&sub, pids, depth + 1)?;
         }
     }
     Ok(())
+}
+
+/// The groups right below `dir` (its subdirectories); none when it cannot
+/// be read.
+fn subgroups(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes cgroup directories, each with the groups the container made
+/// below it, deepest first (a group with children is EBUSY), retrying EBUSY
+/// for up to 5 s: processes that were just killed may take a moment to
+/// leave their group.
+pub fn remove_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in dirs {
+        remove_tree(dir, deadline, 0)?;
+    }
+    Ok(())
+}
+
+/// How deep [`remove_tree`] and [`collect_pids`] go: far past what
+/// containers make, short of a stack a hostile tree could exhaust.
+const MAX_GROUP_DEPTH: usize = 64;
+
+fn remove_tree(dir: &Path, deadline: Instant, depth: usize) -> Result<(), CgroupError> {
+    if depth < MAX_GROUP_DEPTH {
+        for sub in subgroups(dir) {
+            remove_tree(&sub, deadline, depth + 1)?;
+        }
+    }
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,11 +20,7 @@ pub fn kill(
         // init started outlives it (containerd's shim sends `kill --all` then,
         // as runc lets it), and the group cannot be removed while they live.
         if let Some(cg) = &record.cgroup {
-            for pid in cg.pids()? {
-                let _ = sys::kill(pid, sig);
-            }
-            thaw_for_kill(cg, sig, status);
-            return Ok(());
+            return signal_all(cg, sig, status);
         }
     }
     if status == Status::Stopped {
@@ -35,6 +31,38 @@ pub fn kill(
         thaw_for_kill(cg, sig, status);
     }
     Ok(())
+}
+
+/// Signals every process of the group, frozen meanwhile (as runc does): a
+/// process that exited between the read of the pids and its signal would
+/// leave its pid free for a host process to take. A paused container stays
+/// paused (but for SIGKILL, see [`thaw_for_kill`]).
+fn signal_all(
+    cg: &crate::cgroups::CgroupRecord,
+    sig: SignalNumber,
+    status: Status,
+) -> Result<(), ContainerError> {
+    let froze = status != Status::Paused
+        && cg.has_freezer()
+        && match cg.freeze() {
+            Ok(()) => true,
+            Err(e) => {
+                crate::log::warn(&format!("kill --all: freezing the container first: {e}"));
+                false
+            }
+        };
+    let pids = cg.pids();
+    if let Ok(pids) = &pids {
+        for pid in pids {
+            let _ = sys::kill(*pid, sig);
+        }
+    }
+    if froze {
+        cg.thaw()?;
+    } else {
+        thaw_for_kill(cg, sig, status);
+    }
+    pids.map(drop).map_err(ContainerError::from)
 }
 
 /// A frozen (v1) process does not die of SIGKILL until it is thawed: a

@@ -39,3 +39,16 @@ pub enum ProcessError {
         source: io::Error,
     },
 }
+
+/// Makes `cmd`'s child start with default signal dispositions and an empty
+/// signal mask, whatever the runtime had.
+pub fn with_clean_signals(cmd: &mut std::process::Command) {
+    // SAFETY: reset_signals makes only async-signal-safe calls (rt_sigaction,
+    // sigprocmask) and touches no memory of the parent's.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            crate::sys::reset_signals();
+            Ok(())
+        });
+    }
+}
