@@ -298,3 +298,40 @@ fn pid_file_temporaries_never_follow_a_planted_symlink() {
     assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
     env.ok(&["delete", "--force", &id]);
 }
+
+/// --no-pivot: the host's procfs and sysfs, left beneath the moved rootfs,
+/// must not let the container mount a fresh, unmasked /proc (the kernel
+/// allows it where a full one is visible). Here a user namespace made in the
+/// container (CAP_SETFCAP lets `unshare -r` map root) tries, with and without
+/// --no-pivot, as runc refuses both.
+#[test]
+fn no_pivot_leaves_no_full_procfs_to_mount_again() {
+    let env = TestEnv::new("nopivotproc");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "unshare -mrpf sh -c 'mount -t proc none /proc && echo MOUNTED' 2>&1; echo done",
+        ],
+    );
+    for set in ["bounding", "permitted", "effective"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SETFCAP"));
+    }
+    b.write();
+    for (n, extra) in [&["--no-pivot"][..], &[]].iter().enumerate() {
+        let id = env.id(&format!("c{n}"));
+        let mut args = vec!["run", "--bundle", b.path()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let out = env.ok(&args);
+        assert!(out.contains("done"), "{extra:?}: {out}");
+        assert!(
+            !out.contains("MOUNTED"),
+            "{extra:?}: a fresh procfs was mounted: {out}"
+        );
+    }
+}

@@ -276,3 +276,95 @@ fn idmapped_mounts_map_file_owners() {
     });
     assert_eq!(out, "0:0\n");
 }
+
+/// A bundle that runs `args` without a mount namespace of its own: the
+/// mount namespace left out, or (`join`) joined by path; with nothing that
+/// needs one (mounts, masked and read-only paths, a read-only root).
+fn without_private_mount_ns(
+    env: &TestEnv,
+    name: &str,
+    join: Option<&str>,
+    args: &[&str],
+) -> Bundle {
+    let mut b = env.bundle(name, args);
+    let list = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.retain(|n| n["type"] != "mount");
+    if let Some(path) = join {
+        list.push(json!({"type": "mount", "path": path}));
+    }
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
+    std::fs::write(b.rootfs().join("in-the-rootfs"), "").unwrap();
+    b.write();
+    b
+}
+
+/// Without a private mount namespace (none, or the host's joined by path)
+/// the container still lives in its rootfs (chroot, as runc), never in the
+/// host's root, and so does what `exec` starts in it; what would change the
+/// shared mount table is refused, naming the field (masked paths in runc's
+/// words). Before, `/` was the host's and masked paths were skipped.
+#[test]
+fn without_a_private_mount_namespace_the_root_is_still_the_rootfs() {
+    let env = TestEnv::new("nomntns");
+    // The host's mount namespace, as this test's process has it.
+    let host = format!("/proc/{}/ns/mnt", std::process::id());
+    for (n, join) in [None, Some(host.as_str())].into_iter().enumerate() {
+        let b = without_private_mount_ns(&env, &format!("b{n}"), join, &["sh", "-c", "ls /; pwd"]);
+        let (code, out, err) = env.run(&b, &env.id(&format!("c{n}")));
+        assert_eq!(code, 0, "{join:?}: {out}{err}");
+        assert!(
+            out.contains("in-the-rootfs"),
+            "{join:?}: / is not the rootfs: {out}"
+        );
+        assert!(
+            !out.contains("boot"),
+            "{join:?}: / looks like the host's: {out}"
+        );
+
+        let b = without_private_mount_ns(&env, &format!("e{n}"), join, &["sleep", "60"]);
+        let id = env.id(&format!("e{n}"));
+        env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+        let out = env.ok(&["exec", &id, "ls", "/"]);
+        assert!(
+            out.contains("in-the-rootfs"),
+            "{join:?}: exec's / is not the rootfs: {out}"
+        );
+        env.ok(&["delete", "--force", &id]);
+    }
+    // What needs a private mount namespace is refused, and nothing is left.
+    let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+        ("linux.maskedPaths", |c| {
+            c["linux"]["maskedPaths"] = json!(["/proc/kcore"])
+        }),
+        ("linux.readonlyPaths", |c| {
+            c["linux"]["readonlyPaths"] = json!(["/proc/sys"])
+        }),
+        ("root.readonly", |c| c["root"]["readonly"] = json!(true)),
+        (
+            "mounts[0]",
+            |c| c["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]),
+        ),
+    ];
+    for (n, (field, edit)) in edits.into_iter().enumerate() {
+        let mut b = without_private_mount_ns(&env, &format!("r{n}"), None, &["true"]);
+        edit(&mut b.config);
+        b.write();
+        let err = env.fails(&["run", "--bundle", b.path(), &env.id(&format!("r{n}"))]);
+        assert!(err.contains(field), "{field}: {err}");
+        assert!(env.container_dirs().is_empty(), "{field}: state left");
+    }
+    let mut b = env.bundle("masked", &["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    b.write();
+    let err = env.fails(&["run", "--bundle", b.path(), &env.id("masked")]);
+    assert!(
+        err.contains("unable to restrict sys entries without a private MNT namespace"),
+        "{err}"
+    );
+}

@@ -291,6 +291,13 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
             ));
         }
     }
+    let private_mount = namespaces
+        .into_iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Mount && ns.path().is_none());
+    if !private_mount {
+        refuse_mount_changes(spec)?;
+    }
     let private_uts = namespaces
         .into_iter()
         .flatten()
@@ -314,6 +321,50 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         }
     }
     Ok(rootfs)
+}
+
+/// Without a mount namespace of its own (none in linux.namespaces, or one
+/// joined by path) the container is still switched into its rootfs (chroot,
+/// as runc does), but nothing that would change a mount table it shares
+/// with the host or with another container is done: each such field is
+/// refused, naming it (masked and read-only paths in runc's words; runc
+/// makes the mounts in the host's table and leaves them there).
+fn refuse_mount_changes(spec: &Spec) -> Result<(), ConfigError> {
+    const WHY: &str = "needs a private mount namespace (linux.namespaces has no \"mount\" \
+                       of its own): it would change a mount table shared with others";
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        return Err(invalid(
+            "linux.maskedPaths",
+            "unable to restrict sys entries without a private MNT namespace",
+        ));
+    }
+    if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        return Err(invalid(
+            "linux.readonlyPaths",
+            "unable to restrict sys entries without a private MNT namespace",
+        ));
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        return Err(invalid("root.readonly", WHY));
+    }
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err(invalid("mounts[0]", WHY));
+    }
+    if linux
+        .and_then(|l| l.devices().as_ref())
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Err(invalid("linux.devices", WHY));
+    }
+    if linux
+        .and_then(|l| l.rootfs_propagation().as_ref())
+        .is_some()
+    {
+        return Err(invalid("linux.rootfsPropagation", WHY));
+    }
+    Ok(())
 }
 
 /// The runtime-spec name of a namespace type.

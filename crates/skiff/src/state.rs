@@ -89,6 +89,10 @@ pub struct Record {
     /// Whether init has its own pid namespace: if not, killing init does not kill
     /// the rest of the container.
     pub private_pid_ns: bool,
+    /// Whether init has a mount namespace of its own: if not (none, or one
+    /// joined), its root is a chroot that `exec` must enter as well.
+    #[serde(default = "yes")]
+    pub private_mount_ns: bool,
     #[serde(default)]
     pub hooks: Option<Hooks>,
     /// The container's process and seccomp profile: `exec` starts from them.
@@ -96,6 +100,10 @@ pub struct Record {
     pub process: Option<Process>,
     #[serde(default)]
     pub seccomp: Option<LinuxSeccomp>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The state root (`--root`): one directory per container.

@@ -396,6 +396,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         private_pid_ns: plan.new_pid,
+        private_mount_ns: plan.new_mount,
         hooks: spec.hooks().clone(),
         process: spec.process().clone(),
         seccomp: linux.and_then(|l| l.seccomp().clone()),

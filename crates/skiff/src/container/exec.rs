@@ -104,6 +104,18 @@ impl NsDirs {
     }
 }
 
+/// Init's root directory, opened from the host's /proc.
+fn open_init_root(init: Pid) -> Result<OwnedFd, ContainerError> {
+    let fd = nix::fcntl::open(
+        format!("/proc/{init}/root").as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening the container's root")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Starts the process; returns its pid (on the host) once execve has succeeded.
 pub fn exec(root: &StateRoot, opts: &ExecOptions<'_>) -> Result<Pid, ContainerError> {
     let record = root.load(opts.id)?;
@@ -150,6 +162,12 @@ pub fn exec_in(
         .into_iter()
         .flatten()
         .collect();
+    // Init's root is a chroot where it has no mount namespace of its own:
+    // the child enters it too, after the namespaces.
+    let jail = match record.private_mount_ns {
+        true => None,
+        false => Some(open_init_root(init)?),
+    };
     let console = match (terminal, opts.console_stream, opts.console_socket) {
         (false, _, _) | (true, None, None) => None,
         (true, Some(stream), _) => Some(
@@ -222,6 +240,7 @@ pub fn exec_in(
     let inputs = &ChildInputs {
         opts,
         ns: &ns,
+        jail: jail.as_ref().map(|j| j.as_raw_fd()),
         console: console.as_ref().map(|c| c.as_raw_fd()),
         filter: &filter,
         sock: &child_sock,
@@ -360,6 +379,9 @@ enum Placement<'a> {
 struct ChildInputs<'a> {
     opts: &'a ExecOptions<'a>,
     ns: &'a [(CloneFlags, OwnedFd)],
+    /// Init's root, to chroot into (a container without a private mount
+    /// namespace).
+    jail: Option<RawFd>,
     console: Option<RawFd>,
     filter: &'a Option<(seccomp::Program, Option<UnixStream>)>,
     sock: &'a SyncSocket,
@@ -374,6 +396,7 @@ fn child_side(
     let ChildInputs {
         opts,
         ns,
+        jail,
         console,
         filter,
         sock,
@@ -391,6 +414,11 @@ fn child_side(
     for (flag, fd) in ns {
         setns(fd, *flag)
             .map_err(|e| ContainerError::io("joining the container's namespaces")(e.into()))?;
+    }
+    if let Some(root) = jail {
+        nix::unistd::fchdir(root)
+            .and_then(|()| nix::unistd::chroot("."))
+            .map_err(|e| ContainerError::io("entering the container's root (chroot)")(e.into()))?;
     }
     drop(t);
     let t = trace::exec_phase("process");

@@ -219,6 +219,8 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     let t = trace::init_phase("pivot");
     if ctx.plan.new_mount {
         rootfs::pivot(ctx.rootfs, ctx.no_pivot, rootfs::propagation(spec))?;
+    } else {
+        rootfs::chroot_into(ctx.rootfs, process.cwd())?;
     }
 
     drop(t);

@@ -47,6 +47,10 @@ pub enum RootfsError {
     PivotRoot { path: PathBuf, source: nix::Error },
     #[error("detaching the old root after pivot_root: {0}")]
     UmountOldRoot(nix::Error),
+    #[error("--no-pivot: hiding the host's procfs and sysfs: {source}")]
+    HideProcSys { source: io::Error },
+    #[error("chroot into {path} (no private mount namespace): {source}")]
+    Chroot { path: PathBuf, source: nix::Error },
     #[error("--no-pivot: moving {path} to /: {source}")]
     MoveRoot { path: PathBuf, source: nix::Error },
     #[error("linux.maskedPaths ({path}): {source}")]
@@ -310,6 +314,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, propagation: MsFlags) -> Result<(), 
         source,
     };
     if no_pivot {
+        hide_full_proc_and_sys(rootfs)?;
         chdir(rootfs).map_err(pivot_err)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|source| {
             RootfsError::MoveRoot {
@@ -356,6 +361,119 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, propagation: MsFlags) -> Result<(), 
     Ok(())
 }
 
+/// Without a private mount namespace (none, or one joined by path): into
+/// the rootfs by chroot, as runc does there, so that a container never sees
+/// the host's root because a namespace was left out; the working directory
+/// is made inside it. (What would change the shared mount table was refused
+/// when the config was read.)
+pub fn chroot_into(rootfs: &Path, cwd: &Path) -> Result<(), RootfsError> {
+    let err = |source| RootfsError::Chroot {
+        path: rootfs.to_path_buf(),
+        source,
+    };
+    chdir(rootfs).map_err(err)?;
+    chroot(".").map_err(err)?;
+    chdir("/").map_err(err)?;
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err)?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let root = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
+    resolve::ensure_in_root(std::os::fd::AsFd::as_fd(&root), cwd, resolve::Kind::Dir)
+        .map(drop)
+        .map_err(|source| RootfsError::Cwd {
+            path: cwd.to_path_buf(),
+            source,
+        })
+}
+
+/// For --no-pivot, whose move of the rootfs onto / leaves the old root's
+/// mounts in the namespace beneath it: every full procfs or sysfs mount
+/// outside the rootfs is detached, or where that is refused (mounts locked
+/// in a user namespace) covered by a tmpfs. The kernel lets a process mount a
+/// new procfs or sysfs (a user namespace's root can) only where one is
+/// fully visible in its mount namespace already (mount_too_revealing): the
+/// host's, left there, would give the container a fresh, unmasked /proc.
+/// runc does the same.
+fn hide_full_proc_and_sys(rootfs: &Path) -> Result<(), RootfsError> {
+    let err = |source| RootfsError::HideProcSys { source };
+    let text = crate::procfs::read("/proc/self/mountinfo").map_err(err)?;
+    let mut targets: Vec<PathBuf> = text
+        .lines()
+        .filter_map(full_proc_or_sys_mount)
+        .filter(|point| !point.starts_with(rootfs))
+        .collect();
+    // Parents first: detaching one takes what is below along.
+    targets.sort_by_key(|p| p.components().count());
+    for point in targets {
+        // The detach must not reach the host's mounts through propagation.
+        match mount(
+            None::<&str>,
+            &point,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => {}
+            // Gone with a parent detached before it.
+            Err(nix::Error::ENOENT | nix::Error::EINVAL) => continue,
+            Err(e) => return Err(err(io::Error::from(e))),
+        }
+        match umount2(&point, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::Error::EINVAL | nix::Error::EPERM) => mount(
+                Some("tmpfs"),
+                &point,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+            )
+            .map_err(|e| err(io::Error::from(e)))?,
+            Err(e) => return Err(err(io::Error::from(e))),
+        }
+    }
+    Ok(())
+}
+
+/// The mount point of a mountinfo line that is a full (its filesystem's
+/// root) procfs or sysfs mount.
+fn full_proc_or_sys_mount(line: &str) -> Option<PathBuf> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let fstype = right.split(' ').next()?;
+    let (root, point) = (fields.get(3)?, fields.get(4)?);
+    (*root == "/" && (fstype == "proc" || fstype == "sysfs")).then(|| unescape_mountinfo(point))
+}
+
+/// mountinfo's octal escapes (`\040` for a space) undone.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'\\')
+            .then(|| bytes.get(i + 1..i + 4))
+            .flatten()
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
 /// linux.rootfsPropagation as mount(2) flags; rslave when unset.
 pub fn propagation(spec: &oci_spec::runtime::Spec) -> MsFlags {
     spec.linux()
@@ -386,4 +504,28 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
         .map_err(RootfsError::ReadonlyRoot)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_proc_and_sys_mounts_are_picked_from_mountinfo() {
+        let proc_line = "22 1 0:21 / /proc rw,nosuid - proc proc rw";
+        let bind_of_proc = "40 22 0:21 /sys /mnt/sys\\040x rw - proc proc rw";
+        let sys_line = "23 1 0:22 / /a\\040b rw - sysfs sysfs rw";
+        let tmpfs = "24 1 0:23 / /dev rw - tmpfs tmpfs rw";
+        assert_eq!(
+            full_proc_or_sys_mount(proc_line),
+            Some(PathBuf::from("/proc"))
+        );
+        assert_eq!(full_proc_or_sys_mount(bind_of_proc), None);
+        assert_eq!(
+            full_proc_or_sys_mount(sys_line),
+            Some(PathBuf::from("/a b"))
+        );
+        assert_eq!(full_proc_or_sys_mount(tmpfs), None);
+        assert_eq!(unescape_mountinfo("/x\\134y"), PathBuf::from("/x\\y"));
+    }
 }
