@@ -410,3 +410,73 @@ fn groups_made_below_the_container_are_seen_signalled_and_removed() {
     }
     assert!(env.container_dirs().is_empty());
 }
+
+/// Thaws and removes the groups a test froze, also when it fails.
+struct FrozenGroups(Vec<std::path::PathBuf>);
+
+impl Drop for FrozenGroups {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let _ = fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = fs::write(dir.join("cgroup.freeze"), "0");
+            for pid in fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid])
+                    .status();
+            }
+            for _ in 0..100 {
+                if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A container put into a cgroup that is frozen already (v1 freezer, or a
+/// cgroup2 group) is refused at once, with nothing left behind; before, run
+/// hung forever on an init frozen in the middle of its setup.
+#[test]
+fn a_frozen_cgroup_is_refused_not_hung_in() {
+    let env = TestEnv::new("cgfrozen");
+    let rel = format!("skt-cgfrozen-{}", std::process::id());
+    let mut freezers = Vec::new();
+    let v1 = Path::new("/sys/fs/cgroup/freezer");
+    if v1.join("freezer.state").exists() || v1.join("cgroup.procs").exists() {
+        freezers.push((v1.join(&rel), "freezer.state", "FROZEN"));
+    }
+    for v2 in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+        if Path::new(v2).join("cgroup.controllers").exists() {
+            freezers.push((Path::new(v2).join(&rel), "cgroup.freeze", "1"));
+            break;
+        }
+    }
+    if freezers.is_empty() {
+        eprintln!("skipped: no freezer on this host");
+        return;
+    }
+    for (n, (dir, file, value)) in freezers.into_iter().enumerate() {
+        let _cleanup = FrozenGroups(vec![dir.clone()]);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(file), value).unwrap();
+        let mut b = env.bundle(&format!("b{n}"), &["true"]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+        b.write();
+        let (code, _, err) = env.bounded(
+            &["run", "--bundle", b.path(), &env.id(&format!("c{n}"))],
+            &[],
+        );
+        assert_ne!(code, 0, "{file}: {err}");
+        assert!(err.contains("is frozen"), "{file}: {err}");
+        assert!(env.container_dirs().is_empty(), "{file}: state left");
+        let left = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        assert!(
+            left.trim().is_empty(),
+            "{file}: processes left in the group: {left}"
+        );
+    }
+}

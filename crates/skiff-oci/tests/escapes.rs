@@ -335,3 +335,24 @@ fn no_pivot_leaves_no_full_procfs_to_mount_again() {
         );
     }
 }
+
+/// CVE-2019-16884 class: an image whose /proc or /sys is a symlink is
+/// refused (procfs and sysfs go on ordinary directories only), as runc does.
+#[test]
+fn proc_or_sys_as_a_symlink_is_refused() {
+    let env = TestEnv::new("procsymlink");
+    for (n, dir) in ["proc", "sys"].iter().enumerate() {
+        let b = env.bundle(&format!("b{n}"), &["true"]);
+        let rootfs = b.rootfs();
+        fs::remove_dir(rootfs.join(dir)).unwrap();
+        fs::create_dir_all(rootfs.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", rootfs.join(dir)).unwrap();
+        let err = env.fails(&["run", "--bundle", b.path(), &env.id(&format!("c{n}"))]);
+        assert!(
+            err.contains(&format!("/{dir}"))
+                && err.contains("must be mounted on an ordinary directory"),
+            "{dir}: {err}"
+        );
+        assert!(env.container_dirs().is_empty());
+    }
+}

@@ -57,6 +57,8 @@ pub enum CgroupError {
     Remove { path: PathBuf, source: io::Error },
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("cgroup {path} is frozen: a container started in it would hang (thaw it first)")]
+    Frozen { path: PathBuf },
 }
 
 /// The groups of one container, as kept in state.json.
@@ -505,6 +507,34 @@ impl CgroupRecord {
     /// Whether the container's processes can be frozen (`pause`).
     pub fn has_freezer(&self) -> bool {
         self.freezer.is_some()
+    }
+
+    /// Refuses groups that are frozen already, by their own freezer or a
+    /// parent's: a process placed there stops before it can say a word, and
+    /// (v1) cannot even be killed until thawed. Both trees are asked on a
+    /// hybrid host (a cgroup2 group freezes too).
+    pub fn refuse_frozen(&self) -> Result<(), CgroupError> {
+        let v1 = |dir: &Path| {
+            fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+        };
+        let v2 = |dir: &Path| {
+            fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l.trim() == "frozen 1"))
+        };
+        let frozen = match &self.freezer {
+            Some(Freezer::V1(dir)) if v1(dir) => Some(dir),
+            Some(Freezer::V2(dir)) if v2(dir) => Some(dir),
+            _ => None,
+        };
+        let frozen = frozen.or_else(|| {
+            self.v2
+                .as_ref()
+                .filter(|d| !matches!(&self.freezer, Some(Freezer::V2(f)) if f == *d) && v2(d))
+        });
+        match frozen {
+            Some(path) => Err(CgroupError::Frozen { path: path.clone() }),
+            None => Ok(()),
+        }
     }
 
     pub fn is_frozen(&self) -> bool {

@@ -205,6 +205,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     };
     if !late_cgroups {
         cleanup.cgroup = cgroup.clone();
+        if let Some(cg) = &cgroup {
+            cg.refuse_frozen()?;
+        }
     }
 
     // 6. Namespaces named by path that init inherits, joined now.
@@ -362,6 +365,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         cgroups::make(&layout, &request, record)?;
         cleanup.cgroup = Some(record.clone());
         cleanup.made.clear();
+        // Before init joins the v1 groups; one born into a frozen cgroup2
+        // group can still be killed.
+        record.refuse_frozen()?;
     }
     if !init_joins_cgroup {
         let _t = trace::phase("cgroup-join");

@@ -10,7 +10,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::paths::locked_flags;
-use super::resolve::{ensure_in_root, fd_path, reopen_mounted, Kind};
+use super::resolve::{ensure_in_root, fd_path, last_component_type, reopen_mounted, Kind};
 use super::{RootfsContext, RootfsError};
 use crate::cgroups::Layout;
 
@@ -281,6 +281,20 @@ fn mount_filesystem(
     opts: &MountOptions,
     typ: &str,
 ) -> Result<Placed, RootfsError> {
+    // procfs and sysfs go on a directory, never through a symlink the image
+    // put at their place (CVE-2019-16884; runc's rule and words).
+    if typ == "proc" || typ == "sysfs" {
+        match last_component_type(root.as_fd(), m.destination()) {
+            Ok(None) => {}
+            Ok(Some(t)) if t == nix::sys::stat::SFlag::S_IFDIR => {}
+            Ok(Some(_)) => {
+                return Err(err(index, m, "destination")(io::Error::other(format!(
+                    "filesystem {typ:?} must be mounted on an ordinary directory"
+                ))))
+            }
+            Err(e) => return Err(err(index, m, "destination")(e)),
+        }
+    }
     let target = ensure_in_root(root.as_fd(), m.destination(), Kind::Dir).map_err(err(
         index,
         m,

@@ -39,6 +39,31 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
         .map_err(io::Error::from)
 }
 
+/// The type of what `path`'s last component is inside `root`, itself (a
+/// symlink as a symlink), or `None` when it does not exist. What leads to it
+/// is resolved as [`open_in_root`] does.
+pub fn last_component_type(root: BorrowedFd<'_>, path: &Path) -> io::Result<Option<SFlag>> {
+    let rel = relative(path);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(Some(SFlag::S_IFDIR)); // the root itself
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = match openat2(root.as_raw_fd(), parent, how(OFlag::O_DIRECTORY)) {
+        Ok(fd) => owned(fd),
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match open_entry(dir.as_raw_fd(), Path::new(name)) {
+        Ok(fd) => Ok(Some(file_type(&fd)?)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Opens `path` inside `root`, creating missing directories on the way and the
 /// last component as `kind` when it is missing. Symlinks met on the way (also
 /// dangling ones, whose targets get created) are resolved here, one component
