@@ -459,8 +459,16 @@ fn a_frozen_cgroup_is_refused_not_hung_in() {
         eprintln!("skipped: no freezer on this host");
         return;
     }
+    // Every group of that name, in every hierarchy: a runtime that hung
+    // (and was killed) leaves them all.
+    let mut groups: Vec<_> = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(&rel))
+        .collect();
+    groups.push(Path::new("/sys/fs/cgroup").join(&rel));
+    let _cleanup = FrozenGroups(groups);
     for (n, (dir, file, value)) in freezers.into_iter().enumerate() {
-        let _cleanup = FrozenGroups(vec![dir.clone()]);
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(file), value).unwrap();
         let mut b = env.bundle(&format!("b{n}"), &["true"]);

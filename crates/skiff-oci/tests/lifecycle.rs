@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -486,4 +487,37 @@ fn state_files_are_not_world_readable() {
     assert_eq!(mode(&env.root.join(&id)), 0o711);
     assert_eq!(mode(&env.root.join(&id).join("state.json")), 0o600);
     env.ok(&["delete", "--force", &id]);
+}
+
+/// No wait on init is endless: an init stopped during setup, or frozen (a
+/// prestart hook does either, to the pid its state names, or to the
+/// container's freezer), fails create with the reason, and leaves nothing.
+#[test]
+fn a_stopped_or_frozen_init_fails_create_instead_of_hanging() {
+    let env = TestEnv::new("stuckinit");
+    let id = env.id("c");
+    let freezer = Path::new("/sys/fs/cgroup/freezer").join(&id);
+    let mut cases = vec![(
+        "stopped",
+        json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "read s; kill -STOP $(echo \"$s\" | sed 's/.*.pid.:\\([0-9]*\\).*/\\1/')"]}]}),
+    )];
+    if freezer.parent().unwrap().join("cgroup.procs").exists() {
+        let script = format!("echo FROZEN > {}/freezer.state", freezer.display());
+        cases.push((
+            "frozen",
+            json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}),
+        ));
+    } else {
+        eprintln!("frozen case skipped: no v1 freezer here");
+    }
+    for (n, (want, hooks)) in cases.into_iter().enumerate() {
+        let mut b = env.bundle(&format!("b{n}"), &["true"]);
+        b.config["hooks"] = hooks;
+        b.write();
+        let (code, _, err) = env.bounded(&["create", "--bundle", b.path(), &id], &[]);
+        assert_ne!(code, 0, "{want}: {err}");
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(env.container_dirs().is_empty(), "{want}: state left");
+        assert!(!freezer.exists(), "{want}: cgroup left");
+    }
 }

@@ -185,19 +185,53 @@ impl SyncSocket {
         }
     }
 
-    /// Waits for `tag`; an error message or EOF becomes Err(text).
+    /// [`SyncSocket::recv`], asking `stuck` whenever a second passes without
+    /// a word: a peer that is alive but will never answer (stopped, frozen)
+    /// ends the wait with the reason `stuck` gives, instead of never.
+    pub fn recv_watching(&self, stuck: &dyn Fn() -> Option<String>) -> io::Result<Option<Message>> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        loop {
+            let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(1000u16)) {
+                Ok(0) => {
+                    if let Some(reason) = stuck() {
+                        return Err(io::Error::other(reason));
+                    }
+                }
+                Ok(_) => return self.recv(),
+                Err(nix::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Waits for a `tag` message; an ERROR message's text, or [`PEER_GONE`],
     /// is the error.
     pub fn expect(&self, tag: u8) -> Result<(), String> {
-        match self.recv() {
-            Ok(Some(m)) if m.tag == tag => Ok(()),
-            Ok(Some(m)) if m.tag == ERROR => Err(m.text),
-            Ok(Some(m)) => Err(format!(
-                "unexpected message {:?} from the other side",
-                m.tag as char
-            )),
-            Ok(None) => Err(PEER_GONE.into()),
-            Err(e) => Err(format!("sync socket: {e}")),
-        }
+        expected(tag, self.recv())
+    }
+
+    /// [`SyncSocket::expect`], watched as [`SyncSocket::recv_watching`] is.
+    pub fn expect_watching(
+        &self,
+        tag: u8,
+        stuck: &dyn Fn() -> Option<String>,
+    ) -> Result<(), String> {
+        expected(tag, self.recv_watching(stuck))
+    }
+}
+
+/// What a received message says to a wait for `tag`.
+fn expected(tag: u8, received: io::Result<Option<Message>>) -> Result<(), String> {
+    match received {
+        Ok(Some(m)) if m.tag == tag => Ok(()),
+        Ok(Some(m)) if m.tag == ERROR => Err(m.text),
+        Ok(Some(m)) => Err(format!(
+            "unexpected message {:?} from the other side",
+            m.tag as char
+        )),
+        Ok(None) => Err(PEER_GONE.into()),
+        Err(e) => Err(format!("sync socket: {e}")),
     }
 }

@@ -76,6 +76,10 @@ impl Drop for Cleanup<'_> {
             return;
         }
         if let Some(pid) = self.child {
+            // A frozen (v1) process dies of SIGKILL only once thawed.
+            if let Some(cg) = self.cgroup.as_ref().filter(|cg| cg.is_frozen()) {
+                let _ = cg.thaw();
+            }
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
@@ -408,9 +412,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
 
+    // Init alive but never to answer (stopped, frozen) ends a wait too.
+    let stuck = || init_stuck(child, cgroup.as_ref());
+
     // 9. Hooks in the runtime's namespaces, at the point init asks for them.
     if hooks_point {
-        if let Err(text) = parent_sock.expect(sync::HOOKS_POINT) {
+        if let Err(text) = parent_sock.expect_watching(sync::HOOKS_POINT, &stuck) {
             return Err(init_failed(text, child, &mut cleanup));
         }
         let state = record.hook_state(Status::Creating);
@@ -431,7 +438,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 10. Init is parked on the fifo (or, for `run`, on its way to the
     //     program): record the container.
-    if let Err(text) = parent_sock.expect(sync::READY) {
+    if let Err(text) = parent_sock.expect_watching(sync::READY, &stuck) {
         if let Some(program) = &seccomp {
             program.forget_if_refused(&text);
         }
@@ -472,6 +479,16 @@ fn init_failed(text: String, child: Pid, cleanup: &mut Cleanup<'_>) -> Container
     }
     cleanup.child = None;
     ContainerError::Init(silent_end(child))
+}
+
+/// Why init, alive, will not answer: stopped (SIGSTOP, a debugger) or in a
+/// frozen cgroup.
+fn init_stuck(child: Pid, cgroup: Option<&cgroups::CgroupRecord>) -> Option<String> {
+    if let Some(('T' | 't', _)) = proc_stat(child) {
+        return Some("init was stopped (SIGSTOP or a debugger) during setup".into());
+    }
+    let frozen = cgroup.and_then(|cg| cg.refuse_frozen().err())?;
+    Some(format!("during setup: {frozen}"))
 }
 
 /// Why init ended during setup without sending an error, from its exit
