@@ -335,7 +335,8 @@ fn without_a_private_mount_namespace_the_root_is_still_the_rootfs() {
         env.ok(&["delete", "--force", &id]);
     }
     // What needs a private mount namespace is refused, and nothing is left.
-    let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 4] = [
         ("linux.maskedPaths", |c| {
             c["linux"]["maskedPaths"] = json!(["/proc/kcore"])
         }),
