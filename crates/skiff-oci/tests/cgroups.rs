@@ -336,33 +336,6 @@ fn group_dirs(rel: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Removes the test's groups below the container's, also when it fails
-/// (before the container's own delete, which they would hold up).
-struct SubGroups(Vec<std::path::PathBuf>);
-
-impl Drop for SubGroups {
-    fn drop(&mut self) {
-        for dir in &self.0 {
-            for group in [dir.join("sub/deeper"), dir.join("sub")] {
-                for pid in fs::read_to_string(group.join("cgroup.procs"))
-                    .unwrap_or_default()
-                    .lines()
-                {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-9", pid])
-                        .status();
-                }
-                for _ in 0..100 {
-                    if fs::remove_dir(&group).is_ok() || !group.exists() {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-            }
-        }
-    }
-}
-
 /// Groups the container made below its own: `ps` and `kill --all` reach the
 /// processes in them, `kill --all` leaves a running container running (it
 /// freezes it only while signalling), and `delete --force` removes them,
@@ -376,7 +349,7 @@ fn groups_made_below_the_container_are_seen_signalled_and_removed() {
     let helper = env.exec_detached(&id, &["sleep", "1000"]);
     let dirs = group_dirs(&format!("/{id}"));
     assert!(!dirs.is_empty());
-    let _cleanup = SubGroups(dirs.clone());
+    let _cleanup = GroupSweep(id.clone());
     for dir in &dirs {
         let deeper = dir.join("sub/deeper");
         fs::create_dir_all(&deeper).unwrap();
@@ -411,32 +384,6 @@ fn groups_made_below_the_container_are_seen_signalled_and_removed() {
     assert!(env.container_dirs().is_empty());
 }
 
-/// Thaws and removes the groups a test froze, also when it fails.
-struct FrozenGroups(Vec<std::path::PathBuf>);
-
-impl Drop for FrozenGroups {
-    fn drop(&mut self) {
-        for dir in &self.0 {
-            let _ = fs::write(dir.join("freezer.state"), "THAWED");
-            let _ = fs::write(dir.join("cgroup.freeze"), "0");
-            for pid in fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                let _ = std::process::Command::new("kill")
-                    .args(["-9", pid])
-                    .status();
-            }
-            for _ in 0..100 {
-                if fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
-    }
-}
-
 /// A container put into a cgroup that is frozen already (v1 freezer, or a
 /// cgroup2 group) is refused at once, with nothing left behind; before, run
 /// hung forever on an init frozen in the middle of its setup.
@@ -459,15 +406,8 @@ fn a_frozen_cgroup_is_refused_not_hung_in() {
         eprintln!("skipped: no freezer on this host");
         return;
     }
-    // Every group of that name, in every hierarchy: a runtime that hung
-    // (and was killed) leaves them all.
-    let mut groups: Vec<_> = fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join(&rel))
-        .collect();
-    groups.push(Path::new("/sys/fs/cgroup").join(&rel));
-    let _cleanup = FrozenGroups(groups);
+    // A runtime that hung (and was killed) leaves the groups to this.
+    let _cleanup = GroupSweep(rel.clone());
     for (n, (dir, file, value)) in freezers.into_iter().enumerate() {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(file), value).unwrap();

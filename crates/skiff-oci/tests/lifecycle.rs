@@ -496,6 +496,8 @@ fn state_files_are_not_world_readable() {
 fn a_stopped_or_frozen_init_fails_create_instead_of_hanging() {
     let env = TestEnv::new("stuckinit");
     let id = env.id("c");
+    // A runtime that hung (and was killed) leaves its groups to this.
+    let _cleanup = GroupSweep(id.clone());
     let freezer = Path::new("/sys/fs/cgroup/freezer").join(&id);
     let mut cases = vec![(
         "stopped",

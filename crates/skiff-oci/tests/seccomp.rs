@@ -97,9 +97,19 @@ fn default_errno_action_applies_to_unlisted_syscalls() {
             .status();
     }
     assert!(!hung, "run hung: init never ended");
-    // init can neither report nor exit: it ends by a fault, and `run` says so.
+    // With no_new_privs (the spec's default) the filter is the last thing
+    // loaded, after the container was created: its program's execve is
+    // refused, and it can neither report nor exit, so it ends by a fault,
+    // whose signal `run` returns as a shell would.
     let err = fs::read_to_string(&err_file).unwrap();
-    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(status.code(), Some(128 + libc::SIGILL), "{err}");
+    assert!(env.container_dirs().is_empty());
+    // Without no_new_privs it is loaded before init reports Ready: then
+    // `run` fails and says how init ended.
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.write();
+    let (code, _, err) = env.bounded(&["run", "--bundle", b.path(), &id], &[]);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("init was killed by SIGILL during setup"),
         "{err}"
@@ -146,6 +156,19 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
         let fd = listener_fd.as_raw_fd();
         let state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let req = libseccomp::ScmpNotifReq::receive(fd).unwrap();
+        // While init waits on this answer, its pids: host first, then the
+        // container's (NSpid), for the pids the state gave.
+        let nspid = |pid: &serde_json::Value| {
+            fs::read_to_string(format!("/proc/{}/status", pid.as_i64().unwrap_or(0)))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("NSpid:")
+                        .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                })
+                .unwrap_or_default()
+        };
+        let pids = (nspid(&state["pid"]), nspid(&state["state"]["pid"]));
         libseccomp::ScmpNotifResp::new_error(
             req.id,
             -libc::EACCES,
@@ -153,10 +176,10 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
         )
         .respond(fd)
         .unwrap();
-        state
+        (state, pids)
     });
     let (code, out, err) = env.run(&b, &id);
-    let state = agent.join().unwrap();
+    let (state, (process_ns, state_ns)) = agent.join().unwrap();
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("Permission denied") && out.contains("done"),
@@ -165,7 +188,72 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
     assert_eq!(state["fds"], json!(["seccompFd"]));
     assert_eq!(state["metadata"], "skiff-test-meta");
     assert_eq!(state["state"]["id"], json!(id));
-    assert!(state["pid"].as_u64().unwrap() > 0);
+    // Both pids as the host sees them (runtime-spec): init's, which is 1 in
+    // its own pid namespace. Before, both said 1.
+    let host = state["pid"].as_i64().unwrap().to_string();
+    assert_eq!(process_ns, vec![host.clone(), "1".to_string()], "{state}");
+    assert_eq!(state_ns, vec![host, "1".to_string()], "{state}");
+}
+
+/// Several conditions on one argument: libseccomp refuses them in one rule,
+/// so each is a rule of its own (ORed), as runc does: kill with signal 10
+/// or 12 is refused, others allowed.
+#[test]
+fn conditions_on_the_same_argument_are_ored() {
+    let env = TestEnv::new("seccompor");
+    let out = env.run_sh(
+        "o",
+        "kill -USR1 $$ 2>&1 || echo usr1-denied; kill -USR2 $$ 2>&1 || echo usr2-denied; kill -0 $$ && echo sig0-allowed",
+        |c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
+                    {"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+                    {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}
+                ]}]
+            });
+        },
+    );
+    assert!(
+        out.contains("usr1-denied") && out.contains("usr2-denied"),
+        "{out}"
+    );
+    assert!(out.contains("sig0-allowed"), "{out}");
+}
+
+/// SCMP_ACT_NOTIFY where it would catch what the runtime needs to hand the
+/// listener over (write, as runc refuses; sendmsg; the default action) is
+/// refused by create, naming the field.
+#[test]
+fn notify_where_it_would_deadlock_is_refused() {
+    let env = TestEnv::new("seccompnotifybad");
+    let profiles = [
+        (
+            "syscalls[0]",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}),
+        ),
+        (
+            "syscalls[0]",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+            "syscalls": [{"names": ["mkdir", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
+        ),
+        (
+            "defaultAction",
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}),
+        ),
+    ];
+    for (n, (field, profile)) in profiles.into_iter().enumerate() {
+        let mut b = env.bundle(&format!("b{n}"), &["true"]);
+        b.config["linux"]["seccomp"] = profile;
+        b.write();
+        let err = env.fails(&["create", "--bundle", b.path(), &env.id(&format!("c{n}"))]);
+        assert!(
+            err.contains(&format!("linux.seccomp.{field}")) && err.contains("SCMP_ACT_NOTIFY"),
+            "{err}"
+        );
+        assert!(env.container_dirs().is_empty());
+    }
 }
 
 #[test]
@@ -206,8 +294,12 @@ fn compiled_profile_is_cached_and_reused_as_is() {
 /// A cached program the kernel refuses (damaged on disk, whole instructions
 /// still) fails one start with the kernel's answer; the entry is dropped,
 /// and the next start compiles the profile again and runs. For exec too.
+/// A cached program the kernel would refuse (here damaged into an opcode
+/// that does not exist) is compiled again, not loaded: with no_new_privs the
+/// filter is loaded after the container is reported created, too late to
+/// fail `create`. For run and for exec, which read the same cache.
 #[test]
-fn a_cached_program_the_kernel_refuses_is_forgotten() {
+fn a_damaged_cached_program_is_compiled_again() {
     let env = TestEnv::new("seccomprefused");
     let mut b = env.bundle("r", &["sleep", "30"]);
     b.config["linux"]["seccomp"] = json!({
@@ -233,21 +325,22 @@ fn a_cached_program_the_kernel_refuses_is_forgotten() {
             std::fs::write(&path, damaged).unwrap();
         }
     };
+    let damaged_entries = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .filter(|e| {
+                let data = std::fs::read(e.as_ref().unwrap().path()).unwrap();
+                data.ends_with(&[0xff, 0xff, 0, 0, 0, 0, 0, 0])
+            })
+            .count()
+    };
     damage();
-    let err = env.fails(&["run", "-d", "--bundle", bundle, &id]);
-    assert!(err.contains("loading the filter"), "{err}");
-    assert!(
-        env.container_dirs().is_empty(),
-        "{:?}",
-        env.container_dirs()
-    );
     env.ok(&["run", "-d", "--bundle", bundle, &id]);
-    // exec reads the same cache.
+    assert_eq!(damaged_entries(), 0, "the entry was not compiled again");
     damage();
-    let err = env.fails(&["exec", &id, "true"]);
-    assert!(err.contains("loading the filter"), "{err}");
     let out = env.ok(&["exec", &id, "sh", "-c", "mkdir /tmp/y 2>&1; echo done"]);
     assert!(out.contains("not implemented"), "{out}");
+    assert_eq!(damaged_entries(), 0, "the entry was not compiled again");
     env.ok(&["delete", "-f", &id]);
 }
 
@@ -263,4 +356,117 @@ fn a_profile_that_kills_on_madvise_still_starts() {
         });
     });
     assert!(out.contains("started"), "{out}");
+}
+
+/// What busybox's `echo` needs from the kernel (with room for its libc's
+/// start-up): the program's part of an allow-list.
+const ECHO_SYSCALLS: &[&str] = &[
+    "execve",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "getrandom",
+    "readlink",
+    "getuid",
+    "geteuid",
+    "getpid",
+    "prctl",
+    "write",
+    "writev",
+    "ioctl",
+    "newfstatat",
+    "fstat",
+    "exit",
+    "exit_group",
+];
+
+/// What the runtime itself does after loading a filter without
+/// no_new_privs (it needs CAP_SYS_ADMIN then, so it loads before it drops
+/// capabilities, as runc does): become the user, park on the exec fifo,
+/// report Ready, reset signals. No close_range: fds are marked
+/// close-on-exec before the load.
+const RUNTIME_AFTER_LOAD: &[&str] = &[
+    "capset",
+    "capget",
+    "prctl",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "fchown",
+    "fstat",
+    "newfstatat",
+    "sendto",
+    "openat",
+    "write",
+    "close",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "madvise",
+    "execve",
+];
+
+/// A minimal allow-list, whose every other syscall kills the process: the
+/// runtime loads the filter as late as the kernel allows and calls nothing
+/// it lacks after. With no_new_privs only the program's own syscalls are
+/// allowed (the load is the runtime's last step before execve); without,
+/// the runtime's unavoidable steps are added, but not close_range (older
+/// profiles lack it; before, every start failed on it). For `run`, `create`
+/// + `start`, and `exec`.
+#[test]
+fn a_minimal_allow_list_is_enough_for_the_runtime() {
+    let env = TestEnv::new("seccompminimal");
+    for nnp in [true, false] {
+        let mut names: Vec<&str> = ECHO_SYSCALLS.to_vec();
+        if !nnp {
+            names.extend_from_slice(RUNTIME_AFTER_LOAD);
+        }
+        let profile = json!({
+            "defaultAction": "SCMP_ACT_KILL_PROCESS",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+        });
+        let mut b = env.bundle(&format!("b{nnp}"), &["echo", "hello"]);
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = profile.clone();
+        b.write();
+        let (code, out, err) = env.run(&b, &env.id(&format!("run{nnp}")));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "hello\n"),
+            "run, nnp {nnp}: {err}"
+        );
+
+        let id = env.id(&format!("cs{nnp}"));
+        env.ok(&["create", "--bundle", b.path(), &id]);
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        env.ok(&["start", &id]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(env.status(&id), "stopped");
+        env.ok(&["delete", &id]);
+
+        // exec takes the container's filter: a container that sleeps
+        // unfiltered, an exec with the minimal profile (--process).
+        let mut s = env.bundle(&format!("s{nnp}"), &["sleep", "60"]);
+        s.config["process"]["noNewPrivileges"] = json!(nnp);
+        s.write();
+        let id = env.id(&format!("ex{nnp}"));
+        env.ok(&["run", "-d", "--bundle", s.path(), &id]);
+        let mut process = s.config["process"].clone();
+        process["args"] = json!(["echo", "from-exec"]);
+        let process_file = env.base.join(format!("process-{nnp}.json"));
+        fs::write(&process_file, process.to_string()).unwrap();
+        let _ = profile;
+        let out = env.ok(&["exec", "--process", process_file.to_str().unwrap(), &id]);
+        assert_eq!(out, "from-exec\n", "exec, nnp {nnp}");
+        env.ok(&["delete", "--force", &id]);
+    }
 }

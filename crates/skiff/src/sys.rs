@@ -380,6 +380,15 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     Ok(())
 }
 
+/// This process's pid in the pid namespace of the procfs at /proc: called
+/// before pivot_root (or joining a mount namespace), the host's.
+pub fn host_pid() -> io::Result<i32> {
+    std::fs::read_link("/proc/self")?
+        .to_str()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| io::Error::other("/proc/self is not a pid"))
+}
+
 /// Restores default dispositions and an empty mask for every signal, so that
 /// the container's program does not inherit the runtime's (Rust ignores
 /// SIGPIPE; `run` blocks the signals it forwards).

@@ -391,3 +391,54 @@ pub fn output_via_files(cmd: &mut Command, dir: &Path) -> Output {
         stderr: fs::read(&err_path).unwrap_or_default(),
     }
 }
+
+/// On drop, empties and removes every group named `name` (a top-level
+/// cgroup path without its "/"), in every hierarchy, with what a test made
+/// below them: thawed, its processes killed, deepest first. For tests that
+/// make or freeze groups themselves, or whose runtime may hang and be
+/// killed before it cleans up: they leave nothing, also when they fail.
+pub struct GroupSweep(pub String);
+
+impl Drop for GroupSweep {
+    fn drop(&mut self) {
+        let mut tops: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().join(&self.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tops.push(Path::new("/sys/fs/cgroup").join(&self.0));
+        for top in tops.iter().filter(|t| t.is_dir()) {
+            sweep_group(top);
+        }
+    }
+}
+
+fn sweep_group(dir: &Path) {
+    let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = fs::write(dir.join("cgroup.freeze"), "0");
+    let subs: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    for sub in subs {
+        sweep_group(&sub);
+    }
+    for _ in 0..100 {
+        for pid in fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+        {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+        if fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -410,6 +410,12 @@ fn child_side(
         Placement::Itself(None) => {}
     }
     drop(t);
+    // Our pid on the host, for the notify agent: asked while /proc is still
+    // the caller's.
+    let host_pid = match filter.as_ref().is_some_and(|(_, l)| l.is_some()) {
+        true => sys::host_pid().map_err(ContainerError::io("reading our pid on the host"))?,
+        false => 0,
+    };
     let t = trace::exec_phase("namespaces");
     for (flag, fd) in ns {
         setns(fd, *flag)
@@ -455,9 +461,11 @@ fn child_side(
             cfg,
             listener: l.as_ref(),
             state,
+            host_pid,
         });
-    identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
+    let f = identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
     sys::reset_signals();
+    identity::load_last(f)?;
     drop(t);
     if let Some(safe) = safe {
         safe.mark(true);

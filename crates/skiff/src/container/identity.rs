@@ -18,6 +18,21 @@ pub struct Filter<'a> {
     pub cfg: &'a LinuxSeccomp,
     pub listener: Option<&'a UnixStream>,
     pub state: serde_json::Value,
+    /// The loading process's pid as the host sees it, for the listener.
+    pub host_pid: i32,
+}
+
+impl Filter<'_> {
+    fn load(&self) -> Result<(), ContainerError> {
+        seccomp::load(
+            self.filter,
+            self.cfg,
+            self.listener,
+            &self.state,
+            self.host_pid,
+        )?;
+        Ok(())
+    }
 }
 
 /// The resolved program and its environment (HOME added from /etc/passwd when
@@ -36,25 +51,26 @@ pub fn program(p: &Process) -> Result<(PathBuf, Vec<String>), ContainerError> {
     Ok((program, env))
 }
 
-/// Becomes the configured process. Without no_new_privs, loading a seccomp
-/// filter needs CAP_SYS_ADMIN: it is loaded before the capabilities go (runc's
-/// order); with no_new_privs it is loaded last.
-pub fn assume(
+/// Becomes the configured process. The runtime's fds are marked
+/// close-on-exec first (CVE-2024-21626), before any filter could refuse
+/// that. Without no_new_privs, loading a seccomp filter needs CAP_SYS_ADMIN:
+/// it is loaded before the capabilities go (runc's order). With
+/// no_new_privs it is returned, to be loaded by [`load_last`] right before
+/// execve, so that nothing the runtime still does (the exec fifo, hooks,
+/// signal resets) needs a syscall the profile may lack.
+pub fn assume<'a>(
     p: &Process,
-    filter: Option<Filter<'_>>,
+    filter: Option<Filter<'a>>,
     may_setgroups: bool,
     preserve_fds: u32,
-) -> Result<(), ContainerError> {
+) -> Result<Option<Filter<'a>>, ContainerError> {
+    sys::cloexec_from(3 + preserve_fds).map_err(ContainerError::io("marking fds close-on-exec"))?;
     let nnp = p.no_new_privileges() == Some(true);
-    let load = |f: &Option<Filter<'_>>| -> Result<(), ContainerError> {
-        if let Some(f) = f {
-            seccomp::load(f.filter, f.cfg, f.listener, &f.state)?;
-        }
-        Ok(())
-    };
     let caps = CapSets::from_spec(p.capabilities().as_ref())?;
     if !nnp {
-        load(&filter)?;
+        if let Some(f) = &filter {
+            f.load()?;
+        }
     }
     caps.apply_bounding()?;
     hand_stdio_to(p.user().uid())?;
@@ -63,11 +79,19 @@ pub fn assume(
     let may_setgroups = may_setgroups && !crate::namespaces::in_nested_user_ns();
     process::user::switch(p.user(), may_setgroups || setgroups_allowed())?;
     caps.apply_sets()?;
-    if nnp {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
-        load(&filter)?;
+    if !nnp {
+        return Ok(None);
     }
-    sys::cloexec_from(3 + preserve_fds).map_err(ContainerError::io("marking fds close-on-exec"))
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(ProcessError::NoNewPrivileges)?;
+    Ok(filter)
+}
+
+/// Loads the filter [`assume`] left for last; call right before execve.
+pub fn load_last(filter: Option<Filter<'_>>) -> Result<(), ContainerError> {
+    match filter {
+        Some(f) => f.load(),
+        None => Ok(()),
+    }
 }
 
 /// Makes the process's user the owner of its stdio, as runc does: pipes,

@@ -168,6 +168,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         Some((program, cfg)) => Some((program, seccomp::connect_listener(cfg)?)),
         None => None,
     };
+    // Our pid on the host, for the notify agent: asked of the host's /proc
+    // while it is still ours to see.
+    let host_pid = match seccomp.as_ref().is_some_and(|(_, l)| l.is_some()) {
+        true => sys::host_pid().map_err(ContainerError::io("reading our pid on the host"))?,
+        false => 0,
+    };
 
     drop(t);
     // 3. The root filesystem, up to pivot_root.
@@ -289,7 +295,8 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             filter: f,
             cfg,
             listener: l.as_ref(),
-            state: listener_state(ctx),
+            state: listener_state(ctx, host_pid),
+            host_pid,
         });
     // The runtime's pages are dropped right before the fifo wait, or, when
     // the seccomp filter might refuse madvise or brk, before it loads.
@@ -305,7 +312,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if process.user().umask().is_none() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     }
-    identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
+    let filter = identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
 
     drop(t);
     // 12. Ready: the parent records the container; we park on the exec fifo
@@ -327,6 +334,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         hooks::run("startContainer", list, &hook_state(ctx, "running"), None)?;
     }
     sys::reset_signals();
+    identity::load_last(filter)?;
     let args = process.args().as_deref().unwrap_or(&[]);
     Err(process::exec::execve(&program, args, &env).into())
 }
@@ -339,7 +347,10 @@ fn park(fifo_fd: RawFd, release_pages: bool) -> Result<(), ContainerError> {
     if release_pages {
         sys::release_idle_pages();
     }
-    let fifo = nix::fcntl::open(
+    // openat, not open (musl's open is SYS_open, which newer allow-lists,
+    // like arm64's, no longer have): the filter may be loaded already.
+    let fifo = nix::fcntl::openat(
+        None,
         fifo_path.as_c_str(),
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
@@ -352,13 +363,15 @@ fn park(fifo_fd: RawFd, release_pages: bool) -> Result<(), ContainerError> {
     Ok(())
 }
 
-/// The container's state as the seccomp notify agent receives it.
-fn listener_state(ctx: &InitContext<'_>) -> serde_json::Value {
+/// The container's state as the seccomp notify agent receives it, with
+/// init's pid as the host sees it (runtime-spec: not the 1 of its own pid
+/// namespace).
+fn listener_state(ctx: &InitContext<'_>, host_pid: i32) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": ctx.spec.version(),
         "id": ctx.id,
         "status": "creating",
-        "pid": std::process::id(),
+        "pid": host_pid,
         "bundle": ctx.bundle,
         "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
     })

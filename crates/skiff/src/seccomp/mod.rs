@@ -154,29 +154,24 @@ impl Program {
 /// with a clear error.
 pub fn program(cfg: &LinuxSeccomp, state_root: Option<&Path>) -> Result<Program, SeccompError> {
     let cache = state_root.map(|root| (cache::dir(root), cache::key(cfg)));
+    // A cached program the kernel would refuse (a damaged file) is compiled
+    // again: its load may come after the container was reported created.
     let cached = cache
         .as_ref()
-        .and_then(|(dir, key)| cache::lookup(dir, key));
+        .and_then(|(dir, key)| cache::lookup(dir, key))
+        .map(|bytes| instructions(&bytes))
+        .filter(|insns| loadable(insns));
     let from_cache = cached.is_some();
-    let bytes = match cached {
-        Some(bytes) => bytes,
+    let insns = match cached {
+        Some(insns) => insns,
         None => {
             let bytes = export(&compile(cfg)?)?;
             if let Some((dir, key)) = &cache {
                 cache::store(dir, key, &bytes);
             }
-            bytes
+            instructions(&bytes)
         }
     };
-    let insns = bytes
-        .chunks_exact(8)
-        .map(|i| libc::sock_filter {
-            code: u16::from_ne_bytes([i[0], i[1]]),
-            jt: i[2],
-            jf: i[3],
-            k: u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
-        })
-        .collect();
     let mut flags = 0;
     for flag in cfg.flags().iter().flatten() {
         flags |= match flag {
@@ -196,6 +191,56 @@ pub fn program(cfg: &LinuxSeccomp, state_root: Option<&Path>) -> Result<Program,
         flags,
         cached: cache.filter(|_| from_cache),
     })
+}
+
+/// Classic BPF instructions from their bytes (8 each, native order).
+fn instructions(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
+        .chunks_exact(8)
+        .map(|i| libc::sock_filter {
+            code: u16::from_ne_bytes([i[0], i[1]]),
+            jt: i[2],
+            jf: i[3],
+            k: u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
+        })
+        .collect()
+}
+
+/// Whether the kernel's seccomp loader would take `insns`, by its own rules
+/// (seccomp_check_filter, bpf_check_classic): at most 4096 instructions,
+/// only those seccomp allows, loads inside struct seccomp_data, scratch
+/// memory in range, no division by a zero constant, jumps that land inside,
+/// and a return at the end.
+fn loadable(insns: &[libc::sock_filter]) -> bool {
+    const MAX_INSNS: usize = 4096;
+    const SECCOMP_DATA_LEN: u32 = 64;
+    const MEM_WORDS: u32 = 16;
+    let len = insns.len();
+    if len == 0 || len > MAX_INSNS {
+        return false;
+    }
+    let lands = |pc: usize, offset: u32| pc + 1 + (offset as usize) < len;
+    let each_ok = insns.iter().enumerate().all(|(pc, i)| {
+        let (code, k) = (i.code as u32, i.k);
+        match code {
+            0x20 => k < SECCOMP_DATA_LEN && k % 4 == 0,      // ld [k]
+            0x80 | 0x81 | 0x00 | 0x01 | 0x07 | 0x87 => true, // ld/ldx len, ld/ldx imm, tax, txa
+            0x60 | 0x61 | 0x02 | 0x03 => k < MEM_WORDS,      // ld/ldx M[k], st, stx
+            0x06 | 0x16 => true,                             // ret k, ret a
+            // alu: add sub mul div or and lsh rsh xor (k, x), neg
+            0x04 | 0x14 | 0x24 | 0x44 | 0x54 | 0xa4 => true,
+            0x34 => k != 0,
+            0x64 | 0x74 => k < 32,
+            0x0c | 0x1c | 0x2c | 0x3c | 0x4c | 0x5c | 0x6c | 0x7c | 0xac | 0x84 => true,
+            0x05 => lands(pc, k), // ja
+            // jeq jgt jge jset (k, x)
+            0x15 | 0x25 | 0x35 | 0x45 | 0x1d | 0x2d | 0x3d | 0x4d => {
+                lands(pc, i.jt as u32) && lands(pc, i.jf as u32)
+            }
+            _ => false,
+        }
+    });
+    each_ok && matches!(insns[len - 1].code, 0x06 | 0x16)
 }
 
 /// The BPF libseccomp generates for `ctx`, through a memfd (its export API
@@ -219,6 +264,13 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
 
 /// Compiles the profile with libseccomp.
 fn compile(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
+    // It would catch what the runtime needs to hand the listener over.
+    if cfg.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(SeccompError::Invalid {
+            field: "defaultAction".into(),
+            reason: "SCMP_ACT_NOTIFY cannot be the default action".into(),
+        });
+    }
     let default = action(cfg.default_action(), cfg.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(filter_err("creating the filter"))?;
     for (i, arch) in cfg.architectures().iter().flatten().enumerate() {
@@ -276,19 +328,57 @@ fn compile(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
                 arg.value(),
             ));
         }
+        if act == ScmpAction::Notify {
+            if let Some(name) = rule
+                .names()
+                .iter()
+                .find(|n| NOTIFY_REFUSED.contains(&n.as_str()))
+            {
+                return Err(SeccompError::Invalid {
+                    field: format!("syscalls[{i}]"),
+                    reason: format!(
+                        "SCMP_ACT_NOTIFY cannot be used for {name}: the runtime needs it to \
+                         hand the listener over after the filter is loaded (it would deadlock)"
+                    ),
+                });
+            }
+        }
+        // libseccomp refuses two conditions on one argument in one rule:
+        // then each condition is a rule of its own (so they are ORed), as
+        // runc does.
+        let mut indexes: Vec<u32> = rule
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| a.index() as u32)
+            .collect();
+        indexes.sort_unstable();
+        let repeated = indexes.windows(2).any(|w| w[0] == w[1]);
+        let groups: Vec<&[ScmpArgCompare]> = match repeated {
+            true => cmps.chunks(1).collect(),
+            false => vec![&cmps[..]],
+        };
         for name in rule.names() {
             let Ok(sc) = ScmpSyscall::from_name(name) else {
                 continue;
             };
-            ctx.add_rule_conditional(act, sc, &cmps)
-                .map_err(|source| SeccompError::Invalid {
-                    field: format!("syscalls[{i}]"),
-                    reason: format!("{name}: {source}"),
+            for group in &groups {
+                ctx.add_rule_conditional(act, sc, group).map_err(|source| {
+                    SeccompError::Invalid {
+                        field: format!("syscalls[{i}]"),
+                        reason: format!("{name}: {source}"),
+                    }
                 })?;
+            }
         }
     }
     Ok(ctx)
 }
+
+/// Syscalls SCMP_ACT_NOTIFY may not catch: the runtime makes them after the
+/// filter is loaded and before the agent has the listener (runc refuses
+/// `write` for the same reason; skiff sends with sendmsg).
+const NOTIFY_REFUSED: &[&str] = &["write", "sendmsg"];
 
 /// Connects to the notify agent: done before pivot_root, while its path is
 /// visible.
@@ -314,11 +404,16 @@ pub fn connect_listener(cfg: &LinuxSeccomp) -> Result<Option<UnixStream>, Seccom
 
 /// Loads the filter into this process and, for NOTIFY, sends the listener fd
 /// with the container process state (runtime-spec "containerProcessState").
+///
+/// `pid` is the loading process's, as the host sees it (runtime-spec
+/// containerProcessState; inside the container's pid namespace getpid()
+/// says 1).
 pub fn load(
     program: &Program,
     cfg: &LinuxSeccomp,
     listener: Option<&UnixStream>,
     state: &serde_json::Value,
+    pid: i32,
 ) -> Result<(), SeccompError> {
     let notify_fd =
         crate::sys::seccomp_set_filter(&program.insns, program.flags).map_err(|source| {
@@ -335,7 +430,7 @@ pub fn load(
     let mut msg = serde_json::Map::new();
     msg.insert("ociVersion".into(), state["ociVersion"].clone());
     msg.insert("fds".into(), serde_json::json!(["seccompFd"]));
-    msg.insert("pid".into(), serde_json::json!(std::process::id()));
+    msg.insert("pid".into(), serde_json::json!(pid));
     msg.insert(
         "metadata".into(),
         serde_json::json!(cfg.listener_metadata().clone().unwrap_or_default()),
@@ -361,6 +456,40 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+        libc::sock_filter { code, jt, jf, k }
+    }
+
+    /// What libseccomp makes passes; damage of the kinds the kernel refuses
+    /// does not.
+    #[test]
+    fn loadable_follows_the_kernels_rules() {
+        let cfg: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["kill"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]
+        }))
+        .unwrap();
+        let good = instructions(&export(&compile(&cfg).unwrap()).unwrap());
+        assert!(loadable(&good));
+        let ret = insn(0x06, 0, 0, 0x7fff_0000);
+        assert!(loadable(&[ret]));
+        assert!(!loadable(&[]));
+        assert!(!loadable(&[insn(0xff, 0, 0, 0), ret]), "unknown opcode");
+        assert!(
+            !loadable(&[insn(0x20, 0, 0, 64), ret]),
+            "load past seccomp_data"
+        );
+        assert!(!loadable(&[insn(0x15, 5, 0, 1), ret]), "jump past the end");
+        assert!(!loadable(&[insn(0x34, 0, 0, 0), ret]), "division by zero");
+        assert!(
+            !loadable(&[ret, insn(0x20, 0, 0, 0)]),
+            "no return at the end"
+        );
+        assert!(!loadable(&vec![ret; 4097]), "too long");
+    }
 
     /// Only the kernel's EINVAL for the load step drops a cache entry; so the
     /// wording this matches is the wording `SeccompError::Load` prints.
