@@ -97,6 +97,17 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
         Spec::default()
     };
     spec.set_hostname(Some("skiff".into()));
+    // A cgroup namespace only on a unified (cgroup v2) host, as runc's spec:
+    // clients that add their own on v1 hosts would list it twice.
+    if !unified_cgroup_host() {
+        if let Some(namespaces) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.namespaces_mut().as_mut())
+        {
+            namespaces.retain(|n| n.typ() != skiff::oci_spec::runtime::LinuxNamespaceType::Cgroup);
+        }
+    }
     // runc's default: no device access beyond the standard devices, which the
     // runtime allows on its own.
     if let Some(linux) = spec.linux_mut() {
@@ -121,6 +132,12 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
+}
+
+/// Whether /sys/fs/cgroup is the cgroup2 tree itself (runc's test).
+fn unified_cgroup_host() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 pub fn features() -> Result<()> {

@@ -171,14 +171,29 @@ fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
         return; // the v2 equivalents run in the VM (cgroup_v2_vm)
     }
     let env = TestEnv::new("cgv1more");
+    // A whole disk of this machine (vda, sda, nvme0n1 ...), whatever its numbers.
+    let (major, minor) = fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with(|c| c == 'l' || c == 'z' || c == 'r')
+        })
+        .find_map(|e| {
+            let dev = fs::read_to_string(e.path().join("dev")).ok()?;
+            let (a, b) = dev.trim().split_once(':')?;
+            Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+        })
+        .unwrap_or((7, 0));
     let id = created_with(
         &env,
         "b",
         json!({
             "memory": {"limit": 67108864, "swappiness": 10, "disableOOMKiller": true, "useHierarchy": true},
             "cpu": {"cpus": "0", "mems": "0", "burst": 1000, "idle": 0, "realtimePeriod": 1000000, "realtimeRuntime": 1000},
-            "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
-                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]},
+            "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]},
             "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
         }),
     )
@@ -193,14 +208,9 @@ fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
     assert_eq!(f("cpu", "cpu.cfs_burst_us"), "1000");
     assert_eq!(f("cpu", "cpu.rt_period_us"), "1000000");
     assert_eq!(f("cpu", "cpu.rt_runtime_us"), "1000");
-    assert!(f("blkio", "blkio.throttle.read_bps_device").contains("254:0 1048576"));
-    assert!(f("blkio", "blkio.throttle.write_iops_device").contains("254:0 100"));
-    let weight_file = if cgroup_dir("blkio", &rel).join("blkio.weight").exists() {
-        "blkio.weight"
-    } else {
-        "blkio.bfq.weight"
-    };
-    assert!(f("blkio", weight_file).contains("500"), "{weight_file}");
+    let dev = format!("{major}:{minor}");
+    assert!(f("blkio", "blkio.throttle.read_bps_device").contains(&format!("{dev} 1048576")));
+    assert!(f("blkio", "blkio.throttle.write_iops_device").contains(&format!("{dev} 100")));
     // hugetlb lives only in this hybrid host's cgroup2 tree.
     if Path::new("/sys/fs/cgroup/unified").exists()
         && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
@@ -215,6 +225,28 @@ fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
     );
     assert!(stats["data"]["hugetlb"]["2MB"]["max"].is_u64(), "{stats}");
     env.ok(&["delete", &id]);
+
+    // A weight needs an I/O scheduler that has one (BFQ); without, the
+    // files are missing and the weight is refused, naming the field, as
+    // with runc (its write fails).
+    let blkio_root = cgroup_dir("blkio", "/");
+    let weight_file = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| blkio_root.join(f).exists());
+    let weighted = created_with(&env, "w", json!({"blockIO": {"weight": 500}}));
+    match weight_file {
+        Some(file) => {
+            let id = weighted.unwrap();
+            assert!(f("blkio", file).contains("500"), "{file}");
+            env.ok(&["delete", &id]);
+        }
+        None => {
+            eprintln!("no blkio weight on this host (no BFQ): checking it is refused");
+            let err = weighted.unwrap_err();
+            assert!(err.contains("blockIO.weight"), "{err}");
+            assert!(env.container_dirs().is_empty());
+        }
+    }
 }
 
 #[test]

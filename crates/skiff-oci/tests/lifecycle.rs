@@ -380,6 +380,14 @@ fn spec_and_features() {
         serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert!(spec["ociVersion"].as_str().unwrap().starts_with("1."));
     assert!(spec["linux"]["namespaces"].as_array().unwrap().len() >= 5);
+    // The same namespaces as runc's spec on this host: a cgroup one only
+    // where /sys/fs/cgroup is the cgroup2 tree.
+    let runc_dir = env.base.join("runc");
+    fs::create_dir_all(&runc_dir).unwrap();
+    sh_ok(&format!("cd {} && /usr/sbin/runc spec", runc_dir.display()));
+    let runc_spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(runc_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["linux"]["namespaces"], runc_spec["linux"]["namespaces"]);
     // No inheritable capabilities (runc's spec since CVE-2022-29162).
     let caps = &spec["process"]["capabilities"];
     assert!(
