@@ -175,11 +175,7 @@ fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
     let (major, minor) = fs::read_dir("/sys/block")
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| {
-            !e.file_name()
-                .to_string_lossy()
-                .starts_with(|c| c == 'l' || c == 'z' || c == 'r')
-        })
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(['l', 'z', 'r']))
         .find_map(|e| {
             let dev = fs::read_to_string(e.path().join("dev")).ok()?;
             let (a, b) = dev.trim().split_once(':')?;

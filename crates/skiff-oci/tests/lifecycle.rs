@@ -387,7 +387,10 @@ fn spec_and_features() {
     sh_ok(&format!("cd {} && /usr/sbin/runc spec", runc_dir.display()));
     let runc_spec: serde_json::Value =
         serde_json::from_slice(&fs::read(runc_dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(spec["linux"]["namespaces"], runc_spec["linux"]["namespaces"]);
+    assert_eq!(
+        spec["linux"]["namespaces"],
+        runc_spec["linux"]["namespaces"]
+    );
     // No inheritable capabilities (runc's spec since CVE-2022-29162).
     let caps = &spec["process"]["capabilities"];
     assert!(
