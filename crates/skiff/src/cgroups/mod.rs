@@ -697,15 +697,22 @@ pub fn remove_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>) -> Result<()
 const MAX_GROUP_DEPTH: usize = 64;
 
 fn remove_tree(dir: &Path, deadline: Instant, depth: usize) -> Result<(), CgroupError> {
-    if depth < MAX_GROUP_DEPTH {
-        for sub in subgroups(dir) {
-            remove_tree(&sub, deadline, depth + 1)?;
-        }
-    }
+    // Groups below are looked for only once the group itself is busy: the
+    // listing of a cgroup directory is dozens of files, and the usual
+    // group has no children.
+    let mut children_gone = false;
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && !children_gone => {
+                if depth < MAX_GROUP_DEPTH {
+                    for sub in subgroups(dir) {
+                        remove_tree(&sub, deadline, depth + 1)?;
+                    }
+                }
+                children_gone = true;
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
