@@ -342,6 +342,7 @@ impl Service {
                         pid_file: None,
                         preserve_fds: 0,
                         ignore_paused: false,
+                        sub_cgroups: &[],
                     },
                 )?;
                 Ok(json!(pid.as_raw()))

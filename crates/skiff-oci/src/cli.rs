@@ -283,9 +283,10 @@ pub struct ExecArgs {
     pub process_label: Option<String>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Accepted for compatibility: the process joins the container's cgroup
+    /// Run the process in a group below the container's: PATH, or
+    /// CONTROLLER[,CONTROLLER]:PATH (repeatable)
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,

@@ -36,6 +36,7 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             pid_file: args.pid_file.as_deref(),
             preserve_fds: args.preserve_fds,
             ignore_paused: args.ignore_paused,
+            sub_cgroups: &args.cgroup,
         },
     )?;
     if args.detach {

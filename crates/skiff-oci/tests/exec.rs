@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::*;
 use serde_json::json;
@@ -274,5 +275,66 @@ fn exec_failure_is_255_and_created_containers_take_exec_and_pause() {
     assert_eq!(env.status(&id), "created");
     env.ok(&["start", &id]);
     assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+}
+
+/// `exec --cgroup`, as runc: the process goes into groups below the
+/// container's (per controller, or one path for all); "/" is the group
+/// itself; a path above it, a missing group and an unknown controller are
+/// refused. Before, the flag was accepted and ignored.
+#[test]
+fn exec_cgroup_puts_the_process_in_a_sub_group() {
+    let env = TestEnv::new("execcg");
+    let (id, _) = running(&env, |_| {});
+    let _cleanup = GroupSweep(id.clone());
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let refused = |args: &[&str], want: &str| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[&id, "true"]);
+        let err = env.fails(&all);
+        assert!(err.contains(want), "{args:?}: {err}");
+    };
+    refused(&["--cgroup", ".."], "bad sub cgroup path");
+    refused(&["--cgroup", "nonexistent"], "o such file or directory");
+    let top = env.ok(&["exec", "--cgroup", "/", &id, "cat", "/proc/self/cgroup"]);
+    let plain = env.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(top, plain);
+    if v2 {
+        fs::create_dir_all(cgroup_dir("", &format!("/{id}/sub"))).unwrap();
+        let out = env.ok(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+        assert!(out.trim().ends_with(&format!("/{id}/sub")), "{out}");
+        return;
+    }
+    refused(&["--cgroup", "whaaat:/"], "unknown controller whaaat");
+    refused(&["--cgroup", "cpu:nonexistent"], "o such file or directory");
+    fs::create_dir_all(cgroup_dir("memory", &format!("/{id}/submem"))).unwrap();
+    // cpu and cpuacct may be one hierarchy or two.
+    for ctrl in ["cpu", "cpuacct"] {
+        fs::create_dir_all(cgroup_dir(ctrl, &format!("/{id}/subcpu"))).unwrap();
+    }
+    let out = env.ok(&[
+        "exec",
+        "--cgroup",
+        "memory:submem",
+        "--cgroup",
+        "cpu,cpuacct:subcpu",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let line = |ctrl: &str| {
+        out.lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|c| c == ctrl))
+            })
+            .unwrap_or_else(|| panic!("no {ctrl} line: {out}"))
+            .to_string()
+    };
+    assert!(line("memory").ends_with(&format!("/{id}/submem")), "{out}");
+    assert!(line("cpu").ends_with(&format!("/{id}/subcpu")), "{out}");
+    assert!(line("pids").ends_with(&format!("/{id}")), "{out}");
     env.ok(&["delete", "--force", &id]);
 }

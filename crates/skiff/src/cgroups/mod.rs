@@ -10,6 +10,7 @@ mod extended;
 mod layout;
 mod resources;
 mod stats;
+mod sub;
 
 use std::fs;
 use std::io;
@@ -22,6 +23,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use layout::{Hierarchy, Layout};
+pub use sub::SubGroups;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -57,6 +59,8 @@ pub enum CgroupError {
     Remove { path: PathBuf, source: io::Error },
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("--cgroup {arg}: {reason}")]
+    SubGroup { arg: String, reason: String },
     #[error("cgroup {path} is frozen: a container started in it would hang (thaw it first)")]
     Frozen { path: PathBuf },
 }

@@ -45,6 +45,8 @@ pub struct ExecOptions<'a> {
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup` (runc's): groups below the container's for the process.
+    pub sub_cgroups: &'a [String],
 }
 
 /// Namespaces in the order the child joins them: user first (it owns the
@@ -152,6 +154,23 @@ pub fn exec_in(
         return Err(ContainerError::ConsoleSocketRequired);
     }
     let init = Pid::from_raw(record.pid);
+    // The groups the process goes into: the container's, or (--cgroup)
+    // some below them.
+    let sub_record = match (&record.cgroup, opts.sub_cgroups.is_empty()) {
+        (_, true) => None,
+        (Some(cg), false) => {
+            let subs = crate::cgroups::SubGroups::parse(opts.sub_cgroups)?;
+            Some(cg.with_sub_groups(&crate::cgroups::Layout::detect()?, &subs)?)
+        }
+        (None, false) => {
+            return Err(crate::cgroups::CgroupError::SubGroup {
+                arg: opts.sub_cgroups.join(" "),
+                reason: "the container has no cgroup".into(),
+            }
+            .into())
+        }
+    };
+    let cgroup = sub_record.as_ref().or(record.cgroup.as_ref());
 
     // 2. Everything the child needs from the host side, opened now.
     let ns_dirs = NsDirs::open(init)?;
@@ -208,7 +227,7 @@ pub fn exec_in(
     let (parent_sock, child_sock) =
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     // Born in the container's cgroup2 group where there is one (no migration).
-    let v2_dir = match record.cgroup.as_ref() {
+    let v2_dir = match cgroup {
         Some(cg) => match cg.recorded_v2() {
             Some(recorded) => recorded,
             // A record from before `v2` was kept: read the mount table.
@@ -252,8 +271,7 @@ pub fn exec_in(
         let born = std::cell::Cell::new(born_in);
         let born_ref = &born;
         let child = move || -> std::convert::Infallible {
-            let placement =
-                Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_ref.get())));
+            let placement = Placement::Itself(cgroup.map(|cg| (cg, born_ref.get())));
             let err = match child_side(inputs, placement, Some(safe)) {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -306,7 +324,7 @@ pub fn exec_in(
             sys::Forked::Child => {
                 drop(parent_sock);
                 let placement = match self_join {
-                    true => Placement::Itself(record.cgroup.as_ref().map(|cg| (cg, born_in))),
+                    true => Placement::Itself(cgroup.map(|cg| (cg, born_in))),
                     false => Placement::ByCaller,
                 };
                 let err = match child_side(inputs, placement, None) {
@@ -330,7 +348,7 @@ pub fn exec_in(
     //    CgroupRecord::join_self).
     let started = (|| {
         if !self_join {
-            if let Some(cg) = &record.cgroup {
+            if let Some(cg) = cgroup {
                 cg.join_except(child, born_in)?;
             }
             parent_sock
