@@ -456,3 +456,40 @@ fn a_frozen_cgroup_is_refused_not_hung_in() {
         );
     }
 }
+
+/// `update` to a shorter cpu period under a parent's quota: the period alone
+/// would be refused (the old quota over it exceeds the parent's limit), so
+/// it is written again after the quota, as runc does. Before: EINVAL.
+#[test]
+fn update_of_the_cpu_period_under_a_parent_limit() {
+    if is_v2_host() {
+        return; // cpu.max takes quota and period in one write
+    }
+    let env = TestEnv::new("cgperiod");
+    let parent = format!("skt-cgperiod-{}", std::process::id());
+    let _cleanup = GroupSweep(parent.clone());
+    let parent_dir = cgroup_dir("cpu", &format!("/{parent}"));
+    fs::create_dir_all(&parent_dir).unwrap();
+    fs::write(parent_dir.join("cpu.cfs_quota_us"), "50000").unwrap();
+    let mut b = env.bundle("b", &["sleep", "1000"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
+    resources(
+        &mut b.config,
+        json!({"cpu": {"quota": 50000, "period": 100000}}),
+    );
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    env.ok(&[
+        "update",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        &id,
+    ]);
+    let dir = parent_dir.join("c");
+    assert_eq!(read(dir.join("cpu.cfs_quota_us")).trim(), "25000");
+    assert_eq!(read(dir.join("cpu.cfs_period_us")).trim(), "50000");
+    env.ok(&["delete", "--force", &id]);
+}

@@ -145,12 +145,26 @@ pub fn apply_v1(
             if let Some(shares) = cpu.shares() {
                 write("cpu.shares", dir, "cpu.shares", shares.to_string())?;
             }
-            // The period first: the kernel checks the quota against it.
+            // The period first: the kernel checks the quota against it. A
+            // shorter period can be refused (EINVAL) while the old quota
+            // over it would exceed a parent's limit: then it is written
+            // again after the new quota, as runc does.
+            let mut period_later = None;
             if let Some(period) = cpu.period() {
-                write("cpu.period", dir, "cpu.cfs_period_us", period.to_string())?;
+                match write("cpu.period", dir, "cpu.cfs_period_us", period.to_string()) {
+                    Err(CgroupError::Write { source, .. })
+                        if source.raw_os_error() == Some(libc::EINVAL) && cpu.quota().is_some() =>
+                    {
+                        period_later = Some(period);
+                    }
+                    other => other?,
+                }
             }
             if let Some(quota) = cpu.quota() {
                 write("cpu.quota", dir, "cpu.cfs_quota_us", quota.to_string())?;
+            }
+            if let Some(period) = period_later {
+                write("cpu.period", dir, "cpu.cfs_period_us", period.to_string())?;
             }
         }
         if cpu.cpus().is_some() || cpu.mems().is_some() {
