@@ -6,6 +6,7 @@
 //! inside state.json, so later invocations act on the same directories.
 
 mod devices_bpf;
+mod devices_v1;
 mod extended;
 mod layout;
 mod resources;
@@ -59,6 +60,8 @@ pub enum CgroupError {
     Remove { path: PathBuf, source: io::Error },
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
     #[error("--cgroup {arg}: {reason}")]
     SubGroup { arg: String, reason: String },
     #[error("cgroup {path} is frozen: a container started in it would hang (thaw it first)")]
@@ -117,6 +120,11 @@ pub fn has_limits(res: &LinuxResources) -> bool {
         || res.unified().as_ref().is_some_and(|u| !u.is_empty())
 }
 
+/// What can be refused in `res` before anything is written.
+fn check(res: &LinuxResources) -> Result<(), CgroupError> {
+    devices_v1::check(res.devices().as_deref().unwrap_or(&[]))
+}
+
 /// Creates the container's groups and applies its resources. On error, whatever
 /// was created is removed again.
 pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
@@ -129,6 +137,9 @@ pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, 
 /// directory in which hierarchy, and which of them count processes and
 /// freeze. `make` then creates them; `create` is both.
 pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
+    if let Some(res) = req.resources {
+        check(res)?;
+    }
     let rel = relative_path(req)?;
     // Only a relative path needs our own groups (absolute is the default).
     let own = if rel.starts_with('/') {
@@ -246,7 +257,7 @@ fn make_in(
                 }
             }
             if let Some(res) = req.resources {
-                resources::apply_v1(hierarchies, dirs, res)?;
+                resources::apply_v1(hierarchies, dirs, res, false)?;
                 extended::apply_v1(hierarchies, dirs, record.v2.as_deref(), res)?;
             }
         }
@@ -555,6 +566,7 @@ impl CgroupRecord {
 
     /// Applies new limits to a live container's groups (`update`).
     pub fn update(&self, layout: &Layout, res: &LinuxResources) -> Result<(), CgroupError> {
+        check(res)?;
         match layout {
             Layout::V2 { .. } => match self.dirs.first() {
                 // Device rules are not changed by update on v2: a second program
@@ -577,7 +589,7 @@ impl CgroupRecord {
                 let unified_dir = unified
                     .as_ref()
                     .and_then(|u| self.dirs.iter().find(|d| d.starts_with(u)));
-                resources::apply_v1(&hs, &dirs, res)?;
+                resources::apply_v1(&hs, &dirs, res, true)?;
                 extended::apply_v1(&hs, &dirs, unified_dir.map(|d| d.as_path()), res)
             }
         }

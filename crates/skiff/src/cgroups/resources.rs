@@ -103,10 +103,12 @@ fn without_zeroes(res: &LinuxResources) -> LinuxResources {
     res
 }
 
+/// `live`: the groups hold a running container (`update`).
 pub fn apply_v1(
     hierarchies: &[Hierarchy],
     dirs: &[PathBuf],
     res: &LinuxResources,
+    live: bool,
 ) -> Result<(), CgroupError> {
     let res = &without_zeroes(res);
     if let Some(mem) = res.memory() {
@@ -199,7 +201,12 @@ pub fn apply_v1(
     if let Some(rules) = res.devices() {
         if !rules.is_empty() {
             let dir = dir_for(hierarchies, dirs, "devices", "devices")?;
-            write_device_rules(dir, rules.iter().cloned().chain(implicit_device_rules()))?;
+            let all: Vec<LinuxDeviceCgroup> = rules
+                .iter()
+                .cloned()
+                .chain(implicit_device_rules())
+                .collect();
+            super::devices_v1::apply(dir, &all, live)?;
         }
     }
     Ok(())
@@ -251,42 +258,6 @@ fn v1_memory_and_swap(
     }
 }
 
-/// One rule per write(2), as the kernel parses them; a run of rules for the
-/// same file (devices.allow or devices.deny) shares one open file.
-fn write_device_rules(
-    dir: &Path,
-    rules: impl Iterator<Item = LinuxDeviceCgroup>,
-) -> Result<(), CgroupError> {
-    use std::io::Write;
-    let mut open: Option<(&str, fs::File)> = None;
-    for rule in rules {
-        let name = if rule.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        let value = device_rule(&rule);
-        let path = dir.join(name);
-        let failed = |source| CgroupError::Write {
-            resource: "devices",
-            path: path.clone(),
-            value: value.clone(),
-            source,
-        };
-        if open.as_ref().is_none_or(|(n, _)| *n != name) {
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(failed)?;
-            open = Some((name, file));
-        }
-        if let Some((_, file)) = open.as_mut() {
-            file.write_all(value.as_bytes()).map_err(failed)?;
-        }
-    }
-    Ok(())
-}
-
 fn pids_value(limit: i64) -> String {
     if limit <= 0 {
         "max".into()
@@ -333,17 +304,6 @@ fn rule(typ: LinuxDeviceType, major: i64, minor: Option<i64>) -> LinuxDeviceCgro
     r.set_minor(minor);
     r.set_access(Some("rwm".into()));
     r
-}
-
-fn device_rule(r: &LinuxDeviceCgroup) -> String {
-    let typ = match r.typ() {
-        Some(LinuxDeviceType::B) => 'b',
-        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-        _ => 'a',
-    };
-    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-    let access = r.access().clone().unwrap_or_else(|| "rwm".into());
-    format!("{typ} {}:{} {access}", num(r.major()), num(r.minor()))
 }
 
 /// Enables, in every ancestor of `dir` (which exists by now), the controllers the
@@ -519,15 +479,5 @@ mod tests {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(262_144), 10_000);
-    }
-
-    #[test]
-    fn device_rules_format() {
-        let r = rule(LinuxDeviceType::C, 136, None);
-        assert_eq!(device_rule(&r), "c 136:* rwm");
-        let mut deny = LinuxDeviceCgroup::default();
-        deny.set_allow(false);
-        deny.set_access(Some("rwm".into()));
-        assert_eq!(device_rule(&deny), "a *:* rwm");
     }
 }
