@@ -550,3 +550,27 @@ fn device_rules_are_checked_and_updated_in_place() {
     );
     env.ok(&["delete", "--force", &id]);
 }
+
+/// A second container put into the group of a first: allowed, as runc
+/// allows it, with a warning that names the group.
+#[test]
+fn a_second_container_in_a_busy_group_is_warned_about() {
+    let env = TestEnv::new("cgshared");
+    let shared = format!("skt-cgshared-{}", std::process::id());
+    let _cleanup = GroupSweep(shared.clone());
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let mut b = env.bundle(&format!("b{n}"), &["sleep", "1000"]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{shared}"));
+        b.write();
+        let id = env.id(&format!("c{n}"));
+        let out = env.oci(&["run", "-d", "--bundle", b.path(), &id]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        assert_eq!(err.contains("is not empty"), n == 1, "container {n}: {err}");
+        ids.push(id);
+    }
+    for id in ids.iter().rev() {
+        env.ok(&["delete", "--force", id]);
+    }
+}

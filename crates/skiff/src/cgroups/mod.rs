@@ -199,6 +199,21 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
     }
 }
 
+/// A group that was there before may hold another container's processes:
+/// allowed, as runc allows it, with a warning (limits, pause, kill and
+/// delete then act on all of them).
+fn warn_if_not_empty(dir: &Path) {
+    let procs = crate::procfs::read(dir.join("cgroup.procs")).unwrap_or_default();
+    let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+    if n > 0 {
+        crate::log::warn(&format!(
+            "cgroup {} is not empty: {n} process(es) already in it; sharing a cgroup \
+             between containers is not supported (limits, pause and kill reach them all)",
+            dir.display()
+        ));
+    }
+}
+
 /// Creates the groups `record` (from [`plan`]) names, those that do not
 /// exist yet, and applies the resources. On error, whatever it created is
 /// removed again.
@@ -209,6 +224,9 @@ pub fn make(
 ) -> Result<(), CgroupError> {
     let mut created: Vec<PathBuf> = Vec::new();
     let result = make_in(layout, req, record, &mut created);
+    if result.is_ok() && !created.contains(&record.procs_dir) {
+        warn_if_not_empty(&record.procs_dir);
+    }
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = fs::remove_dir(dir);

@@ -76,7 +76,20 @@ fn remove(
         hooks::run_all_warning("poststop", list, &record.hook_state(Status::Stopped));
     }
     if let Some(cg) = &record.cgroup {
-        cg.remove()?;
+        match cg.remove() {
+            // Still busy once the container is gone: another container's
+            // processes share it (see cgroups::warn_if_not_empty). The group
+            // stays for them; the container goes.
+            Err(crate::cgroups::CgroupError::Remove { path, source })
+                if source.raw_os_error() == Some(libc::EBUSY) =>
+            {
+                crate::log::warn(&format!(
+                    "cgroup {} still has processes (another container's?): left in place",
+                    path.display()
+                ));
+            }
+            other => other?,
+        }
     }
     root.remove(id)?;
     Ok(())
