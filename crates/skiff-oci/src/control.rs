@@ -194,14 +194,13 @@ pub fn events(root: &StateRoot, id: &str, stats_once: bool, interval: &str) -> R
     }
     let (stats, mut ooms) = container::stats(root, id)?;
     let mut out = std::io::stdout().lock();
+    // Keys in runc's order (type, id, data): tools grep the line.
     let event = |kind: &str, data: Option<Value>| {
-        let mut e = Map::new();
-        e.insert("type".into(), json!(kind));
-        e.insert("id".into(), json!(id));
-        if let Some(d) = data {
-            e.insert("data".into(), d);
+        let head = format!(r#"{{"type":{},"id":{}"#, json!(kind), json!(id));
+        match data {
+            Some(d) => format!(r#"{head},"data":{d}}}"#),
+            None => format!("{head}}}"),
         }
-        Value::Object(e).to_string()
     };
     if stats_once {
         writeln!(out, "{}", event("stats", Some(stats)))?;

@@ -1,7 +1,10 @@
-//! --log and --log-format: errors and warnings as one line each, in logrus's
-//! text or JSON shape, which containerd's shim parses back.
+//! --log, --log-format and --debug: errors and warnings as one line each, in
+//! logrus's text or JSON shape, which containerd's shim parses back. The log
+//! file is opened (created) at start, as runc's is, so that it exists after
+//! a run that logged nothing; --debug adds debug lines to it (to stderr
+//! without one).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -9,16 +12,29 @@ use std::sync::OnceLock;
 use crate::cli::LogFormat;
 
 struct Target {
-    path: Option<PathBuf>,
+    file: Option<File>,
     json: bool,
+    debug: bool,
 }
 
 static TARGET: OnceLock<Target> = OnceLock::new();
 
-pub fn init(path: Option<PathBuf>, format: LogFormat) {
+/// Opens the log; a log that cannot be opened is said once on stderr and
+/// then left out.
+pub fn init(path: Option<PathBuf>, format: LogFormat, debug: bool) {
+    let file = path.and_then(
+        |p| match OpenOptions::new().create(true).append(true).open(&p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "skiff-oci: --log {}: {e}", p.display());
+                None
+            }
+        },
+    );
     let _ = TARGET.set(Target {
-        path,
+        file,
         json: matches!(format, LogFormat::Json),
+        debug,
     });
     skiff::log::set_sink(|msg| write("warning", msg));
 }
@@ -30,19 +46,36 @@ pub fn write(level: &str, msg: &str) {
         "skiff-oci: {}{msg}",
         if level == "error" { "" } else { "warning: " }
     );
-    let Some(target) = TARGET.get() else { return };
-    let Some(path) = &target.path else { return };
+    if let Some(target) = TARGET.get() {
+        if let Some(f) = &target.file {
+            let _ = writeln!(&*f, "{}", line(target.json, level, msg));
+        }
+    }
+}
+
+/// With --debug, a debug entry: to the log file, or to stderr without one.
+pub fn debug(msg: impl FnOnce() -> String) {
+    let Some(target) = TARGET.get().filter(|t| t.debug) else {
+        return;
+    };
+    let text = line(target.json, "debug", &msg());
+    let _ = match &target.file {
+        Some(f) => writeln!(&*f, "{text}"),
+        None => writeln!(std::io::stderr(), "{text}"),
+    };
+}
+
+/// One entry in logrus's shape (keys in its order: level, msg, time).
+fn line(json: bool, level: &str, msg: &str) -> String {
     let time = skiff::state::now_rfc3339();
-    let line = if target.json {
-        let mut obj = serde_json::Map::new();
-        obj.insert("level".into(), level.into());
-        obj.insert("msg".into(), msg.into());
-        obj.insert("time".into(), time.into());
-        serde_json::Value::Object(obj).to_string()
+    if json {
+        format!(
+            r#"{{"level":{},"msg":{},"time":{}}}"#,
+            serde_json::Value::from(level),
+            serde_json::Value::from(msg),
+            serde_json::Value::from(time)
+        )
     } else {
         format!("time={time:?} level={level} msg={msg:?}")
-    };
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
     }
 }

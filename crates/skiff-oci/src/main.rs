@@ -29,7 +29,15 @@ fn main() {
             std::process::exit(code);
         }
     };
-    logging::init(cli.log.clone(), cli.log_format);
+    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    logging::debug(|| {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        format!(
+            "skiff-oci {}: {}",
+            env!("CARGO_PKG_VERSION"),
+            args.join(" ")
+        )
+    });
     if cli.trace || std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
         skiff::trace::enable();
         // Marks when main was reached: the time before it is the exec and
@@ -37,7 +45,10 @@ fn main() {
         drop(skiff::trace::phase("main"));
     }
     match dispatch(&cli) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => {
+            logging::debug(|| format!("done, exit status {code}"));
+            std::process::exit(code)
+        }
         // The reader of our output went away (`skiff-oci ps | head`): not an error.
         Err(e) if is_broken_pipe(e.as_ref()) => std::process::exit(0),
         Err(e) => {

@@ -343,3 +343,44 @@ fn kill_all_after_init_exit_liveness_and_paused() {
     assert_eq!(env.status(&id), "stopped");
     env.ok(&["delete", &id]);
 }
+
+/// `events` prints its keys in runc's order (type, id, data): tools grep
+/// the line. --log is created at start, also by a command that logs nothing,
+/// and --debug writes debug lines there, in the chosen format.
+#[test]
+fn events_key_order_and_the_log_file() {
+    let env = TestEnv::new("eventslog");
+    let b = env.bundle("b", &["sleep", "1000"]);
+    let id = env.id("c");
+    let log = env.base.join("log.json");
+    env.ok(&[
+        "--log",
+        log.to_str().unwrap(),
+        "run",
+        "-d",
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    assert!(log.exists(), "--log was not created");
+    assert_eq!(read(&log), "", "nothing to log on success without --debug");
+    let line = env.ok(&["events", "--stats", &id]);
+    assert!(
+        line.starts_with(&format!(r#"{{"type":"stats","id":"{id}","data":{{"#)),
+        "{line}"
+    );
+    env.ok(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        &id,
+    ]);
+    let text = read(&log);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["level"], "debug", "{text}");
+    assert!(first["msg"].as_str().unwrap().contains("state"), "{text}");
+    env.ok(&["delete", "--force", &id]);
+}
