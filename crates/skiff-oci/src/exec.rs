@@ -15,11 +15,7 @@ use crate::Result;
 pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     let record = root.load(&args.id)?;
     let process = match &args.process {
-        Some(path) => {
-            let bytes = fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
-            serde_json::from_slice::<Process>(&bytes)
-                .map_err(|e| format!("--process {}: {e}", path.display()))?
-        }
+        Some(path) => read_process(path)?,
         None => from_flags(&record, args)?,
     };
     if !args.detach {
@@ -44,6 +40,20 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     }
     let _t = skiff::trace::phase("wait");
     Ok(container::wait_forwarding(Pid::from_raw(pid.as_raw())))
+}
+
+/// A --process file. Without `user` the process runs as uid 0, gid 0, as
+/// runc's does (the runtime-spec's Go types default it so).
+fn read_process(path: &std::path::Path) -> Result<Process> {
+    let bytes = fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("--process {}: {e}", path.display()))?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    Ok(serde_json::from_value::<Process>(doc)
+        .map_err(|e| format!("--process {}: {e}", path.display()))?)
 }
 
 /// The container's process with runc's exec flags applied on top.

@@ -98,6 +98,14 @@ fn exec_with_a_process_json() {
     let out = env.oci(&["exec", "--process", process.to_str().unwrap(), &id]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-json y\n");
+    // Without `user`: uid 0, gid 0, as runc (it was refused).
+    fs::write(
+        &process,
+        serde_json::to_vec(&json!({"args": ["id"], "env": ["PATH=/bin"], "cwd": "/"})).unwrap(),
+    )
+    .unwrap();
+    let out = env.ok(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert!(out.starts_with("uid=0(root) gid=0(root)"), "{out}");
     env.ok(&["delete", "--force", &id]);
 }
 
