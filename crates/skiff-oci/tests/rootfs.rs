@@ -335,3 +335,43 @@ fn shared_rootfs_propagation_starts() {
         );
     }
 }
+
+/// A read-only tmpfs /dev: mounted writable, filled (/dev/pts, /dev/shm,
+/// device nodes), then made read-only, as runc does. Before, /dev/pts could
+/// not be made in it and create failed.
+#[test]
+fn a_read_only_dev_tmpfs_is_filled_first() {
+    let env = TestEnv::new("rodev");
+    let out = env.run_sh(
+        "b",
+        "test -d /dev/pts && test -c /dev/null && echo filled; touch /dev/x 2>&1; true",
+        |c| {
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push(json!("ro"));
+                }
+            }
+        },
+    );
+    assert!(out.contains("filled"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}
+
+/// rootfsPropagation "unbindable": the container's root is unbindable
+/// (with and without --no-pivot). Before, binding the rootfs onto itself
+/// failed with EINVAL.
+#[test]
+fn an_unbindable_root_propagation() {
+    let env = TestEnv::new("unbindable");
+    let mut b = env.bundle("b", &["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"]);
+    b.config["linux"]["rootfsPropagation"] = json!("unbindable");
+    b.write();
+    for (n, extra) in [&[][..], &["--no-pivot"]].iter().enumerate() {
+        let id = env.id(&format!("c{n}"));
+        let mut args = vec!["run", "--bundle", b.path()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let out = env.ok(&args);
+        assert!(out.contains("unbindable"), "{extra:?}: {out}");
+    }
+}

@@ -214,7 +214,13 @@ pub fn open_bind_sources(
 pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     // Host mounts must not propagate into the container, nor the container's out.
     let prop = propagation(ctx.spec);
-    mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(RootfsError::Propagation)?;
+    // An unbindable tree could not be bound (the rootfs onto itself, every
+    // bind mount): private until after pivot_root, which then applies it.
+    let now = match prop.contains(MsFlags::MS_UNBINDABLE) {
+        true => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        false => prop,
+    };
+    mount(None::<&str>, "/", None::<&str>, now, None::<&str>).map_err(RootfsError::Propagation)?;
     if prop.contains(MsFlags::MS_SHARED) {
         unshare_around(ctx.rootfs)?;
     }
@@ -246,8 +252,9 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
 
     let spec_mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     let t = crate::trace::init_phase("mounts");
+    let mut read_only_later = Vec::new();
     for (index, m) in spec_mounts.iter().enumerate() {
-        mounts::mount_entry(&root, index, m, ctx)?;
+        read_only_later.extend(mounts::mount_entry(&root, index, m, ctx)?);
     }
     drop(t);
     if devices::needs_dev_setup(spec_mounts) {
@@ -265,6 +272,10 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
             path: process.cwd().clone(),
             source,
         })?;
+    }
+    // Read-only tmpfs mounts, now that what lies beneath them is in place.
+    for mount in read_only_later {
+        mount.apply()?;
     }
     Ok(())
 }
@@ -309,22 +320,43 @@ fn unshare_around(rootfs: &Path) -> Result<(), RootfsError> {
 /// can be escaped). With `no_pivot`, the rootfs is moved onto / and chrooted into,
 /// for hosts whose root cannot be pivoted (an initramfs).
 pub fn pivot(rootfs: &Path, no_pivot: bool, propagation: MsFlags) -> Result<(), RootfsError> {
+    match no_pivot {
+        true => move_root(rootfs)?,
+        false => pivot_into(rootfs)?,
+    }
+    // Made private for the pivot (see unshare_around, and prepare for
+    // unbindable): now as asked.
+    if propagation.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+        mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+            .map_err(RootfsError::Propagation)?;
+    }
+    Ok(())
+}
+
+/// --no-pivot: the rootfs moved onto / and chrooted into.
+fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     let pivot_err = |source| RootfsError::PivotRoot {
         path: rootfs.to_path_buf(),
         source,
     };
-    if no_pivot {
-        hide_full_proc_and_sys(rootfs)?;
-        chdir(rootfs).map_err(pivot_err)?;
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|source| {
-            RootfsError::MoveRoot {
-                path: rootfs.to_path_buf(),
-                source,
-            }
-        })?;
-        chroot(".").map_err(pivot_err)?;
-        return chdir("/").map_err(pivot_err);
-    }
+    hide_full_proc_and_sys(rootfs)?;
+    chdir(rootfs).map_err(pivot_err)?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|source| {
+        RootfsError::MoveRoot {
+            path: rootfs.to_path_buf(),
+            source,
+        }
+    })?;
+    chroot(".").map_err(pivot_err)?;
+    chdir("/").map_err(pivot_err)
+}
+
+/// pivot_root(".", ".") in the rootfs, and the old root detached.
+fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    let pivot_err = |source| RootfsError::PivotRoot {
+        path: rootfs.to_path_buf(),
+        source,
+    };
     let old_root = open(
         "/",
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -352,13 +384,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, propagation: MsFlags) -> Result<(), 
     umount2(".", MntFlags::MNT_DETACH).map_err(RootfsError::UmountOldRoot)?;
     let _ = nix::unistd::close(old_root);
     let _ = nix::unistd::close(new_root.as_raw_fd());
-    chdir("/").map_err(pivot_err)?;
-    // Made private for the pivot (see unshare_around): now as asked.
-    if propagation.contains(MsFlags::MS_SHARED) {
-        mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-            .map_err(RootfsError::Propagation)?;
-    }
-    Ok(())
+    chdir("/").map_err(pivot_err)
 }
 
 /// Without a private mount namespace (none, or one joined by path): into

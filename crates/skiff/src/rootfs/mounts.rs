@@ -175,16 +175,36 @@ impl Placed {
     }
 }
 
+/// A read-only tmpfs, mounted writable so that what goes beneath it can be
+/// made, to be remounted read-only once the tree is complete.
+pub struct ReadOnlyLater {
+    top: OwnedFd,
+    flags: MsFlags,
+    index: usize,
+    destination: PathBuf,
+}
+
+impl ReadOnlyLater {
+    pub fn apply(self) -> Result<(), RootfsError> {
+        remount_bind(&fd_path(&self.top), self.flags).map_err(|e| RootfsError::Mount {
+            index: self.index,
+            destination: self.destination,
+            step: "remount read-only",
+            source: sys(e),
+        })
+    }
+}
+
 pub fn mount_entry(
     root: &OwnedFd,
     index: usize,
     m: &Mount,
     ctx: &RootfsContext<'_>,
-) -> Result<(), RootfsError> {
+) -> Result<Option<ReadOnlyLater>, RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(root, index, m, &opts, ctx);
+        return mount_cgroup(root, index, m, &opts, ctx).map(|()| None);
     }
     let mut placed = if let Some(Some(tree)) = ctx.idmapped.get(index) {
         attach_idmapped(root, index, m, tree)?
@@ -201,7 +221,20 @@ pub fn mount_entry(
         }
     }
     apply_recursive(root, &mut placed, index, m, &opts)?;
-    apply_propagation(root, &mut placed, index, m, &opts)
+    apply_propagation(root, &mut placed, index, m, &opts)?;
+    if typ != "tmpfs" || opts.is_bind() || !opts.flags.contains(MsFlags::MS_RDONLY) {
+        return Ok(None);
+    }
+    let top = placed
+        .top(root)
+        .and_then(|t| t.try_clone())
+        .map_err(err(index, m, "reopening"))?;
+    Ok(Some(ReadOnlyLater {
+        top,
+        flags: opts.flags,
+        index,
+        destination: m.destination().clone(),
+    }))
 }
 
 /// An idmapped mount, made detached by the parent (see idmap.rs), attached
@@ -313,10 +346,12 @@ fn mount_filesystem(
     };
     let data = opts.data.join(",");
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    // Filled first, made read-only after.
-    let flags = match below {
-        Some(_) => opts.flags - MsFlags::MS_RDONLY,
-        None => opts.flags,
+    // A tmpfs is filled first (tmpcopyup, the mounts and device nodes that
+    // go beneath it, such as /dev/pts in /dev) and made read-only once the
+    // whole tree is in place (see `ReadOnlyLater`), as runc does.
+    let flags = match typ {
+        "tmpfs" => opts.flags - MsFlags::MS_RDONLY,
+        _ => opts.flags,
     };
     let result = mount(
         Some(&source),
@@ -354,10 +389,6 @@ fn mount_filesystem(
         super::copyup::open_dir(top.as_raw_fd(), c".")
             .and_then(|fresh| super::copyup::copy_tree(&below, &fresh))
             .map_err(err(index, m, "tmpcopyup: copying the directory's contents"))?;
-        if opts.flags.contains(MsFlags::MS_RDONLY) {
-            remount_bind(&fd_path(top), opts.flags)
-                .map_err(|e| err(index, m, "remount read-only")(sys(e)))?;
-        }
     }
     Ok(placed)
 }
