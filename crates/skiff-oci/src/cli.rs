@@ -275,10 +275,10 @@ pub struct ExecArgs {
     /// Set no_new_privs
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// Accepted for compatibility (no AppArmor support)
+    /// AppArmor profile for the process (refused where AppArmor is off)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// Accepted for compatibility (no SELinux support)
+    /// SELinux label for the process (refused: skiff applies none)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
     #[arg(long = "preserve-fds", default_value_t = 0)]

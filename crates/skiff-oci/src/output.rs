@@ -176,9 +176,15 @@ pub fn features() -> Result<()> {
                 "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": skiff::process::lsm::apparmor_enabled()},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
+            "netDevices": {"enabled": false},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {"org.skiff.version": env!("CARGO_PKG_VERSION")}

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::fs;
+use std::path::Path;
+
 use common::*;
 use serde_json::json;
 
@@ -274,4 +277,78 @@ fn socket_activation_fds_are_passed_on() {
     };
     assert_eq!(run("$$", &env.id("a")), "from-systemd\n1 1\n");
     assert_eq!(run("1", &env.id("b")), "no-fd-3\nunset unset\n");
+}
+
+/// The newer runtime-spec fields are applied, each seen from inside:
+/// process.scheduler (policy and nice in /proc/self/stat), process.ioPriority
+/// (ionice), linux.personality (uname under LINUX32), linux.memoryPolicy
+/// (numa_maps), and exec's execCPUAffinity; before, they were accepted and
+/// dropped. What cannot be applied here is refused, naming the field.
+#[test]
+fn scheduler_io_priority_personality_memory_policy_and_affinity_apply() {
+    let env = TestEnv::new("kernelattrs");
+    let out = env.run_sh(
+        "a",
+        "set -- $(sed 's/.*) //' /proc/self/stat); echo policy=${39} nice=${17}; ionice; uname -m; \
+         grep -c bind:0 /proc/self/numa_maps",
+        |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+            c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+            c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "policy=3 nice=5", "{out}");
+    assert_eq!(lines[1], "best-effort: prio 6", "{out}");
+    assert_eq!(lines[2], "i686", "{out}");
+    assert_ne!(lines[3], "0", "{out}");
+
+    let b = env.bundle("e", &["sleep", "60"]);
+    let id = env.id("e");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let mut process = b.config["process"].clone();
+    process["args"] = json!(["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    process["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+    let file = env.base.join("p.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let out = env.ok(&["exec", "--process", file.to_str().unwrap(), &id]);
+    assert_eq!(out.split_whitespace().last(), Some("0"), "{out}");
+    env.ok(&["delete", "--force", &id]);
+
+    for (n, (field, edit)) in [
+        (
+            "linux.personality.flags",
+            json!({"linux": {"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}}),
+        ),
+        (
+            "process.selinuxLabel",
+            json!({"process": {"selinuxLabel": "system_u:system_r:container_t:s0"}}),
+        ),
+        (
+            "linux.intelRdt",
+            json!({"linux": {"intelRdt": {"closID": "x"}}}),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut b = env.bundle(&format!("r{n}"), &["true"]);
+        for (section, value) in edit.as_object().unwrap() {
+            for (k, v) in value.as_object().unwrap() {
+                b.config[section][k] = v.clone();
+            }
+        }
+        b.write();
+        let err = env.fails(&["run", "--bundle", b.path(), &env.id(&format!("r{n}"))]);
+        assert!(err.contains(field), "{field}: {err}");
+        assert!(env.container_dirs().is_empty());
+    }
+    if !Path::new("/sys/module/apparmor/parameters/enabled").exists() {
+        let mut b = env.bundle("aa", &["true"]);
+        b.config["process"]["apparmorProfile"] = json!("docker-default");
+        b.write();
+        let err = env.fails(&["run", "--bundle", b.path(), &env.id("aa")]);
+        assert!(err.contains("process.apparmorProfile"), "{err}");
+    }
 }

@@ -291,6 +291,24 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
             ));
         }
     }
+    crate::process::lsm::check(process, linux).map_err(|e| match e {
+        crate::process::ProcessError::Attribute { field, source } => {
+            invalid(field, source.to_string())
+        }
+        other => invalid("process", other.to_string()),
+    })?;
+    if linux.is_some_and(|l| l.intel_rdt().is_some()) {
+        return Err(invalid(
+            "linux.intelRdt",
+            "not supported (no Intel RDT in skiff; features says so)",
+        ));
+    }
+    if linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())) {
+        return Err(invalid(
+            "linux.netDevices",
+            "moving host network devices into the container is not supported",
+        ));
+    }
     let private_mount = namespaces
         .into_iter()
         .flatten()

@@ -149,6 +149,7 @@ pub fn exec_in(
         }
         .into());
     }
+    process::lsm::check(p, None)?;
     let terminal = p.terminal() == Some(true);
     if terminal && opts.console_socket.is_none() && opts.console_stream.is_none() {
         return Err(ContainerError::ConsoleSocketRequired);
@@ -421,6 +422,10 @@ fn child_side(
         record,
     } = *inputs;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    let affinity = opts.process.exec_cpu_affinity().as_ref();
+    if let Some(a) = affinity {
+        process::kernel::set_initial_affinity(a)?;
+    }
     let t = trace::exec_phase("cgroup-join");
     match placement {
         Placement::ByCaller => sock.expect(sync::GO).map_err(ContainerError::Init)?,
@@ -465,6 +470,10 @@ fn child_side(
     if let Some(limits) = p.rlimits() {
         process::rlimits::apply(limits)?;
     }
+    if let Some(a) = affinity {
+        process::kernel::set_final_affinity(a)?;
+    }
+    process::kernel::apply(p, None)?;
     let (program, env) = identity::program(p)?;
     let in_user_ns = ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     let state = serde_json::json!({

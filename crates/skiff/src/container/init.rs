@@ -277,6 +277,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if let Some(limits) = process.rlimits() {
         process::rlimits::apply(limits)?;
     }
+    process::kernel::apply(process, linux)?;
     if !ctx.no_new_keyring {
         // ENOSYS/EACCES (keyrings off, or a restrictive host policy) is not fatal.
         let _ = sys::join_session_keyring(&format!("_ses.{}", ctx.id));

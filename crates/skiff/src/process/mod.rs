@@ -3,6 +3,8 @@
 pub mod capabilities;
 pub mod console;
 pub mod exec;
+pub mod kernel;
+pub mod lsm;
 pub mod rlimits;
 pub mod user;
 
@@ -33,6 +35,11 @@ pub enum ProcessError {
     Cwd { path: PathBuf, source: io::Error },
     #[error("process.args: exec: {name:?}: {reason}")]
     Executable { name: String, reason: String },
+    #[error("{field}: {source}")]
+    Attribute {
+        field: &'static str,
+        source: io::Error,
+    },
     #[error("process.terminal: {step}: {source}")]
     Terminal {
         step: &'static str,
