@@ -198,6 +198,17 @@ fn time_namespace_offsets() {
     });
     let up: u64 = out.trim().parse().unwrap();
     assert!(up >= 1_000_000, "uptime {up}");
+    // In a user namespace mapped to ids other than the host's root (the
+    // offsets were refused: init's /proc files belonged to the host's root).
+    let out = env.run_sh("u", "cut -d. -f1 /proc/uptime", |c| {
+        add_ns(c, "time");
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+    });
+    let up: u64 = out.trim().parse().unwrap();
+    assert!(up >= 1_000_000, "uptime {up} in a user namespace");
 }
 
 /// exec into a container with its own time namespace: the caller joins it

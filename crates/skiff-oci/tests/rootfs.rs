@@ -375,3 +375,41 @@ fn an_unbindable_root_propagation() {
         assert!(out.contains("unbindable"), "{extra:?}: {out}");
     }
 }
+
+/// A bind source relative to the bundle (the runtime-spec allows it): found
+/// from whatever directory skiff-oci runs in, and, with a user namespace
+/// whose root cannot reach it (a directory on the way is 0700, as rootless
+/// podman's run directory is), opened for it by the runtime as absolute
+/// sources are.
+#[test]
+fn bundle_relative_bind_sources() {
+    let env = TestEnv::new("relbind");
+    for (n, userns) in [false, true].into_iter().enumerate() {
+        let mut b = env.bundle(&format!("b{n}"), &["cat", "/data/file"]);
+        let data = b.dir.join("private/data");
+        fs::create_dir_all(&data).unwrap();
+        fs::write(data.join("file"), "from-the-bundle\n").unwrap();
+        // The rootfs is the host root's: the container's root (mapped
+        // elsewhere) could not make the destination.
+        fs::create_dir_all(b.rootfs().join("data")).unwrap();
+        b.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": "private/data", "options": ["rbind", "ro"]}),
+        );
+        if userns {
+            add_ns(&mut b.config, "user");
+            b.config["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            b.config["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            fs::set_permissions(
+                b.dir.join("private"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )
+            .unwrap();
+        }
+        b.write();
+        let (code, out, err) = env.run(&b, &env.id(&format!("c{n}")));
+        assert_eq!(code, 0, "user namespace {userns}: {out}{err}");
+        assert_eq!(out, "from-the-bundle\n", "user namespace {userns}");
+    }
+}

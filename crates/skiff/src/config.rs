@@ -97,7 +97,8 @@ impl Bundle {
             source,
         })?;
         let t = crate::trace::phase("parse");
-        let spec = parse(&bytes)?;
+        let mut spec = parse(&bytes)?;
+        bind_sources_from_bundle(&mut spec, &dir);
         drop(t);
         let _t = crate::trace::phase("validate");
         let rootfs = validate(&spec, &dir)?;
@@ -108,6 +109,27 @@ impl Bundle {
             rootfs,
             mount_idmaps,
         })
+    }
+}
+
+/// Bind mount sources given relative to the bundle (the runtime-spec allows
+/// it) made absolute, as runc does: from then on a source is a path that
+/// means the same to the runtime, to init, and to what opens it for a user
+/// namespace (see rootfs::open_bind_sources).
+fn bind_sources_from_bundle(spec: &mut Spec, bundle: &Path) {
+    let Some(mounts) = spec.mounts_mut().as_mut() else {
+        return;
+    };
+    for m in mounts.iter_mut() {
+        let bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        if let Some(source) = m.source().as_ref().filter(|s| bind && s.is_relative()) {
+            let absolute = bundle.join(source);
+            m.set_source(Some(absolute));
+        }
     }
 }
 

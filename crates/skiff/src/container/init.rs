@@ -400,6 +400,11 @@ fn write_time_offsets(
             off.nanosecs().unwrap_or(0)
         ));
     }
-    procfs::write(Path::new("/proc/self/timens_offsets"), &text)
-        .map_err(ContainerError::io("linux.timeOffsets"))
+    // Not dumpable, our /proc files belong to the host's root, whom a user
+    // namespace mapped elsewhere cannot act as: dumpable for the write. No
+    // process of the container exists yet to make use of the moment.
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 1, 0);
+    let written = procfs::write(Path::new("/proc/self/timens_offsets"), &text);
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    written.map_err(ContainerError::io("linux.timeOffsets"))
 }
