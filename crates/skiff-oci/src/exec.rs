@@ -21,6 +21,20 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     if !args.detach {
         container::block_forwarded_signals();
     }
+    // A terminal without --console-socket: in the foreground, the pty is
+    // relayed here, as runc does (`exec -t ctr sh`); detached, there would
+    // be nobody to hold it.
+    let terminal = process.terminal() == Some(true);
+    let relay = match (terminal, args.console_socket.is_some(), args.detach) {
+        (true, false, true) => {
+            return Err("exec: a terminal (-t) with -d needs --console-socket".into())
+        }
+        (true, false, false) => Some(
+            std::os::unix::net::UnixStream::pair()
+                .map_err(|e| format!("exec: a socketpair for the terminal: {e}"))?,
+        ),
+        _ => None,
+    };
     let pid = container::exec_in(
         root,
         &record,
@@ -28,7 +42,7 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             id: &args.id,
             process,
             console_socket: args.console_socket.as_deref(),
-            console_stream: None,
+            console_stream: relay.as_ref().map(|(_, theirs)| theirs),
             pid_file: args.pid_file.as_deref(),
             preserve_fds: args.preserve_fds,
             ignore_paused: args.ignore_paused,
@@ -38,8 +52,17 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
+    let pid = Pid::from_raw(pid.as_raw());
     let _t = skiff::trace::phase("wait");
-    Ok(container::wait_forwarding(Pid::from_raw(pid.as_raw())))
+    match relay {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            let master = skiff::process::console::receive_master(&ours)
+                .map_err(|e| format!("exec: receiving the pty: {e}"))?;
+            Ok(container::relay_and_wait(pid, master))
+        }
+        None => Ok(container::wait_forwarding(pid)),
+    }
 }
 
 /// A --process file. Without `user` the process runs as uid 0, gid 0, as

@@ -346,3 +346,28 @@ fn exec_cgroup_puts_the_process_in_a_sub_group() {
     assert!(line("pids").ends_with(&format!("/{id}")), "{out}");
     env.ok(&["delete", "--force", &id]);
 }
+
+/// `exec -t` without --console-socket: the pty is relayed by skiff-oci
+/// itself, as runc does (`runc exec -t ctr sh` is how people debug); the
+/// exit code is the process's. Detached, there is nobody to hold the pty:
+/// refused. Before, -t without a socket was refused outright.
+#[test]
+fn exec_tty_without_a_console_socket_is_relayed() {
+    let env = TestEnv::new("exectty");
+    let (id, _) = running(&env, |_| {});
+    let out = env.oci(&["exec", "-t", &id, "sh", "-c", "tty; echo relayed; exit 5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("/dev/pts/") && text.contains("relayed"),
+        "{text}"
+    );
+    let err = env.fails(&["exec", "-t", "-d", &id, "true"]);
+    assert!(err.contains("--console-socket"), "{err}");
+    env.ok(&["delete", "--force", &id]);
+}
