@@ -444,16 +444,29 @@ impl Service {
     /// When init of a container without a pid namespace of its own exits,
     /// what it started lives on (a kernel kills the rest of a pid namespace
     /// only with its init). containerd's runc shim kills them then; so do we,
-    /// everything left in the container's groups, with SIGKILL.
+    /// everything left in the container's groups, with SIGKILL, and wait
+    /// (up to 2 s) for them to be gone: one may still hold the output fifo,
+    /// which containerd closes once it hears of the exit (its last output
+    /// would be lost, and containerd says "file already closed").
     fn kill_leftovers(&self, id: &str) {
-        let shared_pid_ns = self.root.load(id).is_ok_and(|r| !r.private_pid_ns);
-        if shared_pid_ns {
-            let _ = container::kill(
-                &self.root,
-                id,
-                nix::sys::signal::Signal::SIGKILL.into(),
-                true,
-            );
+        let Ok(record) = self.root.load(id) else {
+            return;
+        };
+        if record.private_pid_ns {
+            return;
+        }
+        let _ = container::kill(
+            &self.root,
+            id,
+            nix::sys::signal::Signal::SIGKILL.into(),
+            true,
+        );
+        let Some(cg) = &record.cgroup else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while cg.pids().is_ok_and(|p| !p.is_empty()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 
