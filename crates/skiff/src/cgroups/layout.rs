@@ -84,23 +84,45 @@ impl Layout {
             if !matches!(fstype, Some("cgroup" | "cgroup2")) {
                 continue;
             }
-            let mount = match left.split(' ').nth(4) {
-                Some(m) => PathBuf::from(unescape(m)),
-                None => continue,
+            let mut fields = left.split(' ');
+            let (root, mount) = match (fields.nth(3), fields.next()) {
+                (Some(root), Some(m)) => (root, PathBuf::from(unescape(m))),
+                _ => continue,
             };
+            // A bind of a group (a container's /sys/fs/cgroup, or what a
+            // runtime left in the host's table) is not the hierarchy.
+            if root != "/" {
+                continue;
+            }
+            let preferred = mount.starts_with("/sys/fs/cgroup");
             match fstype {
-                Some("cgroup2") if v2.is_none() || mount == Path::new("/sys/fs/cgroup") => {
+                Some("cgroup2")
+                    if v2.is_none()
+                        || mount == Path::new("/sys/fs/cgroup/unified")
+                        || mount == Path::new("/sys/fs/cgroup") =>
+                {
                     v2 = Some(mount);
                 }
                 Some("cgroup") => {
-                    let controllers = opts
+                    let controllers: Vec<String> = opts
                         .split(',')
                         .filter(|o| {
                             !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent=")
                         })
                         .map(str::to_string)
                         .collect();
-                    hierarchies.push(Hierarchy { mount, controllers });
+                    // One mount per hierarchy: the one under /sys/fs/cgroup
+                    // where it is mounted more than once.
+                    match hierarchies
+                        .iter_mut()
+                        .find(|h: &&mut Hierarchy| h.controllers == controllers)
+                    {
+                        Some(h) if preferred && !h.mount.starts_with("/sys/fs/cgroup") => {
+                            h.mount = mount;
+                        }
+                        Some(_) => {}
+                        None => hierarchies.push(Hierarchy { mount, controllers }),
+                    }
                 }
                 _ => {}
             }
@@ -185,6 +207,29 @@ mod tests {
                 assert!(hierarchies[0].has("cpu"));
                 assert!(hierarchies[2].has("name=systemd"));
                 assert_eq!(unified.unwrap(), PathBuf::from("/sys/fs/cgroup/unified"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A hierarchy mounted twice (the second first in the table, as a
+    /// runtime's leftovers can be) and a bind of one group: the mount under
+    /// /sys/fs/cgroup is the hierarchy, the bind is none.
+    #[test]
+    fn other_mounts_of_a_hierarchy_are_not_it() {
+        let table = format!(
+            "40 25 0:27 / /tmp/b/rootfs/sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             41 25 0:28 /c1 /tmp/b/rootfs/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n{HYBRID}"
+        );
+        match Layout::parse(&table) {
+            Layout::V1 { hierarchies, .. } => {
+                assert_eq!(hierarchies.len(), 3, "{hierarchies:?}");
+                assert!(
+                    hierarchies
+                        .iter()
+                        .all(|h| h.mount.starts_with("/sys/fs/cgroup")),
+                    "{hierarchies:?}"
+                );
             }
             other => panic!("{other:?}"),
         }

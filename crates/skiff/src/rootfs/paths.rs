@@ -106,13 +106,9 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
         .map_err(|e| err(e.into()))?;
         let top = reopen_mounted(root.as_fd(), &target).map_err(err)?;
         let tp = fd_path(&top);
-        let flags = MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV
-            | MsFlags::MS_NOEXEC
-            | locked_flags(&tp);
+        // Read-only, the mount's other flags kept as they are (runc's
+        // remount; a user namespace may not drop locked ones anyway).
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&tp);
         mount(None::<&str>, &tp, None::<&str>, flags, None::<&str>).map_err(|e| err(e.into()))?;
     }
     Ok(())

@@ -1,0 +1,360 @@
+//! skiff-oci against runc (Debian's, the reference), by construction: a
+//! table of config variations, each run under both with the same bundle and
+//! a probe inside the container that prints what a user observes (identity,
+//! cwd, hostname, the root's entries, capabilities, no_new_privs, seccomp
+//! mode, umask, rlimits, oom_score_adj, /dev, the mount table, limits). Both
+//! must succeed or both fail, and print the same. Where they may not, the
+//! scenario names the reason (docs/compatibility.md has the list).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// What the probe prints. Mount ids and the order of the mount table are
+/// left out (sorted): they differ between any two runs.
+const PROBE: &str = "id; pwd; hostname; ls / | tr '\\n' ' '; echo; \
+    grep -E '^(Cap|NoNewPrivs|Seccomp|Umask)' /proc/self/status; ulimit -n; ulimit -u; \
+    cat /proc/self/oom_score_adj; ls /dev | tr '\\n' ' '; echo; \
+    awk '{print $5, $6, $9}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup/unified ' | sort; \
+    cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced 2>&1; \
+    cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null; true";
+
+/// What a run gave: success, and stdout.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    ok: bool,
+    stdout: String,
+}
+
+struct Scenario {
+    name: String,
+    edit: Box<dyn Fn(&mut Value)>,
+    /// Why the two may differ here (and what is compared then: only that
+    /// skiff-oci's outcome is `ok` as given).
+    differs: Option<(&'static str, bool)>,
+}
+
+fn scenario(name: impl Into<String>, edit: impl Fn(&mut Value) + 'static) -> Scenario {
+    Scenario {
+        name: name.into(),
+        edit: Box::new(edit),
+        differs: None,
+    }
+}
+
+fn runc_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
+    let root = env.base.join("runc-state");
+    // In a mount namespace of its own: without one in the config, runc
+    // makes the container's mounts in the caller's table and leaves them.
+    let mut cmd = Command::new("timeout");
+    cmd.args([
+        "-s",
+        "KILL",
+        "60",
+        "unshare",
+        "-m",
+        "/usr/sbin/runc",
+        "--root",
+    ])
+    .arg(&root)
+    .args(["run", "--bundle"])
+    .arg(bundle)
+    .arg(id)
+    .stdin(Stdio::null());
+    let out = output_via_files(&mut cmd, &env.base);
+    let _ = Command::new("/usr/sbin/runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["delete", "-f", id])
+        .output();
+    Outcome {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn skiff_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
+    let (code, stdout, _) = env.bounded(&["run", "--bundle", bundle.to_str().unwrap(), id], &[]);
+    Outcome {
+        ok: code == 0,
+        stdout,
+    }
+}
+
+fn remove_ns(c: &mut Value, kind: &str) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != kind);
+    if kind == "uts" {
+        c.as_object_mut().unwrap().remove("hostname");
+    }
+}
+
+fn caps(c: &mut Value, list: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set] = json!(list);
+    }
+}
+
+fn scenarios(host_dir: &Path) -> Vec<Scenario> {
+    let mut list = vec![scenario("defaults", |_| {})];
+    // Every subset of the namespaces a container may leave out (16).
+    let optional = ["pid", "ipc", "uts", "network"];
+    // Every subset of the namespaces a container may leave out (16), as
+    // root and as another user.
+    for bits in 1..(1u32 << optional.len()) {
+        for uid in [0, 1000] {
+            let dropped: Vec<&str> = optional
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            list.push(scenario(
+                format!("without {}, uid {uid}", dropped.join("+")),
+                move |c| {
+                    for kind in &dropped {
+                        remove_ns(c, kind);
+                    }
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+    }
+    // Process identity.
+    for (uid, gid) in [(0, 0), (1000, 1000), (65534, 65534), (1000, 0)] {
+        list.push(scenario(format!("user {uid}:{gid}"), move |c| {
+            c["process"]["user"] = json!({"uid": uid, "gid": gid});
+        }));
+    }
+    list.push(scenario("additional gids", |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6, 7]});
+    }));
+    list.push(scenario("umask 077", |c| {
+        c["process"]["user"]["umask"] = json!(63);
+    }));
+    // Capability sets, with and without no_new_privs, as root and not.
+    let sets: [&[&str]; 4] = [
+        &[],
+        &["CAP_CHOWN"],
+        &["CAP_SYS_ADMIN", "CAP_NET_ADMIN"],
+        &[
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_AUDIT_WRITE",
+            "CAP_SETUID",
+            "CAP_SETGID",
+        ],
+    ];
+    for set in sets {
+        for nnp in [true, false] {
+            for uid in [0, 1000] {
+                list.push(scenario(
+                    format!("capabilities {set:?}, nnp {nnp}, uid {uid}"),
+                    move |c| {
+                        caps(c, set);
+                        c["process"]["noNewPrivileges"] = json!(nnp);
+                        c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                    },
+                ));
+            }
+        }
+    }
+    list.push(scenario("ambient capability", |c| {
+        caps(c, &["CAP_NET_BIND_SERVICE"]);
+        c["process"]["capabilities"]["inheritable"] = json!(["CAP_NET_BIND_SERVICE"]);
+        c["process"]["capabilities"]["ambient"] = json!(["CAP_NET_BIND_SERVICE"]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    }));
+    for (soft, hard) in [(1024, 2048), (64, 64), (4096, 8192)] {
+        list.push(scenario(format!("nofile {soft}/{hard}"), move |c| {
+            c["process"]["rlimits"] =
+                json!([{"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard}]);
+        }));
+    }
+    list.push(scenario("nproc 100", |c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NPROC", "soft": 100, "hard": 100}]);
+    }));
+    for adj in [0, 100, 1000] {
+        list.push(scenario(format!("oomScoreAdj {adj}"), move |c| {
+            c["process"]["oomScoreAdj"] = json!(adj);
+        }));
+    }
+    for cwd in ["/tmp", "/usr/bin", "/made/for/it"] {
+        list.push(scenario(format!("cwd {cwd}"), move |c| {
+            c["process"]["cwd"] = json!(cwd);
+        }));
+    }
+    list.push(scenario("writable root", |c| {
+        c["root"]["readonly"] = json!(false);
+    }));
+    list.push(scenario("hostname and domainname", |c| {
+        c["hostname"] = json!("probe-host");
+        c["domainname"] = json!("probe.example");
+    }));
+    // Sysctls, masked and read-only paths.
+    list.push(scenario("sysctls", |c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"});
+    }));
+    list.push(scenario("no masked paths", |c| {
+        c["linux"]["maskedPaths"] = json!([]);
+    }));
+    list.push(scenario("more masked paths", |c| {
+        c["linux"]["maskedPaths"].as_array_mut().unwrap().extend([
+            json!("/etc/passwd"),
+            json!("/usr/bin"),
+            json!("/no/such/path"),
+        ]);
+    }));
+    list.push(scenario("more read-only paths", |c| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["readonlyPaths"].as_array_mut().unwrap().extend([
+            json!("/etc"),
+            json!("/tmp"),
+            json!("/no/such/path"),
+        ]);
+    }));
+    // Mounts.
+    for opts in [
+        json!(["nosuid", "nodev", "mode=700", "size=1m"]),
+        json!(["ro", "noexec"]),
+        json!(["strictatime", "mode=1777"]),
+        json!(["noatime", "nosuid"]),
+        json!(["nodiratime", "exec", "uid=1000", "gid=1000"]),
+        json!(["ro", "nosuid", "nodev", "noexec"]),
+        json!(["rw", "dev", "suid"]),
+        json!(["sync", "dirsync"]),
+    ] {
+        list.push(scenario(format!("tmpfs {opts}"), move |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": opts}));
+        }));
+    }
+    for opts in [
+        json!(["rbind", "ro"]),
+        json!(["bind", "nosuid", "nodev"]),
+        json!(["rbind", "rro"]),
+        json!(["bind", "ro", "noexec"]),
+        json!(["rbind", "rw", "rprivate"]),
+        json!(["bind", "noatime"]),
+        json!(["rbind", "rslave"]),
+        json!(["bind", "ro", "nosuid", "nodev", "noexec"]),
+    ] {
+        let src = host_dir.to_path_buf();
+        list.push(scenario(format!("bind {opts}"), move |c| {
+            c["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": opts}),
+            );
+        }));
+    }
+    list.push(scenario("read-only /dev", |c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    }));
+    // Devices.
+    list.push(scenario("a device node", |c| {
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+    }));
+    // Seccomp.
+    list.push(scenario("seccomp errno on mkdir", |c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]});
+    }));
+    // Limits, read back through the container's /sys/fs/cgroup.
+    list.push(scenario("memory and pids limits", |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        c["linux"]["resources"]["pids"] = json!({"limit": 50});
+    }));
+    // Bad input: both refuse.
+    type Edit = fn(&mut Value);
+    let bad: [(&str, Edit); 6] = [
+        ("no args", |c| c["process"]["args"] = json!([])),
+        ("relative cwd", |c| c["process"]["cwd"] = json!("tmp")),
+        ("hostname without uts", |c| {
+            remove_ns(c, "uts");
+            c["hostname"] = json!("x");
+        }),
+        ("a failing prestart hook", |c| {
+            c["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+        }),
+        ("masked paths without a mount namespace", |c| {
+            remove_ns(c, "mount")
+        }),
+        ("a missing program", |c| {
+            c["process"]["args"] = json!(["/no/such/program"])
+        }),
+    ];
+    for (name, edit) in bad {
+        list.push(scenario(name, edit));
+    }
+    // Choices where skiff-oci and runc differ (docs/compatibility.md).
+    list.push(Scenario {
+        name: "no mount namespace, no masked paths".into(),
+        edit: Box::new(|c| {
+            remove_ns(c, "mount");
+            c["linux"]["maskedPaths"] = json!([]);
+            c["linux"]["readonlyPaths"] = json!([]);
+        }),
+        differs: Some((
+            "runc makes the mounts in the host's mount table and leaves them there; \
+             skiff-oci refuses them without a private mount namespace",
+            false,
+        )),
+    });
+    list
+}
+
+/// Every scenario under runc and skiff-oci: the same outcome and output, or
+/// the documented difference.
+#[test]
+fn skiff_oci_matches_runc() {
+    let env = TestEnv::new("diff");
+    let host_dir = env.base.join("hostdir");
+    fs::create_dir_all(host_dir.join("sub")).unwrap();
+    fs::write(host_dir.join("file"), "x").unwrap();
+    let base = env.bundle("bundle", &["sh", "-c", PROBE]);
+    let mut mismatches = Vec::new();
+    let all = scenarios(&host_dir);
+    for (n, s) in all.iter().enumerate() {
+        let mut config = base.config.clone();
+        (s.edit)(&mut config);
+        fs::write(
+            base.dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        let runc = runc_run(&env, &base.dir, &env.id(&format!("r{n}")));
+        let skiff = skiff_run(&env, &base.dir, &env.id(&format!("s{n}")));
+        match s.differs {
+            None if runc != skiff => {
+                mismatches.push(format!("{}:\n  runc  {runc:?}\n  skiff {skiff:?}", s.name))
+            }
+            Some((why, ok)) if skiff.ok != ok => mismatches.push(format!(
+                "{} (differs by choice: {why}): skiff-oci's outcome is {skiff:?}",
+                s.name
+            )),
+            _ => {}
+        }
+        assert!(env.container_dirs().is_empty(), "{}: state left", s.name);
+    }
+    eprintln!("{} scenarios under runc and skiff-oci", all.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scenarios differ from runc:\n{}",
+        mismatches.len(),
+        all.len(),
+        mismatches.join("\n")
+    );
+}
