@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 /// Flags that take no value.
-const BOOLEAN: &[&str] = &["debug", "v", "version"];
+const BOOLEAN: &[&str] = &["debug", "v", "version", "info"];
 
 impl Args {
     pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, ShimError> {
@@ -41,6 +41,7 @@ impl Args {
             if BOOLEAN.contains(&name) {
                 match name {
                     "debug" => args.debug = inline.as_deref() != Some("false"),
+                    "info" => args.action = "info".into(),
                     _ => args.action = "version".into(),
                 }
                 continue;
@@ -65,7 +66,7 @@ impl Args {
                 "no action given (start, delete or serve)".into(),
             ));
         }
-        if args.action != "version" {
+        if args.action != "version" && args.action != "info" {
             if args.namespace.is_empty() {
                 return Err(ShimError::Usage("flag -namespace is required".into()));
             }
@@ -121,6 +122,12 @@ mod tests {
         assert_eq!(a.id, "x");
         assert_eq!(a.bundle, Some(PathBuf::from("/b")));
         assert_eq!(a.action, "delete");
+    }
+
+    /// containerd 2.x runs `SHIM -info` alone, the options on stdin.
+    #[test]
+    fn info_needs_nothing_else() {
+        assert_eq!(parse("-info").unwrap().action, "info");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   shim server and print its ttrpc address (`start.rs`);
 //! - `delete`, when the server cannot be reached: clean the task up and print a
 //!   DeleteResponse (`cleanup.rs`);
+//! - `-info` (containerd 2.x): what the runtime is and supports (`info.rs`);
 //! - `serve` (ours, not containerd's): the server itself, which `start` spawns
 //!   with the listening socket as stdin (`server.rs`, the Task API in
 //!   `service.rs`).
@@ -14,6 +15,7 @@ mod cleanup;
 mod error;
 mod events;
 mod forked;
+mod info;
 mod metrics;
 mod mounts;
 mod process;
@@ -37,6 +39,7 @@ fn main() {
         "start" => start::run(&args),
         "delete" => cleanup::run(&args),
         "serve" => server::run(&args),
+        "info" => info::run(),
         "version" => {
             println!(
                 "containerd-shim-skiff-v2:\n  Version: {}\n  Revision: skiff",

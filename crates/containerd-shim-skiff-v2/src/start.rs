@@ -75,10 +75,27 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
 }
 
 fn print(address: &str) -> Result<(), ShimError> {
+    let reply = bootstrap_reply(address, std::env::var("MAX_SHIM_VERSION").ok().as_deref());
     let mut out = std::io::stdout();
-    out.write_all(address.as_bytes())
+    out.write_all(reply.as_bytes())
         .and_then(|()| out.flush())
         .map_err(ShimError::io("printing the address"))
+}
+
+/// What `start` answers: containerd 1.7 and later say they read the
+/// bootstrap JSON by setting MAX_SHIM_VERSION (2.3 tries its protobuf
+/// form first, then this); 1.6 sets none and takes the bare address. The
+/// version is 2, the Task API this shim serves (3 would be task v3).
+fn bootstrap_reply(address: &str, max_version: Option<&str>) -> String {
+    match max_version.and_then(|v| v.trim().parse::<u32>().ok()) {
+        Some(v) if v >= 2 => serde_json::json!({
+            "version": 2,
+            "address": address,
+            "protocol": "ttrpc",
+        })
+        .to_string(),
+        _ => address.to_string(),
+    }
 }
 
 /// `<bundle>/address`, without a newline: containerd 1.6 reads it back
@@ -110,6 +127,18 @@ pub fn socket_path(address: &str, namespace: &str, group: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reply_fits_the_caller() {
+        let a = "unix:///run/containerd/s/abc";
+        assert_eq!(bootstrap_reply(a, None), a);
+        assert_eq!(bootstrap_reply(a, Some("1")), a);
+        let json: serde_json::Value = serde_json::from_str(&bootstrap_reply(a, Some("2"))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"version": 2, "address": a, "protocol": "ttrpc"})
+        );
+    }
 
     #[test]
     fn socket_path_is_stable_and_distinct() {

@@ -7,6 +7,7 @@
 pub mod cgroups;
 pub mod config;
 pub mod container;
+pub mod features;
 pub mod fnv;
 pub mod hooks;
 pub mod log;
