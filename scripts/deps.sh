@@ -30,3 +30,11 @@ case " $need " in
     fi
     ;;
 esac
+# containerd 2.3.4 beside Debian's 1.6 (most nodes run 1.7 or 2.x): built
+# offline from ../shared/containerd (about 70 s) when it is not there yet;
+# scripts/test.sh runs the shim's ctr tests against it too.
+CONTAINERD2=/opt/containerd-2/bin
+shared_containerd="$(dirname "$0")/../../shared/containerd"
+if [ ! -x "$CONTAINERD2/containerd" ] && [ -x "$shared_containerd/build.sh" ]; then
+    "$shared_containerd/build.sh" "$CONTAINERD2" >/dev/null
+fi

@@ -11,5 +11,13 @@ export SKIFF_OCI="$(pwd)/target/musl/x86_64-unknown-linux-musl/release/skiff-oci
 cargo build --workspace --all-targets
 status=0
 cargo test --workspace --no-fail-fast -- --test-threads=4 || status=$?
+# The shim's ctr tests again, against containerd 2.3.4 (scripts/deps.sh
+# builds it where ../shared/containerd is; said and skipped where not).
+if [ -x /opt/containerd-2/bin/containerd ]; then
+    SKIFF_CONTAINERD=/opt/containerd-2/bin \
+        cargo test -p containerd-shim-skiff-v2 --test ctr -- --test-threads=4 || status=$?
+else
+    echo "skipped: the shim against containerd 2.x (no /opt/containerd-2/bin/containerd)"
+fi
 scripts/leak-check.sh || status=1
 exit $status

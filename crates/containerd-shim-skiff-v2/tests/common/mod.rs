@@ -15,6 +15,16 @@ pub fn shim_dir() -> PathBuf {
     Path::new(SHIM).parent().unwrap().to_path_buf()
 }
 
+/// The containerd and ctr under test: those in `$SKIFF_CONTAINERD` (a
+/// directory; scripts/test.sh runs the ctr tests again with containerd
+/// 2.3.4's), else Debian's 1.6 from PATH.
+pub fn containerd_tool(name: &str) -> PathBuf {
+    match std::env::var_os("SKIFF_CONTAINERD") {
+        Some(dir) => Path::new(&dir).join(name),
+        None => PathBuf::from(name),
+    }
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -151,7 +161,7 @@ impl Containerd {
             .append(true)
             .open(self.base.join("containerd.log"))
             .unwrap();
-        let daemon = Command::new("containerd")
+        let daemon = Command::new(containerd_tool("containerd"))
             .arg("--config")
             .arg(&self.config)
             .env("PATH", path)
@@ -179,7 +189,7 @@ impl Containerd {
     }
 
     pub fn ctr_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ctr");
+        let mut c = Command::new(containerd_tool("ctr"));
         c.arg("--address")
             .arg(&self.sock)
             .arg("--namespace")
