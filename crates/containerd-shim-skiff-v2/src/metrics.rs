@@ -35,6 +35,22 @@ pub fn to_any(stats: &Value, unified: bool) -> Any {
     }
 }
 
+/// A v1 memory counter set (usage, memory+swap, kernel, kernel TCP), as
+/// the runc shim reports them, where the kernel has them.
+fn entry(s: &Value, key: &str) -> MessageField<v1::MemoryEntry> {
+    let e = &s["memory"][key];
+    if !e.is_object() {
+        return MessageField::none();
+    }
+    MessageField::some(v1::MemoryEntry {
+        limit: n(e, &["limit"]),
+        usage: n(e, &["usage"]),
+        max: n(e, &["max"]),
+        failcnt: n(e, &["failcnt"]),
+        ..Default::default()
+    })
+}
+
 fn v1_metrics(s: &Value) -> v1::Metrics {
     let raw = |k: &str| n(s, &["memory", "raw", k]);
     let memory = v1::MemoryStat {
@@ -70,13 +86,10 @@ fn v1_metrics(s: &Value) -> v1::Metrics {
         total_inactive_file: raw("total_inactive_file"),
         total_active_file: raw("total_active_file"),
         total_unevictable: raw("total_unevictable"),
-        usage: MessageField::some(v1::MemoryEntry {
-            limit: n(s, &["memory", "usage", "limit"]),
-            usage: n(s, &["memory", "usage", "usage"]),
-            max: n(s, &["memory", "usage", "max"]),
-            failcnt: n(s, &["memory", "usage", "failcnt"]),
-            ..Default::default()
-        }),
+        usage: entry(s, "usage"),
+        swap: entry(s, "swap"),
+        kernel: entry(s, "kernel"),
+        kernel_tcp: entry(s, "kernelTCP"),
         ..Default::default()
     };
     let cpu = v1::CPUStat {
@@ -129,6 +142,15 @@ fn v1_metrics(s: &Value) -> v1::Metrics {
         }),
         cpu: MessageField::some(cpu),
         memory: MessageField::some(memory),
+        memory_oom_control: match s["memory"]["oomControl"].is_object() {
+            true => MessageField::some(v1::MemoryOomControl {
+                oom_kill_disable: n(s, &["memory", "oomControl", "oom_kill_disable"]),
+                under_oom: n(s, &["memory", "oomControl", "under_oom"]),
+                oom_kill: n(s, &["memory", "oomControl", "oom_kill"]),
+                ..Default::default()
+            }),
+            false => MessageField::none(),
+        },
         blkio: MessageField::some(v1::BlkIOStat {
             io_service_bytes_recursive: blk("ioServiceBytesRecursive"),
             io_serviced_recursive: blk("ioServicedRecursive"),
@@ -212,6 +234,10 @@ mod tests {
     fn v1_fields_land_where_ctr_reads_them() {
         let s = json!({
             "memory": {"usage": {"usage": 4096, "limit": 65536, "max": 8192, "failcnt": 1},
+                       "swap": {"usage": 5000, "limit": 70000, "max": 6000, "failcnt": 0},
+                       "kernel": {"usage": 300, "limit": 0, "max": 400, "failcnt": 0},
+                       "kernelTCP": {"usage": 30, "limit": 0, "max": 40, "failcnt": 0},
+                       "oomControl": {"oom_kill_disable": 1, "under_oom": 0, "oom_kill": 2},
                        "raw": {"cache": 7, "total_rss": 9}},
             "cpu": {"usage": {"total": 1000, "percpu": [600, 400], "kernel": 10, "user": 20},
                     "throttling": {"periods": 5, "throttledPeriods": 2, "throttledTime": 99}},
@@ -226,6 +252,11 @@ mod tests {
         assert_eq!(m.memory.usage.limit, 65536);
         assert_eq!(m.memory.cache, 7);
         assert_eq!(m.memory.total_rss, 9);
+        assert_eq!(m.memory.swap.usage, 5000);
+        assert_eq!(m.memory.kernel.max, 400);
+        assert_eq!(m.memory.kernel_tcp.usage, 30);
+        assert_eq!(m.memory_oom_control.oom_kill_disable, 1);
+        assert_eq!(m.memory_oom_control.oom_kill, 2);
         assert_eq!(m.cpu.usage.per_cpu, vec![600, 400]);
         assert_eq!(m.cpu.throttling.throttled_periods, 2);
         assert_eq!(m.pids.limit, 10);

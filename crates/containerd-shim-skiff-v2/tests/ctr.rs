@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -92,6 +93,23 @@ fn detached_task_exec_tty_pause_metrics_kill_delete() {
         .to_string();
     assert_eq!(current, "1", "{metrics}");
     assert!(metrics.contains("memory.usage_in_bytes"), "{metrics}");
+    // The JSON form, with what the runc shim reports on a v1 host: memory
+    // plus swap, kernel and kernel TCP memory (where the kernel accounts
+    // them), and the OOM control.
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let json: serde_json::Value =
+            serde_json::from_str(&c.ok(&["task", "metrics", "--format", "json", id])).unwrap();
+        let memory = &json["memory"];
+        assert!(memory["usage"]["usage"].as_u64().unwrap_or(0) > 0, "{json}");
+        for key in ["swap", "kernel", "kernel_tcp"] {
+            let accounted = Path::new("/sys/fs/cgroup/memory/memory.memsw.usage_in_bytes").exists()
+                || key != "swap";
+            if accounted {
+                assert!(memory[key].is_object(), "{key}: {json}");
+            }
+        }
+        assert!(json["memory_oom_control"].is_object(), "{json}");
+    }
     let ps = c.ok(&["task", "ps", id]);
     assert!(ps.lines().any(|l| l.starts_with(&pid.to_string())), "{ps}");
 

@@ -210,6 +210,10 @@ impl CgroupRecord {
                         memory.insert(key.into(), json!({"usage": f("usage_in_bytes"), "max": f("max_usage_in_bytes"), "limit": f("limit_in_bytes"), "failcnt": f("failcnt")}));
                     }
                 }
+                let oom = read_kv(dir, "memory.oom_control");
+                if !oom.is_empty() {
+                    memory.insert("oomControl".into(), json!({"oom_kill_disable": get(&oom, "oom_kill_disable"), "under_oom": get(&oom, "under_oom"), "oom_kill": get(&oom, "oom_kill")}));
+                }
             }
             memory.insert("raw".into(), Value::Object(raw));
             out.insert("memory".into(), Value::Object(memory));
