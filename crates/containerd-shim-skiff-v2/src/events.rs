@@ -5,8 +5,9 @@
 //! The event's Any carries the bare type name (`containerd.events.TaskExit`),
 //! which is how containerd's typeurl registry knows its own events.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use containerd_shim_protos::events::task::{
@@ -25,7 +26,14 @@ pub struct Publisher {
     queue: Mutex<Option<Sender<(String, Any)>>>,
     /// Signalled when the forwarding thread has sent everything and ended.
     drained: Mutex<Receiver<()>>,
+    /// Whether containerd took the last event tried (false while it is
+    /// away: restarting, or gone).
+    reachable: Arc<AtomicBool>,
 }
+
+/// How long a flush waits when containerd did not take the last event: it
+/// is away, and what is queued would only time out.
+const AWAY_FLUSH: Duration = Duration::from_millis(100);
 
 /// Wraps an event in an Any named the way containerd registers it. The name
 /// is spelled out rather than read from the message's descriptor, so the
@@ -83,13 +91,16 @@ impl Publisher {
     pub fn start(namespace: String, ttrpc_address: Option<String>) -> Publisher {
         let (tx, rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
+        let reachable = Arc::new(AtomicBool::new(true));
+        let seen = reachable.clone();
         std::thread::spawn(move || {
-            forward_all(rx, namespace, ttrpc_address);
+            forward_all(rx, namespace, ttrpc_address, &seen);
             let _ = done_tx.send(());
         });
         Publisher {
             queue: Mutex::new(Some(tx)),
             drained: Mutex::new(done_rx),
+            reachable,
         }
     }
 
@@ -98,6 +109,10 @@ impl Publisher {
     /// `limit`.
     pub fn flush(&self, limit: Duration) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let limit = match self.reachable.load(Ordering::Relaxed) {
+            true => limit,
+            false => limit.min(AWAY_FLUSH),
+        };
         let _ = self
             .drained
             .lock()
@@ -118,7 +133,12 @@ impl Publisher {
     }
 }
 
-fn forward_all(rx: Receiver<(String, Any)>, namespace: String, address: Option<String>) {
+fn forward_all(
+    rx: Receiver<(String, Any)>,
+    namespace: String,
+    address: Option<String>,
+    reachable: &AtomicBool,
+) {
     let mut client: Option<EventsClient> = None;
     for (topic, event) in rx {
         let Some(address) = &address else { continue };
@@ -148,8 +168,12 @@ fn forward_all(rx: Receiver<(String, Any)>, namespace: String, address: Option<S
                 .as_ref()
                 .map(|c| c.forward(context::with_timeout(5_000_000_000), &req));
             match sent {
-                Some(Ok(_)) => break,
+                Some(Ok(_)) => {
+                    reachable.store(true, Ordering::Relaxed);
+                    break;
+                }
                 _ => {
+                    reachable.store(false, Ordering::Relaxed);
                     client = None;
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(10));

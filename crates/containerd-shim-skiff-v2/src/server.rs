@@ -79,6 +79,9 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         .set_thread_count_min(1)
         .set_thread_count_default(2)
         .set_thread_count_max(3);
+    if let Some(path) = &socket_path {
+        remove_socket_on_sigterm(path);
+    }
     if let Err(e) = server.start() {
         if let Some(path) = &socket_path {
             let _ = std::fs::remove_file(path);
@@ -103,6 +106,51 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     // Let the Shutdown reply reach containerd before the process is gone.
     std::thread::sleep(Duration::from_millis(20));
     std::process::exit(0)
+}
+
+/// The socket file a SIGTERM'd server removes, and that server's pid.
+static SOCKET_ON_TERM: std::sync::OnceLock<(std::ffi::CString, libc::pid_t)> =
+    std::sync::OnceLock::new();
+
+/// On SIGTERM (an operator's, or systemd's stop of containerd's unit) the
+/// server removes its socket file and exits, as the runc shim does; a stale
+/// file would be left in /run/containerd/s otherwise. Processes forked from
+/// the server (its copies, a container's init before execve) inherit the
+/// handler: for them it is SIGTERM's default action.
+fn remove_socket_on_sigterm(path: &std::path::Path) {
+    extern "C" fn on_term(sig: libc::c_int) {
+        // SAFETY: only async-signal-safe calls (getpid, unlink, _exit,
+        // signal, raise); the OnceLock was set before the handler was.
+        unsafe {
+            match SOCKET_ON_TERM.get() {
+                Some((path, pid)) if libc::getpid() == *pid => {
+                    libc::unlink(path.as_ptr());
+                    libc::_exit(0);
+                }
+                _ => {
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::raise(sig);
+                }
+            }
+        }
+    }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    if SOCKET_ON_TERM
+        .set((c, std::process::id() as libc::pid_t))
+        .is_err()
+    {
+        return;
+    }
+    // SAFETY: the handler is an extern "C" fn making only async-signal-safe
+    // calls.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_term as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
 }
 
 /// The shim's own log goes to the `log` fifo containerd reads in the bundle

@@ -642,3 +642,30 @@ fn containerd_2_reads_the_runtime_info() {
         "{out}"
     );
 }
+
+/// A shim server stopped by SIGTERM while containerd is away removes its
+/// socket file itself, as the runc shim does (it was left in
+/// /run/containerd/s); containerd, back, cleans the task up as after any
+/// lost shim.
+#[test]
+fn a_sigtermed_shim_removes_its_socket() {
+    let mut c = Containerd::start("shimterm");
+    let id = "skt-shimterm";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shim = shims_for(&c.sock);
+    assert_eq!(shim.len(), 1);
+    let address = c.shim_address(id);
+    let socket = address
+        .strip_prefix("unix://")
+        .expect("a unix:// address")
+        .to_string();
+    c.stop_daemon();
+    let _ = Command::new("kill")
+        .args(["-TERM", &shim[0].to_string()])
+        .status();
+    eventually("the shim exits", || !pid_alive(shim[0]));
+    assert!(!Path::new(&socket).exists(), "{socket} left behind");
+    c.start_daemon();
+    c.remove(id);
+}
