@@ -541,6 +541,17 @@ fn device_rules_are_checked_and_updated_in_place() {
     for line in before.lines() {
         assert!(after.contains(line), "{line} lost: {after}");
     }
+    // Rules that only allow: the rest stays denied (played from "deny all",
+    // as runc's emulator; from "allow all" the group got every device).
+    let out = update(json!([tun]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let only_allows = list();
+    assert!(!only_allows.contains("a *:*"), "{only_allows}");
+    assert!(only_allows.contains("c 10:200 rw"), "{only_allows}");
     let out =
         update(json!([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwz"}]));
     let err = String::from_utf8_lossy(&out.stderr);

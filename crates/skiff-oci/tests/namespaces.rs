@@ -344,6 +344,15 @@ fn without_a_private_mount_namespace_the_root_is_still_the_rootfs() {
             "{join:?}: exec's / is not the rootfs: {out}"
         );
         env.ok(&["delete", "--force", &id]);
+
+        // create + start: init parks on the exec fifo, reopened through the
+        // host's /proc (the rootfs has none mounted).
+        let id = env.id(&format!("cs{n}"));
+        env.ok(&["create", "--bundle", b.path(), &id]);
+        assert_eq!(env.status(&id), "created");
+        env.ok(&["start", &id]);
+        assert_eq!(env.status(&id), "running");
+        env.ok(&["delete", "--force", &id]);
     }
     // What needs a private mount namespace is refused, and nothing is left.
     type Edit = fn(&mut serde_json::Value);

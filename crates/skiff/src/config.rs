@@ -211,7 +211,22 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .root()
         .as_ref()
         .ok_or_else(|| invalid("root", "required"))?;
-    let rootfs = bundle.join(root.path());
+    let mut rootfs = bundle.join(root.path());
+    // The rootfs by its real path: what the mount table says about what is
+    // in it (--no-pivot's hiding of procfs and sysfs, among others) is
+    // compared with it. The bundle is canonical already; "rootfs" itself,
+    // one plain component that is no symlink, needs no more.
+    let plain = root.path().components().count() == 1
+        && matches!(
+            root.path().components().next(),
+            Some(std::path::Component::Normal(_))
+        )
+        && fs::symlink_metadata(&rootfs).is_ok_and(|m| !m.file_type().is_symlink());
+    if !plain {
+        if let Ok(real) = fs::canonicalize(&rootfs) {
+            rootfs = real;
+        }
+    }
     match fs::metadata(&rootfs) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {

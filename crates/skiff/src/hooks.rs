@@ -235,10 +235,12 @@ fn exchange(
 }
 
 /// Reads what `fd` has now into `kept` (up to [`OUTPUT_KEPT`]); true at
-/// end of file or on an error, when the pipe is done with.
+/// end of file or on an error, when the pipe is done with. At most 32 reads
+/// a call: a writer faster than us (the hook, or what it left behind) must
+/// not keep the caller from its deadline.
 fn drain(fd: &OwnedFd, kept: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 8192];
-    loop {
+    for _ in 0..32 {
         match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => return true,
             Ok(n) => {
@@ -250,6 +252,7 @@ fn drain(fd: &OwnedFd, kept: &mut Vec<u8>) -> bool {
             Err(_) => return true,
         }
     }
+    false
 }
 
 fn write_some(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {

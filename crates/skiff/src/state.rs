@@ -249,10 +249,15 @@ pub fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let name = dest
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{}: not a file name", dest.display())))?;
+    // Not guessable ahead (the clock's nanoseconds): names planted in
+    // advance cannot use up the attempts.
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     for attempt in 0..16 {
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
-        tmp_name.push(format!(".{}-{attempt}.tmp", std::process::id()));
+        tmp_name.push(format!(".{}-{salt:x}-{attempt}.tmp", std::process::id()));
         let tmp = dest.with_file_name(tmp_name);
         let mut f = match fs::OpenOptions::new()
             .write(true)

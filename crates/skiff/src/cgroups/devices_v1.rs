@@ -167,10 +167,10 @@ fn transition(from: Option<&State>, to: &State) -> Vec<(&'static str, String)> {
 /// running container, and only what changes is written.
 pub fn apply(dir: &Path, rules: &[LinuxDeviceCgroup], live: bool) -> Result<(), CgroupError> {
     let from = if live { current(dir) } else { None };
-    // Played from the allow default (a fresh group's, and what "unknown"
-    // is rewritten from).
+    // Played from "deny every device", as runc's emulator is: rules that only
+    // allow leave everything else denied (a rule "a" changes the default).
     let start = State {
-        allow_default: true,
+        allow_default: false,
         exceptions: BTreeMap::new(),
     };
     let to = play(start, rules);
@@ -257,6 +257,25 @@ mod tests {
                 ("devices.allow", "c 1:5 rm".to_string()),
                 ("devices.deny", "c 10:200 rwm".to_string()),
             ]
+        );
+    }
+
+    /// Rules that only allow, from the deny default: what they allow, and
+    /// nothing more (starting from "allow" they would have been no-ops, and a
+    /// live group would have been opened to every device).
+    #[test]
+    fn allow_rules_alone_leave_the_rest_denied() {
+        let c = Some(LinuxDeviceType::C);
+        let rules = [rule(true, c, Some(1), Some(3), "rwm")];
+        let deny = || State {
+            allow_default: false,
+            exceptions: BTreeMap::new(),
+        };
+        let to = play(deny(), &rules);
+        assert!(!to.allow_default);
+        assert_eq!(
+            transition(Some(&deny()), &to),
+            vec![("devices.allow", "c 1:3 rwm".to_string())]
         );
     }
 

@@ -73,8 +73,8 @@ impl Layout {
     }
 
     fn parse(mountinfo: &str) -> Layout {
-        let mut hierarchies = Vec::new();
-        let mut v2 = None;
+        let mut found: Vec<((bool, bool), Hierarchy)> = Vec::new();
+        let mut v2: Option<((bool, bool), PathBuf)> = None;
         for line in mountinfo.lines() {
             let Some((left, right)) = line.split_once(" - ") else {
                 continue;
@@ -89,19 +89,14 @@ impl Layout {
                 (Some(root), Some(m)) => (root, PathBuf::from(unescape(m))),
                 _ => continue,
             };
-            // A bind of a group (a container's /sys/fs/cgroup, or what a
-            // runtime left in the host's table) is not the hierarchy.
-            if root != "/" {
-                continue;
-            }
-            let preferred = mount.starts_with("/sys/fs/cgroup");
+            // Where a hierarchy is mounted more than once, the mount of its
+            // root under /sys/fs/cgroup is it; a bind of one group (what a
+            // runtime left in the host's table) only where there is nothing
+            // better (a host-namespaced container's own /sys/fs/cgroup).
+            let rank = (root == "/", mount.starts_with("/sys/fs/cgroup"));
             match fstype {
-                Some("cgroup2")
-                    if v2.is_none()
-                        || mount == Path::new("/sys/fs/cgroup/unified")
-                        || mount == Path::new("/sys/fs/cgroup") =>
-                {
-                    v2 = Some(mount);
+                Some("cgroup2") if v2.as_ref().is_none_or(|(r, _)| rank > *r) => {
+                    v2 = Some((rank, mount));
                 }
                 Some("cgroup") => {
                     let controllers: Vec<String> = opts
@@ -111,22 +106,20 @@ impl Layout {
                         })
                         .map(str::to_string)
                         .collect();
-                    // One mount per hierarchy: the one under /sys/fs/cgroup
-                    // where it is mounted more than once.
-                    match hierarchies
-                        .iter_mut()
-                        .find(|h: &&mut Hierarchy| h.controllers == controllers)
-                    {
-                        Some(h) if preferred && !h.mount.starts_with("/sys/fs/cgroup") => {
+                    match found.iter_mut().find(|(_, h)| h.controllers == controllers) {
+                        Some((r, h)) if rank > *r => {
+                            *r = rank;
                             h.mount = mount;
                         }
                         Some(_) => {}
-                        None => hierarchies.push(Hierarchy { mount, controllers }),
+                        None => found.push((rank, Hierarchy { mount, controllers })),
                     }
                 }
                 _ => {}
             }
         }
+        let hierarchies: Vec<Hierarchy> = found.into_iter().map(|(_, h)| h).collect();
+        let v2 = v2.map(|(_, m)| m);
         if hierarchies.is_empty() {
             Layout::V2 {
                 root: v2.unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
@@ -231,6 +224,18 @@ mod tests {
                     "{hierarchies:?}"
                 );
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// In a container sharing the host's cgroup namespace every hierarchy is
+    /// a bind of a group: those are then the hierarchies.
+    #[test]
+    fn binds_count_where_there_is_nothing_else() {
+        let table = "31 30 0:27 /docker/x /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                     32 30 0:28 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        match Layout::parse(table) {
+            Layout::V1 { hierarchies, .. } => assert_eq!(hierarchies.len(), 2),
             other => panic!("{other:?}"),
         }
     }

@@ -89,6 +89,10 @@ pub struct CgroupRecord {
     /// not read the mount table to find out.
     #[serde(default)]
     pub v2_known: bool,
+    /// The group held processes already when the container was put in it
+    /// (another container's): its delete leaves it to them when still busy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,8 +132,8 @@ fn check(res: &LinuxResources) -> Result<(), CgroupError> {
 /// Creates the container's groups and applies its resources. On error, whatever
 /// was created is removed again.
 pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
-    let record = plan(layout, req)?;
-    make(layout, req, &record)?;
+    let mut record = plan(layout, req)?;
+    record.shared = make(layout, req, &record)?;
     Ok(record)
 }
 
@@ -164,6 +168,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 freezer: Some(Freezer::V2(dir.clone())),
                 v2: Some(dir),
                 v2_known: true,
+                shared: false,
             })
         }
         Layout::V1 {
@@ -194,6 +199,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 freezer,
                 v2: unified_dir,
                 v2_known: true,
+                shared: false,
             })
         }
     }
@@ -202,7 +208,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
 /// A group that was there before may hold another container's processes:
 /// allowed, as runc allows it, with a warning (limits, pause, kill and
 /// delete then act on all of them).
-fn warn_if_not_empty(dir: &Path) {
+fn warn_if_not_empty(dir: &Path) -> bool {
     let procs = crate::procfs::read(dir.join("cgroup.procs")).unwrap_or_default();
     let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
     if n > 0 {
@@ -212,27 +218,28 @@ fn warn_if_not_empty(dir: &Path) {
             dir.display()
         ));
     }
+    n > 0
 }
 
 /// Creates the groups `record` (from [`plan`]) names, those that do not
 /// exist yet, and applies the resources. On error, whatever it created is
-/// removed again.
+/// removed again. True when the group held processes already (shared).
 pub fn make(
     layout: &Layout,
     req: &CgroupRequest<'_>,
     record: &CgroupRecord,
-) -> Result<(), CgroupError> {
+) -> Result<bool, CgroupError> {
     let mut created: Vec<PathBuf> = Vec::new();
     let result = make_in(layout, req, record, &mut created);
-    if result.is_ok() && !created.contains(&record.procs_dir) {
-        warn_if_not_empty(&record.procs_dir);
-    }
+    let shared = result.is_ok()
+        && !created.contains(&record.procs_dir)
+        && warn_if_not_empty(&record.procs_dir);
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = fs::remove_dir(dir);
         }
     }
-    result
+    result.map(|()| shared)
 }
 
 fn make_in(

@@ -185,6 +185,7 @@ mod tests {
             freezer: None,
             v2: None,
             v2_known: true,
+            shared: false,
         };
         let subs = SubGroups::parse(&s(&["memory:m", "cpu:x"])).unwrap();
         let out = rec.with_sub_groups(&layout, &subs).unwrap();

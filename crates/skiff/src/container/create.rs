@@ -359,6 +359,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         .collect::<Vec<_>>()
         .join(",");
     let go_fds: Vec<RawFd> = bind_sources.iter().map(|(_, f)| f.as_raw_fd()).collect();
+    // Whether the late-made groups held processes already (see cgroups::make).
+    let mut cgroup_shared = false;
     if let (true, Some(record)) = (late_cgroups, &cgroup) {
         // Init waits for Go only for its id maps; without, it is already
         // creating its network namespace.
@@ -366,7 +368,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             send_go(&parent_sock, &go_text, &go_fds)?;
         }
         let _t = trace::phase("cgroup");
-        cgroups::make(&layout, &request, record)?;
+        cgroup_shared = cgroups::make(&layout, &request, record)?;
         cleanup.cgroup = Some(record.clone());
         cleanup.made.clear();
         // Before init joins the v1 groups; one born into a frozen cgroup2
@@ -411,6 +413,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         process: spec.process().clone(),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
+    if let Some(cg) = record.cgroup.as_mut() {
+        cg.shared |= cgroup_shared;
+    }
 
     // Init alive but never to answer (stopped, frozen) ends a wait too.
     let stuck = || init_stuck(child, cgroup.as_ref());

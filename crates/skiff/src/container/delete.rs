@@ -81,7 +81,7 @@ fn remove(
             // processes share it (see cgroups::warn_if_not_empty). The group
             // stays for them; the container goes.
             Err(crate::cgroups::CgroupError::Remove { path, source })
-                if source.raw_os_error() == Some(libc::EBUSY) =>
+                if source.raw_os_error() == Some(libc::EBUSY) && cg.shared =>
             {
                 crate::log::warn(&format!(
                     "cgroup {} still has processes (another container's?): left in place",

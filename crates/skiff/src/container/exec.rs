@@ -439,6 +439,11 @@ fn child_side(
         true => sys::host_pid().map_err(ContainerError::io("reading our pid on the host"))?,
         false => 0,
     };
+    // Asked of the host's /proc (init's file), not the container's.
+    let setgroups = identity::may_setgroups(
+        ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER),
+        &format!("/proc/{}/setgroups", record.pid),
+    );
     let t = trace::exec_phase("namespaces");
     for (flag, fd) in ns {
         setns(fd, *flag)
@@ -475,7 +480,6 @@ fn child_side(
     }
     process::kernel::apply(p, None)?;
     let (program, env) = identity::program(p)?;
-    let in_user_ns = ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     let state = serde_json::json!({
         "ociVersion": record.oci_version, "id": record.id, "status": "running",
         "pid": record.pid, "bundle": record.bundle,
@@ -490,14 +494,15 @@ fn child_side(
             state,
             host_pid,
         });
-    let f = identity::assume(p, f, !in_user_ns, opts.preserve_fds)?;
+    let f = identity::assume(p, f, setgroups, opts.preserve_fds)?;
     sys::reset_signals();
+    let exec = process::exec::prepare(&program, p.args().as_deref().unwrap_or(&[]), &env);
     identity::load_last(f)?;
     drop(t);
     if let Some(safe) = safe {
         safe.mark(true);
     }
-    let err = process::exec::execve(&program, p.args().as_deref().unwrap_or(&[]), &env);
+    let err = exec.exec();
     if let Some(safe) = safe {
         safe.mark(false);
     }

@@ -61,7 +61,7 @@ pub fn program(p: &Process) -> Result<(PathBuf, Vec<String>), ContainerError> {
 pub fn assume<'a>(
     p: &Process,
     filter: Option<Filter<'a>>,
-    may_setgroups: bool,
+    setgroups: bool,
     preserve_fds: u32,
 ) -> Result<Option<Filter<'a>>, ContainerError> {
     sys::cloexec_from(3 + preserve_fds).map_err(ContainerError::io("marking fds close-on-exec"))?;
@@ -74,10 +74,7 @@ pub fn assume<'a>(
     }
     caps.apply_bounding()?;
     hand_stdio_to(p.user().uid())?;
-    // Root of a user namespace we run in (not one made for the container)
-    // may have setgroups denied there (`unshare -r`): ask the kernel then.
-    let may_setgroups = may_setgroups && !crate::namespaces::in_nested_user_ns();
-    process::user::switch(p.user(), may_setgroups || setgroups_allowed())?;
+    process::user::switch(p.user(), setgroups)?;
     caps.apply_sets()?;
     if !nnp {
         return Ok(None);
@@ -124,12 +121,20 @@ fn hand_stdio_to(uid: u32) -> Result<(), ContainerError> {
     Ok(())
 }
 
-/// Whether setgroups(2) is allowed in our user namespace (the parent writes the
-/// gid map as root, so it normally is).
-fn setgroups_allowed() -> bool {
-    crate::procfs::read("/proc/self/setgroups")
-        .map(|s| s.trim() == "allow")
-        .unwrap_or(true)
+/// Whether the process may set its supplementary groups: outside a user
+/// namespace of its own, yes, unless it runs in one it did not make (root
+/// of `unshare -r` may have setgroups denied there); inside one, as the
+/// namespace's `setgroups` file says. `setgroups_file` is that file as the
+/// host's /proc has it (init's before pivot_root, the container's init's for
+/// exec): read in the container's /proc, a planted "deny" would leave the
+/// runtime's own groups to the process.
+pub fn may_setgroups(new_user_ns: bool, setgroups_file: &str) -> bool {
+    let allowed = || {
+        crate::procfs::read(setgroups_file)
+            .map(|s| s.trim() == "allow")
+            .unwrap_or(true)
+    };
+    (!new_user_ns && !crate::namespaces::in_nested_user_ns()) || allowed()
 }
 
 /// The most of /etc/passwd read for HOME: far past any real one.
@@ -185,15 +190,36 @@ fn home_of(uid: u32) -> Result<String, ProcessError> {
 
 /// Opens `path` of the container (our root is its root by now) for reading:
 /// resolved inside the root, no magic links, non-blocking.
+/// A device node is not opened at all (its driver's open could act): what
+/// is there is looked at as a path first, and only a regular file opened,
+/// checked to be the same one.
 fn open_in_container(path: &str) -> std::io::Result<fs::File> {
     use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
     use std::os::fd::{AsRawFd, FromRawFd};
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
     let root = fs::File::open("/")?;
-    let rel = path.trim_start_matches('/');
-    let fd = openat2(root.as_raw_fd(), std::path::Path::new(rel), how)?;
-    // SAFETY: openat2 returned a new fd that nothing else owns.
-    Ok(unsafe { fs::File::from_raw_fd(fd) })
+    let rel = std::path::Path::new(path.trim_start_matches('/'));
+    let at = |flags: OFlag| -> std::io::Result<fs::File> {
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(resolve);
+        let fd = openat2(root.as_raw_fd(), rel, how)?;
+        // SAFETY: openat2 returned a new fd that nothing else owns.
+        Ok(unsafe { fs::File::from_raw_fd(fd) })
+    };
+    let seen = at(OFlag::O_PATH)?.metadata()?;
+    if !seen.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{path} is not a regular file"
+        )));
+    }
+    let file = at(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)?;
+    let meta = file.metadata()?;
+    use std::os::unix::fs::MetadataExt;
+    if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+        return Err(std::io::Error::other(format!(
+            "{path} changed while opened"
+        )));
+    }
+    Ok(file)
 }

@@ -158,7 +158,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         namespaces::loopback_up()?;
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
-        write_time_offsets(offsets)?;
+        write_time_offsets(offsets, ctx.plan.new_user)?;
     }
 
     // The seccomp notify agent is connected while the host's paths are still
@@ -174,6 +174,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         true => sys::host_pid().map_err(ContainerError::io("reading our pid on the host"))?,
         false => 0,
     };
+
+    // Asked of the host's /proc, before it is replaced by the container's.
+    let setgroups = identity::may_setgroups(ctx.plan.new_user, "/proc/self/setgroups");
 
     drop(t);
     // 3. The root filesystem, up to pivot_root.
@@ -223,9 +226,15 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
 
     // 5. Switch root.
     let t = trace::init_phase("pivot");
+    // Without a mount namespace of its own no procfs is mounted in the
+    // rootfs: the exec fifo is reopened through the host's, opened now.
+    let mut fifo_dir = None;
     if ctx.plan.new_mount {
         rootfs::pivot(ctx.rootfs, ctx.no_pivot, rootfs::propagation(spec))?;
     } else {
+        if ctx.fifo_fd.is_some() {
+            fifo_dir = Some(open_fd_dir()?);
+        }
         rootfs::chroot_into(ctx.rootfs, process.cwd())?;
     }
 
@@ -313,7 +322,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if process.user().umask().is_none() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     }
-    let filter = identity::assume(process, filter, !ctx.plan.new_user, ctx.preserve_fds)?;
+    let filter = identity::assume(process, filter, setgroups, ctx.preserve_fds)?;
 
     drop(t);
     // 12. Ready: the parent records the container; we park on the exec fifo
@@ -323,7 +332,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .map_err(ContainerError::io("sync socket"))?;
     READY_SENT.store(true, Ordering::Relaxed);
     if let Some(fifo_fd) = ctx.fifo_fd {
-        park(fifo_fd, release_late)?;
+        park(fifo_fd, release_late, fifo_dir.take())?;
     }
 
     // 13. Started: startContainer hooks, then the program.
@@ -335,23 +344,47 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         hooks::run("startContainer", list, &hook_state(ctx, "running"), None)?;
     }
     sys::reset_signals();
-    identity::load_last(filter)?;
     let args = process.args().as_deref().unwrap_or(&[]);
-    Err(process::exec::execve(&program, args, &env).into())
+    let exec = process::exec::prepare(&program, args, &env);
+    identity::load_last(filter)?;
+    Err(exec.exec().into())
+}
+
+/// This process's /proc/self/fd, as a directory to open fds through.
+fn open_fd_dir() -> Result<std::os::fd::OwnedFd, ContainerError> {
+    let fd = nix::fcntl::open(
+        "/proc/self/fd",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("exec.fifo: opening /proc/self/fd")(e.into()))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// Waits on the exec fifo until `start` opens it for reading, having dropped
-/// what a parked init need not keep in memory.
-fn park(fifo_fd: RawFd, release_pages: bool) -> Result<(), ContainerError> {
-    let fifo_path = std::ffi::CString::new(format!("/proc/self/fd/{fifo_fd}"))
-        .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
+/// what a parked init need not keep in memory. The fifo is reopened through
+/// /proc/self/fd (`fd_dir`, or the container's /proc), and what opened must
+/// be the fifo itself: a file the image put at /proc/self/fd/N would
+/// otherwise let the program run before `start`.
+fn park(
+    fifo_fd: RawFd,
+    release_pages: bool,
+    fd_dir: Option<std::os::fd::OwnedFd>,
+) -> Result<(), ContainerError> {
+    use std::os::fd::AsRawFd;
+    let fifo_path = std::ffi::CString::new(match fd_dir {
+        Some(_) => format!("{fifo_fd}"),
+        None => format!("/proc/self/fd/{fifo_fd}"),
+    })
+    .map_err(|e| ContainerError::io("exec.fifo path")(e.into()))?;
     if release_pages {
         sys::release_idle_pages();
     }
     // openat, not open (musl's open is SYS_open, which newer allow-lists,
     // like arm64's, no longer have): the filter may be loaded already.
     let fifo = nix::fcntl::openat(
-        None,
+        fd_dir.as_ref().map(|d| d.as_raw_fd()),
         fifo_path.as_c_str(),
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
@@ -359,6 +392,21 @@ fn park(fifo_fd: RawFd, release_pages: bool) -> Result<(), ContainerError> {
     .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let fifo = unsafe { std::os::fd::OwnedFd::from_raw_fd(fifo) };
+    drop(fd_dir);
+    let same = match (
+        nix::sys::stat::fstat(fifo.as_raw_fd()),
+        nix::sys::stat::fstat(fifo_fd),
+    ) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    };
+    if !same {
+        return Err(ContainerError::io("opening exec.fifo")(
+            std::io::Error::other(
+                "/proc/self/fd in the container is not the runtime's (no procfs at /proc?)",
+            ),
+        ));
+    }
     nix::unistd::write(&fifo, b"0")
         .map_err(|e| ContainerError::io("writing exec.fifo")(e.into()))?;
     Ok(())
@@ -391,6 +439,7 @@ fn hook_state(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
 
 fn write_time_offsets(
     offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+    new_user_ns: bool,
 ) -> Result<(), ContainerError> {
     let mut text = String::new();
     for (clock, off) in offsets {
@@ -401,10 +450,15 @@ fn write_time_offsets(
         ));
     }
     // Not dumpable, our /proc files belong to the host's root, whom a user
-    // namespace mapped elsewhere cannot act as: dumpable for the write. No
-    // process of the container exists yet to make use of the moment.
-    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 1, 0);
+    // namespace mapped elsewhere cannot act as: dumpable for the write, in a
+    // user namespace of our own only (no process of the container exists
+    // yet to make use of the moment; in one joined by path there may be).
+    if new_user_ns {
+        let _ = sys::prctl(libc::PR_SET_DUMPABLE, 1, 0);
+    }
     let written = procfs::write(Path::new("/proc/self/timens_offsets"), &text);
-    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    if new_user_ns {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    }
     written.map_err(ContainerError::io("linux.timeOffsets"))
 }

@@ -62,14 +62,51 @@ fn cstring(s: &[u8]) -> CString {
     CString::new(&s[..end]).unwrap_or_default()
 }
 
-/// execve: only returns on failure.
-pub fn execve(path: &Path, args: &[String], env: &[String]) -> ProcessError {
-    let path_c = cstring(path.as_os_str().as_bytes());
+/// An execve made ready: every string and pointer array allocated, so that
+/// the call itself allocates nothing (it comes after the seccomp filter,
+/// which may refuse brk and mmap).
+pub struct Prepared {
+    path: PathBuf,
+    path_c: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+pub fn prepare(path: &Path, args: &[String], env: &[String]) -> Prepared {
     let argv: Vec<CString> = args.iter().map(|a| cstring(a.as_bytes())).collect();
     let envp: Vec<CString> = env.iter().map(|e| cstring(e.as_bytes())).collect();
-    let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
-    ProcessError::Executable {
-        name: path.display().to_string(),
-        reason: e.desc().to_string(),
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect::<Vec<_>>()
+    };
+    let (argv_p, envp_p) = (ptrs(&argv), ptrs(&envp));
+    Prepared {
+        path: path.to_path_buf(),
+        path_c: cstring(path.as_os_str().as_bytes()),
+        _strings: argv.into_iter().chain(envp).collect(),
+        argv: argv_p,
+        envp: envp_p,
     }
+}
+
+impl Prepared {
+    /// execve: only returns on failure.
+    pub fn exec(&self) -> ProcessError {
+        // SAFETY: the path and both NULL-terminated arrays point into
+        // CStrings `self` owns, alive for the call.
+        unsafe { libc::execve(self.path_c.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        let e = nix::errno::Errno::last();
+        ProcessError::Executable {
+            name: self.path.display().to_string(),
+            reason: e.desc().to_string(),
+        }
+    }
+}
+
+/// execve: only returns on failure.
+pub fn execve(path: &Path, args: &[String], env: &[String]) -> ProcessError {
+    prepare(path, args, env).exec()
 }

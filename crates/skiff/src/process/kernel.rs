@@ -71,21 +71,33 @@ pub fn set_scheduler(s: &Scheduler) -> Result<(), ProcessError> {
         LinuxSchedulerPolicy::SchedFifo => 1,
         LinuxSchedulerPolicy::SchedRr => 2,
         LinuxSchedulerPolicy::SchedBatch => 3,
-        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIso => {
+            return Err(invalid(
+                "process.scheduler.policy",
+                "SCHED_ISO is not a Linux scheduling policy".into(),
+            ))
+        }
         LinuxSchedulerPolicy::SchedIdle => 5,
         LinuxSchedulerPolicy::SchedDeadline => 6,
     };
-    let flags = s.flags().iter().flatten().fold(0u64, |f, flag| {
-        f | match flag {
+    let mut flags = 0u64;
+    for flag in s.flags().iter().flatten() {
+        flags |= match flag {
             LinuxSchedulerFlag::SchedResetOnFork => 0x01,
             LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
             LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
             LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
             LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
-            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
-            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
-        }
-    });
+            // They need clamp values, which the runtime-spec has no field for.
+            LinuxSchedulerFlag::SchedFlagUtilClampMin
+            | LinuxSchedulerFlag::SchedFlagUtilClampMax => {
+                return Err(invalid(
+                    "process.scheduler.flags",
+                    "the utilization clamp flags need values the spec cannot give".into(),
+                ))
+            }
+        };
+    }
     let priority = s.priority().unwrap_or(0);
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,

@@ -6,8 +6,6 @@
 //! run unconfined because a confinement it asked for could not be had. A
 //! mount label without SELinux is ignored with a warning, as runc ignores it.
 
-use std::io::Write;
-
 use oci_spec::runtime::{Linux, Process};
 
 use super::ProcessError;
@@ -48,13 +46,13 @@ pub fn check(p: &Process, linux: Option<&Linux>) -> Result<(), ProcessError> {
         ));
     }
     if linux.is_some_and(|l| set(l.mount_label())) {
-        crate::log::warn("linux.mountLabel: ignored (SELinux is not enabled on this host)");
         if selinux_enabled() {
             return Err(refused(
                 "linux.mountLabel",
                 "SELinux labels are not supported by skiff",
             ));
         }
+        crate::log::warn("linux.mountLabel: ignored (SELinux is not enabled on this host)");
     }
     Ok(())
 }
@@ -65,13 +63,10 @@ pub fn apply_apparmor(p: &Process) -> Result<(), ProcessError> {
     let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) else {
         return Ok(());
     };
+    // Through procfs::write: the file must be procfs's (a file the image
+    // planted in a /proc that is not would leave the process unconfined).
     let line = format!("exec {profile}");
-    let write = |path: &str| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-    };
+    let write = |path: &str| crate::procfs::write(std::path::Path::new(path), &line);
     write("/proc/thread-self/attr/apparmor/exec")
         .or_else(|_| write("/proc/self/attr/exec"))
         .map_err(|source| ProcessError::Attribute {

@@ -415,6 +415,21 @@ pub fn load(
     state: &serde_json::Value,
     pid: i32,
 ) -> Result<(), SeccompError> {
+    // The message for the agent, made before the filter is loaded: it may
+    // catch brk or mmap, and nobody would answer before the agent has it.
+    let path = cfg.listener_path().clone().unwrap_or_default();
+    let message = listener.map(|_| {
+        let mut msg = serde_json::Map::new();
+        msg.insert("ociVersion".into(), state["ociVersion"].clone());
+        msg.insert("fds".into(), serde_json::json!(["seccompFd"]));
+        msg.insert("pid".into(), serde_json::json!(pid));
+        msg.insert(
+            "metadata".into(),
+            serde_json::json!(cfg.listener_metadata().clone().unwrap_or_default()),
+        );
+        msg.insert("state".into(), state.clone());
+        serde_json::Value::Object(msg).to_string()
+    });
     let notify_fd =
         crate::sys::seccomp_set_filter(&program.insns, program.flags).map_err(|source| {
             SeccompError::Load {
@@ -422,21 +437,10 @@ pub fn load(
                 source,
             }
         })?;
-    let (Some(sock), Some(notify_fd)) = (listener, notify_fd) else {
+    let (Some(sock), Some(notify_fd), Some(bytes)) = (listener, notify_fd, message) else {
         return Ok(());
     };
     let fd: RawFd = notify_fd.as_raw_fd();
-    let path = cfg.listener_path().clone().unwrap_or_default();
-    let mut msg = serde_json::Map::new();
-    msg.insert("ociVersion".into(), state["ociVersion"].clone());
-    msg.insert("fds".into(), serde_json::json!(["seccompFd"]));
-    msg.insert("pid".into(), serde_json::json!(pid));
-    msg.insert(
-        "metadata".into(),
-        serde_json::json!(cfg.listener_metadata().clone().unwrap_or_default()),
-    );
-    msg.insert("state".into(), state.clone());
-    let bytes = serde_json::Value::Object(msg).to_string();
     let fds = [fd];
     sendmsg::<()>(
         sock.as_raw_fd(),
