@@ -21,7 +21,8 @@ const PROBE: &str = "id; pwd; hostname; ls / | tr '\\n' ' '; echo; \
     grep -E '^(Cap|NoNewPrivs|Seccomp|Umask)' /proc/self/status; ulimit -n; ulimit -u; \
     cat /proc/self/oom_score_adj; ls /dev | tr '\\n' ' '; echo; \
     awk '{print $5, $6, $9}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup/unified ' | sort; \
-    cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced 2>&1; \
+    cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced /proc/sys/kernel/msgmax \
+        /proc/sys/kernel/shmmni /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_syncookies 2>&1; \
     cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null; true";
 
 /// What a run gave: success, and stdout.
@@ -172,23 +173,51 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         c["process"]["capabilities"]["ambient"] = json!(["CAP_NET_BIND_SERVICE"]);
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     }));
-    for (soft, hard) in [(1024, 2048), (64, 64), (4096, 8192)] {
-        list.push(scenario(format!("nofile {soft}/{hard}"), move |c| {
-            c["process"]["rlimits"] =
-                json!([{"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard}]);
-        }));
+    // Rlimits, oom_score_adj and the working directory, as root and not.
+    for uid in [0, 1000] {
+        for (soft, hard) in [(1024, 2048), (64, 64), (4096, 8192)] {
+            list.push(scenario(
+                format!("nofile {soft}/{hard}, uid {uid}"),
+                move |c| {
+                    c["process"]["rlimits"] =
+                        json!([{"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard}]);
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+        for n in [100, 4096] {
+            list.push(scenario(format!("nproc {n}, uid {uid}"), move |c| {
+                c["process"]["rlimits"] = json!([{"type": "RLIMIT_NPROC", "soft": n, "hard": n}]);
+                c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            }));
+        }
+        for adj in [0, 100, 1000] {
+            list.push(scenario(
+                format!("oomScoreAdj {adj}, uid {uid}"),
+                move |c| {
+                    c["process"]["oomScoreAdj"] = json!(adj);
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+        for cwd in ["/tmp", "/usr/bin", "/made/for/it"] {
+            list.push(scenario(format!("cwd {cwd}, uid {uid}"), move |c| {
+                c["process"]["cwd"] = json!(cwd);
+                c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            }));
+        }
     }
-    list.push(scenario("nproc 100", |c| {
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NPROC", "soft": 100, "hard": 100}]);
-    }));
-    for adj in [0, 100, 1000] {
-        list.push(scenario(format!("oomScoreAdj {adj}"), move |c| {
-            c["process"]["oomScoreAdj"] = json!(adj);
-        }));
-    }
-    for cwd in ["/tmp", "/usr/bin", "/made/for/it"] {
-        list.push(scenario(format!("cwd {cwd}"), move |c| {
-            c["process"]["cwd"] = json!(cwd);
+    // Namespaced sysctls, one at a time; a host one is refused by both.
+    for (key, value) in [
+        ("kernel.msgmax", "16384"),
+        ("kernel.shmmni", "2048"),
+        ("net.core.somaxconn", "512"),
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.tcp_syncookies", "0"),
+        ("vm.swappiness", "10"),
+    ] {
+        list.push(scenario(format!("sysctl {key}={value}"), move |c| {
+            c["linux"]["sysctl"] = json!({ key: value });
         }));
     }
     list.push(scenario("writable root", |c| {
@@ -221,6 +250,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         ]);
     }));
     // Mounts.
+    // tmpfs options, under a read-only root and a writable one.
     for opts in [
         json!(["nosuid", "nodev", "mode=700", "size=1m"]),
         json!(["ro", "noexec"]),
@@ -231,12 +261,15 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         json!(["rw", "dev", "suid"]),
         json!(["sync", "dirsync"]),
     ] {
-        list.push(scenario(format!("tmpfs {opts}"), move |c| {
-            c["mounts"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": opts}));
-        }));
+        for ro_root in [true, false] {
+            let opts = opts.clone();
+            list.push(scenario(format!("tmpfs {opts}, ro root {ro_root}"), move |c| {
+                c["root"]["readonly"] = json!(ro_root);
+                c["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": opts}),
+                );
+            }));
+        }
     }
     for opts in [
         json!(["rbind", "ro"]),
