@@ -423,7 +423,9 @@ pub fn chroot_into(rootfs: &Path, cwd: &Path) -> Result<(), RootfsError> {
 /// new procfs or sysfs (a user namespace's root can) only where one is
 /// fully visible in its mount namespace already (mount_too_revealing): the
 /// host's, left there, would give the container a fresh, unmasked /proc.
-/// runc does the same.
+/// runc does the same, with the same gap: the kernel looks at what is mounted
+/// below a proc mount, not over it, so a covered one (where the detach is
+/// refused, in a user namespace) still counts as visible.
 fn hide_full_proc_and_sys(rootfs: &Path) -> Result<(), RootfsError> {
     let err = |source| RootfsError::HideProcSys { source };
     let text = crate::procfs::read("/proc/self/mountinfo").map_err(err)?;
