@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 /// left out (sorted): they differ between any two runs.
 const PROBE: &str = "id; pwd; hostname; ls / | tr '\\n' ' '; echo; \
     grep -E '^(Cap|NoNewPrivs|Seccomp|Umask)' /proc/self/status; ulimit -n; ulimit -u; \
-    cat /proc/self/oom_score_adj; ls /dev | tr '\\n' ' '; echo; \
+    cat /proc/self/oom_score_adj; stat -c '%n %f %u %g %t %T' /dev/* /dev/net/* 2>/dev/null; \
     awk '{print $5, $6, $9}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup/unified ' | sort; \
     cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced /proc/sys/kernel/msgmax \
         /proc/sys/kernel/shmmni /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_syncookies 2>&1; \
@@ -281,11 +281,56 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         json!(["rbind", "rslave"]),
         json!(["bind", "ro", "nosuid", "nodev", "noexec"]),
     ] {
-        let src = host_dir.to_path_buf();
-        list.push(scenario(format!("bind {opts}"), move |c| {
-            c["mounts"].as_array_mut().unwrap().push(
-                json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": opts}),
-            );
+        for uid in [0, 1000] {
+            let (src, opts) = (host_dir.to_path_buf(), opts.clone());
+            list.push(scenario(format!("bind {opts}, uid {uid}"), move |c| {
+                c["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": opts}),
+                );
+                c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            }));
+        }
+    }
+    // Masked and read-only paths, one at a time.
+    for path in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/sys/firmware",
+        "/etc/hostname",
+        "/tmp",
+        "/usr/bin",
+    ] {
+        list.push(scenario(format!("masked {path} alone"), move |c| {
+            c["linux"]["maskedPaths"] = json!([path]);
+        }));
+    }
+    for path in ["/proc/sys", "/proc/bus", "/etc", "/usr", "/tmp"] {
+        list.push(scenario(format!("read-only {path} alone"), move |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["readonlyPaths"] = json!([path]);
+        }));
+    }
+    // The environment and the program's lookup.
+    for env in [
+        json!([]),
+        json!(["PATH=/usr/bin"]),
+        json!(["PATH=/nowhere:/bin", "A=b"]),
+    ] {
+        list.push(scenario(format!("env {env}"), move |c| {
+            c["process"]["env"] = env.clone();
+        }));
+    }
+    for umask in [0, 0o027, 0o002] {
+        list.push(scenario(format!("umask {umask:o}, uid 1000"), move |c| {
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "umask": umask});
+        }));
+    }
+    for hostname in [
+        "a",
+        "a-very-long-hostname-of-sixty-three-characters-exactly-padding1",
+    ] {
+        list.push(scenario(format!("hostname {hostname}"), move |c| {
+            c["hostname"] = json!(hostname);
         }));
     }
     list.push(scenario("read-only /dev", |c| {
@@ -296,20 +341,33 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         }
     }));
     // Devices.
-    list.push(scenario("a device node", |c| {
-        c["linux"]["devices"] =
-            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
-    }));
+    for device in [
+        json!({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}),
+        json!({"path": "/dev/loop0", "type": "b", "major": 7, "minor": 0, "fileMode": 432, "gid": 6}),
+        json!({"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 438, "uid": 1000}),
+        json!({"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420}),
+    ] {
+        list.push(scenario(format!("device {}", device["path"]), move |c| {
+            c["linux"]["devices"] = json!([device.clone()]);
+        }));
+    }
     // Seccomp.
     list.push(scenario("seccomp errno on mkdir", |c| {
         c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]});
     }));
     // Limits, read back through the container's /sys/fs/cgroup.
-    list.push(scenario("memory and pids limits", |c| {
-        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
-        c["linux"]["resources"]["pids"] = json!({"limit": 50});
-    }));
+    for memory in [67108864, 268435456] {
+        for pids in [50, 500] {
+            list.push(scenario(
+                format!("memory {memory}, pids {pids}"),
+                move |c| {
+                    c["linux"]["resources"]["memory"] = json!({ "limit": memory });
+                    c["linux"]["resources"]["pids"] = json!({ "limit": pids });
+                },
+            ));
+        }
+    }
     // Bad input: both refuse.
     type Edit = fn(&mut Value);
     let bad: [(&str, Edit); 6] = [

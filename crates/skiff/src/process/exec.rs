@@ -31,10 +31,12 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
             Ok(_) => Ok(p),
         };
     }
+    // Without PATH a bare name is found nowhere, as with runc (Go's
+    // LookPath on an empty PATH); the differential test compares.
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        .ok_or_else(|| not_found("executable file not found in $PATH"))?;
     path.split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| check(p))
