@@ -15,7 +15,7 @@ use crate::Result;
 pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     let record = root.load(&args.id)?;
     let process = match &args.process {
-        Some(path) => read_process(path)?,
+        Some(path) => read_process(path, &record)?,
         None => from_flags(&record, args)?,
     };
     if !args.detach {
@@ -66,14 +66,22 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
 }
 
 /// A --process file. Without `user` the process runs as uid 0, gid 0, as
-/// runc's does (the runtime-spec's Go types default it so).
-fn read_process(path: &std::path::Path) -> Result<Process> {
+/// runc's does (the runtime-spec's Go types default it so); without
+/// `capabilities` it gets the container's, as with runc.
+fn read_process(path: &std::path::Path, record: &Record) -> Result<Process> {
     let bytes = fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
     let mut doc: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("--process {}: {e}", path.display()))?;
     if let Some(obj) = doc.as_object_mut() {
         obj.entry("user")
             .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        let container_caps = record
+            .process
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref());
+        if let (false, Some(caps)) = (obj.contains_key("capabilities"), container_caps) {
+            obj.insert("capabilities".into(), serde_json::to_value(caps)?);
+        }
     }
     Ok(serde_json::from_value::<Process>(doc)
         .map_err(|e| format!("--process {}: {e}", path.display()))?)
