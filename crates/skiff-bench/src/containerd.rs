@@ -1,7 +1,9 @@
 //! The containerd path: `ctr run --rm /bin/true` end to end through a private
 //! containerd, with skiff's shim (io.containerd.skiff.v2) against
 //! containerd's runc shim driving runc and crun; and the resident memory of
-//! each shim while it serves one running container.
+//! each shim while it serves one running container. Against Debian's
+//! containerd 1.6, and against a containerd 2.x (its ctr and runc shim too)
+//! given as a directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ pub struct Path3 {
 struct Daemon {
     child: Child,
     sock: PathBuf,
+    ctr: PathBuf,
 }
 
 impl Drop for Daemon {
@@ -30,7 +33,7 @@ impl Drop for Daemon {
 }
 
 fn ctr(d: &Daemon, args: &[&str]) -> bool {
-    Command::new("ctr")
+    Command::new(&d.ctr)
         .arg("--address")
         .arg(&d.sock)
         .args(args)
@@ -42,8 +45,16 @@ fn ctr(d: &Daemon, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-fn start(work: &Path, shim_dir: &Path) -> Option<Daemon> {
-    let base = work.join("containerd");
+/// `name` from `bin_dir`, or from PATH.
+fn tool(bin_dir: Option<&Path>, name: &str) -> PathBuf {
+    bin_dir.map_or_else(|| PathBuf::from(name), |d| d.join(name))
+}
+
+fn start(work: &Path, shim_dir: &Path, bin_dir: Option<&Path>) -> Option<Daemon> {
+    let base = work.join(match bin_dir {
+        Some(_) => "containerd-given",
+        None => "containerd",
+    });
     fs::create_dir_all(&base).ok()?;
     let b = base.display();
     let config = base.join("config.toml");
@@ -57,12 +68,14 @@ fn start(work: &Path, shim_dir: &Path) -> Option<Daemon> {
         ),
     )
     .ok()?;
+    // Its own runc shim first, with ours.
     let path = format!(
-        "{}:{}",
+        "{}:{}{}",
         shim_dir.display(),
+        bin_dir.map_or(String::new(), |d| format!("{}:", d.display())),
         std::env::var("PATH").unwrap_or_default()
     );
-    let child = Command::new("containerd")
+    let child = Command::new(tool(bin_dir, "containerd"))
         .arg("--config")
         .arg(&config)
         .env("PATH", path)
@@ -74,6 +87,7 @@ fn start(work: &Path, shim_dir: &Path) -> Option<Daemon> {
     let d = Daemon {
         child,
         sock: base.join("containerd.sock"),
+        ctr: tool(bin_dir, "ctr"),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ctr(&d, &["version"]) {
@@ -97,7 +111,13 @@ fn shim_of(id: &str) -> Option<u64> {
     })
 }
 
-pub fn bench(work: &Path, rootfs: &Path, shim_dir: &Path, iterations: usize) -> Vec<Path3> {
+pub fn bench(
+    work: &Path,
+    rootfs: &Path,
+    shim_dir: &Path,
+    iterations: usize,
+    bin_dir: Option<&Path>,
+) -> Vec<Path3> {
     let mut paths = vec![Path3 {
         name: "skiff shim",
         flags: vec!["--runtime".into(), "io.containerd.skiff.v2".into()],
@@ -119,7 +139,7 @@ pub fn bench(work: &Path, rootfs: &Path, shim_dir: &Path, iterations: usize) -> 
             });
         }
     }
-    let Some(d) = start(work, shim_dir) else {
+    let Some(d) = start(work, shim_dir, bin_dir) else {
         eprintln!("containerd did not start: skipping the containerd path");
         return paths;
     };

@@ -137,7 +137,24 @@ fn main() {
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    let via_containerd = containerd::bench(&work, &bundle.join("rootfs"), &shim_dir, iterations);
+    // Debian's containerd (1.6), and 2.x where scripts/deps.sh built it.
+    let containerd2 = Path::new("/opt/containerd-2/bin");
+    let mut via_containerd = vec![(
+        "1.6 (Debian's)",
+        containerd::bench(&work, &bundle.join("rootfs"), &shim_dir, iterations, None),
+    )];
+    if containerd2.join("containerd").exists() {
+        via_containerd.push((
+            "2.3",
+            containerd::bench(
+                &work,
+                &bundle.join("rootfs"),
+                &shim_dir,
+                iterations,
+                Some(containerd2),
+            ),
+        ));
+    }
     let _ = fs::remove_dir_all(&work);
 
     println!(
@@ -192,20 +209,26 @@ fn main() {
             parallel[0].0 / ms
         );
     }
-    println!("containerd: `ctr run --rm /bin/true` end to end, and the shim's RSS serving one container:");
-    println!("{:<16} {:>10} {:>14}", "path", "median ms", "shim RSS KiB");
-    for p in &via_containerd {
-        let ms = p
-            .median_ms
-            .map(|m| format!("{m:.2}"))
-            .unwrap_or("failed".into());
-        let rss = p.shim_rss_kib.map(|r| r.to_string()).unwrap_or("-".into());
-        println!("{:<16} {ms:>10} {rss:>14}", p.name);
-    }
-    if let Some(ours) = via_containerd.first().and_then(|p| p.median_ms) {
-        for p in via_containerd.iter().skip(1) {
-            if let Some(theirs) = p.median_ms {
-                println!("ratio skiff shim/{}: ctr run {:.2}", p.name, ours / theirs);
+    for (version, paths) in &via_containerd {
+        println!("containerd {version}: `ctr run --rm /bin/true` end to end, and the shim's RSS serving one container:");
+        println!("{:<16} {:>10} {:>14}", "path", "median ms", "shim RSS KiB");
+        for p in paths {
+            let ms = p
+                .median_ms
+                .map(|m| format!("{m:.2}"))
+                .unwrap_or("failed".into());
+            let rss = p.shim_rss_kib.map(|r| r.to_string()).unwrap_or("-".into());
+            println!("{:<16} {ms:>10} {rss:>14}", p.name);
+        }
+        if let Some(ours) = paths.first().and_then(|p| p.median_ms) {
+            for p in paths.iter().skip(1) {
+                if let Some(theirs) = p.median_ms {
+                    println!(
+                        "ratio skiff shim/{} (containerd {version}): ctr run {:.2}",
+                        p.name,
+                        ours / theirs
+                    );
+                }
             }
         }
     }

@@ -214,7 +214,15 @@ impl Containerd {
     pub fn run(&self, flags: &[&str], id: &str, cmd: &[&str]) -> Output {
         let rootfs = self.rootfs.display().to_string();
         // --rootfs is a switch: the directory is the first positional argument.
-        let mut args = vec!["run", "--runtime", RUNTIME];
+        // ctr 2.x gives a rootfs without an image no PATH (runc then finds
+        // no bare program either): the usual one, for both versions.
+        let mut args = vec![
+            "run",
+            "--runtime",
+            RUNTIME,
+            "--env",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--rootfs", &rootfs, id]);
         args.extend_from_slice(cmd);
