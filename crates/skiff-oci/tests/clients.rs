@@ -225,8 +225,13 @@ impl Drop for Containerd {
 fn containerd_runc_shim_runs_containers_with_skiff() {
     let c = Containerd::start("ctr");
     let rootfs = c.rootfs.to_str().unwrap().to_string();
+    // ctr gives a rootfs without an image no PATH: without one runc finds
+    // no bare program, and skiff-oci neither.
+    let path_env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     let out = c.ctr(&[
         "run",
+        "--env",
+        path_env,
         "--runc-binary",
         skiff(),
         "--rm",
@@ -243,6 +248,8 @@ fn containerd_runc_shim_runs_containers_with_skiff() {
     let out = c.ctr(&[
         "run",
         "-d",
+        "--env",
+        path_env,
         "--runc-binary",
         skiff(),
         "--rootfs",
