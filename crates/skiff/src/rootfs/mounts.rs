@@ -294,15 +294,19 @@ fn bind(
         m,
         "creating the destination",
     ))?;
-    mount(
-        Some(&source),
-        &fd_path(&target),
-        None::<&str>,
-        opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-        None::<&str>,
-    )
-    .map_err(|e| err(index, m, "bind mount")(sys(e)))?;
-    Ok(Placed::over(target))
+    // A detached copy of the source's tree (open_tree), attached by fd
+    // (move_mount): its fd is the mount itself from then on, so what follows
+    // (flags, recursive attributes, propagation) needs no lookup at all,
+    // not even the reopen other mounts get.
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let tree = crate::sys::open_tree_clone(&source, recursive)
+        .map_err(err(index, m, "bind mount (open_tree)"))?;
+    crate::sys::move_mount_to(tree.as_fd(), target.as_fd())
+        .map_err(err(index, m, "bind mount (move_mount)"))?;
+    Ok(Placed {
+        target,
+        top: Some(tree),
+    })
 }
 
 /// A new filesystem (tmpfs, proc, sysfs, mqueue, devpts, ...), `tmpcopyup`
