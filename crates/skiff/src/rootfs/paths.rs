@@ -8,7 +8,7 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
 
-use super::resolve::{fd_path, open_in_root, reopen_mounted};
+use super::resolve::{fd_path, open_in_root};
 use super::RootfsError;
 
 fn root_fd() -> io::Result<OwnedFd> {
@@ -95,17 +95,11 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(err(e)),
         };
-        let p = fd_path(&target);
-        mount(
-            Some(&p),
-            &p,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| err(e.into()))?;
-        let top = reopen_mounted(root.as_fd(), &target).map_err(err)?;
-        let tp = fd_path(&top);
+        // Bound onto itself as a detached copy attached by fd: the copy's
+        // fd is the new mount, to remount with no lookup of the path again.
+        let tree = crate::sys::open_tree_clone(&fd_path(&target), true).map_err(err)?;
+        crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err)?;
+        let tp = fd_path(&tree);
         // Read-only, the mount's other flags kept as they are (runc's
         // remount; a user namespace may not drop locked ones anyway).
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&tp);
