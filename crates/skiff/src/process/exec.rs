@@ -107,8 +107,3 @@ impl Prepared {
         }
     }
 }
-
-/// execve: only returns on failure.
-pub fn execve(path: &Path, args: &[String], env: &[String]) -> ProcessError {
-    prepare(path, args, env).exec()
-}

@@ -299,10 +299,16 @@ fn bind(
     // (flags, recursive attributes, propagation) needs no lookup at all,
     // not even the reopen other mounts get.
     let recursive = opts.flags.contains(MsFlags::MS_REC);
-    let tree = crate::sys::open_tree_clone(&source, recursive)
-        .map_err(err(index, m, "bind mount (open_tree)"))?;
-    crate::sys::move_mount_to(tree.as_fd(), target.as_fd())
-        .map_err(err(index, m, "bind mount (move_mount)"))?;
+    let tree = crate::sys::open_tree_clone(&source, recursive).map_err(err(
+        index,
+        m,
+        "bind mount (open_tree)",
+    ))?;
+    crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err(
+        index,
+        m,
+        "bind mount (move_mount)",
+    ))?;
     Ok(Placed {
         target,
         top: Some(tree),
