@@ -44,20 +44,15 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
 /// is resolved as [`open_in_root`] does.
 pub fn last_component_type(root: BorrowedFd<'_>, path: &Path) -> io::Result<Option<SFlag>> {
     let rel = relative(path);
-    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+    let Some((parent, name)) = split_last(&rel) else {
         return Ok(Some(SFlag::S_IFDIR)); // the root itself
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
     };
     let dir = match openat2(root.as_raw_fd(), parent, how(OFlag::O_DIRECTORY)) {
         Ok(fd) => owned(fd),
         Err(Errno::ENOENT) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    match open_entry(dir.as_raw_fd(), Path::new(name)) {
+    match open_entry(dir.as_raw_fd(), name) {
         Ok(fd) => Ok(Some(file_type(&fd)?)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(e.into()),
@@ -127,18 +122,25 @@ pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Resu
     Ok(stack.pop().expect("root stays on the stack"))
 }
 
+/// A relative path as (its parent, "." for none; its last component); None
+/// for the root itself.
+fn split_last(rel: &Path) -> Option<(&Path, &Path)> {
+    let name = Path::new(rel.file_name()?);
+    let parent = rel.parent()?;
+    let parent = match parent.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => parent,
+    };
+    Some((parent, name))
+}
+
 /// The common case of a missing path: its parent resolves (in the root) and
 /// only the last component is missing. Creates it there and opens it; `None`
 /// when that is not the case (a missing parent, a dangling symlink in the
 /// way), for the walk to handle.
 fn create_last(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> io::Result<Option<OwnedFd>> {
-    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name().map(Path::new)) else {
+    let Some((parent, name)) = split_last(rel) else {
         return Ok(None);
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
     };
     let dir = match openat2(root.as_raw_fd(), parent, how(OFlag::O_DIRECTORY)) {
         Ok(fd) => owned(fd),
