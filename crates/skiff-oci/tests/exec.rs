@@ -353,7 +353,7 @@ fn exec_cgroup_puts_the_process_in_a_sub_group() {
 /// refused. Before, -t without a socket was refused outright.
 #[test]
 fn exec_tty_without_a_console_socket_is_relayed() {
-    let env = TestEnv::new("exectty");
+    let env = TestEnv::new("exectty-relay");
     let (id, _) = running(&env, |_| {});
     let out = env.oci(&["exec", "-t", &id, "sh", "-c", "tty; echo relayed; exit 5"]);
     let text = String::from_utf8_lossy(&out.stdout);

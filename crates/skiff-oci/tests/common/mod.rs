@@ -27,7 +27,17 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// `name` must be unique in the test binary: tests run in parallel,
+    /// and two sharing a name would share (and remove) one directory.
     pub fn new(name: &str) -> TestEnv {
+        static NAMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            !names.iter().any(|n| n == name),
+            "TestEnv name {name:?} is used by two tests of this binary"
+        );
+        names.push(name.to_string());
+        drop(names);
         let base = PathBuf::from(format!("/tmp/skiff-tests/{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         fs::create_dir_all(&base).unwrap();
