@@ -629,6 +629,14 @@ impl CgroupRecord {
         self.set_frozen(false)
     }
 
+    /// Thaws the groups when frozen, before a SIGKILL: a frozen (v1)
+    /// process dies only once thawed. Best effort, for teardown paths.
+    pub fn thaw_if_frozen(&self) {
+        if self.is_frozen() {
+            let _ = self.thaw();
+        }
+    }
+
     fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
         let (path, value) = match &self.freezer {
             Some(Freezer::V1(dir)) => (

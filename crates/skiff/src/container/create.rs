@@ -76,9 +76,8 @@ impl Drop for Cleanup<'_> {
             return;
         }
         if let Some(pid) = self.child {
-            // A frozen (v1) process dies of SIGKILL only once thawed.
-            if let Some(cg) = self.cgroup.as_ref().filter(|cg| cg.is_frozen()) {
-                let _ = cg.thaw();
+            if let Some(cg) = &self.cgroup {
+                cg.thaw_if_frozen();
             }
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

@@ -99,9 +99,7 @@ fn remove(
 /// frozen process cannot die).
 fn kill_group(record: &Record) {
     if let Some(cg) = &record.cgroup {
-        if cg.is_frozen() {
-            let _ = cg.thaw();
-        }
+        cg.thaw_if_frozen();
         for p in cg.pids().unwrap_or_default() {
             let _ = signal::kill(p, Signal::SIGKILL);
         }
@@ -111,11 +109,8 @@ fn kill_group(record: &Record) {
 /// SIGKILLs the container and waits for init to be gone.
 fn stop(record: &Record) -> Result<(), ContainerError> {
     let pid = Pid::from_raw(record.pid);
-    // A frozen group cannot die: thaw it first.
     if let Some(cg) = &record.cgroup {
-        if cg.is_frozen() {
-            let _ = cg.thaw();
-        }
+        cg.thaw_if_frozen();
     }
     let pidfd = sys::pidfd_open(pid).ok();
     let _ = signal::kill(pid, Signal::SIGKILL);
