@@ -307,6 +307,9 @@ impl Service {
         };
         let pid = p.pid;
         if let Some(exit) = held.or_else(|| take_early_exit(early_exits, pid)) {
+            // It exited before its stdio was recorded (a quick exec): the
+            // same wait for the terminal's output as process_exited's.
+            table = self.drain_terminal(table, id, exec_id);
             self.finish(&mut table, id, exec_id, exit);
         }
         result.map(|pid| StartResponse {
@@ -491,17 +494,7 @@ impl Service {
             table.early_exits.insert(pid, exit);
             return;
         };
-        // A terminal's last output reaches the fifo before the exit is told.
-        let drain = table
-            .tasks
-            .get_mut(&id)
-            .and_then(|t| t.process_mut(&exec_id))
-            .and_then(|p| p.io.take_drain());
-        if let Some(rx) = drain {
-            drop(table);
-            let _ = rx.recv_timeout(std::time::Duration::from_millis(500));
-            table = self.lock();
-        }
+        table = self.drain_terminal(table, &id, &exec_id);
         let Some(p) = table
             .tasks
             .get_mut(&id)
@@ -514,6 +507,29 @@ impl Service {
             return;
         }
         self.finish(&mut table, &id, &exec_id, exit);
+    }
+
+    /// A terminal's last output reaches the fifo before the exit is told:
+    /// containerd's client closes its ends of the fifos once it hears of the
+    /// exit, and what was not read by then is lost. Bounded, in case a
+    /// background process still holds the pty.
+    fn drain_terminal<'a>(
+        &'a self,
+        mut table: MutexGuard<'a, Table>,
+        id: &str,
+        exec_id: &str,
+    ) -> MutexGuard<'a, Table> {
+        let drain = table
+            .tasks
+            .get_mut(id)
+            .and_then(|t| t.process_mut(exec_id))
+            .and_then(|p| p.io.take_drain());
+        if let Some(rx) = drain {
+            drop(table);
+            let _ = rx.recv_timeout(std::time::Duration::from_millis(500));
+            table = self.lock();
+        }
+        table
     }
 
     /// Publishes TaskOOM when the task's cgroup counted a new OOM kill.

@@ -58,7 +58,8 @@ fn detached_task_exec_tty_pause_metrics_kill_delete() {
 
     // exec with a terminal (ctr wants one of its own: give it a pty).
     let line = format!(
-        "ctr --address {} --namespace {} task exec -t --exec-id e2 {id} sh -c 'tty; exit 5'",
+        "{} --address {} --namespace {} task exec -t --exec-id e2 {id} sh -c 'tty; exit 5'",
+        containerd_tool("ctr").display(),
         c.sock.display(),
         c.namespace
     );
@@ -667,5 +668,45 @@ fn a_sigtermed_shim_removes_its_socket() {
     eventually("the shim exits", || !pid_alive(shim[0]));
     assert!(!Path::new(&socket).exists(), "{socket} left behind");
     c.start_daemon();
+    c.remove(id);
+}
+
+/// An exec with a terminal that exits at once, often before the shim has
+/// recorded its stdio: its output still reaches ctr, which closes its fifos
+/// as soon as it hears of the exit (run in parallel, to make that early exit
+/// the common case).
+#[test]
+fn quick_exits_of_exec_with_a_terminal_keep_their_output() {
+    let c = Containerd::start("quicktty");
+    let id = "skt-quicktty";
+    let out = c.run(&["-d"], id, &["sleep", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Vec<_> = (0..8)
+        .map(|i| {
+            let line = format!(
+                "{} --address {} --namespace {} task exec -t --exec-id q{i} {id} sh -c 'echo said-{i}; exit 5'",
+                containerd_tool("ctr").display(),
+                c.sock.display(),
+                c.namespace
+            );
+            std::thread::spawn(move || {
+                let out = Command::new("script")
+                    .args(["-qec", &line, "/dev/null"])
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                (i, out)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (i, out) = run.join().unwrap();
+        assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("said-{i}")),
+            "exec q{i}: {}",
+            text(&out)
+        );
+    }
     c.remove(id);
 }
