@@ -14,7 +14,7 @@ use common::*;
 
 /// The CRI run against the containerd in `bin_dir` (first on PATH; None:
 /// Debian's): its report.
-fn cri_run(bin_dir: Option<&str>, name: &str) -> String {
+fn cri_run(bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cri/run.sh");
     let mut path = format!("{}:", shim_dir().display());
     if let Some(dir) = bin_dir {
@@ -23,6 +23,7 @@ fn cri_run(bin_dir: Option<&str>, name: &str) -> String {
     path.push_str(&std::env::var("PATH").unwrap_or_default());
     let out = Command::new(script)
         .args(["--runtime-handler", "skiff"])
+        .args(extra)
         .env("PATH", path)
         .env(
             "CRI_RUN_DIR",
@@ -37,14 +38,23 @@ fn cri_run(bin_dir: Option<&str>, name: &str) -> String {
 }
 
 /// Debian's containerd 1.6, and (where scripts/deps.sh built it)
-/// containerd 2.3.4, whose CRI plugin migrates this version 2 config.
+/// containerd 2.3.4 with its own (version 3) config, which also runs a pod
+/// with hostUsers: false (user namespaces through the CRI are 2.x's).
 #[test]
 fn cri_runs_a_pod_of_two_containers_on_skiff() {
-    let mut runs = vec![("1.6", cri_run(None, "1.6"))];
+    let mut runs = vec![("1.6", cri_run(None, "1.6", &[]))];
     let v2 = "/opt/containerd-2/bin";
     if std::path::Path::new(v2).join("containerd").exists() {
-        let report = cri_run(Some(v2), "2.3");
+        let report = cri_run(Some(v2), "2.3", &["--userns"]);
         assert!(report.contains("containerd v2."), "{report}");
+        assert!(report.contains("config version = 3"), "{report}");
+        for check in [
+            "PASS: RunPodSandbox with hostUsers: false",
+            "PASS: userns pod: root inside is 2621440 on the host, image files are root's",
+            "PASS: userns pod: its process runs as uid 2621440 on the host",
+        ] {
+            assert!(report.contains(check), "missing {check:?}:\n{report}");
+        }
         runs.push(("2.3", report));
     } else {
         eprintln!("skipped: the CRI run on containerd 2.x (no {v2}/containerd)");

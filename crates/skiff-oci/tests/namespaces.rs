@@ -389,3 +389,129 @@ fn without_a_private_mount_namespace_the_root_is_still_the_rootfs() {
         "{err}"
     );
 }
+
+/// A process holding a user namespace with 0 mapped onto `host_id` (65536
+/// ids), as containerd 2.x makes one for a pod with hostUsers: false;
+/// killed on drop.
+struct UserNs(std::process::Child);
+
+impl UserNs {
+    fn new(host_id: u32) -> UserNs {
+        let holder = Command::new("unshare")
+            .args(["--user", "sleep", "1000"])
+            .spawn()
+            .unwrap();
+        let ns = UserNs(holder);
+        let pid = ns.0.id();
+        // Until unshare has made the namespace and exec'd sleep.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !read(format!("/proc/{pid}/cmdline")).starts_with("sleep") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare never ran sleep"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_ne!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"));
+        for map in ["uid_map", "gid_map"] {
+            std::fs::write(format!("/proc/{pid}/{map}"), format!("0 {host_id} 65536\n")).unwrap();
+        }
+        ns
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/user", self.0.id())
+    }
+}
+
+impl Drop for UserNs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A user namespace joined by path together with new pid, mount and other
+/// namespaces (containerd 2.x's pods with hostUsers: false): init is pid 1
+/// of a pid namespace that the joined user namespace owns, and runs as the
+/// mapped root. runc does it with a two-stage clone; so does skiff (before,
+/// create refused the combination).
+#[test]
+fn a_user_namespace_joined_by_path_owns_the_new_ones() {
+    let env = TestEnv::new("usernsjoin");
+    let userns = UserNs::new(300_000);
+    let mut b = env.bundle("b", &["sleep", "1000"]);
+    let list = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.retain(|n| n["type"] != "user");
+    list.push(json!({"type": "user", "path": userns.path()}));
+    // A bind source only the host's root may reach (as containerd's
+    // sandbox /dev/shm): the runtime opens it for init.
+    let private = env.base.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::write(private.join("note"), "host-only\n").unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/var", "type": "bind", "source": private, "options": ["rbind", "ro"]}));
+    // ... and a file there, idmapped (containerd's /etc/hosts of such a pod):
+    // a file, though init cannot look at its source's path.
+    let map = json!([{"containerID": 0, "hostID": 300_000, "size": 65536}]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/etc/group", "type": "bind", "source": private.join("note"),
+        "options": ["rbind", "rprivate", "rw"], "uidMappings": map, "gidMappings": map}));
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
+    let status = read(format!("/proc/{pid}/status"));
+    assert!(
+        status.contains("Uid:\t300000\t300000\t300000\t300000"),
+        "{status}"
+    );
+    let nspid = status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .unwrap_or("");
+    assert!(
+        nspid.split_whitespace().eq(["NSpid:", pid.as_str(), "1"]),
+        "{status}"
+    );
+    assert_eq!(
+        ns_link(&pid, "user"),
+        ns_link(&userns.0.id().to_string(), "user")
+    );
+    assert_ne!(ns_link(&pid, "pid"), ns_link("self", "pid"));
+    // Inside: /proc is the new pid namespace's (mounted with the joined
+    // namespace's privileges), and exec joins the same namespaces.
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "tr '\\0' ' ' </proc/1/cmdline; echo; id -u; cat /proc/self/uid_map; grep -c ' /var ' /proc/self/mountinfo; cat /etc/group; stat -c %u /etc/group",
+    ]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "sleep",
+            "1000",
+            "0",
+            "0",
+            "300000",
+            "65536",
+            "1",
+            "host-only",
+            "0"
+        ],
+        "{out}"
+    );
+    assert_eq!(read(format!("/proc/{pid}/root/var/note")), "host-only\n");
+    env.ok(&["delete", "--force", &id]);
+    assert!(!pid_alive(pid.parse().unwrap()));
+}

@@ -32,8 +32,6 @@ pub enum NamespaceError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("linux.namespaces: a user namespace joined by path together with a new pid namespace is not supported")]
-    UserPathWithNewPid,
     #[error("linux.namespaces: bringing up the loopback interface of the new network namespace ({step}): {source}")]
     Loopback {
         step: &'static str,
@@ -68,6 +66,11 @@ pub struct Plan {
     pub parent_joins: Vec<(LinuxNamespaceType, PathBuf)>,
     /// Namespaces the child joins itself: user and mount.
     pub child_joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// With a user namespace joined by path and a new pid namespace: the
+    /// namespaces a second clone makes, after the first child has joined
+    /// the user namespace (which must own them); the first child then
+    /// ends, and the second, a sibling of it (CLONE_PARENT), is init.
+    pub respawn: CloneFlags,
     pub new_user: bool,
     pub new_mount: bool,
     pub new_pid: bool,
@@ -85,6 +88,7 @@ impl Plan {
             late_unshare: CloneFlags::empty(),
             parent_joins: Vec::new(),
             child_joins: Vec::new(),
+            respawn: CloneFlags::empty(),
             new_user: false,
             new_mount: false,
             new_pid: false,
@@ -124,12 +128,13 @@ impl Plan {
         // The user namespace must be joined before the others are created, so that
         // it owns them: with a user namespace path, the child joins it first and
         // unshares the rest itself. A pid namespace cannot be made that way for
-        // init itself.
+        // init itself (unshare puts only its children in it): then the child
+        // clones init with them (containerd 2.x pods with hostUsers: false).
         if user_path {
-            if plan.new_pid {
-                return Err(NamespaceError::UserPathWithNewPid);
+            match plan.new_pid {
+                true => plan.respawn = plan.clone_flags,
+                false => plan.late_unshare |= plan.clone_flags,
             }
-            plan.late_unshare |= plan.clone_flags;
             plan.clone_flags = CloneFlags::empty();
         }
         plan.child_joins
@@ -137,6 +142,24 @@ impl Plan {
         plan.uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
         plan.gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
         Ok(plan)
+    }
+}
+
+impl Plan {
+    /// Whether init is sent the sources of its bind mounts, opened by the
+    /// runtime, with Go (before anything else): as root of a user namespace
+    /// it may not reach the host's paths. With a new user namespace, or one
+    /// joined before init was cloned (so that its mount namespace, where the
+    /// sources are opened, is already its own).
+    pub fn gets_bind_sources(&self) -> bool {
+        self.new_user || !self.respawn.is_empty()
+    }
+
+    /// Whether the user namespace is one joined by path.
+    pub fn joins_user(&self) -> bool {
+        self.child_joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::User)
     }
 }
 
@@ -205,12 +228,36 @@ fn proc_name(typ: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// Child side: join user and mount namespaces named by path.
+/// Child side: join user and mount namespaces named by path (done already,
+/// before the second clone, when there is one).
 pub fn join_in_child(plan: &Plan) -> Result<(), NamespaceError> {
+    if !plan.respawn.is_empty() {
+        return Ok(());
+    }
+    join_by_path(plan)
+}
+
+fn join_by_path(plan: &Plan) -> Result<(), NamespaceError> {
     for (typ, path) in &plan.child_joins {
         join(*typ, path)?;
     }
     Ok(())
+}
+
+/// First child side, with [`Plan::respawn`]: joins the user (and mount)
+/// namespace named by path and clones init, a sibling, in the new namespaces;
+/// returns init's pid here, and None in init itself.
+pub fn respawn(plan: &Plan) -> Result<Option<Pid>, NamespaceError> {
+    join_by_path(plan)?;
+    let flags = plan.respawn | CloneFlags::CLONE_PARENT;
+    match crate::sys::clone_fork(flags.bits() as u64) {
+        Ok(crate::sys::Forked::Child) => Ok(None),
+        Ok(crate::sys::Forked::Parent(pid)) => Ok(Some(pid)),
+        Err(e) => Err(NamespaceError::Unshare {
+            flags,
+            source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)),
+        }),
+    }
 }
 
 /// Child side: create the namespaces that could not be part of the clone.

@@ -17,6 +17,10 @@
 //!   any step can instead answer <── Error(message) ── and exit
 //! ```
 //!
+//! With a user namespace joined by path and a new pid namespace, the clone
+//! first answers `Respawned(pid)`: the pid of init, which it cloned in the
+//! new namespaces after joining the user namespace, and ends; init goes on.
+//!
 //! A rootless parent makes the cgroups before the clone and sends only Go,
 //! after the id maps and any cgroup join; init then creates every namespace
 //! but cgroup and time in the clone.
@@ -38,6 +42,9 @@ pub const CGROUPS_READY: u8 = b'C';
 pub const HOOKS_POINT: u8 = b'H';
 pub const HOOKS_DONE: u8 = b'D';
 pub const READY: u8 = b'R';
+/// From the first child, with a user namespace joined by path and a new pid
+/// namespace: init's pid (see namespaces::Plan::respawn).
+pub const RESPAWNED: u8 = b'P';
 pub const ERROR: u8 = b'E';
 
 /// The most descriptors one message carries: the join files of every cgroup

@@ -47,7 +47,12 @@ pub fn clone_fork(flags: u64) -> io::Result<Forked> {
 pub fn clone_fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT clone3 takes no exit signal: the child gets its
+        // parent's (ours is SIGCHLD), as a sibling should.
+        exit_signal: match flags & libc::CLONE_PARENT as u64 {
+            0 => libc::SIGCHLD as u64,
+            _ => 0,
+        },
         ..Default::default()
     };
     if let Some(fd) = cgroup {

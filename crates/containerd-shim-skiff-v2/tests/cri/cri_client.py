@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--log-root", default=os.path.join(HERE, "run", "pod-logs"))
     ap.add_argument("--cgroup-parent", default="/skiff-cri-harness")
     ap.add_argument("--cleanup", action="store_true", help="only stop/remove all sandboxes")
+    ap.add_argument("--userns", action="store_true",
+                    help="also run a pod with hostUsers: false (a user namespace, idmapped rootfs)")
     ap.add_argument("--shim-pattern", default="",
                     help="pgrep -f pattern that must match exactly one shim while the pod runs")
     a = ap.parse_args()
@@ -370,28 +372,97 @@ def main():
     except Fatal:
         pass
     finally:
-        if sb_id:
-            ok = True
-            try:
-                rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
-            except grpc.RpcError as e:
-                ok = check("StopPodSandbox", False, e.details())
-            else:
-                check("StopPodSandbox", True)
-            try:
-                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
-            except grpc.RpcError as e:
-                ok = check("RemovePodSandbox", False, e.details())
-            else:
-                check("RemovePodSandbox", True)
-            if ok:
-                left = rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30).items
-                check("no sandboxes left", not any(s.id == sb_id for s in left))
+        remove_pod(rt, sb_id)
+    if a.userns:
+        userns_pod(rt, a)
     if FAILS:
         print("RESULT: FAIL (%d failed: %s)" % (len(FAILS), "; ".join(FAILS)))
         return 1
     print("RESULT: PASS")
     return 0
+
+
+def remove_pod(rt, sb_id):
+    """Stops and removes one pod sandbox, checking each step."""
+    if not sb_id:
+        return
+    ok = True
+    try:
+        rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
+    except grpc.RpcError as e:
+        ok = check("StopPodSandbox", False, e.details())
+    else:
+        check("StopPodSandbox", True)
+    try:
+        rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sb_id), timeout=60)
+    except grpc.RpcError as e:
+        ok = check("RemovePodSandbox", False, e.details())
+    else:
+        check("RemovePodSandbox", True)
+    if ok:
+        left = rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30).items
+        check("no sandboxes left", not any(s.id == sb_id for s in left))
+
+
+def userns_pod(rt, a):
+    """A pod with hostUsers: false, as the kubelet asks for it: one mapping
+    of 65536 ids at a multiple of 65536, for uids and gids alike. Root in
+    the pod is HOST_ID on the host, and the image's files (owned by root on
+    the host) are root's inside, through idmapped mounts of the rootfs."""
+    host_id = 65536 * 40
+    mapping = [pb.IDMapping(host_id=host_id, container_id=0, length=65536)]
+    userns = pb.UserNamespace(mode=pb.POD, uids=mapping, gids=mapping)
+    pod_ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD,
+                                userns_options=userns)
+    uid = uuid.uuid4().hex
+    logdir = os.path.join(a.log_root, "default_userns_%s" % uid)
+    os.makedirs(logdir, exist_ok=True)
+    sandbox_cfg = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="userns", uid=uid, namespace="default", attempt=0),
+        hostname="userns-pod",
+        log_directory=logdir,
+        linux=pb.LinuxPodSandboxConfig(
+            cgroup_parent=a.cgroup_parent,
+            security_context=pb.LinuxSandboxSecurityContext(namespace_options=pod_ns)),
+    )
+    sb_id = None
+    try:
+        sb_id = rpc("RunPodSandbox userns", rt.RunPodSandbox,
+                    pb.RunPodSandboxRequest(config=sandbox_cfg, runtime_handler=a.runtime_handler),
+                    timeout=120).pod_sandbox_id
+        check("RunPodSandbox with hostUsers: false", bool(sb_id), sb_id[:12])
+        cfg = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="u", attempt=0),
+            image=pb.ImageSpec(image=a.image),
+            command=["sleep", "3600"],
+            log_path="u/0.log",
+            linux=pb.LinuxContainerConfig(
+                security_context=pb.LinuxContainerSecurityContext(namespace_options=pod_ns)),
+        )
+        cid = rpc("CreateContainer userns", rt.CreateContainer,
+                  pb.CreateContainerRequest(pod_sandbox_id=sb_id, config=cfg,
+                                            sandbox_config=sandbox_cfg)).container_id
+        rpc("StartContainer userns", rt.StartContainer, pb.StartContainerRequest(container_id=cid))
+        r = rpc("ExecSync userns", rt.ExecSync, pb.ExecSyncRequest(
+            container_id=cid, timeout=10,
+            cmd=["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; "
+                 "stat -c %u:%g /bin/busybox; touch /tmp/made; stat -c %u:%g /tmp/made"]))
+        out = r.stdout.decode(errors="replace").split()
+        want = ["0", str(host_id), "65536"] * 2 + ["0", "0:0", "0:0"]
+        check("userns pod: root inside is %d on the host, image files are root's" % host_id,
+              r.exit_code == 0 and out == want, "exit=%d out=%r err=%r" % (
+                  r.exit_code, out, r.stderr.decode(errors="replace")))
+        # From the host: the container's process runs as the mapped uid.
+        mine = [p for p in os.listdir("/proc") if p.isdigit()
+                and open("/proc/%s/cmdline" % p, "rb").read().startswith(b"sleep\x003600")
+                and ("/%s" % cid) in open("/proc/%s/cgroup" % p).read()]
+        uids = [open("/proc/%s/status" % p).read().split("Uid:")[1].split()[0] for p in mine]
+        check("userns pod: its process runs as uid %d on the host" % host_id,
+              uids == [str(host_id)], "uids=%r" % uids)
+    except (Fatal, OSError, IndexError) as e:
+        check("userns pod", False, repr(e))
+    finally:
+        remove_pod(rt, sb_id)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ CGPARENT="skiff-cri-harness"
 # Debian's python3 with python3-grpcio and python3-grpc-tools (scripts/deps.sh).
 PY=/usr/bin/python3
 
-HANDLER=""; RTYPE=""; BINARY=""; KEEP=0; IMAGE="skiff.test/busybox:1"
+HANDLER=""; RTYPE=""; BINARY=""; KEEP=0; IMAGE="skiff.test/busybox:1"; USERNS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runtime-handler) HANDLER="$2"; shift 2;;
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
     --binary-name)     BINARY="$2"; shift 2;;
     --image)           IMAGE="$2"; shift 2;;
     --keep-logs)       KEEP=1; shift;;
+    --userns)          USERNS=--userns; shift;;
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
@@ -172,20 +173,83 @@ EOF
 # $bin_dir/loopback); a "loopback" entry chained after bridge would act on eth0.
 
 # ---------------------------------------------------------------- containerd config
+# containerd 2.x gets its own config format (version 3: the CRI plugin split
+# into cri.v1.images and cri.v1.runtime); 1.6 and 1.7 read version 2.
+CTRD_MAJOR=$(containerd --version | sed -n 's/.* v\([0-9]*\)\..*/\1/p')
+if [ "${CTRD_MAJOR:-1}" -ge 2 ]; then
+  CRI_RT="plugins.'io.containerd.cri.v1.runtime'"
+else
+  CRI_RT='plugins."io.containerd.grpc.v1.cri"'
+fi
 EXTRA_RT=""
 if [ -n "$HANDLER" ] && [ "$HANDLER" != runc ]; then
   EXTRA_RT="
-[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$HANDLER]
+[$CRI_RT.containerd.runtimes.$HANDLER]
   runtime_type = \"$RTYPE\"
 "
   if [ "$RTYPE" = io.containerd.runc.v2 ]; then
     EXTRA_RT="$EXTRA_RT
-[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$HANDLER.options]
+[$CRI_RT.containerd.runtimes.$HANDLER.options]
   Root = \"$RUN/runc-$HANDLER\"
   BinaryName = \"$BINARY\"
 "
   fi
 fi
+RUNC_RT="
+[$CRI_RT.containerd.runtimes.runc]
+  runtime_type = \"io.containerd.runc.v2\"
+
+[$CRI_RT.containerd.runtimes.runc.options]
+  Root = \"$RUN/runc\"
+  SystemdCgroup = false
+$EXTRA_RT"
+if [ "${CTRD_MAJOR:-1}" -ge 2 ]; then
+cat > "$RUN/config.toml" <<EOF
+version = 3
+root = "$ROOT"
+state = "$STATE"
+required_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+
+[grpc]
+  address = "$SOCK"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$RUN/opt"
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  disable_tcp_service = true
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "skiff.test/pause:1"
+
+[$CRI_RT]
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+
+[$CRI_RT.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = "$CNICONF"
+  max_conf_num = 1
+
+[$CRI_RT.containerd]
+  default_runtime_name = "runc"
+$RUNC_RT
+EOF
+else
 cat > "$RUN/config.toml" <<EOF
 version = 2
 root = "$ROOT"
@@ -205,7 +269,7 @@ disabled_plugins = [
 [plugins."io.containerd.internal.v1.opt"]
   path = "$RUN/opt"
 
-[plugins."io.containerd.grpc.v1.cri"]
+[$CRI_RT]
   sandbox_image = "skiff.test/pause:1"
   disable_apparmor = true
   restrict_oom_score_adj = true
@@ -215,26 +279,20 @@ disabled_plugins = [
   enable_selinux = false
   disable_tcp_service = true
 
-[plugins."io.containerd.grpc.v1.cri".cni]
+[$CRI_RT.cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = "$CNICONF"
   max_conf_num = 1
 
-[plugins."io.containerd.grpc.v1.cri".containerd]
+[$CRI_RT.containerd]
   snapshotter = "overlayfs"
   default_runtime_name = "runc"
-
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-  Root = "$RUN/runc"
-  SystemdCgroup = false
-$EXTRA_RT
+$RUNC_RT
 EOF
+fi
 
 # ---------------------------------------------------------------- start containerd
-log "starting containerd (handler='${HANDLER}' runtime_type=$RTYPE)"
+log "starting containerd (handler='${HANDLER}' runtime_type=$RTYPE, config $(head -1 "$RUN/config.toml"))"
 containerd --config "$RUN/config.toml" --log-level info > "$RUN/containerd.log" 2>&1 &
 CTRD_PID=$!
 for _ in $(seq 100); do
@@ -266,7 +324,7 @@ done
 # ---------------------------------------------------------------- scenario
 # run in background + wait, so a SIGTERM to run.sh triggers cleanup immediately
 "$PY" "$H/cri_client.py" --socket "$SOCK" --runtime-handler "$HANDLER" --image "$IMAGE" \
-      --log-root "$RUN/pod-logs" --cgroup-parent "/$CGPARENT" \
+      --log-root "$RUN/pod-logs" --cgroup-parent "/$CGPARENT" $USERNS \
       --shim-pattern "^[^ ]*containerd-shim-skiff-v2 .*-address $SOCK .*serve$" &
 CLIENT_PID=$!
 wait "$CLIENT_PID"; RC=$?

@@ -245,6 +245,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // host's cgroup files, or in a cgroup namespace joined by path, from which
     // an nsdelegate cgroup2 tree refuses moves outside it.
     let init_joins_cgroup = !plan.new_user
+        && plan.respawn.is_empty()
         && !plan
             .parent_joins
             .iter()
@@ -314,6 +315,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         sys::Forked::Parent(pid) => pid,
     };
     cleanup.child = Some(child);
+    let child = match plan.respawn.is_empty() {
+        true => child,
+        false => {
+            let init = respawned(&parent_sock, child, &mut cleanup)?;
+            cleanup.child = Some(init);
+            init
+        }
+    };
     // Init is queued, waiting for a CPU: onto another one (placement.rs).
     if let Some(set) = &cpus {
         placement::move_child(set, child)
@@ -340,16 +349,15 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
 
     // 8. Id maps, and the cgroups made now (see 5) and (when init does not
     //    join itself) joined; then init may go on.
-    //    With a new user namespace, Go brings the bind sources opened in
+    //    In a user namespace (Plan::gets_bind_sources), Go brings the bind
+    //    sources opened in
     //    init's mount namespace (rootfs::open_bind_sources).
-    let bind_sources = if plan.new_user {
+    if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
-        match plan.new_mount {
-            true => rootfs::open_bind_sources(child, spec, &idmapped)?,
-            false => Vec::new(),
-        }
-    } else {
-        Vec::new()
+    }
+    let bind_sources = match plan.gets_bind_sources() && plan.new_mount {
+        true => rootfs::open_bind_sources(child, spec, &idmapped)?,
+        false => Vec::new(),
     };
     // Go's text: the mount index of each descriptor, in order.
     let go_text = bind_sources
@@ -363,7 +371,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if let (true, Some(record)) = (late_cgroups, &cgroup) {
         // Init waits for Go only for its id maps; without, it is already
         // creating its network namespace.
-        if plan.new_user {
+        if plan.gets_bind_sources() {
             send_go(&parent_sock, &go_text, &go_fds)?;
         }
         let _t = trace::phase("cgroup");
@@ -472,6 +480,34 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         console_master,
         dir_anchor,
     })
+}
+
+/// The pid of init, cloned by the first child (`first`) after it joined the
+/// user namespace (namespaces::Plan::respawn); the first child is reaped.
+fn respawned(
+    sock: &SyncSocket,
+    first: Pid,
+    cleanup: &mut Cleanup<'_>,
+) -> Result<Pid, ContainerError> {
+    let message = sock
+        .recv_watching(&|| init_stuck(first, None))
+        .map_err(ContainerError::io("waiting for init's pid"))?;
+    let text = match message {
+        Some(m) if m.tag == sync::RESPAWNED => m.text,
+        Some(m) if m.tag == sync::ERROR => return Err(ContainerError::Init(m.text)),
+        Some(m) => {
+            return Err(ContainerError::Init(format!(
+                "unexpected message {:?} instead of init's pid",
+                m.tag as char
+            )))
+        }
+        None => return Err(init_failed(sync::PEER_GONE.into(), first, cleanup)),
+    };
+    let _ = waitpid(first, None);
+    cleanup.child = None;
+    text.parse::<i32>()
+        .map(Pid::from_raw)
+        .map_err(|_| ContainerError::Init(format!("init's pid {text:?} is not a number")))
 }
 
 /// What init's failure to reach a sync point says: its error, or, when it

@@ -72,6 +72,14 @@ pub fn run_and_exit(ctx: InitContext<'_>) -> ! {
 }
 
 fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
+    // 0. With a user namespace joined by path and a new pid namespace: join
+    //    it, clone init in the new namespaces, tell the parent its pid, end.
+    if !ctx.plan.respawn.is_empty() {
+        if let Some(init) = namespaces::respawn(ctx.plan)? {
+            let _ = ctx.sync.send(sync::RESPAWNED, &init.to_string());
+            sys::exit_now(0);
+        }
+    }
     let spec = ctx.spec;
     let process = spec
         .process()
@@ -83,10 +91,11 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     //    namespace, a root parent sends none); create the network namespace
     //    while it makes the cgroups; wait until it has (and, where we could
     //    not, placed us in them: see create.rs), else join them ourselves.
-    // With a new user namespace, Go brings the sources of bind mounts, opened
-    // by the parent (rootfs::open_bind_sources), and their mount indexes.
+    // In a user namespace (Plan::gets_bind_sources), Go brings the sources of
+    // bind mounts, opened by the parent (rootfs::open_bind_sources), and
+    // their mount indexes.
     let mut bind_sources: Vec<Option<std::os::fd::OwnedFd>> = Vec::new();
-    if !ctx.late_cgroups || ctx.plan.new_user {
+    if !ctx.late_cgroups || ctx.plan.gets_bind_sources() {
         let (text, fds) = ctx
             .sync
             .expect_text_fds(sync::GO)
@@ -137,7 +146,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 2. Namespaces: join by path, become root of a new user namespace, create
     //    the late ones (cgroup now sees our group as its root).
     namespaces::join_in_child(ctx.plan)?;
-    if ctx.plan.new_user {
+    // Root of the user namespace, new or joined (until now our ids were the
+    // host's, which it may not map: files made with them fail, EOVERFLOW).
+    if ctx.plan.new_user || ctx.plan.joins_user() {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| {
             ProcessError::User {
                 step: "becoming root in the user namespace",
@@ -186,11 +197,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             rootfs: ctx.rootfs,
             // A new one, one joined, or the one we run in (rootless podman's).
             in_user_ns: ctx.plan.new_user
-                || ctx
-                    .plan
-                    .child_joins
-                    .iter()
-                    .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User)
+                || ctx.plan.joins_user()
                 || namespaces::in_nested_user_ns(),
             new_cgroup_ns: ctx.plan.new_cgroup,
             cgroup: ctx.cgroup,

@@ -79,8 +79,8 @@ pub fn prepare(spec: &Spec, idmaps: &[MountIdmap]) -> Result<Vec<Option<OwnedFd>
 
 /// A user namespace with the given maps, held by an fd: a child is cloned
 /// into a new user namespace, its maps written, the namespace opened, and the
-/// child killed.
-fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> std::io::Result<OwnedFd> {
+/// child killed. (The shim idmaps containerd's snapshot mounts with it too.)
+pub fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> std::io::Result<OwnedFd> {
     let child = match sys::clone_fork(CloneFlags::CLONE_NEWUSER.bits() as u64)? {
         sys::Forked::Child => loop {
             nix::unistd::pause();

@@ -245,8 +245,10 @@ fn attach_idmapped(
     m: &Mount,
     tree: &OwnedFd,
 ) -> Result<Placed, RootfsError> {
-    let kind = match fs::metadata(m.source().clone().unwrap_or_default()) {
-        Ok(meta) if !meta.is_dir() => Kind::File,
+    // What the mount is, asked of the mount itself: init, root of a user
+    // namespace, may not be able to look at the source's path.
+    let kind = match nix::sys::stat::fstat(tree.as_raw_fd()) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Kind::File,
         _ => Kind::Dir,
     };
     let target = ensure_in_root(root.as_fd(), m.destination(), kind).map_err(err(
