@@ -5,14 +5,14 @@
 # build of skiff-oci (scripts/build-static.sh); busybox for rootfs
 # fixtures, the real peers and clients (runc, crun, containerd, podman and
 # uidmap for rootless podman, docker.io, buildah), qemu + cpio for the
-# cgroup v2 test VM, and for the shim's Kubernetes (CRI) test: CNI plugins,
+# cgroup v2 test VM, debootstrap and e2fsprogs for the systemd test VM, and for the shim's Kubernetes (CRI) test: CNI plugins,
 # gcc (a static pause binary) and python3's gRPC, whose client speaks the
 # CRI API to containerd.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
 for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
-    qemu-system-x86 cpio binutils containernetworking-plugins gcc libc6-dev \
+    qemu-system-x86 cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
     python3-grpcio python3-grpc-tools; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done

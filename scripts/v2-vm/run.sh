@@ -1,7 +1,7 @@
 #!/bin/sh
 # Boots a throwaway VM with a pure cgroup v2 tree and runs init.sh there.
 # usage: run.sh SKIFF_OCI_BINARY   (exit 0 only if every check passed)
-# The kernel is Debian's cloud kernel, downloaded once into target/v2-vm/;
+# The kernel is Debian's cloud kernel (scripts/vm-kernel.sh, downloaded once);
 # qemu runs with software emulation (TCG); a boot that hangs is retried once.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,14 +10,8 @@ skiff=${1:?usage: run.sh SKIFF_OCI_BINARY}
 work=$repo/target/v2-vm
 mkdir -p "$work"
 
-kernel=$(ls "$work"/kernel/boot/vmlinuz-* 2>/dev/null | head -1 || true)
-if [ -z "$kernel" ]; then
-    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-    (cd "$work" && { apt-get download "$pkg" >/dev/null 2>&1 || { apt-get update -qq && apt-get download "$pkg" >/dev/null; }; })
-    dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kernel"
-    rm -f "$work"/"$pkg"_*.deb
-    kernel=$(ls "$work"/kernel/boot/vmlinuz-* | head -1)
-fi
+kernel=$("$repo/scripts/vm-kernel.sh")
+modules=$(dirname "$kernel")/../lib/modules
 
 root=$(mktemp -d "$work/initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
@@ -29,7 +23,7 @@ strip -o "$root/bin/skiff-oci" "$skiff" 2>/dev/null || cp "$skiff" "$root/bin/sk
 "$repo/scripts/mkrootfs.sh" "$root/bundle/rootfs"
 # The loop driver (a module in this kernel), for the block I/O checks.
 mkdir -p "$root/lib/modules"
-find "$work/kernel/lib/modules" -name loop.ko -exec cp {} "$root/lib/modules/" \;
+find "$modules" -name loop.ko -exec cp {} "$root/lib/modules/" \;
 cp "$here/init.sh" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"

@@ -18,6 +18,7 @@ mod forked;
 mod info;
 mod metrics;
 mod mounts;
+mod options;
 mod process;
 mod reaper;
 mod server;

@@ -39,6 +39,7 @@ use crate::error::ShimError;
 use crate::events::{timestamp, Event, Publisher};
 use crate::forked::{self, Inherit};
 use crate::mounts;
+use crate::options;
 use crate::process::{Phase, Proc, Task};
 use crate::reaper::{Exit, Reaper};
 use crate::stdio::{self, Paths};
@@ -105,6 +106,8 @@ impl Service {
             ));
         }
         let bundle = PathBuf::from(&req.bundle);
+        let mut flags = options::parse(req.options.as_ref())?;
+        flags.systemd_cgroup |= options::systemd_path_in(&bundle);
         // Snapshot mounts go onto <bundle>/rootfs (config.json's root.path).
         let mounted_rootfs = if req.rootfs.is_empty() {
             None
@@ -121,7 +124,7 @@ impl Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
-        let created = self.create_container(id, &bundle, &paths);
+        let created = self.create_container(id, &bundle, &paths, &flags);
         let (pid, io) = match created {
             Ok(c) => c,
             Err(e) => {
@@ -178,6 +181,7 @@ impl Service {
         id: &str,
         bundle: &Path,
         paths: &Paths,
+        flags: &options::RuntimeFlags,
     ) -> Result<(i32, stdio::Attached)> {
         let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
         let theirs = prepared.console.as_ref().map(|(_, t)| t);
@@ -197,11 +201,11 @@ impl Service {
                         pid_file: None,
                         console_socket: None,
                         console_stream: theirs,
-                        no_pivot: false,
-                        no_new_keyring: false,
+                        no_pivot: flags.no_pivot,
+                        no_new_keyring: flags.no_new_keyring,
                         preserve_fds: 0,
                         listen_fds: 0,
-                        systemd_cgroup: false,
+                        systemd_cgroup: flags.systemd_cgroup,
                         relay_terminal: false,
                         start_now: false,
                     },

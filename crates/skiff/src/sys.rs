@@ -484,34 +484,50 @@ pub fn attach_device_program(cgroup: BorrowedFd<'_>, insns: &[BpfInsn]) -> io::R
         attach_flags: u32,
     }
     let license = c"Apache-2.0";
-    // The verifier's log, so that a rejected program says why.
-    let mut log = vec![0u8; 4096];
-    let load = ProgLoad {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        kern_version: 0,
-        prog_flags: 0,
+    // Loaded without the verifier's log (kernels before 6.4 fail a load
+    // whose log outgrows its buffer, ENOSPC, and containerd's default device
+    // list makes a long one); only a rejected program is loaded again with
+    // a log, to say why.
+    let load = |log: &mut [u8]| -> i64 {
+        let attr = ProgLoad {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt: insns.len() as u32,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() {
+                0
+            } else {
+                log.as_mut_ptr() as u64
+            },
+            kern_version: 0,
+            prog_flags: 0,
+        };
+        // SAFETY: `attr` points at `insns`, `license` and `log`, which
+        // outlive the call; the size passed is that of the struct.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                &attr as *const ProgLoad,
+                std::mem::size_of::<ProgLoad>(),
+            )
+        }
     };
-    // SAFETY: `load` points at `insns` and `license`, which outlive the call;
-    // the size passed is that of the struct.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &load as *const ProgLoad,
-            std::mem::size_of::<ProgLoad>(),
-        )
-    };
+    let fd = load(&mut []);
     if fd < 0 {
         let err = io::Error::last_os_error();
+        let mut log = vec![0u8; 64 << 10];
+        let _ = load(&mut log);
         let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
         let text = String::from_utf8_lossy(&log[..end]);
-        let last = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        // The verifier's reason is its last line.
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(io::Error::new(
             err.kind(),
             format!("loading the program: {err}: {last}"),

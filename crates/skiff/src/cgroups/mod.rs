@@ -12,6 +12,7 @@ mod layout;
 mod resources;
 mod stats;
 mod sub;
+mod units;
 
 use std::fs;
 use std::io;
@@ -24,7 +25,9 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use layout::{Hierarchy, Layout};
+pub use resources::shares_to_weight;
 pub use sub::SubGroups;
+pub use units::{register as register_units, ScopeUnit, UnitManager};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -66,6 +69,12 @@ pub enum CgroupError {
     SubGroup { arg: String, reason: String },
     #[error("cgroup {path} is frozen: a container started in it would hang (thaw it first)")]
     Frozen { path: PathBuf },
+    #[error("--systemd-cgroup: unit {unit}: {step}: {message}")]
+    Systemd {
+        unit: String,
+        step: &'static str,
+        message: String,
+    },
 }
 
 /// The groups of one container, as kept in state.json.
@@ -93,6 +102,9 @@ pub struct CgroupRecord {
     /// (another container's): its delete leaves it to them when still busy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared: bool,
+    /// With --systemd-cgroup: the scope unit systemd owns the group as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<ScopeUnit>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,7 +156,13 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
     if let Some(res) = req.resources {
         check(res)?;
     }
-    let rel = relative_path(req)?;
+    let (rel, unit) = relative_path(req)?;
+    if unit.is_some() && !crate::namespaces::host_root() {
+        return Err(CgroupError::Invalid {
+            field: "--systemd-cgroup".into(),
+            reason: "not supported for a non-root caller yet (the user's systemd manager)".into(),
+        });
+    }
     // Only a relative path needs our own groups (absolute is the default).
     let own = if rel.starts_with('/') {
         String::new()
@@ -169,6 +187,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 v2: Some(dir),
                 v2_known: true,
                 shared: false,
+                unit,
             })
         }
         Layout::V1 {
@@ -200,6 +219,7 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
                 v2: unified_dir,
                 v2_known: true,
                 shared: false,
+                unit,
             })
         }
     }
@@ -231,7 +251,10 @@ pub fn make(
 ) -> Result<bool, CgroupError> {
     let mut created: Vec<PathBuf> = Vec::new();
     let result = make_in(layout, req, record, &mut created);
+    // A scope unit was made for this container alone (systemd refuses to
+    // start one that exists), with init already in it.
     let shared = result.is_ok()
+        && record.unit.is_none()
         && !created.contains(&record.procs_dir)
         && warn_if_not_empty(&record.procs_dir);
     if result.is_err() {
@@ -293,20 +316,22 @@ fn make_in(
 /// The container's path below each hierarchy root, as runc resolves it:
 /// absolute paths from the root, relative ones below the runtime's own group,
 /// and `/<id>` when the config names none.
-fn relative_path(req: &CgroupRequest<'_>) -> Result<String, CgroupError> {
+/// With --systemd-cgroup, also the unit systemd is to own the group as.
+fn relative_path(req: &CgroupRequest<'_>) -> Result<(String, Option<ScopeUnit>), CgroupError> {
     let raw = req
         .cgroups_path
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let path = if req.systemd {
+    let (path, unit) = if req.systemd {
         if !Path::new("/run/systemd/system").exists() {
             return Err(CgroupError::NoSystemd);
         }
-        systemd_to_fs(&raw, req.id)?
+        let (path, unit) = systemd_to_fs(&raw, req.id)?;
+        (path, Some(unit))
     } else if raw.is_empty() {
-        format!("/{}", req.id)
+        (format!("/{}", req.id), None)
     } else {
-        raw.clone()
+        (raw.clone(), None)
     };
     if path.split('/').any(|c| c == "..") {
         return Err(CgroupError::Path {
@@ -314,11 +339,12 @@ fn relative_path(req: &CgroupRequest<'_>) -> Result<String, CgroupError> {
             reason: "must not contain '..'".into(),
         });
     }
-    Ok(path)
+    Ok((path, unit))
 }
 
-/// Maps systemd's "slice:prefix:name" to the cgroupfs path systemd gives it.
-fn systemd_to_fs(raw: &str, id: &str) -> Result<String, CgroupError> {
+/// Maps systemd's "slice:prefix:name" to the cgroupfs path systemd gives it,
+/// and the unit.
+fn systemd_to_fs(raw: &str, id: &str) -> Result<(String, ScopeUnit), CgroupError> {
     let parts: Vec<&str> = if raw.is_empty() {
         vec!["system.slice", "skiff", id]
     } else {
@@ -350,10 +376,24 @@ fn systemd_to_fs(raw: &str, id: &str) -> Result<String, CgroupError> {
     }
     let unit = if name.ends_with(".slice") {
         name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
     } else {
         format!("{prefix}-{name}.scope")
     };
-    Ok(format!("{path}/{unit}"))
+    if name.is_empty() || unit.contains('/') {
+        return Err(CgroupError::Path {
+            path: raw.into(),
+            reason: "the unit name of slice:prefix:name must not be empty or hold '/'".into(),
+        });
+    }
+    Ok((
+        format!("{path}/{unit}"),
+        ScopeUnit {
+            name: unit,
+            slice: slice.to_string(),
+        },
+    ))
 }
 
 /// mkdir -p that records what it made. The common case (the parent exists)
@@ -592,6 +632,17 @@ impl CgroupRecord {
     /// Applies new limits to a live container's groups (`update`).
     pub fn update(&self, layout: &Layout, res: &LinuxResources) -> Result<(), CgroupError> {
         check(res)?;
+        // systemd's view first: what it re-applies later must be the new.
+        if let Some(unit) = &self.unit {
+            let v2 = matches!(layout, Layout::V2 { .. });
+            units::manager()
+                .set_resources(&unit.name, res, v2)
+                .map_err(|message| CgroupError::Systemd {
+                    unit: unit.name.clone(),
+                    step: "setting its properties",
+                    message,
+                })?;
+        }
         match layout {
             Layout::V2 { .. } => match self.dirs.first() {
                 // Device rules are not changed by update on v2: a second program
@@ -688,8 +739,46 @@ impl CgroupRecord {
     }
 
     /// Removes the groups (see [`remove_dirs`]).
+    /// With a unit, systemd stops it first (which kills what is left in it
+    /// and removes its group).
     pub fn remove(&self) -> Result<(), CgroupError> {
+        // A scope whose group is gone was stopped and collected by systemd
+        // (it does so once the scope is empty): nothing to ask of it.
+        let collected = |unit: &ScopeUnit| {
+            unit.name.ends_with(".scope") && self.dirs.iter().all(|d| !d.exists())
+        };
+        if let Some(unit) = self.unit.as_ref().filter(|u| !collected(u)) {
+            units::manager()
+                .stop(&unit.name)
+                .map_err(|message| CgroupError::Systemd {
+                    unit: unit.name.clone(),
+                    step: "stopping",
+                    message,
+                })?;
+        }
         remove_dirs(&self.dirs)
+    }
+
+    /// With --systemd-cgroup: systemd starts the scope unit with `pid` in it,
+    /// which makes the group; `make` then applies the resources in it as
+    /// with cgroupfs (so that what systemd has no property for holds too).
+    pub fn start_unit(
+        &self,
+        layout: &Layout,
+        pid: Pid,
+        resources: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        let Some(unit) = &self.unit else {
+            return Ok(());
+        };
+        let v2 = matches!(layout, Layout::V2 { .. });
+        units::manager()
+            .start_scope(unit, pid.as_raw(), resources, v2)
+            .map_err(|message| CgroupError::Systemd {
+                unit: unit.name.clone(),
+                step: "starting",
+                message,
+            })
     }
 }
 
@@ -783,8 +872,23 @@ mod tests {
     fn systemd_paths_expand_slices() {
         assert_eq!(
             systemd_to_fs("machine-a.slice:libpod:abc", "x").unwrap(),
-            "/machine.slice/machine-a.slice/libpod-abc.scope"
+            (
+                "/machine.slice/machine-a.slice/libpod-abc.scope".to_string(),
+                ScopeUnit {
+                    name: "libpod-abc.scope".into(),
+                    slice: "machine-a.slice".into()
+                }
+            )
         );
+        // Kubernetes' slices, and an empty prefix.
+        let (path, unit) = systemd_to_fs("kubepods-burstable-pod1.slice::c9", "x").unwrap();
+        assert_eq!(
+            path,
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/c9.scope"
+        );
+        assert_eq!(unit.name, "c9.scope");
+        assert!(systemd_to_fs("a.slice:p:", "x").is_err());
+        assert!(systemd_to_fs("a.slice:p:x/y", "x").is_err());
         assert!(systemd_to_fs("bad", "x").is_err());
     }
 
@@ -800,7 +904,10 @@ mod tests {
 
     #[test]
     fn default_path_is_the_id() {
-        assert_eq!(relative_path(&request(None)).unwrap(), "/c1");
+        assert_eq!(
+            relative_path(&request(None)).unwrap(),
+            ("/c1".to_string(), None)
+        );
     }
 
     #[test]

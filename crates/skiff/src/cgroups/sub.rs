@@ -186,6 +186,7 @@ mod tests {
             v2: None,
             v2_known: true,
             shared: false,
+            unit: None,
         };
         let subs = SubGroups::parse(&s(&["memory:m", "cpu:x"])).unwrap();
         let out = rec.with_sub_groups(&layout, &subs).unwrap();

@@ -375,6 +375,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             send_go(&parent_sock, &go_text, &go_fds)?;
         }
         let _t = trace::phase("cgroup");
+        // systemd makes the group of a scope unit (refusing a name in use);
+        // from then on a failure stops the unit.
+        record.start_unit(&layout, child, request.resources)?;
+        if record.unit.is_some() {
+            cleanup.cgroup = Some(record.clone());
+        }
         cgroup_shared = cgroups::make(&layout, &request, record)?;
         cleanup.cgroup = Some(record.clone());
         cleanup.made.clear();
