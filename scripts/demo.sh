@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds skiff-oci (static, on musl) and containerd-shim-skiff-v2, installs them to
+# Builds skiff-oci (static, on musl), containerd-shim-skiff-v2 and the systemd
+# driver's helper skiff-systemd, installs them to
 # /usr/local/bin, and runs a real container from a busybox rootfs made offline:
 # once with skiff-oci directly, once through containerd (a private instance,
 # stopped afterwards) with skiff's shim.
@@ -7,10 +8,11 @@ set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build-static.sh
-cargo build --release -p containerd-shim-skiff-v2
+cargo build --release -p containerd-shim-skiff-v2 -p skiff-systemd
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
+install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff-systemd /usr/local/bin/skiff-systemd
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
 cpid=""

@@ -73,6 +73,14 @@ check "memory.max after update" eq "$(cat $G/memory.max)" 33554432
 $S exec -d --pid-file /tmp/exec.pid c1 sleep 300
 check "exec runs in the scope" eq "$(cat /proc/$(cat /tmp/exec.pid)/cgroup)" "0::/system.slice/$U"
 
+# pause/resume, ps and events act on the scope's group as on any other.
+check "pause" $S pause c1
+check "... freezes the scope's group" eq "$(cat $G/cgroup.freeze)" 1
+check "resume" $S resume c1
+check "... thaws it" eq "$(cat $G/cgroup.freeze)" 0
+check "ps lists init" sh -c "$S ps --format json c1 | grep -q $pid"
+check "events --stats reads the group" sh -c "$S events --stats c1 | grep -q 33554432"
+
 # 4. delete stops the unit: no unit, no group.
 check "delete --force" $S delete --force c1
 check "no unit after delete" eq "$(prop $U LoadState)" not-found

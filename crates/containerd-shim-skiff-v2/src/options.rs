@@ -17,6 +17,9 @@ pub struct RuntimeFlags {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub systemd_cgroup: bool,
+    /// IoUid/IoGid: who owns the process's stdio pipes and fifos
+    /// (containerd 2.x sets them to the root of a pod's user namespace).
+    pub io_owner: Option<(u32, u32)>,
 }
 
 fn invalid(message: String) -> ShimError {
@@ -48,8 +51,6 @@ pub fn parse(options: Option<&Any>) -> Result<RuntimeFlags, ShimError> {
             "the shim keeps its state under containerd's state directory",
         ),
         ("ShimCgroup", !o.shim_cgroup.is_empty(), "not supported"),
-        ("IoUid", o.io_uid != 0, "not supported"),
-        ("IoGid", o.io_gid != 0, "not supported"),
         (
             "CriuImagePath",
             !o.criu_image_path.is_empty(),
@@ -73,6 +74,7 @@ pub fn parse(options: Option<&Any>) -> Result<RuntimeFlags, ShimError> {
         no_pivot: o.no_pivot_root,
         no_new_keyring: o.no_new_keyring,
         systemd_cgroup: o.systemd_cgroup,
+        io_owner: (o.io_uid != 0 || o.io_gid != 0).then_some((o.io_uid, o.io_gid)),
     })
 }
 
@@ -116,6 +118,16 @@ mod tests {
         };
         let flags = parse(Some(&any(&o))).unwrap();
         assert!(flags.systemd_cgroup && flags.no_pivot && !flags.no_new_keyring);
+        assert_eq!(flags.io_owner, None);
+        let o = Options {
+            io_uid: 65536,
+            io_gid: 65537,
+            ..Default::default()
+        };
+        assert_eq!(
+            parse(Some(&any(&o))).unwrap().io_owner,
+            Some((65536, 65537))
+        );
         let o = Options {
             binary_name: "/usr/bin/runc".into(),
             ..Default::default()

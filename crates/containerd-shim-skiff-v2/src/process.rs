@@ -63,6 +63,8 @@ pub struct Task {
     pub paused: bool,
     /// OOM kills seen so far (a new one is a TaskOOM event).
     pub oom_kills: u64,
+    /// Runtime option IoUid/IoGid, for every process's stdio.
+    pub io_owner: Option<(u32, u32)>,
 }
 
 impl Task {

@@ -149,6 +149,7 @@ impl Service {
                 cgroup,
                 paused: false,
                 oom_kills: 0,
+                io_owner: flags.io_owner,
             },
         );
         self.events.publish(Event::Create(TaskCreate {
@@ -184,6 +185,7 @@ impl Service {
         flags: &options::RuntimeFlags,
     ) -> Result<(i32, stdio::Attached)> {
         let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
+        stdio::hand_over(&prepared.fds, flags.io_owner)?;
         let theirs = prepared.console.as_ref().map(|(_, t)| t);
         let keep: Vec<i32> = theirs.iter().map(|t| t.as_raw_fd()).collect();
         let answer = forked::call(
@@ -330,6 +332,8 @@ impl Service {
         paths: &Paths,
     ) -> Result<(i32, stdio::Attached)> {
         let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
+        let owner = self.lock().tasks.get(id).and_then(|t| t.io_owner);
+        stdio::hand_over(&prepared.fds, owner)?;
         let theirs = prepared.console.as_ref().map(|(_, t)| t);
         let keep: Vec<i32> = theirs.iter().map(|t| t.as_raw_fd()).collect();
         let answer = forked::call(

@@ -88,6 +88,29 @@ pub struct Prepared {
     pub attached: Attached,
 }
 
+/// Runtime option IoUid/IoGid: the process's pipes and fifos (never a file
+/// or a device such as /dev/null) become `owner`'s, so that the root of a
+/// user namespace may reopen its own stdio (/dev/stdout), as under runc's
+/// shim.
+pub fn hand_over(fds: &[OwnedFd], owner: Option<(u32, u32)>) -> Result<(), ShimError> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    for fd in fds {
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())
+            .map_err(|e| ShimError::io("looking at a stdio descriptor")(e.into()))?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFIFO {
+            nix::unistd::fchown(
+                fd.as_raw_fd(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(|e| ShimError::io("giving the stdio to IoUid/IoGid")(e.into()))?;
+        }
+    }
+    Ok(())
+}
+
 fn dev_null() -> Result<OwnedFd, ShimError> {
     let f = OpenOptions::new()
         .read(true)

@@ -446,9 +446,11 @@ def userns_pod(rt, a):
         r = rpc("ExecSync userns", rt.ExecSync, pb.ExecSyncRequest(
             container_id=cid, timeout=10,
             cmd=["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; "
-                 "stat -c %u:%g /bin/busybox; touch /tmp/made; stat -c %u:%g /tmp/made"]))
+                 "stat -c %u:%g /bin/busybox; touch /tmp/made; stat -c %u:%g /tmp/made; "
+                 "stat -L -c %u:%g /proc/self/fd/1"]))
         out = r.stdout.decode(errors="replace").split()
-        want = ["0", str(host_id), "65536"] * 2 + ["0", "0:0", "0:0"]
+        # The last: its stdout, given to the pod's root (containerd's IoUid).
+        want = ["0", str(host_id), "65536"] * 2 + ["0", "0:0", "0:0", "0:0"]
         check("userns pod: root inside is %d on the host, image files are root's" % host_id,
               r.exit_code == 0 and out == want, "exit=%d out=%r err=%r" % (
                   r.exit_code, out, r.stderr.decode(errors="replace")))
