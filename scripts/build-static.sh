@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the skiff-oci that is installed, tested and benchmarked: a static PIE
-# on musl instead of glibc (README, "Building skiff-oci": glibc's start-up
-# costs every invocation ~0.4 ms on this kind of VM). Output:
-#   target/musl/x86_64-unknown-linux-musl/release/skiff-oci
+# on musl instead of glibc (docs/building.md: glibc's start-up
+# costs every invocation ~0.4 ms on this kind of VM); and so the systemd
+# driver's helper, which skiff-oci runs per call. Output:
+#   target/musl/x86_64-unknown-linux-musl/release/skiff-oci (and skiff-systemd)
 #
 # Rust's standard library for musl is built from source (-Zbuild-std) with
 # Debian's Rust, whose source it ships (rustc-web, cargo-web, rust-web-src;
@@ -37,4 +38,4 @@ RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
     LIBSECCOMP_LIB_PATH="$out/seccomp" LIBSECCOMP_LINK_TYPE=static \
     CARGO_ENCODED_RUSTFLAGS="$flags" \
     /usr/bin/cargo build --release --locked -q -Zbuild-std=std,panic_abort \
-    --target x86_64-unknown-linux-musl -p skiff-oci
+    --target x86_64-unknown-linux-musl -p skiff-oci -p skiff-systemd

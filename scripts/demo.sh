@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds skiff-oci (static, on musl), containerd-shim-skiff-v2 and the systemd
-# driver's helper skiff-systemd, installs them to
+# driver's helper skiff-systemd, installs them (with their manual pages and
+# skiff-oci's shell completions) to
 # /usr/local/bin, and runs a real container from a busybox rootfs made offline:
 # once with skiff-oci directly, once through containerd (a private instance,
 # stopped afterwards) with skiff's shim.
@@ -8,11 +9,21 @@ set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build-static.sh
-cargo build --release -p containerd-shim-skiff-v2 -p skiff-systemd
+cargo build --release -p containerd-shim-skiff-v2
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
-install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff-systemd /usr/local/bin/skiff-systemd
+install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-systemd /usr/local/bin/skiff-systemd
+# Manual pages (skiff-oci's is generated from its command line at build time)
+# and shell completions: `man skiff-oci`, `skiff-oci <TAB>`.
+install -d /usr/local/share/man/man8 /usr/share/bash-completion/completions \
+    /usr/local/share/zsh/site-functions /usr/share/fish/vendor_completions.d
+skiff-oci man >/usr/local/share/man/man8/skiff-oci.8
+install -m 0644 docs/man/containerd-shim-skiff-v2.8 docs/man/skiff-systemd.8 /usr/local/share/man/man8/
+skiff-oci completion bash >/usr/share/bash-completion/completions/skiff-oci
+skiff-oci completion zsh >/usr/local/share/zsh/site-functions/_skiff-oci
+skiff-oci completion fish >/usr/share/fish/vendor_completions.d/skiff-oci.fish
+mandb -q 2>/dev/null || true
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
 cpid=""
@@ -37,6 +48,9 @@ CONFIG
 containerd --config "$ctrd/config.toml" >"$ctrd/containerd.log" 2>&1 &
 cpid=$!
 until ctr --address "$ctrd/containerd.sock" version >/dev/null 2>&1; do sleep 0.1; done
+# A rootfs without an image gets no PATH from ctr (runc then finds no bare
+# program either): the usual one.
 ctr --address "$ctrd/containerd.sock" run --rm --runtime io.containerd.skiff.v2 \
+    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --rootfs "$bundle/rootfs" "demo-$$" \
     sh -c 'echo hello through containerd and containerd-shim-skiff-v2, pid $$'

@@ -5,7 +5,8 @@
 # build of skiff-oci (scripts/build-static.sh); busybox for rootfs
 # fixtures, the real peers and clients (runc, crun, containerd, podman and
 # uidmap for rootless podman, docker.io, buildah), qemu + cpio for the
-# cgroup v2 test VM, debootstrap and e2fsprogs for the systemd test VM, and for the shim's Kubernetes (CRI) test: CNI plugins,
+# cgroup v2 test VM, debootstrap and e2fsprogs for the systemd test VM,
+# man-db and bash-completion (skiff-oci's manual page and completions), and for the shim's Kubernetes (CRI) test: CNI plugins,
 # gcc (a static pause binary) and python3's gRPC, whose client speaks the
 # CRI API to containerd.
 set -eu
@@ -13,6 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 need=""
 for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
     qemu-system-x86 cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
+    man-db bash-completion \
     python3-grpcio python3-grpc-tools; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done

@@ -111,7 +111,7 @@ $S delete --force c3
 # 7. Speed: run of /bin/true with the systemd driver, skiff-oci vs runc vs
 # crun in this VM, interleaved (one of each per round, so that the VM's
 # noise falls on all three alike); medians of 15 rounds, ms. Only when
-# asked (SKIFF_VM_BENCH=1 for run.sh): the numbers are TCG's, for the README.
+# asked (SKIFF_VM_BENCH=1 for run.sh): the numbers are TCG's, for docs/benchmarks.md.
 if [ -e /payload/bench ]; then
     bundle "system.slice:bench:b" '["true"]' '{"memory": {"limit": 67108864}}'
     ms() { t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000 )); }

@@ -132,6 +132,7 @@ pub enum ListFormat {
 
 #[derive(Args)]
 pub struct CreateArgs {
+    /// Container id (unique under --root)
     pub id: String,
     /// Bundle directory (holds config.json)
     #[arg(short, long, default_value = ".")]
@@ -139,7 +140,7 @@ pub struct CreateArgs {
     /// Unix socket that receives the pty master when process.terminal is true
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    /// File to write init's pid to
+    /// File to write init's pid to (written once the container is created)
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
     /// Move the rootfs onto / and chroot instead of pivot_root
@@ -159,10 +160,19 @@ pub struct CreateArgs {
 #[command(defer = true)]
 pub enum Command {
     /// Create a container, parked before its program runs
+    #[command(
+        after_help = "Example:\n  skiff-oci create --bundle /srv/bundle --pid-file /run/c1.pid c1 && skiff-oci start c1"
+    )]
     Create(CreateArgs),
     /// Run the program of a created container
-    Start { id: String },
+    Start {
+        /// Container id (unique under --root)
+        id: String,
+    },
     /// Create, start and wait for a container
+    #[command(
+        after_help = "Examples:\n  skiff-oci run --bundle /srv/bundle c1      # in the foreground\n  skiff-oci run -d --bundle /srv/bundle c1   # detached; then delete -f c1"
+    )]
     Run {
         #[command(flatten)]
         create: CreateArgs,
@@ -177,16 +187,30 @@ pub enum Command {
         keep: bool,
     },
     /// Run a new process inside a running container
+    #[command(
+        after_help = "Examples:\n  skiff-oci exec c1 ps -ef\n  skiff-oci exec -e A=1 --cwd /tmp -u 1000:1000 c1 sh -c 'id; env'\n  skiff-oci exec --process process.json c1"
+    )]
     Exec(Box<ExecArgs>),
     /// Freeze every process of a container
-    Pause { id: String },
+    Pause {
+        /// Container id (unique under --root)
+        id: String,
+    },
     /// Thaw a paused container
-    Resume { id: String },
+    Resume {
+        /// Container id (unique under --root)
+        id: String,
+    },
     /// Change a live container's cgroup limits
+    #[command(
+        after_help = "Examples:\n  skiff-oci update --memory 256m --pids-limit 100 c1\n  echo '{\"cpu\": {\"quota\": 50000}}' | skiff-oci update -r - c1"
+    )]
     Update(Box<UpdateArgs>),
     /// List a container's processes
     Ps {
+        /// Container id (unique under --root)
         id: String,
+        /// Output format (json: the pids only)
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
         /// Options for ps(1) (after --), default -ef
@@ -195,6 +219,7 @@ pub enum Command {
     },
     /// Print resource usage and OOM events as JSON lines
     Events {
+        /// Container id (unique under --root)
         id: String,
         /// Print one stats event and exit
         #[arg(long)]
@@ -204,10 +229,16 @@ pub enum Command {
         interval: String,
     },
     /// Print a container's state as JSON
-    State { id: String },
-    /// Send a signal (default SIGTERM) to a container
-    Kill {
+    State {
+        /// Container id (unique under --root)
         id: String,
+    },
+    /// Send a signal (default SIGTERM) to a container
+    #[command(after_help = "Examples:\n  skiff-oci kill c1 KILL\n  skiff-oci kill --all c1 TERM")]
+    Kill {
+        /// Container id (unique under --root)
+        id: String,
+        /// Signal name or number: TERM, SIGKILL, 9, RTMIN+3
         signal: Option<String>,
         /// Signal every process of the container
         #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
@@ -215,6 +246,7 @@ pub enum Command {
     },
     /// Delete a container's resources
     Delete {
+        /// Container id (unique under --root)
         id: String,
         /// Kill it first if it is running
         #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
@@ -223,6 +255,7 @@ pub enum Command {
     /// List containers
     #[command(alias = "ls")]
     List {
+        /// Output format
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
         /// Ids only
@@ -231,15 +264,35 @@ pub enum Command {
     },
     /// Write a default config.json
     Spec {
+        /// Bundle directory to write config.json in
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
     /// Print what this runtime supports (runtime-spec features.md)
     Features,
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  skiff-oci completion bash > /usr/share/bash-completion/completions/skiff-oci"
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print this program's manual page (roff, for man(1))
+    #[command(after_help = "Example:\n  skiff-oci man > /usr/local/share/man/man8/skiff-oci.8")]
+    Man,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Args)]
 pub struct ExecArgs {
+    /// Container id (unique under --root)
     pub id: String,
     /// The command and its arguments (unless --process is given)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -250,11 +303,13 @@ pub struct ExecArgs {
     /// Allocate a pty (its master goes to --console-socket)
     #[arg(short, long)]
     pub tty: bool,
+    /// Unix socket that receives the pty master with --tty
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
     /// Return once the process has started
     #[arg(short, long)]
     pub detach: bool,
+    /// File to write the process's pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
     /// Extra environment, KEY=VALUE (repeatable)
@@ -281,6 +336,7 @@ pub struct ExecArgs {
     /// SELinux label for the process (refused: skiff applies none)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
+    /// Pass N more file descriptors (from 3) to the process
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Run the process in a group below the container's: PATH, or
@@ -294,6 +350,7 @@ pub struct ExecArgs {
 
 #[derive(Args)]
 pub struct UpdateArgs {
+    /// Container id (unique under --root)
     pub id: String,
     /// A runtime-spec linux.resources JSON file ("-" for stdin)
     #[arg(short, long)]
@@ -304,6 +361,7 @@ pub struct UpdateArgs {
     /// Memory plus swap limit
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// Memory soft limit (reservation)
     #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Accepted for compatibility (kernel memory limits are deprecated)
@@ -318,16 +376,22 @@ pub struct UpdateArgs {
     /// CPU real-time runtime, microseconds
     #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
+    /// CPU time per period, microseconds (-1: unlimited)
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CPU period, microseconds
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
+    /// CPUs the container may use: 0-3,8
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use: 0,1
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
+    /// Most processes at once (-1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Block I/O weight, 10 to 1000
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
 }

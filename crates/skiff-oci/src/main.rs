@@ -123,6 +123,12 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             output::spec(bundle, rootless)?
         }
         Command::Features => output::features()?,
+        Command::Completion { shell } => output::print(match shell {
+            cli::Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/skiff-oci.bash")),
+            cli::Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff-oci")),
+            cli::Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/skiff-oci.fish")),
+        })?,
+        Command::Man => output::print(include_str!(concat!(env!("OUT_DIR"), "/skiff-oci.8")))?,
     }
     Ok(0)
 }

@@ -20,6 +20,12 @@ pub fn version() -> Result<()> {
     ))
 }
 
+/// Text made at build time (the manual page, completion scripts), as is.
+pub fn print(text: &str) -> Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 pub fn state(root: &StateRoot, id: &str) -> Result<()> {
     let record = root.load(id)?;
     let view = record.view(record.status(root));
