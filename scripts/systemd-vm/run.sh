@@ -1,6 +1,6 @@
 #!/bin/sh
-# Boots a Debian 12 VM with systemd as PID 1 (pure cgroup v2, dbus, runc and
-# crun from Debian) and runs test.sh there as a systemd service: skiff-oci's
+# Boots a Debian 12 VM with systemd as PID 1 (pure cgroup v2, dbus, runc,
+# crun, containerd and podman from Debian) and runs test.sh there as a systemd service: skiff-oci's
 # --systemd-cgroup driver against the real systemd, and against runc's.
 # usage: run.sh SKIFF_OCI SKIFF_SYSTEMD [SHIM]   (the binaries under test;
 # exit 0 only if every check passed; 77: skipped, no mirror to build the
@@ -21,14 +21,14 @@ kernel=$("$repo/scripts/vm-kernel.sh")
 modules=$(ls -d "$(dirname "$kernel")"/../lib/modules/*)
 
 # The root filesystem image, made once (a stamp names what it holds).
-stamp="bookworm minbase systemd dbus runc crun procps containerd v2"
+stamp="bookworm minbase systemd dbus runc crun procps containerd podman v3"
 if [ "$(cat "$work/root.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$work/rootfs" "$work/root.img"
     # (A finished debootstrap of an interrupted earlier run is kept.)
     if ! grep -qs "Base system installed successfully" "$work/debootstrap.log" ||
-        [ ! -x "$work/rootfs.tmp/usr/bin/containerd" ]; then
+        [ ! -x "$work/rootfs.tmp/usr/bin/podman" ]; then
         rm -rf "$work/rootfs.tmp"
-        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,runc,crun,procps,containerd \
+        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,runc,crun,procps,containerd,podman \
             bookworm "$work/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 || {
             tail -20 "$work/debootstrap.log"
             # No mirror to fetch from is a missing host feature, not a failure.

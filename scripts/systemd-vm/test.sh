@@ -169,6 +169,25 @@ else
     echo "skipped: the shim under containerd (no shim given)"
 fi
 
-left=$(systemctl list-units --all --plain --no-legend 'skiff-*.scope' 'runc-*.scope' 'bench-*.scope' 2>/dev/null)
+# 9. Podman with its default cgroup manager, systemd: conmon runs skiff-oci
+# with --systemd-cgroup and a machine.slice:libpod:ID cgroupsPath.
+if command -v podman >/dev/null; then
+    PM="podman --runtime /payload/skiff-oci --cgroup-manager systemd"
+    check "podman run -d with skiff-oci" said $PM run -d --name p1 --network none \
+        --rootfs $B/rootfs sleep 1000
+    cid=$($PM inspect --format '{{.Id}}' p1 2>/dev/null)
+    ppid=$($PM inspect --format '{{.State.Pid}}' p1 2>/dev/null)
+    check "... its container is the scope libpod-ID.scope" \
+        eq "$(prop libpod-$cid.scope ActiveState)" active
+    check "... with the container's init" \
+        grep -qx "$ppid" /sys/fs/cgroup/machine.slice/libpod-$cid.scope/cgroup.procs
+    check "podman exec" eq "$($PM exec p1 echo in-p1 2>&1)" in-p1
+    check "podman rm -f" said $PM rm -f p1
+    check "... no unit left" eq "$(prop libpod-$cid.scope LoadState)" not-found
+else
+    echo "FAIL podman is not in the image"; fail=$((fail+1))
+fi
+
+left=$(systemctl list-units --all --plain --no-legend 'skiff-*.scope' 'runc-*.scope' 'bench-*.scope' 'libpod-*.scope' 2>/dev/null)
 check "no units left behind" eq "$left" ""
 echo "SKIFF-SYSTEMD-RESULT: $pass passed, $fail failed"

@@ -297,7 +297,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         if !seen.insert(ns.typ()) {
             return Err(invalid(
                 format!("linux.namespaces[{i}].type"),
-                format!("{} is listed twice", ns_name(ns.typ())),
+                format!("{} is listed twice", crate::namespaces::ns_name(ns.typ())),
             ));
         }
         if let Some(path) = ns.path() {
@@ -365,10 +365,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     }
     if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
         let namespaces = namespaces.map(Vec::as_slice).unwrap_or_default();
-        crate::sysctl::validate(sysctls, namespaces)?;
+        crate::sysctl::validate(sysctls, namespaces).map_err(|e| invalid(e.field, e.reason))?;
     }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_ref()) {
-        if crate::rootfs::propagation_flag(prop).is_none() {
+        if propagation_flag(prop).is_none() {
             return Err(invalid(
                 "linux.rootfsPropagation",
                 format!("unknown propagation {prop:?}"),
@@ -422,18 +422,21 @@ fn refuse_mount_changes(spec: &Spec) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The runtime-spec name of a namespace type.
-pub fn ns_name(typ: LinuxNamespaceType) -> &'static str {
-    match typ {
-        LinuxNamespaceType::Mount => "mount",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "network",
-        LinuxNamespaceType::Time => "time",
-    }
+/// Maps linux.rootfsPropagation (and a mount's propagation option) to mount
+/// flags.
+pub fn propagation_flag(name: &str) -> Option<nix::mount::MsFlags> {
+    use nix::mount::MsFlags;
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

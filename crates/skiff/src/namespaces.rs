@@ -11,8 +11,6 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
-use crate::config::ns_name;
-
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
     #[error("linux.namespaces: joining {kind} namespace {path}: {source}")]
@@ -37,6 +35,20 @@ pub enum NamespaceError {
         step: &'static str,
         source: nix::Error,
     },
+}
+
+/// The spec's name of a namespace type, for messages.
+pub fn ns_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
 }
 
 fn flag(typ: LinuxNamespaceType) -> CloneFlags {

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
-use crate::config::ConfigError;
-
 /// IPC namespace parameters outside `fs.mqueue.`.
 const IPC: &[&str] = &[
     "kernel.msgmax",
@@ -32,18 +30,27 @@ fn normalise(key: &str) -> Result<String, &'static str> {
     Ok(dotted)
 }
 
+/// A linux.sysctl entry refused: the field and why (config.rs makes it a
+/// ConfigError).
+#[derive(Debug, thiserror::Error)]
+#[error("config.json: {field}: {reason}")]
+pub struct SysctlError {
+    pub field: String,
+    pub reason: String,
+}
+
 /// Checks every key against the namespaces in `namespaces`; a network
 /// namespace joined by path must not be the caller's own.
 pub fn validate(
     sysctls: &HashMap<String, String>,
     namespaces: &[LinuxNamespace],
-) -> Result<(), ConfigError> {
+) -> Result<(), SysctlError> {
     let ns = |typ| namespaces.iter().find(|n| n.typ() == typ);
     let mut keys: Vec<&String> = sysctls.keys().collect();
     keys.sort();
     for key in keys {
         let field = format!("linux.sysctl.{key}");
-        let invalid = |reason: &str| ConfigError::Invalid {
+        let invalid = |reason: &str| SysctlError {
             field: field.clone(),
             reason: reason.to_string(),
         };
@@ -71,7 +78,7 @@ pub fn validate(
                 } else {
                     ""
                 },
-                crate::config::ns_name(owner)
+                crate::namespaces::ns_name(owner)
             )));
         };
         // runc's rule too: a network namespace joined by path must not be

@@ -70,21 +70,6 @@ pub enum RootfsError {
     OpenRoot { path: PathBuf, source: nix::Error },
 }
 
-/// Maps linux.rootfsPropagation to mount flags.
-pub fn propagation_flag(name: &str) -> Option<MsFlags> {
-    Some(match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
-}
-
 /// What the rootfs steps need besides the spec.
 pub struct RootfsContext<'a> {
     pub spec: &'a Spec,
@@ -507,7 +492,7 @@ pub fn propagation(spec: &oci_spec::runtime::Spec) -> MsFlags {
     spec.linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flag)
+        .and_then(crate::config::propagation_flag)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
 }
 

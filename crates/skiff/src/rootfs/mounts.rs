@@ -118,7 +118,7 @@ impl MountOptions {
                     if let Some((set, clear)) = recursive(other) {
                         o.recursive_set = (o.recursive_set & !clear) | set;
                         o.recursive_clear = (o.recursive_clear & !set) | clear;
-                    } else if let Some(p) = super::propagation_flag(other) {
+                    } else if let Some(p) = crate::config::propagation_flag(other) {
                         o.propagation.push(p);
                     } else {
                         o.data.push(other.to_string());
