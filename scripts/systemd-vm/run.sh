@@ -21,14 +21,14 @@ kernel=$("$repo/scripts/vm-kernel.sh")
 modules=$(ls -d "$(dirname "$kernel")"/../lib/modules/*)
 
 # The root filesystem image, made once (a stamp names what it holds).
-stamp="bookworm minbase systemd dbus runc crun procps containerd podman v3"
+stamp="bookworm minbase systemd dbus runc crun procps containerd podman cni v4"
 if [ "$(cat "$work/root.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$work/rootfs" "$work/root.img"
     # (A finished debootstrap of an interrupted earlier run is kept.)
     if ! grep -qs "Base system installed successfully" "$work/debootstrap.log" ||
         [ ! -x "$work/rootfs.tmp/usr/bin/podman" ]; then
         rm -rf "$work/rootfs.tmp"
-        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,runc,crun,procps,containerd,podman \
+        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,runc,crun,procps,containerd,podman,containernetworking-plugins \
             bookworm "$work/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 || {
             tail -20 "$work/debootstrap.log"
             # No mirror to fetch from is a missing host feature, not a failure.

@@ -172,7 +172,8 @@ fi
 # 9. Podman with its default cgroup manager, systemd: conmon runs skiff-oci
 # with --systemd-cgroup and a machine.slice:libpod:ID cgroupsPath.
 if command -v podman >/dev/null; then
-    PM="podman --runtime /payload/skiff-oci --cgroup-manager systemd"
+    # (vfs storage: this kernel loads no overlay module in the VM.)
+    PM="podman --runtime /payload/skiff-oci --cgroup-manager systemd --storage-driver vfs --root /tmp/podman/root --runroot /tmp/podman/run"
     check "podman run -d with skiff-oci" said $PM run -d --name p1 --network none \
         --rootfs $B/rootfs sleep 1000
     cid=$($PM inspect --format '{{.Id}}' p1 2>/dev/null)
