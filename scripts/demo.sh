@@ -14,12 +14,13 @@ install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/loc
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-systemd /usr/local/bin/skiff-systemd
-# Manual pages (skiff-oci's is generated from its command line at build time)
+# Manual pages (each generated from its program's command line at build time)
 # and shell completions: `man skiff-oci`, `skiff-oci <TAB>`.
 install -d /usr/local/share/man/man8 /usr/share/bash-completion/completions \
     /usr/local/share/zsh/site-functions /usr/share/fish/vendor_completions.d
 skiff-oci man >/usr/local/share/man/man8/skiff-oci.8
-install -m 0644 docs/man/containerd-shim-skiff-v2.8 docs/man/skiff-systemd.8 /usr/local/share/man/man8/
+skiff-systemd man >/usr/local/share/man/man8/skiff-systemd.8
+containerd-shim-skiff-v2 man >/usr/local/share/man/man8/containerd-shim-skiff-v2.8
 skiff-oci completion bash >/usr/share/bash-completion/completions/skiff-oci
 skiff-oci completion zsh >/usr/local/share/zsh/site-functions/_skiff-oci
 skiff-oci completion fish >/usr/share/fish/vendor_completions.d/skiff-oci.fish

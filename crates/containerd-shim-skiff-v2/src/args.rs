@@ -19,8 +19,12 @@ pub struct Args {
     pub action: String,
 }
 
-/// Flags that take no value.
-const BOOLEAN: &[&str] = &["debug", "v", "version", "info"];
+use crate::flags::FLAGS;
+
+/// Whether `name` is a flag of ours that takes no value.
+fn switch(name: &str) -> bool {
+    FLAGS.iter().any(|f| f.name == name && f.value.is_none())
+}
 
 impl Args {
     pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, ShimError> {
@@ -38,7 +42,7 @@ impl Args {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (flag, None),
             };
-            if BOOLEAN.contains(&name) {
+            if switch(name) {
                 match name {
                     "debug" => args.debug = inline.as_deref() != Some("false"),
                     "info" => args.action = "info".into(),
@@ -66,7 +70,7 @@ impl Args {
                 "no action given (start, delete or serve)".into(),
             ));
         }
-        if args.action != "version" && args.action != "info" {
+        if !["version", "info", "man"].contains(&args.action.as_str()) {
             if args.namespace.is_empty() {
                 return Err(ShimError::Usage("flag -namespace is required".into()));
             }
@@ -125,6 +129,32 @@ mod tests {
     }
 
     /// containerd 2.x runs `SHIM -info` alone, the options on stdin.
+    /// Every flag the table lists is one the parser takes.
+    #[test]
+    fn the_table_is_the_parser() {
+        for f in FLAGS {
+            let line = match (f.value, f.name) {
+                (Some(_), _) => format!("-namespace n -id i -{} x start", f.name),
+                // These are actions of their own.
+                (None, "info" | "v" | "version") => format!("-{}", f.name),
+                (None, _) => format!("-namespace n -id i -{} start", f.name),
+            };
+            let a = parse(&line).unwrap();
+            match f.name {
+                "address" => assert_eq!(a.address, "x"),
+                "publish-binary" => assert_eq!(a.publish_binary, "x"),
+                "bundle" => assert_eq!(a.bundle, Some(PathBuf::from("x"))),
+                "debug" => assert!(a.debug),
+                "info" => assert_eq!(a.action, "info"),
+                "v" | "version" => assert_eq!(a.action, "version"),
+                "namespace" => assert_eq!(a.namespace, "x"),
+                "id" => assert_eq!(a.id, "x"),
+                other => panic!("flag -{other} is listed but not parsed"),
+            }
+        }
+        assert_eq!(parse("man").unwrap().action, "man");
+    }
+
     #[test]
     fn info_needs_nothing_else() {
         assert_eq!(parse("-info").unwrap().action, "info");

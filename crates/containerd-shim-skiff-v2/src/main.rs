@@ -14,6 +14,7 @@ mod args;
 mod cleanup;
 mod error;
 mod events;
+mod flags;
 mod forked;
 mod info;
 mod metrics;
@@ -32,7 +33,7 @@ fn main() {
     let args = match args::Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("containerd-shim-skiff-v2: {e}");
+            eprintln!("containerd-shim-skiff-v2: {e}\n{}", flags::usage());
             std::process::exit(2);
         }
     };
@@ -41,6 +42,13 @@ fn main() {
         "delete" => cleanup::run(&args),
         "serve" => server::run(&args),
         "info" => info::run(),
+        "man" => {
+            print!(
+                "{}",
+                include_str!(concat!(env!("OUT_DIR"), "/containerd-shim-skiff-v2.8"))
+            );
+            Ok(())
+        }
         "version" => {
             println!(
                 "containerd-shim-skiff-v2:\n  Version: {}\n  Revision: skiff",
@@ -49,7 +57,8 @@ fn main() {
             Ok(())
         }
         other => Err(error::ShimError::Usage(format!(
-            "unknown action {other:?} (expected start, delete or serve)"
+            "unknown action {other:?}\n{}",
+            flags::usage()
         ))),
     };
     if let Err(e) = result {

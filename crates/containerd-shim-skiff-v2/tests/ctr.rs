@@ -710,3 +710,30 @@ fn quick_exits_of_exec_with_a_terminal_keep_their_output() {
     }
     c.remove(id);
 }
+
+/// The manual page, generated at build time from the flag table the parser
+/// reads: every flag and action is in it.
+#[test]
+fn the_manual_page_lists_every_flag_and_action() {
+    let out = Command::new(SHIM).arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let page = String::from_utf8_lossy(&out.stdout).replace("\\-", "-");
+    assert!(
+        page.contains(".TH containerd-shim-skiff-v2 8"),
+        "{page:.300}"
+    );
+    for word in [
+        "--namespace",
+        "--address",
+        "--publish-binary",
+        "--id",
+        "--bundle",
+        "--debug",
+        "--info",
+        "start",
+        "delete",
+        "serve",
+    ] {
+        assert!(page.contains(word), "{word} is not in the page");
+    }
+}

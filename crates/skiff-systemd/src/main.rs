@@ -6,8 +6,13 @@
 //!   skiff-systemd start-scope UNIT SLICE PID v1|v2   < resources.json
 //!   skiff-systemd set-resources UNIT v1|v2           < resources.json
 //!   skiff-systemd stop UNIT
+//!   skiff-systemd man
+
+mod cli;
 
 use std::io::Read;
+
+use cli::{Command, Tree};
 
 use skiff::cgroups::{ScopeUnit, UnitManager};
 use skiff::oci_spec::runtime::LinuxResources;
@@ -26,48 +31,35 @@ fn resources() -> Result<Option<LinuxResources>, String> {
         .map_err(|e| format!("linux.resources on stdin: {e}"))
 }
 
-fn tree(word: &str) -> Result<bool, String> {
-    match word {
-        "v2" => Ok(true),
-        "v1" => Ok(false),
-        other => Err(format!(
-            "the cgroup version must be v1 or v2, not {other:?}"
-        )),
-    }
-}
-
-fn run(args: &[String]) -> Result<(), String> {
+fn run(cli: cli::Cli) -> Result<(), String> {
     let systemd = Systemd::new();
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words[..] {
-        ["start-scope", unit, slice, pid, version] => {
-            let pid = pid
-                .parse::<i32>()
-                .map_err(|_| format!("pid {pid:?} is not a number"))?;
-            let unit = ScopeUnit {
-                name: unit.into(),
-                slice: slice.into(),
-            };
-            systemd.start_scope(&unit, pid, resources()?.as_ref(), tree(version)?)
+    match cli.command {
+        Command::StartScope {
+            unit,
+            slice,
+            pid,
+            tree,
+        } => {
+            let unit = ScopeUnit { name: unit, slice };
+            systemd.start_scope(&unit, pid, resources()?.as_ref(), tree == Tree::V2)
         }
-        ["set-resources", unit, version] => {
-            let v2 = tree(version)?;
-            match resources()? {
-                Some(res) => systemd.set_resources(unit, &res, v2),
-                None => Ok(()),
-            }
+        Command::SetResources { unit, tree } => match resources()? {
+            Some(res) => systemd.set_resources(&unit, &res, tree == Tree::V2),
+            None => Ok(()),
+        },
+        Command::Stop { unit } => systemd.stop(&unit),
+        Command::Man => {
+            print!(
+                "{}",
+                include_str!(concat!(env!("OUT_DIR"), "/skiff-systemd.8"))
+            );
+            Ok(())
         }
-        ["stop", unit] => systemd.stop(unit),
-        _ => Err(
-            "usage: skiff-systemd start-scope UNIT SLICE PID v1|v2 | set-resources UNIT v1|v2 | stop UNIT"
-                .into(),
-        ),
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = run(&args) {
+    if let Err(e) = run(clap::Parser::parse()) {
         eprintln!("{e}");
         std::process::exit(1);
     }

@@ -44,3 +44,21 @@ fn systemd_cgroup_driver_in_a_vm() {
     assert!(!text.contains("FAIL "), "{text}");
     assert!(!text.contains("skipped: the shim"), "{text}");
 }
+
+/// The manual page, generated at build time from the command line: every
+/// command is in it.
+#[test]
+fn the_manual_page_lists_every_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff-systemd"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout).replace("\\-", "-");
+    for c in ["start-scope", "set-resources", "stop"] {
+        assert!(
+            page.contains(&format!("SKIFF-SYSTEMD {}", c.to_uppercase())),
+            "{c}"
+        );
+    }
+}
