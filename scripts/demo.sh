@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds skiff-oci (static, on musl), containerd-shim-skiff-v2 and the systemd
 # driver's helper skiff-systemd, installs them (with their manual pages and
-# skiff-oci's shell completions) to
+# shell completions) to
 # /usr/local/bin, and runs a real container from a busybox rootfs made offline:
 # once with skiff-oci directly, once through containerd (a private instance,
 # stopped afterwards) with skiff's shim.
@@ -24,6 +24,13 @@ containerd-shim-skiff-v2 man >/usr/local/share/man/man8/containerd-shim-skiff-v2
 skiff-oci completion bash >/usr/share/bash-completion/completions/skiff-oci
 skiff-oci completion zsh >/usr/local/share/zsh/site-functions/_skiff-oci
 skiff-oci completion fish >/usr/share/fish/vendor_completions.d/skiff-oci.fish
+skiff-systemd completion bash >/usr/share/bash-completion/completions/skiff-systemd
+skiff-systemd completion zsh >/usr/local/share/zsh/site-functions/_skiff-systemd
+skiff-systemd completion fish >/usr/share/fish/vendor_completions.d/skiff-systemd.fish
+shim=containerd-shim-skiff-v2
+$shim -shell bash completion >/usr/share/bash-completion/completions/$shim
+$shim -shell zsh completion >/usr/local/share/zsh/site-functions/_$shim
+$shim -shell fish completion >/usr/share/fish/vendor_completions.d/$shim.fish
 mandb -q 2>/dev/null || true
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)

@@ -1,5 +1,6 @@
-//! containerd-shim-skiff-v2(8), generated at build time from the table its
-//! parser reads (src/flags.rs); `containerd-shim-skiff-v2 man` prints it.
+//! containerd-shim-skiff-v2(8) and its shell completions, generated at build
+//! time from the table its parser reads (src/flags.rs);
+//! `containerd-shim-skiff-v2 man` and `... -shell SHELL completion` print them.
 
 #[path = "src/flags.rs"]
 #[allow(dead_code)]
@@ -23,6 +24,16 @@ fn main() {
     }
     for (name, help) in flags::ACTIONS {
         cmd = cmd.subcommand(clap::Command::new(*name).about(*help));
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "shim.bash"),
+        (clap_complete::Shell::Zsh, "shim.zsh"),
+        (clap_complete::Shell::Fish, "shim.fish"),
+    ] {
+        let mut script = Vec::new();
+        let name = "containerd-shim-skiff-v2";
+        clap_complete::generate(shell, &mut cmd.clone(), name, &mut script);
+        std::fs::write(out.join(file), script).expect("writing a completion script");
     }
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd)

@@ -1,5 +1,6 @@
-//! skiff-systemd(8), generated at build time from the command line's
-//! definition (src/cli.rs); `skiff-systemd man` prints it.
+//! skiff-systemd(8) and its shell completions, generated at build time from
+//! the command line's definition (src/cli.rs); `skiff-systemd man` and
+//! `skiff-systemd completion SHELL` print them.
 
 #[path = "src/cli.rs"]
 #[allow(dead_code)]
@@ -34,4 +35,21 @@ fn main() {
         }
     }
     std::fs::write(out.join("skiff-systemd.8"), page).expect("writing skiff-systemd.8");
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "skiff-systemd.bash"),
+        (clap_complete::Shell::Zsh, "_skiff-systemd"),
+        (clap_complete::Shell::Fish, "skiff-systemd.fish"),
+    ] {
+        let mut script = Vec::new();
+        let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "skiff-systemd", &mut script);
+        if shell == clap_complete::Shell::Bash {
+            // (clap_complete takes a dashed name's dash for a separator in
+            // its subcommand cases; see skiff-oci's build.rs.)
+            let text = String::from_utf8_lossy(&script)
+                .replace("skiff__subcmd__systemd", "skiff__systemd");
+            script = text.into_bytes();
+        }
+        std::fs::write(out.join(file), script).expect("writing a completion script");
+    }
 }

@@ -17,6 +17,8 @@ pub struct Args {
     pub bundle: Option<PathBuf>,
     pub debug: bool,
     pub action: String,
+    /// With the completion action: the shell.
+    pub shell: String,
 }
 
 use crate::flags::FLAGS;
@@ -62,6 +64,7 @@ impl Args {
                 "publish-binary" => args.publish_binary = value,
                 "id" => args.id = value,
                 "bundle" => args.bundle = Some(PathBuf::from(value)),
+                "shell" => args.shell = value,
                 _ => {}
             }
         }
@@ -70,7 +73,7 @@ impl Args {
                 "no action given (start, delete or serve)".into(),
             ));
         }
-        if !["version", "info", "man"].contains(&args.action.as_str()) {
+        if !["version", "info", "man", "completion"].contains(&args.action.as_str()) {
             if args.namespace.is_empty() {
                 return Err(ShimError::Usage("flag -namespace is required".into()));
             }
@@ -148,6 +151,7 @@ mod tests {
                 "info" => assert_eq!(a.action, "info"),
                 "v" | "version" => assert_eq!(a.action, "version"),
                 "namespace" => assert_eq!(a.namespace, "x"),
+                "shell" => assert_eq!(a.shell, "x"),
                 "id" => assert_eq!(a.id, "x"),
                 other => panic!("flag -{other} is listed but not parsed"),
             }

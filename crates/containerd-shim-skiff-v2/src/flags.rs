@@ -50,6 +50,11 @@ pub const FLAGS: &[Flag] = &[
         help: "the task's bundle (for delete)",
     },
     Flag {
+        name: "shell",
+        value: Some("SHELL"),
+        help: "with completion: bash, zsh or fish",
+    },
+    Flag {
         name: "debug",
         value: None,
         help: "debug output",
@@ -82,6 +87,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ),
     ("serve", "the server itself (what start runs)"),
     ("man", "print this manual page (roff, for man(1))"),
+    ("completion", "print a completion script for -shell SHELL"),
 ];
 
 /// What a usage error prints after itself: the actions and the flags.

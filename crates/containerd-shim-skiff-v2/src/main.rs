@@ -49,6 +49,19 @@ fn main() {
             );
             Ok(())
         }
+        "completion" => {
+            let script = match args.shell.as_str() {
+                "bash" => include_str!(concat!(env!("OUT_DIR"), "/shim.bash")),
+                "zsh" => include_str!(concat!(env!("OUT_DIR"), "/shim.zsh")),
+                "fish" => include_str!(concat!(env!("OUT_DIR"), "/shim.fish")),
+                other => {
+                    eprintln!("containerd-shim-skiff-v2: -shell {other:?}: bash, zsh or fish");
+                    std::process::exit(2);
+                }
+            };
+            print!("{script}");
+            Ok(())
+        }
         "version" => {
             println!(
                 "containerd-shim-skiff-v2:\n  Version: {}\n  Revision: skiff",

@@ -736,4 +736,20 @@ fn the_manual_page_lists_every_flag_and_action() {
     ] {
         assert!(page.contains(word), "{word} is not in the page");
     }
+    // Completion scripts from the same table.
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef containerd-shim-skiff-v2"),
+        ("fish", "complete -c containerd-shim-skiff-v2"),
+    ] {
+        let out = Command::new(SHIM)
+            .args(["-shell", shell, "completion"])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains(marker) && script.contains("publish-binary"),
+            "{shell}"
+        );
+    }
 }

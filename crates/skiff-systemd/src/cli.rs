@@ -43,6 +43,18 @@ pub enum Command {
     Stop { unit: String },
     /// Print this program's manual page (roff, for man(1))
     Man,
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -55,6 +55,19 @@ fn run(cli: cli::Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Completion { shell } => {
+            print!(
+                "{}",
+                match shell {
+                    cli::Shell::Bash =>
+                        include_str!(concat!(env!("OUT_DIR"), "/skiff-systemd.bash")),
+                    cli::Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff-systemd")),
+                    cli::Shell::Fish =>
+                        include_str!(concat!(env!("OUT_DIR"), "/skiff-systemd.fish")),
+                }
+            );
+            Ok(())
+        }
     }
 }
 

@@ -45,8 +45,8 @@ fn systemd_cgroup_driver_in_a_vm() {
     assert!(!text.contains("skipped: the shim"), "{text}");
 }
 
-/// The manual page, generated at build time from the command line: every
-/// command is in it.
+/// The manual page and the completions, generated at build time from the
+/// command line: every command is in them.
 #[test]
 fn the_manual_page_lists_every_command() {
     let out = Command::new(env!("CARGO_BIN_EXE_skiff-systemd"))
