@@ -21,14 +21,14 @@ kernel=$("$repo/scripts/vm-kernel.sh")
 modules=$(ls -d "$(dirname "$kernel")"/../lib/modules/*)
 
 # The root filesystem image, made once (a stamp names what it holds).
-stamp="bookworm minbase systemd dbus runc crun procps containerd podman cni v4"
+stamp="bookworm minbase systemd dbus dbus-user-session runc crun procps containerd podman cni v5"
 if [ "$(cat "$work/root.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$work/rootfs" "$work/root.img"
     # (A finished debootstrap of an interrupted earlier run is kept.)
     if ! grep -qs "Base system installed successfully" "$work/debootstrap.log" ||
-        [ ! -x "$work/rootfs.tmp/usr/bin/podman" ]; then
+        [ ! -e "$work/rootfs.tmp/usr/lib/systemd/user/dbus.socket" ]; then
         rm -rf "$work/rootfs.tmp"
-        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,runc,crun,procps,containerd,podman,containernetworking-plugins \
+        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,runc,crun,procps,containerd,podman,containernetworking-plugins \
             bookworm "$work/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 || {
             tail -20 "$work/debootstrap.log"
             # No mirror to fetch from is a missing host feature, not a failure.
@@ -42,6 +42,9 @@ if [ "$(cat "$work/root.stamp" 2>/dev/null)" != "$stamp" ]; then
     fi
     r=$work/rootfs.tmp
     echo skiff-vm >"$r/etc/hostname"
+    # A user for the rootless checks, whose systemd runs without a login.
+    chroot "$r" useradd -m -u 1000 u1
+    mkdir -p "$r/var/lib/systemd/linger" && touch "$r/var/lib/systemd/linger/u1"
     # Nothing waits for a login or a network: the test service runs, then
     # the VM powers off.
     for u in getty@tty1 serial-getty@ttyS0 systemd-networkd-wait-online apt-daily.timer \

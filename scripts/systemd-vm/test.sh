@@ -189,6 +189,28 @@ else
     echo "FAIL podman is not in the image"; fail=$((fail+1))
 fi
 
+# 10. Rootless: a non-root caller's container is a scope of its own systemd
+# (`systemd --user`, on its session bus), as rootless Podman asks for it.
+U="runuser -u u1 -- env XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"
+for i in $(seq 100); do [ -S /run/user/1000/bus ] && break; sleep 0.1; done
+UB=/tmp/ubundle
+mkdir -p $UB && cp -a /payload/rootfs $UB/rootfs && chown -R u1 $UB
+$U skiff-oci spec --rootless --bundle $UB
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sleep", "1000"/' $UB/config.json
+sed -i 's/^  "linux": {/  "linux": {\n    "cgroupsPath": "user.slice:skiff:uc1",\n    "resources": {"pids": {"limit": 10}},/' $UB/config.json
+chown u1 $UB/config.json
+US="$U /payload/skiff-oci --systemd-cgroup --root /run/user/1000/skiff"
+check "rootless run -d with --systemd-cgroup" said $US run -d --bundle $UB uc1
+uprop() { $U systemctl --user show -p "$2" --value "$1"; }
+check "... the user's systemd has the scope" eq "$(uprop skiff-uc1.scope ActiveState)" active
+UG=/sys/fs/cgroup$(uprop skiff-uc1.scope ControlGroup)
+upid=$($US state uc1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+check "... below user@1000.service" sh -c "echo $UG | grep -q /user@1000.service/"
+check "... with the container's init" grep -qx "$upid" $UG/cgroup.procs
+check "... and its pids limit" eq "$(cat $UG/pids.max)" 10
+check "rootless delete" said $US delete --force uc1
+check "... no unit left" eq "$(uprop skiff-uc1.scope LoadState)" not-found
+
 left=$(systemctl list-units --all --plain --no-legend 'skiff-*.scope' 'runc-*.scope' 'bench-*.scope' 'libpod-*.scope' 2>/dev/null)
 check "no units left behind" eq "$left" ""
 echo "SKIFF-SYSTEMD-RESULT: $pass passed, $fail failed"

@@ -12,6 +12,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(name = "skiff-systemd", version)]
 pub struct Cli {
+    /// The caller's own systemd (`systemd --user`, on the session bus)
+    #[arg(long, global = true)]
+    pub user: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,7 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the transient unit UNIT (a .scope holding PID, with
     /// Delegate=yes, in SLICE; or a .slice) with linux.resources (JSON on
-    /// stdin) as its properties, and wait for the job (30 s at most)
+    /// stdin) as its properties, wait for the job (30 s at most), and print
+    /// the unit's ControlGroup
     #[command(
         after_help = "Example:\n  echo '{\"pids\": {\"limit\": 10}}' | skiff-systemd start-scope skiff-c1.scope system.slice 4242 v2"
     )]

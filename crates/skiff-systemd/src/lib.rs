@@ -21,9 +21,11 @@ const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 /// How long a start or stop job may take (runc waits as long).
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// systemd's manager, reached over the system bus on first use.
+/// systemd's manager, reached on first use over the system bus, or (`user`)
+/// the caller's own manager over its session bus.
 #[derive(Default)]
 pub struct Systemd {
+    user: bool,
     conn: OnceLock<Result<Connection, String>>,
 }
 
@@ -32,14 +34,28 @@ type Property = (&'static str, Value<'static>);
 impl Systemd {
     pub const fn new() -> Systemd {
         Systemd {
+            user: false,
+            conn: OnceLock::new(),
+        }
+    }
+
+    /// The caller's own systemd (`systemd --user`), as rootless Podman uses.
+    pub const fn user() -> Systemd {
+        Systemd {
+            user: true,
             conn: OnceLock::new(),
         }
     }
 
     fn conn(&self) -> Result<&Connection, String> {
         self.conn
-            .get_or_init(|| {
-                Connection::system().map_err(|e| format!("connecting to the system bus: {e}"))
+            .get_or_init(|| match self.user {
+                true => Connection::session().map_err(|e| {
+                    format!("connecting to the session bus (the user's systemd): {e}")
+                }),
+                false => {
+                    Connection::system().map_err(|e| format!("connecting to the system bus: {e}"))
+                }
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -99,6 +115,32 @@ impl Systemd {
     }
 }
 
+impl Systemd {
+    /// The unit's ControlGroup: where systemd made its group.
+    fn control_group(&self, unit: &str) -> Result<String, String> {
+        let manager = self.manager()?;
+        let conn = self.conn()?.inner().clone();
+        zbus::block_on(async {
+            let path: OwnedObjectPath = manager
+                .call("GetUnit", &(unit,))
+                .await
+                .map_err(|e| format!("GetUnit: {e}"))?;
+            let iface = if unit.ends_with(".slice") {
+                "org.freedesktop.systemd1.Slice"
+            } else {
+                "org.freedesktop.systemd1.Scope"
+            };
+            let props = zbus::Proxy::new_owned(conn, DESTINATION, path, iface)
+                .await
+                .map_err(|e| format!("the unit's properties: {e}"))?;
+            props
+                .get_property::<String>("ControlGroup")
+                .await
+                .map_err(|e| format!("ControlGroup: {e}"))
+        })
+    }
+}
+
 impl UnitManager for Systemd {
     fn start_scope(
         &self,
@@ -106,7 +148,7 @@ impl UnitManager for Systemd {
         pid: i32,
         resources: Option<&LinuxResources>,
         v2: bool,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         let mut props: Vec<Property> = vec![(
             "Description",
             Value::from(format!("skiff container {}", unit.name)),
@@ -138,10 +180,17 @@ impl UnitManager for Systemd {
         self.run_job(
             "StartTransientUnit",
             &(unit.name.as_str(), "replace", props, aux),
-        )
+        )?;
+        self.control_group(&unit.name)
     }
 
-    fn set_resources(&self, unit: &str, res: &LinuxResources, v2: bool) -> Result<(), String> {
+    fn set_resources(
+        &self,
+        unit: &ScopeUnit,
+        res: &LinuxResources,
+        v2: bool,
+    ) -> Result<(), String> {
+        let unit = unit.name.as_str();
         let props = resource_properties(res, v2)?;
         if props.is_empty() {
             return Ok(());
@@ -151,8 +200,8 @@ impl UnitManager for Systemd {
             .map_err(|e| format!("SetUnitProperties: {e}"))
     }
 
-    fn stop(&self, unit: &str) -> Result<(), String> {
-        match self.run_job("StopUnit", &(unit, "replace")) {
+    fn stop(&self, unit: &ScopeUnit) -> Result<(), String> {
+        match self.run_job("StopUnit", &(unit.name.as_str(), "replace")) {
             // Collected already: a scope goes away once it is empty.
             Err(e) if e.contains("NoSuchUnit") || e.contains("not loaded") => Ok(()),
             other => other,

@@ -32,7 +32,10 @@ fn resources() -> Result<Option<LinuxResources>, String> {
 }
 
 fn run(cli: cli::Cli) -> Result<(), String> {
-    let systemd = Systemd::new();
+    let systemd = match cli.user {
+        true => Systemd::user(),
+        false => Systemd::new(),
+    };
     match cli.command {
         Command::StartScope {
             unit,
@@ -40,14 +43,31 @@ fn run(cli: cli::Cli) -> Result<(), String> {
             pid,
             tree,
         } => {
-            let unit = ScopeUnit { name: unit, slice };
-            systemd.start_scope(&unit, pid, resources()?.as_ref(), tree == Tree::V2)
+            let unit = ScopeUnit {
+                name: unit,
+                slice,
+                user: cli.user,
+            };
+            let group = systemd.start_scope(&unit, pid, resources()?.as_ref(), tree == Tree::V2)?;
+            println!("{group}");
+            Ok(())
         }
-        Command::SetResources { unit, tree } => match resources()? {
-            Some(res) => systemd.set_resources(&unit, &res, tree == Tree::V2),
-            None => Ok(()),
-        },
-        Command::Stop { unit } => systemd.stop(&unit),
+        Command::SetResources { unit, tree } => {
+            let unit = ScopeUnit {
+                name: unit,
+                slice: String::new(),
+                user: cli.user,
+            };
+            match resources()? {
+                Some(res) => systemd.set_resources(&unit, &res, tree == Tree::V2),
+                None => Ok(()),
+            }
+        }
+        Command::Stop { unit } => systemd.stop(&ScopeUnit {
+            name: unit,
+            slice: String::new(),
+            user: cli.user,
+        }),
         Command::Man => {
             print!(
                 "{}",

@@ -156,11 +156,28 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
     if let Some(res) = req.resources {
         check(res)?;
     }
-    let (rel, unit) = relative_path(req)?;
-    if unit.is_some() && !crate::namespaces::host_root() {
-        return Err(CgroupError::Invalid {
-            field: "--systemd-cgroup".into(),
-            reason: "not supported for a non-root caller yet (the user's systemd manager)".into(),
+    let (rel, mut unit) = relative_path(req)?;
+    // A non-root caller's unit is its own systemd's, which alone knows
+    // where the group will be (below user@UID.service): the record gets its
+    // directories when the unit has started (start_unit).
+    if let Some(unit) = unit.as_mut().filter(|_| !crate::namespaces::host_root()) {
+        let Layout::V2 { .. } = layout else {
+            return Err(CgroupError::Invalid {
+                field: "--systemd-cgroup".into(),
+                reason: "for a non-root caller it needs a cgroup v2 host (systemd delegates \
+                         only there)"
+                    .into(),
+            });
+        };
+        unit.user = true;
+        return Ok(CgroupRecord {
+            dirs: Vec::new(),
+            procs_dir: PathBuf::new(),
+            freezer: None,
+            v2: None,
+            v2_known: true,
+            shared: false,
+            unit: Some(unit.clone()),
         });
     }
     // Only a relative path needs our own groups (absolute is the default).
@@ -392,6 +409,7 @@ fn systemd_to_fs(raw: &str, id: &str) -> Result<(String, ScopeUnit), CgroupError
         ScopeUnit {
             name: unit,
             slice: slice.to_string(),
+            user: false,
         },
     ))
 }
@@ -636,7 +654,7 @@ impl CgroupRecord {
         if let Some(unit) = &self.unit {
             let v2 = matches!(layout, Layout::V2 { .. });
             units::manager()
-                .set_resources(&unit.name, res, v2)
+                .set_resources(unit, res, v2)
                 .map_err(|message| CgroupError::Systemd {
                     unit: unit.name.clone(),
                     step: "setting its properties",
@@ -749,7 +767,7 @@ impl CgroupRecord {
         };
         if let Some(unit) = self.unit.as_ref().filter(|u| !collected(u)) {
             units::manager()
-                .stop(&unit.name)
+                .stop(unit)
                 .map_err(|message| CgroupError::Systemd {
                     unit: unit.name.clone(),
                     step: "stopping",
@@ -762,8 +780,10 @@ impl CgroupRecord {
     /// With --systemd-cgroup: systemd starts the scope unit with `pid` in it,
     /// which makes the group; `make` then applies the resources in it as
     /// with cgroupfs (so that what systemd has no property for holds too).
+    /// A unit of the caller's own systemd gets its directories here, from
+    /// the ControlGroup systemd answers.
     pub fn start_unit(
-        &self,
+        &mut self,
         layout: &Layout,
         pid: Pid,
         resources: Option<&LinuxResources>,
@@ -771,14 +791,27 @@ impl CgroupRecord {
         let Some(unit) = &self.unit else {
             return Ok(());
         };
+        let failed = |step, message| CgroupError::Systemd {
+            unit: unit.name.clone(),
+            step,
+            message,
+        };
         let v2 = matches!(layout, Layout::V2 { .. });
-        units::manager()
+        let group = units::manager()
             .start_scope(unit, pid.as_raw(), resources, v2)
-            .map_err(|message| CgroupError::Systemd {
-                unit: unit.name.clone(),
-                step: "starting",
-                message,
-            })
+            .map_err(|m| failed("starting", m))?;
+        if let (true, Layout::V2 { root }) = (unit.user, layout) {
+            let rel = group.trim_start_matches('/');
+            if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+                return Err(failed("its ControlGroup", format!("{group:?}")));
+            }
+            let dir = root.join(rel);
+            self.dirs = vec![dir.clone()];
+            self.procs_dir = dir.clone();
+            self.freezer = Some(Freezer::V2(dir.clone()));
+            self.v2 = Some(dir);
+        }
+        Ok(())
     }
 }
 
@@ -876,7 +909,8 @@ mod tests {
                 "/machine.slice/machine-a.slice/libpod-abc.scope".to_string(),
                 ScopeUnit {
                     name: "libpod-abc.scope".into(),
-                    slice: "machine-a.slice".into()
+                    slice: "machine-a.slice".into(),
+                    user: false,
                 }
             )
         );

@@ -21,6 +21,10 @@ pub struct ScopeUnit {
     pub name: String,
     /// The slice it lives in, e.g. `kubepods-burstable-pod1.slice`.
     pub slice: String,
+    /// A unit of the caller's own systemd (`systemd --user`, on the session
+    /// bus), for a non-root caller, as rootless Podman's default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
 }
 
 /// What the cgroup code asks of systemd's manager. Errors are systemd's
@@ -28,20 +32,25 @@ pub struct ScopeUnit {
 pub trait UnitManager: Sync {
     /// Starts `unit` holding `pid`, with Delegate=yes and `resources` as
     /// unit properties (`v2`: the host's tree is cgroup v2), and waits for
-    /// its start job.
+    /// its start job; answers the unit's ControlGroup (its path below the
+    /// cgroup root).
     fn start_scope(
         &self,
         unit: &ScopeUnit,
         pid: i32,
         resources: Option<&LinuxResources>,
         v2: bool,
-    ) -> Result<(), String>;
+    ) -> Result<String, String>;
     /// Sets `resources` as the unit's (runtime) properties.
-    fn set_resources(&self, unit: &str, resources: &LinuxResources, v2: bool)
-        -> Result<(), String>;
+    fn set_resources(
+        &self,
+        unit: &ScopeUnit,
+        resources: &LinuxResources,
+        v2: bool,
+    ) -> Result<(), String>;
     /// Stops the unit and waits for the job; a unit that is gone already
     /// (systemd collects a scope once it is empty) is not an error.
-    fn stop(&self, unit: &str) -> Result<(), String>;
+    fn stop(&self, unit: &ScopeUnit) -> Result<(), String>;
 }
 
 static MANAGER: OnceLock<&'static dyn UnitManager> = OnceLock::new();
@@ -76,12 +85,20 @@ impl Helper {
             .unwrap_or_else(|| "skiff-systemd".into())
     }
 
-    fn call(&self, args: &[&str], resources: Option<&LinuxResources>) -> Result<(), String> {
+    /// Runs the helper (`--user` for the caller's own systemd) and answers
+    /// what it printed.
+    fn call(
+        &self,
+        user: bool,
+        args: &[&str],
+        resources: Option<&LinuxResources>,
+    ) -> Result<String, String> {
         let path = Self::path();
         let mut child = Command::new(&path)
+            .args(user.then_some("--user"))
             .args(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("running {}: {e}", path.display()))?;
@@ -110,7 +127,11 @@ impl Helper {
             }
         };
         if status.success() {
-            return Ok(());
+            let mut out = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+            }
+            return Ok(out.trim().to_string());
         }
         let mut why = String::new();
         if let Some(mut err) = child.stderr.take() {
@@ -138,9 +159,10 @@ impl UnitManager for Helper {
         pid: i32,
         resources: Option<&LinuxResources>,
         v2: bool,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         let pid = pid.to_string();
         self.call(
+            unit.user,
             &["start-scope", &unit.name, &unit.slice, &pid, version(v2)],
             resources,
         )
@@ -148,14 +170,19 @@ impl UnitManager for Helper {
 
     fn set_resources(
         &self,
-        unit: &str,
+        unit: &ScopeUnit,
         resources: &LinuxResources,
         v2: bool,
     ) -> Result<(), String> {
-        self.call(&["set-resources", unit, version(v2)], Some(resources))
+        self.call(
+            unit.user,
+            &["set-resources", &unit.name, version(v2)],
+            Some(resources),
+        )
+        .map(drop)
     }
 
-    fn stop(&self, unit: &str) -> Result<(), String> {
-        self.call(&["stop", unit], None)
+    fn stop(&self, unit: &ScopeUnit) -> Result<(), String> {
+        self.call(unit.user, &["stop", &unit.name], None).map(drop)
     }
 }

@@ -181,9 +181,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         systemd: opts.systemd_cgroup,
         resources: linux.and_then(|l| l.resources().as_ref()),
     };
-    let late_cgroups = namespaces::host_root();
+    // As root (and for a systemd unit, which needs init's pid), the groups
+    // are made after the clone, while init sets up.
+    let late_cgroups = namespaces::host_root() || opts.systemd_cgroup;
     drop(t);
-    let cgroup = if late_cgroups {
+    let mut cgroup = if late_cgroups {
         let _t = trace::phase("cgroup-plan");
         let record = cgroups::plan(&layout, &request)?;
         cleanup.made = record.make_v2_dir()?;
@@ -261,10 +263,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         nix::sched::CloneFlags::empty()
     };
     // Born in its cgroup2 group where there is one: no migration later.
-    let v2_dir = cgroup.as_ref().and_then(|cg| cg.v2_dir(&layout));
-    let v2_fd = v2_dir.and_then(|d| fs::File::open(d).ok());
+    let v2_dir = cgroup
+        .as_ref()
+        .and_then(|cg| cg.v2_dir(&layout))
+        .map(Path::to_path_buf);
+    let v2_fd = v2_dir.as_ref().and_then(|d| fs::File::open(d).ok());
     let flags = (plan.clone_flags - early_unshare).bits() as u64;
-    let mut born_in = v2_fd.as_ref().map(|_| v2_dir.expect("opened above"));
+    let mut born_in = v2_fd.as_ref().and(v2_dir);
     let forked = match v2_fd.as_ref() {
         // EBUSY/EINVAL/EOPNOTSUPP (a group that cannot take processes this way,
         // an older kernel): fall back to joining after the clone.
@@ -299,7 +304,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
                 joins_cgroup: init_joins_cgroup,
                 late_cgroups,
                 early_unshare,
-                born_in,
+                born_in: born_in.as_deref(),
                 sync: child_sock,
                 fifo_fd: fifo.as_ref().map(|f| f.as_raw_fd()),
                 console_fd: console.as_ref().map(|c| c.as_raw_fd()),
@@ -368,7 +373,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let go_fds: Vec<RawFd> = bind_sources.iter().map(|(_, f)| f.as_raw_fd()).collect();
     // Whether the late-made groups held processes already (see cgroups::make).
     let mut cgroup_shared = false;
-    if let (true, Some(record)) = (late_cgroups, &cgroup) {
+    if let (true, Some(record)) = (late_cgroups, cgroup.as_mut()) {
         // Init waits for Go only for its id maps; without, it is already
         // creating its network namespace.
         if plan.gets_bind_sources() {
@@ -391,7 +396,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if !init_joins_cgroup {
         let _t = trace::phase("cgroup-join");
         if let Some(cg) = &cgroup {
-            cg.join_except(child, born_in)?;
+            cg.join_except(child, born_in.as_deref())?;
         }
     }
     match (late_cgroups, &cgroup) {
@@ -399,7 +404,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         (true, Some(record)) if init_joins_cgroup => {
             let files = {
                 let _t = trace::phase("cgroup-join-files");
-                record.open_join_files(born_in)?
+                record.open_join_files(born_in.as_deref())?
             };
             let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
             send_with(&parent_sock, sync::CGROUPS_READY, &raw)?;

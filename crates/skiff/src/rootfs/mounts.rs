@@ -493,16 +493,22 @@ fn mount_cgroup(
     };
     match layout {
         Layout::V2 { .. } => {
-            if ctx.new_cgroup_ns {
-                mount(
+            // A cgroup2 mount can be refused in a user namespace (EPERM,
+            // EBUSY: runc meets the same, its #2158): then, as without a
+            // cgroup namespace, the container's group is bound there instead.
+            let mounted = ctx.new_cgroup_ns
+                && match mount(
                     Some("cgroup2"),
                     &fd_path(&target),
                     Some("cgroup2"),
                     flags,
                     None::<&str>,
-                )
-                .map_err(|e| err(index, m, "mount cgroup2")(sys(e)))?;
-            } else if let Some(dir) = record.dirs.first() {
+                ) {
+                    Ok(()) => true,
+                    Err(nix::Error::EPERM | nix::Error::EBUSY) if ctx.in_user_ns => false,
+                    Err(e) => return Err(err(index, m, "mount cgroup2")(sys(e))),
+                };
+            if let (false, Some(dir)) = (mounted, record.dirs.first()) {
                 mount(
                     Some(dir),
                     &fd_path(&target),
