@@ -23,8 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the transient unit UNIT (a .scope holding PID, with
     /// Delegate=yes, in SLICE; or a .slice) with linux.resources (JSON on
-    /// stdin) as its properties, wait for the job (30 s at most), and print
-    /// the unit's ControlGroup
+    /// stdin) as its properties, wait for the job (30 s at most), and (with
+    /// --user) print the unit's ControlGroup
     #[command(
         after_help = "Example:\n  echo '{\"pids\": {\"limit\": 10}}' | skiff-systemd start-scope skiff-c1.scope system.slice 4242 v2"
     )]

@@ -181,7 +181,12 @@ impl UnitManager for Systemd {
             "StartTransientUnit",
             &(unit.name.as_str(), "replace", props, aux),
         )?;
-        self.control_group(&unit.name)
+        // Only the user's systemd decides where the group is (below
+        // user@UID.service); the system's is where the name says.
+        match unit.user {
+            true => self.control_group(&unit.name),
+            false => Ok(String::new()),
+        }
     }
 
     fn set_resources(

@@ -49,7 +49,9 @@ fn run(cli: cli::Cli) -> Result<(), String> {
                 user: cli.user,
             };
             let group = systemd.start_scope(&unit, pid, resources()?.as_ref(), tree == Tree::V2)?;
-            println!("{group}");
+            if !group.is_empty() {
+                println!("{group}");
+            }
             Ok(())
         }
         Command::SetResources { unit, tree } => {

@@ -761,9 +761,24 @@ impl CgroupRecord {
     /// and removes its group).
     pub fn remove(&self) -> Result<(), CgroupError> {
         // A scope whose group is gone was stopped and collected by systemd
-        // (it does so once the scope is empty): nothing to ask of it.
+        // (it does so once the scope is empty): nothing to ask of it. An
+        // empty one is given a moment to go (a `run` deletes right after
+        // init's exit): cheaper than a stop through the helper.
+        let gone = || self.dirs.iter().all(|d| !d.exists());
+        let empty = || {
+            self.dirs.iter().all(|d| {
+                fs::read_to_string(d.join("cgroup.procs")).map_or(true, |p| p.trim().is_empty())
+            })
+        };
         let collected = |unit: &ScopeUnit| {
-            unit.name.ends_with(".scope") && self.dirs.iter().all(|d| !d.exists())
+            if !unit.name.ends_with(".scope") {
+                return false;
+            }
+            let deadline = Instant::now() + Duration::from_millis(20);
+            while !gone() && empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            gone()
         };
         if let Some(unit) = self.unit.as_ref().filter(|u| !collected(u)) {
             units::manager()

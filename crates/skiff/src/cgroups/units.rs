@@ -32,8 +32,9 @@ pub struct ScopeUnit {
 pub trait UnitManager: Sync {
     /// Starts `unit` holding `pid`, with Delegate=yes and `resources` as
     /// unit properties (`v2`: the host's tree is cgroup v2), and waits for
-    /// its start job; answers the unit's ControlGroup (its path below the
-    /// cgroup root).
+    /// its start job; for a unit of the user's systemd, answers its
+    /// ControlGroup (its path below the cgroup root), which only systemd
+    /// knows.
     fn start_scope(
         &self,
         unit: &ScopeUnit,
