@@ -160,8 +160,8 @@ proptest! {
     }
 
     /// state.json cut short, or with bytes changed, under a live container:
-    /// state, kill and delete say the file is damaged; delete --force still
-    /// clears the directory.
+    /// state, kill and list end with an error or an answer, never a crash,
+    /// and delete refuses a record it cannot read (also with --force).
     #[test]
     fn a_damaged_state_file_is_an_error_not_a_crash(
         cut in any::<prop::sample::Index>(),
@@ -179,7 +179,8 @@ proptest! {
             env.ok(&["create", "--bundle", dir.to_str().unwrap(), &id]);
             let pid = env.state(&id)["pid"].as_i64().unwrap();
             let file = env.root.join(&id).join("state.json");
-            let mut bytes = fs::read(&file).unwrap();
+            let good = fs::read(&file).unwrap();
+            let mut bytes = good.clone();
             bytes.truncate(cut.index(bytes.len() + 1));
             for (at, b) in &scribble {
                 if !bytes.is_empty() {
@@ -188,19 +189,31 @@ proptest! {
                 }
             }
             fs::write(&file, &bytes).unwrap();
-            for args in [vec!["state", id.as_str()], vec!["kill", id.as_str(), "0"], vec!["delete", id.as_str()]] {
+            let mut calls = vec![
+                vec!["state", id.as_str()],
+                vec!["kill", id.as_str(), "0"],
+                vec!["list"],
+            ];
+            // A record that no longer parses stops delete, with or without
+            // --force, before it acts. (One scribbled into other valid JSON
+            // is believed, as runc believes its own: its pid and start time
+            // could name another process, so delete is not tried on it.)
+            if serde_json::from_slice::<Value>(&bytes).is_err() {
+                calls.push(vec!["delete", id.as_str()]);
+                calls.push(vec!["delete", "--force", id.as_str()]);
+            }
+            for args in calls {
                 let (code, _, err) = env.bounded(&args, &[]);
                 ended_cleanly(args[0], code, &err)?;
+                if args[0] == "delete" && bytes != good {
+                    prop_assert!(code == 1 && err.contains(&id), "{args:?}: {err}");
+                }
             }
-            let (code, _, err) = env.bounded(&["delete", "--force", &id], &[]);
-            ended_cleanly("delete --force", code, &err)?;
-            // What the damaged record no longer tells is cleaned up by hand.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-            let _ = fs::remove_dir_all(env.root.join(&id));
-            for ctrl in ["memory", "pids", "cpu", "freezer", "blkio", "devices", "net_cls,net_prio", "perf_event", "hugetlb", "cpuset", "misc", "rdma", "systemd", "unified"] {
-                let _ = fs::remove_dir(cgroup_dir(ctrl, &format!("/{id}")));
-            }
+            // The good record back: the container goes the usual way.
+            fs::write(&file, &good).unwrap();
+            env.ok(&["delete", "--force", &id]);
+            prop_assert!(!pid_alive(pid), "init {pid} outlived its delete");
+            prop_assert!(!cgroup_dir("pids", &format!("/{id}")).exists(), "cgroup left");
             Ok(())
         })?;
     }

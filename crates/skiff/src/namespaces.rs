@@ -155,9 +155,7 @@ impl Plan {
         plan.gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
         Ok(plan)
     }
-}
 
-impl Plan {
     /// Whether init is sent the sources of its bind mounts, opened by the
     /// runtime, with Go (before anything else): as root of a user namespace
     /// it may not reach the host's paths. With a new user namespace, or one

@@ -355,8 +355,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // 8. Id maps, and the cgroups made now (see 5) and (when init does not
     //    join itself) joined; then init may go on.
     //    In a user namespace (Plan::gets_bind_sources), Go brings the bind
-    //    sources opened in
-    //    init's mount namespace (rootfs::open_bind_sources).
+    //    sources opened in init's mount namespace (rootfs::open_bind_sources).
     if plan.new_user {
         namespaces::write_id_maps(&plan, child)?;
     }
