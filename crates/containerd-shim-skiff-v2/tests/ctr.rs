@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
@@ -57,23 +57,27 @@ fn detached_task_exec_tty_pause_metrics_kill_delete() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in-exec\n");
 
     // exec with a terminal (ctr wants one of its own: give it a pty).
-    let line = format!(
-        "{} --address {} --namespace {} task exec -t --exec-id e2 {id} sh -c 'tty; exit 5'",
-        containerd_tool("ctr").display(),
-        c.sock.display(),
-        c.namespace
+    let sock = c.sock.display().to_string();
+    let (code, out) = run_in_pty(
+        &containerd_tool("ctr"),
+        &[
+            "--address",
+            &sock,
+            "--namespace",
+            &c.namespace,
+            "task",
+            "exec",
+            "-t",
+            "--exec-id",
+            "e2",
+            id,
+            "sh",
+            "-c",
+            "tty; exit 5",
+        ],
     );
-    let out = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
-        "{}",
-        text(&out)
-    );
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
 
     // pause / resume, seen in the freezer.
     let freezer = c.cgroup("freezer", id).join("freezer.state");
@@ -683,30 +687,33 @@ fn quick_exits_of_exec_with_a_terminal_keep_their_output() {
     assert!(out.status.success(), "{}", text(&out));
     let runs: Vec<_> = (0..8)
         .map(|i| {
-            let line = format!(
-                "{} --address {} --namespace {} task exec -t --exec-id q{i} {id} sh -c 'echo said-{i}; exit 5'",
-                containerd_tool("ctr").display(),
-                c.sock.display(),
-                c.namespace
-            );
+            let (sock, ns) = (c.sock.display().to_string(), c.namespace.clone());
             std::thread::spawn(move || {
-                let out = Command::new("script")
-                    .args(["-qec", &line, "/dev/null"])
-                    .stdin(Stdio::null())
-                    .output()
-                    .unwrap();
-                (i, out)
+                let exec_id = format!("q{i}");
+                let say = format!("echo said-{i}; exit 5");
+                let args = [
+                    "--address",
+                    &sock,
+                    "--namespace",
+                    &ns,
+                    "task",
+                    "exec",
+                    "-t",
+                    "--exec-id",
+                    &exec_id,
+                    id,
+                    "sh",
+                    "-c",
+                    &say,
+                ];
+                (i, run_in_pty(&containerd_tool("ctr"), &args))
             })
         })
         .collect();
     for run in runs {
-        let (i, out) = run.join().unwrap();
-        assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains(&format!("said-{i}")),
-            "exec q{i}: {}",
-            text(&out)
-        );
+        let (i, (code, out)) = run.join().unwrap();
+        assert_eq!(code, Some(5), "exec q{i}: {out}");
+        assert!(out.contains(&format!("said-{i}")), "exec q{i}: {out:?}");
     }
     c.remove(id);
 }

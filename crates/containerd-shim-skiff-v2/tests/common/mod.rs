@@ -340,3 +340,51 @@ impl Drop for Containerd {
         let _ = fs::remove_dir_all(&self.base);
     }
 }
+
+/// Runs `program` with a pty of ours as its stdin, stdout and stderr (ctr
+/// `-t` wants a terminal), and, once it has exited, everything it wrote
+/// there: the master is read until the last slave descriptor is closed, so
+/// nothing it wrote before exiting is lost (`script`, used before, drops
+/// the tail of a quickly exiting child's output now and then). Bounded.
+pub fn run_in_pty(program: &Path, args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    // Only the child's copies of the slave are left open.
+    drop(cmd);
+    drop(pty.slave);
+    let mut master = fs::File::from(pty.master);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once no slave descriptor is left.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let _ = tx.send(out);
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the pty's output ends when the program is gone");
+    (status.code(), String::from_utf8_lossy(&out).into_owned())
+}
