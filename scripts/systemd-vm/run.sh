@@ -114,12 +114,15 @@ chmod +x "$payload/test.sh"
 "$repo/scripts/mkrootfs.sh" "$payload/rootfs" >/dev/null
 mkfs.ext4 -q -F -d "$payload" "$work/payload.img" 64M
 
+# SKIFF_VM_CGROUP=v1: systemd mounts the v1 (hybrid) tree instead.
+tree=""
+if [ "${SKIFF_VM_CGROUP:-v2}" = v1 ]; then tree="systemd.unified_cgroup_hierarchy=0"; fi
 boot() {
     timeout 600 qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -nographic -no-reboot \
         -kernel "$kernel" -initrd "$work/initrd.gz" \
         -drive file="$work/root.img",if=virtio,format=raw,snapshot=on \
         -drive file="$work/payload.img",if=virtio,format=raw \
-        -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.show_status=0" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.show_status=0 $tree" \
         >"$work/console.log" 2>&1 || true
     grep -q "SKIFF-SYSTEMD-RESULT" "$work/console.log"
 }

@@ -34,6 +34,40 @@ bundle() { # $1 = cgroupsPath, $2 = args JSON, $3 = resources JSON
 }
 RES='{"memory": {"limit": 67108864}, "cpu": {"shares": 1024, "quota": 20000, "period": 100000}, "pids": {"limit": 20}}'
 
+# On a v1 (hybrid) tree (run.sh's SKIFF_VM_CGROUP=v1): the scope, its v1
+# groups and properties, update and delete, against runc's for the same
+# bundle; the rest below is the v2 tree's.
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+    echo "systemd: $(systemctl --version | head -1); cgroup v1 (hybrid)"
+    bundle "system.slice:skiff:v1c" '["sleep", "1000"]' "$RES"
+    check "v1: run -d with --systemd-cgroup" said $S run -d --bundle $B v1c
+    pid=$($S state v1c | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+    U=skiff-v1c.scope
+    check "v1: the scope is active" eq "$(prop $U ActiveState)" active
+    for c in memory pids cpu,cpuacct; do
+        check "v1: init is in the scope's $c group" \
+            grep -qx "$pid" /sys/fs/cgroup/$c/system.slice/$U/cgroup.procs
+    done
+    check "v1: MemoryLimit property" eq "$(prop $U MemoryLimit)" 67108864
+    check "v1: memory.limit_in_bytes" \
+        eq "$(cat /sys/fs/cgroup/memory/system.slice/$U/memory.limit_in_bytes)" 67108864
+    check "v1: cpu.cfs_quota_us" eq "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_quota_us)" 20000
+    check "v1: pids.max" eq "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 20
+    bundle "system.slice:runc:r1" '["sleep", "1000"]' "$RES"
+    (cd $B && runc --systemd-cgroup --root /run/runc-test run -d r1 >/dev/null 2>&1)
+    for p in MemoryLimit CPUQuotaPerSecUSec TasksMax CPUShares Delegate Slice; do
+        check "v1: as runc's: $p" eq "$(prop $U $p)" "$(prop runc-r1.scope $p)"
+    done
+    runc --root /run/runc-test delete -f r1
+    check "v1: update --memory" $S update --memory 33554432 v1c
+    check "v1: MemoryLimit after update" eq "$(prop $U MemoryLimit)" 33554432
+    check "v1: delete --force" $S delete --force v1c
+    check "v1: no unit after delete" eq "$(prop $U LoadState)" not-found
+    check "v1: no memory group after delete" absent /sys/fs/cgroup/memory/system.slice/$U
+    echo "SKIFF-SYSTEMD-RESULT: $pass passed, $fail failed"
+    exit 0
+fi
+
 echo "systemd: $(systemctl --version | head -1); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 # 1. A scope unit with the container's init and resources.

@@ -31,6 +31,12 @@ pub fn parse(options: Option<&Any>) -> Result<RuntimeFlags, ShimError> {
         return Ok(RuntimeFlags::default());
     };
     let name = any.type_url.rsplit('/').next().unwrap_or_default();
+    // What the CRI sends a runtime type it does not know when its options
+    // table is set (`SystemdCgroup = true` copied from runc's, say): the
+    // table's keys are dropped on the way, and an empty message remains.
+    if name == "runtimeoptions.v1.Options" && any.value.is_empty() {
+        return Ok(RuntimeFlags::default());
+    }
     if name != "containerd.runc.v1.Options" {
         return Err(invalid(format!(
             "runtime options of type {:?}: the skiff shim takes runc's (containerd.runc.v1.Options)",
@@ -133,8 +139,12 @@ mod tests {
             ..Default::default()
         };
         assert!(format!("{:?}", parse(Some(&any(&o))).unwrap_err()).contains("BinaryName"));
-        let mut other = any(&Options::default());
+        // The CRI's empty runtimeoptions are nothing to refuse; a config
+        // path in them is.
+        let mut other = Any::new();
         other.type_url = "runtimeoptions.v1.Options".into();
+        assert_eq!(parse(Some(&other)).unwrap(), RuntimeFlags::default());
+        other.value = vec![0x12, 0x02, b'/', b'x'];
         assert!(format!("{:?}", parse(Some(&other)).unwrap_err()).contains("runtimeoptions"));
     }
 }

@@ -7,7 +7,9 @@
 //! bundle), update changes them, exec joins the scope, delete stops the unit
 //! (also after init was killed), a kubepods-style slice is expanded and
 //! created, a unit name in use is refused, the shim under containerd puts a
-//! task with a systemd cgroupsPath in its scope, and nothing is left behind.
+//! task with a systemd cgroupsPath in its scope, Podman and a rootless
+//! caller get scopes too, and nothing is left behind; then, booted with a v1
+//! (hybrid) tree, the scope's v1 groups and properties against runc's.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,24 +27,36 @@ fn systemd_cgroup_driver_in_a_vm() {
     let skiff =
         std::env::var("SKIFF_OCI").unwrap_or_else(|_| dir.join("skiff-oci").display().to_string());
     let shim = dir.join("containerd-shim-skiff-v2");
-    let out = Command::new(script)
-        .args([skiff.as_str(), helper, shim.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    if out.status.code() == Some(77) {
-        eprintln!("{}", text.lines().last().unwrap_or("skipped"));
-        return;
+    // The pure v2 tree, then the v1 (hybrid) one: one after the other, as
+    // they share the VM's files.
+    for tree in ["v2", "v1"] {
+        let out = Command::new(script)
+            .args([skiff.as_str(), helper, shim.to_str().unwrap()])
+            .env("SKIFF_VM_CGROUP", tree)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{tree}:\n{text}");
+        if out.status.code() == Some(77) {
+            eprintln!("{}", text.lines().last().unwrap_or("skipped"));
+            return;
+        }
+        assert!(
+            out.status.success(),
+            "systemd VM checks ({tree}) failed:\n{text}"
+        );
+        assert!(text.contains(" passed, 0 failed"), "{text}");
+        assert!(!text.contains("FAIL "), "{text}");
+        if tree == "v2" {
+            assert!(!text.contains("skipped: the shim"), "{text}");
+        } else {
+            assert!(text.contains("PASS v1: as runc's: MemoryLimit"), "{text}");
+        }
     }
-    assert!(out.status.success(), "systemd VM checks failed:\n{text}");
-    assert!(text.contains(" passed, 0 failed"), "{text}");
-    assert!(!text.contains("FAIL "), "{text}");
-    assert!(!text.contains("skipped: the shim"), "{text}");
 }
 
 /// The manual page and the completions, generated at build time from the
