@@ -19,6 +19,10 @@ use crate::cgroups::CgroupRecord;
 /// The file init blocks on until `start` (see `container::start`).
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// The container's groups, written by `create` before it makes any, so that
+/// a create killed before state.json exists leaves `delete --force` enough
+/// to find them.
+const PLANNED_CGROUPS: &str = "cgroups.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -207,9 +211,43 @@ impl StateRoot {
     /// Removes the container's directory and everything in it. It usually
     /// holds state.json alone: that file and the directory go first, and only
     /// what else is found (the exec fifo, a temporary file) needs a walk.
+    /// Records the groups `create` is about to make (see PLANNED_CGROUPS).
+    pub fn save_planned_cgroups(
+        &self,
+        id: &str,
+        record: &crate::cgroups::CgroupRecord,
+    ) -> Result<(), StateError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.container_dir(id)?.join(PLANNED_CGROUPS);
+        let json = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        // A new file in the directory this create has just claimed (a cut
+        // one reads as none: no rename needed).
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&json))
+            .map_err(|source| StateError::Io { path, source })
+    }
+
+    /// The groups a create that never wrote state.json was making, if it
+    /// got as far as saying.
+    pub fn planned_cgroups(&self, id: &str) -> Option<crate::cgroups::CgroupRecord> {
+        let path = self.container_dir(id).ok()?.join(PLANNED_CGROUPS);
+        let text = fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
         let dir = self.container_dir(id)?;
         let _ = fs::remove_file(dir.join(STATE_FILE));
+        let _ = fs::remove_file(dir.join(PLANNED_CGROUPS));
         let result = match fs::remove_dir(&dir) {
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => fs::remove_dir_all(&dir),
             other => other,

@@ -757,6 +757,18 @@ impl CgroupRecord {
     }
 
     /// Removes the groups (see [`remove_dirs`]).
+    /// This record as `create` writes it down before making the groups:
+    /// marked shared when its group holds processes already (another
+    /// container's), which a cleanup after a killed create must leave alone.
+    pub fn as_planned(&self) -> CgroupRecord {
+        let busy = fs::read_to_string(self.procs_dir.join("cgroup.procs"))
+            .is_ok_and(|p| !p.trim().is_empty());
+        CgroupRecord {
+            shared: self.shared || busy,
+            ..self.clone()
+        }
+    }
+
     /// With a unit, systemd stops it first (which kills what is left in it
     /// and removes its group).
     pub fn remove(&self) -> Result<(), CgroupError> {

@@ -185,14 +185,21 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     // are made after the clone, while init sets up.
     let late_cgroups = namespaces::host_root() || opts.systemd_cgroup;
     drop(t);
+    // The groups are written down before any is made: a create killed from
+    // here on leaves `delete --force` what it needs to remove them.
     let mut cgroup = if late_cgroups {
         let _t = trace::phase("cgroup-plan");
         let record = cgroups::plan(&layout, &request)?;
+        root.save_planned_cgroups(opts.id, &record.as_planned())?;
         cleanup.made = record.make_v2_dir()?;
         Some(record)
     } else {
         let _t = trace::phase("cgroup");
-        match cgroups::create(&layout, &request) {
+        let planned = cgroups::plan(&layout, &request)?;
+        root.save_planned_cgroups(opts.id, &planned.as_planned())?;
+        let made = cgroups::make(&layout, &request, &planned)
+            .map(|shared| CgroupRecord { shared, ..planned });
+        match made {
             Ok(cg) => Some(cg),
             // Rootless, without a delegated cgroup: run without one, as runc
             // does, unless the config asks for limits that then cannot be

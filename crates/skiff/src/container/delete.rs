@@ -16,9 +16,13 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<(), ContainerEr
     let _t = crate::trace::phase("delete");
     let record = match root.load(id) {
         Ok(r) => r,
-        // A create that died before writing state.json leaves only the directory;
+        // A create that died before writing state.json leaves only the directory
+        // (and the groups it had begun to make, which it wrote down first);
         // like runc, --force clears it and a missing container is not an error.
         Err(StateError::NotFound(_)) if force => {
+            if let Some(cg) = root.planned_cgroups(id) {
+                remove_planned(&cg);
+            }
             root.remove(id)?;
             return Ok(());
         }
@@ -97,6 +101,28 @@ fn remove(
 
 /// SIGKILLs every process in the container's groups (thawed first: a
 /// frozen process cannot die).
+/// The groups of a create killed before it recorded its container: what is
+/// in them (its init, parked or orphaned) is killed, then they are removed;
+/// unless they were another container's already.
+fn remove_planned(cg: &crate::cgroups::CgroupRecord) {
+    if cg.shared {
+        return;
+    }
+    cg.thaw_if_frozen();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for p in pids {
+            let _ = signal::kill(p, Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = cg.remove();
+}
+
 fn kill_group(record: &Record) {
     if let Some(cg) = &record.cgroup {
         cg.thaw_if_frozen();
