@@ -68,3 +68,55 @@ fn create_killed_anywhere_is_cleared_by_delete_force() {
         );
     }
 }
+
+/// `exec` and `delete` SIGKILLed along their way: the container is still
+/// deleted by `delete --force`, with nothing left.
+#[test]
+fn exec_and_delete_killed_anywhere_leave_nothing_after_delete_force() {
+    let env = TestEnv::new("kill9b");
+    let b = env.bundle("b", &["sleep", "100"]);
+    let steps = 12u32;
+    for (verb, step) in ["exec", "delete"]
+        .into_iter()
+        .flat_map(|v| (0..=steps).map(move |s| (v, s)))
+    {
+        let id = env.id(&format!("{verb}{step}"));
+        env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+        let args: Vec<&str> = match verb {
+            "exec" => vec!["exec", &id, "sleep", "100"],
+            _ => vec!["delete", "--force", &id],
+        };
+        // A whole exec or delete takes a few ms: the kills spread over 3.
+        let delay = Duration::from_micros(3000) * step / steps;
+        let mut child = env
+            .cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        // (An exec killed after its child entered the container's pid
+        // namespace leaves that child to the host's init, outside it: init's
+        // death then waits until the host reaps it, up to seconds here.)
+        let (code, _, err) = env.bounded(&["delete", "--force", &id], &[]);
+        assert_eq!(
+            code, 0,
+            "delete --force after {verb} killed at {delay:?}: {err}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cgroups_left(&id).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            env.container_dirs().is_empty(),
+            "state left after {verb} killed at {delay:?}"
+        );
+        assert_eq!(
+            cgroups_left(&id),
+            Vec::<String>::new(),
+            "cgroups left after {verb} killed at {delay:?}"
+        );
+    }
+}
