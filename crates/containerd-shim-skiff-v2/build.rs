@@ -6,8 +6,12 @@
 #[allow(dead_code)]
 mod flags;
 
+#[path = "../build_docs.rs"]
+mod build_docs;
+
 fn main() {
     println!("cargo:rerun-if-changed=src/flags.rs");
+    println!("cargo:rerun-if-changed=../build_docs.rs");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut cmd = clap::Command::new("containerd-shim-skiff-v2")
         .about(flags::ABOUT)
@@ -25,20 +29,7 @@ fn main() {
     for (name, help) in flags::ACTIONS {
         cmd = cmd.subcommand(clap::Command::new(*name).about(*help));
     }
-    for (shell, file) in [
-        (clap_complete::Shell::Bash, "shim.bash"),
-        (clap_complete::Shell::Zsh, "shim.zsh"),
-        (clap_complete::Shell::Fish, "shim.fish"),
-    ] {
-        let mut script = Vec::new();
-        let name = "containerd-shim-skiff-v2";
-        clap_complete::generate(shell, &mut cmd.clone(), name, &mut script);
-        std::fs::write(out.join(file), script).expect("writing a completion script");
-    }
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .section("8")
-        .render(&mut page)
-        .expect("rendering containerd-shim-skiff-v2.8");
-    std::fs::write(out.join("containerd-shim-skiff-v2.8"), page).expect("writing the page");
+    let bin = "containerd-shim-skiff-v2";
+    build_docs::completions(&cmd, bin, &out);
+    build_docs::manual(&cmd, bin, &out);
 }

@@ -51,9 +51,9 @@ fn main() {
         }
         "completion" => {
             let script = match args.shell.as_str() {
-                "bash" => include_str!(concat!(env!("OUT_DIR"), "/shim.bash")),
-                "zsh" => include_str!(concat!(env!("OUT_DIR"), "/shim.zsh")),
-                "fish" => include_str!(concat!(env!("OUT_DIR"), "/shim.fish")),
+                "bash" => include_str!(concat!(env!("OUT_DIR"), "/containerd-shim-skiff-v2.bash")),
+                "zsh" => include_str!(concat!(env!("OUT_DIR"), "/_containerd-shim-skiff-v2")),
+                "fish" => include_str!(concat!(env!("OUT_DIR"), "/containerd-shim-skiff-v2.fish")),
                 other => {
                     eprintln!("containerd-shim-skiff-v2: -shell {other:?}: bash, zsh or fish");
                     std::process::exit(2);
