@@ -21,6 +21,39 @@ fn cgroups_left(id: &str) -> Vec<String> {
     .collect()
 }
 
+/// Runs skiff-oci with `args`, SIGKILLs it after `delay`, and reaps it.
+fn killed_after(env: &TestEnv, args: &[&str], delay: Duration) {
+    let mut child = env
+        .cmd(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The user's recovery, `delete --force`: it succeeds, and leaves no state
+/// directory, cgroup or mount of `id` (`what` says which kill it follows).
+fn delete_force_leaves_nothing(env: &TestEnv, b: &Bundle, id: &str, what: &str) {
+    let (code, _, err) = env.bounded(&["delete", "--force", id], &[]);
+    assert_eq!(code, 0, "delete --force after {what}: {err}");
+    // Init, orphaned before it was recorded, ends by itself when it finds
+    // its parent gone; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cgroups_left(id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(env.container_dirs().is_empty(), "state left after {what}");
+    assert_eq!(
+        cgroups_left(id),
+        Vec::<String>::new(),
+        "cgroups left after {what}"
+    );
+    assert!(host_mounts(b.path()).is_empty(), "mounts left after {what}");
+}
+
 #[test]
 fn create_killed_anywhere_is_cleared_by_delete_force() {
     let env = TestEnv::new("kill9");
@@ -35,37 +68,8 @@ fn create_killed_anywhere_is_cleared_by_delete_force() {
     for step in 0..=steps {
         let id = env.id(&format!("k{step}"));
         let delay = whole * step / steps;
-        let mut child = env
-            .cmd(&["create", "--bundle", b.path(), &id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        // The user's recovery.
-        let (code, _, err) = env.bounded(&["delete", "--force", &id], &[]);
-        assert_eq!(code, 0, "delete --force after a kill at {delay:?}: {err}");
-        // Init, orphaned before it was recorded, ends by itself when it
-        // finds its parent gone; give it a moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !cgroups_left(&id).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            env.container_dirs().is_empty(),
-            "state left after a kill at {delay:?}"
-        );
-        assert_eq!(
-            cgroups_left(&id),
-            Vec::<String>::new(),
-            "cgroups left after a kill at {delay:?}"
-        );
-        assert!(
-            host_mounts(b.path()).is_empty(),
-            "mounts left after a kill at {delay:?}"
-        );
+        killed_after(&env, &["create", "--bundle", b.path(), &id], delay);
+        delete_force_leaves_nothing(&env, &b, &id, &format!("create killed at {delay:?}"));
     }
 }
 
@@ -88,35 +92,10 @@ fn exec_and_delete_killed_anywhere_leave_nothing_after_delete_force() {
         };
         // A whole exec or delete takes a few ms: the kills spread over 3.
         let delay = Duration::from_micros(3000) * step / steps;
-        let mut child = env
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
+        killed_after(&env, &args, delay);
         // (An exec killed after its child entered the container's pid
         // namespace leaves that child to the host's init, outside it: init's
         // death then waits until the host reaps it, up to seconds here.)
-        let (code, _, err) = env.bounded(&["delete", "--force", &id], &[]);
-        assert_eq!(
-            code, 0,
-            "delete --force after {verb} killed at {delay:?}: {err}"
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !cgroups_left(&id).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            env.container_dirs().is_empty(),
-            "state left after {verb} killed at {delay:?}"
-        );
-        assert_eq!(
-            cgroups_left(&id),
-            Vec::<String>::new(),
-            "cgroups left after {verb} killed at {delay:?}"
-        );
+        delete_force_leaves_nothing(&env, &b, &id, &format!("{verb} killed at {delay:?}"));
     }
 }
