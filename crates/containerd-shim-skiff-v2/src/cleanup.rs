@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use containerd_shim_protos::api::DeleteResponse;
 use containerd_shim_protos::protobuf::{Message, MessageField};
-use skiff::container;
+use skiff_runtime::container;
 
 use crate::args::Args;
 use crate::error::ShimError;

@@ -3,8 +3,8 @@
 //! FailedPrecondition, NotImplemented, ...).
 
 use containerd_shim_protos::ttrpc::{self, Code};
-use skiff::container::ContainerError;
-use skiff::state::StateError;
+use skiff_runtime::container::ContainerError;
+use skiff_runtime::state::StateError;
 
 #[derive(Debug)]
 pub enum ShimError {

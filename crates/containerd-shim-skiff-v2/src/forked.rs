@@ -71,7 +71,7 @@ pub fn call(
         Ok(ForkResult::Parent { child }) => {
             // The reaper is locked until `forked`: the copy cannot have been
             // collected yet, so the pid is still its own.
-            let copy = skiff::sys::pidfd_open(child).ok();
+            let copy = skiff_runtime::sys::pidfd_open(child).ok();
             guard.forked(child);
             drop(theirs);
             let reply = answer(&ours, copy.as_ref());
@@ -197,7 +197,7 @@ mod tests {
             }
             ForkResult::Parent { child } => child,
         };
-        (pid, skiff::sys::pidfd_open(pid).unwrap())
+        (pid, skiff_runtime::sys::pidfd_open(pid).unwrap())
     }
 
     /// A copy that exits without answering while its end of the socket

@@ -44,7 +44,7 @@ fn encode(options: &[u8]) -> Result<Vec<u8>, containerd_shim_protos::protobuf::E
     }
     let mut features = Any::new();
     features.type_url = FEATURES_URL.into();
-    features.value = skiff::features::json().to_string().into_bytes();
+    features.value = skiff_runtime::features::json().to_string().into_bytes();
     let features = features.write_to_bytes()?;
     let mut out = Vec::new();
     {

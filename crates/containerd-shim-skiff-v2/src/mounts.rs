@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use containerd_shim_protos::api::Mount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use skiff::oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
-use skiff::rootfs::MountOptions;
+use skiff_runtime::oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+use skiff_runtime::rootfs::MountOptions;
 
 use crate::error::ShimError;
 
@@ -44,7 +44,7 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), ShimError> {
     };
     let (options, idmap) = split_idmap(&m.options).map_err(|e| invalid(step(&e)))?;
     let userns = idmap
-        .map(|(uid, gid)| skiff::rootfs::idmap::userns_with(&uid, &gid))
+        .map(|(uid, gid)| skiff_runtime::rootfs::idmap::userns_with(&uid, &gid))
         .transpose()
         .map_err(ShimError::io(step("a user namespace for uidmap/gidmap")))?;
     let overlay = m.type_ == "overlay";
@@ -104,10 +104,15 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), ShimError> {
     // Any other mount: idmapped as a whole, a clone stacked on itself.
     if let (Some(ns), false) = (&userns, overlay) {
         let idmapped = (|| {
-            let tree = skiff::sys::open_tree_clone(target, flags.contains(MsFlags::MS_REC))?;
-            skiff::sys::set_idmap(tree.as_fd(), ns.as_fd(), flags.contains(MsFlags::MS_REC))?;
+            let tree =
+                skiff_runtime::sys::open_tree_clone(target, flags.contains(MsFlags::MS_REC))?;
+            skiff_runtime::sys::set_idmap(
+                tree.as_fd(),
+                ns.as_fd(),
+                flags.contains(MsFlags::MS_REC),
+            )?;
             let dir = std::fs::File::open(target)?;
-            skiff::sys::move_mount_to(tree.as_fd(), dir.as_fd())
+            skiff_runtime::sys::move_mount_to(tree.as_fd(), dir.as_fd())
         })();
         if let Err(e) = idmapped {
             let _ = umount2(target, MntFlags::MNT_DETACH);
@@ -218,11 +223,11 @@ impl IdmappedLower {
             options: Vec::new(),
         };
         let attached = (|| {
-            let tree = skiff::sys::open_tree_clone(&common, true)?;
-            skiff::sys::mount_setattr(tree.as_fd(), true, MOUNT_ATTR_RDONLY, 0, None)?;
-            skiff::sys::set_idmap(tree.as_fd(), userns, true)?;
+            let tree = skiff_runtime::sys::open_tree_clone(&common, true)?;
+            skiff_runtime::sys::mount_setattr(tree.as_fd(), true, MOUNT_ATTR_RDONLY, 0, None)?;
+            skiff_runtime::sys::set_idmap(tree.as_fd(), userns, true)?;
             let at = std::fs::File::open(&lower.dir)?;
-            skiff::sys::move_mount_to(tree.as_fd(), at.as_fd())
+            skiff_runtime::sys::move_mount_to(tree.as_fd(), at.as_fd())
         })();
         attached.map_err(|e| LowerError::Io("idmapping the lower layers", e))?;
         let remapped: Vec<String> = layers

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use skiff::cgroups::CgroupRecord;
-use skiff::oci_spec::runtime::Process;
+use skiff_runtime::cgroups::CgroupRecord;
+use skiff_runtime::oci_spec::runtime::Process;
 
 use crate::reaper::Exit;
 use crate::stdio::{Attached, Paths};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use containerd_shim_protos::ttrpc::Server;
 use nix::sys::socket::{getsockname, UnixAddr};
 use nix::unistd::{dup, dup2};
-use skiff::state::StateRoot;
+use skiff_runtime::state::StateRoot;
 
 use crate::args::Args;
 use crate::error::ShimError;
@@ -42,7 +42,7 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
     // (its threads mostly sleep).
     // SAFETY: mallopt only sets an allocator tunable.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    skiff::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
+    skiff_runtime::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
         .map_err(ShimError::io("becoming a child subreaper"))?;
 
     let reaper = Arc::new(Reaper::default());

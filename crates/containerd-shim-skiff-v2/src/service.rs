@@ -29,11 +29,11 @@ use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
 
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use skiff::cgroups::Layout;
-use skiff::container::{self, CreateOptions, ExecOptions};
-use skiff::oci_spec::runtime::{LinuxResources, Process};
-use skiff::process::console;
-use skiff::state::StateRoot;
+use skiff_runtime::cgroups::Layout;
+use skiff_runtime::container::{self, CreateOptions, ExecOptions};
+use skiff_runtime::oci_spec::runtime::{LinuxResources, Process};
+use skiff_runtime::process::console;
+use skiff_runtime::state::StateRoot;
 
 use crate::error::ShimError;
 use crate::events::{timestamp, Event, Publisher};
@@ -232,7 +232,7 @@ impl Service {
                     Ok(Value::Null)
                 });
                 if let Err(d) = deleted {
-                    skiff::log::warn(&format!("removing {id} after a failed create: {d}"));
+                    skiff_runtime::log::warn(&format!("removing {id} after a failed create: {d}"));
                     if pid > 0 {
                         let _ = nix::sys::signal::kill(
                             Pid::from_raw(pid),
@@ -666,7 +666,7 @@ impl Service {
 
     fn kill(&self, req: KillRequest) -> Result<Empty> {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
-        let sig = skiff::signal::SignalNumber::new(req.signal as i32).ok_or_else(|| {
+        let sig = skiff_runtime::signal::SignalNumber::new(req.signal as i32).ok_or_else(|| {
             ShimError::status(
                 Code::INVALID_ARGUMENT,
                 format!("signal {} is not a signal", req.signal),
@@ -695,7 +695,7 @@ impl Service {
         if exec_id.is_empty() && req.all {
             container::kill(&self.root, id, sig, true)?;
         } else {
-            skiff::sys::kill(Pid::from_raw(pid), sig)
+            skiff_runtime::sys::kill(Pid::from_raw(pid), sig)
                 .map_err(ShimError::io(format!("kill {pid}")))?;
         }
         // A frozen process does not die of SIGKILL until thawed: a paused
@@ -786,7 +786,7 @@ impl Service {
                 format!("process of task {id} has no terminal"),
             )
         })?;
-        skiff::sys::set_window_size(master, req.height as u16, req.width as u16)
+        skiff_runtime::sys::set_window_size(master, req.height as u16, req.width as u16)
             .map_err(ShimError::io("resizing the pty"))?;
         Ok(Empty::new())
     }

@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         UnixListener::bind(&path).map_err(ShimError::io(format!("binding {}", path.display())))?;
     let exe = std::env::current_exe().map_err(ShimError::io("finding our own binary"))?;
     let mut cmd = Command::new(exe);
-    skiff::process::with_clean_signals(&mut cmd);
+    skiff_runtime::process::with_clean_signals(&mut cmd);
     let spawned = cmd
         .args(args.to_argv("serve"))
         .current_dir(&bundle)
@@ -120,7 +120,7 @@ pub fn group_id(bundle: &Path) -> Option<String> {
 
 /// A stable socket path per (containerd, namespace, group): FNV-1a, 64 bits.
 pub fn socket_path(address: &str, namespace: &str, group: &str) -> PathBuf {
-    let h = skiff::fnv::hash64(format!("{address}/{namespace}/{group}").as_bytes());
+    let h = skiff_runtime::fnv::hash64(format!("{address}/{namespace}/{group}").as_bytes());
     PathBuf::from(format!("{SOCKET_DIR}/skiff-{h:016x}"))
 }
 

@@ -264,7 +264,7 @@ fn binary_logger(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    skiff::process::with_clean_signals(&mut cmd);
+    skiff_runtime::process::with_clean_signals(&mut cmd);
     // SAFETY: between fork and exec the closure only calls dup2 and fcntl,
     // which are async-signal-safe; it allocates nothing.
     unsafe {

@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use skiff::container;
-use skiff::oci_spec::runtime::LinuxResources;
-use skiff::state::StateRoot;
+use skiff_runtime::container;
+use skiff_runtime::oci_spec::runtime::LinuxResources;
+use skiff_runtime::state::StateRoot;
 
 use crate::cli::{ListFormat, UpdateArgs};
 use crate::Result;
@@ -106,7 +106,7 @@ pub fn ps(root: &StateRoot, id: &str, format: ListFormat, ps_args: &[String]) ->
         ps_args.to_vec()
     };
     let mut ps = std::process::Command::new("ps");
-    skiff::process::with_clean_signals(&mut ps);
+    skiff_runtime::process::with_clean_signals(&mut ps);
     let out = ps.args(&args).output().map_err(|e| format!("ps: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -185,7 +185,7 @@ pub fn events(root: &StateRoot, id: &str, stats_once: bool, interval: &str) -> R
     // answers containerd for those); events is about a live one.
     let stopped = || {
         root.load(id)
-            .map(|r| r.status(root) == skiff::state::Status::Stopped)
+            .map(|r| r.status(root) == skiff_runtime::state::Status::Stopped)
             .unwrap_or(true)
     };
     if stopped() {

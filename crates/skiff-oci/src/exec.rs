@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::fs;
 
 use nix::unistd::Pid;
-use skiff::container::{self, ExecOptions};
-use skiff::oci_spec::runtime::{Capability, Process};
-use skiff::state::{Record, StateRoot};
+use skiff_runtime::container::{self, ExecOptions};
+use skiff_runtime::oci_spec::runtime::{Capability, Process};
+use skiff_runtime::state::{Record, StateRoot};
 
 use crate::cli::ExecArgs;
 use crate::Result;
@@ -53,11 +53,11 @@ pub fn run(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     let pid = Pid::from_raw(pid.as_raw());
-    let _t = skiff::trace::phase("wait");
+    let _t = skiff_runtime::trace::phase("wait");
     match relay {
         Some((ours, theirs)) => {
             drop(theirs);
-            let master = skiff::process::console::receive_master(&ours)
+            let master = skiff_runtime::process::console::receive_master(&ours)
                 .map_err(|e| format!("exec: receiving the pty: {e}"))?;
             Ok(container::relay_and_wait(pid, master))
         }

@@ -36,7 +36,7 @@ pub fn init(path: Option<PathBuf>, format: LogFormat, debug: bool) {
         json: matches!(format, LogFormat::Json),
         debug,
     });
-    skiff::log::set_sink(|msg| write("warning", msg));
+    skiff_runtime::log::set_sink(|msg| write("warning", msg));
 }
 
 /// Writes one entry to the log file (if any) and to stderr.
@@ -67,7 +67,7 @@ pub fn debug(msg: impl FnOnce() -> String) {
 
 /// One entry in logrus's shape (keys in its order: level, msg, time).
 fn line(json: bool, level: &str, msg: &str) -> String {
-    let time = skiff::state::now_rfc3339();
+    let time = skiff_runtime::state::now_rfc3339();
     if json {
         format!(
             r#"{{"level":{},"msg":{},"time":{}}}"#,

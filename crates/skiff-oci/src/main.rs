@@ -10,8 +10,8 @@ mod output;
 use std::error::Error;
 
 use nix::unistd::Pid;
-use skiff::container::{self, CreateOptions};
-use skiff::state::StateRoot;
+use skiff_runtime::container::{self, CreateOptions};
+use skiff_runtime::state::StateRoot;
 
 use cli::{Cli, Command, CreateArgs};
 
@@ -39,10 +39,10 @@ fn main() {
         )
     });
     if cli.trace || std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
-        skiff::trace::enable();
+        skiff_runtime::trace::enable();
         // Marks when main was reached: the time before it is the exec and
         // the binary's own start-up.
-        drop(skiff::trace::phase("main"));
+        drop(skiff_runtime::trace::phase("main"));
     }
     match dispatch(&cli) {
         Ok(code) => {
@@ -113,7 +113,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         } => control::events(&root, id, *stats, interval)?,
         Command::State { id } => output::state(&root, id)?,
         Command::Kill { id, signal, all } => {
-            let sig = skiff::signal::parse_for_kill(signal.as_deref().unwrap_or(""))?;
+            let sig = skiff_runtime::signal::parse_for_kill(signal.as_deref().unwrap_or(""))?;
             container::kill(&root, id, sig, *all)?;
         }
         Command::Delete { id, force } => container::delete(&root, id, *force)?,
@@ -145,7 +145,7 @@ fn state_root(cli: &Cli) -> std::path::PathBuf {
     let uid = nix::unistd::geteuid();
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     let honour_xdg = !uid.is_root()
-        || (skiff::namespaces::in_nested_user_ns()
+        || (skiff_runtime::namespaces::in_nested_user_ns()
             && std::env::var_os("USER").is_none_or(|u| u != "root"));
     match xdg {
         Some(dir) if honour_xdg => std::path::Path::new(&dir).join("skiff"),
@@ -198,7 +198,7 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
         return Ok(0);
     }
     let pid = Pid::from_raw(created.record.pid);
-    let t = skiff::trace::phase("wait");
+    let t = skiff_runtime::trace::phase("wait");
     let code = match created.console_master {
         Some(master) => container::relay_and_wait(pid, master),
         None => container::wait_forwarding(pid),

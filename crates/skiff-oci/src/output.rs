@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use skiff::oci_spec::runtime::Spec;
-use skiff::state::{StateRoot, Status};
+use skiff_runtime::oci_spec::runtime::Spec;
+use skiff_runtime::state::{StateRoot, Status};
 
 use crate::cli::ListFormat;
 use crate::Result;
@@ -16,7 +16,7 @@ pub fn version() -> Result<()> {
         "skiff-oci version {}\ncommit: {}\nspec: 1.2.0\nlibseccomp: {}",
         env!("CARGO_PKG_VERSION"),
         env!("SKIFF_COMMIT"),
-        skiff::seccomp::libseccomp_version()
+        skiff_runtime::seccomp::libseccomp_version()
     ))
 }
 
@@ -110,14 +110,16 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
             .as_mut()
             .and_then(|l| l.namespaces_mut().as_mut())
         {
-            namespaces.retain(|n| n.typ() != skiff::oci_spec::runtime::LinuxNamespaceType::Cgroup);
+            namespaces.retain(|n| {
+                n.typ() != skiff_runtime::oci_spec::runtime::LinuxNamespaceType::Cgroup
+            });
         }
     }
     // runc's default: no device access beyond the standard devices, which the
     // runtime allows on its own.
     if let Some(linux) = spec.linux_mut() {
         if let Some(res) = linux.resources_mut() {
-            let mut deny = skiff::oci_spec::runtime::LinuxDeviceCgroup::default();
+            let mut deny = skiff_runtime::oci_spec::runtime::LinuxDeviceCgroup::default();
             deny.set_allow(false);
             deny.set_access(Some("rwm".into()));
             res.set_devices(Some(vec![deny]));
@@ -146,5 +148,7 @@ fn unified_cgroup_host() -> bool {
 }
 
 pub fn features() -> Result<()> {
-    crate::out(&serde_json::to_string_pretty(&skiff::features::json())?)
+    crate::out(&serde_json::to_string_pretty(
+        &skiff_runtime::features::json(),
+    )?)
 }

@@ -2,7 +2,7 @@
 //! container's group as a transient scope unit, started, changed and stopped
 //! through systemd's manager API on the system bus, with the container's
 //! resources as unit properties, as runc's systemd driver maps them. The
-//! library calls it through `skiff::cgroups::UnitManager`; the connection is
+//! library calls it through `skiff_runtime::cgroups::UnitManager`; the connection is
 //! made on first use, so a binary that registers it pays nothing until a
 //! container asks for systemd.
 
@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use skiff::cgroups::{ScopeUnit, UnitManager};
-use skiff::oci_spec::runtime::LinuxResources;
+use skiff_runtime::cgroups::{ScopeUnit, UnitManager};
+use skiff_runtime::oci_spec::runtime::LinuxResources;
 use zbus::blocking::Connection;
 use zbus::zvariant::{DynamicType, OwnedObjectPath, Value};
 
@@ -255,7 +255,7 @@ fn resource_properties(res: &LinuxResources, v2: bool) -> Result<Vec<Property>, 
             props.push(match v2 {
                 true => (
                     "CPUWeight",
-                    Value::from(skiff::cgroups::shares_to_weight(shares)),
+                    Value::from(skiff_runtime::cgroups::shares_to_weight(shares)),
                 ),
                 false => ("CPUShares", Value::from(shares)),
             });
@@ -330,7 +330,7 @@ fn bitmask(field: &str, list: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skiff::oci_spec::runtime::LinuxResources;
+    use skiff_runtime::oci_spec::runtime::LinuxResources;
 
     fn props(json: &str, v2: bool) -> Vec<(String, String)> {
         let res: LinuxResources = serde_json::from_str(json).unwrap();

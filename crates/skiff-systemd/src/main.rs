@@ -14,8 +14,8 @@ use std::io::Read;
 
 use cli::{Command, Tree};
 
-use skiff::cgroups::{ScopeUnit, UnitManager};
-use skiff::oci_spec::runtime::LinuxResources;
+use skiff_runtime::cgroups::{ScopeUnit, UnitManager};
+use skiff_runtime::oci_spec::runtime::LinuxResources;
 use skiff_systemd::Systemd;
 
 fn resources() -> Result<Option<LinuxResources>, String> {

@@ -40,6 +40,8 @@ pb, pbg = load_stubs()
 import grpc  # noqa: E402
 
 FAILS = []
+# The scope units of the pod's sandbox and containers (--systemd-scopes).
+SCOPES = []
 
 
 def check(name, cond, detail=""):
@@ -92,6 +94,8 @@ def main():
     ap.add_argument("--cleanup", action="store_true", help="only stop/remove all sandboxes")
     ap.add_argument("--userns", action="store_true",
                     help="also run a pod with hostUsers: false (a user namespace, idmapped rootfs)")
+    ap.add_argument("--systemd-scopes", action="store_true",
+                    help="the cgroup parent is a systemd slice: check each container's scope unit")
     ap.add_argument("--shim-pattern", default="",
                     help="pgrep -f pattern that must match exactly one shim while the pod runs")
     a = ap.parse_args()
@@ -192,6 +196,9 @@ def main():
             filter=pb.ContainerFilter(pod_sandbox_id=sb_id))).containers
         check("ListContainers shows 2 containers", sorted(c.metadata.name for c in lc)
               == ["client", "server"], ",".join(c.metadata.name for c in lc))
+
+        if a.systemd_scopes:
+            systemd_scopes(a, [sb_id, server, client])
 
         if a.shim_pattern:
             # One shim per pod: the sandbox and both containers share it.
@@ -382,6 +389,42 @@ def main():
     return 0
 
 
+def scope_of(cid):
+    """The scope unit containerd's CRI names for a container under a systemd
+    slice parent (cgroupsPath slice:cri-containerd:ID)."""
+    return "cri-containerd-%s.scope" % cid
+
+
+def unit_prop(unit, prop):
+    import subprocess
+    return subprocess.run(["systemctl", "show", "-p", prop, "--value", unit],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def systemd_scopes(a, cids):
+    """With a kubelet-style slice parent, the sandbox and each container are
+    a transient scope of their own in that slice (dashes expanded into the
+    slice's parents), active, delegated, holding the container's processes."""
+    slice_ = a.cgroup_parent.rstrip("/").split("/")[-1]
+    for cid in cids:
+        unit = scope_of(cid)
+        SCOPES.append(unit)
+        cg = unit_prop(unit, "ControlGroup")
+        procs = []
+        try:
+            procs = open("/sys/fs/cgroup%s/cgroup.procs" % cg).read().split()
+        except OSError:
+            pass
+        check("%s: active in %s, delegated, its group %s holds the container" % (
+            unit[:27], slice_, cg.rsplit("/", 1)[0]),
+            unit_prop(unit, "ActiveState") == "active"
+            and unit_prop(unit, "Slice") == slice_
+            and unit_prop(unit, "Delegate") == "yes"
+            and cg.startswith(a.cgroup_parent.rstrip("/") + "/") and len(procs) > 0,
+            "state=%s slice=%s cg=%s procs=%r" % (unit_prop(unit, "ActiveState"),
+                                                unit_prop(unit, "Slice"), cg, procs))
+
+
 def remove_pod(rt, sb_id):
     """Stops and removes one pod sandbox, checking each step."""
     if not sb_id:
@@ -402,6 +445,9 @@ def remove_pod(rt, sb_id):
     if ok:
         left = rt.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30).items
         check("no sandboxes left", not any(s.id == sb_id for s in left))
+    if ok and SCOPES:
+        alive = [u for u in SCOPES if unit_prop(u, "ActiveState") not in ("inactive", "")]
+        check("no scope unit of the pod left", not alive, "alive: %r" % alive)
 
 
 def userns_pod(rt, a):

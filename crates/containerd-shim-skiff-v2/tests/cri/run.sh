@@ -5,6 +5,10 @@
 #   ./run.sh                                   # default handler (runc, io.containerd.runc.v2)
 #   ./run.sh --runtime-handler skiff           # handler "skiff", runtime_type io.containerd.skiff.v2
 #   ./run.sh --runtime-handler crun --runtime-type io.containerd.runc.v2 --binary-name /usr/bin/crun
+#   ./run.sh --cgroup-parent /a.slice/a-b.slice --systemd-cgroup
+#                                              # kubelet's systemd driver: a slice parent (each
+#                                              # container a scope), SystemdCgroup for runc types
+#   ./run.sh --images DIR                      # pause.tar and busybox.tar made by mkimages.sh
 #   ./run.sh --keep-logs                       # keep containerd.log + pod logs in /tmp/skiff-cri-last-run/
 set -uo pipefail
 H="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +23,7 @@ CGPARENT="skiff-cri-harness"
 PY=/usr/bin/python3
 
 HANDLER=""; RTYPE=""; BINARY=""; KEEP=0; IMAGE="skiff.test/busybox:1"; USERNS=""
+SYSTEMD=false; SCOPES=""; IMAGE_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runtime-handler) HANDLER="$2"; shift 2;;
@@ -27,6 +32,9 @@ while [ $# -gt 0 ]; do
     --image)           IMAGE="$2"; shift 2;;
     --keep-logs)       KEEP=1; shift;;
     --userns)          USERNS=--userns; shift;;
+    --cgroup-parent)   CGPARENT="${2#/}"; shift 2;;
+    --systemd-cgroup)  SYSTEMD=true; SCOPES=--systemd-scopes; shift;;
+    --images)          IMAGE_DIR="$2"; shift 2;;
     *) echo "unknown arg $1" >&2; exit 2;;
   esac
 done
@@ -143,7 +151,11 @@ fi
 
 # ---------------------------------------------------------------- prerequisites
 "$PY" -c "import grpc, grpc_tools" || { log "python3-grpcio / python3-grpc-tools missing (scripts/deps.sh)"; exit 2; }
-"$H/mkimages.sh" "$RUN/images" || exit 2
+if [ -n "$IMAGE_DIR" ]; then
+  mkdir -p "$RUN/images" && cp "$IMAGE_DIR"/pause.tar "$IMAGE_DIR"/busybox.tar "$RUN/images/" || exit 2
+else
+  "$H/mkimages.sh" "$RUN/images" || exit 2
+fi
 
 mkdir -p "$ROOT" "$STATE" "$CNICONF" "$IPAMDIR" "$RUN/runc" "$RUN/opt" "$RUN/pod-logs"
 
@@ -192,6 +204,7 @@ if [ -n "$HANDLER" ] && [ "$HANDLER" != runc ]; then
 [$CRI_RT.containerd.runtimes.$HANDLER.options]
   Root = \"$RUN/runc-$HANDLER\"
   BinaryName = \"$BINARY\"
+  SystemdCgroup = $SYSTEMD
 "
   fi
 fi
@@ -322,10 +335,14 @@ for i in skiff.test/pause:1 skiff.test/busybox:1; do
 done
 
 # ---------------------------------------------------------------- scenario
+case "$RTYPE" in
+  io.containerd.runc.v2) SHIM_PATTERN="^[^ ]*containerd-shim-runc-v2 .*-address $SOCK";;
+  *) SHIM_PATTERN="^[^ ]*containerd-shim-skiff-v2 .*-address $SOCK .*serve$";;
+esac
 # run in background + wait, so a SIGTERM to run.sh triggers cleanup immediately
 "$PY" "$H/cri_client.py" --socket "$SOCK" --runtime-handler "$HANDLER" --image "$IMAGE" \
-      --log-root "$RUN/pod-logs" --cgroup-parent "/$CGPARENT" $USERNS \
-      --shim-pattern "^[^ ]*containerd-shim-skiff-v2 .*-address $SOCK .*serve$" &
+      --log-root "$RUN/pod-logs" --cgroup-parent "/$CGPARENT" $USERNS $SCOPES \
+      --shim-pattern "$SHIM_PATTERN" &
 CLIENT_PID=$!
 wait "$CLIENT_PID"; RC=$?
 CLIENT_PID=""
