@@ -1,0 +1,29 @@
+//! The image side of the skiff engine: a store of OCI images under one root
+//! directory, filled by pulls from registries (the OCI distribution API) and
+//! by loads of docker- and oci-archives, emptied by rmi and prune.
+//!
+//! On disk (see docs/engine.md):
+//! - `store.db`: SQLite, the metadata (images, names, layers, blobs); every
+//!   change one transaction, so a crash leaves the old state or the new one;
+//! - `blobs/sha256/HEX`: content as the registry serves it (compressed
+//!   layers), kept for push and save; written under `ingest/` and renamed
+//!   once its digest is checked, so a blob's name always matches its bytes;
+//! - `layers/CHAIN/diff`: a layer unpacked for overlayfs (whiteouts as 0:0
+//!   character devices, opaque directories as an xattr), keyed by chain id;
+//!   unpacked under `tmp/` and renamed in place when complete;
+//! - `locks/`: one flock per layer being made, so two pulls share the work.
+
+pub mod archive;
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod mount;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod registry;
+pub mod store;
+pub mod unpack;
+
+pub use error::{Error, Result};
+pub use store::Store;

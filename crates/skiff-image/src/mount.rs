@@ -1,0 +1,124 @@
+//! An image's layers as one tree: an overlay mount with the layers'
+//! directories as its lower dirs (top first) and an upper and work dir of
+//! its own under `mounts/NAME/`, as a container's rootfs is made.
+
+use std::path::PathBuf;
+
+use crate::error::{Context, Error, Result};
+use crate::store::{remove_tree, Store};
+
+/// The directories of one overlay.
+pub struct Overlay {
+    pub dir: PathBuf,
+    pub merged: PathBuf,
+}
+
+/// The holder name an image mount is recorded under.
+fn holder(name: &str) -> String {
+    format!("mount:{name}")
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        || name.starts_with('.')
+    {
+        return Err(Error::invalid(format!(
+            "mount name {name:?}: use letters, digits, '_', '.', '-' (not first)"
+        )));
+    }
+    Ok(())
+}
+
+/// The lowerdir option for an image: its layers' diff dirs, top first.
+pub fn lower_dirs(store: &Store, image_id: &str) -> Result<Vec<PathBuf>> {
+    let mut dirs = vec![];
+    for l in store.layers_of(image_id)?.iter().rev() {
+        let d = store.layer_dir(&l.chain_id)?.join("diff");
+        if !d.is_dir() {
+            return Err(Error::invalid(format!(
+                "layer {} of image {image_id} is missing from the store (skiff system check)",
+                l.chain_id
+            )));
+        }
+        dirs.push(d);
+    }
+    Ok(dirs)
+}
+
+/// Mounts the image's tree read-write (changes go to its own upper dir)
+/// at `mounts/NAME/merged`.
+pub fn mount(store: &mut Store, image_id: &str, name: &str) -> Result<Overlay> {
+    check_name(name)?;
+    let dir = store.root.join("mounts").join(name);
+    if dir.exists() {
+        return Err(Error::Refused(format!(
+            "mount {name}: already exists ({})",
+            dir.display()
+        )));
+    }
+    let mut lowers = lower_dirs(store, image_id)?;
+    for d in ["upper", "work", "merged", "empty"] {
+        std::fs::create_dir_all(dir.join(d)).ctx(|| format!("making {}", dir.join(d).display()))?;
+    }
+    if lowers.is_empty() {
+        lowers.push(dir.join("empty"));
+    }
+    let lower = lowers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={},index=off",
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let merged = dir.join("merged");
+    let data = std::ffi::CString::new(data)
+        .map_err(|_| Error::invalid("overlay options hold a NUL byte"))?;
+    let r = rustix::mount::mount(
+        "overlay",
+        &merged,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        Some(data.as_c_str()),
+    );
+    if let Err(e) = r {
+        let _ = remove_tree(&dir);
+        return Err(Error::io(
+            format!("mounting the overlay of {image_id} at {}", merged.display()),
+            e.into(),
+        ));
+    }
+    if let Err(e) = store.hold(&holder(name), image_id) {
+        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+        let _ = remove_tree(&dir);
+        return Err(e);
+    }
+    Ok(Overlay { dir, merged })
+}
+
+/// Unmounts and removes an image mount.
+pub fn unmount(store: &mut Store, name: &str) -> Result<()> {
+    check_name(name)?;
+    let dir = store.root.join("mounts").join(name);
+    if !dir.exists() && !store.release(&holder(name))? {
+        return Err(Error::invalid(format!("mount {name}: no such image mount")));
+    }
+    match rustix::mount::unmount(dir.join("merged"), rustix::mount::UnmountFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => {
+            return Err(Error::io(
+                format!("unmounting {}", dir.join("merged").display()),
+                e.into(),
+            ))
+        }
+    }
+    remove_tree(&dir)?;
+    store.release(&holder(name))?;
+    Ok(())
+}

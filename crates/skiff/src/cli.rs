@@ -1,0 +1,270 @@
+//! The command line, as Docker's and Podman's users type it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "skiff: a daemonless container engine (images today; containers, networks and builds as they land)",
+    after_help = "Examples:\n  skiff pull 127.0.0.1:5000/busybox:1\n  skiff images\n  skiff save -o busybox.tar busybox:1 && skiff load -i busybox.tar"
+)]
+pub struct Cli {
+    /// The store's directory [default: /var/lib/skiff; rootless: $XDG_DATA_HOME/skiff]
+    #[arg(long, global = true, env = "SKIFF_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Require HTTPS with a trusted certificate (false: also accept any
+    /// certificate or plain HTTP) [default: true, except a registry on a
+    /// loopback address may answer over HTTP]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: Option<bool>,
+    /// Credentials for the registry, USER:PASSWORD
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+    /// The auth file to read credentials from [default: Podman's, then Docker's]
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pull an image from a registry
+    Pull(PullArgs),
+    /// Push an image to a registry
+    Push(PushArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Show images as JSON (Docker's shape)
+    Inspect(InspectArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Remove images (names first; an image goes with its last name)
+    Rmi(RmiArgs),
+    /// Show an image's history
+    History(HistoryArgs),
+    /// Write images to an archive (docker-archive or oci-archive)
+    Save(SaveArgs),
+    /// Load images from an archive (docker-archive or oci-archive)
+    Load(LoadArgs),
+    /// Make an image of a root filesystem tarball
+    Import(ImportArgs),
+    /// Store credentials for a registry
+    Login(LoginArgs),
+    /// Forget a registry's credentials
+    Logout(LogoutArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The store as a whole
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    Pull(PullArgs),
+    Push(PushArgs),
+    Inspect(InspectArgs),
+    Tag(TagArgs),
+    /// Remove images
+    Rm(RmiArgs),
+    History(HistoryArgs),
+    Save(SaveArgs),
+    Load(LoadArgs),
+    Import(ImportArgs),
+    /// Remove images without a name (-a: every image nothing uses)
+    Prune(PruneArgs),
+    /// Mount an image's layers as an overlay (read-write, changes kept apart)
+    Mount(MountArgs),
+    /// Unmount an image mount
+    Unmount(UnmountArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Disk use of the store
+    Df,
+    /// Check every blob and layer against its record; --repair removes the damaged
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The image, e.g. busybox, 127.0.0.1:5000/app:1, app@sha256:...
+    pub image: String,
+    /// Print no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The platform to pick from a multi-platform image, OS/ARCH[/VARIANT]
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The image to push
+    pub image: String,
+    /// Where to push it [default: the image's name]
+    pub destination: Option<String>,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Show image ids only
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show every image (there are no intermediate ones to hide)
+    #[arg(short, long)]
+    pub all: bool,
+    /// table, json, or a Go-style template such as '{{.ID}} {{.Repository}}'
+    #[arg(long)]
+    pub format: Option<String>,
+    /// dangling=true|false, reference=PATTERN (* matches within a name)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Show whole image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show repository digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Only images of this repository (e.g. busybox)
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// A Go-style template such as '{{.Id}}' or '{{json .Config}}'
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub image: String,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove the image with all its names, even while something uses it
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    pub image: String,
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// table or json
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write here [default: standard output, when it is not a terminal]
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// docker-archive or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from here [default: standard input]
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A tarball of a root filesystem (gzip, zstd or plain), or - for standard input
+    pub source: String,
+    /// The new image's name
+    pub reference: Option<String>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry, e.g. 127.0.0.1:5000
+    pub registry: String,
+    #[arg(short, long)]
+    pub username: Option<String>,
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry_opts: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    pub registry: String,
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Every image no name or mount holds... and every unused one
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    pub image: String,
+    /// The mount's name [default: the image id's first 12 digits]
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnmountArgs {
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Remove what is damaged (and the images that need it)
+    #[arg(long)]
+    pub repair: bool,
+}

@@ -1,0 +1,727 @@
+//! The image commands.
+
+use std::io::{IsTerminal, Read};
+
+use serde_json::{json, Value};
+use skiff_image::archive::{self, Format};
+use skiff_image::manifest::{self, ImageConfig, Platform};
+use skiff_image::reference::Reference;
+use skiff_image::registry::{self, Options};
+use skiff_image::store::{Image, Store};
+use skiff_image::{pull, push, Error, Result};
+
+use crate::cli::*;
+use crate::format;
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let root = cli.root.clone().unwrap_or_else(Store::default_root);
+    let open = || Store::open(&root);
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull_cmd(&mut open()?, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push_cmd(&open()?, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(&open()?, a),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect(&open()?, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag(&mut open()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi(&mut open()?, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history(&open()?, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save(&open()?, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load(&mut open()?, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(&mut open()?, a),
+        Command::Login(a) => login(a),
+        Command::Logout(a) => logout(a),
+        Command::Image(ImageCommand::Prune(a)) => prune(&mut open()?, a),
+        Command::Image(ImageCommand::Mount(a)) => mount(&mut open()?, a),
+        Command::Image(ImageCommand::Unmount(a)) => {
+            skiff_image::mount::unmount(&mut open()?, &a.name)?;
+            println!("{}", a.name);
+            Ok(0)
+        }
+        Command::System(SystemCommand::Df) => df(&open()?),
+        Command::System(SystemCommand::Check(a)) => check(&mut open()?, a),
+    }
+}
+
+fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options> {
+    let creds = match &a.creds {
+        Some(c) => {
+            let (u, p) = c
+                .split_once(':')
+                .ok_or_else(|| Error::invalid("--creds: expected USER:PASSWORD"))?;
+            Some((u.to_string(), p.to_string()))
+        }
+        None => None,
+    };
+    Ok(Options {
+        tls_verify: a.tls_verify,
+        creds,
+        authfile: a.authfile.clone(),
+        platform: platform.map(Platform::parse).transpose()?,
+    })
+}
+
+fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
+    let r = Reference::parse(&a.image)?;
+    let opts = registry_options(&a.registry, a.platform.as_deref())?;
+    let pulled = if a.quiet {
+        pull::pull(store, &r, &opts, &pull::Quiet)?
+    } else {
+        eprintln!("Trying to pull {}...", r.name());
+        let rep = crate::progress::Reporter::new();
+        pull::pull(store, &r, &opts, &rep)?
+    };
+    println!("{}", pulled.id.trim_start_matches("sha256:"));
+    Ok(0)
+}
+
+fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
+    let img = store.find(&a.image)?;
+    let dest = match &a.destination {
+        Some(d) => Reference::parse(d.strip_prefix("docker://").unwrap_or(d))?,
+        None => Reference::parse(&a.image)?,
+    };
+    let opts = registry_options(&a.registry, None)?;
+    let quiet = a.quiet;
+    let note = |m: &str| {
+        if !quiet {
+            eprintln!("Copying blob {m}");
+        }
+    };
+    let pushed = push::push(store, &img, &dest, &opts, &note)?;
+    if !quiet {
+        eprintln!(
+            "Pushed {dest}: {} blobs sent, {} already there, manifest {}",
+            pushed.sent, pushed.skipped, pushed.digest
+        );
+    }
+    Ok(0)
+}
+
+fn config_of(img: &Image) -> ImageConfig {
+    serde_json::from_slice(&img.config).unwrap_or_default()
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// A pattern with `*` (any run within a path component).
+fn glob(pattern: &str, s: &str) -> bool {
+    fn m(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => m(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && m(p, &s[1..])),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    m(pattern.as_bytes(), s.as_bytes())
+}
+
+/// The rows `images` lists: one per name (or one `<none>` row).
+fn image_rows(store: &Store, a: &ImagesArgs) -> Result<Vec<(Image, String, String)>> {
+    let mut dangling = None;
+    let mut refs = vec![];
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("dangling", v)) => {
+                dangling =
+                    Some(v.parse::<bool>().map_err(|_| {
+                        Error::invalid(format!("--filter {f}: dangling=true or false"))
+                    })?)
+            }
+            Some(("reference", v)) => refs.push(v.to_string()),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "--filter {f:?}: known filters are dangling=BOOL and reference=PATTERN"
+                )))
+            }
+        }
+    }
+    if let Some(r) = &a.repository {
+        refs.push(r.clone());
+    }
+    let mut rows = vec![];
+    for img in store.images()? {
+        if dangling.is_some_and(|d| d != img.names.is_empty()) {
+            continue;
+        }
+        let names: Vec<(String, String)> = if img.names.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            img.names
+                .iter()
+                .map(|n| {
+                    let (repo, tag) = n.rsplit_once(':').unwrap_or((n, "<none>"));
+                    (repo.to_string(), tag.to_string())
+                })
+                .collect()
+        };
+        for (repo, tag) in names {
+            if !refs.is_empty() {
+                let whole = format!("{repo}:{tag}");
+                let hit = refs.iter().any(|p| {
+                    let p = p.as_str();
+                    [whole.as_str(), repo.as_str()].iter().any(|s| {
+                        glob(p, s) || s.ends_with(&format!("/{p}")) || glob(&format!("*/{p}"), s)
+                    })
+                });
+                if !hit {
+                    continue;
+                }
+            }
+            rows.push((img.clone(), repo, tag));
+        }
+    }
+    Ok(rows)
+}
+
+fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
+    let rows = image_rows(store, &a)?;
+    let id = |i: &Image| {
+        if a.no_trunc {
+            i.id.clone()
+        } else {
+            short(&i.id)
+        }
+    };
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for (img, _, _) in &rows {
+            if seen.insert(img.id.clone()) {
+                println!("{}", id(img));
+            }
+        }
+        return Ok(0);
+    }
+    let entry = |img: &Image, repo: &str, tag: &str| {
+        let c = config_of(img);
+        json!({
+            "ID": id(img), "Id": img.id.trim_start_matches("sha256:"),
+            "Repository": repo, "Tag": tag,
+            "Names": img.names, "RepoTags": img.names, "RepoDigests": img.digests,
+            "Digest": img.manifest_digest,
+            "Created": c.created.as_deref().and_then(format::parse_time).unwrap_or(0),
+            "CreatedAt": c.created.clone().unwrap_or_default(),
+            "CreatedSince": format::ago(c.created.as_deref().and_then(format::parse_time)),
+            "Size": img.size, "VirtualSize": img.size,
+            "Dangling": img.names.is_empty(),
+            "Containers": 0,
+        })
+    };
+    match a.format.as_deref() {
+        Some("json") => {
+            let mut seen = std::collections::HashSet::new();
+            let list: Vec<Value> = rows
+                .iter()
+                .filter(|(i, _, _)| seen.insert(i.id.clone()))
+                .map(|(i, _, _)| {
+                    let mut e = entry(i, "", "");
+                    if let Some(o) = e.as_object_mut() {
+                        o.remove("Repository");
+                        o.remove("Tag");
+                        o.remove("ID");
+                    }
+                    e
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).unwrap_or_default()
+            );
+        }
+        Some(t) if t != "table" => {
+            let t = t.strip_prefix("table ").unwrap_or(t);
+            for (img, repo, tag) in &rows {
+                println!(
+                    "{}",
+                    format::template(t, &entry(img, repo, tag)).map_err(Error::invalid)?
+                );
+            }
+        }
+        _ => {
+            let mut header = vec!["REPOSITORY", "TAG"];
+            if a.digests {
+                header.push("DIGEST");
+            }
+            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(img, repo, tag)| {
+                    let c = config_of(img);
+                    let mut r = vec![repo.clone(), tag.clone()];
+                    if a.digests {
+                        r.push(img.manifest_digest.clone());
+                    }
+                    r.extend([
+                        id(img),
+                        format::ago(c.created.as_deref().and_then(format::parse_time)),
+                        format::size(img.size),
+                    ]);
+                    r
+                })
+                .collect();
+            print!("{}", format::table(&header, &table));
+        }
+    }
+    Ok(0)
+}
+
+/// Docker's `image inspect` document.
+fn inspect_doc(store: &Store, img: &Image) -> Result<Value> {
+    let raw: Value = serde_json::from_slice(&img.config).unwrap_or(Value::Null);
+    let c = config_of(img);
+    let layers = store.layers_of(&img.id)?;
+    Ok(json!({
+        "Id": img.id,
+        "RepoTags": img.names,
+        "RepoDigests": img.digests,
+        "Parent": "",
+        "Comment": c.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        "Created": c.created,
+        "Author": c.author.clone().unwrap_or_default(),
+        "Architecture": c.architecture,
+        "Os": c.os,
+        "Variant": c.variant,
+        "Size": img.size,
+        "VirtualSize": img.size,
+        "Config": raw.get("config").cloned().unwrap_or(json!({})),
+        "RootFS": {"Type": "layers", "Layers": c.rootfs.diff_ids},
+        "History": raw.get("history").cloned().unwrap_or(json!([])),
+        "Digest": img.manifest_digest,
+        "ManifestType": img.manifest_type,
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": layers.iter().rev().map(|l| store.layer_dir(&l.chain_id).map(|d| d.join("diff").display().to_string())).collect::<Result<Vec<_>>>()?.join(":"),
+            }
+        },
+        "Metadata": {"LastTagTime": ""},
+    }))
+}
+
+fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
+    let mut docs = vec![];
+    let mut missing = 0;
+    for name in &a.images {
+        match store.find(name) {
+            Ok(img) => docs.push(inspect_doc(store, &img)?),
+            Err(e @ Error::NoImage(_)) => {
+                eprintln!("Error: {e}");
+                missing += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match &a.format {
+        Some(t) => {
+            for d in &docs {
+                println!("{}", format::template(t, d).map_err(Error::invalid)?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).unwrap_or_default()
+        ),
+    }
+    Ok(if missing > 0 { 125 } else { 0 })
+}
+
+fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
+    let img = store.find(&a.image)?;
+    for n in &a.names {
+        store.tag(&img.id, &Reference::parse(n)?)?;
+    }
+    Ok(0)
+}
+
+fn rmi(store: &mut Store, a: RmiArgs) -> Result<i32> {
+    let mut failed = false;
+    let mut touched = false;
+    for what in &a.images {
+        let img = match store.find(what) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        // A name given: that name goes; the image with its last name.
+        let by_name = Reference::parse(what)
+            .ok()
+            .map(|r| r.name())
+            .filter(|n| img.names.contains(n))
+            .or_else(|| {
+                img.names
+                    .iter()
+                    .find(|n| {
+                        n.ends_with(&format!("/{what}")) || n.ends_with(&format!("/{what}:latest"))
+                    })
+                    .cloned()
+            });
+        if let (Some(n), false) = (&by_name, a.force) {
+            if img.names.len() > 1 {
+                store.untag(n)?;
+                println!("Untagged: {n}");
+                continue;
+            }
+        }
+        let holders = store.holders(&img.id)?;
+        if !holders.is_empty() && !a.force {
+            eprintln!(
+                "Error: image {} is in use by {} (rmi -f removes it anyway)",
+                short(&img.id),
+                holders.join(", ")
+            );
+            failed = true;
+            continue;
+        }
+        if !a.force && by_name.is_none() && img.names.len() > 1 {
+            eprintln!(
+                "Error: image {} has several names ({}): remove them by name, or use -f",
+                short(&img.id),
+                img.names.join(", ")
+            );
+            failed = true;
+            continue;
+        }
+        for n in &img.names {
+            println!("Untagged: {n}");
+        }
+        store.remove_image(&img.id)?;
+        println!("Deleted: {}", img.id.trim_start_matches("sha256:"));
+        touched = true;
+    }
+    if touched {
+        store.collect(true)?;
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
+    let _ = a.force;
+    let mut removed = 0;
+    for img in store.images()? {
+        if (img.names.is_empty() || a.all) && store.holders(&img.id)?.is_empty() {
+            store.remove_image(&img.id)?;
+            println!("{}", img.id.trim_start_matches("sha256:"));
+            removed += 1;
+        }
+    }
+    let freed = store.collect(false)?;
+    eprintln!("Removed {removed} images, freed {}", format::size(freed));
+    Ok(0)
+}
+
+fn history(store: &Store, a: HistoryArgs) -> Result<i32> {
+    let img = store.find(&a.image)?;
+    let c = config_of(&img);
+    let layers = store.layers_of(&img.id)?;
+    let mut sizes = layers.iter().map(|l| l.size);
+    // Each history entry that made a layer gets that layer's size, bottom
+    // up; the newest entry first, as Docker lists them.
+    let mut with_sizes: Vec<(manifest::History, u64)> = vec![];
+    for h in c.history.iter() {
+        let s = if h.empty_layer {
+            0
+        } else {
+            sizes.next().unwrap_or(0)
+        };
+        with_sizes.push((h.clone(), s));
+    }
+    with_sizes.reverse();
+    if a.quiet {
+        for (i, _) in with_sizes.iter().enumerate() {
+            println!(
+                "{}",
+                if i == 0 {
+                    short(&img.id)
+                } else {
+                    "<missing>".into()
+                }
+            );
+        }
+        return Ok(0);
+    }
+    if a.format.as_deref() == Some("json") {
+        let list: Vec<Value> = with_sizes
+            .iter()
+            .enumerate()
+            .map(|(i, (h, s))| json!({
+                "id": if i == 0 { img.id.clone() } else { "<missing>".into() },
+                "created": h.created, "createdBy": h.created_by, "size": s, "comment": h.comment,
+            }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = with_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (h, s))| {
+            let by = h.created_by.clone().unwrap_or_default();
+            let by = if a.no_trunc || by.chars().count() <= 45 {
+                by
+            } else {
+                by.chars().take(44).collect::<String>() + "…"
+            };
+            vec![
+                if i == 0 {
+                    short(&img.id)
+                } else {
+                    "<missing>".into()
+                },
+                format::ago(h.created.as_deref().and_then(format::parse_time)),
+                by,
+                format::size(*s),
+                h.comment.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        format::table(&["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows)
+    );
+    Ok(0)
+}
+
+fn save(store: &Store, a: SaveArgs) -> Result<i32> {
+    let format: Format = a.format.parse()?;
+    let mut list = vec![];
+    for what in &a.images {
+        let img = store.find(what)?;
+        // The name asked for, when it is one of the image's; by id: all.
+        let asked = Reference::parse(what)
+            .ok()
+            .map(|r| r.name())
+            .filter(|n| img.names.contains(n));
+        let names = match asked {
+            Some(n) => vec![n],
+            None => img
+                .names
+                .iter()
+                .filter(|n| n.ends_with(&format!("/{what}")))
+                .cloned()
+                .collect::<Vec<_>>(),
+        };
+        let names = if names.is_empty()
+            && !what.starts_with("sha256:")
+            && !img
+                .id
+                .trim_start_matches("sha256:")
+                .starts_with(what.as_str())
+        {
+            img.names.clone()
+        } else if names.is_empty() {
+            vec![]
+        } else {
+            names
+        };
+        list.push((img, names));
+    }
+    match &a.output {
+        Some(p) => {
+            let f = std::fs::File::create(p).map_err(|e| Error::at(p, "writing", e))?;
+            let r = archive::save(store, &list, format, std::io::BufWriter::new(f));
+            if r.is_err() {
+                let _ = std::fs::remove_file(p);
+            }
+            r?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(Error::invalid(
+                    "save: refusing to write an archive to a terminal; use -o FILE or redirect",
+                ));
+            }
+            let out = std::io::stdout().lock();
+            archive::save(store, &list, format, std::io::BufWriter::new(out))?;
+        }
+    }
+    Ok(0)
+}
+
+fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
+    let loaded = match &a.input {
+        Some(p) => archive::load(
+            store,
+            std::io::BufReader::new(
+                std::fs::File::open(p).map_err(|e| Error::at(p, "reading", e))?,
+            ),
+        )?,
+        None => archive::load(store, std::io::stdin().lock())?,
+    };
+    for n in loaded {
+        println!("Loaded image: {n}");
+    }
+    Ok(0)
+}
+
+fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
+    let name = a.reference.as_deref().map(Reference::parse).transpose()?;
+    let created = {
+        let t = format::now();
+        let days = t.div_euclid(86400);
+        let secs = t.rem_euclid(86400);
+        let (y, m, d) = civil(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    };
+    let id = if a.source == "-" {
+        archive::import(store, std::io::stdin().lock(), name.as_ref(), &created)?
+    } else {
+        let f = std::fs::File::open(&a.source)
+            .map_err(|e| Error::at(std::path::Path::new(&a.source), "reading", e))?;
+        archive::import(store, f, name.as_ref(), &created)?
+    };
+    println!("{}", id.trim_start_matches("sha256:"));
+    Ok(0)
+}
+
+/// (year, month, day) of days since the epoch.
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn login(a: LoginArgs) -> Result<i32> {
+    let user = match a.username {
+        Some(u) => u,
+        None => {
+            eprint!("Username: ");
+            let mut u = String::new();
+            std::io::stdin()
+                .read_line(&mut u)
+                .map_err(|e| Error::io("reading the username", e))?;
+            u.trim().to_string()
+        }
+    };
+    let pass = match (a.password, a.password_stdin) {
+        (Some(_), true) => return Err(Error::invalid("--password and --password-stdin: give one")),
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin()
+                .read_to_string(&mut p)
+                .map_err(|e| Error::io("reading the password", e))?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => return Err(Error::invalid("login: give --password or --password-stdin")),
+    };
+    if user.is_empty() {
+        return Err(Error::invalid("login: the username is empty"));
+    }
+    let opts = registry_options(&a.registry_opts, None)?;
+    registry::check_login(&a.registry, &user, &pass, &opts)?;
+    let file = a
+        .registry_opts
+        .authfile
+        .clone()
+        .unwrap_or_else(registry::default_auth_file);
+    registry::store_credentials(&file, &a.registry, &user, &pass)?;
+    println!("Login Succeeded!");
+    Ok(0)
+}
+
+fn logout(a: LogoutArgs) -> Result<i32> {
+    let file = a
+        .authfile
+        .clone()
+        .unwrap_or_else(registry::default_auth_file);
+    if registry::remove_credentials(&file, &a.registry)? {
+        println!("Removed login credentials for {}", a.registry);
+        Ok(0)
+    } else {
+        Err(Error::invalid(format!("not logged into {}", a.registry)))
+    }
+}
+
+fn mount(store: &mut Store, a: MountArgs) -> Result<i32> {
+    let img = store.find(&a.image)?;
+    let name = a.name.unwrap_or_else(|| short(&img.id));
+    let o = skiff_image::mount::mount(store, &img.id, &name)?;
+    println!("{}", o.merged.display());
+    Ok(0)
+}
+
+fn df(store: &Store) -> Result<i32> {
+    let imgs = store.images()?;
+    let active = imgs
+        .iter()
+        .filter(|i| store.holders(&i.id).map(|h| !h.is_empty()).unwrap_or(false))
+        .count();
+    let total = skiff_image::store::disk_usage(&store.root.join("layers"))
+        + skiff_image::store::disk_usage(&store.root.join("blobs"));
+    let dangling: u64 = imgs
+        .iter()
+        .filter(|i| i.names.is_empty())
+        .map(|i| i.size)
+        .sum();
+    let rows = vec![
+        vec![
+            "Images".into(),
+            imgs.len().to_string(),
+            active.to_string(),
+            format::size(total),
+            format::size(dangling),
+        ],
+        vec![
+            "Containers".into(),
+            "0".into(),
+            "0".into(),
+            "0 B".into(),
+            "0 B".into(),
+        ],
+        vec![
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0 B".into(),
+            "0 B".into(),
+        ],
+    ];
+    print!(
+        "{}",
+        format::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+    );
+    Ok(0)
+}
+
+fn check(store: &mut Store, a: CheckArgs) -> Result<i32> {
+    let report = skiff_image::store::check(store)?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "ok: {} blobs and {} layers checked",
+            report.blobs, report.layers
+        );
+        return Ok(0);
+    }
+    if a.repair {
+        for (blob, layer) in &report.damaged {
+            for id in store.forget_damaged(blob.as_deref(), layer.as_deref())? {
+                println!("removed image {} (it needed what was damaged)", short(&id));
+            }
+        }
+        store.collect(true)?;
+        println!("repaired: {} problems", report.problems.len());
+        return Ok(0);
+    }
+    Ok(1)
+}
