@@ -21,14 +21,14 @@ kernel=$("$repo/scripts/vm-kernel.sh")
 modules=$(ls -d "$(dirname "$kernel")"/../lib/modules/*)
 
 # The root filesystem image, made once (a stamp names what it holds).
-stamp="bookworm minbase systemd dbus dbus-user-session runc crun procps containerd podman cni v5"
+stamp="bookworm minbase systemd dbus dbus-user-session runc crun procps containerd podman cni grpc iproute2 v6"
 if [ "$(cat "$work/root.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$work/rootfs" "$work/root.img"
     # (A finished debootstrap of an interrupted earlier run is kept.)
     if ! grep -qs "Base system installed successfully" "$work/debootstrap.log" ||
         [ ! -e "$work/rootfs.tmp/usr/lib/systemd/user/dbus.socket" ]; then
         rm -rf "$work/rootfs.tmp"
-        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,runc,crun,procps,containerd,podman,containernetworking-plugins \
+        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,runc,crun,procps,containerd,podman,containernetworking-plugins,python3-grpcio,python3-grpc-tools,iproute2 \
             bookworm "$work/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 || {
             tail -20 "$work/debootstrap.log"
             # No mirror to fetch from is a missing host feature, not a failure.
@@ -108,11 +108,25 @@ if [ -n "$shim" ]; then
         cp "$shim" "$payload/containerd-shim-skiff-v2"
 fi
 cp "$here/test.sh" "$payload/test.sh"
+# With the shim: the CRI run (a pod under a kubelet-style slice), its
+# images made here (the VM has no compiler), and the modules its network
+# and containerd's overlayfs snapshotter load.
+if [ -n "$shim" ]; then
+    cri=$repo/crates/containerd-shim-skiff-v2/tests/cri
+    mkdir -p "$payload/cri" "$payload/modules"
+    cp "$cri/run.sh" "$cri/cri_client.py" "$cri/cri.proto" "$payload/cri/"
+    "$cri/mkimages.sh" "$payload/cri/images" >/dev/null
+    # The client's gRPC stubs, made here (the VM's grpc_tools lacks pkg_resources).
+    CRI_GEN_DIR="$payload/cri/gen" /usr/bin/python3 -c "import sys; sys.argv = ['x']; sys.path.insert(0, '$payload/cri'); import cri_client" --help >/dev/null
+    for m in llc stp bridge veth overlay; do
+        find "$modules" -name "$m.ko" -exec cp {} "$payload/modules/" \;
+    done
+fi
 # The benchmark against runc and crun, only when asked (it adds ~30 s).
 if [ "${SKIFF_VM_BENCH:-0}" = 1 ]; then touch "$payload/bench"; fi
 chmod +x "$payload/test.sh"
 "$repo/scripts/mkrootfs.sh" "$payload/rootfs" >/dev/null
-mkfs.ext4 -q -F -d "$payload" "$work/payload.img" 64M
+mkfs.ext4 -q -F -d "$payload" "$work/payload.img" 96M
 
 # SKIFF_VM_CGROUP=v1: systemd mounts the v1 (hybrid) tree instead.
 tree=""

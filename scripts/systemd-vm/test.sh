@@ -203,6 +203,31 @@ else
     echo "skipped: the shim under containerd (no shim given)"
 fi
 
+# 8b. A pod through containerd's CRI as the kubelet's systemd driver asks
+# for it: the cgroup parent a kubepods slice, which the CRI turns into
+# cgroupsPath slice:cri-containerd:ID, each container a scope of its own;
+# once with the skiff shim, once with runc's shim running skiff-oci with
+# SystemdCgroup = true (--systemd-cgroup). tests/cri's scenario, whole.
+if [ -x /payload/cri/run.sh ]; then
+    # (minbase has no kmod: busybox's insmod, from the bundle.)
+    for m in llc stp bridge veth overlay; do /payload/rootfs/usr/bin/busybox insmod /payload/modules/$m.ko; done
+    cri() { # $1 = the pod's number, then run.sh's arguments
+        pod=$1; shift
+        CRI_GEN_DIR=/payload/cri/gen CRI_RUN_DIR=/tmp/cri-$pod /payload/cri/run.sh --images /payload/cri/images \
+            --cgroup-parent /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod$pod.slice \
+            --systemd-cgroup "$@" >/tmp/cri-$pod.log 2>&1
+        grep -q "RESULT: PASS" /tmp/cri-$pod.log ||
+            { grep -vE "^PASS" /tmp/cri-$pod.log | sed 's/^/  /' | tail -30; return 1; }
+        grep -E "^PASS: .*scope" /tmp/cri-$pod.log | sed 's/^PASS: /  /; s/ -- .*//'
+    }
+    check "CRI pod under a kubepods slice, skiff shim" cri 21 --runtime-handler skiff
+    check "CRI pod under a kubepods slice, runc shim + skiff-oci --systemd-cgroup" cri 22 \
+        --runtime-handler skiffrunc --runtime-type io.containerd.runc.v2 --binary-name /payload/skiff-oci
+    check "no pod slice holds a group" eq "$(ls -d /sys/fs/cgroup/kubepods.slice/*/kubepods-besteffort-pod2?.slice/*.scope 2>/dev/null)" ""
+else
+    echo "skipped: the CRI pod (no shim given)"
+fi
+
 # 9. Podman with its default cgroup manager, systemd: conmon runs skiff-oci
 # with --systemd-cgroup and a machine.slice:libpod:ID cgroupsPath.
 if command -v podman >/dev/null; then
@@ -245,6 +270,6 @@ check "... and its pids limit" eq "$(cat $UG/pids.max)" 10
 check "rootless delete" said $US delete --force uc1
 check "... no unit left" eq "$(uprop skiff-uc1.scope LoadState)" not-found
 
-left=$(systemctl list-units --all --plain --no-legend 'skiff-*.scope' 'runc-*.scope' 'bench-*.scope' 'libpod-*.scope' 2>/dev/null)
+left=$(systemctl list-units --all --plain --no-legend 'skiff-*.scope' 'runc-*.scope' 'bench-*.scope' 'libpod-*.scope' 'cri-containerd-*.scope' 2>/dev/null)
 check "no units left behind" eq "$left" ""
 echo "SKIFF-SYSTEMD-RESULT: $pass passed, $fail failed"

@@ -799,7 +799,17 @@ impl Service {
             })?,
             None => return Ok(Empty::new()),
         };
-        container::update(&self.root, &req.id, &res)?;
+        // In a forked copy: with the systemd driver, update runs the
+        // skiff-systemd helper, whose exit the shim's reaper would take
+        // from under the library's wait (ECHILD).
+        let nothing = Inherit {
+            stdio: None,
+            keep: &[],
+        };
+        forked::call(&self.reaper, nothing, || {
+            container::update(&self.root, &req.id, &res)?;
+            Ok(Value::Null)
+        })?;
         Ok(Empty::new())
     }
 

@@ -34,6 +34,19 @@ impl Reference {
         })
     }
 
+    /// A name made here (tag, import, commit), as Podman makes it whole: a
+    /// name without a registry is `localhost/NAME`, not Docker Hub's.
+    pub fn parse_local(s: &str) -> Result<Reference> {
+        let first = s.split('/').next().unwrap_or("");
+        let has_registry =
+            s.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+        if has_registry {
+            Reference::parse(s)
+        } else {
+            Reference::parse(&format!("localhost/{s}"))
+        }
+    }
+
     /// `registry/repository`.
     pub fn repo(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
@@ -90,7 +103,20 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("localhost:5000/x@{d}")).unwrap();
         assert_eq!(r.name(), format!("localhost:5000/x@{d}"));
-        assert!(Reference::parse("UPPER/case").is_err());
+        assert!(Reference::parse("busy box").is_err());
+        assert!(Reference::parse("Busybox").is_err());
+        assert_eq!(
+            Reference::parse_local("app").unwrap().name(),
+            "localhost/app:latest"
+        );
+        assert_eq!(
+            Reference::parse_local("team/app:2").unwrap().name(),
+            "localhost/team/app:2"
+        );
+        assert_eq!(
+            Reference::parse_local("quay.io/a/b:1").unwrap().name(),
+            "quay.io/a/b:1"
+        );
         assert!(Reference::parse("x@sha256:zz").is_err());
     }
 }

@@ -171,8 +171,21 @@ impl Unpacker {
                     fd = match open(&prefix) {
                         Ok(fd) => fd,
                         Err(Errno::NOENT) => {
-                            rfs::mkdirat(&fd, path[i].as_str(), Mode::from_raw_mode(0o755))
-                                .ctx(|| format!("layer entry {prefix}: making the directory"))?;
+                            match rfs::mkdirat(&fd, path[i].as_str(), Mode::from_raw_mode(0o755)) {
+                                Ok(()) => {}
+                                // Something is there that leads nowhere: a
+                                // symlink to what the layer lacks (Docker
+                                // fails these too).
+                                Err(Errno::EXIST) => {
+                                    return Err(Error::invalid(format!(
+                                        "layer entry {}: {prefix} is a symlink to a directory this layer does not have",
+                                        path.join("/")
+                                    )))
+                                }
+                                Err(e) => {
+                                    return Err(Error::io(format!("layer entry {prefix}: making the directory"), e.into()))
+                                }
+                            }
                             open(&prefix).ctx(|| format!("layer entry {prefix}: opening"))?
                         }
                         Err(e) => {

@@ -290,6 +290,31 @@ fn within_5s(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// systemd removes a scope's group once it is empty; containerd's runc
+/// shim still sends `kill --all` to the stopped container then, and takes a
+/// failure as its stop failing (seen with --systemd-cgroup in the systemd
+/// VM's CRI pod). A stopped container whose groups are gone has nothing to
+/// signal: success, as runc's (and delete still works).
+#[test]
+fn kill_all_of_a_stopped_container_whose_groups_are_gone() {
+    let env = TestEnv::new("killgone");
+    let b = env.bundle("g", &["true"]);
+    let id = env.id("g");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    within_5s("init exits", || env.status(&id) == "stopped");
+    let mut removed = 0;
+    for base in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for dir in [base.path().join(&id), base.path()] {
+            if dir.ends_with(&id) && dir.is_dir() && std::fs::remove_dir(&dir).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    assert!(removed > 0, "no group of {id} found to remove");
+    env.ok(&["kill", "--all", &id, "KILL"]);
+    env.ok(&["delete", &id]);
+}
+
 /// kill as containerd's shim uses it: `--all` also once init is gone (a
 /// container without a pid namespace of its own leaves what init started),
 /// after which delete works; a plain kill of a stopped container says

@@ -329,7 +329,7 @@ fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
 fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     for n in &a.names {
-        store.tag(&img.id, &Reference::parse(n)?)?;
+        store.tag(&img.id, &Reference::parse_local(n)?)?;
     }
     Ok(0)
 }
@@ -561,7 +561,11 @@ fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
 }
 
 fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
-    let name = a.reference.as_deref().map(Reference::parse).transpose()?;
+    let name = a
+        .reference
+        .as_deref()
+        .map(Reference::parse_local)
+        .transpose()?;
     let created = {
         let t = format::now();
         let days = t.div_euclid(86400);

@@ -15,7 +15,7 @@ H="$(cd "$(dirname "$0")" && pwd)"
 RUN="${CRI_RUN_DIR:-/tmp/skiff-tests/cri}"
 SOCK="$RUN/containerd.sock"
 # The python client compiles cri.proto here, not in the source tree.
-export CRI_GEN_DIR="$RUN/gen"
+export CRI_GEN_DIR="${CRI_GEN_DIR:-$RUN/gen}"
 ROOT="$RUN/root"; STATE="$RUN/state"; CNICONF="$RUN/cni-conf"; IPAMDIR="$RUN/cni-ipam"
 NETNAME="skiff-cri-harness"; BRIDGE="skiffcri0"; SUBNET="10.88.77.0/24"
 CGPARENT="skiff-cri-harness"

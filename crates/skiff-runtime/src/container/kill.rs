@@ -20,6 +20,12 @@ pub fn kill(
         // init started outlives it (containerd's shim sends `kill --all` then,
         // as runc lets it), and the group cannot be removed while they live.
         if let Some(cg) = &record.cgroup {
+            // systemd removes an emptied scope's group itself: a stopped
+            // container without its group has nothing left to signal
+            // (runc: "the unit's cgroup path will be auto removed").
+            if status == Status::Stopped && !cg.procs_dir.exists() {
+                return Ok(());
+            }
             return signal_all(cg, sig, status);
         }
     }
