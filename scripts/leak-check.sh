@@ -27,6 +27,17 @@ fi
 if ls /run/containerd/s/skiff-* >/dev/null 2>&1; then
     echo "leak: shim sockets:"; ls /run/containerd/s/skiff-*; fail=1
 fi
+# The engine's tests: their stores (/var/tmp/skiff-store-*), image mounts
+# and registries.
+if ls -d /var/tmp/skiff-store-* /tmp/skiff-registry-* >/dev/null 2>&1; then
+    echo "leak: engine test dirs:"; ls -d /var/tmp/skiff-store-* /tmp/skiff-registry-*; fail=1
+fi
+if grep -E 'skiff-store-' /proc/self/mountinfo; then
+    echo "leak: engine mounts above"; fail=1
+fi
+if pgrep -af 'docker-registry serve /tmp/skiff-registry-' >/tmp/skiff-leaks 2>/dev/null; then
+    echo "leak: registries:"; cat /tmp/skiff-leaks; fail=1
+fi
 if [ -d /tmp/skiff-tests ] && [ -n "$(ls -A /tmp/skiff-tests)" ]; then
     echo "leak: state or bundle dirs:"; ls -A /tmp/skiff-tests; fail=1
 fi

@@ -48,6 +48,14 @@ async fn push_async(
     let m: Manifest = serde_json::from_slice(&img.manifest)
         .map_err(|e| Error::invalid(format!("stored manifest of {}: {e}", img.id)))?;
     let (mut sent, mut skipped) = (0, 0);
+    // Repositories of the same registry that hold the image already: a
+    // blob is mounted from there (cross-repository) rather than sent.
+    let sources: Vec<Reference> = img
+        .digests
+        .iter()
+        .filter_map(|d| Reference::parse(d).ok())
+        .filter(|s| s.registry == dest.registry && s.repository != dest.repository)
+        .collect();
     for l in &m.layers {
         let exists = reg
             .client
@@ -56,6 +64,31 @@ async fn push_async(
             .map_err(|e| registry_error(&dest.registry, e))?;
         if exists {
             note(&format!("{}: already there", &l.digest[7..19]));
+            skipped += 1;
+            continue;
+        }
+        let mut mounted = false;
+        for src in &sources {
+            if reg
+                .client
+                .mount_blob(&target, &src.client_ref(None), &l.digest)
+                .await
+                .is_ok()
+                && reg
+                    .client
+                    .blob_exists(&target, &l.digest)
+                    .await
+                    .unwrap_or(false)
+            {
+                mounted = true;
+                break;
+            }
+        }
+        if mounted {
+            note(&format!(
+                "{}: mounted from another repository",
+                &l.digest[7..19]
+            ));
             skipped += 1;
             continue;
         }

@@ -73,7 +73,11 @@ impl Registry {
                 client: https,
                 auth,
             }),
-            Err(oci_client::errors::OciDistributionError::RequestError(e)) if plain_allowed => {
+            // A server that speaks TLS with a certificate we do not trust is
+            // not a plain-HTTP server: say so, do not fall back.
+            Err(oci_client::errors::OciDistributionError::RequestError(e))
+                if plain_allowed && !error_chain(&e).contains("certificate") =>
+            {
                 let http = client(ClientProtocol::Http, false);
                 match http.auth(&target, &auth, op).await {
                     Ok(_) => Ok(Registry { client: http, auth }),
@@ -92,18 +96,24 @@ impl Registry {
 /// failure needs).
 pub fn registry_error(registry: &str, e: oci_client::errors::OciDistributionError) -> Error {
     let text = e.to_string();
-    let mut chain = String::new();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        chain.push_str(&format!(": {s}"));
-        src = s.source();
-    }
+    let chain = error_chain(&e);
     let hint = if chain.contains("certificate") || chain.contains("InvalidContentType") {
         " (for a registry without a trusted certificate: --tls-verify=false)"
     } else {
         ""
     };
     Error::Registry(format!("{registry}: {text}{chain}{hint}"))
+}
+
+/// Every cause under an error, ": "-joined (reqwest hides the TLS one).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = String::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        chain.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    chain
 }
 
 /// The auth files looked at, in order: --authfile; $REGISTRY_AUTH_FILE;

@@ -7,7 +7,9 @@
 //! bundle), update changes them, exec joins the scope, delete stops the unit
 //! (also after init was killed), a kubepods-style slice is expanded and
 //! created, a unit name in use is refused, the shim under containerd puts a
-//! task with a systemd cgroupsPath in its scope, Podman and a rootless
+//! task with a systemd cgroupsPath in its scope, a CRI pod under a kubepods
+//! slice (the skiff shim, and runc's shim with SystemdCgroup running
+//! skiff-oci) has a scope per container, Podman and a rootless
 //! caller get scopes too, and nothing is left behind; then, booted with a v1
 //! (hybrid) tree, the scope's v1 groups and properties against runc's.
 
@@ -53,6 +55,10 @@ fn systemd_cgroup_driver_in_a_vm() {
         assert!(!text.contains("FAIL "), "{text}");
         if tree == "v2" {
             assert!(!text.contains("skipped: the shim"), "{text}");
+            for pod in ["skiff shim", "runc shim + skiff-oci --systemd-cgroup"] {
+                let line = format!("PASS CRI pod under a kubepods slice, {pod}");
+                assert!(text.contains(&line), "missing {line:?}:\n{text}");
+            }
         } else {
             assert!(text.contains("PASS v1: as runc's: MemoryLimit"), "{text}");
         }
