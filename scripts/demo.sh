@@ -1,15 +1,17 @@
 #!/bin/sh
-# Builds skiff-oci (static, on musl), containerd-shim-skiff-v2 and the systemd
-# driver's helper skiff-systemd, installs them (with their manual pages and
-# shell completions) to
-# /usr/local/bin, and runs a real container from a busybox rootfs made offline:
-# once with skiff-oci directly, once through containerd (a private instance,
-# stopped afterwards) with skiff's shim.
+# Builds skiff-oci (static, on musl), containerd-shim-skiff-v2, the systemd
+# driver's helper skiff-systemd and the engine skiff, installs them (with
+# their manual pages and shell completions) to /usr/local/bin, and runs a
+# real container from a busybox rootfs made offline: once with skiff-oci
+# directly, once through containerd (a private instance, stopped afterwards)
+# with skiff's shim. Then the engine: the rootfs made an image, pushed to a
+# registry started on 127.0.0.1, pulled back and listed.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build-static.sh
-cargo build --release -p containerd-shim-skiff-v2
+cargo build --release -p containerd-shim-skiff-v2 -p skiff
+install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff /usr/local/bin/skiff
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
@@ -27,6 +29,10 @@ skiff-oci completion fish >/usr/share/fish/vendor_completions.d/skiff-oci.fish
 skiff-systemd completion bash >/usr/share/bash-completion/completions/skiff-systemd
 skiff-systemd completion zsh >/usr/local/share/zsh/site-functions/_skiff-systemd
 skiff-systemd completion fish >/usr/share/fish/vendor_completions.d/skiff-systemd.fish
+skiff man >/usr/local/share/man/man8/skiff.8
+skiff completion bash >/usr/share/bash-completion/completions/skiff
+skiff completion zsh >/usr/local/share/zsh/site-functions/_skiff
+skiff completion fish >/usr/share/fish/vendor_completions.d/skiff.fish
 shim=containerd-shim-skiff-v2
 $shim -shell bash completion >/usr/share/bash-completion/completions/$shim
 $shim -shell zsh completion >/usr/local/share/zsh/site-functions/_$shim
@@ -34,8 +40,10 @@ $shim -shell fish completion >/usr/share/fish/vendor_completions.d/$shim.fish
 mandb -q 2>/dev/null || true
 bundle=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
+reg=$(mktemp -d /tmp/skiff-demo-registry.XXXXXX)
 cpid=""
-trap '[ -n "$cpid" ] && kill "$cpid" && wait "$cpid"; rm -rf "$bundle" "$ctrd"; rmdir /sys/fs/cgroup/*/default 2>/dev/null' EXIT
+rpid=""
+trap '[ -n "$cpid" ] && kill "$cpid" && wait "$cpid"; [ -n "$rpid" ] && kill "$rpid" && wait "$rpid"; rm -rf "$bundle" "$ctrd" "$reg"; rmdir /sys/fs/cgroup/*/default 2>/dev/null' EXIT
 scripts/mkrootfs.sh "$bundle/rootfs"
 skiff-oci spec --bundle "$bundle"
 # No terminal (the demo may run without one) and a program that shows where it runs.
@@ -62,3 +70,18 @@ ctr --address "$ctrd/containerd.sock" run --rm --runtime io.containerd.skiff.v2 
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --rootfs "$bundle/rootfs" "demo-$$" \
     sh -c 'echo hello through containerd and containerd-shim-skiff-v2, pid $$'
+
+# The engine: the same rootfs as an image, pushed to a registry on
+# 127.0.0.1 (Debian's docker-registry, a private one), removed, pulled
+# back from there and listed; the store is skiff's default, /var/lib/skiff.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" >"$reg/config.yml"
+docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 &
+rpid=$!
+until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null; do sleep 0.1; done
+tar -C "$bundle/rootfs" -c . | skiff import - busybox:demo >/dev/null
+skiff push -q busybox:demo "127.0.0.1:$port/busybox:demo"
+skiff rmi busybox:demo >/dev/null
+skiff pull "127.0.0.1:$port/busybox:demo"
+skiff images
+skiff rmi "127.0.0.1:$port/busybox:demo" >/dev/null

@@ -72,7 +72,14 @@ pub fn pull(
         .enable_all()
         .build()
         .ctx(|| "starting the network runtime".into())?;
-    rt.block_on(pull_async(store, r, opts, progress))
+    let first = rt.block_on(pull_async(store, r, opts, progress));
+    // Asked over plain HTTP because it answered so before, and failed: it
+    // may serve TLS now; once more, HTTPS first.
+    if first.is_err() && store.answered_plain(&r.registry)? {
+        store.note_scheme(&r.registry, false)?;
+        return rt.block_on(pull_async(store, r, opts, progress));
+    }
+    first
 }
 
 async fn pull_async(
@@ -81,8 +88,15 @@ async fn pull_async(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
+    let t0 = std::time::Instant::now();
+    let mut opts = opts.clone();
+    opts.plain_before = store.answered_plain(&r.registry)?;
+    let opts = &opts;
     let reg = Registry::connect(r, opts, RegistryOperation::Pull).await?;
+    store.note_scheme(&r.registry, reg.plain)?;
+    trace(&format!("connected in {:?}", t0.elapsed()));
     let (top_digest, manifest_bytes, manifest_digest, m) = fetch_manifest(&reg, r, opts).await?;
+    trace(&format!("manifest in {:?}", t0.elapsed()));
     let names = [r.clone()];
     // Re-pull of an image the store has whole: the manifest was all.
     if let Ok(img) = store.find(&m.config.digest) {
@@ -394,6 +408,13 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// SKIFF_TRACE=1: when each layer's phases end, on stderr.
+fn trace(msg: &str) {
+    if std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
+        eprintln!("trace: {msg}");
+    }
+}
+
 /// Reads the chunks a download hands over, for the unpacking thread.
 struct ChunkReader {
     rx: tokio::sync::mpsc::Receiver<Bytes>,
@@ -465,11 +486,15 @@ async fn download(
         )
     });
     let mut hasher = Hasher::default();
+    let t0 = std::time::Instant::now();
+    let short = &job.desc.digest[7..19];
     let fed = feed(&partial, have, stream, &tx, &mut hasher, &*bar).await;
+    trace(&format!("layer {short}: received in {:?}", t0.elapsed()));
     drop(tx);
     let unpacked = unpacker
         .await
         .map_err(|e| Error::invalid(format!("unpacking a layer: {e}")));
+    trace(&format!("layer {short}: unpacked in {:?}", t0.elapsed()));
     // The unpacker's error explains a failed feed (it stopped reading).
     let unpacked = match (fed, unpacked) {
         (_, Ok(Err(e))) | (_, Err(e)) => {
@@ -543,7 +568,7 @@ async fn feed(
         bar.advance(chunk.len() as u64);
         tx.send(chunk).await.map_err(|_| gone())?;
     }
-    file.sync_data()
-        .ctx(|| format!("writing {}", partial.display()))?;
+    // No fsync here: the blob is checked against its digest before it is
+    // recorded, and `system check` finds one a crash damaged afterwards.
     Ok(())
 }

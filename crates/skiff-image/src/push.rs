@@ -43,7 +43,10 @@ async fn push_async(
             "{dest}: push needs a tag to push to"
         )));
     }
-    let reg = Registry::connect(dest, opts, RegistryOperation::Push).await?;
+    let mut opts = opts.clone();
+    opts.plain_before = store.answered_plain(&dest.registry)?;
+    let reg = Registry::connect(dest, &opts, RegistryOperation::Push).await?;
+    store.note_scheme(&dest.registry, reg.plain)?;
     let target = dest.client_ref(None);
     let m: Manifest = serde_json::from_slice(&img.manifest)
         .map_err(|e| Error::invalid(format!("stored manifest of {}: {e}", img.id)))?;

@@ -25,12 +25,17 @@ pub struct Options {
     pub authfile: Option<PathBuf>,
     /// `--platform` for indexes: None = this machine's.
     pub platform: Option<crate::manifest::Platform>,
+    /// The registry answered over plain HTTP last time (the store's
+    /// memory): try that first, where plain HTTP is allowed at all.
+    pub plain_before: bool,
 }
 
 /// A connected registry: the client, the credentials, the reference.
 pub struct Registry {
     pub client: Client,
     pub auth: RegistryAuth,
+    /// It answered over plain HTTP.
+    pub plain: bool,
 }
 
 fn is_loopback(registry: &str) -> bool {
@@ -66,12 +71,26 @@ impl Registry {
         let insecure = opts.tls_verify == Some(false);
         let plain_allowed = insecure || (opts.tls_verify.is_none() && is_loopback(&r.registry));
         let target = r.client_ref(None);
+        // A registry that answered over plain HTTP before (the store
+        // remembers) is asked that way first: a TLS hello sent to a plain
+        // server costs ~50 ms before it fails.
+        if plain_allowed && opts.plain_before {
+            let http = client(ClientProtocol::Http, false);
+            if http.auth(&target, &auth, op).await.is_ok() {
+                return Ok(Registry {
+                    client: http,
+                    auth,
+                    plain: true,
+                });
+            }
+        }
         let https = client(ClientProtocol::Https, insecure);
         let first = https.auth(&target, &auth, op).await;
         match first {
             Ok(_) => Ok(Registry {
                 client: https,
                 auth,
+                plain: false,
             }),
             // A server that speaks TLS with a certificate we do not trust is
             // not a plain-HTTP server: say so, do not fall back.
@@ -80,7 +99,11 @@ impl Registry {
             {
                 let http = client(ClientProtocol::Http, false);
                 match http.auth(&target, &auth, op).await {
-                    Ok(_) => Ok(Registry { client: http, auth }),
+                    Ok(_) => Ok(Registry {
+                        client: http,
+                        auth,
+                        plain: true,
+                    }),
                     Err(e2) => Err(Error::Registry(format!(
                         "{}: neither HTTPS ({e}) nor HTTP ({e2}) answered",
                         r.registry

@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS blobs (
     media_type TEXT NOT NULL,
     size INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS names_by_image ON names(image_id);
+CREATE INDEX IF NOT EXISTS digests_by_image ON digests(image_id);
+CREATE INDEX IF NOT EXISTS image_layers_by_chain ON image_layers(chain_id);
+CREATE TABLE IF NOT EXISTS registries (  -- how a registry answered last (https or http)
+    registry TEXT PRIMARY KEY,
+    scheme TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS users (     -- what holds a layer beside images (image mounts, containers)
     holder TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id)
@@ -303,19 +310,35 @@ impl Store {
 
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<Image>> {
+        self.images_where(None)
+    }
+
+    /// One image by its id.
+    pub fn image(&self, id: &str) -> Result<Image> {
+        self.images_where(Some(id))?
+            .pop()
+            .ok_or_else(|| Error::NoImage(id.to_string()))
+    }
+
+    /// Every image, or the one with this id; names and digests with each.
+    fn images_where(&self, id: Option<&str>) -> Result<Vec<Image>> {
+        let only = id.unwrap_or("");
+        let all = id.is_none();
         let mut names: std::collections::HashMap<String, Vec<String>> = Default::default();
         let mut st = self
             .db
-            .prepare("SELECT name, image_id FROM names ORDER BY name")?;
-        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            .prepare("SELECT name, image_id FROM names WHERE ?1 OR image_id = ?2 ORDER BY name")?;
+        for row in st.query_map(params![all, only], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
             let (n, id) = row?;
             names.entry(id).or_default().push(n);
         }
         let mut digests: std::collections::HashMap<String, Vec<String>> = Default::default();
-        let mut st = self
-            .db
-            .prepare("SELECT repo, digest, image_id FROM digests ORDER BY repo")?;
-        for row in st.query_map([], |r| {
+        let mut st = self.db.prepare(
+            "SELECT repo, digest, image_id FROM digests WHERE ?1 OR image_id = ?2 ORDER BY repo",
+        )?;
+        for row in st.query_map(params![all, only], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -329,9 +352,9 @@ impl Store {
             "SELECT i.id, i.manifest_digest, i.manifest_type, i.manifest, i.config, i.created, i.added,
                     (SELECT COALESCE(SUM(l.size), 0) FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
                      WHERE il.image_id = i.id)
-             FROM images i ORDER BY i.added DESC, i.id",
+             FROM images i WHERE ?1 OR i.id = ?2 ORDER BY i.added DESC, i.id",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map(params![all, only], |r| {
             Ok(Image {
                 id: r.get(0)?,
                 manifest_digest: r.get(1)?,
@@ -355,47 +378,69 @@ impl Store {
         Ok(out)
     }
 
+    /// Image ids a query with one text parameter answers (at most 2: one
+    /// is an answer, two an ambiguity).
+    fn ids(&self, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<String>> {
+        let mut st = self.db.prepare(sql)?;
+        let rows = st.query_map(p, |r| r.get::<_, String>(0))?;
+        let mut out: Vec<String> = vec![];
+        for r in rows {
+            let id = r?;
+            if !out.contains(&id) {
+                out.push(id);
+            }
+            if out.len() == 2 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Finds an image by name (made whole as a reference is), by
     /// repository@digest, by its id or a unique prefix of it (12 hex digits
     /// as `images` shows), or by a name's trailing path (`busybox:1`
-    /// finds `127.0.0.1:5000/busybox:1` when only one name ends so).
+    /// finds `127.0.0.1:5000/busybox:1` when only one name ends so). Asks
+    /// the database for the one image, not for all.
     pub fn find(&self, what: &str) -> Result<Image> {
-        let all = self.images()?;
         let hexpart = what.strip_prefix("sha256:").unwrap_or(what);
         if hexpart.len() >= 3 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<&Image> = all
-                .iter()
-                .filter(|i| i.id["sha256:".len()..].starts_with(hexpart))
-                .collect();
-            if hits.len() == 1 {
-                return Ok(hits[0].clone());
-            }
-            if hits.len() > 1 {
-                return Err(Error::invalid(format!(
-                    "{what}: more than one image id starts so"
-                )));
+            let hits = self.ids(
+                "SELECT id FROM images WHERE substr(id, 8, ?2) = ?1",
+                &[&hexpart.to_ascii_lowercase(), &(hexpart.len() as i64)],
+            )?;
+            match hits.len() {
+                1 => return self.image(&hits[0]),
+                0 => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{what}: more than one image id starts so"
+                    )))
+                }
             }
         }
         if let Ok(r) = Reference::parse(what) {
-            let hit = all.iter().find(|i| match &r.digest {
-                Some(d) => i.digests.contains(&format!("{}@{d}", r.repo())),
-                None => i.names.contains(&r.name()),
-            });
-            if let Some(i) = hit {
-                return Ok(i.clone());
+            let hits = match &r.digest {
+                Some(d) => self.ids(
+                    "SELECT image_id FROM digests WHERE repo = ?1 AND digest = ?2",
+                    &[&r.repo(), d],
+                )?,
+                None => self.ids("SELECT image_id FROM names WHERE name = ?1", &[&r.name()])?,
+            };
+            if let Some(id) = hits.first() {
+                return self.image(id);
             }
         }
         let want = if what.contains(':') || what.contains('@') {
-            what.to_string()
+            format!("/{what}")
         } else {
-            format!("{what}:latest")
+            format!("/{what}:latest")
         };
-        let hits: Vec<&Image> = all
-            .iter()
-            .filter(|i| i.names.iter().any(|n| n.ends_with(&format!("/{want}"))))
-            .collect();
+        let hits = self.ids(
+            "SELECT image_id FROM names WHERE substr(name, -?2) = ?1",
+            &[&want, &(want.len() as i64)],
+        )?;
         match hits.len() {
-            1 => Ok(hits[0].clone()),
+            1 => self.image(&hits[0]),
             0 => Err(Error::NoImage(what.to_string())),
             _ => Err(Error::invalid(format!(
                 "{what}: more than one image has a name ending so; give the whole name"
@@ -449,6 +494,28 @@ impl Store {
             .db
             .execute("DELETE FROM names WHERE name = ?1", [name])?
             > 0)
+    }
+
+    /// Whether a registry answered over plain HTTP last time.
+    pub fn answered_plain(&self, registry: &str) -> Result<bool> {
+        let scheme: Option<String> = self
+            .db
+            .query_row(
+                "SELECT scheme FROM registries WHERE registry = ?1",
+                [registry],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(scheme.as_deref() == Some("http"))
+    }
+
+    /// Remembers how a registry answered.
+    pub fn note_scheme(&self, registry: &str, plain: bool) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO registries (registry, scheme) VALUES (?1, ?2)",
+            params![registry, if plain { "http" } else { "https" }],
+        )?;
+        Ok(())
     }
 
     /// What holds an image besides its names (image mounts; containers).

@@ -12,10 +12,12 @@
 //! Overlay's own xattrs (`trusted.overlay.*`, `user.overlay.*`) are not
 //! taken from a layer: they would steer the overlay mount.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use rustix::fs::{
     self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
@@ -44,7 +46,10 @@ pub struct Options {
 }
 
 /// A decompressing reader for a layer blob.
-pub fn decompressor<'a, R: Read + 'a>(r: R, c: Compression) -> Result<Box<dyn Read + 'a>> {
+pub fn decompressor<'a, R: Read + Send + 'a>(
+    r: R,
+    c: Compression,
+) -> Result<Box<dyn Read + Send + 'a>> {
     Ok(match c {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
@@ -56,37 +61,130 @@ pub fn decompressor<'a, R: Read + 'a>(r: R, c: Compression) -> Result<Box<dyn Re
 
 /// Unpacks `blob` (compressed as `c`) into `dest`, a directory that exists
 /// and is empty; returns the diff id and size.
-pub fn unpack(blob: impl Read, c: Compression, dest: &Path, opts: Options) -> Result<Unpacked> {
-    let mut reader = HashingReader {
-        inner: decompressor(blob, c)?,
-        hasher: Default::default(),
-    };
-    let size = {
-        let mut archive = tar::Archive::new(&mut reader);
-        let mut u = Unpacker::new(dest, opts)?;
-        let entries = archive
-            .entries()
-            .ctx(|| "reading the layer's tar stream".into())?;
-        for entry in entries {
-            let mut entry = entry.ctx(|| "reading the layer's tar stream".into())?;
-            u.entry(&mut entry)?;
-        }
-        u.finish()?;
-        u.size
-    };
-    // The diff id covers the whole stream, the end-of-archive blocks too.
-    io::copy(&mut reader, &mut io::sink()).ctx(|| "reading the layer's tar stream".into())?;
-    Ok(Unpacked {
-        diff_id: reader.hasher.finish(),
-        size,
+pub fn unpack(
+    blob: impl Read + Send,
+    c: Compression,
+    dest: &Path,
+    opts: Options,
+) -> Result<Unpacked> {
+    let decoder = decompressor(blob, c)?;
+    // Two stages on two threads: decompressing and hashing the stream
+    // (the diff id) here, reading the tar and making its entries below.
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|scope| {
+        let inflate = scope.spawn(move || -> Result<String> {
+            let mut reader = HashingReader {
+                inner: decoder,
+                hasher: Default::default(),
+            };
+            loop {
+                let mut buf = vec![0u8; 256 * 1024];
+                let n = match read_full(&mut reader, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(Error::io("reading the layer's tar stream", e));
+                    }
+                };
+                if n == 0 {
+                    return Ok(reader.hasher.finish());
+                }
+                buf.truncate(n);
+                // The tar side stopped (an error of its own): keep hashing
+                // is pointless, end here.
+                if tx.send(Ok(buf)).is_err() {
+                    return Ok(String::new());
+                }
+            }
+        });
+        let made = (|| -> Result<u64> {
+            let mut stream = BufferReader {
+                rx,
+                current: Vec::new(),
+                at: 0,
+            };
+            let size = {
+                let mut archive = tar::Archive::new(&mut stream);
+                let mut u = Unpacker::new(dest, opts)?;
+                let entries = archive
+                    .entries()
+                    .ctx(|| "reading the layer's tar stream".into())?;
+                for entry in entries {
+                    let mut entry = entry.ctx(|| "reading the layer's tar stream".into())?;
+                    u.entry(&mut entry)?;
+                }
+                u.finish()?;
+                u.size
+            };
+            // The diff id covers the whole stream, the end-of-archive
+            // blocks too.
+            io::copy(&mut stream, &mut io::sink())
+                .ctx(|| "reading the layer's tar stream".into())?;
+            Ok(size)
+        })();
+        let diff_id = inflate
+            .join()
+            .map_err(|_| Error::invalid("the decompressing thread panicked"))?;
+        let size = made?;
+        Ok(Unpacked {
+            diff_id: diff_id?,
+            size,
+        })
     })
+}
+
+/// Reads until `buf` is full or the stream ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The decompressed stream, as the inflating thread hands it over.
+struct BufferReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for BufferReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.current = b;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 struct Unpacker {
     root: OwnedFd,
     opts: Options,
     /// The last parents opened, by their path in the layer.
-    parents: HashMap<String, OwnedFd>,
+    parents: HashMap<String, Arc<OwnedFd>>,
+    /// Writes files and symlinks on worker threads (creating a file is a
+    /// synchronous round trip to the filesystem's journal; several at once
+    /// overlap them).
+    pool: Pool,
+    /// Entries handed to the pool and maybe not made yet: another entry
+    /// at the same path waits for them.
+    pending: HashSet<String>,
     /// Directories whose times are set once everything below is written.
     dir_times: Vec<(String, Timestamps)>,
     size: u64,
@@ -134,6 +232,8 @@ impl Unpacker {
             root,
             opts,
             parents: HashMap::new(),
+            pool: Pool::new(WORKERS),
+            pending: HashSet::new(),
             dir_times: vec![],
             size: 0,
         })
@@ -145,10 +245,10 @@ impl Unpacker {
 
     /// Opens a directory of the layer by its path (symlinks resolved inside
     /// the layer), making missing ones (0755, root's) on the way.
-    fn dir(&mut self, path: &[String]) -> Result<OwnedFd> {
+    fn dir(&mut self, path: &[String]) -> Result<Arc<OwnedFd>> {
         let key = path.join("/");
         if let Some(fd) = self.parents.get(&key) {
-            return fd.try_clone().ctx(|| "duplicating a directory fd".into());
+            return Ok(fd.clone());
         }
         let open = |p: &str| {
             rfs::openat2(
@@ -208,11 +308,15 @@ impl Unpacker {
         if self.parents.len() > 64 {
             self.parents.clear();
         }
-        self.parents.insert(
-            key,
-            fd.try_clone().ctx(|| "duplicating a directory fd".into())?,
-        );
+        let fd = Arc::new(fd);
+        self.parents.insert(key, fd.clone());
         Ok(fd)
+    }
+
+    /// Waits for the pool's outstanding work; its first error.
+    fn flush(&mut self) -> Result<()> {
+        self.pending.clear();
+        self.pool.wait()
     }
 
     /// Clears the way for a new entry at `name` in `parent` (a previous
@@ -228,6 +332,8 @@ impl Unpacker {
                     return Ok(());
                 }
                 if is_dir {
+                    // What the pool writes below it must be done first.
+                    self.flush()?;
                     self.parents.clear();
                     let p = format!(
                         "/proc/self/fd/{}/{name}",
@@ -260,6 +366,24 @@ impl Unpacker {
             }
             return Ok(());
         };
+        // An entry where the pool may still be writing an earlier one (an
+        // appended tar's second copy, a whiteout of it), and every hard
+        // link (its target may be pending): the pool finishes first.
+        if !self.pending.is_empty() {
+            let hidden = name.strip_prefix(".wh.").filter(|h| !h.starts_with(".wh."));
+            let mut at = parents.to_vec();
+            at.push(hidden.unwrap_or(name).to_string());
+            // A pending symlink on the way to this entry must exist
+            // before the way is walked (or it would be made a directory).
+            let through_pending =
+                (1..=parents.len()).any(|i| self.pending.contains(&parents[..i].join("/")));
+            if kind == tar::EntryType::Link
+                || through_pending
+                || self.pending.contains(&at.join("/"))
+            {
+                self.flush()?;
+            }
+        }
         let parent = self.dir(parents)?;
         // Whiteouts.
         if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -297,22 +421,22 @@ impl Unpacker {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 self.clear(&parent, name, false, &shown)?;
-                let fd = rfs::openat(
-                    &parent,
-                    name.as_str(),
-                    OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::WRONLY
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .ctx(|| format!("layer entry {shown}"))?;
-                let mut file = std::fs::File::from(fd);
-                let n = io::copy(e, &mut file).ctx(|| format!("layer entry {shown}: writing"))?;
-                self.size += n;
-                meta.apply_fd(&file, &shown, self.opts)?;
-                rfs::futimens(&file, &meta.times).ctx(|| format!("layer entry {shown}: times"))?;
+                let size = e.size();
+                if size <= POOLED_FILE_MAX {
+                    let mut body = Vec::with_capacity(size as usize);
+                    e.read_to_end(&mut body)
+                        .ctx(|| format!("layer entry {shown}: reading"))?;
+                    self.pending.insert(comps.join("/"));
+                    return self.pool.submit(Job {
+                        parent,
+                        name: name.clone(),
+                        shown,
+                        body: Body::File(body),
+                        meta,
+                        opts: self.opts,
+                    });
+                }
+                self.size += write_file(&parent, name, &shown, e, &meta, self.opts)?;
             }
             tar::EntryType::Symlink => {
                 let target = e
@@ -322,23 +446,15 @@ impl Unpacker {
                     })?
                     .into_owned();
                 self.clear(&parent, name, false, &shown)?;
-                rfs::symlinkat(target.as_slice(), &parent, name.as_str())
-                    .ctx(|| format!("layer entry {shown}: making the symlink"))?;
-                rfs::chownat(
-                    &parent,
-                    name.as_str(),
-                    Some(meta.uid()),
-                    Some(meta.gid()),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .ctx(|| format!("layer entry {shown}: owner"))?;
-                rfs::utimensat(
-                    &parent,
-                    name.as_str(),
-                    &meta.times,
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .ctx(|| format!("layer entry {shown}: times"))?;
+                self.pending.insert(comps.join("/"));
+                return self.pool.submit(Job {
+                    parent,
+                    name: name.clone(),
+                    shown,
+                    body: Body::Symlink(target),
+                    meta,
+                    opts: self.opts,
+                });
             }
             tar::EntryType::Link => {
                 let target = e
@@ -437,6 +553,8 @@ impl Unpacker {
 
     /// Directory times last: writing below a directory changes its mtime.
     fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.size += self.pool.finish()?;
         self.parents.clear();
         for (path, times) in std::mem::take(&mut self.dir_times).into_iter().rev() {
             let fd = rfs::openat2(
@@ -453,6 +571,203 @@ impl Unpacker {
         }
         Ok(())
     }
+}
+
+/// Worker threads writing files and symlinks (the syscalls wait on the
+/// filesystem, not the CPU: more of them than cores still helps).
+const WORKERS: usize = 4;
+/// Files up to this size are read into memory and written by the pool;
+/// larger ones by the unpacking thread itself (the queue's memory stays
+/// below 64 such files).
+const POOLED_FILE_MAX: u64 = 256 * 1024;
+
+enum Body {
+    File(Vec<u8>),
+    Symlink(Vec<u8>),
+}
+
+struct Job {
+    parent: Arc<OwnedFd>,
+    name: String,
+    shown: String,
+    body: Body,
+    meta: Meta,
+    opts: Options,
+}
+
+#[derive(Default)]
+struct PoolState {
+    outstanding: Mutex<usize>,
+    idle: Condvar,
+    error: Mutex<Option<Error>>,
+    written: AtomicU64,
+}
+
+struct Pool {
+    tx: Option<mpsc::SyncSender<Job>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    state: Arc<PoolState>,
+}
+
+impl Pool {
+    fn new(n: usize) -> Pool {
+        let (tx, rx) = mpsc::sync_channel::<Job>(64);
+        let rx = Arc::new(Mutex::new(rx));
+        let state = Arc::new(PoolState::default());
+        let workers = (0..n)
+            .filter_map(|i| {
+                let (rx, state) = (rx.clone(), state.clone());
+                std::thread::Builder::new()
+                    .name(format!("unpack-{i}"))
+                    .spawn(move || loop {
+                        let job = match rx.lock().map(|r| r.recv()) {
+                            Ok(Ok(job)) => job,
+                            _ => return,
+                        };
+                        let failed = state.error.lock().map(|e| e.is_some()).unwrap_or(true);
+                        if !failed {
+                            match job.run() {
+                                Ok(n) => {
+                                    state.written.fetch_add(n, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    if let Ok(mut slot) = state.error.lock() {
+                                        slot.get_or_insert(e);
+                                    }
+                                }
+                            }
+                        }
+                        if let Ok(mut n) = state.outstanding.lock() {
+                            *n -= 1;
+                            if *n == 0 {
+                                state.idle.notify_all();
+                            }
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Pool {
+            tx: Some(tx),
+            workers,
+            state,
+        }
+    }
+
+    fn submit(&mut self, job: Job) -> Result<()> {
+        if self.workers.is_empty() {
+            return job.run().map(|n| {
+                self.state.written.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        if let Ok(mut n) = self.state.outstanding.lock() {
+            *n += 1;
+        }
+        let sent = match &self.tx {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(Error::invalid("the unpacking threads are gone"));
+        }
+        Ok(())
+    }
+
+    /// Waits until every job handed over is done; the first error.
+    fn wait(&mut self) -> Result<()> {
+        let mut n = self
+            .state
+            .outstanding
+            .lock()
+            .map_err(|_| Error::invalid("an unpacking thread panicked"))?;
+        while *n > 0 {
+            n = self
+                .state
+                .idle
+                .wait(n)
+                .map_err(|_| Error::invalid("an unpacking thread panicked"))?;
+        }
+        drop(n);
+        match self.state.error.lock().map(|mut e| e.take()) {
+            Ok(Some(e)) => Err(e),
+            Ok(None) => Ok(()),
+            Err(_) => Err(Error::invalid("an unpacking thread panicked")),
+        }
+    }
+
+    /// Ends the workers; the bytes of file content they wrote.
+    fn finish(&mut self) -> Result<u64> {
+        self.wait()?;
+        self.tx = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        Ok(self.state.written.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Job {
+    fn run(self) -> Result<u64> {
+        match self.body {
+            Body::File(bytes) => write_file(
+                &self.parent,
+                &self.name,
+                &self.shown,
+                &mut bytes.as_slice(),
+                &self.meta,
+                self.opts,
+            ),
+            Body::Symlink(target) => {
+                let (parent, name, shown) = (&self.parent, self.name.as_str(), &self.shown);
+                rfs::symlinkat(target.as_slice(), &**parent, name)
+                    .ctx(|| format!("layer entry {shown}: making the symlink"))?;
+                rfs::chownat(
+                    &**parent,
+                    name,
+                    Some(self.meta.uid()),
+                    Some(self.meta.gid()),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .ctx(|| format!("layer entry {shown}: owner"))?;
+                rfs::utimensat(&**parent, name, &self.meta.times, AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| format!("layer entry {shown}: times"))?;
+                Ok(0)
+            }
+        }
+    }
+}
+
+/// Makes a regular file (its name cleared before) with its content, owner,
+/// mode, xattrs and times; the bytes written.
+fn write_file(
+    parent: &OwnedFd,
+    name: &str,
+    shown: &str,
+    content: &mut dyn Read,
+    meta: &Meta,
+    opts: Options,
+) -> Result<u64> {
+    let fd = rfs::openat(
+        parent,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .ctx(|| format!("layer entry {shown}"))?;
+    let mut file = std::fs::File::from(fd);
+    let n = io::copy(content, &mut file).ctx(|| format!("layer entry {shown}: writing"))?;
+    meta.apply_fd(&file, shown, opts)?;
+    rfs::futimens(&file, &meta.times).ctx(|| format!("layer entry {shown}: times"))?;
+    Ok(n)
 }
 
 /// Owner, mode, times and xattrs of an entry (PAX records win over the

@@ -66,6 +66,20 @@ pub enum Command {
     /// The store as a whole
     #[command(subcommand)]
     System(SystemCommand),
+    /// Print this program's manual page (roff, for man(1))
+    Man,
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand, Debug)]

@@ -38,6 +38,21 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::System(SystemCommand::Df) => df(&open()?),
         Command::System(SystemCommand::Check(a)) => check(&mut open()?, a),
+        Command::Man => {
+            print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            print!(
+                "{}",
+                match shell {
+                    Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/skiff.bash")),
+                    Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff")),
+                    Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/skiff.fish")),
+                }
+            );
+            Ok(0)
+        }
     }
 }
 
@@ -56,6 +71,7 @@ fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options>
         creds,
         authfile: a.authfile.clone(),
         platform: platform.map(Platform::parse).transpose()?,
+        plain_before: false,
     })
 }
 

@@ -1,0 +1,90 @@
+#!/bin/sh
+# The engine against Podman, same machine, same run (issue 16's figures):
+#   - pull + unpack of a debootstrap'ed Debian 12 (minbase) image from a
+#     registry on 127.0.0.1, into an empty store each time;
+#   - `images` and `image inspect` with 500 images in the store.
+# usage: scripts/bench-engine.sh [ROUNDS]   (default 5; medians, ms)
+# Needs: a release build of skiff (cargo build --release -p skiff), podman,
+# docker-registry, debootstrap (the image's rootfs is made once, from
+# Debian's mirror, into target/engine-bench/rootfs).
+set -eu
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+skiff=$(pwd)/target/x86_64-unknown-linux-gnu/release/skiff
+[ -x "$skiff" ] || { echo "build it first: cargo build --release -p skiff" >&2; exit 2; }
+work=$(pwd)/target/engine-bench
+mkdir -p "$work"
+if [ ! -d "$work/rootfs" ]; then
+    rm -rf "$work/rootfs.tmp"
+    debootstrap --variant=minbase bookworm "$work/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 ||
+        { echo "skipped: no Debian mirror to make the image from"; exit 77; }
+    mv "$work/rootfs.tmp" "$work/rootfs"
+fi
+tmp=$(mktemp -d /var/tmp/skiff-bench-engine.XXXXXX)
+rpid=""
+cleanup() {
+    [ -n "$rpid" ] && kill "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
+    for m in $(awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$tmp" "$port" >"$tmp/registry.yml"
+docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+rpid=$!
+until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null; do sleep 0.1; done
+image=127.0.0.1:$port/debian:bench
+tar -C "$work/rootfs" -c . | "$skiff" --root "$tmp/seed" import - debian:bench >/dev/null
+"$skiff" --root "$tmp/seed" push -q debian:bench "$image"
+size=$(du -sh "$work/rootfs" | cut -f1); files=$(find "$work/rootfs" | wc -l)
+
+ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+PM() { podman --root "$tmp/podman" --runroot "$tmp/podman-run" "$@"; }
+
+# 1. Pull into an empty store, alternating the two.
+: >"$tmp/pull.skiff"; : >"$tmp/pull.podman"
+for i in $(seq "$rounds"); do
+    sync; t0=$(ms)
+    "$skiff" --root "$tmp/s" pull -q "$image" >/dev/null
+    t1=$(ms); echo $((t1 - t0)) >>"$tmp/pull.skiff"
+    rm -rf "$tmp/s"
+    sync; t0=$(ms)
+    PM pull -q --tls-verify=false "$image" >/dev/null
+    t1=$(ms); echo $((t1 - t0)) >>"$tmp/pull.podman"
+    PM rmi -a -f >/dev/null 2>&1 || true
+    PM system reset -f >/dev/null 2>&1 || true
+    rm -rf "$tmp/podman" "$tmp/podman-run"
+done
+ps=$(median <"$tmp/pull.skiff"); pp=$(median <"$tmp/pull.podman")
+# A re-pull of what the store has.
+"$skiff" --root "$tmp/s" pull -q "$image" >/dev/null
+t0=$(ms); "$skiff" --root "$tmp/s" pull -q "$image" >/dev/null; t1=$(ms); rs=$((t1 - t0))
+PM pull -q --tls-verify=false "$image" >/dev/null
+t0=$(ms); PM pull -q --tls-verify=false "$image" >/dev/null; t1=$(ms); rp=$((t1 - t0))
+
+# 2. 500 small images in both stores (one docker-archive, loaded by each).
+for i in $(seq 500); do
+    mkdir -p "$tmp/tiny/$i" && echo "$i" >"$tmp/tiny/$i/id"
+    tar -C "$tmp/tiny/$i" -c . | "$skiff" --root "$tmp/many" import - "tiny/$i:1" >/dev/null
+done
+"$skiff" --root "$tmp/many" save -o "$tmp/many.tar" $(seq -f 'localhost/tiny/%g:1' 500)
+PM load -q -i "$tmp/many.tar" >/dev/null
+: >"$tmp/images.skiff"; : >"$tmp/images.podman"; : >"$tmp/inspect.skiff"; : >"$tmp/inspect.podman"
+for i in $(seq "$rounds"); do
+    t0=$(ms); "$skiff" --root "$tmp/many" images >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/images.skiff"
+    t0=$(ms); PM images >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/images.podman"
+    t0=$(ms); "$skiff" --root "$tmp/many" inspect localhost/tiny/250:1 >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/inspect.skiff"
+    t0=$(ms); PM image inspect localhost/tiny/250:1 >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/inspect.podman"
+done
+is=$(median <"$tmp/images.skiff"); ip=$(median <"$tmp/images.podman")
+ns=$(median <"$tmp/inspect.skiff"); np=$(median <"$tmp/inspect.podman")
+PM rmi -a -f >/dev/null 2>&1 || true
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo "engine vs podman $(podman --version | awk '{print $3}'), medians of $rounds, ms (image: Debian 12 minbase, $size, $files files)"
+printf '%-44s %8s %8s %6s\n' "what" skiff podman ratio
+printf '%-44s %8s %8s %6s\n' "pull + unpack, empty store" "$ps" "$pp" "$(ratio "$ps" "$pp")"
+printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
+printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
+printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
