@@ -504,7 +504,7 @@ fn add_image(
                         f,
                         manifest::layer_compression(&d.media_type)?,
                         &diff,
-                        unpack::Options::default(),
+                        unpack::Options::for_this_process(),
                     )
                 });
             let u = match r {

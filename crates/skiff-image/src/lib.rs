@@ -26,4 +26,20 @@ pub mod store;
 pub mod unpack;
 
 pub use error::{Error, Result};
+
+/// Whether this process is the engine of an unprivileged user: not root,
+/// or root of the user namespace the engine made for such a user (see
+/// crates/skiff/src/userns.rs, which sets SKIFF_ROOTLESS_UID).
+pub fn rootless() -> bool {
+    !rustix::process::geteuid().is_root() || std::env::var_os("SKIFF_ROOTLESS_UID").is_some()
+}
+
+/// The user's own uid: outside the engine's user namespace, or as it was
+/// before the engine made one.
+pub fn real_uid() -> u32 {
+    std::env::var("SKIFF_ROOTLESS_UID")
+        .ok()
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| rustix::process::geteuid().as_raw())
+}
 pub use store::Store;

@@ -72,10 +72,13 @@ pub fn mount(store: &mut Store, image_id: &str, name: &str) -> Result<Overlay> {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(":");
+    // In a user namespace, overlay keeps its markers in user.* xattrs
+    // (the layers were unpacked so).
     let data = format!(
-        "lowerdir={lower},upperdir={},workdir={},index=off",
+        "lowerdir={lower},upperdir={},workdir={},index=off{}",
         dir.join("upper").display(),
-        dir.join("work").display()
+        dir.join("work").display(),
+        if crate::rootless() { ",userxattr" } else { "" }
     );
     let merged = dir.join("merged");
     let data = std::ffi::CString::new(data)

@@ -355,7 +355,7 @@ async fn fetch_layer(
         let bar = progress.layer(&job.desc.digest, job.desc.size);
         let u = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&blob).ctx(|| format!("opening {}", blob.display()))?;
-            unpack::unpack(f, compression, &dest, unpack::Options::default())
+            unpack::unpack(f, compression, &dest, unpack::Options::for_this_process())
         })
         .await
         .map_err(|e| Error::invalid(format!("unpacking a layer: {e}")))?;
@@ -482,7 +482,7 @@ async fn download(
             },
             compression,
             &dest,
-            unpack::Options::default(),
+            unpack::Options::for_this_process(),
         )
     });
     let mut hasher = Hasher::default();

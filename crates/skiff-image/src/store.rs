@@ -131,7 +131,7 @@ impl Store {
     /// The default root: /var/lib/skiff for root, else
     /// $XDG_DATA_HOME/skiff (~/.local/share/skiff).
     pub fn default_root() -> PathBuf {
-        if rustix::process::geteuid().is_root() {
+        if !crate::rootless() {
             return PathBuf::from("/var/lib/skiff");
         }
         let data = std::env::var_os("XDG_DATA_HOME")

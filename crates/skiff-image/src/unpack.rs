@@ -40,9 +40,19 @@ pub struct Unpacked {
 /// How the layer's whiteouts and opaque markers are written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// In a user namespace: overlay's markers as `user.overlay.*` xattrs
-    /// (overlay mounted with `userxattr`), not `trusted.` ones.
+    /// In a user namespace (rootless): opaque directories marked with the
+    /// `user.overlay.opaque` xattr (overlay mounted with `userxattr`), not
+    /// the `trusted.` one only real root may set; device nodes left out.
     pub user_xattrs: bool,
+}
+
+impl Options {
+    /// As this process may write them: rootless or not.
+    pub fn for_this_process() -> Options {
+        Options {
+            user_xattrs: crate::rootless(),
+        }
+    }
 }
 
 /// A decompressing reader for a layer blob.
@@ -479,6 +489,10 @@ impl Unpacker {
                     )
                 })?;
             }
+            // In a user namespace no device can be made (Podman and
+            // rootless Docker leave them out too); a container gets its
+            // devices from the runtime, not from its image.
+            tar::EntryType::Char | tar::EntryType::Block if self.opts.user_xattrs => {}
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let ft = match kind {
                     tar::EntryType::Char => FileType::CharacterDevice,
@@ -527,20 +541,9 @@ impl Unpacker {
         Ok(())
     }
 
+    /// A 0:0 character device: overlay's whiteout. (Unprivileged callers
+    /// may make this one device since Linux 5.8, in a user namespace too.)
     fn whiteout(&mut self, parent: &OwnedFd, name: &str, shown: &str) -> Result<()> {
-        if self.opts.user_xattrs {
-            // In a user namespace no 0:0 device can be made: an empty file
-            // with overlay's whiteout xattr (overlay with userxattr, 6.7+).
-            let fd = rfs::openat(
-                parent,
-                name,
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .ctx(|| format!("layer entry {shown}: whiteout"))?;
-            return rfs::fsetxattr(&fd, "user.overlay.whiteout", b"y", rfs::XattrFlags::empty())
-                .ctx(|| format!("layer entry {shown}: whiteout"));
-        }
         rfs::mknodat(
             parent,
             name,

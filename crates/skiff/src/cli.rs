@@ -66,6 +66,13 @@ pub enum Command {
     /// The store as a whole
     #[command(subcommand)]
     System(SystemCommand),
+    /// Run a command in the engine's user namespace (rootless: where its
+    /// image mounts are seen and its files are owned as in the images)
+    Unshare {
+        /// The command [default: $SHELL, else /bin/sh]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Print this program's manual page (roff, for man(1))
     Man,
     /// Print a shell completion script

@@ -38,6 +38,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::System(SystemCommand::Df) => df(&open()?),
         Command::System(SystemCommand::Check(a)) => check(&mut open()?, a),
+        Command::Unshare { command } => {
+            use std::os::unix::process::CommandExt;
+            let mut argv = command.clone();
+            if argv.is_empty() {
+                argv.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
+            }
+            let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+            Err(Error::io(format!("running {}", argv[0]), e))
+        }
         Command::Man => {
             print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));
             Ok(0)

@@ -7,11 +7,35 @@ mod cli;
 mod format;
 mod images;
 mod progress;
+mod userns;
 
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    // The store is chosen as the user who ran us (before the namespace,
+    // where we are root).
+    if cli.root.is_none()
+        && !matches!(
+            cli.command,
+            cli::Command::Man | cli::Command::Completion { .. }
+        )
+    {
+        cli.root = Some(skiff_image::store::Store::default_root());
+    }
+    let needs_store = !matches!(
+        cli.command,
+        cli::Command::Man
+            | cli::Command::Completion { .. }
+            | cli::Command::Login(_)
+            | cli::Command::Logout(_)
+    );
+    if needs_store {
+        if let Err(e) = userns::enter() {
+            eprintln!("Error: {e}");
+            std::process::exit(125);
+        }
+    }
     match images::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

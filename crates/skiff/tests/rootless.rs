@@ -1,0 +1,209 @@
+//! Rootless: an unprivileged user's `skiff` pulls, lists, mounts and
+//! removes images in a store under its own home, as root of a user
+//! namespace of its own (its subordinate ids from /etc/subuid), the layers'
+//! owners mapped into that range on disk.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// A user made for the test (useradd gives it subordinate ids), removed
+/// with everything of it on drop.
+struct User {
+    name: String,
+    home: tempfile::TempDir,
+    skiff: PathBuf,
+    made_subid_files: bool,
+}
+
+impl User {
+    fn new() -> User {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("skt-eng{}x{n}", std::process::id() % 100_000);
+        let _ = Command::new("/usr/sbin/userdel").arg(&name).output();
+        let made_subid_files = !Path::new("/etc/subuid").exists();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if !Path::new(f).exists() {
+                fs::write(f, "").unwrap();
+            }
+        }
+        let home = tempfile::Builder::new()
+            .prefix("skiff-store-home-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new("/usr/sbin/useradd")
+            .args(["-M", "-s", "/bin/sh", "-d"])
+            .arg(home.path())
+            .arg(&name)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "useradd: {}", text(&out));
+        // The binary where the user can run it (the checkout may be under
+        // a home the user cannot enter).
+        let skiff = home.path().join("skiff");
+        fs::copy(skiff_bin(), &skiff).unwrap();
+        fs::set_permissions(&skiff, fs::Permissions::from_mode(0o755)).unwrap();
+        let ok = Command::new("chown")
+            .args(["-R", &format!("{name}:{name}")])
+            .arg(home.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        User {
+            name,
+            home,
+            skiff,
+            made_subid_files,
+        }
+    }
+
+    fn subuid_start(&self) -> u64 {
+        let t = fs::read_to_string("/etc/subuid").unwrap();
+        t.lines()
+            .find_map(|l| l.strip_prefix(&format!("{}:", self.name)))
+            .and_then(|r| r.split(':').next())
+            .and_then(|s| s.parse().ok())
+            .expect("useradd gave no subordinate ids")
+    }
+
+    fn uid(&self) -> u32 {
+        let o = Command::new("id")
+            .args(["-u", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    }
+
+    fn skiff(&self, args: &[&str]) -> Output {
+        Command::new("/usr/sbin/runuser")
+            .args(["-u", &self.name, "--", "env"])
+            .arg(format!("HOME={}", self.home.path().display()))
+            .arg(format!(
+                "XDG_DATA_HOME={}",
+                self.home.path().join("data").display()
+            ))
+            .arg(format!(
+                "XDG_RUNTIME_DIR={}",
+                self.home.path().join("run").display()
+            ))
+            .arg(&self.skiff)
+            .args(args)
+            .current_dir(self.home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.skiff(args);
+        assert!(
+            o.status.success(),
+            "skiff {args:?} as {}: {}",
+            self.name,
+            text(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
+        let _ = Command::new("/usr/sbin/userdel").arg(&self.name).output();
+        if self.made_subid_files {
+            for f in ["/etc/subuid", "/etc/subgid"] {
+                if fs::read_to_string(f).is_ok_and(|t| t.trim().is_empty()) {
+                    let _ = fs::remove_file(f);
+                }
+            }
+        }
+        // Files the user's namespace wrote belong to its subordinate ids.
+        let _ = Command::new("rm").arg("-rf").arg(self.home.path()).status();
+    }
+}
+
+#[test]
+fn an_unprivileged_user_pulls_lists_mounts_and_removes_images() {
+    need!("docker-registry", "skopeo", "newuidmap");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("bb"));
+    let upper = tar_of(&[
+        F::Dir("etc/"),
+        F::File("etc/.wh.os-release", vec![]),
+        F::File("etc/motd", b"rootless\n".to_vec()),
+    ]);
+    let d = l.image(&[busybox_layer(), upper], Z::Gzip, "amd64", &["sh"]);
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "bb:1", false);
+    let u = User::new();
+    let name = format!("{}/bb:1", reg.addr());
+    let id = u.ok(&["pull", "-q", &name]).trim().to_string();
+    assert!(u.ok(&["images", "-q"]).contains(&id[..12]));
+    // The store is the user's, under its XDG_DATA_HOME; the layers' root
+    // files are the user's own uid on disk (root in its namespace).
+    let store = u.home.path().join("data/skiff");
+    assert!(
+        store.join("store.db").exists(),
+        "no store under XDG_DATA_HOME"
+    );
+    let layer = fs::read_dir(store.join("layers"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("diff/bin/busybox").exists())
+        .unwrap()
+        .path();
+    assert_eq!(
+        fs::metadata(layer.join("diff/bin/busybox")).unwrap().uid(),
+        u.uid()
+    );
+    assert!(u.subuid_start() > 0);
+    // In the engine's namespace the image mounts as an overlay (userxattr),
+    // the whiteout hiding the lower file.
+    let out = u.ok(&[
+        "unshare",
+        "sh",
+        "-c",
+        &format!("m=$({} image mount --name r bb:1) && cat $m/etc/motd && ls $m/etc && $m/bin/busybox true && echo ran && {} image unmount r", u.skiff.display(), u.skiff.display()),
+    ]);
+    assert!(out.contains("rootless") && out.contains("ran"), "{out}");
+    assert!(
+        !out.contains("os-release"),
+        "the whiteout did not hide os-release: {out}"
+    );
+    u.ok(&["rmi", &name]);
+    assert!(u.ok(&["images", "-q"]).trim().is_empty());
+    assert_eq!(fs::read_dir(store.join("layers")).unwrap().count(), 0);
+}
+
+#[test]
+fn without_subordinate_ids_the_error_says_what_to_do() {
+    let u = User::new();
+    // Take the user's ranges away.
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        let t = fs::read_to_string(f).unwrap_or_default();
+        let kept: String = t
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{}:", u.name)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(f, kept).unwrap();
+    }
+    let o = u.skiff(&["images"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        text(&o).contains("/etc/subuid") && text(&o).contains("usermod"),
+        "{}",
+        text(&o)
+    );
+}
