@@ -217,7 +217,7 @@ if [ -x /payload/cri/run.sh ]; then
             --cgroup-parent /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod$pod.slice \
             --systemd-cgroup "$@" >/tmp/cri-$pod.log 2>&1
         grep -q "RESULT: PASS" /tmp/cri-$pod.log ||
-            { grep -vE "^PASS" /tmp/cri-$pod.log | sed 's/^/  /' | tail -30; return 1; }
+            { grep -E "^FAIL" /tmp/cri-$pod.log | sed 's/^/  /'; grep -vE "^(PASS|FAIL)" /tmp/cri-$pod.log | sed 's/^/  /' | tail -20; return 1; }
         grep -E "^PASS: .*scope" /tmp/cri-$pod.log | sed 's/^PASS: /  /; s/ -- .*//'
     }
     check "CRI pod under a kubepods slice, skiff shim" cri 21 --runtime-handler skiff

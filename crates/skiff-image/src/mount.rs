@@ -60,9 +60,35 @@ pub fn mount(store: &mut Store, image_id: &str, name: &str) -> Result<Overlay> {
             dir.display()
         )));
     }
+    let merged = dir.join("merged");
+    if let Err(e) = mount_at(store, image_id, &dir, &merged) {
+        let _ = remove_tree(&dir);
+        return Err(e);
+    }
+    if let Err(e) = store.hold(&holder(name), image_id) {
+        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+        let _ = remove_tree(&dir);
+        return Err(e);
+    }
+    Ok(Overlay { dir, merged })
+}
+
+/// Mounts an image's layers as an overlay at `target`, with `upper`,
+/// `work` and (for an image without layers) `empty` made in `dir`.
+pub fn mount_at(
+    store: &Store,
+    image_id: &str,
+    dir: &std::path::Path,
+    target: &std::path::Path,
+) -> Result<()> {
     let mut lowers = lower_dirs(store, image_id)?;
-    for d in ["upper", "work", "merged", "empty"] {
-        std::fs::create_dir_all(dir.join(d)).ctx(|| format!("making {}", dir.join(d).display()))?;
+    for d in [
+        dir.join("upper"),
+        dir.join("work"),
+        dir.join("empty"),
+        target.to_path_buf(),
+    ] {
+        std::fs::create_dir_all(&d).ctx(|| format!("making {}", d.display()))?;
     }
     if lowers.is_empty() {
         lowers.push(dir.join("empty"));
@@ -80,29 +106,36 @@ pub fn mount(store: &mut Store, image_id: &str, name: &str) -> Result<Overlay> {
         dir.join("work").display(),
         if crate::rootless() { ",userxattr" } else { "" }
     );
-    let merged = dir.join("merged");
     let data = std::ffi::CString::new(data)
         .map_err(|_| Error::invalid("overlay options hold a NUL byte"))?;
-    let r = rustix::mount::mount(
+    rustix::mount::mount(
         "overlay",
-        &merged,
+        target,
         "overlay",
         rustix::mount::MountFlags::empty(),
         Some(data.as_c_str()),
-    );
-    if let Err(e) = r {
-        let _ = remove_tree(&dir);
-        return Err(Error::io(
-            format!("mounting the overlay of {image_id} at {}", merged.display()),
+    )
+    .map_err(|e| {
+        Error::io(
+            format!("mounting the overlay of {image_id} at {}", target.display()),
             e.into(),
-        ));
+        )
+    })
+}
+
+/// Unmounts what `mount_at` mounted (nothing mounted there: fine).
+pub fn unmount_at(target: &std::path::Path) -> Result<()> {
+    match rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(rustix::io::Errno::BUSY) => {
+            rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH)
+                .map_err(|e| Error::io(format!("unmounting {}", target.display()), e.into()))
+        }
+        Err(e) => Err(Error::io(
+            format!("unmounting {}", target.display()),
+            e.into(),
+        )),
     }
-    if let Err(e) = store.hold(&holder(name), image_id) {
-        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
-        let _ = remove_tree(&dir);
-        return Err(e);
-    }
-    Ok(Overlay { dir, merged })
 }
 
 /// Unmounts and removes an image mount.
@@ -112,15 +145,7 @@ pub fn unmount(store: &mut Store, name: &str) -> Result<()> {
     if !dir.exists() && !store.release(&holder(name))? {
         return Err(Error::invalid(format!("mount {name}: no such image mount")));
     }
-    match rustix::mount::unmount(dir.join("merged"), rustix::mount::UnmountFlags::empty()) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => {
-            return Err(Error::io(
-                format!("unmounting {}", dir.join("merged").display()),
-                e.into(),
-            ))
-        }
-    }
+    unmount_at(&dir.join("merged"))?;
     remove_tree(&dir)?;
     store.release(&holder(name))?;
     Ok(())

@@ -73,6 +73,29 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Run a command in a new container (pulling the image if needed)
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(RunArgs),
+    /// Start created containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop containers: their stop signal, then SIGKILL after a timeout
+    Stop(StopArgs),
+    /// Send a signal to containers
+    Kill(KillArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Wait for containers to end; print their exit codes
+    Wait(WaitArgs),
+    /// The container's monitor (internal: run -d starts it)
+    #[command(name = "__monitor", hide = true)]
+    Monitor { id: String },
     /// Print this program's manual page (roff, for man(1))
     Man,
     /// Print a shell completion script
@@ -288,4 +311,138 @@ pub struct CheckArgs {
     /// Remove what is damaged (and the images that need it)
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Run in the background; print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep standard input open (the container reads this terminal's)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal (foreground only, for now)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable, NAME=VALUE (NAME alone: this shell's value)
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Read environment variables from a file, one NAME=VALUE a line
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// The working directory in the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP], by name (the image's /etc/passwd) or number
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Override the image's Entrypoint ("" clears it)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// The container's hostname [default: its id's first 12 digits]
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// none (a network namespace with loopback only) or host; bridge
+    /// networks are to come
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The image
+    pub image: String,
+    /// The command and its arguments [default: the image's]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show every container (not only running ones)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show ids only
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// table, json, or a template such as '{{.Names}} {{.Status}}'
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub container: String,
+    /// Keep printing what comes, until the container ends
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines
+    #[arg(long)]
+    pub tail: Option<String>,
+    /// Prefix each line with its time
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Seconds to wait before SIGKILL
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }

@@ -74,7 +74,8 @@ pub fn ago(t: Option<i64>) -> String {
     let Some(t) = t else { return "unknown".into() };
     let s = (now() - t).max(0);
     let (n, unit) = match s {
-        s if s < 60 => return "Less than a minute ago".into(),
+        0 => return "Less than a second ago".into(),
+        s if s < 60 => (s, "second"),
         s if s < 3600 => (s / 60, "minute"),
         s if s < 86400 => (s / 3600, "hour"),
         s if s < 86400 * 7 => (s / 86400, "day"),

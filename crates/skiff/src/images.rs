@@ -47,6 +47,21 @@ pub fn run(cli: Cli) -> Result<i32> {
             let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
             Err(Error::io(format!("running {}", argv[0]), e))
         }
+        Command::Run(a) => crate::ctl::run(&mut open()?, a, false),
+        Command::Create(a) => crate::ctl::run(&mut open()?, a, true),
+        Command::Start(a) => crate::ctl::start(&mut open()?, a),
+        Command::Ps(a) => crate::ctl::ps(&open()?, a),
+        Command::Logs(a) => crate::ctl::logs(&open()?, a),
+        Command::Stop(a) => crate::ctl::stop(&open()?, a),
+        Command::Kill(a) => crate::ctl::kill(&open()?, a),
+        Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
+        Command::Exec(a) => crate::ctl::exec(&open()?, a),
+        Command::Wait(a) => crate::ctl::wait(&open()?, a),
+        Command::Monitor { id } => {
+            let mut store = open()?;
+            let db = crate::containers::Db::open(&store.root)?;
+            crate::containers::monitor(&mut store, &db, &id, false, false)
+        }
         Command::Man => {
             print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));
             Ok(0)
@@ -327,7 +342,13 @@ fn inspect_doc(store: &Store, img: &Image) -> Result<Value> {
 fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
     let mut docs = vec![];
     let mut missing = 0;
+    let ctrs = crate::containers::Db::open(&store.root)?;
     for name in &a.images {
+        if let Ok(c) = ctrs.find(name) {
+            let c = ctrs.fresh(c)?;
+            docs.push(crate::containers::inspect_doc(&ctrs, &c));
+            continue;
+        }
         match store.find(name) {
             Ok(img) => docs.push(inspect_doc(store, &img)?),
             Err(e @ Error::NoImage(_)) => {
@@ -615,7 +636,7 @@ fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
 }
 
 /// (year, month, day) of days since the epoch.
-fn civil(z: i64) -> (i64, i64, i64) {
+pub fn civil(z: i64) -> (i64, i64, i64) {
     let z = z + 719468;
     let era = z.div_euclid(146097);
     let doe = z - era * 146097;

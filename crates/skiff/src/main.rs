@@ -4,9 +4,12 @@
 //! builds come as later parts (issues 17 to 19).
 
 mod cli;
+mod containers;
+mod ctl;
 mod format;
 mod images;
 mod progress;
+mod spec;
 mod userns;
 
 use clap::Parser;

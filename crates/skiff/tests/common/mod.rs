@@ -296,8 +296,32 @@ pub fn busybox_layer() -> Vec<u8> {
         F::Exec("bin/busybox", bb),
         F::Dir("tmp/"),
         F::File("etc/os-release", b"NAME=skiff-test\n".to_vec()),
+        F::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nweb:x:1001:1002:web:/srv:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n".to_vec(),
+        ),
+        F::File("etc/group", b"root:x:0:\nweb:x:1002:\nextra:x:1003:web\nnogroup:x:65534:\n".to_vec()),
+        F::Dir("srv/"),
+        F::Dir("proc/"),
+        F::Dir("sys/"),
+        F::Dir("dev/"),
+        F::File("notexec", b"#!/bin/sh\n".to_vec()),
     ];
-    for app in ["sh", "echo", "cat", "ls", "sha256sum", "true"] {
+    for app in [
+        "sh",
+        "echo",
+        "cat",
+        "ls",
+        "sha256sum",
+        "true",
+        "sleep",
+        "id",
+        "hostname",
+        "pwd",
+        "env",
+        "grep",
+        "wc",
+    ] {
         files.push(F::Link(
             Box::leak(format!("bin/{app}").into_boxed_str()),
             "busybox",
@@ -338,6 +362,11 @@ impl Layout {
     /// An image of these layers (uncompressed tars) for a platform; its
     /// manifest's descriptor (the index entry).
     pub fn image(&mut self, layers: &[Vec<u8>], z: Z, arch: &str, cmd: &[&str]) -> Value {
+        self.image_with(layers, z, arch, json!({"Cmd": cmd, "Env": ["PATH=/bin"]}))
+    }
+
+    /// The same with the image config's `config` given whole.
+    pub fn image_with(&mut self, layers: &[Vec<u8>], z: Z, arch: &str, run_config: Value) -> Value {
         let mut descs = vec![];
         let mut diff_ids = vec![];
         for l in layers {
@@ -364,7 +393,7 @@ impl Layout {
         let config = json!({
             "created": "2024-01-02T03:04:05Z",
             "architecture": arch, "os": "linux",
-            "config": {"Cmd": cmd, "Env": ["PATH=/bin"]},
+            "config": run_config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": history,
         });

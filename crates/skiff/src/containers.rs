@@ -1,0 +1,1038 @@
+//! Containers (issue 17, a first part): `run`, `create`/`start`, `ps`,
+//! `logs`, `stop`, `kill`, `rm`, `exec`, `wait`, and container `inspect`,
+//! on skiff-oci.
+//!
+//! Each container is a directory `containers/ID/` in the store: its
+//! bundle (config.json, `rootfs`: an overlay of the image's layers with an
+//! upper dir of its own), its hosts/hostname/resolv.conf, its log
+//! (`ctr.log`, Podman's k8s-file format); and a row in the store's
+//! database. skiff-oci keeps its runtime state under `runtime/`.
+//!
+//! No daemon: a monitor process per container (this binary, `__monitor`,
+//! a child subreaper) creates and starts it with skiff-oci, holds the read
+//! ends of its stdout and stderr and writes them to the log, waits for its
+//! init, and records the exit code; with `--rm` it removes the container.
+//! A foreground `run` is the monitor itself, echoing the output too; `-d`
+//! starts one detached and returns once the container runs.
+
+use std::fs;
+use std::io::{BufRead, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use skiff_image::store::Store;
+use skiff_image::{Error, Result};
+
+use crate::format;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    image TEXT NOT NULL,          -- the name it was run by
+    command TEXT NOT NULL,        -- JSON array
+    created INTEGER NOT NULL,
+    state TEXT NOT NULL,          -- created, running, exited
+    pid INTEGER NOT NULL DEFAULT 0,
+    monitor INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    started INTEGER,
+    finished INTEGER,
+    auto_remove INTEGER NOT NULL DEFAULT 0,
+    stop_signal TEXT NOT NULL DEFAULT 'TERM'
+);
+";
+
+/// A container's row.
+#[derive(Debug, Clone)]
+pub struct Ctr {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub created: i64,
+    pub state: String,
+    pub pid: i64,
+    pub monitor: i64,
+    pub exit_code: Option<i64>,
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
+    pub auto_remove: bool,
+    pub stop_signal: String,
+}
+
+pub struct Db {
+    conn: Connection,
+    pub root: PathBuf,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Db(e)
+}
+
+impl Db {
+    pub fn open(root: &Path) -> Result<Db> {
+        let conn = Connection::open(root.join("store.db")).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        Ok(Db {
+            conn,
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn row(r: &rusqlite::Row) -> rusqlite::Result<Ctr> {
+        let cmd: String = r.get(4)?;
+        Ok(Ctr {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            image_id: r.get(2)?,
+            image: r.get(3)?,
+            command: serde_json::from_str(&cmd).unwrap_or_default(),
+            created: r.get(5)?,
+            state: r.get(6)?,
+            pid: r.get(7)?,
+            monitor: r.get(8)?,
+            exit_code: r.get(9)?,
+            started: r.get(10)?,
+            finished: r.get(11)?,
+            auto_remove: r.get::<_, i64>(12)? != 0,
+            stop_signal: r.get(13)?,
+        })
+    }
+
+    const COLS: &'static str = "id, name, image_id, image, command, created, state, pid, monitor, exit_code, started, finished, auto_remove, stop_signal";
+
+    pub fn all(&self) -> Result<Vec<Ctr>> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM containers ORDER BY created DESC",
+                Self::COLS
+            ))
+            .map_err(db_err)?;
+        let rows = st.query_map([], Self::row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    /// By name, id, or a unique id prefix.
+    pub fn find(&self, what: &str) -> Result<Ctr> {
+        let by = |sql: &str, p: &str| -> Result<Vec<Ctr>> {
+            let mut st = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {} FROM containers WHERE {sql}",
+                    Self::COLS
+                ))
+                .map_err(db_err)?;
+            let rows = st.query_map([p], Self::row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        };
+        if let Some(c) = by("name = ?1", what)?.pop() {
+            return Ok(c);
+        }
+        if what.len() >= 3 && what.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits = by("substr(id, 1, length(?1)) = ?1", what)?;
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{what}: more than one container id starts so"
+                    )))
+                }
+            }
+        }
+        Err(Error::invalid(format!("{what}: no such container")))
+    }
+
+    fn insert(&self, c: &Ctr) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO containers (id, name, image_id, image, command, created, state, auto_remove, stop_signal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![c.id, c.name, c.image_id, c.image, serde_json::to_string(&c.command).unwrap_or_default(), c.created, c.state, c.auto_remove as i64, c.stop_signal],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Error::Refused(format!("the container name {:?} is already in use", c.name))
+                }
+                e => db_err(e),
+            })?;
+        Ok(())
+    }
+
+    fn set(&self, id: &str, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<()> {
+        let mut all: Vec<&dyn rusqlite::ToSql> = p.to_vec();
+        all.push(&id);
+        let n = p.len() + 1;
+        self.conn
+            .execute(
+                &format!("UPDATE containers SET {sql} WHERE id = ?{n}"),
+                all.as_slice(),
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The row, with a running container whose monitor died marked exited
+    /// (a kill -9 of the monitor: nobody will record its end).
+    pub fn fresh(&self, c: Ctr) -> Result<Ctr> {
+        if c.state == "running"
+            && c.monitor > 0
+            && !alive(c.monitor)
+            && (c.pid <= 0 || !alive(c.pid))
+        {
+            self.set(&c.id, "state = 'exited', finished = ?1", &[&format::now()])?;
+            return self.find(&c.id);
+        }
+        Ok(c)
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    pub fn runtime_root(&self) -> PathBuf {
+        self.root.join("runtime")
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+/// skiff-oci: $SKIFF_OCI, else beside this binary, else on PATH.
+pub fn runtime() -> PathBuf {
+    if let Some(p) = std::env::var_os("SKIFF_OCI") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("skiff-oci")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("skiff-oci"))
+}
+
+fn oci(db: &Db) -> Command {
+    let mut c = Command::new(runtime());
+    c.arg("--root").arg(db.runtime_root());
+    c
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = format::now() as u64 ^ std::process::id() as u64;
+        b[..8].copy_from_slice(&t.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The flags `run` and `create` take.
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    pub name: Option<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub entrypoint: Option<String>,
+    pub hostname: Option<String>,
+    pub network: Option<String>,
+    pub tty: bool,
+    pub rm: bool,
+    pub read_only: bool,
+}
+
+/// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
+/// group files, read inside the rootfs (a symlink there resolves there),
+/// regular files of at most 16 MiB.
+fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
+    let read = |rel: &str| -> String {
+        use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+        let Ok(dir) = rustix::fs::open(
+            rootfs,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return String::new();
+        };
+        let Ok(fd) = openat2(
+            &dir,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
+            return String::new();
+        };
+        let f = fs::File::from(fd);
+        if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            return String::new();
+        }
+        let mut s = String::new();
+        let _ = f.take(16 << 20).read_to_string(&mut s);
+        s
+    };
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read("etc/passwd");
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
+    let (uid, mut gid, home, uname) = match (&entry, u.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().map_err(|_| {
+                Error::invalid(format!(
+                    "--user {user}: /etc/passwd's entry has no numeric uid"
+                ))
+            })?,
+            f[3].parse().unwrap_or(0),
+            Some(f[5].to_string()),
+            f[0].to_string(),
+        ),
+        (None, Ok(n)) => (n, n, None, String::new()),
+        (None, Err(_)) => {
+            return Err(Error::invalid(format!(
+                "--user {user}: no user {u:?} in the image's /etc/passwd"
+            )))
+        }
+    };
+    if entry.is_none() && g.is_none() {
+        gid = uid;
+    }
+    let group = read("etc/group");
+    if let Some(g) = g {
+        gid = match group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
+        {
+            Some(f) => f[2].parse().unwrap_or(0),
+            None => g.parse().map_err(|_| {
+                Error::invalid(format!(
+                    "--user {user}: no group {g:?} in the image's /etc/group"
+                ))
+            })?,
+        };
+    }
+    // The primary group first, then the user's others (Docker's list).
+    let groups: Vec<u32> = if uname.is_empty() {
+        vec![gid]
+    } else {
+        group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .filter(|f| f.len() >= 4 && f[3].split(',').any(|m| m == uname))
+            .filter_map(|f| f[2].parse().ok())
+            .filter(|g| *g != gid)
+            .fold(vec![gid], |mut v, g| {
+                v.push(g);
+                v
+            })
+    };
+    Ok((uid, gid, groups, home))
+}
+
+fn unified_cgroup_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// `create`: the container's directory, rootfs, config and row; its id.
+pub fn create(
+    store: &mut Store,
+    db: &Db,
+    image: &str,
+    args: &[String],
+    o: &RunOpts,
+) -> Result<Ctr> {
+    let img = store.find(image)?;
+    let cfg: Value = serde_json::from_slice(&img.config).unwrap_or(Value::Null);
+    let icfg = cfg.get("config").cloned().unwrap_or(json!({}));
+    let id = random_id();
+    let name = o
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("skiff_{}", &id[..12]));
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        || name.starts_with(['.', '-'])
+        || name.is_empty()
+    {
+        return Err(Error::invalid(format!(
+            "--name {name:?}: use letters, digits, '_', '.', '-'"
+        )));
+    }
+    let network_host = match o.network.as_deref() {
+        None | Some("none") => false,
+        Some("host") => true,
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "--network {other:?}: only none (the default for now: a network namespace with loopback) and host; bridge networks are to come"
+            )))
+        }
+    };
+    let command = crate::spec::command(&icfg, o.entrypoint.as_deref(), args);
+    if command.is_empty() {
+        return Err(Error::invalid(
+            "no command: the image has neither Entrypoint nor Cmd, and none was given",
+        ));
+    }
+    let dir = db.dir(&id);
+    fs::create_dir_all(&dir).map_err(|e| Error::at(&dir, "making", e))?;
+    let made = (|| -> Result<Ctr> {
+        let rootfs = dir.join("rootfs");
+        skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
+        let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        let user = o.user.clone().or_else(|| {
+            icfg.get("User")
+                .and_then(|u| u.as_str())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+        });
+        let (uid, gid, groups, home) = match &user {
+            Some(u) => resolve_user(&rootfs, u)?,
+            None => resolve_user(&rootfs, "0").unwrap_or((0, 0, vec![], Some("/root".into()))),
+        };
+        let cwd = o
+            .workdir
+            .clone()
+            .or_else(|| {
+                icfg.get("WorkingDir")
+                    .and_then(|w| w.as_str())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "--workdir {cwd:?}: must be an absolute path"
+            )));
+        }
+        let hosts =
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        fs::write(dir.join("hosts"), hosts)
+            .map_err(|e| Error::at(&dir.join("hosts"), "writing", e))?;
+        fs::write(dir.join("hostname"), format!("{hostname}\n"))
+            .map_err(|e| Error::at(&dir.join("hostname"), "writing", e))?;
+        let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        fs::write(dir.join("resolv.conf"), resolv)
+            .map_err(|e| Error::at(&dir.join("resolv.conf"), "writing", e))?;
+        let etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
+            .iter()
+            .map(|f| (format!("/etc/{f}"), dir.join(f).display().to_string()))
+            .collect();
+        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), o.tty);
+        let config = crate::spec::config(&crate::spec::Plan {
+            process: crate::spec::Process {
+                args: command.clone(),
+                env,
+                cwd,
+                uid,
+                gid,
+                groups,
+                terminal: o.tty,
+            },
+            hostname: &hostname,
+            host_network: network_host,
+            etc_files: &etc,
+            read_only: o.read_only,
+            cgroup_ns: unified_cgroup_host(),
+        });
+        fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        )
+        .map_err(|e| Error::at(&dir.join("config.json"), "writing", e))?;
+        let stop_signal = icfg
+            .get("StopSignal")
+            .and_then(|s| s.as_str())
+            .unwrap_or("SIGTERM")
+            .trim_start_matches("SIG")
+            .to_string();
+        let c = Ctr {
+            id: id.clone(),
+            name: name.clone(),
+            image_id: img.id.clone(),
+            image: img
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| image.to_string()),
+            command: command.clone(),
+            created: format::now(),
+            state: "created".into(),
+            pid: 0,
+            monitor: 0,
+            exit_code: None,
+            started: None,
+            finished: None,
+            auto_remove: o.rm,
+            stop_signal,
+        };
+        db.insert(&c)?;
+        store.hold(&format!("container:{id}"), &img.id)?;
+        Ok(c)
+    })();
+    if made.is_err() {
+        let _ = skiff_image::mount::unmount_at(&dir.join("rootfs"));
+        let _ = skiff_image::store::remove_tree(&dir);
+    }
+    made
+}
+
+/// Removes a container that is not running: its runtime state, rootfs
+/// mount, directory, hold on the image and row.
+pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
+    let _ = oci(db)
+        .args(["delete", "--force", &c.id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let dir = db.dir(&c.id);
+    skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
+    skiff_image::store::remove_tree(&dir)?;
+    store.release(&format!("container:{}", c.id))?;
+    db.delete(&c.id)
+}
+
+/// One line of the log (Podman's k8s-file format: TIME STREAM F|P TEXT).
+fn log_line(log: &mut fs::File, stream: &str, line: &[u8]) {
+    let (text, full) = match line.strip_suffix(b"\n") {
+        Some(t) => (t, "F"),
+        None => (line, "P"),
+    };
+    let mut out = Vec::with_capacity(text.len() + 48);
+    out.extend_from_slice(format!("{} {stream} {full} ", rfc3339_nanos()).as_bytes());
+    out.extend_from_slice(text);
+    out.push(b'\n');
+    let _ = log.write_all(&out);
+}
+
+fn rfc3339_nanos() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (y, m, day) = crate::images::civil(secs.div_euclid(86400));
+    let s = secs.rem_euclid(86400);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// Docker's and Podman's codes for a container that could not start:
+/// 127 the program is not there, 126 it cannot be run, else 125.
+fn start_failure_code(msg: &str) -> i32 {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+pub fn mark_running(db: &Db, id: &str, pid: i64, monitor: i64) -> Result<()> {
+    db.set(
+        id,
+        "state = 'running', pid = ?1, monitor = ?2, started = ?3",
+        &[&pid, &monitor, &format::now()],
+    )
+}
+
+pub fn mark_exited(db: &Db, id: &str, code: i32) -> Result<()> {
+    db.set(
+        id,
+        "state = 'exited', exit_code = ?1, finished = ?2, pid = 0",
+        &[&(code as i64), &format::now()],
+    )
+}
+
+/// The monitor: creates and starts the container with skiff-oci, logs its
+/// output (and echoes it when `echo`), waits for it, records how it ended;
+/// the container's exit code (or 125/126/127 when it did not start).
+pub fn monitor(
+    store: &mut Store,
+    db: &Db,
+    id: &str,
+    echo: bool,
+    stdin_inherit: bool,
+) -> Result<i32> {
+    let c = db.find(id)?;
+    // Init is re-parented to us once skiff-oci create exits.
+    // SAFETY: a prctl on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let dir = db.dir(id);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let pidfile = dir.join("init.pid");
+    let create = oci(db)
+        .args(["create", "--bundle"])
+        .arg(&dir)
+        .arg("--pid-file")
+        .arg(&pidfile)
+        .arg(id)
+        .stdin(if stdin_inherit {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .stdout(out_w)
+        .stderr(err_w)
+        .output();
+    let fail = |db: &Db, store: &mut Store, msg: String| -> Result<i32> {
+        let code = start_failure_code(&msg);
+        eprintln!("Error: {}", msg.trim().trim_start_matches("skiff-oci: "));
+        db.set(
+            id,
+            "state = 'exited', exit_code = ?1, finished = ?2",
+            &[&(code as i64), &format::now()],
+        )?;
+        if c.auto_remove {
+            let c = db.find(id)?;
+            remove(store, db, &c)?;
+        }
+        Ok(code)
+    };
+    let create = match create {
+        Ok(o) => o,
+        Err(e) => return fail(db, store, format!("running {}: {e}", runtime().display())),
+    };
+    if !create.status.success() {
+        // Its error went to the pipe the container would have had.
+        let mut msg = String::from_utf8_lossy(&create.stderr).into_owned();
+        let mut e = String::new();
+        let _ = err_r.try_clone().map(|mut r| {
+            set_nonblocking(&r);
+            let _ = r.read_to_string(&mut e);
+        });
+        msg.push_str(&e);
+        return fail(db, store, msg);
+    }
+    let pid: i64 = fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    let start = oci(db).args(["start", id]).output();
+    match start {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => return fail(db, store, String::from_utf8_lossy(&o.stderr).into_owned()),
+        Err(e) => return fail(db, store, format!("running {}: {e}", runtime().display())),
+    }
+    mark_running(db, id, pid, std::process::id() as i64)?;
+    // The output: both streams into the log, in arrival order per stream.
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("ctr.log"))
+        .map_err(|e| Error::at(&dir.join("ctr.log"), "opening", e))?;
+    let copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
+        .into_iter()
+        .map(|(r, stream)| {
+            let mut log = log.try_clone().expect("a second handle on the log");
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(r);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            log_line(&mut log, stream, &line);
+                            if echo {
+                                if stream == "stdout" {
+                                    let _ = std::io::stdout().write_all(&line);
+                                    let _ = std::io::stdout().flush();
+                                } else {
+                                    let _ = std::io::stderr().write_all(&line);
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let code = wait_init(pid);
+    // What the container's children still hold open ends with them.
+    for t in copiers {
+        let _ = t.join();
+    }
+    mark_exited(db, id, code)?;
+    let _ = oci(db)
+        .args(["delete", "--force", id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if c.auto_remove {
+        let c = db.find(id)?;
+        remove(store, db, &c)?;
+    }
+    Ok(code)
+}
+
+fn set_nonblocking(f: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl flags of our own fd.
+    unsafe {
+        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+fn pipe() -> Result<(fs::File, fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two fds, which we own from here on.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::io("making a pipe", std::io::Error::last_os_error()));
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fresh fds of ours.
+    Ok(unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) })
+}
+
+/// Waits for init (our child, as subreaper); its exit code as a shell
+/// reports it (128 + signal).
+fn wait_init(pid: i64) -> i32 {
+    if pid <= 0 {
+        return 125;
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: waits for any child: init, or others re-parented to us.
+        let got = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if got < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return 125;
+        }
+        if got as i64 == pid {
+            return if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+        }
+    }
+}
+
+/// Starts a detached monitor for a created container and waits (bounded)
+/// until the container runs or ended.
+pub fn start_detached(db: &Db, id: &str) -> Result<Ctr> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(&db.root)
+        .args(["__monitor", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid in the child before exec: the monitor outlives us.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::io("starting the container's monitor", e))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = db.find(id)?;
+        if c.state != "created" {
+            let _ = child.try_wait();
+            return Ok(c);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            // It ended without a word: what the row says.
+            return db.find(id);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::invalid(format!("{id}: not running after 60 s")));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until the container has exited; its code.
+pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<i64>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let c = db.fresh(db.find(id)?)?;
+        if c.state == "exited" {
+            return Ok(c.exit_code);
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Signals the container's processes (all of them for KILL, as Docker).
+pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
+    let mut cmd = oci(db);
+    cmd.arg("kill");
+    if sig == "KILL" || sig == "SIGKILL" || sig == "9" {
+        cmd.arg("--all");
+    }
+    let o = cmd
+        .args([&c.id, sig])
+        .output()
+        .map_err(|e| Error::io("running skiff-oci kill", e))?;
+    if !o.status.success() {
+        let msg = String::from_utf8_lossy(&o.stderr);
+        if !msg.contains("not running") {
+            return Err(Error::invalid(format!("{}: {}", c.name, msg.trim())));
+        }
+    }
+    Ok(())
+}
+
+/// `stop`: the stop signal, then KILL after `timeout`.
+pub fn stop(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
+    if c.state != "running" {
+        return Ok(());
+    }
+    signal(db, c, &c.stop_signal)?;
+    if wait_exit(db, &c.id, Some(Duration::from_secs(timeout)))?.is_none() {
+        let c = db.find(&c.id)?;
+        if c.state == "running" {
+            signal(db, &c, "KILL")?;
+            wait_exit(db, &c.id, Some(Duration::from_secs(10)))?;
+        }
+    }
+    Ok(())
+}
+
+/// What `exec` runs and how.
+pub struct ExecOpts<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [String],
+    pub user: Option<&'a str>,
+    pub workdir: Option<&'a str>,
+    pub tty: bool,
+    pub interactive: bool,
+}
+
+/// `exec`: a process in a running container; its exit code.
+pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
+    let ExecOpts {
+        argv,
+        env,
+        user,
+        workdir,
+        tty,
+        interactive,
+    } = *o;
+    if c.state != "running" {
+        return Err(Error::invalid(format!(
+            "{}: container is not running",
+            c.name
+        )));
+    }
+    let mut cmd = oci(db);
+    cmd.arg("exec");
+    if tty {
+        cmd.arg("-t");
+    }
+    for e in env {
+        cmd.args(["-e", e]);
+    }
+    if let Some(w) = workdir {
+        cmd.args(["--cwd", w]);
+    }
+    if let Some(u) = user {
+        let rootfs = db.dir(&c.id).join("rootfs");
+        let (uid, gid, groups, _) = resolve_user(&rootfs, u)?;
+        cmd.args(["--user", &format!("{uid}:{gid}")]);
+        for g in groups {
+            cmd.args(["--additional-gids", &g.to_string()]);
+        }
+    }
+    cmd.arg(&c.id).args(argv);
+    cmd.stdin(if interactive || tty {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let o = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("running skiff-oci exec", e))?;
+    let out = o
+        .wait_with_output()
+        .map_err(|e| Error::io("waiting for skiff-oci exec", e))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code().unwrap_or(125);
+    if code == 255 && err.contains("skiff-oci") {
+        eprintln!("Error: {}", err.trim().trim_start_matches("skiff-oci: "));
+        return Ok(start_failure_code(&err));
+    }
+    let _ = std::io::stderr().write_all(out.stderr.as_slice());
+    Ok(code)
+}
+
+/// Prints a container's log (k8s-file lines) to stdout/stderr by stream.
+pub fn print_logs(
+    db: &Db,
+    c: &Ctr,
+    tail: Option<usize>,
+    timestamps: bool,
+    follow: bool,
+) -> Result<()> {
+    let path = db.dir(&c.id).join("ctr.log");
+    let mut offset = 0u64;
+    let mut first = true;
+    loop {
+        let mut f = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(_) if !first || follow => {
+                fs::File::open("/dev/null").map_err(|e| Error::io("/dev/null", e))?
+            }
+            Err(_) => return Ok(()),
+        };
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::at(&path, "reading", e))?;
+        let mut text = Vec::new();
+        f.read_to_end(&mut text)
+            .map_err(|e| Error::at(&path, "reading", e))?;
+        // Whole lines only; the rest next round.
+        let upto = text
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        offset += upto as u64;
+        let lines: Vec<&[u8]> = text[..upto]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let skip = match (first, tail) {
+            (true, Some(n)) => lines.len().saturating_sub(n),
+            _ => 0,
+        };
+        for l in &lines[skip..] {
+            let mut parts = l.splitn(4, |b| *b == b' ');
+            let (Some(ts), Some(stream), Some(full), Some(msg)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let mut out: Vec<u8> = vec![];
+            if timestamps {
+                out.extend_from_slice(ts);
+                out.push(b' ');
+            }
+            out.extend_from_slice(msg);
+            if full == b"F" {
+                out.push(b'\n');
+            }
+            if stream == b"stderr" {
+                let _ = std::io::stderr().write_all(&out);
+            } else {
+                let _ = std::io::stdout().write_all(&out);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        first = false;
+        if !follow {
+            return Ok(());
+        }
+        let now = db.fresh(db.find(&c.id)?)?;
+        if now.state == "exited" && upto == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Docker's `inspect` document of a container (the fields clients read).
+pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
+    let ts = |t: Option<i64>| {
+        t.map(|t| {
+            let (y, m, d) = crate::images::civil(t.div_euclid(86400));
+            let s = t.rem_euclid(86400);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            )
+        })
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+    };
+    let config: Value = fs::read(db.dir(&c.id).join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "Id": c.id,
+        "Name": c.name,
+        "Created": ts(Some(c.created)),
+        "Path": c.command.first(),
+        "Args": c.command.get(1..).unwrap_or(&[]),
+        "Image": c.image_id,
+        "ImageName": c.image,
+        "State": {
+            "Status": c.state,
+            "Running": c.state == "running",
+            "Pid": c.pid,
+            "ExitCode": c.exit_code.unwrap_or(0),
+            "StartedAt": ts(c.started),
+            "FinishedAt": ts(c.finished),
+        },
+        "HostConfig": {"AutoRemove": c.auto_remove},
+        "Config": {
+            "Hostname": config.pointer("/hostname"),
+            "Env": config.pointer("/process/env"),
+            "Cmd": c.command,
+            "WorkingDir": config.pointer("/process/cwd"),
+            "StopSignal": format!("SIG{}", c.stop_signal),
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": db.dir(&c.id).join("rootfs")}},
+        "LogPath": db.dir(&c.id).join("ctr.log"),
+    })
+}

@@ -1,0 +1,324 @@
+//! The container commands: flags in, containers.rs's steps, output out.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use skiff_image::reference::Reference;
+use skiff_image::store::Store;
+use skiff_image::{pull, Error, Result};
+
+use crate::cli::*;
+use crate::containers::{self as ctr, Ctr, Db, RunOpts};
+use crate::format;
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// `run` (and `create`, which stops before starting).
+pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
+    if a.detach && a.tty {
+        return Err(Error::invalid(
+            "-t with -d: a detached terminal is not supported yet; use -d without -t",
+        ));
+    }
+    let db = Db::open(&store.root)?;
+    // The image, pulled when the store lacks it (Docker's default).
+    if store.find(&a.image).is_err() {
+        let r = Reference::parse(&a.image)?;
+        eprintln!("Unable to find image '{}' locally", r.name());
+        let opts = skiff_image::registry::Options {
+            tls_verify: a.registry.tls_verify,
+            authfile: a.registry.authfile.clone(),
+            ..Default::default()
+        };
+        pull::pull(store, &r, &opts, &crate::progress::Reporter::new())?;
+    }
+    let mut env = vec![];
+    for f in &a.env_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| Error::at(f, "--env-file: reading", e))?;
+        env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    env.extend(a.env.iter().cloned());
+    let opts = RunOpts {
+        name: a.name.clone(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        entrypoint: a.entrypoint.clone(),
+        hostname: a.hostname.clone(),
+        network: a.network.clone(),
+        tty: a.tty,
+        rm: a.rm,
+        read_only: a.read_only,
+    };
+    let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
+    if create_only {
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    if a.detach {
+        let c = ctr::start_detached(&db, &c.id)?;
+        if c.state == "exited" && c.started.is_none() {
+            // It never ran: the monitor recorded why in the exit code.
+            return Ok(c.exit_code.unwrap_or(125) as i32);
+        }
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    if a.tty {
+        return run_terminal(store, &db, &c, a.interactive);
+    }
+    ctr::monitor(store, &db, &c.id, true, a.interactive)
+}
+
+/// A foreground run with a terminal: skiff-oci run relays the pty itself
+/// (and forwards signals); the row says running meanwhile, with this
+/// process as its monitor. Nothing is logged in this mode.
+fn run_terminal(store: &mut Store, db: &Db, c: &Ctr, _interactive: bool) -> Result<i32> {
+    ctr::mark_running(db, &c.id, 0, std::process::id() as i64)?;
+    let status = std::process::Command::new(ctr::runtime())
+        .arg("--root")
+        .arg(db.runtime_root())
+        .args(["run", "--bundle"])
+        .arg(db.dir(&c.id))
+        .arg(&c.id)
+        .status()
+        .map_err(|e| Error::io("running skiff-oci run", e))?;
+    let code = status.code().unwrap_or(125);
+    ctr::mark_exited(db, &c.id, code)?;
+    let c = db.find(&c.id)?;
+    if c.auto_remove {
+        ctr::remove(store, db, &c)?;
+    }
+    Ok(code)
+}
+
+pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    for name in &a.containers {
+        let c = db.find(name)?;
+        if c.state == "running" {
+            continue;
+        }
+        if c.state == "exited" {
+            return Err(Error::invalid(format!(
+                "{name}: restarting an exited container is not supported yet"
+            )));
+        }
+        let c = ctr::start_detached(&db, &c.id)?;
+        if c.state == "exited" && c.started.is_none() {
+            return Ok(c.exit_code.unwrap_or(125) as i32);
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+fn status_text(c: &Ctr) -> String {
+    match c.state.as_str() {
+        "running" => format!(
+            "Up {}",
+            format::ago(c.started)
+                .replace(" ago", "")
+                .replace("Less than a second", "less than a second")
+        ),
+        "exited" => format!(
+            "Exited ({}) {}",
+            c.exit_code.unwrap_or(0),
+            format::ago(c.finished)
+        ),
+        _ => "Created".into(),
+    }
+}
+
+pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let mut list = vec![];
+    for c in db.all()? {
+        let c = db.fresh(c)?;
+        if a.all || c.state == "running" {
+            list.push(c);
+        }
+    }
+    let id = |c: &Ctr| {
+        if a.no_trunc {
+            c.id.clone()
+        } else {
+            short(&c.id).to_string()
+        }
+    };
+    if a.quiet {
+        for c in &list {
+            println!("{}", id(c));
+        }
+        return Ok(0);
+    }
+    let entry = |c: &Ctr| -> Value {
+        json!({
+            "ID": id(c), "Id": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
+            "Command": c.command.join(" "), "State": c.state, "Status": status_text(c),
+            "Created": c.created, "CreatedAt": format::ago(Some(c.created)), "ExitCode": c.exit_code.unwrap_or(0), "Pid": c.pid,
+        })
+    };
+    match a.format.as_deref() {
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string_pretty(&list.iter().map(entry).collect::<Vec<_>>())
+                .unwrap_or_default()
+        ),
+        Some(t) if t != "table" => {
+            let t = t.strip_prefix("table ").unwrap_or(t);
+            for c in &list {
+                println!(
+                    "{}",
+                    format::template(t, &entry(c)).map_err(Error::invalid)?
+                );
+            }
+        }
+        _ => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    let cmd = c.command.join(" ");
+                    let cmd = if a.no_trunc || cmd.chars().count() <= 20 {
+                        cmd
+                    } else {
+                        cmd.chars().take(19).collect::<String>() + "…"
+                    };
+                    vec![
+                        id(c),
+                        c.image.clone(),
+                        format!("\"{cmd}\""),
+                        format::ago(Some(c.created)),
+                        status_text(c),
+                        c.name.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                format::table(
+                    &[
+                        "CONTAINER ID",
+                        "IMAGE",
+                        "COMMAND",
+                        "CREATED",
+                        "STATUS",
+                        "NAMES"
+                    ],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub fn logs(store: &Store, a: LogsArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.find(&a.container)?;
+    let tail = match a.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| Error::invalid(format!("--tail {n:?}: a number of lines, or all")))?,
+        ),
+    };
+    ctr::print_logs(&db, &c, tail, a.timestamps, a.follow)?;
+    Ok(0)
+}
+
+pub fn stop(store: &Store, a: StopArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let mut failed = false;
+    for name in &a.containers {
+        match db
+            .find(name)
+            .and_then(|c| db.fresh(c))
+            .and_then(|c| ctr::stop(&db, &c, a.time))
+        {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 125 } else { 0 })
+}
+
+pub fn kill(store: &Store, a: KillArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let sig = a.signal.trim_start_matches("SIG").to_string();
+    for name in &a.containers {
+        let c = db.fresh(db.find(name)?)?;
+        if c.state != "running" {
+            return Err(Error::invalid(format!("{name}: container is not running")));
+        }
+        ctr::signal(&db, &c, &sig)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let mut failed = false;
+    for name in &a.containers {
+        let c = match db.find(name).and_then(|c| db.fresh(c)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        if c.state == "running" {
+            if !a.force {
+                eprintln!("Error: {name}: container is running: stop it first, or rm -f");
+                failed = true;
+                continue;
+            }
+            ctr::signal(&db, &c, "KILL")?;
+            ctr::wait_exit(&db, &c.id, Some(Duration::from_secs(10)))?;
+        }
+        let c = db.find(&c.id).unwrap_or(c);
+        ctr::remove(store, &db, &c)?;
+        println!("{}", c.id);
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.fresh(db.find(&a.container)?)?;
+    ctr::exec(
+        &db,
+        &c,
+        &ctr::ExecOpts {
+            argv: &a.command,
+            env: &a.env,
+            user: a.user.as_deref(),
+            workdir: a.workdir.as_deref(),
+            tty: a.tty,
+            interactive: a.interactive,
+        },
+    )
+}
+
+pub fn wait(store: &Store, a: WaitArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    for name in &a.containers {
+        let c = db.find(name)?;
+        let code = ctr::wait_exit(&db, &c.id, None)?;
+        println!("{}", code.unwrap_or(-1));
+    }
+    Ok(0)
+}

@@ -1,0 +1,277 @@
+//! Containers from images, as `docker run` users expect them: the image's
+//! config under the flags, Docker's exit codes, output kept in a log, a
+//! monitor per container instead of a daemon, nothing left after `rm`.
+//! skiff-oci runs them ($SKIFF_OCI, scripts/test.sh's static build).
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A store with the test image `app:1` (busybox, a Cmd, Env, WorkingDir)
+/// pulled from a registry of the test's own.
+struct Fixture {
+    e: Engine,
+    _reg: Registry,
+}
+
+fn fixture() -> Fixture {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("app"));
+    let d = l.image_with(
+        &[busybox_layer()],
+        Z::Gzip,
+        "amd64",
+        json!({"Cmd": ["sh", "-c", "echo from-cmd $GREETING in $(pwd)"], "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv"}),
+    );
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "app:1", false);
+    let e = Engine::new();
+    e.ok(&["pull", "-q", &format!("{}/app:1", reg.addr())]);
+    Fixture { e, _reg: reg }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Whatever a failed test left running.
+        let ids = self.e.cmd(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.e.cmd(&["rm", "-f", id]);
+        }
+    }
+}
+
+fn out(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn run_uses_the_image_config_and_keeps_streams_and_codes() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // The image's Cmd, Env and WorkingDir.
+    let o = e.cmd(&["run", "--rm", "app:1"]);
+    assert_eq!(out(&o), "from-cmd hi in /srv\n", "{}", text(&o));
+    // Flags over the image: -e, -w, the command; stdout and stderr apart;
+    // the container's exit code is run's.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=yo",
+        "-w",
+        "/tmp",
+        "app:1",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd); echo oops >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    assert_eq!(out(&o), "yo /tmp\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
+    // --rm left nothing.
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    assert_eq!(
+        fs::read_dir(e.root().join("containers")).unwrap().count(),
+        0
+    );
+    // Docker's codes for a program that cannot start, and bad input.
+    let o = e.cmd(&["run", "--rm", "app:1", "nosuchprogram"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    assert!(text(&o).contains("nosuchprogram"), "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "app:1", "/notexec"]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "--network", "bridge", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--network"), "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "nosuchimage:9", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    // --entrypoint replaces the image's command line.
+    let o = e.cmd(&["run", "--rm", "--entrypoint", "echo", "app:1", "a", "b"]);
+    assert_eq!(out(&o), "a b\n", "{}", text(&o));
+}
+
+#[test]
+fn users_hostname_and_isolation() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let o = e.cmd(&["run", "--rm", "-u", "web", "app:1", "id"]);
+    assert_eq!(
+        out(&o).trim(),
+        "uid=1001(web) gid=1002(web) groups=1002(web),1003(extra)",
+        "{}",
+        text(&o)
+    );
+    let o = e.cmd(&["run", "--rm", "-u", "1234:5678", "app:1", "id", "-u"]);
+    assert_eq!(out(&o).trim(), "1234", "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "-u", "ghost", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("ghost"), "{}", text(&o));
+    // Its own hostname (and /etc/hosts and /etc/hostname saying it), pid 1,
+    // a network namespace with only loopback, and the host's root hidden.
+    let o = e.cmd(&[
+        "run", "--rm", "--name", "iso", "--hostname", "box1", "app:1", "sh", "-c",
+        "hostname; cat /etc/hostname; grep -c box1 /etc/hosts; echo $$; grep -c : /proc/net/dev; ls /root 2>&1 | wc -l",
+    ]);
+    let lines: Vec<String> = out(&o).lines().map(str::to_string).collect();
+    assert_eq!(lines[..4], ["box1", "box1", "1", "1"], "{}", text(&o));
+    assert_eq!(lines[4], "1", "more than loopback: {}", text(&o));
+}
+
+#[test]
+fn detached_containers_log_exec_stop_and_rm() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let id = e
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "app:1",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo three; exec sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let ps = e.ok(&["ps"]);
+    assert!(
+        ps.contains("web") && ps.contains(&id[..12]) && ps.contains("Up"),
+        "{ps}"
+    );
+    let running: Value = serde_json::from_str(&e.ok(&["inspect", "web"])).unwrap();
+    assert_eq!(running[0]["State"]["Running"], true);
+    let pid = running[0]["State"]["Pid"].as_i64().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // The log, by stream, --tail, timestamps.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e.ok(&["logs", "web"]).contains("three") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = e.cmd(&["logs", "web"]);
+    assert_eq!(out(&o), "one\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "two\n");
+    // --tail counts lines of both streams, as Docker's does.
+    let o = e.cmd(&["logs", "--tail", "1", "web"]);
+    assert_eq!(text(&o).lines().count(), 1, "{}", text(&o));
+    assert!(e
+        .ok(&["logs", "-t", "web"])
+        .lines()
+        .all(|l| l.starts_with("20") && l.contains("Z ")));
+    // exec: in the container, its code, -u and -w.
+    let o = e.cmd(&[
+        "exec",
+        "-u",
+        "web",
+        "-w",
+        "/tmp",
+        "web",
+        "sh",
+        "-c",
+        "id -u; pwd; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(out(&o), "1001\n/tmp\n");
+    let o = e.cmd(&["exec", "web", "nosuch"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    // A name in use is refused.
+    let o = e.cmd(&["run", "-d", "--name", "web", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("already in use"), "{}", text(&o));
+    // The image is in use: rmi refuses.
+    let err = e.fails(&["rmi", "app:1"]);
+    assert!(err.contains("in use by container:"), "{err}");
+    // rm of a running container needs -f; stop: SIGTERM, which sleep as
+    // pid 1 ignores, then SIGKILL after -t.
+    let err = e.fails(&["rm", "web"]);
+    assert!(err.contains("is running"), "{err}");
+    let t0 = Instant::now();
+    e.ok(&["stop", "-t", "1", "web"]);
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+    );
+    assert_eq!(e.ok(&["wait", "web"]).trim(), "137");
+    let ps = e.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    assert!(e.ok(&["ps", "-q"]).trim().is_empty());
+    e.ok(&["rm", "web"]);
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    e.ok(&["rmi", "app:1"]);
+    // Nothing of it is left: no directory, mount or runtime state.
+    assert_eq!(
+        fs::read_dir(e.root().join("containers")).unwrap().count(),
+        0
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id[..12]) && !mounts.contains(e.root().to_str().unwrap()));
+    let rt = e.root().join("runtime");
+    assert!(
+        !rt.exists() || fs::read_dir(&rt).unwrap().next().is_none(),
+        "runtime state left"
+    );
+}
+
+#[test]
+fn rm_force_kills_and_a_handled_stop_signal_ends_at_once() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // A program that handles SIGTERM stops without the timeout.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "app:1",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let t0 = Instant::now();
+    e.ok(&["stop", "-t", "20", "polite"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stop waited the timeout"
+    );
+    assert_eq!(e.ok(&["wait", "polite"]).trim(), "0");
+    e.ok(&["rm", "polite"]);
+    let id = e
+        .ok(&["run", "-d", "app:1", "sleep", "1000"])
+        .trim()
+        .to_string();
+    e.ok(&["rm", "-f", &id[..12]]);
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    // create + start.
+    let id = e
+        .ok(&[
+            "create",
+            "--name",
+            "later",
+            "app:1",
+            "sh",
+            "-c",
+            "echo started-later",
+        ])
+        .trim()
+        .to_string();
+    assert!(e.ok(&["ps", "-a"]).contains("Created"));
+    e.ok(&["start", "later"]);
+    assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(e.ok(&["logs", "later"]), "started-later\n");
+    e.ok(&["rm", "later"]);
+    let _ = Command::new("true").status();
+}
