@@ -84,4 +84,5 @@ skiff push -q busybox:demo "127.0.0.1:$port/busybox:demo"
 skiff rmi busybox:demo >/dev/null
 skiff pull "127.0.0.1:$port/busybox:demo"
 skiff images
+skiff run --rm "127.0.0.1:$port/busybox:demo" sh -c 'echo hello from skiff run in $(hostname), pid $$'
 skiff rmi "127.0.0.1:$port/busybox:demo" >/dev/null

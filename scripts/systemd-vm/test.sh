@@ -221,8 +221,16 @@ if [ -x /payload/cri/run.sh ]; then
         grep -E "^PASS: .*scope" /tmp/cri-$pod.log | sed 's/^PASS: /  /; s/ -- .*//'
     }
     check "CRI pod under a kubepods slice, skiff shim" cri 21 --runtime-handler skiff
+    # (containerd 1.6's runc shim may miss the OOM notice of a scope that
+    # systemd removed at once, as with runc: see docs/testing.md.)
+    export CRI_OOM_REASON_OPTIONAL=1
     check "CRI pod under a kubepods slice, runc shim + skiff-oci --systemd-cgroup" cri 22 \
         --runtime-handler skiffrunc --runtime-type io.containerd.runc.v2 --binary-name /payload/skiff-oci
+    # The reference, the same way: runc's shim with Debian's runc (which
+    # misses the OOM notice too).
+    check "CRI pod under a kubepods slice, runc shim + runc (the reference)" cri 23 \
+        --runtime-handler runcref --runtime-type io.containerd.runc.v2 --binary-name /usr/sbin/runc
+    unset CRI_OOM_REASON_OPTIONAL
     check "no pod slice holds a group" eq "$(ls -d /sys/fs/cgroup/kubepods.slice/*/kubepods-besteffort-pod2?.slice/*.scope 2>/dev/null)" ""
 else
     echo "skipped: the CRI pod (no shim given)"

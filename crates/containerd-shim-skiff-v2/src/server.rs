@@ -89,6 +89,31 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         return Err(e.into());
     }
 
+    // On cgroup v2, a thread reads OOM notices as the kernel gives them
+    // (inotify on each task's memory.events), so an OOM kill is counted
+    // while the group still exists.
+    if service.oom_events().is_some() {
+        let service = service.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                let Some(fd) = service.oom_events() else {
+                    return;
+                };
+                use std::os::fd::AsRawFd;
+                // SAFETY: reads into our buffer from our fd.
+                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0
+                    && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
+                    return;
+                }
+                if n > 0 {
+                    service.watch_oom();
+                }
+            }
+        });
+    }
     // The main thread waits for Shutdown, and meanwhile looks for OOM kills
     // of processes other than init (init's are checked when it exits).
     while let Err(mpsc::RecvTimeoutError::Timeout) =

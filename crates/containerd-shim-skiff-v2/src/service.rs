@@ -53,6 +53,11 @@ pub struct Service {
     events: Publisher,
     reaper: Arc<Reaper>,
     shutdown: Mutex<Sender<()>>,
+    /// cgroup v2: an inotify watch on each task's memory.events, so an OOM
+    /// kill is read when it happens, while the group still exists (under
+    /// systemd a scope's group goes as soon as it is empty: a look at
+    /// init's exit came too late).
+    oom_events: Option<std::os::fd::OwnedFd>,
 }
 
 #[derive(Default)]
@@ -90,7 +95,36 @@ impl Service {
             events,
             reaper,
             shutdown: Mutex::new(shutdown),
+            oom_events: oom_inotify(),
         }
+    }
+
+    /// The inotify descriptor the OOM watcher blocks on (v2 hosts).
+    pub fn oom_events(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.oom_events.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Watches a task's memory.events (cgroup v2), if there is one.
+    fn watch_memory_events(&self, cg: &skiff_runtime::cgroups::CgroupRecord) {
+        use std::os::fd::AsRawFd;
+        let (Some(fd), Some(layout)) = (&self.oom_events, &self.layout) else {
+            return;
+        };
+        if !layout.is_v2() {
+            return;
+        }
+        let Some(dir) = cg.controller_dir(layout, "memory") else {
+            return;
+        };
+        let Ok(path) =
+            std::ffi::CString::new(dir.join("memory.events").as_os_str().as_encoded_bytes())
+        else {
+            return;
+        };
+        // SAFETY: adds a watch on our inotify fd; a failure only means no
+        // prompt notice (the exit-time look and the poll remain).
+        unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -135,6 +169,9 @@ impl Service {
             }
         };
         let cgroup = self.root.load(id).ok().and_then(|r| r.cgroup);
+        if let Some(cg) = &cgroup {
+            self.watch_memory_events(cg);
+        }
         let mut init = Proc::new(paths.clone(), None);
         init.pid = pid;
         init.io = io;
@@ -947,4 +984,16 @@ fn take_early_exit(early_exits: &mut HashMap<i32, Exit>, pid: i32) -> Option<Exi
     let exit = early_exits.remove(&pid)?;
     let gone = nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
     gone.then_some(exit)
+}
+
+/// An inotify instance for OOM notices, on a cgroup v2 host.
+fn oom_inotify() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return None;
+    }
+    // SAFETY: a new fd, owned from here on.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    // SAFETY: fd is ours when non-negative.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }

@@ -467,7 +467,7 @@ fn hash_file(path: &Path) -> Result<(String, u64)> {
 
 /// Copies an archive's blobs in, unpacks the layers the store lacks and
 /// records the image.
-fn add_image(
+pub(crate) fn add_image(
     store: &mut Store,
     m: &Manifest,
     manifest_bytes: &[u8],

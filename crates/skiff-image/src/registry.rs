@@ -28,6 +28,40 @@ pub struct Options {
     /// The registry answered over plain HTTP last time (the store's
     /// memory): try that first, where plain HTTP is allowed at all.
     pub plain_before: bool,
+    /// `--cert-dir`: CA certificates (*.crt) to trust for the registry,
+    /// besides /etc/containers/certs.d/REGISTRY and
+    /// /etc/docker/certs.d/REGISTRY, which are always read.
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// The CA certificates to trust for a registry: *.crt in --cert-dir, and
+/// in Podman's and Docker's per-registry directories (PEM).
+fn registry_cas(registry: &str, cert_dir: Option<&Path>) -> Vec<oci_client::client::Certificate> {
+    let mut dirs: Vec<PathBuf> = cert_dir.map(Path::to_path_buf).into_iter().collect();
+    for base in ["/etc/containers/certs.d", "/etc/docker/certs.d"] {
+        dirs.push(Path::new(base).join(registry));
+    }
+    let mut out = vec![];
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        files.sort();
+        for f in files {
+            if let Ok(data) = std::fs::read(&f) {
+                out.push(oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A connected registry: the client, the credentials, the reference.
@@ -51,10 +85,15 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn client(protocol: ClientProtocol, insecure: bool) -> Client {
+fn client(
+    protocol: ClientProtocol,
+    insecure: bool,
+    cas: Vec<oci_client::client::Certificate>,
+) -> Client {
     Client::new(ClientConfig {
         protocol,
         accept_invalid_certificates: insecure,
+        extra_root_certificates: cas,
         connect_timeout: Some(std::time::Duration::from_secs(30)),
         read_timeout: Some(std::time::Duration::from_secs(120)),
         max_concurrent_download: 4,
@@ -75,7 +114,7 @@ impl Registry {
         // remembers) is asked that way first: a TLS hello sent to a plain
         // server costs ~50 ms before it fails.
         if plain_allowed && opts.plain_before {
-            let http = client(ClientProtocol::Http, false);
+            let http = client(ClientProtocol::Http, false, vec![]);
             if http.auth(&target, &auth, op).await.is_ok() {
                 return Ok(Registry {
                     client: http,
@@ -84,7 +123,11 @@ impl Registry {
                 });
             }
         }
-        let https = client(ClientProtocol::Https, insecure);
+        let https = client(
+            ClientProtocol::Https,
+            insecure,
+            registry_cas(&r.registry, opts.cert_dir.as_deref()),
+        );
         let first = https.auth(&target, &auth, op).await;
         match first {
             Ok(_) => Ok(Registry {
@@ -97,7 +140,7 @@ impl Registry {
             Err(oci_client::errors::OciDistributionError::RequestError(e))
                 if plain_allowed && !error_chain(&e).contains("certificate") =>
             {
-                let http = client(ClientProtocol::Http, false);
+                let http = client(ClientProtocol::Http, false, vec![]);
                 match http.auth(&target, &auth, op).await {
                     Ok(_) => Ok(Registry {
                         client: http,

@@ -816,20 +816,24 @@ pub fn check(store: &Store) -> Result<CheckReport> {
     Ok(r)
 }
 
-/// Bytes of regular file content in a tree (hard links counted each time,
-/// as unpacking wrote them).
+/// Bytes of regular file content in a tree, a hard-linked file once (as
+/// unpacking wrote it: a link adds no bytes).
 fn content_bytes(p: &Path) -> u64 {
-    let Ok(rd) = fs::read_dir(p) else { return 0 };
-    let mut n = 0;
-    for e in rd.flatten() {
-        let Ok(m) = e.path().symlink_metadata() else {
-            continue;
-        };
-        if m.is_dir() {
-            n += content_bytes(&e.path());
-        } else if m.is_file() {
-            n += m.len();
+    fn walk(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(rd) = fs::read_dir(p) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                n += walk(&e.path(), seen);
+            } else if m.is_file() && (m.nlink() == 1 || seen.insert((m.dev(), m.ino()))) {
+                n += m.len();
+            }
         }
+        n
     }
-    n
+    walk(p, &mut Default::default())
 }

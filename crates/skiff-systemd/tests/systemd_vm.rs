@@ -55,7 +55,11 @@ fn systemd_cgroup_driver_in_a_vm() {
         assert!(!text.contains("FAIL "), "{text}");
         if tree == "v2" {
             assert!(!text.contains("skipped: the shim"), "{text}");
-            for pod in ["skiff shim", "runc shim + skiff-oci --systemd-cgroup"] {
+            for pod in [
+                "skiff shim",
+                "runc shim + skiff-oci --systemd-cgroup",
+                "runc shim + runc (the reference)",
+            ] {
                 let line = format!("PASS CRI pod under a kubepods slice, {pod}");
                 assert!(text.contains(&line), "missing {line:?}:\n{text}");
             }

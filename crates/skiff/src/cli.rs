@@ -32,6 +32,10 @@ pub struct RegistryArgs {
     /// The auth file to read credentials from [default: Podman's, then Docker's]
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// CA certificates (*.crt) to trust for the registry, besides those in
+    /// /etc/containers/certs.d/REGISTRY and /etc/docker/certs.d/REGISTRY
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +97,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Wait for containers to end; print their exit codes
     Wait(WaitArgs),
+    /// Make an image of a container's changes (a new layer on its image)
+    Commit(CommitArgs),
     /// The container's monitor (internal: run -d starts it)
     #[command(name = "__monitor", hide = true)]
     Monitor { id: String },
@@ -445,4 +451,14 @@ pub struct ExecArgs {
 pub struct WaitArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    pub container: String,
+    /// The new image's name
+    pub image: Option<String>,
+    /// A comment for the new layer's history entry
+    #[arg(short, long)]
+    pub message: Option<String>,
 }

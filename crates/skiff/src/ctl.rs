@@ -30,6 +30,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         let opts = skiff_image::registry::Options {
             tls_verify: a.registry.tls_verify,
             authfile: a.registry.authfile.clone(),
+            cert_dir: a.registry.cert_dir.clone(),
             ..Default::default()
         };
         pull::pull(store, &r, &opts, &crate::progress::Reporter::new())?;
@@ -320,5 +321,31 @@ pub fn wait(store: &Store, a: WaitArgs) -> Result<i32> {
         let code = ctr::wait_exit(&db, &c.id, None)?;
         println!("{}", code.unwrap_or(-1));
     }
+    Ok(0)
+}
+
+pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.find(&a.container)?;
+    let name = a.image.as_deref().map(Reference::parse_local).transpose()?;
+    let upper = db.dir(&c.id).join("upper");
+    let t = format::now();
+    let (y, m, d) = crate::images::civil(t.div_euclid(86400));
+    let s = t.rem_euclid(86400);
+    let created = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
+    let id = skiff_image::commit::commit(
+        store,
+        &c.image_id,
+        &upper,
+        name.as_ref(),
+        &created,
+        a.message.as_deref(),
+    )?;
+    println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
 }

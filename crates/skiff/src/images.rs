@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
         Command::Exec(a) => crate::ctl::exec(&open()?, a),
         Command::Wait(a) => crate::ctl::wait(&open()?, a),
+        Command::Commit(a) => crate::ctl::commit(&mut open()?, a),
         Command::Monitor { id } => {
             let mut store = open()?;
             let db = crate::containers::Db::open(&store.root)?;
@@ -96,6 +97,7 @@ fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options>
         authfile: a.authfile.clone(),
         platform: platform.map(Platform::parse).transpose()?,
         plain_before: false,
+        cert_dir: a.cert_dir.clone(),
     })
 }
 

@@ -275,3 +275,33 @@ fn rm_force_kills_and_a_handled_stop_signal_ends_at_once() {
     e.ok(&["rm", "later"]);
     let _ = Command::new("true").status();
 }
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // A new file, a deleted one, and a directory replaced whole (overlay
+    // makes it opaque).
+    let o = e.cmd(&["run", "--name", "changed2", "app:1", "sh", "-c",
+        "echo new > /srv/added && ln /srv/added /srv/linked && rm /etc/os-release && mkdir -p /d && rm -rf /tmp && mkdir /tmp && echo t > /tmp/only"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = e
+        .ok(&["commit", "-m", "my change", "changed2", "committed:1"])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let hist = e.ok(&["history", "committed:1"]);
+    assert!(
+        hist.contains("skiff commit") && hist.contains("my change"),
+        "{hist}"
+    );
+    let o = e.cmd(&["run", "--rm", "committed:1", "sh", "-c",
+        "cat /srv/added; ls /etc/os-release 2>&1 | grep -c 'No such'; ls /tmp; stat -c %h /srv/linked"]);
+    assert_eq!(out(&o), "new\n1\nonly\n2\n", "{}", text(&o));
+    // The committed image leaves as an archive Podman could load, and its
+    // layer checks clean.
+    assert!(e.ok(&["system", "check"]).starts_with("ok"));
+    e.ok(&["rm", "changed2"]);
+    e.ok(&["rmi", "committed:1"]);
+}
