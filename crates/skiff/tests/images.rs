@@ -620,3 +620,145 @@ fn bad_input_is_named_and_exits_125() {
         "load left scratch behind"
     );
 }
+
+/// A real multi-thousand-file image: a debootstrapped Debian 12 (minbase,
+/// made once into target/engine-bench/rootfs, as scripts/bench-engine.sh
+/// makes it; skipped without a Debian mirror), imported, pushed, pulled
+/// into another store, run, and pruned with its space given back.
+#[test]
+fn a_debootstrapped_debian_round_trips_runs_and_is_pruned() {
+    need!("docker-registry", "skopeo", "debootstrap");
+    let work = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/engine-bench");
+    let rootfs = work.join("rootfs");
+    if !rootfs.join("etc/debian_version").exists() {
+        fs::create_dir_all(&work).unwrap();
+        let tmp = work.join("rootfs.tmp");
+        let _ = fs::remove_dir_all(&tmp);
+        let o = Command::new("debootstrap")
+            .args(["--variant=minbase", "bookworm"])
+            .arg(&tmp)
+            .arg("http://deb.debian.org/debian")
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            let _ = fs::remove_dir_all(&tmp);
+            eprintln!("skipped: no Debian mirror for debootstrap");
+            return;
+        }
+        fs::rename(&tmp, &rootfs).unwrap();
+    }
+    let reg = Registry::start();
+    let seed = Engine::new();
+    let tar = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C {} -c . | {} --root {} import - debian:12",
+            rootfs.display(),
+            skiff_bin(),
+            seed.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", text(&tar));
+    let name = format!("{}/debian:12", reg.addr());
+    seed.ok(&["push", "-q", "debian:12", &name]);
+    let e = Engine::new();
+    e.ok(&["pull", "-q", &name]);
+    let files = String::from_utf8_lossy(
+        &Command::new("sh")
+            .arg("-c")
+            .arg(format!("find {} | wc -l", rootfs.display()))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .parse::<usize>()
+    .unwrap();
+    assert!(files > 3000, "a small Debian: {files} files");
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        &name,
+        "sh",
+        "-c",
+        "cat /etc/debian_version; ls /usr/bin | wc -l; id -un",
+    ]);
+    let got = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(got.starts_with("12."), "{}", text(&o));
+    assert!(
+        got.lines()
+            .nth(1)
+            .unwrap_or("0")
+            .parse::<usize>()
+            .unwrap_or(0)
+            > 100,
+        "{got}"
+    );
+    assert_eq!(got.lines().nth(2), Some("root"));
+    assert!(e.ok(&["system", "check"]).starts_with("ok"));
+    // Prune without a name: nothing goes (the image is named); untagged,
+    // it goes, and du sees the space come back.
+    let before = du(e.root());
+    e.ok(&["image", "prune", "-f"]);
+    assert!(!e.ok(&["images", "-q"]).trim().is_empty());
+    e.ok(&["tag", &name, "local/keep:1"]);
+    let id = e.ok(&["images", "-q"]).trim().to_string();
+    e.ok(&["rmi", &name]);
+    assert_eq!(
+        e.ok(&["images", "-q"]).trim(),
+        id,
+        "rmi of one name keeps the other"
+    );
+    e.ok(&["image", "prune", "-a", "-f"]);
+    assert!(e.ok(&["images", "-q"]).trim().is_empty());
+    let after = du(e.root());
+    assert!(
+        after + 150_000_000 < before,
+        "prune gave back {} of {before} bytes",
+        before - after
+    );
+}
+
+/// Docker's side of the round trip (Debian's docker.io, a private dockerd):
+/// `skiff save | docker load` and `docker save | skiff load` keep the image
+/// id, and what was loaded runs.
+#[test]
+fn save_and_load_round_trip_with_docker() {
+    need!("docker-registry", "skopeo", "dockerd");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let e = Engine::new();
+    let name = format!("{}/busybox:1", reg.addr());
+    let id = e.ok(&["pull", "-q", &name]).trim().to_string();
+    let d = Dockerd::start();
+    let file = tmp.path().join("to-docker.tar");
+    e.ok(&["save", "-o", file.to_str().unwrap(), "busybox:1"]);
+    d.ok(&["load", "-i", file.to_str().unwrap()]);
+    assert_eq!(
+        d.ok(&["image", "inspect", "--format", "{{.Id}}", &name]),
+        format!("sha256:{id}")
+    );
+    d.ok(&["tag", &name, "fromdocker:2"]);
+    let back = tmp.path().join("from-docker.tar");
+    d.ok(&["save", "-o", back.to_str().unwrap(), "fromdocker:2"]);
+    let e2 = Engine::new();
+    let out = e2.ok(&["load", "-i", back.to_str().unwrap()]);
+    assert!(
+        out.contains("Loaded image: docker.io/library/fromdocker:2"),
+        "{out}"
+    );
+    assert_eq!(
+        e2.ok(&["inspect", "--format", "{{.Id}}", "fromdocker:2"])
+            .trim(),
+        format!("sha256:{id}")
+    );
+    let o = e2.cmd(&["run", "--rm", "fromdocker:2", "echo", "ran"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "ran",
+        "{}",
+        text(&o)
+    );
+}

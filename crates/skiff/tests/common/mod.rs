@@ -457,3 +457,123 @@ macro_rules! need {
         })+
     };
 }
+
+/// A private dockerd (Debian's docker.io) in a network namespace of its
+/// own, its data under a directory of the test's (vfs storage). Stopped,
+/// with what it mounted, on drop.
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    had_run_docker: bool,
+}
+
+impl Dockerd {
+    pub fn start() -> Dockerd {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-store-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let base = dir.path().display().to_string();
+        let had_run_docker = Path::new("/run/docker").exists();
+        fs::write(
+            dir.path().join("daemon.json"),
+            format!("{{\"deprecated-key-path\": \"{base}/key.json\"}}"),
+        )
+        .unwrap();
+        let child = Command::new("unshare")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec dockerd \"$@\"",
+                "sh",
+            ])
+            .args([
+                "--data-root",
+                &format!("{base}/data"),
+                "--exec-root",
+                &format!("{base}/exec"),
+            ])
+            .args([
+                "--pidfile",
+                &format!("{base}/dockerd.pid"),
+                "--config-file",
+                &format!("{base}/daemon.json"),
+            ])
+            .args([
+                "-H",
+                &format!("unix://{base}/docker.sock"),
+                "--storage-driver",
+                "vfs",
+            ])
+            .stdout(fs::File::create(dir.path().join("dockerd.log")).unwrap())
+            .stderr(fs::File::create(dir.path().join("dockerd.err")).unwrap())
+            .spawn()
+            .expect("dockerd (docker.io, scripts/deps.sh)");
+        let d = Dockerd {
+            dir,
+            child,
+            had_run_docker,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while d.docker(&["version"]).status.code() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up: {}",
+                fs::read_to_string(d.dir.path().join("dockerd.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .arg("-H")
+            .arg(format!("unix://{}/docker.sock", self.dir.path().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(o.status.success(), "docker {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let base = self.dir.path().display().to_string();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &format!("containerd.*{base}")])
+            .status();
+        let mut points: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|p| p.starts_with(&base))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = Command::new("umount").args(["-l", &p]).status();
+        }
+        if !self.had_run_docker {
+            let _ = fs::remove_dir("/run/docker/plugins");
+            let _ = fs::remove_dir("/run/docker");
+        }
+    }
+}
