@@ -360,6 +360,47 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Memory limit, e.g. 64m, 1g (bytes; k, m, g as 1024s)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs the container may use, e.g. 1.5
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs it may run on, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// At most this many processes (-1: unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (e.g. NET_RAW, or ALL)
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Bind a host directory or file: HOST:CONTAINER[:ro|rw] (named volumes
+    /// are to come)
+    #[arg(short = 'v', long)]
+    pub volume: Vec<String>,
+    /// type=bind,source=HOST,target=CONTAINER[,readonly] or
+    /// type=tmpfs,target=CONTAINER[,tmpfs-size=BYTES]
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// A tmpfs at PATH[:OPTIONS] (e.g. /run:size=64m,mode=1777)
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// A resource limit, NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// no-new-privileges, or seccomp=unconfined
+    #[arg(long)]
+    pub security_opt: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image

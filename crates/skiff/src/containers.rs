@@ -270,6 +270,7 @@ pub struct RunOpts {
     pub tty: bool,
     pub rm: bool,
     pub read_only: bool,
+    pub extras: crate::spec::Extras,
 }
 
 /// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
@@ -470,6 +471,7 @@ pub fn create(
             etc_files: &etc,
             read_only: o.read_only,
             cgroup_ns: unified_cgroup_host(),
+            extras: &o.extras,
         });
         fs::write(
             dir.join("config.json"),

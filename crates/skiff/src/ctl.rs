@@ -22,6 +22,23 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             "-t with -d: a detached terminal is not supported yet; use -d without -t",
         ));
     }
+    // Flags first: a bad one fails before anything is pulled or made.
+    let extras = crate::spec::extras(
+        a.memory.as_deref(),
+        a.memory_swap.as_deref(),
+        a.cpus.as_deref(),
+        a.cpu_shares,
+        a.cpuset_cpus.as_deref(),
+        a.pids_limit,
+        &a.cap_add,
+        &a.cap_drop,
+        &a.volume,
+        &a.mount,
+        &a.tmpfs,
+        &a.ulimit,
+        &a.security_opt,
+    )
+    .map_err(Error::invalid)?;
     let db = Db::open(&store.root)?;
     // The image, pulled when the store lacks it (Docker's default).
     if store.find(&a.image).is_err() {
@@ -47,7 +64,9 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         );
     }
     env.extend(a.env.iter().cloned());
+
     let opts = RunOpts {
+        extras,
         name: a.name.clone(),
         env,
         workdir: a.workdir.clone(),

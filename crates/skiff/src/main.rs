@@ -15,7 +15,15 @@ mod userns;
 use clap::Parser;
 
 fn main() {
-    let mut cli = cli::Cli::parse();
+    // Bad flags exit 125, as Docker's and Podman's do (help and version: 0).
+    let mut cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     // The store is chosen as the user who ran us (before the namespace,
     // where we are root).
     if cli.root.is_none()

@@ -66,10 +66,11 @@ pub struct Plan<'a> {
     pub etc_files: &'a [(String, String)],
     pub read_only: bool,
     pub cgroup_ns: bool,
+    pub extras: &'a Extras,
 }
 
 pub fn config(p: &Plan) -> Value {
-    let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
+    let caps = capabilities(p.extras);
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -94,6 +95,9 @@ pub fn config(p: &Plan) -> Value {
     for (dest, src) in p.etc_files {
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
+    mounts.extend(p.extras.mounts.iter().cloned());
+    let mut resources = p.extras.resources.clone();
+    resources.insert("devices".into(), json!([{"allow": false, "access": "rwm"}]));
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -103,7 +107,8 @@ pub fn config(p: &Plan) -> Value {
             "env": p.process.env,
             "cwd": p.process.cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": p.extras.no_new_privileges,
+            "rlimits": p.extras.rlimits,
         },
         "root": {"path": "rootfs", "readonly": p.read_only},
         "hostname": p.hostname,
@@ -112,7 +117,7 @@ pub fn config(p: &Plan) -> Value {
             "namespaces": namespaces,
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "resources": resources,
         },
     })
 }
@@ -214,3 +219,363 @@ mod tests {
         assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOSTNAME=h".to_string()));
     }
 }
+
+/// What `run`'s resource, capability, mount and limit flags add to the
+/// config, parsed (each error names its flag).
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    pub resources: serde_json::Map<String, Value>,
+    pub caps_add: Vec<String>,
+    pub caps_drop: Vec<String>,
+    pub mounts: Vec<Value>,
+    pub rlimits: Vec<Value>,
+    pub no_new_privileges: bool,
+}
+
+/// Bytes of "64m", "1g", "512k", "1024" (Docker's units: 1024s).
+pub fn parse_size(flag: &str, s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{flag} {s:?}: a size such as 64m or 1g"))?;
+    if n <= 0.0 || !n.is_finite() {
+        return Err(format!("{flag} {s:?}: must be positive"));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+fn cap_name(flag: &str, c: &str) -> Result<String, String> {
+    let up = c.trim().to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let name = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if name.len() < 5
+        || !name[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+    {
+        return Err(format!("{flag} {c:?}: not a capability name"));
+    }
+    Ok(name)
+}
+
+/// Every capability this kernel knows, by name (for ALL).
+pub fn all_caps() -> Vec<String> {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    const NAMES: &[&str] = &[
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ];
+    NAMES
+        .iter()
+        .take(last as usize + 1)
+        .map(|n| format!("CAP_{n}"))
+        .collect()
+}
+
+/// The capability set: Docker's defaults, less --cap-drop, plus --cap-add.
+pub fn capabilities(x: &Extras) -> Vec<String> {
+    let mut caps: Vec<String> = if x.caps_drop.iter().any(|c| c == "ALL") {
+        vec![]
+    } else {
+        DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
+    };
+    caps.retain(|c| !x.caps_drop.contains(c));
+    for a in &x.caps_add {
+        if a == "ALL" {
+            caps = all_caps();
+        } else if !caps.contains(a) {
+            caps.push(a.clone());
+        }
+    }
+    caps
+}
+
+/// Flags as parsed by clap, into what the config gets.
+#[allow(clippy::too_many_arguments)]
+pub fn extras(
+    memory: Option<&str>,
+    memory_swap: Option<&str>,
+    cpus: Option<&str>,
+    cpu_shares: Option<u64>,
+    cpuset: Option<&str>,
+    pids: Option<i64>,
+    cap_add: &[String],
+    cap_drop: &[String],
+    volumes: &[String],
+    mounts: &[String],
+    tmpfs: &[String],
+    ulimits: &[String],
+    security: &[String],
+) -> Result<Extras, String> {
+    let mut x = Extras::default();
+    let mut mem = serde_json::Map::new();
+    if let Some(m) = memory {
+        let bytes = parse_size("--memory", m)?;
+        if bytes < 6 << 20 {
+            return Err(format!("--memory {m:?}: the minimum is 6m (Docker's)"));
+        }
+        mem.insert("limit".into(), json!(bytes));
+    }
+    if let Some(s) = memory_swap {
+        let total = if s.trim() == "-1" {
+            -1
+        } else {
+            parse_size("--memory-swap", s)?
+        };
+        match mem.get("limit").and_then(|l| l.as_i64()) {
+            None => return Err("--memory-swap needs --memory".into()),
+            Some(l) if total != -1 && total < l => {
+                return Err(format!("--memory-swap {s:?}: must be at least --memory"))
+            }
+            _ => {}
+        }
+        mem.insert("swap".into(), json!(total));
+    }
+    if !mem.is_empty() {
+        x.resources.insert("memory".into(), Value::Object(mem));
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(c) = cpus {
+        let n: f64 = c
+            .parse()
+            .map_err(|_| format!("--cpus {c:?}: a number such as 1.5"))?;
+        if n <= 0.0 || !n.is_finite() {
+            return Err(format!("--cpus {c:?}: must be positive"));
+        }
+        cpu.insert("quota".into(), json!((n * 100_000.0) as i64));
+        cpu.insert("period".into(), json!(100_000));
+    }
+    if let Some(sh) = cpu_shares {
+        cpu.insert("shares".into(), json!(sh));
+    }
+    if let Some(set) = cpuset {
+        if set.is_empty()
+            || !set
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b',' || b == b'-')
+        {
+            return Err(format!("--cpuset-cpus {set:?}: a list such as 0-1 or 0,2"));
+        }
+        cpu.insert("cpus".into(), json!(set));
+    }
+    if !cpu.is_empty() {
+        x.resources.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = pids {
+        x.resources
+            .insert("pids".into(), json!({"limit": if p <= 0 { -1 } else { p }}));
+    }
+    x.caps_add = cap_add
+        .iter()
+        .map(|c| cap_name("--cap-add", c))
+        .collect::<Result<_, _>>()?;
+    x.caps_drop = cap_drop
+        .iter()
+        .map(|c| cap_name("--cap-drop", c))
+        .collect::<Result<_, _>>()?;
+    for v in volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opt) = match parts.as_slice() {
+            [s, d] => (*s, *d, "rw"),
+            [s, d, o] => (*s, *d, *o),
+            _ => return Err(format!("-v {v:?}: HOST:CONTAINER[:ro|rw]")),
+        };
+        if !src.starts_with('/') {
+            return Err(format!(
+                "-v {v:?}: named volumes are to come; give an absolute host path"
+            ));
+        }
+        if !dst.starts_with('/') {
+            return Err(format!("-v {v:?}: the container path must be absolute"));
+        }
+        if !Path::new(src).exists() {
+            return Err(format!("-v {v:?}: {src} does not exist"));
+        }
+        let ro = match opt {
+            "ro" => true,
+            "rw" => false,
+            o => return Err(format!("-v {v:?}: option {o:?}: ro or rw")),
+        };
+        x.mounts.push(bind(src, dst, ro));
+    }
+    for m in mounts {
+        let mut kv = std::collections::HashMap::new();
+        for part in m.split(',') {
+            let (k, val) = part.split_once('=').unwrap_or((part, ""));
+            kv.insert(k.trim().to_string(), val.trim().to_string());
+        }
+        let target = kv
+            .get("target")
+            .or(kv.get("destination"))
+            .or(kv.get("dst"))
+            .cloned()
+            .unwrap_or_default();
+        if !target.starts_with('/') {
+            return Err(format!("--mount {m:?}: target=ABSOLUTE_PATH is needed"));
+        }
+        match kv.get("type").map(String::as_str).unwrap_or("volume") {
+            "bind" => {
+                let src = kv
+                    .get("source")
+                    .or(kv.get("src"))
+                    .cloned()
+                    .unwrap_or_default();
+                if !src.starts_with('/') || !Path::new(&src).exists() {
+                    return Err(format!(
+                        "--mount {m:?}: source= must be an existing absolute host path"
+                    ));
+                }
+                let ro = kv.contains_key("readonly") || kv.contains_key("ro");
+                x.mounts.push(bind(&src, &target, ro));
+            }
+            "tmpfs" => {
+                let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
+                if let Some(sz) = kv.get("tmpfs-size") {
+                    opts.push(format!("size={}", parse_size("--mount tmpfs-size", sz)?));
+                }
+                x.mounts.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+            }
+            t => {
+                return Err(format!(
+                    "--mount {m:?}: type {t:?}: bind or tmpfs (volumes are to come)"
+                ))
+            }
+        }
+    }
+    for t in tmpfs {
+        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+        if !dst.starts_with('/') {
+            return Err(format!("--tmpfs {t:?}: the path must be absolute"));
+        }
+        let mut o = vec![
+            "nosuid".to_string(),
+            "nodev".to_string(),
+            "noexec".to_string(),
+        ];
+        o.extend(
+            opts.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        x.mounts
+            .push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
+    }
+    for u in ulimits {
+        let (name, vals) = u
+            .split_once('=')
+            .ok_or_else(|| format!("--ulimit {u:?}: NAME=SOFT[:HARD]"))?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let num = |v: &str| -> Result<u64, String> {
+            if v == "-1" || v == "unlimited" {
+                Ok(u64::MAX)
+            } else {
+                v.parse()
+                    .map_err(|_| format!("--ulimit {u:?}: {v:?} is not a number"))
+            }
+        };
+        let (soft, hard) = (num(soft)?, num(hard)?);
+        if soft > hard {
+            return Err(format!(
+                "--ulimit {u:?}: the soft limit is above the hard one"
+            ));
+        }
+        let known = [
+            "core",
+            "cpu",
+            "data",
+            "fsize",
+            "locks",
+            "memlock",
+            "msgqueue",
+            "nice",
+            "nofile",
+            "nproc",
+            "rss",
+            "rtprio",
+            "rttime",
+            "sigpending",
+            "stack",
+            "as",
+        ];
+        if !known.contains(&name) {
+            return Err(format!("--ulimit {u:?}: unknown limit {name:?}"));
+        }
+        x.rlimits.push(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft, "hard": hard}));
+    }
+    for s in security {
+        match s.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => x.no_new_privileges = true,
+            "no-new-privileges=false" | "no-new-privileges:false" => {}
+            // No profile is applied by default yet (docs/engine.md).
+            "seccomp=unconfined" | "seccomp:unconfined" => {}
+            o => return Err(format!("--security-opt {o:?}: no-new-privileges or seccomp=unconfined (profiles are to come)")),
+        }
+    }
+    Ok(x)
+}
+
+fn bind(src: &str, dst: &str, ro: bool) -> Value {
+    let mut opts = vec!["rbind", "rprivate"];
+    if ro {
+        opts.push("ro");
+    }
+    json!({"destination": dst, "type": "bind", "source": src, "options": opts})
+}
+
+use std::path::Path;

@@ -305,3 +305,76 @@ fn commit_makes_an_image_of_a_containers_changes() {
     e.ok(&["rm", "changed2"]);
     e.ok(&["rmi", "committed:1"]);
 }
+
+/// Resource, capability, mount and limit flags, seen from inside.
+#[test]
+fn limits_capabilities_and_mounts_apply() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // Memory and pids limits, as the container's own cgroup files say.
+    let o = e.cmd(&[
+        "run", "--rm", "-m", "64m", "--pids-limit", "33", "--cpus", "0.5", "app:1", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+         cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
+         cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max",
+    ]);
+    assert_eq!(out(&o), "67108864\n33\n50000\n", "{}", text(&o));
+    // Capabilities: NET_RAW (bit 13) dropped, NET_ADMIN (12) added.
+    let caps = |args: &[&str]| -> u64 {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend([
+            "app:1",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2",
+        ]);
+        let o = e.cmd(&all);
+        u64::from_str_radix(out(&o).trim(), 16).unwrap_or_else(|_| panic!("{}", text(&o)))
+    };
+    let default = caps(&[]);
+    assert_eq!(default & (1 << 13), 1 << 13, "NET_RAW is in Docker's set");
+    assert_eq!(default & (1 << 12), 0);
+    let changed = caps(&["--cap-drop", "net_raw", "--cap-add", "NET_ADMIN"]);
+    assert_eq!(changed & (1 << 13), 0);
+    assert_eq!(changed & (1 << 12), 1 << 12);
+    assert_eq!(caps(&["--cap-drop", "ALL"]), 0);
+    // A bind mount (read-write and read-only), a tmpfs, an rlimit and
+    // no_new_privs.
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("in"), "from-host\n").unwrap();
+    let vol = format!("{}:/data", host.path().display());
+    let rov = format!("{}:/ro:ro", host.path().display());
+    let o = e.cmd(&[
+        "run", "--rm", "-v", &vol, "-v", &rov, "--tmpfs", "/scratch:size=1m", "--ulimit", "nofile=512:1024",
+        "--security-opt", "no-new-privileges", "app:1", "sh", "-c",
+        "cat /data/in; echo w > /data/out; touch /ro/x 2>/dev/null || echo ro-refused; \
+         grep -c ' /scratch tmpfs' /proc/mounts; ulimit -n; grep NoNewPrivs /proc/self/status | cut -f2",
+    ]);
+    assert_eq!(
+        out(&o),
+        "from-host\nro-refused\n1\n512\n1\n",
+        "{}",
+        text(&o)
+    );
+    assert_eq!(fs::read_to_string(host.path().join("out")).unwrap(), "w\n");
+    // Bad values are refused by flag, before anything is made.
+    for (args, flag) in [
+        (vec!["-m", "lots"], "--memory"),
+        (vec!["--cpus", "-1"], "--cpus"),
+        (vec!["-v", "relative:/x"], "-v"),
+        (vec!["--mount", "type=volume,target=/x"], "--mount"),
+        (vec!["--ulimit", "nofile=9:1"], "--ulimit"),
+        (vec!["--cap-add", "bad name"], "--cap-add"),
+        (vec!["--security-opt", "apparmor=x"], "--security-opt"),
+    ] {
+        let mut all = vec!["run", "--rm"];
+        all.extend(args.iter().copied());
+        all.extend(["app:1", "true"]);
+        let o = e.cmd(&all);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(flag), "{args:?}: {}", text(&o));
+    }
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
