@@ -10,14 +10,15 @@
 # gcc (a static pause binary) and python3's gRPC, whose client speaks the
 # CRI API to containerd; for the engine's image tests, Debian's
 # docker-registry (started by the tests on 127.0.0.1), skopeo and apache2-utils
-# (htpasswd) to make fixtures, openssl for a test CA.
+# (htpasswd) to make fixtures, openssl for a test CA, and containers-common
+# (the default seccomp profile the engine applies, as Podman does).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
 for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
     qemu-system-x86 cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
     man-db bash-completion \
-    python3-grpcio python3-grpc-tools docker-registry skopeo apache2-utils openssl; do
+    python3-grpcio python3-grpc-tools docker-registry skopeo apache2-utils openssl golang-github-containers-common; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -39,6 +39,25 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         &a.security_opt,
     )
     .map_err(Error::invalid)?;
+    let mut extras = extras;
+    // Docker's default seccomp profile (containers-common's file) unless
+    // one was chosen; checked here so a broken one fails by name.
+    if !extras.seccomp_given {
+        match crate::spec::DEFAULT_SECCOMP.iter().find(|p| std::path::Path::new(p).exists()) {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::at(std::path::Path::new(path), "reading", e))?;
+                extras.seccomp = Some(serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{path}: not JSON: {e}")))?);
+            }
+            None => eprintln!(
+                "skiff: warning: no default seccomp profile ({}: install containers-common); the container runs without one",
+                crate::spec::DEFAULT_SECCOMP.join(" or ")
+            ),
+        }
+    }
+    if let Some(p) = &extras.seccomp {
+        crate::spec::seccomp_for(p, &crate::spec::capabilities(&extras))
+            .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
+    }
     let db = Db::open(&store.root)?;
     // The image, pulled when the store lacks it (Docker's default).
     if store.find(&a.image).is_err() {

@@ -98,7 +98,12 @@ pub fn config(p: &Plan) -> Value {
     mounts.extend(p.extras.mounts.iter().cloned());
     let mut resources = p.extras.resources.clone();
     resources.insert("devices".into(), json!([{"allow": false, "access": "rwm"}]));
-    json!({
+    let seccomp = p
+        .extras
+        .seccomp
+        .as_ref()
+        .map(|prof| seccomp_for(prof, &caps));
+    let mut out = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": p.process.terminal,
@@ -119,7 +124,11 @@ pub fn config(p: &Plan) -> Value {
             "readonlyPaths": READONLY,
             "resources": resources,
         },
-    })
+    });
+    if let Some(Ok(sc)) = seccomp {
+        out["linux"]["seccomp"] = sc;
+    }
+    out
 }
 
 /// The command: --entrypoint (or the image's Entrypoint), then the
@@ -230,6 +239,10 @@ pub struct Extras {
     pub mounts: Vec<Value>,
     pub rlimits: Vec<Value>,
     pub no_new_privileges: bool,
+    /// linux.seccomp: None = unconfined.
+    pub seccomp: Option<Value>,
+    /// `--security-opt seccomp=...` given (unconfined or a file).
+    pub seccomp_given: bool,
 }
 
 /// Bytes of "64m", "1g", "512k", "1024" (Docker's units: 1024s).
@@ -562,9 +575,15 @@ pub fn extras(
         match s.as_str() {
             "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => x.no_new_privileges = true,
             "no-new-privileges=false" | "no-new-privileges:false" => {}
-            // No profile is applied by default yet (docs/engine.md).
-            "seccomp=unconfined" | "seccomp:unconfined" => {}
-            o => return Err(format!("--security-opt {o:?}: no-new-privileges or seccomp=unconfined (profiles are to come)")),
+            "seccomp=unconfined" | "seccomp:unconfined" => x.seccomp_given = true,
+            o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
+                let path = &o["seccomp=".len()..];
+                let text = std::fs::read_to_string(path).map_err(|e| format!("--security-opt {o:?}: {e}"))?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| format!("--security-opt {o:?}: not JSON: {e}"))?;
+                x.seccomp = Some(v);
+                x.seccomp_given = true;
+            }
+            o => return Err(format!("--security-opt {o:?}: no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json")),
         }
     }
     Ok(x)
@@ -579,3 +598,180 @@ fn bind(src: &str, dst: &str, ro: bool) -> Value {
 }
 
 use std::path::Path;
+
+/// The default seccomp profile's places (the containers-common file
+/// Podman uses; an admin's copy in /etc wins), as Docker's format.
+pub const DEFAULT_SECCOMP: &[&str] = &[
+    "/etc/containers/seccomp.json",
+    "/usr/share/containers/seccomp.json",
+];
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    }
+}
+
+fn scmp_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "SCMP_ARCH_X86_64",
+        "aarch64" => "SCMP_ARCH_AARCH64",
+        "x86" => "SCMP_ARCH_X86",
+        "powerpc64" => "SCMP_ARCH_PPC64LE",
+        "s390x" => "SCMP_ARCH_S390X",
+        _ => "SCMP_ARCH_NATIVE",
+    }
+}
+
+/// A profile in Docker's (and containers-common's) format made the
+/// runtime-spec's linux.seccomp for this machine and these capabilities,
+/// as Docker does it: the host's architecture with its sub-architectures;
+/// a rule kept when its `includes` (arches, all caps) hold and its
+/// `excludes` (arches, any cap) do not. A profile already in the
+/// runtime-spec's form (no `archMap`, no `includes`) passes as it is.
+pub fn seccomp_for(profile: &Value, caps: &[String]) -> Result<Value, String> {
+    let obj = profile
+        .as_object()
+        .ok_or("the seccomp profile is not a JSON object")?;
+    let default = obj
+        .get("defaultAction")
+        .and_then(|v| v.as_str())
+        .ok_or("the seccomp profile has no defaultAction")?;
+    let mut out = serde_json::Map::new();
+    out.insert("defaultAction".into(), json!(default));
+    if let Some(r) = obj.get("defaultErrnoRet") {
+        out.insert("defaultErrnoRet".into(), r.clone());
+    }
+    let arches: Vec<Value> = match obj.get("archMap").and_then(|a| a.as_array()) {
+        Some(map) => map
+            .iter()
+            .find(|m| m.get("architecture").and_then(|a| a.as_str()) == Some(scmp_arch()))
+            .map(|m| {
+                let mut v = vec![m["architecture"].clone()];
+                v.extend(
+                    m.get("subArchitectures")
+                        .and_then(|s| s.as_array())
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                v
+            })
+            .unwrap_or_default(),
+        None => obj
+            .get("architectures")
+            .and_then(|a| a.as_array())
+            .cloned()
+            .unwrap_or_default(),
+    };
+    if !arches.is_empty() {
+        out.insert("architectures".into(), Value::Array(arches));
+    }
+    let list = |v: Option<&Value>, k: &str| -> Vec<String> {
+        v.and_then(|x| x.get(k))
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut rules = vec![];
+    for s in obj
+        .get("syscalls")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default()
+    {
+        let inc = s.get("includes");
+        let exc = s.get("excludes");
+        let inc_arches = list(inc, "arches");
+        if !inc_arches.is_empty() && !inc_arches.iter().any(|a| a == go_arch()) {
+            continue;
+        }
+        if list(exc, "arches").iter().any(|a| a == go_arch()) {
+            continue;
+        }
+        if !list(inc, "caps").iter().all(|c| caps.contains(c)) {
+            continue;
+        }
+        if list(exc, "caps").iter().any(|c| caps.contains(c)) {
+            continue;
+        }
+        let mut names = list(Some(&s), "names");
+        if let Some(n) = s.get("name").and_then(|n| n.as_str()) {
+            names.push(n.to_string());
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let mut r = serde_json::Map::new();
+        r.insert("names".into(), json!(names));
+        r.insert(
+            "action".into(),
+            s.get("action")
+                .cloned()
+                .ok_or("a seccomp rule without an action")?,
+        );
+        if let Some(e) = s.get("errnoRet") {
+            r.insert("errnoRet".into(), e.clone());
+        }
+        if let Some(a) = s
+            .get("args")
+            .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            r.insert("args".into(), a.clone());
+        }
+        rules.push(Value::Object(r));
+    }
+    out.insert("syscalls".into(), Value::Array(rules));
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod seccomp_tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_kept_by_capabilities_and_architecture_as_docker_keeps_them() {
+        let p = json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["s390_only"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["s390x"]}}
+            ]
+        });
+        let out = seccomp_for(&p, &["CAP_CHOWN".into()]).unwrap();
+        let names: Vec<&str> = out["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["names"][0].as_str().unwrap())
+            .collect();
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(
+                out["architectures"],
+                json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+            );
+            assert_eq!(names, ["read", "unshare"]);
+        }
+        let admin = seccomp_for(&p, &["CAP_SYS_ADMIN".into()]).unwrap();
+        let names: Vec<&str> = admin["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["names"][0].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"mount") && !names.contains(&"unshare"));
+        assert_eq!(out["defaultErrnoRet"], 38);
+        assert!(seccomp_for(&json!({"syscalls": []}), &[]).is_err());
+    }
+}
