@@ -99,6 +99,17 @@ pub enum Command {
     Wait(WaitArgs),
     /// Make an image of a container's changes (a new layer on its image)
     Commit(CommitArgs),
+    /// Freeze every process of containers
+    Pause(StartArgs),
+    /// Thaw paused containers
+    Unpause(StartArgs),
+    /// Give a container another name
+    Rename { container: String, name: String },
+    /// The processes of a running container
+    Top { container: String },
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// The container's monitor (internal: run -d starts it)
     #[command(name = "__monitor", hide = true)]
     Monitor { id: String },
@@ -139,6 +150,22 @@ pub enum ImageCommand {
     Mount(MountArgs),
     /// Unmount an image mount
     Unmount(UnmountArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(alias = "list")]
+    Ls(PsArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Remove every stopped container
+    Prune {
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+    },
+    Inspect(InspectArgs),
 }
 
 #[derive(Subcommand, Debug)]

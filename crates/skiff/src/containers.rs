@@ -191,7 +191,7 @@ impl Db {
     /// The row, with a running container whose monitor died marked exited
     /// (a kill -9 of the monitor: nobody will record its end).
     pub fn fresh(&self, c: Ctr) -> Result<Ctr> {
-        if c.state == "running"
+        if (c.state == "running" || c.state == "paused")
             && c.monitor > 0
             && !alive(c.monitor)
             && (c.pid <= 0 || !alive(c.pid))
@@ -832,8 +832,64 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     Ok(())
 }
 
+/// `pause` (freeze) or `unpause`.
+pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
+    let (want, verb) = if freeze {
+        ("running", "pause")
+    } else {
+        ("paused", "resume")
+    };
+    if c.state != want {
+        return Err(Error::invalid(format!(
+            "{}: container is {}, not {want}",
+            c.name, c.state
+        )));
+    }
+    let o = oci(db)
+        .args([verb, &c.id])
+        .output()
+        .map_err(|e| Error::io("running skiff-oci", e))?;
+    if !o.status.success() {
+        return Err(Error::invalid(format!(
+            "{}: {}",
+            c.name,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )));
+    }
+    let state = if freeze { "paused" } else { "running" };
+    db.set(&c.id, "state = ?1", &[&state])
+}
+
+/// `rename`.
+pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        || name.starts_with(['.', '-'])
+    {
+        return Err(Error::invalid(format!(
+            "rename {name:?}: use letters, digits, '_', '.', '-'"
+        )));
+    }
+    db.set(&c.id, "name = ?1", &[&name]).map_err(|e| match e {
+        Error::Db(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Error::Refused(format!("the container name {name:?} is already in use"))
+        }
+        e => e,
+    })
+}
+
 /// `stop`: the stop signal, then KILL after `timeout`.
 pub fn stop(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
+    if c.state == "paused" {
+        // A frozen process cannot take its stop signal: SIGKILL thaws it.
+        signal(db, c, "KILL")?;
+        wait_exit(db, &c.id, Some(Duration::from_secs(10)))?;
+        return Ok(());
+    }
     if c.state != "running" {
         return Ok(());
     }
@@ -868,6 +924,12 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
         tty,
         interactive,
     } = *o;
+    if c.state == "paused" {
+        return Err(Error::invalid(format!(
+            "{}: container is paused; unpause it first",
+            c.name
+        )));
+    }
     if c.state != "running" {
         return Err(Error::invalid(format!(
             "{}: container is not running",
@@ -1020,7 +1082,8 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         "ImageName": c.image,
         "State": {
             "Status": c.state,
-            "Running": c.state == "running",
+            "Running": c.state == "running" || c.state == "paused",
+            "Paused": c.state == "paused",
             "Pid": c.pid,
             "ExitCode": c.exit_code.unwrap_or(0),
             "StartedAt": ts(c.started),

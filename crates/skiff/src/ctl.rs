@@ -162,11 +162,12 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
 
 fn status_text(c: &Ctr) -> String {
     match c.state.as_str() {
-        "running" => format!(
-            "Up {}",
+        "running" | "paused" => format!(
+            "Up {}{}",
             format::ago(c.started)
                 .replace(" ago", "")
-                .replace("Less than a second", "less than a second")
+                .replace("Less than a second", "less than a second"),
+            if c.state == "paused" { " (Paused)" } else { "" }
         ),
         "exited" => format!(
             "Exited ({}) {}",
@@ -182,7 +183,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
     let mut list = vec![];
     for c in db.all()? {
         let c = db.fresh(c)?;
-        if a.all || c.state == "running" {
+        if a.all || c.state == "running" || c.state == "paused" {
             list.push(c);
         }
     }
@@ -298,7 +299,7 @@ pub fn kill(store: &Store, a: KillArgs) -> Result<i32> {
     let sig = a.signal.trim_start_matches("SIG").to_string();
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
-        if c.state != "running" {
+        if c.state != "running" && c.state != "paused" {
             return Err(Error::invalid(format!("{name}: container is not running")));
         }
         ctr::signal(&db, &c, &sig)?;
@@ -319,7 +320,7 @@ pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
                 continue;
             }
         };
-        if c.state == "running" {
+        if c.state == "running" || c.state == "paused" {
             if !a.force {
                 eprintln!("Error: {name}: container is running: stop it first, or rm -f");
                 failed = true;
@@ -385,5 +386,57 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
         a.message.as_deref(),
     )?;
     println!("{}", id.trim_start_matches("sha256:"));
+    Ok(0)
+}
+
+pub fn pause(store: &Store, a: StartArgs, freeze: bool) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    for name in &a.containers {
+        let c = db.fresh(db.find(name)?)?;
+        ctr::pause(&db, &c, freeze)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+pub fn rename(store: &Store, old: &str, new: &str) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.find(old)?;
+    ctr::rename(&db, &c, new)?;
+    Ok(0)
+}
+
+pub fn top(store: &Store, name: &str) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.fresh(db.find(name)?)?;
+    if c.state != "running" && c.state != "paused" {
+        return Err(Error::invalid(format!("{name}: container is not running")));
+    }
+    let o = std::process::Command::new(ctr::runtime())
+        .arg("--root")
+        .arg(db.runtime_root())
+        .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
+        .output()
+        .map_err(|e| Error::io("running skiff-oci ps", e))?;
+    if !o.status.success() {
+        return Err(Error::invalid(format!(
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )));
+    }
+    print!("{}", String::from_utf8_lossy(&o.stdout));
+    Ok(0)
+}
+
+/// `container prune`: every container that is not running.
+pub fn prune(store: &mut Store) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    for c in db.all()? {
+        let c = db.fresh(c)?;
+        if c.state == "exited" || c.state == "created" {
+            ctr::remove(store, &db, &c)?;
+            println!("{}", c.id);
+        }
+    }
     Ok(0)
 }

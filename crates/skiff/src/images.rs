@@ -58,6 +58,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(a) => crate::ctl::exec(&open()?, a),
         Command::Wait(a) => crate::ctl::wait(&open()?, a),
         Command::Commit(a) => crate::ctl::commit(&mut open()?, a),
+        Command::Pause(a) => crate::ctl::pause(&open()?, a, true),
+        Command::Unpause(a) => crate::ctl::pause(&open()?, a, false),
+        Command::Rename { container, name } => crate::ctl::rename(&open()?, &container, &name),
+        Command::Top { container } => crate::ctl::top(&open()?, &container),
+        Command::Container(ContainerCommand::Ls(a)) => crate::ctl::ps(&open()?, a),
+        Command::Container(ContainerCommand::Rm(a)) => crate::ctl::rm(&mut open()?, a),
+        Command::Container(ContainerCommand::Prune { force: _ }) => crate::ctl::prune(&mut open()?),
+        Command::Container(ContainerCommand::Inspect(a)) => inspect(&open()?, a),
         Command::Monitor { id } => {
             let mut store = open()?;
             let db = crate::containers::Db::open(&store.root)?;

@@ -441,3 +441,66 @@ fn seccomp_default_profile_file_and_unconfined() {
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("--security-opt"), "{}", text(&o));
 }
+
+/// pause/unpause (the processes frozen: a counter stops), rename, top,
+/// container prune.
+#[test]
+fn pause_rename_top_and_prune() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "app:1",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done",
+    ]);
+    let read = || {
+        e.ok(&["exec", "counter", "cat", "/tmp/n"])
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    e.ok(&["pause", "counter"]);
+    assert!(e.ok(&["ps"]).contains("(Paused)"));
+    let err = e.fails(&["exec", "counter", "true"]);
+    assert!(err.contains("paused"), "{err}");
+    let merged = e.root().join("containers");
+    let id = e
+        .ok(&["inspect", "--format", "{{.Id}}", "counter"])
+        .trim()
+        .to_string();
+    let n_file = merged.join(&id).join("rootfs/tmp/n");
+    let a = fs::read_to_string(&n_file).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fs::read_to_string(&n_file).unwrap(),
+        a,
+        "the counter ran while paused"
+    );
+    e.ok(&["unpause", "counter"]);
+    let before = read();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(read() > before, "the counter did not go on after unpause");
+    let top = e.ok(&["top", "counter"]);
+    assert!(
+        top.contains("PID") && top.contains("sleep") || top.contains("sh -c"),
+        "{top}"
+    );
+    e.ok(&["rename", "counter", "renamed"]);
+    assert!(e.ok(&["ps"]).contains("renamed"));
+    e.ok(&["run", "-d", "--name", "other", "app:1", "sleep", "1000"]);
+    let err = e.fails(&["rename", "renamed", "other"]);
+    assert!(err.contains("already in use"), "{err}");
+    e.ok(&["rm", "-f", "other"]);
+    e.ok(&["stop", "-t", "1", "renamed"]);
+    e.ok(&["run", "--name", "done", "app:1", "true"]);
+    let pruned = e.ok(&["container", "prune", "-f"]);
+    assert_eq!(pruned.lines().count(), 2, "{pruned}");
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
