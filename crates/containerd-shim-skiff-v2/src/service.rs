@@ -600,7 +600,9 @@ impl Service {
         let ids: Vec<String> = table
             .tasks
             .iter()
-            .filter(|(_, t)| t.init.phase == Phase::Running)
+            // Also a task still being started: a program that runs out of
+            // memory at once is killed before Start has recorded it running.
+            .filter(|(_, t)| t.init.phase != Phase::Stopped)
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {

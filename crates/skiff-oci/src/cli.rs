@@ -270,6 +270,16 @@ pub enum Command {
     },
     /// Print what this runtime supports (runtime-spec features.md)
     Features,
+    /// Find what crashes left under --root (--fix removes it), and check
+    /// what the host offers (cgroups, kernel features, rootless needs)
+    #[command(
+        after_help = "Examples:\n  skiff-oci doctor\n  skiff-oci --root /run/skiff doctor --fix"
+    )]
+    Doctor {
+        /// Remove what was left (as delete --force would)
+        #[arg(long)]
+        fix: bool,
+    },
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  skiff-oci completion bash > /usr/share/bash-completion/completions/skiff-oci"

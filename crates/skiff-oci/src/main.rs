@@ -3,6 +3,7 @@
 mod arena;
 mod cli;
 mod control;
+mod doctor;
 mod exec;
 mod logging;
 mod output;
@@ -123,6 +124,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             output::spec(bundle, rootless)?
         }
         Command::Features => output::features()?,
+        Command::Doctor { fix } => return doctor::run(&root, *fix),
         Command::Completion { shell } => output::print(match shell {
             cli::Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/skiff-oci.bash")),
             cli::Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff-oci")),
