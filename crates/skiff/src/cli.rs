@@ -107,6 +107,16 @@ pub enum Command {
     Rename { container: String, name: String },
     /// The processes of a running container
     Top { container: String },
+    /// Resource use of running containers (CPU, memory, processes)
+    Stats {
+        /// One table and exit (without it: a table a second until interrupted)
+        #[arg(long)]
+        no_stream: bool,
+        /// The containers [default: every running one]
+        containers: Vec<String>,
+    },
+    /// What a container changed in its filesystem (A added, C changed, D deleted)
+    Diff { container: String },
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

@@ -440,3 +440,172 @@ pub fn prune(store: &mut Store) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// One stats sample of a container from skiff-oci: (cpu ns, memory bytes,
+/// memory limit, pids).
+fn sample(db: &Db, c: &Ctr) -> Option<(u64, u64, u64, u64)> {
+    let o = std::process::Command::new(ctr::runtime())
+        .arg("--root")
+        .arg(db.runtime_root())
+        .args(["events", "--stats", &c.id])
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next()?).ok()?;
+    let d = &v["data"];
+    let n = |p: &str| d.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
+    Some((
+        n("/cpu/usage/total"),
+        n("/memory/usage/usage"),
+        n("/memory/usage/limit"),
+        n("/pids/current"),
+    ))
+}
+
+fn mib(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}GiB", f / (1024.0 * 1024.0 * 1024.0))
+    } else if f >= 1024.0 * 1024.0 {
+        format!("{:.2}MiB", f / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}KiB", f / 1024.0)
+    }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|k| k * 1024)
+        .unwrap_or(0)
+}
+
+/// `stats`: CPU over a 200 ms window, memory against its limit (or the
+/// host's memory), processes; Docker's columns.
+pub fn stats(store: &Store, names: &[String], no_stream: bool) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    loop {
+        let list: Vec<Ctr> = if names.is_empty() {
+            db.all()?
+                .into_iter()
+                .filter_map(|c| db.fresh(c).ok())
+                .filter(|c| c.state == "running")
+                .collect()
+        } else {
+            names
+                .iter()
+                .map(|n| db.find(n).and_then(|c| db.fresh(c)))
+                .collect::<Result<_>>()?
+        };
+        let first: Vec<_> = list.iter().map(|c| sample(&db, c)).collect();
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        let host = host_memory();
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .zip(first)
+            .map(|(c, a)| {
+                let b = sample(&db, c);
+                let (cpu, mem, limit, pids) = match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let ns = t0.elapsed().as_nanos().max(1) as f64;
+                        (b.0.saturating_sub(a.0) as f64 / ns * 100.0, b.1, b.2, b.3)
+                    }
+                    _ => (0.0, 0, 0, 0),
+                };
+                let limit = if limit == 0 || limit >= 1 << 62 || (host > 0 && limit > host) {
+                    host
+                } else {
+                    limit
+                };
+                vec![
+                    short(&c.id).to_string(),
+                    c.name.clone(),
+                    format!("{cpu:.2}%"),
+                    format!("{} / {}", mib(mem), mib(limit)),
+                    format!(
+                        "{:.2}%",
+                        if limit > 0 {
+                            mem as f64 / limit as f64 * 100.0
+                        } else {
+                            0.0
+                        }
+                    ),
+                    pids.to_string(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            format::table(
+                &[
+                    "CONTAINER ID",
+                    "NAME",
+                    "CPU %",
+                    "MEM USAGE / LIMIT",
+                    "MEM %",
+                    "PIDS"
+                ],
+                &rows
+            )
+        );
+        if no_stream {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(800));
+    }
+}
+
+/// `diff`: the container's upper dir against its image's layers.
+pub fn diff(store: &Store, name: &str) -> Result<i32> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let db = Db::open(&store.root)?;
+    let c = db.find(name)?;
+    let upper = db.dir(&c.id).join("upper");
+    let lowers = skiff_image::mount::lower_dirs(store, &c.image_id)?;
+    let in_image = |rel: &str| {
+        lowers
+            .iter()
+            .any(|l| l.join(rel).symlink_metadata().is_ok())
+    };
+    let mut out = vec![];
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = upper.join(&rel);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let relp = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                out.push(format!("D /{relp}"));
+                continue;
+            }
+            out.push(format!(
+                "{} /{relp}",
+                if in_image(&relp) { "C" } else { "A" }
+            ));
+            if m.is_dir() {
+                stack.push(relp);
+            }
+        }
+    }
+    out.sort_by(|a, b| a[2..].cmp(&b[2..]));
+    for l in out {
+        println!("{l}");
+    }
+    Ok(0)
+}

@@ -62,6 +62,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unpause(a) => crate::ctl::pause(&open()?, a, false),
         Command::Rename { container, name } => crate::ctl::rename(&open()?, &container, &name),
         Command::Top { container } => crate::ctl::top(&open()?, &container),
+        Command::Stats {
+            no_stream,
+            containers,
+        } => crate::ctl::stats(&open()?, &containers, no_stream),
+        Command::Diff { container } => crate::ctl::diff(&open()?, &container),
         Command::Container(ContainerCommand::Ls(a)) => crate::ctl::ps(&open()?, a),
         Command::Container(ContainerCommand::Rm(a)) => crate::ctl::rm(&mut open()?, a),
         Command::Container(ContainerCommand::Prune { force: _ }) => crate::ctl::prune(&mut open()?),

@@ -504,3 +504,42 @@ fn pause_rename_top_and_prune() {
     assert_eq!(pruned.lines().count(), 2, "{pruned}");
     assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
+
+/// stats (memory against the -m limit, processes) and diff (A, C, D).
+#[test]
+fn stats_and_diff() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "app:1",
+        "sh",
+        "-c",
+        "echo x > /srv/new; echo y >> /etc/os-release; rm /notexec; sleep 1000 & sleep 1000",
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut d = String::new();
+    while std::time::Instant::now() < deadline {
+        d = e.ok(&["diff", "busy"]);
+        if d.contains("/notexec") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for want in ["A /srv/new", "C /etc/os-release", "D /notexec", "C /srv"] {
+        assert!(d.lines().any(|l| l == want), "missing {want:?} in:\n{d}");
+    }
+    let s = e.ok(&["stats", "--no-stream", "busy"]);
+    let row = s.lines().nth(1).unwrap_or_default().to_string();
+    assert!(s.starts_with("CONTAINER ID") && row.contains("busy"), "{s}");
+    assert!(row.contains("/ 64.00MiB"), "{s}");
+    let pids: u32 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(pids >= 2, "{s}");
+    e.ok(&["rm", "-f", "busy"]);
+}
