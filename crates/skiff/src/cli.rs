@@ -397,6 +397,10 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// A tiny init as pid 1 (this program, at /dev/init): it forwards
+    /// signals to the command and reaps orphans
+    #[arg(long)]
+    pub init: bool,
     /// Memory limit, e.g. 64m, 1g (bytes; k, m, g as 1024s)
     #[arg(short = 'm', long)]
     pub memory: Option<String>,

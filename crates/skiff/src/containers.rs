@@ -270,6 +270,7 @@ pub struct RunOpts {
     pub tty: bool,
     pub rm: bool,
     pub read_only: bool,
+    pub init: bool,
     pub extras: crate::spec::Extras,
 }
 
@@ -411,6 +412,18 @@ pub fn create(
             "no command: the image has neither Entrypoint nor Cmd, and none was given",
         ));
     }
+    // --init: this binary (static) bound in at /dev/init runs the command.
+    let mut extras = o.extras.clone();
+    let process_args = if o.init {
+        let exe =
+            std::env::current_exe().map_err(|e| Error::io("--init: finding this program", e))?;
+        extras.mounts.push(json!({"destination": "/dev/init", "type": "bind", "source": exe, "options": ["bind", "ro", "nosuid", "nodev"]}));
+        let mut a = vec!["/dev/init".to_string(), "__init".into(), "--".into()];
+        a.extend(command.iter().cloned());
+        a
+    } else {
+        command.clone()
+    };
     let dir = db.dir(&id);
     fs::create_dir_all(&dir).map_err(|e| Error::at(&dir, "making", e))?;
     let made = (|| -> Result<Ctr> {
@@ -458,7 +471,7 @@ pub fn create(
         let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), o.tty);
         let config = crate::spec::config(&crate::spec::Plan {
             process: crate::spec::Process {
-                args: command.clone(),
+                args: process_args.clone(),
                 env,
                 cwd,
                 uid,
@@ -471,7 +484,7 @@ pub fn create(
             etc_files: &etc,
             read_only: o.read_only,
             cgroup_ns: unified_cgroup_host(),
-            extras: &o.extras,
+            extras: &extras,
         });
         fs::write(
             dir.join("config.json"),

@@ -96,6 +96,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         tty: a.tty,
         rm: a.rm,
         read_only: a.read_only,
+        init: a.init,
     };
     let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
     if create_only {

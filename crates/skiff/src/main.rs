@@ -8,6 +8,7 @@ mod containers;
 mod ctl;
 mod format;
 mod images;
+mod init;
 mod progress;
 mod spec;
 mod userns;
@@ -15,6 +16,15 @@ mod userns;
 use clap::Parser;
 
 fn main() {
+    // As a container's pid 1 (--init), before anything else.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__init") {
+        let rest = match args.get(2).map(String::as_str) {
+            Some("--") => &args[3..],
+            _ => &args[2..],
+        };
+        init::run(rest);
+    }
     // Bad flags exit 125, as Docker's and Podman's do (help and version: 0).
     let mut cli = match cli::Cli::try_parse() {
         Ok(c) => c,

@@ -543,3 +543,39 @@ fn stats_and_diff() {
     assert!(pids >= 2, "{s}");
     e.ok(&["rm", "-f", "busy"]);
 }
+
+/// --init: pid 1 is the tiny init, which hands `stop`'s SIGTERM on to the
+/// command (sleep, which as pid 1 would ignore it), so stop does not wait
+/// out its timeout, and the exit code is the command's (143).
+#[test]
+fn init_forwards_signals_and_reaps() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--init",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 5",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(
+        out(&o).starts_with("/dev/init __init -- sh"),
+        "{}",
+        text(&o)
+    );
+    e.ok(&[
+        "run", "-d", "--init", "--name", "slp", "app:1", "sleep", "1000",
+    ]);
+    let t0 = Instant::now();
+    e.ok(&["stop", "-t", "20", "slp"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stop waited for the timeout"
+    );
+    assert_eq!(e.ok(&["wait", "slp"]).trim(), "143");
+    e.ok(&["rm", "slp"]);
+}
