@@ -439,9 +439,13 @@ pub struct RunArgs {
     /// A resource limit, NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
     #[arg(long)]
     pub ulimit: Vec<String>,
-    /// no-new-privileges, or seccomp=unconfined
+    /// no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json
     #[arg(long)]
     pub security_opt: Vec<String>,
+    /// max-size=SIZE (default 20m) and max-file=N (default 5): the log is
+    /// rotated by size
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image

@@ -271,6 +271,7 @@ pub struct RunOpts {
     pub rm: bool,
     pub read_only: bool,
     pub init: bool,
+    pub log_limits: LogLimits,
     pub extras: crate::spec::Extras,
 }
 
@@ -491,6 +492,11 @@ pub fn create(
             serde_json::to_vec_pretty(&config).unwrap_or_default(),
         )
         .map_err(|e| Error::at(&dir.join("config.json"), "writing", e))?;
+        fs::write(
+            dir.join("log.json"),
+            serde_json::to_vec(&o.log_limits).unwrap_or_default(),
+        )
+        .map_err(|e| Error::at(&dir.join("log.json"), "writing", e))?;
         let stop_signal = icfg
             .get("StopSignal")
             .and_then(|s| s.as_str())
@@ -543,17 +549,130 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     db.delete(&c.id)
 }
 
-/// One line of the log (Podman's k8s-file format: TIME STREAM F|P TEXT).
-fn log_line(log: &mut fs::File, stream: &str, line: &[u8]) {
-    let (text, full) = match line.strip_suffix(b"\n") {
-        Some(t) => (t, "F"),
-        None => (line, "P"),
-    };
-    let mut out = Vec::with_capacity(text.len() + 48);
-    out.extend_from_slice(format!("{} {stream} {full} ", rfc3339_nanos()).as_bytes());
-    out.extend_from_slice(text);
-    out.push(b'\n');
-    let _ = log.write_all(&out);
+/// The longest log line; a longer one is written in parts.
+const LINE_MAX: u64 = 16 * 1024;
+
+/// `--log-opt max-size=SIZE,max-file=N`: the log is rotated by size, so it
+/// never fills the disk (Docker's `local` driver's defaults: 20m, 5).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct LogLimits {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            max_size: 20 << 20,
+            max_files: 5,
+        }
+    }
+}
+
+impl LogLimits {
+    /// From `--log-opt KEY=VALUE` flags.
+    pub fn parse(opts: &[String]) -> Result<LogLimits> {
+        let mut l = LogLimits::default();
+        for o in opts {
+            match o.split_once('=') {
+                Some(("max-size", v)) => {
+                    l.max_size = crate::spec::parse_size("--log-opt max-size", v)
+                        .map_err(Error::invalid)? as u64;
+                    if l.max_size < 4096 {
+                        return Err(Error::invalid(format!("--log-opt {o:?}: at least 4k")));
+                    }
+                }
+                Some(("max-file", v)) => {
+                    l.max_files = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        Error::invalid(format!("--log-opt {o:?}: a number of files, at least 1"))
+                    })?;
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "--log-opt {o:?}: max-size=SIZE or max-file=N"
+                    )))
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    fn load(dir: &Path) -> LogLimits {
+        fs::read(dir.join("log.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The log file, rotated: ctr.log, then ctr.log.1 (newest) ... .N-1.
+struct LogWriter {
+    dir: PathBuf,
+    file: fs::File,
+    size: u64,
+    limits: LogLimits,
+}
+
+impl LogWriter {
+    fn open(dir: &Path, limits: LogLimits) -> Result<LogWriter> {
+        let path = dir.join("ctr.log");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::at(&path, "opening", e))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            file,
+            size,
+            limits,
+        })
+    }
+
+    /// One line (Podman's k8s-file format: TIME STREAM F|P TEXT).
+    fn line(&mut self, stream: &str, line: &[u8]) {
+        let (text, full) = match line.strip_suffix(b"\n") {
+            Some(t) => (t, "F"),
+            None => (line, "P"),
+        };
+        let mut out = Vec::with_capacity(text.len() + 48);
+        out.extend_from_slice(format!("{} {stream} {full} ", rfc3339_nanos()).as_bytes());
+        out.extend_from_slice(text);
+        out.push(b'\n');
+        if self.size + out.len() as u64 > self.limits.max_size {
+            self.rotate();
+        }
+        if self.file.write_all(&out).is_ok() {
+            self.size += out.len() as u64;
+        }
+    }
+
+    fn rotate(&mut self) {
+        let name = |n: u32| {
+            self.dir.join(if n == 0 {
+                "ctr.log".to_string()
+            } else {
+                format!("ctr.log.{n}")
+            })
+        };
+        if self.limits.max_files <= 1 {
+            let _ = self.file.set_len(0);
+            self.size = 0;
+            return;
+        }
+        for n in (0..self.limits.max_files - 1).rev() {
+            let _ = fs::rename(name(n), name(n + 1));
+        }
+        if let Ok(f) = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(name(0))
+        {
+            self.file = f;
+            self.size = 0;
+        }
+    }
 }
 
 fn rfc3339_nanos() -> String {
@@ -673,24 +792,25 @@ pub fn monitor(
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
     // The output: both streams into the log, in arrival order per stream.
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("ctr.log"))
-        .map_err(|e| Error::at(&dir.join("ctr.log"), "opening", e))?;
+    let limits = LogLimits::load(&dir);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(&dir, limits)?));
     let copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
         .into_iter()
         .map(|(r, stream)| {
-            let mut log = log.try_clone().expect("a second handle on the log");
+            let log = log.clone();
             std::thread::spawn(move || {
                 let mut reader = std::io::BufReader::new(r);
                 let mut line = Vec::new();
                 loop {
                     line.clear();
-                    match reader.read_until(b'\n', &mut line) {
+                    // A line of at most 16 KiB (a longer one goes in parts,
+                    // P as Podman marks them): memory stays bounded.
+                    match (&mut reader).take(LINE_MAX).read_until(b'\n', &mut line) {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {
-                            log_line(&mut log, stream, &line);
+                            if let Ok(mut w) = log.lock() {
+                                w.line(stream, &line);
+                            }
                             if echo {
                                 if stream == "stdout" {
                                     let _ = std::io::stdout().write_all(&line);
@@ -1011,9 +1131,24 @@ pub fn print_logs(
             Err(_) => return Ok(()),
         };
         use std::io::Seek;
+        // Rotated meanwhile (the file is shorter than what was read): from
+        // the start of the new one.
+        if f.metadata().map(|m| m.len() < offset).unwrap_or(false) {
+            offset = 0;
+        }
         f.seek(std::io::SeekFrom::Start(offset))
             .map_err(|e| Error::at(&path, "reading", e))?;
         let mut text = Vec::new();
+        if first {
+            // The rotated files first, oldest to newest.
+            let dir = db.dir(&c.id);
+            for n in (1..=LogLimits::load(&dir).max_files).rev() {
+                if let Ok(old) = fs::read(dir.join(format!("ctr.log.{n}"))) {
+                    text.extend_from_slice(&old);
+                }
+            }
+        }
+        let rotated_len = text.len();
         f.read_to_end(&mut text)
             .map_err(|e| Error::at(&path, "reading", e))?;
         // Whole lines only; the rest next round.
@@ -1022,7 +1157,7 @@ pub fn print_logs(
             .rposition(|b| *b == b'\n')
             .map(|p| p + 1)
             .unwrap_or(0);
-        offset += upto as u64;
+        offset += upto.saturating_sub(rotated_len) as u64;
         let lines: Vec<&[u8]> = text[..upto]
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())

@@ -39,6 +39,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         &a.security_opt,
     )
     .map_err(Error::invalid)?;
+    let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
     let mut extras = extras;
     // Docker's default seccomp profile (containers-common's file) unless
     // one was chosen; checked here so a broken one fails by name.
@@ -97,6 +98,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         rm: a.rm,
         read_only: a.read_only,
         init: a.init,
+        log_limits,
     };
     let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
     if create_only {

@@ -579,3 +579,55 @@ fn init_forwards_signals_and_reaps() {
     assert_eq!(e.ok(&["wait", "slp"]).trim(), "143");
     e.ok(&["rm", "slp"]);
 }
+
+/// The log is rotated by size (--log-opt), and a long line is kept in
+/// parts that `logs` joins again.
+#[test]
+fn logs_rotate_by_size_and_long_lines_come_back_whole() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let id = e.ok(&["run", "-d", "--log-opt", "max-size=4k", "--log-opt", "max-file=2", "app:1", "sh", "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line-$i-0123456789012345678901234567890123456789; i=$((i+1)); done"]).trim().to_string();
+    assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+    let dir = e.root().join("containers").join(&id);
+    let size = |n: &str| fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size("ctr.log") <= 4096 && size("ctr.log.1") > 0 && size("ctr.log.1") <= 4096,
+        "{} {}",
+        size("ctr.log"),
+        size("ctr.log.1")
+    );
+    assert!(!dir.join("ctr.log.2").exists(), "more files than max-file");
+    let logs = e.ok(&["logs", &id]);
+    assert!(
+        logs.ends_with("line-299-0123456789012345678901234567890123456789\n"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("line-0-"),
+        "the oldest lines should have been rotated away"
+    );
+    let lines: Vec<&str> = logs.lines().collect();
+    let first: usize = lines[0].split('-').nth(1).unwrap().parse().unwrap();
+    assert_eq!(lines.len(), 300 - first, "lines missing between the files");
+    e.ok(&["rm", &id]);
+    // A 40 KB line without a break: written in parts, read back whole.
+    let o = e.cmd(&[
+        "run",
+        "--name",
+        "long",
+        "app:1",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 4000 ]; do printf 0123456789; i=$((i+1)); done; echo",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let logs = e.ok(&["logs", "long"]);
+    assert_eq!(logs.len(), 40001);
+    assert_eq!(logs, out(&o));
+    e.ok(&["rm", "long"]);
+    let o = e.cmd(&["run", "--rm", "--log-opt", "max-size=1", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--log-opt"), "{}", text(&o));
+}
