@@ -239,7 +239,8 @@ pub fn runtime() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("skiff-oci"))
 }
 
-fn oci(db: &Db) -> Command {
+/// skiff-oci with this store's state root.
+pub fn oci(db: &Db) -> Command {
     let mut c = Command::new(runtime());
     c.arg("--root").arg(db.runtime_root());
     c
@@ -388,12 +389,7 @@ pub fn create(
         .name
         .clone()
         .unwrap_or_else(|| format!("skiff_{}", &id[..12]));
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        || name.starts_with(['.', '-'])
-        || name.is_empty()
-    {
+    if !valid_name(&name) {
         return Err(Error::invalid(format!(
             "--name {name:?}: use letters, digits, '_', '.', '-'"
         )));
@@ -679,16 +675,7 @@ fn rfc3339_nanos() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (y, m, day) = crate::images::civil(secs.div_euclid(86400));
-    let s = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_nanos()
-    )
+    format::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
 }
 
 /// Docker's and Podman's codes for a container that could not start:
@@ -993,14 +980,18 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     db.set(&c.id, "state = ?1", &[&state])
 }
 
-/// `rename`.
-pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
+/// A container name: letters, digits, '_', '.', '-', not first '.' or '-'.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['.', '-'])
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        || name.starts_with(['.', '-'])
-    {
+}
+
+/// `rename`.
+pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
+    if !valid_name(name) {
         return Err(Error::invalid(format!(
             "rename {name:?}: use letters, digits, '_', '.', '-'"
         )));
@@ -1204,17 +1195,8 @@ pub fn print_logs(
 /// Docker's `inspect` document of a container (the fields clients read).
 pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
     let ts = |t: Option<i64>| {
-        t.map(|t| {
-            let (y, m, d) = crate::images::civil(t.div_euclid(86400));
-            let s = t.rem_euclid(86400);
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                s / 3600,
-                s / 60 % 60,
-                s % 60
-            )
-        })
-        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+        t.map(|t| format::rfc3339(t, None))
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
     };
     let config: Value = fs::read(db.dir(&c.id).join("config.json"))
         .ok()

@@ -125,9 +125,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
 /// process as its monitor. Nothing is logged in this mode.
 fn run_terminal(store: &mut Store, db: &Db, c: &Ctr, _interactive: bool) -> Result<i32> {
     ctr::mark_running(db, &c.id, 0, std::process::id() as i64)?;
-    let status = std::process::Command::new(ctr::runtime())
-        .arg("--root")
-        .arg(db.runtime_root())
+    let status = ctr::oci(db)
         .args(["run", "--bundle"])
         .arg(db.dir(&c.id))
         .arg(&c.id)
@@ -371,15 +369,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     let c = db.find(&a.container)?;
     let name = a.image.as_deref().map(Reference::parse_local).transpose()?;
     let upper = db.dir(&c.id).join("upper");
-    let t = format::now();
-    let (y, m, d) = crate::images::civil(t.div_euclid(86400));
-    let s = t.rem_euclid(86400);
-    let created = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    let created = format::rfc3339(format::now(), None);
     let id = skiff_image::commit::commit(
         store,
         &c.image_id,
@@ -415,9 +405,7 @@ pub fn top(store: &Store, name: &str) -> Result<i32> {
     if c.state != "running" && c.state != "paused" {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
-    let o = std::process::Command::new(ctr::runtime())
-        .arg("--root")
-        .arg(db.runtime_root())
+    let o = ctr::oci(&db)
         .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
         .output()
         .map_err(|e| Error::io("running skiff-oci ps", e))?;
@@ -447,9 +435,7 @@ pub fn prune(store: &mut Store) -> Result<i32> {
 /// One stats sample of a container from skiff-oci: (cpu ns, memory bytes,
 /// memory limit, pids).
 fn sample(db: &Db, c: &Ctr) -> Option<(u64, u64, u64, u64)> {
-    let o = std::process::Command::new(ctr::runtime())
-        .arg("--root")
-        .arg(db.runtime_root())
+    let o = ctr::oci(db)
         .args(["events", "--stats", &c.id])
         .output()
         .ok()?;

@@ -62,6 +62,33 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// (year, month, day) of days since the epoch (proleptic Gregorian).
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// RFC 3339 in UTC of seconds since the epoch, with nanoseconds when given
+/// (2024-01-02T03:04:05Z, 2024-01-02T03:04:05.000000123Z).
+pub fn rfc3339(secs: i64, nanos: Option<u32>) -> String {
+    let (y, m, d) = civil(secs.div_euclid(86400));
+    let s = secs.rem_euclid(86400);
+    let frac = nanos.map(|n| format!(".{n:09}")).unwrap_or_default();
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -188,6 +215,16 @@ pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_rfc3339() {
+        assert_eq!(rfc3339(0, None), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(1709204400, Some(5)),
+            "2024-02-29T11:00:00.000000005Z"
+        );
+        assert_eq!(parse_time(&rfc3339(1709204400, None)), Some(1709204400));
+    }
 
     #[test]
     fn times_parse_as_rfc3339() {

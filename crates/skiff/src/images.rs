@@ -627,18 +627,7 @@ fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
         .as_deref()
         .map(Reference::parse_local)
         .transpose()?;
-    let created = {
-        let t = format::now();
-        let days = t.div_euclid(86400);
-        let secs = t.rem_euclid(86400);
-        let (y, m, d) = civil(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
-    };
+    let created = format::rfc3339(format::now(), None);
     let id = if a.source == "-" {
         archive::import(store, std::io::stdin().lock(), name.as_ref(), &created)?
     } else {
@@ -648,19 +637,6 @@ fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
     };
     println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
-}
-
-/// (year, month, day) of days since the epoch.
-pub fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn login(a: LoginArgs) -> Result<i32> {
