@@ -64,12 +64,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     if store.find(&a.image).is_err() {
         let r = Reference::parse(&a.image)?;
         eprintln!("Unable to find image '{}' locally", r.name());
-        let opts = skiff_image::registry::Options {
-            tls_verify: a.registry.tls_verify,
-            authfile: a.registry.authfile.clone(),
-            cert_dir: a.registry.cert_dir.clone(),
-            ..Default::default()
-        };
+        let opts = crate::images::registry_options(&a.registry, None)?;
         pull::pull(store, &r, &opts, &crate::progress::Reporter::new())?;
     }
     let mut env = vec![];

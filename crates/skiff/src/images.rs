@@ -94,7 +94,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options> {
+pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options> {
     let creds = match &a.creds {
         Some(c) => {
             let (u, p) = c

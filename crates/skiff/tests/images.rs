@@ -454,16 +454,41 @@ fn tls_and_basic_auth_with_login_and_logout() {
     e.ok(&["logout", "--authfile", authf, &reg.addr()]);
     let err = e.fails(&["logout", "--authfile", authf, &reg.addr()]);
     assert!(err.contains("not logged into"), "{err}");
-    // --creds works without a file.
+    // --creds works without a file; with the registry's CA trusted
+    // (--cert-dir), TLS is verified and passes.
     let e2 = Engine::new();
+    let certs = tmp.path().join("certs");
+    fs::create_dir(&certs).unwrap();
+    fs::copy(reg.dir.path().join("ca.pem"), certs.join("ca.crt")).unwrap();
+    let certs = certs.to_str().unwrap();
     e2.ok(&[
         "pull",
         "-q",
-        "--tls-verify=false",
+        "--cert-dir",
+        certs,
         "--creds",
         "tester:s3cret",
         &name,
     ]);
+    // run pulls what it lacks with the same registry flags (--creds too).
+    let e3 = Engine::new();
+    let o = e3.cmd(&[
+        "run",
+        "--rm",
+        "--cert-dir",
+        certs,
+        "--creds",
+        "tester:s3cret",
+        &name,
+        "echo",
+        "pulled-by-run",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "pulled-by-run",
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -135,23 +135,18 @@ impl Registry {
         let d = dir.path();
         let mut extra = String::new();
         if tls {
-            let ok = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                ])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-                .arg("-keyout")
-                .arg(d.join("key.pem"))
-                .arg("-out")
-                .arg(d.join("cert.pem"))
+            // A CA of the test's own (ca.pem) and the server's certificate
+            // it signs (cert.pem, for IP 127.0.0.1): clients that trust the
+            // CA verify the server; others refuse it.
+            let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=skiff-test-ca -keyout ca.key -out ca.pem
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out server.csr
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext.cnf
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out cert.pem"#;
+            let ok = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(d)
                 .output()
                 .unwrap();
             assert!(ok.status.success(), "openssl: {}", text(&ok));
