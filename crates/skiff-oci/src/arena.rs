@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Address space set aside; pages count only once touched.
 const SIZE: usize = 8 << 20;
 /// `base` before the mapping exists, and after it could not be made.
+/// Every block starts on malloc's alignment, whatever its layout asks:
+/// code that casts a byte buffer to a C struct relies on it (nix builds
+/// sendmsg's control messages in a `Vec<u8>`; a debug build's alignment
+/// check caught a cmsghdr at an odd address).
+const MIN_ALIGN: usize = 16;
 const UNMAPPED: usize = 0;
 const FAILED: usize = usize::MAX;
 
@@ -94,7 +99,8 @@ impl Arena {
         let base = self.base()?;
         let mut cur = self.next.load(Ordering::Acquire);
         loop {
-            let start = (base + cur).checked_next_multiple_of(layout.align())? - base;
+            let align = layout.align().max(MIN_ALIGN);
+            let start = (base + cur).checked_next_multiple_of(align)? - base;
             let end = start.checked_add(layout.size())?;
             if end > SIZE {
                 return None;
@@ -227,6 +233,9 @@ mod tests {
             a.dealloc(paged, l(10, 8192));
             let again = a.alloc(l(1, 1));
             assert!(again as usize > small as usize);
+            // Byte buffers too start where malloc's would.
+            let odd = a.alloc(l(3, 1));
+            assert_eq!(odd as usize % MIN_ALIGN, 0);
             a.seal();
             let after = a.alloc(l(16, 8));
             assert!(a.offset(after).is_none(), "sealed: System's");

@@ -104,7 +104,7 @@ pub struct Cli {
     /// compatibility (true|false|auto)
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "auto")]
     pub rootless: Option<String>,
-    /// Accepted for compatibility (path to criu)
+    /// The criu binary for checkpoint and restore [default: criu on PATH]
     #[arg(long, global = true)]
     pub criu: Option<PathBuf>,
     /// Time each phase (parse, cgroup, clone, mounts, pivot, ...) and print it
@@ -268,6 +268,17 @@ pub enum Command {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+    /// Save a running container to disk with CRIU (it stops unless
+    /// --leave-running)
+    #[command(
+        after_help = "Examples:\n  skiff-oci checkpoint --image-path /var/lib/ckpt/c1 c1\n  skiff-oci checkpoint --leave-running --image-path /var/lib/ckpt/c1 c1"
+    )]
+    Checkpoint(Box<CheckpointArgs>),
+    /// Bring a checkpointed container back (from --image-path) and run it
+    #[command(
+        after_help = "Example:\n  skiff-oci restore -d --bundle /srv/bundle --image-path /var/lib/ckpt/c1 c1"
+    )]
+    Restore(Box<RestoreArgs>),
     /// Print what this runtime supports (runtime-spec features.md)
     Features,
     /// Find what crashes left under --root (--fix removes it), and check
@@ -356,6 +367,91 @@ pub struct ExecArgs {
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+}
+
+/// What checkpoint and restore share (runc's flags, passed to CRIU).
+#[derive(Args)]
+pub struct CriuArgs {
+    /// Directory for CRIU's images [default: ./checkpoint]
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for CRIU's logs and scratch files [default: the image path]
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Save and restore established TCP connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow connections to unix sockets outside the container
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow a shell job (a terminal of the caller's)
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Save and restore file locks
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// How CRIU treats cgroups: soft, full, strict or ignore [default: soft]
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Leave out a namespace: only "network" (restore makes it empty)
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Option<String>,
+    /// Deduplicate the images as pages are written or restored
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// Refused: lazy migration needs CRIU's page server, which skiff does
+    /// not run
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+}
+
+#[derive(Args)]
+pub struct CheckpointArgs {
+    /// Container id (unique under --root)
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Keep the container running after the checkpoint
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Dump memory only, for a later checkpoint with --parent-path
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// An earlier pre-dump's images, relative to --image-path
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    /// Let CRIU link-remap files that were unlinked while open
+    #[arg(long = "link-remap")]
+    pub link_remap: bool,
+    /// Skip TCP connections not yet established
+    #[arg(long = "tcp-skip-in-flight")]
+    pub tcp_skip_in_flight: bool,
+    /// Refused: CRIU's page server (ADDRESS:PORT) is not supported
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// Refused: only with --lazy-pages
+    #[arg(long = "status-fd")]
+    pub status_fd: Option<i32>,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Return once restored instead of waiting
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Accepted for compatibility: skiff-oci is never a subreaper
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// LSM profile for the restored processes (as CRIU takes it)
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context for the restored mounts
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
 }
 
 #[derive(Args)]

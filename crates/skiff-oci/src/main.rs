@@ -1,6 +1,7 @@
 //! skiff-oci: argument parsing and output; the work is in the skiff library.
 
 mod arena;
+mod checkpoint;
 mod cli;
 mod control;
 mod doctor;
@@ -123,6 +124,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             output::spec(bundle, rootless)?
         }
+        Command::Checkpoint(args) => return checkpoint::checkpoint(cli, &root, args),
+        Command::Restore(args) => return checkpoint::restore(cli, &root, args),
         Command::Features => output::features()?,
         Command::Doctor { fix } => return doctor::run(&root, *fix),
         Command::Completion { shell } => output::print(match shell {
@@ -156,7 +159,11 @@ fn state_root(cli: &Cli) -> std::path::PathBuf {
     }
 }
 
-fn create_options<'a>(cli: &Cli, args: &'a CreateArgs, relay_terminal: bool) -> CreateOptions<'a> {
+pub(crate) fn create_options<'a>(
+    cli: &Cli,
+    args: &'a CreateArgs,
+    relay_terminal: bool,
+) -> CreateOptions<'a> {
     CreateOptions {
         id: &args.id,
         bundle: &args.bundle,

@@ -104,7 +104,7 @@ fn remove(
 /// The groups of a create killed before it recorded its container: what is
 /// in them (its init, parked or orphaned) is killed, then they are removed;
 /// unless they were another container's already.
-fn remove_planned(cg: &crate::cgroups::CgroupRecord) {
+pub(super) fn remove_planned(cg: &crate::cgroups::CgroupRecord) {
     if cg.shared {
         return;
     }

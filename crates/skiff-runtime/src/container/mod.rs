@@ -1,6 +1,7 @@
 //! The container lifecycle: create, start, kill, delete, and waiting for a
 //! foreground container. Each operation is one module, readable top to bottom.
 
+mod checkpoint;
 mod control;
 mod create;
 mod delete;
@@ -12,6 +13,9 @@ mod placement;
 mod start;
 mod wait;
 
+pub use checkpoint::{
+    checkpoint, restore, CgroupsMode, CheckpointOptions, CriuOptions, RestoreOptions,
+};
 pub use control::{pause, pids, resume, stats, update};
 pub use create::{create, CreateOptions, Created};
 pub use delete::{delete, delete_stopped};
@@ -67,6 +71,9 @@ pub enum ContainerError {
     NotRunning { id: String },
     #[error("--console-socket is required when process.terminal is true")]
     ConsoleSocketRequired,
+    /// Checkpoint and restore: CRIU's failures and what it cannot do.
+    #[error("{0}")]
+    Checkpoint(String),
     #[error("--console-socket {path}: {source}")]
     ConsoleSocket {
         path: std::path::PathBuf,

@@ -1,0 +1,335 @@
+//! checkpoint and restore with CRIU, as runc's callers use them: a counting
+//! container is saved and brought back, and counts on from where it stopped,
+//! with its bind mounts, its groups and a new caller's stdio; bad input is
+//! refused by name and leaves nothing.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// A CRIU that works on this kernel (4.x: Debian 12's 3.17 cannot), or None
+/// after saying why the test is skipped.
+fn criu() -> Option<String> {
+    for path in ["/usr/local/sbin/criu", "/usr/sbin/criu"] {
+        let works = Command::new(path)
+            .arg("check")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if works {
+            return Some(path.to_string());
+        }
+    }
+    eprintln!("skipped: no criu that passes `criu check` (scripts/deps.sh builds 4.2)");
+    None
+}
+
+/// A container that prints a count on stdout every 0.1 s and writes it to
+/// /data/count, /data being a bind mount of a host directory.
+fn counting_bundle(env: &TestEnv, name: &str) -> (Bundle, std::path::PathBuf) {
+    let data = env.base.join(format!("{name}-data"));
+    fs::create_dir_all(&data).unwrap();
+    let mut b = env.bundle(
+        name,
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i; echo $i > /data/count; sleep 0.1; done",
+        ],
+    );
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data",
+        "type": "bind",
+        "source": data,
+        "options": ["rbind", "rw"]
+    }));
+    b.config["root"]["readonly"] = json!(false);
+    b.write();
+    (b, data)
+}
+
+/// skiff-oci with stdin /dev/null, stdout a pipe returned to read, and
+/// stderr a file: what the container inherits.
+fn with_pipe(
+    env: &TestEnv,
+    args: &[&str],
+) -> (
+    std::process::ExitStatus,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut cmd = env.cmd(args);
+    let err = fs::File::create(env.base.join("stderr")).unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(err).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let status = child.wait().unwrap();
+    (status, out)
+}
+
+fn next_count(lines: &mut BufReader<std::process::ChildStdout>) -> u64 {
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {line:?}"))
+}
+
+/// Waits (bounded) until `pid` is gone: a checkpointed init's pid is freed
+/// when the host's init reaps it, slowly here.
+fn wait_gone(pid: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pid_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_checkpointed_container_counts_on_after_restore() {
+    let Some(criu) = criu() else { return };
+    let env = TestEnv::new("ckpt");
+    let (b, data) = counting_bundle(&env, "count");
+    let id = env.id("count");
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    let _sweep = GroupSweep(id.clone());
+
+    // Running, its output read through a pipe.
+    let (status, mut before) = with_pipe(&env, &["run", "-d", "--bundle", b.path(), &id]);
+    assert!(status.success(), "{}", read(env.base.join("stderr")));
+    let mut last = 0;
+    for _ in 0..5 {
+        last = next_count(&mut before);
+    }
+    let old_pid = env.state(&id)["pid"].as_i64().unwrap();
+
+    // Saved: the container is gone, as after runc's checkpoint.
+    env.ok(&["--criu", &criu, "checkpoint", "--image-path", images, &id]);
+    assert!(
+        env.container_dirs().is_empty(),
+        "checkpoint left the container"
+    );
+    assert!(
+        !cgroup_dir("memory", &id).exists(),
+        "checkpoint left its group"
+    );
+    let saved: u64 = read(data.join("count")).trim().parse().unwrap();
+    assert!(saved >= last, "saved {saved} after printing {last}");
+    wait_gone(old_pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read(data.join("count")).trim().parse::<u64>().unwrap(),
+        saved,
+        "still counting after the checkpoint"
+    );
+
+    // Restored with a new pipe as its stdout: it counts on from `saved`.
+    let (status, mut after) = with_pipe(
+        &env,
+        &[
+            "--criu",
+            &criu,
+            "restore",
+            "-d",
+            "--bundle",
+            b.path(),
+            "--image-path",
+            images,
+            &id,
+        ],
+    );
+    assert!(
+        status.success(),
+        "restore: {}",
+        read(env.base.join("stderr"))
+    );
+    let first = next_count(&mut after);
+    assert!(
+        first > saved && first <= saved + 3,
+        "restored count {first} does not follow {saved}"
+    );
+    assert_eq!(next_count(&mut after), first + 1);
+    assert_eq!(env.status(&id), "running");
+
+    // In the container's groups, limits applied from the config.
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let procs = read(cgroup_dir("pids", &id).join("cgroup.procs"));
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "restored init {pid} is not in its group: {procs}"
+    );
+
+    env.ok(&["delete", "--force", &id]);
+    assert!(!pid_alive(pid));
+    assert!(env.container_dirs().is_empty());
+    assert!(!cgroup_dir("pids", &id).exists(), "delete left the group");
+}
+
+/// --leave-running keeps the original; the copy restored under another id
+/// runs in groups named after the new id, and a foreground restore returns
+/// the container's exit code and removes it.
+#[test]
+fn leave_running_and_a_foreground_restore_under_another_id() {
+    let Some(criu) = criu() else { return };
+    let env = TestEnv::new("ckpt2");
+    let mut b = env.bundle(
+        "five",
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done; exit 7",
+        ],
+    );
+    b.config["root"]["readonly"] = json!(false);
+    b.write();
+    let (one, two) = (env.id("one"), env.id("two"));
+    let _sweeps = (GroupSweep(one.clone()), GroupSweep(two.clone()));
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    // stdout /dev/null, stderr a file: the container keeps what it inherits.
+    let null = |args: &[&str]| {
+        let err_path = env.base.join("stderr");
+        let status = env
+            .cmd(args)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        (status.code().unwrap_or(-1), read(&err_path))
+    };
+    let (code, err) = null(&["run", "-d", "--bundle", b.path(), &one]);
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = null(&[
+        "--criu",
+        &criu,
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images,
+        &one,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.status(&one), "running");
+
+    // The copy, in the foreground: it finishes the loop and exits 7.
+    let (code, err) = null(&[
+        "--criu",
+        &criu,
+        "restore",
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images,
+        &two,
+    ]);
+    assert_eq!(code, 7, "foreground restore: {err}");
+    assert!(
+        !env.container_dirs().contains(&two),
+        "a foreground restore keeps the container after it exits"
+    );
+    assert!(!cgroup_dir("memory", &two).exists());
+    env.ok(&["delete", "--force", &one]);
+}
+
+/// Where the copy runs: a detached restore under another id is in that id's
+/// groups (CRIU's cgroup roots rewritten), not the checkpointed one's.
+#[test]
+fn a_restore_under_another_id_uses_its_own_groups() {
+    let Some(criu) = criu() else { return };
+    let env = TestEnv::new("ckpt3");
+    let b = env.bundle("sleeper", &["sleep", "1000"]);
+    let (one, two) = (env.id("a"), env.id("b"));
+    let _sweeps = (GroupSweep(one.clone()), GroupSweep(two.clone()));
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    env.ok(&["run", "-d", "--bundle", b.path(), &one]);
+    env.ok(&["--criu", &criu, "checkpoint", "--image-path", images, &one]);
+    let pid_file = env.base.join("two.pid");
+    env.ok(&[
+        "--criu",
+        &criu,
+        "restore",
+        "-d",
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &two,
+    ]);
+    let pid = read(&pid_file).trim().to_string();
+    assert_eq!(env.state(&two)["pid"].as_i64().unwrap().to_string(), pid);
+    let groups = read(format!("/proc/{pid}/cgroup"));
+    assert!(
+        groups.lines().all(|l| l.ends_with(&format!("/{two}"))),
+        "restored under {two}, but in: {groups}"
+    );
+    env.ok(&["delete", "--force", &two]);
+}
+
+#[test]
+fn bad_checkpoint_and_restore_input_is_refused_by_name() {
+    let env = TestEnv::new("ckptbad");
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    let err = env.fails(&["checkpoint", "--image-path", images, "skt-nosuch"]);
+    assert!(err.contains("skt-nosuch"), "{err}");
+
+    let mut b = env.bundle("b", &["true"]);
+    let id = env.id("r");
+    let _sweep = GroupSweep(id.clone());
+    fs::create_dir_all(env.base.join("empty")).unwrap();
+    let empty = env.base.join("empty");
+    let bundle = b.path().to_string();
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", "-d", "--bundle", &bundle, "--image-path"];
+        args.push(empty.to_str().unwrap());
+        args.extend_from_slice(extra);
+        args.push(&id);
+        env.fails(&args)
+    };
+    let err = restore(&[]);
+    assert!(err.contains("no checkpoint"), "{err}");
+    for (flag, value, named) in [
+        (
+            "--manage-cgroups-mode",
+            Some("hard"),
+            "--manage-cgroups-mode",
+        ),
+        ("--empty-ns", Some("ipc"), "--empty-ns"),
+        ("--lazy-pages", None, "--lazy-pages"),
+    ] {
+        let mut extra = vec![flag];
+        extra.extend(value);
+        let err = restore(&extra);
+        assert!(err.contains(named), "{flag}: {err}");
+    }
+    let err = env.fails(&["checkpoint", "--page-server", "127.0.0.1:1", "skt-nosuch"]);
+    assert!(err.contains("--page-server"), "{err}");
+
+    // Hooks that set a new container up cannot run on a restore: refused.
+    fs::write(
+        empty.join("skiff-checkpoint.json"),
+        r#"{"externals":[],"stdio":[null,null,null],"externalNetns":false}"#,
+    )
+    .unwrap();
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
+    b.write();
+    let err = restore(&[]);
+    assert!(err.contains("hooks.prestart"), "{err}");
+    assert!(
+        env.container_dirs().is_empty(),
+        "a refused restore left state"
+    );
+    assert!(
+        !cgroup_dir("memory", &id).exists(),
+        "a refused restore left a group"
+    );
+}

@@ -1,0 +1,871 @@
+//! `checkpoint` and `restore` through CRIU's command line, as runc's
+//! commands do through its RPC: the same flags, the same images directory,
+//! the same rules for what lies outside the container (bind mounts, cgroup
+//! views, stdio, a network namespace joined by path).
+//!
+//! What crosses the checkpoint besides CRIU's images is written by us to
+//! `skiff-checkpoint.json` in the images directory: which mounts were
+//! external and how to find them again, and what the container's stdio
+//! were (restore hands the caller's stdio in their place, as runc does).
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::{Deserialize, Serialize};
+
+use super::create::{write_pid_file, CreateOptions};
+use super::ContainerError;
+use crate::cgroups::{self, CgroupRecord, CgroupRequest, Layout};
+use crate::config::Bundle;
+use crate::namespaces::Plan;
+use crate::state::{now_rfc3339, proc_stat, Record, StateRoot, Status};
+
+/// Our notes beside CRIU's images.
+const NOTES: &str = "skiff-checkpoint.json";
+/// The label of a network namespace joined by path (runc's).
+const EXTERNAL_NETNS: &str = "extRootNetNS";
+
+/// runc's `--manage-cgroups-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupsMode {
+    Soft,
+    Full,
+    Strict,
+    Ignore,
+}
+
+impl CgroupsMode {
+    pub fn parse(text: &str) -> Result<Self, ContainerError> {
+        match text {
+            "soft" => Ok(Self::Soft),
+            "full" => Ok(Self::Full),
+            "strict" => Ok(Self::Strict),
+            "ignore" => Ok(Self::Ignore),
+            other => Err(ContainerError::Checkpoint(format!(
+                "--manage-cgroups-mode {other:?}: expected soft, full, strict or ignore"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Soft => "soft",
+            Self::Full => "full",
+            Self::Strict => "strict",
+            Self::Ignore => "ignore",
+        }
+    }
+}
+
+/// What both directions share: CRIU's binary, where its images and its
+/// logs go, and the options that must match between dump and restore.
+pub struct CriuOptions<'a> {
+    /// The criu binary (runc's `--criu`; default: `criu` on PATH).
+    pub criu: Option<&'a Path>,
+    pub image_path: &'a Path,
+    /// Logs and CRIU's scratch files (default: the images directory).
+    pub work_path: Option<&'a Path>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroups_mode: Option<CgroupsMode>,
+    /// Deduplicate the images against the parent's as pages are restored
+    /// or dumped (CRIU's --auto-dedup).
+    pub auto_dedup: bool,
+    /// Leave the network namespace out: an empty one is made on restore
+    /// (runc's --empty-ns network).
+    pub empty_network_ns: bool,
+}
+
+pub struct CheckpointOptions<'a> {
+    pub criu: CriuOptions<'a>,
+    pub leave_running: bool,
+    /// Dump the memory only, leaving the container running, for a later
+    /// dump with `parent_path` (needs soft-dirty tracking in the kernel).
+    pub pre_dump: bool,
+    /// The images of an earlier pre-dump, relative to `image_path`.
+    pub parent_path: Option<&'a Path>,
+    /// CRIU's --link-remap and --skip-in-flight.
+    pub link_remap: bool,
+    pub tcp_skip_in_flight: bool,
+}
+
+pub struct RestoreOptions<'a> {
+    /// The id, bundle, pid file and the rest, as for create.
+    pub create: CreateOptions<'a>,
+    pub criu: CriuOptions<'a>,
+    /// The LSM profile and mount context of the restored processes.
+    pub lsm_profile: Option<&'a str>,
+    pub lsm_mount_context: Option<&'a str>,
+}
+
+/// A mount CRIU cannot follow from inside the container, saved under its
+/// mount point as the key.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct External {
+    mount_point: String,
+    kind: ExternalKind,
+    /// The mount's root in its filesystem (mountinfo's fourth field).
+    root: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+enum ExternalKind {
+    /// A bind mount of the config: restore binds the config's source again.
+    Bind,
+    /// The container's view of a cgroup hierarchy: restore binds the new
+    /// container's group.
+    Cgroup,
+    /// A device node bound from the host's /dev.
+    Device,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Notes {
+    externals: Vec<External>,
+    /// For each of init's fds 0, 1, 2: the key CRIU saved it under when it
+    /// lies outside the container (a pipe, a socket, a file of the host's),
+    /// which restore maps to the caller's own fd.
+    stdio: [Option<String>; 3],
+    external_netns: bool,
+}
+
+/// Dumps a running container into `image_path`. Without `leave_running`,
+/// the container is gone afterwards, as after runc's checkpoint.
+pub fn checkpoint(
+    root: &StateRoot,
+    id: &str,
+    opts: &CheckpointOptions<'_>,
+) -> Result<(), ContainerError> {
+    // 1. A running container, and its config as it was created.
+    let record = root.load(id)?;
+    let status = record.status(root);
+    if status != Status::Running {
+        return Err(ContainerError::wrong_status(id, status, "checkpoint"));
+    }
+    let pid = Pid::from_raw(record.pid);
+    let spec = Spec::load(record.bundle.join("config.json"))
+        .map_err(|e| ContainerError::Checkpoint(format!("reading the bundle's config: {e}")))?;
+
+    // 2. The directories, and what CRIU cannot see from inside.
+    let (images, work) = directories(&opts.criu)?;
+    let mountinfo = read_mountinfo(pid)?;
+    let notes = Notes {
+        externals: externals(&spec, &mountinfo),
+        stdio: stdio_keys(pid, &mountinfo)?,
+        external_netns: joined_by_path(&spec, LinuxNamespaceType::Network).is_some(),
+    };
+    write_notes(&images, &notes)?;
+
+    // 3. The dump.
+    let action = if opts.pre_dump { "pre-dump" } else { "dump" };
+    let mut args = vec![
+        action.to_string(),
+        "--tree".into(),
+        pid.to_string(),
+        "--root".into(),
+        path_text(&record.rootfs),
+    ];
+    common_args(&mut args, &opts.criu, &images, &work, "dump.log");
+    for (set, flag) in [
+        (opts.leave_running, "--leave-running"),
+        (opts.link_remap, "--link-remap"),
+        (opts.tcp_skip_in_flight, "--skip-in-flight"),
+    ] {
+        if set {
+            args.push(flag.into());
+        }
+    }
+    if let Some(parent) = opts.parent_path {
+        args.push("--prev-images-dir".into());
+        args.push(path_text(parent));
+    }
+    for e in &notes.externals {
+        args.push("--external".into());
+        args.push(format!("mnt[{0}]:{0}", e.mount_point));
+    }
+    for key in notes.stdio.iter().flatten() {
+        if key.starts_with("file[") {
+            args.push("--external".into());
+            args.push(key.clone());
+        }
+    }
+    if notes.external_netns {
+        let inode = fs::metadata(format!("/proc/{pid}/ns/net"))
+            .map_err(ContainerError::io("reading init's network namespace"))?
+            .ino();
+        args.push("--external".into());
+        args.push(format!("net[{inode}]:{EXTERNAL_NETNS}"));
+    }
+    run_criu(&opts.criu, &args, &work, "dump.log", None, &[])?;
+
+    // 4. Dumped and killed: the container goes, as runc's does.
+    if !opts.leave_running && !opts.pre_dump {
+        super::delete(root, id, true)?;
+    }
+    Ok(())
+}
+
+/// Restores a container from `image_path` under the id and bundle given:
+/// its groups made from the config, CRIU run inside them, and the container
+/// recorded as running. Returns the record (init is the restored root task,
+/// this process's child).
+pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, ContainerError> {
+    let create = &opts.create;
+    // 1. The bundle and the notes of the checkpoint.
+    crate::state::check_id(create.id)?;
+    let bundle = Bundle::load(create.bundle)?;
+    let spec = &bundle.spec;
+    let plan = Plan::from_spec(spec)?;
+    refuse_unrestorable(spec)?;
+    let (images, work) = directories(&opts.criu)?;
+    let notes = read_notes(&images)?;
+    let netns = joined_by_path(spec, LinuxNamespaceType::Network);
+    if notes.external_netns != netns.is_some() {
+        return Err(ContainerError::Checkpoint(
+            "the checkpoint and the config disagree on whether the network namespace \
+             is joined by path (linux.namespaces)"
+                .into(),
+        ));
+    }
+
+    // 2. The state directory claims the id; the groups are made and limited.
+    let (dir, _anchor) = root.create_dir(create.id)?;
+    let mut cleanup = Undo {
+        root,
+        id: create.id,
+        cgroup: None,
+    };
+    let linux = spec.linux().as_ref();
+    let layout = Layout::detect()?;
+    let request = CgroupRequest {
+        id: create.id,
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
+        systemd: create.systemd_cgroup,
+        resources: linux.and_then(|l| l.resources().as_ref()),
+    };
+    let mut cgroup = cgroups::plan(&layout, &request)?;
+    root.save_planned_cgroups(create.id, &cgroup.as_planned())?;
+    cgroup.shared = cgroups::make(&layout, &request, &cgroup)?;
+    cleanup.cgroup = Some(cgroup.clone());
+    cgroup.refuse_frozen()?;
+
+    // 3. CRIU's root: the rootfs bound where CRIU can mount it.
+    let criu_root = dir.join("criu-root");
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&criu_root)
+        .map_err(ContainerError::io("creating criu-root"))?;
+    let _bound = BoundRoot::new(&bundle.rootfs, &criu_root)?;
+
+    // 4. The restore, CRIU placed in the groups so that what it restores is.
+    let pidfile = dir.join("restored.pid");
+    let mut args = vec![
+        "restore".to_string(),
+        "--root".into(),
+        path_text(&criu_root),
+        "--restore-detached".into(),
+        "--restore-sibling".into(),
+        "--pidfile".into(),
+        path_text(&pidfile),
+    ];
+    common_args(&mut args, &opts.criu, &images, &work, "restore.log");
+    restored_mounts(&mut args, spec, &bundle.dir, &notes, &cgroup)?;
+    cgroup_roots(&mut args, &cgroup, &layout);
+    for (flag, value) in [
+        ("--lsm-profile", opts.lsm_profile),
+        ("--lsm-mount-context", opts.lsm_mount_context),
+    ] {
+        if let Some(v) = value {
+            args.push(flag.into());
+            args.push(v.into());
+        }
+    }
+    // The caller's stdio stand in for the container's outside ones, handed
+    // to CRIU from fd 3 on (its own stdio go to its log).
+    let mut handed: Vec<OwnedFd> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (fd, key) in notes.stdio.iter().enumerate() {
+        if let Some(key) = key.as_deref().filter(|k| !seen.contains(k)) {
+            seen.push(key);
+            args.push("--inherit-fd".into());
+            args.push(format!("fd[{}]:{key}", 3 + handed.len()));
+            handed.push(copy_high(fd as RawFd)?);
+        }
+    }
+    if let Some(path) = netns {
+        let file = fs::File::open(path)
+            .map_err(|e| ContainerError::Checkpoint(format!("opening {}: {e}", path.display())))?;
+        args.push("--inherit-fd".into());
+        args.push(format!("fd[{}]:{EXTERNAL_NETNS}", 3 + handed.len()));
+        handed.push(copy_high(file.as_raw_fd())?);
+    }
+    let join = cgroup.open_join_files(None)?;
+    let handed_raw: Vec<RawFd> = handed.iter().map(|f| f.as_raw_fd()).collect();
+    run_criu(
+        &opts.criu,
+        &args,
+        &work,
+        "restore.log",
+        Some(&join),
+        &handed_raw,
+    )?;
+    drop(_bound);
+
+    // 5. The restored init, recorded as a running container.
+    let pid = fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .ok_or_else(|| {
+            ContainerError::Checkpoint("criu wrote no pid of the restored task".into())
+        })?;
+    let _ = fs::remove_file(&pidfile);
+    let _ = fs::remove_dir(&criu_root);
+    let record = Record {
+        oci_version: spec.version().clone(),
+        id: create.id.to_string(),
+        pid,
+        start_time: proc_stat(Pid::from_raw(pid)).map(|(_, t)| t).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup),
+        private_pid_ns: plan.new_pid,
+        private_mount_ns: plan.new_mount,
+        hooks: spec.hooks().clone(),
+        process: spec.process().clone(),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+    };
+    root.save(&record)?;
+    if let Some(path) = create.pid_file {
+        write_pid_file(path, Pid::from_raw(pid))?;
+    }
+    cleanup.cgroup = None;
+    cleanup.id = "";
+    super::start::poststart(&record);
+    Ok(record)
+}
+
+/// Undoes a half-done restore: kills what is in the groups, removes them
+/// and the state directory.
+struct Undo<'a> {
+    root: &'a StateRoot,
+    /// Empty once the restore is done.
+    id: &'a str,
+    cgroup: Option<CgroupRecord>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.id.is_empty() {
+            return;
+        }
+        if let Some(cg) = &self.cgroup {
+            super::delete::remove_planned(cg);
+        }
+        let _ = self.root.remove(self.id);
+    }
+}
+
+/// The rootfs bound on CRIU's root, unbound again when dropped.
+struct BoundRoot<'a>(&'a Path);
+
+impl<'a> BoundRoot<'a> {
+    fn new(rootfs: &Path, target: &'a Path) -> Result<Self, ContainerError> {
+        mount(
+            Some(rootfs),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| ContainerError::io("binding the rootfs for criu")(e.into()))?;
+        Ok(BoundRoot(target))
+    }
+}
+
+impl Drop for BoundRoot<'_> {
+    fn drop(&mut self) {
+        let _ = umount2(self.0, MntFlags::MNT_DETACH);
+    }
+}
+
+/// Hooks run where init sets the container up, which a restore skips: a
+/// config that asks for them is refused rather than half-honoured.
+fn refuse_unrestorable(spec: &Spec) -> Result<(), ContainerError> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    let named = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+    ];
+    for (name, list) in named {
+        if list.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(ContainerError::Checkpoint(format!(
+                "hooks.{name}: restore does not run hooks that set a new container up"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn directories(opts: &CriuOptions<'_>) -> Result<(PathBuf, PathBuf), ContainerError> {
+    let make = |path: &Path, what: &str| -> Result<PathBuf, ContainerError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .and_then(|()| fs::canonicalize(path))
+            .map_err(|e| ContainerError::Checkpoint(format!("{what} {}: {e}", path.display())))
+    };
+    let images = make(opts.image_path, "--image-path")?;
+    let work = match opts.work_path {
+        Some(w) => make(w, "--work-path")?,
+        None => images.clone(),
+    };
+    Ok((images, work))
+}
+
+/// The options both directions pass alike.
+fn common_args(
+    args: &mut Vec<String>,
+    opts: &CriuOptions<'_>,
+    images: &Path,
+    work: &Path,
+    log: &str,
+) {
+    args.extend([
+        "--images-dir".into(),
+        path_text(images),
+        "--work-dir".into(),
+        path_text(work),
+        "--log-file".into(),
+        log.into(),
+        "-v4".into(),
+        // Device numbers of files on the container's mounts may change.
+        "--evasive-devices".into(),
+        format!(
+            "--manage-cgroups={}",
+            opts.cgroups_mode.unwrap_or(CgroupsMode::Soft).as_str()
+        ),
+    ]);
+    for (set, flag) in [
+        (opts.tcp_established, "--tcp-established"),
+        (opts.ext_unix_sk, "--ext-unix-sk"),
+        (opts.shell_job, "--shell-job"),
+        (opts.file_locks, "--file-locks"),
+        (opts.auto_dedup, "--auto-dedup"),
+    ] {
+        if set {
+            args.push(flag.into());
+        }
+    }
+    if opts.empty_network_ns {
+        args.extend(["--empty-ns".into(), "net".into()]);
+    }
+}
+
+/// Runs CRIU and waits for it; on failure the error carries the log's last
+/// error lines. `join` are cgroup files CRIU writes itself into before it
+/// starts; `handed` are passed to it as fds 3, 4, ...
+fn run_criu(
+    opts: &CriuOptions<'_>,
+    args: &[String],
+    work: &Path,
+    log: &str,
+    join: Option<&[OwnedFd]>,
+    handed: &[RawFd],
+) -> Result<(), ContainerError> {
+    let program = opts.criu.unwrap_or(Path::new("criu"));
+    let output = fs::File::create(work.join(format!("{log}.out")))
+        .map_err(ContainerError::io("creating criu's output file"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(
+            output
+                .try_clone()
+                .map_err(ContainerError::io("creating criu's output file"))?,
+        )
+        .stderr(output);
+    let join: Vec<RawFd> = join.unwrap_or(&[]).iter().map(|f| f.as_raw_fd()).collect();
+    let handed = handed.to_vec();
+    // SAFETY: between fork and exec the closure only calls write(2)
+    // and dup2(2) on descriptors this process owns, which are
+    // async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in &join {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Each lies above every target (copy_high), so moving one
+            // into place never overwrites another still to be moved.
+            for (i, fd) in handed.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| ContainerError::Checkpoint(format!("running {}: {e}", program.display())))?;
+    if status.success() {
+        return Ok(());
+    }
+    let path = work.join(log);
+    let errors: Vec<String> = fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Error") && !l.contains("RLIMIT_NOFILE"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    let tail = errors[errors.len().saturating_sub(3)..].join("; ");
+    Err(ContainerError::Checkpoint(format!(
+        "criu {} failed ({status}): {tail} (log: {})",
+        args[0],
+        path.display()
+    )))
+}
+
+/// A copy of `fd` numbered above the descriptors CRIU is handed (3, 4,
+/// ...), taken before the spawn replaces this process's stdio with CRIU's.
+fn copy_high(fd: RawFd) -> Result<OwnedFd, ContainerError> {
+    // SAFETY: fcntl on a descriptor number; the result is new and ours.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64) };
+    if copy < 0 {
+        return Err(ContainerError::io("copying a descriptor for criu")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// One line of /proc/PID/mountinfo, the fields used here.
+struct MountLine {
+    mount_id: u64,
+    root: String,
+    mount_point: String,
+    fs_type: String,
+}
+
+fn read_mountinfo(pid: Pid) -> Result<Vec<MountLine>, ContainerError> {
+    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .map_err(ContainerError::io("reading init's mount table"))?;
+    Ok(text.lines().filter_map(parse_mountinfo_line).collect())
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let dash = fields.iter().position(|f| *f == "-")?;
+    Some(MountLine {
+        mount_id: fields.first()?.parse().ok()?,
+        root: unescape(fields.get(3)?),
+        mount_point: unescape(fields.get(4)?),
+        fs_type: fields.get(dash + 1)?.to_string(),
+    })
+}
+
+/// mountinfo's octal escapes (\040 for a space, ...).
+fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mounts CRIU cannot resolve inside the container: the config's bind
+/// mounts, the cgroup views (a group's directory, not a hierarchy's root)
+/// and device nodes bound from the host's /dev.
+fn externals(spec: &Spec, mountinfo: &[MountLine]) -> Vec<External> {
+    let bind_targets: Vec<String> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| is_bind(m))
+        .map(|m| clean(&m.destination().to_string_lossy()))
+        .collect();
+    mountinfo
+        .iter()
+        .filter_map(|m| {
+            let kind = if bind_targets.contains(&m.mount_point) {
+                ExternalKind::Bind
+            } else if (m.fs_type == "cgroup" || m.fs_type == "cgroup2") && m.root != "/" {
+                ExternalKind::Cgroup
+            } else if m.fs_type == "devtmpfs" && m.root != "/" {
+                ExternalKind::Device
+            } else {
+                return None;
+            };
+            Some(External {
+                mount_point: m.mount_point.clone(),
+                kind,
+                root: m.root.clone(),
+            })
+        })
+        .collect()
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// A destination as mountinfo writes it: absolute, no `.`, `..` or doubled
+/// slashes.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The CRIU key of each of init's stdio that lies outside the container.
+fn stdio_keys(pid: Pid, mountinfo: &[MountLine]) -> Result<[Option<String>; 3], ContainerError> {
+    let mut keys: [Option<String>; 3] = Default::default();
+    for (fd, key) in keys.iter_mut().enumerate() {
+        let link = match fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+            Ok(l) => l.to_string_lossy().into_owned(),
+            Err(_) => continue,
+        };
+        // CRIU names pipes and sockets as the links do (its manual's
+        // `pipe[N]` is not what it looks up).
+        *key = if bracketed(&link, "pipe:").is_some() || bracketed(&link, "socket:").is_some() {
+            Some(link)
+        } else if link.starts_with('/') {
+            // A file of a mount the container does not have (the caller's
+            // /dev/null, a log file): saved as external, handed back.
+            let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .map_err(ContainerError::io("reading init's fdinfo"))?;
+            let mnt_id: u64 = info
+                .lines()
+                .find_map(|l| l.strip_prefix("mnt_id:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if mountinfo.iter().any(|m| m.mount_id == mnt_id) {
+                None
+            } else {
+                let ino = fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                    .map_err(ContainerError::io("reading init's stdio"))?
+                    .ino();
+                Some(format!("file[{mnt_id:x}:{ino:x}]"))
+            }
+        } else {
+            None
+        };
+    }
+    Ok(keys)
+}
+
+/// `N` of `PREFIX[N]`, as /proc/PID/fd links name pipes and sockets.
+fn bracketed<'a>(link: &'a str, prefix: &str) -> Option<&'a str> {
+    link.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
+}
+
+fn joined_by_path(spec: &Spec, kind: LinuxNamespaceType) -> Option<&Path> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == kind)?
+        .path()
+        .as_deref()
+}
+
+/// `--external mnt[KEY]:SOURCE` for every external mount of the checkpoint,
+/// found again in the new container: the config's bind sources, its groups,
+/// the host's devices.
+fn restored_mounts(
+    args: &mut Vec<String>,
+    spec: &Spec,
+    bundle_dir: &Path,
+    notes: &Notes,
+    cgroup: &CgroupRecord,
+) -> Result<(), ContainerError> {
+    for e in &notes.externals {
+        let source = match e.kind {
+            ExternalKind::Bind => {
+                let m = spec
+                    .mounts()
+                    .iter()
+                    .flatten()
+                    .find(|m| {
+                        is_bind(m) && clean(&m.destination().to_string_lossy()) == e.mount_point
+                    })
+                    .ok_or_else(|| {
+                        ContainerError::Checkpoint(format!(
+                            "mounts: the checkpoint has a bind mount on {} that the config lacks",
+                            e.mount_point
+                        ))
+                    })?;
+                let source = m.source().clone().unwrap_or_default();
+                if source.is_absolute() {
+                    source
+                } else {
+                    bundle_dir.join(source)
+                }
+            }
+            ExternalKind::Cgroup => group_for(cgroup, &e.mount_point)
+                .unwrap_or_else(|| Path::new(&e.mount_point).join(e.root.trim_start_matches('/'))),
+            ExternalKind::Device => Path::new("/dev").join(e.root.trim_start_matches('/')),
+        };
+        args.push("--external".into());
+        args.push(format!("mnt[{}]:{}", e.mount_point, path_text(&source)));
+    }
+    Ok(())
+}
+
+/// The container's group in the hierarchy the container sees at
+/// `mount_point` (mounted there on the host too, as the runtime mirrors
+/// the host's layout).
+fn group_for(cgroup: &CgroupRecord, mount_point: &str) -> Option<PathBuf> {
+    cgroup
+        .dirs
+        .iter()
+        .filter(|d| d.starts_with(mount_point))
+        .min_by_key(|d| d.as_os_str().len())
+        .cloned()
+}
+
+/// `--cgroup-root`: the container's groups, which may be named otherwise
+/// than the checkpointed ones (another id, another cgroupsPath).
+fn cgroup_roots(args: &mut Vec<String>, cgroup: &CgroupRecord, layout: &Layout) {
+    let mut roots: Vec<(PathBuf, Option<&str>)> = Vec::new();
+    match layout {
+        Layout::V2 { root } => roots.push((root.clone(), None)),
+        Layout::V1 {
+            hierarchies,
+            unified,
+        } => {
+            for h in hierarchies {
+                // One of its controllers names the hierarchy to CRIU.
+                roots.extend(
+                    h.controllers
+                        .first()
+                        .map(|c| (h.mount.clone(), Some(c.as_str()))),
+                );
+            }
+            roots.extend(unified.iter().map(|u| (u.clone(), None)));
+        }
+    }
+    for dir in &cgroup.dirs {
+        let Some((mount, controller)) = roots.iter().find(|(m, _)| dir.starts_with(m)) else {
+            continue;
+        };
+        let rel = Path::new("/").join(dir.strip_prefix(mount).unwrap_or(dir));
+        args.push("--cgroup-root".into());
+        match controller {
+            // cgroup2: CRIU's default root.
+            None => args.push(path_text(&rel)),
+            Some(c) => args.push(format!("{c}:{}", path_text(&rel))),
+        }
+    }
+}
+
+fn write_notes(images: &Path, notes: &Notes) -> Result<(), ContainerError> {
+    let text = serde_json::to_vec_pretty(notes).expect("notes serialize");
+    crate::state::write_atomic(&images.join(NOTES), &text, 0o600)
+        .map_err(ContainerError::io("writing skiff-checkpoint.json"))
+}
+
+fn read_notes(images: &Path) -> Result<Notes, ContainerError> {
+    let path = images.join(NOTES);
+    let text = fs::read(&path).map_err(|e| {
+        ContainerError::Checkpoint(format!(
+            "--image-path {}: no checkpoint of skiff's there ({}: {e})",
+            images.display(),
+            NOTES
+        ))
+    })?;
+    serde_json::from_slice(&text)
+        .map_err(|e| ContainerError::Checkpoint(format!("{}: {e}", path.display())))
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_are_read_with_their_escapes() {
+        let line = "90 80 0:27 /crt1 /sys/fs/cgroup/my\\040dir rw,nosuid - cgroup2 cgroup2 rw";
+        let m = parse_mountinfo_line(line).unwrap();
+        assert_eq!(m.mount_id, 90);
+        assert_eq!(m.root, "/crt1");
+        assert_eq!(m.mount_point, "/sys/fs/cgroup/my dir");
+        assert_eq!(m.fs_type, "cgroup2");
+        assert!(parse_mountinfo_line("garbage").is_none());
+    }
+
+    #[test]
+    fn destinations_are_cleaned_as_mountinfo_writes_them() {
+        assert_eq!(clean("data/./x//y/../z/"), "/data/x/z");
+        assert_eq!(clean("/"), "/");
+    }
+
+    #[test]
+    fn stdio_links_give_criu_keys() {
+        assert_eq!(bracketed("pipe:[1234]", "pipe:"), Some("1234"));
+        assert_eq!(bracketed("socket:[9]", "pipe:"), None);
+        assert_eq!(bracketed("/dev/null", "pipe:"), None);
+    }
+
+    #[test]
+    fn cgroups_modes_are_runcs() {
+        assert_eq!(CgroupsMode::parse("soft").unwrap(), CgroupsMode::Soft);
+        let e = CgroupsMode::parse("hard").unwrap_err().to_string();
+        assert!(e.contains("--manage-cgroups-mode"), "{e}");
+    }
+}
