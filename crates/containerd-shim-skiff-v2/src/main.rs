@@ -11,6 +11,7 @@
 //!   `service.rs`).
 
 mod args;
+mod checkpoint;
 mod cleanup;
 mod error;
 mod events;

@@ -60,12 +60,12 @@ pub fn parse(options: Option<&Any>) -> Result<RuntimeFlags, ShimError> {
         (
             "CriuImagePath",
             !o.criu_image_path.is_empty(),
-            "checkpoints are not supported",
+            "give the path with each checkpoint (its ImagePath)",
         ),
         (
             "CriuWorkPath",
             !o.criu_work_path.is_empty(),
-            "checkpoints are not supported",
+            "give the path with each checkpoint (its WorkPath)",
         ),
         (
             "TaskApiAddress",

@@ -65,6 +65,9 @@ pub struct Task {
     pub oom_kills: u64,
     /// Runtime option IoUid/IoGid, for every process's stdio.
     pub io_owner: Option<(u32, u32)>,
+    /// Created from a checkpoint: init already runs, and start only
+    /// announces it.
+    pub restored: bool,
 }
 
 impl Task {

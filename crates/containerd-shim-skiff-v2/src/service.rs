@@ -30,11 +30,14 @@ use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use skiff_runtime::cgroups::Layout;
-use skiff_runtime::container::{self, CreateOptions, ExecOptions};
+use skiff_runtime::container::{
+    self, CheckpointOptions, CreateOptions, ExecOptions, RestoreOptions,
+};
 use skiff_runtime::oci_spec::runtime::{LinuxResources, Process};
 use skiff_runtime::process::console;
 use skiff_runtime::state::StateRoot;
 
+use crate::checkpoint;
 use crate::error::ShimError;
 use crate::events::{timestamp, Event, Publisher};
 use crate::forked::{self, Inherit};
@@ -158,7 +161,14 @@ impl Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
-        let created = self.create_container(id, &bundle, &paths, &flags);
+        if !req.parent_checkpoint.is_empty() {
+            return Err(ShimError::status(
+                Code::INVALID_ARGUMENT,
+                "parent_checkpoint: restoring from a pre-dump chain is not supported",
+            ));
+        }
+        let restore_from = (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint));
+        let created = self.create_container(id, &bundle, &paths, &flags, restore_from.as_deref());
         let (pid, io) = match created {
             Ok(c) => c,
             Err(e) => {
@@ -187,6 +197,7 @@ impl Service {
                 paused: false,
                 oom_kills: 0,
                 io_owner: flags.io_owner,
+                restored: restore_from.is_some(),
             },
         );
         self.events.publish(Event::Create(TaskCreate {
@@ -213,13 +224,16 @@ impl Service {
         })
     }
 
-    /// The library's create, in a forked copy whose stdio is the task's.
+    /// The library's create (or, from a checkpoint, its restore: init then
+    /// runs already, as after runc's restore), in a forked copy whose stdio
+    /// is the task's.
     fn create_container(
         &self,
         id: &str,
         bundle: &Path,
         paths: &Paths,
         flags: &options::RuntimeFlags,
+        restore_from: Option<&Path>,
     ) -> Result<(i32, stdio::Attached)> {
         let prepared = stdio::prepare(paths, id, &self.namespace, &self.reaper)?;
         stdio::hand_over(&prepared.fds, flags.io_owner)?;
@@ -232,24 +246,33 @@ impl Service {
                 keep: &keep,
             },
             || {
-                let created = container::create(
-                    &self.root,
-                    &CreateOptions {
-                        id,
-                        bundle,
-                        pid_file: None,
-                        console_socket: None,
-                        console_stream: theirs,
-                        no_pivot: flags.no_pivot,
-                        no_new_keyring: flags.no_new_keyring,
-                        preserve_fds: 0,
-                        listen_fds: 0,
-                        systemd_cgroup: flags.systemd_cgroup,
-                        relay_terminal: false,
-                        start_now: false,
-                    },
-                )?;
-                Ok(json!(created.record.pid))
+                let create = CreateOptions {
+                    id,
+                    bundle,
+                    pid_file: None,
+                    console_socket: None,
+                    console_stream: theirs,
+                    no_pivot: flags.no_pivot,
+                    no_new_keyring: flags.no_new_keyring,
+                    preserve_fds: 0,
+                    listen_fds: 0,
+                    systemd_cgroup: flags.systemd_cgroup,
+                    relay_terminal: false,
+                    start_now: false,
+                };
+                let record = match restore_from {
+                    None => container::create(&self.root, &create)?.record,
+                    Some(images) => container::restore(
+                        &self.root,
+                        &RestoreOptions {
+                            create,
+                            criu: checkpoint::criu_options(images, None, &Default::default())?,
+                            lsm_profile: None,
+                            lsm_mount_context: None,
+                        },
+                    )?,
+                };
+                Ok(json!(record.pid))
             },
         )?;
         let pid = answer.as_i64().unwrap_or(0) as i32;
@@ -283,11 +306,56 @@ impl Service {
         Ok((pid, io))
     }
 
+    /// runc's checkpoint, in a forked copy: into the request's path, the
+    /// task stopped afterwards unless the options keep it running (its
+    /// exit then comes as any other).
+    fn checkpoint(&self, req: CheckpointTaskRequest) -> Result<Empty> {
+        let id = req.id.as_str();
+        if !self.lock().tasks.contains_key(id) {
+            return Err(no_task(id));
+        }
+        let o = checkpoint::parse(req.options.as_ref())?;
+        // containerd puts ImagePath in the request's path as well.
+        if !o.image_path.is_empty() && o.image_path != req.path {
+            return Err(ShimError::status(
+                Code::INVALID_ARGUMENT,
+                format!(
+                    "checkpoint option ImagePath {:?} differs from the request's path {:?}",
+                    o.image_path, req.path
+                ),
+            ));
+        }
+        let images = PathBuf::from(&req.path);
+        let work = (!o.work_path.is_empty()).then(|| PathBuf::from(&o.work_path));
+        let criu = checkpoint::criu_options(&images, work.as_deref(), &o)?;
+        let nothing = Inherit {
+            stdio: None,
+            keep: &[],
+        };
+        forked::call(&self.reaper, nothing, || {
+            container::checkpoint(
+                &self.root,
+                id,
+                &CheckpointOptions {
+                    criu,
+                    leave_running: !o.exit,
+                    pre_dump: false,
+                    parent_path: None,
+                    link_remap: false,
+                    tcp_skip_in_flight: false,
+                },
+            )?;
+            Ok(Value::Null)
+        })?;
+        Ok(Empty::new())
+    }
+
     fn start(&self, req: StartRequest) -> Result<StartResponse> {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
-        let (spec, paths) = {
+        let (spec, paths, restored) = {
             let mut table = self.lock();
             let task = table.tasks.get_mut(id).ok_or_else(|| no_task(id))?;
+            let restored = task.restored && exec_id.is_empty();
             let p = task
                 .process_mut(exec_id)
                 .ok_or_else(|| no_process(id, exec_id))?;
@@ -298,9 +366,11 @@ impl Service {
                 ));
             }
             p.starting = true;
-            (p.spec.clone(), p.stdio.clone())
+            (p.spec.clone(), p.stdio.clone(), restored)
         };
         let started = match &spec {
+            // Restored at create: it runs already.
+            None if restored => Ok(None),
             None => forked::call(
                 &self.reaper,
                 Inherit {
@@ -943,12 +1013,8 @@ impl containerd_shim_protos::Task for Service {
     fn resume(&self, _: &TtrpcContext, r: ResumeRequest) -> ttrpc::Result<Empty> {
         Ok(Service::pause(self, &r.id, false)?)
     }
-    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        Err(ShimError::status(
-            Code::UNIMPLEMENTED,
-            "checkpoint: not implemented by skiff (no working CRIU on this kernel)",
-        )
-        .into())
+    fn checkpoint(&self, _: &TtrpcContext, r: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+        Ok(Service::checkpoint(self, r)?)
     }
     fn kill(&self, _: &TtrpcContext, r: KillRequest) -> ttrpc::Result<Empty> {
         Ok(Service::kill(self, r)?)

@@ -118,11 +118,6 @@ fn detached_task_exec_tty_pause_metrics_kill_delete() {
     let ps = c.ok(&["task", "ps", id]);
     assert!(ps.lines().any(|l| l.starts_with(&pid.to_string())), "{ps}");
 
-    // Checkpoint is refused, not hung.
-    let out = c.ctr(&["task", "checkpoint", id]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("not implemented"), "{}", text(&out));
-
     // kill (the sleeper is pid 1 of its namespace: only KILL ends it), delete.
     c.ok(&["task", "kill", "-s", "KILL", id]);
     c.wait_status(id, "STOPPED");
@@ -758,5 +753,90 @@ fn the_manual_page_lists_every_flag_and_action() {
             script.contains(marker) && script.contains("publish-binary"),
             "{shell}"
         );
+    }
+}
+
+/// `ctr container checkpoint --task` and `ctr container restore --live`
+/// (containerd pauses the task around its checkpoint, stores the images
+/// as an image of its own, and restores through Create with a checkpoint
+/// path and Start), with the skiff shim and, as the reference, runc's: a
+/// counting task counts on from where it was saved, and exec reaches it.
+#[test]
+fn a_task_checkpointed_and_restored_through_ctr_counts_on() {
+    if !Command::new("criu")
+        .arg("check")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: no criu on PATH that passes `criu check` (scripts/deps.sh builds 4.2)");
+        return;
+    }
+    let c = Containerd::start("ckpt");
+    let image = c.base.join("image.tar");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkimage.py"
+    ))
+    .arg(&c.rootfs)
+    .arg("skiff.test/counter:1")
+    .arg(&image)
+    .status()
+    .unwrap();
+    assert!(made.success());
+    c.ok(&["image", "import", image.to_str().unwrap()]);
+    let count = |id: &str, when: &str| -> u64 {
+        let out = c.ctr(&["task", "exec", "--exec-id", when, id, "cat", "/tmp/count"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim().parse().unwrap_or_else(|_| {
+            let log = fs::read_to_string(c.base.join("containerd.log")).unwrap_or_default();
+            panic!(
+                "{id} {when}: {}\ncontainerd's log:\n{log}",
+                common::text(&out)
+            )
+        })
+    };
+    for runtime in [RUNTIME, "io.containerd.runc.v2"] {
+        let id = format!("skt-ckpt-{}", runtime.split('.').nth(2).unwrap());
+        let checkpoint = format!("skiff.test/{id}:ckpt");
+        let out = c.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            runtime,
+            "skiff.test/counter:1",
+            &id,
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
+        ]);
+        assert!(out.status.success(), "{runtime}: {}", text(&out));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let before = count(&id, "before");
+        c.ok(&["container", "checkpoint", "--task", &id, &checkpoint]);
+        c.ok(&["task", "kill", "-s", "KILL", &id]);
+        c.wait_status(&id, "STOPPED");
+        c.ok(&["task", "delete", &id]);
+        c.ok(&["container", "delete", &id]);
+
+        let out = c.ctr(&["container", "restore", "--live", &id, &checkpoint]);
+        assert!(out.status.success(), "{runtime} restore: {}", text(&out));
+        let (pid, status) = c.task(&id).expect("restored task listed");
+        assert_eq!(status, "RUNNING", "{runtime}");
+        // Without --rw the restored task has a new, empty upper layer: its
+        // next round writes the count there.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let after = count(&id, "after");
+        assert!(
+            after >= before && after < before + 50,
+            "{runtime}: counted {before} before the checkpoint, {after} after the restore"
+        );
+        c.ok(&["task", "kill", "-s", "KILL", &id]);
+        c.wait_status(&id, "STOPPED");
+        c.ok(&["task", "delete", &id]);
+        c.ok(&["container", "delete", &id]);
+        assert!(!pid_alive(pid));
+        assert!(!c.cgroup("memory", &id).exists(), "{runtime}: group left");
     }
 }

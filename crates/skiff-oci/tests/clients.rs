@@ -875,3 +875,64 @@ fn buildah_builds_with_skiff() {
     ok(&["rm", "-a"]);
     ok(&["rmi", "-a", "-f"]);
 }
+
+/// `podman container checkpoint` and `restore` with skiff-oci as the
+/// runtime (podman runs `checkpoint --image-path --work-path`, conmon runs
+/// `restore --detach --pid-file --image-path --work-path`): the container
+/// stops at the checkpoint, and counts on from there once restored.
+#[test]
+fn podman_checkpoints_and_restores_through_skiff() {
+    let works = Command::new("criu")
+        .arg("check")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        eprintln!("skipped: no criu on PATH that passes `criu check` (scripts/deps.sh builds 4.2)");
+        return;
+    }
+    let p = Podman::new("podmanckpt");
+    let rootfs = p.rootfs.to_str().unwrap().to_string();
+    let name = "skt-podman-ckpt";
+    let out = p.cmd(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let count = || -> u64 {
+        let out = p.cmd(&["exec", name, "cat", "/tmp/count"]);
+        text(&out)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("count: {}", text(&out)))
+    };
+    let before = count();
+    let out = p.cmd(&["container", "checkpoint", name]);
+    assert!(out.status.success(), "checkpoint: {}", text(&out));
+    let out = p.cmd(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        text(&out).contains(&format!("{name} Exited")),
+        "{}",
+        text(&out)
+    );
+    let out = p.cmd(&["container", "restore", name]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    let after = count();
+    assert!(
+        after >= before && after < before + 50,
+        "counted {before} before the checkpoint, {after} after the restore"
+    );
+    let out = p.cmd(&["rm", "--force", "--time", "0", name]);
+    assert!(out.status.success(), "{}", text(&out));
+}

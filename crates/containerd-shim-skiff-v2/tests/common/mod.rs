@@ -151,9 +151,16 @@ impl Containerd {
     }
 
     pub fn start_daemon(&mut self) {
+        // After this build's shim, the containerd under test's own runc
+        // shim (2.x's speaks a start protocol 1.6's does not).
+        let under_test = containerd_tool("containerd");
+        let tools = under_test.parent().filter(|d| !d.as_os_str().is_empty());
         let path = format!(
-            "{}:{}",
+            "{}:{}{}",
             shim_dir().display(),
+            tools
+                .map(|d| format!("{}:", d.display()))
+                .unwrap_or_default(),
             std::env::var("PATH").unwrap_or_default()
         );
         let log = fs::OpenOptions::new()

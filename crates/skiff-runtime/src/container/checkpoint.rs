@@ -9,7 +9,7 @@
 //! were (restore hands the caller's stdio in their place, as runc does).
 
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::create::{write_pid_file, CreateOptions};
 use super::ContainerError;
-use crate::cgroups::{self, CgroupRecord, CgroupRequest, Layout};
+use crate::cgroups::{self, CgroupRecord, CgroupRequest, Freezer, Layout};
 use crate::config::Bundle;
 use crate::namespaces::Plan;
+use crate::rootfs::resolve;
 use crate::state::{now_rfc3339, proc_stat, Record, StateRoot, Status};
 
 /// Our notes beside CRIU's images.
@@ -148,10 +149,11 @@ pub fn checkpoint(
     id: &str,
     opts: &CheckpointOptions<'_>,
 ) -> Result<(), ContainerError> {
-    // 1. A running container, and its config as it was created.
+    // 1. A running (or paused: containerd pauses a task around its
+    //    checkpoint) container, and its config as it was created.
     let record = root.load(id)?;
     let status = record.status(root);
-    if status != Status::Running {
+    if !matches!(status, Status::Running | Status::Paused) {
         return Err(ContainerError::wrong_status(id, status, "checkpoint"));
     }
     let pid = Pid::from_raw(record.pid);
@@ -194,6 +196,13 @@ pub fn checkpoint(
     for e in &notes.externals {
         args.push("--external".into());
         args.push(format!("mnt[{0}]:{0}", e.mount_point));
+    }
+    // CRIU stops the tasks through the freezer, as runc has it do (and
+    // leaves a paused container frozen).
+    let freezer = record.cgroup.as_ref().and_then(|cg| cg.freezer.as_ref());
+    if let Some(Freezer::V1(dir) | Freezer::V2(dir)) = freezer {
+        args.push("--freeze-cgroup".into());
+        args.push(path_text(dir));
     }
     for key in notes.stdio.iter().flatten() {
         if key.starts_with("file[") {
@@ -261,7 +270,9 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.refuse_frozen()?;
 
-    // 3. CRIU's root: the rootfs bound where CRIU can mount it.
+    // 3. CRIU's root: the rootfs bound where CRIU can mount it, with the
+    //    config's mount points in it (CRIU mounts but does not create them).
+    make_mount_points(spec, &bundle.dir, &bundle.rootfs)?;
     let criu_root = dir.join("criu-root");
     fs::DirBuilder::new()
         .mode(0o755)
@@ -400,6 +411,37 @@ impl Drop for BoundRoot<'_> {
     fn drop(&mut self) {
         let _ = umount2(self.0, MntFlags::MNT_DETACH);
     }
+}
+
+/// Creates each mount point of the config in the rootfs, as create would,
+/// but those inside a tmpfs mount, whose content CRIU restores whole (as
+/// runc has them).
+fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<(), ContainerError> {
+    let mounts: Vec<&oci_spec::runtime::Mount> = spec.mounts().iter().flatten().collect();
+    let tmpfs: Vec<PathBuf> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().clone())
+        .collect();
+    let root = fs::File::open(rootfs).map_err(ContainerError::io("opening the rootfs"))?;
+    for m in mounts {
+        let dest = m.destination();
+        if tmpfs.iter().any(|t| dest != t && dest.starts_with(t)) {
+            continue;
+        }
+        let source = m.source().as_ref().map(|s| bundle_dir.join(s));
+        let kind = match source.as_deref().map(fs::metadata) {
+            Some(Ok(meta)) if is_bind(m) && !meta.is_dir() => resolve::Kind::File,
+            _ => resolve::Kind::Dir,
+        };
+        resolve::ensure_in_root(root.as_fd(), dest, kind).map_err(|e| {
+            ContainerError::Checkpoint(format!(
+                "mounts: creating the mount point {} in the rootfs: {e}",
+                dest.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// Hooks run where init sets the container up, which a restore skips: a
