@@ -63,6 +63,9 @@ pub struct Task {
     pub paused: bool,
     /// OOM kills seen so far (a new one is a TaskOOM event).
     pub oom_kills: u64,
+    /// OOM kills counted in the parent of the task's group (cgroup v2) when
+    /// last looked: see Service::check_oom.
+    pub parent_oom_kills: Option<u64>,
     /// Runtime option IoUid/IoGid, for every process's stdio.
     pub io_owner: Option<(u32, u32)>,
     /// Created from a checkpoint: init already runs, and start only

@@ -182,6 +182,10 @@ impl Service {
         if let Some(cg) = &cgroup {
             self.watch_memory_events(cg);
         }
+        let parent_oom_kills = match (&cgroup, &self.layout) {
+            (Some(cg), Some(layout)) => cg.parent_oom_kills(layout),
+            _ => None,
+        };
         let mut init = Proc::new(paths.clone(), None);
         init.pid = pid;
         init.io = io;
@@ -196,6 +200,7 @@ impl Service {
                 cgroup,
                 paused: false,
                 oom_kills: 0,
+                parent_oom_kills,
                 io_owner: flags.io_owner,
                 restored: restore_from.is_some(),
             },
@@ -538,8 +543,9 @@ impl Service {
         // An OOM kill is told before the exit it caused: for init, and for
         // an exec'd process killed by SIGKILL (the OOM killer's signal),
         // rather than at the watcher's next look.
-        if exec_id.is_empty() || exit.status == 128 + libc::SIGKILL as u32 {
-            self.check_oom(id, task);
+        let killed = exit.status == 128 + libc::SIGKILL as u32;
+        if exec_id.is_empty() || killed {
+            self.check_oom(id, task, killed);
         }
         if exec_id.is_empty() {
             self.kill_leftovers(id);
@@ -648,11 +654,29 @@ impl Service {
     }
 
     /// Publishes TaskOOM when the task's cgroup counted a new OOM kill.
-    fn check_oom(&self, id: &str, task: &mut Task) {
+    /// `killed`: a process of the task has just died of SIGKILL, the OOM
+    /// killer's signal. If its group is gone by now (systemd removes an
+    /// emptied scope's, racing this look and the watcher's), a kill the
+    /// parent group counted since the last look is taken as this one:
+    /// the parent's memory.events counts its whole subtree.
+    fn check_oom(&self, id: &str, task: &mut Task, killed: bool) {
         let (Some(cg), Some(layout)) = (&task.cgroup, &self.layout) else {
             return;
         };
-        let kills = cg.oom_kills(layout);
+        let kills = match cg.read_oom_kills(layout) {
+            Some(kills) => {
+                task.parent_oom_kills = cg.parent_oom_kills(layout).or(task.parent_oom_kills);
+                kills
+            }
+            None if killed => match (task.parent_oom_kills, cg.parent_oom_kills(layout)) {
+                (Some(before), Some(now)) if now > before => {
+                    task.parent_oom_kills = Some(now);
+                    task.oom_kills + 1
+                }
+                _ => return,
+            },
+            None => return,
+        };
         // One TaskOOM per kill, as the runc shim sends them (bounded).
         for _ in task.oom_kills..kills.min(task.oom_kills + 64) {
             self.events.publish(Event::Oom(TaskOOM {
@@ -677,7 +701,7 @@ impl Service {
             .collect();
         for id in ids {
             if let Some(task) = table.tasks.get_mut(&id) {
-                self.check_oom(&id, task);
+                self.check_oom(&id, task, false);
             }
         }
     }

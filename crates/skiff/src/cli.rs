@@ -99,6 +99,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Make an image of a container's changes (a new layer on its image)
     Commit(CommitArgs),
+    /// Stop containers and start them again
+    Restart(StopArgs),
     /// Freeze every process of containers
     Pause(StartArgs),
     /// Thaw paused containers
@@ -446,6 +448,31 @@ pub struct RunArgs {
     /// rotated by size
     #[arg(long)]
     pub log_opt: Vec<String>,
+    /// no, on-failure[:MAX], always or unless-stopped: the monitor starts
+    /// the container again when it ends (not after stop or kill)
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// The signal stop sends first [default: the image's, else TERM]
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds stop waits before SIGKILL [default: 10]
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// A label, KEY=VALUE (repeatable)
+    #[arg(short, long)]
+    pub label: Vec<String>,
+    /// Another group for the process, by name (the image's /etc/group) or
+    /// number (repeatable)
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Every capability, every host device, no seccomp filter, no masked
+    /// paths, /sys writable
+    #[arg(long)]
+    pub privileged: bool,
+    /// A host device in the container: HOST[:CONTAINER[:PERMISSIONS]]
+    /// (permissions of r, w, m; default rwm)
+    #[arg(long)]
+    pub device: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image
@@ -494,9 +521,10 @@ pub struct LogsArgs {
 pub struct StopArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
-    /// Seconds to wait before SIGKILL
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before SIGKILL [default: the container's
+    /// --stop-timeout, else 10]
+    #[arg(short, long)]
+    pub time: Option<u64>,
 }
 
 #[derive(Args, Debug)]

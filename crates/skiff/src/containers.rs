@@ -274,38 +274,94 @@ pub struct RunOpts {
     pub init: bool,
     pub log_limits: LogLimits,
     pub extras: crate::spec::Extras,
+    pub settings: Settings,
+    /// --stop-signal, over the image's StopSignal.
+    pub stop_signal: Option<String>,
+}
+
+/// What the monitor and `stop` read of a container besides its row:
+/// `run.json` in its directory.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    pub restart: RestartPolicy,
+    /// --stop-timeout: seconds stop waits before SIGKILL.
+    pub stop_timeout: Option<u64>,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `--restart`: Docker's policies, kept by the container's monitor.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RestartPolicy {
+    /// no, always, on-failure or unless-stopped.
+    pub name: String,
+    /// on-failure's most restarts (0: no bound).
+    pub max: u32,
+}
+
+impl RestartPolicy {
+    pub fn parse(text: &str) -> Result<RestartPolicy> {
+        let (name, max) = text.split_once(':').unwrap_or((text, ""));
+        let max = match (name, max) {
+            (_, "") => 0,
+            ("on-failure", n) => n.parse().map_err(|_| {
+                Error::invalid(format!("--restart {text:?}: on-failure:N takes a number"))
+            })?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "--restart {text:?}: only on-failure takes a count"
+                )))
+            }
+        };
+        match name {
+            "no" | "always" | "on-failure" | "unless-stopped" => Ok(RestartPolicy {
+                name: name.into(),
+                max,
+            }),
+            _ => Err(Error::invalid(format!(
+                "--restart {text:?}: no, on-failure[:N], always or unless-stopped"
+            ))),
+        }
+    }
+
+    /// Whether a container that exited with `code`, restarted `done`
+    /// times already, goes again (not after stop or kill: the caller
+    /// checks that).
+    fn again(&self, code: i32, done: u32) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max == 0 || done < self.max),
+            _ => false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(dir: &Path) -> Settings {
+        fs::read(dir.join("run.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Marks a container stopped by hand (stop, kill): its restart policy
+/// then lets it rest, as Docker's does, until it is started again.
+const STOPPED_BY_USER: &str = "stopped-by-user";
+/// How many times the monitor has restarted the container.
+const RESTARTS: &str = "restarts";
+
+pub fn restart_count(db: &Db, id: &str) -> u32 {
+    fs::read_to_string(db.dir(id).join(RESTARTS))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
 /// group files, read inside the rootfs (a symlink there resolves there),
 /// regular files of at most 16 MiB.
 fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
-    let read = |rel: &str| -> String {
-        use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
-        let Ok(dir) = rustix::fs::open(
-            rootfs,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            return String::new();
-        };
-        let Ok(fd) = openat2(
-            &dir,
-            rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) else {
-            return String::new();
-        };
-        let f = fs::File::from(fd);
-        if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-            return String::new();
-        }
-        let mut s = String::new();
-        let _ = f.take(16 << 20).read_to_string(&mut s);
-        s
-    };
+    let read = |rel: &str| read_in_rootfs(rootfs, rel);
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -367,6 +423,50 @@ fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option
             })
     };
     Ok((uid, gid, groups, home))
+}
+
+/// A file of the image's (etc/passwd, ...), read inside the rootfs (a
+/// symlink there resolves there): a regular file of at most 16 MiB, else
+/// nothing.
+fn read_in_rootfs(rootfs: &Path, rel: &str) -> String {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let Ok(dir) = rustix::fs::open(
+        rootfs,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return String::new();
+    };
+    let Ok(fd) = openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    ) else {
+        return String::new();
+    };
+    let f = fs::File::from(fd);
+    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return String::new();
+    }
+    let mut s = String::new();
+    let _ = f.take(16 << 20).read_to_string(&mut s);
+    s
+}
+
+/// The gid of group `name` in the image's /etc/group (--group-add).
+fn group_id(rootfs: &Path, name: &str) -> Result<u32> {
+    read_in_rootfs(rootfs, "etc/group")
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[0] == name)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "--group-add {name}: no such group in the image's /etc/group"
+            ))
+        })
 }
 
 fn unified_cgroup_host() -> bool {
@@ -433,10 +533,19 @@ pub fn create(
                 .filter(|u| !u.is_empty())
                 .map(str::to_string)
         });
-        let (uid, gid, groups, home) = match &user {
+        let (uid, gid, mut groups, home) = match &user {
             Some(u) => resolve_user(&rootfs, u)?,
             None => resolve_user(&rootfs, "0").unwrap_or((0, 0, vec![], Some("/root".into()))),
         };
+        for g in &extras.groups_add {
+            let gid = match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => group_id(&rootfs, g)?,
+            };
+            if !groups.contains(&gid) {
+                groups.push(gid);
+            }
+        }
         let cwd = o
             .workdir
             .clone()
@@ -493,9 +602,15 @@ pub fn create(
             serde_json::to_vec(&o.log_limits).unwrap_or_default(),
         )
         .map_err(|e| Error::at(&dir.join("log.json"), "writing", e))?;
-        let stop_signal = icfg
-            .get("StopSignal")
-            .and_then(|s| s.as_str())
+        fs::write(
+            dir.join("run.json"),
+            serde_json::to_vec(&o.settings).unwrap_or_default(),
+        )
+        .map_err(|e| Error::at(&dir.join("run.json"), "writing", e))?;
+        let stop_signal = o
+            .stop_signal
+            .as_deref()
+            .or_else(|| icfg.get("StopSignal").and_then(|s| s.as_str()))
             .unwrap_or("SIGTERM")
             .trim_start_matches("SIG")
             .to_string();
@@ -707,8 +822,9 @@ pub fn mark_exited(db: &Db, id: &str, code: i32) -> Result<()> {
 }
 
 /// The monitor: creates and starts the container with skiff-oci, logs its
-/// output (and echoes it when `echo`), waits for it, records how it ended;
-/// the container's exit code (or 125/126/127 when it did not start).
+/// output (and echoes it when `echo`), waits for it, records how it ended,
+/// and starts it again as its restart policy says; the container's exit
+/// code (or 125/126/127 when it did not start).
 pub fn monitor(
     store: &mut Store,
     db: &Db,
@@ -720,6 +836,71 @@ pub fn monitor(
     // Init is re-parented to us once skiff-oci create exits.
     // SAFETY: a prctl on this process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let dir = db.dir(id);
+    let settings = Settings::load(&dir);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(
+        &dir,
+        LogLimits::load(&dir),
+    )?));
+    let mut restarts = 0;
+    let mut pause = Duration::from_millis(100);
+    let code = loop {
+        let code = match run_once(db, id, echo, stdin_inherit && restarts == 0, &log)? {
+            Ran::Exited(code) => code,
+            // It did not start: no restart (Docker's policies apply to
+            // containers that ran).
+            Ran::NotStarted(msg) => {
+                let code = start_failure_code(&msg);
+                eprintln!("Error: {}", msg.trim().trim_start_matches("skiff-oci: "));
+                db.set(
+                    id,
+                    "state = 'exited', exit_code = ?1, finished = ?2",
+                    &[&(code as i64), &format::now()],
+                )?;
+                break code;
+            }
+        };
+        mark_exited(db, id, code)?;
+        let _ = oci(db)
+            .args(["delete", "--force", id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !settings.restart.again(code, restarts) || dir.join(STOPPED_BY_USER).exists() {
+            break code;
+        }
+        // Docker's back-off: 100 ms, doubling, at most a second here.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(1));
+        if dir.join(STOPPED_BY_USER).exists() {
+            break code;
+        }
+        restarts += 1;
+        let _ = fs::write(dir.join(RESTARTS), restarts.to_string());
+    };
+    if c.auto_remove {
+        let c = db.find(id)?;
+        remove(store, db, &c)?;
+    }
+    Ok(code)
+}
+
+/// How one run of the container ended.
+enum Ran {
+    Exited(i32),
+    /// create or start failed: the runtime's message.
+    NotStarted(String),
+}
+
+/// One run: create and start with skiff-oci, the output into the log,
+/// the wait for init.
+fn run_once(
+    db: &Db,
+    id: &str,
+    echo: bool,
+    stdin_inherit: bool,
+    log: &std::sync::Arc<std::sync::Mutex<LogWriter>>,
+) -> Result<Ran> {
     let dir = db.dir(id);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -738,23 +919,14 @@ pub fn monitor(
         .stdout(out_w)
         .stderr(err_w)
         .output();
-    let fail = |db: &Db, store: &mut Store, msg: String| -> Result<i32> {
-        let code = start_failure_code(&msg);
-        eprintln!("Error: {}", msg.trim().trim_start_matches("skiff-oci: "));
-        db.set(
-            id,
-            "state = 'exited', exit_code = ?1, finished = ?2",
-            &[&(code as i64), &format::now()],
-        )?;
-        if c.auto_remove {
-            let c = db.find(id)?;
-            remove(store, db, &c)?;
-        }
-        Ok(code)
-    };
     let create = match create {
         Ok(o) => o,
-        Err(e) => return fail(db, store, format!("running {}: {e}", runtime().display())),
+        Err(e) => {
+            return Ok(Ran::NotStarted(format!(
+                "running {}: {e}",
+                runtime().display()
+            )))
+        }
     };
     if !create.status.success() {
         // Its error went to the pipe the container would have had.
@@ -765,51 +937,33 @@ pub fn monitor(
             let _ = r.read_to_string(&mut e);
         });
         msg.push_str(&e);
-        return fail(db, store, msg);
+        return Ok(Ran::NotStarted(msg));
     }
     let pid: i64 = fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or(0);
-    let start = oci(db).args(["start", id]).output();
-    match start {
+    match oci(db).args(["start", id]).output() {
         Ok(o) if o.status.success() => {}
-        Ok(o) => return fail(db, store, String::from_utf8_lossy(&o.stderr).into_owned()),
-        Err(e) => return fail(db, store, format!("running {}: {e}", runtime().display())),
+        Ok(o) => {
+            return Ok(Ran::NotStarted(
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ))
+        }
+        Err(e) => {
+            return Ok(Ran::NotStarted(format!(
+                "running {}: {e}",
+                runtime().display()
+            )))
+        }
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
     // The output: both streams into the log, in arrival order per stream.
-    let limits = LogLimits::load(&dir);
-    let log = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(&dir, limits)?));
     let copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
         .into_iter()
         .map(|(r, stream)| {
             let log = log.clone();
-            std::thread::spawn(move || {
-                let mut reader = std::io::BufReader::new(r);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    // A line of at most 16 KiB (a longer one goes in parts,
-                    // P as Podman marks them): memory stays bounded.
-                    match (&mut reader).take(LINE_MAX).read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if let Ok(mut w) = log.lock() {
-                                w.line(stream, &line);
-                            }
-                            if echo {
-                                if stream == "stdout" {
-                                    let _ = std::io::stdout().write_all(&line);
-                                    let _ = std::io::stdout().flush();
-                                } else {
-                                    let _ = std::io::stderr().write_all(&line);
-                                }
-                            }
-                        }
-                    }
-                }
-            })
+            std::thread::spawn(move || copy_output(r, stream, &log, echo))
         })
         .collect();
     let code = wait_init(pid);
@@ -817,17 +971,35 @@ pub fn monitor(
     for t in copiers {
         let _ = t.join();
     }
-    mark_exited(db, id, code)?;
-    let _ = oci(db)
-        .args(["delete", "--force", id])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if c.auto_remove {
-        let c = db.find(id)?;
-        remove(store, db, &c)?;
+    Ok(Ran::Exited(code))
+}
+
+/// Copies one stream of the container into the log, line by line (and to
+/// ours when `echo`).
+fn copy_output(r: fs::File, stream: &str, log: &std::sync::Mutex<LogWriter>, echo: bool) {
+    let mut reader = std::io::BufReader::new(r);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // A line of at most 16 KiB (a longer one goes in parts, P as
+        // Podman marks them): memory stays bounded.
+        match (&mut reader).take(LINE_MAX).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Ok(mut w) = log.lock() {
+                    w.line(stream, &line);
+                }
+                if echo {
+                    if stream == "stdout" {
+                        let _ = std::io::stdout().write_all(&line);
+                        let _ = std::io::stdout().flush();
+                    } else {
+                        let _ = std::io::stderr().write_all(&line);
+                    }
+                }
+            }
+        }
     }
-    Ok(code)
 }
 
 fn set_nonblocking(f: &fs::File) {
@@ -874,6 +1046,29 @@ fn wait_init(pid: i64) -> i32 {
             };
         }
     }
+}
+
+/// Marks the container stopped by hand (see STOPPED_BY_USER).
+pub fn mark_stopped_by_user(db: &Db, id: &str) {
+    let _ = fs::write(db.dir(id).join(STOPPED_BY_USER), "");
+}
+
+/// An exited container made ready to start again: created, its restart
+/// count and stop mark cleared (its runtime state went when it exited).
+pub fn reset_exited(db: &Db, c: &Ctr) -> Result<()> {
+    let dir = db.dir(&c.id);
+    let _ = fs::remove_file(dir.join(STOPPED_BY_USER));
+    let _ = fs::remove_file(dir.join(RESTARTS));
+    let _ = oci(db)
+        .args(["delete", "--force", &c.id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    db.set(
+        &c.id,
+        "state = 'created', exit_code = NULL, pid = 0, monitor = 0",
+        &[],
+    )
 }
 
 /// Starts a detached monitor for a created container and waits (bounded)
@@ -1007,7 +1202,13 @@ pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
 }
 
 /// `stop`: the stop signal, then KILL after `timeout`.
-pub fn stop(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
+/// Stops a container: its stop signal, SIGKILL after `timeout` seconds
+/// (None: its --stop-timeout, else 10). Its restart policy rests.
+pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
+    mark_stopped_by_user(db, &c.id);
+    let timeout = timeout
+        .or(Settings::load(&db.dir(&c.id)).stop_timeout)
+        .unwrap_or(10);
     if c.state == "paused" {
         // A frozen process cannot take its stop signal: SIGKILL thaws it.
         signal(db, c, "KILL")?;
@@ -1198,6 +1399,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         t.map(|t| format::rfc3339(t, None))
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
     };
+    let settings = Settings::load(&db.dir(&c.id));
     let config: Value = fs::read(db.dir(&c.id).join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -1219,13 +1421,23 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "StartedAt": ts(c.started),
             "FinishedAt": ts(c.finished),
         },
-        "HostConfig": {"AutoRemove": c.auto_remove},
+        "RestartCount": restart_count(db, &c.id),
+        "HostConfig": {
+            "AutoRemove": c.auto_remove,
+            "RestartPolicy": {
+                "Name": if settings.restart.name.is_empty() { "no" } else { settings.restart.name.as_str() },
+                "MaximumRetryCount": settings.restart.max,
+            },
+            "Privileged": config.pointer("/linux/maskedPaths").and_then(Value::as_array).is_some_and(|m| m.is_empty()),
+        },
         "Config": {
             "Hostname": config.pointer("/hostname"),
             "Env": config.pointer("/process/env"),
             "Cmd": c.command,
             "WorkingDir": config.pointer("/process/cwd"),
             "StopSignal": format!("SIG{}", c.stop_signal),
+            "StopTimeout": settings.stop_timeout.unwrap_or(10),
+            "Labels": settings.labels,
         },
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": db.dir(&c.id).join("rootfs")}},
         "LogPath": db.dir(&c.id).join("ctr.log"),

@@ -23,23 +23,9 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         ));
     }
     // Flags first: a bad one fails before anything is pulled or made.
-    let extras = crate::spec::extras(
-        a.memory.as_deref(),
-        a.memory_swap.as_deref(),
-        a.cpus.as_deref(),
-        a.cpu_shares,
-        a.cpuset_cpus.as_deref(),
-        a.pids_limit,
-        &a.cap_add,
-        &a.cap_drop,
-        &a.volume,
-        &a.mount,
-        &a.tmpfs,
-        &a.ulimit,
-        &a.security_opt,
-    )
-    .map_err(Error::invalid)?;
+    let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
+    let settings = run_settings(&a)?;
     let mut extras = extras;
     // Docker's default seccomp profile (containers-common's file) unless
     // one was chosen; checked here so a broken one fails by name.
@@ -94,6 +80,8 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         read_only: a.read_only,
         init: a.init,
         log_limits,
+        settings,
+        stop_signal: a.stop_signal.clone(),
     };
     let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
     if create_only {
@@ -113,6 +101,61 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         return run_terminal(store, &db, &c, a.interactive);
     }
     ctr::monitor(store, &db, &c.id, true, a.interactive)
+}
+
+/// --restart, --stop-timeout, --label; --stop-signal checked.
+fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
+    let restart = match a.restart.as_deref() {
+        None => ctr::RestartPolicy::default(),
+        Some(r) => ctr::RestartPolicy::parse(r)?,
+    };
+    if a.rm && !matches!(restart.name.as_str(), "" | "no") {
+        return Err(Error::invalid(
+            "--restart and --rm conflict: a container removed when it ends cannot restart",
+        ));
+    }
+    if let Some(sig) = &a.stop_signal {
+        if !is_signal(sig) {
+            return Err(Error::invalid(format!(
+                "--stop-signal {sig:?}: not a signal (TERM, SIGINT, 9, ...)"
+            )));
+        }
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.is_empty() {
+            return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(ctr::Settings {
+        restart,
+        stop_timeout: a.stop_timeout,
+        labels,
+    })
+}
+
+/// A signal by number (1 to 64) or name (with or without SIG).
+fn is_signal(text: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS", "RTMIN",
+        "RTMAX",
+    ];
+    let name = text.trim_start_matches("SIG");
+    match name.parse::<u32>() {
+        Ok(n) => (1..=64).contains(&n),
+        Err(_) => {
+            NAMES.contains(&name)
+                || ["RTMIN+", "RTMAX-"].iter().any(|p| {
+                    name.strip_prefix(p)
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| (1..=15).contains(&n))
+                })
+        }
+    }
 }
 
 /// A foreground run with a terminal: skiff-oci run relays the pty itself
@@ -143,9 +186,7 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
             continue;
         }
         if c.state == "exited" {
-            return Err(Error::invalid(format!(
-                "{name}: restarting an exited container is not supported yet"
-            )));
+            ctr::reset_exited(&db, &c)?;
         }
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
@@ -290,6 +331,27 @@ pub fn stop(store: &Store, a: StopArgs) -> Result<i32> {
     Ok(if failed { 125 } else { 0 })
 }
 
+/// Stops each container (as stop does) and starts it again.
+pub fn restart(store: &mut Store, a: StopArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    for name in &a.containers {
+        let c = db.fresh(db.find(name)?)?;
+        ctr::stop(&db, &c, a.time)?;
+        // The monitor records the end and leaves; then the row is ours.
+        ctr::wait_exit(&db, &c.id, Some(std::time::Duration::from_secs(30)))?;
+        let c = db.find(&c.id)?;
+        if c.state != "created" {
+            ctr::reset_exited(&db, &c)?;
+        }
+        let c = ctr::start_detached(&db, &c.id)?;
+        if c.state == "exited" && c.started.is_none() {
+            return Ok(c.exit_code.unwrap_or(125) as i32);
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
 pub fn kill(store: &Store, a: KillArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let sig = a.signal.trim_start_matches("SIG").to_string();
@@ -298,6 +360,7 @@ pub fn kill(store: &Store, a: KillArgs) -> Result<i32> {
         if c.state != "running" && c.state != "paused" {
             return Err(Error::invalid(format!("{name}: container is not running")));
         }
+        ctr::mark_stopped_by_user(&db, &c.id);
         ctr::signal(&db, &c, &sig)?;
         println!("{name}");
     }

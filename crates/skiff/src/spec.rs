@@ -70,7 +70,11 @@ pub struct Plan<'a> {
 }
 
 pub fn config(p: &Plan) -> Value {
-    let caps = capabilities(p.extras);
+    let caps = if p.extras.privileged {
+        all_caps()
+    } else {
+        capabilities(p.extras)
+    };
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -97,12 +101,40 @@ pub fn config(p: &Plan) -> Value {
     }
     mounts.extend(p.extras.mounts.iter().cloned());
     let mut resources = p.extras.resources.clone();
-    resources.insert("devices".into(), json!([{"allow": false, "access": "rwm"}]));
+    let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+    if p.extras.privileged {
+        rules.push(json!({"allow": true, "access": "rwm"}));
+        // /sys and its cgroup view writable, as Docker's privileged has them.
+        for m in &mut mounts {
+            let sys = m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup";
+            if let Some(opts) = m["options"].as_array_mut().filter(|_| sys) {
+                opts.retain(|o| o != "ro");
+            }
+        }
+    }
+    let mut devices = Vec::new();
+    for d in &p.extras.devices {
+        let mut node = d.clone();
+        let access = node
+            .as_object_mut()
+            .and_then(|o| o.remove("access"))
+            .unwrap_or(json!("rwm"));
+        rules.push(json!({"allow": true, "type": node["type"], "major": node["major"], "minor": node["minor"], "access": access}));
+        devices.push(node);
+    }
+    resources.insert("devices".into(), Value::Array(rules));
+    // Privileged means unconfined unless a profile was given by name.
     let seccomp = p
         .extras
         .seccomp
         .as_ref()
+        .filter(|_| !p.extras.privileged || p.extras.seccomp_given)
         .map(|prof| seccomp_for(prof, &caps));
+    let (masked, readonly): (&[&str], &[&str]) = if p.extras.privileged {
+        (&[], &[])
+    } else {
+        (MASKED, READONLY)
+    };
     let mut out = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -120,9 +152,10 @@ pub fn config(p: &Plan) -> Value {
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
-            "maskedPaths": MASKED,
-            "readonlyPaths": READONLY,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
             "resources": resources,
+            "devices": devices,
         },
     });
     if let Some(Ok(sc)) = seccomp {
@@ -243,6 +276,12 @@ pub struct Extras {
     pub seccomp: Option<Value>,
     /// `--security-opt seccomp=...` given (unconfined or a file).
     pub seccomp_given: bool,
+    /// --privileged: every capability, no seccomp, no masked paths.
+    pub privileged: bool,
+    /// linux.devices entries, each with the `access` its cgroup rule gets.
+    pub devices: Vec<Value>,
+    /// --group-add, resolved against the image's /etc/group at create.
+    pub groups_add: Vec<String>,
 }
 
 /// Bytes of "64m", "1g", "512k", "1024" (Docker's units: 1024s).
@@ -334,10 +373,22 @@ pub fn all_caps() -> Vec<String> {
         "BPF",
         "CHECKPOINT_RESTORE",
     ];
+    // Only those this process may still give: a root without some (this
+    // machine's lacks CAP_SYS_RESOURCE) cannot raise them in a container.
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     NAMES
         .iter()
+        .enumerate()
         .take(last as usize + 1)
-        .map(|n| format!("CAP_{n}"))
+        .filter(|(i, _)| bounding & (1 << i) != 0)
+        .map(|(_, n)| format!("CAP_{n}"))
         .collect()
 }
 
@@ -359,22 +410,47 @@ pub fn capabilities(x: &Extras) -> Vec<String> {
     caps
 }
 
-/// Flags as parsed by clap, into what the config gets.
-#[allow(clippy::too_many_arguments)]
-pub fn extras(
+/// `run`'s flags, into what the config gets.
+pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
+    let mut x = resource_extras(
+        a.memory.as_deref(),
+        a.memory_swap.as_deref(),
+        a.cpus.as_deref(),
+        a.cpu_shares,
+        a.cpuset_cpus.as_deref(),
+        a.pids_limit,
+    )?;
+    x.caps_add = a
+        .cap_add
+        .iter()
+        .map(|c| cap_name("--cap-add", c))
+        .collect::<Result<_, _>>()?;
+    x.caps_drop = a
+        .cap_drop
+        .iter()
+        .map(|c| cap_name("--cap-drop", c))
+        .collect::<Result<_, _>>()?;
+    mount_extras(&mut x, &a.volume, &a.mount, &a.tmpfs)?;
+    limit_extras(&mut x, &a.ulimit, &a.security_opt)?;
+    x.privileged = a.privileged;
+    if a.privileged {
+        x.devices = host_devices();
+    }
+    for d in &a.device {
+        x.devices.push(device(d)?);
+    }
+    x.groups_add = a.group_add.clone();
+    Ok(x)
+}
+
+/// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit.
+fn resource_extras(
     memory: Option<&str>,
     memory_swap: Option<&str>,
     cpus: Option<&str>,
     cpu_shares: Option<u64>,
     cpuset: Option<&str>,
     pids: Option<i64>,
-    cap_add: &[String],
-    cap_drop: &[String],
-    volumes: &[String],
-    mounts: &[String],
-    tmpfs: &[String],
-    ulimits: &[String],
-    security: &[String],
 ) -> Result<Extras, String> {
     let mut x = Extras::default();
     let mut mem = serde_json::Map::new();
@@ -434,14 +510,16 @@ pub fn extras(
         x.resources
             .insert("pids".into(), json!({"limit": if p <= 0 { -1 } else { p }}));
     }
-    x.caps_add = cap_add
-        .iter()
-        .map(|c| cap_name("--cap-add", c))
-        .collect::<Result<_, _>>()?;
-    x.caps_drop = cap_drop
-        .iter()
-        .map(|c| cap_name("--cap-drop", c))
-        .collect::<Result<_, _>>()?;
+    Ok(x)
+}
+
+/// -v, --mount, --tmpfs.
+fn mount_extras(
+    x: &mut Extras,
+    volumes: &[String],
+    mounts: &[String],
+    tmpfs: &[String],
+) -> Result<(), String> {
     for v in volumes {
         let parts: Vec<&str> = v.split(':').collect();
         let (src, dst, opt) = match parts.as_slice() {
@@ -529,6 +607,11 @@ pub fn extras(
         x.mounts
             .push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
     }
+    Ok(())
+}
+
+/// --ulimit, --security-opt.
+fn limit_extras(x: &mut Extras, ulimits: &[String], security: &[String]) -> Result<(), String> {
     for u in ulimits {
         let (name, vals) = u
             .split_once('=')
@@ -586,7 +669,101 @@ pub fn extras(
             o => return Err(format!("--security-opt {o:?}: no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json")),
         }
     }
-    Ok(x)
+    Ok(())
+}
+
+/// A `--device HOST[:CONTAINER[:PERMISSIONS]]`: the node as linux.devices
+/// has it, and the cgroup rule that allows it.
+fn device(spec: &str) -> Result<Value, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, inside, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if !p.starts_with('/') => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(format!("--device {spec:?}: HOST[:CONTAINER[:PERMISSIONS]]")),
+    };
+    if perms.is_empty() || !perms.chars().all(|c| "rwm".contains(c)) {
+        return Err(format!(
+            "--device {spec:?}: permissions {perms:?}: of r, w and m"
+        ));
+    }
+    if !inside.starts_with('/') {
+        return Err(format!(
+            "--device {spec:?}: the container path must be absolute"
+        ));
+    }
+    node(host, inside)
+        .map(|mut d| {
+            d["access"] = json!(perms);
+            d
+        })
+        .ok_or_else(|| format!("--device {spec:?}: {host} is not a character or block device"))
+}
+
+/// The device node at `host` (following a symlink, as Docker does), for
+/// `inside`; None when it is no device.
+fn node(host: &str, inside: &str) -> Option<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(host).ok()?;
+    let ft = meta.file_type();
+    let kind = if ft.is_char_device() {
+        "c"
+    } else if ft.is_block_device() {
+        "b"
+    } else {
+        return None;
+    };
+    let rdev = meta.rdev();
+    Some(json!({
+        "path": inside,
+        "type": kind,
+        "major": libc::major(rdev),
+        "minor": libc::minor(rdev),
+        "fileMode": meta.mode() & 0o7777,
+        "uid": meta.uid(),
+        "gid": meta.gid(),
+        "access": "rwm",
+    }))
+}
+
+/// --privileged: every device node under the host's /dev, as Docker gives
+/// them (not the ptys, which the container has of its own).
+fn host_devices() -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                let skip = [
+                    "/dev/pts",
+                    "/dev/shm",
+                    "/dev/mqueue",
+                    "/dev/.lxc",
+                    "/dev/.udev",
+                ];
+                if !skip.iter().any(|s| path == Path::new(s)) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            if ft.is_symlink()
+                || path == Path::new("/dev/ptmx")
+                || path == Path::new("/dev/console")
+            {
+                continue;
+            }
+            let p = path.display().to_string();
+            found.extend(node(&p, &p));
+        }
+    }
+    found.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    found
 }
 
 fn bind(src: &str, dst: &str, ro: bool) -> Value {

@@ -655,3 +655,223 @@ fn logs_rotate_by_size_and_long_lines_come_back_whole() {
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("--log-opt"), "{}", text(&o));
 }
+
+/// Polls `cond` for up to 20 s.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// --restart as Docker keeps it: on-failure:2 runs a failing container
+/// three times, always restarts until stop, and a container that exited
+/// starts again; restart, --stop-signal, --stop-timeout, --label and
+/// bad policies.
+#[test]
+fn restart_policies_and_restart() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // on-failure:2: three runs, the last exit code kept, RestartCount 2.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "app:1",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    eventually("three runs of flaky", || {
+        let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "flaky"])).unwrap();
+        doc[0]["State"]["Status"] == "exited" && doc[0]["RestartCount"] == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "flaky"])).unwrap();
+    assert_eq!(doc[0]["RestartCount"], 2, "{doc}");
+    assert_eq!(doc[0]["State"]["ExitCode"], 3);
+    assert_eq!(doc[0]["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+    assert_eq!(e.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    // on-failure does not restart a clean exit.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "clean",
+        "--restart",
+        "on-failure",
+        "app:1",
+        "true",
+    ]);
+    assert_eq!(e.ok(&["wait", "clean"]).trim(), "0");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(e.ok(&["logs", "clean"]), "");
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "clean"])).unwrap();
+    assert_eq!(doc[0]["RestartCount"], 0);
+
+    // always: a container that ends comes back; stop lets it rest; start
+    // runs an exited container again; restart stops and starts it.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "--stop-signal",
+        "INT",
+        "--stop-timeout",
+        "1",
+        "--label",
+        "tier=web",
+        "app:1",
+        "sh",
+        "-c",
+        "echo up; trap 'echo got-int; exit 0' INT; sleep 0.3 & wait",
+    ]);
+    eventually("loop restarted twice", || {
+        e.ok(&["logs", "loop"]).matches("up").count() >= 3
+    });
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "loop"])).unwrap();
+    assert_eq!(doc[0]["Config"]["Labels"]["tier"], "web", "{doc}");
+    assert_eq!(doc[0]["Config"]["StopSignal"], "SIGINT");
+    assert_eq!(doc[0]["Config"]["StopTimeout"], 1);
+    e.ok(&["stop", "loop"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let ups = e.ok(&["logs", "loop"]).matches("up").count();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        e.ok(&["logs", "loop"]).matches("up").count(),
+        ups,
+        "restarted after stop"
+    );
+    assert!(
+        e.ok(&["ps", "-a"]).contains("Exited"),
+        "{}",
+        e.ok(&["ps", "-a"])
+    );
+    e.ok(&["rm", "-f", "loop"]);
+
+    // start of an exited container, and restart of a running one.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "app:1",
+        "sh",
+        "-c",
+        "echo hello; sleep 1000",
+    ]);
+    e.ok(&["stop", "-t", "0", "again"]);
+    e.ok(&["start", "again"]);
+    eventually("again running", || e.ok(&["ps"]).contains("again"));
+    let pid1 = serde_json::from_str::<Value>(&e.ok(&["container", "inspect", "again"])).unwrap()[0]
+        ["State"]["Pid"]
+        .clone();
+    e.ok(&["restart", "-t", "0", "again"]);
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "again"])).unwrap();
+    assert_eq!(doc[0]["State"]["Status"], "running");
+    assert_ne!(doc[0]["State"]["Pid"], pid1, "restart kept the old process");
+    assert_eq!(e.ok(&["logs", "again"]).matches("hello").count(), 3);
+    e.ok(&["rm", "-f", "again"]);
+
+    // Bad input names the flag, nothing made.
+    for (flags, named) in [
+        (&["--restart", "sometimes"][..], "--restart"),
+        (&["--restart", "always:3"][..], "--restart"),
+        (&["--restart", "always", "--rm"][..], "--rm"),
+        (&["--stop-signal", "NOPE"][..], "--stop-signal"),
+        (&["--label", "=x"][..], "--label"),
+    ] {
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(flags);
+        args.extend(["app:1", "true"]);
+        let o = e.cmd(&args);
+        assert_eq!(o.status.code(), Some(125), "{flags:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{flags:?}: {}", text(&o));
+    }
+    for name in ["flaky", "clean"] {
+        e.ok(&["rm", name]);
+    }
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
+
+/// --privileged, --device and --group-add, seen from inside.
+#[test]
+fn privileged_devices_and_groups() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let probe =
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev/loop-control 2>&1 | head -1; \
+                 grep -c ' /sys .*rw' /proc/self/mounts; id -G";
+    let o = e.cmd(&["run", "--rm", "app:1", "sh", "-c", probe]);
+    let plain = out(&o);
+    assert!(plain.contains("Seccomp:\t2"), "{}", text(&o));
+    assert!(
+        plain.contains("No such file"),
+        "no host devices by default: {plain}"
+    );
+    let o = e.cmd(&["run", "--rm", "--privileged", "app:1", "sh", "-c", probe]);
+    let privileged = out(&o);
+    // Every capability this host's root has (its bounding set).
+    let host_bounding = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        .unwrap();
+    assert!(
+        privileged.contains(&format!("CapEff:\t{host_bounding}")),
+        "{host_bounding}: {}",
+        text(&o)
+    );
+    assert!(privileged.contains("Seccomp:\t0"), "{privileged}");
+    if std::path::Path::new("/dev/loop-control").exists() {
+        assert!(privileged.contains("/dev/loop-control\n"), "{privileged}");
+    }
+    // --device: the node, readable, and only it.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/zero:/dev/zz:r",
+        "app:1",
+        "sh",
+        "-c",
+        "head -c 4 /dev/zz | od -An -tx1; stat -c '%t:%T' /dev/zz",
+    ]);
+    assert_eq!(out(&o), " 00 00 00 00\n1:5\n", "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "--device", "/etc/passwd", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--device"), "{}", text(&o));
+    // --group-add by name (the image's /etc/group) and by number.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "-u",
+        "web",
+        "--group-add",
+        "extra",
+        "--group-add",
+        "4242",
+        "app:1",
+        "id",
+        "-G",
+    ]);
+    let ids = out(&o);
+    let groups: Vec<&str> = ids.split_whitespace().collect();
+    assert!(
+        groups.contains(&"1003") && groups.contains(&"4242"),
+        "{}",
+        text(&o)
+    );
+    let o = e.cmd(&["run", "--rm", "--group-add", "nosuchgroup", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--group-add"), "{}", text(&o));
+}

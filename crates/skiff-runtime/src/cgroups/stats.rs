@@ -36,6 +36,15 @@ fn read_kv(dir: &Path, file: &str) -> Map<String, Value> {
         .collect()
 }
 
+/// The `oom_kill` line of memory.events or memory.oom_control (0 when the
+/// kernel has none).
+fn oom_kill_in(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn get(map: &Map<String, Value>, key: &str) -> u64 {
     map.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -58,11 +67,34 @@ impl CgroupRecord {
 
     /// How many times the OOM killer has killed in the container's group.
     pub fn oom_kills(&self, layout: &Layout) -> u64 {
-        match (layout, self.controller_dir(layout, "memory")) {
-            (Layout::V2 { .. }, Some(dir)) => get(&read_kv(dir, "memory.events"), "oom_kill"),
-            (Layout::V1 { .. }, Some(dir)) => get(&read_kv(dir, "memory.oom_control"), "oom_kill"),
-            _ => 0,
+        self.read_oom_kills(layout).unwrap_or(0)
+    }
+
+    /// The same, or None when the group's file cannot be read (a group
+    /// already removed: systemd removes a scope's as soon as it empties).
+    pub fn read_oom_kills(&self, layout: &Layout) -> Option<u64> {
+        let (dir, file) = match (layout, self.controller_dir(layout, "memory")) {
+            (Layout::V2 { .. }, Some(dir)) => (dir, "memory.events"),
+            (Layout::V1 { .. }, Some(dir)) => (dir, "memory.oom_control"),
+            _ => return Some(0),
+        };
+        Some(oom_kill_in(&fs::read_to_string(dir.join(file)).ok()?))
+    }
+
+    /// OOM kills in the group's parent and everything below it (cgroup v2,
+    /// whose memory.events counts the whole subtree), for telling a kill in
+    /// a group that is gone by the time anyone looks.
+    pub fn parent_oom_kills(&self, layout: &Layout) -> Option<u64> {
+        let Layout::V2 { root } = layout else {
+            return None;
+        };
+        let parent = self.controller_dir(layout, "memory")?.parent()?;
+        if !parent.starts_with(root) {
+            return None;
         }
+        Some(oom_kill_in(
+            &fs::read_to_string(parent.join("memory.events")).ok()?,
+        ))
     }
 
     /// runc's blkio stats: bytes and operations per device and direction.
