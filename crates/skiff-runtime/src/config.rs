@@ -357,9 +357,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .into_iter()
         .flatten()
         .any(|ns| ns.typ() == LinuxNamespaceType::Uts);
+    // Without one, sethostname/setdomainname would rename the host.
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !private_uts {
         return Err(invalid(
             "hostname",
+            "needs a uts namespace in linux.namespaces",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|d| !d.is_empty()) && !private_uts {
+        return Err(invalid(
+            "domainname",
             "needs a uts namespace in linux.namespaces",
         ));
     }
