@@ -31,6 +31,8 @@ const PROBE: &str = "id; pwd; hostname; ls / | tr '\\n' ' '; echo; \
 struct Outcome {
     ok: bool,
     stdout: String,
+    // Read through Debug, in the report of a mismatch.
+    #[allow(dead_code)]
     stderr: String,
 }
 
@@ -444,8 +446,67 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(seccomp_scenarios());
     list.extend(cgroup_scenarios());
     list.extend(bad_input_scenarios());
+    for (name, why, ok) in DIFFERENCES {
+        let s = list
+            .iter_mut()
+            .find(|s| s.name == *name)
+            .unwrap_or_else(|| panic!("DIFFERENCES names no scenario {name:?}"));
+        s.differs = Some((why, *ok));
+    }
     list
 }
+
+/// Scenarios where skiff-oci and Debian's runc 1.1.5 differ by choice or
+/// by runc's age (docs/compatibility.md has each): the reason, and whether
+/// skiff-oci's run succeeds.
+const DIFFERENCES: &[(&str, &str, bool)] = &[
+    ("tmpfs [\"mode=700\"] over the image's /var",
+        "runc 1.1.5 chmods a tmpfs to the mode of the directory it covers even over mode= (runc #3911, fixed in 1.1.8)", true),
+    ("tmpfs [\"rro\",\"rnosuid\",\"rnodev\",\"rnoexec\"]",
+        "runc 1.1.5 applies recursive options to bind mounts only; skiff-oci to any mount", true),
+    ("tmpfs [\"defaults\"]",
+        "skiff-oci takes `defaults` as mount(8) does (no flags); runc 1.1.5 passes it to the filesystem, which refuses it", true),
+    ("cgroup2 at /mnt/x",
+        "skiff-oci mounts a `cgroup2` mount as a `cgroup` one (the host's layout); runc mounts cgroup2 as such", true),
+    ("no mounts at all",
+        "runc's init needs /proc in the container (to close its fds); skiff-oci's does not", true),
+    ("user: the largest uid",
+        "runc refuses uids and gids above 2^31-1; skiff-oci takes any the kernel does", true),
+    ("domainname alone", "runc 1.1.5 ignores domainname (runc 1.2 sets it)", true),
+    ("domainname without uts",
+        "runc 1.1.5 ignores domainname; skiff-oci (as runc 1.2) refuses it without a uts namespace", false),
+    ("a 65-character domainname",
+        "runc 1.1.5 ignores domainname; the kernel refuses one past 64 characters", false),
+    ("rootfsPropagation shared",
+        "runc 1.1.5 leaves the root private; skiff-oci gives it the asked propagation", true),
+    ("rootfsPropagation rshared",
+        "runc 1.1.5 leaves the root private; skiff-oci gives it the asked propagation", true),
+    ("rootfsPropagation unbindable",
+        "runc 1.1.5 makes the rootfs unbindable before it binds it, which fails", true),
+    ("readonlyPaths \"/\" alone, writable root",
+        "runc binds / recursively onto itself (every mount listed twice) and remounts the one below; skiff-oci remounts the root", true),
+    ("device: /dev/null again, 0600",
+        "runc 1.1.5 drops its allow rule for a standard device the config lists itself", true),
+    ("device: setuid bits in fileMode",
+        "runc keeps the permission bits of fileMode only; skiff-oci passes the whole mode to mknod", true),
+    ("device rules: a bad access letter",
+        "skiff-oci refuses access letters other than r, w, m; runc ignores them", false),
+    ("seccomp: flag LOG", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp: flag SPEC_ALLOW", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp: flag TSYNC", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp minimal allow-list, nnp true",
+        "runc closes a pipe after loading the filter; skiff-oci's load is its last step before execve", true),
+    ("resources: memory swappiness 101",
+        "runc refuses swappiness above 100; the kernel takes up to 200 (since 5.8)", true),
+    ("resources: cpu idle", "runc 1.1.5 ignores cpu.idle (runc 1.2 sets it)", true),
+    ("bad input: no ociVersion", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: ociVersion 0.1.0", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: ociVersion 9.9.9", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: no user",
+        "process.user is required by the runtime-spec; runc runs as 0:0 without it", false),
+    ("bad input: a failing poststart hook",
+        "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
+];
 
 /// The mount table with what [`PROBE`] leaves out (a mount's root, its
 /// propagation with the peer group ids taken away, the source and the
@@ -467,7 +528,8 @@ const MOUNT_TABLE_PROBE: &str =
 /// What masked and read-only paths leave: the mount table, and what reads
 /// and writes of the usual suspects give.
 const PATHS_PROBE: &str =
-    "awk '{print $5, $6, $9}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup' | sort; \
+    "sed -E 's/^([^ ]+ ){3}//; s/(shared|master|propagate_from):[0-9]+/\\1/g' \
+        /proc/self/mountinfo | grep -v '^[^ ]* /sys/fs/cgroup' | sort; \
     for p in /etc /etc/passwd /bin /usr/bin /tmp /proc/sys/kernel /proc/kcore; do \
         stat -c '%n %F %a %s' $p 2>&1; done; head -c 20 /etc/passwd 2>&1; echo; \
     ls /etc /usr/bin/.. 2>&1 | tr '\\n' ' '; echo; touch /tmp/w 2>&1 && rm /tmp/w; \
@@ -824,6 +886,24 @@ fn mount_scenarios(host_dir: &Path) -> Vec<Scenario> {
                 );
             })
             .probe(MOUNT_PROBE),
+        );
+    }
+    // Over directories the image has (/var 0755, /tmp 1777): the tmpfs
+    // takes their mode, unless the options give one.
+    for (dest, opts) in [
+        ("/var", json!([])),
+        ("/tmp", json!(["size=1m"])),
+        ("/var", json!(["mode=700"])),
+    ] {
+        list.push(
+            scenario(format!("tmpfs {opts} over the image's {dest}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                    "options": opts}),
+                );
+            })
+            .probe("stat -c '%n %a %u %g' /var /tmp"),
         );
     }
     for (kind, source, opts) in [
@@ -1764,6 +1844,31 @@ fn left_behind(env: &TestEnv, id: &str, host_names: &str) -> Vec<String> {
     left
 }
 
+/// A copy of `pristine` at `rootfs`, the one before removed: every run
+/// starts from the same tree (a mountpoint made by one would be there for
+/// the next, and a tmpfs takes the mode of a directory that is there).
+/// Files are hard links: runs add files, none writes into one.
+fn fresh_rootfs(pristine: &Path, rootfs: &Path) {
+    let _ = fs::remove_dir_all(rootfs);
+    copy_tree(pristine, rootfs);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::metadata(from).unwrap().permissions()).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else {
+            fs::hard_link(&src, &dst).unwrap();
+        }
+    }
+}
+
 /// The host's hostname and domainname.
 fn uts_names() -> String {
     let name = |key| fs::read_to_string(format!("/proc/sys/kernel/{key}")).unwrap_or_default();
@@ -1780,10 +1885,13 @@ fn skiff_oci_matches_runc() {
     fs::write(host_dir.join("file"), "x").unwrap();
     std::os::unix::fs::symlink("sub", host_dir.join("link")).unwrap();
     let base = env.bundle("bundle", &["sh", "-c", PROBE]);
-    // Symlinks for mount destinations to go through: an absolute one and
-    // one that climbs out of the rootfs.
-    std::os::unix::fs::symlink("/tmp", base.rootfs().join("etc/abs")).unwrap();
-    std::os::unix::fs::symlink("../../../..", base.rootfs().join("etc/out")).unwrap();
+    // Each run gets a copy of this one (runs make mountpoints in theirs).
+    // With symlinks for mount destinations to go through: an absolute one
+    // and one that climbs out of the rootfs.
+    let pristine = env.base.join("pristine-rootfs");
+    fs::rename(base.rootfs(), &pristine).unwrap();
+    std::os::unix::fs::symlink("/tmp", pristine.join("etc/abs")).unwrap();
+    std::os::unix::fs::symlink("../../../..", pristine.join("etc/out")).unwrap();
     let mut mismatches = Vec::new();
     let host_names = uts_names();
     let all = scenarios(&host_dir);
@@ -1798,7 +1906,9 @@ fn skiff_oci_matches_runc() {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
+        fresh_rootfs(&pristine, &base.rootfs());
         let runc = runc_run(&env, &base.dir, &env.id(&format!("r{n}")));
+        fresh_rootfs(&pristine, &base.rootfs());
         let skiff_id = env.id(&format!("s{n}"));
         let skiff = skiff_run(&env, &base.dir, &skiff_id);
         match s.differs {
@@ -1807,6 +1917,10 @@ fn skiff_oci_matches_runc() {
             }
             Some((why, ok)) if skiff.ok != ok => mismatches.push(format!(
                 "{} (differs by choice: {why}): skiff-oci's outcome is {skiff:?}",
+                s.name
+            )),
+            Some((why, _)) if runc == skiff => mismatches.push(format!(
+                "{} is listed as differing ({why}) but both print the same",
                 s.name
             )),
             _ => {}
