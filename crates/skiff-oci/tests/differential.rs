@@ -25,16 +25,29 @@ const PROBE: &str = "id; pwd; hostname; ls / | tr '\\n' ' '; echo; \
         /proc/sys/kernel/shmmni /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_syncookies 2>&1; \
     cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null; true";
 
-/// What a run gave: success, and stdout.
-#[derive(Debug, PartialEq)]
+/// What a run gave: success, and stdout; stderr is shown, not compared
+/// (the two word their errors differently).
+#[derive(Debug)]
 struct Outcome {
     ok: bool,
     stdout: String,
+    // Read through Debug, in the report of a mismatch.
+    #[allow(dead_code)]
+    stderr: String,
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        (self.ok, &self.stdout) == (other.ok, &other.stdout)
+    }
 }
 
 struct Scenario {
     name: String,
     edit: Box<dyn Fn(&mut Value)>,
+    /// A probe of the scenario's own instead of [`PROBE`], for what that
+    /// one does not show (a mounted path, /proc/self/limits, a sysctl).
+    probe: Option<String>,
     /// Why the two may differ here (and what is compared then: only that
     /// skiff-oci's outcome is `ok` as given).
     differs: Option<(&'static str, bool)>,
@@ -44,7 +57,20 @@ fn scenario(name: impl Into<String>, edit: impl Fn(&mut Value) + 'static) -> Sce
     Scenario {
         name: name.into(),
         edit: Box::new(edit),
+        probe: None,
         differs: None,
+    }
+}
+
+impl Scenario {
+    fn probe(mut self, probe: impl Into<String>) -> Scenario {
+        self.probe = Some(probe.into());
+        self
+    }
+
+    fn differs(mut self, why: &'static str, ok: bool) -> Scenario {
+        self.differs = Some((why, ok));
+        self
     }
 }
 
@@ -52,6 +78,8 @@ fn runc_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
     let root = env.base.join("runc-state");
     // In a mount namespace of its own: without one in the config, runc
     // makes the container's mounts in the caller's table and leaves them.
+    // A slave of the host's, so that mounts propagate to the container as
+    // they do to skiff-oci's (which runs in the host's).
     let mut cmd = Command::new("timeout");
     cmd.args([
         "-s",
@@ -59,6 +87,8 @@ fn runc_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
         "60",
         "unshare",
         "-m",
+        "--propagation",
+        "slave",
         "/usr/sbin/runc",
         "--root",
     ])
@@ -76,14 +106,17 @@ fn runc_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
     Outcome {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
 fn skiff_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
-    let (code, stdout, _) = env.bounded(&["run", "--bundle", bundle.to_str().unwrap(), id], &[]);
+    let (code, stdout, stderr) =
+        env.bounded(&["run", "--bundle", bundle.to_str().unwrap(), id], &[]);
     Outcome {
         ok: code == 0,
         stdout,
+        stderr,
     }
 }
 
@@ -391,20 +424,1455 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         list.push(scenario(name, edit));
     }
     // Choices where skiff-oci and runc differ (docs/compatibility.md).
-    list.push(Scenario {
-        name: "no mount namespace, no masked paths".into(),
-        edit: Box::new(|c| {
+    list.push(
+        scenario("no mount namespace, no masked paths", |c| {
             remove_ns(c, "mount");
             c["linux"]["maskedPaths"] = json!([]);
             c["linux"]["readonlyPaths"] = json!([]);
-        }),
-        differs: Some((
+        })
+        .differs(
             "runc makes the mounts in the host's mount table and leaves them there; \
              skiff-oci refuses them without a private mount namespace",
             false,
-        )),
-    });
+        ),
+    );
+    list.extend(capability_scenarios());
+    list.extend(mount_scenarios(host_dir));
+    list.extend(rlimit_scenarios());
+    list.extend(sysctl_scenarios());
+    list.extend(user_scenarios());
+    list.extend(rootfs_scenarios());
+    list.extend(device_scenarios());
+    list.extend(seccomp_scenarios());
+    list.extend(cgroup_scenarios());
+    list.extend(bad_input_scenarios());
+    for (name, why, ok) in DIFFERENCES {
+        let s = list
+            .iter_mut()
+            .find(|s| s.name == *name)
+            .unwrap_or_else(|| panic!("DIFFERENCES names no scenario {name:?}"));
+        s.differs = Some((why, *ok));
+    }
     list
+}
+
+/// Scenarios where skiff-oci and Debian's runc 1.1.5 differ by choice or
+/// by runc's age (docs/compatibility.md has each): the reason, and whether
+/// skiff-oci's run succeeds.
+const DIFFERENCES: &[(&str, &str, bool)] = &[
+    ("tmpfs [\"mode=700\"] over the image's /var",
+        "runc 1.1.5 chmods a tmpfs to the mode of the directory it covers even over mode= (runc #3911, fixed in 1.1.8)", true),
+    ("tmpfs [\"rro\",\"rnosuid\",\"rnodev\",\"rnoexec\"]",
+        "runc 1.1.5 applies recursive options to bind mounts only; skiff-oci to any mount", true),
+    ("tmpfs [\"defaults\"]",
+        "skiff-oci takes `defaults` as mount(8) does (no flags); runc 1.1.5 passes it to the filesystem, which refuses it", true),
+    ("cgroup2 at /mnt/x",
+        "skiff-oci mounts a `cgroup2` mount as a `cgroup` one (the host's layout); runc mounts cgroup2 as such", true),
+    ("no mounts at all",
+        "runc's init needs /proc in the container (to close its fds); skiff-oci's does not", true),
+    ("user: the largest uid",
+        "runc refuses uids and gids above 2^31-1; skiff-oci takes any the kernel does", true),
+    ("domainname alone", "runc 1.1.5 ignores domainname (runc 1.2 sets it)", true),
+    ("domainname without uts",
+        "runc 1.1.5 ignores domainname; skiff-oci (as runc 1.2) refuses it without a uts namespace", false),
+    ("a 65-character domainname",
+        "runc 1.1.5 ignores domainname; the kernel refuses one past 64 characters", false),
+    ("rootfsPropagation shared",
+        "runc 1.1.5 leaves the root private; skiff-oci gives it the asked propagation", true),
+    ("rootfsPropagation rshared",
+        "runc 1.1.5 leaves the root private; skiff-oci gives it the asked propagation", true),
+    ("rootfsPropagation unbindable",
+        "runc 1.1.5 makes the rootfs unbindable before it binds it, which fails", true),
+    ("readonlyPaths \"/\" alone, writable root",
+        "runc binds / recursively onto itself (every mount listed twice) and remounts the one below; skiff-oci remounts the root", true),
+    ("device: /dev/null again, 0600",
+        "runc 1.1.5 drops its allow rule for a standard device the config lists itself", true),
+    ("device: setuid bits in fileMode",
+        "runc keeps the permission bits of fileMode only; skiff-oci passes the whole mode to mknod", true),
+    ("device rules: a bad access letter",
+        "skiff-oci refuses access letters other than r, w, m; runc ignores them", false),
+    ("seccomp: flag LOG", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp: flag SPEC_ALLOW", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp: flag TSYNC", "runc 1.1.5 supports no seccomp flags", true),
+    ("seccomp minimal allow-list, nnp true",
+        "runc closes a pipe after loading the filter; skiff-oci's load is its last step before execve", true),
+    ("resources: memory swappiness 101",
+        "runc refuses swappiness above 100; the kernel takes up to 200 (since 5.8)", true),
+    ("resources: cpu idle", "runc 1.1.5 ignores cpu.idle (runc 1.2 sets it)", true),
+    ("bad input: no ociVersion", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: ociVersion 0.1.0", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: ociVersion 9.9.9", "skiff-oci runs 1.x bundles only; runc takes any version", false),
+    ("bad input: no user",
+        "process.user is required by the runtime-spec; runc runs as 0:0 without it", false),
+    ("bad input: a failing poststart hook",
+        "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
+];
+
+/// The mount table with what [`PROBE`] leaves out (a mount's root, its
+/// propagation with the peer group ids taken away, the source and the
+/// superblock's options), then what is under /mnt: modes, owners, entries
+/// and whether it takes a file.
+const MOUNT_PROBE: &str =
+    "sed -E 's/^([^ ]+ ){3}//; s/(shared|master|propagate_from):[0-9]+/\\1/g' \
+        /proc/self/mountinfo | grep -v '^[^ ]* /sys/fs/cgroup' | sort; \
+    for d in /mnt/* /mnt/*/* /usr/bin/mnt-x /tmp/x; do [ -e \"$d\" ] || continue; \
+        stat -c '%n %a %u %g %F' \"$d\"; ls \"$d\" 2>&1 | tr '\\n' ' '; echo; \
+        (touch \"$d/w\" && rm \"$d/w\" && echo \"$d takes a file\") 2>&1; done; true";
+
+/// The mount table alone (as [`MOUNT_PROBE`] has it), for filesystems
+/// whose entries differ from one container to the next (procfs, cgroup).
+const MOUNT_TABLE_PROBE: &str =
+    "sed -E 's/^([^ ]+ ){3}//; s/(shared|master|propagate_from):[0-9]+/\\1/g' \
+        /proc/self/mountinfo | grep -v '^[^ ]* /sys/fs/cgroup' | sort";
+
+/// What masked and read-only paths leave: the mount table, and what reads
+/// and writes of the usual suspects give.
+const PATHS_PROBE: &str =
+    "sed -E 's/^([^ ]+ ){3}//; s/(shared|master|propagate_from):[0-9]+/\\1/g' \
+        /proc/self/mountinfo | grep -v '^[^ ]* /sys/fs/cgroup' | sort; \
+    for p in /etc /etc/passwd /bin /usr/bin /tmp /proc/sys/kernel /proc/kcore; do \
+        stat -c '%n %F %a %s' $p 2>&1; done; head -c 20 /etc/passwd 2>&1; echo; \
+    ls /etc /usr/bin/.. 2>&1 | tr '\\n' ' '; echo; touch /tmp/w 2>&1 && rm /tmp/w; \
+    echo 1 > /proc/sys/kernel/shm_rmid_forced 2>&1; true";
+
+/// The process's limits, as the kernel lists them.
+const LIMITS_PROBE: &str = "cat /proc/self/limits";
+
+/// Identity and what comes with it.
+const USER_PROBE: &str = "id; echo HOME=$HOME; grep -E '^(Uid|Gid|Groups|Umask)' /proc/self/status";
+
+/// The working directory and what it is.
+const CWD_PROBE: &str = "pwd; ls -ld . 2>&1";
+
+/// Host and domain names.
+const UTS_PROBE: &str = "hostname; uname -n; cat /proc/sys/kernel/domainname";
+
+/// The device nodes and which of them open (the device cgroup's rules).
+const DEVICE_PROBE: &str = "stat -c '%n %F %a %u %g %t %T' /dev/* /dev/*/* 2>/dev/null \
+        | grep -v '^/dev/pts/\\|^/dev/shm/\\|^/dev/mqueue/'; \
+    for d in /dev/* /dev/*/*; do case $d in /dev/std*|/dev/fd/*) continue;; esac; \
+        if [ -c $d ] || [ -b $d ]; then (: < $d) 2>/dev/null && echo \"$d opens\"; fi; done; true";
+
+/// The filter's mode, then the syscalls a rule may catch: mkdir (the root
+/// is read-only: EROFS when allowed), chmod with two modes, uname.
+const SECCOMP_PROBE: &str = "grep Seccomp /proc/self/status; mkdir /tmp/sc 2>&1; echo mkdir $?; \
+    chmod 600 /tmp 2>&1; echo chmod600 $?; chmod 1777 /tmp 2>&1; echo chmod1777 $?; \
+    uname -s 2>&1; echo uname $?";
+
+/// The container's limits, read back through its /sys/fs/cgroup.
+const CGROUP_PROBE: &str = "cd /sys/fs/cgroup && for f in memory/memory.limit_in_bytes \
+        memory/memory.soft_limit_in_bytes memory/memory.memsw.limit_in_bytes \
+        memory/memory.swappiness memory/memory.oom_control pids/pids.max cpu/cpu.shares \
+        cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.rt_runtime_us cpu/cpu.idle \
+        cpuset/cpuset.cpus cpuset/cpuset.mems blkio/blkio.throttle.read_bps_device \
+        blkio/blkio.throttle.write_iops_device; do echo $f $(cat $f 2>&1); done";
+
+/// Every capability this kernel has (cap_last_cap is 40 here).
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+const CAP_SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "permitted",
+    "inheritable",
+    "ambient",
+];
+
+/// Each capability alone; each set alone; ambient with and without what
+/// it needs (inheritable and permitted); names no kernel knows.
+fn capability_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    for cap in ALL_CAPS {
+        list.push(scenario(format!("{cap} alone"), move |c| caps(c, &[cap])));
+    }
+    for set in CAP_SETS {
+        for uid in [0, 1000] {
+            list.push(scenario(
+                format!("CAP_NET_RAW in {set} only, uid {uid}"),
+                move |c| {
+                    c["process"]["capabilities"] = json!({ set: ["CAP_NET_RAW"] });
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+    }
+    // Which of inheritable and permitted an ambient capability has.
+    for (inheritable, permitted) in [(false, false), (true, false), (false, true), (true, true)] {
+        for uid in [0, 1000] {
+            list.push(scenario(
+                format!("ambient CAP_SYS_NICE, inheritable {inheritable}, permitted {permitted}, uid {uid}"),
+                move |c| {
+                    let cap = json!(["CAP_SYS_NICE"]);
+                    let none = json!([]);
+                    c["process"]["capabilities"] = json!({
+                        "bounding": cap,
+                        "effective": if permitted { &cap } else { &none },
+                        "permitted": if permitted { &cap } else { &none },
+                        "inheritable": if inheritable { &cap } else { &none },
+                        "ambient": cap,
+                    });
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+    }
+    list.push(scenario(
+        "ambient outside the bounding set, uid 1000",
+        |c| {
+            c["process"]["capabilities"] = json!({
+                "bounding": ["CAP_CHOWN"],
+                "effective": ["CAP_CHOWN", "CAP_SYS_NICE"],
+                "permitted": ["CAP_CHOWN", "CAP_SYS_NICE"],
+                "inheritable": ["CAP_CHOWN", "CAP_SYS_NICE"],
+                "ambient": ["CAP_SYS_NICE"],
+            });
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+    ));
+    for set in CAP_SETS {
+        list.push(scenario(
+            format!("an unknown capability in {set}"),
+            move |c| {
+                c["process"]["capabilities"][set] = json!(["CAP_NO_SUCH_THING", "CAP_CHOWN"]);
+            },
+        ));
+    }
+    for uid in [0, 1000] {
+        list.push(scenario(
+            format!("every capability everywhere, uid {uid}"),
+            move |c| {
+                for set in CAP_SETS {
+                    c["process"]["capabilities"][set] = json!(&ALL_CAPS[..]);
+                }
+                c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            },
+        ));
+    }
+    list.push(scenario("no capabilities object", |c| {
+        c["process"].as_object_mut().unwrap().remove("capabilities");
+    }));
+    list
+}
+
+fn add_mount(c: &mut Value, mount: Value) {
+    c["mounts"].as_array_mut().unwrap().push(mount);
+}
+
+/// tmpfs and bind mounts: option combinations, propagation, files,
+/// missing and relative sources, destinations that are relative, climb
+/// out or go through symlinks, and other filesystem types.
+fn mount_scenarios(host_dir: &Path) -> Vec<Scenario> {
+    let mut list = Vec::new();
+    let propagation = [
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ];
+    for prop in propagation {
+        list.push(
+            scenario(format!("tmpfs {prop}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+                    "options": [prop]}),
+                );
+            })
+            .probe(MOUNT_PROBE),
+        );
+        let src = host_dir.to_path_buf();
+        list.push(
+            scenario(format!("rbind {prop}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/b", "type": "bind", "source": src,
+                    "options": ["rbind", prop]}),
+                );
+            })
+            .probe(MOUNT_PROBE),
+        );
+    }
+    for opts in [
+        json!(["relatime"]),
+        json!(["norelatime"]),
+        json!(["noatime", "nodiratime"]),
+        json!(["strictatime", "ro"]),
+        json!(["size=10%"]),
+        json!(["size=4096k", "nr_inodes=64"]),
+        json!(["mode=0", "uid=65534", "gid=65534"]),
+        json!(["mode=4755"]),
+        json!(["huge=within_size"]),
+        json!(["no_such_option=1"]),
+        json!(["ro", "remount"]),
+        json!(["tmpcopyup"]),
+        json!(["rro", "rnosuid", "rnodev", "rnoexec"]),
+        json!(["nosymfollow"]),
+        json!(["defaults"]),
+        json!(["ro", "rw"]),
+        json!(["rw", "ro"]),
+        json!(["mand"]),
+    ] {
+        list.push(
+            scenario(format!("tmpfs {opts}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+                    "options": opts}),
+                );
+            })
+            .probe(MOUNT_PROBE),
+        );
+    }
+    // Bind mounts: what is bound, and how.
+    let file = host_dir.join("file");
+    let link = host_dir.join("link");
+    let missing = host_dir.join("missing");
+    let binds: Vec<(&str, Value)> = vec![
+        (
+            "a file",
+            json!({"destination": "/mnt/f", "source": file, "options": ["bind"]}),
+        ),
+        (
+            "a file, ro",
+            json!({"destination": "/mnt/f", "source": file, "options": ["bind", "ro"]}),
+        ),
+        (
+            "a file onto a directory",
+            json!({"destination": "/tmp", "source": file, "options": ["bind"]}),
+        ),
+        (
+            "a directory onto a file",
+            json!({"destination": "/etc/passwd", "source": host_dir, "options": ["bind"]}),
+        ),
+        (
+            "a missing source",
+            json!({"destination": "/mnt/m", "source": missing, "options": ["bind"]}),
+        ),
+        (
+            "a symlink to a directory",
+            json!({"destination": "/mnt/l", "source": link, "options": ["rbind"]}),
+        ),
+        (
+            "a source relative to the bundle",
+            json!({"destination": "/mnt/r", "source": "../hostdir", "options": ["rbind"]}),
+        ),
+        (
+            "no type, rbind",
+            json!({"destination": "/mnt/b", "source": host_dir, "options": ["rbind", "ro"]}),
+        ),
+        (
+            "type none",
+            json!({"destination": "/mnt/b", "type": "none", "source": host_dir, "options": ["rbind"]}),
+        ),
+        (
+            "bind without the bind option",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["ro"]}),
+        ),
+        (
+            "rnosymfollow",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["rbind", "rnosymfollow"]}),
+        ),
+        (
+            "rnoatime rnodiratime",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["rbind", "rnoatime", "rnodiratime"]}),
+        ),
+        (
+            "rstrictatime",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["rbind", "rstrictatime"]}),
+        ),
+        (
+            "rrw over ro",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rrw"]}),
+        ),
+        (
+            "twice at one place",
+            json!({"destination": "/mnt/b", "type": "bind", "source": host_dir, "options": ["bind", "ro"]}),
+        ),
+        (
+            "a directory of the bundle's rootfs",
+            json!({"destination": "/mnt/root", "type": "bind", "source": "rootfs/etc", "options": ["rbind", "ro"]}),
+        ),
+    ];
+    for (what, mount) in binds {
+        let twice = what == "twice at one place";
+        list.push(
+            scenario(format!("bind {what}"), move |c| {
+                let mut mount = mount.clone();
+                if mount.get("type").is_none() && what != "no type, rbind" {
+                    mount["type"] = json!("bind");
+                }
+                if twice {
+                    add_mount(
+                        c,
+                        json!({"destination": "/mnt/b", "type": "tmpfs", "source": "tmpfs"}),
+                    );
+                }
+                add_mount(c, mount);
+            })
+            .probe(MOUNT_PROBE),
+        );
+    }
+    // Destinations: relative ones, ones that climb out of the rootfs, and
+    // ones through symlinks in it (/bin is a link to usr/bin, /etc/abs an
+    // absolute one to /tmp, /etc/out a relative one that climbs out).
+    for dest in [
+        "mnt/relative",
+        "/mnt/../mnt/x",
+        "/../../mnt/x",
+        "/bin/mnt-x",
+        "/sbin",
+        "/etc/abs",
+        "/etc/abs/x",
+        "/etc/out/x",
+        "/mnt/a/b/c/d",
+        "/proc/self/x",
+        "/proc/cpuinfo",
+        "/sys/x",
+        "/dev/x",
+        "/",
+    ] {
+        list.push(
+            scenario(format!("tmpfs at {dest}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                    "options": ["size=1m"]}),
+                );
+            })
+            .probe(MOUNT_PROBE),
+        );
+    }
+    // Over directories the image has (/var 0755, /tmp 1777): the tmpfs
+    // takes their mode, unless the options give one.
+    for (dest, opts) in [
+        ("/var", json!([])),
+        ("/tmp", json!(["size=1m"])),
+        ("/var", json!(["mode=700"])),
+    ] {
+        list.push(
+            scenario(format!("tmpfs {opts} over the image's {dest}"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                    "options": opts}),
+                );
+            })
+            .probe("stat -c '%n %a %u %g' /var /tmp"),
+        );
+    }
+    for (kind, source, opts) in [
+        ("proc", "proc", json!([])),
+        ("sysfs", "sysfs", json!(["ro"])),
+        ("mqueue", "mqueue", json!([])),
+        ("devpts", "devpts", json!(["newinstance"])),
+        ("no_such_fs", "x", json!([])),
+        ("cgroup2", "cgroup2", json!([])),
+        ("ramfs", "ramfs", json!([])),
+    ] {
+        list.push(
+            scenario(format!("{kind} at /mnt/x"), move |c| {
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/x", "type": kind, "source": source,
+                    "options": opts}),
+                );
+            })
+            .probe(MOUNT_TABLE_PROBE),
+        );
+    }
+    list.push(scenario("no mounts at all", |c| c["mounts"] = json!([])).probe(MOUNT_PROBE));
+    list.push(
+        scenario("writable /sys", |c| {
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/sys" {
+                    m["options"] = json!(["nosuid", "noexec", "nodev"]);
+                }
+            }
+        })
+        .probe(MOUNT_PROBE),
+    );
+    list
+}
+
+/// Each RLIMIT_* alone, and the ways a list of them can be wrong.
+fn rlimit_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    const G: u64 = 1 << 30;
+    for (kind, soft, hard) in [
+        ("RLIMIT_AS", 4 * G, 8 * G),
+        ("RLIMIT_CORE", 0, u64::MAX),
+        ("RLIMIT_CPU", 100, 200),
+        ("RLIMIT_DATA", G, 2 * G),
+        ("RLIMIT_FSIZE", 1 << 20, 2 << 20),
+        ("RLIMIT_LOCKS", 100, 200),
+        ("RLIMIT_MEMLOCK", 65536, 131072),
+        ("RLIMIT_MSGQUEUE", 819200, 819200),
+        ("RLIMIT_NICE", 10, 20),
+        ("RLIMIT_NOFILE", 100, 200),
+        ("RLIMIT_NPROC", 100, 200),
+        ("RLIMIT_RSS", G, 2 * G),
+        ("RLIMIT_RTPRIO", 5, 10),
+        ("RLIMIT_RTTIME", 1000000, 2000000),
+        ("RLIMIT_SIGPENDING", 100, 200),
+        ("RLIMIT_STACK", 8 << 20, 16 << 20),
+    ] {
+        list.push(
+            scenario(format!("{kind} {soft}/{hard}"), move |c| {
+                c["process"]["rlimits"] = json!([{"type": kind, "soft": soft, "hard": hard}]);
+            })
+            .probe(LIMITS_PROBE),
+        );
+    }
+    let cases: [(&str, Value); 9] = [
+        (
+            "soft above hard",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]),
+        ),
+        (
+            "an unknown type",
+            json!([{"type": "RLIMIT_NO_SUCH", "soft": 1, "hard": 1}]),
+        ),
+        (
+            "a lower-case type",
+            json!([{"type": "rlimit_nofile", "soft": 64, "hard": 64}]),
+        ),
+        (
+            "one type twice",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64},
+            {"type": "RLIMIT_NOFILE", "soft": 128, "hard": 128}]),
+        ),
+        (
+            "NOFILE above nr_open",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 2000000, "hard": 2000000}]),
+        ),
+        (
+            "every limit unlimited",
+            json!([
+                "RLIMIT_AS",
+                "RLIMIT_CORE",
+                "RLIMIT_DATA",
+                "RLIMIT_FSIZE",
+                "RLIMIT_MEMLOCK",
+                "RLIMIT_RSS",
+                "RLIMIT_STACK"
+            ]
+            .iter()
+            .map(|t| json!({"type": t, "soft": u64::MAX, "hard": u64::MAX}))
+            .collect::<Vec<_>>()),
+        ),
+        ("an empty list", json!([])),
+        (
+            "a negative value",
+            json!([{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 64}]),
+        ),
+        ("no soft", json!([{"type": "RLIMIT_NOFILE", "hard": 64}])),
+    ];
+    for (what, rlimits) in cases {
+        list.push(
+            scenario(format!("rlimits: {what}"), move |c| {
+                c["process"]["rlimits"] = rlimits.clone();
+            })
+            .probe(LIMITS_PROBE),
+        );
+    }
+    for uid in [1000, 65534] {
+        list.push(
+            scenario(
+                format!("NOFILE raised above the caller's, uid {uid}"),
+                move |c| {
+                    c["process"]["rlimits"] =
+                        json!([{"type": "RLIMIT_NOFILE", "soft": 1048576, "hard": 1048576}]);
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            )
+            .probe(LIMITS_PROBE),
+        );
+    }
+    list
+}
+
+/// Sysctls of each namespace, with and without it; ones no namespace
+/// has; bad keys and values. The probe reads the key back.
+fn sysctl_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    // (key, value, a namespace the scenario goes without)
+    for (key, value, without) in [
+        ("kernel.msgmnb", "32768", None),
+        ("kernel.msgmni", "64", None),
+        ("kernel.sem", "250 32000 32 128", None),
+        ("kernel.shmall", "1000", None),
+        ("kernel.shmmax", "1000000", None),
+        ("kernel.shm_rmid_forced", "1", None),
+        ("fs.mqueue.msg_max", "20", None),
+        ("fs.mqueue.queues_max", "128", None),
+        ("net.ipv4.ping_group_range", "0 1000", None),
+        ("net.ipv4.ip_unprivileged_port_start", "80", None),
+        ("net.ipv4.conf.all.forwarding", "1", None),
+        ("net.ipv6.conf.all.disable_ipv6", "1", None),
+        ("net.ipv4.conf.lo.rp_filter", "2", None),
+        ("kernel.domainname", "probe.example", None),
+        ("kernel.hostname", "probe-host", None),
+        ("kernel.msgmax", "16384", Some("ipc")),
+        ("fs.mqueue.msg_max", "20", Some("ipc")),
+        ("net.core.somaxconn", "512", Some("network")),
+        ("kernel.domainname", "probe.example", Some("uts")),
+        ("kernel.pid_max", "65536", None),
+        ("fs.file-max", "100000", None),
+        ("kernel.printk", "4 4 1 7", None),
+        ("net.ipv4.no_such_key", "1", None),
+        ("kernel.shmmax", "not-a-number", None),
+        ("net/ipv4/ip_forward", "1", None),
+        ("net.ipv4.ip_forward", "", None),
+    ] {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let name = match without {
+            Some(ns) => format!("sysctl {key}={value:?} without {ns}"),
+            None => format!("sysctl {key}={value:?}"),
+        };
+        list.push(
+            scenario(name, move |c| {
+                if let Some(ns) = without {
+                    remove_ns(c, ns);
+                }
+                c["linux"]["sysctl"] = json!({ key: value });
+            })
+            .probe(format!("cat {path} 2>&1")),
+        );
+    }
+    list
+}
+
+/// Users, groups and umasks; the working directory; host and domain names.
+fn user_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    let users: [(&str, Value); 12] = [
+        (
+            "a uid not in /etc/passwd",
+            json!({"uid": 4242, "gid": 4242}),
+        ),
+        ("nobody", json!({"uid": 65534, "gid": 65534})),
+        ("uid 1000, gid 0", json!({"uid": 1000, "gid": 0})),
+        ("uid 0, gid 1000", json!({"uid": 0, "gid": 1000})),
+        (
+            "the largest uid",
+            json!({"uid": 4294967294u32, "gid": 4294967294u32}),
+        ),
+        (
+            "additional gid 0",
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [0]}),
+        ),
+        (
+            "duplicate additional gids",
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [7, 7, 1000]}),
+        ),
+        (
+            "64 additional gids",
+            json!({"uid": 1000, "gid": 1000, "additionalGids": (1..=64).collect::<Vec<u32>>()}),
+        ),
+        (
+            "root with additional gids",
+            json!({"uid": 0, "gid": 0, "additionalGids": [1, 2]}),
+        ),
+        ("umask 0777", json!({"uid": 0, "gid": 0, "umask": 0o777})),
+        ("umask 07777", json!({"uid": 0, "gid": 0, "umask": 0o7777})),
+        (
+            "a username",
+            json!({"uid": 0, "gid": 0, "username": "someone"}),
+        ),
+    ];
+    for (what, user) in users {
+        list.push(
+            scenario(format!("user: {what}"), move |c| {
+                c["process"]["user"] = user.clone()
+            })
+            .probe(USER_PROBE),
+        );
+    }
+    list.push(
+        scenario("HOME from the config", |c| {
+            c["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("HOME=/custom"));
+            c["process"]["user"] = json!({"uid": 65534, "gid": 65534});
+        })
+        .probe(USER_PROBE),
+    );
+    for (cwd, uid) in [
+        ("/tmp/../usr", 0),
+        ("/usr/bin/", 0),
+        ("//tmp", 0),
+        ("/bin", 0),
+        ("/etc/passwd", 0),
+        ("/root", 1000),
+        ("/made/for/it/by/root", 65534),
+        ("/proc/self", 0),
+        ("", 0),
+    ] {
+        list.push(
+            scenario(format!("cwd {cwd:?}, uid {uid}"), move |c| {
+                c["process"]["cwd"] = json!(cwd);
+                c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            })
+            .probe(CWD_PROBE),
+        );
+    }
+    list.push(scenario("no cwd", |c| {
+        c["process"].as_object_mut().unwrap().remove("cwd");
+    }));
+    let long = "x".repeat(65);
+    let names: [(&str, Value, Value, bool); 7] = [
+        (
+            "domainname alone",
+            Value::Null,
+            json!("probe.example"),
+            true,
+        ),
+        (
+            "domainname without uts",
+            Value::Null,
+            json!("probe.example"),
+            false,
+        ),
+        ("an empty hostname", json!(""), Value::Null, true),
+        ("a 65-character hostname", json!(long), Value::Null, true),
+        ("a 65-character domainname", Value::Null, json!(long), true),
+        ("no hostname, with uts", Value::Null, Value::Null, true),
+        (
+            "an empty hostname without uts",
+            json!(""),
+            Value::Null,
+            false,
+        ),
+    ];
+    for (what, hostname, domainname, uts) in names {
+        list.push(
+            scenario(what, move |c| {
+                if !uts {
+                    remove_ns(c, "uts");
+                }
+                let obj = c.as_object_mut().unwrap();
+                obj.remove("hostname");
+                if !hostname.is_null() {
+                    obj.insert("hostname".into(), hostname.clone());
+                }
+                if !domainname.is_null() {
+                    obj.insert("domainname".into(), domainname.clone());
+                }
+            })
+            .probe(UTS_PROBE),
+        );
+    }
+    for adj in [-1000, -1, 500, 1001, -1001] {
+        for uid in [0, 1000] {
+            list.push(scenario(
+                format!("oomScoreAdj {adj}, uid {uid}"),
+                move |c| {
+                    c["process"]["oomScoreAdj"] = json!(adj);
+                    c["process"]["user"] = json!({"uid": uid, "gid": uid});
+                },
+            ));
+        }
+    }
+    list
+}
+
+/// rootfsPropagation; masked and read-only paths of every kind.
+fn rootfs_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    for prop in [
+        "private",
+        "rprivate",
+        "slave",
+        "rslave",
+        "shared",
+        "rshared",
+        "unbindable",
+        "runbindable",
+        "bogus",
+    ] {
+        list.push(
+            scenario(format!("rootfsPropagation {prop}"), move |c| {
+                c["linux"]["rootfsPropagation"] = json!(prop);
+            })
+            .probe(MOUNT_PROBE),
+        );
+    }
+    for (kind, path) in [
+        ("maskedPaths", "/etc"),
+        ("maskedPaths", "/etc/passwd"),
+        ("maskedPaths", "/bin"),
+        ("maskedPaths", "etc/passwd"),
+        ("maskedPaths", "/proc/sys/kernel"),
+        ("maskedPaths", "/proc/kcore/x"),
+        ("maskedPaths", "/"),
+        ("readonlyPaths", "/etc/passwd"),
+        ("readonlyPaths", "/sbin"),
+        ("readonlyPaths", "etc"),
+        ("readonlyPaths", "/no/such/path"),
+        ("readonlyPaths", "/proc/sys/kernel"),
+        ("readonlyPaths", "/dev/shm"),
+        ("readonlyPaths", "/"),
+    ] {
+        list.push(
+            scenario(format!("{kind} {path:?} alone, writable root"), move |c| {
+                c["root"]["readonly"] = json!(false);
+                c["linux"]["maskedPaths"] = json!([]);
+                c["linux"]["readonlyPaths"] = json!([]);
+                c["linux"][kind] = json!([path]);
+            })
+            .probe(PATHS_PROBE),
+        );
+    }
+    list.push(
+        scenario("a path both masked and read-only", |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["maskedPaths"] = json!(["/etc"]);
+            c["linux"]["readonlyPaths"] = json!(["/etc"]);
+        })
+        .probe(PATHS_PROBE),
+    );
+    list.push(
+        scenario("a read-only path below a masked one", |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["maskedPaths"] = json!(["/usr"]);
+            c["linux"]["readonlyPaths"] = json!(["/usr/bin"]);
+        })
+        .probe(PATHS_PROBE),
+    );
+    list
+}
+
+/// linux.devices: each kind of node, modes and owners, nodes the runtime
+/// makes anyway, and invalid ones. The probe also opens each (the device
+/// cgroup must allow it).
+fn device_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    let allow_loop = json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "rwm"});
+    let devices: [(&str, Value, Option<Value>); 12] = [
+        (
+            "a fifo",
+            json!({"path": "/dev/fifo0", "type": "p", "fileMode": 420}),
+            None,
+        ),
+        (
+            "an unbuffered char device",
+            json!({"path": "/dev/zero2", "type": "u", "major": 1, "minor": 5, "fileMode": 438}),
+            None,
+        ),
+        (
+            "a block device, allowed",
+            json!({"path": "/dev/loop0", "type": "b", "major": 7, "minor": 0, "fileMode": 432}),
+            Some(allow_loop.clone()),
+        ),
+        (
+            "a char device owned by 1000, 0600",
+            json!({"path": "/dev/mine", "type": "c", "major": 1, "minor": 3, "fileMode": 384, "uid": 1000, "gid": 1000}),
+            None,
+        ),
+        (
+            "/dev/null again, 0600",
+            json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 384}),
+            None,
+        ),
+        (
+            "/dev/zero as null",
+            json!({"path": "/dev/zero", "type": "c", "major": 1, "minor": 3, "fileMode": 438}),
+            None,
+        ),
+        (
+            "a node in a new directory",
+            json!({"path": "/dev/deep/er/node", "type": "c", "major": 1, "minor": 7, "fileMode": 438}),
+            None,
+        ),
+        (
+            "no fileMode",
+            json!({"path": "/dev/nomode", "type": "c", "major": 1, "minor": 3}),
+            None,
+        ),
+        (
+            "setuid bits in fileMode",
+            json!({"path": "/dev/suid", "type": "c", "major": 1, "minor": 3, "fileMode": 0o4755}),
+            None,
+        ),
+        (
+            "an unknown type",
+            json!({"path": "/dev/what", "type": "x", "major": 1, "minor": 3}),
+            None,
+        ),
+        (
+            "a relative path",
+            json!({"path": "dev/rel", "type": "c", "major": 1, "minor": 3, "fileMode": 438}),
+            None,
+        ),
+        (
+            "a char device, allowed",
+            json!({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}),
+            Some(json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"})),
+        ),
+    ];
+    for (what, device, rule) in devices {
+        list.push(
+            scenario(format!("device: {what}"), move |c| {
+                c["linux"]["devices"] = json!([device.clone()]);
+                if let Some(rule) = &rule {
+                    c["linux"]["resources"]["devices"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(rule.clone());
+                }
+            })
+            .probe(DEVICE_PROBE),
+        );
+    }
+    let rules: [(&str, Value); 5] = [
+        ("allow all", json!([{"allow": true, "access": "rwm"}])),
+        ("no rules", json!([])),
+        (
+            "deny /dev/null",
+            json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]),
+        ),
+        (
+            "read-only /dev/zero",
+            json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"}]),
+        ),
+        (
+            "a bad access letter",
+            json!([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwx"}]),
+        ),
+    ];
+    for (what, devices) in rules {
+        list.push(
+            scenario(format!("device rules: {what}"), move |c| {
+                c["linux"]["resources"]["devices"] = devices.clone();
+            })
+            .probe(DEVICE_PROBE),
+        );
+    }
+    list
+}
+
+fn seccomp(c: &mut Value, profile: Value) {
+    c["linux"]["seccomp"] = profile;
+}
+
+/// Seccomp: errno values, each action, argument conditions with each
+/// operator, unknown names and architectures, flags, and allow-lists.
+fn seccomp_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    for errno in [1, 13, 38, 4095] {
+        list.push(
+            scenario(format!("seccomp errno {errno} on mkdir"), move |c| {
+                seccomp(c, json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]}));
+            })
+            .probe(SECCOMP_PROBE),
+        );
+    }
+    for action in [
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_BOGUS",
+    ] {
+        for syscall in ["mkdir", "reboot"] {
+            list.push(
+                scenario(format!("seccomp {action} on {syscall}"), move |c| {
+                    seccomp(
+                        c,
+                        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                        {"names": [syscall, format!("{syscall}at")], "action": action}]}),
+                    );
+                })
+                .probe(SECCOMP_PROBE),
+            );
+        }
+    }
+    // chmod's mode against 0600: the probe asks for 0600 and 01777.
+    for (op, value, value_two) in [
+        ("SCMP_CMP_EQ", 0o600, 0),
+        ("SCMP_CMP_NE", 0o600, 0),
+        ("SCMP_CMP_LT", 0o600, 0),
+        ("SCMP_CMP_LE", 0o600, 0),
+        ("SCMP_CMP_GT", 0o600, 0),
+        ("SCMP_CMP_GE", 0o600, 0),
+        ("SCMP_CMP_MASKED_EQ", 0o700, 0o600),
+        ("SCMP_CMP_BOGUS", 0o600, 0),
+    ] {
+        list.push(
+            scenario(format!("seccomp chmod mode {op}"), move |c| {
+                let arg = |index: u32| json!([{"index": index, "value": value, "valueTwo": value_two, "op": op}]);
+                seccomp(c, json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33, "args": arg(1)},
+                    {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33, "args": arg(2)}]}));
+            })
+            .probe(SECCOMP_PROBE),
+        );
+    }
+    let profiles: [(&str, Value); 13] = [
+        (
+            "an unknown syscall only",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "an unknown architecture",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_NO_SUCH"], "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "three architectures",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "flag LOG",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "flag SPEC_ALLOW",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "flag TSYNC",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "an unknown flag",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NO_SUCH"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "no defaultAction",
+            json!({"syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "an empty profile allowing all",
+            json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+        ),
+        (
+            "defaultErrnoRet with an errno default, allowing all but mkdir",
+            json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
+        ),
+        (
+            "defaultErrnoRet with an allow default",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "defaultErrnoRet": 5, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "a rule without names",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": [], "action": "SCMP_ACT_ERRNO"}]}),
+        ),
+        (
+            "one syscall in two rules",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2}]}),
+        ),
+    ];
+    for (what, profile) in profiles {
+        list.push(
+            scenario(format!("seccomp: {what}"), move |c| {
+                seccomp(c, profile.clone())
+            })
+            .probe(SECCOMP_PROBE),
+        );
+    }
+    // An errno default with only what `echo` needs allowed, with and
+    // without no_new_privs (then the runtime's own steps come after the
+    // load, and they get errors instead of their syscalls).
+    for nnp in [true, false] {
+        list.push(
+            scenario(format!("seccomp minimal allow-list, nnp {nnp}"), move |c| {
+                c["process"]["noNewPrivileges"] = json!(nnp);
+                seccomp(
+                    c,
+                    json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{"names": ECHO_SYSCALLS, "action": "SCMP_ACT_ALLOW"}]}),
+                );
+            })
+            .probe("echo hi"),
+        );
+    }
+    list
+}
+
+/// What busybox's `echo` needs from the kernel (seccomp.rs has the same).
+const ECHO_SYSCALLS: &[&str] = &[
+    "execve",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "getrandom",
+    "readlink",
+    "getuid",
+    "geteuid",
+    "getpid",
+    "prctl",
+    "write",
+    "writev",
+    "ioctl",
+    "newfstatat",
+    "fstat",
+    "exit",
+    "exit_group",
+];
+
+/// linux.resources on this v1 host, read back from inside.
+fn cgroup_scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    const M: i64 = 1 << 20;
+    let resources: [(&str, Value); 30] = [
+        (
+            "memory limit and reservation",
+            json!({"memory": {"limit": 64 * M, "reservation": 32 * M}}),
+        ),
+        (
+            "memory reservation alone",
+            json!({"memory": {"reservation": 32 * M}}),
+        ),
+        (
+            "memory reservation above the limit",
+            json!({"memory": {"limit": 32 * M, "reservation": 64 * M}}),
+        ),
+        (
+            "memory swap equal to the limit",
+            json!({"memory": {"limit": 64 * M, "swap": 64 * M}}),
+        ),
+        (
+            "memory swap twice the limit",
+            json!({"memory": {"limit": 64 * M, "swap": 128 * M}}),
+        ),
+        (
+            "memory swap below the limit",
+            json!({"memory": {"limit": 64 * M, "swap": 32 * M}}),
+        ),
+        (
+            "memory swap unlimited",
+            json!({"memory": {"limit": 64 * M, "swap": -1}}),
+        ),
+        ("memory swap alone", json!({"memory": {"swap": 128 * M}})),
+        ("memory limit -1", json!({"memory": {"limit": -1}})),
+        ("memory swappiness 0", json!({"memory": {"swappiness": 0}})),
+        (
+            "memory swappiness 101",
+            json!({"memory": {"swappiness": 101}}),
+        ),
+        ("kernel memory", json!({"memory": {"kernel": 64 * M}})),
+        (
+            "disableOOMKiller",
+            json!({"memory": {"limit": 64 * M, "disableOOMKiller": true}}),
+        ),
+        ("pids -1", json!({"pids": {"limit": -1}})),
+        ("pids 0", json!({"pids": {"limit": 0}})),
+        ("cpu shares 2", json!({"cpu": {"shares": 2}})),
+        ("cpu shares 1", json!({"cpu": {"shares": 1}})),
+        ("cpu shares 262145", json!({"cpu": {"shares": 262145}})),
+        (
+            "cpu quota and period",
+            json!({"cpu": {"quota": 50000, "period": 100000}}),
+        ),
+        (
+            "cpu quota -1",
+            json!({"cpu": {"quota": -1, "period": 50000}}),
+        ),
+        ("cpu period alone", json!({"cpu": {"period": 50000}})),
+        (
+            "cpu quota too small",
+            json!({"cpu": {"quota": 500, "period": 100000}}),
+        ),
+        (
+            "cpu realtime runtime",
+            json!({"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 1000000}}),
+        ),
+        ("cpu idle", json!({"cpu": {"idle": 1}})),
+        (
+            "cpuset cpus 1, mems 0",
+            json!({"cpu": {"cpus": "1", "mems": "0"}}),
+        ),
+        ("cpuset cpus 0-1", json!({"cpu": {"cpus": "0-1"}})),
+        ("cpuset cpus this host lacks", json!({"cpu": {"cpus": "5"}})),
+        ("cpuset mems this host lacks", json!({"cpu": {"mems": "1"}})),
+        (
+            "blkio throttles",
+            json!({"blockIO": {
+            "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]}}),
+        ),
+        (
+            "blkio weight (no such file here)",
+            json!({"blockIO": {"weight": 500}}),
+        ),
+    ];
+    for (what, res) in resources {
+        list.push(
+            scenario(format!("resources: {what}"), move |c| {
+                for (k, v) in res.as_object().unwrap() {
+                    c["linux"]["resources"][k] = v.clone();
+                }
+            })
+            .probe(CGROUP_PROBE),
+        );
+    }
+    list.push(
+        scenario("resources: unified on a v1 host", |c| {
+            c["linux"]["resources"]["unified"] = json!({"memory.max": "67108864"});
+        })
+        .probe(CGROUP_PROBE),
+    );
+    list.push(
+        scenario("resources: a cgroupsPath of the config's", |c| {
+            c["linux"]["cgroupsPath"] = json!("/skt-diff-own/inner");
+            c["linux"]["resources"]["pids"] = json!({"limit": 42});
+        })
+        .probe(CGROUP_PROBE),
+    );
+    list
+}
+
+/// Configs both must refuse (or, where the spec lets a runtime choose,
+/// treat alike): wrong types, missing parts, invalid values.
+fn bad_input_scenarios() -> Vec<Scenario> {
+    type Edit = fn(&mut Value);
+    let bad: [(&str, Edit); 38] = [
+        ("no process", |c| {
+            c.as_object_mut().unwrap().remove("process");
+        }),
+        ("no root", |c| {
+            c.as_object_mut().unwrap().remove("root");
+        }),
+        ("no ociVersion", |c| {
+            c.as_object_mut().unwrap().remove("ociVersion");
+        }),
+        ("ociVersion 0.1.0", |c| c["ociVersion"] = json!("0.1.0")),
+        ("ociVersion 9.9.9", |c| c["ociVersion"] = json!("9.9.9")),
+        ("no linux", |c| {
+            c.as_object_mut().unwrap().remove("linux");
+        }),
+        ("root path missing", |c| {
+            c["root"]["path"] = json!("no-such-rootfs")
+        }),
+        ("root path absolute", |c| {
+            c["root"]["path"] = json!("/no/such/rootfs")
+        }),
+        ("root path a number", |c| c["root"]["path"] = json!(7)),
+        ("args a string", |c| c["process"]["args"] = json!("sh")),
+        ("args with a number", |c| {
+            c["process"]["args"] = json!(["sh", 1])
+        }),
+        ("no args", |c| {
+            c["process"].as_object_mut().unwrap().remove("args");
+        }),
+        ("an empty program", |c| c["process"]["args"] = json!([""])),
+        ("a directory as the program", |c| {
+            c["process"]["args"] = json!(["/tmp"])
+        }),
+        ("env a string", |c| c["process"]["env"] = json!("A=b")),
+        ("an env entry without =", |c| {
+            c["process"]["env"] = json!(["PATH=/bin", "NOEQUALS"])
+        }),
+        ("an env entry with an empty name", |c| {
+            c["process"]["env"] = json!(["PATH=/bin", "=x"])
+        }),
+        ("uid negative", |c| c["process"]["user"]["uid"] = json!(-1)),
+        ("uid a string", |c| c["process"]["user"]["uid"] = json!("0")),
+        ("uid too large", |c| {
+            c["process"]["user"]["uid"] = json!(4294967296u64)
+        }),
+        ("no user", |c| {
+            c["process"].as_object_mut().unwrap().remove("user");
+        }),
+        ("terminal a string", |c| {
+            c["process"]["terminal"] = json!("no")
+        }),
+        ("a bad namespace type", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "bogus"}))
+        }),
+        ("a namespace twice", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "pid"}))
+        }),
+        ("a namespace path that does not exist", |c| {
+            remove_ns(c, "network");
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "network", "path": "/no/such/ns"}))
+        }),
+        ("a namespace path of the wrong type", |c| {
+            remove_ns(c, "network");
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "network", "path": "/proc/self/ns/uts"}))
+        }),
+        ("a mount without destination", |c| {
+            add_mount(c, json!({"type": "tmpfs", "source": "tmpfs"}))
+        }),
+        ("mounts an object", |c| {
+            c["mounts"] = json!({"destination": "/mnt"})
+        }),
+        ("mount options a string", |c| {
+            add_mount(
+                c,
+                json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": "ro"}),
+            )
+        }),
+        ("a hook with a relative path", |c| {
+            c["hooks"] = json!({"prestart": [{"path": "true"}]})
+        }),
+        ("a hook that does not exist", |c| {
+            c["hooks"] = json!({"createRuntime": [{"path": "/no/such/hook"}]})
+        }),
+        ("a failing createRuntime hook", |c| {
+            c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]})
+        }),
+        ("a failing createContainer hook", |c| {
+            c["hooks"] = json!({"createContainer": [{"path": "/bin/false"}]})
+        }),
+        ("a failing startContainer hook", |c| {
+            c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]})
+        }),
+        ("a failing poststart hook", |c| {
+            c["hooks"] = json!({"poststart": [{"path": "/bin/false"}]})
+        }),
+        (
+            "a hook past its timeout",
+            |c| {
+                c["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]})
+            },
+        ),
+        (
+            "a hook with timeout 0",
+            |c| c["hooks"] = json!({"prestart": [{"path": "/bin/true", "timeout": 0}]}),
+        ),
+        ("oomScoreAdj a string", |c| {
+            c["process"]["oomScoreAdj"] = json!("5")
+        }),
+    ];
+    bad.into_iter()
+        .map(|(name, edit)| scenario(format!("bad input: {name}"), edit))
+        .collect()
+}
+
+/// What a finished container of skiff-oci's left in the host's mount table
+/// and cgroup hierarchies (runc's are in a mount namespace of their own).
+fn left_behind(env: &TestEnv, id: &str, host_names: &str) -> Vec<String> {
+    let mut left = host_mounts(env.base.to_str().unwrap());
+    if uts_names() != host_names {
+        left.push(format!(
+            "the host's names changed from {host_names:?} to {:?}",
+            uts_names()
+        ));
+    }
+    for hierarchy in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let group = hierarchy.path().join(id);
+        if group.exists() {
+            left.push(group.display().to_string());
+        }
+    }
+    left
+}
+
+/// A copy of `pristine` at `rootfs`, the one before removed: every run
+/// starts from the same tree (a mountpoint made by one would be there for
+/// the next, and a tmpfs takes the mode of a directory that is there).
+/// Files are hard links: runs add files, none writes into one.
+fn fresh_rootfs(pristine: &Path, rootfs: &Path) {
+    let _ = fs::remove_dir_all(rootfs);
+    copy_tree(pristine, rootfs);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::metadata(from).unwrap().permissions()).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else {
+            fs::hard_link(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// The host's hostname and domainname.
+fn uts_names() -> String {
+    let name = |key| fs::read_to_string(format!("/proc/sys/kernel/{key}")).unwrap_or_default();
+    name("hostname") + &name("domainname")
 }
 
 /// Every scenario under runc and skiff-oci: the same outcome and output, or
@@ -415,19 +1883,34 @@ fn skiff_oci_matches_runc() {
     let host_dir = env.base.join("hostdir");
     fs::create_dir_all(host_dir.join("sub")).unwrap();
     fs::write(host_dir.join("file"), "x").unwrap();
+    std::os::unix::fs::symlink("sub", host_dir.join("link")).unwrap();
     let base = env.bundle("bundle", &["sh", "-c", PROBE]);
+    // Each run gets a copy of this one (runs make mountpoints in theirs).
+    // With symlinks for mount destinations to go through: an absolute one
+    // and one that climbs out of the rootfs.
+    let pristine = env.base.join("pristine-rootfs");
+    fs::rename(base.rootfs(), &pristine).unwrap();
+    std::os::unix::fs::symlink("/tmp", pristine.join("etc/abs")).unwrap();
+    std::os::unix::fs::symlink("../../../..", pristine.join("etc/out")).unwrap();
     let mut mismatches = Vec::new();
+    let host_names = uts_names();
     let all = scenarios(&host_dir);
     for (n, s) in all.iter().enumerate() {
         let mut config = base.config.clone();
+        if let Some(probe) = &s.probe {
+            config["process"]["args"] = json!(["sh", "-c", probe]);
+        }
         (s.edit)(&mut config);
         fs::write(
             base.dir.join("config.json"),
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
+        fresh_rootfs(&pristine, &base.rootfs());
         let runc = runc_run(&env, &base.dir, &env.id(&format!("r{n}")));
-        let skiff = skiff_run(&env, &base.dir, &env.id(&format!("s{n}")));
+        fresh_rootfs(&pristine, &base.rootfs());
+        let skiff_id = env.id(&format!("s{n}"));
+        let skiff = skiff_run(&env, &base.dir, &skiff_id);
         match s.differs {
             None if runc != skiff => {
                 mismatches.push(format!("{}:\n  runc  {runc:?}\n  skiff {skiff:?}", s.name))
@@ -436,9 +1919,22 @@ fn skiff_oci_matches_runc() {
                 "{} (differs by choice: {why}): skiff-oci's outcome is {skiff:?}",
                 s.name
             )),
+            Some((why, _)) if runc == skiff => mismatches.push(format!(
+                "{} is listed as differing ({why}) but both print the same",
+                s.name
+            )),
             _ => {}
         }
         assert!(env.container_dirs().is_empty(), "{}: state left", s.name);
+        let left = left_behind(&env, &skiff_id, &host_names);
+        if !left.is_empty() {
+            mismatches.push(format!("{}: skiff-oci left {left:?}", s.name));
+        }
+    }
+    // The parents of the one cgroupsPath scenario's groups (both runtimes
+    // leave those, as they should: they may be shared).
+    for hierarchy in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = fs::remove_dir(hierarchy.path().join("skt-diff-own"));
     }
     eprintln!("{} scenarios under runc and skiff-oci", all.len());
     assert!(
@@ -528,6 +2024,7 @@ fn skiff_oci_exec_matches_runc() {
             Outcome {
                 ok: out.status.success(),
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             }
         };
         let (mut r, mut s) = (run_one(&rid, true), run_one(&sid, false));

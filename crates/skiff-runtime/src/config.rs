@@ -250,7 +250,12 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         return Err(invalid("process.cwd", "must be an absolute path"));
     }
     if let Some(env) = process.env() {
-        if let Some((i, _)) = env.iter().enumerate().find(|(_, e)| !e.contains('=')) {
+        // An empty KEY too: runc refuses it, and execve would pass it on.
+        if let Some((i, _)) = env
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+        {
             return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
         }
     }
@@ -357,9 +362,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .into_iter()
         .flatten()
         .any(|ns| ns.typ() == LinuxNamespaceType::Uts);
+    // Without one, sethostname/setdomainname would rename the host.
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !private_uts {
         return Err(invalid(
             "hostname",
+            "needs a uts namespace in linux.namespaces",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|d| !d.is_empty()) && !private_uts {
+        return Err(invalid(
+            "domainname",
             "needs a uts namespace in linux.namespaces",
         ));
     }

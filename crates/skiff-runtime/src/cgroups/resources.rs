@@ -146,6 +146,20 @@ pub fn apply_v1(
             let dir = dir_for(hierarchies, dirs, "cpu", "cpu")?;
             if let Some(shares) = cpu.shares() {
                 write("cpu.shares", dir, "cpu.shares", shares.to_string())?;
+                // The kernel clamps to 2..=262144 without an error: a value
+                // it did not keep is refused, as runc does.
+                let path = dir.join("cpu.shares");
+                let kept =
+                    fs::read_to_string(&path).map_err(|source| CgroupError::Io { path, source })?;
+                if kept.trim() != shares.to_string() {
+                    return Err(CgroupError::Invalid {
+                        field: "linux.resources.cpu.shares".into(),
+                        reason: format!(
+                            "{shares} is out of the kernel's range (it kept {})",
+                            kept.trim()
+                        ),
+                    });
+                }
             }
             // The period first: the kernel checks the quota against it. A
             // shorter period can be refused (EINVAL) while the old quota

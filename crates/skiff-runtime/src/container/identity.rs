@@ -155,15 +155,14 @@ fn home_of(uid: u32) -> Result<String, ProcessError> {
         step: "reading /etc/passwd for HOME",
         source: std::io::Error::other(reason),
     };
+    // Missing, or /dev/null (a masked /etc/passwd): no entry, as runc,
+    // which reads nothing from it.
     let file = match open_in_container("/etc/passwd") {
-        Ok(f) => f,
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok("/".into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("/".into()),
         Err(e) => return Err(err(e.to_string())),
     };
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(err("/etc/passwd is not a regular file".into()));
-    }
     let mut reader = std::io::BufReader::new(file.take(PASSWD_MAX));
     let mut line = Vec::new();
     loop {
@@ -192,8 +191,9 @@ fn home_of(uid: u32) -> Result<String, ProcessError> {
 /// resolved inside the root, no magic links, non-blocking.
 /// A device node is not opened at all (its driver's open could act): what
 /// is there is looked at as a path first, and only a regular file opened,
-/// checked to be the same one.
-fn open_in_container(path: &str) -> std::io::Result<fs::File> {
+/// checked to be the same one; /dev/null (major 1, minor 3), which reads
+/// as empty, is `None`.
+fn open_in_container(path: &str) -> std::io::Result<Option<fs::File>> {
     use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
     use std::os::fd::{AsRawFd, FromRawFd};
     let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
@@ -208,6 +208,10 @@ fn open_in_container(path: &str) -> std::io::Result<fs::File> {
         Ok(unsafe { fs::File::from_raw_fd(fd) })
     };
     let seen = at(OFlag::O_PATH)?.metadata()?;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if seen.file_type().is_char_device() && seen.rdev() == libc::makedev(1, 3) {
+        return Ok(None);
+    }
     if !seen.is_file() {
         return Err(std::io::Error::other(format!(
             "{path} is not a regular file"
@@ -215,11 +219,10 @@ fn open_in_container(path: &str) -> std::io::Result<fs::File> {
     }
     let file = at(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)?;
     let meta = file.metadata()?;
-    use std::os::unix::fs::MetadataExt;
     if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
         return Err(std::io::Error::other(format!(
             "{path} changed while opened"
         )));
     }
-    Ok(file)
+    Ok(Some(file))
 }

@@ -23,12 +23,19 @@ pub fn switch(user: &User, setgroups_allowed: bool) -> Result<(), ProcessError> 
         source,
     })?;
     if setgroups_allowed {
-        let gids: Vec<Gid> = user
+        // Each once, as runc passes them (the kernel would list a
+        // duplicate twice in the process's groups).
+        let mut gids: Vec<Gid> = Vec::new();
+        for gid in user
             .additional_gids()
             .iter()
             .flatten()
             .map(|g| Gid::from_raw(*g))
-            .collect();
+        {
+            if !gids.contains(&gid) {
+                gids.push(gid);
+            }
+        }
         setgroups(&gids).map_err(err("setgroups (additionalGids)"))?;
     }
     let gid = Gid::from_raw(user.gid());

@@ -499,11 +499,14 @@ pub fn propagation(spec: &oci_spec::runtime::Spec) -> MsFlags {
 /// After pivot_root: masked paths, read-only paths, read-only root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
-        paths::mask(masked)?;
-    }
+    // Read-only paths first, then masks on top (runc's order): a mask is
+    // never under a bind made after it, and a path in both lists is masked
+    // over its read-only bind.
     if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
         paths::make_readonly(ro)?;
+    }
+    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        paths::mask(masked)?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         let locked = paths::locked_flags(Path::new("/"));

@@ -3,14 +3,16 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::paths::locked_flags;
-use super::resolve::{ensure_in_root, fd_path, last_component_type, reopen_mounted, Kind};
+use super::resolve::{
+    ensure_in_root, fd_path, last_component_type, open_in_root, reopen_mounted, Kind,
+};
 use super::{RootfsContext, RootfsError};
 use crate::cgroups::Layout;
 
@@ -340,6 +342,15 @@ fn mount_filesystem(
             Err(e) => return Err(err(index, m, "destination")(e)),
         }
     }
+    // A tmpfs over a directory that is there already starts with that
+    // directory's mode unless the options give one (runc since 1.1.8, crun):
+    // an image's 1777 /tmp stays 1777 under a tmpfs of its own.
+    let mut data = opts.data.clone();
+    if typ == "tmpfs" && !data.iter().any(|d| d.starts_with("mode=")) {
+        if let Some(mode) = existing_dir_mode(root.as_fd(), m.destination()) {
+            data.insert(0, format!("mode={mode:o}"));
+        }
+    }
     let target = ensure_in_root(root.as_fd(), m.destination(), Kind::Dir).map_err(err(
         index,
         m,
@@ -356,7 +367,7 @@ fn mount_filesystem(
         ),
         false => None,
     };
-    let data = opts.data.join(",");
+    let data = data.join(",");
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     // A tmpfs is filled first (tmpcopyup, the mounts and device nodes that
     // go beneath it, such as /dev/pts in /dev) and made read-only once the
@@ -403,6 +414,14 @@ fn mount_filesystem(
             .map_err(err(index, m, "tmpcopyup: copying the directory's contents"))?;
     }
     Ok(placed)
+}
+
+/// The permission bits (with sticky, setgid, setuid) of the directory at
+/// `path` in the rootfs, if there is one.
+fn existing_dir_mode(root: BorrowedFd<'_>, path: &Path) -> Option<u32> {
+    let fd = open_in_root(root, path).ok()?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).ok()?;
+    (st.st_mode & libc::S_IFMT == libc::S_IFDIR).then_some(st.st_mode & 0o7777)
 }
 
 /// The recursive options (`rro`, `rnosuid`, ...), on the new mount and all

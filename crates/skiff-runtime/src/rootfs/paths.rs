@@ -95,6 +95,18 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(err(e)),
         };
+        // The root itself ("/"): a copy moved onto it would sit above the
+        // process's root, which stays the mount below; that one is
+        // remounted, as runc's remount of "/" does.
+        if is_root(&root, &target).map_err(err)? {
+            let flags = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | locked_flags(Path::new("/"));
+            mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+                .map_err(|e| err(e.into()))?;
+            continue;
+        }
         // Bound onto itself as a detached copy attached by fd: the copy's
         // fd is the new mount, to remount with no lookup of the path again.
         let tree = crate::sys::open_tree_clone(&fd_path(&target), true).map_err(err)?;
@@ -106,6 +118,15 @@ pub fn make_readonly(paths: &[String]) -> Result<(), RootfsError> {
         mount(None::<&str>, &tp, None::<&str>, flags, None::<&str>).map_err(|e| err(e.into()))?;
     }
     Ok(())
+}
+
+/// Whether `target` is the process's root: the same directory in the same
+/// mount (a bind of the rootfs elsewhere is not).
+fn is_root(root: &OwnedFd, target: &OwnedFd) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let (r, t) = (fstat(root.as_raw_fd())?, fstat(target.as_raw_fd())?);
+    Ok((r.st_dev, r.st_ino) == (t.st_dev, t.st_ino)
+        && crate::sys::mount_of(root.as_fd())?.0 == crate::sys::mount_of(target.as_fd())?.0)
 }
 
 /// Flags of the mount at `path` that a remount in a user namespace must keep.

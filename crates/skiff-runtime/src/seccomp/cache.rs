@@ -20,8 +20,9 @@ use oci_spec::runtime::LinuxSeccomp;
 
 const MAGIC: &[u8] = b"skiff-seccomp-cache 1\n";
 /// Bumped whenever `compile` would turn the same profile into a different
-/// program (action mapping, skipped rules, optimisation level).
-const COMPILE_REVISION: u32 = 1;
+/// program (action mapping, skipped rules, optimisation level; 2: the
+/// operands of SCMP_CMP_MASKED_EQ were swapped).
+const COMPILE_REVISION: u32 = 2;
 /// More profiles than this in one state root, and the cache starts over.
 const MAX_ENTRIES: usize = 64;
 

@@ -80,16 +80,32 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
     }
 }
 
-fn operator(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
-    match op {
+/// One argument condition. For SCMP_CMP_MASKED_EQ `value` is the mask and
+/// `valueTwo` what the masked argument must equal (libseccomp's datum_a and
+/// datum_b, as runc passes them: Docker's profile allows `clone` only when
+/// `flags & value` (the namespace flags) is `valueTwo`, 0).
+fn condition(
+    index: u32,
+    op: LinuxSeccompOperator,
+    value: u64,
+    value_two: Option<u64>,
+) -> ScmpArgCompare {
+    let op = match op {
         LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,
         LinuxSeccompOperator::ScmpCmpLt => ScmpCompareOp::Less,
         LinuxSeccompOperator::ScmpCmpLe => ScmpCompareOp::LessOrEqual,
         LinuxSeccompOperator::ScmpCmpEq => ScmpCompareOp::Equal,
         LinuxSeccompOperator::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
         LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
-        LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(value_two.unwrap_or(0)),
-    }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            return ScmpArgCompare::new(
+                index,
+                ScmpCompareOp::MaskedEqual(value),
+                value_two.unwrap_or(0),
+            );
+        }
+    };
+    ScmpArgCompare::new(index, op, value)
 }
 
 /// Whether the profile lets every call of `name` through: a rule allows it
@@ -322,10 +338,11 @@ fn compile(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
                     reason: format!("{} is past the 6 syscall arguments", arg.index()),
                 });
             }
-            cmps.push(ScmpArgCompare::new(
+            cmps.push(condition(
                 arg.index() as u32,
-                operator(arg.op(), arg.value_two()),
+                arg.op(),
                 arg.value(),
+                arg.value_two(),
             ));
         }
         if act == ScmpAction::Notify {
