@@ -66,6 +66,9 @@ pub struct Task {
     /// OOM kills counted in the parent of the task's group (cgroup v2) when
     /// last looked: see Service::check_oom.
     pub parent_oom_kills: Option<u64>,
+    /// A Kill request sent SIGKILL: such a death is not taken for an OOM
+    /// kill from the parent's count.
+    pub sigkilled: bool,
     /// Runtime option IoUid/IoGid, for every process's stdio.
     pub io_owner: Option<(u32, u32)>,
     /// Created from a checkpoint: init already runs, and start only

@@ -201,6 +201,7 @@ impl Service {
                 paused: false,
                 oom_kills: 0,
                 parent_oom_kills,
+                sigkilled: false,
                 io_owner: flags.io_owner,
                 restored: restore_from.is_some(),
             },
@@ -663,12 +664,22 @@ impl Service {
         let (Some(cg), Some(layout)) = (&task.cgroup, &self.layout) else {
             return;
         };
+        // The parent first: a kill between the two reads is then in ours,
+        // never only in the parent's baseline.
+        let parent_now = cg.parent_oom_kills(layout);
         let kills = match cg.read_oom_kills(layout) {
             Some(kills) => {
-                task.parent_oom_kills = cg.parent_oom_kills(layout).or(task.parent_oom_kills);
+                // Ours are in the parent's count too, read before or not.
+                let ours = kills.saturating_sub(task.oom_kills);
+                task.parent_oom_kills = match (parent_now, task.parent_oom_kills) {
+                    (Some(now), Some(before)) => Some(now.max(before + ours)),
+                    (now, before) => now.or(before),
+                };
                 kills
             }
-            None if killed => match (task.parent_oom_kills, cg.parent_oom_kills(layout)) {
+            // Not when the SIGKILL was sent through us (Kill: a stop's
+            // grace ran out, a user's kill -9).
+            None if killed && !task.sigkilled => match (task.parent_oom_kills, parent_now) {
                 (Some(before), Some(now)) if now > before => {
                     task.parent_oom_kills = Some(now);
                     task.oom_kills + 1
@@ -806,8 +817,12 @@ impl Service {
             )
         })?;
         let pid = {
-            let table = self.lock();
-            let task = table.tasks.get(id).ok_or_else(|| no_task(id))?;
+            let mut table = self.lock();
+            let task = table.tasks.get_mut(id).ok_or_else(|| no_task(id))?;
+            // A SIGKILL of ours is not the OOM killer's (see check_oom).
+            if req.signal == libc::SIGKILL as u32 {
+                task.sigkilled = true;
+            }
             let p = task
                 .process(exec_id)
                 .ok_or_else(|| no_process(id, exec_id))?;

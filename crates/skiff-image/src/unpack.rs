@@ -44,6 +44,9 @@ pub struct Options {
     /// `user.overlay.opaque` xattr (overlay mounted with `userxattr`), not
     /// the `trusted.` one only real root may set; device nodes left out.
     pub user_xattrs: bool,
+    /// Not a layer (`skiff cp` into a container): `.wh.` names are files
+    /// like any other, not whiteouts.
+    pub literal: bool,
 }
 
 impl Options {
@@ -51,6 +54,7 @@ impl Options {
     pub fn for_this_process() -> Options {
         Options {
             user_xattrs: crate::rootless(),
+            literal: false,
         }
     }
 }
@@ -396,7 +400,7 @@ impl Unpacker {
         }
         let parent = self.dir(parents)?;
         // Whiteouts.
-        if let Some(hidden) = name.strip_prefix(".wh.") {
+        if let Some(hidden) = name.strip_prefix(".wh.").filter(|_| !self.opts.literal) {
             if hidden == ".wh..opq" {
                 let key = if self.opts.user_xattrs {
                     "user.overlay.opaque"

@@ -217,6 +217,36 @@ fn leave_running_and_a_foreground_restore_under_another_id() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.status(&one), "running");
 
+    // The saved container had stdin and stdout on one file (/dev/null):
+    // a restore whose stdin and stdout differ is refused (CRIU would open
+    // the one for both), and leaves nothing.
+    let status = env
+        .cmd(&[
+            "--criu",
+            &criu,
+            "restore",
+            "--bundle",
+            b.path(),
+            "--image-path",
+            images,
+            &two,
+        ])
+        .stdout(fs::File::create(env.base.join("out")).unwrap())
+        .stderr(fs::File::create(env.base.join("stderr")).unwrap())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let err = read(env.base.join("stderr"));
+    assert!(err.contains("stdio"), "{err}");
+    assert!(
+        !env.container_dirs().contains(&two),
+        "a refused restore left state"
+    );
+    assert!(
+        !cgroup_dir("memory", &two).exists(),
+        "a refused restore left a group"
+    );
+
     // The copy, in the foreground: it finishes the loop and exits 7.
     let (code, err) = null(&[
         "--criu",
@@ -305,6 +335,13 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
         ),
         ("--empty-ns", Some("ipc"), "--empty-ns"),
         ("--lazy-pages", None, "--lazy-pages"),
+        (
+            "--console-socket",
+            Some("/tmp/nosuch.sock"),
+            "--console-socket",
+        ),
+        ("--preserve-fds", Some("1"), "--preserve-fds"),
+        ("--no-pivot", None, "--no-pivot"),
     ] {
         let mut extra = vec![flag];
         extra.extend(value);

@@ -101,6 +101,12 @@ pub enum Command {
     Commit(CommitArgs),
     /// Stop containers and start them again
     Restart(StopArgs),
+    /// Copy files between a container and the host: cp CONTAINER:PATH
+    /// HOSTPATH|-, or cp HOSTPATH|- CONTAINER:PATH (- is a tar stream)
+    #[command(
+        after_help = "Examples:\n  skiff cp web:/etc/nginx/nginx.conf .\n  skiff cp ./site web:/usr/share/html\n  skiff cp web:/var/log - | tar -t"
+    )]
+    Cp(CpArgs),
     /// Freeze every process of containers
     Pause(StartArgs),
     /// Thaw paused containers
@@ -533,6 +539,15 @@ pub struct KillArgs {
     pub containers: Vec<String>,
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Keep owners as they are (default: root's)
+    #[arg(short, long)]
+    pub archive: bool,
+    pub src: String,
+    pub dst: String,
 }
 
 #[derive(Args, Debug)]

@@ -845,11 +845,18 @@ pub fn monitor(
     let mut restarts = 0;
     let mut pause = Duration::from_millis(100);
     let code = loop {
+        let began = Instant::now();
         let code = match run_once(db, id, echo, stdin_inherit && restarts == 0, &log)? {
             Ran::Exited(code) => code,
             // It did not start: no restart (Docker's policies apply to
             // containers that ran).
             Ran::NotStarted(msg) => {
+                // A create that worked before start failed leaves state.
+                let _ = oci(db)
+                    .args(["delete", "--force", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
                 let code = start_failure_code(&msg);
                 eprintln!("Error: {}", msg.trim().trim_start_matches("skiff-oci: "));
                 db.set(
@@ -869,9 +876,13 @@ pub fn monitor(
         if !settings.restart.again(code, restarts) || dir.join(STOPPED_BY_USER).exists() {
             break code;
         }
-        // Docker's back-off: 100 ms, doubling, at most a second here.
+        // Docker's back-off: 100 ms, doubling up to a minute, from 100 ms
+        // again after a run of 10 s or more.
+        if began.elapsed() >= Duration::from_secs(10) {
+            pause = Duration::from_millis(100);
+        }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_secs(1));
+        pause = (pause * 2).min(Duration::from_secs(60));
         if dir.join(STOPPED_BY_USER).exists() {
             break code;
         }
@@ -1203,19 +1214,40 @@ pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
 
 /// `stop`: the stop signal, then KILL after `timeout`.
 /// Stops a container: its stop signal, SIGKILL after `timeout` seconds
-/// (None: its --stop-timeout, else 10). Its restart policy rests.
+/// (None: its --stop-timeout, else 10). Its restart policy rests: stop
+/// returns once the monitor has gone, so that no restart it had already
+/// begun comes up after.
 pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
     mark_stopped_by_user(db, &c.id);
     let timeout = timeout
         .or(Settings::load(&db.dir(&c.id)).stop_timeout)
         .unwrap_or(10);
-    if c.state == "paused" {
-        // A frozen process cannot take its stop signal: SIGKILL thaws it.
+    let deadline = Instant::now() + Duration::from_secs(timeout + 30);
+    loop {
+        let c = db.fresh(db.find(&c.id)?)?;
+        match c.state.as_str() {
+            "running" | "paused" => stop_run(db, &c, timeout)?,
+            _ if alive(c.monitor) && c.monitor != std::process::id() as i64 => {
+                if Instant::now() > deadline {
+                    return Err(Error::invalid(format!(
+                        "{}: its monitor (pid {}) did not end",
+                        c.name, c.monitor
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Ends the container's current run: the stop signal, SIGKILL after
+/// `timeout` seconds (at once for a paused one, which cannot take it, and
+/// for a timeout of 0).
+fn stop_run(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
+    if c.state == "paused" || timeout == 0 {
         signal(db, c, "KILL")?;
         wait_exit(db, &c.id, Some(Duration::from_secs(10)))?;
-        return Ok(());
-    }
-    if c.state != "running" {
         return Ok(());
     }
     signal(db, c, &c.stop_signal)?;
@@ -1227,6 +1259,12 @@ pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the container's monitor is between two runs (a restart's
+/// back-off): the row says exited, the monitor lives.
+pub fn restarting(c: &Ctr) -> bool {
+    c.state == "exited" && alive(c.monitor)
 }
 
 /// What `exec` runs and how.

@@ -181,8 +181,15 @@ fn run_terminal(store: &mut Store, db: &Db, c: &Ctr, _interactive: bool) -> Resu
 pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     for name in &a.containers {
-        let c = db.find(name)?;
-        if c.state == "running" {
+        let c = db.fresh(db.find(name)?)?;
+        if c.state == "paused" {
+            return Err(Error::invalid(format!(
+                "{name}: the container is paused: unpause it instead"
+            )));
+        }
+        // Running, or about to (its monitor restarts it): nothing to do.
+        if c.state == "running" || ctr::restarting(&c) {
+            println!("{name}");
             continue;
         }
         if c.state == "exited" {
@@ -336,9 +343,8 @@ pub fn restart(store: &mut Store, a: StopArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
+        // stop returns once the monitor is gone: then the row is ours.
         ctr::stop(&db, &c, a.time)?;
-        // The monitor records the end and leaves; then the row is ours.
-        ctr::wait_exit(&db, &c.id, Some(std::time::Duration::from_secs(30)))?;
         let c = db.find(&c.id)?;
         if c.state != "created" {
             ctr::reset_exited(&db, &c)?;
@@ -379,14 +385,16 @@ pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
                 continue;
             }
         };
-        if c.state == "running" || c.state == "paused" {
+        if c.state == "running" || c.state == "paused" || ctr::restarting(&c) {
             if !a.force {
-                eprintln!("Error: {name}: container is running: stop it first, or rm -f");
+                eprintln!(
+                    "Error: {name}: container is running (or restarting): stop it first, or rm -f"
+                );
                 failed = true;
                 continue;
             }
-            ctr::signal(&db, &c, "KILL")?;
-            ctr::wait_exit(&db, &c.id, Some(Duration::from_secs(10)))?;
+            // SIGKILL, and its monitor gone (no restart of what goes).
+            ctr::stop(&db, &c, Some(0))?;
         }
         let c = db.find(&c.id).unwrap_or(c);
         ctr::remove(store, &db, &c)?;

@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Logs(a) => crate::ctl::logs(&open()?, a),
         Command::Stop(a) => crate::ctl::stop(&open()?, a),
         Command::Restart(a) => crate::ctl::restart(&mut open()?, a),
+        Command::Cp(a) => crate::copy::cp(&open()?, a),
         Command::Kill(a) => crate::ctl::kill(&open()?, a),
         Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
         Command::Exec(a) => crate::ctl::exec(&open()?, a),

@@ -5,6 +5,7 @@
 
 mod cli;
 mod containers;
+mod copy;
 mod ctl;
 mod format;
 mod images;

@@ -757,6 +757,38 @@ fn restart_policies_and_restart() {
     );
     e.ok(&["rm", "-f", "loop"]);
 
+    // A stop between two runs (the back-off): no run comes after it.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quick",
+        "--restart",
+        "always",
+        "app:1",
+        "sh",
+        "-c",
+        "echo q",
+    ]);
+    eventually("quick ran twice", || {
+        e.ok(&["logs", "quick"]).matches('q').count() >= 2
+    });
+    e.ok(&["stop", "quick"]);
+    let runs = e.ok(&["logs", "quick"]).matches('q').count();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        e.ok(&["logs", "quick"]).matches('q').count(),
+        runs,
+        "a run after stop"
+    );
+    // start runs it again, rm -f ends it (and its monitor) for good.
+    e.ok(&["start", "quick"]);
+    eventually("quick ran again", || {
+        e.ok(&["logs", "quick"]).matches('q').count() > runs
+    });
+    e.ok(&["rm", "-f", "quick"]);
+    assert!(!e.ok(&["ps", "-a"]).contains("quick"));
+
     // start of an exited container, and restart of a running one.
     e.ok(&[
         "run",
@@ -874,4 +906,114 @@ fn privileged_devices_and_groups() {
     let o = e.cmd(&["run", "--rm", "--group-add", "nosuchgroup", "app:1", "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("--group-add"), "{}", text(&o));
+}
+
+/// `cp` both ways and as tar streams, as docker cp: into an existing
+/// directory under the source's name, else as the named path; symlinks in
+/// the container resolve inside it (a link to / is the container's /, not
+/// the host's); owners root unless -a; a running container is frozen
+/// meanwhile and runs on after.
+#[test]
+fn cp_copies_both_ways_and_stays_inside_the_container() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run", "-d", "--name", "box", "app:1", "sh", "-c",
+        "mkdir -p /data/sub && echo inside > /data/sub/f && ln -s / /data/root && ln -s /etc/hostname /data/hn && touch /ready && exec sleep 1000",
+    ]);
+    let box_ready = || {
+        e.cmd(&["exec", "box", "sh", "-c", "test -e /ready"])
+            .status
+            .success()
+    };
+    eventually("box ready", box_ready);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+
+    // Out: a directory into an existing one, a file under a new name.
+    e.ok(&["cp", "box:/data", t.to_str().unwrap()]);
+    assert_eq!(
+        fs::read_to_string(t.join("data/sub/f")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        fs::read_link(t.join("data/root")).unwrap(),
+        std::path::Path::new("/")
+    );
+    e.ok(&["cp", "box:/data/sub/f", t.join("renamed").to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(t.join("renamed")).unwrap(), "inside\n");
+    // Through a symlink of the container's: its own root, never the host's.
+    e.ok(&[
+        "cp",
+        "box:/data/root/etc/hostname",
+        t.join("hn").to_str().unwrap(),
+    ]);
+    let inside_hostname = e.ok(&["exec", "box", "sh", "-c", "cat /etc/hostname"]);
+    assert_eq!(fs::read_to_string(t.join("hn")).unwrap(), inside_hostname);
+    // As a tar stream.
+    let o = e.cmd(&["cp", "box:/data/sub", "-"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["sub", "sub/f"], "{names:?}");
+
+    // In: a host directory into the container's /tmp, a file as a new
+    // name, owned by root; -a keeps the host's owner.
+    fs::create_dir_all(t.join("site/css")).unwrap();
+    fs::write(t.join("site/index.html"), "hello\n").unwrap();
+    fs::write(t.join("site/css/a.css"), "b{}\n").unwrap();
+    std::os::unix::fs::chown(t.join("site/index.html"), Some(1234), Some(1234)).unwrap();
+    e.ok(&["cp", t.join("site").to_str().unwrap(), "box:/tmp"]);
+    let o = e.ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "cat /tmp/site/index.html /tmp/site/css/a.css; stat -c %u /tmp/site/index.html",
+    ]);
+    assert_eq!(o, "hello\nb{}\n0\n");
+    e.ok(&[
+        "cp",
+        "-a",
+        t.join("site/index.html").to_str().unwrap(),
+        "box:/tmp/kept.html",
+    ]);
+    assert_eq!(
+        e.ok(&["exec", "box", "sh", "-c", "stat -c %u /tmp/kept.html"]),
+        "1234\n"
+    );
+    // Into a symlink to /: the container's root.
+    e.ok(&[
+        "cp",
+        t.join("renamed").to_str().unwrap(),
+        "box:/data/root/copied",
+    ]);
+    assert_eq!(
+        e.ok(&["exec", "box", "sh", "-c", "cat /copied"]),
+        "inside\n"
+    );
+    assert!(
+        !std::path::Path::new("/copied").exists(),
+        "cp wrote to the host's /"
+    );
+    // The container ran on.
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "box"])).unwrap();
+    assert_eq!(doc[0]["State"]["Status"], "running");
+
+    // Bad input: no container side, a missing path, a stream into a file.
+    for (args, named) in [
+        (&["cp", "/etc/hostname", "/tmp/x"][..], "CONTAINER:PATH"),
+        (&["cp", "box:/nope/nothing", "/tmp"][..], "/nope"),
+        (&["cp", "nosuch:/etc", "/tmp"][..], "nosuch"),
+    ] {
+        let o = e.cmd(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    e.ok(&["rm", "-f", "box"]);
 }

@@ -15,7 +15,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
@@ -156,6 +155,14 @@ pub fn checkpoint(
     if !matches!(status, Status::Running | Status::Paused) {
         return Err(ContainerError::wrong_status(id, status, "checkpoint"));
     }
+    let terminal = record.process.as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && !opts.criu.shell_job {
+        return Err(ContainerError::Checkpoint(format!(
+            "container {id} has a terminal (process.terminal): its pty's master is outside \
+             the container, which CRIU cannot save (runc hands it over through CRIU's RPC; \
+             skiff-oci runs CRIU's command line)"
+        )));
+    }
     let pid = Pid::from_raw(record.pid);
     let spec = Spec::load(record.bundle.join("config.json"))
         .map_err(|e| ContainerError::Checkpoint(format!("reading the bundle's config: {e}")))?;
@@ -217,7 +224,12 @@ pub fn checkpoint(
         args.push("--external".into());
         args.push(format!("net[{inode}]:{EXTERNAL_NETNS}"));
     }
-    run_criu(&opts.criu, &args, &work, "dump.log", None, &[])?;
+    let nothing = Spawn {
+        join: &[],
+        handed: &[],
+        bind: None,
+    };
+    run_criu(&opts.criu, &args, &work, "dump.log", nothing)?;
 
     // 4. Dumped and killed: the container goes, as runc's does.
     if !opts.leave_running && !opts.pre_dump {
@@ -238,6 +250,18 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     let spec = &bundle.spec;
     let plan = Plan::from_spec(spec)?;
     refuse_unrestorable(spec)?;
+    if !crate::namespaces::host_root() {
+        return Err(ContainerError::Checkpoint(
+            "restore needs root on the host (CRIU does not run unprivileged)".into(),
+        ));
+    }
+    if create.systemd_cgroup {
+        return Err(ContainerError::Checkpoint(
+            "restore with --systemd-cgroup is not supported: the container's scope unit \
+             would have to be started for CRIU's pid"
+                .into(),
+        ));
+    }
     let (images, work) = directories(&opts.criu)?;
     let notes = read_notes(&images)?;
     let netns = joined_by_path(spec, LinuxNamespaceType::Network);
@@ -270,15 +294,15 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.refuse_frozen()?;
 
-    // 3. CRIU's root: the rootfs bound where CRIU can mount it, with the
-    //    config's mount points in it (CRIU mounts but does not create them).
+    // 3. CRIU's root: the rootfs, bound (in CRIU's own mount namespace,
+    //    see run_criu) where CRIU can mount it, with the config's mount
+    //    points in it (CRIU mounts but does not create them).
     make_mount_points(spec, &bundle.dir, &bundle.rootfs)?;
     let criu_root = dir.join("criu-root");
     fs::DirBuilder::new()
         .mode(0o755)
         .create(&criu_root)
         .map_err(ContainerError::io("creating criu-root"))?;
-    let _bound = BoundRoot::new(&bundle.rootfs, &criu_root)?;
 
     // 4. The restore, CRIU placed in the groups so that what it restores is.
     let pidfile = dir.join("restored.pid");
@@ -306,14 +330,24 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     // The caller's stdio stand in for the container's outside ones, handed
     // to CRIU from fd 3 on (its own stdio go to its log).
     let mut handed: Vec<OwnedFd> = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<(&str, RawFd)> = Vec::new();
     for (fd, key) in notes.stdio.iter().enumerate() {
-        if let Some(key) = key.as_deref().filter(|k| !seen.contains(k)) {
-            seen.push(key);
-            args.push("--inherit-fd".into());
-            args.push(format!("fd[{}]:{key}", 3 + handed.len()));
-            handed.push(copy_high(fd as RawFd)?);
+        let Some(key) = key.as_deref() else { continue };
+        // One file behind several of the container's stdio: CRIU opens it
+        // once, from the first; the caller must give one file there too.
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            if !same_file(*first, fd as RawFd) {
+                return Err(ContainerError::Checkpoint(format!(
+                    "stdio: the checkpointed container had fds {first} and {fd} on one file; \
+                     give the restore one file for both (CRIU reopens it for each)"
+                )));
+            }
+            continue;
         }
+        seen.push((key, fd as RawFd));
+        args.push("--inherit-fd".into());
+        args.push(format!("fd[{}]:{key}", 3 + handed.len()));
+        handed.push(copy_high(fd as RawFd)?);
     }
     if let Some(path) = netns {
         let file = fs::File::open(path)
@@ -324,15 +358,18 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     }
     let join = cgroup.open_join_files(None)?;
     let handed_raw: Vec<RawFd> = handed.iter().map(|f| f.as_raw_fd()).collect();
+    let bind = Some((c_path(&bundle.rootfs)?, c_path(&criu_root)?));
     run_criu(
         &opts.criu,
         &args,
         &work,
         "restore.log",
-        Some(&join),
-        &handed_raw,
+        Spawn {
+            join: &join,
+            handed: &handed_raw,
+            bind,
+        },
     )?;
-    drop(_bound);
 
     // 5. The restored init, recorded as a running container.
     let pid = fs::read_to_string(&pidfile)
@@ -387,29 +424,6 @@ impl Drop for Undo<'_> {
             super::delete::remove_planned(cg);
         }
         let _ = self.root.remove(self.id);
-    }
-}
-
-/// The rootfs bound on CRIU's root, unbound again when dropped.
-struct BoundRoot<'a>(&'a Path);
-
-impl<'a> BoundRoot<'a> {
-    fn new(rootfs: &Path, target: &'a Path) -> Result<Self, ContainerError> {
-        mount(
-            Some(rootfs),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| ContainerError::io("binding the rootfs for criu")(e.into()))?;
-        Ok(BoundRoot(target))
-    }
-}
-
-impl Drop for BoundRoot<'_> {
-    fn drop(&mut self) {
-        let _ = umount2(self.0, MntFlags::MNT_DETACH);
     }
 }
 
@@ -522,16 +536,44 @@ fn common_args(
     }
 }
 
+/// What CRIU's process is given before it runs.
+struct Spawn<'a> {
+    /// cgroup files it writes itself into (see open_join_files).
+    join: &'a [OwnedFd],
+    /// Descriptors passed to it as fds 3, 4, ...
+    handed: &'a [RawFd],
+    /// (rootfs, criu-root): bound in a mount namespace of CRIU's own, so
+    /// that nothing of it outlives CRIU on the host, whatever kills it (a
+    /// leftover bind under the state directory would lead a later delete
+    /// into the rootfs).
+    bind: Option<(std::ffi::CString, std::ffi::CString)>,
+}
+
+fn c_path(path: &Path) -> Result<std::ffi::CString, ContainerError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| ContainerError::Checkpoint(format!("{}: a NUL in the path", path.display())))
+}
+
+/// Whether two of this process's descriptors are on one file (CRIU
+/// reopens the one it is handed for each, with each one's saved flags).
+fn same_file(a: RawFd, b: RawFd) -> bool {
+    let stat = |fd| {
+        // SAFETY: fstat of a descriptor number into our buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    };
+    stat(a).is_some() && stat(a) == stat(b)
+}
+
 /// Runs CRIU and waits for it; on failure the error carries the log's last
-/// error lines. `join` are cgroup files CRIU writes itself into before it
-/// starts; `handed` are passed to it as fds 3, 4, ...
+/// error lines.
 fn run_criu(
     opts: &CriuOptions<'_>,
     args: &[String],
     work: &Path,
     log: &str,
-    join: Option<&[OwnedFd]>,
-    handed: &[RawFd],
+    spawn: Spawn<'_>,
 ) -> Result<(), ContainerError> {
     let program = opts.criu.unwrap_or(Path::new("criu"));
     let output = fs::File::create(work.join(format!("{log}.out")))
@@ -545,13 +587,36 @@ fn run_criu(
                 .map_err(ContainerError::io("creating criu's output file"))?,
         )
         .stderr(output);
-    let join: Vec<RawFd> = join.unwrap_or(&[]).iter().map(|f| f.as_raw_fd()).collect();
-    let handed = handed.to_vec();
-    // SAFETY: between fork and exec the closure only calls write(2)
-    // and dup2(2) on descriptors this process owns, which are
-    // async-signal-safe; it allocates nothing.
+    let join: Vec<RawFd> = spawn.join.iter().map(|f| f.as_raw_fd()).collect();
+    let handed = spawn.handed.to_vec();
+    let bind = spawn.bind;
+    // SAFETY: between fork and exec the closure only calls unshare(2),
+    // mount(2), write(2) and dup2(2) with strings and descriptors made
+    // before the fork, which are async-signal-safe; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
+            let fail = || Err(std::io::Error::last_os_error());
+            if let Some((rootfs, target)) = &bind {
+                let none = std::ptr::null();
+                if libc::unshare(libc::CLONE_NEWNS) != 0
+                    || libc::mount(
+                        none,
+                        c"/".as_ptr(),
+                        none,
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::mount(
+                        rootfs.as_ptr(),
+                        target.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ) != 0
+                {
+                    return fail();
+                }
+            }
             for fd in &join {
                 if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(std::io::Error::last_os_error());
