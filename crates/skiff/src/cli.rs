@@ -101,6 +101,14 @@ pub enum Command {
     Commit(CommitArgs),
     /// Stop containers and start them again
     Restart(StopArgs),
+    /// Attach this terminal to a running container's (ctrl-p ctrl-q
+    /// detaches and leaves it running)
+    Attach {
+        container: String,
+        /// Do not send this program's stdin to the container
+        #[arg(long)]
+        no_stdin: bool,
+    },
     /// Copy files between a container and the host: cp CONTAINER:PATH
     /// HOSTPATH|-, or cp HOSTPATH|- CONTAINER:PATH (- is a tar stream)
     #[command(
@@ -372,7 +380,7 @@ pub struct RunArgs {
     /// Keep standard input open (the container reads this terminal's)
     #[arg(short, long)]
     pub interactive: bool,
-    /// Give the container a terminal (foreground only, for now)
+    /// Give the container a terminal (with -d: attach to it later)
     #[arg(short, long)]
     pub tty: bool,
     /// Remove the container when it exits
@@ -561,10 +569,15 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
+    /// Keep stdin open (the process reads ours)
     #[arg(short, long)]
     pub interactive: bool,
+    /// Give the process a terminal
     #[arg(short, long)]
     pub tty: bool,
+    /// Start it in the background
+    #[arg(short, long)]
+    pub detach: bool,
     #[arg(short, long)]
     pub env: Vec<String>,
     #[arg(short, long)]

@@ -287,6 +287,9 @@ pub struct Settings {
     /// --stop-timeout: seconds stop waits before SIGKILL.
     pub stop_timeout: Option<u64>,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// -d -i: the monitor keeps the container's stdin open for attach.
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -842,11 +845,26 @@ pub fn monitor(
         &dir,
         LogLimits::load(&dir),
     )?));
+    // `attach` connects here, to each run in turn.
+    let hub = crate::attach::Hub::default();
+    hub.serve(&dir)?;
+    let io = RunIo {
+        echo,
+        stdin_inherit,
+        tty: has_terminal(db, &c),
+        interactive: settings.interactive,
+    };
     let mut restarts = 0;
     let mut pause = Duration::from_millis(100);
     let code = loop {
         let began = Instant::now();
-        let code = match run_once(db, id, echo, stdin_inherit && restarts == 0, &log)? {
+        let io = RunIo {
+            stdin_inherit: io.stdin_inherit && restarts == 0,
+            ..io
+        };
+        let ran = run_once(db, id, io, &log, &hub);
+        hub.close();
+        let code = match ran? {
             Ran::Exited(code) => code,
             // It did not start: no restart (Docker's policies apply to
             // containers that ran).
@@ -889,11 +907,29 @@ pub fn monitor(
         restarts += 1;
         let _ = fs::write(dir.join(RESTARTS), restarts.to_string());
     };
+    let _ = fs::remove_file(dir.join("attach.sock"));
     if c.auto_remove {
         let c = db.find(id)?;
         remove(store, db, &c)?;
     }
     Ok(code)
+}
+
+/// A detached monitor that failed: the container is recorded as exited
+/// (125, as a run that could not start), and why goes to its log.
+pub fn monitor_failed(db: &Db, id: &str, why: &str) {
+    let dir = db.dir(id);
+    if let Ok(mut log) = LogWriter::open(&dir, LogLimits::load(&dir)) {
+        log.line(
+            "stderr",
+            format!("skiff: the container's monitor failed: {why}\n").as_bytes(),
+        );
+    }
+    let _ = db.set(
+        id,
+        "state = 'exited', exit_code = 125, finished = ?1, pid = 0",
+        &[&format::now()],
+    );
 }
 
 /// How one run of the container ended.
@@ -903,33 +939,70 @@ enum Ran {
     NotStarted(String),
 }
 
-/// One run: create and start with skiff-oci, the output into the log,
-/// the wait for init.
+/// Whether the container's config gives it a terminal.
+pub fn has_terminal(db: &Db, c: &Ctr) -> bool {
+    fs::read(db.dir(&c.id).join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.pointer("/process/terminal").and_then(Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// How a run's stdio is wired.
+#[derive(Clone, Copy)]
+struct RunIo {
+    /// Output to ours too (a foreground run).
+    echo: bool,
+    /// The container reads our stdin (a foreground run -i).
+    stdin_inherit: bool,
+    /// A terminal: its master comes over a console socket.
+    tty: bool,
+    /// -d -i: a pipe to its stdin, written by attach.
+    interactive: bool,
+}
+
+/// One run: create and start with skiff-oci, the output into the log (and
+/// to attached clients), the wait for init.
 fn run_once(
     db: &Db,
     id: &str,
-    echo: bool,
-    stdin_inherit: bool,
+    io: RunIo,
     log: &std::sync::Arc<std::sync::Mutex<LogWriter>>,
+    hub: &crate::attach::Hub,
 ) -> Result<Ran> {
     let dir = db.dir(id);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let pidfile = dir.join("init.pid");
-    let create = oci(db)
-        .args(["create", "--bundle"])
-        .arg(&dir)
-        .arg("--pid-file")
-        .arg(&pidfile)
-        .arg(id)
-        .stdin(if stdin_inherit {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .stdout(out_w)
-        .stderr(err_w)
-        .output();
+    let console = match io.tty {
+        true => Some(crate::attach::ConsoleSocket::listen(&dir)?),
+        false => None,
+    };
+    let stdin = if io.stdin_inherit {
+        Stdio::inherit()
+    } else if io.interactive && !io.tty {
+        let (r, w) = pipe()?;
+        hub.set_input(w, false);
+        Stdio::from(r)
+    } else {
+        Stdio::null()
+    };
+    // The command goes with its block: the pipes' write ends it holds
+    // must close here, or the copiers never see the end.
+    let create = {
+        let mut cmd = oci(db);
+        cmd.args(["create", "--bundle"]).arg(&dir);
+        if let Some(c) = &console {
+            cmd.arg("--console-socket").arg(&c.path);
+        }
+        cmd.arg("--pid-file")
+            .arg(&pidfile)
+            .arg(id)
+            .stdin(stdin)
+            .stdout(out_w)
+            .stderr(err_w)
+            .output()
+    };
     let create = match create {
         Ok(o) => o,
         Err(e) => {
@@ -969,14 +1042,27 @@ fn run_once(
         }
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
-    // The output: both streams into the log, in arrival order per stream.
-    let copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
+    // The output: both streams into the log, in arrival order per stream;
+    // a terminal's, as it comes.
+    let mut copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
         .into_iter()
         .map(|(r, stream)| {
-            let log = log.clone();
-            std::thread::spawn(move || copy_output(r, stream, &log, echo))
+            let (log, hub) = (log.clone(), hub.clone());
+            std::thread::spawn(move || copy_output(r, stream, &log, &hub, io.echo))
         })
         .collect();
+    if let Some(console) = &console {
+        let master = console.receive()?;
+        let input = master
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the terminal", e))?;
+        hub.set_input(input, true);
+        let (log, hub) = (log.clone(), hub.clone());
+        copiers.push(std::thread::spawn(move || {
+            copy_terminal(master, &log, &hub)
+        }));
+    }
+    let _ = fs::remove_file(dir.join("console.sock"));
     let code = wait_init(pid);
     // What the container's children still hold open ends with them.
     for t in copiers {
@@ -985,9 +1071,47 @@ fn run_once(
     Ok(Ran::Exited(code))
 }
 
+/// Copies a terminal's output into the log (line by line) and to attached
+/// clients (as it comes), until the terminal is closed (EIO).
+fn copy_terminal(
+    mut master: fs::File,
+    log: &std::sync::Mutex<LogWriter>,
+    hub: &crate::attach::Hub,
+) {
+    let mut buf = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        hub.send(crate::attach::STDOUT, &buf[..n]);
+        for &b in &buf[..n] {
+            line.push(b);
+            if b == b'\n' || line.len() as u64 >= LINE_MAX {
+                if let Ok(mut w) = log.lock() {
+                    w.line("stdout", &line);
+                }
+                line.clear();
+            }
+        }
+    }
+    if !line.is_empty() {
+        if let Ok(mut w) = log.lock() {
+            w.line("stdout", &line);
+        }
+    }
+}
+
 /// Copies one stream of the container into the log, line by line (and to
-/// ours when `echo`).
-fn copy_output(r: fs::File, stream: &str, log: &std::sync::Mutex<LogWriter>, echo: bool) {
+/// attached clients, and to ours when `echo`).
+fn copy_output(
+    r: fs::File,
+    stream: &str,
+    log: &std::sync::Mutex<LogWriter>,
+    hub: &crate::attach::Hub,
+    echo: bool,
+) {
     let mut reader = std::io::BufReader::new(r);
     let mut line = Vec::new();
     loop {
@@ -1000,6 +1124,11 @@ fn copy_output(r: fs::File, stream: &str, log: &std::sync::Mutex<LogWriter>, ech
                 if let Ok(mut w) = log.lock() {
                     w.line(stream, &line);
                 }
+                let kind = match stream {
+                    "stdout" => crate::attach::STDOUT,
+                    _ => crate::attach::STDERR,
+                };
+                hub.send(kind, &line);
                 if echo {
                     if stream == "stdout" {
                         let _ = std::io::stdout().write_all(&line);
@@ -1275,6 +1404,7 @@ pub struct ExecOpts<'a> {
     pub workdir: Option<&'a str>,
     pub tty: bool,
     pub interactive: bool,
+    pub detach: bool,
 }
 
 /// `exec`: a process in a running container; its exit code.
@@ -1286,7 +1416,13 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
         workdir,
         tty,
         interactive,
+        detach,
     } = *o;
+    if detach && tty {
+        return Err(Error::invalid(
+            "exec -d -t: a detached process's terminal would have no reader; use -d alone",
+        ));
+    }
     if c.state == "paused" {
         return Err(Error::invalid(format!(
             "{}: container is paused; unpause it first",
@@ -1304,6 +1440,9 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
     if tty {
         cmd.arg("-t");
     }
+    if detach {
+        cmd.arg("-d");
+    }
     for e in env {
         cmd.args(["-e", e]);
     }
@@ -1319,11 +1458,14 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
         }
     }
     cmd.arg(&c.id).args(argv);
-    cmd.stdin(if interactive || tty {
+    cmd.stdin(if (interactive || tty) && !detach {
         Stdio::inherit()
     } else {
         Stdio::null()
     });
+    if detach {
+        cmd.stdout(Stdio::null());
+    }
     let o = cmd
         .stderr(Stdio::piped())
         .spawn()

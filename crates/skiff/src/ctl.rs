@@ -17,11 +17,6 @@ fn short(id: &str) -> &str {
 
 /// `run` (and `create`, which stops before starting).
 pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
-    if a.detach && a.tty {
-        return Err(Error::invalid(
-            "-t with -d: a detached terminal is not supported yet; use -d without -t",
-        ));
-    }
     // Flags first: a bad one fails before anything is pulled or made.
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
@@ -80,7 +75,10 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         read_only: a.read_only,
         init: a.init,
         log_limits,
-        settings,
+        settings: ctr::Settings {
+            interactive: a.interactive && a.detach,
+            ..settings
+        },
         stop_signal: a.stop_signal.clone(),
     };
     let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
@@ -133,6 +131,7 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         restart,
         stop_timeout: a.stop_timeout,
         labels,
+        interactive: false,
     })
 }
 
@@ -416,8 +415,28 @@ pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             workdir: a.workdir.as_deref(),
             tty: a.tty,
             interactive: a.interactive,
+            detach: a.detach,
         },
     )
+}
+
+/// `attach`: this terminal to the container's, until it ends (its exit
+/// code) or ctrl-p ctrl-q (0, the container runs on).
+pub fn attach(store: &Store, name: &str, stdin: bool) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.fresh(db.find(name)?)?;
+    if c.state != "running" {
+        return Err(Error::invalid(format!(
+            "{name}: the container is not running: cannot attach to it"
+        )));
+    }
+    let tty = ctr::has_terminal(&db, &c);
+    match crate::attach::attach(&db.dir(&c.id), tty, stdin)? {
+        crate::attach::Ended::Detached => Ok(0),
+        crate::attach::Ended::Container => {
+            Ok(ctr::wait_exit(&db, &c.id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)
+        }
+    }
 }
 
 pub fn wait(store: &Store, a: WaitArgs) -> Result<i32> {

@@ -55,6 +55,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stop(a) => crate::ctl::stop(&open()?, a),
         Command::Restart(a) => crate::ctl::restart(&mut open()?, a),
         Command::Cp(a) => crate::copy::cp(&open()?, a),
+        Command::Attach {
+            container,
+            no_stdin,
+        } => crate::ctl::attach(&open()?, &container, !no_stdin),
         Command::Kill(a) => crate::ctl::kill(&open()?, a),
         Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
         Command::Exec(a) => crate::ctl::exec(&open()?, a),
@@ -76,7 +80,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Monitor { id } => {
             let mut store = open()?;
             let db = crate::containers::Db::open(&store.root)?;
-            crate::containers::monitor(&mut store, &db, &id, false, false)
+            crate::containers::monitor(&mut store, &db, &id, false, false).or_else(|e| {
+                // Detached, nobody sees its stderr: the end is recorded.
+                crate::containers::monitor_failed(&db, &id, &e.to_string());
+                Ok(125)
+            })
         }
         Command::Man => {
             print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));

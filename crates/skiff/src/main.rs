@@ -3,6 +3,7 @@
 //! image prune/mount/unmount, system df/check); containers, networks and
 //! builds come as later parts (issues 17 to 19).
 
+mod attach;
 mod cli;
 mod containers;
 mod copy;

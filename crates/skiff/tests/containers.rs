@@ -1017,3 +1017,126 @@ fn cp_copies_both_ways_and_stays_inside_the_container() {
     }
     e.ok(&["rm", "-f", "box"]);
 }
+
+/// Runs `skiff attach NAME` on a pty of its own (script(1) makes one),
+/// feeding it `input`: (exit code, what it printed).
+fn attach_on_a_pty(e: &Engine, name: &str, input: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    let cmd = format!(
+        "{} --root {} attach {name}",
+        env!("CARGO_BIN_EXE_skiff"),
+        e.root().display()
+    );
+    let mut child = Command::new("timeout")
+        .args(["-s", "KILL", "20", "script", "-qefc", &cmd, "/dev/null"])
+        .env("SKIFF_OCI", std::env::var("SKIFF_OCI").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(input).unwrap();
+    stdin.flush().unwrap();
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// -d -t: a terminal the monitor keeps (its output in the log), attach
+/// with input, resize and the container's exit code; ctrl-p ctrl-q leaves
+/// it running; -d -i keeps a pipe to stdin; exec -d.
+#[test]
+fn detached_terminals_attach_and_exec_detached() {
+    need!("docker-registry", "skopeo", "script");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "-i",
+        "--name",
+        "term",
+        "app:1",
+        "sh",
+        "-c",
+        "[ -t 0 ] && [ -t 1 ] && echo tty:yes; read line; echo got:$line; exit 4",
+    ]);
+    eventually("the terminal's first line", || {
+        e.ok(&["logs", "term"]).contains("tty:yes")
+    });
+    let (code, out) = attach_on_a_pty(e, "term", b"hello\r");
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("got:hello"), "{out}");
+    assert!(e.ok(&["logs", "term"]).contains("got:hello"));
+
+    // ctrl-p ctrl-q: attach ends, the container runs on.
+    e.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "stay",
+        "app:1",
+        "sh",
+        "-c",
+        "while true; do sleep 1; done",
+    ]);
+    let (code, _) = attach_on_a_pty(e, "stay", b"\x10\x11");
+    assert_eq!(code, Some(0));
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "stay"])).unwrap();
+    assert_eq!(doc[0]["State"]["Status"], "running");
+
+    // -d -i without a terminal: attach's stdin reaches the container.
+    e.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "pipe",
+        "app:1",
+        "sh",
+        "-c",
+        "read l; echo piped:$l",
+    ]);
+    let root = e.root().display().to_string();
+    let mut child = Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "20",
+            skiff_bin(),
+            "--root",
+            &root,
+            "attach",
+            "pipe",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"through\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "piped:through\n");
+    assert_eq!(o.status.code(), Some(0));
+
+    // exec -d: started and left; attach to a stopped one is refused.
+    e.ok(&["exec", "-d", "stay", "sh", "-c", "echo bg > /tmp/bg"]);
+    eventually("the detached exec ran", || {
+        e.cmd(&["exec", "stay", "sh", "-c", "cat /tmp/bg"]).stdout == b"bg\n"
+    });
+    let o = e.cmd(&["attach", "term"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("not running"), "{}", text(&o));
+    for name in ["term", "stay", "pipe"] {
+        e.ok(&["rm", "-f", name]);
+    }
+}
