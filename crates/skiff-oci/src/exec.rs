@@ -83,8 +83,16 @@ fn read_process(path: &std::path::Path, record: &Record) -> Result<Process> {
             obj.insert("capabilities".into(), serde_json::to_value(caps)?);
         }
     }
-    Ok(serde_json::from_value::<Process>(doc)
-        .map_err(|e| format!("--process {}: {e}", path.display()))?)
+    // The error names the field, as config.json's do: serde's alone says
+    // "invalid type: map, expected a string" and leaves the reader to
+    // guess where.
+    serde_path_to_error::deserialize::<_, Process>(doc).map_err(|e| {
+        let field = match e.path().to_string() {
+            top if top == "." => "(document)".to_string(),
+            field => field,
+        };
+        format!("--process {}: {field}: {}", path.display(), e.into_inner()).into()
+    })
 }
 
 /// The container's process with runc's exec flags applied on top.

@@ -286,3 +286,25 @@ fn sysctl_outside_the_containers_namespaces_is_refused() {
         &["linux.sysctl.net.ipv4.ip_forward", "network namespace"],
     );
 }
+
+/// An `exec --process` file of the wrong shape names the field, as a
+/// config.json does (it said only `invalid type: string "root", expected u32`).
+#[test]
+fn exec_process_of_wrong_type_names_the_field() {
+    let env = TestEnv::new("badproc");
+    let b = env.bundle("b", &["sleep", "100"]);
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let file = env.base.join("process.json");
+    fs::write(
+        &file,
+        r#"{"args": ["true"], "cwd": "/", "user": {"uid": "root", "gid": 0}}"#,
+    )
+    .unwrap();
+    let err = env.fails(&["exec", "--process", file.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("process.json: user.uid: invalid type"),
+        "{err}"
+    );
+    env.ok(&["delete", "--force", &id]);
+}

@@ -369,12 +369,30 @@ impl Record {
                 return Status::Paused;
             }
         }
-        let fifo = root.dir.join(&self.id).join(EXEC_FIFO);
-        if fifo.exists() {
+        if self.parked(&root.dir.join(&self.id).join(EXEC_FIFO)) {
             Status::Created
         } else {
             Status::Running
         }
+    }
+
+    /// Whether init still waits on the exec fifo. The fifo alone does not
+    /// say so: a `start` killed after it opened the fifo has let init go on
+    /// to the program, and left the fifo behind. Init holds the fifo open
+    /// until its execve (the fd is close-on-exec), so that is asked of its
+    /// fds; when they cannot be read (a rootless caller and a non-dumpable
+    /// init), the fifo is believed.
+    pub(crate) fn parked(&self, fifo: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(fifo) = fs::metadata(fifo) else {
+            return false;
+        };
+        let Ok(fds) = fs::read_dir(format!("/proc/{}/fd", self.pid)) else {
+            return true;
+        };
+        fds.flatten().any(|fd| {
+            fs::metadata(fd.path()).is_ok_and(|m| m.dev() == fifo.dev() && m.ino() == fifo.ino())
+        })
     }
 }
 

@@ -34,12 +34,22 @@ fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
     .map_err(|e| ContainerError::io("opening exec.fifo")(e.into()))?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+    // No byte (yet): init is gone, or was released meanwhile by another
+    // `start`, killed before it could remove the fifo (nobody writes to it
+    // again), or is about to write.
+    let released_elsewhere = || {
+        if record.init_alive() {
+            Ok(!record.parked(&fifo_path))
+        } else {
+            Err(ContainerError::wrong_status(id, Status::Stopped, "start"))
+        }
+    };
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u16)) {
             Ok(0) | Err(nix::Error::EINTR) => {
-                if !record.init_alive() {
-                    return Err(ContainerError::wrong_status(id, Status::Stopped, "start"));
+                if released_elsewhere()? {
+                    break;
                 }
             }
             Ok(_) => {
@@ -47,8 +57,8 @@ fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
                 match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
                     Ok(1) => break,
                     Ok(_) | Err(nix::Error::EAGAIN) => {
-                        if !record.init_alive() {
-                            return Err(ContainerError::wrong_status(id, Status::Stopped, "start"));
+                        if released_elsewhere()? {
+                            break;
                         }
                     }
                     Err(e) => return Err(ContainerError::io("reading exec.fifo")(e.into())),
