@@ -19,5 +19,9 @@ if [ -x /opt/containerd-2/bin/containerd ]; then
 else
     echo "skipped: the shim against containerd 2.x (no /opt/containerd-2/bin/containerd)"
 fi
+# The engine's default bridge (skiff0) is shared by every store and stays,
+# as Podman's does: gone before the leak check, which then finds any veth,
+# lease or rule a test container left.
+scripts/network-reset.sh
 scripts/leak-check.sh || status=1
 exit $status

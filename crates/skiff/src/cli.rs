@@ -101,6 +101,11 @@ pub enum Command {
     Commit(CommitArgs),
     /// Stop containers and start them again
     Restart(StopArgs),
+    /// A container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port { container: String },
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Attach this terminal to a running container's (ctrl-p ctrl-q
     /// detaches and leaves it running)
     Attach {
@@ -192,6 +197,48 @@ pub enum ContainerCommand {
         force: bool,
     },
     Inspect(InspectArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Make a bridge network (CNI, Podman's format)
+    #[command(after_help = "Example:\n  skiff network create --subnet 10.5.0.0/24 backend")]
+    Create {
+        name: String,
+        /// Its IPv4 subnet [default: a free /24 of 10.122.0.0/16]
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Its gateway [default: the subnet's first address]
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No route out, no NAT: its containers reach each other only
+        #[arg(long)]
+        internal: bool,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        /// Names only
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show networks as JSON
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks (no container may use them)
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove every network no container uses (not the default)
+    Prune {
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -406,10 +453,17 @@ pub struct RunArgs {
     /// The container's hostname [default: its id's first 12 digits]
     #[arg(long)]
     pub hostname: Option<String>,
-    /// none (a network namespace with loopback only) or host; bridge
-    /// networks are to come
-    #[arg(long)]
+    /// bridge (the default network, skiff0), a network's name, none (a
+    /// network namespace with loopback only), host, or container:NAME
+    #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Publish a port: [IP:][HOST:]CONTAINER[/tcp|udp], ranges as 8000-8001:80-81
+    /// (no HOST: a free one)
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes, each on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,

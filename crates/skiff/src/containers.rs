@@ -277,6 +277,9 @@ pub struct RunOpts {
     pub settings: Settings,
     /// --stop-signal, over the image's StopSignal.
     pub stop_signal: Option<String>,
+    /// -p specs and -P.
+    pub publish: Vec<String>,
+    pub publish_all: bool,
 }
 
 /// What the monitor and `stop` read of a container besides its row:
@@ -497,15 +500,21 @@ pub fn create(
             "--name {name:?}: use letters, digits, '_', '.', '-'"
         )));
     }
-    let network_host = match o.network.as_deref() {
-        None | Some("none") => false,
-        Some("host") => true,
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "--network {other:?}: only none (the default for now: a network namespace with loopback) and host; bridge networks are to come"
-            )))
+    let network = crate::net::choose(db, o.network.as_deref())?;
+    let ports = crate::net::publish(&o.publish, o.publish_all, &icfg)?;
+    if !ports.is_empty() {
+        match &network {
+            crate::net::Choice::Cni(_) => {}
+            crate::net::Choice::Host => eprintln!(
+                "skiff: warning: -p/-P are of no use with --network host (the host's ports are the container's): left out"
+            ),
+            _ => {
+                return Err(Error::invalid(
+                    "-p/-P: ports are published only from a bridge network (--network bridge or a network's name)",
+                ))
+            }
         }
-    };
+    }
     let command = crate::spec::command(&icfg, o.entrypoint.as_deref(), args);
     if command.is_empty() {
         return Err(Error::invalid(
@@ -564,13 +573,35 @@ pub fn create(
                 "--workdir {cwd:?}: must be an absolute path"
             )));
         }
-        let hosts =
-            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        // The network first: /etc/hosts names the container's address.
+        let (netns, address) = match &network {
+            crate::net::Choice::None => (crate::spec::NetNs::Own, None),
+            crate::net::Choice::Host => (crate::spec::NetNs::Host, None),
+            crate::net::Choice::Join(p) => {
+                (crate::spec::NetNs::Path(p.display().to_string()), None)
+            }
+            crate::net::Choice::Cni(net) => {
+                let a = crate::net::setup(&dir, &id, net, &ports)?;
+                (
+                    crate::spec::NetNs::Path(a.netns.display().to_string()),
+                    a.addresses.into_iter().next(),
+                )
+            }
+        };
+        let names = [hostname.as_str(), name.as_str()];
+        let hosts = match &address {
+            Some(ip) => crate::net::hosts_text(Some((ip, &names)), &[]),
+            None => crate::net::hosts_text(Some(("127.0.0.1", &[hostname.as_str()])), &[]),
+        };
         fs::write(dir.join("hosts"), hosts)
             .map_err(|e| Error::at(&dir.join("hosts"), "writing", e))?;
         fs::write(dir.join("hostname"), format!("{hostname}\n"))
             .map_err(|e| Error::at(&dir.join("hostname"), "writing", e))?;
-        let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = match &network {
+            crate::net::Choice::Host => host_resolv,
+            _ => crate::net::resolv_conf(&host_resolv),
+        };
         fs::write(dir.join("resolv.conf"), resolv)
             .map_err(|e| Error::at(&dir.join("resolv.conf"), "writing", e))?;
         let etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
@@ -589,7 +620,7 @@ pub fn create(
                 terminal: o.tty,
             },
             hostname: &hostname,
-            host_network: network_host,
+            network: netns,
             etc_files: &etc,
             read_only: o.read_only,
             cgroup_ns: unified_cgroup_host(),
@@ -639,9 +670,13 @@ pub fn create(
         };
         db.insert(&c)?;
         store.hold(&format!("container:{id}"), &img.id)?;
+        if let crate::net::Choice::Cni(net) = &network {
+            crate::net::refresh_hosts(db, &net.name);
+        }
         Ok(c)
     })();
     if made.is_err() {
+        let _ = crate::net::teardown(db, &dir, &id);
         let _ = skiff_image::mount::unmount_at(&dir.join("rootfs"));
         let _ = skiff_image::store::remove_tree(&dir);
     }
@@ -657,10 +692,16 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stderr(Stdio::null())
         .status();
     let dir = db.dir(&c.id);
+    let network = crate::net::record(&dir).and_then(|r| r["network"].as_str().map(str::to_string));
+    crate::net::teardown(db, &dir, &c.id)?;
     skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
     skiff_image::store::remove_tree(&dir)?;
     store.release(&format!("container:{}", c.id))?;
-    db.delete(&c.id)
+    db.delete(&c.id)?;
+    if let Some(n) = network {
+        crate::net::refresh_hosts(db, &n);
+    }
+    Ok(())
 }
 
 /// The longest log line; a longer one is written in parts.
@@ -937,6 +978,42 @@ enum Ran {
     Exited(i32),
     /// create or start failed: the runtime's message.
     NotStarted(String),
+}
+
+/// inspect's NetworkSettings: the network, address, gateway and ports
+/// (Docker's shape).
+fn network_settings(db: &Db, c: &Ctr) -> Value {
+    let dir = db.dir(&c.id);
+    let Some(rec) = crate::net::record(&dir) else {
+        return json!({"Networks": {}, "Ports": {}});
+    };
+    let ip = skiff_net::cni::addresses(&rec["result"])
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let gateway = rec["result"]["ips"][0]["gateway"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut ports = serde_json::Map::new();
+    for m in crate::net::ports_of(&dir) {
+        let key = format!("{}/{}", m.container_port, m.protocol);
+        let ip = if m.host_ip.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            m.host_ip.clone()
+        };
+        let entry = ports.entry(key).or_insert(json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({"HostIp": ip, "HostPort": m.host_port.to_string()}));
+        }
+    }
+    json!({
+        "IPAddress": ip,
+        "Gateway": gateway,
+        "Ports": ports,
+        "Networks": {rec["network"].as_str().unwrap_or_default(): {"IPAddress": ip, "Gateway": gateway}},
+    })
 }
 
 /// Whether the container's config gives it a terminal.
@@ -1619,6 +1696,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "StopTimeout": settings.stop_timeout.unwrap_or(10),
             "Labels": settings.labels,
         },
+        "NetworkSettings": network_settings(db, c),
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": db.dir(&c.id).join("rootfs")}},
         "LogPath": db.dir(&c.id).join("ctr.log"),
     })

@@ -80,6 +80,8 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             ..settings
         },
         stop_signal: a.stop_signal.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
     };
     let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
     if create_only {
@@ -418,6 +420,102 @@ pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             detach: a.detach,
         },
     )
+}
+
+/// `port`: the container's published ports, Docker's lines.
+pub fn port(store: &Store, name: &str) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.find(name)?;
+    for m in crate::net::ports_of(&db.dir(&c.id)) {
+        println!("{}", m.describe());
+    }
+    Ok(0)
+}
+
+/// `network create/ls/inspect/rm/prune`.
+pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
+    use skiff_net::network::{CreateOptions, Network};
+    let db = Db::open(&store.root)?;
+    let dir = crate::net::networks_dir(&db);
+    let err = |e: skiff_net::Error| Error::invalid(e.to_string());
+    // Which networks containers of this store are on.
+    let used = || -> Vec<String> {
+        db.all()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| crate::net::record(&db.dir(&c.id)))
+            .filter_map(|r| r["network"].as_str().map(str::to_string))
+            .collect()
+    };
+    match cmd {
+        NetworkCommand::Create {
+            name,
+            subnet,
+            gateway,
+            internal,
+        } => {
+            let opts = CreateOptions {
+                subnet: subnet.as_deref(),
+                gateway: gateway.as_deref(),
+                internal,
+            };
+            let n = Network::create(&dir, &name, &opts).map_err(err)?;
+            println!("{}", n.name);
+        }
+        NetworkCommand::Ls { quiet } => {
+            let nets = Network::list(&dir).map_err(err)?;
+            if quiet {
+                for n in nets {
+                    println!("{}", n.name);
+                }
+            } else {
+                println!("{:<20} {:<16} {:<18} INTERNAL", "NAME", "BRIDGE", "SUBNET");
+                for n in nets {
+                    println!(
+                        "{:<20} {:<16} {:<18} {}",
+                        n.name,
+                        n.bridge().unwrap_or_default(),
+                        n.subnet().unwrap_or_default(),
+                        n.internal()
+                    );
+                }
+            }
+        }
+        NetworkCommand::Inspect { networks } => {
+            let docs = networks
+                .iter()
+                .map(|n| Network::load(&dir, n).map(|n| n.inspect()).map_err(err))
+                .collect::<Result<Vec<_>>>()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).unwrap_or_default()
+            );
+        }
+        NetworkCommand::Rm { networks } => {
+            let used = used();
+            for name in networks {
+                if used.contains(&name) {
+                    return Err(Error::invalid(format!(
+                        "network {name}: containers use it: remove them first"
+                    )));
+                }
+                Network::load(&dir, &name)
+                    .and_then(|n| n.remove())
+                    .map_err(err)?;
+                println!("{name}");
+            }
+        }
+        NetworkCommand::Prune { force: _ } => {
+            let used = used();
+            for n in Network::list(&dir).map_err(err)? {
+                if n.name != skiff_net::network::DEFAULT && !used.contains(&n.name) {
+                    n.remove().map_err(err)?;
+                    println!("{}", n.name);
+                }
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `attach`: this terminal to the container's, until it ends (its exit

@@ -55,6 +55,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stop(a) => crate::ctl::stop(&open()?, a),
         Command::Restart(a) => crate::ctl::restart(&mut open()?, a),
         Command::Cp(a) => crate::copy::cp(&open()?, a),
+        Command::Port { container } => crate::ctl::port(&open()?, &container),
+        Command::Network(n) => crate::ctl::network(&open()?, n),
         Command::Attach {
             container,
             no_stdin,

@@ -11,6 +11,7 @@ mod ctl;
 mod format;
 mod images;
 mod init;
+mod net;
 mod progress;
 mod spec;
 mod userns;

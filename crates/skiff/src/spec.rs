@@ -56,12 +56,20 @@ pub struct Process {
     pub terminal: bool,
 }
 
+/// The container's network namespace.
+pub enum NetNs {
+    /// A new one (loopback only).
+    Own,
+    /// The host's.
+    Host,
+    /// One made or owned by another (a CNI network's, another container's).
+    Path(String),
+}
+
 pub struct Plan<'a> {
     pub process: Process,
     pub hostname: &'a str,
-    /// None: a network namespace of its own (loopback only, until
-    /// networks land); Some: the host's.
-    pub host_network: bool,
+    pub network: NetNs,
     /// Files of the container's own, bound over the image's.
     pub etc_files: &'a [(String, String)],
     pub read_only: bool,
@@ -81,8 +89,10 @@ pub fn config(p: &Plan) -> Value {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if !p.host_network {
-        namespaces.push(json!({"type": "network"}));
+    match &p.network {
+        NetNs::Own => namespaces.push(json!({"type": "network"})),
+        NetNs::Path(path) => namespaces.push(json!({"type": "network", "path": path})),
+        NetNs::Host => {}
     }
     if p.cgroup_ns {
         namespaces.push(json!({"type": "cgroup"}));

@@ -43,6 +43,13 @@ impl Drop for Fixture {
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.e.cmd(&["rm", "-f", id]);
         }
+        // And its networks (their bridges, rules and leases).
+        let nets = self.e.cmd(&["network", "ls", "-q"]);
+        for n in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            if n != "skiff" {
+                let _ = self.e.cmd(&["network", "rm", n]);
+            }
+        }
     }
 }
 
@@ -105,7 +112,7 @@ fn run_uses_the_image_config_and_keeps_streams_and_codes() {
     assert!(text(&o).contains("nosuchprogram"), "{}", text(&o));
     let o = e.cmd(&["run", "--rm", "app:1", "/notexec"]);
     assert_eq!(o.status.code(), Some(126), "{}", text(&o));
-    let o = e.cmd(&["run", "--rm", "--network", "bridge", "app:1", "true"]);
+    let o = e.cmd(&["run", "--rm", "--network", "nosuchnet", "app:1", "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("--network"), "{}", text(&o));
     let o = e.cmd(&["run", "--rm", "nosuchimage:9", "true"]);
@@ -135,7 +142,7 @@ fn users_hostname_and_isolation() {
     // Its own hostname (and /etc/hosts and /etc/hostname saying it), pid 1,
     // a network namespace with only loopback, and the host's root hidden.
     let o = e.cmd(&[
-        "run", "--rm", "--name", "iso", "--hostname", "box1", "app:1", "sh", "-c",
+        "run", "--rm", "--network", "none", "--name", "iso", "--hostname", "box1", "app:1", "sh", "-c",
         "hostname; cat /etc/hostname; grep -c box1 /etc/hosts; echo $$; grep -c : /proc/net/dev; ls /root 2>&1 | wc -l",
     ]);
     let lines: Vec<String> = out(&o).lines().map(str::to_string).collect();
@@ -1139,4 +1146,178 @@ fn detached_terminals_attach_and_exec_detached() {
     for name in ["term", "stay", "pipe"] {
         e.ok(&["rm", "-f", name]);
     }
+}
+
+/// GET http://127.0.0.1:PORT/PATH from the host; the body, or None.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// Networks as Docker's users know them: a user network whose containers
+/// reach each other by name, a port published on the host's loopback,
+/// another network kept out, none and container:NAME, and nothing of it
+/// left after rm and network rm (bridge, veth, address lease, rules).
+#[test]
+fn networks_names_published_ports_and_cleanup() {
+    need!("docker-registry", "skopeo");
+    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
+        eprintln!("skipped: no CNI plugins (containernetworking-plugins)");
+        return;
+    }
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&["network", "create", "--subnet", "10.122.200.0/24", "front"]);
+    let doc: Value = serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    let bridge = doc[0]["network_interface"].as_str().unwrap().to_string();
+    assert!(e.ok(&["network", "ls"]).contains("10.122.200.0/24"));
+    for (args, named) in [
+        (&["network", "create", "front"][..], "already exists"),
+        (
+            &["network", "create", "--subnet", "junk", "x"][..],
+            "--subnet",
+        ),
+        (
+            &["network", "create", "--subnet", "10.122.200.0/25", "y"][..],
+            "overlaps",
+        ),
+        (&["network", "rm", "skiff"][..], "default"),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-p",
+                "80",
+                "app:1",
+                "true",
+            ][..],
+            "-p",
+        ),
+        (
+            &["run", "--rm", "-p", "80/sctp", "app:1", "true"][..],
+            "sctp",
+        ),
+    ] {
+        let o = e.cmd(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:80");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "-p",
+        &publish,
+        "app:1",
+        "sh",
+        "-c",
+        "busybox mkdir -p /www && echo hello-web > /www/index.html && exec busybox httpd -f -p 80 -h /www",
+    ]);
+    // By name from another container of the network (its /etc/hosts names
+    // web), and from the host.
+    eventually("web answers by name", || {
+        let o = e.cmd(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "app:1",
+            "sh",
+            "-c",
+            "busybox wget -qO- http://web/index.html",
+        ]);
+        out(&o) == "hello-web\n"
+    });
+    eventually("the published port answers", || {
+        http_get(port, "/index.html").as_deref() == Some("hello-web\n")
+    });
+    assert_eq!(
+        e.ok(&["port", "web"]),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "web"])).unwrap();
+    let ip = doc[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.122.200."), "{doc}");
+    // Another network's container is kept out; the container's own
+    // namespace can be joined.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "app:1",
+        "sh",
+        "-c",
+        // (nc -w bounds the connect: busybox's timeout could not end a
+        // wget stuck in one.)
+        &format!("busybox nc -w 2 {ip} 80 </dev/null"),
+    ]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "the default network reached front: {}",
+        text(&o)
+    );
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "app:1",
+        "sh",
+        "-c",
+        "busybox wget -qO- http://127.0.0.1/index.html",
+    ]);
+    assert_eq!(out(&o), "hello-web\n", "{}", text(&o));
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "grep",
+        "-c",
+        ":",
+        "/proc/net/dev",
+    ]);
+    assert_eq!(out(&o), "1\n", "none has loopback only: {}", text(&o));
+    // A network in use stays; then everything goes.
+    let o = e.cmd(&["network", "rm", "front"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    e.ok(&["rm", "-f", "web"]);
+    assert!(
+        http_get(port, "/index.html").is_none(),
+        "the port still answers"
+    );
+    e.ok(&["network", "rm", "front"]);
+    let rules = Command::new("iptables-save").output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains("10.122.200."), "rules left:\n{rules}");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains(&bridge),
+        "the bridge {bridge} is left"
+    );
+    assert!(
+        !std::path::Path::new("/var/lib/cni/networks/front").exists(),
+        "leases left"
+    );
 }

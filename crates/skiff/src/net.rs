@@ -1,0 +1,304 @@
+//! A container's network, as `run --network` and `-p` ask for it: none (a
+//! namespace with loopback only), the host's, another container's, or a
+//! CNI network (the default `skiff` bridge or a user network), set up at
+//! create and torn down at rm. What was set up is kept in the container's
+//! `net.json`: the network, the namespace's file, the plugins' result and
+//! the published ports, so that rm (and `system check --repair`) can undo
+//! it whatever happened in between.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use skiff_image::{Error, Result};
+use skiff_net::cni::{self, Attach};
+use skiff_net::ports::PortMapping;
+use skiff_net::{netns, Network};
+
+use crate::containers::{Ctr, Db};
+
+/// What `--network` chose.
+pub enum Choice {
+    /// A namespace of the container's own with loopback only.
+    None,
+    Host,
+    /// Another container's namespace (its file or its init's).
+    Join(PathBuf),
+    Cni(Network),
+}
+
+fn net_err(e: skiff_net::Error) -> Error {
+    match e {
+        skiff_net::Error::Io { context, source } => Error::io(context, source),
+        other => Error::invalid(other.to_string()),
+    }
+}
+
+/// The store's networks directory.
+pub fn networks_dir(db: &Db) -> PathBuf {
+    db.root.join("networks")
+}
+
+/// `--network`: none, host, bridge (the default network), container:NAME
+/// or a network's name; Docker's default is the bridge.
+pub fn choose(db: &Db, network: Option<&str>) -> Result<Choice> {
+    // Rootless, bridges and their rules are out of reach: user-mode
+    // networking (pasta) is to come; until then such a container's default
+    // is a namespace with loopback only.
+    let rootless = skiff_image::rootless();
+    let wanted = network.unwrap_or(if rootless { "none" } else { "bridge" });
+    if rootless && !matches!(wanted, "none" | "host") && !wanted.starts_with("container:") {
+        return Err(Error::invalid(format!(
+            "--network {wanted}: bridge networks need root (rootless user-mode networking is to come); use none or host"
+        )));
+    }
+    Ok(match wanted {
+        "none" => Choice::None,
+        "host" => Choice::Host,
+        "bridge" | "default" => Choice::Cni(
+            Network::load(&networks_dir(db), skiff_net::network::DEFAULT).map_err(net_err)?,
+        ),
+        other => match other.strip_prefix("container:") {
+            Some(name) => {
+                let c = db.fresh(db.find(name)?)?;
+                let own = db.dir(&c.id).join("netns");
+                if own.exists() {
+                    Choice::Join(own)
+                } else if c.state == "running" && c.pid > 0 {
+                    Choice::Join(format!("/proc/{}/ns/net", c.pid).into())
+                } else {
+                    return Err(Error::invalid(format!(
+                        "--network container:{name}: it has no network namespace to join (not running)"
+                    )));
+                }
+            }
+            None => Choice::Cni(
+                Network::load(&networks_dir(db), other)
+                    .map_err(|e| Error::invalid(format!("--network {other}: {}", net_err(e))))?,
+            ),
+        },
+    })
+}
+
+/// -p and -P: the mappings (-P: every port the image exposes, each on a
+/// free host port).
+pub fn publish(specs: &[String], all: bool, image_config: &Value) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for s in specs {
+        out.extend(skiff_net::ports::parse(s).map_err(net_err)?);
+    }
+    if all {
+        if let Some(exposed) = image_config.get("ExposedPorts").and_then(Value::as_object) {
+            for key in exposed.keys() {
+                let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+                if out
+                    .iter()
+                    .any(|m| m.container_port.to_string() == port && m.protocol == proto)
+                {
+                    continue;
+                }
+                out.extend(skiff_net::ports::parse(&format!("{port}/{proto}")).map_err(net_err)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What create sets up: the namespace and the interface; net.json written.
+pub struct Attached {
+    pub netns: PathBuf,
+    pub addresses: Vec<String>,
+}
+
+pub fn setup(dir: &Path, id: &str, net: &Network, ports: &[PortMapping]) -> Result<Attached> {
+    let ns = dir.join("netns");
+    netns::create(&ns).map_err(net_err)?;
+    let attach = Attach {
+        container_id: id,
+        netns: &ns,
+        ifname: "eth0",
+        ports,
+    };
+    let result = match cni::add(net, &attach) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = netns::remove(&ns);
+            return Err(net_err(e));
+        }
+    };
+    let record = json!({
+        "network": net.name,
+        "netns": ns,
+        "result": result,
+        "ports": ports.iter().map(PortMapping::to_json).collect::<Vec<_>>(),
+    });
+    fs::write(
+        dir.join("net.json"),
+        serde_json::to_vec_pretty(&record).unwrap_or_default(),
+    )
+    .map_err(|e| Error::at(&dir.join("net.json"), "writing", e))?;
+    Ok(Attached {
+        netns: ns,
+        addresses: cni::addresses(&result),
+    })
+}
+
+/// What net.json says (None: no CNI network).
+pub fn record(dir: &Path) -> Option<Value> {
+    fs::read(dir.join("net.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+pub fn ports_of(dir: &Path) -> Vec<PortMapping> {
+    record(dir)
+        .and_then(|r| r["ports"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(PortMapping::from_json)
+        .collect()
+}
+
+/// Undoes setup: DEL through the plugins (the addresses, the port rules),
+/// the namespace. What can be undone is, also when one step fails.
+pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
+    let Some(rec) = record(dir) else {
+        return Ok(());
+    };
+    let ns = dir.join("netns");
+    let name = rec["network"].as_str().unwrap_or_default();
+    let mut failed = None;
+    match Network::load(&networks_dir(db), name) {
+        Ok(net) => {
+            let ports: Vec<PortMapping> = rec["ports"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(PortMapping::from_json)
+                .collect();
+            let attach = Attach {
+                container_id: id,
+                netns: &ns,
+                ifname: "eth0",
+                ports: &ports,
+            };
+            if let Err(e) = cni::del(&net, &attach, Some(&rec["result"])) {
+                failed = Some(net_err(e));
+            }
+        }
+        Err(e) => failed = Some(net_err(e)),
+    }
+    netns::remove(&ns).map_err(net_err)?;
+    let _ = fs::remove_file(dir.join("net.json"));
+    failed.map_or(Ok(()), Err)
+}
+
+/// The /etc/hosts of a container: loopback, itself, and (on a user
+/// network) every other container of that network by name, so that they
+/// reach each other by name. Rewritten in place (the file is bound into
+/// the container) when a container joins or leaves the network.
+pub fn hosts_text(own: Option<(&str, &[&str])>, peers: &[(String, Vec<String>)]) -> String {
+    let mut t = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if let Some((ip, names)) = own {
+        t.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+    }
+    for (ip, names) in peers {
+        t.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+    }
+    t
+}
+
+/// Every container of the store on network `name`: (id, address, names).
+fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
+    db.all()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            let rec = record(&db.dir(&c.id))?;
+            (rec["network"] == name).then_some(())?;
+            let ip = cni::addresses(&rec["result"]).into_iter().next()?;
+            Some((c, ip))
+        })
+        .collect()
+}
+
+/// Rewrites the hosts file of every container on network `name`, each
+/// naming all the others (the default network too: Docker's does not,
+/// Podman's does).
+pub fn refresh_hosts(db: &Db, name: &str) {
+    let all = members(db, name);
+    for (c, ip) in &all {
+        let hostname = fs::read_to_string(db.dir(&c.id).join("hostname"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let own_names = [hostname.as_str(), c.name.as_str()];
+        let peers: Vec<(String, Vec<String>)> = all
+            .iter()
+            .filter(|(p, _)| p.id != c.id)
+            .map(|(p, pip)| (pip.clone(), vec![p.name.clone()]))
+            .collect();
+        let text = hosts_text(Some((ip, &own_names)), &peers);
+        // In place: the container has this very inode bound.
+        if let Ok(mut f) = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(db.dir(&c.id).join("hosts"))
+        {
+            use std::io::Write;
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// The host's resolv.conf for a container with a network of its own:
+/// nameservers on loopback (a local resolver) cannot be reached from it,
+/// so they go, and with none left Docker's fallback is used.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            let addr = words.next().unwrap_or_default();
+            if addr.starts_with("127.") || addr == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_resolvers_are_left_out() {
+        let r = resolv_conf("search lan\nnameserver 127.0.0.53\n");
+        assert_eq!(r, "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        assert_eq!(
+            resolv_conf("nameserver 10.0.0.1\n"),
+            "nameserver 10.0.0.1\n"
+        );
+    }
+
+    #[test]
+    fn hosts_name_the_container_and_its_peers() {
+        let t = hosts_text(
+            Some(("10.1.0.2", &["abc", "web"])),
+            &[("10.1.0.3".into(), vec!["db".into()])],
+        );
+        assert!(
+            t.contains("10.1.0.2\tabc web\n") && t.ends_with("10.1.0.3\tdb\n"),
+            "{t}"
+        );
+    }
+}
