@@ -94,10 +94,18 @@ t0=$(ms); PM pull -q --tls-verify=false "$image" >/dev/null; t1=$(ms); rp=$((t1 
 PM pull -q --tls-verify=false "$image" >/dev/null
 : >"$tmp/run.skiff"; : >"$tmp/run.podman"
 for i in $(seq "$rounds"); do
-    t0=$(ms); "$skiff" --root "$tmp/s" run --rm "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/run.skiff"
+    t0=$(ms); "$skiff" --root "$tmp/s" run --rm --network none "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/run.skiff"
     t0=$(ms); PM --runtime runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/run.podman"
 done
 us=$(median <"$tmp/run.skiff"); up=$(median <"$tmp/run.podman")
+# 2b. The same on each one's default bridge network (skiff: CNI plugins;
+#     Podman: its own default backend).
+: >"$tmp/runnet.skiff"; : >"$tmp/runnet.podman"
+for i in $(seq "$rounds"); do
+    t0=$(ms); "$skiff" --root "$tmp/s" run --rm "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/runnet.skiff"
+    t0=$(ms); PM --runtime runc run --rm --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/runnet.podman"
+done
+uns=$(median <"$tmp/runnet.skiff"); unp=$(median <"$tmp/runnet.podman")
 PM rmi -a -f >/dev/null 2>&1 || true
 
 # 3. 500 small images in both stores (one docker-archive, loaded by each).
@@ -125,5 +133,6 @@ printf '%-44s %8s %8s %6s\n' "pull + unpack, empty store" "$ps" "$pp" "$(ratio "
 printf '%-44s %8s %8s %6s\n' "pull + unpack, both stores on tmpfs" "$ts" "$tp" "$(ratio "$ts" "$tp")"
 printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
 printf '%-44s %8s %8s %6s\n' "run --rm /bin/true" "$us" "$up" "$(ratio "$us" "$up")"
+printf '%-44s %8s %8s %6s\n' "run --rm /bin/true, default bridge network" "$uns" "$unp" "$(ratio "$uns" "$unp")"
 printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
 printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
