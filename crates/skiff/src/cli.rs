@@ -541,6 +541,10 @@ pub struct RunArgs {
     /// (permissions of r, w, m; default rwm)
     #[arg(long)]
     pub device: Vec<String>,
+    /// The OCI runtime for this container: a path or a name on PATH (runc,
+    /// crun) [default: skiff-oci]
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image

@@ -239,9 +239,11 @@ pub fn runtime() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("skiff-oci"))
 }
 
-/// skiff-oci with this store's state root.
-pub fn oci(db: &Db) -> Command {
-    let mut c = Command::new(runtime());
+/// The container's OCI runtime (its `--runtime`, else skiff-oci) with
+/// this store's state root for it.
+pub fn oci(db: &Db, id: &str) -> Command {
+    let chosen = Settings::load(&db.dir(id)).runtime;
+    let mut c = Command::new(chosen.unwrap_or_else(runtime));
     c.arg("--root").arg(db.runtime_root());
     c
 }
@@ -293,6 +295,9 @@ pub struct Settings {
     /// -d -i: the monitor keeps the container's stdin open for attach.
     #[serde(default)]
     pub interactive: bool,
+    /// --runtime: another OCI runtime (runc, crun, ...) for this container.
+    #[serde(default)]
+    pub runtime: Option<PathBuf>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -686,7 +691,7 @@ pub fn create(
 /// Removes a container that is not running: its runtime state, rootfs
 /// mount, directory, hold on the image and row.
 pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
-    let _ = oci(db)
+    let _ = oci(db, &c.id)
         .args(["delete", "--force", &c.id])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -911,7 +916,7 @@ pub fn monitor(
             // containers that ran).
             Ran::NotStarted(msg) => {
                 // A create that worked before start failed leaves state.
-                let _ = oci(db)
+                let _ = oci(db, id)
                     .args(["delete", "--force", id])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -927,7 +932,7 @@ pub fn monitor(
             }
         };
         mark_exited(db, id, code)?;
-        let _ = oci(db)
+        let _ = oci(db, id)
             .args(["delete", "--force", id])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -1067,7 +1072,7 @@ fn run_once(
     // The command goes with its block: the pipes' write ends it holds
     // must close here, or the copiers never see the end.
     let create = {
-        let mut cmd = oci(db);
+        let mut cmd = oci(db, id);
         cmd.args(["create", "--bundle"]).arg(&dir);
         if let Some(c) = &console {
             cmd.arg("--console-socket").arg(&c.path);
@@ -1104,7 +1109,7 @@ fn run_once(
         .ok()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or(0);
-    match oci(db).args(["start", id]).output() {
+    match oci(db, id).args(["start", id]).output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             return Ok(Ran::NotStarted(
@@ -1276,7 +1281,7 @@ pub fn reset_exited(db: &Db, c: &Ctr) -> Result<()> {
     let dir = db.dir(&c.id);
     let _ = fs::remove_file(dir.join(STOPPED_BY_USER));
     let _ = fs::remove_file(dir.join(RESTARTS));
-    let _ = oci(db)
+    let _ = oci(db, &c.id)
         .args(["delete", "--force", &c.id])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -1346,7 +1351,7 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
 
 /// Signals the container's processes (all of them for KILL, as Docker).
 pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
-    let mut cmd = oci(db);
+    let mut cmd = oci(db, &c.id);
     cmd.arg("kill");
     if sig == "KILL" || sig == "SIGKILL" || sig == "9" {
         cmd.arg("--all");
@@ -1377,7 +1382,7 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
             c.name, c.state
         )));
     }
-    let o = oci(db)
+    let o = oci(db, &c.id)
         .args([verb, &c.id])
         .output()
         .map_err(|e| Error::io("running skiff-oci", e))?;
@@ -1512,7 +1517,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
             c.name
         )));
     }
-    let mut cmd = oci(db);
+    let mut cmd = oci(db, &c.id);
     cmd.arg("exec");
     if tty {
         cmd.arg("-t");

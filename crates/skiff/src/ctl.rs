@@ -134,6 +134,30 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         stop_timeout: a.stop_timeout,
         labels,
         interactive: false,
+        runtime: match &a.runtime {
+            None => None,
+            Some(r) => Some(find_runtime(r)?),
+        },
+    })
+}
+
+/// `--runtime`: a path, or a name looked up on PATH (runc, crun), as
+/// Podman takes it.
+fn find_runtime(name: &std::path::Path) -> Result<std::path::PathBuf> {
+    let found = if name.components().count() > 1 {
+        Some(name.to_path_buf()).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    found.ok_or_else(|| {
+        Error::invalid(format!(
+            "--runtime {}: no such OCI runtime (a path, or a name on PATH)",
+            name.display()
+        ))
     })
 }
 
@@ -164,7 +188,7 @@ fn is_signal(text: &str) -> bool {
 /// process as its monitor. Nothing is logged in this mode.
 fn run_terminal(store: &mut Store, db: &Db, c: &Ctr, _interactive: bool) -> Result<i32> {
     ctr::mark_running(db, &c.id, 0, std::process::id() as i64)?;
-    let status = ctr::oci(db)
+    let status = ctr::oci(db, &c.id)
         .args(["run", "--bundle"])
         .arg(db.dir(&c.id))
         .arg(&c.id)
@@ -588,7 +612,7 @@ pub fn top(store: &Store, name: &str) -> Result<i32> {
     if c.state != "running" && c.state != "paused" {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
-    let o = ctr::oci(&db)
+    let o = ctr::oci(&db, &c.id)
         .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
         .output()
         .map_err(|e| Error::io("running skiff-oci ps", e))?;
@@ -618,7 +642,7 @@ pub fn prune(store: &mut Store) -> Result<i32> {
 /// One stats sample of a container from skiff-oci: (cpu ns, memory bytes,
 /// memory limit, pids).
 fn sample(db: &Db, c: &Ctr) -> Option<(u64, u64, u64, u64)> {
-    let o = ctr::oci(db)
+    let o = ctr::oci(db, &c.id)
         .args(["events", "--stats", &c.id])
         .output()
         .ok()?;

@@ -117,6 +117,25 @@ fn run_uses_the_image_config_and_keeps_streams_and_codes() {
     assert!(text(&o).contains("--network"), "{}", text(&o));
     let o = e.cmd(&["run", "--rm", "nosuchimage:9", "true"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    // --runtime: another OCI runtime runs it (runc, Debian's), named or by
+    // path; an unknown one is refused by name.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "app:1",
+        "sh",
+        "-c",
+        "echo via-runc; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(out(&o), "via-runc\n");
+    let o = e.cmd(&["run", "--rm", "--runtime", "nosuchruntime", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--runtime"), "{}", text(&o));
     // --entrypoint replaces the image's command line.
     let o = e.cmd(&["run", "--rm", "--entrypoint", "echo", "app:1", "a", "b"]);
     assert_eq!(out(&o), "a b\n", "{}", text(&o));
