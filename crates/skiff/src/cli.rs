@@ -106,6 +106,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Attach this terminal to a running container's (ctrl-p ctrl-q
     /// detaches and leaves it running)
     Attach {
@@ -197,6 +200,44 @@ pub enum ContainerCommand {
         force: bool,
     },
     Inspect(InspectArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Make a volume [NAME: a random one]
+    Create {
+        name: Option<String>,
+        /// A label, KEY=VALUE (repeatable)
+        #[arg(short, long)]
+        label: Vec<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        /// Names only
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show volumes as JSON
+    Inspect {
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove volumes (no container may use them)
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove anonymous volumes no container uses (--all: named ones too)
+    Prune {
+        /// Named volumes too
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -545,6 +586,9 @@ pub struct RunArgs {
     /// crun) [default: skiff-oci]
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// Mount another container's volumes too: CONTAINER[:ro|rw]
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image
@@ -623,6 +667,9 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(short, long)]
     pub force: bool,
+    /// Remove its anonymous volumes too
+    #[arg(short, long)]
+    pub volumes: bool,
 }
 
 #[derive(Args, Debug)]

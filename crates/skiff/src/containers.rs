@@ -298,6 +298,13 @@ pub struct Settings {
     /// --runtime: another OCI runtime (runc, crun, ...) for this container.
     #[serde(default)]
     pub runtime: Option<PathBuf>,
+    /// Anonymous volumes made for it (-v PATH, the image's VOLUME): rm -v
+    /// removes them.
+    #[serde(default)]
+    pub anonymous_volumes: Vec<String>,
+    /// --volumes-from: CONTAINER[:ro|rw] (read at create).
+    #[serde(default, skip_serializing)]
+    pub volumes_from: Vec<String>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -540,6 +547,8 @@ pub fn create(
     };
     let dir = db.dir(&id);
     fs::create_dir_all(&dir).map_err(|e| Error::at(&dir, "making", e))?;
+    // Volumes this create made (removed again if it fails).
+    let mut made_volumes: Vec<String> = Vec::new();
     let made = (|| -> Result<Ctr> {
         let rootfs = dir.join("rootfs");
         skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
@@ -614,6 +623,12 @@ pub fn create(
             .map(|f| (format!("/etc/{f}"), dir.join(f).display().to_string()))
             .collect();
         let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), o.tty);
+        // Volumes: bound like -v's host paths once made and filled.
+        let mut extras = extras.clone();
+        let (binds, anonymous) = volume_binds(db, &icfg, &extras, &rootfs, o, &mut made_volumes)?;
+        extras.mounts.extend(binds);
+        let mut settings = o.settings.clone();
+        settings.anonymous_volumes = anonymous;
         let config = crate::spec::config(&crate::spec::Plan {
             process: crate::spec::Process {
                 args: process_args.clone(),
@@ -643,7 +658,7 @@ pub fn create(
         .map_err(|e| Error::at(&dir.join("log.json"), "writing", e))?;
         fs::write(
             dir.join("run.json"),
-            serde_json::to_vec(&o.settings).unwrap_or_default(),
+            serde_json::to_vec(&settings).unwrap_or_default(),
         )
         .map_err(|e| Error::at(&dir.join("run.json"), "writing", e))?;
         let stop_signal = o
@@ -681,11 +696,106 @@ pub fn create(
         Ok(c)
     })();
     if made.is_err() {
+        for v in &made_volumes {
+            let _ = crate::volumes::remove(db, v);
+        }
         let _ = crate::net::teardown(db, &dir, &id);
         let _ = skiff_image::mount::unmount_at(&dir.join("rootfs"));
         let _ = skiff_image::store::remove_tree(&dir);
     }
     made
+}
+
+/// The binds of a container's volumes: those asked for (-v NAME:PATH,
+/// -v PATH, --mount type=volume), the image's VOLUME paths nothing else
+/// covers (anonymous), and --volumes-from's. Named volumes are made on
+/// first use; a new volume is filled from the image. Returns the binds and
+/// the anonymous volumes' names; `made` gets every volume made here.
+fn volume_binds(
+    db: &Db,
+    icfg: &Value,
+    extras: &crate::spec::Extras,
+    rootfs: &Path,
+    o: &RunOpts,
+    made: &mut Vec<String>,
+) -> Result<(Vec<Value>, Vec<String>)> {
+    let mut requests = extras.volumes.clone();
+    let covered = |dest: &str, reqs: &[crate::spec::VolumeRequest]| {
+        reqs.iter().any(|r| r.destination == dest)
+            || extras.mounts.iter().any(|m| m["destination"] == dest)
+    };
+    if let Some(vs) = icfg.get("Volumes").and_then(Value::as_object) {
+        for dest in vs.keys() {
+            if !covered(dest, &requests) {
+                requests.push(crate::spec::VolumeRequest {
+                    name: None,
+                    destination: dest.clone(),
+                    read_only: false,
+                });
+            }
+        }
+    }
+    let mut binds = Vec::new();
+    let mut anonymous = Vec::new();
+    for r in &requests {
+        let name = match &r.name {
+            Some(n) => n.clone(),
+            None => {
+                let n = crate::volumes::anonymous_name();
+                anonymous.push(n.clone());
+                n
+            }
+        };
+        if !crate::volumes::exists(db, &name) {
+            crate::volumes::create(db, &name, &json!({}), r.name.is_none())
+                .map_err(|e| Error::invalid(format!("-v {name}:{}: {e}", r.destination)))?;
+            made.push(name.clone());
+        }
+        crate::volumes::fill(db, &name, rootfs, &r.destination)?;
+        let data = crate::volumes::data(db, &name);
+        binds.push(crate::spec::bind(
+            &data.display().to_string(),
+            &r.destination,
+            r.read_only,
+        ));
+    }
+    // --volumes-from: the other container's volumes and bind mounts (not
+    // its own /etc files or --init), read-only when asked.
+    for spec in &o.settings.volumes_from {
+        let (name, mode) = spec.split_once(':').unwrap_or((spec, "rw"));
+        let ro = match mode {
+            "ro" => true,
+            "rw" => false,
+            m => {
+                return Err(Error::invalid(format!(
+                    "--volumes-from {spec:?}: mode {m:?}: ro or rw"
+                )))
+            }
+        };
+        let other = db.find(name)?;
+        let config: Value = fs::read(db.dir(&other.id).join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let own = [
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+            "/dev/init",
+        ];
+        for m in config["mounts"].as_array().into_iter().flatten() {
+            let dest = m["destination"].as_str().unwrap_or_default();
+            if m["type"] != "bind" || own.contains(&dest) || covered(dest, &requests) {
+                continue;
+            }
+            let src = m["source"].as_str().unwrap_or_default();
+            let was_ro = m["options"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|x| x == "ro"));
+            binds.push(crate::spec::bind(src, dest, ro || was_ro));
+        }
+    }
+    Ok((binds, anonymous))
 }
 
 /// Removes a container that is not running: its runtime state, rootfs

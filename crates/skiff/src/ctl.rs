@@ -138,6 +138,8 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
             None => None,
             Some(r) => Some(find_runtime(r)?),
         },
+        anonymous_volumes: Vec::new(),
+        volumes_from: a.volumes_from.clone(),
     })
 }
 
@@ -422,7 +424,13 @@ pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
             ctr::stop(&db, &c, Some(0))?;
         }
         let c = db.find(&c.id).unwrap_or(c);
+        let anonymous = ctr::Settings::load(&db.dir(&c.id)).anonymous_volumes;
         ctr::remove(store, &db, &c)?;
+        if a.volumes {
+            for v in anonymous {
+                crate::volumes::remove(&db, &v)?;
+            }
+        }
         println!("{}", c.id);
     }
     Ok(if failed { 1 } else { 0 })
@@ -452,6 +460,65 @@ pub fn port(store: &Store, name: &str) -> Result<i32> {
     let c = db.find(name)?;
     for m in crate::net::ports_of(&db.dir(&c.id)) {
         println!("{}", m.describe());
+    }
+    Ok(0)
+}
+
+/// `volume create/ls/inspect/rm/prune`.
+pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
+    use crate::volumes;
+    let db = Db::open(&store.root)?;
+    match cmd {
+        VolumeCommand::Create { name, label } => {
+            let name = name.unwrap_or_else(volumes::anonymous_name);
+            let mut labels = serde_json::Map::new();
+            for l in &label {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                if k.is_empty() {
+                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
+                }
+                labels.insert(k.to_string(), json!(v));
+            }
+            volumes::create(&db, &name, &Value::Object(labels), false)?;
+            println!("{name}");
+        }
+        VolumeCommand::Ls { quiet } => {
+            if !quiet {
+                println!("DRIVER    VOLUME NAME");
+            }
+            for v in volumes::list(&db) {
+                match quiet {
+                    true => println!("{v}"),
+                    false => println!("local     {v}"),
+                }
+            }
+        }
+        VolumeCommand::Inspect { volumes: names } => {
+            let docs = names
+                .iter()
+                .map(|n| volumes::inspect(&db, n))
+                .collect::<Result<Vec<_>>>()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).unwrap_or_default()
+            );
+        }
+        VolumeCommand::Rm { volumes: names } => {
+            for n in names {
+                volumes::remove(&db, &n)?;
+                println!("{n}");
+            }
+        }
+        VolumeCommand::Prune { all, force: _ } => {
+            let used: Vec<String> = volumes::users(&db).into_iter().map(|(v, _)| v).collect();
+            for v in volumes::list(&db) {
+                let anonymous = volumes::meta(&db, &v)?["Anonymous"] == true;
+                if !used.contains(&v) && (all || anonymous) {
+                    volumes::remove(&db, &v)?;
+                    println!("{v}");
+                }
+            }
+        }
     }
     Ok(0)
 }

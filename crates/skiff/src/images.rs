@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Cp(a) => crate::copy::cp(&open()?, a),
         Command::Port { container } => crate::ctl::port(&open()?, &container),
         Command::Network(n) => crate::ctl::network(&open()?, n),
+        Command::Volume(v) => crate::ctl::volume(&open()?, v),
         Command::Attach {
             container,
             no_stdin,

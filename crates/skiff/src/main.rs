@@ -15,6 +15,7 @@ mod net;
 mod progress;
 mod spec;
 mod userns;
+mod volumes;
 
 use clap::Parser;
 

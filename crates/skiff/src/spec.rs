@@ -292,6 +292,18 @@ pub struct Extras {
     pub devices: Vec<Value>,
     /// --group-add, resolved against the image's /etc/group at create.
     pub groups_add: Vec<String>,
+    /// Volumes (-v NAME:PATH, -v PATH, --mount type=volume), made and
+    /// bound at create.
+    pub volumes: Vec<VolumeRequest>,
+}
+
+/// A volume a container asks for: a named one (made on first use) or,
+/// without a name, an anonymous one of its own.
+#[derive(Debug, Clone)]
+pub struct VolumeRequest {
+    pub name: Option<String>,
+    pub destination: String,
+    pub read_only: bool,
 }
 
 /// Bytes of "64m", "1g", "512k", "1024" (Docker's units: 1024s).
@@ -533,26 +545,44 @@ fn mount_extras(
     for v in volumes {
         let parts: Vec<&str> = v.split(':').collect();
         let (src, dst, opt) = match parts.as_slice() {
-            [s, d] => (*s, *d, "rw"),
+            // A path alone: an anonymous volume there.
+            [d] => ("", *d, ""),
+            [s, d] => (*s, *d, ""),
             [s, d, o] => (*s, *d, *o),
-            _ => return Err(format!("-v {v:?}: HOST:CONTAINER[:ro|rw]")),
+            _ => {
+                return Err(format!(
+                    "-v {v:?}: [HOST-PATH|VOLUME:]CONTAINER-PATH[:ro|rw]"
+                ))
+            }
         };
-        if !src.starts_with('/') {
-            return Err(format!(
-                "-v {v:?}: named volumes are to come; give an absolute host path"
-            ));
-        }
         if !dst.starts_with('/') {
             return Err(format!("-v {v:?}: the container path must be absolute"));
+        }
+        // Options: ro or rw; z and Z (SELinux relabelling) are accepted
+        // and have nothing to do where SELinux is off.
+        let mut ro = false;
+        for o in opt.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => ro = true,
+                "rw" => ro = false,
+                "z" | "Z" => {}
+                o => return Err(format!("-v {v:?}: option {o:?}: ro, rw, z or Z")),
+            }
+        }
+        if src.is_empty() || !src.starts_with(['/', '.']) {
+            x.volumes.push(VolumeRequest {
+                name: (!src.is_empty()).then(|| src.to_string()),
+                destination: dst.to_string(),
+                read_only: ro,
+            });
+            continue;
+        }
+        if !src.starts_with('/') {
+            return Err(format!("-v {v:?}: a host path must be absolute"));
         }
         if !Path::new(src).exists() {
             return Err(format!("-v {v:?}: {src} does not exist"));
         }
-        let ro = match opt {
-            "ro" => true,
-            "rw" => false,
-            o => return Err(format!("-v {v:?}: option {o:?}: ro or rw")),
-        };
         x.mounts.push(bind(src, dst, ro));
     }
     for m in mounts {
@@ -592,11 +622,16 @@ fn mount_extras(
                 }
                 x.mounts.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts}));
             }
-            t => {
-                return Err(format!(
-                    "--mount {m:?}: type {t:?}: bind or tmpfs (volumes are to come)"
-                ))
-            }
+            "volume" => x.volumes.push(VolumeRequest {
+                name: kv
+                    .get("source")
+                    .or(kv.get("src"))
+                    .filter(|s| !s.is_empty())
+                    .cloned(),
+                destination: target,
+                read_only: kv.contains_key("readonly") || kv.contains_key("ro"),
+            }),
+            t => return Err(format!("--mount {m:?}: type {t:?}: bind, volume or tmpfs")),
         }
     }
     for t in tmpfs {
@@ -776,7 +811,7 @@ fn host_devices() -> Vec<Value> {
     found
 }
 
-fn bind(src: &str, dst: &str, ro: bool) -> Value {
+pub fn bind(src: &str, dst: &str, ro: bool) -> Value {
     let mut opts = vec!["rbind", "rprivate"];
     if ro {
         opts.push("ro");

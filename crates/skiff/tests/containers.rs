@@ -1340,3 +1340,95 @@ fn networks_names_published_ports_and_cleanup() {
         "leases left"
     );
 }
+
+/// Volumes as Docker keeps them: a named one made on first use and filled
+/// from the image, kept across containers; an anonymous one (-v PATH)
+/// removed by rm -v; --volumes-from; ls, inspect, rm (refused in use),
+/// prune.
+#[test]
+fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // First use: made, and filled from what the image has at /etc.
+    let o = e.cmd(&[
+        "run",
+        "--name",
+        "writer",
+        "--network",
+        "none",
+        "-v",
+        "conf:/etc",
+        "-v",
+        "/scratch",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /etc/os-release; echo kept > /etc/note; echo tmp > /scratch/x",
+    ]);
+    assert_eq!(out(&o), "NAME=skiff-test\n", "{}", text(&o));
+    let ls = e.ok(&["volume", "ls", "-q"]);
+    assert!(ls.lines().any(|l| l == "conf"), "{ls}");
+    assert_eq!(
+        ls.lines().count(),
+        2,
+        "a named and an anonymous volume: {ls}"
+    );
+    let doc: Value = serde_json::from_str(&e.ok(&["volume", "inspect", "conf"])).unwrap();
+    assert_eq!(doc[0]["Driver"], "local");
+    // In use: not removed.
+    let o = e.cmd(&["volume", "rm", "conf"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(text(&o).contains("in use"), "{}", text(&o));
+    // --volumes-from, read-only.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "writer:ro",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /etc/note /scratch/x; echo no > /etc/other 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(out(&o), "kept\ntmp\nread-only\n", "{}", text(&o));
+    // rm -v: the anonymous volume goes, the named one stays with its data.
+    e.ok(&["rm", "-v", "writer"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\n");
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "conf:/mnt:ro",
+        "app:1",
+        "cat",
+        "/mnt/note",
+        "/mnt/passwd",
+    ]);
+    assert!(out(&o).starts_with("kept\nroot:x:0:0"), "{}", text(&o));
+    // Bad input, and prune (anonymous only, unless --all).
+    for (args, named) in [
+        (
+            &["run", "--rm", "-v", "x:/etc", "app:1", "true"][..],
+            "volume",
+        ),
+        (
+            &["run", "--rm", "-v", "conf:/mnt:rx", "app:1", "true"][..],
+            "\"rx\"",
+        ),
+        (&["volume", "rm", "nosuchvolume"][..], "nosuchvolume"),
+    ] {
+        let o = e.cmd(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    e.ok(&["volume", "create", "--label", "k=v", "spare"]);
+    e.ok(&["volume", "prune", "-f"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\nspare\n");
+    assert_eq!(e.ok(&["volume", "prune", "-f", "--all"]), "conf\nspare\n");
+    assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
+}
