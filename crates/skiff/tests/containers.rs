@@ -1426,6 +1426,29 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
         assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
     }
+    // An image's VOLUME: an anonymous volume, filled from the image.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("vol"));
+    let d = l.image_with(
+        &[busybox_layer()],
+        Z::Gzip,
+        "amd64",
+        json!({"Cmd": ["cat", "/etc/os-release"], "Env": ["PATH=/bin"], "Volumes": {"/etc": {}}}),
+    );
+    l.tag(&d, "1");
+    f._reg.push_layout(&l.dir, "1", "vol:1", false);
+    e.ok(&["pull", "-q", &format!("{}/vol:1", f._reg.addr())]);
+    let o = e.cmd(&["run", "--name", "withvol", "--network", "none", "vol:1"]);
+    assert_eq!(out(&o), "NAME=skiff-test\n", "{}", text(&o));
+    let anon: Vec<String> = e
+        .ok(&["volume", "ls", "-q"])
+        .lines()
+        .filter(|l| *l != "conf")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(anon.len(), 1, "the image's VOLUME made one: {anon:?}");
+    e.ok(&["rm", "-v", "withvol"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\n");
     e.ok(&["volume", "create", "--label", "k=v", "spare"]);
     e.ok(&["volume", "prune", "-f"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\nspare\n");
