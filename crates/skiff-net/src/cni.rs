@@ -23,6 +23,8 @@ pub struct Attach<'a> {
     pub netns: &'a Path,
     pub ifname: &'a str,
     pub ports: &'a [PortMapping],
+    /// An address asked for (host-local takes it from CNI_ARGS).
+    pub ip: Option<&'a str>,
 }
 
 fn plugin_path(kind: &str) -> Option<PathBuf> {
@@ -66,6 +68,13 @@ fn exec(net: &Network, command: &str, conf: &Value, a: &Attach<'_>) -> Result<Va
         .env("CNI_NETNS", a.netns)
         .env("CNI_IFNAME", a.ifname)
         .env("CNI_PATH", PLUGIN_DIRS.join(":"))
+        .env(
+            "CNI_ARGS",
+            match a.ip {
+                Some(ip) => format!("IgnoreUnknown=1;IP={ip}"),
+                None => "IgnoreUnknown=1".into(),
+            },
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -505,6 +505,16 @@ pub struct RunArgs {
     /// Publish every port the image exposes, each on a free host port
     #[arg(short = 'P', long)]
     pub publish_all: bool,
+    /// The container's address on its network (in its subnet)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// A nameserver for its /etc/resolv.conf (repeatable; replaces the
+    /// host's)
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// An /etc/hosts entry, HOST:IP (repeatable)
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,

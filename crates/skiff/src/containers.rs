@@ -305,6 +305,15 @@ pub struct Settings {
     /// --volumes-from: CONTAINER[:ro|rw] (read at create).
     #[serde(default, skip_serializing)]
     pub volumes_from: Vec<String>,
+    /// --add-host: (IP, HOST), kept in /etc/hosts when it is rewritten.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    /// --dns: the nameservers of its resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// --ip: the address asked for on its network.
+    #[serde(default)]
+    pub ip: Option<String>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -514,6 +523,11 @@ pub fn create(
     }
     let network = crate::net::choose(db, o.network.as_deref())?;
     let ports = crate::net::publish(&o.publish, o.publish_all, &icfg)?;
+    if o.settings.ip.is_some() && !matches!(network, crate::net::Choice::Cni(_)) {
+        return Err(Error::invalid(
+            "--ip: an address is given on a bridge network (--network bridge or a network's name)",
+        ));
+    }
     if !ports.is_empty() {
         match &network {
             crate::net::Choice::Cni(_) => {}
@@ -595,7 +609,7 @@ pub fn create(
                 (crate::spec::NetNs::Path(p.display().to_string()), None)
             }
             crate::net::Choice::Cni(net) => {
-                let a = crate::net::setup(&dir, &id, net, &ports)?;
+                let a = crate::net::setup(&dir, &id, net, &ports, o.settings.ip.as_deref())?;
                 (
                     crate::spec::NetNs::Path(a.netns.display().to_string()),
                     a.addresses.into_iter().next(),
@@ -603,9 +617,15 @@ pub fn create(
             }
         };
         let names = [hostname.as_str(), name.as_str()];
+        let extra: Vec<(String, Vec<String>)> = o
+            .settings
+            .extra_hosts
+            .iter()
+            .map(|(ip, h)| (ip.clone(), vec![h.clone()]))
+            .collect();
         let hosts = match &address {
-            Some(ip) => crate::net::hosts_text(Some((ip, &names)), &[]),
-            None => crate::net::hosts_text(Some(("127.0.0.1", &[hostname.as_str()])), &[]),
+            Some(ip) => crate::net::hosts_text(Some((ip, &names)), &extra),
+            None => crate::net::hosts_text(Some(("127.0.0.1", &[hostname.as_str()])), &extra),
         };
         fs::write(dir.join("hosts"), hosts)
             .map_err(|e| Error::at(&dir.join("hosts"), "writing", e))?;
@@ -615,6 +635,10 @@ pub fn create(
         let resolv = match &network {
             crate::net::Choice::Host => host_resolv,
             _ => crate::net::resolv_conf(&host_resolv),
+        };
+        let resolv = match o.settings.dns.is_empty() {
+            true => resolv,
+            false => crate::net::with_nameservers(&resolv, &o.settings.dns),
         };
         fs::write(dir.join("resolv.conf"), resolv)
             .map_err(|e| Error::at(&dir.join("resolv.conf"), "writing", e))?;

@@ -140,6 +140,9 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         },
         anonymous_volumes: Vec::new(),
         volumes_from: a.volumes_from.clone(),
+        extra_hosts: crate::net::extra_hosts(&a.add_host)?,
+        dns: crate::net::dns_servers(&a.dns)?,
+        ip: a.ip.clone(),
     })
 }
 

@@ -110,7 +110,36 @@ pub struct Attached {
     pub addresses: Vec<String>,
 }
 
-pub fn setup(dir: &Path, id: &str, net: &Network, ports: &[PortMapping]) -> Result<Attached> {
+pub fn setup(
+    dir: &Path,
+    id: &str,
+    net: &Network,
+    ports: &[PortMapping],
+    ip: Option<&str>,
+) -> Result<Attached> {
+    if let Some(ip) = ip {
+        let addr: std::net::Ipv4Addr = ip
+            .parse()
+            .map_err(|_| Error::invalid(format!("--ip {ip:?}: an IPv4 address")))?;
+        let inside = net
+            .subnet()
+            .and_then(|s| skiff_net::network::parse_cidr(&s))
+            .is_some_and(|(base, prefix)| {
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
+                u32::from(addr) & mask == u32::from(base)
+            });
+        if !inside {
+            return Err(Error::invalid(format!(
+                "--ip {ip}: not in network {}'s subnet {}",
+                net.name,
+                net.subnet().unwrap_or_default()
+            )));
+        }
+    }
     let ns = dir.join("netns");
     netns::create(&ns).map_err(net_err)?;
     let attach = Attach {
@@ -118,6 +147,7 @@ pub fn setup(dir: &Path, id: &str, net: &Network, ports: &[PortMapping]) -> Resu
         netns: &ns,
         ifname: "eth0",
         ports,
+        ip,
     };
     let result = match cni::add(net, &attach) {
         Ok(r) => r,
@@ -182,6 +212,7 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
                 netns: &ns,
                 ifname: "eth0",
                 ports: &ports,
+                ip: None,
             };
             if let Err(e) = cni::del(&net, &attach, Some(&rec["result"])) {
                 failed = Some(net_err(e));
@@ -209,6 +240,50 @@ pub fn hosts_text(own: Option<(&str, &[&str])>, peers: &[(String, Vec<String>)])
     t
 }
 
+/// `--add-host HOST:IP` lines, checked (Docker's form; IPv6 in brackets
+/// or bare after the first colon).
+pub fn extra_hosts(specs: &[String]) -> Result<Vec<(String, String)>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (host, ip) = s
+                .split_once(':')
+                .ok_or_else(|| Error::invalid(format!("--add-host {s:?}: HOST:IP")))?;
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() || ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::invalid(format!(
+                    "--add-host {s:?}: HOST:IP, IP an address"
+                )));
+            }
+            Ok((ip.to_string(), host.to_string()))
+        })
+        .collect()
+}
+
+/// `--dns ADDR`: checked addresses.
+pub fn dns_servers(specs: &[String]) -> Result<Vec<String>> {
+    specs
+        .iter()
+        .map(|s| match s.parse::<std::net::IpAddr>() {
+            Ok(_) => Ok(s.clone()),
+            Err(_) => Err(Error::invalid(format!("--dns {s:?}: an IP address"))),
+        })
+        .collect()
+}
+
+/// resolv.conf with `servers` in place of its nameservers.
+pub fn with_nameservers(resolv: &str, servers: &[String]) -> String {
+    let mut out: String = resolv
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("nameserver"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    out
+}
+
 /// Every container of the store on network `name`: (id, address, names).
 fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
     db.all()
@@ -234,11 +309,19 @@ pub fn refresh_hosts(db: &Db, name: &str) {
             .trim()
             .to_string();
         let own_names = [hostname.as_str(), c.name.as_str()];
-        let peers: Vec<(String, Vec<String>)> = all
+        let mut peers: Vec<(String, Vec<String>)> = all
             .iter()
             .filter(|(p, _)| p.id != c.id)
             .map(|(p, pip)| (pip.clone(), vec![p.name.clone()]))
             .collect();
+        // --add-host's, kept.
+        let settings = crate::containers::Settings::load(&db.dir(&c.id));
+        peers.extend(
+            settings
+                .extra_hosts
+                .iter()
+                .map(|(ip, h)| (ip.clone(), vec![h.clone()])),
+        );
         let text = hosts_text(Some((ip, &own_names)), &peers);
         // In place: the container has this very inode bound.
         if let Ok(mut f) = fs::OpenOptions::new()

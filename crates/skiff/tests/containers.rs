@@ -1306,6 +1306,58 @@ fn networks_names_published_ports_and_cleanup() {
         "busybox wget -qO- http://127.0.0.1/index.html",
     ]);
     assert_eq!(out(&o), "hello-web\n", "{}", text(&o));
+    // --ip, --add-host, --dns.
+    let o = e.cmd(&[
+        "run", "--rm", "--network", "front", "--ip", "10.122.200.50", "--add-host",
+        "db.local:10.9.9.9", "--dns", "10.1.1.1", "app:1", "sh", "-c",
+        "grep -c 10.122.200.50 /etc/hosts; grep db.local /etc/hosts; grep nameserver /etc/resolv.conf",
+    ]);
+    assert_eq!(
+        out(&o),
+        "1\n10.9.9.9\tdb.local\nnameserver 10.1.1.1\n",
+        "{}",
+        text(&o)
+    );
+    for (args, named) in [
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "front",
+                "--ip",
+                "10.5.0.9",
+                "app:1",
+                "true",
+            ][..],
+            "--ip",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--ip",
+                "10.122.200.9",
+                "app:1",
+                "true",
+            ][..],
+            "--ip",
+        ),
+        (
+            &["run", "--rm", "--add-host", "nocolon", "app:1", "true"][..],
+            "--add-host",
+        ),
+        (
+            &["run", "--rm", "--dns", "notanip", "app:1", "true"][..],
+            "--dns",
+        ),
+    ] {
+        let o = e.cmd(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
     let o = e.cmd(&[
         "run",
         "--rm",
