@@ -416,8 +416,9 @@ fn limits_capabilities_and_mounts_apply() {
     for (args, flag) in [
         (vec!["-m", "lots"], "--memory"),
         (vec!["--cpus", "-1"], "--cpus"),
-        (vec!["-v", "relative:/x"], "-v"),
-        (vec!["--mount", "type=volume,target=/x"], "--mount"),
+        (vec!["-v", "./relative:/x"], "-v"),
+        (vec!["-v", "vol:relative"], "-v"),
+        (vec!["--mount", "type=nfs,target=/x"], "--mount"),
         (vec!["--ulimit", "nofile=9:1"], "--ulimit"),
         (vec!["--cap-add", "bad name"], "--cap-add"),
         (vec!["--security-opt", "apparmor=x"], "--security-opt"),
