@@ -16,6 +16,7 @@ install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/loc
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-systemd /usr/local/bin/skiff-systemd
+install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-criu /usr/local/bin/skiff-criu
 # Manual pages (each generated from its program's command line at build time)
 # and shell completions: `man skiff-oci`, `skiff-oci <TAB>`.
 install -d /usr/local/share/man/man8 /usr/share/bash-completion/completions \

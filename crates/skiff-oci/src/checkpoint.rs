@@ -59,7 +59,7 @@ pub fn restore(cli: &Cli, root: &StateRoot, args: &RestoreArgs) -> Result<i32> {
     }
     let image_path = image_path(&args.criu);
     let opts = RestoreOptions {
-        create: crate::create_options(cli, &args.create, false),
+        create: crate::options::create_options(cli, &args.create, false),
         criu: criu_options(cli, &args.criu, &image_path)?,
         lsm_profile: args.lsm_profile.as_deref(),
         lsm_mount_context: args.lsm_mount_context.as_deref(),

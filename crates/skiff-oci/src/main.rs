@@ -1,18 +1,18 @@
 //! skiff-oci: argument parsing and output; the work is in the skiff library.
 
 mod arena;
-mod checkpoint;
 mod cli;
 mod control;
 mod doctor;
 mod exec;
 mod logging;
+mod options;
 mod output;
 
 use std::error::Error;
 
 use nix::unistd::Pid;
-use skiff_runtime::container::{self, CreateOptions};
+use skiff_runtime::container;
 use skiff_runtime::state::StateRoot;
 
 use cli::{Cli, Command, CreateArgs};
@@ -80,7 +80,7 @@ pub fn out(text: &str) -> Result<()> {
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {
-    let root = StateRoot::new(state_root(cli));
+    let root = StateRoot::new(options::state_root(cli));
     let Some(command) = &cli.command else {
         if cli.version {
             output::version()?;
@@ -90,7 +90,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     };
     match command {
         Command::Create(args) => {
-            container::create(&root, &create_options(cli, args, false))?;
+            container::create(&root, &options::create_options(cli, args, false))?;
         }
         Command::Start { id } => container::start(&root, id)?,
         Command::Run {
@@ -124,8 +124,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             output::spec(bundle, rootless)?
         }
-        Command::Checkpoint(args) => return checkpoint::checkpoint(cli, &root, args),
-        Command::Restore(args) => return checkpoint::restore(cli, &root, args),
+        // In a binary of their own (see skiff-criu.rs).
+        Command::Checkpoint(_) | Command::Restore(_) => return Err(exec_criu().into()),
         Command::Features => output::features()?,
         Command::Doctor { fix } => return doctor::run(&root, *fix),
         Command::Completion { shell } => output::print(match shell {
@@ -138,58 +138,6 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     Ok(0)
 }
 
-/// --root, or runc's defaults: /run/skiff for root, and for other users
-/// $XDG_RUNTIME_DIR/skiff (or /tmp/skiff-UID), a directory they own.
-fn state_root(cli: &Cli) -> std::path::PathBuf {
-    if let Some(root) = &cli.root {
-        return root.clone();
-    }
-    // runc's rule: $XDG_RUNTIME_DIR/skiff for a user, and for uid 0 of a
-    // user namespace (rootless podman runs us so) unless $USER is root;
-    // /run/skiff for the host's root, whatever XDG_RUNTIME_DIR says.
-    let uid = nix::unistd::geteuid();
-    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
-    let honour_xdg = !uid.is_root()
-        || (skiff_runtime::namespaces::in_nested_user_ns()
-            && std::env::var_os("USER").is_none_or(|u| u != "root"));
-    match xdg {
-        Some(dir) if honour_xdg => std::path::Path::new(&dir).join("skiff"),
-        _ if uid.is_root() => "/run/skiff".into(),
-        _ => format!("/tmp/skiff-{uid}").into(),
-    }
-}
-
-pub(crate) fn create_options<'a>(
-    cli: &Cli,
-    args: &'a CreateArgs,
-    relay_terminal: bool,
-) -> CreateOptions<'a> {
-    CreateOptions {
-        id: &args.id,
-        bundle: &args.bundle,
-        pid_file: args.pid_file.as_deref(),
-        console_socket: args.console_socket.as_deref(),
-        console_stream: None,
-        no_pivot: args.no_pivot,
-        no_new_keyring: args.no_new_keyring,
-        preserve_fds: args.preserve_fds,
-        listen_fds: listen_fds(),
-        systemd_cgroup: cli.systemd_cgroup,
-        relay_terminal,
-        start_now: false,
-    }
-}
-
-/// Sockets passed by systemd socket activation (LISTEN_FDS, for this very
-/// process by LISTEN_PID), which runc passes on to the container.
-fn listen_fds() -> u32 {
-    let var = |k| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
-    match (var("LISTEN_FDS"), var("LISTEN_PID")) {
-        (Some(n), Some(pid)) if pid == std::process::id() => n,
-        _ => 0,
-    }
-}
-
 /// create and start in one (init does not park on an exec fifo), then
 /// (unless detached) wait with signals forwarded and delete; the exit code
 /// is the container's.
@@ -199,7 +147,7 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
     }
     // In the foreground without a console socket, `run` relays the terminal itself.
     let relay = !detach && args.console_socket.is_none();
-    let mut opts = create_options(cli, args, relay);
+    let mut opts = options::create_options(cli, args, relay);
     // Init goes straight on to the program: no exec fifo, no separate start.
     opts.start_now = true;
     let created = container::create(root, &opts)?;
@@ -217,4 +165,29 @@ fn run(cli: &Cli, root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool)
         container::delete_stopped(root, &created.record, created.dir_anchor)?;
     }
     Ok(code)
+}
+
+/// `checkpoint` and `restore` are skiff-criu's: their code (CRIU's
+/// options, the checkpoint's notes) would make every skiff-oci start map
+/// and relocate a quarter of a megabyte more. This process becomes it,
+/// same pid and arguments ($SKIFF_CRIU, else the skiff-criu beside this
+/// binary, else on PATH); only a failed exec returns.
+fn exec_criu() -> String {
+    use std::os::unix::process::CommandExt;
+    let helper = std::env::var_os("SKIFF_CRIU")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join("skiff-criu")))
+                .filter(|p| p.exists())
+        })
+        .unwrap_or_else(|| "skiff-criu".into());
+    let err = std::process::Command::new(&helper)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    format!(
+        "checkpoint/restore: running {}: {err} (it is installed beside skiff-oci)",
+        helper.display()
+    )
 }
