@@ -32,7 +32,11 @@ fn main() {
     logging::init(cli.log.clone(), cli.log_format, cli.debug);
     logging::debug(|| {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        format!("skiff-criu {}: {}", env!("CARGO_PKG_VERSION"), args.join(" "))
+        format!(
+            "skiff-criu {}: {}",
+            env!("CARGO_PKG_VERSION"),
+            args.join(" ")
+        )
     });
     let root = StateRoot::new(options::state_root(&cli));
     let done = match &cli.command {
