@@ -23,8 +23,6 @@ pub const RESIZE: u8 = 1;
 pub const CLOSE: u8 = 2;
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
-/// Docker's and Podman's default detach keys: ctrl-p, ctrl-q.
-const DETACH: [u8; 2] = [0x10, 0x11];
 
 fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(5 + data.len());
@@ -310,7 +308,7 @@ pub enum Ended {
 
 /// `skiff attach`: the container's output here, this terminal's (or
 /// stdin's) input there, until the container ends or ctrl-p ctrl-q.
-pub fn attach(dir: &Path, tty: bool, stdin: bool) -> Result<Ended> {
+pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> {
     let (short, _dir) = short_path(dir, "attach.sock")?;
     let conn = UnixStream::connect(&short).map_err(|e| {
         Error::invalid(format!(
@@ -335,8 +333,10 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool) -> Result<Ended> {
     if stdin {
         let mut w = conn.try_clone().map_err(|e| Error::io("attaching", e))?;
         let tx = done_tx.clone();
+        // Detach keys mean something typed on a terminal only.
+        let keys = if local_tty { keys.to_vec() } else { Vec::new() };
         std::thread::spawn(move || {
-            if forward_input(&mut w, local_tty) {
+            if forward_input(&mut w, &keys) {
                 let _ = tx.send(Ended::Detached);
             }
         });
@@ -364,10 +364,41 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool) -> Result<Ended> {
     Ok(ended)
 }
 
-/// Stdin to the monitor; true when the detach keys ended it (on a terminal).
-fn forward_input(w: &mut UnixStream, detach_keys: bool) -> bool {
+/// `--detach-keys`: Docker's form, keys separated by commas, each a
+/// character or ctrl-CHAR (ctrl-a .. ctrl-z, ctrl-@, ctrl-[, ctrl-\\,
+/// ctrl-], ctrl-^, ctrl-_); "" turns detaching off.
+pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|k| {
+            let bad = || {
+                Error::invalid(format!(
+                    "--detach-keys {text:?}: {k:?} is not a key (a character or ctrl-CHAR)"
+                ))
+            };
+            match k.strip_prefix("ctrl-") {
+                Some(c) if c.len() == 1 => {
+                    let c = c.as_bytes()[0].to_ascii_uppercase();
+                    match c {
+                        b'@'..=b'_' => Ok(c & 0x1f),
+                        _ => Err(bad()),
+                    }
+                }
+                Some(_) => Err(bad()),
+                None if k.len() == 1 => Ok(k.as_bytes()[0]),
+                None => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// Stdin to the monitor; true when the detach keys ended it (typed on a
+/// terminal; a sequence begun and not finished goes through as typed).
+fn forward_input(w: &mut UnixStream, keys: &[u8]) -> bool {
     let mut buf = [0u8; 4096];
-    let mut pending_p = false;
+    let mut matched = 0;
     loop {
         let n = match std::io::stdin().read(&mut buf) {
             Ok(0) | Err(_) => {
@@ -376,21 +407,25 @@ fn forward_input(w: &mut UnixStream, detach_keys: bool) -> bool {
             }
             Ok(n) => n,
         };
-        let mut out = Vec::with_capacity(n + 1);
+        let mut out = Vec::with_capacity(n + keys.len());
         for &b in &buf[..n] {
-            if detach_keys && pending_p {
-                pending_p = false;
-                if b == DETACH[1] {
+            if !keys.is_empty() && b == keys[matched] {
+                matched += 1;
+                if matched == keys.len() {
                     if !out.is_empty() {
                         let _ = w.write_all(&frame(STDIN, &out));
                     }
                     return true;
                 }
-                out.push(DETACH[0]);
-            }
-            if detach_keys && b == DETACH[0] {
-                pending_p = true;
                 continue;
+            }
+            if matched > 0 {
+                out.extend_from_slice(&keys[..matched]);
+                matched = 0;
+                if b == keys[0] {
+                    matched = 1;
+                    continue;
+                }
             }
             out.push(b);
         }
@@ -437,6 +472,16 @@ fn wait_winch() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detach_keys_are_dockers() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), [0x10, 0x11]);
+        assert_eq!(parse_detach_keys("ctrl-a,x,ctrl-@").unwrap(), [1, b'x', 0]);
+        assert!(parse_detach_keys("").unwrap().is_empty());
+        for bad in ["ctrl-", "ctrl-ab", "alt-x", "xy", "ctrl-1"] {
+            assert!(parse_detach_keys(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn frames_round_trip_and_bad_lengths_end_the_stream() {

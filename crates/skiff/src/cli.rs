@@ -116,6 +116,9 @@ pub enum Command {
         /// Do not send this program's stdin to the container
         #[arg(long)]
         no_stdin: bool,
+        /// The keys that detach: a,b or ctrl-a,ctrl-b ("" turns it off)
+        #[arg(long, default_value = "ctrl-p,ctrl-q")]
+        detach_keys: String,
     },
     /// Copy files between a container and the host: cp CONTAINER:PATH
     /// HOSTPATH|-, or cp HOSTPATH|- CONTAINER:PATH (- is a tar stream)

@@ -614,7 +614,8 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
 
 /// `attach`: this terminal to the container's, until it ends (its exit
 /// code) or ctrl-p ctrl-q (0, the container runs on).
-pub fn attach(store: &Store, name: &str, stdin: bool) -> Result<i32> {
+pub fn attach(store: &Store, name: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
+    let keys = crate::attach::parse_detach_keys(detach_keys)?;
     let db = Db::open(&store.root)?;
     let c = db.fresh(db.find(name)?)?;
     if c.state != "running" {
@@ -623,7 +624,7 @@ pub fn attach(store: &Store, name: &str, stdin: bool) -> Result<i32> {
         )));
     }
     let tty = ctr::has_terminal(&db, &c);
-    match crate::attach::attach(&db.dir(&c.id), tty, stdin)? {
+    match crate::attach::attach(&db.dir(&c.id), tty, stdin, &keys)? {
         crate::attach::Ended::Detached => Ok(0),
         crate::attach::Ended::Container => {
             Ok(ctr::wait_exit(&db, &c.id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)

@@ -61,7 +61,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Attach {
             container,
             no_stdin,
-        } => crate::ctl::attach(&open()?, &container, !no_stdin),
+            detach_keys,
+        } => crate::ctl::attach(&open()?, &container, !no_stdin, &detach_keys),
         Command::Kill(a) => crate::ctl::kill(&open()?, a),
         Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
         Command::Exec(a) => crate::ctl::exec(&open()?, a),

@@ -1048,9 +1048,14 @@ fn cp_copies_both_ways_and_stays_inside_the_container() {
 /// Runs `skiff attach NAME` on a pty of its own (script(1) makes one),
 /// feeding it `input`: (exit code, what it printed).
 fn attach_on_a_pty(e: &Engine, name: &str, input: &[u8]) -> (Option<i32>, String) {
+    attach_with(e, name, "", input)
+}
+
+/// The same, with more flags for attach.
+fn attach_with(e: &Engine, name: &str, flags: &str, input: &[u8]) -> (Option<i32>, String) {
     use std::io::Write;
     let cmd = format!(
-        "{} --root {} attach {name}",
+        "{} --root {} attach {flags} {name}",
         env!("CARGO_BIN_EXE_skiff"),
         e.root().display()
     );
@@ -1116,6 +1121,12 @@ fn detached_terminals_attach_and_exec_detached() {
     ]);
     let (code, _) = attach_on_a_pty(e, "stay", b"\x10\x11");
     assert_eq!(code, Some(0));
+    // Keys of one's own: ctrl-a then d.
+    let (code, _) = attach_with(e, "stay", "--detach-keys ctrl-a,d", b"\x01d");
+    assert_eq!(code, Some(0));
+    let o = e.cmd(&["attach", "--detach-keys", "alt-x", "stay"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--detach-keys"), "{}", text(&o));
     let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "stay"])).unwrap();
     assert_eq!(doc[0]["State"]["Status"], "running");
 
