@@ -832,7 +832,11 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .status();
     let dir = db.dir(&c.id);
     let network = crate::net::record(&dir).and_then(|r| r["network"].as_str().map(str::to_string));
-    crate::net::teardown(db, &dir, &c.id)?;
+    // A network that cannot be undone (a plugin gone, its list removed)
+    // must not keep the container for good: said, and the rest goes.
+    if let Err(e) = crate::net::teardown(db, &dir, &c.id) {
+        eprintln!("skiff: warning: {}: its network: {e}", c.name);
+    }
     skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
     skiff_image::store::remove_tree(&dir)?;
     store.release(&format!("container:{}", c.id))?;
