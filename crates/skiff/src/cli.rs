@@ -109,6 +109,13 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// What crashes left in the store (--fix removes it), and what the host
+    /// offers the engine
+    Doctor {
+        /// Remove what was left
+        #[arg(long)]
+        fix: bool,
+    },
     /// Attach this terminal to a running container's (ctrl-p ctrl-q
     /// detaches and leaves it running)
     Attach {

@@ -847,6 +847,18 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     Ok(())
 }
 
+/// A container whose directory is gone (a crash between the two): its
+/// runtime state, its hold on the image and its row go.
+pub fn forget(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
+    let _ = oci(db, &c.id)
+        .args(["delete", "--force", &c.id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    store.release(&format!("container:{}", c.id))?;
+    db.delete(&c.id)
+}
+
 /// The longest log line; a longer one is written in parts.
 const LINE_MAX: u64 = 16 * 1024;
 

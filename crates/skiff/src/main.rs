@@ -8,6 +8,7 @@ mod cli;
 mod containers;
 mod copy;
 mod ctl;
+mod doctor;
 mod format;
 mod images;
 mod init;

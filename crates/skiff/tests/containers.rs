@@ -1519,3 +1519,56 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert_eq!(e.ok(&["volume", "prune", "-f", "--all"]), "conf\nspare\n");
     assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
 }
+
+/// `skiff doctor`: after a monitor and its container are SIGKILLed and a
+/// container directory is left without its row, doctor names them (exit
+/// 1), --fix clears them (the dead container recorded exited, the stray
+/// directory gone), and then doctor finds nothing (exit 0).
+#[test]
+fn doctor_finds_and_fixes_what_crashes_left() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--network",
+        "none",
+        "app:1",
+        "sleep",
+        "1000",
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "victim"])).unwrap();
+    let pid = doc[0]["State"]["Pid"].as_i64().unwrap();
+    let monitor = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
+        .unwrap();
+    // The monitor first (nobody records the end), then the container.
+    Command::new("kill")
+        .args(["-9", &monitor])
+        .status()
+        .unwrap();
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let stray = e.root().join("containers").join("f".repeat(64));
+    fs::create_dir_all(stray.join("rootfs")).unwrap();
+
+    let o = e.cmd(&["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(out(&o).contains("without a container"), "{}", text(&o));
+    let o = e.cmd(&["doctor", "--fix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!stray.exists(), "the stray directory is left");
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "victim"])).unwrap();
+    assert_eq!(doc[0]["State"]["Status"], "exited", "{doc}");
+    let o = e.cmd(&["doctor"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(out(&o).contains("nothing left behind"), "{}", text(&o));
+    e.ok(&["rm", "victim"]);
+}

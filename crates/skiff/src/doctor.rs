@@ -1,0 +1,211 @@
+//! `skiff doctor [--fix]`: what crashes left in the store (a container's
+//! directory without its row or the other way round, runtime state of no
+//! container, a container recorded running whose monitor is gone), and
+//! what the host offers the engine (CNI plugins, iptables, CRIU, overlay,
+//! newuidmap), a line each with what to do. Exit 0 when nothing is left.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use skiff_image::store::Store;
+use skiff_image::Result;
+
+use crate::containers::{self as ctr, Db};
+
+fn line(kind: &str, what: &str, todo: &str) {
+    if todo.is_empty() {
+        println!("{kind:<6} {what}");
+    } else {
+        println!("{kind:<6} {what}: {todo}");
+    }
+}
+
+pub fn run(store: &mut Store, fix: bool) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let left = store_leaks(store, &db, fix)?;
+    host();
+    Ok(if left == 0 { 0 } else { 1 })
+}
+
+/// The store's leftovers; how many are left (after --fix, none that it
+/// could remove).
+fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
+    let rows = db.all()?;
+    let mut left = 0;
+    let mut report = |what: String, todo: &str, fixed: Result<()>| match (fix, fixed) {
+        (true, Ok(())) => line("fixed", &what, ""),
+        (true, Err(e)) => {
+            left += 1;
+            line("leak", &what, &format!("could not fix: {e}"));
+        }
+        (false, _) => {
+            left += 1;
+            line("leak", &what, todo);
+        }
+    };
+    // Rows recorded running whose monitor and init are gone.
+    for c in &rows {
+        if c.state == "running" || c.state == "paused" {
+            let fresh = db.fresh(c.clone())?;
+            if fresh.state == "exited" {
+                line(
+                    "fixed",
+                    &format!(
+                        "container {}: its monitor was gone; recorded exited",
+                        c.name
+                    ),
+                    "",
+                );
+            }
+        }
+    }
+    // Directories without rows.
+    let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+    let dirs: Vec<String> = fs::read_dir(db.root.join("containers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in dirs.iter().filter(|d| !ids.contains(d)) {
+        let dir = db.dir(d);
+        let fixed = if fix {
+            let _ = crate::net::teardown(db, &dir, d);
+            skiff_image::mount::unmount_at(&dir.join("rootfs"))
+                .and_then(|()| skiff_image::store::remove_tree(&dir))
+                .and_then(|()| store.release(&format!("container:{d}")).map(|_| ()))
+        } else {
+            Ok(())
+        };
+        report(
+            format!("container directory {} without a container", dir.display()),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    // Rows without directories.
+    for c in rows.iter().filter(|c| !dirs.contains(&c.id)) {
+        let fixed = if fix {
+            ctr::forget(store, db, c)
+        } else {
+            Ok(())
+        };
+        report(
+            format!("container {} without its directory", c.name),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    // Runtime state of no container.
+    let runtime_root = db.runtime_root();
+    let states: Vec<String> = fs::read_dir(&runtime_root)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for s in states.iter().filter(|s| !ids.contains(s)) {
+        let fixed = if fix {
+            let ok = Command::new(ctr::runtime())
+                .arg("--root")
+                .arg(&runtime_root)
+                .args(["delete", "--force", s])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|st| st.success());
+            match ok {
+                true => Ok(()),
+                false => Err(skiff_image::Error::invalid(
+                    "skiff-oci delete --force failed",
+                )),
+            }
+        } else {
+            Ok(())
+        };
+        report(
+            format!("runtime state {s} of no container"),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    if left == 0 && !fix {
+        line("ok", "the store: nothing left behind", "");
+    }
+    Ok(left)
+}
+
+/// What the engine needs of the host.
+fn host() {
+    let have = |p: &str| Path::new(p).exists();
+    let cni = ["/usr/lib/cni/bridge", "/opt/cni/bin/bridge"]
+        .iter()
+        .any(|p| have(p));
+    match cni {
+        true => line("ok", "CNI plugins (bridge networks)", ""),
+        false => line(
+            "warn",
+            "no CNI plugins: bridge networks and -p fail",
+            "apt-get install containernetworking-plugins",
+        ),
+    }
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    match on_path("iptables") {
+        true => line("ok", "iptables (NAT, published ports, isolation)", ""),
+        false => line(
+            "warn",
+            "no iptables: CNI's NAT and ports fail",
+            "apt-get install iptables",
+        ),
+    }
+    let overlay = fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("overlay"));
+    match overlay {
+        true => line("ok", "overlay filesystem", ""),
+        false => line(
+            "warn",
+            "no overlay filesystem: no container can start",
+            "modprobe overlay",
+        ),
+    }
+    let criu = Command::new("criu")
+        .arg("check")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    match criu {
+        true => line("ok", "criu (checkpoint, restore)", ""),
+        false => line(
+            "warn",
+            "no criu that passes `criu check`: checkpoint and restore fail",
+            "build CRIU 4.x (scripts/deps.sh does, from ../shared/criu)",
+        ),
+    }
+    match on_path("newuidmap") {
+        true => line("ok", "newuidmap (rootless)", ""),
+        false => line(
+            "warn",
+            "no newuidmap: rootless stores fail",
+            "apt-get install uidmap",
+        ),
+    }
+    match ctr::runtime().exists() || on_path("skiff-oci") {
+        true => line(
+            "ok",
+            &format!("OCI runtime {}", ctr::runtime().display()),
+            "",
+        ),
+        false => line(
+            "warn",
+            "skiff-oci not found",
+            "install it beside skiff or set SKIFF_OCI",
+        ),
+    }
+}
