@@ -86,7 +86,7 @@ impl Layout {
             }
             let mut fields = left.split(' ');
             let (root, mount) = match (fields.nth(3), fields.next()) {
-                (Some(root), Some(m)) => (root, PathBuf::from(unescape(m))),
+                (Some(root), Some(m)) => (root, crate::procfs::unescape_mountinfo(m)),
                 _ => continue,
             };
             // Where a hierarchy is mounted more than once, the mount of its
@@ -156,25 +156,6 @@ impl Layout {
     pub fn is_v2(&self) -> bool {
         matches!(self, Layout::V2 { .. })
     }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -248,6 +229,9 @@ mod tests {
 
     #[test]
     fn octal_escapes() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(
+            crate::procfs::unescape_mountinfo("/a\\040b"),
+            PathBuf::from("/a b")
+        );
     }
 }

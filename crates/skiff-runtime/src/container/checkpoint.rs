@@ -686,35 +686,17 @@ fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
     let dash = fields.iter().position(|f| *f == "-")?;
     Some(MountLine {
         mount_id: fields.first()?.parse().ok()?,
-        root: unescape(fields.get(3)?),
-        mount_point: unescape(fields.get(4)?),
+        root: text_of(fields.get(3)?),
+        mount_point: text_of(fields.get(4)?),
         fs_type: fields.get(dash + 1)?.to_string(),
     })
 }
 
-/// mountinfo's octal escapes (\040 for a space, ...).
-fn unescape(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(b)) => {
-                out.push(b);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A mountinfo field, unescaped, as text (CRIU takes mount points as text).
+fn text_of(field: &str) -> String {
+    crate::procfs::unescape_mountinfo(field)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The mounts CRIU cannot resolve inside the container: the config's bind

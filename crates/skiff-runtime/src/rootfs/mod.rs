@@ -458,33 +458,8 @@ fn full_proc_or_sys_mount(line: &str) -> Option<PathBuf> {
     let fields: Vec<&str> = left.split(' ').collect();
     let fstype = right.split(' ').next()?;
     let (root, point) = (fields.get(3)?, fields.get(4)?);
-    (*root == "/" && (fstype == "proc" || fstype == "sysfs")).then(|| unescape_mountinfo(point))
-}
-
-/// mountinfo's octal escapes (`\040` for a space) undone.
-fn unescape_mountinfo(field: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'\\')
-            .then(|| bytes.get(i + 1..i + 4))
-            .flatten()
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
+    (*root == "/" && (fstype == "proc" || fstype == "sysfs"))
+        .then(|| crate::procfs::unescape_mountinfo(point))
 }
 
 /// linux.rootfsPropagation as mount(2) flags; rslave when unset.
@@ -542,6 +517,9 @@ mod tests {
             Some(PathBuf::from("/a b"))
         );
         assert_eq!(full_proc_or_sys_mount(tmpfs), None);
-        assert_eq!(unescape_mountinfo("/x\\134y"), PathBuf::from("/x\\y"));
+        assert_eq!(
+            crate::procfs::unescape_mountinfo("/x\\134y"),
+            PathBuf::from("/x\\y")
+        );
     }
 }
