@@ -23,23 +23,7 @@ type Result<T> = std::result::Result<T, Box<dyn Error>>;
 static ALLOC: arena::Arena = arena::Arena::new();
 
 fn main() {
-    let cli = match cli::parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
-        }
-    };
-    logging::init(cli.log.clone(), cli.log_format, cli.debug);
-    logging::debug(|| {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        format!(
-            "skiff-oci {}: {}",
-            env!("CARGO_PKG_VERSION"),
-            args.join(" ")
-        )
-    });
+    let cli = options::start("skiff-oci");
     if cli.trace || std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
         skiff_runtime::trace::enable();
         // Marks when main was reached: the time before it is the exec and

@@ -1,9 +1,34 @@
-//! What `create`, `run` and `restore` share: the state root and the
-//! create options made from the command line.
+//! What skiff-oci and skiff-criu share: the start (command line, log),
+//! the state root, and the create options made from the command line.
 
 use skiff_runtime::container::CreateOptions;
 
-use crate::cli::{Cli, CreateArgs};
+use crate::cli::{self, Cli, CreateArgs};
+use crate::logging;
+
+/// The command line, parsed (a bad one, or --help, ends the process here
+/// as clap has it), and the log set up with the invocation as its first
+/// debug line.
+pub fn start(program: &str) -> Cli {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    logging::debug(|| {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        format!(
+            "{program} {}: {}",
+            env!("CARGO_PKG_VERSION"),
+            args.join(" ")
+        )
+    });
+    cli
+}
 
 /// --root, or runc's defaults: /run/skiff for root, and for other users
 /// $XDG_RUNTIME_DIR/skiff (or /tmp/skiff-UID), a directory they own.

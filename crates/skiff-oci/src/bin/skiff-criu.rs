@@ -21,23 +21,7 @@ use cli::Command;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() {
-    let cli = match cli::parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
-        }
-    };
-    logging::init(cli.log.clone(), cli.log_format, cli.debug);
-    logging::debug(|| {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        format!(
-            "skiff-criu {}: {}",
-            env!("CARGO_PKG_VERSION"),
-            args.join(" ")
-        )
-    });
+    let cli = options::start("skiff-criu");
     let root = StateRoot::new(options::state_root(&cli));
     let done = match &cli.command {
         Some(Command::Checkpoint(args)) => checkpoint::checkpoint(&cli, &root, args),
