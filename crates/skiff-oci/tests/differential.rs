@@ -1556,33 +1556,6 @@ fn seccomp_scenarios() -> Vec<Scenario> {
     list
 }
 
-/// What busybox's `echo` needs from the kernel (seccomp.rs has the same).
-const ECHO_SYSCALLS: &[&str] = &[
-    "execve",
-    "arch_prctl",
-    "set_tid_address",
-    "set_robust_list",
-    "rseq",
-    "prlimit64",
-    "brk",
-    "mmap",
-    "munmap",
-    "mprotect",
-    "getrandom",
-    "readlink",
-    "getuid",
-    "geteuid",
-    "getpid",
-    "prctl",
-    "write",
-    "writev",
-    "ioctl",
-    "newfstatat",
-    "fstat",
-    "exit",
-    "exit_group",
-];
-
 /// linux.resources on this v1 host, read back from inside.
 fn cgroup_scenarios() -> Vec<Scenario> {
     let mut list = Vec::new();

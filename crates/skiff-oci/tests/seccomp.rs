@@ -358,34 +358,6 @@ fn a_profile_that_kills_on_madvise_still_starts() {
     assert!(out.contains("started"), "{out}");
 }
 
-/// What busybox's `echo` needs from the kernel (with room for its libc's
-/// start-up): the program's part of an allow-list.
-const ECHO_SYSCALLS: &[&str] = &[
-    "execve",
-    "arch_prctl",
-    "set_tid_address",
-    "set_robust_list",
-    "rseq",
-    "prlimit64",
-    "brk",
-    "mmap",
-    "munmap",
-    "mprotect",
-    "getrandom",
-    "readlink",
-    "getuid",
-    "geteuid",
-    "getpid",
-    "prctl",
-    "write",
-    "writev",
-    "ioctl",
-    "newfstatat",
-    "fstat",
-    "exit",
-    "exit_group",
-];
-
 /// What the runtime itself does after loading a filter without
 /// no_new_privs (it needs CAP_SYS_ADMIN then, so it loads before it drops
 /// capabilities, as runc does): become the user, park on the exec fifo,

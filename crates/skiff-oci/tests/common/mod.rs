@@ -452,3 +452,32 @@ fn sweep_group(dir: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// What busybox's `echo` needs from the kernel (with room for its libc's
+/// start-up): the program's part of an allow-list (seccomp and
+/// differential tests).
+pub const ECHO_SYSCALLS: &[&str] = &[
+    "execve",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "getrandom",
+    "readlink",
+    "getuid",
+    "geteuid",
+    "getpid",
+    "prctl",
+    "write",
+    "writev",
+    "ioctl",
+    "newfstatat",
+    "fstat",
+    "exit",
+    "exit_group",
+];
