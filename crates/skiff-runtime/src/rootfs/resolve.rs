@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,24 @@ fn how(extra: OFlag) -> OpenHow {
     OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | extra)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+/// openat2, tried again when it says EAGAIN: with RESOLVE_IN_ROOT a
+/// rename or mount anywhere on the host during the walk makes the kernel
+/// refuse rather than risk a wrong answer, and asks to be retried
+/// (openat2(2)). Seen here when containers start side by side. Bounded.
+fn openat2<P: ?Sized + nix::NixPath>(
+    dirfd: std::os::fd::RawFd,
+    path: &P,
+    how: OpenHow,
+) -> nix::Result<std::os::fd::RawFd> {
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(dirfd, path, how) {
+            Err(Errno::EAGAIN) if tries < 64 => tries += 1,
+            other => return other,
+        }
+    }
 }
 
 fn owned(fd: i32) -> OwnedFd {
