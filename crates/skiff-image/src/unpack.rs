@@ -265,7 +265,7 @@ impl Unpacker {
             return Ok(fd.clone());
         }
         let open = |p: &str| {
-            rfs::openat2(
+            crate::inroot::openat2(
                 &self.root,
                 if p.is_empty() { "." } else { p },
                 OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -564,7 +564,7 @@ impl Unpacker {
         self.size += self.pool.finish()?;
         self.parents.clear();
         for (path, times) in std::mem::take(&mut self.dir_times).into_iter().rev() {
-            let fd = rfs::openat2(
+            let fd = crate::inroot::openat2(
                 &self.root,
                 if path.is_empty() { "." } else { path.as_str() },
                 OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,

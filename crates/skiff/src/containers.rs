@@ -456,7 +456,8 @@ fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option
 /// symlink there resolves there): a regular file of at most 16 MiB, else
 /// nothing.
 fn read_in_rootfs(rootfs: &Path, rel: &str) -> String {
-    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use skiff_image::inroot::openat2;
     let Ok(dir) = rustix::fs::open(
         rootfs,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,

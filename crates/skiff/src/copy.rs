@@ -101,7 +101,7 @@ fn open_in(db: &Db, c: &Ctr, path: &str, follow: bool) -> Result<(OwnedFd, Strin
     } else {
         OFlags::NOFOLLOW
     };
-    let fd = rustix::fs::openat2(
+    let fd = skiff_image::inroot::openat2(
         &root,
         rel,
         OFlags::PATH | OFlags::CLOEXEC | last,

@@ -161,7 +161,7 @@ pub fn fill(db: &Db, name: &str, rootfs: &Path, destination: &str) -> Result<()>
     )
     .map_err(|e| Error::at(rootfs, "opening", e.into()))?;
     let rel = destination.trim_start_matches('/');
-    let src = rustix::fs::openat2(
+    let src = skiff_image::inroot::openat2(
         &root,
         if rel.is_empty() { "." } else { rel },
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
