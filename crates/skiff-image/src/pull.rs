@@ -19,6 +19,7 @@ use crate::digest::{chain_id, hex_of, Hasher};
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, Fetched, ImageConfig, Manifest, Platform};
 use crate::reference::Reference;
+use crate::registries::Registries;
 use crate::registry::{registry_error, Options, Registry};
 use crate::store::{NewImage, Store};
 use crate::unpack;
@@ -62,40 +63,95 @@ pub struct Pulled {
 /// Layers fetched at once.
 const PARALLEL: usize = 3;
 
+/// Pulls a name as the user typed it: a short name is looked for where
+/// registries.conf says (its alias, its search registries in turn), else
+/// on Docker Hub; see crate::registries.
+pub fn pull_typed(
+    store: &mut Store,
+    typed: &str,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pulled> {
+    let candidates = Registries::load()?.candidates(typed)?;
+    let mut failures = vec![];
+    for r in &candidates {
+        match pull(store, r, opts, progress) {
+            Ok(p) => return Ok(p),
+            Err(e) if candidates.len() == 1 => return Err(e),
+            Err(e) => failures.push(format!("{}: {e}", r.name())),
+        }
+    }
+    Err(Error::Registry(format!(
+        "{typed}: not found in any search registry: {}",
+        failures.join("; ")
+    )))
+}
+
+/// Pulls `r` into the store under its name, from its mirrors first, then
+/// from its registry (both as registries.conf says).
 pub fn pull(
     store: &mut Store,
     r: &Reference,
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
+    let endpoints = Registries::load()?.endpoints(r)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ctx(|| "starting the network runtime".into())?;
-    let first = rt.block_on(pull_async(store, r, opts, progress));
+    let mut last = None;
+    for ep in &endpoints {
+        let mut opts = opts.clone();
+        if ep.insecure && opts.tls_verify.is_none() {
+            opts.tls_verify = Some(false);
+        }
+        match pull_from(&rt, store, r, &ep.from, &opts, progress) {
+            Err(e) if ep.mirror => {
+                progress.note(&format!("mirror {}: {e}", ep.from.registry));
+                last = Some(e);
+            }
+            done => return done,
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Registry(format!("{}: nowhere to pull from", r.name()))))
+}
+
+fn pull_from(
+    rt: &tokio::runtime::Runtime,
+    store: &mut Store,
+    r: &Reference,
+    from: &Reference,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pulled> {
+    let first = rt.block_on(pull_async(store, r, from, opts, progress));
     // Asked over plain HTTP because it answered so before, and failed: it
     // may serve TLS now; once more, HTTPS first.
-    if first.is_err() && store.answered_plain(&r.registry)? {
-        store.note_scheme(&r.registry, false)?;
-        return rt.block_on(pull_async(store, r, opts, progress));
+    if first.is_err() && store.answered_plain(&from.registry)? {
+        store.note_scheme(&from.registry, false)?;
+        return rt.block_on(pull_async(store, r, from, opts, progress));
     }
     first
 }
 
+/// Fetches `from` and keeps it as `r` (the same but for a mirror's or a
+/// rewritten location's registry and repository).
 async fn pull_async(
     store: &mut Store,
     r: &Reference,
+    from: &Reference,
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
     let t0 = std::time::Instant::now();
     let mut opts = opts.clone();
-    opts.plain_before = store.answered_plain(&r.registry)?;
+    opts.plain_before = store.answered_plain(&from.registry)?;
     let opts = &opts;
-    let reg = Registry::connect(r, opts, RegistryOperation::Pull).await?;
-    store.note_scheme(&r.registry, reg.plain)?;
+    let reg = Registry::connect(from, opts, RegistryOperation::Pull).await?;
+    store.note_scheme(&from.registry, reg.plain)?;
     trace(&format!("connected in {:?}", t0.elapsed()));
-    let (top_digest, manifest_bytes, manifest_digest, m) = fetch_manifest(&reg, r, opts).await?;
+    let (top_digest, manifest_bytes, manifest_digest, m) = fetch_manifest(&reg, from, opts).await?;
     trace(&format!("manifest in {:?}", t0.elapsed()));
     let names = [r.clone()];
     // Re-pull of an image the store has whole: the manifest was all.
@@ -123,10 +179,10 @@ async fn pull_async(
             });
         }
     }
-    let config_bytes = fetch_config(&reg, r, &m).await?;
+    let config_bytes = fetch_config(&reg, from, &m).await?;
     let config = manifest::parse_config(&config_bytes)?;
     manifest::check_pair(&m, &config)?;
-    let fetched = fetch_layers(store, &reg, r, &m, &config, progress).await?;
+    let fetched = fetch_layers(store, &reg, from, &m, &config, progress).await?;
     // Record it: blobs of config and manifest, then the image, in one go.
     store.write_blob(&config_bytes, &m.config.media_type)?;
     let layers = chain_ids(&config)

@@ -42,12 +42,14 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     }
     let db = Db::open(&store.root)?;
     // The image, pulled when the store lacks it (Docker's default).
-    if store.find(&a.image).is_err() {
-        let r = Reference::parse(&a.image)?;
-        eprintln!("Unable to find image '{}' locally", r.name());
-        let opts = crate::images::registry_options(&a.registry, None)?;
-        pull::pull(store, &r, &opts, &crate::progress::Reporter::new())?;
-    }
+    let image = match store.find(&a.image) {
+        Ok(_) => a.image.clone(),
+        Err(_) => {
+            eprintln!("Unable to find image '{}' locally", a.image);
+            let opts = crate::images::registry_options(&a.registry, None)?;
+            pull::pull_typed(store, &a.image, &opts, &crate::progress::Reporter::new())?.name
+        }
+    };
     let mut env = vec![];
     for f in &a.env_file {
         let text =
@@ -83,7 +85,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         publish: a.publish.clone(),
         publish_all: a.publish_all,
     };
-    let c = ctr::create(store, &db, &a.image, &a.command, &opts)?;
+    let c = ctr::create(store, &db, &image, &a.command, &opts)?;
     if create_only {
         println!("{}", c.id);
         return Ok(0);

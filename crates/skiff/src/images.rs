@@ -130,14 +130,13 @@ pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Resu
 }
 
 fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
-    let r = Reference::parse(&a.image)?;
     let opts = registry_options(&a.registry, a.platform.as_deref())?;
     let pulled = if a.quiet {
-        pull::pull(store, &r, &opts, &pull::Quiet)?
+        pull::pull_typed(store, &a.image, &opts, &pull::Quiet)?
     } else {
-        eprintln!("Trying to pull {}...", r.name());
+        eprintln!("Trying to pull {}...", a.image);
         let rep = crate::progress::Reporter::new();
-        pull::pull(store, &r, &opts, &rep)?
+        pull::pull_typed(store, &a.image, &opts, &rep)?
     };
     println!("{}", pulled.id.trim_start_matches("sha256:"));
     Ok(0)

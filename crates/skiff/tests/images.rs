@@ -787,3 +787,86 @@ fn save_and_load_round_trip_with_docker() {
         text(&o)
     );
 }
+
+/// registries.conf as Podman reads it: an alias, a search list whose first
+/// registry does not answer, a mirror in front of a registry that does not
+/// exist, a rewritten prefix, and a blocked registry.
+#[test]
+fn registries_conf_aliases_search_registries_mirrors_and_blocks() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let addr = reg.addr();
+    let conf = tmp.path().join("registries.conf");
+    fs::write(
+        &conf,
+        format!(
+            r#"
+unqualified-search-registries = ["127.0.0.1:1", "{addr}"]
+[aliases]
+"bb" = "{addr}/busybox"
+[[registry]]
+prefix = "mirrored.invalid"
+location = "mirrored.invalid"
+[[registry.mirror]]
+location = "127.0.0.1:1"
+[[registry.mirror]]
+location = "{addr}"
+[[registry]]
+prefix = "rewritten.invalid/apps"
+location = "{addr}"
+[[registry]]
+location = "blocked.invalid"
+blocked = true
+"#
+        ),
+    )
+    .unwrap();
+    let e = Engine::new();
+    let pull = |name: &str| {
+        Command::new(skiff_bin())
+            .arg("--root")
+            .arg(e.root())
+            .args(["pull", "-q", name])
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .output()
+            .unwrap()
+    };
+    let names = || -> Vec<String> {
+        let json: Value = serde_json::from_str(&e.ok(&["images", "--format", "json"])).unwrap();
+        let mut n: Vec<String> = json[0]["RepoTags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    for (typed, kept) in [
+        ("bb:1", format!("{addr}/busybox:1")),
+        ("busybox:1", format!("{addr}/busybox:1")),
+        (
+            "mirrored.invalid/busybox:1",
+            "mirrored.invalid/busybox:1".into(),
+        ),
+        (
+            "rewritten.invalid/apps/busybox:1",
+            "rewritten.invalid/apps/busybox:1".into(),
+        ),
+    ] {
+        let o = pull(typed);
+        assert!(o.status.success(), "pull {typed}: {}", text(&o));
+        assert!(names().contains(&kept), "pull {typed}: {:?}", names());
+    }
+    // Not one of them came from anywhere but the one registry.
+    assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
+    let o = pull("blocked.invalid/x:1");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("blocked"), "{}", text(&o));
+    fs::write(&conf, "unqualified-search-registries = 3\n").unwrap();
+    let o = pull("busybox:1");
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(text(&o).contains(conf.to_str().unwrap()), "{}", text(&o));
+}
