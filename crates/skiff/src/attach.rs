@@ -5,9 +5,13 @@
 //!
 //! Frames, both ways: a kind byte, a big-endian u32 length, the bytes.
 //! Client to monitor: STDIN data, RESIZE (rows, cols: two u16), CLOSE
-//! (the client's stdin ended). Monitor to client: STDOUT, STDERR. When the
-//! container ends, the monitor closes every client; `attach` then reads
-//! the exit code from the store and exits with it.
+//! (the client's stdin ended); a client's first frame is a RESIZE, or an
+//! empty STDIN without a terminal, so the monitor knows it is there and
+//! the terminal has its size (a foreground `run -t` starts the container
+//! only then). Monitor to client: STDOUT, STDERR, EXIT (the code, a
+//! big-endian i32). When the container ends, the monitor sends EXIT and
+//! closes every client (`attach` falls back to the store's exit code when
+//! the EXIT frame did not come).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -23,6 +27,7 @@ pub const RESIZE: u8 = 1;
 pub const CLOSE: u8 = 2;
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
+pub const EXIT: u8 = 3;
 
 fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(5 + data.len());
@@ -55,6 +60,8 @@ pub struct Hub {
     input: Arc<Mutex<Option<fs::File>>>,
     /// The terminal's master, for resizes.
     tty: Arc<Mutex<Option<RawFd>>>,
+    /// Clients whose first frame was taken.
+    greeted: Arc<(Mutex<usize>, std::sync::Condvar)>,
 }
 
 impl Hub {
@@ -81,33 +88,55 @@ impl Hub {
 
     /// A client's frames: input for the container, resizes.
     fn take_input(&self, mut conn: UnixStream) {
+        let mut first = true;
         while let Some((kind, data)) = read_frame(&mut conn) {
-            match kind {
-                STDIN => {
-                    if let Ok(mut input) = self.input.lock() {
-                        if let Some(f) = input.as_mut() {
-                            let _ = f.write_all(&data);
-                        }
-                    }
+            self.take_frame(kind, &data);
+            if std::mem::take(&mut first) {
+                let (n, cv) = &*self.greeted;
+                if let Ok(mut n) = n.lock() {
+                    *n += 1;
+                    cv.notify_all();
                 }
-                RESIZE if data.len() == 4 => {
-                    let rows = u16::from_be_bytes([data[0], data[1]]);
-                    let cols = u16::from_be_bytes([data[2], data[3]]);
-                    if let Some(fd) = self.tty.lock().ok().and_then(|t| *t) {
-                        set_size(fd, rows, cols);
-                    }
-                }
-                // A pipe's end closed: the container reads EOF (a
-                // terminal stays, as Docker's does).
-                CLOSE => {
-                    if let Ok(mut input) = self.input.lock() {
-                        if self.tty.lock().ok().and_then(|t| *t).is_none() {
-                            input.take();
-                        }
-                    }
-                }
-                _ => {}
             }
+        }
+    }
+
+    /// Waits (at most `limit`) until a client has connected and sent its
+    /// first frame; whether one did.
+    pub fn wait_client(&self, limit: std::time::Duration) -> bool {
+        let (n, cv) = &*self.greeted;
+        let Ok(guard) = n.lock() else { return false };
+        cv.wait_timeout_while(guard, limit, |n| *n == 0)
+            .map(|(n, _)| *n > 0)
+            .unwrap_or(false)
+    }
+
+    fn take_frame(&self, kind: u8, data: &[u8]) {
+        match kind {
+            STDIN => {
+                if let Ok(mut input) = self.input.lock() {
+                    if let Some(f) = input.as_mut() {
+                        let _ = f.write_all(data);
+                    }
+                }
+            }
+            RESIZE if data.len() == 4 => {
+                let rows = u16::from_be_bytes([data[0], data[1]]);
+                let cols = u16::from_be_bytes([data[2], data[3]]);
+                if let Some(fd) = self.tty.lock().ok().and_then(|t| *t) {
+                    set_size(fd, rows, cols);
+                }
+            }
+            // A pipe's end closed: the container reads EOF (a
+            // terminal stays, as Docker's does).
+            CLOSE => {
+                if let Ok(mut input) = self.input.lock() {
+                    if self.tty.lock().ok().and_then(|t| *t).is_none() {
+                        input.take();
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -300,8 +329,9 @@ impl Drop for Raw {
 
 /// How an attach ended.
 pub enum Ended {
-    /// The container ended (the monitor let us go).
-    Container,
+    /// The container ended (the monitor let us go), with this code when
+    /// the monitor said it.
+    Container(Option<i32>),
     /// The detach keys were typed: the container runs on.
     Detached,
 }
@@ -318,11 +348,19 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> 
     })?;
     let local_tty = tty && unsafe { libc::isatty(0) } == 1;
     let raw = if local_tty { Raw::new(0) } else { None };
+    // The first frame: this terminal's size, or an empty one.
+    {
+        let mut w = conn.try_clone().map_err(|e| Error::io("attaching", e))?;
+        let sent = match local_tty.then(|| size_of(0)).flatten() {
+            Some(size) => w.write_all(&size_frame(size)),
+            None => w.write_all(&frame(STDIN, &[])),
+        };
+        sent.map_err(|e| Error::io("attaching", e))?;
+    }
     // SIGWINCH is taken by a thread of its own (blocked for the others).
     if local_tty {
         block_winch();
         let mut w = conn.try_clone().map_err(|e| Error::io("attaching", e))?;
-        send_size(&mut w);
         std::thread::spawn(move || loop {
             if !wait_winch() || !send_size(&mut w) {
                 return;
@@ -343,7 +381,14 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> 
     }
     let mut r = conn;
     std::thread::spawn(move || {
+        let mut code = None;
         while let Some((kind, data)) = read_frame(&mut r) {
+            if kind == EXIT {
+                code = <[u8; 4]>::try_from(data.as_slice())
+                    .ok()
+                    .map(i32::from_be_bytes);
+                continue;
+            }
             let written = if kind == STDERR {
                 std::io::stderr().write_all(&data)
             } else {
@@ -354,9 +399,9 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> 
                 break;
             }
         }
-        let _ = done_tx.send(Ended::Container);
+        let _ = done_tx.send(Ended::Container(code));
     });
-    let ended = done_rx.recv().unwrap_or(Ended::Container);
+    let ended = done_rx.recv().unwrap_or(Ended::Container(None));
     drop(raw);
     if matches!(ended, Ended::Detached) && local_tty {
         eprintln!();
@@ -435,13 +480,15 @@ fn forward_input(w: &mut UnixStream, keys: &[u8]) -> bool {
     }
 }
 
+fn size_frame((rows, cols): (u16, u16)) -> Vec<u8> {
+    let mut p = rows.to_be_bytes().to_vec();
+    p.extend_from_slice(&cols.to_be_bytes());
+    frame(RESIZE, &p)
+}
+
 fn send_size(w: &mut UnixStream) -> bool {
     match size_of(0) {
-        Some((rows, cols)) => {
-            let mut p = rows.to_be_bytes().to_vec();
-            p.extend_from_slice(&cols.to_be_bytes());
-            w.write_all(&frame(RESIZE, &p)).is_ok()
-        }
+        Some(size) => w.write_all(&size_frame(size)).is_ok(),
         None => true,
     }
 }

@@ -481,6 +481,10 @@ pub struct RunArgs {
     /// Give the container a terminal (with -d: attach to it later)
     #[arg(short, long)]
     pub tty: bool,
+    /// With -t: the keys that detach and leave it running, a,b or
+    /// ctrl-a,ctrl-b ("" turns it off)
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,

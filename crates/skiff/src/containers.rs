@@ -376,6 +376,9 @@ impl Settings {
 const STOPPED_BY_USER: &str = "stopped-by-user";
 /// How many times the monitor has restarted the container.
 const RESTARTS: &str = "restarts";
+/// Left by a foreground `run -t` for the monitor: hold the start until
+/// the run has attached (the monitor removes it).
+pub const ATTACH_FIRST: &str = "attach-first";
 
 pub fn restart_count(db: &Db, id: &str) -> u32 {
     fs::read_to_string(db.dir(id).join(RESTARTS))
@@ -1050,6 +1053,7 @@ pub fn monitor(
         stdin_inherit,
         tty: has_terminal(db, &c),
         interactive: settings.interactive,
+        hold: fs::remove_file(dir.join(ATTACH_FIRST)).is_ok(),
     };
     let mut restarts = 0;
     let mut pause = Duration::from_millis(100);
@@ -1057,9 +1061,11 @@ pub fn monitor(
         let began = Instant::now();
         let io = RunIo {
             stdin_inherit: io.stdin_inherit && restarts == 0,
+            hold: io.hold && restarts == 0,
             ..io
         };
         let ran = run_once(db, id, io, &log, &hub);
+        tell_clients(&hub, &ran);
         hub.close();
         let code = match ran? {
             Ran::Exited(code) => code,
@@ -1110,6 +1116,21 @@ pub fn monitor(
         remove(store, db, &c)?;
     }
     Ok(code)
+}
+
+/// Attached clients learn how the run ended: its exit code, and why it did
+/// not start when it did not.
+fn tell_clients(hub: &crate::attach::Hub, ran: &Result<Ran>) {
+    let code = match ran {
+        Ok(Ran::Exited(code)) => *code,
+        Ok(Ran::NotStarted(msg)) => {
+            let msg = msg.trim().trim_start_matches("skiff-oci: ");
+            hub.send(crate::attach::STDERR, format!("Error: {msg}\n").as_bytes());
+            start_failure_code(msg)
+        }
+        Err(_) => return,
+    };
+    hub.send(crate::attach::EXIT, &code.to_be_bytes());
 }
 
 /// A detached monitor that failed: the container is recorded as exited
@@ -1192,6 +1213,8 @@ struct RunIo {
     tty: bool,
     /// -d -i: a pipe to its stdin, written by attach.
     interactive: bool,
+    /// A foreground `run -t` attaches: start once it is there.
+    hold: bool,
 }
 
 /// One run: create and start with skiff-oci, the output into the log (and
@@ -1260,6 +1283,26 @@ fn run_once(
         .ok()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or(0);
+    // The terminal before start: an attached client's size reaches it
+    // before the container reads it.
+    let mut copiers = vec![];
+    if let Some(console) = &console {
+        let master = console.receive()?;
+        let input = master
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the terminal", e))?;
+        hub.set_input(input, true);
+        let (log, hub) = (log.clone(), hub.clone());
+        copiers.push(std::thread::spawn(move || {
+            copy_terminal(master, &log, &hub)
+        }));
+    }
+    let _ = fs::remove_file(dir.join("console.sock"));
+    // A client that never comes (killed before it connected): the
+    // container runs on without it, as a detached one.
+    if io.hold {
+        hub.wait_client(Duration::from_secs(30));
+    }
     match oci(db, id).args(["start", id]).output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
@@ -1277,25 +1320,14 @@ fn run_once(
     mark_running(db, id, pid, std::process::id() as i64)?;
     // The output: both streams into the log, in arrival order per stream;
     // a terminal's, as it comes.
-    let mut copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
-        .into_iter()
-        .map(|(r, stream)| {
-            let (log, hub) = (log.clone(), hub.clone());
-            std::thread::spawn(move || copy_output(r, stream, &log, &hub, io.echo))
-        })
-        .collect();
-    if let Some(console) = &console {
-        let master = console.receive()?;
-        let input = master
-            .try_clone()
-            .map_err(|e| Error::io("duplicating the terminal", e))?;
-        hub.set_input(input, true);
-        let (log, hub) = (log.clone(), hub.clone());
-        copiers.push(std::thread::spawn(move || {
-            copy_terminal(master, &log, &hub)
-        }));
-    }
-    let _ = fs::remove_file(dir.join("console.sock"));
+    copiers.extend(
+        [(out_r, "stdout"), (err_r, "stderr")]
+            .into_iter()
+            .map(|(r, stream)| {
+                let (log, hub) = (log.clone(), hub.clone());
+                std::thread::spawn(move || copy_output(r, stream, &log, &hub, io.echo))
+            }),
+    );
     let code = wait_init(pid);
     // What the container's children still hold open ends with them.
     for t in copiers {
@@ -1447,24 +1479,7 @@ pub fn reset_exited(db: &Db, c: &Ctr) -> Result<()> {
 /// Starts a detached monitor for a created container and waits (bounded)
 /// until the container runs or ended.
 pub fn start_detached(db: &Db, id: &str) -> Result<Ctr> {
-    let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(&db.root)
-        .args(["__monitor", id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: setsid in the child before exec: the monitor outlives us.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io("starting the container's monitor", e))?;
+    let mut child = spawn_monitor(db, id)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let c = db.find(id)?;
@@ -1481,6 +1496,27 @@ pub fn start_detached(db: &Db, id: &str) -> Result<Ctr> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The container's monitor, in a session of its own: it outlives us.
+pub fn spawn_monitor(db: &Db, id: &str) -> Result<std::process::Child> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(&db.root)
+        .args(["__monitor", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid in the child before exec: the monitor outlives us.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| Error::io("starting the container's monitor", e))
 }
 
 /// Waits until the container has exited; its code.

@@ -40,6 +40,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         crate::spec::seccomp_for(p, &crate::spec::capabilities(&extras))
             .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
     }
+    let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
     let db = Db::open(&store.root)?;
     // The image, pulled when the store lacks it (Docker's default).
     let image = match store.find(&a.image) {
@@ -100,7 +101,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         return Ok(0);
     }
     if a.tty {
-        return run_terminal(store, &db, &c, a.interactive);
+        return run_attached(&db, &c.id, a.interactive, &detach_keys);
     }
     ctr::monitor(store, &db, &c.id, true, a.interactive)
 }
@@ -190,24 +191,32 @@ fn is_signal(text: &str) -> bool {
     }
 }
 
-/// A foreground run with a terminal: skiff-oci run relays the pty itself
-/// (and forwards signals); the row says running meanwhile, with this
-/// process as its monitor. Nothing is logged in this mode.
-fn run_terminal(store: &mut Store, db: &Db, c: &Ctr, _interactive: bool) -> Result<i32> {
-    ctr::mark_running(db, &c.id, 0, std::process::id() as i64)?;
-    let status = ctr::oci(db, &c.id)
-        .args(["run", "--bundle"])
-        .arg(db.dir(&c.id))
-        .arg(&c.id)
-        .status()
-        .map_err(|e| Error::io("running skiff-oci run", e))?;
-    let code = status.code().unwrap_or(125);
-    ctr::mark_exited(db, &c.id, code)?;
-    let c = db.find(&c.id)?;
-    if c.auto_remove {
-        ctr::remove(store, db, &c)?;
+/// A foreground run with a terminal, as Docker's: the container's monitor
+/// holds the terminal (and logs it) and starts the container once this
+/// process has attached, so no output is missed; the detach keys leave it
+/// running, as a detached one.
+fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
+    let dir = db.dir(id);
+    std::fs::write(dir.join(ctr::ATTACH_FIRST), b"")
+        .map_err(|e| Error::at(&dir, "marking the run as attached", e))?;
+    let mut monitor = ctr::spawn_monitor(db, id)?;
+    // The monitor serves attach.sock first thing; bounded, and not past
+    // its end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !dir.join("attach.sock").exists() {
+        if let Ok(Some(_)) = monitor.try_wait() {
+            return Ok(ctr::wait_exit(db, id, Some(Duration::from_secs(1)))?.unwrap_or(125) as i32);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::invalid(format!(
+                "{id}: its monitor did not answer in 30 s"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    Ok(code)
+    let ended = crate::attach::attach(&dir, true, stdin, keys)?;
+    let _ = monitor.try_wait();
+    attached(db, id, ended)
 }
 
 pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
@@ -626,10 +635,21 @@ pub fn attach(store: &Store, name: &str, stdin: bool, detach_keys: &str) -> Resu
         )));
     }
     let tty = ctr::has_terminal(&db, &c);
-    match crate::attach::attach(&db.dir(&c.id), tty, stdin, &keys)? {
+    attached(
+        &db,
+        &c.id,
+        crate::attach::attach(&db.dir(&c.id), tty, stdin, &keys)?,
+    )
+}
+
+/// The code an attach ends with: 0 when detached, else the container's
+/// (as the monitor said it, or as the store has it).
+fn attached(db: &Db, id: &str, ended: crate::attach::Ended) -> Result<i32> {
+    match ended {
         crate::attach::Ended::Detached => Ok(0),
-        crate::attach::Ended::Container => {
-            Ok(ctr::wait_exit(&db, &c.id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)
+        crate::attach::Ended::Container(Some(code)) => Ok(code),
+        crate::attach::Ended::Container(None) => {
+            Ok(ctr::wait_exit(db, id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)
         }
     }
 }

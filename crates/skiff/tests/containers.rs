@@ -1053,9 +1053,16 @@ fn attach_on_a_pty(e: &Engine, name: &str, input: &[u8]) -> (Option<i32>, String
 
 /// The same, with more flags for attach.
 fn attach_with(e: &Engine, name: &str, flags: &str, input: &[u8]) -> (Option<i32>, String) {
+    on_a_pty(e, &format!("attach {flags} {name}"), input, 300)
+}
+
+/// `skiff ARGS` on a pty of its own (script(1) makes one), fed `input`
+/// after `wait_ms` (the client's raw mode set by then: a ctrl-q typed
+/// before is the line discipline's): (exit code, what it printed).
+fn on_a_pty(e: &Engine, args: &str, input: &[u8], wait_ms: u64) -> (Option<i32>, String) {
     use std::io::Write;
     let cmd = format!(
-        "{} --root {} attach {flags} {name}",
+        "{} --root {} {args}",
         env!("CARGO_BIN_EXE_skiff"),
         e.root().display()
     );
@@ -1068,7 +1075,7 @@ fn attach_with(e: &Engine, name: &str, flags: &str, input: &[u8]) -> (Option<i32
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(wait_ms));
     stdin.write_all(input).unwrap();
     stdin.flush().unwrap();
     let o = child.wait_with_output().unwrap();
@@ -1175,6 +1182,55 @@ fn detached_terminals_attach_and_exec_detached() {
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("not running"), "{}", text(&o));
     for name in ["term", "stay", "pipe"] {
+        e.ok(&["rm", "-f", name]);
+    }
+}
+
+/// A foreground `run -t`, as Docker's: the output from its first byte, the
+/// input, the exit code, --rm; the detach keys (ctrl-p ctrl-q, or
+/// --detach-keys) leave it running; bad keys create nothing.
+#[test]
+fn foreground_terminal_runs_attach_and_detach() {
+    need!("docker-registry", "skopeo", "script");
+    let f = fixture();
+    let e = &f.e;
+    let (code, out) = on_a_pty(
+        e,
+        "run -i -t --rm --name fg app:1 sh -c 'echo first; read l; echo got:$l; exit 5'",
+        b"hi\r",
+        1500,
+    );
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("first") && out.contains("got:hi"), "{out}");
+    eventually("--rm removed it", || !e.ok(&["ps", "-a"]).contains("fg"));
+    // Output that comes at once is not lost to a late attach.
+    let (code, out) = on_a_pty(e, "run -t --rm app:1 echo quick", b"", 0);
+    assert_eq!((code, out.contains("quick")), (Some(0), true), "{out}");
+
+    let (code, out) = on_a_pty(
+        e,
+        "run -it --name stay app:1 sh -c 'while true; do sleep 1; done'",
+        b"\x10\x11",
+        1500,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = on_a_pty(
+        e,
+        "run -it --detach-keys ctrl-x,y --name mine app:1 sleep 100",
+        b"\x18y",
+        1500,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["stay", "mine"] {
+        let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", name])).unwrap();
+        assert_eq!(doc[0]["State"]["Status"], "running", "{name}");
+    }
+    let before = e.ok(&["ps", "-a", "-q"]).lines().count();
+    let o = e.cmd(&["run", "-t", "--detach-keys", "alt-x", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(text(&o).contains("--detach-keys"), "{}", text(&o));
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).lines().count(), before);
+    for name in ["stay", "mine"] {
         e.ok(&["rm", "-f", name]);
     }
 }
