@@ -1628,3 +1628,62 @@ fn doctor_finds_and_fixes_what_crashes_left() {
     assert!(out(&o).contains("nothing left behind"), "{}", text(&o));
     e.ok(&["rm", "victim"]);
 }
+
+/// 20 containers started at once (detached, on the default network), and
+/// 20 foreground runs at once, then all removed at once: no failure, no
+/// lock error, nothing left, every name and address its own.
+#[test]
+fn twenty_containers_in_parallel() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let names: Vec<String> = (0..20).map(|i| format!("par{i}")).collect();
+    let all = |args: &dyn Fn(&str) -> Vec<String>| -> Vec<std::process::Output> {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = names
+                .iter()
+                .map(|n| {
+                    let a = args(n);
+                    s.spawn(move || e.cmd(&a.iter().map(String::as_str).collect::<Vec<_>>()))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    for o in all(&|n| {
+        ["run", "-d", "--name", n, "app:1", "sleep", "100"]
+            .map(String::from)
+            .to_vec()
+    }) {
+        assert!(o.status.success(), "run -d: {}", text(&o));
+    }
+    let ps: Value = serde_json::from_str(&e.ok(&["ps", "--format", "json"])).unwrap();
+    let rows = ps.as_array().unwrap();
+    assert_eq!(rows.len(), 20, "{ps}");
+    let mut addrs: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let doc: Value = serde_json::from_str(&e.ok(&["inspect", n])).unwrap();
+            assert_eq!(doc[0]["State"]["Status"], "running", "{n}");
+            doc[0]["NetworkSettings"]["IPAddress"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 20, "addresses shared: {addrs:?}");
+    for o in all(&|n| {
+        ["run", "--rm", "--network", "none", "app:1", "echo", n]
+            .map(String::from)
+            .to_vec()
+    }) {
+        assert!(o.status.success(), "run --rm: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("par"));
+    }
+    for o in all(&|n| ["rm", "-f", n].map(String::from).to_vec()) {
+        assert!(o.status.success(), "rm -f: {}", text(&o));
+    }
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
+}
