@@ -109,6 +109,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage pods: containers sharing an infra container's namespaces
+    #[command(subcommand)]
+    Pod(PodCommand),
     /// What crashes left in the store (--fix removes it), and what the host
     /// offers the engine
     Doctor {
@@ -287,6 +290,101 @@ pub enum NetworkCommand {
     /// Remove every network no container uses (not the default)
     Prune {
         /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PodCommand {
+    /// Make a pod (and its infra container); run --pod NAME joins it
+    #[command(
+        after_help = "Example:\n  skiff pod create --name web -p 8080:80\n  skiff run -d --pod web nginx"
+    )]
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// The namespaces its containers share: net, ipc, uts, pid
+        #[arg(long, default_value = "net,ipc,uts")]
+        share: String,
+        /// Its network (as run --network; not container:)
+        #[arg(long, alias = "net")]
+        network: Option<String>,
+        /// Publish a port of the pod (as run -p)
+        #[arg(short, long)]
+        publish: Vec<String>,
+        /// Its containers' hostname [default: the infra's id]
+        #[arg(long)]
+        hostname: Option<String>,
+        /// The infra container's image [default: a tiny one the engine makes]
+        #[arg(long)]
+        infra_image: Option<String>,
+        #[arg(short, long)]
+        label: Vec<String>,
+    },
+    /// Start pods (the infra first, then each container)
+    Start {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Stop pods (each container, then the infra)
+    Stop {
+        /// Seconds before SIGKILL
+        #[arg(short, long)]
+        time: Option<u64>,
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Send a signal to every container of pods
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Stop pods and start them again
+    Restart {
+        #[arg(short, long)]
+        time: Option<u64>,
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Remove pods and their containers (-f: also running ones)
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// List pods
+    #[command(alias = "ls", alias = "list")]
+    Ps {
+        /// Ids only
+        #[arg(short, long)]
+        quiet: bool,
+        /// table or json
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show pods as JSON
+    Inspect {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// The processes of a pod's containers
+    Top { pod: String },
+    /// Resource use of a pod's containers
+    Stats {
+        /// One sample, then exit
+        #[arg(long)]
+        no_stream: bool,
+        pod: String,
+    },
+    /// Exit 0 if the pod exists, 1 if not
+    Exists { pod: String },
+    /// Remove every pod with nothing running
+    Prune {
         #[arg(short, long)]
         force: bool,
     },
@@ -512,6 +610,9 @@ pub struct RunArgs {
     /// network namespace with loopback only), host, or container:NAME
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Join a pod (its network, ipc and uts namespaces, as it shares them)
+    #[arg(long)]
+    pub pod: Option<String>,
     /// Publish a port: [IP:][HOST:]CONTAINER[/tcp|udp], ranges as 8000-8001:80-81
     /// (no HOST: a free one)
     #[arg(short, long)]

@@ -46,7 +46,18 @@ CREATE TABLE IF NOT EXISTS containers (
     auto_remove INTEGER NOT NULL DEFAULT 0,
     stop_signal TEXT NOT NULL DEFAULT 'TERM'
 );
+CREATE TABLE IF NOT EXISTS pods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    infra TEXT NOT NULL,          -- the infra container's id
+    doc TEXT NOT NULL             -- JSON: what pod create was asked (crate::pods::Spec)
+);
 ";
+
+/// Columns added after the first release of the schema, for stores made
+/// before: (table, column, its definition).
+const ADDED: &[(&str, &str, &str)] = &[("containers", "pod", "TEXT NOT NULL DEFAULT ''")];
 
 /// A container's row.
 #[derive(Debug, Clone)]
@@ -65,6 +76,8 @@ pub struct Ctr {
     pub finished: Option<i64>,
     pub auto_remove: bool,
     pub stop_signal: String,
+    /// The pod's id it belongs to ("" for none).
+    pub pod: String,
 }
 
 pub struct Db {
@@ -81,6 +94,27 @@ impl Db {
         let conn = Connection::open(root.join("store.db")).map_err(db_err)?;
         conn.busy_timeout(Duration::from_secs(60)).map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        for (table, column, def) in ADDED {
+            let has: bool = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db_err)?
+                > 0;
+            if !has {
+                // Another process may add it at the same moment: then it
+                // is there, which is all that is wanted.
+                if let Err(e) =
+                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
+                {
+                    if !e.to_string().contains("duplicate column") {
+                        return Err(db_err(e));
+                    }
+                }
+            }
+        }
         Ok(Db {
             conn,
             root: root.to_path_buf(),
@@ -104,10 +138,11 @@ impl Db {
             finished: r.get(11)?,
             auto_remove: r.get::<_, i64>(12)? != 0,
             stop_signal: r.get(13)?,
+            pod: r.get(14)?,
         })
     }
 
-    const COLS: &'static str = "id, name, image_id, image, command, created, state, pid, monitor, exit_code, started, finished, auto_remove, stop_signal";
+    const COLS: &'static str = "id, name, image_id, image, command, created, state, pid, monitor, exit_code, started, finished, auto_remove, stop_signal, pod";
 
     pub fn all(&self) -> Result<Vec<Ctr>> {
         let mut st = self
@@ -155,9 +190,9 @@ impl Db {
     fn insert(&self, c: &Ctr) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO containers (id, name, image_id, image, command, created, state, auto_remove, stop_signal)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![c.id, c.name, c.image_id, c.image, serde_json::to_string(&c.command).unwrap_or_default(), c.created, c.state, c.auto_remove as i64, c.stop_signal],
+                "INSERT INTO containers (id, name, image_id, image, command, created, state, auto_remove, stop_signal, pod)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![c.id, c.name, c.image_id, c.image, serde_json::to_string(&c.command).unwrap_or_default(), c.created, c.state, c.auto_remove as i64, c.stop_signal, c.pod],
             )
             .map_err(|e| match e {
                 rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -179,6 +214,11 @@ impl Db {
             )
             .map_err(db_err)?;
         Ok(())
+    }
+
+    /// The connection, for the tables of other modules (pods).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     fn delete(&self, id: &str) -> Result<()> {
@@ -248,7 +288,7 @@ pub fn oci(db: &Db, id: &str) -> Command {
     c
 }
 
-fn random_id() -> String {
+pub fn random_id() -> String {
     let mut b = [0u8; 32];
     if fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
@@ -282,6 +322,8 @@ pub struct RunOpts {
     /// -p specs and -P.
     pub publish: Vec<String>,
     pub publish_all: bool,
+    /// --pod: what it joins of its pod's infra container.
+    pub pod: Option<crate::pods::Join>,
 }
 
 /// What the monitor and `stop` read of a container besides its row:
@@ -525,7 +567,17 @@ pub fn create(
             "--name {name:?}: use letters, digits, '_', '.', '-'"
         )));
     }
-    let network = crate::net::choose(db, o.network.as_deref())?;
+    let network = match o.pod.as_ref().and_then(|p| p.namespace("network")) {
+        Some(path) => {
+            if o.network.is_some() || !o.publish.is_empty() || o.publish_all {
+                return Err(Error::invalid(
+                    "--network/-p/-P with --pod: a pod's containers share its network; give them to pod create",
+                ));
+            }
+            crate::net::Choice::Join(path.into())
+        }
+        None => crate::net::choose(db, o.network.as_deref())?,
+    };
     let ports = crate::net::publish(&o.publish, o.publish_all, &icfg)?;
     if o.settings.ip.is_some() && !matches!(network, crate::net::Choice::Cni(_)) {
         return Err(Error::invalid(
@@ -570,7 +622,16 @@ pub fn create(
     let made = (|| -> Result<Ctr> {
         let rootfs = dir.join("rootfs");
         skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
-        let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        let pod_uts = o.pod.as_ref().filter(|p| p.namespace("uts").is_some());
+        let hostname = match (pod_uts, &o.hostname) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "--hostname with --pod: a pod's containers share its hostname; give it to pod create",
+                ))
+            }
+            (Some(p), None) => p.hostname.clone(),
+            (None, h) => h.clone().unwrap_or_else(|| id[..12].to_string()),
+        };
         let user = o.user.clone().or_else(|| {
             icfg.get("User")
                 .and_then(|u| u.as_str())
@@ -646,9 +707,14 @@ pub fn create(
         };
         fs::write(dir.join("resolv.conf"), resolv)
             .map_err(|e| Error::at(&dir.join("resolv.conf"), "writing", e))?;
+        // A pod's containers share its infra's files, as its network.
+        let etc_dir = match &o.pod {
+            Some(p) if p.namespace("network").is_some() => p.infra_dir.clone(),
+            _ => dir.clone(),
+        };
         let etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
             .iter()
-            .map(|f| (format!("/etc/{f}"), dir.join(f).display().to_string()))
+            .map(|f| (format!("/etc/{f}"), etc_dir.join(f).display().to_string()))
             .collect();
         let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), o.tty);
         // Volumes: bound like -v's host paths once made and filled.
@@ -673,6 +739,12 @@ pub fn create(
             read_only: o.read_only,
             cgroup_ns: unified_cgroup_host(),
             extras: &extras,
+            joined: o
+                .pod
+                .as_ref()
+                .map(|p| p.namespaces.as_slice())
+                .unwrap_or_default(),
+            cgroups_path: o.pod.as_ref().map(|p| format!("{}/{id}", p.cgroup_parent)),
         });
         fs::write(
             dir.join("config.json"),
@@ -715,6 +787,7 @@ pub fn create(
             finished: None,
             auto_remove: o.rm,
             stop_signal,
+            pod: o.pod.as_ref().map(|p| p.pod.clone()).unwrap_or_default(),
         };
         db.insert(&c)?;
         store.hold(&format!("container:{id}"), &img.id)?;

@@ -25,16 +25,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Docker's default seccomp profile (containers-common's file) unless
     // one was chosen; checked here so a broken one fails by name.
     if !extras.seccomp_given {
-        match crate::spec::DEFAULT_SECCOMP.iter().find(|p| std::path::Path::new(p).exists()) {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::at(std::path::Path::new(path), "reading", e))?;
-                extras.seccomp = Some(serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{path}: not JSON: {e}")))?);
-            }
-            None => eprintln!(
-                "skiff: warning: no default seccomp profile ({}: install containers-common); the container runs without one",
-                crate::spec::DEFAULT_SECCOMP.join(" or ")
-            ),
-        }
+        extras.seccomp = crate::spec::default_seccomp()?;
     }
     if let Some(p) = &extras.seccomp {
         crate::spec::seccomp_for(p, &crate::spec::capabilities(&extras))
@@ -85,6 +76,10 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         stop_signal: a.stop_signal.clone(),
         publish: a.publish.clone(),
         publish_all: a.publish_all,
+        pod: match &a.pod {
+            Some(p) => Some(crate::pods::join(&db, &crate::pods::find(&db, p)?)?),
+            None => None,
+        },
     };
     let c = ctr::create(store, &db, &image, &a.command, &opts)?;
     if create_only {
@@ -426,6 +421,11 @@ pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
                 continue;
             }
         };
+        if let Some(pod) = infra_of(&db, &c) {
+            eprintln!("Error: {name}: the infra container of pod {pod}: use pod rm");
+            failed = true;
+            continue;
+        }
         if c.state == "running" || c.state == "paused" || ctr::restarting(&c) {
             if !a.force {
                 eprintln!(
@@ -448,6 +448,198 @@ pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
         println!("{}", c.id);
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// The pod whose infra `c` is.
+fn infra_of(db: &Db, c: &Ctr) -> Option<String> {
+    crate::pods::find(db, &c.pod)
+        .ok()
+        .filter(|p| p.infra == c.id)
+        .map(|p| p.name)
+}
+
+/// `pod ...`.
+pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
+    use crate::pods;
+    let db = Db::open(&store.root)?;
+    let each = |names: &[String], f: &dyn Fn(&pods::Pod) -> Result<()>| -> Result<i32> {
+        let mut failed = false;
+        for n in names {
+            match pods::find(&db, n).and_then(|p| f(&p).map(|()| p)) {
+                Ok(p) => println!("{}", p.id),
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        Ok(if failed { 125 } else { 0 })
+    };
+    match cmd {
+        PodCommand::Create {
+            name,
+            share,
+            network,
+            publish,
+            hostname,
+            infra_image,
+            label,
+        } => {
+            let mut labels = std::collections::BTreeMap::new();
+            for l in &label {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                if k.is_empty() {
+                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
+                }
+                labels.insert(k.to_string(), v.to_string());
+            }
+            if network
+                .as_deref()
+                .is_some_and(|n| n.starts_with("container:"))
+            {
+                return Err(Error::invalid(
+                    "--network container:NAME: a pod's network is its own (none, host, bridge or a network's name)",
+                ));
+            }
+            let spec = pods::Spec {
+                share: pods::parse_share(&share)?,
+                hostname: hostname.unwrap_or_default(),
+                network,
+                publish,
+                infra_image,
+                labels,
+            };
+            let p = pods::create(store, &db, name, spec)?;
+            println!("{}", p.id);
+            Ok(0)
+        }
+        PodCommand::Start { pods: names } => each(&names, &|p| pods::start(&db, p)),
+        PodCommand::Stop { time, pods: names } => each(&names, &|p| pods::stop(&db, p, time)),
+        PodCommand::Kill {
+            signal,
+            pods: names,
+        } => {
+            let sig = signal.trim_start_matches("SIG").to_string();
+            if !is_signal(&sig) {
+                return Err(Error::invalid(format!("--signal {signal:?}: not a signal")));
+            }
+            each(&names, &|p| pods::kill(&db, p, &sig))
+        }
+        PodCommand::Restart { time, pods: names } => each(&names, &|p| {
+            pods::stop(&db, p, time)?;
+            pods::start(&db, p)
+        }),
+        PodCommand::Rm { force, pods: names } => {
+            let mut failed = false;
+            for n in &names {
+                match pods::find(&db, n)
+                    .and_then(|p| pods::remove(store, &db, &p, force).map(|()| p))
+                {
+                    Ok(p) => println!("{}", p.id),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { 125 } else { 0 })
+        }
+        PodCommand::Ps { quiet, format } => {
+            let list = pods::all(&db)?;
+            let mut docs = vec![];
+            let mut rows = vec![];
+            for p in &list {
+                let members = pods::members(&db, p)?;
+                let state = pods::state(p, &members);
+                docs.push(json!({"Id": p.id, "Name": p.name, "Status": state, "Created": format::rfc3339(p.created, None), "InfraId": p.infra, "NumberOfContainers": members.len(), "Labels": p.spec.labels}));
+                rows.push(vec![
+                    p.id[..12].to_string(),
+                    p.name.clone(),
+                    state.to_string(),
+                    format::ago(Some(p.created)),
+                    p.infra[..12].to_string(),
+                    members.len().to_string(),
+                ]);
+            }
+            match (quiet, format.as_str()) {
+                (true, _) => list.iter().for_each(|p| println!("{}", &p.id[..12])),
+                (false, "json") => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&docs).unwrap_or_default()
+                ),
+                (false, "table") => print!(
+                    "{}",
+                    format::table(
+                        &[
+                            "POD ID",
+                            "NAME",
+                            "STATUS",
+                            "CREATED",
+                            "INFRA ID",
+                            "# OF CONTAINERS"
+                        ],
+                        &rows
+                    )
+                ),
+                (false, other) => {
+                    return Err(Error::invalid(format!("--format {other:?}: table or json")))
+                }
+            }
+            Ok(0)
+        }
+        PodCommand::Inspect { pods: names } => {
+            let docs = names
+                .iter()
+                .map(|n| pods::find(&db, n).and_then(|p| pods::inspect_doc(&db, &p)))
+                .collect::<Result<Vec<_>>>()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).unwrap_or_default()
+            );
+            Ok(0)
+        }
+        PodCommand::Top { pod } => {
+            let p = pods::find(&db, &pod)?;
+            let running: Vec<Ctr> = pods::members(&db, &p)?
+                .into_iter()
+                .filter(|c| c.state == "running" && c.id != p.infra)
+                .collect();
+            if running.is_empty() {
+                return Err(Error::invalid(format!("pod {pod}: nothing in it runs")));
+            }
+            for c in running {
+                println!("{}:", c.name);
+                top(store, &c.id)?;
+            }
+            Ok(0)
+        }
+        PodCommand::Stats { no_stream, pod } => {
+            let p = pods::find(&db, &pod)?;
+            let names: Vec<String> = pods::members(&db, &p)?
+                .into_iter()
+                .filter(|c| c.state == "running")
+                .map(|c| c.name)
+                .collect();
+            if names.is_empty() {
+                return Err(Error::invalid(format!("pod {pod}: nothing in it runs")));
+            }
+            stats(store, &names, no_stream)
+        }
+        PodCommand::Exists { pod } => Ok(if pods::find(&db, &pod).is_ok() { 0 } else { 1 }),
+        PodCommand::Prune { force: _ } => {
+            for p in pods::all(&db)? {
+                let members = pods::members(&db, &p)?;
+                if members
+                    .iter()
+                    .all(|c| c.state != "running" && c.state != "paused")
+                {
+                    pods::remove(store, &db, &p, false)?;
+                    println!("{}", p.id);
+                }
+            }
+            Ok(0)
+        }
+    }
 }
 
 pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
@@ -724,7 +916,8 @@ pub fn prune(store: &mut Store) -> Result<i32> {
     let db = Db::open(&store.root)?;
     for c in db.all()? {
         let c = db.fresh(c)?;
-        if c.state == "exited" || c.state == "created" {
+        // A pod's infra goes with its pod (pod rm, pod prune).
+        if (c.state == "exited" || c.state == "created") && infra_of(&db, &c).is_none() {
             ctr::remove(store, &db, &c)?;
             println!("{}", c.id);
         }

@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Port { container } => crate::ctl::port(&open()?, &container),
         Command::Network(n) => crate::ctl::network(&open()?, n),
         Command::Volume(v) => crate::ctl::volume(&open()?, v),
+        Command::Pod(p) => crate::ctl::pod(&mut open()?, p),
         Command::Doctor { fix } => crate::doctor::run(&mut open()?, fix),
         Command::Attach {
             container,

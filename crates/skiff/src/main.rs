@@ -13,6 +13,7 @@ mod format;
 mod images;
 mod init;
 mod net;
+mod pods;
 mod progress;
 mod spec;
 mod userns;
@@ -29,6 +30,10 @@ fn main() {
             _ => &args[2..],
         };
         init::run(rest);
+    }
+    // As a pod's infra process.
+    if args.get(1).map(String::as_str) == Some("__pause") {
+        pods::pause();
     }
     // Bad flags exit 125, as Docker's and Podman's do (help and version: 0).
     let mut cli = match cli::Cli::try_parse() {

@@ -75,6 +75,10 @@ pub struct Plan<'a> {
     pub read_only: bool,
     pub cgroup_ns: bool,
     pub extras: &'a Extras,
+    /// Namespaces (pid, ipc, uts) joined by path instead of made: a pod's.
+    pub joined: &'a [(&'static str, String)],
+    /// linux.cgroupsPath: a pod's members are under the pod's group.
+    pub cgroups_path: Option<String>,
 }
 
 pub fn config(p: &Plan) -> Value {
@@ -83,12 +87,13 @@ pub fn config(p: &Plan) -> Value {
     } else {
         capabilities(p.extras)
     };
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces: Vec<Value> = ["pid", "ipc", "uts", "mount"]
+        .iter()
+        .map(|t| match p.joined.iter().find(|(j, _)| j == t) {
+            Some((_, path)) => json!({"type": t, "path": path}),
+            None => json!({"type": t}),
+        })
+        .collect();
     match &p.network {
         NetNs::Own => namespaces.push(json!({"type": "network"})),
         NetNs::Path(path) => namespaces.push(json!({"type": "network", "path": path})),
@@ -170,6 +175,9 @@ pub fn config(p: &Plan) -> Value {
     });
     if let Some(Ok(sc)) = seccomp {
         out["linux"]["seccomp"] = sc;
+    }
+    if let Some(path) = &p.cgroups_path {
+        out["linux"]["cgroupsPath"] = json!(path);
     }
     out
 }
@@ -823,6 +831,31 @@ use std::path::Path;
 
 /// The default seccomp profile's places (the containers-common file
 /// Podman uses; an admin's copy in /etc wins), as Docker's format.
+/// Docker's default seccomp profile, containers-common's file (a broken
+/// one fails by name); none, with a warning, where it is not installed.
+pub fn default_seccomp() -> skiff_image::Result<Option<Value>> {
+    use skiff_image::Error;
+    match DEFAULT_SECCOMP
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+    {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::at(std::path::Path::new(path), "reading", e))?;
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::invalid(format!("{path}: not JSON: {e}")))
+        }
+        None => {
+            eprintln!(
+                "skiff: warning: no default seccomp profile ({}: install containers-common); the container runs without one",
+                DEFAULT_SECCOMP.join(" or ")
+            );
+            Ok(None)
+        }
+    }
+}
+
 pub const DEFAULT_SECCOMP: &[&str] = &[
     "/etc/containers/seccomp.json",
     "/usr/share/containers/seccomp.json",

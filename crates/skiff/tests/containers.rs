@@ -38,7 +38,12 @@ fn fixture() -> Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // Whatever a failed test left running.
+        // Whatever a failed test left running: pods (with their infra
+        // containers), then the other containers.
+        let pods = self.e.cmd(&["pod", "ps", "-q"]);
+        for id in String::from_utf8_lossy(&pods.stdout).split_whitespace() {
+            let _ = self.e.cmd(&["pod", "rm", "-f", id]);
+        }
         let ids = self.e.cmd(&["ps", "-a", "-q", "--no-trunc"]);
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.e.cmd(&["rm", "-f", id]);
@@ -1686,4 +1691,156 @@ fn twenty_containers_in_parallel() {
         assert!(o.status.success(), "rm -f: {}", text(&o));
     }
     assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
+}
+
+/// The namespace files of a process in a container: net ipc uts pid.
+fn namespaces_of(e: &Engine, args: &[&str]) -> Vec<String> {
+    let script = "for n in net ipc uts pid; do busybox readlink /proc/self/ns/$n; done";
+    let mut a = args.to_vec();
+    a.extend(["sh", "-c", script]);
+    e.ok(&a).lines().map(str::to_string).collect()
+}
+
+/// Pods as Podman's: an infra container (the engine's own pause, no image
+/// pulled) holds the network, ipc and uts namespaces its containers join
+/// (and pid with --share pid), a port published for the pod reaches a
+/// member, members talk over localhost, share the hostname and sit under
+/// the pod's cgroup; stop/start, the refusals, and rm -f leaves nothing.
+#[test]
+fn pods_share_namespaces_ports_and_cgroup_and_leave_nothing() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pod = e
+        .ok(&[
+            "pod",
+            "create",
+            "--name",
+            "p",
+            "-p",
+            &format!("{port}:80"),
+            "--hostname",
+            "podhost",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(pod.len(), 64, "{pod}");
+    let ps: Value = serde_json::from_str(&e.ok(&["pod", "ps", "--format", "json"])).unwrap();
+    assert_eq!(ps[0]["Status"], "Created", "{ps}");
+    e.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "p",
+        "--name",
+        "web",
+        "app:1",
+        "sh",
+        "-c",
+        "while true; do busybox nc -l -p 80 -e echo served; done",
+    ]);
+    // Published for the pod, answered by a member.
+    let answered = || {
+        use std::io::Read;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    eventually("the pod's port answers", || {
+        answered().as_deref() == Some("served\n")
+    });
+    let web = namespaces_of(e, &["exec", "web"]);
+    let other = namespaces_of(e, &["run", "--rm", "--pod", "p", "app:1"]);
+    assert_eq!(
+        web[..3],
+        other[..3],
+        "net, ipc, uts shared: {web:?} {other:?}"
+    );
+    assert_ne!(web[3], other[3], "pid is not shared by default");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "p",
+        "app:1",
+        "sh",
+        "-c",
+        "hostname; busybox nc 127.0.0.1 80 </dev/null; cat /proc/self/cgroup",
+    ]);
+    assert!(out.starts_with("podhost\nserved\n"), "{out}");
+    assert!(
+        out.contains(&format!("/skiff-pod-{}/", &pod[..12])),
+        "{out}"
+    );
+    // --share pid: the pause is the members' pid 1.
+    e.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "q",
+        "--share",
+        "pid,net",
+        "--network",
+        "none",
+    ]);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "q",
+        "app:1",
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert_eq!(out, "/pause\0__pause\0");
+
+    // Refusals, by name, with nothing made.
+    let before = e.ok(&["ps", "-a", "-q"]).lines().count();
+    for (args, named) in [
+        (vec!["pod", "create", "--share", "net,mnt"], "--share"),
+        (
+            vec!["run", "--pod", "nosuch", "app:1", "true"],
+            "no such pod",
+        ),
+        (
+            vec!["run", "--pod", "p", "-p", "81:81", "app:1", "true"],
+            "--pod",
+        ),
+        (vec!["rm", "-f", &format!("{}-infra", &pod[..12])], "pod rm"),
+        (vec!["pod", "rm", "p"], "running"),
+    ] {
+        let o = e.cmd(&args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).lines().count(), before);
+
+    e.ok(&["pod", "stop", "-t", "1", "p"]);
+    let doc: Value = serde_json::from_str(&e.ok(&["pod", "inspect", "p"])).unwrap();
+    assert_eq!(doc[0]["State"], "Exited", "{doc}");
+    e.ok(&["pod", "start", "p"]);
+    eventually("the pod's port answers again", || {
+        answered().as_deref() == Some("served\n")
+    });
+    assert!(e.ok(&["pod", "top", "p"]).contains("nc -l -p 80"));
+
+    for p in ["p", "q"] {
+        e.ok(&["pod", "rm", "-f", p]);
+    }
+    assert_eq!(e.ok(&["pod", "ps", "-q"]).trim(), "");
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert!(answered().is_none(), "the port is still published");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(e.root().to_str().unwrap()), "mounts left");
+    for ctrl in ["memory", "pids", "cpu,cpuacct", "unified", ""] {
+        let d = format!("/sys/fs/cgroup/{ctrl}/skiff-pod-{}", &pod[..12]);
+        assert!(!std::path::Path::new(&d).exists(), "{d} left");
+    }
 }
