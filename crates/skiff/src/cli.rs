@@ -112,6 +112,10 @@ pub enum Command {
     /// Manage pods: containers sharing an infra container's namespaces
     #[command(subcommand)]
     Pod(PodCommand),
+    /// Kubernetes YAML: play a Pod (or a Deployment of one), take it down,
+    /// or generate one from a pod
+    #[command(subcommand)]
+    Kube(KubeCommand),
     /// What crashes left in the store (--fix removes it), and what the host
     /// offers the engine
     Doctor {
@@ -388,6 +392,21 @@ pub enum PodCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KubeCommand {
+    /// Make and start the pods of a YAML file (Pods, Deployments of one replica)
+    Play {
+        file: std::path::PathBuf,
+        /// Remove a pod of the same name first
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove the pods of a YAML file (and their emptyDir volumes)
+    Down { file: std::path::PathBuf },
+    /// Print a pod as a Kubernetes Pod
+    Generate { pod: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -716,11 +735,26 @@ pub struct RunArgs {
     pub volumes_from: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// The image
-    pub image: String,
-    /// The command and its arguments [default: the image's]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments [default: the
+    /// image's]. One list, so that whatever follows the image is the
+    /// command's, flags included (`run --entrypoint sh IMAGE -c 'echo'`)
+    #[arg(
+        value_name = "IMAGE [COMMAND [ARG...]]",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Args, Debug)]

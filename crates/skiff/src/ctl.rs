@@ -34,12 +34,12 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
     let db = Db::open(&store.root)?;
     // The image, pulled when the store lacks it (Docker's default).
-    let image = match store.find(&a.image) {
-        Ok(_) => a.image.clone(),
+    let image = match store.find(a.image()) {
+        Ok(_) => a.image().to_string(),
         Err(_) => {
-            eprintln!("Unable to find image '{}' locally", a.image);
+            eprintln!("Unable to find image '{}' locally", a.image());
             let opts = crate::images::registry_options(&a.registry, None)?;
-            pull::pull_typed(store, &a.image, &opts, &crate::progress::Reporter::new())?.name
+            pull::pull_typed(store, a.image(), &opts, &crate::progress::Reporter::new())?.name
         }
     };
     let mut env = vec![];
@@ -81,7 +81,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             None => None,
         },
     };
-    let c = ctr::create(store, &db, &image, &a.command, &opts)?;
+    let c = ctr::create(store, &db, &image, a.command(), &opts)?;
     if create_only {
         println!("{}", c.id);
         return Ok(0);

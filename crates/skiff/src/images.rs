@@ -59,6 +59,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Network(n) => crate::ctl::network(&open()?, n),
         Command::Volume(v) => crate::ctl::volume(&open()?, v),
         Command::Pod(p) => crate::ctl::pod(&mut open()?, p),
+        Command::Kube(KubeCommand::Play { file, replace }) => {
+            crate::kube::play(&mut open()?, &file, replace)
+        }
+        Command::Kube(KubeCommand::Down { file }) => crate::kube::down(&mut open()?, &file),
+        Command::Kube(KubeCommand::Generate { pod }) => crate::kube::generate(&open()?, &pod),
         Command::Doctor { fix } => crate::doctor::run(&mut open()?, fix),
         Command::Attach {
             container,

@@ -12,6 +12,7 @@ mod doctor;
 mod format;
 mod images;
 mod init;
+mod kube;
 mod net;
 mod pods;
 mod progress;

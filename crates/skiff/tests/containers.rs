@@ -1844,3 +1844,116 @@ fn pods_share_namespaces_ports_and_cgroup_and_leave_nothing() {
         assert!(!std::path::Path::new(&d).exists(), "{d} left");
     }
 }
+
+/// kube play of a Pod (two containers sharing an emptyDir and localhost,
+/// a hostPort, a memory limit, an env) and of a Deployment of one; kube
+/// generate gives the pod back as YAML that plays again; kube down leaves
+/// no pod, container or volume; bad YAML is named, nothing made.
+#[test]
+fn kube_play_generate_and_down() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = tmp.path().join("pod.yaml");
+    fs::write(
+        &yaml,
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: kp
+  labels: {{app: demo}}
+spec:
+  volumes: [{{name: shared, emptyDir: {{}}}}]
+  containers:
+  - name: server
+    image: app:1
+    command: [sh, -c]
+    args: ["echo from-server > /data/f; while true; do busybox nc -l -p 80 -e cat /data/f; done"]
+    ports: [{{containerPort: 80, hostPort: {port}}}]
+    volumeMounts: [{{name: shared, mountPath: /data}}]
+    resources: {{limits: {{memory: 64Mi}}}}
+  - name: client
+    image: app:1
+    command: [sh, -c, "until busybox nc 127.0.0.1 80 </dev/null > /data/got; do sleep 0.2; done; sleep 100"]
+    env: [{{name: WHO, value: client}}]
+    volumeMounts: [{{name: shared, mountPath: /data}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: dep}}
+spec:
+  replicas: 1
+  template:
+    spec:
+      containers: [{{name: only, image: app:1, command: [sleep, "100"]}}]
+"#
+        ),
+    )
+    .unwrap();
+    let out = e.ok(&["kube", "play", yaml.to_str().unwrap()]);
+    assert!(out.starts_with("Pod:\n"), "{out}");
+    assert_eq!(e.ok(&["pod", "ps", "-q"]).lines().count(), 2);
+    eventually("the client read the server over localhost", || {
+        e.cmd(&["exec", "kp-client", "cat", "/data/got"]).stdout == b"from-server\n"
+    });
+    assert_eq!(
+        e.ok(&["exec", "kp-client", "sh", "-c", "echo $WHO"]),
+        "client\n"
+    );
+    let limit = e.ok(&["exec", "kp-server", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    assert_eq!(limit.trim(), "67108864");
+    // The hostPort, published for the pod, reaches the server.
+    eventually("the hostPort answers", || {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+        let mut got = String::new();
+        s.read_to_string(&mut got).is_ok() && got == "from-server\n"
+    });
+    let generated = e.ok(&["kube", "generate", "kp"]);
+    for want in [
+        "kind: Pod",
+        "name: kp",
+        "name: server",
+        "name: client",
+        &format!("hostPort: {port}"),
+    ] {
+        assert!(generated.contains(want), "{want}: {generated}");
+    }
+    // A second play of the same names is refused; --replace replaces.
+    let o = e.cmd(&["kube", "play", yaml.to_str().unwrap()]);
+    assert!(text(&o).contains("--replace"), "{}", text(&o));
+    e.ok(&["kube", "down", yaml.to_str().unwrap()]);
+    assert_eq!(e.ok(&["pod", "ps", "-q"]).trim(), "");
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).trim(), "");
+    // What kube generate wrote plays.
+    let again = tmp.path().join("generated.yaml");
+    fs::write(&again, &generated).unwrap();
+    e.ok(&["kube", "play", again.to_str().unwrap()]);
+    assert_eq!(e.ok(&["pod", "ps", "-q"]).lines().count(), 1);
+    e.ok(&["kube", "down", again.to_str().unwrap()]);
+
+    for (doc, named) in [
+        ("kind: Service\nmetadata: {name: s}\n", "kind"),
+        ("kind: Pod\nmetadata: {name: b}\nspec: {containers: [{name: a, image: app:1, env: [{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]}\n", "valueFrom"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 3}\n", "replicas"),
+        ("kind: Pod\nspec: {containers: []}\n", "metadata.name"),
+    ] {
+        let bad = tmp.path().join("bad.yaml");
+        fs::write(&bad, doc).unwrap();
+        let o = e.cmd(&["kube", "play", bad.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(125), "{doc}");
+        assert!(text(&o).contains(named), "{doc}: {}", text(&o));
+    }
+    assert_eq!(e.ok(&["pod", "ps", "-q"]).trim(), "");
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
+}
