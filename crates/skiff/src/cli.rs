@@ -273,6 +273,22 @@ pub enum NetworkCommand {
         #[arg(long)]
         internal: bool,
     },
+    /// Connect a container to a network (another interface in its namespace)
+    Connect {
+        network: String,
+        container: String,
+        /// Its address there (in the network's subnet)
+        #[arg(long)]
+        ip: Option<String>,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        network: String,
+        container: String,
+        /// Accepted for Docker's command line; the interface goes either way
+        #[arg(short, long)]
+        force: bool,
+    },
     /// List networks
     #[command(alias = "list")]
     Ls {

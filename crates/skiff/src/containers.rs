@@ -908,7 +908,7 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stderr(Stdio::null())
         .status();
     let dir = db.dir(&c.id);
-    let network = crate::net::record(&dir).and_then(|r| r["network"].as_str().map(str::to_string));
+    let networks = crate::net::networks_of(&dir);
     // A network that cannot be undone (a plugin gone, its list removed)
     // must not keep the container for good: said, and the rest goes.
     if let Err(e) = crate::net::teardown(db, &dir, &c.id) {
@@ -918,7 +918,7 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     skiff_image::store::remove_tree(&dir)?;
     store.release(&format!("container:{}", c.id))?;
     db.delete(&c.id)?;
-    if let Some(n) = network {
+    for n in networks {
         crate::net::refresh_hosts(db, &n);
     }
     Ok(())
@@ -1262,7 +1262,14 @@ fn network_settings(db: &Db, c: &Ctr) -> Value {
         "IPAddress": ip,
         "Gateway": gateway,
         "Ports": ports,
-        "Networks": {rec["network"].as_str().unwrap_or_default(): {"IPAddress": ip, "Gateway": gateway}},
+        "Networks": crate::net::attachments(&rec)
+            .into_iter()
+            .map(|a| {
+                let ip = skiff_net::cni::addresses(&a.result).into_iter().next().unwrap_or_default();
+                let gateway = a.result["ips"][0]["gateway"].as_str().unwrap_or_default().to_string();
+                (a.network, json!({"IPAddress": ip, "Gateway": gateway, "Interface": a.ifname}))
+            })
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 

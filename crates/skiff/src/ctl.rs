@@ -740,8 +740,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
         db.all()
             .unwrap_or_default()
             .iter()
-            .filter_map(|c| crate::net::record(&db.dir(&c.id)))
-            .filter_map(|r| r["network"].as_str().map(str::to_string))
+            .flat_map(|c| crate::net::networks_of(&db.dir(&c.id)))
             .collect()
     };
     match cmd {
@@ -758,6 +757,24 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             };
             let n = Network::create(&dir, &name, &opts).map_err(err)?;
             println!("{}", n.name);
+        }
+        NetworkCommand::Connect {
+            network,
+            container,
+            ip,
+        } => {
+            let c = db.find(&container)?;
+            let net = Network::load(&dir, &network)
+                .map_err(|e| Error::invalid(format!("{network}: {e}")))?;
+            crate::net::connect(&db, &c, &net, ip.as_deref())?;
+        }
+        NetworkCommand::Disconnect {
+            network,
+            container,
+            force: _,
+        } => {
+            let c = db.find(&container)?;
+            crate::net::disconnect(&db, &c, &network)?;
         }
         NetworkCommand::Ls { quiet } => {
             let nets = Network::list(&dir).map_err(err)?;

@@ -118,27 +118,7 @@ pub fn setup(
     ip: Option<&str>,
 ) -> Result<Attached> {
     if let Some(ip) = ip {
-        let addr: std::net::Ipv4Addr = ip
-            .parse()
-            .map_err(|_| Error::invalid(format!("--ip {ip:?}: an IPv4 address")))?;
-        let inside = net
-            .subnet()
-            .and_then(|s| skiff_net::network::parse_cidr(&s))
-            .is_some_and(|(base, prefix)| {
-                let mask = if prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - prefix)
-                };
-                u32::from(addr) & mask == u32::from(base)
-            });
-        if !inside {
-            return Err(Error::invalid(format!(
-                "--ip {ip}: not in network {}'s subnet {}",
-                net.name,
-                net.subnet().unwrap_or_default()
-            )));
-        }
+        check_ip_in(net, ip)?;
     }
     let ns = dir.join("netns");
     netns::create(&ns).map_err(net_err)?;
@@ -162,15 +142,37 @@ pub fn setup(
         "result": result,
         "ports": ports.iter().map(PortMapping::to_json).collect::<Vec<_>>(),
     });
-    fs::write(
-        dir.join("net.json"),
-        serde_json::to_vec_pretty(&record).unwrap_or_default(),
-    )
-    .map_err(|e| Error::at(&dir.join("net.json"), "writing", e))?;
+    write_record(dir, &record)?;
     Ok(Attached {
         netns: ns,
         addresses: cni::addresses(&result),
     })
+}
+
+/// `--ip` (run, network connect): an IPv4 address in the network's subnet.
+fn check_ip_in(net: &Network, ip: &str) -> Result<()> {
+    let addr: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|_| Error::invalid(format!("--ip {ip:?}: an IPv4 address")))?;
+    let inside = net
+        .subnet()
+        .and_then(|s| skiff_net::network::parse_cidr(&s))
+        .is_some_and(|(base, prefix)| {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            u32::from(addr) & mask == u32::from(base)
+        });
+    if !inside {
+        return Err(Error::invalid(format!(
+            "--ip {ip}: not in network {}'s subnet {}",
+            net.name,
+            net.subnet().unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// What net.json says (None: no CNI network).
@@ -178,6 +180,124 @@ pub fn record(dir: &Path) -> Option<Value> {
     fs::read(dir.join("net.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+fn write_record(dir: &Path, rec: &Value) -> Result<()> {
+    let path = dir.join("net.json");
+    fs::write(&path, serde_json::to_vec_pretty(rec).unwrap_or_default())
+        .map_err(|e| Error::at(&path, "writing", e))
+}
+
+/// One network a container is on: its name, the interface in the
+/// container, what the plugins answered.
+pub struct Attachment {
+    pub network: String,
+    pub ifname: String,
+    pub result: Value,
+}
+
+/// Every network of a record: the one it was made with (`network`, on
+/// eth0; "" once disconnected), then those `network connect` added
+/// (`connected`, each on an interface of its own).
+pub fn attachments(rec: &Value) -> Vec<Attachment> {
+    let mut out = vec![];
+    if let Some(name) = rec["network"].as_str().filter(|n| !n.is_empty()) {
+        out.push(Attachment {
+            network: name.to_string(),
+            ifname: "eth0".into(),
+            result: rec["result"].clone(),
+        });
+    }
+    for a in rec["connected"].as_array().into_iter().flatten() {
+        out.push(Attachment {
+            network: a["network"].as_str().unwrap_or_default().to_string(),
+            ifname: a["ifname"].as_str().unwrap_or("eth1").to_string(),
+            result: a["result"].clone(),
+        });
+    }
+    out
+}
+
+/// The networks a container's directory says it is on.
+pub fn networks_of(dir: &Path) -> Vec<String> {
+    record(dir)
+        .map(|r| attachments(&r).into_iter().map(|a| a.network).collect())
+        .unwrap_or_default()
+}
+
+/// `network connect NET CTR`: another interface in the container's
+/// namespace (made by a bridge network at create: none, host and a joined
+/// namespace have none of the engine's to add to).
+pub fn connect(db: &Db, c: &Ctr, net: &Network, ip: Option<&str>) -> Result<()> {
+    let dir = db.dir(&c.id);
+    let mut rec = record(&dir).ok_or_else(|| {
+        Error::invalid(format!(
+            "{}: it has no network of the engine's (none, host or another's): connect works on bridge networks",
+            c.name
+        ))
+    })?;
+    let on = attachments(&rec);
+    if on.iter().any(|a| a.network == net.name) {
+        return Err(Error::Refused(format!(
+            "{}: already on network {}",
+            c.name, net.name
+        )));
+    }
+    if let Some(ip) = ip {
+        check_ip_in(net, ip)?;
+    }
+    let ifname = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !on.iter().any(|a| &a.ifname == n))
+        .unwrap_or_else(|| "eth9".into());
+    let attach = Attach {
+        container_id: &c.id,
+        netns: &dir.join("netns"),
+        ifname: &ifname,
+        ports: &[],
+        ip,
+    };
+    let result = cni::add(net, &attach).map_err(net_err)?;
+    let entry = json!({"network": net.name, "ifname": ifname, "result": result});
+    match rec["connected"].as_array_mut() {
+        Some(list) => list.push(entry),
+        None => rec["connected"] = json!([entry]),
+    }
+    write_record(&dir, &rec)?;
+    refresh_hosts(db, &net.name);
+    Ok(())
+}
+
+/// `network disconnect NET CTR`: its interface on that network goes (DEL
+/// through the plugins), the others stay.
+pub fn disconnect(db: &Db, c: &Ctr, name: &str) -> Result<()> {
+    let dir = db.dir(&c.id);
+    let mut rec = record(&dir).unwrap_or(Value::Null);
+    let Some(a) = attachments(&rec).into_iter().find(|a| a.network == name) else {
+        return Err(Error::invalid(format!("{}: not on network {name}", c.name)));
+    };
+    let net = Network::load(&networks_dir(db), name).map_err(net_err)?;
+    let primary = rec["network"] == name;
+    let ports: Vec<PortMapping> = if primary { ports_of(&dir) } else { vec![] };
+    let attach = Attach {
+        container_id: &c.id,
+        netns: &dir.join("netns"),
+        ifname: &a.ifname,
+        ports: &ports,
+        ip: None,
+    };
+    cni::del(&net, &attach, Some(&a.result)).map_err(net_err)?;
+    if primary {
+        rec["network"] = json!("");
+        rec["result"] = Value::Null;
+        rec["ports"] = json!([]);
+    } else if let Some(list) = rec["connected"].as_array_mut() {
+        list.retain(|x| x["network"] != name);
+    }
+    write_record(&dir, &rec)?;
+    refresh_hosts(db, name);
+    write_hosts(db, c);
+    Ok(())
 }
 
 pub fn ports_of(dir: &Path) -> Vec<PortMapping> {
@@ -196,29 +316,34 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
         return Ok(());
     };
     let ns = dir.join("netns");
-    let name = rec["network"].as_str().unwrap_or_default();
     let mut failed = None;
-    match Network::load(&networks_dir(db), name) {
-        Ok(net) => {
-            let ports: Vec<PortMapping> = rec["ports"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(PortMapping::from_json)
-                .collect();
-            let attach = Attach {
-                container_id: id,
-                netns: &ns,
-                ifname: "eth0",
-                ports: &ports,
-                ip: None,
-            };
-            if let Err(e) = cni::del(&net, &attach, Some(&rec["result"])) {
-                failed = Some(net_err(e));
+    for a in attachments(&rec) {
+        match Network::load(&networks_dir(db), &a.network) {
+            Ok(net) => {
+                let ports: Vec<PortMapping> = if rec["network"] == a.network.as_str() {
+                    rec["ports"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(PortMapping::from_json)
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let attach = Attach {
+                    container_id: id,
+                    netns: &ns,
+                    ifname: &a.ifname,
+                    ports: &ports,
+                    ip: None,
+                };
+                if let Err(e) = cni::del(&net, &attach, Some(&a.result)) {
+                    failed = Some(net_err(e));
+                }
             }
+            Err(e) => failed = Some(net_err(e)),
         }
-        Err(e) => failed = Some(net_err(e)),
     }
     netns::remove(&ns).map_err(net_err)?;
     let _ = fs::remove_file(dir.join("net.json"));
@@ -291,8 +416,8 @@ fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
         .into_iter()
         .filter_map(|c| {
             let rec = record(&db.dir(&c.id))?;
-            (rec["network"] == name).then_some(())?;
-            let ip = cni::addresses(&rec["result"]).into_iter().next()?;
+            let a = attachments(&rec).into_iter().find(|a| a.network == name)?;
+            let ip = cni::addresses(&a.result).into_iter().next()?;
             Some((c, ip))
         })
         .collect()
@@ -300,38 +425,55 @@ fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
 
 /// Rewrites the hosts file of every container on network `name`, each
 /// naming all the others (the default network too: Docker's does not,
-/// Podman's does).
+/// Podman's does), and, for one on several networks, the containers of
+/// each.
 pub fn refresh_hosts(db: &Db, name: &str) {
-    let all = members(db, name);
-    for (c, ip) in &all {
-        let hostname = fs::read_to_string(db.dir(&c.id).join("hostname"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let own_names = [hostname.as_str(), c.name.as_str()];
-        let mut peers: Vec<(String, Vec<String>)> = all
-            .iter()
-            .filter(|(p, _)| p.id != c.id)
-            .map(|(p, pip)| (pip.clone(), vec![p.name.clone()]))
-            .collect();
-        // --add-host's, kept.
-        let settings = crate::containers::Settings::load(&db.dir(&c.id));
-        peers.extend(
-            settings
-                .extra_hosts
-                .iter()
-                .map(|(ip, h)| (ip.clone(), vec![h.clone()])),
-        );
-        let text = hosts_text(Some((ip, &own_names)), &peers);
-        // In place: the container has this very inode bound.
-        if let Ok(mut f) = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(db.dir(&c.id).join("hosts"))
-        {
-            use std::io::Write;
-            let _ = f.write_all(text.as_bytes());
+    for (c, _) in members(db, name) {
+        write_hosts(db, &c);
+    }
+}
+
+/// A container's hosts file: itself at its first network's address, the
+/// containers of every network it is on, and its --add-host lines.
+fn write_hosts(db: &Db, c: &Ctr) {
+    let dir = db.dir(&c.id);
+    let Some(rec) = record(&dir) else { return };
+    let on = attachments(&rec);
+    // On no network any more (disconnected from all): loopback.
+    let ip = on
+        .first()
+        .and_then(|a| cni::addresses(&a.result).into_iter().next())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let hostname = fs::read_to_string(dir.join("hostname"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let own_names = [hostname.as_str(), c.name.as_str()];
+    let mut peers: Vec<(String, Vec<String>)> = vec![];
+    for a in &on {
+        for (p, pip) in members(db, &a.network) {
+            if p.id != c.id && !peers.iter().any(|(_, n)| n[0] == p.name) {
+                peers.push((pip, vec![p.name.clone()]));
+            }
         }
+    }
+    // --add-host's, kept.
+    let settings = crate::containers::Settings::load(&dir);
+    peers.extend(
+        settings
+            .extra_hosts
+            .iter()
+            .map(|(ip, h)| (ip.clone(), vec![h.clone()])),
+    );
+    let text = hosts_text(Some((&ip, &own_names)), &peers);
+    // In place: the container has this very inode bound.
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(dir.join("hosts"))
+    {
+        use std::io::Write;
+        let _ = f.write_all(text.as_bytes());
     }
 }
 

@@ -1957,3 +1957,76 @@ spec:
     assert_eq!(e.ok(&["pod", "ps", "-q"]).trim(), "");
     assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "");
 }
+
+/// network connect gives a running container another interface (and its
+/// name to that network's containers); disconnect takes it away again;
+/// a network with a connected container cannot be removed; rm undoes all.
+#[test]
+fn network_connect_and_disconnect() {
+    need!("docker-registry", "skopeo");
+    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
+        eprintln!("skipped: no CNI plugins (containernetworking-plugins)");
+        return;
+    }
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&["network", "create", "--subnet", "10.122.201.0/24", "back"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "back",
+        "app:1",
+        "sh",
+        "-c",
+        "while true; do busybox nc -l -p 80 -e echo from-db; done",
+    ]);
+    e.ok(&["run", "-d", "--name", "app", "app:1", "sleep", "100"]);
+    let reach = || {
+        e.cmd(&[
+            "exec",
+            "app",
+            "sh",
+            "-c",
+            "busybox nc -w 2 db 80 </dev/null",
+        ])
+    };
+    assert!(!reach().status.success(), "app reached db before connect");
+    e.ok(&["network", "connect", "--ip", "10.122.201.50", "back", "app"]);
+    eventually("app reaches db by name", || reach().stdout == b"from-db\n");
+    let doc: Value = serde_json::from_str(&e.ok(&["inspect", "app"])).unwrap();
+    let nets = &doc[0]["NetworkSettings"]["Networks"];
+    assert_eq!(nets["back"]["IPAddress"], "10.122.201.50", "{nets}");
+    assert_eq!(nets["back"]["Interface"], "eth1", "{nets}");
+    assert!(nets["skiff"]["IPAddress"].is_string(), "{nets}");
+    assert!(e
+        .ok(&["exec", "db", "cat", "/etc/hosts"])
+        .contains("10.122.201.50\tapp"));
+    for (args, named) in [
+        (vec!["network", "connect", "back", "app"], "already"),
+        (vec!["network", "rm", "back"], "use it"),
+        (
+            vec!["network", "connect", "--ip", "10.9.9.9", "skiff", "db"],
+            "subnet",
+        ),
+        (
+            vec!["network", "disconnect", "nosuch", "app"],
+            "not on network",
+        ),
+    ] {
+        let o = e.cmd(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    e.ok(&["network", "disconnect", "back", "app"]);
+    assert!(!reach().status.success(), "app reached db after disconnect");
+    assert!(!e.ok(&["exec", "db", "cat", "/etc/hosts"]).contains("app"));
+    assert!(!e
+        .ok(&["exec", "app", "busybox", "ip", "addr"])
+        .contains("eth1"));
+    e.ok(&["network", "connect", "back", "app"]);
+    e.ok(&["rm", "-f", "app", "db"]);
+    e.ok(&["network", "rm", "back"]);
+}
