@@ -64,6 +64,18 @@ pub fn create(path: &Path) -> Result<()> {
     })
 }
 
+/// Whether `path` holds a network namespace (a bind of one): false for
+/// the plain file left when its mount went (a reboot, a lazy unmount).
+pub fn is_bound(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let Ok(c) = c_path(path) else { return false };
+    // SAFETY: statfs fills the struct we pass, from a NUL-terminated path.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == NSFS_MAGIC
+    }
+}
+
 /// Unbinds and removes a namespace made by `create` (nothing there: fine).
 pub fn remove(path: &Path) -> Result<()> {
     if !path.exists() {

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::{Error, Result};
 
 pub const DEFAULT: &str = "skiff";
+/// Where host-local keeps its leases: a directory per network, a file per
+/// address holding the container's id and interface.
+pub const LEASES: &str = "/var/lib/cni/networks";
 const DEFAULT_BRIDGE: &str = "skiff0";
 const DEFAULT_SUBNET: &str = "10.121.0.0/16";
 
@@ -209,7 +212,7 @@ impl Network {
         if let Some(bridge) = self.bridge() {
             remove_bridge(&bridge);
         }
-        let _ = fs::remove_dir_all(Path::new("/var/lib/cni/networks").join(&self.name));
+        let _ = fs::remove_dir_all(Path::new(LEASES).join(&self.name));
         fs::remove_file(&self.path)
             .map_err(|e| Error::io(format!("removing {}", self.path.display()), e))
     }
@@ -282,13 +285,16 @@ pub fn remove_bridge(bridge: &str) {
     }
 }
 
-/// An `iptables -S` line as its words (a quoted comment is one).
+/// An `iptables -S` line as its words: a quoted comment is one, its
+/// escaped quotes (`\"`) unescaped, as the shell would pass them.
 fn split_rule(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
-    for ch in line.chars() {
+    let mut chars = line.chars();
+    while let Some(ch) = chars.next() {
         match ch {
+            '\\' if quoted => cur.extend(chars.next()),
             '"' => quoted = !quoted,
             ' ' if !quoted => {
                 if !cur.is_empty() {
@@ -302,6 +308,69 @@ fn split_rule(line: &str) -> Vec<String> {
         words.push(cur);
     }
     words
+}
+
+/// The chains CNI's plugins share between containers (never removed
+/// here).
+const SHARED_CHAINS: &[&str] = &[
+    "CNI-HOSTPORT-DNAT",
+    "CNI-HOSTPORT-SETMARK",
+    "CNI-HOSTPORT-MASQ",
+    "CNI-FORWARD",
+    "CNI-ADMIN",
+    "CNI-ISOLATION-STAGE-1",
+    "CNI-ISOLATION-STAGE-2",
+];
+
+/// Removes every iptables rule the plugins made for container `id` (their
+/// comments name it) and the chains of its own those rules jump to: what
+/// a DEL cannot undo once the container's namespace is gone (the bridge
+/// plugin finds its masquerade by the addresses inside it).
+pub fn remove_rules_of(id: &str) {
+    let mark = format!("id: \"{id}\"");
+    let quiet = |args: &[String]| {
+        std::process::Command::new("iptables")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    for table in ["nat", "filter"] {
+        let Ok(out) = std::process::Command::new("iptables")
+            .args(["-t", table, "-S"])
+            .output()
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut chains: Vec<String> = vec![];
+        for rule in text.lines().filter(|l| l.starts_with("-A ")) {
+            let words = split_rule(rule);
+            if !words.iter().any(|w| w.contains(&mark)) {
+                continue;
+            }
+            if let Some(j) = words.iter().position(|w| w == "-j") {
+                let target = &words[j + 1..j + 2];
+                if let Some(t) = target
+                    .first()
+                    .filter(|t| t.starts_with("CNI-") && !SHARED_CHAINS.contains(&t.as_str()))
+                {
+                    chains.push(t.clone());
+                }
+            }
+            let mut args = vec!["-t".to_string(), table.to_string()];
+            args.extend(words);
+            args[2] = "-D".into();
+            let _ = quiet(&args);
+        }
+        chains.sort();
+        chains.dedup();
+        for c in chains {
+            for op in ["-F", "-X"] {
+                let _ = quiet(&["-t".into(), table.into(), op.into(), c.clone()]);
+            }
+        }
+    }
 }
 
 fn write(dir: &Path, path: &Path, conflist: &Value) -> Result<()> {
@@ -403,6 +472,9 @@ mod tests {
                 "DROP"
             ]
         );
+        let w = split_rule(r#"-A P -m comment --comment "name: \"lz\" id: \"ab\"" -j CNI-1"#);
+        assert_eq!(w[5], r#"name: "lz" id: "ab""#);
+        assert_eq!(w[7], "CNI-1");
     }
 
     #[test]

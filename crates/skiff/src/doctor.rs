@@ -133,10 +133,76 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
             fixed,
         );
     }
+    // Address leases (and the port and firewall rules made with them) of
+    // containers whose network namespace is gone: a kill -9 of everything
+    // between create and rm. Any store's container holds its namespace
+    // as a mount, so a lease without one is nobody's.
+    for (net, id, ifname) in stale_leases(db) {
+        let fixed = if fix {
+            // A path that is not there: the plugins then undo what is
+            // outside the namespace (a left file is refused as not one).
+            let gone = Path::new("/run/skiff-namespace-gone").join(&id);
+            let attach = skiff_net::cni::Attach {
+                container_id: &id,
+                netns: &gone,
+                ifname: &ifname,
+                ports: &[],
+                ip: None,
+            };
+            let freed = skiff_net::cni::del(&net, &attach, None)
+                .map_err(|e| skiff_image::Error::invalid(e.to_string()));
+            skiff_net::network::remove_rules_of(&id);
+            freed
+        } else {
+            Ok(())
+        };
+        report(
+            format!(
+                "network {}: an address leased to container {} (gone), with its rules",
+                net.name,
+                &id[..id.len().min(12)]
+            ),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
     if left == 0 && !fix {
         line("ok", "the store: nothing left behind", "");
     }
     Ok(left)
+}
+
+/// (network, container id, interface) of every lease of this store's
+/// networks whose container has no network namespace mounted anywhere.
+fn stale_leases(db: &Db) -> Vec<(skiff_net::Network, String, String)> {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let held = |id: &str| {
+        let tail = format!("/{id}/netns");
+        mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|m| m.ends_with(&tail))
+    };
+    let nets = skiff_net::Network::list(&crate::net::networks_dir(db)).unwrap_or_default();
+    let mut out = vec![];
+    for net in nets {
+        let dir = Path::new(skiff_net::network::LEASES).join(&net.name);
+        for lease in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = lease.file_name().to_string_lossy().into_owned();
+            if name.parse::<std::net::IpAddr>().is_err() {
+                continue;
+            }
+            let text = fs::read_to_string(lease.path()).unwrap_or_default();
+            let mut words = text.split_whitespace();
+            let (Some(id), ifname) = (words.next(), words.next().unwrap_or("eth0")) else {
+                continue;
+            };
+            if !held(id) {
+                out.push((net.clone(), id.to_string(), ifname.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// What the engine needs of the host.

@@ -315,7 +315,14 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
     let Some(rec) = record(dir) else {
         return Ok(());
     };
-    let ns = dir.join("netns");
+    // A namespace that is gone (its mount lost to a reboot) is named by
+    // a path that is not there: the plugins then undo what lies outside
+    // it, and the rules they find only through it are removed by id.
+    let bound = skiff_net::netns::is_bound(&dir.join("netns"));
+    let ns = match bound {
+        true => dir.join("netns"),
+        false => Path::new("/run/skiff-namespace-gone").join(id),
+    };
     let mut failed = None;
     for a in attachments(&rec) {
         match Network::load(&networks_dir(db), &a.network) {
@@ -345,7 +352,10 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
             Err(e) => failed = Some(net_err(e)),
         }
     }
-    netns::remove(&ns).map_err(net_err)?;
+    if !bound {
+        skiff_net::network::remove_rules_of(id);
+    }
+    netns::remove(&dir.join("netns")).map_err(net_err)?;
     let _ = fs::remove_file(dir.join("net.json"));
     failed.map_or(Ok(()), Err)
 }

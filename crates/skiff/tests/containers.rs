@@ -1632,6 +1632,100 @@ fn doctor_finds_and_fixes_what_crashes_left() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(out(&o).contains("nothing left behind"), "{}", text(&o));
     e.ok(&["rm", "victim"]);
+
+    // Everything killed and the namespace's mount gone (a reboot): its
+    // address lease and port rules are nobody's; doctor --fix frees them.
+    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
+        eprintln!("skipped: leases (no CNI plugins)");
+        return;
+    }
+    e.ok(&["network", "create", "--subnet", "10.122.202.0/24", "lease"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "leaser",
+        "--network",
+        "lease",
+        "-p",
+        "127.0.0.1::80",
+        "app:1",
+        "sleep",
+        "1000",
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "leaser"])).unwrap();
+    let id = doc[0]["Id"].as_str().unwrap().to_string();
+    let pid = doc[0]["State"]["Pid"].as_i64().unwrap();
+    let ip = doc[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let monitor = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
+        .unwrap();
+    for p in [monitor, pid.to_string()] {
+        Command::new("kill").args(["-9", &p]).status().unwrap();
+    }
+    let netns = e.root().join("containers").join(&id).join("netns");
+    assert!(Command::new("umount")
+        .arg(&netns)
+        .status()
+        .unwrap()
+        .success());
+    let lease = std::path::Path::new("/var/lib/cni/networks/lease").join(&ip);
+    assert!(lease.exists());
+    let rules = || {
+        let o = Command::new("iptables-save").output().unwrap();
+        String::from_utf8_lossy(&o.stdout).contains(&id)
+    };
+    assert!(rules(), "no rules of the container to begin with");
+    let o = e.cmd(&["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(out(&o).contains("leased to container"), "{}", text(&o));
+    let o = e.cmd(&["doctor", "--fix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!lease.exists(), "the lease is left");
+    assert!(!rules(), "its rules are left");
+    e.ok(&["rm", "-f", "leaser"]);
+    // The same, undone by rm -f itself (no doctor).
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "lease",
+        "-p",
+        "127.0.0.1::80",
+        "app:1",
+        "sleep",
+        "1000",
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "again"])).unwrap();
+    let id2 = doc[0]["Id"].as_str().unwrap().to_string();
+    let ip2 = doc[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let netns = e.root().join("containers").join(&id2).join("netns");
+    assert!(Command::new("umount")
+        .arg("-l")
+        .arg(&netns)
+        .status()
+        .unwrap()
+        .success());
+    e.ok(&["rm", "-f", "again"]);
+    let o = Command::new("iptables-save").output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(&id2),
+        "rm left rules"
+    );
+    assert!(!std::path::Path::new("/var/lib/cni/networks/lease")
+        .join(&ip2)
+        .exists());
+    e.ok(&["network", "rm", "lease"]);
 }
 
 /// 20 containers started at once (detached, on the default network), and
