@@ -212,13 +212,24 @@ pub fn join_in_parent(plan: &Plan) -> Result<Saved, NamespaceError> {
 }
 
 impl Saved {
+    /// Back to the runtime's own namespaces. A runtime in a user namespace
+    /// of its own (rootless: Podman's, the skiff engine's) may not go back
+    /// to the host's ipc, uts or network namespace it started in (they
+    /// belong to the host's user namespace): it stays where it is, which
+    /// changes only where its hooks run, and only that runtime's process.
     pub fn restore(self) -> Result<(), NamespaceError> {
         for (typ, fd) in self.0 {
-            setns(fd, flag(typ)).map_err(|source| NamespaceError::Join {
-                kind: ns_name(typ),
-                path: PathBuf::from("(the runtime's own)"),
-                source,
-            })?;
+            match setns(fd, flag(typ)) {
+                Ok(()) => {}
+                Err(nix::Error::EPERM) if !host_root() => {}
+                Err(source) => {
+                    return Err(NamespaceError::Join {
+                        kind: ns_name(typ),
+                        path: PathBuf::from("(the runtime's own)"),
+                        source,
+                    })
+                }
+            }
         }
         Ok(())
     }

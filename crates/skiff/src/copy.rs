@@ -58,11 +58,19 @@ pub fn cp(store: &Store, a: CpArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Runs `work` with a running container paused (and resumed after).
+/// Runs `work` with a running container paused (and resumed after). A
+/// rootless container without a cgroup of its own cannot be frozen: the
+/// copy then runs as the user's namespace root, with the user's own reach,
+/// and every path is still resolved inside the container's root.
 fn frozen(db: &Db, c: &Ctr, work: impl FnOnce() -> Result<()>) -> Result<()> {
-    let pause = c.state == "running";
+    let mut pause = c.state == "running";
     if pause {
-        ctr::pause(db, c, true)?;
+        if let Err(e) = ctr::pause(db, c, true) {
+            if !(skiff_image::rootless() && e.to_string().contains("no cgroup")) {
+                return Err(e);
+            }
+            pause = false;
+        }
     }
     let done = work();
     if pause {

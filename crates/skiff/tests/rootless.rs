@@ -1,7 +1,8 @@
 //! Rootless: an unprivileged user's `skiff` pulls, lists, mounts and
 //! removes images in a store under its own home, as root of a user
 //! namespace of its own (its subordinate ids from /etc/subuid), the layers'
-//! owners mapped into that range on disk.
+//! owners mapped into that range on disk; and runs containers and pods
+//! there, every command in the same namespaces.
 
 mod common;
 
@@ -51,6 +52,12 @@ impl User {
         let skiff = home.path().join("skiff");
         fs::copy(skiff_bin(), &skiff).unwrap();
         fs::set_permissions(&skiff, fs::Permissions::from_mode(0o755)).unwrap();
+        // And the runtime beside it, where the engine looks for it.
+        if let Some(oci) = std::env::var_os("SKIFF_OCI") {
+            let to = home.path().join("skiff-oci");
+            fs::copy(oci, &to).unwrap();
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let ok = Command::new("chown")
             .args(["-R", &format!("{name}:{name}")])
             .arg(home.path())
@@ -216,5 +223,107 @@ fn without_subordinate_ids_the_error_says_what_to_do() {
         text(&o).contains("/etc/subuid") && text(&o).contains("usermod"),
         "{}",
         text(&o)
+    );
+}
+
+/// Containers as an unprivileged user, end to end: run (foreground and
+/// detached), exec and cp into a container another command made (every
+/// command joins the one namespace holder), logs, a named volume, a pod
+/// whose member joins the infra's namespaces, stop and rm; what needs a
+/// cgroup the user was not given is refused by name; nothing is left
+/// but the holder.
+#[test]
+fn an_unprivileged_user_runs_containers_and_pods() {
+    need!("docker-registry", "skopeo", "newuidmap");
+    let sysctl = |f: &str| {
+        fs::read_to_string(f)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    if sysctl("/proc/sys/user/max_user_namespaces") == "0"
+        || sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0"
+    {
+        eprintln!("skipped: unprivileged user namespaces are off on this host");
+        return;
+    }
+    if std::env::var_os("SKIFF_OCI").is_none() {
+        eprintln!("skipped: SKIFF_OCI (the runtime to copy where the user can run it) is not set");
+        return;
+    }
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("bb"));
+    let d = l.image(&[busybox_layer()], Z::Gzip, "amd64", &["sh"]);
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "bb:1", false);
+    let u = User::new();
+    let image = format!("{}/bb:1", reg.addr());
+    u.ok(&["pull", "-q", &image]);
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        &image,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    assert!(out.starts_with("0\n"), "{out}");
+    assert!(out.contains(&u.uid().to_string()), "{out}");
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "-v",
+        "v1:/data",
+        &image,
+        "sh",
+        "-c",
+        "echo made > /data/f; echo logged; sleep 100",
+    ]);
+    let mut tries = 0;
+    while u.skiff(&["exec", "d1", "cat", "/data/f"]).stdout != b"made\n" {
+        tries += 1;
+        assert!(
+            tries < 100,
+            "exec into d1: {}",
+            text(&u.skiff(&["exec", "d1", "cat", "/data/f"]))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let copied = u.skiff(&["cp", "d1:/data/f", "-"]);
+    assert!(copied.status.success(), "{}", text(&copied));
+    assert!(String::from_utf8_lossy(&copied.stdout).contains("made"));
+    assert!(u.ok(&["logs", "d1"]).contains("logged"));
+    // A cgroup limit the user has no group for: named.
+    let o = u.skiff(&["pause", "d1"]);
+    assert!(
+        !o.status.success() && text(&o).contains("no cgroup"),
+        "{}",
+        text(&o)
+    );
+    u.ok(&["pod", "create", "--name", "rp", "--hostname", "rootpod"]);
+    assert_eq!(
+        u.ok(&["run", "--rm", "--pod", "rp", &image, "hostname"]),
+        "rootpod\n"
+    );
+    u.ok(&["pod", "rm", "-f", "rp"]);
+    u.ok(&["stop", "-t", "1", "d1"]);
+    u.ok(&["rm", "d1"]);
+    u.ok(&["volume", "rm", "v1"]);
+    assert_eq!(u.ok(&["ps", "-a", "-q"]).trim(), "");
+    // Left: the namespace holder alone (monitors that just ended may still
+    // wait, as zombies, for the host's init to reap them).
+    let o = Command::new("ps")
+        .args(["-u", &u.name, "-o", "stat=,args="])
+        .output()
+        .unwrap();
+    let procs = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        procs
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('Z'))
+            .all(|l| l.ends_with("skiff __pause")),
+        "{procs}"
     );
 }

@@ -39,6 +39,8 @@ pub enum CgroupError {
     NoSystemd,
     #[error("cgroup {path}: creating: {source}")]
     Create { path: PathBuf, source: io::Error },
+    #[error("{action}: the container has no cgroup (made rootless without a delegated cgroup): there is nothing to {action} it through")]
+    NoGroup { action: &'static str },
     #[error(
         "linux.resources.{resource}: the {controller} controller is not available on this host"
     )]

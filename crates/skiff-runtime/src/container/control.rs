@@ -21,10 +21,7 @@ fn live(
     let cg = record
         .cgroup
         .clone()
-        .ok_or(CgroupError::ControllerMissing {
-            resource: "cgroupsPath",
-            controller: "any (the container runs without a cgroup)",
-        })?;
+        .ok_or(CgroupError::NoGroup { action })?;
     Ok((record, status, cg))
 }
 
@@ -67,10 +64,9 @@ pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<Pid>, ContainerError> {
 /// task's metrics, and the runc shim answers for those too).
 pub fn stats(root: &StateRoot, id: &str) -> Result<(serde_json::Value, u64), ContainerError> {
     let record = root.load(id)?;
-    let cg = record.cgroup.ok_or(CgroupError::ControllerMissing {
-        resource: "cgroupsPath",
-        controller: "any (the container runs without a cgroup)",
-    })?;
+    let cg = record
+        .cgroup
+        .ok_or(CgroupError::NoGroup { action: "stats" })?;
     let layout = Layout::detect()?;
     Ok((cg.stats(&layout), cg.oom_kills(&layout)))
 }
