@@ -10,20 +10,26 @@
 # gcc (a static pause binary) and python3's gRPC, whose client speaks the
 # CRI API to containerd; for the engine's image tests, Debian's
 # docker-registry (started by the tests on 127.0.0.1), skopeo and apache2-utils
-# (htpasswd) to make fixtures, openssl for a test CA, and containers-common
-# (the default seccomp profile the engine applies, as Podman does).
+# (htpasswd) to make fixtures, openssl for a test CA, containers-common
+# (the default seccomp profile the engine applies, as Podman does), and
+# passt (pasta: a rootless engine's user-mode networking).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
 for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
     qemu-system-x86 cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
     man-db bash-completion iptables \
-    python3-grpcio python3-grpc-tools docker-registry skopeo apache2-utils openssl golang-github-containers-common; do
+    python3-grpcio python3-grpc-tools docker-registry skopeo apache2-utils openssl golang-github-containers-common passt; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq $need >/dev/null
+fi
+# /dev/net/tun as Debian's udev rules make it (0666: pasta opens it for an
+# unprivileged user); a machine booted without udev may have it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    chmod 0666 /dev/net/tun
 fi
 # Booted with systemd, docker.io's package starts a system dockerd (a bridge,
 # iptables rules); the tests start their own. Only one installed just now is

@@ -586,13 +586,13 @@ pub fn create(
     }
     if !ports.is_empty() {
         match &network {
-            crate::net::Choice::Cni(_) => {}
+            crate::net::Choice::Cni(_) | crate::net::Choice::Pasta => {}
             crate::net::Choice::Host => eprintln!(
                 "skiff: warning: -p/-P are of no use with --network host (the host's ports are the container's): left out"
             ),
             _ => {
                 return Err(Error::invalid(
-                    "-p/-P: ports are published only from a bridge network (--network bridge or a network's name)",
+                    "-p/-P: ports are published only from a bridge network (--network bridge or a network's name) or pasta",
                 ))
             }
         }
@@ -672,6 +672,13 @@ pub fn create(
             crate::net::Choice::Host => (crate::spec::NetNs::Host, None),
             crate::net::Choice::Join(p) => {
                 (crate::spec::NetNs::Path(p.display().to_string()), None)
+            }
+            crate::net::Choice::Pasta => {
+                let a = crate::net::setup_pasta(&dir, &ports)?;
+                (
+                    crate::spec::NetNs::Path(a.netns.display().to_string()),
+                    None,
+                )
             }
             crate::net::Choice::Cni(net) => {
                 let a = crate::net::setup(&dir, &id, net, &ports, o.settings.ip.as_deref())?;

@@ -254,6 +254,25 @@ fn host() {
             "build CRIU 4.x (scripts/deps.sh does, from ../shared/criu)",
         ),
     }
+    let tun_open = fs::metadata("/dev/net/tun")
+        .map(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.permissions().mode() & 0o006 == 0o006
+        })
+        .unwrap_or(false);
+    match (on_path("pasta"), tun_open) {
+        (true, true) => line("ok", "pasta (rootless networking, published ports)", ""),
+        (false, _) => line(
+            "warn",
+            "no pasta: rootless containers get loopback only, no -p",
+            "apt-get install passt",
+        ),
+        (true, false) => line(
+            "warn",
+            "/dev/net/tun is not open to users: rootless pasta fails",
+            "chmod 0666 /dev/net/tun (Debian's udev rule does)",
+        ),
+    }
     match on_path("newuidmap") {
         true => line("ok", "newuidmap (rootless)", ""),
         false => line(

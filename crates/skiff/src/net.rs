@@ -25,7 +25,14 @@ pub enum Choice {
     /// Another container's namespace (its file or its init's).
     Join(PathBuf),
     Cni(Network),
+    /// A namespace of its own connected by pasta (Debian's passt):
+    /// user-mode networking, what a rootless user gets (Podman 5's
+    /// default), published ports included.
+    Pasta,
 }
+
+/// Where pasta is looked for.
+const PASTA: &str = "/usr/bin/pasta";
 
 fn net_err(e: skiff_net::Error) -> Error {
     match e {
@@ -43,18 +50,30 @@ pub fn networks_dir(db: &Db) -> PathBuf {
 /// or a network's name; Docker's default is the bridge.
 pub fn choose(db: &Db, network: Option<&str>) -> Result<Choice> {
     // Rootless, bridges and their rules are out of reach: user-mode
-    // networking (pasta) is to come; until then such a container's default
-    // is a namespace with loopback only.
+    // networking through pasta is the default (a namespace with loopback
+    // only where pasta is not installed).
     let rootless = skiff_image::rootless();
-    let wanted = network.unwrap_or(if rootless { "none" } else { "bridge" });
-    if rootless && !matches!(wanted, "none" | "host") && !wanted.starts_with("container:") {
+    let pasta = Path::new(PASTA).exists();
+    let wanted = network.unwrap_or(match (rootless, pasta) {
+        (false, _) => "bridge",
+        (true, true) => "pasta",
+        (true, false) => "none",
+    });
+    if rootless && !matches!(wanted, "none" | "host" | "pasta") && !wanted.starts_with("container:")
+    {
         return Err(Error::invalid(format!(
-            "--network {wanted}: bridge networks need root (rootless user-mode networking is to come); use none or host"
+            "--network {wanted}: bridge networks need root; use pasta (user-mode networking), none or host"
         )));
     }
     Ok(match wanted {
         "none" => Choice::None,
         "host" => Choice::Host,
+        "pasta" if !pasta => {
+            return Err(Error::invalid(format!(
+                "--network pasta: {PASTA} is not installed (Debian's passt package)"
+            )))
+        }
+        "pasta" => Choice::Pasta,
         "bridge" | "default" => Choice::Cni(
             Network::load(&networks_dir(db), skiff_net::network::DEFAULT).map_err(net_err)?,
         ),
@@ -173,6 +192,91 @@ fn check_ip_in(net: &Network, ip: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A namespace of the container's own, connected by pasta: it copies the
+/// host's addresses and routes into it (`--config-net`), forwards the
+/// published ports from the host (nothing else: `-t none -u none` without
+/// any), and nothing from the container to the host's own ports or
+/// loopback (`-T none -U none`, `--no-map-gw`). pasta goes to the
+/// background once the namespace is set up and quits when its file is
+/// unbound; rm stops it too (its pid is in `pasta.pid`).
+pub fn setup_pasta(dir: &Path, ports: &[PortMapping]) -> Result<Attached> {
+    let ns = dir.join("netns");
+    netns::create(&ns).map_err(net_err)?;
+    let pidfile = dir.join("pasta.pid");
+    let mut cmd = std::process::Command::new(PASTA);
+    cmd.args([
+        "--config-net",
+        "--quiet",
+        "--no-map-gw",
+        "-T",
+        "none",
+        "-U",
+        "none",
+    ])
+    .arg("--pid")
+    .arg(&pidfile);
+    for proto in ["tcp", "udp"] {
+        let flag = if proto == "tcp" { "-t" } else { "-u" };
+        let mine: Vec<&PortMapping> = ports.iter().filter(|m| m.protocol == proto).collect();
+        if mine.is_empty() {
+            cmd.args([flag, "none"]);
+        }
+        for m in mine {
+            let from = match m.host_ip.as_str() {
+                "" => m.host_port.to_string(),
+                ip => format!("{ip}/{}", m.host_port),
+            };
+            cmd.arg(flag).arg(format!("{from}:{}", m.container_port));
+        }
+    }
+    cmd.arg("--netns").arg(&ns);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {PASTA}"), e));
+    let failed = match &out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(Error::invalid(format!(
+            "pasta: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+        Err(_) => None,
+    };
+    if let Some(e) = failed.or(out.err()) {
+        stop_pasta(dir);
+        let _ = netns::remove(&ns);
+        return Err(e);
+    }
+    let record = json!({
+        "mode": "pasta",
+        "network": "",
+        "netns": ns,
+        "ports": ports.iter().map(PortMapping::to_json).collect::<Vec<_>>(),
+    });
+    write_record(dir, &record)?;
+    Ok(Attached {
+        netns: ns,
+        addresses: vec![],
+    })
+}
+
+/// Stops the container's pasta (checked to be pasta: a pid may be reused).
+fn stop_pasta(dir: &Path) {
+    let Some(pid) = fs::read_to_string(dir.join("pasta.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    // pasta runs as itself or as passt's build for the CPU (passt.avx2).
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.starts_with("pasta") || comm.starts_with("passt") {
+        // SAFETY: a signal to the process we checked.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let _ = fs::remove_file(dir.join("pasta.pid"));
 }
 
 /// What net.json says (None: no CNI network).
@@ -315,6 +419,12 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
     let Some(rec) = record(dir) else {
         return Ok(());
     };
+    if rec["mode"] == "pasta" {
+        stop_pasta(dir);
+        netns::remove(&dir.join("netns")).map_err(net_err)?;
+        let _ = fs::remove_file(dir.join("net.json"));
+        return Ok(());
+    }
     // A namespace that is gone (its mount lost to a reboot) is named by
     // a path that is not there: the plugins then undo what lies outside
     // it, and the rules they find only through it are removed by id.

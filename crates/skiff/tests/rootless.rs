@@ -308,6 +308,7 @@ fn an_unprivileged_user_runs_containers_and_pods() {
         "rootpod\n"
     );
     u.ok(&["pod", "rm", "-f", "rp"]);
+    published(&u, &image);
     u.ok(&["stop", "-t", "1", "d1"]);
     u.ok(&["rm", "d1"]);
     u.ok(&["volume", "rm", "v1"]);
@@ -326,4 +327,55 @@ fn an_unprivileged_user_runs_containers_and_pods() {
             .all(|l| l.ends_with("skiff __pause")),
         "{procs}"
     );
+}
+
+/// A port published by a rootless container (pasta, the default network
+/// there) answers on the host; rm stops its pasta.
+fn published(u: &User, image: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let tun = fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o006 == 0o006);
+    if !Path::new("/usr/bin/pasta").exists() || !tun.unwrap_or(false) {
+        eprintln!("skipped: rootless -p (no pasta, or /dev/net/tun not open to users)");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("{port}:80"),
+        image,
+        "sh",
+        "-c",
+        "while true; do busybox nc -l -p 80 -e echo via-pasta; done",
+    ]);
+    let id = id.trim().to_string();
+    let mut answer = String::new();
+    for _ in 0..100 {
+        use std::io::Read;
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            answer.clear();
+            let _ = s.read_to_string(&mut answer);
+            if answer == "via-pasta\n" {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(answer, "via-pasta\n");
+    u.ok(&["rm", "-f", "web"]);
+    // pasta runs as passt's build for the CPU (comm passt.avx2): by its
+    // command line, which names the container's directory.
+    let o = Command::new("pgrep")
+        .args(["-u", &u.name, "-f", &format!("^/usr/bin/pasta .*{id}")])
+        .output()
+        .unwrap();
+    assert!(o.stdout.is_empty(), "pasta left running");
 }
