@@ -22,19 +22,8 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
     let settings = run_settings(&a)?;
     let mut extras = extras;
-    // Docker's default seccomp profile (containers-common's file) unless
-    // one was chosen; checked here so a broken one fails by name.
     if !extras.seccomp_given {
-        match crate::spec::DEFAULT_SECCOMP.iter().find(|p| std::path::Path::new(p).exists()) {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::at(std::path::Path::new(path), "reading", e))?;
-                extras.seccomp = Some(serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{path}: not JSON: {e}")))?);
-            }
-            None => eprintln!(
-                "skiff: warning: no default seccomp profile ({}: install containers-common); the container runs without one",
-                crate::spec::DEFAULT_SECCOMP.join(" or ")
-            ),
-        }
+        default_seccomp(&mut extras)?;
     }
     if let Some(p) = &extras.seccomp {
         crate::spec::seccomp_for(p, &crate::spec::capabilities(&extras))
@@ -101,6 +90,73 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         return run_terminal(store, &db, &c, a.interactive);
     }
     ctr::monitor(store, &db, &c.id, true, a.interactive)
+}
+
+/// Docker's default seccomp profile (containers-common's file), checked
+/// here so a broken one fails by name.
+pub fn default_seccomp(extras: &mut crate::spec::Extras) -> Result<()> {
+    match crate::spec::DEFAULT_SECCOMP.iter().find(|p| std::path::Path::new(p).exists()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::at(std::path::Path::new(path), "reading", e))?;
+            extras.seccomp = Some(serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{path}: not JSON: {e}")))?);
+        }
+        None => eprintln!(
+            "skiff: warning: no default seccomp profile ({}: install containers-common); the container runs without one",
+            crate::spec::DEFAULT_SECCOMP.join(" or ")
+        ),
+    }
+    Ok(())
+}
+
+/// `build`: flags checked, then the build; the image id on stdout.
+pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
+    let kv = |flag: &str, v: &str| -> Result<(String, String)> {
+        match v.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Error::invalid(format!("{flag} {v:?}: expected KEY=VALUE"))),
+        }
+    };
+    let mut build_args = vec![];
+    for v in &a.build_args {
+        match v.split_once('=') {
+            Some(_) => build_args.push(kv("--build-arg", v)?),
+            // KEY alone: the caller's value (Docker's rule); unset: none.
+            None => {
+                if let Ok(val) = std::env::var(v) {
+                    build_args.push((v.clone(), val));
+                }
+            }
+        }
+    }
+    let labels = a
+        .labels
+        .iter()
+        .map(|l| kv("--label", l))
+        .collect::<Result<Vec<_>>>()?;
+    if !matches!(a.network.as_str(), "none" | "host" | "bridge") {
+        return Err(Error::invalid(format!(
+            "--network {}: expected none, host or bridge",
+            a.network
+        )));
+    }
+    let o = crate::build::Options {
+        context: a.context.clone(),
+        file: a.file.clone(),
+        tags: a.tags.clone(),
+        build_args,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        network: a.network.clone(),
+        labels,
+        quiet: a.quiet,
+        registry: a.registry.clone(),
+    };
+    let id = crate::build::build(store, &o)?;
+    if a.quiet {
+        println!("{}", id.trim_start_matches("sha256:"));
+    }
+    Ok(0)
 }
 
 /// --restart, --stop-timeout, --label; --stop-signal checked.

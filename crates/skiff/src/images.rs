@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(a) => crate::ctl::exec(&open()?, a),
         Command::Wait(a) => crate::ctl::wait(&open()?, a),
         Command::Commit(a) => crate::ctl::commit(&mut open()?, a),
+        Command::Build(a) => crate::ctl::build(&mut open()?, a),
         Command::Pause(a) => crate::ctl::pause(&open()?, a, true),
         Command::Unpause(a) => crate::ctl::pause(&open()?, a, false),
         Command::Rename { container, name } => crate::ctl::rename(&open()?, &container, &name),

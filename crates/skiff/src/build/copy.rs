@@ -1,0 +1,523 @@
+//! COPY and ADD: the files laid out in a scratch directory as the image
+//! will hold them, and that directory made a layer. Sources are the
+//! context (less what .containerignore/.dockerignore leaves out), an
+//! earlier stage or an image (`--from`), or a heredoc. ADD also unpacks a
+//! local tar archive (plain, gzip or zstd); remote URLs are refused.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use skiff_image::store::remove_tree;
+use skiff_image::Result;
+
+use super::context::{clean, digest_tree, expand_source, join, walk, Ignore};
+use super::parse::{self, Form, Instruction};
+use super::run::add_layer;
+use super::{Builder, Stage};
+
+/// Where a COPY reads from.
+#[derive(Debug, Clone)]
+enum From {
+    Context,
+    Stage(usize),
+    Image(String),
+}
+
+/// What a COPY will do, known before the cache is asked.
+pub struct Plan {
+    from: From,
+    sources: Vec<String>,
+    dest: String,
+    /// What the key holds of the sources: their files' digest, or the
+    /// stage's config digest, or the image's id.
+    pub digest: String,
+}
+
+const COPY_FLAGS: &[&str] = &["from", "chown", "chmod", "link"];
+const ADD_FLAGS: &[&str] = &["chown", "chmod", "link", "keep-git-dir"];
+
+pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction, _text: &str) -> Result<Plan> {
+    let allowed = if i.keyword == "COPY" {
+        COPY_FLAGS
+    } else {
+        ADD_FLAGS
+    };
+    if let Some((f, _)) = i.flags.iter().find(|(f, _)| !allowed.contains(&f.as_str())) {
+        return Err(b.err(i, format!("--{f}: not a flag of {} here", i.keyword)));
+    }
+    let esc = b.file.escape;
+    let words: Vec<String> = match i.form() {
+        Form::Exec(v) => v
+            .iter()
+            .map(|w| parse::expand(w, esc, &|n| stage.lookup(n)))
+            .collect(),
+        Form::Shell(_) => {
+            let t = parse::expand(&i.rest, esc, &|n| stage.lookup(n));
+            parse::words(&t, esc).map_err(|e| b.err(i, e))?
+        }
+    };
+    if words.len() < 2 {
+        return Err(b.err(i, "expects SOURCE... DEST"));
+    }
+    let (sources, dest) = (
+        words[..words.len() - 1].to_vec(),
+        words[words.len() - 1].clone(),
+    );
+    for s in &sources {
+        if s.contains("://") || s.starts_with("git@") {
+            return Err(b.err(
+                i,
+                format!("{s}: remote sources are refused (builds are offline here): put the file in the context and COPY it"),
+            ));
+        }
+    }
+    let from = match i.flag("from") {
+        None => From::Context,
+        Some(f) => {
+            let f = parse::expand(f, esc, &|n| stage.lookup(n));
+            match b
+                .names
+                .get(&f.to_ascii_lowercase())
+                .copied()
+                .or_else(|| f.parse::<usize>().ok())
+            {
+                Some(n) if b.done.contains_key(&n) => From::Stage(n),
+                Some(n) if f.parse::<usize>().is_ok() => {
+                    return Err(b.err(i, format!("--from={n}: no stage {n} before this one")))
+                }
+                _ => From::Image(f),
+            }
+        }
+    };
+    let digest = match &from {
+        From::Context => context_digest(b, i, &sources)?,
+        From::Stage(n) => skiff_image::digest::of(&b.done[n].config_bytes()),
+        From::Image(r) => {
+            let img = find_or_pull(b, i, r)?;
+            img
+        }
+    };
+    Ok(Plan {
+        from,
+        sources,
+        dest,
+        digest,
+    })
+}
+
+/// The image `--from=IMAGE` names (pulled if the store lacks it): its id.
+fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> {
+    if let Ok(img) = b.store.find(name) {
+        return Ok(img.id);
+    }
+    let r = skiff_image::reference::Reference::parse(name)
+        .map_err(|e| b.err(i, format!("--from={name}: {e}")))?;
+    let opts = crate::images::registry_options(&b.o.registry, None)?;
+    let p = skiff_image::pull::pull(b.store, &r, &opts, &skiff_image::pull::Quiet)
+        .map_err(|e| b.err(i, format!("--from={name}: {e}")))?;
+    Ok(p.id)
+}
+
+/// The digest of every context file the sources name.
+fn context_digest(b: &Builder, i: &Instruction, sources: &[String]) -> Result<String> {
+    let mut parts = String::new();
+    for s in sources {
+        if let Some(h) = heredoc(i, s) {
+            parts.push_str(&skiff_image::digest::of(h.body.as_bytes()));
+            continue;
+        }
+        let Some(root) = b.context_dir() else {
+            return Err(b.err(
+                i,
+                format!("{s}: there is no build context (the Containerfile came on stdin)"),
+            ));
+        };
+        let found = expand_source(root, s, b.ignore())?;
+        if found.is_empty() {
+            return Err(b.err(
+                i,
+                format!("{s}: not in the build context (or left out by its ignore file)"),
+            ));
+        }
+        for f in found {
+            let paths = walk(root, &f, b.ignore())?;
+            parts.push_str(&digest_tree(root, &paths, false)?);
+        }
+    }
+    Ok(skiff_image::digest::of(parts.as_bytes()))
+}
+
+/// The heredoc a source names (`<<EOF`), if it is one.
+fn heredoc<'a>(i: &'a Instruction, source: &str) -> Option<&'a parse::Heredoc> {
+    let name = source
+        .strip_prefix("<<")?
+        .trim_start_matches('-')
+        .trim_matches(['"', '\'']);
+    i.heredocs.iter().find(|h| h.name == name)
+}
+
+/// A read-only view of a stage or image: an overlay mounted for the
+/// copy, unmounted and removed on drop.
+struct Mounted {
+    dir: PathBuf,
+    target: PathBuf,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = skiff_image::mount::unmount_at(&self.target);
+        let _ = remove_tree(&self.dir);
+    }
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.0);
+    }
+}
+
+/// Who copied files belong to.
+#[derive(Clone, Copy)]
+struct Owner {
+    /// None: as the source has them (--from without --chown).
+    ids: Option<(u32, u32)>,
+    mode: Option<u32>,
+}
+
+pub fn copy(
+    b: &mut Builder,
+    stage: &mut Stage,
+    i: &Instruction,
+    plan: Plan,
+    created: &str,
+    text: &str,
+) -> Result<()> {
+    let lowers = lower_dirs(b, stage);
+    // The source root: the context, or a stage's or an image's tree.
+    let (_mounted, root, ignore): (Option<Mounted>, Option<PathBuf>, Ignore) = match &plan.from {
+        From::Context => (
+            None,
+            b.context_dir().map(Path::to_path_buf),
+            b.ignore().clone(),
+        ),
+        From::Stage(n) => {
+            let s = b.done[n].clone();
+            let id = b.materialize(&s.config_bytes(), &s.layers)?;
+            let m = mount(b, &id)?;
+            let t = m.target.clone();
+            (Some(m), Some(t), Ignore::default())
+        }
+        From::Image(_) => {
+            let m = mount(b, &plan.digest)?;
+            let t = m.target.clone();
+            (Some(m), Some(t), Ignore::default())
+        }
+    };
+    let owner = Owner {
+        ids: match i.flag("chown") {
+            Some(c) => {
+                Some(chown_ids(&lowers, c).map_err(|e| b.err(i, format!("--chown={c}: {e}")))?)
+            }
+            None if matches!(plan.from, From::Context) => Some((0, 0)),
+            None => None,
+        },
+        mode: match i.flag("chmod") {
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| b.err(i, format!("--chmod={m}: an octal mode (755)")))?,
+            ),
+            None => None,
+        },
+    };
+    let staging = Scratch(b.store.scratch("copy")?);
+    let dest_abs = if plan.dest.starts_with('/') {
+        plan.dest.clone()
+    } else {
+        format!("{}/{}", stage.workdir(), plan.dest)
+    };
+    let dest = clean(&dest_abs);
+    let globbed = plan.sources.iter().any(|s| s.contains(['*', '?', '[']));
+    let dest_is_dir = plan.dest.ends_with('/')
+        || plan.sources.len() > 1
+        || globbed
+        || lowers
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(&dest)).ok())
+            .map(|m| m.is_dir())
+            .unwrap_or(false)
+        || dest.is_empty();
+    let lay = Layout {
+        staging: &staging.0,
+        lowers: &lowers,
+        owner,
+    };
+    for s in &plan.sources {
+        if let Some(h) = heredoc(i, s) {
+            let target = if dest_is_dir {
+                join(&dest, &h.name)
+            } else {
+                dest.clone()
+            };
+            lay.parents(&target)?;
+            let p = staging.0.join(&target);
+            fs::write(&p, &h.body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
+            lay.own(&p, 0o644, (0, 0))?;
+            continue;
+        }
+        let Some(root) = &root else {
+            return Err(b.err(
+                i,
+                format!("{s}: there is no build context (the Containerfile came on stdin)"),
+            ));
+        };
+        let found = expand_source(root, s, &ignore)?;
+        if found.is_empty() {
+            return Err(b.err(i, format!("{s}: no such file or directory")));
+        }
+        for f in found {
+            let src = root.join(&f);
+            let m = fs::symlink_metadata(&src)
+                .map_err(|e| skiff_image::Error::at(&src, "reading", e))?;
+            if m.is_dir() {
+                for p in walk(root, &f, &ignore)? {
+                    let below = p
+                        .strip_prefix(f.as_str())
+                        .unwrap_or(&p)
+                        .trim_start_matches('/');
+                    let target = join(&dest, below);
+                    lay.entry(&root.join(&p), &target)?;
+                }
+            } else if i.keyword == "ADD" && m.is_file() && is_archive(&src) {
+                lay.parents(&join(&dest, "x"))?;
+                lay.unpack(&src, &dest)
+                    .map_err(|e| b.err(i, format!("{f}: {e}")))?;
+            } else {
+                let name = f.rsplit('/').next().unwrap_or(&f);
+                let target = if dest_is_dir {
+                    join(&dest, name)
+                } else {
+                    dest.clone()
+                };
+                lay.entry(&src, &target)?;
+            }
+        }
+    }
+    let parent = stage.chain_ids().last().cloned();
+    let layer = skiff_image::assemble::layer_from_dir(b.store, &staging.0, parent.as_deref())?;
+    add_layer(stage, layer, created, &format!("/bin/sh -c #(nop) {text}"));
+    Ok(())
+}
+
+fn mount(b: &mut Builder, image_id: &str) -> Result<Mounted> {
+    let dir = b.store.scratch("copy-from")?;
+    let target = dir.join("merged");
+    let m = Mounted {
+        dir: dir.clone(),
+        target: target.clone(),
+    };
+    skiff_image::mount::mount_at(b.store, image_id, &dir, &target)?;
+    Ok(m)
+}
+
+fn lower_dirs(b: &Builder, stage: &Stage) -> Vec<PathBuf> {
+    stage
+        .chain_ids()
+        .iter()
+        .rev()
+        .filter_map(|c| b.store.layer_dir(c).ok().map(|d| d.join("diff")))
+        .collect()
+}
+
+/// --chown=USER[:GROUP]: numbers, or names of the image's /etc/passwd and
+/// /etc/group.
+fn chown_ids(lowers: &[PathBuf], spec: &str) -> std::result::Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let read = |rel: &str| -> String {
+        lowers
+            .iter()
+            .find_map(|l| fs::read_to_string(l.join(rel)).ok())
+            .unwrap_or_default()
+    };
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(n) => (n, n),
+        Err(_) => {
+            let passwd = read("etc/passwd");
+            let line = passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 3 && f[0] == user)
+                .ok_or_else(|| format!("no user {user:?} in the image's /etc/passwd"))?;
+            let uid = line[2]
+                .parse()
+                .map_err(|_| format!("{user}: a bad uid in /etc/passwd"))?;
+            let gid = line[3]
+                .parse()
+                .map_err(|_| format!("{user}: a bad gid in /etc/passwd"))?;
+            (uid, gid)
+        }
+    };
+    let gid = match group {
+        None => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => read("etc/group")
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| format!("no group {g:?} in the image's /etc/group"))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// Whether a file is a tar archive ADD unpacks: plain, gzip or zstd.
+fn is_archive(p: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(mut f) = fs::File::open(p) else {
+        return false;
+    };
+    let n = f.read(&mut head).unwrap_or(0);
+    let head = &head[..n];
+    head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &head[257..262] == b"ustar")
+}
+
+/// Lays entries out in the staging directory as the layer will hold them.
+struct Layout<'a> {
+    staging: &'a Path,
+    lowers: &'a [PathBuf],
+    owner: Owner,
+}
+
+impl Layout<'_> {
+    /// The parents of `target` (relative), as the image has them (mode,
+    /// owner) or root's 0755 where it has none.
+    fn parents(&self, target: &str) -> Result<()> {
+        let parts: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
+        for k in 1..parts.len() {
+            let rel = parts[..k].join("/");
+            let p = self.staging.join(&rel);
+            if p.is_dir() {
+                continue;
+            }
+            fs::create_dir(&p).map_err(|e| skiff_image::Error::at(&p, "making", e))?;
+            let (mode, ids) = self
+                .lowers
+                .iter()
+                .find_map(|l| fs::metadata(l.join(&rel)).ok())
+                .filter(|m| m.is_dir())
+                .map(|m| (m.mode() & 0o7777, (m.uid(), m.gid())))
+                .unwrap_or((0o755, (0, 0)));
+            set_owner_mode(&p, ids, Some(mode))?;
+        }
+        Ok(())
+    }
+
+    fn own(&self, p: &Path, mode: u32, src_ids: (u32, u32)) -> Result<()> {
+        let ids = self.owner.ids.unwrap_or(src_ids);
+        set_owner_mode(p, ids, Some(self.owner.mode.unwrap_or(mode)))
+    }
+
+    /// One file, directory or symlink copied to `target`.
+    fn entry(&self, src: &Path, target: &str) -> Result<()> {
+        let m = fs::symlink_metadata(src).map_err(|e| skiff_image::Error::at(src, "reading", e))?;
+        let dst = self.staging.join(target);
+        if !target.is_empty() {
+            self.parents(target)?;
+        }
+        let ids = (m.uid(), m.gid());
+        let ft = m.file_type();
+        if ft.is_dir() {
+            if !dst.is_dir() {
+                fs::create_dir(&dst).map_err(|e| skiff_image::Error::at(&dst, "making", e))?;
+            }
+            self.own(&dst, m.mode() & 0o7777, ids)
+        } else if ft.is_symlink() {
+            let t = fs::read_link(src).map_err(|e| skiff_image::Error::at(src, "reading", e))?;
+            let _ = fs::remove_file(&dst);
+            std::os::unix::fs::symlink(&t, &dst)
+                .map_err(|e| skiff_image::Error::at(&dst, "making", e))?;
+            let (u, g) = self.owner.ids.unwrap_or(ids);
+            rustix::fs::chownat(
+                rustix::fs::CWD,
+                &dst,
+                Some(rustix::fs::Uid::from_raw(u)),
+                Some(rustix::fs::Gid::from_raw(g)),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| skiff_image::Error::io(format!("chown {}", dst.display()), e.into()))
+        } else if ft.is_file() {
+            let _ = fs::remove_file(&dst);
+            fs::copy(src, &dst).map_err(|e| skiff_image::Error::at(&dst, "copying to", e))?;
+            if let Ok(mtime) = m.modified() {
+                if let Ok(f) = fs::File::options().write(true).open(&dst) {
+                    let _ = f.set_modified(mtime);
+                }
+            }
+            self.own(&dst, m.mode() & 0o7777, ids)
+        } else {
+            // Devices, fifos, sockets: not copied (Docker copies no sockets
+            // either; devices come from the runtime).
+            Ok(())
+        }
+    }
+
+    /// ADD of a local archive: unpacked under `dest`.
+    fn unpack(&self, archive: &Path, dest: &str) -> std::result::Result<(), String> {
+        let dir = self.staging.join(dest);
+        fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
+        let mut head = [0u8; 4];
+        let mut f = fs::File::open(archive).map_err(|e| e.to_string())?;
+        let _ = f.read(&mut head);
+        let f = fs::File::open(archive).map_err(|e| e.to_string())?;
+        let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::GzDecoder::new(f))
+        } else if head == [0x28, 0xb5, 0x2f, 0xfd] {
+            Box::new(zstd::Decoder::new(f).map_err(|e| e.to_string())?)
+        } else {
+            Box::new(f)
+        };
+        let mut a = tar::Archive::new(reader);
+        a.set_preserve_permissions(true);
+        a.set_preserve_ownerships(self.owner.ids.is_none());
+        a.set_overwrite(true);
+        // tar's unpack keeps every entry under `dir` (no `..`, no path
+        // through a symlink it made).
+        a.unpack(&dir).map_err(|e| format!("unpacking: {e}"))?;
+        if let Some(ids) = self.owner.ids {
+            for p in walk(&dir, "", &Ignore::default()).map_err(|e| e.to_string())? {
+                let path = dir.join(&p);
+                let _ = rustix::fs::chownat(
+                    rustix::fs::CWD,
+                    &path,
+                    Some(rustix::fs::Uid::from_raw(ids.0)),
+                    Some(rustix::fs::Gid::from_raw(ids.1)),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_owner_mode(p: &Path, ids: (u32, u32), mode: Option<u32>) -> Result<()> {
+    std::os::unix::fs::chown(p, Some(ids.0), Some(ids.1))
+        .map_err(|e| skiff_image::Error::at(p, "chown", e))?;
+    if let Some(mode) = mode {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+            .map_err(|e| skiff_image::Error::at(p, "chmod", e))?;
+    }
+    Ok(())
+}
