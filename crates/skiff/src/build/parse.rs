@@ -264,17 +264,18 @@ fn directives(lines: &[&str]) -> Result<(char, usize), (usize, String)> {
         }
         match key.as_str() {
             "escape" => {
-                escape =
-                    match value.trim() {
-                        "\\" => '\\',
-                        "`" => '`',
-                        v => return Err((
+                escape = match value.trim() {
+                    "\\" => '\\',
+                    "`" => '`',
+                    v => {
+                        return Err((
                             n + 1,
                             format!(
                                 "escape directive {v:?}: only \\ or ` may be the escape character"
                             ),
-                        )),
+                        ))
                     }
+                }
             }
             // The frontend image and build checks: not ours to follow.
             "syntax" | "check" => {}
