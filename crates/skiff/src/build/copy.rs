@@ -94,10 +94,7 @@ pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction, _text: &str) -> Res
     let digest = match &from {
         From::Context => context_digest(b, i, &sources)?,
         From::Stage(n) => skiff_image::digest::of(&b.done[n].config_bytes()),
-        From::Image(r) => {
-            let img = find_or_pull(b, i, r)?;
-            img
-        }
+        From::Image(r) => find_or_pull(b, i, r)?,
     };
     Ok(Plan {
         from,
