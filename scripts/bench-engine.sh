@@ -49,7 +49,7 @@ until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))"
 image=127.0.0.1:$port/debian:bench
 tar -C "$work/rootfs" -c . | "$skiff" --root "$tmp/seed" import - debian:bench >/dev/null
 "$skiff" --root "$tmp/seed" push -q debian:bench "$image"
-size=$(du -sh "$work/rootfs" | cut -f1); files=$(find "$work/rootfs" | wc -l)
+size=$(du -sh "$work/rootfs/" | cut -f1); files=$(find "$work/rootfs/" | wc -l)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
