@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// A store with `busybox:1` pulled from a registry on 127.0.0.1.
+/// A store (with `busybox:1` pulled from a registry on 127.0.0.1, when
+/// `pulled`) and the registry.
 struct Fixture {
     e: Engine,
     base: String,
@@ -20,6 +21,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(true)
+}
+
+fn fixture_with(pulled: bool) -> Fixture {
     let reg = Registry::start();
     let tmp = tempfile::tempdir().unwrap();
     let mut l = Layout::new(&tmp.path().join("bb"));
@@ -28,7 +33,9 @@ fn fixture() -> Fixture {
     reg.push_layout(&l.dir, "1", "busybox:1", false);
     let base = format!("{}/busybox:1", reg.addr());
     let e = Engine::new();
-    e.ok(&["pull", "-q", &base]);
+    if pulled {
+        e.ok(&["pull", "-q", &base]);
+    }
     Fixture { e, base, _reg: reg }
 }
 
@@ -69,7 +76,8 @@ fn image_config(e: &Engine, name: &str) -> Value {
 #[test]
 fn multi_stage_build_with_args_ignore_heredoc_and_copy_from() {
     need!("docker-registry", "skopeo");
-    let f = fixture();
+    // FROM pulls the base from the registry: the store starts empty.
+    let f = fixture_with(false);
     let ctx = tempfile::tempdir().unwrap();
     write(
         ctx.path(),
@@ -93,6 +101,7 @@ ENV DEST=/srv/app \
 WORKDIR $DEST
 COPY app/ ./
 COPY --from=builder /out/artifact ./
+COPY --from={base} /etc/os-release /srv/base-os-release
 RUN <<EOF
 echo from-heredoc > /srv/heredoc
 cat /srv/app/artifact
@@ -119,8 +128,8 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     ]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("STEP 1/13: FROM "), "{t}");
-    assert!(t.contains("STEP 8/13: COPY --from=builder"), "{t}");
+    assert!(t.contains("STEP 1/14: FROM "), "{t}");
+    assert!(t.contains("STEP 8/14: COPY --from=builder"), "{t}");
     assert!(t.contains("built spicy"), "the RUN's output is shown: {t}");
     assert!(t.contains("COMMIT localhost/app:1"), "{t}");
     nothing_left(&f.e);
@@ -144,6 +153,20 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         "the ignore file left it out: {ls}"
     );
     assert!(!ls.contains("secret"), "{ls}");
+    let os = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "cat",
+        "/srv/base-os-release",
+    ]);
+    assert_eq!(os, "NAME=skiff-test\n");
+    assert!(
+        f.e.ok(&["images"]).contains("/busybox"),
+        "FROM pulled the base"
+    );
 
     let doc = image_config(&f.e, "app:1");
     let cfg = &doc["Config"];
@@ -160,13 +183,20 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert_eq!(cfg["Labels"]["org.example.kind"], "test");
     assert_eq!(cfg["Labels"]["from.flag"], "1");
     assert!(cfg["ExposedPorts"]["8080/tcp"].is_object(), "{cfg}");
-    // Three layers on the base's one (COPY, COPY --from, RUN); the
+    // Four layers on the base's one (COPY, COPY --from twice, RUN); the
     // config-only steps are empty_layer history entries.
     assert_eq!(
         doc["RootFS"]["Layers"].as_array().unwrap().len(),
-        4,
+        5,
         "{doc}"
     );
+    let layered = doc["History"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .count();
+    assert_eq!(layered, 5, "one history entry per layer: {doc}");
     let hist = f.e.ok(&["history", "--no-trunc", "app:1"]);
     assert!(hist.contains("#(nop) ENV DEST=/srv/app"), "{hist}");
 }
