@@ -527,3 +527,54 @@ fn podman_loads_and_runs_the_built_image() {
     }
     assert!(run.status.success() && ran.contains("built-here"), "{ran}");
 }
+
+#[test]
+fn config_steps_are_recorded_as_docker_records_them() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            r#"FROM scratch
+SHELL ["/bin/busybox", "sh", "-c"]
+ENTRYPOINT echo hi
+CMD ["x"]
+VOLUME /data /other
+VOLUME ["/json"]
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://localhost/
+ONBUILD RUN echo child
+MAINTAINER someone
+ENV K1=v1 K2="two words"
+ENV OLD old form value
+LABEL "quoted key"="v" plain=$K1
+EXPOSE 53/udp 8000-8001
+USER 1000:1000
+"#,
+        )],
+    );
+    e.ok(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
+    let doc = image_config(&e, "cfg:1");
+    let want: Value = serde_json::from_str(
+        r#"{"Cmd": ["x"], "Entrypoint": ["/bin/busybox", "sh", "-c", "echo hi"],
+            "Env": ["K1=v1", "K2=two words", "OLD=old form value"],
+            "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
+            "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
+            "Labels": {"plain": "v1", "quoted key": "v"}, "OnBuild": ["RUN echo child"],
+            "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
+            "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
+    )
+    .unwrap();
+    assert_eq!(doc["Config"], want);
+    assert_eq!(doc["Author"], "someone");
+    // No layer, one empty_layer history entry per step.
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().map(Vec::len),
+        Some(0),
+        "{doc}"
+    );
+    let hist = doc["History"].as_array().unwrap();
+    assert_eq!(hist.len(), 14, "{doc}");
+    assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
+}
