@@ -578,3 +578,53 @@ USER 1000:1000
     assert_eq!(hist.len(), 14, "{doc}");
     assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
 }
+
+#[test]
+fn an_interrupted_build_stops_after_its_step_and_leaves_nothing() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {}\nRUN sleep 1 && echo slept\nRUN echo next-step\n",
+                f.base
+            ),
+        )],
+    );
+    let mut child = Command::new(skiff_bin())
+        .arg("--root")
+        .arg(f.e.root())
+        .args(["build", ctx.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the RUN's container runs, SIGTERM to the build alone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while f.e.ok(&["ps", "-q"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN's container never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the build did not stop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("Containerfile:2: RUN: build interrupted"), "{t}");
+    assert!(!t.contains("next-step"), "{t}");
+    nothing_left(&f.e);
+}

@@ -24,6 +24,7 @@ mod steps;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Value};
 use skiff_image::manifest::{Descriptor, Manifest, Platform};
@@ -195,8 +196,38 @@ pub struct Builder<'a> {
     pub extras: crate::spec::Extras,
 }
 
+/// Set by SIGINT or SIGTERM: the build stops after the step under way
+/// (its container removed, like every other), instead of dying with a
+/// container and a mount left behind.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM only set INTERRUPTED from here on. A RUN's command
+/// gets ctrl-c too (it is in the terminal's foreground process group) and
+/// ends; exec resets the handler in the programs started.
+fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = note_interrupt as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// `skiff build`: the image id.
 pub fn build(store: &mut Store, o: &Options) -> Result<String> {
+    catch_interrupts();
     let ctx = open_context(o)?;
     let file =
         parse::parse(&ctx.file_name, &ctx.text).map_err(|e| Error::invalid(e.to_string()))?;
@@ -471,6 +502,11 @@ impl Builder<'_> {
     ) -> Result<Stage> {
         let mut stage = self.start_stage(index, from)?;
         for i in body {
+            if interrupted() {
+                return Err(Error::Refused(
+                    "build interrupted (SIGINT or SIGTERM)".into(),
+                ));
+            }
             self.step += 1;
             let (text, _) = self.step_text(&stage, i);
             self.say(format!("STEP {}/{}: {}", self.step, self.total, text));
@@ -531,6 +567,11 @@ impl Builder<'_> {
             self.image_stage(from, &base)?
         };
         stage.name = name;
+        if interrupted() {
+            return Err(Error::Refused(
+                "build interrupted (SIGINT or SIGTERM)".into(),
+            ));
+        }
         Ok(stage)
     }
 

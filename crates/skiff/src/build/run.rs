@@ -39,7 +39,9 @@ pub fn run(b: &mut Builder, stage: &mut Stage, i: &Instruction, created: &str) -
     let image = run_image(b, stage)?;
     let code_and_ctr = run_container(b, stage, &image, &argv, i)?;
     let (code, c) = code_and_ctr;
-    let made = if code == 0 {
+    let made = if super::interrupted() {
+        Err(b.err(i, "build interrupted (SIGINT or SIGTERM)"))
+    } else if code == 0 {
         commit_upper(b, stage, &c, created, &shown)
     } else {
         Err(b.err(
