@@ -628,3 +628,46 @@ fn an_interrupted_build_stops_after_its_step_and_leaves_nothing() {
     assert!(!t.contains("next-step"), "{t}");
     nothing_left(&f.e);
 }
+
+#[test]
+fn symlinks_in_the_context_never_reach_the_host() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("secret"), "host secret\n").unwrap();
+    let c = ctx.path();
+    // Read side: a link out of the context resolves inside it.
+    std::os::unix::fs::symlink(host.path(), c.join("out")).unwrap();
+    write(
+        c,
+        &[("Containerfile", "FROM scratch\nCOPY out/secret /stolen\n")],
+    );
+    let err = e.fails(&["build", c.to_str().unwrap()]);
+    assert!(
+        err.contains("Containerfile:2: COPY: out/secret: not in the build context"),
+        "{err}"
+    );
+    // Write side: a later source's file under an earlier source's link
+    // lands in the image, not through the link on the host.
+    fs::create_dir_all(c.join("one")).unwrap();
+    std::os::unix::fs::symlink(host.path(), c.join("one/x")).unwrap();
+    write(
+        c,
+        &[
+            ("two/x/planted", "planted\n"),
+            ("Containerfile", "FROM scratch\nCOPY one two /dst/\n"),
+        ],
+    );
+    e.ok(&["build", "-q", "-t", "links:1", c.to_str().unwrap()]);
+    assert!(
+        !host.path().join("planted").exists(),
+        "COPY wrote through a link onto the host"
+    );
+    let m = e
+        .ok(&["image", "mount", "--name", "l", "links:1"])
+        .trim()
+        .to_string();
+    let planted = fs::read_to_string(format!("{m}/dst/x/planted"));
+    e.ok(&["image", "unmount", "l"]);
+    assert_eq!(planted.unwrap(), "planted\n");
+}

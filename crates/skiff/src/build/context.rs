@@ -142,43 +142,111 @@ pub fn clean(p: &str) -> String {
     out.join("/")
 }
 
+/// `rel` resolved inside `root`, as openat2's RESOLVE_IN_ROOT resolves
+/// it: a symlink among its parents is read as if `root` were `/` (an
+/// absolute target starts from `root`, `..` never goes above it); the last
+/// component too when `follow_last`. The result names no symlink but
+/// (without `follow_last`) its last component. None: a parent is missing
+/// or not a directory, or more than 40 links.
+pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Option<String> {
+    let mut todo: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut done: Vec<String> = vec![];
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let last = todo.is_empty();
+        let p = root.join(done.join("/")).join(&c);
+        let m = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(_) if last => {
+                done.push(c);
+                break;
+            }
+            Err(_) => return None,
+        };
+        if m.file_type().is_symlink() && (!last || follow_last) {
+            links += 1;
+            if links > 40 {
+                return None;
+            }
+            let target = fs::read_link(&p).ok()?;
+            let target = target.to_string_lossy();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            let mut next: std::collections::VecDeque<String> = target
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect();
+            next.extend(todo.drain(..));
+            todo = next;
+        } else if m.is_dir() || last {
+            done.push(c);
+        } else {
+            return None;
+        }
+    }
+    Some(done.join("/"))
+}
+
 /// The paths under `root` a COPY source names (a glob, or a plain path),
-/// relative to it; those `ignore` excludes are not found.
+/// relative to it and resolved inside it (no symlink among their parents
+/// leads out); those `ignore` excludes are not found.
 pub fn expand_source(root: &Path, source: &str, ignore: &Ignore) -> Result<Vec<String>> {
     let src = clean(source);
-    let has_glob = src.contains(['*', '?', '[']);
-    if !has_glob {
-        let p = root.join(&src);
-        if src.is_empty() || (fs::symlink_metadata(&p).is_ok() && !ignore.excludes(&src)) {
-            return Ok(vec![src]);
+    if !src.contains(['*', '?', '[']) {
+        let Some(rel) = resolve_in_root(root, &src, false) else {
+            return Ok(vec![]);
+        };
+        let p = root.join(&rel);
+        if rel.is_empty() || (fs::symlink_metadata(&p).is_ok() && !ignore.excludes(&rel)) {
+            return Ok(vec![rel]);
         }
         return Ok(vec![]);
     }
-    // A walk, component by component, of the directories the glob can reach.
+    // Component by component, through the directories the glob reaches.
     let parts: Vec<&str> = src.split('/').collect();
     let mut found = vec![String::new()];
-    for part in parts {
+    for (n, part) in parts.iter().enumerate() {
+        let last = n + 1 == parts.len();
         let mut next = vec![];
         for base in &found {
-            let dir = root.join(base);
-            if !part.contains(['*', '?', '[']) {
-                let rel = join(base, part);
-                if fs::symlink_metadata(root.join(&rel)).is_ok() {
-                    next.push(rel);
-                }
-                continue;
-            }
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
+            let candidates: Vec<String> = if !part.contains(['*', '?', '[']) {
+                vec![join(base, part)]
+            } else {
+                let Ok(entries) = fs::read_dir(root.join(base)) else {
+                    continue;
+                };
+                let pc: Vec<char> = part.chars().collect();
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| match_component(&pc, &n.chars().collect::<Vec<_>>()))
+                    .collect();
+                names.sort();
+                names.into_iter().map(|n| join(base, &n)).collect()
             };
-            let pc: Vec<char> = part.chars().collect();
-            let mut names: Vec<String> = entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| match_component(&pc, &n.chars().collect::<Vec<_>>()))
-                .collect();
-            names.sort();
-            next.extend(names.into_iter().map(|n| join(base, &n)));
+            for c in candidates {
+                // A directory to go on from is followed (inside the root);
+                // a match at the end is taken as it is.
+                if let Some(r) = resolve_in_root(root, &c, !last) {
+                    if fs::symlink_metadata(root.join(&r)).is_ok() {
+                        next.push(r);
+                    }
+                }
+            }
         }
         found = next;
     }
@@ -271,6 +339,36 @@ mod tests {
         assert!(matches("**/*.txt", "a.txt"));
         assert!(matches("d/[a-c]?", "d/b1"));
         assert!(!matches("d/[!a-c]?", "d/b1"));
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink("/", r.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../..", r.join("real/dotdot")).unwrap();
+        std::os::unix::fs::symlink("/real", r.join("abs")).unwrap();
+        assert_eq!(
+            resolve_in_root(r, "up/real/dir", false).as_deref(),
+            Some("real/dir")
+        );
+        assert_eq!(
+            resolve_in_root(r, "real/dotdot/real", false).as_deref(),
+            Some("real")
+        );
+        assert_eq!(
+            resolve_in_root(r, "abs/dir/file", false).as_deref(),
+            Some("real/dir/file")
+        );
+        assert_eq!(resolve_in_root(r, "up", false).as_deref(), Some("up"));
+        assert_eq!(resolve_in_root(r, "up", true).as_deref(), Some(""));
+        // /etc of the host is never reached through a link.
+        assert_eq!(resolve_in_root(r, "up/etc/passwd", false), None);
+        assert_eq!(
+            expand_source(r, "up/real/*", &Ignore::default()).unwrap(),
+            vec!["real/dir", "real/dotdot"]
+        );
     }
 
     #[test]

@@ -263,6 +263,7 @@ pub fn copy(
                 dest.clone()
             };
             lay.parents(&target)?;
+            lay.clear(&target)?;
             let p = staging.0.join(&target);
             fs::write(&p, &h.body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
             lay.own(&p, 0o644, (0, 0))?;
@@ -293,6 +294,9 @@ pub fn copy(
                 }
             } else if i.keyword == "ADD" && m.is_file() && is_archive(&src) {
                 lay.parents(&join(&dest, "x"))?;
+                if !dest.is_empty() {
+                    lay.make_dir(&dest)?;
+                }
                 lay.unpack(&src, &dest)
                     .map_err(|e| b.err(i, format!("{f}: {e}")))?;
             } else {
@@ -400,26 +404,48 @@ struct Layout<'a> {
 
 impl Layout<'_> {
     /// The parents of `target` (relative), as the image has them (mode,
-    /// owner) or root's 0755 where it has none.
+    /// owner) or root's 0755 where it has none. A parent an earlier source
+    /// made a symlink (or a file) is made a directory: nothing written
+    /// here may follow a link out of the staging directory.
     fn parents(&self, target: &str) -> Result<()> {
         let parts: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
         for k in 1..parts.len() {
             let rel = parts[..k].join("/");
-            let p = self.staging.join(&rel);
-            if p.is_dir() {
-                continue;
+            if self.make_dir(&rel)? {
+                let (mode, ids) = self
+                    .lowers
+                    .iter()
+                    .find_map(|l| fs::metadata(l.join(&rel)).ok())
+                    .filter(|m| m.is_dir())
+                    .map(|m| (m.mode() & 0o7777, (m.uid(), m.gid())))
+                    .unwrap_or((0o755, (0, 0)));
+                set_owner_mode(&self.staging.join(&rel), ids, Some(mode))?;
             }
-            fs::create_dir(&p).map_err(|e| skiff_image::Error::at(&p, "making", e))?;
-            let (mode, ids) = self
-                .lowers
-                .iter()
-                .find_map(|l| fs::metadata(l.join(&rel)).ok())
-                .filter(|m| m.is_dir())
-                .map(|m| (m.mode() & 0o7777, (m.uid(), m.gid())))
-                .unwrap_or((0o755, (0, 0)));
-            set_owner_mode(&p, ids, Some(mode))?;
         }
         Ok(())
+    }
+
+    /// A directory at `rel` (its parents are directories already), in
+    /// place of anything else there; whether it was made now.
+    fn make_dir(&self, rel: &str) -> Result<bool> {
+        let p = self.staging.join(rel);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => return Ok(false),
+            Ok(_) => fs::remove_file(&p).map_err(|e| skiff_image::Error::at(&p, "replacing", e))?,
+            Err(_) => {}
+        }
+        fs::create_dir(&p).map_err(|e| skiff_image::Error::at(&p, "making", e))?;
+        Ok(true)
+    }
+
+    /// Clears `rel` for a file or link (a directory there goes whole).
+    fn clear(&self, rel: &str) -> Result<()> {
+        let p = self.staging.join(rel);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => remove_tree(&p),
+            Ok(_) => fs::remove_file(&p).map_err(|e| skiff_image::Error::at(&p, "replacing", e)),
+            Err(_) => Ok(()),
+        }
     }
 
     fn own(&self, p: &Path, mode: u32, src_ids: (u32, u32)) -> Result<()> {
@@ -437,13 +463,13 @@ impl Layout<'_> {
         let ids = (m.uid(), m.gid());
         let ft = m.file_type();
         if ft.is_dir() {
-            if !dst.is_dir() {
-                fs::create_dir(&dst).map_err(|e| skiff_image::Error::at(&dst, "making", e))?;
+            if !target.is_empty() {
+                self.make_dir(target)?;
             }
             self.own(&dst, m.mode() & 0o7777, ids)
         } else if ft.is_symlink() {
             let t = fs::read_link(src).map_err(|e| skiff_image::Error::at(src, "reading", e))?;
-            let _ = fs::remove_file(&dst);
+            self.clear(target)?;
             std::os::unix::fs::symlink(&t, &dst)
                 .map_err(|e| skiff_image::Error::at(&dst, "making", e))?;
             let (u, g) = self.owner.ids.unwrap_or(ids);
@@ -456,7 +482,7 @@ impl Layout<'_> {
             )
             .map_err(|e| skiff_image::Error::io(format!("chown {}", dst.display()), e.into()))
         } else if ft.is_file() {
-            let _ = fs::remove_file(&dst);
+            self.clear(target)?;
             fs::copy(src, &dst).map_err(|e| skiff_image::Error::at(&dst, "copying to", e))?;
             if let Ok(mtime) = m.modified() {
                 if let Ok(f) = fs::File::options().write(true).open(&dst) {
