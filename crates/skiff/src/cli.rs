@@ -447,6 +447,9 @@ pub struct PruneArgs {
     /// Every image no name or mount holds... and every unused one
     #[arg(short, long)]
     pub all: bool,
+    /// Also forget `build`'s cache (and the layers only it held)
+    #[arg(long)]
+    pub build_cache: bool,
     /// Do not ask
     #[arg(short, long)]
     pub force: bool,

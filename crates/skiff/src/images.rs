@@ -485,6 +485,10 @@ fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
             removed += 1;
         }
     }
+    if a.build_cache {
+        let steps = store.build_cache_clear()?;
+        eprintln!("Forgot {steps} cached build steps");
+    }
     let freed = store.collect(false)?;
     eprintln!("Removed {removed} images, freed {}", format::size(freed));
     Ok(0)

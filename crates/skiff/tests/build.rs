@@ -288,6 +288,24 @@ fn an_unchanged_rebuild_runs_nothing_and_a_changed_file_reruns_from_its_copy() {
         "ONE\n"
     );
 
+    // The cache holds its layers: with the images gone (and their
+    // unused layers collected), a rebuild still runs nothing.
+    fs::write(ctx.path().join("one.txt"), "one\n").unwrap();
+    f.e.ok(&["rmi", "c:1", "c:2"]);
+    let out = f.e.cmd(&["build", "-t", "c:1", dir]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 5, "{t}");
+    assert_eq!(
+        f.e.ok(&["inspect", "--format", "{{.Id}}", "c:1"]).trim(),
+        format!("sha256:{id}")
+    );
+    // Until the cache is forgotten.
+    f.e.ok(&["image", "prune", "--build-cache"]);
+    let out = f.e.cmd(&["build", "-t", "c:1", dir]);
+    let t = text(&out);
+    assert!(out.status.success() && !t.contains("Using cache"), "{t}");
+
     // --no-cache runs everything.
     let out = f.e.cmd(&["build", "--no-cache", dir]);
     let t = text(&out);

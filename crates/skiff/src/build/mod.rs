@@ -32,7 +32,7 @@ use skiff_image::reference::Reference;
 use skiff_image::store::{remove_tree, Store};
 use skiff_image::{pull, Error, Result};
 
-use cache::{Cache, Snapshot};
+use cache::Snapshot;
 use parse::{Containerfile, Instruction};
 
 /// What `skiff build` was asked.
@@ -178,7 +178,6 @@ impl Stage {
 pub struct Builder<'a> {
     pub store: &'a mut Store,
     pub db: crate::containers::Db,
-    cache: Cache,
     pub o: &'a Options,
     pub file: Containerfile,
     ctx: Context,
@@ -239,11 +238,9 @@ pub fn build(store: &mut Store, o: &Options) -> Result<String> {
     let mut extras = crate::spec::Extras::default();
     crate::ctl::default_seccomp(&mut extras)?;
     let db = crate::containers::Db::open(&store.root)?;
-    let cache = Cache::open(&store.root)?;
     let mut b = Builder {
         store,
         db,
-        cache,
         o,
         file,
         ctx,
@@ -652,9 +649,9 @@ impl Builder<'_> {
             }
         }
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-        let key = Cache::key(&stage.config_bytes(), &refs);
+        let key = cache::key(&stage.config_bytes(), &refs);
         if !self.o.no_cache {
-            if let Some(hit) = self.cache.get(&key)? {
+            if let Some(hit) = cache::get(self.store, &key)? {
                 if self.usable(&hit)? {
                     stage.restore(hit)?;
                     self.say(format!("--> Using cache {}", short(&stage.config_bytes())));
@@ -675,7 +672,7 @@ impl Builder<'_> {
             )?,
             _ => steps::config(self, stage, i, &text, &created)?,
         }
-        self.cache.put(&key, &stage.snapshot())?;
+        cache::put(self.store, &key, &stage.snapshot(), &stage.chain_ids())?;
         self.say(format!("--> {}", short(&stage.config_bytes())));
         Ok(())
     }
