@@ -54,8 +54,7 @@ pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction, _text: &str) -> Res
             .map(|w| parse::expand(w, esc, &|n| stage.lookup(n)))
             .collect(),
         Form::Shell(_) => {
-            let t = parse::expand(&i.rest, esc, &|n| stage.lookup(n));
-            parse::words(&t, esc).map_err(|e| b.err(i, e))?
+            parse::words_in(&i.rest, esc, Some(&|n| stage.lookup(n))).map_err(|e| b.err(i, e))?
         }
     };
     if words.len() < 2 {

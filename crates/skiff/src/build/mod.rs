@@ -400,7 +400,7 @@ impl Builder<'_> {
             match stages.last_mut() {
                 Some((_, body)) => body.push(i),
                 None if i.keyword == "ARG" => {
-                    for (k, v) in parse::pairs(&i.rest, self.file.escape, false)
+                    for (k, v) in parse::pairs(&i.rest, self.file.escape, false, None)
                         .map_err(|e| self.err(&i, e))?
                     {
                         let v = self.given_arg(&k).or(v.map(|v| {
@@ -519,7 +519,12 @@ impl Builder<'_> {
         let rest = parse::expand(&from.rest, self.file.escape, &|n| {
             globals.get(n).cloned().flatten()
         });
-        let words = parse::words(&rest, self.file.escape).map_err(|e| self.err(from, e))?;
+        let words = parse::words_in(
+            &from.rest,
+            self.file.escape,
+            Some(&|n| globals.get(n).cloned().flatten()),
+        )
+        .map_err(|e| self.err(from, e))?;
         let base = words.first().cloned().unwrap_or_default();
         let name = (words.len() == 3).then(|| words[2].to_ascii_lowercase());
         self.step += 1;

@@ -286,43 +286,47 @@ fn directives(lines: &[&str]) -> Result<(char, usize), (usize, String)> {
     Ok((escape, lines.len()))
 }
 
-/// The heredoc markers of a line, in order: (name, `<<-`, quoted).
+/// The heredoc markers of a line, in order: (name, `<<-`, quoted). A
+/// `<<` inside quotes, or a here-string (`<<<`), is none.
 fn heredoc_markers(rest: &str) -> Vec<(String, bool, bool)> {
+    let b: Vec<char> = rest.chars().collect();
     let mut out = vec![];
-    let b = rest.as_bytes();
+    let mut quote: Option<char> = None;
     let mut i = 0;
-    while i + 2 < b.len() + 1 {
-        if i + 1 < b.len()
-            && b[i] == b'<'
-            && b[i + 1] == b'<'
-            && (i + 2 >= b.len() || b[i + 2] != b'<')
-        {
-            let mut j = i + 2;
-            let strip = j < b.len() && b[j] == b'-';
-            if strip {
-                j += 1;
-            }
-            let quote = if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
-                j += 1;
-                Some(b[j - 1])
-            } else {
-                None
-            };
-            let s = j;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                j += 1;
-            }
-            if j > s {
-                let name = rest[s..j].to_string();
-                if let Some(q) = quote {
-                    if j < b.len() && b[j] == q {
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '<'
+                && b.get(i + 1) == Some(&'<')
+                && b.get(i + 2) != Some(&'<')
+                && (i == 0 || b[i - 1] != '<') =>
+            {
+                let mut j = i + 2;
+                let strip = b.get(j) == Some(&'-');
+                if strip {
+                    j += 1;
+                }
+                let q = b.get(j).copied().filter(|c| *c == '"' || *c == '\'');
+                if q.is_some() {
+                    j += 1;
+                }
+                let start = j;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == '_') {
+                    j += 1;
+                }
+                if j > start {
+                    out.push((b[start..j].iter().collect(), strip, q.is_some()));
+                    if q.is_some() && b.get(j) == q.as_ref() {
                         j += 1;
                     }
+                    i = j;
+                    continue;
                 }
-                out.push((name, strip, quote.is_some()));
-                i = j;
-                continue;
             }
+            None => {}
         }
         i += 1;
     }
@@ -389,15 +393,46 @@ pub fn expand(text: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>)
     out
 }
 
+/// How a step looks a variable up.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Splits on unquoted whitespace, taking quotes and escapes off (the
 /// words of ENV, LABEL, ARG, COPY, EXPOSE, VOLUME in shell form).
 pub fn words(text: &str, escape: char) -> Result<Vec<String>, String> {
+    words_in(text, escape, None)
+}
+
+/// The length of the `$NAME` or `${...}` at the start of `chars` (0: a
+/// lone `$`).
+fn variable_len(chars: &[char]) -> usize {
+    match chars.get(1) {
+        Some('{') => chars
+            .iter()
+            .position(|&c| c == '}')
+            .map(|end| end + 1)
+            .unwrap_or(0),
+        Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
+            1 + chars[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                .count()
+        }
+        _ => 0,
+    }
+}
+
+/// As `words`, with variables replaced within each word (never in single
+/// quotes), so a value with spaces stays one word (Docker's rule).
+pub fn words_in(text: &str, escape: char, lookup: Option<Lookup>) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = vec![];
     let mut cur = String::new();
     let mut in_word = false;
     let mut quote: Option<char> = None;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
         match (quote, c) {
             (None, c) if c.is_whitespace() => {
                 if in_word {
@@ -412,9 +447,25 @@ pub fn words(text: &str, escape: char) -> Result<Vec<String>, String> {
             (Some(q), c) if c == q => quote = None,
             (q, c) if c == escape && q != Some('\'') => {
                 in_word = true;
-                match chars.next() {
-                    Some(n) => cur.push(n),
+                match chars.get(i) {
+                    Some(&n) => {
+                        cur.push(n);
+                        i += 1;
+                    }
                     None => cur.push(c),
+                }
+            }
+            (q, '$') if q != Some('\'') && lookup.is_some() => {
+                in_word = true;
+                let n = variable_len(&chars[i - 1..]);
+                if n == 0 {
+                    cur.push('$');
+                } else {
+                    let token: String = chars[i - 1..i - 1 + n].iter().collect();
+                    if let Some(l) = lookup {
+                        cur.push_str(&expand(&token, escape, l));
+                    }
+                    i += n - 1;
                 }
             }
             (_, c) => {
@@ -433,20 +484,21 @@ pub fn words(text: &str, escape: char) -> Result<Vec<String>, String> {
 }
 
 /// KEY=VALUE pairs (ENV, LABEL, ARG), or ENV's and LABEL's old form
-/// `KEY VALUE`.
+/// `KEY VALUE`; variables replaced within each word when `lookup`.
 pub fn pairs(
     text: &str,
     escape: char,
     old_form: bool,
+    lookup: Option<Lookup>,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let ws = words(text, escape)?;
+    let ws = words_in(text, escape, lookup)?;
     let first_has_eq = ws.first().map(|w| w.contains('=')).unwrap_or(false);
     if old_form && !first_has_eq {
         let t = text.trim();
         let (k, v) = t
             .split_once(char::is_whitespace)
             .ok_or_else(|| format!("{t:?}: needs KEY=VALUE or KEY VALUE"))?;
-        let v = words(v.trim(), escape)?.join(" ");
+        let v = words_in(v.trim(), escape, lookup)?.join(" ");
         return Ok(vec![(k.to_string(), Some(v))]);
     }
     let mut out = vec![];
@@ -505,6 +557,14 @@ mod tests {
         assert_eq!(f.instructions[2].heredocs[0].body, "hello $X\n");
         assert!(f.instructions[2].heredocs[0].quoted);
         assert_eq!(f.instructions[3].line, 9);
+        // Not heredocs: quoted, or a here-string.
+        let f = parse(
+            "F",
+            "FROM x\nRUN echo \"a <<b\" && cat <<<\"c\"\nRUN true\n",
+        )
+        .unwrap();
+        assert!(f.instructions[1].heredocs.is_empty());
+        assert_eq!(f.instructions.len(), 3);
     }
 
     #[test]
@@ -533,15 +593,27 @@ mod tests {
             vec!["a", "b c", "d e", "f g"]
         );
         assert_eq!(
-            pairs("K=\"v w\" L=x", '\\', true).unwrap(),
+            pairs("K=\"v w\" L=x", '\\', true, None).unwrap(),
             vec![
                 ("K".into(), Some("v w".into())),
                 ("L".into(), Some("x".into()))
             ]
         );
         assert_eq!(
-            pairs("K v w", '\\', true).unwrap(),
+            pairs("K v w", '\\', true, None).unwrap(),
             vec![("K".into(), Some("v w".into()))]
+        );
+        // A value with spaces stays one word; single quotes and the
+        // escape keep a `$`.
+        let b = |n: &str| (n == "B").then(|| "x y".to_string());
+        assert_eq!(
+            pairs("A=$B C='$B' D=\\$B E=${B:-z}", '\\', true, Some(&b)).unwrap(),
+            vec![
+                ("A".into(), Some("x y".into())),
+                ("C".into(), Some("$B".into())),
+                ("D".into(), Some("$B".into())),
+                ("E".into(), Some("x y".into())),
+            ]
         );
     }
 }

@@ -12,7 +12,7 @@ use super::{Builder, Stage};
 /// ARG NAME[=DEFAULT]...: the value is --build-arg's, else the default,
 /// else the global ARG's of that name.
 pub fn arg(b: &Builder, stage: &mut Stage, i: &Instruction) -> Result<()> {
-    let pairs = parse::pairs(&i.rest, b.file.escape, false).map_err(|e| b.err(i, e))?;
+    let pairs = parse::pairs(&i.rest, b.file.escape, false, None).map_err(|e| b.err(i, e))?;
     for (k, default) in pairs {
         let value = b
             .given_arg(&k)
@@ -68,10 +68,12 @@ pub fn config(
 ) -> Result<()> {
     let esc = b.file.escape;
     let lookup_stage = stage.clone();
-    let expanded = || parse::expand(&i.rest, esc, &|n| lookup_stage.lookup(n));
+    let lookup = |n: &str| lookup_stage.lookup(n);
+    let look: parse::Lookup = &lookup;
+    let expanded = || parse::expand(&i.rest, esc, look);
     match i.keyword.as_str() {
         "ENV" => {
-            let pairs = parse::pairs(&expanded(), esc, true).map_err(|e| b.err(i, e))?;
+            let pairs = parse::pairs(&i.rest, esc, true, Some(look)).map_err(|e| b.err(i, e))?;
             let mut env = stage.env();
             for (k, v) in pairs {
                 let v = v.unwrap_or_default();
@@ -81,7 +83,7 @@ pub fn config(
             stage.run_config().insert("Env".into(), json!(env));
         }
         "LABEL" => {
-            let pairs = parse::pairs(&expanded(), esc, true).map_err(|e| b.err(i, e))?;
+            let pairs = parse::pairs(&i.rest, esc, true, Some(look)).map_err(|e| b.err(i, e))?;
             let labels = stage
                 .run_config()
                 .entry("Labels")
@@ -128,7 +130,7 @@ pub fn config(
             }
         }
         "EXPOSE" => {
-            let words = parse::words(&expanded(), esc).map_err(|e| b.err(i, e))?;
+            let words = parse::words_in(&i.rest, esc, Some(look)).map_err(|e| b.err(i, e))?;
             let ports = stage
                 .run_config()
                 .entry("ExposedPorts")
@@ -148,7 +150,9 @@ pub fn config(
                     .into_iter()
                     .map(|v| parse::expand(&v, esc, &|n| lookup_stage.lookup(n)))
                     .collect(),
-                Form::Shell(_) => parse::words(&expanded(), esc).map_err(|e| b.err(i, e))?,
+                Form::Shell(_) => {
+                    parse::words_in(&i.rest, esc, Some(look)).map_err(|e| b.err(i, e))?
+                }
             };
             let vols = stage
                 .run_config()
