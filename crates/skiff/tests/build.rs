@@ -122,6 +122,8 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         "app:1",
         "--build-arg",
         "FLAVOUR=spicy",
+        "--build-arg",
+        "UNUSED=1",
         "--label",
         "from.flag=1",
         ctx.path().to_str().unwrap(),
@@ -132,6 +134,7 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert!(t.contains("STEP 8/14: COPY --from=builder"), "{t}");
     assert!(t.contains("built spicy"), "the RUN's output is shown: {t}");
     assert!(t.contains("COMMIT localhost/app:1"), "{t}");
+    assert!(t.contains("warning: --build-arg UNUSED : no ARG"), "{t}");
     nothing_left(&f.e);
 
     // The image as `skiff run` runs it: files, ENV, WORKDIR, USER, CMD.
@@ -338,7 +341,7 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
         &[(
             "Containerfile",
             &format!(
-                "FROM {}\nCOPY --chown=web:web --chmod=600 *.conf /etc/app/\nADD bundle.tar /opt/\nCOPY <<EOF /etc/motd\nhello $$HOME\nEOF\n",
+                "FROM {}\nARG WHO=builder\nCOPY --chown=web:web --chmod=600 *.conf /etc/app/\nADD bundle.tar /opt/\nCOPY <<EOF /etc/motd\nhello $WHO\nEOF\nCOPY <<'EOF' /etc/motd2\nkept $WHO\nEOF\n",
                 f.base
             ),
         )],
@@ -352,7 +355,7 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
         "flags:1",
         "sh",
         "-c",
-        "ls -ln /etc/app; cat /opt/pkg/inside /etc/motd",
+        "ls -ln /etc/app; cat /opt/pkg/inside /etc/motd /etc/motd2",
     ]);
     assert!(
         out.contains("-rw-------    1 1001     1002") && out.contains("a.conf"),
@@ -360,7 +363,11 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
     );
     assert!(out.contains("b.conf") && !out.contains("c.txt"), "{out}");
     assert!(out.contains("unpacked\n"), "{out}");
-    assert!(out.contains("hello"), "{out}");
+    assert!(out.contains("hello builder\n"), "{out}");
+    assert!(
+        out.contains("kept $WHO\n"),
+        "a quoted heredoc is kept as written: {out}"
+    );
     nothing_left(&f.e);
 }
 

@@ -264,7 +264,12 @@ pub fn copy(
             lay.parents(&target)?;
             lay.clear(&target)?;
             let p = staging.0.join(&target);
-            fs::write(&p, &h.body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
+            // An unquoted heredoc's body gets the build's variables.
+            let body = match h.quoted {
+                true => h.body.clone(),
+                false => parse::expand(&h.body, b.file.escape, &|n| stage.lookup(n)),
+            };
+            fs::write(&p, body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
             lay.own(&p, 0o644, (0, 0))?;
             continue;
         }

@@ -481,6 +481,33 @@ impl Builder<'_> {
         (0..stages.len()).filter(|&s| need[s]).collect()
     }
 
+    /// Docker's warning for a --build-arg no ARG took.
+    fn warn_unused_args(&self) {
+        let declared: Vec<String> = self
+            .file
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == "ARG")
+            .filter_map(|i| parse::pairs(&i.rest, self.file.escape, false, None).ok())
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        let unused: Vec<&str> = self
+            .o
+            .build_args
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !declared.iter().any(|d| d == k) && !PREDEFINED_ARGS.contains(k))
+            .collect();
+        if !unused.is_empty() {
+            eprintln!(
+                "skiff: warning: --build-arg {} : no ARG of {} takes it",
+                unused.join(", "),
+                self.file.file
+            );
+        }
+    }
+
     /// A --build-arg value.
     fn given_arg(&self, name: &str) -> Option<String> {
         self.o
@@ -741,6 +768,7 @@ impl Builder<'_> {
 
     /// --label, then the image recorded under the tags.
     fn finish(&mut self, stage: &mut Stage, tags: &[Reference]) -> Result<String> {
+        self.warn_unused_args();
         if !self.o.labels.is_empty() {
             let labels = stage
                 .run_config()
