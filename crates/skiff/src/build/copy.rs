@@ -185,6 +185,8 @@ struct Owner {
     mode: Option<u32>,
 }
 
+/// COPY/ADD: the sources laid out in a scratch directory as the layer
+/// holds them, then that directory made the stage's next layer.
 pub fn copy(
     b: &mut Builder,
     stage: &mut Stage,
@@ -194,61 +196,10 @@ pub fn copy(
     text: &str,
 ) -> Result<()> {
     let lowers = lower_dirs(b, stage);
-    // The source root: the context, or a stage's or an image's tree.
-    let (_mounted, root, ignore): (Option<Mounted>, Option<PathBuf>, Ignore) = match &plan.from {
-        From::Context => (
-            None,
-            b.context_dir().map(Path::to_path_buf),
-            b.ignore().clone(),
-        ),
-        From::Stage(n) => {
-            let s = b.done[n].clone();
-            let id = b.materialize(&s.config_bytes(), &s.layers)?;
-            let m = mount(b, &id)?;
-            let t = m.target.clone();
-            (Some(m), Some(t), Ignore::default())
-        }
-        From::Image(_) => {
-            let m = mount(b, &plan.digest)?;
-            let t = m.target.clone();
-            (Some(m), Some(t), Ignore::default())
-        }
-    };
-    let owner = Owner {
-        ids: match i.flag("chown") {
-            Some(c) => {
-                Some(chown_ids(&lowers, c).map_err(|e| b.err(i, format!("--chown={c}: {e}")))?)
-            }
-            None if matches!(plan.from, From::Context) => Some((0, 0)),
-            None => None,
-        },
-        mode: match i.flag("chmod") {
-            Some(m) => Some(
-                u32::from_str_radix(m, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| b.err(i, format!("--chmod={m}: an octal mode (755)")))?,
-            ),
-            None => None,
-        },
-    };
+    let (_mounted, root, ignore) = source_root(b, &plan)?;
+    let owner = owner_of(b, i, &plan, &lowers)?;
+    let (dest, dest_is_dir) = destination(stage, &plan, &lowers);
     let staging = Scratch(b.store.scratch("copy")?);
-    let dest_abs = if plan.dest.starts_with('/') {
-        plan.dest.clone()
-    } else {
-        format!("{}/{}", stage.workdir(), plan.dest)
-    };
-    let dest = clean(&dest_abs);
-    let globbed = plan.sources.iter().any(|s| s.contains(['*', '?', '[']));
-    let dest_is_dir = plan.dest.ends_with('/')
-        || plan.sources.len() > 1
-        || globbed
-        || lowers
-            .iter()
-            .find_map(|l| fs::symlink_metadata(l.join(&dest)).ok())
-            .map(|m| m.is_dir())
-            .unwrap_or(false)
-        || dest.is_empty();
     let lay = Layout {
         staging: &staging.0,
         lowers: &lowers,
@@ -256,21 +207,16 @@ pub fn copy(
     };
     for s in &plan.sources {
         if let Some(h) = heredoc(i, s) {
-            let target = if dest_is_dir {
-                join(&dest, &h.name)
-            } else {
-                dest.clone()
+            let target = match dest_is_dir {
+                true => join(&dest, &h.name),
+                false => dest.clone(),
             };
-            lay.parents(&target)?;
-            lay.clear(&target)?;
-            let p = staging.0.join(&target);
             // An unquoted heredoc's body gets the build's variables.
             let body = match h.quoted {
                 true => h.body.clone(),
                 false => parse::expand(&h.body, b.file.escape, &|n| stage.lookup(n)),
             };
-            fs::write(&p, body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
-            lay.own(&p, 0o644, (0, 0))?;
+            lay.file(&target, body.as_bytes())?;
             continue;
         }
         let Some(root) = &root else {
@@ -284,39 +230,110 @@ pub fn copy(
             return Err(b.err(i, format!("{s}: no such file or directory")));
         }
         for f in found {
-            let src = root.join(&f);
-            let m = fs::symlink_metadata(&src)
-                .map_err(|e| skiff_image::Error::at(&src, "reading", e))?;
-            if m.is_dir() {
-                for p in walk(root, &f, &ignore)? {
-                    let below = p
-                        .strip_prefix(f.as_str())
-                        .unwrap_or(&p)
-                        .trim_start_matches('/');
-                    let target = join(&dest, below);
-                    lay.entry(&root.join(&p), &target)?;
-                }
-            } else if i.keyword == "ADD" && m.is_file() && is_archive(&src) {
-                lay.parents(&join(&dest, "x"))?;
-                if !dest.is_empty() {
-                    lay.make_dir(&dest)?;
-                }
-                lay.unpack(&src, &dest)
-                    .map_err(|e| b.err(i, format!("{f}: {e}")))?;
-            } else {
-                let name = f.rsplit('/').next().unwrap_or(&f);
-                let target = if dest_is_dir {
-                    join(&dest, name)
-                } else {
-                    dest.clone()
-                };
-                lay.entry(&src, &target)?;
-            }
+            lay_out(b, i, &lay, root, &ignore, &f, &dest, dest_is_dir)?;
         }
     }
     let parent = stage.chain_ids().last().cloned();
     let layer = skiff_image::assemble::layer_from_dir(b.store, &staging.0, parent.as_deref())?;
     add_layer(stage, layer, created, &format!("/bin/sh -c #(nop) {text}"));
+    Ok(())
+}
+
+/// Where the sources are read: the context (with its ignore file), or a
+/// stage's or an image's tree mounted for the copy.
+fn source_root(b: &mut Builder, plan: &Plan) -> Result<(Option<Mounted>, Option<PathBuf>, Ignore)> {
+    let image = match &plan.from {
+        From::Context => {
+            let dir = b.context_dir().map(Path::to_path_buf);
+            return Ok((None, dir, b.ignore().clone()));
+        }
+        From::Stage(n) => {
+            let s = b.done[n].clone();
+            b.materialize(&s.config_bytes(), &s.layers)?
+        }
+        From::Image(_) => plan.digest.clone(),
+    };
+    let m = mount(b, &image)?;
+    let target = m.target.clone();
+    Ok((Some(m), Some(target), Ignore::default()))
+}
+
+/// --chown and --chmod; without --chown, root owns what comes from the
+/// context, and what comes from a stage or image keeps its owners.
+fn owner_of(b: &Builder, i: &Instruction, plan: &Plan, lowers: &[PathBuf]) -> Result<Owner> {
+    let ids = match i.flag("chown") {
+        Some(c) => Some(chown_ids(lowers, c).map_err(|e| b.err(i, format!("--chown={c}: {e}")))?),
+        None if matches!(plan.from, From::Context) => Some((0, 0)),
+        None => None,
+    };
+    let mode = match i.flag("chmod") {
+        Some(m) => Some(
+            u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| b.err(i, format!("--chmod={m}: an octal mode (755)")))?,
+        ),
+        None => None,
+    };
+    Ok(Owner { ids, mode })
+}
+
+/// The destination (relative to /, WORKDIR's when not absolute) and
+/// whether it is a directory: named so (a trailing /), more than one
+/// source or a glob, or a directory in the image already.
+fn destination(stage: &Stage, plan: &Plan, lowers: &[PathBuf]) -> (String, bool) {
+    let abs = match plan.dest.starts_with('/') {
+        true => plan.dest.clone(),
+        false => format!("{}/{}", stage.workdir(), plan.dest),
+    };
+    let dest = clean(&abs);
+    let is_dir = plan.dest.ends_with('/')
+        || plan.sources.len() > 1
+        || plan.sources.iter().any(|s| s.contains(['*', '?', '[']))
+        || dest.is_empty()
+        || lowers
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(&dest)).ok())
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+    (dest, is_dir)
+}
+
+/// One source path: a directory's contents, ADD's archive unpacked, or
+/// the file or link itself.
+#[allow(clippy::too_many_arguments)]
+fn lay_out(
+    b: &Builder,
+    i: &Instruction,
+    lay: &Layout,
+    root: &Path,
+    ignore: &Ignore,
+    f: &str,
+    dest: &str,
+    dest_is_dir: bool,
+) -> Result<()> {
+    let src = root.join(f);
+    let m = fs::symlink_metadata(&src).map_err(|e| skiff_image::Error::at(&src, "reading", e))?;
+    if m.is_dir() {
+        for p in walk(root, f, ignore)? {
+            let below = p.strip_prefix(f).unwrap_or(&p).trim_start_matches('/');
+            lay.entry(&root.join(&p), &join(dest, below))?;
+        }
+    } else if i.keyword == "ADD" && m.is_file() && is_archive(&src) {
+        lay.parents(&join(dest, "x"))?;
+        if !dest.is_empty() {
+            lay.make_dir(dest)?;
+        }
+        lay.unpack(&src, dest)
+            .map_err(|e| b.err(i, format!("{f}: {e}")))?;
+    } else {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        let target = match dest_is_dir {
+            true => join(dest, name),
+            false => dest.to_string(),
+        };
+        lay.entry(&src, &target)?;
+    }
     Ok(())
 }
 
@@ -450,6 +467,16 @@ impl Layout<'_> {
             Ok(_) => fs::remove_file(&p).map_err(|e| skiff_image::Error::at(&p, "replacing", e)),
             Err(_) => Ok(()),
         }
+    }
+
+    /// A file of `body` at `target` (a heredoc), root's 0644 unless
+    /// --chown/--chmod.
+    fn file(&self, target: &str, body: &[u8]) -> Result<()> {
+        self.parents(target)?;
+        self.clear(target)?;
+        let p = self.staging.join(target);
+        fs::write(&p, body).map_err(|e| skiff_image::Error::at(&p, "writing", e))?;
+        self.own(&p, 0o644, (0, 0))
     }
 
     fn own(&self, p: &Path, mode: u32, src_ids: (u32, u32)) -> Result<()> {
