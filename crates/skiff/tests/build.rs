@@ -447,6 +447,29 @@ fn scratch_containerfile_on_stdin_and_a_target_stage() {
         .to_string();
     assert_eq!(fs::read_to_string(format!("{m}/hello")).unwrap(), "world\n");
     e.ok(&["image", "unmount", "f"]);
+    // A stage named through a global ARG, in a file given with -f.
+    let other = ctx.path().join("Other.containerfile");
+    fs::write(
+        &other,
+        "ARG SRC=first\nFROM scratch AS first\nCOPY hello /\nFROM ${SRC}\nLABEL from=arg\n",
+    )
+    .unwrap();
+    e.ok(&[
+        "build",
+        "-q",
+        "-f",
+        other.to_str().unwrap(),
+        "-t",
+        "viaarg:1",
+        dir,
+    ]);
+    let doc = image_config(&e, "viaarg:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{doc}"
+    );
+    assert_eq!(doc["Config"]["Labels"]["from"], "arg");
     // A Containerfile on stdin: no context to copy from.
     let mut child = Command::new(skiff_bin())
         .arg("--root")

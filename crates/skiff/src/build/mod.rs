@@ -456,10 +456,14 @@ impl Builder<'_> {
                 continue;
             }
             need[s] = true;
-            let from_word = parse::words(&stages[s].0.rest, self.file.escape)
-                .ok()
-                .and_then(|w| w.first().cloned())
-                .unwrap_or_default();
+            let from_word = parse::words_in(
+                &stages[s].0.rest,
+                self.file.escape,
+                Some(&|n| self.global_args.get(n).cloned().flatten()),
+            )
+            .ok()
+            .and_then(|w| w.first().cloned())
+            .unwrap_or_default();
             let mut refs = vec![from_word];
             for i in &stages[s].1 {
                 if let Some(f) = i.flag("from") {
@@ -532,7 +536,7 @@ impl Builder<'_> {
                 ));
             }
             self.step += 1;
-            let (text, _) = self.step_text(&stage, i);
+            let text = self.step_text(&stage, i);
             self.say(format!("STEP {}/{}: {}", self.step, self.total, text));
             self.run_step(&mut stage, i)?;
         }
@@ -634,9 +638,9 @@ impl Builder<'_> {
         })
     }
 
-    /// The step's text after substitution (what history and the cache
-    /// key see), and whether it was substituted.
-    fn step_text(&self, stage: &Stage, i: &Instruction) -> (String, bool) {
+    /// The step's text after substitution where Docker substitutes (what
+    /// progress, history and the cache key see).
+    fn step_text(&self, stage: &Stage, i: &Instruction) -> String {
         let substituted = matches!(
             i.keyword.as_str(),
             "ADD"
@@ -649,11 +653,10 @@ impl Builder<'_> {
                 | "VOLUME"
                 | "WORKDIR"
         );
-        if !substituted {
-            return (i.text(), false);
+        match substituted {
+            true => parse::expand(&i.text(), self.file.escape, &|n| stage.lookup(n)),
+            false => i.text(),
         }
-        let t = parse::expand(&i.text(), self.file.escape, &|n| stage.lookup(n));
-        (t, true)
     }
 
     /// One step: from the cache, else done.
@@ -662,7 +665,7 @@ impl Builder<'_> {
             // Declares; changes nothing in the image.
             return steps::arg(self, stage, i);
         }
-        let (text, _) = self.step_text(stage, i);
+        let text = self.step_text(stage, i);
         let mut parts: Vec<String> = vec![text.clone()];
         for h in &i.heredocs {
             parts.push(h.body.clone());
