@@ -597,6 +597,21 @@ impl Store {
         Ok(())
     }
 
+    /// The cached build steps, and the unpacked bytes of the layers only
+    /// they hold (what `image prune --build-cache` would free).
+    pub fn build_cache_usage(&self) -> Result<(u64, u64)> {
+        let steps: i64 = self
+            .db
+            .query_row("SELECT COUNT(*) FROM build_cache", [], |r| r.get(0))?;
+        let bytes: i64 = self.db.query_row(
+            "SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN (SELECT chain_id FROM build_layers)
+             AND chain_id NOT IN (SELECT chain_id FROM image_layers)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((steps.max(0) as u64, bytes.max(0) as u64))
+    }
+
     /// Forgets every cached build step (`image prune --build-cache`); the
     /// number forgotten. Their layers go with the next `collect`.
     pub fn build_cache_clear(&mut self) -> Result<usize> {

@@ -732,6 +732,8 @@ fn df(store: &Store) -> Result<i32> {
         .filter(|i| i.names.is_empty())
         .map(|i| i.size)
         .sum();
+    // Cached build steps, and the layers only they hold.
+    let (cache_steps, cache_only) = store.build_cache_usage()?;
     let rows = vec![
         vec![
             "Images".into(),
@@ -753,6 +755,13 @@ fn df(store: &Store) -> Result<i32> {
             "0".into(),
             "0 B".into(),
             "0 B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            cache_steps.to_string(),
+            "0".into(),
+            format::size(cache_only),
+            format::size(cache_only),
         ],
     ];
     print!(

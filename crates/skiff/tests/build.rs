@@ -719,3 +719,35 @@ fn symlinks_in_the_context_never_reach_the_host() {
     e.ok(&["image", "unmount", "l"]);
     assert_eq!(planted.unwrap(), "planted\n");
 }
+
+#[test]
+fn the_cache_holds_its_layers_until_pruned() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "some content\n"),
+            ("Containerfile", "FROM scratch\nCOPY x /x\nLABEL z=1\n"),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    e.ok(&["build", "-q", "-t", "df:1", dir]);
+    e.ok(&["rmi", "df:1"]);
+    let layers = || fs::read_dir(e.root().join("layers")).unwrap().count();
+    assert_eq!(layers(), 1, "the cache keeps the COPY's layer");
+    let df = e.ok(&["system", "df"]);
+    let row = df
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        row.split_whitespace().nth(2) == Some("2") && row.contains(" 13 B"),
+        "{df}"
+    );
+    e.ok(&["image", "prune", "--build-cache"]);
+    assert_eq!(layers(), 0, "prune --build-cache freed it");
+    let df = e.ok(&["system", "df"]);
+    assert!(df.contains("Build Cache     0"), "{df}");
+}
