@@ -751,3 +751,49 @@ fn the_cache_holds_its_layers_until_pruned() {
     let df = e.ok(&["system", "df"]);
     assert!(df.contains("Build Cache     0"), "{df}");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nONBUILD RUN echo trigger-ran > /trig\nONBUILD LABEL child=yes\n",
+                    f.base
+                ),
+            ),
+            ("Child", "FROM onbase:1\nRUN cat /trig\n"),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    f.e.ok(&["build", "-q", "-t", "onbase:1", dir]);
+    let base = image_config(&f.e, "onbase:1");
+    assert_eq!(
+        base["Config"]["OnBuild"].as_array().map(Vec::len),
+        Some(2),
+        "{base}"
+    );
+    assert!(
+        base["Config"]["Labels"]["child"].is_null(),
+        "recorded, not run: {base}"
+    );
+    let child = ctx.path().join("Child");
+    let out = f.e.ok(&[
+        "build",
+        "-t",
+        "onchild:1",
+        "-f",
+        child.to_str().unwrap(),
+        dir,
+    ]);
+    assert!(out.lines().any(|l| l == "trigger-ran"), "{out}");
+    let doc = image_config(&f.e, "onchild:1");
+    assert_eq!(doc["Config"]["Labels"]["child"], "yes");
+    assert!(doc["Config"]["OnBuild"].is_null(), "not inherited: {doc}");
+    nothing_left(&f.e);
+}

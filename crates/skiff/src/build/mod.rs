@@ -95,6 +95,8 @@ pub struct Stage {
     pub args: BTreeMap<String, Option<String>>,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
+    /// FROM an image (whose ONBUILD triggers then run).
+    pub from_image: bool,
 }
 
 impl Stage {
@@ -529,6 +531,7 @@ impl Builder<'_> {
         body: &[Instruction],
     ) -> Result<Stage> {
         let mut stage = self.start_stage(index, from)?;
+        self.run_onbuild_triggers(&mut stage, from)?;
         for i in body {
             if interrupted() {
                 return Err(Error::Refused(
@@ -541,6 +544,43 @@ impl Builder<'_> {
             self.run_step(&mut stage, i)?;
         }
         Ok(stage)
+    }
+
+    /// The base image's ONBUILD triggers, run right after FROM as Docker
+    /// runs them; the image built does not inherit them.
+    fn run_onbuild_triggers(&mut self, stage: &mut Stage, from: &Instruction) -> Result<()> {
+        let triggers: Vec<String> = stage.config["config"]["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if triggers.is_empty() || !stage.from_image {
+            return Ok(());
+        }
+        stage.run_config().remove("OnBuild");
+        for t in triggers {
+            let parsed =
+                parse::parse(&self.file.file, &format!("FROM scratch\n{t}\n")).map_err(|e| {
+                    self.err(
+                        from,
+                        format!("the base image's ONBUILD {t:?}: {}", e.message),
+                    )
+                })?;
+            for mut i in parsed.instructions.into_iter().skip(1) {
+                if matches!(i.keyword.as_str(), "FROM" | "ONBUILD" | "MAINTAINER") {
+                    return Err(
+                        self.err(from, format!("the base image's ONBUILD {t:?}: not allowed"))
+                    );
+                }
+                i.line = from.line;
+                self.say(format!("--> ONBUILD {}", i.text()));
+                self.run_step(stage, &i)?;
+            }
+        }
+        Ok(())
     }
 
     /// FROM: scratch, an earlier stage, or an image (pulled when the
@@ -585,6 +625,7 @@ impl Builder<'_> {
                 layers: vec![],
                 args: BTreeMap::new(),
                 cmd_set: false,
+                from_image: false,
             }
         } else if let Some(s) = self
             .names
@@ -595,6 +636,7 @@ impl Builder<'_> {
             let mut s = s.clone();
             s.args.clear();
             s.cmd_set = false;
+            s.from_image = false;
             s
         } else {
             self.image_stage(from, &base)?
@@ -635,6 +677,7 @@ impl Builder<'_> {
             layers: m.layers,
             args: BTreeMap::new(),
             cmd_set: false,
+            from_image: true,
         })
     }
 
