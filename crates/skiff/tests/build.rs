@@ -470,6 +470,18 @@ fn scratch_containerfile_on_stdin_and_a_target_stage() {
         "{doc}"
     );
     assert_eq!(doc["Config"]["Labels"]["from"], "arg");
+    // The ignore file beside a -f Containerfile wins over the context's.
+    fs::write(ctx.path().join(".dockerignore"), "nothing\n").unwrap();
+    fs::write(
+        ctx.path().join("Other.containerfile.dockerignore"),
+        "hello\n",
+    )
+    .unwrap();
+    let err = e.fails(&["build", "-f", other.to_str().unwrap(), dir]);
+    assert!(
+        err.contains("COPY: hello: not in the build context"),
+        "{err}"
+    );
     // A Containerfile on stdin: no context to copy from.
     let mut child = Command::new(skiff_bin())
         .arg("--root")

@@ -97,10 +97,22 @@ impl Ignore {
         Ignore { patterns }
     }
 
-    /// The context's `.containerignore`, else its `.dockerignore`.
-    pub fn of_context(dir: &Path) -> Result<Ignore> {
-        for name in [".containerignore", ".dockerignore"] {
-            let p = dir.join(name);
+    /// The ignore file beside the Containerfile given with -f
+    /// (`FILE.containerignore`, else `FILE.dockerignore`, as BuildKit and
+    /// Podman read it), else the context's `.containerignore`, else its
+    /// `.dockerignore`.
+    pub fn of_context(dir: &Path, file: Option<&Path>) -> Result<Ignore> {
+        let mut candidates = vec![];
+        if let Some(f) = file.filter(|f| f.as_os_str() != "-") {
+            for ext in ["containerignore", "dockerignore"] {
+                let mut name = f.as_os_str().to_owned();
+                name.push(format!(".{ext}"));
+                candidates.push(PathBuf::from(name));
+            }
+        }
+        candidates.push(dir.join(".containerignore"));
+        candidates.push(dir.join(".dockerignore"));
+        for p in candidates {
             match fs::read_to_string(&p) {
                 Ok(t) => return Ok(Ignore::parse(&t)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -300,7 +300,7 @@ fn open_context(o: &Options) -> Result<Context> {
         let (name, text) = containerfile(o, &dir)?;
         ctx.file_name = name;
         ctx.text = text;
-        ctx.ignore = context::Ignore::of_context(&dir)?;
+        ctx.ignore = context::Ignore::of_context(&dir, None)?;
         return Ok(ctx);
     }
     let dir = PathBuf::from(&o.context);
@@ -312,7 +312,7 @@ fn open_context(o: &Options) -> Result<Context> {
     }
     let (file_name, text) = containerfile(o, &dir)?;
     Ok(Context {
-        ignore: context::Ignore::of_context(&dir)?,
+        ignore: context::Ignore::of_context(&dir, o.file.as_deref())?,
         dir: Some(dir),
         owned: None,
         file_name,
