@@ -341,7 +341,7 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
         &[(
             "Containerfile",
             &format!(
-                "FROM {}\nARG WHO=builder\nCOPY --chown=web:web --chmod=600 *.conf /etc/app/\nADD bundle.tar /opt/\nCOPY <<EOF /etc/motd\nhello $WHO\nEOF\nCOPY <<'EOF' /etc/motd2\nkept $WHO\nEOF\n",
+                "FROM {}\nARG WHO=builder\nCOPY --chown=web:web --chmod=600 *.conf /etc/app/\nADD bundle.tar /opt/\nCOPY <<EOF /etc/motd\nhello $WHO\nEOF\nCOPY <<'EOF' /etc/motd2\nkept $WHO\nEOF\nCOPY . /whole/\n",
                 f.base
             ),
         )],
@@ -355,7 +355,7 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
         "flags:1",
         "sh",
         "-c",
-        "ls -ln /etc/app; cat /opt/pkg/inside /etc/motd /etc/motd2",
+        "ls -ln /etc/app; cat /opt/pkg/inside /etc/motd /etc/motd2; ls -ld /whole; ls /whole | wc -l",
     ]);
     assert!(
         out.contains("-rw-------    1 1001     1002") && out.contains("a.conf"),
@@ -364,6 +364,13 @@ fn copy_flags_globs_and_add_of_a_local_archive() {
     assert!(out.contains("b.conf") && !out.contains("c.txt"), "{out}");
     assert!(out.contains("unpacked\n"), "{out}");
     assert!(out.contains("hello builder\n"), "{out}");
+    // The context's own directory (a 0700 temporary one) is not copied:
+    // /whole is made 0755.
+    assert!(
+        out.contains("drwxr-xr-x") && out.contains("/whole\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("/whole\n5\n"), "the context's 5 files: {out}");
     assert!(
         out.contains("kept $WHO\n"),
         "a quoted heredoc is kept as written: {out}"
@@ -808,4 +815,56 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     assert_eq!(doc["Config"]["Labels"]["child"], "yes");
     assert!(doc["Config"]["OnBuild"].is_null(), "not inherited: {doc}");
     nothing_left(&f.e);
+}
+
+#[test]
+fn copy_into_a_linked_directory_follows_the_link_as_the_image_would() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    // A merged-/usr base: /bin is a link to usr/bin.
+    fs::write(
+        ctx.path().join("base.tar"),
+        tar_of(&[
+            F::Dir("usr/"),
+            F::Dir("usr/bin/"),
+            F::File("usr/bin/tool", b"tool\n".to_vec()),
+            F::Link("bin", "usr/bin"),
+        ]),
+    )
+    .unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "x\n"),
+            ("y", "y\n"),
+            (
+                "Containerfile",
+                "FROM scratch\nADD base.tar /\nCOPY x /bin/\nCOPY y /bin\nWORKDIR /bin\nCOPY x z\n",
+            ),
+        ],
+    );
+    e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "merged:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let m = e
+        .ok(&["image", "mount", "--name", "m", "merged:1"])
+        .trim()
+        .to_string();
+    let link = fs::symlink_metadata(format!("{m}/bin")).map(|m| m.file_type().is_symlink());
+    let listing: Vec<String> = fs::read_dir(format!("{m}/usr/bin"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    e.ok(&["image", "unmount", "m"]);
+    assert_eq!(link.ok(), Some(true), "/bin is still the link");
+    let mut listing = listing;
+    listing.sort();
+    assert_eq!(listing, vec!["tool", "x", "y", "z"]);
 }

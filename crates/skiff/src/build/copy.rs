@@ -278,25 +278,108 @@ fn owner_of(b: &Builder, i: &Instruction, plan: &Plan, lowers: &[PathBuf]) -> Re
     Ok(Owner { ids, mode })
 }
 
-/// The destination (relative to /, WORKDIR's when not absolute) and
-/// whether it is a directory: named so (a trailing /), more than one
-/// source or a glob, or a directory in the image already.
+/// The destination (relative to /, WORKDIR's when not absolute, the
+/// image's symlinks on the way followed) and whether it is a directory:
+/// named so (a trailing /), more than one source or a glob, or a
+/// directory in the image already.
 fn destination(stage: &Stage, plan: &Plan, lowers: &[PathBuf]) -> (String, bool) {
     let abs = match plan.dest.starts_with('/') {
         true => plan.dest.clone(),
         false => format!("{}/{}", stage.workdir(), plan.dest),
     };
-    let dest = clean(&abs);
+    let dest = resolve_in_image(lowers, &clean(&abs));
     let is_dir = plan.dest.ends_with('/')
         || plan.sources.len() > 1
         || plan.sources.iter().any(|s| s.contains(['*', '?', '[']))
         || dest.is_empty()
-        || lowers
-            .iter()
-            .find_map(|l| fs::symlink_metadata(l.join(&dest)).ok())
-            .map(|m| m.is_dir())
+        || lookup(lowers, &dest)
+            .map(|(_, m)| m.is_dir())
             .unwrap_or(false);
     (dest, is_dir)
+}
+
+/// What the image has at `rel` (a path without symlinks among its
+/// parents): the topmost layer's entry, None under a whiteout.
+fn lookup(lowers: &[PathBuf], rel: &str) -> Option<(PathBuf, fs::Metadata)> {
+    use std::os::unix::fs::FileTypeExt;
+    for l in lowers {
+        let p = l.join(rel);
+        if let Ok(m) = fs::symlink_metadata(&p) {
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                return None;
+            }
+            return Some((p, m));
+        }
+    }
+    None
+}
+
+/// `rel` with the image's symlinks followed as a process in the image
+/// would follow them (`/bin` -> `usr/bin` on a merged-/usr Debian), so
+/// that a COPY into `/bin/` lands in `/usr/bin` and leaves the link be.
+/// The last component is followed only to a directory.
+fn resolve_in_image(lowers: &[PathBuf], rel: &str) -> String {
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return String::new();
+    };
+    let parent = follow_links(lowers, &parents.join("/"));
+    let here = join(&parent, last);
+    match lookup(lowers, &here) {
+        Some((_, m)) if m.file_type().is_symlink() => {
+            let target = follow_links(lowers, &here);
+            match lookup(lowers, &target) {
+                Some((_, m)) if m.is_dir() => target,
+                _ => here,
+            }
+        }
+        _ => here,
+    }
+}
+
+/// `rel` with every symlink on it followed inside the image (an absolute
+/// target from its root, `..` never above it; at most 40 links).
+fn follow_links(lowers: &[PathBuf], rel: &str) -> String {
+    let mut todo: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut done: Vec<String> = vec![];
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = join(&done.join("/"), &c);
+        let target = match lookup(lowers, &here) {
+            Some((p, m)) if m.file_type().is_symlink() && links < 40 => fs::read_link(p).ok(),
+            _ => None,
+        };
+        match target {
+            Some(t) => {
+                links += 1;
+                let t = t.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    done.clear();
+                }
+                let mut next: std::collections::VecDeque<String> = t
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect();
+                next.extend(todo.drain(..));
+                todo = next;
+            }
+            None => done.push(c),
+        }
+    }
+    done.join("/")
 }
 
 /// One source path: a directory's contents, ADD's archive unpacked, or
@@ -315,7 +398,10 @@ fn lay_out(
     let src = root.join(f);
     let m = fs::symlink_metadata(&src).map_err(|e| skiff_image::Error::at(&src, "reading", e))?;
     if m.is_dir() {
-        for p in walk(root, f, ignore)? {
+        // The directory's contents go in; the directory itself does not
+        // (Docker's rule), so its mode (a 0700 checkout) stays out.
+        lay.dest_dir(dest)?;
+        for p in walk(root, f, ignore)?.into_iter().filter(|p| p != f) {
             let below = p.strip_prefix(f).unwrap_or(&p).trim_start_matches('/');
             lay.entry(&root.join(&p), &join(dest, below))?;
         }
@@ -442,6 +528,26 @@ impl Layout<'_> {
                     .unwrap_or((0o755, (0, 0)));
                 set_owner_mode(&self.staging.join(&rel), ids, Some(mode))?;
             }
+        }
+        Ok(())
+    }
+
+    /// The destination directory: as the image has it, else made root's
+    /// (or --chown's) 0755.
+    fn dest_dir(&self, dest: &str) -> Result<()> {
+        if dest.is_empty() {
+            return Ok(());
+        }
+        self.parents(&join(dest, "x"))?;
+        if self.make_dir(dest)? {
+            let (mode, ids) = self
+                .lowers
+                .iter()
+                .find_map(|l| fs::metadata(l.join(dest)).ok())
+                .filter(|m| m.is_dir())
+                .map(|m| (m.mode() & 0o7777, (m.uid(), m.gid())))
+                .unwrap_or((0o755, self.owner.ids.unwrap_or((0, 0))));
+            set_owner_mode(&self.staging.join(dest), ids, Some(mode))?;
         }
         Ok(())
     }
