@@ -38,7 +38,7 @@ pub struct Plan {
 const COPY_FLAGS: &[&str] = &["from", "chown", "chmod", "link"];
 const ADD_FLAGS: &[&str] = &["chown", "chmod", "link", "keep-git-dir"];
 
-pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction, _text: &str) -> Result<Plan> {
+pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction) -> Result<Plan> {
     let allowed = if i.keyword == "COPY" {
         COPY_FLAGS
     } else {

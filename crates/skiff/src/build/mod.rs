@@ -714,7 +714,7 @@ impl Builder<'_> {
             parts.push(h.body.clone());
         }
         let copy_plan = match i.keyword.as_str() {
-            "COPY" | "ADD" => Some(copy::plan(self, stage, i, &text)?),
+            "COPY" | "ADD" => Some(copy::plan(self, stage, i)?),
             _ => None,
         };
         if let Some(p) = &copy_plan {
