@@ -416,6 +416,10 @@ fn parser_errors_name_file_line_and_instruction() {
             "FROM scratch\nEXPOSE 80/http\n",
             "Containerfile:2: EXPOSE: \"80/http\": the protocol",
         ),
+        (
+            "FROM scratch AS first\nCOPY --from=later x /\nFROM first AS later\n",
+            "Containerfile:2: COPY: --from=later: a stage copies only from a stage before it",
+        ),
     ];
     for (text, want) in cases {
         fs::write(ctx.path().join("Containerfile"), text).unwrap();

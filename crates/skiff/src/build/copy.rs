@@ -83,8 +83,11 @@ pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction) -> Result<Plan> {
                 .or_else(|| f.parse::<usize>().ok())
             {
                 Some(n) if b.done.contains_key(&n) => From::Stage(n),
-                Some(n) if f.parse::<usize>().is_ok() => {
-                    return Err(b.err(i, format!("--from={n}: no stage {n} before this one")))
+                Some(_) => {
+                    return Err(b.err(
+                        i,
+                        format!("--from={f}: a stage copies only from a stage before it"),
+                    ))
                 }
                 _ => From::Image(f),
             }
