@@ -200,6 +200,13 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         .filter(|h| h["empty_layer"] != true)
         .count();
     assert_eq!(layered, 5, "one history entry per layer: {doc}");
+    // Pushable: another store pulls it back and runs it the same.
+    let pushed = f.base.replace("busybox:1", "built/app:1");
+    f.e.ok(&["push", "app:1", &pushed]);
+    let other = Engine::new();
+    other.ok(&["pull", "-q", &pushed]);
+    let run = other.ok(&["run", "--rm", "--network", "none", &pushed]);
+    assert_eq!(run, "main\nbuilt spicy\nfrom-heredoc\n1001\n/srv/app\n");
     let hist = f.e.ok(&["history", "--no-trunc", "app:1"]);
     assert!(hist.contains("#(nop) ENV DEST=/srv/app"), "{hist}");
 }
