@@ -3,13 +3,18 @@
 #   - pull + unpack of a debootstrap'ed Debian 12 (minbase) image from a
 #     registry on 127.0.0.1, into an empty store each time;
 #   - `images` and `image inspect` with 500 images in the store.
-# usage: scripts/bench-engine.sh [ROUNDS]   (default 5; medians, ms)
+#   - `build` of a 6-step Containerfile on that image against `buildah
+#     bud` (crun where the host's cgroups let it, else runc), uncached and
+#     unchanged (cached) rebuilds.
+# usage: scripts/bench-engine.sh [ROUNDS] [build]   (default 5; medians, ms;
+#        `build`: only the build rows)
 # Needs: a release build of skiff (cargo build --release -p skiff), podman,
 # docker-registry, debootstrap (the image's rootfs is made once, from
 # Debian's mirror, into target/engine-bench/rootfs).
 set -eu
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
+only=${2:-all}
 skiff=$(pwd)/target/x86_64-unknown-linux-gnu/release/skiff
 [ -x "$skiff" ] || { echo "build it first: cargo build --release -p skiff" >&2; exit 2; }
 # Containers run with the static skiff-oci (scripts/build-static.sh), as installed.
@@ -44,12 +49,13 @@ until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))"
 image=127.0.0.1:$port/debian:bench
 tar -C "$work/rootfs" -c . | "$skiff" --root "$tmp/seed" import - debian:bench >/dev/null
 "$skiff" --root "$tmp/seed" push -q debian:bench "$image"
-size=$(du -sh "$work/rootfs" | cut -f1); files=$(find "$work/rootfs" | wc -l)
+size=$(du -sh "$work/rootfs/" | cut -f1); files=$(find "$work/rootfs/" | wc -l)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 PM() { podman --root "$tmp/podman" --runroot "$tmp/podman-run" "$@"; }
 
+if [ "$only" != build ]; then
 # 1. Pull into an empty store, alternating the two.
 : >"$tmp/pull.skiff"; : >"$tmp/pull.podman"
 for i in $(seq "$rounds"); do
@@ -126,13 +132,54 @@ is=$(median <"$tmp/images.skiff"); ip=$(median <"$tmp/images.podman")
 ns=$(median <"$tmp/inspect.skiff"); np=$(median <"$tmp/inspect.podman")
 PM rmi -a -f >/dev/null 2>&1 || true
 
+fi
+
+# 4. build: a 6-step Containerfile on the Debian image (offline: RUN
+#    steps write files), uncached (--no-cache; buildah: --no-cache) and an
+#    unchanged rebuild (the cache: buildah --layers), in stores that hold
+#    the base image already. buildah runs RUN with crun (the issue's
+#    yardstick) where crun accepts the host's cgroups, else with runc.
+bctx="$tmp/bctx"
+mkdir -p "$bctx/data"
+for i in $(seq 50); do echo "file $i" >"$bctx/data/f$i"; done
+cat >"$bctx/Containerfile" <<EOF
+FROM $image
+ENV APP=/srv/app
+WORKDIR /srv/app
+COPY data/ ./data/
+RUN for i in \$(seq 200); do echo "line \$i" >>/srv/app/generated; done && mkdir -p /var/lib/app
+RUN echo done >/var/lib/app/state && ls /srv/app >/srv/app/listing
+EOF
+"$skiff" --root "$tmp/b" pull -q "$image" >/dev/null
+BA() { buildah --root "$tmp/buildah" --runroot "$tmp/buildah-run" "$@"; }
+BA pull -q --tls-verify=false "$image" >/dev/null
+bruntime=crun
+printf 'FROM %s\nRUN true\n' "$image" >"$tmp/probe.Containerfile"
+BA bud -q --runtime crun --tls-verify=false -f "$tmp/probe.Containerfile" "$bctx" >/dev/null 2>&1 || bruntime=runc
+: >"$tmp/build.skiff"; : >"$tmp/build.buildah"; : >"$tmp/rebuild.skiff"; : >"$tmp/rebuild.buildah"
+for i in $(seq "$rounds"); do
+    t0=$(ms); "$skiff" --root "$tmp/b" build -q --no-cache -t bench:1 "$bctx" >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/build.skiff"
+    t0=$(ms); BA bud -q --layers --no-cache --runtime "$bruntime" --tls-verify=false --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -t bench:1 "$bctx" >/dev/null; t1=$(ms)
+    echo $((t1 - t0)) >>"$tmp/build.buildah"
+    t0=$(ms); "$skiff" --root "$tmp/b" build -q -t bench:1 "$bctx" >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/rebuild.skiff"
+    t0=$(ms); BA bud -q --layers --runtime "$bruntime" --tls-verify=false --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -t bench:1 "$bctx" >/dev/null; t1=$(ms)
+    echo $((t1 - t0)) >>"$tmp/rebuild.buildah"
+done
+bs=$(median <"$tmp/build.skiff"); bb=$(median <"$tmp/build.buildah")
+rbs=$(median <"$tmp/rebuild.skiff"); rbb=$(median <"$tmp/rebuild.buildah")
+BA rmi -a -f >/dev/null 2>&1 || true
+
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "engine vs podman $(podman --version | awk '{print $3}'), medians of $rounds, ms (image: Debian 12 minbase, $size, $files files)"
-printf '%-44s %8s %8s %6s\n' "what" skiff podman ratio
-printf '%-44s %8s %8s %6s\n' "pull + unpack, empty store" "$ps" "$pp" "$(ratio "$ps" "$pp")"
-printf '%-44s %8s %8s %6s\n' "pull + unpack, both stores on tmpfs" "$ts" "$tp" "$(ratio "$ts" "$tp")"
-printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
-printf '%-44s %8s %8s %6s\n' "run --rm /bin/true" "$us" "$up" "$(ratio "$us" "$up")"
-printf '%-44s %8s %8s %6s\n' "run --rm /bin/true, default bridge network" "$uns" "$unp" "$(ratio "$uns" "$unp")"
-printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
-printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
+printf '%-44s %8s %8s %6s\n' "what" skiff "podman/buildah" ratio
+if [ "$only" != build ]; then
+    printf '%-44s %8s %8s %6s\n' "pull + unpack, empty store" "$ps" "$pp" "$(ratio "$ps" "$pp")"
+    printf '%-44s %8s %8s %6s\n' "pull + unpack, both stores on tmpfs" "$ts" "$tp" "$(ratio "$ts" "$tp")"
+    printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
+    printf '%-44s %8s %8s %6s\n' "run --rm /bin/true" "$us" "$up" "$(ratio "$us" "$up")"
+    printf '%-44s %8s %8s %6s\n' "run --rm /bin/true, default bridge network" "$uns" "$unp" "$(ratio "$uns" "$unp")"
+    printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
+    printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
+fi
+printf '%-44s %8s %8s %6s\n' "build, 6 steps, uncached (buildah: $bruntime)" "$bs" "$bb" "$(ratio "$bs" "$bb")"
+printf '%-44s %8s %8s %6s\n' "build, unchanged rebuild (cache)" "$rbs" "$rbb" "$(ratio "$rbs" "$rbb")"

@@ -62,7 +62,7 @@ fn marker(mtime: i64) -> tar::Header {
 }
 
 /// Writes the tree under `upper` as a layer's tar stream.
-fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
+pub(crate) fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();

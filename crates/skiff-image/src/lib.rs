@@ -14,6 +14,7 @@
 //! - `locks/`: one flock per layer being made, so two pulls share the work.
 
 pub mod archive;
+pub mod assemble;
 pub mod commit;
 pub mod digest;
 pub mod error;

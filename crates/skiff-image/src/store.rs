@@ -61,6 +61,18 @@ CREATE TABLE IF NOT EXISTS users (     -- what holds a layer beside images (imag
     holder TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id)
 );
+CREATE TABLE IF NOT EXISTS build_cache (  -- skiff build: a step's result by its key
+    key TEXT PRIMARY KEY,             -- sha256 of the parent config and the step
+    config BLOB NOT NULL,             -- the stage's image config after the step
+    layers TEXT NOT NULL,             -- JSON: its layers' descriptors after the step
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS build_layers ( -- the layers and blobs a cached step holds
+    key TEXT NOT NULL REFERENCES build_cache(key) ON DELETE CASCADE,
+    chain_id TEXT NOT NULL,
+    blob TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_layers_by_key ON build_layers(key);
 ";
 
 pub struct Store {
@@ -542,6 +554,76 @@ impl Store {
             > 0)
     }
 
+    /// A cached build step's result: (config, layers as JSON).
+    pub fn build_cache_get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT config, layers FROM build_cache WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records a build step's result; its layers ((chain id, blob digest)
+    /// each) are kept by `collect` while the row lives.
+    pub fn build_cache_put(
+        &mut self,
+        key: &str,
+        config: &[u8],
+        layers_json: &str,
+        layers: &[(String, String)],
+    ) -> Result<()> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM build_layers WHERE key = ?1", [key])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO build_cache (key, config, layers, created) VALUES (?1, ?2, ?3, ?4)",
+            params![key, config, layers_json, now],
+        )?;
+        for (chain, blob) in layers {
+            tx.execute(
+                "INSERT INTO build_layers (key, chain_id, blob) VALUES (?1, ?2, ?3)",
+                params![key, chain, blob],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cached build steps, and the unpacked bytes of the layers only
+    /// they hold (what `image prune --build-cache` would free).
+    pub fn build_cache_usage(&self) -> Result<(u64, u64)> {
+        let steps: i64 = self
+            .db
+            .query_row("SELECT COUNT(*) FROM build_cache", [], |r| r.get(0))?;
+        let bytes: i64 = self.db.query_row(
+            "SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN (SELECT chain_id FROM build_layers)
+             AND chain_id NOT IN (SELECT chain_id FROM image_layers)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((steps.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    /// Forgets every cached build step (`image prune --build-cache`); the
+    /// number forgotten. Their layers go with the next `collect`.
+    pub fn build_cache_clear(&mut self) -> Result<usize> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM build_layers", [])?;
+        let n = tx.execute("DELETE FROM build_cache", [])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Forgets an image (names, digests, layer list); its files go with
     /// the next `collect`.
     pub fn remove_image(&mut self, id: &str) -> Result<()> {
@@ -569,10 +651,12 @@ impl Store {
             Ok(rows.collect::<std::result::Result<_, _>>()?)
         };
         let layers = unused(
-            "SELECT chain_id FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
+            "SELECT chain_id FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)
+             AND chain_id NOT IN (SELECT chain_id FROM build_layers)",
         )?;
         let blobs = unused(
             "SELECT digest FROM blobs WHERE digest NOT IN (SELECT blob FROM image_layers)
+             AND digest NOT IN (SELECT blob FROM build_layers)
              AND digest NOT IN (SELECT id FROM images) AND digest NOT IN (SELECT manifest_digest FROM images)",
         )?;
         for l in &layers {

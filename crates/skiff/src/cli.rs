@@ -99,6 +99,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Make an image of a container's changes (a new layer on its image)
     Commit(CommitArgs),
+    /// Build an image from a Containerfile (or Dockerfile)
+    Build(BuildArgs),
     /// Stop containers and start them again
     Restart(StopArgs),
     /// A container's published ports (80/tcp -> 0.0.0.0:8080)
@@ -578,6 +580,9 @@ pub struct PruneArgs {
     /// Every image no name or mount holds... and every unused one
     #[arg(short, long)]
     pub all: bool,
+    /// Also forget `build`'s cache (and the layers only it held)
+    #[arg(long)]
+    pub build_cache: bool,
     /// Do not ask
     #[arg(short, long)]
     pub force: bool,
@@ -883,4 +888,40 @@ pub struct CommitArgs {
     /// A comment for the new layer's history entry
     #[arg(short, long)]
     pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The context: a directory, or - (a Containerfile, or a tar of a
+    /// context, on stdin)
+    pub context: String,
+    /// A name for the image (more than once: more names)
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// The Containerfile [default: CONTEXT/Containerfile, else CONTEXT/Dockerfile]
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A build argument's value (ARG), KEY=VALUE (KEY alone: from the environment)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Build up to this stage and make it the image
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Run every step, asking no cache (results are still kept)
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull FROM images even when the store has them
+    #[arg(long)]
+    pub pull: bool,
+    /// The network of RUN steps: none, host or bridge
+    #[arg(long, value_name = "MODE", default_value = "host")]
+    pub network: String,
+    /// A label for the image, KEY=VALUE
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

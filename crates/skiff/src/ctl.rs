@@ -22,8 +22,6 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
     let settings = run_settings(&a)?;
     let mut extras = extras;
-    // Docker's default seccomp profile (containers-common's file) unless
-    // one was chosen; checked here so a broken one fails by name.
     if !extras.seccomp_given {
         extras.seccomp = crate::spec::default_seccomp()?;
     }
@@ -99,6 +97,57 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         return run_attached(&db, &c.id, a.interactive, &detach_keys);
     }
     ctr::monitor(store, &db, &c.id, true, a.interactive)
+}
+
+/// `build`: flags checked, then the build; the image id on stdout.
+pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
+    let kv = |flag: &str, v: &str| -> Result<(String, String)> {
+        match v.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Error::invalid(format!("{flag} {v:?}: expected KEY=VALUE"))),
+        }
+    };
+    let mut build_args = vec![];
+    for v in &a.build_args {
+        match v.split_once('=') {
+            Some(_) => build_args.push(kv("--build-arg", v)?),
+            // KEY alone: the caller's value (Docker's rule); unset: none.
+            None => {
+                if let Ok(val) = std::env::var(v) {
+                    build_args.push((v.clone(), val));
+                }
+            }
+        }
+    }
+    let labels = a
+        .labels
+        .iter()
+        .map(|l| kv("--label", l))
+        .collect::<Result<Vec<_>>>()?;
+    if !matches!(a.network.as_str(), "none" | "host" | "bridge") {
+        return Err(Error::invalid(format!(
+            "--network {}: expected none, host or bridge",
+            a.network
+        )));
+    }
+    let o = crate::build::Options {
+        context: a.context.clone(),
+        file: a.file.clone(),
+        tags: a.tags.clone(),
+        build_args,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        network: a.network.clone(),
+        labels,
+        quiet: a.quiet,
+        registry: a.registry.clone(),
+    };
+    let id = crate::build::build(store, &o)?;
+    if a.quiet {
+        println!("{}", id.trim_start_matches("sha256:"));
+    }
+    Ok(0)
 }
 
 /// --restart, --stop-timeout, --label; --stop-signal checked.

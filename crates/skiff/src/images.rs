@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(a) => crate::ctl::exec(&open()?, a),
         Command::Wait(a) => crate::ctl::wait(&open()?, a),
         Command::Commit(a) => crate::ctl::commit(&mut open()?, a),
+        Command::Build(a) => crate::ctl::build(&mut open()?, a),
         Command::Pause(a) => crate::ctl::pause(&open()?, a, true),
         Command::Unpause(a) => crate::ctl::pause(&open()?, a, false),
         Command::Rename { container, name } => crate::ctl::rename(&open()?, &container, &name),
@@ -489,6 +490,10 @@ fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
             removed += 1;
         }
     }
+    if a.build_cache {
+        let steps = store.build_cache_clear()?;
+        eprintln!("Forgot {steps} cached build steps");
+    }
     let freed = store.collect(false)?;
     eprintln!("Removed {removed} images, freed {}", format::size(freed));
     Ok(0)
@@ -732,6 +737,8 @@ fn df(store: &Store) -> Result<i32> {
         .filter(|i| i.names.is_empty())
         .map(|i| i.size)
         .sum();
+    // Cached build steps, and the layers only they hold.
+    let (cache_steps, cache_only) = store.build_cache_usage()?;
     let rows = vec![
         vec![
             "Images".into(),
@@ -753,6 +760,13 @@ fn df(store: &Store) -> Result<i32> {
             "0".into(),
             "0 B".into(),
             "0 B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            cache_steps.to_string(),
+            "0".into(),
+            format::size(cache_only),
+            format::size(cache_only),
         ],
     ];
     print!(

@@ -4,6 +4,7 @@
 //! builds come as later parts (issues 17 to 19).
 
 mod attach;
+mod build;
 mod cli;
 mod containers;
 mod copy;

@@ -1,0 +1,881 @@
+//! `skiff build`: Containerfiles built as Docker and Buildah build them,
+//! RUN in real containers (skiff-oci, $SKIFF_OCI), the layer cache, and
+//! the image run by skiff and loaded by Podman. The base image is busybox
+//! pulled from a registry of the test's own.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// A store (with `busybox:1` pulled from a registry on 127.0.0.1, when
+/// `pulled`) and the registry.
+struct Fixture {
+    e: Engine,
+    base: String,
+    _reg: Registry,
+}
+
+fn fixture() -> Fixture {
+    fixture_with(true)
+}
+
+fn fixture_with(pulled: bool) -> Fixture {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("bb"));
+    let d = l.image(&[busybox_layer()], Z::Gzip, "amd64", &["sh"]);
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "busybox:1", false);
+    let base = format!("{}/busybox:1", reg.addr());
+    let e = Engine::new();
+    if pulled {
+        e.ok(&["pull", "-q", &base]);
+    }
+    Fixture { e, base, _reg: reg }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let ids = self.e.cmd(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.e.cmd(&["rm", "-f", id]);
+        }
+    }
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+}
+
+/// No container row or directory, nothing under tmp/: what a build must
+/// leave behind, done or failed.
+fn nothing_left(e: &Engine) {
+    assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "", "a container was left");
+    for d in ["containers", "tmp"] {
+        let left: Vec<_> = fs::read_dir(e.root().join(d))
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{d}/ holds {left:?}");
+    }
+}
+
+fn image_config(e: &Engine, name: &str) -> Value {
+    let doc: Value = serde_json::from_str(&e.ok(&["inspect", name])).unwrap();
+    doc[0].clone()
+}
+
+#[test]
+fn multi_stage_build_with_args_ignore_heredoc_and_copy_from() {
+    need!("docker-registry", "skopeo");
+    // FROM pulls the base from the registry: the store starts empty.
+    let f = fixture_with(false);
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("app/main.txt", "main\n"),
+            ("app/notes.log", "left out\n"),
+            ("secret", "never copied\n"),
+            (".dockerignore", "# the ignore file\nsecret\n**/*.log\n"),
+            (
+                "Containerfile",
+                &format!(
+                    r#"# syntax=docker/dockerfile:1
+ARG BASE={base}
+FROM $BASE AS builder
+ARG FLAVOUR=plain
+RUN busybox mkdir -p /out && echo "built $FLAVOUR" > /out/artifact
+
+FROM ${{BASE}}
+ENV DEST=/srv/app \
+    MODE=test
+WORKDIR $DEST
+COPY app/ ./
+COPY --from=builder /out/artifact ./
+COPY --from={base} /etc/os-release /srv/base-os-release
+RUN <<EOF
+echo from-heredoc > /srv/heredoc
+cat /srv/app/artifact
+EOF
+LABEL org.example.kind=test
+EXPOSE 8080/tcp
+USER web
+CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; pwd"]
+"#,
+                    base = f.base
+                ),
+            ),
+        ],
+    );
+    let out = f.e.cmd(&[
+        "build",
+        "-t",
+        "app:1",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "--build-arg",
+        "UNUSED=1",
+        "--label",
+        "from.flag=1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("STEP 1/14: FROM "), "{t}");
+    assert!(t.contains("STEP 8/14: COPY --from=builder"), "{t}");
+    assert!(t.contains("built spicy"), "the RUN's output is shown: {t}");
+    assert!(t.contains("COMMIT localhost/app:1"), "{t}");
+    assert!(t.contains("warning: --build-arg UNUSED : no ARG"), "{t}");
+    nothing_left(&f.e);
+
+    // The image as `skiff run` runs it: files, ENV, WORKDIR, USER, CMD.
+    let run = f.e.ok(&["run", "--rm", "--network", "none", "app:1"]);
+    assert_eq!(run, "main\nbuilt spicy\nfrom-heredoc\n1001\n/srv/app\n");
+    let ls = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "ls",
+        "-A",
+        "/srv/app",
+        "/",
+    ]);
+    assert!(
+        !ls.contains("notes.log"),
+        "the ignore file left it out: {ls}"
+    );
+    assert!(!ls.contains("secret"), "{ls}");
+    let os = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "cat",
+        "/srv/base-os-release",
+    ]);
+    assert_eq!(os, "NAME=skiff-test\n");
+    assert!(
+        f.e.ok(&["images"]).contains("/busybox"),
+        "FROM pulled the base"
+    );
+
+    let doc = image_config(&f.e, "app:1");
+    let cfg = &doc["Config"];
+    assert_eq!(cfg["User"], "web");
+    assert_eq!(cfg["WorkingDir"], "/srv/app");
+    assert!(
+        cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "MODE=test"),
+        "{cfg}"
+    );
+    assert_eq!(cfg["Labels"]["org.example.kind"], "test");
+    assert_eq!(cfg["Labels"]["from.flag"], "1");
+    assert!(cfg["ExposedPorts"]["8080/tcp"].is_object(), "{cfg}");
+    // Four layers on the base's one (COPY, COPY --from twice, RUN); the
+    // config-only steps are empty_layer history entries.
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        5,
+        "{doc}"
+    );
+    let layered = doc["History"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .count();
+    assert_eq!(layered, 5, "one history entry per layer: {doc}");
+    // Pushable: another store pulls it back and runs it the same.
+    let pushed = f.base.replace("busybox:1", "built/app:1");
+    f.e.ok(&["push", "app:1", &pushed]);
+    let other = Engine::new();
+    other.ok(&["pull", "-q", &pushed]);
+    let run = other.ok(&["run", "--rm", "--network", "none", &pushed]);
+    assert_eq!(run, "main\nbuilt spicy\nfrom-heredoc\n1001\n/srv/app\n");
+    let hist = f.e.ok(&["history", "--no-trunc", "app:1"]);
+    assert!(hist.contains("#(nop) ENV DEST=/srv/app"), "{hist}");
+}
+
+#[test]
+fn a_failing_run_names_its_line_and_leaves_nothing() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    let images_before = f.e.ok(&["images", "-a", "-q"]);
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN echo first > /first\n\nRUN echo failing; exit 7\nRUN echo never\n",
+                f.base
+            ),
+        )],
+    );
+    let out =
+        f.e.cmd(&["build", "-t", "broken:1", ctx.path().to_str().unwrap()]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains(
+            "Dockerfile:4: RUN: [\"/bin/sh\",\"-c\",\"echo failing; exit 7\"] exited with 7"
+        ),
+        "{t}"
+    );
+    assert!(!t.contains("never"), "{t}");
+    nothing_left(&f.e);
+    assert_eq!(
+        f.e.ok(&["images", "-a", "-q"]),
+        images_before,
+        "no image was left"
+    );
+}
+
+#[test]
+fn an_unchanged_rebuild_runs_nothing_and_a_changed_file_reruns_from_its_copy() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("one.txt", "one\n"),
+            ("two.txt", "two\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nRUN echo ran-first && echo 1 > /first\nCOPY one.txt /\nRUN echo ran-second && cat /one.txt > /second\nCOPY two.txt /\nRUN echo ran-third\n",
+                    f.base
+                ),
+            ),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let first = f.e.ok(&["build", "-q", "-t", "c:1", dir]);
+    let id = first.trim().to_string();
+    assert_eq!(id.len(), 64, "--quiet prints the image id only: {first:?}");
+
+    let again = f.e.cmd(&["build", "-t", "c:1", dir]);
+    let t = text(&again);
+    assert!(again.status.success(), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 5, "{t}");
+    assert!(
+        !t.lines().any(|l| l.starts_with("ran-")),
+        "a RUN ran again: {t}"
+    );
+    assert_eq!(
+        f.e.ok(&["inspect", "--format", "{{.Id}}", "c:1"]).trim(),
+        format!("sha256:{id}")
+    );
+    nothing_left(&f.e);
+
+    // one.txt changes: the first RUN is cached, everything from its COPY reruns.
+    fs::write(ctx.path().join("one.txt"), "ONE\n").unwrap();
+    let out = f.e.cmd(&["build", "-t", "c:2", dir]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let ran = |what: &str| t.lines().any(|l| l == what);
+    assert!(!ran("ran-first"), "{t}");
+    assert!(ran("ran-second") && ran("ran-third"), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 1, "{t}");
+    assert_eq!(
+        f.e.ok(&["run", "--rm", "--network", "none", "c:2", "cat", "/second"]),
+        "ONE\n"
+    );
+
+    // The cache holds its layers: with the images gone (and their
+    // unused layers collected), a rebuild still runs nothing.
+    fs::write(ctx.path().join("one.txt"), "one\n").unwrap();
+    f.e.ok(&["rmi", "c:1", "c:2"]);
+    let out = f.e.cmd(&["build", "-t", "c:1", dir]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 5, "{t}");
+    assert_eq!(
+        f.e.ok(&["inspect", "--format", "{{.Id}}", "c:1"]).trim(),
+        format!("sha256:{id}")
+    );
+    // Until the cache is forgotten.
+    f.e.ok(&["image", "prune", "--build-cache"]);
+    let out = f.e.cmd(&["build", "-t", "c:1", dir]);
+    let t = text(&out);
+    assert!(out.status.success() && !t.contains("Using cache"), "{t}");
+
+    // --no-cache runs everything.
+    let out = f.e.cmd(&["build", "--no-cache", dir]);
+    let t = text(&out);
+    assert!(
+        t.lines().any(|l| l == "ran-first") && !t.contains("Using cache"),
+        "{t}"
+    );
+    nothing_left(&f.e);
+}
+
+#[test]
+fn copy_flags_globs_and_add_of_a_local_archive() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[("a.conf", "a\n"), ("b.conf", "b\n"), ("c.txt", "c\n")],
+    );
+    fs::write(
+        ctx.path().join("bundle.tar"),
+        tar_of(&[
+            F::Dir("pkg/"),
+            F::File("pkg/inside", b"unpacked\n".to_vec()),
+        ]),
+    )
+    .unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {}\nARG WHO=builder\nCOPY --chown=web:web --chmod=600 *.conf /etc/app/\nADD bundle.tar /opt/\nCOPY <<EOF /etc/motd\nhello $WHO\nEOF\nCOPY <<'EOF' /etc/motd2\nkept $WHO\nEOF\nCOPY . /whole/\n",
+                f.base
+            ),
+        )],
+    );
+    f.e.ok(&["build", "-q", "-t", "flags:1", ctx.path().to_str().unwrap()]);
+    let out = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "flags:1",
+        "sh",
+        "-c",
+        "ls -ln /etc/app; cat /opt/pkg/inside /etc/motd /etc/motd2; ls -ld /whole; ls /whole | wc -l",
+    ]);
+    assert!(
+        out.contains("-rw-------    1 1001     1002") && out.contains("a.conf"),
+        "{out}"
+    );
+    assert!(out.contains("b.conf") && !out.contains("c.txt"), "{out}");
+    assert!(out.contains("unpacked\n"), "{out}");
+    assert!(out.contains("hello builder\n"), "{out}");
+    // The context's own directory (a 0700 temporary one) is not copied:
+    // /whole is made 0755.
+    assert!(
+        out.contains("drwxr-xr-x") && out.contains("/whole\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("/whole\n5\n"), "the context's 5 files: {out}");
+    assert!(
+        out.contains("kept $WHO\n"),
+        "a quoted heredoc is kept as written: {out}"
+    );
+    nothing_left(&f.e);
+}
+
+#[test]
+fn parser_errors_name_file_line_and_instruction() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let cases = [
+        (
+            "FROM scratch\n\nFROB x\n",
+            "Containerfile:3: FROB: unknown instruction",
+        ),
+        (
+            "FROM scratch\nRUN <<EOF\necho never closed\n",
+            "Containerfile:2: RUN: heredoc <<EOF is not closed",
+        ),
+        (
+            "# escape=x\nFROM scratch\n",
+            "Containerfile:1: escape directive",
+        ),
+        (
+            "ARG A\nRUN true\nFROM scratch\n",
+            "Containerfile:2: RUN: only ARG may come before the first FROM",
+        ),
+        (
+            "FROM scratch\nSHELL /bin/bash\n",
+            "Containerfile:2: SHELL: needs the JSON form",
+        ),
+        (
+            "FROM scratch\nADD https://example.com/f /f\n",
+            "Containerfile:2: ADD: https://example.com/f: remote sources are refused",
+        ),
+        (
+            "FROM scratch\nCOPY missing /\n",
+            "Containerfile:2: COPY: missing: not in the build context",
+        ),
+        (
+            "FROM scratch\nEXPOSE 80/http\n",
+            "Containerfile:2: EXPOSE: \"80/http\": the protocol",
+        ),
+        (
+            "FROM scratch AS first\nCOPY --from=later x /\nFROM first AS later\n",
+            "Containerfile:2: COPY: --from=later: a stage copies only from a stage before it",
+        ),
+    ];
+    for (text, want) in cases {
+        fs::write(ctx.path().join("Containerfile"), text).unwrap();
+        let out = e.fails(&["build", dir]);
+        assert!(out.contains(want), "{text:?}: {out}");
+    }
+    let out = e.fails(&["build", "--network", "slirp", dir]);
+    assert!(out.contains("--network slirp"), "{out}");
+    let out = e.fails(&["build", "--target", "nope", dir]);
+    assert!(out.contains("--target nope"), "{out}");
+}
+
+#[test]
+fn scratch_containerfile_on_stdin_and_a_target_stage() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("hello", "world\n"),
+            ("Containerfile", "FROM scratch AS first\nCOPY hello /\nENV A=1\nFROM scratch\nCOPY --from=first /hello /again\n"),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let id = e.ok(&["build", "-q", "--target", "first", "-t", "first:1", dir]);
+    let doc = image_config(&e, "first:1");
+    assert_eq!(doc["Id"], format!("sha256:{}", id.trim()));
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{doc}"
+    );
+    let m = e
+        .ok(&["image", "mount", "--name", "f", "first:1"])
+        .trim()
+        .to_string();
+    assert_eq!(fs::read_to_string(format!("{m}/hello")).unwrap(), "world\n");
+    e.ok(&["image", "unmount", "f"]);
+    // A stage named through a global ARG, in a file given with -f.
+    let other = ctx.path().join("Other.containerfile");
+    fs::write(
+        &other,
+        "ARG SRC=first\nFROM scratch AS first\nCOPY hello /\nFROM ${SRC}\nLABEL from=arg\n",
+    )
+    .unwrap();
+    e.ok(&[
+        "build",
+        "-q",
+        "-f",
+        other.to_str().unwrap(),
+        "-t",
+        "viaarg:1",
+        dir,
+    ]);
+    let doc = image_config(&e, "viaarg:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{doc}"
+    );
+    assert_eq!(doc["Config"]["Labels"]["from"], "arg");
+    // The ignore file beside a -f Containerfile wins over the context's.
+    fs::write(ctx.path().join(".dockerignore"), "nothing\n").unwrap();
+    fs::write(
+        ctx.path().join("Other.containerfile.dockerignore"),
+        "hello\n",
+    )
+    .unwrap();
+    let err = e.fails(&["build", "-f", other.to_str().unwrap(), dir]);
+    assert!(
+        err.contains("COPY: hello: not in the build context"),
+        "{err}"
+    );
+    // A Containerfile on stdin: no context to copy from.
+    let mut child = Command::new(skiff_bin())
+        .arg("--root")
+        .arg(e.root())
+        .args(["build", "-q", "-t", "stdin:1", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nLABEL a=b\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(image_config(&e, "stdin:1")["Config"]["Labels"]["a"], "b");
+}
+
+#[test]
+fn podman_loads_and_runs_the_built_image() {
+    need!("docker-registry", "skopeo", "podman", "runc");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {}\nRUN echo built-here > /built\nCMD [\"cat\", \"/built\"]\n",
+                f.base
+            ),
+        )],
+    );
+    let id = f.e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "topodman:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("img.tar");
+    f.e.ok(&["save", "-o", archive.to_str().unwrap(), "topodman:1"]);
+    let pm = tmp.path().join("podman");
+    // This machine's hard limits are below podman's default ulimits.
+    let conf = tmp.path().join("containers.conf");
+    fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let podman = |args: &[&str]| {
+        Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(pm.join("root"))
+            .arg("--runroot")
+            .arg(pm.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let load = podman(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(load.status.success(), "{}", text(&load));
+    let inspect = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        "localhost/topodman:1",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        id.trim(),
+        "{}",
+        text(&inspect)
+    );
+    // runc: crun refuses this host's hybrid cgroups.
+    let run = podman(&[
+        "--runtime",
+        "runc",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/topodman:1",
+    ]);
+    let ran = text(&run);
+    let _ = podman(&["rmi", "-a", "-f"]);
+    // Podman's mounts left under the test's directory.
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for m in mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(pm.to_str().unwrap()))
+    {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    assert!(run.status.success() && ran.contains("built-here"), "{ran}");
+}
+
+#[test]
+fn config_steps_are_recorded_as_docker_records_them() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            r#"FROM scratch
+SHELL ["/bin/busybox", "sh", "-c"]
+ENTRYPOINT echo hi
+CMD ["x"]
+VOLUME /data /other
+VOLUME ["/json"]
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://localhost/
+ONBUILD RUN echo child
+MAINTAINER someone
+ENV K1=v1 K2="two words"
+ENV OLD old form value
+LABEL "quoted key"="v" plain=$K1
+EXPOSE 53/udp 8000-8001
+USER 1000:1000
+"#,
+        )],
+    );
+    e.ok(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
+    let doc = image_config(&e, "cfg:1");
+    let want: Value = serde_json::from_str(
+        r#"{"Cmd": ["x"], "Entrypoint": ["/bin/busybox", "sh", "-c", "echo hi"],
+            "Env": ["K1=v1", "K2=two words", "OLD=old form value"],
+            "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
+            "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
+            "Labels": {"plain": "v1", "quoted key": "v"}, "OnBuild": ["RUN echo child"],
+            "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
+            "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
+    )
+    .unwrap();
+    assert_eq!(doc["Config"], want);
+    assert_eq!(doc["Author"], "someone");
+    // No layer, one empty_layer history entry per step.
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().map(Vec::len),
+        Some(0),
+        "{doc}"
+    );
+    let hist = doc["History"].as_array().unwrap();
+    assert_eq!(hist.len(), 14, "{doc}");
+    assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
+}
+
+#[test]
+fn an_interrupted_build_stops_after_its_step_and_leaves_nothing() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {}\nRUN sleep 1 && echo slept\nRUN echo next-step\n",
+                f.base
+            ),
+        )],
+    );
+    let mut child = Command::new(skiff_bin())
+        .arg("--root")
+        .arg(f.e.root())
+        .args(["build", ctx.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the RUN's container runs, SIGTERM to the build alone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while f.e.ok(&["ps", "-q"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN's container never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the build did not stop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("Containerfile:2: RUN: build interrupted"), "{t}");
+    assert!(!t.contains("next-step"), "{t}");
+    nothing_left(&f.e);
+}
+
+#[test]
+fn symlinks_in_the_context_never_reach_the_host() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("secret"), "host secret\n").unwrap();
+    let c = ctx.path();
+    // Read side: a link out of the context resolves inside it.
+    std::os::unix::fs::symlink(host.path(), c.join("out")).unwrap();
+    write(
+        c,
+        &[("Containerfile", "FROM scratch\nCOPY out/secret /stolen\n")],
+    );
+    let err = e.fails(&["build", c.to_str().unwrap()]);
+    assert!(
+        err.contains("Containerfile:2: COPY: out/secret: not in the build context"),
+        "{err}"
+    );
+    // Write side: a later source's file under an earlier source's link
+    // lands in the image, not through the link on the host.
+    fs::create_dir_all(c.join("one")).unwrap();
+    std::os::unix::fs::symlink(host.path(), c.join("one/x")).unwrap();
+    write(
+        c,
+        &[
+            ("two/x/planted", "planted\n"),
+            ("Containerfile", "FROM scratch\nCOPY one two /dst/\n"),
+        ],
+    );
+    e.ok(&["build", "-q", "-t", "links:1", c.to_str().unwrap()]);
+    assert!(
+        !host.path().join("planted").exists(),
+        "COPY wrote through a link onto the host"
+    );
+    let m = e
+        .ok(&["image", "mount", "--name", "l", "links:1"])
+        .trim()
+        .to_string();
+    let planted = fs::read_to_string(format!("{m}/dst/x/planted"));
+    e.ok(&["image", "unmount", "l"]);
+    assert_eq!(planted.unwrap(), "planted\n");
+}
+
+#[test]
+fn the_cache_holds_its_layers_until_pruned() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "some content\n"),
+            ("Containerfile", "FROM scratch\nCOPY x /x\nLABEL z=1\n"),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    e.ok(&["build", "-q", "-t", "df:1", dir]);
+    e.ok(&["rmi", "df:1"]);
+    let layers = || fs::read_dir(e.root().join("layers")).unwrap().count();
+    assert_eq!(layers(), 1, "the cache keeps the COPY's layer");
+    let df = e.ok(&["system", "df"]);
+    let row = df
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        row.split_whitespace().nth(2) == Some("2") && row.contains(" 13 B"),
+        "{df}"
+    );
+    e.ok(&["image", "prune", "--build-cache"]);
+    assert_eq!(layers(), 0, "prune --build-cache freed it");
+    let df = e.ok(&["system", "df"]);
+    assert!(df.contains("Build Cache     0"), "{df}");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nONBUILD RUN echo trigger-ran > /trig\nONBUILD LABEL child=yes\n",
+                    f.base
+                ),
+            ),
+            ("Child", "FROM onbase:1\nRUN cat /trig\n"),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    f.e.ok(&["build", "-q", "-t", "onbase:1", dir]);
+    let base = image_config(&f.e, "onbase:1");
+    assert_eq!(
+        base["Config"]["OnBuild"].as_array().map(Vec::len),
+        Some(2),
+        "{base}"
+    );
+    assert!(
+        base["Config"]["Labels"]["child"].is_null(),
+        "recorded, not run: {base}"
+    );
+    let child = ctx.path().join("Child");
+    let out = f.e.ok(&[
+        "build",
+        "-t",
+        "onchild:1",
+        "-f",
+        child.to_str().unwrap(),
+        dir,
+    ]);
+    assert!(out.lines().any(|l| l == "trigger-ran"), "{out}");
+    let doc = image_config(&f.e, "onchild:1");
+    assert_eq!(doc["Config"]["Labels"]["child"], "yes");
+    assert!(doc["Config"]["OnBuild"].is_null(), "not inherited: {doc}");
+    nothing_left(&f.e);
+}
+
+#[test]
+fn copy_into_a_linked_directory_follows_the_link_as_the_image_would() {
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    // A merged-/usr base: /bin is a link to usr/bin.
+    fs::write(
+        ctx.path().join("base.tar"),
+        tar_of(&[
+            F::Dir("usr/"),
+            F::Dir("usr/bin/"),
+            F::File("usr/bin/tool", b"tool\n".to_vec()),
+            F::Link("bin", "usr/bin"),
+        ]),
+    )
+    .unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "x\n"),
+            ("y", "y\n"),
+            (
+                "Containerfile",
+                "FROM scratch\nADD base.tar /\nCOPY x /bin/\nCOPY y /bin\nWORKDIR /bin\nCOPY x z\n",
+            ),
+        ],
+    );
+    e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "merged:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let m = e
+        .ok(&["image", "mount", "--name", "m", "merged:1"])
+        .trim()
+        .to_string();
+    let link = fs::symlink_metadata(format!("{m}/bin")).map(|m| m.file_type().is_symlink());
+    let listing: Vec<String> = fs::read_dir(format!("{m}/usr/bin"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    e.ok(&["image", "unmount", "m"]);
+    assert_eq!(link.ok(), Some(true), "/bin is still the link");
+    let mut listing = listing;
+    listing.sort();
+    assert_eq!(listing, vec!["tool", "x", "y", "z"]);
+}
