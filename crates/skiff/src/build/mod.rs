@@ -237,8 +237,10 @@ pub fn build(store: &mut Store, o: &Options) -> Result<String> {
         .iter()
         .map(|t| Reference::parse_local(t).map_err(|e| Error::invalid(format!("-t {t}: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    let mut extras = crate::spec::Extras::default();
-    extras.seccomp = crate::spec::default_seccomp()?;
+    let extras = crate::spec::Extras {
+        seccomp: crate::spec::default_seccomp()?,
+        ..Default::default()
+    };
     let db = crate::containers::Db::open(&store.root)?;
     let mut b = Builder {
         store,
