@@ -31,28 +31,15 @@ pub fn checkpoint(cli: &Cli, root: &StateRoot, args: &CheckpointArgs) -> Result<
 /// Restores, then (unless detached) waits as `run` does and deletes the
 /// container once it exits; the exit code is the container's.
 pub fn restore(cli: &Cli, root: &StateRoot, args: &RestoreArgs) -> Result<i32> {
-    // What create would do with these, CRIU does otherwise or not at all.
-    let c = &args.create;
-    for (set, flag, why) in [
-        (
-            c.console_socket.is_some(),
-            "--console-socket",
-            "a container with a terminal cannot be checkpointed by skiff-oci, so none is restored",
-        ),
-        (
-            c.preserve_fds > 0,
-            "--preserve-fds",
-            "CRIU restores the descriptors the container had",
-        ),
-        (
-            c.no_pivot,
-            "--no-pivot",
-            "CRIU restores the mount namespace with its own pivot_root",
-        ),
-    ] {
-        if set {
-            return Err(format!("restore {flag}: not supported ({why})").into());
-        }
+    // runc's restore has no --preserve-fds: the container's descriptors
+    // are CRIU's to restore. --no-pivot is taken and changes nothing, as
+    // with runc: CRIU builds the restored mount namespace itself.
+    if args.create.preserve_fds > 0 {
+        return Err(
+            "restore --preserve-fds: not supported (runc's restore has no such flag; \
+                    CRIU restores the descriptors the container had)"
+                .into(),
+        );
     }
     if !args.detach {
         container::block_forwarded_signals();

@@ -1,7 +1,8 @@
 //! checkpoint and restore with CRIU, as runc's callers use them: a counting
 //! container is saved and brought back, and counts on from where it stopped,
-//! with its bind mounts, its groups and a new caller's stdio; bad input is
-//! refused by name and leaves nothing.
+//! with its bind mounts, its groups and a new caller's stdio; a container
+//! with a terminal comes back on its pty, whose new master reaches the
+//! restore's console socket; bad input is refused by name and leaves nothing.
 
 mod common;
 
@@ -248,10 +249,13 @@ fn leave_running_and_a_foreground_restore_under_another_id() {
     );
 
     // The copy, in the foreground: it finishes the loop and exits 7.
+    // --no-pivot is taken, and changes nothing (as with runc: CRIU builds
+    // the restored mount namespace itself).
     let (code, err) = null(&[
         "--criu",
         &criu,
         "restore",
+        "--no-pivot",
         "--bundle",
         b.path(),
         "--image-path",
@@ -335,13 +339,7 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
         ),
         ("--empty-ns", Some("ipc"), "--empty-ns"),
         ("--lazy-pages", None, "--lazy-pages"),
-        (
-            "--console-socket",
-            Some("/tmp/nosuch.sock"),
-            "--console-socket",
-        ),
         ("--preserve-fds", Some("1"), "--preserve-fds"),
-        ("--no-pivot", None, "--no-pivot"),
     ] {
         let mut extra = vec![flag];
         extra.extend(value);
@@ -361,6 +359,22 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
     b.write();
     let err = restore(&[]);
     assert!(err.contains("hooks.prestart"), "{err}");
+
+    // A console socket for a container without a terminal, and a terminal
+    // without one: both refused, before anything is made.
+    b.config["hooks"] = json!({});
+    b.write();
+    let err = restore(&["--console-socket", "/tmp/nosuch.sock"]);
+    assert!(err.contains("--console-socket"), "{err}");
+    fs::write(
+        empty.join("skiff-checkpoint.json"),
+        r#"{"externals":[],"stdio":[null,null,null],"externalNetns":false,"terminal":true}"#,
+    )
+    .unwrap();
+    b.config["process"]["terminal"] = json!(true);
+    b.write();
+    let err = restore(&[]);
+    assert!(err.contains("--console-socket"), "{err}");
     assert!(
         env.container_dirs().is_empty(),
         "a refused restore left state"
@@ -369,4 +383,139 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
         !cgroup_dir("memory", &id).exists(),
         "a refused restore left a group"
     );
+}
+
+/// A console socket that gives up after a while: accepts one connection
+/// and returns the pty master received on it, or None.
+fn console_master(listener: std::os::unix::net::UnixListener) -> Option<std::os::fd::OwnedFd> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                return Some(recv_fd(&conn).0);
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Types `line` into the shell on `master` and reads until `marker` has
+/// appeared in its output (bounded); the output read.
+fn type_and_read(master: &std::os::fd::OwnedFd, line: &str, marker: &str) -> String {
+    use std::os::fd::{AsFd, AsRawFd};
+    nix::unistd::write(master, line.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = String::new();
+    while !out.contains(marker) {
+        assert!(
+            Instant::now() < deadline,
+            "{marker:?} never came back on the pty: {out:?}"
+        );
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap() == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        let n = nix::unistd::read(master.as_raw_fd(), &mut buf).unwrap_or(0);
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    out
+}
+
+/// The pty name `tty` printed: the line of `out` that starts /dev/pts/.
+fn pts_name(out: &str) -> String {
+    out.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("/dev/pts/"))
+        .unwrap_or_else(|| panic!("no /dev/pts/N in {out:?}"))
+        .to_string()
+}
+
+/// process.terminal: the checkpoint takes the shell on its pty; the
+/// restore opens a new master for the pty it brings back at the same index
+/// in the container's own devpts, and hands it to --console-socket, where
+/// the shell answers (with what it had set before) as if nothing happened.
+#[test]
+fn a_container_with_a_terminal_comes_back_on_a_new_console() {
+    let Some(criu) = criu() else { return };
+    let env = TestEnv::new("ckpttty");
+    let mut b = env.bundle("shell", &["sh"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["root"]["readonly"] = json!(false);
+    b.write();
+    let id = env.id("tty");
+    let _sweep = GroupSweep(id.clone());
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    let listen = |name: &str| {
+        let path = env.base.join(name);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let path = path.to_str().unwrap().to_string();
+        (path, std::thread::spawn(move || console_master(listener)))
+    };
+
+    // Started on a pty; the shell remembers a variable, and says its tty.
+    let (sock, receiver) = listen("console-1.sock");
+    env.ok(&[
+        "run",
+        "-d",
+        "--console-socket",
+        &sock,
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    let master = receiver.join().unwrap().expect("no master from run");
+    type_and_read(&master, "KEPT=before-42; echo RE''ADY\n", "READY");
+    let before = pts_name(&type_and_read(
+        &master,
+        "tty; echo TT''Y-DONE\n",
+        "TTY-DONE",
+    ));
+
+    // Saved and gone; the old master is left with no slave.
+    env.ok(&["--criu", &criu, "checkpoint", "--image-path", images, &id]);
+    assert!(
+        env.container_dirs().is_empty(),
+        "checkpoint left the container"
+    );
+    drop(master);
+
+    // Restored: the new master arrives on the restore's console socket.
+    let (sock, receiver) = listen("console-2.sock");
+    env.ok(&[
+        "--criu",
+        &criu,
+        "restore",
+        "-d",
+        "--console-socket",
+        &sock,
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images,
+        &id,
+    ]);
+    let master = receiver
+        .join()
+        .unwrap()
+        .expect("restore sent no pty master to --console-socket");
+    assert_eq!(env.status(&id), "running");
+    let out = type_and_read(&master, "echo \"kept=$KEPT\"\n", "kept=before-42");
+    assert!(out.contains("kept=before-42"), "{out}");
+    let after = pts_name(&type_and_read(
+        &master,
+        "tty; echo TT''Y-AGAIN\n",
+        "TTY-AGAIN",
+    ));
+    assert_eq!(after, before, "the restored shell is on another pty");
+
+    env.ok(&["delete", "--force", &id]);
+    assert!(env.container_dirs().is_empty());
 }
