@@ -519,3 +519,102 @@ fn a_container_with_a_terminal_comes_back_on_a_new_console() {
     env.ok(&["delete", "--force", &id]);
     assert!(env.container_dirs().is_empty());
 }
+
+/// What a restore mounts from where it may have changed since: a mount
+/// nested in a bind mount gets its mount point in the bind's source (where
+/// create made it, here removed after the checkpoint), as runc makes them;
+/// a masked file gets the host's /dev/null, as runc's, not whatever the
+/// rootfs has at /dev/null by then (here, with no /dev mount, a regular
+/// file planted where create made the node).
+#[test]
+fn restore_makes_nested_mount_points_in_bind_sources_and_masks_with_the_hosts_null() {
+    let Some(criu) = criu() else { return };
+    let env = TestEnv::new("ckptmnt");
+    let data = env.base.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let mut b = env.bundle(
+        "nested",
+        &["sh", "-c", "touch /data/sub/ready && sleep 1000"],
+    );
+    b.config["root"]["readonly"] = json!(false);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
+    mounts.push(json!({
+        "destination": "/data",
+        "type": "bind",
+        "source": data,
+        "options": ["rbind", "rw"]
+    }));
+    mounts.push(json!({
+        "destination": "/data/sub",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["size=1m"]
+    }));
+    // A masked file of the test's own (which /proc files exist depends on
+    // the kernel's configuration).
+    fs::write(b.dir.join("rootfs/secret"), "secret\n").unwrap();
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/secret"));
+    b.write();
+    let id = env.id("nested");
+    let _sweep = GroupSweep(id.clone());
+    let images = env.base.join("images");
+    let images = images.to_str().unwrap();
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let ready = format!("/proc/{pid}/root/data/sub/ready");
+    while !std::path::Path::new(&ready).exists() {
+        assert!(Instant::now() < deadline, "the container never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    env.ok(&["--criu", &criu, "checkpoint", "--image-path", images, &id]);
+    let notes = read(std::path::Path::new(images).join("skiff-checkpoint.json"));
+    assert!(
+        notes.contains("\"/secret\"") && notes.contains("masked"),
+        "/secret not saved as a masked path: {notes}"
+    );
+    // create made /data/sub in the bind's source; a restore makes it again.
+    fs::remove_dir(data.join("sub")).unwrap();
+    wait_gone(pid);
+    let null = b.dir.join("rootfs/dev/null");
+    fs::remove_file(&null).unwrap();
+    fs::write(&null, "planted\n").unwrap();
+
+    env.ok(&[
+        "--criu",
+        &criu,
+        "restore",
+        "-d",
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images,
+        &id,
+    ]);
+    assert!(
+        data.join("sub").is_dir(),
+        "no mount point made in the source"
+    );
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /secret; echo masked-read; cat /data/sub/ready && echo tmpfs-kept",
+    ]);
+    assert!(
+        !out.contains("planted") && !out.contains("secret"),
+        "/secret is not the null device after the restore: {out}"
+    );
+    assert!(
+        out.contains("masked-read") && out.contains("tmpfs-kept"),
+        "{out}"
+    );
+    env.ok(&["delete", "--force", &id]);
+    assert!(env.container_dirs().is_empty());
+}

@@ -129,6 +129,11 @@ enum ExternalKind {
     Cgroup,
     /// A device node bound from the host's /dev.
     Device,
+    /// A file of linux.maskedPaths, /dev/null bound over it: restore binds
+    /// the host's /dev/null, as runc does, not the file the checkpoint's
+    /// /dev/null is by then (the container's own /dev may hold anything
+    /// there, CVE-2025-31133's class).
+    Masked,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -448,14 +453,59 @@ impl Drop for Undo<'_> {
 
 /// Creates each mount point of the config in the rootfs, as create would,
 /// but those inside a tmpfs mount, whose content CRIU restores whole (as
-/// runc has them).
+/// runc has them). Each bind is mounted as it comes, as runc does at
+/// restore (its issue 2748): a mount nested in a bind mount has its mount
+/// point in the bind's source, where create made it, and where CRIU will
+/// look, not in the rootfs's directory underneath. The binds are made in a
+/// mount namespace of a thread of our own, which goes with the thread.
 fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<(), ContainerError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                private_mount_namespace()?;
+                make_mount_points_here(spec, bundle_dir, rootfs)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ContainerError::Checkpoint(
+                    "mounts: making the mount points panicked".into(),
+                ))
+            })
+    })
+}
+
+/// This thread in a mount namespace of its own (unshare(CLONE_NEWNS) takes
+/// the thread's filesystem context alone), whose mounts propagate nowhere.
+fn private_mount_namespace() -> Result<(), ContainerError> {
+    use nix::mount::{mount, MsFlags};
+    let fail = |step: &str, e: nix::Error| {
+        ContainerError::Checkpoint(format!("mounts: {step} for the mount points: {e}"))
+    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| fail("a mount namespace", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail("making / private", e))
+}
+
+fn make_mount_points_here(
+    spec: &Spec,
+    bundle_dir: &Path,
+    rootfs: &Path,
+) -> Result<(), ContainerError> {
+    use nix::mount::{mount, MsFlags};
     let mounts: Vec<&oci_spec::runtime::Mount> = spec.mounts().iter().flatten().collect();
     let tmpfs: Vec<PathBuf> = mounts
         .iter()
         .filter(|m| m.typ().as_deref() == Some("tmpfs"))
         .map(|m| m.destination().clone())
         .collect();
+    // Opened in this namespace, so that walks from it see the binds below.
     let root = fs::File::open(rootfs).map_err(ContainerError::io("opening the rootfs"))?;
     for m in mounts {
         let dest = m.destination();
@@ -467,9 +517,30 @@ fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<()
             Some(Ok(meta)) if is_bind(m) && !meta.is_dir() => resolve::Kind::File,
             _ => resolve::Kind::Dir,
         };
-        resolve::ensure_in_root(root.as_fd(), dest, kind).map_err(|e| {
+        let point = resolve::ensure_in_root(root.as_fd(), dest, kind).map_err(|e| {
             ContainerError::Checkpoint(format!(
                 "mounts: creating the mount point {} in the rootfs: {e}",
+                dest.display()
+            ))
+        })?;
+        let Some(source) = source.filter(|_| is_bind(m)) else {
+            continue;
+        };
+        // A source that is not there is CRIU's to report (as at create).
+        if !source.exists() {
+            continue;
+        }
+        mount(
+            Some(&source),
+            &resolve::fd_path(&point),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            ContainerError::Checkpoint(format!(
+                "mounts: binding {} onto {} for its nested mount points: {e}",
+                source.display(),
                 dest.display()
             ))
         })?;
@@ -728,10 +799,23 @@ fn externals(spec: &Spec, mountinfo: &[MountLine]) -> Vec<External> {
         .filter(|m| is_bind(m))
         .map(|m| clean(&m.destination().to_string_lossy()))
         .collect();
+    let masked: Vec<String> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().as_ref())
+        .iter()
+        .flat_map(|paths| paths.iter())
+        .map(|p| clean(p))
+        .collect();
     mountinfo
         .iter()
         .filter_map(|m| {
-            let kind = if bind_targets.contains(&m.mount_point) {
+            // A masked file is /dev/null bound (a mount of a file, not of
+            // its filesystem's root); a masked directory is a read-only
+            // tmpfs of its own, which CRIU restores.
+            let kind = if masked.contains(&m.mount_point) && m.root != "/" {
+                ExternalKind::Masked
+            } else if bind_targets.contains(&m.mount_point) {
                 ExternalKind::Bind
             } else if (m.fs_type == "cgroup" || m.fs_type == "cgroup2") && m.root != "/" {
                 ExternalKind::Cgroup
@@ -864,10 +948,24 @@ fn restored_mounts(
             ExternalKind::Cgroup => group_for(cgroup, &e.mount_point)
                 .unwrap_or_else(|| Path::new(&e.mount_point).join(e.root.trim_start_matches('/'))),
             ExternalKind::Device => Path::new("/dev").join(e.root.trim_start_matches('/')),
+            ExternalKind::Masked => host_dev_null()?,
         };
         externals.push(format!("mnt[{}]:{}", e.mount_point, path_text(&source)));
     }
     Ok(externals)
+}
+
+/// The host's /dev/null, checked to be the null device (1:3).
+fn host_dev_null() -> Result<PathBuf, ContainerError> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = PathBuf::from("/dev/null");
+    let meta = fs::metadata(&path).map_err(ContainerError::io("reading the host's /dev/null"))?;
+    if !meta.file_type().is_char_device() || meta.rdev() != libc::makedev(1, 3) {
+        return Err(ContainerError::Checkpoint(
+            "linux.maskedPaths: the host's /dev/null is not the null device".into(),
+        ));
+    }
+    Ok(path)
 }
 
 /// The container's group in the hierarchy the container sees at
