@@ -117,7 +117,7 @@ pub fn call(
     if !resp.success() {
         let msg = match resp.cr_errmsg() {
             "" => format!("failed (errno {})", resp.cr_errno()),
-            m => format!("failed: {m}"),
+            m => format!("failed: {}", m.trim()),
         };
         return Err(failed(msg));
     }
@@ -340,7 +340,12 @@ fn log_errors(path: &Path) -> String {
     let errors: Vec<String> = std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("Error") && !l.contains("RLIMIT_NOFILE"))
+        // Two that CRIU logs on every run here while probing the kernel.
+        .filter(|l| {
+            l.contains("Error")
+                && !l.contains("RLIMIT_NOFILE")
+                && !l.contains("Unable to create tun")
+        })
         .map(|l| l.trim().to_string())
         .collect();
     if errors.is_empty() {
