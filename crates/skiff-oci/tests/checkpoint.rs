@@ -272,14 +272,27 @@ fn leave_running_and_a_foreground_restore_under_another_id() {
 }
 
 /// Where the copy runs: a detached restore under another id is in that id's
-/// groups (CRIU's cgroup roots rewritten), not the checkpointed one's.
+/// groups (CRIU's cgroup roots rewritten), not the checkpointed one's; its
+/// prestart and createRuntime hooks run (at CRIU's setup-namespaces, as
+/// runc's) with the restored init's pid in the state.
 #[test]
 fn a_restore_under_another_id_uses_its_own_groups() {
     let Some(criu) = criu() else { return };
     let env = TestEnv::new("ckpt3");
-    let b = env.bundle("sleeper", &["sleep", "1000"]);
-    let (one, two) = (env.id("a"), env.id("b"));
-    let _sweeps = (GroupSweep(one.clone()), GroupSweep(two.clone()));
+    let mut b = env.bundle("sleeper", &["sleep", "1000"]);
+    let hook = |kind: &str| {
+        let out = env.base.join(format!("{kind}.json"));
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]}])
+    };
+    b.config["hooks"] =
+        json!({"prestart": hook("prestart"), "createRuntime": hook("createRuntime")});
+    b.write();
+    let (one, two, three) = (env.id("a"), env.id("b"), env.id("c"));
+    let _sweeps = (
+        GroupSweep(one.clone()),
+        GroupSweep(two.clone()),
+        GroupSweep(three.clone()),
+    );
     let images = env.base.join("images");
     let images = images.to_str().unwrap();
     env.ok(&["run", "-d", "--bundle", b.path(), &one]);
@@ -300,11 +313,37 @@ fn a_restore_under_another_id_uses_its_own_groups() {
     ]);
     let pid = read(&pid_file).trim().to_string();
     assert_eq!(env.state(&two)["pid"].as_i64().unwrap().to_string(), pid);
+    for kind in ["prestart", "createRuntime"] {
+        let state: serde_json::Value =
+            serde_json::from_str(&read(env.base.join(format!("{kind}.json")))).unwrap();
+        assert_eq!(state["id"], two.as_str(), "{kind}: {state}");
+        assert_eq!(state["status"], "creating", "{kind}: {state}");
+        assert_eq!(state["pid"].to_string(), pid, "{kind}: {state}");
+    }
     let groups = read(format!("/proc/{pid}/cgroup"));
     assert!(
         groups.lines().all(|l| l.ends_with(&format!("/{two}"))),
         "restored under {two}, but in: {groups}"
     );
+
+    // A prestart hook that fails fails the restore, by name, and CRIU
+    // takes back what it restored: nothing of the third copy is left.
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    b.write();
+    let err = env.fails(&[
+        "--criu",
+        &criu,
+        "restore",
+        "-d",
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images,
+        &three,
+    ]);
+    assert!(err.contains("hooks.prestart"), "{err}");
+    assert!(!env.container_dirs().contains(&three), "state left: {err}");
+    assert!(!cgroup_dir("memory", &three).exists(), "group left: {err}");
     env.ok(&["delete", "--force", &two]);
 }
 
@@ -349,16 +388,17 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
     let err = env.fails(&["checkpoint", "--page-server", "127.0.0.1:1", "skt-nosuch"]);
     assert!(err.contains("--page-server"), "{err}");
 
-    // Hooks that set a new container up cannot run on a restore: refused.
+    // Hooks of init's (createContainer, startContainer) cannot run on a
+    // restore, which has no init setting up: refused, as runc skips them.
     fs::write(
         empty.join("skiff-checkpoint.json"),
         r#"{"externals":[],"stdio":[null,null,null],"externalNetns":false}"#,
     )
     .unwrap();
-    b.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
+    b.config["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
     b.write();
     let err = restore(&[]);
-    assert!(err.contains("hooks.prestart"), "{err}");
+    assert!(err.contains("hooks.createContainer"), "{err}");
 
     // A console socket for a container without a terminal, and a terminal
     // without one: both refused, before anything is made.

@@ -376,6 +376,23 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     let join = cgroup.open_join_files(None)?;
     let handed_raw: Vec<RawFd> = handed.iter().map(|f| f.as_raw_fd()).collect();
     let bind = Some((c_path(&bundle.rootfs)?, c_path(&criu_root)?));
+    // The container as it will be recorded; its pid is the restored init's.
+    let mut record = Record {
+        oci_version: spec.version().clone(),
+        id: create.id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup),
+        private_pid_ns: plan.new_pid,
+        private_mount_ns: plan.new_mount,
+        hooks: spec.hooks().clone(),
+        process: spec.process().clone(),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+    };
     let mut master_sent = false;
     let pid = rpc::call(
         criu_binary(&opts.criu),
@@ -388,7 +405,11 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
             handed: &handed_raw,
             bind,
         },
-        &mut |notify| hand_over_master(notify, console.as_ref(), &mut master_sent),
+        &mut |notify| match notify.script.as_str() {
+            "setup-namespaces" => run_setup_hooks(&record, notify.pid),
+            "orphan-pts-master" => hand_over_master(notify, console.as_ref(), &mut master_sent),
+            _ => Ok(()),
+        },
     )?;
     if console.is_some() && !master_sent {
         return Err(ContainerError::Checkpoint(
@@ -404,22 +425,8 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
         ));
     }
     let _ = fs::remove_dir(&criu_root);
-    let record = Record {
-        oci_version: spec.version().clone(),
-        id: create.id.to_string(),
-        pid,
-        start_time: proc_stat(Pid::from_raw(pid)).map(|(_, t)| t).unwrap_or(0),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(cgroup),
-        private_pid_ns: plan.new_pid,
-        private_mount_ns: plan.new_mount,
-        hooks: spec.hooks().clone(),
-        process: spec.process().clone(),
-        seccomp: linux.and_then(|l| l.seccomp().clone()),
-    };
+    record.pid = pid;
+    record.start_time = proc_stat(Pid::from_raw(pid)).map(|(_, t)| t).unwrap_or(0);
     root.save(&record)?;
     if let Some(path) = create.pid_file {
         write_pid_file(path, Pid::from_raw(pid))?;
@@ -548,15 +555,16 @@ fn make_mount_points_here(
     Ok(())
 }
 
-/// Hooks run where init sets the container up, which a restore skips: a
-/// config that asks for them is refused rather than half-honoured.
+/// createContainer and startContainer run where init sets the container up
+/// and starts the program, which a restore skips (runc does not run them
+/// either): a config that asks for them is refused rather than
+/// half-honoured. prestart and createRuntime run at CRIU's
+/// setup-namespaces notify (run_setup_hooks).
 fn refuse_unrestorable(spec: &Spec) -> Result<(), ContainerError> {
     let Some(hooks) = spec.hooks() else {
         return Ok(());
     };
     let named = [
-        ("prestart", hooks.prestart()),
-        ("createRuntime", hooks.create_runtime()),
         ("createContainer", hooks.create_container()),
         ("startContainer", hooks.start_container()),
     ];
@@ -698,6 +706,25 @@ fn console_socket(
     }
 }
 
+/// CRIU's setup-namespaces notify: the restored init's namespaces are
+/// there, nothing runs yet. prestart and createRuntime run here, as runc
+/// runs them, with the state of the container being created.
+fn run_setup_hooks(record: &Record, pid: i32) -> Result<(), ContainerError> {
+    let Some(hooks) = &record.hooks else {
+        return Ok(());
+    };
+    let mut creating = record.clone();
+    creating.pid = pid;
+    let state = creating.hook_state(Status::Creating);
+    for (kind, list) in [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+    ] {
+        crate::hooks::run(kind, list.as_deref().unwrap_or(&[]), &state, None)?;
+    }
+    Ok(())
+}
+
 /// CRIU's orphan-pts-master notify: the pty master it opened for the
 /// restored slave, sent on over the console socket as create sends one.
 fn hand_over_master(
@@ -705,9 +732,6 @@ fn hand_over_master(
     console: Option<&UnixStream>,
     sent: &mut bool,
 ) -> Result<(), ContainerError> {
-    if notify.script != "orphan-pts-master" {
-        return Ok(());
-    }
     let (Some(master), Some(console)) = (notify.fd, console) else {
         return Err(ContainerError::Checkpoint(
             "criu sent a pty master without a descriptor, or with no console socket to take it"

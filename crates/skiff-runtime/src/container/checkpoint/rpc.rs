@@ -48,10 +48,12 @@ pub struct Spawn<'a> {
     pub bind: Option<(std::ffi::CString, std::ffi::CString)>,
 }
 
-/// A notify CRIU sent: its action's name and the descriptor attached
+/// A notify CRIU sent: its action's name, the pid it names (the restored
+/// init's, with setup-namespaces) and the descriptor attached
 /// (orphan-pts-master's).
 pub struct Notify {
     pub script: String,
+    pub pid: i32,
     pub fd: Option<OwnedFd>,
 }
 
@@ -92,6 +94,7 @@ pub fn call(
         }
         let notify = Notify {
             script: resp.notify.script().to_string(),
+            pid: resp.notify.pid(),
             fd,
         };
         let done = on_notify(notify);
