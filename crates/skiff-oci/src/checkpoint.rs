@@ -45,18 +45,25 @@ pub fn restore(cli: &Cli, root: &StateRoot, args: &RestoreArgs) -> Result<i32> {
         container::block_forwarded_signals();
     }
     let image_path = image_path(&args.criu);
+    // In the foreground without a console socket, a terminal is relayed
+    // here, as `run` relays one (and runc's restore).
+    let relay = !args.detach && args.create.console_socket.is_none();
     let opts = RestoreOptions {
-        create: crate::options::create_options(cli, &args.create, false),
+        create: crate::options::create_options(cli, &args.create, relay),
         criu: criu_options(cli, &args.criu, &image_path)?,
         lsm_profile: args.lsm_profile.as_deref(),
         lsm_mount_context: args.lsm_mount_context.as_deref(),
     };
-    let record = container::restore(root, &opts)?;
+    let restored = container::restore(root, &opts)?;
     if args.detach {
         return Ok(0);
     }
-    let code = container::wait_forwarding(Pid::from_raw(record.pid));
-    container::delete(root, &record.id, true)?;
+    let pid = Pid::from_raw(restored.record.pid);
+    let code = match restored.console_master {
+        Some(master) => container::relay_and_wait(pid, master),
+        None => container::wait_forwarding(pid),
+    };
+    container::delete(root, &restored.record.id, true)?;
     Ok(code)
 }
 

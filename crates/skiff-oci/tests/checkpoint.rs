@@ -556,7 +556,54 @@ fn a_container_with_a_terminal_comes_back_on_a_new_console() {
     ));
     assert_eq!(after, before, "the restored shell is on another pty");
 
-    env.ok(&["delete", "--force", &id]);
+    // Saved again, and restored in the foreground without a console
+    // socket: skiff-oci relays the pty to its own terminal, as `run -t`
+    // (and runc's restore) do, and returns the shell's exit code.
+    let images2 = env.base.join("images2");
+    let images2 = images2.to_str().unwrap();
+    env.ok(&["--criu", &criu, "checkpoint", "--image-path", images2, &id]);
+    drop(master);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut cmd = env.cmd(&[
+        "--criu",
+        &criu,
+        "restore",
+        "--bundle",
+        b.path(),
+        "--image-path",
+        images2,
+        &id,
+    ]);
+    cmd.stdin(pty.slave.try_clone().unwrap())
+        .stdout(pty.slave.try_clone().unwrap())
+        .stderr(pty.slave.try_clone().unwrap());
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    drop(pty.slave);
+    let out = type_and_read(
+        &pty.master,
+        "echo \"again=$KEPT\"; tty; echo RE''LAYED; exit 3\n",
+        "RELAYED",
+    );
+    assert!(out.contains("again=before-42"), "{out}");
+    assert_eq!(
+        pts_name(&out[out.find("again=").unwrap()..]),
+        before,
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a foreground restore did not return after its shell's exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(3), "{out}");
     assert!(env.container_dirs().is_empty());
 }
 

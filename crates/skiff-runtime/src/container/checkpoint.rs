@@ -108,6 +108,22 @@ pub struct RestoreOptions<'a> {
     pub lsm_mount_context: Option<&'a str>,
 }
 
+/// A restored container: its record, and (restored in the foreground
+/// with a terminal and no console socket) the new pty master, for the
+/// caller to relay as `run -t` does.
+pub struct Restored {
+    pub record: Record,
+    pub console_master: Option<OwnedFd>,
+}
+
+/// Where the restored pty's new master goes.
+enum Console {
+    /// Sent over the console socket (--console-socket, the shim's).
+    Socket(UnixStream),
+    /// Kept for the caller to relay (`restore -t` in the foreground).
+    Relay(Option<OwnedFd>),
+}
+
 /// A mount CRIU cannot follow from inside the container, saved under its
 /// mount point as the key.
 #[derive(Debug, Serialize, Deserialize)]
@@ -251,8 +267,8 @@ pub fn checkpoint(
 /// Restores a container from `image_path` under the id and bundle given:
 /// its groups made from the config, CRIU run inside them, and the container
 /// recorded as running. Returns the record (init is the restored root task,
-/// this process's child).
-pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, ContainerError> {
+/// this process's child) and, to relay, the pty master.
+pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, ContainerError> {
     let create = &opts.create;
     // 1. The bundle and the notes of the checkpoint.
     crate::state::check_id(create.id)?;
@@ -290,7 +306,7 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
         )));
     }
     // The console socket, connected before anything is made (as create).
-    let console = console_socket(terminal, create)?;
+    let mut console = console_target(terminal, create)?;
 
     // 2. The state directory claims the id; the groups are made and limited.
     let (dir, _anchor) = root.create_dir(create.id)?;
@@ -407,14 +423,13 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
         },
         &mut |notify| match notify.script.as_str() {
             "setup-namespaces" => run_setup_hooks(&record, notify.pid),
-            "orphan-pts-master" => hand_over_master(notify, console.as_ref(), &mut master_sent),
+            "orphan-pts-master" => hand_over_master(notify, console.as_mut(), &mut master_sent),
             _ => Ok(()),
         },
     )?;
     if console.is_some() && !master_sent {
         return Err(ContainerError::Checkpoint(
-            "criu restored no pty for process.terminal, so nothing went to the console socket"
-                .into(),
+            "criu restored no pty for process.terminal, so there is no master to hand over".into(),
         ));
     }
 
@@ -434,7 +449,14 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     cleanup.cgroup = None;
     cleanup.id = "";
     super::start::poststart(&record);
-    Ok(record)
+    let console_master = match console {
+        Some(Console::Relay(master)) => master,
+        _ => None,
+    };
+    Ok(Restored {
+        record,
+        console_master,
+    })
 }
 
 /// Undoes a half-done restore: kills what is in the groups, removes them
@@ -675,12 +697,13 @@ fn common_opts(opts: &CriuOptions<'_>, log: &str) -> rpc::Opts {
     o
 }
 
-/// The console socket a restore hands the new pty master to: connected
-/// from --console-socket's path, or the caller's (the shim's) stream.
-fn console_socket(
+/// Where a restore hands the new pty master: the console socket, connected
+/// from --console-socket's path, or the caller's (the shim's) stream; or,
+/// in the foreground without one, the caller itself, to relay.
+fn console_target(
     terminal: bool,
     create: &CreateOptions<'_>,
-) -> Result<Option<UnixStream>, ContainerError> {
+) -> Result<Option<Console>, ContainerError> {
     match (terminal, create.console_stream, create.console_socket) {
         (false, None, None) => Ok(None),
         (false, _, _) => Err(ContainerError::Checkpoint(
@@ -688,18 +711,17 @@ fn console_socket(
         )),
         (true, Some(stream), _) => stream
             .try_clone()
-            .map(Some)
+            .map(|s| Some(Console::Socket(s)))
             .map_err(ContainerError::io("duplicating the console socket")),
-        (true, None, Some(path)) => {
-            UnixStream::connect(path)
-                .map(Some)
-                .map_err(|source| ContainerError::ConsoleSocket {
-                    path: path.to_path_buf(),
-                    source,
-                })
-        }
+        (true, None, Some(path)) => UnixStream::connect(path)
+            .map(|s| Some(Console::Socket(s)))
+            .map_err(|source| ContainerError::ConsoleSocket {
+                path: path.to_path_buf(),
+                source,
+            }),
+        (true, None, None) if create.relay_terminal => Ok(Some(Console::Relay(None))),
         (true, None, None) => Err(ContainerError::Checkpoint(
-            "process.terminal: a restore of a container with a terminal needs \
+            "process.terminal: a detached restore of a container with a terminal needs \
              --console-socket, to hand its new pty master to"
                 .into(),
         )),
@@ -726,10 +748,11 @@ fn run_setup_hooks(record: &Record, pid: i32) -> Result<(), ContainerError> {
 }
 
 /// CRIU's orphan-pts-master notify: the pty master it opened for the
-/// restored slave, sent on over the console socket as create sends one.
+/// restored slave, sent on over the console socket as create sends one, or
+/// kept to relay.
 fn hand_over_master(
     notify: rpc::Notify,
-    console: Option<&UnixStream>,
+    console: Option<&mut Console>,
     sent: &mut bool,
 ) -> Result<(), ContainerError> {
     let (Some(master), Some(console)) = (notify.fd, console) else {
@@ -738,13 +761,19 @@ fn hand_over_master(
                 .into(),
         ));
     };
-    let name = crate::process::console::slave_name(master.as_fd())
-        .map_err(ContainerError::io("reading the restored pty's index"))?;
-    crate::process::console::send_master(console.as_raw_fd(), master.as_raw_fd(), &name).map_err(
-        |e| {
-            ContainerError::Checkpoint(format!("sending the pty master over --console-socket: {e}"))
-        },
-    )?;
+    match console {
+        Console::Socket(socket) => {
+            let name = crate::process::console::slave_name(master.as_fd())
+                .map_err(ContainerError::io("reading the restored pty's index"))?;
+            crate::process::console::send_master(socket.as_raw_fd(), master.as_raw_fd(), &name)
+                .map_err(|e| {
+                    ContainerError::Checkpoint(format!(
+                        "sending the pty master over --console-socket: {e}"
+                    ))
+                })?;
+        }
+        Console::Relay(kept) => *kept = Some(master),
+    }
     *sent = true;
     Ok(())
 }
