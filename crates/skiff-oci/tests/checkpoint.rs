@@ -298,6 +298,8 @@ fn a_restore_under_another_id_uses_its_own_groups() {
     env.ok(&["run", "-d", "--bundle", b.path(), &one]);
     env.ok(&["--criu", &criu, "checkpoint", "--image-path", images, &one]);
     let pid_file = env.base.join("two.pid");
+    // CRIU's log and scratch files in a --work-path of their own.
+    let work = env.base.join("work");
     env.ok(&[
         "--criu",
         &criu,
@@ -307,10 +309,20 @@ fn a_restore_under_another_id_uses_its_own_groups() {
         b.path(),
         "--image-path",
         images,
+        "--work-path",
+        work.to_str().unwrap(),
         "--pid-file",
         pid_file.to_str().unwrap(),
         &two,
     ]);
+    assert!(
+        work.join("restore.log").exists(),
+        "no restore.log in --work-path"
+    );
+    assert!(
+        !work.join("skiff-criu.conf").exists(),
+        "criu's configuration file left"
+    );
     let pid = read(&pid_file).trim().to_string();
     assert_eq!(env.state(&two)["pid"].as_i64().unwrap().to_string(), pid);
     for kind in ["prestart", "createRuntime"] {
@@ -415,6 +427,18 @@ fn bad_checkpoint_and_restore_input_is_refused_by_name() {
     b.write();
     let err = restore(&[]);
     assert!(err.contains("--console-socket"), "{err}");
+
+    // A --work-path that CRIU's configuration file cannot name: refused.
+    b.config["process"]["terminal"] = json!(false);
+    b.write();
+    fs::write(
+        empty.join("skiff-checkpoint.json"),
+        r#"{"externals":[],"stdio":[null,null,null],"externalNetns":false}"#,
+    )
+    .unwrap();
+    let spaced = env.base.join("work dir");
+    let err = restore(&["--work-path", spaced.to_str().unwrap()]);
+    assert!(err.contains("--work-path"), "{err}");
     assert!(
         env.container_dirs().is_empty(),
         "a refused restore left state"

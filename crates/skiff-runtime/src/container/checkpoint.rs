@@ -623,14 +623,21 @@ fn directories(opts: &CriuOptions<'_>) -> Result<(PathBuf, PathBuf), ContainerEr
 /// (Spawn::bind) and mounts its cgroup yard in the work directory, which
 /// the kernel refuses in a foreign namespace: there they go by path, the
 /// work directory (when not the images one) through CRIU's RPC
-/// configuration file, the one way the RPC takes it as a path.
+/// configuration file, the one way the RPC takes it as a path (and which
+/// cannot hold every path).
 enum Dirs {
     /// Held open for CRIU until the call returns.
-    Open {
-        _images: fs::File,
-        _work: fs::File,
-    },
-    Paths,
+    Open { _images: fs::File, _work: fs::File },
+    /// With the configuration file written, removed on drop.
+    Paths(Option<PathBuf>),
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        if let Self::Paths(Some(conf)) = self {
+            let _ = fs::remove_file(conf);
+        }
+    }
 }
 
 impl Dirs {
@@ -656,19 +663,22 @@ impl Dirs {
         o.set_images_dir_fd(-1);
         o.set_images_dir(path_text(images));
         if work != images {
+            // CRIU 4.2's parser cuts a value at '#' (a comment) and, quoted
+            // or not, refuses one with a space in it.
             let text = path_text(work);
-            if text.contains('\n') {
+            if text.contains(|c: char| c.is_whitespace() || c == '#' || c == '"') {
                 return Err(ContainerError::Checkpoint(format!(
-                    "--work-path {text:?}: a newline in the path"
+                    "--work-path {text:?}: a restore names it to CRIU in CRIU's configuration \
+                     file, which cannot hold whitespace, '#' or '\"' in a path"
                 )));
             }
-            let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
             let conf = work.join("skiff-criu.conf");
-            fs::write(&conf, format!("work-dir \"{escaped}\"\n"))
+            fs::write(&conf, format!("work-dir {text}\n"))
                 .map_err(ContainerError::io("writing criu's configuration file"))?;
             o.set_config_file(path_text(&conf));
+            return Ok(Self::Paths(Some(conf)));
         }
-        Ok(Self::Paths)
+        Ok(Self::Paths(None))
     }
 }
 
