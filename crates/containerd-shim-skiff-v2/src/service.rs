@@ -268,15 +268,18 @@ impl Service {
                 };
                 let record = match restore_from {
                     None => container::create(&self.root, &create)?.record,
-                    Some(images) => container::restore(
-                        &self.root,
-                        &RestoreOptions {
-                            create,
-                            criu: checkpoint::criu_options(images, None, &Default::default())?,
-                            lsm_profile: None,
-                            lsm_mount_context: None,
-                        },
-                    )?,
+                    Some(images) => {
+                        container::restore(
+                            &self.root,
+                            &RestoreOptions {
+                                create,
+                                criu: checkpoint::criu_options(images, None, &Default::default())?,
+                                lsm_profile: None,
+                                lsm_mount_context: None,
+                            },
+                        )?
+                        .record
+                    }
                 };
                 Ok(json!(record.pid))
             },

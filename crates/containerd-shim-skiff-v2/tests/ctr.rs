@@ -841,6 +841,196 @@ fn a_task_checkpointed_and_restored_through_ctr_counts_on() {
     }
 }
 
+/// A program on a pty of the test's (ctr wants a terminal of its own for
+/// `-t`): what it prints is read, what the test types goes to it. Killed
+/// and reaped on drop.
+struct PtySession {
+    child: std::process::Child,
+    master: std::os::fd::OwnedFd,
+    out: String,
+}
+
+impl PtySession {
+    fn spawn(program: &Path, args: &[&str]) -> PtySession {
+        use std::process::Stdio;
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        drop(pty.slave);
+        PtySession {
+            child,
+            master: pty.master,
+            out: String::new(),
+        }
+    }
+
+    fn type_line(&self, line: &str) {
+        nix::unistd::write(&self.master, line.as_bytes()).unwrap();
+    }
+
+    /// Reads (bounded) until `marker` has appeared; all read so far.
+    fn read_until(&mut self, marker: &str) -> &str {
+        use std::os::fd::{AsFd, AsRawFd};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !self.out.contains(marker) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{marker:?} never came on the pty: {:?}",
+                self.out
+            );
+            let mut fds = [nix::poll::PollFd::new(
+                self.master.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+                continue;
+            }
+            let mut buf = [0u8; 4096];
+            match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => self.out.push_str(&String::from_utf8_lossy(&buf[..n])),
+                // EIO: the program and its slave are gone.
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        &self.out
+    }
+
+    /// Waits (bounded) for the program's exit; its code.
+    fn wait(&mut self, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {secs} s: {:?}",
+                self.out
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PtySession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pty name `tty` printed after `after` in `out`.
+fn pts_after(out: &str, after: &str) -> String {
+    let tail = &out[out.find(after).map(|i| i + after.len()).unwrap_or(0)..];
+    tail.split(|c: char| c.is_whitespace())
+        .find(|w| w.starts_with("/dev/pts/"))
+        .unwrap_or_else(|| panic!("no /dev/pts/N after {after:?} in {out:?}"))
+        .to_string()
+}
+
+/// A task with a terminal (`ctr run -t`) through the skiff shim: `ctr
+/// container checkpoint --task` saves it, and `ctr container restore
+/// --live` brings it back attached to ctr's terminal, through the new pty
+/// master CRIU opened (handed from the restore to the shim's console
+/// socket): the shell answers, on the /dev/pts/N it had. containerd 2.x.
+#[test]
+fn a_terminal_task_checkpointed_and_restored_through_ctr_answers_on_its_pty() {
+    if !Command::new("criu")
+        .arg("check")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: no criu on PATH that passes `criu check` (scripts/deps.sh builds 4.2)");
+        return;
+    }
+    // containerd 1.6's `ctr container restore` asks the shim for the task
+    // without a terminal (CreateTaskRequest.terminal false), though the
+    // spec has one: nothing could take the restored pty's master.
+    let version = Command::new(containerd_tool("ctr"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let number = version.split_whitespace().nth(2).unwrap_or("");
+    if number.trim_start_matches('v').starts_with("1.") {
+        eprintln!("skipped: containerd 1.x's ctr restores a terminal task without a terminal");
+        return;
+    }
+    let c = Containerd::start("ckpttty");
+    let image = c.base.join("image.tar");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkimage.py"
+    ))
+    .arg(&c.rootfs)
+    .arg("skiff.test/shell:1")
+    .arg(&image)
+    .status()
+    .unwrap();
+    assert!(made.success());
+    c.ok(&["image", "import", image.to_str().unwrap()]);
+    let id = "skt-ckpttty";
+    let checkpoint = "skiff.test/skt-ckpttty:ckpt";
+    let sock = c.sock.display().to_string();
+    let ctr = containerd_tool("ctr");
+    let ctr_args = |rest: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            "--address".to_string(),
+            sock.clone(),
+            "--namespace".into(),
+            c.namespace.clone(),
+        ];
+        v.extend(rest.iter().map(|a| a.to_string()));
+        v
+    };
+    let spawn = |rest: &[&str]| {
+        let args = ctr_args(rest);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        PtySession::spawn(&ctr, &args)
+    };
+
+    // Started on ctr's terminal: the shell sets a variable, says its tty.
+    let mut run = spawn(&[
+        "run",
+        "-t",
+        "--runtime",
+        RUNTIME,
+        "skiff.test/shell:1",
+        id,
+        "sh",
+    ]);
+    run.type_line("KEPT=before-42; tty; echo BE''FORE\r");
+    let before = pts_after(run.read_until("BEFORE\r"), "BE''FORE");
+
+    // Saved, then gone (ctr run returns with the task and deletes it).
+    c.ok(&["container", "checkpoint", "--task", id, checkpoint]);
+    c.ok(&["task", "kill", "-s", "KILL", id]);
+    run.wait(60);
+    eventually("ctr run deletes the task", || c.task(id).is_none());
+    c.ok(&["container", "delete", id]);
+
+    // Restored, attached to ctr's terminal: the same shell, on its pty.
+    let mut restore = spawn(&["container", "restore", "--live", id, checkpoint]);
+    restore.type_line("echo \"kept=$KEPT\"; tty; echo AF''TER\r");
+    let out = restore.read_until("AFTER\r").to_string();
+    assert!(out.contains("kept=before-42"), "{out}");
+    assert_eq!(pts_after(&out, "AF''TER"), before, "{out}");
+    restore.type_line("exit 3\r");
+    assert_eq!(restore.wait(60), Some(3), "{}", restore.out);
+    eventually("ctr container restore deletes the task", || {
+        c.task(id).is_none()
+    });
+    c.ok(&["container", "delete", id]);
+    assert!(!c.cgroup("memory", id).exists(), "group left");
+}
+
 /// Runs `cmd` with at most `secs` seconds: its output, or a failed test
 /// naming `what` when it hangs.
 fn bounded(cmd: &mut Command, secs: u64, what: &str) -> std::process::Output {

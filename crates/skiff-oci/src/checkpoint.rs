@@ -31,45 +31,39 @@ pub fn checkpoint(cli: &Cli, root: &StateRoot, args: &CheckpointArgs) -> Result<
 /// Restores, then (unless detached) waits as `run` does and deletes the
 /// container once it exits; the exit code is the container's.
 pub fn restore(cli: &Cli, root: &StateRoot, args: &RestoreArgs) -> Result<i32> {
-    // What create would do with these, CRIU does otherwise or not at all.
-    let c = &args.create;
-    for (set, flag, why) in [
-        (
-            c.console_socket.is_some(),
-            "--console-socket",
-            "a container with a terminal cannot be checkpointed by skiff-oci, so none is restored",
-        ),
-        (
-            c.preserve_fds > 0,
-            "--preserve-fds",
-            "CRIU restores the descriptors the container had",
-        ),
-        (
-            c.no_pivot,
-            "--no-pivot",
-            "CRIU restores the mount namespace with its own pivot_root",
-        ),
-    ] {
-        if set {
-            return Err(format!("restore {flag}: not supported ({why})").into());
-        }
+    // runc's restore has no --preserve-fds: the container's descriptors
+    // are CRIU's to restore. --no-pivot is taken and changes nothing, as
+    // with runc: CRIU builds the restored mount namespace itself.
+    if args.create.preserve_fds > 0 {
+        return Err(
+            "restore --preserve-fds: not supported (runc's restore has no such flag; \
+                    CRIU restores the descriptors the container had)"
+                .into(),
+        );
     }
     if !args.detach {
         container::block_forwarded_signals();
     }
     let image_path = image_path(&args.criu);
+    // In the foreground without a console socket, a terminal is relayed
+    // here, as `run` relays one (and runc's restore).
+    let relay = !args.detach && args.create.console_socket.is_none();
     let opts = RestoreOptions {
-        create: crate::options::create_options(cli, &args.create, false),
+        create: crate::options::create_options(cli, &args.create, relay),
         criu: criu_options(cli, &args.criu, &image_path)?,
         lsm_profile: args.lsm_profile.as_deref(),
         lsm_mount_context: args.lsm_mount_context.as_deref(),
     };
-    let record = container::restore(root, &opts)?;
+    let restored = container::restore(root, &opts)?;
     if args.detach {
         return Ok(0);
     }
-    let code = container::wait_forwarding(Pid::from_raw(record.pid));
-    container::delete(root, &record.id, true)?;
+    let pid = Pid::from_raw(restored.record.pid);
+    let code = match restored.console_master {
+        Some(master) => container::relay_and_wait(pid, master),
+        None => container::wait_forwarding(pid),
+    };
+    container::delete(root, &restored.record.id, true)?;
     Ok(code)
 }
 

@@ -385,6 +385,16 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     Ok(())
 }
 
+/// A pty master's index in its devpts (TIOCGPTN).
+pub fn pty_index(master: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut index: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int into `index`.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut index) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(index)
+}
+
 /// This process's pid in the pid namespace of the procfs at /proc: called
 /// before pivot_root (or joining a mount namespace), the host's.
 pub fn host_pid() -> io::Result<i32> {

@@ -1,7 +1,7 @@
-//! `checkpoint` and `restore` through CRIU's command line, as runc's
-//! commands do through its RPC: the same flags, the same images directory,
-//! the same rules for what lies outside the container (bind mounts, cgroup
-//! views, stdio, a network namespace joined by path).
+//! `checkpoint` and `restore` through CRIU's RPC (`criu swrk`, see rpc.rs),
+//! as runc's: the same flags, the same images directory, the same rules for
+//! what lies outside the container (bind mounts, cgroup views, stdio, a
+//! network namespace joined by path, a terminal's pty master).
 //!
 //! What crosses the checkpoint besides CRIU's images is written by us to
 //! `skiff-checkpoint.json` in the images directory: which mounts were
@@ -11,9 +11,8 @@
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -26,6 +25,8 @@ use crate::config::Bundle;
 use crate::namespaces::Plan;
 use crate::rootfs::resolve;
 use crate::state::{now_rfc3339, proc_stat, Record, StateRoot, Status};
+
+mod rpc;
 
 /// Our notes beside CRIU's images.
 const NOTES: &str = "skiff-checkpoint.json";
@@ -54,12 +55,12 @@ impl CgroupsMode {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    fn rpc(self) -> rpc::CgMode {
         match self {
-            Self::Soft => "soft",
-            Self::Full => "full",
-            Self::Strict => "strict",
-            Self::Ignore => "ignore",
+            Self::Soft => rpc::CgMode::SOFT,
+            Self::Full => rpc::CgMode::FULL,
+            Self::Strict => rpc::CgMode::STRICT,
+            Self::Ignore => rpc::CgMode::IGNORE,
         }
     }
 }
@@ -107,6 +108,22 @@ pub struct RestoreOptions<'a> {
     pub lsm_mount_context: Option<&'a str>,
 }
 
+/// A restored container: its record, and (restored in the foreground
+/// with a terminal and no console socket) the new pty master, for the
+/// caller to relay as `run -t` does.
+pub struct Restored {
+    pub record: Record,
+    pub console_master: Option<OwnedFd>,
+}
+
+/// Where the restored pty's new master goes.
+enum Console {
+    /// Sent over the console socket (--console-socket, the shim's).
+    Socket(UnixStream),
+    /// Kept for the caller to relay (`restore -t` in the foreground).
+    Relay(Option<OwnedFd>),
+}
+
 /// A mount CRIU cannot follow from inside the container, saved under its
 /// mount point as the key.
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,6 +145,11 @@ enum ExternalKind {
     Cgroup,
     /// A device node bound from the host's /dev.
     Device,
+    /// A file of linux.maskedPaths, /dev/null bound over it: restore binds
+    /// the host's /dev/null, as runc does, not the file the checkpoint's
+    /// /dev/null is by then (the container's own /dev may hold anything
+    /// there, CVE-2025-31133's class).
+    Masked,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -139,6 +161,10 @@ struct Notes {
     /// which restore maps to the caller's own fd.
     stdio: [Option<String>; 3],
     external_netns: bool,
+    /// Whether init's stdio were a pty (process.terminal): its restore
+    /// hands the new master to a console socket.
+    #[serde(default)]
+    terminal: bool,
 }
 
 /// Dumps a running container into `image_path`. Without `leave_running`,
@@ -155,14 +181,6 @@ pub fn checkpoint(
     if !matches!(status, Status::Running | Status::Paused) {
         return Err(ContainerError::wrong_status(id, status, "checkpoint"));
     }
-    let terminal = record.process.as_ref().and_then(|p| p.terminal()) == Some(true);
-    if terminal && !opts.criu.shell_job {
-        return Err(ContainerError::Checkpoint(format!(
-            "container {id} has a terminal (process.terminal): its pty's master is outside \
-             the container, which CRIU cannot save (runc hands it over through CRIU's RPC; \
-             skiff-oci runs CRIU's command line)"
-        )));
-    }
     let pid = Pid::from_raw(record.pid);
     let spec = Spec::load(record.bundle.join("config.json"))
         .map_err(|e| ContainerError::Checkpoint(format!("reading the bundle's config: {e}")))?;
@@ -174,62 +192,70 @@ pub fn checkpoint(
         externals: externals(&spec, &mountinfo),
         stdio: stdio_keys(pid, &mountinfo)?,
         external_netns: joined_by_path(&spec, LinuxNamespaceType::Network).is_some(),
+        terminal: record.process.as_ref().and_then(|p| p.terminal()) == Some(true),
     };
     write_notes(&images, &notes)?;
 
     // 3. The dump.
-    let action = if opts.pre_dump { "pre-dump" } else { "dump" };
-    let mut args = vec![
-        action.to_string(),
-        "--tree".into(),
-        pid.to_string(),
-        "--root".into(),
-        path_text(&record.rootfs),
-    ];
-    common_args(&mut args, &opts.criu, &images, &work, "dump.log");
-    for (set, flag) in [
-        (opts.leave_running, "--leave-running"),
-        (opts.link_remap, "--link-remap"),
-        (opts.tcp_skip_in_flight, "--skip-in-flight"),
-    ] {
-        if set {
-            args.push(flag.into());
-        }
-    }
+    let mut rpc_opts = common_opts(&opts.criu, "dump.log");
+    let _dirs = Dirs::set(&mut rpc_opts, &images, &work, false)?;
+    rpc_opts.set_pid(pid.as_raw());
+    rpc_opts.set_root(path_text(&record.rootfs));
+    rpc_opts.set_leave_running(opts.leave_running);
+    rpc_opts.set_link_remap(opts.link_remap);
+    rpc_opts.set_tcp_skip_in_flight(opts.tcp_skip_in_flight);
+    // Memory changes are tracked from a pre-dump on, for the dump after it.
+    rpc_opts.set_track_mem(opts.pre_dump || opts.parent_path.is_some());
     if let Some(parent) = opts.parent_path {
-        args.push("--prev-images-dir".into());
-        args.push(path_text(parent));
+        rpc_opts.set_parent_img(path_text(parent));
     }
     for e in &notes.externals {
-        args.push("--external".into());
-        args.push(format!("mnt[{0}]:{0}", e.mount_point));
+        rpc_opts
+            .external
+            .push(format!("mnt[{0}]:{0}", e.mount_point));
     }
     // CRIU stops the tasks through the freezer, as runc has it do (and
     // leaves a paused container frozen).
     let freezer = record.cgroup.as_ref().and_then(|cg| cg.freezer.as_ref());
     if let Some(Freezer::V1(dir) | Freezer::V2(dir)) = freezer {
-        args.push("--freeze-cgroup".into());
-        args.push(path_text(dir));
+        rpc_opts.set_freeze_cgroup(path_text(dir));
     }
     for key in notes.stdio.iter().flatten() {
         if key.starts_with("file[") {
-            args.push("--external".into());
-            args.push(key.clone());
+            rpc_opts.external.push(key.clone());
         }
     }
     if notes.external_netns {
         let inode = fs::metadata(format!("/proc/{pid}/ns/net"))
             .map_err(ContainerError::io("reading init's network namespace"))?
             .ino();
-        args.push("--external".into());
-        args.push(format!("net[{inode}]:{EXTERNAL_NETNS}"));
+        rpc_opts
+            .external
+            .push(format!("net[{inode}]:{EXTERNAL_NETNS}"));
     }
-    let nothing = Spawn {
+    // A terminal's pty slave is unpaired in the container (its master is
+    // with whoever got it over the console socket): CRIU saves it as such,
+    // and a restore opens a new master for it (runc sets this always).
+    rpc_opts.set_orphan_pts_master(true);
+    let kind = if opts.pre_dump {
+        rpc::ReqType::PRE_DUMP
+    } else {
+        rpc::ReqType::DUMP
+    };
+    let nothing = rpc::Spawn {
         join: &[],
         handed: &[],
         bind: None,
     };
-    run_criu(&opts.criu, &args, &work, "dump.log", nothing)?;
+    rpc::call(
+        criu_binary(&opts.criu),
+        kind,
+        rpc_opts,
+        &work,
+        "dump.log",
+        nothing,
+        &mut |_| Ok(()),
+    )?;
 
     // 4. Dumped and killed: the container goes, as runc's does.
     if !opts.leave_running && !opts.pre_dump {
@@ -241,8 +267,8 @@ pub fn checkpoint(
 /// Restores a container from `image_path` under the id and bundle given:
 /// its groups made from the config, CRIU run inside them, and the container
 /// recorded as running. Returns the record (init is the restored root task,
-/// this process's child).
-pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, ContainerError> {
+/// this process's child) and, to relay, the pty master.
+pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, ContainerError> {
     let create = &opts.create;
     // 1. The bundle and the notes of the checkpoint.
     crate::state::check_id(create.id)?;
@@ -272,6 +298,15 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
                 .into(),
         ));
     }
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if notes.terminal != terminal {
+        return Err(ContainerError::Checkpoint(format!(
+            "process.terminal is {terminal} in the config, {} in the checkpoint",
+            notes.terminal
+        )));
+    }
+    // The console socket, connected before anything is made (as create).
+    let mut console = console_target(terminal, create)?;
 
     // 2. The state directory claims the id; the groups are made and limited.
     let (dir, _anchor) = root.create_dir(create.id)?;
@@ -305,32 +340,31 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
         .map_err(ContainerError::io("creating criu-root"))?;
 
     // 4. The restore, CRIU placed in the groups so that what it restores is.
-    let pidfile = dir.join("restored.pid");
-    let mut args = vec![
-        "restore".to_string(),
-        "--root".into(),
-        path_text(&criu_root),
-        "--restore-detached".into(),
-        "--restore-sibling".into(),
-        "--pidfile".into(),
-        path_text(&pidfile),
-    ];
-    common_args(&mut args, &opts.criu, &images, &work, "restore.log");
-    restored_mounts(&mut args, spec, &bundle.dir, &notes, &cgroup)?;
-    cgroup_roots(&mut args, &cgroup, &layout);
-    for (flag, value) in [
-        ("--lsm-profile", opts.lsm_profile),
-        ("--lsm-mount-context", opts.lsm_mount_context),
-    ] {
-        if let Some(v) = value {
-            args.push(flag.into());
-            args.push(v.into());
-        }
+    let mut rpc_opts = common_opts(&opts.criu, "restore.log");
+    let _dirs = Dirs::set(&mut rpc_opts, &images, &work, true)?;
+    rpc_opts.set_root(path_text(&criu_root));
+    // The restored tasks are this process's children, as create's init is.
+    rpc_opts.set_rst_sibling(true);
+    rpc_opts.external = restored_mounts(spec, &bundle.dir, &notes, &cgroup)?;
+    rpc_opts.cg_root = cgroup_roots(&cgroup, &layout);
+    if let Some(p) = opts.lsm_profile {
+        rpc_opts.set_lsm_profile(p.into());
+    }
+    if let Some(c) = opts.lsm_mount_context {
+        rpc_opts.set_lsm_mount_context(c.into());
     }
     // The caller's stdio stand in for the container's outside ones, handed
     // to CRIU from fd 3 on (its own stdio go to its log).
     let mut handed: Vec<OwnedFd> = Vec::new();
     let mut seen: Vec<(&str, RawFd)> = Vec::new();
+    let mut inherit = |key: &str, fd: RawFd, handed: &mut Vec<OwnedFd>| {
+        let mut entry = rpc::InheritFd::new();
+        entry.set_key(key.into());
+        entry.set_fd(3 + handed.len() as i32);
+        rpc_opts.inherit_fd.push(entry);
+        handed.push(copy_high(fd)?);
+        Ok::<(), ContainerError>(())
+    };
     for (fd, key) in notes.stdio.iter().enumerate() {
         let Some(key) = key.as_deref() else { continue };
         // One file behind several of the container's stdio: CRIU opens it
@@ -345,46 +379,25 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
             continue;
         }
         seen.push((key, fd as RawFd));
-        args.push("--inherit-fd".into());
-        args.push(format!("fd[{}]:{key}", 3 + handed.len()));
-        handed.push(copy_high(fd as RawFd)?);
+        inherit(key, fd as RawFd, &mut handed)?;
     }
     if let Some(path) = netns {
         let file = fs::File::open(path)
             .map_err(|e| ContainerError::Checkpoint(format!("opening {}: {e}", path.display())))?;
-        args.push("--inherit-fd".into());
-        args.push(format!("fd[{}]:{EXTERNAL_NETNS}", 3 + handed.len()));
-        handed.push(copy_high(file.as_raw_fd())?);
+        inherit(EXTERNAL_NETNS, file.as_raw_fd(), &mut handed)?;
     }
+    // The restored pty slave gets a new master, which goes on to the
+    // console socket as create's would.
+    rpc_opts.set_orphan_pts_master(console.is_some());
     let join = cgroup.open_join_files(None)?;
     let handed_raw: Vec<RawFd> = handed.iter().map(|f| f.as_raw_fd()).collect();
     let bind = Some((c_path(&bundle.rootfs)?, c_path(&criu_root)?));
-    run_criu(
-        &opts.criu,
-        &args,
-        &work,
-        "restore.log",
-        Spawn {
-            join: &join,
-            handed: &handed_raw,
-            bind,
-        },
-    )?;
-
-    // 5. The restored init, recorded as a running container.
-    let pid = fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|t| t.trim().parse::<i32>().ok())
-        .ok_or_else(|| {
-            ContainerError::Checkpoint("criu wrote no pid of the restored task".into())
-        })?;
-    let _ = fs::remove_file(&pidfile);
-    let _ = fs::remove_dir(&criu_root);
-    let record = Record {
+    // The container as it will be recorded; its pid is the restored init's.
+    let mut record = Record {
         oci_version: spec.version().clone(),
         id: create.id.to_string(),
-        pid,
-        start_time: proc_stat(Pid::from_raw(pid)).map(|(_, t)| t).unwrap_or(0),
+        pid: 0,
+        start_time: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
@@ -396,6 +409,39 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
         process: spec.process().clone(),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
     };
+    let mut master_sent = false;
+    let pid = rpc::call(
+        criu_binary(&opts.criu),
+        rpc::ReqType::RESTORE,
+        rpc_opts,
+        &work,
+        "restore.log",
+        rpc::Spawn {
+            join: &join,
+            handed: &handed_raw,
+            bind,
+        },
+        &mut |notify| match notify.script.as_str() {
+            "setup-namespaces" => run_setup_hooks(&record, notify.pid),
+            "orphan-pts-master" => hand_over_master(notify, console.as_mut(), &mut master_sent),
+            _ => Ok(()),
+        },
+    )?;
+    if console.is_some() && !master_sent {
+        return Err(ContainerError::Checkpoint(
+            "criu restored no pty for process.terminal, so there is no master to hand over".into(),
+        ));
+    }
+
+    // 5. The restored init, recorded as a running container.
+    if pid <= 0 {
+        return Err(ContainerError::Checkpoint(
+            "criu answered the restore without the restored task's pid".into(),
+        ));
+    }
+    let _ = fs::remove_dir(&criu_root);
+    record.pid = pid;
+    record.start_time = proc_stat(Pid::from_raw(pid)).map(|(_, t)| t).unwrap_or(0);
     root.save(&record)?;
     if let Some(path) = create.pid_file {
         write_pid_file(path, Pid::from_raw(pid))?;
@@ -403,7 +449,14 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Record, Co
     cleanup.cgroup = None;
     cleanup.id = "";
     super::start::poststart(&record);
-    Ok(record)
+    let console_master = match console {
+        Some(Console::Relay(master)) => master,
+        _ => None,
+    };
+    Ok(Restored {
+        record,
+        console_master,
+    })
 }
 
 /// Undoes a half-done restore: kills what is in the groups, removes them
@@ -429,14 +482,59 @@ impl Drop for Undo<'_> {
 
 /// Creates each mount point of the config in the rootfs, as create would,
 /// but those inside a tmpfs mount, whose content CRIU restores whole (as
-/// runc has them).
+/// runc has them). Each bind is mounted as it comes, as runc does at
+/// restore (its issue 2748): a mount nested in a bind mount has its mount
+/// point in the bind's source, where create made it, and where CRIU will
+/// look, not in the rootfs's directory underneath. The binds are made in a
+/// mount namespace of a thread of our own, which goes with the thread.
 fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<(), ContainerError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                private_mount_namespace()?;
+                make_mount_points_here(spec, bundle_dir, rootfs)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ContainerError::Checkpoint(
+                    "mounts: making the mount points panicked".into(),
+                ))
+            })
+    })
+}
+
+/// This thread in a mount namespace of its own (unshare(CLONE_NEWNS) takes
+/// the thread's filesystem context alone), whose mounts propagate nowhere.
+fn private_mount_namespace() -> Result<(), ContainerError> {
+    use nix::mount::{mount, MsFlags};
+    let fail = |step: &str, e: nix::Error| {
+        ContainerError::Checkpoint(format!("mounts: {step} for the mount points: {e}"))
+    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| fail("a mount namespace", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail("making / private", e))
+}
+
+fn make_mount_points_here(
+    spec: &Spec,
+    bundle_dir: &Path,
+    rootfs: &Path,
+) -> Result<(), ContainerError> {
+    use nix::mount::{mount, MsFlags};
     let mounts: Vec<&oci_spec::runtime::Mount> = spec.mounts().iter().flatten().collect();
     let tmpfs: Vec<PathBuf> = mounts
         .iter()
         .filter(|m| m.typ().as_deref() == Some("tmpfs"))
         .map(|m| m.destination().clone())
         .collect();
+    // Opened in this namespace, so that walks from it see the binds below.
     let root = fs::File::open(rootfs).map_err(ContainerError::io("opening the rootfs"))?;
     for m in mounts {
         let dest = m.destination();
@@ -448,9 +546,30 @@ fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<()
             Some(Ok(meta)) if is_bind(m) && !meta.is_dir() => resolve::Kind::File,
             _ => resolve::Kind::Dir,
         };
-        resolve::ensure_in_root(root.as_fd(), dest, kind).map_err(|e| {
+        let point = resolve::ensure_in_root(root.as_fd(), dest, kind).map_err(|e| {
             ContainerError::Checkpoint(format!(
                 "mounts: creating the mount point {} in the rootfs: {e}",
+                dest.display()
+            ))
+        })?;
+        let Some(source) = source.filter(|_| is_bind(m)) else {
+            continue;
+        };
+        // A source that is not there is CRIU's to report (as at create).
+        if !source.exists() {
+            continue;
+        }
+        mount(
+            Some(&source),
+            &resolve::fd_path(&point),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            ContainerError::Checkpoint(format!(
+                "mounts: binding {} onto {} for its nested mount points: {e}",
+                source.display(),
                 dest.display()
             ))
         })?;
@@ -458,15 +577,16 @@ fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<()
     Ok(())
 }
 
-/// Hooks run where init sets the container up, which a restore skips: a
-/// config that asks for them is refused rather than half-honoured.
+/// createContainer and startContainer run where init sets the container up
+/// and starts the program, which a restore skips (runc does not run them
+/// either): a config that asks for them is refused rather than
+/// half-honoured. prestart and createRuntime run at CRIU's
+/// setup-namespaces notify (run_setup_hooks).
 fn refuse_unrestorable(spec: &Spec) -> Result<(), ContainerError> {
     let Some(hooks) = spec.hooks() else {
         return Ok(());
     };
     let named = [
-        ("prestart", hooks.prestart()),
-        ("createRuntime", hooks.create_runtime()),
         ("createContainer", hooks.create_container()),
         ("startContainer", hooks.start_container()),
     ];
@@ -497,56 +617,175 @@ fn directories(opts: &CriuOptions<'_>) -> Result<(PathBuf, PathBuf), ContainerEr
     Ok((images, work))
 }
 
-/// The options both directions pass alike.
-fn common_args(
-    args: &mut Vec<String>,
-    opts: &CriuOptions<'_>,
-    images: &Path,
-    work: &Path,
-    log: &str,
-) {
-    args.extend([
-        "--images-dir".into(),
-        path_text(images),
-        "--work-dir".into(),
-        path_text(work),
-        "--log-file".into(),
-        log.into(),
-        "-v4".into(),
-        // Device numbers of files on the container's mounts may change.
-        "--evasive-devices".into(),
-        format!(
-            "--manage-cgroups={}",
-            opts.cgroups_mode.unwrap_or(CgroupsMode::Soft).as_str()
-        ),
-    ]);
-    for (set, flag) in [
-        (opts.tcp_established, "--tcp-established"),
-        (opts.ext_unix_sk, "--ext-unix-sk"),
-        (opts.shell_job, "--shell-job"),
-        (opts.file_locks, "--file-locks"),
-        (opts.auto_dedup, "--auto-dedup"),
-    ] {
-        if set {
-            args.push(flag.into());
+/// How CRIU finds the images and work directories. The RPC names them by
+/// descriptor, which CRIU opens as /proc/OUR_PID/fd/N: a directory of our
+/// mount namespace. A restore's CRIU runs in a mount namespace of its own
+/// (Spawn::bind) and mounts its cgroup yard in the work directory, which
+/// the kernel refuses in a foreign namespace: there they go by path, the
+/// work directory (when not the images one) through CRIU's RPC
+/// configuration file, the one way the RPC takes it as a path (and which
+/// cannot hold every path).
+enum Dirs {
+    /// Held open for CRIU until the call returns.
+    Open { _images: fs::File, _work: fs::File },
+    /// With the configuration file written, removed on drop.
+    Paths(Option<PathBuf>),
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        if let Self::Paths(Some(conf)) = self {
+            let _ = fs::remove_file(conf);
         }
-    }
-    if opts.empty_network_ns {
-        args.extend(["--empty-ns".into(), "net".into()]);
     }
 }
 
-/// What CRIU's process is given before it runs.
-struct Spawn<'a> {
-    /// cgroup files it writes itself into (see open_join_files).
-    join: &'a [OwnedFd],
-    /// Descriptors passed to it as fds 3, 4, ...
-    handed: &'a [RawFd],
-    /// (rootfs, criu-root): bound in a mount namespace of CRIU's own, so
-    /// that nothing of it outlives CRIU on the host, whatever kills it (a
-    /// leftover bind under the state directory would lead a later delete
-    /// into the rootfs).
-    bind: Option<(std::ffi::CString, std::ffi::CString)>,
+impl Dirs {
+    fn set(
+        o: &mut rpc::Opts,
+        images: &Path,
+        work: &Path,
+        by_path: bool,
+    ) -> Result<Self, ContainerError> {
+        let open = |path: &Path| {
+            fs::File::open(path)
+                .map_err(|e| ContainerError::Checkpoint(format!("opening {}: {e}", path.display())))
+        };
+        if !by_path {
+            let (images, work) = (open(images)?, open(work)?);
+            o.set_images_dir_fd(images.as_raw_fd());
+            o.set_work_dir_fd(work.as_raw_fd());
+            return Ok(Self::Open {
+                _images: images,
+                _work: work,
+            });
+        }
+        o.set_images_dir_fd(-1);
+        o.set_images_dir(path_text(images));
+        if work != images {
+            // CRIU 4.2's parser cuts a value at '#' (a comment) and, quoted
+            // or not, refuses one with a space in it.
+            let text = path_text(work);
+            if text.contains(|c: char| c.is_whitespace() || c == '#' || c == '"') {
+                return Err(ContainerError::Checkpoint(format!(
+                    "--work-path {text:?}: a restore names it to CRIU in CRIU's configuration \
+                     file, which cannot hold whitespace, '#' or '\"' in a path"
+                )));
+            }
+            let conf = work.join("skiff-criu.conf");
+            fs::write(&conf, format!("work-dir {text}\n"))
+                .map_err(ContainerError::io("writing criu's configuration file"))?;
+            o.set_config_file(path_text(&conf));
+            return Ok(Self::Paths(Some(conf)));
+        }
+        Ok(Self::Paths(None))
+    }
+}
+
+fn criu_binary<'a>(opts: &CriuOptions<'a>) -> &'a Path {
+    opts.criu.unwrap_or(Path::new("criu"))
+}
+
+/// The options both directions pass alike.
+fn common_opts(opts: &CriuOptions<'_>, log: &str) -> rpc::Opts {
+    let mut o = rpc::Opts::new();
+    o.set_log_file(log.into());
+    o.set_log_level(4);
+    // Every action comes back as a notify (orphan-pts-master among them).
+    o.set_notify_scripts(true);
+    // Device numbers of files on the container's mounts may change.
+    o.set_evasive_devices(true);
+    o.set_manage_cgroups_mode(opts.cgroups_mode.unwrap_or(CgroupsMode::Soft).rpc());
+    o.set_tcp_established(opts.tcp_established);
+    o.set_ext_unix_sk(opts.ext_unix_sk);
+    o.set_shell_job(opts.shell_job);
+    o.set_file_locks(opts.file_locks);
+    o.set_auto_dedup(opts.auto_dedup);
+    if opts.empty_network_ns {
+        o.set_empty_ns(libc::CLONE_NEWNET as u32);
+    }
+    o
+}
+
+/// Where a restore hands the new pty master: the console socket, connected
+/// from --console-socket's path, or the caller's (the shim's) stream; or,
+/// in the foreground without one, the caller itself, to relay.
+fn console_target(
+    terminal: bool,
+    create: &CreateOptions<'_>,
+) -> Result<Option<Console>, ContainerError> {
+    match (terminal, create.console_stream, create.console_socket) {
+        (false, None, None) => Ok(None),
+        (false, _, _) => Err(ContainerError::Checkpoint(
+            "--console-socket: the container has no terminal (process.terminal is false)".into(),
+        )),
+        (true, Some(stream), _) => stream
+            .try_clone()
+            .map(|s| Some(Console::Socket(s)))
+            .map_err(ContainerError::io("duplicating the console socket")),
+        (true, None, Some(path)) => UnixStream::connect(path)
+            .map(|s| Some(Console::Socket(s)))
+            .map_err(|source| ContainerError::ConsoleSocket {
+                path: path.to_path_buf(),
+                source,
+            }),
+        (true, None, None) if create.relay_terminal => Ok(Some(Console::Relay(None))),
+        (true, None, None) => Err(ContainerError::Checkpoint(
+            "process.terminal: a detached restore of a container with a terminal needs \
+             --console-socket, to hand its new pty master to"
+                .into(),
+        )),
+    }
+}
+
+/// CRIU's setup-namespaces notify: the restored init's namespaces are
+/// there, nothing runs yet. prestart and createRuntime run here, as runc
+/// runs them, with the state of the container being created.
+fn run_setup_hooks(record: &Record, pid: i32) -> Result<(), ContainerError> {
+    let Some(hooks) = &record.hooks else {
+        return Ok(());
+    };
+    let mut creating = record.clone();
+    creating.pid = pid;
+    let state = creating.hook_state(Status::Creating);
+    for (kind, list) in [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+    ] {
+        crate::hooks::run(kind, list.as_deref().unwrap_or(&[]), &state, None)?;
+    }
+    Ok(())
+}
+
+/// CRIU's orphan-pts-master notify: the pty master it opened for the
+/// restored slave, sent on over the console socket as create sends one, or
+/// kept to relay.
+fn hand_over_master(
+    notify: rpc::Notify,
+    console: Option<&mut Console>,
+    sent: &mut bool,
+) -> Result<(), ContainerError> {
+    let (Some(master), Some(console)) = (notify.fd, console) else {
+        return Err(ContainerError::Checkpoint(
+            "criu sent a pty master without a descriptor, or with no console socket to take it"
+                .into(),
+        ));
+    };
+    match console {
+        Console::Socket(socket) => {
+            let name = crate::process::console::slave_name(master.as_fd())
+                .map_err(ContainerError::io("reading the restored pty's index"))?;
+            crate::process::console::send_master(socket.as_raw_fd(), master.as_raw_fd(), &name)
+                .map_err(|e| {
+                    ContainerError::Checkpoint(format!(
+                        "sending the pty master over --console-socket: {e}"
+                    ))
+                })?;
+        }
+        Console::Relay(kept) => *kept = Some(master),
+    }
+    *sent = true;
+    Ok(())
 }
 
 fn c_path(path: &Path) -> Result<std::ffi::CString, ContainerError> {
@@ -564,93 +803,6 @@ fn same_file(a: RawFd, b: RawFd) -> bool {
         (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
     };
     stat(a).is_some() && stat(a) == stat(b)
-}
-
-/// Runs CRIU and waits for it; on failure the error carries the log's last
-/// error lines.
-fn run_criu(
-    opts: &CriuOptions<'_>,
-    args: &[String],
-    work: &Path,
-    log: &str,
-    spawn: Spawn<'_>,
-) -> Result<(), ContainerError> {
-    let program = opts.criu.unwrap_or(Path::new("criu"));
-    let output = fs::File::create(work.join(format!("{log}.out")))
-        .map_err(ContainerError::io("creating criu's output file"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(
-            output
-                .try_clone()
-                .map_err(ContainerError::io("creating criu's output file"))?,
-        )
-        .stderr(output);
-    let join: Vec<RawFd> = spawn.join.iter().map(|f| f.as_raw_fd()).collect();
-    let handed = spawn.handed.to_vec();
-    let bind = spawn.bind;
-    // SAFETY: between fork and exec the closure only calls unshare(2),
-    // mount(2), write(2) and dup2(2) with strings and descriptors made
-    // before the fork, which are async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fail = || Err(std::io::Error::last_os_error());
-            if let Some((rootfs, target)) = &bind {
-                let none = std::ptr::null();
-                if libc::unshare(libc::CLONE_NEWNS) != 0
-                    || libc::mount(
-                        none,
-                        c"/".as_ptr(),
-                        none,
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) != 0
-                    || libc::mount(
-                        rootfs.as_ptr(),
-                        target.as_ptr(),
-                        none,
-                        libc::MS_BIND | libc::MS_REC,
-                        std::ptr::null(),
-                    ) != 0
-                {
-                    return fail();
-                }
-            }
-            for fd in &join {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // Each lies above every target (copy_high), so moving one
-            // into place never overwrites another still to be moved.
-            for (i, fd) in handed.iter().enumerate() {
-                if libc::dup2(*fd, 3 + i as RawFd) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| ContainerError::Checkpoint(format!("running {}: {e}", program.display())))?;
-    if status.success() {
-        return Ok(());
-    }
-    let path = work.join(log);
-    let errors: Vec<String> = fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("Error") && !l.contains("RLIMIT_NOFILE"))
-        .map(|l| l.trim().to_string())
-        .collect();
-    let tail = errors[errors.len().saturating_sub(3)..].join("; ");
-    Err(ContainerError::Checkpoint(format!(
-        "criu {} failed ({status}): {tail} (log: {})",
-        args[0],
-        path.display()
-    )))
 }
 
 /// A copy of `fd` numbered above the descriptors CRIU is handed (3, 4,
@@ -710,10 +862,23 @@ fn externals(spec: &Spec, mountinfo: &[MountLine]) -> Vec<External> {
         .filter(|m| is_bind(m))
         .map(|m| clean(&m.destination().to_string_lossy()))
         .collect();
+    let masked: Vec<String> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().as_ref())
+        .iter()
+        .flat_map(|paths| paths.iter())
+        .map(|p| clean(p))
+        .collect();
     mountinfo
         .iter()
         .filter_map(|m| {
-            let kind = if bind_targets.contains(&m.mount_point) {
+            // A masked file is /dev/null bound (a mount of a file, not of
+            // its filesystem's root); a masked directory is a read-only
+            // tmpfs of its own, which CRIU restores.
+            let kind = if masked.contains(&m.mount_point) && m.root != "/" {
+                ExternalKind::Masked
+            } else if bind_targets.contains(&m.mount_point) {
                 ExternalKind::Bind
             } else if (m.fs_type == "cgroup" || m.fs_type == "cgroup2") && m.root != "/" {
                 ExternalKind::Cgroup
@@ -810,16 +975,16 @@ fn joined_by_path(spec: &Spec, kind: LinuxNamespaceType) -> Option<&Path> {
         .as_deref()
 }
 
-/// `--external mnt[KEY]:SOURCE` for every external mount of the checkpoint,
-/// found again in the new container: the config's bind sources, its groups,
-/// the host's devices.
+/// `mnt[KEY]:SOURCE` (CRIU's --external) for every external mount of the
+/// checkpoint, found again in the new container: the config's bind
+/// sources, its groups, the host's devices.
 fn restored_mounts(
-    args: &mut Vec<String>,
     spec: &Spec,
     bundle_dir: &Path,
     notes: &Notes,
     cgroup: &CgroupRecord,
-) -> Result<(), ContainerError> {
+) -> Result<Vec<String>, ContainerError> {
+    let mut externals = Vec::new();
     for e in &notes.externals {
         let source = match e.kind {
             ExternalKind::Bind => {
@@ -846,11 +1011,24 @@ fn restored_mounts(
             ExternalKind::Cgroup => group_for(cgroup, &e.mount_point)
                 .unwrap_or_else(|| Path::new(&e.mount_point).join(e.root.trim_start_matches('/'))),
             ExternalKind::Device => Path::new("/dev").join(e.root.trim_start_matches('/')),
+            ExternalKind::Masked => host_dev_null()?,
         };
-        args.push("--external".into());
-        args.push(format!("mnt[{}]:{}", e.mount_point, path_text(&source)));
+        externals.push(format!("mnt[{}]:{}", e.mount_point, path_text(&source)));
     }
-    Ok(())
+    Ok(externals)
+}
+
+/// The host's /dev/null, checked to be the null device (1:3).
+fn host_dev_null() -> Result<PathBuf, ContainerError> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = PathBuf::from("/dev/null");
+    let meta = fs::metadata(&path).map_err(ContainerError::io("reading the host's /dev/null"))?;
+    if !meta.file_type().is_char_device() || meta.rdev() != libc::makedev(1, 3) {
+        return Err(ContainerError::Checkpoint(
+            "linux.maskedPaths: the host's /dev/null is not the null device".into(),
+        ));
+    }
+    Ok(path)
 }
 
 /// The container's group in the hierarchy the container sees at
@@ -865,9 +1043,9 @@ fn group_for(cgroup: &CgroupRecord, mount_point: &str) -> Option<PathBuf> {
         .cloned()
 }
 
-/// `--cgroup-root`: the container's groups, which may be named otherwise
-/// than the checkpointed ones (another id, another cgroupsPath).
-fn cgroup_roots(args: &mut Vec<String>, cgroup: &CgroupRecord, layout: &Layout) {
+/// CRIU's cgroup roots: the container's groups, which may be named
+/// otherwise than the checkpointed ones (another id, another cgroupsPath).
+fn cgroup_roots(cgroup: &CgroupRecord, layout: &Layout) -> Vec<rpc::CgroupRoot> {
     let mut roots: Vec<(PathBuf, Option<&str>)> = Vec::new();
     match layout {
         Layout::V2 { root } => roots.push((root.clone(), None)),
@@ -886,18 +1064,21 @@ fn cgroup_roots(args: &mut Vec<String>, cgroup: &CgroupRecord, layout: &Layout) 
             roots.extend(unified.iter().map(|u| (u.clone(), None)));
         }
     }
+    let mut roots_out = Vec::new();
     for dir in &cgroup.dirs {
         let Some((mount, controller)) = roots.iter().find(|(m, _)| dir.starts_with(m)) else {
             continue;
         };
         let rel = Path::new("/").join(dir.strip_prefix(mount).unwrap_or(dir));
-        args.push("--cgroup-root".into());
-        match controller {
-            // cgroup2: CRIU's default root.
-            None => args.push(path_text(&rel)),
-            Some(c) => args.push(format!("{c}:{}", path_text(&rel))),
+        let mut root = rpc::CgroupRoot::new();
+        // cgroup2 has no controller: CRIU's default root.
+        if let Some(c) = controller {
+            root.set_ctrl(c.to_string());
         }
+        root.set_path(path_text(&rel));
+        roots_out.push(root);
     }
+    roots_out
 }
 
 fn write_notes(images: &Path, notes: &Notes) -> Result<(), ContainerError> {

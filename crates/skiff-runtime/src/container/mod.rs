@@ -14,7 +14,7 @@ mod start;
 mod wait;
 
 pub use checkpoint::{
-    checkpoint, restore, CgroupsMode, CheckpointOptions, CriuOptions, RestoreOptions,
+    checkpoint, restore, CgroupsMode, CheckpointOptions, CriuOptions, RestoreOptions, Restored,
 };
 pub use control::{pause, pids, resume, stats, update};
 pub use create::{create, CreateOptions, Created};

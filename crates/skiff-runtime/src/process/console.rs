@@ -51,16 +51,8 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>, console: bool) -> Result<(
             source,
         })?;
     }
-    let fds = [master.as_raw_fd()];
-    let name_bytes = name.as_bytes();
-    sendmsg::<()>(
-        socket,
-        &[IoSlice::new(name_bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(err("sending the master over --console-socket"))?;
+    send_master(socket, master.as_raw_fd(), &name)
+        .map_err(err("sending the master over --console-socket"))?;
     drop(master);
     let _ = nix::unistd::close(socket);
     setsid().map_err(err("setsid"))?;
@@ -72,6 +64,26 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>, console: bool) -> Result<(
         dup2(slave.as_raw_fd(), target).map_err(err("dup2 onto stdio"))?;
     }
     Ok(())
+}
+
+/// Sends a pty master over a console socket as runc does: one message, the
+/// slave's name as its bytes, the master in SCM_RIGHTS.
+pub fn send_master(socket: RawFd, master: RawFd, name: &str) -> nix::Result<()> {
+    let fds = [master];
+    sendmsg::<()>(
+        socket,
+        &[IoSlice::new(name.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// The slave name of a pty master: its index in the devpts it was opened
+/// in, which need not be the caller's.
+pub fn slave_name(master: std::os::fd::BorrowedFd<'_>) -> std::io::Result<String> {
+    Ok(format!("/dev/pts/{}", sys::pty_index(master)?))
 }
 
 /// Binds the pty slave onto a fresh /dev/console: whatever was there (a symlink
