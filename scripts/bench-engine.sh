@@ -112,6 +112,47 @@ for i in $(seq "$rounds"); do
     t0=$(ms); PM --runtime runc run --rm --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/runnet.podman"
 done
 uns=$(median <"$tmp/runnet.skiff"); unp=$(median <"$tmp/runnet.podman")
+
+# 2c. Containers that stay: $detached (default 100) started detached one
+#     after another (total wall), exec of /bin/true into one, the monitor's
+#     memory per container (skiff's monitor against conmon, RSS), ps with
+#     twice as many containers (half of them only created), and a pod
+#     with two containers (pod create + two run -d --pod).
+detached=${SKIFF_BENCH_DETACHED:-100}
+t0=$(ms)
+for i in $(seq "$detached"); do "$skiff" --root "$tmp/s" run -d --network none "$image" sleep 1000 >/dev/null; done
+t1=$(ms); ds=$((t1 - t0))
+t0=$(ms)
+for i in $(seq "$detached"); do PM --runtime runc run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" sleep 1000 >/dev/null; done
+t1=$(ms); dp=$((t1 - t0))
+rss() { ps -o rss= -p "$(pgrep -d, -f "$1")" | awk '{s += $1; n++} END {print (n ? int(s / n) : 0)}'; }
+ms_rss=$(rss "__monitor"); mp_rss=$(rss "^/usr/bin/conmon")
+one=$("$skiff" --root "$tmp/s" ps -q | head -1); pone=$(PM ps -q | head -1)
+: >"$tmp/exec.skiff"; : >"$tmp/exec.podman"
+for i in $(seq "$rounds"); do
+    t0=$(ms); "$skiff" --root "$tmp/s" exec "$one" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/exec.skiff"
+    t0=$(ms); PM exec "$pone" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/exec.podman"
+done
+es=$(median <"$tmp/exec.skiff"); ep=$(median <"$tmp/exec.podman")
+for i in $(seq "$detached"); do "$skiff" --root "$tmp/s" create --network none "$image" true >/dev/null; PM create --network none "$image" true >/dev/null; done
+: >"$tmp/ps.skiff"; : >"$tmp/ps.podman"
+for i in $(seq "$rounds"); do
+    t0=$(ms); "$skiff" --root "$tmp/s" ps -a >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/ps.skiff"
+    t0=$(ms); PM ps -a >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/ps.podman"
+done
+pss=$(median <"$tmp/ps.skiff"); psp=$(median <"$tmp/ps.podman")
+"$skiff" --root "$tmp/s" rm -f $("$skiff" --root "$tmp/s" ps -a -q) >/dev/null
+PM rm -f -a -t 0 >/dev/null 2>&1 || true
+t0=$(ms)
+"$skiff" --root "$tmp/s" pod create --name bp --network none >/dev/null
+for i in 1 2; do "$skiff" --root "$tmp/s" run -d --pod bp "$image" sleep 1000 >/dev/null; done
+t1=$(ms); pods=$((t1 - t0))
+t0=$(ms)
+PM pod create --name bp --network none >/dev/null
+for i in 1 2; do PM --runtime runc run -d --pod bp --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" sleep 1000 >/dev/null; done
+t1=$(ms); podp=$((t1 - t0))
+"$skiff" --root "$tmp/s" pod rm -f bp >/dev/null
+PM pod rm -f -t 0 bp >/dev/null 2>&1 || true
 PM rmi -a -f >/dev/null 2>&1 || true
 
 # 3. 500 small images in both stores (one docker-archive, loaded by each).
@@ -178,6 +219,11 @@ if [ "$only" != build ]; then
     printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
     printf '%-44s %8s %8s %6s\n' "run --rm /bin/true" "$us" "$up" "$(ratio "$us" "$up")"
     printf '%-44s %8s %8s %6s\n' "run --rm /bin/true, default bridge network" "$uns" "$unp" "$(ratio "$uns" "$unp")"
+    printf '%-44s %8s %8s %6s\n' "$detached run -d, one after another (total)" "$ds" "$dp" "$(ratio "$ds" "$dp")"
+    printf '%-44s %8s %8s %6s\n' "exec /bin/true" "$es" "$ep" "$(ratio "$es" "$ep")"
+    printf '%-44s %8s %8s %6s\n' "monitor RSS per container, KiB (conmon)" "$ms_rss" "$mp_rss" "$(ratio "$ms_rss" "$mp_rss")"
+    printf '%-44s %8s %8s %6s\n' "ps -a, $((2 * detached)) containers" "$pss" "$psp" "$(ratio "$pss" "$psp")"
+    printf '%-44s %8s %8s %6s\n' "pod create + 2 containers" "$pods" "$podp" "$(ratio "$pods" "$podp")"
     printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
     printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
 fi

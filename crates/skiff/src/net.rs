@@ -275,6 +275,17 @@ fn stop_pasta(dir: &Path) {
     if comm.starts_with("pasta") || comm.starts_with("passt") {
         // SAFETY: a signal to the process we checked.
         unsafe { libc::kill(pid, libc::SIGTERM) };
+        // Gone (or only a zombie for init to reap) before rm returns,
+        // bounded.
+        let stat = format!("/proc/{pid}/stat");
+        for _ in 0..200 {
+            let state = fs::read_to_string(&stat).unwrap_or_default();
+            let state = state.rsplit(") ").next().unwrap_or("").chars().next();
+            if matches!(state, None | Some('Z') | Some('X')) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
     let _ = fs::remove_file(dir.join("pasta.pid"));
 }

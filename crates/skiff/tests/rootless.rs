@@ -315,18 +315,28 @@ fn an_unprivileged_user_runs_containers_and_pods() {
     assert_eq!(u.ok(&["ps", "-a", "-q"]).trim(), "");
     // Left: the namespace holder alone (monitors that just ended may still
     // wait, as zombies, for the host's init to reap them).
-    let o = Command::new("ps")
-        .args(["-u", &u.name, "-o", "stat=,args="])
-        .output()
-        .unwrap();
-    let procs = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
+    let others = || {
+        let o = Command::new("ps")
+            .args(["-u", &u.name, "-o", "stat=,args="])
+            .output()
+            .unwrap();
+        let procs = String::from_utf8_lossy(&o.stdout).into_owned();
         procs
             .lines()
-            .filter(|l| !l.trim_start().starts_with('Z'))
-            .all(|l| l.ends_with("skiff __pause")),
-        "{procs}"
-    );
+            .filter(|l| !l.trim_start().starts_with('Z') && !l.ends_with("skiff __pause"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // Bounded: what was killed may take a moment to be gone.
+    let mut left = others();
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = others();
+    }
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A port published by a rootless container (pasta, the default network
