@@ -73,6 +73,9 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
         let dir = db.dir(d);
         let fixed = if fix {
             let _ = crate::net::teardown(db, &dir, d);
+            // A create killed midway: its namespace file (bound before
+            // net.json was written), its rootfs, whatever else.
+            unmount_under(&dir);
             skiff_image::mount::unmount_at(&dir.join("rootfs"))
                 .and_then(|()| skiff_image::store::remove_tree(&dir))
                 .and_then(|()| store.release(&format!("container:{d}")).map(|_| ()))
@@ -170,6 +173,45 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
         line("ok", "the store: nothing left behind", "");
     }
     Ok(left)
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Detaches every mount at or below `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = format!("{}/", dir.display());
+    let mut ours: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in ours {
+        let _ = rustix::mount::unmount(m.as_str(), rustix::mount::UnmountFlags::DETACH);
+    }
 }
 
 /// (network, container id, interface) of every lease of this store's

@@ -2124,3 +2124,87 @@ fn network_connect_and_disconnect() {
     e.ok(&["rm", "-f", "app", "db"]);
     e.ok(&["network", "rm", "back"]);
 }
+
+/// kill -9 of the engine's own commands at points along their way: `run
+/// -d` (on the default bridge network, so addresses and rules are made
+/// too) and `rm -f`. After each, what a user would do (`rm -f` of the
+/// name, `doctor --fix`) leaves the store consistent: doctor finds
+/// nothing, no container, mount, runtime state or address lease of the
+/// store is left.
+#[test]
+fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let root = e.root().display().to_string();
+    let spawn = |args: &[&str]| {
+        Command::new(skiff_bin())
+            .arg("--root")
+            .arg(e.root())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let kill_after = |mut child: std::process::Child, ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let clean = |what: &str| {
+        let o = e.cmd(&["doctor", "--fix"]);
+        assert!(
+            o.status.code() == Some(0),
+            "{what}: doctor --fix: {}",
+            text(&o)
+        );
+        let o = e.cmd(&["doctor"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{what}: doctor after --fix: {}",
+            text(&o)
+        );
+        assert_eq!(
+            e.ok(&["ps", "-a", "-q"]).trim(),
+            "",
+            "{what}: a container is left"
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let ours: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(&format!("{root}/containers/")))
+            .collect();
+        assert!(ours.is_empty(), "{what}: mounts left: {ours:?}");
+        let state = e.root().join("runtime");
+        let states: Vec<String> = fs::read_dir(&state)
+            .map(|d| {
+                d.flatten()
+                    .filter(|x| x.path().is_dir())
+                    .map(|x| x.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(states.is_empty(), "{what}: runtime state left: {states:?}");
+    };
+    let delays = [0u64, 5, 15, 30, 60, 100, 160, 250, 400];
+    for (i, ms) in delays.iter().enumerate() {
+        let name = format!("k{i}");
+        kill_after(
+            spawn(&["run", "-d", "--name", &name, "app:1", "sleep", "100"]),
+            *ms,
+        );
+        let _ = e.cmd(&["rm", "-f", &name]);
+        clean(&format!("run -d killed after {ms} ms"));
+    }
+    for (i, ms) in delays.iter().enumerate() {
+        let name = format!("r{i}");
+        e.ok(&["run", "-d", "--name", &name, "app:1", "sleep", "100"]);
+        kill_after(spawn(&["rm", "-f", &name]), *ms);
+        let o = e.cmd(&["rm", "-f", &name]);
+        clean(&format!("rm -f killed after {ms} ms (then rm -f: {})", text(&o).trim()));
+    }
+}
