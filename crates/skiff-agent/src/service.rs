@@ -1,0 +1,454 @@
+//! The agent API (proto/agent.proto), one method per RPC: check the
+//! request against the table, do the work (library calls that clone or
+//! spawn go through `call.rs`), record the outcome.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::Pid;
+use serde_json::Value;
+use skiff_agent_api::agent::{
+    ContainerRequest, CreateContainerRequest, Empty, ExecProcessRequest, GuestDetailsResponse,
+    ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, SignalProcessRequest,
+    WaitProcessResponse, WriteStreamRequest,
+};
+use skiff_agent_api::agent_ttrpc::Agent;
+use skiff_agent_api::ttrpc::{self, TtrpcContext};
+use skiff_runtime::signal::SignalNumber;
+use skiff_runtime::state::StateRoot;
+
+use crate::call::{self, Call};
+use crate::error::AgentError;
+use crate::guest;
+use crate::reaper::Reaper;
+
+type Result<T> = std::result::Result<T, AgentError>;
+
+/// The agent's own state: bundles, runtime state, call answers.
+const STATE_DIR: &str = "/run/skiff-agent";
+/// The most one ReadStdout/ReadStderr returns.
+const READ_MAX: usize = 1 << 20;
+
+struct Proc {
+    pid: i32,
+    stdin: Option<File>,
+    stdout: Arc<File>,
+    stderr: Arc<File>,
+}
+
+struct Container {
+    bundle: PathBuf,
+    procs: HashMap<String, Proc>,
+}
+
+pub struct Service {
+    reaper: Arc<Reaper>,
+    state: PathBuf,
+    /// In a guest: power off at DestroySandbox (outside one, exit).
+    in_guest: bool,
+    containers: Mutex<HashMap<String, Container>>,
+}
+
+/// The pipes of one process: ours (stdin writer, stdout and stderr
+/// readers) and theirs (its fds 0, 1, 2).
+struct Pipes {
+    stdin: File,
+    stdout: File,
+    stderr: File,
+    theirs: [OwnedFd; 3],
+}
+
+fn pipes() -> Result<Pipes> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| AgentError::Setup("creating a stdio pipe", e.into()))
+    };
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    Ok(Pipes {
+        stdin: File::from(in_w),
+        stdout: File::from(out_r),
+        stderr: File::from(err_r),
+        theirs: [in_r, out_w, err_w],
+    })
+}
+
+impl Service {
+    pub fn new(reaper: Arc<Reaper>, in_guest: bool) -> Service {
+        let state = std::env::var_os("SKIFF_AGENT_STATE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(STATE_DIR));
+        Service {
+            reaper,
+            state,
+            in_guest,
+            containers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
+        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.state.join("bundles").join(id)
+    }
+
+    fn create(&self, req: CreateContainerRequest) -> Result<i32> {
+        let id = req.container_id.as_str();
+        skiff_runtime::state::check_id(id)
+            .map_err(|e| AgentError::InvalidArgument(format!("container_id: {e}")))?;
+        if self.lock().contains_key(id) {
+            return Err(AgentError::AlreadyExists(format!("container {id} exists")));
+        }
+        let config = bundle_config(&req.oci_config)?;
+        let bundle = self.bundle_dir(id);
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(AgentError::path("creating", &rootfs))?;
+        let made = self
+            .mount_rootfs(&req.rootfs_disk_serial, &rootfs)
+            .and_then(|()| {
+                let path = bundle.join("config.json");
+                std::fs::write(&path, config.to_string())
+                    .map_err(AgentError::path("writing", &path))?;
+                let io = pipes()?;
+                let call = Call::Create {
+                    id,
+                    bundle: &bundle,
+                };
+                let pid = call::run(&self.reaper, &self.state, call, Some(io.theirs))?;
+                Ok((pid, io.stdin, io.stdout, io.stderr))
+            });
+        let (pid, stdin, stdout, stderr) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                remove_bundle(&bundle);
+                return Err(e);
+            }
+        };
+        let init = Proc {
+            pid,
+            stdin: Some(stdin),
+            stdout: Arc::new(stdout),
+            stderr: Arc::new(stderr),
+        };
+        let container = Container {
+            bundle,
+            procs: HashMap::from([(String::new(), init)]),
+        };
+        self.lock().insert(id.to_string(), container);
+        Ok(pid)
+    }
+
+    /// The disk named by its serial, mounted on the bundle's rootfs; with
+    /// no serial (an agent tested outside a VM) the rootfs is left as it is.
+    fn mount_rootfs(&self, serial: &str, rootfs: &Path) -> Result<()> {
+        if serial.is_empty() {
+            return Ok(());
+        }
+        let disk = guest::disk_by_serial(serial)?;
+        mount(
+            Some(&disk),
+            rootfs,
+            Some("ext4"),
+            MsFlags::MS_NOATIME,
+            None::<&str>,
+        )
+        .map_err(|e| AgentError::path("mounting the rootfs disk on", rootfs)(e.into()))
+    }
+
+    fn start(&self, req: ContainerRequest) -> Result<()> {
+        let id = req.container_id.as_str();
+        self.pid_of(id, "")?;
+        call::run(&self.reaper, &self.state, Call::Start { id }, None)?;
+        Ok(())
+    }
+
+    fn exec(&self, req: ExecProcessRequest) -> Result<i32> {
+        let (id, exec_id) = (req.container_id.as_str(), req.exec_id.as_str());
+        if exec_id.is_empty() {
+            return Err(AgentError::InvalidArgument("exec_id: empty".into()));
+        }
+        match self.lock().get(id) {
+            None => return Err(AgentError::NotFound(format!("container {id}"))),
+            Some(c) if c.procs.contains_key(exec_id) => {
+                return Err(AgentError::AlreadyExists(format!("exec {exec_id} in {id}")))
+            }
+            Some(_) => {}
+        }
+        let process: Value = serde_json::from_slice(&req.process)
+            .map_err(|e| AgentError::InvalidArgument(format!("process: {e}")))?;
+        refuse_terminal(&process, "process.terminal")?;
+        let io = pipes()?;
+        let call = Call::Exec {
+            id,
+            process: &process,
+        };
+        let pid = call::run(&self.reaper, &self.state, call, Some(io.theirs))?;
+        let proc = Proc {
+            pid,
+            stdin: Some(io.stdin),
+            stdout: Arc::new(io.stdout),
+            stderr: Arc::new(io.stderr),
+        };
+        match self.lock().get_mut(id) {
+            Some(c) => {
+                c.procs.insert(exec_id.to_string(), proc);
+                Ok(pid)
+            }
+            None => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                Err(AgentError::NotFound(format!(
+                    "container {id} (removed meanwhile)"
+                )))
+            }
+        }
+    }
+
+    fn pid_of(&self, id: &str, exec_id: &str) -> Result<i32> {
+        let containers = self.lock();
+        let c = containers
+            .get(id)
+            .ok_or_else(|| AgentError::NotFound(format!("container {id}")))?;
+        c.procs
+            .get(exec_id)
+            .map(|p| p.pid)
+            .ok_or_else(|| AgentError::NotFound(format!("exec {exec_id} in {id}")))
+    }
+
+    fn signal(&self, req: SignalProcessRequest) -> Result<()> {
+        let (id, exec_id) = (req.container_id.as_str(), req.exec_id.as_str());
+        let pid = self.pid_of(id, exec_id)?;
+        let sig = SignalNumber::new(req.signal as i32)
+            .ok_or_else(|| AgentError::InvalidArgument(format!("signal: {}", req.signal)))?;
+        if exec_id.is_empty() {
+            let root = StateRoot::new(call::runtime_root(&self.state));
+            return skiff_runtime::container::kill(&root, id, sig, false)
+                .map_err(|e| AgentError::Runtime(e.to_string()));
+        }
+        if self
+            .reaper
+            .wait(pid, Some(std::time::Duration::ZERO))
+            .is_some()
+        {
+            return Err(AgentError::NotFound(format!(
+                "exec {exec_id} in {id} has exited"
+            )));
+        }
+        skiff_runtime::sys::kill(Pid::from_raw(pid), sig)
+            .map_err(|e| AgentError::Runtime(format!("signalling pid {pid}: {e}")))
+    }
+
+    fn read_stream(&self, req: &ReadStreamRequest, stderr: bool) -> Result<Vec<u8>> {
+        let stream = {
+            let containers = self.lock();
+            let p = containers
+                .get(&req.container_id)
+                .and_then(|c| c.procs.get(&req.exec_id))
+                .ok_or_else(|| {
+                    AgentError::NotFound(format!("exec {:?} in {}", req.exec_id, req.container_id))
+                })?;
+            Arc::clone(if stderr { &p.stderr } else { &p.stdout })
+        };
+        let mut buf = vec![0u8; (req.len as usize).clamp(1, READ_MAX)];
+        // Outside the lock: this blocks until the process writes or ends.
+        let n = loop {
+            match (&*stream).read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r.map_err(|e| AgentError::Setup("reading the process's output", e))?,
+            }
+        };
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn write_stdin(&self, req: &WriteStreamRequest) -> Result<()> {
+        let mut containers = self.lock();
+        let p = containers
+            .get_mut(&req.container_id)
+            .and_then(|c| c.procs.get_mut(&req.exec_id))
+            .ok_or_else(|| AgentError::NotFound(format!("exec {:?}", req.exec_id)))?;
+        let stdin = p
+            .stdin
+            .as_mut()
+            .ok_or_else(|| AgentError::InvalidArgument("stdin: closed".into()))?;
+        stdin
+            .write_all(&req.data)
+            .map_err(|e| AgentError::Setup("writing the process's stdin", e))
+    }
+
+    fn close_stdin(&self, req: &ProcessRequest) -> Result<()> {
+        let mut containers = self.lock();
+        let p = containers
+            .get_mut(&req.container_id)
+            .and_then(|c| c.procs.get_mut(&req.exec_id))
+            .ok_or_else(|| AgentError::NotFound(format!("exec {:?}", req.exec_id)))?;
+        p.stdin = None;
+        Ok(())
+    }
+
+    fn remove(&self, req: ContainerRequest) -> Result<()> {
+        let id = req.container_id.as_str();
+        let Some(container) = self.lock().remove(id) else {
+            return Err(AgentError::NotFound(format!("container {id}")));
+        };
+        let deleted = call::run(&self.reaper, &self.state, Call::Delete { id }, None);
+        for p in container.procs.values() {
+            self.reaper.forget(p.pid);
+        }
+        remove_bundle(&container.bundle);
+        deleted.map(|_| ())
+    }
+}
+
+/// The config as the bundle gets it: its root is the mounted disk.
+fn bundle_config(raw: &[u8]) -> Result<Value> {
+    let mut config: Value = serde_json::from_slice(raw)
+        .map_err(|e| AgentError::InvalidArgument(format!("oci_config: {e}")))?;
+    if !config.is_object() {
+        return Err(AgentError::InvalidArgument(
+            "oci_config: not an object".into(),
+        ));
+    }
+    refuse_terminal(&config["process"], "oci_config: process.terminal")?;
+    config["root"]["path"] = Value::from("rootfs");
+    Ok(config)
+}
+
+fn refuse_terminal(process: &Value, field: &str) -> Result<()> {
+    if process["terminal"].as_bool() == Some(true) {
+        return Err(AgentError::InvalidArgument(format!(
+            "{field}: a terminal is not supported in the VM tier yet"
+        )));
+    }
+    Ok(())
+}
+
+/// Unmounts the rootfs (if mounted) and removes the bundle directory.
+fn remove_bundle(bundle: &Path) {
+    let rootfs = bundle.join("rootfs");
+    let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+    if let Err(e) = std::fs::remove_dir_all(bundle) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            eprintln!("skiff-agent: removing {}: {e}", bundle.display());
+        }
+    }
+}
+
+impl Agent for Service {
+    fn create_container(
+        &self,
+        _: &TtrpcContext,
+        req: CreateContainerRequest,
+    ) -> ttrpc::Result<ProcessStarted> {
+        let pid = self.create(req)?;
+        Ok(ProcessStarted {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn start_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
+        self.start(req)?;
+        Ok(Empty::new())
+    }
+
+    fn exec_process(
+        &self,
+        _: &TtrpcContext,
+        req: ExecProcessRequest,
+    ) -> ttrpc::Result<ProcessStarted> {
+        let pid = self.exec(req)?;
+        Ok(ProcessStarted {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn wait_process(
+        &self,
+        _: &TtrpcContext,
+        req: ProcessRequest,
+    ) -> ttrpc::Result<WaitProcessResponse> {
+        let pid = self.pid_of(&req.container_id, &req.exec_id)?;
+        let status = self.reaper.wait(pid, None).unwrap_or(-1);
+        Ok(WaitProcessResponse {
+            status,
+            ..Default::default()
+        })
+    }
+
+    fn signal_process(&self, _: &TtrpcContext, req: SignalProcessRequest) -> ttrpc::Result<Empty> {
+        self.signal(req)?;
+        Ok(Empty::new())
+    }
+
+    fn read_stdout(
+        &self,
+        _: &TtrpcContext,
+        req: ReadStreamRequest,
+    ) -> ttrpc::Result<ReadStreamResponse> {
+        let data = self.read_stream(&req, false)?;
+        Ok(ReadStreamResponse {
+            data,
+            ..Default::default()
+        })
+    }
+
+    fn read_stderr(
+        &self,
+        _: &TtrpcContext,
+        req: ReadStreamRequest,
+    ) -> ttrpc::Result<ReadStreamResponse> {
+        let data = self.read_stream(&req, true)?;
+        Ok(ReadStreamResponse {
+            data,
+            ..Default::default()
+        })
+    }
+
+    fn write_stdin(&self, _: &TtrpcContext, req: WriteStreamRequest) -> ttrpc::Result<Empty> {
+        self.write_stdin(&req)?;
+        Ok(Empty::new())
+    }
+
+    fn close_stdin(&self, _: &TtrpcContext, req: ProcessRequest) -> ttrpc::Result<Empty> {
+        self.close_stdin(&req)?;
+        Ok(Empty::new())
+    }
+
+    fn remove_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
+        self.remove(req)?;
+        Ok(Empty::new())
+    }
+
+    fn guest_details(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<GuestDetailsResponse> {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(GuestDetailsResponse {
+            kernel_release: release,
+            ..Default::default()
+        })
+    }
+
+    fn destroy_sandbox(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<Empty> {
+        let in_guest = self.in_guest;
+        // After the answer has gone out: the host waits for it, then for
+        // the hypervisor to exit.
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if in_guest {
+                guest::power_off();
+            }
+            std::process::exit(0);
+        });
+        Ok(Empty::new())
+    }
+}

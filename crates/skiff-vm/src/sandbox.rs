@@ -1,0 +1,304 @@
+//! One sandbox: a VM with skiff-agent as PID 1 and the helpers it needs,
+//! launched in order and taken down in reverse, every wait bounded.
+//!
+//! Launch: state directory -> vsock backend (vhost-device-vsock) -> the
+//! hypervisor -> the agent's port answers. Teardown (`shutdown`, or Drop):
+//! DestroySandbox -> the hypervisor exits (else SIGKILL) -> the vsock
+//! backend is stopped (it does not exit when the VM goes away) -> the state
+//! directory is removed.
+
+use std::os::fd::IntoRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use skiff_agent_api::agent::Empty;
+use skiff_agent_api::agent_ttrpc::AgentClient;
+use skiff_agent_api::{ttrpc, AGENT_PORT};
+
+use crate::error::VmError;
+use crate::hypervisor::{Disk, Hypervisor, VmSpec};
+use crate::vsock;
+
+/// The guest's vsock context id; each VM has its own backend, so all may
+/// use the same one.
+const GUEST_CID: u32 = 3;
+
+pub struct SandboxConfig {
+    pub id: String,
+    /// The sandbox's state directory is `state_root/id`.
+    pub state_root: PathBuf,
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub vhost_device_vsock: PathBuf,
+    pub hypervisor: Box<dyn Hypervisor>,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub disks: Vec<Disk>,
+    /// Appended to the kernel command line (e.g. `skiff_bare=1`).
+    pub extra_cmdline: String,
+    /// Launch to the agent's answer; TCG boots take ~2 s on an idle host
+    /// and three times that on a busy one.
+    pub boot_bound: Duration,
+}
+
+pub struct Sandbox {
+    id: String,
+    dir: PathBuf,
+    console: PathBuf,
+    vm: Option<Child>,
+    vsock_backend: Option<Child>,
+    vsock_socket: PathBuf,
+    agent: Option<AgentClient>,
+    launched: Instant,
+}
+
+impl Sandbox {
+    /// Launches the VM and waits until its agent answers (not for a
+    /// container: see `wait_for_agent`).
+    pub fn launch(config: SandboxConfig) -> Result<Sandbox, VmError> {
+        let mut sandbox = Sandbox::start_vm(&config)?;
+        sandbox.wait_for_agent(config.boot_bound)?;
+        Ok(sandbox)
+    }
+
+    /// The helpers and the VM, without waiting for the guest: a Sandbox that
+    /// cleans up whatever of it exists when dropped.
+    pub fn start_vm(config: &SandboxConfig) -> Result<Sandbox, VmError> {
+        skiff_check_id(&config.id)?;
+        let dir = config.state_root.join(&config.id);
+        std::fs::create_dir_all(&config.state_root)
+            .map_err(VmError::path("creating", &config.state_root))?;
+        std::fs::create_dir(&dir).map_err(VmError::path("creating the sandbox directory", &dir))?;
+        let mut sandbox = Sandbox {
+            id: config.id.clone(),
+            console: dir.join("console.log"),
+            vsock_socket: dir.join("vsock.sock"),
+            dir,
+            vm: None,
+            vsock_backend: None,
+            agent: None,
+            launched: Instant::now(),
+        };
+        let vhost_socket = sandbox.dir.join("vhost-vsock.sock");
+        sandbox.vsock_backend = Some(sandbox.start_vsock_backend(config, &vhost_socket)?);
+        let spec = VmSpec {
+            kernel: config.kernel.clone(),
+            initramfs: config.initramfs.clone(),
+            cmdline: format!(
+                "console=ttyS0 panic=-1 quiet loglevel=3 {}",
+                config.extra_cmdline
+            ),
+            cpus: config.cpus,
+            memory_mib: config.memory_mib,
+            vhost_vsock_socket: vhost_socket,
+            disks: config.disks.clone(),
+            console_log: sandbox.console.clone(),
+        };
+        sandbox.launched = Instant::now();
+        sandbox.vm = Some(config.hypervisor.launch(&spec)?);
+        Ok(sandbox)
+    }
+
+    /// vhost-device-vsock, and its vhost-user socket existing: qemu
+    /// connects to it at start.
+    fn start_vsock_backend(
+        &self,
+        config: &SandboxConfig,
+        vhost_socket: &Path,
+    ) -> Result<Child, VmError> {
+        let log = self.dir.join("vsock.log");
+        let log_file = std::fs::File::create(&log).map_err(VmError::path("creating", &log))?;
+        let mut child = Command::new(&config.vhost_device_vsock)
+            .arg("--guest-cid")
+            .arg(GUEST_CID.to_string())
+            .arg("--socket")
+            .arg(vhost_socket)
+            .arg("--uds-path")
+            .arg(&self.vsock_socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|source| VmError::Spawn {
+                program: config.vhost_device_vsock.display().to_string(),
+                source,
+            })?;
+        let bound = Duration::from_secs(10);
+        let deadline = Instant::now() + bound;
+        while !vhost_socket.exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(VmError::Exited {
+                    what: "vhost-device-vsock",
+                    waiting_for: "its socket",
+                    status: status.to_string(),
+                    console: log,
+                });
+            }
+            if Instant::now() > deadline {
+                stop(&mut child, Duration::from_secs(2));
+                return Err(VmError::Timeout {
+                    waiting_for: "vhost-device-vsock's socket",
+                    bound,
+                    console: log,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(child)
+    }
+
+    /// Connects to the agent's port until it answers, while the VM runs.
+    pub fn wait_for_agent(&mut self, bound: Duration) -> Result<(), VmError> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(vm) = self.vm.as_mut() {
+                if let Ok(Some(status)) = vm.try_wait() {
+                    return Err(VmError::Exited {
+                        what: "the VM",
+                        waiting_for: "the agent answered",
+                        status: status.to_string(),
+                        console: self.console.clone(),
+                    });
+                }
+            }
+            if let Ok(stream) = vsock::connect(&self.vsock_socket, AGENT_PORT) {
+                let client = ttrpc::Client::new(stream.into_raw_fd())?;
+                self.agent = Some(AgentClient::new(client));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(VmError::Timeout {
+                    waiting_for: "answer from the agent",
+                    bound,
+                    console: self.console.clone(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// When the hypervisor was started.
+    pub fn launched(&self) -> Instant {
+        self.launched
+    }
+
+    pub fn console_log(&self) -> &Path {
+        &self.console
+    }
+
+    /// The serial console so far (for error reports).
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
+    }
+
+    /// The pids of the processes this sandbox started (hypervisor, helpers).
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.vm, &self.vsock_backend]
+            .into_iter()
+            .flatten()
+            .map(Child::id)
+            .collect()
+    }
+
+    /// The agent's client; None before `wait_for_agent` succeeded.
+    pub fn agent(&self) -> Option<&AgentClient> {
+        self.agent.as_ref()
+    }
+
+    /// Opens another connection to a guest vsock port.
+    pub fn connect(&self, port: u32) -> std::io::Result<std::os::unix::net::UnixStream> {
+        vsock::connect(&self.vsock_socket, port)
+    }
+
+    /// Takes the sandbox down: asks the agent to power off, then makes sure
+    /// of it. Every step bounded; also what Drop does.
+    pub fn shutdown(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            let ctx = ttrpc::context::with_timeout(Duration::from_secs(2).as_nanos() as i64);
+            let _ = agent.destroy_sandbox(ctx, &Empty::new());
+        }
+        if let Some(mut vm) = self.vm.take() {
+            if !exited_within(&mut vm, Duration::from_secs(5)) {
+                stop(&mut vm, Duration::from_secs(5));
+            }
+        }
+        if let Some(mut backend) = self.vsock_backend.take() {
+            stop(&mut backend, Duration::from_secs(5));
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("skiff-vm: removing {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn skiff_check_id(id: &str) -> Result<(), VmError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(VmError::InvalidConfig(format!(
+            "id: {id:?} is not 1-64 of [A-Za-z0-9_.-] (not starting with '.')"
+        )))
+    }
+}
+
+/// True once `child` has exited (and is reaped), polling up to `bound`.
+fn exited_within(child: &mut Child, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return true,
+            Err(_) => return true,
+            Ok(None) if Instant::now() > deadline => return false,
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if it is still there after `bound`; reaped.
+fn stop(child: &mut Child, bound: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
+    if !exited_within(child, bound) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_would_escape_the_state_directory_are_refused() {
+        for bad in ["", "..", "../x", "a/b", ".hidden", "a,b"] {
+            assert!(skiff_check_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(skiff_check_id("pod-1_a.b").is_ok());
+    }
+}

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Builds what a skiff VM boots, cached under target/vm/ and rebuilt only when
+# an input changed (the agent binary, the kernel, the module list, this
+# script). Prints three lines: the kernel, the initramfs, vhost-device-vsock.
+#
+#   kernel      Debian's linux-image-cloud-amd64, fetched with apt-get download
+#               and unpacked by scripts/vm-kernel.sh (never installed)
+#   initramfs   skiff-agent (static, musl) as /init, the kernel modules the
+#               guest needs (the cloud kernel has virtio, vsock and virtio-blk
+#               as modules) and /lib/modules/load-order, the order the agent
+#               loads them in
+#   vhost-device-vsock  the vsock device's backend (crates.io; the host kernel
+#               here has no vhost-vsock), installed once into target/vm/tools
+#
+# usage: vm-image.sh [--agent PATH]   (default: build it, scripts/build-static.sh)
+set -eu
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$repo/target/vm
+mkdir -p "$work"
+agent=
+if [ "${1:-}" = "--agent" ]; then agent=${2:?--agent needs a path}; fi
+
+# The modules the agent loads, by name; their dependencies come first.
+want="virtio_pci virtio_blk vmw_vsock_virtio_transport"
+
+kernel=$("$repo/scripts/vm-kernel.sh")
+release=$(basename "$kernel" | sed 's/^vmlinuz-//')
+moddir=$(dirname "$kernel")/../lib/modules/$release
+
+if [ -z "$agent" ]; then
+    "$repo/scripts/build-static.sh" skiff-agent >&2
+    agent=$repo/target/musl/x86_64-unknown-linux-musl/release/skiff-agent
+fi
+
+tools=$work/tools
+vsock=$tools/bin/vhost-device-vsock
+if [ ! -x "$vsock" ]; then
+    echo "vm-image: installing vhost-device-vsock (crates.io) into $tools" >&2
+    cargo install --locked --root "$tools" vhost-device-vsock >&2
+fi
+
+# modules: NAME -> its .ko, with the ones it depends on listed first.
+ko_of() { find "$moddir" -name "$1.ko" | head -1; }
+order=
+add_module() {
+    case " $order " in *" $1 "*) return 0 ;; esac
+    ko=$(ko_of "$1")
+    if [ -z "$ko" ]; then
+        # Built into the kernel (modules.builtin) or unknown.
+        grep -q "/$1.ko\$" "$moddir/modules.builtin" && return 0
+        echo "vm-image: module $1 is in neither $moddir nor modules.builtin" >&2
+        exit 1
+    fi
+    deps=$(grep -a -o 'depends=[a-zA-Z0-9_,-]*' "$ko" | head -1 | sed 's/^depends=//' | tr ',' ' ')
+    for d in $deps; do add_module "$d"; done
+    order="$order $1"
+}
+for m in $want; do add_module "$m"; done
+
+stamp=$( { sha256sum "$agent" "$0"; echo "$release $order"; } | sha256sum | cut -d' ' -f1)
+initramfs=$work/initramfs.gz
+if [ ! -f "$initramfs" ] || [ "$(cat "$work/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+    root=$(mktemp -d "$work/initramfs.XXXXXX")
+    trap 'rm -rf "$root"' EXIT
+    mkdir -p "$root/lib/modules" "$root/dev" "$root/proc" "$root/sys"
+    cp "$agent" "$root/init"
+    : >"$root/lib/modules/load-order"
+    for m in $order; do
+        cp "$(ko_of "$m")" "$root/lib/modules/$m.ko"
+        echo "/lib/modules/$m.ko" >>"$root/lib/modules/load-order"
+    done
+    (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initramfs.tmp"
+    mv "$initramfs.tmp" "$initramfs"
+    echo "$stamp" >"$work/initramfs.stamp"
+    echo "vm-image: built $initramfs (modules:$order)" >&2
+fi
+echo "$kernel"
+echo "$initramfs"
+echo "$vsock"
