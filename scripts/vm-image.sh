@@ -57,6 +57,23 @@ add_module() {
 }
 for m in $want; do add_module "$m"; done
 
+# Copies a module without Debian's signature: checking it (RSA, SHA-256)
+# took the guest ~60 ms of its ~100 ms of insmod under TCG, and the kernel
+# does not insist (CONFIG_MODULE_SIG_FORCE is off; it only notes a taint).
+# The signature is the file's tail: sig_len bytes, a 12-byte struct
+# module_signature ending in sig_len (big-endian), then the marker.
+strip_signature() {
+    python3 - "$1" "$2" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+marker = b"~Module signature appended~\n"
+if data.endswith(marker):
+    sig_len = struct.unpack(">I", data[-len(marker) - 4:-len(marker)])[0]
+    data = data[: -len(marker) - 12 - sig_len]
+open(sys.argv[2], "wb").write(data)
+PY
+}
+
 stamp=$( { sha256sum "$agent" "$0"; echo "$release $order"; } | sha256sum | cut -d' ' -f1)
 initramfs=$work/initramfs.gz
 if [ ! -f "$initramfs" ] || [ "$(cat "$work/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -66,7 +83,7 @@ if [ ! -f "$initramfs" ] || [ "$(cat "$work/initramfs.stamp" 2>/dev/null)" != "$
     cp "$agent" "$root/init"
     : >"$root/lib/modules/load-order"
     for m in $order; do
-        cp "$(ko_of "$m")" "$root/lib/modules/$m.ko"
+        strip_signature "$(ko_of "$m")" "$root/lib/modules/$m.ko"
         echo "/lib/modules/$m.ko" >>"$root/lib/modules/load-order"
     done
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initramfs.tmp"

@@ -18,3 +18,14 @@ pub use ttrpc;
 
 /// The vsock port the agent serves its API on.
 pub const AGENT_PORT: u32 = 1024;
+/// The host's vsock port the agent connects to once it serves: the host's
+/// signal to connect (a connection to AGENT_PORT tried before the guest's
+/// vsock driver is up can be lost for good).
+pub const READY_PORT: u32 = 1025;
+
+/// On the kernel command line as `skiff_bare=1` (the kernel hands unknown
+/// `key=value` words to init as its environment): the agent prints
+/// `BARE_BOOT_LINE` and powers off at once, the bare boot the VM tier's
+/// benchmark compares a container start against.
+pub const BARE_BOOT_PARAM: &str = "skiff_bare";
+pub const BARE_BOOT_LINE: &str = "skiff-agent: bare boot";

@@ -136,6 +136,11 @@ pub fn run_in_helper(args: &[String]) -> i32 {
 }
 
 fn perform(call: &str, state: &Path) -> Result<i32, String> {
+    // `skiff_trace=1` on the kernel command line: the library's phase
+    // timings (as skiff-oci --trace) on the process's stderr.
+    if std::env::var_os("skiff_trace").is_some() {
+        skiff_runtime::trace::enable();
+    }
     let call: Value = serde_json::from_str(call).map_err(|e| format!("the call: {e}"))?;
     let root = StateRoot::new(runtime_root(state));
     let id = call["id"].as_str().unwrap_or_default();

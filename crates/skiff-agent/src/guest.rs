@@ -14,6 +14,13 @@ use crate::error::AgentError;
 /// scripts/vm-image.sh).
 const MODULE_LIST: &str = "/lib/modules/load-order";
 
+/// Time since the kernel started (CLOCK_BOOTTIME), for the console log.
+pub fn since_boot() -> std::time::Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(std::time::Duration::from)
+        .unwrap_or_default()
+}
+
 pub fn is_init() -> bool {
     std::process::id() == 1
 }
@@ -29,7 +36,12 @@ pub fn prepare() -> Result<(), AgentError> {
     )?;
     mount_fs("proc", "/proc", "proc", nosuid_noexec(), "")?;
     mount_fs("sysfs", "/sys", "sysfs", nosuid_noexec(), "")?;
+    let before = since_boot();
     load_modules()?;
+    eprintln!(
+        "skiff-agent: init at {before:?} after boot, modules loaded in {:?}",
+        since_boot().saturating_sub(before)
+    );
     leave_initramfs()?;
     mount_fs("cgroup2", "/sys/fs/cgroup", "cgroup2", nosuid_noexec(), "")?;
     mount_fs(
@@ -135,4 +147,22 @@ pub fn disk_by_serial(serial: &str) -> Result<std::path::PathBuf, AgentError> {
     Err(AgentError::NotFound(format!(
         "rootfs_disk_serial: no disk with serial {serial:?} in the guest"
     )))
+}
+
+/// Tells the host the agent serves: a connection to its READY_PORT (the
+/// host waits for it instead of probing a guest that may not be up).
+pub fn announce_ready(port: u32) -> Result<(), AgentError> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, VsockAddr};
+    let sock = socket(
+        AddressFamily::Vsock,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| AgentError::Setup("creating the readiness socket", e.into()))?;
+    connect(
+        sock.as_raw_fd(),
+        &VsockAddr::new(libc::VMADDR_CID_HOST, port),
+    )
+    .map_err(|e| AgentError::Setup("connecting to the host's readiness port", e.into()))
 }

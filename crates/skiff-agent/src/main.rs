@@ -17,7 +17,7 @@ mod service;
 use std::sync::Arc;
 
 use skiff_agent_api::agent_ttrpc::create_agent;
-use skiff_agent_api::{ttrpc, AGENT_PORT};
+use skiff_agent_api::{ttrpc, AGENT_PORT, BARE_BOOT_LINE, BARE_BOOT_PARAM, READY_PORT};
 
 use crate::error::AgentError;
 use crate::reaper::Reaper;
@@ -25,19 +25,15 @@ use crate::service::Service;
 
 /// Where the agent listens; a test on the host may set a unix:// address.
 const LISTEN_ENV: &str = "SKIFF_AGENT_LISTEN";
-/// `skiff_bare=1` on the kernel command line (the kernel hands unknown
-/// `key=value` words to init as its environment): print one line and power
-/// off at once, the bare boot the VM tier's benchmark compares against.
-const BARE_ENV: &str = "skiff_bare";
-pub const BARE_LINE: &str = "skiff-agent: bare boot";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(call::SUBCOMMAND) {
         std::process::exit(call::run_in_helper(&args[2..]));
     }
-    if guest::is_init() && std::env::var_os(BARE_ENV).is_some() {
-        eprintln!("{BARE_LINE}");
+    // The benchmark's bare boot (skiff_agent_api::BARE_BOOT_PARAM).
+    if guest::is_init() && std::env::var_os(BARE_BOOT_PARAM).is_some() {
+        eprintln!("{BARE_BOOT_LINE}");
         guest::power_off();
     }
     if let Err(e) = serve() {
@@ -76,7 +72,13 @@ fn serve() -> Result<(), AgentError> {
     server
         .start()
         .map_err(|e| AgentError::Listen(address.clone(), e.to_string()))?;
-    eprintln!("skiff-agent: serving on {address}");
+    eprintln!(
+        "skiff-agent: serving on {address} at {:?} after boot",
+        guest::since_boot()
+    );
+    if guest::is_init() {
+        guest::announce_ready(READY_PORT)?;
+    }
     loop {
         std::thread::park();
     }

@@ -15,21 +15,30 @@ pub enum VmError {
     Spawn { program: String, source: io::Error },
     #[error("{0}")]
     InvalidConfig(String),
-    #[error("{what} exited before {waiting_for} ({status}); the serial console: {console}")]
+    /// `log` is the end of the serial console (or the helper's log): the
+    /// sandbox directory holding it is gone by the time this is read.
+    #[error("{what} exited before {waiting_for} ({status}); its log ends:\n{log}")]
     Exited {
         what: &'static str,
         waiting_for: &'static str,
         status: String,
-        console: PathBuf,
+        log: String,
     },
-    #[error("no {waiting_for} within {bound:?}; the serial console: {console}")]
+    #[error("no {waiting_for} within {bound:?}; the log ends:\n{log}")]
     Timeout {
         waiting_for: &'static str,
         bound: std::time::Duration,
-        console: PathBuf,
+        log: String,
     },
     #[error("the agent: {0}")]
     Agent(#[from] skiff_agent_api::ttrpc::Error),
+}
+
+/// The last `max` bytes of a log file, for an error message.
+pub fn log_tail(path: &std::path::Path, max: usize) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let start = bytes.len().saturating_sub(max);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 impl VmError {

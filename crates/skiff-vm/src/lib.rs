@@ -22,3 +22,4 @@ pub use sandbox::{Sandbox, SandboxConfig};
 pub use skiff_agent_api::agent;
 pub use skiff_agent_api::agent_ttrpc::AgentClient;
 pub use skiff_agent_api::ttrpc;
+pub use skiff_agent_api::{BARE_BOOT_LINE, BARE_BOOT_PARAM};

@@ -8,11 +8,13 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-/// One connection to `port` in the guest. An error when nothing listens
-/// there yet (the backend closes the stream).
-pub fn connect(uds: &Path, port: u32) -> io::Result<UnixStream> {
+/// One connection to `port` in the guest, waiting up to `bound` for the
+/// answer. An error when nothing listens there yet (the backend closes the
+/// stream) or the guest's vsock driver is not up (no answer at all: a
+/// request sent before the driver starts is lost, not queued).
+pub fn connect(uds: &Path, port: u32, bound: Duration) -> io::Result<UnixStream> {
     let mut stream = UnixStream::connect(uds)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_read_timeout(Some(bound))?;
     stream.write_all(format!("CONNECT {port}\n").as_bytes())?;
     // Byte by byte: what follows the line is the guest's.
     let mut line = Vec::with_capacity(16);

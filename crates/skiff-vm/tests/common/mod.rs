@@ -87,14 +87,22 @@ impl Drop for Scratch {
     }
 }
 
-/// A busybox rootfs (scripts/mkrootfs.sh) as an ext4 image in `scratch`.
-pub fn busybox_disk(scratch: &Scratch, serial: &str) -> Disk {
+/// A busybox rootfs (scripts/mkrootfs.sh) in `scratch`.
+pub fn busybox_rootfs(scratch: &Scratch) -> PathBuf {
     let rootfs = scratch.0.join("rootfs");
-    let status = Command::new(repo().join("scripts/mkrootfs.sh"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mkrootfs.sh failed");
+    if !rootfs.exists() {
+        let status = Command::new(repo().join("scripts/mkrootfs.sh"))
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkrootfs.sh failed");
+    }
+    rootfs
+}
+
+/// A busybox rootfs as an ext4 image in `scratch`.
+pub fn busybox_disk(scratch: &Scratch, serial: &str) -> Disk {
+    let rootfs = busybox_rootfs(scratch);
     let image = scratch.0.join(format!("{serial}.ext4"));
     skiff_vm::disk::ext4_from_dir(&rootfs, &image).unwrap();
     Disk {
