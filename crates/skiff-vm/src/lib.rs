@@ -18,7 +18,7 @@ pub mod vsock;
 
 pub use error::VmError;
 pub use hypervisor::{Disk, Hypervisor, Qemu, VmSpec};
-pub use sandbox::{Sandbox, SandboxConfig};
+pub use sandbox::{reap_leftovers, Sandbox, SandboxConfig};
 pub use skiff_agent_api::agent;
 pub use skiff_agent_api::agent_ttrpc::AgentClient;
 pub use skiff_agent_api::ttrpc;

@@ -24,6 +24,8 @@ use crate::vsock;
 /// The guest's vsock context id; each VM has its own backend, so all may
 /// use the same one.
 const GUEST_CID: u32 = 3;
+/// The pids of the hypervisor and the helpers, one a line.
+const PIDS_FILE: &str = "pids";
 /// How much of a log an error carries.
 const LOG_TAIL: usize = 4096;
 /// Connecting to the agent once it said it serves: a round trip through
@@ -116,7 +118,16 @@ impl Sandbox {
         };
         sandbox.launched = Instant::now();
         sandbox.vm = Some(config.hypervisor.launch(&spec)?);
+        sandbox.record_pids()?;
         Ok(sandbox)
+    }
+
+    /// `<dir>/pids`: what `reap_leftovers` kills when the process that
+    /// owned this sandbox died without taking it down (a SIGKILLed shim).
+    fn record_pids(&self) -> Result<(), VmError> {
+        let path = self.dir.join(PIDS_FILE);
+        let text: String = self.pids().iter().map(|p| format!("{p}\n")).collect();
+        std::fs::write(&path, text).map_err(VmError::path("writing", &path))
     }
 
     /// vhost-device-vsock, and its vhost-user socket existing: qemu
@@ -270,6 +281,22 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// Takes down what a dead owner left of sandbox `dir`: each process in its
+/// pids file that still runs with the directory on its command line (so a
+/// reused pid is left alone) is SIGKILLed, then the directory is removed.
+pub fn reap_leftovers(dir: &Path) {
+    let pids = std::fs::read_to_string(dir.join(PIDS_FILE)).unwrap_or_default();
+    let needle = dir.as_os_str().as_encoded_bytes();
+    for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.windows(needle.len()).any(|w| w == needle) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 impl Drop for Sandbox {

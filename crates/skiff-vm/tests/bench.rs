@@ -117,7 +117,11 @@ fn container_start(images: &Images, scratch: &Scratch) -> (Duration, Duration) {
             eprint!("{}", String::from_utf8_lossy(&d));
         }
     }
-    for line in sandbox.console().lines().filter(|l| l.starts_with("skiff-agent:")) {
+    for line in sandbox
+        .console()
+        .lines()
+        .filter(|l| l.starts_with("skiff-agent:"))
+    {
         eprintln!("  guest: {line}");
     }
     (to_output, exec_took)

@@ -1,0 +1,788 @@
+//! The VM tier (docs/vm.md): this binary run as `containerd-shim-skiff-vm-v2`
+//! (a link to it; containerd's runtime `io.containerd.skiff-vm.v2`) serves
+//! the same Task API, but each task runs in its own VM (crates/skiff-vm),
+//! created by skiff-agent inside it.
+//!
+//! A task's life: Create makes the rootfs into an ext4 disk, boots the VM
+//! with it and asks the agent to create the container; Start starts it
+//! and a waiter thread per process (WaitProcess, then the output copied to
+//! the end, then the exit is recorded and published); Delete of the task
+//! removes the container and takes the VM and its helpers down.
+//!
+//! What this first slice does not do yet (refused with a clear error): a
+//! terminal, a second task in one shim (a pod's containers in one VM),
+//! pause/resume, checkpoint, update, stats.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use containerd_shim_protos::api::{
+    CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
+    DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PidsRequest,
+    PidsResponse, ProcessInfo, ShutdownRequest, StartRequest, StartResponse, StateRequest,
+    StateResponse, Status, WaitRequest, WaitResponse,
+};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+};
+use containerd_shim_protos::protobuf::MessageField;
+use containerd_shim_protos::ttrpc::{self, Code, Server, TtrpcContext};
+use serde_json::Value;
+use skiff_vm::agent;
+use skiff_vm::{AgentClient, Disk, Qemu, Sandbox, SandboxConfig};
+
+use crate::args::Args;
+use crate::error::ShimError;
+use crate::events::{timestamp, Event, Publisher};
+use crate::mounts;
+
+/// The name containerd finds for runtime `io.containerd.skiff-vm.v2`.
+pub const BINARY: &str = "containerd-shim-skiff-vm-v2";
+
+/// The disk's serial, how the agent finds the rootfs.
+const ROOTFS_SERIAL: &str = "rootfs";
+
+/// Whether this process is the VM tier: it was run by that name.
+pub fn is_vm_tier() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n == BINARY))
+        .unwrap_or(false)
+}
+
+/// Where the tier keeps its sandboxes (state, sockets, serial logs) and
+/// disk images, per namespace.
+pub fn state_root(namespace: &str) -> PathBuf {
+    PathBuf::from(format!("/run/containerd/skiff-vm/{namespace}"))
+}
+
+/// The guest image: SKIFF_VM_KERNEL, SKIFF_VM_INITRAMFS and
+/// SKIFF_VM_VSOCK_BACKEND (containerd passes its environment on), else
+/// /var/lib/skiff/vm/{vmlinuz,initramfs.gz,vhost-device-vsock}
+/// (scripts/vm-image.sh --install puts them there).
+fn image_path(env: &str, default: &str) -> Result<PathBuf> {
+    let path = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new("/var/lib/skiff/vm").join(default));
+    if !path.exists() {
+        return Err(ShimError::status(
+            Code::FAILED_PRECONDITION,
+            format!(
+                "{}: missing (set {env}, or run scripts/vm-image.sh --install)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+fn unsupported(what: &str) -> ShimError {
+    ShimError::status(
+        Code::UNIMPLEMENTED,
+        format!("{what}: not supported by the VM tier yet (docs/vm.md)"),
+    )
+}
+
+struct Proc {
+    pid: u32,
+    stdin: String,
+    stdout: String,
+    stderr: String,
+    /// An exec's process (JSON), until it is started.
+    spec: Option<Vec<u8>>,
+    started: bool,
+    exit: Option<(u32, SystemTime)>,
+}
+
+struct VmTask {
+    id: String,
+    bundle: PathBuf,
+    sandbox: Sandbox,
+    image: PathBuf,
+    mounted_rootfs: Option<PathBuf>,
+    procs: HashMap<String, Proc>,
+}
+
+pub struct VmService {
+    namespace: String,
+    events: Publisher,
+    shutdown: Mutex<Sender<()>>,
+    task: Mutex<Option<VmTask>>,
+    exited: Condvar,
+}
+
+type Result<T> = std::result::Result<T, ShimError>;
+
+impl VmService {
+    fn lock(&self) -> MutexGuard<'_, Option<VmTask>> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn agent(&self, id: &str) -> Result<AgentClient> {
+        let task = self.lock();
+        match task.as_ref() {
+            Some(t) if t.id == id => t
+                .sandbox
+                .agent()
+                .cloned()
+                .ok_or_else(|| ShimError::status(Code::INTERNAL, "the agent is not connected")),
+            _ => Err(ShimError::not_found(format!("task {id}"))),
+        }
+    }
+
+    fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+        if req.terminal {
+            return Err(unsupported("terminal"));
+        }
+        if self.lock().is_some() {
+            return Err(unsupported("a second task in one VM (a pod)"));
+        }
+        let id = req.id.clone();
+        let bundle = PathBuf::from(&req.bundle);
+        let config_path = bundle.join("config.json");
+        let config = std::fs::read(&config_path)
+            .map_err(ShimError::io(format!("reading {}", config_path.display())))?;
+        let spec: Value = serde_json::from_slice(&config)
+            .map_err(|e| ShimError::status(Code::INVALID_ARGUMENT, format!("config.json: {e}")))?;
+        if spec["process"]["terminal"].as_bool() == Some(true) {
+            return Err(unsupported("process.terminal"));
+        }
+
+        // The rootfs on the host: the snapshot's mounts, or config.json's root.
+        let mounted_rootfs = if req.rootfs.is_empty() {
+            None
+        } else {
+            let target = bundle.join("rootfs");
+            std::fs::create_dir_all(&target)
+                .map_err(ShimError::io(format!("creating {}", target.display())))?;
+            mounts::mount_rootfs(&req.rootfs, &target)?;
+            Some(target)
+        };
+        let root = match &mounted_rootfs {
+            Some(r) => r.clone(),
+            None => bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs")),
+        };
+        let unmount = |m: &Option<PathBuf>| {
+            if let Some(r) = m {
+                mounts::unmount_rootfs(r);
+            }
+        };
+        let state_root = state_root(&self.namespace);
+        let booted = std::fs::create_dir_all(&state_root)
+            .map_err(ShimError::io(format!("creating {}", state_root.display())))
+            .and_then(|()| self.boot(&id, &root, &state_root));
+        let (sandbox, image) = match booted {
+            Ok(b) => b,
+            Err(e) => {
+                unmount(&mounted_rootfs);
+                return Err(e);
+            }
+        };
+        let created = sandbox
+            .agent()
+            .ok_or_else(|| ShimError::status(Code::INTERNAL, "the agent is not connected"))
+            .and_then(|a| {
+                let req = agent::CreateContainerRequest {
+                    container_id: id.clone(),
+                    oci_config: config,
+                    rootfs_disk_serial: ROOTFS_SERIAL.into(),
+                    ..Default::default()
+                };
+                a.create_container(ctx(), &req)
+                    .map_err(|e| agent_error("CreateContainer", e))
+            });
+        let pid = match created {
+            Ok(r) => r.pid as u32,
+            Err(e) => {
+                drop(sandbox);
+                let _ = std::fs::remove_file(&image);
+                unmount(&mounted_rootfs);
+                return Err(e);
+            }
+        };
+        let init = Proc {
+            pid,
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            spec: None,
+            started: false,
+            exit: None,
+        };
+        *self.lock() = Some(VmTask {
+            id: id.clone(),
+            bundle,
+            sandbox,
+            image,
+            mounted_rootfs,
+            procs: HashMap::from([(String::new(), init)]),
+        });
+        self.events.publish(Event::Create(TaskCreate {
+            container_id: id,
+            bundle: req.bundle,
+            pid,
+            ..Default::default()
+        }));
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    /// The disk image of `root`, and the VM booted with it.
+    fn boot(&self, id: &str, root: &Path, state_root: &Path) -> Result<(Sandbox, PathBuf)> {
+        let image = state_root.join(format!("{id}.rootfs.ext4"));
+        skiff_vm::disk::ext4_from_dir(root, &image)
+            .map_err(|e| ShimError::status(Code::INTERNAL, e.to_string()))?;
+        let config = SandboxConfig {
+            id: id.to_string(),
+            state_root: state_root.to_path_buf(),
+            kernel: image_path("SKIFF_VM_KERNEL", "vmlinuz")?,
+            initramfs: image_path("SKIFF_VM_INITRAMFS", "initramfs.gz")?,
+            vhost_device_vsock: image_path("SKIFF_VM_VSOCK_BACKEND", "vhost-device-vsock")?,
+            hypervisor: Box::new(Qemu::default()),
+            cpus: 1,
+            memory_mib: 256,
+            disks: vec![Disk {
+                path: image.clone(),
+                serial: ROOTFS_SERIAL.into(),
+                read_only: false,
+            }],
+            extra_cmdline: String::new(),
+            boot_bound: Duration::from_secs(90),
+        };
+        match Sandbox::launch(config) {
+            Ok(s) => Ok((s, image)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&image);
+                Err(ShimError::status(
+                    Code::INTERNAL,
+                    format!("booting the VM: {e}"),
+                ))
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, req: StartRequest) -> Result<StartResponse> {
+        let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
+        let agent = self.agent(id)?;
+        let (spec, stdio) = {
+            let task = self.lock();
+            let p = task
+                .as_ref()
+                .and_then(|t| t.procs.get(exec_id))
+                .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?}")))?;
+            if p.started {
+                return Err(ShimError::status(
+                    Code::FAILED_PRECONDITION,
+                    format!("process {exec_id:?} was started already"),
+                ));
+            }
+            (
+                p.spec.clone(),
+                [p.stdin.clone(), p.stdout.clone(), p.stderr.clone()],
+            )
+        };
+        let pid = match spec {
+            None => {
+                let r = agent::ContainerRequest {
+                    container_id: id.into(),
+                    ..Default::default()
+                };
+                agent
+                    .start_container(ctx(), &r)
+                    .map_err(|e| agent_error("StartContainer", e))?;
+                None
+            }
+            Some(process) => {
+                let r = agent::ExecProcessRequest {
+                    container_id: id.into(),
+                    exec_id: exec_id.into(),
+                    process,
+                    ..Default::default()
+                };
+                let started = agent
+                    .exec_process(ctx(), &r)
+                    .map_err(|e| agent_error("ExecProcess", e))?;
+                Some(started.pid as u32)
+            }
+        };
+        let pid = {
+            let mut task = self.lock();
+            let p = task
+                .as_mut()
+                .and_then(|t| t.procs.get_mut(exec_id))
+                .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?}")))?;
+            p.started = true;
+            if let Some(pid) = pid {
+                p.pid = pid;
+            }
+            p.pid
+        };
+        self.watch(agent, id, exec_id, stdio);
+        self.events.publish(if exec_id.is_empty() {
+            Event::Start(TaskStart {
+                container_id: id.into(),
+                pid,
+                ..Default::default()
+            })
+        } else {
+            Event::ExecStarted(TaskExecStarted {
+                container_id: id.into(),
+                exec_id: exec_id.into(),
+                pid,
+                ..Default::default()
+            })
+        });
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    /// A process's stdio copiers and its waiter: WaitProcess, then the
+    /// output to its end (bounded), then the exit recorded and published.
+    fn watch(self: &Arc<Self>, agent: AgentClient, id: &str, exec_id: &str, stdio: [String; 3]) {
+        let [stdin, stdout, stderr] = stdio;
+        if !stdin.is_empty() {
+            let (agent, id, exec_id) = (agent.clone(), id.to_string(), exec_id.to_string());
+            std::thread::spawn(move || copy_stdin(&agent, &id, &exec_id, &stdin));
+        }
+        let copiers: Vec<JoinHandle<()>> = [(stdout, false), (stderr, true)]
+            .into_iter()
+            .map(|(path, is_stderr)| {
+                let (agent, id, exec_id) = (agent.clone(), id.to_string(), exec_id.to_string());
+                std::thread::spawn(move || copy_output(&agent, &id, &exec_id, &path, is_stderr))
+            })
+            .collect();
+        let (service, id, exec_id) = (Arc::clone(self), id.to_string(), exec_id.to_string());
+        std::thread::spawn(move || {
+            let r = agent::ProcessRequest {
+                container_id: id.clone(),
+                exec_id: exec_id.clone(),
+                ..Default::default()
+            };
+            // No bound: a process may run for as long as it likes; the
+            // call ends with the VM at the latest (the connection drops).
+            let status = match agent.wait_process(ttrpc::context::Context::default(), &r) {
+                Ok(w) => w.status as u32,
+                Err(_) => 255,
+            };
+            join_within(copiers, Duration::from_secs(5));
+            service.exited(&id, &exec_id, status);
+        });
+    }
+
+    fn exited(&self, id: &str, exec_id: &str, status: u32) {
+        let at = SystemTime::now();
+        let mut task = self.lock();
+        let Some(p) = task.as_mut().and_then(|t| t.procs.get_mut(exec_id)) else {
+            return;
+        };
+        p.exit = Some((status, at));
+        self.events.publish(Event::Exit(TaskExit {
+            container_id: id.into(),
+            id: if exec_id.is_empty() { id } else { exec_id }.into(),
+            pid: p.pid,
+            exit_status: status,
+            exited_at: MessageField::some(timestamp(at)),
+            ..Default::default()
+        }));
+        drop(task);
+        self.exited.notify_all();
+    }
+
+    fn exec(&self, req: ExecProcessRequest) -> Result<Empty> {
+        if req.terminal {
+            return Err(unsupported("terminal"));
+        }
+        let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|any| any.value.clone())
+            .ok_or_else(|| ShimError::status(Code::INVALID_ARGUMENT, "exec: no spec"))?;
+        let mut task = self.lock();
+        let t = task
+            .as_mut()
+            .filter(|t| t.id == id)
+            .ok_or_else(|| ShimError::not_found(format!("task {id}")))?;
+        if exec_id.is_empty() || t.procs.contains_key(exec_id) {
+            return Err(ShimError::status(
+                Code::ALREADY_EXISTS,
+                format!("exec {exec_id:?}: empty or in use"),
+            ));
+        }
+        t.procs.insert(
+            exec_id.to_string(),
+            Proc {
+                pid: 0,
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                spec: Some(spec),
+                started: false,
+                exit: None,
+            },
+        );
+        self.events.publish(Event::ExecAdded(TaskExecAdded {
+            container_id: id.into(),
+            exec_id: exec_id.into(),
+            ..Default::default()
+        }));
+        Ok(Empty::new())
+    }
+
+    fn wait(&self, req: WaitRequest) -> Result<WaitResponse> {
+        let mut task = self.lock();
+        loop {
+            let p = task
+                .as_ref()
+                .filter(|t| t.id == req.id)
+                .and_then(|t| t.procs.get(&req.exec_id))
+                .ok_or_else(|| ShimError::not_found(format!("process {:?}", req.exec_id)))?;
+            if let Some((status, at)) = p.exit {
+                return Ok(WaitResponse {
+                    exit_status: status,
+                    exited_at: MessageField::some(timestamp(at)),
+                    ..Default::default()
+                });
+            }
+            task = self
+                .exited
+                .wait_timeout(task, Duration::from_secs(1))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn kill(&self, req: KillRequest) -> Result<Empty> {
+        let agent = self.agent(&req.id)?;
+        let r = agent::SignalProcessRequest {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            signal: req.signal,
+            ..Default::default()
+        };
+        agent
+            .signal_process(ctx(), &r)
+            .map_err(|e| agent_error("SignalProcess", e))?;
+        Ok(Empty::new())
+    }
+
+    fn state(&self, req: StateRequest) -> Result<StateResponse> {
+        let task = self.lock();
+        let t = task
+            .as_ref()
+            .filter(|t| t.id == req.id)
+            .ok_or_else(|| ShimError::not_found(format!("task {}", req.id)))?;
+        let p = t
+            .procs
+            .get(&req.exec_id)
+            .ok_or_else(|| ShimError::not_found(format!("process {:?}", req.exec_id)))?;
+        let status = match (p.started, p.exit) {
+            (_, Some(_)) => Status::STOPPED,
+            (true, None) => Status::RUNNING,
+            (false, None) => Status::CREATED,
+        };
+        Ok(StateResponse {
+            id: if req.exec_id.is_empty() {
+                &req.id
+            } else {
+                &req.exec_id
+            }
+            .clone(),
+            bundle: t.bundle.display().to_string(),
+            pid: p.pid,
+            status: status.into(),
+            stdin: p.stdin.clone(),
+            stdout: p.stdout.clone(),
+            stderr: p.stderr.clone(),
+            exit_status: p.exit.map(|e| e.0).unwrap_or(0),
+            exited_at: p
+                .exit
+                .map(|e| MessageField::some(timestamp(e.1)))
+                .unwrap_or_default(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// An exec: forgotten. The task: its container removed, the VM and its
+    /// helpers taken down, the disk image removed, the rootfs unmounted.
+    fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse> {
+        let mut guard = self.lock();
+        let t = guard
+            .as_mut()
+            .filter(|t| t.id == req.id)
+            .ok_or_else(|| ShimError::not_found(format!("task {}", req.id)))?;
+        let (pid, exit) = match t.procs.get(&req.exec_id) {
+            Some(p) => (p.pid, p.exit),
+            None => return Err(ShimError::not_found(format!("process {:?}", req.exec_id))),
+        };
+        if !req.exec_id.is_empty() {
+            t.procs.remove(&req.exec_id);
+        } else {
+            let Some(mut task) = guard.take() else {
+                return Err(ShimError::not_found(format!("task {}", req.id)));
+            };
+            drop(guard);
+            if let Some(agent) = task.sandbox.agent() {
+                let r = agent::ContainerRequest {
+                    container_id: req.id.clone(),
+                    ..Default::default()
+                };
+                let _ = agent.remove_container(ctx(), &r);
+            }
+            task.sandbox.shutdown();
+            let _ = std::fs::remove_file(&task.image);
+            if let Some(r) = &task.mounted_rootfs {
+                mounts::unmount_rootfs(r);
+            }
+            self.exited.notify_all();
+        }
+        let (status, at) = exit.unwrap_or((137, SystemTime::now()));
+        if req.exec_id.is_empty() {
+            self.events.publish(Event::Delete(TaskDelete {
+                container_id: req.id.clone(),
+                pid,
+                exit_status: status,
+                exited_at: MessageField::some(timestamp(at)),
+                ..Default::default()
+            }));
+        }
+        Ok(DeleteResponse {
+            pid,
+            exit_status: status,
+            exited_at: MessageField::some(timestamp(at)),
+            ..Default::default()
+        })
+    }
+}
+
+fn ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(Duration::from_secs(60).as_nanos() as i64)
+}
+
+fn agent_error(call: &str, e: ttrpc::Error) -> ShimError {
+    match e {
+        ttrpc::Error::RpcStatus(s) => {
+            ShimError::status(s.code(), format!("the VM's agent, {call}: {}", s.message()))
+        }
+        other => ShimError::status(Code::INTERNAL, format!("the VM's agent, {call}: {other:?}")),
+    }
+}
+
+/// Copies a process's stdout or stderr from the agent into containerd's
+/// fifo (or drops it without one) until the stream ends.
+fn copy_output(agent: &AgentClient, id: &str, exec_id: &str, path: &str, stderr: bool) {
+    let mut out: Option<File> = if path.is_empty() {
+        None
+    } else {
+        OpenOptions::new().write(true).open(path).ok()
+    };
+    let r = agent::ReadStreamRequest {
+        container_id: id.into(),
+        exec_id: exec_id.into(),
+        len: 64 * 1024,
+        ..Default::default()
+    };
+    loop {
+        let read = if stderr {
+            agent.read_stderr(ttrpc::context::Context::default(), &r)
+        } else {
+            agent.read_stdout(ttrpc::context::Context::default(), &r)
+        };
+        let data = match read {
+            Ok(d) if !d.data.is_empty() => d.data,
+            _ => return,
+        };
+        if let Some(f) = out.as_mut() {
+            if f.write_all(&data).is_err() {
+                out = None;
+            }
+        }
+    }
+}
+
+/// Copies containerd's stdin fifo to the process until it ends, then
+/// closes the process's stdin.
+fn copy_stdin(agent: &AgentClient, id: &str, exec_id: &str, path: &str) {
+    if let Ok(mut input) = File::open(path) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let w = agent::WriteStreamRequest {
+                container_id: id.into(),
+                exec_id: exec_id.into(),
+                data: buf[..n].to_vec(),
+                ..Default::default()
+            };
+            if agent.write_stdin(ctx(), &w).is_err() {
+                break;
+            }
+        }
+    }
+    let r = agent::ProcessRequest {
+        container_id: id.into(),
+        exec_id: exec_id.into(),
+        ..Default::default()
+    };
+    let _ = agent.close_stdin(ctx(), &r);
+}
+
+/// Joins the copiers, giving up on them after `bound` (a process that
+/// left a child holding its output open).
+fn join_within(handles: Vec<JoinHandle<()>>, bound: Duration) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for h in handles {
+            let _ = h.join();
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(bound);
+}
+
+/// The Task API over the service (which its threads share as an Arc).
+struct Api(Arc<VmService>);
+
+impl containerd_shim_protos::Task for Api {
+    fn create(&self, _: &TtrpcContext, r: CreateTaskRequest) -> ttrpc::Result<CreateTaskResponse> {
+        Ok(self.0.create(r)?)
+    }
+    fn start(&self, _: &TtrpcContext, r: StartRequest) -> ttrpc::Result<StartResponse> {
+        Ok(self.0.start(r)?)
+    }
+    fn state(&self, _: &TtrpcContext, r: StateRequest) -> ttrpc::Result<StateResponse> {
+        Ok(self.0.state(r)?)
+    }
+    fn delete(&self, _: &TtrpcContext, r: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+        Ok(self.0.delete(r)?)
+    }
+    fn exec(&self, _: &TtrpcContext, r: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        Ok(self.0.exec(r)?)
+    }
+    fn kill(&self, _: &TtrpcContext, r: KillRequest) -> ttrpc::Result<Empty> {
+        Ok(self.0.kill(r)?)
+    }
+    fn wait(&self, _: &TtrpcContext, r: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        Ok(self.0.wait(r)?)
+    }
+    fn pids(&self, _: &TtrpcContext, r: PidsRequest) -> ttrpc::Result<PidsResponse> {
+        let task = self.0.lock();
+        let t = task
+            .as_ref()
+            .filter(|t| t.id == r.id)
+            .ok_or_else(|| ShimError::not_found(format!("task {}", r.id)))?;
+        let processes = t
+            .procs
+            .values()
+            .filter(|p| p.started && p.exit.is_none())
+            .map(|p| ProcessInfo {
+                pid: p.pid,
+                ..Default::default()
+            })
+            .collect();
+        Ok(PidsResponse {
+            processes,
+            ..Default::default()
+        })
+    }
+    fn close_io(&self, _: &TtrpcContext, _: CloseIORequest) -> ttrpc::Result<Empty> {
+        // stdin is closed when containerd's side of the fifo closes.
+        Ok(Empty::new())
+    }
+    fn connect(&self, _: &TtrpcContext, r: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
+        let task_pid = self
+            .0
+            .lock()
+            .as_ref()
+            .filter(|t| t.id == r.id)
+            .and_then(|t| t.procs.get("").map(|p| p.pid))
+            .unwrap_or(0);
+        Ok(ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
+    }
+    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
+        if self.0.lock().is_none() {
+            let _ = self
+                .0
+                .shutdown
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(());
+        }
+        Ok(Empty::new())
+    }
+}
+
+/// `serve` for the VM tier: the Task API on `listener` until Shutdown; on
+/// the way out, whatever VM is left is taken down.
+pub fn serve(args: &Args, listener: i32) -> Result<()> {
+    let (shutdown_tx, shutdown_rx) = mpsc::channel();
+    let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
+    let service = Arc::new(VmService {
+        namespace: args.namespace.clone(),
+        events,
+        shutdown: Mutex::new(shutdown_tx),
+        task: Mutex::new(None),
+        exited: Condvar::new(),
+    });
+    let mut methods = containerd_shim_protos::create_task(Arc::new(Api(service.clone())));
+    for (path, handler) in containerd_shim_protos::create_task(Arc::new(Api(service.clone()))) {
+        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
+        methods.insert(v2, handler);
+    }
+    let socket_path = nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(listener)
+        .ok()
+        .and_then(|a| a.path().map(|p| p.to_path_buf()));
+    // Waits block a worker each (one per process, plus stdio copiers on
+    // the agent side): room for them.
+    let mut server = Server::new()
+        .add_listener(listener)?
+        .register_service(methods)
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(16);
+    if let Err(e) = server.start() {
+        if let Some(path) = &socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e.into());
+    }
+    let _ = shutdown_rx.recv();
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(mut task) = service.lock().take() {
+        task.sandbox.shutdown();
+        let _ = std::fs::remove_file(&task.image);
+    }
+    service.events.flush(Duration::from_secs(2));
+    let _ = std::fs::remove_dir(state_root(&args.namespace));
+    std::thread::sleep(Duration::from_millis(20));
+    std::process::exit(0)
+}
+
+/// `delete` for the VM tier, after containerd lost the shim: what is left
+/// of the task's VM is killed and its state removed.
+pub fn cleanup(args: &Args) {
+    let root = state_root(&args.namespace);
+    skiff_vm::reap_leftovers(&root.join(&args.id));
+    let _ = std::fs::remove_file(root.join(format!("{}.rootfs.ext4", args.id)));
+}

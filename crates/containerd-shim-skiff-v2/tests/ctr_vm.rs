@@ -1,0 +1,160 @@
+//! The VM tier through containerd: `ctr run --runtime
+//! io.containerd.skiff-vm.v2` (containerd-shim-skiff-vm-v2, a link to this
+//! build's shim) runs the task in its own qemu VM (docs/vm.md). Skips
+//! without qemu or the guest image (scripts/vm-image.sh).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const VM_RUNTIME: &str = "io.containerd.skiff-vm.v2";
+
+/// The guest image for the shim (through containerd's environment), and
+/// the link that makes this build's shim the VM tier; None to skip.
+fn vm_ready() -> bool {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: qemu-system-x86_64 is not installed");
+        return false;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vm-image.sh");
+    let out = match Command::new(script).output() {
+        Ok(o) if o.status.success() => o,
+        other => {
+            eprintln!("SKIPPED: scripts/vm-image.sh gave no guest image: {other:?}");
+            return false;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let paths: Vec<&str> = text.lines().collect();
+    if paths.len() != 3 {
+        eprintln!("SKIPPED: scripts/vm-image.sh printed {text:?}");
+        return false;
+    }
+    // SAFETY (of set_var): before any thread of this test reads the
+    // environment; containerd, started next, inherits it.
+    for (name, path) in [
+        "SKIFF_VM_KERNEL",
+        "SKIFF_VM_INITRAMFS",
+        "SKIFF_VM_VSOCK_BACKEND",
+    ]
+    .iter()
+    .zip(paths)
+    {
+        std::env::set_var(name, path);
+    }
+    let link = shim_dir().join("containerd-shim-skiff-vm-v2");
+    if std::fs::read_link(&link).ok() != Some(PathBuf::from(SHIM)) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(SHIM, &link).unwrap();
+    }
+    true
+}
+
+/// After containerd's own cleanup: whatever VM of this namespace is left
+/// (a shim killed before it took its VM down) is killed, then checked.
+struct VmLeftovers(String);
+
+impl Drop for VmLeftovers {
+    fn drop(&mut self) {
+        let root = PathBuf::from(format!("/run/containerd/skiff-vm/{}", self.0));
+        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                skiff_vm::reap_leftovers(&entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+fn vm_run(c: &Containerd, flags: &[&str], id: &str, cmd: &[&str]) -> std::process::Output {
+    let rootfs = c.rootfs.display().to_string();
+    let mut args = vec![
+        "run",
+        "--runtime",
+        VM_RUNTIME,
+        "--env",
+        "PATH=/usr/bin:/bin",
+    ];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--rootfs", &rootfs, id]);
+    args.extend_from_slice(cmd);
+    c.ctr(&args)
+}
+
+/// Processes whose command line names this namespace's VM state (qemu,
+/// vhost-device-vsock).
+fn vm_processes(namespace: &str) -> Vec<String> {
+    let needle = format!("/run/containerd/skiff-vm/{namespace}/");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+#[test]
+fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vm");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+
+    // Foreground: output and exit code pass through; the kernel is the guest's.
+    let out = vm_run(
+        &c,
+        &["--rm"],
+        "vm-fg",
+        &["sh", "-c", "uname -r; echo out; exit 3"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let host = nix::sys::utsname::uname().unwrap();
+    let host = host.release().to_string_lossy().into_owned();
+    let mut lines = stdout.lines();
+    let release = lines.next().unwrap_or_default();
+    assert!(
+        !release.is_empty() && release != host,
+        "uname -r: {stdout:?} (host {host})"
+    );
+    assert_eq!(lines.next(), Some("out"));
+    eventually("the VM shim exits", || shims_for(&c.sock).is_empty());
+
+    // Detached, then an exec with its own output and exit code, then kill.
+    let out = vm_run(&c, &["-d"], "vm-d", &["sleep", "600"]);
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_status("vm-d", "RUNNING");
+    let exec = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "vm-d",
+        "sh",
+        "-c",
+        "echo from-exec; exit 4",
+    ]);
+    assert_eq!(exec.status.code(), Some(4), "{}", text(&exec));
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "from-exec\n");
+    c.ok(&["task", "kill", "-s", "KILL", "vm-d"]);
+    c.wait_status("vm-d", "STOPPED");
+    c.ok(&["task", "delete", "vm-d"]);
+    c.ok(&["container", "delete", "vm-d"]);
+    eventually("the VM shim exits", || shims_for(&c.sock).is_empty());
+
+    // Nothing of either VM is left.
+    assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
+    assert!(!Path::new(&format!("/run/containerd/skiff-vm/{}", c.namespace)).exists());
+}
