@@ -12,13 +12,23 @@
 #   vhost-device-vsock  the vsock device's backend (crates.io; the host kernel
 #               here has no vhost-vsock), installed once into target/vm/tools
 #
-# usage: vm-image.sh [--agent PATH]   (default: build it, scripts/build-static.sh)
+# usage: vm-image.sh [--agent PATH] [--install]
+#   --agent PATH  the agent binary to use (default: build it, scripts/build-static.sh)
+#   --install     also copy the three to /var/lib/skiff/vm/{vmlinuz,initramfs.gz,
+#                 vhost-device-vsock}, where containerd-shim-skiff-vm-v2 looks
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$repo/target/vm
 mkdir -p "$work"
 agent=
-if [ "${1:-}" = "--agent" ]; then agent=${2:?--agent needs a path}; fi
+install=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --agent) agent=${2:?--agent needs a path}; shift 2 ;;
+        --install) install=/var/lib/skiff/vm; shift ;;
+        *) echo "vm-image: unknown argument $1 (--agent PATH, --install)" >&2; exit 2 ;;
+    esac
+done
 
 # The modules the agent loads, by name; their dependencies come first.
 want="virtio_pci virtio_blk vmw_vsock_virtio_transport"
@@ -90,6 +100,13 @@ if [ ! -f "$initramfs" ] || [ "$(cat "$work/initramfs.stamp" 2>/dev/null)" != "$
     mv "$initramfs.tmp" "$initramfs"
     echo "$stamp" >"$work/initramfs.stamp"
     echo "vm-image: built $initramfs (modules:$order)" >&2
+fi
+if [ -n "$install" ]; then
+    mkdir -p "$install"
+    install -m 0644 "$kernel" "$install/vmlinuz.tmp" && mv "$install/vmlinuz.tmp" "$install/vmlinuz"
+    install -m 0644 "$initramfs" "$install/initramfs.gz.tmp" && mv "$install/initramfs.gz.tmp" "$install/initramfs.gz"
+    install -m 0755 "$vsock" "$install/vhost-device-vsock.tmp" && mv "$install/vhost-device-vsock.tmp" "$install/vhost-device-vsock"
+    kernel=$install/vmlinuz initramfs=$install/initramfs.gz vsock=$install/vhost-device-vsock
 fi
 echo "$kernel"
 echo "$initramfs"

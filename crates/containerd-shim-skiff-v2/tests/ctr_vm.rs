@@ -49,10 +49,15 @@ fn vm_ready() -> bool {
     {
         std::env::set_var(name, path);
     }
+    // SKIFF_VM_SHIM: another build of the shim behind the link (a release
+    // one, to measure its memory).
+    let target = std::env::var_os("SKIFF_VM_SHIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(SHIM));
     let link = shim_dir().join("containerd-shim-skiff-vm-v2");
-    if std::fs::read_link(&link).ok() != Some(PathBuf::from(SHIM)) {
+    if std::fs::read_link(&link).ok() != Some(target.clone()) {
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(SHIM, &link).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
     }
     true
 }
@@ -104,6 +109,54 @@ fn vm_processes(namespace: &str) -> Vec<String> {
         .collect()
 }
 
+/// The VM tier's shim servers for this containerd (named by argv[0]).
+fn vm_shims(sock: &Path) -> Vec<i64> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i64>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.starts_with("containerd-shim-skiff-vm-v2 ")
+                && cmd.contains(&format!("-address {} ", sock.display()))
+                && cmd.trim_end().ends_with("serve"))
+            .then_some(pid)
+        })
+        .collect()
+}
+
+/// RSS of the pod's host processes, for docs/vm.md (printed, not asserted:
+/// memory is not a pass/fail matter in a shared CI host).
+fn report_memory(c: &Containerd) {
+    let rss = |pid: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let shims: u64 = vm_shims(&c.sock).iter().map(|p| rss(&p.to_string())).sum();
+    let needle = format!("/run/containerd/skiff-vm/{}/", c.namespace);
+    let (mut qemu, mut helper) = (0, 0);
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.contains(&needle) {
+            continue;
+        }
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if cmdline.starts_with("qemu") {
+            qemu += rss(&pid);
+        } else {
+            helper += rss(&pid);
+        }
+    }
+    eprintln!("RSS KiB: shim {shims}, vhost-device-vsock {helper}, qemu {qemu}");
+}
+
 #[test]
 fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     if !vm_ready() {
@@ -130,12 +183,13 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
         "uname -r: {stdout:?} (host {host})"
     );
     assert_eq!(lines.next(), Some("out"));
-    eventually("the VM shim exits", || shims_for(&c.sock).is_empty());
+    eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
 
     // Detached, then an exec with its own output and exit code, then kill.
     let out = vm_run(&c, &["-d"], "vm-d", &["sleep", "600"]);
     assert!(out.status.success(), "{}", text(&out));
     c.wait_status("vm-d", "RUNNING");
+    report_memory(&c);
     let exec = c.ctr(&[
         "task",
         "exec",
@@ -152,7 +206,7 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     c.wait_status("vm-d", "STOPPED");
     c.ok(&["task", "delete", "vm-d"]);
     c.ok(&["container", "delete", "vm-d"]);
-    eventually("the VM shim exits", || shims_for(&c.sock).is_empty());
+    eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
 
     // Nothing of either VM is left.
     assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
