@@ -212,3 +212,37 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
     assert!(!Path::new(&format!("/run/containerd/skiff-vm/{}", c.namespace)).exists());
 }
+
+/// A VM shim SIGKILLed with its task running leaves qemu and
+/// vhost-device-vsock behind; containerd sees the connection drop and runs
+/// the delete action, which kills them (from the sandbox's pids file) and
+/// removes the sandbox's state.
+#[test]
+fn a_killed_vm_shim_leaves_no_vm_behind() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vmkill");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+    let out = vm_run(&c, &["-d"], "vm-kill", &["sleep", "600"]);
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_status("vm-kill", "RUNNING");
+    let shim = vm_shims(&c.sock);
+    assert_eq!(shim.len(), 1, "one VM shim");
+    assert!(!vm_processes(&c.namespace).is_empty(), "the VM runs");
+    let _ = Command::new("kill")
+        .args(["-KILL", &shim[0].to_string()])
+        .status();
+    eventually("the VM and its helper are killed", || {
+        vm_processes(&c.namespace).is_empty()
+    });
+    let state = format!("/run/containerd/skiff-vm/{}/vm-kill", c.namespace);
+    eventually("the sandbox's state is removed", || {
+        !Path::new(&state).exists()
+    });
+    assert!(
+        !Path::new(&format!("{state}.rootfs.ext4")).exists(),
+        "the disk image is left"
+    );
+    c.ok(&["container", "delete", "vm-kill"]);
+}
