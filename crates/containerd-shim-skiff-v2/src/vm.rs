@@ -10,8 +10,8 @@
 //! removes the container and takes the VM and its helpers down.
 //!
 //! What this first slice does not do yet (refused with a clear error): a
-//! terminal, a second task in one shim (a pod's containers in one VM),
-//! pause/resume, checkpoint, update, stats.
+//! second task in one shim (a pod's containers in one VM), pause/resume,
+//! checkpoint, update, stats.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime};
 use containerd_shim_protos::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
     DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PidsRequest,
-    PidsResponse, ProcessInfo, ShutdownRequest, StartRequest, StartResponse, StateRequest,
-    StateResponse, Status, WaitRequest, WaitResponse,
+    PidsResponse, ProcessInfo, ResizePtyRequest, ShutdownRequest, StartRequest, StartResponse,
+    StateRequest, StateResponse, Status, WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
@@ -92,6 +92,7 @@ fn unsupported(what: &str) -> ShimError {
 
 struct Proc {
     pid: u32,
+    terminal: bool,
     stdin: String,
     stdout: String,
     stderr: String,
@@ -138,9 +139,6 @@ impl VmService {
     }
 
     fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
-        if req.terminal {
-            return Err(unsupported("terminal"));
-        }
         if self.lock().is_some() {
             return Err(unsupported("a second task in one VM (a pod)"));
         }
@@ -151,9 +149,6 @@ impl VmService {
             .map_err(ShimError::io(format!("reading {}", config_path.display())))?;
         let spec: Value = serde_json::from_slice(&config)
             .map_err(|e| ShimError::status(Code::INVALID_ARGUMENT, format!("config.json: {e}")))?;
-        if spec["process"]["terminal"].as_bool() == Some(true) {
-            return Err(unsupported("process.terminal"));
-        }
 
         // The rootfs on the host: the snapshot's mounts, or config.json's root.
         let mounted_rootfs = if req.rootfs.is_empty() {
@@ -209,6 +204,7 @@ impl VmService {
         };
         let init = Proc {
             pid,
+            terminal: req.terminal,
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
@@ -400,9 +396,6 @@ impl VmService {
     }
 
     fn exec(&self, req: ExecProcessRequest) -> Result<Empty> {
-        if req.terminal {
-            return Err(unsupported("terminal"));
-        }
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
         let spec = req
             .spec
@@ -424,6 +417,7 @@ impl VmService {
             exec_id.to_string(),
             Proc {
                 pid: 0,
+                terminal: req.terminal,
                 stdin: req.stdin.clone(),
                 stdout: req.stdout.clone(),
                 stderr: req.stderr.clone(),
@@ -505,6 +499,7 @@ impl VmService {
             stdin: p.stdin.clone(),
             stdout: p.stdout.clone(),
             stderr: p.stderr.clone(),
+            terminal: p.terminal,
             exit_status: p.exit.map(|e| e.0).unwrap_or(0),
             exited_at: p
                 .exit
@@ -698,6 +693,20 @@ impl containerd_shim_protos::Task for Api {
             processes,
             ..Default::default()
         })
+    }
+    fn resize_pty(&self, _: &TtrpcContext, r: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        let agent = self.0.agent(&r.id)?;
+        let req = agent::ResizePtyRequest {
+            container_id: r.id.clone(),
+            exec_id: r.exec_id.clone(),
+            rows: r.height,
+            cols: r.width,
+            ..Default::default()
+        };
+        agent
+            .resize_pty(ctx(), &req)
+            .map_err(|e| agent_error("ResizePty", e))?;
+        Ok(Empty::new())
     }
     fn close_io(&self, _: &TtrpcContext, _: CloseIORequest) -> ttrpc::Result<Empty> {
         // stdin is closed when containerd's side of the fifo closes.

@@ -202,6 +202,28 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     ]);
     assert_eq!(exec.status.code(), Some(4), "{}", text(&exec));
     assert_eq!(String::from_utf8_lossy(&exec.stdout), "from-exec\n");
+    // An exec with a terminal (ctr wants one of its own: a pty of ours).
+    let sock = c.sock.display().to_string();
+    let (code, out) = run_in_pty(
+        &containerd_tool("ctr"),
+        &[
+            "--address",
+            &sock,
+            "--namespace",
+            &c.namespace,
+            "task",
+            "exec",
+            "-t",
+            "--exec-id",
+            "e2",
+            "vm-d",
+            "sh",
+            "-c",
+            "tty; exit 5",
+        ],
+    );
+    assert_eq!(code, Some(5), "exec -t: {out}");
+    assert!(out.contains("/dev/pts/"), "exec -t: {out:?}");
     c.ok(&["task", "kill", "-s", "KILL", "vm-d"]);
     c.wait_status("vm-d", "STOPPED");
     c.ok(&["task", "delete", "vm-d"]);

@@ -33,19 +33,41 @@ pub const SUBCOMMAND: &str = "runtime-call";
 /// A runtime call is the library's work plus one exec; far less than this.
 const CALL_BOUND: Duration = Duration::from_secs(120);
 
+/// `console`: with process.terminal, the socket the library sends the
+/// pty master to (as runc's --console-socket).
 pub enum Call<'a> {
-    Create { id: &'a str, bundle: &'a Path },
-    Start { id: &'a str },
-    Exec { id: &'a str, process: &'a Value },
-    Delete { id: &'a str },
+    Create {
+        id: &'a str,
+        bundle: &'a Path,
+        console: Option<&'a Path>,
+    },
+    Start {
+        id: &'a str,
+    },
+    Exec {
+        id: &'a str,
+        process: &'a Value,
+        console: Option<&'a Path>,
+    },
+    Delete {
+        id: &'a str,
+    },
 }
 
 impl Call<'_> {
     fn to_json(&self) -> Value {
         match self {
-            Call::Create { id, bundle } => json!({"op": "create", "id": id, "bundle": bundle}),
+            Call::Create {
+                id,
+                bundle,
+                console,
+            } => json!({"op": "create", "id": id, "bundle": bundle, "console": console}),
             Call::Start { id } => json!({"op": "start", "id": id}),
-            Call::Exec { id, process } => json!({"op": "exec", "id": id, "process": process}),
+            Call::Exec {
+                id,
+                process,
+                console,
+            } => json!({"op": "exec", "id": id, "process": process, "console": console}),
             Call::Delete { id } => json!({"op": "delete", "id": id}),
         }
     }
@@ -144,6 +166,7 @@ fn perform(call: &str, state: &Path) -> Result<i32, String> {
     let call: Value = serde_json::from_str(call).map_err(|e| format!("the call: {e}"))?;
     let root = StateRoot::new(runtime_root(state));
     let id = call["id"].as_str().unwrap_or_default();
+    let console = call["console"].as_str().map(Path::new);
     match call["op"].as_str() {
         Some("create") => {
             let bundle = PathBuf::from(call["bundle"].as_str().unwrap_or_default());
@@ -153,7 +176,7 @@ fn perform(call: &str, state: &Path) -> Result<i32, String> {
                     id,
                     bundle: &bundle,
                     pid_file: None,
-                    console_socket: None,
+                    console_socket: console,
                     console_stream: None,
                     no_pivot: false,
                     no_new_keyring: false,
@@ -178,7 +201,7 @@ fn perform(call: &str, state: &Path) -> Result<i32, String> {
                 &ExecOptions {
                     id,
                     process,
-                    console_socket: None,
+                    console_socket: console,
                     console_stream: None,
                     pid_file: None,
                     preserve_fds: 0,

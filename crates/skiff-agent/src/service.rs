@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -14,11 +16,12 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use skiff_agent_api::agent::{
     ContainerRequest, CreateContainerRequest, Empty, ExecProcessRequest, GuestDetailsResponse,
-    ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, SignalProcessRequest,
-    WaitProcessResponse, WriteStreamRequest,
+    ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, ResizePtyRequest,
+    SignalProcessRequest, WaitProcessResponse, WriteStreamRequest,
 };
 use skiff_agent_api::agent_ttrpc::Agent;
 use skiff_agent_api::ttrpc::{self, TtrpcContext};
+use skiff_runtime::process::console;
 use skiff_runtime::signal::SignalNumber;
 use skiff_runtime::state::StateRoot;
 
@@ -39,6 +42,8 @@ struct Proc {
     stdin: Option<File>,
     stdout: Arc<File>,
     stderr: Arc<File>,
+    /// With a terminal: the pty master (stdin and stdout are copies of it).
+    master: Option<OwnedFd>,
 }
 
 struct Container {
@@ -54,29 +59,108 @@ pub struct Service {
     containers: Mutex<HashMap<String, Container>>,
 }
 
-/// The pipes of one process: ours (stdin writer, stdout and stderr
-/// readers) and theirs (its fds 0, 1, 2).
-struct Pipes {
-    stdin: File,
-    stdout: File,
-    stderr: File,
-    theirs: [OwnedFd; 3],
+/// How a new process's stdio is made: three pipes, or (process.terminal)
+/// a pty whose master the library sends to a console socket of ours.
+enum StdioPlan {
+    Pipes {
+        stdin: File,
+        stdout: File,
+        stderr: File,
+        theirs: [OwnedFd; 3],
+    },
+    Terminal {
+        socket: PathBuf,
+        listener: UnixListener,
+    },
 }
 
-fn pipes() -> Result<Pipes> {
-    let pipe = || {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| AgentError::Setup("creating a stdio pipe", e.into()))
-    };
-    let (in_r, in_w) = pipe()?;
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    Ok(Pipes {
-        stdin: File::from(in_w),
-        stdout: File::from(out_r),
-        stderr: File::from(err_r),
-        theirs: [in_r, out_w, err_w],
-    })
+impl StdioPlan {
+    fn new(terminal: bool, state: &Path) -> Result<StdioPlan> {
+        if terminal {
+            static CONSOLES: AtomicU64 = AtomicU64::new(0);
+            let dir = state.join("consoles");
+            std::fs::create_dir_all(&dir).map_err(AgentError::path("creating", &dir))?;
+            let socket = dir.join(format!("{}.sock", CONSOLES.fetch_add(1, Ordering::Relaxed)));
+            let _ = std::fs::remove_file(&socket);
+            let listener =
+                UnixListener::bind(&socket).map_err(AgentError::path("listening on", &socket))?;
+            return Ok(StdioPlan::Terminal { socket, listener });
+        }
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| AgentError::Setup("creating a stdio pipe", e.into()))
+        };
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        Ok(StdioPlan::Pipes {
+            stdin: File::from(in_w),
+            stdout: File::from(out_r),
+            stderr: File::from(err_r),
+            theirs: [in_r, out_w, err_w],
+        })
+    }
+
+    /// Runs the call that starts the process (given the console socket,
+    /// if any) and returns the process with our ends of its stdio.
+    fn run(
+        self,
+        start: impl FnOnce(Option<&Path>, Option<[OwnedFd; 3]>) -> Result<i32>,
+    ) -> Result<Proc> {
+        match self {
+            StdioPlan::Pipes {
+                stdin,
+                stdout,
+                stderr,
+                theirs,
+            } => Ok(Proc {
+                pid: start(None, Some(theirs))?,
+                stdin: Some(stdin),
+                stdout: Arc::new(stdout),
+                stderr: Arc::new(stderr),
+                master: None,
+            }),
+            StdioPlan::Terminal { socket, listener } => {
+                let started = start(Some(&socket), None);
+                let _ = std::fs::remove_file(&socket);
+                let pid = started?;
+                // The library connected and sent the master during the
+                // call: the connection waits in the backlog.
+                let master = listener
+                    .set_nonblocking(true)
+                    .and_then(|()| listener.accept())
+                    .and_then(|(conn, _)| {
+                        conn.set_nonblocking(false)?;
+                        console::receive_master(&conn)
+                    })
+                    .map_err(|e| AgentError::Setup("receiving the pty master", e));
+                let master = match master {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ =
+                            nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                        return Err(e);
+                    }
+                };
+                let copy = |what| {
+                    master
+                        .try_clone()
+                        .map(File::from)
+                        .map_err(|e| AgentError::Setup(what, e))
+                };
+                let null =
+                    File::open("/dev/null").map_err(AgentError::path("opening", "/dev/null"))?;
+                Ok(Proc {
+                    pid,
+                    stdin: Some(copy("duplicating the pty master")?),
+                    stdout: Arc::new(copy("duplicating the pty master")?),
+                    // A terminal has one output stream: stderr ends at once.
+                    stderr: Arc::new(null),
+                    master: Some(master),
+                })
+            }
+        }
+    }
 }
 
 impl Service {
@@ -117,27 +201,24 @@ impl Service {
                 let path = bundle.join("config.json");
                 std::fs::write(&path, config.to_string())
                     .map_err(AgentError::path("writing", &path))?;
-                let io = pipes()?;
-                let call = Call::Create {
-                    id,
-                    bundle: &bundle,
-                };
-                let pid = call::run(&self.reaper, &self.state, call, Some(io.theirs))?;
-                Ok((pid, io.stdin, io.stdout, io.stderr))
+                let terminal = config["process"]["terminal"].as_bool() == Some(true);
+                StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
+                    let call = Call::Create {
+                        id,
+                        bundle: &bundle,
+                        console,
+                    };
+                    call::run(&self.reaper, &self.state, call, stdio)
+                })
             });
-        let (pid, stdin, stdout, stderr) = match made {
+        let init = match made {
             Ok(m) => m,
             Err(e) => {
                 remove_bundle(&bundle);
                 return Err(e);
             }
         };
-        let init = Proc {
-            pid,
-            stdin: Some(stdin),
-            stdout: Arc::new(stdout),
-            stderr: Arc::new(stderr),
-        };
+        let pid = init.pid;
         let container = Container {
             bundle,
             procs: HashMap::from([(String::new(), init)]),
@@ -184,19 +265,16 @@ impl Service {
         }
         let process: Value = serde_json::from_slice(&req.process)
             .map_err(|e| AgentError::InvalidArgument(format!("process: {e}")))?;
-        refuse_terminal(&process, "process.terminal")?;
-        let io = pipes()?;
-        let call = Call::Exec {
-            id,
-            process: &process,
-        };
-        let pid = call::run(&self.reaper, &self.state, call, Some(io.theirs))?;
-        let proc = Proc {
-            pid,
-            stdin: Some(io.stdin),
-            stdout: Arc::new(io.stdout),
-            stderr: Arc::new(io.stderr),
-        };
+        let terminal = process["terminal"].as_bool() == Some(true);
+        let proc = StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
+            let call = Call::Exec {
+                id,
+                process: &process,
+                console,
+            };
+            call::run(&self.reaper, &self.state, call, stdio)
+        })?;
+        let pid = proc.pid;
         match self.lock().get_mut(id) {
             Some(c) => {
                 c.procs.insert(exec_id.to_string(), proc);
@@ -261,6 +339,8 @@ impl Service {
         let n = loop {
             match (&*stream).read(&mut buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // A pty master reads EIO once the terminal's last user is gone.
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => break 0,
                 r => break r.map_err(|e| AgentError::Setup("reading the process's output", e))?,
             }
         };
@@ -293,6 +373,19 @@ impl Service {
         Ok(())
     }
 
+    fn resize_pty(&self, req: &ResizePtyRequest) -> Result<()> {
+        let containers = self.lock();
+        let p = containers
+            .get(&req.container_id)
+            .and_then(|c| c.procs.get(&req.exec_id))
+            .ok_or_else(|| AgentError::NotFound(format!("exec {:?}", req.exec_id)))?;
+        let master = p.master.as_ref().ok_or_else(|| {
+            AgentError::InvalidArgument(format!("exec {:?}: no terminal", req.exec_id))
+        })?;
+        skiff_runtime::sys::set_window_size(master.as_fd(), req.rows as u16, req.cols as u16)
+            .map_err(|e| AgentError::Setup("resizing the terminal", e))
+    }
+
     fn remove(&self, req: ContainerRequest) -> Result<()> {
         let id = req.container_id.as_str();
         let Some(container) = self.lock().remove(id) else {
@@ -316,7 +409,6 @@ fn bundle_config(raw: &[u8]) -> Result<Value> {
             "oci_config: not an object".into(),
         ));
     }
-    refuse_terminal(&config["process"], "oci_config: process.terminal")?;
     config["root"]["path"] = Value::from("rootfs");
     share_the_vms_network(&mut config);
     Ok(config)
@@ -330,15 +422,6 @@ fn share_the_vms_network(config: &mut Value) {
     if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
         namespaces.retain(|ns| ns["type"] != "network" || ns.get("path").is_some());
     }
-}
-
-fn refuse_terminal(process: &Value, field: &str) -> Result<()> {
-    if process["terminal"].as_bool() == Some(true) {
-        return Err(AgentError::InvalidArgument(format!(
-            "{field}: a terminal is not supported in the VM tier yet"
-        )));
-    }
-    Ok(())
 }
 
 /// Unmounts the rootfs (if mounted) and removes the bundle directory.
@@ -434,6 +517,11 @@ impl Agent for Service {
         Ok(Empty::new())
     }
 
+    fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        self.resize_pty(&req)?;
+        Ok(Empty::new())
+    }
+
     fn remove_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
         self.remove(req)?;
         Ok(Empty::new())
@@ -488,10 +576,6 @@ mod tests {
     fn bad_configs_are_refused_naming_the_field() {
         let e = bundle_config(b"[1]").unwrap_err().to_string();
         assert!(e.contains("oci_config"), "{e}");
-        let e = bundle_config(b"{\"process\": {\"terminal\": true}}")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("process.terminal"), "{e}");
         assert!(bundle_config(b"not json").is_err());
     }
 }
