@@ -29,7 +29,7 @@ use containerd_shim_protos::api::{
     StateRequest, StateResponse, Status, WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
 };
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::ttrpc::{self, Code, Server, TtrpcContext};
@@ -367,11 +367,18 @@ impl VmService {
             };
             // No bound: a process may run for as long as it likes; the
             // call ends with the VM at the latest (the connection drops).
-            let status = match agent.wait_process(ttrpc::context::Context::default(), &r) {
-                Ok(w) => w.status as u32,
-                Err(_) => 255,
+            let (status, oom) = match agent.wait_process(ttrpc::context::Context::default(), &r) {
+                Ok(w) => (w.status as u32, w.oom_killed),
+                Err(_) => (255, false),
             };
             join_within(copiers, Duration::from_secs(5));
+            // Before the exit it caused, as runc's shim tells it.
+            if oom {
+                service.events.publish(Event::Oom(TaskOOM {
+                    container_id: id.clone(),
+                    ..Default::default()
+                }));
+            }
             service.exited(&id, &exec_id, status);
         });
     }

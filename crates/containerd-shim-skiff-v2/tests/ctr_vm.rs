@@ -268,3 +268,46 @@ fn a_killed_vm_shim_leaves_no_vm_behind() {
     );
     c.ok(&["container", "delete", "vm-kill"]);
 }
+
+/// The OOM killer inside the guest (the container's memory cgroup there)
+/// is reported as containerd reports it for runc: exit 137, and a TaskOOM
+/// before the TaskExit.
+#[test]
+fn an_oom_kill_in_the_guest_is_reported_as_oom() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vmoom");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+    let log = c.base.join("events.log");
+    let mut watcher = c
+        .ctr_cmd(&["events"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = vm_run(
+        &c,
+        &["--rm", "--memory-limit", "33554432"],
+        "vm-oom",
+        &["sh", "-c", "tail /dev/zero"],
+    );
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out));
+    let topics = |events: &str| -> Vec<String> {
+        events
+            .lines()
+            .filter(|l| l.contains("vm-oom"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(str::to_string)
+            .collect()
+    };
+    eventually("the events are seen", || {
+        topics(&read(&log)).contains(&"/tasks/delete".to_string())
+    });
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let seen = topics(&read(&log));
+    let at = |t: &str| seen.iter().position(|x| x == t);
+    assert!(at("/tasks/oom").is_some(), "{seen:?}");
+    assert!(at("/tasks/oom") < at("/tasks/exit"), "{seen:?}");
+}

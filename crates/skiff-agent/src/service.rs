@@ -44,6 +44,8 @@ struct Proc {
     stderr: Arc<File>,
     /// With a terminal: the pty master (stdin and stdout are copies of it).
     master: Option<OwnedFd>,
+    /// The container's OOM kills when the process started.
+    oom_kills_before: u64,
 }
 
 struct Container {
@@ -119,6 +121,7 @@ impl StdioPlan {
                 stdout: Arc::new(stdout),
                 stderr: Arc::new(stderr),
                 master: None,
+                oom_kills_before: 0,
             }),
             StdioPlan::Terminal { socket, listener } => {
                 let started = start(Some(&socket), None);
@@ -157,6 +160,7 @@ impl StdioPlan {
                     // A terminal has one output stream: stderr ends at once.
                     stderr: Arc::new(null),
                     master: Some(master),
+                    oom_kills_before: 0,
                 })
             }
         }
@@ -266,7 +270,8 @@ impl Service {
         let process: Value = serde_json::from_slice(&req.process)
             .map_err(|e| AgentError::InvalidArgument(format!("process: {e}")))?;
         let terminal = process["terminal"].as_bool() == Some(true);
-        let proc = StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
+        let oom_kills_before = self.oom_kills(id);
+        let mut proc = StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
             let call = Call::Exec {
                 id,
                 process: &process,
@@ -274,6 +279,7 @@ impl Service {
             };
             call::run(&self.reaper, &self.state, call, stdio)
         })?;
+        proc.oom_kills_before = oom_kills_before;
         let pid = proc.pid;
         match self.lock().get_mut(id) {
             Some(c) => {
@@ -287,6 +293,43 @@ impl Service {
                 )))
             }
         }
+    }
+
+    /// The OOM kills counted in the container's memory cgroup (cgroup v2's
+    /// memory.events), 0 when there is none to read.
+    fn oom_kills(&self, id: &str) -> u64 {
+        let root = StateRoot::new(call::runtime_root(&self.state));
+        let Some(group) = root
+            .load(id)
+            .ok()
+            .and_then(|r| r.cgroup)
+            .and_then(|c| c.v2.or(Some(c.procs_dir)))
+        else {
+            return 0;
+        };
+        std::fs::read_to_string(group.join("memory.events"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits for the process's exit: (status, whether the OOM killer ended it).
+    fn wait(&self, req: &ProcessRequest) -> Result<(i32, bool)> {
+        let (pid, before) = {
+            let containers = self.lock();
+            let p = containers
+                .get(&req.container_id)
+                .and_then(|c| c.procs.get(&req.exec_id))
+                .ok_or_else(|| {
+                    AgentError::NotFound(format!("exec {:?} in {}", req.exec_id, req.container_id))
+                })?;
+            (p.pid, p.oom_kills_before)
+        };
+        let status = self.reaper.wait(pid, None).unwrap_or(-1);
+        let oom = status == 128 + libc::SIGKILL && self.oom_kills(&req.container_id) > before;
+        Ok((status, oom))
     }
 
     fn pid_of(&self, id: &str, exec_id: &str) -> Result<i32> {
@@ -470,10 +513,10 @@ impl Agent for Service {
         _: &TtrpcContext,
         req: ProcessRequest,
     ) -> ttrpc::Result<WaitProcessResponse> {
-        let pid = self.pid_of(&req.container_id, &req.exec_id)?;
-        let status = self.reaper.wait(pid, None).unwrap_or(-1);
+        let (status, oom_killed) = self.wait(&req)?;
         Ok(WaitProcessResponse {
             status,
+            oom_killed,
             ..Default::default()
         })
     }
