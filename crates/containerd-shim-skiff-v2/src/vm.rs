@@ -10,8 +10,8 @@
 //! removes the container and takes the VM and its helpers down.
 //!
 //! What this first slice does not do yet (refused with a clear error): a
-//! second task in one shim (a pod's containers in one VM), pause/resume,
-//! checkpoint, update, stats.
+//! second task in one shim (a pod's containers in one VM), checkpoint,
+//! update.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -24,12 +24,14 @@ use std::time::{Duration, SystemTime};
 
 use containerd_shim_protos::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
-    DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PidsRequest,
-    PidsResponse, ProcessInfo, ResizePtyRequest, ShutdownRequest, StartRequest, StartResponse,
-    StateRequest, StateResponse, Status, WaitRequest, WaitResponse,
+    DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest,
+    PidsRequest, PidsResponse, ProcessInfo, ResizePtyRequest, ResumeRequest, ShutdownRequest,
+    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, Status,
+    WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::ttrpc::{self, Code, Server, TtrpcContext};
@@ -104,6 +106,7 @@ struct Proc {
 
 struct VmTask {
     id: String,
+    paused: bool,
     bundle: PathBuf,
     sandbox: Sandbox,
     image: PathBuf,
@@ -214,6 +217,7 @@ impl VmService {
         };
         *self.lock() = Some(VmTask {
             id: id.clone(),
+            paused: false,
             bundle,
             sandbox,
             image,
@@ -478,6 +482,65 @@ impl VmService {
         Ok(Empty::new())
     }
 
+    /// Pause or resume the task's container (its cgroup in the guest).
+    fn pause(&self, id: &str, pause: bool) -> Result<Empty> {
+        let agent = self.agent(id)?;
+        let r = agent::ContainerRequest {
+            container_id: id.into(),
+            ..Default::default()
+        };
+        if pause {
+            agent.pause_container(ctx(), &r)
+        } else {
+            agent.resume_container(ctx(), &r)
+        }
+        .map_err(|e| {
+            agent_error(
+                if pause {
+                    "PauseContainer"
+                } else {
+                    "ResumeContainer"
+                },
+                e,
+            )
+        })?;
+        if let Some(t) = self.lock().as_mut() {
+            t.paused = pause;
+        }
+        self.events.publish(if pause {
+            Event::Paused(TaskPaused {
+                container_id: id.into(),
+                ..Default::default()
+            })
+        } else {
+            Event::Resumed(TaskResumed {
+                container_id: id.into(),
+                ..Default::default()
+            })
+        });
+        Ok(Empty::new())
+    }
+
+    /// The container's cgroup statistics from the guest, in containerd's
+    /// cgroup v2 metrics form (the guest's hierarchy is v2).
+    fn stats(&self, id: &str) -> Result<StatsResponse> {
+        let agent = self.agent(id)?;
+        let r = agent::ContainerRequest {
+            container_id: id.into(),
+            ..Default::default()
+        };
+        let raw = agent
+            .stats_container(ctx(), &r)
+            .map_err(|e| agent_error("StatsContainer", e))?
+            .stats_json;
+        let stats: Value = serde_json::from_slice(&raw)
+            .map_err(|e| ShimError::status(Code::INTERNAL, format!("the agent's stats: {e}")))?;
+        Ok(StatsResponse {
+            stats: MessageField::some(crate::metrics::to_any(&stats, true)),
+            ..Default::default()
+        })
+    }
+
     fn state(&self, req: StateRequest) -> Result<StateResponse> {
         let task = self.lock();
         let t = task
@@ -490,6 +553,7 @@ impl VmService {
             .ok_or_else(|| ShimError::not_found(format!("process {:?}", req.exec_id)))?;
         let status = match (p.started, p.exit) {
             (_, Some(_)) => Status::STOPPED,
+            (true, None) if t.paused => Status::PAUSED,
             (true, None) => Status::RUNNING,
             (false, None) => Status::CREATED,
         };
@@ -700,6 +764,15 @@ impl containerd_shim_protos::Task for Api {
             processes,
             ..Default::default()
         })
+    }
+    fn pause(&self, _: &TtrpcContext, r: PauseRequest) -> ttrpc::Result<Empty> {
+        Ok(self.0.pause(&r.id, true)?)
+    }
+    fn resume(&self, _: &TtrpcContext, r: ResumeRequest) -> ttrpc::Result<Empty> {
+        Ok(self.0.pause(&r.id, false)?)
+    }
+    fn stats(&self, _: &TtrpcContext, r: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        Ok(self.0.stats(&r.id)?)
     }
     fn resize_pty(&self, _: &TtrpcContext, r: ResizePtyRequest) -> ttrpc::Result<Empty> {
         let agent = self.0.agent(&r.id)?;

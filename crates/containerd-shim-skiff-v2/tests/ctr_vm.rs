@@ -224,6 +224,20 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     );
     assert_eq!(code, Some(5), "exec -t: {out}");
     assert!(out.contains("/dev/pts/"), "exec -t: {out:?}");
+    // Pause and resume freeze the container's cgroup in the guest; its
+    // metrics come from there (pids.current: sleep alone).
+    c.ok(&["task", "pause", "vm-d"]);
+    c.wait_status("vm-d", "PAUSED");
+    c.ok(&["task", "resume", "vm-d"]);
+    c.wait_status("vm-d", "RUNNING");
+    let metrics = c.ok(&["task", "metrics", "vm-d"]);
+    let current = metrics
+        .lines()
+        .find(|l| l.starts_with("pids.current"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(current, "1", "{metrics}");
     c.ok(&["task", "kill", "-s", "KILL", "vm-d"]);
     c.wait_status("vm-d", "STOPPED");
     c.ok(&["task", "delete", "vm-d"]);

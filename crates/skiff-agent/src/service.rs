@@ -17,7 +17,7 @@ use serde_json::Value;
 use skiff_agent_api::agent::{
     ContainerRequest, CreateContainerRequest, Empty, ExecProcessRequest, GuestDetailsResponse,
     ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, ResizePtyRequest,
-    SignalProcessRequest, WaitProcessResponse, WriteStreamRequest,
+    SignalProcessRequest, StatsContainerResponse, WaitProcessResponse, WriteStreamRequest,
 };
 use skiff_agent_api::agent_ttrpc::Agent;
 use skiff_agent_api::ttrpc::{self, TtrpcContext};
@@ -416,6 +416,24 @@ impl Service {
         Ok(())
     }
 
+    /// Pause, resume and stats only touch the container's cgroup files:
+    /// the library's calls run here, no copy needed.
+    fn control(&self, id: &str, op: &str) -> Result<Option<Value>> {
+        self.pid_of(id, "")?;
+        let root = StateRoot::new(call::runtime_root(&self.state));
+        let runtime =
+            |e: skiff_runtime::container::ContainerError| AgentError::Runtime(e.to_string());
+        match op {
+            "pause" => skiff_runtime::container::pause(&root, id).map_err(runtime)?,
+            "resume" => skiff_runtime::container::resume(&root, id).map_err(runtime)?,
+            _ => {
+                let (stats, _) = skiff_runtime::container::stats(&root, id).map_err(runtime)?;
+                return Ok(Some(stats));
+            }
+        }
+        Ok(None)
+    }
+
     fn resize_pty(&self, req: &ResizePtyRequest) -> Result<()> {
         let containers = self.lock();
         let p = containers
@@ -558,6 +576,30 @@ impl Agent for Service {
     fn close_stdin(&self, _: &TtrpcContext, req: ProcessRequest) -> ttrpc::Result<Empty> {
         self.close_stdin(&req)?;
         Ok(Empty::new())
+    }
+
+    fn pause_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
+        self.control(&req.container_id, "pause")?;
+        Ok(Empty::new())
+    }
+
+    fn resume_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
+        self.control(&req.container_id, "resume")?;
+        Ok(Empty::new())
+    }
+
+    fn stats_container(
+        &self,
+        _: &TtrpcContext,
+        req: ContainerRequest,
+    ) -> ttrpc::Result<StatsContainerResponse> {
+        let stats = self
+            .control(&req.container_id, "stats")?
+            .unwrap_or_default();
+        Ok(StatsContainerResponse {
+            stats_json: stats.to_string().into_bytes(),
+            ..Default::default()
+        })
     }
 
     fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
