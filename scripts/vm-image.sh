@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds what a skiff VM boots, cached under target/vm/ and rebuilt only when
 # an input changed (the agent binary, the kernel, the module list, this
-# script). Prints three lines: the kernel, the initramfs, vhost-device-vsock.
+# script). Prints four lines: the kernel, the initramfs, vhost-device-vsock,
+# virtiofsd.
 #
 #   kernel      Debian's linux-image-cloud-amd64, fetched with apt-get download
 #               and unpacked by scripts/vm-kernel.sh (never installed)
@@ -14,8 +15,8 @@
 #
 # usage: vm-image.sh [--agent PATH] [--install]
 #   --agent PATH  the agent binary to use (default: build it, scripts/build-static.sh)
-#   --install     also copy the three to /var/lib/skiff/vm/{vmlinuz,initramfs.gz,
-#                 vhost-device-vsock}, where containerd-shim-skiff-vm-v2 looks
+#   --install     also copy the four to /var/lib/skiff/vm/{vmlinuz,initramfs.gz,
+#                 vhost-device-vsock,virtiofsd}, where containerd-shim-skiff-vm-v2 looks
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$repo/target/vm
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 done
 
 # The modules the agent loads, by name; their dependencies come first.
-want="virtio_pci virtio_blk vmw_vsock_virtio_transport"
+want="virtio_pci virtio_blk vmw_vsock_virtio_transport virtiofs"
 
 kernel=$("$repo/scripts/vm-kernel.sh")
 release=$(basename "$kernel" | sed 's/^vmlinuz-//')
@@ -47,6 +48,11 @@ vsock=$tools/bin/vhost-device-vsock
 if [ ! -x "$vsock" ]; then
     echo "vm-image: installing vhost-device-vsock (crates.io) into $tools" >&2
     cargo install --locked --root "$tools" vhost-device-vsock >&2
+fi
+virtiofsd=$tools/bin/virtiofsd
+if [ ! -x "$virtiofsd" ]; then
+    echo "vm-image: installing virtiofsd (crates.io) into $tools" >&2
+    cargo install --locked --root "$tools" virtiofsd >&2
 fi
 
 # modules: NAME -> its .ko, with the ones it depends on listed first.
@@ -106,8 +112,11 @@ if [ -n "$install" ]; then
     install -m 0644 "$kernel" "$install/vmlinuz.tmp" && mv "$install/vmlinuz.tmp" "$install/vmlinuz"
     install -m 0644 "$initramfs" "$install/initramfs.gz.tmp" && mv "$install/initramfs.gz.tmp" "$install/initramfs.gz"
     install -m 0755 "$vsock" "$install/vhost-device-vsock.tmp" && mv "$install/vhost-device-vsock.tmp" "$install/vhost-device-vsock"
+    install -m 0755 "$virtiofsd" "$install/virtiofsd.tmp" && mv "$install/virtiofsd.tmp" "$install/virtiofsd"
     kernel=$install/vmlinuz initramfs=$install/initramfs.gz vsock=$install/vhost-device-vsock
+    virtiofsd=$install/virtiofsd
 fi
 echo "$kernel"
 echo "$initramfs"
 echo "$vsock"
+echo "$virtiofsd"

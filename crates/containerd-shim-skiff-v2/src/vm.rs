@@ -105,46 +105,98 @@ struct Proc {
 }
 
 struct VmTask {
-    id: String,
     paused: bool,
     bundle: PathBuf,
-    sandbox: Sandbox,
-    image: PathBuf,
+    /// The rootfs mount we made on the host (in the share, or the bundle's
+    /// rootfs for a disk), unmounted at delete.
     mounted_rootfs: Option<PathBuf>,
     procs: HashMap<String, Proc>,
+}
+
+/// One VM and the tasks in it: a pod's containers (grouped by `start` as
+/// for the namespace tier), or a single task.
+struct Pod {
+    sandbox: Sandbox,
+    /// The rootfs disk of a VM booted without virtiofsd (one task only).
+    image: Option<PathBuf>,
+    tasks: HashMap<String, VmTask>,
+}
+
+impl Pod {
+    fn task(&self, id: &str) -> Result<&VmTask> {
+        self.tasks
+            .get(id)
+            .ok_or_else(|| ShimError::not_found(format!("task {id}")))
+    }
+
+    fn task_mut(&mut self, id: &str) -> Result<&mut VmTask> {
+        self.tasks
+            .get_mut(id)
+            .ok_or_else(|| ShimError::not_found(format!("task {id}")))
+    }
+
+    /// Takes the VM down: the tasks' rootfs mounts, the sandbox, the disk.
+    fn destroy(mut self) {
+        self.sandbox.shutdown();
+        for task in self.tasks.values() {
+            if let Some(r) = &task.mounted_rootfs {
+                mounts::unmount_rootfs(r);
+            }
+        }
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
+        }
+    }
 }
 
 pub struct VmService {
     namespace: String,
     events: Publisher,
     shutdown: Mutex<Sender<()>>,
-    task: Mutex<Option<VmTask>>,
+    pod: Mutex<Option<Pod>>,
     exited: Condvar,
+}
+
+fn no_pod(id: &str) -> ShimError {
+    ShimError::not_found(format!("task {id}"))
+}
+
+fn proc_of<'a>(pod: &'a Option<Pod>, id: &str, exec_id: &str) -> Result<&'a Proc> {
+    pod.as_ref()
+        .ok_or_else(|| no_pod(id))?
+        .task(id)?
+        .procs
+        .get(exec_id)
+        .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?} of task {id}")))
+}
+
+fn proc_of_mut<'a>(pod: &'a mut Option<Pod>, id: &str, exec_id: &str) -> Result<&'a mut Proc> {
+    pod.as_mut()
+        .ok_or_else(|| no_pod(id))?
+        .task_mut(id)?
+        .procs
+        .get_mut(exec_id)
+        .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?} of task {id}")))
 }
 
 type Result<T> = std::result::Result<T, ShimError>;
 
 impl VmService {
-    fn lock(&self) -> MutexGuard<'_, Option<VmTask>> {
-        self.task.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Option<Pod>> {
+        self.pod.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn agent(&self, id: &str) -> Result<AgentClient> {
-        let task = self.lock();
-        match task.as_ref() {
-            Some(t) if t.id == id => t
-                .sandbox
-                .agent()
-                .cloned()
-                .ok_or_else(|| ShimError::status(Code::INTERNAL, "the agent is not connected")),
-            _ => Err(ShimError::not_found(format!("task {id}"))),
-        }
+        let pod = self.lock();
+        let pod = pod.as_ref().ok_or_else(|| no_pod(id))?;
+        pod.task(id)?;
+        pod.sandbox
+            .agent()
+            .cloned()
+            .ok_or_else(|| ShimError::status(Code::INTERNAL, "the agent is not connected"))
     }
 
     fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
-        if self.lock().is_some() {
-            return Err(unsupported("a second task in one VM (a pod)"));
-        }
         let id = req.id.clone();
         let bundle = PathBuf::from(&req.bundle);
         let config_path = bundle.join("config.json");
@@ -152,59 +204,87 @@ impl VmService {
             .map_err(ShimError::io(format!("reading {}", config_path.display())))?;
         let spec: Value = serde_json::from_slice(&config)
             .map_err(|e| ShimError::status(Code::INVALID_ARGUMENT, format!("config.json: {e}")))?;
+        let host_root = bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs"));
 
-        // The rootfs on the host: the snapshot's mounts, or config.json's root.
-        let mounted_rootfs = if req.rootfs.is_empty() {
-            None
-        } else {
-            let target = bundle.join("rootfs");
-            std::fs::create_dir_all(&target)
-                .map_err(ShimError::io(format!("creating {}", target.display())))?;
-            mounts::mount_rootfs(&req.rootfs, &target)?;
-            Some(target)
+        // 1. The VM: the pod's, or a new one.
+        let shared = match self.lock().as_ref() {
+            Some(pod) if pod.tasks.contains_key(&id) => {
+                return Err(ShimError::status(
+                    Code::ALREADY_EXISTS,
+                    format!("task {id} exists"),
+                ))
+            }
+            Some(pod) => Some(
+                pod.sandbox
+                    .shared_dir()
+                    .ok_or_else(|| unsupported("a second task in a VM without virtiofsd"))?,
+            ),
+            None => None,
         };
-        let root = match &mounted_rootfs {
-            Some(r) => r.clone(),
-            None => bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs")),
-        };
-        let unmount = |m: &Option<PathBuf>| {
-            if let Some(r) = m {
-                mounts::unmount_rootfs(r);
+        let (shared, new_pod) = match shared {
+            Some(dir) => (Some(dir), None),
+            None => {
+                let group = crate::start::group_id(&bundle).unwrap_or_else(|| id.clone());
+                let pod = self.boot(&group, &req, &host_root)?;
+                (pod.sandbox.shared_dir(), Some(pod))
             }
         };
-        let state_root = state_root(&self.namespace);
-        let booted = std::fs::create_dir_all(&state_root)
-            .map_err(ShimError::io(format!("creating {}", state_root.display())))
-            .and_then(|()| self.boot(&id, &root, &state_root));
-        let (sandbox, image) = match booted {
-            Ok(b) => b,
+
+        // 2. The rootfs where the guest sees it: mounted in the share, or
+        // already on the VM's disk.
+        let placed = match &shared {
+            Some(dir) => place_in_share(dir, &id, &req, &host_root).map(Some),
+            None => Ok(None),
+        };
+        let mounted_rootfs = match placed {
+            Ok(m) => m,
             Err(e) => {
-                unmount(&mounted_rootfs);
+                if let Some(pod) = new_pod {
+                    pod.destroy();
+                }
                 return Err(e);
             }
         };
-        let created = sandbox
-            .agent()
+
+        // 3. The container, by the agent.
+        let request = agent::CreateContainerRequest {
+            container_id: id.clone(),
+            oci_config: config,
+            rootfs_disk_serial: if shared.is_some() { "" } else { ROOTFS_SERIAL }.into(),
+            rootfs_share_path: if shared.is_some() {
+                format!("{id}/rootfs")
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        let agent = match &new_pod {
+            Some(pod) => pod.sandbox.agent().cloned(),
+            None => self
+                .lock()
+                .as_ref()
+                .and_then(|p| p.sandbox.agent().cloned()),
+        };
+        let created = agent
             .ok_or_else(|| ShimError::status(Code::INTERNAL, "the agent is not connected"))
             .and_then(|a| {
-                let req = agent::CreateContainerRequest {
-                    container_id: id.clone(),
-                    oci_config: config,
-                    rootfs_disk_serial: ROOTFS_SERIAL.into(),
-                    ..Default::default()
-                };
-                a.create_container(ctx(), &req)
+                a.create_container(ctx(), &request)
                     .map_err(|e| agent_error("CreateContainer", e))
             });
         let pid = match created {
             Ok(r) => r.pid as u32,
             Err(e) => {
-                drop(sandbox);
-                let _ = std::fs::remove_file(&image);
-                unmount(&mounted_rootfs);
+                if let Some(pod) = new_pod {
+                    pod.destroy();
+                }
+                if let (Some(r), Some(_)) = (&mounted_rootfs, &shared) {
+                    mounts::unmount_rootfs(r);
+                }
                 return Err(e);
             }
         };
+
+        // 4. Recorded and announced.
         let init = Proc {
             pid,
             terminal: req.terminal,
@@ -215,15 +295,21 @@ impl VmService {
             started: false,
             exit: None,
         };
-        *self.lock() = Some(VmTask {
-            id: id.clone(),
+        let task = VmTask {
             paused: false,
             bundle,
-            sandbox,
-            image,
             mounted_rootfs,
             procs: HashMap::from([(String::new(), init)]),
-        });
+        };
+        {
+            let mut guard = self.lock();
+            if let Some(pod) = new_pod {
+                *guard = Some(pod);
+            }
+            if let Some(pod) = guard.as_mut() {
+                pod.tasks.insert(id.clone(), task);
+            }
+        }
         self.events.publish(Event::Create(TaskCreate {
             container_id: id,
             bundle: req.bundle,
@@ -236,32 +322,51 @@ impl VmService {
         })
     }
 
-    /// The disk image of `root`, and the VM booted with it.
-    fn boot(&self, id: &str, root: &Path, state_root: &Path) -> Result<(Sandbox, PathBuf)> {
-        let image = state_root.join(format!("{id}.rootfs.ext4"));
-        skiff_vm::disk::ext4_from_dir(root, &image)
-            .map_err(|e| ShimError::status(Code::INTERNAL, e.to_string()))?;
+    /// A new VM for the pod `group`. With virtiofsd (SKIFF_VM_VIRTIOFSD or
+    /// /var/lib/skiff/vm/virtiofsd) it shares a directory for the pod's
+    /// rootfs; without, the first task's rootfs becomes its disk (and the
+    /// pod can hold only that task).
+    fn boot(&self, group: &str, req: &CreateTaskRequest, host_root: &Path) -> Result<Pod> {
+        let state_root = state_root(&self.namespace);
+        std::fs::create_dir_all(&state_root)
+            .map_err(ShimError::io(format!("creating {}", state_root.display())))?;
+        let virtiofsd = image_path("SKIFF_VM_VIRTIOFSD", "virtiofsd").ok();
+        let mut disks = Vec::new();
+        let mut image = None;
+        if virtiofsd.is_none() {
+            let path = state_root.join(format!("{group}.rootfs.ext4"));
+            make_disk(req, host_root, &path)?;
+            disks.push(Disk {
+                path: path.clone(),
+                serial: ROOTFS_SERIAL.into(),
+                read_only: false,
+            });
+            image = Some(path);
+        }
         let config = SandboxConfig {
-            id: id.to_string(),
-            state_root: state_root.to_path_buf(),
+            id: group.to_string(),
+            state_root: state_root.clone(),
             kernel: image_path("SKIFF_VM_KERNEL", "vmlinuz")?,
             initramfs: image_path("SKIFF_VM_INITRAMFS", "initramfs.gz")?,
             vhost_device_vsock: image_path("SKIFF_VM_VSOCK_BACKEND", "vhost-device-vsock")?,
             hypervisor: Box::new(Qemu::default()),
             cpus: 1,
             memory_mib: 256,
-            disks: vec![Disk {
-                path: image.clone(),
-                serial: ROOTFS_SERIAL.into(),
-                read_only: false,
-            }],
+            disks,
+            virtiofsd,
             extra_cmdline: String::new(),
             boot_bound: Duration::from_secs(90),
         };
         match Sandbox::launch(config) {
-            Ok(s) => Ok((s, image)),
+            Ok(sandbox) => Ok(Pod {
+                sandbox,
+                image,
+                tasks: HashMap::new(),
+            }),
             Err(e) => {
-                let _ = std::fs::remove_file(&image);
+                if let Some(path) = &image {
+                    let _ = std::fs::remove_file(path);
+                }
                 Err(ShimError::status(
                     Code::INTERNAL,
                     format!("booting the VM: {e}"),
@@ -274,11 +379,8 @@ impl VmService {
         let (id, exec_id) = (req.id.as_str(), req.exec_id.as_str());
         let agent = self.agent(id)?;
         let (spec, stdio) = {
-            let task = self.lock();
-            let p = task
-                .as_ref()
-                .and_then(|t| t.procs.get(exec_id))
-                .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?}")))?;
+            let pod = self.lock();
+            let p = proc_of(&pod, id, exec_id)?;
             if p.started {
                 return Err(ShimError::status(
                     Code::FAILED_PRECONDITION,
@@ -315,11 +417,8 @@ impl VmService {
             }
         };
         let pid = {
-            let mut task = self.lock();
-            let p = task
-                .as_mut()
-                .and_then(|t| t.procs.get_mut(exec_id))
-                .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?}")))?;
+            let mut pod = self.lock();
+            let p = proc_of_mut(&mut pod, id, exec_id)?;
             p.started = true;
             if let Some(pid) = pid {
                 p.pid = pid;
@@ -389,8 +488,8 @@ impl VmService {
 
     fn exited(&self, id: &str, exec_id: &str, status: u32) {
         let at = SystemTime::now();
-        let mut task = self.lock();
-        let Some(p) = task.as_mut().and_then(|t| t.procs.get_mut(exec_id)) else {
+        let mut pod = self.lock();
+        let Ok(p) = proc_of_mut(&mut pod, id, exec_id) else {
             return;
         };
         p.exit = Some((status, at));
@@ -402,7 +501,7 @@ impl VmService {
             exited_at: MessageField::some(timestamp(at)),
             ..Default::default()
         }));
-        drop(task);
+        drop(pod);
         self.exited.notify_all();
     }
 
@@ -413,11 +512,8 @@ impl VmService {
             .as_ref()
             .map(|any| any.value.clone())
             .ok_or_else(|| ShimError::status(Code::INVALID_ARGUMENT, "exec: no spec"))?;
-        let mut task = self.lock();
-        let t = task
-            .as_mut()
-            .filter(|t| t.id == id)
-            .ok_or_else(|| ShimError::not_found(format!("task {id}")))?;
+        let mut pod = self.lock();
+        let t = pod.as_mut().ok_or_else(|| no_pod(id))?.task_mut(id)?;
         if exec_id.is_empty() || t.procs.contains_key(exec_id) {
             return Err(ShimError::status(
                 Code::ALREADY_EXISTS,
@@ -446,13 +542,9 @@ impl VmService {
     }
 
     fn wait(&self, req: WaitRequest) -> Result<WaitResponse> {
-        let mut task = self.lock();
+        let mut pod = self.lock();
         loop {
-            let p = task
-                .as_ref()
-                .filter(|t| t.id == req.id)
-                .and_then(|t| t.procs.get(&req.exec_id))
-                .ok_or_else(|| ShimError::not_found(format!("process {:?}", req.exec_id)))?;
+            let p = proc_of(&pod, &req.id, &req.exec_id)?;
             if let Some((status, at)) = p.exit {
                 return Ok(WaitResponse {
                     exit_status: status,
@@ -460,9 +552,9 @@ impl VmService {
                     ..Default::default()
                 });
             }
-            task = self
+            pod = self
                 .exited
-                .wait_timeout(task, Duration::from_secs(1))
+                .wait_timeout(pod, Duration::from_secs(1))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -504,7 +596,7 @@ impl VmService {
                 e,
             )
         })?;
-        if let Some(t) = self.lock().as_mut() {
+        if let Some(t) = self.lock().as_mut().and_then(|p| p.tasks.get_mut(id)) {
             t.paused = pause;
         }
         self.events.publish(if pause {
@@ -542,15 +634,9 @@ impl VmService {
     }
 
     fn state(&self, req: StateRequest) -> Result<StateResponse> {
-        let task = self.lock();
-        let t = task
-            .as_ref()
-            .filter(|t| t.id == req.id)
-            .ok_or_else(|| ShimError::not_found(format!("task {}", req.id)))?;
-        let p = t
-            .procs
-            .get(&req.exec_id)
-            .ok_or_else(|| ShimError::not_found(format!("process {:?}", req.exec_id)))?;
+        let pod = self.lock();
+        let t = pod.as_ref().ok_or_else(|| no_pod(&req.id))?.task(&req.id)?;
+        let p = proc_of(&pod, &req.id, &req.exec_id)?;
         let status = match (p.started, p.exit) {
             (_, Some(_)) => Status::STOPPED,
             (true, None) if t.paused => Status::PAUSED,
@@ -581,36 +667,34 @@ impl VmService {
         })
     }
 
-    /// An exec: forgotten. The task: its container removed, the VM and its
-    /// helpers taken down, the disk image removed, the rootfs unmounted.
+    /// An exec: forgotten. A task: its container removed and its rootfs
+    /// unmounted; with the pod's last task, the VM and its helpers are taken
+    /// down.
     fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse> {
         let mut guard = self.lock();
-        let t = guard
-            .as_mut()
-            .filter(|t| t.id == req.id)
-            .ok_or_else(|| ShimError::not_found(format!("task {}", req.id)))?;
-        let (pid, exit) = match t.procs.get(&req.exec_id) {
-            Some(p) => (p.pid, p.exit),
-            None => return Err(ShimError::not_found(format!("process {:?}", req.exec_id))),
-        };
+        let p = proc_of(&guard, &req.id, &req.exec_id)?;
+        let (pid, exit) = (p.pid, p.exit);
+        let pod = guard.as_mut().ok_or_else(|| no_pod(&req.id))?;
         if !req.exec_id.is_empty() {
-            t.procs.remove(&req.exec_id);
+            pod.task_mut(&req.id)?.procs.remove(&req.exec_id);
         } else {
-            let Some(mut task) = guard.take() else {
-                return Err(ShimError::not_found(format!("task {}", req.id)));
-            };
+            let task = pod.tasks.remove(&req.id).ok_or_else(|| no_pod(&req.id))?;
+            let agent = pod.sandbox.agent().cloned();
+            let last = pod.tasks.is_empty();
+            let emptied = if last { guard.take() } else { None };
             drop(guard);
-            if let Some(agent) = task.sandbox.agent() {
+            if let Some(agent) = agent {
                 let r = agent::ContainerRequest {
                     container_id: req.id.clone(),
                     ..Default::default()
                 };
                 let _ = agent.remove_container(ctx(), &r);
             }
-            task.sandbox.shutdown();
-            let _ = std::fs::remove_file(&task.image);
             if let Some(r) = &task.mounted_rootfs {
                 mounts::unmount_rootfs(r);
+            }
+            if let Some(pod) = emptied {
+                pod.destroy();
             }
             self.exited.notify_all();
         }
@@ -631,6 +715,59 @@ impl VmService {
             ..Default::default()
         })
     }
+}
+
+/// The task's rootfs at `<shared>/<id>/rootfs`: the snapshot's mounts
+/// mounted there, or config.json's root bound there. The mount point.
+fn place_in_share(
+    shared: &Path,
+    id: &str,
+    req: &CreateTaskRequest,
+    host_root: &Path,
+) -> Result<PathBuf> {
+    let target = shared.join(id).join("rootfs");
+    std::fs::create_dir_all(&target)
+        .map_err(ShimError::io(format!("creating {}", target.display())))?;
+    if req.rootfs.is_empty() {
+        nix::mount::mount(
+            Some(host_root),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            ShimError::io(format!(
+                "binding {} to {}",
+                host_root.display(),
+                target.display()
+            ))(e.into())
+        })?;
+    } else {
+        mounts::mount_rootfs(&req.rootfs, &target)?;
+    }
+    Ok(target)
+}
+
+/// The task's rootfs (the snapshot's mounts, mounted for the copy and
+/// unmounted again, or config.json's root) as an ext4 disk at `image`.
+fn make_disk(req: &CreateTaskRequest, host_root: &Path, image: &Path) -> Result<()> {
+    let bundle = Path::new(&req.bundle);
+    let root = if req.rootfs.is_empty() {
+        host_root.to_path_buf()
+    } else {
+        let target = bundle.join("rootfs");
+        std::fs::create_dir_all(&target)
+            .map_err(ShimError::io(format!("creating {}", target.display())))?;
+        mounts::mount_rootfs(&req.rootfs, &target)?;
+        target
+    };
+    let made = skiff_vm::disk::ext4_from_dir(&root, image)
+        .map_err(|e| ShimError::status(Code::INTERNAL, e.to_string()));
+    if !req.rootfs.is_empty() {
+        mounts::unmount_rootfs(&root);
+    }
+    made
 }
 
 fn ctx() -> ttrpc::context::Context {
@@ -746,11 +883,8 @@ impl containerd_shim_protos::Task for Api {
         Ok(self.0.wait(r)?)
     }
     fn pids(&self, _: &TtrpcContext, r: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        let task = self.0.lock();
-        let t = task
-            .as_ref()
-            .filter(|t| t.id == r.id)
-            .ok_or_else(|| ShimError::not_found(format!("task {}", r.id)))?;
+        let pod = self.0.lock();
+        let t = pod.as_ref().ok_or_else(|| no_pod(&r.id))?.task(&r.id)?;
         let processes = t
             .procs
             .values()
@@ -797,7 +931,7 @@ impl containerd_shim_protos::Task for Api {
             .0
             .lock()
             .as_ref()
-            .filter(|t| t.id == r.id)
+            .and_then(|pod| pod.tasks.get(&r.id))
             .and_then(|t| t.procs.get("").map(|p| p.pid))
             .unwrap_or(0);
         Ok(ConnectResponse {
@@ -823,13 +957,21 @@ impl containerd_shim_protos::Task for Api {
 /// `serve` for the VM tier: the Task API on `listener` until Shutdown; on
 /// the way out, whatever VM is left is taken down.
 pub fn serve(args: &Args, listener: i32) -> Result<()> {
+    // Not inherited by qemu and the helpers: a listener they held would
+    // keep answering connections after this server died, and the delete
+    // action would take the pod for alive.
+    nix::fcntl::fcntl(
+        listener,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| ShimError::io("marking the listening socket close-on-exec")(e.into()))?;
     let (shutdown_tx, shutdown_rx) = mpsc::channel();
     let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
     let service = Arc::new(VmService {
         namespace: args.namespace.clone(),
         events,
         shutdown: Mutex::new(shutdown_tx),
-        task: Mutex::new(None),
+        pod: Mutex::new(None),
         exited: Condvar::new(),
     });
     let mut methods = containerd_shim_protos::create_task(Arc::new(Api(service.clone())));
@@ -858,9 +1000,8 @@ pub fn serve(args: &Args, listener: i32) -> Result<()> {
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
-    if let Some(mut task) = service.lock().take() {
-        task.sandbox.shutdown();
-        let _ = std::fs::remove_file(&task.image);
+    if let Some(pod) = service.lock().take() {
+        pod.destroy();
     }
     service.events.flush(Duration::from_secs(2));
     let _ = std::fs::remove_dir(state_root(&args.namespace));
@@ -869,9 +1010,25 @@ pub fn serve(args: &Args, listener: i32) -> Result<()> {
 }
 
 /// `delete` for the VM tier, after containerd lost the shim: what is left
-/// of the task's VM is killed and its state removed.
+/// of the task's VM (the pod's: named by its group, as `start` groups) is
+/// killed, the task's rootfs in the share unmounted and the state removed.
+/// Only when the pod's server is gone: containerd also runs this after a
+/// pod's task was deleted normally, while the server and the VM go on
+/// serving the pod's other tasks.
 pub fn cleanup(args: &Args) {
     let root = state_root(&args.namespace);
-    skiff_vm::reap_leftovers(&root.join(&args.id));
-    let _ = std::fs::remove_file(root.join(format!("{}.rootfs.ext4", args.id)));
+    let bundle = args
+        .bundle
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    let group = crate::start::group_id(&bundle).unwrap_or_else(|| args.id.clone());
+    let socket = crate::start::socket_path(&args.address, &args.namespace, &group);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return;
+    }
+    let sandbox = root.join(&group);
+    mounts::unmount_rootfs(&sandbox.join("shared").join(&args.id).join("rootfs"));
+    skiff_vm::reap_leftovers(&sandbox);
+    let _ = std::fs::remove_file(root.join(format!("{group}.rootfs.ext4")));
 }

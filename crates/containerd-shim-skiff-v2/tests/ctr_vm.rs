@@ -33,20 +33,19 @@ fn vm_ready() -> bool {
     };
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let paths: Vec<&str> = text.lines().collect();
-    if paths.len() != 3 {
+    if paths.len() != 4 {
         eprintln!("SKIPPED: scripts/vm-image.sh printed {text:?}");
         return false;
     }
-    // SAFETY (of set_var): before any thread of this test reads the
-    // environment; containerd, started next, inherits it.
-    for (name, path) in [
+    // Before any thread of this test reads the environment; containerd,
+    // started next, inherits it.
+    let names = [
         "SKIFF_VM_KERNEL",
         "SKIFF_VM_INITRAMFS",
         "SKIFF_VM_VSOCK_BACKEND",
-    ]
-    .iter()
-    .zip(paths)
-    {
+        "SKIFF_VM_VIRTIOFSD",
+    ];
+    for (name, path) in names.iter().zip(paths) {
         std::env::set_var(name, path);
     }
     // SKIFF_VM_SHIM: another build of the shim behind the link (a release
@@ -71,10 +70,13 @@ impl Drop for VmLeftovers {
         let root = PathBuf::from(format!("/run/containerd/skiff-vm/{}", self.0));
         for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
             if entry.path().is_dir() {
+                // Unmounts what is left in its share before removing it.
                 skiff_vm::reap_leftovers(&entry.path());
+            } else {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
-        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir(&root);
     }
 }
 
@@ -324,4 +326,66 @@ fn an_oom_kill_in_the_guest_is_reported_as_oom() {
     let at = |t: &str| seen.iter().position(|x| x == t);
     assert!(at("/tasks/oom").is_some(), "{seen:?}");
     assert!(at("/tasks/oom") < at("/tasks/exit"), "{seen:?}");
+}
+
+/// Two tasks grouped into one shim (the group annotation, as the CRI's
+/// sandbox id does) run in one VM: the same guest boot, one qemu; their
+/// rootfs reach the guest through virtio-fs, so a write lands on the host.
+#[test]
+fn a_pods_tasks_share_one_vm() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vmpod");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+    let group = "io.containerd.runc.v2.group=vm-pod";
+    let out = vm_run(
+        &c,
+        &["-d", "--annotation", group],
+        "vm-pod-a",
+        &["sleep", "600"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_status("vm-pod-a", "RUNNING");
+    let boot_a = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "b",
+        "vm-pod-a",
+        "cat",
+        "/proc/sys/kernel/random/boot_id",
+    ]);
+    assert!(boot_a.status.success(), "{}", text(&boot_a));
+    let written = c.rootfs.join("written-in-the-vm");
+    let _ = std::fs::remove_file(&written);
+    let out = vm_run(
+        &c,
+        &["--rm", "--annotation", group],
+        "vm-pod-b",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/kernel/random/boot_id; echo yes > /written-in-the-vm",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.stdout, boot_a.stdout, "a second VM booted");
+    assert_eq!(vm_shims(&c.sock).len(), 1, "one shim for the pod");
+    let qemus = vm_processes(&c.namespace)
+        .iter()
+        .filter(|p| p.starts_with("qemu"))
+        .count();
+    assert_eq!(qemus, 1, "one VM for the pod");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap_or_default(),
+        "yes\n"
+    );
+    let _ = std::fs::remove_file(&written);
+    c.ok(&["task", "kill", "-s", "KILL", "vm-pod-a"]);
+    c.wait_status("vm-pod-a", "STOPPED");
+    c.ok(&["task", "delete", "vm-pod-a"]);
+    c.ok(&["container", "delete", "vm-pod-a"]);
+    eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
+    assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
 }

@@ -23,6 +23,9 @@ pub const AGENT_PORT: u32 = 1024;
 /// vsock driver is up can be lost for good).
 pub const READY_PORT: u32 = 1025;
 
+/// The virtio-fs tag of a sandbox's shared directory (the pod's rootfs).
+pub const SHARE_TAG: &str = "skiff";
+
 /// On the kernel command line as `skiff_bare=1` (the kernel hands unknown
 /// `key=value` words to init as its environment): the agent prints
 /// `BARE_BOOT_LINE` and powers off at once, the bare boot the VM tier's

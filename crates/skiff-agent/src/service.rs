@@ -21,6 +21,7 @@ use skiff_agent_api::agent::{
 };
 use skiff_agent_api::agent_ttrpc::Agent;
 use skiff_agent_api::ttrpc::{self, TtrpcContext};
+use skiff_agent_api::SHARE_TAG;
 use skiff_runtime::process::console;
 use skiff_runtime::signal::SignalNumber;
 use skiff_runtime::state::StateRoot;
@@ -59,6 +60,8 @@ pub struct Service {
     /// In a guest: power off at DestroySandbox (outside one, exit).
     in_guest: bool,
     containers: Mutex<HashMap<String, Container>>,
+    /// Held while the share is looked up and mounted.
+    share_lock: Mutex<()>,
 }
 
 /// How a new process's stdio is made: three pipes, or (process.terminal)
@@ -177,6 +180,7 @@ impl Service {
             state,
             in_guest,
             containers: Mutex::new(HashMap::new()),
+            share_lock: Mutex::new(()),
         }
     }
 
@@ -195,26 +199,28 @@ impl Service {
         if self.lock().contains_key(id) {
             return Err(AgentError::AlreadyExists(format!("container {id} exists")));
         }
-        let config = bundle_config(&req.oci_config)?;
+        let mut config = bundle_config(&req.oci_config)?;
         let bundle = self.bundle_dir(id);
         let rootfs = bundle.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(AgentError::path("creating", &rootfs))?;
-        let made = self
-            .mount_rootfs(&req.rootfs_disk_serial, &rootfs)
-            .and_then(|()| {
-                let path = bundle.join("config.json");
-                std::fs::write(&path, config.to_string())
-                    .map_err(AgentError::path("writing", &path))?;
-                let terminal = config["process"]["terminal"].as_bool() == Some(true);
-                StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
-                    let call = Call::Create {
-                        id,
-                        bundle: &bundle,
-                        console,
-                    };
-                    call::run(&self.reaper, &self.state, call, stdio)
-                })
-            });
+        let made = self.mount_rootfs(&req, &rootfs).and_then(|()| {
+            if !req.rootfs_share_path.is_empty() {
+                let shared = self.share()?.join(&req.rootfs_share_path);
+                config["root"]["path"] = Value::from(shared.display().to_string());
+            }
+            let path = bundle.join("config.json");
+            std::fs::write(&path, config.to_string())
+                .map_err(AgentError::path("writing", &path))?;
+            let terminal = config["process"]["terminal"].as_bool() == Some(true);
+            StdioPlan::new(terminal, &self.state)?.run(|console, stdio| {
+                let call = Call::Create {
+                    id,
+                    bundle: &bundle,
+                    console,
+                };
+                call::run(&self.reaper, &self.state, call, stdio)
+            })
+        });
         let init = match made {
             Ok(m) => m,
             Err(e) => {
@@ -231,9 +237,33 @@ impl Service {
         Ok(pid)
     }
 
+    /// The sandbox's virtio-fs share, mounted on first use.
+    fn share(&self) -> Result<PathBuf> {
+        let _once = self.share_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let at = self.state.join("shared");
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&at.display().to_string()));
+        if !mounted {
+            std::fs::create_dir_all(&at).map_err(AgentError::path("creating", &at))?;
+            mount(
+                Some(SHARE_TAG),
+                &at,
+                Some("virtiofs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .map_err(|e| AgentError::path("mounting the virtio-fs share on", &at)(e.into()))?;
+        }
+        Ok(at)
+    }
+
     /// The disk named by its serial, mounted on the bundle's rootfs; with
-    /// no serial (an agent tested outside a VM) the rootfs is left as it is.
-    fn mount_rootfs(&self, serial: &str, rootfs: &Path) -> Result<()> {
+    /// no serial (a rootfs in the share, or an agent tested outside a VM)
+    /// the rootfs is left as it is.
+    fn mount_rootfs(&self, req: &CreateContainerRequest, rootfs: &Path) -> Result<()> {
+        let serial = req.rootfs_disk_serial.as_str();
         if serial.is_empty() {
             return Ok(());
         }
@@ -476,12 +506,13 @@ fn bundle_config(raw: &[u8]) -> Result<Value> {
 }
 
 /// The VM is the pod, and its network is the pod's (as in kata's guest):
-/// a container asking for a new network namespace (without a path to join)
-/// gets the guest's. A new one per container would also cost ~20 ms of
-/// the start under TCG, for a namespace with nothing but `lo` in it.
+/// every container is in the guest's network namespace, whether its config
+/// asks for a new one or names one to join (a path on the host, as the CRI
+/// gives, means nothing in the guest). A new one per container would also
+/// cost ~20 ms of the start under TCG.
 fn share_the_vms_network(config: &mut Value) {
     if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
-        namespaces.retain(|ns| ns["type"] != "network" || ns.get("path").is_some());
+        namespaces.retain(|ns| ns["type"] != "network");
     }
 }
 
@@ -654,7 +685,7 @@ mod tests {
             .iter()
             .map(|n| n["type"].as_str().unwrap())
             .collect();
-        assert_eq!(kinds, ["pid", "network"]);
+        assert_eq!(kinds, ["pid"]);
     }
 
     #[test]

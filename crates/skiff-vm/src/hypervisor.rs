@@ -29,6 +29,8 @@ pub struct VmSpec {
     /// The vhost-user socket of the vsock device's backend.
     pub vhost_vsock_socket: PathBuf,
     pub disks: Vec<Disk>,
+    /// virtio-fs shares: (tag, the vhost-user socket of their virtiofsd).
+    pub shares: Vec<(String, PathBuf)>,
     /// The guest's serial console goes here (a hang is otherwise invisible).
     pub console_log: PathBuf,
 }
@@ -95,6 +97,12 @@ impl Qemu {
             "-device".into(),
             "vhost-user-vsock-pci,chardev=vsock".into(),
         ];
+        for (i, (tag, socket)) in spec.shares.iter().enumerate() {
+            args.push("-chardev".into());
+            args.push(format!("socket,id=fs{i},path={}", socket.display()));
+            args.push("-device".into());
+            args.push(format!("vhost-user-fs-pci,chardev=fs{i},tag={tag}"));
+        }
         for (i, disk) in spec.disks.iter().enumerate() {
             args.push("-drive".into());
             args.push(format!(

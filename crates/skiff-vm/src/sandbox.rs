@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use skiff_agent_api::agent::Empty;
 use skiff_agent_api::agent_ttrpc::AgentClient;
-use skiff_agent_api::{ttrpc, AGENT_PORT, READY_PORT};
+use skiff_agent_api::{ttrpc, AGENT_PORT, READY_PORT, SHARE_TAG};
 
 use crate::error::{log_tail, VmError};
 use crate::hypervisor::{Disk, Hypervisor, VmSpec};
@@ -44,6 +44,9 @@ pub struct SandboxConfig {
     pub cpus: u32,
     pub memory_mib: u32,
     pub disks: Vec<Disk>,
+    /// virtiofsd: with it, the sandbox shares `<dir>/shared` into the guest
+    /// (tag SHARE_TAG), where a pod's containers' rootfs are mounted.
+    pub virtiofsd: Option<PathBuf>,
     /// Appended to the kernel command line (e.g. `skiff_bare=1`).
     pub extra_cmdline: String,
     /// Launch to the agent's answer; TCG boots take ~2 s on an idle host
@@ -57,6 +60,7 @@ pub struct Sandbox {
     console: PathBuf,
     vm: Option<Child>,
     vsock_backend: Option<Child>,
+    virtiofsd: Option<Child>,
     vsock_socket: PathBuf,
     /// Where the agent's readiness connection arrives (READY_PORT).
     ready: Option<UnixListener>,
@@ -88,6 +92,7 @@ impl Sandbox {
             dir,
             vm: None,
             vsock_backend: None,
+            virtiofsd: None,
             ready: None,
             agent: None,
             launched: Instant::now(),
@@ -103,6 +108,12 @@ impl Sandbox {
             .set_nonblocking(true)
             .map_err(VmError::path("listening on", &ready_path))?;
         sandbox.ready = Some(ready);
+        let mut shares = Vec::new();
+        if let Some(binary) = &config.virtiofsd {
+            let socket = sandbox.dir.join("virtiofs.sock");
+            sandbox.virtiofsd = Some(sandbox.start_virtiofsd(binary, &socket)?);
+            shares.push((SHARE_TAG.to_string(), socket));
+        }
         let spec = VmSpec {
             kernel: config.kernel.clone(),
             initramfs: config.initramfs.clone(),
@@ -114,6 +125,7 @@ impl Sandbox {
             memory_mib: config.memory_mib,
             vhost_vsock_socket: vhost_socket,
             disks: config.disks.clone(),
+            shares,
             console_log: sandbox.console.clone(),
         };
         sandbox.launched = Instant::now();
@@ -137,29 +149,54 @@ impl Sandbox {
         config: &SandboxConfig,
         vhost_socket: &Path,
     ) -> Result<Child, VmError> {
-        let log = self.dir.join("vsock.log");
-        let log_file = std::fs::File::create(&log).map_err(VmError::path("creating", &log))?;
-        let mut child = Command::new(&config.vhost_device_vsock)
-            .arg("--guest-cid")
+        let mut cmd = Command::new(&config.vhost_device_vsock);
+        cmd.arg("--guest-cid")
             .arg(GUEST_CID.to_string())
             .arg("--socket")
             .arg(vhost_socket)
             .arg("--uds-path")
-            .arg(&self.vsock_socket)
+            .arg(&self.vsock_socket);
+        self.start_helper("vhost-device-vsock", cmd, vhost_socket)
+    }
+
+    /// virtiofsd serving `<dir>/shared`. No sandbox of its own (the VM is
+    /// the boundary, and it must see the rootfs mounts made under the
+    /// share after it started, in the shim's mount namespace).
+    fn start_virtiofsd(&self, binary: &Path, socket: &Path) -> Result<Child, VmError> {
+        let shared = self.dir.join("shared");
+        std::fs::create_dir(&shared).map_err(VmError::path("creating", &shared))?;
+        let mut cmd = Command::new(binary);
+        cmd.arg("--socket-path")
+            .arg(socket)
+            .arg("--shared-dir")
+            .arg(&shared)
+            .args(["--sandbox", "none", "--cache", "auto"]);
+        self.start_helper("virtiofsd", cmd, socket)
+    }
+
+    /// Starts a helper (its stderr to `<dir>/<name>.log`) and waits until
+    /// its vhost-user socket exists.
+    fn start_helper(
+        &self,
+        name: &'static str,
+        mut cmd: Command,
+        socket: &Path,
+    ) -> Result<Child, VmError> {
+        let log = self.dir.join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).map_err(VmError::path("creating", &log))?;
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .map_err(|source| VmError::Spawn {
-                program: config.vhost_device_vsock.display().to_string(),
-                source,
-            })?;
+            .map_err(|source| VmError::Spawn { program, source })?;
         let bound = Duration::from_secs(10);
         let deadline = Instant::now() + bound;
-        while !vhost_socket.exists() {
+        while !socket.exists() {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(VmError::Exited {
-                    what: "vhost-device-vsock",
+                    what: name,
                     waiting_for: "its socket",
                     status: status.to_string(),
                     log: log_tail(&log, LOG_TAIL),
@@ -168,7 +205,7 @@ impl Sandbox {
             if Instant::now() > deadline {
                 stop(&mut child, Duration::from_secs(2));
                 return Err(VmError::Timeout {
-                    waiting_for: "vhost-device-vsock's socket",
+                    waiting_for: "a helper's socket",
                     bound,
                     log: log_tail(&log, LOG_TAIL),
                 });
@@ -176,6 +213,12 @@ impl Sandbox {
             std::thread::sleep(Duration::from_millis(2));
         }
         Ok(child)
+    }
+
+    /// The directory shared into the guest (with virtiofsd), where a
+    /// container's rootfs goes at `<shared>/<id>/rootfs`.
+    pub fn shared_dir(&self) -> Option<PathBuf> {
+        self.virtiofsd.as_ref().map(|_| self.dir.join("shared"))
     }
 
     /// Waits (while the VM runs) for the agent to say it serves, then
@@ -243,7 +286,7 @@ impl Sandbox {
 
     /// The pids of the processes this sandbox started (hypervisor, helpers).
     pub fn pids(&self) -> Vec<u32> {
-        [&self.vm, &self.vsock_backend]
+        [&self.vm, &self.vsock_backend, &self.virtiofsd]
             .into_iter()
             .flatten()
             .map(Child::id)
@@ -275,11 +318,11 @@ impl Sandbox {
         if let Some(mut backend) = self.vsock_backend.take() {
             stop(&mut backend, Duration::from_secs(5));
         }
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                eprintln!("skiff-vm: removing {}: {e}", self.dir.display());
-            }
+        // virtiofsd ends with its VM's connection; stopped in case it did not.
+        if let Some(mut virtiofsd) = self.virtiofsd.take() {
+            stop(&mut virtiofsd, Duration::from_secs(5));
         }
+        remove_state_dir(&self.dir);
     }
 }
 
@@ -296,7 +339,44 @@ pub fn reap_leftovers(dir: &Path) {
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
+    remove_state_dir(dir);
+}
+
+/// The mount points at or below `dir`, deepest first.
+fn mounts_below(dir: &Path) -> Vec<String> {
+    let prefix = dir.display().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
+        .map(str::to_string)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points
+}
+
+/// Removes a sandbox's directory. A container's rootfs mounted in its share
+/// and left there by its owner is unmounted first (lazily), and nothing is
+/// removed while any mount remains below: the removal must never reach
+/// into a rootfs.
+fn remove_state_dir(dir: &Path) {
+    for point in mounts_below(dir) {
+        let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+    let left = mounts_below(dir);
+    if !left.is_empty() {
+        eprintln!(
+            "skiff-vm: not removing {}: still mounted below it: {left:?}",
+            dir.display()
+        );
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            eprintln!("skiff-vm: removing {}: {e}", dir.display());
+        }
+    }
 }
 
 impl Drop for Sandbox {

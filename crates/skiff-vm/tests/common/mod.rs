@@ -24,6 +24,7 @@ pub struct Images {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
     pub vsock: PathBuf,
+    pub virtiofsd: PathBuf,
 }
 
 fn repo() -> PathBuf {
@@ -66,6 +67,7 @@ pub fn images() -> Option<Images> {
         kernel: lines.next()?,
         initramfs: lines.next()?,
         vsock: lines.next()?,
+        virtiofsd: lines.next()?,
     })
 }
 
@@ -123,6 +125,7 @@ pub fn config(images: &Images, id: &str, state_root: &Path, disks: Vec<Disk>) ->
         cpus: 1,
         memory_mib: 256,
         disks,
+        virtiofsd: None,
         extra_cmdline: String::new(),
         boot_bound: Duration::from_secs(90),
     }
