@@ -127,6 +127,46 @@ fn container_start(images: &Images, scratch: &Scratch) -> (Duration, Duration) {
     (to_output, exec_took)
 }
 
+/// Launch (virtiofsd included) to the first output of a container whose
+/// rootfs is bound into the sandbox's virtio-fs share after the boot.
+fn container_start_shared(images: &Images, scratch: &Scratch) -> Duration {
+    let rootfs = busybox_rootfs(scratch);
+    let t0 = Instant::now();
+    let mut config = config(images, "bench-share", &scratch.0.join("state"), vec![]);
+    config.virtiofsd = Some(images.virtiofsd.clone());
+    let sandbox =
+        Sandbox::launch(config).unwrap_or_else(|e| panic!("launching the VM (virtio-fs): {e}"));
+    let target = sandbox.shared_dir().unwrap().join("c1/rootfs");
+    std::fs::create_dir_all(&target).unwrap();
+    nix::mount::mount(
+        Some(&rootfs),
+        &target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    let agent = sandbox.agent().unwrap();
+    let req = skiff_vm::agent::CreateContainerRequest {
+        container_id: "c1".into(),
+        oci_config: container_config(&["sh", "-c", "echo hello; sleep 600"]),
+        rootfs_share_path: "c1/rootfs".into(),
+        ..Default::default()
+    };
+    agent.create_container(ctx(), &req).unwrap();
+    start(agent, "c1");
+    let req = skiff_vm::agent::ReadStreamRequest {
+        container_id: "c1".into(),
+        exec_id: String::new(),
+        len: 4096,
+        ..Default::default()
+    };
+    let first = agent.read_stdout(ctx(), &req).unwrap().data;
+    let took = t0.elapsed();
+    assert_eq!(first, b"hello\n");
+    took
+}
+
 #[test]
 #[ignore]
 fn first_container_output_against_a_bare_boot() {
@@ -136,18 +176,23 @@ fn first_container_output_against_a_bare_boot() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     let scratch = Scratch::new("bench");
-    let (mut bare, mut pod, mut exec) = (vec![], vec![], vec![]);
+    let (mut bare, mut pod, mut exec, mut shared) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         let b = bare_boot(&images, &scratch);
         let (p, e) = container_start(&images, &scratch);
-        eprintln!("round {round}: bare boot {b:?}, first container output {p:?}, exec {e:?}");
+        let s = container_start_shared(&images, &scratch);
+        eprintln!(
+            "round {round}: bare boot {b:?}, first container output {p:?} (disk), {s:?} (virtio-fs), exec {e:?}"
+        );
         bare.push(b);
         pod.push(p);
         exec.push(e);
+        shared.push(s);
     }
-    let (b, p, e) = (median(bare), median(pod), median(exec));
+    let (b, p, e, s) = (median(bare), median(pod), median(exec), median(shared));
     eprintln!(
-        "median of {rounds}: bare boot {b:?}, first container output {p:?} (ratio {:.2}), exec in the running VM {e:?}",
-        p.as_secs_f64() / b.as_secs_f64()
+        "median of {rounds}: bare boot {b:?}; first container output: disk {p:?} (ratio {:.2}), virtio-fs {s:?} (ratio {:.2}); exec in the running VM {e:?}",
+        p.as_secs_f64() / b.as_secs_f64(),
+        s.as_secs_f64() / b.as_secs_f64()
     );
 }
