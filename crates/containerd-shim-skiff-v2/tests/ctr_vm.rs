@@ -389,3 +389,49 @@ fn a_pods_tasks_share_one_vm() {
     eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
     assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
 }
+
+/// An image's snapshot (an overlay mount containerd hands the shim) is
+/// mounted into the VM's share: `ctr run IMAGE` in a VM.
+#[test]
+fn an_image_runs_in_a_vm_from_its_snapshot() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vmimage");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+    let image = c.base.join("image.tar");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkimage.py"
+    ))
+    .arg(&c.rootfs)
+    .arg("skiff.test/vm:1")
+    .arg(&image)
+    .status()
+    .unwrap();
+    assert!(made.success());
+    c.ok(&["image", "import", image.to_str().unwrap()]);
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        VM_RUNTIME,
+        "--env",
+        "PATH=/usr/bin:/bin",
+        "skiff.test/vm:1",
+        "vm-image",
+        "sh",
+        "-c",
+        "echo from-the-image > /made-here; cat /made-here; exit 2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-the-image\n");
+    eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
+    assert_eq!(vm_processes(&c.namespace), Vec::<String>::new());
+    // The snapshot's mount in the share is gone with the VM.
+    let mounts = read("/proc/self/mountinfo");
+    assert!(
+        !mounts.contains(&format!("/run/containerd/skiff-vm/{}/", c.namespace)),
+        "a mount is left in the sandbox"
+    );
+}
