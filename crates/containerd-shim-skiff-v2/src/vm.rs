@@ -37,6 +37,7 @@ use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::ttrpc::{self, Code, Server, TtrpcContext};
 use serde_json::Value;
 use skiff_vm::agent;
+use skiff_vm::GUEST_SHARE_DIR;
 use skiff_vm::{AgentClient, Disk, Qemu, Sandbox, SandboxConfig};
 
 use crate::args::Args;
@@ -107,9 +108,9 @@ struct Proc {
 struct VmTask {
     paused: bool,
     bundle: PathBuf,
-    /// The rootfs mount we made on the host (in the share, or the bundle's
-    /// rootfs for a disk), unmounted at delete.
-    mounted_rootfs: Option<PathBuf>,
+    /// The mounts we made on the host for it (its rootfs and bind mounts in
+    /// the share), unmounted in reverse at delete.
+    host_mounts: Vec<PathBuf>,
     procs: HashMap<String, Proc>,
 }
 
@@ -139,9 +140,7 @@ impl Pod {
     fn destroy(mut self) {
         self.sandbox.shutdown();
         for task in self.tasks.values() {
-            if let Some(r) = &task.mounted_rootfs {
-                mounts::unmount_rootfs(r);
-            }
+            unmount_all(&task.host_mounts);
         }
         if let Some(image) = &self.image {
             let _ = std::fs::remove_file(image);
@@ -202,7 +201,7 @@ impl VmService {
         let config_path = bundle.join("config.json");
         let config = std::fs::read(&config_path)
             .map_err(ShimError::io(format!("reading {}", config_path.display())))?;
-        let spec: Value = serde_json::from_slice(&config)
+        let mut spec: Value = serde_json::from_slice(&config)
             .map_err(|e| ShimError::status(Code::INVALID_ARGUMENT, format!("config.json: {e}")))?;
         let host_root = bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs"));
 
@@ -230,13 +229,26 @@ impl VmService {
             }
         };
 
-        // 2. The rootfs where the guest sees it: mounted in the share, or
-        // already on the VM's disk.
+        // 2. The rootfs where the guest sees it (mounted in the share, or
+        // already on the VM's disk), and the host's bind mounts with it.
         let placed = match &shared {
-            Some(dir) => place_in_share(dir, &id, &req, &host_root).map(Some),
-            None => Ok(None),
+            Some(dir) => place_in_share(dir, &id, &req, &host_root).and_then(|root| {
+                let mut made = vec![root];
+                let binds = share_bind_mounts(dir, &id, &mut spec);
+                match binds {
+                    Ok(b) => {
+                        made.extend(b);
+                        Ok(made)
+                    }
+                    Err(e) => {
+                        unmount_all(&made);
+                        Err(e)
+                    }
+                }
+            }),
+            None => Ok(Vec::new()),
         };
-        let mounted_rootfs = match placed {
+        let host_mounts = match placed {
             Ok(m) => m,
             Err(e) => {
                 if let Some(pod) = new_pod {
@@ -249,7 +261,11 @@ impl VmService {
         // 3. The container, by the agent.
         let request = agent::CreateContainerRequest {
             container_id: id.clone(),
-            oci_config: config,
+            oci_config: if shared.is_some() {
+                spec.to_string().into_bytes()
+            } else {
+                config
+            },
             rootfs_disk_serial: if shared.is_some() { "" } else { ROOTFS_SERIAL }.into(),
             rootfs_share_path: if shared.is_some() {
                 format!("{id}/rootfs")
@@ -277,9 +293,7 @@ impl VmService {
                 if let Some(pod) = new_pod {
                     pod.destroy();
                 }
-                if let (Some(r), Some(_)) = (&mounted_rootfs, &shared) {
-                    mounts::unmount_rootfs(r);
-                }
+                unmount_all(&host_mounts);
                 return Err(e);
             }
         };
@@ -298,7 +312,7 @@ impl VmService {
         let task = VmTask {
             paused: false,
             bundle,
-            mounted_rootfs,
+            host_mounts,
             procs: HashMap::from([(String::new(), init)]),
         };
         {
@@ -690,9 +704,7 @@ impl VmService {
                 };
                 let _ = agent.remove_container(ctx(), &r);
             }
-            if let Some(r) = &task.mounted_rootfs {
-                mounts::unmount_rootfs(r);
-            }
+            unmount_all(&task.host_mounts);
             if let Some(pod) = emptied {
                 pod.destroy();
             }
@@ -747,6 +759,70 @@ fn place_in_share(
         mounts::mount_rootfs(&req.rootfs, &target)?;
     }
     Ok(target)
+}
+
+/// config.json's bind mounts whose source is on the host, made visible in
+/// the guest: each bound at `<shared>/<id>/mounts/<n>` and its source
+/// rewritten to where the guest sees that. The mount points made.
+fn share_bind_mounts(shared: &Path, id: &str, spec: &mut Value) -> Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    let Some(list) = spec["mounts"].as_array_mut() else {
+        return Ok(made);
+    };
+    for (n, m) in list.iter_mut().enumerate() {
+        let options: Vec<&str> = m["options"]
+            .as_array()
+            .map(|o| o.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let is_bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
+        let Some(source) = m["source"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        if !is_bind || !source.is_absolute() {
+            continue;
+        }
+        let meta = std::fs::metadata(&source).map_err(|e| {
+            ShimError::status(
+                Code::INVALID_ARGUMENT,
+                format!("mounts[{n}].source {}: {e}", source.display()),
+            )
+        })?;
+        let relative = format!("{id}/mounts/{n}");
+        let target = shared.join(&relative);
+        let prepared = if meta.is_dir() {
+            std::fs::create_dir_all(&target)
+        } else {
+            std::fs::create_dir_all(shared.join(id).join("mounts"))
+                .and_then(|()| std::fs::File::create(&target).map(drop))
+        };
+        let bound = prepared.and_then(|()| {
+            nix::mount::mount(
+                Some(&source),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(std::io::Error::from)
+        });
+        if let Err(e) = bound {
+            unmount_all(&made);
+            return Err(ShimError::io(format!(
+                "sharing mounts[{n}].source {} with the VM",
+                source.display()
+            ))(e));
+        }
+        made.push(target);
+        m["source"] = Value::from(format!("{GUEST_SHARE_DIR}/{relative}"));
+    }
+    Ok(made)
+}
+
+/// Lazily unmounts mounts we made, the last first.
+fn unmount_all(points: &[PathBuf]) {
+    for p in points.iter().rev() {
+        mounts::unmount_rootfs(p);
+    }
 }
 
 /// The task's rootfs (the snapshot's mounts, mounted for the copy and

@@ -167,12 +167,24 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
     let c = Containerd::start("vm");
     let _leftovers = VmLeftovers(c.namespace.clone());
 
-    // Foreground: output and exit code pass through; the kernel is the guest's.
+    // Foreground: output and exit code pass through; the kernel is the
+    // guest's; a host directory bound in (--mount) is read in the guest.
+    let data = c.base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("hello.txt"), "from-the-host\n").unwrap();
+    let mount = format!(
+        "type=bind,src={},dst=/data,options=rbind:ro",
+        data.display()
+    );
     let out = vm_run(
         &c,
-        &["--rm"],
+        &["--rm", "--mount", &mount],
         "vm-fg",
-        &["sh", "-c", "uname -r; echo out; exit 3"],
+        &[
+            "sh",
+            "-c",
+            "uname -r; echo out; cat /data/hello.txt; exit 3",
+        ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -185,6 +197,7 @@ fn a_task_runs_in_a_vm_with_output_exit_code_and_exec() {
         "uname -r: {stdout:?} (host {host})"
     );
     assert_eq!(lines.next(), Some("out"));
+    assert_eq!(lines.next(), Some("from-the-host"), "{stdout:?}");
     eventually("the VM shim exits", || vm_shims(&c.sock).is_empty());
 
     // Detached, then an exec with its own output and exit code, then kill.

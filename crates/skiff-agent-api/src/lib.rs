@@ -25,6 +25,9 @@ pub const READY_PORT: u32 = 1025;
 
 /// The virtio-fs tag of a sandbox's shared directory (the pod's rootfs).
 pub const SHARE_TAG: &str = "skiff";
+/// Where the agent mounts that share in the guest: a path in it on the
+/// host (`<sandbox>/shared/X`) is `GUEST_SHARE_DIR/X` in the guest.
+pub const GUEST_SHARE_DIR: &str = "/run/skiff-agent/shared";
 
 /// On the kernel command line as `skiff_bare=1` (the kernel hands unknown
 /// `key=value` words to init as its environment): the agent prints

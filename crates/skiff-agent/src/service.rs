@@ -21,7 +21,7 @@ use skiff_agent_api::agent::{
 };
 use skiff_agent_api::agent_ttrpc::Agent;
 use skiff_agent_api::ttrpc::{self, TtrpcContext};
-use skiff_agent_api::SHARE_TAG;
+use skiff_agent_api::{GUEST_SHARE_DIR, SHARE_TAG};
 use skiff_runtime::process::console;
 use skiff_runtime::signal::SignalNumber;
 use skiff_runtime::state::StateRoot;
@@ -240,7 +240,7 @@ impl Service {
     /// The sandbox's virtio-fs share, mounted on first use.
     fn share(&self) -> Result<PathBuf> {
         let _once = self.share_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let at = self.state.join("shared");
+        let at = PathBuf::from(GUEST_SHARE_DIR);
         let mounted = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
             .lines()

@@ -22,4 +22,4 @@ pub use sandbox::{reap_leftovers, Sandbox, SandboxConfig};
 pub use skiff_agent_api::agent;
 pub use skiff_agent_api::agent_ttrpc::AgentClient;
 pub use skiff_agent_api::ttrpc;
-pub use skiff_agent_api::{BARE_BOOT_LINE, BARE_BOOT_PARAM};
+pub use skiff_agent_api::{BARE_BOOT_LINE, BARE_BOOT_PARAM, GUEST_SHARE_DIR};
