@@ -9,9 +9,8 @@
 //! the end, then the exit is recorded and published); Delete of the task
 //! removes the container and takes the VM and its helpers down.
 //!
-//! What this first slice does not do yet (refused with a clear error): a
-//! second task in one shim (a pod's containers in one VM), checkpoint,
-//! update.
+//! What this slice does not do yet (refused as not supported): checkpoint;
+//! a second task in a VM booted without virtiofsd.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -22,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use containerd_shim_protos::api::UpdateTaskRequest;
 use containerd_shim_protos::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
     DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest,
@@ -58,6 +58,17 @@ pub fn is_vm_tier() -> bool {
         .map(PathBuf::from)
         .and_then(|p| p.file_name().map(|n| n == BINARY))
         .unwrap_or(false)
+}
+
+/// The sandbox directory's name for a group: the group itself when short,
+/// else a hash of it (a CRI sandbox id is 64 characters, and the helpers'
+/// unix socket paths inside the directory must stay within sun_path).
+pub fn sandbox_name(group: &str) -> String {
+    if group.len() <= 24 {
+        group.to_string()
+    } else {
+        format!("{:016x}", skiff_runtime::fnv::hash64(group.as_bytes()))
+    }
 }
 
 /// Where the tier keeps its sandboxes (state, sockets, serial logs) and
@@ -224,7 +235,7 @@ impl VmService {
             Some(dir) => (Some(dir), None),
             None => {
                 let group = crate::start::group_id(&bundle).unwrap_or_else(|| id.clone());
-                let pod = self.boot(&group, &req, &host_root)?;
+                let pod = self.boot(&sandbox_name(&group), &req, &host_root)?;
                 (pod.sandbox.shared_dir(), Some(pod))
             }
         };
@@ -576,6 +587,14 @@ impl VmService {
 
     fn kill(&self, req: KillRequest) -> Result<Empty> {
         let agent = self.agent(&req.id)?;
+        // An ended process is NotFound, as runc's shim answers (containerd
+        // takes it for "already stopped").
+        if proc_of(&self.lock(), &req.id, &req.exec_id)?.exit.is_some() {
+            return Err(ShimError::not_found(format!(
+                "process {:?} of task {}: already finished",
+                req.exec_id, req.id
+            )));
+        }
         let r = agent::SignalProcessRequest {
             container_id: req.id.clone(),
             exec_id: req.exec_id.clone(),
@@ -984,6 +1003,21 @@ impl containerd_shim_protos::Task for Api {
     fn stats(&self, _: &TtrpcContext, r: StatsRequest) -> ttrpc::Result<StatsResponse> {
         Ok(self.0.stats(&r.id)?)
     }
+    fn update(&self, _: &TtrpcContext, r: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        let Some(resources) = r.resources.as_ref() else {
+            return Ok(Empty::new());
+        };
+        let agent = self.0.agent(&r.id)?;
+        let req = agent::UpdateContainerRequest {
+            container_id: r.id.clone(),
+            resources: resources.value.clone(),
+            ..Default::default()
+        };
+        agent
+            .update_container(ctx(), &req)
+            .map_err(|e| agent_error("UpdateContainer", e))?;
+        Ok(Empty::new())
+    }
     fn resize_pty(&self, _: &TtrpcContext, r: ResizePtyRequest) -> ttrpc::Result<Empty> {
         let agent = self.0.agent(&r.id)?;
         let req = agent::ResizePtyRequest {
@@ -1103,6 +1137,7 @@ pub fn cleanup(args: &Args) {
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return;
     }
+    let group = sandbox_name(&group);
     let sandbox = root.join(&group);
     mounts::unmount_rootfs(&sandbox.join("shared").join(&args.id).join("rootfs"));
     skiff_vm::reap_leftovers(&sandbox);

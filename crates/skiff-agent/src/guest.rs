@@ -54,6 +54,44 @@ pub fn prepare() -> Result<(), AgentError> {
     mount_fs("shm", "/dev/shm", "tmpfs", nosuid_noexec(), "mode=1777")?;
     mount_fs("run", "/run", "tmpfs", MsFlags::MS_NOSUID, "mode=0755")?;
     mount_fs("tmp", "/tmp", "tmpfs", MsFlags::MS_NOSUID, "mode=1777")?;
+    loopback_up()?;
+    Ok(())
+}
+
+/// The guest's loopback interface up: the pod's containers share the
+/// guest's network namespace, and reach each other on 127.0.0.1 (the
+/// kernel leaves `lo` down until someone brings it up).
+fn loopback_up() -> Result<(), AgentError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| AgentError::Setup("creating a socket for lo", e.into()))?;
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we own.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
+    if rc != 0 {
+        return Err(AgentError::Setup(
+            "reading lo's flags",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: ifru_flags is the member SIOCGIFFLAGS filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) };
+    if rc != 0 {
+        return Err(AgentError::Setup(
+            "bringing lo up",
+            std::io::Error::last_os_error(),
+        ));
+    }
     Ok(())
 }
 

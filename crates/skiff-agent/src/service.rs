@@ -17,7 +17,8 @@ use serde_json::Value;
 use skiff_agent_api::agent::{
     ContainerRequest, CreateContainerRequest, Empty, ExecProcessRequest, GuestDetailsResponse,
     ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, ResizePtyRequest,
-    SignalProcessRequest, StatsContainerResponse, WaitProcessResponse, WriteStreamRequest,
+    SignalProcessRequest, StatsContainerResponse, UpdateContainerRequest, WaitProcessResponse,
+    WriteStreamRequest,
 };
 use skiff_agent_api::agent_ttrpc::Agent;
 use skiff_agent_api::ttrpc::{self, TtrpcContext};
@@ -378,19 +379,21 @@ impl Service {
         let pid = self.pid_of(id, exec_id)?;
         let sig = SignalNumber::new(req.signal as i32)
             .ok_or_else(|| AgentError::InvalidArgument(format!("signal: {}", req.signal)))?;
-        if exec_id.is_empty() {
-            let root = StateRoot::new(call::runtime_root(&self.state));
-            return skiff_runtime::container::kill(&root, id, sig, false)
-                .map_err(|e| AgentError::Runtime(e.to_string()));
-        }
+        // As runc's shim: signalling a process that has ended is NotFound
+        // (containerd takes that for "already stopped").
         if self
             .reaper
             .wait(pid, Some(std::time::Duration::ZERO))
             .is_some()
         {
             return Err(AgentError::NotFound(format!(
-                "exec {exec_id} in {id} has exited"
+                "process {exec_id:?} of {id}: already finished"
             )));
+        }
+        if exec_id.is_empty() {
+            let root = StateRoot::new(call::runtime_root(&self.state));
+            return skiff_runtime::container::kill(&root, id, sig, false)
+                .map_err(|e| AgentError::Runtime(e.to_string()));
         }
         skiff_runtime::sys::kill(Pid::from_raw(pid), sig)
             .map_err(|e| AgentError::Runtime(format!("signalling pid {pid}: {e}")))
@@ -462,6 +465,18 @@ impl Service {
             }
         }
         Ok(None)
+    }
+
+    /// New limits on the container's cgroup (cgroupfs in the guest: no
+    /// helper process, so the library's call runs here).
+    fn update(&self, req: &UpdateContainerRequest) -> Result<()> {
+        let id = req.container_id.as_str();
+        self.pid_of(id, "")?;
+        let resources = serde_json::from_slice(&req.resources)
+            .map_err(|e| AgentError::InvalidArgument(format!("resources: {e}")))?;
+        let root = StateRoot::new(call::runtime_root(&self.state));
+        skiff_runtime::container::update(&root, id, &resources)
+            .map_err(|e| AgentError::Runtime(e.to_string()))
     }
 
     fn resize_pty(&self, req: &ResizePtyRequest) -> Result<()> {
@@ -616,6 +631,15 @@ impl Agent for Service {
 
     fn resume_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
         self.control(&req.container_id, "resume")?;
+        Ok(Empty::new())
+    }
+
+    fn update_container(
+        &self,
+        _: &TtrpcContext,
+        req: UpdateContainerRequest,
+    ) -> ttrpc::Result<Empty> {
+        self.update(&req)?;
         Ok(Empty::new())
     }
 

@@ -82,6 +82,14 @@ impl Sandbox {
     pub fn start_vm(config: &SandboxConfig) -> Result<Sandbox, VmError> {
         skiff_check_id(&config.id)?;
         let dir = config.state_root.join(&config.id);
+        // The helpers' sockets live in it; sun_path holds 107 bytes.
+        let longest = dir.join("vhost-vsock.sock");
+        if longest.as_os_str().len() > 107 {
+            return Err(VmError::InvalidConfig(format!(
+                "state directory {}: too long for the unix sockets in it (sun_path holds 107 bytes)",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(&config.state_root)
             .map_err(VmError::path("creating", &config.state_root))?;
         std::fs::create_dir(&dir).map_err(VmError::path("creating the sandbox directory", &dir))?;
@@ -205,7 +213,7 @@ impl Sandbox {
             if Instant::now() > deadline {
                 stop(&mut child, Duration::from_secs(2));
                 return Err(VmError::Timeout {
-                    waiting_for: "a helper's socket",
+                    waiting_for: "socket from a helper",
                     bound,
                     log: log_tail(&log, LOG_TAIL),
                 });
