@@ -18,7 +18,12 @@ fn cri_run(bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
     cri_run_handler("skiff", bin_dir, name, extra)
 }
 
+/// run.sh owns one bridge, subnet and cgroup parent: one run at a time
+/// (the tests of this file run in parallel threads of one process).
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn cri_run_handler(handler: &str, bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cri/run.sh");
     let mut path = format!("{}:", shim_dir().display());
     if let Some(dir) = bin_dir {
