@@ -1143,3 +1143,23 @@ pub fn cleanup(args: &Args) {
     skiff_vm::reap_leftovers(&sandbox);
     let _ = std::fs::remove_file(root.join(format!("{group}.rootfs.ext4")));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_group_ids_get_short_stable_sandbox_names() {
+        assert_eq!(sandbox_name("vm-pod"), "vm-pod");
+        let cri = "6151db39edce95875ed5c809664a939ab97ea23607c15890917567f30526e34c";
+        assert_eq!(sandbox_name(cri).len(), 16);
+        assert_eq!(sandbox_name(cri), sandbox_name(cri));
+        assert_ne!(sandbox_name(cri), sandbox_name(&cri.replace('6', "7")));
+    }
+
+    #[test]
+    fn only_the_vm_tiers_name_selects_it() {
+        // The test binary's own name is neither.
+        assert!(!is_vm_tier());
+    }
+}

@@ -150,3 +150,57 @@ impl Hypervisor for Qemu {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> VmSpec {
+        VmSpec {
+            kernel: "/k".into(),
+            initramfs: "/i".into(),
+            cmdline: "console=ttyS0".into(),
+            cpus: 2,
+            memory_mib: 300,
+            vhost_vsock_socket: "/s/vhost.sock".into(),
+            disks: vec![Disk {
+                path: "/d/root.ext4".into(),
+                serial: "rootfs".into(),
+                read_only: true,
+            }],
+            shares: vec![("skiff".into(), "/s/fs.sock".into())],
+            console_log: "/s/console.log".into(),
+        }
+    }
+
+    #[test]
+    fn qemu_gets_shared_memory_and_every_device() {
+        let args = Qemu::default().args(&spec()).join(" ");
+        for want in [
+            "-machine q35,accel=tcg",
+            "-smp 2",
+            "memory-backend-memfd,id=mem,size=300M,share=on",
+            "socket,id=vsock,path=/s/vhost.sock",
+            "vhost-user-vsock-pci,chardev=vsock",
+            "socket,id=fs0,path=/s/fs.sock",
+            "vhost-user-fs-pci,chardev=fs0,tag=skiff",
+            "file=/d/root.ext4,if=none,id=disk0,format=raw,readonly=on",
+            "virtio-blk-pci,drive=disk0,serial=rootfs",
+            "file,id=console,path=/s/console.log",
+        ] {
+            assert!(args.contains(want), "{want:?} missing in {args}");
+        }
+    }
+
+    #[test]
+    fn a_comma_in_a_disk_is_refused_before_qemu_runs() {
+        let mut spec = spec();
+        spec.disks[0].serial = "a,b".into();
+        let qemu = Qemu {
+            binary: "/nonexistent/qemu".into(),
+            accel: "tcg".into(),
+        };
+        let e = qemu.launch(&spec).unwrap_err().to_string();
+        assert!(e.contains("comma"), "{e}");
+    }
+}

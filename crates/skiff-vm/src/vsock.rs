@@ -38,3 +38,53 @@ pub fn connect(uds: &Path, port: u32, bound: Duration) -> io::Result<UnixStream>
     stream.set_read_timeout(None)?;
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+
+    /// A stand-in backend: reads the CONNECT line, answers `reply` (and
+    /// then the guest's first byte, when it accepts).
+    fn backend(reply: &'static [u8]) -> (std::path::PathBuf, std::thread::JoinHandle<String>) {
+        let dir = std::env::temp_dir().join(format!(
+            "skiff-vsock-test-{}-{}",
+            std::process::id(),
+            reply.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vsock.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(conn.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            conn.write_all(reply).unwrap();
+            let _ = std::fs::remove_dir_all(dir);
+            line
+        });
+        (path, handle)
+    }
+
+    #[test]
+    fn connect_sends_the_port_and_leaves_the_guests_bytes_unread() {
+        let (path, backend) = backend(b"OK 1073741824\nX");
+        let mut stream = connect(&path, 1024, Duration::from_secs(5)).unwrap();
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"X");
+        assert_eq!(backend.join().unwrap(), "CONNECT 1024\n");
+    }
+
+    #[test]
+    fn a_refused_port_is_an_error() {
+        let (path, backend) = backend(b"");
+        let e = connect(&path, 1024, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+        backend.join().unwrap();
+    }
+}
