@@ -1076,6 +1076,20 @@ pub fn serve(args: &Args, listener: i32) -> Result<()> {
     )
     .map_err(|e| ShimError::io("marking the listening socket close-on-exec")(e.into()))?;
     let (shutdown_tx, shutdown_rx) = mpsc::channel();
+    // SIGTERM (an operator's, systemd stopping containerd's unit) takes the
+    // VM down as Shutdown would: blocked here, before any thread exists,
+    // so that only the waiting thread takes it. (Children start with an
+    // empty mask: std's spawn resets it.)
+    let mut term = nix::sys::signal::SigSet::empty();
+    term.add(nix::sys::signal::Signal::SIGTERM);
+    term.thread_block()
+        .map_err(|e| ShimError::io("blocking SIGTERM")(e.into()))?;
+    let on_term = shutdown_tx.clone();
+    std::thread::spawn(move || {
+        if term.wait().is_ok() {
+            let _ = on_term.send(());
+        }
+    });
     let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
     let service = Arc::new(VmService {
         namespace: args.namespace.clone(),

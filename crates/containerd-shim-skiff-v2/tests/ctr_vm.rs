@@ -448,3 +448,34 @@ fn an_image_runs_in_a_vm_from_its_snapshot() {
         "a mount is left in the sandbox"
     );
 }
+
+/// A VM shim SIGTERMed (an operator, systemd stopping containerd) takes its
+/// VM and helpers down and removes its socket before it exits.
+#[test]
+fn a_sigtermed_vm_shim_takes_its_vm_down() {
+    if !vm_ready() {
+        return;
+    }
+    let c = Containerd::start("vmterm");
+    let _leftovers = VmLeftovers(c.namespace.clone());
+    let out = vm_run(&c, &["-d"], "vm-term", &["sleep", "600"]);
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_status("vm-term", "RUNNING");
+    let shim = vm_shims(&c.sock);
+    assert_eq!(shim.len(), 1, "one VM shim");
+    let address = c.shim_address("vm-term");
+    let socket = address
+        .strip_prefix("unix://")
+        .expect("a unix:// address")
+        .to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", &shim[0].to_string()])
+        .status();
+    eventually("the shim exits", || vm_shims(&c.sock).is_empty());
+    eventually("the VM and its helpers are gone", || {
+        vm_processes(&c.namespace).is_empty()
+    });
+    assert!(!Path::new(&socket).exists(), "{socket} is left");
+    let _ = c.ctr(&["task", "delete", "--force", "vm-term"]);
+    c.ok(&["container", "delete", "vm-term"]);
+}
