@@ -1,22 +1,9 @@
-//! The VM tier (docs/vm.md): this binary run as `containerd-shim-skiff-vm-v2`
-//! (a link to it; containerd's runtime `io.containerd.skiff-vm.v2`) serves
-//! the same Task API, but each task runs in its own VM (crates/skiff-vm),
-//! created by skiff-agent inside it.
-//!
-//! A task's life: Create makes the rootfs into an ext4 disk, boots the VM
-//! with it and asks the agent to create the container; Start starts it
-//! and a waiter thread per process (WaitProcess, then the output copied to
-//! the end, then the exit is recorded and published); Delete of the task
-//! removes the container and takes the VM and its helpers down.
-//!
-//! What this slice does not do yet (refused as not supported): checkpoint;
-//! a second task in a VM booted without virtiofsd.
+//! The VM tier's Task service: one `Pod` (a sandbox and its tasks), each
+//! RPC mapped onto the agent API.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -34,48 +21,17 @@ use containerd_shim_protos::events::task::{
     TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::MessageField;
-use containerd_shim_protos::ttrpc::{self, Code, Server, TtrpcContext};
+use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
 use serde_json::Value;
 use skiff_vm::agent;
-use skiff_vm::GUEST_SHARE_DIR;
 use skiff_vm::{AgentClient, Disk, Qemu, Sandbox, SandboxConfig};
 
-use crate::args::Args;
 use crate::error::ShimError;
 use crate::events::{timestamp, Event, Publisher};
-use crate::mounts;
 
-/// The name containerd finds for runtime `io.containerd.skiff-vm.v2`.
-pub const BINARY: &str = "containerd-shim-skiff-vm-v2";
-
-/// The disk's serial, how the agent finds the rootfs.
-const ROOTFS_SERIAL: &str = "rootfs";
-
-/// Whether this process is the VM tier: it was run by that name.
-pub fn is_vm_tier() -> bool {
-    std::env::args_os()
-        .next()
-        .map(PathBuf::from)
-        .and_then(|p| p.file_name().map(|n| n == BINARY))
-        .unwrap_or(false)
-}
-
-/// The sandbox directory's name for a group: the group itself when short,
-/// else a hash of it (a CRI sandbox id is 64 characters, and the helpers'
-/// unix socket paths inside the directory must stay within sun_path).
-pub fn sandbox_name(group: &str) -> String {
-    if group.len() <= 24 {
-        group.to_string()
-    } else {
-        format!("{:016x}", skiff_runtime::fnv::hash64(group.as_bytes()))
-    }
-}
-
-/// Where the tier keeps its sandboxes (state, sockets, serial logs) and
-/// disk images, per namespace.
-pub fn state_root(namespace: &str) -> PathBuf {
-    PathBuf::from(format!("/run/containerd/skiff-vm/{namespace}"))
-}
+use super::rootfs::{make_disk, place_in_share, share_bind_mounts, unmount_all};
+use super::stdio::{copy_output, copy_stdin, join_within};
+use super::{sandbox_name, state_root, Result, ROOTFS_SERIAL};
 
 /// The guest image: SKIFF_VM_KERNEL, SKIFF_VM_INITRAMFS and
 /// SKIFF_VM_VSOCK_BACKEND (containerd passes its environment on), else
@@ -189,9 +145,26 @@ fn proc_of_mut<'a>(pod: &'a mut Option<Pod>, id: &str, exec_id: &str) -> Result<
         .ok_or_else(|| ShimError::not_found(format!("process {exec_id:?} of task {id}")))
 }
 
-type Result<T> = std::result::Result<T, ShimError>;
-
 impl VmService {
+    pub fn new(namespace: String, events: Publisher, shutdown: Sender<()>) -> VmService {
+        VmService {
+            namespace,
+            events,
+            shutdown: Mutex::new(shutdown),
+            pod: Mutex::new(None),
+            exited: Condvar::new(),
+        }
+    }
+
+    /// On the server's way out: whatever VM is left goes, and the queued
+    /// events get up to `flush` to reach containerd.
+    pub fn take_down(&self, flush: Duration) {
+        if let Some(pod) = self.lock().take() {
+            pod.destroy();
+        }
+        self.events.flush(flush);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<Pod>> {
         self.pod.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -748,124 +721,7 @@ impl VmService {
     }
 }
 
-/// The task's rootfs at `<shared>/<id>/rootfs`: the snapshot's mounts
-/// mounted there, or config.json's root bound there. The mount point.
-fn place_in_share(
-    shared: &Path,
-    id: &str,
-    req: &CreateTaskRequest,
-    host_root: &Path,
-) -> Result<PathBuf> {
-    let target = shared.join(id).join("rootfs");
-    std::fs::create_dir_all(&target)
-        .map_err(ShimError::io(format!("creating {}", target.display())))?;
-    if req.rootfs.is_empty() {
-        nix::mount::mount(
-            Some(host_root),
-            &target,
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| {
-            ShimError::io(format!(
-                "binding {} to {}",
-                host_root.display(),
-                target.display()
-            ))(e.into())
-        })?;
-    } else {
-        mounts::mount_rootfs(&req.rootfs, &target)?;
-    }
-    Ok(target)
-}
-
-/// config.json's bind mounts whose source is on the host, made visible in
-/// the guest: each bound at `<shared>/<id>/mounts/<n>` and its source
-/// rewritten to where the guest sees that. The mount points made.
-fn share_bind_mounts(shared: &Path, id: &str, spec: &mut Value) -> Result<Vec<PathBuf>> {
-    let mut made = Vec::new();
-    let Some(list) = spec["mounts"].as_array_mut() else {
-        return Ok(made);
-    };
-    for (n, m) in list.iter_mut().enumerate() {
-        let options: Vec<&str> = m["options"]
-            .as_array()
-            .map(|o| o.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let is_bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
-        let Some(source) = m["source"].as_str().map(PathBuf::from) else {
-            continue;
-        };
-        if !is_bind || !source.is_absolute() {
-            continue;
-        }
-        let meta = std::fs::metadata(&source).map_err(|e| {
-            ShimError::status(
-                Code::INVALID_ARGUMENT,
-                format!("mounts[{n}].source {}: {e}", source.display()),
-            )
-        })?;
-        let relative = format!("{id}/mounts/{n}");
-        let target = shared.join(&relative);
-        let prepared = if meta.is_dir() {
-            std::fs::create_dir_all(&target)
-        } else {
-            std::fs::create_dir_all(shared.join(id).join("mounts"))
-                .and_then(|()| std::fs::File::create(&target).map(drop))
-        };
-        let bound = prepared.and_then(|()| {
-            nix::mount::mount(
-                Some(&source),
-                &target,
-                None::<&str>,
-                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(std::io::Error::from)
-        });
-        if let Err(e) = bound {
-            unmount_all(&made);
-            return Err(ShimError::io(format!(
-                "sharing mounts[{n}].source {} with the VM",
-                source.display()
-            ))(e));
-        }
-        made.push(target);
-        m["source"] = Value::from(format!("{GUEST_SHARE_DIR}/{relative}"));
-    }
-    Ok(made)
-}
-
-/// Lazily unmounts mounts we made, the last first.
-fn unmount_all(points: &[PathBuf]) {
-    for p in points.iter().rev() {
-        mounts::unmount_rootfs(p);
-    }
-}
-
-/// The task's rootfs (the snapshot's mounts, mounted for the copy and
-/// unmounted again, or config.json's root) as an ext4 disk at `image`.
-fn make_disk(req: &CreateTaskRequest, host_root: &Path, image: &Path) -> Result<()> {
-    let bundle = Path::new(&req.bundle);
-    let root = if req.rootfs.is_empty() {
-        host_root.to_path_buf()
-    } else {
-        let target = bundle.join("rootfs");
-        std::fs::create_dir_all(&target)
-            .map_err(ShimError::io(format!("creating {}", target.display())))?;
-        mounts::mount_rootfs(&req.rootfs, &target)?;
-        target
-    };
-    let made = skiff_vm::disk::ext4_from_dir(&root, image)
-        .map_err(|e| ShimError::status(Code::INTERNAL, e.to_string()));
-    if !req.rootfs.is_empty() {
-        mounts::unmount_rootfs(&root);
-    }
-    made
-}
-
-fn ctx() -> ttrpc::context::Context {
+pub(super) fn ctx() -> ttrpc::context::Context {
     ttrpc::context::with_timeout(Duration::from_secs(60).as_nanos() as i64)
 }
 
@@ -878,82 +734,8 @@ fn agent_error(call: &str, e: ttrpc::Error) -> ShimError {
     }
 }
 
-/// Copies a process's stdout or stderr from the agent into containerd's
-/// fifo (or drops it without one) until the stream ends.
-fn copy_output(agent: &AgentClient, id: &str, exec_id: &str, path: &str, stderr: bool) {
-    let mut out: Option<File> = if path.is_empty() {
-        None
-    } else {
-        OpenOptions::new().write(true).open(path).ok()
-    };
-    let r = agent::ReadStreamRequest {
-        container_id: id.into(),
-        exec_id: exec_id.into(),
-        len: 64 * 1024,
-        ..Default::default()
-    };
-    loop {
-        let read = if stderr {
-            agent.read_stderr(ttrpc::context::Context::default(), &r)
-        } else {
-            agent.read_stdout(ttrpc::context::Context::default(), &r)
-        };
-        let data = match read {
-            Ok(d) if !d.data.is_empty() => d.data,
-            _ => return,
-        };
-        if let Some(f) = out.as_mut() {
-            if f.write_all(&data).is_err() {
-                out = None;
-            }
-        }
-    }
-}
-
-/// Copies containerd's stdin fifo to the process until it ends, then
-/// closes the process's stdin.
-fn copy_stdin(agent: &AgentClient, id: &str, exec_id: &str, path: &str) {
-    if let Ok(mut input) = File::open(path) {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let w = agent::WriteStreamRequest {
-                container_id: id.into(),
-                exec_id: exec_id.into(),
-                data: buf[..n].to_vec(),
-                ..Default::default()
-            };
-            if agent.write_stdin(ctx(), &w).is_err() {
-                break;
-            }
-        }
-    }
-    let r = agent::ProcessRequest {
-        container_id: id.into(),
-        exec_id: exec_id.into(),
-        ..Default::default()
-    };
-    let _ = agent.close_stdin(ctx(), &r);
-}
-
-/// Joins the copiers, giving up on them after `bound` (a process that
-/// left a child holding its output open).
-fn join_within(handles: Vec<JoinHandle<()>>, bound: Duration) {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for h in handles {
-            let _ = h.join();
-        }
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(bound);
-}
-
 /// The Task API over the service (which its threads share as an Arc).
-struct Api(Arc<VmService>);
+pub(super) struct Api(pub(super) Arc<VmService>);
 
 impl containerd_shim_protos::Task for Api {
     fn create(&self, _: &TtrpcContext, r: CreateTaskRequest) -> ttrpc::Result<CreateTaskResponse> {
@@ -1061,119 +843,5 @@ impl containerd_shim_protos::Task for Api {
                 .send(());
         }
         Ok(Empty::new())
-    }
-}
-
-/// `serve` for the VM tier: the Task API on `listener` until Shutdown; on
-/// the way out, whatever VM is left is taken down.
-pub fn serve(args: &Args, listener: i32) -> Result<()> {
-    // Not inherited by qemu and the helpers: a listener they held would
-    // keep answering connections after this server died, and the delete
-    // action would take the pod for alive.
-    nix::fcntl::fcntl(
-        listener,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| ShimError::io("marking the listening socket close-on-exec")(e.into()))?;
-    let (shutdown_tx, shutdown_rx) = mpsc::channel();
-    // SIGTERM (an operator's, systemd stopping containerd's unit) takes the
-    // VM down as Shutdown would: blocked here, before any thread exists,
-    // so that only the waiting thread takes it. (Children start with an
-    // empty mask: std's spawn resets it.)
-    let mut term = nix::sys::signal::SigSet::empty();
-    term.add(nix::sys::signal::Signal::SIGTERM);
-    term.thread_block()
-        .map_err(|e| ShimError::io("blocking SIGTERM")(e.into()))?;
-    let on_term = shutdown_tx.clone();
-    std::thread::spawn(move || {
-        if term.wait().is_ok() {
-            let _ = on_term.send(());
-        }
-    });
-    let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
-    let service = Arc::new(VmService {
-        namespace: args.namespace.clone(),
-        events,
-        shutdown: Mutex::new(shutdown_tx),
-        pod: Mutex::new(None),
-        exited: Condvar::new(),
-    });
-    let mut methods = containerd_shim_protos::create_task(Arc::new(Api(service.clone())));
-    for (path, handler) in containerd_shim_protos::create_task(Arc::new(Api(service.clone()))) {
-        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
-        methods.insert(v2, handler);
-    }
-    let socket_path = nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(listener)
-        .ok()
-        .and_then(|a| a.path().map(|p| p.to_path_buf()));
-    // Waits block a worker each (one per process, plus stdio copiers on
-    // the agent side): room for them.
-    let mut server = Server::new()
-        .add_listener(listener)?
-        .register_service(methods)
-        .set_thread_count_min(1)
-        .set_thread_count_default(2)
-        .set_thread_count_max(16);
-    if let Err(e) = server.start() {
-        if let Some(path) = &socket_path {
-            let _ = std::fs::remove_file(path);
-        }
-        return Err(e.into());
-    }
-    let _ = shutdown_rx.recv();
-    if let Some(path) = socket_path {
-        let _ = std::fs::remove_file(path);
-    }
-    if let Some(pod) = service.lock().take() {
-        pod.destroy();
-    }
-    service.events.flush(Duration::from_secs(2));
-    let _ = std::fs::remove_dir(state_root(&args.namespace));
-    std::thread::sleep(Duration::from_millis(20));
-    std::process::exit(0)
-}
-
-/// `delete` for the VM tier, after containerd lost the shim: what is left
-/// of the task's VM (the pod's: named by its group, as `start` groups) is
-/// killed, the task's rootfs in the share unmounted and the state removed.
-/// Only when the pod's server is gone: containerd also runs this after a
-/// pod's task was deleted normally, while the server and the VM go on
-/// serving the pod's other tasks.
-pub fn cleanup(args: &Args) {
-    let root = state_root(&args.namespace);
-    let bundle = args
-        .bundle
-        .clone()
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
-    let group = crate::start::group_id(&bundle).unwrap_or_else(|| args.id.clone());
-    let socket = crate::start::socket_path(&args.address, &args.namespace, &group);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return;
-    }
-    let group = sandbox_name(&group);
-    let sandbox = root.join(&group);
-    mounts::unmount_rootfs(&sandbox.join("shared").join(&args.id).join("rootfs"));
-    skiff_vm::reap_leftovers(&sandbox);
-    let _ = std::fs::remove_file(root.join(format!("{group}.rootfs.ext4")));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_group_ids_get_short_stable_sandbox_names() {
-        assert_eq!(sandbox_name("vm-pod"), "vm-pod");
-        let cri = "6151db39edce95875ed5c809664a939ab97ea23607c15890917567f30526e34c";
-        assert_eq!(sandbox_name(cri).len(), 16);
-        assert_eq!(sandbox_name(cri), sandbox_name(cri));
-        assert_ne!(sandbox_name(cri), sandbox_name(&cri.replace('6', "7")));
-    }
-
-    #[test]
-    fn only_the_vm_tiers_name_selects_it() {
-        // The test binary's own name is neither.
-        assert!(!is_vm_tier());
     }
 }
