@@ -21,6 +21,10 @@ set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$repo/target/vm
 mkdir -p "$work"
+# One build at a time (tests run this in parallel): the others wait and
+# then find the image up to date.
+exec 9>"$work/.lock"
+flock 9
 agent=
 install=
 while [ $# -gt 0 ]; do

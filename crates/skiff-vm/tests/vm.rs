@@ -93,6 +93,12 @@ fn a_container_runs_on_the_guest_kernel_execs_and_leaves_nothing() {
         assert!(!alive(pid), "pid {pid} (qemu or a helper) still exists");
     }
     assert!(!dir.exists(), "{} is left", dir.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&dir.display().to_string()),
+        "a mount is left in {}",
+        dir.display()
+    );
 }
 
 fn container_request(id: &str) -> skiff_vm::agent::ContainerRequest {
@@ -100,4 +106,80 @@ fn container_request(id: &str) -> skiff_vm::agent::ContainerRequest {
         container_id: id.into(),
         ..Default::default()
     }
+}
+
+/// The rootfs through virtio-fs: virtiofsd shares the sandbox's directory,
+/// the busybox rootfs bound into it after the boot runs a container whose
+/// write lands on the host, and the teardown unmounts what was left in the
+/// share before it removes anything (nothing of the rootfs is deleted).
+#[test]
+fn a_container_runs_from_the_virtio_fs_share() {
+    let Some(images) = images() else { return };
+    let scratch = Scratch::new("share");
+    let rootfs = busybox_rootfs(&scratch);
+    let state_root = scratch.0.join("state");
+    let mut sandbox = launch(|| {
+        let mut c = config(&images, "vm-share", &state_root, vec![]);
+        c.virtiofsd = Some(images.virtiofsd.clone());
+        c
+    });
+    let pids = sandbox.pids();
+    let dir = sandbox.dir().to_path_buf();
+    let target = sandbox.shared_dir().expect("a share").join("c1/rootfs");
+    std::fs::create_dir_all(&target).unwrap();
+    nix::mount::mount(
+        Some(&rootfs),
+        &target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let agent = sandbox.agent().expect("connected");
+        let req = skiff_vm::agent::CreateContainerRequest {
+            container_id: "c1".into(),
+            oci_config: container_config(&[
+                "sh",
+                "-c",
+                "echo via-virtiofs > /written; cat /written",
+            ]),
+            rootfs_share_path: "c1/rootfs".into(),
+            ..Default::default()
+        };
+        agent
+            .create_container(ctx(), &req)
+            .expect("CreateContainer");
+        start(agent, "c1");
+        assert_eq!(read_all(agent, "c1", ""), "via-virtiofs\n");
+        assert_eq!(wait(agent, "c1", ""), 0);
+    }));
+    if checked.is_err() {
+        eprintln!("--- serial console ---\n{}\n---", sandbox.console());
+    }
+    // The bind mount is left in the share on purpose: the teardown must
+    // unmount it, not delete through it.
+    sandbox.shutdown();
+    drop(sandbox);
+    if let Err(panic) = checked {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("written")).unwrap(),
+        "via-virtiofs\n"
+    );
+    assert!(
+        rootfs.join("usr/bin/busybox").exists(),
+        "the rootfs was deleted through the share"
+    );
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} (qemu or a helper) still exists");
+    }
+    assert!(!dir.exists(), "{} is left", dir.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&dir.display().to_string()),
+        "a mount is left in {}",
+        dir.display()
+    );
 }

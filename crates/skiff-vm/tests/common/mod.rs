@@ -155,6 +155,10 @@ pub fn launch(make: impl Fn() -> SandboxConfig) -> Sandbox {
 /// A container config for `args`, no terminal (the agent replaces root.path).
 pub fn container_config(args: &[&str]) -> Vec<u8> {
     let mut spec = Spec::default();
+    // oci-spec's default root is read-only; the containers here write.
+    if let Some(root) = spec.root_mut() {
+        root.set_readonly(Some(false));
+    }
     if let Some(p) = spec.process_mut() {
         p.set_terminal(Some(false));
         p.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
