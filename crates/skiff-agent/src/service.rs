@@ -53,6 +53,9 @@ struct Proc {
 struct Container {
     bundle: PathBuf,
     procs: HashMap<String, Proc>,
+    /// No poststart hooks: the library's start only releases init from its
+    /// exec fifo and spawns nothing, so it runs here, without a copy.
+    start_here: bool,
 }
 
 pub struct Service {
@@ -230,9 +233,11 @@ impl Service {
             }
         };
         let pid = init.pid;
+        let poststart = &config["hooks"]["poststart"];
         let container = Container {
             bundle,
             procs: HashMap::from([(String::new(), init)]),
+            start_here: poststart.as_array().is_none_or(|h| h.is_empty()),
         };
         self.lock().insert(id.to_string(), container);
         Ok(pid)
@@ -282,6 +287,12 @@ impl Service {
     fn start(&self, req: ContainerRequest) -> Result<()> {
         let id = req.container_id.as_str();
         self.pid_of(id, "")?;
+        let start_here = self.lock().get(id).is_some_and(|c| c.start_here);
+        if start_here {
+            let root = StateRoot::new(call::runtime_root(&self.state));
+            return skiff_runtime::container::start(&root, id)
+                .map_err(|e| AgentError::Runtime(e.to_string()));
+        }
         call::run(&self.reaper, &self.state, Call::Start { id }, None)?;
         Ok(())
     }
