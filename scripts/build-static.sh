@@ -4,6 +4,8 @@
 # costs every invocation ~0.4 ms on this kind of VM); and so the systemd
 # driver's helper, which skiff-oci runs per call. Output:
 #   target/musl/x86_64-unknown-linux-musl/release/skiff-oci (and skiff-systemd)
+# With package names as arguments, those instead (scripts/vm-image.sh builds
+# skiff-agent, the VM guest's PID 1, so).
 #
 # Rust's standard library for musl is built from source (-Zbuild-std) with
 # Debian's Rust, whose source it ships (rustc-web, cargo-web, rust-web-src;
@@ -11,6 +13,11 @@
 # RUSTC_BOOTSTRAP=1 lets that stable compiler take -Zbuild-std.
 set -eu
 cd "$(dirname "$0")/.."
+packages="-p skiff-oci -p skiff-systemd"
+if [ $# -gt 0 ]; then
+    packages=""
+    for p in "$@"; do packages="$packages -p $p"; done
+fi
 top=$(pwd)
 out="$top/target/musl"
 for need in /usr/bin/rustc /usr/bin/cargo /usr/lib/rustlib/src/rust/library/Cargo.lock \
@@ -38,4 +45,4 @@ RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
     LIBSECCOMP_LIB_PATH="$out/seccomp" LIBSECCOMP_LINK_TYPE=static \
     CARGO_ENCODED_RUSTFLAGS="$flags" \
     /usr/bin/cargo build --release --locked -q -Zbuild-std=std,panic_abort \
-    --target x86_64-unknown-linux-musl -p skiff-oci -p skiff-systemd
+    --target x86_64-unknown-linux-musl $packages

@@ -15,6 +15,10 @@ install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff /usr/local/bin/ski
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
+# The VM tier: the same shim by another name (runtime io.containerd.skiff-vm.v2),
+# and its guest image (kernel, initramfs with skiff-agent) in /var/lib/skiff/vm.
+ln -sf containerd-shim-skiff-v2 /usr/local/bin/containerd-shim-skiff-vm-v2
+scripts/vm-image.sh --install >/dev/null
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-systemd /usr/local/bin/skiff-systemd
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-criu /usr/local/bin/skiff-criu
 # Manual pages (each generated from its program's command line at build time)
@@ -71,6 +75,10 @@ ctr --address "$ctrd/containerd.sock" run --rm --runtime io.containerd.skiff.v2 
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --rootfs "$bundle/rootfs" "demo-$$" \
     sh -c 'echo hello through containerd and containerd-shim-skiff-v2, pid $$'
+# The same in its own VM (qemu; docs/vm.md): the guest's kernel answers.
+ctr --address "$ctrd/containerd.sock" run --rm --runtime io.containerd.skiff-vm.v2 \
+    --env PATH=/usr/bin:/bin --rootfs "$bundle/rootfs" "demo-vm-$$" \
+    sh -c 'echo hello from a VM, kernel $(uname -r)'
 
 # The engine: the same rootfs as an image, pushed to a registry on
 # 127.0.0.1 (Debian's docker-registry, a private one), removed, pulled

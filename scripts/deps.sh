@@ -17,7 +17,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
 for p in libseccomp-dev rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev busybox-static runc crun containerd podman uidmap docker.io buildah iproute2 procps \
-    qemu-system-x86 cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
+    qemu-system-x86 libcap-ng-dev cpio binutils debootstrap e2fsprogs containernetworking-plugins gcc libc6-dev \
     man-db bash-completion iptables \
     python3-grpcio python3-grpc-tools docker-registry skopeo apache2-utils openssl golang-github-containers-common passt; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"

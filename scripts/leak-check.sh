@@ -24,6 +24,18 @@ fi
 if pgrep -af 'containerd-shim-skiff-v2' >/tmp/skiff-leaks 2>/dev/null; then
     echo "leak: shim processes:"; cat /tmp/skiff-leaks; fail=1
 fi
+# The VM tier: its shims, VMs and helpers (their command lines name the
+# sandbox directories), its state, the shares' mounts, the test scratch.
+if pgrep -af 'containerd-shim-skiff-vm-v2|/run/containerd/skiff-vm/|skiff-vm-test-' >/tmp/skiff-leaks 2>/dev/null; then
+    echo "leak: VM tier processes:"; cat /tmp/skiff-leaks; fail=1
+fi
+if grep -E '/run/containerd/skiff-vm/|skiff-vm-test-' /proc/self/mountinfo; then
+    echo "leak: VM tier mounts above"; fail=1
+fi
+found=$(find /run/containerd/skiff-vm -mindepth 1 2>/dev/null)
+if [ -n "$found" ]; then
+    echo "leak: VM tier state:"; echo "$found"; fail=1
+fi
 if ls /run/containerd/s/skiff-* >/dev/null 2>&1; then
     echo "leak: shim sockets:"; ls /run/containerd/s/skiff-*; fail=1
 fi

@@ -9,6 +9,9 @@
 //! - `serve` (ours, not containerd's): the server itself, which `start` spawns
 //!   with the listening socket as stdin (`server.rs`, the Task API in
 //!   `service.rs`).
+//!
+//! Run as `containerd-shim-skiff-vm-v2` (a link to this binary), it is the VM
+//! tier: the same actions, each task in its own VM (`vm.rs`, docs/vm.md).
 
 mod args;
 mod checkpoint;
@@ -27,6 +30,7 @@ mod server;
 mod service;
 mod start;
 mod stdio;
+mod vm;
 
 use std::io::Write;
 
@@ -40,6 +44,10 @@ fn main() {
     };
     let result = match args.action.as_str() {
         "start" => start::run(&args),
+        "delete" if vm::is_vm_tier() => {
+            vm::cleanup(&args);
+            cleanup::run(&args)
+        }
         "delete" => cleanup::run(&args),
         "serve" => server::run(&args),
         "info" => info::run(),

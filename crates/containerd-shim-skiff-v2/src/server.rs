@@ -38,6 +38,9 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         .map_err(ShimError::io("opening /dev/null"))?;
     let _ = dup2(null.as_raw_fd(), 0);
     open_log();
+    if crate::vm::is_vm_tier() {
+        return crate::vm::serve(args, listener);
+    }
     // One malloc arena: per-thread arenas cost the shim memory for nothing
     // (its threads mostly sleep).
     // SAFETY: mallopt only sets an allocator tunable.

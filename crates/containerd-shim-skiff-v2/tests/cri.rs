@@ -15,6 +15,15 @@ use common::*;
 /// The CRI run against the containerd in `bin_dir` (first on PATH; None:
 /// Debian's): its report.
 fn cri_run(bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
+    cri_run_handler("skiff", bin_dir, name, extra)
+}
+
+/// run.sh owns one bridge, subnet and cgroup parent: one run at a time
+/// (the tests of this file run in parallel threads of one process).
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn cri_run_handler(handler: &str, bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cri/run.sh");
     let mut path = format!("{}:", shim_dir().display());
     if let Some(dir) = bin_dir {
@@ -22,7 +31,7 @@ fn cri_run(bin_dir: Option<&str>, name: &str, extra: &[&str]) -> String {
     }
     path.push_str(&std::env::var("PATH").unwrap_or_default());
     let out = Command::new(script)
-        .args(["--runtime-handler", "skiff"])
+        .args(["--runtime-handler", handler])
         .args(extra)
         .env("PATH", path)
         .env(
@@ -81,5 +90,66 @@ fn cri_runs_a_pod_of_two_containers_on_skiff() {
                 "containerd {version}: missing {check:?}:\n{report}"
             );
         }
+    }
+}
+
+/// The same pod with a RuntimeClass handler `skiff-vm` (runtime_type
+/// io.containerd.skiff-vm.v2): the sandbox and both containers in one VM
+/// (docs/vm.md), reaching each other on the guest's 127.0.0.1. The one
+/// check that reads a container's pid in the host's /proc is skipped (the
+/// pids are the guest's). Skips without qemu or the guest image.
+#[test]
+fn cri_runs_a_pod_of_two_containers_in_a_vm() {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: qemu-system-x86_64 is not installed");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/vm-image.sh");
+    let out = match Command::new(script).output() {
+        Ok(o) if o.status.success() => o,
+        other => {
+            eprintln!("SKIPPED: scripts/vm-image.sh gave no guest image: {other:?}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let paths: Vec<&str> = text.lines().collect();
+    if paths.len() != 4 {
+        eprintln!("SKIPPED: scripts/vm-image.sh printed {text:?}");
+        return;
+    }
+    // Before containerd starts (run.sh's, which inherits them).
+    let names = [
+        "SKIFF_VM_KERNEL",
+        "SKIFF_VM_INITRAMFS",
+        "SKIFF_VM_VSOCK_BACKEND",
+        "SKIFF_VM_VIRTIOFSD",
+    ];
+    for (name, path) in names.iter().zip(paths) {
+        std::env::set_var(name, path);
+    }
+    let link = shim_dir().join("containerd-shim-skiff-vm-v2");
+    if std::fs::read_link(&link).ok() != Some(std::path::PathBuf::from(SHIM)) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(SHIM, &link).unwrap();
+    }
+    let report = cri_run_handler("skiff-vm", None, "vm", &[]);
+    for check in [
+        "PASS: RunPodSandbox (handler='skiff-vm')",
+        "PASS: one shim serves the whole pod",
+        "PASS: client reaches server via 127.0.0.1:8080",
+        "PASS: ExecSync exit code propagated",
+        "PASS: shared pid namespace: pid 1 is the sandbox's pause",
+        "PASS: restricted container: uid, no caps, no new privs, seccomp, read-only root",
+        "PASS: a container past its memory limit: OOMKilled, 137",
+        "PASS: ContainerStats: cpu and memory (working set, usage, rss)",
+        "PASS: UpdateContainerResources memory limit applied",
+        "PASS: RemovePodSandbox",
+    ] {
+        assert!(report.contains(check), "missing {check:?}:\n{report}");
     }
 }

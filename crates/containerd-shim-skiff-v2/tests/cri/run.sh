@@ -91,6 +91,17 @@ cleanup() {
   for p in $(our_containerd); do log "killing stray containerd $p"; kill -KILL "$p"; done
   # 3. leftover shims + container processes (by our socket / our cgroup only)
   for p in $(our_shims); do log "killing shim $p"; kill -KILL "$p"; done
+  # 3b. the VM tier's VMs and helpers, which a killed shim leaves (their
+  # command lines name the sandbox directory they are listed in), and the
+  # mounts in their shares
+  for d in /run/containerd/skiff-vm/k8s.io/*/; do
+    [ -f "$d/pids" ] || continue
+    for p in $(cat "$d/pids"); do
+      grep -q "$d" "/proc/$p/cmdline" 2>/dev/null && { log "killing VM process $p"; kill -KILL "$p"; }
+    done
+  done
+  grep -o ' /run/containerd/skiff-vm/k8s.io/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+  grep -q ' /run/containerd/skiff-vm/k8s.io/' /proc/self/mountinfo || rm -rf /run/containerd/skiff-vm/k8s.io
   for d in /sys/fs/cgroup/*/"$CGPARENT" /sys/fs/cgroup/"$CGPARENT"; do
     [ -d "$d" ] || continue
     for p in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
@@ -335,14 +346,19 @@ for i in skiff.test/pause:1 skiff.test/busybox:1; do
 done
 
 # ---------------------------------------------------------------- scenario
+GUEST_PIDS=""
+case "$RTYPE" in
+  io.containerd.skiff-vm.v2) GUEST_PIDS=--guest-pids;;
+esac
 case "$RTYPE" in
   io.containerd.runc.v2) SHIM_PATTERN="^[^ ]*containerd-shim-runc-v2 .*-address $SOCK";;
+  io.containerd.skiff-vm.v2) SHIM_PATTERN="^[^ ]*containerd-shim-skiff-vm-v2 .*-address $SOCK .*serve$";;
   *) SHIM_PATTERN="^[^ ]*containerd-shim-skiff-v2 .*-address $SOCK .*serve$";;
 esac
 # run in background + wait, so a SIGTERM to run.sh triggers cleanup immediately
 "$PY" "$H/cri_client.py" --socket "$SOCK" --runtime-handler "$HANDLER" --image "$IMAGE" \
       --log-root "$RUN/pod-logs" --cgroup-parent "/$CGPARENT" $USERNS $SCOPES \
-      --shim-pattern "$SHIM_PATTERN" &
+      --shim-pattern "$SHIM_PATTERN" $GUEST_PIDS &
 CLIENT_PID=$!
 wait "$CLIENT_PID"; RC=$?
 CLIENT_PID=""
