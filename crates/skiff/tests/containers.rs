@@ -2205,6 +2205,9 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
         e.ok(&["run", "-d", "--name", &name, "app:1", "sleep", "100"]);
         kill_after(spawn(&["rm", "-f", &name]), *ms);
         let o = e.cmd(&["rm", "-f", &name]);
-        clean(&format!("rm -f killed after {ms} ms (then rm -f: {})", text(&o).trim()));
+        clean(&format!(
+            "rm -f killed after {ms} ms (then rm -f: {})",
+            text(&o).trim()
+        ));
     }
 }
