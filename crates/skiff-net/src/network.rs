@@ -310,6 +310,34 @@ fn split_rule(line: &str) -> Vec<String> {
     words
 }
 
+/// Removes the firewall plugin's forward rules for `ip` (`-s IP/32` and
+/// `-d IP/32` in CNI-FORWARD): they carry no container id.
+pub fn remove_forward_rules(ip: &str) {
+    let Ok(out) = std::process::Command::new("iptables")
+        .args(["-S", "CNI-FORWARD"])
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let host = format!("{ip}/32");
+    for rule in text.lines().filter(|l| l.starts_with("-A CNI-FORWARD ")) {
+        let mut words = split_rule(rule);
+        if !words
+            .windows(2)
+            .any(|w| (w[0] == "-s" || w[0] == "-d") && w[1] == host)
+        {
+            continue;
+        }
+        words[0] = "-D".into();
+        let _ = std::process::Command::new("iptables")
+            .args(&words)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// The chains CNI's plugins share between containers (never removed
 /// here).
 const SHARED_CHAINS: &[&str] = &[

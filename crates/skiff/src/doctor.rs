@@ -140,10 +140,12 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
     // containers whose network namespace is gone: a kill -9 of everything
     // between create and rm. Any store's container holds its namespace
     // as a mount, so a lease without one is nobody's.
-    for (net, id, ifname) in stale_leases(db) {
+    for (net, id, ifname, ip) in stale_leases(db) {
         let fixed = if fix {
             // A path that is not there: the plugins then undo what is
-            // outside the namespace (a left file is refused as not one).
+            // outside the namespace (a left file is refused as not one);
+            // the address, which the firewall plugin's rules name, from
+            // the lease, as a result of their ADD would have said it.
             let gone = Path::new("/run/skiff-namespace-gone").join(&id);
             let attach = skiff_net::cni::Attach {
                 container_id: &id,
@@ -152,7 +154,16 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
                 ports: &[],
                 ip: None,
             };
-            let freed = skiff_net::cni::del(&net, &attach, None)
+            let prefix = net
+                .subnet()
+                .and_then(|s| s.split_once('/').map(|(_, p)| p.to_string()))
+                .unwrap_or_else(|| "32".into());
+            let result = serde_json::json!({
+                "cniVersion": net.conflist["cniVersion"],
+                "interfaces": [{"name": ifname, "sandbox": gone}],
+                "ips": [{"address": format!("{ip}/{prefix}"), "interface": 0}],
+            });
+            let freed = skiff_net::cni::del(&net, &attach, Some(&result))
                 .map_err(|e| skiff_image::Error::invalid(e.to_string()));
             skiff_net::network::remove_rules_of(&id);
             freed
@@ -169,10 +180,72 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
             fixed,
         );
     }
+    // The firewall plugin's forward rules name an address and no
+    // container: those of an address of our networks that nobody leases
+    // any more (a DEL killed halfway) are nobody's.
+    for (net, ip) in stale_forward_rules(db) {
+        let fixed = if fix {
+            skiff_net::network::remove_forward_rules(&ip);
+            Ok(())
+        } else {
+            Ok(())
+        };
+        report(
+            format!("network {net}: forward rules of {ip}, which no container has"),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
     if left == 0 && !fix {
         line("ok", "the store: nothing left behind", "");
     }
     Ok(left)
+}
+
+/// (network, address) of CNI-FORWARD rules for an address inside one of
+/// this store's networks that has no lease.
+fn stale_forward_rules(db: &Db) -> Vec<(String, String)> {
+    let Ok(out) = Command::new("iptables")
+        .args(["-S", "CNI-FORWARD"])
+        .output()
+    else {
+        return vec![];
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let nets = skiff_net::Network::list(&crate::net::networks_dir(db)).unwrap_or_default();
+    let mut out: Vec<(String, String)> = vec![];
+    for rule in text.lines().filter(|l| l.starts_with("-A CNI-FORWARD ")) {
+        let words: Vec<&str> = rule.split_whitespace().collect();
+        for w in words.windows(2).filter(|w| w[0] == "-s" || w[0] == "-d") {
+            let Some(ip) = w[1].strip_suffix("/32") else {
+                continue;
+            };
+            let Ok(addr) = ip.parse::<std::net::Ipv4Addr>() else {
+                continue;
+            };
+            for net in &nets {
+                let inside = net
+                    .subnet()
+                    .and_then(|s| skiff_net::network::parse_cidr(&s))
+                    .is_some_and(|(base, prefix)| {
+                        let mask = if prefix == 0 {
+                            0
+                        } else {
+                            u32::MAX << (32 - prefix)
+                        };
+                        u32::from(addr) & mask == u32::from(base)
+                    });
+                let leased = Path::new(skiff_net::network::LEASES)
+                    .join(&net.name)
+                    .join(ip)
+                    .exists();
+                if inside && !leased && !out.iter().any(|(_, o)| o == ip) {
+                    out.push((net.name.clone(), ip.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A mountinfo field with its octal escapes (`\040` for a space) undone.
@@ -214,9 +287,10 @@ fn unmount_under(dir: &Path) {
     }
 }
 
-/// (network, container id, interface) of every lease of this store's
-/// networks whose container has no network namespace mounted anywhere.
-fn stale_leases(db: &Db) -> Vec<(skiff_net::Network, String, String)> {
+/// (network, container id, interface, address) of every lease of this
+/// store's networks whose container has no network namespace mounted
+/// anywhere.
+fn stale_leases(db: &Db) -> Vec<(skiff_net::Network, String, String, String)> {
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let held = |id: &str| {
         let tail = format!("/{id}/netns");
@@ -240,7 +314,7 @@ fn stale_leases(db: &Db) -> Vec<(skiff_net::Network, String, String)> {
                 continue;
             };
             if !held(id) {
-                out.push((net.clone(), id.to_string(), ifname.to_string()));
+                out.push((net.clone(), id.to_string(), ifname.to_string(), name));
             }
         }
     }

@@ -2189,6 +2189,29 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
             })
             .unwrap_or_default();
         assert!(states.is_empty(), "{what}: runtime state left: {states:?}");
+        // The firewall plugin's forward rules of an address nobody leases.
+        let o = Command::new("iptables")
+            .args(["-S", "CNI-FORWARD"])
+            .output()
+            .unwrap();
+        let rules = String::from_utf8_lossy(&o.stdout).into_owned();
+        let orphans: Vec<&str> = rules
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .filter_map(|w| w.strip_suffix("/32"))
+                    .any(|ip| {
+                        ip.starts_with("10.121.")
+                            && !std::path::Path::new("/var/lib/cni/networks/skiff")
+                                .join(ip)
+                                .exists()
+                    })
+            })
+            .collect();
+        assert!(
+            orphans.is_empty(),
+            "{what}: forward rules left: {orphans:?}"
+        );
     };
     let delays = [0u64, 5, 15, 30, 60, 100, 160, 250, 400];
     for (i, ms) in delays.iter().enumerate() {
