@@ -34,6 +34,16 @@ shm=""
 cleanup() {
     set +e
     [ -n "$rpid" ] && kill "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
+    # Containers and pods a failed step left running, in every store.
+    for st in "$tmp"/*/store.db; do
+        [ -e "$st" ] || continue
+        r=$(dirname "$st")
+        for p in $("$skiff" --root "$r" pod ps -q 2>/dev/null); do "$skiff" --root "$r" pod rm -f "$p" >/dev/null 2>&1; done
+        ids=$("$skiff" --root "$r" ps -a -q 2>/dev/null)
+        [ -n "$ids" ] && "$skiff" --root "$r" rm -f $ids >/dev/null 2>&1
+    done
+    podman --root "$tmp/podman" --runroot "$tmp/podman-run" rm -f -a -t 0 >/dev/null 2>&1
+    podman --root "$tmp/podman" --runroot "$tmp/podman-run" pod rm -f -a -t 0 >/dev/null 2>&1
     for d in "$tmp" $shm; do
         for m in $(awk -v t="$d" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
         rm -rf "$d"

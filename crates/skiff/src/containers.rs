@@ -1415,12 +1415,59 @@ fn run_once(
                 std::thread::spawn(move || copy_output(r, stream, &log, &hub, io.echo))
             }),
     );
+    shed_startup_pages();
     let code = wait_init(pid);
     // What the container's children still hold open ends with them.
     for t in copiers {
         let _ = t.join();
     }
     Ok(Ran::Exited(code))
+}
+
+/// The monitor, once its container runs, waits and copies output for as
+/// long as the container lives: the code that parsed the command line,
+/// opened the store and made the container is not needed again. Its pages
+/// are given back: the heap's free memory (malloc_trim), and this
+/// program's mappings of its own code and constants (MADV_DONTNEED on its
+/// read-only mappings of the binary that hold no written page: clean pages
+/// of the file, read again from the page cache if ever needed; relocated
+/// data and every writable mapping are left alone). What stays
+/// resident is what the wait and the copies touch.
+fn shed_startup_pages() {
+    let exe = fs::read_link("/proc/self/exe").unwrap_or_default();
+    let smaps = fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    // Each mapping: its header line, then its fields (Anonymous: the
+    // pages written since: relocated data, which must stay).
+    let mut mappings: Vec<(usize, usize, bool, u64)> = vec![];
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            else {
+                continue;
+            };
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            let ours = Path::new(path) == exe && (perms == "r-xp" || perms == "r--p");
+            mappings.push((start, end, ours, 0));
+        } else if first == "Anonymous:" {
+            if let Some(m) = mappings.last_mut() {
+                m.3 = f.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            }
+        }
+    }
+    for (start, end, ours, anonymous) in mappings {
+        if !ours || anonymous != 0 {
+            continue;
+        }
+        // SAFETY: a read-only, file-backed private mapping of our own
+        // binary with no page written since it was mapped: dropping its
+        // pages loses nothing; the next access reads them from the file.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    // SAFETY: returns free heap memory to the kernel; no pointer changes.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Copies a terminal's output into the log (line by line) and to attached
