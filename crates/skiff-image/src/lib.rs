@@ -27,6 +27,7 @@ pub mod reference;
 pub mod registries;
 pub mod registry;
 pub mod store;
+pub mod trace;
 pub mod unpack;
 
 pub use error::{Error, Result};

@@ -466,9 +466,7 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
 
 /// SKIFF_TRACE=1: when each layer's phases end, on stderr.
 fn trace(msg: &str) {
-    if std::env::var_os("SKIFF_TRACE").is_some_and(|v| v == "1") {
-        eprintln!("trace: {msg}");
-    }
+    crate::trace::mark(msg);
 }
 
 /// Reads the chunks a download hands over, for the unpacking thread.

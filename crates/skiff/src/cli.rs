@@ -15,6 +15,10 @@ pub struct Cli {
     /// The store's directory [default: /var/lib/skiff; rootless: $XDG_DATA_HOME/skiff]
     #[arg(long, global = true, env = "SKIFF_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Print where the time goes: a line on stderr at the end of each
+    /// phase (also SKIFF_TRACE=1)
+    #[arg(long, global = true)]
+    pub trace: bool,
     #[command(subcommand)]
     pub command: Command,
 }

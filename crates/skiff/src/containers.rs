@@ -285,6 +285,8 @@ pub fn oci(db: &Db, id: &str) -> Command {
     let chosen = Settings::load(&db.dir(id)).runtime;
     let mut c = Command::new(chosen.unwrap_or_else(runtime));
     c.arg("--root").arg(db.runtime_root());
+    // skiff-oci's own trace would go to the container's stderr (its log).
+    c.env_remove("SKIFF_TRACE");
     c
 }
 
@@ -622,6 +624,7 @@ pub fn create(
     let made = (|| -> Result<Ctr> {
         let rootfs = dir.join("rootfs");
         skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
+        skiff_image::trace::mark("create: rootfs mounted (overlay of the image's layers)");
         let pod_uts = o.pod.as_ref().filter(|p| p.namespace("uts").is_some());
         let hostname = match (pod_uts, &o.hostname) {
             (Some(_), Some(_)) => {
@@ -688,6 +691,7 @@ pub fn create(
                 )
             }
         };
+        skiff_image::trace::mark("create: network set up");
         let names = [hostname.as_str(), name.as_str()];
         let extra: Vec<(String, Vec<String>)> = o
             .settings
@@ -798,6 +802,7 @@ pub fn create(
         };
         db.insert(&c)?;
         store.hold(&format!("container:{id}"), &img.id)?;
+        skiff_image::trace::mark("create: config, files and row written");
         if let crate::net::Choice::Cni(net) = &network {
             crate::net::refresh_hosts(db, &net.name);
         }
@@ -1191,9 +1196,11 @@ pub fn monitor(
         let _ = fs::write(dir.join(RESTARTS), restarts.to_string());
     };
     let _ = fs::remove_file(dir.join("attach.sock"));
+    skiff_image::trace::mark("output copied, exit recorded, runtime state deleted");
     if c.auto_remove {
         let c = db.find(id)?;
         remove(store, db, &c)?;
+        skiff_image::trace::mark("--rm: removed (network, rootfs, directory, row)");
     }
     Ok(code)
 }
@@ -1366,6 +1373,7 @@ fn run_once(
         msg.push_str(&e);
         return Ok(Ran::NotStarted(msg));
     }
+    skiff_image::trace::mark("runtime create");
     let pid: i64 = fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse().ok())
@@ -1405,6 +1413,7 @@ fn run_once(
         }
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
+    skiff_image::trace::mark("runtime start: the container runs");
     // The output: both streams into the log, in arrival order per stream;
     // a terminal's, as it comes.
     copiers.extend(
@@ -1417,6 +1426,7 @@ fn run_once(
     );
     shed_startup_pages();
     let code = wait_init(pid);
+    skiff_image::trace::mark("the container's init ended");
     // What the container's children still hold open ends with them.
     for t in copiers {
         let _ = t.join();

@@ -31,6 +31,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     }
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
     let db = Db::open(&store.root)?;
+    skiff_image::trace::mark("flags checked, store open");
     // The image, pulled when the store lacks it (Docker's default).
     let image = match store.find(a.image()) {
         Ok(_) => a.image().to_string(),
@@ -79,6 +80,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             None => None,
         },
     };
+    skiff_image::trace::mark("image found");
     let c = ctr::create(store, &db, &image, a.command(), &opts)?;
     if create_only {
         println!("{}", c.id);

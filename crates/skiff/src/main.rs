@@ -24,6 +24,7 @@ mod volumes;
 use clap::Parser;
 
 fn main() {
+    skiff_image::trace::start();
     // As a container's pid 1 (--init), before anything else.
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("__init") {
@@ -46,6 +47,10 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Inherited by what this command starts (the container's monitor).
+    if cli.trace {
+        std::env::set_var("SKIFF_TRACE", "1");
+    }
     // The store is chosen as the user who ran us (before the namespace,
     // where we are root).
     if cli.root.is_none()

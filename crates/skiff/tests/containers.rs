@@ -2234,3 +2234,45 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
         ));
     }
 }
+
+/// `--trace`: a line per phase of a run on stderr, in order, and nothing
+/// of it in the container's output.
+#[test]
+fn trace_shows_where_a_run_spends_its_time() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let o = e.cmd(&[
+        "--trace",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "echo",
+        "out",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let phases = [
+        "image found",
+        "create: rootfs mounted",
+        "create: config, files and row written",
+        "runtime create",
+        "runtime start",
+        "the container's init ended",
+        "--rm: removed",
+    ];
+    let mut at = 0;
+    for p in phases {
+        let i = err[at..]
+            .find(p)
+            .unwrap_or_else(|| panic!("{p:?} missing or out of order: {err}"));
+        at += i;
+    }
+    assert!(
+        !err.contains("\"trace\""),
+        "the runtime's trace leaked into the output: {err}"
+    );
+}
