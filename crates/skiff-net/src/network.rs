@@ -235,6 +235,20 @@ impl Network {
         ranges[0][0]["subnet"].as_str().map(str::to_string)
     }
 
+    /// Whether `addr` is in the network's subnet.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        self.subnet()
+            .and_then(|s| parse_cidr(&s))
+            .is_some_and(|(base, prefix)| {
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
+                u32::from(addr) & mask == u32::from(base)
+            })
+    }
+
     pub fn gateway(&self) -> Option<String> {
         let ranges = &self.plugin("bridge")?["ipam"]["ranges"];
         ranges[0][0]["gateway"].as_str().map(str::to_string)

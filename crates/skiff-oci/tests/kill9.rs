@@ -97,6 +97,18 @@ fn delete_force_leaves_nothing(env: &TestEnv, b: &Bundle, id: &str, what: &str) 
     );
 }
 
+/// After a sweep and its recoveries, `doctor` finds nothing under the
+/// root: no state, cgroup, mount, fifo or seccomp cache entry of a
+/// container left (exit 0).
+fn doctor_finds_nothing(env: &TestEnv, what: &str) {
+    let (code, out, err) = env.bounded(&["doctor"], &[]);
+    assert_eq!(code, 0, "doctor after {what}: {out}{err}");
+    assert!(
+        out.contains("nothing left behind"),
+        "doctor after {what}: {out}"
+    );
+}
+
 #[test]
 fn create_killed_anywhere_is_cleared_by_delete_force() {
     let env = TestEnv::new("kill9");
@@ -114,6 +126,7 @@ fn create_killed_anywhere_is_cleared_by_delete_force() {
         killed_after(&env, &["create", "--bundle", b.path(), &id], delay);
         delete_force_leaves_nothing(&env, &b, &id, &format!("create killed at {delay:?}"));
     }
+    doctor_finds_nothing(&env, "create_killed_anywhere_is_cleared_by_delete_force");
 }
 
 /// `exec` and `delete` SIGKILLed along their way: the container is still
@@ -141,6 +154,10 @@ fn exec_and_delete_killed_anywhere_leave_nothing_after_delete_force() {
         // death then waits until the host reaps it, up to seconds here.)
         delete_force_leaves_nothing(&env, &b, &id, &format!("{verb} killed at {delay:?}"));
     }
+    doctor_finds_nothing(
+        &env,
+        "exec_and_delete_killed_anywhere_leave_nothing_after_delete_force",
+    );
 }
 
 /// The freezer.state of the container's v1 group ("" when there is none).
@@ -247,6 +264,7 @@ fn start_killed_anywhere_leaves_created_or_running() {
         }
         delete_force_leaves_nothing(&env, &b, &id, &what);
     }
+    doctor_finds_nothing(&env, "start_killed_anywhere_leaves_created_or_running");
 }
 
 /// `pause` and `resume` SIGKILLed along their way: the container is paused
@@ -274,6 +292,10 @@ fn pause_and_resume_killed_anywhere_leave_paused_or_running() {
         }
         delete_force_leaves_nothing(&env, &b, &id, &what);
     }
+    doctor_finds_nothing(
+        &env,
+        "pause_and_resume_killed_anywhere_leave_paused_or_running",
+    );
 }
 
 /// `update` SIGKILLed along its way: the container runs on, a new `update`
@@ -315,6 +337,10 @@ fn update_killed_anywhere_leaves_it_running_and_updatable() {
         assert_eq!(limit("pids", "pids.max"), "40");
         delete_force_leaves_nothing(&env, &b, &id, &what);
     }
+    doctor_finds_nothing(
+        &env,
+        "update_killed_anywhere_leaves_it_running_and_updatable",
+    );
 }
 
 /// Every process of the tree below `pid` (children first found by
@@ -411,6 +437,10 @@ fn init_killed_anywhere_in_create_or_start_is_cleared_by_delete_force() {
         assert_eq!(truthful_status(&env, &id, "sleep", &what), "stopped");
         delete_force_leaves_nothing(&env, &b, &id, &what);
     }
+    doctor_finds_nothing(
+        &env,
+        "init_killed_anywhere_in_create_or_start_is_cleared_by_delete_force",
+    );
 }
 
 /// What a `start` killed right after it opened the exec fifo leaves: init
@@ -448,4 +478,8 @@ fn a_start_killed_after_releasing_init_leaves_it_running() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("running"), "{err}");
     delete_force_leaves_nothing(&env, &b, &id, "a half-done start");
+    doctor_finds_nothing(
+        &env,
+        "a_start_killed_after_releasing_init_leaves_it_running",
+    );
 }

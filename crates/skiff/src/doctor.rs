@@ -224,17 +224,7 @@ fn stale_forward_rules(db: &Db) -> Vec<(String, String)> {
                 continue;
             };
             for net in &nets {
-                let inside = net
-                    .subnet()
-                    .and_then(|s| skiff_net::network::parse_cidr(&s))
-                    .is_some_and(|(base, prefix)| {
-                        let mask = if prefix == 0 {
-                            0
-                        } else {
-                            u32::MAX << (32 - prefix)
-                        };
-                        u32::from(addr) & mask == u32::from(base)
-                    });
+                let inside = net.contains(addr);
                 let leased = Path::new(skiff_net::network::LEASES)
                     .join(&net.name)
                     .join(ip)

@@ -173,18 +173,7 @@ fn check_ip_in(net: &Network, ip: &str) -> Result<()> {
     let addr: std::net::Ipv4Addr = ip
         .parse()
         .map_err(|_| Error::invalid(format!("--ip {ip:?}: an IPv4 address")))?;
-    let inside = net
-        .subnet()
-        .and_then(|s| skiff_net::network::parse_cidr(&s))
-        .is_some_and(|(base, prefix)| {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix)
-            };
-            u32::from(addr) & mask == u32::from(base)
-        });
-    if !inside {
+    if !net.contains(addr) {
         return Err(Error::invalid(format!(
             "--ip {ip}: not in network {}'s subnet {}",
             net.name,

@@ -139,17 +139,21 @@ impl Drop for User {
     }
 }
 
-#[test]
-fn an_unprivileged_user_pulls_lists_mounts_and_removes_images() {
-    need!("docker-registry", "skopeo", "newuidmap");
+/// Whether this host lets an unprivileged user make a user namespace.
+fn userns_allowed() -> bool {
     let sysctl = |f: &str| {
         fs::read_to_string(f)
             .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
-    if sysctl("/proc/sys/user/max_user_namespaces") == "0"
-        || sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0"
-    {
+    sysctl("/proc/sys/user/max_user_namespaces") != "0"
+        && sysctl("/proc/sys/kernel/unprivileged_userns_clone") != "0"
+}
+
+#[test]
+fn an_unprivileged_user_pulls_lists_mounts_and_removes_images() {
+    need!("docker-registry", "skopeo", "newuidmap");
+    if !userns_allowed() {
         eprintln!("skipped: unprivileged user namespaces are off on this host");
         return;
     }
@@ -235,14 +239,7 @@ fn without_subordinate_ids_the_error_says_what_to_do() {
 #[test]
 fn an_unprivileged_user_runs_containers_and_pods() {
     need!("docker-registry", "skopeo", "newuidmap");
-    let sysctl = |f: &str| {
-        fs::read_to_string(f)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    if sysctl("/proc/sys/user/max_user_namespaces") == "0"
-        || sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0"
-    {
+    if !userns_allowed() {
         eprintln!("skipped: unprivileged user namespaces are off on this host");
         return;
     }
