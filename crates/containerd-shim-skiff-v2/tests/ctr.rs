@@ -1113,11 +1113,11 @@ fn killed_shim_left_nothing(c: &Containerd, id: &str, what: &str) {
     }
 }
 
-/// The shim SIGKILLed at points of its Create (under `ctr run -d`) and of
-/// an Exec (under `ctr task exec`): ctr ends, containerd sees the task
-/// gone, and nothing of it is left.
+/// The shim SIGKILLed at points of its Create (under `ctr run -d`), of an
+/// Exec (under `ctr task exec`), and of Pause, Kill and Delete: ctr ends,
+/// containerd sees the task gone, and nothing of it is left.
 #[test]
-fn a_shim_killed_during_create_or_exec_is_cleaned_up() {
+fn a_shim_killed_during_create_exec_pause_kill_or_delete_is_cleaned_up() {
     let c = Containerd::start("shimkill9");
     let kill_shim_after = |delay_ms: u64| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -1171,6 +1171,35 @@ fn a_shim_killed_during_create_or_exec_is_cleaned_up() {
             ctr.join().unwrap()
         });
         let what = format!("the shim killed {delay} ms into exec");
+        eventually(&format!("init killed after {what}"), || !pid_alive(pid));
+        killed_shim_left_nothing(&c, &id, &what);
+    }
+    // The task's other calls: pause (a frozen group when the shim dies),
+    // kill and delete, with the shim killed along their way.
+    for (verb, delay) in ["pause", "kill", "delete"]
+        .into_iter()
+        .flat_map(|v| [0u64, 1, 3, 8].map(move |d| (v, d)))
+    {
+        let id = format!("skt-sk9-{verb}{delay}");
+        let out = c.run(&["-d"], &id, &["sleep", "1000"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let (pid, _) = c.task(&id).unwrap();
+        let shim = shims_for(&c.sock)[0];
+        let args: Vec<&str> = match verb {
+            "pause" => vec!["task", "pause", &id],
+            "kill" => vec!["task", "kill", "-s", "KILL", &id],
+            _ => vec!["task", "delete", "--force", &id],
+        };
+        let mut call = c.ctr_cmd(&args);
+        std::thread::scope(|s| {
+            let ctr = s.spawn(|| bounded(&mut call, 60, "ctr task call with its shim killed"));
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            let _ = Command::new("kill")
+                .args(["-KILL", &shim.to_string()])
+                .status();
+            ctr.join().unwrap()
+        });
+        let what = format!("the shim killed {delay} ms into {verb}");
         eventually(&format!("init killed after {what}"), || !pid_alive(pid));
         killed_shim_left_nothing(&c, &id, &what);
     }
