@@ -441,6 +441,7 @@ pub fn generate(store: &Store, name: &str) -> Result<i32> {
             Some(serde_json::json!({"containerPort": container, "hostPort": host.unwrap_or(container), "protocol": proto.to_ascii_uppercase()}))
         })
         .collect();
+    let mut volumes: Vec<Value> = vec![];
     for c in pods::members(&db, &pod)? {
         if c.id == pod.infra {
             continue;
@@ -476,6 +477,14 @@ pub fn generate(store: &Store, name: &str) -> Result<i32> {
         if !ports.is_empty() {
             doc["ports"] = Value::Array(std::mem::take(&mut ports));
         }
+        let mounts = volume_mounts(&db, &pod.name, &config, &mut volumes);
+        if !mounts.is_empty() {
+            doc["volumeMounts"] = Value::Array(mounts);
+        }
+        let limits = limits_of(&config);
+        if !limits.is_empty() {
+            doc["resources"] = serde_json::json!({ "limits": limits });
+        }
         containers.push(doc);
     }
     let mut metadata = serde_json::json!({"name": pod.name});
@@ -483,6 +492,9 @@ pub fn generate(store: &Store, name: &str) -> Result<i32> {
         metadata["labels"] = serde_json::to_value(&pod.spec.labels).unwrap_or_default();
     }
     let mut spec = serde_json::json!({"containers": containers, "hostname": pod.spec.hostname});
+    if !volumes.is_empty() {
+        spec["volumes"] = Value::Array(volumes);
+    }
     if pod.spec.network.as_deref() == Some("host") {
         spec["hostNetwork"] = true.into();
     }
@@ -497,6 +509,83 @@ pub fn generate(store: &Store, name: &str) -> Result<i32> {
         yaml_serde::to_string(&doc).map_err(|e| Error::invalid(format!("writing YAML: {e}")))?
     );
     Ok(0)
+}
+
+/// A container's volumes as volumeMounts, the pod's volumes gathered in
+/// `volumes`: the pod's own named volumes (`POD-NAME`, from emptyDir) as
+/// emptyDir, other named volumes as persistentVolumeClaim (Podman's
+/// mapping), host paths as hostPath. The engine's own binds (/etc files,
+/// /dev/init) are not the user's and stay out.
+fn volume_mounts(db: &Db, pod: &str, config: &Value, volumes: &mut Vec<Value>) -> Vec<Value> {
+    let store_volumes = crate::volumes::data(db, "x")
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let containers = db.root.join("containers");
+    let mut out = vec![];
+    for m in config["mounts"].as_array().into_iter().flatten() {
+        if m["type"] != "bind" {
+            continue;
+        }
+        let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
+            continue;
+        };
+        let src = Path::new(src);
+        if src.starts_with(&containers) || dest == "/dev/init" {
+            continue;
+        }
+        let read_only = m["options"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|x| x == "ro"));
+        let (name, source) = match src.strip_prefix(&store_volumes) {
+            Ok(rest) => {
+                let vol = rest
+                    .components()
+                    .next()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match vol.strip_prefix(&format!("{pod}-")) {
+                    Some(short) => (short.to_string(), serde_json::json!({"emptyDir": {}})),
+                    None => (
+                        vol.clone(),
+                        serde_json::json!({"persistentVolumeClaim": {"claimName": vol}}),
+                    ),
+                }
+            }
+            Err(_) => {
+                let name = format!("host{}", dest.replace(['/', '.', '_'], "-"));
+                (name, serde_json::json!({"hostPath": {"path": src}}))
+            }
+        };
+        if !volumes.iter().any(|v| v["name"] == name.as_str()) {
+            let mut v = source;
+            v["name"] = name.clone().into();
+            volumes.push(v);
+        }
+        let mut mount = serde_json::json!({"name": name, "mountPath": dest});
+        if read_only {
+            mount["readOnly"] = true.into();
+        }
+        out.push(mount);
+    }
+    out
+}
+
+/// resources.limits from the container's cgroup settings: memory in
+/// bytes, cpu in millicores (quota over period).
+fn limits_of(config: &Value) -> serde_json::Map<String, Value> {
+    let r = &config["linux"]["resources"];
+    let mut out = serde_json::Map::new();
+    if let Some(mem) = r["memory"]["limit"].as_i64().filter(|m| *m > 0) {
+        out.insert("memory".into(), mem.to_string().into());
+    }
+    if let (Some(q), Some(p)) = (r["cpu"]["quota"].as_i64(), r["cpu"]["period"].as_u64()) {
+        if q > 0 && p > 0 {
+            out.insert("cpu".into(), format!("{}m", q as u64 * 1000 / p).into());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2019,6 +2019,9 @@ spec:
         "name: server",
         "name: client",
         &format!("hostPort: {port}"),
+        "emptyDir",
+        "mountPath: /data",
+        "67108864",
     ] {
         assert!(generated.contains(want), "{want}: {generated}");
     }
