@@ -1,8 +1,8 @@
 //! Container networks for the skiff engine, the way Podman's CNI backend
 //! made them: each network a CNI network list (`NAME.conflist`, the format
 //! users already have), run with the standard plugins from Debian's
-//! containernetworking-plugins (bridge, host-local, portmap, firewall,
-//! tuning); each container a network namespace of its own, bound on a file
+//! containernetworking-plugins (bridge, host-local, portmap, firewall;
+//! tuning where a user's list has it); each container a network namespace of its own, bound on a file
 //! so that it outlives any process, joined by the runtime through the
 //! config's namespace path.
 //!

@@ -431,8 +431,10 @@ fn default_conflist() -> Value {
 }
 
 /// Podman's CNI list: bridge (with host-local addresses), portmap for
-/// published ports, firewall (with containers of other bridges kept out),
-/// tuning.
+/// published ports, firewall (with containers of other bridges kept out).
+/// Podman's list also runs tuning, with no setting: it changed nothing and
+/// cost two plugin runs a container, so lists made here leave it out (a
+/// list that has it still runs it).
 fn conflist(name: &str, bridge: &str, subnet: &str, gateway: &str, internal: bool) -> Value {
     let routes = if internal {
         json!([])
@@ -456,8 +458,7 @@ fn conflist(name: &str, bridge: &str, subnet: &str, gateway: &str, internal: boo
                 }
             },
             {"type": "portmap", "capabilities": {"portMappings": true}},
-            {"type": "firewall", "backend": "iptables", "ingressPolicy": "same-bridge"},
-            {"type": "tuning"}
+            {"type": "firewall", "backend": "iptables", "ingressPolicy": "same-bridge"}
         ]
     })
 }
