@@ -48,7 +48,18 @@ ctrd=$(mktemp -d /tmp/skiff-demo-containerd.XXXXXX)
 reg=$(mktemp -d /tmp/skiff-demo-registry.XXXXXX)
 cpid=""
 rpid=""
-trap '[ -n "$cpid" ] && kill "$cpid" && wait "$cpid"; [ -n "$rpid" ] && kill "$rpid" && wait "$rpid"; rm -rf "$bundle" "$ctrd" "$reg"; rmdir /sys/fs/cgroup/*/default 2>/dev/null' EXIT
+# Cleanup keeps the demo's own status: a server's exit status on SIGTERM
+# (143) is not the demo's, and `set -e` must not stop the cleanup halfway.
+cleanup() {
+    status=$?
+    set +e
+    [ -n "$cpid" ] && kill "$cpid" && wait "$cpid"
+    [ -n "$rpid" ] && kill "$rpid" && wait "$rpid"
+    rm -rf "$bundle" "$ctrd" "$reg"
+    rmdir /sys/fs/cgroup/*/default 2>/dev/null
+    exit "$status"
+}
+trap cleanup EXIT
 scripts/mkrootfs.sh "$bundle/rootfs"
 skiff-oci spec --bundle "$bundle"
 # No terminal (the demo may run without one) and a program that shows where it runs.
