@@ -400,7 +400,11 @@ pub fn disconnect(db: &Db, c: &Ctr, name: &str) -> Result<()> {
     }
     write_record(&dir, &rec)?;
     refresh_hosts(db, name);
-    write_hosts(db, c);
+    // Its own file too: it is no longer among that network's containers.
+    let all = memberships(db);
+    if let Some((c, on)) = all.iter().find(|(x, _)| x.id == c.id) {
+        write_hosts(db, c, on, &all);
+    }
     Ok(())
 }
 
@@ -529,16 +533,19 @@ pub fn with_nameservers(resolv: &str, servers: &[String]) -> String {
     out
 }
 
-/// Every container of the store on network `name`: (id, address, names).
-fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
+/// Every container of the store with the networks it is on and its
+/// address on each: every record read once.
+fn memberships(db: &Db) -> Vec<(Ctr, Vec<(String, String)>)> {
     db.all()
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| {
             let rec = record(&db.dir(&c.id))?;
-            let a = attachments(&rec).into_iter().find(|a| a.network == name)?;
-            let ip = cni::addresses(&a.result).into_iter().next()?;
-            Some((c, ip))
+            let on = attachments(&rec)
+                .into_iter()
+                .filter_map(|a| Some((a.network, cni::addresses(&a.result).into_iter().next()?)))
+                .collect();
+            Some((c, on))
         })
         .collect()
 }
@@ -548,21 +555,22 @@ fn members(db: &Db, name: &str) -> Vec<(Ctr, String)> {
 /// Podman's does), and, for one on several networks, the containers of
 /// each.
 pub fn refresh_hosts(db: &Db, name: &str) {
-    for (c, _) in members(db, name) {
-        write_hosts(db, &c);
+    let all = memberships(db);
+    for (c, on) in &all {
+        if on.iter().any(|(n, _)| n == name) {
+            write_hosts(db, c, on, &all);
+        }
     }
 }
 
-/// A container's hosts file: itself at its first network's address, the
+/// The hosts file of `c` (on the networks `on`, as `all` says): itself at
+/// its first network's address (loopback when it is on none any more), the
 /// containers of every network it is on, and its --add-host lines.
-fn write_hosts(db: &Db, c: &Ctr) {
+fn write_hosts(db: &Db, c: &Ctr, on: &[(String, String)], all: &[(Ctr, Vec<(String, String)>)]) {
     let dir = db.dir(&c.id);
-    let Some(rec) = record(&dir) else { return };
-    let on = attachments(&rec);
-    // On no network any more (disconnected from all): loopback.
     let ip = on
         .first()
-        .and_then(|a| cni::addresses(&a.result).into_iter().next())
+        .map(|(_, ip)| ip.clone())
         .unwrap_or_else(|| "127.0.0.1".into());
     let hostname = fs::read_to_string(dir.join("hostname"))
         .unwrap_or_default()
@@ -570,10 +578,13 @@ fn write_hosts(db: &Db, c: &Ctr) {
         .to_string();
     let own_names = [hostname.as_str(), c.name.as_str()];
     let mut peers: Vec<(String, Vec<String>)> = vec![];
-    for a in &on {
-        for (p, pip) in members(db, &a.network) {
+    for (net, _) in on {
+        for (p, theirs) in all {
+            let Some((_, pip)) = theirs.iter().find(|(n, _)| n == net) else {
+                continue;
+            };
             if p.id != c.id && !peers.iter().any(|(_, n)| n[0] == p.name) {
-                peers.push((pip, vec![p.name.clone()]));
+                peers.push((pip.clone(), vec![p.name.clone()]));
             }
         }
     }
