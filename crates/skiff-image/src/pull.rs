@@ -72,10 +72,11 @@ pub fn pull_typed(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
-    let candidates = Registries::load()?.candidates(typed)?;
+    let registries = Registries::load()?;
+    let candidates = registries.candidates(typed)?;
     let mut failures = vec![];
     for r in &candidates {
-        match pull(store, r, opts, progress) {
+        match pull_with(&registries, store, r, opts, progress) {
             Ok(p) => return Ok(p),
             Err(e) if candidates.len() == 1 => return Err(e),
             Err(e) => failures.push(format!("{}: {e}", r.name())),
@@ -95,7 +96,17 @@ pub fn pull(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
-    let endpoints = Registries::load()?.endpoints(r)?;
+    pull_with(&Registries::load()?, store, r, opts, progress)
+}
+
+fn pull_with(
+    registries: &Registries,
+    store: &mut Store,
+    r: &Reference,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pulled> {
+    let endpoints = registries.endpoints(r)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
