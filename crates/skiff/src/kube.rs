@@ -517,11 +517,7 @@ pub fn generate(store: &Store, name: &str) -> Result<i32> {
 /// mapping), host paths as hostPath. The engine's own binds (/etc files,
 /// /dev/init) are not the user's and stay out.
 fn volume_mounts(db: &Db, pod: &str, config: &Value, volumes: &mut Vec<Value>) -> Vec<Value> {
-    let store_volumes = crate::volumes::data(db, "x")
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
+    let store_volumes = crate::volumes::dir(db);
     let containers = db.root.join("containers");
     let mut out = vec![];
     for m in config["mounts"].as_array().into_iter().flatten() {

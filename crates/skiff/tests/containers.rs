@@ -1581,6 +1581,15 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
 }
 
+/// The parent of process `pid` (a container's init: its monitor).
+fn parent_of(pid: i64) -> String {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
+        .unwrap()
+}
+
 /// `skiff doctor`: after a monitor and its container are SIGKILLed and a
 /// container directory is left without its row, doctor names them (exit
 /// 1), --fix clears them (the dead container recorded exited, the stray
@@ -1603,11 +1612,7 @@ fn doctor_finds_and_fixes_what_crashes_left() {
     ]);
     let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "victim"])).unwrap();
     let pid = doc[0]["State"]["Pid"].as_i64().unwrap();
-    let monitor = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
-        .unwrap();
+    let monitor = parent_of(pid);
     // The monitor first (nobody records the end), then the container.
     Command::new("kill")
         .args(["-9", &monitor])
@@ -1660,11 +1665,7 @@ fn doctor_finds_and_fixes_what_crashes_left() {
         .as_str()
         .unwrap()
         .to_string();
-    let monitor = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
-        .unwrap();
+    let monitor = parent_of(pid);
     for p in [monitor, pid.to_string()] {
         Command::new("kill").args(["-9", &p]).status().unwrap();
     }
