@@ -1259,8 +1259,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn networks_names_published_ports_and_cleanup() {
     need!("docker-registry", "skopeo");
-    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
-        eprintln!("skipped: no CNI plugins (containernetworking-plugins)");
+    if no_cni() {
         return;
     }
     let f = fixture();
@@ -1581,6 +1580,16 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
 }
 
+/// Whether Debian's CNI plugins are missing (bridge networks, -p): said
+/// as a skip.
+fn no_cni() -> bool {
+    let missing = !std::path::Path::new("/usr/lib/cni/bridge").exists();
+    if missing {
+        eprintln!("skipped: no CNI plugins (containernetworking-plugins)");
+    }
+    missing
+}
+
 /// The parent of process `pid` (a container's init: its monitor).
 fn parent_of(pid: i64) -> String {
     fs::read_to_string(format!("/proc/{pid}/status"))
@@ -1640,8 +1649,7 @@ fn doctor_finds_and_fixes_what_crashes_left() {
 
     // Everything killed and the namespace's mount gone (a reboot): its
     // address lease and port rules are nobody's; doctor --fix frees them.
-    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
-        eprintln!("skipped: leases (no CNI plugins)");
+    if no_cni() {
         return;
     }
     e.ok(&["network", "create", "--subnet", "10.122.202.0/24", "lease"]);
@@ -1735,6 +1743,9 @@ fn doctor_finds_and_fixes_what_crashes_left() {
 #[test]
 fn twenty_containers_in_parallel() {
     need!("docker-registry", "skopeo");
+    if no_cni() {
+        return;
+    }
     let f = fixture();
     let e = &f.e;
     let names: Vec<String> = (0..20).map(|i| format!("par{i}")).collect();
@@ -1804,6 +1815,9 @@ fn namespaces_of(e: &Engine, args: &[&str]) -> Vec<String> {
 #[test]
 fn pods_share_namespaces_ports_and_cgroup_and_leave_nothing() {
     need!("docker-registry", "skopeo");
+    if no_cni() {
+        return;
+    }
     let f = fixture();
     let e = &f.e;
     let port = {
@@ -1947,6 +1961,9 @@ fn pods_share_namespaces_ports_and_cgroup_and_leave_nothing() {
 #[test]
 fn kube_play_generate_and_down() {
     need!("docker-registry", "skopeo");
+    if no_cni() {
+        return;
+    }
     let f = fixture();
     let e = &f.e;
     let port = {
@@ -2062,8 +2079,7 @@ spec:
 #[test]
 fn network_connect_and_disconnect() {
     need!("docker-registry", "skopeo");
-    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
-        eprintln!("skipped: no CNI plugins (containernetworking-plugins)");
+    if no_cni() {
         return;
     }
     let f = fixture();
@@ -2138,6 +2154,9 @@ fn network_connect_and_disconnect() {
 #[test]
 fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
     need!("docker-registry", "skopeo");
+    if no_cni() {
+        return;
+    }
     let f = fixture();
     let e = &f.e;
     let root = e.root().display().to_string();
