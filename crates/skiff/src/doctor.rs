@@ -180,6 +180,24 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
             fixed,
         );
     }
+    // Rules that name a container of our networks that is gone, once the
+    // leases are done with.
+    for (net, id) in stale_rule_owners(db) {
+        let fixed = if fix {
+            skiff_net::network::remove_rules_of(&id);
+            Ok(())
+        } else {
+            Ok(())
+        };
+        report(
+            format!(
+                "network {net}: rules of container {} (gone)",
+                &id[..id.len().min(12)]
+            ),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
     // The firewall plugin's forward rules name an address and no
     // container: those of an address of our networks that nobody leases
     // any more (a DEL killed halfway) are nobody's.
@@ -200,6 +218,57 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
         line("ok", "the store: nothing left behind", "");
     }
     Ok(left)
+}
+
+/// Whether container `id` of any store holds its network namespace as a
+/// mount (every live container does, from create to rm), from one read
+/// of the mount table.
+fn namespace_holders() -> impl Fn(&str) -> bool {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    move |id: &str| {
+        let tail = format!("/{id}/netns");
+        mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|m| m.ends_with(&tail))
+    }
+}
+
+/// (network, container id) of the iptables rules whose comments name one
+/// of this store's networks and a container that holds no namespace: a
+/// DEL killed after it released the address leaves the bridge plugin's
+/// masquerade, which no lease then leads to.
+fn stale_rule_owners(db: &Db) -> Vec<(String, String)> {
+    let held = namespace_holders();
+    let nets: Vec<String> = skiff_net::Network::list(&crate::net::networks_dir(db))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    let mut out: Vec<(String, String)> = vec![];
+    for table in ["nat", "filter"] {
+        let Ok(o) = Command::new("iptables").args(["-t", table, "-S"]).output() else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let Some((_, rest)) = line.split_once("name: \\\"") else {
+                continue;
+            };
+            let Some((net, rest)) = rest.split_once("\\\"") else {
+                continue;
+            };
+            let Some((_, rest)) = rest.split_once("id: \\\"") else {
+                continue;
+            };
+            let Some((id, _)) = rest.split_once("\\\"") else {
+                continue;
+            };
+            if nets.iter().any(|n| n == net) && !held(id) && !out.iter().any(|(_, o)| o == id) {
+                out.push((net.to_string(), id.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// (network, address) of CNI-FORWARD rules for an address inside one of
@@ -281,14 +350,7 @@ fn unmount_under(dir: &Path) {
 /// store's networks whose container has no network namespace mounted
 /// anywhere.
 fn stale_leases(db: &Db) -> Vec<(skiff_net::Network, String, String, String)> {
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let held = |id: &str| {
-        let tail = format!("/{id}/netns");
-        mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .any(|m| m.ends_with(&tail))
-    };
+    let held = namespace_holders();
     let nets = skiff_net::Network::list(&crate::net::networks_dir(db)).unwrap_or_default();
     let mut out = vec![];
     for net in nets {
