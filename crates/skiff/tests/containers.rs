@@ -2146,8 +2146,8 @@ fn network_connect_and_disconnect() {
 }
 
 /// kill -9 of the engine's own commands at points along their way: `run
-/// -d` (on the default bridge network, so addresses and rules are made
-/// too) and `rm -f`. After each, what a user would do (`rm -f` of the
+/// -d` (on a bridge network, so addresses and rules are made too) and
+/// `rm -f`. After each, what a user would do (`rm -f` of the
 /// name, `doctor --fix`) leaves the store consistent: doctor finds
 /// nothing, no container, mount, runtime state or address lease of the
 /// store is left.
@@ -2159,6 +2159,9 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
     }
     let f = fixture();
     let e = &f.e;
+    // A network of the test's own: what a kill leaves there is seen by
+    // no other store's doctor while the sweep runs.
+    e.ok(&["network", "create", "--subnet", "10.122.203.0/24", "k9"]);
     let root = e.root().display().to_string();
     let spawn = |args: &[&str]| {
         Command::new(skiff_bin())
@@ -2224,8 +2227,8 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
                 l.split_whitespace()
                     .filter_map(|w| w.strip_suffix("/32"))
                     .any(|ip| {
-                        ip.starts_with("10.121.")
-                            && !std::path::Path::new("/var/lib/cni/networks/skiff")
+                        ip.starts_with("10.122.203.")
+                            && !std::path::Path::new("/var/lib/cni/networks/k9")
                                 .join(ip)
                                 .exists()
                     })
@@ -2235,12 +2238,37 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
             orphans.is_empty(),
             "{what}: forward rules left: {orphans:?}"
         );
+        // Rules that name a container of the network whose namespace is
+        // gone.
+        let saved = Command::new("iptables-save").output().unwrap();
+        let saved = String::from_utf8_lossy(&saved.stdout).into_owned();
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let gone: Vec<&str> = saved
+            .lines()
+            .filter_map(|l| l.split_once("name: \\\"k9\\\" id: \\\""))
+            .filter_map(|(_, rest)| rest.split_once("\\\"").map(|(id, _)| id))
+            .filter(|id| !mounts.contains(&format!("/{id}/netns")))
+            .collect();
+        assert!(
+            gone.is_empty(),
+            "{what}: rules of gone containers: {gone:?}"
+        );
     };
     let delays = [0u64, 5, 15, 30, 60, 100, 160, 250, 400];
     for (i, ms) in delays.iter().enumerate() {
         let name = format!("k{i}");
         kill_after(
-            spawn(&["run", "-d", "--name", &name, "app:1", "sleep", "100"]),
+            spawn(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "k9",
+                "app:1",
+                "sleep",
+                "100",
+            ]),
             *ms,
         );
         let _ = e.cmd(&["rm", "-f", &name]);
@@ -2248,7 +2276,17 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
     }
     for (i, ms) in delays.iter().enumerate() {
         let name = format!("r{i}");
-        e.ok(&["run", "-d", "--name", &name, "app:1", "sleep", "100"]);
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "k9",
+            "app:1",
+            "sleep",
+            "100",
+        ]);
         kill_after(spawn(&["rm", "-f", &name]), *ms);
         let o = e.cmd(&["rm", "-f", &name]);
         clean(&format!(
@@ -2256,6 +2294,7 @@ fn engine_commands_killed_anywhere_leave_nothing_after_rm_and_doctor() {
             text(&o).trim()
         ));
     }
+    e.ok(&["network", "rm", "k9"]);
 }
 
 /// `--trace`: a line per phase of a run on stderr, in order, and nothing
