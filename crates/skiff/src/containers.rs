@@ -1787,6 +1787,16 @@ pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
 /// `timeout` seconds (at once for a paused one, which cannot take it, and
 /// for a timeout of 0).
 fn stop_run(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
+    match stop_signals(db, c, timeout) {
+        // The run ended between reading its row and signalling it (the
+        // monitor deleted its runtime state): the caller's loop sees the
+        // row it wrote.
+        Err(_) if !matches!(db.find(&c.id)?.state.as_str(), "running" | "paused") => Ok(()),
+        r => r,
+    }
+}
+
+fn stop_signals(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
     if c.state == "paused" || timeout == 0 {
         signal(db, c, "KILL")?;
         wait_exit(db, &c.id, Some(Duration::from_secs(10)))?;
