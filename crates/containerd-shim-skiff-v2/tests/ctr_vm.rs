@@ -129,20 +129,36 @@ fn vm_shims(sock: &Path) -> Vec<i64> {
         .collect()
 }
 
-/// RSS of the pod's host processes, for docs/vm.md (printed, not asserted:
-/// memory is not a pass/fail matter in a shared CI host).
+/// Memory of the pod's host processes, for docs/vm.md (printed, not
+/// asserted: memory is not a pass/fail matter in a shared CI host): RSS,
+/// PSS (shared pages divided among their users) and private (what this
+/// pod alone holds: what one more pod adds), KiB.
 fn report_memory(c: &Containerd) {
-    let rss = |pid: &str| -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
+    let field = |pid: &str, names: &[&str]| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+            .filter_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                names
+                    .contains(&k)
+                    .then(|| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?
+            })
+            .sum()
     };
-    let shims: u64 = vm_shims(&c.sock).iter().map(|p| rss(&p.to_string())).sum();
+    let all = |pid: &str| {
+        [
+            field(pid, &["Rss"]),
+            field(pid, &["Pss"]),
+            field(pid, &["Private_Clean", "Private_Dirty"]),
+        ]
+    };
+    let add = |a: [u64; 3], b: [u64; 3]| [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+    let shims = vm_shims(&c.sock)
+        .iter()
+        .fold([0; 3], |sum, p| add(sum, all(&p.to_string())));
     let needle = format!("/run/containerd/skiff-vm/{}/", c.namespace);
-    let (mut qemu, mut helper) = (0, 0);
+    let (mut qemu, mut helpers) = ([0; 3], [0; 3]);
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
@@ -151,12 +167,12 @@ fn report_memory(c: &Containerd) {
         }
         let pid = e.file_name().to_string_lossy().into_owned();
         if cmdline.starts_with("qemu") {
-            qemu += rss(&pid);
+            qemu = add(qemu, all(&pid));
         } else {
-            helper += rss(&pid);
+            helpers = add(helpers, all(&pid));
         }
     }
-    eprintln!("RSS KiB: shim {shims}, vhost-device-vsock {helper}, qemu {qemu}");
+    eprintln!("memory KiB [rss, pss, private]: shim {shims:?}, helpers {helpers:?}, qemu {qemu:?}");
 }
 
 #[test]
