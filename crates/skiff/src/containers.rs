@@ -1693,7 +1693,14 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
         .map_err(|e| Error::io("running skiff-oci kill", e))?;
     if !o.status.success() {
         let msg = String::from_utf8_lossy(&o.stderr);
-        if !msg.contains("not running") {
+        // A run that ended between the caller's look at its row and the
+        // signal (its monitor deleted the runtime's state): it is down,
+        // which is what the signal was for.
+        let ended = || {
+            db.find(&c.id)
+                .is_ok_and(|now| !matches!(now.state.as_str(), "running" | "paused"))
+        };
+        if !msg.contains("not running") && !ended() {
             return Err(Error::invalid(format!("{}: {}", c.name, msg.trim())));
         }
     }
@@ -1787,16 +1794,6 @@ pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
 /// `timeout` seconds (at once for a paused one, which cannot take it, and
 /// for a timeout of 0).
 fn stop_run(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
-    match stop_signals(db, c, timeout) {
-        // The run ended between reading its row and signalling it (the
-        // monitor deleted its runtime state): the caller's loop sees the
-        // row it wrote.
-        Err(_) if !matches!(db.find(&c.id)?.state.as_str(), "running" | "paused") => Ok(()),
-        r => r,
-    }
-}
-
-fn stop_signals(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
     if c.state == "paused" || timeout == 0 {
         signal(db, c, "KILL")?;
         wait_exit(db, &c.id, Some(Duration::from_secs(10)))?;
