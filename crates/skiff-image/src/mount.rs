@@ -99,12 +99,21 @@ pub fn mount_at(
         .collect::<Vec<_>>()
         .join(":");
     // In a user namespace, overlay keeps its markers in user.* xattrs
-    // (the layers were unpacked so).
+    // (the layers were unpacked so), and the kernel keeps redirects and
+    // metacopy off there (it refuses the options). As root they are off
+    // whatever the host's module defaults: a renamed directory or a
+    // chmod'ed file must be whole in the upper dir, as a layer (commit,
+    // diff, build) records it: a redirect xattr or a metadata-only copy
+    // has no form in a tar layer.
     let data = format!(
         "lowerdir={lower},upperdir={},workdir={},index=off{}",
         dir.join("upper").display(),
         dir.join("work").display(),
-        if crate::rootless() { ",userxattr" } else { "" }
+        if crate::rootless() {
+            ",userxattr"
+        } else {
+            ",redirect_dir=off,metacopy=off"
+        }
     );
     let data = std::ffi::CString::new(data)
         .map_err(|_| Error::invalid("overlay options hold a NUL byte"))?;
