@@ -61,6 +61,9 @@ check group-removed test ! -e $G
 # Init is cloned straight into its group (CLONE_INTO_CGROUP), no migration.
 bundle '["true"]' '{}'
 check clone-into-cgroup sh -c "$R --trace run --no-pivot --bundle $B into1 2>&1 | grep -q cloned-into-cgroup2"
+# ...and its own init there does not make the group another container's
+# (which warned on every create).
+check born-in-not-shared sh -c "! $R run --no-pivot --bundle $B into2 2>&1 | grep -q 'not empty'"
 
 bundle '["sh", "-c", "tail /dev/zero"]' '{"memory": {"limit": 33554432}}'
 $R run --no-pivot --bundle $B oom1; code=$?

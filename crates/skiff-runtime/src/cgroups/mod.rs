@@ -147,7 +147,7 @@ fn check(res: &LinuxResources) -> Result<(), CgroupError> {
 /// was created is removed again.
 pub fn create(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, CgroupError> {
     let mut record = plan(layout, req)?;
-    record.shared = make(layout, req, &record)?;
+    record.shared = make(layout, req, &record, None)?;
     Ok(record)
 }
 
@@ -246,10 +246,16 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
 
 /// A group that was there before may hold another container's processes:
 /// allowed, as runc allows it, with a warning (limits, pause, kill and
-/// delete then act on all of them).
-fn warn_if_not_empty(dir: &Path) -> bool {
+/// delete then act on all of them). The container's own init, born into
+/// its cgroup2 group (CLONE_INTO_CGROUP), is not another's.
+fn warn_if_not_empty(dir: &Path, init: Option<Pid>) -> bool {
     let procs = crate::procfs::read(dir.join("cgroup.procs")).unwrap_or_default();
-    let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+    let own = init.map(|p| p.as_raw().to_string());
+    let n = procs
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && Some(*l) != own.as_deref())
+        .count();
     if n > 0 {
         crate::log::warn(&format!(
             "cgroup {} is not empty: {n} process(es) already in it; sharing a cgroup \
@@ -262,11 +268,13 @@ fn warn_if_not_empty(dir: &Path) -> bool {
 
 /// Creates the groups `record` (from [`plan`]) names, those that do not
 /// exist yet, and applies the resources. On error, whatever it created is
-/// removed again. True when the group held processes already (shared).
+/// removed again. True when the group held processes other than `init`
+/// already (shared).
 pub fn make(
     layout: &Layout,
     req: &CgroupRequest<'_>,
     record: &CgroupRecord,
+    init: Option<Pid>,
 ) -> Result<bool, CgroupError> {
     let mut created: Vec<PathBuf> = Vec::new();
     let result = make_in(layout, req, record, &mut created);
@@ -275,7 +283,7 @@ pub fn make(
     let shared = result.is_ok()
         && record.unit.is_none()
         && !created.contains(&record.procs_dir)
-        && warn_if_not_empty(&record.procs_dir);
+        && warn_if_not_empty(&record.procs_dir, init);
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = fs::remove_dir(dir);
@@ -929,6 +937,22 @@ fn remove_tree(dir: &Path, deadline: Instant, depth: usize) -> Result<(), Cgroup
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Init born into its group (cgroup2's CLONE_INTO_CGROUP) does not make
+    /// the group another container's: on a cgroup v2 host every create
+    /// warned so, and its container was recorded as sharing the group.
+    #[test]
+    fn the_containers_own_init_does_not_make_its_group_shared() {
+        let dir = std::env::temp_dir().join(format!("skiff-shared-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("cgroup.procs"), "4242\n").unwrap();
+        let own = warn_if_not_empty(&dir, Some(Pid::from_raw(4242)));
+        let other = warn_if_not_empty(&dir, Some(Pid::from_raw(7)));
+        fs::write(dir.join("cgroup.procs"), "").unwrap();
+        let empty = warn_if_not_empty(&dir, None);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((own, other, empty), (false, true, false));
+    }
 
     #[test]
     fn systemd_paths_expand_slices() {

@@ -325,7 +325,7 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, 
     };
     let mut cgroup = cgroups::plan(&layout, &request)?;
     root.save_planned_cgroups(create.id, &cgroup.as_planned())?;
-    cgroup.shared = cgroups::make(&layout, &request, &cgroup)?;
+    cgroup.shared = cgroups::make(&layout, &request, &cgroup, None)?;
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.refuse_frozen()?;
 

@@ -197,7 +197,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         let _t = trace::phase("cgroup");
         let planned = cgroups::plan(&layout, &request)?;
         root.save_planned_cgroups(opts.id, &planned.as_planned())?;
-        let made = cgroups::make(&layout, &request, &planned)
+        let made = cgroups::make(&layout, &request, &planned, None)
             .map(|shared| CgroupRecord { shared, ..planned });
         match made {
             Ok(cg) => Some(cg),
@@ -392,7 +392,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         if record.unit.is_some() {
             cleanup.cgroup = Some(record.clone());
         }
-        cgroup_shared = cgroups::make(&layout, &request, record)?;
+        cgroup_shared = cgroups::make(&layout, &request, record, Some(child))?;
         cleanup.cgroup = Some(record.clone());
         cleanup.made.clear();
         // Before init joins the v1 groups; one born into a frozen cgroup2
