@@ -38,25 +38,35 @@ pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {
     for id in root.list()? {
         if let Ok(r) = root.load(&id) {
             let status = r.status(root);
-            records.push((r, status));
+            let owner = owner_of(&root.dir.join(&id));
+            records.push((r, status, owner));
         }
     }
     let mut out = std::io::stdout().lock();
     if quiet {
-        for (r, _) in &records {
+        for (r, _, _) in &records {
             writeln!(out, "{}", r.id)?;
         }
         return Ok(());
     }
     if format == ListFormat::Json {
-        let views: Vec<_> = records.iter().map(|(r, s)| r.view(*s)).collect();
+        // The owner is filled in here, as runc's list does (its `state`
+        // leaves it empty).
+        let views: Vec<_> = records
+            .iter()
+            .map(|(r, s, owner)| {
+                let mut view = r.view(*s);
+                view.owner = owner;
+                view
+            })
+            .collect();
         writeln!(out, "{}", serde_json::to_string(&views)?)?;
         return Ok(());
     }
-    // runc's tabwriter layout: columns padded by 3 spaces.
+    // runc's tabwriter layout (minimum width 12, padding 3).
     let rows: Vec<[String; 6]> =
         std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
-            .chain(records.iter().map(|(r, s)| {
+            .chain(records.iter().map(|(r, s, owner)| {
                 let pid = if *s == Status::Stopped { 0 } else { r.pid };
                 [
                     r.id.clone(),
@@ -64,7 +74,7 @@ pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {
                     s.as_str().to_string(),
                     r.bundle.display().to_string(),
                     r.created.clone(),
-                    "root".to_string(),
+                    owner.clone(),
                 ]
             }))
             .collect();
@@ -80,12 +90,30 @@ pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[i] + 3));
+                line.push_str(&format!("{cell:<width$}", width = (widths[i] + 3).max(12)));
             }
         }
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// The user owning a container's state directory, by name from the host's
+/// /etc/passwd, else `#UID` (runc's list).
+fn owner_of(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
+        return String::new();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)? == uid.to_string()).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
 }
 
 pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {

@@ -446,6 +446,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(seccomp_scenarios());
     list.extend(cgroup_scenarios());
     list.extend(bad_input_scenarios());
+    list.extend(hook_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -1670,6 +1671,43 @@ fn cgroup_scenarios() -> Vec<Scenario> {
 
 /// Configs both must refuse (or, where the spec lets a runtime choose,
 /// treat alike): wrong types, missing parts, invalid values.
+/// The state each hook reads on stdin (its id and pid left out: they
+/// differ from run to run) and where it runs: the runtime's hooks in the bundle, which
+/// they find the rootfs from; createContainer's in the rootfs;
+/// startContainer's in the container, which keeps its copy in /dev/shm.
+fn hook_scenarios() -> Vec<Scenario> {
+    let save = |file: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("sed 's/\"id\":\"[^\"]*\",//; s/\"pid\":[0-9]*,//' > {file}; \
+                echo >> {file}; pwd >> {file}")]})
+    };
+    let probe = "for f in /hook-* /dev/shm/hook-*; do echo $f; cat $f; done";
+    vec![
+        scenario(
+            "hooks: the state on stdin, and the working directory",
+            move |c| {
+                c["annotations"] =
+                    json!({"z": "1", "a.b": "c", "m": "q", "io.x/y": "with \"quotes\""});
+                c["hooks"] = json!({
+                    "prestart": [save("rootfs/hook-prestart")],
+                    "createRuntime": [save("rootfs/hook-createRuntime")],
+                    "createContainer": [save("hook-createContainer")],
+                    "startContainer": [save("/dev/shm/hook-startContainer")],
+                });
+            },
+        )
+        .probe(probe),
+        scenario("hooks: the state without annotations", move |c| {
+            c["hooks"] = json!({
+                "createRuntime": [save("rootfs/hook-createRuntime")],
+                "createContainer": [save("hook-createContainer")],
+                "startContainer": [save("/dev/shm/hook-startContainer")],
+            });
+        })
+        .probe(probe),
+    ]
+}
+
 fn bad_input_scenarios() -> Vec<Scenario> {
     type Edit = fn(&mut Value);
     let bad: [(&str, Edit); 38] = [
@@ -1868,7 +1906,13 @@ fn skiff_oci_matches_runc() {
     let mut mismatches = Vec::new();
     let host_names = uts_names();
     let all = scenarios(&host_dir);
+    // SKIFF_DIFF_ONLY=TEXT: only the scenarios whose name holds TEXT (to
+    // iterate on a few; the suite runs them all).
+    let only = std::env::var("SKIFF_DIFF_ONLY").unwrap_or_default();
     for (n, s) in all.iter().enumerate() {
+        if !s.name.contains(&only) {
+            continue;
+        }
         let mut config = base.config.clone();
         if let Some(probe) = &s.probe {
             config["process"]["args"] = json!(["sh", "-c", probe]);
