@@ -2004,6 +2004,25 @@ fn skiff_oci_exec_matches_runc() {
     )
     .unwrap();
     let pf = process_file.to_str().unwrap();
+    // --process files the runtime-spec refuses (a relative cwd, an env entry
+    // that is no KEY=VALUE), and one naming a capability no kernel has
+    // (runc leaves it out with a warning).
+    let variant_file = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut p = json!({"args": ["sh", "-c", EXEC_PROBE], "env": ["PATH=/bin"], "cwd": "/",
+                           "user": {"uid": 0, "gid": 0}});
+        edit(&mut p);
+        let file = env.base.join(name);
+        fs::write(&file, p.to_string()).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    let pf_cwd = variant_file("relative-cwd.json", &|p| p["cwd"] = json!("tmp"));
+    let pf_env = variant_file("bad-env.json", &|p| {
+        p["env"] = json!(["PATH=/bin", "NOEQUALS"])
+    });
+    let pf_cap = variant_file("unknown-cap.json", &|p| {
+        p["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_NO_SUCH"], "effective": ["CAP_KILL"],
+                                   "permitted": ["CAP_KILL", "CAP_NO_SUCH"]})
+    });
     let variants: Vec<Vec<&str>> = vec![
         vec![],
         vec!["--user", "1000:1000"],
@@ -2024,6 +2043,14 @@ fn skiff_oci_exec_matches_runc() {
         vec!["--no-new-privs"],
         vec!["--process", pf],
         vec!["--user", "no-such-user"],
+        vec!["--cwd", "tmp"],
+        vec!["--env", "NOEQUALS"],
+        vec!["--env", "=x"],
+        vec!["--cap", "CAP_NO_SUCH"],
+        vec!["--cap", "CAP_NO_SUCH", "--cap", "CAP_SYS_ADMIN"],
+        vec!["--process", &pf_cwd],
+        vec!["--process", &pf_env],
+        vec!["--process", &pf_cap],
     ];
     let mut mismatches = Vec::new();
     for flags in &variants {

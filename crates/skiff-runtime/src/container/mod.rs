@@ -71,6 +71,10 @@ pub enum ContainerError {
     NotRunning { id: String },
     #[error("--console-socket is required when process.terminal is true")]
     ConsoleSocketRequired,
+    /// An `exec`'d process the runtime-spec does not allow (runc refuses
+    /// the same): the field of the process, as config.json's would be named.
+    #[error("exec: process.{field}: {reason}")]
+    ExecProcess { field: String, reason: String },
     /// Checkpoint and restore: CRIU's failures and what it cannot do.
     #[error("{0}")]
     Checkpoint(String),
