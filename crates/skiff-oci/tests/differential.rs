@@ -2105,3 +2105,161 @@ fn skiff_oci_exec_matches_runc() {
     eprintln!("{} exec variants under runc and skiff-oci", variants.len());
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Deletes runc's containers of a test (skiff-oci's go with its TestEnv),
+/// also when the test fails.
+struct RuncContainers {
+    root: std::path::PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for RuncContainers {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = Command::new("/usr/sbin/runc")
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "-f", id])
+                .stdin(Stdio::null())
+                .output();
+        }
+    }
+}
+
+/// A container's status as `state` prints it, or "gone".
+fn status_in(out: &std::process::Output) -> String {
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["status"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "gone".into())
+}
+
+/// Lifecycle commands in sequence (`ID` stands for the container), under
+/// runc and skiff-oci, each on a container of its own: after every step,
+/// whether it succeeded and the status `state` then shows must be the same.
+/// A step that changes the status by a signal is given up to 5 s to show it.
+#[test]
+fn skiff_oci_lifecycle_matches_runc() {
+    let env = TestEnv::new("difflife");
+    let b = env.bundle("bundle", &["sleep", "1000"]);
+    let runc_root = env.base.join("runc-state");
+    let cleanup = RuncContainers {
+        root: runc_root.clone(),
+        ids: Default::default(),
+    };
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+            .arg(&runc_root)
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(&mut cmd, &env.base)
+    };
+    let create: &[&str] = &["create", "--bundle", b.path(), "ID"];
+    let mut cases: Vec<(String, Vec<Vec<&str>>)> = Vec::new();
+    // What each signal does to a created container (runc's init dies of
+    // TERM, INT, HUP and QUIT; PID 1 ignores the rest but KILL).
+    for sig in [
+        "TERM", "INT", "HUP", "QUIT", "KILL", "USR1", "0", "9", "SIGTERM",
+    ] {
+        cases.push((
+            format!("kill {sig} of a created container"),
+            vec![create.to_vec(), vec!["kill", "ID", sig]],
+        ));
+    }
+    cases.push((
+        "kill with the default signal of a created container, then start".into(),
+        vec![create.to_vec(), vec!["kill", "ID"], vec!["start", "ID"]],
+    ));
+    cases.push((
+        "start twice, create again, delete while running".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["start", "ID"],
+            create.to_vec(),
+            vec!["delete", "ID"],
+        ],
+    ));
+    cases.push((
+        "pause and resume, twice each".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["pause", "ID"],
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["resume", "ID"],
+        ],
+    ));
+    cases.push((
+        "after the container stopped: kill, pause, resume, start, delete".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["kill", "ID", "KILL"],
+            vec!["kill", "ID"],
+            vec!["kill", "--all", "ID", "KILL"],
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["start", "ID"],
+            vec!["delete", "ID"],
+            vec!["delete", "ID"],
+            vec!["kill", "ID"],
+        ],
+    ));
+    cases.push((
+        "bad signals".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["kill", "ID", "NOSUCH"],
+            vec!["kill", "ID", "SIGNOSUCH"],
+        ],
+    ));
+    let mut mismatches = Vec::new();
+    for (n, (name, steps)) in cases.iter().enumerate() {
+        let (rid, sid) = (env.id(&format!("r{n}")), env.id(&format!("s{n}")));
+        cleanup.ids.borrow_mut().push(rid.clone());
+        let mut seen = [Vec::new(), Vec::new()];
+        for (side, id) in [(0, &rid), (1, &sid)] {
+            let call = |args: &[&str]| {
+                let args: Vec<&str> = args
+                    .iter()
+                    .map(|a| if *a == "ID" { id.as_str() } else { a })
+                    .collect();
+                match side {
+                    0 => runc(&args),
+                    _ => env.oci(&args),
+                }
+            };
+            for step in steps {
+                let ok = call(step).status.success();
+                let mut status = status_in(&call(&["state", "ID"]));
+                // A signal's effect is seen once init has died.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while ok
+                    && step[0] == "kill"
+                    && status != "stopped"
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    status = status_in(&call(&["state", "ID"]));
+                }
+                seen[side].push(format!("{step:?}: ok {ok}, then {status}"));
+            }
+            let _ = call(&["delete", "-f", "ID"]);
+        }
+        if seen[0] != seen[1] {
+            mismatches.push(format!(
+                "{name}:\n  runc  {:?}\n  skiff {:?}",
+                seen[0], seen[1]
+            ));
+        }
+    }
+    eprintln!(
+        "{} lifecycle sequences under runc and skiff-oci",
+        cases.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -303,6 +303,20 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 10. The program, found now so that a missing one fails `create`.
     let (program, env) = identity::program(process)?;
 
+    // A created container's init ends on SIGTERM, SIGINT, SIGHUP and
+    // SIGQUIT, as runc's does, so that `kill` (TERM by default) of one
+    // that was never started stops it. Set before the seccomp filter,
+    // which may refuse rt_sigaction.
+    if ctx.fifo_fd.is_some() {
+        use nix::sys::signal::Signal;
+        sys::exit_on_signals(&[
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ]);
+    }
+
     let t = trace::init_phase("identity+seccomp");
     // 11. Identity: capabilities, user, no_new_privs, seccomp; then no fd of
     //     the runtime may reach the container (CVE-2024-21626).
