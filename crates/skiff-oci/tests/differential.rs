@@ -447,6 +447,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(cgroup_scenarios());
     list.extend(bad_input_scenarios());
     list.extend(hook_scenarios());
+    list.extend(time_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -1703,6 +1704,39 @@ fn hook_scenarios() -> Vec<Scenario> {
                 "createContainer": [save("hook-createContainer")],
                 "startContainer": [save("/dev/shm/hook-startContainer")],
             });
+        })
+        .probe(probe),
+    ]
+}
+
+/// linux.timeOffsets, with and without the time namespace they are for.
+fn time_scenarios() -> Vec<Scenario> {
+    let probe = "cat /proc/self/timens_offsets";
+    let time_ns = |c: &mut Value, path: Option<&str>| {
+        let mut ns = json!({"type": "time"});
+        if let Some(p) = path {
+            ns["path"] = json!(p);
+        }
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(ns);
+    };
+    vec![
+        scenario("timeOffsets empty", |c| c["linux"]["timeOffsets"] = json!({})).probe(probe),
+        scenario("timeOffsets without a time namespace", |c| {
+            c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400}})
+        })
+        .probe(probe)
+        .differs(
+            "runc 1.1.5 ignores timeOffsets; skiff-oci refuses offsets it has no time namespace to write to",
+            false,
+        ),
+        scenario("timeOffsets for a time namespace joined by path", move |c| {
+            time_ns(c, Some("/proc/self/ns/time"));
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1}})
+        })
+        .probe(probe),
+        scenario("timeOffsets of a clock no namespace offsets", move |c| {
+            time_ns(c, None);
+            c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1}})
         })
         .probe(probe),
     ]

@@ -350,6 +350,42 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
             ));
         }
     }
+    // Offsets are written into a time namespace made for the container
+    // (the kernel takes them only before a process lives in it), for the two
+    // clocks it offsets; elsewhere the write would fail with a bare errno.
+    if let Some(offsets) = linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .filter(|o| !o.is_empty())
+    {
+        if let Some(clock) = offsets
+            .keys()
+            .find(|k| !matches!(k.as_str(), "monotonic" | "boottime"))
+        {
+            return Err(invalid(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime are offset by a time namespace",
+            ));
+        }
+        let time_ns = namespaces
+            .into_iter()
+            .flatten()
+            .find(|ns| ns.typ() == LinuxNamespaceType::Time);
+        match time_ns {
+            None => {
+                return Err(invalid(
+                    "linux.timeOffsets",
+                    "needs a time namespace (linux.namespaces has none)",
+                ))
+            }
+            Some(ns) if ns.path().is_some() => {
+                return Err(invalid(
+                    "linux.timeOffsets",
+                    "cannot be set for a time namespace joined by path",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     crate::process::lsm::check(process, linux).map_err(|e| match e {
         crate::process::ProcessError::Attribute { field, source } => {
             invalid(field, source.to_string())

@@ -169,7 +169,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if ctx.plan.new_net && !early_net {
         namespaces::loopback_up()?;
     }
-    if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offsets) = linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .filter(|o| !o.is_empty())
+    {
         write_time_offsets(offsets, ctx.plan.new_user)?;
     }
 
