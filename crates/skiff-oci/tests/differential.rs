@@ -2297,3 +2297,71 @@ fn skiff_oci_lifecycle_matches_runc() {
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Every key path of a JSON object (objects only; memory.raw's counters,
+/// which follow the kernel, left out).
+fn key_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Some(map) = v.as_object() {
+        for (k, v) in map {
+            let path = format!("{prefix}{k}");
+            out.insert(path.clone());
+            if path != "data.memory.raw" {
+                key_paths(v, &format!("{path}."), out);
+            }
+        }
+    }
+}
+
+/// `events --stats` of a container of each runtime made from the same
+/// bundle: every key runc's has (clients decode runc's shape), with the
+/// same JSON type.
+#[test]
+fn skiff_oci_events_stats_has_runcs_shape() {
+    let env = TestEnv::new("diffevents");
+    let b = env.bundle("bundle", &["sleep", "1000"]);
+    let runc_root = env.base.join("runc-state");
+    let (rid, sid) = (env.id("r"), env.id("s"));
+    let _cleanup = RuncContainers {
+        root: runc_root.clone(),
+        ids: std::cell::RefCell::new(vec![rid.clone()]),
+    };
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+            .arg(&runc_root)
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(&mut cmd, &env.base)
+    };
+    assert!(runc(&["run", "-d", "--bundle", b.path(), &rid])
+        .status
+        .success());
+    env.ok(&["run", "-d", "--bundle", b.path(), &sid]);
+    let r: Value = serde_json::from_slice(&runc(&["events", "--stats", &rid]).stdout).unwrap();
+    let s: Value = serde_json::from_str(&env.ok(&["events", "--stats", &sid])).unwrap();
+    let (mut rk, mut sk) = (Default::default(), Default::default());
+    key_paths(&r, "", &mut rk);
+    key_paths(&s, "", &mut sk);
+    let missing: Vec<_> = rk.difference(&sk).collect();
+    assert!(
+        missing.is_empty(),
+        "runc's keys missing: {missing:?}\n runc {r}\n skiff {s}"
+    );
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    for path in &rk {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let (rv, sv) = (r.pointer(&pointer), s.pointer(&pointer));
+        if let (Some(rv), Some(sv)) = (rv, sv) {
+            assert_eq!(kind(rv), kind(sv), "{path}: runc {rv}, skiff {sv}");
+        }
+    }
+    let _ = runc(&["delete", "-f", &rid]);
+    env.ok(&["delete", "--force", &sid]);
+}
