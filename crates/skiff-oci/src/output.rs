@@ -60,7 +60,12 @@ pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {
                 view
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string(&views)?)?;
+        // None is `null`, as runc prints its empty (nil) list.
+        if views.is_empty() {
+            writeln!(out, "null")?;
+        } else {
+            writeln!(out, "{}", serde_json::to_string(&views)?)?;
+        }
         return Ok(());
     }
     // runc's tabwriter layout (minimum width 12, padding 3).

@@ -2242,6 +2242,18 @@ fn skiff_oci_lifecycle_matches_runc() {
             vec!["kill", "ID"],
         ],
     ));
+    let with_socket = vec![
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        "/tmp/no-such-console.sock",
+        "ID",
+    ];
+    cases.push((
+        "create with a console socket but no terminal".into(),
+        vec![with_socket],
+    ));
     cases.push((
         "bad signals".into(),
         vec![

@@ -114,6 +114,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if terminal && !has_console && !opts.relay_terminal {
         return Err(ContainerError::ConsoleSocketRequired);
     }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::ConsoleSocketWithoutTerminal);
+    }
 
     // 2. The state directory claims the id; from here on, failures clean up.
     let t = trace::phase("state-dir");

@@ -161,6 +161,9 @@ pub fn exec_in(
     if terminal && opts.console_socket.is_none() && opts.console_stream.is_none() {
         return Err(ContainerError::ConsoleSocketRequired);
     }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::ConsoleSocketWithoutTerminal);
+    }
     let init = Pid::from_raw(record.pid);
     // The groups the process goes into: the container's, or (--cgroup)
     // some below them.
