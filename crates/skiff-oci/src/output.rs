@@ -169,9 +169,62 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
             p.set_capabilities(Some(caps));
         }
     }
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if spec.annotations().as_ref().is_some_and(|a| a.is_empty()) {
+        spec.set_annotations(None);
+    }
+    // A rootless spec's /sys bind lists `rbind` first, as runc's.
+    for m in spec.mounts_mut().iter_mut().flatten() {
+        if let Some(opts) = m
+            .options()
+            .clone()
+            .filter(|o| o.iter().any(|o| o == "rbind"))
+        {
+            let mut opts = opts;
+            opts.sort_by_key(|o| o != "rbind");
+            m.set_options(Some(opts));
+        }
+    }
+    let text = sorted_capability_lists(&serde_json::to_string_pretty(&spec)?);
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
+}
+
+/// The same bytes every time, as runc's `spec`: the capability sets
+/// (oci-spec's hash sets, in no fixed order) sorted by name, as runc lists
+/// them. Each is a one-line-per-name array of the pretty JSON written just
+/// before, so it is sorted where it stands and the fields keep their order.
+fn sorted_capability_lists(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut names: Vec<&str> = Vec::new();
+    let mut in_set = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if in_set && t.starts_with(']') {
+            names.sort_by_key(|l| l.trim().trim_end_matches(','));
+            let last = names.len().saturating_sub(1);
+            for (i, l) in names.drain(..).enumerate() {
+                let bare = l.trim_end_matches('\n').trim_end_matches(',');
+                out.push_str(bare);
+                out.push_str(if i == last { "\n" } else { ",\n" });
+            }
+            in_set = false;
+        }
+        if in_set {
+            names.push(line);
+            continue;
+        }
+        out.push_str(line);
+        in_set = [
+            "bounding",
+            "effective",
+            "inheritable",
+            "permitted",
+            "ambient",
+        ]
+        .iter()
+        .any(|set| t == format!("\"{set}\": ["));
+    }
+    out
 }
 
 /// Whether /sys/fs/cgroup is the cgroup2 tree itself (runc's test).
@@ -184,4 +237,17 @@ pub fn features() -> Result<()> {
     crate::out(&serde_json::to_string_pretty(
         &skiff_runtime::features::json(),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_lists_are_sorted_where_they_stand() {
+        let text = "{\n  \"process\": {\n    \"capabilities\": {\n      \"bounding\": [\n        \"CAP_KILL\",\n        \"CAP_AUDIT_WRITE\",\n        \"CAP_NET_BIND_SERVICE\"\n      ],\n      \"ambient\": [\n        \"CAP_KILL\"\n      ]\n    },\n    \"args\": [\n      \"z\",\n      \"a\"\n    ]\n  }\n}";
+        let sorted = sorted_capability_lists(text);
+        let want = "{\n  \"process\": {\n    \"capabilities\": {\n      \"bounding\": [\n        \"CAP_AUDIT_WRITE\",\n        \"CAP_KILL\",\n        \"CAP_NET_BIND_SERVICE\"\n      ],\n      \"ambient\": [\n        \"CAP_KILL\"\n      ]\n    },\n    \"args\": [\n      \"z\",\n      \"a\"\n    ]\n  }\n}";
+        assert_eq!(sorted, want);
+    }
 }

@@ -2377,3 +2377,41 @@ fn skiff_oci_events_stats_has_runcs_shape() {
     let _ = runc(&["delete", "-f", &rid]);
     env.ok(&["delete", "--force", &sid]);
 }
+
+/// `spec` (and `spec --rootless`) against runc's: the same config but for
+/// the hostname, and the same bytes on every call.
+#[test]
+fn skiff_oci_spec_matches_runc() {
+    let env = TestEnv::new("diffspec");
+    for rootless in [false, true] {
+        let (rdir, sdir) = (
+            env.base.join(format!("r{rootless}")),
+            env.base.join(format!("s{rootless}")),
+        );
+        let mut spec = |runtime: &str, dir: &Path| {
+            let _ = fs::remove_dir_all(dir);
+            fs::create_dir_all(dir).unwrap();
+            let mut cmd = Command::new(runtime);
+            cmd.arg("spec");
+            if rootless {
+                cmd.arg("--rootless");
+            }
+            let out = cmd.arg("--bundle").arg(dir).output().unwrap();
+            assert!(out.status.success(), "{runtime} spec: {out:?}");
+            fs::read_to_string(dir.join("config.json")).unwrap()
+        };
+        let runc_text = spec("/usr/sbin/runc", &rdir);
+        let skiff_text = spec(skiff(), &sdir);
+        assert_eq!(
+            skiff_text,
+            spec(skiff(), &sdir),
+            "spec is not the same twice"
+        );
+        let mut r: Value = serde_json::from_str(&runc_text).unwrap();
+        let mut s: Value = serde_json::from_str(&skiff_text).unwrap();
+        for v in [&mut r, &mut s] {
+            v.as_object_mut().unwrap().remove("hostname");
+        }
+        assert_eq!(s, r, "rootless {rootless}:\n skiff {s}\n runc  {r}");
+    }
+}
