@@ -2388,7 +2388,7 @@ fn skiff_oci_spec_matches_runc() {
             env.base.join(format!("r{rootless}")),
             env.base.join(format!("s{rootless}")),
         );
-        let mut spec = |runtime: &str, dir: &Path| {
+        let spec = |runtime: &str, dir: &Path| {
             let _ = fs::remove_dir_all(dir);
             fs::create_dir_all(dir).unwrap();
             let mut cmd = Command::new(runtime);
