@@ -470,9 +470,19 @@ pub struct UpdateArgs {
     /// Memory soft limit (reservation)
     #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    /// Accepted for compatibility (kernel memory limits are deprecated)
+    /// Accepted and ignored with a warning, as runc does (kernel memory
+    /// limits are deprecated)
     #[arg(long = "kernel-memory")]
     pub kernel_memory: Option<String>,
+    /// Accepted and ignored with a warning, as --kernel-memory
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Refused: Intel RDT (linux.intelRdt) is not supported
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Refused: Intel RDT (linux.intelRdt) is not supported
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
     /// (runc spells it --cpu-share)
     #[arg(long = "cpu-shares", alias = "cpu-share")]
     pub cpu_shares: Option<u64>,

@@ -34,6 +34,23 @@ fn parse_size(flag: &str, v: &str) -> Result<i64> {
 }
 
 pub fn update(root: &StateRoot, a: &UpdateArgs) -> Result<()> {
+    // runc's flags for what skiff has not: Intel RDT is refused (as runc
+    // refuses it where the host has none), kernel memory ignored with
+    // runc's warning.
+    for (flag, value) in [
+        ("l3-cache-schema", &a.l3_cache_schema),
+        ("mem-bw-schema", &a.mem_bw_schema),
+    ] {
+        if value.is_some() {
+            return Err(format!(
+                "--{flag}: Intel RDT (linux.intelRdt) is not supported by skiff-oci"
+            )
+            .into());
+        }
+    }
+    if a.kernel_memory.is_some() || a.kernel_memory_tcp.is_some() {
+        skiff_runtime::log::warn("Kernel memory settings are ignored and will be removed");
+    }
     let res: LinuxResources = match &a.resources {
         Some(path) => {
             let mut bytes = Vec::new();

@@ -82,6 +82,18 @@ fn read_process(path: &std::path::Path, record: &Record) -> Result<Process> {
         if let (false, Some(caps)) = (obj.contains_key("capabilities"), container_caps) {
             obj.insert("capabilities".into(), serde_json::to_value(caps)?);
         }
+        // Names this build does not know are left out with a warning, as
+        // runc does and as config.json's are.
+        if let Some(sets) = obj.get_mut("capabilities") {
+            let unknown = skiff_runtime::config::remove_unknown_capabilities(sets);
+            if !unknown.is_empty() {
+                skiff_runtime::log::warn(&format!(
+                    "--process {}: capabilities: ignoring unknown capabilities {}",
+                    path.display(),
+                    unknown.join(", ")
+                ));
+            }
+        }
     }
     // The error names the field, as config.json's do: serde's alone says
     // "invalid type: map, expected a string" and leaves the reader to
@@ -147,9 +159,16 @@ fn from_flags(record: &Record, a: &ExecArgs) -> Result<Process> {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         let mut add = HashSet::new();
         for name in &a.cap {
-            let c: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| format!("--cap {name:?}: not a capability"))?;
-            add.insert(c);
+            // One this build does not know is left out with a warning, as
+            // runc does (and as config.json's are).
+            match serde_json::from_value::<Capability>(serde_json::Value::String(name.clone())) {
+                Ok(c) => {
+                    add.insert(c);
+                }
+                Err(_) => skiff_runtime::log::warn(&format!(
+                    "--cap {name:?}: ignoring an unknown capability"
+                )),
+            }
         }
         let merge = |set: &Option<HashSet<Capability>>| -> Option<HashSet<Capability>> {
             Some(

@@ -308,3 +308,45 @@ fn exec_process_of_wrong_type_names_the_field() {
     );
     env.ok(&["delete", "--force", &id]);
 }
+
+/// linux.timeOffsets the kernel would refuse with a bare errno (EACCES
+/// without a time namespace of the container's own, EINVAL for a clock it
+/// does not offset) is refused before anything is made, naming the field.
+#[test]
+fn time_offsets_without_their_namespace_name_the_field() {
+    let env = TestEnv::new("badtime");
+    let mut b = env.bundle("b", &["true"]);
+    let cases: [(&str, Option<&str>, serde_json::Value); 3] = [
+        (
+            "linux.timeOffsets: needs a time namespace",
+            None,
+            json!({"monotonic": {"secs": 1}}),
+        ),
+        (
+            "linux.timeOffsets: cannot be set for a time namespace joined by path",
+            Some("/proc/self/ns/time"),
+            json!({"boottime": {"secs": 1}}),
+        ),
+        (
+            "linux.timeOffsets.realtime",
+            Some(""),
+            json!({"realtime": {"secs": 1}}),
+        ),
+    ];
+    for (n, (want, ns, offsets)) in cases.into_iter().enumerate() {
+        let mut config = b.config.clone();
+        match ns {
+            Some("") => add_ns(&mut config, "time"),
+            Some(path) => config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time", "path": path})),
+            None => {}
+        }
+        config["linux"]["timeOffsets"] = offsets;
+        std::mem::swap(&mut b.config, &mut config);
+        b.write();
+        std::mem::swap(&mut b.config, &mut config);
+        create_fails(&env, &b, &env.id(&format!("c{n}")), &[want]);
+    }
+}

@@ -409,3 +409,23 @@ fn events_key_order_and_the_log_file() {
     assert!(first["msg"].as_str().unwrap().contains("state"), "{text}");
     env.ok(&["delete", "--force", &id]);
 }
+
+/// runc's update flags for what skiff has not: the Intel RDT schemas are
+/// refused (as runc refuses them without RDT), kernel memory limits are
+/// ignored with runc's warning; neither is a usage error.
+#[test]
+fn update_refuses_rdt_and_ignores_kernel_memory_as_runc() {
+    let env = TestEnv::new("updrdt");
+    let (id, _) = running(&env, &["sleep", "1000"], |_| {});
+    for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+        let err = env.fails(&["update", flag, "L3:0=f", &id]);
+        assert!(err.contains(flag) && err.contains("intelRdt"), "{err}");
+    }
+    for flag in ["--kernel-memory", "--kernel-memory-tcp"] {
+        let out = env.oci(&["update", flag, "1m", &id]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{flag}: {err}");
+        assert!(err.contains("Kernel memory settings are ignored"), "{err}");
+    }
+    env.ok(&["delete", "--force", &id]);
+}

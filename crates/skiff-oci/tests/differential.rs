@@ -446,6 +446,8 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(seccomp_scenarios());
     list.extend(cgroup_scenarios());
     list.extend(bad_input_scenarios());
+    list.extend(hook_scenarios());
+    list.extend(time_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -1670,6 +1672,76 @@ fn cgroup_scenarios() -> Vec<Scenario> {
 
 /// Configs both must refuse (or, where the spec lets a runtime choose,
 /// treat alike): wrong types, missing parts, invalid values.
+/// The state each hook reads on stdin (its id and pid left out: they
+/// differ from run to run) and where it runs: the runtime's hooks in the bundle, which
+/// they find the rootfs from; createContainer's in the rootfs;
+/// startContainer's in the container, which keeps its copy in /dev/shm.
+fn hook_scenarios() -> Vec<Scenario> {
+    let save = |file: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("sed 's/\"id\":\"[^\"]*\",//; s/\"pid\":[0-9]*,//' > {file}; \
+                echo >> {file}; pwd >> {file}")]})
+    };
+    let probe = "for f in /hook-* /dev/shm/hook-*; do echo $f; cat $f; done";
+    vec![
+        scenario(
+            "hooks: the state on stdin, and the working directory",
+            move |c| {
+                c["annotations"] =
+                    json!({"z": "1", "a.b": "c", "m": "q", "io.x/y": "with \"quotes\""});
+                c["hooks"] = json!({
+                    "prestart": [save("rootfs/hook-prestart")],
+                    "createRuntime": [save("rootfs/hook-createRuntime")],
+                    "createContainer": [save("hook-createContainer")],
+                    "startContainer": [save("/dev/shm/hook-startContainer")],
+                });
+            },
+        )
+        .probe(probe),
+        scenario("hooks: the state without annotations", move |c| {
+            c["hooks"] = json!({
+                "createRuntime": [save("rootfs/hook-createRuntime")],
+                "createContainer": [save("hook-createContainer")],
+                "startContainer": [save("/dev/shm/hook-startContainer")],
+            });
+        })
+        .probe(probe),
+    ]
+}
+
+/// linux.timeOffsets, with and without the time namespace they are for.
+fn time_scenarios() -> Vec<Scenario> {
+    let probe = "cat /proc/self/timens_offsets";
+    let time_ns = |c: &mut Value, path: Option<&str>| {
+        let mut ns = json!({"type": "time"});
+        if let Some(p) = path {
+            ns["path"] = json!(p);
+        }
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(ns);
+    };
+    vec![
+        scenario("timeOffsets empty", |c| c["linux"]["timeOffsets"] = json!({})).probe(probe),
+        scenario("timeOffsets without a time namespace", |c| {
+            c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400}})
+        })
+        .probe(probe)
+        .differs(
+            "runc 1.1.5 ignores timeOffsets; skiff-oci refuses offsets it has no time namespace to write to",
+            false,
+        ),
+        scenario("timeOffsets for a time namespace joined by path", move |c| {
+            time_ns(c, Some("/proc/self/ns/time"));
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1}})
+        })
+        .probe(probe),
+        scenario("timeOffsets of a clock no namespace offsets", move |c| {
+            time_ns(c, None);
+            c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1}})
+        })
+        .probe(probe),
+    ]
+}
+
 fn bad_input_scenarios() -> Vec<Scenario> {
     type Edit = fn(&mut Value);
     let bad: [(&str, Edit); 38] = [
@@ -1868,7 +1940,13 @@ fn skiff_oci_matches_runc() {
     let mut mismatches = Vec::new();
     let host_names = uts_names();
     let all = scenarios(&host_dir);
+    // SKIFF_DIFF_ONLY=TEXT: only the scenarios whose name holds TEXT (to
+    // iterate on a few; the suite runs them all).
+    let only = std::env::var("SKIFF_DIFF_ONLY").unwrap_or_default();
     for (n, s) in all.iter().enumerate() {
+        if !s.name.contains(&only) {
+            continue;
+        }
         let mut config = base.config.clone();
         if let Some(probe) = &s.probe {
             config["process"]["args"] = json!(["sh", "-c", probe]);
@@ -1960,6 +2038,25 @@ fn skiff_oci_exec_matches_runc() {
     )
     .unwrap();
     let pf = process_file.to_str().unwrap();
+    // --process files the runtime-spec refuses (a relative cwd, an env entry
+    // that is no KEY=VALUE), and one naming a capability no kernel has
+    // (runc leaves it out with a warning).
+    let variant_file = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut p = json!({"args": ["sh", "-c", EXEC_PROBE], "env": ["PATH=/bin"], "cwd": "/",
+                           "user": {"uid": 0, "gid": 0}});
+        edit(&mut p);
+        let file = env.base.join(name);
+        fs::write(&file, p.to_string()).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    let pf_cwd = variant_file("relative-cwd.json", &|p| p["cwd"] = json!("tmp"));
+    let pf_env = variant_file("bad-env.json", &|p| {
+        p["env"] = json!(["PATH=/bin", "NOEQUALS"])
+    });
+    let pf_cap = variant_file("unknown-cap.json", &|p| {
+        p["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_NO_SUCH"], "effective": ["CAP_KILL"],
+                                   "permitted": ["CAP_KILL", "CAP_NO_SUCH"]})
+    });
     let variants: Vec<Vec<&str>> = vec![
         vec![],
         vec!["--user", "1000:1000"],
@@ -1980,6 +2077,14 @@ fn skiff_oci_exec_matches_runc() {
         vec!["--no-new-privs"],
         vec!["--process", pf],
         vec!["--user", "no-such-user"],
+        vec!["--cwd", "tmp"],
+        vec!["--env", "NOEQUALS"],
+        vec!["--env", "=x"],
+        vec!["--cap", "CAP_NO_SUCH"],
+        vec!["--cap", "CAP_NO_SUCH", "--cap", "CAP_SYS_ADMIN"],
+        vec!["--process", &pf_cwd],
+        vec!["--process", &pf_env],
+        vec!["--process", &pf_cap],
     ];
     let mut mismatches = Vec::new();
     for flags in &variants {
@@ -2033,4 +2138,280 @@ fn skiff_oci_exec_matches_runc() {
     env.ok(&["delete", "--force", &sid]);
     eprintln!("{} exec variants under runc and skiff-oci", variants.len());
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Deletes runc's containers of a test (skiff-oci's go with its TestEnv),
+/// also when the test fails.
+struct RuncContainers {
+    root: std::path::PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for RuncContainers {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = Command::new("/usr/sbin/runc")
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "-f", id])
+                .stdin(Stdio::null())
+                .output();
+        }
+    }
+}
+
+/// A container's status as `state` prints it, or "gone".
+fn status_in(out: &std::process::Output) -> String {
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["status"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "gone".into())
+}
+
+/// Lifecycle commands in sequence (`ID` stands for the container), under
+/// runc and skiff-oci, each on a container of its own: after every step,
+/// whether it succeeded and the status `state` then shows must be the same.
+/// A step that changes the status by a signal is given up to 5 s to show it.
+#[test]
+fn skiff_oci_lifecycle_matches_runc() {
+    let env = TestEnv::new("difflife");
+    let b = env.bundle("bundle", &["sleep", "1000"]);
+    let runc_root = env.base.join("runc-state");
+    let cleanup = RuncContainers {
+        root: runc_root.clone(),
+        ids: Default::default(),
+    };
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+            .arg(&runc_root)
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(&mut cmd, &env.base)
+    };
+    let create: &[&str] = &["create", "--bundle", b.path(), "ID"];
+    let mut cases: Vec<(String, Vec<Vec<&str>>)> = Vec::new();
+    // What each signal does to a created container (runc's init dies of
+    // TERM, INT, HUP and QUIT; PID 1 ignores the rest but KILL).
+    for sig in [
+        "TERM", "INT", "HUP", "QUIT", "KILL", "USR1", "0", "9", "SIGTERM",
+    ] {
+        cases.push((
+            format!("kill {sig} of a created container"),
+            vec![create.to_vec(), vec!["kill", "ID", sig]],
+        ));
+    }
+    cases.push((
+        "kill with the default signal of a created container, then start".into(),
+        vec![create.to_vec(), vec!["kill", "ID"], vec!["start", "ID"]],
+    ));
+    cases.push((
+        "start twice, create again, delete while running".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["start", "ID"],
+            create.to_vec(),
+            vec!["delete", "ID"],
+        ],
+    ));
+    cases.push((
+        "pause and resume, twice each".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["pause", "ID"],
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["resume", "ID"],
+        ],
+    ));
+    cases.push((
+        "after the container stopped: kill, pause, resume, start, delete".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["kill", "ID", "KILL"],
+            vec!["kill", "ID"],
+            vec!["kill", "--all", "ID", "KILL"],
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["start", "ID"],
+            vec!["delete", "ID"],
+            vec!["delete", "ID"],
+            vec!["kill", "ID"],
+        ],
+    ));
+    let with_socket = vec![
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        "/tmp/no-such-console.sock",
+        "ID",
+    ];
+    cases.push((
+        "create with a console socket but no terminal".into(),
+        vec![with_socket],
+    ));
+    cases.push((
+        "bad signals".into(),
+        vec![
+            create.to_vec(),
+            vec!["start", "ID"],
+            vec!["kill", "ID", "NOSUCH"],
+            vec!["kill", "ID", "SIGNOSUCH"],
+        ],
+    ));
+    let mut mismatches = Vec::new();
+    for (n, (name, steps)) in cases.iter().enumerate() {
+        let (rid, sid) = (env.id(&format!("r{n}")), env.id(&format!("s{n}")));
+        cleanup.ids.borrow_mut().push(rid.clone());
+        let mut seen = [Vec::new(), Vec::new()];
+        for (side, id) in [(0, &rid), (1, &sid)] {
+            let call = |args: &[&str]| {
+                let args: Vec<&str> = args
+                    .iter()
+                    .map(|a| if *a == "ID" { id.as_str() } else { a })
+                    .collect();
+                match side {
+                    0 => runc(&args),
+                    _ => env.oci(&args),
+                }
+            };
+            for step in steps {
+                let ok = call(step).status.success();
+                let mut status = status_in(&call(&["state", "ID"]));
+                // A signal's effect is seen once init has died.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while ok
+                    && step[0] == "kill"
+                    && status != "stopped"
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    status = status_in(&call(&["state", "ID"]));
+                }
+                seen[side].push(format!("{step:?}: ok {ok}, then {status}"));
+            }
+            let _ = call(&["delete", "-f", "ID"]);
+        }
+        if seen[0] != seen[1] {
+            mismatches.push(format!(
+                "{name}:\n  runc  {:?}\n  skiff {:?}",
+                seen[0], seen[1]
+            ));
+        }
+    }
+    eprintln!(
+        "{} lifecycle sequences under runc and skiff-oci",
+        cases.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Every key path of a JSON object (objects only; memory.raw's counters,
+/// which follow the kernel, left out).
+fn key_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Some(map) = v.as_object() {
+        for (k, v) in map {
+            let path = format!("{prefix}{k}");
+            out.insert(path.clone());
+            if path != "data.memory.raw" {
+                key_paths(v, &format!("{path}."), out);
+            }
+        }
+    }
+}
+
+/// `events --stats` of a container of each runtime made from the same
+/// bundle: every key runc's has (clients decode runc's shape), with the
+/// same JSON type.
+#[test]
+fn skiff_oci_events_stats_has_runcs_shape() {
+    let env = TestEnv::new("diffevents");
+    let b = env.bundle("bundle", &["sleep", "1000"]);
+    let runc_root = env.base.join("runc-state");
+    let (rid, sid) = (env.id("r"), env.id("s"));
+    let _cleanup = RuncContainers {
+        root: runc_root.clone(),
+        ids: std::cell::RefCell::new(vec![rid.clone()]),
+    };
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+            .arg(&runc_root)
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(&mut cmd, &env.base)
+    };
+    assert!(runc(&["run", "-d", "--bundle", b.path(), &rid])
+        .status
+        .success());
+    env.ok(&["run", "-d", "--bundle", b.path(), &sid]);
+    let r: Value = serde_json::from_slice(&runc(&["events", "--stats", &rid]).stdout).unwrap();
+    let s: Value = serde_json::from_str(&env.ok(&["events", "--stats", &sid])).unwrap();
+    let (mut rk, mut sk) = (Default::default(), Default::default());
+    key_paths(&r, "", &mut rk);
+    key_paths(&s, "", &mut sk);
+    let missing: Vec<_> = rk.difference(&sk).collect();
+    assert!(
+        missing.is_empty(),
+        "runc's keys missing: {missing:?}\n runc {r}\n skiff {s}"
+    );
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    for path in &rk {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let (rv, sv) = (r.pointer(&pointer), s.pointer(&pointer));
+        if let (Some(rv), Some(sv)) = (rv, sv) {
+            assert_eq!(kind(rv), kind(sv), "{path}: runc {rv}, skiff {sv}");
+        }
+    }
+    let _ = runc(&["delete", "-f", &rid]);
+    env.ok(&["delete", "--force", &sid]);
+}
+
+/// `spec` (and `spec --rootless`) against runc's: the same config but for
+/// the hostname, and the same bytes on every call.
+#[test]
+fn skiff_oci_spec_matches_runc() {
+    let env = TestEnv::new("diffspec");
+    for rootless in [false, true] {
+        let (rdir, sdir) = (
+            env.base.join(format!("r{rootless}")),
+            env.base.join(format!("s{rootless}")),
+        );
+        let spec = |runtime: &str, dir: &Path| {
+            let _ = fs::remove_dir_all(dir);
+            fs::create_dir_all(dir).unwrap();
+            let mut cmd = Command::new(runtime);
+            cmd.arg("spec");
+            if rootless {
+                cmd.arg("--rootless");
+            }
+            let out = cmd.arg("--bundle").arg(dir).output().unwrap();
+            assert!(out.status.success(), "{runtime} spec: {out:?}");
+            fs::read_to_string(dir.join("config.json")).unwrap()
+        };
+        let runc_text = spec("/usr/sbin/runc", &rdir);
+        let skiff_text = spec(skiff(), &sdir);
+        assert_eq!(
+            skiff_text,
+            spec(skiff(), &sdir),
+            "spec is not the same twice"
+        );
+        let mut r: Value = serde_json::from_str(&runc_text).unwrap();
+        let mut s: Value = serde_json::from_str(&skiff_text).unwrap();
+        for v in [&mut r, &mut s] {
+            v.as_object_mut().unwrap().remove("hostname");
+        }
+        assert_eq!(s, r, "rootless {rootless}:\n skiff {s}\n runc  {r}");
+    }
 }

@@ -133,3 +133,31 @@ fn hooks_get_the_rootfs_as_cwd_and_the_runtime_environment() {
     }
     fs::remove_file(&log).unwrap();
 }
+
+/// poststart and poststop hooks run in the bundle (runc chdirs there before
+/// any hook; hooks read `config.json` relative to it), and poststop's state
+/// has no pid, as runc's: init's pid may name another process by then.
+#[test]
+fn poststart_and_poststop_get_the_bundle_as_cwd_and_poststop_no_pid() {
+    let env = TestEnv::new("hookpost");
+    let mut b = env.bundle("b", &["true"]);
+    let save = |name: &str| {
+        let f = env.base.join(name);
+        sh_hook(&format!("cat > {0}; echo >> {0}; pwd >> {0}", f.display()))
+    };
+    b.config["hooks"] = json!({"poststart": [save("poststart")], "poststop": [save("poststop")]});
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    for (hook, status, with_pid) in [
+        ("poststart", "running", true),
+        ("poststop", "stopped", false),
+    ] {
+        let seen = read(env.base.join(hook));
+        let (state, cwd) = seen.split_once('\n').unwrap();
+        let state: serde_json::Value = serde_json::from_str(state).unwrap();
+        assert_eq!(state["status"], status, "{hook}: {seen}");
+        assert_eq!(state.get("pid").is_some(), with_pid, "{hook}: {seen}");
+        assert_eq!(cwd.trim(), b.path(), "{hook}");
+    }
+}

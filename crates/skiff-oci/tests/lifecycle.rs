@@ -188,15 +188,25 @@ fn options_may_follow_the_id_and_state_survives_separate_invocations() {
     let env = TestEnv::new("order");
     let b = env.bundle("b", &["sleep", "1000"]);
     let id = env.id("c");
+    // No containers: `null`, as runc prints its empty list.
+    assert_eq!(env.ok(&["list", "--format", "json"]), "null\n");
     // podman's order: options, then id; here also id first, options after.
     env.ok(&["create", &id, "--bundle", b.path()]);
     let list: serde_json::Value =
         serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
     assert_eq!(list[0]["id"], json!(id));
     assert_eq!(list[0]["status"], "created");
+    // runc's owner: the name of the state directory's owner.
+    assert_eq!(list[0]["owner"], "root");
+    // runc's tabwriter: columns at least 12 wide, padded by 3.
     let table = env.ok(&["list"]);
     assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains("PID         STATUS      BUNDLE"), "{table}");
     assert!(table.contains(&id));
+    assert!(
+        table.lines().nth(1).unwrap().ends_with("Z   root"),
+        "{table}"
+    );
     assert_eq!(env.ok(&["list", "-q"]).trim(), id);
     env.ok(&["start", &id]);
     // podman kills with a number.

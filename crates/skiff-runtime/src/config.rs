@@ -154,8 +154,25 @@ pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
 /// there were any.
 fn without_unknown_capabilities(bytes: &[u8]) -> Option<Result<Spec, ConfigError>> {
     let mut doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let sets = doc.pointer_mut("/process/capabilities")?.as_object_mut()?;
+    let unknown = remove_unknown_capabilities(doc.pointer_mut("/process/capabilities")?);
+    if unknown.is_empty() {
+        return None;
+    }
+    crate::log::warn(&format!(
+        "process.capabilities: ignoring unknown capabilities {}",
+        unknown.join(", ")
+    ));
+    Some(parse_strict(&serde_json::to_vec(&doc).ok()?))
+}
+
+/// Takes the names oci-spec does not know out of a process's capability
+/// sets (a JSON object of lists), returning them sorted, each once: what
+/// runc ignores with a warning (config.json's, and exec's --process).
+pub fn remove_unknown_capabilities(sets: &mut serde_json::Value) -> Vec<String> {
     let mut unknown = Vec::new();
+    let Some(sets) = sets.as_object_mut() else {
+        return unknown;
+    };
     for list in sets.values_mut().filter_map(|v| v.as_array_mut()) {
         list.retain(|name| {
             let known =
@@ -166,16 +183,9 @@ fn without_unknown_capabilities(bytes: &[u8]) -> Option<Result<Spec, ConfigError
             known
         });
     }
-    if unknown.is_empty() {
-        return None;
-    }
     unknown.sort();
     unknown.dedup();
-    crate::log::warn(&format!(
-        "process.capabilities: ignoring unknown capabilities {}",
-        unknown.join(", ")
-    ));
-    Some(parse_strict(&serde_json::to_vec(&doc).ok()?))
+    unknown
 }
 
 fn parse_strict(bytes: &[u8]) -> Result<Spec, ConfigError> {
@@ -193,6 +203,29 @@ fn parse_strict(bytes: &[u8]) -> Result<Spec, ConfigError> {
             message: inner.to_string(),
         }
     })
+}
+
+/// What the runtime-spec requires of a process: config.json's, and an
+/// `exec`'d one's (its flags or --process file), as runc checks both.
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name a program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid("process.cwd", "must be an absolute path"));
+    }
+    if let Some(env) = process.env() {
+        // An empty KEY too: runc refuses it, and execve would pass it on.
+        if let Some((i, _)) = env
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+        {
+            return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
+        }
+    }
+    Ok(())
 }
 
 /// Checks what the runtime-spec requires and what skiff needs, returning the
@@ -242,23 +275,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .process()
         .as_ref()
         .ok_or_else(|| invalid("process", "required"))?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err(invalid("process.args", "must name a program to run")),
-    }
-    if !process.cwd().is_absolute() {
-        return Err(invalid("process.cwd", "must be an absolute path"));
-    }
-    if let Some(env) = process.env() {
-        // An empty KEY too: runc refuses it, and execve would pass it on.
-        if let Some((i, _)) = env
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
-        {
-            return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
-        }
-    }
+    validate_process(process)?;
 
     if let Some(mounts) = spec.mounts() {
         for (i, m) in mounts.iter().enumerate() {
@@ -331,6 +348,42 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
                 "linux.gidMappings",
                 "required with a new user namespace",
             ));
+        }
+    }
+    // Offsets are written into a time namespace made for the container
+    // (the kernel takes them only before a process lives in it), for the two
+    // clocks it offsets; elsewhere the write would fail with a bare errno.
+    if let Some(offsets) = linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .filter(|o| !o.is_empty())
+    {
+        if let Some(clock) = offsets
+            .keys()
+            .find(|k| !matches!(k.as_str(), "monotonic" | "boottime"))
+        {
+            return Err(invalid(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime are offset by a time namespace",
+            ));
+        }
+        let time_ns = namespaces
+            .into_iter()
+            .flatten()
+            .find(|ns| ns.typ() == LinuxNamespaceType::Time);
+        match time_ns {
+            None => {
+                return Err(invalid(
+                    "linux.timeOffsets",
+                    "needs a time namespace (linux.namespaces has none)",
+                ))
+            }
+            Some(ns) if ns.path().is_some() => {
+                return Err(invalid(
+                    "linux.timeOffsets",
+                    "cannot be set for a time namespace joined by path",
+                ))
+            }
+            Some(_) => {}
         }
     }
     crate::process::lsm::check(process, linux).map_err(|e| match e {

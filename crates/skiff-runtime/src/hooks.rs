@@ -29,8 +29,10 @@ pub enum HookError {
 }
 
 /// Runs `hooks` in order; the first failure stops the list. `cwd` is where
-/// they run (createContainer's run in the container's root, as runc's do);
-/// `None` leaves the runtime's.
+/// they run, as runc runs them: the bundle for the runtime's hooks (some
+/// read `config.json` from where they start), the container's root for
+/// createContainer's; `None` leaves the runtime's, and so does a `cwd`
+/// that is no directory (a bundle removed before poststop).
 pub fn run(
     kind: &'static str,
     hooks: &[Hook],
@@ -47,10 +49,10 @@ pub fn run(
 /// Runs every hook of `hooks`, a failure being a warning: for poststart and
 /// poststop, whose failures the runtime-spec says must not stop the
 /// remaining hooks or the lifecycle.
-pub fn run_all_warning(kind: &'static str, hooks: &[Hook], state: &[u8]) {
+pub fn run_all_warning(kind: &'static str, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) {
     let _t = (!hooks.is_empty()).then(|| crate::trace::hooks_phase(kind));
     for (index, hook) in hooks.iter().enumerate() {
-        if let Err(reason) = run_one(hook, state, None) {
+        if let Err(reason) = run_one(hook, state, cwd) {
             crate::log::warn(&failed(kind, index, hook, reason).to_string());
         }
     }
@@ -128,7 +130,7 @@ fn command(hook: &Hook, cwd: Option<&Path>) -> Command {
             }
         }
     }
-    if let Some(dir) = cwd {
+    if let Some(dir) = cwd.filter(|d| d.is_dir()) {
         cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped())

@@ -2,7 +2,7 @@
 //! kernel, so that separate invocations of the runtime cooperate and a crashed
 //! runtime loses nothing.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -86,8 +86,8 @@ pub struct Record {
     pub rootfs: PathBuf,
     /// RFC 3339 with nanoseconds, as runc prints it.
     pub created: String,
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: HashMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub cgroup: Option<CgroupRecord>,
     /// Whether init has its own pid namespace: if not, killing init does not kill
@@ -408,8 +408,8 @@ pub struct StateView<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: &'a HashMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
     pub owner: &'a str,
 }
 
@@ -433,7 +433,10 @@ impl Record {
         }
     }
 
-    /// The runtime-spec state object handed to hooks on stdin.
+    /// The runtime-spec state object handed to hooks on stdin. Without a
+    /// pid once stopped (poststop), as runc's: the spec asks for one only
+    /// while created or running, and init's may name another process by
+    /// then.
     pub fn hook_state(&self, status: Status) -> Vec<u8> {
         #[derive(Serialize)]
         struct HookState<'a> {
@@ -441,16 +444,17 @@ impl Record {
             oci_version: &'a str,
             id: &'a str,
             status: &'static str,
-            pid: i32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pid: Option<i32>,
             bundle: &'a Path,
-            #[serde(skip_serializing_if = "HashMap::is_empty")]
-            annotations: &'a HashMap<String, String>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            annotations: &'a BTreeMap<String, String>,
         }
         serde_json::to_vec(&HookState {
             oci_version: &self.oci_version,
             id: &self.id,
             status: status.as_str(),
-            pid: self.pid,
+            pid: (status != Status::Stopped).then_some(self.pid),
             bundle: &self.bundle,
             annotations: &self.annotations,
         })

@@ -421,6 +421,32 @@ pub fn reset_signals() {
     );
 }
 
+/// Makes each of `signals` end this process with status 128 + the signal,
+/// and unblocks them. For an init parked on the exec fifo: as PID 1 of
+/// its pid namespace it would ignore them with their default action (the
+/// kernel delivers only handled signals to it), where runc's init, whose Go
+/// runtime handles them, exits. execve gives the program default actions
+/// again. Errors are ignored: a seccomp filter may refuse the calls.
+pub fn exit_on_signals(signals: &[nix::sys::signal::Signal]) {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
+    extern "C" fn exit_with_signal(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and touches no shared state.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let action = SigAction::new(
+        SigHandler::Handler(exit_with_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    let mut set = SigSet::empty();
+    for &sig in signals {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &action) };
+        set.add(sig);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+}
+
 /// Gives `sig` its default action, by a raw rt_sigaction: libc wrappers
 /// refuse the numbers they keep for themselves (32-34 in musl, 32-33 in
 /// glibc), and one the caller set to SIG_IGN would stay ignored across

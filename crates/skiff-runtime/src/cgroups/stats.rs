@@ -45,6 +45,19 @@ fn oom_kill_in(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A kernel CPU or node list ("0-3,8") as its numbers.
+fn cpu_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(lo), Ok(hi)) = (lo.parse::<u32>(), hi.parse::<u32>()) {
+            // Bounded: a list names CPUs of this machine.
+            out.extend((lo..=hi).take(1 << 16));
+        }
+    }
+    out
+}
+
 fn get(map: &Map<String, Value>, key: &str) -> u64 {
     map.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -207,6 +220,23 @@ impl CgroupRecord {
                 .split_whitespace()
                 .filter_map(|v| v.parse().ok())
                 .collect();
+            // Per CPU, user and system time (runc's percpu_user and
+            // percpu_kernel), where the kernel has cpuacct.usage_all.
+            let (mut percpu_user, mut percpu_kernel) = (Vec::new(), Vec::new());
+            for line in fs::read_to_string(dir.join("cpuacct.usage_all"))
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+            {
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if let [_, user, system] = f[..] {
+                    percpu_user.push(user);
+                    percpu_kernel.push(system);
+                }
+            }
             let st = read_kv(dir, "cpuacct.stat");
             // cpuacct.stat counts clock ticks (USER_HZ, 100 on Linux).
             let tick_ns = 10_000_000;
@@ -215,7 +245,7 @@ impl CgroupRecord {
                 .map(|d| read_kv(d, "cpu.stat"))
                 .unwrap_or_default();
             out.insert("cpu".into(), json!({
-                "usage": {"total": read_u64(dir, "cpuacct.usage"), "percpu": percpu, "kernel": get(&st, "system") * tick_ns, "user": get(&st, "user") * tick_ns},
+                "usage": {"total": read_u64(dir, "cpuacct.usage"), "percpu": percpu, "percpu_kernel": percpu_kernel, "percpu_user": percpu_user, "kernel": get(&st, "system") * tick_ns, "user": get(&st, "user") * tick_ns},
                 "throttling": {"periods": get(&throttle, "nr_periods"), "throttledPeriods": get(&throttle, "nr_throttled"), "throttledTime": get(&throttle, "throttled_time")},
             }));
         }
@@ -260,8 +290,50 @@ impl CgroupRecord {
             }
             out.insert("pids".into(), pids);
         }
+        // cpuset (v1: runc's fields; v2 has no such files)
+        if let (false, Some(dir)) = (v2, self.controller_dir(layout, "cpuset")) {
+            let list =
+                |file: &str| cpu_list(&fs::read_to_string(dir.join(file)).unwrap_or_default());
+            let mut cpuset = Map::new();
+            cpuset.insert("cpus".into(), json!(list("cpuset.cpus")));
+            cpuset.insert("mems".into(), json!(list("cpuset.mems")));
+            for key in [
+                "cpu_exclusive",
+                "mem_hardwall",
+                "mem_exclusive",
+                "memory_migrate",
+                "memory_spread_page",
+                "memory_spread_slab",
+                "memory_pressure",
+                "sched_load_balance",
+            ] {
+                cpuset.insert(key.into(), json!(read_u64(dir, &format!("cpuset.{key}"))));
+            }
+            let relax: i64 = fs::read_to_string(dir.join("cpuset.sched_relax_domain_level"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            cpuset.insert("sched_relax_domain_level".into(), json!(relax));
+            out.insert("cpuset".into(), Value::Object(cpuset));
+        }
         out.insert("blkio".into(), self.blkio_stats(layout));
         out.insert("hugetlb".into(), self.hugetlb_stats(layout));
+        // What runc always prints, empty here (no Intel RDT; the network
+        // interfaces are the shim's business).
+        out.insert("intel_rdt".into(), json!({}));
+        out.insert("network_interfaces".into(), Value::Null);
         Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("0-3,8\n"), vec![0, 1, 2, 3, 8]);
+        assert_eq!(cpu_list("1"), vec![1]);
+        assert_eq!(cpu_list("\n"), Vec::<u32>::new());
     }
 }

@@ -401,7 +401,12 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, 
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         cgroup: Some(cgroup),
         private_pid_ns: plan.new_pid,
         private_mount_ns: plan.new_mount,
@@ -752,7 +757,12 @@ fn run_setup_hooks(record: &Record, pid: i32) -> Result<(), ContainerError> {
         ("prestart", hooks.prestart()),
         ("createRuntime", hooks.create_runtime()),
     ] {
-        crate::hooks::run(kind, list.as_deref().unwrap_or(&[]), &state, None)?;
+        crate::hooks::run(
+            kind,
+            list.as_deref().unwrap_or(&[]),
+            &state,
+            Some(&record.bundle),
+        )?;
     }
     Ok(())
 }

@@ -114,6 +114,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     if terminal && !has_console && !opts.relay_terminal {
         return Err(ContainerError::ConsoleSocketRequired);
     }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::ConsoleSocketWithoutTerminal);
+    }
 
     // 2. The state directory claims the id; from here on, failures clean up.
     let t = trace::phase("state-dir");
@@ -429,7 +432,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         cgroup: cgroup.clone(),
         private_pid_ns: plan.new_pid,
         private_mount_ns: plan.new_mount,
@@ -454,13 +462,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
             "prestart",
             hooks.prestart().as_deref().unwrap_or(&[]),
             &state,
-            None,
+            Some(&record.bundle),
         )?;
         hooks::run(
             "createRuntime",
             hooks.create_runtime().as_deref().unwrap_or(&[]),
             &state,
-            None,
+            Some(&record.bundle),
         )?;
         send(&parent_sock, sync::HOOKS_DONE)?;
     }

@@ -77,7 +77,12 @@ fn remove(
         }
     }
     if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
-        hooks::run_all_warning("poststop", list, &record.hook_state(Status::Stopped));
+        hooks::run_all_warning(
+            "poststop",
+            list,
+            &record.hook_state(Status::Stopped),
+            Some(&record.bundle),
+        );
     }
     if let Some(cg) = &record.cgroup {
         match cg.remove() {

@@ -149,10 +149,20 @@ pub fn exec_in(
         }
         .into());
     }
+    crate::config::validate_process(p).map_err(|e| match e {
+        crate::config::ConfigError::Invalid { field, reason } => ContainerError::ExecProcess {
+            field: field.trim_start_matches("process.").to_string(),
+            reason,
+        },
+        other => other.into(),
+    })?;
     process::lsm::check(p, None)?;
     let terminal = p.terminal() == Some(true);
     if terminal && opts.console_socket.is_none() && opts.console_stream.is_none() {
         return Err(ContainerError::ConsoleSocketRequired);
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::ConsoleSocketWithoutTerminal);
     }
     let init = Pid::from_raw(record.pid);
     // The groups the process goes into: the container's, or (--cgroup)

@@ -16,6 +16,7 @@ use crate::cgroups::{CgroupRecord, Layout};
 use crate::namespaces::{self, Plan};
 use crate::process::{self, ProcessError};
 use crate::rootfs::{self, RootfsContext};
+use crate::state::Status;
 use crate::sync::{self, SyncSocket};
 use crate::{hooks, procfs, seccomp, sys, trace};
 
@@ -168,7 +169,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     if ctx.plan.new_net && !early_net {
         namespaces::loopback_up()?;
     }
-    if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offsets) = linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .filter(|o| !o.is_empty())
+    {
         write_time_offsets(offsets, ctx.plan.new_user)?;
     }
 
@@ -225,7 +229,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
             hooks::run(
                 "createContainer",
                 list,
-                &hook_state(ctx, "created"),
+                &hook_state(ctx, Status::Creating),
                 Some(ctx.rootfs),
             )?;
         }
@@ -302,6 +306,20 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     // 10. The program, found now so that a missing one fails `create`.
     let (program, env) = identity::program(process)?;
 
+    // A created container's init ends on SIGTERM, SIGINT, SIGHUP and
+    // SIGQUIT, as runc's does, so that `kill` (TERM by default) of one
+    // that was never started stops it. Set before the seccomp filter,
+    // which may refuse rt_sigaction.
+    if ctx.fifo_fd.is_some() {
+        use nix::sys::signal::Signal;
+        sys::exit_on_signals(&[
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ]);
+    }
+
     let t = trace::init_phase("identity+seccomp");
     // 11. Identity: capabilities, user, no_new_privs, seccomp; then no fd of
     //     the runtime may reach the container (CVE-2024-21626).
@@ -348,7 +366,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        hooks::run("startContainer", list, &hook_state(ctx, "running"), None)?;
+        hooks::run(
+            "startContainer",
+            list,
+            &hook_state(ctx, Status::Created),
+            None,
+        )?;
     }
     sys::reset_signals();
     let args = process.args().as_deref().unwrap_or(&[]);
@@ -433,15 +456,28 @@ fn listener_state(ctx: &InitContext<'_>, host_pid: i32) -> serde_json::Value {
     })
 }
 
-fn hook_state(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
-    format!(
-        r#"{{"ociVersion":{},"id":{},"status":"{status}","pid":{},"bundle":{}}}"#,
+/// The state init's hooks get, with runc's statuses: createContainer's
+/// run while `create` is still under way (creating), startContainer's
+/// before the program has been executed (created, runtime-spec's meaning
+/// of running being "has executed the program").
+fn hook_state(ctx: &InitContext<'_>, status: Status) -> Vec<u8> {
+    let mut state = format!(
+        r#"{{"ociVersion":{},"id":{},"status":"{}","pid":{},"bundle":{}"#,
         serde_json::Value::from(ctx.spec.version().as_str()),
         serde_json::Value::from(ctx.id),
+        status.as_str(),
         nix::unistd::getpid(),
         serde_json::Value::from(ctx.bundle.display().to_string()),
-    )
-    .into_bytes()
+    );
+    // Sorted by key (a BTreeMap), as runc's are: the same config gives
+    // the same bytes.
+    if let Some(annotations) = ctx.spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+        let sorted: std::collections::BTreeMap<_, _> = annotations.iter().collect();
+        state.push_str(r#","annotations":"#);
+        state.push_str(&serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".into()));
+    }
+    state.push('}');
+    state.into_bytes()
 }
 
 fn write_time_offsets(

@@ -71,6 +71,14 @@ pub enum ContainerError {
     NotRunning { id: String },
     #[error("--console-socket is required when process.terminal is true")]
     ConsoleSocketRequired,
+    /// runc refuses the same ("cannot use console socket if runc will not
+    /// detach or allocate tty"): nothing would be sent over it.
+    #[error("--console-socket is given but process.terminal is not true: no terminal to send")]
+    ConsoleSocketWithoutTerminal,
+    /// An `exec`'d process the runtime-spec does not allow (runc refuses
+    /// the same): the field of the process, as config.json's would be named.
+    #[error("exec: process.{field}: {reason}")]
+    ExecProcess { field: String, reason: String },
     /// Checkpoint and restore: CRIU's failures and what it cannot do.
     #[error("{0}")]
     Checkpoint(String),

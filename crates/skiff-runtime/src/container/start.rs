@@ -76,6 +76,11 @@ fn release(root: &StateRoot, record: &Record) -> Result<(), ContainerError> {
 /// already running.
 pub(super) fn poststart(record: &Record) {
     if let Some(list) = record.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
-        hooks::run_all_warning("poststart", list, &record.hook_state(Status::Running));
+        hooks::run_all_warning(
+            "poststart",
+            list,
+            &record.hook_state(Status::Running),
+            Some(&record.bundle),
+        );
     }
 }
