@@ -141,7 +141,13 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
     // between create and rm. Any store's container holds its namespace
     // as a mount, so a lease without one is nobody's.
     for (net, id, ifname, ip) in stale_leases(db) {
-        let fixed = if fix {
+        let native = skiff_net::native::plan(&net);
+        let fixed = if let (true, Some(plan)) = (fix, &native) {
+            // The engine's own path: its derived veth, the lease, rules
+            // naming the container; no plugin to run.
+            skiff_net::native::release_stale(plan, &id, &ifname, &ip);
+            Ok(())
+        } else if fix {
             // A path that is not there: the plugins then undo what is
             // outside the namespace (a left file is refused as not one);
             // the address, which the firewall plugin's rules name, from
@@ -210,6 +216,21 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
         };
         report(
             format!("network {net}: forward rules of {ip}, which no container has"),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    // The native path's per-network chains whose bridge is gone (a
+    // network removed by hand, its bridge deleted): nobody's.
+    for bridge in skiff_net::native::orphaned_chains() {
+        let fixed = if fix {
+            skiff_net::native::remove_network(&bridge)
+                .map_err(|e| skiff_image::Error::invalid(e.to_string()))
+        } else {
+            Ok(())
+        };
+        report(
+            format!("rules of bridge {bridge}, which is gone"),
             "skiff doctor --fix",
             fixed,
         );
