@@ -369,6 +369,10 @@ fn stamp_path(bridge: &str) -> PathBuf {
     Path::new(STAMPS).join(bridge)
 }
 
+fn lock_path(bridge: &str) -> PathBuf {
+    Path::new(STAMPS).join(format!("{bridge}.lock"))
+}
+
 fn ifindex_text(bridge: &str) -> Option<String> {
     fs::read_to_string(format!("/sys/class/net/{bridge}/ifindex"))
         .ok()
@@ -388,7 +392,7 @@ pub fn ensure_network(p: &Plan) -> Result<()> {
     if current(()).is_some() {
         return Ok(());
     }
-    let _held = lock(&stamp.with_extension("lock"))?;
+    let _held = lock(&lock_path(&p.bridge))?;
     if current(()).is_some() {
         return Ok(());
     }
@@ -427,6 +431,7 @@ fn write_sysctl(path: &str) -> Result<()> {
 /// itself goes with `network::remove_bridge`).
 pub fn remove_network(bridge: &str) -> Result<()> {
     let _ = fs::remove_file(stamp_path(bridge));
+    let _ = fs::remove_file(lock_path(bridge));
     let script = network_rules_removal(&iptables_save(), bridge);
     if script.is_empty() {
         return Ok(());
@@ -468,7 +473,16 @@ fn lease_dir(p: &Plan) -> PathBuf {
 /// named after it holding the id and interface, made under host-local's
 /// own lock so the two never hand out one address twice.
 pub fn allocate(p: &Plan, id: &str, ifname: &str, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
-    let dir = lease_dir(p);
+    allocate_in(&lease_dir(p), p, id, ifname, want)
+}
+
+fn allocate_in(
+    dir: &Path,
+    p: &Plan,
+    id: &str,
+    ifname: &str,
+    want: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr> {
     let _held = lock(&dir.join("lock"))?;
     let content = format!("{id}\r\n{ifname}");
     let take = |ip: Ipv4Addr| -> Result<bool> {
@@ -602,6 +616,7 @@ fn connect(p: &Plan, a: &Attach<'_>, veth: &str, ip: Ipv4Addr) -> Result<()> {
         let nl = Socket::open()?;
         let index = netlink::index_of(&ifname)
             .ok_or_else(|| Error::Invalid(format!("{ifname}: not in the namespace")))?;
+        nl.set_up(index)?;
         nl.add_address(index, ip, prefix)?;
         if !internal {
             nl.add_default_route(index, gateway)?;
@@ -764,6 +779,49 @@ mod tests {
             del.contains("-D OUTPUT ") && del.ends_with("-X SKIFF-DN-0123456789abcdef\nCOMMIT\n")
         );
         assert!(!del.contains("DNAT --to"));
+    }
+
+    #[test]
+    fn addresses_are_leased_as_host_local_leases_them() {
+        let dir = std::env::temp_dir().join(format!("skiff-lease-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut p = plan(&net(engine_list())).unwrap();
+        p.subnet = (Ipv4Addr::new(10, 122, 3, 0), 29); // .2 to .6 for containers
+        let a = allocate_in(&dir, &p, "aaa", "eth0", None).unwrap();
+        assert_eq!(a, Ipv4Addr::new(10, 122, 3, 2));
+        assert_eq!(
+            fs::read_to_string(dir.join("10.122.3.2")).unwrap(),
+            "aaa\r\neth0"
+        );
+        let five = Ipv4Addr::new(10, 122, 3, 5);
+        let want = Some(five);
+        assert_eq!(allocate_in(&dir, &p, "bbb", "eth0", want).unwrap(), five);
+        let taken = allocate_in(&dir, &p, "ccc", "eth0", want)
+            .unwrap_err()
+            .to_string();
+        assert!(taken.contains("--ip 10.122.3.5: already in use"), "{taken}");
+        for bad in ["10.122.3.1", "10.122.3.7", "10.122.4.2"] {
+            let e = allocate_in(&dir, &p, "ccc", "eth0", bad.parse().ok()).unwrap_err();
+            assert!(e.to_string().contains("--ip"), "{e}");
+        }
+        // After the last handed out, skipping what is taken, then wrapping.
+        let got: Vec<Ipv4Addr> = (0..3)
+            .map(|i| allocate_in(&dir, &p, &format!("x{i}"), "eth0", None).unwrap())
+            .collect();
+        assert_eq!(
+            got.iter().map(|a| a.octets()[3]).collect::<Vec<_>>(),
+            [3, 4, 6]
+        );
+        let full = allocate_in(&dir, &p, "y", "eth0", None)
+            .unwrap_err()
+            .to_string();
+        assert!(full.contains("no free address"), "{full}");
+        fs::remove_file(dir.join("10.122.3.3")).unwrap();
+        assert_eq!(
+            allocate_in(&dir, &p, "z", "eth0", None).unwrap().octets()[3],
+            3
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
