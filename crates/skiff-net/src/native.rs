@@ -260,7 +260,7 @@ pub fn port_rules(op: char, p: &Plan, id: &str, ip: Ipv4Addr, ports: &[PortMappi
         s += &format!(":{chain} - [0:0]\n");
         for m in ports {
             let dst = match m.host_ip.as_str() {
-                "" => String::new(),
+                "" | "0.0.0.0" => String::new(),
                 h => format!("-d {h}/32 "),
             };
             s += &format!(
@@ -625,8 +625,12 @@ fn connect(p: &Plan, a: &Attach<'_>, veth: &str, ip: Ipv4Addr) -> Result<()> {
     })
 }
 
-/// Undoes attach from what its result says: the veth (both ends go), the
-/// lease, the published ports. Everything is tried; the first error is
+/// Undoes attach from what its result says: the veth, the lease, the
+/// published ports. `namespace_goes`: the caller removes the container's
+/// namespace next, with no process left in it, and the veth goes with it
+/// (the kernel tears a namespace down in the background; deleting the
+/// veth here waits out an RCU grace period, 10-30 ms, most of a `run
+/// --rm`'s network time). Everything is tried; the first error is
 /// returned.
 pub fn detach(
     p: &Plan,
@@ -634,12 +638,16 @@ pub fn detach(
     ifname: &str,
     result: &Value,
     ports: &[PortMapping],
+    namespace_goes: bool,
 ) -> Result<()> {
     let veth = result["interfaces"][1]["name"]
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| veth_name(id, ifname));
-    let mut first = Socket::open().and_then(|nl| nl.del_link(&veth)).err();
+    let mut first = match namespace_goes {
+        true => None,
+        false => Socket::open().and_then(|nl| nl.del_link(&veth)).err(),
+    };
     let ip = crate::cni::addresses(result).into_iter().next();
     if let Some(ip) = &ip {
         release(&p.name, ip, id);

@@ -418,7 +418,10 @@ pub fn remove_rules_of(id: &str) {
 
 fn write(dir: &Path, path: &Path, conflist: &Value) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("making {}", dir.display()), e))?;
-    let tmp = path.with_extension("conflist.tmp");
+    // A name of this process's own: commands that make the default
+    // network at once (its first use, in parallel) each rename a whole
+    // file of their own into place.
+    let tmp = path.with_extension(format!("conflist.tmp.{}", std::process::id()));
     fs::write(
         &tmp,
         serde_json::to_vec_pretty(conflist).unwrap_or_default(),

@@ -401,10 +401,14 @@ fn host() {
         .iter()
         .any(|p| have(p));
     match cni {
-        true => line("ok", "CNI plugins (bridge networks)", ""),
+        true => line(
+            "ok",
+            "CNI plugins (network lists not of the engine's shape)",
+            "",
+        ),
         false => line(
             "warn",
-            "no CNI plugins: bridge networks and -p fail",
+            "no CNI plugins: network lists of a shape other than the engine's own fail",
             "apt-get install containernetworking-plugins",
         ),
     }
@@ -412,7 +416,7 @@ fn host() {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     };
-    match on_path("iptables") {
+    match on_path("iptables") && on_path("iptables-restore") {
         true => line("ok", "iptables (NAT, published ports, isolation)", ""),
         false => line(
             "warn",

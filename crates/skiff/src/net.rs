@@ -202,17 +202,20 @@ fn add_to(
 }
 
 /// Undoes `add_to` along the path it took (`ns`: the namespace, or a path
-/// that is not there once it is gone).
+/// that is not there once it is gone; `namespace_goes`: the caller
+/// removes the namespace next, and the engine's veth goes with it).
 fn remove_from(
     net: &Network,
     id: &str,
     ns: &Path,
     a: &Attachment,
     ports: &[PortMapping],
+    namespace_goes: bool,
 ) -> Result<()> {
     if a.path == NATIVE {
         if let Some(plan) = native::plan(net) {
-            return native::detach(&plan, id, &a.ifname, &a.result, ports).map_err(net_err);
+            return native::detach(&plan, id, &a.ifname, &a.result, ports, namespace_goes)
+                .map_err(net_err);
         }
     }
     let attach = Attach {
@@ -437,7 +440,7 @@ pub fn disconnect(db: &Db, c: &Ctr, name: &str) -> Result<()> {
     let net = Network::load(&networks_dir(db), name).map_err(net_err)?;
     let primary = rec["network"] == name;
     let ports: Vec<PortMapping> = if primary { ports_of(&dir) } else { vec![] };
-    remove_from(&net, &c.id, &dir.join("netns"), &a, &ports)?;
+    remove_from(&net, &c.id, &dir.join("netns"), &a, &ports, false)?;
     if primary {
         rec["network"] = json!("");
         rec["result"] = Value::Null;
@@ -499,7 +502,9 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
                 } else {
                     vec![]
                 };
-                if let Err(e) = remove_from(&net, id, &ns, &a, &ports) {
+                // A bound namespace is removed below: the veth goes
+                // with it.
+                if let Err(e) = remove_from(&net, id, &ns, &a, &ports, bound) {
                     failed = Some(e);
                 }
             }
