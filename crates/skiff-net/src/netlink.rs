@@ -1,12 +1,12 @@
 //! The few rtnetlink requests the engine-native path makes (a bridge, a
-//! veth pair with one end in a container's namespace, an address, a
-//! default route, a link deleted), each one message and its ack on a
-//! NETLINK_ROUTE socket.
+//! veth pair with one end in a container's namespace, a link up, an
+//! address, a default route, a link deleted), each one message and its
+//! ack on a NETLINK_ROUTE socket.
 //!
 //! Why raw messages rather than a crate: the maintained ones
 //! (netlink-packet-route with netlink-sys, rtnetlink) change their message
 //! types from one minor version to the next and rtnetlink is async; these
-//! five requests are a few attributes each, and a request here is a
+//! six requests are a few attributes each, and a request here is a
 //! write and a read, synchronous, with no thread or runtime.
 
 use std::ffi::CString;
