@@ -439,6 +439,28 @@ pub fn remove_network(bridge: &str) -> Result<()> {
     restore(&format!("bridge {bridge}"), &script)
 }
 
+/// Whether the network's stamp says its rules are set (for the bridge
+/// there now) while its chains are not in the tables (flushed by hand or
+/// by a firewall reload): its containers have no way out until it is made
+/// again.
+pub fn rules_lost(p: &Plan) -> bool {
+    let stamped = ifindex_text(&p.bridge).is_some_and(|idx| {
+        fs::read_to_string(stamp_path(&p.bridge)).is_ok_and(|s| s.trim() == idx)
+    });
+    if !stamped {
+        return false;
+    }
+    let saved = iptables_save();
+    let has = |chain: String| saved.lines().any(|l| l.starts_with(&format!(":{chain} ")));
+    !has(fw_chain(&p.bridge)) || (!p.internal && !has(masq_chain(&p.bridge)))
+}
+
+/// Makes the network's bridge, address and rules again, whole.
+pub fn remake_network(p: &Plan) -> Result<()> {
+    let _ = fs::remove_file(stamp_path(&p.bridge));
+    ensure_network(p)
+}
+
 /// Bridges whose chains are there but whose device is not (a network
 /// removed by hand, a bridge deleted): their rules are nobody's.
 pub fn orphaned_chains() -> Vec<String> {

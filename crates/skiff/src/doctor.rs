@@ -220,6 +220,27 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
             fixed,
         );
     }
+    // The native path's networks whose rules went (a flush, a firewall
+    // reload) while their stamp says they are set.
+    for net in skiff_net::Network::list(&crate::net::networks_dir(db)).unwrap_or_default() {
+        let Some(plan) = skiff_net::native::plan(&net) else {
+            continue;
+        };
+        if !skiff_net::native::rules_lost(&plan) {
+            continue;
+        }
+        let fixed = if fix {
+            skiff_net::native::remake_network(&plan)
+                .map_err(|e| skiff_image::Error::invalid(e.to_string()))
+        } else {
+            Ok(())
+        };
+        report(
+            format!("network {}: its rules (NAT, isolation) are gone", net.name),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
     // The native path's per-network chains whose bridge is gone (a
     // network removed by hand, its bridge deleted): nobody's.
     for bridge in skiff_net::native::orphaned_chains() {

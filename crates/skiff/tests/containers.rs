@@ -2658,6 +2658,55 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
             .exists(),
         "the stamp of {b1} is left"
     );
+    // A network whose rules were flushed by hand: doctor names it, --fix
+    // makes them again.
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.122.215.0/24",
+        "flushed",
+    ]);
+    let b5 = bridge("flushed");
+    let fw = format!("SKIFF-FW-{b5}");
+    for args in [
+        &["-F", fw.as_str()][..],
+        &[
+            "-D",
+            "FORWARD",
+            "-m",
+            "comment",
+            "--comment",
+            "skiff network flushed",
+            "-j",
+            &fw,
+        ],
+        &["-X", &fw],
+    ] {
+        assert!(
+            Command::new("iptables")
+                .args(args)
+                .status()
+                .unwrap()
+                .success(),
+            "{args:?}"
+        );
+    }
+    let o = e.cmd(&["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        out(&o).contains("network flushed: its rules"),
+        "{}",
+        text(&o)
+    );
+    let o = e.cmd(&["doctor", "--fix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rules = iptables_save();
+    assert!(
+        rules.contains(&format!(":{fw} ")) && rules.contains(&format!("-j {fw}")),
+        "{rules}"
+    );
+    e.ok(&["network", "rm", "flushed"]);
     // A network whose bridge was deleted by hand: doctor --fix removes its
     // chains (another test's doctor may get there first: either way they
     // go).
