@@ -7,7 +7,8 @@
 #     bud` (crun where the host's cgroups let it, else runc), uncached and
 #     unchanged (cached) rebuilds.
 # usage: scripts/bench-engine.sh [ROUNDS] [build|run]   (default 5; medians,
-#        ms; `build`: only the build rows; `run`: only the two run --rm rows)
+#        ms; `build`: only the build rows; `run`: the pulls and the two
+#        run --rm rows, nothing after them)
 #        SKIFF_BIN: the skiff binary (default: this tree's release build);
 #        SKIFF_BENCH_WORK: where the image's rootfs is kept.
 # Needs: a release build of skiff (cargo build --release -p skiff), podman,
@@ -67,7 +68,7 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 PM() { podman --root "$tmp/podman" --runroot "$tmp/podman-run" "$@"; }
 
-if [ "$only" = all ]; then
+if [ "$only" != build ]; then
 # 1. Pull into an empty store, alternating the two.
 : >"$tmp/pull.skiff"; : >"$tmp/pull.podman"
 for i in $(seq "$rounds"); do
