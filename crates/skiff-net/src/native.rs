@@ -692,6 +692,27 @@ pub fn detach(
     first.take().map_or(Ok(()), Err)
 }
 
+/// Undoes attach for a network whose list is no longer of the engine's
+/// shape (changed by hand since): the veth by its name, the lease, rules
+/// naming the container.
+pub fn detach_unplanned(
+    network: &str,
+    id: &str,
+    ifname: &str,
+    result: &Value,
+    namespace_goes: bool,
+) -> Result<()> {
+    let deleted = match namespace_goes {
+        true => Ok(()),
+        false => Socket::open().and_then(|nl| nl.del_link(&veth_name(id, ifname))),
+    };
+    if let Some(ip) = crate::cni::addresses(result).first() {
+        release(network, ip, id);
+    }
+    crate::network::remove_rules_of(id);
+    deleted
+}
+
 /// What doctor does for a lease of a container that is gone: its veth (if
 /// its namespace lingers), the lease, rules naming it.
 pub fn release_stale(p: &Plan, id: &str, ifname: &str, ip: &str) {

@@ -15,12 +15,12 @@ use skiff_net::cni::{self, Attach};
 use skiff_net::ports::PortMapping;
 use skiff_net::{native, netns, Network};
 
+use crate::containers::{Ctr, Db};
+
 /// net.json's `path`: how an attachment was made (records without one
 /// were made by CNI).
 const NATIVE: &str = "native";
 const CNI: &str = "cni";
-
-use crate::containers::{Ctr, Db};
 
 /// What `--network` chose.
 pub enum Choice {
@@ -213,10 +213,13 @@ fn remove_from(
     namespace_goes: bool,
 ) -> Result<()> {
     if a.path == NATIVE {
-        if let Some(plan) = native::plan(net) {
-            return native::detach(&plan, id, &a.ifname, &a.result, ports, namespace_goes)
-                .map_err(net_err);
+        return match native::plan(net) {
+            Some(plan) => native::detach(&plan, id, &a.ifname, &a.result, ports, namespace_goes),
+            // Its list was changed since: what the engine made is undone
+            // by name and id, no plugin has any of it.
+            None => native::detach_unplanned(&net.name, id, &a.ifname, &a.result, namespace_goes),
         }
+        .map_err(net_err);
     }
     let attach = Attach {
         container_id: id,

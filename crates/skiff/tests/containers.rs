@@ -2658,6 +2658,36 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
             .exists(),
         "the stamp of {b1} is left"
     );
+    // A list changed by hand while a container of the engine's path is on
+    // it: rm still undoes what the engine made (no plugin has it), and
+    // network rm removes the chains.
+    e.ok(&["network", "create", "--subnet", "10.122.216.0/24", "edited"]);
+    let b6 = bridge("edited");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ed",
+        "--network",
+        "edited",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let (_, ed_ip) = inspect("ed");
+    let file = e.root().join("networks/edited.conflist");
+    let mut list: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    list["plugins"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "tuning", "mtu": 1400}));
+    fs::write(&file, list.to_string()).unwrap();
+    e.ok(&["rm", "-f", "ed"]);
+    assert!(!std::path::Path::new("/var/lib/cni/networks/edited")
+        .join(&ed_ip)
+        .exists());
+    e.ok(&["network", "rm", "edited"]);
+    assert!(!iptables_save().contains(&b6), "chains of {b6} left");
     // A network whose rules were flushed by hand: doctor names it, --fix
     // makes them again.
     e.ok(&[
