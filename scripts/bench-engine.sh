@@ -6,8 +6,11 @@
 #   - `build` of a 6-step Containerfile on that image against `buildah
 #     bud` (crun where the host's cgroups let it, else runc), uncached and
 #     unchanged (cached) rebuilds.
-# usage: scripts/bench-engine.sh [ROUNDS] [build]   (default 5; medians, ms;
-#        `build`: only the build rows)
+# usage: scripts/bench-engine.sh [ROUNDS] [build|run]   (default 5; medians,
+#        ms; `build`: only the build rows; `run`: the pulls and the two
+#        run --rm rows, nothing after them)
+#        SKIFF_BIN: the skiff binary (default: this tree's release build);
+#        SKIFF_BENCH_WORK: where the image's rootfs is kept.
 # Needs: a release build of skiff (cargo build --release -p skiff), podman,
 # docker-registry, debootstrap (the image's rootfs is made once, from
 # Debian's mirror, into target/engine-bench/rootfs).
@@ -15,12 +18,12 @@ set -eu
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 only=${2:-all}
-skiff=$(pwd)/target/x86_64-unknown-linux-gnu/release/skiff
+skiff=${SKIFF_BIN:-$(pwd)/target/x86_64-unknown-linux-gnu/release/skiff}
 [ -x "$skiff" ] || { echo "build it first: cargo build --release -p skiff" >&2; exit 2; }
 # Containers run with the static skiff-oci (scripts/build-static.sh), as installed.
 static=$(pwd)/target/musl/x86_64-unknown-linux-musl/release/skiff-oci
 [ -z "${SKIFF_OCI:-}" ] && [ -x "$static" ] && export SKIFF_OCI="$static"
-work=$(pwd)/target/engine-bench
+work=${SKIFF_BENCH_WORK:-$(pwd)/target/engine-bench}
 mkdir -p "$work"
 if [ ! -d "$work/rootfs" ]; then
     rm -rf "$work/rootfs.tmp"
@@ -110,6 +113,8 @@ t0=$(ms); "$skiff" --root "$tmp/s" pull -q "$image" >/dev/null; t1=$(ms); rs=$((
 PM pull -q --tls-verify=false "$image" >/dev/null
 t0=$(ms); PM pull -q --tls-verify=false "$image" >/dev/null; t1=$(ms); rp=$((t1 - t0))
 
+fi
+if [ "$only" != build ]; then
 # 2. run --rm of /bin/true from the Debian image (no network for either:
 #    Podman would make one; its default rlimits are above this machine's
 #    hard limits, so it gets lower ones; runc, as crun refuses this hybrid
@@ -122,8 +127,8 @@ for i in $(seq "$rounds"); do
     t0=$(ms); PM --runtime runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/run.podman"
 done
 us=$(median <"$tmp/run.skiff"); up=$(median <"$tmp/run.podman")
-# 2b. The same on each one's default bridge network (skiff: CNI plugins;
-#     Podman: its own default backend).
+# 2b. The same on each one's default bridge network (skiff: its native
+#     path, see docs/engine.md; Podman: its own default backend).
 : >"$tmp/runnet.skiff"; : >"$tmp/runnet.podman"
 for i in $(seq "$rounds"); do
     t0=$(ms); "$skiff" --root "$tmp/s" run --rm "$image" true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/runnet.skiff"
@@ -131,6 +136,8 @@ for i in $(seq "$rounds"); do
 done
 uns=$(median <"$tmp/runnet.skiff"); unp=$(median <"$tmp/runnet.podman")
 
+fi
+if [ "$only" = all ]; then
 # 2c. Containers that stay: $detached (default 100) started detached one
 #     after another (total wall), exec of /bin/true into one, the monitor's
 #     memory per container (skiff's monitor against conmon, RSS), ps with
@@ -199,6 +206,7 @@ PM rmi -a -f >/dev/null 2>&1 || true
 
 fi
 
+if [ "$only" != run ]; then
 # 4. build: a 6-step Containerfile on the Debian image (offline: RUN
 #    steps write files), uncached (--no-cache; buildah: --no-cache) and an
 #    unchanged rebuild (the cache: buildah --layers), in stores that hold
@@ -233,16 +241,21 @@ done
 bs=$(median <"$tmp/build.skiff"); bb=$(median <"$tmp/build.buildah")
 rbs=$(median <"$tmp/rebuild.skiff"); rbb=$(median <"$tmp/rebuild.buildah")
 BA rmi -a -f >/dev/null 2>&1 || true
+fi
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "engine vs podman $(podman --version | awk '{print $3}'), medians of $rounds, ms (image: Debian 12 minbase, $size, $files files)"
 printf '%-44s %8s %8s %6s\n' "what" skiff "podman/buildah" ratio
-if [ "$only" != build ]; then
+if [ "$only" = all ]; then
     printf '%-44s %8s %8s %6s\n' "pull + unpack, empty store" "$ps" "$pp" "$(ratio "$ps" "$pp")"
     printf '%-44s %8s %8s %6s\n' "pull + unpack, both stores on tmpfs" "$ts" "$tp" "$(ratio "$ts" "$tp")"
     printf '%-44s %8s %8s %6s\n' "pull of an image the store has" "$rs" "$rp" "$(ratio "$rs" "$rp")"
+fi
+if [ "$only" != build ]; then
     printf '%-44s %8s %8s %6s\n' "run --rm /bin/true" "$us" "$up" "$(ratio "$us" "$up")"
     printf '%-44s %8s %8s %6s\n' "run --rm /bin/true, default bridge network" "$uns" "$unp" "$(ratio "$uns" "$unp")"
+fi
+if [ "$only" = all ]; then
     printf '%-44s %8s %8s %6s\n' "$detached run -d, one after another (total)" "$ds" "$dp" "$(ratio "$ds" "$dp")"
     printf '%-44s %8s %8s %6s\n' "exec /bin/true" "$es" "$ep" "$(ratio "$es" "$ep")"
     printf '%-44s %8s %8s %6s\n' "monitor RSS per container, KiB (conmon)" "$ms_rss" "$mp_rss" "$(ratio "$ms_rss" "$mp_rss")"
@@ -252,5 +265,7 @@ if [ "$only" != build ]; then
     printf '%-44s %8s %8s %6s\n' "images, 500 in the store" "$is" "$ip" "$(ratio "$is" "$ip")"
     printf '%-44s %8s %8s %6s\n' "inspect one of 500" "$ns" "$np" "$(ratio "$ns" "$np")"
 fi
-printf '%-44s %8s %8s %6s\n' "build, 6 steps, uncached (buildah: $bruntime)" "$bs" "$bb" "$(ratio "$bs" "$bb")"
-printf '%-44s %8s %8s %6s\n' "build, unchanged rebuild (cache)" "$rbs" "$rbb" "$(ratio "$rbs" "$rbb")"
+if [ "$only" != run ]; then
+    printf '%-44s %8s %8s %6s\n' "build, 6 steps, uncached (buildah: $bruntime)" "$bs" "$bb" "$(ratio "$bs" "$bb")"
+    printf '%-44s %8s %8s %6s\n' "build, unchanged rebuild (cache)" "$rbs" "$rbb" "$(ratio "$rbs" "$rbb")"
+fi

@@ -52,7 +52,8 @@ if pgrep -af 'docker-registry serve /tmp/skiff-registry-' >/tmp/skiff-leaks 2>/d
 fi
 # The engine's networks: a user network's bridge (skbr*), a container's
 # veth or address lease, a rule for an address of ours (10.121.0.0/16, the
-# default network; 10.122.0.0/16, user networks) or a user bridge. The
+# default network; 10.122.0.0/16, user networks), a user bridge or one of
+# the engine's own chains (SKIFF-FW-*, SKIFF-MASQ-*, SKIFF-DN-*). The
 # default bridge skiff0 and its isolation rules are shared by every store,
 # as Podman's cni-podman0 is: test.sh removes them before this check.
 if ip -o link 2>/dev/null | grep -E ': (skbr[0-9a-f]+|skiff0)[:@]'; then
@@ -65,8 +66,13 @@ leases=$(find /var/lib/cni/networks -type f ! -name lock ! -name 'last_reserved_
 if [ -n "$leases" ]; then
     echo "leak: address leases:"; echo "$leases"; fail=1
 fi
-if iptables-save 2>/dev/null | grep -E '10\.12[12]\.|skbr|skiff0'; then
+if iptables-save 2>/dev/null | grep -E '10\.12[12]\.|skbr|skiff0|SKIFF-'; then
     echo "leak: rules above"; fail=1
+fi
+# The engine's native path: a network's stamp (its rules are set) and lock.
+found=$(find /run/skiff/networks -mindepth 1 2>/dev/null)
+if [ -n "$found" ]; then
+    echo "leak: network stamps:"; echo "$found"; fail=1
 fi
 if [ -d /tmp/skiff-tests ] && [ -n "$(ls -A /tmp/skiff-tests)" ]; then
     echo "leak: state or bundle dirs:"; ls -A /tmp/skiff-tests; fail=1

@@ -6,13 +6,16 @@
 //! so that it outlives any process, joined by the runtime through the
 //! config's namespace path.
 //!
-//! Why CNI's binaries rather than netlink and nftables from the engine: any
-//! CNI config a user has works unchanged, the plugins are what Podman 3 and
-//! containerd's CRI run (so what they do to the host is known and
-//! reviewed), and setup is a few exec()s per container (measured: see
-//! docs/engine.md).
+//! Why CNI's binaries: any CNI config a user has works unchanged, and the
+//! plugins are what Podman 3 and containerd's CRI run. The networks the
+//! engine makes itself (the list `network.rs` writes) take a native path
+//! that does what those plugins would (`native.rs`: netlink per container,
+//! iptables once per network), since the plugins' iptables calls for each
+//! container cost more than the rest of a `run` (see docs/engine.md).
 
 pub mod cni;
+pub mod native;
+pub mod netlink;
 pub mod netns;
 pub mod network;
 pub mod ports;

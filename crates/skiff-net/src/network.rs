@@ -210,6 +210,7 @@ impl Network {
             )));
         }
         if let Some(bridge) = self.bridge() {
+            crate::native::remove_network(&bridge)?;
             remove_bridge(&bridge);
         }
         let _ = fs::remove_dir_all(Path::new(LEASES).join(&self.name));
@@ -393,10 +394,10 @@ pub fn remove_rules_of(id: &str) {
             }
             if let Some(j) = words.iter().position(|w| w == "-j") {
                 let target = &words[j + 1..j + 2];
-                if let Some(t) = target
-                    .first()
-                    .filter(|t| t.starts_with("CNI-") && !SHARED_CHAINS.contains(&t.as_str()))
-                {
+                if let Some(t) = target.first().filter(|t| {
+                    (t.starts_with("CNI-") || t.starts_with("SKIFF-DN-"))
+                        && !SHARED_CHAINS.contains(&t.as_str())
+                }) {
                     chains.push(t.clone());
                 }
             }
@@ -417,7 +418,10 @@ pub fn remove_rules_of(id: &str) {
 
 fn write(dir: &Path, path: &Path, conflist: &Value) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("making {}", dir.display()), e))?;
-    let tmp = path.with_extension("conflist.tmp");
+    // A name of this process's own: commands that make the default
+    // network at once (its first use, in parallel) each rename a whole
+    // file of their own into place.
+    let tmp = path.with_extension(format!("conflist.tmp.{}", std::process::id()));
     fs::write(
         &tmp,
         serde_json::to_vec_pretty(conflist).unwrap_or_default(),

@@ -926,6 +926,7 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     if let Err(e) = crate::net::teardown(db, &dir, &c.id) {
         eprintln!("skiff: warning: {}: its network: {e}", c.name);
     }
+    skiff_image::trace::mark("rm: network torn down");
     skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
     skiff_image::store::remove_tree(&dir)?;
     store.release(&format!("container:{}", c.id))?;

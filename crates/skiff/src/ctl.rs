@@ -807,6 +807,14 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
                 internal,
             };
             let n = Network::create(&dir, &name, &opts).map_err(err)?;
+            // The engine's own path: its bridge and rules now, so they are
+            // there while the network is (rootless has no bridges).
+            if let Some(plan) = skiff_net::native::plan(&n).filter(|_| !skiff_image::rootless()) {
+                if let Err(e) = skiff_net::native::ensure_network(&plan) {
+                    let _ = n.remove();
+                    return Err(err(e));
+                }
+            }
             println!("{}", n.name);
         }
         NetworkCommand::Connect {

@@ -141,7 +141,13 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
     // between create and rm. Any store's container holds its namespace
     // as a mount, so a lease without one is nobody's.
     for (net, id, ifname, ip) in stale_leases(db) {
-        let fixed = if fix {
+        let native = skiff_net::native::plan(&net);
+        let fixed = if let (true, Some(plan)) = (fix, &native) {
+            // The engine's own path: its derived veth, the lease, rules
+            // naming the container; no plugin to run.
+            skiff_net::native::release_stale(plan, &id, &ifname, &ip);
+            Ok(())
+        } else if fix {
             // A path that is not there: the plugins then undo what is
             // outside the namespace (a left file is refused as not one);
             // the address, which the firewall plugin's rules name, from
@@ -210,6 +216,42 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
         };
         report(
             format!("network {net}: forward rules of {ip}, which no container has"),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    // The native path's networks whose rules went (a flush, a firewall
+    // reload) while their stamp says they are set.
+    for net in skiff_net::Network::list(&crate::net::networks_dir(db)).unwrap_or_default() {
+        let Some(plan) = skiff_net::native::plan(&net) else {
+            continue;
+        };
+        if !skiff_net::native::rules_lost(&plan) {
+            continue;
+        }
+        let fixed = if fix {
+            skiff_net::native::remake_network(&plan)
+                .map_err(|e| skiff_image::Error::invalid(e.to_string()))
+        } else {
+            Ok(())
+        };
+        report(
+            format!("network {}: its rules (NAT, isolation) are gone", net.name),
+            "skiff doctor --fix",
+            fixed,
+        );
+    }
+    // The native path's per-network chains whose bridge is gone (a
+    // network removed by hand, its bridge deleted): nobody's.
+    for bridge in skiff_net::native::orphaned_chains() {
+        let fixed = if fix {
+            skiff_net::native::remove_network(&bridge)
+                .map_err(|e| skiff_image::Error::invalid(e.to_string()))
+        } else {
+            Ok(())
+        };
+        report(
+            format!("rules of bridge {bridge}, which is gone"),
             "skiff doctor --fix",
             fixed,
         );
@@ -380,10 +422,14 @@ fn host() {
         .iter()
         .any(|p| have(p));
     match cni {
-        true => line("ok", "CNI plugins (bridge networks)", ""),
+        true => line(
+            "ok",
+            "CNI plugins (network lists not of the engine's shape)",
+            "",
+        ),
         false => line(
             "warn",
-            "no CNI plugins: bridge networks and -p fail",
+            "no CNI plugins: network lists of a shape other than the engine's own fail",
             "apt-get install containernetworking-plugins",
         ),
     }
@@ -391,7 +437,7 @@ fn host() {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     };
-    match on_path("iptables") {
+    match on_path("iptables") && on_path("iptables-restore") {
         true => line("ok", "iptables (NAT, published ports, isolation)", ""),
         false => line(
             "warn",

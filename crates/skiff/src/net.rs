@@ -13,9 +13,14 @@ use serde_json::{json, Value};
 use skiff_image::{Error, Result};
 use skiff_net::cni::{self, Attach};
 use skiff_net::ports::PortMapping;
-use skiff_net::{netns, Network};
+use skiff_net::{native, netns, Network};
 
 use crate::containers::{Ctr, Db};
+
+/// net.json's `path`: how an attachment was made (records without one
+/// were made by CNI).
+const NATIVE: &str = "native";
+const CNI: &str = "cni";
 
 /// What `--network` chose.
 pub enum Choice {
@@ -141,22 +146,16 @@ pub fn setup(
     }
     let ns = dir.join("netns");
     netns::create(&ns).map_err(net_err)?;
-    let attach = Attach {
-        container_id: id,
-        netns: &ns,
-        ifname: "eth0",
-        ports,
-        ip,
-    };
-    let result = match cni::add(net, &attach) {
+    let (result, path) = match add_to(net, id, &ns, "eth0", ports, ip) {
         Ok(r) => r,
         Err(e) => {
             let _ = netns::remove(&ns);
-            return Err(net_err(e));
+            return Err(e);
         }
     };
     let record = json!({
         "network": net.name,
+        "path": path,
         "netns": ns,
         "result": result,
         "ports": ports.iter().map(PortMapping::to_json).collect::<Vec<_>>(),
@@ -166,6 +165,70 @@ pub fn setup(
         netns: ns,
         addresses: cni::addresses(&result),
     })
+}
+
+/// The path a container takes onto `net`: the engine's own (no plugin
+/// runs) for a list of the shape the engine writes, CNI's plugins for any
+/// other. Its result (CNI's shape either way) and the path's name, kept in
+/// net.json so that teardown undoes the same.
+fn add_to(
+    net: &Network,
+    id: &str,
+    ns: &Path,
+    ifname: &str,
+    ports: &[PortMapping],
+    ip: Option<&str>,
+) -> Result<(Value, &'static str)> {
+    if let Some(plan) = native::plan(net) {
+        let a = native::Attach {
+            id,
+            netns: ns,
+            ifname,
+            ports,
+            ip: ip.and_then(|i| i.parse().ok()),
+        };
+        return native::attach(&plan, &a)
+            .map(|r| (r, NATIVE))
+            .map_err(net_err);
+    }
+    let attach = Attach {
+        container_id: id,
+        netns: ns,
+        ifname,
+        ports,
+        ip,
+    };
+    cni::add(net, &attach).map(|r| (r, CNI)).map_err(net_err)
+}
+
+/// Undoes `add_to` along the path it took (`ns`: the namespace, or a path
+/// that is not there once it is gone; `namespace_goes`: the caller
+/// removes the namespace next, and the engine's veth goes with it).
+fn remove_from(
+    net: &Network,
+    id: &str,
+    ns: &Path,
+    a: &Attachment,
+    ports: &[PortMapping],
+    namespace_goes: bool,
+) -> Result<()> {
+    if a.path == NATIVE {
+        return match native::plan(net) {
+            Some(plan) => native::detach(&plan, id, &a.ifname, &a.result, ports, namespace_goes),
+            // Its list was changed since: what the engine made is undone
+            // by name and id, no plugin has any of it.
+            None => native::detach_unplanned(&net.name, id, &a.ifname, &a.result, namespace_goes),
+        }
+        .map_err(net_err);
+    }
+    let attach = Attach {
+        container_id: id,
+        netns: ns,
+        ifname: &a.ifname,
+        ports,
+        ip: None,
+    };
+    cni::del(net, &attach, Some(&a.result)).map_err(net_err)
 }
 
 /// `--ip` (run, network connect): an IPv4 address in the network's subnet.
@@ -298,6 +361,8 @@ pub struct Attachment {
     pub network: String,
     pub ifname: String,
     pub result: Value,
+    /// `native` or `cni`.
+    pub path: String,
 }
 
 /// Every network of a record: the one it was made with (`network`, on
@@ -310,6 +375,7 @@ pub fn attachments(rec: &Value) -> Vec<Attachment> {
             network: name.to_string(),
             ifname: "eth0".into(),
             result: rec["result"].clone(),
+            path: rec["path"].as_str().unwrap_or(CNI).to_string(),
         });
     }
     for a in rec["connected"].as_array().into_iter().flatten() {
@@ -317,6 +383,7 @@ pub fn attachments(rec: &Value) -> Vec<Attachment> {
             network: a["network"].as_str().unwrap_or_default().to_string(),
             ifname: a["ifname"].as_str().unwrap_or("eth1").to_string(),
             result: a["result"].clone(),
+            path: a["path"].as_str().unwrap_or(CNI).to_string(),
         });
     }
     out
@@ -354,15 +421,8 @@ pub fn connect(db: &Db, c: &Ctr, net: &Network, ip: Option<&str>) -> Result<()> 
         .map(|i| format!("eth{i}"))
         .find(|n| !on.iter().any(|a| &a.ifname == n))
         .unwrap_or_else(|| "eth9".into());
-    let attach = Attach {
-        container_id: &c.id,
-        netns: &dir.join("netns"),
-        ifname: &ifname,
-        ports: &[],
-        ip,
-    };
-    let result = cni::add(net, &attach).map_err(net_err)?;
-    let entry = json!({"network": net.name, "ifname": ifname, "result": result});
+    let (result, path) = add_to(net, &c.id, &dir.join("netns"), &ifname, &[], ip)?;
+    let entry = json!({"network": net.name, "ifname": ifname, "result": result, "path": path});
     match rec["connected"].as_array_mut() {
         Some(list) => list.push(entry),
         None => rec["connected"] = json!([entry]),
@@ -383,14 +443,7 @@ pub fn disconnect(db: &Db, c: &Ctr, name: &str) -> Result<()> {
     let net = Network::load(&networks_dir(db), name).map_err(net_err)?;
     let primary = rec["network"] == name;
     let ports: Vec<PortMapping> = if primary { ports_of(&dir) } else { vec![] };
-    let attach = Attach {
-        container_id: &c.id,
-        netns: &dir.join("netns"),
-        ifname: &a.ifname,
-        ports: &ports,
-        ip: None,
-    };
-    cni::del(&net, &attach, Some(&a.result)).map_err(net_err)?;
+    remove_from(&net, &c.id, &dir.join("netns"), &a, &ports, false)?;
     if primary {
         rec["network"] = json!("");
         rec["result"] = Value::Null;
@@ -452,15 +505,10 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
                 } else {
                     vec![]
                 };
-                let attach = Attach {
-                    container_id: id,
-                    netns: &ns,
-                    ifname: &a.ifname,
-                    ports: &ports,
-                    ip: None,
-                };
-                if let Err(e) = cni::del(&net, &attach, Some(&a.result)) {
-                    failed = Some(net_err(e));
+                // A bound namespace is removed below: the veth goes
+                // with it.
+                if let Err(e) = remove_from(&net, id, &ns, &a, &ports, bound) {
+                    failed = Some(e);
                 }
             }
             Err(e) => failed = Some(net_err(e)),

@@ -2338,3 +2338,421 @@ fn trace_shows_where_a_run_spends_its_time() {
         "the runtime's trace leaked into the output: {err}"
     );
 }
+
+/// A namespace of the test's own outside every bridge, joined to the host
+/// by a veth (host side 10.123.250.1, inside .2): an address a container
+/// reaches only through the host's routing, so what arrives there shows
+/// whether its source was masqueraded. Removed on drop.
+struct Outside {
+    ns: String,
+    veth: String,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let pid = std::process::id();
+        let o = Outside {
+            ns: format!("skt-out-{pid}"),
+            veth: format!("skto{}", pid % 100_000),
+        };
+        let ip = |args: &str| {
+            let st = Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .unwrap();
+            assert!(st.success(), "ip {args}");
+        };
+        ip(&format!("netns add {}", o.ns));
+        ip(&format!(
+            "link add {} type veth peer name inner netns {}",
+            o.veth, o.ns
+        ));
+        ip(&format!("addr add 10.123.250.1/30 dev {}", o.veth));
+        ip(&format!("link set {} up", o.veth));
+        ip(&format!("-n {} addr add 10.123.250.2/30 dev inner", o.ns));
+        ip(&format!("-n {} link set inner up", o.ns));
+        o
+    }
+
+    /// Listens on 10.123.250.2:PORT inside; the peer address of the first
+    /// connection (None if none comes within 20 s).
+    fn accept_one(&self, port: u16) -> std::thread::JoinHandle<Option<std::net::IpAddr>> {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.ns);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            let f = fs::File::open(path).unwrap();
+            // SAFETY: setns of this test thread to a namespace file held open.
+            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            let l = std::net::TcpListener::bind(("10.123.250.2", port)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            tx.send(()).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok((_, peer)) = l.accept() {
+                    return Some(peer.ip());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        h
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+fn iptables_save() -> String {
+    let o = Command::new("iptables-save").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The engine's own networks take its native path: their bridge and
+/// rules are there from `network create` to `network rm`, no CNI plugin
+/// runs for a container (none of the rules the bridge and firewall
+/// plugins make per container; a list with a plugin that path does not
+/// know still goes through CNI, whose effect shows), traffic out is
+/// masqueraded, an internal network has no way out, other networks are
+/// kept out, published ports answer from the host and from the network,
+/// and after rm nothing of the container is left (veth, lease, rules).
+#[test]
+fn engine_networks_take_the_native_path_and_leave_nothing() {
+    need!("docker-registry", "skopeo");
+    if no_cni() {
+        return;
+    }
+    let f = fixture();
+    let e = &f.e;
+    let outside = Outside::new();
+    e.ok(&["network", "create", "--subnet", "10.122.210.0/24", "nat1"]);
+    e.ok(&["network", "create", "--subnet", "10.122.211.0/24", "nat2"]);
+    e.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.122.213.0/24",
+        "inner",
+    ]);
+    let bridge = |n: &str| {
+        let doc: Value = serde_json::from_str(&e.ok(&["network", "inspect", n])).unwrap();
+        doc[0]["network_interface"].as_str().unwrap().to_string()
+    };
+    let (b1, b2, b3) = (bridge("nat1"), bridge("nat2"), bridge("inner"));
+    let rules = iptables_save();
+    for b in [&b1, &b2] {
+        for chain in [format!(":SKIFF-FW-{b} "), format!(":SKIFF-MASQ-{b} ")] {
+            assert!(rules.contains(&chain), "no {chain} after create:\n{rules}");
+        }
+    }
+    assert!(rules.contains(&format!(":SKIFF-FW-{b3} ")), "{rules}");
+    assert!(
+        !rules.contains(&format!(":SKIFF-MASQ-{b3} ")),
+        "internal masquerades"
+    );
+    // A list of the user's own: the engine's shape plus tuning with an MTU.
+    let list = json!({"cniVersion": "1.0.0", "name": "userlist", "plugins": [
+        {"type": "bridge", "bridge": "skbrtestcni", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+                  "ranges": [[{"subnet": "10.122.212.0/24", "gateway": "10.122.212.1"}]]}},
+        {"type": "portmap", "capabilities": {"portMappings": true}},
+        {"type": "firewall", "backend": "iptables", "ingressPolicy": "same-bridge"},
+        {"type": "tuning", "mtu": 1400}
+    ]});
+    fs::write(
+        e.root().join("networks/userlist.conflist"),
+        list.to_string(),
+    )
+    .unwrap();
+
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let inspect = |name: &str| -> (String, String) {
+        let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", name])).unwrap();
+        (
+            doc[0]["Id"].as_str().unwrap().to_string(),
+            doc[0]["NetworkSettings"]["IPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let httpd = "busybox mkdir -p /www && echo hello-native > /www/index.html && exec busybox httpd -f -p 80 -h /www";
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "nat1",
+        "-p",
+        &format!("{port}:80"),
+        "app:1",
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "--network",
+        "userlist",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let (web_id, web_ip) = inspect("web");
+    let (user_id, _) = inspect("user");
+    assert!(web_ip.starts_with("10.122.210."), "{web_ip}");
+    let path_of = |id: &str| {
+        let rec: Value = serde_json::from_slice(
+            &fs::read(e.root().join("containers").join(id).join("net.json")).unwrap(),
+        )
+        .unwrap();
+        rec["path"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(path_of(&web_id), "native");
+    assert_eq!(path_of(&user_id), "cni");
+    // No plugin ran for web: its MTU is the kernel's, and no rule of the
+    // bridge or firewall plugin names it; for user, CNI's did.
+    let mtu = |name: &str| e.ok(&["exec", name, "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(mtu("web"), "1500\n");
+    assert_eq!(mtu("user"), "1400\n");
+    let rules = iptables_save();
+    let cni_of = |id: &str, ip: &str| {
+        rules
+            .lines()
+            .filter(|l| l.contains("CNI-") && (l.contains(id) || l.contains(&format!("{ip}/32"))))
+            .count()
+    };
+    assert_eq!(
+        cni_of(&web_id, &web_ip),
+        0,
+        "plugin rules for web:\n{rules}"
+    );
+    assert!(
+        cni_of(&user_id, "-") > 0,
+        "no plugin rules for user:\n{rules}"
+    );
+    assert!(
+        rules.contains(&format!(":SKIFF-DN-{} ", &web_id[..16])),
+        "no port chain for web:\n{rules}"
+    );
+    // Published: from the host's loopback, from its own network (through
+    // the gateway) and from itself (hairpin).
+    eventually("the published port answers on 127.0.0.1", || {
+        http_get(port, "/index.html").as_deref() == Some("hello-native\n")
+    });
+    let get = format!("busybox wget -qO- http://10.122.210.1:{port}/index.html");
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "nat1",
+        "app:1",
+        "sh",
+        "-c",
+        &get,
+    ]);
+    assert_eq!(out(&o), "hello-native\n", "from the network: {}", text(&o));
+    let o = e.cmd(&["exec", "web", "sh", "-c", &get]);
+    assert_eq!(out(&o), "hello-native\n", "hairpin: {}", text(&o));
+    // Out through the host: the outside sees the host's address, not the
+    // container's.
+    let peer = outside.accept_one(8099);
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "nat1",
+        "app:1",
+        "sh",
+        "-c",
+        "busybox nc -w 3 10.123.250.2 8099 </dev/null",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let peer = peer.join().unwrap();
+    assert_eq!(
+        peer,
+        Some("10.123.250.1".parse().unwrap()),
+        "not masqueraded"
+    );
+    // Internal: no way out; its containers still reach each other.
+    let peer = outside.accept_one(8098);
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        "app:1",
+        "sh",
+        "-c",
+        "busybox nc -w 2 10.123.250.2 8098 </dev/null",
+    ]);
+    assert_ne!(o.status.code(), Some(0), "internal got out: {}", text(&o));
+    drop(peer);
+    // Kept out: another network's container cannot reach web, a peer on
+    // its own network can, by name.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "nat2",
+        "app:1",
+        "sh",
+        "-c",
+        &format!("busybox nc -w 2 {web_ip} 80 </dev/null"),
+    ]);
+    assert_ne!(o.status.code(), Some(0), "nat2 reached nat1: {}", text(&o));
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "nat1",
+        "app:1",
+        "sh",
+        "-c",
+        "busybox wget -qO- http://web/index.html",
+    ]);
+    assert_eq!(out(&o), "hello-native\n", "{}", text(&o));
+
+    // rm: no veth on the bridge, no lease, no rule of the container.
+    e.ok(&["rm", "-f", "web", "user"]);
+    // (The veth goes with the namespace, which the kernel tears down in
+    // the background.)
+    eventually("web's veth goes", || {
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        !String::from_utf8_lossy(&links.stdout).contains(&format!("master {b1} "))
+    });
+    assert!(!std::path::Path::new("/var/lib/cni/networks/nat1")
+        .join(&web_ip)
+        .exists());
+    let rules = iptables_save();
+    assert!(
+        !rules.contains(&web_id) && !rules.contains(&web_id[..16]),
+        "rules of web left:\n{rules}"
+    );
+    assert!(http_get(port, "/index.html").is_none());
+    // network rm: its chains go with it.
+    e.ok(&["network", "rm", "nat1", "nat2", "inner", "userlist"]);
+    let rules = iptables_save();
+    for b in [&b1, &b2, &b3, &"skbrtestcni".to_string()] {
+        assert!(!rules.contains(b.as_str()), "rules of {b} left:\n{rules}");
+    }
+    assert!(
+        !std::path::Path::new("/run/skiff/networks")
+            .join(&b1)
+            .exists(),
+        "the stamp of {b1} is left"
+    );
+    // A list changed by hand while a container of the engine's path is on
+    // it: rm still undoes what the engine made (no plugin has it), and
+    // network rm removes the chains.
+    e.ok(&["network", "create", "--subnet", "10.122.216.0/24", "edited"]);
+    let b6 = bridge("edited");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ed",
+        "--network",
+        "edited",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let (_, ed_ip) = inspect("ed");
+    let file = e.root().join("networks/edited.conflist");
+    let mut list: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    list["plugins"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "tuning", "mtu": 1400}));
+    fs::write(&file, list.to_string()).unwrap();
+    e.ok(&["rm", "-f", "ed"]);
+    assert!(!std::path::Path::new("/var/lib/cni/networks/edited")
+        .join(&ed_ip)
+        .exists());
+    e.ok(&["network", "rm", "edited"]);
+    assert!(!iptables_save().contains(&b6), "chains of {b6} left");
+    // A network whose rules were flushed by hand: doctor names it, --fix
+    // makes them again.
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.122.215.0/24",
+        "flushed",
+    ]);
+    let b5 = bridge("flushed");
+    let fw = format!("SKIFF-FW-{b5}");
+    for args in [
+        &["-F", fw.as_str()][..],
+        &[
+            "-D",
+            "FORWARD",
+            "-m",
+            "comment",
+            "--comment",
+            "skiff network flushed",
+            "-j",
+            &fw,
+        ],
+        &["-X", &fw],
+    ] {
+        assert!(
+            Command::new("iptables")
+                .args(args)
+                .status()
+                .unwrap()
+                .success(),
+            "{args:?}"
+        );
+    }
+    let o = e.cmd(&["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        out(&o).contains("network flushed: its rules"),
+        "{}",
+        text(&o)
+    );
+    let o = e.cmd(&["doctor", "--fix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rules = iptables_save();
+    assert!(
+        rules.contains(&format!(":{fw} ")) && rules.contains(&format!("-j {fw}")),
+        "{rules}"
+    );
+    e.ok(&["network", "rm", "flushed"]);
+    // A network whose bridge was deleted by hand: doctor --fix removes its
+    // chains (another test's doctor may get there first: either way they
+    // go).
+    e.ok(&["network", "create", "--subnet", "10.122.214.0/24", "orphan"]);
+    let b4 = bridge("orphan");
+    assert!(Command::new("ip")
+        .args(["link", "del", &b4])
+        .status()
+        .unwrap()
+        .success());
+    assert!(iptables_save().contains(&b4));
+    let o = e.cmd(&["doctor", "--fix"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !iptables_save().contains(&b4),
+        "chains of a gone bridge left"
+    );
+    e.ok(&["network", "rm", "orphan"]);
+}
