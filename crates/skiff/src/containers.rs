@@ -358,6 +358,9 @@ pub struct Settings {
     /// --ip: the address asked for on its network.
     #[serde(default)]
     pub ip: Option<String>,
+    /// --isolation: namespaces (default) or a VM of its own.
+    #[serde(default)]
+    pub isolation: crate::vm::Isolation,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -434,7 +437,10 @@ pub fn restart_count(db: &Db, id: &str) -> u32 {
 /// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
 /// group files, read inside the rootfs (a symlink there resolves there),
 /// regular files of at most 16 MiB.
-fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
+pub(crate) fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
     let read = |rel: &str| read_in_rootfs(rootfs, rel);
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -919,6 +925,7 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    crate::vm::clean_up(&c.id);
     let dir = db.dir(&c.id);
     let networks = crate::net::networks_of(&dir);
     // A network that cannot be undone (a plugin gone, its list removed)
@@ -944,6 +951,7 @@ pub fn forget(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    crate::vm::clean_up(&c.id);
     store.release(&format!("container:{}", c.id))?;
     db.delete(&c.id)
 }
@@ -1005,7 +1013,7 @@ impl LogLimits {
 }
 
 /// The log file, rotated: ctr.log, then ctr.log.1 (newest) ... .N-1.
-struct LogWriter {
+pub(crate) struct LogWriter {
     dir: PathBuf,
     file: fs::File,
     size: u64,
@@ -1083,7 +1091,7 @@ fn rfc3339_nanos() -> String {
 
 /// Docker's and Podman's codes for a container that could not start:
 /// 127 the program is not there, 126 it cannot be run, else 125.
-fn start_failure_code(msg: &str) -> i32 {
+pub(crate) fn start_failure_code(msg: &str) -> i32 {
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
         127
     } else if msg.contains("permission denied") {
@@ -1126,7 +1134,7 @@ pub fn monitor(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let dir = db.dir(id);
     let settings = Settings::load(&dir);
-    let log = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(
+    let log: SharedLog = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(
         &dir,
         LogLimits::load(&dir),
     )?));
@@ -1149,7 +1157,12 @@ pub fn monitor(
             hold: io.hold && restarts == 0,
             ..io
         };
-        let ran = run_once(db, id, io, &log, &hub);
+        let ran = match settings.isolation {
+            crate::vm::Isolation::Vm => {
+                crate::vm::run_once(db, id, vm_stdin(io, &hub)?, &log, &hub, io.echo)
+            }
+            crate::vm::Isolation::Default => run_once(db, id, io, &log, &hub),
+        };
         tell_clients(&hub, &ran);
         hub.close();
         let code = match ran? {
@@ -1205,6 +1218,23 @@ pub fn monitor(
     Ok(code)
 }
 
+/// A container's log, shared by its output copiers.
+pub(crate) type SharedLog = std::sync::Arc<std::sync::Mutex<LogWriter>>;
+
+/// A VM container's stdin: ours (run -i), a pipe attach writes (-d -i), or
+/// none (closed at once, as /dev/null).
+fn vm_stdin(io: RunIo, hub: &crate::attach::Hub) -> Result<Box<dyn Read + Send>> {
+    if io.stdin_inherit {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    if io.interactive {
+        let (r, w) = pipe()?;
+        hub.set_input(w, false);
+        return Ok(Box::new(r));
+    }
+    Ok(Box::new(std::io::empty()))
+}
+
 /// Attached clients learn how the run ended: its exit code, and why it did
 /// not start when it did not.
 fn tell_clients(hub: &crate::attach::Hub, ran: &Result<Ran>) {
@@ -1238,7 +1268,7 @@ pub fn monitor_failed(db: &Db, id: &str, why: &str) {
 }
 
 /// How one run of the container ended.
-enum Ran {
+pub(crate) enum Ran {
     Exited(i32),
     /// create or start failed: the runtime's message.
     NotStarted(String),
@@ -1514,8 +1544,8 @@ fn copy_terminal(
 
 /// Copies one stream of the container into the log, line by line (and to
 /// attached clients, and to ours when `echo`).
-fn copy_output(
-    r: fs::File,
+pub(crate) fn copy_output(
+    r: impl Read,
     stream: &str,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
@@ -1682,6 +1712,9 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
 
 /// Signals the container's processes (all of them for KILL, as Docker).
 pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
+    if is_vm(db, c) {
+        return crate::vm::signal(c, sig);
+    }
     let mut cmd = oci(db, &c.id);
     cmd.arg("kill");
     if sig == "KILL" || sig == "SIGKILL" || sig == "9" {
@@ -1700,6 +1733,11 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the container runs in a VM of its own (--isolation vm).
+pub fn is_vm(db: &Db, c: &Ctr) -> bool {
+    Settings::load(&db.dir(&c.id)).isolation == crate::vm::Isolation::Vm
+}
+
 /// `pause` (freeze) or `unpause`.
 pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     let (want, verb) = if freeze {
@@ -1712,6 +1750,11 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
             "{}: container is {}, not {want}",
             c.name, c.state
         )));
+    }
+    if is_vm(db, c) {
+        crate::vm::pause(c, freeze)?;
+        let state = if freeze { "paused" } else { "running" };
+        return db.set(&c.id, "state = ?1", &[&state]);
     }
     let o = oci(db, &c.id)
         .args([verb, &c.id])
@@ -1857,6 +1900,9 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
             "{}: container is not running",
             c.name
         )));
+    }
+    if is_vm(db, c) {
+        return crate::vm::exec(db, c, o);
     }
     let mut cmd = oci(db, &c.id);
     cmd.arg("exec");
@@ -2032,6 +2078,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
                 "MaximumRetryCount": settings.restart.max,
             },
             "Privileged": config.pointer("/linux/maskedPaths").and_then(Value::as_array).is_some_and(|m| m.is_empty()),
+            "Isolation": settings.isolation.name(),
         },
         "Config": {
             "Hostname": config.pointer("/hostname"),

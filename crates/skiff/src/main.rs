@@ -19,6 +19,7 @@ mod pods;
 mod progress;
 mod spec;
 mod userns;
+mod vm;
 mod volumes;
 
 use clap::Parser;

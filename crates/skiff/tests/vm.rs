@@ -1,0 +1,453 @@
+//! `--isolation vm` (docs/vm.md): the engine's containers in a VM of their
+//! own, with the same output, exit codes, logs, exec, stop and rm as a
+//! namespace container, the VM sized from --memory and --cpus, and after
+//! each test no qemu, helper, mount or sandbox directory left.
+//!
+//! Real qemu TCG boots: slow, so few, one VM at a time, every wait bounded,
+//! a failed boot retried once. Skipped, with the reason printed, without
+//! qemu, root or the guest image (scripts/vm-image.sh builds it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// One VM at a time: TCG boots triple in time when both cores are busy.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+/// The engine's sandboxes (crates/skiff/src/vm.rs).
+const STATE_ROOT: &str = "/run/skiff-vm/engine";
+
+/// The guest image's files, as the engine finds them (SKIFF_VM_*).
+struct Guest {
+    env: Vec<(&'static str, PathBuf)>,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// qemu, root and the guest image, or None with the reason printed.
+fn guest() -> Option<Guest> {
+    if !have("qemu-system-x86_64") {
+        eprintln!("SKIPPED: qemu-system-x86_64 is not installed");
+        return None;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: --isolation vm needs root");
+        return None;
+    }
+    let out = match Command::new(repo().join("scripts/vm-image.sh")).output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "SKIPPED: scripts/vm-image.sh failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: scripts/vm-image.sh: {e}");
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let files: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
+    if files.len() < 4 {
+        eprintln!("SKIPPED: scripts/vm-image.sh printed {text:?}");
+        return None;
+    }
+    let names = [
+        "SKIFF_VM_KERNEL",
+        "SKIFF_VM_INITRAMFS",
+        "SKIFF_VM_VSOCK_BACKEND",
+        "SKIFF_VM_VIRTIOFSD",
+    ];
+    Some(Guest {
+        env: names.into_iter().zip(files).collect(),
+    })
+}
+
+/// A store with `app:1` (busybox, Env GREETING, WorkingDir /srv), pulled
+/// from a registry of the test's own; what a failed test left is removed.
+struct Fixture {
+    e: Engine,
+    guest: Guest,
+    _reg: Registry,
+}
+
+impl Fixture {
+    fn new(guest: Guest) -> Fixture {
+        let reg = Registry::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = Layout::new(&tmp.path().join("app"));
+        let d = l.image_with(
+            &[busybox_layer()],
+            Z::Gzip,
+            "amd64",
+            json!({"Cmd": ["sh", "-c", "echo from-cmd"], "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv"}),
+        );
+        l.tag(&d, "1");
+        reg.push_layout(&l.dir, "1", "app:1", false);
+        let e = Engine::new();
+        e.ok(&["pull", "-q", &format!("{}/app:1", reg.addr())]);
+        Fixture {
+            e,
+            guest,
+            _reg: reg,
+        }
+    }
+
+    /// skiff with the guest image's environment, bounded.
+    fn skiff(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(skiff_bin());
+        cmd.arg("--root").arg(self.e.root()).args(args);
+        for (k, v) in &self.guest.env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_bounded(child, Duration::from_secs(240), args)
+    }
+
+    /// A command that boots a VM, again once if the boot failed (TCG on a
+    /// loaded host).
+    fn skiff_booting(&self, args: &[&str]) -> Output {
+        let o = self.skiff(args);
+        if text(&o).contains("booting the VM") {
+            eprintln!("boot failed, once more: {}", text(&o));
+            // The container the first try made (not with --rm) goes first.
+            if let Some(at) = args.iter().position(|a| *a == "--name") {
+                let _ = self.skiff(&["rm", "-f", args[at + 1]]);
+            }
+            return self.skiff(args);
+        }
+        o
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.skiff(args);
+        assert!(o.status.success(), "skiff {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let ids = self.skiff(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.skiff(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// Waits for `child` at most `bound` (killed past it: a hang fails the
+/// test instead of holding it).
+fn wait_bounded(mut child: std::process::Child, bound: Duration, args: &[&str]) -> Output {
+    let deadline = Instant::now() + bound;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("skiff {args:?}: no end within {bound:?}: {}", text(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host_release() -> String {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct we own.
+    unsafe { libc::uname(&mut u) };
+    // SAFETY: a NUL-terminated string in the struct.
+    unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Nothing of container `id`'s VM is left: no process naming its sandbox
+/// (qemu, vhost-device-vsock, virtiofsd), no mount of it or of the
+/// container, no sandbox directory.
+fn assert_nothing_left(id: &str) {
+    let sandbox = format!("{STATE_ROOT}/{}", &id[..16]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pgrep = Command::new("pgrep")
+            .args(["-f", &sandbox])
+            .output()
+            .unwrap();
+        let procs = String::from_utf8_lossy(&pgrep.stdout).trim().to_string();
+        if procs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of {sandbox} are left: {procs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!Path::new(&sandbox).exists(), "{sandbox} is left");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    for needle in [sandbox.as_str(), id] {
+        assert!(
+            !mounts.contains(needle),
+            "a mount of {needle} is left:\n{mounts}"
+        );
+    }
+}
+
+fn id_of(f: &Fixture, name: &str) -> String {
+    f.ok(&["inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
+}
+
+fn eventually(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
+    let Some(guest) = guest() else { return };
+    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let f = Fixture::new(guest);
+    let o = f.skiff_booting(&[
+        "run",
+        "--isolation",
+        "vm",
+        "--name",
+        "fg",
+        "-e",
+        "GREETING=hey",
+        "-w",
+        "/tmp",
+        "-u",
+        "web",
+        "app:1",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(id -u); busybox uname -r; echo to-stderr >&2; exit 3",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("hey /tmp 1001"), "{stdout}");
+    let release = lines.next().unwrap_or_default().to_string();
+    eprintln!("guest uname -r: {release}, host: {}", host_release());
+    assert!(!release.is_empty());
+    assert_ne!(
+        release,
+        host_release(),
+        "the container runs on the host's kernel"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("to-stderr"));
+    // The log and inspect, as for a namespace container.
+    let logs = f.ok(&["logs", "fg"]);
+    assert!(
+        logs.contains("hey /tmp 1001") && logs.contains(&release),
+        "{logs}"
+    );
+    let isolation = f.ok(&["inspect", "--format", "{{.HostConfig.Isolation}}", "fg"]);
+    assert_eq!(isolation.trim(), "vm");
+    let id = id_of(&f, "fg");
+    f.ok(&["rm", "fg"]);
+    assert_nothing_left(&id);
+
+    // --rm: nothing of it is left, the row neither.
+    let o = f.skiff_booting(&["run", "--rm", "--isolation", "vm", "app:1", "true"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
+}
+
+#[test]
+fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
+    let Some(guest) = guest() else { return };
+    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let f = Fixture::new(guest);
+    let o = f.skiff_booting(&[
+        "run",
+        "-d",
+        "--isolation",
+        "vm",
+        "--name",
+        "bg",
+        "app:1",
+        "sh",
+        "-c",
+        "echo started; exec sleep 600",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    eventually(
+        "the container's first line in its log",
+        Duration::from_secs(30),
+        || f.ok(&["logs", "bg"]).contains("started"),
+    );
+    assert!(f.ok(&["ps"]).contains("bg"));
+    // exec: its output, stderr, exit code; the container's env and cwd.
+    let o = f.skiff(&[
+        "exec",
+        "bg",
+        "sh",
+        "-c",
+        "echo $GREETING in $(pwd); echo err >&2; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi in /srv\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let o = f.skiff(&[
+        "exec",
+        "-e",
+        "GREETING=x",
+        "-w",
+        "/tmp",
+        "bg",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd)",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "x /tmp\n",
+        "{}",
+        text(&o)
+    );
+    // A command that is not there: 127, as for a namespace container.
+    let o = f.skiff(&["exec", "bg", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    // stop: TERM, which sleep as the pid namespace's init ignores, then
+    // KILL after the timeout; the exit recorded; rm: all gone.
+    f.ok(&["stop", "-t", "2", "bg"]);
+    let state = f.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "bg",
+    ]);
+    assert_eq!(state.trim(), "exited 137");
+    f.ok(&["rm", "bg"]);
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn the_vm_is_sized_from_memory_and_cpus_and_rm_f_takes_it_down() {
+    let Some(guest) = guest() else { return };
+    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let f = Fixture::new(guest);
+    let o = f.skiff_booting(&[
+        "run",
+        "-d",
+        "--isolation",
+        "vm",
+        "--name",
+        "sized",
+        "--memory",
+        "384m",
+        "--cpus",
+        "1.5",
+        "app:1",
+        "sleep",
+        "600",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    // Guest memory: the limit + 64 MiB (docs/vm.md), less what the kernel
+    // keeps for itself.
+    let meminfo = f.ok(&["exec", "sized", "grep", "MemTotal", "/proc/meminfo"]);
+    let kib: u64 = meminfo
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{meminfo}"));
+    eprintln!("guest MemTotal: {kib} kB");
+    assert!(
+        kib > 384 * 1024 && kib <= 448 * 1024,
+        "MemTotal {kib} kB for --memory 384m"
+    );
+    // vCPUs: ceil(1.5), at most the host's.
+    let host = std::thread::available_parallelism().unwrap().get();
+    let nproc = f.ok(&["exec", "sized", "busybox", "nproc"]);
+    assert_eq!(nproc.trim(), 2.min(host).to_string());
+    // The limit holds inside the guest too, on the container's cgroup.
+    let max = f.ok(&["exec", "sized", "cat", "/sys/fs/cgroup/memory.max"]);
+    assert_eq!(max.trim(), (384u64 << 20).to_string());
+    f.ok(&["rm", "-f", "sized"]);
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn flags_the_vm_cannot_honour_are_refused_naming_them() {
+    let Some(guest) = guest() else { return };
+    let f = Fixture::new(guest);
+    for (args, flag) in [
+        (
+            vec!["run", "--isolation", "hyperv", "app:1", "true"],
+            "--isolation",
+        ),
+        (
+            vec![
+                "run",
+                "--isolation",
+                "vm",
+                "--network",
+                "bridge",
+                "app:1",
+                "true",
+            ],
+            "--network",
+        ),
+        (
+            vec!["run", "--isolation", "vm", "-p", "8080:80", "app:1", "true"],
+            "-p",
+        ),
+        (
+            vec!["run", "--isolation", "vm", "--privileged", "app:1", "true"],
+            "--privileged",
+        ),
+        (
+            vec!["run", "--isolation", "vm", "-t", "app:1", "true"],
+            "-t",
+        ),
+        (
+            vec![
+                "create",
+                "--isolation",
+                "vm",
+                "--cpuset-cpus",
+                "0",
+                "app:1",
+                "true",
+            ],
+            "--cpuset-cpus",
+        ),
+        (vec!["pod", "create", "--isolation", "vm"], "--isolation"),
+    ] {
+        let o = f.skiff(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains(flag),
+            "{args:?} does not name {flag}: {}",
+            text(&o)
+        );
+    }
+    // Nothing was made.
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(f.ok(&["pod", "ps", "-q"]).trim(), "");
+}
