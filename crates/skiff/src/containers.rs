@@ -361,6 +361,9 @@ pub struct Settings {
     /// --isolation: namespaces (default) or a VM of its own.
     #[serde(default)]
     pub isolation: crate::vm::Isolation,
+    /// A VM pod's member: the pod's infra container, whose VM it runs in.
+    #[serde(default)]
+    pub vm_pod: Option<String>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -631,7 +634,12 @@ pub fn create(
         let rootfs = dir.join("rootfs");
         skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
         skiff_image::trace::mark("create: rootfs mounted (overlay of the image's layers)");
-        let pod_uts = o.pod.as_ref().filter(|p| p.namespace("uts").is_some());
+        // A VM pod's members each have a uts namespace in the guest, named
+        // as the pod.
+        let pod_uts = o
+            .pod
+            .as_ref()
+            .filter(|p| p.namespace("uts").is_some() || o.settings.vm_pod.is_some());
         let hostname = match (pod_uts, &o.hostname) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -1159,7 +1167,9 @@ pub fn monitor(
         };
         let ran = match settings.isolation {
             crate::vm::Isolation::Vm => {
-                crate::vm::run_once(db, id, vm_stdin(io, &hub)?, &log, &hub, io.echo)
+                let stdin = vm_stdin(io, &hub)?;
+                let pod = settings.vm_pod.as_deref();
+                crate::vm::run_once(db, id, pod, stdin, &log, &hub, io.echo)
             }
             crate::vm::Isolation::Default => run_once(db, id, io, &log, &hub),
         };
@@ -1713,7 +1723,7 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
 /// Signals the container's processes (all of them for KILL, as Docker).
 pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     if is_vm(db, c) {
-        return crate::vm::signal(c, sig);
+        return crate::vm::signal(db, c, sig);
     }
     let mut cmd = oci(db, &c.id);
     cmd.arg("kill");
@@ -1752,7 +1762,7 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
         )));
     }
     if is_vm(db, c) {
-        crate::vm::pause(c, freeze)?;
+        crate::vm::pause(db, c, freeze)?;
         let state = if freeze { "paused" } else { "running" };
         return db.set(&c.id, "state = ?1", &[&state]);
     }

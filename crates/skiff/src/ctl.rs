@@ -20,7 +20,26 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Flags first: a bad one fails before anything is pulled or made.
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
-    let settings = run_settings(&a)?;
+    let mut settings = run_settings(&a)?;
+    let db = Db::open(&store.root)?;
+    // A VM pod's members run in its VM: --isolation vm is implied.
+    let pod = match &a.pod {
+        Some(p) => Some(crate::pods::find(&db, p)?),
+        None => None,
+    };
+    if let Some(p) = &pod {
+        match (settings.isolation, p.spec.isolation) {
+            (_, crate::vm::Isolation::Vm) => {
+                settings.isolation = crate::vm::Isolation::Vm;
+                settings.vm_pod = Some(p.infra.clone());
+            }
+            (crate::vm::Isolation::Vm, _) => return Err(Error::invalid(format!(
+                "--pod {} with --isolation vm: the pod is not a VM pod (pod create --isolation vm)",
+                p.name
+            ))),
+            _ => {}
+        }
+    }
     let vm = settings.isolation == crate::vm::Isolation::Vm;
     if vm {
         crate::vm::refuse_unsupported(&a)?;
@@ -34,7 +53,6 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
     }
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
-    let db = Db::open(&store.root)?;
     skiff_image::trace::mark("flags checked, store open");
     // The image, pulled when the store lacks it (Docker's default).
     let image = match store.find(a.image()) {
@@ -84,8 +102,8 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         stop_signal: a.stop_signal.clone(),
         publish: a.publish.clone(),
         publish_all: a.publish_all,
-        pod: match &a.pod {
-            Some(p) => Some(crate::pods::join(&db, &crate::pods::find(&db, p)?)?),
+        pod: match &pod {
+            Some(p) => Some(crate::pods::join(&db, p)?),
             None => None,
         },
     };
@@ -202,6 +220,7 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         dns: crate::net::dns_servers(&a.dns)?,
         ip: a.ip.clone(),
         isolation: crate::vm::Isolation::parse(a.isolation.as_deref())?,
+        vm_pod: None,
     })
 }
 
@@ -547,10 +566,9 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             label,
             isolation,
         } => {
-            if crate::vm::Isolation::parse(isolation.as_deref())? == crate::vm::Isolation::Vm {
-                return Err(Error::invalid(
-                    "pod create --isolation vm: a pod in one VM is not supported yet; run its containers with run --isolation vm (docs/vm.md)",
-                ));
+            let isolation = crate::vm::Isolation::parse(isolation.as_deref())?;
+            if isolation == crate::vm::Isolation::Vm {
+                crate::vm::refuse_for_pod(network.as_deref(), &publish, &share)?;
             }
             let mut labels = std::collections::BTreeMap::new();
             for l in &label {
@@ -575,6 +593,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                 publish,
                 infra_image,
                 labels,
+                isolation,
             };
             let p = pods::create(store, &db, name, spec)?;
             println!("{}", p.id);

@@ -86,7 +86,7 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             "the VM has no network yet; only none (the default with a VM)",
         );
     }
-    let checks: [(bool, &str, &str); 8] = [
+    let checks: [(bool, &str, &str); 7] = [
         (
             !a.publish.is_empty() || a.publish_all,
             "-p/-P",
@@ -109,11 +109,6 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             "the agent in the VM is the runtime",
         ),
         (
-            a.pod.is_some(),
-            "--pod",
-            "a pod in a VM is not supported yet",
-        ),
-        (
             a.tty,
             "-t",
             "a terminal through the VM is not supported yet",
@@ -132,12 +127,29 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// One run of a VM container: boot, share, create, start, copy, wait,
-/// then the container removed and the VM taken down (also when a step
-/// failed).
+/// `pod create --isolation vm`: what a VM pod cannot have yet, refused
+/// naming the flag.
+pub fn refuse_for_pod(network: Option<&str>, publish: &[String], share: &str) -> Result<()> {
+    if network.is_some_and(|n| n != "none") || !publish.is_empty() {
+        return Err(Error::invalid(
+            "--network/-p with --isolation vm: the VM has no network yet (docs/vm.md)",
+        ));
+    }
+    if share.split(',').any(|s| s.trim() == "pid") {
+        return Err(Error::invalid(
+            "--share pid with --isolation vm: a VM pod's containers share the guest's network and hostname, not a pid namespace (docs/vm.md)",
+        ));
+    }
+    Ok(())
+}
+
+/// One run of a VM container: boot (or, for a VM pod's member, attach to
+/// the pod's VM), share, create, start, copy, wait, then the container
+/// removed and a VM of its own taken down (also when a step failed).
 pub(crate) fn run_once(
     db: &Db,
     id: &str,
+    pod: Option<&str>,
     stdin: Box<dyn std::io::Read + Send>,
     log: &ctr::SharedLog,
     hub: &crate::attach::Hub,
@@ -158,15 +170,18 @@ pub(crate) fn run_once(
         }
     }
 
-    // 1. The VM, sized from the container's limits.
-    let mut sandbox = match boot(&spec, id) {
-        Ok(s) => s,
-        Err(e) => return Ok(Ran::NotStarted(format!("booting the VM: {e}"))),
+    // 1. The VM: the pod's (its infra's, running), or one of its own
+    // sized from the container's limits.
+    let vm = match pod {
+        Some(infra) => Vm::attach(infra),
+        None => Vm::boot(&spec, id),
     };
-    let Some(shared) = sandbox.shared_dir() else {
-        return Ok(Ran::NotStarted("the VM has no share".into()));
+    let mut vm = match vm {
+        Ok(vm) => vm,
+        Err(msg) => return Ok(Ran::NotStarted(msg)),
     };
-    skiff_image::trace::mark("vm: booted, the agent answers");
+    let shared = vm.shared.clone();
+    skiff_image::trace::mark("vm: the agent answers");
 
     // 2. The rootfs and the host's bind mounts where the guest sees them.
     let mut mounts = Vec::new();
@@ -177,22 +192,55 @@ pub(crate) fn run_once(
         })
         .map(|binds| mounts.extend(binds));
     let ran = match placed {
-        Ok(()) => run_in(&sandbox, db, id, &spec, stdin, log, hub, echo),
+        Ok(()) => run_in(&vm.agent, db, id, &spec, stdin, log, hub, echo),
         Err(e) => Ok(Ran::NotStarted(e.to_string())),
     };
 
     // 3. Down again, whatever happened.
-    if let Some(agent) = sandbox.agent() {
-        let r = agent::ContainerRequest {
-            container_id: id.into(),
-            ..Default::default()
-        };
-        let _ = agent.remove_container(call_context(), &r);
-    }
+    let r = agent::ContainerRequest {
+        container_id: id.into(),
+        ..Default::default()
+    };
+    let _ = vm.agent.remove_container(call_context(), &r);
     skiff_vm::share::unmount_all(&mounts);
-    sandbox.shutdown();
+    if let Some(mut sandbox) = vm.own.take() {
+        sandbox.shutdown();
+    }
     skiff_image::trace::mark("vm: container removed, VM down");
     ran
+}
+
+/// The VM a run uses: its own sandbox, or the pod's reached through its
+/// state directory.
+struct Vm {
+    agent: AgentClient,
+    shared: PathBuf,
+    own: Option<Sandbox>,
+}
+
+impl Vm {
+    fn boot(spec: &Value, id: &str) -> std::result::Result<Vm, String> {
+        let sandbox = boot(spec, id).map_err(|e| format!("booting the VM: {e}"))?;
+        let (Some(agent), Some(shared)) = (sandbox.agent().cloned(), sandbox.shared_dir()) else {
+            return Err("the VM's agent is not connected, or it has no share".into());
+        };
+        Ok(Vm {
+            agent,
+            shared,
+            own: Some(sandbox),
+        })
+    }
+
+    fn attach(infra: &str) -> std::result::Result<Vm, String> {
+        let dir = sandbox_dir(infra);
+        let agent = skiff_vm::connect_agent(&dir)
+            .map_err(|e| format!("the pod's VM (is the pod running?): {e}"))?;
+        Ok(Vm {
+            agent,
+            shared: dir.join("shared"),
+            own: None,
+        })
+    }
 }
 
 fn boot(spec: &Value, id: &str) -> std::result::Result<Sandbox, skiff_vm::VmError> {
@@ -225,7 +273,7 @@ fn boot(spec: &Value, id: &str) -> std::result::Result<Sandbox, skiff_vm::VmErro
 /// Create, start, copy and wait, in a VM that runs.
 #[allow(clippy::too_many_arguments)]
 fn run_in(
-    sandbox: &Sandbox,
+    agent: &AgentClient,
     db: &Db,
     id: &str,
     spec: &Value,
@@ -234,9 +282,6 @@ fn run_in(
     hub: &crate::attach::Hub,
     echo: bool,
 ) -> Result<Ran> {
-    let Some(agent) = sandbox.agent().cloned() else {
-        return Ok(Ran::NotStarted("the VM's agent is not connected".into()));
-    };
     let create = agent::CreateContainerRequest {
         container_id: id.into(),
         oci_config: spec.to_string().into_bytes(),
@@ -277,7 +322,8 @@ fn run_in(
     // with the VM at the latest.
     let code = match agent.wait_process(skiff_vm::ttrpc::context::Context::default(), &wait) {
         Ok(w) => w.status,
-        Err(_) => 255,
+        // A VM gone under it (its pod's, stopped first): killed with it.
+        Err(_) => 137,
     };
     // What the container's children still hold open ends with the VM:
     // bounded, so a stuck stream cannot hold the monitor.
@@ -304,15 +350,19 @@ fn agent_message(e: skiff_vm::ttrpc::Error) -> String {
     }
 }
 
-/// A connection to the running container's agent.
-fn agent_of(c: &Ctr) -> Result<AgentClient> {
-    skiff_vm::connect_agent(&sandbox_dir(&c.id))
+/// A connection to the agent of the running container's VM (its own, or
+/// its pod's).
+fn agent_of(db: &Db, c: &Ctr) -> Result<AgentClient> {
+    let owner = ctr::Settings::load(&db.dir(&c.id))
+        .vm_pod
+        .unwrap_or_else(|| c.id.clone());
+    skiff_vm::connect_agent(&sandbox_dir(&owner))
         .map_err(|e| Error::invalid(format!("{}: its VM: {e}", c.name)))
 }
 
 /// A signal to the container's init in its VM (KILL ends the guest's pid
 /// namespace, so all of it: Docker's kill).
-pub fn signal(c: &Ctr, sig: &str) -> Result<()> {
+pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     let number =
         signal_number(sig).ok_or_else(|| Error::invalid(format!("{sig:?}: not a signal")))?;
     let r = agent::SignalProcessRequest {
@@ -321,7 +371,7 @@ pub fn signal(c: &Ctr, sig: &str) -> Result<()> {
         signal: number,
         ..Default::default()
     };
-    agent_of(c)?
+    agent_of(db, c)?
         .signal_process(call_context(), &r)
         .map_err(|e| Error::invalid(format!("{}: {}", c.name, agent_message(e))))?;
     Ok(())
@@ -339,12 +389,12 @@ fn signal_number(sig: &str) -> Option<u32> {
 }
 
 /// `pause`/`unpause`: the container's cgroup in the guest, frozen or thawed.
-pub fn pause(c: &Ctr, freeze: bool) -> Result<()> {
+pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     let r = agent::ContainerRequest {
         container_id: c.id.clone(),
         ..Default::default()
     };
-    let agent = agent_of(c)?;
+    let agent = agent_of(db, c)?;
     let done = if freeze {
         agent.pause_container(call_context(), &r)
     } else {
@@ -403,7 +453,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         "terminal": false,
     });
     let exec_id = format!("exec-{}", &ctr::random_id()[..12]);
-    let agent = agent_of(c)?;
+    let agent = agent_of(db, c)?;
     let r = agent::ExecProcessRequest {
         container_id: c.id.clone(),
         exec_id: exec_id.clone(),

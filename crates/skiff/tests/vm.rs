@@ -437,7 +437,15 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
             ],
             "--cpuset-cpus",
         ),
-        (vec!["pod", "create", "--isolation", "vm"], "--isolation"),
+        (
+            vec!["pod", "create", "--isolation", "vm", "--share", "net,pid"],
+            "--share",
+        ),
+        (
+            vec!["pod", "create", "--isolation", "vm", "-p", "8080:80"],
+            "-p",
+        ),
+        (vec!["pod", "create", "--isolation", "cloud"], "--isolation"),
     ] {
         let o = f.skiff(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
@@ -450,4 +458,85 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
     // Nothing was made.
     assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
     assert_eq!(f.ok(&["pod", "ps", "-q"]).trim(), "");
+}
+
+/// A VM pod: its infra's VM holds every member; they share the guest's
+/// kernel boot, its loopback and the pod's hostname; `pod rm -f` takes the
+/// one VM down.
+#[test]
+fn a_vm_pods_containers_share_one_vm() {
+    let Some(guest) = guest() else { return };
+    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let f = Fixture::new(guest);
+    let pod = f.ok(&[
+        "pod",
+        "create",
+        "--isolation",
+        "vm",
+        "--name",
+        "vmpod",
+        "--hostname",
+        "podhost",
+    ]);
+    let infra = f.ok(&[
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        "vmpod",
+    ]);
+    let infra = infra.trim().to_string();
+    assert_eq!(infra.len(), 64, "infra id {infra:?} (pod {pod})");
+    let o = f.skiff_booting(&[
+        "run",
+        "-d",
+        "--pod",
+        "vmpod",
+        "--name",
+        "server",
+        "app:1",
+        "sh",
+        "-c",
+        "echo served > /srv/index.html; cat /proc/sys/kernel/random/boot_id; exec busybox httpd -f -p 127.0.0.1:8080 -h /srv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let server = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut boot_a = String::new();
+    eventually(
+        "the server's boot id in its log",
+        Duration::from_secs(30),
+        || {
+            boot_a = f.ok(&["logs", "server"]).trim().to_string();
+            !boot_a.is_empty()
+        },
+    );
+    let o = f.skiff(&[
+        "run",
+        "--pod",
+        "vmpod",
+        "--name",
+        "client",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/random/boot_id; busybox hostname; busybox wget -q -O - http://127.0.0.1:8080/index.html",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [boot_a.as_str(), "podhost", "served"], "{out}");
+    // One VM: the infra's; none of the members' own.
+    let infra_sandbox = format!("{STATE_ROOT}/{}", &infra[..16]);
+    let qemus = Command::new("pgrep")
+        .args(["-f", &format!("qemu-system.*{infra_sandbox}")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&qemus.stdout).lines().count(), 1);
+    assert!(!Path::new(&format!("{STATE_ROOT}/{}", &server[..16])).exists());
+    let client = id_of(&f, "client");
+    f.ok(&["pod", "rm", "-f", "vmpod"]);
+    for id in [&infra, &server, &client] {
+        assert_nothing_left(id);
+    }
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
 }
