@@ -85,6 +85,36 @@ impl GuestSize {
         }
     }
 
+    /// The size for the first task of a pod, which boots its VM: the pod's
+    /// limits when containerd's CRI gives them, else the task's own.
+    pub fn for_first_task(spec: &Value) -> GuestSize {
+        GuestSize::from_pod_annotations(spec).unwrap_or_else(|| GuestSize::from_oci(spec))
+    }
+
+    /// The pod's limits from the annotations containerd's CRI (1.6 and
+    /// 2.x) puts on the sandbox (pause) container's spec when the kubelet
+    /// gives PodSandboxConfig.linux.resources: `io.kubernetes.cri.
+    /// sandbox-memory` (bytes, 0 for none), `sandbox-cpu-quota` and
+    /// `sandbox-cpu-period` (µs, quota 0 or -1 for none). None without them.
+    pub fn from_pod_annotations(spec: &Value) -> Option<GuestSize> {
+        let a = &spec["annotations"];
+        let number = |key: &str| {
+            a[format!("io.kubernetes.cri.sandbox-{key}")]
+                .as_str()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        let memory = number("memory");
+        let quota = number("cpu-quota");
+        if memory.is_none() && quota.is_none() {
+            return None;
+        }
+        let period = number("cpu-period").filter(|p| *p > 0).unwrap_or(100_000);
+        Some(GuestSize::from_limits(
+            memory,
+            quota.map(|q| (q, period as u64)),
+        ))
+    }
+
     /// The size for an OCI config's `linux.resources` (memory.limit,
     /// cpu.quota and cpu.period, default period 100 ms).
     pub fn from_oci(spec: &Value) -> GuestSize {
@@ -139,5 +169,27 @@ mod tests {
                 memory_mib: 576
             }
         );
+        // The CRI's pod limits win over the pause container's own.
+        let mut pause = spec.clone();
+        pause["annotations"] = serde_json::json!({
+            "io.kubernetes.cri.sandbox-memory": "1073741824",
+            "io.kubernetes.cri.sandbox-cpu-quota": "50000",
+            "io.kubernetes.cri.sandbox-cpu-period": "100000",
+        });
+        assert_eq!(
+            GuestSize::for_first_task(&pause),
+            GuestSize {
+                cpus: 1,
+                memory_mib: 1088
+            }
+        );
+        // containerd writes 0 for a limit the pod does not have.
+        pause["annotations"]["io.kubernetes.cri.sandbox-memory"] = "0".into();
+        pause["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "0".into();
+        assert_eq!(
+            GuestSize::for_first_task(&pause),
+            GuestSize::from_limits(None, None)
+        );
+        assert_eq!(GuestSize::for_first_task(&spec), GuestSize::from_oci(&spec));
     }
 }

@@ -33,10 +33,12 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
                 settings.isolation = crate::vm::Isolation::Vm;
                 settings.vm_pod = Some(p.infra.clone());
             }
-            (crate::vm::Isolation::Vm, _) => return Err(Error::invalid(format!(
+            (crate::vm::Isolation::Vm, _) => {
+                return Err(Error::invalid(format!(
                 "--pod {} with --isolation vm: the pod is not a VM pod (pod create --isolation vm)",
                 p.name
-            ))),
+            )))
+            }
             _ => {}
         }
     }

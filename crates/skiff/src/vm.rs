@@ -328,6 +328,10 @@ fn run_in(
     // What the container's children still hold open ends with the VM:
     // bounded, so a stuck stream cannot hold the monitor.
     join_within(copiers, Duration::from_secs(5));
+    // Exited from here on, though the VM's teardown takes a moment more:
+    // a `stop` meanwhile waits for the monitor instead of signalling a
+    // container the agent no longer has.
+    ctr::mark_exited(db, id, code)?;
     Ok(Ran::Exited(code))
 }
 

@@ -540,3 +540,80 @@ fn a_vm_pods_containers_share_one_vm() {
     }
     assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
 }
+
+/// `skiff run --rm --isolation vm IMAGE true`, whole command's wall time,
+/// next to a bare boot of the same VM (launch to /init's line, as
+/// crates/skiff-vm/tests/bench.rs measures it); rounds alternate. Not a
+/// pass/fail test:
+///
+///   cargo test -p skiff --test vm -- --ignored --nocapture bench
+#[test]
+#[ignore]
+fn bench_run_rm_against_a_bare_boot() {
+    let Some(guest) = guest() else { return };
+    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+    let f = Fixture::new(guest);
+    let file = |name: &str| {
+        f.guest
+            .env
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let rounds: usize = std::env::var("SKIFF_VM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let state = tempfile::tempdir().unwrap();
+    let (mut bare, mut run) = (vec![], vec![]);
+    for round in 0..rounds {
+        let config = skiff_vm::SandboxConfig {
+            id: format!("bench-bare-{round}"),
+            state_root: state.path().into(),
+            kernel: file("SKIFF_VM_KERNEL"),
+            initramfs: file("SKIFF_VM_INITRAMFS"),
+            vhost_device_vsock: file("SKIFF_VM_VSOCK_BACKEND"),
+            hypervisor: Box::new(skiff_vm::Qemu::default()),
+            cpus: 1,
+            memory_mib: 256,
+            disks: vec![],
+            virtiofsd: None,
+            extra_cmdline: format!("{}=1", skiff_vm::BARE_BOOT_PARAM),
+            boot_bound: Duration::from_secs(90),
+        };
+        let sandbox = skiff_vm::Sandbox::start_vm(&config).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !sandbox.console().contains(skiff_vm::BARE_BOOT_LINE) {
+            assert!(Instant::now() < deadline, "no bare boot line in 90 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        bare.push(sandbox.launched().elapsed());
+        drop(sandbox);
+        let t0 = Instant::now();
+        let o = f.skiff(&["run", "--rm", "--isolation", "vm", "app:1", "true"]);
+        run.push(t0.elapsed());
+        assert!(o.status.success(), "{}", text(&o));
+        eprintln!(
+            "round {round}: bare {:?}, run --rm {:?}",
+            bare[round], run[round]
+        );
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = bare
+        .iter()
+        .zip(&run)
+        .map(|(b, r)| r.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    eprintln!(
+        "bare boot median {:?}; skiff run --rm --isolation vm true median {:?}; median ratio {:.2}",
+        median(bare),
+        median(run),
+        sorted[sorted.len() / 2]
+    );
+}

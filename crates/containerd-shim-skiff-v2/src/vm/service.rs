@@ -188,7 +188,8 @@ impl VmService {
             Some(dir) => (Some(dir), None),
             None => {
                 let group = crate::start::group_id(&bundle).unwrap_or_else(|| id.clone());
-                let pod = self.boot(&sandbox_name(&group), &req, &host_root)?;
+                let size = skiff_vm::GuestSize::for_first_task(&spec);
+                let pod = self.boot(&sandbox_name(&group), &req, &host_root, size)?;
                 (pod.sandbox.shared_dir(), Some(pod))
             }
         };
@@ -300,11 +301,19 @@ impl VmService {
         })
     }
 
-    /// A new VM for the pod `group`. With virtiofsd (SKIFF_VM_VIRTIOFSD or
+    /// A new VM for the pod `group`, of `size` (the pod's limits from
+    /// the CRI's sandbox annotations, else the first task's own: docs/vm.md,
+    /// "Sizing"). With virtiofsd (SKIFF_VM_VIRTIOFSD or
     /// /var/lib/skiff/vm/virtiofsd) it shares a directory for the pod's
     /// rootfs; without, the first task's rootfs becomes its disk (and the
     /// pod can hold only that task).
-    fn boot(&self, group: &str, req: &CreateTaskRequest, host_root: &Path) -> Result<Pod> {
+    fn boot(
+        &self,
+        group: &str,
+        req: &CreateTaskRequest,
+        host_root: &Path,
+        size: skiff_vm::GuestSize,
+    ) -> Result<Pod> {
         let state_root = state_root(&self.namespace);
         std::fs::create_dir_all(&state_root)
             .map_err(ShimError::io(format!("creating {}", state_root.display())))?;
@@ -329,8 +338,8 @@ impl VmService {
             initramfs: image_files.initramfs,
             vhost_device_vsock: image_files.vhost_device_vsock,
             hypervisor: Box::new(Qemu::default()),
-            cpus: 1,
-            memory_mib: 256,
+            cpus: size.cpus,
+            memory_mib: size.memory_mib,
             disks,
             virtiofsd,
             extra_cmdline: String::new(),
