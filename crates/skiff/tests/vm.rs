@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 
 /// One VM at a time: TCG boots triple in time when both cores are busy.
 static ONE_VM: Mutex<()> = Mutex::new(());
@@ -74,8 +73,8 @@ fn guest() -> Option<Guest> {
     })
 }
 
-/// A store with `app:1` (busybox, Env GREETING, WorkingDir /srv), pulled
-/// from a registry of the test's own; what a failed test left is removed.
+/// A store with `app:1` (common::app_store: busybox, Env GREETING,
+/// WorkingDir /srv); what a failed test left is removed.
 struct Fixture {
     e: Engine,
     guest: Guest,
@@ -85,18 +84,7 @@ struct Fixture {
 impl Fixture {
     fn new(guest: Guest) -> Fixture {
         let reg = Registry::start();
-        let tmp = tempfile::tempdir().unwrap();
-        let mut l = Layout::new(&tmp.path().join("app"));
-        let d = l.image_with(
-            &[busybox_layer()],
-            Z::Gzip,
-            "amd64",
-            json!({"Cmd": ["sh", "-c", "echo from-cmd"], "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv"}),
-        );
-        l.tag(&d, "1");
-        reg.push_layout(&l.dir, "1", "app:1", false);
-        let e = Engine::new();
-        e.ok(&["pull", "-q", &format!("{}/app:1", reg.addr())]);
+        let e = app_store(&reg);
         Fixture {
             e,
             guest,
