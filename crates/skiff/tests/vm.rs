@@ -466,14 +466,12 @@ fn a_vm_pods_containers_share_one_vm() {
         "--hostname",
         "podhost",
     ]);
-    let infra = f.ok(&[
-        "pod",
-        "inspect",
-        "--format",
-        "{{.InfraContainerID}}",
-        "vmpod",
-    ]);
-    let infra = infra.trim().to_string();
+    let doc: serde_json::Value = serde_json::from_str(&f.ok(&["pod", "inspect", "vmpod"])).unwrap();
+    let doc = if doc.is_array() { &doc[0] } else { &doc };
+    let infra = doc["InfraContainerID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(infra.len(), 64, "infra id {infra:?} (pod {pod})");
     let o = f.skiff_booting(&[
         "run",
