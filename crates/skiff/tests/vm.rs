@@ -580,6 +580,10 @@ fn bench_run_rm_against_a_bare_boot() {
         let o = f.skiff(&["run", "--rm", "--isolation", "vm", "app:1", "true"]);
         run.push(t0.elapsed());
         assert!(o.status.success(), "{}", text(&o));
+        // SKIFF_TRACE=1: the run's phases (the engine's trace lines).
+        if std::env::var_os("SKIFF_TRACE").is_some() {
+            eprint!("{}", String::from_utf8_lossy(&o.stderr));
+        }
         eprintln!(
             "round {round}: bare {:?}, run --rm {:?}",
             bare[round], run[round]
