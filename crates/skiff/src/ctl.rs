@@ -1002,6 +1002,11 @@ pub fn top(store: &Store, name: &str) -> Result<i32> {
     if c.state != "running" && c.state != "paused" {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
+    if ctr::is_vm(&db, &c) {
+        return Err(Error::invalid(format!(
+            "top {name}: its processes are its VM's guest's, not the host's; use exec {name} ps"
+        )));
+    }
     let o = ctr::oci(&db, &c.id)
         .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
         .output()
@@ -1033,11 +1038,17 @@ pub fn prune(store: &mut Store) -> Result<i32> {
 /// One stats sample of a container from skiff-oci: (cpu ns, memory bytes,
 /// memory limit, pids).
 fn sample(db: &Db, c: &Ctr) -> Option<(u64, u64, u64, u64)> {
-    let o = ctr::oci(db, &c.id)
-        .args(["events", "--stats", &c.id])
-        .output()
-        .ok()?;
-    let v: Value = serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next()?).ok()?;
+    // A VM container's cgroup is the guest's: the agent reads it, in the
+    // same form as skiff-oci's `events --stats` data.
+    let v = if ctr::is_vm(db, c) {
+        json!({"data": crate::vm::stats(db, c)?})
+    } else {
+        let o = ctr::oci(db, &c.id)
+            .args(["events", "--stats", &c.id])
+            .output()
+            .ok()?;
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next()?).ok()?
+    };
     let d = &v["data"];
     let n = |p: &str| d.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
     Some((

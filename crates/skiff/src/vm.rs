@@ -408,6 +408,21 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     Ok(())
 }
 
+/// The container's cgroup statistics in the guest (skiff-oci's `events
+/// --stats` data); None when its VM does not answer.
+pub fn stats(db: &Db, c: &Ctr) -> Option<Value> {
+    let r = agent::ContainerRequest {
+        container_id: c.id.clone(),
+        ..Default::default()
+    };
+    let raw = agent_of(db, c)
+        .ok()?
+        .stats_container(call_context(), &r)
+        .ok()?
+        .stats_json;
+    serde_json::from_slice(&raw).ok()
+}
+
 /// `exec` in the VM: the process from the container's own (its env, cwd
 /// and user, as -e, -w, -u change them), its output to ours; its exit
 /// code.

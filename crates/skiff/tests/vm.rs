@@ -376,6 +376,11 @@ fn the_vm_is_sized_from_memory_and_cpus_and_rm_f_takes_it_down() {
     // The limit holds inside the guest too, on the container's cgroup.
     let max = f.ok(&["exec", "sized", "cat", "/sys/fs/cgroup/memory.max"]);
     assert_eq!(max.trim(), (384u64 << 20).to_string());
+    // stats reads the guest's cgroup through the agent; top refuses.
+    let stats = f.ok(&["stats", "--no-stream", "sized"]);
+    assert!(stats.contains("384.00MiB"), "{stats}");
+    let top = f.skiff(&["top", "sized"]);
+    assert_eq!(top.status.code(), Some(125), "{}", text(&top));
     f.ok(&["rm", "-f", "sized"]);
     assert_nothing_left(&id);
 }
