@@ -332,6 +332,46 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
     assert_eq!(state.trim(), "exited 137");
     f.ok(&["rm", "bg"]);
     assert_nothing_left(&id);
+
+    // A monitor killed with -9 leaves its VM running: rm takes it down
+    // (the sandbox's pids file), with the share's mounts and directory.
+    let o = f.skiff_booting(&[
+        "run",
+        "-d",
+        "--isolation",
+        "vm",
+        "--name",
+        "k9",
+        "app:1",
+        "sleep",
+        "600",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let monitor = Command::new("pgrep")
+        .args(["-f", &format!("__monitor {id}")])
+        .output()
+        .unwrap();
+    let monitor = String::from_utf8_lossy(&monitor.stdout).trim().to_string();
+    assert!(
+        !monitor.is_empty() && !monitor.contains('\n'),
+        "monitor {monitor:?}"
+    );
+    assert!(Command::new("kill")
+        .args(["-9", &monitor])
+        .status()
+        .unwrap()
+        .success());
+    eventually(
+        "the row exited once its monitor is gone",
+        Duration::from_secs(10),
+        || {
+            f.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+                .contains("k9 Exited")
+        },
+    );
+    f.ok(&["rm", "-f", "k9"]);
+    assert_nothing_left(&id);
 }
 
 #[test]
