@@ -108,6 +108,26 @@ impl Fixture {
         wait_bounded(child, Duration::from_secs(240), args)
     }
 
+    /// skiff with `input` on its stdin (then closed), bounded.
+    fn skiff_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut cmd = Command::new(skiff_bin());
+        cmd.arg("--root").arg(self.e.root()).args(args);
+        for (k, v) in &self.guest.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        wait_bounded(child, Duration::from_secs(240), args)
+    }
+
     /// A command that boots a VM, again once if the boot failed (TCG on a
     /// loaded host).
     fn skiff_booting(&self, args: &[&str]) -> Output {
@@ -257,6 +277,50 @@ fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
     let id = id_of(&f, "fg");
     f.ok(&["rm", "fg"]);
     assert_nothing_left(&id);
+
+    // create, then start: the monitor boots it then; the log has it.
+    let id = f.ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        "--name",
+        "cs",
+        "app:1",
+        "sh",
+        "-c",
+        "echo created-then-started",
+    ]);
+    f.ok(&["start", "cs"]);
+    eventually("cs exited", Duration::from_secs(60), || {
+        f.ok(&["inspect", "--format", "{{.State.Status}}", "cs"])
+            .trim()
+            == "exited"
+    });
+    assert_eq!(f.ok(&["logs", "cs"]), "created-then-started\n");
+    f.ok(&["rm", "cs"]);
+    assert_nothing_left(id.trim());
+
+    // -i: our stdin is the container's, to its end.
+    let o = f.skiff_with_input(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--isolation",
+            "vm",
+            "app:1",
+            "sh",
+            "-c",
+            "cat; echo end",
+        ],
+        b"from-stdin\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "from-stdin\nend\n",
+        "{}",
+        text(&o)
+    );
 
     // --rm: nothing of it is left, the row neither.
     let o = f.skiff_booting(&["run", "--rm", "--isolation", "vm", "app:1", "true"]);
