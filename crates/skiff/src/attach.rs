@@ -62,7 +62,13 @@ pub struct Hub {
     tty: Arc<Mutex<Option<RawFd>>>,
     /// Clients whose first frame was taken.
     greeted: Arc<(Mutex<usize>, std::sync::Condvar)>,
+    /// A terminal that is not ours to ioctl (a VM's, resized through its
+    /// agent): what a RESIZE calls.
+    remote_tty: Arc<Mutex<Option<ResizeHook>>>,
 }
+
+/// Resizes a terminal the hub holds no master of: (rows, cols).
+pub type ResizeHook = Box<dyn Fn(u16, u16) + Send>;
 
 impl Hub {
     /// Serves `dir/attach.sock` on a thread of its own.
@@ -125,18 +131,36 @@ impl Hub {
                 let cols = u16::from_be_bytes([data[2], data[3]]);
                 if let Some(fd) = self.tty.lock().ok().and_then(|t| *t) {
                     set_size(fd, rows, cols);
+                } else if let Some(resize) = self
+                    .remote_tty
+                    .lock()
+                    .ok()
+                    .as_deref()
+                    .and_then(Option::as_ref)
+                {
+                    resize(rows, cols);
                 }
             }
             // A pipe's end closed: the container reads EOF (a
             // terminal stays, as Docker's does).
             CLOSE => {
                 if let Ok(mut input) = self.input.lock() {
-                    if self.tty.lock().ok().and_then(|t| *t).is_none() {
+                    let remote = self.remote_tty.lock().is_ok_and(|r| r.is_some());
+                    if self.tty.lock().ok().and_then(|t| *t).is_none() && !remote {
                         input.take();
                     }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A terminal held elsewhere (a VM's): input goes to the pipe
+    /// `set_input` gives, resizes to `resize`, and a client's CLOSE leaves
+    /// it open, as a terminal.
+    pub fn set_remote_tty(&self, resize: ResizeHook) {
+        if let Ok(mut r) = self.remote_tty.lock() {
+            *r = Some(resize);
         }
     }
 

@@ -1167,9 +1167,8 @@ pub fn monitor(
         };
         let ran = match settings.isolation {
             crate::vm::Isolation::Vm => {
-                let stdin = vm_stdin(io, &hub)?;
                 let pod = settings.vm_pod.as_deref();
-                crate::vm::run_once(db, id, pod, stdin, &log, &hub, io.echo)
+                crate::vm::run_once(db, id, pod, io, &log, &hub)
             }
             crate::vm::Isolation::Default => run_once(db, id, io, &log, &hub),
         };
@@ -1230,20 +1229,6 @@ pub fn monitor(
 
 /// A container's log, shared by its output copiers.
 pub(crate) type SharedLog = std::sync::Arc<std::sync::Mutex<LogWriter>>;
-
-/// A VM container's stdin: ours (run -i), a pipe attach writes (-d -i), or
-/// none (closed at once, as /dev/null).
-fn vm_stdin(io: RunIo, hub: &crate::attach::Hub) -> Result<Box<dyn Read + Send>> {
-    if io.stdin_inherit {
-        return Ok(Box::new(std::io::stdin()));
-    }
-    if io.interactive {
-        let (r, w) = pipe()?;
-        hub.set_input(w, false);
-        return Ok(Box::new(r));
-    }
-    Ok(Box::new(std::io::empty()))
-}
 
 /// Attached clients learn how the run ended: its exit code, and why it did
 /// not start when it did not.
@@ -1338,17 +1323,17 @@ pub fn has_terminal(db: &Db, c: &Ctr) -> bool {
 
 /// How a run's stdio is wired.
 #[derive(Clone, Copy)]
-struct RunIo {
+pub(crate) struct RunIo {
     /// Output to ours too (a foreground run).
-    echo: bool,
+    pub(crate) echo: bool,
     /// The container reads our stdin (a foreground run -i).
-    stdin_inherit: bool,
+    pub(crate) stdin_inherit: bool,
     /// A terminal: its master comes over a console socket.
-    tty: bool,
+    pub(crate) tty: bool,
     /// -d -i: a pipe to its stdin, written by attach.
-    interactive: bool,
+    pub(crate) interactive: bool,
     /// A foreground `run -t` attaches: start once it is there.
-    hold: bool,
+    pub(crate) hold: bool,
 }
 
 /// One run: create and start with skiff-oci, the output into the log (and
@@ -1522,8 +1507,8 @@ fn shed_startup_pages() {
 
 /// Copies a terminal's output into the log (line by line) and to attached
 /// clients (as it comes), until the terminal is closed (EIO).
-fn copy_terminal(
-    mut master: fs::File,
+pub(crate) fn copy_terminal(
+    mut master: impl Read,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
 ) {
@@ -1600,7 +1585,7 @@ fn set_nonblocking(f: &fs::File) {
     }
 }
 
-fn pipe() -> Result<(fs::File, fs::File)> {
+pub(crate) fn pipe() -> Result<(fs::File, fs::File)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the two fds, which we own from here on.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {

@@ -86,7 +86,7 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             "the VM has no network yet; only none (the default with a VM)",
         );
     }
-    let checks: [(bool, &str, &str); 7] = [
+    let checks: [(bool, &str, &str); 6] = [
         (
             !a.publish.is_empty() || a.publish_all,
             "-p/-P",
@@ -107,11 +107,6 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             a.runtime.is_some(),
             "--runtime",
             "the agent in the VM is the runtime",
-        ),
-        (
-            a.tty,
-            "-t",
-            "a terminal through the VM is not supported yet",
         ),
         (
             a.cpuset_cpus.is_some(),
@@ -150,10 +145,9 @@ pub(crate) fn run_once(
     db: &Db,
     id: &str,
     pod: Option<&str>,
-    stdin: Box<dyn std::io::Read + Send>,
+    io: ctr::RunIo,
     log: &ctr::SharedLog,
     hub: &crate::attach::Hub,
-    echo: bool,
 ) -> Result<Ran> {
     let dir = db.dir(id);
     let config_path = dir.join("config.json");
@@ -192,7 +186,7 @@ pub(crate) fn run_once(
         })
         .map(|binds| mounts.extend(binds));
     let ran = match placed {
-        Ok(()) => run_in(&vm.agent, db, id, &spec, stdin, log, hub, echo),
+        Ok(()) => run_in(&vm.agent, db, id, &spec, io, log, hub),
         Err(e) => Ok(Ran::NotStarted(e.to_string())),
     };
 
@@ -270,17 +264,29 @@ fn boot(spec: &Value, id: &str) -> std::result::Result<Sandbox, skiff_vm::VmErro
     })
 }
 
+/// A VM container's stdin: ours (run -i), a pipe attach writes (-d -i, a
+/// terminal), or none (closed at once, as /dev/null).
+fn stdin_of(io: ctr::RunIo, hub: &crate::attach::Hub) -> Result<Box<dyn std::io::Read + Send>> {
+    if io.stdin_inherit {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    if io.interactive || io.tty {
+        let (r, w) = ctr::pipe()?;
+        hub.set_input(w, false);
+        return Ok(Box::new(r));
+    }
+    Ok(Box::new(std::io::empty()))
+}
+
 /// Create, start, copy and wait, in a VM that runs.
-#[allow(clippy::too_many_arguments)]
 fn run_in(
     agent: &AgentClient,
     db: &Db,
     id: &str,
     spec: &Value,
-    stdin: Box<dyn std::io::Read + Send>,
+    io: ctr::RunIo,
     log: &ctr::SharedLog,
     hub: &crate::attach::Hub,
-    echo: bool,
 ) -> Result<Ran> {
     let create = agent::CreateContainerRequest {
         container_id: id.into(),
@@ -291,14 +297,38 @@ fn run_in(
     if let Err(e) = agent.create_container(call_context(), &create) {
         return Ok(Ran::NotStarted(agent_message(e)));
     }
+    let stdin = stdin_of(io, hub)?;
+    // With a terminal the agent holds its master: its output is stdout,
+    // resizes go through the agent (stderr ends at once).
+    if io.tty {
+        let (agent, id) = (agent.clone(), id.to_string());
+        hub.set_remote_tty(Box::new(move |rows, cols| {
+            let r = agent::ResizePtyRequest {
+                container_id: id.clone(),
+                rows: rows.into(),
+                cols: cols.into(),
+                ..Default::default()
+            };
+            let _ = agent.resize_pty(call_context(), &r);
+        }));
+    }
     let copiers: Vec<_> = [("stdout", false), ("stderr", true)]
         .into_iter()
         .map(|(stream, is_stderr)| {
             let output = Output::new(agent.clone(), id, "", is_stderr);
             let (log, hub) = (log.clone(), hub.clone());
-            std::thread::spawn(move || ctr::copy_output(output, stream, &log, &hub, echo))
+            let echo = io.echo;
+            std::thread::spawn(move || match io.tty && !is_stderr {
+                true => ctr::copy_terminal(output, &log, &hub),
+                false => ctr::copy_output(output, stream, &log, &hub, echo),
+            })
         })
         .collect();
+    // A foreground `run -t` attaches first (its terminal's size), as for a
+    // namespace container; one that never comes is not waited for long.
+    if io.hold {
+        hub.wait_client(Duration::from_secs(30));
+    }
     let start = agent::ContainerRequest {
         container_id: id.into(),
         ..Default::default()
@@ -328,10 +358,6 @@ fn run_in(
     // What the container's children still hold open ends with the VM:
     // bounded, so a stuck stream cannot hold the monitor.
     join_within(copiers, Duration::from_secs(5));
-    // Exited from here on, though the VM's teardown takes a moment more:
-    // a `stop` meanwhile waits for the monitor instead of signalling a
-    // container the agent no longer has.
-    ctr::mark_exited(db, id, code)?;
     Ok(Ran::Exited(code))
 }
 
@@ -375,10 +401,20 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
         signal: number,
         ..Default::default()
     };
-    agent_of(db, c)?
-        .signal_process(call_context(), &r)
-        .map_err(|e| Error::invalid(format!("{}: {}", c.name, agent_message(e))))?;
-    Ok(())
+    let sent = agent_of(db, c).and_then(|agent| {
+        agent
+            .signal_process(call_context(), &r)
+            .map_err(|e| Error::invalid(format!("{}: {}", c.name, agent_message(e))))
+    });
+    match sent {
+        Ok(_) => Ok(()),
+        // Its init ended and the monitor is taking the VM down (bounded):
+        // the agent no longer has it. Ended is what the signal was for.
+        Err(e) => match ctr::wait_exit(db, &c.id, Some(Duration::from_secs(20)))? {
+            Some(_) => Ok(()),
+            None => Err(e),
+        },
+    }
 }
 
 /// A signal's number from its name (with or without SIG) or number.

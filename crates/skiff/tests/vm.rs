@@ -322,6 +322,24 @@ fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
         text(&o)
     );
 
+    // -t: the guest's terminal (the agent holds its master), through the
+    // engine's attach; `script` gives the run a terminal of its own.
+    if have("script") {
+        let mut cmd = format!("{} --root {}", skiff_bin(), f.e.root().display());
+        cmd.push_str(" run -t --rm --isolation vm app:1 sh -c 'tty; exit 4'");
+        let mut script = Command::new("timeout");
+        script.args(["-s", "KILL", "120", "script", "-qefc", &cmd, "/dev/null"]);
+        for (k, v) in &f.guest.env {
+            script.env(k, v);
+        }
+        let o = script.stdin(Stdio::piped()).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(4), "{out}{}", text(&o));
+        assert!(out.contains("/dev/pts/"), "{out}");
+    } else {
+        eprintln!("skipped the -t part: script is not installed");
+    }
+
     // --rm: nothing of it is left, the row neither.
     let o = f.skiff_booting(&["run", "--rm", "--isolation", "vm", "app:1", "true"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -519,8 +537,16 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
             "--privileged",
         ),
         (
-            vec!["run", "--isolation", "vm", "-t", "app:1", "true"],
-            "-t",
+            vec![
+                "run",
+                "--isolation",
+                "vm",
+                "--device",
+                "/dev/null",
+                "app:1",
+                "true",
+            ],
+            "--device",
         ),
         (
             vec![
