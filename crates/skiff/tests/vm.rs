@@ -79,6 +79,9 @@ struct Fixture {
     e: Engine,
     guest: Guest,
     _reg: Registry,
+    /// ONE_VM, for a test that boots: held until after the cleanup (the
+    /// fields drop after Drop::drop).
+    _one: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Fixture {
@@ -89,7 +92,27 @@ impl Fixture {
             e,
             guest,
             _reg: reg,
+            _one: None,
         }
+    }
+
+    /// A fixture for a test that boots VMs, one test at a time; None (the
+    /// reason printed) without qemu, root or the guest image.
+    fn booting() -> Option<Fixture> {
+        let guest = guest()?;
+        let one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = Fixture::new(guest);
+        f._one = Some(one);
+        Some(f)
+    }
+
+    /// `run -d --isolation vm ARGS...`, which must start; its id.
+    fn run_detached(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--isolation", "vm"];
+        all.extend_from_slice(args);
+        let o = self.skiff_booting(&all);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
     /// skiff with the guest image's environment, bounded.
@@ -233,9 +256,7 @@ fn eventually(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
-    let Some(guest) = guest() else { return };
-    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let f = Fixture::new(guest);
+    let Some(f) = Fixture::booting() else { return };
     let o = f.skiff_booting(&[
         "run",
         "--isolation",
@@ -348,14 +369,8 @@ fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
 
 #[test]
 fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
-    let Some(guest) = guest() else { return };
-    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let f = Fixture::new(guest);
-    let o = f.skiff_booting(&[
-        "run",
-        "-d",
-        "--isolation",
-        "vm",
+    let Some(f) = Fixture::booting() else { return };
+    let id = f.run_detached(&[
         "--name",
         "bg",
         "app:1",
@@ -363,8 +378,6 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
         "-c",
         "echo started; exec sleep 600",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
     eventually(
         "the container's first line in its log",
         Duration::from_secs(30),
@@ -417,19 +430,7 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
 
     // A monitor killed with -9 leaves its VM running: rm takes it down
     // (the sandbox's pids file), with the share's mounts and directory.
-    let o = f.skiff_booting(&[
-        "run",
-        "-d",
-        "--isolation",
-        "vm",
-        "--name",
-        "k9",
-        "app:1",
-        "sleep",
-        "600",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let id = f.run_detached(&["--name", "k9", "app:1", "sleep", "600"]);
     let monitor = Command::new("pgrep")
         .args(["-f", &format!("__monitor {id}")])
         .output()
@@ -458,26 +459,10 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
 
 #[test]
 fn the_vm_is_sized_from_memory_and_cpus_and_rm_f_takes_it_down() {
-    let Some(guest) = guest() else { return };
-    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let f = Fixture::new(guest);
-    let o = f.skiff_booting(&[
-        "run",
-        "-d",
-        "--isolation",
-        "vm",
-        "--name",
-        "sized",
-        "--memory",
-        "384m",
-        "--cpus",
-        "1.5",
-        "app:1",
-        "sleep",
-        "600",
+    let Some(f) = Fixture::booting() else { return };
+    let id = f.run_detached(&[
+        "--name", "sized", "--memory", "384m", "--cpus", "1.5", "app:1", "sleep", "600",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
     // Guest memory: the limit + 64 MiB (docs/vm.md), less what the kernel
     // keeps for itself.
     let meminfo = f.ok(&["exec", "sized", "grep", "MemTotal", "/proc/meminfo"]);
@@ -588,9 +573,7 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
 /// one VM down.
 #[test]
 fn a_vm_pods_containers_share_one_vm() {
-    let Some(guest) = guest() else { return };
-    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let f = Fixture::new(guest);
+    let Some(f) = Fixture::booting() else { return };
     let pod = f.ok(&[
         "pod",
         "create",
@@ -608,9 +591,7 @@ fn a_vm_pods_containers_share_one_vm() {
         .unwrap_or_default()
         .to_string();
     assert_eq!(infra.len(), 64, "infra id {infra:?} (pod {pod})");
-    let o = f.skiff_booting(&[
-        "run",
-        "-d",
+    let server = f.run_detached(&[
         "--pod",
         "vmpod",
         "--name",
@@ -620,8 +601,6 @@ fn a_vm_pods_containers_share_one_vm() {
         "-c",
         "echo served > /srv/index.html; cat /proc/sys/kernel/random/boot_id; exec busybox httpd -f -p 127.0.0.1:8080 -h /srv",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let server = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let mut boot_a = String::new();
     eventually(
         "the server's boot id in its log",
@@ -671,9 +650,7 @@ fn a_vm_pods_containers_share_one_vm() {
 #[test]
 #[ignore]
 fn bench_run_rm_against_a_bare_boot() {
-    let Some(guest) = guest() else { return };
-    let _one = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
-    let f = Fixture::new(guest);
+    let Some(f) = Fixture::booting() else { return };
     let file = |name: &str| {
         f.guest
             .env
