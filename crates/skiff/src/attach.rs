@@ -211,7 +211,7 @@ fn set_size(fd: RawFd, rows: u16, cols: u16) {
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }
 
-fn size_of(fd: RawFd) -> Option<(u16, u16)> {
+pub(crate) fn size_of(fd: RawFd) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ fills the struct we pass.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
@@ -323,13 +323,13 @@ fn receive_fd(conn: &UnixStream) -> Result<OwnedFd> {
 }
 
 /// The local terminal in raw mode until dropped.
-struct Raw {
+pub(crate) struct Raw {
     fd: RawFd,
     saved: libc::termios,
 }
 
 impl Raw {
-    fn new(fd: RawFd) -> Option<Raw> {
+    pub(crate) fn new(fd: RawFd) -> Option<Raw> {
         // SAFETY: tcgetattr fills the struct; cfmakeraw edits a copy.
         unsafe {
             let mut saved: libc::termios = std::mem::zeroed();
@@ -527,13 +527,13 @@ fn winch_set() -> libc::sigset_t {
     }
 }
 
-fn block_winch() {
+pub(crate) fn block_winch() {
     let set = winch_set();
     // SAFETY: blocks SIGWINCH in this thread (and the threads it starts).
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-fn wait_winch() -> bool {
+pub(crate) fn wait_winch() -> bool {
     let set = winch_set();
     let mut sig = 0;
     // SAFETY: waits for the blocked SIGWINCH.

@@ -463,11 +463,6 @@ pub fn stats(db: &Db, c: &Ctr) -> Option<Value> {
 /// and user, as -e, -w, -u change them), its output to ours; its exit
 /// code.
 pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
-    if o.tty {
-        return Err(Error::invalid(
-            "exec -t with --isolation vm: a terminal through the VM is not supported yet",
-        ));
-    }
     if o.detach {
         return Err(Error::invalid(
             "exec -d with --isolation vm: not supported yet (its output would have no reader)",
@@ -505,7 +500,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         "user": user,
         "capabilities": config["process"]["capabilities"],
         "noNewPrivileges": config["process"]["noNewPrivileges"],
-        "terminal": false,
+        "terminal": o.tty,
     });
     let exec_id = format!("exec-{}", &ctr::random_id()[..12]);
     let agent = agent_of(db, c)?;
@@ -520,28 +515,53 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         eprintln!("Error: {msg}");
         return Ok(ctr::start_failure_code(&msg));
     }
+    // -t: the agent holds the terminal; ours is raw meanwhile, and its
+    // size (now and on SIGWINCH) goes to the guest's.
+    // SAFETY: isatty on fd 0.
+    let local_tty = o.tty && unsafe { libc::isatty(0) } == 1;
+    let _raw = local_tty.then(|| crate::attach::Raw::new(0)).flatten();
+    if local_tty {
+        crate::attach::block_winch();
+        let resize = {
+            let (agent, id, exec_id) = (agent.clone(), c.id.clone(), exec_id.clone());
+            move || {
+                if let Some((rows, cols)) = crate::attach::size_of(0) {
+                    let r = agent::ResizePtyRequest {
+                        container_id: id.clone(),
+                        exec_id: exec_id.clone(),
+                        rows: rows.into(),
+                        cols: cols.into(),
+                        ..Default::default()
+                    };
+                    let _ = agent.resize_pty(call_context(), &r);
+                }
+            }
+        };
+        resize();
+        std::thread::spawn(move || {
+            while crate::attach::wait_winch() {
+                resize();
+            }
+        });
+    }
     let copiers: Vec<_> = [false, true]
         .into_iter()
         .map(|is_stderr| {
-            let mut output = Output::new(agent.clone(), &c.id, &exec_id, is_stderr);
-            std::thread::spawn(move || {
-                let _ = if is_stderr {
-                    std::io::copy(&mut output, &mut std::io::stderr())
-                } else {
-                    std::io::copy(&mut output, &mut std::io::stdout())
-                };
+            let output = Output::new(agent.clone(), &c.id, &exec_id, is_stderr);
+            std::thread::spawn(move || match is_stderr {
+                true => copy_flushed(output, std::io::stderr()),
+                false => copy_flushed(output, std::io::stdout()),
             })
         })
         .collect();
-    {
+    // Without -i the process's stdin is closed at once (as /dev/null); a
+    // terminal's is left open (closing it would end the terminal).
+    if o.interactive || !o.tty {
         let (agent, id, exec_id) = (agent.clone(), c.id.clone(), exec_id.clone());
         let interactive = o.interactive;
-        std::thread::spawn(move || {
-            if interactive {
-                copy_stdin(&agent, &id, &exec_id, std::io::stdin())
-            } else {
-                copy_stdin(&agent, &id, &exec_id, std::io::empty())
-            }
+        std::thread::spawn(move || match interactive {
+            true => copy_stdin(&agent, &id, &exec_id, std::io::stdin()),
+            false => copy_stdin(&agent, &id, &exec_id, std::io::empty()),
         });
     }
     let wait = agent::ProcessRequest {
@@ -557,9 +577,23 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         }
     };
     join_within(copiers, Duration::from_secs(5));
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
     Ok(code)
+}
+
+/// Copies a stream to ours as it comes (a terminal's prompt has no end of
+/// line to wait for).
+fn copy_flushed(mut from: impl std::io::Read, mut to: impl std::io::Write) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// What a VM container's monitor left when it died without taking its VM

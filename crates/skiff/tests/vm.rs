@@ -151,6 +151,19 @@ impl Fixture {
         wait_bounded(child, Duration::from_secs(240), args)
     }
 
+    /// `skiff ARGS` (a shell line) on a terminal of its own (`script`),
+    /// bounded; its exit code and what the terminal showed.
+    fn on_a_pty(&self, args: &str) -> (Option<i32>, String) {
+        let cmd = format!("{} --root {} {args}", skiff_bin(), self.e.root().display());
+        let mut script = Command::new("timeout");
+        script.args(["-s", "KILL", "120", "script", "-qefc", &cmd, "/dev/null"]);
+        for (k, v) in &self.guest.env {
+            script.env(k, v);
+        }
+        let o = script.stdin(Stdio::piped()).output().unwrap();
+        (o.status.code(), text(&o))
+    }
+
     /// A command that boots a VM, again once if the boot failed (TCG on a
     /// loaded host).
     fn skiff_booting(&self, args: &[&str]) -> Output {
@@ -344,18 +357,10 @@ fn run_in_a_vm_has_the_guests_kernel_the_flags_and_the_exit_code() {
     );
 
     // -t: the guest's terminal (the agent holds its master), through the
-    // engine's attach; `script` gives the run a terminal of its own.
+    // engine's attach.
     if have("script") {
-        let mut cmd = format!("{} --root {}", skiff_bin(), f.e.root().display());
-        cmd.push_str(" run -t --rm --isolation vm app:1 sh -c 'tty; exit 4'");
-        let mut script = Command::new("timeout");
-        script.args(["-s", "KILL", "120", "script", "-qefc", &cmd, "/dev/null"]);
-        for (k, v) in &f.guest.env {
-            script.env(k, v);
-        }
-        let o = script.stdin(Stdio::piped()).output().unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert_eq!(o.status.code(), Some(4), "{out}{}", text(&o));
+        let (code, out) = f.on_a_pty("run -t --rm --isolation vm app:1 sh -c 'tty; exit 4'");
+        assert_eq!(code, Some(4), "{out}");
         assert!(out.contains("/dev/pts/"), "{out}");
     } else {
         eprintln!("skipped the -t part: script is not installed");
@@ -412,6 +417,18 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
         "{}",
         text(&o)
     );
+    // -i: our stdin; -t: a terminal of the guest's (under `script`).
+    let o = f.skiff_with_input(
+        &["exec", "-i", "bg", "sh", "-c", "cat; exit 2"],
+        b"to-exec\n",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "to-exec\n");
+    if have("script") {
+        let (code, out) = f.on_a_pty("exec -t bg sh -c 'tty; exit 6'");
+        assert_eq!(code, Some(6), "{out}");
+        assert!(out.contains("/dev/pts/"), "{out}");
+    }
     // A command that is not there: 127, as for a namespace container.
     let o = f.skiff(&["exec", "bg", "no-such-command"]);
     assert_eq!(o.status.code(), Some(127), "{}", text(&o));
