@@ -348,9 +348,16 @@ pub enum PodCommand {
         #[arg(short, long)]
         label: Vec<String>,
         /// default (or process, oci): the pod's containers share namespaces
-        /// on the host's kernel (vm: not yet, docs/vm.md)
+        /// on the host's kernel; vm: the pod is one VM (docs/vm.md)
         #[arg(long, value_name = "MODE")]
         isolation: Option<String>,
+        /// With --isolation vm: the VM's memory (the limit + 64 MiB), as
+        /// run's --memory
+        #[arg(short = 'm', long)]
+        memory: Option<String>,
+        /// With --isolation vm: the VM's vCPUs (rounded up), as run's --cpus
+        #[arg(long)]
+        cpus: Option<String>,
     },
     /// Start pods (the infra first, then each container)
     Start {

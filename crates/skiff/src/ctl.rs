@@ -567,11 +567,28 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             infra_image,
             label,
             isolation,
+            memory,
+            cpus,
         } => {
             let isolation = crate::vm::Isolation::parse(isolation.as_deref())?;
             if isolation == crate::vm::Isolation::Vm {
                 crate::vm::refuse_for_pod(network.as_deref(), &publish, &share)?;
+            } else if memory.is_some() || cpus.is_some() {
+                return Err(Error::invalid(
+                    "--memory/--cpus on pod create: the size of a VM pod (--isolation vm); a namespace pod's containers take their own",
+                ));
             }
+            // A VM pod's size: its infra's limits, which the VM is sized from.
+            let resources = crate::spec::resource_extras(
+                memory.as_deref(),
+                None,
+                cpus.as_deref(),
+                None,
+                None,
+                None,
+            )
+            .map_err(Error::invalid)?
+            .resources;
             let mut labels = std::collections::BTreeMap::new();
             for l in &label {
                 let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -596,6 +613,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                 infra_image,
                 labels,
                 isolation,
+                resources,
             };
             let p = pods::create(store, &db, name, spec)?;
             println!("{}", p.id);

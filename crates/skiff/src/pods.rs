@@ -45,6 +45,10 @@ pub struct Spec {
     /// vm: the pod is one VM (its infra's), its members run inside it.
     #[serde(default)]
     pub isolation: crate::vm::Isolation,
+    /// A VM pod's size (pod create --memory, --cpus): the infra's
+    /// linux.resources, which the VM is sized from.
+    #[serde(default)]
+    pub resources: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +220,7 @@ pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> R
     let extras = crate::spec::Extras {
         mounts,
         seccomp: crate::spec::default_seccomp()?,
+        resources: spec.resources.clone(),
         ..Default::default()
     };
     let vm = spec.isolation == crate::vm::Isolation::Vm;

@@ -571,6 +571,7 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
             "-p",
         ),
         (vec!["pod", "create", "--isolation", "cloud"], "--isolation"),
+        (vec!["pod", "create", "--memory", "64m"], "--memory"),
     ] {
         let o = f.skiff(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
@@ -600,6 +601,10 @@ fn a_vm_pods_containers_share_one_vm() {
         "vmpod",
         "--hostname",
         "podhost",
+        "--memory",
+        "384m",
+        "--cpus",
+        "1.5",
     ]);
     let doc: serde_json::Value = serde_json::from_str(&f.ok(&["pod", "inspect", "vmpod"])).unwrap();
     let doc = if doc.is_array() { &doc[0] } else { &doc };
@@ -636,11 +641,20 @@ fn a_vm_pods_containers_share_one_vm() {
         "app:1",
         "sh",
         "-c",
-        "cat /proc/sys/kernel/random/boot_id; busybox hostname; busybox wget -q -O - http://127.0.0.1:8080/index.html",
+        "cat /proc/sys/kernel/random/boot_id; busybox hostname; busybox wget -q -O - http://127.0.0.1:8080/index.html; grep MemTotal /proc/meminfo; busybox nproc",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // The pod's VM has the pod's size (pod create --memory, --cpus).
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let lines: Vec<&str> = out.lines().collect();
+    let kib: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(kib > 384 * 1024 && kib <= 448 * 1024, "MemTotal {kib} kB");
+    let host = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(out.lines().last(), Some(2.min(host).to_string().as_str()));
+    let lines: Vec<&str> = out.lines().take(3).collect();
     assert_eq!(lines, [boot_a.as_str(), "podhost", "served"], "{out}");
     // One VM: the infra's; none of the members' own.
     let infra_sandbox = format!("{STATE_ROOT}/{}", &infra[..16]);
