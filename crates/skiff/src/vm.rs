@@ -463,9 +463,9 @@ pub fn stats(db: &Db, c: &Ctr) -> Option<Value> {
 /// and user, as -e, -w, -u change them), its output to ours; its exit
 /// code.
 pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
-    if o.detach {
+    if o.detach && o.tty {
         return Err(Error::invalid(
-            "exec -d with --isolation vm: not supported yet (its output would have no reader)",
+            "exec -d -t: a detached process's terminal would have no reader; use -d alone",
         ));
     }
     let dir = db.dir(&c.id);
@@ -514,6 +514,9 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         let msg = agent_message(e);
         eprintln!("Error: {msg}");
         return Ok(ctr::start_failure_code(&msg));
+    }
+    if o.detach {
+        return spawn_drain(db, c, &exec_id).map(|()| 0);
     }
     // -t: the agent holds the terminal; ours is raw meanwhile, and its
     // size (now and on SIGWINCH) goes to the guest's.
@@ -578,6 +581,64 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
     };
     join_within(copiers, Duration::from_secs(5));
     Ok(code)
+}
+
+/// `exec -d`: the agent keeps the process's output in pipes, which would
+/// fill and stop it; a process of ours in a session of its own reads them
+/// (to nothing, as the namespace tier's exec -d does) until it ends.
+fn spawn_drain(db: &Db, c: &Ctr, exec_id: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let owner = ctr::Settings::load(&db.dir(&c.id))
+        .vm_pod
+        .unwrap_or_else(|| c.id.clone());
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("__vm-drain")
+        .arg(sandbox_dir(&owner))
+        .args([&c.id, exec_id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid in the child before exec: it outlives us.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map(drop)
+        .map_err(|e| Error::io("starting the reader of a detached exec", e))
+}
+
+/// `__vm-drain SANDBOX_DIR CONTAINER EXEC`: reads the exec's stdout and
+/// stderr to nothing and waits for it (or for its VM to go); exits.
+pub fn drain(args: &[String]) -> ! {
+    let [dir, id, exec_id] = args else {
+        std::process::exit(2);
+    };
+    let Ok(agent) = skiff_vm::connect_agent(std::path::Path::new(dir)) else {
+        std::process::exit(1);
+    };
+    // Its stdin ends at once, as /dev/null.
+    copy_stdin(&agent, id, exec_id, std::io::empty());
+    let readers: Vec<_> = [false, true]
+        .into_iter()
+        .map(|is_stderr| {
+            let mut output = Output::new(agent.clone(), id, exec_id, is_stderr);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut output, &mut std::io::sink());
+            })
+        })
+        .collect();
+    let wait = agent::ProcessRequest {
+        container_id: id.clone(),
+        exec_id: exec_id.clone(),
+        ..Default::default()
+    };
+    let _ = agent.wait_process(skiff_vm::ttrpc::context::Context::default(), &wait);
+    join_within(readers, Duration::from_secs(5));
+    std::process::exit(0)
 }
 
 /// Copies a stream to ours as it comes (a terminal's prompt has no end of

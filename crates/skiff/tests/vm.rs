@@ -429,6 +429,27 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
         assert_eq!(code, Some(6), "{out}");
         assert!(out.contains("/dev/pts/"), "{out}");
     }
+    // -d: it runs on, its output (more than a pipe holds) read to nothing
+    // by a reader of the engine's, which ends with it.
+    let o = f.skiff(&[
+        "exec",
+        "-d",
+        "bg",
+        "sh",
+        "-c",
+        "busybox seq 1 200000; echo ok > /tmp/d",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eventually("the detached exec's end", Duration::from_secs(60), || {
+        f.skiff(&["exec", "bg", "cat", "/tmp/d"]).stdout == b"ok\n"
+    });
+    eventually("its reader gone", Duration::from_secs(10), || {
+        let p = Command::new("pgrep")
+            .args(["-f", &format!("__vm-drain .*{}", &id[..16])])
+            .output()
+            .unwrap();
+        p.stdout.is_empty()
+    });
     // A command that is not there: 127, as for a namespace container.
     let o = f.skiff(&["exec", "bg", "no-such-command"]);
     assert_eq!(o.status.code(), Some(127), "{}", text(&o));
