@@ -1677,15 +1677,21 @@ pub fn spawn_monitor(db: &Db, id: &str) -> Result<std::process::Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid in the child before exec: the monitor outlives us.
+    in_own_session(&mut cmd);
+    cmd.spawn()
+        .map_err(|e| Error::io("starting the container's monitor", e))
+}
+
+/// The command's process starts a session of its own: it outlives us
+/// (and our terminal's signals).
+pub(crate) fn in_own_session(cmd: &mut Command) {
+    // SAFETY: setsid in the child between fork and exec, async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
             Ok(())
         });
     }
-    cmd.spawn()
-        .map_err(|e| Error::io("starting the container's monitor", e))
 }
 
 /// Waits until the container has exited; its code.

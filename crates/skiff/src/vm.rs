@@ -587,7 +587,6 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
 /// fill and stop it; a process of ours in a session of its own reads them
 /// (to nothing, as the namespace tier's exec -d does) until it ends.
 fn spawn_drain(db: &Db, c: &Ctr, exec_id: &str) -> Result<()> {
-    use std::os::unix::process::CommandExt;
     let owner = ctr::Settings::load(&db.dir(&c.id))
         .vm_pod
         .unwrap_or_else(|| c.id.clone());
@@ -599,13 +598,7 @@ fn spawn_drain(db: &Db, c: &Ctr, exec_id: &str) -> Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // SAFETY: setsid in the child before exec: it outlives us.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    ctr::in_own_session(&mut cmd);
     cmd.spawn()
         .map(drop)
         .map_err(|e| Error::io("starting the reader of a detached exec", e))
