@@ -204,6 +204,10 @@ impl Service {
             return Err(AgentError::AlreadyExists(format!("container {id} exists")));
         }
         let mut config = bundle_config(&req.oci_config)?;
+        for (key, value) in take_network_sysctls(&mut config)? {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, &value).map_err(AgentError::path("writing", &path))?;
+        }
         let bundle = self.bundle_dir(id);
         let rootfs = bundle.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(AgentError::path("creating", &rootfs))?;
@@ -542,6 +546,43 @@ fn share_the_vms_network(config: &mut Value) {
     }
 }
 
+/// The config's `net.*` sysctls, taken out: they are the pod's network's,
+/// which is the guest's (the container has no network namespace of its
+/// own here, and the library refuses them without one), so the agent sets
+/// them in the guest. containerd 2.x's CRI gives the sandbox
+/// net.ipv4.ip_unprivileged_port_start and ping_group_range.
+fn take_network_sysctls(config: &mut Value) -> Result<Vec<(String, String)>> {
+    let Some(sysctl) = config["linux"]["sysctl"].as_object_mut() else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<String> = sysctl
+        .keys()
+        .filter(|k| k.starts_with("net."))
+        .cloned()
+        .collect();
+    let mut taken = Vec::new();
+    for key in keys {
+        let ok = key.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+        let value = sysctl
+            .remove(&key)
+            .and_then(|v| v.as_str().map(str::to_string));
+        match (ok, value) {
+            (true, Some(value)) => taken.push((key, value)),
+            _ => {
+                return Err(AgentError::InvalidArgument(format!(
+                    "linux.sysctl.{key}: not a sysctl name with a string value"
+                )))
+            }
+        }
+    }
+    Ok(taken)
+}
+
 /// Unmounts the rootfs (if mounted) and removes the bundle directory.
 fn remove_bundle(bundle: &Path) {
     let rootfs = bundle.join("rootfs");
@@ -721,6 +762,29 @@ mod tests {
             .map(|n| n["type"].as_str().unwrap())
             .collect();
         assert_eq!(kinds, ["pid"]);
+    }
+
+    #[test]
+    fn network_sysctls_are_the_guests() {
+        let mut config = serde_json::json!({"linux": {"sysctl": {
+            "net.ipv4.ip_unprivileged_port_start": "0",
+            "kernel.shm_rmid_forced": "1",
+        }}});
+        let taken = take_network_sysctls(&mut config).unwrap();
+        assert_eq!(
+            taken,
+            [(
+                "net.ipv4.ip_unprivileged_port_start".to_string(),
+                "0".to_string()
+            )]
+        );
+        assert_eq!(
+            config["linux"]["sysctl"],
+            serde_json::json!({"kernel.shm_rmid_forced": "1"})
+        );
+        let mut bad = serde_json::json!({"linux": {"sysctl": {"net../../x": "1"}}});
+        let e = take_network_sysctls(&mut bad).unwrap_err().to_string();
+        assert!(e.contains("linux.sysctl.net"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub enum VmError {
     Spawn { program: String, source: io::Error },
     #[error("{0}")]
     InvalidConfig(String),
+    /// The guest image or a helper is not installed.
+    #[error("{0}")]
+    Missing(String),
     /// `log` is the end of the serial console (or the helper's log): the
     /// sandbox directory holding it is gone by the time this is read.
     #[error("{what} exited before {waiting_for} ({status}); its log ends:\n{log}")]

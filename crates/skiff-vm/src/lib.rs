@@ -7,18 +7,25 @@
 //!   socket (vhost-device-vsock here; firecracker and cloud-hypervisor
 //!   speak the same).
 //! - `disk`: a container's rootfs as an ext4 image for virtio-blk.
+//! - `guest`: where the guest image is found; the VM's size from limits.
+//! - `share`: a container's rootfs and host bind mounts in the virtio-fs
+//!   share; `stdio`: a process's streams over the agent API as `Read`.
 //! - `sandbox`: launches the helpers and the VM, connects to the agent,
 //!   and takes it all down again, with bounded waits.
 
 pub mod disk;
 pub mod error;
+pub mod guest;
 pub mod hypervisor;
 pub mod sandbox;
+pub mod share;
+pub mod stdio;
 pub mod vsock;
 
 pub use error::VmError;
+pub use guest::{GuestImage, GuestSize};
 pub use hypervisor::{Disk, Hypervisor, Qemu, VmSpec};
-pub use sandbox::{reap_leftovers, Sandbox, SandboxConfig};
+pub use sandbox::{connect_agent, reap_leftovers, Sandbox, SandboxConfig};
 pub use skiff_agent_api::agent;
 pub use skiff_agent_api::agent_ttrpc::AgentClient;
 pub use skiff_agent_api::ttrpc;

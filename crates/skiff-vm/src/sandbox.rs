@@ -24,6 +24,8 @@ use crate::vsock;
 /// The guest's vsock context id; each VM has its own backend, so all may
 /// use the same one.
 const GUEST_CID: u32 = 3;
+/// The hybrid vsock socket in the state directory.
+const VSOCK_SOCKET: &str = "vsock.sock";
 /// The pids of the hypervisor and the helpers, one a line.
 const PIDS_FILE: &str = "pids";
 /// How much of a log an error carries.
@@ -96,7 +98,7 @@ impl Sandbox {
         let mut sandbox = Sandbox {
             id: config.id.clone(),
             console: dir.join("console.log"),
-            vsock_socket: dir.join("vsock.sock"),
+            vsock_socket: dir.join(VSOCK_SOCKET),
             dir,
             vm: None,
             vsock_backend: None,
@@ -257,16 +259,7 @@ impl Sandbox {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        let stream =
-            vsock::connect(&self.vsock_socket, AGENT_PORT, CONNECT_BOUND).map_err(|e| {
-                VmError::Path {
-                    step: "connecting to the agent through",
-                    path: self.vsock_socket.clone(),
-                    source: e,
-                }
-            })?;
-        let client = ttrpc::Client::new(stream.into_raw_fd())?;
-        self.agent = Some(AgentClient::new(client));
+        self.agent = Some(connect_agent(&self.dir)?);
         Ok(())
     }
 
@@ -332,6 +325,20 @@ impl Sandbox {
         }
         remove_state_dir(&self.dir);
     }
+}
+
+/// A new connection to the agent of a running sandbox whose state
+/// directory is `dir`, from another process than its owner (the engine's
+/// `exec`, `kill`): the agent serves each connection.
+pub fn connect_agent(dir: &Path) -> Result<AgentClient, VmError> {
+    let socket = dir.join(VSOCK_SOCKET);
+    let stream = vsock::connect(&socket, AGENT_PORT, CONNECT_BOUND).map_err(|e| VmError::Path {
+        step: "connecting to the agent through",
+        path: socket.clone(),
+        source: e,
+    })?;
+    let client = ttrpc::Client::new(stream.into_raw_fd())?;
+    Ok(AgentClient::new(client))
 }
 
 /// Takes down what a dead owner left of sandbox `dir`: each process in its

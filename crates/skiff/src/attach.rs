@@ -62,7 +62,13 @@ pub struct Hub {
     tty: Arc<Mutex<Option<RawFd>>>,
     /// Clients whose first frame was taken.
     greeted: Arc<(Mutex<usize>, std::sync::Condvar)>,
+    /// A terminal that is not ours to ioctl (a VM's, resized through its
+    /// agent): what a RESIZE calls.
+    remote_tty: Arc<Mutex<Option<ResizeHook>>>,
 }
+
+/// Resizes a terminal the hub holds no master of: (rows, cols).
+pub type ResizeHook = Box<dyn Fn(u16, u16) + Send>;
 
 impl Hub {
     /// Serves `dir/attach.sock` on a thread of its own.
@@ -125,18 +131,36 @@ impl Hub {
                 let cols = u16::from_be_bytes([data[2], data[3]]);
                 if let Some(fd) = self.tty.lock().ok().and_then(|t| *t) {
                     set_size(fd, rows, cols);
+                } else if let Some(resize) = self
+                    .remote_tty
+                    .lock()
+                    .ok()
+                    .as_deref()
+                    .and_then(Option::as_ref)
+                {
+                    resize(rows, cols);
                 }
             }
             // A pipe's end closed: the container reads EOF (a
             // terminal stays, as Docker's does).
             CLOSE => {
                 if let Ok(mut input) = self.input.lock() {
-                    if self.tty.lock().ok().and_then(|t| *t).is_none() {
+                    let remote = self.remote_tty.lock().is_ok_and(|r| r.is_some());
+                    if self.tty.lock().ok().and_then(|t| *t).is_none() && !remote {
                         input.take();
                     }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A terminal held elsewhere (a VM's): input goes to the pipe
+    /// `set_input` gives, resizes to `resize`, and a client's CLOSE leaves
+    /// it open, as a terminal.
+    pub fn set_remote_tty(&self, resize: ResizeHook) {
+        if let Ok(mut r) = self.remote_tty.lock() {
+            *r = Some(resize);
         }
     }
 
@@ -187,7 +211,7 @@ fn set_size(fd: RawFd, rows: u16, cols: u16) {
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }
 
-fn size_of(fd: RawFd) -> Option<(u16, u16)> {
+pub(crate) fn size_of(fd: RawFd) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ fills the struct we pass.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
@@ -299,13 +323,13 @@ fn receive_fd(conn: &UnixStream) -> Result<OwnedFd> {
 }
 
 /// The local terminal in raw mode until dropped.
-struct Raw {
+pub(crate) struct Raw {
     fd: RawFd,
     saved: libc::termios,
 }
 
 impl Raw {
-    fn new(fd: RawFd) -> Option<Raw> {
+    pub(crate) fn new(fd: RawFd) -> Option<Raw> {
         // SAFETY: tcgetattr fills the struct; cfmakeraw edits a copy.
         unsafe {
             let mut saved: libc::termios = std::mem::zeroed();
@@ -503,13 +527,13 @@ fn winch_set() -> libc::sigset_t {
     }
 }
 
-fn block_winch() {
+pub(crate) fn block_winch() {
     let set = winch_set();
     // SAFETY: blocks SIGWINCH in this thread (and the threads it starts).
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-fn wait_winch() -> bool {
+pub(crate) fn wait_winch() -> bool {
     let set = winch_set();
     let mut sig = 0;
     // SAFETY: waits for the blocked SIGWINCH.

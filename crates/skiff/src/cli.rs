@@ -347,6 +347,17 @@ pub enum PodCommand {
         infra_image: Option<String>,
         #[arg(short, long)]
         label: Vec<String>,
+        /// default (or process, oci): the pod's containers share namespaces
+        /// on the host's kernel; vm: the pod is one VM (docs/vm.md)
+        #[arg(long, value_name = "MODE")]
+        isolation: Option<String>,
+        /// With --isolation vm: the VM's memory (the limit + 64 MiB), as
+        /// run's --memory
+        #[arg(short = 'm', long)]
+        memory: Option<String>,
+        /// With --isolation vm: the VM's vCPUs (rounded up), as run's --cpus
+        #[arg(long)]
+        cpus: Option<String>,
     },
     /// Start pods (the infra first, then each container)
     Start {
@@ -758,6 +769,11 @@ pub struct RunArgs {
     /// Mount another container's volumes too: CONTAINER[:ro|rw]
     #[arg(long)]
     pub volumes_from: Vec<String>,
+    /// default (or process, oci): namespaces on the host's kernel; vm: the
+    /// container in a VM of its own (docs/vm.md), sized from --memory and
+    /// --cpus
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The image, then the command and its arguments [default: the

@@ -358,6 +358,12 @@ pub struct Settings {
     /// --ip: the address asked for on its network.
     #[serde(default)]
     pub ip: Option<String>,
+    /// --isolation: namespaces (default) or a VM of its own.
+    #[serde(default)]
+    pub isolation: crate::vm::Isolation,
+    /// A VM pod's member: the pod's infra container, whose VM it runs in.
+    #[serde(default)]
+    pub vm_pod: Option<String>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.
@@ -434,7 +440,10 @@ pub fn restart_count(db: &Db, id: &str) -> u32 {
 /// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
 /// group files, read inside the rootfs (a symlink there resolves there),
 /// regular files of at most 16 MiB.
-fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
+pub(crate) fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
     let read = |rel: &str| read_in_rootfs(rootfs, rel);
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -625,7 +634,12 @@ pub fn create(
         let rootfs = dir.join("rootfs");
         skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
         skiff_image::trace::mark("create: rootfs mounted (overlay of the image's layers)");
-        let pod_uts = o.pod.as_ref().filter(|p| p.namespace("uts").is_some());
+        // A VM pod's members each have a uts namespace in the guest, named
+        // as the pod.
+        let pod_uts = o
+            .pod
+            .as_ref()
+            .filter(|p| p.namespace("uts").is_some() || o.settings.vm_pod.is_some());
         let hostname = match (pod_uts, &o.hostname) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -919,6 +933,7 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    crate::vm::clean_up(&c.id);
     let dir = db.dir(&c.id);
     let networks = crate::net::networks_of(&dir);
     // A network that cannot be undone (a plugin gone, its list removed)
@@ -945,6 +960,7 @@ pub fn forget(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    crate::vm::clean_up(&c.id);
     store.release(&format!("container:{}", c.id))?;
     db.delete(&c.id)
 }
@@ -1006,7 +1022,7 @@ impl LogLimits {
 }
 
 /// The log file, rotated: ctr.log, then ctr.log.1 (newest) ... .N-1.
-struct LogWriter {
+pub(crate) struct LogWriter {
     dir: PathBuf,
     file: fs::File,
     size: u64,
@@ -1084,7 +1100,7 @@ fn rfc3339_nanos() -> String {
 
 /// Docker's and Podman's codes for a container that could not start:
 /// 127 the program is not there, 126 it cannot be run, else 125.
-fn start_failure_code(msg: &str) -> i32 {
+pub(crate) fn start_failure_code(msg: &str) -> i32 {
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
         127
     } else if msg.contains("permission denied") {
@@ -1127,7 +1143,7 @@ pub fn monitor(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let dir = db.dir(id);
     let settings = Settings::load(&dir);
-    let log = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(
+    let log: SharedLog = std::sync::Arc::new(std::sync::Mutex::new(LogWriter::open(
         &dir,
         LogLimits::load(&dir),
     )?));
@@ -1150,7 +1166,13 @@ pub fn monitor(
             hold: io.hold && restarts == 0,
             ..io
         };
-        let ran = run_once(db, id, io, &log, &hub);
+        let ran = match settings.isolation {
+            crate::vm::Isolation::Vm => {
+                let pod = settings.vm_pod.as_deref();
+                crate::vm::run_once(db, id, pod, io, &log, &hub)
+            }
+            crate::vm::Isolation::Default => run_once(db, id, io, &log, &hub),
+        };
         tell_clients(&hub, &ran);
         hub.close();
         let code = match ran? {
@@ -1206,6 +1228,9 @@ pub fn monitor(
     Ok(code)
 }
 
+/// A container's log, shared by its output copiers.
+pub(crate) type SharedLog = std::sync::Arc<std::sync::Mutex<LogWriter>>;
+
 /// Attached clients learn how the run ended: its exit code, and why it did
 /// not start when it did not.
 fn tell_clients(hub: &crate::attach::Hub, ran: &Result<Ran>) {
@@ -1239,7 +1264,7 @@ pub fn monitor_failed(db: &Db, id: &str, why: &str) {
 }
 
 /// How one run of the container ended.
-enum Ran {
+pub(crate) enum Ran {
     Exited(i32),
     /// create or start failed: the runtime's message.
     NotStarted(String),
@@ -1299,17 +1324,17 @@ pub fn has_terminal(db: &Db, c: &Ctr) -> bool {
 
 /// How a run's stdio is wired.
 #[derive(Clone, Copy)]
-struct RunIo {
+pub(crate) struct RunIo {
     /// Output to ours too (a foreground run).
-    echo: bool,
+    pub(crate) echo: bool,
     /// The container reads our stdin (a foreground run -i).
-    stdin_inherit: bool,
+    pub(crate) stdin_inherit: bool,
     /// A terminal: its master comes over a console socket.
-    tty: bool,
+    pub(crate) tty: bool,
     /// -d -i: a pipe to its stdin, written by attach.
-    interactive: bool,
+    pub(crate) interactive: bool,
     /// A foreground `run -t` attaches: start once it is there.
-    hold: bool,
+    pub(crate) hold: bool,
 }
 
 /// One run: create and start with skiff-oci, the output into the log (and
@@ -1483,8 +1508,8 @@ fn shed_startup_pages() {
 
 /// Copies a terminal's output into the log (line by line) and to attached
 /// clients (as it comes), until the terminal is closed (EIO).
-fn copy_terminal(
-    mut master: fs::File,
+pub(crate) fn copy_terminal(
+    mut master: impl Read,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
 ) {
@@ -1515,8 +1540,8 @@ fn copy_terminal(
 
 /// Copies one stream of the container into the log, line by line (and to
 /// attached clients, and to ours when `echo`).
-fn copy_output(
-    r: fs::File,
+pub(crate) fn copy_output(
+    r: impl Read,
     stream: &str,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
@@ -1561,7 +1586,7 @@ fn set_nonblocking(f: &fs::File) {
     }
 }
 
-fn pipe() -> Result<(fs::File, fs::File)> {
+pub(crate) fn pipe() -> Result<(fs::File, fs::File)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the two fds, which we own from here on.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -1653,15 +1678,21 @@ pub fn spawn_monitor(db: &Db, id: &str) -> Result<std::process::Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid in the child before exec: the monitor outlives us.
+    in_own_session(&mut cmd);
+    cmd.spawn()
+        .map_err(|e| Error::io("starting the container's monitor", e))
+}
+
+/// The command's process starts a session of its own: it outlives us
+/// (and our terminal's signals).
+pub(crate) fn in_own_session(cmd: &mut Command) {
+    // SAFETY: setsid in the child between fork and exec, async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
             Ok(())
         });
     }
-    cmd.spawn()
-        .map_err(|e| Error::io("starting the container's monitor", e))
 }
 
 /// Waits until the container has exited; its code.
@@ -1683,6 +1714,9 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
 
 /// Signals the container's processes (all of them for KILL, as Docker).
 pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
+    if is_vm(db, c) {
+        return crate::vm::signal(db, c, sig);
+    }
     let mut cmd = oci(db, &c.id);
     cmd.arg("kill");
     if sig == "KILL" || sig == "SIGKILL" || sig == "9" {
@@ -1708,6 +1742,11 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the container runs in a VM of its own (--isolation vm).
+pub fn is_vm(db: &Db, c: &Ctr) -> bool {
+    Settings::load(&db.dir(&c.id)).isolation == crate::vm::Isolation::Vm
+}
+
 /// `pause` (freeze) or `unpause`.
 pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     let (want, verb) = if freeze {
@@ -1720,6 +1759,11 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
             "{}: container is {}, not {want}",
             c.name, c.state
         )));
+    }
+    if is_vm(db, c) {
+        crate::vm::pause(db, c, freeze)?;
+        let state = if freeze { "paused" } else { "running" };
+        return db.set(&c.id, "state = ?1", &[&state]);
     }
     let o = oci(db, &c.id)
         .args([verb, &c.id])
@@ -1855,6 +1899,9 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
             "{}: container is not running",
             c.name
         )));
+    }
+    if is_vm(db, c) {
+        return crate::vm::exec(db, c, o);
     }
     let mut cmd = oci(db, &c.id);
     cmd.arg("exec");
@@ -2030,6 +2077,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
                 "MaximumRetryCount": settings.restart.max,
             },
             "Privileged": config.pointer("/linux/maskedPaths").and_then(Value::as_array).is_some_and(|m| m.is_empty()),
+            "Isolation": settings.isolation.name(),
         },
         "Config": {
             "Hostname": config.pointer("/hostname"),

@@ -20,7 +20,32 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Flags first: a bad one fails before anything is pulled or made.
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
-    let settings = run_settings(&a)?;
+    let mut settings = run_settings(&a)?;
+    let db = Db::open(&store.root)?;
+    // A VM pod's members run in its VM: --isolation vm is implied.
+    let pod = match &a.pod {
+        Some(p) => Some(crate::pods::find(&db, p)?),
+        None => None,
+    };
+    if let Some(p) = &pod {
+        match (settings.isolation, p.spec.isolation) {
+            (_, crate::vm::Isolation::Vm) => {
+                settings.isolation = crate::vm::Isolation::Vm;
+                settings.vm_pod = Some(p.infra.clone());
+            }
+            (crate::vm::Isolation::Vm, _) => {
+                return Err(Error::invalid(format!(
+                "--pod {} with --isolation vm: the pod is not a VM pod (pod create --isolation vm)",
+                p.name
+            )))
+            }
+            _ => {}
+        }
+    }
+    let vm = settings.isolation == crate::vm::Isolation::Vm;
+    if vm {
+        crate::vm::refuse_unsupported(&a)?;
+    }
     let mut extras = extras;
     if !extras.seccomp_given {
         extras.seccomp = crate::spec::default_seccomp()?;
@@ -30,7 +55,6 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
     }
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
-    let db = Db::open(&store.root)?;
     skiff_image::trace::mark("flags checked, store open");
     // The image, pulled when the store lacks it (Docker's default).
     let image = match store.find(a.image()) {
@@ -62,7 +86,12 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         user: a.user.clone(),
         entrypoint: a.entrypoint.clone(),
         hostname: a.hostname.clone(),
-        network: a.network.clone(),
+        // A VM has no network yet: its own loopback, as none.
+        network: if vm {
+            Some("none".into())
+        } else {
+            a.network.clone()
+        },
         tty: a.tty,
         rm: a.rm,
         read_only: a.read_only,
@@ -75,8 +104,8 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         stop_signal: a.stop_signal.clone(),
         publish: a.publish.clone(),
         publish_all: a.publish_all,
-        pod: match &a.pod {
-            Some(p) => Some(crate::pods::join(&db, &crate::pods::find(&db, p)?)?),
+        pod: match &pod {
+            Some(p) => Some(crate::pods::join(&db, p)?),
             None => None,
         },
     };
@@ -192,6 +221,8 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         extra_hosts: crate::net::extra_hosts(&a.add_host)?,
         dns: crate::net::dns_servers(&a.dns)?,
         ip: a.ip.clone(),
+        isolation: crate::vm::Isolation::parse(a.isolation.as_deref())?,
+        vm_pod: None,
     })
 }
 
@@ -535,7 +566,29 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             hostname,
             infra_image,
             label,
+            isolation,
+            memory,
+            cpus,
         } => {
+            let isolation = crate::vm::Isolation::parse(isolation.as_deref())?;
+            if isolation == crate::vm::Isolation::Vm {
+                crate::vm::refuse_for_pod(network.as_deref(), &publish, &share)?;
+            } else if memory.is_some() || cpus.is_some() {
+                return Err(Error::invalid(
+                    "--memory/--cpus on pod create: the size of a VM pod (--isolation vm); a namespace pod's containers take their own",
+                ));
+            }
+            // A VM pod's size: its infra's limits, which the VM is sized from.
+            let resources = crate::spec::resource_extras(
+                memory.as_deref(),
+                None,
+                cpus.as_deref(),
+                None,
+                None,
+                None,
+            )
+            .map_err(Error::invalid)?
+            .resources;
             let mut labels = std::collections::BTreeMap::new();
             for l in &label {
                 let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -559,6 +612,8 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                 publish,
                 infra_image,
                 labels,
+                isolation,
+                resources,
             };
             let p = pods::create(store, &db, name, spec)?;
             println!("{}", p.id);
@@ -973,6 +1028,11 @@ pub fn top(store: &Store, name: &str) -> Result<i32> {
     if c.state != "running" && c.state != "paused" {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
+    if ctr::is_vm(&db, &c) {
+        return Err(Error::invalid(format!(
+            "top {name}: its processes are its VM's guest's, not the host's; use exec {name} ps"
+        )));
+    }
     let o = ctr::oci(&db, &c.id)
         .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
         .output()
@@ -1004,11 +1064,17 @@ pub fn prune(store: &mut Store) -> Result<i32> {
 /// One stats sample of a container from skiff-oci: (cpu ns, memory bytes,
 /// memory limit, pids).
 fn sample(db: &Db, c: &Ctr) -> Option<(u64, u64, u64, u64)> {
-    let o = ctr::oci(db, &c.id)
-        .args(["events", "--stats", &c.id])
-        .output()
-        .ok()?;
-    let v: Value = serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next()?).ok()?;
+    // A VM container's cgroup is the guest's: the agent reads it, in the
+    // same form as skiff-oci's `events --stats` data.
+    let v = if ctr::is_vm(db, c) {
+        json!({"data": crate::vm::stats(db, c)?})
+    } else {
+        let o = ctr::oci(db, &c.id)
+            .args(["events", "--stats", &c.id])
+            .output()
+            .ok()?;
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next()?).ok()?
+    };
     let d = &v["data"];
     let n = |p: &str| d.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
     Some((

@@ -285,6 +285,8 @@ pub fn play(store: &mut Store, file: &Path, replace: bool) -> Result<i32> {
             publish,
             infra_image: None,
             labels: meta.labels.clone(),
+            isolation: Default::default(),
+            resources: Default::default(),
         };
         let pod = pods::create(store, &db, Some(name.clone()), pod_spec)?;
         println!("Pod:\n{}\nContainers:", pod.id);

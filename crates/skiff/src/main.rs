@@ -19,6 +19,7 @@ mod pods;
 mod progress;
 mod spec;
 mod userns;
+mod vm;
 mod volumes;
 
 use clap::Parser;
@@ -37,6 +38,10 @@ fn main() {
     // As a pod's infra process.
     if args.get(1).map(String::as_str) == Some("__pause") {
         pods::pause();
+    }
+    // Reading a detached exec's output in a VM until it ends.
+    if args.get(1).map(String::as_str) == Some("__vm-drain") {
+        vm::drain(&args[2..]);
     }
     // Bad flags exit 125, as Docker's and Podman's do (help and version: 0).
     let mut cli = match cli::Cli::try_parse() {

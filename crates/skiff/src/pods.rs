@@ -42,6 +42,13 @@ pub struct Spec {
     pub publish: Vec<String>,
     pub infra_image: Option<String>,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// vm: the pod is one VM (its infra's), its members run inside it.
+    #[serde(default)]
+    pub isolation: crate::vm::Isolation,
+    /// A VM pod's size (pod create --memory, --cpus): the infra's
+    /// linux.resources, which the VM is sized from.
+    #[serde(default)]
+    pub resources: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,12 +220,22 @@ pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> R
     let extras = crate::spec::Extras {
         mounts,
         seccomp: crate::spec::default_seccomp()?,
+        resources: spec.resources.clone(),
         ..Default::default()
     };
+    let vm = spec.isolation == crate::vm::Isolation::Vm;
     let opts = ctr::RunOpts {
         name: Some(format!("{}-infra", &id[..12])),
+        settings: ctr::Settings {
+            isolation: spec.isolation,
+            ..Default::default()
+        },
         hostname: Some(spec.hostname.clone()).filter(|h| !h.is_empty()),
-        network: spec.network.clone(),
+        network: if vm {
+            Some("none".into())
+        } else {
+            spec.network.clone()
+        },
         publish: spec.publish.clone(),
         extras,
         pod: Some(Join {
@@ -293,7 +310,10 @@ pub fn ensure_running(db: &Db, pod: &Pod) -> Result<Ctr> {
             c
         }
     };
-    bind_namespaces(db, pod, &infra)?;
+    // A VM pod's namespaces are the guest's: nothing on the host to bind.
+    if pod.spec.isolation != crate::vm::Isolation::Vm {
+        bind_namespaces(db, pod, &infra)?;
+    }
     Ok(infra)
 }
 
@@ -347,6 +367,17 @@ fn unbind(file: &Path) {
 pub fn join(db: &Db, pod: &Pod) -> Result<Join> {
     let infra = ensure_running(db, pod)?;
     let dir = db.dir(&pod.infra);
+    if pod.spec.isolation == crate::vm::Isolation::Vm {
+        // In the VM every container has the guest's network (the agent
+        // leaves none of its own); the pod's hostname is set in each.
+        return Ok(Join {
+            pod: pod.id.clone(),
+            infra_dir: dir,
+            namespaces: vec![],
+            cgroup_parent: cgroup_parent(&pod.id),
+            hostname: pod.spec.hostname.clone(),
+        });
+    }
     let mut namespaces = vec![];
     for (kind, ns, file) in ns_files(db, pod) {
         if !pod.spec.share.iter().any(|s| s == ns) {

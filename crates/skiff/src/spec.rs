@@ -474,7 +474,7 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
 }
 
 /// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit.
-fn resource_extras(
+pub fn resource_extras(
     memory: Option<&str>,
     memory_swap: Option<&str>,
     cpus: Option<&str>,

@@ -209,14 +209,7 @@ fn start_holder(dir: &Path) -> Result<(), String> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setsid in the child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    crate::containers::in_own_session(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| format!("starting the namespace holder: {e}"))?;

@@ -21,18 +21,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let reg = Registry::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let mut l = Layout::new(&tmp.path().join("app"));
-    let d = l.image_with(
-        &[busybox_layer()],
-        Z::Gzip,
-        "amd64",
-        json!({"Cmd": ["sh", "-c", "echo from-cmd $GREETING in $(pwd)"], "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv"}),
-    );
-    l.tag(&d, "1");
-    reg.push_layout(&l.dir, "1", "app:1", false);
-    let e = Engine::new();
-    e.ok(&["pull", "-q", &format!("{}/app:1", reg.addr())]);
+    let e = app_store(&reg);
     Fixture { e, _reg: reg }
 }
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use containerd_shim_protos::api::CreateTaskRequest;
 use containerd_shim_protos::ttrpc::Code;
 use serde_json::Value;
-use skiff_vm::GUEST_SHARE_DIR;
 
 use super::Result;
 use crate::error::ShimError;
@@ -20,92 +19,32 @@ pub(super) fn place_in_share(
     req: &CreateTaskRequest,
     host_root: &Path,
 ) -> Result<PathBuf> {
-    let target = shared.join(id).join("rootfs");
+    if req.rootfs.is_empty() {
+        return skiff_vm::share::bind_rootfs(shared, id, host_root).map_err(vm_error);
+    }
+    let target = shared.join(skiff_vm::share::rootfs_path(id));
     std::fs::create_dir_all(&target)
         .map_err(ShimError::io(format!("creating {}", target.display())))?;
-    if req.rootfs.is_empty() {
-        nix::mount::mount(
-            Some(host_root),
-            &target,
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| {
-            ShimError::io(format!(
-                "binding {} to {}",
-                host_root.display(),
-                target.display()
-            ))(e.into())
-        })?;
-    } else {
-        mounts::mount_rootfs(&req.rootfs, &target)?;
-    }
+    mounts::mount_rootfs(&req.rootfs, &target)?;
     Ok(target)
 }
 
-/// config.json's bind mounts whose source is on the host, made visible in
-/// the guest: each bound at `<shared>/<id>/mounts/<n>` and its source
-/// rewritten to where the guest sees that. The mount points made.
+/// config.json's bind mounts from the host, shared with the guest
+/// (skiff_vm::share).
 pub(super) fn share_bind_mounts(shared: &Path, id: &str, spec: &mut Value) -> Result<Vec<PathBuf>> {
-    let mut made = Vec::new();
-    let Some(list) = spec["mounts"].as_array_mut() else {
-        return Ok(made);
-    };
-    for (n, m) in list.iter_mut().enumerate() {
-        let options: Vec<&str> = m["options"]
-            .as_array()
-            .map(|o| o.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let is_bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
-        let Some(source) = m["source"].as_str().map(PathBuf::from) else {
-            continue;
-        };
-        if !is_bind || !source.is_absolute() {
-            continue;
-        }
-        let meta = std::fs::metadata(&source).map_err(|e| {
-            ShimError::status(
-                Code::INVALID_ARGUMENT,
-                format!("mounts[{n}].source {}: {e}", source.display()),
-            )
-        })?;
-        let relative = format!("{id}/mounts/{n}");
-        let target = shared.join(&relative);
-        let prepared = if meta.is_dir() {
-            std::fs::create_dir_all(&target)
-        } else {
-            std::fs::create_dir_all(shared.join(id).join("mounts"))
-                .and_then(|()| std::fs::File::create(&target).map(drop))
-        };
-        let bound = prepared.and_then(|()| {
-            nix::mount::mount(
-                Some(&source),
-                &target,
-                None::<&str>,
-                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(std::io::Error::from)
-        });
-        if let Err(e) = bound {
-            unmount_all(&made);
-            return Err(ShimError::io(format!(
-                "sharing mounts[{n}].source {} with the VM",
-                source.display()
-            ))(e));
-        }
-        made.push(target);
-        m["source"] = Value::from(format!("{GUEST_SHARE_DIR}/{relative}"));
-    }
-    Ok(made)
+    skiff_vm::share::share_bind_mounts(shared, id, spec).map_err(vm_error)
 }
 
-/// Lazily unmounts mounts we made, the last first.
-pub(super) fn unmount_all(points: &[PathBuf]) {
-    for p in points.iter().rev() {
-        mounts::unmount_rootfs(p);
-    }
+pub(super) use skiff_vm::share::unmount_all;
+
+/// The VM library's error as the Task API's: bad input is the caller's.
+pub(super) fn vm_error(e: skiff_vm::VmError) -> ShimError {
+    let code = match &e {
+        skiff_vm::VmError::InvalidConfig(_) => Code::INVALID_ARGUMENT,
+        skiff_vm::VmError::Missing(_) => Code::FAILED_PRECONDITION,
+        _ => Code::INTERNAL,
+    };
+    ShimError::status(code, e.to_string())
 }
 
 /// The task's rootfs (the snapshot's mounts, mounted for the copy and

@@ -24,34 +24,14 @@ use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
 use serde_json::Value;
 use skiff_vm::agent;
-use skiff_vm::{AgentClient, Disk, Qemu, Sandbox, SandboxConfig};
+use skiff_vm::{AgentClient, Disk, GuestImage, Qemu, Sandbox, SandboxConfig};
 
 use crate::error::ShimError;
 use crate::events::{timestamp, Event, Publisher};
 
-use super::rootfs::{make_disk, place_in_share, share_bind_mounts, unmount_all};
+use super::rootfs::{make_disk, place_in_share, share_bind_mounts, unmount_all, vm_error};
 use super::stdio::{copy_output, copy_stdin, join_within};
 use super::{sandbox_name, state_root, Result, ROOTFS_SERIAL};
-
-/// The guest image: SKIFF_VM_KERNEL, SKIFF_VM_INITRAMFS and
-/// SKIFF_VM_VSOCK_BACKEND (containerd passes its environment on), else
-/// /var/lib/skiff/vm/{vmlinuz,initramfs.gz,vhost-device-vsock}
-/// (scripts/vm-image.sh --install puts them there).
-fn image_path(env: &str, default: &str) -> Result<PathBuf> {
-    let path = std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new("/var/lib/skiff/vm").join(default));
-    if !path.exists() {
-        return Err(ShimError::status(
-            Code::FAILED_PRECONDITION,
-            format!(
-                "{}: missing (set {env}, or run scripts/vm-image.sh --install)",
-                path.display()
-            ),
-        ));
-    }
-    Ok(path)
-}
 
 fn unsupported(what: &str) -> ShimError {
     ShimError::status(
@@ -208,7 +188,8 @@ impl VmService {
             Some(dir) => (Some(dir), None),
             None => {
                 let group = crate::start::group_id(&bundle).unwrap_or_else(|| id.clone());
-                let pod = self.boot(&sandbox_name(&group), &req, &host_root)?;
+                let size = skiff_vm::GuestSize::for_first_task(&spec);
+                let pod = self.boot(&sandbox_name(&group), &req, &host_root, size)?;
                 (pod.sandbox.shared_dir(), Some(pod))
             }
         };
@@ -320,15 +301,24 @@ impl VmService {
         })
     }
 
-    /// A new VM for the pod `group`. With virtiofsd (SKIFF_VM_VIRTIOFSD or
+    /// A new VM for the pod `group`, of `size` (the pod's limits from
+    /// the CRI's sandbox annotations, else the first task's own: docs/vm.md,
+    /// "Sizing"). With virtiofsd (SKIFF_VM_VIRTIOFSD or
     /// /var/lib/skiff/vm/virtiofsd) it shares a directory for the pod's
     /// rootfs; without, the first task's rootfs becomes its disk (and the
     /// pod can hold only that task).
-    fn boot(&self, group: &str, req: &CreateTaskRequest, host_root: &Path) -> Result<Pod> {
+    fn boot(
+        &self,
+        group: &str,
+        req: &CreateTaskRequest,
+        host_root: &Path,
+        size: skiff_vm::GuestSize,
+    ) -> Result<Pod> {
         let state_root = state_root(&self.namespace);
         std::fs::create_dir_all(&state_root)
             .map_err(ShimError::io(format!("creating {}", state_root.display())))?;
-        let virtiofsd = image_path("SKIFF_VM_VIRTIOFSD", "virtiofsd").ok();
+        let image_files = GuestImage::find().map_err(vm_error)?;
+        let virtiofsd = image_files.virtiofsd.clone();
         let mut disks = Vec::new();
         let mut image = None;
         if virtiofsd.is_none() {
@@ -344,12 +334,12 @@ impl VmService {
         let config = SandboxConfig {
             id: group.to_string(),
             state_root: state_root.clone(),
-            kernel: image_path("SKIFF_VM_KERNEL", "vmlinuz")?,
-            initramfs: image_path("SKIFF_VM_INITRAMFS", "initramfs.gz")?,
-            vhost_device_vsock: image_path("SKIFF_VM_VSOCK_BACKEND", "vhost-device-vsock")?,
+            kernel: image_files.kernel,
+            initramfs: image_files.initramfs,
+            vhost_device_vsock: image_files.vhost_device_vsock,
             hypervisor: Box::new(Qemu::default()),
-            cpus: 1,
-            memory_mib: 256,
+            cpus: size.cpus,
+            memory_mib: size.memory_mib,
             disks,
             virtiofsd,
             extra_cmdline: String::new(),
@@ -721,9 +711,7 @@ impl VmService {
     }
 }
 
-pub(super) fn ctx() -> ttrpc::context::Context {
-    ttrpc::context::with_timeout(Duration::from_secs(60).as_nanos() as i64)
-}
+use skiff_vm::stdio::call_context as ctx;
 
 fn agent_error(call: &str, e: ttrpc::Error) -> ShimError {
     match e {

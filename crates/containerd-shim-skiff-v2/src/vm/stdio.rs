@@ -2,45 +2,27 @@
 //! ReadStdout/ReadStderr/WriteStdin.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use skiff_vm::agent;
-use skiff_vm::ttrpc;
+use skiff_vm::stdio::Output;
 use skiff_vm::AgentClient;
-
-use super::service::ctx;
 
 /// Copies a process's stdout or stderr from the agent into containerd's
 /// fifo (or drops it without one) until the stream ends.
 pub(super) fn copy_output(agent: &AgentClient, id: &str, exec_id: &str, path: &str, stderr: bool) {
-    let mut out: Option<File> = if path.is_empty() {
-        None
-    } else {
-        OpenOptions::new().write(true).open(path).ok()
-    };
-    let r = agent::ReadStreamRequest {
-        container_id: id.into(),
-        exec_id: exec_id.into(),
-        len: 64 * 1024,
-        ..Default::default()
-    };
-    loop {
-        let read = if stderr {
-            agent.read_stderr(ttrpc::context::Context::default(), &r)
-        } else {
-            agent.read_stdout(ttrpc::context::Context::default(), &r)
-        };
-        let data = match read {
-            Ok(d) if !d.data.is_empty() => d.data,
-            _ => return,
-        };
-        if let Some(f) = out.as_mut() {
-            if f.write_all(&data).is_err() {
-                out = None;
+    let mut output = Output::new(agent.clone(), id, exec_id, stderr);
+    match OpenOptions::new().write(true).open(path) {
+        // A reader that went away: the rest is drained, so the process
+        // never blocks on a full pipe.
+        Ok(mut fifo) if !path.is_empty() => {
+            if std::io::copy(&mut output, &mut fifo).is_err() {
+                let _ = std::io::copy(&mut output, &mut std::io::sink());
             }
+        }
+        _ => {
+            let _ = std::io::copy(&mut output, &mut std::io::sink());
         }
     }
 }
@@ -48,30 +30,10 @@ pub(super) fn copy_output(agent: &AgentClient, id: &str, exec_id: &str, path: &s
 /// Copies containerd's stdin fifo to the process until it ends, then
 /// closes the process's stdin.
 pub(super) fn copy_stdin(agent: &AgentClient, id: &str, exec_id: &str, path: &str) {
-    if let Ok(mut input) = File::open(path) {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let w = agent::WriteStreamRequest {
-                container_id: id.into(),
-                exec_id: exec_id.into(),
-                data: buf[..n].to_vec(),
-                ..Default::default()
-            };
-            if agent.write_stdin(ctx(), &w).is_err() {
-                break;
-            }
-        }
+    match File::open(path) {
+        Ok(input) => skiff_vm::stdio::copy_stdin(agent, id, exec_id, input),
+        Err(_) => skiff_vm::stdio::copy_stdin(agent, id, exec_id, std::io::empty()),
     }
-    let r = agent::ProcessRequest {
-        container_id: id.into(),
-        exec_id: exec_id.into(),
-        ..Default::default()
-    };
-    let _ = agent.close_stdin(ctx(), &r);
 }
 
 /// Joins the copiers, giving up on them after `bound` (a process that

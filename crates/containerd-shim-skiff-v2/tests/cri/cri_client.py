@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--image", default="skiff.test/busybox:1")
     ap.add_argument("--guest-pids", action="store_true",
                     help="the runtime's pids are a VM guest's (skiff-vm): nothing to read in the host's /proc")
+    ap.add_argument("--vm-size", action="store_true",
+                    help="give the pod resources (512 MiB, 1.5 CPUs) and check its VM's size (skiff-vm)")
     ap.add_argument("--log-root", default=os.path.join(HERE, "run", "pod-logs"))
     ap.add_argument("--cgroup-parent", default="/skiff-cri-harness")
     ap.add_argument("--cleanup", action="store_true", help="only stop/remove all sandboxes")
@@ -137,7 +139,12 @@ def main():
         labels={"app": "cri-harness"},
         linux=pb.LinuxPodSandboxConfig(
             cgroup_parent=a.cgroup_parent,
-            security_context=pb.LinuxSandboxSecurityContext(namespace_options=pod_ns)),
+            security_context=pb.LinuxSandboxSecurityContext(namespace_options=pod_ns),
+            # As the kubelet (1.23+) sums the pod's limits; containerd passes
+            # them to the runtime as io.kubernetes.cri.sandbox-* annotations.
+            resources=pb.LinuxContainerResources(cpu_period=100000, cpu_quota=150000,
+                                                 memory_limit_in_bytes=512 << 20)
+            if a.vm_size else None),
     )
     sb_id = None
     try:
@@ -201,6 +208,17 @@ def main():
 
         if a.systemd_scopes:
             systemd_scopes(a, [sb_id, server, client])
+
+        if a.vm_size:
+            # docs/vm.md "Sizing": the limit + 64 MiB, ceil(quota/period) vCPUs.
+            mem = execsync(server, ["cat", "/proc/meminfo"]).stdout.decode(errors="replace")
+            kib = next((int(l.split()[1]) for l in mem.splitlines() if l.startswith("MemTotal:")), 0)
+            check("the pod's VM has its memory (512 MiB + 64)", 512 * 1024 < kib <= 576 * 1024,
+                  "MemTotal %d kB" % kib)
+            cpus = execsync(server, ["grep", "-c", "^processor", "/proc/cpuinfo"])
+            want = min(2, os.cpu_count() or 1)
+            check("the pod's VM has its vCPUs (ceil 1.5)", cpus.stdout.strip() == str(want).encode(),
+                  "%r, expected %d" % (cpus.stdout, want))
 
         if a.shim_pattern:
             # One shim per pod: the sandbox and both containers share it.

@@ -348,7 +348,7 @@ done
 # ---------------------------------------------------------------- scenario
 GUEST_PIDS=""
 case "$RTYPE" in
-  io.containerd.skiff-vm.v2) GUEST_PIDS=--guest-pids;;
+  io.containerd.skiff-vm.v2) GUEST_PIDS="--guest-pids --vm-size";;
 esac
 case "$RTYPE" in
   io.containerd.runc.v2) SHIM_PATTERN="^[^ ]*containerd-shim-runc-v2 .*-address $SOCK";;

@@ -572,3 +572,22 @@ impl Drop for Dockerd {
         }
     }
 }
+
+/// A store of the test's own with `app:1` (busybox; Cmd echoes GREETING
+/// and the working directory; Env PATH=/bin, GREETING=hi; WorkingDir
+/// /srv), pushed to `reg` and pulled from it.
+pub fn app_store(reg: &Registry) -> Engine {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("app"));
+    let d = l.image_with(
+        &[busybox_layer()],
+        Z::Gzip,
+        "amd64",
+        json!({"Cmd": ["sh", "-c", "echo from-cmd $GREETING in $(pwd)"], "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv"}),
+    );
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "app:1", false);
+    let e = Engine::new();
+    e.ok(&["pull", "-q", &format!("{}/app:1", reg.addr())]);
+    e
+}
