@@ -3,240 +3,186 @@
 //! address, a default route, a link deleted), each one message and its
 //! ack on a NETLINK_ROUTE socket.
 //!
-//! Why raw messages rather than a crate: the maintained ones
-//! (netlink-packet-route with netlink-sys, rtnetlink) change their message
-//! types from one minor version to the next and rtnetlink is async; these
-//! six requests are a few attributes each, and a request here is a
-//! write and a read, synchronous, with no thread or runtime.
+//! The messages are netlink-packet-route's types, framed and parsed by
+//! netlink-packet-core, and sent on netlink-sys's blocking socket: the
+//! rust-netlink crates that rtnetlink and netavark are built on, used
+//! here without rtnetlink's async layer, so a request is still one
+//! send and one receive on the calling thread, with no runtime.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
 use std::path::Path;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::protocols::NETLINK_ROUTE;
 
 use crate::{Error, Result};
 
-const NLMSG_HDRLEN: usize = 16;
-/// Not in libc: the veth driver's peer attribute (linux/veth.h).
-const VETH_INFO_PEER: u16 = 1;
-
-/// A request being built: the header, the family's fixed part, then
-/// attributes (nested ones through `nest`/`end_nest`).
-struct Request {
-    buf: Vec<u8>,
-}
-
-impl Request {
-    fn new(kind: u16, flags: u16, fixed: &[u8]) -> Request {
-        let mut buf = vec![0u8; NLMSG_HDRLEN];
-        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
-        let flags = flags | libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16;
-        buf[6..8].copy_from_slice(&flags.to_ne_bytes());
-        buf[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        buf.extend_from_slice(fixed);
-        Request { buf }
-    }
-
-    fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
-    }
-
-    fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Self {
-        self.pad();
-        let len = (4 + data.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self
-    }
-
-    fn str_attr(&mut self, kind: u16, s: &str) -> &mut Self {
-        let mut data = s.as_bytes().to_vec();
-        data.push(0);
-        self.attr(kind, &data)
-    }
-
-    /// Opens a nested attribute; its offset, for `end_nest`.
-    fn nest(&mut self, kind: u16) -> usize {
-        self.pad();
-        let at = self.buf.len();
-        self.attr(kind | libc::NLA_F_NESTED as u16, &[]);
-        at
-    }
-
-    fn end_nest(&mut self, at: usize) {
-        let len = (self.buf.len() - at) as u16;
-        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    fn bytes(mut self) -> Vec<u8> {
-        self.pad();
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf
-    }
-}
-
-/// struct ifinfomsg: family, type, index, flags, change.
-fn ifinfomsg(index: i32, flags: u32) -> Vec<u8> {
-    let mut m = vec![0u8; 16];
-    m[4..8].copy_from_slice(&index.to_ne_bytes());
-    m[8..12].copy_from_slice(&flags.to_ne_bytes());
-    m[12..16].copy_from_slice(&flags.to_ne_bytes());
-    m
-}
-
 /// A NETLINK_ROUTE socket of the calling thread's network namespace.
 pub struct Socket {
-    fd: OwnedFd,
+    socket: netlink_sys::Socket,
+    /// The last request's sequence number: its ack carries it back.
+    seq: Cell<u32>,
 }
 
 impl Socket {
     pub fn open() -> Result<Socket> {
-        // SAFETY: socket() with constant arguments; the fd is owned at once.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(Error::io(
-                "opening a netlink socket",
-                io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: fd is a socket we just made and own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let socket = netlink_sys::Socket::new(NETLINK_ROUTE)
+            .map_err(|e| Error::io("opening a netlink socket", e))?;
         // Every wait bounded: a kernel that never answers is an error.
+        // (netlink-sys has no setter for SO_RCVTIMEO.)
         let tv = libc::timeval {
             tv_sec: 10,
             tv_usec: 0,
         };
-        // SAFETY: setsockopt with a timeval that lives through the call.
-        unsafe {
+        // SAFETY: setsockopt on a socket we own, with a timeval that lives
+        // through the call and its size.
+        let set = unsafe {
             libc::setsockopt(
-                fd.as_raw_fd(),
+                socket.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVTIMEO,
                 &tv as *const _ as *const libc::c_void,
                 std::mem::size_of::<libc::timeval>() as u32,
-            );
-        }
-        Ok(Socket { fd })
-    }
-
-    /// Sends one request and reads its ack: Ok, or the kernel's errno.
-    fn call(&self, what: &str, req: Request) -> Result<()> {
-        let msg = req.bytes();
-        // SAFETY: send of a buffer that lives through the call; the kernel
-        // is the default destination of a netlink socket.
-        let sent = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
             )
         };
-        if sent < 0 {
-            return Err(Error::io(what.to_string(), io::Error::last_os_error()));
+        if set != 0 {
+            return Err(Error::io(
+                "setting the netlink socket's receive timeout",
+                io::Error::last_os_error(),
+            ));
         }
-        let mut buf = vec![0u8; 8192];
+        Ok(Socket {
+            socket,
+            seq: Cell::new(0),
+        })
+    }
+
+    /// Sends one request (`flags` besides REQUEST and ACK) and reads its
+    /// ack: Ok, or the kernel's errno under `what`.
+    fn call(&self, what: &str, flags: u16, request: RouteNetlinkMessage) -> Result<()> {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = seq;
+        let mut message = NetlinkMessage::new(header, NetlinkPayload::from(request));
+        message.finalize();
+        let mut buf = vec![0u8; message.buffer_len()];
+        message.serialize(&mut buf);
+        self.socket
+            .send(&buf, 0)
+            .map_err(|e| Error::io(what.to_string(), e))?;
+        let mut reply = Vec::with_capacity(8192);
         loop {
-            // SAFETY: recv into a buffer of the length given.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                return Err(Error::io(what.to_string(), io::Error::last_os_error()));
-            }
-            let mut at = 0usize;
-            let n = n as usize;
-            while at + NLMSG_HDRLEN <= n {
-                let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
-                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-                if kind == libc::NLMSG_ERROR as u16 && at + NLMSG_HDRLEN + 4 <= n {
-                    let off = at + NLMSG_HDRLEN;
-                    let errno = -i32::from_ne_bytes(buf[off..off + 4].try_into().unwrap_or([0; 4]));
-                    return match errno {
-                        0 => Ok(()),
-                        e => Err(Error::io(what.to_string(), io::Error::from_raw_os_error(e))),
-                    };
+            reply.clear();
+            self.socket
+                .recv(&mut reply, 0)
+                .map_err(|e| Error::io(what.to_string(), e))?;
+            let mut rest = &reply[..];
+            while !rest.is_empty() {
+                let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                    .map_err(|e| Error::Invalid(format!("{what}: the kernel's answer: {e}")))?;
+                if answer.header.sequence_number == seq {
+                    if let NetlinkPayload::Error(e) = answer.payload {
+                        return match e.code {
+                            None => Ok(()),
+                            Some(_) => Err(Error::io(what.to_string(), e.to_io())),
+                        };
+                    }
                 }
-                if len < NLMSG_HDRLEN {
+                // Messages are 4-byte aligned; a zero length would not move.
+                let len = (answer.header.length as usize + 3) & !3;
+                if len == 0 {
                     break;
                 }
-                at += (len + 3) & !3;
+                rest = rest.get(len..).unwrap_or_default();
             }
         }
     }
 
     /// A bridge `name`, up (EEXIST: there already, fine).
     pub fn add_bridge(&self, name: &str) -> Result<()> {
-        let mut r = Request::new(
-            libc::RTM_NEWLINK,
-            (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16,
-            &ifinfomsg(0, libc::IFF_UP as u32),
-        );
-        r.str_attr(libc::IFLA_IFNAME, name);
-        let info = r.nest(libc::IFLA_LINKINFO);
-        r.str_attr(libc::IFLA_INFO_KIND, "bridge");
-        r.end_nest(info);
-        ignore_exists(self.call(&format!("making bridge {name}"), r))
+        let mut link = LinkMessage::default();
+        link.header.flags = LinkFlags::Up;
+        link.header.change_mask = LinkFlags::Up;
+        link.attributes = vec![
+            LinkAttribute::IfName(name.to_string()),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
+        ];
+        ignore_exists(self.call(
+            &format!("making bridge {name}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewLink(link),
+        ))
     }
 
     /// A veth pair: `host` up on the bridge `master`, its peer `peer` (down)
     /// in the namespace `netns` (made there directly, so it never shows on
     /// the host).
     pub fn add_veth(&self, host: &str, master: u32, peer: &str, netns: &File) -> Result<()> {
-        let mut r = Request::new(
-            libc::RTM_NEWLINK,
-            (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16,
-            &ifinfomsg(0, libc::IFF_UP as u32),
-        );
-        r.str_attr(libc::IFLA_IFNAME, host);
-        r.attr(libc::IFLA_MASTER, &master.to_ne_bytes());
-        let info = r.nest(libc::IFLA_LINKINFO);
-        r.str_attr(libc::IFLA_INFO_KIND, "veth");
-        let data = r.nest(libc::IFLA_INFO_DATA);
-        let p = r.nest(VETH_INFO_PEER);
         // Down: a veth end cannot come up before its peer is made
         // (ENOTCONN); `set_up` from inside the namespace.
-        r.buf.extend_from_slice(&ifinfomsg(0, 0));
-        r.str_attr(libc::IFLA_IFNAME, peer);
-        r.attr(libc::IFLA_NET_NS_FD, &netns.as_raw_fd().to_ne_bytes());
-        r.end_nest(p);
-        r.end_nest(data);
-        r.end_nest(info);
-        self.call(&format!("making veth {host} (peer {peer})"), r)
+        let mut peer_link = LinkMessage::default();
+        peer_link.attributes = vec![
+            LinkAttribute::IfName(peer.to_string()),
+            LinkAttribute::NetNsFd(netns.as_raw_fd()),
+        ];
+        let mut link = LinkMessage::default();
+        link.header.flags = LinkFlags::Up;
+        link.header.change_mask = LinkFlags::Up;
+        link.attributes = vec![
+            LinkAttribute::IfName(host.to_string()),
+            LinkAttribute::Controller(master),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Veth),
+                LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
+            ]),
+        ];
+        self.call(
+            &format!("making veth {host} (peer {peer})"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewLink(link),
+        )
     }
 
     /// Link `index` up.
     pub fn set_up(&self, index: u32) -> Result<()> {
-        let r = Request::new(
-            libc::RTM_NEWLINK,
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        link.header.flags = LinkFlags::Up;
+        link.header.change_mask = LinkFlags::Up;
+        self.call(
+            &format!("setting link {index} up"),
             0,
-            &ifinfomsg(index as i32, libc::IFF_UP as u32),
-        );
-        self.call(&format!("setting link {index} up"), r)
+            RouteNetlinkMessage::NewLink(link),
+        )
     }
 
     /// Deletes link `name` (a veth: both ends go). Not there: fine.
     pub fn del_link(&self, name: &str) -> Result<()> {
-        let mut r = Request::new(libc::RTM_DELLINK, 0, &ifinfomsg(0, 0));
-        r.str_attr(libc::IFLA_IFNAME, name);
-        match self.call(&format!("deleting link {name}"), r) {
+        let mut link = LinkMessage::default();
+        link.attributes = vec![LinkAttribute::IfName(name.to_string())];
+        match self.call(
+            &format!("deleting link {name}"),
+            0,
+            RouteNetlinkMessage::DelLink(link),
+        ) {
             Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => Ok(()),
             other => other,
         }
@@ -244,42 +190,40 @@ impl Socket {
 
     /// `addr/prefix` on the link `index` (EEXIST: fine).
     pub fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-        let mut fixed = vec![libc::AF_INET as u8, prefix, 0, libc::RT_SCOPE_UNIVERSE];
-        fixed.extend_from_slice(&index.to_ne_bytes());
-        let mut r = Request::new(
-            libc::RTM_NEWADDR,
-            (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16,
-            &fixed,
-        );
-        r.attr(libc::IFA_LOCAL, &addr.octets());
-        r.attr(libc::IFA_ADDRESS, &addr.octets());
-        ignore_exists(self.call(&format!("adding address {addr}/{prefix}"), r))
+        let mut address = AddressMessage::default();
+        address.header.family = AddressFamily::Inet;
+        address.header.prefix_len = prefix;
+        address.header.scope = AddressScope::Universe;
+        address.header.index = index;
+        address.attributes = vec![
+            AddressAttribute::Local(IpAddr::V4(addr)),
+            AddressAttribute::Address(IpAddr::V4(addr)),
+        ];
+        ignore_exists(self.call(
+            &format!("adding address {addr}/{prefix}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewAddress(address),
+        ))
     }
 
     /// The default route through `gateway` on link `index`.
     pub fn add_default_route(&self, index: u32, gateway: Ipv4Addr) -> Result<()> {
-        let fixed = [
-            libc::AF_INET as u8,
-            0, // dst_len: the default route
-            0,
-            0,
-            libc::RT_TABLE_MAIN,
-            libc::RTPROT_BOOT,
-            libc::RT_SCOPE_UNIVERSE,
-            libc::RTN_UNICAST,
-            0,
-            0,
-            0,
-            0,
+        let mut route = RouteMessage::default();
+        route.header.address_family = AddressFamily::Inet;
+        route.header.destination_prefix_length = 0; // the default route
+        route.header.table = RouteHeader::RT_TABLE_MAIN;
+        route.header.protocol = RouteProtocol::Boot;
+        route.header.scope = RouteScope::Universe;
+        route.header.kind = RouteType::Unicast;
+        route.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet(gateway)),
+            RouteAttribute::Oif(index),
         ];
-        let mut r = Request::new(
-            libc::RTM_NEWROUTE,
-            (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16,
-            &fixed,
-        );
-        r.attr(libc::RTA_GATEWAY, &gateway.octets());
-        r.attr(libc::RTA_OIF, &index.to_ne_bytes());
-        ignore_exists(self.call(&format!("adding the default route via {gateway}"), r))
+        ignore_exists(self.call(
+            &format!("adding the default route via {gateway}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewRoute(route),
+        ))
     }
 }
 
