@@ -283,8 +283,11 @@ fn rm_force_kills_and_a_handled_stop_signal_ends_at_once() {
         "app:1",
         "sh",
         "-c",
-        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 0' TERM; echo trapped; while true; do sleep 0.1; done",
     ]);
+    // Before its trap, the shell (PID 1 there) ignores SIGTERM: a stop
+    // that came first would wait out its timeout, as Docker's would.
+    eventually("the trap is set", || e.ok(&["logs", "polite"]).contains("trapped"));
     let t0 = Instant::now();
     e.ok(&["stop", "-t", "20", "polite"]);
     assert!(
@@ -507,7 +510,7 @@ fn pause_rename_top_and_prune() {
             .parse::<u64>()
             .unwrap_or(0)
     };
-    std::thread::sleep(Duration::from_millis(300));
+    eventually("the counter counts", || read() > 0);
     e.ok(&["pause", "counter"]);
     assert!(e.ok(&["ps"]).contains("(Paused)"));
     let err = e.fails(&["exec", "counter", "true"]);
@@ -527,8 +530,7 @@ fn pause_rename_top_and_prune() {
     );
     e.ok(&["unpause", "counter"]);
     let before = read();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(read() > before, "the counter did not go on after unpause");
+    eventually("the counter goes on after unpause", || read() > before);
     let top = e.ok(&["top", "counter"]);
     assert!(
         top.contains("PID") && top.contains("sleep") || top.contains("sh -c"),
@@ -1047,13 +1049,44 @@ fn attach_on_a_pty(e: &Engine, name: &str, input: &[u8]) -> (Option<i32>, String
 
 /// The same, with more flags for attach.
 fn attach_with(e: &Engine, name: &str, flags: &str, input: &[u8]) -> (Option<i32>, String) {
-    on_a_pty(e, &format!("attach {flags} {name}"), input, 300)
+    let id = e.ok(&["inspect", "--format", "{{.Id}}", name]).trim().to_string();
+    // The container's monitor (`skiff __monitor ID`) binds its attach
+    // socket as /proc/PID/fd/N/attach.sock.
+    let monitor = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|p| {
+            let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("__monitor") && cmdline.contains(&id)
+        })
+        .map(|p| p.file_name().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!("/proc/{monitor}/fd/");
+    // Attached: the socket has a connection beside its listener (the
+    // client makes its terminal raw right after connecting).
+    let attached = move || {
+        let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        table
+            .lines()
+            .filter_map(|l| l.rsplit(' ').next())
+            .filter(|path| path.starts_with(&prefix) && path.ends_with("/attach.sock"))
+            .count()
+            > 1
+    };
+    on_a_pty(e, &format!("attach {flags} {name}"), input, &attached)
 }
 
 /// `skiff ARGS` on a pty of its own (script(1) makes one), fed `input`
-/// after `wait_ms` (the client's raw mode set by then: a ctrl-q typed
-/// before is the line discipline's): (exit code, what it printed).
-fn on_a_pty(e: &Engine, args: &str, input: &[u8], wait_ms: u64) -> (Option<i32>, String) {
+/// once `ready` holds (then the client's terminal is raw: a ctrl-q typed
+/// before is the line discipline's, flow control): (exit code, what it
+/// printed).
+fn on_a_pty(
+    e: &Engine,
+    args: &str,
+    input: &[u8],
+    ready: &dyn Fn() -> bool,
+) -> (Option<i32>, String) {
     use std::io::Write;
     let cmd = format!(
         "{} --root {} {args}",
@@ -1069,7 +1102,11 @@ fn on_a_pty(e: &Engine, args: &str, input: &[u8], wait_ms: u64) -> (Option<i32>,
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(wait_ms));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ready() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     stdin.write_all(input).unwrap();
     stdin.flush().unwrap();
     let o = child.wait_with_output().unwrap();
@@ -1078,6 +1115,16 @@ fn on_a_pty(e: &Engine, args: &str, input: &[u8], wait_ms: u64) -> (Option<i32>,
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
     )
+}
+
+/// Ready once `name` runs (a foreground run starts its container only
+/// after its client attached).
+fn runs<'a>(e: &'a Engine, name: &'a str) -> impl Fn() -> bool + 'a {
+    move || {
+        e.cmd(&["inspect", "--format", "{{.State.Status}}", name])
+            .stdout
+            .starts_with(b"running")
+    }
 }
 
 /// -d -t: a terminal the monitor keeps (its output in the log), attach
@@ -1192,27 +1239,27 @@ fn foreground_terminal_runs_attach_and_detach() {
         e,
         "run -i -t --rm --name fg app:1 sh -c 'echo first; read l; echo got:$l; exit 5'",
         b"hi\r",
-        1500,
+        &runs(e, "fg"),
     );
     assert_eq!(code, Some(5), "{out}");
     assert!(out.contains("first") && out.contains("got:hi"), "{out}");
     eventually("--rm removed it", || !e.ok(&["ps", "-a"]).contains("fg"));
     // Output that comes at once is not lost to a late attach.
-    let (code, out) = on_a_pty(e, "run -t --rm app:1 echo quick", b"", 0);
+    let (code, out) = on_a_pty(e, "run -t --rm app:1 echo quick", b"", &|| true);
     assert_eq!((code, out.contains("quick")), (Some(0), true), "{out}");
 
     let (code, out) = on_a_pty(
         e,
         "run -it --name stay app:1 sh -c 'while true; do sleep 1; done'",
         b"\x10\x11",
-        1500,
+        &runs(e, "stay"),
     );
     assert_eq!(code, Some(0), "{out}");
     let (code, out) = on_a_pty(
         e,
         "run -it --detach-keys ctrl-x,y --name mine app:1 sleep 100",
         b"\x18y",
-        1500,
+        &runs(e, "mine"),
     );
     assert_eq!(code, Some(0), "{out}");
     for name in ["stay", "mine"] {
