@@ -2255,6 +2255,31 @@ fn skiff_oci_lifecycle_matches_runc() {
         vec![with_socket],
     ));
     cases.push((
+        "a created container: pause, resume, ps, kill --all, delete without --force".into(),
+        vec![
+            create.to_vec(),
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["ps", "--format", "json", "ID"],
+            vec!["kill", "--all", "ID", "KILL"],
+            vec!["delete", "ID"],
+        ],
+    ));
+    cases.push((
+        "a stopped container: list, ps, ps --format json".into(),
+        vec![
+            vec!["run", "-d", "--bundle", b.path(), "ID"],
+            vec!["kill", "ID", "KILL"],
+            vec!["list"],
+            vec!["list", "--format", "json"],
+            vec!["list", "-q"],
+            vec!["ps", "ID"],
+            vec!["ps", "--format", "json", "ID"],
+            vec!["delete", "ID"],
+            vec!["list", "--format", "json"],
+        ],
+    ));
+    cases.push((
         "bad signals".into(),
         vec![
             create.to_vec(),
@@ -2280,7 +2305,17 @@ fn skiff_oci_lifecycle_matches_runc() {
                 }
             };
             for step in steps {
-                let ok = call(step).status.success();
+                let out = call(step);
+                let ok = out.status.success();
+                // What it printed, with the id, numbers (pids, times) and
+                // column padding made alike.
+                let printed = String::from_utf8_lossy(&out.stdout).replace(id.as_str(), "ID");
+                let mut printed: String = printed
+                    .split(|c: char| c.is_ascii_digit())
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("N");
+                printed = printed.split_whitespace().collect::<Vec<_>>().join(" ");
                 let mut status = status_in(&call(&["state", "ID"]));
                 // A signal's effect is seen once init has died.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -2292,7 +2327,9 @@ fn skiff_oci_lifecycle_matches_runc() {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                     status = status_in(&call(&["state", "ID"]));
                 }
-                seen[side].push(format!("{step:?}: ok {ok}, then {status}"));
+                seen[side].push(format!(
+                    "{step:?}: ok {ok}, printed {printed:?}, then {status}"
+                ));
             }
             let _ = call(&["delete", "-f", "ID"]);
         }
