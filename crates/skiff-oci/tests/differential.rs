@@ -1673,13 +1673,14 @@ fn cgroup_scenarios() -> Vec<Scenario> {
 /// Configs both must refuse (or, where the spec lets a runtime choose,
 /// treat alike): wrong types, missing parts, invalid values.
 /// The state each hook reads on stdin (its id and pid left out: they
-/// differ from run to run) and where it runs: the runtime's hooks in the bundle, which
+/// differ from run to run; and ociVersion, each runtime's own spec version) and where it runs: the runtime's hooks in the bundle, which
 /// they find the rootfs from; createContainer's in the rootfs;
 /// startContainer's in the container, which keeps its copy in /dev/shm.
 fn hook_scenarios() -> Vec<Scenario> {
     let save = |file: &str| {
         json!({"path": "/bin/sh", "args": ["sh", "-c",
-            format!("sed 's/\"id\":\"[^\"]*\",//; s/\"pid\":[0-9]*,//' > {file}; \
+            format!("sed 's/\"ociVersion\":\"[^\"]*\",//; s/\"id\":\"[^\"]*\",//; \
+                s/\"pid\":[0-9]*,//' > {file}; \
                 echo >> {file}; pwd >> {file}")]})
     };
     let probe = "for f in /hook-* /dev/shm/hook-*; do echo $f; cat $f; done";
