@@ -2310,7 +2310,14 @@ fn skiff_oci_lifecycle_matches_runc() {
                 let ok = out.status.success();
                 // What it printed, with the id, numbers (pids, times) and
                 // column padding made alike.
-                let printed = String::from_utf8_lossy(&out.stdout).replace(id.as_str(), "ID");
+                // ociVersion is each runtime's own (docs/compatibility.md).
+                let mut printed = String::from_utf8_lossy(&out.stdout).replace(id.as_str(), "ID");
+                while let Some(at) = printed.find(r#""ociVersion":""#) {
+                    let end = printed[at + 14..]
+                        .find('"')
+                        .map_or(printed.len(), |e| at + 15 + e);
+                    printed.replace_range(at..end, "");
+                }
                 let mut printed: String = printed
                     .split(|c: char| c.is_ascii_digit())
                     .filter(|p| !p.is_empty())
