@@ -448,6 +448,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(bad_input_scenarios());
     list.extend(hook_scenarios());
     list.extend(time_scenarios());
+    list.extend(spec_1_2_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -1707,6 +1708,35 @@ fn hook_scenarios() -> Vec<Scenario> {
             });
         })
         .probe(probe),
+    ]
+}
+
+/// runtime-spec 1.2's process and linux fields, which runc 1.1.5 ignores
+/// and skiff-oci applies (as runc 1.2 does): what the program sees.
+fn spec_1_2_scenarios() -> Vec<Scenario> {
+    const WHY: &str =
+        "runc 1.1.5 ignores runtime-spec 1.2's fields; skiff-oci applies them (runc 1.2 does)";
+    vec![
+        scenario("personality LINUX32", |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX32"})
+        })
+        .probe("uname -m")
+        .differs(WHY, true),
+        scenario("personality LINUX", |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX"})
+        })
+        .probe("uname -m"),
+        scenario("scheduler SCHED_BATCH, nice 5", |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5})
+        })
+        // nice and policy, fields 19 and 41 of /proc/self/stat.
+        .probe("cut -d' ' -f19,41 /proc/self/stat")
+        .differs(WHY, true),
+        scenario("memoryPolicy MPOL_INTERLEAVE on node 0", |c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"})
+        })
+        .probe("head -1 /proc/self/numa_maps | cut -d' ' -f2")
+        .differs(WHY, true),
     ]
 }
 
