@@ -449,6 +449,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(hook_scenarios());
     list.extend(time_scenarios());
     list.extend(spec_1_2_scenarios());
+    list.extend(duplicate_rlimit_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -507,6 +508,8 @@ const DIFFERENCES: &[(&str, &str, bool)] = &[
     ("bad input: ociVersion 9.9.9", "skiff-oci runs 1.x bundles only; runc takes any version", false),
     ("bad input: no user",
         "process.user is required by the runtime-spec; runc runs as 0:0 without it", false),
+    ("rlimits: NOFILE twice",
+        "the runtime-spec says duplicated rlimit types MUST be an error; runc 1.1.5 applies each in turn", false),
     ("bad input: a failing poststart hook",
         "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
 ];
@@ -1709,6 +1712,18 @@ fn hook_scenarios() -> Vec<Scenario> {
         })
         .probe(probe),
     ]
+}
+
+/// process.rlimits with a type twice (the runtime-spec: an error).
+fn duplicate_rlimit_scenarios() -> Vec<Scenario> {
+    vec![scenario("rlimits: NOFILE twice", |c| {
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 300, "hard": 400},
+            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+            {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+        ])
+    })
+    .probe("ulimit -n")]
 }
 
 /// runtime-spec 1.2's process and linux fields, which runc 1.1.5 ignores

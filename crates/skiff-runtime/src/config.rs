@@ -225,6 +225,20 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), Conf
             return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
         }
     }
+    // runtime-spec: "If rlimits contains duplicated entries with same type,
+    // the runtime MUST generate an error" (runc 1.1.5 applies each in turn).
+    let rlimits = process.rlimits().as_deref().unwrap_or_default();
+    for (i, r) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|earlier| earlier.typ() == r.typ()) {
+            return Err(invalid(
+                format!("process.rlimits[{i}].type"),
+                format!(
+                    "{} is listed twice",
+                    serde_json::to_string(&r.typ()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
