@@ -510,6 +510,8 @@ const DIFFERENCES: &[(&str, &str, bool)] = &[
         "process.user is required by the runtime-spec; runc runs as 0:0 without it", false),
     ("rlimits: NOFILE twice",
         "the runtime-spec says duplicated rlimit types MUST be an error; runc 1.1.5 applies each in turn", false),
+    ("device: one path for two devices",
+        "the runtime-spec says a file at a device's path that is not that device MUST be an error; runc 1.1.5 keeps the first", false),
     ("bad input: a failing poststart hook",
         "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
 ];
@@ -1714,16 +1716,28 @@ fn hook_scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// process.rlimits with a type twice (the runtime-spec: an error).
+/// process.rlimits with a type twice, and linux.devices with a path twice
+/// (the runtime-spec: an error when they differ).
 fn duplicate_rlimit_scenarios() -> Vec<Scenario> {
-    vec![scenario("rlimits: NOFILE twice", |c| {
-        c["process"]["rlimits"] = json!([
-            {"type": "RLIMIT_NOFILE", "soft": 300, "hard": 400},
-            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
-            {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
-        ])
-    })
-    .probe("ulimit -n")]
+    let device = |minor: u32| json!({"path": "/dev/x", "type": "c", "major": 1, "minor": minor});
+    vec![
+        scenario("device: one path for two devices", move |c| {
+            c["linux"]["devices"] = json!([device(3), device(5)])
+        })
+        .probe("stat -c '%F %t:%T %a' /dev/x"),
+        scenario("device: one path for the same device twice", move |c| {
+            c["linux"]["devices"] = json!([device(3), device(3)])
+        })
+        .probe("stat -c '%F %t:%T %a' /dev/x"),
+        scenario("rlimits: NOFILE twice", |c| {
+            c["process"]["rlimits"] = json!([
+                {"type": "RLIMIT_NOFILE", "soft": 300, "hard": 400},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+                {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+            ])
+        })
+        .probe("ulimit -n"),
+    ]
 }
 
 /// runtime-spec 1.2's process and linux fields, which runc 1.1.5 ignores

@@ -406,6 +406,30 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         }
         other => invalid("process", other.to_string()),
     })?;
+    // runtime-spec: a file already at a device's path that is not the
+    // device asked for MUST be an error; so is a path listed twice for two
+    // different devices (the second would find the first there).
+    let devices = linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    for (i, d) in devices.iter().enumerate() {
+        let differs = |e: &&oci_spec::runtime::LinuxDevice| {
+            e.path() == d.path()
+                && (e.typ(), e.major(), e.minor()) != (d.typ(), d.major(), d.minor())
+        };
+        if let Some(first) = devices[..i].iter().find(differs) {
+            return Err(invalid(
+                format!("linux.devices[{i}].path"),
+                format!(
+                    "{} is listed before as another device ({:?} {}:{})",
+                    d.path().display(),
+                    first.typ(),
+                    first.major(),
+                    first.minor()
+                ),
+            ));
+        }
+    }
     if linux.is_some_and(|l| l.intel_rdt().is_some()) {
         return Err(invalid(
             "linux.intelRdt",
