@@ -68,9 +68,10 @@ pub fn code_of(e: &ContainerError) -> Code {
     match e {
         ContainerError::State(StateError::NotFound(_)) => Code::NOT_FOUND,
         ContainerError::State(StateError::AlreadyExists(_)) => Code::ALREADY_EXISTS,
-        ContainerError::State(StateError::InvalidId(_)) | ContainerError::Config(_) => {
-            Code::INVALID_ARGUMENT
-        }
+        ContainerError::State(StateError::InvalidId(_))
+        | ContainerError::Config(_)
+        | ContainerError::ExecProcess { .. }
+        | ContainerError::ConsoleSocketWithoutTerminal => Code::INVALID_ARGUMENT,
         ContainerError::WrongStatus { .. } => Code::FAILED_PRECONDITION,
         _ => Code::UNKNOWN,
     }

@@ -114,7 +114,11 @@ pub fn ps(root: &StateRoot, id: &str, format: ListFormat, ps_args: &[String]) ->
         .map(|p| p.as_raw())
         .collect();
     if format == ListFormat::Json {
-        crate::out(&serde_json::to_string(&pids)?)?;
+        // None is `null`, as runc prints its empty (nil) list.
+        match pids.is_empty() {
+            true => crate::out("null")?,
+            false => crate::out(&serde_json::to_string(&pids)?)?,
+        }
         return Ok(());
     }
     let args: Vec<String> = if ps_args.is_empty() {

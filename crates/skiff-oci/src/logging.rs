@@ -19,15 +19,16 @@ struct Target {
 
 static TARGET: OnceLock<Target> = OnceLock::new();
 
-/// Opens the log; a log that cannot be opened is said once on stderr and
-/// then left out.
+/// Opens the log. One that cannot be opened ends the process with status
+/// 1 before anything is done, as with runc and crun: a caller that reads
+/// its errors from there (containerd's shim) would otherwise find none.
 pub fn init(path: Option<PathBuf>, format: LogFormat, debug: bool) {
-    let file = path.and_then(
+    let file = path.map(
         |p| match OpenOptions::new().create(true).append(true).open(&p) {
-            Ok(f) => Some(f),
+            Ok(f) => f,
             Err(e) => {
                 let _ = writeln!(std::io::stderr(), "skiff-oci: --log {}: {e}", p.display());
-                None
+                std::process::exit(1);
             }
         },
     );

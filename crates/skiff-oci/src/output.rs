@@ -13,9 +13,10 @@ use crate::Result;
 /// then `commit:`, `spec:` and `libseccomp:` lines.
 pub fn version() -> Result<()> {
     crate::out(&format!(
-        "skiff-oci version {}\ncommit: {}\nspec: 1.2.0\nlibseccomp: {}",
+        "skiff-oci version {}\ncommit: {}\nspec: {}\nlibseccomp: {}",
         env!("CARGO_PKG_VERSION"),
         env!("SKIFF_COMMIT"),
+        skiff_runtime::state::OCI_VERSION,
         skiff_runtime::seccomp::libseccomp_version()
     ))
 }

@@ -350,3 +350,27 @@ fn time_offsets_without_their_namespace_name_the_field() {
         create_fails(&env, &b, &env.id(&format!("c{n}")), &[want]);
     }
 }
+
+/// A --log that cannot be opened fails the command before anything is done,
+/// as runc's and crun's does (it was said on stderr and the command went
+/// on, its errors then lost to a caller reading the log).
+#[test]
+fn a_log_that_cannot_be_opened_fails_the_command() {
+    let env = TestEnv::new("badlog");
+    let b = env.bundle("b", &["true"]);
+    let id = env.id("c");
+    let log = env.base.join("no-such-dir/log.json");
+    let out = env.oci(&[
+        "--log",
+        log.to_str().unwrap(),
+        "create",
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--log"), "{err}");
+    assert!(env.container_dirs().is_empty(), "state left: {err}");
+    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+}

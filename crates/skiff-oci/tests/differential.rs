@@ -448,6 +448,8 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(bad_input_scenarios());
     list.extend(hook_scenarios());
     list.extend(time_scenarios());
+    list.extend(spec_1_2_scenarios());
+    list.extend(duplicate_rlimit_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -506,6 +508,10 @@ const DIFFERENCES: &[(&str, &str, bool)] = &[
     ("bad input: ociVersion 9.9.9", "skiff-oci runs 1.x bundles only; runc takes any version", false),
     ("bad input: no user",
         "process.user is required by the runtime-spec; runc runs as 0:0 without it", false),
+    ("rlimits: NOFILE twice",
+        "the runtime-spec says duplicated rlimit types MUST be an error; runc 1.1.5 applies each in turn", false),
+    ("device: one path for two devices",
+        "the runtime-spec says a file at a device's path that is not that device MUST be an error; runc 1.1.5 keeps the first", false),
     ("bad input: a failing poststart hook",
         "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
 ];
@@ -1673,13 +1679,14 @@ fn cgroup_scenarios() -> Vec<Scenario> {
 /// Configs both must refuse (or, where the spec lets a runtime choose,
 /// treat alike): wrong types, missing parts, invalid values.
 /// The state each hook reads on stdin (its id and pid left out: they
-/// differ from run to run) and where it runs: the runtime's hooks in the bundle, which
+/// differ from run to run; and ociVersion, each runtime's own spec version) and where it runs: the runtime's hooks in the bundle, which
 /// they find the rootfs from; createContainer's in the rootfs;
 /// startContainer's in the container, which keeps its copy in /dev/shm.
 fn hook_scenarios() -> Vec<Scenario> {
     let save = |file: &str| {
         json!({"path": "/bin/sh", "args": ["sh", "-c",
-            format!("sed 's/\"id\":\"[^\"]*\",//; s/\"pid\":[0-9]*,//' > {file}; \
+            format!("sed 's/\"ociVersion\":\"[^\"]*\",//; s/\"id\":\"[^\"]*\",//; \
+                s/\"pid\":[0-9]*,//' > {file}; \
                 echo >> {file}; pwd >> {file}")]})
     };
     let probe = "for f in /hook-* /dev/shm/hook-*; do echo $f; cat $f; done";
@@ -1706,6 +1713,59 @@ fn hook_scenarios() -> Vec<Scenario> {
             });
         })
         .probe(probe),
+    ]
+}
+
+/// process.rlimits with a type twice, and linux.devices with a path twice
+/// (the runtime-spec: an error when they differ).
+fn duplicate_rlimit_scenarios() -> Vec<Scenario> {
+    let device = |minor: u32| json!({"path": "/dev/x", "type": "c", "major": 1, "minor": minor});
+    vec![
+        scenario("device: one path for two devices", move |c| {
+            c["linux"]["devices"] = json!([device(3), device(5)])
+        })
+        .probe("stat -c '%F %t:%T %a' /dev/x"),
+        scenario("device: one path for the same device twice", move |c| {
+            c["linux"]["devices"] = json!([device(3), device(3)])
+        })
+        .probe("stat -c '%F %t:%T %a' /dev/x"),
+        scenario("rlimits: NOFILE twice", |c| {
+            c["process"]["rlimits"] = json!([
+                {"type": "RLIMIT_NOFILE", "soft": 300, "hard": 400},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+                {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+            ])
+        })
+        .probe("ulimit -n"),
+    ]
+}
+
+/// runtime-spec 1.2's process and linux fields, which runc 1.1.5 ignores
+/// and skiff-oci applies (as runc 1.2 does): what the program sees.
+fn spec_1_2_scenarios() -> Vec<Scenario> {
+    const WHY: &str =
+        "runc 1.1.5 ignores runtime-spec 1.2's fields; skiff-oci applies them (runc 1.2 does)";
+    vec![
+        scenario("personality LINUX32", |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX32"})
+        })
+        .probe("uname -m")
+        .differs(WHY, true),
+        scenario("personality LINUX", |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX"})
+        })
+        .probe("uname -m"),
+        scenario("scheduler SCHED_BATCH, nice 5", |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5})
+        })
+        // nice and policy, fields 19 and 41 of /proc/self/stat.
+        .probe("cut -d' ' -f19,41 /proc/self/stat")
+        .differs(WHY, true),
+        scenario("memoryPolicy MPOL_INTERLEAVE on node 0", |c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"})
+        })
+        .probe("head -1 /proc/self/numa_maps | cut -d' ' -f2")
+        .differs(WHY, true),
     ]
 }
 
@@ -2255,6 +2315,31 @@ fn skiff_oci_lifecycle_matches_runc() {
         vec![with_socket],
     ));
     cases.push((
+        "a created container: pause, resume, ps, kill --all, delete without --force".into(),
+        vec![
+            create.to_vec(),
+            vec!["pause", "ID"],
+            vec!["resume", "ID"],
+            vec!["ps", "--format", "json", "ID"],
+            vec!["kill", "--all", "ID", "KILL"],
+            vec!["delete", "ID"],
+        ],
+    ));
+    cases.push((
+        "a stopped container: list, ps, ps --format json".into(),
+        vec![
+            vec!["run", "-d", "--bundle", b.path(), "ID"],
+            vec!["kill", "ID", "KILL"],
+            vec!["list"],
+            vec!["list", "--format", "json"],
+            vec!["list", "-q"],
+            vec!["ps", "ID"],
+            vec!["ps", "--format", "json", "ID"],
+            vec!["delete", "ID"],
+            vec!["list", "--format", "json"],
+        ],
+    ));
+    cases.push((
         "bad signals".into(),
         vec![
             create.to_vec(),
@@ -2280,7 +2365,24 @@ fn skiff_oci_lifecycle_matches_runc() {
                 }
             };
             for step in steps {
-                let ok = call(step).status.success();
+                let out = call(step);
+                let ok = out.status.success();
+                // What it printed, with the id, numbers (pids, times) and
+                // column padding made alike.
+                // ociVersion is each runtime's own (docs/compatibility.md).
+                let mut printed = String::from_utf8_lossy(&out.stdout).replace(id.as_str(), "ID");
+                while let Some(at) = printed.find(r#""ociVersion":""#) {
+                    let end = printed[at + 14..]
+                        .find('"')
+                        .map_or(printed.len(), |e| at + 15 + e);
+                    printed.replace_range(at..end, "");
+                }
+                let mut printed: String = printed
+                    .split(|c: char| c.is_ascii_digit())
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("N");
+                printed = printed.split_whitespace().collect::<Vec<_>>().join(" ");
                 let mut status = status_in(&call(&["state", "ID"]));
                 // A signal's effect is seen once init has died.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -2292,7 +2394,9 @@ fn skiff_oci_lifecycle_matches_runc() {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                     status = status_in(&call(&["state", "ID"]));
                 }
-                seen[side].push(format!("{step:?}: ok {ok}, then {status}"));
+                seen[side].push(format!(
+                    "{step:?}: ok {ok}, printed {printed:?}, then {status}"
+                ));
             }
             let _ = call(&["delete", "-f", "ID"]);
         }

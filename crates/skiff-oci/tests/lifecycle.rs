@@ -549,3 +549,26 @@ fn a_stopped_or_frozen_init_fails_create_instead_of_hanging() {
         assert!(!freezer.exists(), "{want}: cgroup left");
     }
 }
+
+/// The state's ociVersion is the spec version skiff implements (the one
+/// `features` gives as ociVersionMax), whatever 1.x the bundle names, in
+/// `state` and in what hooks read: runtime-spec's "version of the
+/// specification with which the state complies", as runc prints its own.
+#[test]
+fn state_carries_the_runtimes_spec_version() {
+    let env = TestEnv::new("ociver");
+    let mut b = env.bundle("b", &["sleep", "1000"]);
+    let seen = env.base.join("hook-state");
+    b.config["ociVersion"] = json!("1.0.0");
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", seen.display())]}]});
+    b.write();
+    let features: serde_json::Value = serde_json::from_str(&env.ok(&["features"])).unwrap();
+    let implemented = features["ociVersionMax"].clone();
+    let id = env.id("c");
+    env.ok(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(env.state(&id)["ociVersion"], implemented);
+    let hook: serde_json::Value = serde_json::from_str(&read(&seen)).unwrap();
+    assert_eq!(hook["ociVersion"], implemented);
+    env.ok(&["delete", "--force", &id]);
+}

@@ -225,6 +225,20 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), Conf
             return Err(invalid(format!("process.env[{i}]"), "must be KEY=VALUE"));
         }
     }
+    // runtime-spec: "If rlimits contains duplicated entries with same type,
+    // the runtime MUST generate an error" (runc 1.1.5 applies each in turn).
+    let rlimits = process.rlimits().as_deref().unwrap_or_default();
+    for (i, r) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|earlier| earlier.typ() == r.typ()) {
+            return Err(invalid(
+                format!("process.rlimits[{i}].type"),
+                format!(
+                    "{} is listed twice",
+                    serde_json::to_string(&r.typ()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -392,6 +406,30 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         }
         other => invalid("process", other.to_string()),
     })?;
+    // runtime-spec: a file already at a device's path that is not the
+    // device asked for MUST be an error; so is a path listed twice for two
+    // different devices (the second would find the first there).
+    let devices = linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    for (i, d) in devices.iter().enumerate() {
+        let differs = |e: &&oci_spec::runtime::LinuxDevice| {
+            e.path() == d.path()
+                && (e.typ(), e.major(), e.minor()) != (d.typ(), d.major(), d.minor())
+        };
+        if let Some(first) = devices[..i].iter().find(differs) {
+            return Err(invalid(
+                format!("linux.devices[{i}].path"),
+                format!(
+                    "{} is listed before as another device ({:?} {}:{})",
+                    d.path().display(),
+                    first.typ(),
+                    first.major(),
+                    first.minor()
+                ),
+            ));
+        }
+    }
     if linux.is_some_and(|l| l.intel_rdt().is_some()) {
         return Err(invalid(
             "linux.intelRdt",

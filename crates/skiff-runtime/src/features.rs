@@ -15,7 +15,7 @@ pub fn json() -> serde_json::Value {
     let caps: Vec<String> = caps.into_iter().map(|(_, n)| n).collect();
     let v = json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
+        "ociVersionMax": crate::state::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "mand",

@@ -72,6 +72,14 @@ impl Status {
     }
 }
 
+/// The runtime-spec version skiff implements, which its state complies
+/// with: `state` prints it, and so do the states hooks and a seccomp agent
+/// read (runtime-spec: "the version of the specification with which the
+/// state complies"), as runc's and crun's print their own, not the
+/// config's (a 1.0 bundle's container has a 1.2 state, and a bundle
+/// claiming a later 1.x would otherwise have its state claim it too).
+pub const OCI_VERSION: &str = "1.2.0";
+
 /// What skiff keeps about a container between invocations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

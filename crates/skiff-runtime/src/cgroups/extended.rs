@@ -20,15 +20,22 @@ pub fn apply_v1(
     if let Some(mem) = res.memory() {
         if mem.kernel().is_some() || mem.kernel_tcp().is_some() || mem.use_hierarchy().is_some() {
             let dir = dir_for(hierarchies, dirs, "memory", "memory")?;
-            // Kernel memory limits are gone from recent kernels: set where the
-            // file exists, as runc does.
+            // Kernel memory limits are gone from recent kernels (since 5.16
+            // the file takes a write and keeps its value): set where the
+            // kernel takes them (read back, within a page's rounding), else
+            // ignored with a warning naming the field (runc 1.1 ignores it
+            // with a warning).
             if let Some(k) = mem.kernel() {
-                if dir.join("memory.kmem.limit_in_bytes").exists() {
-                    let _ = write(
-                        "memory.kernel",
-                        dir,
-                        "memory.kmem.limit_in_bytes",
-                        k.to_string(),
+                let file = "memory.kmem.limit_in_bytes";
+                let set = dir.join(file).exists()
+                    && write("memory.kernel", dir, file, k.to_string()).is_ok()
+                    && std::fs::read_to_string(dir.join(file))
+                        .ok()
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .is_some_and(|v| (v - k).abs() < 1 << 16);
+                if !set {
+                    crate::log::warn(
+                        "linux.resources.memory.kernel: ignored (this kernel has no kernel memory limit)",
                     );
                 }
             }
@@ -40,6 +47,10 @@ pub fn apply_v1(
                         "memory.kmem.tcp.limit_in_bytes",
                         k.to_string(),
                     )?;
+                } else {
+                    crate::log::warn(
+                        "linux.resources.memory.kernelTCP: ignored (this kernel has no kernel TCP memory limit)",
+                    );
                 }
             }
             if let Some(h) = mem.use_hierarchy() {

@@ -394,7 +394,7 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, 
     let bind = Some((c_path(&bundle.rootfs)?, c_path(&criu_root)?));
     // The container as it will be recorded; its pid is the restored init's.
     let mut record = Record {
-        oci_version: spec.version().clone(),
+        oci_version: crate::state::OCI_VERSION.to_string(),
         id: create.id.to_string(),
         pid: 0,
         start_time: 0,

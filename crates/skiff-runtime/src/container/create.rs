@@ -424,7 +424,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
     let t = trace::phase("init-setup (parent waits)");
 
     let mut record = Record {
-        oci_version: spec.version().clone(),
+        oci_version: crate::state::OCI_VERSION.to_string(),
         id: opts.id.to_string(),
         pid: child.as_raw(),
         // Read once init is ready, below.

@@ -447,7 +447,7 @@ fn park(
 /// namespace).
 fn listener_state(ctx: &InitContext<'_>, host_pid: i32) -> serde_json::Value {
     serde_json::json!({
-        "ociVersion": ctx.spec.version(),
+        "ociVersion": crate::state::OCI_VERSION,
         "id": ctx.id,
         "status": "creating",
         "pid": host_pid,
@@ -463,7 +463,7 @@ fn listener_state(ctx: &InitContext<'_>, host_pid: i32) -> serde_json::Value {
 fn hook_state(ctx: &InitContext<'_>, status: Status) -> Vec<u8> {
     let mut state = format!(
         r#"{{"ociVersion":{},"id":{},"status":"{}","pid":{},"bundle":{}"#,
-        serde_json::Value::from(ctx.spec.version().as_str()),
+        serde_json::Value::from(crate::state::OCI_VERSION),
         serde_json::Value::from(ctx.id),
         status.as_str(),
         nix::unistd::getpid(),
