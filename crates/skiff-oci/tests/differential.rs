@@ -442,6 +442,15 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(sysctl_scenarios());
     list.extend(user_scenarios());
     list.extend(rootfs_scenarios());
+    // root.path through a symlink (/proc/self/root is one, to "/"): runc
+    // refuses a rootfs that is not its own real path.
+    let through_link = format!(
+        "/proc/self/root{}",
+        host_dir.parent().unwrap().join("bundle/rootfs").display()
+    );
+    list.push(scenario("root.path through a symlink", move |c| {
+        c["root"]["path"] = json!(through_link);
+    }));
     list.extend(device_scenarios());
     list.extend(seccomp_scenarios());
     list.extend(cgroup_scenarios());

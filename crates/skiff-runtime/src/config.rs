@@ -242,6 +242,22 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), Conf
     Ok(())
 }
 
+/// `path` with `.` and `..` resolved by name alone (as Go's
+/// filepath.Clean), symlinks not followed.
+fn lexically_clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Checks what the runtime-spec requires and what skiff needs, returning the
 /// absolute rootfs path.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
@@ -262,7 +278,9 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     // The rootfs by its real path: what the mount table says about what is
     // in it (--no-pivot's hiding of procfs and sysfs, among others) is
     // compared with it. The bundle is canonical already; "rootfs" itself,
-    // one plain component that is no symlink, needs no more.
+    // one plain component that is no symlink, needs no more. A root.path
+    // that is a symlink or passes through one is refused, as runc refuses
+    // it ("not an absolute path, or a symlink"); ".." is taken lexically.
     let plain = root.path().components().count() == 1
         && matches!(
             root.path().components().next(),
@@ -271,6 +289,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         && fs::symlink_metadata(&rootfs).is_ok_and(|m| !m.file_type().is_symlink());
     if !plain {
         if let Ok(real) = fs::canonicalize(&rootfs) {
+            if real != lexically_clean(&rootfs) {
+                return Err(invalid(
+                    "root.path",
+                    format!(
+                        "{} is a symlink or passes through one (to {})",
+                        rootfs.display(),
+                        real.display()
+                    ),
+                ));
+            }
             rootfs = real;
         }
     }

@@ -287,7 +287,9 @@ fn rm_force_kills_and_a_handled_stop_signal_ends_at_once() {
     ]);
     // Before its trap, the shell (PID 1 there) ignores SIGTERM: a stop
     // that came first would wait out its timeout, as Docker's would.
-    eventually("the trap is set", || e.ok(&["logs", "polite"]).contains("trapped"));
+    eventually("the trap is set", || {
+        e.ok(&["logs", "polite"]).contains("trapped")
+    });
     let t0 = Instant::now();
     e.ok(&["stop", "-t", "20", "polite"]);
     assert!(
@@ -1049,7 +1051,10 @@ fn attach_on_a_pty(e: &Engine, name: &str, input: &[u8]) -> (Option<i32>, String
 
 /// The same, with more flags for attach.
 fn attach_with(e: &Engine, name: &str, flags: &str, input: &[u8]) -> (Option<i32>, String) {
-    let id = e.ok(&["inspect", "--format", "{{.Id}}", name]).trim().to_string();
+    let id = e
+        .ok(&["inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string();
     // The container's monitor (`skiff __monitor ID`) binds its attach
     // socket as /proc/PID/fd/N/attach.sock.
     let monitor = fs::read_dir("/proc")
