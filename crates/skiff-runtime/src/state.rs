@@ -505,6 +505,16 @@ fn format_rfc3339(secs: i64, nanos: u32) -> String {
     )
 }
 
+/// A config's annotations as the state keeps them: sorted by key, as runc
+/// prints them.
+pub fn annotations_of(spec: &oci_spec::runtime::Spec) -> BTreeMap<String, String> {
+    spec.annotations()
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

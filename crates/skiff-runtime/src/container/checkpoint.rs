@@ -401,12 +401,7 @@ pub fn restore(root: &StateRoot, opts: &RestoreOptions<'_>) -> Result<Restored, 
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
-        annotations: spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        annotations: crate::state::annotations_of(spec),
         cgroup: Some(cgroup),
         private_pid_ns: plan.new_pid,
         private_mount_ns: plan.new_mount,

@@ -432,12 +432,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions<'_>) -> Result<Created, Con
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
-        annotations: spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        annotations: crate::state::annotations_of(spec),
         cgroup: cgroup.clone(),
         private_pid_ns: plan.new_pid,
         private_mount_ns: plan.new_mount,
