@@ -786,16 +786,37 @@ fn a_task_checkpointed_and_restored_through_ctr_counts_on() {
     .unwrap();
     assert!(made.success());
     c.ok(&["image", "import", image.to_str().unwrap()]);
+    // The count file is rewritten every 0.1 s (truncated, then written):
+    // a read that lands in between, or before the restored task's first
+    // round, is read again.
     let count = |id: &str, when: &str| -> u64 {
-        let out = c.ctr(&["task", "exec", "--exec-id", when, id, "cat", "/tmp/count"]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.trim().parse().unwrap_or_else(|_| {
-            let log = fs::read_to_string(c.base.join("containerd.log")).unwrap_or_default();
-            panic!(
-                "{id} {when}: {}\ncontainerd's log:\n{log}",
-                common::text(&out)
-            )
-        })
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let exec_id = format!("{when}-{attempt}");
+            let out = c.ctr(&[
+                "task",
+                "exec",
+                "--exec-id",
+                &exec_id,
+                id,
+                "cat",
+                "/tmp/count",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Ok(n) = text.trim().parse() {
+                return n;
+            }
+            if std::time::Instant::now() > deadline {
+                let log = fs::read_to_string(c.base.join("containerd.log")).unwrap_or_default();
+                panic!(
+                    "{id} {when}: {}\ncontainerd's log:\n{log}",
+                    common::text(&out)
+                )
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     };
     for runtime in [RUNTIME, "io.containerd.runc.v2"] {
         let id = format!("skt-ckpt-{}", runtime.split('.').nth(2).unwrap());
