@@ -5,8 +5,8 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::commit::write_layer;
-use crate::digest::{chain_id, hex_of, Hasher, HashingWriter};
+use crate::commit::{write_gzip_layer, GzipLayer};
+use crate::digest::{chain_id, hex_of};
 use crate::error::{Context, Result};
 use crate::manifest::{self, Descriptor, Manifest};
 use crate::reference::Reference;
@@ -27,20 +27,11 @@ pub fn layer_from_dir(store: &Store, dir: &Path, parent: Option<&str>) -> Result
     let scratch = store.scratch("layer-blob")?;
     let made = (|| -> Result<NewLayer> {
         let gz_path = scratch.join("layer.gz");
-        let file = File::create(&gz_path).ctx(|| format!("writing {}", gz_path.display()))?;
-        let blob = HashingWriter {
-            inner: file,
-            hasher: Hasher::default(),
-        };
-        let enc = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
-        let tarw = HashingWriter {
-            inner: enc,
-            hasher: Hasher::default(),
-        };
-        let tarw = write_layer(dir, tarw)?;
-        let diff_id = tarw.hasher.finish();
-        let blob = tarw.inner.finish().ctx(|| "compressing the layer".into())?;
-        let (digest, size) = (blob.hasher.clone().finish(), blob.hasher.len);
+        let GzipLayer {
+            diff_id,
+            digest,
+            size,
+        } = write_gzip_layer(dir, &gz_path)?;
         if !store.has_blob(&digest)? {
             store.commit_blob(&gz_path, &digest, manifest::OCI_LAYER_GZIP, size)?;
         }

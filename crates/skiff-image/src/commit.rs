@@ -61,8 +61,39 @@ fn marker(mtime: i64) -> tar::Header {
     h
 }
 
+/// A layer written as a gzip blob: the tar stream's digest (its diff id),
+/// the blob's digest and size.
+pub(crate) struct GzipLayer {
+    pub diff_id: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// Writes the tree under `upper` as a gzip layer blob at `gz_path`,
+/// hashing the tar stream and the blob as they are written.
+pub(crate) fn write_gzip_layer(upper: &Path, gz_path: &Path) -> Result<GzipLayer> {
+    let file = File::create(gz_path).ctx(|| format!("writing {}", gz_path.display()))?;
+    let blob = HashingWriter {
+        inner: file,
+        hasher: Hasher::default(),
+    };
+    let enc = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
+    let tarw = HashingWriter {
+        inner: enc,
+        hasher: Hasher::default(),
+    };
+    let tarw = write_layer(upper, tarw)?;
+    let diff_id = tarw.hasher.finish();
+    let blob = tarw.inner.finish().ctx(|| "compressing the layer".into())?;
+    Ok(GzipLayer {
+        diff_id,
+        digest: blob.hasher.clone().finish(),
+        size: blob.hasher.len,
+    })
+}
+
 /// Writes the tree under `upper` as a layer's tar stream.
-pub(crate) fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
+fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
@@ -166,20 +197,11 @@ pub fn commit(
     let r = (|| -> Result<String> {
         let docker = img.manifest_type == manifest::DOCKER_MANIFEST;
         let gz_path = scratch.join("layer.gz");
-        let file = File::create(&gz_path).ctx(|| format!("writing {}", gz_path.display()))?;
-        let blob = HashingWriter {
-            inner: file,
-            hasher: Hasher::default(),
-        };
-        let enc = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
-        let tarw = HashingWriter {
-            inner: enc,
-            hasher: Hasher::default(),
-        };
-        let tarw = write_layer(upper, tarw)?;
-        let diff_id = tarw.hasher.finish();
-        let blob = tarw.inner.finish().ctx(|| "compressing the layer".into())?;
-        let (digest, size) = (blob.hasher.clone().finish(), blob.hasher.len);
+        let GzipLayer {
+            diff_id,
+            digest,
+            size,
+        } = write_gzip_layer(upper, &gz_path)?;
         let mut config: Value = serde_json::from_slice(&img.config)
             .map_err(|e| Error::invalid(format!("image {base}: config: {e}")))?;
         config["created"] = json!(created);
