@@ -4,6 +4,7 @@
 //! component (`*`, `?`, `[...]`), `**` for any number of components, `!`
 //! to take a path back in, the last matching pattern deciding.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -154,6 +155,26 @@ pub fn clean(p: &str) -> String {
     out.join("/")
 }
 
+/// A path's components still to walk, empty ones left out.
+pub(super) fn components(rel: &str) -> VecDeque<String> {
+    rel.split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A symlink met on the walk: its target's components are walked next,
+/// from the root when it is absolute (`done` cleared), else from where
+/// the link stands.
+pub(super) fn splice_link(target: &str, done: &mut Vec<String>, todo: &mut VecDeque<String>) {
+    if target.starts_with('/') {
+        done.clear();
+    }
+    let mut next = components(target);
+    next.extend(todo.drain(..));
+    *todo = next;
+}
+
 /// `rel` resolved inside `root`, as openat2's RESOLVE_IN_ROOT resolves
 /// it: a symlink among its parents is read as if `root` were `/` (an
 /// absolute target starts from `root`, `..` never goes above it); the last
@@ -161,11 +182,7 @@ pub fn clean(p: &str) -> String {
 /// (without `follow_last`) its last component. None: a parent is missing
 /// or not a directory, or more than 40 links.
 pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Option<String> {
-    let mut todo: std::collections::VecDeque<String> = rel
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
+    let mut todo = components(rel);
     let mut done: Vec<String> = vec![];
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
@@ -193,17 +210,7 @@ pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Option<Stri
                 return None;
             }
             let target = fs::read_link(&p).ok()?;
-            let target = target.to_string_lossy();
-            if target.starts_with('/') {
-                done.clear();
-            }
-            let mut next: std::collections::VecDeque<String> = target
-                .split('/')
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect();
-            next.extend(todo.drain(..));
-            todo = next;
+            splice_link(&target.to_string_lossy(), &mut done, &mut todo);
         } else if m.is_dir() || last {
             done.push(c);
         } else {

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use skiff_image::store::remove_tree;
 use skiff_image::Result;
 
-use super::context::{clean, digest_tree, expand_source, join, walk, Ignore};
+use super::context::{
+    clean, components, digest_tree, expand_source, join, splice_link, walk, Ignore,
+};
 use super::parse::{self, Form, Instruction};
 use super::run::add_layer;
 use super::{Builder, Stage};
@@ -343,11 +345,7 @@ fn resolve_in_image(lowers: &[PathBuf], rel: &str) -> String {
 /// `rel` with every symlink on it followed inside the image (an absolute
 /// target from its root, `..` never above it; at most 40 links).
 fn follow_links(lowers: &[PathBuf], rel: &str) -> String {
-    let mut todo: std::collections::VecDeque<String> = rel
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
+    let mut todo = components(rel);
     let mut done: Vec<String> = vec![];
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
@@ -367,17 +365,7 @@ fn follow_links(lowers: &[PathBuf], rel: &str) -> String {
         match target {
             Some(t) => {
                 links += 1;
-                let t = t.to_string_lossy().into_owned();
-                if t.starts_with('/') {
-                    done.clear();
-                }
-                let mut next: std::collections::VecDeque<String> = t
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .map(String::from)
-                    .collect();
-                next.extend(todo.drain(..));
-                todo = next;
+                splice_link(&t.to_string_lossy(), &mut done, &mut todo);
             }
             None => done.push(c),
         }
