@@ -277,10 +277,7 @@ impl Store {
     /// points `names` at it (away from any image they named before), in
     /// one transaction.
     pub fn put_image(&mut self, img: &NewImage, names: &[Reference]) -> Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = unix_now();
         let tx = self
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -575,10 +572,7 @@ impl Store {
         layers_json: &str,
         layers: &[(String, String)],
     ) -> Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = unix_now();
         let tx = self
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -920,4 +914,12 @@ fn content_bytes(p: &Path) -> u64 {
         n
     }
     walk(p, &mut Default::default())
+}
+
+/// Seconds since the epoch, as the tables record times.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
