@@ -65,16 +65,8 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         std::thread::spawn(move || reaper.run(|pid, exit| service.process_exited(pid, exit)));
     }
 
-    // containerd 1.6 and 1.7 call containerd.task.v2.Task; 2.x calls v3 when
-    // told so at start, else v2 too. The messages are the same: serve both names.
-    let mut methods = containerd_shim_protos::create_task(service.clone());
-    for (path, handler) in containerd_shim_protos::create_task(service.clone()) {
-        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
-        methods.insert(v2, handler);
-    }
-    let socket_path = getsockname::<UnixAddr>(listener)
-        .ok()
-        .and_then(|a| a.path().map(|p| p.to_path_buf()));
+    let methods = task_methods(service.clone());
+    let socket_path = socket_path(listener);
     // Few idle workers: a blocked Wait makes the pool grow as needed.
     let mut server = Server::new()
         .add_listener(listener)?
@@ -145,6 +137,30 @@ static SOCKET_ON_TERM: std::sync::OnceLock<(std::ffi::CString, libc::pid_t)> =
 /// file would be left in /run/containerd/s otherwise. Processes forked from
 /// the server (its copies, a container's init before execve) inherit the
 /// handler: for them it is SIGTERM's default action.
+/// The Task service's methods under both of containerd's names:
+/// containerd 1.6 and 1.7 call containerd.task.v2.Task; 2.x calls v3 when
+/// told so at start, else v2 too. The messages are the same.
+pub(crate) fn task_methods(
+    task: Arc<dyn containerd_shim_protos::shim::shim_ttrpc::Task + Send + Sync>,
+) -> std::collections::HashMap<
+    String,
+    Box<dyn containerd_shim_protos::ttrpc::MethodHandler + Send + Sync>,
+> {
+    let mut methods = containerd_shim_protos::create_task(task.clone());
+    for (path, handler) in containerd_shim_protos::create_task(task) {
+        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
+        methods.insert(v2, handler);
+    }
+    methods
+}
+
+/// The path the listening socket is bound to (removed when the shim ends).
+pub(crate) fn socket_path(listener: i32) -> Option<std::path::PathBuf> {
+    getsockname::<UnixAddr>(listener)
+        .ok()
+        .and_then(|a| a.path().map(|p| p.to_path_buf()))
+}
+
 fn remove_socket_on_sigterm(path: &std::path::Path) {
     extern "C" fn on_term(sig: libc::c_int) {
         // SAFETY: only async-signal-safe calls (getpid, unlink, _exit,

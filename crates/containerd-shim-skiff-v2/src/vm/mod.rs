@@ -94,14 +94,8 @@ pub fn serve(args: &Args, listener: i32) -> Result<()> {
     });
     let events = Publisher::start(args.namespace.clone(), std::env::var("TTRPC_ADDRESS").ok());
     let service = Arc::new(VmService::new(args.namespace.clone(), events, shutdown_tx));
-    let mut methods = containerd_shim_protos::create_task(Arc::new(Api(service.clone())));
-    for (path, handler) in containerd_shim_protos::create_task(Arc::new(Api(service.clone()))) {
-        let v2 = path.replace("/containerd.task.v3.Task/", "/containerd.task.v2.Task/");
-        methods.insert(v2, handler);
-    }
-    let socket_path = nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(listener)
-        .ok()
-        .and_then(|a| a.path().map(|p| p.to_path_buf()));
+    let methods = crate::server::task_methods(Arc::new(Api(service.clone())));
+    let socket_path = crate::server::socket_path(listener);
     // Waits block a worker each (one per process, plus stdio copiers on
     // the agent side): room for them.
     let mut server = Server::new()
