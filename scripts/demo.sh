@@ -15,9 +15,11 @@ install -m 0755 target/x86_64-unknown-linux-gnu/release/skiff /usr/local/bin/ski
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-oci /usr/local/bin/skiff-oci
 install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-v2 \
     /usr/local/bin/containerd-shim-skiff-v2
-# The VM tier: the same shim by another name (runtime io.containerd.skiff-vm.v2),
-# and its guest image (kernel, initramfs with skiff-agent) in /var/lib/skiff/vm.
-ln -sf containerd-shim-skiff-v2 /usr/local/bin/containerd-shim-skiff-vm-v2
+# The VM tier: its shim (runtime io.containerd.skiff-vm.v2), and its guest
+# image (kernel, initramfs with skiff-agent) in /var/lib/skiff/vm.
+rm -f /usr/local/bin/containerd-shim-skiff-vm-v2
+install -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-skiff-vm-v2 \
+    /usr/local/bin/containerd-shim-skiff-vm-v2
 scripts/vm-image.sh --install >/dev/null
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-systemd /usr/local/bin/skiff-systemd
 install -m 0755 target/musl/x86_64-unknown-linux-musl/release/skiff-criu /usr/local/bin/skiff-criu

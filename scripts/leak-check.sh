@@ -13,6 +13,16 @@ found=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'skt-*' 2>/dev/null)
 if [ -n "$found" ]; then
     echo "leak: cgroups:"; echo "$found"; fail=1
 fi
+# The engine's: a container's group is named by its 64-hex id at the top of
+# each hierarchy (skiff-oci's default path), a pod's skiff-pod-ID. Reported,
+# with when each was made, but not failing the run yet: one empty group of
+# unknown origin was left in one of nine full runs (stop 34), and the test
+# that leaves it is still to be found; then this fails like the rest.
+found=$(find /sys/fs/cgroup -maxdepth 2 -regextype posix-extended -type d \( -regex '.*/[0-9a-f]{64}' -o -name 'skiff-pod-*' \) 2>/dev/null)
+if [ -n "$found" ]; then
+    echo "leak (reported, not failing yet): the engine's cgroups:"
+    for g in $found; do echo "$g made $(stat -c %y "$g") procs: $(wc -l <"$g/cgroup.procs")"; done
+fi
 # The shim's per-task state, its server processes and sockets.
 # A namespace's directory may stay behind holding only .seccomp, the cache of
 # compiled profiles, which is not a task's state.
@@ -26,13 +36,14 @@ if pgrep -af 'containerd-shim-skiff-v2' >/tmp/skiff-leaks 2>/dev/null; then
 fi
 # The VM tier: its shims, VMs and helpers (their command lines name the
 # sandbox directories), its state, the shares' mounts, the test scratch.
-if pgrep -af 'containerd-shim-skiff-vm-v2|/run/containerd/skiff-vm/|skiff-vm-test-' >/tmp/skiff-leaks 2>/dev/null; then
+# The engine's VMs live under /run/skiff-vm/engine.
+if pgrep -af 'containerd-shim-skiff-vm-v2|/run/containerd/skiff-vm/|/run/skiff-vm/|skiff-vm-test-' >/tmp/skiff-leaks 2>/dev/null; then
     echo "leak: VM tier processes:"; cat /tmp/skiff-leaks; fail=1
 fi
-if grep -E '/run/containerd/skiff-vm/|skiff-vm-test-' /proc/self/mountinfo; then
+if grep -E '/run/containerd/skiff-vm/|/run/skiff-vm/|skiff-vm-test-' /proc/self/mountinfo; then
     echo "leak: VM tier mounts above"; fail=1
 fi
-found=$(find /run/containerd/skiff-vm -mindepth 1 2>/dev/null)
+found=$(find /run/containerd/skiff-vm /run/skiff-vm/engine -mindepth 1 2>/dev/null)
 if [ -n "$found" ]; then
     echo "leak: VM tier state:"; echo "$found"; fail=1
 fi
@@ -46,6 +57,10 @@ if ls -d /var/tmp/skiff-store-* /tmp/skiff-registry-* >/dev/null 2>&1; then
 fi
 if grep -E 'skiff-store-' /proc/self/mountinfo; then
     echo "leak: engine mounts above"; fail=1
+fi
+# A container's monitor outliving its test (its store is gone by now).
+if pgrep -af 'skiff --root /var/tmp/skiff-store-[^ ]* __monitor' >/tmp/skiff-leaks 2>/dev/null; then
+    echo "leak: engine monitors:"; cat /tmp/skiff-leaks; fail=1
 fi
 if pgrep -af 'docker-registry serve /tmp/skiff-registry-' >/tmp/skiff-leaks 2>/dev/null; then
     echo "leak: registries:"; cat /tmp/skiff-leaks; fail=1

@@ -10,6 +10,12 @@ scripts/build-static.sh
 export SKIFF_OCI="$(pwd)/target/musl/x86_64-unknown-linux-musl/release/skiff-oci"
 cargo build --workspace --all-targets
 status=0
+# The VM tier's guest image (the static agent in an initramfs): its tests
+# skip without qemu, but an image that fails to build must fail the run,
+# not turn into their skips.
+if command -v qemu-system-x86_64 >/dev/null; then
+    scripts/vm-image.sh >/dev/null || { echo "FAILED: scripts/vm-image.sh (the VM tier's tests would skip)"; status=1; }
+fi
 cargo test --workspace --no-fail-fast -- --test-threads=4 || status=$?
 # The shim's ctr tests again, against containerd 2.3.4 (scripts/deps.sh
 # builds it where ../shared/containerd is; said and skipped where not).

@@ -8,8 +8,9 @@
 #               and unpacked by scripts/vm-kernel.sh (never installed)
 #   initramfs   skiff-agent (static, musl) as /init, the kernel modules the
 #               guest needs (the cloud kernel has virtio, vsock and virtio-blk
-#               as modules) and /lib/modules/load-order, the order the agent
-#               loads them in
+#               as modules), /lib/modules/load-order, the order the agent
+#               loads them in before it serves, and load-disk and load-share,
+#               those it loads when a container's rootfs first needs them
 #   vhost-device-vsock  the vsock device's backend (crates.io; the host kernel
 #               here has no vhost-vsock), installed once into target/vm/tools
 #
@@ -35,8 +36,15 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# The modules the agent loads, by name; their dependencies come first.
-want="virtio_pci virtio_blk vmw_vsock_virtio_transport virtiofs"
+# The modules the agent loads, by name; their dependencies come first. Those
+# of `want` before it serves (the vsock transport, in load-order); the
+# rootfs's device only when a container first needs it: virtio-blk for a
+# disk (load-disk), fuse and virtiofs for the share (load-share); virtio-net
+# for a pod with a network, at its first UpdateInterface (load-net).
+want="virtio_pci vmw_vsock_virtio_transport"
+disk="virtio_blk"
+share="virtiofs"
+net="virtio_net"
 
 kernel=$("$repo/scripts/vm-kernel.sh")
 release=$(basename "$kernel" | sed 's/^vmlinuz-//')
@@ -76,6 +84,16 @@ add_module() {
     order="$order $1"
 }
 for m in $want; do add_module "$m"; done
+first=$order
+for m in $disk; do add_module "$m"; done
+disk_order=${order#"$first"}
+# Each list holds all it needs past load-order (they may share modules).
+order=$first
+for m in $share; do add_module "$m"; done
+share_order=${order#"$first"}
+order=$first
+for m in $net; do add_module "$m"; done
+net_order=${order#"$first"}
 
 # Copies a module without Debian's signature: checking it (RSA, SHA-256)
 # took the guest ~60 ms of its ~100 ms of insmod under TCG, and the kernel
@@ -94,22 +112,26 @@ open(sys.argv[2], "wb").write(data)
 PY
 }
 
-stamp=$( { sha256sum "$agent" "$0"; echo "$release $order"; } | sha256sum | cut -d' ' -f1)
+stamp=$( { sha256sum "$agent" "$0"; echo "$release $first / $disk_order / $share_order / $net_order"; } | sha256sum | cut -d' ' -f1)
 initramfs=$work/initramfs.gz
 if [ ! -f "$initramfs" ] || [ "$(cat "$work/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     root=$(mktemp -d "$work/initramfs.XXXXXX")
     trap 'rm -rf "$root"' EXIT
     mkdir -p "$root/lib/modules" "$root/dev" "$root/proc" "$root/sys"
     cp "$agent" "$root/init"
-    : >"$root/lib/modules/load-order"
-    for m in $order; do
-        strip_signature "$(ko_of "$m")" "$root/lib/modules/$m.ko"
-        echo "/lib/modules/$m.ko" >>"$root/lib/modules/load-order"
+    for list in "load-order:$first" "load-disk:$disk_order" "load-share:$share_order" \
+        "load-net:$net_order"; do
+        : >"$root/lib/modules/${list%%:*}"
+        for m in ${list#*:}; do
+            [ -f "$root/lib/modules/$m.ko" ] ||
+                strip_signature "$(ko_of "$m")" "$root/lib/modules/$m.ko"
+            echo "/lib/modules/$m.ko" >>"$root/lib/modules/${list%%:*}"
+        done
     done
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initramfs.tmp"
     mv "$initramfs.tmp" "$initramfs"
     echo "$stamp" >"$work/initramfs.stamp"
-    echo "vm-image: built $initramfs (modules:$order)" >&2
+    echo "vm-image: built $initramfs (modules:$first; disk:$disk_order; share:$share_order; net:$net_order)" >&2
 fi
 if [ -n "$install" ]; then
     mkdir -p "$install"

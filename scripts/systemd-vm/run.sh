@@ -77,7 +77,10 @@ fi
 # The initramfs: virtio's modules, then /dev/vda as the root, and systemd.
 init=$(mktemp -d "$work/initramfs.XXXXXX")
 payload=$(mktemp -d "$work/payload.XXXXXX")
-trap 'rm -rf "$init" "$payload" "$work/payload.img"' EXIT
+vm=
+# (set -e: a kill of a qemu already gone must not fail the run.)
+trap 'if [ -n "$vm" ]; then kill -KILL "$vm" 2>/dev/null || true; fi; rm -rf "$init" "$payload" "$work/payload.img"' EXIT
+trap 'exit 1' INT TERM
 mkdir -p "$init/bin" "$init/proc" "$init/sys" "$init/dev" "$init/newroot" "$init/modules"
 cp "$(readlink -f "$(command -v busybox)")" "$init/bin/busybox"
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
@@ -131,13 +134,31 @@ mkfs.ext4 -q -F -d "$payload" "$work/payload.img" 96M
 # SKIFF_VM_CGROUP=v1: systemd mounts the v1 (hybrid) tree instead.
 tree=""
 if [ "${SKIFF_VM_CGROUP:-v2}" = v1 ]; then tree="systemd.unified_cgroup_hierarchy=0"; fi
+# A boot that hangs under TCG goes silent: one whose console has not grown
+# for SILENT seconds is stopped (a run takes 1-3 minutes and prints as it
+# goes), so a hang costs that instead of the whole 600 s bound.
+SILENT=${SKIFF_VM_SILENT:-240}
 boot() {
-    timeout 600 qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -nographic -no-reboot \
+    qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -nographic -no-reboot \
         -kernel "$kernel" -initrd "$work/initrd.gz" \
         -drive file="$work/root.img",if=virtio,format=raw,snapshot=on \
         -drive file="$work/payload.img",if=virtio,format=raw \
         -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.show_status=0 $tree" \
-        >"$work/console.log" 2>&1 || true
+        >"$work/console.log" 2>&1 </dev/null &
+    vm=$!
+    size=-1 quiet=0 waited=0
+    while kill -0 "$vm" 2>/dev/null; do
+        sleep 5
+        waited=$((waited + 5))
+        now=$(stat -c %s "$work/console.log" 2>/dev/null || echo 0)
+        if [ "$now" = "$size" ]; then quiet=$((quiet + 5)); else quiet=0 size=$now; fi
+        if [ "$quiet" -ge "$SILENT" ] || [ "$waited" -ge 600 ]; then
+            echo "systemd VM: stopped after ${waited} s, its console silent for ${quiet} s"
+            kill -KILL "$vm" 2>/dev/null
+            break
+        fi
+    done
+    wait "$vm" 2>/dev/null || true
     grep -q "SKIFF-SYSTEMD-RESULT" "$work/console.log"
 }
 boot || { echo "systemd VM: no result, retrying once"; boot; } ||

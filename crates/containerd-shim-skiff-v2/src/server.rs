@@ -28,8 +28,9 @@ pub fn state_root(namespace: &str) -> StateRoot {
     StateRoot::new(format!("/run/containerd/skiff/{namespace}"))
 }
 
-pub fn run(args: &Args) -> Result<(), ShimError> {
-    // The listening socket came as stdin: move it aside, stdin becomes /dev/null.
+/// The listening socket `start` gave as stdin, moved aside (stdin becomes
+/// /dev/null), and the log opened: what both tiers' servers begin with.
+pub fn take_listener() -> Result<i32, ShimError> {
     let listener =
         dup(0).map_err(|e| ShimError::io("taking the listening socket from stdin")(e.into()))?;
     let null = OpenOptions::new()
@@ -38,9 +39,10 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         .map_err(ShimError::io("opening /dev/null"))?;
     let _ = dup2(null.as_raw_fd(), 0);
     open_log();
-    if crate::vm::is_vm_tier() {
-        return crate::vm::serve(args, listener);
-    }
+    Ok(listener)
+}
+
+pub fn run(args: &Args, listener: i32) -> Result<(), ShimError> {
     // One malloc arena: per-thread arenas cost the shim memory for nothing
     // (its threads mostly sleep).
     // SAFETY: mallopt only sets an allocator tunable.
@@ -163,11 +165,14 @@ pub(crate) fn socket_path(listener: i32) -> Option<std::path::PathBuf> {
 
 fn remove_socket_on_sigterm(path: &std::path::Path) {
     extern "C" fn on_term(sig: libc::c_int) {
-        // SAFETY: only async-signal-safe calls (getpid, unlink, _exit,
-        // signal, raise); the OnceLock was set before the handler was.
+        // SAFETY: only async-signal-safe calls (getpid, write, unlink,
+        // _exit, signal, raise); the OnceLock was set before the handler was.
         unsafe {
             match SOCKET_ON_TERM.get() {
                 Some((path, pid)) if libc::getpid() == *pid => {
+                    // In containerd's log: a shim that went away says why.
+                    const SAID: &[u8] = b"containerd-shim-skiff-v2: SIGTERM: exiting\n";
+                    libc::write(2, SAID.as_ptr().cast(), SAID.len());
                     libc::unlink(path.as_ptr());
                     libc::_exit(0);
                 }

@@ -48,11 +48,6 @@ pub fn run(args: &Args) -> Result<(), ShimError> {
         UnixListener::bind(&path).map_err(ShimError::io(format!("binding {}", path.display())))?;
     let exe = std::env::current_exe().map_err(ShimError::io("finding our own binary"))?;
     let mut cmd = Command::new(exe);
-    if crate::vm::is_vm_tier() {
-        // The server finds its tier by its name too (the executable's
-        // own path is the link's target).
-        cmd.arg0(crate::vm::BINARY);
-    }
     skiff_runtime::process::with_clean_signals(&mut cmd);
     let spawned = cmd
         .args(args.to_argv("serve"))

@@ -73,6 +73,8 @@ fn cri_runs_a_pod_of_two_containers_on_skiff() {
             "PASS: RunPodSandbox (handler='skiff')",
             "PASS: one shim serves the whole pod",
             "PASS: client reaches server via 127.0.0.1:8080",
+            "PASS: the server's eth0 has the pod IP",
+            "PASS: the host reaches the server at the pod IP",
             "PASS: ExecSync exit code propagated",
             "PASS: shared pid namespace: pid 1 is the sandbox's pause",
             "PASS: shared pid namespace: the client sees the server's httpd",
@@ -132,11 +134,6 @@ fn cri_runs_a_pod_of_two_containers_in_a_vm() {
     for (name, path) in names.iter().zip(paths) {
         std::env::set_var(name, path);
     }
-    let link = shim_dir().join("containerd-shim-skiff-vm-v2");
-    if std::fs::read_link(&link).ok() != Some(std::path::PathBuf::from(SHIM)) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(SHIM, &link).unwrap();
-    }
     // containerd 1.6, and 2.3.4 where scripts/deps.sh built it: both pass
     // the pod's resources as the sandbox annotations the VM is sized from.
     let mut runs = vec![("1.6", None)];
@@ -151,7 +148,10 @@ fn cri_runs_a_pod_of_two_containers_in_a_vm() {
 }
 
 fn check_vm_report(version: &str, report: &str) {
-    for line in report.lines().filter(|l| l.contains("VM has its")) {
+    for line in report
+        .lines()
+        .filter(|l| l.contains("VM has its") || l.contains("pod IP"))
+    {
         eprintln!("containerd {version}: {line}");
     }
     for check in [
@@ -161,6 +161,9 @@ fn check_vm_report(version: &str, report: &str) {
         "PASS: the pod's VM has its memory (512 MiB + 64)",
         "PASS: the pod's VM has its vCPUs (ceil 1.5)",
         "PASS: client reaches server via 127.0.0.1:8080",
+        // The pod's network (the CNI's veth) mirrored into the VM.
+        "PASS: the server's eth0 has the pod IP",
+        "PASS: the host reaches the server at the pod IP",
         "PASS: ExecSync exit code propagated",
         "PASS: shared pid namespace: pid 1 is the sandbox's pause",
         "PASS: restricted container: uid, no caps, no new privs, seccomp, read-only root",

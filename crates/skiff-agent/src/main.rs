@@ -11,9 +11,12 @@
 mod call;
 mod error;
 mod guest;
+mod network;
+mod procs;
 mod reaper;
 mod service;
 
+use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 
 use skiff_agent_api::agent_ttrpc::create_agent;
@@ -46,28 +49,32 @@ fn main() {
 }
 
 fn serve() -> Result<(), AgentError> {
-    if guest::is_init() {
-        guest::prepare()?;
+    let listener = if guest::is_init() {
+        Some(guest::prepare(AGENT_PORT, READY_PORT)?)
     } else {
         // Outside a guest: container processes orphaned by the runtime
         // calls come back to us, as they do to PID 1.
         skiff_runtime::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
             .map_err(|e| AgentError::Setup("becoming a child subreaper", e))?;
-    }
+        None
+    };
     let reaper = Arc::new(Reaper::default());
     let collector = Arc::clone(&reaper);
     std::thread::spawn(move || collector.run());
 
     let address = std::env::var(LISTEN_ENV).unwrap_or_else(|_| format!("vsock://-1:{AGENT_PORT}"));
-    let service = Arc::new(Service::new(reaper, guest::is_init()));
+    let service = Arc::new(Service::new(Arc::clone(&reaper), guest::is_init()));
     // Reads of stdout/stderr and waits block a worker each for as long as
     // the process runs: room for many.
-    let mut server = ttrpc::Server::new()
-        .bind(&address)
+    let server = match listener {
+        Some(fd) => ttrpc::Server::new().add_listener(fd.into_raw_fd()),
+        None => ttrpc::Server::new().bind(&address),
+    };
+    let mut server = server
         .map_err(|e| AgentError::Listen(address.clone(), e.to_string()))?
         .register_service(create_agent(service))
-        .set_thread_count_default(8)
-        .set_thread_count_min(4)
+        .set_thread_count_default(2)
+        .set_thread_count_min(1)
         .set_thread_count_max(256);
     server
         .start()
@@ -77,7 +84,10 @@ fn serve() -> Result<(), AgentError> {
         guest::since_boot()
     );
     if guest::is_init() {
-        guest::announce_ready(READY_PORT)?;
+        guest::finish_in_background();
+        // The first runtime call's copy, while the host connects (at the
+        // normal priority: the first create needs it soon).
+        call::prepare(&reaper, 0);
     }
     loop {
         std::thread::park();

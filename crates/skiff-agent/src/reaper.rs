@@ -4,7 +4,7 @@
 //! read: an exit may be collected before anyone asks for it (a process that
 //! dies before its start returns), and nobody else calls waitpid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,9 @@ use nix::sys::wait::{waitpid, WaitStatus};
 pub struct Reaper {
     /// pid -> status (the exit code, or 128 + the signal number).
     exits: Mutex<HashMap<i32, i32>>,
+    /// Children whose exit nobody will ask for, not recorded when they end
+    /// (locked after `exits`).
+    unwanted: Mutex<HashSet<i32>>,
     changed: Condvar,
 }
 
@@ -32,7 +35,11 @@ impl Reaper {
                     continue;
                 }
             };
-            self.lock().insert(pid.as_raw(), status);
+            let mut exits = self.lock();
+            if !self.unwanted().remove(&pid.as_raw()) {
+                exits.insert(pid.as_raw(), status);
+            }
+            drop(exits);
             self.changed.notify_all();
         }
     }
@@ -67,6 +74,18 @@ impl Reaper {
         self.lock().remove(&pid);
     }
 
+    /// Forgets `pid`'s exit, now if it has happened, else when it does.
+    pub fn forget_on_exit(&self, pid: i32) {
+        let mut exits = self.lock();
+        if exits.remove(&pid).is_none() {
+            self.unwanted().insert(pid);
+        }
+    }
+
+    fn unwanted(&self) -> MutexGuard<'_, HashSet<i32>> {
+        self.unwanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<i32, i32>> {
         self.exits.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -85,5 +104,16 @@ mod tests {
         assert_eq!(reaper.wait(43, Some(Duration::from_millis(10))), None);
         reaper.forget(42);
         assert_eq!(reaper.wait(42, Some(Duration::from_millis(10))), None);
+    }
+
+    #[test]
+    fn an_unwanted_exit_is_not_kept() {
+        let reaper = Reaper::default();
+        reaper.lock().insert(42, 0);
+        reaper.forget_on_exit(42);
+        assert_eq!(reaper.wait(42, Some(Duration::ZERO)), None);
+        // Not yet exited: dropped when it does.
+        reaper.forget_on_exit(43);
+        assert!(reaper.unwanted().contains(&43));
     }
 }

@@ -16,8 +16,9 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use skiff_agent_api::agent::{
     ContainerRequest, CreateContainerRequest, Empty, ExecProcessRequest, GuestDetailsResponse,
-    ProcessRequest, ProcessStarted, ReadStreamRequest, ReadStreamResponse, ResizePtyRequest,
-    SignalProcessRequest, StatsContainerResponse, UpdateContainerRequest, WaitProcessResponse,
+    GuestProcess, Interface, ListProcessesResponse, ProcessRequest, ProcessStarted,
+    ReadStreamRequest, ReadStreamResponse, ResizePtyRequest, SignalProcessRequest,
+    StatsContainerResponse, UpdateContainerRequest, UpdateRoutesRequest, WaitProcessResponse,
     WriteStreamRequest,
 };
 use skiff_agent_api::agent_ttrpc::Agent;
@@ -203,6 +204,9 @@ impl Service {
         if self.lock().contains_key(id) {
             return Err(AgentError::AlreadyExists(format!("container {id} exists")));
         }
+        guest::trace(format_args!("CreateContainer {id}"));
+        // The cgroup controllers (guest.rs).
+        guest::wait_for_background();
         let mut config = bundle_config(&req.oci_config)?;
         for (key, value) in take_network_sysctls(&mut config)? {
             let path = Path::new("/proc/sys").join(key.replace('.', "/"));
@@ -256,6 +260,7 @@ impl Service {
             .lines()
             .any(|l| l.split(' ').nth(4) == Some(&at.display().to_string()));
         if !mounted {
+            guest::load_driver(guest::Device::Share)?;
             std::fs::create_dir_all(&at).map_err(AgentError::path("creating", &at))?;
             mount(
                 Some(SHARE_TAG),
@@ -480,6 +485,21 @@ impl Service {
             }
         }
         Ok(None)
+    }
+
+    /// The processes of the container's cgroup, by pid.
+    fn processes(&self, id: &str) -> Result<Vec<GuestProcess>> {
+        self.pid_of(id, "")?;
+        let root = StateRoot::new(call::runtime_root(&self.state));
+        let pids = skiff_runtime::container::pids(&root, id)
+            .map_err(|e| AgentError::Runtime(e.to_string()))?;
+        let (uptime, ticks) = (crate::procs::uptime(), crate::procs::ticks_per_second());
+        let mut found: Vec<GuestProcess> = pids
+            .into_iter()
+            .filter_map(|p| crate::procs::read(p.as_raw(), uptime, ticks))
+            .collect();
+        found.sort_by_key(|p| p.pid);
+        Ok(found)
     }
 
     /// New limits on the container's cgroup (cgroupfs in the guest: no
@@ -716,6 +736,27 @@ impl Agent for Service {
 
     fn remove_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
         self.remove(req)?;
+        Ok(Empty::new())
+    }
+
+    fn list_processes(
+        &self,
+        _: &TtrpcContext,
+        req: ContainerRequest,
+    ) -> ttrpc::Result<ListProcessesResponse> {
+        Ok(ListProcessesResponse {
+            processes: self.processes(&req.container_id)?,
+            ..Default::default()
+        })
+    }
+
+    fn update_interface(&self, _: &TtrpcContext, req: Interface) -> ttrpc::Result<Empty> {
+        crate::network::update_interface(&req)?;
+        Ok(Empty::new())
+    }
+
+    fn update_routes(&self, _: &TtrpcContext, req: UpdateRoutesRequest) -> ttrpc::Result<Empty> {
+        crate::network::update_routes(&req)?;
         Ok(Empty::new())
     }
 

@@ -6,7 +6,7 @@
 //! a rootfs tarball.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{hex_of, HashingReader};
@@ -109,9 +109,22 @@ fn save_docker<W: Write>(
                     let blob = File::open(store.blob_path(&l.blob)?)
                         .ctx(|| format!("opening blob {}", l.blob))?;
                     let mut dec = unpack::decompressor(blob, manifest::layer_compression(&mt)?)?;
-                    let mut f =
-                        File::create(&plain).ctx(|| format!("writing {}", plain.display()))?;
-                    io::copy(&mut dec, &mut f).ctx(|| format!("decompressing layer {}", l.blob))?;
+                    let mut w = crate::digest::HashingWriter {
+                        inner: File::create(&plain)
+                            .ctx(|| format!("writing {}", plain.display()))?,
+                        hasher: Default::default(),
+                    };
+                    io::copy(&mut dec, &mut w).ctx(|| format!("decompressing layer {}", l.blob))?;
+                    // An old zstd:chunked blob lacks the tar's record
+                    // padding its diff id counts (unpack::Unpacked):
+                    // restored, as loads check the tar against the diff id.
+                    if w.hasher.clone().finish() != l.diff_id {
+                        let pad = (unpack::TAR_RECORD - w.hasher.len % unpack::TAR_RECORD)
+                            % unpack::TAR_RECORD;
+                        w.write_all(&vec![0u8; pad as usize])
+                            .ctx(|| format!("writing {}", plain.display()))?;
+                    }
+                    let mut f = w.inner;
                     let size = f
                         .metadata()
                         .ctx(|| format!("reading {}", plain.display()))?
@@ -247,6 +260,24 @@ fn sniff(path: &Path) -> Result<Compression> {
 /// Loads every image of an archive (read from `input`); the names (or
 /// ids, for nameless ones) loaded.
 pub fn load(store: &mut Store, input: impl Read) -> Result<Vec<String>> {
+    // A compressed archive (`docker save | gzip`) loads as Docker's and
+    // Podman's loads take it: gzip and zstd by their first bytes; bzip2
+    // and xz refused by name.
+    let mut input = io::BufReader::new(input);
+    let magic = input.fill_buf().ctx(|| "reading the archive".into())?;
+    let input: Box<dyn Read> = match magic {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
+                .ctx(|| "starting the zstd decoder".into())?,
+        ),
+        [b'B', b'Z', b'h', ..] | [0xfd, b'7', b'z', b'X', b'Z', ..] => {
+            return Err(Error::invalid(
+                "archive: bzip2 and xz are not read here; decompress it first, or save it with gzip or zstd",
+            ))
+        }
+        _ => Box::new(input),
+    };
     let scratch = store.scratch("load")?;
     let r = load_in(store, input, &scratch);
     let _ = remove_tree(&scratch);
@@ -387,13 +418,9 @@ fn load_oci(store: &mut Store, dir: &Path) -> Result<Vec<String>> {
             Fetched::Index(ix) => {
                 // A multi-platform index: this machine's image.
                 let host = manifest::Platform::host();
-                let e = ix
-                    .manifests
-                    .iter()
-                    .find(|e| e.platform.as_ref().is_some_and(|p| p.serves(&host)))
-                    .ok_or_else(|| {
-                        Error::invalid(format!("archive: no image for {host} in its index"))
-                    })?;
+                let e = manifest::Platform::best(&ix.manifests, &host).ok_or_else(|| {
+                    Error::invalid(format!("archive: no image for {host} in its index"))
+                })?;
                 let b = std::fs::read(blob(&e.digest)?).ctx(|| format!("reading {}", e.digest))?;
                 match manifest::parse_document(Some(&e.media_type), &b)? {
                     Fetched::Manifest(m) => m,
@@ -420,13 +447,17 @@ fn load_oci(store: &mut Store, dir: &Path) -> Result<Vec<String>> {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
-        let name = ann("io.containerd.image.name").or_else(|| {
-            ann("org.opencontainers.image.ref.name").filter(|n| n.contains('/') || n.contains(':'))
-        });
-        let names: Vec<Reference> = name
-            .iter()
-            .map(|n| Reference::parse(n))
-            .collect::<Result<_>>()?;
+        // containerd's (and Docker's) name is whole; a ref.name without a
+        // registry is Podman's localhost/NAME, as its load makes it.
+        let names: Vec<Reference> = match ann("io.containerd.image.name") {
+            Some(n) => vec![Reference::parse(&n)?],
+            None => ann("org.opencontainers.image.ref.name")
+                .filter(|n| n.contains('/') || n.contains(':'))
+                .map(|n| Reference::parse_local(&n))
+                .transpose()?
+                .into_iter()
+                .collect(),
+        };
         let manifest_bytes = serde_json::to_vec(&m).unwrap_or_default();
         let manifest_bytes = if crate::digest::of(&bytes) == d.digest
             && matches!(
@@ -508,7 +539,7 @@ pub(crate) fn add_image(
                     )
                 });
             let u = match r {
-                Ok(u) if u.diff_id == config.rootfs.diff_ids[i] => u,
+                Ok(u) if u.matches(&config.rootfs.diff_ids[i]) => u,
                 Ok(u) => {
                     let _ = remove_tree(&staged);
                     return Err(Error::Digest {
@@ -525,7 +556,7 @@ pub(crate) fn add_image(
             store.commit_layer(
                 &staged,
                 &chains[i],
-                &u.diff_id,
+                &config.rootfs.diff_ids[i],
                 i.checked_sub(1).map(|p| chains[p].as_str()),
                 u.size,
             )?;

@@ -191,6 +191,7 @@ pub fn commit(
     name: Option<&Reference>,
     created: &str,
     comment: Option<&str>,
+    edit: &dyn Fn(&mut Value) -> Result<()>,
 ) -> Result<String> {
     let img = store.image(base)?;
     let scratch = store.scratch("commit")?;
@@ -204,6 +205,8 @@ pub fn commit(
         } = write_gzip_layer(upper, &gz_path)?;
         let mut config: Value = serde_json::from_slice(&img.config)
             .map_err(|e| Error::invalid(format!("image {base}: config: {e}")))?;
+        // The caller's changes (commit --change, --author) first.
+        edit(&mut config)?;
         config["created"] = json!(created);
         if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
             ids.push(json!(diff_id));

@@ -24,6 +24,8 @@ pub enum Error {
     },
     #[error("{0}: image not known")]
     NoImage(String),
+    #[error("{0}: no such container")]
+    NoContainer(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]

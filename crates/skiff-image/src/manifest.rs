@@ -82,12 +82,75 @@ impl Platform {
         }
     }
 
-    /// Whether an index entry's platform serves this one (a variant asked
-    /// for must match; one not asked for matches any).
-    pub fn serves(&self, want: &Platform) -> bool {
-        self.os == want.os
-            && self.architecture == want.architecture
-            && (want.variant.is_none() || self.variant == want.variant)
+    /// How well an index entry's platform serves `want`: None when it
+    /// cannot, else a rank (0 best), as containers/image ranks them. OS and
+    /// architecture must match. An asked-for variant is best matched
+    /// exactly, then by the older variants that architecture runs (arm v7
+    /// runs v6 and v5), then by an entry without a variant (`linux/arm64`
+    /// serves `linux/arm64/v8`, the variant most indexes leave out). With
+    /// no variant asked, an entry without one comes first, then any.
+    pub fn rank(&self, want: &Platform) -> Option<usize> {
+        if self.os != want.os || normal_arch(&self.architecture) != normal_arch(&want.architecture)
+        {
+            return None;
+        }
+        let arch = normal_arch(&want.architecture);
+        let have = self.variant.as_deref().map(normal_variant);
+        let older: &[&str] = match arch {
+            "arm" => &["v8", "v7", "v6", "v5"],
+            "arm64" => &["v8"],
+            _ => &[],
+        };
+        match want.variant.as_deref().map(normal_variant) {
+            Some(v) => {
+                let chain: Vec<&str> = match older.iter().position(|o| *o == v) {
+                    Some(i) => older[i..].to_vec(),
+                    None => vec![v.as_str()],
+                };
+                match have {
+                    None => Some(chain.len()),
+                    Some(h) => chain.iter().position(|c| *c == h),
+                }
+            }
+            None => match have {
+                None => Some(0),
+                Some(h) => Some(1 + older.iter().position(|o| *o == h).unwrap_or(older.len())),
+            },
+        }
+    }
+
+    /// The index entry that serves `want` best (the first of equals). An
+    /// entry that names no platform (the image-spec makes it optional) is
+    /// a last resort, as containerd and containers/image take it; its
+    /// config says what it is.
+    pub fn best<'a>(entries: &'a [Descriptor], want: &Platform) -> Option<&'a Descriptor> {
+        entries
+            .iter()
+            .filter_map(|d| match &d.platform {
+                Some(p) => Some((p.rank(want)?, d)),
+                None => Some((usize::MAX, d)),
+            })
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, d)| d)
+    }
+}
+
+/// Go's architecture names for the aliases images also carry.
+fn normal_arch(a: &str) -> &str {
+    match a {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "armhf" | "armel" => "arm",
+        other => other,
+    }
+}
+
+/// `8` and `v8` are one variant.
+fn normal_variant(v: &str) -> String {
+    if v.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        format!("v{v}")
+    } else {
+        v.to_string()
     }
 }
 
@@ -153,8 +216,22 @@ pub fn parse_document(media_type: Option<&str>, bytes: &[u8]) -> Result<Fetched>
             .map(Fetched::Index)
             .map_err(|e| Error::invalid(format!("image index: {e}")))
     } else {
+        if !(mt.is_empty() || mt == OCI_MANIFEST || mt == DOCKER_MANIFEST) {
+            return Err(Error::invalid(format!(
+                "manifest mediaType {mt:?} is neither an image manifest nor an index"
+            )));
+        }
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid(format!("image manifest: {e}")))?;
+        // An artifact (a Helm chart, a signature, a WASM module) rides in
+        // an image manifest with a config of its own type: not runnable,
+        // and said so, as Podman says it.
+        if m.config.media_type != OCI_CONFIG && m.config.media_type != DOCKER_CONFIG {
+            return Err(Error::invalid(format!(
+                "manifest config.mediaType {:?}: an artifact, not a container image",
+                m.config.media_type
+            )));
+        }
         for l in &m.layers {
             layer_compression(&l.media_type)?;
         }
@@ -175,8 +252,13 @@ pub fn layer_compression(media_type: &str) -> Result<Compression> {
         OCI_LAYER | DOCKER_LAYER => Ok(Compression::None),
         OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Ok(Compression::Gzip),
         OCI_LAYER_ZSTD => Ok(Compression::Zstd),
+        // Non-distributable ("foreign") layers are fetched from the
+        // registry like any other (image-spec: they MAY be); their `urls`
+        // are not followed.
+        "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Compression::None),
         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Ok(Compression::Zstd),
         other => Err(Error::invalid(format!(
             "layer media type {other:?} is not a layer this engine unpacks"
         ))),
@@ -268,8 +350,71 @@ mod tests {
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//x").is_err());
         let any = Platform::parse("linux/arm64").unwrap();
-        assert!(p.serves(&any));
-        assert!(!Platform::parse("linux/arm64/v7").unwrap().serves(&p));
+        assert!(p.rank(&any).is_some());
+        assert!(Platform::parse("linux/arm64/v7")
+            .unwrap()
+            .rank(&p)
+            .is_none());
+    }
+
+    fn entry(p: &str) -> Descriptor {
+        Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: format!("sha256:{p}"),
+            size: 1,
+            platform: Some(Platform::parse(p).unwrap()),
+            annotations: None,
+        }
+    }
+
+    #[test]
+    fn the_best_platform_is_picked_as_containers_image_picks_it() {
+        let best = |entries: &[&str], want: &str| {
+            let e: Vec<Descriptor> = entries.iter().map(|p| entry(p)).collect();
+            Platform::best(&e, &Platform::parse(want).unwrap()).map(|d| d.digest[7..].to_string())
+        };
+        // An arm64 host asks for v8; most indexes say arm64 alone.
+        assert_eq!(
+            best(&["linux/amd64", "linux/arm64"], "linux/arm64/v8").as_deref(),
+            Some("linux/arm64")
+        );
+        // The exact variant wins over none, wherever it stands.
+        assert_eq!(
+            best(&["linux/arm64", "linux/arm64/v8"], "linux/arm64/v8").as_deref(),
+            Some("linux/arm64/v8")
+        );
+        // arm v7 runs v6, not v8; `7` is `v7`.
+        assert_eq!(
+            best(&["linux/arm/v8", "linux/arm/v6"], "linux/arm/7").as_deref(),
+            Some("linux/arm/v6")
+        );
+        assert_eq!(best(&["linux/arm/v8"], "linux/arm/v7"), None);
+        // No variant asked: an entry without one first, then any.
+        assert_eq!(
+            best(&["linux/arm/v7", "linux/arm"], "linux/arm").as_deref(),
+            Some("linux/arm")
+        );
+        assert_eq!(
+            best(&["linux/arm/v6", "linux/arm/v7"], "linux/arm").as_deref(),
+            Some("linux/arm/v7")
+        );
+        assert_eq!(best(&["windows/amd64", "linux/s390x"], "linux/amd64"), None);
+        // No platform named: taken when nothing else serves.
+        let mut bare = entry("linux/s390x");
+        bare.platform = None;
+        bare.digest = "sha256:bare".into();
+        let want = Platform::parse("linux/amd64").unwrap();
+        let e = [entry("linux/s390x"), bare.clone(), entry("linux/amd64")];
+        assert_eq!(
+            Platform::best(&e, &want).unwrap().digest,
+            "sha256:linux/amd64"
+        );
+        let e = [entry("linux/s390x"), bare];
+        assert_eq!(Platform::best(&e, &want).unwrap().digest, "sha256:bare");
+        assert_eq!(
+            best(&["linux/x86_64"], "linux/amd64").as_deref(),
+            Some("linux/x86_64")
+        );
     }
 
     #[test]
@@ -278,9 +423,38 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("schema 1"));
-        let m = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:00","size":1},
+        let m = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:00","size":1},
             "layers":[{"mediaType":"application/x-weird","digest":"sha256:00","size":1}]}"#;
         let e = parse_document(Some(OCI_MANIFEST), m).err().unwrap();
         assert!(e.to_string().contains("application/x-weird"), "{e}");
+        let helm = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:00","size":1},
+            "layers":[{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"sha256:00","size":1}]}"#;
+        let e = parse_document(None, helm).err().unwrap().to_string();
+        assert!(
+            e.contains("config.mediaType")
+                && e.contains("application/vnd.cncf.helm.config.v1+json"),
+            "{e}"
+        );
+        let artifact =
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.artifact.manifest.v1+json",
+            "blobs":[]}"#;
+        let e = parse_document(None, artifact).err().unwrap().to_string();
+        assert!(
+            e.contains("mediaType") && e.contains("application/vnd.oci.artifact.manifest.v1+json"),
+            "{e}"
+        );
+        for (mt, z) in [
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                Compression::None,
+            ),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+                Compression::Zstd,
+            ),
+        ] {
+            assert_eq!(layer_compression(mt).unwrap(), z, "{mt}");
+        }
     }
 }

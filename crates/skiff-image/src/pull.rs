@@ -164,10 +164,20 @@ async fn pull_async(
     trace(&format!("connected in {:?}", t0.elapsed()));
     let (top_digest, manifest_bytes, manifest_digest, m) = fetch_manifest(&reg, from, opts).await?;
     trace(&format!("manifest in {:?}", t0.elapsed()));
-    let names = [r.clone()];
-    // Re-pull of an image the store has whole: the manifest was all.
+    // A digest given wins over a tag given with it, which names nothing
+    // then (the registry's tag may point elsewhere): Podman's and
+    // Docker's rule.
+    let mut r = r.clone();
+    if r.digest.is_some() {
+        r.tag = None;
+    }
+    let r = &r;
+    // Re-pull of an image the store has whole (by this manifest or
+    // another of the same config: a load, another registry's
+    // compression): the manifest was all; the name is recorded, the
+    // stored manifest kept.
     if let Ok(img) = store.find(&m.config.digest) {
-        if img.manifest_digest == manifest_digest && layers_present(store, &img.id)? {
+        if layers_present(store, &img.id)? {
             let mut named = r.clone();
             named.digest = Some(top_digest.clone());
             store.put_image(
@@ -193,6 +203,19 @@ async fn pull_async(
     let config_bytes = fetch_config(&reg, from, &m).await?;
     let config = manifest::parse_config(&config_bytes)?;
     manifest::check_pair(&m, &config)?;
+    // A single-platform image of another platform is pulled, with a
+    // warning, as Podman pulls it (it may run under emulation).
+    let want = opts.platform.clone().unwrap_or_else(Platform::host);
+    let have = Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+    };
+    if !have.architecture.is_empty() && have.rank(&want).is_none() {
+        progress.note(&format!(
+            "WARNING: image platform ({have}) does not match the expected platform ({want})"
+        ));
+    }
     let fetched = fetch_layers(store, &reg, from, &m, &config, progress).await?;
     // Record it: blobs of config and manifest, then the image, in one go.
     store.write_blob(&config_bytes, &m.config.media_type)?;
@@ -203,7 +226,6 @@ async fn pull_async(
         .collect::<Vec<_>>();
     let mut named = r.clone();
     named.digest = Some(top_digest);
-    let _ = names;
     store.put_image(
         &new_image(
             &m.config.digest,
@@ -287,22 +309,18 @@ async fn fetch_manifest(
         Fetched::Manifest(m) => Ok((top.clone(), bytes.to_vec(), top, m)),
         Fetched::Index(ix) => {
             let want = opts.platform.clone().unwrap_or_else(Platform::host);
-            let entry = ix
-                .manifests
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| p.serves(&want)))
-                .ok_or_else(|| {
-                    let have: Vec<String> = ix
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-                        .collect();
-                    Error::invalid(format!(
-                        "{}: no image for {want} in its index (it has: {})",
-                        r.name(),
-                        have.join(", ")
-                    ))
-                })?;
+            let entry = Platform::best(&ix.manifests, &want).ok_or_else(|| {
+                let have: Vec<String> = ix
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                    .collect();
+                Error::invalid(format!(
+                    "{}: no image for {want} in its index (it has: {})",
+                    r.name(),
+                    have.join(", ")
+                ))
+            })?;
             hex_of(&entry.digest)?;
             let (mbytes, _) = reg
                 .client
@@ -407,7 +425,12 @@ async fn fetch_layer(
         .await
         .map_err(|e| Error::invalid(format!("waiting for a layer's lock: {e}")))??;
     let short = &hex_of(&job.desc.digest)?[..12];
-    if store.has_layer(job.chain)? {
+    // The tree can be here from another image's blob of other bytes (the
+    // zstd and the gzip of one layer); push and save send the blob this
+    // manifest names, so that blob is fetched and checked too, and the
+    // second tree dropped.
+    let tree_present = store.has_layer(job.chain)?;
+    if tree_present && store.has_blob(&job.desc.digest)? {
         progress
             .layer(&job.desc.digest, job.desc.size)
             .done("already present");
@@ -448,7 +471,7 @@ async fn fetch_layer(
             return Err(e);
         }
     };
-    if u.diff_id != job.diff_id {
+    if !u.matches(job.diff_id) {
         let _ = crate::store::remove_tree(&staged);
         return Err(Error::Digest {
             what: format!(
@@ -458,6 +481,10 @@ async fn fetch_layer(
             expected: job.diff_id.to_string(),
             actual: u.diff_id,
         });
+    }
+    if tree_present {
+        let _ = crate::store::remove_tree(&staged);
+        return Ok(downloaded);
     }
     store.commit_layer(&staged, job.chain, job.diff_id, job.parent, u.size)?;
     Ok(downloaded)
@@ -560,6 +587,19 @@ async fn download(
         .await
         .map_err(|e| Error::invalid(format!("unpacking a layer: {e}")));
     trace(&format!("layer {short}: unpacked in {:?}", t0.elapsed()));
+    // Every byte in but the wrong ones (oci-client's own check ends the
+    // stream with an error then): the partial file is no start to resume
+    // from; it goes, and the error names the layer.
+    let got = hasher.clone().finish();
+    if hasher.len >= job.desc.size && got != job.desc.digest {
+        let _ = std::fs::remove_file(&partial);
+        bar.done("failed");
+        return Err(Error::Digest {
+            what: format!("layer {} ({} bytes received)", job.desc.digest, hasher.len),
+            expected: job.desc.digest.clone(),
+            actual: got,
+        });
+    }
     // The unpacker's error explains a failed feed (it stopped reading).
     let unpacked = match (fed, unpacked) {
         (_, Ok(Err(e))) | (_, Err(e)) => {
@@ -572,7 +612,6 @@ async fn download(
         }
         (Ok(()), Ok(Ok(u))) => u,
     };
-    let got = hasher.clone().finish();
     if got != job.desc.digest || hasher.len != job.desc.size {
         let _ = std::fs::remove_file(&partial);
         bar.done("failed");

@@ -98,6 +98,12 @@ fn client(
         read_timeout: Some(std::time::Duration::from_secs(120)),
         max_concurrent_download: 4,
         max_concurrent_upload: 4,
+        // A blob goes up in one request body (POST, then PUT with it), as
+        // Docker and Podman send it in one PATCH: oci-client's chunked
+        // upload sends one PATCH per stream chunk (1 MiB here), a round
+        // trip each, and below the 5 MiB parts some registries ask for
+        // (distribution-spec's OCI-Chunk-Min-Length, which it ignores).
+        use_monolithic_push: true,
         ..Default::default()
     })
 }

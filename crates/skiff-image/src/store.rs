@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS digests (  -- repository@digest names an image too
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     PRIMARY KEY (repo, digest)
 );
+CREATE TABLE IF NOT EXISTS pinned (   -- repository@digest of an image pulled by digest alone: a name
+    name TEXT PRIMARY KEY,            -- as Podman keeps it, so the image is not dangling
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS pinned_by_image ON pinned(image_id);
 CREATE TABLE IF NOT EXISTS image_layers (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
@@ -95,8 +100,18 @@ pub struct Image {
     pub added: i64,
     pub names: Vec<String>,
     pub digests: Vec<String>,
+    /// `repository@digest` names it was pulled by, without a tag.
+    pub pinned: Vec<String>,
     /// Unpacked size of its layers, bytes.
     pub size: u64,
+}
+
+impl Image {
+    /// Named by nothing: neither a tag nor a pull by digest (Podman's and
+    /// Docker's dangling; what `image prune` removes).
+    pub fn dangling(&self) -> bool {
+        self.names.is_empty() && self.pinned.is_empty()
+    }
 }
 
 /// A layer of an image: its chain id, its blob in that image's manifest.
@@ -298,11 +313,20 @@ impl Store {
             }
         }
         for r in names {
-            if let Some(tag) = &r.tag {
-                tx.execute(
-                    "INSERT OR REPLACE INTO names (name, image_id) VALUES (?1, ?2)",
-                    params![format!("{}:{tag}", r.repo()), img.id],
-                )?;
+            match (&r.tag, &r.digest) {
+                (Some(tag), _) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO names (name, image_id) VALUES (?1, ?2)",
+                        params![format!("{}:{tag}", r.repo()), img.id],
+                    )?;
+                }
+                (None, Some(d)) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO pinned (name, image_id) VALUES (?1, ?2)",
+                        params![format!("{}@{d}", r.repo()), img.id],
+                    )?;
+                }
+                (None, None) => {}
             }
             tx.execute(
                 "INSERT OR REPLACE INTO digests (repo, digest, image_id) VALUES (?1, ?2, ?3)",
@@ -357,6 +381,16 @@ impl Store {
             let (repo, d, id) = row?;
             digests.entry(id).or_default().push(format!("{repo}@{d}"));
         }
+        let mut pinned: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let mut st = self
+            .db
+            .prepare("SELECT name, image_id FROM pinned WHERE ?1 OR image_id = ?2 ORDER BY name")?;
+        for row in st.query_map(params![all, only], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (n, id) = row?;
+            pinned.entry(id).or_default().push(n);
+        }
         let mut st = self.db.prepare(
             "SELECT i.id, i.manifest_digest, i.manifest_type, i.manifest, i.config, i.created, i.added,
                     (SELECT COALESCE(SUM(l.size), 0) FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
@@ -374,6 +408,7 @@ impl Store {
                 added: r.get(6)?,
                 names: vec![],
                 digests: vec![],
+                pinned: vec![],
                 size: r.get::<_, i64>(7)? as u64,
             })
         })?;
@@ -382,6 +417,7 @@ impl Store {
             let mut img = row?;
             img.names = names.remove(&img.id).unwrap_or_default();
             img.digests = digests.remove(&img.id).unwrap_or_default();
+            img.pinned = pinned.remove(&img.id).unwrap_or_default();
             out.push(img);
         }
         Ok(out)
@@ -626,6 +662,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM names WHERE image_id = ?1", [id])?;
         tx.execute("DELETE FROM digests WHERE image_id = ?1", [id])?;
+        tx.execute("DELETE FROM pinned WHERE image_id = ?1", [id])?;
         tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id])?;
         tx.execute("DELETE FROM images WHERE id = ?1", [id])?;
         tx.commit()?;

@@ -33,8 +33,25 @@ use crate::manifest::Compression;
 pub struct Unpacked {
     /// sha256 of the uncompressed tar: the layer's diff id.
     pub diff_id: String,
+    /// The same with zeros after the stream up to a whole 10 KiB record
+    /// (GNU tar's): zstd:chunked writers of containers/storage before
+    /// about 1.45 (Debian 12's skopeo and podman) drop that padding, so
+    /// their blob unpacks to the config's tar short of trailing zeros.
+    pub padded_diff_id: String,
     /// Bytes of file content written.
     pub size: u64,
+}
+
+/// GNU tar's record: its tars end padded with zeros to a whole one.
+pub const TAR_RECORD: u64 = 10240;
+
+impl Unpacked {
+    /// Whether the tar unpacked is the one `diff_id` names: the stream
+    /// itself, or it with the record padding an old zstd:chunked writer
+    /// dropped (the same tree; Podman takes those layers too).
+    pub fn matches(&self, diff_id: &str) -> bool {
+        self.diff_id == diff_id || self.padded_diff_id == diff_id
+    }
 }
 
 /// How the layer's whiteouts and opaque markers are written.
@@ -86,7 +103,7 @@ pub fn unpack(
     // (the diff id) here, reading the tar and making its entries below.
     let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
     std::thread::scope(|scope| {
-        let inflate = scope.spawn(move || -> Result<String> {
+        let inflate = scope.spawn(move || -> Result<(String, String)> {
             let mut reader = HashingReader {
                 inner: decoder,
                 hasher: Default::default(),
@@ -101,13 +118,16 @@ pub fn unpack(
                     }
                 };
                 if n == 0 {
-                    return Ok(reader.hasher.finish());
+                    let mut padded = reader.hasher.clone();
+                    let pad = (TAR_RECORD - padded.len % TAR_RECORD) % TAR_RECORD;
+                    padded.update(&vec![0u8; pad as usize]);
+                    return Ok((reader.hasher.finish(), padded.finish()));
                 }
                 buf.truncate(n);
                 // The tar side stopped (an error of its own): keep hashing
                 // is pointless, end here.
                 if tx.send(Ok(buf)).is_err() {
-                    return Ok(String::new());
+                    return Ok((String::new(), String::new()));
                 }
             }
         });
@@ -136,12 +156,14 @@ pub fn unpack(
                 .ctx(|| "reading the layer's tar stream".into())?;
             Ok(size)
         })();
-        let diff_id = inflate
+        let ids = inflate
             .join()
             .map_err(|_| Error::invalid("the decompressing thread panicked"))?;
         let size = made?;
+        let (diff_id, padded_diff_id) = ids?;
         Ok(Unpacked {
-            diff_id: diff_id?,
+            diff_id,
+            padded_diff_id,
             size,
         })
     })

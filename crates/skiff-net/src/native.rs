@@ -427,6 +427,22 @@ fn write_sysctl(path: &str) -> Result<()> {
     fs::write(path, "1").map_err(|e| Error::io(format!("setting {path}"), e))
 }
 
+/// `network rm`: the network's chains and jumps first (a doctor that
+/// finds chains without a bridge takes them for a crash's), then its
+/// bridge (once no container uses it), leases directory and file.
+pub fn remove(net: &Network) -> Result<()> {
+    if net.name == crate::network::DEFAULT {
+        return Err(Error::Invalid(format!(
+            "network {}: the default network cannot be removed",
+            net.name
+        )));
+    }
+    if let Some(bridge) = net.bridge() {
+        remove_network(&bridge)?;
+    }
+    net.remove_bridge_and_files()
+}
+
 /// Removes bridge `bridge`'s chains and jumps and its stamp (the bridge
 /// itself goes with `network::remove_bridge`).
 pub fn remove_network(bridge: &str) -> Result<()> {
@@ -463,25 +479,37 @@ pub fn remake_network(p: &Plan) -> Result<()> {
 
 /// Bridges whose chains are there but whose device is not (a network
 /// removed by hand, a bridge deleted): their rules are nobody's.
+///
+/// The tables are read again once the devices were looked at: `network
+/// rm` takes the chains away before the bridge, so a bridge found gone
+/// whose chains the second read no longer has was being removed, not
+/// orphaned.
 pub fn orphaned_chains() -> Vec<String> {
-    let saved = iptables_save();
-    let mut out: Vec<String> = vec![];
-    for line in saved.lines() {
-        let Some(name) = line
-            .strip_prefix(":SKIFF-FW-")
-            .or_else(|| line.strip_prefix(":SKIFF-MASQ-"))
-        else {
-            continue;
-        };
-        let bridge = name.split(' ').next().unwrap_or_default().to_string();
-        if !bridge.is_empty()
-            && !Path::new("/sys/class/net").join(&bridge).exists()
-            && !out.contains(&bridge)
-        {
-            out.push(bridge);
+    let bridges_of = |saved: &str| -> Vec<String> {
+        let mut out: Vec<String> = vec![];
+        for line in saved.lines() {
+            let Some(name) = line
+                .strip_prefix(":SKIFF-FW-")
+                .or_else(|| line.strip_prefix(":SKIFF-MASQ-"))
+            else {
+                continue;
+            };
+            let bridge = name.split(' ').next().unwrap_or_default().to_string();
+            if !bridge.is_empty() && !out.contains(&bridge) {
+                out.push(bridge);
+            }
         }
+        out
+    };
+    let gone: Vec<String> = bridges_of(&iptables_save())
+        .into_iter()
+        .filter(|b| !Path::new("/sys/class/net").join(b).exists())
+        .collect();
+    if gone.is_empty() {
+        return gone;
     }
-    out
+    let still = bridges_of(&iptables_save());
+    gone.into_iter().filter(|b| still.contains(b)).collect()
 }
 
 // ---- addresses: host-local's files ----

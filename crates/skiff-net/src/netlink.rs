@@ -1,7 +1,10 @@
 //! The few rtnetlink requests the engine-native path makes (a bridge, a
 //! veth pair with one end in a container's namespace, a link up, an
 //! address, a default route, a link deleted), each one message and its
-//! ack on a NETLINK_ROUTE socket.
+//! ack on a NETLINK_ROUTE socket; and what the VM tier needs to carry a
+//! pod's network into its VM (the links, addresses and routes of a
+//! namespace read back, an ingress qdisc with a u32 filter that
+//! redirects every frame to another link, a link renamed or given an MTU).
 //!
 //! The messages are netlink-packet-route's types, framed and parsed by
 //! netlink-packet-core, and sent on netlink-sys's blocking socket: the
@@ -18,15 +21,20 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::tc::{
+    TcAction, TcActionAttribute, TcActionMirrorOption, TcActionOption, TcActionType, TcAttribute,
+    TcFilterU32Option, TcHandle, TcMessage, TcMirror, TcMirrorActionType, TcOption, TcU32Key,
+    TcU32Selector, TcU32SelectorFlags,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::protocols::NETLINK_ROUTE;
@@ -76,10 +84,29 @@ impl Socket {
     /// Sends one request (`flags` besides REQUEST and ACK) and reads its
     /// ack: Ok, or the kernel's errno under `what`.
     fn call(&self, what: &str, flags: u16, request: RouteNetlinkMessage) -> Result<()> {
+        self.exchange(what, NLM_F_ACK | flags, request, |_| {})
+    }
+
+    /// Sends a dump request and returns every message of the answer.
+    fn dump(&self, what: &str, request: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>> {
+        let mut found = Vec::new();
+        self.exchange(what, NLM_F_DUMP, request, |m| found.push(m))?;
+        Ok(found)
+    }
+
+    /// Sends `request` and reads until its ack or, for a dump, its end;
+    /// each message of ours before that goes to `each`.
+    fn exchange(
+        &self,
+        what: &str,
+        flags: u16,
+        request: RouteNetlinkMessage,
+        mut each: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<()> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = seq;
         let mut message = NetlinkMessage::new(header, NetlinkPayload::from(request));
         message.finalize();
@@ -88,7 +115,7 @@ impl Socket {
         self.socket
             .send(&buf, 0)
             .map_err(|e| Error::io(what.to_string(), e))?;
-        let mut reply = Vec::with_capacity(8192);
+        let mut reply = Vec::with_capacity(64 * 1024);
         loop {
             reply.clear();
             self.socket
@@ -98,16 +125,21 @@ impl Socket {
             while !rest.is_empty() {
                 let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
                     .map_err(|e| Error::Invalid(format!("{what}: the kernel's answer: {e}")))?;
-                if answer.header.sequence_number == seq {
-                    if let NetlinkPayload::Error(e) = answer.payload {
-                        return match e.code {
-                            None => Ok(()),
-                            Some(_) => Err(Error::io(what.to_string(), e.to_io())),
-                        };
-                    }
-                }
                 // Messages are 4-byte aligned; a zero length would not move.
                 let len = (answer.header.length as usize + 3) & !3;
+                if answer.header.sequence_number == seq {
+                    match answer.payload {
+                        NetlinkPayload::Error(e) => {
+                            return match e.code {
+                                None => Ok(()),
+                                Some(_) => Err(Error::io(what.to_string(), e.to_io())),
+                            };
+                        }
+                        NetlinkPayload::Done(_) => return Ok(()),
+                        NetlinkPayload::InnerMessage(m) => each(m),
+                        _ => {}
+                    }
+                }
                 if len == 0 {
                     break;
                 }
@@ -190,20 +222,7 @@ impl Socket {
 
     /// `addr/prefix` on the link `index` (EEXIST: fine).
     pub fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-        let mut address = AddressMessage::default();
-        address.header.family = AddressFamily::Inet;
-        address.header.prefix_len = prefix;
-        address.header.scope = AddressScope::Universe;
-        address.header.index = index;
-        address.attributes = vec![
-            AddressAttribute::Local(IpAddr::V4(addr)),
-            AddressAttribute::Address(IpAddr::V4(addr)),
-        ];
-        ignore_exists(self.call(
-            &format!("adding address {addr}/{prefix}"),
-            NLM_F_CREATE | NLM_F_EXCL,
-            RouteNetlinkMessage::NewAddress(address),
-        ))
+        self.add_ip(index, IpAddr::V4(addr), prefix)
     }
 
     /// The default route through `gateway` on link `index`.
@@ -224,6 +243,341 @@ impl Socket {
             NLM_F_CREATE | NLM_F_EXCL,
             RouteNetlinkMessage::NewRoute(route),
         ))
+    }
+
+    /// An address (v4 or v6) on link `index` (EEXIST: fine).
+    pub fn add_ip(&self, index: u32, addr: IpAddr, prefix: u8) -> Result<()> {
+        let mut address = AddressMessage::default();
+        address.header.family = family_of(&addr);
+        address.header.prefix_len = prefix;
+        address.header.scope = AddressScope::Universe;
+        address.header.index = index;
+        address.attributes = match addr {
+            IpAddr::V4(_) => vec![
+                AddressAttribute::Local(addr),
+                AddressAttribute::Address(addr),
+            ],
+            IpAddr::V6(_) => vec![AddressAttribute::Address(addr)],
+        };
+        ignore_exists(self.call(
+            &format!("adding address {addr}/{prefix}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewAddress(address),
+        ))
+    }
+
+    /// A route as read by `routes` (its `oif` the link to use; EEXIST: fine).
+    pub fn add_route(&self, route: &Route) -> Result<()> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = if route.v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        message.header.table = RouteHeader::RT_TABLE_MAIN;
+        message.header.protocol = RouteProtocol::Boot;
+        message.header.scope = if route.gateway.is_none() {
+            RouteScope::Link
+        } else {
+            RouteScope::Universe
+        };
+        message.header.kind = RouteType::Unicast;
+        if let Some((dest, prefix)) = route.dest {
+            message.header.destination_prefix_length = prefix;
+            message
+                .attributes
+                .push(RouteAttribute::Destination(RouteAddress::from(dest)));
+        }
+        if let Some(gateway) = route.gateway {
+            message
+                .attributes
+                .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+        }
+        if let Some(oif) = route.oif {
+            message.attributes.push(RouteAttribute::Oif(oif));
+        }
+        ignore_exists(self.call(
+            &format!("adding the route {route}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewRoute(message),
+        ))
+    }
+
+    /// Renames link `index` and sets its MTU (each when given; the link
+    /// must be down to be renamed).
+    pub fn configure_link(&self, index: u32, name: Option<&str>, mtu: Option<u32>) -> Result<()> {
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        if let Some(name) = name {
+            link.attributes
+                .push(LinkAttribute::IfName(name.to_string()));
+        }
+        if let Some(mtu) = mtu {
+            link.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        self.call(
+            &format!("configuring link {index} (name {name:?}, mtu {mtu:?})"),
+            0,
+            RouteNetlinkMessage::NewLink(link),
+        )
+    }
+
+    /// The namespace's links.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let answer = self.dump(
+            "listing the links",
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The namespace's addresses (v4 and v6).
+    pub fn addresses(&self) -> Result<Vec<Address>> {
+        let answer = self.dump(
+            "listing the addresses",
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Address::from_message(a),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The unicast routes of the namespace's main table (v4 and v6), but
+    /// those the kernel made itself for an address or a link.
+    pub fn routes(&self) -> Result<Vec<Route>> {
+        let answer = self.dump(
+            "listing the routes",
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// An ingress qdisc on link `index` (`tc qdisc add dev X ingress`).
+    pub fn add_ingress_qdisc(&self, index: u32) -> Result<()> {
+        let mut qdisc = TcMessage::with_index(index as i32);
+        qdisc.header.handle = INGRESS_HANDLE;
+        qdisc.header.parent = TcHandle::INGRESS;
+        qdisc.attributes = vec![TcAttribute::Kind("ingress".into())];
+        self.call(
+            &format!("adding an ingress qdisc to link {index}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewQueueDiscipline(qdisc),
+        )
+    }
+
+    /// Removes link `index`'s ingress qdisc and its filters (none: fine).
+    pub fn del_ingress_qdisc(&self, index: u32) -> Result<()> {
+        let mut qdisc = TcMessage::with_index(index as i32);
+        qdisc.header.handle = INGRESS_HANDLE;
+        qdisc.header.parent = TcHandle::INGRESS;
+        match self.call(
+            &format!("removing link {index}'s ingress qdisc"),
+            0,
+            RouteNetlinkMessage::DelQueueDiscipline(qdisc),
+        ) {
+            Err(Error::Io { source, .. })
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::ENOENT | libc::EINVAL | libc::ENODEV)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Every frame arriving on link `from` leaves by link `to` instead
+    /// (`tc filter add dev FROM parent ffff: protocol all u32 match u8 0 0
+    /// action mirred egress redirect dev TO`): `from` needs an ingress
+    /// qdisc.
+    pub fn redirect_ingress(&self, from: u32, to: u32) -> Result<()> {
+        let mut filter = TcMessage::with_index(from as i32);
+        filter.header.parent = INGRESS_HANDLE;
+        // The priority (1) and the protocol (ETH_P_ALL, in network order).
+        filter.header.info = (1 << 16) | u32::from((libc::ETH_P_ALL as u16).to_be());
+        let mut match_all = TcU32Selector::default();
+        match_all.flags = TcU32SelectorFlags::Terminal;
+        match_all.nkeys = 1;
+        match_all.keys = vec![TcU32Key::default()];
+        let mut mirred = TcMirror::default();
+        mirred.generic.action = TcActionType::Stolen;
+        mirred.eaction = TcMirrorActionType::EgressRedir;
+        mirred.ifindex = to;
+        let mut action = TcAction::default();
+        action.attributes = vec![
+            TcActionAttribute::Kind("mirred".into()),
+            TcActionAttribute::Options(vec![TcActionOption::Mirror(TcActionMirrorOption::Parms(
+                mirred,
+            ))]),
+        ];
+        filter.attributes = vec![
+            TcAttribute::Kind("u32".into()),
+            TcAttribute::Options(vec![
+                TcOption::U32(TcFilterU32Option::Selector(match_all)),
+                TcOption::U32(TcFilterU32Option::Action(vec![action])),
+            ]),
+        ];
+        self.call(
+            &format!("redirecting link {from}'s ingress to link {to}"),
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewTrafficFilter(filter),
+        )
+    }
+}
+
+/// The ingress qdisc's handle, `ffff:`.
+const INGRESS_HANDLE: TcHandle = TcHandle {
+    major: 0xffff,
+    minor: 0,
+};
+
+fn family_of(addr: &IpAddr) -> AddressFamily {
+    match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// A link as `links` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// The hardware address of an Ethernet link.
+    pub mac: Option<[u8; 6]>,
+    pub mtu: u32,
+    pub loopback: bool,
+}
+
+impl Link {
+    fn from_message(l: LinkMessage) -> Link {
+        let mut link = Link {
+            index: l.header.index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            loopback: l.header.flags.contains(LinkFlags::Loopback),
+        };
+        let ether = l.header.link_layer_type == LinkLayerType::Ether;
+        for attribute in l.attributes {
+            match attribute {
+                LinkAttribute::IfName(n) => link.name = n,
+                LinkAttribute::Mtu(m) => link.mtu = m,
+                LinkAttribute::Address(a) if ether => link.mac = a.try_into().ok(),
+                _ => {}
+            }
+        }
+        link
+    }
+}
+
+/// An address as `addresses` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub index: u32,
+    pub ip: IpAddr,
+    pub prefix: u8,
+    /// Scope link (an IPv6 fe80:: address the kernel makes per link).
+    pub link_scope: bool,
+}
+
+impl Address {
+    fn from_message(a: AddressMessage) -> Option<Address> {
+        let (mut local, mut address) = (None, None);
+        for attribute in a.attributes {
+            match attribute {
+                AddressAttribute::Local(ip) => local = Some(ip),
+                AddressAttribute::Address(ip) => address = Some(ip),
+                _ => {}
+            }
+        }
+        Some(Address {
+            index: a.header.index,
+            ip: local.or(address)?,
+            prefix: a.header.prefix_len,
+            link_scope: a.header.scope == AddressScope::Link,
+        })
+    }
+}
+
+/// A unicast route of the main table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub v6: bool,
+    /// Destination and prefix length; None for the default route.
+    pub dest: Option<(IpAddr, u8)>,
+    pub gateway: Option<IpAddr>,
+    /// The link the route leaves by.
+    pub oif: Option<u32>,
+}
+
+impl Route {
+    fn from_message(r: RouteMessage) -> Option<Route> {
+        let h = &r.header;
+        let main = h.table == RouteHeader::RT_TABLE_MAIN;
+        if !main || h.kind != RouteType::Unicast || h.protocol == RouteProtocol::Kernel {
+            return None;
+        }
+        let v6 = h.address_family == AddressFamily::Inet6;
+        let prefix = h.destination_prefix_length;
+        let mut route = Route {
+            v6,
+            dest: None,
+            gateway: None,
+            oif: None,
+        };
+        for attribute in r.attributes {
+            match attribute {
+                RouteAttribute::Destination(a) => route.dest = ip_of(a).map(|ip| (ip, prefix)),
+                RouteAttribute::Gateway(a) => route.gateway = ip_of(a),
+                RouteAttribute::Oif(i) => route.oif = Some(i),
+                _ => {}
+            }
+        }
+        // IPv6's multicast and link-local routes are the kernel's per link.
+        let kernels = matches!(route.dest, Some((IpAddr::V6(d), _)) if d.segments()[0] & 0xff00 == 0xff00 || d.segments()[0] & 0xffc0 == 0xfe80);
+        (!kernels).then_some(route)
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.dest {
+            Some((ip, prefix)) => write!(f, "{ip}/{prefix}")?,
+            None => write!(f, "default")?,
+        }
+        if let Some(gw) = self.gateway {
+            write!(f, " via {gw}")?;
+        }
+        if let Some(oif) = self.oif {
+            write!(f, " dev {oif}")?;
+        }
+        Ok(())
+    }
+}
+
+fn ip_of(a: RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(ip) => Some(IpAddr::V4(ip)),
+        RouteAddress::Inet6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
     }
 }
 

@@ -44,9 +44,9 @@ pub fn create(path: &Path) -> Result<()> {
             if sock >= 0 {
                 let mut req: libc::ifreq = std::mem::zeroed();
                 req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
-                if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0 {
+                if libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) == 0 {
                     req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                    libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+                    libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req);
                 }
                 libc::close(sock);
             }

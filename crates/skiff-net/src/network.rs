@@ -201,16 +201,10 @@ impl Network {
         Network::load(dir, name)
     }
 
-    /// `network rm`: its file, its bridge (once no container uses it) and
-    /// its leases directory.
-    pub fn remove(&self) -> Result<()> {
-        if self.name == DEFAULT {
-            return Err(Error::Invalid(format!(
-                "network {DEFAULT}: the default network cannot be removed"
-            )));
-        }
+    /// `network rm` past the native path's rules (`native::remove`, which
+    /// calls this): its bridge, its leases directory and its file.
+    pub(crate) fn remove_bridge_and_files(&self) -> Result<()> {
         if let Some(bridge) = self.bridge() {
-            crate::native::remove_network(&bridge)?;
             remove_bridge(&bridge);
         }
         let _ = fs::remove_dir_all(Path::new(LEASES).join(&self.name));

@@ -70,7 +70,9 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             output::version()?;
             return Ok(0);
         }
-        return Err("no command given: see skiff-oci --help".into());
+        // As runc: the help, on stdout, and success.
+        <Cli as clap::CommandFactory>::command().print_help()?;
+        return Ok(0);
     };
     match command {
         Command::Create(args) => {

@@ -13,7 +13,13 @@ pub fn start(program: &str) -> Cli {
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            // runc's (urfave/cli's) codes: 0 for help, 3 for a command it
+            // does not have ("No help topic for ..."), 1 for the rest.
+            let code = match e.kind() {
+                clap::error::ErrorKind::InvalidSubcommand => 3,
+                _ if e.use_stderr() => 1,
+                _ => 0,
+            };
             let _ = e.print();
             std::process::exit(code);
         }

@@ -30,8 +30,8 @@ pub fn print(text: &str) -> Result<()> {
 pub fn state(root: &StateRoot, id: &str) -> Result<()> {
     let record = root.load(id)?;
     let view = record.view(record.status(root));
-    crate::out(&serde_json::to_string_pretty(&view)?)?;
-    Ok(())
+    // No newline after it: runc writes the indented JSON alone.
+    print(&serde_json::to_string_pretty(&view)?)
 }
 
 pub fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> Result<()> {

@@ -374,3 +374,107 @@ fn a_log_that_cannot_be_opened_fails_the_command() {
     assert!(env.container_dirs().is_empty(), "state left: {err}");
     assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
 }
+
+/// runtime-spec, linux.devices: "If a file already exists at path that does
+/// not match the requested device, the runtime MUST generate an error." A
+/// regular file, a directory, a symlink or another device the image has
+/// there is refused (runc 1.1.5 ignores EEXIST and leaves it), naming the
+/// field and the path, before any node is made; also in a user namespace,
+/// where nodes are bound from the host. The same device is taken (remade
+/// with the config's mode).
+#[test]
+fn device_over_a_file_the_image_has_is_refused() {
+    let env = TestEnv::new("devexists");
+    let node = |path: &str, minor: u32| json!({"path": path, "type": "c", "major": 1, "minor": minor, "fileMode": 0o600});
+    let cases = [
+        ("/etc/passwd", false),
+        ("/tmp", false),
+        ("/bin", false),
+        ("/etc/zero", false),
+        ("/etc/passwd/below", false),
+        ("/etc/passwd", true),
+    ];
+    let bundle = |name: &str, args: &[&str]| {
+        let b = env.bundle(name, args);
+        let made = std::process::Command::new("mknod")
+            .arg(b.rootfs().join("etc/zero"))
+            .args(["c", "1", "5"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        b
+    };
+    for (n, (path, userns)) in cases.into_iter().enumerate() {
+        let mut b = bundle(&format!("b{n}"), &["true"]);
+        let passwd = fs::read(b.rootfs().join("etc/passwd")).unwrap();
+        // One that would be made first: it must not be left behind.
+        b.config["linux"]["devices"] = json!([node("/etc/made-first", 3), node(path, 3)]);
+        if userns {
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            b.config["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            b.config["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        }
+        b.write();
+        create_fails(
+            &env,
+            &b,
+            &env.id(&format!("c{n}")),
+            &["linux.devices", path],
+        );
+        let rootfs = b.rootfs();
+        assert!(
+            !rootfs.join("etc/made-first").exists(),
+            "{path}: a node left"
+        );
+        assert_eq!(fs::read(rootfs.join("etc/passwd")).unwrap(), passwd);
+        assert!(fs::symlink_metadata(rootfs.join("bin"))
+            .unwrap()
+            .is_symlink());
+        assert!(rootfs.join("tmp").is_dir());
+    }
+    // The same device as the image's: taken, with the config's mode.
+    let mut b = bundle("same", &["stat", "-c", "%F %t:%T %a", "/etc/zero"]);
+    b.config["linux"]["devices"] = json!([node("/etc/zero", 5)]);
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("same"));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "character special file 1:5 600\n"),
+        "{err}"
+    );
+}
+
+/// A linux.devices entry for a standard device (null, zero, full, random,
+/// urandom, tty) may change its mode or owner, not its numbers or type:
+/// refused up front, naming linux.devices and the path (a /dev/null that
+/// is not the null device failed later, when masking paths).
+#[test]
+fn standard_device_with_other_numbers_is_refused() {
+    let env = TestEnv::new("devstd");
+    let cases = [
+        json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 5}),
+        json!({"path": "/dev/zero", "type": "c", "major": 1, "minor": 3}),
+        json!({"path": "/dev/tty", "type": "c", "major": 5, "minor": 1}),
+        json!({"path": "/dev/../dev/random", "type": "c", "major": 1, "minor": 9}),
+        json!({"path": "/dev/urandom", "type": "b", "major": 1, "minor": 9}),
+        json!({"path": "/dev/full", "type": "p"}),
+    ];
+    for (n, device) in cases.into_iter().enumerate() {
+        let mut b = env.bundle(&format!("b{n}"), &["true"]);
+        let name = device["path"].as_str().unwrap().rsplit('/').next().unwrap();
+        let want = format!("/dev/{name}");
+        b.config["linux"]["devices"] = json!([device]);
+        b.write();
+        create_fails(
+            &env,
+            &b,
+            &env.id(&format!("c{n}")),
+            &["linux.devices", &want],
+        );
+    }
+}

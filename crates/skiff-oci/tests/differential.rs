@@ -459,6 +459,7 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
     list.extend(time_scenarios());
     list.extend(spec_1_2_scenarios());
     list.extend(duplicate_rlimit_scenarios());
+    list.extend(device_exists_scenarios());
     for (name, why, ok) in DIFFERENCES {
         let s = list
             .iter_mut()
@@ -521,6 +522,8 @@ const DIFFERENCES: &[(&str, &str, bool)] = &[
         "the runtime-spec says duplicated rlimit types MUST be an error; runc 1.1.5 applies each in turn", false),
     ("device: one path for two devices",
         "the runtime-spec says a file at a device's path that is not that device MUST be an error; runc 1.1.5 keeps the first", false),
+    ("device: /dev/zero as null",
+        "an entry for a standard device may change its mode or owner, not its numbers: skiff-oci refuses it; runc 1.1.5 makes what it asks", false),
     ("bad input: a failing poststart hook",
         "a failing poststart hook is a warning (runtime-spec); runc 1.1.5 fails the run", true),
 ];
@@ -1749,6 +1752,76 @@ fn duplicate_rlimit_scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// linux.devices at a path the image fills (the pristine rootfs has
+/// /var/zero, a char device 1:5): runc 1.1.5 ignores its mknod's EEXIST
+/// and leaves what is there; skiff-oci refuses anything but the same
+/// device, which it takes (remade with the config's mode and owner).
+fn device_exists_scenarios() -> Vec<Scenario> {
+    const WHY: &str =
+        "the runtime-spec says a file at a device's path that does not match it MUST be an error; \
+                       runc 1.1.5 ignores EEXIST and leaves the file";
+    let probe =
+        "stat -c '%n %F %t:%T %a' /var/zero /etc/passwd /tmp /bin; head -c 5 /etc/passwd; echo";
+    let node = |path: &str, minor: u32| json!([{"path": path, "type": "c", "major": 1, "minor": minor, "fileMode": 438}]);
+    let mut list = Vec::new();
+    for (what, path, minor) in [
+        ("a regular file", "/etc/passwd", 3),
+        ("a directory", "/tmp", 3),
+        ("a symlink", "/bin", 3),
+        ("another device", "/var/zero", 3),
+    ] {
+        list.push(
+            scenario(format!("device: over {what} of the image"), move |c| {
+                c["linux"]["devices"] = node(path, minor)
+            })
+            .probe(probe)
+            .differs(WHY, false),
+        );
+    }
+    list.push(
+        scenario("device: over the same device the image has", move |c| {
+            c["linux"]["devices"] = node("/var/zero", 5)
+        })
+        .probe(probe),
+    );
+    // The host's /dev/fuse bound at the path by the config's mounts: the
+    // same device is kept as it is (it cannot be remade over a mount).
+    for (what, minor, ok) in [
+        ("the same device", 229, true),
+        ("another device", 230, false),
+    ] {
+        let s = scenario(format!("device: {what} bound there by a mount"), move |c| {
+            add_mount(
+                c,
+                json!({"destination": "/dev/fuse", "type": "bind", "source": "/dev/fuse", "options": ["bind"]}),
+            );
+            c["linux"]["devices"] =
+                json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": minor}]);
+        })
+        .probe("stat -c '%n %F %t:%T' /dev/fuse");
+        list.push(if ok { s } else { s.differs(WHY, false) });
+    }
+    // Both fail: mkdir of the parent meets a file.
+    list.push(
+        scenario("device: below a regular file of the image", move |c| {
+            c["linux"]["devices"] = node("/etc/passwd/x", 3)
+        })
+        .probe(probe),
+    );
+    list.push(
+        scenario("device: /dev/null as zero", move |c| {
+            c["linux"]["devices"] = node("/dev/null", 5)
+        })
+        .probe(probe)
+        .differs(
+            "an entry for a standard device may change its mode or owner, not its numbers: \
+             skiff-oci refuses it; runc 1.1.5 makes what it asks",
+            false,
+        ),
+    );
+    list
+}
+
 /// runtime-spec 1.2's process and linux fields, which runc 1.1.5 ignores
 /// and skiff-oci applies (as runc 1.2 does): what the program sees.
 fn spec_1_2_scenarios() -> Vec<Scenario> {
@@ -2006,6 +2079,14 @@ fn skiff_oci_matches_runc() {
     fs::rename(base.rootfs(), &pristine).unwrap();
     std::os::unix::fs::symlink("/tmp", pristine.join("etc/abs")).unwrap();
     std::os::unix::fs::symlink("../../../..", pristine.join("etc/out")).unwrap();
+    // A device node the image ships, for linux.devices at its path.
+    let made = Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(pristine.join("var/zero"))
+        .args(["c", "1", "5"])
+        .status()
+        .unwrap();
+    assert!(made.success());
     let mut mismatches = Vec::new();
     let host_names = uts_names();
     let all = scenarios(&host_dir);
@@ -2437,9 +2518,39 @@ fn key_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<Strin
     }
 }
 
+/// The fields runc 1.1.5's stats types (types/events.go) mark `omitempty`:
+/// left out when zero or empty.
+fn runc_omits_when_empty(path: &str) -> bool {
+    let p: Vec<&str> = path.split('.').collect();
+    matches!(
+        p[..],
+        [
+            "data",
+            "cpu",
+            "usage",
+            "total" | "percpu" | "percpu_kernel" | "percpu_user"
+        ] | ["data", "cpu", "throttling", _]
+            | ["data", "cpuset", "cpus" | "mems"]
+            | [
+                "data",
+                "memory",
+                "usage" | "swap" | "kernel" | "kernelTCP",
+                "usage" | "max"
+            ]
+            | ["data", "memory", "raw" | "cache"]
+            | ["data", "pids", _]
+            | ["data", "blkio", _]
+            | ["data", "hugetlb", _, "usage" | "max"]
+    )
+}
+
 /// `events --stats` of a container of each runtime made from the same
 /// bundle: every key runc's has (clients decode runc's shape), with the
-/// same JSON type.
+/// same JSON type; no zero where runc's type leaves it out; and no key
+/// runc's lacks but where their values differ (two containers, two
+/// counts) or what skiff-oci adds (memory.oomControl, which the shim
+/// reports; hugetlb from the cgroup2 tree of a hybrid host, which runc
+/// 1.1.5 reads only from v1).
 #[test]
 fn skiff_oci_events_stats_has_runcs_shape() {
     let env = TestEnv::new("diffevents");
@@ -2467,10 +2578,44 @@ fn skiff_oci_events_stats_has_runcs_shape() {
     let (mut rk, mut sk) = (Default::default(), Default::default());
     key_paths(&r, "", &mut rk);
     key_paths(&s, "", &mut sk);
-    let missing: Vec<_> = rk.difference(&sk).collect();
+    let missing: Vec<_> = rk
+        .difference(&sk)
+        .filter(|p| !runc_omits_when_empty(p))
+        .collect();
     assert!(
         missing.is_empty(),
         "runc's keys missing: {missing:?}\n runc {r}\n skiff {s}"
+    );
+    let pointer = |p: &str| format!("/{}", p.replace('.', "/"));
+    let empty = |v: &Value| match v {
+        Value::Number(n) => n.as_u64() == Some(0),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(t) => t.is_empty(),
+        _ => false,
+    };
+    let zeros: Vec<_> = sk
+        .iter()
+        .filter(|p| runc_omits_when_empty(p) && s.pointer(&pointer(p)).is_some_and(empty))
+        .collect();
+    assert!(
+        zeros.is_empty(),
+        "zero values runc leaves out: {zeros:?}\n runc {r}\n skiff {s}"
+    );
+    let runc_hugetlb = r["data"]["hugetlb"]
+        .as_object()
+        .is_some_and(|h| !h.is_empty());
+    let extra: Vec<_> = sk
+        .difference(&rk)
+        .filter(|p| {
+            let added = p.starts_with("data.memory.oomControl")
+                || (p.starts_with("data.hugetlb.") && !runc_hugetlb);
+            !runc_omits_when_empty(p) && !added
+        })
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "keys runc's has not: {extra:?}\n runc {r}\n skiff {s}"
     );
     let kind = |v: &Value| match v {
         Value::Null => "null",
@@ -2489,6 +2634,93 @@ fn skiff_oci_events_stats_has_runcs_shape() {
     }
     let _ = runc(&["delete", "-f", &rid]);
     env.ok(&["delete", "--force", &sid]);
+}
+
+/// `state` prints what runc's does, byte for byte but the values that are
+/// each container's own (id, pid, created, the ociVersion): indented JSON
+/// with no newline after it.
+#[test]
+fn skiff_oci_state_prints_as_runc() {
+    let env = TestEnv::new("diffstate");
+    let b = env.bundle("bundle", &["sleep", "1000"]);
+    let runc_root = env.base.join("runc-state");
+    let (rid, sid) = (env.id("r"), env.id("s"));
+    let _cleanup = RuncContainers {
+        root: runc_root.clone(),
+        ids: std::cell::RefCell::new(vec![rid.clone()]),
+    };
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+            .arg(&runc_root)
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(&mut cmd, &env.base)
+    };
+    assert!(runc(&["run", "-d", "--bundle", b.path(), &rid])
+        .status
+        .success());
+    env.ok(&["run", "-d", "--bundle", b.path(), &sid]);
+    // Each line's value for the keys whose values are the container's own.
+    let own = |text: &str| {
+        text.split('\n')
+            .map(|line| match line.split_once("\": ") {
+                Some((key, value))
+                    if ["ociVersion", "id", "pid", "created"]
+                        .contains(&key.trim_start().trim_start_matches('"')) =>
+                {
+                    let comma = if value.ends_with(',') { "," } else { "" };
+                    format!("{key}\": X{comma}")
+                }
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let r = String::from_utf8(runc(&["state", &rid]).stdout).unwrap();
+    let (code, s, err) = env.bounded(&["state", &sid], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(own(&s), own(&r), "skiff-oci's state, then runc's");
+    let _ = runc(&["delete", "-f", &rid]);
+    env.ok(&["delete", "--force", &sid]);
+}
+
+/// What runc 1.1.5 (urfave/cli) does with no command, an unknown one and
+/// help: the exit code, and which of stdout and stderr get something. A
+/// bad argument or flag exits 1 under both (runc also prints the command's
+/// help on stdout then, which is not compared).
+#[test]
+fn skiff_oci_exit_codes_match_runc() {
+    let env = TestEnv::new("diffexit");
+    let run = |program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::null());
+        let out = output_via_files(&mut cmd, &env.base);
+        let streams = (!out.stdout.is_empty(), !out.stderr.is_empty());
+        (out.status.code(), streams)
+    };
+    let cases: [(&[&str], bool); 9] = [
+        (&[], true),
+        (&["bogus"], true),
+        (&["bogus", "--help"], true),
+        (&["help", "bogus"], true),
+        (&["--help"], true),
+        (&["help"], true),
+        (&["--debug"], false),
+        (&["start"], false),
+        (&["--bogus-flag"], false),
+    ];
+    let mut mismatches = Vec::new();
+    for (args, streams_too) in cases {
+        let (rc, rs) = run("/usr/sbin/runc", args);
+        let (sc, ss) = run(skiff(), args);
+        if rc != sc || (streams_too && rs != ss) {
+            mismatches.push(format!(
+                "{args:?}: runc exits {rc:?} (stdout, stderr written: {rs:?}), skiff-oci {sc:?} ({ss:?})"
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 /// `spec` (and `spec --rootless`) against runc's: the same config but for

@@ -33,6 +33,9 @@ pub enum VmError {
         bound: std::time::Duration,
         log: String,
     },
+    /// Carrying the pod's network namespace into the VM.
+    #[error("the pod's network {0}")]
+    Network(String),
     #[error("the agent: {0}")]
     Agent(#[from] skiff_agent_api::ttrpc::Error),
 }

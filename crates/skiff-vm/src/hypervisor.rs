@@ -6,10 +6,28 @@
 //! take the same spec (kernel, initramfs, command line, a vhost-user vsock
 //! socket, raw disks, a serial log) when a KVM host exists.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use crate::error::VmError;
+
+/// A network device of the guest: virtio-net on a tap the caller holds
+/// open (its file is inherited by the hypervisor).
+#[derive(Debug, Clone, Copy)]
+pub struct NicDevice {
+    pub tap_fd: std::os::fd::RawFd,
+    pub mac: [u8; 6],
+}
+
+/// A MAC as qemu's `mac=` and the guest's tools write it:
+/// "aa:bb:cc:dd:ee:ff".
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
 
 /// A disk the guest sees as virtio-blk, found there by its serial.
 #[derive(Debug, Clone)]
@@ -33,6 +51,7 @@ pub struct VmSpec {
     pub shares: Vec<(String, PathBuf)>,
     /// The guest's serial console goes here (a hang is otherwise invisible).
     pub console_log: PathBuf,
+    pub nics: Vec<NicDevice>,
 }
 
 pub trait Hypervisor: Send + Sync {
@@ -103,6 +122,15 @@ impl Qemu {
             args.push("-device".into());
             args.push(format!("vhost-user-fs-pci,chardev=fs{i},tag={tag}"));
         }
+        for (i, nic) in spec.nics.iter().enumerate() {
+            args.push("-netdev".into());
+            args.push(format!("tap,id=net{i},fd={}", nic.tap_fd));
+            args.push("-device".into());
+            args.push(format!(
+                "virtio-net-pci,netdev=net{i},mac={}",
+                mac_text(&nic.mac)
+            ));
+        }
         for (i, disk) in spec.disks.iter().enumerate() {
             args.push("-drive".into());
             args.push(format!(
@@ -138,8 +166,21 @@ impl Hypervisor for Qemu {
         let log = std::fs::File::create(spec.console_log.with_extension("qemu.log")).map_err(
             VmError::path("creating", spec.console_log.with_extension("qemu.log")),
         )?;
-        Command::new(&self.binary)
-            .args(self.args(spec))
+        let inherited: Vec<_> = spec.nics.iter().map(|n| n.tap_fd).collect();
+        let mut cmd = Command::new(&self.binary);
+        // SAFETY: between fork and exec only fcntl, async-signal-safe, on
+        // descriptors the caller holds open: qemu inherits the taps.
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in &inherited {
+                    if libc::fcntl(*fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        cmd.args(self.args(spec))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -170,6 +211,10 @@ mod tests {
             }],
             shares: vec![("skiff".into(), "/s/fs.sock".into())],
             console_log: "/s/console.log".into(),
+            nics: vec![NicDevice {
+                tap_fd: 9,
+                mac: [0x0a, 0x58, 0x0a, 0x58, 0, 0x2f],
+            }],
         }
     }
 
@@ -187,6 +232,8 @@ mod tests {
             "file=/d/root.ext4,if=none,id=disk0,format=raw,readonly=on",
             "virtio-blk-pci,drive=disk0,serial=rootfs",
             "file,id=console,path=/s/console.log",
+            "-netdev tap,id=net0,fd=9",
+            "virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:2f",
         ] {
             assert!(args.contains(want), "{want:?} missing in {args}");
         }

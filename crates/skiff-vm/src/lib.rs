@@ -8,6 +8,8 @@
 //!   speak the same).
 //! - `disk`: a container's rootfs as an ext4 image for virtio-blk.
 //! - `guest`: where the guest image is found; the VM's size from limits.
+//! - `network`: a pod's network namespace mirrored onto taps, which
+//!   become the VM's virtio-net devices (kata's tc-filter model).
 //! - `share`: a container's rootfs and host bind mounts in the virtio-fs
 //!   share; `stdio`: a process's streams over the agent API as `Read`.
 //! - `sandbox`: launches the helpers and the VM, connects to the agent,
@@ -17,6 +19,7 @@ pub mod disk;
 pub mod error;
 pub mod guest;
 pub mod hypervisor;
+pub mod network;
 pub mod sandbox;
 pub mod share;
 pub mod stdio;
@@ -24,7 +27,8 @@ pub mod vsock;
 
 pub use error::VmError;
 pub use guest::{GuestImage, GuestSize};
-pub use hypervisor::{Disk, Hypervisor, Qemu, VmSpec};
+pub use hypervisor::{Disk, Hypervisor, NicDevice, Qemu, VmSpec};
+pub use network::PodNetwork;
 pub use sandbox::{connect_agent, reap_leftovers, Sandbox, SandboxConfig};
 pub use skiff_agent_api::agent;
 pub use skiff_agent_api::agent_ttrpc::AgentClient;

@@ -1,13 +1,15 @@
 //! One sandbox: a VM with skiff-agent as PID 1 and the helpers it needs,
 //! launched in order and taken down in reverse, every wait bounded.
 //!
-//! Launch: state directory -> vsock backend (vhost-device-vsock) -> the
-//! hypervisor -> the agent's port answers. Teardown (`shutdown`, or Drop):
-//! DestroySandbox -> the hypervisor exits (else SIGKILL) -> the vsock
-//! backend is stopped (it does not exit when the VM goes away) -> the state
-//! directory is removed.
+//! Launch: state directory -> vsock backend (vhost-device-vsock) ->
+//! virtiofsd -> the pod's network mirrored onto taps (network.rs) -> the
+//! hypervisor -> the agent's port answers -> the guest given the pod's
+//! interfaces and routes. Teardown (`shutdown`, or Drop): DestroySandbox
+//! -> the hypervisor exits (else SIGKILL) -> the vsock backend and
+//! virtiofsd are stopped (the former does not exit when the VM goes away)
+//! -> the pod's links lose our qdiscs -> the state directory is removed.
 
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsFd, IntoRawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,11 +21,36 @@ use skiff_agent_api::{ttrpc, AGENT_PORT, READY_PORT, SHARE_TAG};
 
 use crate::error::{log_tail, VmError};
 use crate::hypervisor::{Disk, Hypervisor, VmSpec};
+use crate::network::PodNetwork;
 use crate::vsock;
 
 /// The guest's vsock context id; each VM has its own backend, so all may
 /// use the same one.
 const GUEST_CID: u32 = 3;
+/// Whether process `pid` has a unix socket listening on `path`: its
+/// network namespace's /proc/net/unix lists the socket with the
+/// listening flag (__SO_ACCEPTCON) once listen has been called.
+fn listening(pid: u32, path: &Path) -> bool {
+    const ACCEPTING: u32 = 1 << 16;
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/unix")) else {
+        return false;
+    };
+    let path = path.as_os_str().as_encoded_bytes();
+    table.lines().skip(1).any(|line| {
+        // Num RefCount Protocol Flags Type St Inode Path: the path is all
+        // that follows the seventh field, and may hold spaces.
+        let mut rest = line;
+        let mut fields = [""; 7];
+        for field in &mut fields {
+            let (head, tail) = rest.trim_start().split_once(' ').unwrap_or((rest, ""));
+            *field = head;
+            rest = tail;
+        }
+        rest.trim_start().as_bytes() == path
+            && u32::from_str_radix(fields[3], 16).is_ok_and(|flags| flags & ACCEPTING != 0)
+    })
+}
+
 /// The hybrid vsock socket in the state directory.
 const VSOCK_SOCKET: &str = "vsock.sock";
 /// The pids of the hypervisor and the helpers, one a line.
@@ -54,6 +81,9 @@ pub struct SandboxConfig {
     /// Launch to the agent's answer; TCG boots take ~2 s on an idle host
     /// and three times that on a busy one.
     pub boot_bound: Duration,
+    /// The pod's network namespace (bound on a file, e.g. the CNI's
+    /// /var/run/netns/cni-...): its interfaces become the VM's.
+    pub network: Option<PathBuf>,
 }
 
 pub struct Sandbox {
@@ -68,6 +98,7 @@ pub struct Sandbox {
     ready: Option<UnixListener>,
     agent: Option<AgentClient>,
     launched: Instant,
+    network: Option<PodNetwork>,
 }
 
 impl Sandbox {
@@ -76,6 +107,7 @@ impl Sandbox {
     pub fn launch(config: SandboxConfig) -> Result<Sandbox, VmError> {
         let mut sandbox = Sandbox::start_vm(&config)?;
         sandbox.wait_for_agent(config.boot_bound)?;
+        sandbox.configure_network()?;
         Ok(sandbox)
     }
 
@@ -106,6 +138,7 @@ impl Sandbox {
             ready: None,
             agent: None,
             launched: Instant::now(),
+            network: None,
         };
         let vhost_socket = sandbox.dir.join("vhost-vsock.sock");
         sandbox.vsock_backend = Some(sandbox.start_vsock_backend(config, &vhost_socket)?);
@@ -124,6 +157,14 @@ impl Sandbox {
             sandbox.virtiofsd = Some(sandbox.start_virtiofsd(binary, &socket)?);
             shares.push((SHARE_TAG.to_string(), socket));
         }
+        if let Some(netns) = &config.network {
+            sandbox.network = PodNetwork::mirror(netns)?;
+        }
+        let nics = sandbox
+            .network
+            .as_ref()
+            .map(PodNetwork::devices)
+            .unwrap_or_default();
         let spec = VmSpec {
             kernel: config.kernel.clone(),
             initramfs: config.initramfs.clone(),
@@ -137,9 +178,14 @@ impl Sandbox {
             disks: config.disks.clone(),
             shares,
             console_log: sandbox.console.clone(),
+            nics,
         };
         sandbox.launched = Instant::now();
-        sandbox.vm = Some(config.hypervisor.launch(&spec)?);
+        let vm = config.hypervisor.launch(&spec);
+        if let Some(network) = sandbox.network.as_mut() {
+            network.close_taps();
+        }
+        sandbox.vm = Some(vm?);
         sandbox.record_pids()?;
         Ok(sandbox)
     }
@@ -185,7 +231,9 @@ impl Sandbox {
     }
 
     /// Starts a helper (its stderr to `<dir>/<name>.log`) and waits until
-    /// its vhost-user socket exists.
+    /// its vhost-user socket listens. The file alone is not enough: bind
+    /// makes it before listen, and qemu, finding it in between, would be
+    /// refused and end.
     fn start_helper(
         &self,
         name: &'static str,
@@ -203,7 +251,7 @@ impl Sandbox {
             .map_err(|source| VmError::Spawn { program, source })?;
         let bound = Duration::from_secs(10);
         let deadline = Instant::now() + bound;
-        while !socket.exists() {
+        while !listening(child.id(), socket) {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(VmError::Exited {
                     what: name,
@@ -257,9 +305,31 @@ impl Sandbox {
                     log: log_tail(&self.console, LOG_TAIL),
                 });
             }
-            std::thread::sleep(Duration::from_millis(2));
+            // Woken by the call itself; the VM's liveness looked at every
+            // 20 ms.
+            if let Some(listener) = &ready {
+                let mut fds = [nix::poll::PollFd::new(
+                    listener.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(20u16));
+            }
         }
         self.agent = Some(connect_agent(&self.dir)?);
+        Ok(())
+    }
+
+    /// Gives the guest the pod's interfaces and routes (nothing without a
+    /// network): after `wait_for_agent`.
+    pub fn configure_network(&self) -> Result<(), VmError> {
+        let (Some(network), Some(agent)) = (&self.network, &self.agent) else {
+            return Ok(());
+        };
+        let ctx = || ttrpc::context::with_timeout(Duration::from_secs(30).as_nanos() as i64);
+        for interface in network.interfaces() {
+            agent.update_interface(ctx(), &interface)?;
+        }
+        agent.update_routes(ctx(), &network.routes_request())?;
         Ok(())
     }
 
@@ -322,6 +392,9 @@ impl Sandbox {
         // virtiofsd ends with its VM's connection; stopped in case it did not.
         if let Some(mut virtiofsd) = self.virtiofsd.take() {
             stop(&mut virtiofsd, Duration::from_secs(5));
+        }
+        if let Some(network) = self.network.take() {
+            network.release();
         }
         remove_state_dir(&self.dir);
     }
@@ -445,6 +518,7 @@ fn stop(child: &mut Child, bound: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn ids_that_would_escape_the_state_directory_are_refused() {
@@ -452,5 +526,41 @@ mod tests {
             assert!(skiff_check_id(bad).is_err(), "{bad:?}");
         }
         assert!(skiff_check_id("pod-1_a.b").is_ok());
+    }
+
+    /// A bound socket is not listening until listen; a path with a space
+    /// is matched whole.
+    #[test]
+    fn a_socket_counts_once_it_listens() {
+        use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag};
+        use nix::sys::socket::{SockType, UnixAddr};
+        let dir = std::env::temp_dir().join(format!("skiff-vm-listen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a b.sock");
+        let me = std::process::id();
+        let checks = || -> Result<(), String> {
+            if listening(me, &path) {
+                return Err("listening before the socket exists".into());
+            }
+            let sock = socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            bind(sock.as_raw_fd(), &UnixAddr::new(&path).unwrap()).map_err(|e| e.to_string())?;
+            if !path.exists() || listening(me, &path) {
+                return Err("bound: the file, not yet listening".into());
+            }
+            listen(&sock, Backlog::new(1).unwrap()).map_err(|e| e.to_string())?;
+            if !listening(me, &path) || listening(me, &dir.join("a")) {
+                return Err("listening: this path, and no prefix of it".into());
+            }
+            Ok(())
+        };
+        let result = checks();
+        let _ = std::fs::remove_dir_all(&dir);
+        result.unwrap();
     }
 }

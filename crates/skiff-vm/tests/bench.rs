@@ -21,9 +21,26 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The devices a bare boot's VM has: none (the bench's first reference),
+/// or those of the pod it is set against (the same qemu command line but
+/// for the guest's own work).
+#[derive(Clone, Copy)]
+enum Devices {
+    None,
+    Disk,
+    Share,
+}
+
 /// Launch to BARE_BOOT_LINE on the serial console.
-fn bare_boot(images: &Images, scratch: &Scratch) -> Duration {
-    let mut config = config(images, "bench-bare", &scratch.0.join("state"), vec![]);
+fn bare_boot(images: &Images, scratch: &Scratch, devices: Devices) -> Duration {
+    let disks = match devices {
+        Devices::Disk => vec![busybox_disk(scratch, "bare")],
+        _ => vec![],
+    };
+    let mut config = config(images, "bench-bare", &scratch.0.join("state"), disks);
+    if let Devices::Share = devices {
+        config.virtiofsd = Some(images.virtiofsd.clone());
+    }
     config.extra_cmdline = format!("{BARE_BOOT_PARAM}=1");
     let sandbox =
         Sandbox::start_vm(&config).unwrap_or_else(|e| panic!("launching the bare VM: {e}"));
@@ -177,35 +194,45 @@ fn first_container_output_against_a_bare_boot() {
         .unwrap_or(5);
     let scratch = Scratch::new("bench");
     let (mut bare, mut pod, mut exec, mut shared) = (vec![], vec![], vec![], vec![]);
+    let (mut bare_disk, mut bare_share) = (vec![], vec![]);
     for round in 0..rounds {
-        let b = bare_boot(&images, &scratch);
+        let b = bare_boot(&images, &scratch, Devices::None);
+        let bd = bare_boot(&images, &scratch, Devices::Disk);
+        let bs = bare_boot(&images, &scratch, Devices::Share);
         let (p, e) = container_start(&images, &scratch);
         let s = container_start_shared(&images, &scratch);
         eprintln!(
-            "round {round}: bare boot {b:?}, first container output {p:?} (disk), {s:?} (virtio-fs), exec {e:?}"
+            "round {round}: bare boot {b:?} (with the disk {bd:?}, with virtiofsd {bs:?}), first container output {p:?} (disk), {s:?} (virtio-fs), exec {e:?}"
         );
         bare.push(b);
+        bare_disk.push(bd);
+        bare_share.push(bs);
         pod.push(p);
         exec.push(e);
         shared.push(s);
     }
     // Ratios per round (its runs are seconds apart, so the host's load,
     // which drifts over a run, weighs on both alike), then their median.
-    let ratio = |runs: &[Duration]| {
+    let ratio = |runs: &[Duration], bare: &[Duration]| {
         let mut r: Vec<f64> = runs
             .iter()
-            .zip(&bare)
+            .zip(bare)
             .map(|(x, b)| x.as_secs_f64() / b.as_secs_f64())
             .collect();
         r.sort_by(f64::total_cmp);
         r[r.len() / 2]
     };
-    let (disk_ratio, share_ratio) = (ratio(&pod), ratio(&shared));
+    let (disk_ratio, share_ratio) = (ratio(&pod, &bare), ratio(&shared, &bare));
+    let (disk_same, share_same) = (ratio(&pod, &bare_disk), ratio(&shared, &bare_share));
+    let (bd, bs) = (median(bare_disk), median(bare_share));
     let (b, p, e, s) = (median(bare), median(pod), median(exec), median(shared));
     eprintln!(
-        "median of {rounds}: bare boot {b:?}; first container output: disk {p:?}, virtio-fs {s:?}; exec in the running VM {e:?}"
+        "median of {rounds}: bare boot {b:?} (with the disk {bd:?}, with virtiofsd {bs:?}); first container output: disk {p:?}, virtio-fs {s:?}; exec in the running VM {e:?}"
     );
     eprintln!(
-        "median of the rounds' ratios to the bare boot: disk {disk_ratio:.2}, virtio-fs {share_ratio:.2}"
+        "median of the rounds' ratios to the bare boot without devices: disk {disk_ratio:.2}, virtio-fs {share_ratio:.2}"
+    );
+    eprintln!(
+        "median of the rounds' ratios to the bare boot of the same VM (its devices): disk {disk_same:.2}, virtio-fs {share_same:.2}"
     );
 }

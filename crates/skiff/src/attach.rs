@@ -231,12 +231,18 @@ fn short_path(dir: &Path, name: &str) -> Result<(std::path::PathBuf, OwnedFd)> {
     Ok((path.into(), fd))
 }
 
-/// Listens on `dir/name` (a stale socket there replaced).
+/// Listens on `dir/name` (a stale socket there replaced). The socket is
+/// bound under a temporary name and renamed into place once it listens:
+/// bind makes the file before listen, and a client that finds the file
+/// in between is refused (a foreground `run -t` waits for the file, then
+/// connects).
 fn bind_in(dir: &Path, name: &str) -> Result<(UnixListener, OwnedFd)> {
-    let _ = fs::remove_file(dir.join(name));
     let (path, fd) = short_path(dir, name)?;
+    let staging = path.with_file_name(format!(".{name}.new"));
+    let _ = fs::remove_file(&staging);
     let listener =
-        UnixListener::bind(&path).map_err(|e| Error::at(&dir.join(name), "listening on", e))?;
+        UnixListener::bind(&staging).map_err(|e| Error::at(&dir.join(name), "listening on", e))?;
+    fs::rename(&staging, &path).map_err(|e| Error::at(&dir.join(name), "placing", e))?;
     Ok((listener, fd))
 }
 
@@ -543,6 +549,38 @@ pub(crate) fn wait_winch() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that connects as soon as the socket's file shows up is
+    /// never refused: the file appears only once it listens. Each round
+    /// binds a new name, and its listener stays open to the end, so a
+    /// refusal can only be a file that does not listen yet.
+    #[test]
+    fn a_socket_file_that_exists_accepts() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let round = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (dir, round, stop) = (dir.path().to_owned(), round.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let path = dir.join(format!("{}.sock", round.load(Ordering::Relaxed)));
+                    if let Err(e) = UnixStream::connect(&path) {
+                        refused += (e.kind() == std::io::ErrorKind::ConnectionRefused) as usize;
+                    }
+                }
+                refused
+            })
+        };
+        let mut listeners = vec![];
+        for n in 1..=400 {
+            round.store(n, Ordering::Relaxed);
+            listeners.push(bind_in(dir.path(), &format!("{n}.sock")).unwrap());
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(watcher.join().unwrap(), 0, "connections refused");
+    }
 
     #[test]
     fn detach_keys_are_dockers() {

@@ -107,14 +107,35 @@ pub enum Command {
     Build(BuildArgs),
     /// Stop containers and start them again
     Restart(StopArgs),
+    /// This engine's version
+    Version(InfoArgs),
+    /// The host and the store, as the engine sees them (system info)
+    Info(InfoArgs),
+    /// A container's filesystem as a tar archive (stdout, or -o FILE)
+    Export {
+        container: String,
+        /// Write to this file instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Change a container's limits (applied at once when it runs, kept
+    /// for its next start) or its restart policy
+    Update(UpdateArgs),
     /// A container's published ports (80/tcp -> 0.0.0.0:8080)
-    Port { container: String },
+    Port {
+        container: String,
+        /// Only this container port's host address (PORT[/tcp|udp])
+        private_port: Option<String>,
+    },
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Run a container's health check
+    #[command(subcommand)]
+    Healthcheck(HealthcheckCommand),
     /// Manage pods: containers sharing an infra container's namespaces
     #[command(subcommand)]
     Pod(PodCommand),
@@ -147,9 +168,9 @@ pub enum Command {
     )]
     Cp(CpArgs),
     /// Freeze every process of containers
-    Pause(StartArgs),
+    Pause(PauseArgs),
     /// Thaw paused containers
-    Unpause(StartArgs),
+    Unpause(PauseArgs),
     /// Give a container another name
     Rename { container: String, name: String },
     /// The processes of a running container
@@ -159,6 +180,10 @@ pub enum Command {
         /// One table and exit (without it: a table a second until interrupted)
         #[arg(long)]
         no_stream: bool,
+        /// table, json, or a template of Podman's fields ({{.Name}}
+        /// {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.PIDs}} {{.ID}})
+        #[arg(long)]
+        format: Option<String>,
         /// The containers [default: every running one]
         containers: Vec<String>,
     },
@@ -203,6 +228,10 @@ pub enum ImageCommand {
     Import(ImportArgs),
     /// Remove images without a name (-a: every image nothing uses)
     Prune(PruneArgs),
+    /// Exit 0 if the image exists, 1 if not
+    Exists {
+        image: String,
+    },
     /// Mount an image's layers as an overlay (read-write, changes kept apart)
     Mount(MountArgs),
     /// Unmount an image mount
@@ -223,6 +252,17 @@ pub enum ContainerCommand {
         force: bool,
     },
     Inspect(InspectArgs),
+    /// Exit 0 if the container exists, 1 if not
+    Exists {
+        container: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HealthcheckCommand {
+    /// Run the check once: exit 0 when it passes, 1 (printing unhealthy)
+    /// when it fails
+    Run { container: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -240,12 +280,20 @@ pub enum VolumeCommand {
         /// Names only
         #[arg(short, long)]
         quiet: bool,
+        /// A Go template over each one (json: the list)
+        #[arg(short, long)]
+        format: Option<String>,
     },
     /// Show volumes as JSON
     Inspect {
         #[arg(required = true)]
         volumes: Vec<String>,
+        /// A Go template over each one (json: the list)
+        #[arg(short, long)]
+        format: Option<String>,
     },
+    /// Exit 0 if the volume exists, 1 if not
+    Exists { volume: String },
     /// Remove volumes (no container may use them)
     #[command(alias = "remove")]
     Rm {
@@ -301,12 +349,20 @@ pub enum NetworkCommand {
         /// Names only
         #[arg(short, long)]
         quiet: bool,
+        /// A Go template over each one (json: the list)
+        #[arg(short, long)]
+        format: Option<String>,
     },
     /// Show networks as JSON
     Inspect {
         #[arg(required = true)]
         networks: Vec<String>,
+        /// A Go template over each one (json: the list)
+        #[arg(short, long)]
+        format: Option<String>,
     },
+    /// Exit 0 if the network exists, 1 if not
+    Exists { network: String },
     /// Remove networks (no container may use them)
     #[command(alias = "remove")]
     Rm {
@@ -446,6 +502,22 @@ pub enum KubeCommand {
 pub enum SystemCommand {
     /// Disk use of the store
     Df,
+    /// Remove what nothing uses: pods and containers that do not run,
+    /// networks no container is on, dangling images (-a: every unused
+    /// one), build's cache with -a, and (--volumes) unused volumes
+    Prune {
+        /// Every image no container uses, not only the dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Volumes no container uses too
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask (skiff's prunes never do)
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// The host and the store, as the engine sees them
+    Info(InfoArgs),
     /// Check every blob and layer against its record; --repair removes the damaged
     Check(CheckArgs),
 }
@@ -460,6 +532,15 @@ pub struct PullArgs {
     /// The platform to pick from a multi-platform image, OS/ARCH[/VARIANT]
     #[arg(long)]
     pub platform: Option<String>,
+    /// The architecture to pick (this machine's OS), as Podman's --arch
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The OS to pick (this machine's architecture), as Podman's --os
+    #[arg(long)]
+    pub os: Option<String>,
+    /// The variant to pick (arm: v6, v7; arm64: v8), as Podman's --variant
+    #[arg(long)]
+    pub variant: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -504,6 +585,10 @@ pub struct ImagesArgs {
 pub struct InspectArgs {
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// container, image, or all (a container first, then an image)
+    /// [default: all; `container inspect` and `image inspect` their own]
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
     /// A Go-style template such as '{{.Id}}' or '{{json .Config}}'
     #[arg(short, long)]
     pub format: Option<String>,
@@ -518,11 +603,18 @@ pub struct TagArgs {
 
 #[derive(Args, Debug)]
 pub struct RmiArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub images: Vec<String>,
-    /// Remove the image with all its names, even while something uses it
+    /// All of them: every image
+    #[arg(short, long)]
+    pub all: bool,
+    /// Remove the image with all its names, even while something uses
+    /// it; one that does not exist is no error
     #[arg(short, long)]
     pub force: bool,
+    /// An image that does not exist is no error (Podman's --ignore)
+    #[arg(short, long)]
+    pub ignore: bool,
 }
 
 #[derive(Args, Debug)]
@@ -591,6 +683,13 @@ pub struct LogoutArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// json, or a Go template ({{.Store.GraphRoot}}) [default: YAML]
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct PruneArgs {
     /// Every image no name or mount holds... and every unused one
     #[arg(short, long)]
@@ -626,20 +725,24 @@ pub struct CheckArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Run in the background; print the container's id
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub detach: bool,
+    /// The image's platform, OS/ARCH[/VARIANT]: pulled for it when the
+    /// store lacks the image or has it for another (as Podman's)
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Keep standard input open (the container reads this terminal's)
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub interactive: bool,
     /// Give the container a terminal (with -d: attach to it later)
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub tty: bool,
     /// With -t: the keys that detach and leave it running, a,b or
     /// ctrl-a,ctrl-b ("" turns it off)
     #[arg(long, default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: String,
     /// Remove the container when it exits
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub rm: bool,
     #[arg(long)]
     pub name: Option<String>,
@@ -655,7 +758,8 @@ pub struct RunArgs {
     /// USER[:GROUP], by name (the image's /etc/passwd) or number
     #[arg(short, long)]
     pub user: Option<String>,
-    /// Override the image's Entrypoint ("" clears it)
+    /// Override the image's Entrypoint ("" clears it; a JSON list,
+    /// '["sh","-c"]', gives several words, as Podman's)
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// The container's hostname [default: its id's first 12 digits]
@@ -675,6 +779,18 @@ pub struct RunArgs {
     /// Publish every port the image exposes, each on a free host port
     #[arg(short = 'P', long)]
     pub publish_all: bool,
+    /// Expose a port or a range, PORT[-PORT][/tcp|udp|sctp]: listed in
+    /// inspect and published by -P (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
+    /// Another name the container's peers on its networks find it by
+    /// (repeatable; bridge networks)
+    #[arg(long, value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// Pass the signals this command gets on to the container (not with
+    /// -d) [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sig_proxy: Option<bool>,
     /// The container's address on its network (in its subnet)
     #[arg(long)]
     pub ip: Option<String>,
@@ -682,34 +798,49 @@ pub struct RunArgs {
     /// host's)
     #[arg(long)]
     pub dns: Vec<String>,
+    /// A search domain for its /etc/resolv.conf (repeatable; replaces the
+    /// host's; "." for none)
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// A resolver option for its /etc/resolv.conf, e.g. ndots:2
+    /// (repeatable; replaces the host's)
+    #[arg(long)]
+    pub dns_option: Vec<String>,
     /// An /etc/hosts entry, HOST:IP (repeatable)
     #[arg(long)]
     pub add_host: Vec<String>,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// With --read-only: a tmpfs on /run, /tmp and /var/tmp (those not
+    /// mounted otherwise), as Podman's [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub read_only_tmpfs: Option<bool>,
     /// A tiny init as pid 1 (this program, at /dev/init): it forwards
     /// signals to the command and reaps orphans
     #[arg(long)]
     pub init: bool,
-    /// Memory limit, e.g. 64m, 1g (bytes; k, m, g as 1024s)
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Memory plus swap limit (-1: unlimited swap)
-    #[arg(long, allow_negative_numbers = true)]
-    pub memory_swap: Option<String>,
-    /// CPUs the container may use, e.g. 1.5
-    #[arg(long, allow_negative_numbers = true)]
-    pub cpus: Option<String>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<u64>,
-    /// CPUs it may run on, e.g. 0-1 or 0,2
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// The OOM killer leaves it alone (cgroup v1; with --memory)
     #[arg(long)]
-    pub cpuset_cpus: Option<String>,
-    /// At most this many processes (-1: unlimited)
-    #[arg(long, allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
+    pub oom_kill_disable: bool,
+    /// The first process's umask, octal (process.user.umask) [default:
+    /// 0022]
+    #[arg(long, value_name = "MASK")]
+    pub umask: Option<String>,
+    /// Write the container's process id (the host's) to this file at
+    /// each start
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<std::path::PathBuf>,
+    /// Kill the container (SIGKILL) once it has run this many seconds
+    /// (0: never)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// This shell's environment in the container (under --env-file's and
+    /// -e's)
+    #[arg(long)]
+    pub env_host: bool,
     /// Add a capability (e.g. NET_ADMIN, or ALL)
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -731,12 +862,45 @@ pub struct RunArgs {
     #[arg(long)]
     pub ulimit: Vec<String>,
     /// no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json
+    /// (label=disable and apparmor=unconfined are taken: this engine
+    /// applies no SELinux label or AppArmor profile)
     #[arg(long)]
     pub security_opt: Vec<String>,
+    /// host: the host's PID namespace; private: one of its own [default]
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// host: the host's IPC namespace; private: one of its own [default]
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// host: the host's UTS namespace (and hostname); private [default]
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+    /// The size of /dev/shm (e.g. 256m) [default: 64m]
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A namespaced kernel parameter, NAME=VALUE (repeatable)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// An annotation of the OCI config, KEY=VALUE (repeatable)
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Remove a container of the same --name first (Podman's)
+    #[arg(long)]
+    pub replace: bool,
+    /// Write the container's id to this file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<std::path::PathBuf>,
+    /// No pull progress
+    #[arg(short, long)]
+    pub quiet: bool,
     /// max-size=SIZE (default 20m) and max-file=N (default 5): the log is
     /// rotated by size
     #[arg(long)]
     pub log_opt: Vec<String>,
+    /// k8s-file [default] (json-file is taken for it), or none: no log
+    /// kept (`logs` refuses; attach still sees the output)
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
     /// no, on-failure[:MAX], always or unless-stopped: the monitor starts
     /// the container again when it ends (not after stop or kill)
     #[arg(long)]
@@ -750,6 +914,40 @@ pub struct RunArgs {
     /// A label, KEY=VALUE (repeatable)
     #[arg(short, long)]
     pub label: Vec<String>,
+    /// A file of labels, KEY=VALUE a line (# comments, blank lines);
+    /// --label wins over it (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<std::path::PathBuf>,
+    /// A health check: a shell line, a JSON list (a program and its
+    /// arguments), or none (no check, not even the image's)
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Between health checks [default: the image's, else 30s]; disable:
+    /// no timer, `healthcheck run` only
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// A check that takes longer fails [default: the image's, else 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Failures in this long after the start do not count [default: 0s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Failures in a row that make it unhealthy [default: 3]
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// What to do once it turns unhealthy: none, kill, restart or stop
+    #[arg(long, value_name = "ACTION")]
+    pub health_on_failure: Option<String>,
+    /// No health check, not even the image's
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// The OOM killer's bias for the container's processes, -1000 to 1000
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub oom_score_adj: Option<i32>,
+    /// host: the host's cgroup namespace [default]; private: one of its
+    /// own (its cgroup appears as the root)
+    #[arg(long, value_name = "MODE")]
+    pub cgroupns: Option<String>,
     /// Another group for the process, by name (the image's /etc/group) or
     /// number (repeatable)
     #[arg(long)]
@@ -762,6 +960,24 @@ pub struct RunArgs {
     /// (permissions of r, w, m; default rwm)
     #[arg(long)]
     pub device: Vec<String>,
+    /// A device cgroup rule, 'TYPE MAJOR:MINOR ACCESS' (type a, b or c;
+    /// a number or '*'; access of r, w, m): devices the container may
+    /// make or open later (repeatable)
+    #[arg(long, value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Read rate limit of a block device, PATH:RATE (bytes a second:
+    /// 1mb, 512k) (repeatable)
+    #[arg(long, value_name = "PATH:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Write rate limit of a block device, PATH:RATE (repeatable)
+    #[arg(long, value_name = "PATH:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Read operations a second of a block device, PATH:N (repeatable)
+    #[arg(long, value_name = "PATH:N")]
+    pub device_read_iops: Vec<String>,
+    /// Write operations a second of a block device, PATH:N (repeatable)
+    #[arg(long, value_name = "PATH:N")]
+    pub device_write_iops: Vec<String>,
     /// The OCI runtime for this container: a path or a name on PATH (runc,
     /// crun) [default: skiff-oci]
     #[arg(long)]
@@ -776,6 +992,11 @@ pub struct RunArgs {
     pub isolation: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// When to pull the image: missing (from the store), always, never,
+    /// or newer (pull, and use the store's when the registry cannot be
+    /// reached) [default: missing]
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
     /// The image, then the command and its arguments [default: the
     /// image's]. One list, so that whatever follows the image is the
     /// command's, flags included (`run --entrypoint sh IMAGE -c 'echo'`)
@@ -799,9 +1020,22 @@ impl RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PauseArgs {
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub containers: Vec<String>,
+    /// Every running (pause) or paused (unpause) container
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct StartArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
+    /// Print the container's output (stdout and stderr apart) until it
+    /// ends, and exit with its code (one container)
+    #[arg(short, long)]
+    pub attach: bool,
 }
 
 #[derive(Args, Debug)]
@@ -817,6 +1051,17 @@ pub struct PsArgs {
     /// table, json, or a template such as '{{.Names}} {{.Status}}'
     #[arg(long)]
     pub format: Option<String>,
+    /// KEY=VALUE: id, name (a regular expression), status, label (KEY or
+    /// KEY=VALUE), ancestor, exited, pod; a key given twice matches
+    /// either value, different keys all
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Only the N made last (all states)
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Only the one made last (all states)
+    #[arg(short, long)]
+    pub latest: bool,
 }
 
 #[derive(Args, Debug)]
@@ -831,12 +1076,25 @@ pub struct LogsArgs {
     /// Prefix each line with its time
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only lines since this time: RFC 3339, a Unix time, or a duration
+    /// before now (10m, 1h30m), as Podman's
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines up to this time (the same forms); -f stops there
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// All of them: every running container
+    #[arg(short, long)]
+    pub all: bool,
+    /// A container that does not exist is no error (Podman's --ignore)
+    #[arg(short, long)]
+    pub ignore: bool,
     /// Seconds to wait before SIGKILL [default: the container's
     /// --stop-timeout, else 10]
     #[arg(short, long)]
@@ -845,8 +1103,11 @@ pub struct StopArgs {
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// All of them: every running container
+    #[arg(short, long)]
+    pub all: bool,
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
 }
@@ -862,14 +1123,73 @@ pub struct CpArgs {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
-    /// Kill a running container first
+    /// All of them: every container
+    #[arg(short, long)]
+    pub all: bool,
+    /// Kill a running container first; one that does not exist is no
+    /// error
     #[arg(short, long)]
     pub force: bool,
+    /// With -f: stop a running container as `stop -t SECONDS` does (its
+    /// stop signal, SIGKILL after SECONDS) instead of killing it
+    #[arg(short, long, value_name = "SECONDS", requires = "force")]
+    pub time: Option<u64>,
+    /// A container that does not exist is no error (Podman's --ignore)
+    #[arg(short, long)]
+    pub ignore: bool,
     /// Remove its anonymous volumes too
     #[arg(short, long)]
     pub volumes: bool,
+}
+
+/// The resource flags `run`, `create` and `update` share.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Memory limit, e.g. 64m, 1g (bytes; k, m, g as 1024s)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs the container may use, e.g. 1.5
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs it may run on, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes it may use, e.g. 0 or 0-1
+    #[arg(long, value_name = "NODES")]
+    pub cpuset_mems: Option<String>,
+    /// CPU time per period, µs (CFS quota; not with --cpus)
+    #[arg(long, allow_negative_numbers = true, value_name = "MICROSECONDS")]
+    pub cpu_quota: Option<i64>,
+    /// The CFS period, µs, 1000 to 1000000 [default: 100000]
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub cpu_period: Option<u64>,
+    /// A soft memory limit, below --memory (reclaim aims for it)
+    #[arg(long, value_name = "SIZE")]
+    pub memory_reservation: Option<String>,
+    /// How readily its pages are swapped, 0 to 100 (-1: the host's)
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub memory_swappiness: Option<i64>,
+    /// At most this many processes (-1: unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub container: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// no, on-failure[:MAX], always or unless-stopped
+    #[arg(long)]
+    pub restart: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -885,6 +1205,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(short, long)]
     pub env: Vec<String>,
+    /// Read environment variables from a file, one NAME=VALUE a line
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
     #[arg(short, long)]
     pub user: Option<String>,
     #[arg(short, long)]
@@ -898,6 +1221,11 @@ pub struct ExecArgs {
 pub struct WaitArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
+    /// The state to wait for: stopped or exited (print the exit code),
+    /// running, paused or created (print -1), as Podman's [default:
+    /// stopped]
+    #[arg(long, value_name = "STATE")]
+    pub condition: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -908,6 +1236,17 @@ pub struct CommitArgs {
     /// A comment for the new layer's history entry
     #[arg(short, long)]
     pub message: Option<String>,
+    /// A Containerfile instruction for the image's config: CMD,
+    /// ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME or STOPSIGNAL
+    /// (repeatable), as Podman's
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// The image's author
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Print the image id only (what commit prints anyway)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

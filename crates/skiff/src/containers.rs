@@ -14,258 +14,33 @@
 //! init, and records the exit code; with `--rm` it removes the container.
 //! A foreground `run` is the monitor itself, echoing the output too; `-d`
 //! starts one detached and returns once the container runs.
+//!
+//! Below this module: `db` (the rows, settings and state marks), `stdio`
+//! (the log, the attach hub's clients, the pipes), `net`, `volumes`, and
+//! `vm` (the same steps for `--isolation vm`); `pods` and the commands
+//! (`ctl`) are above it.
 
 use std::fs;
-use std::io::{BufRead, Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use skiff_image::store::Store;
 use skiff_image::{Error, Result};
 
+use crate::db::{
+    alive, mark_exited, mark_running, mark_stopped_by_user, random_id, restart_count, restarting,
+    wait_exit, Ctr, Db, Settings, ATTACH_FIRST, RESTARTS, STOPPED_BY_USER,
+};
 use crate::format;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS containers (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    image_id TEXT NOT NULL,
-    image TEXT NOT NULL,          -- the name it was run by
-    command TEXT NOT NULL,        -- JSON array
-    created INTEGER NOT NULL,
-    state TEXT NOT NULL,          -- created, running, exited
-    pid INTEGER NOT NULL DEFAULT 0,
-    monitor INTEGER NOT NULL DEFAULT 0,
-    exit_code INTEGER,
-    started INTEGER,
-    finished INTEGER,
-    auto_remove INTEGER NOT NULL DEFAULT 0,
-    stop_signal TEXT NOT NULL DEFAULT 'TERM'
-);
-CREATE TABLE IF NOT EXISTS pods (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created INTEGER NOT NULL,
-    infra TEXT NOT NULL,          -- the infra container's id
-    doc TEXT NOT NULL             -- JSON: what pod create was asked (crate::pods::Spec)
-);
-";
-
-/// Columns added after the first release of the schema, for stores made
-/// before: (table, column, its definition).
-const ADDED: &[(&str, &str, &str)] = &[("containers", "pod", "TEXT NOT NULL DEFAULT ''")];
-
-/// A container's row.
-#[derive(Debug, Clone)]
-pub struct Ctr {
-    pub id: String,
-    pub name: String,
-    pub image_id: String,
-    pub image: String,
-    pub command: Vec<String>,
-    pub created: i64,
-    pub state: String,
-    pub pid: i64,
-    pub monitor: i64,
-    pub exit_code: Option<i64>,
-    pub started: Option<i64>,
-    pub finished: Option<i64>,
-    pub auto_remove: bool,
-    pub stop_signal: String,
-    /// The pod's id it belongs to ("" for none).
-    pub pod: String,
-}
-
-pub struct Db {
-    conn: Connection,
-    pub root: PathBuf,
-}
-
-fn db_err(e: rusqlite::Error) -> Error {
-    Error::Db(e)
-}
-
-impl Db {
-    pub fn open(root: &Path) -> Result<Db> {
-        let conn = Connection::open(root.join("store.db")).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
-        for (table, column, def) in ADDED {
-            let has: bool = conn
-                .query_row(
-                    &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
-                    [column],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(db_err)?
-                > 0;
-            if !has {
-                // Another process may add it at the same moment: then it
-                // is there, which is all that is wanted.
-                if let Err(e) =
-                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
-                {
-                    if !e.to_string().contains("duplicate column") {
-                        return Err(db_err(e));
-                    }
-                }
-            }
-        }
-        Ok(Db {
-            conn,
-            root: root.to_path_buf(),
-        })
-    }
-
-    fn row(r: &rusqlite::Row) -> rusqlite::Result<Ctr> {
-        let cmd: String = r.get(4)?;
-        Ok(Ctr {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            image_id: r.get(2)?,
-            image: r.get(3)?,
-            command: serde_json::from_str(&cmd).unwrap_or_default(),
-            created: r.get(5)?,
-            state: r.get(6)?,
-            pid: r.get(7)?,
-            monitor: r.get(8)?,
-            exit_code: r.get(9)?,
-            started: r.get(10)?,
-            finished: r.get(11)?,
-            auto_remove: r.get::<_, i64>(12)? != 0,
-            stop_signal: r.get(13)?,
-            pod: r.get(14)?,
-        })
-    }
-
-    const COLS: &'static str = "id, name, image_id, image, command, created, state, pid, monitor, exit_code, started, finished, auto_remove, stop_signal, pod";
-
-    pub fn all(&self) -> Result<Vec<Ctr>> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {} FROM containers ORDER BY created DESC",
-                Self::COLS
-            ))
-            .map_err(db_err)?;
-        let rows = st.query_map([], Self::row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
-    }
-
-    /// By name, id, or a unique id prefix.
-    pub fn find(&self, what: &str) -> Result<Ctr> {
-        let by = |sql: &str, p: &str| -> Result<Vec<Ctr>> {
-            let mut st = self
-                .conn
-                .prepare(&format!(
-                    "SELECT {} FROM containers WHERE {sql}",
-                    Self::COLS
-                ))
-                .map_err(db_err)?;
-            let rows = st.query_map([p], Self::row).map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
-        };
-        if let Some(c) = by("name = ?1", what)?.pop() {
-            return Ok(c);
-        }
-        if what.len() >= 3 && what.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits = by("substr(id, 1, length(?1)) = ?1", what)?;
-            match hits.len() {
-                1 => return Ok(hits[0].clone()),
-                0 => {}
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "{what}: more than one container id starts so"
-                    )))
-                }
-            }
-        }
-        Err(Error::invalid(format!("{what}: no such container")))
-    }
-
-    fn insert(&self, c: &Ctr) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO containers (id, name, image_id, image, command, created, state, auto_remove, stop_signal, pod)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![c.id, c.name, c.image_id, c.image, serde_json::to_string(&c.command).unwrap_or_default(), c.created, c.state, c.auto_remove as i64, c.stop_signal, c.pod],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    Error::Refused(format!("the container name {:?} is already in use", c.name))
-                }
-                e => db_err(e),
-            })?;
-        Ok(())
-    }
-
-    fn set(&self, id: &str, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<()> {
-        let mut all: Vec<&dyn rusqlite::ToSql> = p.to_vec();
-        all.push(&id);
-        let n = p.len() + 1;
-        self.conn
-            .execute(
-                &format!("UPDATE containers SET {sql} WHERE id = ?{n}"),
-                all.as_slice(),
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// The connection, for the tables of other modules (pods).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    fn delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM containers WHERE id = ?1", [id])
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// The row, with a running container whose monitor died marked exited
-    /// (a kill -9 of the monitor: nobody will record its end).
-    pub fn fresh(&self, c: Ctr) -> Result<Ctr> {
-        if (c.state == "running" || c.state == "paused")
-            && c.monitor > 0
-            && !alive(c.monitor)
-            && (c.pid <= 0 || !alive(c.pid))
-        {
-            self.set(&c.id, "state = 'exited', finished = ?1", &[&format::now()])?;
-            return self.find(&c.id);
-        }
-        Ok(c)
-    }
-
-    pub fn dir(&self, id: &str) -> PathBuf {
-        self.root.join("containers").join(id)
-    }
-
-    pub fn runtime_root(&self) -> PathBuf {
-        self.root.join("runtime")
-    }
-}
-
-fn alive(pid: i64) -> bool {
-    pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
-}
-
-fn is_zombie(pid: i64) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true)
-}
+use crate::health::{Health, Healthcheck};
+use crate::spec::{group_id, resolve_user, ExecOpts};
+use crate::stdio::{
+    copy_output, copy_terminal, in_own_session, pipe, set_nonblocking, start_failure_code,
+    LogLimits, LogWriter, Ran, RunIo, SharedLog,
+};
 
 /// skiff-oci: $SKIFF_OCI, else beside this binary, else on PATH.
 pub fn runtime() -> PathBuf {
@@ -290,18 +65,6 @@ pub fn oci(db: &Db, id: &str) -> Command {
     c
 }
 
-pub fn random_id() -> String {
-    let mut b = [0u8; 32];
-    if fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = format::now() as u64 ^ std::process::id() as u64;
-        b[..8].copy_from_slice(&t.to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The flags `run` and `create` take.
 #[derive(Debug, Clone, Default)]
 pub struct RunOpts {
@@ -324,233 +87,44 @@ pub struct RunOpts {
     /// -p specs and -P.
     pub publish: Vec<String>,
     pub publish_all: bool,
+    /// --expose.
+    pub expose: Vec<String>,
     /// --pod: what it joins of its pod's infra container.
-    pub pod: Option<crate::pods::Join>,
+    pub pod: Option<Join>,
+    /// --health-* and --no-healthcheck, over the image's HEALTHCHECK.
+    pub health: crate::health::Flags,
 }
 
-/// What the monitor and `stop` read of a container besides its row:
-/// `run.json` in its directory.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Settings {
-    pub restart: RestartPolicy,
-    /// --stop-timeout: seconds stop waits before SIGKILL.
-    pub stop_timeout: Option<u64>,
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// -d -i: the monitor keeps the container's stdin open for attach.
-    #[serde(default)]
-    pub interactive: bool,
-    /// --runtime: another OCI runtime (runc, crun, ...) for this container.
-    #[serde(default)]
-    pub runtime: Option<PathBuf>,
-    /// Anonymous volumes made for it (-v PATH, the image's VOLUME): rm -v
-    /// removes them.
-    #[serde(default)]
-    pub anonymous_volumes: Vec<String>,
-    /// --volumes-from: CONTAINER[:ro|rw] (read at create).
-    #[serde(default, skip_serializing)]
-    pub volumes_from: Vec<String>,
-    /// --add-host: (IP, HOST), kept in /etc/hosts when it is rewritten.
-    #[serde(default)]
-    pub extra_hosts: Vec<(String, String)>,
-    /// --dns: the nameservers of its resolv.conf.
-    #[serde(default)]
-    pub dns: Vec<String>,
-    /// --ip: the address asked for on its network.
-    #[serde(default)]
-    pub ip: Option<String>,
-    /// --isolation: namespaces (default) or a VM of its own.
-    #[serde(default)]
-    pub isolation: crate::vm::Isolation,
-    /// A VM pod's member: the pod's infra container, whose VM it runs in.
-    #[serde(default)]
-    pub vm_pod: Option<String>,
+/// What a pod member joins (pods::join makes it), for `create`.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub pod: String,
+    pub infra_dir: PathBuf,
+    /// (runtime-spec namespace type, path).
+    pub namespaces: Vec<(&'static str, String)>,
+    pub cgroup_parent: String,
+    pub hostname: String,
 }
 
-/// `--restart`: Docker's policies, kept by the container's monitor.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RestartPolicy {
-    /// no, always, on-failure or unless-stopped.
-    pub name: String,
-    /// on-failure's most restarts (0: no bound).
-    pub max: u32,
-}
-
-impl RestartPolicy {
-    pub fn parse(text: &str) -> Result<RestartPolicy> {
-        let (name, max) = text.split_once(':').unwrap_or((text, ""));
-        let max = match (name, max) {
-            (_, "") => 0,
-            ("on-failure", n) => n.parse().map_err(|_| {
-                Error::invalid(format!("--restart {text:?}: on-failure:N takes a number"))
-            })?,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "--restart {text:?}: only on-failure takes a count"
-                )))
-            }
-        };
-        match name {
-            "no" | "always" | "on-failure" | "unless-stopped" => Ok(RestartPolicy {
-                name: name.into(),
-                max,
-            }),
-            _ => Err(Error::invalid(format!(
-                "--restart {text:?}: no, on-failure[:N], always or unless-stopped"
-            ))),
-        }
-    }
-
-    /// Whether a container that exited with `code`, restarted `done`
-    /// times already, goes again (not after stop or kill: the caller
-    /// checks that).
-    fn again(&self, code: i32, done: u32) -> bool {
-        match self.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (self.max == 0 || done < self.max),
-            _ => false,
-        }
+impl Join {
+    pub fn namespace(&self, kind: &str) -> Option<&str> {
+        self.namespaces
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.as_str())
     }
 }
 
-impl Settings {
-    pub fn load(dir: &Path) -> Settings {
-        fs::read(dir.join("run.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+/// Why the container's last start failed (the runtime's message), for
+/// `run -d` and `start` to print.
+const START_ERROR: &str = "start-error";
+
+/// The message of a start that failed, printed as Podman prints it
+/// (`run -d` and `start` exited with the code and said nothing).
+pub fn print_start_error(db: &Db, id: &str) {
+    if let Ok(why) = fs::read_to_string(db.dir(id).join(START_ERROR)) {
+        eprintln!("Error: {why}");
     }
-}
-
-/// Marks a container stopped by hand (stop, kill): its restart policy
-/// then lets it rest, as Docker's does, until it is started again.
-const STOPPED_BY_USER: &str = "stopped-by-user";
-/// How many times the monitor has restarted the container.
-const RESTARTS: &str = "restarts";
-/// Left by a foreground `run -t` for the monitor: hold the start until
-/// the run has attached (the monitor removes it).
-pub const ATTACH_FIRST: &str = "attach-first";
-
-pub fn restart_count(db: &Db, id: &str) -> u32 {
-    fs::read_to_string(db.dir(id).join(RESTARTS))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
-/// group files, read inside the rootfs (a symlink there resolves there),
-/// regular files of at most 16 MiB.
-pub(crate) fn resolve_user(
-    rootfs: &Path,
-    user: &str,
-) -> Result<(u32, u32, Vec<u32>, Option<String>)> {
-    let read = |rel: &str| read_in_rootfs(rootfs, rel);
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    let passwd = read("etc/passwd");
-    let entry = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
-    let (uid, mut gid, home, uname) = match (&entry, u.parse::<u32>()) {
-        (Some(f), _) => (
-            f[2].parse().map_err(|_| {
-                Error::invalid(format!(
-                    "--user {user}: /etc/passwd's entry has no numeric uid"
-                ))
-            })?,
-            f[3].parse().unwrap_or(0),
-            Some(f[5].to_string()),
-            f[0].to_string(),
-        ),
-        (None, Ok(n)) => (n, n, None, String::new()),
-        (None, Err(_)) => {
-            return Err(Error::invalid(format!(
-                "--user {user}: no user {u:?} in the image's /etc/passwd"
-            )))
-        }
-    };
-    if entry.is_none() && g.is_none() {
-        gid = uid;
-    }
-    let group = read("etc/group");
-    if let Some(g) = g {
-        gid = match group
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
-        {
-            Some(f) => f[2].parse().unwrap_or(0),
-            None => g.parse().map_err(|_| {
-                Error::invalid(format!(
-                    "--user {user}: no group {g:?} in the image's /etc/group"
-                ))
-            })?,
-        };
-    }
-    // The primary group first, then the user's others (Docker's list).
-    let groups: Vec<u32> = if uname.is_empty() {
-        vec![gid]
-    } else {
-        group
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .filter(|f| f.len() >= 4 && f[3].split(',').any(|m| m == uname))
-            .filter_map(|f| f[2].parse().ok())
-            .filter(|g| *g != gid)
-            .fold(vec![gid], |mut v, g| {
-                v.push(g);
-                v
-            })
-    };
-    Ok((uid, gid, groups, home))
-}
-
-/// A file of the image's (etc/passwd, ...), read inside the rootfs (a
-/// symlink there resolves there): a regular file of at most 16 MiB, else
-/// nothing.
-fn read_in_rootfs(rootfs: &Path, rel: &str) -> String {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    use skiff_image::inroot::openat2;
-    let Ok(dir) = rustix::fs::open(
-        rootfs,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return String::new();
-    };
-    let Ok(fd) = openat2(
-        &dir,
-        rel,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    ) else {
-        return String::new();
-    };
-    let f = fs::File::from(fd);
-    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return String::new();
-    }
-    let mut s = String::new();
-    let _ = f.take(16 << 20).read_to_string(&mut s);
-    s
-}
-
-/// The gid of group `name` in the image's /etc/group (--group-add).
-fn group_id(rootfs: &Path, name: &str) -> Result<u32> {
-    read_in_rootfs(rootfs, "etc/group")
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 3 && f[0] == name)
-        .and_then(|f| f[2].parse().ok())
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "--group-add {name}: no such group in the image's /etc/group"
-            ))
-        })
 }
 
 fn unified_cgroup_host() -> bool {
@@ -589,7 +163,13 @@ pub fn create(
         }
         None => crate::net::choose(db, o.network.as_deref())?,
     };
-    let ports = crate::net::publish(&o.publish, o.publish_all, &icfg)?;
+    let exposed = crate::net::exposed_by(&icfg, &o.expose)?;
+    let ports = crate::net::publish(&o.publish, o.publish_all, &exposed)?;
+    if !o.settings.network_aliases.is_empty() && !matches!(network, crate::net::Choice::Cni(_)) {
+        return Err(Error::invalid(
+            "--network-alias: aliases are names on a bridge network (--network bridge or a network's name)",
+        ));
+    }
     if o.settings.ip.is_some() && !matches!(network, crate::net::Choice::Cni(_)) {
         return Err(Error::invalid(
             "--ip: an address is given on a bridge network (--network bridge or a network's name)",
@@ -612,6 +192,14 @@ pub fn create(
     if command.is_empty() {
         return Err(Error::invalid(
             "no command: the image has neither Entrypoint nor Cmd, and none was given",
+        ));
+    }
+    let health = Healthcheck::resolve(&o.health, icfg.get("Healthcheck"))?;
+    if health.as_ref().is_some_and(|h| h.on_failure == "restart")
+        && !matches!(o.settings.restart.name.as_str(), "" | "no")
+    {
+        return Err(Error::invalid(
+            "--health-on-failure restart and --restart conflict: the check's restart would fight the policy's; use one",
         ));
     }
     // --init: this binary (static) bound in at /dev/init runs the command.
@@ -730,6 +318,14 @@ pub fn create(
             true => resolv,
             false => crate::net::with_nameservers(&resolv, &o.settings.dns),
         };
+        let resolv = match o.settings.dns_search.is_empty() {
+            true => resolv,
+            false => crate::net::with_line(&resolv, "search", &o.settings.dns_search),
+        };
+        let resolv = match o.settings.dns_options.is_empty() {
+            true => resolv,
+            false => crate::net::with_line(&resolv, "options", &o.settings.dns_options),
+        };
         fs::write(dir.join("resolv.conf"), resolv)
             .map_err(|e| Error::at(&dir.join("resolv.conf"), "writing", e))?;
         // A pod's containers share its infra's files, as its network.
@@ -748,6 +344,20 @@ pub fn create(
         extras.mounts.extend(binds);
         let mut settings = o.settings.clone();
         settings.anonymous_volumes = anonymous;
+        settings.health = health.clone();
+        settings.exposed_ports = exposed.clone();
+        // The image's labels under --label's: the container's labels, as
+        // Docker and Podman show them (tools select containers by them).
+        if let Some(ls) = icfg.get("Labels").and_then(Value::as_object) {
+            for (k, v) in ls {
+                if let Some(v) = v.as_str() {
+                    settings
+                        .labels
+                        .entry(k.clone())
+                        .or_insert_with(|| v.to_string());
+                }
+            }
+        }
         let config = crate::spec::config(&crate::spec::Plan {
             process: crate::spec::Process {
                 args: process_args.clone(),
@@ -781,11 +391,7 @@ pub fn create(
             serde_json::to_vec(&o.log_limits).unwrap_or_default(),
         )
         .map_err(|e| Error::at(&dir.join("log.json"), "writing", e))?;
-        fs::write(
-            dir.join("run.json"),
-            serde_json::to_vec(&settings).unwrap_or_default(),
-        )
-        .map_err(|e| Error::at(&dir.join("run.json"), "writing", e))?;
+        settings.save(&dir)?;
         let stop_signal = o
             .stop_signal
             .as_deref()
@@ -965,167 +571,6 @@ pub fn forget(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     db.delete(&c.id)
 }
 
-/// The longest log line; a longer one is written in parts.
-const LINE_MAX: u64 = 16 * 1024;
-
-/// `--log-opt max-size=SIZE,max-file=N`: the log is rotated by size, so it
-/// never fills the disk (Docker's `local` driver's defaults: 20m, 5).
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct LogLimits {
-    pub max_size: u64,
-    pub max_files: u32,
-}
-
-impl Default for LogLimits {
-    fn default() -> Self {
-        LogLimits {
-            max_size: 20 << 20,
-            max_files: 5,
-        }
-    }
-}
-
-impl LogLimits {
-    /// From `--log-opt KEY=VALUE` flags.
-    pub fn parse(opts: &[String]) -> Result<LogLimits> {
-        let mut l = LogLimits::default();
-        for o in opts {
-            match o.split_once('=') {
-                Some(("max-size", v)) => {
-                    l.max_size = crate::spec::parse_size("--log-opt max-size", v)
-                        .map_err(Error::invalid)? as u64;
-                    if l.max_size < 4096 {
-                        return Err(Error::invalid(format!("--log-opt {o:?}: at least 4k")));
-                    }
-                }
-                Some(("max-file", v)) => {
-                    l.max_files = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        Error::invalid(format!("--log-opt {o:?}: a number of files, at least 1"))
-                    })?;
-                }
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "--log-opt {o:?}: max-size=SIZE or max-file=N"
-                    )))
-                }
-            }
-        }
-        Ok(l)
-    }
-
-    fn load(dir: &Path) -> LogLimits {
-        fs::read(dir.join("log.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-}
-
-/// The log file, rotated: ctr.log, then ctr.log.1 (newest) ... .N-1.
-pub(crate) struct LogWriter {
-    dir: PathBuf,
-    file: fs::File,
-    size: u64,
-    limits: LogLimits,
-}
-
-impl LogWriter {
-    fn open(dir: &Path, limits: LogLimits) -> Result<LogWriter> {
-        let path = dir.join("ctr.log");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::at(&path, "opening", e))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(LogWriter {
-            dir: dir.to_path_buf(),
-            file,
-            size,
-            limits,
-        })
-    }
-
-    /// One line (Podman's k8s-file format: TIME STREAM F|P TEXT).
-    fn line(&mut self, stream: &str, line: &[u8]) {
-        let (text, full) = match line.strip_suffix(b"\n") {
-            Some(t) => (t, "F"),
-            None => (line, "P"),
-        };
-        let mut out = Vec::with_capacity(text.len() + 48);
-        out.extend_from_slice(format!("{} {stream} {full} ", rfc3339_nanos()).as_bytes());
-        out.extend_from_slice(text);
-        out.push(b'\n');
-        if self.size + out.len() as u64 > self.limits.max_size {
-            self.rotate();
-        }
-        if self.file.write_all(&out).is_ok() {
-            self.size += out.len() as u64;
-        }
-    }
-
-    fn rotate(&mut self) {
-        let name = |n: u32| {
-            self.dir.join(if n == 0 {
-                "ctr.log".to_string()
-            } else {
-                format!("ctr.log.{n}")
-            })
-        };
-        if self.limits.max_files <= 1 {
-            let _ = self.file.set_len(0);
-            self.size = 0;
-            return;
-        }
-        for n in (0..self.limits.max_files - 1).rev() {
-            let _ = fs::rename(name(n), name(n + 1));
-        }
-        if let Ok(f) = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(name(0))
-        {
-            self.file = f;
-            self.size = 0;
-        }
-    }
-}
-
-fn rfc3339_nanos() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
-}
-
-/// Docker's and Podman's codes for a container that could not start:
-/// 127 the program is not there, 126 it cannot be run, else 125.
-pub(crate) fn start_failure_code(msg: &str) -> i32 {
-    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
-        127
-    } else if msg.contains("permission denied") {
-        126
-    } else {
-        125
-    }
-}
-
-pub fn mark_running(db: &Db, id: &str, pid: i64, monitor: i64) -> Result<()> {
-    db.set(
-        id,
-        "state = 'running', pid = ?1, monitor = ?2, started = ?3",
-        &[&pid, &monitor, &format::now()],
-    )
-}
-
-pub fn mark_exited(db: &Db, id: &str, code: i32) -> Result<()> {
-    db.set(
-        id,
-        "state = 'exited', exit_code = ?1, finished = ?2, pid = 0",
-        &[&(code as i64), &format::now()],
-    )
-}
-
 /// The monitor: creates and starts the container with skiff-oci, logs its
 /// output (and echoes it when `echo`), waits for it, records how it ended,
 /// and starts it again as its restart policy says; the container's exit
@@ -1166,13 +611,23 @@ pub fn monitor(
             hold: io.hold && restarts == 0,
             ..io
         };
+        let health = health_timer(db, id, settings.health.as_ref());
+        let deadline = run_deadline(db, id, settings.timeout);
         let ran = match settings.isolation {
-            crate::vm::Isolation::Vm => {
+            crate::db::Isolation::Vm => {
                 let pod = settings.vm_pod.as_deref();
                 crate::vm::run_once(db, id, pod, io, &log, &hub)
             }
-            crate::vm::Isolation::Default => run_once(db, id, io, &log, &hub),
+            crate::db::Isolation::Default => {
+                run_once(db, id, io, &log, &hub, settings.pidfile.as_deref())
+            }
         };
+        // The timers end with the run (a check under way ends with it).
+        drop(deadline);
+        let health_timer = health.map(|(stop, timer)| {
+            drop(stop);
+            timer
+        });
         tell_clients(&hub, &ran);
         hub.close();
         let code = match ran? {
@@ -1187,7 +642,11 @@ pub fn monitor(
                     .stderr(Stdio::null())
                     .status();
                 let code = start_failure_code(&msg);
-                eprintln!("Error: {}", msg.trim().trim_start_matches("skiff-oci: "));
+                let why = msg.trim().trim_start_matches("skiff-oci: ");
+                eprintln!("Error: {why}");
+                // For whoever started it detached (run -d, start): our
+                // stderr goes nowhere then.
+                let _ = fs::write(dir.join(START_ERROR), why);
                 db.set(
                     id,
                     "state = 'exited', exit_code = ?1, finished = ?2",
@@ -1202,7 +661,15 @@ pub fn monitor(
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if !settings.restart.again(code, restarts) || dir.join(STOPPED_BY_USER).exists() {
+        if let Some(timer) = health_timer {
+            let _ = timer.join();
+        }
+        // A check's restart action goes again whatever the policy says.
+        let health_restart = fs::remove_file(dir.join(crate::health::RESTART_MARK)).is_ok();
+        if !health_restart
+            && (!Settings::load(&dir).restart.again(code, restarts)
+                || dir.join(STOPPED_BY_USER).exists())
+        {
             break code;
         }
         // Docker's back-off: 100 ms, doubling up to a minute, from 100 ms
@@ -1228,8 +695,121 @@ pub fn monitor(
     Ok(code)
 }
 
-/// A container's log, shared by its output copiers.
-pub(crate) type SharedLog = std::sync::Arc<std::sync::Mutex<LogWriter>>;
+/// The health check's timer for one run, when the container has a check
+/// with an interval: a thread that runs `healthcheck run` every interval
+/// (which checks a running container, records the result and takes the
+/// --health-on-failure action). It ends once the sender returned goes:
+/// the run ended.
+///
+/// Each check is a process of its own: this monitor reaps every child it
+/// has (it is the container's subreaper) and would take a check's exit
+/// status from under a check run in it. The timer only waits for the
+/// process to end, whoever reaps it.
+fn health_timer(
+    db: &Db,
+    id: &str,
+    hc: Option<&Healthcheck>,
+) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let hc = hc?.clone();
+    let _ = crate::health::reset(&db.dir(id));
+    hc.interval?;
+    let exe = std::env::current_exe().ok()?;
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let (root, id) = (db.root.clone(), id.to_string());
+    let timer = std::thread::spawn(move || {
+        crate::health::every_interval(&hc, &stopped, || {
+            let check = Command::new(&exe)
+                .arg("--root")
+                .arg(&root)
+                .args(["healthcheck", "run", &id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            if let Ok(mut check) = check {
+                // Ok, or ECHILD once the monitor's wait reaped it: over.
+                let _ = check.wait();
+            }
+        })
+    });
+    Some((stop, timer))
+}
+
+/// --timeout: a thread that kills the container once this run has lasted
+/// that long; it ends when the sender returned goes (the run ended).
+fn run_deadline(db: &Db, id: &str, seconds: Option<u64>) -> Option<std::sync::mpsc::Sender<()>> {
+    let seconds = seconds?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let (root, id) = (db.root.clone(), id.to_string());
+    std::thread::spawn(move || {
+        if stopped.recv_timeout(Duration::from_secs(seconds))
+            != Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        {
+            return;
+        }
+        if let Ok(db) = Db::open(&root) {
+            if let Ok(c) = db.find(&id) {
+                let _ = signal(&db, &c, "KILL");
+            }
+        }
+    });
+    Some(stop)
+}
+
+/// Runs the container's health check once (an exec of its command, bound
+/// by its timeout) and records the result; the result and the health it
+/// makes.
+pub fn run_health_check(
+    db: &Db,
+    c: &Ctr,
+    hc: &Healthcheck,
+) -> Result<(crate::health::Probe, Health)> {
+    let dir = db.dir(&c.id);
+    let timeout = Duration::from_nanos(hc.timeout);
+    let probe = if is_vm(db, c) {
+        // Through the agent, as `exec` goes: at the timeout the exec is
+        // killed; the guest's process ends with the container.
+        let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root").arg(&db.root).arg("exec").arg(&c.id);
+        cmd.args(hc.argv());
+        crate::health::probe(cmd, None, timeout)?
+    } else {
+        // The pid file names the check's process, for the timeout's kill.
+        let pid_file = dir.join(format!("health-{}.pid", &random_id()[..12]));
+        let mut cmd = oci(db, &c.id);
+        cmd.arg("exec").arg("--pid-file").arg(&pid_file).arg(&c.id);
+        cmd.args(hc.argv());
+        let p = crate::health::probe(cmd, Some(&pid_file), timeout);
+        let _ = fs::remove_file(&pid_file);
+        p?
+    };
+    let run_started = c.started.unwrap_or_else(format::now);
+    let h = crate::health::record(&dir, hc, run_started, &probe)?;
+    Ok((probe, h))
+}
+
+/// --health-on-failure, once the container is unhealthy: kill (its
+/// restart policy then applies), stop (as `stop`), or restart (killed,
+/// and its monitor starts it again).
+pub fn act_on_health(db: &Db, c: &Ctr, hc: &Healthcheck, h: &Health) {
+    if h.status != "unhealthy" || hc.on_failure == "none" {
+        return;
+    }
+    let done = match hc.on_failure.as_str() {
+        "stop" => stop(db, c, None),
+        "restart" => fs::write(db.dir(&c.id).join(crate::health::RESTART_MARK), b"")
+            .map_err(|e| Error::io("marking the container for a restart", e))
+            .and_then(|()| signal(db, c, "KILL")),
+        _ => signal(db, c, "KILL"),
+    };
+    if let Err(e) = done {
+        eprintln!(
+            "skiff: {}: --health-on-failure {}: {e}",
+            c.name, hc.on_failure
+        );
+    }
+}
 
 /// Attached clients learn how the run ended: its exit code, and why it did
 /// not start when it did not.
@@ -1263,11 +843,64 @@ pub fn monitor_failed(db: &Db, id: &str, why: &str) {
     );
 }
 
-/// How one run of the container ended.
-pub(crate) enum Ran {
-    Exited(i32),
-    /// create or start failed: the runtime's message.
-    NotStarted(String),
+fn plain_str(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// The places a container's destinations are the runtime's own or the
+/// engine's per-container files, not the user's mounts.
+const OWN_MOUNTS: &[&str] = &[
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/dev/init",
+];
+
+/// inspect's Mounts: the volumes, binds and tmpfs mounts the user asked
+/// for (Docker's and Podman's shape: Type, Name, Source, Destination,
+/// RW, ...), from the container's config.json.
+fn inspect_mounts(db: &Db, config: &Value) -> Vec<Value> {
+    let volumes = db.root.join("volumes");
+    config["mounts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| !OWN_MOUNTS.contains(&plain_str(&m["destination"])))
+        // --tmpfs mounts are not listed, as Podman and Docker list none.
+        .filter(|m| !matches!(plain_str(&m["type"]), "devpts" | "cgroup" | "tmpfs"))
+        .map(|m| {
+            let opts: Vec<&str> = m["options"]
+                .as_array()
+                .map(|o| o.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let src = plain_str(&m["source"]);
+            let volume = std::path::Path::new(src)
+                .strip_prefix(&volumes)
+                .ok()
+                .and_then(|r| r.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned());
+            let kind = if volume.is_some() { "volume" } else { "bind" };
+            json!({
+                "Type": kind,
+                "Name": volume.clone().unwrap_or_default(),
+                "Source": src,
+                "Destination": m["destination"],
+                "Driver": if volume.is_some() { "local" } else { "" },
+                "Mode": "",
+                "Options": opts,
+                "RW": !opts.contains(&"ro"),
+                "Propagation": opts.iter().find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")).copied().unwrap_or(""),
+            })
+        })
+        .collect()
 }
 
 /// inspect's NetworkSettings: the network, address, gateway and ports
@@ -1322,21 +955,6 @@ pub fn has_terminal(db: &Db, c: &Ctr) -> bool {
         .unwrap_or(false)
 }
 
-/// How a run's stdio is wired.
-#[derive(Clone, Copy)]
-pub(crate) struct RunIo {
-    /// Output to ours too (a foreground run).
-    pub(crate) echo: bool,
-    /// The container reads our stdin (a foreground run -i).
-    pub(crate) stdin_inherit: bool,
-    /// A terminal: its master comes over a console socket.
-    pub(crate) tty: bool,
-    /// -d -i: a pipe to its stdin, written by attach.
-    pub(crate) interactive: bool,
-    /// A foreground `run -t` attaches: start once it is there.
-    pub(crate) hold: bool,
-}
-
 /// One run: create and start with skiff-oci, the output into the log (and
 /// to attached clients), the wait for init.
 fn run_once(
@@ -1345,6 +963,7 @@ fn run_once(
     io: RunIo,
     log: &std::sync::Arc<std::sync::Mutex<LogWriter>>,
     hub: &crate::attach::Hub,
+    pid_to: Option<&Path>,
 ) -> Result<Ran> {
     let dir = db.dir(id);
     let (out_r, out_w) = pipe()?;
@@ -1439,6 +1058,14 @@ fn run_once(
         }
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
+    // --pidfile.
+    if let Some(path) = pid_to {
+        // The container runs on without it (its directory was there at
+        // create).
+        if let Err(e) = fs::write(path, pid.to_string()) {
+            eprintln!("skiff: --pidfile {}: {e}", path.display());
+        }
+    }
     skiff_image::trace::mark("runtime start: the container runs");
     // The output: both streams into the log, in arrival order per stream;
     // a terminal's, as it comes.
@@ -1506,97 +1133,6 @@ fn shed_startup_pages() {
     unsafe { libc::malloc_trim(0) };
 }
 
-/// Copies a terminal's output into the log (line by line) and to attached
-/// clients (as it comes), until the terminal is closed (EIO).
-pub(crate) fn copy_terminal(
-    mut master: impl Read,
-    log: &std::sync::Mutex<LogWriter>,
-    hub: &crate::attach::Hub,
-) {
-    let mut buf = [0u8; 8192];
-    let mut line: Vec<u8> = Vec::new();
-    loop {
-        let n = match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        hub.send(crate::attach::STDOUT, &buf[..n]);
-        for &b in &buf[..n] {
-            line.push(b);
-            if b == b'\n' || line.len() as u64 >= LINE_MAX {
-                if let Ok(mut w) = log.lock() {
-                    w.line("stdout", &line);
-                }
-                line.clear();
-            }
-        }
-    }
-    if !line.is_empty() {
-        if let Ok(mut w) = log.lock() {
-            w.line("stdout", &line);
-        }
-    }
-}
-
-/// Copies one stream of the container into the log, line by line (and to
-/// attached clients, and to ours when `echo`).
-pub(crate) fn copy_output(
-    r: impl Read,
-    stream: &str,
-    log: &std::sync::Mutex<LogWriter>,
-    hub: &crate::attach::Hub,
-    echo: bool,
-) {
-    let mut reader = std::io::BufReader::new(r);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        // A line of at most 16 KiB (a longer one goes in parts, P as
-        // Podman marks them): memory stays bounded.
-        match (&mut reader).take(LINE_MAX).read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if let Ok(mut w) = log.lock() {
-                    w.line(stream, &line);
-                }
-                let kind = match stream {
-                    "stdout" => crate::attach::STDOUT,
-                    _ => crate::attach::STDERR,
-                };
-                hub.send(kind, &line);
-                if echo {
-                    if stream == "stdout" {
-                        let _ = std::io::stdout().write_all(&line);
-                        let _ = std::io::stdout().flush();
-                    } else {
-                        let _ = std::io::stderr().write_all(&line);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn set_nonblocking(f: &fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl flags of our own fd.
-    unsafe {
-        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-}
-
-pub(crate) fn pipe() -> Result<(fs::File, fs::File)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills the two fds, which we own from here on.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::io("making a pipe", std::io::Error::last_os_error()));
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: fresh fds of ours.
-    Ok(unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) })
-}
-
 /// Waits for init (our child, as subreaper); its exit code as a shell
 /// reports it (128 + signal).
 fn wait_init(pid: i64) -> i32 {
@@ -1621,29 +1157,6 @@ fn wait_init(pid: i64) -> i32 {
             };
         }
     }
-}
-
-/// Marks the container stopped by hand (see STOPPED_BY_USER).
-pub fn mark_stopped_by_user(db: &Db, id: &str) {
-    let _ = fs::write(db.dir(id).join(STOPPED_BY_USER), "");
-}
-
-/// An exited container made ready to start again: created, its restart
-/// count and stop mark cleared (its runtime state went when it exited).
-pub fn reset_exited(db: &Db, c: &Ctr) -> Result<()> {
-    let dir = db.dir(&c.id);
-    let _ = fs::remove_file(dir.join(STOPPED_BY_USER));
-    let _ = fs::remove_file(dir.join(RESTARTS));
-    let _ = oci(db, &c.id)
-        .args(["delete", "--force", &c.id])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    db.set(
-        &c.id,
-        "state = 'created', exit_code = NULL, pid = 0, monitor = 0",
-        &[],
-    )
 }
 
 /// Starts a detached monitor for a created container and waits (bounded)
@@ -1683,35 +1196,6 @@ pub fn spawn_monitor(db: &Db, id: &str) -> Result<std::process::Child> {
         .map_err(|e| Error::io("starting the container's monitor", e))
 }
 
-/// The command's process starts a session of its own: it outlives us
-/// (and our terminal's signals).
-pub(crate) fn in_own_session(cmd: &mut Command) {
-    // SAFETY: setsid in the child between fork and exec, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-}
-
-/// Waits until the container has exited; its code.
-pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<i64>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut pause = Duration::from_millis(2);
-    loop {
-        let c = db.fresh(db.find(id)?)?;
-        if c.state == "exited" {
-            return Ok(c.exit_code);
-        }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Ok(None);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
 /// Signals the container's processes (all of them for KILL, as Docker).
 pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
     if is_vm(db, c) {
@@ -1744,7 +1228,7 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
 
 /// Whether the container runs in a VM of its own (--isolation vm).
 pub fn is_vm(db: &Db, c: &Ctr) -> bool {
-    Settings::load(&db.dir(&c.id)).isolation == crate::vm::Isolation::Vm
+    Settings::load(&db.dir(&c.id)).isolation == crate::db::Isolation::Vm
 }
 
 /// `pause` (freeze) or `unpause`.
@@ -1855,23 +1339,6 @@ fn stop_run(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
     Ok(())
 }
 
-/// Whether the container's monitor is between two runs (a restart's
-/// back-off): the row says exited, the monitor lives.
-pub fn restarting(c: &Ctr) -> bool {
-    c.state == "exited" && alive(c.monitor)
-}
-
-/// What `exec` runs and how.
-pub struct ExecOpts<'a> {
-    pub argv: &'a [String],
-    pub env: &'a [String],
-    pub user: Option<&'a str>,
-    pub workdir: Option<&'a str>,
-    pub tty: bool,
-    pub interactive: bool,
-    pub detach: bool,
-}
-
 /// `exec`: a process in a running container; its exit code.
 pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
     let ExecOpts {
@@ -1952,16 +1419,52 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
 }
 
 /// Prints a container's log (k8s-file lines) to stdout/stderr by stream.
+/// `logs --since/--until`: the lines whose times (seconds since the
+/// epoch, with their fraction) fall in it, both ends included.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogWindow {
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+}
+
+impl LogWindow {
+    fn holds(&self, line: &[u8]) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let ts = line.split(|b| *b == b' ').next().unwrap_or_default();
+        let Some(t) = std::str::from_utf8(ts)
+            .ok()
+            .and_then(format::parse_time_fine)
+        else {
+            return false;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+
+    fn over(&self) -> bool {
+        self.until.is_some_and(|u| format::now_fine() > u)
+    }
+}
+
 pub fn print_logs(
     db: &Db,
     c: &Ctr,
     tail: Option<usize>,
     timestamps: bool,
     follow: bool,
+    window: LogWindow,
 ) -> Result<()> {
+    if LogLimits::load(&db.dir(&c.id)).off {
+        return Err(Error::invalid(format!(
+            "{}: the container uses the none log driver: it keeps no logs to read",
+            c.name
+        )));
+    }
     let path = db.dir(&c.id).join("ctr.log");
     let mut offset = 0u64;
     let mut first = true;
+    let mut ended = false;
     loop {
         let mut f = match fs::File::open(&path) {
             Ok(f) => f,
@@ -2000,7 +1503,7 @@ pub fn print_logs(
         offset += upto.saturating_sub(rotated_len) as u64;
         let lines: Vec<&[u8]> = text[..upto]
             .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
+            .filter(|l| !l.is_empty() && window.holds(l))
             .collect();
         let skip = match (first, tail) {
             (true, Some(n)) => lines.len().saturating_sub(n),
@@ -2030,12 +1533,18 @@ pub fn print_logs(
         }
         let _ = std::io::stdout().flush();
         first = false;
-        if !follow {
+        if !follow || window.over() {
+            return Ok(());
+        }
+        // Once it has ended, one more round reads what it wrote last
+        // (lines written between this round's read and the state read).
+        if ended {
             return Ok(());
         }
         let now = db.fresh(db.find(&c.id)?)?;
-        if now.state == "exited" && upto == 0 {
-            return Ok(());
+        if now.state == "exited" {
+            ended = true;
+            continue;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -2052,6 +1561,44 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
+    let net = network_settings(db, c);
+    let dir = db.dir(&c.id);
+    let user = match (
+        config.pointer("/process/user/uid").and_then(Value::as_u64),
+        config.pointer("/process/user/gid").and_then(Value::as_u64),
+    ) {
+        (Some(0) | None, Some(0) | None) => String::new(),
+        (u, g) => format!("{}:{}", u.unwrap_or(0), g.unwrap_or(0)),
+    };
+    let network_mode = match crate::net::record(&dir) {
+        // The default network is Podman's and Docker's "bridge" mode.
+        Some(rec) => match rec["network"].as_str() {
+            None | Some(skiff_net::network::DEFAULT) => "bridge".into(),
+            Some(n) => n.to_string(),
+        },
+        None if config
+            .pointer("/linux/namespaces")
+            .and_then(Value::as_array)
+            .is_some_and(|n| !n.iter().any(|n| n["type"] == "network")) =>
+        {
+            "host".into()
+        }
+        None => "none".into(),
+    };
+    let mounts = inspect_mounts(db, &config);
+    let binds: Vec<String> = mounts
+        .iter()
+        .filter(|m| m["Type"] == "bind")
+        .map(|m| {
+            let mode = if m["RW"] == true { "rw" } else { "ro" };
+            format!(
+                "{}:{}:{mode}",
+                plain_str(&m["Source"]),
+                plain_str(&m["Destination"])
+            )
+        })
+        .collect();
+    let limit = |p: &str| config.pointer(p).cloned().unwrap_or(json!(0));
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -2068,7 +1615,25 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "ExitCode": c.exit_code.unwrap_or(0),
             "StartedAt": ts(c.started),
             "FinishedAt": ts(c.finished),
+            "Restarting": restarting(c),
+            "Health": match &settings.health {
+                Some(_) => Health::load(&dir).unwrap_or_default().inspect(),
+                None => json!({"Status": "", "FailingStreak": 0, "Log": null}),
+            },
+            "OOMKilled": false,
+            "Dead": false,
+            "Error": "",
         },
+        "Mounts": mounts,
+        "Pod": c.pod,
+        "Driver": "overlay",
+        "OCIRuntime": settings.runtime.as_ref().map(|r| r.display().to_string()).unwrap_or_else(|| "skiff-oci".into()),
+        "HostsPath": dir.join("hosts"),
+        "HostnamePath": dir.join("hostname"),
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
         "RestartCount": restart_count(db, &c.id),
         "HostConfig": {
             "AutoRemove": c.auto_remove,
@@ -2078,6 +1643,19 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             },
             "Privileged": config.pointer("/linux/maskedPaths").and_then(Value::as_array).is_some_and(|m| m.is_empty()),
             "Isolation": settings.isolation.name(),
+            "LogConfig": {
+                "Type": if LogLimits::load(&dir).off { "none" } else { "k8s-file" },
+                "Path": dir.join("ctr.log"),
+            },
+            "NetworkMode": network_mode,
+            "PortBindings": net["Ports"],
+            "Binds": binds,
+            "ReadonlyRootfs": config.pointer("/root/readonly").and_then(Value::as_bool).unwrap_or(false),
+            "Memory": limit("/linux/resources/memory/limit"),
+            "CpuShares": limit("/linux/resources/cpu/shares"),
+            "CpuQuota": limit("/linux/resources/cpu/quota"),
+            "CpuPeriod": limit("/linux/resources/cpu/period"),
+            "PidsLimit": limit("/linux/resources/pids/limit"),
         },
         "Config": {
             "Hostname": config.pointer("/hostname"),
@@ -2087,9 +1665,35 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "StopSignal": format!("SIG{}", c.stop_signal),
             "StopTimeout": settings.stop_timeout.unwrap_or(10),
             "Labels": settings.labels,
+            "User": user,
+            "Image": c.image,
+            "Tty": config.pointer("/process/terminal").and_then(Value::as_bool).unwrap_or(false),
+            "OpenStdin": settings.interactive,
+            "Annotations": config.get("annotations").cloned().unwrap_or(json!({})),
+            "ExposedPorts": settings.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            "Healthcheck": settings.health.as_ref().map(Healthcheck::inspect),
+            "HealthcheckOnFailureAction": settings.health.as_ref().map_or("none", |h| h.on_failure.as_str()),
         },
-        "NetworkSettings": network_settings(db, c),
+        "NetworkSettings": net,
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": db.dir(&c.id).join("rootfs")}},
         "LogPath": db.dir(&c.id).join("ctr.log"),
     })
+}
+
+/// An exited container made ready to start again: created, its restart
+/// count and stop mark cleared (its runtime state went when it exited).
+pub fn reset_exited(db: &Db, c: &Ctr) -> Result<()> {
+    let dir = db.dir(&c.id);
+    let _ = fs::remove_file(dir.join(STOPPED_BY_USER));
+    let _ = fs::remove_file(dir.join(RESTARTS));
+    let _ = oci(db, &c.id)
+        .args(["delete", "--force", &c.id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    db.set(
+        &c.id,
+        "state = 'created', exit_code = NULL, pid = 0, monitor = 0",
+        &[],
+    )
 }

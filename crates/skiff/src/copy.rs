@@ -16,7 +16,8 @@ use skiff_image::store::Store;
 use skiff_image::{unpack, Error, Result};
 
 use crate::cli::CpArgs;
-use crate::containers::{self as ctr, Ctr, Db};
+use crate::containers::{self as ctr};
+use crate::db::{Ctr, Db};
 
 /// One side of a copy.
 enum Side {

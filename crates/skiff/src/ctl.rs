@@ -8,7 +8,8 @@ use skiff_image::store::Store;
 use skiff_image::{pull, Error, Result};
 
 use crate::cli::*;
-use crate::containers::{self as ctr, Ctr, Db, RunOpts};
+use crate::containers::{self as ctr, RunOpts};
+use crate::db::{Ctr, Db};
 use crate::format;
 
 fn short(id: &str) -> &str {
@@ -19,7 +20,7 @@ fn short(id: &str) -> &str {
 pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Flags first: a bad one fails before anything is pulled or made.
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
-    let log_limits = ctr::LogLimits::parse(&a.log_opt)?;
+    let log_limits = crate::stdio::LogLimits::parse(a.log_driver.as_deref(), &a.log_opt)?;
     let mut settings = run_settings(&a)?;
     let db = Db::open(&store.root)?;
     // A VM pod's members run in its VM: --isolation vm is implied.
@@ -29,11 +30,11 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     };
     if let Some(p) = &pod {
         match (settings.isolation, p.spec.isolation) {
-            (_, crate::vm::Isolation::Vm) => {
-                settings.isolation = crate::vm::Isolation::Vm;
+            (_, crate::db::Isolation::Vm) => {
+                settings.isolation = crate::db::Isolation::Vm;
                 settings.vm_pod = Some(p.infra.clone());
             }
-            (crate::vm::Isolation::Vm, _) => {
+            (crate::db::Isolation::Vm, _) => {
                 return Err(Error::invalid(format!(
                 "--pod {} with --isolation vm: the pod is not a VM pod (pod create --isolation vm)",
                 p.name
@@ -42,7 +43,7 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             _ => {}
         }
     }
-    let vm = settings.isolation == crate::vm::Isolation::Vm;
+    let vm = settings.isolation == crate::db::Isolation::Vm;
     if vm {
         crate::vm::refuse_unsupported(&a)?;
     }
@@ -55,27 +56,82 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
     }
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
+    if a.sig_proxy.is_some() && (a.detach || create_only) {
+        return Err(Error::invalid(
+            "--sig-proxy: a run that returns at once (-d, create) has no signals to pass on",
+        ));
+    }
     skiff_image::trace::mark("flags checked, store open");
-    // The image, pulled when the store lacks it (Docker's default).
-    let image = match store.find(a.image()) {
-        Ok(_) => a.image().to_string(),
-        Err(_) => {
-            eprintln!("Unable to find image '{}' locally", a.image());
-            let opts = crate::images::registry_options(&a.registry, None)?;
+    // The image, pulled when the store lacks it (Docker's default), or
+    // has it for another platform than --platform asks (Podman's), or as
+    // --pull says.
+    let opts = crate::images::registry_options(&a.registry, a.platform.as_deref())?;
+    let found = store.find(a.image()).ok().filter(|img| {
+        let Some(want) = &opts.platform else {
+            return true;
+        };
+        let c = skiff_image::manifest::parse_config(&img.config).unwrap_or_default();
+        let have = skiff_image::manifest::Platform {
+            os: c.os,
+            architecture: c.architecture,
+            variant: c.variant,
+        };
+        have.rank(want).is_some()
+    });
+    let pull_now = |store: &mut Store| -> Result<String> {
+        Ok(if a.quiet {
+            pull::pull_typed(store, a.image(), &opts, &pull::Quiet)?.name
+        } else {
             pull::pull_typed(store, a.image(), &opts, &crate::progress::Reporter::new())?.name
+        })
+    };
+    let image = match (a.pull.as_deref().unwrap_or("missing"), found.is_some()) {
+        ("always", _) => pull_now(store)?,
+        ("newer", have) => match pull_now(store) {
+            Ok(name) => name,
+            Err(e) if have => {
+                eprintln!(
+                    "Warning: --pull newer: {e}: using the store's {}",
+                    a.image()
+                );
+                a.image().to_string()
+            }
+            Err(e) => return Err(e),
+        },
+        (_, true) => a.image().to_string(),
+        ("never", false) => return Err(Error::NoImage(a.image().to_string())),
+        (_, false) => {
+            if !a.quiet {
+                eprintln!("Unable to find image '{}' locally", a.image());
+            }
+            pull_now(store)?
         }
     };
-    let mut env = vec![];
-    for f in &a.env_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| Error::at(f, "--env-file: reading", e))?;
-        env.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
+    // --replace: a container of that name goes first, running or not.
+    if let (true, Some(name)) = (a.replace, &a.name) {
+        match db.find(name) {
+            Ok(old) => {
+                let old = db.fresh(old)?;
+                if old.state == "running"
+                    || old.state == "paused"
+                    || crate::db::restarting(&old)
+                    || crate::db::starting(&old)
+                {
+                    ctr::stop(&db, &old, Some(0))?;
+                }
+                let old = db.find(&old.id)?;
+                ctr::remove(store, &db, &old)?;
+            }
+            Err(Error::NoContainer(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
+    // Podman's order: the image's, --env-host's, --env-file's, -e's.
+    let mut env: Vec<String> = match a.env_host {
+        true => std::env::vars().map(|(k, v)| format!("{k}={v}")).collect(),
+        false => vec![],
+    };
+    env.extend(env_files(&a.env_file)?);
     env.extend(a.env.iter().cloned());
 
     let opts = RunOpts {
@@ -86,24 +142,29 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         user: a.user.clone(),
         entrypoint: a.entrypoint.clone(),
         hostname: a.hostname.clone(),
-        // A VM has no network yet: its own loopback, as none.
-        network: if vm {
-            Some("none".into())
-        } else {
-            a.network.clone()
-        },
+        network: a.network.clone(),
         tty: a.tty,
         rm: a.rm,
         read_only: a.read_only,
         init: a.init,
         log_limits,
-        settings: ctr::Settings {
+        settings: crate::db::Settings {
             interactive: a.interactive && a.detach,
             ..settings
         },
         stop_signal: a.stop_signal.clone(),
         publish: a.publish.clone(),
         publish_all: a.publish_all,
+        expose: a.expose.clone(),
+        health: crate::health::Flags {
+            cmd: a.health_cmd.clone(),
+            interval: a.health_interval.clone(),
+            timeout: a.health_timeout.clone(),
+            start_period: a.health_start_period.clone(),
+            retries: a.health_retries,
+            on_failure: a.health_on_failure.clone(),
+            disabled: a.no_healthcheck,
+        },
         pod: match &pod {
             Some(p) => Some(crate::pods::join(&db, p)?),
             None => None,
@@ -111,6 +172,9 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     };
     skiff_image::trace::mark("image found");
     let c = ctr::create(store, &db, &image, a.command(), &opts)?;
+    if let Some(f) = &a.cidfile {
+        std::fs::write(f, &c.id).map_err(|e| Error::at(f, "--cidfile: writing", e))?;
+    }
     if create_only {
         println!("{}", c.id);
         return Ok(0);
@@ -118,16 +182,73 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     if a.detach {
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
+            ctr::print_start_error(&db, &c.id);
             // It never ran: the monitor recorded why in the exit code.
             return Ok(c.exit_code.unwrap_or(125) as i32);
         }
         println!("{}", c.id);
         return Ok(0);
     }
+    if a.sig_proxy.unwrap_or(true) {
+        proxy_signals(&db, &c.id);
+    }
     if a.tty {
         return run_attached(&db, &c.id, a.interactive, &detach_keys);
     }
     ctr::monitor(store, &db, &c.id, true, a.interactive)
+}
+
+/// --sig-proxy (on by default, as Podman's and Docker's): the signals this
+/// foreground run gets go on to the container, so that `kill` of the
+/// command, or a terminal's Ctrl-C without -t, reaches the container
+/// instead of leaving it without its monitor. All but those that cannot
+/// be caught and those that are this process's own business: CHLD, PIPE,
+/// URG and WINCH (a -t run's terminal size). They are blocked in this
+/// thread, and so in every thread it starts from here on (the processes
+/// it spawns start with none blocked: std resets the mask), and one
+/// thread takes them with sigwait.
+fn proxy_signals(db: &Db, id: &str) {
+    let own = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGCHLD,
+        libc::SIGPIPE,
+        libc::SIGURG,
+        libc::SIGWINCH,
+    ];
+    // SAFETY: a sigset_t filled by sigemptyset/sigaddset; the mask of
+    // this thread changed with pthread_sigmask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        // 32 and 33 are glibc's own (its threads' cancellation).
+        for sig in (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
+            if !own.contains(&sig) {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let (root, id) = (db.root.clone(), id.to_string());
+    std::thread::spawn(move || {
+        loop {
+            let mut sig = 0;
+            // SAFETY: waits for one of `set`, blocked in every thread.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
+            }
+            // Opened here, not up front: most runs get no signal.
+            let Ok(db) = Db::open(&root) else {
+                continue;
+            };
+            if let Ok(c) = db.find(&id) {
+                if let Err(e) = ctr::signal(&db, &c, &sig.to_string()) {
+                    eprintln!("skiff: --sig-proxy: signal {sig}: {e}");
+                }
+            }
+        }
+    });
 }
 
 /// `build`: flags checked, then the build; the image id on stdout.
@@ -182,10 +303,10 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
 }
 
 /// --restart, --stop-timeout, --label; --stop-signal checked.
-fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
+fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
     let restart = match a.restart.as_deref() {
-        None => ctr::RestartPolicy::default(),
-        Some(r) => ctr::RestartPolicy::parse(r)?,
+        None => crate::db::RestartPolicy::default(),
+        Some(r) => crate::db::RestartPolicy::parse(r)?,
     };
     if a.rm && !matches!(restart.name.as_str(), "" | "no") {
         return Err(Error::invalid(
@@ -200,14 +321,23 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         }
     }
     let mut labels = std::collections::BTreeMap::new();
-    for l in &a.label {
+    let mut given: Vec<(String, String)> = vec![];
+    for file in &a.label_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::invalid(format!("--label-file {}: {e}", file.display())))?;
+        let lines = text.lines().map(str::trim);
+        let lines = lines.filter(|l| !l.is_empty() && !l.starts_with('#'));
+        given.extend(lines.map(|l| (format!("--label-file {}", file.display()), l.to_string())));
+    }
+    given.extend(a.label.iter().map(|l| ("--label".to_string(), l.clone())));
+    for (flag, l) in &given {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.is_empty() {
-            return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
+            return Err(Error::invalid(format!("{flag}: {l:?}: KEY=VALUE")));
         }
         labels.insert(k.to_string(), v.to_string());
     }
-    Ok(ctr::Settings {
+    Ok(crate::db::Settings {
         restart,
         stop_timeout: a.stop_timeout,
         labels,
@@ -220,10 +350,56 @@ fn run_settings(a: &RunArgs) -> Result<ctr::Settings> {
         volumes_from: a.volumes_from.clone(),
         extra_hosts: crate::net::extra_hosts(&a.add_host)?,
         dns: crate::net::dns_servers(&a.dns)?,
+        dns_search: crate::net::dns_words("--dns-search", &a.dns_search)?,
+        dns_options: crate::net::dns_words("--dns-option", &a.dns_option)?,
         ip: a.ip.clone(),
-        isolation: crate::vm::Isolation::parse(a.isolation.as_deref())?,
+        isolation: crate::db::Isolation::parse(a.isolation.as_deref())?,
         vm_pod: None,
+        // Resolved at create, over the image's.
+        exposed_ports: Vec::new(),
+        network_aliases: aliases(&a.network_alias)?,
+        pidfile: pidfile(a.pidfile.as_deref())?,
+        timeout: a.timeout.filter(|t| *t > 0),
+        health: None,
     })
+}
+
+/// --pidfile: made absolute (the monitor runs elsewhere); its directory
+/// must be there.
+fn pidfile(given: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
+    let Some(p) = given else {
+        return Ok(None);
+    };
+    let p = std::env::current_dir()
+        .map_err(|e| Error::io("--pidfile: the current directory", e))?
+        .join(p);
+    if p.file_name().is_none() || !p.parent().is_some_and(|d| d.is_dir()) {
+        return Err(Error::invalid(format!(
+            "--pidfile {}: a file in a directory that exists",
+            p.display()
+        )));
+    }
+    Ok(Some(p))
+}
+
+/// --network-alias names: a host name's letters (letters, digits, '-',
+/// '_', '.'), which /etc/hosts can hold.
+fn aliases(given: &[String]) -> Result<Vec<String>> {
+    given
+        .iter()
+        .map(|a| {
+            let ok = !a.is_empty()
+                && !a.starts_with(['-', '.'])
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            match ok {
+                true => Ok(a.clone()),
+                false => Err(Error::invalid(format!(
+                    "--network-alias {a:?}: a name of letters, digits, '-', '_' and '.'"
+                ))),
+            }
+        })
+        .collect()
 }
 
 /// `--runtime`: a path, or a name looked up on PATH (runc, crun), as
@@ -274,7 +450,7 @@ fn is_signal(text: &str) -> bool {
 /// running, as a detached one.
 fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
     let dir = db.dir(id);
-    std::fs::write(dir.join(ctr::ATTACH_FIRST), b"")
+    std::fs::write(dir.join(crate::db::ATTACH_FIRST), b"")
         .map_err(|e| Error::at(&dir, "marking the run as attached", e))?;
     let mut monitor = ctr::spawn_monitor(db, id)?;
     // The monitor serves attach.sock first thing; bounded, and not past
@@ -282,7 +458,9 @@ fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !dir.join("attach.sock").exists() {
         if let Ok(Some(_)) = monitor.try_wait() {
-            return Ok(ctr::wait_exit(db, id, Some(Duration::from_secs(1)))?.unwrap_or(125) as i32);
+            return Ok(
+                crate::db::wait_exit(db, id, Some(Duration::from_secs(1)))?.unwrap_or(125) as i32,
+            );
         }
         if std::time::Instant::now() > deadline {
             return Err(Error::invalid(format!(
@@ -298,15 +476,19 @@ fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
 
 pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.attach {
+        return start_attached(&db, &a.containers);
+    }
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
+        let c = crate::db::settled(&db, c, Duration::from_secs(2))?;
         if c.state == "paused" {
             return Err(Error::invalid(format!(
                 "{name}: the container is paused: unpause it instead"
             )));
         }
         // Running, or about to (its monitor restarts it): nothing to do.
-        if c.state == "running" || ctr::restarting(&c) {
+        if c.state == "running" || crate::db::restarting(&c) {
             println!("{name}");
             continue;
         }
@@ -315,6 +497,7 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
         }
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
+            ctr::print_start_error(&db, &c.id);
             return Ok(c.exit_code.unwrap_or(125) as i32);
         }
         println!("{name}");
@@ -322,14 +505,65 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn status_text(c: &Ctr) -> String {
+/// `start -a`: starts the container and prints what this run of it
+/// writes (its log's lines from the start on, each stream to ours) until
+/// it ends; its exit code is ours (Podman's and Docker's).
+fn start_attached(db: &Db, names: &[String]) -> Result<i32> {
+    let [name] = names else {
+        return Err(Error::invalid(
+            "start --attach: one container at a time".to_string(),
+        ));
+    };
+    let c = db.fresh(db.find(name)?)?;
+    let c = crate::db::settled(db, c, Duration::from_secs(2))?;
+    if c.state == "running" || c.state == "paused" || crate::db::restarting(&c) {
+        return Err(Error::invalid(format!(
+            "{name}: the container is running already: use attach"
+        )));
+    }
+    // Its run's output is read back from the log.
+    if crate::stdio::LogLimits::load(&db.dir(&c.id)).off {
+        return Err(Error::invalid(format!(
+            "start --attach {name}: the container keeps no log (--log-driver none): start it, then attach"
+        )));
+    }
+    if c.state == "exited" {
+        ctr::reset_exited(db, &c)?;
+    }
+    // The log keeps earlier runs: this run's lines are those written
+    // from now on.
+    let window = ctr::LogWindow {
+        since: Some(format::now_fine()),
+        until: None,
+    };
+    let c = ctr::start_detached(db, &c.id)?;
+    if c.state == "exited" && c.started.is_none() {
+        ctr::print_start_error(db, &c.id);
+        return Ok(c.exit_code.unwrap_or(125) as i32);
+    }
+    match ctr::print_logs(db, &c, None, false, true, window) {
+        // A --rm container is gone when it ends, and its code with it.
+        Err(Error::NoContainer(_)) => return Ok(0),
+        r => r?,
+    }
+    let ended = db.fresh(db.find(&c.id)?)?;
+    Ok(ended.exit_code.unwrap_or(0) as i32)
+}
+
+/// ps's STATUS: Up/Exited/Created, and a running container's health
+/// ("Up 5 seconds (healthy)").
+fn status_text(db: &Db, c: &Ctr) -> String {
     match c.state.as_str() {
         "running" | "paused" => format!(
             "Up {}{}",
             format::ago(c.started)
                 .replace(" ago", "")
                 .replace("Less than a second", "less than a second"),
-            if c.state == "paused" { " (Paused)" } else { "" }
+            match health_status(db, c).as_str() {
+                _ if c.state == "paused" => " (Paused)".to_string(),
+                "" => String::new(),
+                h => format!(" ({h})"),
+            }
         ),
         "exited" => format!(
             "Exited ({}) {}",
@@ -340,14 +574,142 @@ fn status_text(c: &Ctr) -> String {
     }
 }
 
+/// `ps --filter KEY=VALUE`s: Podman's keys; values of one key are
+/// alternatives, different keys must all match.
+struct PsFilter {
+    by_key: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl PsFilter {
+    fn parse(given: &[String]) -> Result<PsFilter> {
+        let mut by_key = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for f in given {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
+            match k {
+                "id" | "name" | "status" | "label" | "ancestor" | "exited" | "pod" | "health" => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "--filter {f:?}: {k} is not a filter (id, name, status, label, ancestor, exited, pod, health)"
+                    )))
+                }
+            }
+            if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
+                return Err(Error::invalid(format!(
+                    "--filter {f:?}: starting, healthy, unhealthy or none"
+                )));
+            }
+            if k == "name" {
+                regex_lite::Regex::new(v)
+                    .map_err(|e| Error::invalid(format!("--filter {f:?}: {e}")))?;
+            }
+            if k == "exited" && v.parse::<i64>().is_err() {
+                return Err(Error::invalid(format!("--filter {f:?}: an exit code")));
+            }
+            by_key.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        Ok(PsFilter { by_key })
+    }
+
+    /// A status filter asks for containers of any state (Podman's).
+    fn wants_all(&self) -> bool {
+        self.by_key.contains_key("status")
+    }
+
+    fn matches(&self, db: &Db, c: &Ctr) -> bool {
+        let labels = || crate::db::Settings::load(&db.dir(&c.id)).labels;
+        self.by_key.iter().all(|(k, values)| {
+            values.iter().any(|v| match k.as_str() {
+                "id" => c.id.starts_with(v.as_str()),
+                "name" => regex_lite::Regex::new(v).is_ok_and(|r| r.is_match(&c.name)),
+                "status" => status_word(c) == v,
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => labels().get(lk).is_some_and(|x| x == lv),
+                    None => labels().contains_key(v),
+                },
+                "ancestor" => {
+                    c.image == *v
+                        || c.image.ends_with(&format!("/{v}"))
+                        || c.image.ends_with(&format!("/{v}:latest"))
+                        || c.image_id
+                            .trim_start_matches("sha256:")
+                            .starts_with(v.trim_start_matches("sha256:"))
+                }
+                "exited" => {
+                    c.state == "exited" && c.exit_code.map(|x| x.to_string()).as_deref() == Some(v)
+                }
+                "health" => match health_status(db, c).as_str() {
+                    "" => v == "none",
+                    h => h == v,
+                },
+                "pod" => {
+                    !c.pod.is_empty()
+                        && (c.pod.starts_with(v.as_str())
+                            || crate::pods::find(db, &c.pod).is_ok_and(|p| p.name == *v))
+                }
+                _ => false,
+            })
+        })
+    }
+}
+
+/// starting, healthy or unhealthy; "" for a container without a check.
+///
+/// health.json is there once a container with a check has run (the
+/// monitor writes it at each start), so the settings are read only for
+/// one that never ran: ps asks this of every row.
+fn health_status(db: &Db, c: &Ctr) -> String {
+    let dir = db.dir(&c.id);
+    if let Some(h) = crate::health::Health::load(&dir) {
+        return h.status;
+    }
+    match c.state == "created" && crate::db::Settings::load(&dir).health.is_some() {
+        true => "starting".into(),
+        false => String::new(),
+    }
+}
+
+/// A container's state as `ps --filter status=` names it.
+fn status_word(c: &Ctr) -> &str {
+    match c.state.as_str() {
+        "running" | "paused" | "exited" | "created" => &c.state,
+        "stopped" => "exited",
+        _ => "unknown",
+    }
+}
+
+/// The published ports as ps shows them (0.0.0.0:8080->80/tcp, ...).
+fn ports_text(db: &Db, c: &Ctr) -> String {
+    crate::net::ports_of(&db.dir(&c.id))
+        .iter()
+        .map(|m| {
+            let ip = if m.host_ip.is_empty() {
+                "0.0.0.0"
+            } else {
+                &m.host_ip
+            };
+            format!("{ip}:{}->{}/{}", m.host_port, m.container_port, m.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    let filter = PsFilter::parse(&a.filter)?;
+    let last = if a.latest { Some(1) } else { a.last };
+    let all = a.all || filter.wants_all() || last.is_some();
     let mut list = vec![];
     for c in db.all()? {
         let c = db.fresh(c)?;
-        if a.all || c.state == "running" || c.state == "paused" {
+        if (all || c.state == "running" || c.state == "paused") && filter.matches(&db, &c) {
             list.push(c);
         }
+    }
+    if let Some(n) = last {
+        // The list is newest first (made in one second: the later first).
+        list.truncate(n);
     }
     let id = |c: &Ctr| {
         if a.no_trunc {
@@ -362,26 +724,72 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    let networks = |c: &Ctr| crate::net::networks_of(&db.dir(&c.id));
+    let pod_name = |c: &Ctr| {
+        crate::pods::find(&db, &c.pod)
+            .map(|p| p.name)
+            .unwrap_or_default()
+    };
+    // What a template sees: Podman's names, each a string where Podman's
+    // template shows one (Names, Ports, Networks), Labels a map.
     let entry = |c: &Ctr| -> Value {
+        let settings = crate::db::Settings::load(&db.dir(&c.id));
         json!({
             "ID": id(c), "Id": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
-            "Command": c.command.join(" "), "State": c.state, "Status": status_text(c),
-            "Created": c.created, "CreatedAt": format::ago(Some(c.created)), "ExitCode": c.exit_code.unwrap_or(0), "Pid": c.pid,
+            "Command": c.command.join(" "), "State": c.state, "Status": status_text(&db, c),
+            "Created": c.created, "CreatedAt": format::go_time(c.created),
+            "RunningFor": format::ago(Some(c.created)),
+            "ExitCode": c.exit_code.unwrap_or(0), "Pid": c.pid,
+            "Labels": settings.labels, "Ports": ports_text(&db, c),
+            "Networks": networks(c).join(","), "Mounts": "",
+            "Pod": short(&c.pod), "PodName": pod_name(c), "AutoRemove": c.auto_remove,
         })
     };
     match a.format.as_deref() {
-        Some("json") => println!(
-            "{}",
-            serde_json::to_string_pretty(&list.iter().map(entry).collect::<Vec<_>>())
-                .unwrap_or_default()
-        ),
+        Some("json") => {
+            // Podman's document: lists where it has lists.
+            let docs: Vec<Value> = list
+                .iter()
+                .map(|c| {
+                    let mut d = entry(c);
+                    d["Names"] = json!([c.name]);
+                    d["Command"] = json!(c.command);
+                    d["Networks"] = json!(networks(c));
+                    d["Mounts"] = json!([]);
+                    d["Pod"] = json!(c.pod);
+                    d["Ports"] = json!(crate::net::ports_of(&db.dir(&c.id))
+                        .iter()
+                        .map(|m| json!({"host_ip": m.host_ip, "container_port": m.container_port, "host_port": m.host_port, "range": 1, "protocol": m.protocol}))
+                        .collect::<Vec<_>>());
+                    d["Exited"] = json!(c.state == "exited");
+                    d["CreatedAt"] = json!(format::ago(Some(c.created)));
+                    d["StartedAt"] = json!(c.started.unwrap_or(0));
+                    d["ExitedAt"] = json!(c.finished.unwrap_or(0));
+                    d
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).unwrap_or_default()
+            )
+        }
         Some(t) if t != "table" => {
-            let t = t.strip_prefix("table ").unwrap_or(t);
+            // `table TEMPLATE`: a header of the fields' names, then the
+            // rows, columns lined up (Podman's).
+            let (table, t) = match t.strip_prefix("table") {
+                Some(rest) => (true, rest.trim_start()),
+                None => (false, t),
+            };
+            let mut lines = vec![];
             for c in &list {
-                println!(
-                    "{}",
-                    format::template(t, &entry(c)).map_err(Error::invalid)?
-                );
+                lines.push(format::template(t, &entry(c)).map_err(Error::invalid)?);
+            }
+            if table {
+                print!("{}", format::template_table(t, "CONTAINER ID", &lines));
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
             }
         }
         _ => {
@@ -399,7 +807,8 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                         c.image.clone(),
                         format!("\"{cmd}\""),
                         format::ago(Some(c.created)),
-                        status_text(c),
+                        status_text(&db, c),
+                        ports_text(&db, c),
                         c.name.clone(),
                     ]
                 })
@@ -413,6 +822,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                         "COMMAND",
                         "CREATED",
                         "STATUS",
+                        "PORTS",
                         "NAMES"
                     ],
                     &rows
@@ -433,20 +843,54 @@ pub fn logs(store: &Store, a: LogsArgs) -> Result<i32> {
                 .map_err(|_| Error::invalid(format!("--tail {n:?}: a number of lines, or all")))?,
         ),
     };
-    ctr::print_logs(&db, &c, tail, a.timestamps, a.follow)?;
+    let window = ctr::LogWindow {
+        since: a
+            .since
+            .as_deref()
+            .map(|t| format::parse_moment(t).map_err(|e| Error::invalid(format!("--since {e}"))))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|t| format::parse_moment(t).map_err(|e| Error::invalid(format!("--until {e}"))))
+            .transpose()?,
+    };
+    ctr::print_logs(&db, &c, tail, a.timestamps, a.follow, window)?;
     Ok(0)
 }
 
-pub fn stop(store: &Store, a: StopArgs) -> Result<i32> {
+/// `--all`: the names of every container (running ones only, if
+/// `running`), pods' infra containers left to `pod` commands.
+fn all_names(db: &Db, running: bool) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for c in db.all()? {
+        let c = db.fresh(c)?;
+        if infra_of(db, &c).is_some() {
+            continue;
+        }
+        if !running || c.state == "running" || c.state == "paused" {
+            out.push(c.name);
+        }
+    }
+    Ok(out)
+}
+
+pub fn stop(store: &Store, mut a: StopArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.all {
+        a.containers = all_names(&db, true)?;
+    }
     let mut failed = false;
     for name in &a.containers {
-        match db
-            .find(name)
-            .and_then(|c| db.fresh(c))
-            .and_then(|c| ctr::stop(&db, &c, a.time))
-        {
+        let found = db.find(name).and_then(|c| db.fresh(c));
+        // A --rm container is removed by its monitor as it stops: stopped.
+        let stopped = found.and_then(|c| match ctr::stop(&db, &c, a.time) {
+            Err(Error::NoContainer(_)) if c.auto_remove => Ok(()),
+            r => r,
+        });
+        match stopped {
             Ok(()) => println!("{name}"),
+            Err(Error::NoContainer(_)) if a.ignore => {}
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;
@@ -457,10 +901,16 @@ pub fn stop(store: &Store, a: StopArgs) -> Result<i32> {
 }
 
 /// Stops each container (as stop does) and starts it again.
-pub fn restart(store: &mut Store, a: StopArgs) -> Result<i32> {
+pub fn restart(store: &mut Store, mut a: StopArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.all {
+        a.containers = all_names(&db, false)?;
+    }
     for name in &a.containers {
-        let c = db.fresh(db.find(name)?)?;
+        let c = match db.find(name) {
+            Err(Error::NoContainer(_)) if a.ignore => continue,
+            found => db.fresh(found?)?,
+        };
         // stop returns once the monitor is gone: then the row is ours.
         ctr::stop(&db, &c, a.time)?;
         let c = db.find(&c.id)?;
@@ -469,6 +919,7 @@ pub fn restart(store: &mut Store, a: StopArgs) -> Result<i32> {
         }
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
+            ctr::print_start_error(&db, &c.id);
             return Ok(c.exit_code.unwrap_or(125) as i32);
         }
         println!("{name}");
@@ -476,60 +927,96 @@ pub fn restart(store: &mut Store, a: StopArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn kill(store: &Store, a: KillArgs) -> Result<i32> {
+pub fn kill(store: &Store, mut a: KillArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.all {
+        a.containers = all_names(&db, true)?;
+    }
     let sig = a.signal.trim_start_matches("SIG").to_string();
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
         if c.state != "running" && c.state != "paused" {
             return Err(Error::invalid(format!("{name}: container is not running")));
         }
-        ctr::mark_stopped_by_user(&db, &c.id);
+        crate::db::mark_stopped_by_user(&db, &c.id);
         ctr::signal(&db, &c, &sig)?;
         println!("{name}");
     }
     Ok(0)
 }
 
-pub fn rm(store: &mut Store, a: RmArgs) -> Result<i32> {
+pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
-    let mut failed = false;
+    if a.all {
+        a.containers = all_names(&db, false)?;
+    }
+    // Podman's codes: 1 when one was not found, 2 when one was running.
+    let mut code = 0;
     for name in &a.containers {
         let c = match db.find(name).and_then(|c| db.fresh(c)) {
             Ok(c) => c,
+            // Podman's and Docker's: -f (or --ignore) removes what is
+            // there, so a cleanup script need not ask first.
+            Err(Error::NoContainer(_)) if a.force || a.ignore => continue,
             Err(e) => {
                 eprintln!("Error: {e}");
-                failed = true;
+                code = code.max(1);
                 continue;
             }
         };
         if let Some(pod) = infra_of(&db, &c) {
             eprintln!("Error: {name}: the infra container of pod {pod}: use pod rm");
-            failed = true;
+            code = code.max(1);
             continue;
         }
-        if c.state == "running" || c.state == "paused" || ctr::restarting(&c) {
+        // A start under way (a VM's boot) counts as running: its monitor
+        // would go on making the run's mounts after the removal.
+        if c.state == "running"
+            || c.state == "paused"
+            || crate::db::restarting(&c)
+            || crate::db::starting(&c)
+        {
             if !a.force {
                 eprintln!(
-                    "Error: {name}: container is running (or restarting): stop it first, or rm -f"
+                    "Error: {name}: container is running (or starting or restarting): stop it first, or rm -f"
                 );
-                failed = true;
+                code = 2;
                 continue;
             }
-            // SIGKILL, and its monitor gone (no restart of what goes).
-            ctr::stop(&db, &c, Some(0))?;
+            // SIGKILL (or its stop signal first, with -t), and its
+            // monitor gone (no restart of what goes). A --rm container's
+            // monitor removes it meanwhile: that is done.
+            match ctr::stop(&db, &c, Some(a.time.unwrap_or(0))) {
+                Ok(()) | Err(Error::NoContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let c = db.find(&c.id).unwrap_or(c);
-        let anonymous = ctr::Settings::load(&db.dir(&c.id)).anonymous_volumes;
-        ctr::remove(store, &db, &c)?;
+        let c = match db.find(&c.id) {
+            Ok(c) => c,
+            Err(Error::NoContainer(_)) => {
+                println!("{name}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let anonymous = crate::db::Settings::load(&db.dir(&c.id)).anonymous_volumes;
+        match ctr::remove(store, &db, &c) {
+            Ok(()) => {}
+            Err(Error::NoContainer(_)) if c.auto_remove => {
+                println!("{name}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         if a.volumes {
             for v in anonymous {
                 crate::volumes::remove(&db, &v)?;
             }
         }
-        println!("{}", c.id);
+        // The name as given, as Podman and Docker print it.
+        println!("{name}");
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(code)
 }
 
 /// The pod whose infra `c` is.
@@ -570,23 +1057,20 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             memory,
             cpus,
         } => {
-            let isolation = crate::vm::Isolation::parse(isolation.as_deref())?;
-            if isolation == crate::vm::Isolation::Vm {
-                crate::vm::refuse_for_pod(network.as_deref(), &publish, &share)?;
+            let isolation = crate::db::Isolation::parse(isolation.as_deref())?;
+            if isolation == crate::db::Isolation::Vm {
+                crate::vm::refuse_for_pod(network.as_deref())?;
             } else if memory.is_some() || cpus.is_some() {
                 return Err(Error::invalid(
                     "--memory/--cpus on pod create: the size of a VM pod (--isolation vm); a namespace pod's containers take their own",
                 ));
             }
             // A VM pod's size: its infra's limits, which the VM is sized from.
-            let resources = crate::spec::resource_extras(
-                memory.as_deref(),
-                None,
-                cpus.as_deref(),
-                None,
-                None,
-                None,
-            )
+            let resources = crate::spec::resource_extras(&crate::spec::Limits {
+                memory: memory.as_deref(),
+                cpus: cpus.as_deref(),
+                ..Default::default()
+            })
             .map_err(Error::invalid)?
             .resources;
             let mut labels = std::collections::BTreeMap::new();
@@ -687,8 +1171,24 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                         &rows
                     )
                 ),
-                (false, other) => {
-                    return Err(Error::invalid(format!("--format {other:?}: table or json")))
+                // A template: Podman's fields (ID, Name, Status, Created,
+                // InfraID, NumberOfContainers, Labels).
+                (false, t) => {
+                    let t = t.strip_prefix("table").map(str::trim_start).unwrap_or(t);
+                    for d in &docs {
+                        let mut d = d.clone();
+                        d["ID"] = json!(d["Id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .get(..12)
+                            .unwrap_or_default());
+                        d["InfraID"] = json!(d["InfraId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .get(..12)
+                            .unwrap_or_default());
+                        println!("{}", format::template(t, &d).map_err(Error::invalid)?);
+                    }
                 }
             }
             Ok(0)
@@ -729,7 +1229,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             if names.is_empty() {
                 return Err(Error::invalid(format!("pod {pod}: nothing in it runs")));
             }
-            stats(store, &names, no_stream)
+            stats(store, &names, no_stream, None)
         }
         PodCommand::Exists { pod } => Ok(if pods::find(&db, &pod).is_ok() { 0 } else { 1 }),
         PodCommand::Prune { force: _ } => {
@@ -748,15 +1248,43 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
     }
 }
 
+/// `--env-file`s: NAME=VALUE lines (NAME alone: this shell's value), no
+/// blank lines or comments, in order.
+fn env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut env = vec![];
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| Error::at(f, "--env-file: reading", e))?;
+        env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(env)
+}
+
 pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
+    let mut env = env_files(&a.env_file)?;
+    env.extend(a.env.iter().cloned());
+    // NAME alone: this shell's value, or nothing when it has none (as run
+    // takes it).
+    let env: Vec<String> = env
+        .into_iter()
+        .filter_map(|kv| match kv.contains('=') {
+            true => Some(kv),
+            false => std::env::var(&kv).ok().map(|v| format!("{kv}={v}")),
+        })
+        .collect();
     let db = Db::open(&store.root)?;
     let c = db.fresh(db.find(&a.container)?)?;
     ctr::exec(
         &db,
         &c,
-        &ctr::ExecOpts {
+        &crate::spec::ExecOpts {
             argv: &a.command,
-            env: &a.env,
+            env: &env,
             user: a.user.as_deref(),
             workdir: a.workdir.as_deref(),
             tty: a.tty,
@@ -767,11 +1295,38 @@ pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
 }
 
 /// `port`: the container's published ports, Docker's lines.
-pub fn port(store: &Store, name: &str) -> Result<i32> {
+pub fn port(store: &Store, name: &str, private_port: Option<&str>) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let c = db.find(name)?;
-    for m in crate::net::ports_of(&db.dir(&c.id)) {
-        println!("{}", m.describe());
+    let ports = crate::net::ports_of(&db.dir(&c.id));
+    let Some(wanted) = private_port else {
+        for m in ports {
+            println!("{}", m.describe());
+        }
+        return Ok(0);
+    };
+    // `port CTR 80[/tcp]`: the host addresses it is published on, as
+    // Podman and Docker print them.
+    let (number, proto) = wanted.split_once('/').unwrap_or((wanted, "tcp"));
+    let number: u16 = number
+        .parse()
+        .map_err(|_| Error::invalid(format!("port {wanted:?}: PORT[/tcp|udp]")))?;
+    let hits: Vec<_> = ports
+        .iter()
+        .filter(|m| m.container_port == number && m.protocol == proto)
+        .collect();
+    if hits.is_empty() {
+        return Err(Error::invalid(format!(
+            "{name}: no public port {number}/{proto} published"
+        )));
+    }
+    for m in hits {
+        let ip = if m.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &m.host_ip
+        };
+        println!("{ip}:{}", m.host_port);
     }
     Ok(0)
 }
@@ -794,7 +1349,17 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
             volumes::create(&db, &name, &Value::Object(labels), false)?;
             println!("{name}");
         }
-        VolumeCommand::Ls { quiet } => {
+        VolumeCommand::Ls {
+            quiet,
+            format: Some(f),
+        } if !quiet => {
+            let docs = volumes::list(&db)
+                .iter()
+                .map(|n| volumes::inspect(&db, n))
+                .collect::<Result<Vec<_>>>()?;
+            print_docs(&docs, Some(&f))?;
+        }
+        VolumeCommand::Ls { quiet, .. } => {
             if !quiet {
                 println!("DRIVER    VOLUME NAME");
             }
@@ -805,21 +1370,38 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
                 }
             }
         }
-        VolumeCommand::Inspect { volumes: names } => {
+        VolumeCommand::Exists { volume } => {
+            return Ok(if volumes::exists(&db, &volume) { 0 } else { 1 });
+        }
+        VolumeCommand::Inspect {
+            volumes: names,
+            format,
+        } => {
             let docs = names
                 .iter()
                 .map(|n| volumes::inspect(&db, n))
                 .collect::<Result<Vec<_>>>()?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&docs).unwrap_or_default()
-            );
+            print_docs(&docs, format.as_deref())?;
         }
         VolumeCommand::Rm { volumes: names } => {
+            // Podman's codes: 1 when one is not there, 2 when one is in use.
+            let mut code = 0;
             for n in names {
-                volumes::remove(&db, &n)?;
-                println!("{n}");
+                if !volumes::exists(&db, &n) {
+                    eprintln!("Error: volume {n}: no such volume");
+                    code = code.max(1);
+                    continue;
+                }
+                match volumes::remove(&db, &n) {
+                    Ok(()) => println!("{n}"),
+                    Err(e @ Error::Refused(_)) => {
+                        eprintln!("Error: {e}");
+                        code = 2;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
+            return Ok(code);
         }
         VolumeCommand::Prune { all, force: _ } => {
             let used: Vec<String> = volumes::users(&db).into_iter().map(|(v, _)| v).collect();
@@ -833,6 +1415,35 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Documents as `--format` asks: none or json, the JSON list; else the
+/// template over each, a line each.
+fn print_docs(docs: &[Value], fmt: Option<&str>) -> Result<()> {
+    match fmt {
+        None | Some("json") => {
+            println!("{}", serde_json::to_string_pretty(docs).unwrap_or_default())
+        }
+        Some(t) => {
+            for d in docs {
+                println!("{}", format::template(t, d).map_err(Error::invalid)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A VM container's interfaces are its VM's NICs, fixed when it boots
+/// (docs/vm.md, "The pod's network"): adding or taking one would change
+/// the namespace but not the guest.
+fn refuse_vm_interfaces(db: &Db, c: &crate::db::Ctr, what: &str) -> Result<()> {
+    if ctr::is_vm(db, c) {
+        return Err(Error::invalid(format!(
+            "network {what} {}: a container with --isolation vm has the networks it was created with (its VM's devices)",
+            c.name
+        )));
+    }
+    Ok(())
 }
 
 /// `network create/ls/inspect/rm/prune`.
@@ -866,7 +1477,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             // there while the network is (rootless has no bridges).
             if let Some(plan) = skiff_net::native::plan(&n).filter(|_| !skiff_image::rootless()) {
                 if let Err(e) = skiff_net::native::ensure_network(&plan) {
-                    let _ = n.remove();
+                    let _ = skiff_net::native::remove(&n);
                     return Err(err(e));
                 }
             }
@@ -878,6 +1489,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             ip,
         } => {
             let c = db.find(&container)?;
+            refuse_vm_interfaces(&db, &c, "connect")?;
             let net = Network::load(&dir, &network)
                 .map_err(|e| Error::invalid(format!("{network}: {e}")))?;
             crate::net::connect(&db, &c, &net, ip.as_deref())?;
@@ -888,9 +1500,21 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             force: _,
         } => {
             let c = db.find(&container)?;
+            refuse_vm_interfaces(&db, &c, "disconnect")?;
             crate::net::disconnect(&db, &c, &network)?;
         }
-        NetworkCommand::Ls { quiet } => {
+        NetworkCommand::Ls {
+            quiet,
+            format: Some(f),
+        } if !quiet => {
+            let docs: Vec<Value> = Network::list(&dir)
+                .map_err(err)?
+                .iter()
+                .map(|n| n.inspect())
+                .collect();
+            print_docs(&docs, Some(&f))?;
+        }
+        NetworkCommand::Ls { quiet, .. } => {
             let nets = Network::list(&dir).map_err(err)?;
             if quiet {
                 for n in nets {
@@ -909,15 +1533,20 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
                 }
             }
         }
-        NetworkCommand::Inspect { networks } => {
+        NetworkCommand::Exists { network } => {
+            let nets = Network::list(&dir).map_err(err)?;
+            return Ok(if nets.iter().any(|n| n.name == network) {
+                0
+            } else {
+                1
+            });
+        }
+        NetworkCommand::Inspect { networks, format } => {
             let docs = networks
                 .iter()
                 .map(|n| Network::load(&dir, n).map(|n| n.inspect()).map_err(err))
                 .collect::<Result<Vec<_>>>()?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&docs).unwrap_or_default()
-            );
+            print_docs(&docs, format.as_deref())?;
         }
         NetworkCommand::Rm { networks } => {
             let used = used();
@@ -928,7 +1557,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
                     )));
                 }
                 Network::load(&dir, &name)
-                    .and_then(|n| n.remove())
+                    .and_then(|n| skiff_net::native::remove(&n))
                     .map_err(err)?;
                 println!("{name}");
             }
@@ -937,7 +1566,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             let used = used();
             for n in Network::list(&dir).map_err(err)? {
                 if n.name != skiff_net::network::DEFAULT && !used.contains(&n.name) {
-                    n.remove().map_err(err)?;
+                    skiff_net::native::remove(&n).map_err(err)?;
                     println!("{}", n.name);
                 }
             }
@@ -972,19 +1601,274 @@ fn attached(db: &Db, id: &str, ended: crate::attach::Ended) -> Result<i32> {
         crate::attach::Ended::Detached => Ok(0),
         crate::attach::Ended::Container(Some(code)) => Ok(code),
         crate::attach::Ended::Container(None) => {
-            Ok(ctr::wait_exit(db, id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)
+            Ok(crate::db::wait_exit(db, id, Some(Duration::from_secs(10)))?.unwrap_or(0) as i32)
         }
     }
 }
 
 pub fn wait(store: &Store, a: WaitArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    // Another state than the end: poll for it, print -1 (Podman's).
+    if let Some(state) = a
+        .condition
+        .as_deref()
+        .filter(|s| !matches!(*s, "stopped" | "exited"))
+    {
+        let health = matches!(state, "healthy" | "unhealthy");
+        if !matches!(state, "running" | "paused" | "created") && !health {
+            return Err(Error::invalid(format!(
+                "--condition {state:?}: stopped, exited, running, paused, created, healthy or unhealthy"
+            )));
+        }
+        for name in &a.containers {
+            let c = db.find(name)?;
+            if health && crate::db::Settings::load(&db.dir(&c.id)).health.is_none() {
+                return Err(Error::invalid(format!(
+                    "--condition {state}: {name} has no defined healthcheck"
+                )));
+            }
+            loop {
+                let c = db.fresh(db.find(name)?)?;
+                let reached = match health {
+                    true => c.state == "running" && health_status(&db, &c) == state,
+                    false => c.state == state,
+                };
+                if reached {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            println!("-1");
+        }
+        return Ok(0);
+    }
     for name in &a.containers {
         let c = db.find(name)?;
-        let code = ctr::wait_exit(&db, &c.id, None)?;
+        let code = crate::db::wait_exit(&db, &c.id, None)?;
         println!("{}", code.unwrap_or(-1));
     }
     Ok(0)
+}
+
+/// `update`: new limits merged into the container's config.json
+/// (linux.resources, field by field), applied at once by the runtime when
+/// it runs (skiff-oci update), and kept for its next start; and
+/// --restart, which its monitor reads when the run ends. Docker's and
+/// Podman's. The config changes only once the runtime took the limits.
+pub fn update(store: &Store, a: UpdateArgs) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.fresh(db.find(&a.container)?)?;
+    let dir = db.dir(&c.id);
+    let limits = crate::spec::resource_extras(&crate::spec::Limits::of(&a.limits))
+        .map_err(Error::invalid)?
+        .resources;
+    let restart = match &a.restart {
+        Some(r) => Some(crate::db::RestartPolicy::parse(r)?),
+        None => None,
+    };
+    if limits.is_empty() && restart.is_none() {
+        return Err(Error::invalid(
+            "update: nothing to change (give limits, such as --memory or --cpus, or --restart)",
+        ));
+    }
+    if restart.as_ref().is_some_and(|r| r.name != "no") && c.auto_remove {
+        return Err(Error::invalid(format!(
+            "--restart: {}: a --rm container cannot restart",
+            a.container
+        )));
+    }
+    if !limits.is_empty() {
+        if ctr::is_vm(&db, &c) {
+            return Err(Error::invalid(format!(
+                "update {}: a VM container's limits are its VM's size, set at its start",
+                a.container
+            )));
+        }
+        update_limits(&db, &c, &dir, limits)?;
+    }
+    if let Some(restart) = restart {
+        let mut settings = crate::db::Settings::load(&dir);
+        settings.restart = restart;
+        settings.save(&dir)?;
+    }
+    println!("{}", a.container);
+    Ok(0)
+}
+
+/// The limits merged into config.json's linux.resources; applied by the
+/// runtime first when the container runs.
+fn update_limits(
+    db: &Db,
+    c: &Ctr,
+    dir: &std::path::Path,
+    limits: serde_json::Map<String, Value>,
+) -> Result<()> {
+    let path = dir.join("config.json");
+    let mut config: Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::invalid(format!("{}: its config.json is unreadable", c.name)))?;
+    let resources = &mut config["linux"]["resources"];
+    if !resources.is_object() {
+        *resources = json!({});
+    }
+    for (kind, fields) in &limits {
+        let Some(fields) = fields.as_object() else {
+            continue;
+        };
+        if !resources[kind].is_object() {
+            resources[kind] = json!({});
+        }
+        for (k, v) in fields {
+            resources[kind][k] = v.clone();
+        }
+    }
+    if c.state == "running" || c.state == "paused" {
+        let file = dir.join("update.json");
+        std::fs::write(&file, serde_json::to_vec(resources).unwrap_or_default())
+            .map_err(|e| Error::at(&file, "writing", e))?;
+        let o = ctr::oci(db, &c.id)
+            .args(["update", "--resources"])
+            .arg(&file)
+            .arg(&c.id)
+            .output();
+        let _ = std::fs::remove_file(&file);
+        let o = o.map_err(|e| Error::io("running skiff-oci update", e))?;
+        if !o.status.success() {
+            let why = String::from_utf8_lossy(&o.stderr);
+            return Err(Error::invalid(format!(
+                "update {}: {}",
+                c.name,
+                why.trim().trim_start_matches("skiff-oci: ")
+            )));
+        }
+    }
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&config).unwrap_or_default(),
+    )
+    .map_err(|e| Error::at(&path, "writing", e))
+}
+
+/// `healthcheck run`: the container's check once, recorded as the timer
+/// records it (and its --health-on-failure action taken). 0 when it
+/// passes; 1, printing "unhealthy", when it fails (Podman's).
+pub fn healthcheck_run(store: &Store, name: &str) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let c = db.fresh(db.find(name)?)?;
+    let Some(hc) = crate::db::Settings::load(&db.dir(&c.id)).health else {
+        return Err(Error::invalid(format!(
+            "{name}: the container has no defined healthcheck"
+        )));
+    };
+    if c.state != "running" {
+        return Err(Error::invalid(format!("{name}: container is not running")));
+    }
+    let (probe, h) = ctr::run_health_check(&db, &c, &hc)?;
+    ctr::act_on_health(&db, &c, &hc, &h);
+    if probe.timed_out {
+        return Err(Error::invalid(format!(
+            "{name}: the healthcheck command exceeded its timeout of {}",
+            format::go_duration_text(hc.timeout)
+        )));
+    }
+    if probe.entry.exit_code != 0 {
+        println!("unhealthy");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `commit --change`: Containerfile instructions on an image config's
+/// `config` (the common ones; any other is refused by name).
+fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
+    for ch in changes {
+        let (kw, rest) = ch
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((ch.trim(), ""));
+        let rest = rest.trim();
+        let bad = |why: &str| Error::invalid(format!("--change {ch:?}: {why}"));
+        // JSON form, else the shell's (CMD, ENTRYPOINT) or words.
+        let json_list = || serde_json::from_str::<Vec<String>>(rest).ok();
+        let pairs = || -> Result<Vec<(String, String)>> {
+            if !rest.contains('=') {
+                // ENV NAME VALUE, the old form.
+                let (k, v) = rest
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| bad("KEY=VALUE"))?;
+                return Ok(vec![(k.to_string(), v.trim().to_string())]);
+            }
+            rest.split_whitespace()
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| bad("KEY=VALUE"))?;
+                    Ok((k.to_string(), v.trim_matches('"').to_string()))
+                })
+                .collect()
+        };
+        let rc = &mut config["config"];
+        if !rc.is_object() {
+            *rc = json!({});
+        }
+        match kw.to_ascii_uppercase().as_str() {
+            "CMD" | "ENTRYPOINT" => {
+                let argv = json_list().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), rest.into()]);
+                let key = if kw.eq_ignore_ascii_case("CMD") { "Cmd" } else { "Entrypoint" };
+                rc[key] = json!(argv);
+            }
+            "ENV" => {
+                let mut env: Vec<String> = rc["Env"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                for (k, v) in pairs()? {
+                    env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
+                }
+                rc["Env"] = json!(env);
+            }
+            "LABEL" => {
+                if !rc["Labels"].is_object() {
+                    rc["Labels"] = json!({});
+                }
+                for (k, v) in pairs()? {
+                    rc["Labels"][k] = json!(v);
+                }
+            }
+            "EXPOSE" => {
+                if !rc["ExposedPorts"].is_object() {
+                    rc["ExposedPorts"] = json!({});
+                }
+                for p in rest.split_whitespace() {
+                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    rc["ExposedPorts"][p] = json!({});
+                }
+            }
+            "VOLUME" => {
+                if !rc["Volumes"].is_object() {
+                    rc["Volumes"] = json!({});
+                }
+                let list = json_list().unwrap_or_else(|| rest.split_whitespace().map(str::to_string).collect());
+                for v in list {
+                    rc["Volumes"][v] = json!({});
+                }
+            }
+            "USER" | "WORKDIR" | "STOPSIGNAL" if !rest.is_empty() => {
+                let key = match kw.to_ascii_uppercase().as_str() {
+                    "USER" => "User",
+                    "WORKDIR" => "WorkingDir",
+                    _ => "StopSignal",
+                };
+                rc[key] = json!(rest);
+            }
+            _ => {
+                return Err(bad(
+                    "CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME or STOPSIGNAL, with a value",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
@@ -993,6 +1877,17 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     let name = a.image.as_deref().map(Reference::parse_local).transpose()?;
     let upper = db.dir(&c.id).join("upper");
     let created = format::rfc3339(format::now(), None);
+    // Checked before the layer is written: a bad change fails first.
+    apply_changes(&mut json!({}), &a.change)?;
+    // -q: Podman's commit prints progress without it; this one prints
+    // the id alone either way.
+    let _ = a.quiet;
+    let edit = |config: &mut Value| -> Result<()> {
+        if let Some(author) = &a.author {
+            config["author"] = json!(author);
+        }
+        apply_changes(config, &a.change)
+    };
     let id = skiff_image::commit::commit(
         store,
         &c.image_id,
@@ -1000,13 +1895,21 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
         name.as_ref(),
         &created,
         a.message.as_deref(),
+        &edit,
     )?;
     println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
 }
 
-pub fn pause(store: &Store, a: StartArgs, freeze: bool) -> Result<i32> {
+pub fn pause(store: &Store, mut a: PauseArgs, freeze: bool) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.all {
+        let want = if freeze { "running" } else { "paused" };
+        a.containers = all_names(&db, true)?
+            .into_iter()
+            .filter(|n| db.find(n).is_ok_and(|c| c.state == want))
+            .collect();
+    }
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
         ctr::pause(&db, &c, freeze)?;
@@ -1029,9 +1932,7 @@ pub fn top(store: &Store, name: &str) -> Result<i32> {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
     if ctr::is_vm(&db, &c) {
-        return Err(Error::invalid(format!(
-            "top {name}: its processes are its VM's guest's, not the host's; use exec {name} ps"
-        )));
+        return crate::vm::top(&db, &c);
     }
     let o = ctr::oci(&db, &c.id)
         .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
@@ -1058,6 +1959,38 @@ pub fn prune(store: &mut Store) -> Result<i32> {
             println!("{}", c.id);
         }
     }
+    Ok(0)
+}
+
+/// `system prune`: pods, then containers, networks, images (and build's
+/// cache with -a), and with --volumes volumes, each section headed as
+/// Podman heads it.
+pub fn system_prune(store: &mut Store, all: bool, volumes: bool) -> Result<i32> {
+    println!("Deleted Pods");
+    pod(store, PodCommand::Prune { force: true })?;
+    println!("Deleted Containers");
+    prune(store)?;
+    println!("Deleted Networks");
+    network(store, NetworkCommand::Prune { force: true })?;
+    if volumes {
+        println!("Deleted Volumes");
+        volume(
+            store,
+            VolumeCommand::Prune {
+                all: false,
+                force: true,
+            },
+        )?;
+    }
+    println!("Deleted Images");
+    crate::images::prune(
+        store,
+        PruneArgs {
+            all,
+            build_cache: all,
+            force: true,
+        },
+    )?;
     Ok(0)
 }
 
@@ -1111,7 +2044,7 @@ fn host_memory() -> u64 {
 
 /// `stats`: CPU over a 200 ms window, memory against its limit (or the
 /// host's memory), processes; Docker's columns.
-pub fn stats(store: &Store, names: &[String], no_stream: bool) -> Result<i32> {
+pub fn stats(store: &Store, names: &[String], no_stream: bool, fmt: Option<&str>) -> Result<i32> {
     let db = Db::open(&store.root)?;
     loop {
         let list: Vec<Ctr> = if names.is_empty() {
@@ -1164,20 +2097,54 @@ pub fn stats(store: &Store, names: &[String], no_stream: bool) -> Result<i32> {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            format::table(
-                &[
-                    "CONTAINER ID",
-                    "NAME",
-                    "CPU %",
-                    "MEM USAGE / LIMIT",
-                    "MEM %",
-                    "PIDS"
-                ],
-                &rows
-            )
-        );
+        // Podman's field names, for --format.
+        let entry = |r: &Vec<String>| {
+            json!({"ID": r[0], "ContainerID": r[0], "Name": r[1], "CPUPerc": r[2], "CPU": r[2],
+                   "MemUsage": r[3], "MemPerc": r[4], "PIDs": r[5], "PIDS": r[5]})
+        };
+        match fmt {
+            None | Some("table") => print!(
+                "{}",
+                format::table(
+                    &[
+                        "CONTAINER ID",
+                        "NAME",
+                        "CPU %",
+                        "MEM USAGE / LIMIT",
+                        "MEM %",
+                        "PIDS"
+                    ],
+                    &rows
+                )
+            ),
+            Some("json") => {
+                let docs: Vec<Value> = rows
+                    .iter()
+                    .map(|r| json!({"id": r[0], "name": r[1], "cpu_percent": r[2], "mem_usage": r[3], "mem_percent": r[4], "pids": r[5]}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&docs).unwrap_or_default()
+                );
+            }
+            Some(t) => {
+                let (table, t) = match t.strip_prefix("table") {
+                    Some(rest) => (true, rest.trim_start()),
+                    None => (false, t),
+                };
+                let lines = rows
+                    .iter()
+                    .map(|r| format::template(t, &entry(r)).map_err(Error::invalid))
+                    .collect::<Result<Vec<_>>>()?;
+                if table {
+                    print!("{}", format::template_table(t, "ID", &lines));
+                } else {
+                    for l in lines {
+                        println!("{l}");
+                    }
+                }
+            }
+        }
         if no_stream {
             return Ok(0);
         }

@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use skiff_image::store::Store;
 use skiff_image::Result;
 
-use crate::containers::{self as ctr, Db};
+use crate::containers::{self as ctr};
+use crate::db::Db;
 
 fn line(kind: &str, what: &str, todo: &str) {
     if todo.is_empty() {

@@ -62,6 +62,79 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Seconds since the epoch of an RFC 3339 time, with its fraction.
+pub fn parse_time_fine(s: &str) -> Option<f64> {
+    let secs = parse_time(s)?;
+    let frac = s
+        .get(19..)
+        .and_then(|r| r.strip_prefix('.'))
+        .map(|r| {
+            let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
+            format!("0.{digits}").parse::<f64>().unwrap_or(0.0)
+        })
+        .unwrap_or(0.0);
+    Some(secs as f64 + frac)
+}
+
+pub fn now_fine() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A moment as `logs --since` takes it (Podman's forms): RFC 3339
+/// (2024-01-02T03:04:05Z, or a date alone), seconds since the epoch
+/// (1700000000, 1700000000.5), or a Go duration before now (90s, 10m,
+/// 1h30m, 250ms). Seconds since the epoch.
+pub fn parse_moment(s: &str) -> Result<f64, String> {
+    if let Some(t) = parse_time_fine(s) {
+        return Ok(t);
+    }
+    if s.len() == 10 {
+        if let Some(t) = parse_time(&format!("{s}T00:00:00Z")) {
+            return Ok(t as f64);
+        }
+    }
+    if let Ok(t) = s.parse::<f64>() {
+        return Ok(t);
+    }
+    go_duration(s)
+        .map(|d| now_fine() - d)
+        .ok_or_else(|| format!("{s:?}: not a time (RFC 3339, Unix seconds) or a duration (10m)"))
+}
+
+/// Seconds of a Go duration ("1h30m", "1.5s", "300ms").
+pub(crate) fn go_duration(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * unit;
+        rest = &rest[u..];
+    }
+    Some(total)
+}
+
 /// (year, month, day) of days since the epoch (proleptic Gregorian).
 fn civil(z: i64) -> (i64, i64, i64) {
     let z = z + 719468;
@@ -87,6 +160,51 @@ pub fn rfc3339(secs: i64, nanos: Option<u32>) -> String {
         s / 60 % 60,
         s % 60
     )
+}
+
+/// Now in RFC 3339 with nanoseconds.
+pub fn rfc3339_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
+}
+
+/// A duration in ns as Go prints a time.Duration (30s, 1m30s, 1.5s,
+/// 500ms, 1h0m0s).
+pub fn go_duration_text(ns: u64) -> String {
+    const S: u64 = 1_000_000_000;
+    if ns < S {
+        return match ns {
+            0 => "0s".into(),
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n => format!("{}ms", n as f64 / 1e6),
+        };
+    }
+    let secs = ns / S;
+    let frac = ns % S;
+    let mut out = String::new();
+    if secs >= 3600 {
+        out.push_str(&format!("{}h", secs / 3600));
+    }
+    if secs >= 60 {
+        out.push_str(&format!("{}m", secs / 60 % 60));
+    }
+    out.push_str(&(secs % 60).to_string());
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out.push('s');
+    out
+}
+
+/// A time as Go prints a time.Time in UTC (2024-01-02 03:04:05 +0000
+/// UTC), which Podman's templates show for CreatedAt.
+pub fn go_time(secs: i64) -> String {
+    let t = rfc3339(secs, None);
+    format!("{} {} +0000 UTC", &t[..10], &t[11..19])
 }
 
 pub fn now() -> i64 {
@@ -144,72 +262,65 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = v;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        cur = match cur {
-            Value::Object(m) => m.get(part).or_else(|| {
-                m.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(part))
-                    .map(|(_, v)| v)
-            })?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "<no value>".into(),
-        Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!(
-            "map[{}]",
-            m.iter()
-                .map(|(k, v)| format!("{k}:{}", plain(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// Renders a Go-style template over a JSON value: `{{.A.B}}`,
-/// `{{json .A}}`, `{{ .A }}`; `\t` and `\n` as escapes. Anything else
-/// between braces is an error naming it.
-pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
+/// The header line of a `table TEMPLATE`: each `{{.Field}}` as Podman
+/// heads its column (CreatedAt: CREATED AT; ID: `id_header`), the text
+/// between kept.
+pub fn template_header(tpl: &str, id_header: &str) -> String {
     let mut out = String::new();
     let mut rest = tpl;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template {tpl:?}: unclosed {{{{"))?;
+        let Some(end) = after.find("}}") else { break };
         let expr = after[..end].trim();
-        let (json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        let path = path
-            .strip_prefix('.')
-            .ok_or_else(|| format!("template {tpl:?}: {{{{{expr}}}}} is not a field (.Name) this template language knows"))?;
-        let val = if path.is_empty() {
-            Some(v)
+        let field = expr.rsplit(['.', ' ']).next().unwrap_or(expr);
+        if field == "ID" {
+            out.push_str(id_header);
         } else {
-            lookup(v, path)
-        };
-        let val = val.ok_or_else(|| format!("template {tpl:?}: no field {path:?}"))?;
-        if json {
-            out.push_str(&serde_json::to_string(val).unwrap_or_default());
-        } else {
-            out.push_str(&plain(val));
+            // A word starts where a capital follows a small letter
+            // (CreatedAt: CREATED AT; PIDs: PIDS).
+            let mut prev_lower = false;
+            for ch in field.chars() {
+                if prev_lower && ch.is_ascii_uppercase() {
+                    out.push(' ');
+                }
+                prev_lower = ch.is_ascii_lowercase();
+                out.push(ch.to_ascii_uppercase());
+            }
         }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    Ok(out.replace("\\t", "\t").replace("\\n", "\n"))
+    out.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// A `table TEMPLATE`'s output: the header, then the rendered lines,
+/// their tab-separated cells lined up as the default tables are.
+pub fn template_table(tpl: &str, id_header: &str, lines: &[String]) -> String {
+    let header = template_header(tpl, id_header);
+    let head: Vec<&str> = header.split('\t').collect();
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    if rows.iter().all(|r| r.len() == head.len()) {
+        table(&head, &rows)
+    } else {
+        let mut out = header + "\n";
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Renders a Go template over a JSON value (crate::template: fields,
+/// if/range/with, pipelines, Podman's functions); `\t` and `\n` as
+/// escapes, as Podman takes them in --format.
+pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
+    let tpl_escaped = tpl.replace("\\t", "\t").replace("\\n", "\n");
+    crate::template::render(&tpl_escaped, v).map_err(|e| format!("template {tpl:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -224,6 +335,32 @@ mod tests {
             "2024-02-29T11:00:00.000000005Z"
         );
         assert_eq!(parse_time(&rfc3339(1709204400, None)), Some(1709204400));
+    }
+
+    #[test]
+    fn go_times_read_as_go_prints_them() {
+        assert_eq!(go_time(1709204400), "2024-02-29 11:00:00 +0000 UTC");
+    }
+
+    #[test]
+    fn table_headers_name_the_fields_as_podman_does() {
+        assert_eq!(
+            template_header(
+                "{{.ID}}\t{{.Names}}\t{{.CreatedAt}}\t{{.PIDs}}",
+                "CONTAINER ID"
+            ),
+            "CONTAINER ID\tNAMES\tCREATED AT\tPIDS"
+        );
+    }
+
+    #[test]
+    fn moments_parse_as_podman_takes_them() {
+        assert_eq!(parse_moment("2024-01-02T03:04:05.5Z"), Ok(1_704_164_645.5));
+        assert_eq!(parse_moment("2024-01-02"), Ok(1_704_153_600.0));
+        assert_eq!(parse_moment("1700000000"), Ok(1_700_000_000.0));
+        let ago = now_fine() - parse_moment("1h30m").unwrap();
+        assert!((ago - 5400.0).abs() < 5.0, "{ago}");
+        assert!(parse_moment("soon").is_err() && parse_moment("5x").is_err());
     }
 
     #[test]

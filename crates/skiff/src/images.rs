@@ -13,109 +13,6 @@ use skiff_image::{pull, push, Error, Result};
 use crate::cli::*;
 use crate::format;
 
-pub fn run(cli: Cli) -> Result<i32> {
-    let root = cli.root.clone().unwrap_or_else(Store::default_root);
-    let open = || Store::open(&root);
-    match cli.command {
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull_cmd(&mut open()?, a),
-        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push_cmd(&open()?, a),
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(&open()?, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect(&open()?, a),
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag(&mut open()?, a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi(&mut open()?, a),
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => history(&open()?, a),
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save(&open()?, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load(&mut open()?, a),
-        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(&mut open()?, a),
-        Command::Login(a) => login(a),
-        Command::Logout(a) => logout(a),
-        Command::Image(ImageCommand::Prune(a)) => prune(&mut open()?, a),
-        Command::Image(ImageCommand::Mount(a)) => mount(&mut open()?, a),
-        Command::Image(ImageCommand::Unmount(a)) => {
-            skiff_image::mount::unmount(&mut open()?, &a.name)?;
-            println!("{}", a.name);
-            Ok(0)
-        }
-        Command::System(SystemCommand::Df) => df(&open()?),
-        Command::System(SystemCommand::Check(a)) => check(&mut open()?, a),
-        Command::Unshare { command } => {
-            use std::os::unix::process::CommandExt;
-            let mut argv = command.clone();
-            if argv.is_empty() {
-                argv.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
-            }
-            let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
-            Err(Error::io(format!("running {}", argv[0]), e))
-        }
-        Command::Run(a) => crate::ctl::run(&mut open()?, a, false),
-        Command::Create(a) => crate::ctl::run(&mut open()?, a, true),
-        Command::Start(a) => crate::ctl::start(&mut open()?, a),
-        Command::Ps(a) => crate::ctl::ps(&open()?, a),
-        Command::Logs(a) => crate::ctl::logs(&open()?, a),
-        Command::Stop(a) => crate::ctl::stop(&open()?, a),
-        Command::Restart(a) => crate::ctl::restart(&mut open()?, a),
-        Command::Cp(a) => crate::copy::cp(&open()?, a),
-        Command::Port { container } => crate::ctl::port(&open()?, &container),
-        Command::Network(n) => crate::ctl::network(&open()?, n),
-        Command::Volume(v) => crate::ctl::volume(&open()?, v),
-        Command::Pod(p) => crate::ctl::pod(&mut open()?, p),
-        Command::Kube(KubeCommand::Play { file, replace }) => {
-            crate::kube::play(&mut open()?, &file, replace)
-        }
-        Command::Kube(KubeCommand::Down { file }) => crate::kube::down(&mut open()?, &file),
-        Command::Kube(KubeCommand::Generate { pod }) => crate::kube::generate(&open()?, &pod),
-        Command::Doctor { fix } => crate::doctor::run(&mut open()?, fix),
-        Command::Attach {
-            container,
-            no_stdin,
-            detach_keys,
-        } => crate::ctl::attach(&open()?, &container, !no_stdin, &detach_keys),
-        Command::Kill(a) => crate::ctl::kill(&open()?, a),
-        Command::Rm(a) => crate::ctl::rm(&mut open()?, a),
-        Command::Exec(a) => crate::ctl::exec(&open()?, a),
-        Command::Wait(a) => crate::ctl::wait(&open()?, a),
-        Command::Commit(a) => crate::ctl::commit(&mut open()?, a),
-        Command::Build(a) => crate::ctl::build(&mut open()?, a),
-        Command::Pause(a) => crate::ctl::pause(&open()?, a, true),
-        Command::Unpause(a) => crate::ctl::pause(&open()?, a, false),
-        Command::Rename { container, name } => crate::ctl::rename(&open()?, &container, &name),
-        Command::Top { container } => crate::ctl::top(&open()?, &container),
-        Command::Stats {
-            no_stream,
-            containers,
-        } => crate::ctl::stats(&open()?, &containers, no_stream),
-        Command::Diff { container } => crate::ctl::diff(&open()?, &container),
-        Command::Container(ContainerCommand::Ls(a)) => crate::ctl::ps(&open()?, a),
-        Command::Container(ContainerCommand::Rm(a)) => crate::ctl::rm(&mut open()?, a),
-        Command::Container(ContainerCommand::Prune { force: _ }) => crate::ctl::prune(&mut open()?),
-        Command::Container(ContainerCommand::Inspect(a)) => inspect(&open()?, a),
-        Command::Monitor { id } => {
-            let mut store = open()?;
-            let db = crate::containers::Db::open(&store.root)?;
-            crate::containers::monitor(&mut store, &db, &id, false, false).or_else(|e| {
-                // Detached, nobody sees its stderr: the end is recorded.
-                crate::containers::monitor_failed(&db, &id, &e.to_string());
-                Ok(125)
-            })
-        }
-        Command::Man => {
-            print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));
-            Ok(0)
-        }
-        Command::Completion { shell } => {
-            print!(
-                "{}",
-                match shell {
-                    Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/skiff.bash")),
-                    Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff")),
-                    Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/skiff.fish")),
-                }
-            );
-            Ok(0)
-        }
-    }
-}
-
 pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Result<Options> {
     let creds = match &a.creds {
         Some(c) => {
@@ -136,8 +33,36 @@ pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Resu
     })
 }
 
-fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
-    let opts = registry_options(&a.registry, a.platform.as_deref())?;
+pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
+    let mut opts = registry_options(&a.registry, a.platform.as_deref())?;
+    if a.arch.is_some() || a.os.is_some() || a.variant.is_some() {
+        if a.platform.is_some() {
+            return Err(Error::invalid(
+                "--platform cannot be given with --arch, --os or --variant",
+            ));
+        }
+        let mut p = Platform::host();
+        if let Some(arch) = a.arch {
+            if arch != p.architecture {
+                p.variant = None; // the host's variant is of its own arch
+            }
+            p.architecture = arch;
+        }
+        if let Some(os) = a.os {
+            p.os = os;
+        }
+        if a.variant.is_some() {
+            p.variant = a.variant;
+        }
+        for (flag, v) in [("--arch", &p.architecture), ("--os", &p.os)] {
+            if v.is_empty() || v.contains('/') {
+                return Err(Error::invalid(format!(
+                    "{flag} {v:?}: a name like amd64 or linux"
+                )));
+            }
+        }
+        opts.platform = Some(p);
+    }
     let pulled = if a.quiet {
         pull::pull_typed(store, &a.image, &opts, &pull::Quiet)?
     } else {
@@ -149,7 +74,7 @@ fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
+pub(crate) fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     let dest = match &a.destination {
         Some(d) => Reference::parse(d.strip_prefix("docker://").unwrap_or(d))?,
@@ -197,6 +122,7 @@ fn glob(pattern: &str, s: &str) -> bool {
 fn image_rows(store: &Store, a: &ImagesArgs) -> Result<Vec<(Image, String, String)>> {
     let mut dangling = None;
     let mut refs = vec![];
+    let mut labels: Vec<String> = vec![];
     for f in &a.filter {
         match f.split_once('=') {
             Some(("dangling", v)) => {
@@ -206,23 +132,42 @@ fn image_rows(store: &Store, a: &ImagesArgs) -> Result<Vec<(Image, String, Strin
                     })?)
             }
             Some(("reference", v)) => refs.push(v.to_string()),
+            Some(("label", v)) => labels.push(v.to_string()),
             _ => {
                 return Err(Error::invalid(format!(
-                    "--filter {f:?}: known filters are dangling=BOOL and reference=PATTERN"
+                    "--filter {f:?}: known filters are dangling=BOOL, reference=PATTERN and label=KEY[=VALUE]"
                 )))
             }
         }
     }
+    // label=KEY[=VALUE]: each must hold (Podman's), on the config's Labels.
+    let labelled = |img: &Image| {
+        let cfg: Value = serde_json::from_slice(&img.config).unwrap_or(Value::Null);
+        let have = &cfg["config"]["Labels"];
+        labels.iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => have[k].as_str() == Some(v),
+            None => have.get(l.as_str()).is_some(),
+        })
+    };
     if let Some(r) = &a.repository {
         refs.push(r.clone());
     }
     let mut rows = vec![];
     for img in store.images()? {
-        if dangling.is_some_and(|d| d != img.names.is_empty()) {
+        if dangling.is_some_and(|d| d != img.dangling()) || !labelled(&img) {
             continue;
         }
-        let names: Vec<(String, String)> = if img.names.is_empty() {
+        let names: Vec<(String, String)> = if img.dangling() {
             vec![("<none>".into(), "<none>".into())]
+        } else if img.names.is_empty() {
+            // Pulled by digest alone: its repository, no tag (Podman's row).
+            img.pinned
+                .iter()
+                .map(|n| {
+                    let repo = n.split_once('@').map_or(n.as_str(), |(r, _)| r);
+                    (repo.to_string(), "<none>".to_string())
+                })
+                .collect()
         } else {
             img.names
                 .iter()
@@ -251,7 +196,7 @@ fn image_rows(store: &Store, a: &ImagesArgs) -> Result<Vec<(Image, String, Strin
     Ok(rows)
 }
 
-fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
+pub(crate) fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
     let rows = image_rows(store, &a)?;
     let id = |i: &Image| {
         if a.no_trunc {
@@ -280,7 +225,7 @@ fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
             "CreatedAt": c.created.clone().unwrap_or_default(),
             "CreatedSince": format::ago(c.created.as_deref().and_then(format::parse_time)),
             "Size": img.size, "VirtualSize": img.size,
-            "Dangling": img.names.is_empty(),
+            "Dangling": img.dangling(),
             "Containers": 0,
         })
     };
@@ -306,12 +251,31 @@ fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
             );
         }
         Some(t) if t != "table" => {
-            let t = t.strip_prefix("table ").unwrap_or(t);
+            // A template sees what Podman's does: sizes and ages as its
+            // table prints them, CreatedAt in Go's time format; `table`
+            // adds a header.
+            let (table, t) = match t.strip_prefix("table") {
+                Some(rest) => (true, rest.trim_start()),
+                None => (false, t),
+            };
+            let mut lines = vec![];
             for (img, repo, tag) in &rows {
-                println!(
-                    "{}",
-                    format::template(t, &entry(img, repo, tag)).map_err(Error::invalid)?
-                );
+                let mut e = entry(img, repo, tag);
+                let created = config_of(img)
+                    .created
+                    .as_deref()
+                    .and_then(format::parse_time);
+                e["Size"] = json!(format::size(img.size));
+                e["Created"] = json!(format::ago(created));
+                e["CreatedAt"] = json!(created.map(format::go_time).unwrap_or_default());
+                lines.push(format::template(t, &e).map_err(Error::invalid)?);
+            }
+            if table {
+                print!("{}", format::template_table(t, "IMAGE ID", &lines));
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
             }
         }
         _ => {
@@ -375,15 +339,38 @@ fn inspect_doc(store: &Store, img: &Image) -> Result<Value> {
     }))
 }
 
-fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
+/// `inspect`: containers and images (`kind` fixed by `container
+/// inspect` and `image inspect`, else `--type`, else both, a container
+/// first).
+pub(crate) fn inspect(store: &Store, a: InspectArgs, kind: Option<&str>) -> Result<i32> {
+    let kind = match (kind, a.kind.as_deref()) {
+        (Some(k), _) => k,
+        (None, None | Some("all")) => "all",
+        (None, Some(k @ ("container" | "image"))) => k,
+        (None, Some(k)) => {
+            return Err(Error::invalid(format!(
+                "--type {k:?}: container, image or all (volume, network and pod have their own inspect)"
+            )))
+        }
+    };
     let mut docs = vec![];
     let mut missing = 0;
-    let ctrs = crate::containers::Db::open(&store.root)?;
+    let ctrs = crate::db::Db::open(&store.root)?;
     for name in &a.images {
-        if let Ok(c) = ctrs.find(name) {
-            let c = ctrs.fresh(c)?;
-            docs.push(crate::containers::inspect_doc(&ctrs, &c));
-            continue;
+        if kind != "image" {
+            match ctrs.find(name) {
+                Ok(c) => {
+                    let c = ctrs.fresh(c)?;
+                    docs.push(crate::containers::inspect_doc(&ctrs, &c));
+                    continue;
+                }
+                Err(e @ Error::NoContainer(_)) if kind == "container" => {
+                    eprintln!("Error: {e}");
+                    missing += 1;
+                    continue;
+                }
+                Err(_) => {}
+            }
         }
         match store.find(name) {
             Ok(img) => docs.push(inspect_doc(store, &img)?),
@@ -408,7 +395,7 @@ fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
     Ok(if missing > 0 { 125 } else { 0 })
 }
 
-fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
+pub(crate) fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     for n in &a.names {
         store.tag(&img.id, &Reference::parse_local(n)?)?;
@@ -416,15 +403,23 @@ fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn rmi(store: &mut Store, a: RmiArgs) -> Result<i32> {
-    let mut failed = false;
+pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
+    // --all: by id, each image with all its names.
+    if a.all {
+        a.images = store.images()?.into_iter().map(|i| i.id).collect();
+    }
+    // Podman's codes: 1 when one was not found, 2 when one is in use,
+    // 125 for any other refusal (an id of several names, without -f).
+    let mut code = 0;
     let mut touched = false;
     for what in &a.images {
         let img = match store.find(what) {
             Ok(i) => i,
+            // Podman's and Docker's: -f (or --ignore) removes what is there.
+            Err(Error::NoImage(_)) if a.force || a.ignore => continue,
             Err(e) => {
                 eprintln!("Error: {e}");
-                failed = true;
+                code = code.max(1);
                 continue;
             }
         };
@@ -455,16 +450,16 @@ fn rmi(store: &mut Store, a: RmiArgs) -> Result<i32> {
                 short(&img.id),
                 holders.join(", ")
             );
-            failed = true;
+            code = code.max(2);
             continue;
         }
-        if !a.force && by_name.is_none() && img.names.len() > 1 {
+        if !a.force && !a.all && by_name.is_none() && img.names.len() > 1 {
             eprintln!(
                 "Error: image {} has several names ({}): remove them by name, or use -f",
                 short(&img.id),
                 img.names.join(", ")
             );
-            failed = true;
+            code = 125;
             continue;
         }
         for n in &img.names {
@@ -477,14 +472,14 @@ fn rmi(store: &mut Store, a: RmiArgs) -> Result<i32> {
     if touched {
         store.collect(true)?;
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(code)
 }
 
-fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
+pub(crate) fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
     let _ = a.force;
     let mut removed = 0;
     for img in store.images()? {
-        if (img.names.is_empty() || a.all) && store.holders(&img.id)?.is_empty() {
+        if (img.dangling() || a.all) && store.holders(&img.id)?.is_empty() {
             store.remove_image(&img.id)?;
             println!("{}", img.id.trim_start_matches("sha256:"));
             removed += 1;
@@ -499,7 +494,7 @@ fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn history(store: &Store, a: HistoryArgs) -> Result<i32> {
+pub(crate) fn history(store: &Store, a: HistoryArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     let c = config_of(&img);
     let layers = store.layers_of(&img.id)?;
@@ -544,6 +539,21 @@ fn history(store: &Store, a: HistoryArgs) -> Result<i32> {
         );
         return Ok(0);
     }
+    // A template: Podman's fields (ID, Created, CreatedBy, Size,
+    // Comment), a line per entry.
+    if let Some(t) = a.format.as_deref().filter(|f| *f != "table") {
+        let t = t.strip_prefix("table").map(str::trim_start).unwrap_or(t);
+        for (i, (h, s)) in with_sizes.iter().enumerate() {
+            let entry = json!({
+                "ID": if i == 0 { short(&img.id) } else { "<missing>".into() },
+                "Created": h.created.as_deref().map(|c| format::ago(format::parse_time(c))).unwrap_or_default(),
+                "CreatedAt": h.created, "CreatedBy": h.created_by.clone().unwrap_or_default(),
+                "Size": format::size(*s), "Comment": h.comment.clone().unwrap_or_default(),
+            });
+            println!("{}", format::template(t, &entry).map_err(Error::invalid)?);
+        }
+        return Ok(0);
+    }
     let rows: Vec<Vec<String>> = with_sizes
         .iter()
         .enumerate()
@@ -574,7 +584,7 @@ fn history(store: &Store, a: HistoryArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn save(store: &Store, a: SaveArgs) -> Result<i32> {
+pub(crate) fn save(store: &Store, a: SaveArgs) -> Result<i32> {
     let format: Format = a.format.parse()?;
     let mut list = vec![];
     for what in &a.images {
@@ -630,7 +640,7 @@ fn save(store: &Store, a: SaveArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
+pub(crate) fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
     let loaded = match &a.input {
         Some(p) => archive::load(
             store,
@@ -646,7 +656,7 @@ fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
+pub(crate) fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
     let name = a
         .reference
         .as_deref()
@@ -664,7 +674,7 @@ fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn login(a: LoginArgs) -> Result<i32> {
+pub(crate) fn login(a: LoginArgs) -> Result<i32> {
     let user = match a.username {
         Some(u) => u,
         None => {
@@ -703,7 +713,7 @@ fn login(a: LoginArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn logout(a: LogoutArgs) -> Result<i32> {
+pub(crate) fn logout(a: LogoutArgs) -> Result<i32> {
     let file = a
         .authfile
         .clone()
@@ -716,7 +726,7 @@ fn logout(a: LogoutArgs) -> Result<i32> {
     }
 }
 
-fn mount(store: &mut Store, a: MountArgs) -> Result<i32> {
+pub(crate) fn mount(store: &mut Store, a: MountArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     let name = a.name.unwrap_or_else(|| short(&img.id));
     let o = skiff_image::mount::mount(store, &img.id, &name)?;
@@ -724,7 +734,7 @@ fn mount(store: &mut Store, a: MountArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn df(store: &Store) -> Result<i32> {
+pub(crate) fn df(store: &Store) -> Result<i32> {
     let imgs = store.images()?;
     let active = imgs
         .iter()
@@ -732,11 +742,7 @@ fn df(store: &Store) -> Result<i32> {
         .count();
     let total = skiff_image::store::disk_usage(&store.root.join("layers"))
         + skiff_image::store::disk_usage(&store.root.join("blobs"));
-    let dangling: u64 = imgs
-        .iter()
-        .filter(|i| i.names.is_empty())
-        .map(|i| i.size)
-        .sum();
+    let dangling: u64 = imgs.iter().filter(|i| i.dangling()).map(|i| i.size).sum();
     // Cached build steps, and the layers only they hold.
     let (cache_steps, cache_only) = store.build_cache_usage()?;
     let rows = vec![
@@ -776,7 +782,7 @@ fn df(store: &Store) -> Result<i32> {
     Ok(0)
 }
 
-fn check(store: &mut Store, a: CheckArgs) -> Result<i32> {
+pub(crate) fn check(store: &mut Store, a: CheckArgs) -> Result<i32> {
     let report = skiff_image::store::check(store)?;
     for p in &report.problems {
         println!("{p}");

@@ -19,7 +19,7 @@ use serde_json::Value;
 use skiff_image::store::Store;
 use skiff_image::{Error, Result};
 
-use crate::containers::Db;
+use crate::db::Db;
 use crate::pods;
 
 #[derive(Debug, Deserialize)]

@@ -6,18 +6,24 @@
 mod attach;
 mod build;
 mod cli;
+mod commands;
 mod containers;
 mod copy;
 mod ctl;
+mod db;
 mod doctor;
 mod format;
+mod health;
 mod images;
+mod info;
 mod init;
 mod kube;
 mod net;
 mod pods;
 mod progress;
 mod spec;
+mod stdio;
+mod template;
 mod userns;
 mod vm;
 mod volumes;
@@ -52,6 +58,27 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // A listing read through `| head` ends quietly when its reader goes,
+    // as Podman's does, instead of panicking in println!. Only these:
+    // the commands that start monitors must outlive a closed pipe.
+    if matches!(
+        cli.command,
+        cli::Command::Ps(_)
+            | cli::Command::Images(_)
+            | cli::Command::Inspect(_)
+            | cli::Command::Logs(_)
+            | cli::Command::History(_)
+            | cli::Command::Info(_)
+            | cli::Command::Version(_)
+            | cli::Command::Export { .. }
+            | cli::Command::System(cli::SystemCommand::Info(_))
+    ) {
+        // SAFETY: sets the process's disposition of one signal to the
+        // default; no handler of ours is involved.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // Inherited by what this command starts (the container's monitor).
     if cli.trace {
         std::env::set_var("SKIFF_TRACE", "1");
@@ -79,7 +106,7 @@ fn main() {
             std::process::exit(125);
         }
     }
-    match images::run(cli) {
+    match commands::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("Error: {e}");

@@ -15,7 +15,7 @@ use skiff_net::cni::{self, Attach};
 use skiff_net::ports::PortMapping;
 use skiff_net::{native, netns, Network};
 
-use crate::containers::{Ctr, Db};
+use crate::db::{Ctr, Db};
 
 /// net.json's `path`: how an attachment was made (records without one
 /// were made by CNI).
@@ -106,26 +106,67 @@ pub fn choose(db: &Db, network: Option<&str>) -> Result<Choice> {
 
 /// -p and -P: the mappings (-P: every port the image exposes, each on a
 /// free host port).
-pub fn publish(specs: &[String], all: bool, image_config: &Value) -> Result<Vec<PortMapping>> {
+pub fn publish(specs: &[String], all: bool, exposed: &[String]) -> Result<Vec<PortMapping>> {
     let mut out = Vec::new();
     for s in specs {
         out.extend(skiff_net::ports::parse(s).map_err(net_err)?);
     }
     if all {
-        if let Some(exposed) = image_config.get("ExposedPorts").and_then(Value::as_object) {
-            for key in exposed.keys() {
-                let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-                if out
-                    .iter()
-                    .any(|m| m.container_port.to_string() == port && m.protocol == proto)
-                {
-                    continue;
-                }
-                out.extend(skiff_net::ports::parse(&format!("{port}/{proto}")).map_err(net_err)?);
+        for key in exposed {
+            let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            if out
+                .iter()
+                .any(|m| m.container_port.to_string() == port && m.protocol == proto)
+            {
+                continue;
             }
+            out.extend(skiff_net::ports::parse(&format!("{port}/{proto}")).map_err(net_err)?);
         }
     }
     Ok(out)
+}
+
+/// The ports a container exposes: its image's ExposedPorts and --expose's
+/// (PORT[-PORT][/PROTO]), each once, in order.
+pub fn exposed_by(image_config: &Value, given: &[String]) -> Result<Vec<String>> {
+    let mut all: Vec<String> = image_config
+        .get("ExposedPorts")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for g in given {
+        let ports = exposed_ports(g).map_err(|e| Error::invalid(format!("--expose {e}")))?;
+        for p in ports {
+            if !all.contains(&p) {
+                all.push(p);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// EXPOSE's and --expose's port[/proto] or range, as ExposedPorts keys.
+pub fn exposed_ports(w: &str) -> std::result::Result<Vec<String>, String> {
+    let (ports, proto) = w.split_once('/').unwrap_or((w, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("{w:?}: the protocol is tcp, udp or sctp"));
+    }
+    let bad = || format!("{w:?}: expected PORT[-PORT][/PROTO]");
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
 
 /// What create sets up: the namespace and the interface; net.json written.
@@ -568,6 +609,37 @@ pub fn dns_servers(specs: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// --dns-search and --dns-option values: one word each (a space or a
+/// newline would make another line of resolv.conf).
+pub fn dns_words(flag: &str, words: &[String]) -> Result<Vec<String>> {
+    words
+        .iter()
+        .map(|w| match w.is_empty() || w.contains(char::is_whitespace) {
+            true => Err(Error::invalid(format!("{flag} {w:?}: one word"))),
+            false => Ok(w.clone()),
+        })
+        .collect()
+}
+
+/// resolv.conf with its `keyword` lines (search, options) replaced by one
+/// of `words`; none at all for `search .` (Docker's "no search domain").
+pub fn with_line(resolv: &str, keyword: &str, words: &[String]) -> String {
+    let mut out: String = resolv
+        .lines()
+        .filter(|l| l.split_whitespace().next() != Some(keyword))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let words: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != ".")
+        .collect();
+    if !words.is_empty() {
+        out.push_str(&format!("{keyword} {}\n", words.join(" ")));
+    }
+    out
+}
+
 /// resolv.conf with `servers` in place of its nameservers.
 pub fn with_nameservers(resolv: &str, servers: &[String]) -> String {
     let mut out: String = resolv
@@ -624,7 +696,9 @@ fn write_hosts(db: &Db, c: &Ctr, on: &[(String, String)], all: &[(Ctr, Vec<(Stri
         .unwrap_or_default()
         .trim()
         .to_string();
-    let own_names = [hostname.as_str(), c.name.as_str()];
+    let settings = crate::db::Settings::load(&dir);
+    let mut own_names = vec![hostname.as_str(), c.name.as_str()];
+    own_names.extend(settings.network_aliases.iter().map(String::as_str));
     let mut peers: Vec<(String, Vec<String>)> = vec![];
     for (net, _) in on {
         for (p, theirs) in all {
@@ -632,12 +706,14 @@ fn write_hosts(db: &Db, c: &Ctr, on: &[(String, String)], all: &[(Ctr, Vec<(Stri
                 continue;
             };
             if p.id != c.id && !peers.iter().any(|(_, n)| n[0] == p.name) {
-                peers.push((pip.clone(), vec![p.name.clone()]));
+                // Its name, then its --network-alias names.
+                let mut names = vec![p.name.clone()];
+                names.extend(crate::db::Settings::load(&db.dir(&p.id)).network_aliases);
+                peers.push((pip.clone(), names));
             }
         }
     }
     // --add-host's, kept.
-    let settings = crate::containers::Settings::load(&dir);
     peers.extend(
         settings
             .extra_hosts

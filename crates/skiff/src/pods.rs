@@ -24,7 +24,8 @@ use skiff_image::reference::Reference;
 use skiff_image::store::Store;
 use skiff_image::{Error, Result};
 
-use crate::containers::{self as ctr, Ctr, Db};
+use crate::containers::{self as ctr};
+use crate::db::{Ctr, Db};
 use crate::format;
 
 /// The namespaces a pod may share (`pod create --share`; Podman's
@@ -44,7 +45,7 @@ pub struct Spec {
     pub labels: std::collections::BTreeMap<String, String>,
     /// vm: the pod is one VM (its infra's), its members run inside it.
     #[serde(default)]
-    pub isolation: crate::vm::Isolation,
+    pub isolation: crate::db::Isolation,
     /// A VM pod's size (pod create --memory, --cpus): the infra's
     /// linux.resources, which the VM is sized from.
     #[serde(default)]
@@ -58,26 +59,6 @@ pub struct Pod {
     pub created: i64,
     pub infra: String,
     pub spec: Spec,
-}
-
-/// What a member joins, for containers::create.
-#[derive(Debug, Clone)]
-pub struct Join {
-    pub pod: String,
-    pub infra_dir: PathBuf,
-    /// (runtime-spec namespace type, path).
-    pub namespaces: Vec<(&'static str, String)>,
-    pub cgroup_parent: String,
-    pub hostname: String,
-}
-
-impl Join {
-    pub fn namespace(&self, kind: &str) -> Option<&str> {
-        self.namespaces
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, p)| p.as_str())
-    }
 }
 
 /// The pod's cgroup parent (cgroupfs path, as cgroupsPath takes it).
@@ -189,7 +170,7 @@ fn infra_image(store: &mut Store) -> Result<String> {
 /// `pod create`: the pod's row and its infra container (created, started
 /// with the pod or its first member).
 pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> Result<Pod> {
-    let id = ctr::random_id();
+    let id = crate::db::random_id();
     let name = name.unwrap_or_else(|| format!("skiff_pod_{}", &id[..12]));
     if find(db, &name).is_ok() {
         return Err(Error::Refused(format!(
@@ -223,22 +204,17 @@ pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> R
         resources: spec.resources.clone(),
         ..Default::default()
     };
-    let vm = spec.isolation == crate::vm::Isolation::Vm;
     let opts = ctr::RunOpts {
         name: Some(format!("{}-infra", &id[..12])),
-        settings: ctr::Settings {
+        settings: crate::db::Settings {
             isolation: spec.isolation,
             ..Default::default()
         },
         hostname: Some(spec.hostname.clone()).filter(|h| !h.is_empty()),
-        network: if vm {
-            Some("none".into())
-        } else {
-            spec.network.clone()
-        },
+        network: spec.network.clone(),
         publish: spec.publish.clone(),
         extras,
-        pod: Some(Join {
+        pod: Some(ctr::Join {
             pod: id.clone(),
             infra_dir: PathBuf::new(),
             namespaces: vec![],
@@ -311,7 +287,7 @@ pub fn ensure_running(db: &Db, pod: &Pod) -> Result<Ctr> {
         }
     };
     // A VM pod's namespaces are the guest's: nothing on the host to bind.
-    if pod.spec.isolation != crate::vm::Isolation::Vm {
+    if pod.spec.isolation != crate::db::Isolation::Vm {
         bind_namespaces(db, pod, &infra)?;
     }
     Ok(infra)
@@ -364,16 +340,23 @@ fn unbind(file: &Path) {
 }
 
 /// What a member joins (the infra started first).
-pub fn join(db: &Db, pod: &Pod) -> Result<Join> {
+pub fn join(db: &Db, pod: &Pod) -> Result<ctr::Join> {
     let infra = ensure_running(db, pod)?;
     let dir = db.dir(&pod.infra);
-    if pod.spec.isolation == crate::vm::Isolation::Vm {
+    if pod.spec.isolation == crate::db::Isolation::Vm {
         // In the VM every container has the guest's network (the agent
-        // leaves none of its own); the pod's hostname is set in each.
-        return Ok(Join {
+        // leaves none of its own); the other shared namespaces are the
+        // infra's in the guest, by its pid there.
+        let guest_pid = crate::vm::guest_pid(&dir)?;
+        let namespaces = [("ipc", "ipc"), ("uts", "uts"), ("pid", "pid")]
+            .into_iter()
+            .filter(|(_, ns)| pod.spec.share.iter().any(|s| s == ns))
+            .map(|(kind, ns)| (kind, format!("/proc/{guest_pid}/ns/{ns}")))
+            .collect();
+        return Ok(ctr::Join {
             pod: pod.id.clone(),
             infra_dir: dir,
-            namespaces: vec![],
+            namespaces,
             cgroup_parent: cgroup_parent(&pod.id),
             hostname: pod.spec.hostname.clone(),
         });
@@ -393,7 +376,7 @@ pub fn join(db: &Db, pod: &Pod) -> Result<Join> {
     if pod.spec.share.iter().any(|s| s == "pid") {
         namespaces.push(("pid", format!("/proc/{}/ns/pid", infra.pid)));
     }
-    Ok(Join {
+    Ok(ctr::Join {
         pod: pod.id.clone(),
         infra_dir: dir,
         namespaces,
@@ -451,7 +434,7 @@ pub fn start(db: &Db, pod: &Pod) -> Result<()> {
 /// `pod stop`: the members, then the infra.
 pub fn stop(db: &Db, pod: &Pod, timeout: Option<u64>) -> Result<()> {
     for c in members(db, pod)? {
-        if c.state == "running" || c.state == "paused" || ctr::restarting(&c) {
+        if c.state == "running" || c.state == "paused" || crate::db::restarting(&c) {
             ctr::stop(db, &c, timeout)?;
         }
     }
@@ -463,7 +446,7 @@ pub fn kill(db: &Db, pod: &Pod, sig: &str) -> Result<()> {
     let mut any = false;
     for c in members(db, pod)? {
         if c.state == "running" || c.state == "paused" {
-            ctr::mark_stopped_by_user(db, &c.id);
+            crate::db::mark_stopped_by_user(db, &c.id);
             ctr::signal(db, &c, sig)?;
             any = true;
         }
@@ -495,7 +478,7 @@ pub fn remove(store: &mut Store, db: &Db, pod: &Pod, force: bool) -> Result<()> 
         )));
     }
     for c in &list {
-        if c.state == "running" || c.state == "paused" || ctr::restarting(c) {
+        if c.state == "running" || c.state == "paused" || crate::db::restarting(c) {
             ctr::stop(db, c, Some(0))?;
         }
         if c.id == pod.infra {

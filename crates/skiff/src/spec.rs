@@ -3,6 +3,9 @@
 //! command line's flags, in Docker's defaults (its capability set, masked
 //! and read-only paths, no device beyond the standard ones).
 
+use std::io::Read;
+use std::path::Path;
+
 use serde_json::{json, Value};
 
 /// Docker's default capabilities.
@@ -89,11 +92,15 @@ pub fn config(p: &Plan) -> Value {
     };
     let mut namespaces: Vec<Value> = ["pid", "ipc", "uts", "mount"]
         .iter()
+        .filter(|t| !p.extras.host_namespaces.contains(t))
         .map(|t| match p.joined.iter().find(|(j, _)| j == t) {
             Some((_, path)) => json!({"type": t, "path": path}),
             None => json!({"type": t}),
         })
         .collect();
+    if p.extras.private_cgroupns {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     match &p.network {
         NetNs::Own => namespaces.push(json!({"type": "network"})),
         NetNs::Path(path) => namespaces.push(json!({"type": "network", "path": path})),
@@ -111,6 +118,13 @@ pub fn config(p: &Plan) -> Value {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
+    if let Some(size) = p.extras.shm_size {
+        let shm = mounts.iter_mut().find(|m| m["destination"] == "/dev/shm");
+        if let Some(opts) = shm.and_then(|m| m["options"].as_array_mut()) {
+            opts.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("size=")));
+            opts.push(json!(format!("size={}k", size / 1024)));
+        }
+    }
     for (dest, src) in p.etc_files {
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
@@ -137,6 +151,7 @@ pub fn config(p: &Plan) -> Value {
         rules.push(json!({"allow": true, "type": node["type"], "major": node["major"], "minor": node["minor"], "access": access}));
         devices.push(node);
     }
+    rules.extend(p.extras.device_rules.iter().cloned());
     resources.insert("devices".into(), Value::Array(rules));
     // Privileged means unconfined unless a profile was given by name.
     let seccomp = p
@@ -176,6 +191,24 @@ pub fn config(p: &Plan) -> Value {
     if let Some(Ok(sc)) = seccomp {
         out["linux"]["seccomp"] = sc;
     }
+    // In the host's UTS namespace the hostname is the host's.
+    if p.extras.host_namespaces.contains(&"uts") {
+        if let Some(o) = out.as_object_mut() {
+            o.remove("hostname");
+        }
+    }
+    if !p.extras.sysctl.is_empty() {
+        out["linux"]["sysctl"] = Value::Object(p.extras.sysctl.clone());
+    }
+    if let Some(m) = p.extras.umask {
+        out["process"]["user"]["umask"] = json!(m);
+    }
+    if let Some(n) = p.extras.oom_score_adj {
+        out["process"]["oomScoreAdj"] = json!(n);
+    }
+    if !p.extras.annotations.is_empty() {
+        out["annotations"] = Value::Object(p.extras.annotations.clone());
+    }
     if let Some(path) = &p.cgroups_path {
         out["linux"]["cgroupsPath"] = json!(path);
     }
@@ -198,7 +231,13 @@ pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> 
     };
     let mut out = match entrypoint {
         Some("") => vec![],
-        Some(e) => vec![e.to_string()],
+        // Podman's JSON form, `--entrypoint '["sh","-c"]'`: the words
+        // given (a string that is not a JSON list of strings is one word,
+        // as Docker reads every --entrypoint).
+        Some(e) => match serde_json::from_str::<Vec<String>>(e) {
+            Ok(words) => words,
+            _ => vec![e.to_string()],
+        },
         None => list("Entrypoint"),
     };
     // A given entrypoint drops the image's Cmd too (Docker's rule).
@@ -268,6 +307,12 @@ mod tests {
         assert_eq!(command(&c, Some("/other"), &[]), ["/other"]);
         assert_eq!(command(&c, Some(""), &["sh".into()]), ["sh"]);
         assert_eq!(command(&json!({"Cmd": ["sh"]}), None, &[]), ["sh"]);
+        // Podman's JSON form; anything else is one word.
+        assert_eq!(
+            command(&c, Some(r#"["sh","-c"]"#), &["x".into()]),
+            ["sh", "-c", "x"]
+        );
+        assert_eq!(command(&c, Some("[x"), &[]), ["[x"]);
     }
 
     #[test]
@@ -303,6 +348,22 @@ pub struct Extras {
     /// Volumes (-v NAME:PATH, -v PATH, --mount type=volume), made and
     /// bound at create.
     pub volumes: Vec<VolumeRequest>,
+    /// --shm-size: /dev/shm's size in bytes.
+    pub shm_size: Option<i64>,
+    /// --sysctl: linux.sysctl.
+    pub sysctl: serde_json::Map<String, Value>,
+    /// --annotation: the config's annotations.
+    pub annotations: serde_json::Map<String, Value>,
+    /// --pid/--ipc/--uts host: the namespaces not made (the host's kept).
+    pub host_namespaces: Vec<&'static str>,
+    /// --cgroupns private: a cgroup namespace of its own.
+    pub private_cgroupns: bool,
+    /// --oom-score-adj: process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
+    /// --umask: process.user.umask.
+    pub umask: Option<u32>,
+    /// --device-cgroup-rule: linux.resources.devices allow rules.
+    pub device_rules: Vec<Value>,
 }
 
 /// A volume a container asks for: a named one (made on first use) or,
@@ -442,14 +503,20 @@ pub fn capabilities(x: &Extras) -> Vec<String> {
 
 /// `run`'s flags, into what the config gets.
 pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
-    let mut x = resource_extras(
-        a.memory.as_deref(),
-        a.memory_swap.as_deref(),
-        a.cpus.as_deref(),
-        a.cpu_shares,
-        a.cpuset_cpus.as_deref(),
-        a.pids_limit,
-    )?;
+    // A flag this command does not know stops the flags: it is not an
+    // image name to look for in registries.
+    if a.image().starts_with('-') {
+        return Err(format!("unknown flag: {}", a.image()));
+    }
+    if let Some(p) = a.pull.as_deref() {
+        if !matches!(p, "missing" | "always" | "never" | "newer") {
+            return Err(format!("--pull {p:?}: missing, always, never or newer"));
+        }
+    }
+    let mut x = resource_extras(&Limits {
+        oom_kill_disable: a.oom_kill_disable,
+        ..Limits::of(&a.limits)
+    })?;
     x.caps_add = a
         .cap_add
         .iter()
@@ -461,7 +528,82 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
         .map(|c| cap_name("--cap-drop", c))
         .collect::<Result<_, _>>()?;
     mount_extras(&mut x, &a.volume, &a.mount, &a.tmpfs)?;
+    // Podman's --read-only-tmpfs (on by default): the places programs
+    // write scratch files stay writable, each unless mounted otherwise.
+    if a.read_only && a.read_only_tmpfs != Some(false) {
+        for dst in ["/run", "/tmp", "/var/tmp"] {
+            let taken = x.mounts.iter().any(|m| m["destination"] == dst)
+                || x.volumes.iter().any(|v| v.destination == dst);
+            // Sticky and open to all, whatever the image's directory is.
+            let mode = if dst == "/run" {
+                "mode=755"
+            } else {
+                "mode=1777"
+            };
+            if !taken {
+                x.mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": ["rw", "nosuid", "nodev", mode]}));
+            }
+        }
+    }
     limit_extras(&mut x, &a.ulimit, &a.security_opt)?;
+    for (flag, mode, ns) in [
+        ("--pid", &a.pid, "pid"),
+        ("--ipc", &a.ipc, "ipc"),
+        ("--uts", &a.uts, "uts"),
+    ] {
+        match mode.as_deref() {
+            None | Some("private" | "") => {}
+            Some("host") if a.pod.is_some() => {
+                return Err(format!(
+                    "{flag} host: not with --pod (its members share the pod's)"
+                ))
+            }
+            Some("host") => x.host_namespaces.push(ns),
+            Some(m) => return Err(format!("{flag} {m:?}: host or private")),
+        }
+    }
+    match a.cgroupns.as_deref() {
+        None | Some("host" | "") => {}
+        Some("private") => x.private_cgroupns = true,
+        Some(m) => return Err(format!("--cgroupns {m:?}: host or private")),
+    }
+    if let Some(n) = a.oom_score_adj {
+        if !(-1000..=1000).contains(&n) {
+            return Err(format!("--oom-score-adj {n}: from -1000 to 1000"));
+        }
+        x.oom_score_adj = Some(n);
+    }
+    if let Some(m) = &a.umask {
+        x.umask = Some(
+            u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| format!("--umask {m:?}: octal, 0000 to 0777"))?,
+        );
+    }
+    if x.host_namespaces.contains(&"uts") && a.hostname.is_some() {
+        return Err("--hostname: not with --uts host (the host's name is the container's)".into());
+    }
+    if let Some(sz) = &a.shm_size {
+        let bytes = parse_size("--shm-size", sz)?;
+        if bytes < 1024 {
+            return Err(format!("--shm-size {sz:?}: at least 1k"));
+        }
+        x.shm_size = Some(bytes);
+    }
+    for (flag, given, into) in [
+        ("--sysctl", &a.sysctl, &mut x.sysctl),
+        ("--annotation", &a.annotation, &mut x.annotations),
+    ] {
+        for kv in given {
+            match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    into.insert(k.to_string(), json!(v));
+                }
+                _ => return Err(format!("{flag} {kv:?}: KEY=VALUE")),
+            }
+        }
+    }
     x.privileged = a.privileged;
     if a.privileged {
         x.devices = host_devices();
@@ -469,35 +611,185 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
     for d in &a.device {
         x.devices.push(device(d)?);
     }
+    x.device_rules = a
+        .device_cgroup_rule
+        .iter()
+        .map(|r| device_rule(r))
+        .collect::<Result<_, _>>()?;
+    let mut block_io = serde_json::Map::new();
+    for (flag, key, given, bytes) in [
+        (
+            "--device-read-bps",
+            "throttleReadBpsDevice",
+            &a.device_read_bps,
+            true,
+        ),
+        (
+            "--device-write-bps",
+            "throttleWriteBpsDevice",
+            &a.device_write_bps,
+            true,
+        ),
+        (
+            "--device-read-iops",
+            "throttleReadIOPSDevice",
+            &a.device_read_iops,
+            false,
+        ),
+        (
+            "--device-write-iops",
+            "throttleWriteIOPSDevice",
+            &a.device_write_iops,
+            false,
+        ),
+    ] {
+        if !given.is_empty() {
+            let list = given
+                .iter()
+                .map(|g| throttle(flag, g, bytes))
+                .collect::<Result<Vec<_>, _>>()?;
+            block_io.insert(key.into(), Value::Array(list));
+        }
+    }
+    if !block_io.is_empty() {
+        x.resources
+            .insert("blockIO".into(), Value::Object(block_io));
+    }
     x.groups_add = a.group_add.clone();
     Ok(x)
 }
 
-/// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit.
-pub fn resource_extras(
-    memory: Option<&str>,
-    memory_swap: Option<&str>,
-    cpus: Option<&str>,
-    cpu_shares: Option<u64>,
-    cpuset: Option<&str>,
-    pids: Option<i64>,
-) -> Result<Extras, String> {
+/// --device-cgroup-rule 'TYPE MAJOR:MINOR ACCESS' (Docker's): an allow
+/// rule of linux.resources.devices.
+fn device_rule(rule: &str) -> Result<Value, String> {
+    let bad = || {
+        format!("--device-cgroup-rule {rule:?}: 'TYPE MAJOR:MINOR ACCESS', TYPE a, b or c, * for any number, ACCESS of r, w and m")
+    };
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    let [kind, numbers, access] = words.as_slice() else {
+        return Err(bad());
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let number = |n: &str| -> Result<Value, String> {
+        match n {
+            "*" => Ok(Value::Null),
+            n => n.parse::<i64>().map(|n| json!(n)).map_err(|_| bad()),
+        }
+    };
+    if !matches!(*kind, "a" | "b" | "c")
+        || access.is_empty()
+        || !access.chars().all(|c| "rwm".contains(c))
+    {
+        return Err(bad());
+    }
+    let mut r = json!({"allow": true, "type": kind, "access": access});
+    for (key, n) in [("major", number(major)?), ("minor", number(minor)?)] {
+        if !n.is_null() {
+            r[key] = n;
+        }
+    }
+    Ok(r)
+}
+
+/// --device-read-bps and the like, PATH:RATE: a throttle entry of
+/// linux.resources.blockIO for the block device at PATH.
+fn throttle(flag: &str, given: &str, bytes: bool) -> Result<Value, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (path, rate) = given
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{flag} {given:?}: PATH:RATE"))?;
+    let rate = match bytes {
+        true => parse_size(flag, rate)?,
+        false => rate
+            .parse::<i64>()
+            .map_err(|_| format!("{flag} {given:?}: PATH:N, N operations a second"))?,
+    };
+    let meta = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_block_device())
+        .ok_or_else(|| format!("{flag} {given:?}: {path} is not a block device"))?;
+    let rdev = meta.rdev();
+    Ok(json!({
+        "major": libc::major(rdev),
+        "minor": libc::minor(rdev),
+        "rate": rate,
+    }))
+}
+
+/// The resource flags, as given: `run`/`create`'s, and a VM pod's size.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits<'a> {
+    pub memory: Option<&'a str>,
+    pub memory_swap: Option<&'a str>,
+    pub memory_reservation: Option<&'a str>,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub cpus: Option<&'a str>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<&'a str>,
+    pub cpuset_mems: Option<&'a str>,
+    pub pids: Option<i64>,
+}
+
+impl<'a> Limits<'a> {
+    /// The flags `run`, `create` and `update` share.
+    pub fn of(a: &'a crate::cli::LimitArgs) -> Limits<'a> {
+        Limits {
+            memory: a.memory.as_deref(),
+            memory_swap: a.memory_swap.as_deref(),
+            memory_reservation: a.memory_reservation.as_deref(),
+            memory_swappiness: a.memory_swappiness,
+            oom_kill_disable: false,
+            cpus: a.cpus.as_deref(),
+            cpu_shares: a.cpu_shares,
+            cpu_quota: a.cpu_quota,
+            cpu_period: a.cpu_period,
+            cpuset_cpus: a.cpuset_cpus.as_deref(),
+            cpuset_mems: a.cpuset_mems.as_deref(),
+            pids: a.pids_limit,
+        }
+    }
+}
+
+/// linux.resources from the flags, checked as Docker checks them.
+pub fn resource_extras(l: &Limits) -> Result<Extras, String> {
     let mut x = Extras::default();
+    let mem = memory_limits(l)?;
+    if !mem.is_empty() {
+        x.resources.insert("memory".into(), Value::Object(mem));
+    }
+    let cpu = cpu_limits(l)?;
+    if !cpu.is_empty() {
+        x.resources.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = l.pids {
+        x.resources
+            .insert("pids".into(), json!({"limit": if p <= 0 { -1 } else { p }}));
+    }
+    Ok(x)
+}
+
+/// linux.resources.memory: --memory, --memory-swap, --memory-reservation,
+/// --memory-swappiness, --oom-kill-disable.
+fn memory_limits(l: &Limits) -> Result<serde_json::Map<String, Value>, String> {
     let mut mem = serde_json::Map::new();
-    if let Some(m) = memory {
+    if let Some(m) = l.memory {
         let bytes = parse_size("--memory", m)?;
         if bytes < 6 << 20 {
             return Err(format!("--memory {m:?}: the minimum is 6m (Docker's)"));
         }
         mem.insert("limit".into(), json!(bytes));
     }
-    if let Some(s) = memory_swap {
+    let limit = mem.get("limit").and_then(Value::as_i64);
+    if let Some(s) = l.memory_swap {
         let total = if s.trim() == "-1" {
             -1
         } else {
             parse_size("--memory-swap", s)?
         };
-        match mem.get("limit").and_then(|l| l.as_i64()) {
+        match limit {
             None => return Err("--memory-swap needs --memory".into()),
             Some(l) if total != -1 && total < l => {
                 return Err(format!("--memory-swap {s:?}: must be at least --memory"))
@@ -506,41 +798,80 @@ pub fn resource_extras(
         }
         mem.insert("swap".into(), json!(total));
     }
-    if !mem.is_empty() {
-        x.resources.insert("memory".into(), Value::Object(mem));
+    if let Some(r) = l.memory_reservation {
+        let bytes = parse_size("--memory-reservation", r)?;
+        if limit.is_some_and(|l| bytes > l) {
+            return Err(format!(
+                "--memory-reservation {r:?}: must not be above --memory"
+            ));
+        }
+        mem.insert("reservation".into(), json!(bytes));
     }
+    match l.memory_swappiness {
+        None | Some(-1) => {}
+        Some(n @ 0..=100) => {
+            mem.insert("swappiness".into(), json!(n));
+        }
+        Some(n) => {
+            return Err(format!(
+                "--memory-swappiness {n}: from 0 to 100 (-1: the host's)"
+            ))
+        }
+    }
+    if l.oom_kill_disable {
+        mem.insert("disableOOMKiller".into(), json!(true));
+    }
+    Ok(mem)
+}
+
+/// linux.resources.cpu: --cpus (a quota over 100 ms), --cpu-quota and
+/// --cpu-period (not with --cpus: Docker's rule), --cpu-shares,
+/// --cpuset-cpus, --cpuset-mems.
+fn cpu_limits(l: &Limits) -> Result<serde_json::Map<String, Value>, String> {
     let mut cpu = serde_json::Map::new();
-    if let Some(c) = cpus {
+    if let Some(c) = l.cpus {
         let n: f64 = c
             .parse()
             .map_err(|_| format!("--cpus {c:?}: a number such as 1.5"))?;
         if n <= 0.0 || !n.is_finite() {
             return Err(format!("--cpus {c:?}: must be positive"));
         }
+        if l.cpu_quota.is_some() || l.cpu_period.is_some() {
+            return Err("--cpus and --cpu-quota/--cpu-period conflict: give one".into());
+        }
         cpu.insert("quota".into(), json!((n * 100_000.0) as i64));
         cpu.insert("period".into(), json!(100_000));
     }
-    if let Some(sh) = cpu_shares {
+    if let Some(q) = l.cpu_quota {
+        if q != -1 && q < 1000 {
+            return Err(format!("--cpu-quota {q}: at least 1000 µs (-1: none)"));
+        }
+        cpu.insert("quota".into(), json!(q));
+    }
+    if let Some(p) = l.cpu_period {
+        if !(1000..=1_000_000).contains(&p) {
+            return Err(format!("--cpu-period {p}: from 1000 to 1000000 µs"));
+        }
+        cpu.insert("period".into(), json!(p));
+    }
+    if let Some(sh) = l.cpu_shares {
         cpu.insert("shares".into(), json!(sh));
     }
-    if let Some(set) = cpuset {
+    for (flag, key, list) in [
+        ("--cpuset-cpus", "cpus", l.cpuset_cpus),
+        ("--cpuset-mems", "mems", l.cpuset_mems),
+    ] {
+        let Some(set) = list else { continue };
         if set.is_empty()
             || !set
                 .bytes()
                 .all(|b| b.is_ascii_digit() || b == b',' || b == b'-')
         {
-            return Err(format!("--cpuset-cpus {set:?}: a list such as 0-1 or 0,2"));
+            return Err(format!("{flag} {set:?}: a list such as 0-1 or 0,2"));
         }
-        cpu.insert("cpus".into(), json!(set));
+        cpu.insert(key.into(), json!(set));
     }
-    if !cpu.is_empty() {
-        x.resources.insert("cpu".into(), Value::Object(cpu));
-    }
-    if let Some(p) = pids {
-        x.resources
-            .insert("pids".into(), json!({"limit": if p <= 0 { -1 } else { p }}));
-    }
-    Ok(x)
+    Ok(cpu)
 }
 
 /// -v, --mount, --tmpfs.
@@ -599,6 +930,28 @@ fn mount_extras(
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
             kv.insert(k.trim().to_string(), val.trim().to_string());
         }
+        // Every key is applied or refused by name: a silently dropped
+        // option would change what the container sees.
+        for k in kv.keys() {
+            let known = [
+                "type",
+                "source",
+                "src",
+                "target",
+                "destination",
+                "dst",
+                "readonly",
+                "ro",
+                "tmpfs-size",
+                "tmpfs-mode",
+                "bind-propagation",
+                "relabel",
+                "consistency",
+            ];
+            if !known.contains(&k.as_str()) {
+                return Err(format!("--mount {m:?}: option {k:?} is not supported here"));
+            }
+        }
         let target = kv
             .get("target")
             .or(kv.get("destination"))
@@ -620,13 +973,33 @@ fn mount_extras(
                         "--mount {m:?}: source= must be an existing absolute host path"
                     ));
                 }
-                let ro = kv.contains_key("readonly") || kv.contains_key("ro");
-                x.mounts.push(bind(&src, &target, ro));
+                let mut b = bind(&src, &target, mount_read_only(m, &kv)?);
+                if let Some(p) = kv.get("bind-propagation") {
+                    let known = [
+                        "private", "rprivate", "shared", "rshared", "slave", "rslave",
+                    ];
+                    if !known.contains(&p.as_str()) {
+                        return Err(format!(
+                            "--mount {m:?}: bind-propagation={p:?}: one of {known:?}"
+                        ));
+                    }
+                    if let Some(o) = b["options"].as_array_mut() {
+                        o.retain(|x| x != "rprivate");
+                        o.push(json!(p));
+                    }
+                }
+                x.mounts.push(b);
             }
             "tmpfs" => {
                 let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
                 if let Some(sz) = kv.get("tmpfs-size") {
                     opts.push(format!("size={}", parse_size("--mount tmpfs-size", sz)?));
+                }
+                if let Some(mode) = kv.get("tmpfs-mode") {
+                    u32::from_str_radix(mode, 8).map_err(|_| {
+                        format!("--mount {m:?}: tmpfs-mode={mode:?}: octal, as 1777")
+                    })?;
+                    opts.push(format!("mode={mode}"));
                 }
                 x.mounts.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts}));
             }
@@ -637,7 +1010,7 @@ fn mount_extras(
                     .filter(|s| !s.is_empty())
                     .cloned(),
                 destination: target,
-                read_only: kv.contains_key("readonly") || kv.contains_key("ro"),
+                read_only: mount_read_only(m, &kv)?,
             }),
             t => return Err(format!("--mount {m:?}: type {t:?}: bind, volume or tmpfs")),
         }
@@ -661,6 +1034,20 @@ fn mount_extras(
             .push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
     }
     Ok(())
+}
+
+/// --mount's `readonly` (or `ro`): alone, or =true|false|1|0 as Docker
+/// and Podman take it.
+fn mount_read_only(
+    m: &str,
+    kv: &std::collections::HashMap<String, String>,
+) -> Result<bool, String> {
+    match kv.get("readonly").or(kv.get("ro")).map(String::as_str) {
+        None => Ok(false),
+        Some("" | "true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(v) => Err(format!("--mount {m:?}: readonly={v:?}: true or false")),
+    }
 }
 
 /// --ulimit, --security-opt.
@@ -712,6 +1099,9 @@ fn limit_extras(x: &mut Extras, ulimits: &[String], security: &[String]) -> Resu
             "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => x.no_new_privileges = true,
             "no-new-privileges=false" | "no-new-privileges:false" => {}
             "seccomp=unconfined" | "seccomp:unconfined" => x.seccomp_given = true,
+            // Podman's scripts say these for SELinux and AppArmor hosts;
+            // this engine applies neither, so they hold already.
+            "label=disable" | "label:disable" | "apparmor=unconfined" | "apparmor:unconfined" => {}
             o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
                 let path = &o["seccomp=".len()..];
                 let text = std::fs::read_to_string(path).map_err(|e| format!("--security-opt {o:?}: {e}"))?;
@@ -827,8 +1217,6 @@ pub fn bind(src: &str, dst: &str, ro: bool) -> Value {
     json!({"destination": dst, "type": "bind", "source": src, "options": opts})
 }
 
-use std::path::Path;
-
 /// The default seccomp profile's places (the containers-common file
 /// Podman uses; an admin's copy in /etc wins), as Docker's format.
 /// Docker's default seccomp profile, containers-common's file (a broken
@@ -861,7 +1249,8 @@ pub const DEFAULT_SECCOMP: &[&str] = &[
     "/usr/share/containers/seccomp.json",
 ];
 
-fn go_arch() -> &'static str {
+/// Go's name for this machine's architecture, as Podman and Docker say it.
+pub(crate) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -1029,4 +1418,130 @@ mod seccomp_tests {
         assert_eq!(out["defaultErrnoRet"], 38);
         assert!(seccomp_for(&json!({"syscalls": []}), &[]).is_err());
     }
+}
+
+/// uid, gid, groups and home of USER[:GROUP] from the rootfs's passwd and
+/// group files, read inside the rootfs (a symlink there resolves there),
+/// regular files of at most 16 MiB.
+pub(crate) fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+) -> skiff_image::Result<(u32, u32, Vec<u32>, Option<String>)> {
+    let read = |rel: &str| read_in_rootfs(rootfs, rel);
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read("etc/passwd");
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
+    let (uid, mut gid, home, uname) = match (&entry, u.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().map_err(|_| {
+                skiff_image::Error::invalid(format!(
+                    "--user {user}: /etc/passwd's entry has no numeric uid"
+                ))
+            })?,
+            f[3].parse().unwrap_or(0),
+            Some(f[5].to_string()),
+            f[0].to_string(),
+        ),
+        // A uid the image does not know runs in group 0, as Docker's and
+        // Podman's do.
+        (None, Ok(n)) => (n, 0, None, String::new()),
+        (None, Err(_)) => {
+            return Err(skiff_image::Error::invalid(format!(
+                "--user {user}: no user {u:?} in the image's /etc/passwd"
+            )))
+        }
+    };
+    let group = read("etc/group");
+    if let Some(g) = g {
+        gid = match group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
+        {
+            Some(f) => f[2].parse().unwrap_or(0),
+            None => g.parse().map_err(|_| {
+                skiff_image::Error::invalid(format!(
+                    "--user {user}: no group {g:?} in the image's /etc/group"
+                ))
+            })?,
+        };
+    }
+    // The primary group first, then the user's others (Docker's list).
+    let groups: Vec<u32> = if uname.is_empty() {
+        vec![gid]
+    } else {
+        group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .filter(|f| f.len() >= 4 && f[3].split(',').any(|m| m == uname))
+            .filter_map(|f| f[2].parse().ok())
+            .filter(|g| *g != gid)
+            .fold(vec![gid], |mut v, g| {
+                v.push(g);
+                v
+            })
+    };
+    Ok((uid, gid, groups, home))
+}
+
+/// A file of the image's (etc/passwd, ...), read inside the rootfs (a
+/// symlink there resolves there): a regular file of at most 16 MiB, else
+/// nothing.
+pub(crate) fn read_in_rootfs(rootfs: &Path, rel: &str) -> String {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use skiff_image::inroot::openat2;
+    let Ok(dir) = rustix::fs::open(
+        rootfs,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return String::new();
+    };
+    let Ok(fd) = openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    ) else {
+        return String::new();
+    };
+    let f = std::fs::File::from(fd);
+    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return String::new();
+    }
+    let mut s = String::new();
+    let _ = f.take(16 << 20).read_to_string(&mut s);
+    s
+}
+
+/// The gid of group `name` in the image's /etc/group (--group-add).
+pub(crate) fn group_id(rootfs: &Path, name: &str) -> skiff_image::Result<u32> {
+    read_in_rootfs(rootfs, "etc/group")
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[0] == name)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| {
+            skiff_image::Error::invalid(format!(
+                "--group-add {name}: no such group in the image's /etc/group"
+            ))
+        })
+}
+
+/// What `exec` runs and how.
+pub struct ExecOpts<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [String],
+    pub user: Option<&'a str>,
+    pub workdir: Option<&'a str>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
 }

@@ -209,7 +209,7 @@ fn start_holder(dir: &Path) -> Result<(), String> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    crate::containers::in_own_session(&mut cmd);
+    crate::stdio::in_own_session(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| format!("starting the namespace holder: {e}"))?;

@@ -20,36 +20,8 @@ use skiff_vm::agent;
 use skiff_vm::stdio::{call_context, copy_stdin, Output};
 use skiff_vm::{AgentClient, GuestImage, GuestSize, Qemu, Sandbox, SandboxConfig};
 
-use crate::containers::{self as ctr, Ctr, Db, Ran};
-
-/// How a container is isolated: `--isolation`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Namespaces and cgroups on the host's kernel (skiff-oci, or --runtime).
-    #[default]
-    Default,
-    Vm,
-}
-
-impl Isolation {
-    pub fn parse(text: Option<&str>) -> Result<Isolation> {
-        match text {
-            None | Some("default" | "process" | "oci") => Ok(Isolation::Default),
-            Some("vm") => Ok(Isolation::Vm),
-            Some(other) => Err(Error::invalid(format!(
-                "--isolation {other:?}: default (or process, oci) or vm"
-            ))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Isolation::Default => "default",
-            Isolation::Vm => "vm",
-        }
-    }
-}
+use crate::db::{Ctr, Db};
+use crate::stdio::Ran;
 
 /// Where the engine's sandboxes live: short, so that the helpers' socket
 /// paths fit sun_path.
@@ -80,19 +52,27 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             "needs root (the rootfs is bound into the VM's share)",
         );
     }
-    if a.network.as_deref().is_some_and(|n| n != "none") {
-        return refuse(
-            "--network",
-            "the VM has no network yet; only none (the default with a VM)",
-        );
+    if let Some(n) = a.network.as_deref() {
+        refuse_network(n)?;
     }
-    let checks: [(bool, &str, &str); 6] = [
+    let checks: [(bool, &str, &str); 10] = [
         (
-            !a.publish.is_empty() || a.publish_all,
-            "-p/-P",
-            "the VM has no network yet",
+            [&a.pid, &a.ipc, &a.uts]
+                .iter()
+                .any(|m| m.as_deref() == Some("host")),
+            "--pid/--ipc/--uts host",
+            "the VM has no host namespaces to share",
         ),
-        (a.ip.is_some(), "--ip", "the VM has no network yet"),
+        (
+            !a.sysctl.is_empty(),
+            "--sysctl",
+            "not carried into the VM's container yet",
+        ),
+        (
+            a.shm_size.is_some(),
+            "--shm-size",
+            "not carried into the VM's container yet",
+        ),
         (
             a.privileged,
             "--privileged",
@@ -109,9 +89,28 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
             "the agent in the VM is the runtime",
         ),
         (
-            a.cpuset_cpus.is_some(),
+            a.limits.cpuset_cpus.is_some(),
             "--cpuset-cpus",
             "the VM's CPUs are not the host's; use --cpus",
+        ),
+        (
+            a.limits.cpuset_mems.is_some(),
+            "--cpuset-mems",
+            "the VM's memory nodes are not the host's; use --memory",
+        ),
+        (
+            !a.device_cgroup_rule.is_empty()
+                || !a.device_read_bps.is_empty()
+                || !a.device_write_bps.is_empty()
+                || !a.device_read_iops.is_empty()
+                || !a.device_write_iops.is_empty(),
+            "--device-cgroup-rule/--device-*-bps/--device-*-iops",
+            "the host's devices are not in the VM",
+        ),
+        (
+            a.pidfile.is_some(),
+            "--pidfile",
+            "the container's processes are the guest's, not the host's",
         ),
     ];
     for (given, flag, why) in checks {
@@ -124,16 +123,41 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
 
 /// `pod create --isolation vm`: what a VM pod cannot have yet, refused
 /// naming the flag.
-pub fn refuse_for_pod(network: Option<&str>, publish: &[String], share: &str) -> Result<()> {
-    if network.is_some_and(|n| n != "none") || !publish.is_empty() {
-        return Err(Error::invalid(
-            "--network/-p with --isolation vm: the VM has no network yet (docs/vm.md)",
-        ));
+pub fn refuse_for_pod(network: Option<&str>) -> Result<()> {
+    if let Some(n) = network {
+        refuse_network(n)?;
     }
-    if share.split(',').any(|s| s.trim() == "pid") {
-        return Err(Error::invalid(
-            "--share pid with --isolation vm: a VM pod's containers share the guest's network and hostname, not a pid namespace (docs/vm.md)",
-        ));
+    Ok(())
+}
+
+/// Where a VM container's init's pid in the guest is kept (the row's pid
+/// is 0: there is none on the host).
+const GUEST_PID_FILE: &str = "guest-pid";
+
+fn record_guest_pid(dir: &std::path::Path, pid: i32) -> Result<()> {
+    let path = dir.join(GUEST_PID_FILE);
+    std::fs::write(&path, pid.to_string()).map_err(|e| Error::at(&path, "writing", e))
+}
+
+/// The guest pid of VM container `dir`'s running init.
+pub fn guest_pid(dir: &std::path::Path) -> Result<i32> {
+    let path = dir.join(GUEST_PID_FILE);
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| Error::invalid(format!("{}: no guest pid recorded", path.display())))
+}
+
+/// The networks a VM cannot be on: the host's own (the guest has a
+/// kernel of its own, which cannot share the host's stack) and another
+/// container's (its namespace's traffic would be taken from it). A
+/// bridge or a named network is a namespace of the VM's own, which the
+/// VM mirrors (skiff-vm's network.rs).
+fn refuse_network(network: &str) -> Result<()> {
+    if network == "host" || network.starts_with("container:") || network.starts_with("ns:") {
+        return Err(Error::invalid(format!(
+            "--network {network} with --isolation vm: the VM's network is a namespace of its own (none, bridge or a network's name; docs/vm.md)"
+        )));
     }
     Ok(())
 }
@@ -145,11 +169,12 @@ pub(crate) fn run_once(
     db: &Db,
     id: &str,
     pod: Option<&str>,
-    io: ctr::RunIo,
-    log: &ctr::SharedLog,
+    io: crate::stdio::RunIo,
+    log: &crate::stdio::SharedLog,
     hub: &crate::attach::Hub,
 ) -> Result<Ran> {
     let dir = db.dir(id);
+    crate::db::mark_starting(db, id, std::process::id() as i64)?;
     let config_path = dir.join("config.json");
     let mut spec: Value = std::fs::read(&config_path)
         .ok()
@@ -261,17 +286,21 @@ fn boot(spec: &Value, id: &str) -> std::result::Result<Sandbox, skiff_vm::VmErro
         virtiofsd: Some(virtiofsd),
         extra_cmdline: String::new(),
         boot_bound: Duration::from_secs(90),
+        network: skiff_vm::network::netns_of(spec),
     })
 }
 
 /// A VM container's stdin: ours (run -i), a pipe attach writes (-d -i, a
 /// terminal), or none (closed at once, as /dev/null).
-fn stdin_of(io: ctr::RunIo, hub: &crate::attach::Hub) -> Result<Box<dyn std::io::Read + Send>> {
+fn stdin_of(
+    io: crate::stdio::RunIo,
+    hub: &crate::attach::Hub,
+) -> Result<Box<dyn std::io::Read + Send>> {
     if io.stdin_inherit {
         return Ok(Box::new(std::io::stdin()));
     }
     if io.interactive || io.tty {
-        let (r, w) = ctr::pipe()?;
+        let (r, w) = crate::stdio::pipe()?;
         hub.set_input(w, false);
         return Ok(Box::new(r));
     }
@@ -284,8 +313,8 @@ fn run_in(
     db: &Db,
     id: &str,
     spec: &Value,
-    io: ctr::RunIo,
-    log: &ctr::SharedLog,
+    io: crate::stdio::RunIo,
+    log: &crate::stdio::SharedLog,
     hub: &crate::attach::Hub,
 ) -> Result<Ran> {
     let create = agent::CreateContainerRequest {
@@ -294,8 +323,10 @@ fn run_in(
         rootfs_share_path: skiff_vm::share::rootfs_path(id),
         ..Default::default()
     };
-    if let Err(e) = agent.create_container(call_context(), &create) {
-        return Ok(Ran::NotStarted(agent_message(e)));
+    match agent.create_container(call_context(), &create) {
+        // A VM pod's members join its infra's namespaces by this pid.
+        Ok(made) => record_guest_pid(&db.dir(id), made.pid)?,
+        Err(e) => return Ok(Ran::NotStarted(agent_message(e))),
     }
     let stdin = stdin_of(io, hub)?;
     // With a terminal the agent holds its master: its output is stdout,
@@ -319,8 +350,8 @@ fn run_in(
             let (log, hub) = (log.clone(), hub.clone());
             let echo = io.echo;
             std::thread::spawn(move || match io.tty && !is_stderr {
-                true => ctr::copy_terminal(output, &log, &hub),
-                false => ctr::copy_output(output, stream, &log, &hub, echo),
+                true => crate::stdio::copy_terminal(output, &log, &hub),
+                false => crate::stdio::copy_output(output, stream, &log, &hub, echo),
             })
         })
         .collect();
@@ -337,7 +368,7 @@ fn run_in(
         return Ok(Ran::NotStarted(agent_message(e)));
     }
     // No host pid: the container's processes are the guest's.
-    ctr::mark_running(db, id, 0, std::process::id() as i64)?;
+    crate::db::mark_running(db, id, 0, std::process::id() as i64)?;
     skiff_image::trace::mark("vm: the container runs");
     // Closed at once when there is no input, as /dev/null would be.
     {
@@ -383,7 +414,7 @@ fn agent_message(e: skiff_vm::ttrpc::Error) -> String {
 /// A connection to the agent of the running container's VM (its own, or
 /// its pod's).
 fn agent_of(db: &Db, c: &Ctr) -> Result<AgentClient> {
-    let owner = ctr::Settings::load(&db.dir(&c.id))
+    let owner = crate::db::Settings::load(&db.dir(&c.id))
         .vm_pod
         .unwrap_or_else(|| c.id.clone());
     skiff_vm::connect_agent(&sandbox_dir(&owner))
@@ -410,7 +441,7 @@ pub fn signal(db: &Db, c: &Ctr, sig: &str) -> Result<()> {
         Ok(_) => Ok(()),
         // Its init ended and the monitor is taking the VM down (bounded):
         // the agent no longer has it. Ended is what the signal was for.
-        Err(e) => match ctr::wait_exit(db, &c.id, Some(Duration::from_secs(20)))? {
+        Err(e) => match crate::db::wait_exit(db, &c.id, Some(Duration::from_secs(20)))? {
             Some(_) => Ok(()),
             None => Err(e),
         },
@@ -459,10 +490,76 @@ pub fn stats(db: &Db, c: &Ctr) -> Option<Value> {
     serde_json::from_slice(&raw).ok()
 }
 
+/// `top` of a VM container: its processes in the guest (the agent reads
+/// them from the guest's /proc), in the columns the namespace tier's top
+/// gets from `ps -o user,pid,ppid,etime,time,args`; user names from the
+/// container's own /etc/passwd.
+pub fn top(db: &Db, c: &Ctr) -> Result<i32> {
+    let r = agent::ContainerRequest {
+        container_id: c.id.clone(),
+        ..Default::default()
+    };
+    let listed = agent_of(db, c)?
+        .list_processes(call_context(), &r)
+        .map_err(|e| Error::invalid(format!("top {}: {}", c.name, agent_message(e))))?;
+    let passwd =
+        std::fs::read_to_string(db.dir(&c.id).join("rootfs/etc/passwd")).unwrap_or_default();
+    println!(
+        "{:<8} {:>5} {:>5} {:>11} {:>8} COMMAND",
+        "USER", "PID", "PPID", "ELAPSED", "TIME"
+    );
+    for p in listed.processes {
+        println!(
+            "{:<8} {:>5} {:>5} {:>11} {:>8} {}",
+            user_name(&passwd, p.uid),
+            p.pid,
+            p.ppid,
+            elapsed_text(p.elapsed_seconds),
+            cpu_time_text(p.cpu_seconds),
+            p.args
+        );
+    }
+    Ok(0)
+}
+
+/// The name /etc/passwd gives `uid`, as ps shows it (the number when there
+/// is none, or when it is wider than the column).
+fn user_name(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?.parse::<u32>().ok()?;
+            (id == uid && !name.is_empty() && name.len() <= 8).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// ps's ELAPSED: [[dd-]hh:]mm:ss.
+fn elapsed_text(s: u64) -> String {
+    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h) {
+        (0, 0) => format!("{m:02}:{s:02}"),
+        (0, _) => format!("{h:02}:{m:02}:{s:02}"),
+        _ => format!("{d}-{h:02}:{m:02}:{s:02}"),
+    }
+}
+
+/// ps's TIME: [dd-]hh:mm:ss.
+fn cpu_time_text(s: u64) -> String {
+    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match d {
+        0 => format!("{h:02}:{m:02}:{s:02}"),
+        _ => format!("{d}-{h:02}:{m:02}:{s:02}"),
+    }
+}
+
 /// `exec` in the VM: the process from the container's own (its env, cwd
 /// and user, as -e, -w, -u change them), its output to ours; its exit
 /// code.
-pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
+pub fn exec(db: &Db, c: &Ctr, o: &crate::spec::ExecOpts) -> Result<i32> {
     if o.detach && o.tty {
         return Err(Error::invalid(
             "exec -d -t: a detached process's terminal would have no reader; use -d alone",
@@ -488,7 +585,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
     }
     let user = match o.user {
         Some(u) => {
-            let (uid, gid, groups, _) = ctr::resolve_user(&dir.join("rootfs"), u)?;
+            let (uid, gid, groups, _) = crate::spec::resolve_user(&dir.join("rootfs"), u)?;
             json!({"uid": uid, "gid": gid, "additionalGids": groups})
         }
         None => config["process"]["user"].clone(),
@@ -502,7 +599,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
         "noNewPrivileges": config["process"]["noNewPrivileges"],
         "terminal": o.tty,
     });
-    let exec_id = format!("exec-{}", &ctr::random_id()[..12]);
+    let exec_id = format!("exec-{}", &crate::db::random_id()[..12]);
     let agent = agent_of(db, c)?;
     let r = agent::ExecProcessRequest {
         container_id: c.id.clone(),
@@ -513,7 +610,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
     if let Err(e) = agent.exec_process(call_context(), &r) {
         let msg = agent_message(e);
         eprintln!("Error: {msg}");
-        return Ok(ctr::start_failure_code(&msg));
+        return Ok(crate::stdio::start_failure_code(&msg));
     }
     if o.detach {
         return spawn_drain(db, c, &exec_id).map(|()| 0);
@@ -587,7 +684,7 @@ pub fn exec(db: &Db, c: &Ctr, o: &ctr::ExecOpts) -> Result<i32> {
 /// fill and stop it; a process of ours in a session of its own reads them
 /// (to nothing, as the namespace tier's exec -d does) until it ends.
 fn spawn_drain(db: &Db, c: &Ctr, exec_id: &str) -> Result<()> {
-    let owner = ctr::Settings::load(&db.dir(&c.id))
+    let owner = crate::db::Settings::load(&db.dir(&c.id))
         .vm_pod
         .unwrap_or_else(|| c.id.clone());
     let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
@@ -598,7 +695,7 @@ fn spawn_drain(db: &Db, c: &Ctr, exec_id: &str) -> Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    ctr::in_own_session(&mut cmd);
+    crate::stdio::in_own_session(&mut cmd);
     cmd.spawn()
         .map(drop)
         .map_err(|e| Error::io("starting the reader of a detached exec", e))
@@ -664,26 +761,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn isolation_takes_default_process_oci_and_vm_only() {
-        for (text, want) in [
-            (None, Isolation::Default),
-            (Some("default"), Isolation::Default),
-            (Some("process"), Isolation::Default),
-            (Some("oci"), Isolation::Default),
-            (Some("vm"), Isolation::Vm),
-        ] {
-            assert_eq!(Isolation::parse(text).unwrap(), want);
-        }
-        let e = Isolation::parse(Some("hyperv")).unwrap_err().to_string();
-        assert!(e.contains("--isolation"), "{e}");
-    }
-
-    #[test]
     fn signals_by_name_and_number() {
         assert_eq!(signal_number("KILL"), Some(9));
         assert_eq!(signal_number("SIGTERM"), Some(15));
         assert_eq!(signal_number("15"), Some(15));
         assert_eq!(signal_number("0"), None);
         assert_eq!(signal_number("NOPE"), None);
+    }
+
+    #[test]
+    fn top_columns_read_as_ps_writes_them() {
+        assert_eq!(elapsed_text(5), "00:05");
+        assert_eq!(elapsed_text(3 * 3600 + 61), "03:01:01");
+        assert_eq!(elapsed_text(2 * 86400 + 59), "2-00:00:59");
+        assert_eq!(cpu_time_text(0), "00:00:00");
+        assert_eq!(cpu_time_text(86400 + 3661), "1-01:01:01");
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/:/bin/sh\nverylongname:x:1000:1000::/:/bin/sh\n";
+        assert_eq!(user_name(passwd, 0), "root");
+        assert_eq!(user_name(passwd, 33), "www-data");
+        assert_eq!(user_name(passwd, 1000), "1000");
+        assert_eq!(user_name(passwd, 7), "7");
     }
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 use skiff_image::{Error, Result};
 
-use crate::containers::Db;
+use crate::db::Db;
 use crate::format;
 
 pub fn dir(db: &Db) -> PathBuf {

@@ -556,13 +556,8 @@ fn podman_loads_and_runs_the_built_image() {
     )
     .unwrap();
     let podman = |args: &[&str]| {
-        Command::new("podman")
+        podman_at(&pm)
             .env("CONTAINERS_CONF", &conf)
-            .arg("--root")
-            .arg(pm.join("root"))
-            .arg("--runroot")
-            .arg(pm.join("run"))
-            .args(["--storage-driver", "vfs"])
             .args(args)
             .output()
             .unwrap()

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::process::Command;
 
 use common::*;
@@ -106,6 +107,101 @@ fn pull_lists_inspects_mounts_and_removes_an_image() {
         "rmi freed less than the layer's size"
     );
     assert!(e.ok(&["system", "check"]).starts_with("ok"));
+}
+
+/// An image pulled by digest alone is named so, as Podman names it:
+/// listed under its repository without a tag, not dangling, kept by
+/// `image prune`; `rmi REPO@DIGEST` removes it.
+#[test]
+fn an_image_pulled_by_digest_is_named_and_kept_by_prune() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{}/busybox:1", reg.addr()))
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let digest = doc["Digest"].as_str().unwrap_or_default().to_string();
+    assert!(digest.starts_with("sha256:"), "skopeo: {}", text(&o));
+    let e = Engine::new();
+    let pinned = format!("{}/busybox@{digest}", reg.addr());
+    let id = e.ok(&["pull", "-q", &pinned]).trim().to_string();
+    let list = e.ok(&["images"]);
+    let row = list.lines().nth(1).unwrap_or_default().to_string();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols[..2],
+        [format!("{}/busybox", reg.addr()).as_str(), "<none>"],
+        "{list}"
+    );
+    assert_eq!(e.ok(&["images", "-q", "--filter", "dangling=true"]), "");
+    e.ok(&["image", "prune"]);
+    assert_eq!(
+        e.ok(&["images", "-q"]).trim(),
+        &id[..12],
+        "prune removed it"
+    );
+    let out = e.ok(&["rmi", &pinned]);
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    assert_eq!(e.ok(&["images", "-q", "-a"]), "");
+    // A tag given with the digest names nothing (the registry has no
+    // such tag): the digest wins, as Podman's pull takes it.
+    let both = format!("{}/busybox:nosuch@{digest}", reg.addr());
+    e.ok(&["pull", "-q", &both]);
+    let list = e.ok(&["images"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(!list.contains("nosuch"), "{list}");
+    e.ok(&["run", "--rm", "--network", "none", &both, "true"]);
+}
+
+/// A blob the registry serves with other bytes than its digest says (a
+/// byte of the gzip header changed: it still unpacks to the right tree)
+/// is refused naming the layer, and nothing of it stays: no image, no
+/// layer, no blob, no partial download to resume from.
+#[test]
+fn a_layer_whose_digest_does_not_match_is_refused_and_nothing_kept() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let name = format!("{}/busybox:1", reg.addr());
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let layer = m["layers"][0]["digest"].as_str().unwrap_or_default();
+    assert!(layer.starts_with("sha256:"), "skopeo: {}", text(&o));
+    let hex = &layer[7..];
+    let data = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[4] ^= 1; // the gzip header's mtime
+    fs::write(&data, &bytes).unwrap();
+    let e = Engine::new();
+    let o = e.cmd(&["pull", "-q", &name]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains("digest mismatch") && text(&o).contains(layer),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(e.ok(&["images", "-q", "-a"]), "");
+    for dir in ["ingest", "layers", "blobs/sha256", "tmp"] {
+        let left: Vec<_> = fs::read_dir(e.root().join(dir))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir}/ kept {left:?}");
+    }
 }
 
 fn du(p: &std::path::Path) -> u64 {
@@ -246,6 +342,61 @@ fn a_multi_platform_index_and_zstd_layers() {
     e.ok(&["image", "unmount", "m"]);
     e.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
     assert_eq!(arch(&e), "arm64");
+    // create --platform: the name held another platform's image; pulled
+    // again for the one asked, as Podman's create does.
+    let o = e.cmd(&["create", "--name", "p", "--platform", "linux/amd64", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Unable to find image"), "{}", text(&o));
+    assert_eq!(arch(&e), "amd64");
+    let o = e.cmd(&["create", "--name", "p2", "--platform", "linux/amd64", &name]);
+    assert!(!text(&o).contains("Unable to find image"), "{}", text(&o));
+    e.ok(&["rm", "p", "p2"]);
+    let err = e.fails(&["create", "--platform", "amd64", &name]);
+    assert!(err.contains("--platform"), "{err}");
+    e.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
+    // The index says arm64 without a variant (as most do): it serves v8,
+    // what an arm64 machine asks for, as Podman takes it.
+    let e2 = Engine::new();
+    e2.ok(&["pull", "-q", "--platform", "linux/arm64/v8", &name]);
+    assert_eq!(arch(&e2), "arm64");
+    // Podman's --arch (--os, --variant) take the rest from this machine.
+    let e3 = Engine::new();
+    e3.ok(&["pull", "-q", "--arch", "arm64", &name]);
+    assert_eq!(arch(&e3), "arm64");
+    let err = e3.fails(&["pull", "--arch", "s390x", &name]);
+    assert!(err.contains("no image for linux/s390x"), "{err}");
+    let err = e3.fails(&[
+        "pull",
+        "--arch",
+        "arm64",
+        "--platform",
+        "linux/arm64",
+        &name,
+    ]);
+    assert!(
+        err.contains("--platform cannot be given with --arch"),
+        "{err}"
+    );
+    // A single-platform image of another platform: pulled, with Podman's
+    // warning.
+    let mut one = Layout::new(&tmp.path().join("one"));
+    let d = one.image(
+        &[tar_of(&[F::File("arch", b"s390x".to_vec())])],
+        Z::Gzip,
+        "s390x",
+        &["sh"],
+    );
+    one.tag(&d, "1");
+    reg.push_layout(&one.dir, "1", "one:1", false);
+    let o = e3.cmd(&["pull", &format!("{}/one:1", reg.addr())]);
+    assert!(
+        o.status.success()
+            && text(&o).contains(
+                "image platform (linux/s390x) does not match the expected platform (linux/amd64)"
+            ),
+        "{}",
+        text(&o)
+    );
     let err = e.fails(&["pull", "--platform", "linux/s390x", &name]);
     assert!(
         err.contains("no image for linux/s390x") && err.contains("linux/amd64"),
@@ -308,6 +459,243 @@ fn push_sends_only_missing_blobs_and_keeps_the_digest() {
     e2.ok(&["image", "unmount", "i"]);
 }
 
+/// What skiff pushes is what skopeo and Podman read back: the manifest's
+/// digest, the config's (the image id) and the layers' digests as
+/// `inspect` shows them; each blob went up in one request body (POST,
+/// then PUT with it), not a PATCH per MiB.
+#[test]
+fn a_pushed_image_reads_back_in_skopeo_and_podman_sent_whole() {
+    need!("docker-registry", "skopeo", "podman");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // 3 MiB gzip cannot shrink: a layer over the old 1 MiB chunks.
+    let mut noise = vec![0u8; 3 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let rootfs = tmp.path().join("rootfs.tar");
+    fs::write(&rootfs, tar_of(&[F::File("noise", noise)])).unwrap();
+    let e = Engine::new();
+    e.ok(&["import", rootfs.to_str().unwrap(), "noise:1"]);
+    let dest = format!("{}/team/noise:1", reg.addr());
+    e.ok(&["push", "noise:1", &dest]);
+    let log = reg.log();
+    let uploads = |method: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("\"{method} /v2/team/noise/blobs/uploads/")))
+            .count()
+    };
+    assert_eq!(uploads("PATCH"), 0, "blobs were sent in chunks");
+    assert_eq!(
+        uploads("PUT"),
+        2,
+        "a PUT for the layer and one for the config"
+    );
+    let doc: Value = serde_json::from_str(&e.ok(&["inspect", "noise:1"])).unwrap();
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    let sk: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let digest = e.ok(&["inspect", "--format", "{{.Digest}}", "noise:1"]);
+    assert_eq!(sk["Digest"], digest.trim(), "{}", text(&o));
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    let raw: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        raw["config"]["digest"], doc[0]["Id"],
+        "the config is the image id"
+    );
+    assert_eq!(sk["Layers"][0], raw["layers"][0]["digest"]);
+    let pm = tmp.path().join("podman");
+    let podman = |args: &[&str]| {
+        let o = podman_at(&pm).args(args).output().unwrap();
+        assert!(o.status.success(), "podman {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let rel = Registry::start_relative();
+    let rdest = format!("{}/team/noise:1", rel.addr());
+    e.ok(&["push", "noise:1", &rdest]);
+    assert!(
+        rel.log().contains("\"PUT /v2/team/noise/blobs/uploads/"),
+        "{}",
+        rel.log()
+    );
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{rdest}"))
+        .output()
+        .unwrap();
+    let rsk: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(rsk["Digest"], digest.trim(), "{}", text(&o));
+    podman(&["pull", "-q", "--tls-verify=false", &dest]);
+    let pid = podman(&["image", "inspect", "--format", "{{.Id}} {{.Digest}}", &dest]);
+    assert_eq!(
+        pid.trim(),
+        format!(
+            "{} {}",
+            doc[0]["Id"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("sha256:"),
+            digest.trim()
+        )
+    );
+    podman(&["rmi", "-a", "-f"]);
+}
+
+/// Two images of one layer in two compressions (zstd, gzip): the second
+/// pull finds the tree there already but still fetches its own blob, so
+/// it saves and pushes as its manifest says, digest unchanged.
+#[test]
+fn a_layer_present_in_another_compression_still_brings_its_blob() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("two"));
+    let z = l.image(&[busybox_layer()], Z::Zstd, "amd64", &["sh"]);
+    l.tag(&z, "z");
+    let g = l.image(&[busybox_layer()], Z::Gzip, "amd64", &["true"]);
+    l.tag(&g, "g");
+    reg.push_layout(&l.dir, "z", "two:z", false);
+    reg.push_layout(&l.dir, "g", "two:g", false);
+    let e = Engine::new();
+    e.ok(&["pull", "-q", &format!("{}/two:z", reg.addr())]);
+    let gname = format!("{}/two:g", reg.addr());
+    e.ok(&["pull", "-q", &gname]);
+    let archive = tmp.path().join("g.tar");
+    e.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        &gname,
+    ]);
+    let other = Registry::start();
+    let dest = format!("{}/two:g", other.addr());
+    e.ok(&["push", &gname, &dest]);
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(doc["Digest"], g["digest"], "{}", text(&o));
+    assert!(e.ok(&["system", "check"]).starts_with("ok"));
+    // The same image (its config) loaded from a docker-archive, whose
+    // manifest differs: a pull then fetches no blob at all.
+    let docker = tmp.path().join("g-docker.tar");
+    e.ok(&["save", "-o", docker.to_str().unwrap(), &gname]);
+    let e2 = Engine::new();
+    e2.ok(&["load", "-i", docker.to_str().unwrap()]);
+    let before = reg.blob_gets();
+    e2.ok(&["pull", "-q", &gname]);
+    assert_eq!(
+        reg.blob_gets(),
+        before,
+        "blobs fetched for an image the store has"
+    );
+    assert!(e2.ok(&["system", "check"]).starts_with("ok"));
+}
+
+/// The image config's labels are the container's too, under --label's
+/// (Docker's and Podman's Config.Labels); its StopSignal is kept.
+#[test]
+fn image_labels_and_stop_signal_reach_the_container() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("lab"));
+    let d = l.image_with(
+        &[busybox_layer()],
+        Z::Gzip,
+        "amd64",
+        serde_json::json!({"Cmd": ["sh"], "Env": ["PATH=/bin"], "StopSignal": "SIGUSR1",
+            "Labels": {"org.example.tier": "web", "org.example.team": "img"}}),
+    );
+    l.tag(&d, "1");
+    reg.push_layout(&l.dir, "1", "lab:1", false);
+    let e = Engine::new();
+    let name = format!("{}/lab:1", reg.addr());
+    e.ok(&["pull", "-q", &name]);
+    e.ok(&[
+        "create",
+        "--name",
+        "c",
+        "--label",
+        "org.example.team=ctr",
+        &name,
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["container", "inspect", "c"])).unwrap();
+    let cfg = &doc[0]["Config"];
+    assert_eq!(cfg["Labels"]["org.example.tier"], "web", "{cfg}");
+    assert_eq!(cfg["Labels"]["org.example.team"], "ctr", "--label wins");
+    assert_eq!(cfg["StopSignal"], "SIGUSR1");
+    e.ok(&["rm", "c"]);
+}
+
+/// zstd:chunked as Debian 12's skopeo (and podman) write it: the blob
+/// decompresses to the layer's tar short of the zero padding GNU tar
+/// ends a tar with (to a whole 10 KiB record), which the config's diff id
+/// counts. Podman pulls it; so does skiff (the tree is the same), and its
+/// docker-archive puts the padding back so loads check out.
+#[test]
+fn zstd_chunked_layers_from_debians_skopeo_pull_and_save() {
+    need!("docker-registry", "skopeo", "podman");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layer = busybox_layer();
+    layer.resize(layer.len().div_ceil(10240) * 10240, 0);
+    let mut l = Layout::new(&tmp.path().join("gnu"));
+    let d = l.image(&[layer], Z::Gzip, "amd64", &["sh"]);
+    l.tag(&d, "1");
+    let name = format!("{}/chunked:1", reg.addr());
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            "--dest-compress-format",
+            "zstd:chunked",
+        ])
+        .arg(format!("oci:{}:1", l.dir.display()))
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo: {}", text(&o));
+    let e = Engine::new();
+    e.ok(&["pull", "-q", &name]);
+    let m = e
+        .ok(&["image", "mount", "--name", "c", &name])
+        .trim()
+        .to_string();
+    assert!(fs::read_to_string(format!("{m}/etc/os-release"))
+        .unwrap()
+        .contains("skiff-test"));
+    e.ok(&["image", "unmount", "c"]);
+    let archive = tmp.path().join("chunked.tar");
+    e.ok(&["save", "-o", archive.to_str().unwrap(), &name]);
+    let pm = tmp.path().join("podman");
+    let o = podman_at(&pm)
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "podman load: {}", text(&o));
+    let e2 = Engine::new();
+    e2.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let _ = podman_at(&pm).args(["rmi", "-a", "-f"]).output();
+}
+
 #[test]
 fn save_and_load_round_trip_with_podman() {
     need!("docker-registry", "skopeo", "podman");
@@ -319,15 +707,7 @@ fn save_and_load_round_trip_with_podman() {
     let id = e.ok(&["pull", "-q", &name]).trim().to_string();
     let pm = tmp.path().join("podman");
     let podman = |args: &[&str]| {
-        let o = Command::new("podman")
-            .arg("--root")
-            .arg(pm.join("root"))
-            .arg("--runroot")
-            .arg(pm.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .output()
-            .unwrap();
+        let o = podman_at(&pm).args(args).output().unwrap();
         assert!(o.status.success(), "podman {args:?}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
@@ -386,6 +766,51 @@ fn save_and_load_round_trip_with_podman() {
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ran", "{format}");
         e2.ok(&["image", "unmount", "p"]);
     }
+    // skopeo's archives with names of no registry: an oci-archive's
+    // ref.name becomes localhost/NAME, a docker-archive's RepoTags
+    // docker.io/NAME, as Podman's load names them.
+    let layout = format!("oci:{}:1", tmp.path().join("bb").display());
+    for (dest, want) in [
+        ("oci-archive", "localhost/team/bb:3"),
+        ("docker-archive", "docker.io/team/bb:3"),
+    ] {
+        let file = tmp.path().join(format!("s-{dest}.tar"));
+        let o = Command::new("skopeo")
+            .args(["copy", "-q", &layout])
+            .arg(format!("{dest}:{}:team/bb:3", file.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo: {}", text(&o));
+        let e3 = Engine::new();
+        let out = e3.ok(&["load", "-i", file.to_str().unwrap()]);
+        assert!(
+            out.contains(&format!("Loaded image: {want}")),
+            "{dest}: {out}"
+        );
+        let out = podman(&["load", "-i", file.to_str().unwrap()]);
+        assert!(out.contains(want), "podman, {dest}: {out}");
+        // Compressed (`docker save | gzip`), as Docker's load takes it.
+        let plain = fs::read(&file).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        for (ext, bytes) in [
+            ("gz", gz.finish().unwrap()),
+            ("zst", zstd::encode_all(plain.as_slice(), 3).unwrap()),
+        ] {
+            let packed = tmp.path().join(format!("s-{dest}.tar.{ext}"));
+            fs::write(&packed, bytes).unwrap();
+            let e4 = Engine::new();
+            let out = e4.ok(&["load", "-i", packed.to_str().unwrap()]);
+            assert!(
+                out.contains(&format!("Loaded image: {want}")),
+                "{ext}: {out}"
+            );
+        }
+    }
+    let bz = tmp.path().join("x.tar.bz2");
+    fs::write(&bz, b"BZh91AY&SY").unwrap();
+    let err = Engine::new().fails(&["load", "-i", bz.to_str().unwrap()]);
+    assert!(err.contains("bzip2"), "{err}");
     podman(&["rmi", "-a", "-f"]);
 }
 
@@ -644,6 +1069,85 @@ fn bad_input_is_named_and_exits_125() {
         fs::read_dir(e.root().join("tmp")).unwrap().next().is_none(),
         "load left scratch behind"
     );
+}
+
+/// What the image-spec names but an engine may not run: an artifact (a
+/// Helm chart's config type) and a layer of an unknown type are refused
+/// naming the field, with nothing stored; non-distributable layers
+/// (plain and zstd) are pulled from the registry like any other.
+#[test]
+fn artifacts_and_unknown_layer_types_are_refused_and_foreign_layers_pulled() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(&tmp.path().join("odd"));
+    let layer = tar_of(&[F::File("hello", b"foreign".to_vec())]);
+    let config = |n: usize| {
+        let diff_ids = vec![sha(&layer); n];
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap()
+    };
+    let oci_config = "application/vnd.oci.image.config.v1+json";
+    let helm = l.raw(
+        "application/vnd.cncf.helm.config.v1+json",
+        b"{}",
+        &[(
+            "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            b"chart".to_vec(),
+        )],
+    );
+    l.tag(&helm, "helm");
+    let weird = l.raw(
+        oci_config,
+        &config(1),
+        &[("application/vnd.example.weird", layer.clone())],
+    );
+    l.tag(&weird, "weird");
+    let foreign = l.raw(
+        oci_config,
+        &config(2),
+        &[
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                layer.clone(),
+            ),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+                zstd::encode_all(layer.as_slice(), 3).unwrap(),
+            ),
+        ],
+    );
+    l.tag(&foreign, "foreign");
+    for t in ["helm", "weird", "foreign"] {
+        reg.push_layout(&l.dir, t, &format!("odd:{t}"), false);
+    }
+    let e = Engine::new();
+    for (t, want) in [
+        (
+            "helm",
+            "config.mediaType \"application/vnd.cncf.helm.config.v1+json\"",
+        ),
+        ("weird", "application/vnd.example.weird"),
+    ] {
+        let o = e.cmd(&["pull", "-q", &format!("{}/odd:{t}", reg.addr())]);
+        assert_eq!(o.status.code(), Some(125), "{t}: {}", text(&o));
+        assert!(text(&o).contains(want), "{t}: {}", text(&o));
+    }
+    assert_eq!(e.ok(&["images", "-a", "-q"]), "", "nothing listed");
+    let blobs = fs::read_dir(e.root().join("blobs/sha256")).unwrap().count();
+    assert_eq!(blobs, 0, "no blob of a refused image kept");
+    let name = format!("{}/odd:foreign", reg.addr());
+    e.ok(&["pull", "-q", &name]);
+    let m = e
+        .ok(&["image", "mount", "--name", "f", &name])
+        .trim()
+        .to_string();
+    assert_eq!(fs::read_to_string(format!("{m}/hello")).unwrap(), "foreign");
+    e.ok(&["image", "unmount", "f"]);
 }
 
 /// A real multi-thousand-file image: a debootstrapped Debian 12 (minbase,

@@ -378,6 +378,10 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
     let id = f.run_detached(&[
         "--name",
         "bg",
+        "--health-cmd",
+        "test -e /tmp/d",
+        "--health-interval",
+        "disable",
         "app:1",
         "sh",
         "-c",
@@ -429,6 +433,9 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
         assert_eq!(code, Some(6), "{out}");
         assert!(out.contains("/dev/pts/"), "{out}");
     }
+    // The health check runs through the agent too.
+    let o = f.skiff(&["healthcheck", "run", "bg"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // -d: it runs on, its output (more than a pipe holds) read to nothing
     // by a reader of the engine's, which ends with it.
     let o = f.skiff(&[
@@ -443,6 +450,9 @@ fn a_detached_vm_container_execs_logs_stops_and_is_removed() {
     eventually("the detached exec's end", Duration::from_secs(60), || {
         f.skiff(&["exec", "bg", "cat", "/tmp/d"]).stdout == b"ok\n"
     });
+    f.ok(&["healthcheck", "run", "bg"]);
+    let health = f.ok(&["inspect", "--format", "{{.State.Health.Status}}", "bg"]);
+    assert_eq!(health, "healthy\n");
     eventually("its reader gone", Duration::from_secs(10), || {
         let p = Command::new("pgrep")
             .args(["-f", &format!("__vm-drain .*{}", &id[..16])])
@@ -521,12 +531,67 @@ fn the_vm_is_sized_from_memory_and_cpus_and_rm_f_takes_it_down() {
     // The limit holds inside the guest too, on the container's cgroup.
     let max = f.ok(&["exec", "sized", "cat", "/sys/fs/cgroup/memory.max"]);
     assert_eq!(max.trim(), (384u64 << 20).to_string());
-    // stats reads the guest's cgroup through the agent; top refuses.
+    // stats reads the guest's cgroup through the agent; top lists the
+    // guest's processes of the container, in ps's columns: init (pid 1 in
+    // its namespace, seen here by the guest's pid) and an exec'd sleep.
     let stats = f.ok(&["stats", "--no-stream", "sized"]);
     assert!(stats.contains("384.00MiB"), "{stats}");
-    let top = f.skiff(&["top", "sized"]);
-    assert_eq!(top.status.code(), Some(125), "{}", text(&top));
+    f.ok(&["exec", "-d", "sized", "sleep", "500"]);
+    let top = f.ok(&["top", "sized"]);
+    let mut lines = top.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["USER", "PID", "PPID", "ELAPSED", "TIME", "COMMAND"],
+        "{top}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    for want in ["sleep 600", "sleep 500"] {
+        assert!(
+            rows.iter()
+                .any(|r| r[0] == "root" && r[5..].join(" ") == want && r[1].parse::<u32>().is_ok()),
+            "no row for {want:?}:\n{top}"
+        );
+    }
     f.ok(&["rm", "-f", "sized"]);
+    assert_nothing_left(&id);
+
+    // rm -f while the VM still boots (the row says created): it waits for
+    // the start, then ends it; the monitor's mounts do not outlive it.
+    let id = f.ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        "--name",
+        "racing",
+        "app:1",
+        "sleep",
+        "600",
+    ]);
+    let id = id.trim().to_string();
+    let mut start = Command::new(skiff_bin());
+    start
+        .arg("--root")
+        .arg(f.e.root())
+        .args(["start", "racing"]);
+    for (k, v) in &f.guest.env {
+        start.env(k, v);
+    }
+    let start = start
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sandbox = format!("{STATE_ROOT}/{}", &id[..16]);
+    eventually("the VM's boot began", Duration::from_secs(30), || {
+        Path::new(&sandbox).exists()
+    });
+    f.ok(&["rm", "-f", "racing"]);
+    let _ = wait_bounded(start, Duration::from_secs(120), &["start", "racing"]);
     assert_nothing_left(&id);
 }
 
@@ -545,15 +610,23 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
                 "--isolation",
                 "vm",
                 "--network",
-                "bridge",
+                "host",
                 "app:1",
                 "true",
             ],
             "--network",
         ),
         (
-            vec!["run", "--isolation", "vm", "-p", "8080:80", "app:1", "true"],
-            "-p",
+            vec![
+                "run",
+                "--isolation",
+                "vm",
+                "--network",
+                "container:other",
+                "app:1",
+                "true",
+            ],
+            "--network",
         ),
         (
             vec!["run", "--isolation", "vm", "--privileged", "app:1", "true"],
@@ -584,12 +657,32 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
             "--cpuset-cpus",
         ),
         (
-            vec!["pod", "create", "--isolation", "vm", "--share", "net,pid"],
-            "--share",
+            vec![
+                "create",
+                "--isolation",
+                "vm",
+                "--cpuset-mems",
+                "0",
+                "app:1",
+                "true",
+            ],
+            "--cpuset-mems",
         ),
         (
-            vec!["pod", "create", "--isolation", "vm", "-p", "8080:80"],
-            "-p",
+            vec![
+                "create",
+                "--isolation",
+                "vm",
+                "--pidfile",
+                "/tmp/pid",
+                "app:1",
+                "true",
+            ],
+            "--pidfile",
+        ),
+        (
+            vec!["pod", "create", "--isolation", "vm", "--network", "host"],
+            "--network",
         ),
         (vec!["pod", "create", "--isolation", "cloud"], "--isolation"),
         (vec!["pod", "create", "--memory", "64m"], "--memory"),
@@ -605,10 +698,106 @@ fn flags_the_vm_cannot_honour_are_refused_naming_them() {
     // Nothing was made.
     assert_eq!(f.ok(&["ps", "-a", "-q"]).trim(), "");
     assert_eq!(f.ok(&["pod", "ps", "-q"]).trim(), "");
+    // A VM container's networks are its VM's devices, fixed at boot.
+    f.ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        "--name",
+        "fixed",
+        "app:1",
+        "true",
+    ]);
+    for what in ["connect", "disconnect"] {
+        let o = f.skiff(&["network", what, "skiff", "fixed"]);
+        assert_eq!(o.status.code(), Some(125), "{what}: {}", text(&o));
+        assert!(text(&o).contains("--isolation vm"), "{}", text(&o));
+    }
+    f.ok(&["rm", "fixed"]);
+}
+
+/// On the default bridge a VM container has the network's address on
+/// its eth0 (the one inspect shows), serves a port published on the
+/// host's loopback (DNAT to that address, the tap into the guest) and at
+/// the address itself, and reaches out through the gateway; rm leaves no
+/// VM, rule or lease.
+#[test]
+fn a_vm_container_on_a_bridge_serves_a_published_port() {
+    let Some(f) = Fixture::booting() else { return };
+    if let Err(e) = skiff_vm::network::host_can_mirror() {
+        eprintln!("SKIPPED: this host cannot carry a network into a VM: {e}");
+        return;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let id = f.run_detached(&[
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        "app:1",
+        "sh",
+        "-c",
+        "echo served-from-the-vm > /srv/index.html; exec busybox httpd -f -p 8080 -h /srv",
+    ]);
+    let ip = f
+        .ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            "web",
+        ])
+        .trim()
+        .to_string();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "IPAddress {ip:?}");
+    let get = |addr: std::net::SocketAddr| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let published: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(
+        "the published port answers",
+        Duration::from_secs(60),
+        || get(published).is_some_and(|b| b.contains("served-from-the-vm")),
+    );
+    let direct: std::net::SocketAddr = format!("{ip}:8080").parse().unwrap();
+    let body = get(direct).unwrap_or_default();
+    assert!(body.contains("served-from-the-vm"), "at {direct}: {body:?}");
+    let gateway = f
+        .ok(&["inspect", "--format", "{{.NetworkSettings.Gateway}}", "web"])
+        .trim()
+        .to_string();
+    let seen = f.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        &format!("busybox ip -o -4 addr show eth0; uname -r; busybox ping -c 1 -W 5 {gateway} >/dev/null && echo gateway-answers"),
+    ]);
+    assert!(seen.contains(&format!(" {ip}/")), "eth0: {seen}");
+    assert!(!seen.contains(&host_release()), "the host's kernel: {seen}");
+    assert!(seen.contains("gateway-answers"), "{seen}");
+    f.ok(&["rm", "-f", "web"]);
+    assert_nothing_left(&id);
+    let rules = Command::new("iptables-save").output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains(&id[..12]), "rules of {id} left:\n{rules}");
+    assert!(
+        !Path::new("/var/lib/cni/networks/skiff").join(&ip).exists(),
+        "the lease of {ip} is left"
+    );
 }
 
 /// A VM pod: its infra's VM holds every member; they share the guest's
-/// kernel boot, its loopback and the pod's hostname; `pod rm -f` takes the
+/// kernel boot, its loopback, the pod's hostname and (--share pid) the
+/// infra's pid namespace; `pod rm -f` takes the
 /// one VM down.
 #[test]
 fn a_vm_pods_containers_share_one_vm() {
@@ -622,6 +811,8 @@ fn a_vm_pods_containers_share_one_vm() {
         "vmpod",
         "--hostname",
         "podhost",
+        "--share",
+        "net,ipc,uts,pid",
         "--memory",
         "384m",
         "--cpus",
@@ -662,7 +853,7 @@ fn a_vm_pods_containers_share_one_vm() {
         "app:1",
         "sh",
         "-c",
-        "cat /proc/sys/kernel/random/boot_id; busybox hostname; busybox wget -q -O - http://127.0.0.1:8080/index.html; grep MemTotal /proc/meminfo; busybox nproc",
+        "cat /proc/sys/kernel/random/boot_id; busybox hostname; busybox wget -q -O - http://127.0.0.1:8080/index.html; readlink /proc/1/exe; busybox ps -o args | grep -c '[h]ttpd'; grep MemTotal /proc/meminfo; busybox nproc",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     // The pod's VM has the pod's size (pod create --memory, --cpus).
@@ -675,8 +866,14 @@ fn a_vm_pods_containers_share_one_vm() {
     assert!(kib > 384 * 1024 && kib <= 448 * 1024, "MemTotal {kib} kB");
     let host = std::thread::available_parallelism().unwrap().get();
     assert_eq!(out.lines().last(), Some(2.min(host).to_string().as_str()));
-    let lines: Vec<&str> = out.lines().take(3).collect();
-    assert_eq!(lines, [boot_a.as_str(), "podhost", "served"], "{out}");
+    let lines: Vec<&str> = out.lines().take(5).collect();
+    // --share pid: the pod's pid 1 is the infra's pause, and the server's
+    // httpd is in sight.
+    assert_eq!(
+        lines,
+        [boot_a.as_str(), "podhost", "served", "/pause", "1"],
+        "{out}"
+    );
     // One VM: the infra's; none of the members' own.
     let infra_sandbox = format!("{STATE_ROOT}/{}", &infra[..16]);
     let qemus = Command::new("pgrep")
@@ -731,6 +928,7 @@ fn bench_run_rm_against_a_bare_boot() {
             virtiofsd: None,
             extra_cmdline: format!("{}=1", skiff_vm::BARE_BOOT_PARAM),
             boot_bound: Duration::from_secs(90),
+            network: None,
         };
         let sandbox = skiff_vm::Sandbox::start_vm(&config).unwrap();
         let deadline = Instant::now() + Duration::from_secs(90);

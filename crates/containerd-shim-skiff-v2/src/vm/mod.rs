@@ -1,7 +1,7 @@
-//! The VM tier (docs/vm.md): this binary run as `containerd-shim-skiff-vm-v2`
-//! (a link to it; containerd's runtime `io.containerd.skiff-vm.v2`) serves
-//! the same Task API, but each task runs in its own VM (crates/skiff-vm),
-//! created by skiff-agent inside it.
+//! The VM tier (docs/vm.md): `containerd-shim-skiff-vm-v2` (main_vm.rs;
+//! containerd's runtime `io.containerd.skiff-vm.v2`) serves the same Task
+//! API, but each task runs in its own VM (crates/skiff-vm), created by
+//! skiff-agent inside it.
 //!
 //! Tasks that `start` groups into one server (a pod) share one VM. A task's
 //! life: Create boots the pod's VM if it has none, puts the task's rootfs
@@ -34,20 +34,8 @@ use service::{Api, VmService};
 
 type Result<T> = std::result::Result<T, ShimError>;
 
-/// The name containerd finds for runtime `io.containerd.skiff-vm.v2`.
-pub const BINARY: &str = "containerd-shim-skiff-vm-v2";
-
 /// The disk's serial, how the agent finds the rootfs.
 const ROOTFS_SERIAL: &str = "rootfs";
-
-/// Whether this process is the VM tier: it was run by that name.
-pub fn is_vm_tier() -> bool {
-    std::env::args_os()
-        .next()
-        .map(PathBuf::from)
-        .and_then(|p| p.file_name().map(|n| n == BINARY))
-        .unwrap_or(false)
-}
 
 /// The sandbox directory's name for a group: the group itself when short,
 /// else a hash of it (a CRI sandbox id is 64 characters, and the helpers'
@@ -156,11 +144,5 @@ mod tests {
         assert_eq!(sandbox_name(cri).len(), 16);
         assert_eq!(sandbox_name(cri), sandbox_name(cri));
         assert_ne!(sandbox_name(cri), sandbox_name(&cri.replace('6', "7")));
-    }
-
-    #[test]
-    fn only_the_vm_tiers_name_selects_it() {
-        // The test binary's own name is neither.
-        assert!(!is_vm_tier());
     }
 }

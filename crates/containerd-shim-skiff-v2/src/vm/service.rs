@@ -189,7 +189,7 @@ impl VmService {
             None => {
                 let group = crate::start::group_id(&bundle).unwrap_or_else(|| id.clone());
                 let size = skiff_vm::GuestSize::for_first_task(&spec);
-                let pod = self.boot(&sandbox_name(&group), &req, &host_root, size)?;
+                let pod = self.boot(&sandbox_name(&group), &req, &spec, &host_root, size)?;
                 (pod.sandbox.shared_dir(), Some(pod))
             }
         };
@@ -306,11 +306,13 @@ impl VmService {
     /// "Sizing"). With virtiofsd (SKIFF_VM_VIRTIOFSD or
     /// /var/lib/skiff/vm/virtiofsd) it shares a directory for the pod's
     /// rootfs; without, the first task's rootfs becomes its disk (and the
-    /// pod can hold only that task).
+    /// pod can hold only that task). The network namespace the task joins
+    /// (the CRI's pod netns) becomes the VM's network.
     fn boot(
         &self,
         group: &str,
         req: &CreateTaskRequest,
+        spec: &Value,
         host_root: &Path,
         size: skiff_vm::GuestSize,
     ) -> Result<Pod> {
@@ -344,6 +346,7 @@ impl VmService {
             virtiofsd,
             extra_cmdline: String::new(),
             boot_bound: Duration::from_secs(90),
+            network: skiff_vm::network::netns_of(spec),
         };
         match Sandbox::launch(config) {
             Ok(sandbox) => Ok(Pod {
@@ -747,20 +750,26 @@ impl containerd_shim_protos::Task for Api {
     fn wait(&self, _: &TtrpcContext, r: WaitRequest) -> ttrpc::Result<WaitResponse> {
         Ok(self.0.wait(r)?)
     }
+    /// Every process of the task's container (the guest's pids, from the
+    /// agent's ListProcesses), as runc's shim lists its cgroup's.
     fn pids(&self, _: &TtrpcContext, r: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        let pod = self.0.lock();
-        let t = pod.as_ref().ok_or_else(|| no_pod(&r.id))?.task(&r.id)?;
-        let processes = t
-            .procs
-            .values()
-            .filter(|p| p.started && p.exit.is_none())
-            .map(|p| ProcessInfo {
-                pid: p.pid,
-                ..Default::default()
-            })
-            .collect();
+        let agent = self.0.agent(&r.id)?;
+        let req = agent::ContainerRequest {
+            container_id: r.id.clone(),
+            ..Default::default()
+        };
+        let listed = agent
+            .list_processes(ctx(), &req)
+            .map_err(|e| agent_error("ListProcesses", e))?;
         Ok(PidsResponse {
-            processes,
+            processes: listed
+                .processes
+                .iter()
+                .map(|p| ProcessInfo {
+                    pid: p.pid as u32,
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         })
     }

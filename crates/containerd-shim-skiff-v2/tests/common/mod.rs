@@ -11,8 +11,14 @@ use std::time::{Duration, Instant};
 pub const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-skiff-v2");
 pub const RUNTIME: &str = "io.containerd.skiff.v2";
 
+/// Where containerd finds the shims under test (first on its PATH): this
+/// build's, or SKIFF_SHIM_DIR's (another build of both, e.g. a release
+/// one to measure memory with).
 pub fn shim_dir() -> PathBuf {
-    Path::new(SHIM).parent().unwrap().to_path_buf()
+    match std::env::var_os("SKIFF_SHIM_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(SHIM).parent().unwrap().to_path_buf(),
+    }
 }
 
 /// The containerd and ctr under test: those in `$SKIFF_CONTAINERD` (a
@@ -39,8 +45,13 @@ pub fn read(path: impl AsRef<Path>) -> String {
 }
 
 /// Polls `cond` for up to 10 s.
-pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(10), cond)
+}
+
+/// Polls `cond` for up to `bound`.
+pub fn eventually_within(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(50));
@@ -246,7 +257,13 @@ impl Containerd {
     }
 
     pub fn wait_status(&self, id: &str, status: &str) {
-        eventually(&format!("task {id} {status}"), || {
+        self.wait_status_within(id, status, Duration::from_secs(10));
+    }
+
+    /// The same with a bound of the caller's: a VM's task under TCG, with
+    /// the host's other VMs, takes seconds where a namespace one takes ms.
+    pub fn wait_status_within(&self, id: &str, status: &str, bound: Duration) {
+        eventually_within(&format!("task {id} {status}"), bound, || {
             self.task(id).is_some_and(|(_, s)| s == status)
         });
     }

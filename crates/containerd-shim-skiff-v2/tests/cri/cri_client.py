@@ -245,6 +245,26 @@ def main():
             ps = execsync(server, ["ps"])
             print("  server ps:", ps.stdout.decode(errors="replace"))
 
+        # The pod's IP (the CNI's, from PodSandboxStatus): the server's eth0
+        # has it, and the host reaches the server there through the CNI
+        # bridge (for a VM pod: through the tap the shim mirrored the pod's
+        # veth onto, into the guest).
+        pod_ip = st.network.ip
+        eth0 = execsync(server, ["ip", "-o", "-4", "addr", "show", "eth0"]).stdout.decode(errors="replace")
+        check("the server's eth0 has the pod IP", (" %s/" % pod_ip) in eth0, eth0.strip())
+        import urllib.request
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        got, err, deadline = None, None, time.time() + 20
+        while time.time() < deadline:
+            try:
+                got = opener.open("http://%s:8080/index.html" % pod_ip, timeout=5).read().decode().strip()
+                break
+            except OSError as e:
+                err = e
+                time.sleep(0.5)
+        check("the host reaches the server at the pod IP", got == expect,
+              "got=%r expected=%r last error=%r" % (got, expect, err))
+
         # One pid namespace for the pod (pid=POD): the sandbox's pause is its
         # pid 1, and the client sees the server's httpd.
         init_c = execsync(client, ["cat", "/proc/1/cmdline"]).stdout.replace(b"\0", b" ")

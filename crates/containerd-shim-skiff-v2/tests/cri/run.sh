@@ -362,5 +362,12 @@ esac
 CLIENT_PID=$!
 wait "$CLIENT_PID"; RC=$?
 CLIENT_PID=""
-[ "$RC" != 0 ] && { log "client failed; containerd log tail:"; tail -20 "$RUN/containerd.log"; }
+if [ "$RC" != 0 ]; then
+  # What containerd and the shims said (a shim's own stderr, e.g. a panic,
+  # comes through containerd's log as lines without level=info).
+  log "client failed; containerd's log, but for level=info:"
+  grep -v 'level=info' "$RUN/containerd.log" | tail -60
+  log "containerd log tail:"
+  tail -40 "$RUN/containerd.log"
+fi
 exit "$RC"

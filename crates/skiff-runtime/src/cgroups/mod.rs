@@ -645,15 +645,42 @@ impl CgroupRecord {
         }
     }
 
+    /// Whether the container's processes are frozen. A group still on
+    /// its way there (v1 reads FREEZING; v2's cgroup.freeze is 1 before
+    /// cgroup.events says frozen) is waited for, up to 2 s, as runc's
+    /// state does: someone else's freeze (a test's, a tool's) is paused as
+    /// soon as it completes, not running for a moment after `pause`-like
+    /// writes. A group that never settles reads as not frozen.
     pub fn is_frozen(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.freeze_state() {
+                Some(settled) => return settled,
+                None if Instant::now() > deadline => return false,
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// Some(frozen) once the freezer has settled, None while freezing.
+    fn freeze_state(&self) -> Option<bool> {
+        let read = |path: PathBuf| fs::read_to_string(path).unwrap_or_default();
         match &self.freezer {
-            Some(Freezer::V1(dir)) => fs::read_to_string(dir.join("freezer.state"))
-                .map(|s| s.trim() == "FROZEN")
-                .unwrap_or(false),
-            Some(Freezer::V2(dir)) => fs::read_to_string(dir.join("cgroup.freeze"))
-                .map(|s| s.trim() == "1")
-                .unwrap_or(false),
-            None => false,
+            Some(Freezer::V1(dir)) => match read(dir.join("freezer.state")).trim() {
+                "FREEZING" => None,
+                state => Some(state == "FROZEN"),
+            },
+            Some(Freezer::V2(dir)) => {
+                if read(dir.join("cgroup.freeze")).trim() != "1" {
+                    return Some(false);
+                }
+                let events = read(dir.join("cgroup.events"));
+                events
+                    .lines()
+                    .any(|l| l.trim() == "frozen 1")
+                    .then_some(true)
+            }
+            None => Some(false),
         }
     }
 
@@ -711,7 +738,8 @@ impl CgroupRecord {
     /// Thaws the groups when frozen, before a SIGKILL: a frozen (v1)
     /// process dies only once thawed. Best effort, for teardown paths.
     pub fn thaw_if_frozen(&self) {
-        if self.is_frozen() {
+        // Not waited for: one on its way to frozen is thawed too.
+        if self.freeze_state() != Some(false) {
             let _ = self.thaw();
         }
     }
@@ -742,13 +770,7 @@ impl CgroupRecord {
         // returns once it has, as runc's does, so that `state` says paused.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let done = match &self.freezer {
-                Some(Freezer::V2(dir)) => fs::read_to_string(dir.join("cgroup.events"))
-                    .map(|e| e.lines().any(|l| l.trim() == "frozen 1"))
-                    .unwrap_or(false),
-                _ => self.is_frozen(),
-            };
-            if done {
+            if self.freeze_state() == Some(true) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -937,6 +959,49 @@ fn remove_tree(dir: &Path, deadline: Instant, depth: usize) -> Result<(), Cgroup
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A freeze on its way (someone else's write to the freezer) reads as
+    /// paused once it completes, not as running meanwhile: CI saw `state`
+    /// say running right after a test froze a group whose init was still
+    /// busy in the kernel. Both trees' in-between states are waited out.
+    #[test]
+    fn a_freeze_in_progress_is_waited_out() {
+        let dir = std::env::temp_dir().join(format!("skiff-freezing-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let record = |freezer| CgroupRecord {
+            dirs: vec![dir.clone()],
+            procs_dir: dir.clone(),
+            freezer: Some(freezer),
+            v2: None,
+            v2_known: true,
+            shared: false,
+            unit: None,
+        };
+        let settle_later = |file: &'static str, text: &'static str| {
+            let path = dir.join(file);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                fs::write(path, text).unwrap();
+            })
+        };
+        fs::write(dir.join("freezer.state"), "FREEZING\n").unwrap();
+        let later = settle_later("freezer.state", "FROZEN\n");
+        let v1 = record(Freezer::V1(dir.clone()));
+        assert!(v1.is_frozen());
+        later.join().unwrap();
+        fs::write(dir.join("freezer.state"), "THAWED\n").unwrap();
+        assert!(!v1.is_frozen());
+
+        fs::write(dir.join("cgroup.freeze"), "1\n").unwrap();
+        fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        let later = settle_later("cgroup.events", "populated 1\nfrozen 1\n");
+        let v2 = record(Freezer::V2(dir.clone()));
+        assert!(v2.is_frozen());
+        later.join().unwrap();
+        fs::write(dir.join("cgroup.freeze"), "0\n").unwrap();
+        assert!(!v2.is_frozen());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Init born into its group (cgroup2's CLONE_INTO_CGROUP) does not make
     /// the group another container's: on a cgroup v2 host every create

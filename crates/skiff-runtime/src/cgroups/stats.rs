@@ -322,13 +322,91 @@ impl CgroupRecord {
         // interfaces are the shim's business).
         out.insert("intel_rdt".into(), json!({}));
         out.insert("network_interfaces".into(), Value::Null);
-        Value::Object(out)
+        let mut out = Value::Object(out);
+        omit_empty(&mut out);
+        out
+    }
+}
+
+/// The fields runc's stats types mark `omitempty` (runc 1.1's
+/// types/events.go), left out when zero or empty as runc's encoder leaves
+/// them: a client sees the keys runc prints. Readers take a missing one as
+/// zero (the shim's metrics do).
+fn omit_empty(stats: &mut Value) {
+    fn drop_zero(v: Option<&mut Value>, keys: &[&str]) {
+        let Some(map) = v.and_then(Value::as_object_mut) else {
+            return;
+        };
+        map.retain(|k, v| {
+            let empty = match v {
+                Value::Number(n) => n.as_u64() == Some(0),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                Value::String(s) => s.is_empty(),
+                _ => false,
+            };
+            !(empty && keys.contains(&k.as_str()))
+        });
+    }
+    let cpu_usage = ["total", "percpu", "percpu_kernel", "percpu_user"];
+    drop_zero(stats.pointer_mut("/cpu/usage"), &cpu_usage);
+    let throttling = ["periods", "throttledPeriods", "throttledTime"];
+    drop_zero(stats.pointer_mut("/cpu/throttling"), &throttling);
+    drop_zero(stats.pointer_mut("/cpuset"), &["cpus", "mems"]);
+    for entry in ["usage", "swap", "kernel", "kernelTCP"] {
+        let at = format!("/memory/{entry}");
+        drop_zero(stats.pointer_mut(&at), &["usage", "max"]);
+    }
+    drop_zero(stats.pointer_mut("/memory"), &["raw"]);
+    drop_zero(stats.pointer_mut("/pids"), &["current", "limit"]);
+    if let Some(blkio) = stats.pointer_mut("/blkio").and_then(Value::as_object_mut) {
+        for list in blkio.values_mut().filter_map(Value::as_array_mut) {
+            for entry in list {
+                drop_zero(Some(entry), &["major", "minor", "op", "value"]);
+            }
+        }
+    }
+    let blkio = ["ioServiceBytesRecursive", "ioServicedRecursive"];
+    drop_zero(stats.pointer_mut("/blkio"), &blkio);
+    if let Some(sizes) = stats.pointer_mut("/hugetlb").and_then(Value::as_object_mut) {
+        for size in sizes.values_mut() {
+            drop_zero(Some(size), &["usage", "max"]);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_values_are_left_out_as_runc_leaves_them() {
+        let mut s = json!({
+            "cpu": {"usage": {"total": 0, "percpu": [], "kernel": 0, "user": 0},
+                    "throttling": {"periods": 0, "throttledPeriods": 0, "throttledTime": 0}},
+            "cpuset": {"cpus": [], "mems": [0], "cpu_exclusive": 0},
+            "memory": {"usage": {"usage": 0, "max": 0, "limit": 0, "failcnt": 0}, "raw": {}},
+            "pids": {"current": 0},
+            "blkio": {"ioServiceBytesRecursive": [], "ioServicedRecursive": [{"major": 8, "minor": 0, "op": "Read", "value": 0}]},
+            "hugetlb": {"2MB": {"usage": 0, "max": 0, "failcnt": 0}},
+        });
+        omit_empty(&mut s);
+        assert_eq!(
+            s,
+            json!({
+                "cpu": {"usage": {"kernel": 0, "user": 0}, "throttling": {}},
+                "cpuset": {"mems": [0], "cpu_exclusive": 0},
+                "memory": {"usage": {"limit": 0, "failcnt": 0}},
+                "pids": {},
+                "blkio": {"ioServicedRecursive": [{"major": 8, "op": "Read"}]},
+                "hugetlb": {"2MB": {"failcnt": 0}},
+            })
+        );
+        // What is not there stays so (no empty objects made on the way).
+        let mut none = json!({"memory": {"usage": {"limit": 1}}});
+        omit_empty(&mut none);
+        assert_eq!(none, json!({"memory": {"usage": {"limit": 1}}}));
+    }
 
     #[test]
     fn cpu_lists() {

@@ -486,25 +486,59 @@ impl Drop for Undo<'_> {
 /// restore (its issue 2748): a mount nested in a bind mount has its mount
 /// point in the bind's source, where create made it, and where CRIU will
 /// look, not in the rootfs's directory underneath. The binds are made in a
-/// mount namespace of a thread of our own, which goes with the thread.
+/// mount namespace of a child process of our own, which goes with it.
+///
+/// A process, not a thread: the shim restores from a forked copy of
+/// itself, and a thread started there can wait forever on a lock of std's
+/// that another thread of the shim held at the fork (seen: a restore
+/// through containerd 2.3.4 hung in the new thread's start). The callers
+/// are single-threaded, so the fork here is safe.
 fn make_mount_points(spec: &Spec, bundle_dir: &Path, rootfs: &Path) -> Result<(), ContainerError> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                private_mount_namespace()?;
-                make_mount_points_here(spec, bundle_dir, rootfs)
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(ContainerError::Checkpoint(
-                    "mounts: making the mount points panicked".into(),
-                ))
-            })
-    })
+    use std::io::{Read, Write};
+    let fail =
+        |step: &str, e: nix::Error| ContainerError::Checkpoint(format!("mounts: {step}: {e}"));
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| fail("a pipe", e))?;
+    // SAFETY: the callers are single-threaded (skiff-oci, the shim's forked
+    // copy), so the child holds no lock another thread owned.
+    match unsafe { nix::unistd::fork() }.map_err(|e| fail("fork", e))? {
+        nix::unistd::ForkResult::Child => {
+            drop(read_end);
+            let done = private_mount_namespace()
+                .and_then(|()| make_mount_points_here(spec, bundle_dir, rootfs));
+            let code = match done {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = std::fs::File::from(write_end).write_all(e.to_string().as_bytes());
+                    1
+                }
+            };
+            // SAFETY: _exit ends the child without running the parent's
+            // exit handlers or destructors twice.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut message = String::new();
+            let _ = std::fs::File::from(read_end).read_to_string(&mut message);
+            let status = loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other.map_err(|e| fail("waiting for the child", e))?,
+                }
+            };
+            match status {
+                nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+                _ if !message.is_empty() => Err(ContainerError::Checkpoint(message)),
+                other => Err(ContainerError::Checkpoint(format!(
+                    "mounts: making the mount points ended {other:?}"
+                ))),
+            }
+        }
+    }
 }
 
-/// This thread in a mount namespace of its own (unshare(CLONE_NEWNS) takes
-/// the thread's filesystem context alone), whose mounts propagate nowhere.
+/// This (child) process in a mount namespace of its own, whose mounts
+/// propagate nowhere.
 fn private_mount_namespace() -> Result<(), ContainerError> {
     use nix::mount::{mount, MsFlags};
     let fail = |step: &str, e: nix::Error| {

@@ -7,11 +7,13 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
+use nix::sys::stat::{major, makedev, minor, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDeviceType, Mount};
 
-use super::resolve::{ensure_in_root, fd_path, open_in_root, Kind};
+use super::resolve::{
+    ensure_in_root, fd_path, last_component_stat, last_component_type, open_in_root, Kind,
+};
 use super::{RootfsContext, RootfsError};
 
 struct Node {
@@ -22,6 +24,11 @@ struct Node {
     mode: u32,
     uid: u32,
     gid: u32,
+    /// From linux.devices: what is already at its path must be this very
+    /// device (the runtime-spec: "If a file already exists at path that
+    /// does not match the requested device, the runtime MUST generate an
+    /// error"). A standard node replaces what the image has there.
+    configured: bool,
 }
 
 /// runc sets up /dev unless the config bind-mounts a /dev of its own.
@@ -36,25 +43,19 @@ pub fn needs_dev_setup(mounts: &[Mount]) -> bool {
 }
 
 fn standard_nodes() -> Vec<Node> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .into_iter()
-    .map(|(name, major, minor)| Node {
-        path: PathBuf::from("/dev").join(name),
-        kind: SFlag::S_IFCHR,
-        major,
-        minor,
-        mode: 0o666,
-        uid: 0,
-        gid: 0,
-    })
-    .collect()
+    crate::config::STANDARD_DEVICES
+        .into_iter()
+        .map(|(name, major, minor)| Node {
+            path: PathBuf::from("/dev").join(name),
+            kind: SFlag::S_IFCHR,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+            configured: false,
+        })
+        .collect()
 }
 
 pub fn setup_dev(root: &OwnedFd, ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
@@ -76,7 +77,23 @@ pub fn setup_dev(root: &OwnedFd, ctx: &RootfsContext<'_>) -> Result<(), RootfsEr
             mode: d.file_mode().unwrap_or(0o666),
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            configured: true,
         });
+    }
+    // runc's special case: /dev/ptmx is the link to the container's devpts
+    // instance (create_links), whatever linux.devices says of it.
+    let has_pts = matches!(
+        last_component_type(root.as_fd(), Path::new("/dev/pts/ptmx")),
+        Ok(Some(_))
+    );
+    if has_pts {
+        nodes.retain(|n| n.path != Path::new("/dev/ptmx"));
+    }
+    // Every configured node against what the image (or a mount) has at its
+    // path, before any node is made: a refused config leaves none behind
+    // in the rootfs.
+    for node in nodes.iter().filter(|n| n.configured) {
+        check_existing(root, node)?;
     }
     // mknod with the exact mode: the umask is cleared meanwhile, so no chmod
     // follows each node; then it is back to what it was (the caller's, which
@@ -88,7 +105,73 @@ pub fn setup_dev(root: &OwnedFd, ctx: &RootfsContext<'_>) -> Result<(), RootfsEr
         .try_for_each(|node| create_node(root, &mut parents, node, ctx.in_user_ns));
     nix::sys::stat::umask(umask);
     result?;
-    create_links(root)
+    create_links(root, has_pts)
+}
+
+/// What is at a configured node's path already: nothing, or the same
+/// device (type and numbers; a fifo has none), or it is an error.
+fn check_existing(root: &OwnedFd, node: &Node) -> Result<(), RootfsError> {
+    let found = match last_component_stat(root.as_fd(), &node.path) {
+        Ok(None) => return Ok(()),
+        Ok(Some(st)) => st,
+        // A file where a directory on the way should be.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(conflict(
+                node,
+                "a file on its way is not a directory".into(),
+            ))
+        }
+        Err(source) => {
+            return Err(RootfsError::Device {
+                path: node.path.clone(),
+                step: "looking at what is there",
+                source,
+            })
+        }
+    };
+    match is_same_device(&found, node) {
+        true => Ok(()),
+        false => Err(conflict(node, describe(&found))),
+    }
+}
+
+fn is_same_device(st: &nix::sys::stat::FileStat, node: &Node) -> bool {
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    kind == node.kind
+        && (kind == SFlag::S_IFIFO
+            || (major(st.st_rdev), minor(st.st_rdev)) == (node.major, node.minor))
+}
+
+fn conflict(node: &Node, found: String) -> RootfsError {
+    let kind = match node.kind {
+        SFlag::S_IFBLK => "block device",
+        SFlag::S_IFIFO => "fifo",
+        _ => "char device",
+    };
+    let wanted = match node.kind {
+        SFlag::S_IFIFO => kind.to_string(),
+        _ => format!("{kind} {}:{}", node.major, node.minor),
+    };
+    RootfsError::DeviceConflict {
+        path: node.path.clone(),
+        found,
+        wanted,
+    }
+}
+
+/// What is already there, in a few words for an error.
+fn describe(st: &nix::sys::stat::FileStat) -> String {
+    let numbers = format!("{}:{}", major(st.st_rdev), minor(st.st_rdev));
+    let what = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFCHR => format!("a char device {numbers}"),
+        SFlag::S_IFBLK => format!("a block device {numbers}"),
+        SFlag::S_IFIFO => "a fifo".into(),
+        SFlag::S_IFDIR => "a directory".into(),
+        SFlag::S_IFLNK => "a symlink".into(),
+        SFlag::S_IFSOCK => "a socket".into(),
+        _ => "a regular file".into(),
+    };
+    format!("{what} is already there")
 }
 
 /// The directory the last node went into (most share /dev): opened once, and
@@ -142,6 +225,13 @@ fn create_node(
         // No mknod in a user namespace: bind the host's node onto an empty file.
         let target = ensure_in_root(root.as_fd(), &node.path, Kind::File)
             .map_err(err("creating the file"))?;
+        // A regular file is the one just made (check_existing refused any
+        // there before); anything else came from a node before this one.
+        let st = nix::sys::stat::fstat(target.as_raw_fd()).map_err(|e| err("stat")(e.into()))?;
+        let made = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+        if node.configured && !made && !is_same_device(&st, node) {
+            return Err(conflict(node, describe(&st)));
+        }
         return mount(
             Some(&node.path),
             &fd_path(&target),
@@ -162,13 +252,30 @@ fn create_node(
     };
     match mknod() {
         Ok(()) => {}
-        // Whatever the image has there is replaced.
+        // A standard node replaces whatever the image has there; a
+        // configured one only the same device (remade with its mode and
+        // owner), which is all check_existing left, but for a node made
+        // just before under another name for the same path.
         Err(nix::errno::Errno::EEXIST) => {
-            let _ = nix::unistd::unlinkat(
+            let st = nix::sys::stat::fstatat(
+                Some(dir.as_raw_fd()),
+                name,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| err("stat")(e.into()))?;
+            let same = is_same_device(&st, node);
+            if node.configured && !same {
+                return Err(conflict(node, describe(&st)));
+            }
+            let unlinked = nix::unistd::unlinkat(
                 Some(dir.as_raw_fd()),
                 name,
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             );
+            // The device itself, bound there by the config's mounts: kept.
+            if unlinked == Err(nix::errno::Errno::EBUSY) && same {
+                return Ok(());
+            }
             mknod().map_err(|e| err("mknod")(e.into()))?;
         }
         Err(e) => return Err(err("mknod")(e.into())),
@@ -186,7 +293,7 @@ fn create_node(
     .map_err(|e| err("chown")(e.into()))
 }
 
-fn create_links(root: &OwnedFd) -> Result<(), RootfsError> {
+fn create_links(root: &OwnedFd, has_pts: bool) -> Result<(), RootfsError> {
     let dev =
         open_in_root(root.as_fd(), Path::new("/dev")).map_err(|source| RootfsError::Device {
             path: "/dev".into(),
@@ -194,7 +301,6 @@ fn create_links(root: &OwnedFd) -> Result<(), RootfsError> {
             source,
         })?;
     let base = fd_path(&dev);
-    let has_pts = base.join("pts/ptmx").exists();
     let mut links = vec![
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),

@@ -43,6 +43,12 @@ pub enum RootfsError {
         step: &'static str,
         source: io::Error,
     },
+    #[error("linux.devices ({path}): {found}, not the {wanted} asked for")]
+    DeviceConflict {
+        path: PathBuf,
+        found: String,
+        wanted: String,
+    },
     #[error("pivot_root into {path}: {source}")]
     PivotRoot { path: PathBuf, source: nix::Error },
     #[error("detaching the old root after pivot_root: {0}")]

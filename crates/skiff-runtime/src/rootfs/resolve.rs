@@ -61,9 +61,19 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
 /// symlink as a symlink), or `None` when it does not exist. What leads to it
 /// is resolved as [`open_in_root`] does.
 pub fn last_component_type(root: BorrowedFd<'_>, path: &Path) -> io::Result<Option<SFlag>> {
+    Ok(last_component_stat(root, path)?
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT))
+}
+
+/// What `path`'s last component is inside `root` (type, device numbers), as
+/// [`last_component_type`] finds it; `None` when it does not exist.
+pub fn last_component_stat(
+    root: BorrowedFd<'_>,
+    path: &Path,
+) -> io::Result<Option<nix::sys::stat::FileStat>> {
     let rel = relative(path);
     let Some((parent, name)) = split_last(&rel) else {
-        return Ok(Some(SFlag::S_IFDIR)); // the root itself
+        return Ok(Some(fstat(root.as_raw_fd())?)); // the root itself
     };
     let dir = match openat2(root.as_raw_fd(), parent, how(OFlag::O_DIRECTORY)) {
         Ok(fd) => owned(fd),
@@ -71,7 +81,7 @@ pub fn last_component_type(root: BorrowedFd<'_>, path: &Path) -> io::Result<Opti
         Err(e) => return Err(e.into()),
     };
     match open_entry(dir.as_raw_fd(), name) {
-        Ok(fd) => Ok(Some(file_type(&fd)?)),
+        Ok(fd) => Ok(Some(fstat(fd.as_raw_fd())?)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -128,6 +128,7 @@ pub fn config(images: &Images, id: &str, state_root: &Path, disks: Vec<Disk>) ->
         virtiofsd: None,
         extra_cmdline: String::new(),
         boot_bound: Duration::from_secs(90),
+        network: None,
     }
 }
 
@@ -213,4 +214,57 @@ pub fn wait(agent: &AgentClient, id: &str, exec_id: &str) -> i32 {
         ..Default::default()
     };
     agent.wait_process(ctx(), &req).expect("WaitProcess").status
+}
+
+/// Runs `checks` on a launched sandbox, then takes it down whatever they
+/// did (printing the serial console when they failed), then fails as they
+/// did: no VM outlives a failed assertion.
+pub fn checked_then_down(mut sandbox: Sandbox, checks: impl FnOnce(&Sandbox)) {
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checks(&sandbox)));
+    if checked.is_err() {
+        eprintln!("--- serial console ---\n{}\n---", sandbox.console());
+    }
+    sandbox.shutdown();
+    drop(sandbox);
+    if let Err(panic) = checked {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// SIGKILL to a container's init, its status (137) checked, the container
+/// removed.
+pub fn kill_and_remove(agent: &AgentClient, id: &str) {
+    let kill = skiff_vm::agent::SignalProcessRequest {
+        container_id: id.into(),
+        exec_id: String::new(),
+        signal: 9,
+        ..Default::default()
+    };
+    agent.signal_process(ctx(), &kill).expect("SignalProcess");
+    assert_eq!(wait(agent, id, ""), 137);
+    let req = ContainerRequest {
+        container_id: id.into(),
+        ..Default::default()
+    };
+    agent
+        .remove_container(ctx(), &req)
+        .expect("RemoveContainer");
+}
+
+/// Starts `args` as exec `exec_id` in running container `id` (root, /,
+/// a plain PATH).
+pub fn exec(agent: &AgentClient, id: &str, exec_id: &str, args: &[&str]) {
+    let req = skiff_vm::agent::ExecProcessRequest {
+        container_id: id.into(),
+        exec_id: exec_id.into(),
+        process: serde_json::to_vec(&serde_json::json!({
+            "args": args,
+            "cwd": "/",
+            "env": ["PATH=/usr/bin:/bin"],
+            "user": {"uid": 0, "gid": 0},
+        }))
+        .unwrap(),
+        ..Default::default()
+    };
+    agent.exec_process(ctx(), &req).expect("ExecProcess");
 }

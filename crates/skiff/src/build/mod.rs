@@ -179,7 +179,7 @@ impl Stage {
 /// A build under way.
 pub struct Builder<'a> {
     pub store: &'a mut Store,
-    pub db: crate::containers::Db,
+    pub db: crate::db::Db,
     pub o: &'a Options,
     pub file: Containerfile,
     ctx: Context,
@@ -241,7 +241,7 @@ pub fn build(store: &mut Store, o: &Options) -> Result<String> {
         seccomp: crate::spec::default_seccomp()?,
         ..Default::default()
     };
-    let db = crate::containers::Db::open(&store.root)?;
+    let db = crate::db::Db::open(&store.root)?;
     let mut b = Builder {
         store,
         db,

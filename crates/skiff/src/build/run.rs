@@ -115,7 +115,7 @@ fn run_container(
     image: &str,
     argv: &[String],
     i: &Instruction,
-) -> Result<(i32, ctr::Ctr)> {
+) -> Result<(i32, crate::db::Ctr)> {
     // Build args reach RUN as environment, under ENV of the same name.
     let env_names: Vec<String> = stage
         .env()
@@ -168,7 +168,7 @@ fn run_container(
 fn commit_upper(
     b: &mut Builder,
     stage: &mut Stage,
-    c: &ctr::Ctr,
+    c: &crate::db::Ctr,
     created: &str,
     shown: &str,
 ) -> Result<()> {

@@ -139,7 +139,7 @@ pub fn config(
                 *ports = json!({});
             }
             for w in words {
-                for p in exposed(&w).map_err(|e| b.err(i, e))? {
+                for p in crate::net::exposed_ports(&w).map_err(|e| b.err(i, e))? {
                     ports[p] = json!({});
                 }
             }
@@ -221,30 +221,6 @@ pub fn config(
     Ok(())
 }
 
-/// EXPOSE's port[/proto] or range, as ExposedPorts keys.
-fn exposed(w: &str) -> std::result::Result<Vec<String>, String> {
-    let (ports, proto) = w.split_once('/').unwrap_or((w, "tcp"));
-    let proto = proto.to_ascii_lowercase();
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("{w:?}: the protocol is tcp, udp or sctp"));
-    }
-    let bad = || format!("{w:?}: expected PORT[-PORT][/PROTO]");
-    let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<u16>().map_err(|_| bad())?,
-            b.parse::<u16>().map_err(|_| bad())?,
-        ),
-        None => {
-            let p = ports.parse::<u16>().map_err(|_| bad())?;
-            (p, p)
-        }
-    };
-    if lo > hi {
-        return Err(bad());
-    }
-    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
-}
-
 /// HEALTHCHECK NONE, or [--interval --timeout --start-period
 /// --start-interval --retries] CMD ...: Docker's Healthcheck object.
 fn healthcheck(stage: &Stage, i: &Instruction) -> std::result::Result<Value, String> {
@@ -293,31 +269,7 @@ fn healthcheck(stage: &Stage, i: &Instruction) -> std::result::Result<Value, Str
 
 /// Go's duration text (30s, 1m30s, 500ms, 1h) in nanoseconds.
 fn duration_ns(s: &str) -> Option<u64> {
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += value * unit;
-        rest = &rest[u..];
-    }
-    Some(total as u64)
+    crate::format::go_duration(s).map(|secs| (secs * 1e9).round() as u64)
 }
 
 #[cfg(test)]
@@ -329,6 +281,7 @@ mod tests {
         assert_eq!(duration_ns("1m30s"), Some(90_000_000_000));
         assert_eq!(duration_ns("500ms"), Some(500_000_000));
         assert_eq!(duration_ns("x"), None);
+        use crate::net::exposed_ports as exposed;
         assert_eq!(exposed("80").unwrap(), vec!["80/tcp"]);
         assert_eq!(exposed("53/udp").unwrap(), vec!["53/udp"]);
         assert_eq!(exposed("8000-8001").unwrap(), vec!["8000/tcp", "8001/tcp"]);

@@ -18,6 +18,18 @@ pub fn skiff_bin() -> &'static str {
     env!("CARGO_BIN_EXE_skiff")
 }
 
+/// Podman on a store of the test's own under `dir` (root, runroot; the
+/// vfs driver), its arguments to follow.
+pub fn podman_at(dir: &Path) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args(["--storage-driver", "vfs"]);
+    cmd
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -118,16 +130,22 @@ pub struct Tls {
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::start_with(false)
+        Registry::start_with(false, false)
+    }
+
+    /// One whose Location headers are relative (`/v2/...`), as the
+    /// distribution-spec allows (the default is absolute URLs).
+    pub fn start_relative() -> Registry {
+        Registry::start_with(false, true)
     }
 
     /// With TLS (a self-signed certificate) and basic auth for user
     /// "tester", password "s3cret".
     pub fn start_tls() -> Registry {
-        Registry::start_with(true)
+        Registry::start_with(true, false)
     }
 
-    fn start_with(tls: bool) -> Registry {
+    fn start_with(tls: bool, relative: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("skiff-registry-")
             .tempdir()
@@ -166,7 +184,7 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         for _ in 0..5 {
             let port = free_port();
             let config = format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  relativeurls: {relative}\n{extra}",
                 d.join("data").display()
             );
             fs::write(d.join("config.yml"), config).unwrap();
@@ -402,6 +420,23 @@ impl Layout {
         let mb = serde_json::to_vec(&manifest).unwrap();
         json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": self.blob(&mb), "size": mb.len(),
                "platform": {"architecture": arch, "os": "linux"}})
+    }
+
+    /// A manifest of blobs given as they are: the config's media type and
+    /// bytes, each layer's media type and bytes; its descriptor.
+    pub fn raw(&mut self, config_type: &str, config: &[u8], layers: &[(&str, Vec<u8>)]) -> Value {
+        let descs: Vec<Value> = layers
+            .iter()
+            .map(|(mt, b)| json!({"mediaType": mt, "digest": self.blob(b), "size": b.len()}))
+            .collect();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": config_type, "digest": self.blob(config), "size": config.len()},
+            "layers": descs,
+        });
+        let mb = serde_json::to_vec(&manifest).unwrap();
+        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": self.blob(&mb), "size": mb.len()})
     }
 
     /// Names one image (a manifest) in index.json.

@@ -1,0 +1,149 @@
+//! The command line's dispatch: each command to the module that runs it
+//! (the image commands in `images`, the containers' in `ctl`, pods from
+//! YAML in `kube`), so that those modules need not know one another.
+
+use skiff_image::store::Store;
+use skiff_image::{Error, Result};
+
+use crate::cli::*;
+use crate::{containers, copy, ctl, db, doctor, images, kube};
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let root = cli.root.clone().unwrap_or_else(Store::default_root);
+    let open = || Store::open(&root);
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
+            images::pull_cmd(&mut open()?, a)
+        }
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => images::push_cmd(&open()?, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&open()?, a),
+        Command::Inspect(a) => images::inspect(&open()?, a, None),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&open()?, a, Some("image")),
+        Command::Image(ImageCommand::Exists { image }) => {
+            Ok(if open()?.find(&image).is_ok() { 0 } else { 1 })
+        }
+        Command::Container(ContainerCommand::Exists { container }) => {
+            let store = open()?;
+            let db = db::Db::open(&store.root)?;
+            Ok(if db.find(&container).is_ok() { 0 } else { 1 })
+        }
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut open()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&mut open()?, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            images::history(&open()?, a)
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&open()?, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&mut open()?, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+            images::import(&mut open()?, a)
+        }
+        Command::Login(a) => images::login(a),
+        Command::Logout(a) => images::logout(a),
+        Command::Image(ImageCommand::Prune(a)) => images::prune(&mut open()?, a),
+        Command::Image(ImageCommand::Mount(a)) => images::mount(&mut open()?, a),
+        Command::Image(ImageCommand::Unmount(a)) => {
+            skiff_image::mount::unmount(&mut open()?, &a.name)?;
+            println!("{}", a.name);
+            Ok(0)
+        }
+        Command::System(SystemCommand::Df) => images::df(&open()?),
+        Command::System(SystemCommand::Prune {
+            all,
+            volumes,
+            force: _,
+        }) => ctl::system_prune(&mut open()?, all, volumes),
+        Command::System(SystemCommand::Info(a)) | Command::Info(a) => {
+            crate::info::info(&open()?, a.format.as_deref())
+        }
+        Command::Version(a) => crate::info::version(a.format.as_deref()),
+        Command::Export { container, output } => {
+            crate::info::export(&open()?, &container, output.as_deref())
+        }
+        Command::System(SystemCommand::Check(a)) => images::check(&mut open()?, a),
+        Command::Unshare { command } => {
+            use std::os::unix::process::CommandExt;
+            let mut argv = command.clone();
+            if argv.is_empty() {
+                argv.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
+            }
+            let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+            Err(Error::io(format!("running {}", argv[0]), e))
+        }
+        Command::Run(a) => ctl::run(&mut open()?, a, false),
+        Command::Create(a) => ctl::run(&mut open()?, a, true),
+        Command::Start(a) => ctl::start(&mut open()?, a),
+        Command::Ps(a) => ctl::ps(&open()?, a),
+        Command::Logs(a) => ctl::logs(&open()?, a),
+        Command::Stop(a) => ctl::stop(&open()?, a),
+        Command::Restart(a) => ctl::restart(&mut open()?, a),
+        Command::Update(a) => ctl::update(&open()?, a),
+        Command::Cp(a) => copy::cp(&open()?, a),
+        Command::Port {
+            container,
+            private_port,
+        } => ctl::port(&open()?, &container, private_port.as_deref()),
+        Command::Network(n) => ctl::network(&open()?, n),
+        Command::Volume(v) => ctl::volume(&open()?, v),
+        Command::Healthcheck(HealthcheckCommand::Run { container }) => {
+            ctl::healthcheck_run(&open()?, &container)
+        }
+        Command::Pod(p) => ctl::pod(&mut open()?, p),
+        Command::Kube(KubeCommand::Play { file, replace }) => {
+            kube::play(&mut open()?, &file, replace)
+        }
+        Command::Kube(KubeCommand::Down { file }) => kube::down(&mut open()?, &file),
+        Command::Kube(KubeCommand::Generate { pod }) => kube::generate(&open()?, &pod),
+        Command::Doctor { fix } => doctor::run(&mut open()?, fix),
+        Command::Attach {
+            container,
+            no_stdin,
+            detach_keys,
+        } => ctl::attach(&open()?, &container, !no_stdin, &detach_keys),
+        Command::Kill(a) => ctl::kill(&open()?, a),
+        Command::Rm(a) => ctl::rm(&mut open()?, a),
+        Command::Exec(a) => ctl::exec(&open()?, a),
+        Command::Wait(a) => ctl::wait(&open()?, a),
+        Command::Commit(a) => ctl::commit(&mut open()?, a),
+        Command::Build(a) => ctl::build(&mut open()?, a),
+        Command::Pause(a) => ctl::pause(&open()?, a, true),
+        Command::Unpause(a) => ctl::pause(&open()?, a, false),
+        Command::Rename { container, name } => ctl::rename(&open()?, &container, &name),
+        Command::Top { container } => ctl::top(&open()?, &container),
+        Command::Stats {
+            no_stream,
+            format,
+            containers,
+        } => ctl::stats(&open()?, &containers, no_stream, format.as_deref()),
+        Command::Diff { container } => ctl::diff(&open()?, &container),
+        Command::Container(ContainerCommand::Ls(a)) => ctl::ps(&open()?, a),
+        Command::Container(ContainerCommand::Rm(a)) => ctl::rm(&mut open()?, a),
+        Command::Container(ContainerCommand::Prune { force: _ }) => ctl::prune(&mut open()?),
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            images::inspect(&open()?, a, Some("container"))
+        }
+        Command::Monitor { id } => {
+            let mut store = open()?;
+            let db = db::Db::open(&store.root)?;
+            containers::monitor(&mut store, &db, &id, false, false).or_else(|e| {
+                // Detached, nobody sees its stderr: the end is recorded.
+                containers::monitor_failed(&db, &id, &e.to_string());
+                Ok(125)
+            })
+        }
+        Command::Man => {
+            print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            print!(
+                "{}",
+                match shell {
+                    Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/skiff.bash")),
+                    Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/_skiff")),
+                    Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/skiff.fish")),
+                }
+            );
+            Ok(0)
+        }
+    }
+}
