@@ -50,12 +50,20 @@ pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
 }
 
 /// Polls `cond` for up to `bound`.
-pub fn eventually_within(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+pub fn eventually_within(what: &str, bound: Duration, cond: impl FnMut() -> bool) {
+    assert!(within(bound, cond), "timed out waiting for: {what}");
+}
+
+/// Polls `cond` for up to `bound`: whether it came true.
+pub fn within(bound: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + bound;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 pub fn pid_alive(pid: i64) -> bool {
