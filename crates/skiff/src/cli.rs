@@ -111,6 +111,8 @@ pub enum Command {
     Version(InfoArgs),
     /// The host and the store, as the engine sees them (system info)
     Info(InfoArgs),
+    /// What happened to containers, images, pods, volumes and networks
+    Events(EventsArgs),
     /// A container's filesystem as a tar archive (stdout, or -o FILE)
     Export {
         container: String,
@@ -173,8 +175,16 @@ pub enum Command {
     Unpause(PauseArgs),
     /// Give a container another name
     Rename { container: String, name: String },
-    /// The processes of a running container
-    Top { container: String },
+    /// The processes of a running container: Podman's descriptors (user,
+    /// pid, ppid, pcpu, etime, tty, time, args, comm, group, nice, pgid,
+    /// rgroup, ruser, rss, vsz, state, seccomp, label, hpid, huser, hgroup,
+    /// capeff, capprm, capinh, capbnd, capamb), or ps(1)'s options, run in
+    /// the container
+    Top {
+        container: String,
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        descriptors: Vec<String>,
+    },
     /// Resource use of running containers (CPU, memory, processes)
     Stats {
         /// One table and exit (without it: a table a second until interrupted)
@@ -465,8 +475,12 @@ pub enum PodCommand {
         #[arg(required = true)]
         pods: Vec<String>,
     },
-    /// The processes of a pod's containers
-    Top { pod: String },
+    /// The processes of a pod's containers (the descriptors as `top`'s)
+    Top {
+        pod: String,
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        descriptors: Vec<String>,
+    },
     /// Resource use of a pod's containers
     Stats {
         /// One sample, then exit
@@ -520,6 +534,33 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Check every blob and layer against its record; --repair removes the damaged
     Check(CheckArgs),
+    /// What happened to containers, images, pods, volumes and networks
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Only events from then on (RFC 3339, seconds since the epoch, or a
+    /// duration ago: 10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events until then; with a stream, stop once it is past
+    #[arg(long)]
+    pub until: Option<String>,
+    /// KEY=VALUE: container, event (status), image, label, network, pod,
+    /// type, volume; a key given twice matches either value
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// json, or a Go template ({{.Time}} {{.Type}} {{.Status}} {{.Name}}
+    /// {{.ID}} {{.Image}} {{.Attributes}})
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Follow new events (false: print those there are and exit) [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub stream: Option<bool>,
+    /// Whole ids (false: the first 12 characters) [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub no_trunc: Option<bool>,
 }
 
 #[derive(Args, Debug)]
@@ -829,6 +870,11 @@ pub struct RunArgs {
     /// 0022]
     #[arg(long, value_name = "MASK")]
     pub umask: Option<String>,
+    /// The container's time zone: an area/city of the host's
+    /// /usr/share/zoneinfo (Asia/Tokyo, UTC), or `local` (the host's), as
+    /// its /etc/localtime
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
     /// Write the container's process id (the host's) to this file at
     /// each start
     #[arg(long, value_name = "PATH")]

@@ -55,6 +55,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Info(a)) | Command::Info(a) => {
             crate::info::info(&open()?, a.format.as_deref())
         }
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            let store = open()?;
+            let q = crate::events::Query::parse(
+                a.since.as_deref(),
+                a.until.as_deref(),
+                &a.filter,
+                a.stream.unwrap_or(true),
+                a.format,
+                a.no_trunc.unwrap_or(true),
+            )?;
+            crate::events::show(&store.root, &q)
+        }
         Command::Version(a) => crate::info::version(a.format.as_deref()),
         Command::Export { container, output } => {
             crate::info::export(&open()?, &container, output.as_deref())
@@ -108,7 +120,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Pause(a) => ctl::pause(&open()?, a, true),
         Command::Unpause(a) => ctl::pause(&open()?, a, false),
         Command::Rename { container, name } => ctl::rename(&open()?, &container, &name),
-        Command::Top { container } => ctl::top(&open()?, &container),
+        Command::Top {
+            container,
+            descriptors,
+        } => ctl::top(&open()?, &container, &descriptors),
         Command::Stats {
             no_stream,
             format,

@@ -333,11 +333,18 @@ pub fn create(
             Some(p) if p.namespace("network").is_some() => p.infra_dir.clone(),
             _ => dir.clone(),
         };
-        let etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
+        let mut etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
             .iter()
             .map(|f| (format!("/etc/{f}"), etc_dir.join(f).display().to_string()))
             .collect();
-        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), o.tty);
+        // --tz: a copy of the zone's file (Podman's), so the host's can
+        // change or go without reaching the container.
+        if let Some(zone) = &extras.tz {
+            let copy = dir.join("localtime");
+            fs::copy(zone, &copy).map_err(|e| Error::at(zone, "copying --tz's zone file", e))?;
+            etc.push(("/etc/localtime".into(), copy.display().to_string()));
+        }
+        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref());
         // Volumes: bound like -v's host paths once made and filled.
         let mut extras = extras.clone();
         let (binds, anonymous) = volume_binds(db, &icfg, &extras, &rootfs, o, &mut made_volumes)?;
@@ -426,6 +433,7 @@ pub fn create(
         if let crate::net::Choice::Cni(net) = &network {
             crate::net::refresh_hosts(db, &net.name);
         }
+        crate::db::record(db, &c, "create");
         Ok(c)
     })();
     if made.is_err() {
@@ -514,6 +522,7 @@ fn volume_binds(
             "/etc/hosts",
             "/etc/hostname",
             "/etc/resolv.conf",
+            "/etc/localtime",
             "/dev/init",
         ];
         for m in config["mounts"].as_array().into_iter().flatten() {
@@ -549,9 +558,12 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
     }
     skiff_image::trace::mark("rm: network torn down");
     skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
+    // Its labels are read before its directory goes.
+    let removed = crate::db::event(db, c, "remove");
     skiff_image::store::remove_tree(&dir)?;
     store.release(&format!("container:{}", c.id))?;
     db.delete(&c.id)?;
+    removed.record(&db.root);
     for n in networks {
         crate::net::refresh_hosts(db, &n);
     }
@@ -656,11 +668,17 @@ pub fn monitor(
             }
         };
         mark_exited(db, id, code)?;
+        // As it is named now (a rename while it ran).
+        let c = db.find(id)?;
+        crate::db::event(db, &c, "died")
+            .exit_code(code)
+            .record(&db.root);
         let _ = oci(db, id)
             .args(["delete", "--force", id])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        crate::db::record(db, &c, "cleanup");
         if let Some(timer) = health_timer {
             let _ = timer.join();
         }
@@ -860,6 +878,7 @@ const OWN_MOUNTS: &[&str] = &[
     "/etc/hosts",
     "/etc/hostname",
     "/etc/resolv.conf",
+    "/etc/localtime",
     "/dev/init",
 ];
 
@@ -1019,6 +1038,8 @@ fn run_once(
         return Ok(Ran::NotStarted(msg));
     }
     skiff_image::trace::mark("runtime create");
+    let c = db.find(id)?;
+    crate::db::record(db, &c, "init");
     let pid: i64 = fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse().ok())
@@ -1058,6 +1079,7 @@ fn run_once(
         }
     }
     mark_running(db, id, pid, std::process::id() as i64)?;
+    crate::db::record(db, &c, "start");
     // --pidfile.
     if let Some(path) = pid_to {
         // The container runs on without it (its directory was there at
@@ -1246,22 +1268,23 @@ pub fn pause(db: &Db, c: &Ctr, freeze: bool) -> Result<()> {
     }
     if is_vm(db, c) {
         crate::vm::pause(db, c, freeze)?;
-        let state = if freeze { "paused" } else { "running" };
-        return db.set(&c.id, "state = ?1", &[&state]);
-    }
-    let o = oci(db, &c.id)
-        .args([verb, &c.id])
-        .output()
-        .map_err(|e| Error::io("running skiff-oci", e))?;
-    if !o.status.success() {
-        return Err(Error::invalid(format!(
-            "{}: {}",
-            c.name,
-            String::from_utf8_lossy(&o.stderr).trim()
-        )));
+    } else {
+        let o = oci(db, &c.id)
+            .args([verb, &c.id])
+            .output()
+            .map_err(|e| Error::io("running skiff-oci", e))?;
+        if !o.status.success() {
+            return Err(Error::invalid(format!(
+                "{}: {}",
+                c.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
     }
     let state = if freeze { "paused" } else { "running" };
-    db.set(&c.id, "state = ?1", &[&state])
+    db.set(&c.id, "state = ?1", &[&state])?;
+    crate::db::record(db, c, if freeze { "pause" } else { "unpause" });
+    Ok(())
 }
 
 /// A container name: letters, digits, '_', '.', '-', not first '.' or '-'.
@@ -1287,7 +1310,9 @@ pub fn rename(db: &Db, c: &Ctr, name: &str) -> Result<()> {
             Error::Refused(format!("the container name {name:?} is already in use"))
         }
         e => e,
-    })
+    })?;
+    crate::db::record(db, &db.find(&c.id)?, "rename");
+    Ok(())
 }
 
 /// `stop`: the stop signal, then KILL after `timeout`.
@@ -1301,10 +1326,23 @@ pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
         .or(Settings::load(&db.dir(&c.id)).stop_timeout)
         .unwrap_or(10);
     let deadline = Instant::now() + Duration::from_secs(timeout + 30);
+    let mut stopped = false;
     loop {
-        let c = db.fresh(db.find(&c.id)?)?;
+        let now = match db.find(&c.id) {
+            Ok(now) => db.fresh(now)?,
+            // A --rm container's monitor removed it once it stopped.
+            Err(Error::NoContainer(_)) if stopped => {
+                crate::db::record(db, c, "stop");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let c = now;
         match c.state.as_str() {
-            "running" | "paused" => stop_run(db, &c, timeout)?,
+            "running" | "paused" => {
+                stop_run(db, &c, timeout)?;
+                stopped = true;
+            }
             _ if alive(c.monitor) && c.monitor != std::process::id() as i64 => {
                 if Instant::now() > deadline {
                     return Err(Error::invalid(format!(
@@ -1314,7 +1352,12 @@ pub fn stop(db: &Db, c: &Ctr, timeout: Option<u64>) -> Result<()> {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            _ => return Ok(()),
+            _ => {
+                if stopped {
+                    crate::db::record(db, &c, "stop");
+                }
+                return Ok(());
+            }
         }
     }
 }
@@ -1341,15 +1384,7 @@ fn stop_run(db: &Db, c: &Ctr, timeout: u64) -> Result<()> {
 
 /// `exec`: a process in a running container; its exit code.
 pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
-    let ExecOpts {
-        argv,
-        env,
-        user,
-        workdir,
-        tty,
-        interactive,
-        detach,
-    } = *o;
+    let (tty, detach) = (o.tty, o.detach);
     if detach && tty {
         return Err(Error::invalid(
             "exec -d -t: a detached process's terminal would have no reader; use -d alone",
@@ -1367,9 +1402,32 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
             c.name
         )));
     }
-    if is_vm(db, c) {
-        return crate::vm::exec(db, c, o);
+    crate::db::record(db, c, "exec");
+    let ran = if is_vm(db, c) {
+        crate::vm::exec(db, c, o)
+    } else {
+        exec_oci(db, c, o)
+    };
+    // A detached process's end is nobody's to see.
+    if let (Ok(code), false) = (&ran, detach) {
+        crate::db::event(db, c, "exec_died")
+            .exit_code(*code)
+            .record(&db.root);
     }
+    ran
+}
+
+/// `exec` of a namespace container: skiff-oci's.
+fn exec_oci(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
+    let ExecOpts {
+        argv,
+        env,
+        user,
+        workdir,
+        tty,
+        interactive,
+        detach,
+    } = *o;
     let mut cmd = oci(db, &c.id);
     cmd.arg("exec");
     if tty {

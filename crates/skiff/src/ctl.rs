@@ -79,11 +79,13 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
         have.rank(want).is_some()
     });
     let pull_now = |store: &mut Store| -> Result<String> {
-        Ok(if a.quiet {
-            pull::pull_typed(store, a.image(), &opts, &pull::Quiet)?.name
+        let pulled = if a.quiet {
+            pull::pull_typed(store, a.image(), &opts, &pull::Quiet)?
         } else {
-            pull::pull_typed(store, a.image(), &opts, &crate::progress::Reporter::new())?.name
-        })
+            pull::pull_typed(store, a.image(), &opts, &crate::progress::Reporter::new())?
+        };
+        crate::events::image(&store.root, "pull", &pulled.id, &pulled.name);
+        Ok(pulled.name)
     };
     let image = match (a.pull.as_deref().unwrap_or("missing"), found.is_some()) {
         ("always", _) => pull_now(store)?,
@@ -296,6 +298,8 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         registry: a.registry.clone(),
     };
     let id = crate::build::build(store, &o)?;
+    // Podman's: the id as the name, no id.
+    crate::events::image(&store.root, "build", "", id.trim_start_matches("sha256:"));
     if a.quiet {
         println!("{}", id.trim_start_matches("sha256:"));
     }
@@ -922,6 +926,7 @@ pub fn restart(store: &mut Store, mut a: StopArgs) -> Result<i32> {
             ctr::print_start_error(&db, &c.id);
             return Ok(c.exit_code.unwrap_or(125) as i32);
         }
+        crate::db::record(&db, &c, "restart");
         println!("{name}");
     }
     Ok(0)
@@ -940,6 +945,7 @@ pub fn kill(store: &Store, mut a: KillArgs) -> Result<i32> {
         }
         crate::db::mark_stopped_by_user(&db, &c.id);
         ctr::signal(&db, &c, &sig)?;
+        crate::db::record(&db, &c, "kill");
         println!("{name}");
     }
     Ok(0)
@@ -1204,7 +1210,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             );
             Ok(0)
         }
-        PodCommand::Top { pod } => {
+        PodCommand::Top { pod, descriptors } => {
             let p = pods::find(&db, &pod)?;
             let running: Vec<Ctr> = pods::members(&db, &p)?
                 .into_iter()
@@ -1215,7 +1221,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             }
             for c in running {
                 println!("{}:", c.name);
-                top(store, &c.id)?;
+                top(store, &c.id, &descriptors)?;
             }
             Ok(0)
         }
@@ -1481,6 +1487,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
                     return Err(err(e));
                 }
             }
+            crate::events::network(&db.root, "create", &n.name);
             println!("{}", n.name);
         }
         NetworkCommand::Connect {
@@ -1493,6 +1500,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             let net = Network::load(&dir, &network)
                 .map_err(|e| Error::invalid(format!("{network}: {e}")))?;
             crate::net::connect(&db, &c, &net, ip.as_deref())?;
+            crate::events::Event::new("network", "connect", &c.id, &network).record(&db.root);
         }
         NetworkCommand::Disconnect {
             network,
@@ -1502,6 +1510,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             let c = db.find(&container)?;
             refuse_vm_interfaces(&db, &c, "disconnect")?;
             crate::net::disconnect(&db, &c, &network)?;
+            crate::events::Event::new("network", "disconnect", &c.id, &network).record(&db.root);
         }
         NetworkCommand::Ls {
             quiet,
@@ -1559,6 +1568,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
                 Network::load(&dir, &name)
                     .and_then(|n| skiff_net::native::remove(&n))
                     .map_err(err)?;
+                crate::events::network(&db.root, "remove", &name);
                 println!("{name}");
             }
         }
@@ -1567,6 +1577,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             for n in Network::list(&dir).map_err(err)? {
                 if n.name != skiff_net::network::DEFAULT && !used.contains(&n.name) {
                     skiff_net::native::remove(&n).map_err(err)?;
+                    crate::events::network(&db.root, "remove", &n.name);
                     println!("{}", n.name);
                 }
             }
@@ -1897,6 +1908,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
         a.message.as_deref(),
         &edit,
     )?;
+    crate::db::record(&db, &c, "commit");
     println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
 }
@@ -1925,26 +1937,69 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<i32> {
     Ok(0)
 }
 
-pub fn top(store: &Store, name: &str) -> Result<i32> {
+pub fn top(store: &Store, name: &str, words: &[String]) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let c = db.fresh(db.find(name)?)?;
     if c.state != "running" && c.state != "paused" {
         return Err(Error::invalid(format!("{name}: container is not running")));
     }
-    if ctr::is_vm(&db, &c) {
-        return crate::vm::top(&db, &c);
-    }
-    let o = ctr::oci(&db, &c.id)
-        .args(["ps", &c.id, "-o", "user,pid,ppid,etime,time,args"])
+    let Some(descriptors) = crate::top::descriptors(words) else {
+        return ps_in(&db, &c, words);
+    };
+    let names = crate::top::Names::of_rootfs(&db.dir(&c.id).join("rootfs"));
+    let procs = if ctr::is_vm(&db, &c) {
+        crate::top::check_vm(&descriptors)?;
+        crate::vm::processes(&db, &c)?
+    } else {
+        crate::top::read_procs(&host_pids(&db, &c)?)
+    };
+    print!("{}", crate::top::render(&descriptors, &procs, &names));
+    Ok(0)
+}
+
+/// The host pids of a container's processes, from its runtime.
+fn host_pids(db: &Db, c: &Ctr) -> Result<Vec<i64>> {
+    let o = ctr::oci(db, &c.id)
+        .args(["ps", "--format", "json", &c.id])
         .output()
         .map_err(|e| Error::io("running skiff-oci ps", e))?;
     if !o.status.success() {
         return Err(Error::invalid(format!(
-            "{name}: {}",
+            "{}: {}",
+            c.name,
             String::from_utf8_lossy(&o.stderr).trim()
         )));
     }
-    print!("{}", String::from_utf8_lossy(&o.stdout));
+    serde_json::from_slice(&o.stdout)
+        .map_err(|e| Error::invalid(format!("{}: skiff-oci ps's answer: {e}", c.name)))
+}
+
+/// `top CTR OPTIONS...` with options that are not descriptors: ps(1) with
+/// them, run in the container (Podman's fallback), its own line left out.
+fn ps_in(db: &Db, c: &Ctr, words: &[String]) -> Result<i32> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding this program", e))?;
+    let o = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&db.root)
+        .args(["exec", &c.id, "ps"])
+        .args(words)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io("running ps in the container", e))?;
+    if !o.status.success() {
+        return Err(Error::invalid(format!(
+            "top {}: {:?} are not descriptors, and ps(1) in the container failed with them: {}",
+            c.name,
+            words.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        )));
+    }
+    let own = words.join(" ");
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        if !line.contains(&own) {
+            println!("{line}");
+        }
+    }
     Ok(0)
 }
 

@@ -425,6 +425,22 @@ pub fn mark_exited(db: &Db, id: &str, code: i32) -> Result<()> {
     )
 }
 
+/// Records a container's event: its id, name, image, pod and labels, as
+/// Podman writes them.
+pub fn record(db: &Db, c: &Ctr, status: &str) {
+    event(db, c, status).record(&db.root);
+}
+
+pub fn event(db: &Db, c: &Ctr, status: &str) -> crate::events::Event {
+    let mut e = crate::events::Event::new("container", status, &c.id, &c.name)
+        .image(&c.image)
+        .pod(&c.pod);
+    for (k, v) in &Settings::load(&db.dir(&c.id)).labels {
+        e = e.attribute(k, v);
+    }
+    e
+}
+
 /// Marks the container stopped by hand (see STOPPED_BY_USER).
 pub fn mark_stopped_by_user(db: &Db, id: &str) {
     let _ = fs::write(db.dir(id).join(STOPPED_BY_USER), "");

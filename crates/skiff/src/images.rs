@@ -70,6 +70,7 @@ pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
         let rep = crate::progress::Reporter::new();
         pull::pull_typed(store, &a.image, &opts, &rep)?
     };
+    crate::events::image(&store.root, "pull", &pulled.id, &pulled.name);
     println!("{}", pulled.id.trim_start_matches("sha256:"));
     Ok(0)
 }
@@ -88,6 +89,7 @@ pub(crate) fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
         }
     };
     let pushed = push::push(store, &img, &dest, &opts, &note)?;
+    crate::events::image(&store.root, "push", &img.id, &dest.to_string());
     if !quiet {
         eprintln!(
             "Pushed {dest}: {} blobs sent, {} already there, manifest {}",
@@ -398,7 +400,9 @@ pub(crate) fn inspect(store: &Store, a: InspectArgs, kind: Option<&str>) -> Resu
 pub(crate) fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
     let img = store.find(&a.image)?;
     for n in &a.names {
-        store.tag(&img.id, &Reference::parse_local(n)?)?;
+        let r = Reference::parse_local(n)?;
+        store.tag(&img.id, &r)?;
+        crate::events::image(&store.root, "tag", &img.id, &r.name());
     }
     Ok(0)
 }
@@ -439,6 +443,7 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
         if let (Some(n), false) = (&by_name, a.force) {
             if img.names.len() > 1 {
                 store.untag(n)?;
+                crate::events::image(&store.root, "untag", &img.id, n);
                 println!("Untagged: {n}");
                 continue;
             }
@@ -466,6 +471,10 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
             println!("Untagged: {n}");
         }
         store.remove_image(&img.id)?;
+        for n in &img.names {
+            crate::events::image(&store.root, "untag", &img.id, n);
+        }
+        crate::events::image(&store.root, "remove", &img.id, what);
         println!("Deleted: {}", img.id.trim_start_matches("sha256:"));
         touched = true;
     }
@@ -637,6 +646,10 @@ pub(crate) fn save(store: &Store, a: SaveArgs) -> Result<i32> {
             archive::save(store, &list, format, std::io::BufWriter::new(out))?;
         }
     }
+    for (img, names) in &list {
+        let name = names.first().cloned().unwrap_or_default();
+        crate::events::image(&store.root, "save", &img.id, &name);
+    }
     Ok(0)
 }
 
@@ -651,6 +664,7 @@ pub(crate) fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
         None => archive::load(store, std::io::stdin().lock())?,
     };
     for n in loaded {
+        crate::events::image(&store.root, "loadfromarchive", "", &n);
         println!("Loaded image: {n}");
     }
     Ok(0)
@@ -670,6 +684,8 @@ pub(crate) fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
             .map_err(|e| Error::at(std::path::Path::new(&a.source), "reading", e))?;
         archive::import(store, f, name.as_ref(), &created)?
     };
+    let named = name.map(|n| n.name()).unwrap_or_default();
+    crate::events::image(&store.root, "import", &id, &named);
     println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
 }

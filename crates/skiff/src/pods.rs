@@ -256,7 +256,13 @@ pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> R
             e => Error::Db(e),
         });
     }
+    record(db, &pod, "create");
     Ok(pod)
+}
+
+/// Records a pod's event (Podman's: no image).
+pub fn record(db: &Db, pod: &Pod, status: &str) {
+    crate::events::Event::new("pod", status, &pod.id, &pod.name).record(&db.root);
 }
 
 /// The infra running, its namespaces bound to files; its row.
@@ -428,6 +434,7 @@ pub fn start(db: &Db, pod: &Pod) -> Result<()> {
             )));
         }
     }
+    record(db, pod, "start");
     Ok(())
 }
 
@@ -438,6 +445,7 @@ pub fn stop(db: &Db, pod: &Pod, timeout: Option<u64>) -> Result<()> {
             ctr::stop(db, &c, timeout)?;
         }
     }
+    record(db, pod, "stop");
     Ok(())
 }
 
@@ -457,6 +465,7 @@ pub fn kill(db: &Db, pod: &Pod, sig: &str) -> Result<()> {
             pod.name
         )));
     }
+    record(db, pod, "kill");
     Ok(())
 }
 
@@ -493,6 +502,7 @@ pub fn remove(store: &mut Store, db: &Db, pod: &Pod, force: bool) -> Result<()> 
     db.conn()
         .execute("DELETE FROM pods WHERE id = ?1", [&pod.id])
         .map_err(Error::Db)?;
+    record(db, pod, "remove");
     Ok(())
 }
 

@@ -249,21 +249,28 @@ pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> 
     out
 }
 
-/// The environment: the image's, then -e (a later name wins); PATH and
-/// HOSTNAME as Docker sets them.
+/// The environment, as Podman makes it: its defaults (PATH, TERM=xterm,
+/// container=podman), then the image's, then -e (a later name wins);
+/// HOSTNAME and HOME where none of those set them.
 pub fn environment(
     image_cfg: &Value,
     given: &[String],
     hostname: &str,
     home: Option<&str>,
-    terminal: bool,
 ) -> Vec<String> {
     fn set(env: &mut Vec<String>, kv: String) {
         let key = kv.split('=').next().unwrap_or("").to_string();
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     }
-    let mut env: Vec<String> = vec![format!("HOSTNAME={hostname}")];
+    let mut env: Vec<String> = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "TERM=xterm".into(),
+        // What systemd and tools read to know they run in a container;
+        // Podman's word, for the tools that know it (skiff's containers
+        // are Podman's in every way they look at).
+        "container=podman".into(),
+    ];
     if let Some(a) = image_cfg.get("Env").and_then(|v| v.as_array()) {
         for e in a.iter().filter_map(|x| x.as_str()) {
             set(&mut env, e.to_string());
@@ -278,19 +285,13 @@ pub fn environment(
         }
     }
     let has = |env: &[String], k: &str| env.iter().any(|e| e.starts_with(k));
-    if !has(&env, "PATH=") {
-        set(
-            &mut env,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
-    if terminal && !has(&env, "TERM=") {
-        set(&mut env, "TERM=xterm".into());
-    }
     if let Some(h) = home {
         if !has(&env, "HOME=") {
-            set(&mut env, format!("HOME={h}"));
+            env.push(format!("HOME={h}"));
         }
+    }
+    if !has(&env, "HOSTNAME=") {
+        env.push(format!("HOSTNAME={hostname}"));
     }
     env
 }
@@ -318,10 +319,18 @@ mod tests {
     #[test]
     fn later_environment_wins() {
         let c = json!({"Env": ["A=1", "PATH=/bin"]});
-        let e = environment(&c, &["A=2".into(), "B=3".into()], "h", Some("/root"), false);
+        let e = environment(&c, &["A=2".into(), "B=3".into()], "h", Some("/root"));
         assert!(e.contains(&"A=2".to_string()) && e.contains(&"B=3".to_string()));
         assert!(e.contains(&"PATH=/bin".to_string()) && !e.contains(&"A=1".to_string()));
         assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOSTNAME=h".to_string()));
+        // Podman's defaults, under the image's and -e.
+        assert!(
+            e.contains(&"TERM=xterm".to_string()) && e.contains(&"container=podman".to_string())
+        );
+        let e = environment(&c, &["container=other".into()], "h", None);
+        assert!(
+            e.contains(&"container=other".to_string()) && !e.iter().any(|v| v.starts_with("HOME="))
+        );
     }
 }
 
@@ -362,8 +371,35 @@ pub struct Extras {
     pub oom_score_adj: Option<i32>,
     /// --umask: process.user.umask.
     pub umask: Option<u32>,
+    /// --tz: the host's zone file to copy to the container's /etc/localtime.
+    pub tz: Option<std::path::PathBuf>,
     /// --device-cgroup-rule: linux.resources.devices allow rules.
     pub device_rules: Vec<Value>,
+}
+
+/// --tz's zone file: the host's /etc/localtime for `local`, else the zone
+/// under /usr/share/zoneinfo (Podman's), a name that stays inside it.
+fn zone_file(zone: &str) -> Result<std::path::PathBuf, String> {
+    if zone == "local" {
+        return Ok("/etc/localtime".into());
+    }
+    let inside = !zone.is_empty()
+        && !zone.starts_with('/')
+        && zone
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    if !inside {
+        return Err(format!(
+            "--tz {zone:?}: a zone name such as Europe/Paris or UTC, or local"
+        ));
+    }
+    let path = std::path::Path::new("/usr/share/zoneinfo").join(zone);
+    if !path.is_file() {
+        return Err(format!(
+            "--tz {zone:?}: no such zone in /usr/share/zoneinfo"
+        ));
+    }
+    Ok(path)
 }
 
 /// A volume a container asks for: a named one (made on first use) or,
@@ -580,6 +616,9 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
                 .filter(|m| *m <= 0o777)
                 .ok_or_else(|| format!("--umask {m:?}: octal, 0000 to 0777"))?,
         );
+    }
+    if let Some(zone) = &a.tz {
+        x.tz = Some(zone_file(zone)?);
     }
     if x.host_namespaces.contains(&"uts") && a.hostname.is_some() {
         return Err("--hostname: not with --uts host (the host's name is the container's)".into());

@@ -328,6 +328,8 @@ fn run_in(
         Ok(made) => record_guest_pid(&db.dir(id), made.pid)?,
         Err(e) => return Ok(Ran::NotStarted(agent_message(e))),
     }
+    let c = db.find(id)?;
+    crate::db::record(db, &c, "init");
     let stdin = stdin_of(io, hub)?;
     // With a terminal the agent holds its master: its output is stdout,
     // resizes go through the agent (stderr ends at once).
@@ -369,6 +371,7 @@ fn run_in(
     }
     // No host pid: the container's processes are the guest's.
     crate::db::mark_running(db, id, 0, std::process::id() as i64)?;
+    crate::db::record(db, &c, "start");
     skiff_image::trace::mark("vm: the container runs");
     // Closed at once when there is no input, as /dev/null would be.
     {
@@ -490,11 +493,9 @@ pub fn stats(db: &Db, c: &Ctr) -> Option<Value> {
     serde_json::from_slice(&raw).ok()
 }
 
-/// `top` of a VM container: its processes in the guest (the agent reads
-/// them from the guest's /proc), in the columns the namespace tier's top
-/// gets from `ps -o user,pid,ppid,etime,time,args`; user names from the
-/// container's own /etc/passwd.
-pub fn top(db: &Db, c: &Ctr) -> Result<i32> {
+/// A VM container's processes in the guest (the agent reads them from the
+/// guest's /proc): the columns of `top`'s defaults.
+pub fn processes(db: &Db, c: &Ctr) -> Result<Vec<crate::top::Proc>> {
     let r = agent::ContainerRequest {
         container_id: c.id.clone(),
         ..Default::default()
@@ -502,58 +503,20 @@ pub fn top(db: &Db, c: &Ctr) -> Result<i32> {
     let listed = agent_of(db, c)?
         .list_processes(call_context(), &r)
         .map_err(|e| Error::invalid(format!("top {}: {}", c.name, agent_message(e))))?;
-    let passwd =
-        std::fs::read_to_string(db.dir(&c.id).join("rootfs/etc/passwd")).unwrap_or_default();
-    println!(
-        "{:<8} {:>5} {:>5} {:>11} {:>8} COMMAND",
-        "USER", "PID", "PPID", "ELAPSED", "TIME"
-    );
-    for p in listed.processes {
-        println!(
-            "{:<8} {:>5} {:>5} {:>11} {:>8} {}",
-            user_name(&passwd, p.uid),
-            p.pid,
-            p.ppid,
-            elapsed_text(p.elapsed_seconds),
-            cpu_time_text(p.cpu_seconds),
-            p.args
-        );
-    }
-    Ok(0)
-}
-
-/// The name /etc/passwd gives `uid`, as ps shows it (the number when there
-/// is none, or when it is wider than the column).
-fn user_name(passwd: &str, uid: u32) -> String {
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let id = f.nth(1)?.parse::<u32>().ok()?;
-            (id == uid && !name.is_empty() && name.len() <= 8).then(|| name.to_string())
+    Ok(listed
+        .processes
+        .into_iter()
+        .map(|p| crate::top::Proc {
+            pid: p.pid.into(),
+            ppid: p.ppid.into(),
+            uids: (p.uid, p.uid),
+            tty: "?".into(),
+            elapsed_ns: p.elapsed_seconds * 1_000_000_000,
+            cpu_ns: p.cpu_seconds * 1_000_000_000,
+            args: p.args,
+            ..Default::default()
         })
-        .next()
-        .unwrap_or_else(|| uid.to_string())
-}
-
-/// ps's ELAPSED: [[dd-]hh:]mm:ss.
-fn elapsed_text(s: u64) -> String {
-    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (d, h) {
-        (0, 0) => format!("{m:02}:{s:02}"),
-        (0, _) => format!("{h:02}:{m:02}:{s:02}"),
-        _ => format!("{d}-{h:02}:{m:02}:{s:02}"),
-    }
-}
-
-/// ps's TIME: [dd-]hh:mm:ss.
-fn cpu_time_text(s: u64) -> String {
-    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match d {
-        0 => format!("{h:02}:{m:02}:{s:02}"),
-        _ => format!("{d}-{h:02}:{m:02}:{s:02}"),
-    }
+        .collect())
 }
 
 /// `exec` in the VM: the process from the container's own (its env, cwd
@@ -767,19 +730,5 @@ mod tests {
         assert_eq!(signal_number("15"), Some(15));
         assert_eq!(signal_number("0"), None);
         assert_eq!(signal_number("NOPE"), None);
-    }
-
-    #[test]
-    fn top_columns_read_as_ps_writes_them() {
-        assert_eq!(elapsed_text(5), "00:05");
-        assert_eq!(elapsed_text(3 * 3600 + 61), "03:01:01");
-        assert_eq!(elapsed_text(2 * 86400 + 59), "2-00:00:59");
-        assert_eq!(cpu_time_text(0), "00:00:00");
-        assert_eq!(cpu_time_text(86400 + 3661), "1-01:01:01");
-        let passwd = "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/:/bin/sh\nverylongname:x:1000:1000::/:/bin/sh\n";
-        assert_eq!(user_name(passwd, 0), "root");
-        assert_eq!(user_name(passwd, 33), "www-data");
-        assert_eq!(user_name(passwd, 1000), "1000");
-        assert_eq!(user_name(passwd, 7), "7");
     }
 }

@@ -68,7 +68,9 @@ pub fn create(db: &Db, name: &str, labels: &Value, anonymous: bool) -> Result<()
         "Filled": false,
     });
     fs::write(meta_path(db, name), meta.to_string())
-        .map_err(|e| Error::at(&meta_path(db, name), "writing", e))
+        .map_err(|e| Error::at(&meta_path(db, name), "writing", e))?;
+    crate::events::Event::new("volume", "create", "", name).record(&db.root);
+    Ok(())
 }
 
 pub fn meta(db: &Db, name: &str) -> Result<Value> {
@@ -137,7 +139,9 @@ pub fn remove(db: &Db, name: &str) -> Result<()> {
             "volume {name}: in use by container {user}: remove it first"
         )));
     }
-    skiff_image::store::remove_tree(&dir(db).join(name))
+    skiff_image::store::remove_tree(&dir(db).join(name))?;
+    crate::events::Event::new("volume", "remove", "", name).record(&db.root);
+    Ok(())
 }
 
 /// The first use of a volume on `destination`: what the image has there

@@ -4557,3 +4557,243 @@ fn version_info_export_and_system_prune() {
     assert_eq!(e.cmd(&["container", "exists", "ex"]).status.code(), Some(0));
     e.ok(&["rm", "-f", "ex"]);
 }
+
+/// `top` as Podman's (psgo's columns, the pids and users the container
+/// sees, ps(1) in the container for other options), the environment
+/// Podman gives, `--tz`, and `events` (what happened, filtered, as JSON or a
+/// template, and followed until --until). Checked by hand against Podman
+/// 4.3 on this host for the columns, the lines and the JSON.
+#[test]
+fn top_events_tz_and_podmans_environment() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tp",
+        "--label",
+        "tier=front",
+        "app:1",
+        "sh",
+        "-c",
+        "ln -s busybox /bin/ps; sleep 1000 & exec sleep 1001",
+    ]);
+    // top: pid 1 is the container's init, its child's parent.
+    let rows = |out: &str| -> Vec<Vec<String>> {
+        out.lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect()
+    };
+    let mut top = String::new();
+    eventually("both sleeps run", || {
+        top = e.ok(&["top", "tp"]);
+        top.contains("sleep 1000") && top.contains("sleep 1001")
+    });
+    let t = rows(&top);
+    assert_eq!(
+        t[0],
+        ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"],
+        "{top}"
+    );
+    let row = |cmd: &str| t.iter().find(|r| r[7..].join(" ") == cmd).cloned();
+    let init = row("sleep 1001").expect(&top);
+    let child = row("sleep 1000").expect(&top);
+    assert_eq!(
+        (&init[0][..], &init[1][..], &init[2][..]),
+        ("root", "1", "0"),
+        "{top}"
+    );
+    assert_eq!(
+        (&child[2][..], &child[5][..], &child[6][..]),
+        ("1", "?", "0s"),
+        "{top}"
+    );
+    // psgo's args end where /proc's cmdline does: after a NUL, a space.
+    assert!(top.contains("sleep 1001 \n"), "{top:?}");
+    // Descriptors, comma- or space-separated; the host's pid as inspect has it.
+    let host_pid = e.ok(&["inspect", "--format", "{{.State.Pid}}", "tp"]);
+    let named = e.ok(&["top", "tp", "pid,hpid", "user", "group", "capeff"]);
+    let n = rows(&named);
+    assert_eq!(
+        n[0][..5],
+        ["PID", "HPID", "USER", "GROUP", "EFFECTIVE"],
+        "{named}"
+    );
+    let first = n.iter().find(|r| r[0] == "1").expect(&named);
+    assert_eq!(first[1], host_pid.trim(), "{named}");
+    assert_eq!(first[2..4], ["root", "root"], "{named}");
+    assert!(
+        first[4].starts_with("AUDIT_WRITE,CHOWN,DAC_OVERRIDE"),
+        "{named}"
+    );
+    // Not descriptors: ps(1) in the container, its own line left out.
+    let ps = e.ok(&["top", "tp", "-o", "pid,args"]);
+    assert!(
+        ps.contains("sleep 1000") && !ps.contains("-o pid,args"),
+        "{ps}"
+    );
+    let err = e.fails(&["top", "tp", "-o"]);
+    assert!(err.contains("ps(1)"), "{err}");
+
+    // Podman's environment: its defaults under the image's and -e's.
+    let env = e.ok(&["exec", "tp", "env"]);
+    for want in [
+        "container=podman",
+        "TERM=xterm",
+        "PATH=/bin",
+        "GREETING=hi",
+        "HOME=/root",
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} not in:\n{env}");
+    }
+    let env = e.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "container=mine",
+        "-e",
+        "TERM=vt100",
+        "app:1",
+        "env",
+    ]);
+    assert!(
+        env.contains("container=mine\n") && env.contains("TERM=vt100\n"),
+        "{env}"
+    );
+    // --tz: a copy of the host's zone file as /etc/localtime.
+    match fs::read("/usr/share/zoneinfo/Asia/Tokyo") {
+        Ok(zone) => {
+            let o = e.cmd(&[
+                "run",
+                "--rm",
+                "--tz",
+                "Asia/Tokyo",
+                "app:1",
+                "cat",
+                "/etc/localtime",
+            ]);
+            assert!(o.status.success() && o.stdout == zone, "{}", text(&o));
+        }
+        Err(_) => eprintln!("skipped: --tz's zone (no /usr/share/zoneinfo/Asia/Tokyo: tzdata)"),
+    }
+    for bad in ["Nowhere/Else", "../../etc/shadow", "/etc/passwd"] {
+        let err = e.fails(&["run", "--rm", "--tz", bad, "app:1", "true"]);
+        assert!(err.contains("--tz"), "{bad}: {err}");
+    }
+
+    // events: the container's life in order, its labels, its exit code.
+    e.ok(&["kill", "-s", "KILL", "tp"]);
+    assert_eq!(e.ok(&["wait", "tp"]), "137\n");
+    e.ok(&["rm", "tp"]);
+    let statuses = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "container=tp",
+        "--format",
+        "{{.Status}}",
+    ]);
+    let seen: Vec<&str> = statuses
+        .lines()
+        .filter(|s| !s.starts_with("exec"))
+        .collect();
+    assert_eq!(
+        seen,
+        ["create", "init", "start", "kill", "died", "cleanup", "remove"],
+        "{statuses}"
+    );
+    assert!(statuses.contains("exec\nexec_died\n"), "{statuses}");
+    let died = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "event=died",
+        "--filter",
+        "label=tier=front",
+        "--format",
+        "json",
+    ]);
+    let died: Value = serde_json::from_str(died.trim()).expect(&died);
+    assert_eq!(died["ContainerExitCode"], json!(137), "{died}");
+    assert_eq!(died["Name"], json!("tp"), "{died}");
+    assert_eq!(died["Type"], json!("container"), "{died}");
+    assert_eq!(died["Attributes"], json!({"tier": "front"}), "{died}");
+    assert!(
+        died["Image"].as_str().unwrap_or("").ends_with("app:1"),
+        "{died}"
+    );
+    let line = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "event=remove",
+        "--filter",
+        "type=container",
+    ]);
+    assert!(
+        line.contains(" container remove ") && line.contains("name=tp, tier=front)"),
+        "{line}"
+    );
+    // An image's: pull, and tag.
+    e.ok(&["tag", "app:1", "other:2"]);
+    let images = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Status}} {{.Name}}",
+    ]);
+    assert!(
+        images.contains("pull ") && images.contains("tag localhost/other:2\n"),
+        "{images}"
+    );
+    // Followed: a stream from a moment on stops once --until is past.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let follow = Command::new(skiff_bin())
+        .arg("--root")
+        .arg(e.root())
+        .args([
+            "events",
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Status}} {{.Name}}",
+        ])
+        .args([
+            "--since",
+            &format!("{now:.3}"),
+            "--until",
+            &format!("{:.3}", now + 3.0),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    e.ok(&["volume", "create", "sv"]);
+    e.ok(&["volume", "rm", "sv"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut follow = follow;
+    while follow.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = follow.kill();
+            panic!("events did not stop after --until");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "create sv\nremove sv\n"
+    );
+    for bad in ["colour=red", "type=boat", "nokey"] {
+        let err = e.fails(&["events", "--stream=false", "--filter", bad]);
+        assert!(err.contains("--filter"), "{bad}: {err}");
+    }
+    let err = e.fails(&["events", "--stream=false", "--since", "someday"]);
+    assert!(err.contains("--since"), "{err}");
+}

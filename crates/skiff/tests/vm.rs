@@ -546,17 +546,25 @@ fn the_vm_is_sized_from_memory_and_cpus_and_rm_f_takes_it_down() {
         .collect();
     assert_eq!(
         header,
-        ["USER", "PID", "PPID", "ELAPSED", "TIME", "COMMAND"],
+        ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"],
         "{top}"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
     for want in ["sleep 600", "sleep 500"] {
         assert!(
             rows.iter()
-                .any(|r| r[0] == "root" && r[5..].join(" ") == want && r[1].parse::<u32>().is_ok()),
+                .any(|r| r[0] == "root" && r[7..].join(" ") == want && r[1].parse::<u32>().is_ok()),
             "no row for {want:?}:\n{top}"
         );
     }
+    // The host's view of a guest's process is not there to show.
+    let o = f.skiff(&["top", "sized", "pid", "hpid"]);
+    let err = text(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("\"hpid\"") && err.contains("--isolation vm"),
+        "{err}"
+    );
     f.ok(&["rm", "-f", "sized"]);
     assert_nothing_left(&id);
 
