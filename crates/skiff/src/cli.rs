@@ -54,6 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Give an image another name
     Tag(TagArgs),
+    /// Take names off an image (every one without NAMEs); the image stays
+    Untag(UntagArgs),
     /// Remove images (names first; an image goes with its last name)
     Rmi(RmiArgs),
     /// Show an image's history
@@ -81,54 +83,17 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
-    /// Run a command in a new container (pulling the image if needed)
-    Run(RunArgs),
-    /// Create a container without starting it
-    Create(RunArgs),
-    /// Start created containers
-    Start(StartArgs),
-    /// List containers
-    Ps(PsArgs),
-    /// Show a container's output
-    Logs(LogsArgs),
-    /// Stop containers: their stop signal, then SIGKILL after a timeout
-    Stop(StopArgs),
-    /// Send a signal to containers
-    Kill(KillArgs),
-    /// Remove containers
-    Rm(RmArgs),
-    /// Run a command in a running container
-    Exec(ExecArgs),
-    /// Wait for containers to end; print their exit codes
-    Wait(WaitArgs),
-    /// Make an image of a container's changes (a new layer on its image)
-    Commit(CommitArgs),
+    /// The container commands (also under `container`)
+    #[command(flatten)]
+    Containers(ContainerOps),
     /// Build an image from a Containerfile (or Dockerfile)
     Build(BuildArgs),
-    /// Stop containers and start them again
-    Restart(StopArgs),
     /// This engine's version
     Version(InfoArgs),
     /// The host and the store, as the engine sees them (system info)
     Info(InfoArgs),
     /// What happened to containers, images, pods, volumes and networks
     Events(EventsArgs),
-    /// A container's filesystem as a tar archive (stdout, or -o FILE)
-    Export {
-        container: String,
-        /// Write to this file instead of stdout
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
-    /// Change a container's limits (applied at once when it runs, kept
-    /// for its next start) or its restart policy
-    Update(UpdateArgs),
-    /// A container's published ports (80/tcp -> 0.0.0.0:8080)
-    Port {
-        container: String,
-        /// Only this container port's host address (PORT[/tcp|udp])
-        private_port: Option<String>,
-    },
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -151,6 +116,65 @@ pub enum Command {
         /// Remove what was left
         #[arg(long)]
         fix: bool,
+    },
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The container's monitor (internal: run -d starts it)
+    #[command(name = "__monitor", hide = true)]
+    Monitor { id: String },
+    /// Print this program's manual page (roff, for man(1))
+    Man,
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The commands on containers: top-level (`skiff run`) and under
+/// `container` (`skiff container run`), as Podman and Docker take both.
+#[derive(Subcommand, Debug)]
+pub enum ContainerOps {
+    /// Run a command in a new container (pulling the image if needed)
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(RunArgs),
+    /// Start created containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop containers: their stop signal, then SIGKILL after a timeout
+    Stop(StopArgs),
+    /// Send a signal to containers
+    Kill(KillArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Wait for containers to end; print their exit codes
+    Wait(WaitArgs),
+    /// Make an image of a container's changes (a new layer on its image)
+    Commit(CommitArgs),
+    /// Stop containers and start them again
+    Restart(StopArgs),
+    /// A container's filesystem as a tar archive (stdout, or -o FILE)
+    Export {
+        container: String,
+        /// Write to this file instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Change a container's limits (applied at once when it runs, kept
+    /// for its next start) or its restart policy
+    Update(UpdateArgs),
+    /// A container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port {
+        container: String,
+        /// Only this container port's host address (PORT[/tcp|udp])
+        private_port: Option<String>,
     },
     /// Attach this terminal to a running container's (ctrl-p ctrl-q
     /// detaches and leaves it running)
@@ -199,19 +223,6 @@ pub enum Command {
     },
     /// What a container changed in its filesystem (A added, C changed, D deleted)
     Diff { container: String },
-    /// Manage containers
-    #[command(subcommand)]
-    Container(ContainerCommand),
-    /// The container's monitor (internal: run -d starts it)
-    #[command(name = "__monitor", hide = true)]
-    Monitor { id: String },
-    /// Print this program's manual page (roff, for man(1))
-    Man,
-    /// Print a shell completion script
-    Completion {
-        #[arg(value_enum)]
-        shell: Shell,
-    },
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -232,6 +243,10 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Remove images
     Rm(RmiArgs),
+    /// Build an image from a Containerfile (or Dockerfile)
+    Build(BuildArgs),
+    /// Take names off an image (every one without NAMEs); the image stays
+    Untag(UntagArgs),
     History(HistoryArgs),
     Save(SaveArgs),
     Load(LoadArgs),
@@ -248,24 +263,26 @@ pub enum ImageCommand {
     Unmount(UnmountArgs),
 }
 
+// Made once per process: its size does not matter, and unboxed it can be
+// matched in place (main.rs).
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
     /// List containers
     #[command(alias = "list")]
     Ls(PsArgs),
-    /// Remove containers
-    Rm(RmArgs),
+    #[command(flatten)]
+    Ops(ContainerOps),
     /// Remove every stopped container
     Prune {
         /// Do not ask
         #[arg(short, long)]
         force: bool,
     },
+    /// Show containers as JSON (Docker's document)
     Inspect(InspectArgs),
     /// Exit 0 if the container exists, 1 if not
-    Exists {
-        container: String,
-    },
+    Exists { container: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -749,6 +766,13 @@ pub struct MountArgs {
     /// The mount's name [default: the image id's first 12 digits]
     #[arg(long)]
     pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UntagArgs {
+    pub image: String,
+    /// The names to take off [default: all of them]
+    pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]

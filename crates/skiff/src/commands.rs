@@ -28,6 +28,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(if db.find(&container).is_ok() { 0 } else { 1 })
         }
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut open()?, a),
+        Command::Untag(a) | Command::Image(ImageCommand::Untag(a)) => {
+            images::untag(&mut open()?, a)
+        }
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&mut open()?, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(&open()?, a)
@@ -68,9 +71,6 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::events::show(&store.root, &q)
         }
         Command::Version(a) => crate::info::version(a.format.as_deref()),
-        Command::Export { container, output } => {
-            crate::info::export(&open()?, &container, output.as_deref())
-        }
         Command::System(SystemCommand::Check(a)) => images::check(&mut open()?, a),
         Command::Unshare { command } => {
             use std::os::unix::process::CommandExt;
@@ -81,19 +81,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
             Err(Error::io(format!("running {}", argv[0]), e))
         }
-        Command::Run(a) => ctl::run(&mut open()?, a, false),
-        Command::Create(a) => ctl::run(&mut open()?, a, true),
-        Command::Start(a) => ctl::start(&mut open()?, a),
-        Command::Ps(a) => ctl::ps(&open()?, a),
-        Command::Logs(a) => ctl::logs(&open()?, a),
-        Command::Stop(a) => ctl::stop(&open()?, a),
-        Command::Restart(a) => ctl::restart(&mut open()?, a),
-        Command::Update(a) => ctl::update(&open()?, a),
-        Command::Cp(a) => copy::cp(&open()?, a),
-        Command::Port {
-            container,
-            private_port,
-        } => ctl::port(&open()?, &container, private_port.as_deref()),
+        Command::Containers(op) | Command::Container(ContainerCommand::Ops(op)) => {
+            container_op(&root, op)
+        }
         Command::Network(n) => ctl::network(&open()?, n),
         Command::Volume(v) => ctl::volume(&open()?, v),
         Command::Healthcheck(HealthcheckCommand::Run { container }) => {
@@ -106,32 +96,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kube(KubeCommand::Down { file }) => kube::down(&mut open()?, &file),
         Command::Kube(KubeCommand::Generate { pod }) => kube::generate(&open()?, &pod),
         Command::Doctor { fix } => doctor::run(&mut open()?, fix),
-        Command::Attach {
-            container,
-            no_stdin,
-            detach_keys,
-        } => ctl::attach(&open()?, &container, !no_stdin, &detach_keys),
-        Command::Kill(a) => ctl::kill(&open()?, a),
-        Command::Rm(a) => ctl::rm(&mut open()?, a),
-        Command::Exec(a) => ctl::exec(&open()?, a),
-        Command::Wait(a) => ctl::wait(&open()?, a),
-        Command::Commit(a) => ctl::commit(&mut open()?, a),
-        Command::Build(a) => ctl::build(&mut open()?, a),
-        Command::Pause(a) => ctl::pause(&open()?, a, true),
-        Command::Unpause(a) => ctl::pause(&open()?, a, false),
-        Command::Rename { container, name } => ctl::rename(&open()?, &container, &name),
-        Command::Top {
-            container,
-            descriptors,
-        } => ctl::top(&open()?, &container, &descriptors),
-        Command::Stats {
-            no_stream,
-            format,
-            containers,
-        } => ctl::stats(&open()?, &containers, no_stream, format.as_deref()),
-        Command::Diff { container } => ctl::diff(&open()?, &container),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => ctl::build(&mut open()?, a),
         Command::Container(ContainerCommand::Ls(a)) => ctl::ps(&open()?, a),
-        Command::Container(ContainerCommand::Rm(a)) => ctl::rm(&mut open()?, a),
         Command::Container(ContainerCommand::Prune { force: _ }) => ctl::prune(&mut open()?),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect(&open()?, a, Some("container"))
@@ -159,6 +125,53 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
             );
             Ok(0)
+        }
+    }
+}
+
+/// The commands on containers, whether typed at the top or under
+/// `container`.
+fn container_op(root: &std::path::Path, op: ContainerOps) -> Result<i32> {
+    let open = || Store::open(root);
+    match op {
+        ContainerOps::Run(a) => ctl::run(&mut open()?, a, false),
+        ContainerOps::Create(a) => ctl::run(&mut open()?, a, true),
+        ContainerOps::Start(a) => ctl::start(&mut open()?, a),
+        ContainerOps::Ps(a) => ctl::ps(&open()?, a),
+        ContainerOps::Logs(a) => ctl::logs(&open()?, a),
+        ContainerOps::Stop(a) => ctl::stop(&open()?, a),
+        ContainerOps::Restart(a) => ctl::restart(&mut open()?, a),
+        ContainerOps::Update(a) => ctl::update(&open()?, a),
+        ContainerOps::Cp(a) => copy::cp(&open()?, a),
+        ContainerOps::Port {
+            container,
+            private_port,
+        } => ctl::port(&open()?, &container, private_port.as_deref()),
+        ContainerOps::Attach {
+            container,
+            no_stdin,
+            detach_keys,
+        } => ctl::attach(&open()?, &container, !no_stdin, &detach_keys),
+        ContainerOps::Kill(a) => ctl::kill(&open()?, a),
+        ContainerOps::Rm(a) => ctl::rm(&mut open()?, a),
+        ContainerOps::Exec(a) => ctl::exec(&open()?, a),
+        ContainerOps::Wait(a) => ctl::wait(&open()?, a),
+        ContainerOps::Commit(a) => ctl::commit(&mut open()?, a),
+        ContainerOps::Pause(a) => ctl::pause(&open()?, a, true),
+        ContainerOps::Unpause(a) => ctl::pause(&open()?, a, false),
+        ContainerOps::Rename { container, name } => ctl::rename(&open()?, &container, &name),
+        ContainerOps::Top {
+            container,
+            descriptors,
+        } => ctl::top(&open()?, &container, &descriptors),
+        ContainerOps::Stats {
+            no_stream,
+            format,
+            containers,
+        } => ctl::stats(&open()?, &containers, no_stream, format.as_deref()),
+        ContainerOps::Diff { container } => ctl::diff(&open()?, &container),
+        ContainerOps::Export { container, output } => {
+            crate::info::export(&open()?, &container, output.as_deref())
         }
     }
 }

@@ -407,6 +407,35 @@ pub(crate) fn tag(store: &mut Store, a: TagArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `untag IMAGE [NAME...]`: the names go (each must be the image's), the
+/// image stays, dangling once it has none, as Podman's untag.
+pub(crate) fn untag(store: &mut Store, a: UntagArgs) -> Result<i32> {
+    let img = store.find(&a.image)?;
+    let names = if a.names.is_empty() {
+        img.names.clone()
+    } else {
+        a.names
+            .iter()
+            .map(|n| {
+                let name = Reference::parse_local(n)?.name();
+                match img.names.contains(&name) {
+                    true => Ok(name),
+                    false => Err(Error::invalid(format!(
+                        "untag {n:?}: not a name of image {} ({})",
+                        short(&img.id),
+                        img.names.join(", ")
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    for n in names {
+        store.untag(&n)?;
+        crate::events::image(&store.root, "untag", &img.id, &n);
+    }
+    Ok(0)
+}
+
 pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
     // --all: by id, each image with all its names.
     if a.all {

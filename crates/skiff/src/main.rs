@@ -63,17 +63,18 @@ fn main() {
     // A listing read through `| head` ends quietly when its reader goes,
     // as Podman's does, instead of panicking in println!. Only these:
     // the commands that start monitors must outlive a closed pipe.
+    use cli::{Command as C, ContainerCommand as CC, ContainerOps as Op};
     if matches!(
         cli.command,
-        cli::Command::Ps(_)
-            | cli::Command::Images(_)
-            | cli::Command::Inspect(_)
-            | cli::Command::Logs(_)
-            | cli::Command::History(_)
-            | cli::Command::Info(_)
-            | cli::Command::Version(_)
-            | cli::Command::Export { .. }
-            | cli::Command::System(cli::SystemCommand::Info(_))
+        C::Containers(Op::Ps(_) | Op::Logs(_) | Op::Export { .. })
+            | C::Container(CC::Ops(Op::Ps(_) | Op::Logs(_) | Op::Export { .. }) | CC::Ls(_))
+            | C::Images(_)
+            | C::Inspect(_)
+            | C::History(_)
+            | C::Info(_)
+            | C::Version(_)
+            | C::Events(_)
+            | C::System(cli::SystemCommand::Info(_) | cli::SystemCommand::Events(_))
     ) {
         // SAFETY: sets the process's disposition of one signal to the
         // default; no handler of ours is involved.

@@ -4560,7 +4560,8 @@ fn version_info_export_and_system_prune() {
 
 /// `top` as Podman's (psgo's columns, the pids and users the container
 /// sees, ps(1) in the container for other options), the environment
-/// Podman gives, `--tz`, and `events` (what happened, filtered, as JSON or a
+/// Podman gives, `--tz`, the container commands under `container`, and
+/// `events` (what happened, filtered, as JSON or a
 /// template, and followed until --until). Checked by hand against Podman
 /// 4.3 on this host for the columns, the lines and the JSON.
 #[test]
@@ -4629,7 +4630,7 @@ fn top_events_tz_and_podmans_environment() {
         "{named}"
     );
     // Not descriptors: ps(1) in the container, its own line left out.
-    let ps = e.ok(&["top", "tp", "-o", "pid,args"]);
+    let ps = e.ok(&["container", "top", "tp", "-o", "pid,args"]);
     assert!(
         ps.contains("sleep 1000") && !ps.contains("-o pid,args"),
         "{ps}"
@@ -4638,7 +4639,7 @@ fn top_events_tz_and_podmans_environment() {
     assert!(err.contains("ps(1)"), "{err}");
 
     // Podman's environment: its defaults under the image's and -e's.
-    let env = e.ok(&["exec", "tp", "env"]);
+    let env = e.ok(&["container", "exec", "tp", "env"]);
     for want in [
         "container=podman",
         "TERM=xterm",
@@ -4684,9 +4685,9 @@ fn top_events_tz_and_podmans_environment() {
     }
 
     // events: the container's life in order, its labels, its exit code.
-    e.ok(&["kill", "-s", "KILL", "tp"]);
-    assert_eq!(e.ok(&["wait", "tp"]), "137\n");
-    e.ok(&["rm", "tp"]);
+    e.ok(&["container", "kill", "-s", "KILL", "tp"]);
+    assert_eq!(e.ok(&["container", "wait", "tp"]), "137\n");
+    e.ok(&["container", "rm", "tp"]);
     let statuses = e.ok(&[
         "events",
         "--stream=false",
@@ -4736,8 +4737,16 @@ fn top_events_tz_and_podmans_environment() {
         line.contains(" container remove ") && line.contains("name=tp, tier=front)"),
         "{line}"
     );
-    // An image's: pull, and tag.
+    // An image's: pull, tag and untag (the name goes, the image stays).
     e.ok(&["tag", "app:1", "other:2"]);
+    let err = e.fails(&["untag", "app:1", "nothere:1"]);
+    assert!(err.contains("not a name of image"), "{err}");
+    e.ok(&["image", "untag", "app:1", "other:2"]);
+    assert_eq!(
+        e.cmd(&["image", "exists", "other:2"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(e.cmd(&["image", "exists", "app:1"]).status.code(), Some(0));
     let images = e.ok(&[
         "events",
         "--stream=false",
@@ -4747,7 +4756,8 @@ fn top_events_tz_and_podmans_environment() {
         "{{.Status}} {{.Name}}",
     ]);
     assert!(
-        images.contains("pull ") && images.contains("tag localhost/other:2\n"),
+        images.contains("pull ")
+            && images.contains("tag localhost/other:2\nuntag localhost/other:2\n"),
         "{images}"
     );
     // Followed: a stream from a moment on stops once --until is past.
