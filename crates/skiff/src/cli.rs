@@ -635,6 +635,9 @@ pub struct ImagesArgs {
     /// Show repository digests
     #[arg(long)]
     pub digests: bool,
+    /// No header line in a table
+    #[arg(long)]
+    pub noheading: bool,
     /// Only images of this repository (e.g. busybox)
     pub repository: Option<String>,
 }
@@ -796,6 +799,15 @@ pub struct RunArgs {
     /// store lacks the image or has it for another (as Podman's)
     #[arg(long)]
     pub platform: Option<String>,
+    /// The platform's architecture alone (amd64, arm64)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The platform's OS alone (linux)
+    #[arg(long)]
+    pub os: Option<String>,
+    /// The platform's variant alone (v8)
+    #[arg(long)]
+    pub variant: Option<String>,
     /// Keep standard input open (the container reads this terminal's)
     #[arg(short, long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub interactive: bool,
@@ -874,6 +886,21 @@ pub struct RunArgs {
     /// An /etc/hosts entry, HOST:IP (repeatable)
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Leave the image's /etc/hosts as it is (none of the engine's)
+    #[arg(long)]
+    pub no_hosts: bool,
+    /// Take this variable out of the environment the defaults and the
+    /// image give (repeatable; -e still sets it)
+    #[arg(long, value_name = "NAME")]
+    pub unsetenv: Vec<String>,
+    /// None of the environment the defaults and the image give: only -e's
+    /// (and --env-file's, --env-host's)
+    #[arg(long)]
+    pub unsetenv_all: bool,
+    /// Remove the image once the container is gone, if nothing else uses
+    /// it (implies --rm)
+    #[arg(long)]
+    pub rmi: bool,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
@@ -1132,6 +1159,9 @@ pub struct PsArgs {
     /// Only the one made last (all states)
     #[arg(short, long)]
     pub latest: bool,
+    /// No header line in a table
+    #[arg(long)]
+    pub noheading: bool,
 }
 
 #[derive(Args, Debug)]

@@ -93,6 +93,11 @@ pub struct RunOpts {
     pub pod: Option<Join>,
     /// --health-* and --no-healthcheck, over the image's HEALTHCHECK.
     pub health: crate::health::Flags,
+    /// The environment it starts from (--unsetenv, --unsetenv-all; a
+    /// build's RUN).
+    pub env_rules: crate::spec::EnvRules,
+    /// --no-hosts: the image's /etc/hosts stays.
+    pub no_hosts: bool,
 }
 
 /// What a pod member joins (pods::join makes it), for `create`.
@@ -335,6 +340,7 @@ pub fn create(
         };
         let mut etc: Vec<(String, String)> = ["hosts", "hostname", "resolv.conf"]
             .iter()
+            .filter(|f| !(o.no_hosts && **f == "hosts"))
             .map(|f| (format!("/etc/{f}"), etc_dir.join(f).display().to_string()))
             .collect();
         // --tz: a copy of the zone's file (Podman's), so the host's can
@@ -344,7 +350,7 @@ pub fn create(
             fs::copy(zone, &copy).map_err(|e| Error::at(zone, "copying --tz's zone file", e))?;
             etc.push(("/etc/localtime".into(), copy.display().to_string()));
         }
-        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref());
+        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), &o.env_rules);
         // Volumes: bound like -v's host paths once made and filled.
         let mut extras = extras.clone();
         let (binds, anonymous) = volume_binds(db, &icfg, &extras, &rootfs, o, &mut made_volumes)?;
@@ -709,8 +715,51 @@ pub fn monitor(
         let c = db.find(id)?;
         remove(store, db, &c)?;
         skiff_image::trace::mark("--rm: removed (network, rootfs, directory, row)");
+        if let Some(name) = &settings.rmi {
+            remove_unused_image(store, db, &c.image_id, name);
+        }
     }
     Ok(code)
+}
+
+/// --rmi: the image run was given goes as `rmi NAME` would take it (as
+/// Podman's --rmi does): the name alone when the image has others, else
+/// the image, unless another container or an image mount still holds it
+/// (then it stays, silently, as Podman leaves it).
+fn remove_unused_image(store: &mut Store, db: &Db, image_id: &str, given: &str) {
+    let Ok(img) = store.find(image_id) else {
+        return;
+    };
+    let named = skiff_image::reference::Reference::parse(given)
+        .ok()
+        .map(|r| r.name())
+        .filter(|n| img.names.contains(n))
+        .or_else(|| {
+            img.names
+                .iter()
+                .find(|n| n.ends_with(&format!("/{given}")))
+                .cloned()
+        });
+    if let (Some(n), true) = (&named, img.names.len() > 1) {
+        match store.untag(n) {
+            Ok(_) => crate::events::image(&db.root, "untag", image_id, n),
+            Err(e) => eprintln!("skiff: --rmi: {e}"),
+        }
+        return;
+    }
+    if !store.holders(image_id).is_ok_and(|h| h.is_empty()) {
+        return;
+    }
+    match store.remove_image(image_id) {
+        Ok(()) => {
+            for n in &img.names {
+                crate::events::image(&db.root, "untag", image_id, n);
+            }
+            let name = named.as_deref().or(img.names.first().map(String::as_str));
+            crate::events::image(&db.root, "remove", image_id, name.unwrap_or(""));
+        }
+        Err(e) => eprintln!("skiff: --rmi: {e}"),
+    }
 }
 
 /// The health check's timer for one run, when the container has a check

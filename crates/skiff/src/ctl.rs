@@ -17,8 +17,14 @@ fn short(id: &str) -> &str {
 }
 
 /// `run` (and `create`, which stops before starting).
-pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
+pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> {
     // Flags first: a bad one fails before anything is pulled or made.
+    a.rm |= a.rmi;
+    if a.no_hosts && !a.add_host.is_empty() {
+        return Err(Error::invalid(
+            "--no-hosts and --add-host conflict: the entries would have no /etc/hosts to go to",
+        ));
+    }
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = crate::stdio::LogLimits::parse(a.log_driver.as_deref(), &a.log_opt)?;
     let mut settings = run_settings(&a)?;
@@ -65,7 +71,15 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // The image, pulled when the store lacks it (Docker's default), or
     // has it for another platform than --platform asks (Podman's), or as
     // --pull says.
-    let opts = crate::images::registry_options(&a.registry, a.platform.as_deref())?;
+    let mut opts = crate::images::registry_options(&a.registry, a.platform.as_deref())?;
+    if let Some(p) = crate::images::platform_of_parts(
+        opts.platform.is_some(),
+        a.arch.clone(),
+        a.os.clone(),
+        a.variant.clone(),
+    )? {
+        opts.platform = Some(p);
+    }
     let found = store.find(a.image()).ok().filter(|img| {
         let Some(want) = &opts.platform else {
             return true;
@@ -171,6 +185,15 @@ pub fn run(store: &mut Store, a: RunArgs, create_only: bool) -> Result<i32> {
             Some(p) => Some(crate::pods::join(&db, p)?),
             None => None,
         },
+        env_rules: crate::spec::EnvRules {
+            defaults: match a.unsetenv_all {
+                true => crate::spec::EnvDefaults::Nothing,
+                false => crate::spec::EnvDefaults::Podman,
+            },
+            no_image: a.unsetenv_all,
+            unset: a.unsetenv.clone(),
+        },
+        no_hosts: a.no_hosts,
     };
     skiff_image::trace::mark("image found");
     let c = ctr::create(store, &db, &image, a.command(), &opts)?;
@@ -365,6 +388,7 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         pidfile: pidfile(a.pidfile.as_deref())?,
         timeout: a.timeout.filter(|t| *t > 0),
         health: None,
+        rmi: a.rmi.then(|| a.image().to_string()),
     })
 }
 
@@ -789,7 +813,8 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                 lines.push(format::template(t, &entry(c)).map_err(Error::invalid)?);
             }
             if table {
-                print!("{}", format::template_table(t, "CONTAINER ID", &lines));
+                let text = format::template_table(t, "CONTAINER ID", &lines);
+                print!("{}", format::headed(text, !a.noheading));
             } else {
                 for l in lines {
                     println!("{l}");
@@ -819,18 +844,21 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                 .collect();
             print!(
                 "{}",
-                format::table(
-                    &[
-                        "CONTAINER ID",
-                        "IMAGE",
-                        "COMMAND",
-                        "CREATED",
-                        "STATUS",
-                        "PORTS",
-                        "NAMES"
-                    ],
-                    &rows
-                )
+                format::headed(
+                    format::table(
+                        &[
+                            "CONTAINER ID",
+                            "IMAGE",
+                            "COMMAND",
+                            "CREATED",
+                            "STATUS",
+                            "PORTS",
+                            "NAMES"
+                        ],
+                        &rows
+                    ),
+                    !a.noheading,
+                ),
             );
         }
     }

@@ -321,6 +321,10 @@ pub struct Settings {
     /// Its health check (--health-*, the image's HEALTHCHECK).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Healthcheck>,
+    /// --rmi: the image as run named it, which goes once the container
+    /// is removed, if nothing else uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmi: Option<String>,
 }
 
 /// `--restart`: Docker's policies, kept by the container's monitor.

@@ -262,6 +262,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A table's text, without its header line when `header` is false
+/// (--noheading).
+pub fn headed(text: String, header: bool) -> String {
+    match (header, text.split_once('\n')) {
+        (true, _) => text,
+        (false, Some((_, rows))) => rows.to_string(),
+        (false, None) => String::new(),
+    }
+}
+
 /// The header line of a `table TEMPLATE`: each `{{.Field}}` as Podman
 /// heads its column (CreatedAt: CREATED AT; ID: `id_header`), the text
 /// between kept.

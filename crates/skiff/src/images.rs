@@ -35,32 +35,12 @@ pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Resu
 
 pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
     let mut opts = registry_options(&a.registry, a.platform.as_deref())?;
-    if a.arch.is_some() || a.os.is_some() || a.variant.is_some() {
-        if a.platform.is_some() {
-            return Err(Error::invalid(
-                "--platform cannot be given with --arch, --os or --variant",
-            ));
-        }
-        let mut p = Platform::host();
-        if let Some(arch) = a.arch {
-            if arch != p.architecture {
-                p.variant = None; // the host's variant is of its own arch
-            }
-            p.architecture = arch;
-        }
-        if let Some(os) = a.os {
-            p.os = os;
-        }
-        if a.variant.is_some() {
-            p.variant = a.variant;
-        }
-        for (flag, v) in [("--arch", &p.architecture), ("--os", &p.os)] {
-            if v.is_empty() || v.contains('/') {
-                return Err(Error::invalid(format!(
-                    "{flag} {v:?}: a name like amd64 or linux"
-                )));
-            }
-        }
+    if let Some(p) = platform_of_parts(
+        opts.platform.is_some(),
+        a.arch.clone(),
+        a.os.clone(),
+        a.variant.clone(),
+    )? {
         opts.platform = Some(p);
     }
     let pulled = if a.quiet {
@@ -73,6 +53,45 @@ pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
     crate::events::image(&store.root, "pull", &pulled.id, &pulled.name);
     println!("{}", pulled.id.trim_start_matches("sha256:"));
     Ok(0)
+}
+
+/// --arch, --os and --variant: the host's platform with those parts
+/// changed; None when none is given. Not with --platform.
+pub(crate) fn platform_of_parts(
+    platform_given: bool,
+    arch: Option<String>,
+    os: Option<String>,
+    variant: Option<String>,
+) -> Result<Option<Platform>> {
+    if arch.is_none() && os.is_none() && variant.is_none() {
+        return Ok(None);
+    }
+    if platform_given {
+        return Err(Error::invalid(
+            "--platform cannot be given with --arch, --os or --variant",
+        ));
+    }
+    let mut p = Platform::host();
+    if let Some(arch) = arch {
+        if arch != p.architecture {
+            p.variant = None; // the host's variant is of its own arch
+        }
+        p.architecture = arch;
+    }
+    if let Some(os) = os {
+        p.os = os;
+    }
+    if variant.is_some() {
+        p.variant = variant;
+    }
+    for (flag, v) in [("--arch", &p.architecture), ("--os", &p.os)] {
+        if v.is_empty() || v.contains('/') {
+            return Err(Error::invalid(format!(
+                "{flag} {v:?}: a name like amd64 or linux"
+            )));
+        }
+    }
+    Ok(Some(p))
 }
 
 pub(crate) fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
@@ -273,7 +292,8 @@ pub(crate) fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
                 lines.push(format::template(t, &e).map_err(Error::invalid)?);
             }
             if table {
-                print!("{}", format::template_table(t, "IMAGE ID", &lines));
+                let text = format::template_table(t, "IMAGE ID", &lines);
+                print!("{}", format::headed(text, !a.noheading));
             } else {
                 for l in lines {
                     println!("{l}");
@@ -302,7 +322,10 @@ pub(crate) fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
                     r
                 })
                 .collect();
-            print!("{}", format::table(&header, &table));
+            print!(
+                "{}",
+                format::headed(format::table(&header, &table), !a.noheading)
+            );
         }
     }
     Ok(0)

@@ -249,33 +249,71 @@ pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> 
     out
 }
 
+/// Which environment a container starts from, under -e's.
+#[derive(Debug, Clone, Default)]
+pub struct EnvRules {
+    pub defaults: EnvDefaults,
+    /// Without the image's (--unsetenv-all).
+    pub no_image: bool,
+    /// Names taken out of the defaults' and the image's (--unsetenv).
+    pub unset: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum EnvDefaults {
+    /// Podman's: PATH, TERM=xterm, container=podman.
+    #[default]
+    Podman,
+    /// PATH only: a build's RUN (Buildah's and Docker's builds add no more).
+    Path,
+    /// None (--unsetenv-all).
+    Nothing,
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The environment, as Podman makes it: its defaults (PATH, TERM=xterm,
-/// container=podman), then the image's, then -e (a later name wins);
-/// HOSTNAME and HOME where none of those set them.
+/// container=podman), then the image's, less --unsetenv's names, then -e
+/// (a later name wins); HOME and HOSTNAME where none of those set them,
+/// even with --unsetenv-all (Podman's).
 pub fn environment(
     image_cfg: &Value,
     given: &[String],
     hostname: &str,
     home: Option<&str>,
+    rules: &EnvRules,
 ) -> Vec<String> {
     fn set(env: &mut Vec<String>, kv: String) {
         let key = kv.split('=').next().unwrap_or("").to_string();
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     }
-    let mut env: Vec<String> = vec![
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        "TERM=xterm".into(),
-        // What systemd and tools read to know they run in a container;
-        // Podman's word, for the tools that know it (skiff's containers
-        // are Podman's in every way they look at).
-        "container=podman".into(),
-    ];
-    if let Some(a) = image_cfg.get("Env").and_then(|v| v.as_array()) {
+    let mut env: Vec<String> = match rules.defaults {
+        EnvDefaults::Podman => vec![
+            DEFAULT_PATH.into(),
+            "TERM=xterm".into(),
+            // What systemd and tools read to know they run in a container;
+            // Podman's word, for the tools that know it (skiff's
+            // containers are Podman's in every way they look at).
+            "container=podman".into(),
+        ],
+        EnvDefaults::Path => vec![DEFAULT_PATH.into()],
+        EnvDefaults::Nothing => vec![],
+    };
+    if let (Some(a), false) = (
+        image_cfg.get("Env").and_then(|v| v.as_array()),
+        rules.no_image,
+    ) {
         for e in a.iter().filter_map(|x| x.as_str()) {
             set(&mut env, e.to_string());
         }
     }
+    env.retain(|e| {
+        !rules
+            .unset
+            .iter()
+            .any(|u| e.split('=').next() == Some(u.as_str()))
+    });
     for e in given {
         if e.contains('=') {
             set(&mut env, e.clone());
@@ -284,6 +322,8 @@ pub fn environment(
             set(&mut env, format!("{e}={v}"));
         }
     }
+    // Added last, whatever was unset (Podman adds them after its
+    // --unsetenv and --unsetenv-all).
     let has = |env: &[String], k: &str| env.iter().any(|e| e.starts_with(k));
     if let Some(h) = home {
         if !has(&env, "HOME=") {
@@ -319,7 +359,13 @@ mod tests {
     #[test]
     fn later_environment_wins() {
         let c = json!({"Env": ["A=1", "PATH=/bin"]});
-        let e = environment(&c, &["A=2".into(), "B=3".into()], "h", Some("/root"));
+        let e = environment(
+            &c,
+            &["A=2".into(), "B=3".into()],
+            "h",
+            Some("/root"),
+            &EnvRules::default(),
+        );
         assert!(e.contains(&"A=2".to_string()) && e.contains(&"B=3".to_string()));
         assert!(e.contains(&"PATH=/bin".to_string()) && !e.contains(&"A=1".to_string()));
         assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOSTNAME=h".to_string()));
@@ -327,9 +373,34 @@ mod tests {
         assert!(
             e.contains(&"TERM=xterm".to_string()) && e.contains(&"container=podman".to_string())
         );
-        let e = environment(&c, &["container=other".into()], "h", None);
+        let e = environment(
+            &c,
+            &["container=other".into()],
+            "h",
+            None,
+            &EnvRules::default(),
+        );
         assert!(
             e.contains(&"container=other".to_string()) && !e.iter().any(|v| v.starts_with("HOME="))
+        );
+        // --unsetenv: out of the defaults' and the image's, not -e's.
+        let rules = EnvRules {
+            unset: vec!["PATH".into(), "container".into(), "HOSTNAME".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            environment(&c, &["A=2".into()], "h", None, &rules),
+            ["TERM=xterm", "A=2", "HOSTNAME=h"]
+        );
+        // --unsetenv-all: -e's alone, then HOME and HOSTNAME.
+        let rules = EnvRules {
+            defaults: EnvDefaults::Nothing,
+            no_image: true,
+            unset: vec![],
+        };
+        assert_eq!(
+            environment(&c, &["B=3".into()], "h", Some("/root"), &rules),
+            ["B=3", "HOME=/root", "HOSTNAME=h"]
         );
     }
 }

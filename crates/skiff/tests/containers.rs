@@ -4807,3 +4807,141 @@ fn top_events_tz_and_podmans_environment() {
     let err = e.fails(&["events", "--stream=false", "--since", "someday"]);
     assert!(err.contains("--since"), "{err}");
 }
+
+/// Podman's run flags for the files and environment a container starts
+/// with (--no-hosts, --unsetenv, --unsetenv-all), --rmi, the platform's
+/// parts, and --noheading on the listings.
+#[test]
+fn no_hosts_unsetenv_rmi_and_noheading() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let probe = "test -e /etc/hosts && echo hosts || echo none; grep -c ' /etc/hosts ' /proc/self/mountinfo; true";
+    assert_eq!(
+        e.ok(&["run", "--rm", "app:1", "sh", "-c", probe]),
+        "hosts\n1\n"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--no-hosts", "app:1", "sh", "-c", probe]),
+        "none\n0\n"
+    );
+    let err = e.fails(&[
+        "run",
+        "--rm",
+        "--no-hosts",
+        "--add-host",
+        "a:10.0.0.1",
+        "app:1",
+        "true",
+    ]);
+    assert!(
+        err.contains("--no-hosts") && err.contains("--add-host"),
+        "{err}"
+    );
+
+    // --unsetenv: out of Podman's defaults and the image's, not -e's.
+    let env = e.ok(&[
+        "run",
+        "--rm",
+        "--unsetenv",
+        "container",
+        "--unsetenv",
+        "GREETING",
+        "--unsetenv",
+        "X",
+        "-e",
+        "X=1",
+        "app:1",
+        "env",
+    ]);
+    assert!(
+        !env.contains("container=") && !env.contains("GREETING="),
+        "{env}"
+    );
+    assert!(
+        env.contains("X=1\n") && env.contains("PATH=/bin\n"),
+        "{env}"
+    );
+    // --unsetenv-all: -e's alone, then HOME and HOSTNAME (Podman's); no
+    // PATH, so the program is named by its path.
+    let env = e.ok(&[
+        "run",
+        "--rm",
+        "--unsetenv-all",
+        "-e",
+        "X=1",
+        "app:1",
+        "/bin/env",
+    ]);
+    let names: Vec<&str> = env
+        .lines()
+        .map(|l| l.split('=').next().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["X", "HOME", "HOSTNAME"], "{env}");
+
+    // --rmi: as `rmi NAME` (the name alone while the image has others),
+    // and not while another container holds the image.
+    e.ok(&["run", "--name", "src", "app:1", "true"]);
+    e.ok(&["commit", "-q", "src", "rmi:1"]);
+    e.ok(&["tag", "rmi:1", "rmi:1b"]);
+    e.ok(&["commit", "-q", "-m", "two", "src", "rmi:2"]);
+    e.ok(&["rm", "src"]);
+    assert_eq!(e.ok(&["run", "--rmi", "rmi:1", "echo", "ran"]), "ran\n");
+    assert_eq!(e.ok(&["ps", "-a", "-q"]), "", "--rmi implies --rm");
+    assert_eq!(e.cmd(&["image", "exists", "rmi:1"]).status.code(), Some(1));
+    assert_eq!(e.cmd(&["image", "exists", "rmi:1b"]).status.code(), Some(0));
+    e.ok(&["run", "--rmi", "rmi:1b", "true"]);
+    assert_eq!(e.cmd(&["image", "exists", "rmi:1b"]).status.code(), Some(1));
+    e.ok(&["create", "--name", "holder", "rmi:2", "true"]);
+    e.ok(&["run", "--rmi", "rmi:2", "true"]);
+    assert_eq!(e.cmd(&["image", "exists", "rmi:2"]).status.code(), Some(0));
+    e.ok(&["rm", "holder"]);
+    let removed = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=remove",
+        "--filter",
+        "event=untag",
+        "--format",
+        "{{.Status}} {{.Name}}",
+    ]);
+    assert_eq!(
+        removed,
+        "untag localhost/rmi:1\nuntag localhost/rmi:1b\nremove localhost/rmi:1b\n"
+    );
+
+    // The platform's parts, and not with --platform.
+    let err = e.fails(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/amd64",
+        "--arch",
+        "arm64",
+        "app:1",
+        "true",
+    ]);
+    assert!(
+        err.contains("--platform") && err.contains("--arch"),
+        "{err}"
+    );
+
+    // --noheading: the rows alone.
+    e.ok(&["create", "--name", "listed", "app:1", "true"]);
+    let ps = e.ok(&["ps", "-a", "--noheading"]);
+    assert!(
+        !ps.contains("CONTAINER ID") && ps.contains("listed"),
+        "{ps}"
+    );
+    let ps = e.ok(&["ps", "-a", "--noheading", "--format", "table {{.Names}}"]);
+    assert_eq!(ps, "listed\n");
+    let images = e.ok(&["images", "--noheading"]);
+    assert!(
+        !images.contains("REPOSITORY") && images.contains("app"),
+        "{images}"
+    );
+    e.ok(&["rm", "listed"]);
+}

@@ -150,6 +150,11 @@ fn run_container(
         entrypoint: Some(String::new()),
         network: Some(b.o.network.clone()),
         extras: b.extras.clone(),
+        // Buildah's and Docker's RUN: no TERM or container=podman.
+        env_rules: crate::spec::EnvRules {
+            defaults: crate::spec::EnvDefaults::Path,
+            ..Default::default()
+        },
         ..RunOpts::default()
     };
     let c = ctr::create(b.store, &b.db, image, argv, &opts).map_err(|e| b.err(i, e))?;
