@@ -1312,6 +1312,10 @@ pub struct ExecArgs {
     pub user: Option<String>,
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// Every capability this host can give, for this process only (the
+    /// container keeps its own; its seccomp filter stays)
+    #[arg(long)]
+    pub privileged: bool,
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

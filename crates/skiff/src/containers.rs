@@ -1451,8 +1451,14 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
             c.name
         )));
     }
+    let vm = is_vm(db, c);
+    if vm && o.privileged {
+        return Err(Error::invalid(
+            "exec --privileged: not for a container with --isolation vm (the agent runs a process with the container's capabilities)",
+        ));
+    }
     crate::db::record(db, c, "exec");
-    let ran = if is_vm(db, c) {
+    let ran = if vm {
         crate::vm::exec(db, c, o)
     } else {
         exec_oci(db, c, o)
@@ -1476,9 +1482,15 @@ fn exec_oci(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
         tty,
         interactive,
         detach,
+        privileged,
     } = *o;
     let mut cmd = oci(db, &c.id);
     cmd.arg("exec");
+    if privileged {
+        for cap in crate::spec::all_caps() {
+            cmd.args(["--cap", &cap]);
+        }
+    }
     if tty {
         cmd.arg("-t");
     }

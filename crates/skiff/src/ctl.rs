@@ -1324,6 +1324,7 @@ pub fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             tty: a.tty,
             interactive: a.interactive,
             detach: a.detach,
+            privileged: a.privileged,
         },
     )
 }

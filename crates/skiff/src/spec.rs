@@ -1654,4 +1654,6 @@ pub struct ExecOpts<'a> {
     pub tty: bool,
     pub interactive: bool,
     pub detach: bool,
+    /// exec --privileged: every capability for the process.
+    pub privileged: bool,
 }

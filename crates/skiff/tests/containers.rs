@@ -4638,6 +4638,24 @@ fn top_events_tz_and_podmans_environment() {
     let err = e.fails(&["top", "tp", "-o"]);
     assert!(err.contains("ps(1)"), "{err}");
 
+    // exec --privileged: every capability the host can give, for the
+    // process alone.
+    let caps = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend(["tp", "grep", "CapEff", "/proc/self/status"]);
+        let line = e.ok(&all);
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap_or(""), 16).expect(&line)
+    };
+    let host: u64 = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap();
+    assert_eq!(caps(&["--privileged"]), host);
+    assert_ne!(caps(&[]), host);
+
     // Podman's environment: its defaults under the image's and -e's.
     let env = e.ok(&["container", "exec", "tp", "env"]);
     for want in [
