@@ -1187,8 +1187,12 @@ pub struct LogsArgs {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "cidfile"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Also the container whose id this file holds (--cidfile's of run
+    /// and create; repeatable)
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub cidfile: Vec<PathBuf>,
     /// All of them: every running container
     #[arg(short, long)]
     pub all: bool,
@@ -1203,8 +1207,12 @@ pub struct StopArgs {
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "cidfile"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Also the container whose id this file holds (--cidfile's of run
+    /// and create; repeatable)
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub cidfile: Vec<PathBuf>,
     /// All of them: every running container
     #[arg(short, long)]
     pub all: bool,
@@ -1223,8 +1231,12 @@ pub struct CpArgs {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "cidfile"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Also the container whose id this file holds (--cidfile's of run
+    /// and create; repeatable)
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub cidfile: Vec<PathBuf>,
     /// All of them: every container
     #[arg(short, long)]
     pub all: bool,

@@ -912,6 +912,7 @@ pub fn stop(store: &Store, mut a: StopArgs) -> Result<i32> {
     if a.all {
         a.containers = all_names(&db, true)?;
     }
+    a.containers.extend(cidfiles(&a.cidfile, a.ignore)?);
     let mut failed = false;
     for name in &a.containers {
         let found = db.find(name).and_then(|c| db.fresh(c));
@@ -938,6 +939,7 @@ pub fn restart(store: &mut Store, mut a: StopArgs) -> Result<i32> {
     if a.all {
         a.containers = all_names(&db, false)?;
     }
+    a.containers.extend(cidfiles(&a.cidfile, a.ignore)?);
     for name in &a.containers {
         let c = match db.find(name) {
             Err(Error::NoContainer(_)) if a.ignore => continue,
@@ -960,11 +962,32 @@ pub fn restart(store: &mut Store, mut a: StopArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The ids --cidfile's files hold. A file that is not there is passed
+/// over when `ignore` (rm -f, --ignore: Podman's), else refused naming it.
+fn cidfiles(files: &[std::path::PathBuf], ignore: bool) -> Result<Vec<String>> {
+    let mut ids = vec![];
+    for f in files {
+        match std::fs::read_to_string(f) {
+            Ok(text) if !text.trim().is_empty() => ids.push(text.trim().to_string()),
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "--cidfile {}: the file is empty",
+                    f.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && ignore => {}
+            Err(e) => return Err(Error::at(f, "--cidfile: reading", e)),
+        }
+    }
+    Ok(ids)
+}
+
 pub fn kill(store: &Store, mut a: KillArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     if a.all {
         a.containers = all_names(&db, true)?;
     }
+    a.containers.extend(cidfiles(&a.cidfile, false)?);
     let sig = a.signal.trim_start_matches("SIG").to_string();
     for name in &a.containers {
         let c = db.fresh(db.find(name)?)?;
@@ -984,6 +1007,8 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     if a.all {
         a.containers = all_names(&db, false)?;
     }
+    a.containers
+        .extend(cidfiles(&a.cidfile, a.force || a.ignore)?);
     // Podman's codes: 1 when one was not found, 2 when one was running.
     let mut code = 0;
     for name in &a.containers {

@@ -4828,7 +4828,7 @@ fn top_events_tz_and_podmans_environment() {
 
 /// Podman's run flags for the files and environment a container starts
 /// with (--no-hosts, --unsetenv, --unsetenv-all), --rmi, the platform's
-/// parts, and --noheading on the listings.
+/// parts, --cidfile on stop and rm, and --noheading on the listings.
 #[test]
 fn no_hosts_unsetenv_rmi_and_noheading() {
     need!("docker-registry", "skopeo");
@@ -4946,6 +4946,27 @@ fn no_hosts_unsetenv_rmi_and_noheading() {
         err.contains("--platform") && err.contains("--arch"),
         "{err}"
     );
+
+    // --cidfile on stop, kill and rm (as Podman's systemd units use it).
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("ctr-id");
+    let cid = cid.to_str().unwrap();
+    e.ok(&["run", "-d", "--cidfile", cid, "app:1", "sleep", "1000"]);
+    e.ok(&["stop", "-t", "0", "--cidfile", cid]);
+    let id = fs::read_to_string(cid).unwrap();
+    let state = e.ok(&["inspect", "--format", "{{.State.Status}}", id.trim()]);
+    assert_eq!(state, "exited\n");
+    e.ok(&["rm", "--cidfile", cid]);
+    assert_eq!(
+        e.cmd(&["container", "exists", id.trim()]).status.code(),
+        Some(1)
+    );
+    let gone = dir.path().join("nothere");
+    let gone = gone.to_str().unwrap();
+    let err = e.fails(&["stop", "--cidfile", gone]);
+    assert!(err.contains("--cidfile"), "{err}");
+    e.ok(&["rm", "-f", "--cidfile", gone]);
+    e.ok(&["stop", "--ignore", "--cidfile", gone]);
 
     // --noheading: the rows alone.
     e.ok(&["create", "--name", "listed", "app:1", "true"]);
