@@ -1162,6 +1162,13 @@ pub struct PsArgs {
     /// No header line in a table
     #[arg(long)]
     pub noheading: bool,
+    /// Order the rows by command, created, id, image, names, runningfor
+    /// or status (ascending, as Podman's) [default: newest first]
+    #[arg(long, value_name = "FIELD")]
+    pub sort: Option<String>,
+    /// Add the POD ID and PODNAME columns to the table
+    #[arg(short, long)]
+    pub pod: bool,
 }
 
 #[derive(Args, Debug)]

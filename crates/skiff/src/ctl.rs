@@ -723,6 +723,26 @@ fn ports_text(db: &Db, c: &Ctr) -> String {
         .join(", ")
 }
 
+/// `ps --sort FIELD`: Podman's fields, ascending (a stable sort: ties
+/// keep the newest-first order).
+fn sort_containers(db: &Db, list: &mut [Ctr], field: &str) -> Result<()> {
+    match field {
+        "command" => list.sort_by_key(|c| c.command.join(" ")),
+        "created" => list.sort_by_key(|c| c.created),
+        "runningfor" => list.sort_by_key(|c| std::cmp::Reverse(c.created)),
+        "id" => list.sort_by(|x, y| x.id.cmp(&y.id)),
+        "image" => list.sort_by(|x, y| x.image.cmp(&y.image)),
+        "names" => list.sort_by(|x, y| x.name.cmp(&y.name)),
+        "status" => list.sort_by_key(|c| status_text(db, c)),
+        other => {
+            return Err(Error::invalid(format!(
+                "--sort {other:?}: command, created, id, image, names, runningfor or status"
+            )))
+        }
+    }
+    Ok(())
+}
+
 pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let filter = PsFilter::parse(&a.filter)?;
@@ -738,6 +758,9 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
     if let Some(n) = last {
         // The list is newest first (made in one second: the later first).
         list.truncate(n);
+    }
+    if let Some(field) = &a.sort {
+        sort_containers(&db, &mut list, field)?;
     }
     let id = |c: &Ctr| {
         if a.no_trunc {
@@ -831,7 +854,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                     } else {
                         cmd.chars().take(19).collect::<String>() + "…"
                     };
-                    vec![
+                    let mut row = vec![
                         id(c),
                         c.image.clone(),
                         format!("\"{cmd}\""),
@@ -839,26 +862,29 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                         status_text(&db, c),
                         ports_text(&db, c),
                         c.name.clone(),
-                    ]
+                    ];
+                    if a.pod {
+                        row.push(short(&c.pod).to_string());
+                        row.push(pod_name(c));
+                    }
+                    row
                 })
                 .collect();
+            let mut header = vec![
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
+            if a.pod {
+                header.extend(["POD ID", "PODNAME"]);
+            }
             print!(
                 "{}",
-                format::headed(
-                    format::table(
-                        &[
-                            "CONTAINER ID",
-                            "IMAGE",
-                            "COMMAND",
-                            "CREATED",
-                            "STATUS",
-                            "PORTS",
-                            "NAMES"
-                        ],
-                        &rows
-                    ),
-                    !a.noheading,
-                ),
+                format::headed(format::table(&header, &rows), !a.noheading),
             );
         }
     }
@@ -995,8 +1021,9 @@ pub fn kill(store: &Store, mut a: KillArgs) -> Result<i32> {
             return Err(Error::invalid(format!("{name}: container is not running")));
         }
         crate::db::mark_stopped_by_user(&db, &c.id);
-        ctr::signal(&db, &c, &sig)?;
+        // Before the signal: its `died` (the monitor's) comes after.
         crate::db::record(&db, &c, "kill");
+        ctr::signal(&db, &c, &sig)?;
         println!("{name}");
     }
     Ok(0)

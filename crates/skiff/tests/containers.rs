@@ -4828,7 +4828,8 @@ fn top_events_tz_and_podmans_environment() {
 
 /// Podman's run flags for the files and environment a container starts
 /// with (--no-hosts, --unsetenv, --unsetenv-all), --rmi, the platform's
-/// parts, --cidfile on stop and rm, and --noheading on the listings.
+/// parts, --cidfile on stop and rm, and ps's --noheading, --sort and
+/// --pod.
 #[test]
 fn no_hosts_unsetenv_rmi_and_noheading() {
     need!("docker-registry", "skopeo");
@@ -4977,6 +4978,23 @@ fn no_hosts_unsetenv_rmi_and_noheading() {
     );
     let ps = e.ok(&["ps", "-a", "--noheading", "--format", "table {{.Names}}"]);
     assert_eq!(ps, "listed\n");
+    // --sort (Podman's fields, ascending) and --pod's columns.
+    e.ok(&["create", "--name", "zeta", "app:1", "true"]);
+    let names = |extra: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        args.extend_from_slice(extra);
+        e.ok(&args)
+    };
+    assert_eq!(names(&[]), "zeta\nlisted\n", "newest first");
+    assert_eq!(names(&["--sort", "names"]), "listed\nzeta\n");
+    let err = e.fails(&["ps", "--sort", "size"]);
+    assert!(err.contains("--sort"), "{err}");
+    let ps = e.ok(&["ps", "-a", "--pod"]);
+    assert!(
+        ps.lines().next().unwrap_or("").contains("NAMES") && ps.contains("   POD ID   PODNAME\n"),
+        "{ps}"
+    );
+    e.ok(&["rm", "zeta"]);
     let images = e.ok(&["images", "--noheading"]);
     assert!(
         !images.contains("REPOSITORY") && images.contains("app"),
