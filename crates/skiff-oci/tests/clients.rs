@@ -910,12 +910,19 @@ fn podman_checkpoints_and_restores_through_skiff() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     std::thread::sleep(std::time::Duration::from_millis(1000));
+    // A read between the shell's truncation of the file and its write
+    // finds it empty: read again (a few times, 20 ms apart).
     let count = || -> u64 {
-        let out = p.cmd(&["exec", name, "cat", "/tmp/count"]);
-        text(&out)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("count: {}", text(&out)))
+        let mut seen = String::new();
+        for _ in 0..10 {
+            let out = p.cmd(&["exec", name, "cat", "/tmp/count"]);
+            match String::from_utf8_lossy(&out.stdout).trim().parse() {
+                Ok(n) => return n,
+                Err(_) => seen = text(&out),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("count: {seen}")
     };
     let before = count();
     let out = p.cmd(&["container", "checkpoint", name]);
