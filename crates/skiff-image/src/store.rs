@@ -112,6 +112,25 @@ impl Image {
     pub fn dangling(&self) -> bool {
         self.names.is_empty() && self.pinned.is_empty()
     }
+
+    /// Which of its names `what` (as a user typed it) is, if it is one:
+    /// by its whole form, or by its last components (`app:1` for
+    /// `localhost/app:1`, `app` for `.../app:latest`), as rmi and --rmi
+    /// take a name.
+    pub fn name_given(&self, what: &str) -> Option<String> {
+        Reference::parse(what)
+            .ok()
+            .map(|r| r.name())
+            .filter(|n| self.names.contains(n))
+            .or_else(|| {
+                self.names
+                    .iter()
+                    .find(|n| {
+                        n.ends_with(&format!("/{what}")) || n.ends_with(&format!("/{what}:latest"))
+                    })
+                    .cloned()
+            })
+    }
 }
 
 /// A layer of an image: its chain id, its blob in that image's manifest.

@@ -730,16 +730,7 @@ fn remove_unused_image(store: &mut Store, db: &Db, image_id: &str, given: &str) 
     let Ok(img) = store.find(image_id) else {
         return;
     };
-    let named = skiff_image::reference::Reference::parse(given)
-        .ok()
-        .map(|r| r.name())
-        .filter(|n| img.names.contains(n))
-        .or_else(|| {
-            img.names
-                .iter()
-                .find(|n| n.ends_with(&format!("/{given}")))
-                .cloned()
-        });
+    let named = img.name_given(given);
     if let (Some(n), true) = (&named, img.names.len() > 1) {
         match store.untag(n) {
             Ok(_) => crate::events::image(&db.root, "untag", image_id, n),

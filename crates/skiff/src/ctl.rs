@@ -72,14 +72,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
     // has it for another platform than --platform asks (Podman's), or as
     // --pull says.
     let mut opts = crate::images::registry_options(&a.registry, a.platform.as_deref())?;
-    if let Some(p) = crate::images::platform_of_parts(
-        opts.platform.is_some(),
-        a.arch.clone(),
-        a.os.clone(),
-        a.variant.clone(),
-    )? {
-        opts.platform = Some(p);
-    }
+    crate::images::platform_parts(&mut opts, a.arch.clone(), a.os.clone(), a.variant.clone())?;
     let found = store.find(a.image()).ok().filter(|img| {
         let Some(want) = &opts.platform else {
             return true;

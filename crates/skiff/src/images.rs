@@ -35,14 +35,7 @@ pub(crate) fn registry_options(a: &RegistryArgs, platform: Option<&str>) -> Resu
 
 pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
     let mut opts = registry_options(&a.registry, a.platform.as_deref())?;
-    if let Some(p) = platform_of_parts(
-        opts.platform.is_some(),
-        a.arch.clone(),
-        a.os.clone(),
-        a.variant.clone(),
-    )? {
-        opts.platform = Some(p);
-    }
+    platform_parts(&mut opts, a.arch.clone(), a.os.clone(), a.variant.clone())?;
     let pulled = if a.quiet {
         pull::pull_typed(store, &a.image, &opts, &pull::Quiet)?
     } else {
@@ -55,18 +48,19 @@ pub(crate) fn pull_cmd(store: &mut Store, a: PullArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// --arch, --os and --variant: the host's platform with those parts
-/// changed; None when none is given. Not with --platform.
-pub(crate) fn platform_of_parts(
-    platform_given: bool,
+/// --arch, --os and --variant: the options' platform becomes the host's
+/// with those parts changed (left alone when none is given). Not with
+/// --platform.
+pub(crate) fn platform_parts(
+    opts: &mut Options,
     arch: Option<String>,
     os: Option<String>,
     variant: Option<String>,
-) -> Result<Option<Platform>> {
+) -> Result<()> {
     if arch.is_none() && os.is_none() && variant.is_none() {
-        return Ok(None);
+        return Ok(());
     }
-    if platform_given {
+    if opts.platform.is_some() {
         return Err(Error::invalid(
             "--platform cannot be given with --arch, --os or --variant",
         ));
@@ -91,7 +85,8 @@ pub(crate) fn platform_of_parts(
             )));
         }
     }
-    Ok(Some(p))
+    opts.platform = Some(p);
+    Ok(())
 }
 
 pub(crate) fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
@@ -480,18 +475,7 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
             }
         };
         // A name given: that name goes; the image with its last name.
-        let by_name = Reference::parse(what)
-            .ok()
-            .map(|r| r.name())
-            .filter(|n| img.names.contains(n))
-            .or_else(|| {
-                img.names
-                    .iter()
-                    .find(|n| {
-                        n.ends_with(&format!("/{what}")) || n.ends_with(&format!("/{what}:latest"))
-                    })
-                    .cloned()
-            });
+        let by_name = img.name_given(what);
         if let (Some(n), false) = (&by_name, a.force) {
             if img.names.len() > 1 {
                 store.untag(n)?;

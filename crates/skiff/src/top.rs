@@ -291,51 +291,6 @@ impl Names {
     }
 }
 
-/// psgo's names of the capabilities, by bit.
-const CAPS: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// A capability set as psgo shows it: none, full (every one this host's
 /// kernel has), or the names in alphabetical order.
 fn caps_text(set: u64) -> String {
@@ -354,7 +309,12 @@ fn caps_text(set: u64) -> String {
         s => {
             let mut names: Vec<String> = (0..64)
                 .filter(|b| s & (1 << b) != 0)
-                .map(|b| CAPS.get(b).map(|n| n.to_string()).unwrap_or(b.to_string()))
+                .map(|b| {
+                    crate::spec::CAPABILITY_NAMES
+                        .get(b)
+                        .map(|n| n.to_string())
+                        .unwrap_or(b.to_string())
+                })
                 .collect();
             names.sort();
             names.join(",")
