@@ -191,6 +191,9 @@ impl Containerd {
             .arg("--config")
             .arg(&self.config)
             .env("PATH", path)
+            // Its temporary directories (a checkpoint's ctrd-checkpoint*,
+            // which it leaves) go with the test's.
+            .env("TMPDIR", &self.base)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
