@@ -74,6 +74,16 @@ impl Scenario {
     }
 }
 
+/// runc with its state under `root`, killed after 60 s; its output.
+fn runc_at(env: &TestEnv, root: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    output_via_files(&mut cmd, &env.base)
+}
+
 fn runc_run(env: &TestEnv, bundle: &Path, id: &str) -> Outcome {
     let root = env.base.join("runc-state");
     // In a mount namespace of its own: without one in the config, runc
@@ -2179,14 +2189,7 @@ fn skiff_oci_exec_matches_runc() {
     b.config["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_CONFIG=1", "TERM=xterm"]);
     b.write();
     let runc_root = env.base.join("runc-state");
-    let runc = |args: &[&str]| {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
-            .arg(&runc_root)
-            .args(args)
-            .stdin(Stdio::null());
-        output_via_files(&mut cmd, &env.base)
-    };
+    let runc = |args: &[&str]| runc_at(&env, &runc_root, args);
     let (rid, sid) = (env.id("r"), env.id("s"));
     let out = runc(&["run", "-d", "--bundle", b.path(), &rid]);
     assert!(
@@ -2347,14 +2350,7 @@ fn skiff_oci_lifecycle_matches_runc() {
         root: runc_root.clone(),
         ids: Default::default(),
     };
-    let runc = |args: &[&str]| {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
-            .arg(&runc_root)
-            .args(args)
-            .stdin(Stdio::null());
-        output_via_files(&mut cmd, &env.base)
-    };
+    let runc = |args: &[&str]| runc_at(&env, &runc_root, args);
     let create: &[&str] = &["create", "--bundle", b.path(), "ID"];
     let mut cases: Vec<(String, Vec<Vec<&str>>)> = Vec::new();
     // What each signal does to a created container (runc's init dies of
@@ -2577,14 +2573,7 @@ fn skiff_oci_events_stats_has_runcs_shape() {
         root: runc_root.clone(),
         ids: std::cell::RefCell::new(vec![rid.clone()]),
     };
-    let runc = |args: &[&str]| {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
-            .arg(&runc_root)
-            .args(args)
-            .stdin(Stdio::null());
-        output_via_files(&mut cmd, &env.base)
-    };
+    let runc = |args: &[&str]| runc_at(&env, &runc_root, args);
     assert!(runc(&["run", "-d", "--bundle", b.path(), &rid])
         .status
         .success());
@@ -2665,14 +2654,7 @@ fn skiff_oci_state_prints_as_runc() {
         root: runc_root.clone(),
         ids: std::cell::RefCell::new(vec![rid.clone()]),
     };
-    let runc = |args: &[&str]| {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-s", "KILL", "60", "/usr/sbin/runc", "--root"])
-            .arg(&runc_root)
-            .args(args)
-            .stdin(Stdio::null());
-        output_via_files(&mut cmd, &env.base)
-    };
+    let runc = |args: &[&str]| runc_at(&env, &runc_root, args);
     assert!(runc(&["run", "-d", "--bundle", b.path(), &rid])
         .status
         .success());
