@@ -147,11 +147,13 @@ boot() {
         >"$work/console.log" 2>&1 </dev/null &
     vm=$!
     size=-1 quiet=0 waited=0
+    # Checked each second: a poll's sleep is time the run waits past the
+    # VM's poweroff.
     while kill -0 "$vm" 2>/dev/null; do
-        sleep 5
-        waited=$((waited + 5))
+        sleep 1
+        waited=$((waited + 1))
         now=$(stat -c %s "$work/console.log" 2>/dev/null || echo 0)
-        if [ "$now" = "$size" ]; then quiet=$((quiet + 5)); else quiet=0 size=$now; fi
+        if [ "$now" = "$size" ]; then quiet=$((quiet + 1)); else quiet=0 size=$now; fi
         if [ "$quiet" -ge "$SILENT" ] || [ "$waited" -ge 600 ]; then
             echo "systemd VM: stopped after ${waited} s, its console silent for ${quiet} s"
             kill -KILL "$vm" 2>/dev/null
