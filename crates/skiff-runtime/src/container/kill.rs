@@ -59,7 +59,18 @@ fn signal_all(
         };
     let pids = cg.pids();
     if let Ok(pids) = &pids {
+        // The caller is never in a container's group; if it is found there
+        // (a shim whose thread was moved in would be listed by its process
+        // id), it says so instead of signalling itself away unheard.
+        let me = Pid::this();
         for pid in pids {
+            if *pid == me {
+                crate::log::warn(&format!(
+                    "kill --all: this process ({me}) is in the container's group {}: not signalled",
+                    cg.procs_dir.display()
+                ));
+                continue;
+            }
             let _ = sys::kill(*pid, sig);
         }
     }
