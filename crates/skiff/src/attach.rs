@@ -368,7 +368,13 @@ pub enum Ended {
 
 /// `skiff attach`: the container's output here, this terminal's (or
 /// stdin's) input there, until the container ends or ctrl-p ctrl-q.
-pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> {
+pub fn attach(
+    dir: &Path,
+    tty: bool,
+    stdin: bool,
+    out: crate::stdio::Echo,
+    keys: &[u8],
+) -> Result<Ended> {
     let (short, _dir) = short_path(dir, "attach.sock")?;
     let conn = UnixStream::connect(&short).map_err(|e| {
         Error::invalid(format!(
@@ -417,6 +423,9 @@ pub fn attach(dir: &Path, tty: bool, stdin: bool, keys: &[u8]) -> Result<Ended> 
                 code = <[u8; 4]>::try_from(data.as_slice())
                     .ok()
                     .map(i32::from_be_bytes);
+                continue;
+            }
+            if !out.passes(kind) {
                 continue;
             }
             let written = if kind == STDERR {

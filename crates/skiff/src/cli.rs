@@ -321,6 +321,15 @@ pub enum VolumeCommand {
     },
     /// Exit 0 if the volume exists, 1 if not
     Exists { volume: String },
+    /// A volume's contents as a tar (to stdout, or -o FILE)
+    Export {
+        volume: String,
+        /// Write to this file instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Unpack a tar (a file, or - for stdin) into a volume that exists
+    Import { volume: String, source: PathBuf },
     /// Remove volumes (no container may use them)
     #[command(alias = "remove")]
     Rm {
@@ -474,6 +483,10 @@ pub enum PodCommand {
     Rm {
         #[arg(short, long)]
         force: bool,
+        /// With -f: seconds a running container gets to stop before
+        /// SIGKILL [default: 0]
+        #[arg(short, long)]
+        time: Option<u64>,
         #[arg(required = true)]
         pods: Vec<String>,
     },
@@ -507,6 +520,29 @@ pub enum PodCommand {
     },
     /// Exit 0 if the pod exists, 1 if not
     Exists { pod: String },
+    /// Pause every running container of pods
+    Pause {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Resume every paused container of pods
+    Unpause {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// The logs of a pod's containers, each line starting with its
+    /// container's short id (or name); -c: one container's alone
+    Logs {
+        /// Only this container of the pod (its name or id)
+        #[arg(short, long)]
+        container: Option<String>,
+        /// Start lines with the container's name, not its id
+        #[arg(short, long)]
+        names: bool,
+        #[command(flatten)]
+        view: LogViewArgs,
+        pod: String,
+    },
     /// Remove every pod with nothing running
     Prune {
         #[arg(short, long)]
@@ -795,6 +831,10 @@ pub struct RunArgs {
     /// Run in the background; print the container's id
     #[arg(short, long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     pub detach: bool,
+    /// In the foreground, connect only these streams: stdin, stdout,
+    /// stderr (repeatable) [default: all, stdin with -i]
+    #[arg(short, long, value_name = "STREAM")]
+    pub attach: Vec<String>,
     /// The image's platform, OS/ARCH[/VARIANT]: pulled for it when the
     /// store lacks the image or has it for another (as Podman's)
     #[arg(long)]
@@ -1045,6 +1085,14 @@ pub struct RunArgs {
     /// own (its cgroup appears as the root)
     #[arg(long, value_name = "MODE")]
     pub cgroupns: Option<String>,
+    /// The cgroup the container's goes under, a path from the root (e.g.
+    /// /batch): its group is PARENT/ID [default: /ID]
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// enabled [default] (the only mode: Podman's disabled, no-conmon
+    /// and split are refused)
+    #[arg(long, value_name = "MODE")]
+    pub cgroups: Option<String>,
     /// Another group for the process, by name (the image's /etc/group) or
     /// number (repeatable)
     #[arg(long)]
@@ -1173,7 +1221,20 @@ pub struct PsArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    pub container: String,
+    /// Several: each line starts with its container's short id (or name)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Start lines with the container's name, not its id (several
+    /// containers)
+    #[arg(short, long)]
+    pub names: bool,
+    #[command(flatten)]
+    pub view: LogViewArgs,
+}
+
+/// What `logs` and `pod logs` print of each container's log.
+#[derive(Args, Debug)]
+pub struct LogViewArgs {
     /// Keep printing what comes, until the container ends
     #[arg(short, long)]
     pub follow: bool,

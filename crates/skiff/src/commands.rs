@@ -105,11 +105,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Monitor { id } => {
             let mut store = open()?;
             let db = db::Db::open(&store.root)?;
-            containers::monitor(&mut store, &db, &id, false, false).or_else(|e| {
-                // Detached, nobody sees its stderr: the end is recorded.
-                containers::monitor_failed(&db, &id, &e.to_string());
-                Ok(125)
-            })
+            containers::monitor(&mut store, &db, &id, crate::stdio::Echo::NONE, false).or_else(
+                |e| {
+                    // Detached, nobody sees its stderr: the end is recorded.
+                    containers::monitor_failed(&db, &id, &e.to_string());
+                    Ok(125)
+                },
+            )
         }
         Command::Man => {
             print!("{}", include_str!(concat!(env!("OUT_DIR"), "/skiff.8")));

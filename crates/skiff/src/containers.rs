@@ -392,7 +392,12 @@ pub fn create(
                 .as_ref()
                 .map(|p| p.namespaces.as_slice())
                 .unwrap_or_default(),
-            cgroups_path: o.pod.as_ref().map(|p| format!("{}/{id}", p.cgroup_parent)),
+            cgroups_path: o
+                .pod
+                .as_ref()
+                .map(|p| p.cgroup_parent.as_str())
+                .or(extras.cgroup_parent.as_deref())
+                .map(|parent| format!("{parent}/{id}")),
         });
         fs::write(
             dir.join("config.json"),
@@ -597,7 +602,7 @@ pub fn monitor(
     store: &mut Store,
     db: &Db,
     id: &str,
-    echo: bool,
+    echo: crate::stdio::Echo,
     stdin_inherit: bool,
 ) -> Result<i32> {
     let c = db.find(id)?;
@@ -1557,14 +1562,28 @@ impl LogWindow {
     }
 }
 
-pub fn print_logs(
-    db: &Db,
-    c: &Ctr,
-    tail: Option<usize>,
-    timestamps: bool,
-    follow: bool,
-    window: LogWindow,
-) -> Result<()> {
+/// How `logs` prints a container's lines.
+#[derive(Clone, Default)]
+pub struct LogView {
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+    pub timestamps: bool,
+    pub follow: bool,
+    pub window: LogWindow,
+    /// Printed before each line (a container's id or name, and a space,
+    /// when one command prints several containers' logs, as Podman's).
+    pub prefix: String,
+}
+
+pub fn print_logs(db: &Db, c: &Ctr, view: &LogView) -> Result<()> {
+    let LogView {
+        tail,
+        timestamps,
+        follow,
+        window,
+        prefix,
+    } = view;
+    let (tail, timestamps, follow) = (*tail, *timestamps, *follow);
     if LogLimits::load(&db.dir(&c.id)).off {
         return Err(Error::invalid(format!(
             "{}: the container uses the none log driver: it keeps no logs to read",
@@ -1575,6 +1594,8 @@ pub fn print_logs(
     let mut offset = 0u64;
     let mut first = true;
     let mut ended = false;
+    // A partial line's (P) next piece continues it: no prefix there.
+    let mut line_start = true;
     loop {
         let mut f = match fs::File::open(&path) {
             Ok(f) => f,
@@ -1627,6 +1648,10 @@ pub fn print_logs(
                 continue;
             };
             let mut out: Vec<u8> = vec![];
+            if line_start {
+                out.extend_from_slice(prefix.as_bytes());
+            }
+            line_start = full == b"F";
             if timestamps {
                 out.extend_from_slice(ts);
                 out.push(b' ');
@@ -1766,6 +1791,12 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "CpuQuota": limit("/linux/resources/cpu/quota"),
             "CpuPeriod": limit("/linux/resources/cpu/period"),
             "PidsLimit": limit("/linux/resources/pids/limit"),
+            // The group's parent (Docker's field; "" for the default, /).
+            "CgroupParent": config
+                .pointer("/linux/cgroupsPath")
+                .and_then(Value::as_str)
+                .and_then(|p| p.rsplit_once('/'))
+                .map_or("", |(parent, _)| parent),
         },
         "Config": {
             "Hostname": config.pointer("/hostname"),

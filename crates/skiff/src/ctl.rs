@@ -25,6 +25,12 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
             "--no-hosts and --add-host conflict: the entries would have no /etc/hosts to go to",
         ));
     }
+    if a.detach && !a.attach.is_empty() {
+        return Err(Error::invalid(
+            "--attach and --detach conflict: a detached container has nothing attached",
+        ));
+    }
+    attach_streams(&a)?;
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = crate::stdio::LogLimits::parse(a.log_driver.as_deref(), &a.log_opt)?;
     let mut settings = run_settings(&a)?;
@@ -210,10 +216,34 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
     if a.sig_proxy.unwrap_or(true) {
         proxy_signals(&db, &c.id);
     }
+    let (stdin, echo) = attach_streams(&a)?;
     if a.tty {
-        return run_attached(&db, &c.id, a.interactive, &detach_keys);
+        return run_attached(&db, &c.id, stdin, echo, &detach_keys);
     }
-    ctr::monitor(store, &db, &c.id, true, a.interactive)
+    ctr::monitor(store, &db, &c.id, echo, stdin)
+}
+
+/// `--attach` (-a): the streams a foreground run connects, stdin only with
+/// -i; without it, all of them (stdin with -i), as Docker's and Podman's.
+fn attach_streams(a: &RunArgs) -> Result<(bool, crate::stdio::Echo)> {
+    if a.attach.is_empty() {
+        return Ok((a.interactive, crate::stdio::Echo::ALL));
+    }
+    let mut echo = crate::stdio::Echo::NONE;
+    let mut stdin = false;
+    for s in &a.attach {
+        match s.to_ascii_lowercase().as_str() {
+            "stdin" => stdin = true,
+            "stdout" => echo.stdout = true,
+            "stderr" => echo.stderr = true,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "--attach {s:?}: stdin, stdout or stderr"
+                )))
+            }
+        }
+    }
+    Ok((stdin && a.interactive, echo))
 }
 
 /// --sig-proxy (on by default, as Podman's and Docker's): the signals this
@@ -469,7 +499,13 @@ fn is_signal(text: &str) -> bool {
 /// holds the terminal (and logs it) and starts the container once this
 /// process has attached, so no output is missed; the detach keys leave it
 /// running, as a detached one.
-fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
+fn run_attached(
+    db: &Db,
+    id: &str,
+    stdin: bool,
+    out: crate::stdio::Echo,
+    keys: &[u8],
+) -> Result<i32> {
     let dir = db.dir(id);
     std::fs::write(dir.join(crate::db::ATTACH_FIRST), b"")
         .map_err(|e| Error::at(&dir, "marking the run as attached", e))?;
@@ -490,7 +526,7 @@ fn run_attached(db: &Db, id: &str, stdin: bool, keys: &[u8]) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let ended = crate::attach::attach(&dir, true, stdin, keys)?;
+    let ended = crate::attach::attach(&dir, true, stdin, out, keys)?;
     let _ = monitor.try_wait();
     attached(db, id, ended)
 }
@@ -562,7 +598,12 @@ fn start_attached(db: &Db, names: &[String]) -> Result<i32> {
         ctr::print_start_error(db, &c.id);
         return Ok(c.exit_code.unwrap_or(125) as i32);
     }
-    match ctr::print_logs(db, &c, None, false, true, window) {
+    let view = ctr::LogView {
+        follow: true,
+        window,
+        ..Default::default()
+    };
+    match ctr::print_logs(db, &c, &view) {
         // A --rm container is gone when it ends, and its code with it.
         Err(Error::NoContainer(_)) => return Ok(0),
         r => r?,
@@ -886,27 +927,73 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
 
 pub fn logs(store: &Store, a: LogsArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
-    let c = db.find(&a.container)?;
-    let tail = match a.tail.as_deref() {
+    let list = a
+        .containers
+        .iter()
+        .map(|n| db.find(n))
+        .collect::<Result<Vec<_>>>()?;
+    // Several containers' lines each say whose they are (Podman's: the
+    // short id, or the name with --names); one container's do not.
+    let prefixed = list.len() > 1;
+    print_many(&db, list, &a.view, a.names, prefixed)
+}
+
+/// The logs of `list`, each line prefixed with its container's short id
+/// (or name) when `prefixed`; with --follow, all of them at once.
+fn print_many(
+    db: &Db,
+    list: Vec<Ctr>,
+    v: &LogViewArgs,
+    names: bool,
+    prefixed: bool,
+) -> Result<i32> {
+    let tail = match v.tail.as_deref() {
         None | Some("all") => None,
         Some(n) => Some(
             n.parse::<usize>()
                 .map_err(|_| Error::invalid(format!("--tail {n:?}: a number of lines, or all")))?,
         ),
     };
-    let window = ctr::LogWindow {
-        since: a
-            .since
-            .as_deref()
-            .map(|t| format::parse_moment(t).map_err(|e| Error::invalid(format!("--since {e}"))))
-            .transpose()?,
-        until: a
-            .until
-            .as_deref()
-            .map(|t| format::parse_moment(t).map_err(|e| Error::invalid(format!("--until {e}"))))
-            .transpose()?,
+    let moment = |flag: &str, t: &Option<String>| {
+        t.as_deref()
+            .map(|t| format::parse_moment(t).map_err(|e| Error::invalid(format!("{flag} {e}"))))
+            .transpose()
     };
-    ctr::print_logs(&db, &c, tail, a.timestamps, a.follow, window)?;
+    let window = ctr::LogWindow {
+        since: moment("--since", &v.since)?,
+        until: moment("--until", &v.until)?,
+    };
+    let view = |c: &Ctr| ctr::LogView {
+        tail,
+        timestamps: v.timestamps,
+        follow: v.follow,
+        window,
+        prefix: match (prefixed, names) {
+            (false, _) => String::new(),
+            (true, true) => format!("{} ", c.name),
+            (true, false) => format!("{} ", short(&c.id)),
+        },
+    };
+    if !v.follow || list.len() == 1 {
+        for c in &list {
+            ctr::print_logs(db, c, &view(c))?;
+        }
+        return Ok(0);
+    }
+    let root = db.root.clone();
+    let followers: Vec<_> = list
+        .into_iter()
+        .map(|c| {
+            let (root, view) = (root.clone(), view(&c));
+            std::thread::spawn(move || {
+                Db::open(&root).and_then(|db| ctr::print_logs(&db, &c, &view))
+            })
+        })
+        .collect();
+    for f in followers {
+        f.join()
+            .unwrap_or_else(|_| Err(Error::invalid("logs: a follower failed")))?;
+    }
     Ok(0)
 }
 
@@ -1198,11 +1285,15 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             pods::stop(&db, p, time)?;
             pods::start(&db, p)
         }),
-        PodCommand::Rm { force, pods: names } => {
+        PodCommand::Rm {
+            force,
+            time,
+            pods: names,
+        } => {
             let mut failed = false;
             for n in &names {
                 match pods::find(&db, n)
-                    .and_then(|p| pods::remove(store, &db, &p, force).map(|()| p))
+                    .and_then(|p| pods::remove(store, &db, &p, force, time).map(|()| p))
                 {
                     Ok(p) => println!("{}", p.id),
                     Err(e) => {
@@ -1311,6 +1402,32 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             stats(store, &names, no_stream, None)
         }
         PodCommand::Exists { pod } => Ok(if pods::find(&db, &pod).is_ok() { 0 } else { 1 }),
+        PodCommand::Pause { pods: names } => each(&names, &|p| pods::pause_all(&db, p, true)),
+        PodCommand::Unpause { pods: names } => each(&names, &|p| pods::pause_all(&db, p, false)),
+        PodCommand::Logs {
+            container,
+            names,
+            view,
+            pod,
+        } => {
+            let p = pods::find(&db, &pod)?;
+            let mut list: Vec<Ctr> = pods::members(&db, &p)?
+                .into_iter()
+                .filter(|c| c.id != p.infra)
+                .collect();
+            // Oldest first (members come newest first).
+            list.reverse();
+            if let Some(want) = &container {
+                let c = db.find(want)?;
+                if c.pod != p.id {
+                    return Err(Error::invalid(format!(
+                        "--container {want}: not a container of pod {pod}"
+                    )));
+                }
+                list = vec![c];
+            }
+            print_many(&db, list, &view, names, container.is_none())
+        }
         PodCommand::Prune { force: _ } => {
             for p in pods::all(&db)? {
                 let members = pods::members(&db, &p)?;
@@ -1318,7 +1435,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                     .iter()
                     .all(|c| c.state != "running" && c.state != "paused")
                 {
-                    pods::remove(store, &db, &p, false)?;
+                    pods::remove(store, &db, &p, false, None)?;
                     println!("{}", p.id);
                 }
             }
@@ -1453,6 +1570,20 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
         VolumeCommand::Exists { volume } => {
             return Ok(if volumes::exists(&db, &volume) { 0 } else { 1 });
         }
+        VolumeCommand::Export { volume, output } => {
+            if !volumes::exists(&db, &volume) {
+                return Err(Error::invalid(format!(
+                    "volume export {volume}: no such volume"
+                )));
+            }
+            let what = format!("volume export {volume}");
+            return crate::info::archive_dir(
+                &volumes::data(&db, &volume),
+                output.as_deref(),
+                &what,
+            );
+        }
+        VolumeCommand::Import { volume, source } => volumes::import(&db, &volume, &source)?,
         VolumeCommand::Inspect {
             volumes: names,
             format,
@@ -1675,7 +1806,7 @@ pub fn attach(store: &Store, name: &str, stdin: bool, detach_keys: &str) -> Resu
     attached(
         &db,
         &c.id,
-        crate::attach::attach(&db.dir(&c.id), tty, stdin, &keys)?,
+        crate::attach::attach(&db.dir(&c.id), tty, stdin, crate::stdio::Echo::ALL, &keys)?,
     )
 }
 

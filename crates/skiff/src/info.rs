@@ -193,6 +193,13 @@ pub fn export(store: &Store, name: &str, output: Option<&Path>) -> Result<i32> {
             "export {name}: its root filesystem is not mounted"
         )));
     }
+    archive_dir(&rootfs, output, &format!("export {name}"))
+}
+
+/// A tar of `dir`'s tree (owners, modes and times kept; symlinks as
+/// links) to `output`, else stdout unless that is a terminal. `what`
+/// (the command) leads its errors.
+pub fn archive_dir(dir: &Path, output: Option<&Path>, what: &str) -> Result<i32> {
     let out: Box<dyn Write> = match output {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| Error::at(path, "--output: creating", e))?,
@@ -200,18 +207,18 @@ pub fn export(store: &Store, name: &str, output: Option<&Path>) -> Result<i32> {
         None => {
             // SAFETY: isatty on fd 1.
             if unsafe { libc::isatty(1) } == 1 {
-                return Err(Error::invalid(
-                    "export: refusing to write an archive to a terminal; use -o FILE or redirect",
-                ));
+                return Err(Error::invalid(format!(
+                    "{what}: refusing to write an archive to a terminal; use -o FILE or redirect"
+                )));
             }
             Box::new(std::io::stdout().lock())
         }
     };
     let mut tar = tar::Builder::new(std::io::BufWriter::new(out));
     tar.follow_symlinks(false);
-    tar.append_dir_all(".", &rootfs)
+    tar.append_dir_all(".", dir)
         .and_then(|()| tar.into_inner())
         .and_then(|mut w| w.flush())
-        .map_err(|e| Error::io(format!("export {name}: writing the archive"), e))?;
+        .map_err(|e| Error::io(format!("{what}: writing the archive"), e))?;
     Ok(0)
 }

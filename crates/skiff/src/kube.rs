@@ -252,7 +252,7 @@ pub fn play(store: &mut Store, file: &Path, replace: bool) -> Result<i32> {
                     "pod {name} exists: kube play --replace, or kube down first"
                 )));
             }
-            pods::remove(store, &db, &pods::find(&db, name)?, true)?;
+            pods::remove(store, &db, &pods::find(&db, name)?, true, None)?;
         }
         // Every container's flags checked before anything is made.
         let runs = run_argvs(name, spec)?
@@ -292,7 +292,7 @@ pub fn play(store: &mut Store, file: &Path, replace: bool) -> Result<i32> {
         println!("Pod:\n{}\nContainers:", pod.id);
         for args in runs {
             if let Err(e) = crate::ctl::run(store, args, false) {
-                let _ = pods::remove(store, &db, &pod, true);
+                let _ = pods::remove(store, &db, &pod, true, None);
                 return Err(e);
             }
         }
@@ -414,7 +414,7 @@ pub fn down(store: &mut Store, file: &Path) -> Result<i32> {
     for (name, _, spec) in &list {
         match pods::find(&db, name) {
             Ok(p) => {
-                pods::remove(store, &db, &p, true)?;
+                pods::remove(store, &db, &p, true, None)?;
                 println!("{}", p.id);
             }
             Err(_) => eprintln!("skiff: warning: pod {name}: not here"),

@@ -414,6 +414,20 @@ pub fn state(pod: &Pod, members: &[Ctr]) -> &'static str {
     }
 }
 
+/// `pod pause`: every running member, infra too (`freeze`); `pod
+/// unpause`: every paused one. A pod with none is left as it is.
+pub fn pause_all(db: &Db, pod: &Pod, freeze: bool) -> Result<()> {
+    let want = if freeze { "running" } else { "paused" };
+    for c in members(db, pod)? {
+        let c = db.fresh(c)?;
+        if c.state == want {
+            crate::containers::pause(db, &c, freeze)?;
+        }
+    }
+    record(db, pod, if freeze { "pause" } else { "unpause" });
+    Ok(())
+}
+
 /// `pod start`: the infra, then every member not running.
 pub fn start(db: &Db, pod: &Pod) -> Result<()> {
     ensure_running(db, pod)?;
@@ -472,7 +486,15 @@ pub fn kill(db: &Db, pod: &Pod, sig: &str) -> Result<()> {
 /// `pod rm`: refused while a member runs, unless `force` (then stopped);
 /// the members, the infra, the namespace files, the cgroup parent and the
 /// row go.
-pub fn remove(store: &mut Store, db: &Db, pod: &Pod, force: bool) -> Result<()> {
+/// `pod rm`; with `force`, running members are stopped first, with
+/// `timeout` seconds before SIGKILL (None: at once).
+pub fn remove(
+    store: &mut Store,
+    db: &Db,
+    pod: &Pod,
+    force: bool,
+    timeout: Option<u64>,
+) -> Result<()> {
     let list = members(db, pod)?;
     let running: Vec<&str> = list
         .iter()
@@ -488,7 +510,7 @@ pub fn remove(store: &mut Store, db: &Db, pod: &Pod, force: bool) -> Result<()> 
     }
     for c in &list {
         if c.state == "running" || c.state == "paused" || crate::db::restarting(c) {
-            ctr::stop(db, c, Some(0))?;
+            ctr::stop(db, c, Some(timeout.unwrap_or(0)))?;
         }
         if c.id == pod.infra {
             for (_, _, file) in ns_files(db, pod) {

@@ -446,6 +446,8 @@ pub struct Extras {
     pub tz: Option<std::path::PathBuf>,
     /// --device-cgroup-rule: linux.resources.devices allow rules.
     pub device_rules: Vec<Value>,
+    /// --cgroup-parent: the group the container's goes under (absolute).
+    pub cgroup_parent: Option<String>,
 }
 
 /// --tz's zone file: the host's /etc/localtime for `local`, else the zone
@@ -768,7 +770,34 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
             .insert("blockIO".into(), Value::Object(block_io));
     }
     x.groups_add = a.group_add.clone();
+    x.cgroup_parent = a.cgroup_parent.as_deref().map(cgroup_parent).transpose()?;
+    if x.cgroup_parent.is_some() && a.pod.is_some() {
+        return Err(
+            "--cgroup-parent with --pod: a pod's containers are under the pod's group".into(),
+        );
+    }
+    match a.cgroups.as_deref() {
+        None | Some("enabled") => {}
+        Some(other) => {
+            return Err(format!(
+                "--cgroups {other:?}: only enabled (every container has a group of its own; \
+                 disabled, no-conmon and split are Podman's conmon and systemd modes)"
+            ))
+        }
+    }
     Ok(x)
+}
+
+/// `--cgroup-parent`: a cgroupfs path, absolute (a relative one is under
+/// the root, as init's group is here), without `.` or `..` steps.
+fn cgroup_parent(given: &str) -> Result<String, String> {
+    let steps: Vec<&str> = given.split('/').filter(|s| !s.is_empty()).collect();
+    if steps.is_empty() || steps.iter().any(|s| *s == "." || *s == "..") {
+        return Err(format!(
+            "--cgroup-parent {given:?}: a group's path, e.g. /skiff.slice or /batch/jobs"
+        ));
+    }
+    Ok(format!("/{}", steps.join("/")))
 }
 
 /// --device-cgroup-rule 'TYPE MAJOR:MINOR ACCESS' (Docker's): an allow

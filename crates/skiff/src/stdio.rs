@@ -186,11 +186,38 @@ pub(crate) enum Ran {
     NotStarted(String),
 }
 
+/// Which of a container's output streams reach this command's (a
+/// foreground run's, an attach's): both unless `--attach` names some.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Echo {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Echo {
+    pub const ALL: Echo = Echo {
+        stdout: true,
+        stderr: true,
+    };
+    pub const NONE: Echo = Echo {
+        stdout: false,
+        stderr: false,
+    };
+
+    /// Whether output of `kind` (attach's STDOUT or STDERR frame) goes on.
+    pub fn passes(self, kind: u8) -> bool {
+        match kind {
+            crate::attach::STDERR => self.stderr,
+            _ => self.stdout,
+        }
+    }
+}
+
 /// How a run's stdio is wired.
 #[derive(Clone, Copy)]
 pub(crate) struct RunIo {
-    /// Output to ours too (a foreground run).
-    pub(crate) echo: bool,
+    /// Output to ours too (a foreground run), these streams.
+    pub(crate) echo: Echo,
     /// The container reads our stdin (a foreground run -i).
     pub(crate) stdin_inherit: bool,
     /// A terminal: its master comes over a console socket.
@@ -234,13 +261,13 @@ pub(crate) fn copy_terminal(
 }
 
 /// Copies one stream of the container into the log, line by line (and to
-/// attached clients, and to ours when `echo`).
+/// attached clients, and to ours when `echo` passes it).
 pub(crate) fn copy_output(
     r: impl Read,
     stream: &str,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
-    echo: bool,
+    echo: Echo,
 ) {
     let mut reader = std::io::BufReader::new(r);
     let mut line = Vec::new();
@@ -259,7 +286,7 @@ pub(crate) fn copy_output(
                     _ => crate::attach::STDERR,
                 };
                 hub.send(kind, &line);
-                if echo {
+                if echo.passes(kind) {
                     if stream == "stdout" {
                         let _ = std::io::stdout().write_all(&line);
                         let _ = std::io::stdout().flush();

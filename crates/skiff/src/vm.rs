@@ -55,7 +55,12 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
     if let Some(n) = a.network.as_deref() {
         refuse_network(n)?;
     }
-    let checks: [(bool, &str, &str); 10] = [
+    let checks: [(bool, &str, &str); 11] = [
+        (
+            a.cgroup_parent.is_some(),
+            "--cgroup-parent",
+            "the container's group is the guest's",
+        ),
         (
             [&a.pid, &a.ipc, &a.uts]
                 .iter()

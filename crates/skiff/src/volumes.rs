@@ -205,6 +205,36 @@ pub fn anonymous_name() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `volume import`: a tar's entries (from a file, or stdin for "-")
+/// unpacked into the volume, over what it holds, owners and modes kept.
+/// The tar crate keeps every entry inside the volume (no `..`, no way out
+/// through a symlink).
+pub fn import(db: &Db, name: &str, source: &Path) -> Result<()> {
+    if !exists(db, name) {
+        return Err(Error::invalid(format!(
+            "volume import {name}: no such volume"
+        )));
+    }
+    let input: Box<dyn std::io::Read> = if source == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            fs::File::open(source).map_err(|e| Error::at(source, "volume import: opening", e))?,
+        )
+    };
+    let mut tar = tar::Archive::new(std::io::BufReader::new(input));
+    tar.set_preserve_permissions(true);
+    tar.set_preserve_ownerships(true);
+    tar.set_unpack_xattrs(true);
+    tar.set_overwrite(true);
+    tar.unpack(data(db, name)).map_err(|e| {
+        Error::io(
+            format!("volume import {name}: unpacking {}", source.display()),
+            e,
+        )
+    })
+}
+
 pub fn inspect(db: &Db, name: &str) -> Result<Value> {
     let m = meta(db, name)?;
     Ok(json!({

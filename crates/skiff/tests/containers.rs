@@ -5002,3 +5002,270 @@ fn no_hosts_unsetenv_rmi_and_noheading() {
     );
     e.ok(&["rm", "listed"]);
 }
+
+/// Podman's `logs` of several containers and `pod logs` (lines led by the
+/// short id, or the name with -n), `pod pause`/`unpause`, `volume
+/// export`/`import`, `run -a` and `--cgroup-parent`.
+#[test]
+fn many_logs_pod_pause_volume_tars_attach_and_cgroup_parent() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+
+    // logs of two: each line says whose; of one, no prefix.
+    let a = e.ok(&[
+        "run",
+        "--name",
+        "la",
+        "app:1",
+        "sh",
+        "-c",
+        "echo a1; echo a2",
+    ]);
+    let b = e.ok(&["run", "--name", "lb", "app:1", "echo", "b1"]);
+    assert_eq!((a.as_str(), b.as_str()), ("a1\na2\n", "b1\n"));
+    let id = |n: &str| e.ok(&["inspect", "--format", "{{.Id}}", n]).trim()[..12].to_string();
+    let (ia, ib) = (id("la"), id("lb"));
+    assert_eq!(
+        e.ok(&["logs", "la", "lb"]),
+        format!("{ia} a1\n{ia} a2\n{ib} b1\n")
+    );
+    assert_eq!(e.ok(&["logs", "-n", "la", "lb"]), "la a1\nla a2\nlb b1\n");
+    assert_eq!(e.ok(&["logs", "-n", "la"]), "a1\na2\n");
+    let stamped = e.ok(&["logs", "-n", "-t", "--tail", "1", "la", "lb"]);
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), 2, "{stamped}");
+    assert!(
+        lines[0].starts_with("la 20") && lines[0].ends_with(" a2"),
+        "{stamped}"
+    );
+    e.ok(&["rm", "la", "lb"]);
+
+    // A pod: its containers' logs (not the infra's), pause and unpause.
+    e.ok(&["pod", "create", "--name", "pl"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "pl",
+        "--name",
+        "pl1",
+        "app:1",
+        "sh",
+        "-c",
+        "echo one; exec sleep 100",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "pl",
+        "--name",
+        "pl2",
+        "app:1",
+        "sh",
+        "-c",
+        "printf tw; echo o; exec sleep 100",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while e.ok(&["pod", "logs", "pl"]).lines().count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(e.ok(&["pod", "logs", "-n", "pl"]), "pl1 one\npl2 two\n");
+    assert_eq!(
+        e.ok(&["pod", "logs", "pl"]),
+        format!("{} one\n{} two\n", id("pl1"), id("pl2"))
+    );
+    assert_eq!(e.ok(&["pod", "logs", "-c", "pl2", "pl"]), "two\n");
+    let err = e.fails(&["pod", "logs", "-c", "nope", "pl"]);
+    assert!(err.contains("nope"), "{err}");
+    e.ok(&["pod", "pause", "pl"]);
+    let status = |n: &str| {
+        e.ok(&["inspect", "--format", "{{.State.Status}}", n])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        (status("pl1"), status("pl2")),
+        ("paused".into(), "paused".into())
+    );
+    assert!(e.ok(&["pod", "ps"]).contains("Paused"));
+    // Frozen for real: the kernel's freezer has the group.
+    let pid = e.ok(&["inspect", "--format", "{{.State.Pid}}", "pl1"]);
+    assert!(frozen(pid.trim()), "pl1 is not frozen");
+    e.ok(&["pod", "unpause", "pl"]);
+    assert!(!frozen(pid.trim()), "pl1 is still frozen");
+    assert_eq!(
+        (status("pl1"), status("pl2")),
+        ("running".into(), "running".into())
+    );
+    let events = e.ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "type=pod",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(events.contains("pause\nunpause\n"), "{events}");
+    e.ok(&["pod", "rm", "-f", "-t", "0", "pl"]);
+
+    // volume export / import: the tree with its owners, into another.
+    e.ok(&["volume", "create", "vx"]);
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vx:/d",
+        "app:1",
+        "sh",
+        "-c",
+        "echo hi > /d/f; mkdir /d/s; chown 5:6 /d/s; ln -s f /d/l",
+    ]);
+    let tar = e.root().join("vx.tar");
+    e.ok(&["volume", "export", "-o", tar.to_str().unwrap(), "vx"]);
+    e.ok(&["volume", "create", "vy"]);
+    e.ok(&["volume", "import", "vy", tar.to_str().unwrap()]);
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "vy:/d",
+            "app:1",
+            "sh",
+            "-c",
+            "cat /d/l; stat -c '%u:%g' /d/s; readlink /d/l"
+        ]),
+        "hi\n5:6\nf\n"
+    );
+    for bad in [["volume", "export", "nope"], ["volume", "import", "nope"]] {
+        let mut args = bad.to_vec();
+        if bad[1] == "import" {
+            args.push(tar.to_str().unwrap());
+        }
+        assert!(e.fails(&args).contains("nope: no such volume"));
+    }
+    e.ok(&["volume", "rm", "vx", "vy"]);
+
+    // run -a: only the streams named reach this command.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "-a",
+        "stdout",
+        "app:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            String::from_utf8_lossy(&o.stderr).as_ref()
+        ),
+        ("out\n", "")
+    );
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "-a",
+        "STDERR",
+        "app:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            String::from_utf8_lossy(&o.stderr).as_ref()
+        ),
+        ("", "err\n")
+    );
+    assert!(e
+        .fails(&["run", "-d", "-a", "stdout", "app:1", "true"])
+        .contains("--attach"));
+    assert!(e
+        .fails(&["run", "-a", "both", "app:1", "true"])
+        .contains("--attach \"both\""));
+
+    // --cgroup-parent: the container's group is under it, on every
+    // hierarchy; inspect says so.
+    let parent = format!("skt-engine-{}", std::process::id());
+    let _sweep = Sweep(parent.clone());
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cgp",
+        "--cgroup-parent",
+        &format!("{parent}/jobs"),
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let pid = e.ok(&["inspect", "--format", "{{.State.Pid}}", "cgp"]);
+    let cid = e.ok(&["inspect", "--format", "{{.Id}}", "cgp"]);
+    let groups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let want = format!(":/{parent}/jobs/{}", cid.trim());
+    assert!(groups.lines().all(|l| l.ends_with(&want)), "{groups}");
+    assert_eq!(
+        e.ok(&["inspect", "--format", "{{.HostConfig.CgroupParent}}", "cgp"])
+            .trim(),
+        format!("/{parent}/jobs")
+    );
+    e.ok(&["rm", "-f", "cgp"]);
+    assert!(e
+        .fails(&["run", "--cgroup-parent", "a/../b", "app:1", "true"])
+        .contains("--cgroup-parent"));
+    assert!(e
+        .fails(&["run", "--cgroups", "disabled", "app:1", "true"])
+        .contains("--cgroups"));
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
+/// Removes a top-level cgroup (and what is below it) from every
+/// hierarchy when dropped: a test's --cgroup-parent stays after its
+/// containers, as with Podman and Docker.
+struct Sweep(String);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        let hierarchies = fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten();
+        let mut tops: Vec<_> = hierarchies.map(|h| h.path().join(&self.0)).collect();
+        tops.push(std::path::Path::new("/sys/fs/cgroup").join(&self.0));
+        for top in tops.iter().filter(|t| t.is_dir()) {
+            let _ = Command::new("find")
+                .arg(top)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .status();
+        }
+    }
+}
+
+/// Whether the kernel's freezer holds `pid`: its v1 freezer group's state,
+/// else (cgroup2 alone) its group's cgroup.events.
+fn frozen(pid: &str) -> bool {
+    let groups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1 = groups
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()));
+    match v1 {
+        Some(path) => {
+            fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+                .unwrap()
+                .trim()
+                == "FROZEN"
+        }
+        None => {
+            let path = groups.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+            fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.events"))
+                .unwrap()
+                .contains("frozen 1")
+        }
+    }
+}

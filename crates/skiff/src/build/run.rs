@@ -159,7 +159,11 @@ fn run_container(
     };
     let c = ctr::create(b.store, &b.db, image, argv, &opts).map_err(|e| b.err(i, e))?;
     // The command's output is the build's (not with --quiet).
-    let ran = ctr::monitor(b.store, &b.db, &c.id, !b.o.quiet, false);
+    let echo = match b.o.quiet {
+        true => crate::stdio::Echo::NONE,
+        false => crate::stdio::Echo::ALL,
+    };
+    let ran = ctr::monitor(b.store, &b.db, &c.id, echo, false);
     match ran {
         Ok(code) => Ok((code, c)),
         Err(e) => {
