@@ -100,6 +100,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage secrets (run --secret gives them to containers)
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Run a container's health check
     #[command(subcommand)]
     Healthcheck(HealthcheckCommand),
@@ -290,6 +293,61 @@ pub enum HealthcheckCommand {
     /// Run the check once: exit 0 when it passes, 1 (printing unhealthy)
     /// when it fails
     Run { container: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Keep a secret: FILE's contents (- for stdin), or with --env the
+    /// variable FILE names; prints its id
+    Create {
+        /// file [default] (the only driver: the store keeps it, 0600)
+        #[arg(short, long, default_value = "file")]
+        driver: String,
+        /// The value is this environment variable's
+        #[arg(long)]
+        env: bool,
+        /// A label, KEY=VALUE (repeatable)
+        #[arg(short, long)]
+        label: Vec<String>,
+        name: String,
+        #[arg(value_name = "FILE")]
+        source: String,
+    },
+    /// List secrets
+    #[command(alias = "list")]
+    Ls {
+        /// Ids only
+        #[arg(short, long)]
+        quiet: bool,
+        /// A Go template over each one (json: the list)
+        #[arg(long)]
+        format: Option<String>,
+        /// No header line
+        #[arg(long)]
+        noheading: bool,
+        /// name=NAME or id=ID (repeatable: any of them)
+        #[arg(short, long)]
+        filter: Vec<String>,
+    },
+    /// Show secrets as JSON (never their values)
+    Inspect {
+        #[arg(required = true)]
+        secrets: Vec<String>,
+        /// A Go template over each one (json: the list)
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Remove secrets (containers keep the copies they were given)
+    #[command(alias = "remove")]
+    Rm {
+        /// Every secret
+        #[arg(short, long, conflicts_with = "secrets")]
+        all: bool,
+        #[arg(required_unless_present = "all")]
+        secrets: Vec<String>,
+    },
+    /// Exit 0 if the secret exists, 1 if not
+    Exists { secret: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1127,6 +1185,11 @@ pub struct RunArgs {
     /// crun) [default: skiff-oci]
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// A secret (secret create), as a file at /run/secrets/NAME:
+    /// NAME[,type=mount|env][,target=PATH|VAR][,uid=N][,gid=N][,mode=0444]
+    /// (repeatable)
+    #[arg(long, value_name = "SPEC")]
+    pub secret: Vec<String>,
     /// Mount another container's volumes too: CONTAINER[:ro|rw]
     #[arg(long)]
     pub volumes_from: Vec<String>,

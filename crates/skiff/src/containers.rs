@@ -350,13 +350,24 @@ pub fn create(
             fs::copy(zone, &copy).map_err(|e| Error::at(zone, "copying --tz's zone file", e))?;
             etc.push(("/etc/localtime".into(), copy.display().to_string()));
         }
-        let env = crate::spec::environment(&icfg, &o.env, &hostname, home.as_deref(), &o.env_rules);
+        // Secrets: files bound read-only, or variables after -e's.
+        let (secret_mounts, secret_env) = crate::secrets::provide(db, &dir, &extras.secrets)?;
+        let given_env: Vec<String> = o.env.iter().cloned().chain(secret_env).collect();
+        let env =
+            crate::spec::environment(&icfg, &given_env, &hostname, home.as_deref(), &o.env_rules);
         // Volumes: bound like -v's host paths once made and filled.
         let mut extras = extras.clone();
+        extras.mounts.extend(secret_mounts);
         let (binds, anonymous) = volume_binds(db, &icfg, &extras, &rootfs, o, &mut made_volumes)?;
         extras.mounts.extend(binds);
         let mut settings = o.settings.clone();
         settings.anonymous_volumes = anonymous;
+        settings.secret_env = extras
+            .secrets
+            .iter()
+            .filter(|r| r.env)
+            .map(|r| r.target.clone())
+            .collect();
         settings.health = health.clone();
         settings.exposed_ports = exposed.clone();
         // The image's labels under --label's: the container's labels, as
@@ -1800,7 +1811,14 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         },
         "Config": {
             "Hostname": config.pointer("/hostname"),
-            "Env": config.pointer("/process/env"),
+            "Env": config.pointer("/process/env").and_then(Value::as_array).map(|env| {
+                env.iter()
+                    .filter(|v| {
+                        let name = v.as_str().and_then(|v| v.split_once('=')).map_or("", |(n, _)| n);
+                        !settings.secret_env.iter().any(|s| s == name)
+                    })
+                    .collect::<Vec<_>>()
+            }),
             "Cmd": c.command,
             "WorkingDir": config.pointer("/process/cwd"),
             "StopSignal": format!("SIG{}", c.stop_signal),

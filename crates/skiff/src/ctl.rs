@@ -392,6 +392,8 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         stop_timeout: a.stop_timeout,
         labels,
         interactive: false,
+        // Resolved at create.
+        secret_env: Vec::new(),
         runtime: match &a.runtime {
             None => None,
             Some(r) => Some(find_runtime(r)?),
@@ -2459,4 +2461,142 @@ pub fn diff(store: &Store, name: &str) -> Result<i32> {
         println!("{l}");
     }
     Ok(0)
+}
+
+/// `secret create|ls|inspect|rm|exists`, as Podman's.
+pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
+    use crate::secrets;
+    let db = Db::open(&store.root)?;
+    match cmd {
+        SecretCommand::Create {
+            driver,
+            env,
+            label,
+            name,
+            source,
+        } => {
+            if driver != "file" {
+                return Err(Error::invalid(format!(
+                    "--driver {driver:?}: file is the only driver"
+                )));
+            }
+            let mut labels = serde_json::Map::new();
+            for l in &label {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                if k.is_empty() {
+                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
+                }
+                labels.insert(k.to_string(), json!(v));
+            }
+            let new = secrets::NewSecret {
+                name: &name,
+                source: &source,
+                from_env: env,
+                labels,
+            };
+            println!("{}", secrets::create(&db, &new)?);
+        }
+        SecretCommand::Ls {
+            quiet,
+            format,
+            noheading,
+            filter,
+        } => {
+            let mut wanted: Vec<(String, String)> = vec![];
+            for f in &filter {
+                match f.split_once('=') {
+                    Some((k @ ("name" | "id"), v)) => wanted.push((k.to_string(), v.to_string())),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "--filter {f:?}: name=NAME or id=ID"
+                        )))
+                    }
+                }
+            }
+            let list: Vec<secrets::Secret> = secrets::all(&db)
+                .into_iter()
+                .filter(|s| {
+                    wanted.is_empty()
+                        || wanted.iter().any(|(k, v)| match k.as_str() {
+                            "name" => s.name().contains(v.as_str()),
+                            _ => s.id.starts_with(v.as_str()),
+                        })
+                })
+                .collect();
+            if quiet {
+                list.iter().for_each(|s| println!("{}", s.id));
+                return Ok(0);
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "table") {
+                let docs: Vec<Value> = list.iter().map(ls_doc).collect();
+                let f = f.strip_prefix("table").map(str::trim_start).unwrap_or(f);
+                return print_docs(&docs, Some(f)).map(|()| 0);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    let when = |key: &str| {
+                        let t = s.meta[key].as_str().unwrap_or_default();
+                        format::ago(format::parse_moment(t).ok().map(|t| t as i64))
+                    };
+                    vec![
+                        s.id.clone(),
+                        s.name().to_string(),
+                        "file".into(),
+                        when("CreatedAt"),
+                        when("UpdatedAt"),
+                    ]
+                })
+                .collect();
+            let header = ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"];
+            let table = format::table(&header, &rows);
+            let skip = if noheading { 1 } else { 0 };
+            for line in table.lines().skip(skip) {
+                println!("{line}");
+            }
+        }
+        SecretCommand::Inspect {
+            secrets: names,
+            format,
+        } => {
+            let docs = names
+                .iter()
+                .map(|n| secrets::find(&db, n).map(|s| s.meta))
+                .collect::<Result<Vec<_>>>()?;
+            print_docs(&docs, format.as_deref())?;
+        }
+        SecretCommand::Rm {
+            all,
+            secrets: names,
+        } => {
+            let list = match all {
+                true => secrets::all(&db),
+                false => names
+                    .iter()
+                    .map(|n| secrets::find(&db, n))
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            for s in list {
+                secrets::remove(&db, &s)?;
+                println!("{}", s.id);
+            }
+        }
+        SecretCommand::Exists { secret } => {
+            return Ok(if secrets::find(&db, &secret).is_ok() {
+                0
+            } else {
+                1
+            });
+        }
+    }
+    Ok(0)
+}
+
+/// What `secret ls --format` reads: Podman's fields (ID, Name, Driver,
+/// CreatedAt, UpdatedAt) and the inspect document's.
+fn ls_doc(s: &crate::secrets::Secret) -> Value {
+    let mut d = s.meta.clone();
+    d["Name"] = json!(s.name());
+    d["Driver"] = json!("file");
+    d
 }

@@ -275,6 +275,10 @@ pub struct Settings {
     /// -d -i: the monitor keeps the container's stdin open for attach.
     #[serde(default)]
     pub interactive: bool,
+    /// --secret type=env: the variables that hold secrets (inspect leaves
+    /// them out).
+    #[serde(default)]
+    pub secret_env: Vec<String>,
     /// --runtime: another OCI runtime (runc, crun, ...) for this container.
     #[serde(default)]
     pub runtime: Option<PathBuf>,

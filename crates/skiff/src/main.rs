@@ -22,6 +22,7 @@ mod kube;
 mod net;
 mod pods;
 mod progress;
+mod secrets;
 mod spec;
 mod stdio;
 mod template;

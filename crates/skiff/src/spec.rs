@@ -448,6 +448,8 @@ pub struct Extras {
     pub device_rules: Vec<Value>,
     /// --cgroup-parent: the group the container's goes under (absolute).
     pub cgroup_parent: Option<String>,
+    /// --secret: given to the container at create.
+    pub secrets: Vec<crate::secrets::Request>,
 }
 
 /// --tz's zone file: the host's /etc/localtime for `local`, else the zone
@@ -771,6 +773,11 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
     }
     x.groups_add = a.group_add.clone();
     x.cgroup_parent = a.cgroup_parent.as_deref().map(cgroup_parent).transpose()?;
+    x.secrets = a
+        .secret
+        .iter()
+        .map(|s| crate::secrets::parse_request(s))
+        .collect::<Result<_, _>>()?;
     if x.cgroup_parent.is_some() && a.pod.is_some() {
         return Err(
             "--cgroup-parent with --pod: a pod's containers are under the pod's group".into(),

@@ -55,7 +55,12 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
     if let Some(n) = a.network.as_deref() {
         refuse_network(n)?;
     }
-    let checks: [(bool, &str, &str); 11] = [
+    let checks: [(bool, &str, &str); 12] = [
+        (
+            !a.secret.is_empty(),
+            "--secret",
+            "not carried into the VM's container yet",
+        ),
         (
             a.cgroup_parent.is_some(),
             "--cgroup-parent",

@@ -5269,3 +5269,125 @@ fn frozen(pid: &str) -> bool {
         }
     }
 }
+
+/// Podman's secrets: create (a file, stdin, a variable), ls, inspect
+/// (never the value), rm; `run --secret` as a read-only file with its
+/// owner and mode, or as a variable that inspect leaves out.
+#[test]
+fn secrets_reach_containers_as_files_and_variables() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let file = e.root().join("pw");
+    fs::write(&file, "s3cret").unwrap();
+    let id = e.ok(&[
+        "secret",
+        "create",
+        "-l",
+        "team=a",
+        "db",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(id.trim().len(), 25, "{id}");
+    let o = Command::new(skiff_bin())
+        .args([
+            "--root",
+            e.root().to_str().unwrap(),
+            "secret",
+            "create",
+            "api",
+            "-",
+        ])
+        .stdin(fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(skiff_bin())
+        .args([
+            "--root",
+            e.root().to_str().unwrap(),
+            "secret",
+            "create",
+            "--env",
+            "tok",
+            "SKT_TOKEN",
+        ])
+        .env("SKT_TOKEN", "t0k")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(e
+        .fails(&["secret", "create", "db", file.to_str().unwrap()])
+        .contains("db: secret name in use"));
+    assert!(e
+        .fails(&["secret", "create", "x", "/no/such/file"])
+        .contains("/no/such/file"));
+    let names = e.ok(&["secret", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(names, "db file\napi file\ntok file\n");
+    assert_eq!(
+        e.ok(&["secret", "ls", "-q", "--filter", "name=db"]).trim(),
+        id.trim()
+    );
+    let doc: Value = serde_json::from_str(&e.ok(&["secret", "inspect", "db"])).unwrap();
+    assert_eq!(doc[0]["Spec"]["Name"], "db");
+    assert_eq!(doc[0]["Spec"]["Labels"]["team"], "a");
+    assert!(!doc.to_string().contains("s3cret"));
+    // The store keeps the value root's alone.
+    let kept = e.root().join("secrets").join(id.trim()).join("data");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let probe = "cat /run/secrets/db; echo; stat -c '%a %u %g' /run/secrets/db /etc/api; \
+                 cat /etc/api; echo; echo $TOKEN; echo x > /run/secrets/db 2>/dev/null || echo ro";
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--secret",
+        "db",
+        "--secret",
+        "api,target=/etc/api,uid=5,gid=6,mode=0400",
+        "--secret",
+        "tok,type=env,target=TOKEN",
+        "app:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(out, "s3cret\n444 0 0\n400 5 6\ns3cret\nt0k\nro\n");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sv",
+        "--secret",
+        "tok,type=env",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(e.ok(&["exec", "sv", "sh", "-c", "echo $tok"]), "t0k\n");
+    let env = e.ok(&["inspect", "--format", "{{json .Config.Env}}", "sv"]);
+    assert!(!env.contains("t0k") && env.contains("PATH="), "{env}");
+    e.ok(&["rm", "-f", "-t", "0", "sv"]);
+
+    for (spec, word) in [
+        ("nope", "no such secret"),
+        ("db,type=file", "type"),
+        ("db,type=env,mode=0400", "mode"),
+    ] {
+        let err = e.fails(&["run", "--rm", "--secret", spec, "app:1", "true"]);
+        assert!(
+            err.contains("--secret") && err.contains(word),
+            "{spec}: {err}"
+        );
+    }
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+    assert_eq!(e.ok(&["secret", "rm", "db"]).trim(), id.trim());
+    assert_eq!(e.cmd(&["secret", "exists", "db"]).status.code(), Some(1));
+    assert_eq!(e.cmd(&["secret", "exists", "api"]).status.code(), Some(0));
+    e.ok(&["secret", "rm", "--all"]);
+    assert!(e.ok(&["secret", "ls", "-q"]).is_empty());
+}
