@@ -31,7 +31,7 @@ pub fn layer_from_dir(store: &Store, dir: &Path, parent: Option<&str>) -> Result
             diff_id,
             digest,
             size,
-        } = write_gzip_layer(dir, &gz_path)?;
+        } = write_gzip_layer(dir, None, &gz_path)?;
         if !store.has_blob(&digest)? {
             store.commit_blob(&gz_path, &digest, manifest::OCI_LAYER_GZIP, size)?;
         }

@@ -69,9 +69,14 @@ pub(crate) struct GzipLayer {
     pub size: u64,
 }
 
+/// How the owners of a tree's files on the host read in the layer: a
+/// container in a user namespace of its own has its files under host ids
+/// that are its ids shifted (None: as they are).
+pub type Owners<'a> = Option<&'a dyn Fn(u64, u64) -> (u64, u64)>;
+
 /// Writes the tree under `upper` as a gzip layer blob at `gz_path`,
 /// hashing the tar stream and the blob as they are written.
-pub(crate) fn write_gzip_layer(upper: &Path, gz_path: &Path) -> Result<GzipLayer> {
+pub(crate) fn write_gzip_layer(upper: &Path, owners: Owners, gz_path: &Path) -> Result<GzipLayer> {
     let file = File::create(gz_path).ctx(|| format!("writing {}", gz_path.display()))?;
     let blob = HashingWriter {
         inner: file,
@@ -82,7 +87,7 @@ pub(crate) fn write_gzip_layer(upper: &Path, gz_path: &Path) -> Result<GzipLayer
         inner: enc,
         hasher: Hasher::default(),
     };
-    let tarw = write_layer(upper, tarw)?;
+    let tarw = write_layer(upper, owners, tarw)?;
     let diff_id = tarw.hasher.finish();
     let blob = tarw.inner.finish().ctx(|| "compressing the layer".into())?;
     Ok(GzipLayer {
@@ -93,7 +98,7 @@ pub(crate) fn write_gzip_layer(upper: &Path, gz_path: &Path) -> Result<GzipLayer
 }
 
 /// Writes the tree under `upper` as a layer's tar stream.
-fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
+fn write_layer<W: Write>(upper: &Path, owners: Owners, out: W) -> Result<W> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
@@ -118,6 +123,11 @@ fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
             let ft = m.file_type();
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+            if let Some(shift) = owners {
+                let (uid, gid) = shift(m.uid() as u64, m.gid() as u64);
+                h.set_uid(uid);
+                h.set_gid(gid);
+            }
             let ext = xattrs(&path);
             let pax: Vec<(String, Vec<u8>)> = ext
                 .iter()
@@ -183,11 +193,12 @@ fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W> {
     b.into_inner().ctx(|| "finishing the layer".into())
 }
 
-/// Commits `upper` on `base` (an image id) as a new image; its id.
+/// Commits `upper` (its owners read through `owners`) on `base` (an image
+/// id) as a new image; its id.
 pub fn commit(
     store: &mut Store,
     base: &str,
-    upper: &Path,
+    (upper, owners): (&Path, Owners),
     name: Option<&Reference>,
     created: &str,
     comment: Option<&str>,
@@ -202,7 +213,7 @@ pub fn commit(
             diff_id,
             digest,
             size,
-        } = write_gzip_layer(upper, &gz_path)?;
+        } = write_gzip_layer(upper, owners, &gz_path)?;
         let mut config: Value = serde_json::from_slice(&img.config)
             .map_err(|e| Error::invalid(format!("image {base}: config: {e}")))?;
         // The caller's changes (commit --change, --author) first.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::store::{remove_tree, Store};
 
 /// The directories of one overlay.
@@ -81,14 +81,30 @@ pub fn mount_at(
     dir: &std::path::Path,
     target: &std::path::Path,
 ) -> Result<()> {
-    let mut lowers = lower_dirs(store, image_id)?;
+    let lowers = lower_dirs(store, image_id)?;
+    mount_layers(lowers, dir, target).map_err(|e| {
+        Error::io(
+            format!("mounting the overlay of {image_id} at {}", target.display()),
+            e,
+        )
+    })
+}
+
+/// Mounts an overlay of `lowers` (top first; the layers of an image, or
+/// idmapped views of them) at `target`, with `upper`, `work` and (for
+/// no layers) `empty` made in `dir`.
+pub fn mount_layers(
+    mut lowers: Vec<PathBuf>,
+    dir: &std::path::Path,
+    target: &std::path::Path,
+) -> std::io::Result<()> {
     for d in [
         dir.join("upper"),
         dir.join("work"),
         dir.join("empty"),
         target.to_path_buf(),
     ] {
-        std::fs::create_dir_all(&d).ctx(|| format!("making {}", d.display()))?;
+        std::fs::create_dir_all(&d)?;
     }
     if lowers.is_empty() {
         lowers.push(dir.join("empty"));
@@ -115,8 +131,12 @@ pub fn mount_at(
             ",redirect_dir=off,metacopy=off"
         }
     );
-    let data = std::ffi::CString::new(data)
-        .map_err(|_| Error::invalid("overlay options hold a NUL byte"))?;
+    let data = std::ffi::CString::new(data).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "overlay options hold a NUL byte",
+        )
+    })?;
     rustix::mount::mount(
         "overlay",
         target,
@@ -124,12 +144,7 @@ pub fn mount_at(
         rustix::mount::MountFlags::empty(),
         Some(data.as_c_str()),
     )
-    .map_err(|e| {
-        Error::io(
-            format!("mounting the overlay of {image_id} at {}", target.display()),
-            e.into(),
-        )
-    })
+    .map_err(Into::into)
 }
 
 /// Unmounts what `mount_at` mounted (nothing mounted there: fine).

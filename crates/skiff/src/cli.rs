@@ -1143,6 +1143,19 @@ pub struct RunArgs {
     /// own (its cgroup appears as the root)
     #[arg(long, value_name = "MODE")]
     pub cgroupns: Option<String>,
+    /// host [default]: the host's user namespace; auto[:size=N]: one of
+    /// its own, on free ids of /etc/subuid's and /etc/subgid's
+    /// "containers" entry
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// A user namespace of its own: container ids CONTAINER.. are host
+    /// ids HOST.., SIZE of them, CONTAINER:HOST:SIZE (repeatable; the
+    /// gid map too unless --gidmap is given)
+    #[arg(long, value_name = "MAP")]
+    pub uidmap: Vec<String>,
+    /// The gid map, as --uidmap's (repeatable)
+    #[arg(long, value_name = "MAP")]
+    pub gidmap: Vec<String>,
     /// The cgroup the container's goes under, a path from the root (e.g.
     /// /batch): its group is PARENT/ID [default: /ID]
     #[arg(long, value_name = "PATH")]

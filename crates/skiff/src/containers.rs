@@ -225,7 +225,15 @@ pub fn create(
     let mut made_volumes: Vec<String> = Vec::new();
     let made = (|| -> Result<Ctr> {
         let rootfs = dir.join("rootfs");
-        skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?;
+        let id_maps = match &extras.userns {
+            None => None,
+            Some(crate::idmap::Userns::Maps(m)) => Some(m.clone()),
+            Some(crate::idmap::Userns::Auto { size }) => Some(crate::idmap::auto(db, *size)?),
+        };
+        match &id_maps {
+            None => skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?,
+            Some(m) => crate::idmap::mount_rootfs(store, &img.id, &dir, &rootfs, m)?,
+        }
         skiff_image::trace::mark("create: rootfs mounted (overlay of the image's layers)");
         // A VM pod's members each have a uts namespace in the guest, named
         // as the pod.
@@ -350,8 +358,18 @@ pub fn create(
             fs::copy(zone, &copy).map_err(|e| Error::at(zone, "copying --tz's zone file", e))?;
             etc.push(("/etc/localtime".into(), copy.display().to_string()));
         }
+        // In a user namespace of its own, these are its root's (Podman's),
+        // who may change them, as in any container.
+        if let Some(m) = &id_maps {
+            let (uid, gid) = m.host_ids(0, 0);
+            for (_, file) in &etc {
+                std::os::unix::fs::chown(file, uid, gid)
+                    .map_err(|e| Error::at(Path::new(file), "giving the container's root", e))?;
+            }
+        }
         // Secrets: files bound read-only, or variables after -e's.
-        let (secret_mounts, secret_env) = crate::secrets::provide(db, &dir, &extras.secrets)?;
+        let (secret_mounts, secret_env) =
+            crate::secrets::provide(db, &dir, &extras.secrets, id_maps.as_ref())?;
         let given_env: Vec<String> = o.env.iter().cloned().chain(secret_env).collect();
         let env =
             crate::spec::environment(&icfg, &given_env, &hostname, home.as_deref(), &o.env_rules);
@@ -409,6 +427,7 @@ pub fn create(
                 .map(|p| p.cgroup_parent.as_str())
                 .or(extras.cgroup_parent.as_deref())
                 .map(|parent| format!("{parent}/{id}")),
+            id_maps: id_maps.as_ref(),
         });
         fs::write(
             dir.join("config.json"),
@@ -1802,6 +1821,12 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "CpuQuota": limit("/linux/resources/cpu/quota"),
             "CpuPeriod": limit("/linux/resources/cpu/period"),
             "PidsLimit": limit("/linux/resources/pids/limit"),
+            // Podman's: the maps of a user namespace of its own.
+            "IDMappings": crate::idmap::read_maps(&dir.join("config.json")).map(|m| json!({
+                "UidMap": crate::idmap::IdMaps::texts(&m.uid),
+                "GidMap": crate::idmap::IdMaps::texts(&m.gid),
+            })),
+            "UsernsMode": if config.pointer("/linux/uidMappings").is_some() { "private" } else { "" },
             // The group's parent (Docker's field; "" for the default, /).
             "CgroupParent": config
                 .pointer("/linux/cgroupsPath")

@@ -2106,10 +2106,18 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
         }
         apply_changes(config, &a.change)
     };
+    // In a user namespace of its own, its files' owners on the host are
+    // its ids shifted: the layer has them as the container saw them.
+    let maps = crate::idmap::read_maps(&db.dir(&c.id).join("config.json"));
+    let shift = |uid: u64, gid: u64| {
+        maps.as_ref()
+            .map_or((uid, gid), |m| m.container_ids(uid, gid))
+    };
+    let owners: &dyn Fn(u64, u64) -> (u64, u64) = &shift;
     let id = skiff_image::commit::commit(
         store,
         &c.image_id,
-        &upper,
+        (&upper, maps.is_some().then_some(owners)),
         name.as_ref(),
         &created,
         a.message.as_deref(),

@@ -15,6 +15,7 @@ mod doctor;
 mod events;
 mod format;
 mod health;
+mod idmap;
 mod images;
 mod info;
 mod init;

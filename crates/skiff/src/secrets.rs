@@ -277,7 +277,14 @@ pub fn parse_request(spec: &str) -> std::result::Result<Request, String> {
 /// At create: each request's secret, as a file in the container's
 /// directory bound at its target (the mounts returned), or as a
 /// variable (NAME=VALUE returned in the second list).
-pub fn provide(db: &Db, dir: &Path, requests: &[Request]) -> Result<(Vec<Value>, Vec<String>)> {
+/// In a user namespace of its own (`maps`), the file's owner is the
+/// host's ids of the container's uid and gid.
+pub fn provide(
+    db: &Db,
+    dir: &Path,
+    requests: &[Request],
+    maps: Option<&crate::idmap::IdMaps>,
+) -> Result<(Vec<Value>, Vec<String>)> {
     let (mut mounts, mut env) = (vec![], vec![]);
     for (n, r) in requests.iter().enumerate() {
         let s = find(db, &r.secret)
@@ -294,7 +301,11 @@ pub fn provide(db: &Db, dir: &Path, requests: &[Request]) -> Result<(Vec<Value>,
         let copy = home.join(n.to_string());
         let _ = fs::remove_file(&copy);
         write_private(&copy, &value)?;
-        std::os::unix::fs::chown(&copy, Some(r.uid), Some(r.gid))
+        let (uid, gid) = match maps {
+            Some(m) => m.host_ids(r.uid, r.gid),
+            None => (Some(r.uid), Some(r.gid)),
+        };
+        std::os::unix::fs::chown(&copy, uid, gid)
             .map_err(|e| Error::at(&copy, "giving the secret its owner", e))?;
         fs::set_permissions(&copy, fs::Permissions::from_mode(r.mode))
             .map_err(|e| Error::at(&copy, "giving the secret its mode", e))?;

@@ -82,6 +82,8 @@ pub struct Plan<'a> {
     pub joined: &'a [(&'static str, String)],
     /// linux.cgroupsPath: a pod's members are under the pod's group.
     pub cgroups_path: Option<String>,
+    /// --uidmap/--userns: a user namespace of its own, with these maps.
+    pub id_maps: Option<&'a crate::idmap::IdMaps>,
 }
 
 pub fn config(p: &Plan) -> Value {
@@ -108,6 +110,9 @@ pub fn config(p: &Plan) -> Value {
     }
     if p.cgroup_ns {
         namespaces.push(json!({"type": "cgroup"}));
+    }
+    if p.id_maps.is_some() {
+        namespaces.push(json!({"type": "user"}));
     }
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -190,6 +195,11 @@ pub fn config(p: &Plan) -> Value {
     });
     if let Some(Ok(sc)) = seccomp {
         out["linux"]["seccomp"] = sc;
+    }
+    if let Some(m) = p.id_maps {
+        let (uid, gid) = m.to_spec();
+        out["linux"]["uidMappings"] = uid;
+        out["linux"]["gidMappings"] = gid;
     }
     // In the host's UTS namespace the hostname is the host's.
     if p.extras.host_namespaces.contains(&"uts") {
@@ -450,6 +460,8 @@ pub struct Extras {
     pub cgroup_parent: Option<String>,
     /// --secret: given to the container at create.
     pub secrets: Vec<crate::secrets::Request>,
+    /// --userns/--uidmap/--gidmap: a user namespace of its own.
+    pub userns: Option<crate::idmap::Userns>,
 }
 
 /// --tz's zone file: the host's /etc/localtime for `local`, else the zone
@@ -773,6 +785,18 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
     }
     x.groups_add = a.group_add.clone();
     x.cgroup_parent = a.cgroup_parent.as_deref().map(cgroup_parent).transpose()?;
+    x.userns = crate::idmap::parse(a.userns.as_deref(), &a.uidmap, &a.gidmap)?;
+    if x.userns.is_some() {
+        if skiff_image::rootless() {
+            return Err("--userns/--uidmap/--gidmap: a rootless engine's containers are in its user namespace already (not supported yet)".into());
+        }
+        if a.pod.is_some() {
+            return Err(
+                "--userns/--uidmap/--gidmap with --pod: a pod's containers share its namespaces"
+                    .into(),
+            );
+        }
+    }
     x.secrets = a
         .secret
         .iter()

@@ -55,7 +55,12 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
     if let Some(n) = a.network.as_deref() {
         refuse_network(n)?;
     }
-    let checks: [(bool, &str, &str); 12] = [
+    let checks: [(bool, &str, &str); 13] = [
+        (
+            a.userns.is_some() || !a.uidmap.is_empty() || !a.gidmap.is_empty(),
+            "--userns/--uidmap/--gidmap",
+            "the VM is the container's boundary",
+        ),
         (
             !a.secret.is_empty(),
             "--secret",

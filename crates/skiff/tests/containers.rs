@@ -5391,3 +5391,164 @@ fn secrets_reach_containers_as_files_and_variables() {
     e.ok(&["secret", "rm", "--all"]);
     assert!(e.ok(&["secret", "ls", "-q"]).is_empty());
 }
+
+/// `--uidmap`/`--gidmap`/`--userns auto`: the container's root is an
+/// unprivileged host id; the image's files are its root's (idmapped
+/// layers), it can write its root and /etc/hosts, exec joins it (also
+/// its network namespace, which the host's user namespace owns), and a
+/// commit records the ids the container saw.
+#[test]
+fn a_user_namespace_of_its_own() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let probe = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; \
+                 stat -c '%u:%g' /bin/sh /; touch /made && echo root-writable; \
+                 echo x >> /etc/hosts && echo hosts-writable";
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:300000:65536",
+        "app:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(
+        out,
+        "0\n0\n 0 100000 65536\n 0 300000 65536\n0:0\n0:0\nroot-writable\nhosts-writable\n"
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "un",
+        "--uidmap",
+        "0:100000:65536",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let pid = e.ok(&["inspect", "--format", "{{.State.Pid}}", "un"]);
+    let status = fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t100000\t")),
+        "{status}"
+    );
+    // exec joins it, its own network namespace too.
+    let net = fs::read_link(format!("/proc/{}/ns/net", pid.trim())).unwrap();
+    let got = e.ok(&[
+        "exec",
+        "un",
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/net; echo x > /f; chown 7:8 /f",
+    ]);
+    assert_eq!(got, format!("0\n{}\n", net.display()));
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.IDMappings}} {{.HostConfig.UsernsMode}}",
+            "un"
+        ])
+        .trim(),
+        r#"{"GidMap":["0:100000:65536"],"UidMap":["0:100000:65536"]} private"#
+    );
+    e.ok(&["commit", "un", "un:1"]);
+    assert!(e
+        .ok(&["run", "--rm", "un:1", "sh", "-c", "stat -c %u:%g /f"])
+        .starts_with("7:8"));
+    e.ok(&["rm", "-f", "-t", "0", "un"]);
+    e.ok(&["rmi", "un:1"]);
+
+    for (args, word) in [
+        (vec!["--uidmap", "0:100000"], "--uidmap \"0:100000\""),
+        (
+            vec!["--uidmap", "0:100:10", "--uidmap", "5:900:10"],
+            "overlap",
+        ),
+        (vec!["--userns", "keep-id"], "keep-id"),
+        (vec!["--userns", "host", "--uidmap", "0:1:1"], "--userns"),
+    ] {
+        let mut all = vec!["run", "--rm"];
+        all.extend(args);
+        all.extend(["app:1", "true"]);
+        let err = e.fails(&all);
+        assert!(err.contains(word), "{all:?}: {err}");
+    }
+
+    // auto: free ranges of /etc/subuid's "containers" entry (one added
+    // for the test, then the files as they were).
+    let _subids = SubIds::add("containers:400000000:200000\n");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--userns",
+        "auto:size=1000",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a2",
+        "--userns",
+        "auto:size=1000",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let maps = |n: &str| {
+        e.ok(&[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.IDMappings.UidMap}}",
+            n,
+        ])
+    };
+    assert_eq!(maps("a1").trim(), r#"["0:400000000:1000"]"#);
+    assert_eq!(maps("a2").trim(), r#"["0:400001000:1000"]"#);
+    assert_eq!(e.ok(&["exec", "a2", "id", "-u"]), "0\n");
+    e.ok(&["rm", "-f", "-t", "0", "a1", "a2"]);
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
+/// /etc/subuid and /etc/subgid with a line added until dropped (each
+/// replaced whole, by rename, both ways).
+struct SubIds(Vec<(String, Vec<u8>)>);
+
+impl SubIds {
+    fn add(line: &str) -> SubIds {
+        let mut kept = vec![];
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let before = fs::read(file).unwrap_or_default();
+            let mut after = before.clone();
+            after.extend_from_slice(line.as_bytes());
+            replace(file, &after);
+            kept.push((file.to_string(), before));
+        }
+        SubIds(kept)
+    }
+}
+
+impl Drop for SubIds {
+    fn drop(&mut self) {
+        for (file, before) in &self.0 {
+            replace(file, before);
+        }
+    }
+}
+
+fn replace(file: &str, bytes: &[u8]) {
+    let tmp = format!("{file}.skiff-test");
+    fs::write(&tmp, bytes).unwrap();
+    fs::rename(&tmp, file).unwrap();
+}

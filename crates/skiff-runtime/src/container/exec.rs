@@ -455,10 +455,7 @@ fn child_side(
         &format!("/proc/{}/setgroups", record.pid),
     );
     let t = trace::exec_phase("namespaces");
-    for (flag, fd) in ns {
-        setns(fd, *flag)
-            .map_err(|e| ContainerError::io("joining the container's namespaces")(e.into()))?;
-    }
+    join_namespaces(ns)?;
     if let Some(root) = jail {
         nix::unistd::fchdir(root)
             .and_then(|()| nix::unistd::chroot("."))
@@ -517,4 +514,37 @@ fn child_side(
         safe.mark(false);
     }
     Err(err.into())
+}
+
+/// Joins `ns`. The others before the user namespace, while we have our
+/// privileges: one the container's user namespace does not own (a
+/// network namespace CNI made in the host's, joined by path) can only be
+/// joined so. One refused then (EPERM: owned by a user namespace only the
+/// container's gives us rights in, as for rootless) is joined after it.
+/// runc 1.2 does the same; runc 1.1 joins the user namespace first and
+/// cannot exec into such a container.
+fn join_namespaces(ns: &[(CloneFlags, OwnedFd)]) -> Result<(), ContainerError> {
+    let failed =
+        |e: nix::errno::Errno| ContainerError::io("joining the container's namespaces")(e.into());
+    let is_user = |f: &CloneFlags| *f == CloneFlags::CLONE_NEWUSER;
+    let user = ns.iter().find(|(f, _)| is_user(f));
+    // Those to join after the user namespace, by index (no allocation:
+    // this runs in exec's child, which may share the caller's memory).
+    let mut later = 0u64;
+    for (i, (flag, fd)) in ns.iter().enumerate().filter(|(_, (f, _))| !is_user(f)) {
+        match setns(fd, *flag) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EPERM) if user.is_some() && i < 64 => later |= 1 << i,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    if let Some((flag, fd)) = user {
+        setns(fd, *flag).map_err(failed)?;
+    }
+    for (i, (flag, fd)) in ns.iter().enumerate() {
+        if i < 64 && later & (1 << i) != 0 {
+            setns(fd, *flag).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
