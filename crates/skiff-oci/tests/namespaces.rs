@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::fs;
 use std::process::Command;
 
 use common::*;
@@ -514,4 +515,39 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones() {
     assert_eq!(read(format!("/proc/{pid}/root/var/note")), "host-only\n");
     env.ok(&["delete", "--force", &id]);
     assert!(!pid_alive(pid.parse().unwrap()));
+}
+
+/// exec into a container with a user namespace of its own that joined a
+/// network namespace the host's user namespace owns (CNI's, as for
+/// Kubernetes pods with hostUsers: false, or Podman's --uidmap): that one
+/// is joined before the user namespace, the rest after (runc 1.1 joins the
+/// user namespace first and fails with EPERM; runc 1.2 does this).
+#[test]
+fn exec_joins_a_host_owned_network_namespace_with_a_user_namespace() {
+    let env = TestEnv::new("usernsnet");
+    let (_ns, path) = NetNs::add(format!("skt-usernsnet-{}", std::process::id()));
+    let mut b = env.bundle("b", &["sleep", "100"]);
+    add_ns(&mut b.config, "user");
+    let list = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.retain(|n| n["type"] != "network");
+    list.push(json!({"type": "network", "path": path}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write();
+    let id = env.id("c");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    // The bind mount is no link: its inode is the namespace's.
+    let want = format!(
+        "net:[{}]",
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&path).unwrap())
+    );
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/net; cat /proc/self/uid_map | tr -s ' '",
+    ]);
+    assert_eq!(out, format!("0\n{want}\n 0 100000 65536\n"));
+    env.ok(&["delete", "-f", &id]);
 }
