@@ -366,15 +366,36 @@ pub enum Ended {
     Detached,
 }
 
+/// Which of a container's output streams reach this command's (a
+/// foreground run's, an attach's): both unless `--attach` names some.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Echo {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Echo {
+    pub const ALL: Echo = Echo {
+        stdout: true,
+        stderr: true,
+    };
+    pub const NONE: Echo = Echo {
+        stdout: false,
+        stderr: false,
+    };
+
+    /// Whether output of `kind` (attach's STDOUT or STDERR frame) goes on.
+    pub fn passes(self, kind: u8) -> bool {
+        match kind {
+            STDERR => self.stderr,
+            _ => self.stdout,
+        }
+    }
+}
+
 /// `skiff attach`: the container's output here, this terminal's (or
 /// stdin's) input there, until the container ends or ctrl-p ctrl-q.
-pub fn attach(
-    dir: &Path,
-    tty: bool,
-    stdin: bool,
-    out: crate::stdio::Echo,
-    keys: &[u8],
-) -> Result<Ended> {
+pub fn attach(dir: &Path, tty: bool, stdin: bool, out: Echo, keys: &[u8]) -> Result<Ended> {
     let (short, _dir) = short_path(dir, "attach.sock")?;
     let conn = UnixStream::connect(&short).map_err(|e| {
         Error::invalid(format!(

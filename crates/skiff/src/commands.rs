@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Monitor { id } => {
             let mut store = open()?;
             let db = db::Db::open(&store.root)?;
-            containers::monitor(&mut store, &db, &id, crate::stdio::Echo::NONE, false).or_else(
+            containers::monitor(&mut store, &db, &id, crate::attach::Echo::NONE, false).or_else(
                 |e| {
                     // Detached, nobody sees its stderr: the end is recorded.
                     containers::monitor_failed(&db, &id, &e.to_string());

@@ -228,7 +228,14 @@ pub fn create(
         let id_maps = match &extras.userns {
             None => None,
             Some(crate::idmap::Userns::Maps(m)) => Some(m.clone()),
-            Some(crate::idmap::Userns::Auto { size }) => Some(crate::idmap::auto(db, *size)?),
+            Some(crate::idmap::Userns::Auto { size }) => {
+                let taken: Vec<crate::idmap::IdMaps> = db
+                    .all()?
+                    .iter()
+                    .filter_map(|c| crate::idmap::read_maps(&db.dir(&c.id).join("config.json")))
+                    .collect();
+                Some(crate::idmap::auto(&taken, *size)?)
+            }
         };
         match &id_maps {
             None => skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?,
@@ -369,7 +376,7 @@ pub fn create(
         }
         // Secrets: files bound read-only, or variables after -e's.
         let (secret_mounts, secret_env) =
-            crate::secrets::provide(db, &dir, &extras.secrets, id_maps.as_ref())?;
+            crate::secrets::provide(&db.root, &dir, &extras.secrets, id_maps.as_ref())?;
         let given_env: Vec<String> = o.env.iter().cloned().chain(secret_env).collect();
         let env =
             crate::spec::environment(&icfg, &given_env, &hostname, home.as_deref(), &o.env_rules);
@@ -632,7 +639,7 @@ pub fn monitor(
     store: &mut Store,
     db: &Db,
     id: &str,
-    echo: crate::stdio::Echo,
+    echo: crate::attach::Echo,
     stdin_inherit: bool,
 ) -> Result<i32> {
     let c = db.find(id)?;

@@ -225,11 +225,11 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
 
 /// `--attach` (-a): the streams a foreground run connects, stdin only with
 /// -i; without it, all of them (stdin with -i), as Docker's and Podman's.
-fn attach_streams(a: &RunArgs) -> Result<(bool, crate::stdio::Echo)> {
+fn attach_streams(a: &RunArgs) -> Result<(bool, crate::attach::Echo)> {
     if a.attach.is_empty() {
-        return Ok((a.interactive, crate::stdio::Echo::ALL));
+        return Ok((a.interactive, crate::attach::Echo::ALL));
     }
-    let mut echo = crate::stdio::Echo::NONE;
+    let mut echo = crate::attach::Echo::NONE;
     let mut stdin = false;
     for s in &a.attach {
         match s.to_ascii_lowercase().as_str() {
@@ -505,7 +505,7 @@ fn run_attached(
     db: &Db,
     id: &str,
     stdin: bool,
-    out: crate::stdio::Echo,
+    out: crate::attach::Echo,
     keys: &[u8],
 ) -> Result<i32> {
     let dir = db.dir(id);
@@ -1808,7 +1808,7 @@ pub fn attach(store: &Store, name: &str, stdin: bool, detach_keys: &str) -> Resu
     attached(
         &db,
         &c.id,
-        crate::attach::attach(&db.dir(&c.id), tty, stdin, crate::stdio::Echo::ALL, &keys)?,
+        crate::attach::attach(&db.dir(&c.id), tty, stdin, crate::attach::Echo::ALL, &keys)?,
     )
 }
 
@@ -2474,7 +2474,7 @@ pub fn diff(store: &Store, name: &str) -> Result<i32> {
 /// `secret create|ls|inspect|rm|exists`, as Podman's.
 pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
     use crate::secrets;
-    let db = Db::open(&store.root)?;
+    let root = store.root.as_path();
     match cmd {
         SecretCommand::Create {
             driver,
@@ -2502,7 +2502,7 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
                 from_env: env,
                 labels,
             };
-            println!("{}", secrets::create(&db, &new)?);
+            println!("{}", secrets::create(root, &new)?);
         }
         SecretCommand::Ls {
             quiet,
@@ -2521,7 +2521,7 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
                     }
                 }
             }
-            let list: Vec<secrets::Secret> = secrets::all(&db)
+            let list: Vec<secrets::Secret> = secrets::all(root)
                 .into_iter()
                 .filter(|s| {
                     wanted.is_empty()
@@ -2569,7 +2569,7 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
         } => {
             let docs = names
                 .iter()
-                .map(|n| secrets::find(&db, n).map(|s| s.meta))
+                .map(|n| secrets::find(root, n).map(|s| s.meta))
                 .collect::<Result<Vec<_>>>()?;
             print_docs(&docs, format.as_deref())?;
         }
@@ -2578,19 +2578,19 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
             secrets: names,
         } => {
             let list = match all {
-                true => secrets::all(&db),
+                true => secrets::all(root),
                 false => names
                     .iter()
-                    .map(|n| secrets::find(&db, n))
+                    .map(|n| secrets::find(root, n))
                     .collect::<Result<Vec<_>>>()?,
             };
             for s in list {
-                secrets::remove(&db, &s)?;
+                secrets::remove(root, &s)?;
                 println!("{}", s.id);
             }
         }
         SecretCommand::Exists { secret } => {
-            return Ok(if secrets::find(&db, &secret).is_ok() {
+            return Ok(if secrets::find(root, &secret).is_ok() {
                 0
             } else {
                 1

@@ -4,7 +4,6 @@
 //! commands record (starting, running, exited, stopped by the user).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -252,17 +251,7 @@ pub(crate) fn is_zombie(pid: i64) -> bool {
         .unwrap_or(true)
 }
 
-pub fn random_id() -> String {
-    let mut b = [0u8; 32];
-    if fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = format::now() as u64 ^ std::process::id() as u64;
-        b[..8].copy_from_slice(&t.to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use crate::format::random_id;
 
 /// What the monitor and `stop` read of a container besides its row:
 /// `run.json` in its directory.

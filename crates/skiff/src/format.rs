@@ -333,6 +333,21 @@ pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
     crate::template::render(&tpl_escaped, v).map_err(|e| format!("template {tpl:?}: {e}"))
 }
 
+/// 64 random hex digits (a container's, pod's or secret's id), from
+/// /dev/urandom (the clock and pid should it be unreadable).
+pub fn random_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = now() as u64 ^ std::process::id() as u64;
+        b[..8].copy_from_slice(&t.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

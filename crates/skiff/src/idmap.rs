@@ -12,8 +12,6 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
 use serde_json::{json, Value};
 use skiff_image::{Error, Result};
 
-use crate::db::Db;
-
 /// Ids `container..container+size` are host ids `host..host+size`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
@@ -191,14 +189,9 @@ impl IdMaps {
 }
 
 /// `--userns auto`: the first `size` ids of the `containers` entries of
-/// /etc/subuid and /etc/subgid that no other container of this store
-/// maps (Podman's rule, as root).
-pub fn auto(db: &Db, size: u32) -> Result<IdMaps> {
-    let taken: Vec<IdMaps> = db
-        .all()?
-        .iter()
-        .filter_map(|c| read_maps(&db.dir(&c.id).join("config.json")))
-        .collect();
+/// /etc/subuid and /etc/subgid that none of `taken` (the maps of the
+/// store's other containers) covers (Podman's rule, as root).
+pub fn auto(taken: &[IdMaps], size: u32) -> Result<IdMaps> {
     let pick = |file: &str, uid: bool| -> Result<Range> {
         let text = std::fs::read_to_string(file).unwrap_or_default();
         let ranges: Vec<(u32, u32)> = text

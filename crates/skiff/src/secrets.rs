@@ -12,14 +12,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use skiff_image::{Error, Result};
 
-use crate::db::Db;
 use crate::format;
 
 /// Podman's limit on a secret's size.
 const MAX_SIZE: usize = 512_000;
 
-fn dir(db: &Db) -> PathBuf {
-    db.root.join("secrets")
+fn dir(root: &Path) -> PathBuf {
+    root.join("secrets")
 }
 
 /// A secret's record (what `secret inspect` shows of it).
@@ -33,20 +32,20 @@ impl Secret {
         self.meta["Spec"]["Name"].as_str().unwrap_or_default()
     }
 
-    fn data_path(&self, db: &Db) -> PathBuf {
-        dir(db).join(&self.id).join("data")
+    fn data_path(&self, root: &Path) -> PathBuf {
+        dir(root).join(&self.id).join("data")
     }
 
     /// The secret's value.
-    pub fn value(&self, db: &Db) -> Result<Vec<u8>> {
-        let p = self.data_path(db);
+    pub fn value(&self, root: &Path) -> Result<Vec<u8>> {
+        let p = self.data_path(root);
         fs::read(&p).map_err(|e| Error::at(&p, "reading the secret", e))
     }
 }
 
 /// Every secret, oldest first.
-pub fn all(db: &Db) -> Vec<Secret> {
-    let mut list: Vec<Secret> = fs::read_dir(dir(db))
+pub fn all(root: &Path) -> Vec<Secret> {
+    let mut list: Vec<Secret> = fs::read_dir(dir(root))
         .into_iter()
         .flatten()
         .flatten()
@@ -68,8 +67,8 @@ pub fn all(db: &Db) -> Vec<Secret> {
 }
 
 /// A secret by its name, its id, or a prefix of one id.
-pub fn find(db: &Db, what: &str) -> Result<Secret> {
-    let list = all(db);
+pub fn find(root: &Path, what: &str) -> Result<Secret> {
+    let list = all(root);
     let by_name = list.iter().position(|s| s.name() == what);
     let by_id: Vec<usize> = (0..list.len())
         .filter(|i| !what.is_empty() && list[*i].id.starts_with(what))
@@ -110,14 +109,14 @@ pub struct NewSecret<'a> {
 }
 
 /// `secret create`: the value kept under a new id, which is returned.
-pub fn create(db: &Db, new: &NewSecret) -> Result<String> {
+pub fn create(root: &Path, new: &NewSecret) -> Result<String> {
     if !valid_name(new.name) {
         return Err(Error::invalid(format!(
             "secret name {:?}: 1 to 253 letters, digits, '_', '.' or '-'",
             new.name
         )));
     }
-    if all(db).iter().any(|s| s.name() == new.name) {
+    if all(root).iter().any(|s| s.name() == new.name) {
         return Err(Error::Refused(format!("{}: secret name in use", new.name)));
     }
     let value = read_value(new)?;
@@ -129,11 +128,11 @@ pub fn create(db: &Db, new: &NewSecret) -> Result<String> {
         )));
     }
     // Podman's ids: 25 hex digits.
-    let id = crate::db::random_id()[..25].to_string();
-    let home = dir(db).join(&id);
-    fs::create_dir_all(dir(db)).map_err(|e| Error::at(&dir(db), "making", e))?;
-    fs::set_permissions(dir(db), fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::at(&dir(db), "securing", e))?;
+    let id = format::random_id()[..25].to_string();
+    let home = dir(root).join(&id);
+    fs::create_dir_all(dir(root)).map_err(|e| Error::at(&dir(root), "making", e))?;
+    fs::set_permissions(dir(root), fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::at(&dir(root), "securing", e))?;
     fs::create_dir(&home).map_err(|e| Error::at(&home, "making", e))?;
     let written = (|| {
         let data = home.join("data");
@@ -145,7 +144,7 @@ pub fn create(db: &Db, new: &NewSecret) -> Result<String> {
             "UpdatedAt": now,
             "Spec": {
                 "Name": new.name,
-                "Driver": {"Name": "file", "Options": {"path": dir(db)}},
+                "Driver": {"Name": "file", "Options": {"path": dir(root)}},
                 "Labels": new.labels,
             },
         });
@@ -197,8 +196,8 @@ fn write_private(path: &Path, value: &[u8]) -> Result<()> {
 }
 
 /// `secret rm`.
-pub fn remove(db: &Db, s: &Secret) -> Result<()> {
-    let home = dir(db).join(&s.id);
+pub fn remove(root: &Path, s: &Secret) -> Result<()> {
+    let home = dir(root).join(&s.id);
     fs::remove_dir_all(&home).map_err(|e| Error::at(&home, "removing", e))
 }
 
@@ -280,16 +279,16 @@ pub fn parse_request(spec: &str) -> std::result::Result<Request, String> {
 /// In a user namespace of its own (`maps`), the file's owner is the
 /// host's ids of the container's uid and gid.
 pub fn provide(
-    db: &Db,
+    root: &Path,
     dir: &Path,
     requests: &[Request],
     maps: Option<&crate::idmap::IdMaps>,
 ) -> Result<(Vec<Value>, Vec<String>)> {
     let (mut mounts, mut env) = (vec![], vec![]);
     for (n, r) in requests.iter().enumerate() {
-        let s = find(db, &r.secret)
+        let s = find(root, &r.secret)
             .map_err(|e| Error::invalid(format!("--secret {}: {e}", r.secret)))?;
-        let value = s.value(db)?;
+        let value = s.value(root)?;
         if r.env {
             env.push(format!("{}={}", r.target, String::from_utf8_lossy(&value)));
             continue;

@@ -186,38 +186,11 @@ pub(crate) enum Ran {
     NotStarted(String),
 }
 
-/// Which of a container's output streams reach this command's (a
-/// foreground run's, an attach's): both unless `--attach` names some.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Echo {
-    pub stdout: bool,
-    pub stderr: bool,
-}
-
-impl Echo {
-    pub const ALL: Echo = Echo {
-        stdout: true,
-        stderr: true,
-    };
-    pub const NONE: Echo = Echo {
-        stdout: false,
-        stderr: false,
-    };
-
-    /// Whether output of `kind` (attach's STDOUT or STDERR frame) goes on.
-    pub fn passes(self, kind: u8) -> bool {
-        match kind {
-            crate::attach::STDERR => self.stderr,
-            _ => self.stdout,
-        }
-    }
-}
-
 /// How a run's stdio is wired.
 #[derive(Clone, Copy)]
 pub(crate) struct RunIo {
     /// Output to ours too (a foreground run), these streams.
-    pub(crate) echo: Echo,
+    pub(crate) echo: crate::attach::Echo,
     /// The container reads our stdin (a foreground run -i).
     pub(crate) stdin_inherit: bool,
     /// A terminal: its master comes over a console socket.
@@ -267,7 +240,7 @@ pub(crate) fn copy_output(
     stream: &str,
     log: &std::sync::Mutex<LogWriter>,
     hub: &crate::attach::Hub,
-    echo: Echo,
+    echo: crate::attach::Echo,
 ) {
     let mut reader = std::io::BufReader::new(r);
     let mut line = Vec::new();

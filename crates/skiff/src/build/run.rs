@@ -160,8 +160,8 @@ fn run_container(
     let c = ctr::create(b.store, &b.db, image, argv, &opts).map_err(|e| b.err(i, e))?;
     // The command's output is the build's (not with --quiet).
     let echo = match b.o.quiet {
-        true => crate::stdio::Echo::NONE,
-        false => crate::stdio::Echo::ALL,
+        true => crate::attach::Echo::NONE,
+        false => crate::attach::Echo::ALL,
     };
     let ran = ctr::monitor(b.store, &b.db, &c.id, echo, false);
     match ran {
