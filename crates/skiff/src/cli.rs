@@ -226,6 +226,33 @@ pub enum ContainerOps {
     },
     /// What a container changed in its filesystem (A added, C changed, D deleted)
     Diff { container: String },
+    /// Print containers' root filesystems (mounted while they exist),
+    /// marking them mounted; without CONTAINERs, list those marked
+    Mount {
+        /// Every container
+        #[arg(short, long)]
+        all: bool,
+        /// json: the list as Podman prints it
+        #[arg(long)]
+        format: Option<String>,
+        /// Whole ids
+        #[arg(long)]
+        no_trunc: bool,
+        containers: Vec<String>,
+    },
+    /// Take the mounted mark off containers (their root filesystems stay
+    /// while they exist)
+    #[command(alias = "umount")]
+    Unmount {
+        /// Every container
+        #[arg(short, long)]
+        all: bool,
+        /// Taken (Podman's: whatever the count)
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required_unless_present = "all")]
+        containers: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -1194,6 +1221,39 @@ pub struct RunArgs {
     /// Write operations a second of a block device, PATH:N (repeatable)
     #[arg(long, value_name = "PATH:N")]
     pub device_write_iops: Vec<String>,
+    /// A block device's I/O weight, PATH:WEIGHT (10 to 1000; repeatable)
+    #[arg(long, value_name = "PATH:WEIGHT")]
+    pub blkio_weight_device: Vec<String>,
+    /// The execution domain, personality(2): LINUX or LINUX32 (uname -m
+    /// then says i686)
+    #[arg(long, value_name = "DOMAIN")]
+    pub personality: Option<String>,
+    /// Start these containers first, if they are not running
+    /// (comma-separated; repeatable)
+    #[arg(long, value_name = "CONTAINERS")]
+    pub requires: Vec<String>,
+    /// Join the pod whose id this file holds (pod create's --pod-id-file)
+    #[arg(long, value_name = "FILE")]
+    pub pod_id_file: Option<PathBuf>,
+    /// NAME=VALUE where ${NAME} is the image's value of NAME (e.g.
+    /// PATH=/opt/bin:${PATH}) (repeatable)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub env_merge: Vec<String>,
+    /// With --init: this init program instead of the engine's own
+    #[arg(long, value_name = "PATH")]
+    pub init_path: Option<PathBuf>,
+    /// default (the only one: Podman's image policy reads an annotation
+    /// this engine does not)
+    #[arg(long, value_name = "POLICY")]
+    pub seccomp_policy: Option<String>,
+    /// Docker's, taken and ignored (no content trust here)
+    #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: Option<bool>,
+    /// This shell's http_proxy, https_proxy, ftp_proxy and no_proxy (either
+    /// case) in the container, unless the image or -e sets them [default:
+    /// true, as Podman's]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub http_proxy: Option<bool>,
     /// The OCI runtime for this container: a path or a name on PATH (runc,
     /// crun) [default: skiff-oci]
     #[arg(long)]
@@ -1436,6 +1496,16 @@ pub struct LimitArgs {
     /// At most this many processes (-1: unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// The real-time scheduling period, µs (cgroup v1's cpu.rt_period_us)
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub cpu_rt_period: Option<u64>,
+    /// Real-time run time per period, µs (cpu.rt_runtime_us; -1: all)
+    #[arg(long, allow_negative_numbers = true, value_name = "MICROSECONDS")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Block I/O weight, 10 to 1000 (the BFQ scheduler's; refused at
+    /// start where the kernel has none)
+    #[arg(long, value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
 }
 
 #[derive(Args, Debug)]

@@ -173,6 +173,17 @@ fn container_op(root: &std::path::Path, op: ContainerOps) -> Result<i32> {
             containers,
         } => ctl::stats(&open()?, &containers, no_stream, format.as_deref()),
         ContainerOps::Diff { container } => ctl::diff(&open()?, &container),
+        ContainerOps::Mount {
+            all,
+            format,
+            no_trunc,
+            containers,
+        } => ctl::mount(&open()?, all, format.as_deref(), no_trunc, &containers),
+        ContainerOps::Unmount {
+            all,
+            force: _,
+            containers,
+        } => ctl::unmount(&open()?, all, &containers),
         ContainerOps::Export { container, output } => {
             crate::info::export(&open()?, &container, output.as_deref())
         }

@@ -79,6 +79,10 @@ pub struct RunOpts {
     pub rm: bool,
     pub read_only: bool,
     pub init: bool,
+    /// --init-path: the init bound at /dev/init instead of this program.
+    pub init_path: Option<PathBuf>,
+    /// --env-merge: NAME=VALUE with ${NAME}s of the image's environment.
+    pub env_merge: Vec<String>,
     pub log_limits: LogLimits,
     pub extras: crate::spec::Extras,
     pub settings: Settings,
@@ -207,13 +211,25 @@ pub fn create(
             "--health-on-failure restart and --restart conflict: the check's restart would fight the policy's; use one",
         ));
     }
-    // --init: this binary (static) bound in at /dev/init runs the command.
+    // --init: this binary (static) bound in at /dev/init runs the command;
+    // --init-path's program instead, as `INIT -- CMD` (tini's and
+    // catatonit's form, as Podman runs them).
     let mut extras = o.extras.clone();
     let process_args = if o.init {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::io("--init: finding this program", e))?;
+        let (exe, own) = match &o.init_path {
+            Some(p) => (p.clone(), false),
+            None => (
+                std::env::current_exe()
+                    .map_err(|e| Error::io("--init: finding this program", e))?,
+                true,
+            ),
+        };
         extras.mounts.push(json!({"destination": "/dev/init", "type": "bind", "source": exe, "options": ["bind", "ro", "nosuid", "nodev"]}));
-        let mut a = vec!["/dev/init".to_string(), "__init".into(), "--".into()];
+        let mut a = vec!["/dev/init".to_string()];
+        if own {
+            a.push("__init".into());
+        }
+        a.push("--".into());
         a.extend(command.iter().cloned());
         a
     } else {
@@ -377,7 +393,12 @@ pub fn create(
         // Secrets: files bound read-only, or variables after -e's.
         let (secret_mounts, secret_env) =
             crate::secrets::provide(&db.root, &dir, &extras.secrets, id_maps.as_ref())?;
-        let given_env: Vec<String> = o.env.iter().cloned().chain(secret_env).collect();
+        let merged = crate::spec::env_merge(&icfg, &o.env_merge);
+        let given_env: Vec<String> = merged
+            .into_iter()
+            .chain(o.env.iter().cloned())
+            .chain(secret_env)
+            .collect();
         let env =
             crate::spec::environment(&icfg, &given_env, &hostname, home.as_deref(), &o.env_rules);
         // Volumes: bound like -v's host paths once made and filled.

@@ -31,10 +31,47 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         ));
     }
     attach_streams(&a)?;
+    if let Some(f) = &a.pod_id_file {
+        if a.pod.is_some() {
+            return Err(Error::invalid("--pod and --pod-id-file conflict: give one"));
+        }
+        let id =
+            std::fs::read_to_string(f).map_err(|e| Error::at(f, "--pod-id-file: reading", e))?;
+        a.pod = Some(id.trim().to_string());
+    }
+    if a.init_path.is_some() && !a.init {
+        return Err(Error::invalid(
+            "--init-path without --init: there is no init to replace",
+        ));
+    }
+    if let Some(p) = &a.init_path {
+        if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+            return Err(Error::invalid(format!(
+                "--init-path {}: not a file",
+                p.display()
+            )));
+        }
+    }
+    for m in &a.env_merge {
+        if !m.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            return Err(Error::invalid(format!("--env-merge {m:?}: NAME=VALUE")));
+        }
+    }
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = crate::stdio::LogLimits::parse(a.log_driver.as_deref(), &a.log_opt)?;
     let mut settings = run_settings(&a)?;
     let db = Db::open(&store.root)?;
+    settings.requires = a
+        .requires
+        .iter()
+        .flat_map(|r| r.split(','))
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            db.find(r)
+                .map(|c| c.id)
+                .map_err(|_| Error::invalid(format!("--requires {r}: no such container")))
+        })
+        .collect::<Result<_>>()?;
     // A VM pod's members run in its VM: --isolation vm is implied.
     let pod = match &a.pod {
         Some(p) => Some(crate::pods::find(&db, p)?),
@@ -141,11 +178,12 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
             Err(e) => return Err(e),
         }
     }
-    // Podman's order: the image's, --env-host's, --env-file's, -e's.
-    let mut env: Vec<String> = match a.env_host {
-        true => std::env::vars().map(|(k, v)| format!("{k}={v}")).collect(),
-        false => vec![],
-    };
+    // Podman's order: the image's, the proxy's, --env-host's,
+    // --env-file's, -e's.
+    let mut env = proxy_env(a.http_proxy.unwrap_or(true));
+    if a.env_host {
+        env.extend(std::env::vars().map(|(k, v)| format!("{k}={v}")));
+    }
     env.extend(env_files(&a.env_file)?);
     env.extend(a.env.iter().cloned());
 
@@ -162,6 +200,8 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         rm: a.rm,
         read_only: a.read_only,
         init: a.init,
+        init_path: a.init_path.clone(),
+        env_merge: a.env_merge.clone(),
         log_limits,
         settings: crate::db::Settings {
             interactive: a.interactive && a.detach,
@@ -199,6 +239,11 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
     if let Some(f) = &a.cidfile {
         std::fs::write(f, &c.id).map_err(|e| Error::at(f, "--cidfile: writing", e))?;
     }
+    if !create_only {
+        start_required(&db, &c.id).inspect_err(|_| {
+            let _ = ctr::remove(store, &db, &c);
+        })?;
+    }
     if create_only {
         println!("{}", c.id);
         return Ok(0);
@@ -221,6 +266,17 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         return run_attached(&db, &c.id, stdin, echo, &detach_keys);
     }
     ctr::monitor(store, &db, &c.id, echo, stdin)
+}
+
+/// --http-proxy (on by default, as Podman's): the proxy variables this
+/// command has, in either case.
+fn proxy_env(on: bool) -> Vec<String> {
+    const NAMES: [&str; 4] = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy"];
+    let names = NAMES.iter().flat_map(|n| [n.to_string(), n.to_uppercase()]);
+    names
+        .filter(|_| on)
+        .filter_map(|n| std::env::var(&n).ok().map(|v| format!("{n}={v}")))
+        .collect()
 }
 
 /// `--attach` (-a): the streams a foreground run connects, stdin only with
@@ -394,6 +450,8 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         interactive: false,
         // Resolved at create.
         secret_env: Vec::new(),
+        // Resolved once the store is open.
+        requires: Vec::new(),
         runtime: match &a.runtime {
             None => None,
             Some(r) => Some(find_runtime(r)?),
@@ -554,6 +612,7 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
         if c.state == "exited" {
             ctr::reset_exited(&db, &c)?;
         }
+        start_required(&db, &c.id)?;
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
             ctr::print_start_error(&db, &c.id);
@@ -562,6 +621,31 @@ pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
         println!("{name}");
     }
     Ok(0)
+}
+
+/// `--requires`: the containers this one needs, started first where
+/// they do not run (Podman's dependencies).
+fn start_required(db: &Db, id: &str) -> Result<()> {
+    for dep in crate::db::Settings::load(&db.dir(id)).requires {
+        let c = db
+            .find(&dep)
+            .map_err(|_| Error::invalid(format!("--requires: container {dep} is gone")))?;
+        let c = crate::db::settled(db, db.fresh(c)?, Duration::from_secs(2))?;
+        if c.state == "running" || c.state == "paused" || crate::db::restarting(&c) {
+            continue;
+        }
+        if c.state == "exited" {
+            ctr::reset_exited(db, &c)?;
+        }
+        let started = ctr::start_detached(db, &c.id)?;
+        if started.state == "exited" && started.started.is_none() {
+            return Err(Error::invalid(format!(
+                "--requires: {} did not start",
+                started.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `start -a`: starts the container and prints what this run of it
@@ -2607,4 +2691,97 @@ fn ls_doc(s: &crate::secrets::Secret) -> Value {
     d["Name"] = json!(s.name());
     d["Driver"] = json!("file");
     d
+}
+
+/// Where `mount` marks a container as mounted by the user (its rootfs
+/// is mounted while it exists; the mark is what `mount` lists, as
+/// Podman's mount count).
+const USER_MOUNTED: &str = "user-mounted";
+
+/// `mount [-a] [CTR...]`: the root filesystems' paths; without
+/// containers, those marked mounted (Podman's `ID  PATH` lines, or JSON).
+pub fn mount(
+    store: &Store,
+    all: bool,
+    format: Option<&str>,
+    no_trunc: bool,
+    names: &[String],
+) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    if all || !names.is_empty() {
+        let list = match all {
+            true => db
+                .all()?
+                .into_iter()
+                .filter(|c| infra_of(&db, c).is_none())
+                .collect(),
+            false => names
+                .iter()
+                .map(|n| db.find(n))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        for c in &list {
+            let dir = db.dir(&c.id);
+            std::fs::write(dir.join(USER_MOUNTED), b"")
+                .map_err(|e| Error::at(&dir, "marking the container mounted", e))?;
+            if !all {
+                println!("{}", dir.join("rootfs").display());
+            }
+        }
+        if !all {
+            return Ok(0);
+        }
+    }
+    let marked: Vec<Ctr> = db
+        .all()?
+        .into_iter()
+        .filter(|c| db.dir(&c.id).join(USER_MOUNTED).exists())
+        .collect();
+    match format {
+        Some("json") => {
+            let docs: Vec<Value> = marked
+                .iter()
+                .map(|c| json!({"id": c.id, "Names": [c.name], "mountpoint": db.dir(&c.id).join("rootfs")}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).unwrap_or_default()
+            );
+        }
+        Some(other) => {
+            return Err(Error::invalid(format!("--format {other:?}: json")));
+        }
+        None => {
+            for c in &marked {
+                let id = if no_trunc {
+                    c.id.as_str()
+                } else {
+                    short(&c.id)
+                };
+                println!("{id}  {}", db.dir(&c.id).join("rootfs").display());
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `unmount [-a] CTR...`: the mark taken off; each name printed.
+pub fn unmount(store: &Store, all: bool, names: &[String]) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let list: Vec<(String, Ctr)> = match all {
+        true => db.all()?.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        false => names
+            .iter()
+            .map(|n| db.find(n).map(|c| (n.clone(), c)))
+            .collect::<Result<_>>()?,
+    };
+    for (given, c) in list {
+        let mark = db.dir(&c.id).join(USER_MOUNTED);
+        if all && !mark.exists() {
+            continue;
+        }
+        let _ = std::fs::remove_file(&mark);
+        println!("{given}");
+    }
+    Ok(0)
 }

@@ -268,6 +268,9 @@ pub struct Settings {
     /// them out).
     #[serde(default)]
     pub secret_env: Vec<String>,
+    /// --requires: the ids of containers started before this one.
+    #[serde(default)]
+    pub requires: Vec<String>,
     /// --runtime: another OCI runtime (runc, crun, ...) for this container.
     #[serde(default)]
     pub runtime: Option<PathBuf>,

@@ -196,6 +196,9 @@ pub fn config(p: &Plan) -> Value {
     if let Some(Ok(sc)) = seccomp {
         out["linux"]["seccomp"] = sc;
     }
+    if let Some(domain) = p.extras.personality {
+        out["linux"]["personality"] = json!({"domain": domain});
+    }
     if let Some(m) = p.id_maps {
         let (uid, gid) = m.to_spec();
         out["linux"]["uidMappings"] = uid;
@@ -281,6 +284,41 @@ pub enum EnvDefaults {
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `--env-merge NAME=VALUE`: VALUE with each `${X}` replaced by the
+/// image's value of X (empty if it has none), as Podman's.
+pub fn env_merge(image_cfg: &Value, merges: &[String]) -> Vec<String> {
+    let image: Vec<(&str, &str)> = image_cfg["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str()?.split_once('='))
+        .collect();
+    merges
+        .iter()
+        .map(|m| {
+            let (name, mut value) = m.split_once('=').unwrap_or((m, ""));
+            let mut out = String::new();
+            while let Some(at) = value.find("${") {
+                out.push_str(&value[..at]);
+                let rest = &value[at + 2..];
+                match rest.find('}') {
+                    Some(end) => {
+                        let key = &rest[..end];
+                        out.push_str(image.iter().find(|(k, _)| *k == key).map_or("", |(_, v)| v));
+                        value = &rest[end + 1..];
+                    }
+                    None => {
+                        out.push_str(&value[at..]);
+                        value = "";
+                    }
+                }
+            }
+            out.push_str(value);
+            format!("{name}={out}")
+        })
+        .collect()
+}
 
 /// The environment, as Podman makes it: its defaults (PATH, TERM=xterm,
 /// container=podman), then the image's, less --unsetenv's names, then -e
@@ -462,6 +500,8 @@ pub struct Extras {
     pub secrets: Vec<crate::secrets::Request>,
     /// --userns/--uidmap/--gidmap: a user namespace of its own.
     pub userns: Option<crate::idmap::Userns>,
+    /// --personality: linux.personality's domain.
+    pub personality: Option<&'static str>,
 }
 
 /// --tz's zone file: the host's /etc/localtime for `local`, else the zone
@@ -779,9 +819,31 @@ pub fn extras(a: &crate::cli::RunArgs) -> Result<Extras, String> {
             block_io.insert(key.into(), Value::Array(list));
         }
     }
+    if !a.blkio_weight_device.is_empty() {
+        let list = a
+            .blkio_weight_device
+            .iter()
+            .map(|g| weight_device(g))
+            .collect::<Result<Vec<_>, _>>()?;
+        block_io.insert("weightDevice".into(), Value::Array(list));
+    }
     if !block_io.is_empty() {
-        x.resources
-            .insert("blockIO".into(), Value::Object(block_io));
+        // With --blkio-weight's, in one object.
+        let entry = x.resources.entry("blockIO").or_insert_with(|| json!({}));
+        if let Some(o) = entry.as_object_mut() {
+            o.extend(block_io);
+        }
+    }
+    x.personality = match a.personality.as_deref() {
+        None => None,
+        Some(d) if d.eq_ignore_ascii_case("LINUX") => Some("LINUX"),
+        Some(d) if d.eq_ignore_ascii_case("LINUX32") => Some("LINUX32"),
+        Some(d) => return Err(format!("--personality {d:?}: LINUX or LINUX32")),
+    };
+    if let Some(p) = a.seccomp_policy.as_deref().filter(|p| *p != "default") {
+        return Err(format!(
+            "--seccomp-policy {p:?}: default is the only policy (the engine's profile, or --security-opt's)"
+        ));
     }
     x.groups_add = a.group_add.clone();
     x.cgroup_parent = a.cgroup_parent.as_deref().map(cgroup_parent).transpose()?;
@@ -865,6 +927,23 @@ fn device_rule(rule: &str) -> Result<Value, String> {
 
 /// --device-read-bps and the like, PATH:RATE: a throttle entry of
 /// linux.resources.blockIO for the block device at PATH.
+/// `--blkio-weight-device PATH:WEIGHT`.
+fn weight_device(given: &str) -> Result<Value, String> {
+    let flag = "--blkio-weight-device";
+    let (path, w) = given
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{flag} {given:?}: PATH:WEIGHT"))?;
+    let w: u16 = w
+        .parse()
+        .map_err(|_| format!("{flag} {given:?}: WEIGHT is a number, 10 to 1000"))?;
+    let mut dev = throttle(flag, &format!("{path}:0"), false)?;
+    if let Some(o) = dev.as_object_mut() {
+        o.remove("rate");
+        o.insert("weight".into(), json!(blkio_weight(flag, w)?));
+    }
+    Ok(dev)
+}
+
 fn throttle(flag: &str, given: &str, bytes: bool) -> Result<Value, String> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let (path, rate) = given
@@ -903,6 +982,9 @@ pub struct Limits<'a> {
     pub cpuset_cpus: Option<&'a str>,
     pub cpuset_mems: Option<&'a str>,
     pub pids: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub blkio_weight: Option<u16>,
 }
 
 impl<'a> Limits<'a> {
@@ -921,6 +1003,9 @@ impl<'a> Limits<'a> {
             cpuset_cpus: a.cpuset_cpus.as_deref(),
             cpuset_mems: a.cpuset_mems.as_deref(),
             pids: a.pids_limit,
+            cpu_rt_period: a.cpu_rt_period,
+            cpu_rt_runtime: a.cpu_rt_runtime,
+            blkio_weight: a.blkio_weight,
         }
     }
 }
@@ -940,7 +1025,21 @@ pub fn resource_extras(l: &Limits) -> Result<Extras, String> {
         x.resources
             .insert("pids".into(), json!({"limit": if p <= 0 { -1 } else { p }}));
     }
+    if let Some(w) = l.blkio_weight {
+        x.resources.insert(
+            "blockIO".into(),
+            json!({"weight": blkio_weight("--blkio-weight", w)?}),
+        );
+    }
     Ok(x)
+}
+
+/// A block I/O weight: 10 to 1000, as the kernel takes it.
+fn blkio_weight(flag: &str, w: u16) -> Result<u16, String> {
+    match w {
+        10..=1000 => Ok(w),
+        _ => Err(format!("{flag} {w}: from 10 to 1000")),
+    }
 }
 
 /// linux.resources.memory: --memory, --memory-swap, --memory-reservation,
@@ -1028,6 +1127,17 @@ fn cpu_limits(l: &Limits) -> Result<serde_json::Map<String, Value>, String> {
     }
     if let Some(sh) = l.cpu_shares {
         cpu.insert("shares".into(), json!(sh));
+    }
+    if let Some(p) = l.cpu_rt_period {
+        cpu.insert("realtimePeriod".into(), json!(p));
+    }
+    if let Some(r) = l.cpu_rt_runtime {
+        if r < -1 {
+            return Err(format!(
+                "--cpu-rt-runtime {r}: µs per period (-1: all of it)"
+            ));
+        }
+        cpu.insert("realtimeRuntime".into(), json!(r));
     }
     for (flag, key, list) in [
         ("--cpuset-cpus", "cpus", l.cpuset_cpus),

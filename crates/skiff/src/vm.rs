@@ -118,8 +118,9 @@ pub fn refuse_unsupported(a: &crate::cli::RunArgs) -> Result<()> {
                 || !a.device_read_bps.is_empty()
                 || !a.device_write_bps.is_empty()
                 || !a.device_read_iops.is_empty()
-                || !a.device_write_iops.is_empty(),
-            "--device-cgroup-rule/--device-*-bps/--device-*-iops",
+                || !a.device_write_iops.is_empty()
+                || !a.blkio_weight_device.is_empty(),
+            "--device-cgroup-rule/--device-*-bps/--device-*-iops/--blkio-weight-device",
             "the host's devices are not in the VM",
         ),
         (

@@ -5552,3 +5552,224 @@ fn replace(file: &str, bytes: &[u8]) {
     fs::write(&tmp, bytes).unwrap();
     fs::rename(&tmp, file).unwrap();
 }
+
+/// Podman's run flags --personality, --cpu-rt-*, --blkio-weight(-device),
+/// --requires, --pod-id-file, --env-merge, --init-path, --http-proxy,
+/// --seccomp-policy; and `mount`/`unmount` of containers.
+#[test]
+fn personality_requires_env_merge_init_path_proxies_and_mount() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    // --personality LINUX32: uname -m says i686; the config has it.
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--personality",
+            "LINUX32",
+            "app:1",
+            "sh",
+            "-c",
+            "uname -m"
+        ]),
+        "i686\n"
+    );
+    assert!(e
+        .fails(&["run", "--rm", "--personality", "BSD", "app:1", "true"])
+        .contains("--personality \"BSD\""));
+    // --cpu-rt-*: the group's real-time budget (cgroup v1's cpu files).
+    let rt = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+    if rt.exists() {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "rt",
+            "--cpu-rt-period",
+            "1000000",
+            "--cpu-rt-runtime",
+            "0",
+            "app:1",
+            "sleep",
+            "100",
+        ]);
+        let id = e.ok(&["inspect", "--format", "{{.Id}}", "rt"]);
+        let group = format!("/sys/fs/cgroup/cpu/{}", id.trim());
+        assert_eq!(
+            fs::read_to_string(format!("{group}/cpu.rt_runtime_us"))
+                .unwrap()
+                .trim(),
+            "0"
+        );
+        assert_eq!(
+            fs::read_to_string(format!("{group}/cpu.rt_period_us"))
+                .unwrap()
+                .trim(),
+            "1000000"
+        );
+        e.ok(&["rm", "-f", "-t", "0", "rt"]);
+    } else {
+        eprintln!("skipped: --cpu-rt-* (no cgroup v1 cpu.rt_runtime_us here)");
+    }
+    // --blkio-weight: in the config; out of range refused by name.
+    e.ok(&[
+        "create",
+        "--name",
+        "bw",
+        "--blkio-weight",
+        "300",
+        "app:1",
+        "true",
+    ]);
+    let id = e.ok(&["inspect", "--format", "{{.Id}}", "bw"]);
+    let config: Value = serde_json::from_slice(
+        &fs::read(
+            e.root()
+                .join("containers")
+                .join(id.trim())
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["linux"]["resources"]["blockIO"]["weight"], 300);
+    e.ok(&["rm", "bw"]);
+    assert!(e
+        .fails(&["run", "--blkio-weight", "5", "app:1", "true"])
+        .contains("--blkio-weight 5"));
+    assert!(e
+        .fails(&[
+            "run",
+            "--blkio-weight-device",
+            "/dev/null:100",
+            "app:1",
+            "true"
+        ])
+        .contains("not a block device"));
+
+    // --requires: the container it needs is started first.
+    e.ok(&["create", "--name", "db", "app:1", "sleep", "100"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--requires",
+        "db",
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    let state = |n: &str| {
+        e.ok(&["inspect", "--format", "{{.State.Status}}", n])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(state("db"), "running");
+    e.ok(&["stop", "-t", "0", "db", "web"]);
+    e.ok(&["start", "web"]);
+    assert_eq!(state("db"), "running");
+    assert!(e
+        .fails(&["run", "--requires", "nope", "app:1", "true"])
+        .contains("--requires nope"));
+    e.ok(&["rm", "-f", "-t", "0", "web", "db"]);
+
+    // --pod-id-file: the pod whose id it holds.
+    let idfile = e.root().join("pod.id");
+    let pod = e.ok(&["pod", "create", "--name", "pf"]);
+    fs::write(&idfile, &pod).unwrap();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "inpod",
+        "--pod-id-file",
+        idfile.to_str().unwrap(),
+        "app:1",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        e.ok(&["inspect", "--format", "{{.Pod}}", "inpod"]).trim(),
+        pod.trim()
+    );
+    e.ok(&["pod", "rm", "-f", "pf"]);
+
+    // --env-merge: ${NAME} is the image's value.
+    let env = e.ok(&[
+        "run",
+        "--rm",
+        "--env-merge",
+        "PATH=/opt/bin:${PATH}",
+        "--env-merge",
+        "X=${NOPE}y",
+        "app:1",
+        "env",
+    ]);
+    assert!(
+        env.contains("PATH=/opt/bin:/bin\n") && env.contains("X=y\n"),
+        "{env}"
+    );
+    assert!(e
+        .fails(&["run", "--env-merge", "=x", "app:1", "true"])
+        .contains("--env-merge"));
+
+    // --init-path: that program at /dev/init runs `/dev/init -- CMD`.
+    let init = e.root().join("myinit");
+    fs::write(&init, "#!/bin/sh\necho init \"$@\"\nshift\nexec \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "--init-path",
+        init.to_str().unwrap(),
+        "app:1",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(out, "init -- echo hi\nhi\n");
+    assert!(e
+        .fails(&[
+            "run",
+            "--init-path",
+            init.to_str().unwrap(),
+            "app:1",
+            "true"
+        ])
+        .contains("--init-path without --init"));
+
+    // --http-proxy: this command's proxy variables (on by default).
+    let proxied = |flag: Option<&str>| {
+        let mut args = vec!["--root", e.root().to_str().unwrap(), "run", "--rm"];
+        args.extend(flag);
+        args.extend(["app:1", "env"]);
+        let o = Command::new(skiff_bin())
+            .args(&args)
+            .env("https_proxy", "http://proxy.test:3128")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(proxied(None).contains("https_proxy=http://proxy.test:3128\n"));
+    assert!(!proxied(Some("--http-proxy=false")).contains("proxy"));
+    assert!(e
+        .fails(&["run", "--seccomp-policy", "image", "app:1", "true"])
+        .contains("--seccomp-policy"));
+
+    // mount: the path, marked; listed; unmount takes the mark off.
+    e.ok(&["create", "--name", "mt", "app:1", "true"]);
+    let path = e.ok(&["mount", "mt"]);
+    assert!(
+        std::path::Path::new(path.trim()).join("bin/sh").exists(),
+        "{path}"
+    );
+    let id = e.ok(&["inspect", "--format", "{{.Id}}", "mt"]);
+    assert_eq!(e.ok(&["mount"]), format!("{}  {}", &id.trim()[..12], path));
+    assert_eq!(e.ok(&["container", "unmount", "mt"]), "mt\n");
+    assert_eq!(e.ok(&["mount"]), "");
+    e.ok(&["rm", "mt"]);
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+}
