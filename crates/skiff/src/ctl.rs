@@ -53,7 +53,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         }
     }
     for m in &a.env_merge {
-        if !m.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+        if m.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
             return Err(Error::invalid(format!("--env-merge {m:?}: NAME=VALUE")));
         }
     }
