@@ -924,6 +924,11 @@ pub struct RunArgs {
     /// store lacks the image or has it for another (as Podman's)
     #[arg(long)]
     pub platform: Option<String>,
+    /// IMAGE is a root filesystem's directory, PATH[:O], not an image:
+    /// used as it is (the container writes into it), or with :O as an
+    /// overlay's lower layer (changes stay with the container)
+    #[arg(long)]
+    pub rootfs: bool,
     /// The platform's architecture alone (amd64, arm64)
     #[arg(long)]
     pub arch: Option<String>,

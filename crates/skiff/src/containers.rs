@@ -83,6 +83,8 @@ pub struct RunOpts {
     pub init_path: Option<PathBuf>,
     /// --env-merge: NAME=VALUE with ${NAME}s of the image's environment.
     pub env_merge: Vec<String>,
+    /// --rootfs: a directory instead of an image.
+    pub rootfs: Option<GivenRootfs>,
     pub log_limits: LogLimits,
     pub extras: crate::spec::Extras,
     pub settings: Settings,
@@ -102,6 +104,29 @@ pub struct RunOpts {
     pub env_rules: crate::spec::EnvRules,
     /// --no-hosts: the image's /etc/hosts stays.
     pub no_hosts: bool,
+}
+
+/// `--rootfs PATH[:O]`: the directory the container runs in, used as it
+/// is (its config's root.path; `rootfs` in the container's directory is
+/// a link to it, for the engine's own readers), or with `:O` as the lower
+/// layer of an overlay whose changes stay in the container's directory.
+#[derive(Debug, Clone)]
+pub struct GivenRootfs {
+    pub path: PathBuf,
+    pub overlay: bool,
+}
+
+fn mount_given_rootfs(r: &GivenRootfs, dir: &Path, rootfs: &Path) -> Result<()> {
+    if r.overlay {
+        return skiff_image::mount::mount_layers(vec![r.path.clone()], dir, rootfs).map_err(|e| {
+            Error::io(
+                format!("--rootfs {}:O: mounting the overlay", r.path.display()),
+                e,
+            )
+        });
+    }
+    std::os::unix::fs::symlink(&r.path, rootfs)
+        .map_err(|e| Error::at(rootfs, "linking --rootfs", e))
 }
 
 /// What a pod member joins (pods::join makes it), for `create`.
@@ -148,8 +173,15 @@ pub fn create(
     args: &[String],
     o: &RunOpts,
 ) -> Result<Ctr> {
-    let img = store.find(image)?;
-    let cfg: Value = serde_json::from_slice(&img.config).unwrap_or(Value::Null);
+    // --rootfs: a directory, no image (and no image configuration).
+    let img = match &o.rootfs {
+        Some(_) => None,
+        None => Some(store.find(image)?),
+    };
+    let cfg: Value = img
+        .as_ref()
+        .and_then(|i| serde_json::from_slice(&i.config).ok())
+        .unwrap_or(Value::Null);
     let icfg = cfg.get("config").cloned().unwrap_or(json!({}));
     let id = random_id();
     let name = o
@@ -253,9 +285,13 @@ pub fn create(
                 Some(crate::idmap::auto(&taken, *size)?)
             }
         };
-        match &id_maps {
-            None => skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?,
-            Some(m) => crate::idmap::mount_rootfs(store, &img.id, &dir, &rootfs, m)?,
+        match (&img, &o.rootfs, &id_maps) {
+            (Some(img), _, None) => skiff_image::mount::mount_at(store, &img.id, &dir, &rootfs)?,
+            (Some(img), _, Some(m)) => {
+                crate::idmap::mount_rootfs(store, &img.id, &dir, &rootfs, m)?
+            }
+            (None, Some(r), _) => mount_given_rootfs(r, &dir, &rootfs)?,
+            (None, None, _) => unreachable!("an image or --rootfs"),
         }
         skiff_image::trace::mark("create: rootfs mounted (overlay of the image's layers)");
         // A VM pod's members each have a uts namespace in the guest, named
@@ -456,6 +492,11 @@ pub fn create(
                 .or(extras.cgroup_parent.as_deref())
                 .map(|parent| format!("{parent}/{id}")),
             id_maps: id_maps.as_ref(),
+            root_path: o
+                .rootfs
+                .as_ref()
+                .filter(|r| !r.overlay)
+                .map(|r| r.path.display().to_string()),
         });
         fs::write(
             dir.join("config.json"),
@@ -478,11 +519,10 @@ pub fn create(
         let c = Ctr {
             id: id.clone(),
             name: name.clone(),
-            image_id: img.id.clone(),
+            image_id: img.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
             image: img
-                .names
-                .first()
-                .cloned()
+                .as_ref()
+                .and_then(|i| i.names.first().cloned())
                 .unwrap_or_else(|| image.to_string()),
             command: command.clone(),
             created: format::now(),
@@ -497,7 +537,9 @@ pub fn create(
             pod: o.pod.as_ref().map(|p| p.pod.clone()).unwrap_or_default(),
         };
         db.insert(&c)?;
-        store.hold(&format!("container:{id}"), &img.id)?;
+        if let Some(img) = &img {
+            store.hold(&format!("container:{id}"), &img.id)?;
+        }
         skiff_image::trace::mark("create: config, files and row written");
         if let crate::net::Choice::Cni(net) = &network {
             crate::net::refresh_hosts(db, &net.name);
@@ -626,7 +668,12 @@ pub fn remove(store: &mut Store, db: &Db, c: &Ctr) -> Result<()> {
         eprintln!("skiff: warning: {}: its network: {e}", c.name);
     }
     skiff_image::trace::mark("rm: network torn down");
-    skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
+    // A --rootfs directory used as it is: only the link to it goes (an
+    // unmount through the link would reach the user's own mounts).
+    let linked = fs::symlink_metadata(dir.join("rootfs")).is_ok_and(|m| m.file_type().is_symlink());
+    if !linked {
+        skiff_image::mount::unmount_at(&dir.join("rootfs"))?;
+    }
     // Its labels are read before its directory goes.
     let removed = crate::db::event(db, c, "remove");
     skiff_image::store::remove_tree(&dir)?;

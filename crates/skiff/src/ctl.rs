@@ -57,6 +57,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
             return Err(Error::invalid(format!("--env-merge {m:?}: NAME=VALUE")));
         }
     }
+    let rootfs = given_rootfs(&a)?;
     let extras = crate::spec::extras(&a).map_err(Error::invalid)?;
     let log_limits = crate::stdio::LogLimits::parse(a.log_driver.as_deref(), &a.log_opt)?;
     let mut settings = run_settings(&a)?;
@@ -116,18 +117,22 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
     // --pull says.
     let mut opts = crate::images::registry_options(&a.registry, a.platform.as_deref())?;
     crate::images::platform_parts(&mut opts, a.arch.clone(), a.os.clone(), a.variant.clone())?;
-    let found = store.find(a.image()).ok().filter(|img| {
-        let Some(want) = &opts.platform else {
-            return true;
-        };
-        let c = skiff_image::manifest::parse_config(&img.config).unwrap_or_default();
-        let have = skiff_image::manifest::Platform {
-            os: c.os,
-            architecture: c.architecture,
-            variant: c.variant,
-        };
-        have.rank(want).is_some()
-    });
+    let found = store
+        .find(a.image())
+        .ok()
+        .filter(|_| rootfs.is_none())
+        .filter(|img| {
+            let Some(want) = &opts.platform else {
+                return true;
+            };
+            let c = skiff_image::manifest::parse_config(&img.config).unwrap_or_default();
+            let have = skiff_image::manifest::Platform {
+                os: c.os,
+                architecture: c.architecture,
+                variant: c.variant,
+            };
+            have.rank(want).is_some()
+        });
     let pull_now = |store: &mut Store| -> Result<String> {
         let pulled = if a.quiet {
             pull::pull_typed(store, a.image(), &opts, &pull::Quiet)?
@@ -138,6 +143,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         Ok(pulled.name)
     };
     let image = match (a.pull.as_deref().unwrap_or("missing"), found.is_some()) {
+        _ if rootfs.is_some() => a.image().to_string(),
         ("always", _) => pull_now(store)?,
         ("newer", have) => match pull_now(store) {
             Ok(name) => name,
@@ -201,6 +207,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         read_only: a.read_only,
         init: a.init,
         init_path: a.init_path.clone(),
+        rootfs,
         env_merge: a.env_merge.clone(),
         log_limits,
         settings: crate::db::Settings {
@@ -266,6 +273,34 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         return run_attached(&db, &c.id, stdin, echo, &detach_keys);
     }
     ctr::monitor(store, &db, &c.id, echo, stdin)
+}
+
+/// `--rootfs PATH[:O]`: the directory, by its real path (runtimes refuse
+/// a root reached through a link).
+fn given_rootfs(a: &RunArgs) -> Result<Option<ctr::GivenRootfs>> {
+    if !a.rootfs {
+        return Ok(None);
+    }
+    let given = a.image();
+    let (path, overlay) = match given.strip_suffix(":O") {
+        Some(p) => (p, true),
+        None => (given, false),
+    };
+    let refuse = |why: &str| Err(Error::invalid(format!("--rootfs {given}: {why}")));
+    let real = match std::fs::canonicalize(path) {
+        Ok(p) if p.is_dir() => p,
+        _ => return refuse("not a directory"),
+    };
+    if real == std::path::Path::new("/") {
+        return refuse("the host's root is no container's");
+    }
+    if a.rmi || a.isolation.as_deref() == Some("vm") || a.userns.is_some() || !a.uidmap.is_empty() {
+        return refuse("--rmi, --isolation vm and user namespaces need an image");
+    }
+    Ok(Some(ctr::GivenRootfs {
+        path: real,
+        overlay,
+    }))
 }
 
 /// --http-proxy (on by default, as Podman's): the proxy variables this
@@ -2176,6 +2211,12 @@ fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
 pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let c = db.find(&a.container)?;
+    if c.image_id.is_empty() {
+        return Err(Error::invalid(format!(
+            "commit {}: it runs from --rootfs, not an image: nothing to add a layer to",
+            a.container
+        )));
+    }
     let name = a.image.as_deref().map(Reference::parse_local).transpose()?;
     let upper = db.dir(&c.id).join("upper");
     let created = format::rfc3339(format::now(), None);

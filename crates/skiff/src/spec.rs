@@ -84,6 +84,9 @@ pub struct Plan<'a> {
     pub cgroups_path: Option<String>,
     /// --uidmap/--userns: a user namespace of its own, with these maps.
     pub id_maps: Option<&'a crate::idmap::IdMaps>,
+    /// root.path when it is not the container's own `rootfs` (--rootfs
+    /// used as it is: its real path, which runtimes insist on).
+    pub root_path: Option<String>,
 }
 
 pub fn config(p: &Plan) -> Value {
@@ -182,7 +185,7 @@ pub fn config(p: &Plan) -> Value {
             "noNewPrivileges": p.extras.no_new_privileges,
             "rlimits": p.extras.rlimits,
         },
-        "root": {"path": "rootfs", "readonly": p.read_only},
+        "root": {"path": p.root_path.as_deref().unwrap_or("rootfs"), "readonly": p.read_only},
         "hostname": p.hostname,
         "mounts": mounts,
         "linux": {

@@ -5773,3 +5773,65 @@ fn personality_requires_env_merge_init_path_proxies_and_mount() {
     e.ok(&["rm", "mt"]);
     assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+/// `run --rootfs DIR`: the directory itself is the container's root (its
+/// writes land there, and rm leaves it); `DIR:O` puts an overlay over it
+/// (writes stay with the container).
+#[test]
+fn a_rootfs_directory_runs_as_is_or_under_an_overlay() {
+    let e = Engine::new();
+    let dir = e.root().join("tree");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkrootfs.sh"
+    ))
+    .arg(&dir)
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let d = dir.to_str().unwrap();
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--rootfs",
+            d,
+            "sh",
+            "-c",
+            "echo hi > /written; cat /written"
+        ]),
+        "hi\n"
+    );
+    assert_eq!(fs::read_to_string(dir.join("written")).unwrap(), "hi\n");
+    let over = format!("{d}:O");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--rootfs",
+            &over,
+            "sh",
+            "-c",
+            "echo x > /over; cat /written /over"
+        ]),
+        "hi\nx\n"
+    );
+    assert!(!dir.join("over").exists());
+    e.ok(&["run", "-d", "--name", "rf", "--rootfs", d, "sleep", "100"]);
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Names}} {{.Image}}"]).trim(),
+        format!("rf {d}")
+    );
+    assert_eq!(e.ok(&["exec", "rf", "cat", "/written"]), "hi\n");
+    assert!(e.fails(&["commit", "rf", "x:1"]).contains("--rootfs"));
+    e.ok(&["rm", "-f", "-t", "0", "rf"]);
+    // The directory outlives the container, whole.
+    assert!(dir.join("bin/sh").exists() && dir.join("written").exists());
+    assert!(e
+        .fails(&["run", "--rootfs", "/no/such/dir", "true"])
+        .contains("not a directory"));
+    assert!(e
+        .fails(&["run", "--rootfs", "/", "true"])
+        .contains("--rootfs /"));
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+}
