@@ -26,6 +26,7 @@ pub mod push;
 pub mod reference;
 pub mod registries;
 pub mod registry;
+pub mod search;
 pub mod store;
 pub mod trace;
 pub mod unpack;

@@ -87,6 +87,12 @@ pub struct Registries {
 }
 
 impl Registries {
+    /// unqualified-search-registries: where a name without a registry is
+    /// looked for.
+    pub fn search_registries(&self) -> &[String] {
+        &self.search
+    }
+
     /// The files this process reads, in order (see the module's text).
     pub fn files() -> Vec<PathBuf> {
         if let Some(f) = std::env::var_os("CONTAINERS_REGISTRIES_CONF") {

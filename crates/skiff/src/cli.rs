@@ -97,6 +97,12 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Repositories of a registry whose names hold TERM (its catalog), or
+    /// with --list-tags a repository's tags
+    #[command(
+        after_help = "Examples:\n  skiff search registry.example:5000/busy\n  skiff search --list-tags registry.example:5000/busybox"
+    )]
+    Search(SearchArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -320,6 +326,31 @@ pub enum HealthcheckCommand {
     /// Run the check once: exit 0 when it passes, 1 (printing unhealthy)
     /// when it fails
     Run { container: String },
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// REGISTRY/TERM, or TERM for every unqualified-search registry
+    pub term: String,
+    /// The tags of the repository TERM names
+    #[arg(long)]
+    pub list_tags: bool,
+    /// At most this many results a registry [default: 25]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// table, json, or a Go template over Podman's fields (Index, Name,
+    /// Description, Stars, Official, Automated, Tag)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Names whole (they are not cut here either way)
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Podman's stars=N, is-official, is-automated: refused (a catalog
+    /// has none of them)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -858,3 +858,58 @@ pub(crate) fn check(store: &mut Store, a: CheckArgs) -> Result<i32> {
     }
     Ok(1)
 }
+
+/// `search`: Podman's table (NAME and DESCRIPTION, or NAME and TAG with
+/// --list-tags), JSON or a template over its fields.
+pub fn search(a: SearchArgs) -> Result<i32> {
+    if let Some(f) = a.filter.first() {
+        return Err(Error::invalid(format!(
+            "--filter {f:?}: a registry's catalog has no stars, official or automated marks to filter on"
+        )));
+    }
+    let _ = a.no_trunc;
+    let opts = registry_options(&a.registry, None)?;
+    let found = skiff_image::search::search(&a.term, &opts, a.limit.unwrap_or(25), a.list_tags)?;
+    let docs: Vec<Value> = found
+        .iter()
+        .map(|f| {
+            json!({
+                "Index": f.index,
+                "Name": f.name,
+                "Description": "",
+                "Stars": 0,
+                "Official": "",
+                "Automated": "",
+                "Tag": f.tag.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    match a.format.as_deref() {
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).unwrap_or_default()
+        ),
+        None | Some("table") => {
+            let (second, key) = match a.list_tags {
+                true => ("TAG", "Tag"),
+                false => ("DESCRIPTION", "Description"),
+            };
+            let mut rows = vec![vec!["NAME".to_string(), second.to_string()]];
+            rows.extend(docs.iter().map(|d| {
+                vec![
+                    d["Name"].as_str().unwrap_or_default().to_string(),
+                    d[key].as_str().unwrap_or_default().to_string(),
+                ]
+            }));
+            // Podman's report writer (Go's tabwriter), padding and all.
+            print!("{}", format::tabwriter(&rows));
+        }
+        Some(t) => {
+            let t = t.strip_prefix("table").map(str::trim_start).unwrap_or(t);
+            for d in &docs {
+                println!("{}", format::template(t, d).map_err(Error::invalid)?);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -374,35 +374,7 @@ pub fn render(descriptors: &[String], procs: &[Proc], names: &Names) -> String {
     for p in procs {
         rows.push(descriptors.iter().map(|d| cell(d, p, names)).collect());
     }
-    tabwriter(&rows)
-}
-
-/// Go's text/tabwriter as Podman's report writer sets it up: minwidth 12,
-/// padding 2, spaces.
-pub fn tabwriter(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns.saturating_sub(1))
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i).filter(|_| i + 1 < r.len()))
-                .map(|c| c.chars().count() + 2)
-                .max()
-                .unwrap_or(0)
-                .max(12)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 < r.len() {
-                out.push_str(&format!("{c:<w$}", w = widths[i]));
-            } else {
-                out.push_str(c);
-            }
-        }
-        out.push('\n');
-    }
-    out
+    crate::format::tabwriter(&rows)
 }
 
 /// Refuses descriptors a VM container cannot show (the agent reports the
@@ -471,7 +443,7 @@ mod tests {
             vec!["a-longer-name".to_string(), "22".into(), "sh".into()],
         ];
         assert_eq!(
-            tabwriter(&rows),
+            crate::format::tabwriter(&rows),
             "USER           PID         COMMAND\n\
              root           1           sleep 1000\n\
              a-longer-name  22          sh\n"

@@ -1374,3 +1374,65 @@ blocked = true
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains(conf.to_str().unwrap()), "{}", text(&o));
 }
+
+/// `search`: a registry's catalog filtered by the term (Podman's table,
+/// Go-tabwriter padded), `--list-tags`, `--limit`, templates; a term
+/// with a tag, and Docker Hub's filters, refused by name.
+#[test]
+fn search_reads_the_catalog_and_lists_tags() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let e = Engine::new();
+    let a = reg.addr();
+    e.ok(&["pull", "-q", &format!("{a}/busybox:1")]);
+    for dest in ["busybox:2", "lib/busyapp:latest", "other:1"] {
+        e.ok(&["push", "-q", "busybox:1", &format!("{a}/{dest}")]);
+    }
+    let w = format!("{a}/lib/busyapp").len() + 2;
+    let pad = |s: &str| format!("{s:<w$}");
+    assert_eq!(
+        e.ok(&["search", &format!("{a}/busy")]),
+        format!(
+            "{}DESCRIPTION\n{}\n{}\n",
+            pad("NAME"),
+            pad(&format!("{a}/busybox")),
+            pad(&format!("{a}/lib/busyapp"))
+        )
+    );
+    assert_eq!(
+        e.ok(&[
+            "search",
+            "--limit",
+            "1",
+            "--format",
+            "{{.Name}} {{.Index}}",
+            &format!("{a}/")
+        ]),
+        format!("{a}/busybox {a}\n")
+    );
+    let tags = e.ok(&[
+        "search",
+        "--list-tags",
+        "--format",
+        "{{.Tag}}",
+        &format!("{a}/busybox"),
+    ]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"]);
+    let doc: Value =
+        serde_json::from_str(&e.ok(&["search", "--format", "json", &format!("{a}/other")]))
+            .unwrap();
+    assert_eq!(doc[0]["Name"], format!("{a}/other"));
+    assert!(e
+        .fails(&["search", "--list-tags", &format!("{a}/busybox:1")])
+        .contains("without a tag"));
+    assert!(e
+        .fails(&["search", "--filter", "stars=3", &format!("{a}/busy")])
+        .contains("--filter"));
+    assert!(!e
+        .fails(&["search", "--list-tags", &format!("{a}/nope")])
+        .is_empty());
+}
