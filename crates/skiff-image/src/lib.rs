@@ -19,6 +19,7 @@ pub mod commit;
 pub mod digest;
 pub mod error;
 pub mod inroot;
+pub mod lists;
 pub mod manifest;
 pub mod mount;
 pub mod pull;

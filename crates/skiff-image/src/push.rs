@@ -38,7 +38,8 @@ async fn push_async(
     opts: &Options,
     note: &dyn Fn(&str),
 ) -> Result<Pushed> {
-    if dest.tag.is_none() {
+    // A tag, or (a manifest list's images) the manifest's own digest.
+    if dest.tag.is_none() && dest.digest.as_deref() != Some(img.manifest_digest.as_str()) {
         return Err(Error::invalid(format!(
             "{dest}: push needs a tag to push to"
         )));

@@ -103,6 +103,9 @@ pub enum Command {
         after_help = "Examples:\n  skiff search registry.example:5000/busy\n  skiff search --list-tags registry.example:5000/busybox"
     )]
     Search(SearchArgs),
+    /// Manifest lists (multi-platform images): create, add, push, ...
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -326,6 +329,80 @@ pub enum HealthcheckCommand {
     /// Run the check once: exit 0 when it passes, 1 (printing unhealthy)
     /// when it fails
     Run { container: String },
+}
+
+/// An entry's platform and annotations, as `manifest add` and `annotate`
+/// take them.
+#[derive(Args, Debug)]
+pub struct EntryArgs {
+    /// The architecture the entry is for [default: the image's]
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The OS [default: the image's]
+    #[arg(long)]
+    pub os: Option<String>,
+    /// The architecture's variant (v7, v8)
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// KEY=VALUE (repeatable)
+    #[arg(long)]
+    pub annotation: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ManifestCommand {
+    /// Make a manifest list, with the store's IMAGEs in it; prints its id
+    Create {
+        /// Add to the list of that name if there is one
+        #[arg(long)]
+        amend: bool,
+        list: String,
+        images: Vec<String>,
+    },
+    /// Add an image of the store to a list (replacing its entry)
+    Add {
+        #[command(flatten)]
+        entry: EntryArgs,
+        list: String,
+        image: String,
+    },
+    /// Change the platform or annotations of a list's entry
+    Annotate {
+        #[command(flatten)]
+        entry: EntryArgs,
+        list: String,
+        /// The entry's manifest digest (or a prefix of its hex)
+        digest: String,
+    },
+    /// Take an entry out of a list
+    Remove { list: String, digest: String },
+    /// Print a list's OCI image index
+    Inspect { list: String },
+    /// Push each image of a list by digest, then the list [DEST: its name]
+    Push {
+        /// Every image (the only way: a list's images go with it)
+        #[arg(long, default_value_t = true)]
+        all: bool,
+        /// Remove the list once pushed
+        #[arg(long)]
+        rm: bool,
+        /// Write the list's digest to this file
+        #[arg(long, value_name = "FILE")]
+        digestfile: Option<PathBuf>,
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        list: String,
+        dest: Option<String>,
+    },
+    /// Remove manifest lists (their images stay)
+    Rm {
+        #[arg(required = true)]
+        lists: Vec<String>,
+    },
+    /// Exit 0 if the list exists, 1 if not
+    Exists { list: String },
 }
 
 #[derive(Args, Debug)]

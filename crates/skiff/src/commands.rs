@@ -87,6 +87,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Network(n) => ctl::network(&open()?, n),
         Command::Volume(v) => ctl::volume(&open()?, v),
         Command::Search(a) => images::search(a),
+        Command::Manifest(m) => images::manifest(&mut open()?, m),
         Command::Secret(s) => ctl::secret(&open()?, s),
         Command::Healthcheck(HealthcheckCommand::Run { container }) => {
             ctl::healthcheck_run(&open()?, &container)

@@ -913,3 +913,142 @@ pub fn search(a: SearchArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `manifest ...`, Podman's: lists of the store's images, pushed as an
+/// OCI image index.
+pub fn manifest(store: &mut Store, cmd: ManifestCommand) -> Result<i32> {
+    use skiff_image::lists;
+    let id = |l: &lists::List| l.digest()["sha256:".len()..].to_string();
+    match cmd {
+        ManifestCommand::Create {
+            amend,
+            list,
+            images,
+        } => {
+            let mut l = lists::create(store, &list, amend)?;
+            for i in &images {
+                let img = store.find(i)?;
+                l.add(&img, None, Default::default())?;
+            }
+            lists::save(store, &l)?;
+            println!("{}", id(&l));
+        }
+        ManifestCommand::Add { entry, list, image } => {
+            let mut l = lists::load(store, &list)?;
+            let img = store.find(&image)?;
+            let platform = entry_platform(&entry, &img)?;
+            l.add(&img, platform, annotations(&entry.annotation)?)?;
+            lists::save(store, &l)?;
+            println!("{}", id(&l));
+        }
+        ManifestCommand::Annotate {
+            entry,
+            list,
+            digest,
+        } => {
+            let mut l = lists::load(store, &list)?;
+            let e = l.entry_mut(&digest)?;
+            if let Some(p) = e.descriptor.platform.as_mut() {
+                if let Some(a) = &entry.arch {
+                    p.architecture = a.clone();
+                }
+                if let Some(o) = &entry.os {
+                    p.os = o.clone();
+                }
+                if entry.variant.is_some() {
+                    p.variant = entry.variant.clone();
+                }
+            }
+            let extra = annotations(&entry.annotation)?;
+            if !extra.is_empty() {
+                e.descriptor
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .extend(extra);
+            }
+            lists::save(store, &l)?;
+            println!("{}", id(&l));
+        }
+        ManifestCommand::Remove { list, digest } => {
+            let mut l = lists::load(store, &list)?;
+            let gone = l.entry_mut(&digest)?.descriptor.digest.clone();
+            l.entries.retain(|e| e.descriptor.digest != gone);
+            lists::save(store, &l)?;
+            println!("{}", id(&l));
+        }
+        ManifestCommand::Inspect { list } => {
+            let l = lists::load(store, &list)?;
+            println!("{}", String::from_utf8_lossy(&l.index_bytes()));
+        }
+        ManifestCommand::Push {
+            all: _,
+            rm,
+            digestfile,
+            quiet,
+            registry,
+            list,
+            dest,
+        } => {
+            let l = lists::load(store, &list)?;
+            let dest = Reference::parse_local(dest.as_deref().unwrap_or(&l.name))?;
+            let opts = registry_options(&registry, None)?;
+            let note = |m: &str| {
+                if !quiet {
+                    eprintln!("{m}");
+                }
+            };
+            let digest = lists::push(store, &l, &dest, &opts, &note)?;
+            if let Some(f) = digestfile {
+                std::fs::write(&f, &digest)
+                    .map_err(|e| Error::at(&f, "--digestfile: writing", e))?;
+            }
+            if rm {
+                lists::remove(store, &l.name)?;
+            }
+        }
+        ManifestCommand::Rm { lists: names } => {
+            for n in names {
+                let l = lists::load(store, &n)?;
+                lists::remove(store, &l.name)?;
+                println!("Untagged: {}", l.name);
+                println!("Deleted: {}", id(&l));
+            }
+        }
+        ManifestCommand::Exists { list } => {
+            return Ok(if lists::load(store, &list).is_ok() {
+                0
+            } else {
+                1
+            });
+        }
+    }
+    Ok(0)
+}
+
+/// `--arch/--os/--variant` over the image's own platform (None: all
+/// from the image).
+fn entry_platform(
+    e: &EntryArgs,
+    img: &skiff_image::store::Image,
+) -> Result<Option<skiff_image::manifest::Platform>> {
+    if e.arch.is_none() && e.os.is_none() && e.variant.is_none() {
+        return Ok(None);
+    }
+    let c = skiff_image::manifest::parse_config(&img.config)?;
+    Ok(Some(skiff_image::manifest::Platform {
+        architecture: e.arch.clone().unwrap_or(c.architecture),
+        os: e.os.clone().unwrap_or(c.os),
+        variant: e.variant.clone().or(c.variant),
+    }))
+}
+
+/// `--annotation KEY=VALUE`s.
+fn annotations(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+    given
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), json!(v))),
+            _ => Err(Error::invalid(format!("--annotation {a:?}: KEY=VALUE"))),
+        })
+        .collect()
+}

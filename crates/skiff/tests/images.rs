@@ -1436,3 +1436,133 @@ fn search_reads_the_catalog_and_lists_tags() {
         .fails(&["search", "--list-tags", &format!("{a}/nope")])
         .is_empty());
 }
+
+/// `manifest create/add/annotate/inspect/remove/push/rm`: a list of two of
+/// the store's images (one claimed for arm64), pushed as an OCI index
+/// that skopeo reads, from which a pull for each platform takes its own.
+#[test]
+fn a_manifest_list_is_made_pushed_and_pulled_per_platform() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    busybox(&reg, tmp.path());
+    let e = Engine::new();
+    let a = reg.addr();
+    e.ok(&["pull", "-q", &format!("{a}/busybox:1")]);
+    // A second image: the first's with a file more.
+    e.ok(&[
+        "run",
+        "--name",
+        "c",
+        &format!("{a}/busybox:1"),
+        "sh",
+        "-c",
+        "echo arm > /which",
+    ]);
+    let second = e.ok(&["commit", "c", "second:1"]).trim().to_string();
+    e.ok(&["rm", "c"]);
+    let first = e
+        .ok(&["inspect", "--format", "{{.Id}}", "busybox:1"])
+        .trim()
+        .trim_start_matches("sha256:")
+        .to_string();
+
+    let id = e.ok(&["manifest", "create", "mylist", "busybox:1"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(e
+        .fails(&["manifest", "create", "mylist"])
+        .contains("exists"));
+    e.ok(&[
+        "manifest",
+        "add",
+        "--arch",
+        "arm64",
+        "--variant",
+        "v8",
+        "--annotation",
+        "team=a",
+        "mylist",
+        "second:1",
+    ]);
+    let index: Value = serde_json::from_str(&e.ok(&["manifest", "inspect", "mylist"])).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    assert_eq!(entries[0]["platform"]["architecture"], "amd64");
+    assert_eq!(entries[1]["platform"]["architecture"], "arm64");
+    assert_eq!(entries[1]["annotations"]["team"], "a");
+    // annotate by a digest prefix; remove and add back.
+    let d1 = entries[1]["digest"].as_str().unwrap().to_string();
+    e.ok(&[
+        "manifest",
+        "annotate",
+        "--os",
+        "linux",
+        "--annotation",
+        "k=v",
+        "mylist",
+        &d1[7..19],
+    ]);
+    let index: Value =
+        serde_json::from_str(&e.ok(&["manifest", "inspect", "localhost/mylist:latest"])).unwrap();
+    assert_eq!(index["manifests"][1]["annotations"]["k"], "v");
+    e.ok(&["manifest", "remove", "mylist", &d1]);
+    let index: Value = serde_json::from_str(&e.ok(&["manifest", "inspect", "mylist"])).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert!(e
+        .fails(&["manifest", "remove", "mylist", "sha256:0000"])
+        .contains("no such manifest"));
+    e.ok(&["manifest", "add", "--arch", "arm64", "mylist", "second:1"]);
+
+    let dest = format!("{a}/multi:1");
+    let digest_file = tmp.path().join("digest");
+    e.ok(&[
+        "manifest",
+        "push",
+        "-q",
+        "--digestfile",
+        digest_file.to_str().unwrap(),
+        "mylist",
+        &dest,
+    ]);
+    let raw = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{dest}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", text(&raw));
+    let pushed: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(pushed["manifests"].as_array().unwrap().len(), 2, "{pushed}");
+    assert_eq!(fs::read_to_string(&digest_file).unwrap(), sha(&raw.stdout));
+    // Each platform's pull takes its own image.
+    let other = Engine::new();
+    assert_eq!(other.ok(&["pull", "-q", &dest]).trim(), first);
+    let arm = Engine::new();
+    assert_eq!(
+        arm.ok(&["pull", "-q", "--platform", "linux/arm64", &dest])
+            .trim(),
+        second
+    );
+
+    assert_eq!(
+        e.cmd(&["manifest", "exists", "mylist"]).status.code(),
+        Some(0)
+    );
+    assert!(e
+        .ok(&["manifest", "rm", "mylist"])
+        .starts_with("Untagged: localhost/mylist:latest\n"));
+    assert_eq!(
+        e.cmd(&["manifest", "exists", "mylist"]).status.code(),
+        Some(1)
+    );
+    assert!(e
+        .fails(&["manifest", "inspect", "mylist"])
+        .contains("no such manifest list"));
+}
