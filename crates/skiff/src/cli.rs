@@ -1727,3 +1727,100 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
+
+/// Podman's `--latest` (`-l`): the container made last, for the commands
+/// that act on containers. Before parsing, the flag becomes the name
+/// [`LATEST`] where the container goes (db.rs finds it), so each command
+/// takes it as it takes a name. Only a `-l`/`--latest` before the
+/// command's first argument counts: one after it (`exec C ls -l`) is the
+/// program's. Flags that take a value are told by the command's own
+/// definition, so their values are not taken for the first argument.
+pub fn latest_as_name(mut args: Vec<String>) -> Vec<String> {
+    use clap::CommandFactory;
+    const COMMANDS: &[&str] = &[
+        "attach", "diff", "exec", "inspect", "kill", "logs", "mount", "pause", "port", "restart",
+        "rm", "start", "stats", "stop", "top", "unmount", "unpause", "wait",
+    ];
+    let root = Cli::command();
+    let mut cmd = &root;
+    let mut i = 1;
+    // The global flags, then the command (and `container`'s subcommand).
+    while i < args.len() {
+        match args[i].as_str() {
+            "--root" => i += 2,
+            a if a.starts_with("--root=") || a == "--trace" => i += 1,
+            word => match cmd.find_subcommand(word) {
+                Some(sub) if sub.get_name() == "container" => {
+                    cmd = sub;
+                    i += 1;
+                }
+                Some(sub) if COMMANDS.contains(&sub.get_name()) => {
+                    cmd = sub;
+                    i += 1;
+                    break;
+                }
+                _ => return args,
+            },
+        }
+    }
+    let takes_value = |a: Option<&clap::Arg>| a.is_some_and(|a| a.get_action().takes_values());
+    while i < args.len() {
+        let word = args[i].as_str();
+        if word == "-l" || word == "--latest" {
+            args[i] = LATEST.to_string();
+            break;
+        }
+        if word == "--" || !word.starts_with('-') || word == "-" {
+            break;
+        }
+        let value_follows = match word.strip_prefix("--") {
+            Some(long) => {
+                !long.contains('=')
+                    && takes_value(cmd.get_arguments().find(|a| a.get_long() == Some(long)))
+            }
+            // A cluster of short flags: the last may take the next word.
+            None => word[1..].chars().last().is_some_and(|c| {
+                takes_value(cmd.get_arguments().find(|a| a.get_short() == Some(c)))
+                    && word.len() == 2
+            }),
+        };
+        i += if value_follows { 2 } else { 1 };
+    }
+    args
+}
+
+/// The name `--latest` stands for: no container's name has an '@'.
+pub const LATEST: &str = "@latest";
+
+#[cfg(test)]
+mod latest_tests {
+    use super::*;
+
+    fn rewrite(line: &str) -> String {
+        let args: Vec<String> = std::iter::once("skiff")
+            .chain(line.split(' '))
+            .map(String::from)
+            .collect();
+        latest_as_name(args)[1..].join(" ")
+    }
+
+    #[test]
+    fn latest_is_where_the_container_goes() {
+        assert_eq!(rewrite("logs -l"), "logs @latest");
+        assert_eq!(
+            rewrite("logs --tail 5 -f --latest"),
+            "logs --tail 5 -f @latest"
+        );
+        assert_eq!(rewrite("exec -it -l ls -l"), "exec -it @latest ls -l");
+        assert_eq!(rewrite("exec -u 0 -l sh"), "exec -u 0 @latest sh");
+        assert_eq!(
+            rewrite("--root /x container stop -t 3 -l"),
+            "--root /x container stop -t 3 @latest"
+        );
+        // The program's -l, another command's -l, a value: left alone.
+        assert_eq!(rewrite("exec web ls -l"), "exec web ls -l");
+        assert_eq!(rewrite("run -l a=b img"), "run -l a=b img");
+        assert_eq!(rewrite("ps -l"), "ps -l");
+        assert_eq!(rewrite("logs --since -l web"), "logs --since -l web");
+    }
+}

@@ -54,7 +54,7 @@ fn main() {
         vm::drain(&args[2..]);
     }
     // Bad flags exit 125, as Docker's and Podman's do (help and version: 0).
-    let mut cli = match cli::Cli::try_parse() {
+    let parse = |args: &[String]| match cli::Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
@@ -62,6 +62,25 @@ fn main() {
             std::process::exit(code);
         }
     };
+    let mut args = cli::latest_as_name(args);
+    let mut cli = parse(&args);
+    // --latest: the newest container's id where the flag was.
+    if let Some(at) = args.iter().position(|a| a == cli::LATEST) {
+        let root = cli
+            .root
+            .clone()
+            .unwrap_or_else(skiff_image::store::Store::default_root);
+        let newest = db::Db::open(&root)
+            .and_then(|db| db.all())
+            .ok()
+            .and_then(|all| all.into_iter().next());
+        let Some(c) = newest else {
+            eprintln!("Error: --latest: there are no containers");
+            std::process::exit(125);
+        };
+        args[at] = c.id;
+        cli = parse(&args);
+    }
     // A listing read through `| head` ends quietly when its reader goes,
     // as Podman's does, instead of panicking in println!. Only these:
     // the commands that start monitors must outlive a closed pipe.

@@ -5835,3 +5835,56 @@ fn a_rootfs_directory_runs_as_is_or_under_an_overlay() {
         .contains("--rootfs /"));
     assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+/// Podman's `--latest` (`-l`): the container made last.
+#[test]
+fn latest_acts_on_the_newest_container() {
+    let e = Engine::new();
+    assert!(e
+        .fails(&["logs", "-l"])
+        .contains("--latest: there are no containers"));
+    let dir = e.root().join("tree");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkrootfs.sh"
+    ))
+    .arg(&dir)
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let over = format!("{}:O", dir.display());
+    e.ok(&[
+        "run", "-d", "--name", "old", "--rootfs", &over, "sleep", "100",
+    ]);
+    let new = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "new",
+        "--rootfs",
+        &over,
+        "sh",
+        "-c",
+        "echo newest; exec sleep 100",
+    ]);
+    assert_eq!(
+        e.ok(&["inspect", "-l", "--format", "{{.Name}}"]).trim(),
+        "new"
+    );
+    assert_eq!(
+        e.ok(&["exec", "-l", "sh", "-c", "echo in; ls -d /bin"]),
+        "in\n/bin\n"
+    );
+    assert_eq!(
+        e.ok(&["container", "stop", "-t", "0", "--latest"]).trim(),
+        new.trim()
+    );
+    assert!(e.ok(&["logs", "-l"]).contains("newest"));
+    assert_eq!(e.ok(&["rm", "-l"]).trim(), new.trim());
+    assert_eq!(
+        e.ok(&["inspect", "-l", "--format", "{{.Name}}"]).trim(),
+        "old"
+    );
+    e.ok(&["rm", "-f", "-t", "0", "-l"]);
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
+}
