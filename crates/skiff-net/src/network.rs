@@ -67,6 +67,9 @@ pub struct CreateOptions<'a> {
     pub gateway: Option<&'a str>,
     /// No route out and no NAT: containers reach each other only.
     pub internal: bool,
+    /// Its labels, kept where Podman's CNI backend keeps them
+    /// (`args.podman_labels` of the list).
+    pub labels: serde_json::Map<String, Value>,
 }
 
 impl Network {
@@ -190,13 +193,16 @@ impl Network {
             let h = hex::encode(Sha256::digest(format!("{}\0{name}", dir.display())));
             format!("skbr{}", &h[..10])
         };
-        let conflist = conflist(
+        let mut conflist = conflist(
             name,
             &bridge,
             &format!("{}/{}", subnet.0, subnet.1),
             &gateway.to_string(),
             o.internal,
         );
+        if !o.labels.is_empty() {
+            conflist["args"] = json!({"podman_labels": o.labels});
+        }
         write(dir, &path, &conflist)?;
         Network::load(dir, name)
     }
@@ -254,10 +260,26 @@ impl Network {
             .is_some_and(|b| b["ipMasq"] != true && b["isGateway"] != true)
     }
 
+    /// Podman's network id: the sha256 of the name, in hex.
+    pub fn id(&self) -> String {
+        hex::encode(Sha256::digest(self.name.as_bytes()))
+    }
+
+    /// Its labels (`network create --label`).
+    pub fn labels(&self) -> serde_json::Map<String, Value> {
+        self.conflist["args"]["podman_labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// What `network inspect` shows (Podman's keys).
     pub fn inspect(&self) -> Value {
         json!({
             "name": self.name,
+            "id": self.id(),
+            "labels": self.labels(),
+            "ipv6_enabled": false,
             "driver": "bridge",
             "network_interface": self.bridge(),
             "subnets": [{"subnet": self.subnet(), "gateway": self.gateway()}],

@@ -493,6 +493,13 @@ pub enum VolumeCommand {
         /// A label, KEY=VALUE (repeatable)
         #[arg(short, long)]
         label: Vec<String>,
+        /// local [default] (the only driver here)
+        #[arg(short, long, default_value = "local")]
+        driver: String,
+        /// The local driver's mount options (type, device, o): refused,
+        /// naming the option (volumes here are directories)
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        opt: Vec<String>,
     },
     /// List volumes
     #[command(alias = "list")]
@@ -503,6 +510,13 @@ pub enum VolumeCommand {
         /// A Go template over each one (json: the list)
         #[arg(short, long)]
         format: Option<String>,
+        /// name=, label=KEY[=VALUE], driver=, dangling=true|false (no
+        /// container uses it) (repeatable; all must match)
+        #[arg(long)]
+        filter: Vec<String>,
+        /// No header line
+        #[arg(long)]
+        noheading: bool,
     },
     /// Show volumes as JSON
     Inspect {
@@ -555,6 +569,19 @@ pub enum NetworkCommand {
         /// No route out, no NAT: its containers reach each other only
         #[arg(long)]
         internal: bool,
+        /// A label, KEY=VALUE (repeatable)
+        #[arg(long)]
+        label: Vec<String>,
+        /// bridge [default] (the only driver here)
+        #[arg(short, long, default_value = "bridge")]
+        driver: String,
+        /// Podman's driver options (mtu, vlan, isolate): refused, naming
+        /// the option (the bridge here takes none)
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        opt: Vec<String>,
+        /// An IPv6 network too: refused (IPv4 only here)
+        #[arg(long)]
+        ipv6: bool,
     },
     /// Connect a container to a network (another interface in its namespace)
     Connect {
@@ -572,15 +599,26 @@ pub enum NetworkCommand {
         #[arg(short, long)]
         force: bool,
     },
-    /// List networks
+    /// List networks (Podman's NETWORK ID, NAME, DRIVER)
     #[command(alias = "list")]
     Ls {
         /// Names only
         #[arg(short, long)]
         quiet: bool,
-        /// A Go template over each one (json: the list)
+        /// A Go template over each one (Podman's ID, Name, Driver,
+        /// Labels; json: the inspect documents)
         #[arg(short, long)]
         format: Option<String>,
+        /// name=, id=, driver=, label=KEY[=VALUE] (repeatable; all must
+        /// match)
+        #[arg(long)]
+        filter: Vec<String>,
+        /// No header line
+        #[arg(long)]
+        noheading: bool,
+        /// Whole ids
+        #[arg(long)]
+        no_trunc: bool,
     },
     /// Show networks as JSON
     Inspect {

@@ -1654,7 +1654,22 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
     use crate::volumes;
     let db = Db::open(&store.root)?;
     match cmd {
-        VolumeCommand::Create { name, label } => {
+        VolumeCommand::Create {
+            name,
+            label,
+            driver,
+            opt,
+        } => {
+            if driver != "local" {
+                return Err(Error::invalid(format!(
+                    "--driver {driver:?}: local is the only driver here"
+                )));
+            }
+            if let Some(o) = opt.first() {
+                return Err(Error::invalid(format!(
+                    "--opt {o:?}: volumes here are directories of the store (no mount options)"
+                )));
+            }
             let name = name.unwrap_or_else(volumes::anonymous_name);
             let mut labels = serde_json::Map::new();
             for l in &label {
@@ -1669,22 +1684,63 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Ls {
             quiet,
-            format: Some(f),
-        } if !quiet => {
-            let docs = volumes::list(&db)
-                .iter()
-                .map(|n| volumes::inspect(&db, n))
-                .collect::<Result<Vec<_>>>()?;
-            print_docs(&docs, Some(&f))?;
-        }
-        VolumeCommand::Ls { quiet, .. } => {
-            if !quiet {
-                println!("DRIVER    VOLUME NAME");
+            format,
+            filter,
+            noheading,
+        } => {
+            let used: Vec<String> = volumes::users(&db).into_iter().map(|(v, _)| v).collect();
+            let mut names = volumes::list(&db);
+            for f in &filter {
+                let (key, want) = f
+                    .split_once('=')
+                    .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
+                let mut kept = vec![];
+                for n in names {
+                    let keep = match key {
+                        "name" => n.contains(want),
+                        "driver" => want == "local",
+                        "dangling" => match want {
+                            "true" | "1" => !used.contains(&n),
+                            "false" | "0" => used.contains(&n),
+                            _ => {
+                                return Err(Error::invalid(format!(
+                                    "--filter {f:?}: dangling=true or false"
+                                )))
+                            }
+                        },
+                        "label" => {
+                            let labels = volumes::meta(&db, &n)?["Labels"].clone();
+                            match want.split_once('=') {
+                                Some((k, v)) => labels[k] == v,
+                                None => labels.get(want).is_some(),
+                            }
+                        }
+                        _ => {
+                            return Err(Error::invalid(format!(
+                                "--filter {f:?}: name, label, driver or dangling"
+                            )))
+                        }
+                    };
+                    if keep {
+                        kept.push(n);
+                    }
+                }
+                names = kept;
             }
-            for v in volumes::list(&db) {
-                match quiet {
-                    true => println!("{v}"),
-                    false => println!("local     {v}"),
+            match (quiet, format) {
+                (true, _) => names.iter().for_each(|v| println!("{v}")),
+                (false, Some(f)) => {
+                    let docs = names
+                        .iter()
+                        .map(|n| volumes::inspect(&db, n))
+                        .collect::<Result<Vec<_>>>()?;
+                    print_docs(&docs, Some(&f))?;
+                }
+                (false, None) => {
+                    if !noheading {
+                        println!("DRIVER    VOLUME NAME");
+                    }
+                    names.iter().for_each(|v| println!("local     {v}"));
                 }
             }
         }
@@ -1798,11 +1854,36 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             subnet,
             gateway,
             internal,
+            label,
+            driver,
+            opt,
+            ipv6,
         } => {
+            if driver != "bridge" {
+                return Err(Error::invalid(format!(
+                    "--driver {driver:?}: bridge is the only driver here"
+                )));
+            }
+            if let Some(o) = opt.first() {
+                return Err(Error::invalid(format!(
+                    "--opt {o:?}: the bridge driver here takes no options"
+                )));
+            }
+            if ipv6 {
+                return Err(Error::invalid("--ipv6: networks here are IPv4 only"));
+            }
+            let mut labels = serde_json::Map::new();
+            for l in &label {
+                match l.split_once('=').unwrap_or((l, "")) {
+                    ("", _) => return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE"))),
+                    (k, v) => labels.insert(k.to_string(), json!(v)),
+                };
+            }
             let opts = CreateOptions {
                 subnet: subnet.as_deref(),
                 gateway: gateway.as_deref(),
                 internal,
+                labels,
             };
             let n = Network::create(&dir, &name, &opts).map_err(err)?;
             // The engine's own path: its bridge and rules now, so they are
@@ -1840,31 +1921,74 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
         }
         NetworkCommand::Ls {
             quiet,
-            format: Some(f),
-        } if !quiet => {
-            let docs: Vec<Value> = Network::list(&dir)
-                .map_err(err)?
-                .iter()
-                .map(|n| n.inspect())
-                .collect();
-            print_docs(&docs, Some(&f))?;
-        }
-        NetworkCommand::Ls { quiet, .. } => {
-            let nets = Network::list(&dir).map_err(err)?;
-            if quiet {
+            format,
+            filter,
+            noheading,
+            no_trunc,
+        } => {
+            let mut nets = Network::list(&dir).map_err(err)?;
+            for f in &filter {
+                let (key, want) = f
+                    .split_once('=')
+                    .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
+                let keep = |n: &Network| match key {
+                    "name" => Ok(n.name.contains(want)),
+                    "id" => Ok(n.id().starts_with(want)),
+                    "driver" => Ok(want == "bridge"),
+                    "label" => {
+                        let labels = n.labels();
+                        Ok(match want.split_once('=') {
+                            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
+                            None => labels.contains_key(want),
+                        })
+                    }
+                    _ => Err(Error::invalid(format!(
+                        "--filter {f:?}: name, id, driver or label"
+                    ))),
+                };
+                let mut kept = vec![];
                 for n in nets {
-                    println!("{}", n.name);
+                    if keep(&n)? {
+                        kept.push(n);
+                    }
                 }
-            } else {
-                println!("{:<20} {:<16} {:<18} INTERNAL", "NAME", "BRIDGE", "SUBNET");
-                for n in nets {
-                    println!(
-                        "{:<20} {:<16} {:<18} {}",
-                        n.name,
-                        n.bridge().unwrap_or_default(),
-                        n.subnet().unwrap_or_default(),
-                        n.internal()
-                    );
+                nets = kept;
+            }
+            // Podman's fields for templates; json: the inspect documents.
+            let row = |n: &Network| {
+                let labels = n.labels();
+                let text: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                let id = n.id();
+                json!({"ID": if no_trunc { id.clone() } else { id[..12].to_string() }, "Name": n.name,
+                       "Driver": "bridge", "Labels": text.join(",")})
+            };
+            match (quiet, format.as_deref()) {
+                (true, _) => nets.iter().for_each(|n| println!("{}", n.name)),
+                (false, Some("json")) => {
+                    print_docs(&nets.iter().map(|n| n.inspect()).collect::<Vec<_>>(), None)?
+                }
+                (false, Some(f)) if f != "table" => {
+                    let f = f.strip_prefix("table").map(str::trim_start).unwrap_or(f);
+                    print_docs(&nets.iter().map(row).collect::<Vec<_>>(), Some(f))?
+                }
+                (false, _) => {
+                    let mut rows = vec![];
+                    if !noheading {
+                        rows.push(vec!["NETWORK ID".into(), "NAME".into(), "DRIVER".into()]);
+                    }
+                    for n in &nets {
+                        let r = row(n);
+                        rows.push(
+                            ["ID", "Name", "Driver"]
+                                .iter()
+                                .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+                                .collect(),
+                        );
+                    }
+                    print!("{}", format::tabwriter(&rows));
                 }
             }
         }

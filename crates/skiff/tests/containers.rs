@@ -1334,7 +1334,73 @@ fn networks_names_published_ports_and_cleanup() {
     e.ok(&["network", "create", "--subnet", "10.122.200.0/24", "front"]);
     let doc: Value = serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
     let bridge = doc[0]["network_interface"].as_str().unwrap().to_string();
-    assert!(e.ok(&["network", "ls"]).contains("10.122.200.0/24"));
+    // Podman's columns (NETWORK ID, NAME, DRIVER); the id is the
+    // sha256 of the name.
+    let id = sha(b"front").trim_start_matches("sha256:").to_string();
+    assert!(
+        e.ok(&["network", "ls"])
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [&id[..12], "front", "bridge"]),
+        "{}",
+        e.ok(&["network", "ls"])
+    );
+    assert_eq!(doc[0]["id"], id.as_str());
+    e.ok(&[
+        "network",
+        "create",
+        "--label",
+        "team=a",
+        "--label",
+        "tier",
+        "--subnet",
+        "10.122.201.0/24",
+        "labelled",
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["network", "inspect", "labelled"])).unwrap();
+    assert_eq!(doc[0]["labels"], json!({"team": "a", "tier": ""}));
+    assert_eq!(
+        e.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=team=a",
+            "--format",
+            "{{.Name}} {{.Labels}}"
+        ]),
+        "labelled team=a,tier=\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "network",
+            "ls",
+            "--noheading",
+            "--filter",
+            "name=front",
+            "--filter",
+            "driver=bridge"
+        ])
+        .lines()
+        .count(),
+        1
+    );
+    assert!(e
+        .ok(&["network", "ls", "--no-trunc", "--filter", "name=front"])
+        .contains(&id));
+    e.ok(&["network", "rm", "labelled"]);
+    for (args, named) in [
+        (
+            &["network", "create", "--driver", "macvlan", "m"][..],
+            "--driver",
+        ),
+        (
+            &["network", "create", "-o", "mtu=1400", "m"][..],
+            "--opt \"mtu=1400\"",
+        ),
+        (&["network", "ls", "--filter", "size=1"][..], "--filter"),
+    ] {
+        let err = e.fails(args);
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
     for (args, named) in [
         (&["network", "create", "front"][..], "already exists"),
         (
@@ -5146,7 +5212,40 @@ fn many_logs_pod_pause_volume_tars_attach_and_cgroup_parent() {
         }
         assert!(e.fails(&args).contains("nope: no such volume"));
     }
-    e.ok(&["volume", "rm", "vx", "vy"]);
+    // volume ls's filters and --noheading; create's --driver/--opt.
+    e.ok(&[
+        "volume", "create", "--label", "team=a", "--driver", "local", "vz",
+    ]);
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q", "--filter", "label=team=a"]),
+        "vz\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            "label=team",
+            "--filter",
+            "dangling=true"
+        ]),
+        "vz\n"
+    );
+    assert_eq!(
+        e.ok(&["volume", "ls", "--noheading", "--filter", "name=vz"]),
+        "local     vz\n"
+    );
+    assert!(e
+        .fails(&["volume", "create", "--opt", "type=tmpfs", "q"])
+        .contains("--opt \"type=tmpfs\""));
+    assert!(e
+        .fails(&["volume", "create", "--driver", "nfs", "q"])
+        .contains("--driver"));
+    assert!(e
+        .fails(&["volume", "ls", "--filter", "dangling=maybe"])
+        .contains("dangling"));
+    e.ok(&["volume", "rm", "vx", "vy", "vz"]);
 
     // run -a: only the streams named reach this command.
     let o = e.cmd(&[
