@@ -878,6 +878,9 @@ pub struct PushArgs {
     pub destination: Option<String>,
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the pushed manifest's digest to this file
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -1728,6 +1731,9 @@ pub struct CommitArgs {
     /// Print the image id only (what commit prints anyway)
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the new image's id (sha256:HEX) to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -1762,14 +1768,17 @@ pub struct BuildArgs {
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the image's id (sha256:HEX) to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
 /// Podman's `--latest` (`-l`): the container made last, for the commands
 /// that act on containers. Before parsing, the flag becomes the name
-/// [`LATEST`] where the container goes (db.rs finds it), so each command
-/// takes it as it takes a name. Only a `-l`/`--latest` before the
+/// [`LATEST`] where the container goes (main.rs puts the newest
+/// container's id there), so each command takes it as it takes a name. Only a `-l`/`--latest` before the
 /// command's first argument counts: one after it (`exec C ls -l`) is the
 /// program's. Flags that take a value are told by the command's own
 /// definition, so their values are not taken for the first argument.

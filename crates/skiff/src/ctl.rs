@@ -303,6 +303,13 @@ fn given_rootfs(a: &RunArgs) -> Result<Option<ctr::GivenRootfs>> {
     }))
 }
 
+/// `--iidfile`: the image's id, `sha256:HEX`, as Docker and Podman write it.
+fn write_iidfile(file: Option<&std::path::Path>, id: &str) -> Result<()> {
+    let Some(f) = file else { return Ok(()) };
+    let id = format!("sha256:{}", id.trim_start_matches("sha256:"));
+    std::fs::write(f, id).map_err(|e| Error::at(f, "--iidfile: writing", e))
+}
+
 /// --http-proxy (on by default, as Podman's): the proxy variables this
 /// command has, in either case.
 fn proxy_env(on: bool) -> Vec<String> {
@@ -437,6 +444,7 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
     let id = crate::build::build(store, &o)?;
     // Podman's: the id as the name, no id.
     crate::events::image(&store.root, "build", "", id.trim_start_matches("sha256:"));
+    write_iidfile(a.iidfile.as_deref(), &id)?;
     if a.quiet {
         println!("{}", id.trim_start_matches("sha256:"));
     }
@@ -2373,6 +2381,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
         &edit,
     )?;
     crate::db::record(&db, &c, "commit");
+    write_iidfile(a.iidfile.as_deref(), &id)?;
     println!("{}", id.trim_start_matches("sha256:"));
     Ok(0)
 }

@@ -104,6 +104,9 @@ pub(crate) fn push_cmd(store: &Store, a: PushArgs) -> Result<i32> {
     };
     let pushed = push::push(store, &img, &dest, &opts, &note)?;
     crate::events::image(&store.root, "push", &img.id, &dest.to_string());
+    if let Some(f) = &a.digestfile {
+        std::fs::write(f, &pushed.digest).map_err(|e| Error::at(f, "--digestfile: writing", e))?;
+    }
     if !quiet {
         eprintln!(
             "Pushed {dest}: {} blobs sent, {} already there, manifest {}",

@@ -266,9 +266,19 @@ fn an_unchanged_rebuild_runs_nothing_and_a_changed_file_reruns_from_its_copy() {
         ],
     );
     let dir = ctx.path().to_str().unwrap();
-    let first = f.e.ok(&["build", "-q", "-t", "c:1", dir]);
+    let iid = ctx.path().join("iid");
+    let first = f.e.ok(&[
+        "build",
+        "-q",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-t",
+        "c:1",
+        dir,
+    ]);
     let id = first.trim().to_string();
     assert_eq!(id.len(), 64, "--quiet prints the image id only: {first:?}");
+    assert_eq!(fs::read_to_string(&iid).unwrap(), format!("sha256:{id}"));
 
     let again = f.e.cmd(&["build", "-t", "c:1", dir]);
     let t = text(&again);

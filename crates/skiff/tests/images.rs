@@ -1459,7 +1459,21 @@ fn a_manifest_list_is_made_pushed_and_pulled_per_platform() {
         "-c",
         "echo arm > /which",
     ]);
-    let second = e.ok(&["commit", "c", "second:1"]).trim().to_string();
+    let iid = tmp.path().join("iid");
+    let second = e
+        .ok(&[
+            "commit",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "c",
+            "second:1",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(
+        fs::read_to_string(&iid).unwrap(),
+        format!("sha256:{second}")
+    );
     e.ok(&["rm", "c"]);
     let first = e
         .ok(&["inspect", "--format", "{{.Id}}", "busybox:1"])
@@ -1517,6 +1531,21 @@ fn a_manifest_list_is_made_pushed_and_pulled_per_platform() {
         .contains("no such manifest"));
     e.ok(&["manifest", "add", "--arch", "arm64", "mylist", "second:1"]);
 
+    // push --digestfile: the manifest's digest, as inspect has it.
+    let pushed = tmp.path().join("pushed");
+    e.ok(&[
+        "push",
+        "-q",
+        "--digestfile",
+        pushed.to_str().unwrap(),
+        "second:1",
+        &format!("{a}/second:1"),
+    ]);
+    assert_eq!(
+        fs::read_to_string(&pushed).unwrap(),
+        e.ok(&["inspect", "--format", "{{.Digest}}", "second:1"])
+            .trim()
+    );
     let dest = format!("{a}/multi:1");
     let digest_file = tmp.path().join("digest");
     e.ok(&[
