@@ -1456,8 +1456,13 @@ impl RunArgs {
 
 #[derive(Args, Debug)]
 pub struct PauseArgs {
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "filter"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Only the containers these match, as ps's --filter (id, name,
+    /// status, label, ancestor, exited, pod, health; repeatable)
+    #[arg(short, long, value_name = "KEY=VALUE", conflicts_with = "all")]
+    pub filter: Vec<String>,
+
     /// Every running (pause) or paused (unpause) container
     #[arg(short, long)]
     pub all: bool,
@@ -1465,8 +1470,16 @@ pub struct PauseArgs {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["all", "filter"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Every container that does not run
+    #[arg(long)]
+    pub all: bool,
+    /// Only the containers these match, as ps's --filter (id, name,
+    /// status, label, ancestor, exited, pod, health; repeatable)
+    #[arg(short, long, value_name = "KEY=VALUE", conflicts_with = "all")]
+    pub filter: Vec<String>,
+
     /// Print the container's output (stdout and stderr apart) until it
     /// ends, and exit with its code (one container)
     #[arg(short, long)]
@@ -1545,8 +1558,15 @@ pub struct LogViewArgs {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    #[arg(required_unless_present_any = ["all", "cidfile"], conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "cidfile", "filter"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Only the containers these match, as ps's --filter (id, name,
+    /// status, label, ancestor, exited, pod, health; repeatable)
+    #[arg(short, long, value_name = "KEY=VALUE", conflicts_with = "all")]
+    pub filter: Vec<String>,
+    /// With restart: only containers that run
+    #[arg(long)]
+    pub running: bool,
     /// Also the container whose id this file holds (--cidfile's of run
     /// and create; repeatable)
     #[arg(long, value_name = "FILE", conflicts_with = "all")]
@@ -1589,8 +1609,13 @@ pub struct CpArgs {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    #[arg(required_unless_present_any = ["all", "cidfile"], conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "cidfile", "filter"], conflicts_with = "all")]
     pub containers: Vec<String>,
+    /// Only the containers these match, as ps's --filter (id, name,
+    /// status, label, ancestor, exited, pod, health; repeatable)
+    #[arg(long, value_name = "KEY=VALUE", conflicts_with = "all")]
+    pub filter: Vec<String>,
+
     /// Also the container whose id this file holds (--cidfile's of run
     /// and create; repeatable)
     #[arg(long, value_name = "FILE", conflicts_with = "all")]

@@ -634,8 +634,19 @@ fn run_attached(
     attached(db, id, ended)
 }
 
-pub fn start(store: &mut Store, a: StartArgs) -> Result<i32> {
+pub fn start(store: &mut Store, mut a: StartArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    if a.all {
+        a.containers = all_names(&db, false)?
+            .into_iter()
+            .filter(|n| {
+                db.find(n)
+                    .and_then(|c| db.fresh(c))
+                    .is_ok_and(|c| c.state != "running" && c.state != "paused")
+            })
+            .collect();
+    }
+    a.containers.extend(filtered(&db, &a.filter)?);
     if a.attach {
         return start_attached(&db, &a.containers);
     }
@@ -1126,6 +1137,24 @@ fn print_many(
     Ok(0)
 }
 
+/// `--filter`s of stop, restart, rm, pause and start: the names of the
+/// containers (but pods' infra containers) that ps's filters match, in
+/// any state. No filters: none.
+fn filtered(db: &Db, given: &[String]) -> Result<Vec<String>> {
+    if given.is_empty() {
+        return Ok(vec![]);
+    }
+    let f = PsFilter::parse(given)?;
+    let mut out = vec![];
+    for c in db.all()? {
+        let c = db.fresh(c)?;
+        if infra_of(db, &c).is_none() && f.matches(db, &c) {
+            out.push(c.name);
+        }
+    }
+    Ok(out)
+}
+
 /// `--all`: the names of every container (running ones only, if
 /// `running`), pods' infra containers left to `pod` commands.
 fn all_names(db: &Db, running: bool) -> Result<Vec<String>> {
@@ -1147,6 +1176,7 @@ pub fn stop(store: &Store, mut a: StopArgs) -> Result<i32> {
     if a.all {
         a.containers = all_names(&db, true)?;
     }
+    a.containers.extend(filtered(&db, &a.filter)?);
     a.containers.extend(cidfiles(&a.cidfile, a.ignore)?);
     let mut failed = false;
     for name in &a.containers {
@@ -1172,7 +1202,15 @@ pub fn stop(store: &Store, mut a: StopArgs) -> Result<i32> {
 pub fn restart(store: &mut Store, mut a: StopArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     if a.all {
-        a.containers = all_names(&db, false)?;
+        a.containers = all_names(&db, a.running)?;
+    }
+    a.containers.extend(filtered(&db, &a.filter)?);
+    if a.running && !a.all {
+        a.containers.retain(|n| {
+            db.find(n)
+                .and_then(|c| db.fresh(c))
+                .is_ok_and(|c| c.state == "running")
+        });
     }
     a.containers.extend(cidfiles(&a.cidfile, a.ignore)?);
     for name in &a.containers {
@@ -1243,6 +1281,7 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     if a.all {
         a.containers = all_names(&db, false)?;
     }
+    a.containers.extend(filtered(&db, &a.filter)?);
     a.containers
         .extend(cidfiles(&a.cidfile, a.force || a.ignore)?);
     // Podman's codes: 1 when one was not found, 2 when one was running.
@@ -2388,6 +2427,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
 
 pub fn pause(store: &Store, mut a: PauseArgs, freeze: bool) -> Result<i32> {
     let db = Db::open(&store.root)?;
+    a.containers.extend(filtered(&db, &a.filter)?);
     if a.all {
         let want = if freeze { "running" } else { "paused" };
         a.containers = all_names(&db, true)?

@@ -5987,3 +5987,57 @@ fn latest_acts_on_the_newest_container() {
     e.ok(&["rm", "-f", "-t", "0", "-l"]);
     assert!(e.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+/// `--filter` on start, stop, pause, restart and rm (ps's keys), `start
+/// --all`, `restart --running`.
+#[test]
+fn filters_pick_what_start_stop_pause_restart_and_rm_act_on() {
+    let e = Engine::new();
+    let dir = e.root().join("tree");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkrootfs.sh"
+    ))
+    .arg(&dir)
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let over = format!("{}:O", dir.display());
+    for (name, label) in [("f1", "grp=a"), ("f2", "grp=a"), ("f3", "grp=b")] {
+        e.ok(&[
+            "create", "--name", name, "-l", label, "--rootfs", &over, "sleep", "100",
+        ]);
+    }
+    let running = || {
+        let mut v: Vec<String> = e
+            .ok(&["ps", "--format", "{{.Names}}"])
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    e.ok(&["start", "--filter", "label=grp=a"]);
+    assert_eq!(running(), ["f1", "f2"]);
+    e.ok(&["pause", "--filter", "name=f1"]);
+    assert_eq!(
+        e.ok(&["inspect", "--format", "{{.State.Status}}", "f1"])
+            .trim(),
+        "paused"
+    );
+    e.ok(&["unpause", "--filter", "name=f1"]);
+    e.ok(&["stop", "-t", "0", "--filter", "label=grp=a"]);
+    assert!(running().is_empty());
+    e.ok(&["start", "--all"]);
+    assert_eq!(running(), ["f1", "f2", "f3"]);
+    e.ok(&["stop", "-t", "0", "f3"]);
+    // --running: only those that run are restarted.
+    e.ok(&["restart", "--running", "-t", "0", "--filter", "name=f"]);
+    assert_eq!(running(), ["f1", "f2"]);
+    e.ok(&["rm", "-f", "--filter", "label=grp=a"]);
+    assert_eq!(e.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "f3");
+    assert!(e
+        .fails(&["stop", "--filter", "bogus=1"])
+        .contains("bogus is not a filter"));
+    e.ok(&["rm", "f3"]);
+}
