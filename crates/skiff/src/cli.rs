@@ -1637,6 +1637,9 @@ pub struct RmArgs {
     /// Remove its anonymous volumes too
     #[arg(short, long)]
     pub volumes: bool,
+    /// Also the containers that depend on it (run --requires), first
+    #[arg(long)]
+    pub depend: bool,
 }
 
 /// The resource flags `run`, `create` and `update` share.

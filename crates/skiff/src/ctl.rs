@@ -1137,6 +1137,45 @@ fn print_many(
     Ok(0)
 }
 
+/// The names of the containers whose `--requires` names `id`.
+fn dependents(db: &Db, id: &str) -> Vec<String> {
+    db.all()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            crate::db::Settings::load(&db.dir(&c.id))
+                .requires
+                .iter()
+                .any(|r| r == id)
+        })
+        .map(|c| c.name)
+        .collect()
+}
+
+/// `rm --depend`: each container after those that depend on it (and on
+/// them), each once.
+fn with_dependents(db: &Db, names: &[String]) -> Vec<String> {
+    fn visit(db: &Db, name: &str, out: &mut Vec<String>, seen: &mut Vec<String>) {
+        let Ok(c) = db.find(name) else {
+            out.push(name.to_string());
+            return;
+        };
+        if seen.contains(&c.id) {
+            return;
+        }
+        seen.push(c.id.clone());
+        for d in dependents(db, &c.id) {
+            visit(db, &d, out, seen);
+        }
+        out.push(name.to_string());
+    }
+    let (mut out, mut seen) = (vec![], vec![]);
+    for n in names {
+        visit(db, n, &mut out, &mut seen);
+    }
+    out
+}
+
 /// `--filter`s of stop, restart, rm, pause and start: the names of the
 /// containers (but pods' infra containers) that ps's filters match, in
 /// any state. No filters: none.
@@ -1284,6 +1323,9 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     a.containers.extend(filtered(&db, &a.filter)?);
     a.containers
         .extend(cidfiles(&a.cidfile, a.force || a.ignore)?);
+    if a.depend {
+        a.containers = with_dependents(&db, &a.containers);
+    }
     // Podman's codes: 1 when one was not found, 2 when one was running.
     let mut code = 0;
     for name in &a.containers {
@@ -1300,6 +1342,15 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
         };
         if let Some(pod) = infra_of(&db, &c) {
             eprintln!("Error: {name}: the infra container of pod {pod}: use pod rm");
+            code = code.max(1);
+            continue;
+        }
+        let needing = dependents(&db, &c.id);
+        if !needing.is_empty() {
+            eprintln!(
+                "Error: {name}: {} depend on it (run --requires): remove them first, or rm --depend",
+                needing.join(", ")
+            );
             code = code.max(1);
             continue;
         }

@@ -5772,7 +5772,13 @@ fn personality_requires_env_merge_init_path_proxies_and_mount() {
     assert!(e
         .fails(&["run", "--requires", "nope", "app:1", "true"])
         .contains("--requires nope"));
-    e.ok(&["rm", "-f", "-t", "0", "web", "db"]);
+    // rm of what another requires: refused, or with --depend both go
+    // (the dependent first).
+    assert!(e.fails(&["rm", "-f", "db"]).contains("web depend on it"));
+    assert_eq!(
+        e.ok(&["rm", "-f", "-t", "0", "--depend", "db"]),
+        "web\ndb\n"
+    );
 
     // --pod-id-file: the pod whose id it holds.
     let idfile = e.root().join("pod.id");
