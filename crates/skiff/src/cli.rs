@@ -322,6 +322,32 @@ pub enum ContainerCommand {
     Inspect(InspectArgs),
     /// Exit 0 if the container exists, 1 if not
     Exists { container: String },
+    /// Save running containers to disk with CRIU (they stop, unless -R);
+    /// `container restore` brings them back
+    Checkpoint {
+        /// Keep it running after the checkpoint
+        #[arg(short = 'R', long)]
+        leave_running: bool,
+        /// Save established TCP connections too
+        #[arg(long)]
+        tcp_established: bool,
+        /// Every running container
+        #[arg(short, long)]
+        all: bool,
+        #[arg(required_unless_present = "all")]
+        containers: Vec<String>,
+    },
+    /// Bring checkpointed containers back, where they were
+    Restore {
+        /// Restore established TCP connections too
+        #[arg(long)]
+        tcp_established: bool,
+        /// Every checkpointed container
+        #[arg(short, long)]
+        all: bool,
+        #[arg(required_unless_present = "all")]
+        containers: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -101,6 +101,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Doctor { fix } => doctor::run(&mut open()?, fix),
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => ctl::build(&mut open()?, a),
         Command::Container(ContainerCommand::Ls(a)) => ctl::ps(&open()?, a),
+        Command::Container(ContainerCommand::Checkpoint {
+            leave_running,
+            tcp_established,
+            all,
+            containers,
+        }) => ctl::checkpoint(&open()?, &containers, all, leave_running, tcp_established),
+        Command::Container(ContainerCommand::Restore {
+            tcp_established,
+            all,
+            containers,
+        }) => ctl::restore(&open()?, &containers, all, tcp_established),
         Command::Container(ContainerCommand::Prune { force: _ }) => ctl::prune(&mut open()?),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect(&open()?, a, Some("container"))

@@ -129,6 +129,101 @@ fn mount_given_rootfs(r: &GivenRootfs, dir: &Path, rootfs: &Path) -> Result<()> 
         .map_err(|e| Error::at(rootfs, "linking --rootfs", e))
 }
 
+/// A run that brings the container back from its checkpoint: `skiff-oci
+/// restore` in the foreground (it waits for the restored init and exits
+/// as it does), its stdout and stderr the pipes the restored process's
+/// own output goes to (CRIU gives it the restorer's in place of the
+/// checkpointed ones), read into the log as a run's.
+fn restore_once(
+    db: &Db,
+    id: &str,
+    io: RunIo,
+    log: &std::sync::Arc<std::sync::Mutex<LogWriter>>,
+    hub: &crate::attach::Hub,
+) -> Result<Ran> {
+    let dir = db.dir(id);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let pidfile = dir.join("init.pid");
+    let _ = fs::remove_file(&pidfile);
+    let mut restorer = {
+        let mut cmd = oci(db, id);
+        // Its errors to a file of their own: its stderr is the container's.
+        let _ = fs::remove_file(dir.join("restore.log"));
+        cmd.arg("--log")
+            .arg(dir.join("restore.log"))
+            .args(["restore", "--bundle"])
+            .arg(&dir)
+            .arg("--image-path")
+            .arg(dir.join("checkpoint"))
+            .arg("--pid-file")
+            .arg(&pidfile)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(out_w)
+            .stderr(err_w);
+        match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                return Ok(Ran::NotStarted(format!(
+                    "running {}: {e}",
+                    runtime().display()
+                )))
+            }
+        }
+    };
+    let copiers: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
+        .into_iter()
+        .map(|(r, stream)| {
+            let (log, hub) = (log.clone(), hub.clone());
+            std::thread::spawn(move || copy_output(r, stream, &log, &hub, io.echo))
+        })
+        .collect();
+    // Running once its pid is written; a restore that fails ends first.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid = loop {
+        if let Some(pid) = fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i64>().ok())
+        {
+            break Some(pid);
+        }
+        if restorer.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let Some(pid) = pid else {
+        let _ = restorer.kill();
+        let _ = restorer.wait();
+        for t in copiers {
+            let _ = t.join();
+        }
+        let why = fs::read_to_string(dir.join("restore.log")).unwrap_or_default();
+        return Ok(Ran::NotStarted(format!(
+            "restore from {}: {}",
+            dir.join("checkpoint").display(),
+            why.trim()
+        )));
+    };
+    let _ = fs::remove_file(dir.join(crate::db::CHECKPOINTED));
+    mark_running(db, id, pid, std::process::id() as i64)?;
+    let c = db.find(id)?;
+    crate::db::record(db, &c, "restore");
+    let code = restorer
+        .wait()
+        .ok()
+        .and_then(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().or_else(|| s.signal().map(|n| 128 + n))
+        })
+        .unwrap_or(125);
+    for t in copiers {
+        let _ = t.join();
+    }
+    Ok(Ran::Exited(code))
+}
+
 /// What a pod member joins (pods::join makes it), for `create`.
 #[derive(Debug, Clone)]
 pub struct Join {
@@ -759,6 +854,16 @@ pub fn monitor(
         tell_clients(&hub, &ran);
         hub.close();
         let code = match ran? {
+            // Its end was the checkpoint's: at rest, as Podman shows it.
+            Ran::Exited(_) if dir.join(crate::db::CHECKPOINTED).exists() => {
+                mark_exited(db, id, 0)?;
+                let _ = oci(db, id)
+                    .args(["delete", "--force", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                break 0;
+            }
             Ran::Exited(code) => code,
             // It did not start: no restart (Docker's policies apply to
             // containers that ran).
@@ -1135,6 +1240,11 @@ fn run_once(
     pid_to: Option<&Path>,
 ) -> Result<Ran> {
     let dir = db.dir(id);
+    if fs::remove_file(dir.join(crate::db::RESTORE)).is_ok() {
+        return restore_once(db, id, io, log, hub);
+    }
+    // A plain start of a checkpointed container starts it afresh.
+    let _ = fs::remove_file(dir.join(crate::db::CHECKPOINTED));
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let pidfile = dir.join("init.pid");

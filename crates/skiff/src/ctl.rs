@@ -3050,3 +3050,112 @@ pub fn unmount(store: &Store, all: bool, names: &[String]) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `container checkpoint`: CRIU's images of each container in its
+/// directory's `checkpoint/` (skiff-oci checkpoint); the container then
+/// rests (exited 0, its monitor told) unless --leave-running.
+pub fn checkpoint(
+    store: &Store,
+    names: &[String],
+    all: bool,
+    leave_running: bool,
+    tcp: bool,
+) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let names = match all {
+        true => all_names(&db, true)?,
+        false => names.to_vec(),
+    };
+    for name in &names {
+        let c = db.fresh(db.find(name)?)?;
+        let refuse = |why: &str| Err(Error::invalid(format!("checkpoint {name}: {why}")));
+        if c.state != "running" {
+            return refuse(&format!("the container is {}, not running", c.state));
+        }
+        if ctr::is_vm(&db, &c) {
+            return refuse("a VM container's processes are the guest's (not yet)");
+        }
+        if ctr::has_terminal(&db, &c) {
+            return refuse("a container with a terminal (-t) cannot be restored onto one yet");
+        }
+        if c.auto_remove && !leave_running {
+            return refuse(
+                "a --rm container is removed as it stops: nothing would be left to restore",
+            );
+        }
+        let dir = db.dir(&c.id);
+        let images = dir.join("checkpoint");
+        let _ = std::fs::remove_dir_all(&images);
+        std::fs::create_dir_all(&images).map_err(|e| Error::at(&images, "making", e))?;
+        let mark = dir.join(crate::db::CHECKPOINTED);
+        if !leave_running {
+            std::fs::write(&mark, b"").map_err(|e| Error::at(&mark, "writing", e))?;
+        }
+        let mut cmd = ctr::oci(&db, &c.id);
+        cmd.arg("checkpoint").arg("--image-path").arg(&images);
+        if leave_running {
+            cmd.arg("--leave-running");
+        }
+        if tcp {
+            cmd.arg("--tcp-established");
+        }
+        let out = cmd
+            .arg(&c.id)
+            .output()
+            .map_err(|e| Error::io("running skiff-oci checkpoint", e))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&mark);
+            return refuse(String::from_utf8_lossy(&out.stderr).trim());
+        }
+        if !leave_running {
+            // The monitor records the end; bounded, as every wait here.
+            crate::db::wait_exit(&db, &c.id, Some(Duration::from_secs(30)))?;
+        }
+        crate::db::record(&db, &c, "checkpoint");
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// `container restore`: a new monitor brings each container back from
+/// its checkpoint (skiff-oci restore), output into the same log.
+pub fn restore(store: &Store, names: &[String], all: bool, _tcp: bool) -> Result<i32> {
+    let db = Db::open(&store.root)?;
+    let names: Vec<String> = match all {
+        true => db
+            .all()?
+            .into_iter()
+            .filter(|c| {
+                c.state == "exited" && db.dir(&c.id).join("checkpoint/inventory.img").exists()
+            })
+            .map(|c| c.name)
+            .collect(),
+        false => names.to_vec(),
+    };
+    for name in &names {
+        let c = db.fresh(db.find(name)?)?;
+        let dir = db.dir(&c.id);
+        if !dir.join("checkpoint/inventory.img").exists() {
+            return Err(Error::invalid(format!(
+                "restore {name}: it has no checkpoint (container checkpoint makes one)"
+            )));
+        }
+        if c.state == "running" || c.state == "paused" {
+            return Err(Error::invalid(format!(
+                "restore {name}: the container is {}",
+                c.state
+            )));
+        }
+        ctr::reset_exited(&db, &c)?;
+        let mark = dir.join(crate::db::RESTORE);
+        std::fs::write(&mark, b"").map_err(|e| Error::at(&mark, "writing", e))?;
+        let c = ctr::start_detached(&db, &c.id)?;
+        if c.state == "exited" && c.started.is_none() {
+            let _ = std::fs::remove_file(&mark);
+            ctr::print_start_error(&db, &c.id);
+            return Ok(c.exit_code.unwrap_or(125) as i32);
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}

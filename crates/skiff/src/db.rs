@@ -388,6 +388,14 @@ impl Settings {
 /// then lets it rest, as Docker's does, until it is started again.
 pub(crate) const STOPPED_BY_USER: &str = "stopped-by-user";
 
+/// Left by `checkpoint` for the monitor: the container's end is its
+/// checkpoint (exit 0, no restart); the images are in `checkpoint/`.
+pub(crate) const CHECKPOINTED: &str = "checkpointed";
+
+/// Left by `restore` for the monitor: bring the container back from its
+/// checkpoint instead of starting it afresh.
+pub(crate) const RESTORE: &str = "restore";
+
 /// How many times the monitor has restarted the container.
 pub(crate) const RESTARTS: &str = "restarts";
 

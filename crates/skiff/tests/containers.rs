@@ -6047,3 +6047,120 @@ fn filters_pick_what_start_stop_pause_restart_and_rm_act_on() {
         .contains("bogus is not a filter"));
     e.ok(&["rm", "f3"]);
 }
+
+/// `container checkpoint` and `container restore` (CRIU through
+/// skiff-oci): the container rests, exited 0, then carries on where it
+/// was, its output in the same log; -R leaves it running.
+#[test]
+fn a_container_is_checkpointed_and_restored_where_it_was() {
+    let criu_ok = Command::new("criu")
+        .arg("check")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !criu_ok {
+        eprintln!(
+            "skipped: the criu on PATH does not pass `criu check` (scripts/deps.sh builds 4.2)"
+        );
+        return;
+    }
+    let e = Engine::new();
+    let dir = e.root().join("tree");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkrootfs.sh"
+    ))
+    .arg(&dir)
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let over = format!("{}:O", dir.display());
+    let counter = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ck",
+        "--network",
+        "none",
+        "--rootfs",
+        &over,
+        "sh",
+        "-c",
+        counter,
+    ]);
+    let last = |e: &Engine| -> i64 {
+        e.ok(&["logs", "ck"])
+            .lines()
+            .last()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(-1)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while last(&e) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(e.ok(&["container", "checkpoint", "ck"]), "ck\n");
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ck"
+        ])
+        .trim(),
+        "exited 0"
+    );
+    let at = last(&e);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(last(&e), at, "it counted on after its checkpoint");
+    assert_eq!(e.ok(&["container", "restore", "ck"]), "ck\n");
+    assert_eq!(
+        e.ok(&["inspect", "--format", "{{.State.Status}}", "ck"])
+            .trim(),
+        "running"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while last(&e) < at + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The count goes on from where it was, not from 0 again.
+    let log = e.ok(&["logs", "ck"]);
+    let counts: Vec<i64> = log.lines().filter_map(|l| l.parse().ok()).collect();
+    assert!(counts.windows(2).all(|w| w[1] == w[0] + 1), "{log}");
+    assert!(*counts.last().unwrap() >= at + 3, "{log}");
+    assert_eq!(e.ok(&["exec", "ck", "echo", "in"]), "in\n");
+    // -R: the checkpoint is made, the container runs on.
+    e.ok(&["container", "checkpoint", "-R", "ck"]);
+    assert_eq!(
+        e.ok(&["inspect", "--format", "{{.State.Status}}", "ck"])
+            .trim(),
+        "running"
+    );
+    assert!(e
+        .fails(&["container", "restore", "ck"])
+        .contains("the container is running"));
+    // Stopped, it is restored from that checkpoint.
+    e.ok(&["stop", "-t", "0", "ck"]);
+    e.ok(&["container", "restore", "ck"]);
+    assert_eq!(e.ok(&["exec", "ck", "echo", "back"]), "back\n");
+    e.ok(&["rm", "-f", "-t", "0", "ck"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fresh",
+        "--network",
+        "none",
+        "--rootfs",
+        &over,
+        "sleep",
+        "100",
+    ]);
+    assert!(e
+        .fails(&["container", "restore", "fresh"])
+        .contains("no checkpoint"));
+    e.ok(&["rm", "-f", "-t", "0", "fresh"]);
+    assert!(e
+        .fails(&["container", "checkpoint", "nope"])
+        .contains("nope"));
+}
