@@ -694,8 +694,21 @@ pub enum PodCommand {
         /// The infra container's image [default: a tiny one the engine makes]
         #[arg(long)]
         infra_image: Option<String>,
+        /// The infra container's name [default: the pod id's first 12
+        /// digits, -infra]
+        #[arg(long)]
+        infra_name: Option<String>,
         #[arg(short, long)]
         label: Vec<String>,
+        /// A file of labels, KEY=VALUE a line (# comments); --label wins
+        #[arg(long, value_name = "FILE")]
+        label_file: Vec<PathBuf>,
+        /// Write the pod's id to this file (run --pod-id-file reads it)
+        #[arg(long, value_name = "FILE")]
+        pod_id_file: Option<PathBuf>,
+        /// Remove a pod of the same --name first (with its containers)
+        #[arg(long)]
+        replace: bool,
         /// default (or process, oci): the pod's containers share namespaces
         /// on the host's kernel; vm: the pod is one VM (docs/vm.md)
         #[arg(long, value_name = "MODE")]

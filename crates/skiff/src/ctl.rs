@@ -469,23 +469,7 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
             )));
         }
     }
-    let mut labels = std::collections::BTreeMap::new();
-    let mut given: Vec<(String, String)> = vec![];
-    for file in &a.label_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::invalid(format!("--label-file {}: {e}", file.display())))?;
-        let lines = text.lines().map(str::trim);
-        let lines = lines.filter(|l| !l.is_empty() && !l.starts_with('#'));
-        given.extend(lines.map(|l| (format!("--label-file {}", file.display()), l.to_string())));
-    }
-    given.extend(a.label.iter().map(|l| ("--label".to_string(), l.clone())));
-    for (flag, l) in &given {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        if k.is_empty() {
-            return Err(Error::invalid(format!("{flag}: {l:?}: KEY=VALUE")));
-        }
-        labels.insert(k.to_string(), v.to_string());
-    }
+    let labels = labels_of(&a.label_file, &a.label)?;
     Ok(crate::db::Settings {
         restart,
         stop_timeout: a.stop_timeout,
@@ -516,6 +500,32 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         health: None,
         rmi: a.rmi.then(|| a.image().to_string()),
     })
+}
+
+/// `--label-file`s' KEY=VALUE lines (# comments, blank lines), then
+/// `--label`s, which win.
+fn labels_of(
+    files: &[std::path::PathBuf],
+    given: &[String],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut labels = std::collections::BTreeMap::new();
+    let mut all: Vec<(String, String)> = vec![];
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::invalid(format!("--label-file {}: {e}", file.display())))?;
+        let lines = text.lines().map(str::trim);
+        let lines = lines.filter(|l| !l.is_empty() && !l.starts_with('#'));
+        all.extend(lines.map(|l| (format!("--label-file {}", file.display()), l.to_string())));
+    }
+    all.extend(given.iter().map(|l| ("--label".to_string(), l.clone())));
+    for (flag, l) in &all {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.is_empty() {
+            return Err(Error::invalid(format!("{flag}: {l:?}: KEY=VALUE")));
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(labels)
 }
 
 /// --pidfile: made absolute (the monitor runs elsewhere); its directory
@@ -1437,7 +1447,11 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             publish,
             hostname,
             infra_image,
+            infra_name,
             label,
+            label_file,
+            pod_id_file,
+            replace,
             isolation,
             memory,
             cpus,
@@ -1458,14 +1472,7 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             })
             .map_err(Error::invalid)?
             .resources;
-            let mut labels = std::collections::BTreeMap::new();
-            for l in &label {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                if k.is_empty() {
-                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
-                }
-                labels.insert(k.to_string(), v.to_string());
-            }
+            let labels = labels_of(&label_file, &label)?;
             if network
                 .as_deref()
                 .is_some_and(|n| n.starts_with("container:"))
@@ -1483,8 +1490,21 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                 labels,
                 isolation,
                 resources,
+                infra_name,
             };
+            // --replace: a pod of that name goes first, its containers too.
+            if let (true, Some(n)) = (replace, &name) {
+                if let Ok(old) = pods::find(&db, n) {
+                    pods::remove(store, &db, &old, true, None)?;
+                }
+            }
             let p = pods::create(store, &db, name, spec)?;
+            if let Some(f) = &pod_id_file {
+                if let Err(e) = std::fs::write(f, &p.id) {
+                    let _ = pods::remove(store, &db, &p, true, None);
+                    return Err(Error::at(f, "--pod-id-file: writing", e));
+                }
+            }
             println!("{}", p.id);
             Ok(0)
         }

@@ -287,6 +287,7 @@ pub fn play(store: &mut Store, file: &Path, replace: bool) -> Result<i32> {
             labels: meta.labels.clone(),
             isolation: Default::default(),
             resources: Default::default(),
+            infra_name: None,
         };
         let pod = pods::create(store, &db, Some(name.clone()), pod_spec)?;
         println!("Pod:\n{}\nContainers:", pod.id);

@@ -50,6 +50,9 @@ pub struct Spec {
     /// linux.resources, which the VM is sized from.
     #[serde(default)]
     pub resources: serde_json::Map<String, Value>,
+    /// --infra-name: the infra container's name [default: ID12-infra].
+    #[serde(default)]
+    pub infra_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +208,11 @@ pub fn create(store: &mut Store, db: &Db, name: Option<String>, spec: Spec) -> R
         ..Default::default()
     };
     let opts = ctr::RunOpts {
-        name: Some(format!("{}-infra", &id[..12])),
+        name: Some(
+            spec.infra_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-infra", &id[..12])),
+        ),
         settings: crate::db::Settings {
             isolation: spec.isolation,
             ..Default::default()

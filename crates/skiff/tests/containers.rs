@@ -5780,10 +5780,32 @@ fn personality_requires_env_merge_init_path_proxies_and_mount() {
         "web\ndb\n"
     );
 
-    // --pod-id-file: the pod whose id it holds.
+    // --pod-id-file: pod create writes it, run reads it; --infra-name,
+    // --label-file (under --label), --replace.
     let idfile = e.root().join("pod.id");
-    let pod = e.ok(&["pod", "create", "--name", "pf"]);
-    fs::write(&idfile, &pod).unwrap();
+    let labels = e.root().join("labels");
+    fs::write(&labels, "a=1\n# a comment\nb=2\n").unwrap();
+    let pod = e.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pf",
+        "--pod-id-file",
+        idfile.to_str().unwrap(),
+        "--infra-name",
+        "pf-infra",
+        "--label-file",
+        labels.to_str().unwrap(),
+        "--label",
+        "b=3",
+    ]);
+    assert_eq!(fs::read_to_string(&idfile).unwrap(), pod.trim());
+    let doc: Value = serde_json::from_str(&e.ok(&["pod", "inspect", "pf"])).unwrap();
+    assert_eq!(doc[0]["Labels"], json!({"a": "1", "b": "3"}));
+    assert!(e
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .any(|l| l == "pf-infra"));
     e.ok(&[
         "run",
         "-d",
@@ -5799,6 +5821,12 @@ fn personality_requires_env_merge_init_path_proxies_and_mount() {
         e.ok(&["inspect", "--format", "{{.Pod}}", "inpod"]).trim(),
         pod.trim()
     );
+    assert!(e
+        .fails(&["pod", "create", "--name", "pf"])
+        .contains("already in use"));
+    let again = e.ok(&["pod", "create", "--name", "pf", "--replace"]);
+    assert_ne!(again, pod);
+    assert!(e.fails(&["inspect", "inpod"]).contains("inpod"));
     e.ok(&["pod", "rm", "-f", "pf"]);
 
     // --env-merge: ${NAME} is the image's value.
