@@ -1353,7 +1353,7 @@ fn networks_names_published_ports_and_cleanup() {
         "--label",
         "tier",
         "--subnet",
-        "10.122.201.0/24",
+        "10.122.209.0/24",
         "labelled",
     ]);
     let doc: Value = serde_json::from_str(&e.ok(&["network", "inspect", "labelled"])).unwrap();
