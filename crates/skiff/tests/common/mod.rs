@@ -92,6 +92,24 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // What a test that failed midway left running: its pods and
+        // containers, their monitors and groups (bounded: a hung one is
+        // not waited for past a minute).
+        let skiff = |args: &[&str]| {
+            Command::new("timeout")
+                .args(["60", skiff_bin(), "--root"])
+                .arg(self.root())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .ok()
+        };
+        if let Some(pods) = skiff(&["pod", "ps", "-q"]) {
+            for pod in String::from_utf8_lossy(&pods.stdout).split_whitespace() {
+                skiff(&["pod", "rm", "-f", pod]);
+            }
+        }
+        skiff(&["rm", "-a", "-f", "-t", "0"]);
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.root().display().to_string();
         let mut ours: Vec<&str> = mounts
