@@ -97,6 +97,13 @@ pub(crate) fn write_gzip_layer(upper: &Path, owners: Owners, gz_path: &Path) -> 
     })
 }
 
+/// A directory's whole tree as a tar stream (no whiteouts in it: an
+/// overlay's merged view shows none), each entry's owner read through
+/// `owners`: `export` of a container in a user namespace of its own.
+pub fn write_tree<W: Write>(dir: &Path, owners: Owners, out: W) -> Result<W> {
+    write_layer(dir, owners, out)
+}
+
 /// Writes the tree under `upper` as a layer's tar stream.
 fn write_layer<W: Write>(upper: &Path, owners: Owners, out: W) -> Result<W> {
     let mut b = tar::Builder::new(out);

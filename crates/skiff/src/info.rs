@@ -193,14 +193,23 @@ pub fn export(store: &Store, name: &str, output: Option<&Path>) -> Result<i32> {
             "export {name}: its root filesystem is not mounted"
         )));
     }
+    // In a user namespace of its own, its files' owners on the host are
+    // its ids shifted: the archive has them as the container sees them.
+    if let Some(maps) = crate::idmap::read_maps(&db.dir(&c.id).join("config.json")) {
+        let shift = |uid: u64, gid: u64| maps.container_ids(uid, gid);
+        let out = archive_output(output, &format!("export {name}"))?;
+        let mut w =
+            skiff_image::commit::write_tree(&rootfs, Some(&shift), std::io::BufWriter::new(out))?;
+        w.flush()
+            .map_err(|e| Error::io(format!("export {name}: writing the archive"), e))?;
+        return Ok(0);
+    }
     archive_dir(&rootfs, output, &format!("export {name}"))
 }
 
-/// A tar of `dir`'s tree (owners, modes and times kept; symlinks as
-/// links) to `output`, else stdout unless that is a terminal. `what`
-/// (the command) leads its errors.
-pub fn archive_dir(dir: &Path, output: Option<&Path>, what: &str) -> Result<i32> {
-    let out: Box<dyn Write> = match output {
+/// Where an archive goes: `output`, else stdout unless that is a terminal.
+fn archive_output(output: Option<&Path>, what: &str) -> Result<Box<dyn Write>> {
+    Ok(match output {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| Error::at(path, "--output: creating", e))?,
         ),
@@ -213,7 +222,14 @@ pub fn archive_dir(dir: &Path, output: Option<&Path>, what: &str) -> Result<i32>
             }
             Box::new(std::io::stdout().lock())
         }
-    };
+    })
+}
+
+/// A tar of `dir`'s tree (owners, modes and times kept; symlinks as
+/// links) to `output`, else stdout unless that is a terminal. `what`
+/// (the command) leads its errors.
+pub fn archive_dir(dir: &Path, output: Option<&Path>, what: &str) -> Result<i32> {
+    let out = archive_output(output, what)?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(out));
     tar.follow_symlinks(false);
     tar.append_dir_all(".", dir)

@@ -5557,6 +5557,24 @@ fn a_user_namespace_of_its_own() {
         .trim(),
         r#"{"GidMap":["0:100000:65536"],"UidMap":["0:100000:65536"]} private"#
     );
+    // export: the owners as the container sees them.
+    let exported = e.root().join("un.tar");
+    e.ok(&["export", "-o", exported.to_str().unwrap(), "un"]);
+    let listing = Command::new("tar")
+        .arg("-tvf")
+        .arg(&exported)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let owner = |path: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {path}")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_string)
+    };
+    assert_eq!(owner("f").as_deref(), Some("7/8"), "{listing}");
+    assert_eq!(owner("etc/").as_deref(), Some("0/0"), "{listing}");
     e.ok(&["commit", "un", "un:1"]);
     assert!(e
         .ok(&["run", "--rm", "un:1", "sh", "-c", "stat -c %u:%g /f"])
