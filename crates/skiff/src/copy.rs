@@ -136,11 +136,22 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 fn from_container(db: &Db, c: &Ctr, path: &str, dst: &Side, archive: bool) -> Result<()> {
     let (fd, name) = open_in(db, c, path, false)?;
     let source = Source::Container(&fd);
+    // -a keeps the owners as the container sees them (in a user namespace
+    // of its own, its ids are the host's shifted); without it, root's.
+    let maps = crate::idmap::read_maps(&db.dir(&c.id).join("config.json"));
+    let shifted = |uid: u64, gid: u64| match &maps {
+        Some(m) => m.container_ids(uid, gid),
+        None => (uid, gid),
+    };
+    let owners: Owners = match archive {
+        true => &shifted,
+        false => &as_root,
+    };
     let name = if name.is_empty() { ".".into() } else { name };
     match dst {
         Side::Stream => {
             let mut out = std::io::stdout().lock();
-            write_tar(source, &name, archive, &mut out)?;
+            write_tar(source, &name, owners, &mut out)?;
             out.flush()
                 .map_err(|e| Error::io("writing the tar stream", e))
         }
@@ -168,7 +179,7 @@ fn from_container(db: &Db, c: &Ctr, path: &str, dst: &Side, archive: bool) -> Re
                 }
             };
             let mut tar = Vec::new();
-            write_tar(source, &top, true, &mut tar)?;
+            write_tar(source, &top, owners, &mut tar)?;
             let mut ar = tar::Archive::new(&tar[..]);
             ar.set_preserve_permissions(true);
             ar.set_overwrite(true);
@@ -212,7 +223,11 @@ fn to_container(db: &Db, c: &Ctr, src: &Side, path: &str, archive: bool) -> Resu
             };
             fs::symlink_metadata(src).map_err(|e| Error::at(src, "cp: reading", e))?;
             let mut tar = Vec::new();
-            write_tar(Source::Host(src), &name, archive, &mut tar)?;
+            let owners: Owners = match archive {
+                true => &as_they_are,
+                false => &as_root,
+            };
+            write_tar(Source::Host(src), &name, owners, &mut tar)?;
             Box::new(std::io::Cursor::new(tar))
         }
         Side::Container(..) => unreachable!("checked by cp"),
@@ -234,17 +249,29 @@ enum Source<'a> {
     Container(&'a OwnedFd),
 }
 
+/// The owners a tar's entries get from their files' (uid, gid).
+type Owners<'a> = &'a dyn Fn(u64, u64) -> (u64, u64);
+
+/// docker cp's default: every entry root's.
+fn as_root(_: u64, _: u64) -> (u64, u64) {
+    (0, 0)
+}
+
+/// `cp -a` of host files: the owners as they are.
+fn as_they_are(uid: u64, gid: u64) -> (u64, u64) {
+    (uid, gid)
+}
+
 /// A tar of `source` (a file, a symlink, or a directory and everything
 /// below it) whose top entry is `name`. Symlinks are archived as links,
-/// never followed. Without `archive`, owners are root (docker cp's
-/// default); with it, as they are.
-fn write_tar(source: Source<'_>, name: &str, archive: bool, out: &mut dyn Write) -> Result<()> {
+/// never followed. Each entry's owner is `owners` of its file's.
+fn write_tar(source: Source<'_>, name: &str, owners: Owners, out: &mut dyn Write) -> Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     match source {
         Source::Host(path) => {
             let meta = fs::symlink_metadata(path).map_err(|e| Error::at(path, "cp: reading", e))?;
-            add(&mut b, path, &meta, None, Path::new(name), archive)?;
+            add(&mut b, path, &meta, None, Path::new(name), owners)?;
         }
         Source::Container(fd) => {
             let path = fd_path(fd);
@@ -262,7 +289,7 @@ fn write_tar(source: Source<'_>, name: &str, archive: bool, out: &mut dyn Write)
                 )),
                 false => None,
             };
-            add(&mut b, &path, &meta, link, Path::new(name), archive)?;
+            add(&mut b, &path, &meta, link, Path::new(name), owners)?;
         }
     }
     b.finish()
@@ -277,14 +304,14 @@ fn add(
     meta: &fs::Metadata,
     link: Option<PathBuf>,
     name: &Path,
-    archive: bool,
+    owners: Owners,
 ) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-    if !archive {
-        h.set_uid(0);
-        h.set_gid(0);
-    }
+    let (uid, gid) = owners(meta.uid() as u64, meta.gid() as u64);
+    h.set_uid(uid);
+    h.set_gid(gid);
     let ft = meta.file_type();
     let io = |e| Error::io(format!("cp: archiving {}", path.display()), e);
     if ft.is_dir() {
@@ -298,7 +325,7 @@ fn add(
             let child = e.path();
             let m =
                 fs::symlink_metadata(&child).map_err(|e| Error::at(&child, "cp: reading", e))?;
-            add(b, &child, &m, None, &name.join(e.file_name()), archive)?;
+            add(b, &child, &m, None, &name.join(e.file_name()), owners)?;
         }
     } else if ft.is_symlink() {
         let target = match link {

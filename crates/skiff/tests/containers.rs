@@ -5575,6 +5575,17 @@ fn a_user_namespace_of_its_own() {
     };
     assert_eq!(owner("f").as_deref(), Some("7/8"), "{listing}");
     assert_eq!(owner("etc/").as_deref(), Some("0/0"), "{listing}");
+    // cp -a out: the same owners; without -a, root's.
+    for (flags, want) in [(vec!["cp", "-a"], "7/8"), (vec!["cp"], "0/0")] {
+        let mut args = flags.clone();
+        args.extend(["un:/f", "-"]);
+        let out = e.cmd(&args);
+        let tar = e.root().join("f.tar");
+        fs::write(&tar, &out.stdout).unwrap();
+        let l = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+        let l = String::from_utf8_lossy(&l.stdout).into_owned();
+        assert_eq!(l.split_whitespace().nth(1), Some(want), "{flags:?}: {l}");
+    }
     e.ok(&["commit", "un", "un:1"]);
     assert!(e
         .ok(&["run", "--rm", "un:1", "sh", "-c", "stat -c %u:%g /f"])
