@@ -5942,15 +5942,7 @@ fn personality_requires_env_merge_init_path_proxies_and_mount() {
 #[test]
 fn a_rootfs_directory_runs_as_is_or_under_an_overlay() {
     let e = Engine::new();
-    let dir = e.root().join("tree");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/mkrootfs.sh"
-    ))
-    .arg(&dir)
-    .output()
-    .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let dir = busybox_tree(&e);
     let d = dir.to_str().unwrap();
     assert_eq!(
         e.ok(&[
@@ -6005,15 +5997,7 @@ fn latest_acts_on_the_newest_container() {
     assert!(e
         .fails(&["logs", "-l"])
         .contains("--latest: there are no containers"));
-    let dir = e.root().join("tree");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/mkrootfs.sh"
-    ))
-    .arg(&dir)
-    .output()
-    .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let dir = busybox_tree(&e);
     let over = format!("{}:O", dir.display());
     e.ok(&[
         "run", "-d", "--name", "old", "--rootfs", &over, "sleep", "100",
@@ -6056,15 +6040,7 @@ fn latest_acts_on_the_newest_container() {
 #[test]
 fn filters_pick_what_start_stop_pause_restart_and_rm_act_on() {
     let e = Engine::new();
-    let dir = e.root().join("tree");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/mkrootfs.sh"
-    ))
-    .arg(&dir)
-    .output()
-    .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let dir = busybox_tree(&e);
     let over = format!("{}:O", dir.display());
     for (name, label) in [("f1", "grp=a"), ("f2", "grp=a"), ("f3", "grp=b")] {
         e.ok(&[
@@ -6121,15 +6097,7 @@ fn a_container_is_checkpointed_and_restored_where_it_was() {
         return;
     }
     let e = Engine::new();
-    let dir = e.root().join("tree");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/mkrootfs.sh"
-    ))
-    .arg(&dir)
-    .output()
-    .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let dir = busybox_tree(&e);
     let over = format!("{}:O", dir.display());
     let counter = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
     e.ok(&[
@@ -6220,4 +6188,19 @@ fn a_container_is_checkpointed_and_restored_where_it_was() {
     assert!(e
         .fails(&["container", "checkpoint", "nope"])
         .contains("nope"));
+}
+
+/// A busybox root filesystem in the engine's test directory (for
+/// `--rootfs`: no registry needed).
+fn busybox_tree(e: &Engine) -> std::path::PathBuf {
+    let dir = e.root().join("tree");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/mkrootfs.sh"
+    ))
+    .arg(&dir)
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    dir
 }
