@@ -62,8 +62,14 @@ impl Engine {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(skiff_bin())
-            .arg("--root")
+        let mut cmd = Command::new(skiff_bin());
+        // The host's proxy variables would reach containers (--http-proxy
+        // is on by default, as Podman's): environments compared whole
+        // must not depend on the machine running the tests.
+        for v in ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy"] {
+            cmd.env_remove(v).env_remove(v.to_uppercase());
+        }
+        cmd.arg("--root")
             .arg(self.root())
             .args(args)
             .stdin(Stdio::null())
