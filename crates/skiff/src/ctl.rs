@@ -2925,12 +2925,17 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
                     ]
                 })
                 .collect();
-            let header = ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"];
-            let table = format::table(&header, &rows);
-            let skip = if noheading { 1 } else { 0 };
-            for line in table.lines().skip(skip) {
-                println!("{line}");
+            // Podman's layout (Go's tabwriter).
+            let mut all = vec![];
+            if !noheading {
+                all.push(
+                    ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]
+                        .map(String::from)
+                        .to_vec(),
+                );
             }
+            all.extend(rows);
+            print!("{}", format::tabwriter(&all));
         }
         SecretCommand::Inspect {
             secrets: names,
