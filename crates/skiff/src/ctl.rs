@@ -1566,20 +1566,20 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                     "{}",
                     serde_json::to_string_pretty(&docs).unwrap_or_default()
                 ),
-                (false, "table") => print!(
-                    "{}",
-                    format::table(
-                        &[
-                            "POD ID",
-                            "NAME",
-                            "STATUS",
-                            "CREATED",
-                            "INFRA ID",
-                            "# OF CONTAINERS"
-                        ],
-                        &rows
-                    )
-                ),
+                // Podman's layout (Go's tabwriter): pods are Podman's.
+                (false, "table") => {
+                    let header = [
+                        "POD ID",
+                        "NAME",
+                        "STATUS",
+                        "CREATED",
+                        "INFRA ID",
+                        "# OF CONTAINERS",
+                    ];
+                    let mut all = vec![header.map(String::from).to_vec()];
+                    all.extend(rows);
+                    print!("{}", format::tabwriter(&all));
+                }
                 // A template: Podman's fields (ID, Name, Status, Created,
                 // InfraID, NumberOfContainers, Labels).
                 (false, t) => {
