@@ -1851,6 +1851,11 @@ pub struct BuildArgs {
 /// definition, so their values are not taken for the first argument.
 pub fn latest_as_name(mut args: Vec<String>) -> Vec<String> {
     use clap::CommandFactory;
+    // Most command lines have neither: no second build of the command's
+    // definition for them (every `run` would pay for it).
+    if !args.iter().any(|a| a == "-l" || a == "--latest") {
+        return args;
+    }
     const COMMANDS: &[&str] = &[
         "attach", "diff", "exec", "inspect", "kill", "logs", "mount", "pause", "port", "restart",
         "rm", "start", "stats", "stop", "top", "unmount", "unpause", "wait",
