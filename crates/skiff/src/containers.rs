@@ -1913,6 +1913,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         .unwrap_or(Value::Null);
     let net = network_settings(db, c);
     let dir = db.dir(&c.id);
+    let id_maps = crate::idmap::maps_in(&config);
     let user = match (
         config.pointer("/process/user/uid").and_then(Value::as_u64),
         config.pointer("/process/user/gid").and_then(Value::as_u64),
@@ -2007,11 +2008,11 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
             "CpuPeriod": limit("/linux/resources/cpu/period"),
             "PidsLimit": limit("/linux/resources/pids/limit"),
             // Podman's: the maps of a user namespace of its own.
-            "IDMappings": crate::idmap::read_maps(&dir.join("config.json")).map(|m| json!({
+            "IDMappings": id_maps.as_ref().map(|m| json!({
                 "UidMap": crate::idmap::IdMaps::texts(&m.uid),
                 "GidMap": crate::idmap::IdMaps::texts(&m.gid),
             })),
-            "UsernsMode": if config.pointer("/linux/uidMappings").is_some() { "private" } else { "" },
+            "UsernsMode": if id_maps.is_some() { "private" } else { "" },
             // The group's parent (Docker's field; "" for the default, /).
             "CgroupParent": config
                 .pointer("/linux/cgroupsPath")

@@ -30,7 +30,7 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
             "--attach and --detach conflict: a detached container has nothing attached",
         ));
     }
-    attach_streams(&a)?;
+    let (stdin, echo) = attach_streams(&a)?;
     if let Some(f) = &a.pod_id_file {
         if a.pod.is_some() {
             return Err(Error::invalid("--pod and --pod-id-file conflict: give one"));
@@ -268,7 +268,6 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
     if a.sig_proxy.unwrap_or(true) {
         proxy_signals(&db, &c.id);
     }
-    let (stdin, echo) = attach_streams(&a)?;
     if a.tty {
         return run_attached(&db, &c.id, stdin, echo, &detach_keys);
     }

@@ -252,6 +252,12 @@ fn first_free(ranges: &[(u32, u32)], used: &[Range], size: u32) -> Option<Range>
 /// A container's maps, from its config.
 pub fn read_maps(config: &Path) -> Option<IdMaps> {
     let v: Value = serde_json::from_slice(&std::fs::read(config).ok()?).ok()?;
+    maps_in(&v)
+}
+
+/// The maps a container's config (read already) gives its user namespace
+/// of its own; None without one.
+pub fn maps_in(v: &Value) -> Option<IdMaps> {
     let list = |key: &str| -> Vec<Range> {
         v["linux"][key]
             .as_array()
