@@ -140,6 +140,7 @@ fn restore_once(
     io: RunIo,
     log: &std::sync::Arc<std::sync::Mutex<LogWriter>>,
     hub: &crate::attach::Hub,
+    tcp_established: bool,
 ) -> Result<Ran> {
     let dir = db.dir(id);
     let (out_r, out_w) = pipe()?;
@@ -157,11 +158,11 @@ fn restore_once(
             .arg("--image-path")
             .arg(dir.join("checkpoint"))
             .arg("--pid-file")
-            .arg(&pidfile)
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(out_w)
-            .stderr(err_w);
+            .arg(&pidfile);
+        if tcp_established {
+            cmd.arg("--tcp-established");
+        }
+        cmd.arg(id).stdin(Stdio::null()).stdout(out_w).stderr(err_w);
         match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -1240,8 +1241,10 @@ fn run_once(
     pid_to: Option<&Path>,
 ) -> Result<Ran> {
     let dir = db.dir(id);
-    if fs::remove_file(dir.join(crate::db::RESTORE)).is_ok() {
-        return restore_once(db, id, io, log, hub);
+    let restore_mark = dir.join(crate::db::RESTORE);
+    if let Ok(how) = fs::read(&restore_mark) {
+        let _ = fs::remove_file(&restore_mark);
+        return restore_once(db, id, io, log, hub, how == crate::db::RESTORE_TCP);
     }
     // A plain start of a checkpointed container starts it afresh.
     let _ = fs::remove_file(dir.join(crate::db::CHECKPOINTED));

@@ -3143,7 +3143,7 @@ pub fn checkpoint(
 
 /// `container restore`: a new monitor brings each container back from
 /// its checkpoint (skiff-oci restore), output into the same log.
-pub fn restore(store: &Store, names: &[String], all: bool, _tcp: bool) -> Result<i32> {
+pub fn restore(store: &Store, names: &[String], all: bool, tcp: bool) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let names: Vec<String> = match all {
         true => db
@@ -3171,8 +3171,10 @@ pub fn restore(store: &Store, names: &[String], all: bool, _tcp: bool) -> Result
             )));
         }
         ctr::reset_exited(&db, &c)?;
+        // The mark says how: the monitor's restore reads it.
         let mark = dir.join(crate::db::RESTORE);
-        std::fs::write(&mark, b"").map_err(|e| Error::at(&mark, "writing", e))?;
+        let how: &[u8] = if tcp { crate::db::RESTORE_TCP } else { b"" };
+        std::fs::write(&mark, how).map_err(|e| Error::at(&mark, "writing", e))?;
         let c = ctr::start_detached(&db, &c.id)?;
         if c.state == "exited" && c.started.is_none() {
             let _ = std::fs::remove_file(&mark);

@@ -393,8 +393,12 @@ pub(crate) const STOPPED_BY_USER: &str = "stopped-by-user";
 pub(crate) const CHECKPOINTED: &str = "checkpointed";
 
 /// Left by `restore` for the monitor: bring the container back from its
-/// checkpoint instead of starting it afresh.
+/// checkpoint instead of starting it afresh. It holds [`RESTORE_TCP`] for
+/// `--tcp-established`, else nothing.
 pub(crate) const RESTORE: &str = "restore";
+
+/// What the restore mark holds for `restore --tcp-established`.
+pub(crate) const RESTORE_TCP: &[u8] = b"tcp-established";
 
 /// How many times the monitor has restarted the container.
 pub(crate) const RESTARTS: &str = "restarts";

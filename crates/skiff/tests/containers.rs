@@ -6175,7 +6175,7 @@ fn a_container_is_checkpointed_and_restored_where_it_was() {
         .contains("the container is running"));
     // Stopped, it is restored from that checkpoint.
     e.ok(&["stop", "-t", "0", "ck"]);
-    e.ok(&["container", "restore", "ck"]);
+    e.ok(&["container", "restore", "--tcp-established", "ck"]);
     assert_eq!(e.ok(&["exec", "ck", "echo", "back"]), "back\n");
     e.ok(&["rm", "-f", "-t", "0", "ck"]);
     e.ok(&[
