@@ -1146,43 +1146,64 @@ fn print_many(
     Ok(0)
 }
 
-/// The names of the containers whose `--requires` names `id`.
-fn dependents(db: &Db, id: &str) -> Vec<String> {
-    db.all()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| {
-            crate::db::Settings::load(&db.dir(&c.id))
-                .requires
-                .iter()
-                .any(|r| r == id)
-        })
-        .map(|c| c.name)
-        .collect()
-}
+/// Who requires whom (`run --requires`): each container's id, and the
+/// (id, name) of the containers whose requirement names it. Read once per
+/// command (each container's settings file), not once per container.
+struct Dependents(std::collections::HashMap<String, Vec<(String, String)>>);
 
-/// `rm --depend`: each container after those that depend on it (and on
-/// them), each once.
-fn with_dependents(db: &Db, names: &[String]) -> Vec<String> {
-    fn visit(db: &Db, name: &str, out: &mut Vec<String>, seen: &mut Vec<String>) {
-        let Ok(c) = db.find(name) else {
+impl Dependents {
+    fn load(db: &Db) -> Dependents {
+        let mut of = std::collections::HashMap::<String, Vec<(String, String)>>::new();
+        for c in db.all().unwrap_or_default() {
+            for r in crate::db::Settings::load(&db.dir(&c.id)).requires {
+                of.entry(r)
+                    .or_default()
+                    .push((c.id.clone(), c.name.clone()));
+            }
+        }
+        Dependents(of)
+    }
+
+    /// The names of those that require `id` and are still there.
+    fn of(&self, db: &Db, id: &str) -> Vec<String> {
+        self.0
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|(dep, _)| db.find(dep).is_ok())
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    /// `rm --depend`: each container after those that depend on it (and
+    /// on them), each once.
+    fn first(&self, db: &Db, names: &[String]) -> Vec<String> {
+        fn visit(
+            d: &Dependents,
+            db: &Db,
+            name: &str,
+            out: &mut Vec<String>,
+            seen: &mut Vec<String>,
+        ) {
+            let Ok(c) = db.find(name) else {
+                out.push(name.to_string());
+                return;
+            };
+            if seen.contains(&c.id) {
+                return;
+            }
+            seen.push(c.id.clone());
+            for dep in d.of(db, &c.id) {
+                visit(d, db, &dep, out, seen);
+            }
             out.push(name.to_string());
-            return;
-        };
-        if seen.contains(&c.id) {
-            return;
         }
-        seen.push(c.id.clone());
-        for d in dependents(db, &c.id) {
-            visit(db, &d, out, seen);
+        let (mut out, mut seen) = (vec![], vec![]);
+        for n in names {
+            visit(self, db, n, &mut out, &mut seen);
         }
-        out.push(name.to_string());
+        out
     }
-    let (mut out, mut seen) = (vec![], vec![]);
-    for n in names {
-        visit(db, n, &mut out, &mut seen);
-    }
-    out
 }
 
 /// `--filter`s of stop, restart, rm, pause and start: the names of the
@@ -1332,8 +1353,9 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     a.containers.extend(filtered(&db, &a.filter)?);
     a.containers
         .extend(cidfiles(&a.cidfile, a.force || a.ignore)?);
+    let dependents = Dependents::load(&db);
     if a.depend {
-        a.containers = with_dependents(&db, &a.containers);
+        a.containers = dependents.first(&db, &a.containers);
     }
     // Podman's codes: 1 when one was not found, 2 when one was running.
     let mut code = 0;
@@ -1354,7 +1376,7 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
             code = code.max(1);
             continue;
         }
-        let needing = dependents(&db, &c.id);
+        let needing = dependents.of(&db, &c.id);
         if !needing.is_empty() {
             eprintln!(
                 "Error: {name}: {} depend on it (run --requires): remove them first, or rm --depend",
