@@ -501,6 +501,19 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
     })
 }
 
+/// `--label KEY=VALUE`s (KEY alone: an empty value) as a JSON object,
+/// as volumes, networks and secrets keep them.
+fn label_map(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+    let mut labels = serde_json::Map::new();
+    for l in given {
+        match l.split_once('=').unwrap_or((l, "")) {
+            ("", _) => return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE"))),
+            (k, v) => labels.insert(k.to_string(), json!(v)),
+        };
+    }
+    Ok(labels)
+}
+
 /// `--label-file`s' KEY=VALUE lines (# comments, blank lines), then
 /// `--label`s, which win.
 fn labels_of(
@@ -1810,14 +1823,7 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
                 )));
             }
             let name = name.unwrap_or_else(volumes::anonymous_name);
-            let mut labels = serde_json::Map::new();
-            for l in &label {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                if k.is_empty() {
-                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
-                }
-                labels.insert(k.to_string(), json!(v));
-            }
+            let labels = label_map(&label)?;
             volumes::create(&db, &name, &Value::Object(labels), false)?;
             println!("{name}");
         }
@@ -2011,13 +2017,7 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
             if ipv6 {
                 return Err(Error::invalid("--ipv6: networks here are IPv4 only"));
             }
-            let mut labels = serde_json::Map::new();
-            for l in &label {
-                match l.split_once('=').unwrap_or((l, "")) {
-                    ("", _) => return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE"))),
-                    (k, v) => labels.insert(k.to_string(), json!(v)),
-                };
-            }
+            let labels = label_map(&label)?;
             let opts = CreateOptions {
                 subnet: subnet.as_deref(),
                 gateway: gateway.as_deref(),
@@ -2878,14 +2878,7 @@ pub fn secret(store: &Store, cmd: SecretCommand) -> Result<i32> {
                     "--driver {driver:?}: file is the only driver"
                 )));
             }
-            let mut labels = serde_json::Map::new();
-            for l in &label {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                if k.is_empty() {
-                    return Err(Error::invalid(format!("--label {l:?}: KEY=VALUE")));
-                }
-                labels.insert(k.to_string(), json!(v));
-            }
+            let labels = label_map(&label)?;
             let new = secrets::NewSecret {
                 name: &name,
                 source: &source,
