@@ -5508,6 +5508,18 @@ fn secrets_reach_containers_as_files_and_variables() {
 #[test]
 fn a_user_namespace_of_its_own() {
     need!("docker-registry", "skopeo");
+    // Idmapped mounts of an overlay's lower layers: Linux 5.19 and later.
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    if (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) < (5, 19) {
+        eprintln!(
+            "skipped: user namespaces with idmapped layers need Linux 5.19 (this is {})",
+            release.trim()
+        );
+        return;
+    }
     let f = fixture();
     let e = &f.e;
     let probe = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; \
