@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "skiff",
     version,
-    about = "skiff: a daemonless container engine (images today; containers, networks and builds as they land)",
+    about = "skiff: a daemonless container engine: images, containers, pods, volumes, networks and builds",
     after_help = "Examples:\n  skiff pull 127.0.0.1:5000/busybox:1\n  skiff images\n  skiff save -o busybox.tar busybox:1 && skiff load -i busybox.tar"
 )]
 pub struct Cli {

@@ -31,8 +31,8 @@ use skiff_image::store::Store;
 use skiff_image::{Error, Result};
 
 use crate::db::{
-    alive, mark_exited, mark_running, mark_stopped_by_user, random_id, restart_count, restarting,
-    wait_exit, Ctr, Db, Settings, ATTACH_FIRST, RESTARTS, STOPPED_BY_USER,
+    alive, backing_off, mark_exited, mark_running, mark_stopped_by_user, random_id, restart_count,
+    wait_exit, Ctr, Db, Settings, ATTACH_FIRST, BACK_OFF, RESTARTS, STOPPED_BY_USER,
 };
 use crate::format;
 use crate::health::{Health, Healthcheck};
@@ -917,9 +917,11 @@ pub fn monitor(
         if began.elapsed() >= Duration::from_secs(10) {
             pause = Duration::from_millis(100);
         }
-        std::thread::sleep(pause);
+        let _ = fs::write(dir.join(BACK_OFF), "");
+        let stopped = back_off(&dir, pause);
+        let _ = fs::remove_file(dir.join(BACK_OFF));
         pause = (pause * 2).min(Duration::from_secs(60));
-        if dir.join(STOPPED_BY_USER).exists() {
+        if stopped {
             break code;
         }
         restarts += 1;
@@ -936,6 +938,23 @@ pub fn monitor(
         }
     }
     Ok(code)
+}
+
+/// Sleeps out a restart's back-off, `pause`, unless the container is
+/// stopped meanwhile (a stop waits for the monitor to end: it must not
+/// wait out a back-off of up to a minute). Whether it was.
+fn back_off(dir: &Path, pause: Duration) -> bool {
+    let end = Instant::now() + pause;
+    loop {
+        if dir.join(STOPPED_BY_USER).exists() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
 }
 
 /// --rmi: the image run was given goes as `rmi NAME` would take it (as
@@ -1916,6 +1935,7 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         .unwrap_or(Value::Null);
     let net = network_settings(db, c);
     let dir = db.dir(&c.id);
+    let back_off = backing_off(db, c);
     let id_maps = crate::idmap::maps_in(&config);
     let user = match (
         config.pointer("/process/user/uid").and_then(Value::as_u64),
@@ -1962,14 +1982,14 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         "Image": c.image_id,
         "ImageName": c.image,
         "State": {
-            "Status": c.state,
-            "Running": c.state == "running" || c.state == "paused",
+            "Status": if back_off { "restarting" } else { c.state.as_str() },
+            "Running": c.state == "running" || c.state == "paused" || back_off,
             "Paused": c.state == "paused",
             "Pid": c.pid,
             "ExitCode": c.exit_code.unwrap_or(0),
             "StartedAt": ts(c.started),
             "FinishedAt": ts(c.finished),
-            "Restarting": restarting(c),
+            "Restarting": back_off,
             "Health": match &settings.health {
                 Some(_) => Health::load(&dir).unwrap_or_default().inspect(),
                 None => json!({"Status": "", "FailingStreak": 0, "Log": null}),

@@ -790,7 +790,11 @@ fn status_text(db: &Db, c: &Ctr) -> String {
             }
         ),
         "exited" => format!(
-            "Exited ({}) {}",
+            "{} ({}) {}",
+            match crate::db::backing_off(db, c) {
+                true => "Restarting",
+                false => "Exited",
+            },
             c.exit_code.unwrap_or(0),
             format::ago(c.finished)
         ),
@@ -847,7 +851,7 @@ impl PsFilter {
             values.iter().any(|v| match k.as_str() {
                 "id" => c.id.starts_with(v.as_str()),
                 "name" => regex_lite::Regex::new(v).is_ok_and(|r| r.is_match(&c.name)),
-                "status" => status_word(c) == v,
+                "status" => status_word(db, c) == v,
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => labels().get(lk).is_some_and(|x| x == lv),
                     None => labels().contains_key(v),
@@ -895,8 +899,9 @@ fn health_status(db: &Db, c: &Ctr) -> String {
 }
 
 /// A container's state as `ps --filter status=` names it.
-fn status_word(c: &Ctr) -> &str {
+fn status_word<'a>(db: &Db, c: &'a Ctr) -> &'a str {
     match c.state.as_str() {
+        "exited" if crate::db::backing_off(db, c) => "restarting",
         "running" | "paused" | "exited" | "created" => &c.state,
         "stopped" => "exited",
         _ => "unknown",
@@ -983,7 +988,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
         let settings = crate::db::Settings::load(&db.dir(&c.id));
         json!({
             "ID": id(c), "Id": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
-            "Command": c.command.join(" "), "State": c.state, "Status": status_text(&db, c),
+            "Command": c.command.join(" "), "State": status_word(&db, c), "Status": status_text(&db, c),
             "Created": c.created, "CreatedAt": format::go_time(c.created),
             "RunningFor": format::ago(Some(c.created)),
             "ExitCode": c.exit_code.unwrap_or(0), "Pid": c.pid,

@@ -403,6 +403,9 @@ pub(crate) const RESTORE_TCP: &[u8] = b"tcp-established";
 /// How many times the monitor has restarted the container.
 pub(crate) const RESTARTS: &str = "restarts";
 
+/// Present while the monitor sleeps between two runs (see backing_off).
+pub(crate) const BACK_OFF: &str = "back-off";
+
 /// Left by a foreground `run -t` for the monitor: hold the start until
 /// the run has attached (the monitor removes it).
 pub const ATTACH_FIRST: &str = "attach-first";
@@ -473,6 +476,13 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Whether the container waits out a restart policy's back-off (Docker's
+/// "restarting"): its monitor lives and has marked the wait. A monitor
+/// that will not run it again, finishing up, is not.
+pub fn backing_off(db: &Db, c: &Ctr) -> bool {
+    c.state == "exited" && db.dir(&c.id).join(BACK_OFF).exists() && alive(c.monitor)
 }
 
 /// Whether the container's monitor is between two runs (a restart's

@@ -824,7 +824,36 @@ fn restart_policies_and_restart() {
     eventually("quick ran twice", || {
         e.ok(&["logs", "quick"]).matches('q').count() >= 2
     });
+    // Between two runs it reads as Docker's: restarting, and running.
+    eventually("quick seen restarting", || {
+        e.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Restarting}} {{.State.Running}}",
+            "quick",
+        ]) == "restarting true true\n"
+    });
+    eventually("quick listed restarting", || {
+        e.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=restarting",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ])
+        .starts_with("quick Restarting (0) ")
+    });
     e.ok(&["stop", "quick"]);
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Restarting}}",
+            "quick"
+        ]),
+        "exited false\n"
+    );
     let runs = e.ok(&["logs", "quick"]).matches('q').count();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
