@@ -522,8 +522,10 @@ pub enum VolumeCommand {
         /// local [default] (the only driver here)
         #[arg(short, long, default_value = "local")]
         driver: String,
-        /// The local driver's mount options (type, device, o): refused,
-        /// naming the option (volumes here are directories)
+        /// The local driver's options: type=FSTYPE and device=DEVICE
+        /// mount a filesystem while containers use the volume (o=bind and
+        /// device=DIR: a host directory), o=OPTIONS its mount options
+        /// (uid=, gid= own a plain volume) (repeatable)
         #[arg(short, long, value_name = "KEY=VALUE")]
         opt: Vec<String>,
     },

@@ -828,6 +828,8 @@ pub fn monitor(
     };
     let mut restarts = 0;
     let mut pause = Duration::from_millis(100);
+    // Volumes that mount a filesystem stay mounted while the monitor runs.
+    let mut volumes = None;
     let code = loop {
         let began = Instant::now();
         let io = RunIo {
@@ -837,12 +839,17 @@ pub fn monitor(
         };
         let health = health_timer(db, id, settings.health.as_ref());
         let deadline = run_deadline(db, id, settings.timeout);
-        let ran = match settings.isolation {
-            crate::db::Isolation::Vm => {
+        let held = match volumes.is_some() {
+            true => Ok(()),
+            false => crate::volumes::hold_for(db, id).map(|h| volumes = Some(h)),
+        };
+        let ran = match (held, &settings.isolation) {
+            (Err(e), _) => Ok(Ran::NotStarted(e.to_string())),
+            (Ok(()), crate::db::Isolation::Vm) => {
                 let pod = settings.vm_pod.as_deref();
                 crate::vm::run_once(db, id, pod, io, &log, &hub)
             }
-            crate::db::Isolation::Default => {
+            (Ok(()), crate::db::Isolation::Default) => {
                 run_once(db, id, io, &log, &hub, settings.pidfile.as_deref())
             }
         };

@@ -1822,14 +1822,10 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
                     "--driver {driver:?}: local is the only driver here"
                 )));
             }
-            if let Some(o) = opt.first() {
-                return Err(Error::invalid(format!(
-                    "--opt {o:?}: volumes here are directories of the store (no mount options)"
-                )));
-            }
+            let opts = volumes::DriverOpts::parse(&opt)?;
             let name = name.unwrap_or_else(volumes::anonymous_name);
             let labels = label_map(&label)?;
-            volumes::create(&db, &name, &Value::Object(labels), false)?;
+            volumes::create_with(&db, &name, &Value::Object(labels), false, &opts)?;
             println!("{name}");
         }
         VolumeCommand::Ls {
@@ -1904,6 +1900,11 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
                 )));
             }
             let what = format!("volume export {volume}");
+            let _held = volumes::hold(
+                &db,
+                std::slice::from_ref(&volume),
+                &format!("export-{}", std::process::id()),
+            )?;
             return crate::info::archive_dir(
                 &volumes::data(&db, &volume),
                 output.as_deref(),

@@ -41,9 +41,184 @@ pub fn exists(db: &Db, name: &str) -> bool {
     meta_path(db, name).exists()
 }
 
+/// The local driver's options, as `volume create -o` takes them (Docker's
+/// and Podman's): `type` and `device` mount a filesystem (mount(8)'s `-t`
+/// and device; `o=bind` a host directory) on the volume's directory while
+/// containers use it, `o` its mount options. `o`'s `uid=` and `gid=` own
+/// a plain volume's directory (a tmpfs takes them as its own options).
+#[derive(Debug, Default, PartialEq)]
+pub struct DriverOpts {
+    pub fstype: Option<String>,
+    pub device: Option<String>,
+    pub o: Option<String>,
+}
+
+impl DriverOpts {
+    pub fn parse(given: &[String]) -> Result<DriverOpts> {
+        let mut d = DriverOpts::default();
+        for g in given {
+            let (k, v) = g
+                .split_once('=')
+                .ok_or_else(|| Error::invalid(format!("--opt {g:?}: KEY=VALUE")))?;
+            let slot = match k {
+                "type" => &mut d.fstype,
+                "device" => &mut d.device,
+                "o" => &mut d.o,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "--opt {g:?}: {k} is not an option of the local driver (type, device, o)"
+                    )))
+                }
+            };
+            *slot = Some(v.to_string());
+        }
+        d.check()?;
+        Ok(d)
+    }
+
+    /// The combinations that mean something: a mount needs its device
+    /// and a type (or o=bind); mount options need a mount.
+    fn check(&self) -> Result<()> {
+        for item in self.items() {
+            match item.split_once('=') {
+                Some(("uid" | "gid", n)) if n.parse::<u32>().is_err() => {
+                    return Err(Error::invalid(format!("--opt o={item}: a numeric id")))
+                }
+                Some(("uid" | "gid", _)) => {}
+                _ if self.device.is_none() => {
+                    let what = match item.split_once('=').map_or(item, |(k, _)| k) {
+                        "size" | "inodes" | "noquota" => {
+                            "quotas need a filesystem with project quotas, not supported here (type=tmpfs takes size=)"
+                        }
+                        _ => "mount options need type= and device=",
+                    };
+                    return Err(Error::invalid(format!("--opt o={item}: {what}")));
+                }
+                _ => {}
+            }
+        }
+        match (&self.fstype, &self.device) {
+            (Some(t), None) => Err(Error::invalid(format!(
+                "--opt type={t}: needs device= (mount(8)'s device: tmpfs for a tmpfs)"
+            ))),
+            (None, Some(dev)) if !self.binds() => Err(Error::invalid(format!(
+                "--opt device={dev}: needs type= (or o=bind)"
+            ))),
+            (_, Some(dev)) if self.binds() && !dev.starts_with('/') => Err(Error::invalid(
+                format!("--opt device={dev}: o=bind takes an absolute path"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn items(&self) -> impl Iterator<Item = &str> {
+        self.o
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|i| !i.is_empty())
+    }
+
+    fn binds(&self) -> bool {
+        self.items().any(|i| i == "bind" || i == "rbind")
+    }
+
+    /// Whether the volume is a mount, not a directory of the store.
+    pub fn mounts(&self) -> bool {
+        self.device.is_some()
+    }
+
+    fn id(&self, key: &str) -> Option<u32> {
+        self.items()
+            .filter_map(|i| i.strip_prefix(key)?.strip_prefix('='))
+            .filter_map(|n| n.parse().ok())
+            .last()
+    }
+
+    /// As volume.json and inspect keep them (Options).
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("type", &self.fstype),
+            ("device", &self.device),
+            ("o", &self.o),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), json!(v));
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn from_json(v: &Value) -> DriverOpts {
+        let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        DriverOpts {
+            fstype: get("type"),
+            device: get("device"),
+            o: get("o"),
+        }
+    }
+
+    /// Mounts the filesystem on `target`: a bind (its flags applied by a
+    /// remount, as mount(8) does) or a filesystem of `type`.
+    fn mount_on(&self, target: &Path) -> Result<()> {
+        use nix::mount::{mount, MsFlags};
+        let device = self.device.as_deref().unwrap_or_default();
+        let opts: Vec<String> = self.items().map(str::to_string).collect();
+        let parsed = skiff_runtime::rootfs::MountOptions::parse(&opts);
+        let fail = |e: nix::Error| {
+            Error::invalid(format!(
+                "mounting {device} on {} (volume options type={}, o={}): {e}",
+                target.display(),
+                self.fstype.as_deref().unwrap_or("none"),
+                self.o.as_deref().unwrap_or_default()
+            ))
+        };
+        if parsed.is_bind() {
+            let flags = parsed.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+            mount(
+                Some(device),
+                target,
+                None::<&str>,
+                parsed.flags,
+                None::<&str>,
+            )
+            .map_err(fail)?;
+            if !flags.is_empty() {
+                let again = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
+                if let Err(e) = mount(None::<&str>, target, None::<&str>, again, None::<&str>) {
+                    let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+                    return Err(fail(e));
+                }
+            }
+            return Ok(());
+        }
+        let data = parsed.data.join(",");
+        mount(
+            Some(device),
+            target,
+            self.fstype.as_deref(),
+            parsed.flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        )
+        .map_err(fail)
+    }
+}
+
 /// Makes volume `name` (an error if it exists); `anonymous` ones are
 /// removed with the container that made them (`rm -v`).
 pub fn create(db: &Db, name: &str, labels: &Value, anonymous: bool) -> Result<()> {
+    create_with(db, name, labels, anonymous, &DriverOpts::default())
+}
+
+/// `create` with the local driver's options (`volume create -o`).
+pub fn create_with(
+    db: &Db,
+    name: &str,
+    labels: &Value,
+    anonymous: bool,
+    opts: &DriverOpts,
+) -> Result<()> {
     if !valid_name(name) {
         return Err(Error::invalid(format!(
             "volume {name:?}: use letters, digits, '_', '.', '-' (from a letter or digit)"
@@ -58,6 +233,10 @@ pub fn create(db: &Db, name: &str, labels: &Value, anonymous: bool) -> Result<()
         _ => Error::at(&d, "making", e),
     })?;
     fs::create_dir(&d).map_err(|e| Error::at(&d, "making", e))?;
+    if !opts.mounts() && (opts.id("uid").is_some() || opts.id("gid").is_some()) {
+        std::os::unix::fs::chown(&d, opts.id("uid"), opts.id("gid"))
+            .map_err(|e| Error::at(&d, "owning", e))?;
+    }
     let meta = json!({
         "Name": name,
         "Driver": "local",
@@ -66,6 +245,7 @@ pub fn create(db: &Db, name: &str, labels: &Value, anonymous: bool) -> Result<()
         "Labels": labels,
         "Anonymous": anonymous,
         "Filled": false,
+        "Options": opts.to_json(),
     });
     fs::write(meta_path(db, name), meta.to_string())
         .map_err(|e| Error::at(&meta_path(db, name), "writing", e))?;
@@ -97,25 +277,52 @@ pub fn list(db: &Db) -> Vec<String> {
 
 /// The volumes a container's config binds (their names).
 pub fn used_by(db: &Db, id: &str) -> Vec<String> {
-    let base = dir(db);
-    let config: Value = fs::read(db.dir(id).join("config.json"))
+    binds_of(db, &container_config(db, id))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn container_config(db: &Db, id: &str) -> Value {
+    fs::read(db.dir(id).join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    config["mounts"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter_map(|m| m["source"].as_str())
-                .filter_map(|s| Path::new(s).strip_prefix(&base).ok().map(Path::to_path_buf))
-                .filter_map(|rel| {
-                    rel.components()
-                        .next()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                })
-                .collect()
+        .unwrap_or(Value::Null)
+}
+
+/// The volumes a container's config binds: each one's name and where.
+fn binds_of(db: &Db, config: &Value) -> Vec<(String, String)> {
+    let base = dir(db);
+    let Some(ms) = config["mounts"].as_array() else {
+        return Vec::new();
+    };
+    ms.iter()
+        .filter_map(|m| {
+            let rel = Path::new(m["source"].as_str()?).strip_prefix(&base).ok()?;
+            let name = rel.components().next()?.as_os_str().to_string_lossy();
+            Some((name.into_owned(), m["destination"].as_str()?.to_string()))
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// The volumes of container `id` that mount a filesystem, held (mounted)
+/// for its run; each filled from the image the first time, as `fill`
+/// fills a plain one when the container is made.
+pub fn hold_for(db: &Db, id: &str) -> Result<Held> {
+    let config = container_config(db, id);
+    let binds = binds_of(db, &config);
+    let names: Vec<String> = binds.iter().map(|(n, _)| n.clone()).collect();
+    let held = hold(db, &names, id)?;
+    // Relative to the bundle, the container's directory.
+    let rootfs = db
+        .dir(id)
+        .join(config["root"]["path"].as_str().unwrap_or("rootfs"));
+    for (name, destination) in &binds {
+        if held.volumes.contains(&dir(db).join(name)) {
+            fill_now(db, name, &rootfs, destination)?;
+        }
+    }
+    Ok(held)
 }
 
 /// Every container using each volume.
@@ -139,9 +346,124 @@ pub fn remove(db: &Db, name: &str) -> Result<()> {
             "volume {name}: in use by container {user}: remove it first"
         )));
     }
+    // What a crash left mounted goes first: the removal must not reach
+    // through into the device (a bound host directory).
+    let d = data(db, name);
+    if is_mount_point(&d) {
+        let _ = nix::mount::umount2(&d, nix::mount::MntFlags::MNT_DETACH);
+        if is_mount_point(&d) {
+            return Err(Error::Refused(format!(
+                "volume {name}: {} is still mounted",
+                d.display()
+            )));
+        }
+    }
     skiff_image::store::remove_tree(&dir(db).join(name))?;
     crate::events::Event::new("volume", "remove", "", name).record(&db.root);
     Ok(())
+}
+
+/// Whether `path` is the root of a mount (its mount id differs from its
+/// parent's).
+fn is_mount_point(path: &Path) -> bool {
+    use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+    let id = |p: &Path| {
+        statx(CWD, p, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID)
+            .ok()
+            .map(|s| s.stx_mnt_id)
+    };
+    match (id(path), path.parent().and_then(id)) {
+        (Some(a), Some(b)) => a != b,
+        _ => false,
+    }
+}
+
+/// Volumes that mount a filesystem, held mounted for as long as this
+/// lives (Podman's mount count): the first holder mounts, the last one's
+/// drop unmounts. Holders are keys with their process in the volume's
+/// `holders` file, changed under a lock; a dead holder's line is dropped.
+pub struct Held {
+    volumes: Vec<PathBuf>,
+    key: String,
+}
+
+/// Holds each of `names` that mounts a filesystem, as `key` (a
+/// container's id; one per holder). Plain volumes are not held.
+pub fn hold(db: &Db, names: &[String], key: &str) -> Result<Held> {
+    let mut held = Held {
+        volumes: Vec::new(),
+        key: key.to_string(),
+    };
+    for name in names {
+        let Ok(m) = meta(db, name) else { continue };
+        let opts = DriverOpts::from_json(&m["Options"]);
+        if !opts.mounts() {
+            continue;
+        }
+        let vdir = dir(db).join(name);
+        let _lock = lock(&vdir)?;
+        let mut holders = read_holders(&vdir);
+        if holders.is_empty() {
+            let d = vdir.join("_data");
+            if is_mount_point(&d) {
+                // A crash's: no holder lives.
+                let _ = nix::mount::umount2(&d, nix::mount::MntFlags::MNT_DETACH);
+            }
+            opts.mount_on(&d)
+                .map_err(|e| Error::invalid(format!("volume {name}: {e}")))?;
+        }
+        holders.retain(|(k, _)| k != key);
+        holders.push((key.to_string(), std::process::id() as i64));
+        write_holders(&vdir, &holders)?;
+        held.volumes.push(vdir);
+    }
+    Ok(held)
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for vdir in &self.volumes {
+            let Ok(_lock) = lock(vdir) else { continue };
+            let mut holders = read_holders(vdir);
+            holders.retain(|(k, _)| *k != self.key);
+            if holders.is_empty() {
+                let _ = nix::mount::umount2(&vdir.join("_data"), nix::mount::MntFlags::MNT_DETACH);
+            }
+            let _ = write_holders(vdir, &holders);
+        }
+    }
+}
+
+fn lock(vdir: &Path) -> Result<fs::File> {
+    let path = vdir.join("lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::at(&path, "opening", e))?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::at(&path, "locking", e.into()))?;
+    Ok(f)
+}
+
+/// The holders whose process lives.
+fn read_holders(vdir: &Path) -> Vec<(String, i64)> {
+    fs::read_to_string(vdir.join("holders"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, pid) = l.split_once(' ')?;
+            Some((k.to_string(), pid.parse().ok()?))
+        })
+        .filter(|(_, pid)| crate::db::alive(*pid))
+        .collect()
+}
+
+fn write_holders(vdir: &Path, holders: &[(String, i64)]) -> Result<()> {
+    let text: String = holders.iter().map(|(k, p)| format!("{k} {p}\n")).collect();
+    let path = vdir.join("holders");
+    fs::write(&path, text).map_err(|e| Error::at(&path, "writing", e))
 }
 
 /// The first use of a volume on `destination`: what the image has there
@@ -149,12 +471,24 @@ pub fn remove(db: &Db, name: &str) -> Result<()> {
 /// copied in, owners and modes kept, as Docker fills a new volume. Only
 /// once, and only into an empty volume.
 pub fn fill(db: &Db, name: &str, rootfs: &Path, destination: &str) -> Result<()> {
+    // One that mounts a filesystem is filled through its mount, as its
+    // container starts (see hold_for).
+    if DriverOpts::from_json(&meta(db, name)?["Options"]).mounts() {
+        return Ok(());
+    }
+    fill_now(db, name, rootfs, destination)
+}
+
+fn fill_now(db: &Db, name: &str, rootfs: &Path, destination: &str) -> Result<()> {
     let mut m = meta(db, name)?;
+    if m["Filled"] == true {
+        return Ok(());
+    }
     let d = data(db, name);
     let empty = fs::read_dir(&d)
         .map(|mut r| r.next().is_none())
         .unwrap_or(false);
-    if m["Filled"] == true || !empty {
+    if !empty {
         return Ok(());
     }
     use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -222,6 +556,11 @@ pub fn import(db: &Db, name: &str, source: &Path) -> Result<()> {
             fs::File::open(source).map_err(|e| Error::at(source, "volume import: opening", e))?,
         )
     };
+    let _held = hold(
+        db,
+        &[name.to_string()],
+        &format!("import-{}", std::process::id()),
+    )?;
     let mut tar = tar::Archive::new(std::io::BufReader::new(input));
     tar.set_preserve_permissions(true);
     tar.set_preserve_ownerships(true);
@@ -244,6 +583,7 @@ pub fn inspect(db: &Db, name: &str) -> Result<Value> {
         "CreatedAt": m["CreatedAt"],
         "Labels": m["Labels"],
         "Scope": "local",
+        "Options": DriverOpts::from_json(&m["Options"]).to_json(),
         "Anonymous": m["Anonymous"],
     }))
 }

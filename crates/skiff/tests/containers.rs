@@ -1749,6 +1749,199 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
 }
 
+/// Whether `path` is a mount point in this mount namespace (the host's).
+fn mounted_at(path: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+/// `volume create -o`, the local driver's options as Docker's and
+/// Podman's: a tmpfs mounted on the volume while containers use it (one
+/// mount shared by them, filled from the image, gone after the last), a
+/// host directory bound read-only (whose files `volume rm` leaves, also
+/// when a crash left it mounted), owners for a plain volume, and the
+/// options refused by name.
+#[test]
+fn volume_options_mount_a_filesystem_while_containers_use_it() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    e.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=2m,mode=0750",
+        "tv",
+    ]);
+    let doc: Value = serde_json::from_str(&e.ok(&["volume", "inspect", "tv"])).unwrap();
+    assert_eq!(
+        doc[0]["Options"],
+        json!({"type": "tmpfs", "device": "tmpfs", "o": "size=2m,mode=0750"}),
+        "{doc}"
+    );
+    let mountpoint = doc[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert!(
+        !mounted_at(&mountpoint),
+        "mounted before any container used it"
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "t1",
+        "--network",
+        "none",
+        "-v",
+        "tv:/etc",
+        "app:1",
+        "sh",
+        "-c",
+        "echo shared > /etc/note; sleep 1000",
+    ]);
+    assert!(mounted_at(&mountpoint), "not mounted while t1 runs");
+    eventually("t1 wrote its note", || {
+        e.cmd(&["exec", "t1", "cat", "/etc/note"]).stdout == b"shared\n"
+    });
+    // A second container sees the same tmpfs: the image's files (the
+    // first use filled it) and t1's note; its size is the option's.
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "tv:/v",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /v/os-release /v/note; grep ' /v ' /proc/self/mountinfo",
+    ]);
+    let got = out(&o);
+    assert!(got.starts_with("NAME=skiff-test\nshared\n"), "{}", text(&o));
+    assert!(
+        got.contains(" - tmpfs ") && got.contains("size=2048k"),
+        "{got}"
+    );
+    assert!(
+        mounted_at(&mountpoint),
+        "the second container's end unmounted t1's volume"
+    );
+    e.ok(&["rm", "-f", "-t", "0", "t1"]);
+    assert!(
+        !mounted_at(&mountpoint),
+        "still mounted after the last user"
+    );
+
+    // A host directory, bound read-only; its files outlive the volume.
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("hi"), "hello\n").unwrap();
+    e.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind,ro",
+        "-o",
+        &format!("device={}", host.path().display()),
+        "hb",
+    ]);
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "hb:/d",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /d/hi; busybox touch /d/x 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(out(&o), "hello\nread-only\n", "{}", text(&o));
+    // As if a crash left it mounted: rm unmounts before it removes.
+    let hb: Value = serde_json::from_str(&e.ok(&["volume", "inspect", "hb"])).unwrap();
+    let hb_data = hb[0]["Mountpoint"].as_str().unwrap().to_string();
+    let st = Command::new("mount")
+        .args(["--bind", &host.path().display().to_string(), &hb_data])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    e.ok(&["volume", "rm", "hb", "tv"]);
+    assert!(!mounted_at(&hb_data));
+    assert_eq!(
+        fs::read_to_string(host.path().join("hi")).unwrap(),
+        "hello\n"
+    );
+
+    // A mount that fails fails the run, naming the volume; nothing stays.
+    e.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "o=bind",
+        "-o",
+        "device=/nonexistent-skiff",
+        "gone",
+    ]);
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "gone:/d",
+        "app:1",
+        "true",
+    ]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("volume gone") && text(&o).contains("/nonexistent-skiff"),
+        "{}",
+        text(&o)
+    );
+    e.ok(&["volume", "rm", "gone"]);
+
+    // uid= and gid= own a plain volume's directory.
+    e.ok(&["volume", "create", "-o", "o=uid=1000,gid=1001", "owned"]);
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "owned:/o",
+        "app:1",
+        "busybox",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/o",
+    ]);
+    assert_eq!(out(&o), "1000:1001\n", "{}", text(&o));
+    e.ok(&["volume", "rm", "owned"]);
+
+    for (opt, named) in [
+        ("foo=bar", "foo is not an option"),
+        ("type=tmpfs", "needs device="),
+        ("device=/tmp", "needs type="),
+        ("o=size=1m", "quotas"),
+        ("o=noexec", "need type= and device="),
+        ("o=uid=me", "numeric"),
+    ] {
+        let o = e.cmd(&["volume", "create", "-o", opt, "bad"]);
+        assert_eq!(o.status.code(), Some(125), "{opt}: {}", text(&o));
+        assert!(text(&o).contains(named), "{opt}: {}", text(&o));
+    }
+    assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
+}
+
 /// Whether Debian's CNI plugins are missing (bridge networks, -p): said
 /// as a skip.
 fn no_cni() -> bool {
