@@ -98,6 +98,21 @@ pub fn unpack(
     dest: &Path,
     opts: Options,
 ) -> Result<Unpacked> {
+    unpack_owned(blob, c, dest, opts, &|uid, gid| (uid, gid))
+}
+
+/// The host's owner of an entry's (uid, gid).
+pub type Owners<'a> = &'a dyn Fn(u64, u64) -> (u64, u64);
+
+/// `unpack`, each entry owned by `owners` of its tar owner (a user
+/// namespace's ids on the host: `skiff cp` into a container with maps).
+pub fn unpack_owned(
+    blob: impl Read + Send,
+    c: Compression,
+    dest: &Path,
+    opts: Options,
+    owners: Owners<'_>,
+) -> Result<Unpacked> {
     let decoder = decompressor(blob, c)?;
     // Two stages on two threads: decompressing and hashing the stream
     // (the diff id) here, reading the tar and making its entries below.
@@ -139,7 +154,7 @@ pub fn unpack(
             };
             let size = {
                 let mut archive = tar::Archive::new(&mut stream);
-                let mut u = Unpacker::new(dest, opts)?;
+                let mut u = Unpacker::new(dest, opts, owners)?;
                 let entries = archive
                     .entries()
                     .ctx(|| "reading the layer's tar stream".into())?;
@@ -209,9 +224,10 @@ impl Read for BufferReader {
     }
 }
 
-struct Unpacker {
+struct Unpacker<'a> {
     root: OwnedFd,
     opts: Options,
+    owners: Owners<'a>,
     /// The last parents opened, by their path in the layer.
     parents: HashMap<String, Arc<OwnedFd>>,
     /// Writes files and symlinks on worker threads (creating a file is a
@@ -256,8 +272,8 @@ fn ts(secs: u64, nanos: u32) -> Timestamps {
     }
 }
 
-impl Unpacker {
-    fn new(dest: &Path, opts: Options) -> Result<Unpacker> {
+impl<'a> Unpacker<'a> {
+    fn new(dest: &Path, opts: Options, owners: Owners<'a>) -> Result<Unpacker<'a>> {
         let root = rfs::open(
             dest,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -267,6 +283,7 @@ impl Unpacker {
         Ok(Unpacker {
             root,
             opts,
+            owners,
             parents: HashMap::new(),
             pool: Pool::new(WORKERS),
             pending: HashSet::new(),
@@ -389,7 +406,8 @@ impl Unpacker {
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let comps = components(&raw, &shown)?;
         let kind = e.header().entry_type();
-        let meta = Meta::of(e, &shown)?;
+        let mut meta = Meta::of(e, &shown)?;
+        (meta.uid, meta.gid) = (self.owners)(meta.uid, meta.gid);
         let Some((name, parents)) = comps.split_last() else {
             // The layer's root itself: its mode, owner and times.
             if kind.is_dir() {

@@ -236,7 +236,19 @@ fn to_container(db: &Db, c: &Ctr, src: &Side, path: &str, archive: bool) -> Resu
         literal: true,
         ..unpack::Options::for_this_process()
     };
-    unpack::unpack(stream, Compression::None, &fd_path(&target), opts)?;
+    // The entries' owners are the container's ids: in a user namespace of
+    // its own, the host's are its maps' (an id they do not reach is the
+    // kernel's overflow id, 65534, as the container would be shown it).
+    let maps = crate::idmap::read_maps(&db.dir(&c.id).join("config.json"));
+    let on_host = |uid: u64, gid: u64| match &maps {
+        Some(m) => {
+            let id = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            let (u, g) = m.host_ids(id(uid), id(gid));
+            (u.unwrap_or(65534) as u64, g.unwrap_or(65534) as u64)
+        }
+        None => (uid, gid),
+    };
+    unpack::unpack_owned(stream, Compression::None, &fd_path(&target), opts, &on_host)?;
     Ok(())
 }
 

@@ -5829,6 +5829,20 @@ fn a_user_namespace_of_its_own() {
         let l = String::from_utf8_lossy(&l.stdout).into_owned();
         assert_eq!(l.split_whitespace().nth(1), Some(want), "{flags:?}: {l}");
     }
+    // cp in: the container's root's (its host ids), -a the files' own
+    // ids as the container sees them.
+    let host_file = e.root().join("in.txt");
+    fs::write(&host_file, "in\n").unwrap();
+    std::os::unix::fs::chown(&host_file, Some(1000), Some(1001)).unwrap();
+    e.ok(&["cp", host_file.to_str().unwrap(), "un:/in"]);
+    e.ok(&["cp", "-a", host_file.to_str().unwrap(), "un:/in-a"]);
+    assert_eq!(
+        e.ok(&["exec", "un", "sh", "-c", "stat -c %u:%g /in /in-a"]),
+        "0:0\n1000:1001\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let on_host = fs::metadata(format!("/proc/{}/root/in-a", pid.trim())).unwrap();
+    assert_eq!((on_host.uid(), on_host.gid()), (101000, 101001));
     e.ok(&["commit", "un", "un:1"]);
     assert!(e
         .ok(&["run", "--rm", "un:1", "sh", "-c", "stat -c %u:%g /f"])
