@@ -25,6 +25,8 @@ pub struct Attach<'a> {
     pub ports: &'a [PortMapping],
     /// An address asked for (host-local takes it from CNI_ARGS).
     pub ip: Option<&'a str>,
+    /// A hardware address asked for (the bridge plugin takes CNI_ARGS' MAC).
+    pub mac: Option<&'a str>,
 }
 
 fn plugin_path(kind: &str) -> Option<PathBuf> {
@@ -49,6 +51,18 @@ fn plugin_config(net: &Network, plugin: &Value, a: &Attach<'_>, prev: Option<&Va
     conf
 }
 
+/// CNI_ARGS: the address and hardware address asked for, if any.
+fn cni_args(a: &Attach<'_>) -> String {
+    let mut args = String::from("IgnoreUnknown=1");
+    if let Some(ip) = a.ip {
+        args += &format!(";IP={ip}");
+    }
+    if let Some(mac) = a.mac {
+        args += &format!(";MAC={mac}");
+    }
+    args
+}
+
 /// Runs one plugin; its stdout (the result) or its error.
 fn exec(net: &Network, command: &str, conf: &Value, a: &Attach<'_>) -> Result<Value> {
     let kind = conf["type"].as_str().unwrap_or_default().to_string();
@@ -68,13 +82,7 @@ fn exec(net: &Network, command: &str, conf: &Value, a: &Attach<'_>) -> Result<Va
         .env("CNI_NETNS", a.netns)
         .env("CNI_IFNAME", a.ifname)
         .env("CNI_PATH", PLUGIN_DIRS.join(":"))
-        .env(
-            "CNI_ARGS",
-            match a.ip {
-                Some(ip) => format!("IgnoreUnknown=1;IP={ip}"),
-                None => "IgnoreUnknown=1".into(),
-            },
-        )
+        .env("CNI_ARGS", cni_args(a))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

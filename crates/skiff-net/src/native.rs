@@ -608,6 +608,38 @@ pub struct Attach<'a> {
     pub ifname: &'a str,
     pub ports: &'a [PortMapping],
     pub ip: Option<Ipv4Addr>,
+    /// The interface's hardware address (else a random one).
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A random hardware address, locally administered and unicast (as the
+/// kernel's own random ones).
+fn random_mac() -> [u8; 6] {
+    let mut b = [0u8; 6];
+    // SAFETY: getrandom(2) writes at most b.len() bytes into b.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    b[0] = (b[0] & 0xfe) | 0x02;
+    b
+}
+
+/// A hardware address from text: six octets of two hexadecimal digits,
+/// separated by colons or hyphens.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for b in &mut mac {
+        let part = parts.next().filter(|p| p.len() == 2)?;
+        *b = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// A hardware address as text (aa:bb:cc:dd:ee:ff).
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Connects the container: the network made sure of, an address leased,
@@ -618,7 +650,8 @@ pub fn attach(p: &Plan, a: &Attach<'_>) -> Result<Value> {
     ensure_network(p)?;
     let ip = allocate(p, a.id, a.ifname, a.ip)?;
     let veth = veth_name(a.id, a.ifname);
-    let done = connect(p, a, &veth, ip).and_then(|()| match a.ports.is_empty() {
+    let mac = a.mac.unwrap_or_else(random_mac);
+    let done = connect(p, a, &veth, ip, mac).and_then(|()| match a.ports.is_empty() {
         true => Ok(()),
         false => restore(
             &format!("network {}: published ports", p.name),
@@ -638,7 +671,7 @@ pub fn attach(p: &Plan, a: &Attach<'_>) -> Result<Value> {
         "interfaces": [
             {"name": p.bridge},
             {"name": veth},
-            {"name": a.ifname, "sandbox": a.netns},
+            {"name": a.ifname, "sandbox": a.netns, "mac": mac_text(&mac)},
         ],
         "ips": [{"address": format!("{ip}/{prefix}"), "gateway": p.gateway.to_string(), "interface": 2}],
     });
@@ -651,13 +684,13 @@ pub fn attach(p: &Plan, a: &Attach<'_>) -> Result<Value> {
 /// The netlink part of attach: veth on the bridge (hairpin on, so a
 /// container reaches its own published ports), then inside the namespace
 /// its address and default route.
-fn connect(p: &Plan, a: &Attach<'_>, veth: &str, ip: Ipv4Addr) -> Result<()> {
+fn connect(p: &Plan, a: &Attach<'_>, veth: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
     let nl = Socket::open()?;
     let master = netlink::index_of(&p.bridge)
         .ok_or_else(|| Error::Invalid(format!("network {}: no bridge {}", p.name, p.bridge)))?;
     let ns = fs::File::open(a.netns)
         .map_err(|e| Error::io(format!("opening {}", a.netns.display()), e))?;
-    nl.add_veth(veth, master, a.ifname, &ns)?;
+    nl.add_veth_with_mac(veth, master, a.ifname, Some(mac), &ns)?;
     let hairpin = format!("/sys/class/net/{veth}/brport/hairpin_mode");
     fs::write(&hairpin, "1").map_err(|e| Error::io(format!("setting {hairpin}"), e))?;
     let (ifname, prefix, gateway, internal) =
@@ -901,6 +934,33 @@ mod tests {
             3
         );
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn hardware_addresses_parse_as_six_octets() {
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:0a"),
+            Some([2, 0x42, 0xac, 0x11, 0, 0x0a])
+        );
+        assert_eq!(
+            parse_mac("02-42-ac-11-00-0a"),
+            Some([2, 0x42, 0xac, 0x11, 0, 0x0a])
+        );
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:0a:01",
+            "2:42:ac:11:00:0a",
+            "0g:42:ac:11:00:0a",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+        assert_eq!(
+            mac_text(&[2, 0x42, 0xac, 0x11, 0, 0x0a]),
+            "02:42:ac:11:00:0a"
+        );
+        let r = random_mac();
+        assert_eq!(r[0] & 3, 2, "locally administered, unicast: {r:?}");
     }
 
     #[test]

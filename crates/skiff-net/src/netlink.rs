@@ -168,6 +168,19 @@ impl Socket {
     /// in the namespace `netns` (made there directly, so it never shows on
     /// the host).
     pub fn add_veth(&self, host: &str, master: u32, peer: &str, netns: &File) -> Result<()> {
+        self.add_veth_with_mac(host, master, peer, None, netns)
+    }
+
+    /// `add_veth`, the peer given hardware address `peer_mac` (else the
+    /// kernel's random one).
+    pub fn add_veth_with_mac(
+        &self,
+        host: &str,
+        master: u32,
+        peer: &str,
+        peer_mac: Option<[u8; 6]>,
+        netns: &File,
+    ) -> Result<()> {
         // Down: a veth end cannot come up before its peer is made
         // (ENOTCONN); `set_up` from inside the namespace.
         let mut peer_link = LinkMessage::default();
@@ -175,6 +188,11 @@ impl Socket {
             LinkAttribute::IfName(peer.to_string()),
             LinkAttribute::NetNsFd(netns.as_raw_fd()),
         ];
+        if let Some(mac) = peer_mac {
+            peer_link
+                .attributes
+                .push(LinkAttribute::Address(mac.to_vec()));
+        }
         let mut link = LinkMessage::default();
         link.header.flags = LinkFlags::Up;
         link.header.change_mask = LinkFlags::Up;

@@ -1191,6 +1191,10 @@ pub struct RunArgs {
     /// The container's address on its network (in its subnet)
     #[arg(long)]
     pub ip: Option<String>,
+    /// Its interface's hardware address on its network (aa:bb:cc:dd:ee:ff,
+    /// unicast)
+    #[arg(long, value_name = "MAC")]
+    pub mac_address: Option<String>,
     /// A nameserver for its /etc/resolv.conf (repeatable; replaces the
     /// host's)
     #[arg(long)]

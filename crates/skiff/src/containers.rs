@@ -312,6 +312,11 @@ pub fn create(
             "--ip: an address is given on a bridge network (--network bridge or a network's name)",
         ));
     }
+    if o.settings.mac_address.is_some() && !matches!(network, crate::net::Choice::Cni(_)) {
+        return Err(Error::invalid(
+            "--mac-address: a hardware address is given on a bridge network (--network bridge or a network's name)",
+        ));
+    }
     if !ports.is_empty() {
         match &network {
             crate::net::Choice::Cni(_) | crate::net::Choice::Pasta => {}
@@ -454,7 +459,11 @@ pub fn create(
                 )
             }
             crate::net::Choice::Cni(net) => {
-                let a = crate::net::setup(&dir, &id, net, &ports, o.settings.ip.as_deref())?;
+                let wanted = crate::net::Wanted {
+                    ip: o.settings.ip.as_deref(),
+                    mac: o.settings.mac_address.as_deref(),
+                };
+                let a = crate::net::setup(&dir, &id, net, &ports, wanted)?;
                 (
                     crate::spec::NetNs::Path(a.netns.display().to_string()),
                     a.addresses.into_iter().next(),
@@ -1234,17 +1243,44 @@ fn network_settings(db: &Db, c: &Ctr) -> Value {
     }
     json!({
         "IPAddress": ip,
+        "IPPrefixLen": prefix_len(&rec["result"]),
         "Gateway": gateway,
+        "MacAddress": sandbox_mac(&rec["result"]),
+        "SandboxKey": rec["netns"],
         "Ports": ports,
         "Networks": crate::net::attachments(&rec)
             .into_iter()
             .map(|a| {
                 let ip = skiff_net::cni::addresses(&a.result).into_iter().next().unwrap_or_default();
                 let gateway = a.result["ips"][0]["gateway"].as_str().unwrap_or_default().to_string();
-                (a.network, json!({"IPAddress": ip, "Gateway": gateway, "Interface": a.ifname}))
+                (a.network, json!({
+                    "IPAddress": ip,
+                    "IPPrefixLen": prefix_len(&a.result),
+                    "Gateway": gateway,
+                    "MacAddress": sandbox_mac(&a.result),
+                    "Interface": a.ifname,
+                }))
             })
             .collect::<serde_json::Map<_, _>>(),
     })
+}
+
+/// The hardware address of a CNI result's interface in the container.
+fn sandbox_mac(result: &Value) -> &str {
+    result["interfaces"]
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i.get("sandbox").is_some()))
+        .and_then(|i| i["mac"].as_str())
+        .unwrap_or_default()
+}
+
+/// The prefix length of a CNI result's first address (10.88.0.2/16: 16).
+fn prefix_len(result: &Value) -> u32 {
+    result["ips"][0]["address"]
+        .as_str()
+        .and_then(|a| a.split_once('/'))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether the container's config gives it a terminal.

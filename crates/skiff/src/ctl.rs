@@ -489,6 +489,10 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         dns_search: crate::net::dns_words("--dns-search", &a.dns_search)?,
         dns_options: crate::net::dns_words("--dns-option", &a.dns_option)?,
         ip: a.ip.clone(),
+        mac_address: match &a.mac_address {
+            Some(m) => Some(crate::net::check_mac(m)?),
+            None => None,
+        },
         isolation: crate::db::Isolation::parse(a.isolation.as_deref())?,
         vm_pod: None,
         // Resolved at create, over the image's.

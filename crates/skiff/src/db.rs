@@ -296,6 +296,9 @@ pub struct Settings {
     /// --ip: the address asked for on its network.
     #[serde(default)]
     pub ip: Option<String>,
+    /// --mac-address: the hardware address asked for there.
+    #[serde(default)]
+    pub mac_address: Option<String>,
     /// --isolation: namespaces (default) or a VM of its own.
     #[serde(default)]
     pub isolation: Isolation,

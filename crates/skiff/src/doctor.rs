@@ -160,6 +160,7 @@ fn store_leaks(store: &mut Store, db: &Db, fix: bool) -> Result<usize> {
                 ifname: &ifname,
                 ports: &[],
                 ip: None,
+                mac: None,
             };
             let prefix = net
                 .subnet()

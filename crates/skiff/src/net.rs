@@ -175,19 +175,26 @@ pub struct Attached {
     pub addresses: Vec<String>,
 }
 
+/// The address and hardware address asked for (--ip, --mac-address).
+#[derive(Clone, Copy, Default)]
+pub struct Wanted<'a> {
+    pub ip: Option<&'a str>,
+    pub mac: Option<&'a str>,
+}
+
 pub fn setup(
     dir: &Path,
     id: &str,
     net: &Network,
     ports: &[PortMapping],
-    ip: Option<&str>,
+    wanted: Wanted<'_>,
 ) -> Result<Attached> {
-    if let Some(ip) = ip {
+    if let Some(ip) = wanted.ip {
         check_ip_in(net, ip)?;
     }
     let ns = dir.join("netns");
     netns::create(&ns).map_err(net_err)?;
-    let (result, path) = match add_to(net, id, &ns, "eth0", ports, ip) {
+    let (result, path) = match add_to(net, id, &ns, "eth0", ports, wanted) {
         Ok(r) => r,
         Err(e) => {
             let _ = netns::remove(&ns);
@@ -218,7 +225,7 @@ fn add_to(
     ns: &Path,
     ifname: &str,
     ports: &[PortMapping],
-    ip: Option<&str>,
+    wanted: Wanted<'_>,
 ) -> Result<(Value, &'static str)> {
     if let Some(plan) = native::plan(net) {
         let a = native::Attach {
@@ -226,7 +233,8 @@ fn add_to(
             netns: ns,
             ifname,
             ports,
-            ip: ip.and_then(|i| i.parse().ok()),
+            ip: wanted.ip.and_then(|i| i.parse().ok()),
+            mac: wanted.mac.and_then(skiff_net::native::parse_mac),
         };
         return native::attach(&plan, &a)
             .map(|r| (r, NATIVE))
@@ -237,7 +245,8 @@ fn add_to(
         netns: ns,
         ifname,
         ports,
-        ip,
+        ip: wanted.ip,
+        mac: wanted.mac,
     };
     cni::add(net, &attach).map(|r| (r, CNI)).map_err(net_err)
 }
@@ -268,8 +277,23 @@ fn remove_from(
         ifname: &a.ifname,
         ports,
         ip: None,
+        mac: None,
     };
     cni::del(net, &attach, Some(&a.result)).map_err(net_err)
+}
+
+/// `--mac-address`: a unicast hardware address, as the kernel takes it
+/// (lower case, colons).
+pub fn check_mac(text: &str) -> Result<String> {
+    match skiff_net::native::parse_mac(text) {
+        Some(mac) if mac[0] & 1 == 0 => Ok(skiff_net::native::mac_text(&mac)),
+        Some(_) => Err(Error::invalid(format!(
+            "--mac-address {text:?}: a multicast address (the first octet's low bit is set)"
+        ))),
+        None => Err(Error::invalid(format!(
+            "--mac-address {text:?}: six hexadecimal octets, aa:bb:cc:dd:ee:ff"
+        ))),
+    }
 }
 
 /// `--ip` (run, network connect): an IPv4 address in the network's subnet.
@@ -462,7 +486,8 @@ pub fn connect(db: &Db, c: &Ctr, net: &Network, ip: Option<&str>) -> Result<()> 
         .map(|i| format!("eth{i}"))
         .find(|n| !on.iter().any(|a| &a.ifname == n))
         .unwrap_or_else(|| "eth9".into());
-    let (result, path) = add_to(net, &c.id, &dir.join("netns"), &ifname, &[], ip)?;
+    let wanted = Wanted { ip, mac: None };
+    let (result, path) = add_to(net, &c.id, &dir.join("netns"), &ifname, &[], wanted)?;
     let entry = json!({"network": net.name, "ifname": ifname, "result": result, "path": path});
     match rec["connected"].as_array_mut() {
         Some(list) => list.push(entry),

@@ -2861,6 +2861,8 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
         "web",
         "--network",
         "nat1",
+        "--mac-address",
+        "02:42:AC:11:00:0a",
         "-p",
         &format!("{port}:80"),
         "app:1",
@@ -2875,6 +2877,8 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
         "user",
         "--network",
         "userlist",
+        "--mac-address",
+        "02:42:ac:11:00:0b",
         "app:1",
         "sleep",
         "100",
@@ -2896,6 +2900,18 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
     let mtu = |name: &str| e.ok(&["exec", name, "cat", "/sys/class/net/eth0/mtu"]);
     assert_eq!(mtu("web"), "1500\n");
     assert_eq!(mtu("user"), "1400\n");
+    // --mac-address on either path (the bridge plugin's CNI_ARGS MAC).
+    for (name, mac) in [("web", "02:42:ac:11:00:0a"), ("user", "02:42:ac:11:00:0b")] {
+        let got = e.ok(&["exec", name, "cat", "/sys/class/net/eth0/address"]);
+        assert_eq!(got.trim(), mac, "{name}");
+        let shown = e.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.MacAddress}}",
+            name,
+        ]);
+        assert_eq!(shown.trim(), mac, "{name}");
+    }
     let rules = iptables_save();
     let cni_of = |id: &str, ip: &str| {
         rules
