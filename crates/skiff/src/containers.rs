@@ -459,6 +459,8 @@ pub fn create(
                 )
             }
             crate::net::Choice::Cni(net) => {
+                // A port taken now fails the create, not its start.
+                drop(crate::net::hold_ports(&ports)?);
                 let wanted = crate::net::Wanted {
                     ip: o.settings.ip.as_deref(),
                     mac: o.settings.mac_address.as_deref(),
@@ -837,8 +839,9 @@ pub fn monitor(
     };
     let mut restarts = 0;
     let mut pause = Duration::from_millis(100);
-    // Volumes that mount a filesystem stay mounted while the monitor runs.
-    let mut volumes = None;
+    // Volumes that mount a filesystem stay mounted, and published ports
+    // bound, while the monitor runs.
+    let mut held = None;
     let code = loop {
         let began = Instant::now();
         let io = RunIo {
@@ -848,11 +851,13 @@ pub fn monitor(
         };
         let health = health_timer(db, id, settings.health.as_ref());
         let deadline = run_deadline(db, id, settings.timeout);
-        let held = match volumes.is_some() {
+        let holding = match held.is_some() {
             true => Ok(()),
-            false => crate::volumes::hold_for(db, id).map(|h| volumes = Some(h)),
+            false => crate::net::hold_ports_of(&dir)
+                .and_then(|ports| Ok((ports, crate::volumes::hold_for(db, id)?)))
+                .map(|h| held = Some(h)),
         };
-        let ran = match (held, &settings.isolation) {
+        let ran = match (holding, &settings.isolation) {
             (Err(e), _) => Ok(Ran::NotStarted(e.to_string())),
             (Ok(()), crate::db::Isolation::Vm) => {
                 let pod = settings.vm_pod.as_deref();

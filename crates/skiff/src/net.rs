@@ -536,6 +536,67 @@ pub fn ports_of(dir: &Path) -> Vec<PortMapping> {
         .collect()
 }
 
+/// Published ports held bound, not listening, for as long as this lives
+/// (as Podman's conmon holds them): no host process and no other
+/// container can take one meanwhile, and a start finds one taken. The
+/// traffic to them is DNATed to the container before any socket sees it.
+pub struct HeldPorts {
+    _sockets: Vec<std::os::fd::OwnedFd>,
+}
+
+/// Binds each of `ports` on its host address (all: 0.0.0.0), or says
+/// which one is taken.
+pub fn hold_ports(ports: &[PortMapping]) -> Result<HeldPorts> {
+    use rustix::net::{AddressFamily, SocketType};
+    let mut sockets = Vec::new();
+    for m in ports {
+        let shown = match m.host_ip.is_empty() {
+            true => format!("{}:{}/{}", m.host_port, m.container_port, m.protocol),
+            false => format!(
+                "{}:{}:{}/{}",
+                m.host_ip, m.host_port, m.container_port, m.protocol
+            ),
+        };
+        let ip: std::net::IpAddr = match m.host_ip.as_str() {
+            "" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            ip => ip
+                .parse()
+                .map_err(|_| Error::invalid(format!("-p {shown}: {ip:?} is not an address")))?,
+        };
+        let family = match ip {
+            std::net::IpAddr::V4(_) => AddressFamily::INET,
+            std::net::IpAddr::V6(_) => AddressFamily::INET6,
+        };
+        let kind = match m.protocol.as_str() {
+            "udp" => SocketType::DGRAM,
+            _ => SocketType::STREAM,
+        };
+        let fd = rustix::net::socket_with(family, kind, rustix::net::SocketFlags::CLOEXEC, None)
+            .map_err(|e| Error::io(format!("-p {shown}: a socket"), e.into()))?;
+        let addr = std::net::SocketAddr::new(ip, m.host_port);
+        rustix::net::bind(&fd, &addr).map_err(|e| {
+            Error::invalid(format!(
+                "-p {shown}: the host's port {} is taken ({})",
+                m.host_port,
+                std::io::Error::from(e)
+            ))
+        })?;
+        sockets.push(fd);
+    }
+    Ok(HeldPorts { _sockets: sockets })
+}
+
+/// The container's published ports, held (see HeldPorts); none for a
+/// namespace pasta connects (pasta binds them itself).
+pub fn hold_ports_of(dir: &Path) -> Result<HeldPorts> {
+    match record(dir) {
+        Some(r) if r["mode"] != "pasta" => hold_ports(&ports_of(dir)),
+        _ => Ok(HeldPorts {
+            _sockets: Vec::new(),
+        }),
+    }
+}
+
 /// Undoes setup: DEL through the plugins (the addresses, the port rules),
 /// the namespace. What can be undone is, also when one step fails.
 pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {

@@ -2884,6 +2884,51 @@ fn engine_networks_take_the_native_path_and_leave_nothing() {
         "100",
     ]);
     let (web_id, web_ip) = inspect("web");
+    // The published port is web's while it runs (its monitor holds it
+    // bound, as Podman's conmon): the host cannot take it, nor can
+    // another container; a port the host holds fails a run.
+    assert!(
+        std::net::TcpListener::bind(("0.0.0.0", port)).is_err(),
+        "the host could take web's published port {port}"
+    );
+    let o = e.cmd(&[
+        "run",
+        "-d",
+        "--name",
+        "thief",
+        "--network",
+        "nat1",
+        "-p",
+        &format!("{port}:80"),
+        "app:1",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("port {port} is taken")),
+        "{}",
+        text(&o)
+    );
+    let host_holds = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let busy = host_holds.local_addr().unwrap().port();
+    let o = e.cmd(&[
+        "run",
+        "-d",
+        "--name",
+        "thief",
+        "--network",
+        "nat1",
+        "-p",
+        &format!("{busy}:80"),
+        "app:1",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        !e.ok(&["ps", "-a"]).contains("thief"),
+        "a refused run left its container"
+    );
+    drop(host_holds);
     let (user_id, _) = inspect("user");
     assert!(web_ip.starts_with("10.122.210."), "{web_ip}");
     let path_of = |id: &str| {
