@@ -1457,6 +1457,41 @@ pub fn rm(store: &mut Store, mut a: RmArgs) -> Result<i32> {
     Ok(code)
 }
 
+/// Removes container `id` as `rm -f -t 0` would, its anonymous volumes
+/// too (`rmi -f` of its image); one already gone is no error.
+pub fn remove_forced(store: &mut Store, db: &Db, id: &str) -> Result<()> {
+    let c = match db.find(id).and_then(|c| db.fresh(c)) {
+        Ok(c) => c,
+        Err(Error::NoContainer(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if let Some(pod) = infra_of(db, &c) {
+        return Err(Error::Refused(format!(
+            "container {}: the infra container of pod {pod}: remove the pod first",
+            c.name
+        )));
+    }
+    if c.state == "running"
+        || c.state == "paused"
+        || crate::db::restarting(&c)
+        || crate::db::starting(&c)
+    {
+        match ctr::stop(db, &c, Some(0)) {
+            Ok(()) | Err(Error::NoContainer(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let anonymous = crate::db::Settings::load(&db.dir(&c.id)).anonymous_volumes;
+    match db.find(&c.id).and_then(|c| ctr::remove(store, db, &c)) {
+        Ok(()) | Err(Error::NoContainer(_)) => {}
+        Err(e) => return Err(e),
+    }
+    for v in anonymous {
+        let _ = crate::volumes::remove(db, &v);
+    }
+    Ok(())
+}
+
 /// The pod whose infra `c` is.
 fn infra_of(db: &Db, c: &Ctr) -> Option<String> {
     crate::pods::find(db, &c.pod)

@@ -487,12 +487,16 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
                 continue;
             }
         }
-        let holders = store.holders(&img.id)?;
-        if !holders.is_empty() && !a.force {
+        let mut holders = store.holders(&img.id)?;
+        if !holders.is_empty() && a.force {
+            // Podman's -f: the containers using it go first (stopped).
+            holders = remove_containers_of(store, &img.id, &holders)?;
+        }
+        if !holders.is_empty() {
             eprintln!(
-                "Error: image {} is in use by {} (rmi -f removes it anyway)",
+                "Error: image {} is in use by {} (rmi -f removes the containers and it)",
                 short(&img.id),
-                holders.join(", ")
+                holder_names(store, &holders).join(", ")
             );
             code = code.max(2);
             continue;
@@ -521,6 +525,37 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
         store.collect(true)?;
     }
     Ok(code)
+}
+
+/// Holders as a user knows them: containers by name.
+fn holder_names(store: &Store, holders: &[String]) -> Vec<String> {
+    let db = crate::db::Db::open(&store.root).ok();
+    holders
+        .iter()
+        .map(|h| match (h.strip_prefix("container:"), &db) {
+            (Some(id), Some(db)) => match db.find(id) {
+                Ok(c) => format!("container {}", c.name),
+                Err(_) => h.clone(),
+            },
+            _ => h.clone(),
+        })
+        .collect()
+}
+
+/// `rmi -f`: the containers among an image's holders removed (stopped
+/// first, as `rm -f`); the holders left (image mounts, builds).
+fn remove_containers_of(
+    store: &mut Store,
+    image_id: &str,
+    holders: &[String],
+) -> Result<Vec<String>> {
+    let db = crate::db::Db::open(&store.root)?;
+    for holder in holders {
+        if let Some(id) = holder.strip_prefix("container:") {
+            crate::ctl::remove_forced(store, &db, id)?;
+        }
+    }
+    store.holders(image_id)
 }
 
 pub(crate) fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {

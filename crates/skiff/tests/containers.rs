@@ -258,7 +258,7 @@ fn detached_containers_log_exec_stop_and_rm() {
     assert!(text(&o).contains("already in use"), "{}", text(&o));
     // The image is in use: rmi refuses.
     let err = e.fails(&["rmi", "app:1"]);
-    assert!(err.contains("in use by container:"), "{err}");
+    assert!(err.contains("in use by container web"), "{err}");
     // rm of a running container needs -f; stop: SIGTERM, which sleep as
     // pid 1 ignores, then SIGKILL after -t.
     let err = e.fails(&["rm", "web"]);
@@ -276,9 +276,14 @@ fn detached_containers_log_exec_stop_and_rm() {
     let ps = e.ok(&["ps", "-a"]);
     assert!(ps.contains("Exited (137)"), "{ps}");
     assert!(e.ok(&["ps", "-q"]).trim().is_empty());
-    e.ok(&["rm", "web"]);
+    // rmi -f: the containers using it go too (the exited web and a
+    // running one), then the image (Podman's).
+    e.ok(&["run", "-d", "--name", "busy", "app:1", "sleep", "1000"]);
+    let o = e.cmd(&["rmi", "-f", "app:1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out(&o).contains("Deleted: "), "{}", text(&o));
     assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty());
-    e.ok(&["rmi", "app:1"]);
+    assert!(!e.ok(&["images"]).contains("app"));
     // Nothing of it is left: no directory, mount or runtime state.
     assert_eq!(
         fs::read_dir(e.root().join("containers")).unwrap().count(),
