@@ -952,7 +952,13 @@ pub fn monitor(
     skiff_image::trace::mark("output copied, exit recorded, runtime state deleted");
     if c.auto_remove {
         let c = db.find(id)?;
+        // Its anonymous volumes go with it (Docker's and Podman's --rm).
+        let anonymous = Settings::load(&dir).anonymous_volumes;
         remove(store, db, &c)?;
+        drop(held.take());
+        for v in anonymous {
+            let _ = crate::volumes::remove(db, &v);
+        }
         skiff_image::trace::mark("--rm: removed (network, rootfs, directory, row)");
         if let Some(name) = &settings.rmi {
             remove_unused_image(store, db, &c.image_id, name);

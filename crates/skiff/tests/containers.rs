@@ -1692,6 +1692,20 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     // rm -v: the anonymous volume goes, the named one stays with its data.
     e.ok(&["rm", "-v", "writer"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\n");
+    // run --rm: its anonymous volumes go with it.
+    e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        "--mount",
+        "type=volume,target=/x",
+        "app:1",
+        "true",
+    ]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\n");
     let o = e.cmd(&[
         "run",
         "--rm",
