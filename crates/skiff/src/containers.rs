@@ -106,6 +106,51 @@ pub struct RunOpts {
     pub no_hosts: bool,
 }
 
+/// Docker's container Config (see Settings::config): the image's
+/// environment under -e's (no secret, and none of the variables the
+/// engine adds at run: HOSTNAME, HOME, TERM, container), Entrypoint and
+/// Cmd apart, User and WorkingDir as given (else the image's), the
+/// labels, ports and volumes, the stop signal.
+fn docker_config(
+    icfg: &Value,
+    o: &RunOpts,
+    args: &[String],
+    plain_env: &[String],
+    settings: &Settings,
+) -> Value {
+    let (entrypoint, cmd) = crate::spec::command_parts(icfg, o.entrypoint.as_deref(), args);
+    let rules = crate::spec::EnvRules {
+        defaults: match o.env_rules.defaults {
+            crate::spec::EnvDefaults::Nothing => crate::spec::EnvDefaults::Nothing,
+            _ => crate::spec::EnvDefaults::Path,
+        },
+        ..o.env_rules.clone()
+    };
+    let given = |k: &str| plain_env.iter().any(|e| e.split('=').next() == Some(k));
+    let env: Vec<String> = crate::spec::environment(icfg, plain_env, "", None, &rules)
+        .into_iter()
+        .filter(|e| !e.starts_with("HOSTNAME=") || given("HOSTNAME"))
+        .collect();
+    let list = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+    let text = |given: &Option<String>, key: &str| {
+        given
+            .clone()
+            .or_else(|| icfg.get(key).and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default()
+    };
+    json!({
+        "Env": env,
+        "Cmd": list(cmd),
+        "Entrypoint": list(entrypoint),
+        "User": text(&o.user, "User"),
+        "WorkingDir": text(&o.workdir, "WorkingDir"),
+        "Labels": settings.labels,
+        "ExposedPorts": settings.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+        "Volumes": icfg.get("Volumes").cloned().unwrap_or(Value::Null),
+        "StopSignal": text(&o.stop_signal, "StopSignal"),
+    })
+}
+
 /// `--rootfs PATH[:O]`: the directory the container runs in, used as it
 /// is (its config's root.path; `rootfs` in the container's directory is
 /// a link to it, for the engine's own readers), or with `:O` as the lower
@@ -537,11 +582,8 @@ pub fn create(
         let (secret_mounts, secret_env) =
             crate::secrets::provide(&db.root, &dir, &extras.secrets, id_maps.as_ref())?;
         let merged = crate::spec::env_merge(&icfg, &o.env_merge);
-        let given_env: Vec<String> = merged
-            .into_iter()
-            .chain(o.env.iter().cloned())
-            .chain(secret_env)
-            .collect();
+        let plain_env: Vec<String> = merged.into_iter().chain(o.env.iter().cloned()).collect();
+        let given_env: Vec<String> = plain_env.iter().cloned().chain(secret_env).collect();
         let env =
             crate::spec::environment(&icfg, &given_env, &hostname, home.as_deref(), &o.env_rules);
         // Volumes: bound like -v's host paths once made and filled.
@@ -615,6 +657,7 @@ pub fn create(
             serde_json::to_vec(&o.log_limits).unwrap_or_default(),
         )
         .map_err(|e| Error::at(&dir.join("log.json"), "writing", e))?;
+        settings.config = Some(docker_config(&icfg, o, args, &plain_env, &settings));
         settings.save(&dir)?;
         let stop_signal = o
             .stop_signal
@@ -1991,6 +2034,8 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
     let dir = db.dir(&c.id);
     let back_off = backing_off(db, c);
     let id_maps = crate::idmap::maps_in(&config);
+    // Docker's Config as made (containers made before it was kept: none).
+    let made = settings.config.as_ref();
     let user = match (
         config.pointer("/process/user/uid").and_then(Value::as_u64),
         config.pointer("/process/user/gid").and_then(Value::as_u64),
@@ -2107,12 +2152,13 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
                     })
                     .collect::<Vec<_>>()
             }),
-            "Cmd": c.command,
+            "Cmd": made.map_or(json!(c.command), |m| m["Cmd"].clone()),
+            "Entrypoint": made.map_or(Value::Null, |m| m["Entrypoint"].clone()),
             "WorkingDir": config.pointer("/process/cwd"),
             "StopSignal": format!("SIG{}", c.stop_signal),
             "StopTimeout": settings.stop_timeout.unwrap_or(10),
             "Labels": settings.labels,
-            "User": user,
+            "User": made.map_or(json!(user), |m| m["User"].clone()),
             "Image": c.image,
             "Tty": config.pointer("/process/terminal").and_then(Value::as_bool).unwrap_or(false),
             "OpenStdin": settings.interactive,

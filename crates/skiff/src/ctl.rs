@@ -489,6 +489,8 @@ fn run_settings(a: &RunArgs) -> Result<crate::db::Settings> {
         dns_search: crate::net::dns_words("--dns-search", &a.dns_search)?,
         dns_options: crate::net::dns_words("--dns-option", &a.dns_option)?,
         ip: a.ip.clone(),
+        // Made at create, from the image's and these.
+        config: None,
         mac_address: match &a.mac_address {
             Some(m) => Some(crate::net::check_mac(m)?),
             None => None,
@@ -2533,9 +2535,28 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     // -q: Podman's commit prints progress without it; this one prints
     // the id alone either way.
     let _ = a.quiet;
+    // The container's own Config over the image's (Docker's and Podman's
+    // commit), then the changes.
+    let made = crate::db::Settings::load(&db.dir(&c.id)).config;
     let edit = |config: &mut Value| -> Result<()> {
         if let Some(author) = &a.author {
             config["author"] = json!(author);
+        }
+        if let Some(Value::Object(made)) = &made {
+            if !config["config"].is_object() {
+                config["config"] = json!({});
+            }
+            if let Some(own) = config["config"].as_object_mut() {
+                for (k, v) in made {
+                    let empty = v.is_null()
+                        || v.as_str() == Some("")
+                        || v.as_object().is_some_and(|o| o.is_empty());
+                    match empty {
+                        true => own.remove(k),
+                        false => own.insert(k.clone(), v.clone()),
+                    };
+                }
+            }
         }
         apply_changes(config, &a.change)
     };

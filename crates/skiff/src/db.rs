@@ -299,6 +299,11 @@ pub struct Settings {
     /// --mac-address: the hardware address asked for there.
     #[serde(default)]
     pub mac_address: Option<String>,
+    /// Docker's container Config as made (Env of the image and -e, Cmd,
+    /// Entrypoint, User and WorkingDir as given, Labels, ExposedPorts,
+    /// Volumes, StopSignal): what inspect shows and commit starts from.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
     /// --isolation: namespaces (default) or a VM of its own.
     #[serde(default)]
     pub isolation: Isolation,

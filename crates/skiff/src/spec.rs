@@ -234,6 +234,17 @@ pub fn config(p: &Plan) -> Value {
 /// The command: --entrypoint (or the image's Entrypoint), then the
 /// arguments given (or the image's Cmd), as Docker combines them.
 pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> Vec<String> {
+    let (mut out, cmd) = command_parts(image_cfg, entrypoint, args);
+    out.extend(cmd);
+    out
+}
+
+/// `command`'s two parts, the container's Entrypoint and Cmd.
+pub fn command_parts(
+    image_cfg: &Value,
+    entrypoint: Option<&str>,
+    args: &[String],
+) -> (Vec<String>, Vec<String>) {
     let list = |k: &str| -> Vec<String> {
         image_cfg
             .get(k)
@@ -245,7 +256,7 @@ pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> 
             })
             .unwrap_or_default()
     };
-    let mut out = match entrypoint {
+    let out = match entrypoint {
         Some("") => vec![],
         // Podman's JSON form, `--entrypoint '["sh","-c"]'`: the words
         // given (a string that is not a JSON list of strings is one word,
@@ -257,12 +268,14 @@ pub fn command(image_cfg: &Value, entrypoint: Option<&str>, args: &[String]) -> 
         None => list("Entrypoint"),
     };
     // A given entrypoint drops the image's Cmd too (Docker's rule).
-    if !args.is_empty() {
-        out.extend(args.iter().cloned());
+    let cmd = if !args.is_empty() {
+        args.to_vec()
     } else if entrypoint.is_none() {
-        out.extend(list("Cmd"));
-    }
-    out
+        list("Cmd")
+    } else {
+        vec![]
+    };
+    (out, cmd)
 }
 
 /// Which environment a container starts from, under -e's.

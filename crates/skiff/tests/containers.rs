@@ -4045,6 +4045,54 @@ fn commit_changes_the_config_as_asked() {
         t,
         "someone [\"PATH=/bin\",\"GREETING=hi\",\"A=1\",\"B=2\"] db {\"8080/tcp\":{}} /tmp\n"
     );
+    // Without changes the container's own settings are the image's
+    // (Docker's and Podman's commit): -e, -w, -u, -l, --entrypoint and
+    // the command, none of the variables the engine adds at run.
+    e.ok(&[
+        "create",
+        "--name",
+        "own",
+        "--network",
+        "none",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/srv",
+        "-u",
+        "web",
+        "-l",
+        "k=v",
+        "--entrypoint",
+        "sh",
+        "app:1",
+        "-c",
+        "id -un; pwd; echo $FOO",
+    ]);
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "-f",
+            "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}",
+            "own"
+        ]),
+        "[\"sh\"] [\"-c\",\"id -un; pwd; echo $FOO\"] web\n"
+    );
+    e.ok(&["commit", "-q", "own", "own:1"]);
+    let t = e.ok(&[
+        "image", "inspect", "-f",
+        "{{json .Config.Env}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Labels}}",
+        "own:1",
+    ]);
+    assert_eq!(
+        t,
+        "[\"PATH=/bin\",\"GREETING=hi\",\"FOO=bar\"] [\"sh\"] [\"-c\",\"id -un; pwd; echo $FOO\"] web /srv {\"k\":\"v\"}\n"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "own:1"]),
+        "web\n/srv\nbar\n"
+    );
+    e.ok(&["rm", "own"]);
+    e.ok(&["rmi", "own:1"]);
     let o = e.cmd(&["commit", "-c", "RUN true", "src", "nope:1"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(text(&o).contains("RUN true"), "{}", text(&o));
