@@ -24,7 +24,12 @@ pub fn main(tier: Tier) {
     let result = match args.action.as_str() {
         "start" => crate::start::run(&args),
         "delete" => (tier.delete)(&args),
-        "serve" => crate::server::take_listener().and_then(|l| (tier.serve)(&args, l)),
+        // The server runs containers' processes from its own image: out of
+        // their reach first (CVE-2019-5736; the listener, fd 0, stays).
+        "serve" => skiff_runtime::sealed::ensure()
+            .map_err(crate::error::ShimError::io("sealing the shim's binary"))
+            .and_then(|()| crate::server::take_listener())
+            .and_then(|l| (tier.serve)(&args, l)),
         "info" => crate::info::run(),
         "man" => {
             print!(

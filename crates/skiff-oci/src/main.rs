@@ -30,6 +30,18 @@ fn main() {
         // the binary's own start-up.
         drop(skiff_runtime::trace::phase("main"));
     }
+    // A command that puts this binary into a container runs from a
+    // sealed copy of it (CVE-2019-5736; see skiff_runtime::sealed).
+    if matches!(
+        cli.command,
+        Some(cli::Command::Create(_) | cli::Command::Run { .. } | cli::Command::Exec(_))
+    ) {
+        if let Err(e) = skiff_runtime::sealed::ensure() {
+            logging::write("error", &e.to_string());
+            let exec = matches!(cli.command, Some(cli::Command::Exec(_)));
+            std::process::exit(if exec { 255 } else { 1 });
+        }
+    }
     match dispatch(&cli) {
         Ok(code) => {
             logging::debug(|| format!("done, exit status {code}"));

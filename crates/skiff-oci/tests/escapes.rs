@@ -18,10 +18,7 @@ fn runtime_binary_is_not_reachable_through_proc_exe() {
     let id_a = env.id("a");
     env.ok(&["create", "--bundle", a.path(), &id_a]);
     let init = env.state(&id_a)["pid"].as_i64().unwrap();
-    assert!(fs::read_link(format!("/proc/{init}/exe"))
-        .unwrap()
-        .to_string_lossy()
-        .contains("skiff-oci"));
+    assert_eq!(read(format!("/proc/{init}/comm")).trim(), "skiff-oci");
     let mut b = env.bundle("b", &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo READ || echo denied; ls -l /proc/1/exe 2>&1 | grep -c skiff; true"]);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "pid" {
@@ -33,6 +30,154 @@ fn runtime_binary_is_not_reachable_through_proc_exe() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out, "denied\n0\n", "the host runtime binary was reachable");
     env.ok(&["delete", &id_a]);
+}
+
+/// CVE-2019-5736 class, the binary itself: what a container can reach of
+/// the runtime (init parked in `created`; the runtime run again inside it
+/// through /proc/self/exe by an exec) is a sealed copy, and a write
+/// through it once the process has gone fails: the binary keeps its
+/// bytes. Run with a copy of the binary, so that an unfixed runtime harms
+/// only the copy.
+#[test]
+fn the_runtime_binary_cannot_be_overwritten_from_a_container() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new("exeseal");
+    let copy = env.base.join("skiff-oci-copy");
+    fs::copy(skiff(), &copy).unwrap();
+    let before = fs::read(&copy).unwrap();
+    let oci = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&copy);
+        cmd.arg("--root").arg(&env.root).args(args);
+        cmd.stdin(std::process::Stdio::null());
+        let out = output_via_files(&mut cmd, &env.base);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let b = env.bundle("a", &["sleep", "100"]);
+    // Where the runtime run inside the container waits (opening a fifo
+    // as its --log, before anything else).
+    let fifo = b.rootfs().join("hold");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let id = env.id("a");
+    oci(&["create", "--bundle", b.path(), &id]);
+    let init = env.state(&id)["pid"].as_i64().unwrap();
+    let held_init = fs::File::open(format!("/proc/{init}/exe")).unwrap();
+    oci(&["start", &id]);
+    let pid_file = env.base.join("exec.pid");
+    oci(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "/proc/self/exe",
+        "--log",
+        "/hold",
+        "state",
+        "x",
+    ]);
+    let pid = read(&pid_file).trim().to_string();
+    let held_exec = fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    for (what, f) in [
+        ("init", &held_init),
+        ("the runtime run by exec", &held_exec),
+    ] {
+        // A sealed copy, or the file through a read-only mount.
+        let target = fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+        // SAFETY: fstatvfs fills the struct for a descriptor we own.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let read_only = unsafe { libc::fstatvfs(f.as_raw_fd(), &mut st) } == 0
+            && st.f_flag & libc::ST_RDONLY != 0;
+        assert!(
+            read_only || target.to_string_lossy().starts_with("/memfd:"),
+            "{what} runs the binary where it can be written: {}",
+            target.display()
+        );
+    }
+    env.ok(&["delete", "-f", &id]);
+    // The processes gone, what they ran is written through what was held.
+    for f in [&held_init, &held_exec] {
+        let w = fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        if let Ok(mut w) = w {
+            assert!(
+                w.write_all(b"PWNED").is_err(),
+                "a write to the runtime's binary went through"
+            );
+        }
+    }
+    assert!(fs::read(&copy).unwrap() == before, "the binary was changed");
+}
+
+/// CVE-2024-21626 class, exec: a cwd through /proc/self/fd/N, also one
+/// the caller passed in (--preserve-fds) naming a host directory, is
+/// refused, as runc refuses it.
+#[test]
+fn exec_cwd_through_a_descriptor_is_refused() {
+    let env = TestEnv::new("execcwdfd");
+    let b = env.bundle("a", &["sleep", "100"]);
+    let id = env.id("a");
+    env.ok(&["run", "-d", "--bundle", b.path(), &id]);
+    let mark = format!("/skiff-escape-{}", std::process::id());
+    let script = format!("cd ../../../../../../..; touch .{mark}; pwd");
+    for n in 3..10 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let (code, out, _) = env.bounded(&["exec", "--cwd", &cwd, &id, "sh", "-c", &script], &[]);
+        assert!(
+            code != 0 || !std::path::Path::new(&mark).exists(),
+            "fd {n}: escaped to the host's root ({out})"
+        );
+        let _ = fs::remove_file(&mark);
+    }
+    // A host directory given on purpose: refused, not entered.
+    let mut cmd = env.cmd(&[
+        "exec",
+        "--preserve-fds",
+        "1",
+        "--cwd",
+        "/proc/self/fd/3",
+        &id,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let dir = fs::File::open("/").unwrap();
+    use std::os::fd::AsRawFd;
+    let raw = dir.as_raw_fd();
+    // SAFETY: dup2 in the child before exec, onto fd 3.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            let ok = match raw {
+                3 => libc::fcntl(3, libc::F_SETFD, 0) == 0,
+                _ => libc::dup2(raw, 3) == 3,
+            };
+            match ok {
+                true => Ok(()),
+                false => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let out = output_via_files(&mut cmd, &env.base);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let escaped = std::path::Path::new(&mark).exists();
+    let _ = fs::remove_file(&mark);
+    assert!(
+        !escaped,
+        "a preserved host descriptor let exec into the host's root"
+    );
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(err.contains("outside the container's root"), "{err}");
+    env.ok(&["delete", "-f", &id]);
 }
 
 /// CVE-2024-21626 class: a cwd through /proc/self/fd/N must not give the

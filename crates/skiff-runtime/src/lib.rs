@@ -17,6 +17,7 @@ pub mod namespaces;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod signal;
 pub mod state;

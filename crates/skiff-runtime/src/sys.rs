@@ -395,6 +395,18 @@ pub fn pty_index(master: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(index)
 }
 
+/// Whether this process's working directory is under its root: getcwd(2)
+/// names a directory the root does not reach `(unreachable)/...` (or
+/// fails). A cwd reached through a descriptor of the host's, such as
+/// /proc/self/fd/N, is outside (CVE-2024-21626). No allocation: it runs
+/// in exec's child.
+pub fn cwd_is_inside_root() -> bool {
+    let mut buf = [0u8; 4096];
+    // SAFETY: getcwd writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    n > 0 && buf[0] == b'/'
+}
+
 /// This process's pid in the pid namespace of the procfs at /proc: called
 /// before pivot_root (or joining a mount namespace), the host's.
 pub fn host_pid() -> io::Result<i32> {

@@ -235,6 +235,9 @@ pub fn exec_in(
             })?;
         }
     }
+    // The host's /proc/PID/ns directories go before the fork: a cwd of
+    // /proc/self/fd/N must find nothing of the host's to enter.
+    drop(ns_dirs);
     let (parent_sock, child_sock) =
         sync::pair().map_err(ContainerError::io("creating the sync socket"))?;
     // Born in the container's cgroup2 group where there is one (no migration).
@@ -468,6 +471,12 @@ fn child_side(
         path: p.cwd().clone(),
         source: e.into(),
     })?;
+    if !sys::cwd_is_inside_root() {
+        return Err(ProcessError::CwdOutside {
+            path: p.cwd().clone(),
+        }
+        .into());
+    }
     match console {
         Some(fd) => {
             let size = p

@@ -294,6 +294,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
         path: cwd.clone(),
         source: e.into(),
     })?;
+    if !crate::sys::cwd_is_inside_root() {
+        return Err(ProcessError::CwdOutside { path: cwd.clone() }.into());
+    }
     if let Some(limits) = process.rlimits() {
         process::rlimits::apply(limits)?;
     }

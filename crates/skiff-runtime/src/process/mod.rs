@@ -33,6 +33,10 @@ pub enum ProcessError {
     NoNewPrivileges(io::Error),
     #[error("process.cwd {path}: {source}")]
     Cwd { path: PathBuf, source: io::Error },
+    #[error(
+        "process.cwd {path}: outside the container's root (through a descriptor of the host's)"
+    )]
+    CwdOutside { path: PathBuf },
     #[error("process.args: exec: {name:?}: {reason}")]
     Executable { name: String, reason: String },
     #[error("{field}: {source}")]
