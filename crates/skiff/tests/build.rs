@@ -186,11 +186,12 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert_eq!(cfg["Labels"]["org.example.kind"], "test");
     assert_eq!(cfg["Labels"]["from.flag"], "1");
     assert!(cfg["ExposedPorts"]["8080/tcp"].is_object(), "{cfg}");
-    // Four layers on the base's one (COPY, COPY --from twice, RUN); the
-    // config-only steps are empty_layer history entries.
+    // Five layers on the base's one (WORKDIR making /srv/app, COPY, COPY
+    // --from twice, RUN); the config-only steps are empty_layer history
+    // entries.
     assert_eq!(
         doc["RootFS"]["Layers"].as_array().unwrap().len(),
-        5,
+        6,
         "{doc}"
     );
     let layered = doc["History"]
@@ -199,7 +200,7 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         .iter()
         .filter(|h| h["empty_layer"] != true)
         .count();
-    assert_eq!(layered, 5, "one history entry per layer: {doc}");
+    assert_eq!(layered, 6, "one history entry per layer: {doc}");
     // Pushable: another store pulls it back and runs it the same.
     let pushed = f.base.replace("busybox:1", "built/app:1");
     f.e.ok(&["push", "app:1", &pushed]);
@@ -883,4 +884,68 @@ fn copy_into_a_linked_directory_follows_the_link_as_the_image_would() {
     let mut listing = listing;
     listing.sort();
     assert_eq!(listing, vec!["tool", "x", "y", "z"]);
+}
+
+#[test]
+fn workdir_is_made_as_the_user_and_copy_to_dot_lands_in_it() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("a.txt", "a\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nUSER web\nWORKDIR /wd/deep\nCOPY a.txt .\nUSER root\nWORKDIR /srv\nRUN ls /wd/deep > /listing\n",
+                    f.base
+                ),
+            ),
+        ],
+    );
+    let out =
+        f.e.cmd(&["build", "-t", "wd:1", ctx.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m =
+        f.e.ok(&["image", "mount", "--name", "wd", "wd:1"])
+            .trim()
+            .to_string();
+    use std::os::unix::fs::MetadataExt;
+    let meta = |p: &str| fs::symlink_metadata(format!("{m}/{p}")).ok();
+    let listing = fs::read_to_string(format!("{m}/listing")).unwrap_or_default();
+    let (wd, deep, srv) = (meta("wd"), meta("wd/deep"), meta("srv"));
+    let a = meta("wd/deep/a.txt");
+    f.e.ok(&["image", "unmount", "wd"]);
+    assert_eq!(listing, "a.txt\n");
+    for d in [&wd, &deep] {
+        let d = d.as_ref().expect("WORKDIR made it");
+        assert!(d.is_dir());
+        // BuildKit's: made as the USER of the step.
+        assert_eq!((d.uid(), d.gid(), d.mode() & 0o7777), (1001, 1002, 0o755));
+    }
+    assert!(a.is_some_and(|a| a.is_file() && a.uid() == 0));
+    assert_eq!(
+        srv.map(|s| s.uid()),
+        Some(0),
+        "an existing WORKDIR is left be"
+    );
+    // Layers: the base's, WORKDIR /wd/deep's, COPY's, RUN's; WORKDIR
+    // /srv (there already) is an empty_layer entry.
+    let doc = image_config(&f.e, "wd:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().map(Vec::len),
+        Some(4),
+        "{doc}"
+    );
+    let hist = doc["History"].as_array().unwrap();
+    let entry = |what: &str| {
+        hist.iter()
+            .find(|h| h["created_by"].as_str().unwrap_or_default().ends_with(what))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(entry("WORKDIR /wd/deep")["empty_layer"].is_null(), "{doc}");
+    assert_eq!(entry("WORKDIR /srv")["empty_layer"], true, "{doc}");
+    nothing_left(&f.e);
 }

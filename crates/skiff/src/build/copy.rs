@@ -244,6 +244,63 @@ pub fn copy(
     Ok(())
 }
 
+/// WORKDIR: the directory made when the image lacks it (its missing
+/// parents too), as a layer of the step's own, owned by the USER so far
+/// (names from the image's /etc/passwd and /etc/group; root when they
+/// name nobody), as BuildKit makes it. Whether a layer was made.
+pub fn workdir(b: &mut Builder, stage: &mut Stage) -> Result<bool> {
+    let lowers = lower_dirs(b, stage);
+    let rel = follow_links(&lowers, &clean(&stage.workdir()));
+    if rel.is_empty() || lookup(&lowers, &rel).is_some_and(|(_, m)| m.is_dir()) {
+        return Ok(false);
+    }
+    let user = stage.config["config"]["User"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let ids = match user.is_empty() {
+        true => (0, 0),
+        false => chown_ids(&lowers, &user).unwrap_or((0, 0)),
+    };
+    let staging = Scratch(b.store.scratch("workdir")?);
+    let mut done = String::new();
+    for c in rel.split('/') {
+        done = join(&done, c);
+        match lookup(&lowers, &done) {
+            Some((_, m)) if m.is_dir() => {}
+            Some(_) => {
+                return Err(skiff_image::Error::invalid(format!(
+                    "/{done}: not a directory in the image"
+                )))
+            }
+            None => {
+                let p = staging.0.join(&done);
+                fs::create_dir_all(&p).map_err(|e| skiff_image::Error::at(&p, "making", e))?;
+                set_owner_mode(&p, ids, Some(0o755))?;
+            }
+        }
+    }
+    // The parents the image has, as it has them (the layer must not
+    // change their mode or owner).
+    let mut parent = String::new();
+    for c in rel.split('/') {
+        if let Some((_, m)) = lookup(&lowers, &parent).filter(|_| !parent.is_empty()) {
+            let p = staging.0.join(&parent);
+            set_owner_mode(&p, (m.uid(), m.gid()), Some(m.mode() & 0o7777))?;
+            if let Ok(t) = m.modified() {
+                if let Ok(f) = fs::File::open(&p) {
+                    let _ = f.set_modified(t);
+                }
+            }
+        }
+        parent = join(&parent, c);
+    }
+    let parent = stage.chain_ids().last().cloned();
+    let layer = skiff_image::assemble::layer_from_dir(b.store, &staging.0, parent.as_deref())?;
+    super::run::push_layer(stage, layer);
+    Ok(true)
+}
+
 /// Where the sources are read: the context (with its ignore file), or a
 /// stage's or an image's tree mounted for the copy.
 fn source_root(b: &mut Builder, plan: &Plan) -> Result<(Option<Mounted>, Option<PathBuf>, Ignore)> {
@@ -285,15 +342,19 @@ fn owner_of(b: &Builder, i: &Instruction, plan: &Plan, lowers: &[PathBuf]) -> Re
 
 /// The destination (relative to /, WORKDIR's when not absolute, the
 /// image's symlinks on the way followed) and whether it is a directory:
-/// named so (a trailing /), more than one source or a glob, or a
-/// directory in the image already.
+/// named so (a trailing /, `.` or `..`: WORKDIR's own), more than one
+/// source or a glob, or a directory in the image already.
 fn destination(stage: &Stage, plan: &Plan, lowers: &[PathBuf]) -> (String, bool) {
     let abs = match plan.dest.starts_with('/') {
         true => plan.dest.clone(),
         false => format!("{}/{}", stage.workdir(), plan.dest),
     };
     let dest = resolve_in_image(lowers, &clean(&abs));
-    let is_dir = plan.dest.ends_with('/')
+    let d = plan.dest.as_str();
+    let is_dir = d.ends_with('/')
+        || matches!(d, "." | "..")
+        || d.ends_with("/.")
+        || d.ends_with("/..")
         || plan.sources.len() > 1
         || plan.sources.iter().any(|s| s.contains(['*', '?', '[']))
         || dest.is_empty()

@@ -750,6 +750,19 @@ impl Builder<'_> {
                 &created,
                 &text,
             )?,
+            "WORKDIR" => {
+                steps::config(self, stage, i, &text, &created)?;
+                if copy::workdir(self, stage).map_err(|e| self.err(i, e))? {
+                    // The step made a layer: its history entry says so.
+                    if let Some(h) = stage.config["history"]
+                        .as_array_mut()
+                        .and_then(|h| h.last_mut())
+                        .and_then(|h| h.as_object_mut())
+                    {
+                        h.remove("empty_layer");
+                    }
+                }
+            }
             _ => steps::config(self, stage, i, &text, &created)?,
         }
         cache::put(self.store, &key, &stage.snapshot(), &stage.chain_ids())?;

@@ -225,12 +225,18 @@ pub fn add_layer(
     created: &str,
     created_by: &str,
 ) {
+    push_layer(stage, layer);
+    history(stage, created, created_by, false);
+}
+
+/// A new layer on the stage: its descriptor and diff id (the caller
+/// records its history).
+pub fn push_layer(stage: &mut Stage, layer: skiff_image::assemble::NewLayer) {
     match stage.config["rootfs"]["diff_ids"].as_array_mut() {
         Some(a) => a.push(json!(layer.diff_id)),
         None => stage.config["rootfs"] = json!({"type": "layers", "diff_ids": [layer.diff_id]}),
     }
     stage.layers.push(layer.descriptor);
-    history(stage, created, created_by, false);
 }
 
 fn random_hex() -> String {
