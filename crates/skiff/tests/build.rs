@@ -620,7 +620,11 @@ fn config_steps_are_recorded_as_docker_records_them() {
         ctx.path(),
         &[(
             "Containerfile",
-            r#"FROM scratch
+            r#"ARG BUILDPLATFORM
+FROM --platform=$BUILDPLATFORM scratch
+ARG TARGETARCH
+ARG TARGETOS TARGETPLATFORM TARGETVARIANT BUILDARCH BUILDOS BUILDPLATFORM
+LABEL plat="$TARGETOS/$TARGETARCH $TARGETPLATFORM $BUILDPLATFORM $BUILDARCH $BUILDOS v=$TARGETVARIANT"
 SHELL ["/bin/busybox", "sh", "-c"]
 ENTRYPOINT echo hi
 CMD ["x"]
@@ -632,17 +636,34 @@ ONBUILD RUN echo child
 MAINTAINER someone
 ENV K1=v1 K2="two words"
 ENV OLD old form value
+ENV PATH=/x:$PATH
 LABEL "quoted key"="v" plain=$K1
 EXPOSE 53/udp 8000-8001
 USER 1000:1000
 "#,
         )],
     );
-    e.ok(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
-    let doc = image_config(&e, "cfg:1");
+    let out = e.cmd(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success() && !t.contains("warning"), "{t}");
+    let mut doc = image_config(&e, "cfg:1");
+    // The automatic platform ARGs: this machine's, in Go's names.
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let plat = doc["Config"]["Labels"]
+        .as_object_mut()
+        .and_then(|l| l.remove("plat"))
+        .unwrap_or_default();
+    assert_eq!(
+        plat,
+        format!("linux/{arch} linux/{arch} linux/{arch} {arch} linux v=")
+    );
     let want: Value = serde_json::from_str(
         r#"{"Cmd": ["x"], "Entrypoint": ["/bin/busybox", "sh", "-c", "echo hi"],
-            "Env": ["K1=v1", "K2=two words", "OLD=old form value"],
+            "Env": ["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "K1=v1", "K2=two words", "OLD=old form value"],
             "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
             "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
             "Labels": {"plain": "v1", "quoted key": "v"}, "OnBuild": ["RUN echo child"],
@@ -659,7 +680,7 @@ USER 1000:1000
         "{doc}"
     );
     let hist = doc["History"].as_array().unwrap();
-    assert_eq!(hist.len(), 14, "{doc}");
+    assert_eq!(hist.len(), 16, "{doc}");
     assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
 }
 

@@ -65,6 +65,32 @@ const PREDEFINED_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
+/// Docker's default PATH, for a base that has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The value of an automatic platform ARG (Docker's TARGETPLATFORM,
+/// BUILDARCH, ...): this machine's, in Go's names, as the build is for
+/// this machine. None for any other name.
+pub fn platform_arg(name: &str) -> Option<String> {
+    let arch = crate::spec::go_arch();
+    // Docker leaves out arm64's v8, the only variant it runs.
+    let variant = Platform::host()
+        .variant
+        .filter(|v| arch != "arm64" || v != "v8");
+    let platform = match &variant {
+        Some(v) => format!("linux/{arch}/{v}"),
+        None => format!("linux/{arch}"),
+    };
+    let value = match name.strip_prefix("TARGET").or(name.strip_prefix("BUILD"))? {
+        "PLATFORM" => platform,
+        "OS" => "linux".into(),
+        "ARCH" => arch.into(),
+        "VARIANT" => variant.unwrap_or_default(),
+        _ => return None,
+    };
+    Some(value)
+}
+
 /// The context: a directory (or none, with the Containerfile on stdin),
 /// and a directory of our own to remove at the end (a tar on stdin).
 struct Context {
@@ -407,7 +433,7 @@ impl Builder<'_> {
                     for (k, v) in parse::pairs(&i.rest, self.file.escape, false, None)
                         .map_err(|e| self.err(&i, e))?
                     {
-                        let v = self.given_arg(&k).or(v.map(|v| {
+                        let v = self.given_arg(&k).or(platform_arg(&k)).or(v.map(|v| {
                             parse::expand(&v, self.file.escape, &|n| {
                                 self.global_args.get(n).cloned().flatten()
                             })
@@ -644,6 +670,14 @@ impl Builder<'_> {
             self.image_stage(from, &base)?
         };
         stage.name = name;
+        // Buildah and BuildKit give a base without PATH (scratch, most
+        // imported images) Docker's default, so `ENV PATH=/x:$PATH`
+        // and RUN find programs, and the image carries it.
+        if !stage.env().iter().any(|e| e.starts_with("PATH=")) {
+            let mut env = stage.env();
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+            stage.run_config().insert("Env".into(), json!(env));
+        }
         if interrupted() {
             return Err(Error::Refused(
                 "build interrupted (SIGINT or SIGTERM)".into(),
