@@ -635,8 +635,11 @@ HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://localhost/
 ONBUILD RUN echo child
 MAINTAINER someone
 ENV K1=v1 K2="two words"
-ENV OLD old form value
+ENV OLD old form  value
 ENV PATH=/x:$PATH
+ARG A=aa
+LABEL l3=${NOPE:-$K1} l4=${A:+${K1}x}
+ENV N1=${NOPE:-"q v"}
 LABEL "quoted key"="v" plain=$K1
 EXPOSE 53/udp 8000-8001
 USER 1000:1000
@@ -663,10 +666,10 @@ USER 1000:1000
     let want: Value = serde_json::from_str(
         r#"{"Cmd": ["x"], "Entrypoint": ["/bin/busybox", "sh", "-c", "echo hi"],
             "Env": ["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "K1=v1", "K2=two words", "OLD=old form value"],
+                    "K1=v1", "K2=two words", "OLD=old form  value", "N1=q v"],
             "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
             "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
-            "Labels": {"plain": "v1", "quoted key": "v"}, "OnBuild": ["RUN echo child"],
+            "Labels": {"plain": "v1", "quoted key": "v", "l3": "v1", "l4": "v1x"}, "OnBuild": ["RUN echo child"],
             "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
             "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
     )
@@ -680,7 +683,7 @@ USER 1000:1000
         "{doc}"
     );
     let hist = doc["History"].as_array().unwrap();
-    assert_eq!(hist.len(), 16, "{doc}");
+    assert_eq!(hist.len(), 18, "{doc}");
     assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
 }
 
