@@ -431,6 +431,10 @@ fn parser_errors_name_file_line_and_instruction() {
             "Containerfile:2: COPY: missing: not in the build context",
         ),
         (
+            "FROM scratch\nCOPY *.none /\n",
+            "Containerfile:2: COPY: *.none: not in the build context",
+        ),
+        (
             "FROM scratch\nEXPOSE 80/http\n",
             "Containerfile:2: EXPOSE: \"80/http\": the protocol",
         ),
@@ -972,4 +976,116 @@ fn workdir_is_made_as_the_user_and_copy_to_dot_lands_in_it() {
     assert!(entry("WORKDIR /wd/deep")["empty_layer"].is_null(), "{doc}");
     assert_eq!(entry("WORKDIR /srv")["empty_layer"], true, "{doc}");
     nothing_left(&f.e);
+}
+
+/// The mtime of a path, not following a link.
+fn mtime_of(p: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(p).ok().map(|m| m.mtime())
+}
+
+#[test]
+fn copy_and_add_sources_links_owners_archives_globs_and_mtimes() {
+    use std::os::unix::fs::{symlink, MetadataExt};
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    write(
+        c,
+        &[
+            ("a.txt", "a\n"),
+            ("dir/f", "f\n"),
+            ("dir/sub/g", "g\n"),
+            ("single", "not a tar\n"),
+            ("t/pkg/inside", "in\n"),
+        ],
+    );
+    symlink("a.txt", c.join("alink")).unwrap();
+    symlink("f", c.join("dir/ln")).unwrap();
+    // A stage whose /d/link points at sub/f.
+    fs::write(
+        c.join("src.tar"),
+        tar_of(&[
+            F::Dir("d/"),
+            F::Dir("d/sub/"),
+            F::File("d/sub/f", b"stage f\n".to_vec()),
+            F::Link("d/link", "sub/f"),
+        ]),
+    )
+    .unwrap();
+    fs::write(
+        c.join("mt.tar"),
+        tar_of(&[F::Dir("pkg/"), F::File("pkg/x", b"x\n".to_vec())]),
+    )
+    .unwrap();
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(c)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    sh("gzip -k single && tar -C t -cf - pkg | xz > xz.tar.xz && tar -C t -cf - pkg | bzip2 > bz.tar.bz2");
+    sh("touch -h -d 2001-02-03T00:00:00Z dir/sub dir/ln dir");
+    write(
+        c,
+        &[(
+            "Containerfile",
+            "FROM scratch AS src\nADD src.tar /\nFROM scratch\nCOPY alink /l1\nCOPY --from=src /d/link /b\n\
+             COPY dir /copied/\nCOPY --chown=1001:1002 dir /newd\nCOPY --chown=1001:1002 dir/f /newf/deep/\n\
+             ADD single.gz /x/single/\nADD xz.tar.xz /x/xz/\nADD bz.tar.bz2 /x/bz/\nADD mt.tar /x/mt/\n\
+             COPY a.txt *.nomatch /g/\n",
+        )],
+    );
+    let out = e.cmd(&["build", "-q", "-t", "srcs:1", c.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m = e
+        .ok(&["image", "mount", "--name", "s", "srcs:1"])
+        .trim()
+        .to_string();
+    let read = |p: &str| fs::read_to_string(format!("{m}/{p}")).unwrap_or_default();
+    let meta = |p: &str| fs::symlink_metadata(format!("{m}/{p}")).ok();
+    let is_file = |p: &str| meta(p).is_some_and(|m| m.file_type().is_file());
+    let ids = |p: &str| meta(p).map(|m| (m.uid(), m.gid()));
+    let got = (
+        (read("l1"), is_file("l1"), read("b"), is_file("b")),
+        fs::read_link(format!("{m}/copied/ln")).ok(),
+        (
+            ids("newd"),
+            ids("newd/sub"),
+            ids("newf"),
+            ids("newf/deep"),
+            ids("newf/deep/f"),
+        ),
+        (
+            is_file("x/single/single.gz"),
+            read("x/xz/pkg/inside"),
+            read("x/bz/pkg/inside"),
+        ),
+        (
+            mtime_of(&format!("{m}/copied/sub")),
+            mtime_of(&format!("{m}/copied/ln")),
+        ),
+        mtime_of(&format!("{m}/x/mt/pkg")),
+        (read("g/a.txt"), meta("g").map(|m| m.is_dir())),
+    );
+    e.ok(&["image", "unmount", "s"]);
+    // A source that is a link: what it points to, as a file.
+    assert_eq!(got.0, ("a\n".into(), true, "stage f\n".into(), true));
+    // A link inside a copied directory stays a link.
+    assert_eq!(got.1, Some(Path::new("f").to_path_buf()));
+    // --chown owns the directories the COPY makes too.
+    let own = Some((1001, 1002));
+    assert_eq!(got.2, (own, own, own, own, own));
+    // A gzip file that is not a tar is copied as it is; xz and bzip2
+    // tars are unpacked.
+    assert!(got.3 .0, "single.gz copied");
+    assert_eq!((got.3 .1.as_str(), got.3 .2.as_str()), ("in\n", "in\n"));
+    // Directories' and links' mtimes are kept, by COPY and by ADD's tar.
+    assert_eq!(got.4, (Some(981_158_400), Some(981_158_400)));
+    assert_eq!(got.5, Some(1_700_000_000));
+    // A glob matching nothing is skipped beside one that matches.
+    assert_eq!(got.6, ("a\n".into(), Some(true)));
 }
