@@ -440,7 +440,16 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         quiet: a.quiet,
         registry: a.registry.clone(),
     };
-    let id = crate::build::build(store, &o)?;
+    let id = match crate::build::build(store, &o) {
+        Ok(id) => id,
+        // A failing RUN's code is the build's (Podman's); the message as
+        // every error's.
+        Err(f) if f.exit_code != 125 => {
+            eprintln!("Error: {}", f.error);
+            return Ok(f.exit_code);
+        }
+        Err(f) => return Err(f.error),
+    };
     // Podman's: the id as the name, no id.
     crate::events::image(&store.root, "build", "", id.trim_start_matches("sha256:"));
     write_iidfile(a.iidfile.as_deref(), &id)?;

@@ -221,6 +221,8 @@ pub struct Builder<'a> {
     pub intermediates: Vec<String>,
     /// Docker's default seccomp profile for RUN containers, when present.
     pub extras: crate::spec::Extras,
+    /// The exit code of the RUN that failed the build.
+    pub run_exit: Option<i32>,
 }
 
 /// Set by SIGINT or SIGTERM: the build stops after the step under way
@@ -252,8 +254,25 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// A build that failed: why, and the code `skiff build` exits with (a
+/// failing RUN's own, as Podman's; else 125, the engine's).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: Error,
+    pub exit_code: i32,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed {
+            error,
+            exit_code: 125,
+        }
+    }
+}
+
 /// `skiff build`: the image id.
-pub fn build(store: &mut Store, o: &Options) -> Result<String> {
+pub fn build(store: &mut Store, o: &Options) -> std::result::Result<String, Failed> {
     catch_interrupts();
     let ctx = open_context(o)?;
     let file =
@@ -281,10 +300,14 @@ pub fn build(store: &mut Store, o: &Options) -> Result<String> {
         total: 0,
         intermediates: vec![],
         extras,
+        run_exit: None,
     };
     let r = b.build_all(&tags);
     b.remove_intermediates(r.as_ref().ok().map(String::as_str));
-    r
+    r.map_err(|error| Failed {
+        error,
+        exit_code: b.run_exit.unwrap_or(125),
+    })
 }
 
 /// The context and the Containerfile's text: `-` is a Containerfile on
@@ -879,15 +902,25 @@ impl Builder<'_> {
         let config = stage.config_bytes();
         let id = skiff_image::assemble::put_image(self.store, &config, &stage.layers, tags)?;
         self.intermediates.retain(|i| i != &id);
-        for t in tags {
-            self.say(format!("COMMIT {}", t.name()));
+        // Podman's last lines: COMMIT and the first -t as given, the
+        // short id (Buildah's 11 digits), each name in full, then the
+        // whole id last (scripts take it with `| tail -1`).
+        let hex = id.trim_start_matches("sha256:");
+        match self.o.tags.first() {
+            Some(t) => self.say(format!("COMMIT {t}")),
+            None => self.say("COMMIT"),
         }
-        self.say(format!("--> {}", &id.trim_start_matches("sha256:")[..12]));
+        self.say(format!("--> {}", &hex[..11]));
+        for t in tags {
+            self.say(format!("Successfully tagged {}", t.name()));
+        }
+        self.say(hex);
         Ok(id)
     }
 }
 
-/// 12 hex digits of a config's digest (a step's result, as progress shows it).
+/// 11 hex digits (Buildah's short id) of a config's digest: a step's
+/// result, as progress shows it.
 fn short(config: &[u8]) -> String {
-    skiff_image::digest::of(config)["sha256:".len()..][..12].to_string()
+    skiff_image::digest::of(config)["sha256:".len()..][..11].to_string()
 }

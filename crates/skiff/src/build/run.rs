@@ -44,6 +44,7 @@ pub fn run(b: &mut Builder, stage: &mut Stage, i: &Instruction, created: &str) -
     } else if code == 0 {
         commit_upper(b, stage, &c, created, &shown)
     } else {
+        b.run_exit = Some(code);
         Err(b.err(
             i,
             format!(
