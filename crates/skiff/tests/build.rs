@@ -466,6 +466,26 @@ fn parser_errors_name_file_line_and_instruction() {
     }
     let out = e.fails(&["build", "--network", "slirp", dir]);
     assert!(out.contains("--network slirp"), "{out}");
+    // Podman's flags this build does not do are refused by name.
+    for (flags, want) in [
+        (
+            &["--platform", "linux/s390x"][..],
+            "--platform linux/s390x: only this machine's",
+        ),
+        (&["--annotation", "a=b"][..], "--annotation: not supported"),
+        (&["--squash"][..], "--squash: not supported"),
+        (&["--squash-all"][..], "--squash-all: not supported"),
+        (&["--pull=sometimes"][..], "--pull=sometimes: expected"),
+    ] {
+        let out = e.fails(&[&["build"][..], flags, &[dir][..]].concat());
+        assert!(out.contains(want), "{flags:?}: {out}");
+    }
+    fs::write(ctx.path().join("Containerfile"), "FROM nothere:1\n").unwrap();
+    let out = e.fails(&["build", "--pull=never", dir]);
+    assert!(
+        out.contains("Containerfile:1: FROM: nothere:1: not in the store, and --pull=never"),
+        "{out}"
+    );
     let out = e.fails(&["build", "--target", "nope", dir]);
     assert!(out.contains("--target nope"), "{out}");
 }
@@ -658,7 +678,7 @@ ENV K1=v1 K2="two words"
 ENV OLD old form  value
 ENV PATH=/x:$PATH
 ARG A=aa
-LABEL l3=${NOPE:-$K1} l4=${A:+${K1}x}
+LABEL l3=${NOPE:-$K1} l4=${A:+${K1}x} l5=$A
 ENV N1=${NOPE:-"q v"}
 LABEL "quoted key"="v" plain=$K1
 EXPOSE 53/udp 8000-8001
@@ -666,15 +686,30 @@ USER 1000:1000
 "#,
         )],
     );
-    let out = e.cmd(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
-    let t = text(&out);
-    assert!(out.status.success() && !t.contains("warning"), "{t}");
-    let mut doc = image_config(&e, "cfg:1");
-    // The automatic platform ARGs: this machine's, in Go's names.
+    fs::write(ctx.path().join("args"), "# a comment\nA=fromfile\n").unwrap();
     let arch = match std::env::consts::ARCH {
         "aarch64" => "arm64",
         _ => "amd64",
     };
+    let out = e.cmd(&[
+        "build",
+        "-q",
+        "--pull",
+        "--layers",
+        "--format",
+        "docker",
+        "--platform",
+        &format!("linux/{arch}"),
+        "--build-arg-file",
+        ctx.path().join("args").to_str().unwrap(),
+        "-t",
+        "cfg:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success() && !t.contains("warning"), "{t}");
+    let mut doc = image_config(&e, "cfg:1");
+    // The automatic platform ARGs: this machine's, in Go's names.
     let plat = doc["Config"]["Labels"]
         .as_object_mut()
         .and_then(|l| l.remove("plat"))
@@ -689,7 +724,7 @@ USER 1000:1000
                     "K1=v1", "K2=two words", "OLD=old form  value", "N1=q v"],
             "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
             "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
-            "Labels": {"plain": "v1", "quoted key": "v", "l3": "v1", "l4": "v1x"}, "OnBuild": ["RUN echo child"],
+            "Labels": {"plain": "v1", "quoted key": "v", "l3": "v1", "l4": "v1x", "l5": "fromfile"}, "OnBuild": ["RUN echo child"],
             "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
             "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
     )
@@ -942,14 +977,22 @@ fn workdir_is_made_as_the_user_and_copy_to_dot_lands_in_it() {
             (
                 "Containerfile",
                 &format!(
-                    "FROM {}\nUSER web\nWORKDIR /wd/deep\nCOPY a.txt .\nUSER root\nWORKDIR /srv\nRUN ls /wd/deep > /listing\n",
+                    "FROM {}\nUSER web\nWORKDIR /wd/deep\nCOPY a.txt .\nUSER root\nWORKDIR /srv\nRUN ls /wd/deep > /listing; ls /etc > /etc-listing\n",
                     f.base
                 ),
             ),
         ],
     );
-    let out =
-        f.e.cmd(&["build", "-t", "wd:1", ctx.path().to_str().unwrap()]);
+    // The base is in the store: --pull=never builds; --no-hosts gives
+    // RUN no /etc/hosts.
+    let out = f.e.cmd(&[
+        "build",
+        "--pull=never",
+        "--no-hosts",
+        "-t",
+        "wd:1",
+        ctx.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let m =
         f.e.ok(&["image", "mount", "--name", "wd", "wd:1"])
@@ -958,10 +1001,12 @@ fn workdir_is_made_as_the_user_and_copy_to_dot_lands_in_it() {
     use std::os::unix::fs::MetadataExt;
     let meta = |p: &str| fs::symlink_metadata(format!("{m}/{p}")).ok();
     let listing = fs::read_to_string(format!("{m}/listing")).unwrap_or_default();
+    let etc = fs::read_to_string(format!("{m}/etc-listing")).unwrap_or_default();
     let (wd, deep, srv) = (meta("wd"), meta("wd/deep"), meta("srv"));
     let a = meta("wd/deep/a.txt");
     f.e.ok(&["image", "unmount", "wd"]);
     assert_eq!(listing, "a.txt\n");
+    assert!(!etc.contains("hosts\n") && etc.contains("passwd"), "{etc}");
     for d in [&wd, &deep] {
         let d = d.as_ref().expect("WORKDIR made it");
         assert!(d.is_dir());

@@ -113,6 +113,12 @@ fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> 
     if let Ok(img) = b.store.find(name) {
         return Ok(img.id);
     }
+    if b.o.pull == super::Pull::Never {
+        return Err(b.err(
+            i,
+            format!("--from={name}: no stage or image of that name (--pull=never)"),
+        ));
+    }
     let r = skiff_image::reference::Reference::parse(name)
         .map_err(|e| b.err(i, format!("--from={name}: {e}")))?;
     let opts = crate::images::registry_options(&b.o.registry, None)?;

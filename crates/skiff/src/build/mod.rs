@@ -44,11 +44,22 @@ pub struct Options {
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
     pub no_cache: bool,
-    pub pull: bool,
+    pub pull: Pull,
     pub network: String,
+    /// RUN containers get no /etc/hosts.
+    pub no_hosts: bool,
     pub labels: Vec<(String, String)>,
     pub quiet: bool,
     pub registry: crate::cli::RegistryArgs,
+}
+
+/// When FROM (and COPY --from) pull an image: Podman's --pull policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Pull {
+    Always,
+    #[default]
+    Missing,
+    Never,
 }
 
 /// Build args every build knows without an ARG (Docker's proxy args).
@@ -712,7 +723,10 @@ impl Builder<'_> {
     /// A stage from an image of the store (pulled if need be).
     fn image_stage(&mut self, from: &Instruction, base: &str) -> Result<Stage> {
         let img = match (self.o.pull, self.store.find(base)) {
-            (false, Ok(img)) => img,
+            (Pull::Missing | Pull::Never, Ok(img)) => img,
+            (Pull::Never, Err(_)) => {
+                return Err(self.err(from, format!("{base}: not in the store, and --pull=never")))
+            }
             _ => {
                 let r = Reference::parse(base).map_err(|e| self.err(from, e))?;
                 let opts = crate::images::registry_options(&self.o.registry, None)?;

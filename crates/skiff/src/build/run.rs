@@ -150,6 +150,7 @@ fn run_container(
         user,
         entrypoint: Some(String::new()),
         network: Some(b.o.network.clone()),
+        no_hosts: b.o.no_hosts,
         extras: b.extras.clone(),
         // Buildah's and Docker's RUN: no TERM or container=podman.
         env_rules: crate::spec::EnvRules {
