@@ -271,6 +271,9 @@ pub enum Shell {
     Fish,
 }
 
+// Made once per process (`image build`'s flags are the largest): its
+// size does not matter, and unboxed it can be matched in place.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// List images
@@ -1829,9 +1832,35 @@ pub struct BuildArgs {
     /// Run every step, asking no cache (results are still kept)
     #[arg(long)]
     pub no_cache: bool,
-    /// Pull FROM images even when the store has them
+    /// When to pull FROM images: always (--pull alone, or true), missing
+    /// (the default, or false), never
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub pull: Option<String>,
+    /// Podman's: accepted, the cache is always used (unless --no-cache)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub layers: Option<String>,
+    /// The image's format: oci, or docker (accepted; the image is written
+    /// as OCI either way)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// The platform to build for: only this machine's (linux/amd64 here)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// RUN steps get no /etc/hosts of the engine's
     #[arg(long)]
-    pub pull: bool,
+    pub no_hosts: bool,
+    /// Build args from a file: KEY=VALUE lines, # comments
+    #[arg(long, value_name = "FILE")]
+    pub build_arg_file: Vec<PathBuf>,
+    /// Refused: the store keeps no per-image manifest annotations yet
+    #[arg(long, value_name = "K=V", hide = true)]
+    pub annotation: Vec<String>,
+    /// Refused: squashing the final stage's layers is not done yet
+    #[arg(long, hide = true)]
+    pub squash: bool,
+    /// Refused: squashing every layer is not done yet
+    #[arg(long, hide = true)]
+    pub squash_all: bool,
     /// The network of RUN steps: none, host or bridge
     #[arg(long, value_name = "MODE", default_value = "host")]
     pub network: String,

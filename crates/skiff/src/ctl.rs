@@ -404,7 +404,64 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             _ => Err(Error::invalid(format!("{flag} {v:?}: expected KEY=VALUE"))),
         }
     };
+    let refused = [
+        (!a.annotation.is_empty(), "--annotation: not supported (the store records no manifest annotations of an image's own)"),
+        (a.squash, "--squash: not supported (the layers are kept as built)"),
+        (a.squash_all, "--squash-all: not supported (the layers are kept as built)"),
+    ];
+    if let Some((_, why)) = refused.iter().find(|(given, _)| *given) {
+        return Err(Error::invalid(*why));
+    }
+    let pull = match a.pull.as_deref().unwrap_or("missing") {
+        "always" | "true" => crate::build::Pull::Always,
+        "missing" | "false" => crate::build::Pull::Missing,
+        "never" => crate::build::Pull::Never,
+        p => {
+            return Err(Error::invalid(format!(
+                "--pull={p}: expected always, missing, never, true or false"
+            )))
+        }
+    };
+    if let Some(l) = &a.layers {
+        if l.parse::<bool>().is_err() {
+            return Err(Error::invalid(format!(
+                "--layers={l}: expected true or false"
+            )));
+        }
+    }
+    if let Some(f) = &a.format {
+        if !matches!(f.as_str(), "oci" | "docker") {
+            return Err(Error::invalid(format!(
+                "--format {f}: expected oci or docker"
+            )));
+        }
+    }
+    if let Some(p) = &a.platform {
+        let host = skiff_image::manifest::Platform::host();
+        let asked = skiff_image::manifest::Platform::parse(p)?;
+        let same = asked.os == host.os
+            && asked.architecture == host.architecture
+            && (asked.variant.is_none() || asked.variant == host.variant);
+        if !same {
+            return Err(Error::invalid(format!(
+                "--platform {p}: only this machine's platform ({}/{}) is built here",
+                host.os, host.architecture
+            )));
+        }
+    }
     let mut build_args = vec![];
+    // --build-arg-file first: a --build-arg of the same name wins (the
+    // last value of a name is taken).
+    for f in &a.build_arg_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| Error::at(f, "--build-arg-file: reading", e))?;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            build_args.push(kv("--build-arg-file", line)?);
+        }
+    }
     for v in &a.build_args {
         match v.split_once('=') {
             Some(_) => build_args.push(kv("--build-arg", v)?),
@@ -434,13 +491,23 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         build_args,
         target: a.target.clone(),
         no_cache: a.no_cache,
-        pull: a.pull,
+        pull,
         network: a.network.clone(),
+        no_hosts: a.no_hosts,
         labels,
         quiet: a.quiet,
         registry: a.registry.clone(),
     };
-    let id = crate::build::build(store, &o)?;
+    let id = match crate::build::build(store, &o) {
+        Ok(id) => id,
+        // A failing RUN's code is the build's (Podman's); the message as
+        // every error's.
+        Err(f) if f.exit_code != 125 => {
+            eprintln!("Error: {}", f.error);
+            return Ok(f.exit_code);
+        }
+        Err(f) => return Err(f.error),
+    };
     // Podman's: the id as the name, no id.
     crate::events::image(&store.root, "build", "", id.trim_start_matches("sha256:"));
     write_iidfile(a.iidfile.as_deref(), &id)?;

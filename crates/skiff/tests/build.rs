@@ -133,7 +133,22 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert!(t.contains("STEP 1/14: FROM "), "{t}");
     assert!(t.contains("STEP 8/14: COPY --from=builder"), "{t}");
     assert!(t.contains("built spicy"), "the RUN's output is shown: {t}");
-    assert!(t.contains("COMMIT localhost/app:1"), "{t}");
+    // Podman's last lines, on stdout: COMMIT and the -t as given, the
+    // short id, each name, the whole id.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: Vec<&str> = stdout.lines().rev().take(4).collect();
+    let id = last[0];
+    assert_eq!(id.len(), 64, "{stdout}");
+    assert_eq!(
+        last,
+        vec![
+            id,
+            "Successfully tagged localhost/app:1",
+            &format!("--> {}", &id[..11]),
+            "COMMIT app:1"
+        ],
+        "{stdout}"
+    );
     assert!(t.contains("warning: --build-arg UNUSED : no ARG"), "{t}");
     nothing_left(&f.e);
 
@@ -186,11 +201,12 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert_eq!(cfg["Labels"]["org.example.kind"], "test");
     assert_eq!(cfg["Labels"]["from.flag"], "1");
     assert!(cfg["ExposedPorts"]["8080/tcp"].is_object(), "{cfg}");
-    // Four layers on the base's one (COPY, COPY --from twice, RUN); the
-    // config-only steps are empty_layer history entries.
+    // Five layers on the base's one (WORKDIR making /srv/app, COPY, COPY
+    // --from twice, RUN); the config-only steps are empty_layer history
+    // entries.
     assert_eq!(
         doc["RootFS"]["Layers"].as_array().unwrap().len(),
-        5,
+        6,
         "{doc}"
     );
     let layered = doc["History"]
@@ -199,7 +215,7 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         .iter()
         .filter(|h| h["empty_layer"] != true)
         .count();
-    assert_eq!(layered, 5, "one history entry per layer: {doc}");
+    assert_eq!(layered, 6, "one history entry per layer: {doc}");
     // Pushable: another store pulls it back and runs it the same.
     let pushed = f.base.replace("busybox:1", "built/app:1");
     f.e.ok(&["push", "app:1", &pushed]);
@@ -230,7 +246,8 @@ fn a_failing_run_names_its_line_and_leaves_nothing() {
     let out =
         f.e.cmd(&["build", "-t", "broken:1", ctx.path().to_str().unwrap()]);
     let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    // The RUN's exit code is the build's, as Podman's.
+    assert_eq!(out.status.code(), Some(7), "{t}");
     assert!(
         t.contains(
             "Dockerfile:4: RUN: [\"/bin/sh\",\"-c\",\"echo failing; exit 7\"] exited with 7"
@@ -430,6 +447,10 @@ fn parser_errors_name_file_line_and_instruction() {
             "Containerfile:2: COPY: missing: not in the build context",
         ),
         (
+            "FROM scratch\nCOPY *.none /\n",
+            "Containerfile:2: COPY: *.none: not in the build context",
+        ),
+        (
             "FROM scratch\nEXPOSE 80/http\n",
             "Containerfile:2: EXPOSE: \"80/http\": the protocol",
         ),
@@ -445,6 +466,26 @@ fn parser_errors_name_file_line_and_instruction() {
     }
     let out = e.fails(&["build", "--network", "slirp", dir]);
     assert!(out.contains("--network slirp"), "{out}");
+    // Podman's flags this build does not do are refused by name.
+    for (flags, want) in [
+        (
+            &["--platform", "linux/s390x"][..],
+            "--platform linux/s390x: only this machine's",
+        ),
+        (&["--annotation", "a=b"][..], "--annotation: not supported"),
+        (&["--squash"][..], "--squash: not supported"),
+        (&["--squash-all"][..], "--squash-all: not supported"),
+        (&["--pull=sometimes"][..], "--pull=sometimes: expected"),
+    ] {
+        let out = e.fails(&[&["build"][..], flags, &[dir][..]].concat());
+        assert!(out.contains(want), "{flags:?}: {out}");
+    }
+    fs::write(ctx.path().join("Containerfile"), "FROM nothere:1\n").unwrap();
+    let out = e.fails(&["build", "--pull=never", dir]);
+    assert!(
+        out.contains("Containerfile:1: FROM: nothere:1: not in the store, and --pull=never"),
+        "{out}"
+    );
     let out = e.fails(&["build", "--target", "nope", dir]);
     assert!(out.contains("--target nope"), "{out}");
 }
@@ -619,7 +660,11 @@ fn config_steps_are_recorded_as_docker_records_them() {
         ctx.path(),
         &[(
             "Containerfile",
-            r#"FROM scratch
+            r#"ARG BUILDPLATFORM
+FROM --platform=$BUILDPLATFORM scratch
+ARG TARGETARCH
+ARG TARGETOS TARGETPLATFORM TARGETVARIANT BUILDARCH BUILDOS BUILDPLATFORM
+LABEL plat="$TARGETOS/$TARGETARCH $TARGETPLATFORM $BUILDPLATFORM $BUILDARCH $BUILDOS v=$TARGETVARIANT"
 SHELL ["/bin/busybox", "sh", "-c"]
 ENTRYPOINT echo hi
 CMD ["x"]
@@ -630,21 +675,56 @@ HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://localhost/
 ONBUILD RUN echo child
 MAINTAINER someone
 ENV K1=v1 K2="two words"
-ENV OLD old form value
+ENV OLD old form  value
+ENV PATH=/x:$PATH
+ARG A=aa
+LABEL l3=${NOPE:-$K1} l4=${A:+${K1}x} l5=$A
+ENV N1=${NOPE:-"q v"}
 LABEL "quoted key"="v" plain=$K1
 EXPOSE 53/udp 8000-8001
 USER 1000:1000
 "#,
         )],
     );
-    e.ok(&["build", "-q", "-t", "cfg:1", ctx.path().to_str().unwrap()]);
-    let doc = image_config(&e, "cfg:1");
+    fs::write(ctx.path().join("args"), "# a comment\nA=fromfile\n").unwrap();
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let out = e.cmd(&[
+        "build",
+        "-q",
+        "--pull",
+        "--layers",
+        "--format",
+        "docker",
+        "--platform",
+        &format!("linux/{arch}"),
+        "--build-arg-file",
+        ctx.path().join("args").to_str().unwrap(),
+        "-t",
+        "cfg:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success() && !t.contains("warning"), "{t}");
+    let mut doc = image_config(&e, "cfg:1");
+    // The automatic platform ARGs: this machine's, in Go's names.
+    let plat = doc["Config"]["Labels"]
+        .as_object_mut()
+        .and_then(|l| l.remove("plat"))
+        .unwrap_or_default();
+    assert_eq!(
+        plat,
+        format!("linux/{arch} linux/{arch} linux/{arch} {arch} linux v=")
+    );
     let want: Value = serde_json::from_str(
         r#"{"Cmd": ["x"], "Entrypoint": ["/bin/busybox", "sh", "-c", "echo hi"],
-            "Env": ["K1=v1", "K2=two words", "OLD=old form value"],
+            "Env": ["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "K1=v1", "K2=two words", "OLD=old form  value", "N1=q v"],
             "ExposedPorts": {"53/udp": {}, "8000/tcp": {}, "8001/tcp": {}},
             "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
-            "Labels": {"plain": "v1", "quoted key": "v"}, "OnBuild": ["RUN echo child"],
+            "Labels": {"plain": "v1", "quoted key": "v", "l3": "v1", "l4": "v1x", "l5": "fromfile"}, "OnBuild": ["RUN echo child"],
             "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
             "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
     )
@@ -658,7 +738,7 @@ USER 1000:1000
         "{doc}"
     );
     let hist = doc["History"].as_array().unwrap();
-    assert_eq!(hist.len(), 14, "{doc}");
+    assert_eq!(hist.len(), 18, "{doc}");
     assert!(hist.iter().all(|h| h["empty_layer"] == true), "{doc}");
 }
 
@@ -883,4 +963,190 @@ fn copy_into_a_linked_directory_follows_the_link_as_the_image_would() {
     let mut listing = listing;
     listing.sort();
     assert_eq!(listing, vec!["tool", "x", "y", "z"]);
+}
+
+#[test]
+fn workdir_is_made_as_the_user_and_copy_to_dot_lands_in_it() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("a.txt", "a\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nUSER web\nWORKDIR /wd/deep\nCOPY a.txt .\nUSER root\nWORKDIR /srv\nRUN ls /wd/deep > /listing; ls /etc > /etc-listing\n",
+                    f.base
+                ),
+            ),
+        ],
+    );
+    // The base is in the store: --pull=never builds; --no-hosts gives
+    // RUN no /etc/hosts.
+    let out = f.e.cmd(&[
+        "build",
+        "--pull=never",
+        "--no-hosts",
+        "-t",
+        "wd:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m =
+        f.e.ok(&["image", "mount", "--name", "wd", "wd:1"])
+            .trim()
+            .to_string();
+    use std::os::unix::fs::MetadataExt;
+    let meta = |p: &str| fs::symlink_metadata(format!("{m}/{p}")).ok();
+    let listing = fs::read_to_string(format!("{m}/listing")).unwrap_or_default();
+    let etc = fs::read_to_string(format!("{m}/etc-listing")).unwrap_or_default();
+    let (wd, deep, srv) = (meta("wd"), meta("wd/deep"), meta("srv"));
+    let a = meta("wd/deep/a.txt");
+    f.e.ok(&["image", "unmount", "wd"]);
+    assert_eq!(listing, "a.txt\n");
+    assert!(!etc.contains("hosts\n") && etc.contains("passwd"), "{etc}");
+    for d in [&wd, &deep] {
+        let d = d.as_ref().expect("WORKDIR made it");
+        assert!(d.is_dir());
+        // BuildKit's: made as the USER of the step.
+        assert_eq!((d.uid(), d.gid(), d.mode() & 0o7777), (1001, 1002, 0o755));
+    }
+    assert!(a.is_some_and(|a| a.is_file() && a.uid() == 0));
+    assert_eq!(
+        srv.map(|s| s.uid()),
+        Some(0),
+        "an existing WORKDIR is left be"
+    );
+    // Layers: the base's, WORKDIR /wd/deep's, COPY's, RUN's; WORKDIR
+    // /srv (there already) is an empty_layer entry.
+    let doc = image_config(&f.e, "wd:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().map(Vec::len),
+        Some(4),
+        "{doc}"
+    );
+    let hist = doc["History"].as_array().unwrap();
+    let entry = |what: &str| {
+        hist.iter()
+            .find(|h| h["created_by"].as_str().unwrap_or_default().ends_with(what))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(entry("WORKDIR /wd/deep")["empty_layer"].is_null(), "{doc}");
+    assert_eq!(entry("WORKDIR /srv")["empty_layer"], true, "{doc}");
+    nothing_left(&f.e);
+}
+
+/// The mtime of a path, not following a link.
+fn mtime_of(p: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(p).ok().map(|m| m.mtime())
+}
+
+#[test]
+fn copy_and_add_sources_links_owners_archives_globs_and_mtimes() {
+    use std::os::unix::fs::{symlink, MetadataExt};
+    let e = Engine::new();
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    write(
+        c,
+        &[
+            ("a.txt", "a\n"),
+            ("dir/f", "f\n"),
+            ("dir/sub/g", "g\n"),
+            ("single", "not a tar\n"),
+            ("t/pkg/inside", "in\n"),
+        ],
+    );
+    symlink("a.txt", c.join("alink")).unwrap();
+    symlink("f", c.join("dir/ln")).unwrap();
+    // A stage whose /d/link points at sub/f.
+    fs::write(
+        c.join("src.tar"),
+        tar_of(&[
+            F::Dir("d/"),
+            F::Dir("d/sub/"),
+            F::File("d/sub/f", b"stage f\n".to_vec()),
+            F::Link("d/link", "sub/f"),
+        ]),
+    )
+    .unwrap();
+    fs::write(
+        c.join("mt.tar"),
+        tar_of(&[F::Dir("pkg/"), F::File("pkg/x", b"x\n".to_vec())]),
+    )
+    .unwrap();
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(c)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    sh("gzip -k single && tar -C t -cf - pkg | xz > xz.tar.xz && tar -C t -cf - pkg | bzip2 > bz.tar.bz2");
+    sh("touch -h -d 2001-02-03T00:00:00Z dir/sub dir/ln dir");
+    write(
+        c,
+        &[(
+            "Containerfile",
+            "FROM scratch AS src\nADD src.tar /\nFROM scratch\nCOPY alink /l1\nCOPY --from=src /d/link /b\n\
+             COPY dir /copied/\nCOPY --chown=1001:1002 dir /newd\nCOPY --chown=1001:1002 dir/f /newf/deep/\n\
+             ADD single.gz /x/single/\nADD xz.tar.xz /x/xz/\nADD bz.tar.bz2 /x/bz/\nADD mt.tar /x/mt/\n\
+             COPY a.txt *.nomatch /g/\n",
+        )],
+    );
+    let out = e.cmd(&["build", "-q", "-t", "srcs:1", c.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m = e
+        .ok(&["image", "mount", "--name", "s", "srcs:1"])
+        .trim()
+        .to_string();
+    let read = |p: &str| fs::read_to_string(format!("{m}/{p}")).unwrap_or_default();
+    let meta = |p: &str| fs::symlink_metadata(format!("{m}/{p}")).ok();
+    let is_file = |p: &str| meta(p).is_some_and(|m| m.file_type().is_file());
+    let ids = |p: &str| meta(p).map(|m| (m.uid(), m.gid()));
+    let got = (
+        (read("l1"), is_file("l1"), read("b"), is_file("b")),
+        fs::read_link(format!("{m}/copied/ln")).ok(),
+        (
+            ids("newd"),
+            ids("newd/sub"),
+            ids("newf"),
+            ids("newf/deep"),
+            ids("newf/deep/f"),
+        ),
+        (
+            is_file("x/single/single.gz"),
+            read("x/xz/pkg/inside"),
+            read("x/bz/pkg/inside"),
+        ),
+        (
+            mtime_of(&format!("{m}/copied/sub")),
+            mtime_of(&format!("{m}/copied/ln")),
+        ),
+        mtime_of(&format!("{m}/x/mt/pkg")),
+        (read("g/a.txt"), meta("g").map(|m| m.is_dir())),
+    );
+    e.ok(&["image", "unmount", "s"]);
+    // A source that is a link: what it points to, as a file.
+    assert_eq!(got.0, ("a\n".into(), true, "stage f\n".into(), true));
+    // A link inside a copied directory stays a link.
+    assert_eq!(got.1, Some(Path::new("f").to_path_buf()));
+    // --chown owns the directories the COPY makes too.
+    let own = Some((1001, 1002));
+    assert_eq!(got.2, (own, own, own, own, own));
+    // A gzip file that is not a tar is copied as it is; xz and bzip2
+    // tars are unpacked.
+    assert!(got.3 .0, "single.gz copied");
+    assert_eq!((got.3 .1.as_str(), got.3 .2.as_str()), ("in\n", "in\n"));
+    // Directories' and links' mtimes are kept, by COPY and by ADD's tar.
+    assert_eq!(got.4, (Some(981_158_400), Some(981_158_400)));
+    assert_eq!(got.5, Some(1_700_000_000));
+    // A glob matching nothing is skipped beside one that matches.
+    assert_eq!(got.6, ("a\n".into(), Some(true)));
 }

@@ -13,7 +13,7 @@ use skiff_image::store::remove_tree;
 use skiff_image::Result;
 
 use super::context::{
-    clean, components, digest_tree, expand_source, join, splice_link, walk, Ignore,
+    clean, components, digest_tree, expand_source, join, resolve_in_root, splice_link, walk, Ignore,
 };
 use super::parse::{self, Form, Instruction};
 use super::run::add_layer;
@@ -113,6 +113,12 @@ fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> 
     if let Ok(img) = b.store.find(name) {
         return Ok(img.id);
     }
+    if b.o.pull == super::Pull::Never {
+        return Err(b.err(
+            i,
+            format!("--from={name}: no stage or image of that name (--pull=never)"),
+        ));
+    }
     let r = skiff_image::reference::Reference::parse(name)
         .map_err(|e| b.err(i, format!("--from={name}: {e}")))?;
     let opts = crate::images::registry_options(&b.o.registry, None)?;
@@ -124,6 +130,7 @@ fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> 
 /// The digest of every context file the sources name.
 fn context_digest(b: &Builder, i: &Instruction, sources: &[String]) -> Result<String> {
     let mut parts = String::new();
+    let mut matched = false;
     for s in sources {
         if let Some(h) = heredoc(i, s) {
             parts.push_str(&skiff_image::digest::of(h.body.as_bytes()));
@@ -136,18 +143,47 @@ fn context_digest(b: &Builder, i: &Instruction, sources: &[String]) -> Result<St
             ));
         };
         let found = expand_source(root, s, b.ignore())?;
-        if found.is_empty() {
+        // A glob that matches nothing is skipped when another source
+        // matches (Podman's and BuildKit's rule).
+        if found.is_empty() && (!is_glob(s) || sources.len() == 1) {
             return Err(b.err(
                 i,
                 format!("{s}: not in the build context (or left out by its ignore file)"),
             ));
         }
         for f in found {
+            let f = follow_source(root, &f).unwrap_or(f);
             let paths = walk(root, &f, b.ignore())?;
             parts.push_str(&digest_tree(root, &paths, false)?);
+            matched = true;
         }
     }
+    if !matched && i.heredocs.is_empty() {
+        return Err(b.err(
+            i,
+            format!(
+                "{}: not in the build context (or left out by its ignore file)",
+                sources.join(" ")
+            ),
+        ));
+    }
     Ok(skiff_image::digest::of(parts.as_bytes()))
+}
+
+fn is_glob(source: &str) -> bool {
+    source.contains(['*', '?', '['])
+}
+
+/// A source found under `root`: when it is a symlink, what it points to,
+/// resolved inside `root` (None: to nothing there); else itself.
+fn follow_source(root: &Path, rel: &str) -> Option<String> {
+    let is_link = fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Some(rel.to_string());
+    }
+    let real = resolve_in_root(root, rel, true)?;
+    fs::symlink_metadata(root.join(&real)).ok()?;
+    Some(real)
 }
 
 /// The heredoc a source names (`<<EOF`), if it is one.
@@ -209,7 +245,9 @@ pub fn copy(
         staging: &staging.0,
         lowers: &lowers,
         owner,
+        times: Default::default(),
     };
+    let mut found_any = false;
     for s in &plan.sources {
         if let Some(h) = heredoc(i, s) {
             let target = match dest_is_dir {
@@ -222,6 +260,7 @@ pub fn copy(
                 false => parse::expand(&h.body, b.file.escape, &|n| stage.lookup(n)),
             };
             lay.file(&target, body.as_bytes())?;
+            found_any = true;
             continue;
         }
         let Some(root) = &root else {
@@ -231,17 +270,87 @@ pub fn copy(
             ));
         };
         let found = expand_source(root, s, &ignore)?;
-        if found.is_empty() {
+        if found.is_empty() && !is_glob(s) {
             return Err(b.err(i, format!("{s}: no such file or directory")));
         }
         for f in found {
-            lay_out(b, i, &lay, root, &ignore, &f, &dest, dest_is_dir)?;
+            found_any = true;
+            // A source that is itself a link: what it points to (inside
+            // the root), under the link's name.
+            let name = f.rsplit('/').next().unwrap_or(&f).to_string();
+            let real = follow_source(root, &f)
+                .ok_or_else(|| b.err(i, format!("{s}: a link to nothing in its root")))?;
+            lay_out(b, i, &lay, root, &ignore, &real, &name, &dest, dest_is_dir)?;
         }
     }
+    if !found_any {
+        return Err(b.err(
+            i,
+            format!("{}: no such file or directory", plan.sources.join(" ")),
+        ));
+    }
+    lay.set_times()?;
     let parent = stage.chain_ids().last().cloned();
     let layer = skiff_image::assemble::layer_from_dir(b.store, &staging.0, parent.as_deref())?;
     add_layer(stage, layer, created, &format!("/bin/sh -c #(nop) {text}"));
     Ok(())
+}
+
+/// WORKDIR: the directory made when the image lacks it (its missing
+/// parents too), as a layer of the step's own, owned by the USER so far
+/// (names from the image's /etc/passwd and /etc/group; root when they
+/// name nobody), as BuildKit makes it. Whether a layer was made.
+pub fn workdir(b: &mut Builder, stage: &mut Stage) -> Result<bool> {
+    let lowers = lower_dirs(b, stage);
+    let rel = follow_links(&lowers, &clean(&stage.workdir()));
+    if rel.is_empty() || lookup(&lowers, &rel).is_some_and(|(_, m)| m.is_dir()) {
+        return Ok(false);
+    }
+    let user = stage.config["config"]["User"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let ids = match user.is_empty() {
+        true => (0, 0),
+        false => chown_ids(&lowers, &user).unwrap_or((0, 0)),
+    };
+    let staging = Scratch(b.store.scratch("workdir")?);
+    let mut done = String::new();
+    for c in rel.split('/') {
+        done = join(&done, c);
+        match lookup(&lowers, &done) {
+            Some((_, m)) if m.is_dir() => {}
+            Some(_) => {
+                return Err(skiff_image::Error::invalid(format!(
+                    "/{done}: not a directory in the image"
+                )))
+            }
+            None => {
+                let p = staging.0.join(&done);
+                fs::create_dir_all(&p).map_err(|e| skiff_image::Error::at(&p, "making", e))?;
+                set_owner_mode(&p, ids, Some(0o755))?;
+            }
+        }
+    }
+    // The parents the image has, as it has them (the layer must not
+    // change their mode or owner).
+    let mut parent = String::new();
+    for c in rel.split('/') {
+        if let Some((_, m)) = lookup(&lowers, &parent).filter(|_| !parent.is_empty()) {
+            let p = staging.0.join(&parent);
+            set_owner_mode(&p, (m.uid(), m.gid()), Some(m.mode() & 0o7777))?;
+            if let Ok(t) = m.modified() {
+                if let Ok(f) = fs::File::open(&p) {
+                    let _ = f.set_modified(t);
+                }
+            }
+        }
+        parent = join(&parent, c);
+    }
+    let parent = stage.chain_ids().last().cloned();
+    let layer = skiff_image::assemble::layer_from_dir(b.store, &staging.0, parent.as_deref())?;
+    super::run::push_layer(stage, layer);
+    Ok(true)
 }
 
 /// Where the sources are read: the context (with its ignore file), or a
@@ -285,15 +394,19 @@ fn owner_of(b: &Builder, i: &Instruction, plan: &Plan, lowers: &[PathBuf]) -> Re
 
 /// The destination (relative to /, WORKDIR's when not absolute, the
 /// image's symlinks on the way followed) and whether it is a directory:
-/// named so (a trailing /), more than one source or a glob, or a
-/// directory in the image already.
+/// named so (a trailing /, `.` or `..`: WORKDIR's own), more than one
+/// source or a glob, or a directory in the image already.
 fn destination(stage: &Stage, plan: &Plan, lowers: &[PathBuf]) -> (String, bool) {
     let abs = match plan.dest.starts_with('/') {
         true => plan.dest.clone(),
         false => format!("{}/{}", stage.workdir(), plan.dest),
     };
     let dest = resolve_in_image(lowers, &clean(&abs));
-    let is_dir = plan.dest.ends_with('/')
+    let d = plan.dest.as_str();
+    let is_dir = d.ends_with('/')
+        || matches!(d, "." | "..")
+        || d.ends_with("/.")
+        || d.ends_with("/..")
         || plan.sources.len() > 1
         || plan.sources.iter().any(|s| s.contains(['*', '?', '[']))
         || dest.is_empty()
@@ -383,6 +496,7 @@ fn lay_out(
     root: &Path,
     ignore: &Ignore,
     f: &str,
+    name: &str,
     dest: &str,
     dest_is_dir: bool,
 ) -> Result<()> {
@@ -396,15 +510,14 @@ fn lay_out(
             let below = p.strip_prefix(f).unwrap_or(&p).trim_start_matches('/');
             lay.entry(&root.join(&p), &join(dest, below))?;
         }
-    } else if i.keyword == "ADD" && m.is_file() && is_archive(&src) {
-        lay.parents(&join(dest, "x"))?;
-        if !dest.is_empty() {
-            lay.make_dir(dest)?;
-        }
-        lay.unpack(&src, dest)
+    } else if let Some(tar) = (i.keyword == "ADD" && m.is_file())
+        .then(|| open_tar(&src, lay.staging))
+        .flatten()
+    {
+        lay.dest_dir(dest)?;
+        lay.unpack(tar, dest)
             .map_err(|e| b.err(i, format!("{f}: {e}")))?;
     } else {
-        let name = f.rsplit('/').next().unwrap_or(f);
         let target = match dest_is_dir {
             true => join(dest, name),
             false => dest.to_string(),
@@ -480,17 +593,74 @@ fn chown_ids(lowers: &[PathBuf], spec: &str) -> std::result::Result<(u32, u32), 
     Ok((uid, gid))
 }
 
-/// Whether a file is a tar archive ADD unpacks: plain, gzip or zstd.
-fn is_archive(p: &Path) -> bool {
-    let mut head = [0u8; 512];
-    let Ok(mut f) = fs::File::open(p) else {
+/// ADD's archive: the tar inside `p` (plain, gzip, zstd, bzip2 or xz),
+/// as a reader from its start; None when `p` is not one (a compressed
+/// file that holds no tar is copied as it is, as Docker and Podman copy
+/// it). `scratch` names a file beside the staging directory for xz's
+/// output (lzma-rs decodes into a writer, not as a reader).
+fn open_tar(p: &Path, scratch: &Path) -> Option<Box<dyn Read>> {
+    let mut magic = [0u8; 6];
+    let mut f = fs::File::open(p).ok()?;
+    let n = f.read(&mut magic).ok()?;
+    let magic = &magic[..n];
+    let f = fs::File::open(p).ok()?;
+    let mut reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::Decoder::new(f).ok()?)
+    } else if magic.starts_with(b"BZh") {
+        Box::new(bzip2::read::MultiBzDecoder::new(f))
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        let out = scratch.with_extension("xz-tar");
+        let decoded = (|| -> std::io::Result<fs::File> {
+            let mut w = std::io::BufWriter::new(fs::File::create(&out)?);
+            lzma_rs::xz_decompress(&mut std::io::BufReader::new(f), &mut w)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            drop(w);
+            fs::File::open(&out)
+        })();
+        // Open (or failed): the name is not needed any more.
+        let _ = fs::remove_file(&out);
+        Box::new(decoded.ok()?)
+    } else {
+        Box::new(f)
+    };
+    let mut head = vec![0u8; 512];
+    let mut got = 0;
+    while got < 512 {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(_) => return None,
+        }
+    }
+    if got < 512 || !is_tar_header(&head) {
+        return None;
+    }
+    Some(Box::new(std::io::Cursor::new(head).chain(reader)))
+}
+
+/// A tar header block: ustar's magic, or (a v7 tar) its checksum right.
+fn is_tar_header(h: &[u8]) -> bool {
+    if &h[257..262] == b"ustar" {
+        return true;
+    }
+    let field = String::from_utf8_lossy(&h[148..156]);
+    let Ok(want) = u32::from_str_radix(field.trim_matches(['\0', ' ']), 8) else {
         return false;
     };
-    let n = f.read(&mut head).unwrap_or(0);
-    let head = &head[..n];
-    head.starts_with(&[0x1f, 0x8b])
-        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &head[257..262] == b"ustar")
+    let sum: u32 = h
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| {
+            if (148..156).contains(&k) {
+                32
+            } else {
+                c as u32
+            }
+        })
+        .sum();
+    h[0] != 0 && sum == want
 }
 
 /// Lays entries out in the staging directory as the layer will hold them.
@@ -498,6 +668,9 @@ struct Layout<'a> {
     staging: &'a Path,
     lowers: &'a [PathBuf],
     owner: Owner,
+    /// Directories' and links' mtimes to set once everything is laid
+    /// out (writing into a directory changes its own).
+    times: std::cell::RefCell<Vec<(PathBuf, std::time::SystemTime)>>,
 }
 
 impl Layout<'_> {
@@ -516,11 +689,38 @@ impl Layout<'_> {
                     .find_map(|l| fs::metadata(l.join(&rel)).ok())
                     .filter(|m| m.is_dir())
                     .map(|m| (m.mode() & 0o7777, (m.uid(), m.gid())))
-                    .unwrap_or((0o755, (0, 0)));
+                    // Made by the COPY: --chown's, as Podman owns them.
+                    .unwrap_or((0o755, self.owner.ids.unwrap_or((0, 0))));
                 set_owner_mode(&self.staging.join(&rel), ids, Some(mode))?;
             }
         }
         Ok(())
+    }
+
+    /// Sets the mtimes noted, each without following a link.
+    fn set_times(&self) -> Result<()> {
+        use rustix::fs::{utimensat, AtFlags, Timestamps, CWD};
+        for (p, t) in self.times.borrow().iter() {
+            let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let ts = rustix::fs::Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: d.subsec_nanos() as _,
+            };
+            let times = Timestamps {
+                last_access: ts,
+                last_modification: ts,
+            };
+            utimensat(CWD, p, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| {
+                skiff_image::Error::io(format!("mtime of {}", p.display()), e.into())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn keep_mtime(&self, p: &Path, m: &fs::Metadata) {
+        if let Ok(t) = m.modified() {
+            self.times.borrow_mut().push((p.to_path_buf(), t));
+        }
     }
 
     /// The destination directory: as the image has it, else made root's
@@ -593,9 +793,11 @@ impl Layout<'_> {
         if ft.is_dir() {
             if !target.is_empty() {
                 self.make_dir(target)?;
+                self.keep_mtime(&dst, &m);
             }
             self.own(&dst, m.mode() & 0o7777, ids)
         } else if ft.is_symlink() {
+            self.keep_mtime(&dst, &m);
             let t = fs::read_link(src).map_err(|e| skiff_image::Error::at(src, "reading", e))?;
             self.clear(target)?;
             std::os::unix::fs::symlink(&t, &dst)
@@ -625,28 +827,30 @@ impl Layout<'_> {
         }
     }
 
-    /// ADD of a local archive: unpacked under `dest`.
-    fn unpack(&self, archive: &Path, dest: &str) -> std::result::Result<(), String> {
+    /// ADD of a local archive: unpacked under `dest`, mtimes kept (a
+    /// directory's set once everything is laid out).
+    fn unpack(&self, tar: Box<dyn Read>, dest: &str) -> std::result::Result<(), String> {
         let dir = self.staging.join(dest);
         fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
-        let mut head = [0u8; 4];
-        let mut f = fs::File::open(archive).map_err(|e| e.to_string())?;
-        let _ = f.read(&mut head);
-        let f = fs::File::open(archive).map_err(|e| e.to_string())?;
-        let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::GzDecoder::new(f))
-        } else if head == [0x28, 0xb5, 0x2f, 0xfd] {
-            Box::new(zstd::Decoder::new(f).map_err(|e| e.to_string())?)
-        } else {
-            Box::new(f)
-        };
-        let mut a = tar::Archive::new(reader);
+        let mut a = tar::Archive::new(tar);
         a.set_preserve_permissions(true);
         a.set_preserve_ownerships(self.owner.ids.is_none());
+        a.set_preserve_mtime(true);
         a.set_overwrite(true);
-        // tar's unpack keeps every entry under `dir` (no `..`, no path
-        // through a symlink it made).
-        a.unpack(&dir).map_err(|e| format!("unpacking: {e}"))?;
+        let entries = a.entries().map_err(|e| format!("unpacking: {e}"))?;
+        for e in entries {
+            let mut e = e.map_err(|e| format!("unpacking: {e}"))?;
+            let is_dir = e.header().entry_type() == tar::EntryType::Directory;
+            let mtime = e.header().mtime().ok();
+            let rel = clean(&e.path().map_err(|e| e.to_string())?.to_string_lossy());
+            // unpack_in keeps every entry under `dir` (no `..`, no path
+            // through a symlink it made).
+            let put = e.unpack_in(&dir).map_err(|e| format!("unpacking: {e}"))?;
+            if let (true, true, Some(t)) = (put, is_dir, mtime) {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t);
+                self.times.borrow_mut().push((dir.join(rel), t));
+            }
+        }
         if let Some(ids) = self.owner.ids {
             for p in walk(&dir, "", &Ignore::default()).map_err(|e| e.to_string())? {
                 let path = dir.join(&p);

@@ -44,11 +44,22 @@ pub struct Options {
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
     pub no_cache: bool,
-    pub pull: bool,
+    pub pull: Pull,
     pub network: String,
+    /// RUN containers get no /etc/hosts.
+    pub no_hosts: bool,
     pub labels: Vec<(String, String)>,
     pub quiet: bool,
     pub registry: crate::cli::RegistryArgs,
+}
+
+/// When FROM (and COPY --from) pull an image: Podman's --pull policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Pull {
+    Always,
+    #[default]
+    Missing,
+    Never,
 }
 
 /// Build args every build knows without an ARG (Docker's proxy args).
@@ -64,6 +75,32 @@ const PREDEFINED_ARGS: &[&str] = &[
     "ALL_PROXY",
     "all_proxy",
 ];
+
+/// Docker's default PATH, for a base that has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The value of an automatic platform ARG (Docker's TARGETPLATFORM,
+/// BUILDARCH, ...): this machine's, in Go's names, as the build is for
+/// this machine. None for any other name.
+pub fn platform_arg(name: &str) -> Option<String> {
+    let arch = crate::spec::go_arch();
+    // Docker leaves out arm64's v8, the only variant it runs.
+    let variant = Platform::host()
+        .variant
+        .filter(|v| arch != "arm64" || v != "v8");
+    let platform = match &variant {
+        Some(v) => format!("linux/{arch}/{v}"),
+        None => format!("linux/{arch}"),
+    };
+    let value = match name.strip_prefix("TARGET").or(name.strip_prefix("BUILD"))? {
+        "PLATFORM" => platform,
+        "OS" => "linux".into(),
+        "ARCH" => arch.into(),
+        "VARIANT" => variant.unwrap_or_default(),
+        _ => return None,
+    };
+    Some(value)
+}
 
 /// The context: a directory (or none, with the Containerfile on stdin),
 /// and a directory of our own to remove at the end (a tar on stdin).
@@ -195,6 +232,8 @@ pub struct Builder<'a> {
     pub intermediates: Vec<String>,
     /// Docker's default seccomp profile for RUN containers, when present.
     pub extras: crate::spec::Extras,
+    /// The exit code of the RUN that failed the build.
+    pub run_exit: Option<i32>,
 }
 
 /// Set by SIGINT or SIGTERM: the build stops after the step under way
@@ -226,8 +265,25 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// A build that failed: why, and the code `skiff build` exits with (a
+/// failing RUN's own, as Podman's; else 125, the engine's).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: Error,
+    pub exit_code: i32,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed {
+            error,
+            exit_code: 125,
+        }
+    }
+}
+
 /// `skiff build`: the image id.
-pub fn build(store: &mut Store, o: &Options) -> Result<String> {
+pub fn build(store: &mut Store, o: &Options) -> std::result::Result<String, Failed> {
     catch_interrupts();
     let ctx = open_context(o)?;
     let file =
@@ -255,10 +311,14 @@ pub fn build(store: &mut Store, o: &Options) -> Result<String> {
         total: 0,
         intermediates: vec![],
         extras,
+        run_exit: None,
     };
     let r = b.build_all(&tags);
     b.remove_intermediates(r.as_ref().ok().map(String::as_str));
-    r
+    r.map_err(|error| Failed {
+        error,
+        exit_code: b.run_exit.unwrap_or(125),
+    })
 }
 
 /// The context and the Containerfile's text: `-` is a Containerfile on
@@ -407,7 +467,7 @@ impl Builder<'_> {
                     for (k, v) in parse::pairs(&i.rest, self.file.escape, false, None)
                         .map_err(|e| self.err(&i, e))?
                     {
-                        let v = self.given_arg(&k).or(v.map(|v| {
+                        let v = self.given_arg(&k).or(platform_arg(&k)).or(v.map(|v| {
                             parse::expand(&v, self.file.escape, &|n| {
                                 self.global_args.get(n).cloned().flatten()
                             })
@@ -644,6 +704,14 @@ impl Builder<'_> {
             self.image_stage(from, &base)?
         };
         stage.name = name;
+        // Buildah and BuildKit give a base without PATH (scratch, most
+        // imported images) Docker's default, so `ENV PATH=/x:$PATH`
+        // and RUN find programs, and the image carries it.
+        if !stage.env().iter().any(|e| e.starts_with("PATH=")) {
+            let mut env = stage.env();
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+            stage.run_config().insert("Env".into(), json!(env));
+        }
         if interrupted() {
             return Err(Error::Refused(
                 "build interrupted (SIGINT or SIGTERM)".into(),
@@ -655,7 +723,10 @@ impl Builder<'_> {
     /// A stage from an image of the store (pulled if need be).
     fn image_stage(&mut self, from: &Instruction, base: &str) -> Result<Stage> {
         let img = match (self.o.pull, self.store.find(base)) {
-            (false, Ok(img)) => img,
+            (Pull::Missing | Pull::Never, Ok(img)) => img,
+            (Pull::Never, Err(_)) => {
+                return Err(self.err(from, format!("{base}: not in the store, and --pull=never")))
+            }
             _ => {
                 let r = Reference::parse(base).map_err(|e| self.err(from, e))?;
                 let opts = crate::images::registry_options(&self.o.registry, None)?;
@@ -750,6 +821,19 @@ impl Builder<'_> {
                 &created,
                 &text,
             )?,
+            "WORKDIR" => {
+                steps::config(self, stage, i, &text, &created)?;
+                if copy::workdir(self, stage).map_err(|e| self.err(i, e))? {
+                    // The step made a layer: its history entry says so.
+                    if let Some(h) = stage.config["history"]
+                        .as_array_mut()
+                        .and_then(|h| h.last_mut())
+                        .and_then(|h| h.as_object_mut())
+                    {
+                        h.remove("empty_layer");
+                    }
+                }
+            }
             _ => steps::config(self, stage, i, &text, &created)?,
         }
         cache::put(self.store, &key, &stage.snapshot(), &stage.chain_ids())?;
@@ -832,15 +916,25 @@ impl Builder<'_> {
         let config = stage.config_bytes();
         let id = skiff_image::assemble::put_image(self.store, &config, &stage.layers, tags)?;
         self.intermediates.retain(|i| i != &id);
-        for t in tags {
-            self.say(format!("COMMIT {}", t.name()));
+        // Podman's last lines: COMMIT and the first -t as given, the
+        // short id (Buildah's 11 digits), each name in full, then the
+        // whole id last (scripts take it with `| tail -1`).
+        let hex = id.trim_start_matches("sha256:");
+        match self.o.tags.first() {
+            Some(t) => self.say(format!("COMMIT {t}")),
+            None => self.say("COMMIT"),
         }
-        self.say(format!("--> {}", &id.trim_start_matches("sha256:")[..12]));
+        self.say(format!("--> {}", &hex[..11]));
+        for t in tags {
+            self.say(format!("Successfully tagged {}", t.name()));
+        }
+        self.say(hex);
         Ok(id)
     }
 }
 
-/// 12 hex digits of a config's digest (a step's result, as progress shows it).
+/// 11 hex digits (Buildah's short id) of a config's digest: a step's
+/// result, as progress shows it.
 fn short(config: &[u8]) -> String {
-    skiff_image::digest::of(config)["sha256:".len()..][..12].to_string()
+    skiff_image::digest::of(config)["sha256:".len()..][..11].to_string()
 }

@@ -333,9 +333,11 @@ fn heredoc_markers(rest: &str) -> Vec<(String, bool, bool)> {
     out
 }
 
-/// Replaces `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alt}` with
+/// Replaces `$NAME`, `${NAME}`, `${NAME:-word}` and `${NAME:+word}` with
 /// values from `lookup`; `escape` before `$` keeps it literal. Inside
-/// single quotes nothing is replaced.
+/// single quotes nothing is replaced. Quotes outside a `${...}` are kept
+/// (`words_in` takes them off); a word inside one is processed as Docker's
+/// shell lexer processes it (see `dollar`).
 pub fn expand(text: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::new();
@@ -351,46 +353,97 @@ pub fn expand(text: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>)
         if c == '\'' {
             single = !single;
         }
-        if c != '$' || single || i + 1 >= chars.len() {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        if chars[i + 1] == '{' {
-            let Some(end) = chars[i + 2..].iter().position(|&c| c == '}') else {
-                out.push(c);
-                i += 1;
+        if c == '$' && !single {
+            if let Some((len, value)) = dollar(&chars[i..], escape, lookup) {
+                out.push_str(&value);
+                i += len;
                 continue;
-            };
-            let inner: String = chars[i + 2..i + 2 + end].iter().collect();
-            let value = if let Some((name, default)) = inner.split_once(":-") {
-                lookup(name)
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or_else(|| default.to_string())
-            } else if let Some((name, alt)) = inner.split_once(":+") {
-                match lookup(name).filter(|v| !v.is_empty()) {
-                    Some(_) => alt.to_string(),
-                    None => String::new(),
-                }
-            } else {
-                lookup(&inner).unwrap_or_default()
-            };
-            out.push_str(&value);
-            i += end + 3;
-        } else if chars[i + 1].is_ascii_alphabetic() || chars[i + 1] == '_' {
-            let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
-                j += 1;
             }
-            let name: String = chars[i + 1..j].iter().collect();
-            out.push_str(&lookup(&name).unwrap_or_default());
-            i = j;
-        } else {
-            out.push(c);
-            i += 1;
         }
+        out.push(c);
+        i += 1;
     }
     out
+}
+
+/// The variable at the start of `chars` (which starts with `$`): how many
+/// chars it takes and its value; None for a lone `$` or a `${` that does
+/// not close. `${NAME:-word}` and `${NAME:+word}`: the word is itself
+/// processed as Docker's lexer processes it (processStopOn('}')): its
+/// variables expanded, even nested `${...}`, its quotes and escapes taken
+/// off, up to the first `}` outside quotes.
+fn dollar(chars: &[char], escape: char, lookup: Lookup) -> Option<(usize, String)> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    match chars.get(1) {
+        Some('{') => {}
+        Some(&c) if c.is_ascii_alphabetic() || c == '_' => {
+            let n = 1 + chars[1..].iter().take_while(|c| is_name(**c)).count();
+            let name: String = chars[1..n].iter().collect();
+            return Some((n, lookup(&name).unwrap_or_default()));
+        }
+        _ => return None,
+    }
+    let name_len = chars[2..].iter().take_while(|c| is_name(**c)).count();
+    let name: String = chars[2..2 + name_len].iter().collect();
+    let at = 2 + name_len;
+    match (chars.get(at), chars.get(at + 1)) {
+        (Some('}'), _) => Some((at + 1, lookup(&name).unwrap_or_default())),
+        (Some(':'), Some(&op)) if op == '-' || op == '+' => {
+            let (word, used) = process_word(&chars[at + 2..], escape, Some(lookup), Some('}'))?;
+            let set = lookup(&name).filter(|v| !v.is_empty());
+            let value = match (op, set) {
+                ('-', Some(v)) => v,
+                ('-', None) => word,
+                (_, Some(_)) => word,
+                (_, None) => String::new(),
+            };
+            Some((at + 2 + used + 1, value))
+        }
+        _ => None,
+    }
+}
+
+/// One word as Docker's lexer processes it, whitespace kept: variables
+/// expanded (not without `lookup`; never in single quotes), quotes and
+/// escapes taken off. With `stop`, the word ends at the first `stop`
+/// outside quotes: the word and the chars taken before it; None when it
+/// never comes (or a quote is left open).
+fn process_word(
+    chars: &[char],
+    escape: char,
+    lookup: Option<Lookup>,
+    stop: Option<char>,
+) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match (quote, c) {
+            (None, c) if Some(c) == stop => return Some((out, i)),
+            (None, '"') | (None, '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (q, c) if c == escape && q != Some('\'') && i + 1 < chars.len() => {
+                i += 1;
+                out.push(chars[i]);
+            }
+            (q, '$') if q != Some('\'') && lookup.is_some() => {
+                let l = lookup.expect("checked above");
+                if let Some((len, value)) = dollar(&chars[i..], escape, l) {
+                    out.push_str(&value);
+                    i += len;
+                    continue;
+                }
+                out.push('$');
+            }
+            (_, c) => out.push(c),
+        }
+        i += 1;
+    }
+    match (stop, quote) {
+        (None, None) => Some((out, i)),
+        _ => None,
+    }
 }
 
 /// How a step looks a variable up.
@@ -400,25 +453,6 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// words of ENV, LABEL, ARG, COPY, EXPOSE, VOLUME in shell form).
 pub fn words(text: &str, escape: char) -> Result<Vec<String>, String> {
     words_in(text, escape, None)
-}
-
-/// The length of the `$NAME` or `${...}` at the start of `chars` (0: a
-/// lone `$`).
-fn variable_len(chars: &[char]) -> usize {
-    match chars.get(1) {
-        Some('{') => chars
-            .iter()
-            .position(|&c| c == '}')
-            .map(|end| end + 1)
-            .unwrap_or(0),
-        Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
-            1 + chars[1..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                .count()
-        }
-        _ => 0,
-    }
 }
 
 /// As `words`, with variables replaced within each word (never in single
@@ -457,15 +491,13 @@ pub fn words_in(text: &str, escape: char, lookup: Option<Lookup>) -> Result<Vec<
             }
             (q, '$') if q != Some('\'') && lookup.is_some() => {
                 in_word = true;
-                let n = variable_len(&chars[i - 1..]);
-                if n == 0 {
-                    cur.push('$');
-                } else {
-                    let token: String = chars[i - 1..i - 1 + n].iter().collect();
-                    if let Some(l) = lookup {
-                        cur.push_str(&expand(&token, escape, l));
+                let l = lookup.expect("checked above");
+                match dollar(&chars[i - 1..], escape, l) {
+                    Some((n, value)) => {
+                        cur.push_str(&value);
+                        i += n - 1;
                     }
-                    i += n - 1;
+                    None => cur.push('$'),
                 }
             }
             (_, c) => {
@@ -498,7 +530,11 @@ pub fn pairs(
         let (k, v) = t
             .split_once(char::is_whitespace)
             .ok_or_else(|| format!("{t:?}: needs KEY=VALUE or KEY VALUE"))?;
-        let v = words_in(v.trim(), escape, lookup)?.join(" ");
+        // The value is one word, its inner whitespace as written
+        // (Docker's parseNameVal, then ProcessWord).
+        let chars: Vec<char> = v.trim().chars().collect();
+        let (v, _) = process_word(&chars, escape, lookup, None)
+            .ok_or_else(|| format!("{t:?}: an unmatched quote"))?;
         return Ok(vec![(k.to_string(), Some(v))]);
     }
     let mut out = vec![];
@@ -614,6 +650,38 @@ mod tests {
                 ("D".into(), Some("$B".into())),
                 ("E".into(), Some("x y".into())),
             ]
+        );
+    }
+
+    #[test]
+    fn nested_words_and_the_legacy_form() {
+        let look = |n: &str| match n {
+            "A" => Some("aa".to_string()),
+            "O" => Some("oo".to_string()),
+            _ => None,
+        };
+        // The word of ${V:-word} / ${V:+word} is itself expanded, its
+        // quotes taken off (Docker's lexer; Podman gives the same).
+        assert_eq!(
+            pairs(
+                "l3=${NOPE:-$O} l4=${A:+${O}x} n1=${NOPE:-\"q v\"} n2=${NOPE:-'$O'}x",
+                '\\',
+                true,
+                Some(&look)
+            )
+            .unwrap(),
+            vec![
+                ("l3".into(), Some("oo".into())),
+                ("l4".into(), Some("oox".into())),
+                ("n1".into(), Some("q v".into())),
+                ("n2".into(), Some("$Ox".into())),
+            ]
+        );
+        assert_eq!(expand("${A:+${O}x}-${NOPE:+y}", '\\', &look), "oox-");
+        // ENV KEY a b  c: the value's whitespace as written.
+        assert_eq!(
+            pairs("LEG a b  c \"$O  d\"", '\\', true, Some(&look)).unwrap(),
+            vec![("LEG".into(), Some("a b  c oo  d".into()))]
         );
     }
 }

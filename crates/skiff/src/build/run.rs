@@ -44,6 +44,7 @@ pub fn run(b: &mut Builder, stage: &mut Stage, i: &Instruction, created: &str) -
     } else if code == 0 {
         commit_upper(b, stage, &c, created, &shown)
     } else {
+        b.run_exit = Some(code);
         Err(b.err(
             i,
             format!(
@@ -149,6 +150,7 @@ fn run_container(
         user,
         entrypoint: Some(String::new()),
         network: Some(b.o.network.clone()),
+        no_hosts: b.o.no_hosts,
         extras: b.extras.clone(),
         // Buildah's and Docker's RUN: no TERM or container=podman.
         env_rules: crate::spec::EnvRules {
@@ -225,12 +227,18 @@ pub fn add_layer(
     created: &str,
     created_by: &str,
 ) {
+    push_layer(stage, layer);
+    history(stage, created, created_by, false);
+}
+
+/// A new layer on the stage: its descriptor and diff id (the caller
+/// records its history).
+pub fn push_layer(stage: &mut Stage, layer: skiff_image::assemble::NewLayer) {
     match stage.config["rootfs"]["diff_ids"].as_array_mut() {
         Some(a) => a.push(json!(layer.diff_id)),
         None => stage.config["rootfs"] = json!({"type": "layers", "diff_ids": [layer.diff_id]}),
     }
     stage.layers.push(layer.descriptor);
-    history(stage, created, created_by, false);
 }
 
 fn random_hex() -> String {

@@ -9,13 +9,15 @@ use skiff_image::Result;
 use super::parse::{self, Form, Instruction};
 use super::{Builder, Stage};
 
-/// ARG NAME[=DEFAULT]...: the value is --build-arg's, else the default,
-/// else the global ARG's of that name.
+/// ARG NAME[=DEFAULT]...: the value is --build-arg's, else this
+/// machine's for an automatic platform ARG (TARGETARCH, ...), else the
+/// default, else the global ARG's of that name.
 pub fn arg(b: &Builder, stage: &mut Stage, i: &Instruction) -> Result<()> {
     let pairs = parse::pairs(&i.rest, b.file.escape, false, None).map_err(|e| b.err(i, e))?;
     for (k, default) in pairs {
         let value = b
             .given_arg(&k)
+            .or_else(|| super::platform_arg(&k))
             .or_else(|| default.map(|d| parse::expand(&d, b.file.escape, &|n| stage.lookup(n))))
             .or_else(|| b.global_args.get(&k).cloned().flatten());
         stage.args.insert(k, value);
@@ -77,8 +79,13 @@ pub fn config(
             let mut env = stage.env();
             for (k, v) in pairs {
                 let v = v.unwrap_or_default();
-                env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k.as_str()) && e != &k);
-                env.push(format!("{k}={v}"));
+                // A variable set again keeps its place (Docker's).
+                let same =
+                    |e: &String| e.split_once('=').map(|(n, _)| n) == Some(k.as_str()) || e == &k;
+                match env.iter().position(same) {
+                    Some(at) => env[at] = format!("{k}={v}"),
+                    None => env.push(format!("{k}={v}")),
+                }
             }
             stage.run_config().insert("Env".into(), json!(env));
         }
