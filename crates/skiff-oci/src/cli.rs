@@ -348,9 +348,10 @@ pub struct ExecArgs {
     /// Add a capability to the process's sets (repeatable)
     #[arg(short, long = "cap")]
     pub cap: Vec<String>,
-    /// Set no_new_privs
-    #[arg(long = "no-new-privs")]
-    pub no_new_privs: bool,
+    /// Set no_new_privs (=false clears it where the container's sets it,
+    /// as runc's)
+    #[arg(long = "no-new-privs", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub no_new_privs: Option<bool>,
     /// AppArmor profile for the process (refused where AppArmor is off)
     #[arg(long)]
     pub apparmor: Option<String>,

@@ -142,9 +142,15 @@ fn from_flags(record: &Record, a: &ExecArgs) -> Result<Process> {
             p.user_mut().set_gid(gid);
         }
     }
+    // Added to the container's, as runc adds them.
     if !a.additional_gids.is_empty() {
-        p.user_mut()
-            .set_additional_gids(Some(a.additional_gids.clone()));
+        let mut gids = p.user().additional_gids().clone().unwrap_or_default();
+        for g in &a.additional_gids {
+            if !gids.contains(g) {
+                gids.push(*g);
+            }
+        }
+        p.user_mut().set_additional_gids(Some(gids));
     }
     if let Some(profile) = &a.apparmor {
         p.set_apparmor_profile(Some(profile.clone()));
@@ -152,8 +158,8 @@ fn from_flags(record: &Record, a: &ExecArgs) -> Result<Process> {
     if let Some(label) = &a.process_label {
         p.set_selinux_label(Some(label.clone()));
     }
-    if a.no_new_privs {
-        p.set_no_new_privileges(Some(true));
+    if let Some(nnp) = a.no_new_privs {
+        p.set_no_new_privileges(Some(nnp));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();

@@ -20,7 +20,7 @@ fn create_fails(env: &TestEnv, b: &Bundle, id: &str, want: &[&str]) {
     assert!(env.container_dirs().is_empty(), "state dir left for {id}");
     for ctrl in ["memory", "pids", "cpu", "unified"] {
         assert!(
-            !cgroup_dir(ctrl, &format!("/{id}")).exists(),
+            !default_group(ctrl, id).exists(),
             "{ctrl} cgroup left for {id}"
         );
     }
@@ -233,7 +233,7 @@ fn systemd_cgroup_without_systemd_is_a_clear_error() {
         "{err}"
     );
     assert!(env.container_dirs().is_empty());
-    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+    assert!(!default_group("memory", &id).exists());
 }
 
 #[test]
@@ -372,7 +372,7 @@ fn a_log_that_cannot_be_opened_fails_the_command() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--log"), "{err}");
     assert!(env.container_dirs().is_empty(), "state left: {err}");
-    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    assert!(!default_group("pids", &id).exists());
 }
 
 /// runtime-spec, linux.devices: "If a file already exists at path that does

@@ -30,42 +30,45 @@ fn memory_cpu_pids_limits_land_in_the_group_and_it_goes_on_delete() {
     let id = env.id("c");
     env.ok(&["create", "--bundle", b.path(), &id]);
     let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
-    let rel = format!("/{id}");
+    // No cgroupsPath: below this process's own group (runc's default).
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        let dir = cgroup_dir("", &rel);
+        let dir = default_group("", &id);
         assert_eq!(read(dir.join("memory.max")).trim(), "67108864");
         assert_eq!(read(dir.join("cpu.max")).trim(), "20000 100000");
         assert_eq!(read(dir.join("pids.max")).trim(), "20");
     } else {
         assert_eq!(
-            read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+            read(default_group("memory", &id).join("memory.limit_in_bytes")).trim(),
             "67108864"
         );
         assert_eq!(
-            read(cgroup_dir("memory", &rel).join("memory.soft_limit_in_bytes")).trim(),
+            read(default_group("memory", &id).join("memory.soft_limit_in_bytes")).trim(),
             "33554432"
         );
         assert_eq!(
-            read(cgroup_dir("cpu", &rel).join("cpu.shares")).trim(),
+            read(default_group("cpu", &id).join("cpu.shares")).trim(),
             "512"
         );
         assert_eq!(
-            read(cgroup_dir("cpu", &rel).join("cpu.cfs_quota_us")).trim(),
+            read(default_group("cpu", &id).join("cpu.cfs_quota_us")).trim(),
             "20000"
         );
         assert_eq!(
-            read(cgroup_dir("cpu", &rel).join("cpu.cfs_period_us")).trim(),
+            read(default_group("cpu", &id).join("cpu.cfs_period_us")).trim(),
             "100000"
         );
-        assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "20");
-        let devices = read(cgroup_dir("devices", &rel).join("devices.list"));
+        assert_eq!(
+            read(default_group("pids", &id).join("pids.max")).trim(),
+            "20"
+        );
+        let devices = read(default_group("devices", &id).join("devices.list"));
         assert!(
             !devices.contains("a *:* rwm") && devices.contains("c 1:3 rwm"),
             "{devices}"
         );
         // init is in the group of every hierarchy, the unified one too.
         for ctrl in ["memory", "cpu", "pids", "devices", "freezer", "unified"] {
-            let dir = cgroup_dir(ctrl, &rel);
+            let dir = default_group(ctrl, &id);
             if dir.parent().unwrap().exists() {
                 let procs = read(dir.join("cgroup.procs"));
                 assert!(procs.lines().any(|l| l == pid), "{ctrl}: {procs}");
@@ -76,7 +79,10 @@ fn memory_cpu_pids_limits_land_in_the_group_and_it_goes_on_delete() {
     for ctrl in [
         "memory", "cpu", "pids", "devices", "freezer", "cpuset", "unified", "systemd",
     ] {
-        assert!(!cgroup_dir(ctrl, &rel).exists(), "{ctrl} group left behind");
+        assert!(
+            !default_group(ctrl, &id).exists(),
+            "{ctrl} group left behind"
+        );
     }
 }
 
@@ -194,8 +200,7 @@ fn v1_memory_cpu_and_blkio_details_land_in_their_files() {
         }),
     )
     .unwrap();
-    let rel = format!("/{id}");
-    let f = |ctrl: &str, file: &str| read(cgroup_dir(ctrl, &rel).join(file)).trim().to_string();
+    let f = |ctrl: &str, file: &str| read(default_group(ctrl, &id).join(file)).trim().to_string();
     assert_eq!(f("memory", "memory.swappiness"), "10");
     assert!(f("memory", "memory.oom_control").contains("oom_kill_disable 1"));
     assert_eq!(f("memory", "memory.use_hierarchy"), "1");
@@ -265,7 +270,7 @@ fn missing_controllers_are_named() {
             "{want}: {err}"
         );
         assert!(env.container_dirs().is_empty());
-        assert!(!cgroup_dir("memory", &format!("/{}", env.id("c"))).exists());
+        assert!(!default_group("memory", &env.id("c")).exists());
     }
 }
 
@@ -350,20 +355,6 @@ fn v1_hierarchies_inside_show_the_containers_group_read_only_on_a_writable_tmpfs
     }
 }
 
-/// The container's group directories on this host (one per v1 hierarchy
-/// that has it, or the one v2 group).
-fn group_dirs(rel: &str) -> Vec<std::path::PathBuf> {
-    if is_v2_host() {
-        return vec![cgroup_dir("", rel)];
-    }
-    fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join(rel.trim_start_matches('/')))
-        .filter(|d| d.is_dir())
-        .collect()
-}
-
 /// Groups the container made below its own: `ps` and `kill --all` reach the
 /// processes in them, `kill --all` leaves a running container running (it
 /// freezes it only while signalling), and `delete --force` removes them,
@@ -375,7 +366,15 @@ fn groups_made_below_the_container_are_seen_signalled_and_removed() {
     let id = env.id("c");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
     let helper = env.exec_detached(&id, &["sleep", "1000"]);
-    let dirs = group_dirs(&format!("/{id}"));
+    let dirs: Vec<std::path::PathBuf> = match is_v2_host() {
+        true => vec![default_group("", &id)],
+        false => fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| default_group(&e.file_name().to_string_lossy(), &id))
+            .filter(|d| d.is_dir())
+            .collect(),
+    };
     assert!(!dirs.is_empty());
     let _cleanup = GroupSweep(id.clone());
     for dir in &dirs {
@@ -521,7 +520,7 @@ fn device_rules_are_checked_and_updated_in_place() {
     );
     b.write();
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
-    let list = || read(cgroup_dir("devices", &format!("/{id}")).join("devices.list"));
+    let list = || read(default_group("devices", &id).join("devices.list"));
     let before = list();
     assert!(!before.contains("c 10:200"), "{before}");
     let update = |rules: serde_json::Value| {
@@ -607,4 +606,55 @@ fn kernel_memory_a_kernel_ignores_is_warned_about() {
         .is_ok_and(|v| (v - 10485760).abs() < 1 << 16);
     let warned = err.contains("linux.resources.memory.kernel: ignored");
     assert!(set != warned, "set {set}, warned {warned}: {out}{err}");
+}
+
+/// Without linux.cgroupsPath a container's group is below its caller's
+/// (runc's default): a runtime run under a pids limit keeps the container
+/// under it, where it cannot start more processes than the limit allows.
+#[test]
+fn without_a_path_the_container_stays_under_its_callers_limits() {
+    let env = TestEnv::new("callerlimit");
+    let top = format!("skt-callerlimit-{}", std::process::id());
+    let _sweep = GroupSweep(top.clone());
+    let group = cgroup_dir("pids", &top);
+    fs::create_dir_all(&group).unwrap();
+    if fs::write(group.join("pids.max"), "20").is_err() {
+        eprintln!("skipped: no pids controller at {}", group.display());
+        return;
+    }
+    let mut b = env.bundle(
+        "a",
+        &[
+            "sh",
+            "-c",
+            // A shell that cannot fork ends: the sleeps are started by one
+            // of its own, and counted without a fork.
+            "sh -c 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done' 2>/dev/null; \
+             set -- /proc/[0-9]*; echo $#",
+        ],
+    );
+    b.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cgroupsPath");
+    b.write();
+    let id = env.id("a");
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {} --root {} run --bundle {} {id}",
+        group.display(),
+        skiff(),
+        env.root.display(),
+        b.path()
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script]).stdin(std::process::Stdio::null());
+    let out = output_via_files(&mut cmd, &env.base);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen: usize = text.trim().parse().unwrap_or(0);
+    assert!(
+        out.status.success() && seen > 1 && seen < 25,
+        "{seen} processes started under a limit of 20 ({:?}, out: {text}, err: {})",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -116,7 +116,7 @@ fn a_checkpointed_container_counts_on_after_restore() {
         "checkpoint left the container"
     );
     assert!(
-        !cgroup_dir("memory", &id).exists(),
+        !default_group("memory", &id).exists(),
         "checkpoint left its group"
     );
     let saved: u64 = read(data.join("count")).trim().parse().unwrap();

@@ -33,7 +33,7 @@ fn pause_and_resume_freeze_the_container() {
     let (id, pid) = running(&env, &["sh", "-c", "while true; do :; done"], |_| {});
     env.ok(&["pause", &id]);
     assert_eq!(env.status(&id), "paused");
-    let freezer = cgroup_dir("freezer", &format!("/{id}")).join("freezer.state");
+    let freezer = default_group("freezer", &id).join("freezer.state");
     if freezer.exists() {
         assert_eq!(read(&freezer).trim(), "FROZEN");
     }
@@ -70,7 +70,6 @@ fn update_changes_limits_live() {
     let (id, _) = running(&env, &["sleep", "1000"], |c| {
         c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
     });
-    let rel = format!("/{id}");
     env.ok(&[
         "update",
         "--memory",
@@ -86,18 +85,21 @@ fn update_changes_limits_live() {
         &id,
     ]);
     assert_eq!(
-        read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+        read(default_group("memory", &id).join("memory.limit_in_bytes")).trim(),
         "134217728"
     );
     assert_eq!(
-        read(cgroup_dir("cpu", &rel).join("cpu.cfs_quota_us")).trim(),
+        read(default_group("cpu", &id).join("cpu.cfs_quota_us")).trim(),
         "25000"
     );
     assert_eq!(
-        read(cgroup_dir("cpu", &rel).join("cpu.shares")).trim(),
+        read(default_group("cpu", &id).join("cpu.shares")).trim(),
         "256"
     );
-    assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "30");
+    assert_eq!(
+        read(default_group("pids", &id).join("pids.max")).trim(),
+        "30"
+    );
     // Lowering below the current limit works too, and -r takes a resources file.
     let file = env.base.join("res.json");
     std::fs::write(
@@ -107,11 +109,11 @@ fn update_changes_limits_live() {
     .unwrap();
     env.ok(&["update", "-r", file.to_str().unwrap(), &id]);
     assert_eq!(
-        read(cgroup_dir("memory", &rel).join("memory.limit_in_bytes")).trim(),
+        read(default_group("memory", &id).join("memory.limit_in_bytes")).trim(),
         "33554432"
     );
     assert_eq!(
-        read(cgroup_dir("pids", &rel).join("pids.max")).trim(),
+        read(default_group("pids", &id).join("pids.max")).trim(),
         "max"
     );
     let err = env.fails(&["update", "--memory", "lots", &id]);
@@ -133,10 +135,13 @@ fn update_takes_zeroes_as_unset_and_orders_memory_and_swap() {
             "pids": {"limit": 40}
         });
     });
-    let rel = format!("/{id}");
-    let mem = |f: &str| read(cgroup_dir("memory", &rel).join(f)).trim().to_string();
-    let cpu = |f: &str| read(cgroup_dir("cpu", &rel).join(f)).trim().to_string();
-    let memsw = cgroup_dir("memory", &rel)
+    let mem = |f: &str| {
+        read(default_group("memory", &id).join(f))
+            .trim()
+            .to_string()
+    };
+    let cpu = |f: &str| read(default_group("cpu", &id).join(f)).trim().to_string();
+    let memsw = default_group("memory", &id)
         .join("memory.memsw.limit_in_bytes")
         .exists();
     let update = |body: serde_json::Value| {
@@ -157,7 +162,10 @@ fn update_takes_zeroes_as_unset_and_orders_memory_and_swap() {
     }
     assert_eq!(cpu("cpu.shares"), "1024");
     assert_eq!(cpu("cpu.cfs_quota_us"), "50000");
-    assert_eq!(read(cgroup_dir("pids", &rel).join("pids.max")).trim(), "40");
+    assert_eq!(
+        read(default_group("pids", &id).join("pids.max")).trim(),
+        "40"
+    );
     // A cut of both below the current limit, then a rise of both.
     update(json!({"memory": {"limit": 104857600, "swap": 104857600}}));
     assert_eq!(mem("memory.limit_in_bytes"), "104857600");
@@ -227,7 +235,7 @@ fn events_stats_and_oom() {
     assert_eq!(stats["data"]["pids"]["limit"], 20);
     assert!(stats["data"]["cpu"]["usage"]["total"].as_u64().is_some());
     // Memory plus swap, as runc reports it, where the kernel accounts swap.
-    if cgroup_dir("memory", &format!("/{id}"))
+    if default_group("memory", &id)
         .join("memory.memsw.limit_in_bytes")
         .exists()
     {
@@ -347,7 +355,7 @@ fn kill_all_after_init_exit_liveness_and_paused() {
     env.ok(&["kill", "--all", &id, "KILL"]);
     within_5s("the orphan dies", || !pid_alive(orphan));
     env.ok(&["delete", &id]);
-    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    assert!(!default_group("pids", &id).exists());
     // Plain delete kills what is left too (runc's destroy does), so the
     // groups can go.
     let id = env.id("np2");
@@ -357,7 +365,7 @@ fn kill_all_after_init_exit_liveness_and_paused() {
     assert!(pid_alive(orphan), "the orphan already died");
     env.ok(&["delete", &id]);
     assert!(!pid_alive(orphan));
-    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    assert!(!default_group("pids", &id).exists());
 
     let (id, pid) = running(&env, &["sleep", "1000"], |_| {});
     env.ok(&["kill", &id, "0"]);

@@ -358,11 +358,19 @@ fn scenarios(host_dir: &Path) -> Vec<Scenario> {
         json!([]),
         json!(["PATH=/usr/bin"]),
         json!(["PATH=/nowhere:/bin", "A=b"]),
+        // The last of a name is the one that counts, for the lookup too.
+        json!(["PATH=/nowhere", "PATH=/bin"]),
     ] {
         list.push(scenario(format!("env {env}"), move |c| {
             c["process"]["env"] = env.clone();
         }));
     }
+    // A program found through a relative PATH entry is refused (Go's
+    // LookPath, and so runc).
+    list.push(scenario("PATH=.:/bin from /bin", |c| {
+        c["process"]["env"] = json!(["PATH=.:/bin"]);
+        c["process"]["cwd"] = json!("/bin");
+    }));
     for umask in [0, 0o027, 0o002] {
         list.push(scenario(format!("umask {umask:o}, uid 1000"), move |c| {
             c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "umask": umask});
@@ -1425,6 +1433,19 @@ fn device_scenarios() -> Vec<Scenario> {
             .probe(DEVICE_PROBE),
         );
     }
+    // With CAP_MKNOD (Docker's and Podman's default), a node of the host's
+    // console's numbers must not open: no built-in rule allows 5:1.
+    list.push(
+        scenario("device: the host's console made with CAP_MKNOD", |c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_MKNOD"));
+            }
+        })
+        .probe("mknod /dev/con c 5 1 && echo made; (: < /dev/con) 2>/dev/null && echo opens || echo refused; true"),
+    );
     list
 }
 
@@ -2227,6 +2248,10 @@ fn skiff_oci_exec_matches_runc() {
     let mut b = env.bundle("bundle", &["sleep", "1000"]);
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 4096}]);
     b.config["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_CONFIG=1", "TERM=xterm"]);
+    // Exec'd processes get the container's, not the caller's (0 here), and
+    // --additional-gids add to its groups.
+    b.config["process"]["oomScoreAdj"] = json!(222);
+    b.config["process"]["user"]["additionalGids"] = json!([7]);
     b.write();
     let runc_root = env.base.join("runc-state");
     let runc = |args: &[&str]| runc_at(&env, &runc_root, args);
@@ -2284,6 +2309,7 @@ fn skiff_oci_exec_matches_runc() {
         vec!["--cap", "CAP_SYS_ADMIN"],
         vec!["--cap", "CAP_NET_RAW", "--user", "1000:1000"],
         vec!["--no-new-privs"],
+        vec!["--no-new-privs=false"],
         vec!["--process", pf],
         vec!["--user", "no-such-user"],
         vec!["--cwd", "tmp"],

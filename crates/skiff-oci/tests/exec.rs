@@ -42,7 +42,7 @@ fn exec_joins_namespaces_and_cgroup_and_returns_the_exit_code() {
         let b = fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
         assert_eq!(a, b, "{ns}");
     }
-    let procs = read(cgroup_dir("memory", &format!("/{id}")).join("cgroup.procs"));
+    let procs = read(default_group("memory", &id).join("cgroup.procs"));
     assert!(procs.lines().any(|l| l == pid), "{procs}");
     // In init's group of every hierarchy (the child joins them by itself).
     assert_eq!(
@@ -191,7 +191,7 @@ fn exec_into_a_stopped_or_paused_container_is_refused() {
     let env = TestEnv::new("execstate");
     let (id, _) = running(&env, |_| {});
     // Paused (frozen by the freezer): refused unless --ignore-paused.
-    let freezer = cgroup_dir("freezer", &format!("/{id}")).join("freezer.state");
+    let freezer = default_group("freezer", &id).join("freezer.state");
     if freezer.exists() {
         fs::write(&freezer, "FROZEN").unwrap();
         assert_eq!(env.status(&id), "paused");
@@ -220,7 +220,7 @@ fn exec_of_a_missing_program_fails_cleanly() {
     // runc's code for an exec that did not happen.
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/program"));
-    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    let procs = read(default_group("pids", &id).join("cgroup.procs"));
     assert_eq!(procs.lines().count(), 1, "only init is left: {procs}");
     env.ok(&["delete", "--force", &id]);
 }
@@ -309,17 +309,17 @@ fn exec_cgroup_puts_the_process_in_a_sub_group() {
     let plain = env.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
     assert_eq!(top, plain);
     if v2 {
-        fs::create_dir_all(cgroup_dir("", &format!("/{id}/sub"))).unwrap();
+        fs::create_dir_all(default_group("", &id).join("sub")).unwrap();
         let out = env.ok(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
         assert!(out.trim().ends_with(&format!("/{id}/sub")), "{out}");
         return;
     }
     refused(&["--cgroup", "whaaat:/"], "unknown controller whaaat");
     refused(&["--cgroup", "cpu:nonexistent"], "o such file or directory");
-    fs::create_dir_all(cgroup_dir("memory", &format!("/{id}/submem"))).unwrap();
+    fs::create_dir_all(default_group("memory", &id).join("submem")).unwrap();
     // cpu and cpuacct may be one hierarchy or two.
     for ctrl in ["cpu", "cpuacct"] {
-        fs::create_dir_all(cgroup_dir(ctrl, &format!("/{id}/subcpu"))).unwrap();
+        fs::create_dir_all(default_group(ctrl, &id).join("subcpu")).unwrap();
     }
     let out = env.ok(&[
         "exec",

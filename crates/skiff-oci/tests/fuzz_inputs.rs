@@ -156,7 +156,7 @@ proptest! {
             }
             prop_assert!(env.container_dirs().is_empty(), "state left after {picks:?}");
             for ctrl in ["memory", "pids"] {
-                prop_assert!(!cgroup_dir(ctrl, &format!("/{id}")).exists(), "{ctrl} cgroup left");
+                prop_assert!(!default_group(ctrl, &id).exists(), "{ctrl} cgroup left");
             }
             prop_assert!(host_mounts(dir.to_str().unwrap()).is_empty(), "mount left");
             Ok(())
@@ -217,7 +217,7 @@ proptest! {
             fs::write(&file, &good).unwrap();
             env.ok(&["delete", "--force", &id]);
             prop_assert!(!pid_alive(pid), "init {pid} outlived its delete");
-            prop_assert!(!cgroup_dir("pids", &format!("/{id}")).exists(), "cgroup left");
+            prop_assert!(!default_group("pids", &id).exists(), "cgroup left");
             Ok(())
         })?;
     }
@@ -226,7 +226,7 @@ proptest! {
 /// Waits until the container's group holds no live process but `init`
 /// (what an exec started is gone), bounded.
 fn only_init_left(id: &str, init: i64) -> Result<(), TestCaseError> {
-    let procs = cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs");
+    let procs = default_group("pids", &id).join("cgroup.procs");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let alive: Vec<i64> = fs::read_to_string(&procs)
@@ -572,7 +572,7 @@ proptest! {
             }
             prop_assert!(env.container_dirs().is_empty(), "state left after {profile}");
             for ctrl in ["memory", "pids"] {
-                prop_assert!(!cgroup_dir(ctrl, &format!("/{id}")).exists(), "{ctrl} cgroup left");
+                prop_assert!(!default_group(ctrl, &id).exists(), "{ctrl} cgroup left");
             }
             prop_assert!(host_mounts(dir.to_str().unwrap()).is_empty(), "mount left");
             Ok(())
@@ -638,7 +638,7 @@ proptest! {
                 prop_assert_eq!(code, 0, "delete --force {} after {:?}: {}", c, args, err);
             }
             prop_assert!(env.container_dirs().is_empty(), "state left after {args:?}");
-            prop_assert!(!cgroup_dir("pids", &format!("/{id}")).exists(), "cgroup left after {args:?}");
+            prop_assert!(!default_group("pids", &id).exists(), "cgroup left after {args:?}");
             prop_assert!(host_mounts(bundle.to_str().unwrap()).is_empty(), "mount left after {args:?}");
             // Only names the command line holds: other processes on the
             // host (a compiler's temporary files) write to /tmp meanwhile.

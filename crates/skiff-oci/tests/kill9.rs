@@ -21,7 +21,7 @@ fn cgroups_left(id: &str) -> Vec<String> {
         "memory", "pids", "cpu", "freezer", "devices", "unified", "systemd",
     ]
     .iter()
-    .filter(|c| cgroup_dir(c, &format!("/{id}")).exists())
+    .filter(|c| default_group(c, &id).exists())
     .map(|c| c.to_string())
     .collect()
 }
@@ -162,7 +162,7 @@ fn exec_and_delete_killed_anywhere_leave_nothing_after_delete_force() {
 
 /// The freezer.state of the container's v1 group ("" when there is none).
 fn freezer_state(id: &str) -> String {
-    fs::read_to_string(cgroup_dir("freezer", &format!("/{id}")).join("freezer.state"))
+    fs::read_to_string(default_group("freezer", &id).join("freezer.state"))
         .unwrap_or_default()
         .trim()
         .to_string()
@@ -325,11 +325,7 @@ fn update_killed_anywhere_leaves_it_running_and_updatable() {
         again.push(&id);
         let (code, _, err) = env.bounded(&again, &[]);
         assert_eq!(code, 0, "update after {what}: {err}");
-        let limit = |c: &str, f: &str| {
-            read(cgroup_dir(c, &format!("/{id}")).join(f))
-                .trim()
-                .to_string()
-        };
+        let limit = |c: &str, f: &str| read(default_group(c, &id).join(f)).trim().to_string();
         assert_eq!(
             limit("memory", "memory.limit_in_bytes"),
             (32u64 << 20).to_string()

@@ -82,7 +82,7 @@ fn create_start_kill_delete_as_containerd_calls_them() {
     assert_eq!(env.state(&id)["pid"], 0);
     env.ok(&["delete", &id]);
     assert!(env.container_dirs().is_empty());
-    assert!(!cgroup_dir("pids", &format!("/{id}")).exists());
+    assert!(!default_group("pids", &id).exists());
     let err = env.fails(&["state", &id]);
     assert!(err.contains("does not exist"), "{err}");
 }
@@ -249,7 +249,7 @@ fn kill_takes_names_with_and_without_sig_and_all() {
     wait_signal_handled(pid, 37);
     env.ok(&["kill", &id, "SIGRTMIN+3"]);
     wait_file("rt");
-    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    let procs = read(default_group("pids", &id).join("cgroup.procs"));
     assert!(procs.lines().count() >= 2, "{procs}");
     env.ok(&["kill", "--all", &id, "SIGKILL"]);
     wait_status(&env, &id, "stopped");
@@ -269,7 +269,7 @@ fn deleting_a_created_container_kills_its_init() {
         assert!(Instant::now() < deadline, "init survived delete");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+    assert!(!default_group("memory", &id).exists());
 }
 
 #[test]
@@ -358,7 +358,7 @@ fn failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
         "{err}"
     );
     assert!(env.container_dirs().is_empty());
-    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+    assert!(!default_group("memory", &id).exists());
 
     b.config["hooks"] =
         json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});

@@ -154,7 +154,7 @@ fn user_namespace_maps_ids() {
     assert_ne!(ns_link(&pid, "user"), ns_link("self", "user"));
     // Root of a new user namespace cannot write the host's cgroup files: the
     // runtime placed init in its groups, and exec's caller its child.
-    let procs = read(cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs"));
+    let procs = read(default_group("pids", &id).join("cgroup.procs"));
     assert!(procs.lines().any(|l| l == pid), "{procs}");
     let exec_pid = env.exec_detached(&id, &["sleep", "1000"]);
     assert_eq!(

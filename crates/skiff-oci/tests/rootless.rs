@@ -90,7 +90,7 @@ fn an_unprivileged_user_runs_a_container() {
     assert!(read(format!("/proc/{pid}/uid_map"))
         .split_whitespace()
         .eq(["0", "65534", "1"]));
-    assert!(!cgroup_dir("memory", &format!("/{id}")).exists());
+    assert!(!default_group("memory", &id).exists());
     let out = as_nobody(&env, &["delete", "--force", &id]);
     assert!(
         out.status.success(),

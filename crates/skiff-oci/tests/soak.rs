@@ -126,7 +126,7 @@ fn execs_into_one_container_leave_nothing_growing() {
     let id = env.id("c");
     env.ok(&["run", "-d", "--bundle", b.path(), &id]);
     let pid = env.state(&id)["pid"].as_i64().unwrap();
-    let procs = cgroup_dir("pids", &format!("/{id}")).join("cgroup.procs");
+    let procs = default_group("pids", &id).join("cgroup.procs");
     // One exec first: whatever the first one sets up for good is no leak.
     env.ok(&["exec", &id, "true"]);
     let base = host(&env);

@@ -160,7 +160,10 @@ mod tests {
         let seals = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);
         let mut f = File::from(copy);
-        assert!(f.write_all(b"x").is_err(), "a write to the sealed copy went through");
+        assert!(
+            f.write_all(b"x").is_err(),
+            "a write to the sealed copy went through"
+        );
         let len = f.metadata().unwrap().len();
         assert_eq!(len, std::fs::metadata("/proc/self/exe").unwrap().len());
     }

@@ -395,6 +395,25 @@ pub fn pty_index(master: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(index)
 }
 
+/// `n` in decimal, written into `buf` (no allocation: for exec's child).
+pub fn decimal(n: i64, buf: &mut [u8; 24]) -> &str {
+    let mut at = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
+}
+
 /// Whether this process's working directory is under its root: getcwd(2)
 /// names a directory the root does not reach `(unreachable)/...` (or
 /// fails). A cwd reached through a descriptor of the host's, such as
@@ -740,4 +759,15 @@ fn statx_mount(dirfd: RawFd, path: &std::ffi::CStr, flags: i32) -> io::Result<(u
     const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
     let root = st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0;
     Ok((st.stx_mnt_id, root))
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut buf = [0u8; 24];
+        for n in [0i64, 7, -1, 222, -1000, 1000, i64::MAX, i64::MIN] {
+            assert_eq!(super::decimal(n, &mut buf), n.to_string());
+        }
+    }
 }

@@ -639,7 +639,12 @@ pub fn create(
                 .as_ref()
                 .map(|p| p.cgroup_parent.as_str())
                 .or(extras.cgroup_parent.as_deref())
-                .map(|parent| format!("{parent}/{id}")),
+                .map(|parent| format!("{parent}/{id}"))
+                // Its own group at the top of each hierarchy, wherever the
+                // engine runs (a runtime puts a container without a path
+                // below its caller's group, as runc does); a rootless
+                // engine's go where its runtime can make them.
+                .or_else(|| (!skiff_image::rootless()).then(|| format!("/{id}"))),
             id_maps: id_maps.as_ref(),
             root_path: o
                 .rootfs

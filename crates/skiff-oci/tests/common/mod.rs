@@ -256,6 +256,34 @@ pub fn cgroup_dir(controller: &str, rel: &str) -> PathBuf {
     base.join(rel.trim_start_matches('/'))
 }
 
+/// Where a container without linux.cgroupsPath gets its group in a
+/// hierarchy (as cgroup_dir names it): below this process's own group (on a
+/// cgroup2-only host below its parent), runc's default.
+pub fn default_group(controller: &str, id: &str) -> PathBuf {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2_only = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let mine = own
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+            let hit = match v2_only || controller == "unified" || controller.is_empty() {
+                true => ctrls.is_empty(),
+                false => ctrls.split(',').any(|c| c == controller),
+            };
+            hit.then(|| path.to_string())
+        })
+        .unwrap_or_else(|| "/".into());
+    let base = match v2_only {
+        true => Path::new(&mine)
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf(),
+        false => PathBuf::from(mine),
+    };
+    cgroup_dir(controller, &base.join(id).display().to_string())
+}
+
 pub fn read(path: impl AsRef<Path>) -> String {
     fs::read_to_string(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
@@ -419,6 +447,16 @@ impl Drop for GroupSweep {
             })
             .unwrap_or_default();
         tops.push(Path::new("/sys/fs/cgroup").join(&self.0));
+        // And where a container without cgroupsPath named so has its group.
+        let hierarchies: Vec<String> = fs::read_dir("/sys/fs/cgroup")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        tops.extend(hierarchies.iter().map(|h| default_group(h, &self.0)));
+        tops.push(default_group("", &self.0));
         for top in tops.iter().filter(|t| t.is_dir()) {
             sweep_group(top);
         }

@@ -198,7 +198,15 @@ pub fn plan(layout: &Layout, req: &CgroupRequest<'_>) -> Result<CgroupRecord, Cg
     };
     match layout {
         Layout::V2 { root } => {
-            let dir = join_rel(root, None);
+            let dir = match rel.starts_with('/') {
+                true => join_rel(root, None),
+                false => {
+                    let current = Layout::current(&own, None);
+                    let parent = Path::new(&current).parent().unwrap_or(Path::new("/"));
+                    root.join(parent.strip_prefix("/").unwrap_or(parent))
+                        .join(rel.as_str())
+                }
+            };
             Ok(CgroupRecord {
                 dirs: vec![dir.clone()],
                 procs_dir: dir.clone(),
@@ -341,8 +349,11 @@ fn make_in(
 }
 
 /// The container's path below each hierarchy root, as runc resolves it:
-/// absolute paths from the root, relative ones below the runtime's own group,
-/// and `/<id>` when the config names none.
+/// absolute paths from the root, relative ones below the runtime's own group
+/// (on a cgroup2-only host below its parent: the own group most likely has
+/// processes, and its children could get no controllers), and `<id>`,
+/// relative, when the config names none (so that a runtime run in a group
+/// with limits keeps its containers under them).
 /// With --systemd-cgroup, also the unit systemd is to own the group as.
 fn relative_path(req: &CgroupRequest<'_>) -> Result<(String, Option<ScopeUnit>), CgroupError> {
     let raw = req
@@ -356,7 +367,7 @@ fn relative_path(req: &CgroupRequest<'_>) -> Result<(String, Option<ScopeUnit>),
         let (path, unit) = systemd_to_fs(&raw, req.id)?;
         (path, Some(unit))
     } else if raw.is_empty() {
-        (format!("/{}", req.id), None)
+        (req.id.to_string(), None)
     } else {
         (raw.clone(), None)
     };
@@ -1055,10 +1066,10 @@ mod tests {
     }
 
     #[test]
-    fn default_path_is_the_id() {
+    fn default_path_is_the_id_below_the_callers_group() {
         assert_eq!(
             relative_path(&request(None)).unwrap(),
-            ("/c1".to_string(), None)
+            ("c1".to_string(), None)
         );
     }
 

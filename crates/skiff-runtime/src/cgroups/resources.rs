@@ -293,7 +293,6 @@ pub(super) fn implicit_device_rules() -> impl Iterator<Item = LinuxDeviceCgroup>
         (1, Some(8)), // random
         (1, Some(9)), // urandom
         (5, Some(0)), // tty
-        (5, Some(1)), // console
         (5, Some(2)), // ptmx
         (136, None),  // pts/*
     ];

@@ -435,6 +435,17 @@ fn child_side(
         record,
     } = *inputs;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(ContainerError::io("PR_SET_DUMPABLE"))?;
+    // The container's process.oomScoreAdj, as runc gives exec'd processes
+    // (not the caller's, a shim's often near -1000): written while /proc
+    // is the host's and this process may.
+    if let Some(adj) = record.process.as_ref().and_then(|p| p.oom_score_adj()) {
+        let mut buf = [0u8; 24];
+        crate::procfs::write(
+            std::path::Path::new("/proc/self/oom_score_adj"),
+            sys::decimal(adj.into(), &mut buf),
+        )
+        .map_err(ProcessError::OomScoreAdj)?;
+    }
     let affinity = opts.process.exec_cpu_affinity().as_ref();
     if let Some(a) = affinity {
         process::kernel::set_initial_affinity(a)?;

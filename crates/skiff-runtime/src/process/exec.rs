@@ -33,14 +33,26 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
     }
     // Without PATH a bare name is found nowhere, as with runc (Go's
     // LookPath on an empty PATH); the differential test compares.
+    // The last PATH, the one the program sees (runc's environment keeps
+    // a name's last value).
     let path = env
         .iter()
+        .rev()
         .find_map(|e| e.strip_prefix("PATH="))
         .ok_or_else(|| not_found("executable file not found in $PATH"))?;
-    path.split(':')
+    // The first match; one found through a relative entry (".", "") is
+    // refused, as Go's LookPath makes runc refuse it.
+    let found = path
+        .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| check(p))
-        .ok_or_else(|| not_found("executable file not found in $PATH"))
+        .ok_or_else(|| not_found("executable file not found in $PATH"))?;
+    match found.is_absolute() {
+        true => Ok(found),
+        false => Err(not_found(
+            "cannot run executable found relative to current directory",
+        )),
+    }
 }
 
 /// An errno text as Go prints it ("no such file or directory").
