@@ -1852,6 +1852,10 @@ pub struct BuildArgs {
     /// Build args from a file: KEY=VALUE lines, # comments
     #[arg(long, value_name = "FILE")]
     pub build_arg_file: Vec<PathBuf>,
+    /// A secret for RUN --mount=type=secret,id=ID: id=ID,src=FILE or
+    /// id=ID,env=VAR (never in the image, its history or the cache key)
+    #[arg(long, value_name = "id=ID,src=FILE")]
+    pub secret: Vec<String>,
     /// Refused: the store keeps no per-image manifest annotations yet
     #[arg(long, value_name = "K=V", hide = true)]
     pub annotation: Vec<String>,

@@ -484,6 +484,15 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             a.network
         )));
     }
+    let mut secrets = vec![];
+    for v in &a.secret {
+        let s = crate::build::Secret::parse(v).map_err(Error::invalid)?;
+        // Read when a RUN mounts it; a missing file is told now.
+        if let crate::build::SecretSource::File(p) = &s.source {
+            std::fs::metadata(p).map_err(|e| Error::at(p, &format!("--secret id={}", s.id), e))?;
+        }
+        secrets.push(s);
+    }
     let o = crate::build::Options {
         context: a.context.clone(),
         file: a.file.clone(),
@@ -495,6 +504,7 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         network: a.network.clone(),
         no_hosts: a.no_hosts,
         labels,
+        secrets,
         quiet: a.quiet,
         registry: a.registry.clone(),
     };

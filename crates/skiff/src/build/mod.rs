@@ -17,6 +17,7 @@
 mod cache;
 mod context;
 mod copy;
+mod mounts;
 mod parse;
 mod run;
 mod steps;
@@ -33,6 +34,7 @@ use skiff_image::store::{remove_tree, Store};
 use skiff_image::{pull, Error, Result};
 
 use cache::Snapshot;
+pub use mounts::{Secret, SecretSource};
 use parse::{Containerfile, Instruction};
 
 /// What `skiff build` was asked.
@@ -49,6 +51,8 @@ pub struct Options {
     /// RUN containers get no /etc/hosts.
     pub no_hosts: bool,
     pub labels: Vec<(String, String)>,
+    /// --secret: what RUN --mount=type=secret reads.
+    pub secrets: Vec<Secret>,
     pub quiet: bool,
     pub registry: crate::cli::RegistryArgs,
 }
@@ -511,7 +515,8 @@ impl Builder<'_> {
         }
     }
 
-    /// The stages `target` needs (FROM a stage, COPY --from), in order.
+    /// The stages `target` needs (FROM a stage, COPY --from, RUN
+    /// --mount=from=), in order.
     fn needed(&self, stages: &[(Instruction, Vec<Instruction>)], target: usize) -> Vec<usize> {
         let mut need = vec![false; stages.len()];
         let mut todo = vec![target];
@@ -532,6 +537,9 @@ impl Builder<'_> {
             for i in &stages[s].1 {
                 if let Some(f) = i.flag("from") {
                     refs.push(f.to_string());
+                }
+                if i.keyword == "RUN" {
+                    refs.extend(mounts::froms(i));
                 }
             }
             for r in refs {
@@ -793,6 +801,11 @@ impl Builder<'_> {
         if let Some(p) = &copy_plan {
             parts.push(p.digest.clone());
         }
+        let mount_plan = match i.keyword.as_str() {
+            "RUN" => mounts::plan(self, stage, i)?,
+            _ => mounts::Plan::default(),
+        };
+        parts.extend(mount_plan.key_parts.iter().cloned());
         if i.keyword == "RUN" {
             // What RUN sees besides its text: the build args' values.
             for (k, v) in &stage.args {
@@ -812,7 +825,7 @@ impl Builder<'_> {
         }
         let created = crate::format::rfc3339(crate::format::now(), None);
         match i.keyword.as_str() {
-            "RUN" => run::run(self, stage, i, &created)?,
+            "RUN" => run::run(self, stage, i, &mount_plan, &created)?,
             "COPY" | "ADD" => copy::copy(
                 self,
                 stage,
