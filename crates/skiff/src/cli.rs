@@ -1856,8 +1856,8 @@ pub struct BuildArgs {
     /// id=ID,env=VAR (never in the image, its history or the cache key)
     #[arg(long, value_name = "id=ID,src=FILE")]
     pub secret: Vec<String>,
-    /// Refused: the store keeps no per-image manifest annotations yet
-    #[arg(long, value_name = "K=V", hide = true)]
+    /// An annotation of the image's manifest, KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
     /// Refused: squashing the final stage's layers is not done yet
     #[arg(long, hide = true)]

@@ -405,9 +405,14 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         }
     };
     let refused = [
-        (!a.annotation.is_empty(), "--annotation: not supported (the store records no manifest annotations of an image's own)"),
-        (a.squash, "--squash: not supported (the layers are kept as built)"),
-        (a.squash_all, "--squash-all: not supported (the layers are kept as built)"),
+        (
+            a.squash,
+            "--squash: not supported (the layers are kept as built)",
+        ),
+        (
+            a.squash_all,
+            "--squash-all: not supported (the layers are kept as built)",
+        ),
     ];
     if let Some((_, why)) = refused.iter().find(|(given, _)| *given) {
         return Err(Error::invalid(*why));
@@ -504,6 +509,11 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         network: a.network.clone(),
         no_hosts: a.no_hosts,
         labels,
+        annotations: a
+            .annotation
+            .iter()
+            .map(|v| kv("--annotation", v))
+            .collect::<Result<_>>()?,
         secrets,
         quiet: a.quiet,
         registry: a.registry.clone(),

@@ -135,6 +135,10 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         "UNUSED=1",
         "--label",
         "from.flag=1",
+        "--annotation",
+        "org.opencontainers.image.title=app",
+        "--annotation",
+        "org.example.note=a=b",
         ctx.path().to_str().unwrap(),
     ]);
     let t = text(&out);
@@ -234,6 +238,46 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert_eq!(run, "main\nbuilt spicy\nfrom-heredoc\n1001\n/srv/app\n");
     let hist = f.e.ok(&["history", "--no-trunc", "app:1"]);
     assert!(hist.contains("#(nop) ENV DEST=/srv/app"), "{hist}");
+    // --annotation: the manifest's annotations, as the registry has them.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{pushed}"))
+        .output()
+        .unwrap();
+    let m: Value = serde_json::from_slice(&raw.stdout).expect("skopeo's manifest");
+    assert_eq!(
+        m["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app", "org.example.note": "a=b"}),
+        "{m}"
+    );
+    // A rebuild with others: the same image (config), its manifest
+    // replaced.
+    let digest = |e: &Engine| e.ok(&["inspect", "--format", "{{.Id}} {{.Digest}}", "app:1"]);
+    let before = digest(&f.e);
+    let rebuilt = f.e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "app:1",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "--label",
+        "from.flag=1",
+        "--annotation",
+        "org.example.note=other",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let after = digest(&f.e);
+    assert_eq!(
+        after.split(' ').next(),
+        Some(format!("sha256:{}", rebuilt.trim()).as_str())
+    );
+    assert_eq!(
+        before.split(' ').next(),
+        after.split(' ').next(),
+        "the same image"
+    );
+    assert_ne!(before, after, "its manifest replaced");
 }
 
 #[test]
@@ -481,7 +525,10 @@ fn parser_errors_name_file_line_and_instruction() {
             &["--platform", "linux/s390x"][..],
             "--platform linux/s390x: only this machine's",
         ),
-        (&["--annotation", "a=b"][..], "--annotation: not supported"),
+        (
+            &["--annotation", "novalue"][..],
+            "--annotation \"novalue\": expected KEY=VALUE",
+        ),
         (&["--squash"][..], "--squash: not supported"),
         (&["--squash-all"][..], "--squash-all: not supported"),
         (&["--pull=sometimes"][..], "--pull=sometimes: expected"),

@@ -51,6 +51,8 @@ pub struct Options {
     /// RUN containers get no /etc/hosts.
     pub no_hosts: bool,
     pub labels: Vec<(String, String)>,
+    /// --annotation: the image manifest's annotations.
+    pub annotations: BTreeMap<String, String>,
     /// --secret: what RUN --mount=type=secret reads.
     pub secrets: Vec<Secret>,
     pub quiet: bool,
@@ -883,7 +885,7 @@ impl Builder<'_> {
     pub fn materialize(&mut self, config: &[u8], layers: &[Descriptor]) -> Result<String> {
         let id = skiff_image::digest::of(config);
         let existed = self.store.image(&id).is_ok();
-        let id = skiff_image::assemble::put_image(self.store, config, layers, &[])?;
+        let id = skiff_image::assemble::put_image(self.store, config, layers, &[], None)?;
         if !existed && !self.intermediates.contains(&id) {
             self.intermediates.push(id.clone());
         }
@@ -927,7 +929,14 @@ impl Builder<'_> {
             }
         }
         let config = stage.config_bytes();
-        let id = skiff_image::assemble::put_image(self.store, &config, &stage.layers, tags)?;
+        let annotations = (!self.o.annotations.is_empty()).then_some(&self.o.annotations);
+        let id = skiff_image::assemble::put_image(
+            self.store,
+            &config,
+            &stage.layers,
+            tags,
+            annotations,
+        )?;
         self.intermediates.retain(|i| i != &id);
         // Podman's last lines: COMMIT and the first -t as given, the
         // short id (Buildah's 11 digits), each name in full, then the
