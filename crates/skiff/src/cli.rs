@@ -1862,8 +1862,8 @@ pub struct BuildArgs {
     /// Refused: squashing the final stage's layers is not done yet
     #[arg(long, hide = true)]
     pub squash: bool,
-    /// Refused: squashing every layer is not done yet
-    #[arg(long, hide = true)]
+    /// The image as one layer (its whole root filesystem)
+    #[arg(long)]
     pub squash_all: bool,
     /// The network of RUN steps: none, host or bridge
     #[arg(long, value_name = "MODE", default_value = "host")]

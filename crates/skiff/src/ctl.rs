@@ -404,18 +404,10 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             _ => Err(Error::invalid(format!("{flag} {v:?}: expected KEY=VALUE"))),
         }
     };
-    let refused = [
-        (
-            a.squash,
-            "--squash: not supported (the layers are kept as built)",
-        ),
-        (
-            a.squash_all,
-            "--squash-all: not supported (the layers are kept as built)",
-        ),
-    ];
-    if let Some((_, why)) = refused.iter().find(|(given, _)| *given) {
-        return Err(Error::invalid(*why));
+    if a.squash {
+        return Err(Error::invalid(
+            "--squash: not supported (the final stage's layers as one on its base); --squash-all makes the whole image one layer",
+        ));
     }
     let pull = match a.pull.as_deref().unwrap_or("missing") {
         "always" | "true" => crate::build::Pull::Always,
@@ -514,6 +506,7 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             .iter()
             .map(|v| kv("--annotation", v))
             .collect::<Result<_>>()?,
+        squash_all: a.squash_all,
         secrets,
         quiet: a.quiet,
         registry: a.registry.clone(),

@@ -530,7 +530,6 @@ fn parser_errors_name_file_line_and_instruction() {
             "--annotation \"novalue\": expected KEY=VALUE",
         ),
         (&["--squash"][..], "--squash: not supported"),
-        (&["--squash-all"][..], "--squash-all: not supported"),
         (&["--pull=sometimes"][..], "--pull=sometimes: expected"),
     ] {
         let out = e.fails(&[&["build"][..], flags, &[dir][..]].concat());
@@ -1390,4 +1389,57 @@ impl Drop for Remove {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
+}
+
+#[test]
+fn squash_all_makes_the_image_one_layer_with_its_deletions_applied() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "copied\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nRUN echo a > /a\nRUN busybox rm /etc/os-release\nCOPY x /x\nCMD [\"cat\", \"/a\", \"/x\"]\n",
+                    f.base
+                ),
+            ),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    f.e.ok(&["build", "-q", "--squash-all", "-t", "sq:1", dir]);
+    let doc = image_config(&f.e, "sq:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{doc}"
+    );
+    let history = doc["History"].as_array().unwrap();
+    let layered: Vec<_> = history
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .collect();
+    assert_eq!(layered.len(), 1, "{doc}");
+    assert_eq!(layered[0], history.last().unwrap());
+    assert_eq!(
+        f.e.ok(&["run", "--rm", "--network", "none", "sq:1"]),
+        "a\ncopied\n"
+    );
+    // The base's files are in it; what a later step removed is not.
+    let ls = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "sq:1",
+        "ls",
+        "/etc",
+        "/bin/busybox",
+    ]);
+    assert!(ls.contains("/bin/busybox") && ls.contains("passwd"), "{ls}");
+    assert!(!ls.contains("os-release"), "{ls}");
+    nothing_left(&f.e);
 }

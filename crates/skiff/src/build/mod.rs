@@ -20,6 +20,7 @@ mod copy;
 mod mounts;
 mod parse;
 mod run;
+mod squash;
 mod steps;
 
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +54,8 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
     /// --annotation: the image manifest's annotations.
     pub annotations: BTreeMap<String, String>,
+    /// --squash-all: the image as one layer.
+    pub squash_all: bool,
     /// --secret: what RUN --mount=type=secret reads.
     pub secrets: Vec<Secret>,
     pub quiet: bool,
@@ -913,7 +916,7 @@ impl Builder<'_> {
         }
     }
 
-    /// --label, then the image recorded under the tags.
+    /// --label, --squash-all, then the image recorded under the tags.
     fn finish(&mut self, stage: &mut Stage, tags: &[Reference]) -> Result<String> {
         self.warn_unused_args();
         if !self.o.labels.is_empty() {
@@ -927,6 +930,9 @@ impl Builder<'_> {
             for (k, v) in &self.o.labels {
                 labels[k] = json!(v);
             }
+        }
+        if self.o.squash_all {
+            squash::squash_all(self, stage)?;
         }
         let config = stage.config_bytes();
         let annotations = (!self.o.annotations.is_empty()).then_some(&self.o.annotations);
