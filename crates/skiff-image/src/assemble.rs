@@ -2,6 +2,7 @@
 //! in overlay form, and an image recorded from a config and its layers'
 //! descriptors, every blob and layer of which the store already holds.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -108,12 +109,18 @@ fn oci_layer_type(media_type: &str) -> String {
 
 /// Records an OCI image of `config` (its rootfs.diff_ids one per layer of
 /// `layers`, all of whose blobs and unpacked layers the store holds) under
-/// `names`; its id (the config's digest).
+/// `names`; its id (the config's digest). With `annotations` (a build's
+/// `--annotation`s) its manifest carries them, and replaces the manifest
+/// of an image of the same config the store already holds (the image is
+/// the config; its last build says what the manifest holds); without,
+/// such an image keeps the manifest it has (a pulled base's stays as
+/// pulled).
 pub fn put_image(
     store: &mut Store,
     config: &[u8],
     layers: &[Descriptor],
     names: &[Reference],
+    annotations: Option<&BTreeMap<String, String>>,
 ) -> Result<String> {
     let parsed = manifest::parse_config(config)?;
     if parsed.rootfs.diff_ids.len() != layers.len() {
@@ -146,13 +153,30 @@ pub fn put_image(
                 ..d.clone()
             })
             .collect(),
-        annotations: None,
+        annotations: annotations.map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                .collect()
+        }),
     };
     let mb = serde_json::to_vec(&m).unwrap_or_default();
+    let manifest_digest = crate::digest::of(&mb);
+    if annotations.is_some() {
+        if let Ok(old) = store.image(&config_digest) {
+            if old.manifest != mb {
+                store.replace_manifest(
+                    &config_digest,
+                    &manifest_digest,
+                    manifest::OCI_MANIFEST,
+                    &mb,
+                )?;
+            }
+        }
+    }
     store.put_image(
         &NewImage {
             id: &config_digest,
-            manifest_digest: &crate::digest::of(&mb),
+            manifest_digest: &manifest_digest,
             manifest_type: manifest::OCI_MANIFEST,
             manifest: &mb,
             config,

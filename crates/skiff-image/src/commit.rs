@@ -18,7 +18,8 @@ use crate::manifest::{self, Descriptor, Manifest};
 use crate::reference::Reference;
 use crate::store::{remove_tree, Store};
 
-fn opaque(path: &Path) -> bool {
+/// Whether overlay marked the directory opaque (its lowers hidden).
+pub fn opaque(path: &Path) -> bool {
     let mut v = [0u8; 4];
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()

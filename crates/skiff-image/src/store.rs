@@ -360,6 +360,23 @@ impl Store {
         Ok(())
     }
 
+    /// Gives a recorded image another manifest of the same config and
+    /// layers (a build's with its `--annotation`s): its digest, type and
+    /// bytes.
+    pub fn replace_manifest(
+        &mut self,
+        id: &str,
+        digest: &str,
+        media_type: &str,
+        manifest: &[u8],
+    ) -> Result<()> {
+        self.db.execute(
+            "UPDATE images SET manifest_digest = ?2, manifest_type = ?3, manifest = ?4 WHERE id = ?1",
+            params![id, digest, media_type, manifest],
+        )?;
+        Ok(())
+    }
+
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<Image>> {
         self.images_where(None)

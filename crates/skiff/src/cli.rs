@@ -1852,14 +1852,18 @@ pub struct BuildArgs {
     /// Build args from a file: KEY=VALUE lines, # comments
     #[arg(long, value_name = "FILE")]
     pub build_arg_file: Vec<PathBuf>,
-    /// Refused: the store keeps no per-image manifest annotations yet
-    #[arg(long, value_name = "K=V", hide = true)]
+    /// A secret for RUN --mount=type=secret,id=ID: id=ID,src=FILE or
+    /// id=ID,env=VAR (never in the image, its history or the cache key)
+    #[arg(long, value_name = "id=ID,src=FILE")]
+    pub secret: Vec<String>,
+    /// An annotation of the image's manifest, KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
     /// Refused: squashing the final stage's layers is not done yet
     #[arg(long, hide = true)]
     pub squash: bool,
-    /// Refused: squashing every layer is not done yet
-    #[arg(long, hide = true)]
+    /// The image as one layer (its whole root filesystem)
+    #[arg(long)]
     pub squash_all: bool,
     /// The network of RUN steps: none, host or bridge
     #[arg(long, value_name = "MODE", default_value = "host")]

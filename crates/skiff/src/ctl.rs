@@ -404,13 +404,10 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             _ => Err(Error::invalid(format!("{flag} {v:?}: expected KEY=VALUE"))),
         }
     };
-    let refused = [
-        (!a.annotation.is_empty(), "--annotation: not supported (the store records no manifest annotations of an image's own)"),
-        (a.squash, "--squash: not supported (the layers are kept as built)"),
-        (a.squash_all, "--squash-all: not supported (the layers are kept as built)"),
-    ];
-    if let Some((_, why)) = refused.iter().find(|(given, _)| *given) {
-        return Err(Error::invalid(*why));
+    if a.squash {
+        return Err(Error::invalid(
+            "--squash: not supported (the final stage's layers as one on its base); --squash-all makes the whole image one layer",
+        ));
     }
     let pull = match a.pull.as_deref().unwrap_or("missing") {
         "always" | "true" => crate::build::Pull::Always,
@@ -484,6 +481,15 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
             a.network
         )));
     }
+    let mut secrets = vec![];
+    for v in &a.secret {
+        let s = crate::build::Secret::parse(v).map_err(Error::invalid)?;
+        // Read when a RUN mounts it; a missing file is told now.
+        if let crate::build::SecretSource::File(p) = &s.source {
+            std::fs::metadata(p).map_err(|e| Error::at(p, &format!("--secret id={}", s.id), e))?;
+        }
+        secrets.push(s);
+    }
     let o = crate::build::Options {
         context: a.context.clone(),
         file: a.file.clone(),
@@ -495,6 +501,13 @@ pub fn build(store: &mut Store, a: BuildArgs) -> Result<i32> {
         network: a.network.clone(),
         no_hosts: a.no_hosts,
         labels,
+        annotations: a
+            .annotation
+            .iter()
+            .map(|v| kv("--annotation", v))
+            .collect::<Result<_>>()?,
+        squash_all: a.squash_all,
+        secrets,
         quiet: a.quiet,
         registry: a.registry.clone(),
     };

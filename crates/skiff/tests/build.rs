@@ -60,6 +60,15 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
 /// leave behind, done or failed.
 fn nothing_left(e: &Engine) {
     assert_eq!(e.ok(&["ps", "-a", "-q"]).trim(), "", "a container was left");
+    let root = e.root().display().to_string();
+    let mounted: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&root))
+        .map(str::to_string)
+        .collect();
+    assert!(mounted.is_empty(), "mounts were left: {mounted:?}");
     for d in ["containers", "tmp"] {
         let left: Vec<_> = fs::read_dir(e.root().join(d))
             .map(|r| r.flatten().map(|e| e.file_name()).collect())
@@ -126,6 +135,10 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
         "UNUSED=1",
         "--label",
         "from.flag=1",
+        "--annotation",
+        "org.opencontainers.image.title=app",
+        "--annotation",
+        "org.example.note=a=b",
         ctx.path().to_str().unwrap(),
     ]);
     let t = text(&out);
@@ -225,6 +238,46 @@ CMD ["sh", "-c", "cat /srv/app/main.txt /srv/app/artifact /srv/heredoc; id -u; p
     assert_eq!(run, "main\nbuilt spicy\nfrom-heredoc\n1001\n/srv/app\n");
     let hist = f.e.ok(&["history", "--no-trunc", "app:1"]);
     assert!(hist.contains("#(nop) ENV DEST=/srv/app"), "{hist}");
+    // --annotation: the manifest's annotations, as the registry has them.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{pushed}"))
+        .output()
+        .unwrap();
+    let m: Value = serde_json::from_slice(&raw.stdout).expect("skopeo's manifest");
+    assert_eq!(
+        m["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app", "org.example.note": "a=b"}),
+        "{m}"
+    );
+    // A rebuild with others: the same image (config), its manifest
+    // replaced.
+    let digest = |e: &Engine| e.ok(&["inspect", "--format", "{{.Id}} {{.Digest}}", "app:1"]);
+    let before = digest(&f.e);
+    let rebuilt = f.e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "app:1",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "--label",
+        "from.flag=1",
+        "--annotation",
+        "org.example.note=other",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let after = digest(&f.e);
+    assert_eq!(
+        after.split(' ').next(),
+        Some(format!("sha256:{}", rebuilt.trim()).as_str())
+    );
+    assert_eq!(
+        before.split(' ').next(),
+        after.split(' ').next(),
+        "the same image"
+    );
+    assert_ne!(before, after, "its manifest replaced");
 }
 
 #[test]
@@ -472,9 +525,11 @@ fn parser_errors_name_file_line_and_instruction() {
             &["--platform", "linux/s390x"][..],
             "--platform linux/s390x: only this machine's",
         ),
-        (&["--annotation", "a=b"][..], "--annotation: not supported"),
+        (
+            &["--annotation", "novalue"][..],
+            "--annotation \"novalue\": expected KEY=VALUE",
+        ),
         (&["--squash"][..], "--squash: not supported"),
-        (&["--squash-all"][..], "--squash-all: not supported"),
         (&["--pull=sometimes"][..], "--pull=sometimes: expected"),
     ] {
         let out = e.fails(&[&["build"][..], flags, &[dir][..]].concat());
@@ -1149,4 +1204,242 @@ fn copy_and_add_sources_links_owners_archives_globs_and_mtimes() {
     assert_eq!(got.5, Some(1_700_000_000));
     // A glob matching nothing is skipped beside one that matches.
     assert_eq!(got.6, ("a\n".into(), Some(true)));
+}
+
+/// The top layer of an image as the store unpacked it: its paths.
+fn top_layer(e: &Engine, image: &str) -> Vec<String> {
+    let cfg = image_config(e, image);
+    let mut chain: Option<String> = None;
+    for d in cfg["RootFS"]["Layers"].as_array().unwrap() {
+        let d = d.as_str().unwrap();
+        chain = Some(match chain {
+            None => d.to_string(),
+            Some(c) => sha(format!("{c} {d}").as_bytes()),
+        });
+    }
+    let dir = e
+        .root()
+        .join("layers")
+        .join(chain.unwrap().trim_start_matches("sha256:"))
+        .join("diff");
+    let mut out = vec![];
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            out.push(p.strip_prefix(&dir).unwrap().display().to_string());
+            if entry.file_type().unwrap().is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn run_mounts_bind_cache_tmpfs_and_secret_stay_out_of_the_image() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    let secret = ctx
+        .path()
+        .join("..")
+        .join(format!("skiff-build-secret.{}", std::process::id()));
+    fs::write(&secret, "hunter2-the-secret\n").unwrap();
+    let _rm_secret = Remove(secret.clone());
+    write(
+        ctx.path(),
+        &[
+            ("src/data.txt", "data v1\n"),
+            ("src/ignored.log", "shown all the same\n"),
+            (".containerignore", "**/*.log\n"),
+            (
+                "Containerfile",
+                &format!(
+                    r#"FROM {base} AS helper
+RUN busybox mkdir /out && echo from-stage > /out/f
+
+FROM {base}
+WORKDIR /srv
+RUN --mount=type=bind,source=src,target=/mnt/src cat /mnt/src/data.txt /mnt/src/ignored.log > /copied && (echo x > /mnt/src/w 2>/dev/null && echo rw-bad || echo ro-ok) > /ro
+RUN --mount=target=ctx,rw echo scribble > ctx/src/data.txt && cat ctx/src/data.txt > /rw-seen
+RUN --mount=from=helper,source=/out,target=/h --mount=type=bind,from={base},source=/etc/os-release,target=/etc/base-os cat /h/f /etc/base-os > /from-stage
+RUN --mount=type=cache,target=/var/cache/app,id=app,uid=1001,mode=0700,sharing=locked busybox stat -c '%u %a' /var/cache/app > /cache-owner && echo run >> /var/cache/app/runs && busybox wc -l < /var/cache/app/runs > /cache-runs
+RUN --mount=type=secret,id=tok busybox stat -c '%a %u' /run/secrets/tok > /secret-mode && busybox sha256sum < /run/secrets/tok > /secret-sum
+RUN --mount=type=secret,id=tok,target=/etc/deep/tok,mode=0440,uid=1001 --mount=type=secret,id=absent busybox stat -c '%a %u' /etc/deep/tok > /secret-mode2 && ls /run/secrets > /absent 2>&1 || echo none > /absent
+RUN --mount=type=cache,target=/srv/c --mount=type=tmpfs,target=/srv/t/deep,size=1m echo t > /srv/t/deep/x && busybox df /srv/t/deep | grep -q tmpfs && echo cache-and-tmpfs
+"#,
+                    base = f.base
+                ),
+            ),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-t", "m:1", "--secret", &secret_flag];
+        args.extend(extra);
+        args.push(dir);
+        f.e.cmd(&args)
+    };
+    let out = build(&[]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("cache-and-tmpfs"), "{t}");
+    nothing_left(&f.e);
+    let cat = |p: &str| {
+        f.e.ok(&["run", "--rm", "--network", "none", "m:1", "cat", p])
+    };
+    // The context's files, ignore file and all (Podman's bind), read-only.
+    assert_eq!(cat("/copied"), "data v1\nshown all the same\n");
+    assert_eq!(cat("/ro"), "ro-ok\n");
+    // rw: the command wrote, the context is as it was.
+    assert_eq!(cat("/rw-seen"), "scribble\n");
+    assert_eq!(
+        fs::read_to_string(ctx.path().join("src/data.txt")).unwrap(),
+        "data v1\n"
+    );
+    assert_eq!(cat("/from-stage"), "from-stage\nNAME=skiff-test\n");
+    assert_eq!(cat("/cache-owner"), "1001 700\n");
+    assert_eq!(cat("/cache-runs").trim(), "1");
+    // BuildKit's default mode, root's.
+    assert_eq!(cat("/secret-mode"), "400 0\n");
+    assert_eq!(cat("/secret-mode2"), "440 1001\n");
+    assert_eq!(
+        cat("/secret-sum").split_whitespace().next().unwrap(),
+        sha(b"hunter2-the-secret\n").trim_start_matches("sha256:")
+    );
+    // An absent secret not required: no mount at all.
+    assert_eq!(cat("/absent"), "none\n");
+    // No mount point, no parent made for one, no mount's content: not in
+    // the image.
+    let ls = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "m:1",
+        "ls",
+        "-a",
+        "/",
+        "/srv",
+        "/etc",
+    ]);
+    for gone in ["mnt", "ctx", "h", "var", "run", "c", "t", "deep", "base-os"] {
+        assert!(
+            !ls.split_whitespace().any(|w| w == gone),
+            "{gone} is in the image: {ls}"
+        );
+    }
+    // The copied-up /srv (the cache's and tmpfs's parent) is not in that
+    // RUN's layer either: only /etc, as every RUN's (the runtime's
+    // /etc/hosts).
+    assert_eq!(top_layer(&f.e, "m:1"), ["etc"]);
+    let history = f.e.ok(&["history", "--no-trunc", "m:1"]);
+    let inspect = f.e.ok(&["inspect", "m:1"]);
+    assert!(
+        !history.contains("hunter2") && !inspect.contains("hunter2"),
+        "the secret's value is in the image's record"
+    );
+
+    // An unchanged rebuild runs nothing; a new secret value does not
+    // rerun (BuildKit's rule: the key holds the secret's id, not its
+    // value); a changed bound file reruns the RUN that binds it.
+    fs::write(&secret, "another value\n").unwrap();
+    let out = build(&[]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 9, "{t}");
+    fs::write(ctx.path().join("src/ignored.log"), "changed\n").unwrap();
+    let out = build(&[]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.matches("--> Using cache").count(), 2, "{t}");
+    assert_eq!(cat("/copied"), "data v1\nchanged\n");
+    // The cache directory outlives the builds.
+    let out = build(&["--no-cache"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(cat("/cache-runs").trim(), "3");
+    nothing_left(&f.e);
+
+    // A required secret the build lacks fails the step, by name.
+    write(
+        ctx.path(),
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {}\nRUN --mount=type=secret,id=nope,required true\n",
+                f.base
+            ),
+        )],
+    );
+    let t = f.e.fails(&["build", dir]);
+    assert!(
+        t.contains("Containerfile:2: RUN: --mount=type=secret,id=nope: required"),
+        "{t}"
+    );
+    nothing_left(&f.e);
+}
+
+/// A file removed on drop.
+struct Remove(std::path::PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn squash_all_makes_the_image_one_layer_with_its_deletions_applied() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[
+            ("x", "copied\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {}\nRUN echo a > /a\nRUN busybox rm /etc/os-release\nCOPY x /x\nCMD [\"cat\", \"/a\", \"/x\"]\n",
+                    f.base
+                ),
+            ),
+        ],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    f.e.ok(&["build", "-q", "--squash-all", "-t", "sq:1", dir]);
+    let doc = image_config(&f.e, "sq:1");
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().unwrap().len(),
+        1,
+        "{doc}"
+    );
+    let history = doc["History"].as_array().unwrap();
+    let layered: Vec<_> = history
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .collect();
+    assert_eq!(layered.len(), 1, "{doc}");
+    assert_eq!(layered[0], history.last().unwrap());
+    assert_eq!(
+        f.e.ok(&["run", "--rm", "--network", "none", "sq:1"]),
+        "a\ncopied\n"
+    );
+    // The base's files are in it; what a later step removed is not.
+    let ls = f.e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "sq:1",
+        "ls",
+        "/etc",
+        "/bin/busybox",
+    ]);
+    assert!(ls.contains("/bin/busybox") && ls.contains("passwd"), "{ls}");
+    assert!(!ls.contains("os-release"), "{ls}");
+    nothing_left(&f.e);
 }

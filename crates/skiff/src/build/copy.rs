@@ -109,7 +109,7 @@ pub fn plan(b: &mut Builder, stage: &Stage, i: &Instruction) -> Result<Plan> {
 }
 
 /// The image `--from=IMAGE` names (pulled if the store lacks it): its id.
-fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> {
+pub(super) fn find_or_pull(b: &mut Builder, i: &Instruction, name: &str) -> Result<String> {
     if let Ok(img) = b.store.find(name) {
         return Ok(img.id);
     }

@@ -17,8 +17,10 @@
 mod cache;
 mod context;
 mod copy;
+mod mounts;
 mod parse;
 mod run;
+mod squash;
 mod steps;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +35,7 @@ use skiff_image::store::{remove_tree, Store};
 use skiff_image::{pull, Error, Result};
 
 use cache::Snapshot;
+pub use mounts::{Secret, SecretSource};
 use parse::{Containerfile, Instruction};
 
 /// What `skiff build` was asked.
@@ -49,6 +52,12 @@ pub struct Options {
     /// RUN containers get no /etc/hosts.
     pub no_hosts: bool,
     pub labels: Vec<(String, String)>,
+    /// --annotation: the image manifest's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// --squash-all: the image as one layer.
+    pub squash_all: bool,
+    /// --secret: what RUN --mount=type=secret reads.
+    pub secrets: Vec<Secret>,
     pub quiet: bool,
     pub registry: crate::cli::RegistryArgs,
 }
@@ -511,7 +520,8 @@ impl Builder<'_> {
         }
     }
 
-    /// The stages `target` needs (FROM a stage, COPY --from), in order.
+    /// The stages `target` needs (FROM a stage, COPY --from, RUN
+    /// --mount=from=), in order.
     fn needed(&self, stages: &[(Instruction, Vec<Instruction>)], target: usize) -> Vec<usize> {
         let mut need = vec![false; stages.len()];
         let mut todo = vec![target];
@@ -532,6 +542,9 @@ impl Builder<'_> {
             for i in &stages[s].1 {
                 if let Some(f) = i.flag("from") {
                     refs.push(f.to_string());
+                }
+                if i.keyword == "RUN" {
+                    refs.extend(mounts::froms(i));
                 }
             }
             for r in refs {
@@ -793,6 +806,11 @@ impl Builder<'_> {
         if let Some(p) = &copy_plan {
             parts.push(p.digest.clone());
         }
+        let mount_plan = match i.keyword.as_str() {
+            "RUN" => mounts::plan(self, stage, i)?,
+            _ => mounts::Plan::default(),
+        };
+        parts.extend(mount_plan.key_parts.iter().cloned());
         if i.keyword == "RUN" {
             // What RUN sees besides its text: the build args' values.
             for (k, v) in &stage.args {
@@ -812,7 +830,7 @@ impl Builder<'_> {
         }
         let created = crate::format::rfc3339(crate::format::now(), None);
         match i.keyword.as_str() {
-            "RUN" => run::run(self, stage, i, &created)?,
+            "RUN" => run::run(self, stage, i, &mount_plan, &created)?,
             "COPY" | "ADD" => copy::copy(
                 self,
                 stage,
@@ -870,7 +888,7 @@ impl Builder<'_> {
     pub fn materialize(&mut self, config: &[u8], layers: &[Descriptor]) -> Result<String> {
         let id = skiff_image::digest::of(config);
         let existed = self.store.image(&id).is_ok();
-        let id = skiff_image::assemble::put_image(self.store, config, layers, &[])?;
+        let id = skiff_image::assemble::put_image(self.store, config, layers, &[], None)?;
         if !existed && !self.intermediates.contains(&id) {
             self.intermediates.push(id.clone());
         }
@@ -898,7 +916,7 @@ impl Builder<'_> {
         }
     }
 
-    /// --label, then the image recorded under the tags.
+    /// --label, --squash-all, then the image recorded under the tags.
     fn finish(&mut self, stage: &mut Stage, tags: &[Reference]) -> Result<String> {
         self.warn_unused_args();
         if !self.o.labels.is_empty() {
@@ -913,8 +931,18 @@ impl Builder<'_> {
                 labels[k] = json!(v);
             }
         }
+        if self.o.squash_all {
+            squash::squash_all(self, stage)?;
+        }
         let config = stage.config_bytes();
-        let id = skiff_image::assemble::put_image(self.store, &config, &stage.layers, tags)?;
+        let annotations = (!self.o.annotations.is_empty()).then_some(&self.o.annotations);
+        let id = skiff_image::assemble::put_image(
+            self.store,
+            &config,
+            &stage.layers,
+            tags,
+            annotations,
+        )?;
         self.intermediates.retain(|i| i != &id);
         // Podman's last lines: COMMIT and the first -t as given, the
         // short id (Buildah's 11 digits), each name in full, then the

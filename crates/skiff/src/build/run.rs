@@ -11,7 +11,7 @@ use skiff_image::Result;
 
 use super::parse::{Form, Instruction};
 use super::steps::{history, shell_argv};
-use super::{Builder, Stage};
+use super::{mounts, Builder, Stage};
 use crate::containers::{self as ctr, RunOpts};
 
 /// Files and mount points the runtime makes in a rootfs that lacks them
@@ -28,21 +28,29 @@ const RUNTIME_MADE: &[&str] = &[
     "run",
 ];
 
-pub fn run(b: &mut Builder, stage: &mut Stage, i: &Instruction, created: &str) -> Result<()> {
-    if let Some((flag, _)) = i.flags.first() {
+pub fn run(
+    b: &mut Builder,
+    stage: &mut Stage,
+    i: &Instruction,
+    plan: &mounts::Plan,
+    created: &str,
+) -> Result<()> {
+    if let Some((flag, _)) = i.flags.iter().find(|(f, _)| f != "mount") {
         return Err(b.err(
             i,
-            format!("--{flag}: not supported (RUN takes no flags here)"),
+            format!("--{flag}: not supported (RUN takes --mount only here)"),
         ));
     }
     let (argv, shown) = command(stage, i);
     let image = run_image(b, stage)?;
-    let code_and_ctr = run_container(b, stage, &image, &argv, i)?;
+    // Made before the container and undone (dropped) after it is removed.
+    let mounts = mounts::make(b, i, plan)?;
+    let code_and_ctr = run_container(b, stage, &image, &argv, &mounts.mounts, i)?;
     let (code, c) = code_and_ctr;
     let made = if super::interrupted() {
         Err(b.err(i, "build interrupted (SIGINT or SIGTERM)"))
     } else if code == 0 {
-        commit_upper(b, stage, &c, created, &shown)
+        commit_upper(b, stage, &c, &mounts.targets, created, &shown)
     } else {
         b.run_exit = Some(code);
         Err(b.err(
@@ -115,6 +123,7 @@ fn run_container(
     stage: &Stage,
     image: &str,
     argv: &[String],
+    mounts: &[serde_json::Value],
     i: &Instruction,
 ) -> Result<(i32, crate::db::Ctr)> {
     // Build args reach RUN as environment, under ENV of the same name.
@@ -151,7 +160,10 @@ fn run_container(
         entrypoint: Some(String::new()),
         network: Some(b.o.network.clone()),
         no_hosts: b.o.no_hosts,
-        extras: b.extras.clone(),
+        extras: crate::spec::Extras {
+            mounts: b.extras.mounts.iter().chain(mounts).cloned().collect(),
+            ..b.extras.clone()
+        },
         // Buildah's and Docker's RUN: no TERM or container=podman.
         env_rules: crate::spec::EnvRules {
             defaults: crate::spec::EnvDefaults::Path,
@@ -180,6 +192,7 @@ fn commit_upper(
     b: &mut Builder,
     stage: &mut Stage,
     c: &crate::db::Ctr,
+    mount_targets: &[String],
     created: &str,
     shown: &str,
 ) -> Result<()> {
@@ -190,6 +203,11 @@ fn commit_upper(
         .rev()
         .filter_map(|ch| b.store.layer_dir(ch).ok().map(|d| d.join("diff")))
         .collect();
+    // The mount points the runtime made (BuildKit leaves them out too),
+    // before RUNTIME_MADE's /run that /run/secrets may stand in.
+    for t in mount_targets {
+        leave_out_mount_point(&upper, &lowers, t.trim_start_matches('/'));
+    }
     for rel in RUNTIME_MADE {
         leave_out_if_made(&upper, &lowers, rel);
     }
@@ -217,6 +235,42 @@ fn leave_out_if_made(upper: &Path, lowers: &[PathBuf], rel: &str) {
     } else if m.is_dir() {
         // Fails, as it should, when something is in it.
         let _ = fs::remove_dir(&p);
+    }
+}
+
+/// Removes a mount point the runtime made from the upper dir, and the
+/// parents it made for it, deepest first: each one new and empty, or a
+/// directory overlay copied up only to make it in (empty in the upper
+/// dir, not opaque, the lower's mode and owner). Stops at the first that
+/// holds the command's work.
+fn leave_out_mount_point(upper: &Path, lowers: &[PathBuf], rel: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let mut rel = Path::new(rel);
+    loop {
+        let p = upper.join(rel);
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            return;
+        };
+        let lower = lowers
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(rel)).ok());
+        let removed = match lower {
+            None if m.is_file() && m.len() == 0 => fs::remove_file(&p).is_ok(),
+            None if m.is_dir() => fs::remove_dir(&p).is_ok(),
+            Some(l)
+                if m.is_dir()
+                    && l.is_dir()
+                    && (m.mode(), m.uid(), m.gid()) == (l.mode(), l.uid(), l.gid())
+                    && !skiff_image::commit::opaque(&p) =>
+            {
+                fs::remove_dir(&p).is_ok()
+            }
+            _ => false,
+        };
+        match rel.parent() {
+            Some(parent) if removed && !parent.as_os_str().is_empty() => rel = parent,
+            _ => return,
+        }
     }
 }
 
