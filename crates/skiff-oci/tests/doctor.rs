@@ -92,7 +92,7 @@ fn doctor_finds_and_fixes_what_was_left() {
     );
     for id in [&stopped, &damaged, &killed] {
         for c in ["memory", "pids", "cpu", "freezer", "devices", "unified"] {
-            assert!(!default_group(c, &id).exists(), "{c} group of {id} left");
+            assert!(!default_group(c, id).exists(), "{c} group of {id} left");
         }
     }
     let (code, out, _) = env.bounded(&["doctor"], &[]);

@@ -226,7 +226,7 @@ proptest! {
 /// Waits until the container's group holds no live process but `init`
 /// (what an exec started is gone), bounded.
 fn only_init_left(id: &str, init: i64) -> Result<(), TestCaseError> {
-    let procs = default_group("pids", &id).join("cgroup.procs");
+    let procs = default_group("pids", id).join("cgroup.procs");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let alive: Vec<i64> = fs::read_to_string(&procs)

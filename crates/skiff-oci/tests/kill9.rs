@@ -21,7 +21,7 @@ fn cgroups_left(id: &str) -> Vec<String> {
         "memory", "pids", "cpu", "freezer", "devices", "unified", "systemd",
     ]
     .iter()
-    .filter(|c| default_group(c, &id).exists())
+    .filter(|c| default_group(c, id).exists())
     .map(|c| c.to_string())
     .collect()
 }
@@ -162,7 +162,7 @@ fn exec_and_delete_killed_anywhere_leave_nothing_after_delete_force() {
 
 /// The freezer.state of the container's v1 group ("" when there is none).
 fn freezer_state(id: &str) -> String {
-    fs::read_to_string(default_group("freezer", &id).join("freezer.state"))
+    fs::read_to_string(default_group("freezer", id).join("freezer.state"))
         .unwrap_or_default()
         .trim()
         .to_string()
