@@ -106,6 +106,21 @@ pub struct RunOpts {
     pub no_hosts: bool,
 }
 
+/// `-v ...:U`: `path` and everything below it owned by `owner` (the
+/// container's user; Podman's U), links themselves, not followed.
+fn chown_tree(path: &Path, owner: (u32, u32)) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
+        .map_err(|e| Error::at(path, "-v ...:U: owning", e))?;
+    let meta = fs::symlink_metadata(path).map_err(|e| Error::at(path, "-v ...:U: reading", e))?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(|e| Error::at(path, "-v ...:U: reading", e))? {
+            let entry = entry.map_err(|e| Error::at(path, "-v ...:U: reading", e))?;
+            chown_tree(&entry.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
 /// Docker's container Config (see Settings::config): the image's
 /// environment under -e's (no secret, and none of the variables the
 /// engine adds at run: HOSTNAME, HOME, TERM, container), Entrypoint and
@@ -589,7 +604,20 @@ pub fn create(
         // Volumes: bound like -v's host paths once made and filled.
         let mut extras = extras.clone();
         extras.mounts.extend(secret_mounts);
-        let (binds, anonymous) = volume_binds(db, &icfg, &extras, &rootfs, o, &mut made_volumes)?;
+        // -v HOST:PATH:U: the host directory given to the container's user
+        // (its host ids, in a user namespace of its own).
+        let owner = match &id_maps {
+            Some(m) => match m.host_ids(uid, gid) {
+                (Some(u), Some(g)) => (u, g),
+                _ => (uid, gid),
+            },
+            None => (uid, gid),
+        };
+        for path in &extras.chown_binds {
+            chown_tree(Path::new(path), owner)?;
+        }
+        let (binds, anonymous) =
+            volume_binds(db, &icfg, &extras, &rootfs, o, owner, &mut made_volumes)?;
         extras.mounts.extend(binds);
         let mut settings = o.settings.clone();
         settings.anonymous_volumes = anonymous;
@@ -675,9 +703,11 @@ pub fn create(
             id: id.clone(),
             name: name.clone(),
             image_id: img.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
+            // The name it was run by (of an image of several names), as
+            // ps, inspect and --filter ancestor show it.
             image: img
                 .as_ref()
-                .and_then(|i| i.names.first().cloned())
+                .and_then(|i| i.name_given(image).or_else(|| i.names.first().cloned()))
                 .unwrap_or_else(|| image.to_string()),
             command: command.clone(),
             created: format::now(),
@@ -724,6 +754,7 @@ fn volume_binds(
     extras: &crate::spec::Extras,
     rootfs: &Path,
     o: &RunOpts,
+    owner: (u32, u32),
     made: &mut Vec<String>,
 ) -> Result<(Vec<Value>, Vec<String>)> {
     let mut requests = extras.volumes.clone();
@@ -738,6 +769,9 @@ fn volume_binds(
                     name: None,
                     destination: dest.clone(),
                     read_only: false,
+                    options: Vec::new(),
+                    nocopy: false,
+                    chown: false,
                 });
             }
         }
@@ -758,12 +792,25 @@ fn volume_binds(
                 .map_err(|e| Error::invalid(format!("-v {name}:{}: {e}", r.destination)))?;
             made.push(name.clone());
         }
-        crate::volumes::fill(db, &name, rootfs, &r.destination)?;
+        if !r.nocopy {
+            crate::volumes::fill(db, &name, rootfs, &r.destination)?;
+        }
         let data = crate::volumes::data(db, &name);
-        binds.push(crate::spec::bind(
+        if r.chown {
+            chown_tree(&data, owner)?;
+        }
+        // nosuid and nodev unless asked otherwise, as Podman mounts them.
+        let mut options = r.options.clone();
+        for (flag, opposite) in [("nosuid", "suid"), ("nodev", "dev")] {
+            if !options.iter().any(|o| o == opposite) {
+                options.push(flag.to_string());
+            }
+        }
+        binds.push(crate::spec::bind_with(
             &data.display().to_string(),
             &r.destination,
             r.read_only,
+            &options,
         ));
     }
     // --volumes-from: the other container's volumes and bind mounts (not
@@ -1852,18 +1899,48 @@ fn exec_oci(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
     } else {
         Stdio::null()
     });
-    if detach {
-        cmd.stdout(Stdio::null());
-    }
+    // A detached process keeps the stderr it was given: a file, read back
+    // for skiff-oci's own error, not a pipe whose end would wait for it.
+    let err_file = match detach {
+        true => {
+            cmd.stdout(Stdio::null());
+            let path = db.dir(&c.id).join(format!("exec-{}.err", random_id()));
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::at(&path, "making", e))?;
+            let _ = fs::remove_file(&path);
+            cmd.stderr(
+                f.try_clone()
+                    .map_err(|e| Error::io("exec -d's stderr", e))?,
+            );
+            Some(f)
+        }
+        false => {
+            cmd.stderr(Stdio::piped());
+            None
+        }
+    };
     let o = cmd
-        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::io("running skiff-oci exec", e))?;
-    let out = o
+    let mut out = o
         .wait_with_output()
         .map_err(|e| Error::io("waiting for skiff-oci exec", e))?;
+    if let Some(mut f) = err_file {
+        use std::io::{Read, Seek};
+        let _ = f.seek(std::io::SeekFrom::Start(0));
+        let _ = f.read_to_end(&mut out.stderr);
+    }
     let err = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code().unwrap_or(125);
+    if detach && code == 0 {
+        // Podman's: the exec session's id.
+        println!("{}", random_id());
+        return Ok(0);
+    }
     if code == 255 && err.contains("skiff-oci") {
         eprintln!("Error: {}", err.trim().trim_start_matches("skiff-oci: "));
         return Ok(start_failure_code(&err));

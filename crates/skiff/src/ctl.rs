@@ -106,6 +106,13 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
             .map_err(|e| Error::invalid(format!("--security-opt seccomp: {e}")))?;
     }
     let detach_keys = crate::attach::parse_detach_keys(&a.detach_keys)?;
+    // Podman's: a cidfile that exists may be another container's.
+    if let Some(f) = a.cidfile.as_ref().filter(|f| f.exists()) {
+        return Err(Error::invalid(format!(
+            "--cidfile {}: the file exists (another container's?): remove it first",
+            f.display()
+        )));
+    }
     if a.sig_proxy.is_some() && (a.detach || create_only) {
         return Err(Error::invalid(
             "--sig-proxy: a run that returns at once (-d, create) has no signals to pass on",

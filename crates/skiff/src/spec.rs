@@ -477,6 +477,8 @@ pub struct Extras {
     pub caps_add: Vec<String>,
     pub caps_drop: Vec<String>,
     pub mounts: Vec<Value>,
+    /// -v HOST:PATH:U: host directories given to the container's user.
+    pub chown_binds: Vec<String>,
     pub rlimits: Vec<Value>,
     pub no_new_privileges: bool,
     /// linux.seccomp: None = unconfined.
@@ -552,7 +554,84 @@ pub struct VolumeRequest {
     pub name: Option<String>,
     pub destination: String,
     pub read_only: bool,
+    /// Mount options given (-v's propagation, exec, suid, dev and their
+    /// negations).
+    pub options: Vec<String>,
+    /// nocopy: not filled from the image.
+    pub nocopy: bool,
+    /// U: owned by the container's user.
+    pub chown: bool,
 }
+
+/// -v's options after the paths: Podman's (and Docker's) words, each
+/// applied or refused by name.
+#[derive(Debug, Default, PartialEq)]
+pub struct VolumeOptions {
+    pub read_only: bool,
+    /// Mount options for the bind: propagation, (no)exec, (no)suid,
+    /// (no)dev.
+    pub options: Vec<String>,
+    /// `bind`: not recursive (the default is rbind).
+    pub plain_bind: bool,
+    pub nocopy: bool,
+    pub chown: bool,
+}
+
+impl VolumeOptions {
+    /// `given`, the options of `shown` (the flag's whole value).
+    pub fn parse(flag: &str, shown: &str, given: &str) -> Result<VolumeOptions, String> {
+        let mut v = VolumeOptions::default();
+        for o in given.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => v.read_only = true,
+                "rw" => v.read_only = false,
+                // SELinux relabelling (no SELinux here), and Docker
+                // Desktop's consistency words: nothing to do.
+                "z" | "Z" | "cached" | "delegated" | "consistent" => {}
+                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+                | "unbindable" | "runbindable" => {
+                    v.options.retain(|x| !PROPAGATIONS.contains(&x.as_str()));
+                    v.options.push(o.to_string());
+                }
+                "exec" | "noexec" | "suid" | "nosuid" | "dev" | "nodev" => {
+                    v.options.push(o.to_string())
+                }
+                "bind" => v.plain_bind = true,
+                "rbind" => v.plain_bind = false,
+                "nocopy" => v.nocopy = true,
+                "copy" => v.nocopy = false,
+                "U" => v.chown = true,
+                "O" => {
+                    return Err(format!(
+                        "{flag} {shown:?}: option O (an overlay over the host directory) is not supported here"
+                    ))
+                }
+                "idmap" => {
+                    return Err(format!(
+                        "{flag} {shown:?}: option idmap is not supported here (--uidmap maps the image's layers)"
+                    ))
+                }
+                o => {
+                    return Err(format!(
+                        "{flag} {shown:?}: option {o:?}: ro, rw, z, Z, a propagation (rprivate, rshared, rslave, ...), exec, noexec, suid, nosuid, dev, nodev, bind, rbind, nocopy or U"
+                    ))
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
+const PROPAGATIONS: &[&str] = &[
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
 
 /// Bytes of "64m", "1g", "512k", "1024" (Docker's units: 1024s).
 pub fn parse_size(flag: &str, s: &str) -> Result<i64, String> {
@@ -584,11 +663,8 @@ fn cap_name(flag: &str, c: &str) -> Result<String, String> {
     } else {
         format!("CAP_{up}")
     };
-    if name.len() < 5
-        || !name[4..]
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
-    {
+    // A name the kernel's list has (Podman refuses others, exit 125).
+    if !CAPABILITY_NAMES.iter().any(|n| name[4..] == **n) {
         return Err(format!("{flag} {c:?}: not a capability name"));
     }
     Ok(name)
@@ -1195,22 +1271,15 @@ fn mount_extras(
         if !dst.starts_with('/') {
             return Err(format!("-v {v:?}: the container path must be absolute"));
         }
-        // Options: ro or rw; z and Z (SELinux relabelling) are accepted
-        // and have nothing to do where SELinux is off.
-        let mut ro = false;
-        for o in opt.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "ro" => ro = true,
-                "rw" => ro = false,
-                "z" | "Z" => {}
-                o => return Err(format!("-v {v:?}: option {o:?}: ro, rw, z or Z")),
-            }
-        }
+        let o = VolumeOptions::parse("-v", v, opt)?;
         if src.is_empty() || !src.starts_with(['/', '.']) {
             x.volumes.push(VolumeRequest {
                 name: (!src.is_empty()).then(|| src.to_string()),
                 destination: dst.to_string(),
-                read_only: ro,
+                read_only: o.read_only,
+                options: o.options,
+                nocopy: o.nocopy,
+                chown: o.chown,
             });
             continue;
         }
@@ -1220,7 +1289,14 @@ fn mount_extras(
         if !Path::new(src).exists() {
             return Err(format!("-v {v:?}: {src} does not exist"));
         }
-        x.mounts.push(bind(src, dst, ro));
+        let mut b = bind_with(src, dst, o.read_only, &o.options);
+        if o.plain_bind {
+            b["options"][0] = json!("bind");
+        }
+        if o.chown {
+            x.chown_binds.push(src.to_string());
+        }
+        x.mounts.push(b);
     }
     for m in mounts {
         let mut kv = std::collections::HashMap::new();
@@ -1243,8 +1319,19 @@ fn mount_extras(
                 "tmpfs-size",
                 "tmpfs-mode",
                 "bind-propagation",
+                "bind-nonrecursive",
                 "relabel",
                 "consistency",
+                "volume-nocopy",
+                // A tmpfs's flags (Podman's).
+                "exec",
+                "noexec",
+                "suid",
+                "nosuid",
+                "dev",
+                "nodev",
+                "tmpcopyup",
+                "notmpcopyup",
             ];
             if !known.contains(&k.as_str()) {
                 return Err(format!("--mount {m:?}: option {k:?} is not supported here"));
@@ -1272,6 +1359,12 @@ fn mount_extras(
                     ));
                 }
                 let mut b = bind(&src, &target, mount_read_only(m, &kv)?);
+                if kv
+                    .get("bind-nonrecursive")
+                    .is_some_and(|v| v.is_empty() || v == "true")
+                {
+                    b["options"][0] = json!("bind");
+                }
                 if let Some(p) = kv.get("bind-propagation") {
                     let known = [
                         "private", "rprivate", "shared", "rshared", "slave", "rslave",
@@ -1290,6 +1383,12 @@ fn mount_extras(
             }
             "tmpfs" => {
                 let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
+                for flag in ["exec", "noexec", "suid", "dev", "tmpcopyup"] {
+                    if kv.contains_key(flag) {
+                        opts.retain(|o| o.trim_start_matches("no") != flag);
+                        opts.push(flag.to_string());
+                    }
+                }
                 if let Some(sz) = kv.get("tmpfs-size") {
                     opts.push(format!("size={}", parse_size("--mount tmpfs-size", sz)?));
                 }
@@ -1309,6 +1408,9 @@ fn mount_extras(
                     .cloned(),
                 destination: target,
                 read_only: mount_read_only(m, &kv)?,
+                options: Vec::new(),
+                nocopy: kv.contains_key("volume-nocopy"),
+                chown: false,
             }),
             t => return Err(format!("--mount {m:?}: type {t:?}: bind, volume or tmpfs")),
         }
@@ -1318,14 +1420,12 @@ fn mount_extras(
         if !dst.starts_with('/') {
             return Err(format!("--tmpfs {t:?}: the path must be absolute"));
         }
-        let mut o = vec![
-            "nosuid".to_string(),
-            "nodev".to_string(),
-            "noexec".to_string(),
-        ];
+        // Podman's defaults (not Docker's noexec); notmpcopyup is the
+        // default already (a tmpfs starts empty here).
+        let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
         o.extend(
             opts.split(',')
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && *s != "notmpcopyup")
                 .map(str::to_string),
         );
         x.mounts
@@ -1508,10 +1608,19 @@ fn host_devices() -> Vec<Value> {
 }
 
 pub fn bind(src: &str, dst: &str, ro: bool) -> Value {
-    let mut opts = vec!["rbind", "rprivate"];
-    if ro {
-        opts.push("ro");
+    bind_with(src, dst, ro, &[])
+}
+
+/// `bind` with more options: a propagation given replaces rprivate.
+pub fn bind_with(src: &str, dst: &str, ro: bool, more: &[String]) -> Value {
+    let mut opts = vec!["rbind".to_string()];
+    if !more.iter().any(|o| PROPAGATIONS.contains(&o.as_str())) {
+        opts.push("rprivate".into());
     }
+    if ro {
+        opts.push("ro".into());
+    }
+    opts.extend(more.iter().cloned());
     json!({"destination": dst, "type": "bind", "source": src, "options": opts})
 }
 

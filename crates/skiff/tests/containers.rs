@@ -457,6 +457,8 @@ fn limits_capabilities_and_mounts_apply() {
             (vec!["--mount", "type=nfs,target=/x"], "--mount"),
             (vec!["--ulimit", "nofile=9:1"], "--ulimit"),
             (vec!["--cap-add", "bad name"], "--cap-add"),
+            (vec!["--cap-add", "BOGUS"], "--cap-add \"BOGUS\""),
+            (vec!["--cap-drop", "CAP_NOPE"], "--cap-drop"),
             (vec!["--security-opt", "apparmor=x"], "--security-opt"),
         ],
     );
@@ -1285,6 +1287,18 @@ fn detached_terminals_attach_and_exec_detached() {
 
     // exec -d: started and left; attach to a stopped one is refused.
     e.ok(&["exec", "-d", "stay", "sh", "-c", "echo bg > /tmp/bg"]);
+    // It returns at once, printing the session's id (Podman's), while
+    // the process goes on.
+    let t0 = Instant::now();
+    let session = e.ok(&["exec", "-d", "stay", "sleep", "30"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "exec -d waited for its process"
+    );
+    assert!(
+        session.trim().len() == 64 && session.trim().bytes().all(|b| b.is_ascii_hexdigit()),
+        "{session}"
+    );
     eventually("the detached exec ran", || {
         e.cmd(&["exec", "stay", "sh", "-c", "cat /tmp/bg"]).stdout == b"bg\n"
     });
@@ -1761,6 +1775,54 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert_eq!(anon.len(), 1, "the image's VOLUME made one: {anon:?}");
     e.ok(&["rm", "-v", "withvol"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\n");
+    // -v's options as Podman takes them: a propagation and noexec on a
+    // host directory, nocopy (an empty volume), U (the host directory
+    // given to the container's user); named volumes are nosuid and nodev,
+    // a --tmpfs is not noexec; O is refused by name.
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path().display().to_string();
+    let o = e.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "1001:1002",
+        "-v",
+        &format!("{h}:/b:rslave,noexec,U"),
+        "-v",
+        "fresh:/etc:nocopy",
+        "--tmpfs",
+        "/x",
+        "app:1",
+        "sh",
+        "-c",
+        "grep -E ' /(b|etc|x) ' /proc/mounts; ls -A /etc | wc -l",
+    ]);
+    let got = out(&o);
+    let line = |dst: &str| {
+        got.lines()
+            .find(|l| l.split(' ').nth(1) == Some(dst))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line("/b").contains("noexec"), "{}", text(&o));
+    assert!(
+        line("/etc").contains("nosuid") && line("/etc").contains("nodev"),
+        "{got}"
+    );
+    assert!(
+        !line("/x").is_empty() && !line("/x").contains("noexec"),
+        "{got}"
+    );
+    assert!(got.ends_with("0\n"), "nocopy filled the volume: {got}");
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(host.path()).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1001, 1002));
+    let o = e.cmd(&["run", "--rm", "-v", &format!("{h}:/b:O"), "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(text(&o).contains("option O"), "{}", text(&o));
+    e.ok(&["volume", "rm", "fresh"]);
     e.ok(&["volume", "create", "--label", "k=v", "spare"]);
     e.ok(&["volume", "prune", "-f"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\nspare\n");
@@ -3768,6 +3830,28 @@ fn inspect_templates_and_the_fields_scripts_read() {
     );
     e.ok(&["rm", "-v", "t1"]);
     e.ok(&["volume", "rm", "data1"]);
+    // A container shows the name of the image it was run by, not the
+    // image's first name.
+    e.ok(&["tag", "app:1", "alias:7"]);
+    e.ok(&["create", "--name", "byalias", "alias:7", "true"]);
+    let shown = e.ok(&[
+        "inspect",
+        "--format",
+        "{{.ImageName}} {{.Config.Image}}",
+        "byalias",
+    ]);
+    assert!(
+        shown.trim().ends_with("/alias:7") && shown.contains("/alias:7 "),
+        "{shown}"
+    );
+    assert_eq!(
+        e.ok(&["ps", "-a", "-q", "--filter", "ancestor=alias:7"])
+            .lines()
+            .count(),
+        1
+    );
+    e.ok(&["rm", "byalias"]);
+    e.ok(&["untag", "app:1", "alias:7"]);
 }
 
 /// `start -a`: this run's output, each stream to its own, and the
@@ -5378,6 +5462,12 @@ fn no_hosts_unsetenv_rmi_and_noheading() {
     let cid = dir.path().join("ctr-id");
     let cid = cid.to_str().unwrap();
     e.ok(&["run", "-d", "--cidfile", cid, "app:1", "sleep", "1000"]);
+    // Taken: another run with it is refused before anything is made.
+    let before = e.ok(&["ps", "-a", "-q"]);
+    let o = e.cmd(&["run", "-d", "--cidfile", cid, "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(text(&o).contains("--cidfile"), "{}", text(&o));
+    assert_eq!(e.ok(&["ps", "-a", "-q"]), before);
     e.ok(&["stop", "-t", "0", "--cidfile", cid]);
     let id = fs::read_to_string(cid).unwrap();
     let state = e.ok(&["inspect", "--format", "{{.State.Status}}", id.trim()]);
