@@ -571,6 +571,9 @@ pub enum VolumeCommand {
     /// Remove volumes (no container may use them)
     #[command(alias = "remove")]
     Rm {
+        /// Remove the containers using them first (stopped)
+        #[arg(short, long)]
+        force: bool,
         #[arg(required = true)]
         volumes: Vec<String>,
     },
@@ -664,6 +667,9 @@ pub enum NetworkCommand {
     /// Remove networks (no container may use them)
     #[command(alias = "remove")]
     Rm {
+        /// Remove the containers on them first (stopped)
+        #[arg(short, long)]
+        force: bool,
         #[arg(required = true)]
         networks: Vec<String>,
     },

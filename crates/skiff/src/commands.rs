@@ -84,8 +84,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Containers(op) | Command::Container(ContainerCommand::Ops(op)) => {
             container_op(&root, op)
         }
-        Command::Network(n) => ctl::network(&open()?, n),
-        Command::Volume(v) => ctl::volume(&open()?, v),
+        Command::Network(n) => ctl::network(&mut open()?, n),
+        Command::Volume(v) => ctl::volume(&mut open()?, v),
         Command::Search(a) => images::search(a),
         Command::Manifest(m) => images::manifest(&mut open()?, m),
         Command::Secret(s) => ctl::secret(&open()?, s),

@@ -2154,7 +2154,35 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         })
         .collect();
     let limit = |p: &str| config.pointer(p).cloned().unwrap_or(json!(0));
-    json!({
+    // More of Docker's HostConfig (apart: one json! of it all is too deep).
+    let more_host = json!({
+            "MemoryReservation": limit("/linux/resources/memory/reservation"),
+            "MemorySwap": limit("/linux/resources/memory/swap"),
+            "CpusetCpus": config.pointer("/linux/resources/cpu/cpus").cloned().unwrap_or(json!("")),
+            "CpusetMems": config.pointer("/linux/resources/cpu/mems").cloned().unwrap_or(json!("")),
+            "NanoCpus": nano_cpus(&config),
+            "ShmSize": shm_size(&config),
+            "CapAdd": caps_changed(&config, true),
+            "CapDrop": caps_changed(&config, false),
+            "Dns": settings.dns,
+            "DnsSearch": settings.dns_search,
+            "DnsOptions": settings.dns_options,
+            "ExtraHosts": settings.extra_hosts.iter().map(|(ip, h)| format!("{h}:{ip}")).collect::<Vec<_>>(),
+            "GroupAdd": config.pointer("/process/user/additionalGids").and_then(Value::as_array)
+                .map(|g| g.iter().filter(|g| **g != config["process"]["user"]["gid"]).map(|g| g.to_string()).collect::<Vec<_>>())
+                .unwrap_or_default(),
+            "SecurityOpt": security_opts(&config),
+            "Init": config["mounts"].as_array().is_some_and(|ms| ms.iter().any(|m| m["destination"] == "/dev/init")),
+            "Tmpfs": own_tmpfs(&config),
+            "Devices": config.pointer("/linux/devices").and_then(Value::as_array).map(|ds| ds.iter().map(|d| json!({
+                "PathOnHost": d["path"], "PathInContainer": d["path"], "CgroupPermissions": "rwm",
+            })).collect::<Vec<_>>()).unwrap_or_default(),
+            "Ulimits": config.pointer("/process/rlimits").and_then(Value::as_array).map(|rs| rs.iter().map(|r| json!({
+                "Name": r["type"].as_str().unwrap_or_default().trim_start_matches("RLIMIT_").to_ascii_lowercase(),
+                "Soft": r["soft"], "Hard": r["hard"],
+            })).collect::<Vec<_>>()).unwrap_or_default(),
+    });
+    let mut doc = json!({
         "Id": c.id,
         "Name": c.name,
         "Created": ts(Some(c.created)),
@@ -2252,7 +2280,99 @@ pub fn inspect_doc(db: &Db, c: &Ctr) -> Value {
         "NetworkSettings": net,
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": db.dir(&c.id).join("rootfs")}},
         "LogPath": db.dir(&c.id).join("ctr.log"),
-    })
+    });
+    if let (Some(h), Value::Object(more)) = (doc["HostConfig"].as_object_mut(), more_host) {
+        h.extend(more);
+    }
+    doc
+}
+
+/// HostConfig.NanoCpus: --cpus as a quota over a period, in billionths.
+fn nano_cpus(config: &Value) -> i64 {
+    let quota = config
+        .pointer("/linux/resources/cpu/quota")
+        .and_then(Value::as_i64);
+    let period = config
+        .pointer("/linux/resources/cpu/period")
+        .and_then(Value::as_i64);
+    match (quota, period) {
+        (Some(q), Some(p)) if q > 0 && p > 0 => q * 1_000_000_000 / p,
+        _ => 0,
+    }
+}
+
+/// HostConfig.ShmSize: /dev/shm's size in bytes (its tmpfs's size=).
+fn shm_size(config: &Value) -> i64 {
+    config["mounts"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["destination"] == "/dev/shm"))
+        .and_then(|m| m["options"].as_array())
+        .and_then(|o| {
+            o.iter()
+                .filter_map(Value::as_str)
+                .find_map(|o| o.strip_prefix("size="))
+        })
+        .and_then(|v| crate::spec::parse_size("size", v).ok())
+        .unwrap_or(0)
+}
+
+/// HostConfig.CapAdd (`added`) or CapDrop: the bounding set against the
+/// engine's default set, with Podman's CAP_ names.
+fn caps_changed(config: &Value, added: bool) -> Vec<String> {
+    let have: Vec<&str> = config
+        .pointer("/process/capabilities/bounding")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let default: Vec<String> = crate::spec::DEFAULT_CAPS
+        .iter()
+        .map(|c| format!("CAP_{}", c.trim_start_matches("CAP_")))
+        .collect();
+    match added {
+        true => have
+            .iter()
+            .filter(|c| !default.iter().any(|d| d == *c))
+            .map(|c| c.to_string())
+            .collect(),
+        false => default
+            .into_iter()
+            .filter(|d| !have.contains(&d.as_str()))
+            .collect(),
+    }
+}
+
+/// HostConfig.SecurityOpt: what the config says of --security-opt's.
+fn security_opts(config: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.pointer("/process/noNewPrivileges") == Some(&json!(true)) {
+        out.push("no-new-privileges".to_string());
+    }
+    if config.pointer("/linux/seccomp").is_none_or(Value::is_null) {
+        out.push("seccomp=unconfined".to_string());
+    }
+    out
+}
+
+/// HostConfig.Tmpfs: the tmpfs mounts given (--tmpfs, --mount), by
+/// destination, their options as text.
+fn own_tmpfs(config: &Value) -> serde_json::Map<String, Value> {
+    config["mounts"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m["type"] == "tmpfs")
+                .filter_map(|m| Some((m["destination"].as_str()?, m)))
+                .filter(|(d, _)| !OWN_MOUNTS.contains(d))
+                .map(|(d, m)| {
+                    let opts: Vec<&str> = m["options"]
+                        .as_array()
+                        .map(|o| o.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    (d.to_string(), json!(opts.join(",")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An exited container made ready to start again: created, its restart

@@ -1935,7 +1935,7 @@ pub fn port(store: &Store, name: &str, private_port: Option<&str>) -> Result<i32
 }
 
 /// `volume create/ls/inspect/rm/prune`.
-pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
+pub fn volume(store: &mut Store, cmd: VolumeCommand) -> Result<i32> {
     use crate::volumes;
     let db = Db::open(&store.root)?;
     match cmd {
@@ -2044,13 +2044,13 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
             volumes: names,
             format,
         } => {
-            let docs = names
-                .iter()
-                .map(|n| volumes::inspect(&db, n))
-                .collect::<Result<Vec<_>>>()?;
-            print_docs(&docs, format.as_deref())?;
+            let docs = names.iter().map(|n| volumes::inspect(&db, n)).collect();
+            print_found(docs, format.as_deref())?;
         }
-        VolumeCommand::Rm { volumes: names } => {
+        VolumeCommand::Rm {
+            volumes: names,
+            force,
+        } => {
             // Podman's codes: 1 when one is not there, 2 when one is in use.
             let mut code = 0;
             for n in names {
@@ -2058,6 +2058,14 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
                     eprintln!("Error: volume {n}: no such volume");
                     code = code.max(1);
                     continue;
+                }
+                // -f: the containers using it go first (Podman's).
+                if force {
+                    for (v, user) in volumes::users(&db) {
+                        if v == n {
+                            remove_forced(store, &db, &user)?;
+                        }
+                    }
                 }
                 match volumes::remove(&db, &n) {
                     Ok(()) => println!("{n}"),
@@ -2082,6 +2090,33 @@ pub fn volume(store: &Store, cmd: VolumeCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `print_docs` of those found (an empty list when none is), then an
+/// error for each missing one, the last one returned (Podman's inspect
+/// of a volume or network: `[]` and an error, exit 125).
+fn print_found(docs: Vec<Result<Value>>, fmt: Option<&str>) -> Result<()> {
+    let (found, missing): (Vec<_>, Vec<_>) = docs.into_iter().partition(Result::is_ok);
+    let found: Vec<Value> = found.into_iter().filter_map(Result::ok).collect();
+    print_docs(&found, fmt)?;
+    let mut errors = missing.into_iter().filter_map(Result::err).peekable();
+    while let Some(e) = errors.next() {
+        if errors.peek().is_none() {
+            return Err(e);
+        }
+        eprintln!("Error: {e}");
+    }
+    Ok(())
+}
+
+/// A file's modification time, RFC 3339 in UTC ("" when unreadable).
+fn file_time(path: &std::path::Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| format::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos())))
+        .unwrap_or_default()
 }
 
 /// Documents as `--format` asks: none or json, the JSON list; else the
@@ -2114,7 +2149,7 @@ fn refuse_vm_interfaces(db: &Db, c: &crate::db::Ctr, what: &str) -> Result<()> {
 }
 
 /// `network create/ls/inspect/rm/prune`.
-pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
+pub fn network(store: &mut Store, cmd: NetworkCommand) -> Result<i32> {
     use skiff_net::network::{CreateOptions, Network};
     let db = Db::open(&store.root)?;
     let dir = crate::net::networks_dir(&db);
@@ -2276,24 +2311,47 @@ pub fn network(store: &Store, cmd: NetworkCommand) -> Result<i32> {
         NetworkCommand::Inspect { networks, format } => {
             let docs = networks
                 .iter()
-                .map(|n| Network::load(&dir, n).map(|n| n.inspect()).map_err(err))
-                .collect::<Result<Vec<_>>>()?;
-            print_docs(&docs, format.as_deref())?;
+                .map(|n| {
+                    let net = Network::load(&dir, n).map_err(err)?;
+                    let mut doc = net.inspect();
+                    doc["created"] = json!(file_time(&net.path));
+                    Ok(doc)
+                })
+                .collect();
+            print_found(docs, format.as_deref())?;
         }
-        NetworkCommand::Rm { networks } => {
-            let used = used();
+        NetworkCommand::Rm { networks, force } => {
+            // Podman's codes: 1 when one is not there, 2 when one is in
+            // use; -f removes the containers on it first.
+            let mut code = 0;
             for name in networks {
-                if used.contains(&name) {
-                    return Err(Error::invalid(format!(
-                        "network {name}: containers use it: remove them first"
-                    )));
+                let net = match Network::load(&dir, &name) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        eprintln!("Error: {}", err(e));
+                        code = code.max(1);
+                        continue;
+                    }
+                };
+                if force {
+                    for c in db.all().unwrap_or_default() {
+                        if crate::net::networks_of(&db.dir(&c.id)).contains(&name) {
+                            remove_forced(store, &db, &c.id)?;
+                        }
+                    }
                 }
-                Network::load(&dir, &name)
-                    .and_then(|n| skiff_net::native::remove(&n))
-                    .map_err(err)?;
+                if used().contains(&name) {
+                    eprintln!(
+                        "Error: network {name}: containers use it: remove them first, or rm -f"
+                    );
+                    code = 2;
+                    continue;
+                }
+                skiff_net::native::remove(&net).map_err(err)?;
                 crate::events::network(&db.root, "remove", &name);
                 println!("{name}");
             }
+            return Ok(code);
         }
         NetworkCommand::Prune { force: _ } => {
             let used = used();

@@ -429,8 +429,8 @@ mod tests {
         assert_eq!(template("{{.Id}}", &v).unwrap(), "sha256:ab");
         assert_eq!(template("{{ json .Config.Env }}", &v).unwrap(), "[\"A=1\"]");
         assert_eq!(template("{{.id}}\\t", &v).unwrap(), "sha256:ab\t");
-        assert!(template("{{.Nope}}", &v).is_err());
-        assert!(template("{{range .X}}", &v).is_err());
+        assert_eq!(template("{{.Nope}}", &v).unwrap(), "<no value>");
+        assert!(template("{{range .Id}}", &v).is_err());
     }
 
     #[test]

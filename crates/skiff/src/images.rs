@@ -329,6 +329,31 @@ pub(crate) fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The image's config with every field scripts read there, also when the
+/// image leaves it unset (empty, as Docker prints them).
+fn image_config(raw: &Value) -> Value {
+    let mut c = raw.get("config").cloned().unwrap_or(json!({}));
+    if !c.is_object() {
+        c = json!({});
+    }
+    for (k, empty) in [
+        ("User", json!("")),
+        ("Env", json!([])),
+        ("Cmd", json!([])),
+        ("Entrypoint", json!([])),
+        ("WorkingDir", json!("")),
+        ("Labels", json!({})),
+        ("ExposedPorts", json!({})),
+        ("Volumes", json!({})),
+        ("StopSignal", json!("")),
+    ] {
+        if c.get(k).is_none_or(Value::is_null) {
+            c[k] = empty;
+        }
+    }
+    c
+}
+
 /// Docker's `image inspect` document.
 fn inspect_doc(store: &Store, img: &Image) -> Result<Value> {
     let raw: Value = serde_json::from_slice(&img.config).unwrap_or(Value::Null);
@@ -347,7 +372,7 @@ fn inspect_doc(store: &Store, img: &Image) -> Result<Value> {
         "Variant": c.variant,
         "Size": img.size,
         "VirtualSize": img.size,
-        "Config": raw.get("config").cloned().unwrap_or(json!({})),
+        "Config": image_config(&raw),
         "RootFS": {"Type": "layers", "Layers": c.rootfs.diff_ids},
         "History": raw.get("history").cloned().unwrap_or(json!([])),
         "Digest": img.manifest_digest,

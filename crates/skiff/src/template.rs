@@ -3,7 +3,8 @@
 //! `range` (with `$i, $v :=`), `with`, pipelines (`{{.X | json}}`),
 //! `{{-`/`-}}` trimming, comments, and the functions Podman's and
 //! Docker's templates offer most: json, index, join, split, lower, upper,
-//! title, len, printf, println, eq, ne, lt, le, gt, ge, not, and, or.
+//! title, truncate, pad, len, printf, println, eq, ne, lt, le, gt, ge,
+//! not, and, or.
 //! A field that does not exist is an error naming it, as Go's is for a
 //! struct; a map key that does not exist, through `index`, is empty.
 
@@ -330,7 +331,11 @@ pub fn plain(v: &Value) -> String {
 
 /// `.A.B` in `v`: exact names first, then regardless of case (Podman's
 /// documents and Docker's differ in case here and there).
+/// A name the document lacks is no value (Go's for a map's missing key:
+/// `<no value>` printed, false to `if` and `with`), as is anything below
+/// it; a name below a string or a number is an error.
 fn lookup(v: &Value, path: &str) -> Result<Value, String> {
+    const NONE: &Value = &Value::Null;
     let mut cur = v;
     for part in path.split('.').filter(|p| !p.is_empty()) {
         cur = match cur {
@@ -341,7 +346,17 @@ fn lookup(v: &Value, path: &str) -> Result<Value, String> {
                         .find(|(k, _)| k.eq_ignore_ascii_case(part))
                         .map(|(_, v)| v)
                 })
-                .ok_or_else(|| format!("no field {path:?}"))?,
+                // Podman's JSON keys in snake case, its template's fields
+                // in Go's (network_interface: .NetworkInterface).
+                .or_else(|| {
+                    m.iter()
+                        .find(|(k, _)| {
+                            k.contains('_') && k.replace('_', "").eq_ignore_ascii_case(part)
+                        })
+                        .map(|(_, v)| v)
+                })
+                .unwrap_or(NONE),
+            Value::Null => NONE,
             _ => return Err(format!("no field {path:?}")),
         };
     }
@@ -434,6 +449,14 @@ fn compare(f: &str, a: &Value, b: &Value) -> Result<bool, String> {
     })
 }
 
+/// A count given to a function: a whole number, also one the template
+/// wrote as text.
+fn count(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+}
+
 /// Go's fmt verbs the templates use: %s %v %d %q %%, with a width.
 fn printf(args: &[Value]) -> Result<String, String> {
     let Some(Value::String(f)) = args.first() else {
@@ -456,17 +479,31 @@ fn printf(args: &[Value]) -> Result<String, String> {
                 break;
             }
         }
+        // A precision: at most that many characters of a string.
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut digits = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(d);
+                chars.next();
+            }
+            precision = Some(digits.parse().unwrap_or(0));
+        }
         let verb = chars.next().ok_or("printf: % at the end")?;
         if verb == '%' {
             out.push('%');
             continue;
         }
         let v = rest.next().cloned().unwrap_or(Value::Null);
-        let text = match verb {
+        let mut text = match verb {
             'q' => serde_json::to_string(&plain(&v)).unwrap_or_default(),
             'd' | 's' | 'v' => plain(&v),
             o => return Err(format!("printf: %{o} is not supported")),
         };
+        if let (Some(p), 's' | 'v') = (precision, verb) {
+            text = text.chars().take(p).collect();
+        }
         let w: i64 = width.parse().unwrap_or(0);
         let n = w.unsigned_abs() as usize;
         if w < 0 {
@@ -541,15 +578,40 @@ fn call(f: &str, args: Vec<Value>) -> Result<Value, String> {
             want(1)?;
             Value::String(s(&args[0]).to_uppercase())
         }
+        // Go's strings.Title: each word's first letter, a word starting
+        // after anything but a letter, a digit or '_'.
         "title" => {
             want(1)?;
-            let t = s(&args[0]);
-            let mut c = t.chars();
-            Value::String(
-                c.next()
-                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                    .unwrap_or_default(),
-            )
+            let mut after_separator = true;
+            let mut out = String::new();
+            for c in s(&args[0]).chars() {
+                match after_separator {
+                    true => out.extend(c.to_uppercase()),
+                    false => out.push(c),
+                }
+                after_separator = !(c.is_alphanumeric() || c == '_');
+            }
+            Value::String(out)
+        }
+        // Podman's: the first N characters.
+        "truncate" => {
+            want(2)?;
+            let n = count(&args[1]).ok_or("truncate: a length second")? as usize;
+            Value::String(s(&args[0]).chars().take(n).collect())
+        }
+        // Podman's: the text with N spaces before and M after.
+        "pad" => {
+            want(3)?;
+            let (before, after) = (count(&args[1]), count(&args[2]));
+            let (Some(b), Some(a)) = (before, after) else {
+                return Err("pad: TEXT BEFORE AFTER".into());
+            };
+            Value::String(format!(
+                "{}{}{}",
+                " ".repeat(b as usize),
+                s(&args[0]),
+                " ".repeat(a as usize)
+            ))
         }
         "len" => {
             want(1)?;
@@ -708,12 +770,26 @@ mod tests {
         assert_eq!(r("{{upper .Name}}{{/* note */}}"), "WEB");
         assert_eq!(r(r#"{{printf "%-5s|%d" .Name .State.Pid}}"#), "web  |42");
         assert_eq!(r("a  {{- .Name -}}  b"), "awebb");
+        // A missing key is no value, as Go's for a map; false to if/with.
+        assert_eq!(r("{{.Config.Labels.nokey}}"), "<no value>");
+        assert_eq!(r("{{with .Config.Labels.x}}yes{{else}}no{{end}}"), "no");
+        assert_eq!(r("{{.Nope.Deeper}}"), "<no value>");
+        let net = json!({"network_interface": "br0", "dns_enabled": true});
+        assert_eq!(
+            render("{{.NetworkInterface}} {{.DNSEnabled}}", &net).unwrap(),
+            "br0 true"
+        );
+        // Podman's functions, and a precision.
+        assert_eq!(r(r#"{{printf "%.2s|%-4.1s|" .Name .Name}}"#), "we|w   |");
+        assert_eq!(r("{{truncate .Name 2}}"), "we");
+        assert_eq!(r(r#"{{title "h2-a b_c"}}"#), "H2-A B_c");
+        assert_eq!(r("[{{pad .Name 1 2}}]"), "[ web  ]");
     }
 
     #[test]
     fn mistakes_are_errors() {
         let v = json!({"A": 1});
-        assert!(render("{{.Nope}}", &v).is_err());
+        assert!(render("{{.A.B}}", &v).is_err());
         assert!(render("{{range .A}}", &v).is_err());
         assert!(render("{{nofunc .A}}", &v).is_err());
         assert!(render("{{end}}", &v).is_err());

@@ -1629,7 +1629,7 @@ fn networks_names_published_ports_and_cleanup() {
     assert_eq!(out(&o), "1\n", "none has loopback only: {}", text(&o));
     // A network in use stays; then everything goes.
     let o = e.cmd(&["network", "rm", "front"]);
-    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     e.ok(&["rm", "-f", "web"]);
     assert!(
         http_get(port, "/index.html").is_none(),
@@ -1823,6 +1823,29 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains("option O"), "{}", text(&o));
     e.ok(&["volume", "rm", "fresh"]);
+    // rm -f: the containers using it go first; inspect of a missing one:
+    // an empty list and the error.
+    e.ok(&[
+        "create",
+        "--name",
+        "holder",
+        "--network",
+        "none",
+        "-v",
+        "held:/h",
+        "app:1",
+        "true",
+    ]);
+    assert_eq!(e.cmd(&["volume", "rm", "held"]).status.code(), Some(2));
+    e.ok(&["volume", "rm", "-f", "held"]);
+    assert!(!e.ok(&["ps", "-a"]).contains("holder"));
+    let o = e.cmd(&["volume", "inspect", "held"]);
+    assert_eq!(
+        (o.status.code(), out(&o).trim()),
+        (Some(125), "[]"),
+        "{}",
+        text(&o)
+    );
     e.ok(&["volume", "create", "--label", "k=v", "spare"]);
     e.ok(&["volume", "prune", "-f"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "conf\nspare\n");
@@ -2565,7 +2588,6 @@ fn network_connect_and_disconnect() {
         .contains("10.122.201.50\tapp"));
     for (args, named) in [
         (vec!["network", "connect", "back", "app"], "already"),
-        (vec!["network", "rm", "back"], "use it"),
         (
             vec!["network", "connect", "--ip", "10.9.9.9", "skiff", "db"],
             "subnet",
@@ -2579,6 +2601,16 @@ fn network_connect_and_disconnect() {
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", text(&o));
         assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
     }
+    // In use: Podman's code, 2 (a missing one: 1).
+    let o = e.cmd(&["network", "rm", "back"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("use it"), "{}", text(&o));
+    let o = e.cmd(&["network", "rm", "nosuchnet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // inspect of a missing one: an empty list, and the error.
+    let o = e.cmd(&["network", "inspect", "nosuchnet"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert_eq!(out(&o).trim(), "[]");
     e.ok(&["network", "disconnect", "back", "app"]);
     assert!(!reach().status.success(), "app reached db after disconnect");
     assert!(!e.ok(&["exec", "db", "cat", "/etc/hosts"]).contains("app"));
@@ -2586,8 +2618,10 @@ fn network_connect_and_disconnect() {
         .ok(&["exec", "app", "busybox", "ip", "addr"])
         .contains("eth1"));
     e.ok(&["network", "connect", "back", "app"]);
-    e.ok(&["rm", "-f", "app", "db"]);
-    e.ok(&["network", "rm", "back"]);
+    e.ok(&["rm", "-f", "db"]);
+    // -f: the containers on it go first.
+    e.ok(&["network", "rm", "-f", "back"]);
+    assert!(!e.ok(&["ps", "-a"]).contains("app"));
 }
 
 /// kill -9 of the engine's own commands at points along their way: `run
