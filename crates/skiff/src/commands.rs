@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Untag(a) | Command::Image(ImageCommand::Untag(a)) => {
             images::untag(&mut open()?, a)
         }
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&mut open()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => ctl::rmi(&mut open()?, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(&open()?, a)
         }

@@ -1581,6 +1581,27 @@ pub fn remove_forced(store: &mut Store, db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// `rmi`: with `-f`, the containers using each image go first (Podman's),
+/// then the images as `images::rmi` removes them.
+pub fn rmi(store: &mut Store, a: crate::cli::RmiArgs) -> Result<i32> {
+    if a.force {
+        let db = Db::open(&store.root)?;
+        let names = match a.all {
+            true => store.images()?.into_iter().map(|i| i.id).collect(),
+            false => a.images.clone(),
+        };
+        for what in &names {
+            let Ok(img) = store.find(what) else { continue };
+            for holder in store.holders(&img.id)? {
+                if let Some(id) = holder.strip_prefix("container:") {
+                    remove_forced(store, &db, id)?;
+                }
+            }
+        }
+    }
+    crate::images::rmi(store, a)
+}
+
 /// The pod whose infra `c` is.
 fn infra_of(db: &Db, c: &Ctr) -> Option<String> {
     crate::pods::find(db, &c.pod)

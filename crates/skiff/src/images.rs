@@ -512,12 +512,9 @@ pub(crate) fn rmi(store: &mut Store, mut a: RmiArgs) -> Result<i32> {
                 continue;
             }
         }
-        let mut holders = store.holders(&img.id)?;
-        if !holders.is_empty() && a.force {
-            // Podman's -f: the containers using it go first (stopped).
-            holders = remove_containers_of(store, &img.id, &holders)?;
-        }
-        if !holders.is_empty() {
+        // (With -f, ctl::rmi removed the containers using it first.)
+        let holders = store.holders(&img.id)?;
+        if !holders.is_empty() && !a.force {
             eprintln!(
                 "Error: image {} is in use by {} (rmi -f removes the containers and it)",
                 short(&img.id),
@@ -565,22 +562,6 @@ fn holder_names(store: &Store, holders: &[String]) -> Vec<String> {
             _ => h.clone(),
         })
         .collect()
-}
-
-/// `rmi -f`: the containers among an image's holders removed (stopped
-/// first, as `rm -f`); the holders left (image mounts, builds).
-fn remove_containers_of(
-    store: &mut Store,
-    image_id: &str,
-    holders: &[String],
-) -> Result<Vec<String>> {
-    let db = crate::db::Db::open(&store.root)?;
-    for holder in holders {
-        if let Some(id) = holder.strip_prefix("container:") {
-            crate::ctl::remove_forced(store, &db, id)?;
-        }
-    }
-    store.holders(image_id)
 }
 
 pub(crate) fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {

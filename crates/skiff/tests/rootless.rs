@@ -13,6 +13,16 @@ use std::process::{Command, Output, Stdio};
 
 use common::*;
 
+/// Held while /etc/subuid and /etc/subgid are read and rewritten
+/// (useradd, userdel, a test's own edit): the tests run in parallel, and a
+/// userdel that read the file before another test's edit would write its
+/// old lines back.
+static SUBIDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn subids_lock() -> std::sync::MutexGuard<'static, ()> {
+    SUBIDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A user made for the test (useradd gives it subordinate ids), removed
 /// with everything of it on drop.
 struct User {
@@ -27,6 +37,7 @@ impl User {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("skt-eng{}x{n}", std::process::id() % 100_000);
+        let subids = subids_lock();
         let _ = Command::new("/usr/sbin/userdel").arg(&name).output();
         let made_subid_files = !Path::new("/etc/subuid").exists();
         for f in ["/etc/subuid", "/etc/subgid"] {
@@ -47,6 +58,7 @@ impl User {
             .output()
             .unwrap();
         assert!(out.status.success(), "useradd: {}", text(&out));
+        drop(subids);
         // The binary where the user can run it (the checkout may be under
         // a home the user cannot enter).
         let skiff = home.path().join("skiff");
@@ -126,6 +138,7 @@ impl Drop for User {
         let _ = Command::new("pkill")
             .args(["-KILL", "-u", &self.name])
             .status();
+        let _subids = subids_lock();
         let _ = Command::new("/usr/sbin/userdel").arg(&self.name).output();
         if self.made_subid_files {
             for f in ["/etc/subuid", "/etc/subgid"] {
@@ -212,6 +225,7 @@ fn an_unprivileged_user_pulls_lists_mounts_and_removes_images() {
 fn without_subordinate_ids_the_error_says_what_to_do() {
     let u = User::new();
     // Take the user's ranges away.
+    let subids = subids_lock();
     for f in ["/etc/subuid", "/etc/subgid"] {
         let t = fs::read_to_string(f).unwrap_or_default();
         let kept: String = t
