@@ -225,7 +225,7 @@ fn an_unprivileged_user_pulls_lists_mounts_and_removes_images() {
 fn without_subordinate_ids_the_error_says_what_to_do() {
     let u = User::new();
     // Take the user's ranges away.
-    let subids = subids_lock();
+    let _subids = subids_lock();
     for f in ["/etc/subuid", "/etc/subgid"] {
         let t = fs::read_to_string(f).unwrap_or_default();
         let kept: String = t
