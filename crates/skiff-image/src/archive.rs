@@ -589,12 +589,14 @@ pub(crate) fn add_image(
     )
 }
 
-/// `import`: a rootfs tarball (maybe compressed) as a one-layer image.
+/// `import`: a rootfs tarball (maybe compressed) as a one-layer image,
+/// its config as `edit` leaves it (`import --change`, `--message`).
 pub fn import(
     store: &mut Store,
     input: impl Read,
     name: Option<&Reference>,
     created: &str,
+    edit: &dyn Fn(&mut serde_json::Value) -> Result<()>,
 ) -> Result<String> {
     let scratch = store.scratch("import")?;
     let r = (|| -> Result<String> {
@@ -618,7 +620,7 @@ pub fn import(
         enc.finish().ctx(|| "compressing the layer".into())?;
         let diff_id = dec.hasher.finish();
         let (digest, size) = hash_file(&gz)?;
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "created": created,
             "architecture": manifest::Platform::host().architecture,
             "os": "linux",
@@ -626,6 +628,7 @@ pub fn import(
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": created, "created_by": "skiff import"}],
         });
+        edit(&mut config)?;
         let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
         let parsed = manifest::parse_config(&config_bytes)?;
         let d = Descriptor {

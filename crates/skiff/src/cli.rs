@@ -768,7 +768,10 @@ pub enum PodCommand {
         /// SIGKILL [default: 0]
         #[arg(short, long)]
         time: Option<u64>,
-        #[arg(required = true)]
+        /// Every pod
+        #[arg(short, long, conflicts_with = "pods")]
+        all: bool,
+        #[arg(required_unless_present = "all")]
         pods: Vec<String>,
     },
     /// List pods
@@ -780,11 +783,21 @@ pub enum PodCommand {
         /// table or json
         #[arg(long, default_value = "table")]
         format: String,
+        /// id=, name= (a regular expression), label=KEY[=VALUE],
+        /// status= (repeatable; all must match)
+        #[arg(short, long)]
+        filter: Vec<String>,
+        /// No header line
+        #[arg(long)]
+        noheading: bool,
     },
     /// Show pods as JSON
     Inspect {
         #[arg(required = true)]
         pods: Vec<String>,
+        /// A Go template over each one
+        #[arg(short, long)]
+        format: Option<String>,
     },
     /// The processes of a pod's containers (the descriptors as `top`'s)
     Top {
@@ -868,6 +881,14 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Check every blob and layer against its record; --repair removes the damaged
     Check(CheckArgs),
+    /// Remove everything of the store: pods, containers (stopped first),
+    /// its networks (not the default), volumes, secrets, images, the
+    /// build cache, and then the store itself
+    Reset {
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+    },
     /// What happened to containers, images, pods, volumes and networks
     Events(EventsArgs),
 }
@@ -1039,6 +1060,13 @@ pub struct ImportArgs {
     pub reference: Option<String>,
     #[arg(short, long)]
     pub quiet: bool,
+    /// A Containerfile instruction for the config (CMD, ENTRYPOINT, ENV,
+    /// LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL) (repeatable)
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// The history entry's comment
+    #[arg(short, long)]
+    pub message: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -1574,6 +1602,9 @@ pub struct PsArgs {
     /// Add the POD ID and PODNAME columns to the table
     #[arg(short, long)]
     pub pod: bool,
+    /// Add the SIZE column: what the container wrote (and with its image)
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug)]

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Version(a) => crate::info::version(a.format.as_deref()),
         Command::System(SystemCommand::Check(a)) => images::check(&mut open()?, a),
+        Command::System(SystemCommand::Reset { force }) => ctl::system_reset(open()?, force),
         Command::Unshare { command } => {
             use std::os::unix::process::CommandExt;
             let mut argv = command.clone();

@@ -1088,6 +1088,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
             "Labels": settings.labels, "Ports": ports_text(&db, c),
             "Networks": networks(c).join(","), "Mounts": "",
             "Pod": short(&c.pod), "PodName": pod_name(c), "AutoRemove": c.auto_remove,
+            "Size": if a.size { size_text(store, &db, c) } else { String::new() },
         })
     };
     match a.format.as_deref() {
@@ -1161,6 +1162,9 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
                         row.push(short(&c.pod).to_string());
                         row.push(pod_name(c));
                     }
+                    if a.size {
+                        row.push(size_text(store, &db, c));
+                    }
                     row
                 })
                 .collect();
@@ -1176,6 +1180,9 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
             if a.pod {
                 header.extend(["POD ID", "PODNAME"]);
             }
+            if a.size {
+                header.push("SIZE");
+            }
             print!(
                 "{}",
                 format::headed(format::table(&header, &rows), !a.noheading),
@@ -1183,6 +1190,29 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// ps -s's SIZE: what the container wrote (its upper directory), then
+/// with its image's ("0B (virtual 1.98MB)", Docker's).
+fn size_text(store: &Store, db: &Db, c: &Ctr) -> String {
+    fn tree_size(p: &std::path::Path) -> u64 {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return 0;
+        };
+        match m.is_dir() {
+            true => std::fs::read_dir(p)
+                .map(|d| d.flatten().map(|e| tree_size(&e.path())).sum())
+                .unwrap_or(0),
+            false => m.len(),
+        }
+    }
+    let own = tree_size(&db.dir(&c.id).join("upper"));
+    let image = store.find(&c.image_id).map(|i| i.size).unwrap_or(0);
+    format!(
+        "{} (virtual {})",
+        format::size(own),
+        format::size(own + image)
+    )
 }
 
 pub fn logs(store: &Store, a: LogsArgs) -> Result<i32> {
@@ -1602,6 +1632,44 @@ pub fn rmi(store: &mut Store, a: crate::cli::RmiArgs) -> Result<i32> {
     crate::images::rmi(store, a)
 }
 
+/// `pod ps --filter`s: id (a prefix), name (a regular expression),
+/// label=KEY[=VALUE], status; values of one key are alternatives,
+/// different keys must all match.
+fn pod_filter(given: &[String]) -> Result<impl Fn(&crate::pods::Pod, &str) -> bool> {
+    let mut by_key = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for f in given {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
+        match k {
+            "id" | "label" | "status" => {}
+            "name" => {
+                regex_lite::Regex::new(v)
+                    .map_err(|e| Error::invalid(format!("--filter {f:?}: {e}")))?;
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "--filter {f:?}: {k} is not a filter (id, name, label, status)"
+                )))
+            }
+        }
+        by_key.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    Ok(move |p: &crate::pods::Pod, state: &str| {
+        by_key.iter().all(|(k, vs)| {
+            vs.iter().any(|v| match k.as_str() {
+                "id" => p.id.starts_with(v.as_str()),
+                "name" => regex_lite::Regex::new(v).is_ok_and(|r| r.is_match(&p.name)),
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => p.spec.labels.get(lk).is_some_and(|x| x == lv),
+                    None => p.spec.labels.contains_key(v.as_str()),
+                },
+                _ => state.eq_ignore_ascii_case(v),
+            })
+        })
+    })
+}
+
 /// The pod whose infra `c` is.
 fn infra_of(db: &Db, c: &Ctr) -> Option<String> {
     crate::pods::find(db, &c.pod)
@@ -1715,24 +1783,51 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
         PodCommand::Rm {
             force,
             time,
+            all,
             pods: names,
         } => {
-            let mut failed = false;
+            let names = match all {
+                true => pods::all(&db)?.into_iter().map(|p| p.id).collect(),
+                false => names,
+            };
+            // Podman's codes: 1 when one is not there (0 with -f).
+            let mut code = 0;
             for n in &names {
-                match pods::find(&db, n)
-                    .and_then(|p| pods::remove(store, &db, &p, force, time).map(|()| p))
-                {
-                    Ok(p) => println!("{}", p.id),
+                let p = match pods::find(&db, n) {
+                    Ok(p) => p,
+                    Err(_) if force => continue,
                     Err(e) => {
                         eprintln!("Error: {e}");
-                        failed = true;
+                        code = code.max(1);
+                        continue;
+                    }
+                };
+                match pods::remove(store, &db, &p, force, time) {
+                    Ok(()) => println!("{}", p.id),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        code = 125;
                     }
                 }
             }
-            Ok(if failed { 125 } else { 0 })
+            Ok(code)
         }
-        PodCommand::Ps { quiet, format } => {
-            let list = pods::all(&db)?;
+        PodCommand::Ps {
+            quiet,
+            format,
+            filter,
+            noheading,
+        } => {
+            let wanted = pod_filter(&filter)?;
+            let list: Vec<pods::Pod> = pods::all(&db)?
+                .into_iter()
+                .filter(|p| {
+                    let state = pods::members(&db, p)
+                        .map(|m| pods::state(p, &m).to_string())
+                        .unwrap_or_default();
+                    wanted(p, &state)
+                })
+                .collect();
             let mut docs = vec![];
             let mut rows = vec![];
             for p in &list {
@@ -1764,7 +1859,10 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
                         "INFRA ID",
                         "# OF CONTAINERS",
                     ];
-                    let mut all = vec![header.map(String::from).to_vec()];
+                    let mut all = match noheading {
+                        true => vec![],
+                        false => vec![header.map(String::from).to_vec()],
+                    };
                     all.extend(rows);
                     print!("{}", format::tabwriter(&all));
                 }
@@ -1790,15 +1888,21 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        PodCommand::Inspect { pods: names } => {
+        PodCommand::Inspect {
+            pods: names,
+            format,
+        } => {
             let docs = names
                 .iter()
                 .map(|n| pods::find(&db, n).and_then(|p| pods::inspect_doc(&db, &p)))
                 .collect::<Result<Vec<_>>>()?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&docs).unwrap_or_default()
-            );
+            match format.as_deref() {
+                None | Some("json") => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&docs).unwrap_or_default()
+                ),
+                Some(t) => print_docs(&docs, Some(t))?,
+            }
             Ok(0)
         }
         PodCommand::Top { pod, descriptors } => {
@@ -2592,98 +2696,6 @@ pub fn healthcheck_run(store: &Store, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// `commit --change`: Containerfile instructions on an image config's
-/// `config` (the common ones; any other is refused by name).
-fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
-    for ch in changes {
-        let (kw, rest) = ch
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((ch.trim(), ""));
-        let rest = rest.trim();
-        let bad = |why: &str| Error::invalid(format!("--change {ch:?}: {why}"));
-        // JSON form, else the shell's (CMD, ENTRYPOINT) or words.
-        let json_list = || serde_json::from_str::<Vec<String>>(rest).ok();
-        let pairs = || -> Result<Vec<(String, String)>> {
-            if !rest.contains('=') {
-                // ENV NAME VALUE, the old form.
-                let (k, v) = rest
-                    .split_once(char::is_whitespace)
-                    .ok_or_else(|| bad("KEY=VALUE"))?;
-                return Ok(vec![(k.to_string(), v.trim().to_string())]);
-            }
-            rest.split_whitespace()
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| bad("KEY=VALUE"))?;
-                    Ok((k.to_string(), v.trim_matches('"').to_string()))
-                })
-                .collect()
-        };
-        let rc = &mut config["config"];
-        if !rc.is_object() {
-            *rc = json!({});
-        }
-        match kw.to_ascii_uppercase().as_str() {
-            "CMD" | "ENTRYPOINT" => {
-                let argv = json_list().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), rest.into()]);
-                let key = if kw.eq_ignore_ascii_case("CMD") { "Cmd" } else { "Entrypoint" };
-                rc[key] = json!(argv);
-            }
-            "ENV" => {
-                let mut env: Vec<String> = rc["Env"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default();
-                for (k, v) in pairs()? {
-                    env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
-                    env.push(format!("{k}={v}"));
-                }
-                rc["Env"] = json!(env);
-            }
-            "LABEL" => {
-                if !rc["Labels"].is_object() {
-                    rc["Labels"] = json!({});
-                }
-                for (k, v) in pairs()? {
-                    rc["Labels"][k] = json!(v);
-                }
-            }
-            "EXPOSE" => {
-                if !rc["ExposedPorts"].is_object() {
-                    rc["ExposedPorts"] = json!({});
-                }
-                for p in rest.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
-                    rc["ExposedPorts"][p] = json!({});
-                }
-            }
-            "VOLUME" => {
-                if !rc["Volumes"].is_object() {
-                    rc["Volumes"] = json!({});
-                }
-                let list = json_list().unwrap_or_else(|| rest.split_whitespace().map(str::to_string).collect());
-                for v in list {
-                    rc["Volumes"][v] = json!({});
-                }
-            }
-            "USER" | "WORKDIR" | "STOPSIGNAL" if !rest.is_empty() => {
-                let key = match kw.to_ascii_uppercase().as_str() {
-                    "USER" => "User",
-                    "WORKDIR" => "WorkingDir",
-                    _ => "StopSignal",
-                };
-                rc[key] = json!(rest);
-            }
-            _ => {
-                return Err(bad(
-                    "CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME or STOPSIGNAL, with a value",
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
 pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     let db = Db::open(&store.root)?;
     let c = db.find(&a.container)?;
@@ -2697,7 +2709,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
     let upper = db.dir(&c.id).join("upper");
     let created = format::rfc3339(format::now(), None);
     // Checked before the layer is written: a bad change fails first.
-    apply_changes(&mut json!({}), &a.change)?;
+    crate::images::apply_changes(&mut json!({}), &a.change)?;
     // -q: Podman's commit prints progress without it; this one prints
     // the id alone either way.
     let _ = a.quiet;
@@ -2724,7 +2736,7 @@ pub fn commit(store: &mut Store, a: CommitArgs) -> Result<i32> {
                 }
             }
         }
-        apply_changes(config, &a.change)
+        crate::images::apply_changes(config, &a.change)
     };
     // In a user namespace of its own, its files' owners on the host are
     // its ids shifted: the layer has them as the container saw them.
@@ -2883,6 +2895,83 @@ pub fn system_prune(store: &mut Store, all: bool, volumes: bool) -> Result<i32> 
             force: true,
         },
     )?;
+    Ok(0)
+}
+
+/// `system reset`: every pod and container removed (stopped first), the
+/// store's networks but the default, volumes, images and the build cache;
+/// then whatever the store still mounts is unmounted and the store
+/// removed (Podman's). Without -f it asks first.
+pub fn system_reset(mut store: Store, force: bool) -> Result<i32> {
+    let root = store.root.clone();
+    if !force {
+        eprint!(
+            "WARNING! This removes every pod, container, image, volume, secret and network (but the default) of {}.\nAre you sure you want to continue? [y/N] ",
+            root.display()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    pod(
+        &mut store,
+        PodCommand::Rm {
+            force: true,
+            time: Some(0),
+            all: true,
+            pods: Vec::new(),
+        },
+    )?;
+    let db = Db::open(&root)?;
+    for c in db.all()? {
+        remove_forced(&mut store, &db, &c.id)?;
+    }
+    let dir = crate::net::networks_dir(&db);
+    for net in skiff_net::network::Network::list(&dir).unwrap_or_default() {
+        if net.name != skiff_net::network::DEFAULT {
+            skiff_net::native::remove(&net).map_err(|e| Error::invalid(e.to_string()))?;
+        }
+    }
+    for v in crate::volumes::list(&db) {
+        crate::volumes::remove(&db, &v)?;
+    }
+    for img in store.images()? {
+        // Image mounts hold some: let go (their mounts go below).
+        for holder in store.holders(&img.id)? {
+            store.release(&holder)?;
+        }
+        store.remove_image(&img.id)?;
+    }
+    store.build_cache_clear()?;
+    store.collect(true)?;
+    drop(db);
+    drop(store);
+    // Mounts under the store (an image mount, a crash's overlay) go
+    // first, deepest first: the removal must not reach into them.
+    let prefix = format!("{}/", root.display());
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in &mounts {
+        let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+    let left = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&prefix)));
+    if left {
+        return Err(Error::invalid(format!(
+            "system reset: something is still mounted under {}: left as it is",
+            root.display()
+        )));
+    }
+    skiff_image::store::remove_tree(&root)?;
     Ok(0)
 }
 

@@ -750,6 +750,98 @@ pub(crate) fn load(store: &mut Store, a: LoadArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `commit --change`: Containerfile instructions on an image config's
+/// `config` (the common ones; any other is refused by name).
+pub(crate) fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
+    for ch in changes {
+        let (kw, rest) = ch
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((ch.trim(), ""));
+        let rest = rest.trim();
+        let bad = |why: &str| Error::invalid(format!("--change {ch:?}: {why}"));
+        // JSON form, else the shell's (CMD, ENTRYPOINT) or words.
+        let json_list = || serde_json::from_str::<Vec<String>>(rest).ok();
+        let pairs = || -> Result<Vec<(String, String)>> {
+            if !rest.contains('=') {
+                // ENV NAME VALUE, the old form.
+                let (k, v) = rest
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| bad("KEY=VALUE"))?;
+                return Ok(vec![(k.to_string(), v.trim().to_string())]);
+            }
+            rest.split_whitespace()
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| bad("KEY=VALUE"))?;
+                    Ok((k.to_string(), v.trim_matches('"').to_string()))
+                })
+                .collect()
+        };
+        let rc = &mut config["config"];
+        if !rc.is_object() {
+            *rc = json!({});
+        }
+        match kw.to_ascii_uppercase().as_str() {
+            "CMD" | "ENTRYPOINT" => {
+                let argv = json_list().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), rest.into()]);
+                let key = if kw.eq_ignore_ascii_case("CMD") { "Cmd" } else { "Entrypoint" };
+                rc[key] = json!(argv);
+            }
+            "ENV" => {
+                let mut env: Vec<String> = rc["Env"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                for (k, v) in pairs()? {
+                    env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
+                }
+                rc["Env"] = json!(env);
+            }
+            "LABEL" => {
+                if !rc["Labels"].is_object() {
+                    rc["Labels"] = json!({});
+                }
+                for (k, v) in pairs()? {
+                    rc["Labels"][k] = json!(v);
+                }
+            }
+            "EXPOSE" => {
+                if !rc["ExposedPorts"].is_object() {
+                    rc["ExposedPorts"] = json!({});
+                }
+                for p in rest.split_whitespace() {
+                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    rc["ExposedPorts"][p] = json!({});
+                }
+            }
+            "VOLUME" => {
+                if !rc["Volumes"].is_object() {
+                    rc["Volumes"] = json!({});
+                }
+                let list = json_list().unwrap_or_else(|| rest.split_whitespace().map(str::to_string).collect());
+                for v in list {
+                    rc["Volumes"][v] = json!({});
+                }
+            }
+            "USER" | "WORKDIR" | "STOPSIGNAL" if !rest.is_empty() => {
+                let key = match kw.to_ascii_uppercase().as_str() {
+                    "USER" => "User",
+                    "WORKDIR" => "WorkingDir",
+                    _ => "StopSignal",
+                };
+                rc[key] = json!(rest);
+            }
+            _ => {
+                return Err(bad(
+                    "CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME or STOPSIGNAL, with a value",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
     let name = a
         .reference
@@ -757,12 +849,26 @@ pub(crate) fn import(store: &mut Store, a: ImportArgs) -> Result<i32> {
         .map(Reference::parse_local)
         .transpose()?;
     let created = format::rfc3339(format::now(), None);
+    // Checked before the tarball is read: a bad change fails first.
+    apply_changes(&mut json!({}), &a.change)?;
+    let edit = |config: &mut Value| -> Result<()> {
+        if let Some(m) = &a.message {
+            config["history"][0]["comment"] = json!(m);
+        }
+        apply_changes(config, &a.change)
+    };
     let id = if a.source == "-" {
-        archive::import(store, std::io::stdin().lock(), name.as_ref(), &created)?
+        archive::import(
+            store,
+            std::io::stdin().lock(),
+            name.as_ref(),
+            &created,
+            &edit,
+        )?
     } else {
         let f = std::fs::File::open(&a.source)
             .map_err(|e| Error::at(std::path::Path::new(&a.source), "reading", e))?;
-        archive::import(store, f, name.as_ref(), &created)?
+        archive::import(store, f, name.as_ref(), &created, &edit)?
     };
     let named = name.map(|n| n.name()).unwrap_or_default();
     crate::events::image(&store.root, "import", &id, &named);

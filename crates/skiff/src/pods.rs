@@ -167,7 +167,13 @@ fn infra_image(store: &mut Store) -> Result<String> {
         .into_inner()
         .map_err(|e| Error::io("making the infra image", e))?;
     let name = Reference::parse_local(INFRA_IMAGE)?;
-    skiff_image::archive::import(store, &bytes[..], Some(&name), "1970-01-01T00:00:00Z")
+    skiff_image::archive::import(
+        store,
+        &bytes[..],
+        Some(&name),
+        "1970-01-01T00:00:00Z",
+        &|_| Ok(()),
+    )
 }
 
 /// `pod create`: the pod's row and its infra container (created, started

@@ -6713,3 +6713,106 @@ fn busybox_tree(e: &Engine) -> std::path::PathBuf {
     assert!(made.status.success(), "{}", text(&made));
     dir
 }
+
+/// Podman's flags scripts use: import -c/-m, ps -s, pod rm -a, pod ps
+/// --filter/--noheading, pod inspect --format; then system reset takes
+/// everything, mounts included, and the store itself.
+#[test]
+fn import_changes_ps_size_pod_filters_and_system_reset() {
+    need!("docker-registry", "skopeo");
+    let f = fixture();
+    let e = &f.e;
+    let tar = e.root().join("rootfs.tar");
+    e.ok(&["export", "-o", tar.to_str().unwrap(), &{
+        e.ok(&[
+            "create",
+            "--name",
+            "src",
+            "--network",
+            "none",
+            "app:1",
+            "true",
+        ]);
+        "src".to_string()
+    }]);
+    e.ok(&["rm", "src"]);
+    e.ok(&[
+        "import",
+        "-c",
+        r#"CMD ["cat", "/etc/os-release"]"#,
+        "-c",
+        "ENV A=1",
+        "-m",
+        "a note",
+        tar.to_str().unwrap(),
+        "imported:1",
+    ]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "imported:1"]),
+        "NAME=skiff-test\n"
+    );
+    assert!(e.ok(&["history", "imported:1"]).contains("a note"));
+    assert!(e
+        .ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Env}}",
+            "imported:1"
+        ])
+        .contains("A=1"));
+    // ps -s: what the container wrote, and with its image.
+    e.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "--network",
+        "none",
+        "app:1",
+        "sh",
+        "-c",
+        "echo 12345 > /f",
+    ]);
+    let ps = e.ok(&["ps", "-a", "-s", "--filter", "name=writer"]);
+    assert!(ps.lines().next().unwrap().ends_with("SIZE"), "{ps}");
+    assert!(ps.contains("(virtual "), "{ps}");
+    // Pods: filters, no header, a template; rm -a.
+    e.ok(&["pod", "create", "--name", "pa", "--label", "tier=a"]);
+    e.ok(&["pod", "create", "--name", "pb"]);
+    let ls = e.ok(&["pod", "ps", "--noheading", "--filter", "label=tier=a"]);
+    assert!(ls.contains("pa") && !ls.contains("pb"), "{ls}");
+    assert_eq!(
+        e.ok(&["pod", "ps", "-q", "--filter", "name=^pb$"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        e.ok(&["pod", "inspect", "--format", "{{.Name}}", "pb"]),
+        "pb\n"
+    );
+    assert_eq!(e.cmd(&["pod", "rm", "nosuchpod"]).status.code(), Some(1));
+    e.ok(&["pod", "rm", "-f", "nosuchpod"]);
+    e.ok(&["pod", "rm", "-a", "-f"]);
+    assert!(e.ok(&["pod", "ps", "-q"]).is_empty());
+    // system reset: containers (a running one), a volume, an image mount.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        "-v",
+        "vr:/v",
+        "app:1",
+        "sleep",
+        "1000",
+    ]);
+    e.ok(&["image", "mount", "app:1"]);
+    e.ok(&["system", "reset", "-f"]);
+    let root = e.root().display().to_string();
+    assert!(!e.root().exists(), "the store is still there");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root), "a mount of the store is left");
+}
