@@ -468,6 +468,12 @@ pub fn create(
                 ))
             }
             (Some(p), None) => p.hostname.clone(),
+            // The host's network: the host's name (Docker's and Podman's).
+            (None, None) if matches!(network, crate::net::Choice::Host) => {
+                fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| id[..12].to_string())
+            }
             (None, h) => h.clone().unwrap_or_else(|| id[..12].to_string()),
         };
         let user = o.user.clone().or_else(|| {
@@ -540,9 +546,23 @@ pub fn create(
             .iter()
             .map(|(ip, h)| (ip.clone(), vec![h.clone()]))
             .collect();
-        let hosts = match &address {
-            Some(ip) => crate::net::hosts_text(Some((ip, &names)), &extra),
-            None => crate::net::hosts_text(Some(("127.0.0.1", &[hostname.as_str()])), &extra),
+        let base = crate::net::host_hosts();
+        let gateway = match &network {
+            crate::net::Choice::Cni(net) => net.gateway(),
+            _ => None,
+        };
+        let hosts = match (&address, &network) {
+            (Some(ip), _) => {
+                crate::net::hosts_text(&base, gateway.as_deref(), Some((ip, &names)), &extra)
+            }
+            // The host's own names stand for it.
+            (None, crate::net::Choice::Host) => crate::net::hosts_text(&base, None, None, &extra),
+            (None, _) => crate::net::hosts_text(
+                &base,
+                None,
+                Some(("127.0.0.1", &[hostname.as_str()])),
+                &extra,
+            ),
         };
         fs::write(dir.join("hosts"), hosts)
             .map_err(|e| Error::at(&dir.join("hosts"), "writing", e))?;
@@ -577,6 +597,14 @@ pub fn create(
             .filter(|f| !(o.no_hosts && **f == "hosts"))
             .map(|f| (format!("/etc/{f}"), etc_dir.join(f).display().to_string()))
             .collect();
+        // Podman's mark of a container (systemd-detect-virt and other
+        // tools look for it): an empty file (not written into a --rootfs
+        // directory used as it is).
+        if o.rootfs.as_ref().is_none_or(|r| r.overlay) {
+            let mark = dir.join(".containerenv");
+            fs::write(&mark, "").map_err(|e| Error::at(&mark, "writing", e))?;
+            etc.push(("/run/.containerenv".into(), mark.display().to_string()));
+        }
         // --tz: a copy of the zone's file (Podman's), so the host's can
         // change or go without reaching the container.
         if let Some(zone) = &extras.tz {
@@ -809,7 +837,7 @@ fn volume_binds(
         binds.push(crate::spec::bind_with(
             &data.display().to_string(),
             &r.destination,
-            r.read_only,
+            r.read_only || crate::volumes::mounts_read_only(db, &name),
             &options,
         ));
     }
@@ -1277,6 +1305,7 @@ const OWN_MOUNTS: &[&str] = &[
     "/etc/resolv.conf",
     "/etc/localtime",
     "/dev/init",
+    "/run/.containerenv",
 ];
 
 /// inspect's Mounts: the volumes, binds and tmpfs mounts the user asked
@@ -1828,10 +1857,9 @@ pub fn exec(db: &Db, c: &Ctr, o: &ExecOpts) -> Result<i32> {
         )));
     }
     if c.state != "running" {
-        return Err(Error::invalid(format!(
-            "{}: container is not running",
-            c.name
-        )));
+        // Podman's code for an exec into a container that does not run.
+        eprintln!("Error: {}: container is not running", c.name);
+        return Ok(255);
     }
     let vm = is_vm(db, c);
     if vm && o.privileged {

@@ -249,7 +249,15 @@ pub fn run(store: &mut Store, mut a: RunArgs, create_only: bool) -> Result<i32> 
         no_hosts: a.no_hosts,
     };
     skiff_image::trace::mark("image found");
-    let c = ctr::create(store, &db, &image, a.command(), &opts)?;
+    let c = match ctr::create(store, &db, &image, a.command(), &opts) {
+        // A user or group the image does not have: the program cannot be
+        // run as asked, Podman's 126 (create alone: 125).
+        Err(Error::Invalid(msg)) if !create_only && msg.starts_with("--user ") => {
+            eprintln!("Error: {msg}");
+            return Ok(126);
+        }
+        r => r?,
+    };
     if let Some(f) = &a.cidfile {
         std::fs::write(f, &c.id).map_err(|e| Error::at(f, "--cidfile: writing", e))?;
     }
@@ -916,6 +924,25 @@ impl PsFilter {
                     )))
                 }
             }
+            if k == "status"
+                && !matches!(
+                    v,
+                    "created"
+                        | "running"
+                        | "paused"
+                        | "exited"
+                        | "restarting"
+                        | "stopped"
+                        | "removing"
+                        | "dead"
+                        | "configured"
+                        | "unknown"
+                )
+            {
+                return Err(Error::invalid(format!(
+                    "--filter {f:?}: created, running, paused, exited, restarting, stopped, removing, dead, configured or unknown"
+                )));
+            }
             if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
                 return Err(Error::invalid(format!(
                     "--filter {f:?}: starting, healthy, unhealthy or none"
@@ -944,7 +971,10 @@ impl PsFilter {
             values.iter().any(|v| match k.as_str() {
                 "id" => c.id.starts_with(v.as_str()),
                 "name" => regex_lite::Regex::new(v).is_ok_and(|r| r.is_match(&c.name)),
-                "status" => status_word(db, c) == v,
+                // Podman's "stopped" is an exited container here.
+                "status" => {
+                    status_word(db, c) == v || (v == "stopped" && status_word(db, c) == "exited")
+                }
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => labels().get(lk).is_some_and(|x| x == lv),
                     None => labels().contains_key(v),
@@ -3145,6 +3175,25 @@ pub fn diff(store: &Store, name: &str) -> Result<i32> {
             .iter()
             .any(|l| l.join(rel).symlink_metadata().is_ok())
     };
+    // Where the runtime mounted something (and the directories above):
+    // the stubs it made there are not the container's changes (Podman's
+    // and Docker's diff leave them out).
+    let config: Value = std::fs::read(db.dir(&c.id).join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let mut stubs = std::collections::HashSet::new();
+    for m in config["mounts"].as_array().into_iter().flatten() {
+        let mut p = std::path::Path::new(m["destination"].as_str().unwrap_or_default());
+        while let Some(rel) = p
+            .strip_prefix("/")
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+        {
+            stubs.insert(rel.display().to_string());
+            p = p.parent().unwrap_or(std::path::Path::new("/"));
+        }
+    }
     let mut out = vec![];
     let mut stack = vec![String::new()];
     while let Some(rel) = stack.pop() {
@@ -3164,6 +3213,12 @@ pub fn diff(store: &Store, name: &str) -> Result<i32> {
             };
             if m.file_type().is_char_device() && m.rdev() == 0 {
                 out.push(format!("D /{relp}"));
+                continue;
+            }
+            if stubs.contains(&relp) && (m.is_dir() || m.len() == 0) {
+                if m.is_dir() {
+                    stack.push(relp);
+                }
                 continue;
             }
             out.push(format!(

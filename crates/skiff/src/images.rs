@@ -564,6 +564,10 @@ fn holder_names(store: &Store, holders: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Where build's RUN --mount=type=cache keeps its directories, under the
+/// store (`image prune --build-cache` empties it).
+pub(crate) const BUILD_CACHE_MOUNTS: &str = "build-cache-mounts";
+
 pub(crate) fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
     let _ = a.force;
     let mut removed = 0;
@@ -575,6 +579,8 @@ pub(crate) fn prune(store: &mut Store, a: PruneArgs) -> Result<i32> {
         }
     }
     if a.build_cache {
+        // RUN --mount=type=cache's directories go with the steps.
+        skiff_image::store::remove_tree(&store.root.join(BUILD_CACHE_MOUNTS))?;
         let steps = store.build_cache_clear()?;
         eprintln!("Forgot {steps} cached build steps");
     }

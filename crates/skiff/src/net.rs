@@ -649,12 +649,22 @@ pub fn teardown(db: &Db, dir: &Path, id: &str) -> Result<()> {
     failed.map_or(Ok(()), Err)
 }
 
-/// The /etc/hosts of a container: loopback, itself, and (on a user
-/// network) every other container of that network by name, so that they
-/// reach each other by name. Rewritten in place (the file is bound into
-/// the container) when a container joins or leaves the network.
-pub fn hosts_text(own: Option<(&str, &[&str])>, peers: &[(String, Vec<String>)]) -> String {
-    let mut t = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+/// The /etc/hosts of a container, as Podman makes it: the host's entries
+/// (`base`, the host's file), `host.containers.internal` at the network's
+/// gateway (the host, as the container reaches it), itself, and (on a
+/// user network) every other container of that network by name, so that
+/// they reach each other by name. Rewritten in place (the file is bound
+/// into the container) when a container joins or leaves the network.
+pub fn hosts_text(
+    base: &str,
+    host_gateway: Option<&str>,
+    own: Option<(&str, &[&str])>,
+    peers: &[(String, Vec<String>)],
+) -> String {
+    let mut t = base_entries(base);
+    if let Some(gw) = host_gateway {
+        t.push_str(&format!("{gw}\thost.containers.internal\n"));
+    }
     if let Some((ip, names)) = own {
         t.push_str(&format!("{ip}\t{}\n", names.join(" ")));
     }
@@ -662,6 +672,34 @@ pub fn hosts_text(own: Option<(&str, &[&str])>, peers: &[(String, Vec<String>)])
         t.push_str(&format!("{ip}\t{}\n", names.join(" ")));
     }
     t
+}
+
+/// The entries of the host's hosts file (its comments and blank lines
+/// left out); loopback's names where it has none of its own.
+fn base_entries(host: &str) -> String {
+    let mut t: String = host
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{}\n", l.split_whitespace().collect::<Vec<_>>().join("\t")))
+        .collect();
+    let has = |t: &str, ip: &str| {
+        t.lines().any(|l| {
+            l.split('\t').next() == Some(ip) && l.split('\t').skip(1).any(|n| n == "localhost")
+        })
+    };
+    if !has(&t, "127.0.0.1") {
+        t.insert_str(0, "127.0.0.1\tlocalhost\n");
+    }
+    if !has(&t, "::1") && host.trim().is_empty() {
+        t.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
+    }
+    t
+}
+
+/// The host's /etc/hosts, the base of a container's.
+pub fn host_hosts() -> String {
+    fs::read_to_string("/etc/hosts").unwrap_or_default()
 }
 
 /// `--add-host HOST:IP` lines, checked (Docker's form; IPv6 in brackets
@@ -806,7 +844,17 @@ fn write_hosts(db: &Db, c: &Ctr, on: &[(String, String)], all: &[(Ctr, Vec<(Stri
             .iter()
             .map(|(ip, h)| (ip.clone(), vec![h.clone()])),
     );
-    let text = hosts_text(Some((&ip, &own_names)), &peers);
+    let gateway = record(&dir).and_then(|r| {
+        r["result"]["ips"][0]["gateway"]
+            .as_str()
+            .map(str::to_string)
+    });
+    let text = hosts_text(
+        &host_hosts(),
+        gateway.as_deref(),
+        Some((&ip, &own_names)),
+        &peers,
+    );
     // In place: the container has this very inode bound.
     if let Ok(mut f) = fs::OpenOptions::new()
         .write(true)
@@ -859,12 +907,21 @@ mod tests {
     #[test]
     fn hosts_name_the_container_and_its_peers() {
         let t = hosts_text(
+            "# the host's\n127.0.0.1 localhost  vm\n\n10.0.0.9 nas # disks\n",
+            Some("10.1.0.1"),
             Some(("10.1.0.2", &["abc", "web"])),
             &[("10.1.0.3".into(), vec!["db".into()])],
         );
-        assert!(
-            t.contains("10.1.0.2\tabc web\n") && t.ends_with("10.1.0.3\tdb\n"),
-            "{t}"
+        assert_eq!(
+            t,
+            "127.0.0.1\tlocalhost\tvm\n10.0.0.9\tnas\n10.1.0.1\thost.containers.internal\n\
+             10.1.0.2\tabc web\n10.1.0.3\tdb\n"
+        );
+        // A host without a file: loopback's names.
+        let t = hosts_text("", None, None, &[]);
+        assert_eq!(
+            t,
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         );
     }
 }

@@ -137,6 +137,18 @@ pub fn config(p: &Plan) -> Value {
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
     mounts.extend(p.extras.mounts.iter().cloned());
+    // Shallower destinations first, as Podman sorts them: a mount under
+    // another's destination (/run/.containerenv under a --read-only
+    // /run tmpfs) comes after it, never hidden by it; the order of
+    // equally deep ones stays (a -v over /etc/hosts wins).
+    mounts.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .unwrap_or_default()
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .count()
+    });
     let mut resources = p.extras.resources.clone();
     let mut rules = vec![json!({"allow": false, "access": "rwm"})];
     if p.extras.privileged {

@@ -167,6 +167,8 @@ pub(crate) fn rfc3339_nanos() -> String {
 /// Docker's and Podman's codes for a container that could not start:
 /// 127 the program is not there, 126 it cannot be run, else 125.
 pub(crate) fn start_failure_code(msg: &str) -> i32 {
+    // Go's messages are lower case, the runtime's (Rust's) not.
+    let msg = msg.to_ascii_lowercase();
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
         127
     } else if msg.contains("permission denied") {

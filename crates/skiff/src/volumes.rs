@@ -363,6 +363,16 @@ pub fn remove(db: &Db, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the volume mounts its filesystem read-only (`o=...,ro`): its
+/// binds must say so too (a bind's remount for other flags would make it
+/// writable again).
+pub fn mounts_read_only(db: &Db, name: &str) -> bool {
+    meta(db, name).is_ok_and(|m| {
+        let opts = DriverOpts::from_json(&m["Options"]);
+        opts.mounts() && opts.items().any(|i| i == "ro")
+    })
+}
+
 /// Whether `path` is the root of a mount (its mount id differs from its
 /// parent's).
 fn is_mount_point(path: &Path) -> bool {

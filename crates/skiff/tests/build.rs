@@ -781,7 +781,7 @@ USER 1000:1000
             "Healthcheck": {"Interval": 5000000000, "Retries": 2, "Test": ["CMD-SHELL", "curl -f http://localhost/"]},
             "Labels": {"plain": "v1", "quoted key": "v", "l3": "v1", "l4": "v1x", "l5": "fromfile"}, "OnBuild": ["RUN echo child"],
             "Shell": ["/bin/busybox", "sh", "-c"], "StopSignal": "SIGUSR1", "User": "1000:1000",
-            "Volumes": {"/data": {}, "/json": {}, "/other": {}}}"#,
+            "Volumes": {"/data": {}, "/json": {}, "/other": {}}, "WorkingDir": ""}"#,
     )
     .unwrap();
     assert_eq!(doc["Config"], want);
@@ -1325,8 +1325,12 @@ RUN --mount=type=cache,target=/srv/c --mount=type=tmpfs,target=/srv/t/deep,size=
         "/",
         "/srv",
         "/etc",
+        "/run",
     ]);
-    for gone in ["mnt", "ctx", "h", "var", "run", "c", "t", "deep", "base-os"] {
+    // (/run is the container's own: its /run/.containerenv.)
+    for gone in [
+        "mnt", "ctx", "h", "var", "secrets", "c", "t", "deep", "base-os",
+    ] {
         assert!(
             !ls.split_whitespace().any(|w| w == gone),
             "{gone} is in the image: {ls}"
@@ -1362,6 +1366,14 @@ RUN --mount=type=cache,target=/srv/c --mount=type=tmpfs,target=/srv/t/deep,size=
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(cat("/cache-runs").trim(), "3");
     nothing_left(&f.e);
+    // prune --build-cache empties the cache mounts too.
+    let cache_dirs = f.e.root().join("build-cache-mounts");
+    assert!(cache_dirs.exists());
+    f.e.ok(&["image", "prune", "--build-cache"]);
+    assert!(
+        !cache_dirs.exists(),
+        "the cache mounts outlived prune --build-cache"
+    );
 
     // A required secret the build lacks fails the step, by name.
     write(

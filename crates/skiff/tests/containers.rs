@@ -179,8 +179,9 @@ fn users_hostname_and_isolation() {
     );
     let o = e.cmd(&["run", "--rm", "-u", "1234:5678", "app:1", "id", "-u"]);
     assert_eq!(out(&o).trim(), "1234", "{}", text(&o));
+    // A user the image lacks: the program cannot run as asked, Podman's 126.
     let o = e.cmd(&["run", "--rm", "-u", "ghost", "app:1", "true"]);
-    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(o.status.code(), Some(126));
     assert!(text(&o).contains("ghost"), "{}", text(&o));
     // Its own hostname (and /etc/hosts and /etc/hostname saying it), pid 1,
     // a network namespace with only loopback, and the host's root hidden.
@@ -252,6 +253,14 @@ fn detached_containers_log_exec_stop_and_rm() {
     assert_eq!(out(&o), "1001\n/tmp\n");
     let o = e.cmd(&["exec", "web", "nosuch"]);
     assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    // Podman's codes: a workdir that is not there 127, a user the image
+    // lacks 126 (run), an unknown status to filter on 125.
+    let o = e.cmd(&["exec", "-w", "/nonexistent", "web", "true"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    let o = e.cmd(&["run", "--rm", "-u", "nosuchuser", "app:1", "true"]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o));
+    let o = e.cmd(&["ps", "--filter", "status=bogus"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     // A name in use is refused.
     let o = e.cmd(&["run", "-d", "--name", "web", "app:1", "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -273,6 +282,10 @@ fn detached_containers_log_exec_stop_and_rm() {
                 .unwrap_or(true)
     );
     assert_eq!(e.ok(&["wait", "web"]).trim(), "137");
+    // exec into a container that does not run: Podman's 255.
+    let o = e.cmd(&["exec", "web", "true"]);
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+    assert!(text(&o).contains("not running"), "{}", text(&o));
     let ps = e.ok(&["ps", "-a"]);
     assert!(ps.contains("Exited (137)"), "{ps}");
     assert!(e.ok(&["ps", "-q"]).trim().is_empty());
@@ -617,6 +630,36 @@ fn stats_and_diff() {
     for want in ["A /srv/new", "C /etc/os-release", "D /notexec", "C /srv"] {
         assert!(d.lines().any(|l| l == want), "missing {want:?} in:\n{d}");
     }
+    // Not the stubs the runtime made for its mounts (Podman's diff).
+    for stub in [
+        "/dev",
+        "/proc",
+        "/sys",
+        "/etc/hosts",
+        "/etc/hostname",
+        "/run",
+        "/run/.containerenv",
+    ] {
+        assert!(!d.lines().any(|l| l[2..] == *stub), "{stub} listed:\n{d}");
+    }
+    // Podman's: /run/.containerenv marks a container; /etc/hosts starts
+    // from the host's and names the host at the network's gateway.
+    let hosts = e.ok(&["exec", "busy", "cat", "/etc/hosts", "/run/.containerenv"]);
+    let gateway = e.ok(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Gateway}}",
+        "busy",
+    ]);
+    assert!(
+        hosts.contains(&format!("{}\thost.containers.internal\n", gateway.trim())),
+        "{hosts}"
+    );
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "host", "app:1", "hostname"]),
+        host_name
+    );
     let s = e.ok(&["stats", "--no-stream", "busy"]);
     let row = s.lines().nth(1).unwrap_or_default().to_string();
     assert!(s.starts_with("CONTAINER ID") && row.contains("busy"), "{s}");
@@ -1797,7 +1840,8 @@ fn volumes_keep_data_are_filled_from_the_image_and_go_with_rm_v() {
         "app:1",
         "sh",
         "-c",
-        "grep -E ' /(b|etc|x) ' /proc/mounts; ls -A /etc | wc -l",
+        // (Not counting the engine's own files bound in /etc.)
+        "grep -E ' /(b|etc|x) ' /proc/mounts; ls -A /etc | grep -cv -e hosts -e hostname -e resolv.conf",
     ]);
     let got = out(&o);
     let line = |dst: &str| {

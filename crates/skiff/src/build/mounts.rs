@@ -580,7 +580,7 @@ fn cache(
     else {
         unreachable!("cache() is called for cache mounts")
     };
-    let base = b.store.root.join("build-cache-mounts");
+    let base = b.store.root.join(crate::images::BUILD_CACHE_MOUNTS);
     fs::create_dir_all(&base).map_err(|e| Error::at(&base, "making", e))?;
     let hex = skiff_image::digest::of(id.as_bytes())["sha256:".len()..].to_string();
     let lock_path = base.join(format!("{hex}.lock"));

@@ -21,6 +21,7 @@ const RUNTIME_MADE: &[&str] = &[
     "etc/hosts",
     "etc/hostname",
     "etc/resolv.conf",
+    "run/.containerenv",
     "proc",
     "sys",
     "dev",
