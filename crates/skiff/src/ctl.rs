@@ -2006,7 +2006,8 @@ pub fn pod(store: &mut Store, cmd: PodCommand) -> Result<i32> {
 }
 
 /// `--env-file`s: NAME=VALUE lines (NAME alone: this shell's value), no
-/// blank lines or comments, in order.
+/// blank lines or comments, in order. Leading blanks go (Docker's), a
+/// value's trailing ones stay (Podman and Docker keep them).
 fn env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
     let mut env = vec![];
     for f in files {
@@ -2014,9 +2015,12 @@ fn env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
             std::fs::read_to_string(f).map_err(|e| Error::at(f, "--env-file: reading", e))?;
         env.extend(
             text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
+                .map(|l| l.trim_start().trim_end_matches('\r'))
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|l| match l.contains('=') {
+                    true => l.to_string(),
+                    false => l.trim_end().to_string(),
+                }),
         );
     }
     Ok(env)

@@ -3788,7 +3788,7 @@ fn ps_filters_templates_and_port_of_one() {
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     // exec --env-file, and -e NAME taking this shell's value (or none).
     let envf = tempfile::NamedTempFile::new().unwrap();
-    fs::write(envf.path(), "# c\nA=1\n\nFROMHOST\n").unwrap();
+    fs::write(envf.path(), "# c\n  A=1\n\nFROMHOST\nB=x  \n").unwrap();
     let o = Command::new(skiff_bin())
         .arg("--root")
         .arg(e.root())
@@ -3805,14 +3805,15 @@ fn ps_filters_templates_and_port_of_one() {
             "web1",
             "sh",
             "-c",
-            "echo $A $FROMHOST $ALSO ${UNSET_HERE-none}",
+            "echo $A $FROMHOST $ALSO ${UNSET_HERE-none} \"[$B]\"",
         ])
         .env("FROMHOST", "h")
         .env("ALSO", "a")
         .env_remove("UNSET_HERE")
         .output()
         .unwrap();
-    assert_eq!(out(&o), "1 h a none\n", "{}", text(&o));
+    // Leading blanks go, a value's trailing ones stay (Podman's).
+    assert_eq!(out(&o), "1 h a none [x  ]\n", "{}", text(&o));
     // stats --format: Podman's field names, and its JSON's.
     assert_eq!(
         e.ok(&[
