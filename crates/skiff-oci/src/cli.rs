@@ -81,7 +81,9 @@ fn global_after_subcommand(cmd: &clap::Command, argv: &[OsString]) -> bool {
 #[command(
     name = "skiff-oci",
     about = "A runc-compatible OCI runtime",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // A flag given twice: the last one counts, as runc's (urfave/cli's).
+    args_override_self = true
 )]
 pub struct Cli {
     /// State directory, one subdirectory per container [default: /run/skiff;
