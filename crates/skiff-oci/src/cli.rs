@@ -573,6 +573,16 @@ mod tests {
             _ => panic!("update"),
         }
         assert!(parsed(&["run", "--no-subreaper", "-d", "c"]).is_ok());
+        // A flag given twice: the last (runc's); repeatable ones add up.
+        let cli = parsed(&["--root", "/a", "--root", "/b", "list"]).unwrap();
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/b")));
+        match parsed(&["exec", "-e", "A=1", "-e", "B=2", "c", "true"])
+            .unwrap()
+            .command
+        {
+            Some(Command::Exec(x)) => assert_eq!(x.env, ["A=1", "B=2"]),
+            _ => panic!("exec"),
+        }
     }
 
     #[test]
