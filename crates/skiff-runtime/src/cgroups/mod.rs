@@ -988,11 +988,16 @@ mod tests {
             shared: false,
             unit: None,
         };
+        // Written whole at once (a new file renamed over the old), as the
+        // kernel's files read: a truncated file read meanwhile would be
+        // neither state (a race in the test, seen under load).
         let settle_later = |file: &'static str, text: &'static str| {
             let path = dir.join(file);
+            let next = dir.join(format!("{file}.next"));
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
-                fs::write(path, text).unwrap();
+                fs::write(&next, text).unwrap();
+                fs::rename(&next, path).unwrap();
             })
         };
         fs::write(dir.join("freezer.state"), "FREEZING\n").unwrap();
