@@ -31,7 +31,9 @@ found=$(find /run/containerd/skiff -mindepth 2 -maxdepth 2 ! -name .seccomp 2>/d
 if [ -n "$found" ]; then
     echo "leak: shim state:"; echo "$found"; fail=1
 fi
-if pgrep -af 'containerd-shim-skiff-v2' >/tmp/skiff-leaks 2>/dev/null; then
+# By the program run (its first word), not anywhere in a command line: a
+# tool given the source files' paths (rustfmt, an editor) is no shim.
+if pgrep -af '^[^ ]*containerd-shim-skiff-v2( |$)' >/tmp/skiff-leaks 2>/dev/null; then
     echo "leak: shim processes:"; cat /tmp/skiff-leaks; fail=1
 fi
 # The VM tier: its shims, VMs and helpers (their command lines name the
