@@ -911,52 +911,36 @@ struct PsFilter {
 
 impl PsFilter {
     fn parse(given: &[String]) -> Result<PsFilter> {
-        let mut by_key = std::collections::BTreeMap::<String, Vec<String>>::new();
-        for f in given {
-            let (k, v) = f
-                .split_once('=')
-                .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
+        let known = [
+            "id", "name", "status", "label", "ancestor", "exited", "pod", "health",
+        ];
+        let by_key = filters_by_key(given, &known, |f, k, v| {
+            let bad = |what: &str| Err(Error::invalid(format!("--filter {f:?}: {what}")));
             match k {
-                "id" | "name" | "status" | "label" | "ancestor" | "exited" | "pod" | "health" => {}
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "--filter {f:?}: {k} is not a filter (id, name, status, label, ancestor, exited, pod, health)"
-                    )))
+                "status"
+                    if !matches!(
+                        v,
+                        "created"
+                            | "running"
+                            | "paused"
+                            | "exited"
+                            | "restarting"
+                            | "stopped"
+                            | "removing"
+                            | "dead"
+                            | "configured"
+                            | "unknown"
+                    ) =>
+                {
+                    bad("created, running, paused, exited, restarting, stopped, removing, dead, configured or unknown")
                 }
+                "health" if !matches!(v, "starting" | "healthy" | "unhealthy" | "none") => {
+                    bad("starting, healthy, unhealthy or none")
+                }
+                "exited" if v.parse::<i64>().is_err() => bad("an exit code"),
+                _ => Ok(()),
             }
-            if k == "status"
-                && !matches!(
-                    v,
-                    "created"
-                        | "running"
-                        | "paused"
-                        | "exited"
-                        | "restarting"
-                        | "stopped"
-                        | "removing"
-                        | "dead"
-                        | "configured"
-                        | "unknown"
-                )
-            {
-                return Err(Error::invalid(format!(
-                    "--filter {f:?}: created, running, paused, exited, restarting, stopped, removing, dead, configured or unknown"
-                )));
-            }
-            if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
-                return Err(Error::invalid(format!(
-                    "--filter {f:?}: starting, healthy, unhealthy or none"
-                )));
-            }
-            if k == "name" {
-                regex_lite::Regex::new(v)
-                    .map_err(|e| Error::invalid(format!("--filter {f:?}: {e}")))?;
-            }
-            if k == "exited" && v.parse::<i64>().is_err() {
-                return Err(Error::invalid(format!("--filter {f:?}: an exit code")));
-            }
-            by_key.entry(k.to_string()).or_default().push(v.to_string());
-        }
+        })?;
         Ok(PsFilter { by_key })
     }
 
@@ -975,10 +959,7 @@ impl PsFilter {
                 "status" => {
                     status_word(db, c) == v || (v == "stopped" && status_word(db, c) == "exited")
                 }
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => labels().get(lk).is_some_and(|x| x == lv),
-                    None => labels().contains_key(v),
-                },
+                "label" => label_matches(&labels(), v),
                 "ancestor" => {
                     c.image == *v
                         || c.image.ends_with(&format!("/{v}"))
@@ -1662,38 +1643,54 @@ pub fn rmi(store: &mut Store, a: crate::cli::RmiArgs) -> Result<i32> {
     crate::images::rmi(store, a)
 }
 
-/// `pod ps --filter`s: id (a prefix), name (a regular expression),
-/// label=KEY[=VALUE], status; values of one key are alternatives,
-/// different keys must all match.
-fn pod_filter(given: &[String]) -> Result<impl Fn(&crate::pods::Pod, &str) -> bool> {
+/// `--filter KEY=VALUE`s by key, each key one of `known` and each value
+/// as `check` (the whole filter, its key, its value) takes it; a name's a
+/// regular expression. Values of one key are alternatives.
+fn filters_by_key(
+    given: &[String],
+    known: &[&str],
+    check: impl Fn(&str, &str, &str) -> Result<()>,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
     let mut by_key = std::collections::BTreeMap::<String, Vec<String>>::new();
     for f in given {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| Error::invalid(format!("--filter {f:?}: KEY=VALUE")))?;
-        match k {
-            "id" | "label" | "status" => {}
-            "name" => {
-                regex_lite::Regex::new(v)
-                    .map_err(|e| Error::invalid(format!("--filter {f:?}: {e}")))?;
-            }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "--filter {f:?}: {k} is not a filter (id, name, label, status)"
-                )))
-            }
+        if !known.contains(&k) {
+            return Err(Error::invalid(format!(
+                "--filter {f:?}: {k} is not a filter ({})",
+                known.join(", ")
+            )));
         }
+        if k == "name" {
+            regex_lite::Regex::new(v)
+                .map_err(|e| Error::invalid(format!("--filter {f:?}: {e}")))?;
+        }
+        check(f, k, v)?;
         by_key.entry(k.to_string()).or_default().push(v.to_string());
     }
+    Ok(by_key)
+}
+
+/// A `label=KEY[=VALUE]` filter against `labels`.
+fn label_matches(labels: &std::collections::BTreeMap<String, String>, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(filter),
+    }
+}
+
+/// `pod ps --filter`s: id (a prefix), name (a regular expression),
+/// label=KEY[=VALUE], status; values of one key are alternatives,
+/// different keys must all match.
+fn pod_filter(given: &[String]) -> Result<impl Fn(&crate::pods::Pod, &str) -> bool> {
+    let by_key = filters_by_key(given, &["id", "name", "label", "status"], |_, _, _| Ok(()))?;
     Ok(move |p: &crate::pods::Pod, state: &str| {
         by_key.iter().all(|(k, vs)| {
             vs.iter().any(|v| match k.as_str() {
                 "id" => p.id.starts_with(v.as_str()),
                 "name" => regex_lite::Regex::new(v).is_ok_and(|r| r.is_match(&p.name)),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => p.spec.labels.get(lk).is_some_and(|x| x == lv),
-                    None => p.spec.labels.contains_key(v.as_str()),
-                },
+                "label" => label_matches(&p.spec.labels, v),
                 _ => state.eq_ignore_ascii_case(v),
             })
         })

@@ -323,18 +323,9 @@ struct Lock {
 
 impl Lock {
     fn take(dir: &Path) -> Result<Lock> {
-        let path = dir.join("health.lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::at(&path, "opening", e))?;
-        // SAFETY: flock on an fd we own; released when it closes.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::at(&path, "locking", std::io::Error::last_os_error()));
-        }
-        Ok(Lock { _held: f })
+        Ok(Lock {
+            _held: crate::db::locked(&dir.join("health.lock"))?,
+        })
     }
 }
 

@@ -445,16 +445,7 @@ impl Drop for Held {
 }
 
 fn lock(vdir: &Path) -> Result<fs::File> {
-    let path = vdir.join("lock");
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::at(&path, "opening", e))?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::at(&path, "locking", e.into()))?;
-    Ok(f)
+    crate::db::locked(&vdir.join("lock"))
 }
 
 /// The holders whose process lives.
