@@ -398,6 +398,16 @@ struct UserNs(std::process::Child);
 
 impl UserNs {
     fn new(host_id: u32) -> UserNs {
+        UserNs::made(host_id, false)
+    }
+
+    /// One whose `setgroups` says deny (as `unshare -r` and rootless
+    /// tools leave it).
+    fn setgroups_denied(host_id: u32) -> UserNs {
+        UserNs::made(host_id, true)
+    }
+
+    fn made(host_id: u32, deny_setgroups: bool) -> UserNs {
         let holder = Command::new("unshare")
             .args(["--user", "sleep", "1000"])
             .spawn()
@@ -414,6 +424,9 @@ impl UserNs {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert_ne!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"));
+        if deny_setgroups {
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny").unwrap();
+        }
         for map in ["uid_map", "gid_map"] {
             std::fs::write(format!("/proc/{pid}/{map}"), format!("0 {host_id} 65536\n")).unwrap();
         }
@@ -515,6 +528,29 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones() {
     assert_eq!(read(format!("/proc/{pid}/root/var/note")), "host-only\n");
     env.ok(&["delete", "--force", &id]);
     assert!(!pid_alive(pid.parse().unwrap()));
+}
+
+/// A joined user namespace with setgroups denied: the process runs (no
+/// setgroups call), and additional groups it cannot get are refused by
+/// name, not dropped (runc's).
+#[test]
+fn a_joined_user_namespace_with_setgroups_denied() {
+    let env = TestEnv::new("usernsdeny");
+    let userns = UserNs::setgroups_denied(310_000);
+    let mut b = env.bundle("b", &["sh", "-c", "id -u; id -G"]);
+    let list = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.retain(|n| n["type"] != "user");
+    list.push(json!({"type": "user", "path": userns.path()}));
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("c"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "0\n0\n");
+    b.config["process"]["user"]["additionalGids"] = json!([5]);
+    b.write();
+    let (code, out, err) = env.run(&b, &env.id("g"));
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("additionalGids"), "{err}");
+    assert!(env.container_dirs().is_empty());
 }
 
 /// exec into a container with a user namespace of its own that joined a

@@ -91,6 +91,25 @@ fn an_unprivileged_user_runs_a_container() {
         .split_whitespace()
         .eq(["0", "65534", "1"]));
     assert!(!default_group("memory", &id).exists());
+    // exec by the same user: it joins the container's user namespace
+    // before its pid namespace (which only that one gives rights over).
+    let out = as_nobody(
+        &env,
+        &[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "id -u; echo $$ > /dev/null; cat /proc/self/uid_map",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("0\n") && text.contains("65534"), "{text}");
     let out = as_nobody(&env, &["delete", "--force", &id]);
     assert!(
         out.status.success(),

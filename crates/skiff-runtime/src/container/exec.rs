@@ -185,7 +185,7 @@ pub fn exec_in(
 
     // 2. Everything the child needs from the host side, opened now.
     let ns_dirs = NsDirs::open(init)?;
-    let ns: Vec<(CloneFlags, OwnedFd)> = CHILD_NS
+    let mut ns: Vec<(CloneFlags, OwnedFd)> = CHILD_NS
         .iter()
         .map(|(kind, flag)| Ok(ns_dirs.differing(kind)?.map(|fd| (*flag, fd))))
         .collect::<Result<Vec<_>, ContainerError>>()?
@@ -222,7 +222,11 @@ pub fn exec_in(
         None => None,
     };
 
-    // 3. pid and time namespaces apply to our children: join them, then fork.
+    // 3. pid and time namespaces apply to our children: join them, then
+    // fork. A caller without privileges over them (rootless: they belong
+    // to the container's user namespace) joins that user namespace first,
+    // here, and the child is born in it.
+    let enters_user = ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     let mut time_joined = false;
     for (kind, flag) in [
         ("pid", CloneFlags::CLONE_NEWPID),
@@ -230,7 +234,19 @@ pub fn exec_in(
     ] {
         if let Some(fd) = ns_dirs.differing(kind)? {
             time_joined |= kind == "time";
-            setns(fd, flag).map_err(|e| {
+            let joined = match setns(&fd, flag) {
+                Err(nix::errno::Errno::EPERM) => {
+                    match ns.iter().position(|(f, _)| *f == CloneFlags::CLONE_NEWUSER) {
+                        Some(i) => {
+                            let (_, user) = ns.remove(i);
+                            setns(&user, CloneFlags::CLONE_NEWUSER).and_then(|()| setns(&fd, flag))
+                        }
+                        None => Err(nix::errno::Errno::EPERM),
+                    }
+                }
+                r => r,
+            };
+            joined.map_err(|e| {
                 ContainerError::io("joining the container's pid/time namespace")(e.into())
             })?;
         }
@@ -260,7 +276,7 @@ pub fn exec_in(
     // no say over.) Sleeping anyway, we let it share our memory until it
     // execs (sys::vfork: no copy of it), but into a time namespace, which
     // kernels before 6.0 refuse to a process sharing memory.
-    let self_join = !ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    let self_join = !enters_user;
     // Where a child sharing our memory holds no lock of ours (sys::vfork).
     let safe = sys::vfork::SafePoint::new();
     // (Only where sys::vfork can share it: elsewhere its child is a copy,
@@ -273,6 +289,7 @@ pub fn exec_in(
     let inputs = &ChildInputs {
         opts,
         ns: &ns,
+        enters_user,
         jail: jail.as_ref().map(|j| j.as_raw_fd()),
         console: console.as_ref().map(|c| c.as_raw_fd()),
         filter: &filter,
@@ -411,6 +428,9 @@ enum Placement<'a> {
 struct ChildInputs<'a> {
     opts: &'a ExecOptions<'a>,
     ns: &'a [(CloneFlags, OwnedFd)],
+    /// Whether the process enters the container's user namespace (the
+    /// child, or already its parent: then it is not in `ns`).
+    enters_user: bool,
     /// Init's root, to chroot into (a container without a private mount
     /// namespace).
     jail: Option<RawFd>,
@@ -428,6 +448,7 @@ fn child_side(
     let ChildInputs {
         opts,
         ns,
+        enters_user,
         jail,
         console,
         filter,
@@ -464,10 +485,8 @@ fn child_side(
         false => 0,
     };
     // Asked of the host's /proc (init's file), not the container's.
-    let setgroups = identity::may_setgroups(
-        ns.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER),
-        &format!("/proc/{}/setgroups", record.pid),
-    );
+    let setgroups =
+        identity::may_setgroups(enters_user, &format!("/proc/{}/setgroups", record.pid));
     let t = trace::exec_phase("namespaces");
     join_namespaces(ns)?;
     if let Some(root) = jail {

@@ -191,7 +191,12 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible, ContainerError> {
     };
 
     // Asked of the host's /proc, before it is replaced by the container's.
-    let setgroups = identity::may_setgroups(ctx.plan.new_user, "/proc/self/setgroups");
+    // (A joined user namespace's own setting counts too: one with setgroups
+    // denied refuses the call, whatever the groups.)
+    let setgroups = identity::may_setgroups(
+        ctx.plan.new_user || ctx.plan.joins_user(),
+        "/proc/self/setgroups",
+    );
 
     drop(t);
     // 3. The root filesystem, up to pivot_root.

@@ -22,6 +22,20 @@ pub fn switch(user: &User, setgroups_allowed: bool) -> Result<(), ProcessError> 
         step: "keeping capabilities",
         source,
     })?;
+    // Groups that cannot be given are refused, not dropped (runc: "cannot
+    // set any additional groups in a rootless container"); the primary
+    // group alone is what the process has anyway.
+    let extra = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .any(|g| *g != user.gid());
+    if !setgroups_allowed && extra {
+        return Err(ProcessError::User {
+            step: "process.user.additionalGids: setgroups is denied in this user namespace (rootless: no additional groups can be set)",
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        });
+    }
     if setgroups_allowed {
         // Each once, as runc passes them (the kernel would list a
         // duplicate twice in the process's groups).
