@@ -100,7 +100,9 @@ fn an_unprivileged_user_runs_a_container() {
             &id,
             "sh",
             "-c",
-            "id -u; echo $$ > /dev/null; cat /proc/self/uid_map",
+            // Without a group of its own, /sys/fs/cgroup shows nothing of
+            // the host's hierarchies (the rootless spec binds the host's /sys).
+            "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup | wc -l",
         ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -110,6 +112,10 @@ fn an_unprivileged_user_runs_a_container() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.starts_with("0\n") && text.contains("65534"), "{text}");
+    assert!(
+        text.ends_with("\n0\n"),
+        "the host's cgroups are in sight: {text}"
+    );
     let out = as_nobody(&env, &["delete", "--force", &id]);
     assert!(
         out.status.success(),

@@ -508,7 +508,18 @@ fn mount_cgroup(
     ))?;
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     let (Some(layout), Some(record)) = (ctx.layout, ctx.cgroup) else {
-        return Ok(());
+        // No group of its own (rootless, nothing delegated): an empty
+        // tmpfs there, so that the container does not see the host's
+        // hierarchies (through a /sys bound from the host) where the
+        // config puts its cgroups.
+        return mount(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .map_err(|e| err(index, m, "mount tmpfs (no cgroup of its own)")(sys(e)));
     };
     match layout {
         Layout::V2 { .. } => {
