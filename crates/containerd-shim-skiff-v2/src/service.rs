@@ -767,12 +767,12 @@ impl Service {
             mounts::unmount_rootfs(target);
         }
         let resp = delete_response(&task.init);
+        // The init's: no exec id (the runc shim's event).
         self.events.publish(Event::Delete(TaskDelete {
             container_id: id.to_string(),
             pid: resp.pid,
             exit_status: resp.exit_status,
             exited_at: resp.exited_at.clone(),
-            id: id.to_string(),
             ..Default::default()
         }));
         self.changed.notify_all();

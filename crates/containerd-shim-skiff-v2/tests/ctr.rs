@@ -294,6 +294,13 @@ fn events_reach_containerd_in_order() {
     let pos = |t: &str| long.iter().position(|x| x == t).unwrap();
     assert!(pos("/tasks/exec-added") < pos("/tasks/exec-started"));
     assert!(pos("/tasks/paused") < pos("/tasks/resumed"));
+    // The init's delete event names the container, no exec id (the runc
+    // shim's).
+    let delete = events
+        .lines()
+        .find(|l| l.contains("/tasks/delete") && l.contains("skt-ev-quick"))
+        .unwrap_or_default();
+    assert!(!delete.contains("\"id\""), "{delete}");
     let oom = topics(&events, "skt-ev-oom");
     let at = |t: &str| oom.iter().position(|x| x == t);
     assert!(at("/tasks/oom").is_some(), "{oom:?}");
