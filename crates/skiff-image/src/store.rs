@@ -295,16 +295,7 @@ impl Store {
     /// Holds an exclusive lock on one layer's making until dropped: a
     /// second pull of the same layer waits here, then finds it made.
     pub fn lock(&self, key: &str) -> Result<fs::File> {
-        let p = self.root.join("locks").join(key);
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .ctx(|| format!("opening {}", p.display()))?;
-        rustix::fs::flock(f.as_fd(), rustix::fs::FlockOperation::LockExclusive)
-            .ctx(|| format!("locking {}", p.display()))?;
-        Ok(f)
+        lock_file(&self.root.join("locks").join(key))
     }
 
     /// Records an image whose blobs and layers are all in the store, and
@@ -868,6 +859,20 @@ pub fn disk_usage(path: &Path) -> u64 {
 }
 
 /// Removes a tree, also one holding read-only directories.
+/// `path`, made if need be and locked (flock, exclusive) for as long as
+/// the returned file is open.
+pub fn lock_file(path: &Path) -> Result<fs::File> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ctx(|| format!("opening {}", path.display()))?;
+    rustix::fs::flock(f.as_fd(), rustix::fs::FlockOperation::LockExclusive)
+        .ctx(|| format!("locking {}", path.display()))?;
+    Ok(f)
+}
+
 pub fn remove_tree(path: &Path) -> Result<()> {
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),

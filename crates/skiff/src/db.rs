@@ -486,20 +486,6 @@ pub fn wait_exit(db: &Db, id: &str, timeout: Option<Duration>) -> Result<Option<
     }
 }
 
-/// `path`, made if need be and locked (flock, exclusive) for as long as
-/// the returned file is open.
-pub fn locked(path: &Path) -> Result<fs::File> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::at(path, "opening", e))?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::at(path, "locking", e.into()))?;
-    Ok(f)
-}
-
 /// Whether the container waits out a restart policy's back-off (Docker's
 /// "restarting"): its monitor lives and has marked the wait. A monitor
 /// that will not run it again, finishing up, is not.

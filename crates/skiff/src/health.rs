@@ -324,7 +324,7 @@ struct Lock {
 impl Lock {
     fn take(dir: &Path) -> Result<Lock> {
         Ok(Lock {
-            _held: crate::db::locked(&dir.join("health.lock"))?,
+            _held: skiff_image::store::lock_file(&dir.join("health.lock"))?,
         })
     }
 }

@@ -445,7 +445,7 @@ impl Drop for Held {
 }
 
 fn lock(vdir: &Path) -> Result<fs::File> {
-    crate::db::locked(&vdir.join("lock"))
+    skiff_image::store::lock_file(&vdir.join("lock"))
 }
 
 /// The holders whose process lives.
